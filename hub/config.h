@@ -1,0 +1,71 @@
+/* config.h: the hub's settings as plain data.
+ *
+ * Order: defaults, then the YAML file, then command-line flags, then
+ * validation naming the file and line. Never changed after start; each
+ * module is handed only its part. Paths in the file are relative to the
+ * file's own directory; paths from flags are relative to the working
+ * directory. */
+#ifndef CSPH_CONFIG_H
+#define CSPH_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CSPH_MAX_ENDPOINTS 8
+#define CSPH_MAX_PANELS 64
+
+enum csph_security { CSPH_SECURITY_NONE, CSPH_SECURITY_CURVE };
+
+struct csph_panel {
+    char name[65];
+    char title[128];
+    int restricted; /* alerts show only that a case exists */
+};
+
+struct csph_limits {
+    uint32_t batch_max;          /* requests in one write transaction (group commit) */
+    uint32_t batch_bytes_max;    /* bytes of requests held for one batch */
+    uint32_t message_max;        /* ZMQ_MAXMSGSIZE: larger messages never reach the hub */
+    uint32_t event_max;          /* one event over this is too_large */
+    uint32_t events_per_publish; /* events in one publish batch */
+    int sndhwm;                  /* ZeroMQ high-water marks, per client pipe */
+    int rcvhwm;
+    uint32_t reply_backlog_max;  /* replies waiting for a client that is not reading */
+    uint32_t replay_max;         /* events in one replay reply */
+    uint32_t replay_scan_max;    /* events examined by one filtered replay reply */
+    uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
+};
+
+struct csph_config {
+    char source_file[PATH_MAX]; /* the file read, or "" for built-in defaults */
+    char data_dir[PATH_MAX];
+    char schemas_dir[PATH_MAX];
+    char panels_file[PATH_MAX];
+    char listen[CSPH_MAX_ENDPOINTS][256];
+    size_t nlisten;
+    enum csph_security security;
+    int log_level; /* enum csph_log_level */
+    struct csph_limits limits;
+    struct csph_panel panels[CSPH_MAX_PANELS];
+    size_t npanels;
+};
+
+/* Built-in defaults: data in ./data, tcp://127.0.0.1:7450, security none,
+ * schemas and panels from the source tree the hub was built from. */
+void csph_config_defaults(struct csph_config *c);
+/* Read path over c. CSPH_ERR_CONFIG or CSPH_ERR_IO with "file:line: ..." */
+enum csph_err csph_config_load(struct csph_config *c, const char *path, struct csph_error *err);
+/* Read the panels file named by c->panels_file into c->panels. */
+enum csph_err csph_config_load_panels(struct csph_config *c, struct csph_error *err);
+/* Cross-field checks once every source is applied: endpoints are valid
+ * ZeroMQ addresses, `none` only on loopback or ipc://, limits consistent. */
+enum csph_err csph_config_validate(const struct csph_config *c, struct csph_error *err);
+/* 1 when endpoint is ipc://, inproc:// or tcp:// on a loopback address. */
+int csph_endpoint_is_local(const char *endpoint);
+/* Index of panel name (len bytes) or -1. */
+int csph_config_panel_find(const struct csph_config *c, const char *name, size_t len);
+
+#endif

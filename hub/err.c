@@ -1,0 +1,69 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const err_names[] = {
+#define CSPH_ERR_NAME(name, code, msg) code,
+    CSPH_ERR_MAP(CSPH_ERR_NAME)
+#undef CSPH_ERR_NAME
+};
+
+static const char *const err_messages[] = {
+#define CSPH_ERR_MSG(name, code, msg) msg,
+    CSPH_ERR_MAP(CSPH_ERR_MSG)
+#undef CSPH_ERR_MSG
+};
+
+const char *csph_err_name(enum csph_err e)
+{
+    if ((unsigned)e >= CSPH_ERR__COUNT)
+        return "internal";
+    return err_names[e];
+}
+
+const char *csph_err_message(enum csph_err e)
+{
+    if ((unsigned)e >= CSPH_ERR__COUNT)
+        return "unknown error";
+    return err_messages[e];
+}
+
+int csph_err_is_wire(enum csph_err e)
+{
+    return e > CSPH_ERR_OK && e <= CSPH_ERR_INTERNAL;
+}
+
+enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,
+                             const char *field, const char *fmt, ...)
+{
+    if (!e)
+        return code;
+    e->code = code;
+    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void csph_error_prefix_field(struct csph_error *e, const char *prefix)
+{
+    char buf[sizeof e->field];
+    size_t n = strlen(prefix);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    memcpy(buf, prefix, n);
+    if (e->field[0] && n + 1 < sizeof buf) {
+        buf[n++] = '.';
+        size_t m = strlen(e->field);
+        if (m > sizeof buf - 1 - n)
+            m = sizeof buf - 1 - n;
+        memcpy(buf + n, e->field, m);
+        n += m;
+    }
+    buf[n] = 0;
+    memcpy(e->field, buf, sizeof buf);
+}

@@ -1,0 +1,65 @@
+/* err.h: the one way csphub fails.
+ *
+ * Every function that can fail returns an enum csph_err and hands results
+ * through out-parameters. The names and messages come from one X-macro so the
+ * wire code (`bad_event`) and the C name (CSPH_ERR_BAD_EVENT) cannot drift.
+ * The first block of codes is CSPH/1's wire error table (PROTOCOL.md 2); the
+ * rest never cross the wire.
+ */
+#ifndef CSPH_ERR_H
+#define CSPH_ERR_H
+
+#include <stddef.h>
+
+#define CSPH_ERR_MAP(X)                                                        \
+    X(OK, "ok", "success")                                                     \
+    X(BAD_REQUEST, "bad_request", "the request is malformed")                  \
+    X(BAD_OP, "bad_op", "unknown op")                                          \
+    X(BAD_EVENT, "bad_event", "the event breaks its schema")                   \
+    X(UNKNOWN_TYPE, "unknown_type", "no schema for the event's type")          \
+    X(TOO_LARGE, "too_large", "over a size limit")                             \
+    X(ID_CONFLICT, "id_conflict",                                              \
+      "this source already sent this event id with different content")         \
+    X(FORBIDDEN, "forbidden", "the client's identity may not do this")         \
+    X(UNKNOWN_PANEL, "unknown_panel", "no such panel")                         \
+    X(NOT_FOUND, "not_found", "no such alert or sequence number")              \
+    X(BUSY, "busy", "the hub is at a configured limit; retry later")           \
+    X(INTERNAL, "internal", "the hub failed; nothing was done")                \
+    X(CONFIG, "config", "the configuration is invalid")                        \
+    X(IO, "io", "an input/output operation failed")                            \
+    X(NOMEM, "nomem", "out of memory")                                         \
+    X(LOCKED, "locked", "the data directory is held by another hub")
+
+enum csph_err {
+#define CSPH_ERR_ENUM(name, code, msg) CSPH_ERR_##name,
+    CSPH_ERR_MAP(CSPH_ERR_ENUM)
+#undef CSPH_ERR_ENUM
+    CSPH_ERR__COUNT
+};
+
+/* The wire code, e.g. "bad_event". Static storage; never NULL. */
+const char *csph_err_name(enum csph_err e);
+/* A generic sentence for the code. Static storage; never NULL. */
+const char *csph_err_message(enum csph_err e);
+/* True for the codes that may appear in a CSPH/1 reply. */
+int csph_err_is_wire(enum csph_err e);
+
+/* A failure with its detail: the code, the dotted field path when there is
+ * one (empty otherwise) and one human sentence. Plain data, caller-owned. */
+struct csph_error {
+    enum csph_err code;
+    char field[160];
+    char message[320];
+};
+
+/* Fill *e (when e is not NULL) and return code, so a caller can write
+ * `return csph_error_set(e, CSPH_ERR_BAD_EVENT, "victim", "...", ...);`.
+ * field may be NULL. */
+enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,
+                             const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Prefix e->field with prefix and a dot ("events.3" + "victim"). */
+void csph_error_prefix_field(struct csph_error *e, const char *prefix);
+
+#endif

@@ -1,0 +1,21 @@
+/* mpx.h: small read helpers over msgpack-c objects. All returned pointers
+ * are borrowed from the object's zone and valid while that zone lives. */
+#ifndef CSPH_MPX_H
+#define CSPH_MPX_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+/* The value for a string key in a map, or NULL when absent or obj is not a
+ * map. */
+const msgpack_object *csph_mp_get(const msgpack_object *map, const char *key);
+/* Follow a dotted path of string keys ("location.lsoa"). */
+const msgpack_object *csph_mp_path(const msgpack_object *obj, const char *dotted);
+/* 1 when o is a string equal to s. */
+int csph_mp_str_eq(const msgpack_object *o, const char *s);
+/* 1 when o is a string equal to the len bytes at s. */
+int csph_mp_str_eqn(const msgpack_object *o, const char *s, size_t len);
+/* The msgpack type's name for messages: "string", "integer", "map"... */
+const char *csph_mp_type_name(const msgpack_object *o);
+
+#endif

@@ -1,0 +1,71 @@
+/* schema.h: event types as data. Each file schemas/<type>.yaml describes one
+ * event type of CSPH/1 (PROTOCOL.md 3.2); the hub reads them all at start,
+ * so adding a type is adding a file. csph_schema_check validates one event
+ * map against the common fields (id, type, occurred_at, source) and its
+ * type's fields, rejecting any field the schema does not name.
+ *
+ * Knows no sockets and no storage. */
+#ifndef CSPH_SCHEMA_H
+#define CSPH_SCHEMA_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct csph_schemas;
+
+/* What the checker learnt about a valid event. Pointers are borrowed from
+ * the event object and valid while its zone lives. */
+struct csph_event_info {
+    const char *id;
+    uint32_t id_len;
+    const char *type;
+    uint32_t type_len;
+    const char *source; /* NULL when the event carries no source */
+    uint32_t source_len;
+    int64_t occurred_at_ms;
+    int type_index; /* index into the loaded schemas */
+};
+
+/* Load every *.yaml file in dir. panels (npanels names) is the set a field
+ * of kind `panel` may name. On failure returns CSPH_ERR_CONFIG with
+ * "file:line: reason" in err->message and *out untouched. The caller owns
+ * *out and frees it with csph_schemas_destroy. */
+enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
+                                const char *const *panels, size_t npanels,
+                                struct csph_error *err);
+/* Free and NULL *s; accepts NULL and *s == NULL. */
+void csph_schemas_destroy(struct csph_schemas **s);
+
+size_t csph_schemas_count(const struct csph_schemas *s);
+/* Type name of schema i (borrowed, valid until destroy). */
+const char *csph_schemas_name(const struct csph_schemas *s, size_t i);
+/* Index of the type named by the len bytes at name, or -1. */
+int csph_schemas_find(const struct csph_schemas *s, const char *name, size_t len);
+
+/* Validate one event. require_source: 1 when the event must carry `source`
+ * (security none), 0 when the hub stamps it (curve).
+ * Returns CSPH_ERR_OK and fills *info, or one of
+ *   CSPH_ERR_BAD_EVENT     a field is missing, unknown, of the wrong type,
+ *                          out of range, not in its enum, too long, or
+ *                          malformed (person reference, location, time);
+ *   CSPH_ERR_UNKNOWN_TYPE  `type` names no schema;
+ *   CSPH_ERR_UNKNOWN_PANEL a field of kind panel names no configured panel;
+ * with err->field the dotted path inside the event ("location.lsoa") and
+ * err->message one sentence naming the field and the reason. */
+enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_object *event,
+                                int require_source, struct csph_event_info *info,
+                                struct csph_error *err);
+
+/* 1 when a field of kind person (at any depth the schema allows) of this
+ * valid event equals the len bytes at person. */
+int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_event_info *info,
+                                const msgpack_object *event, const char *person, size_t len);
+
+/* 1 when the len bytes at ref are a valid person reference:
+ * 1-64 characters from [A-Za-z0-9._:-]. */
+int csph_person_ref_valid(const char *ref, size_t len);
+
+#endif

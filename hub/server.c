@@ -1,0 +1,849 @@
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "mpx.h"
+#include "schema.h"
+#include "store.h"
+#include "timefmt.h"
+#include "wire.h"
+#include "zsock.h"
+
+#define MAX_FRAMES 8 /* routing envelope + body; REQ adds one empty frame */
+
+/* Counters reported by `stats`. */
+#define CSPH_COUNTER_MAP(X)                                                    \
+    X(requests)                                                                \
+    X(accepted)                                                                \
+    X(duplicate)                                                               \
+    X(rejected_total)                                                          \
+    X(commits)                                                                 \
+    X(commit_failures)                                                         \
+    X(batch_requests_max)                                                      \
+    X(malformed)                                                               \
+    X(busy)                                                                    \
+    X(replies_held)                                                            \
+    X(replies_dropped)                                                         \
+    X(replay_requests)                                                         \
+    X(replay_events)
+
+struct counters {
+#define CSPH_COUNTER_FIELD(name) uint64_t name;
+    CSPH_COUNTER_MAP(CSPH_COUNTER_FIELD)
+#undef CSPH_COUNTER_FIELD
+    uint64_t rejected[CSPH_ERR__COUNT];
+};
+
+/* One write request of the batch in hand. */
+struct pending {
+    zmq_msg_t frames[MAX_FRAMES];
+    int nframes;
+    struct csph_request req;
+    msgpack_sbuffer reply;
+};
+
+/* A reply the client's pipe could not take yet. */
+struct held_reply {
+    zmq_msg_t frames[MAX_FRAMES];
+    int nframes;
+};
+
+struct csph_server {
+    const struct csph_config *cfg;
+    struct csph_clock *clock;
+    uv_loop_t *loop;
+    void *zctx;
+    void *router;
+    struct csph_zsock zs;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t retry; /* re-offers held replies while any are held */
+    struct csph_store *store;
+    struct csph_schemas *schemas;
+    msgpack_zone zone; /* decoded requests of the batch in hand */
+    struct pending *batch;
+    struct held_reply *held;
+    size_t nheld;
+    msgpack_sbuffer scratch; /* replies to reads, and temporary packing */
+    msgpack_sbuffer scratch2;
+    msgpack_zone scan_zone;  /* events unpacked by filtered replay */
+    struct counters c;
+    int64_t started_ms;
+    int stopping;
+    int open_handles;
+};
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void close_frames(zmq_msg_t *f, int n)
+{
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+}
+
+/* Try to send envelope frames env[0..nenv) then body; ownership of all
+ * passes to ZeroMQ on success. Returns 0, or the errno of the first frame
+ * (nothing sent, nothing consumed). */
+static int send_frames(struct csph_server *s, zmq_msg_t *env, int nenv, zmq_msg_t *body)
+{
+    for (int i = 0; i < nenv; i++) {
+        if (zmq_msg_send(&env[i], s->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            /* With ROUTER_MANDATORY only the first (routing) frame can
+             * fail; the rest of a message always follows it. */
+            return errno;
+        }
+    }
+    if (zmq_msg_send(body, s->router, ZMQ_DONTWAIT) < 0)
+        return errno;
+    return 0;
+}
+
+static void flush_held(struct csph_server *s);
+
+static void on_retry(uv_timer_t *t)
+{
+    flush_held(t->data);
+}
+
+static void hold_reply(struct csph_server *s, zmq_msg_t *env, int nenv, zmq_msg_t *body)
+{
+    if (s->nheld >= s->cfg->limits.reply_backlog_max) {
+        /* The client has not read its replies for a whole backlog: it gets
+         * no reply and resends; the idempotency key keeps the log exact. */
+        s->c.replies_dropped++;
+        close_frames(env, nenv);
+        zmq_msg_close(body);
+        return;
+    }
+    if (!s->held) {
+        s->held = calloc(s->cfg->limits.reply_backlog_max, sizeof *s->held);
+        if (!s->held) {
+            s->c.replies_dropped++;
+            close_frames(env, nenv);
+            zmq_msg_close(body);
+            return;
+        }
+    }
+    struct held_reply *h = &s->held[s->nheld++];
+    h->nframes = nenv + 1;
+    for (int i = 0; i < nenv; i++) {
+        zmq_msg_init(&h->frames[i]);
+        zmq_msg_move(&h->frames[i], &env[i]);
+    }
+    zmq_msg_init(&h->frames[nenv]);
+    zmq_msg_move(&h->frames[nenv], body);
+    s->c.replies_held++;
+    if (!uv_is_active((uv_handle_t *)&s->retry))
+        uv_timer_start(&s->retry, on_retry, 2, 2);
+}
+
+/* Send body to the peer of the request whose frames are f[0..n), the last
+ * frame being the request body. The envelope frames are consumed. */
+static void send_reply(struct csph_server *s, zmq_msg_t *f, int n, const void *body, size_t len)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, len) != 0) {
+        s->c.replies_dropped++;
+        return;
+    }
+    memcpy(zmq_msg_data(&msg), body, len);
+    int rc = send_frames(s, f, n - 1, &msg);
+    if (rc == 0)
+        return;
+    if (rc == EAGAIN) {
+        hold_reply(s, f, n - 1, &msg);
+        return;
+    }
+    /* EHOSTUNREACH: the client went away; it will resend. */
+    s->c.replies_dropped++;
+    zmq_msg_close(&msg);
+}
+
+static void flush_held(struct csph_server *s)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->nheld; i++) {
+        struct held_reply *h = &s->held[i];
+        int rc = send_frames(s, h->frames, h->nframes - 1, &h->frames[h->nframes - 1]);
+        if (rc == EAGAIN) {
+            if (keep != i) {
+                s->held[keep].nframes = h->nframes;
+                for (int j = 0; j < h->nframes; j++) {
+                    zmq_msg_init(&s->held[keep].frames[j]);
+                    zmq_msg_move(&s->held[keep].frames[j], &h->frames[j]);
+                }
+            }
+            keep++;
+            continue;
+        }
+        if (rc != 0)
+            s->c.replies_dropped++;
+        close_frames(h->frames, h->nframes);
+    }
+    s->nheld = keep;
+    if (!keep)
+        uv_timer_stop(&s->retry);
+}
+
+static void reply_error(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_span *req,
+                        const struct csph_error *e, int with_status)
+{
+    msgpack_packer pk;
+    s->scratch.size = 0;
+    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    csph_reply_error(&pk, req, e, with_status);
+    send_reply(s, f, n, s->scratch.data, s->scratch.size);
+}
+
+/* ---- publish ---------------------------------------------------------- */
+
+static int is_write_op(enum csph_op op)
+{
+    return op == CSPH_OP_PUBLISH;
+}
+
+/* Validate, dedup and append one event inside the batch's transaction.
+ * Returns CSPH_ERR_OK with seq and dup set, an event-level error in *e (kept as
+ * a rejection), or CSPH_ERR_BUSY/CSPH_ERR_INTERNAL when the transaction is
+ * lost. */
+static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev,
+                                 const struct csph_span *bytes, int64_t now_ms, uint64_t *seq,
+                                 int *dup, struct csph_error *e)
+{
+    struct csph_event_info info;
+    enum csph_err rc;
+    if (bytes->len > s->cfg->limits.event_max)
+        rc = csph_error_set(e, CSPH_ERR_TOO_LARGE, NULL,
+                            "the event is %zu bytes; one event may be at most %u bytes",
+                            bytes->len, s->cfg->limits.event_max);
+    else
+        rc = csph_schema_check(s->schemas, ev, s->cfg->security == CSPH_SECURITY_NONE, &info, e);
+    if (rc == CSPH_ERR_OK) {
+        struct csph_append a = {
+            .source = info.source, .source_len = info.source_len,
+            .id = info.id, .id_len = info.id_len,
+            .type = info.type, .type_len = info.type_len,
+            .occurred_ms = info.occurred_at_ms, .received_ms = now_ms,
+            .bytes = bytes->ptr, .len = bytes->len,
+        };
+        rc = csph_store_append(s->store, &a, seq, dup, e);
+        if (rc == CSPH_ERR_OK) {
+            if (*dup)
+                s->c.duplicate++;
+            else
+                s->c.accepted++;
+            return CSPH_ERR_OK;
+        }
+        if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
+            return rc;
+    }
+    /* Keep the rejection, with whatever source the event claimed. */
+    const msgpack_object *src = csph_mp_get(ev, "source");
+    const char *sp = "";
+    size_t sl = 0;
+    if (src && src->type == MSGPACK_OBJECT_STR && src->via.str.size <= 64) {
+        sp = src->via.str.ptr;
+        sl = src->via.str.size;
+    }
+    struct csph_error serr;
+    enum csph_err src_rc =
+        csph_store_reject(s->store, now_ms, sp, sl, e, bytes->ptr, bytes->len, NULL, &serr);
+    if (src_rc) {
+        *e = serr;
+        return src_rc;
+    }
+    s->c.rejected_total++;
+    s->c.rejected[e->code]++;
+    return rc;
+}
+
+/* Pack the reply for one publish request into p->reply. Returns BUSY or
+ * INTERNAL when the batch's transaction is lost. */
+static enum csph_err process_publish(struct csph_server *s, struct pending *p, int64_t now_ms)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
+    struct csph_request *r = &p->req;
+    for (uint32_t i = 0; i < r->nevents; i++) {
+        uint64_t seq = 0;
+        int dup = 0;
+        struct csph_error e;
+        enum csph_err rc = publish_one(s, &r->events[i], &r->spans[i], now_ms, &seq, &dup, &e);
+        if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
+            return rc;
+        if (!r->batch) {
+            if (rc) {
+                csph_reply_error(&pk, &r->req, &e, 1);
+            } else {
+                csph_reply_begin(&pk, &r->req, 1, 2);
+                csph_pack_str(&pk, "status");
+                csph_pack_str(&pk, dup ? "duplicate" : "accepted");
+                csph_pack_str(&pk, "seq");
+                msgpack_pack_uint64(&pk, seq);
+            }
+            continue;
+        }
+        if (i == 0) {
+            csph_reply_begin(&pk, &r->req, 1, 1);
+            csph_pack_str(&pk, "results");
+            msgpack_pack_array(&pk, r->nevents);
+        }
+        if (rc) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "events.%u", i);
+            csph_error_prefix_field(&e, prefix);
+            msgpack_pack_map(&pk, 2);
+            csph_pack_str(&pk, "status");
+            csph_pack_str(&pk, "rejected");
+            csph_pack_str(&pk, "error");
+            csph_pack_error(&pk, &e);
+        } else {
+            msgpack_pack_map(&pk, 2);
+            csph_pack_str(&pk, "status");
+            csph_pack_str(&pk, dup ? "duplicate" : "accepted");
+            csph_pack_str(&pk, "seq");
+            msgpack_pack_uint64(&pk, seq);
+        }
+    }
+    return CSPH_ERR_OK;
+}
+
+/* Run the batch in one transaction, commit with a sync, then reply. */
+static void process_batch(struct csph_server *s, int n)
+{
+    int64_t now_ms = csph_clock_now_ms(s->clock);
+    struct csph_error e;
+    enum csph_err rc = csph_store_write_begin(s->store, &e);
+    for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
+        s->batch[i].reply.size = 0;
+        rc = process_publish(s, &s->batch[i], now_ms);
+        if (rc)
+            e = (struct csph_error){.code = rc};
+    }
+    if (rc == CSPH_ERR_OK) {
+        rc = csph_store_write_commit(s->store, &e);
+        if (rc == CSPH_ERR_OK)
+            s->c.commits++;
+    } else {
+        csph_store_write_abort(s->store);
+    }
+    if (rc != CSPH_ERR_OK) {
+        /* Nothing of this batch is durable: every request gets the same
+         * answer and the counters of the batch are not trusted. */
+        s->c.commit_failures++;
+        struct csph_error out;
+        if (rc == CSPH_ERR_BUSY)
+            csph_error_set(&out, CSPH_ERR_BUSY, NULL,
+                           "the hub's storage limit is reached (limits.map_size_mb); nothing was "
+                           "done; retry after the operator raises it");
+        else
+            csph_error_set(&out, CSPH_ERR_INTERNAL, NULL,
+                           "the hub could not commit this batch; nothing was done; retry");
+        for (int i = 0; i < n; i++) {
+            s->batch[i].reply.size = 0;
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &s->batch[i].reply, msgpack_sbuffer_write);
+            csph_reply_error(&pk, &s->batch[i].req.req, &out,
+                             s->batch[i].req.op == CSPH_OP_PUBLISH && !s->batch[i].req.batch);
+        }
+    }
+    if ((uint64_t)n > s->c.batch_requests_max)
+        s->c.batch_requests_max = (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        struct pending *p = &s->batch[i];
+        send_reply(s, p->frames, p->nframes, p->reply.data, p->reply.size);
+        close_frames(p->frames, p->nframes);
+    }
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct csph_request *r)
+{
+    csph_reply_begin(pk, &r->req, 1, 3);
+    csph_pack_str(pk, "version");
+    csph_pack_str(pk, CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
+    csph_pack_str(pk, "last_seq");
+    msgpack_pack_uint64(pk, csph_store_last_seq(s->store));
+    csph_pack_str(pk, "protocol");
+    csph_pack_str(pk, CSPH_PROTOCOL_VERSION);
+}
+
+static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct csph_request *r)
+{
+    csph_reply_begin(pk, &r->req, 1, 1);
+    csph_pack_str(pk, "counters");
+    int ncodes = 0;
+    for (int i = 0; i < CSPH_ERR__COUNT; i++)
+        ncodes += s->c.rejected[i] != 0;
+    uint32_t n = 0;
+#define CSPH_COUNTER_COUNT(name) n++;
+    CSPH_COUNTER_MAP(CSPH_COUNTER_COUNT)
+#undef CSPH_COUNTER_COUNT
+    msgpack_pack_map(pk, n + 5);
+#define CSPH_COUNTER_PACK(name)                                                \
+    csph_pack_str(pk, #name);                                                  \
+    msgpack_pack_uint64(pk, s->c.name);
+    CSPH_COUNTER_MAP(CSPH_COUNTER_PACK)
+#undef CSPH_COUNTER_PACK
+    csph_pack_str(pk, "rejected");
+    msgpack_pack_map(pk, (size_t)ncodes);
+    for (int i = 0; i < CSPH_ERR__COUNT; i++)
+        if (s->c.rejected[i]) {
+            csph_pack_str(pk, csph_err_name((enum csph_err)i));
+            msgpack_pack_uint64(pk, s->c.rejected[i]);
+        }
+    csph_pack_str(pk, "last_seq");
+    msgpack_pack_uint64(pk, csph_store_last_seq(s->store));
+    csph_pack_str(pk, "rejects_kept");
+    msgpack_pack_uint64(pk, csph_store_last_reject(s->store));
+    csph_pack_str(pk, "replies_waiting");
+    msgpack_pack_uint64(pk, s->nheld);
+    csph_pack_str(pk, "uptime_s");
+    msgpack_pack_uint64(pk, (uint64_t)(csph_clock_now_ms(s->clock) - s->started_ms) / 1000);
+}
+
+struct replay_ctx {
+    struct csph_server *s;
+    msgpack_packer *pk; /* packs into s->scratch2 */
+    uint32_t count, max;
+    int has_since, has_till;
+    int64_t since_ms, till_ms;
+    const msgpack_object *types;
+    const char *person;
+    size_t person_len;
+};
+
+static int replay_match(struct replay_ctx *c, const struct csph_stored_event *ev)
+{
+    if (c->has_since && ev->occurred_ms < c->since_ms)
+        return 0;
+    if (c->has_till && ev->occurred_ms >= c->till_ms)
+        return 0;
+    if (c->types) {
+        int hit = 0;
+        for (uint32_t i = 0; i < c->types->via.array.size && !hit; i++)
+            hit = csph_mp_str_eqn(&c->types->via.array.ptr[i], ev->type, ev->type_len);
+        if (!hit)
+            return 0;
+    }
+    if (c->person) {
+        struct csph_event_info info = {0};
+        info.type_index = csph_schemas_find(c->s->schemas, ev->type, ev->type_len);
+        if (info.type_index < 0)
+            return 0;
+        msgpack_object obj;
+        size_t off = 0;
+        msgpack_zone_clear(&c->s->scan_zone);
+        if (msgpack_unpack(ev->bytes, ev->len, &off, &c->s->scan_zone, &obj) !=
+            MSGPACK_UNPACK_SUCCESS)
+            return 0;
+        return csph_schema_mentions_person(c->s->schemas, &info, &obj, c->person, c->person_len);
+    }
+    return 1;
+}
+
+static int replay_visit(void *vctx, const struct csph_stored_event *ev)
+{
+    struct replay_ctx *c = vctx;
+    if (!replay_match(c, ev))
+        return 0;
+    char when[32];
+    int wl = csph_time_format(ev->received_ms, when);
+    msgpack_pack_map(c->pk, 3);
+    csph_pack_str(c->pk, "seq");
+    msgpack_pack_uint64(c->pk, ev->seq);
+    csph_pack_str(c->pk, "received_at");
+    csph_pack_strn(c->pk, when, (size_t)wl);
+    csph_pack_str(c->pk, "event");
+    csph_pack_raw(c->pk, ev->bytes, ev->len);
+    return ++c->count == c->max;
+}
+
+static enum csph_err time_arg(const struct csph_request *r, const char *key, int *has, int64_t *ms,
+                              struct csph_error *e)
+{
+    const char *p = NULL, *why = NULL;
+    size_t len = 0;
+    enum csph_err rc = csph_wire_str(r, key, 1, 64, 0, &p, &len, e);
+    if (rc || !p)
+        return rc;
+    if (csph_time_parse(p, len, ms, &why) != 0)
+        return csph_error_set(e, CSPH_ERR_BAD_REQUEST, key, "'%s' %s", key, why);
+    *has = 1;
+    return CSPH_ERR_OK;
+}
+
+static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
+                                  const struct csph_request *r, struct csph_error *e)
+{
+    struct replay_ctx c = {.s = s};
+    uint64_t after = 0, until = 0, max = 1000;
+    enum csph_err rc;
+    if ((rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e)) ||
+        (rc = csph_wire_u64(r, "until", 0, UINT64_MAX, &until, NULL, e)) ||
+        (rc = csph_wire_u64(r, "max", 1, s->cfg->limits.replay_max, &max, NULL, e)) ||
+        (rc = time_arg(r, "since", &c.has_since, &c.since_ms, e)) ||
+        (rc = time_arg(r, "till", &c.has_till, &c.till_ms, e)) ||
+        (rc = csph_wire_str(r, "person", 1, 64, 0, &c.person, &c.person_len, e)))
+        return rc;
+    c.types = csph_mp_get(&r->root, "types");
+    if (c.types) {
+        int ok = c.types->type == MSGPACK_OBJECT_ARRAY && c.types->via.array.size <= 64;
+        for (uint32_t i = 0; ok && i < c.types->via.array.size; i++)
+            ok = c.types->via.array.ptr[i].type == MSGPACK_OBJECT_STR;
+        if (!ok)
+            return csph_error_set(e, CSPH_ERR_BAD_REQUEST, "types",
+                                  "'types' must be an array of up to 64 type names");
+    }
+    if (c.person && !csph_person_ref_valid(c.person, c.person_len))
+        return csph_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
+                              "'person' must be a person reference: 1-64 characters from "
+                              "A-Z a-z 0-9 . _ : -");
+    c.max = (uint32_t)max;
+    msgpack_packer epk;
+    s->scratch2.size = 0;
+    msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
+    c.pk = &epk;
+    int filtered = c.has_since || c.has_till || c.types || c.person;
+    uint64_t last = after;
+    int end = 1;
+    /* A filtered replay examines at most replay_scan_max events per reply,
+     * so one query cannot hold the loop; `next` lets the client go on. */
+    rc = csph_store_scan(s->store, after, until, filtered ? s->cfg->limits.replay_scan_max : max,
+                         replay_visit, &c, &last, &end, e);
+    if (rc)
+        return rc;
+    s->c.replay_requests++;
+    s->c.replay_events += c.count;
+    csph_reply_begin(pk, &r->req, 1, 3);
+    csph_pack_str(pk, "events");
+    msgpack_pack_array(pk, c.count);
+    csph_pack_raw(pk, s->scratch2.data, s->scratch2.size);
+    csph_pack_str(pk, "next");
+    msgpack_pack_uint64(pk, last);
+    csph_pack_str(pk, "end");
+    if (end)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    return CSPH_ERR_OK;
+}
+
+struct rejects_ctx {
+    msgpack_packer *pk;
+    uint32_t count;
+};
+
+static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
+{
+    struct rejects_ctx *c = vctx;
+    char when[32];
+    int wl = csph_time_format(rj->received_ms, when);
+    msgpack_pack_map(c->pk, 5);
+    csph_pack_str(c->pk, "id");
+    msgpack_pack_uint64(c->pk, rj->id);
+    csph_pack_str(c->pk, "received_at");
+    csph_pack_strn(c->pk, when, (size_t)wl);
+    csph_pack_str(c->pk, "source");
+    csph_pack_strn(c->pk, rj->source, rj->source_len);
+    csph_pack_str(c->pk, "error");
+    int has_field = rj->field[0] != 0;
+    msgpack_pack_map(c->pk, 2 + (has_field ? 1 : 0));
+    csph_pack_str(c->pk, "code");
+    csph_pack_str(c->pk, rj->code);
+    csph_pack_str(c->pk, "message");
+    csph_pack_str(c->pk, rj->message);
+    if (has_field) {
+        csph_pack_str(c->pk, "field");
+        csph_pack_str(c->pk, rj->field);
+    }
+    csph_pack_str(c->pk, "bytes");
+    msgpack_pack_bin(c->pk, rj->len);
+    msgpack_pack_bin_body(c->pk, rj->bytes, rj->len);
+    c->count++;
+    return 0;
+}
+
+static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
+                                   const struct csph_request *r, struct csph_error *e)
+{
+    uint64_t after = 0, max = 1000, last;
+    int end;
+    enum csph_err rc;
+    if ((rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e)) ||
+        (rc = csph_wire_u64(r, "max", 1, s->cfg->limits.replay_max, &max, NULL, e)))
+        return rc;
+    msgpack_packer epk;
+    s->scratch2.size = 0;
+    msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
+    struct rejects_ctx c = {.pk = &epk};
+    if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
+        return rc;
+    csph_reply_begin(pk, &r->req, 1, 3);
+    csph_pack_str(pk, "rejects");
+    msgpack_pack_array(pk, c.count);
+    csph_pack_raw(pk, s->scratch2.data, s->scratch2.size);
+    csph_pack_str(pk, "next");
+    msgpack_pack_uint64(pk, last);
+    csph_pack_str(pk, "end");
+    if (end)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    return CSPH_ERR_OK;
+}
+
+/* Answer a read at once from a read transaction. */
+static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r)
+{
+    msgpack_packer pk;
+    struct csph_error e;
+    enum csph_err rc = CSPH_ERR_OK;
+    s->scratch.size = 0;
+    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    switch (r->op) {
+    case CSPH_OP_PING: reply_ping(s, &pk, r); break;
+    case CSPH_OP_STATS: reply_stats(s, &pk, r); break;
+    case CSPH_OP_REPLAY: rc = reply_replay(s, &pk, r, &e); break;
+    case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, r, &e); break;
+    default:
+        rc = csph_error_set(&e, CSPH_ERR_BAD_OP, "op",
+                            "op '%s' needs the escalation engine, which this hub does not run",
+                            csph_op_name(r->op));
+    }
+    if (rc) {
+        reply_error(s, f, n, &r->req, &e, 0);
+        return;
+    }
+    send_reply(s, f, n, s->scratch.data, s->scratch.size);
+}
+
+/* ---- the read loop ---------------------------------------------------- */
+
+/* Receive one multipart message into p. Returns 1 when one was read, 0 on
+ * EAGAIN, -1 when a malformed message was dropped. */
+static int recv_message(struct csph_server *s, struct pending *p)
+{
+    int more = 1;
+    p->nframes = 0;
+    while (more) {
+        zmq_msg_t scrap, *m = p->nframes < MAX_FRAMES ? &p->frames[p->nframes] : &scrap;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, s->router, p->nframes == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(m);
+            if (p->nframes == 0)
+                return 0;
+            break; /* cannot happen mid-message; be safe */
+        }
+        more = zmq_msg_more(m);
+        if (m == &scrap)
+            zmq_msg_close(m);
+        else
+            p->nframes++;
+    }
+    if (p->nframes < 2 || p->nframes == MAX_FRAMES) {
+        /* No body, or too many frames to be CSPH/1: no reply address we
+         * trust. Counted, dropped. */
+        s->c.malformed++;
+        close_frames(p->frames, p->nframes);
+        return -1;
+    }
+    return 1;
+}
+
+static void on_ready(struct csph_zsock *z)
+{
+    struct csph_server *s = z->data;
+    if (s->stopping)
+        return;
+    if (s->nheld)
+        flush_held(s);
+    uint32_t n = 0;
+    size_t bytes = 0;
+    msgpack_zone_clear(&s->zone);
+    while (n < s->cfg->limits.batch_max && bytes < s->cfg->limits.batch_bytes_max) {
+        struct pending *p = &s->batch[n];
+        int got = recv_message(s, p);
+        if (got == 0)
+            break;
+        if (got < 0)
+            continue;
+        s->c.requests++;
+        zmq_msg_t *body = &p->frames[p->nframes - 1];
+        struct csph_error e;
+        enum csph_err rc = csph_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
+                                            s->cfg->limits.events_per_publish, &p->req, &e);
+        if (rc) {
+            s->c.malformed++;
+            reply_error(s, p->frames, p->nframes, &p->req.req, &e,
+                        rc != CSPH_ERR_BAD_REQUEST && p->req.op == CSPH_OP_PUBLISH);
+            close_frames(p->frames, p->nframes);
+            continue;
+        }
+        if (!is_write_op(p->req.op)) {
+            handle_read(s, p->frames, p->nframes, &p->req);
+            close_frames(p->frames, p->nframes);
+            continue;
+        }
+        if (s->nheld >= s->cfg->limits.reply_backlog_max) {
+            /* Clients are not reading their replies: take no more work. */
+            csph_error_set(&e, CSPH_ERR_BUSY, NULL,
+                           "the hub is holding %zu unread replies; nothing was done; read your "
+                           "replies and retry",
+                           s->nheld);
+            s->c.busy++;
+            reply_error(s, p->frames, p->nframes, &p->req.req, &e, !p->req.batch);
+            close_frames(p->frames, p->nframes);
+            continue;
+        }
+        bytes += zmq_msg_size(body);
+        n++;
+    }
+    if (n)
+        process_batch(s, (int)n);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct csph_server *s = h->data;
+    LOG_INFO("hub", "received %s: stopping after the batch in hand",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    csph_server_stop(s);
+}
+
+static enum csph_err zmq_fail(struct csph_error *err, const char *what, const char *ep)
+{
+    return csph_error_set(err, CSPH_ERR_CONFIG, "listen", "%s%s%s: %s", what, ep ? " " : "",
+                          ep ? ep : "", zmq_strerror(errno));
+}
+
+static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
+{
+    const struct csph_limits *l = &s->cfg->limits;
+    int one = 1, linger = 1000;
+    int64_t maxmsg = l->message_max;
+    s->zctx = zmq_ctx_new();
+    if (!s->zctx)
+        return zmq_fail(err, "cannot create the ZeroMQ context", NULL);
+    s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
+    if (!s->router)
+        return zmq_fail(err, "cannot create the ROUTER socket", NULL);
+    /* ROUTER_MANDATORY: a reply to a full pipe is EAGAIN we handle, never a
+     * silent drop. HWMs are sized from config, not left at ZeroMQ's 1,000. */
+    if (zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
+        zmq_setsockopt(s->router, ZMQ_SNDHWM, &l->sndhwm, sizeof l->sndhwm) ||
+        zmq_setsockopt(s->router, ZMQ_RCVHWM, &l->rcvhwm, sizeof l->rcvhwm) ||
+        zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger))
+        return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
+    for (size_t i = 0; i < s->cfg->nlisten; i++) {
+        if (zmq_bind(s->router, s->cfg->listen[i]) != 0)
+            return zmq_fail(err, "cannot listen on", s->cfg->listen[i]);
+        LOG_INFO("hub", "listening on %s (security %s)", s->cfg->listen[i],
+                 s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
+                              const struct csph_config *cfg, struct csph_clock *clock,
+                              struct csph_error *err)
+{
+    struct csph_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    s->cfg = cfg;
+    s->clock = clock;
+    s->loop = loop;
+    s->started_ms = csph_clock_now_ms(clock);
+    msgpack_zone_init(&s->zone, 64 * 1024);
+    msgpack_zone_init(&s->scan_zone, 16 * 1024);
+    msgpack_sbuffer_init(&s->scratch);
+    msgpack_sbuffer_init(&s->scratch2);
+    enum csph_err rc;
+    const char *panel_names[CSPH_MAX_PANELS];
+    for (size_t i = 0; i < cfg->npanels; i++)
+        panel_names[i] = cfg->panels[i].name;
+    if ((rc = csph_schemas_load(&s->schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
+        goto fail;
+    LOG_INFO("hub", "%zu event types loaded from %s", csph_schemas_count(s->schemas),
+             cfg->schemas_dir);
+    if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
+        goto fail;
+    LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept", cfg->data_dir,
+             (unsigned long long)csph_store_last_seq(s->store),
+             (unsigned long long)csph_store_last_reject(s->store));
+    s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
+    if (!s->batch) {
+        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < cfg->limits.batch_max; i++)
+        msgpack_sbuffer_init(&s->batch[i].reply);
+    if ((rc = open_router(s, err)))
+        goto fail;
+    csph_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
+    uv_timer_init(loop, &s->retry);
+    s->retry.data = s;
+    uv_signal_init(loop, &s->sigint);
+    uv_signal_init(loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    s->open_handles = 1;
+    *out = s;
+    return CSPH_ERR_OK;
+fail:
+    csph_server_destroy(&s);
+    return rc;
+}
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+static void on_zsock_closed(struct csph_zsock *z) { (void)z; }
+
+void csph_server_stop(struct csph_server *s)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = 1;
+    /* Last chance for held replies: the ROUTER's linger then has them. */
+    if (s->nheld)
+        flush_held(s);
+    csph_zsock_close(&s->zs, on_zsock_closed);
+    uv_close((uv_handle_t *)&s->retry, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+}
+
+void csph_server_destroy(struct csph_server **sp)
+{
+    if (!sp || !*sp)
+        return;
+    struct csph_server *s = *sp;
+    for (size_t i = 0; i < s->nheld; i++)
+        close_frames(s->held[i].frames, s->held[i].nframes);
+    free(s->held);
+    if (s->router)
+        zmq_close(s->router);
+    if (s->zctx)
+        zmq_ctx_term(s->zctx);
+    if (s->batch) {
+        for (uint32_t i = 0; i < s->cfg->limits.batch_max; i++)
+            msgpack_sbuffer_destroy(&s->batch[i].reply);
+        free(s->batch);
+    }
+    csph_store_close(&s->store);
+    csph_schemas_destroy(&s->schemas);
+    msgpack_zone_destroy(&s->zone);
+    msgpack_zone_destroy(&s->scan_zone);
+    msgpack_sbuffer_destroy(&s->scratch);
+    msgpack_sbuffer_destroy(&s->scratch2);
+    free(s);
+    *sp = NULL;
+}

@@ -1,0 +1,31 @@
+/* server.h: the hub itself: binds the ROUTER socket, reads requests in
+ * batches, runs each write batch in one LMDB transaction (group commit),
+ * replies only after the commit is synced, and answers reads from read
+ * transactions. Everything runs on the loop thread.
+ *
+ * Lifecycle: csph_server_new binds and opens everything or fails with a
+ * message an IT officer can act on; csph_server_stop begins a clean stop
+ * (the batch in hand is always finished: batches run to completion inside
+ * one callback); the loop returns once every handle is closed; then
+ * csph_server_destroy. */
+#ifndef CSPH_SERVER_H
+#define CSPH_SERVER_H
+
+#include <uv.h>
+
+#include "clock.h"
+#include "config.h"
+#include "err.h"
+
+struct csph_server;
+
+/* cfg and clock are borrowed and must outlive the server. */
+enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
+                              const struct csph_config *cfg, struct csph_clock *clock,
+                              struct csph_error *err);
+/* Stop reading, flush what can be sent, close handles. Idempotent. */
+void csph_server_stop(struct csph_server *s);
+/* Free and NULL *s; accepts NULL. Call after the loop has returned. */
+void csph_server_destroy(struct csph_server **s);
+
+#endif

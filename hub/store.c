@@ -1,0 +1,551 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define HASH_LEN 16
+/* Event value: received_ms(8) occurred_ms(8) chain(16) type_len(1) type
+ * source_len(1) source, then the event bytes. */
+#define EV_FIXED 32
+
+struct csph_store {
+    MDB_env *env;
+    MDB_dbi events;  /* seq -> stored event */
+    MDB_dbi dedup;   /* source \0 id -> seq(8) content hash(16) */
+    MDB_dbi rejects; /* reject id -> stored rejection */
+    MDB_txn *txn;    /* the batch's write transaction, or NULL */
+    int lock_fd;
+    char dir[4096];
+    /* Committed state, and the batch's tentative state. */
+    uint64_t last_seq, txn_last_seq;
+    uint64_t last_reject, txn_last_reject;
+    unsigned char chain[HASH_LEN], txn_chain[HASH_LEN];
+};
+
+static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+{
+    enum csph_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
+    if (rc == MDB_MAP_FULL)
+        LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise limits.map_size_mb",
+                  what);
+    else
+        LOG_ERROR("store", "%s: %s", what, mdb_strerror(rc));
+    return csph_error_set(err, code, NULL, "%s: %s", what,
+                          rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
+                                             : "storage failure (see the hub's log)");
+}
+
+static void put_i64(unsigned char *p, int64_t v) { memcpy(p, &v, 8); }
+static int64_t get_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+/* The log's hash chain: each link covers the previous link, the seq, the
+ * times, type and source (value, skipping the link itself) and the content
+ * hash of the event bytes. Editing any stored event, or removing one, breaks
+ * every link after it. */
+static void chain_next(const unsigned char prev[HASH_LEN], uint64_t seq, const unsigned char *value,
+                       size_t tail_len, const unsigned char content[HASH_LEN],
+                       unsigned char out[HASH_LEN])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+    crypto_generichash_update(&st, prev, HASH_LEN);
+    crypto_generichash_update(&st, (const unsigned char *)&seq, sizeof seq);
+    crypto_generichash_update(&st, value, 16);
+    crypto_generichash_update(&st, value + EV_FIXED, tail_len);
+    crypto_generichash_update(&st, content, HASH_LEN);
+    crypto_generichash_final(&st, out, HASH_LEN);
+}
+
+static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/csphub.lock", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create %s: %s", path,
+                              strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return csph_error_set(err, CSPH_ERR_LOCKED, "data_dir",
+                              "another hub (pid %s) is using the data directory %s; stop it or "
+                              "choose another --data",
+                              pid[0] ? pid : "unknown", s->dir);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+        LOG_WARN("store", "cannot write the pid into %s: %s", path, strerror(errno));
+    return CSPH_ERR_OK;
+}
+
+static enum csph_err load_tail(struct csph_store *s, struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the log's tail");
+    mdb_cursor_open(txn, s->events, &cur);
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0) {
+        memcpy(&s->last_seq, k.mv_data, 8);
+        memcpy(s->chain, (const unsigned char *)v.mv_data + 16, HASH_LEN);
+    }
+    mdb_cursor_close(cur);
+    mdb_cursor_open(txn, s->rejects, &cur);
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
+        memcpy(&s->last_reject, k.mv_data, 8);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
+                              struct csph_error *err)
+{
+    if (sodium_init() < 0)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to initialise");
+    struct csph_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory opening the store");
+    s->lock_fd = -1;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    enum csph_err e = CSPH_ERR_OK;
+    int rc;
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create the data directory %s: %s",
+                           dir, strerror(errno));
+        goto fail;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "the data directory %s is not a directory",
+                           dir);
+        goto fail;
+    }
+    if (access(dir, R_OK | W_OK | X_OK) != 0) {
+        e = csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                           "the data directory %s is not readable and writable by this user: %s",
+                           dir, strerror(errno));
+        goto fail;
+    }
+    if ((e = take_lock(s, err)))
+        goto fail;
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 32)) ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
+        (rc = mdb_env_set_maxreaders(s->env, 126))) {
+        e = lmdb_fail(err, rc, "creating the LMDB environment");
+        goto fail;
+    }
+    /* Default sync mode: every commit is synced (data and meta page), which
+     * is the durability promise of PROTOCOL.md 4. NOTLS because read
+     * transactions are short and all on the loop thread. */
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    if (rc) {
+        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot open the log in %s: %s", dir,
+                           mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+        e = lmdb_fail(err, rc, "opening the log");
+        goto fail;
+    }
+    if ((rc = mdb_dbi_open(txn, "events", MDB_CREATE | MDB_INTEGERKEY, &s->events)) ||
+        (rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &s->dedup)) ||
+        (rc = mdb_dbi_open(txn, "rejects", MDB_CREATE | MDB_INTEGERKEY, &s->rejects)) ||
+        (rc = mdb_txn_commit(txn))) {
+        if (rc)
+            mdb_txn_abort(txn);
+        e = lmdb_fail(err, rc, "opening the log's databases");
+        goto fail;
+    }
+    if ((e = load_tail(s, err)))
+        goto fail;
+    *out = s;
+    return CSPH_ERR_OK;
+fail:
+    csph_store_close(&s);
+    return e;
+}
+
+void csph_store_close(struct csph_store **sp)
+{
+    if (!sp || !*sp)
+        return;
+    struct csph_store *s = *sp;
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    free(s);
+    *sp = NULL;
+}
+
+uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
+uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
+MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
+
+enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    if (rc) {
+        s->txn = NULL;
+        return lmdb_fail(err, rc, "starting a write transaction");
+    }
+    s->txn_last_seq = s->last_seq;
+    s->txn_last_reject = s->last_reject;
+    memcpy(s->txn_chain, s->chain, HASH_LEN);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_dbi(struct csph_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
+                             struct csph_error *err)
+{
+    int rc = mdb_dbi_open(s->txn, name, flags | MDB_CREATE, dbi);
+    return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *ev, uint64_t *seq,
+                                int *duplicate, struct csph_error *err)
+{
+    unsigned char key[64 + 1 + 128];
+    unsigned char hash[HASH_LEN];
+    if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
+        return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
+    memcpy(key, ev->source, ev->source_len);
+    key[ev->source_len] = 0;
+    memcpy(key + ev->source_len + 1, ev->id, ev->id_len);
+    MDB_val k = {ev->source_len + 1 + ev->id_len, key}, v;
+    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
+
+    int rc = mdb_get(s->txn, s->dedup, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 8 + HASH_LEN)
+            return lmdb_fail(err, MDB_CORRUPTED, "reading the idempotency index");
+        memcpy(seq, v.mv_data, 8);
+        if (memcmp((const unsigned char *)v.mv_data + 8, hash, HASH_LEN) != 0)
+            return csph_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
+                                  "source '%.*s' already sent event id '%.*s' (seq %llu) with "
+                                  "different content; give a changed event a new id",
+                                  (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
+                                  (unsigned long long)*seq);
+        *duplicate = 1;
+        return CSPH_ERR_OK;
+    }
+    if (rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "reading the idempotency index");
+
+    uint64_t next = s->txn_last_seq + 1;
+    unsigned char dv[8 + HASH_LEN];
+    memcpy(dv, &next, 8);
+    memcpy(dv + 8, hash, HASH_LEN);
+    v.mv_size = sizeof dv;
+    v.mv_data = dv;
+    if ((rc = mdb_put(s->txn, s->dedup, &k, &v, 0)))
+        return lmdb_fail(err, rc, "writing the idempotency index");
+
+    size_t hdr_len = EV_FIXED + 1 + ev->type_len + 1 + ev->source_len;
+    MDB_val sk = {8, &next};
+    v.mv_size = hdr_len + ev->len;
+    v.mv_data = NULL;
+    /* MDB_RESERVE: LMDB hands us the space and we write into the map once. */
+    if ((rc = mdb_put(s->txn, s->events, &sk, &v, MDB_APPEND | MDB_RESERVE)))
+        return lmdb_fail(err, rc, "appending to the log");
+    unsigned char *p = v.mv_data;
+    put_i64(p, ev->received_ms);
+    put_i64(p + 8, ev->occurred_ms);
+    unsigned char *q = p + EV_FIXED;
+    *q++ = (unsigned char)ev->type_len;
+    memcpy(q, ev->type, ev->type_len);
+    q += ev->type_len;
+    *q++ = (unsigned char)ev->source_len;
+    memcpy(q, ev->source, ev->source_len);
+    q += ev->source_len;
+    memcpy(q, ev->bytes, ev->len);
+    chain_next(s->txn_chain, next, p, hdr_len - EV_FIXED, hash, s->txn_chain);
+    memcpy(p + 16, s->txn_chain, HASH_LEN);
+    s->txn_last_seq = next;
+    *seq = next;
+    *duplicate = 0;
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
+                                size_t source_len, const struct csph_error *why, const void *bytes,
+                                size_t len, uint64_t *id, struct csph_error *err)
+{
+    const char *code = csph_err_name(why->code);
+    size_t cl = strlen(code), fl = strlen(why->field), ml = strlen(why->message);
+    if (source_len > 255)
+        source_len = 255;
+    /* received(8) then length-prefixed source, code, field, message, bytes */
+    size_t total = 8 + 1 + source_len + 1 + cl + 1 + fl + 2 + ml + 4 + len;
+    uint64_t next = s->txn_last_reject + 1;
+    MDB_val k = {8, &next}, v = {total, NULL};
+    int rc = mdb_put(s->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc)
+        return lmdb_fail(err, rc, "keeping a rejection");
+    unsigned char *p = v.mv_data;
+    put_i64(p, received_ms);
+    p += 8;
+    *p++ = (unsigned char)source_len;
+    memcpy(p, source, source_len);
+    p += source_len;
+    *p++ = (unsigned char)cl;
+    memcpy(p, code, cl);
+    p += cl;
+    *p++ = (unsigned char)fl;
+    memcpy(p, why->field, fl);
+    p += fl;
+    uint16_t ml16 = (uint16_t)ml;
+    memcpy(p, &ml16, 2);
+    p += 2;
+    memcpy(p, why->message, ml);
+    p += ml;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(p, &l32, 4);
+    p += 4;
+    if (len)
+        memcpy(p, bytes, len);
+    s->txn_last_reject = next;
+    if (id)
+        *id = next;
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err)
+{
+    int rc = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    if (rc)
+        return lmdb_fail(err, rc, "committing the batch");
+    s->last_seq = s->txn_last_seq;
+    s->last_reject = s->txn_last_reject;
+    memcpy(s->chain, s->txn_chain, HASH_LEN);
+    return CSPH_ERR_OK;
+}
+
+void csph_store_write_abort(struct csph_store *s)
+{
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+}
+
+static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_event *ev)
+{
+    const unsigned char *p = v->mv_data, *end = p + v->mv_size;
+    if (v->mv_size < EV_FIXED + 2)
+        return -1;
+    memcpy(&ev->seq, k->mv_data, 8);
+    ev->received_ms = get_i64(p);
+    ev->occurred_ms = get_i64(p + 8);
+    const unsigned char *q = p + EV_FIXED;
+    ev->type_len = *q++;
+    ev->type = (const char *)q;
+    q += ev->type_len;
+    if (q >= end)
+        return -1;
+    ev->source_len = *q++;
+    ev->source = (const char *)q;
+    q += ev->source_len;
+    if (q > end)
+        return -1;
+    ev->bytes = q;
+    ev->len = (size_t)(end - q);
+    return 0;
+}
+
+enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t until,
+                              uint64_t scan_max, csph_store_event_fn fn, void *ctx, uint64_t *last,
+                              int *end, struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the log");
+    mdb_cursor_open(txn, s->events, &cur);
+    uint64_t start = after + 1, examined = 0;
+    MDB_val k = {8, &start}, v;
+    *last = after;
+    *end = 1;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        struct csph_stored_event ev;
+        uint64_t seq;
+        memcpy(&seq, k.mv_data, 8);
+        if (until && seq > until)
+            break;
+        if (examined == scan_max) {
+            *end = 0;
+            break;
+        }
+        if (decode_event(&k, &v, &ev) != 0) {
+            LOG_ERROR("store", "log entry %llu is malformed", (unsigned long long)seq);
+            break;
+        }
+        examined++;
+        *last = seq;
+        if (fn(ctx, &ev)) {
+            /* stopped by the visitor: is anything left within the bound? */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            if (rc == 0) {
+                memcpy(&seq, k.mv_data, 8);
+                *end = until && seq > until;
+            }
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_get(struct csph_store *s, uint64_t seq, csph_store_event_fn fn, void *ctx,
+                             struct csph_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the log");
+    MDB_val k = {8, &seq}, v;
+    enum csph_err e = CSPH_ERR_OK;
+    struct csph_stored_event ev;
+    rc = mdb_get(txn, s->events, &k, &v);
+    if (rc == 0 && decode_event(&k, &v, &ev) == 0)
+        fn(ctx, &ev);
+    else
+        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
+                           (unsigned long long)seq);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+static int decode_reject(const MDB_val *k, const MDB_val *v, struct csph_stored_reject *r,
+                         char *code, char *field, char *msg)
+{
+    const unsigned char *p = v->mv_data, *end = p + v->mv_size;
+    memcpy(&r->id, k->mv_data, 8);
+    if (v->mv_size < 8 + 1 + 1 + 1 + 2 + 4)
+        return -1;
+    r->received_ms = get_i64(p);
+    p += 8;
+    r->source_len = *p++;
+    r->source = (const char *)p;
+    p += r->source_len;
+    size_t cl = *p++;
+    memcpy(code, p, cl);
+    code[cl] = 0;
+    p += cl;
+    size_t fl = *p++;
+    memcpy(field, p, fl);
+    field[fl] = 0;
+    p += fl;
+    uint16_t ml;
+    memcpy(&ml, p, 2);
+    p += 2;
+    memcpy(msg, p, ml);
+    msg[ml] = 0;
+    p += ml;
+    uint32_t len;
+    memcpy(&len, p, 4);
+    p += 4;
+    if (p + len > end)
+        return -1;
+    r->bytes = p;
+    r->len = len;
+    r->code = code;
+    r->field = field;
+    r->message = msg;
+    return 0;
+}
+
+enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t max,
+                                 csph_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
+                                 struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the rejections");
+    mdb_cursor_open(txn, s->rejects, &cur);
+    uint64_t start = after + 1, n = 0;
+    MDB_val k = {8, &start}, v;
+    char code[256], field[256], msg[65536];
+    *last = after;
+    *end = 1;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (n == max) {
+            *end = 0;
+            break;
+        }
+        struct csph_stored_reject r;
+        if (decode_reject(&k, &v, &r, code, field, msg) == 0) {
+            fn(ctx, &r);
+            *last = r.id;
+            n++;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
+                                struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the log");
+    mdb_cursor_open(txn, s->events, &cur);
+    unsigned char chain[HASH_LEN] = {0}, hash[HASH_LEN];
+    MDB_val k, v;
+    uint64_t expect = 1;
+    *checked = 0;
+    *bad_seq = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct csph_stored_event ev;
+        if (decode_event(&k, &v, &ev) != 0 || ev.seq != expect) {
+            *bad_seq = expect;
+            break;
+        }
+        const unsigned char *p = v.mv_data;
+        crypto_generichash(hash, HASH_LEN, ev.bytes, ev.len, NULL, 0);
+        chain_next(chain, ev.seq, p, (size_t)((const unsigned char *)ev.bytes - (p + EV_FIXED)),
+                   hash, chain);
+        if (memcmp(chain, p + 16, HASH_LEN) != 0) {
+            *bad_seq = ev.seq;
+            break;
+        }
+        (*checked)++;
+        expect++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}

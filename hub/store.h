@@ -1,0 +1,131 @@
+/* store.h: the event log, the idempotency index and the kept rejections, in
+ * one LMDB environment in the data directory.
+ *
+ * One writer: the loop thread opens a write transaction per batch
+ * (csph_store_write_begin), appends and rejects into it, and commits it with
+ * a disk sync (csph_store_write_commit) before any reply is sent. The rule
+ * engine and the queues write into the same transaction through
+ * csph_store_txn, so an event and what it raises commit together.
+ * Reads (scan, rejects) use their own read transactions and never block the
+ * writer.
+ *
+ * Caveats
+ * - One hub per directory: csph_store_open takes an exclusive lock on
+ *   DIR/csphub.lock and fails with CSPH_ERR_LOCKED while another holds it.
+ * - Memory handed to a visitor (struct csph_stored_event) points into the
+ *   LMDB map and is valid only during that call.
+ * - When an append fails with CSPH_ERR_BUSY (map full) or CSPH_ERR_INTERNAL,
+ *   the whole transaction is unusable: abort it and answer every request of
+ *   the batch.
+ *
+ * Knows no sockets and no wire format beyond the bytes it keeps. */
+#ifndef CSPH_STORE_H
+#define CSPH_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct csph_store;
+
+/* Where one appended event came from and what it is. */
+struct csph_append {
+    const char *source;
+    size_t source_len;
+    const char *id;
+    size_t id_len;
+    const char *type;
+    size_t type_len;
+    int64_t occurred_ms;
+    int64_t received_ms;
+    const void *bytes; /* the event exactly as accepted (MessagePack map) */
+    size_t len;
+};
+
+/* An event as stored. Borrowed: valid only during the visitor call. */
+struct csph_stored_event {
+    uint64_t seq;
+    int64_t received_ms;
+    int64_t occurred_ms;
+    const char *type;
+    size_t type_len;
+    const char *source;
+    size_t source_len;
+    const void *bytes;
+    size_t len;
+};
+
+/* A kept rejection. Borrowed like csph_stored_event. */
+struct csph_stored_reject {
+    uint64_t id;
+    int64_t received_ms;
+    const char *source; /* "" when unknown */
+    size_t source_len;
+    const char *code;
+    const char *field;
+    const char *message;
+    const void *bytes;
+    size_t len;
+};
+
+/* Open (creating when needed) the store in dir with a map of map_size bytes.
+ * Errors: CSPH_ERR_LOCKED (another hub), CSPH_ERR_IO (directory unusable:
+ * the message names the path and the system's reason). */
+enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
+                              struct csph_error *err);
+/* Close and NULL *s; accepts NULL. Aborts an open write transaction. */
+void csph_store_close(struct csph_store **s);
+
+uint64_t csph_store_last_seq(const struct csph_store *s);
+uint64_t csph_store_last_reject(const struct csph_store *s);
+
+/* Begin the batch's write transaction. */
+enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err);
+/* The open write transaction, for modules writing in the same batch. */
+MDB_txn *csph_store_txn(struct csph_store *s);
+/* Open (creating) a named database in the store's environment; only during
+ * a write transaction. Used by the rules and the queues. */
+enum csph_err csph_store_dbi(struct csph_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
+                             struct csph_error *err);
+
+/* Append ev unless (source, id) is known. On success *seq is the new seq and
+ * *duplicate 0, or the original's seq and *duplicate 1 when the content is
+ * identical. CSPH_ERR_ID_CONFLICT when the content differs;
+ * CSPH_ERR_BUSY when the map is full; CSPH_ERR_INTERNAL otherwise. */
+enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *ev, uint64_t *seq,
+                                int *duplicate, struct csph_error *err);
+/* Keep a rejection (outside the log). *id is its gap-free number. */
+enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
+                                size_t source_len, const struct csph_error *why, const void *bytes,
+                                size_t len, uint64_t *id, struct csph_error *err);
+/* Commit and sync. After CSPH_ERR_OK every append of the batch is durable.
+ * On failure the batch is gone (as if aborted). */
+enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err);
+/* Drop the batch. */
+void csph_store_write_abort(struct csph_store *s);
+
+/* Visit events with after < seq <= until (until 0: no bound), in seq order.
+ * The visitor returns 0 to go on, 1 to stop after this event. At most
+ * scan_max events are examined. *last is the last seq examined (after when
+ * none), *end is 1 when no event beyond *last exists within the bound. */
+typedef int (*csph_store_event_fn)(void *ctx, const struct csph_stored_event *ev);
+enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t until,
+                              uint64_t scan_max, csph_store_event_fn fn, void *ctx, uint64_t *last,
+                              int *end, struct csph_error *err);
+/* One event by seq: CSPH_ERR_NOT_FOUND when absent. */
+enum csph_err csph_store_get(struct csph_store *s, uint64_t seq, csph_store_event_fn fn, void *ctx,
+                             struct csph_error *err);
+
+typedef int (*csph_store_reject_fn)(void *ctx, const struct csph_stored_reject *r);
+enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t max,
+                                 csph_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
+                                 struct csph_error *err);
+
+/* Walk the whole log checking each entry's hash chain; *bad_seq is the first
+ * seq whose chain does not match (0 when the log is intact). */
+enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
+                                struct csph_error *err);
+
+#endif

@@ -1,0 +1,329 @@
+#include "wire.h"
+
+#include <string.h>
+
+#include "mpx.h"
+
+static const char *const op_names[] = {
+#define CSPH_OP_STR(name, str) str,
+    CSPH_OP_MAP(CSPH_OP_STR)
+#undef CSPH_OP_STR
+};
+
+/* Keys each op accepts besides op and req: a misspelt filter must fail
+ * loudly, not silently widen a query. */
+static const char *const op_keys[CSPH_OP__COUNT][10] = {
+    [CSPH_OP_PING] = {NULL},
+    [CSPH_OP_STATS] = {NULL},
+    [CSPH_OP_PUBLISH] = {"event", "events", NULL},
+    [CSPH_OP_REPLAY] = {"after", "until", "since", "till", "types", "person", "max", NULL},
+    [CSPH_OP_REJECTS] = {"after", "max", NULL},
+    [CSPH_OP_FETCH] = {"panel", "consumer", "max", "wait_ms", NULL},
+    [CSPH_OP_ACK] = {"panel", "consumer", "upto", NULL},
+    [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", NULL},
+    [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", NULL},
+};
+
+const char *csph_op_name(enum csph_op op)
+{
+    return (unsigned)op < CSPH_OP__COUNT ? op_names[op] : "?";
+}
+
+/* Read a map or array header at buf[*off]; the only MessagePack we parse by
+ * hand, so that each value's byte span is known. */
+static int read_header(const unsigned char *p, size_t len, size_t *off, int map, uint32_t *count)
+{
+    if (*off >= len)
+        return -1;
+    unsigned char b = p[*off];
+    unsigned char fix = map ? 0x80 : 0x90, c16 = map ? 0xde : 0xdc, c32 = map ? 0xdf : 0xdd;
+    if ((b & 0xf0) == fix) {
+        *count = b & 0x0f;
+        *off += 1;
+    } else if (b == c16 && *off + 3 <= len) {
+        *count = (uint32_t)p[*off + 1] << 8 | p[*off + 2];
+        *off += 3;
+    } else if (b == c32 && *off + 5 <= len) {
+        *count = (uint32_t)p[*off + 1] << 24 | (uint32_t)p[*off + 2] << 16 |
+                 (uint32_t)p[*off + 3] << 8 | p[*off + 4];
+        *off += 5;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static enum csph_err unpack_one(const char *buf, size_t len, size_t *off, msgpack_zone *zone,
+                                msgpack_object *obj, const char *field, struct csph_error *err)
+{
+    msgpack_unpack_return r = msgpack_unpack(buf, len, off, zone, obj);
+    switch (r) {
+    case MSGPACK_UNPACK_SUCCESS:
+    case MSGPACK_UNPACK_EXTRA_BYTES:
+        return CSPH_ERR_OK;
+    case MSGPACK_UNPACK_CONTINUE:
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                              "the MessagePack is truncated%s%s", field ? " in " : "",
+                              field ? field : "");
+    case MSGPACK_UNPACK_NOMEM_ERROR:
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                              "the MessagePack is nested more than 32 levels deep or declares "
+                              "more elements than it holds");
+    default:
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field, "not valid MessagePack");
+    }
+}
+
+static enum csph_err check_keys(const struct csph_request *r, struct csph_error *err)
+{
+    const msgpack_object_kv *kv = r->root.via.map.ptr;
+    for (uint32_t i = 0; i < r->root.via.map.size; i++) {
+        const msgpack_object *k = &kv[i].key;
+        if (csph_mp_str_eq(k, "op") || csph_mp_str_eq(k, "req"))
+            continue;
+        int known = 0;
+        for (const char *const *a = op_keys[r->op]; *a && !known; a++)
+            known = csph_mp_str_eq(k, *a);
+        if (!known)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                  "op '%s' takes no field '%.*s'", op_names[r->op],
+                                  (int)k->via.str.size, k->via.str.ptr);
+    }
+    return CSPH_ERR_OK;
+}
+
+static enum csph_err decode_events(const char *buf, size_t len, size_t start, msgpack_zone *zone,
+                                   uint32_t events_max, struct csph_request *r,
+                                   struct csph_error *err)
+{
+    size_t off = start;
+    uint32_t n;
+    if (read_header((const unsigned char *)buf, len, &off, 0, &n) != 0)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
+                              "'events' must be an array of event maps");
+    if (n == 0)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' is empty");
+    if (n > events_max)
+        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "events",
+                              "a publish may carry at most %u events, not %u; split the batch",
+                              events_max, n);
+    /* n is bounded by events_max, so these allocations are too. */
+    msgpack_object *objs = msgpack_zone_malloc(zone, n * sizeof *objs);
+    struct csph_span *spans = msgpack_zone_malloc(zone, n * sizeof *spans);
+    if (!objs || !spans)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a batch");
+    for (uint32_t i = 0; i < n; i++) {
+        size_t s = off;
+        enum csph_err e = unpack_one(buf, len, &off, zone, &objs[i], "events", err);
+        if (e)
+            return e;
+        spans[i].ptr = buf + s;
+        spans[i].len = off - s;
+    }
+    r->batch = 1;
+    r->nevents = n;
+    r->events = objs;
+    r->spans = spans;
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
+                               uint32_t events_max, struct csph_request *r,
+                               struct csph_error *err)
+{
+    const char *buf = vbuf;
+    size_t off = 0, events_at = 0;
+    uint32_t n;
+    memset(r, 0, sizeof *r);
+    if (read_header((const unsigned char *)buf, len, &off, 1, &n) != 0) {
+        /* Say which: valid MessagePack of another kind, or not MessagePack. */
+        msgpack_object o;
+        size_t o_off = 0;
+        msgpack_unpack_return u = msgpack_unpack(buf, len, &o_off, zone, &o);
+        if (u == MSGPACK_UNPACK_SUCCESS || u == MSGPACK_UNPACK_EXTRA_BYTES)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                  "a request must be a MessagePack map, not a %s",
+                                  csph_mp_type_name(&o));
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "the message is not MessagePack (a request is one MessagePack map "
+                              "with string keys)");
+    }
+    /* Every pair takes at least two bytes: a count beyond that is a lie. */
+    if (n > (len - off) / 2)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "the request map declares %u entries but the message is shorter",
+                              n);
+    msgpack_object_kv *kv = msgpack_zone_malloc(zone, (n ? n : 1) * sizeof *kv);
+    if (!kv)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a request");
+    const msgpack_object *op = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        enum csph_err e = unpack_one(buf, len, &off, zone, &kv[i].key, NULL, err);
+        if (e)
+            return e;
+        if (kv[i].key.type != MSGPACK_OBJECT_STR)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                  "request keys must be strings; entry %u has a %s key", i,
+                                  csph_mp_type_name(&kv[i].key));
+        for (uint32_t j = 0; j < i; j++)
+            if (csph_mp_str_eqn(&kv[j].key, kv[i].key.via.str.ptr, kv[i].key.via.str.size))
+                return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                      "the request has the key '%.*s' twice",
+                                      (int)kv[i].key.via.str.size, kv[i].key.via.str.ptr);
+        size_t vstart = off;
+        if ((e = unpack_one(buf, len, &off, zone, &kv[i].val, NULL, err)))
+            return e;
+        if (csph_mp_str_eq(&kv[i].key, "req")) {
+            r->req.ptr = buf + vstart;
+            r->req.len = off - vstart;
+        } else if (csph_mp_str_eq(&kv[i].key, "op")) {
+            op = &kv[i].val;
+        } else if (csph_mp_str_eq(&kv[i].key, "events")) {
+            events_at = vstart;
+        } else if (csph_mp_str_eq(&kv[i].key, "event")) {
+            r->nevents = 1;
+            r->spans = msgpack_zone_malloc(zone, sizeof *r->spans);
+            if (!r->spans)
+                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory");
+            ((struct csph_span *)r->spans)->ptr = buf + vstart;
+            ((struct csph_span *)r->spans)->len = off - vstart;
+            r->events = &kv[i].val;
+        }
+    }
+    if (off != len)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "%zu unexpected bytes after the request map", len - off);
+    r->root.type = MSGPACK_OBJECT_MAP;
+    r->root.via.map.size = n;
+    r->root.via.map.ptr = kv;
+    if (r->req.len) {
+        const msgpack_object *req = csph_mp_get(&r->root, "req");
+        if (req->type == MSGPACK_OBJECT_ARRAY || req->type == MSGPACK_OBJECT_MAP) {
+            r->req.len = 0; /* do not echo what breaks the contract */
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
+                                  "'req' must be a scalar (string, number, boolean, nil or "
+                                  "binary), not a %s",
+                                  csph_mp_type_name(req));
+        }
+    }
+    if (!op)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "the request has no 'op'");
+    if (op->type != MSGPACK_OBJECT_STR)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "'op' must be a string, not a %s",
+                              csph_mp_type_name(op));
+    r->op = CSPH_OP__COUNT;
+    for (int i = 0; i < CSPH_OP__COUNT; i++)
+        if (csph_mp_str_eq(op, op_names[i]))
+            r->op = (enum csph_op)i;
+    if (r->op == CSPH_OP__COUNT)
+        return csph_error_set(err, CSPH_ERR_BAD_OP, "op",
+                              "unknown op '%.*s'; known: ping, stats, publish, replay, rejects, "
+                              "fetch, ack, alerts, alert.update",
+                              (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
+                              op->via.str.ptr);
+    enum csph_err e = check_keys(r, err);
+    if (e)
+        return e;
+    if (r->op == CSPH_OP_PUBLISH) {
+        if (events_at && r->nevents)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
+                                  "give either 'event' or 'events', not both");
+        if (events_at)
+            return decode_events(buf, len, events_at, zone, events_max, r, err);
+        if (!r->nevents)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
+                                  "publish needs 'event' (one map) or 'events' (an array)");
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_wire_u64(const struct csph_request *r, const char *key, uint64_t min,
+                            uint64_t max, uint64_t *out, int *present, struct csph_error *err)
+{
+    const msgpack_object *o = csph_mp_get(&r->root, key);
+    if (present)
+        *present = o != NULL;
+    if (!o)
+        return CSPH_ERR_OK;
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 < min || o->via.u64 > max)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key,
+                              "'%s' must be an integer from %llu to %llu", key,
+                              (unsigned long long)min, (unsigned long long)max);
+    *out = o->via.u64;
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_wire_str(const struct csph_request *r, const char *key, size_t min_len,
+                            size_t max_len, int required, const char **ptr, size_t *len,
+                            struct csph_error *err)
+{
+    const msgpack_object *o = csph_mp_get(&r->root, key);
+    if (!o) {
+        if (required)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key, "'%s' is required", key);
+        return CSPH_ERR_OK;
+    }
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < min_len || o->via.str.size > max_len)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key,
+                              "'%s' must be a string of %zu to %zu bytes", key, min_len, max_len);
+    *ptr = o->via.str.ptr;
+    *len = o->via.str.size;
+    return CSPH_ERR_OK;
+}
+
+void csph_pack_strn(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+void csph_pack_str(msgpack_packer *pk, const char *s)
+{
+    csph_pack_strn(pk, s, strlen(s));
+}
+
+void csph_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
+{
+    pk->callback(pk->data, bytes, len);
+}
+
+void csph_reply_begin(msgpack_packer *pk, const struct csph_span *req, int ok, uint32_t extra)
+{
+    int has_req = req && req->len;
+    msgpack_pack_map(pk, extra + 1 + (has_req ? 1 : 0));
+    if (has_req) {
+        csph_pack_str(pk, "req");
+        csph_pack_raw(pk, req->ptr, req->len);
+    }
+    csph_pack_str(pk, "ok");
+    if (ok)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void csph_pack_error(msgpack_packer *pk, const struct csph_error *e)
+{
+    int has_field = e->field[0] != 0;
+    msgpack_pack_map(pk, 2 + (has_field ? 1 : 0));
+    csph_pack_str(pk, "code");
+    csph_pack_str(pk, csph_err_name(csph_err_is_wire(e->code) ? e->code : CSPH_ERR_INTERNAL));
+    csph_pack_str(pk, "message");
+    csph_pack_str(pk, e->message[0] ? e->message : csph_err_message(e->code));
+    if (has_field) {
+        csph_pack_str(pk, "field");
+        csph_pack_str(pk, e->field);
+    }
+}
+
+void csph_reply_error(msgpack_packer *pk, const struct csph_span *req, const struct csph_error *e,
+                      int with_status)
+{
+    csph_reply_begin(pk, req, 0, with_status ? 2 : 1);
+    if (with_status) {
+        csph_pack_str(pk, "status");
+        csph_pack_str(pk, "rejected");
+    }
+    csph_pack_str(pk, "error");
+    csph_pack_error(pk, e);
+}

@@ -1,0 +1,374 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "mpx.h"
+
+const char *tu_env(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *tu_tmpdir(const char *tag)
+{
+    char *p = malloc(512);
+    snprintf(p, 512, "%s/csphub-%s-XXXXXX", tu_env("TMPDIR", "/tmp"), tag);
+    if (!mkdtemp(p)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", p, strerror(errno));
+        abort();
+    }
+    return p;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void tu_rmrf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void print_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    if (!f)
+        return;
+    fprintf(stderr, "---- %s ----\n", path);
+    while (fgets(line, sizeof line, f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+static int ping_once(const char *endpoint, int timeout_ms)
+{
+    struct tu_client c;
+    tu_client_open(&c, endpoint, ZMQ_DEALER);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, "{\"op\":\"ping\"}");
+    tu_send_raw(&c, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_object r;
+    int rc = tu_recv(&c, timeout_ms, &r);
+    tu_client_close(&c);
+    return rc;
+}
+
+int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    memset(h, 0, sizeof *h);
+    h->port = free_port();
+    snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", h->port);
+    snprintf(h->data, sizeof h->data, "%s", data_dir);
+    snprintf(h->log, sizeof h->log, "%s.log", data_dir);
+    argv[n++] = tu_env("CSPH_HUBD", "csphubd");
+    argv[n++] = "--data";
+    argv[n++] = h->data;
+    argv[n++] = "--listen";
+    argv[n++] = h->endpoint;
+    va_list ap;
+    va_start(ap, data_dir);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 62)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    h->pid = fork();
+    if (h->pid == 0) {
+        int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int64_t deadline = tu_now_ms() + 20000;
+    while (tu_now_ms() < deadline) {
+        int status;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            fprintf(stderr, "csphubd exited early (status %d)\n", status);
+            print_log(h->log);
+            h->pid = 0;
+            return -1;
+        }
+        if (ping_once(h->endpoint, 200) == 0)
+            return 0;
+    }
+    print_log(h->log);
+    return -1;
+}
+
+int tu_hub_run(char *out, size_t n, ...)
+{
+    const char *argv[64];
+    int k = 0;
+    argv[k++] = tu_env("CSPH_HUBD", "csphubd");
+    va_list ap;
+    va_start(ap, n);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && k < 62)
+        argv[k++] = a;
+    va_end(ap);
+    argv[k] = NULL;
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(pipefd[0], out + got, n - 1 - got)) > 0 && got < n - 1)
+        got += (size_t)r;
+    out[got] = 0;
+    close(pipefd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tu_hub_stop(struct tu_hub *h)
+{
+    if (h->pid <= 0)
+        return -1;
+    /* A pidfd becomes readable when the child exits: wait on it with a
+     * deadline instead of sleeping. */
+    int pfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
+    kill(h->pid, SIGTERM);
+    int status;
+    struct pollfd p = {pfd, POLLIN, 0};
+    if (pfd >= 0 && poll(&p, 1, 20000) == 1) {
+        close(pfd);
+        waitpid(h->pid, &status, 0);
+        h->pid = 0;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (pfd >= 0)
+        close(pfd);
+    kill(h->pid, SIGKILL);
+    waitpid(h->pid, &status, 0);
+    h->pid = 0;
+    print_log(h->log);
+    return -1;
+}
+
+void tu_hub_kill9(struct tu_hub *h)
+{
+    if (h->pid <= 0)
+        return;
+    kill(h->pid, SIGKILL);
+    int status;
+    waitpid(h->pid, &status, 0);
+    h->pid = 0;
+}
+
+void tu_client_open(struct tu_client *c, const char *endpoint, int type)
+{
+    int linger = 0;
+    c->ctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->ctx, type);
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(c->sock, endpoint);
+    msgpack_zone_init(&c->zone, 4096);
+}
+
+void tu_client_close(struct tu_client *c)
+{
+    zmq_close(c->sock);
+    zmq_ctx_term(c->ctx);
+    msgpack_zone_destroy(&c->zone);
+}
+
+int tu_send_raw(struct tu_client *c, const void *buf, size_t len)
+{
+    return zmq_send(c->sock, buf, len, 0) < 0 ? -1 : 0;
+}
+
+int tu_recv(struct tu_client *c, int timeout_ms, msgpack_object *reply)
+{
+    zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return -1;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, c->sock, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    msgpack_zone_clear(&c->zone);
+    /* Copy into the zone: the reply outlives the ZeroMQ message. */
+    size_t len = zmq_msg_size(&m), off = 0;
+    char *copy = msgpack_zone_malloc(&c->zone, len ? len : 1);
+    memcpy(copy, zmq_msg_data(&m), len);
+    zmq_msg_close(&m);
+    msgpack_unpack_return r = msgpack_unpack(copy, len, &off, &c->zone, reply);
+    return r == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
+}
+
+static void pack_json(msgpack_packer *pk, json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        msgpack_pack_map(pk, json_object_size(j));
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            msgpack_pack_str(pk, strlen(k));
+            msgpack_pack_str_body(pk, k, strlen(k));
+            pack_json(pk, v);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        msgpack_pack_array(pk, json_array_size(j));
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) pack_json(pk, v);
+        break;
+    }
+    case JSON_STRING:
+        msgpack_pack_str(pk, json_string_length(j));
+        msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(j)); break;
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    case JSON_NULL: msgpack_pack_nil(pk); break;
+    }
+}
+
+void tu_json_to_mp(msgpack_sbuffer *sbuf, const char *json)
+{
+    json_error_t je;
+    json_t *j = json_loads(json, JSON_DECODE_ANY | JSON_PRESERVE_ORDER, &je);
+    if (!j) {
+        fprintf(stderr, "test JSON is invalid (%s) at %d: %s\n", je.text, je.position, json);
+        abort();
+    }
+    sbuf->size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
+    pack_json(&pk, j);
+    json_decref(j);
+}
+
+msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len)
+{
+    msgpack_object r = {0};
+    assert_int_equal(tu_send_raw(c, buf, len), 0);
+    if (tu_recv(c, 10000, &r) != 0)
+        fail_msg("no reply from the hub within 10 s");
+    return r;
+}
+
+msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *json = NULL;
+    if (vasprintf(&json, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, json);
+    free(json);
+    msgpack_object r = tu_call_raw(c, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return r;
+}
+
+const msgpack_object *tu_get(const msgpack_object *o, const char *path)
+{
+    /* Numeric path parts index arrays: "results.2.status". */
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *save = NULL;
+    for (char *part = strtok_r(buf, ".", &save); part && o; part = strtok_r(NULL, ".", &save)) {
+        if (o->type == MSGPACK_OBJECT_ARRAY) {
+            unsigned long i = strtoul(part, NULL, 10);
+            o = i < o->via.array.size ? &o->via.array.ptr[i] : NULL;
+        } else {
+            o = csph_mp_get(o, part);
+        }
+    }
+    return o;
+}
+
+const char *tu_str(const msgpack_object *o, const char *path)
+{
+    static char ring[8][1024];
+    static int next;
+    const msgpack_object *v = tu_get(o, path);
+    if (!v || v->type != MSGPACK_OBJECT_STR)
+        return NULL;
+    char *b = ring[next++ % 8];
+    size_t n = v->via.str.size < 1023 ? v->via.str.size : 1023;
+    memcpy(b, v->via.str.ptr, n);
+    b[n] = 0;
+    return b;
+}
+
+int64_t tu_int(const msgpack_object *o, const char *path)
+{
+    const msgpack_object *v = tu_get(o, path);
+    if (!v)
+        return -1;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (int64_t)v->via.u64;
+    if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return v->via.i64;
+    return -1;
+}
+
+int tu_bool(const msgpack_object *o, const char *path)
+{
+    const msgpack_object *v = tu_get(o, path);
+    if (!v || v->type != MSGPACK_OBJECT_BOOLEAN)
+        return -1;
+    return v->via.boolean;
+}

@@ -1,0 +1,80 @@
+/* testutil.h: what the tests share: temporary directories, the real daemon
+ * started as a child process on a free TCP port, a DEALER client with
+ * deadlines (never sleeps), and JSON -> MessagePack for readable requests. */
+#ifndef CSPH_TESTUTIL_H
+#define CSPH_TESTUTIL_H
+
+#include <msgpack.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+/* A fresh directory under $TMPDIR (malloc'd path); tu_rmrf removes a tree. */
+char *tu_tmpdir(const char *tag);
+void tu_rmrf(const char *path);
+/* An environment variable or a default. */
+const char *tu_env(const char *name, const char *fallback);
+/* Monotonic milliseconds. */
+int64_t tu_now_ms(void);
+
+struct tu_hub {
+    pid_t pid;
+    int port;
+    char endpoint[64];
+    char data[512];
+    char log[600];
+};
+
+/* Start csphubd ($CSPH_HUBD) on a free loopback port with data in data_dir
+ * and the extra arguments (NULL-terminated). Waits (up to 20 s) until it
+ * answers ping. Returns 0, or -1 when it exited or never answered (its log
+ * is printed). */
+int tu_hub_start(struct tu_hub *h, const char *data_dir, ...);
+/* Run csphubd with args (NULL-terminated) to completion: its exit status,
+ * with stderr captured into out (size n). */
+int tu_hub_run(char *out, size_t n, ...);
+/* SIGTERM and wait; returns the exit status (or -1 on timeout). */
+int tu_hub_stop(struct tu_hub *h);
+/* SIGKILL and reap. */
+void tu_hub_kill9(struct tu_hub *h);
+
+struct tu_client {
+    void *ctx;
+    void *sock;
+    msgpack_zone zone;
+};
+
+/* Connect a socket of type (ZMQ_DEALER or ZMQ_REQ) to endpoint. */
+void tu_client_open(struct tu_client *c, const char *endpoint, int type);
+void tu_client_close(struct tu_client *c);
+/* Send raw bytes as one request body (a REQ socket adds its delimiter). */
+int tu_send_raw(struct tu_client *c, const void *buf, size_t len);
+/* Receive one reply body within timeout_ms into *reply (objects live in
+ * c->zone until the next tu_recv/tu_call). Returns 0 or -1 on timeout. */
+int tu_recv(struct tu_client *c, int timeout_ms, msgpack_object *reply);
+/* JSON text -> MessagePack into sbuf (cleared first). */
+void tu_json_to_mp(msgpack_sbuffer *sbuf, const char *json);
+/* Send the JSON request (formatted with printf args) and wait for the reply
+ * (10 s). Fails the test on timeout. */
+msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Send raw bytes and wait for the reply (10 s). */
+msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len);
+
+/* Reply accessors: a field, a string field (NUL-terminated copy in a static
+ * ring of buffers), an integer field (or -1), a boolean (or -1). */
+const msgpack_object *tu_get(const msgpack_object *o, const char *path);
+const char *tu_str(const msgpack_object *o, const char *path);
+int64_t tu_int(const msgpack_object *o, const char *path);
+int tu_bool(const msgpack_object *o, const char *path);
+
+/* A valid asb.report event as JSON, id and victim given. */
+#define TU_ASB_EVENT(id, victim)                                               \
+    "{\"id\":\"" id "\",\"type\":\"asb.report\",\"source\":\"police\","       \
+    "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"" victim "\","   \
+    "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}"
+
+#endif
