@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages csphub needs to build, run and test, when
+# they are missing. Safe to run again: it installs nothing that is present.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config   # compiler and build
+  libzmq3-dev                        # ZeroMQ: every connection
+  libuv1-dev                         # libuv: the event loop
+  liblmdb-dev lmdb-utils             # LMDB: log, queues, rule state (+ mdb_stat for operators)
+  libmsgpack-dev                     # msgpack-c: the wire format
+  libyaml-dev                        # libyaml: config, schemas, rules
+  libsodium-dev                      # libsodium: BLAKE2b for idempotency and the log's hash chain
+  libjansson-dev                     # jansson: JSON for commands and JSON-lines feeds
+  libcmocka-dev                      # cmocka: unit tests
+  python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
