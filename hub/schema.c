@@ -73,7 +73,7 @@ struct schema {
     uint32_t nfields;
     uint32_t person[MAX_FIELDS]; /* indices of the fields of kind person */
     uint32_t nperson;
-    char allowed[256]; /* "victim, location, ..." for unknown-field messages */
+    char allowed[256]; /* "victim, location, ... plus id, ..." for unknown-field messages */
 };
 
 struct csph_schemas {
@@ -106,7 +106,7 @@ static const char *const reserved_names[] = {"id", "type", "occurred_at", "sourc
 enum { L_ID, L_LSOA, L_WARD, L_LAT, L_LON, L_DESCRIPTION, L__COUNT };
 static const struct field location_fields[L__COUNT] = {
     [L_ID] = {.name = "id", .name_len = 2, .kind = K_STRING, .imin = 1, .imax = 64,
-              .expect = "a place reference such as a UPRN, 1-64 bytes"},
+              .expect = "a place reference (such as a UPRN) of 1-64 bytes"},
     [L_LSOA] = {.name = "lsoa", .name_len = 4, .kind = K_LSOA,
                 .expect = "an ONS LSOA code such as E01000916 (E or W, then 01, then six digits)"},
     [L_WARD] = {.name = "ward", .name_len = 4, .kind = K_STRING, .imin = 1, .imax = 64,
@@ -119,7 +119,8 @@ static const struct field location_fields[L__COUNT] = {
                        .imax = 200, .expect = "a string of at most 200 bytes"},
 };
 
-#define PERSON_EXPECT "a person reference (1-64 characters from A-Z a-z 0-9 . _ : -)"
+#define PERSON_RULE "person reference of 1-64 characters from A-Z a-z 0-9 . _ : -"
+#define PERSON_EXPECT "a " PERSON_RULE
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -382,9 +383,9 @@ static enum csph_err check_value(const struct csph_schemas *s, const struct fiel
         for (uint32_t i = 0; i < len; i++)
             if (!person_chars[(unsigned char)p[i]])
                 return field_fail(err, CSPH_ERR_BAD_EVENT, parent, f->name,
-                                  "must be %s: a pseudonymous reference, never a name; character "
-                                  "%lu is not allowed",
-                                  PERSON_EXPECT, (unsigned long)i + 1);
+                                  "must be a pseudonymous %s, never a name: character %lu is "
+                                  "not allowed",
+                                  PERSON_RULE, (unsigned long)i + 1);
         return CSPH_ERR_OK;
     }
     case K_ENUM:
@@ -398,7 +399,10 @@ static enum csph_err check_value(const struct csph_schemas *s, const struct fiel
         const char *why = "is not valid";
         if (csph_time_parse(p, len, &t, &why) != 0)
             return field_fail(err, CSPH_ERR_BAD_EVENT, parent, f->name,
-                              "is not a valid RFC 3339 date-time: it %s", why);
+                              "is not a valid date-time: it %s%s", why,
+                              strstr(why, "RFC 3339") ? ""
+                                                      : " (send RFC 3339 such as "
+                                                        "2025-03-01T21:14:00Z)");
         if (ms)
             *ms = t;
         return CSPH_ERR_OK;
@@ -493,9 +497,8 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
         if (!f) {
             shown(b, key->via.str.ptr, key->via.str.size);
             return csph_error_set(err, CSPH_ERR_BAD_EVENT, b,
-                                  "unknown field '%s' for type %s; allowed: %s, plus id, type, "
-                                  "occurred_at and source",
-                                  b, sc->type, sc->allowed);
+                                  "unknown field '%s' for type %s; allowed: %s", b, sc->type,
+                                  sc->allowed);
         }
         if (seen & (1ull << bit))
             return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, f->name,
@@ -713,8 +716,10 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
                               "{kind: string, max: 200}",
                               name);
     enum csph_err rc;
-    char where[128];
+    char where[128], what_min[96], what_max[96];
     snprintf(where, sizeof where, "field '%s'", name);
+    snprintf(what_min, sizeof what_min, "'min' of field '%s'", name);
+    snprintf(what_max, sizeof what_max, "'max' of field '%s'", name);
     if ((rc = no_duplicate_keys(y, spec, where, err)))
         return rc;
     yaml_node_t *kind = csph_yaml_get(y, spec, "kind");
@@ -731,16 +736,19 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
         return csph_yaml_fail(y, kind, err,
                               "field '%s' has unknown kind '%s' (known: " KIND_LIST ")", name, ks);
     f->kind = (enum schema_kind)k;
-    snprintf(where, sizeof where, "field '%s' (kind %s)", name, ks);
+    snprintf(where, sizeof where, "field '%s' of kind %s", name, ks);
     if ((rc = csph_yaml_only_keys(y, spec, kind_settings[k], where, err)))
         return rc;
     yaml_node_t *opt = csph_yaml_get(y, spec, "optional");
-    if (opt && (rc = csph_yaml_bool(y, opt, "'optional'", &f->optional, err)))
+    snprintf(what_min, sizeof what_min, "'optional' of field '%s'", name);
+    if (opt && (rc = csph_yaml_bool(y, opt, what_min, &f->optional, err)))
         return rc;
     yaml_node_t *desc = csph_yaml_get(y, spec, "description");
     const char *ds;
-    if (desc && (rc = csph_yaml_str(y, desc, "'description'", &ds, err)))
+    snprintf(what_min, sizeof what_min, "'description' of field '%s'", name);
+    if (desc && (rc = csph_yaml_str(y, desc, what_min, &ds, err)))
         return rc;
+    snprintf(what_min, sizeof what_min, "'min' of field '%s'", name);
 
     yaml_node_t *min = csph_yaml_get(y, spec, "min"), *max = csph_yaml_get(y, spec, "max");
     switch (f->kind) {
@@ -750,10 +758,10 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
                                   "field '%s' (kind string) needs 'max', its longest length in "
                                   "bytes",
                                   name);
-        if ((rc = csph_yaml_int(y, max, "'max'", 1, MAX_STRING_BYTES, &f->imax, err)))
+        if ((rc = csph_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
             return rc;
         f->imin = 0;
-        if (min && (rc = csph_yaml_int(y, min, "'min'", 0, f->imax, &f->imin, err)))
+        if (min && (rc = csph_yaml_int(y, min, what_min, 0, f->imax, &f->imin, err)))
             return rc;
         if (f->imin == 0)
             snprintf(f->expect, sizeof f->expect, "a string of at most %lld bytes",
@@ -766,8 +774,8 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
         if (!min || !max)
             return csph_yaml_fail(y, spec, err, "field '%s' (kind int) needs both 'min' and 'max'",
                                   name);
-        if ((rc = csph_yaml_int(y, min, "'min'", INT64_MIN, INT64_MAX, &f->imin, err)) ||
-            (rc = csph_yaml_int(y, max, "'max'", f->imin, INT64_MAX, &f->imax, err)))
+        if ((rc = csph_yaml_int(y, min, what_min, INT64_MIN, INT64_MAX, &f->imin, err)) ||
+            (rc = csph_yaml_int(y, max, what_max, f->imin, INT64_MAX, &f->imax, err)))
             return rc;
         if (f->imin >= 0)
             snprintf(f->expect, sizeof f->expect, "an integer %lld-%lld", (long long)f->imin,
@@ -780,8 +788,8 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
         if (!min || !max)
             return csph_yaml_fail(y, spec, err,
                                   "field '%s' (kind number) needs both 'min' and 'max'", name);
-        if ((rc = yaml_number(y, min, "'min'", &f->dmin, err)) ||
-            (rc = yaml_number(y, max, "'max'", &f->dmax, err)))
+        if ((rc = yaml_number(y, min, what_min, &f->dmin, err)) ||
+            (rc = yaml_number(y, max, what_max, &f->dmax, err)))
             return rc;
         if (f->dmin > f->dmax)
             return csph_yaml_fail(y, max, err, "'max' of field '%s' is below its 'min'", name);
@@ -829,7 +837,7 @@ static enum csph_err load_one(struct csph_schemas *s, struct schema *sc, const c
     yaml_node_t *type = csph_yaml_get(&y, root, "type");
     const char *ts;
     if (!type) {
-        rc = csph_yaml_fail(&y, root, err, "missing 'type' (this file's should be 'type: %.*s')",
+        rc = csph_yaml_fail(&y, root, err, "missing 'type': this file's should be 'type: %.*s'",
                             (int)stem_len, fname);
         goto done;
     }
@@ -916,10 +924,11 @@ static enum csph_err load_one(struct csph_schemas *s, struct schema *sc, const c
             goto done;
         if (f->kind == K_PERSON)
             sc->person[sc->nperson++] = (uint32_t)i;
-        list_add(sc->allowed, sizeof sc->allowed, name);
+        list_add(sc->allowed, sizeof sc->allowed - 48, name);
     }
-    if (!nf)
-        snprintf(sc->allowed, sizeof sc->allowed, "no fields of its own");
+    size_t used = strlen(sc->allowed);
+    snprintf(sc->allowed + used, sizeof sc->allowed - used, "%s id, type, occurred_at and source",
+             nf ? ", plus" : "only");
 
 done:
     csph_yaml_free(&y);

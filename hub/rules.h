@@ -1,0 +1,121 @@
+/* rules.h: the escalation engine. Given one event and the batch's LMDB write
+ * transaction, decide which alerts it raises (RULES.md). Rule state
+ * (windows, suppressions, prior alerts) lives in LMDB in the same
+ * transaction as the event, so an event and its alerts commit together and
+ * a restart neither forgets a half-filled window nor fires twice.
+ *
+ * The engine knows no sockets and no alert queues: it returns alert drafts;
+ * the queues module numbers, stores and delivers them.
+ *
+ * Determinism: the outcome depends only on the rule set and the sequence of
+ * events (their bytes, seq, occurred_at and received_at), never on the wall
+ * clock or on how events were grouped into batches. Replaying the log from
+ * seq 1 through the same rules in a fresh data directory yields the same
+ * drafts in the same order.
+ *
+ * Caveats
+ * - Windows run on event time (occurred_at). "N within D days" means N
+ *   matching events whose first and last occurred_at are less than D x 24 h
+ *   apart; a late event that completes such a window fires when it arrives.
+ * - State older than the horizon is pruned and never counted again. A
+ *   rule's horizon is the greatest min(occurred_at, received_at) seen so
+ *   far minus the rule's window: an event that arrives more than a window
+ *   later than newer events can still fire per-event rules, but no longer
+ *   counts towards windows. This bounds state by the longest window.
+ * - Memory handed out (drafts, evidence arrays, strings) is owned by the
+ *   engine and valid until the next csph_rules_eval or csph_rules_destroy.
+ */
+#ifndef CSPH_RULES_H
+#define CSPH_RULES_H
+
+#include <lmdb.h>
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+struct csph_rules;
+
+enum csph_priority { CSPH_PRIORITY_STANDARD, CSPH_PRIORITY_MEDIUM, CSPH_PRIORITY_HIGH };
+/* "standard", "medium", "high"; and back (-1 when unknown). */
+const char *csph_priority_name(enum csph_priority p);
+int csph_priority_parse(const char *s, size_t len);
+
+#define CSPH_KEY_MAX_FIELDS 4
+
+/* One event as the engine sees it. obj is the event map (borrowed). */
+struct csph_rule_event {
+    uint64_t seq;
+    const char *type;
+    size_t type_len;
+    int64_t occurred_ms;
+    int64_t received_ms;
+    const msgpack_object *obj;
+};
+
+/* An alert the engine decided to raise. */
+struct csph_alert_draft {
+    int rule_index;
+    const char *rule;          /* the rule's name */
+    int panel_index;           /* index into the config's panels */
+    enum csph_priority priority;
+    size_t nkey;               /* the key: nkey (name, value) pairs */
+    const char *key_names[CSPH_KEY_MAX_FIELDS];
+    const char *key_values[CSPH_KEY_MAX_FIELDS];
+    char reason[512];          /* one sentence a coordinator understands */
+    const uint64_t *evidence;  /* seqs of every event that made it fire, ascending */
+    size_t nevidence;
+    int has_due;
+    int64_t due_ms;            /* deadline on the hub's clock: raised_at + days */
+    int64_t raised_ms;         /* = the triggering event's received_at */
+    uint64_t event_seq;        /* the triggering event */
+};
+
+/* Load the rule file at path (YAML; see config/rules.yaml for the language)
+ * and the calendar file it names. panels are the configured panels (every
+ * panel a rule names must be among them). type_known(ctx, name) tells
+ * whether an event type exists (so a rule naming an unknown type is
+ * refused); it may be NULL to skip that check.
+ * On failure returns CSPH_ERR_CONFIG (CSPH_ERR_IO when a file cannot be
+ * read) with "file:line: what is wrong" in err->message. */
+enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
+                              const struct csph_panel *panels, size_t npanels,
+                              int (*type_known)(void *ctx, const char *type), void *ctx,
+                              struct csph_error *err);
+void csph_rules_destroy(struct csph_rules **r);
+
+/* Hex digest (BLAKE2b-128, 32 hex characters) of the rule set: the rule
+ * file, the calendar and the panels. Recorded in every alert. */
+const char *csph_rules_digest(const struct csph_rules *r);
+size_t csph_rules_count(const struct csph_rules *r);
+const char *csph_rules_name(const struct csph_rules *r, size_t i);
+
+/* Evaluate ev inside txn (a write transaction of the store's environment;
+ * the engine opens its own named databases in it on first use). Returns
+ * CSPH_ERR_OK with *drafts (n = *ndrafts, possibly 0) in rule-file order,
+ * or CSPH_ERR_BUSY (map full) / CSPH_ERR_INTERNAL, after which the caller
+ * aborts the transaction. */
+enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
+                              const struct csph_alert_draft **drafts, size_t *ndrafts,
+                              struct csph_error *err);
+
+/* Deadline for an alert of rule_index at priority, raised at raised_ms:
+ * the cadence the rule gives that priority (days or working days, skipping
+ * weekends and the calendar's bank holidays). Returns 1 and sets *due_ms,
+ * or 0 when the rule sets no deadline for that priority. Used when a
+ * case.update moves a case to a new risk. */
+int csph_rules_due(const struct csph_rules *r, int rule_index, enum csph_priority priority,
+                   int64_t raised_ms, int64_t *due_ms);
+
+/* Working-day arithmetic, exposed for tests: the date ms falls on plus n
+ * working days (Mon-Fri, not a bank holiday), same time of day, UTC. */
+int64_t csph_rules_add_working_days(const struct csph_rules *r, int64_t ms, int n);
+
+/* Size of the engine's state in the transaction's databases: entries and
+ * bytes (for the benchmark and stats). */
+enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,
+                                    uint64_t *bytes, struct csph_error *err);
+
+#endif
