@@ -17,6 +17,7 @@ void csph_config_defaults(struct csph_config *c)
     snprintf(c->data_dir, sizeof c->data_dir, "data");
     snprintf(c->schemas_dir, sizeof c->schemas_dir, "%s/schemas", CSPH_SOURCE_DIR);
     snprintf(c->panels_file, sizeof c->panels_file, "%s/config/panels.yaml", CSPH_SOURCE_DIR);
+    snprintf(c->rules_file, sizeof c->rules_file, "%s/config/rules.yaml", CSPH_SOURCE_DIR);
     snprintf(c->listen[0], sizeof c->listen[0], "tcp://127.0.0.1:7450");
     c->nlisten = 1;
     c->security = CSPH_SECURITY_NONE;
@@ -36,6 +37,7 @@ void csph_config_defaults(struct csph_config *c)
         .replay_max = 10000,
         .replay_scan_max = 200000,
         .map_size = 64ull << 30,
+        .fetch_held_max = 1024,
     };
 }
 
@@ -89,7 +91,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     static const char *const keys[] = {"batch_max", "batch_bytes_max", "message_max_bytes",
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
                                        "reply_backlog_max", "replay_max", "replay_scan_max",
-                                       "map_size_mb", NULL};
+                                       "map_size_mb", "fetch_held_max", NULL};
     enum csph_err rc = csph_yaml_only_keys(y, m, keys, "limits", err);
     uint32_t hwm_s = (uint32_t)l->sndhwm, hwm_r = (uint32_t)l->rcvhwm, map_mb = 0;
     if (!rc) rc = read_u32(y, m, "batch_max", 1, 1000000, &l->batch_max, err);
@@ -103,6 +105,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "replay_max", 1, 100000, &l->replay_max, err);
     if (!rc) rc = read_u32(y, m, "replay_scan_max", 1000, 100000000, &l->replay_scan_max, err);
     if (!rc) rc = read_u32(y, m, "map_size_mb", 16, 16u << 20, &map_mb, err);
+    if (!rc) rc = read_u32(y, m, "fetch_held_max", 1, 1000000, &l->fetch_held_max, err);
     l->sndhwm = (int)hwm_s;
     l->rcvhwm = (int)hwm_r;
     if (map_mb)
@@ -112,7 +115,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
 
 enum csph_err csph_config_load(struct csph_config *c, const char *path, struct csph_error *err)
 {
-    static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "listen",
+    static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file", "listen",
                                        "security", "log_level", "limits", NULL};
     struct csph_yaml y;
     enum csph_err rc = csph_yaml_load(&y, path, err);
@@ -127,6 +130,11 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
     if ((rc = read_path(&y, root, "data_dir", c->data_dir, sizeof c->data_dir, err)) ||
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
         (rc = read_path(&y, root, "panels_file", c->panels_file, sizeof c->panels_file, err)))
+        goto done;
+    yaml_node_t *rf = csph_yaml_get(&y, root, "rules_file");
+    if (rf && csph_yaml_scalar(rf) && !strcmp(csph_yaml_scalar(rf), "none"))
+        c->rules_file[0] = 0; /* ingest only: no escalation */
+    else if ((rc = read_path(&y, root, "rules_file", c->rules_file, sizeof c->rules_file, err)))
         goto done;
     yaml_node_t *n = csph_yaml_get(&y, root, "listen");
     if (n) {

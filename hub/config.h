@@ -37,6 +37,7 @@ struct csph_limits {
     uint32_t replay_max;         /* events in one replay reply */
     uint32_t replay_scan_max;    /* events examined by one filtered replay reply */
     uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
+    uint32_t fetch_held_max;     /* fetches held waiting for alerts */
 };
 
 struct csph_config {
@@ -44,6 +45,7 @@ struct csph_config {
     char data_dir[PATH_MAX];
     char schemas_dir[PATH_MAX];
     char panels_file[PATH_MAX];
+    char rules_file[PATH_MAX]; /* "" : no rules (ingest only) */
     char listen[CSPH_MAX_ENDPOINTS][256];
     size_t nlisten;
     enum csph_security security;

@@ -114,8 +114,8 @@ static enum csph_err load_tail(struct csph_store *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
-                              struct csph_error *err)
+static enum csph_err store_open(struct csph_store **out, const char *dir, uint64_t map_size,
+                                int readonly, struct csph_error *err)
 {
     if (sodium_init() < 0)
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to initialise");
@@ -143,7 +143,7 @@ enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t
                            dir, strerror(errno));
         goto fail;
     }
-    if ((e = take_lock(s, err)))
+    if (!readonly && (e = take_lock(s, err)))
         goto fail;
     if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 32)) ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
@@ -154,20 +154,21 @@ enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t
     /* Default sync mode: every commit is synced (data and meta page), which
      * is the durability promise of PROTOCOL.md 4. NOTLS because read
      * transactions are short and all on the loop thread. */
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (readonly ? MDB_RDONLY : 0), 0600);
     if (rc) {
         e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot open the log in %s: %s", dir,
                            mdb_strerror(rc));
         goto fail;
     }
     MDB_txn *txn;
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+    unsigned create = readonly ? 0 : MDB_CREATE;
+    if ((rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &txn))) {
         e = lmdb_fail(err, rc, "opening the log");
         goto fail;
     }
-    if ((rc = mdb_dbi_open(txn, "events", MDB_CREATE | MDB_INTEGERKEY, &s->events)) ||
-        (rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &s->dedup)) ||
-        (rc = mdb_dbi_open(txn, "rejects", MDB_CREATE | MDB_INTEGERKEY, &s->rejects)) ||
+    if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
+        (rc = mdb_dbi_open(txn, "dedup", create, &s->dedup)) ||
+        (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
         (rc = mdb_txn_commit(txn))) {
         if (rc)
             mdb_txn_abort(txn);
@@ -181,6 +182,24 @@ enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t
 fail:
     csph_store_close(&s);
     return e;
+}
+
+enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
+                              struct csph_error *err)
+{
+    return store_open(out, dir, map_size, 0, err);
+}
+
+enum csph_err csph_store_open_readonly(struct csph_store **out, const char *dir,
+                                       struct csph_error *err)
+{
+    struct stat st;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) != 0)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "no hub log in %s (%s)", dir,
+                              strerror(errno));
+    return store_open(out, dir, (uint64_t)st.st_size, 1, err);
 }
 
 void csph_store_close(struct csph_store **sp)
@@ -200,6 +219,8 @@ void csph_store_close(struct csph_store **sp)
 
 uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
 uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
+MDB_env *csph_store_env(struct csph_store *s) { return s->env; }
+uint64_t csph_store_next_seq(const struct csph_store *s) { return s->txn_last_seq + 1; }
 MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
 
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)

@@ -75,11 +75,22 @@ struct csph_stored_reject {
  * the message names the path and the system's reason). */
 enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
                               struct csph_error *err);
+/* Open an existing store read-only without taking the hub's lock, so an
+ * auditor's tool can read the log of a running hub (LMDB readers never
+ * block the writer). Only the read functions may be used. */
+enum csph_err csph_store_open_readonly(struct csph_store **out, const char *dir,
+                                       struct csph_error *err);
 /* Close and NULL *s; accepts NULL. Aborts an open write transaction. */
 void csph_store_close(struct csph_store **s);
 
 uint64_t csph_store_last_seq(const struct csph_store *s);
+/* The LMDB environment, for modules keeping their databases beside the log
+ * (queues, rules). Borrowed; valid until csph_store_close. */
+MDB_env *csph_store_env(struct csph_store *s);
 uint64_t csph_store_last_reject(const struct csph_store *s);
+
+/* The seq the next append of the open batch would get. */
+uint64_t csph_store_next_seq(const struct csph_store *s);
 
 /* Begin the batch's write transaction. */
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err);

@@ -1,0 +1,265 @@
+#include "ingest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "mpx.h"
+#include "timefmt.h"
+#include "wire.h"
+
+static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access"};
+
+int csph_ingest_hub_type(const char *type, size_t len)
+{
+    for (size_t i = 0; i < sizeof hub_types / sizeof *hub_types; i++)
+        if (strlen(hub_types[i]) == len && memcmp(hub_types[i], type, len) == 0)
+            return 1;
+    return 0;
+}
+
+void csph_ingest_init(struct csph_ingest *g, const struct csph_config *cfg,
+                      struct csph_store *store, struct csph_schemas *schemas,
+                      struct csph_rules *rules, struct csph_queues *queues)
+{
+    memset(g, 0, sizeof *g);
+    g->cfg = cfg;
+    g->store = store;
+    g->schemas = schemas;
+    g->rules = rules;
+    g->queues = queues;
+    msgpack_sbuffer_init(&g->hub_event);
+    msgpack_zone_init(&g->zone, 4096);
+}
+
+void csph_ingest_fini(struct csph_ingest *g)
+{
+    msgpack_sbuffer_destroy(&g->hub_event);
+    msgpack_zone_destroy(&g->zone);
+}
+
+enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
+{
+    enum csph_err rc = csph_store_write_begin(g->store, err);
+    if (rc == CSPH_ERR_OK)
+        csph_queues_txn_begin(g->queues);
+    return rc;
+}
+
+enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
+{
+    enum csph_err rc = csph_store_write_commit(g->store, err);
+    csph_queues_txn_end(g->queues, rc == CSPH_ERR_OK);
+    return rc;
+}
+
+void csph_ingest_abort(struct csph_ingest *g)
+{
+    csph_store_write_abort(g->store);
+    csph_queues_txn_end(g->queues, 0);
+}
+
+/* What an event changes besides the rules: decisions and case updates. */
+static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_event_info *info,
+                                   const msgpack_object *obj, struct csph_error *err)
+{
+    MDB_txn *txn = csph_store_txn(g->store);
+    if (info->type_len == 12 && memcmp(info->type, "alert.status", 12) == 0) {
+        const msgpack_object *a = csph_mp_get(obj, "alert"), *st = csph_mp_get(obj, "status");
+        int status = st ? csph_alert_status_parse(st->via.str.ptr, st->via.str.size) : -1;
+        int panel;
+        if (!a || status < 0)
+            return CSPH_ERR_OK;
+        enum csph_err rc = csph_queues_set_status(g->queues, txn, a->via.u64,
+                                                  (enum csph_alert_status)status, &panel, err);
+        return rc == CSPH_ERR_NOT_FOUND ? CSPH_ERR_OK : rc;
+    }
+    if (info->type_len == 11 && memcmp(info->type, "timer.fired", 11) == 0) {
+        /* Live, the deadline was taken before this event was written; when
+         * re-deriving, this is where it is spent. */
+        const msgpack_object *a = csph_mp_get(obj, "alert");
+        return a ? csph_queues_timer_spent(g->queues, txn, a->via.u64, err) : CSPH_ERR_OK;
+    }
+    if (info->type_len == 11 && memcmp(info->type, "case.update", 11) == 0) {
+        const msgpack_object *subj = csph_mp_get(obj, "subject"), *panel = csph_mp_get(obj, "panel"),
+                             *st = csph_mp_get(obj, "status"), *risk = csph_mp_get(obj, "risk");
+        int pi = csph_config_panel_find(g->cfg, panel->via.str.ptr, panel->via.str.size);
+        if (!subj || pi < 0 || !g->rules)
+            return CSPH_ERR_OK;
+        int closed = csph_mp_str_eq(st, "closed");
+        int prio = risk ? csph_priority_parse(risk->via.str.ptr, risk->via.str.size) : -1;
+        return csph_queues_case_update(g->queues, txn, g->rules, pi, subj->via.str.ptr,
+                                       subj->via.str.size, closed, prio >= 0,
+                                       (enum csph_priority)(prio >= 0 ? prio : 0), err);
+    }
+    return CSPH_ERR_OK;
+}
+
+static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_info *info,
+                               const msgpack_object *obj, uint64_t seq, int64_t received_ms,
+                               struct csph_error *err)
+{
+    if (!g->rules)
+        return CSPH_ERR_OK;
+    struct csph_rule_event ev = {
+        .seq = seq, .type = info->type, .type_len = info->type_len,
+        .occurred_ms = info->occurred_at_ms, .received_ms = received_ms, .obj = obj,
+    };
+    const struct csph_alert_draft *drafts;
+    size_t n;
+    MDB_txn *txn = csph_store_txn(g->store);
+    enum csph_err rc = csph_rules_eval(g->rules, txn, &ev, &drafts, &n, err);
+    for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
+        uint64_t id;
+        rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id, err);
+        if (rc == CSPH_ERR_OK) {
+            g->alerts_raised++;
+            LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
+                      (unsigned long long)id, g->cfg->panels[drafts[i].panel_index].name,
+                      drafts[i].rule, (unsigned long long)seq);
+        }
+    }
+    /* An event-level failure inside the rules cannot be undone for one
+     * event: the batch is lost rather than half-applied. */
+    if (rc != CSPH_ERR_OK && rc != CSPH_ERR_BUSY)
+        rc = CSPH_ERR_INTERNAL;
+    return rc;
+}
+
+enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_info *info,
+                                const msgpack_object *obj, const void *bytes, size_t len,
+                                int64_t received_ms, uint64_t *seq, int *dup,
+                                struct csph_error *err)
+{
+    struct csph_append a = {
+        .source = info->source, .source_len = info->source_len,
+        .id = info->id, .id_len = info->id_len,
+        .type = info->type, .type_len = info->type_len,
+        .occurred_ms = info->occurred_at_ms, .received_ms = received_ms,
+        .bytes = bytes, .len = len,
+    };
+    enum csph_err rc = csph_store_append(g->store, &a, seq, dup, err);
+    if (rc || *dup)
+        return rc;
+    if ((rc = apply_effects(g, info, obj, err)))
+        return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
+    return run_rules(g, info, obj, *seq, received_ms, err);
+}
+
+/* Validate and ingest the hub event packed in g->hub_event. */
+static enum csph_err ingest_hub_event(struct csph_ingest *g, int64_t received_ms, uint64_t *seq,
+                                      struct csph_error *err)
+{
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_clear(&g->zone);
+    if (msgpack_unpack(g->hub_event.data, g->hub_event.size, &off, &g->zone, &obj) !=
+        MSGPACK_UNPACK_SUCCESS)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "the hub built a bad event");
+    struct csph_event_info info;
+    struct csph_error why;
+    if (csph_schema_check(g->schemas, &obj, 1, &info, &why)) {
+        LOG_ERROR("ingest", "the hub's own event breaks its schema (%s: %s); check schemas/",
+                  why.field, why.message);
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                              "the hub's own event breaks its schema: %s", why.message);
+    }
+    int dup;
+    return csph_ingest_event(g, &info, &obj, g->hub_event.data, g->hub_event.size, received_ms,
+                             seq, &dup, err);
+}
+
+static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const char *type,
+                      int64_t occurred_ms)
+{
+    char when[32];
+    msgpack_pack_map(pk, 4 + nfields);
+    csph_pack_str(pk, "id");
+    csph_pack_str(pk, id);
+    csph_pack_str(pk, "type");
+    csph_pack_str(pk, type);
+    csph_pack_str(pk, "source");
+    csph_pack_str(pk, "hub");
+    csph_pack_str(pk, "occurred_at");
+    csph_pack_strn(pk, when, (size_t)csph_time_format(occurred_ms, when));
+}
+
+enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
+                                       enum csph_alert_status status, const char *note,
+                                       size_t note_len, int64_t now_ms, uint64_t *seq,
+                                       struct csph_error *err)
+{
+    int panel = -1;
+    enum csph_err rc =
+        csph_queues_set_status(g->queues, csph_store_txn(g->store), id, status, &panel, err);
+    if (rc)
+        return rc;
+    if (panel < 0)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                              "alert %llu is on a panel no longer configured",
+                              (unsigned long long)id);
+    char eid[64];
+    snprintf(eid, sizeof eid, "alert-%llu-status-%llu", (unsigned long long)id,
+             (unsigned long long)csph_store_next_seq(g->store));
+    msgpack_packer pk;
+    g->hub_event.size = 0;
+    msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+    pack_head(&pk, note ? 4 : 3, eid, "alert.status", now_ms);
+    csph_pack_str(&pk, "alert");
+    msgpack_pack_uint64(&pk, id);
+    csph_pack_str(&pk, "panel");
+    csph_pack_str(&pk, g->cfg->panels[panel].name);
+    csph_pack_str(&pk, "status");
+    csph_pack_str(&pk, csph_alert_status_name(status));
+    if (note) {
+        csph_pack_str(&pk, "note");
+        csph_pack_strn(&pk, note, note_len);
+    }
+    /* The status is already recorded; applying the event again is a no-op
+     * (same status), which is also what re-derivation does. */
+    return ingest_hub_event(g, now_ms, seq, err);
+}
+
+enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t max,
+                                   size_t *fired, struct csph_error *err)
+{
+    struct csph_due_alert due[64];
+    size_t n;
+    *fired = 0;
+    if (max > 64)
+        max = 64;
+    enum csph_err rc =
+        csph_queues_take_due(g->queues, csph_store_txn(g->store), now_ms, due, max, &n, err);
+    for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
+        char eid[64], when[32];
+        /* One timer per alert and due date: a restart that fires it again
+         * is a duplicate, not a second escalation. */
+        snprintf(eid, sizeof eid, "timer-%llu-%lld", (unsigned long long)due[i].id,
+                 (long long)due[i].due_ms);
+        msgpack_packer pk;
+        g->hub_event.size = 0;
+        msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+        pack_head(&pk, 6, eid, "timer.fired", due[i].due_ms);
+        csph_pack_str(&pk, "alert");
+        msgpack_pack_uint64(&pk, due[i].id);
+        csph_pack_str(&pk, "panel");
+        csph_pack_str(&pk, g->cfg->panels[due[i].panel_index].name);
+        csph_pack_str(&pk, "rule");
+        csph_pack_str(&pk, due[i].rule);
+        csph_pack_str(&pk, "priority");
+        csph_pack_str(&pk, csph_priority_name(due[i].priority));
+        csph_pack_str(&pk, "key");
+        csph_pack_str(&pk, due[i].key);
+        csph_pack_str(&pk, "due_at");
+        csph_pack_strn(&pk, when, (size_t)csph_time_format(due[i].due_ms, when));
+        uint64_t seq;
+        rc = ingest_hub_event(g, now_ms, &seq, err);
+        if (rc == CSPH_ERR_OK) {
+            (*fired)++;
+            LOG_INFO("ingest", "deadline of alert %llu (%s) passed with no decision: timer.fired "
+                     "seq %llu", (unsigned long long)due[i].id, due[i].rule,
+                     (unsigned long long)seq);
+        }
+    }
+    return rc;
+}

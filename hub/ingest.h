@@ -1,0 +1,67 @@
+/* ingest.h: what happens to an event inside the batch's transaction, in
+ * one place for the live hub and for re-derivation: dedup and append, the
+ * event's effects on the queues (alert.status, case.update), the rules, and
+ * the alerts they raise. So the same log through the same rules reaches the
+ * same state whether it arrives over the wire or is re-derived.
+ *
+ * The hub's own events (alert.status, timer.fired) are built here too. */
+#ifndef CSPH_INGEST_H
+#define CSPH_INGEST_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "queues.h"
+#include "rules.h"
+#include "schema.h"
+#include "store.h"
+
+struct csph_ingest {
+    const struct csph_config *cfg;
+    struct csph_store *store;     /* borrowed */
+    struct csph_schemas *schemas; /* borrowed */
+    struct csph_rules *rules;     /* borrowed; NULL: no rules in force */
+    struct csph_queues *queues;   /* borrowed */
+    msgpack_sbuffer hub_event;    /* the hub event being built */
+    msgpack_zone zone;            /* its unpacked form */
+    uint64_t alerts_raised;
+};
+
+void csph_ingest_init(struct csph_ingest *g, const struct csph_config *cfg,
+                      struct csph_store *store, struct csph_schemas *schemas,
+                      struct csph_rules *rules, struct csph_queues *queues);
+void csph_ingest_fini(struct csph_ingest *g);
+
+enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err);
+/* Commit with a sync; on failure the batch is gone. */
+enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err);
+void csph_ingest_abort(struct csph_ingest *g);
+
+/* Append a validated event (info from csph_schema_check, obj its map, bytes
+ * its exact encoding) and, when it is new, apply its effects and run the
+ * rules. CSPH_ERR_ID_CONFLICT is an event-level error; CSPH_ERR_BUSY and
+ * CSPH_ERR_INTERNAL mean the transaction is lost. */
+enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_info *info,
+                                const msgpack_object *obj, const void *bytes, size_t len,
+                                int64_t received_ms, uint64_t *seq, int *dup,
+                                struct csph_error *err);
+
+/* A panel's decision: record alert id's status and append the alert.status
+ * event. NOT_FOUND when no such alert (nothing appended). *seq is the
+ * event's seq. */
+enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
+                                       enum csph_alert_status status, const char *note,
+                                       size_t note_len, int64_t now_ms, uint64_t *seq,
+                                       struct csph_error *err);
+
+/* Append a timer.fired event for every deadline <= now_ms (at most max);
+ * the rules (overdue) escalate from them. *fired is how many. */
+enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t max,
+                                   size_t *fired, struct csph_error *err);
+
+/* 1 when type names an event only the hub may write. */
+int csph_ingest_hub_type(const char *type, size_t len);
+
+#endif

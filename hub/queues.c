@@ -1,0 +1,727 @@
+#include "queues.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "timefmt.h"
+#include "wire.h"
+
+/* Alert record (value in `alerts`, key = id):
+ *   status(1) priority(1) npairs(1) pad(1) due_ms(8, INT64_MIN: none)
+ *   raised_ms(8) panel_len(1) panel rule_len(1) rule key_len(1) key
+ *   full_len(4) full pairs, red_len(4) redacted pairs
+ * The pairs are MessagePack key/value pairs without a map header; status
+ * and due_at change after raising and are packed from the header. */
+#define REC_FIXED 20
+#define NO_DUE INT64_MIN
+#define RESTRICTED_REASON "A case meets this panel's criteria; details are available to the panel's auditor."
+
+static const char *const status_names[] = {
+#define CSPH_AS_STR(name, str) str,
+    CSPH_ALERT_STATUS_MAP(CSPH_AS_STR)
+#undef CSPH_AS_STR
+};
+
+const char *csph_alert_status_name(enum csph_alert_status s)
+{
+    return (unsigned)s < CSPH_ALERT__COUNT ? status_names[s] : "open";
+}
+
+int csph_alert_status_parse(const char *s, size_t len)
+{
+    for (int i = 0; i < CSPH_ALERT__COUNT; i++)
+        if (strlen(status_names[i]) == len && memcmp(status_names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+struct csph_queues {
+    MDB_env *env;
+    const struct csph_config *cfg;
+    MDB_dbi alerts, panel_alerts, cursors, deadlines, cases, meta;
+    uint64_t last_id, txn_last_id;
+    uint64_t counts[CSPH_MAX_PANELS], txn_counts[CSPH_MAX_PANELS];
+    uint64_t touched, txn_touched;
+    msgpack_sbuffer buf, red;
+};
+
+static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL)
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "%s: the hub's storage limit is reached",
+                              what);
+    LOG_ERROR("queues", "%s: %s", what, mdb_strerror(rc));
+    return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: storage failure", what);
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Keys "panel \0 tail": returns the length written into out. */
+static size_t panel_key(unsigned char *out, const char *panel, const void *tail, size_t tail_len)
+{
+    size_t pl = strlen(panel);
+    memcpy(out, panel, pl);
+    out[pl] = 0;
+    memcpy(out + pl + 1, tail, tail_len);
+    return pl + 1 + tail_len;
+}
+
+static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
+{
+    /* Offset so that negative times sort before positive ones. */
+    put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
+    put_be64(out + 8, id);
+}
+
+enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
+                               const struct csph_config *cfg, struct csph_error *err)
+{
+    struct csph_queues *q = calloc(1, sizeof *q);
+    if (!q)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    q->env = env;
+    q->cfg = cfg;
+    msgpack_sbuffer_init(&q->buf);
+    msgpack_sbuffer_init(&q->red);
+    MDB_txn *txn;
+    unsigned env_flags = 0;
+    mdb_env_get_flags(env, &env_flags);
+    /* A read-only environment (re-derivation's source) cannot create. */
+    unsigned ro = env_flags & MDB_RDONLY, create = ro ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(env, NULL, ro, &txn);
+    if (rc) {
+        csph_queues_close(&q);
+        return lmdb_fail(err, rc, "opening the panel queues");
+    }
+    if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
+        (rc = mdb_dbi_open(txn, "panel_alerts", create, &q->panel_alerts)) ||
+        (rc = mdb_dbi_open(txn, "cursors", create, &q->cursors)) ||
+        (rc = mdb_dbi_open(txn, "deadlines", create, &q->deadlines)) ||
+        (rc = mdb_dbi_open(txn, "case_alerts", create | MDB_DUPSORT, &q->cases)) ||
+        (rc = mdb_dbi_open(txn, "queue_meta", create, &q->meta))) {
+        mdb_txn_abort(txn);
+        csph_queues_close(&q);
+        return lmdb_fail(err, rc, "opening the panel queues");
+    }
+    MDB_cursor *cur;
+    MDB_val k, v;
+    mdb_cursor_open(txn, q->alerts, &cur);
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
+        memcpy(&q->last_id, k.mv_data, 8);
+    mdb_cursor_close(cur);
+    for (size_t i = 0; i < cfg->npanels; i++) {
+        char name[80];
+        int n = snprintf(name, sizeof name, "count:%s", cfg->panels[i].name);
+        MDB_val mk = {(size_t)n, name};
+        if (mdb_get(txn, q->meta, &mk, &v) == 0 && v.mv_size == 8)
+            memcpy(&q->counts[i], v.mv_data, 8);
+    }
+    if ((rc = mdb_txn_commit(txn))) {
+        csph_queues_close(&q);
+        return lmdb_fail(err, rc, "opening the panel queues");
+    }
+    *out = q;
+    return CSPH_ERR_OK;
+}
+
+void csph_queues_close(struct csph_queues **qp)
+{
+    if (!qp || !*qp)
+        return;
+    msgpack_sbuffer_destroy(&(*qp)->buf);
+    msgpack_sbuffer_destroy(&(*qp)->red);
+    free(*qp);
+    *qp = NULL;
+}
+
+void csph_queues_txn_begin(struct csph_queues *q)
+{
+    q->txn_last_id = q->last_id;
+    memcpy(q->txn_counts, q->counts, sizeof q->counts);
+    q->txn_touched = 0;
+}
+
+void csph_queues_txn_end(struct csph_queues *q, int committed)
+{
+    if (committed) {
+        q->last_id = q->txn_last_id;
+        memcpy(q->counts, q->txn_counts, sizeof q->counts);
+        q->touched = q->txn_touched;
+    } else {
+        q->touched = 0;
+    }
+}
+
+uint64_t csph_queues_touched(const struct csph_queues *q) { return q->touched; }
+
+void csph_queues_counts(const struct csph_queues *q, uint64_t *counts)
+{
+    memcpy(counts, q->counts, sizeof q->counts);
+}
+
+static void pack_key(msgpack_packer *pk, const struct csph_alert_draft *d)
+{
+    msgpack_pack_map(pk, d->nkey);
+    for (size_t i = 0; i < d->nkey; i++) {
+        csph_pack_str(pk, d->key_names[i]);
+        csph_pack_str(pk, d->key_values[i]);
+    }
+}
+
+/* The static pairs of an alert; redacted for restricted panels' queues. */
+static void pack_pairs(msgpack_packer *pk, uint64_t id, const struct csph_alert_draft *d,
+                       const char *panel, const char *rule_version, int redacted)
+{
+    char when[32];
+    csph_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    csph_pack_str(pk, "panel");
+    csph_pack_str(pk, panel);
+    csph_pack_str(pk, "rule");
+    csph_pack_str(pk, d->rule);
+    csph_pack_str(pk, "rule_version");
+    csph_pack_str(pk, rule_version);
+    csph_pack_str(pk, "priority");
+    csph_pack_str(pk, csph_priority_name(d->priority));
+    csph_pack_str(pk, "key");
+    pack_key(pk, d);
+    csph_pack_str(pk, "reason");
+    csph_pack_str(pk, redacted ? RESTRICTED_REASON : d->reason);
+    csph_pack_str(pk, "evidence");
+    msgpack_pack_array(pk, redacted ? 0 : d->nevidence);
+    for (size_t i = 0; !redacted && i < d->nevidence; i++)
+        msgpack_pack_uint64(pk, d->evidence[i]);
+    csph_pack_str(pk, "raised_at");
+    csph_pack_strn(pk, when, (size_t)csph_time_format(d->raised_ms, when));
+}
+#define ALERT_PAIRS 9
+
+static void key_text(const struct csph_alert_draft *d, char *out, size_t n)
+{
+    size_t off = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < d->nkey && off < n; i++)
+        off += (size_t)snprintf(out + off, n - off, "%s%s", i ? ", " : "", d->key_values[i]);
+}
+
+static enum csph_err add_case_index(struct csph_queues *q, MDB_txn *txn, const char *panel,
+                                    const struct csph_alert_draft *d, uint64_t id, int del,
+                                    struct csph_error *err)
+{
+    unsigned char kb[80 + 260], idb[8];
+    put_be64(idb, id);
+    for (size_t i = 0; i < d->nkey; i++) {
+        size_t vl = strlen(d->key_values[i]);
+        if (vl > 256)
+            continue;
+        MDB_val k = {panel_key(kb, panel, d->key_values[i], vl), kb}, v = {8, idb};
+        int rc = del ? mdb_del(txn, q->cases, &k, &v) : mdb_put(txn, q->cases, &k, &v, 0);
+        if (rc && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+            return lmdb_fail(err, rc, "indexing a case");
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
+                                 const struct csph_alert_draft *d, const char *rule_version,
+                                 uint64_t *idp, struct csph_error *err)
+{
+    const struct csph_panel *panel = &q->cfg->panels[d->panel_index];
+    uint64_t id = q->txn_last_id + 1;
+    msgpack_packer pk;
+    q->buf.size = 0;
+    msgpack_packer_init(&pk, &q->buf, msgpack_sbuffer_write);
+    pack_pairs(&pk, id, d, panel->name, rule_version, 0);
+    q->red.size = 0;
+    if (panel->restricted) {
+        msgpack_packer_init(&pk, &q->red, msgpack_sbuffer_write);
+        pack_pairs(&pk, id, d, panel->name, rule_version, 1);
+    }
+    char key[256];
+    key_text(d, key, sizeof key);
+    size_t pl = strlen(panel->name), rl = strlen(d->rule), kl = strlen(key);
+    if (rl > 255)
+        rl = 255;
+    size_t total = REC_FIXED + 1 + pl + 1 + rl + 1 + kl + 4 + q->buf.size + 4 + q->red.size;
+    MDB_val k = {8, &id}, v = {total, NULL};
+    int rc = mdb_put(txn, q->alerts, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc)
+        return lmdb_fail(err, rc, "storing an alert");
+    unsigned char *p = v.mv_data;
+    int64_t due = d->has_due ? d->due_ms : NO_DUE;
+    p[0] = CSPH_ALERT_OPEN;
+    p[1] = (unsigned char)d->priority;
+    p[2] = ALERT_PAIRS;
+    p[3] = 0;
+    memcpy(p + 4, &due, 8);
+    memcpy(p + 12, &d->raised_ms, 8);
+    p += REC_FIXED;
+    *p++ = (unsigned char)pl;
+    memcpy(p, panel->name, pl);
+    p += pl;
+    *p++ = (unsigned char)rl;
+    memcpy(p, d->rule, rl);
+    p += rl;
+    *p++ = (unsigned char)kl;
+    memcpy(p, key, kl);
+    p += kl;
+    uint32_t l = (uint32_t)q->buf.size;
+    memcpy(p, &l, 4);
+    memcpy(p + 4, q->buf.data, l);
+    p += 4 + l;
+    l = (uint32_t)q->red.size;
+    memcpy(p, &l, 4);
+    if (l)
+        memcpy(p + 4, q->red.data, l);
+
+    unsigned char kb[80], idb[8];
+    put_be64(idb, id);
+    unsigned char st = CSPH_ALERT_OPEN;
+    MDB_val pk2 = {panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
+    if ((rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
+        (rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, 0)))
+        return lmdb_fail(err, rc, "queueing an alert");
+    if (d->has_due) {
+        unsigned char dk[16];
+        deadline_key(dk, d->due_ms, id);
+        MDB_val dkv = {16, dk}, empty = {0, NULL};
+        if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)))
+            return lmdb_fail(err, rc, "storing a deadline");
+        enum csph_err e = add_case_index(q, txn, panel->name, d, id, 0, err);
+        if (e)
+            return e;
+    }
+    q->txn_counts[d->panel_index]++;
+    char name[80];
+    int n = snprintf(name, sizeof name, "count:%s", panel->name);
+    MDB_val mk = {(size_t)n, name}, mv = {8, &q->txn_counts[d->panel_index]};
+    if ((rc = mdb_put(txn, q->meta, &mk, &mv, 0)))
+        return lmdb_fail(err, rc, "counting an alert");
+    q->txn_last_id = id;
+    q->txn_touched |= 1ull << d->panel_index;
+    *idp = id;
+    return CSPH_ERR_OK;
+}
+
+/* Parsed view of an alert record. Borrowed from the LMDB value. */
+struct rec {
+    unsigned char *base;
+    int status, priority, npairs;
+    int64_t due_ms, raised_ms;
+    const char *panel, *rule, *key;
+    size_t panel_len, rule_len, key_len;
+    const void *full, *red;
+    uint32_t full_len, red_len;
+};
+
+static int rec_parse(const MDB_val *v, struct rec *r)
+{
+    unsigned char *p = v->mv_data, *end = p + v->mv_size;
+    if (v->mv_size < REC_FIXED + 3 + 8)
+        return -1;
+    r->base = p;
+    r->status = p[0];
+    r->priority = p[1];
+    r->npairs = p[2];
+    memcpy(&r->due_ms, p + 4, 8);
+    memcpy(&r->raised_ms, p + 12, 8);
+    p += REC_FIXED;
+    r->panel_len = *p++;
+    r->panel = (const char *)p;
+    p += r->panel_len;
+    r->rule_len = *p++;
+    r->rule = (const char *)p;
+    p += r->rule_len;
+    r->key_len = *p++;
+    r->key = (const char *)p;
+    p += r->key_len;
+    if (p + 4 > end)
+        return -1;
+    memcpy(&r->full_len, p, 4);
+    r->full = p + 4;
+    p += 4 + r->full_len;
+    if (p + 4 > end)
+        return -1;
+    memcpy(&r->red_len, p, 4);
+    r->red = p + 4;
+    return p + 4 + r->red_len <= end ? 0 : -1;
+}
+
+static void pack_rec(msgpack_packer *pk, const struct rec *r, int full)
+{
+    int has_due = r->due_ms != NO_DUE;
+    msgpack_pack_map(pk, (size_t)r->npairs + 1 + (has_due ? 1 : 0));
+    if (!full && r->red_len)
+        csph_pack_raw(pk, r->red, r->red_len);
+    else
+        csph_pack_raw(pk, r->full, r->full_len);
+    if (has_due) {
+        char when[32];
+        csph_pack_str(pk, "due_at");
+        csph_pack_strn(pk, when, (size_t)csph_time_format(r->due_ms, when));
+    }
+    csph_pack_str(pk, "status");
+    csph_pack_str(pk, csph_alert_status_name((enum csph_alert_status)r->status));
+}
+
+/* Remove id's deadline (if any) and its case-index entries. */
+static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                  struct rec *r, struct csph_error *err)
+{
+    if (r->due_ms == NO_DUE)
+        return CSPH_ERR_OK;
+    unsigned char dk[16];
+    deadline_key(dk, r->due_ms, id);
+    MDB_val k = {16, dk};
+    int rc = mdb_del(txn, q->deadlines, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "ending a deadline");
+    /* The case index holds the key's values; remove each. */
+    char panel[80], vals[260];
+    snprintf(panel, sizeof panel, "%.*s", (int)r->panel_len, r->panel);
+    snprintf(vals, sizeof vals, "%.*s", (int)r->key_len, r->key);
+    unsigned char kb[80 + 260], idb[8];
+    put_be64(idb, id);
+    for (char *save = NULL, *tok = strtok_r(vals, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        MDB_val ck = {panel_key(kb, panel, tok, strlen(tok)), kb}, cv = {8, idb};
+        rc = mdb_del(txn, q->cases, &ck, &cv);
+        if (rc && rc != MDB_NOTFOUND)
+            return lmdb_fail(err, rc, "ending a deadline");
+    }
+    return CSPH_ERR_OK;
+}
+
+/* Rewrite the mutable header of alert id. */
+static enum csph_err update_rec(struct csph_queues *q, MDB_txn *txn, uint64_t id, int status,
+                                int64_t due_ms, struct csph_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    int rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc)
+        return lmdb_fail(err, rc, "reading an alert");
+    /* Copy-on-write: LMDB values from a get must not be written in place. */
+    unsigned char *copy = malloc(v.mv_size);
+    if (!copy)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[0] = (unsigned char)status;
+    memcpy(copy + 4, &due_ms, 8);
+    MDB_val nv = {v.mv_size, copy};
+    rc = mdb_put(txn, q->alerts, &k, &nv, 0);
+    free(copy);
+    return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                     enum csph_alert_status status, int *panel_index,
+                                     struct csph_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    int rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
+        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                              (unsigned long long)id);
+    if (rc)
+        return lmdb_fail(err, rc, "reading an alert");
+    *panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+    char panel[80];
+    snprintf(panel, sizeof panel, "%.*s", (int)r.panel_len, r.panel);
+    enum csph_err e = end_deadline(q, txn, id, &r, err);
+    if (e)
+        return e;
+    unsigned char kb[80], idb[8], st = (unsigned char)status;
+    put_be64(idb, id);
+    MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
+    if ((rc = mdb_put(txn, q->panel_alerts, &pk, &pv, 0)))
+        return lmdb_fail(err, rc, "updating a queue");
+    /* A decision keeps the due date on record but no longer runs a timer. */
+    return update_rec(q, txn, id, status, r.due_ms, err);
+}
+
+enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
+                                      const struct csph_rules *rules, int panel_index,
+                                      const char *value, size_t value_len, int closed,
+                                      int has_risk, enum csph_priority risk,
+                                      struct csph_error *err)
+{
+    if (!closed && !has_risk)
+        return CSPH_ERR_OK;
+    const char *panel = q->cfg->panels[panel_index].name;
+    unsigned char kb[80 + 260];
+    if (value_len > 256)
+        return CSPH_ERR_OK;
+    MDB_val k = {panel_key(kb, panel, value, value_len), kb}, v;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, q->cases, &cur);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the case index");
+    /* Collect first: ending a deadline edits the index being walked. */
+    uint64_t ids[256];
+    size_t n = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0 && n < 256;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+        ids[n++] = get_be64(v.mv_data);
+    mdb_cursor_close(cur);
+    for (size_t i = 0; i < n; i++) {
+        MDB_val ak = {8, &ids[i]}, av;
+        struct rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
+            continue;
+        char rule[256];
+        snprintf(rule, sizeof rule, "%.*s", (int)r.rule_len, r.rule);
+        int64_t raised = r.raised_ms, old_due = r.due_ms;
+        int status = r.status;
+        enum csph_err e = end_deadline(q, txn, ids[i], &r, err);
+        if (e)
+            return e;
+        int64_t due = NO_DUE;
+        if (!closed) {
+            int ri = -1;
+            for (size_t j = 0; j < csph_rules_count(rules); j++)
+                if (strcmp(csph_rules_name(rules, j), rule) == 0)
+                    ri = (int)j;
+            if (ri < 0 || !csph_rules_due(rules, ri, risk, raised, &due))
+                due = old_due; /* no cadence for that risk: keep the deadline */
+            /* Re-arm under the new (or kept) due date. */
+            unsigned char dk[16];
+            deadline_key(dk, due, ids[i]);
+            MDB_val dkv = {16, dk}, empty = {0, NULL};
+            unsigned char idb[8];
+            put_be64(idb, ids[i]);
+            MDB_val ck = {k.mv_size, kb}, cv = {8, idb};
+            if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)) ||
+                (rc = mdb_put(txn, q->cases, &ck, &cv, 0)))
+                return lmdb_fail(err, rc, "moving a deadline");
+        }
+        if ((e = update_rec(q, txn, ids[i], status, due, err)))
+            return e;
+    }
+    return CSPH_ERR_OK;
+}
+
+int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int found = 0;
+    if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    mdb_cursor_open(txn, q->deadlines, &cur);
+    if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16) {
+        *due_ms = (int64_t)(get_be64(k.mv_data) ^ 0x8000000000000000ull);
+        found = 1;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return found;
+}
+
+enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t now_ms,
+                                   struct csph_due_alert *out, size_t max, size_t *n,
+                                   struct csph_error *err)
+{
+    *n = 0;
+    while (*n < max) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc = mdb_cursor_open(txn, q->deadlines, &cur);
+        if (rc)
+            return lmdb_fail(err, rc, "reading deadlines");
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc)
+            return lmdb_fail(err, rc, "reading deadlines");
+        int64_t due = (int64_t)(get_be64(k.mv_data) ^ 0x8000000000000000ull);
+        if (due > now_ms)
+            break;
+        uint64_t id = get_be64((const unsigned char *)k.mv_data + 8);
+        MDB_val ak = {8, &id}, av;
+        struct rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0) {
+            MDB_val dk = k;
+            mdb_del(txn, q->deadlines, &dk, NULL);
+            continue;
+        }
+        struct csph_due_alert *d = &out[*n];
+        d->id = id;
+        d->due_ms = due;
+        d->panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+        d->priority = (enum csph_priority)r.priority;
+        snprintf(d->rule, sizeof d->rule, "%.*s", (int)r.rule_len, r.rule);
+        snprintf(d->key, sizeof d->key, "%.*s", (int)r.key_len, r.key);
+        /* The alert keeps its due date on record; the timer is spent. */
+        enum csph_err e = end_deadline(q, txn, id, &r, err);
+        if (e)
+            return e;
+        if (d->panel_index >= 0)
+            (*n)++;
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                      struct csph_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+        return CSPH_ERR_OK;
+    return end_deadline(q, txn, id, &r, err);
+}
+
+enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
+                              const char *consumer, size_t consumer_len, uint64_t upto,
+                              struct csph_error *err)
+{
+    const char *panel = q->cfg->panels[panel_index].name;
+    unsigned char kb[80 + 70], idb[8];
+    put_be64(idb, upto);
+    MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv;
+    int rc = mdb_get(txn, q->panel_alerts, &pk, &pv);
+    if (rc == MDB_NOTFOUND)
+        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "upto", "alert %llu is not on panel %s",
+                              (unsigned long long)upto, panel);
+    if (rc)
+        return lmdb_fail(err, rc, "reading a queue");
+    MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
+    uint64_t cur = 0;
+    if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
+        memcpy(&cur, cv.mv_data, 8);
+    if (upto <= cur)
+        return CSPH_ERR_OK; /* cumulative: an old ack changes nothing */
+    cv.mv_size = 8;
+    cv.mv_data = &upto;
+    rc = mdb_put(txn, q->cursors, &ck, &cv, 0);
+    return rc ? lmdb_fail(err, rc, "moving a cursor") : CSPH_ERR_OK;
+}
+
+/* Walk panel's queue after `after` in one read transaction. */
+static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
+                          int status, uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
+                          uint64_t *last, int *end, struct csph_error *err)
+{
+    unsigned char kb[80], idb[8];
+    put_be64(idb, after + 1);
+    size_t plen = strlen(panel) + 1;
+    MDB_val k = {panel_key(kb, panel, idb, 8), kb}, v;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, q->panel_alerts, &cur);
+    if (rc)
+        return lmdb_fail(err, rc, "reading a queue");
+    *count = 0;
+    *end = 1;
+    if (last)
+        *last = after;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != plen + 8 || memcmp(k.mv_data, kb, plen) != 0)
+            break;
+        if (*count == max) {
+            *end = 0;
+            break;
+        }
+        uint64_t id = get_be64((const unsigned char *)k.mv_data + plen);
+        if (status >= 0 && v.mv_size == 1 && *(const unsigned char *)v.mv_data != status) {
+            if (last)
+                *last = id;
+            continue;
+        }
+        MDB_val ak = {8, &id}, av;
+        struct rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
+            continue;
+        pack_rec(pk, &r, full);
+        (*count)++;
+        if (last)
+            *last = id;
+    }
+    mdb_cursor_close(cur);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
+                                size_t consumer_len, uint32_t max, msgpack_packer *pk,
+                                uint32_t *count, struct csph_error *err)
+{
+    const char *panel = q->cfg->panels[panel_index].name;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading a queue");
+    unsigned char kb[80 + 70];
+    MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
+    uint64_t cursor = 0;
+    if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
+        memcpy(&cursor, cv.mv_data, 8);
+    int end;
+    enum csph_err e = walk(q, txn, panel, cursor, -1, max, 0, pk, count, NULL, &end, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
+                               uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
+                               uint64_t *last, int *end, struct csph_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading a queue");
+    enum csph_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full, pk,
+                           count, last, end, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, void *ctx,
+                               struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading alerts");
+    mdb_cursor_open(txn, q->alerts, &cur);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct rec r;
+        uint64_t id;
+        memcpy(&id, k.mv_data, 8);
+        if (rec_parse(&v, &r) != 0)
+            continue;
+        msgpack_packer pk;
+        sb.size = 0;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pack_rec(&pk, &r, 1);
+        if (fn(ctx, id, sb.data, sb.size))
+            break;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}

@@ -1,0 +1,125 @@
+/* queues.h: panel queues. Alerts (numbered gap-free across panels),
+ * each panel's queue, consumers' durable cursors, deadlines, and the
+ * per-case index that `case.update` uses. All in the store's LMDB
+ * environment, written in the batch's transaction.
+ *
+ * An alert as it crosses the wire (PROTOCOL.md 5):
+ *   {id, panel, rule, rule_version, priority, key, reason, evidence,
+ *    raised_at, due_at?, status}
+ * For a restricted panel the queue shows only that a case exists: panel,
+ * rule, priority, due date and the key's pseudonymous reference; reason is
+ * a fixed sentence and evidence is empty. The full alert is kept for the
+ * auditor (csph_queues_pack_alert with full = 1).
+ *
+ * Knows no sockets. */
+#ifndef CSPH_QUEUES_H
+#define CSPH_QUEUES_H
+
+#include <lmdb.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "rules.h"
+
+struct csph_queues;
+
+#define CSPH_ALERT_STATUS_MAP(X)                                               \
+    X(OPEN, "open")                                                            \
+    X(ACKNOWLEDGED, "acknowledged")                                            \
+    X(ACCEPTED, "accepted")                                                    \
+    X(DECLINED, "declined")                                                    \
+    X(CLOSED, "closed")
+
+enum csph_alert_status {
+#define CSPH_AS_ENUM(name, str) CSPH_ALERT_##name,
+    CSPH_ALERT_STATUS_MAP(CSPH_AS_ENUM)
+#undef CSPH_AS_ENUM
+    CSPH_ALERT__COUNT
+};
+const char *csph_alert_status_name(enum csph_alert_status s);
+int csph_alert_status_parse(const char *s, size_t len);
+
+/* What a deadline that passed needs to become a timer.fired event. */
+struct csph_due_alert {
+    uint64_t id;
+    int64_t due_ms;
+    int panel_index;
+    enum csph_priority priority;
+    char rule[128];
+    char key[256]; /* the key's values, joined by ", " */
+};
+
+/* env is the store's environment; cfg gives the panels (borrowed, must
+ * outlive the queues). Opens its databases in a write transaction of its
+ * own. */
+enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
+                               const struct csph_config *cfg, struct csph_error *err);
+void csph_queues_close(struct csph_queues **q);
+
+/* Batch bracketing: call begin after the store's write_begin, and end with
+ * committed = 1 after a successful commit (0 after an abort) so numbering
+ * and the set of panels with new alerts stay exact. */
+void csph_queues_txn_begin(struct csph_queues *q);
+void csph_queues_txn_end(struct csph_queues *q, int committed);
+/* Bit i set: panel i got an alert in the last committed batch. */
+uint64_t csph_queues_touched(const struct csph_queues *q);
+
+/* Number and store a draft inside txn. *id is the new alert's id. */
+enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
+                                 const struct csph_alert_draft *d, const char *rule_version,
+                                 uint64_t *id, struct csph_error *err);
+/* Record a decision: status of alert id. Ends its deadline. NOT_FOUND when
+ * no such alert. *panel_index gets the alert's panel. */
+enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                     enum csph_alert_status status, int *panel_index,
+                                     struct csph_error *err);
+/* case.update for value on panel: closed ends that case's open deadlines;
+ * otherwise, when risk is given (has_risk), the deadline moves to the
+ * cadence rules give that priority, from each alert's raised_at. */
+enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
+                                      const struct csph_rules *rules, int panel_index,
+                                      const char *value, size_t value_len, int closed,
+                                      int has_risk, enum csph_priority risk,
+                                      struct csph_error *err);
+/* The earliest pending deadline (1 and *due_ms), or 0 when none. */
+int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms);
+/* Take the alerts whose deadline is <= now_ms (at most max) out of the
+ * deadline index inside txn, into out. *n is how many. */
+enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t now_ms,
+                                   struct csph_due_alert *out, size_t max, size_t *n,
+                                   struct csph_error *err);
+
+/* A timer.fired for alert id: its deadline no longer runs (the due date
+ * stays on record). No-op when already spent or no such alert. */
+enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                      struct csph_error *err);
+
+/* Move consumer's cursor on panel to upto (only forward). NOT_FOUND when
+ * upto is not an alert of that panel. */
+enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
+                              const char *consumer, size_t consumer_len, uint64_t upto,
+                              struct csph_error *err);
+
+/* Read side (own read transaction). Pack up to max alerts of panel into pk
+ * as an array: fetch = after the consumer's cursor; list = after `after`,
+ * with status filter (status < 0: any). *count is how many were packed,
+ * *last the last id examined, *end whether nothing is left. full = 1 packs
+ * restricted panels' alerts in full (auditor). */
+enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
+                                size_t consumer_len, uint32_t max, msgpack_packer *pk,
+                                uint32_t *count, struct csph_error *err);
+enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
+                               uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
+                               uint64_t *last, int *end, struct csph_error *err);
+/* Alerts raised per panel (counts), for stats: counts[i] for panel i. */
+void csph_queues_counts(const struct csph_queues *q, uint64_t *counts);
+
+/* Walk every alert in id order, packing each in full (for re-derivation
+ * comparisons). */
+typedef int (*csph_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);
+enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, void *ctx,
+                               struct csph_error *err);
+
+#endif
