@@ -60,3 +60,81 @@ const char *csph_mp_type_name(const msgpack_object *o)
     }
     return "unknown";
 }
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    if (*off >= len)
+        return -1;
+    unsigned char b = p[*off];
+    size_t left = len - *off - 1;
+    uint64_t count = 0, skip = 0;
+    int hdr = 0, map = 0;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        skip = 0;
+    } else if ((b & 0xf0) == 0x80 || (b & 0xf0) == 0x90) {
+        count = b & 0x0f;
+        map = (b & 0xf0) == 0x80;
+    } else if ((b & 0xe0) == 0xa0) {
+        skip = b & 0x1f;
+    } else {
+        switch (b) {
+        case 0xc4: case 0xd9: hdr = 1; break;
+        case 0xc5: case 0xda: hdr = 2; break;
+        case 0xc6: case 0xdb: hdr = 4; break;
+        case 0xc7: hdr = 1; skip = 1; break; /* ext: + type byte */
+        case 0xc8: hdr = 2; skip = 1; break;
+        case 0xc9: hdr = 4; skip = 1; break;
+        case 0xca: skip = 4; break;
+        case 0xcb: skip = 8; break;
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xce: case 0xd2: skip = 4; break;
+        case 0xcf: case 0xd3: skip = 8; break;
+        case 0xd4: skip = 2; break;
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        case 0xdc: case 0xde: hdr = 2; map = b == 0xde; break;
+        case 0xdd: case 0xdf: hdr = 4; map = b == 0xdf; break;
+        default: return -1; /* 0xc1: never used */
+        }
+        if ((size_t)hdr > left)
+            return -1;
+        uint64_t n = be(p + *off + 1, hdr);
+        left -= (size_t)hdr;
+        if (b >= 0xdc) {
+            count = n;
+        } else {
+            skip += n;
+        }
+    }
+    *off += 1 + (size_t)hdr;
+    int container = (b & 0xe0) == 0x80 || (b >= 0xdc && b <= 0xdf);
+    if (!container) {
+        if (skip > left)
+            return -1;
+        *off += (size_t)skip;
+        return 0;
+    }
+    if (max_depth <= 0)
+        return -2;
+    uint64_t items = map ? count * 2 : count;
+    if (items > left)
+        return -3;
+    for (uint64_t i = 0; i < items; i++) {
+        int rc = csph_mp_check(buf, len, off, max_depth - 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

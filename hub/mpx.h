@@ -18,4 +18,13 @@ int csph_mp_str_eqn(const msgpack_object *o, const char *s, size_t len);
 /* The msgpack type's name for messages: "string", "integer", "map"... */
 const char *csph_mp_type_name(const msgpack_object *o);
 
+/* Walk one MessagePack object at buf[*off] without building it, advancing
+ * *off past it. Every container's declared count must fit in the bytes
+ * left, so a 10-byte message cannot make a parser reserve gigabytes, and
+ * nesting may be at most max_depth levels. Returns 0, or
+ *   -1 not MessagePack (an unused type byte) or truncated,
+ *   -2 nested deeper than max_depth,
+ *   -3 a container declares more elements than the message holds. */
+int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
+
 #endif

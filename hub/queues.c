@@ -633,7 +633,8 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
     *end = 1;
     if (last)
         *last = after;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+    for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != plen + 8 || memcmp(k.mv_data, kb, plen) != 0)
             break;

@@ -408,7 +408,8 @@ enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t unt
     MDB_val k = {8, &start}, v;
     *last = after;
     *end = 1;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    /* after = UINT64_MAX: nothing can follow (and after + 1 would wrap). */
+    rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         struct csph_stored_event ev;
         uint64_t seq;
@@ -515,7 +516,7 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
     char code[256], field[256], msg[65536];
     *last = after;
     *end = 1;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         if (n == max) {
             *end = 0;

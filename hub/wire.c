@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mpx.h"
@@ -84,10 +85,13 @@ static enum csph_err check_keys(const struct csph_request *r, struct csph_error 
         int known = 0;
         for (const char *const *a = op_keys[r->op]; *a && !known; a++)
             known = csph_mp_str_eq(k, *a);
-        if (!known)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                                  "op '%s' takes no field '%.*s'", op_names[r->op],
-                                  (int)k->via.str.size, k->via.str.ptr);
+        if (!known) {
+            char field[64];
+            snprintf(field, sizeof field, "%.*s",
+                     (int)(k->via.str.size < 63 ? k->via.str.size : 63), k->via.str.ptr);
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                                  "op '%s' takes no field '%s'", op_names[r->op], field);
+        }
     }
     return CSPH_ERR_OK;
 }
@@ -135,6 +139,23 @@ enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     size_t off = 0, events_at = 0;
     uint32_t n;
     memset(r, 0, sizeof *r);
+    /* Check the whole message's structure first: msgpack-c reserves memory
+     * for a container's declared count before reading its elements. */
+    int sane = csph_mp_check(buf, len, &off, 32);
+    if (sane == -2)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "the MessagePack is nested more than 32 levels deep");
+    if (sane == -3)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "the MessagePack declares more elements than the message holds");
+    if (sane == 0 && off != len)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "%zu unexpected bytes after the request", len - off);
+    if (sane != 0)
+        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                              "the message is not MessagePack, or is truncated (a request is one "
+                              "MessagePack map with string keys)");
+    off = 0;
     if (read_header((const unsigned char *)buf, len, &off, 1, &n) != 0) {
         /* Say which: valid MessagePack of another kind, or not MessagePack. */
         msgpack_object o;

@@ -1,5 +1,7 @@
+#define _GNU_SOURCE /* nftw flags, vasprintf */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -53,7 +55,7 @@ void tu_rmrf(const char *path)
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int free_port(void)
+int tu_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -96,7 +98,7 @@ int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
     const char *argv[64];
     int n = 0;
     memset(h, 0, sizeof *h);
-    h->port = free_port();
+    h->port = tu_free_port();
     snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", h->port);
     snprintf(h->data, sizeof h->data, "%s", data_dir);
     snprintf(h->log, sizeof h->log, "%s.log", data_dir);
@@ -135,17 +137,15 @@ int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
     return -1;
 }
 
-int tu_hub_run(char *out, size_t n, ...)
+/* Run csphubd with the arguments in ap; timeout_ms < 0 waits for ever. */
+static int hub_run_v(char *out, size_t n, int timeout_ms, va_list ap)
 {
     const char *argv[64];
     int k = 0;
     argv[k++] = tu_env("CSPH_HUBD", "csphubd");
-    va_list ap;
-    va_start(ap, n);
     const char *a;
     while ((a = va_arg(ap, const char *)) && k < 62)
         argv[k++] = a;
-    va_end(ap);
     argv[k] = NULL;
     int pipefd[2];
     if (pipe(pipefd) != 0)
@@ -159,15 +159,72 @@ int tu_hub_run(char *out, size_t n, ...)
         _exit(127);
     }
     close(pipefd[1]);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : tu_now_ms() + timeout_ms;
     size_t got = 0;
-    ssize_t r;
-    while ((r = read(pipefd[0], out + got, n - 1 - got)) > 0 && got < n - 1)
-        got += (size_t)r;
+    int timed_out = 0;
+    for (;;) {
+        int64_t left = deadline - tu_now_ms();
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd p = {pipefd[0], POLLIN, 0};
+        int pr = poll(&p, 1, timeout_ms < 0 ? -1 : (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            timed_out = pr == 0;
+            break;
+        }
+        char scrap[4096];
+        ssize_t r = got < n - 1 ? read(pipefd[0], out + got, n - 1 - got)
+                                : read(pipefd[0], scrap, sizeof scrap);
+        if (r <= 0)
+            break; /* EOF: the child has exited (or closed its output) */
+        if (got < n - 1)
+            got += (size_t)r;
+    }
     out[got] = 0;
     close(pipefd[0]);
     int status;
+    if (timed_out) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    /* Output closed: wait for the exit itself, still within the deadline. */
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        int64_t left = deadline - tu_now_ms();
+        struct pollfd p = {pfd, POLLIN, 0};
+        int pr = poll(&p, 1, timeout_ms < 0 ? -1 : (int)(left > 0 ? left : 0));
+        close(pfd);
+        if (pr == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+    }
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tu_hub_run(char *out, size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int rc = hub_run_v(out, n, -1, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tu_hub_run_ms(char *out, size_t n, int timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int rc = hub_run_v(out, n, timeout_ms, ap);
+    va_end(ap);
+    return rc;
 }
 
 int tu_hub_stop(struct tu_hub *h)
@@ -213,6 +270,8 @@ void tu_client_open(struct tu_client *c, const char *endpoint, int type)
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_connect(c->sock, endpoint);
     msgpack_zone_init(&c->zone, 4096);
+    c->raw = NULL;
+    c->raw_len = 0;
 }
 
 void tu_client_close(struct tu_client *c)
@@ -244,6 +303,8 @@ int tu_recv(struct tu_client *c, int timeout_ms, msgpack_object *reply)
     char *copy = msgpack_zone_malloc(&c->zone, len ? len : 1);
     memcpy(copy, zmq_msg_data(&m), len);
     zmq_msg_close(&m);
+    c->raw = copy;
+    c->raw_len = len;
     msgpack_unpack_return r = msgpack_unpack(copy, len, &off, &c->zone, reply);
     return r == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
 }
@@ -371,4 +432,140 @@ int tu_bool(const msgpack_object *o, const char *path)
     if (!v || v->type != MSGPACK_OBJECT_BOOLEAN)
         return -1;
     return v->via.boolean;
+}
+
+int tu_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* not the directory's own descriptor */
+}
+
+/* Read a map or array header at buf[*off]. */
+static int mp_header(const unsigned char *p, size_t len, size_t *off, int map, uint32_t *count)
+{
+    if (*off >= len)
+        return -1;
+    unsigned char b = p[*off];
+    unsigned char fix = map ? 0x80 : 0x90, c16 = map ? 0xde : 0xdc, c32 = map ? 0xdf : 0xdd;
+    if ((b & 0xf0) == fix) {
+        *count = b & 0x0f;
+        *off += 1;
+    } else if (b == c16 && *off + 3 <= len) {
+        *count = (uint32_t)p[*off + 1] << 8 | p[*off + 2];
+        *off += 3;
+    } else if (b == c32 && *off + 5 <= len) {
+        *count = (uint32_t)p[*off + 1] << 24 | (uint32_t)p[*off + 2] << 16 |
+                 (uint32_t)p[*off + 3] << 8 | p[*off + 4];
+        *off += 5;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Decode (and so skip) one object at buf[*off] into zone. */
+static int mp_next(const char *buf, size_t len, size_t *off, msgpack_zone *zone, msgpack_object *o)
+{
+    msgpack_unpack_return r = msgpack_unpack(buf, len, off, zone, o);
+    return r == MSGPACK_UNPACK_SUCCESS || r == MSGPACK_UNPACK_EXTRA_BYTES ? 0 : -1;
+}
+
+int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, size_t *n)
+{
+    char parts[256];
+    snprintf(parts, sizeof parts, "%s", path);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    size_t off = 0;
+    int rc = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(parts, ".", &save); part && rc == 0;
+         part = strtok_r(NULL, ".", &save)) {
+        const unsigned char *u = (const unsigned char *)buf;
+        uint32_t count;
+        msgpack_object o;
+        if (off < len && mp_header(u, len, &off, 0, &count) == 0) {
+            unsigned long want = strtoul(part, NULL, 10);
+            if (want >= count) {
+                rc = -1;
+                break;
+            }
+            for (unsigned long i = 0; i < want && rc == 0; i++)
+                rc = mp_next(buf, len, &off, &zone, &o);
+        } else if (off < len && mp_header(u, len, &off, 1, &count) == 0) {
+            int found = 0;
+            for (uint32_t i = 0; i < count && rc == 0 && !found; i++) {
+                if ((rc = mp_next(buf, len, &off, &zone, &o)))
+                    break;
+                if (o.type == MSGPACK_OBJECT_STR && o.via.str.size == strlen(part) &&
+                    memcmp(o.via.str.ptr, part, o.via.str.size) == 0)
+                    found = 1;
+                else
+                    rc = mp_next(buf, len, &off, &zone, &o);
+            }
+            if (!found)
+                rc = -1;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        size_t start = off;
+        msgpack_object o;
+        rc = mp_next(buf, len, &off, &zone, &o);
+        *p = buf + start;
+        *n = off - start;
+    }
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
+void tu_publish_request(msgpack_sbuffer *sb, const void *ev, size_t len, int64_t req)
+{
+    sb->size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, req >= 0 ? 3 : 2);
+    msgpack_pack_str(&pk, 2);
+    msgpack_pack_str_body(&pk, "op", 2);
+    msgpack_pack_str(&pk, 7);
+    msgpack_pack_str_body(&pk, "publish", 7);
+    if (req >= 0) {
+        msgpack_pack_str(&pk, 3);
+        msgpack_pack_str_body(&pk, "req", 3);
+        msgpack_pack_int64(&pk, req);
+    }
+    msgpack_pack_str(&pk, 5);
+    msgpack_pack_str_body(&pk, "event", 5);
+    msgpack_sbuffer_write(sb, ev, len);
+}
+
+msgpack_object tu_publish_raw(struct tu_client *c, const void *ev, size_t len, int64_t req)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_publish_request(&sb, ev, len, req);
+    msgpack_object r = tu_call_raw(c, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return r;
+}
+
+const char *tu_dump(const msgpack_object *o)
+{
+    static char ring[4][8192];
+    static int next;
+    char *b = ring[next++ % 4];
+    if (!o)
+        return "(none)";
+    if (msgpack_object_print_buffer(b, sizeof ring[0], *o) < 0)
+        snprintf(b, sizeof ring[0], "(unprintable)");
+    b[sizeof ring[0] - 1] = 0;
+    return b;
 }

@@ -19,6 +19,9 @@ void tu_rmrf(const char *path);
 const char *tu_env(const char *name, const char *fallback);
 /* Monotonic milliseconds. */
 int64_t tu_now_ms(void);
+/* How many file descriptors this process has open (from /proc/self/fd):
+ * a fixture counts before and after to prove it closed everything. */
+int tu_open_fds(void);
 
 struct tu_hub {
     pid_t pid;
@@ -45,6 +48,10 @@ struct tu_client {
     void *ctx;
     void *sock;
     msgpack_zone zone;
+    /* The last reply's raw bytes (in zone, valid like the reply objects):
+     * for byte-exact checks with tu_mp_span. */
+    const char *raw;
+    size_t raw_len;
 };
 
 /* Connect a socket of type (ZMQ_DEALER or ZMQ_REQ) to endpoint. */
@@ -76,5 +83,23 @@ int tu_bool(const msgpack_object *o, const char *path);
     "{\"id\":\"" id "\",\"type\":\"asb.report\",\"source\":\"police\","       \
     "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"" victim "\","   \
     "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}"
+
+/* The object as text for failure messages (a ring of 4 static buffers). */
+const char *tu_dump(const msgpack_object *o);
+/* A free loopback TCP port (bound then released). */
+int tu_free_port(void);
+/* Like tu_hub_run, but a csphubd still running after timeout_ms is killed
+ * (SIGKILL) and -1 returned: a refusal that never comes fails fast. */
+int tu_hub_run_ms(char *out, size_t n, int timeout_ms, ...);
+/* Find the encoded bytes of the value at a dotted path ("events.3.event")
+ * inside the MessagePack at buf: *p and *n point into buf. Returns 0, or -1
+ * when the path is absent or the bytes are not MessagePack. */
+int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, size_t *n);
+/* Send one event, given as its exact MessagePack bytes, as
+ * {op: publish, req: req, event: <bytes>} (req < 0: no req) and wait for
+ * the reply (10 s). */
+msgpack_object tu_publish_raw(struct tu_client *c, const void *ev, size_t len, int64_t req);
+/* Build {op: publish, [req,] event: <ev bytes>} into sb (cleared first). */
+void tu_publish_request(msgpack_sbuffer *sb, const void *ev, size_t len, int64_t req);
 
 #endif
