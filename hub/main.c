@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "rederive.h"
 #include "server.h"
 #include "store.h"
 
@@ -17,6 +18,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: csphubd [--config FILE] [--data DIR] [--listen ENDPOINT]... [--log-level L]\n"
             "       csphubd --verify [--config FILE] [--data DIR]\n"
+            "       csphubd --rederive FROM_DIR --data EMPTY_DIR [--config FILE]\n"
             "\n"
             "The csphub daemon: partner agencies publish incident events to it over CSPH/1\n"
             "(ZeroMQ + MessagePack); it keeps them in one durable, replayable log.\n"
@@ -31,6 +33,10 @@ static void usage(FILE *f)
             "      --check-config    load and validate the configuration, then exit.\n"
             "      --verify          check the log's hash chain end to end, then exit\n"
             "                        (exit 0 intact, 1 altered or broken).\n"
+            "      --rederive FROM   replay the log in FROM (a hub's data directory; the hub\n"
+            "                        may be running) from seq 1 through the configured rules\n"
+            "                        into the empty --data directory and compare every alert\n"
+            "                        (exit 0 identical, 1 different, 2 could not run).\n"
             "  -h, --help            this help.\n"
             "  -V, --version         print the version.\n"
             "\n"
@@ -74,9 +80,10 @@ int main(int argc, char **argv)
         {"listen", required_argument, 0, 'l'},  {"log-level", required_argument, 0, 'L'},
         {"check-config", no_argument, 0, 'C'},  {"verify", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+        {"rederive", required_argument, 0, 'R'},
         {0, 0, 0, 0},
     };
-    const char *config_file = NULL, *data = NULL, *level = NULL;
+    const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL;
     const char *listen[CSPH_MAX_ENDPOINTS];
     size_t nlisten = 0;
     int check_only = 0, do_verify = 0, c;
@@ -94,6 +101,7 @@ int main(int argc, char **argv)
         case 'L': level = optarg; break;
         case 'C': check_only = 1; break;
         case 'v': do_verify = 1; break;
+        case 'R': rederive_from = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("csphubd " CSPH_VERSION " (CSPH/1)\n"); return 0;
         default: usage(stderr); return 2;
@@ -132,6 +140,13 @@ int main(int argc, char **argv)
     }
     if (do_verify)
         return verify(&cfg);
+    if (rederive_from) {
+        if (!data) {
+            fprintf(stderr, "csphubd: --rederive needs --data EMPTY_DIR for the fresh log\n");
+            return 2;
+        }
+        return csph_rederive(&cfg, rederive_from, stdout);
+    }
     if (check_only) {
         printf("configuration OK: %zu endpoint(s), %zu panels, data in %s\n", cfg.nlisten,
                cfg.npanels, cfg.data_dir);

@@ -5,8 +5,11 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ingest.h"
 #include "log.h"
 #include "mpx.h"
+#include "queues.h"
+#include "rules.h"
 #include "schema.h"
 #include "store.h"
 #include "timefmt.h"
@@ -29,7 +32,13 @@
     X(replies_held)                                                            \
     X(replies_dropped)                                                         \
     X(replay_requests)                                                         \
-    X(replay_events)
+    X(replay_events)                                                           \
+    X(alerts_raised)                                                           \
+    X(alert_updates)                                                           \
+    X(timers_fired)                                                            \
+    X(fetches_held)                                                            \
+    X(rule_reloads)                                                            \
+    X(rule_reload_failures)
 
 struct counters {
 #define CSPH_COUNTER_FIELD(name) uint64_t name;
@@ -52,6 +61,19 @@ struct held_reply {
     int nframes;
 };
 
+/* A fetch waiting for alerts (PROTOCOL.md 5: wait_ms). */
+struct held_fetch {
+    zmq_msg_t env[MAX_FRAMES];
+    int nenv;
+    void *req; /* a copy of `req` as sent */
+    size_t req_len;
+    int panel;
+    char consumer[65];
+    size_t consumer_len;
+    uint32_t max;
+    uint64_t expires; /* uv_now() ms */
+};
+
 struct csph_server {
     const struct csph_config *cfg;
     struct csph_clock *clock;
@@ -63,6 +85,14 @@ struct csph_server {
     uv_timer_t retry; /* re-offers held replies while any are held */
     struct csph_store *store;
     struct csph_schemas *schemas;
+    struct csph_rules *rules;
+    struct csph_queues *queues;
+    struct csph_ingest ingest;
+    uv_signal_t sighup;
+    uv_timer_t due_timer;   /* the next alert deadline */
+    uv_timer_t fetch_timer; /* the next held fetch to expire */
+    struct held_fetch *fetches;
+    size_t nfetches;
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
     struct held_reply *held;
@@ -202,7 +232,7 @@ static void reply_error(struct csph_server *s, zmq_msg_t *f, int n, const struct
 
 static int is_write_op(enum csph_op op)
 {
-    return op == CSPH_OP_PUBLISH;
+    return op == CSPH_OP_PUBLISH || op == CSPH_OP_ACK || op == CSPH_OP_ALERT_UPDATE;
 }
 
 /* Validate, dedup and append one event inside the batch's transaction.
@@ -221,15 +251,14 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
                             bytes->len, s->cfg->limits.event_max);
     else
         rc = csph_schema_check(s->schemas, ev, s->cfg->security == CSPH_SECURITY_NONE, &info, e);
+    if (rc == CSPH_ERR_OK && (csph_ingest_hub_type(info.type, info.type_len) ||
+                              (info.source_len == 3 && !memcmp(info.source, "hub", 3))))
+        rc = csph_error_set(e, CSPH_ERR_FORBIDDEN, info.source_len == 3 ? "source" : "type",
+                            "events of type %.*s and events with source 'hub' are written by "
+                            "the hub itself; publish the agency's own events",
+                            (int)info.type_len, info.type);
     if (rc == CSPH_ERR_OK) {
-        struct csph_append a = {
-            .source = info.source, .source_len = info.source_len,
-            .id = info.id, .id_len = info.id_len,
-            .type = info.type, .type_len = info.type_len,
-            .occurred_ms = info.occurred_at_ms, .received_ms = now_ms,
-            .bytes = bytes->ptr, .len = bytes->len,
-        };
-        rc = csph_store_append(s->store, &a, seq, dup, e);
+        rc = csph_ingest_event(&s->ingest, &info, ev, bytes->ptr, bytes->len, now_ms, seq, dup, e);
         if (rc == CSPH_ERR_OK) {
             if (*dup)
                 s->c.duplicate++;
@@ -311,25 +340,119 @@ static enum csph_err process_publish(struct csph_server *s, struct pending *p, i
     return CSPH_ERR_OK;
 }
 
+static int panel_arg(struct csph_server *s, const struct csph_request *r, int *panel,
+                     struct csph_error *e)
+{
+    const char *p = NULL;
+    size_t len = 0;
+    enum csph_err rc = csph_wire_str(r, "panel", 1, 64, 1, &p, &len, e);
+    if (rc)
+        return rc;
+    *panel = csph_config_panel_find(s->cfg, p, len);
+    if (*panel < 0)
+        return csph_error_set(e, CSPH_ERR_UNKNOWN_PANEL, "panel", "no panel named '%.*s'",
+                              (int)len, p);
+    return CSPH_ERR_OK;
+}
+
+/* ack: move a consumer's durable cursor. Event-level errors are replies. */
+static enum csph_err process_ack(struct csph_server *s, struct pending *p)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
+    struct csph_error e;
+    const char *consumer = NULL;
+    size_t clen = 0;
+    uint64_t upto = 0;
+    int panel, present = 0;
+    enum csph_err rc = panel_arg(s, &p->req, &panel, &e);
+    if (!rc)
+        rc = csph_wire_str(&p->req, "consumer", 1, 64, 1, &consumer, &clen, &e);
+    if (!rc)
+        rc = csph_wire_u64(&p->req, "upto", 1, UINT64_MAX, &upto, &present, &e);
+    if (!rc && !present)
+        rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "upto", "'upto' (an alert id) is required");
+    if (!rc)
+        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto, &e);
+    if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
+        return rc;
+    if (rc)
+        csph_reply_error(&pk, &p->req.req, &e, 0);
+    else
+        csph_reply_begin(&pk, &p->req.req, 1, 0);
+    return CSPH_ERR_OK;
+}
+
+/* alert.update: a decision, recorded as an alert.status event. */
+static enum csph_err process_alert_update(struct csph_server *s, struct pending *p,
+                                          int64_t now_ms)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
+    struct csph_error e;
+    uint64_t id = 0, seq = 0;
+    int present = 0, status = -1;
+    const char *st = NULL, *note = NULL;
+    size_t stlen = 0, note_len = 0;
+    enum csph_err rc = csph_wire_u64(&p->req, "id", 1, UINT64_MAX, &id, &present, &e);
+    if (!rc && !present)
+        rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "id", "'id' (an alert id) is required");
+    if (!rc)
+        rc = csph_wire_str(&p->req, "status", 1, 32, 1, &st, &stlen, &e);
+    if (!rc) {
+        status = csph_alert_status_parse(st, stlen);
+        if (status <= CSPH_ALERT_OPEN)
+            rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "status",
+                                "'status' must be acknowledged, accepted, declined or closed");
+    }
+    if (!rc)
+        rc = csph_wire_str(&p->req, "note", 0, 2000, 0, &note, &note_len, &e);
+    if (!rc)
+        rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
+                                      note_len, now_ms, &seq, &e);
+    if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
+        return rc;
+    if (rc) {
+        csph_reply_error(&pk, &p->req.req, &e, 0);
+        return CSPH_ERR_OK;
+    }
+    s->c.alert_updates++;
+    csph_reply_begin(&pk, &p->req.req, 1, 1);
+    csph_pack_str(&pk, "seq");
+    msgpack_pack_uint64(&pk, seq);
+    return CSPH_ERR_OK;
+}
+
+static void wake_fetches(struct csph_server *s, uint64_t panels);
+static void arm_due_timer(struct csph_server *s);
+
 /* Run the batch in one transaction, commit with a sync, then reply. */
 static void process_batch(struct csph_server *s, int n)
 {
     int64_t now_ms = csph_clock_now_ms(s->clock);
     struct csph_error e;
-    enum csph_err rc = csph_store_write_begin(s->store, &e);
+    uint64_t raised = s->ingest.alerts_raised;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
-        s->batch[i].reply.size = 0;
-        rc = process_publish(s, &s->batch[i], now_ms);
-        if (rc)
-            e = (struct csph_error){.code = rc};
+        struct pending *p = &s->batch[i];
+        p->reply.size = 0;
+        switch (p->req.op) {
+        case CSPH_OP_ACK: rc = process_ack(s, p); break;
+        case CSPH_OP_ALERT_UPDATE: rc = process_alert_update(s, p, now_ms); break;
+        default: rc = process_publish(s, p, now_ms); break;
+        }
     }
     if (rc == CSPH_ERR_OK) {
-        rc = csph_store_write_commit(s->store, &e);
+        rc = csph_ingest_commit(&s->ingest, &e);
         if (rc == CSPH_ERR_OK)
             s->c.commits++;
     } else {
-        csph_store_write_abort(s->store);
+        csph_ingest_abort(&s->ingest);
     }
+    if (rc == CSPH_ERR_OK)
+        s->c.alerts_raised += s->ingest.alerts_raised - raised;
+    else
+        s->ingest.alerts_raised = raised;
     if (rc != CSPH_ERR_OK) {
         /* Nothing of this batch is durable: every request gets the same
          * answer and the counters of the batch are not trusted. */
@@ -357,6 +480,59 @@ static void process_batch(struct csph_server *s, int n)
         send_reply(s, p->frames, p->nframes, p->reply.data, p->reply.size);
         close_frames(p->frames, p->nframes);
     }
+    if (rc == CSPH_ERR_OK) {
+        wake_fetches(s, csph_queues_touched(s->queues));
+        arm_due_timer(s);
+    }
+}
+
+/* ---- deadlines -------------------------------------------------------- */
+
+static void on_due(uv_timer_t *t)
+{
+    struct csph_server *s = t->data;
+    int64_t now = csph_clock_now_ms(s->clock);
+    size_t fired = 64;
+    /* Bounded transactions: a backlog of passed deadlines (say after a long
+     * outage) is worked off 64 at a time without holding the loop. */
+    while (fired == 64 && !s->stopping) {
+        struct csph_error e;
+        enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
+        if (!rc)
+            rc = csph_ingest_fire_due(&s->ingest, now, 64, &fired, &e);
+        if (!rc)
+            rc = csph_ingest_commit(&s->ingest, &e);
+        else
+            csph_ingest_abort(&s->ingest);
+        if (rc) {
+            LOG_ERROR("hub", "cannot record passed deadlines: %s; retrying in 1 s", e.message);
+            uv_timer_start(&s->due_timer, on_due, 1000, 0);
+            return;
+        }
+        s->c.commits++;
+        s->c.timers_fired += fired;
+        wake_fetches(s, csph_queues_touched(s->queues));
+    }
+    arm_due_timer(s);
+}
+
+static void arm_due_timer(struct csph_server *s)
+{
+    int64_t due;
+    if (s->stopping || !csph_queues_next_due(s->queues, &due)) {
+        uv_timer_stop(&s->due_timer);
+        return;
+    }
+    int64_t wait = due - csph_clock_now_ms(s->clock);
+    /* Re-check at least hourly: the hub clock may be moved (tests). */
+    if (wait > 3600 * 1000)
+        wait = 3600 * 1000;
+    uv_timer_start(&s->due_timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+void csph_server_clock_changed(struct csph_server *s)
+{
+    arm_due_timer(s);
 }
 
 /* ---- reads ------------------------------------------------------------ */
@@ -383,7 +559,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
 #define CSPH_COUNTER_COUNT(name) n++;
     CSPH_COUNTER_MAP(CSPH_COUNTER_COUNT)
 #undef CSPH_COUNTER_COUNT
-    msgpack_pack_map(pk, n + 5);
+    msgpack_pack_map(pk, n + 7);
 #define CSPH_COUNTER_PACK(name)                                                \
     csph_pack_str(pk, #name);                                                  \
     msgpack_pack_uint64(pk, s->c.name);
@@ -402,6 +578,16 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
     msgpack_pack_uint64(pk, csph_store_last_reject(s->store));
     csph_pack_str(pk, "replies_waiting");
     msgpack_pack_uint64(pk, s->nheld);
+    uint64_t counts[CSPH_MAX_PANELS];
+    csph_queues_counts(s->queues, counts);
+    csph_pack_str(pk, "alerts");
+    msgpack_pack_map(pk, s->cfg->npanels);
+    for (size_t i = 0; i < s->cfg->npanels; i++) {
+        csph_pack_str(pk, s->cfg->panels[i].name);
+        msgpack_pack_uint64(pk, counts[i]);
+    }
+    csph_pack_str(pk, "rule_version");
+    csph_pack_str(pk, s->rules ? csph_rules_digest(s->rules) : "none");
     csph_pack_str(pk, "uptime_s");
     msgpack_pack_uint64(pk, (uint64_t)(csph_clock_now_ms(s->clock) - s->started_ms) / 1000);
 }
@@ -597,6 +783,198 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     return CSPH_ERR_OK;
 }
 
+static void pack_alert_list(msgpack_packer *pk, const struct csph_request *r, msgpack_sbuffer *items,
+                            uint32_t count, int paged, uint64_t last, int end)
+{
+    csph_reply_begin(pk, &r->req, 1, paged ? 3 : 1);
+    csph_pack_str(pk, "alerts");
+    msgpack_pack_array(pk, count);
+    csph_pack_raw(pk, items->data, items->size);
+    if (paged) {
+        csph_pack_str(pk, "next");
+        msgpack_pack_uint64(pk, last);
+        csph_pack_str(pk, "end");
+        if (end)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+}
+
+static enum csph_err fetch_args(struct csph_server *s, const struct csph_request *r, int *panel,
+                                const char **consumer, size_t *clen, uint64_t *max,
+                                uint64_t *wait_ms, struct csph_error *e)
+{
+    enum csph_err rc = panel_arg(s, r, panel, e);
+    if (!rc)
+        rc = csph_wire_str(r, "consumer", 1, 64, 1, consumer, clen, e);
+    if (!rc)
+        rc = csph_wire_u64(r, "max", 1, 1000, max, NULL, e);
+    if (!rc)
+        rc = csph_wire_u64(r, "wait_ms", 0, 30000, wait_ms, NULL, e);
+    return rc;
+}
+
+/* Pack the fetch reply for a consumer into s->scratch; *count alerts. */
+static enum csph_err fetch_reply(struct csph_server *s, const struct csph_span *req, int panel,
+                                 const char *consumer, size_t clen, uint32_t max, uint32_t *count,
+                                 struct csph_error *e)
+{
+    msgpack_packer ipk, pk;
+    s->scratch2.size = 0;
+    msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
+    enum csph_err rc = csph_queues_fetch(s->queues, panel, consumer, clen, max, &ipk, count, e);
+    if (rc)
+        return rc;
+    s->scratch.size = 0;
+    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    csph_reply_begin(&pk, req, 1, 1);
+    csph_pack_str(&pk, "alerts");
+    msgpack_pack_array(&pk, *count);
+    csph_pack_raw(&pk, s->scratch2.data, s->scratch2.size);
+    return CSPH_ERR_OK;
+}
+
+static void on_fetch_timer(uv_timer_t *t);
+
+static void arm_fetch_timer(struct csph_server *s)
+{
+    if (!s->nfetches) {
+        uv_timer_stop(&s->fetch_timer);
+        return;
+    }
+    uint64_t first = UINT64_MAX, now = uv_now(s->loop);
+    for (size_t i = 0; i < s->nfetches; i++)
+        if (s->fetches[i].expires < first)
+            first = s->fetches[i].expires;
+    uv_timer_start(&s->fetch_timer, on_fetch_timer, first > now ? first - now : 0, 0);
+}
+
+/* Answer held fetch i (with whatever its query finds now) and drop it. */
+static void release_fetch(struct csph_server *s, size_t i)
+{
+    struct held_fetch *h = &s->fetches[i];
+    struct csph_span req = {h->req, h->req_len};
+    struct csph_error e;
+    uint32_t count;
+    zmq_msg_t frames[MAX_FRAMES + 1];
+    for (int j = 0; j < h->nenv; j++) {
+        zmq_msg_init(&frames[j]);
+        zmq_msg_move(&frames[j], &h->env[j]);
+    }
+    zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
+    if (fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
+        reply_error(s, frames, h->nenv + 1, &req, &e, 0);
+    else
+        send_reply(s, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
+    close_frames(frames, h->nenv + 1);
+    free(h->req);
+    s->fetches[i] = s->fetches[--s->nfetches];
+}
+
+static void on_fetch_timer(uv_timer_t *t)
+{
+    struct csph_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    for (size_t i = 0; i < s->nfetches;)
+        if (s->fetches[i].expires <= now)
+            release_fetch(s, i);
+        else
+            i++;
+    arm_fetch_timer(s);
+}
+
+static void wake_fetches(struct csph_server *s, uint64_t panels)
+{
+    if (!panels || !s->nfetches)
+        return;
+    for (size_t i = 0; i < s->nfetches;)
+        if (panels & (1ull << s->fetches[i].panel))
+            release_fetch(s, i);
+        else
+            i++;
+    arm_fetch_timer(s);
+}
+
+/* fetch: answer now, or hold until an alert arrives or wait_ms passes.
+ * Returns 1 when the request was held (frames kept). */
+static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r,
+                        struct csph_error *e, enum csph_err *rc)
+{
+    int panel;
+    const char *consumer = NULL;
+    size_t clen = 0;
+    uint64_t max = 100, wait_ms = 0;
+    uint32_t count = 0;
+    if ((*rc = fetch_args(s, r, &panel, &consumer, &clen, &max, &wait_ms, e)))
+        return 0;
+    if ((*rc = fetch_reply(s, &r->req, panel, consumer, clen, (uint32_t)max, &count, e)))
+        return 0;
+    if (count || !wait_ms)
+        return 0;
+    if (s->nfetches >= s->cfg->limits.fetch_held_max) {
+        *rc = csph_error_set(e, CSPH_ERR_BUSY, NULL,
+                             "the hub already holds %zu waiting fetches (limits.fetch_held_max); "
+                             "retry later or fetch without wait_ms",
+                             s->nfetches);
+        return 0;
+    }
+    struct held_fetch *h = &s->fetches[s->nfetches];
+    h->req = NULL;
+    h->req_len = r->req.len;
+    if (r->req.len && !(h->req = malloc(r->req.len))) {
+        *rc = csph_error_set(e, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
+        return 0;
+    }
+    if (r->req.len)
+        memcpy(h->req, r->req.ptr, r->req.len);
+    h->nenv = n - 1;
+    for (int j = 0; j < h->nenv; j++) {
+        zmq_msg_init(&h->env[j]);
+        zmq_msg_move(&h->env[j], &f[j]);
+    }
+    h->panel = panel;
+    memcpy(h->consumer, consumer, clen);
+    h->consumer_len = clen;
+    h->max = (uint32_t)max;
+    h->expires = uv_now(s->loop) + wait_ms;
+    s->nfetches++;
+    s->c.fetches_held++;
+    arm_fetch_timer(s);
+    return 1;
+}
+
+static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
+                                  const struct csph_request *r, struct csph_error *e)
+{
+    int panel, status = -1;
+    uint64_t after = 0, max = 100, last = 0;
+    const char *st = NULL;
+    size_t stlen = 0;
+    uint32_t count = 0;
+    int end = 1;
+    enum csph_err rc = panel_arg(s, r, &panel, e);
+    if (!rc)
+        rc = csph_wire_str(r, "status", 1, 32, 0, &st, &stlen, e);
+    if (!rc && st && (status = csph_alert_status_parse(st, stlen)) < 0)
+        rc = csph_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
+                            "'status' must be open, acknowledged, accepted, declined or closed");
+    if (!rc)
+        rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e);
+    if (!rc)
+        rc = csph_wire_u64(r, "max", 1, 1000, &max, NULL, e);
+    if (rc)
+        return rc;
+    msgpack_packer ipk;
+    s->scratch2.size = 0;
+    msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
+    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, 0, &ipk, &count,
+                               &last, &end, e)))
+        return rc;
+    pack_alert_list(pk, r, &s->scratch2, count, 1, last, end);
+    return CSPH_ERR_OK;
+}
+
 /* Answer a read at once from a read transaction. */
 static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r)
 {
@@ -610,9 +988,17 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     case CSPH_OP_STATS: reply_stats(s, &pk, r); break;
     case CSPH_OP_REPLAY: rc = reply_replay(s, &pk, r, &e); break;
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, r, &e); break;
+    case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, r, &e); break;
+    case CSPH_OP_FETCH:
+        if (handle_fetch(s, f, n, r, &e, &rc))
+            return; /* held: answered when an alert arrives or the wait ends */
+        if (!rc) {
+            send_reply(s, f, n, s->scratch.data, s->scratch.size);
+            return;
+        }
+        break;
     default:
-        rc = csph_error_set(&e, CSPH_ERR_BAD_OP, "op",
-                            "op '%s' needs the escalation engine, which this hub does not run",
+        rc = csph_error_set(&e, CSPH_ERR_BAD_OP, "op", "op '%s' is not a read",
                             csph_op_name(r->op));
     }
     if (rc) {
@@ -709,6 +1095,44 @@ static void on_ready(struct csph_zsock *z)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+static int type_known(void *ctx, const char *type)
+{
+    struct csph_server *s = ctx;
+    return csph_schemas_find(s->schemas, type, strlen(type)) >= 0;
+}
+
+static enum csph_err load_rules(struct csph_server *s, struct csph_rules **out,
+                                struct csph_error *err)
+{
+    *out = NULL;
+    if (!s->cfg->rules_file[0])
+        return CSPH_ERR_OK;
+    return csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels, type_known,
+                           s, err);
+}
+
+/* SIGHUP: reload the rules. A broken file leaves the running rules in
+ * force; the error is logged with file:line. */
+static void on_hup(uv_signal_t *h, int signum)
+{
+    struct csph_server *s = h->data;
+    struct csph_rules *fresh;
+    struct csph_error err;
+    if (load_rules(s, &fresh, &err)) {
+        s->c.rule_reload_failures++;
+        LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: %s",
+                  s->rules ? csph_rules_digest(s->rules) : "none", err.message);
+        return;
+    }
+    csph_rules_destroy(&s->rules);
+    s->rules = fresh;
+    s->ingest.rules = fresh;
+    s->c.rule_reloads++;
+    LOG_INFO("rules", "reloaded %zu rules from %s (version %s)",
+             fresh ? csph_rules_count(fresh) : 0, s->cfg->rules_file,
+             fresh ? csph_rules_digest(fresh) : "none");
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct csph_server *s = h->data;
@@ -779,6 +1203,21 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept", cfg->data_dir,
              (unsigned long long)csph_store_last_seq(s->store),
              (unsigned long long)csph_store_last_reject(s->store));
+    if ((rc = load_rules(s, &s->rules, err)))
+        goto fail;
+    if (s->rules)
+        LOG_INFO("rules", "%zu rules in force from %s (version %s)", csph_rules_count(s->rules),
+                 cfg->rules_file, csph_rules_digest(s->rules));
+    else
+        LOG_WARN("rules", "no rules file configured: events are logged but raise no alerts");
+    if ((rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
+        goto fail;
+    csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
+    s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
+    if (!s->fetches) {
+        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for held fetches");
+        goto fail;
+    }
     s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
     if (!s->batch) {
         rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
@@ -796,7 +1235,15 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_hup, SIGHUP);
+    uv_timer_init(loop, &s->due_timer);
+    uv_timer_init(loop, &s->fetch_timer);
+    s->due_timer.data = s->fetch_timer.data = s;
     s->open_handles = 1;
+    /* Deadlines that passed while the hub was down fire now. */
+    arm_due_timer(s);
     *out = s;
     return CSPH_ERR_OK;
 fail:
@@ -819,6 +1266,12 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->retry, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
+    uv_close((uv_handle_t *)&s->due_timer, on_handle_closed);
+    /* Held fetches get their (empty) answer before the socket closes. */
+    while (s->nfetches)
+        release_fetch(s, 0);
+    uv_close((uv_handle_t *)&s->fetch_timer, on_handle_closed);
 }
 
 void csph_server_destroy(struct csph_server **sp)
@@ -829,6 +1282,15 @@ void csph_server_destroy(struct csph_server **sp)
     for (size_t i = 0; i < s->nheld; i++)
         close_frames(s->held[i].frames, s->held[i].nframes);
     free(s->held);
+    for (size_t i = 0; i < s->nfetches; i++) {
+        close_frames(s->fetches[i].env, s->fetches[i].nenv);
+        free(s->fetches[i].req);
+    }
+    free(s->fetches);
+    if (s->queues)
+        csph_ingest_fini(&s->ingest);
+    csph_queues_close(&s->queues);
+    csph_rules_destroy(&s->rules);
     if (s->router)
         zmq_close(s->router);
     if (s->zctx)

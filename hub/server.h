@@ -25,6 +25,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
                               struct csph_error *err);
 /* Stop reading, flush what can be sent, close handles. Idempotent. */
 void csph_server_stop(struct csph_server *s);
+/* The clock was moved (tests): re-arm the deadline timer at once. */
+void csph_server_clock_changed(struct csph_server *s);
 /* Free and NULL *s; accepts NULL. Call after the loop has returned. */
 void csph_server_destroy(struct csph_server **s);
 

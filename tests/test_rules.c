@@ -1,0 +1,1463 @@
+/* test_rules.c: the escalation engine (hub/rules.c) with the default rule
+ * pack (config/rules.yaml) and panels (config/panels.yaml). Each test opens
+ * a fresh LMDB environment in a temporary directory, builds events from JSON,
+ * evaluates them in write transactions and checks the drafts: which rule,
+ * panel, priority, key, evidence, deadline and reason. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <msgpack.h>
+
+#include "config.h"
+#include "rules.h"
+#include "testutil.h"
+#include "timefmt.h"
+
+#ifndef CSPH_SOURCE_DIR
+#define CSPH_SOURCE_DIR "."
+#endif
+
+#define DAY CSPH_MS_PER_DAY
+#define HOUR 3600000LL
+#define MINUTE 60000LL
+
+/* ---- fixture ----------------------------------------------------------- */
+
+struct dcopy {
+    char rule[80];
+    char panel[80];
+    enum csph_priority prio;
+    char key[300];   /* name=value,name=value */
+    char reason[512];
+    uint64_t ev[256];
+    size_t nev;
+    int has_due;
+    int64_t due_ms;
+    int64_t raised_ms;
+    uint64_t seq;
+};
+
+struct got {
+    size_t n;
+    struct dcopy d[16];
+};
+
+struct fx {
+    char *dir;
+    MDB_env *env;
+    MDB_txn *txn; /* an open batch, or NULL: each event in its own txn */
+    struct csph_config cfg;
+    struct csph_rules *rules;
+    char rules_path[1024];
+    uint64_t seq;
+    int64_t recv_override; /* >0: the next event's received_at */
+    msgpack_sbuffer sb;
+    msgpack_zone zone;
+    struct got got;
+    int64_t eval_ns; /* time spent in csph_rules_eval */
+    int64_t put_ns;  /* time spent in the baseline put of the event bytes */
+    int baseline;    /* also put each event's bytes into a "test.log" database */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *const known_types[] = {
+    "asb.report", "call", "da.incident", "arrest", "violence.incident", "hate.incident",
+    "missing.episode", "concern", "referral", "case.update", "case.review.request", "timer.fired",
+};
+
+static int type_known(void *ctx, const char *type)
+{
+    (void)ctx;
+    for (size_t i = 0; i < sizeof known_types / sizeof *known_types; i++)
+        if (!strcmp(known_types[i], type))
+            return 1;
+    return 0;
+}
+
+static const char *config_dir(void)
+{
+    return tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config");
+}
+
+static void env_open(struct fx *f)
+{
+    assert_int_equal(mdb_env_create(&f->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(f->env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(f->env, 256u << 20), 0);
+    assert_int_equal(mdb_env_open(f->env, f->dir, MDB_NOSYNC, 0600), 0);
+}
+
+static void env_close(struct fx *f)
+{
+    if (f->txn)
+        mdb_txn_abort(f->txn);
+    f->txn = NULL;
+    if (f->env)
+        mdb_env_close(f->env);
+    f->env = NULL;
+}
+
+static void rules_load_path(struct fx *f, const char *path)
+{
+    struct csph_error err = {0};
+    if (path != f->rules_path)
+        snprintf(f->rules_path, sizeof f->rules_path, "%s", path);
+    enum csph_err rc = csph_rules_load(&f->rules, path, f->cfg.panels, f->cfg.npanels, type_known,
+                                       NULL, &err);
+    if (rc)
+        fail_msg("loading %s: %s", path, err.message);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct csph_error err = {0};
+    f->dir = tu_tmpdir("rules");
+    csph_config_defaults(&f->cfg);
+    snprintf(f->cfg.panels_file, sizeof f->cfg.panels_file, "%s/panels.yaml", config_dir());
+    if (csph_config_load_panels(&f->cfg, &err))
+        fail_msg("panels: %s", err.message);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rules.yaml", config_dir());
+    rules_load_path(f, path);
+    env_open(f);
+    msgpack_sbuffer_init(&f->sb);
+    msgpack_zone_init(&f->zone, 4096);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    env_close(f);
+    csph_rules_destroy(&f->rules);
+    assert_null(f->rules);
+    csph_rules_destroy(&f->rules); /* NULL is fine */
+    msgpack_sbuffer_destroy(&f->sb);
+    msgpack_zone_destroy(&f->zone);
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void begin(struct fx *f)
+{
+    assert_null(f->txn);
+    assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &f->txn), 0);
+}
+
+static void commit(struct fx *f)
+{
+    assert_non_null(f->txn);
+    assert_int_equal(mdb_txn_commit(f->txn), 0);
+    f->txn = NULL;
+}
+
+static int64_t T(const char *rfc3339)
+{
+    int64_t ms;
+    assert_int_equal(csph_time_parse(rfc3339, strlen(rfc3339), &ms, NULL), 0);
+    return ms;
+}
+
+static void copy_drafts(struct fx *f, const struct csph_alert_draft *d, size_t n)
+{
+    assert_true(n <= 16);
+    f->got.n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct dcopy *c = &f->got.d[i];
+        memset(c, 0, sizeof *c);
+        snprintf(c->rule, sizeof c->rule, "%s", d[i].rule);
+        assert_true(d[i].panel_index >= 0 && (size_t)d[i].panel_index < f->cfg.npanels);
+        snprintf(c->panel, sizeof c->panel, "%s", f->cfg.panels[d[i].panel_index].name);
+        assert_string_equal(csph_rules_name(f->rules, (size_t)d[i].rule_index), d[i].rule);
+        c->prio = d[i].priority;
+        size_t off = 0;
+        for (size_t k = 0; k < d[i].nkey; k++)
+            off += (size_t)snprintf(c->key + off, sizeof c->key - off, "%s%s=%s", k ? "," : "",
+                                    d[i].key_names[k], d[i].key_values[k]);
+        snprintf(c->reason, sizeof c->reason, "%s", d[i].reason);
+        c->nev = d[i].nevidence;
+        for (size_t k = 0; k < d[i].nevidence; k++) {
+            if (k)
+                assert_true(d[i].evidence[k] > d[i].evidence[k - 1]); /* ascending, no repeats */
+            if (k < 256)
+                c->ev[k] = d[i].evidence[k];
+        }
+        c->has_due = d[i].has_due;
+        c->due_ms = d[i].due_ms;
+        c->raised_ms = d[i].raised_ms;
+        c->seq = d[i].event_seq;
+    }
+}
+
+/* Evaluate one event: type, occurred_at and extra JSON fields ("" or
+ * "\"victim\":\"V-1\",..."). received_at is occurred_at + 1 minute unless
+ * f->recv_override is set. Returns the drafts (copied). */
+static struct got *pub(struct fx *f, const char *type, int64_t occ_ms, const char *fmt, ...)
+{
+    char fields[1024], when[32], json[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fields, sizeof fields, fmt, ap);
+    va_end(ap);
+    csph_time_format(occ_ms, when);
+    uint64_t seq = ++f->seq;
+    snprintf(json, sizeof json,
+             "{\"id\":\"e%" PRIu64 "\",\"type\":\"%s\",\"source\":\"test\",\"occurred_at\":\"%s\"%s%s}",
+             seq, type, when, fields[0] ? "," : "", fields);
+    tu_json_to_mp(&f->sb, json);
+    msgpack_zone_clear(&f->zone);
+    msgpack_object obj;
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack(f->sb.data, f->sb.size, &off, &f->zone, &obj),
+                     MSGPACK_UNPACK_SUCCESS);
+    struct csph_rule_event ev = {
+        .seq = seq, .type = type, .type_len = strlen(type), .occurred_ms = occ_ms,
+        .received_ms = f->recv_override > 0 ? f->recv_override : occ_ms + MINUTE, .obj = &obj,
+    };
+    f->recv_override = 0;
+    int own = f->txn == NULL;
+    if (own)
+        begin(f);
+    const struct csph_alert_draft *d;
+    size_t n;
+    struct csph_error err = {0};
+    if (f->baseline) {
+        /* what the log append costs at the least: one put of the bytes */
+        int64_t s0 = now_ns();
+        MDB_dbi log;
+        MDB_val k = {sizeof seq, &seq}, v = {f->sb.size, f->sb.data};
+        assert_int_equal(mdb_dbi_open(f->txn, "test.log", MDB_CREATE | MDB_INTEGERKEY, &log), 0);
+        assert_int_equal(mdb_put(f->txn, log, &k, &v, MDB_APPEND), 0);
+        f->put_ns += now_ns() - s0;
+    }
+    int64_t s1 = now_ns();
+    enum csph_err rc = csph_rules_eval(f->rules, f->txn, &ev, &d, &n, &err);
+    f->eval_ns += now_ns() - s1;
+    if (rc)
+        fail_msg("eval %s: %s", json, err.message);
+    copy_drafts(f, d, n);
+    if (own)
+        commit(f);
+    return &f->got;
+}
+
+/* The draft of rule (NULL when none); fails when it appears twice. */
+static const struct dcopy *of(const struct got *g, const char *rule)
+{
+    const struct dcopy *found = NULL;
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->d[i].rule, rule)) {
+            if (found)
+                fail_msg("rule %s raised two alerts for one event", rule);
+            found = &g->d[i];
+        }
+    return found;
+}
+
+static void expect_evidence(const struct dcopy *d, size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    if (d->nev != n)
+        fail_msg("%s: %zu evidence seqs, expected %zu", d->rule, d->nev, n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t want = va_arg(ap, uint64_t);
+        if (d->ev[i] != want)
+            fail_msg("%s: evidence[%zu] = %" PRIu64 ", expected %" PRIu64, d->rule, i, d->ev[i], want);
+    }
+    va_end(ap);
+}
+
+#define E(x) ((uint64_t)(x))
+
+static struct got *da(struct fx *f, const char *victim, int64_t t, int dash)
+{
+    return pub(f, "da.incident", t, "\"victim\":\"%s\",\"dash_score\":%d", victim, dash);
+}
+
+static struct got *asb(struct fx *f, int64_t t, const char *victim, const char *loc_id,
+                       const char *lsoa)
+{
+    char fields[512];
+    int n = 0;
+    if (victim)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, "\"victim\":\"%s\",", victim);
+    n += snprintf(fields + n, sizeof fields - (size_t)n, "\"location\":{");
+    if (loc_id)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, "\"id\":\"%s\"%s", loc_id, lsoa ? "," : "");
+    if (lsoa)
+        n += snprintf(fields + n, sizeof fields - (size_t)n, "\"lsoa\":\"%s\"", lsoa);
+    snprintf(fields + n, sizeof fields - (size_t)n, "},\"category\":\"personal\"");
+    return pub(f, "asb.report", t, "%s", fields);
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static void test_load_default_pack(void **state)
+{
+    struct fx *f = *state;
+    static const char *const pack[] = {
+        "marac.high-risk", "marac.escalation", "marac.repeat", "referral.direct",
+        "community-marac.repeat-caller", "community-marac.vulnerable", "asb-case-review.victim",
+        "asb-case-review.location", "asb-case-review.hate", "asb-case-review.request",
+        "hate-crime.repeat", "hate-crime.household", "sgv.weapon", "sgv.possession",
+        "iom.neighbourhood", "mace.missing", "mace.exploitation", "channel.radicalisation",
+        "tasking.hotspot", "overdue",
+    };
+    assert_int_equal(csph_rules_count(f->rules), sizeof pack / sizeof *pack);
+    for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)
+        assert_string_equal(csph_rules_name(f->rules, i), pack[i]);
+    assert_null(csph_rules_name(f->rules, 99));
+
+    const char *dg = csph_rules_digest(f->rules);
+    assert_int_equal(strlen(dg), 32);
+    for (const char *p = dg; *p; p++)
+        assert_true((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'));
+    /* Same inputs, same digest; a panel's restricted flag changes it. */
+    struct csph_rules *again = NULL;
+    struct csph_error err = {0};
+    assert_int_equal(csph_rules_load(&again, f->rules_path, f->cfg.panels, f->cfg.npanels,
+                                     type_known, NULL, &err), CSPH_ERR_OK);
+    assert_string_equal(csph_rules_digest(again), dg);
+    csph_rules_destroy(&again);
+    struct csph_panel panels[CSPH_MAX_PANELS];
+    memcpy(panels, f->cfg.panels, sizeof panels);
+    int mappa = csph_config_panel_find(&f->cfg, "mappa", 5);
+    assert_true(mappa >= 0);
+    panels[mappa].restricted = !panels[mappa].restricted;
+    assert_int_equal(csph_rules_load(&again, f->rules_path, panels, f->cfg.npanels, type_known,
+                                     NULL, &err), CSPH_ERR_OK);
+    assert_string_not_equal(csph_rules_digest(again), dg);
+    csph_rules_destroy(&again);
+
+    assert_string_equal(csph_priority_name(CSPH_PRIORITY_HIGH), "high");
+    assert_int_equal(csph_priority_parse("medium", 6), CSPH_PRIORITY_MEDIUM);
+    assert_int_equal(csph_priority_parse("urgent", 6), -1);
+    /* nothing happens for a type no rule takes */
+    assert_int_equal(pub(f, "case.update", T("2025-01-01T00:00:00Z"),
+                         "\"subject\":\"S-1\",\"panel\":\"marac\",\"status\":\"open\"")->n, 0);
+}
+
+/* ---- MARAC --------------------------------------------------------------- */
+
+static void test_marac_high_risk(void **state)
+{
+    struct fx *f = *state;
+    struct got *g = da(f, "V-1", T("2025-04-03T20:00:00Z"), 15);
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "marac.high-risk");
+    assert_non_null(d);
+    assert_string_equal(d->panel, "marac");
+    assert_int_equal(d->prio, CSPH_PRIORITY_HIGH);
+    assert_string_equal(d->key, "victim=V-1");
+    assert_string_equal(d->reason, "High-risk domestic abuse incident for victim V-1 on 3 Apr 2025 "
+                                   "(DASH score 15, risk not given)");
+    expect_evidence(d, 1, E(1));
+    assert_false(d->has_due);
+    assert_int_equal(d->raised_ms, T("2025-04-03T20:01:00Z")); /* received_at, not the clock */
+    assert_int_equal(d->seq, 1);
+
+    /* 13 is below the line; 14 is on it; risk = high fires without a score */
+    assert_int_equal(da(f, "V-2", T("2025-04-03T20:00:00Z"), 13)->n, 0);
+    assert_non_null(of(da(f, "V-3", T("2025-04-03T20:00:00Z"), 14), "marac.high-risk"));
+    g = pub(f, "da.incident", T("2025-04-04T20:00:00Z"), "\"victim\":\"V-4\",\"risk\":\"high\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].reason, "High-risk domestic abuse incident for victim V-4 on 4 Apr "
+                                        "2025 (DASH score not given, risk high)");
+    assert_int_equal(pub(f, "da.incident", T("2025-04-04T20:00:00Z"),
+                         "\"victim\":\"V-5\",\"risk\":\"medium\"")->n, 0);
+    /* no victim: the rule does not apply */
+    assert_int_equal(pub(f, "da.incident", T("2025-04-04T20:00:00Z"), "\"dash_score\":20")->n, 0);
+}
+
+static void test_marac_escalation_window_edges(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-06T10:00:00Z");
+    /* V-A: the third incident 364 days 23:59 after the first: inside */
+    assert_int_equal(da(f, "V-A", t0, 2)->n, 0);
+    assert_int_equal(da(f, "V-A", t0 + 100 * DAY, 2)->n, 0);
+    struct got *g = da(f, "V-A", t0 + 365 * DAY - MINUTE, 2);
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "marac.escalation");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_MEDIUM);
+    assert_string_equal(d->panel, "marac");
+    expect_evidence(d, 3, E(1), E(2), E(3));
+    assert_string_equal(d->reason, "3 domestic abuse incidents for victim V-A between 6 Jan 2025 "
+                                   "and 6 Jan 2026 (threshold 3 in 365 days)");
+    /* V-B: exactly 365 days apart: outside */
+    assert_int_equal(da(f, "V-B", t0, 2)->n, 0);
+    assert_int_equal(da(f, "V-B", t0 + 100 * DAY, 2)->n, 0);
+    assert_int_equal(da(f, "V-B", t0 + 365 * DAY, 2)->n, 0);
+}
+
+static void test_marac_repeat_from_earlier_event_only(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-02-01T12:00:00Z");
+    /* High-risk: one alert; the same event does not make it a repeat. */
+    struct got *g = da(f, "V-R", t0, 20);
+    assert_int_equal(g->n, 1);
+    assert_non_null(of(g, "marac.high-risk"));
+    /* A later, low-score incident: repeat MARAC, from the earlier alert. */
+    g = da(f, "V-R", t0 + 10 * DAY, 3);
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "marac.repeat");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_HIGH);
+    expect_evidence(d, 2, E(1), E(2));
+    assert_string_equal(d->reason, "Repeat MARAC: domestic abuse incident for victim V-R on 11 Feb "
+                                   "2025, within 365 days of a MARAC alert (incident of 1 Feb 2025)");
+    /* 400 days after the last MARAC alert: no repeat, no escalation */
+    assert_int_equal(da(f, "V-R", t0 + 410 * DAY, 3)->n, 0);
+    /* High-risk again on the next day: high-risk only, as the previous
+     * alert (day 10) is more than 365 days away */
+    g = da(f, "V-R", t0 + 411 * DAY, 18);
+    assert_int_equal(g->n, 1);
+    assert_non_null(of(g, "marac.high-risk"));
+
+    /* A referral keyed `subject` counts for a later `victim` of that reference */
+    int64_t t1 = t0 + 420 * DAY;
+    g = pub(f, "referral", t1, "\"subject\":\"P-9\",\"panel\":\"marac\",\"reason\":\"IDVA concern\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "referral.direct");
+    assert_string_equal(g->d[0].panel, "marac");
+    g = da(f, "P-9", t1 + DAY, 1);
+    assert_non_null(of(g, "marac.repeat"));
+    /* ... but a referral to another panel does not */
+    pub(f, "referral", t1, "\"subject\":\"P-10\",\"panel\":\"iom\",\"reason\":\"x\"");
+    assert_int_equal(da(f, "P-10", t1 + DAY, 1)->n, 0);
+}
+
+static void test_escalation_suppression_and_repeat(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-03-01T09:00:00Z");
+    da(f, "V-S", t0, 1);
+    da(f, "V-S", t0 + 10 * DAY, 1);
+    assert_non_null(of(da(f, "V-S", t0 + 20 * DAY, 1), "marac.escalation"));
+    /* The 4th incident in the same window: no second escalation alert, but
+     * it is a repeat MARAC (the escalation alert is a MARAC alert). */
+    struct got *g = da(f, "V-S", t0 + 300 * DAY, 1);
+    assert_null(of(g, "marac.escalation"));
+    assert_non_null(of(g, "marac.repeat"));
+    /* A new run of 3 incidents more than a window after the first alert fires again. */
+    da(f, "V-S", t0 + 700 * DAY, 1);
+    da(f, "V-S", t0 + 710 * DAY, 1);
+    g = da(f, "V-S", t0 + 720 * DAY, 1);
+    const struct dcopy *d = of(g, "marac.escalation");
+    assert_non_null(d);
+    expect_evidence(d, 3, E(5), E(6), E(7));
+}
+
+/* ---- referrals and restricted panels ---------------------------------------- */
+
+static void test_referral_direct(void **state)
+{
+    struct fx *f = *state;
+    int64_t t = T("2025-05-20T08:30:00Z");
+    struct got *g = pub(f, "referral", t,
+                        "\"subject\":\"S-1\",\"panel\":\"mace\",\"reason\":\"school exclusion\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].panel, "mace");
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_MEDIUM);
+    assert_string_equal(g->d[0].key, "subject=S-1");
+    assert_string_equal(g->d[0].reason,
+                        "Direct referral of S-1 to the mace panel on 20 May 2025: school exclusion");
+    expect_evidence(&g->d[0], 1, E(1));
+    /* To a restricted panel the reason shows only that a case exists. */
+    g = pub(f, "referral", t, "\"subject\":\"S-2\",\"panel\":\"mappa\",\"reason\":\"details\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].panel, "mappa");
+    assert_string_equal(g->d[0].reason, "A case exists for subject S-2 under rule referral.direct; "
+                                        "details are restricted to the mappa panel");
+    /* An unknown panel: nothing to raise */
+    assert_int_equal(pub(f, "referral", t, "\"subject\":\"S-3\",\"panel\":\"nope\",\"reason\":\"x\"")->n, 0);
+}
+
+static void test_channel_and_mace(void **state)
+{
+    struct fx *f = *state;
+    int64_t t = T("2025-06-02T14:00:00Z");
+    struct got *g = pub(f, "concern", t, "\"subject\":\"C-1\",\"kind\":\"radicalisation\","
+                                         "\"summary\":\"secret details\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "channel.radicalisation");
+    assert_string_equal(g->d[0].panel, "channel");
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_STANDARD);
+    assert_string_equal(g->d[0].reason,
+                        "A case exists for subject C-1: consider for Channel (channel.radicalisation)");
+    assert_null(strstr(g->d[0].reason, "secret"));
+
+    g = pub(f, "concern", t, "\"subject\":\"C-2\",\"kind\":\"criminal_exploitation\"");
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "mace.exploitation");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_HIGH);
+    assert_true(d->has_due);
+    assert_int_equal(d->due_ms, t + MINUTE + 84 * DAY);
+    assert_string_equal(d->reason, "Concern of criminal_exploitation for C-2 raised on 2 Jun 2025");
+    assert_int_equal(pub(f, "concern", t, "\"subject\":\"C-3\",\"kind\":\"hoarding\"")->n, 0);
+
+    /* mace.missing: 3 within 90 days, 84-day deadline */
+    int64_t t0 = T("2025-07-10T22:00:00Z");
+    assert_int_equal(pub(f, "missing.episode", t0, "\"subject\":\"K-1\",\"age\":14")->n, 0);
+    assert_int_equal(pub(f, "missing.episode", t0 + 40 * DAY, "\"subject\":\"K-1\",\"age\":14")->n, 0);
+    g = pub(f, "missing.episode", t0 + 89 * DAY, "\"subject\":\"K-1\",\"age\":14");
+    d = of(g, "mace.missing");
+    assert_non_null(d);
+    assert_int_equal(d->due_ms, t0 + 89 * DAY + MINUTE + 84 * DAY);
+    assert_string_equal(d->reason, "3 missing episodes for child K-1 between 10 Jul and 7 Oct 2025 "
+                                   "(threshold 3 in 90 days)");
+    /* K-2: 90 days apart is outside */
+    pub(f, "missing.episode", t0, "\"subject\":\"K-2\",\"age\":15");
+    pub(f, "missing.episode", t0 + 40 * DAY, "\"subject\":\"K-2\",\"age\":15");
+    assert_int_equal(pub(f, "missing.episode", t0 + 90 * DAY, "\"subject\":\"K-2\",\"age\":15")->n, 0);
+}
+
+/* ---- community MARAC ---------------------------------------------------------- */
+
+static struct got *call(struct fx *f, const char *caller, int64_t t, const char *category)
+{
+    return pub(f, "call", t, "\"caller\":\"%s\",\"category\":\"%s\"", caller, category);
+}
+
+static void test_repeat_caller_tiers(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-06T18:00:00Z");
+    struct got *g;
+    assert_int_equal(call(f, "C-1", t0, "asb")->n, 0);
+    assert_int_equal(call(f, "C-1", t0 + DAY, "domestic")->n, 0); /* not ASB: not counted */
+    assert_int_equal(call(f, "C-1", t0 + 2 * DAY, "asb")->n, 0);
+    g = call(f, "C-1", t0 + 3 * DAY, "asb");
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "community-marac.repeat-caller");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_MEDIUM);
+    assert_string_equal(d->panel, "community-marac");
+    assert_true(d->has_due);
+    assert_int_equal(d->due_ms, t0 + 3 * DAY + MINUTE + 28 * DAY);
+    expect_evidence(d, 3, E(1), E(3), E(4));
+    assert_string_equal(d->reason, "3 ASB calls from caller C-1 between 6 Jan and 9 Jan 2025 "
+                                   "(threshold 3 in 168 days)");
+    /* 4th to 9th ASB call: the medium tier already fired in this window */
+    for (int i = 4; i <= 9; i++)
+        assert_int_equal(call(f, "C-1", t0 + (int64_t)(i + 1) * DAY, "asb")->n, 0);
+    /* 10th: high, 14 days */
+    g = call(f, "C-1", t0 + 11 * DAY, "asb");
+    assert_int_equal(g->n, 1);
+    d = of(g, "community-marac.repeat-caller");
+    assert_int_equal(d->prio, CSPH_PRIORITY_HIGH);
+    assert_int_equal(d->due_ms, t0 + 11 * DAY + MINUTE + 14 * DAY);
+    assert_int_equal(d->nev, 10);
+    assert_string_equal(d->reason, "10 ASB calls from caller C-1 between 6 Jan and 17 Jan 2025 "
+                                   "(threshold 10 in 168 days)");
+    assert_int_equal(call(f, "C-1", t0 + 12 * DAY, "asb")->n, 0);
+}
+
+/* When high fires, medium counts as fired with it: a medium run that later
+ * outlives the first medium alert stays quiet while the high alert's event
+ * is within the window. */
+static void test_lower_tiers_count_as_fired(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-01T12:00:00Z");
+    call(f, "C-2", t0, "asb");
+    call(f, "C-2", t0 + DAY, "asb");
+    assert_int_equal(call(f, "C-2", t0 + 2 * DAY, "asb")->d[0].prio, CSPH_PRIORITY_MEDIUM);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(call(f, "C-2", t0 + (100 + i) * DAY, "asb")->n, 0);
+    struct got *g = call(f, "C-2", t0 + 106 * DAY, "asb"); /* the 10th within 168 days */
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_HIGH);
+    /* day 175: days 0-2 have left the window; 8 calls remain (medium reached).
+     * The day-2 medium alert is 173 days away, but medium counted as fired
+     * on day 106. */
+    assert_int_equal(call(f, "C-2", t0 + 175 * DAY, "asb")->n, 0);
+    assert_int_equal(call(f, "C-2", t0 + 176 * DAY, "asb")->n, 0);
+}
+
+static void test_community_marac_vulnerable(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-07-01T10:00:00Z");
+    assert_int_equal(pub(f, "asb.report", t0, "\"victim\":\"W-1\",\"location\":{\"ward\":\"X\"},"
+                         "\"category\":\"personal\",\"vulnerable\":true")->n, 0);
+    /* not flagged vulnerable: not counted */
+    pub(f, "asb.report", t0 + DAY, "\"victim\":\"W-1\",\"location\":{\"ward\":\"X\"},"
+        "\"category\":\"personal\",\"vulnerable\":false");
+    struct got *g = pub(f, "asb.report", t0 + 200 * DAY, "\"victim\":\"W-1\",\"location\":"
+                        "{\"ward\":\"X\"},\"category\":\"nuisance\",\"vulnerable\":true");
+    const struct dcopy *d = of(g, "community-marac.vulnerable");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_MEDIUM);
+    expect_evidence(d, 2, E(1), E(3));
+    assert_int_equal(d->due_ms, t0 + 200 * DAY + MINUTE + 28 * DAY);
+    assert_string_equal(d->reason, "2 ASB reports by vulnerable victim W-1 between 1 Jul 2025 and "
+                                   "17 Jan 2026 (threshold 2 in 365 days)");
+}
+
+/* ---- ASB case review -------------------------------------------------------------- */
+
+static void test_asb_case_review_victim(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(asb(f, T("2025-01-02T19:00:00Z"), "V-1042", NULL, "E01000001")->n, 0);
+    assert_int_equal(asb(f, T("2025-02-14T19:00:00Z"), "V-1042", NULL, "E01000002")->n, 0);
+    f->recv_override = T("2025-04-03T21:00:00Z");
+    struct got *g = asb(f, T("2025-04-03T20:00:00Z"), "V-1042", NULL, "E01000003");
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "asb-case-review.victim");
+    assert_non_null(d);
+    assert_string_equal(d->panel, "asb-case-review");
+    assert_int_equal(d->prio, CSPH_PRIORITY_STANDARD);
+    assert_string_equal(d->reason, "3 ASB reports by victim V-1042 between 2 Jan and 3 Apr 2025 "
+                                   "(threshold 3 in 183 days)");
+    expect_evidence(d, 3, E(1), E(2), E(3));
+    /* 10 working days from Thu 3 Apr 2025 21:00 (received): two weekends */
+    assert_true(d->has_due);
+    assert_int_equal(d->raised_ms, T("2025-04-03T21:00:00Z"));
+    char buf[32];
+    csph_time_format(d->due_ms, buf);
+    assert_string_equal(buf, "2025-04-17T21:00:00.000Z");
+    /* A report without a victim does not count for the victim rule */
+    assert_int_equal(asb(f, T("2025-04-04T20:00:00Z"), NULL, "L-9", NULL)->n, 0);
+}
+
+static void test_asb_case_review_location_distinct(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-03-03T09:00:00Z");
+    /* 5 reports at L-2 by the same victim: one victim, no location alert */
+    for (int i = 0; i < 5; i++)
+        assert_null(of(asb(f, t0 + i * DAY, "V-same", "L-2", NULL), "asb-case-review.location"));
+    /* 5 different victims at L-1 (one of them twice) */
+    static const char *const victims[] = {"V-a", "V-b", "V-b", "V-c", "V-d"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(asb(f, t0 + i * 10 * DAY, victims[i], "L-1", NULL)->n, 0);
+    /* no victim given: not counted (and not a victim) */
+    assert_int_equal(asb(f, t0 + 55 * DAY, NULL, "L-1", NULL)->n, 0);
+    struct got *g = asb(f, t0 + 60 * DAY, "V-e", "L-1", NULL);
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "asb-case-review.location");
+    assert_non_null(d);
+    assert_string_equal(d->key, "location.id=L-1");
+    expect_evidence(d, 6, E(6), E(7), E(8), E(9), E(10), E(12));
+    assert_string_equal(d->reason, "5 different victims reported ASB at location L-1 between 3 Mar "
+                                   "and 2 May 2025 (6 reports; threshold 5 victims in 183 days)");
+    assert_true(d->has_due);
+    /* a sixth victim: suppressed */
+    assert_int_equal(asb(f, t0 + 61 * DAY, "V-f", "L-1", NULL)->n, 0);
+}
+
+static void test_asb_hate_and_request(void **state)
+{
+    struct fx *f = *state;
+    f->recv_override = T("2025-12-19T10:00:00Z"); /* a Friday */
+    struct got *g = pub(f, "asb.report", T("2025-12-18T22:00:00Z"),
+                        "\"victim\":\"H-1\",\"location\":{\"ward\":\"Y\"},\"category\":\"personal\","
+                        "\"hate\":true");
+    const struct dcopy *d = of(g, "asb-case-review.hate");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_MEDIUM);
+    /* 10 working days from Fri 19 Dec 2025, skipping 25, 26 Dec and 1 Jan */
+    assert_int_equal(d->due_ms, T("2026-01-07T10:00:00Z"));
+    assert_string_equal(d->reason, "ASB report by victim H-1 on 18 Dec 2025 flagged as hate-motivated");
+    assert_null(of(pub(f, "asb.report", T("2025-12-18T22:00:00Z"),
+                       "\"victim\":\"H-2\",\"location\":{\"ward\":\"Y\"},\"category\":\"personal\","
+                       "\"hate\":false"), "asb-case-review.hate"));
+
+    g = pub(f, "case.review.request", T("2025-03-10T09:00:00Z"),
+            "\"applicant\":\"A-1\",\"summary\":\"three reports, nothing done\"");
+    assert_int_equal(g->n, 1);
+    d = of(g, "asb-case-review.request");
+    assert_non_null(d);
+    assert_int_equal(d->prio, CSPH_PRIORITY_MEDIUM);
+    assert_int_equal(d->due_ms, T("2025-03-24T09:01:00Z")); /* Mon + 10 working days */
+    assert_string_equal(d->reason, "ASB case review application by A-1 on 10 Mar 2025");
+}
+
+/* ---- hate crime ------------------------------------------------------------------- */
+
+static void test_hate_crime(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2024-11-11T11:00:00Z");
+    assert_int_equal(pub(f, "hate.incident", t0, "\"victim\":\"H-1\",\"location\":{\"id\":\"U-1\"},"
+                         "\"strand\":\"race\"")->n, 0);
+    struct got *g = pub(f, "hate.incident", t0 + 364 * DAY, "\"victim\":\"H-1\",\"location\":"
+                        "{\"id\":\"U-1\"},\"strand\":\"religion\"");
+    assert_int_equal(g->n, 2);
+    assert_string_equal(g->d[0].rule, "hate-crime.repeat");
+    assert_string_equal(g->d[1].rule, "hate-crime.household");
+    assert_string_equal(g->d[0].reason, "2 hate incidents against victim H-1 between 11 Nov 2024 and "
+                                        "10 Nov 2025 (threshold 2 in 365 days)");
+    assert_string_equal(g->d[1].reason, "2 hate incidents at address U-1 between 11 Nov 2024 and "
+                                        "10 Nov 2025 (threshold 2 in 365 days)");
+    expect_evidence(&g->d[1], 2, E(1), E(2));
+    /* different victims at one household: household only */
+    pub(f, "hate.incident", t0, "\"victim\":\"H-2\",\"location\":{\"id\":\"U-2\"},\"strand\":\"race\"");
+    g = pub(f, "hate.incident", t0 + DAY, "\"victim\":\"H-3\",\"location\":{\"id\":\"U-2\"},"
+            "\"strand\":\"race\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "hate-crime.household");
+    /* 365 days apart: nothing */
+    pub(f, "hate.incident", t0, "\"victim\":\"H-4\",\"location\":{\"id\":\"U-4\"},\"strand\":\"race\"");
+    assert_int_equal(pub(f, "hate.incident", t0 + 365 * DAY, "\"victim\":\"H-4\",\"location\":"
+                         "{\"id\":\"U-4\"},\"strand\":\"race\"")->n, 0);
+}
+
+/* ---- serious group violence, IOM -------------------------------------------------- */
+
+static struct got *violence(struct fx *f, int64_t t, const char *extra)
+{
+    return pub(f, "violence.incident", t, "\"victim\":\"YV\",\"perpetrator\":\"YP\",%s", extra);
+}
+
+static void test_sgv_weapon_key_each(void **state)
+{
+    struct fx *f = *state;
+    int64_t t = T("2025-08-08T23:30:00Z");
+    struct got *g = violence(f, t, "\"victim_age\":17,\"perpetrator_age\":30,"
+                                   "\"weapon\":\"knife\",\"injury\":\"minor\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "sgv.weapon");
+    assert_string_equal(g->d[0].panel, "sgv");
+    assert_string_equal(g->d[0].key, "victim=YV");
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_HIGH);
+    assert_string_equal(g->d[0].reason, "Violence on 8 Aug 2025 with weapon knife and injury minor "
+                                        "involving victim YV, aged 10-25");
+    g = violence(f, t, "\"victim_age\":40,\"perpetrator_age\":19,\"weapon\":\"none\","
+                       "\"injury\":\"serious\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].key, "perpetrator=YP");
+    /* both 30: nobody aged 10-25 */
+    assert_int_equal(violence(f, t, "\"victim_age\":30,\"perpetrator_age\":30,\"weapon\":\"firearm\","
+                                    "\"injury\":\"fatal\"")->n, 0);
+    /* young, but no weapon and a minor injury */
+    assert_int_equal(violence(f, t, "\"victim_age\":17,\"perpetrator_age\":18,\"weapon\":\"other\","
+                                    "\"injury\":\"minor\"")->n, 0);
+    /* both young: one alert each, victim first */
+    g = violence(f, t, "\"victim_age\":10,\"perpetrator_age\":25,\"weapon\":\"firearm\","
+                       "\"injury\":\"none\"");
+    assert_int_equal(g->n, 2);
+    assert_string_equal(g->d[0].key, "victim=YV");
+    assert_string_equal(g->d[1].key, "perpetrator=YP");
+    /* ages unknown: no alternative applies */
+    assert_int_equal(violence(f, t, "\"weapon\":\"knife\",\"injury\":\"none\"")->n, 0);
+}
+
+static void test_sgv_possession_and_iom(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-02-01T16:00:00Z");
+    struct got *g = pub(f, "arrest", t0, "\"subject\":\"Y-1\",\"age\":19,\"offence\":\"weapon.possession\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "sgv.possession");
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_MEDIUM);
+    assert_string_equal(g->d[0].reason, "Arrest of Y-1, aged 19, for weapon possession on 1 Feb 2025");
+    assert_int_equal(pub(f, "arrest", t0, "\"subject\":\"Y-2\",\"age\":30,"
+                         "\"offence\":\"weapon.possession\"")->n, 0);
+    assert_int_equal(pub(f, "arrest", t0, "\"subject\":\"Y-3\",\"offence\":\"weapon.possession\"")->n, 0);
+
+    assert_int_equal(pub(f, "arrest", t0, "\"subject\":\"O-1\",\"offence\":\"theft\"")->n, 0);
+    assert_int_equal(pub(f, "arrest", t0 + 30 * DAY, "\"subject\":\"O-1\",\"offence\":\"drugs.supply\"")->n, 0);
+    assert_int_equal(pub(f, "arrest", t0 + 60 * DAY, "\"subject\":\"O-1\",\"offence\":\"robbery\"")->n, 0);
+    g = pub(f, "arrest", t0 + 90 * DAY, "\"subject\":\"O-1\",\"offence\":\"burglary.residential\"");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "iom.neighbourhood");
+    expect_evidence(&g->d[0], 3, E(4), E(6), E(7));
+    assert_string_equal(g->d[0].reason, "3 arrests of O-1 for neighbourhood crime between 1 Feb and "
+                                        "2 May 2025 (threshold 3 in 365 days)");
+}
+
+/* ---- tasking ---------------------------------------------------------------------- */
+
+static void test_tasking_hotspot(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-09-01T00:00:00Z");
+    struct got *g;
+    /* 19 reports in 30 days: below */
+    for (int i = 0; i < 19; i++) {
+        if (i % 3 == 0)
+            g = pub(f, "violence.incident", t0 + i * 37 * HOUR,
+                    "\"weapon\":\"none\",\"injury\":\"minor\",\"location\":{\"lsoa\":\"E01008000\"}");
+        else
+            g = asb(f, t0 + i * 37 * HOUR, NULL, NULL, "E01008000");
+        assert_int_equal(g->n, 0);
+    }
+    /* 20th, inside 31 days of the first */
+    g = asb(f, t0 + 31 * DAY - 1, NULL, NULL, "E01008000");
+    assert_int_equal(g->n, 1);
+    const struct dcopy *d = of(g, "tasking.hotspot");
+    assert_non_null(d);
+    assert_string_equal(d->panel, "tasking");
+    assert_int_equal(d->prio, CSPH_PRIORITY_STANDARD);
+    assert_string_equal(d->key, "location.lsoa=E01008000");
+    assert_int_equal(d->nev, 20);
+    assert_false(d->has_due);
+    assert_string_equal(d->reason, "20 ASB and violence reports in LSOA E01008000 between 1 Sep and "
+                                   "1 Oct 2025 (threshold 20 in 31 days)");
+    /* another LSOA with 20 spread over exactly 31 days: never 20 in a window */
+    for (int i = 0; i < 19; i++)
+        asb(f, t0 + i * DAY, NULL, NULL, "E01009000");
+    assert_int_equal(asb(f, t0 + 31 * DAY, NULL, NULL, "E01009000")->n, 0);
+}
+
+/* ---- overdue ------------------------------------------------------------------------ */
+
+static struct got *timer(struct fx *f, uint64_t alert, const char *panel, const char *prio,
+                         const char *due)
+{
+    return pub(f, "timer.fired", T(due), "\"alert\":%" PRIu64 ",\"panel\":\"%s\",\"rule\":\"r.x\","
+               "\"priority\":\"%s\",\"key\":\"V-7\",\"due_at\":\"%s\"", alert, panel, prio, due);
+}
+
+static void test_overdue(void **state)
+{
+    struct fx *f = *state;
+    struct got *g = timer(f, 17, "asb-case-review", "standard", "2025-04-17T21:00:00Z");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "overdue");
+    assert_string_equal(g->d[0].panel, "asb-case-review");
+    assert_int_equal(g->d[0].prio, CSPH_PRIORITY_MEDIUM);
+    assert_string_equal(g->d[0].key, "alert=17");
+    assert_false(g->d[0].has_due);
+    assert_string_equal(g->d[0].reason, "Review overdue: alert 17 (r.x, V-7) was due on 17 Apr 2025 "
+                                        "with no decision recorded");
+    expect_evidence(&g->d[0], 1, E(1));
+    assert_int_equal(timer(f, 18, "marac", "medium", "2025-04-17T21:00:00Z")->d[0].prio, CSPH_PRIORITY_HIGH);
+    assert_int_equal(timer(f, 19, "marac", "high", "2025-04-17T21:00:00Z")->d[0].prio, CSPH_PRIORITY_HIGH);
+    g = timer(f, 20, "channel", "standard", "2025-04-17T21:00:00Z");
+    assert_string_equal(g->d[0].reason, "Review overdue: alert 20 was due with no decision recorded "
+                                        "(channel)");
+    /* an overdue escalation of alert 1042 on marac is not a MARAC alert for
+     * a person whose reference happens to be "1042" */
+    assert_int_equal(timer(f, 1042, "marac", "medium", "2025-04-18T21:00:00Z")->n, 1);
+    assert_int_equal(da(f, "1042", T("2025-04-19T21:00:00Z"), 1)->n, 0);
+    /* a panel no longer configured, or a priority we do not know: nothing */
+    assert_int_equal(timer(f, 21, "gone", "high", "2025-04-17T21:00:00Z")->n, 0);
+    assert_int_equal(timer(f, 22, "marac", "urgent", "2025-04-17T21:00:00Z")->n, 0);
+}
+
+/* ---- time: late events, horizon, restart, determinism ------------------------------------ */
+
+static void test_late_event_completes_window(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-01T10:00:00Z");
+    da(f, "V-L", t0, 1);
+    da(f, "V-L", t0 + 300 * DAY, 1);
+    /* a nightly extract brings an incident from day 150, received on day 302 */
+    f->recv_override = t0 + 302 * DAY;
+    struct got *g = da(f, "V-L", t0 + 150 * DAY, 1);
+    const struct dcopy *d = of(g, "marac.escalation");
+    assert_non_null(d);
+    expect_evidence(d, 3, E(1), E(2), E(3));
+    assert_int_equal(d->raised_ms, t0 + 302 * DAY);
+    assert_string_equal(d->reason, "3 domestic abuse incidents for victim V-L between 1 Jan and "
+                                   "28 Oct 2025 (threshold 3 in 365 days)");
+    /* out of order in one batch: days 50, 10, 30 arrive newest first */
+    begin(f);
+    assert_int_equal(da(f, "V-O", t0 + 50 * DAY, 1)->n, 0);
+    assert_int_equal(da(f, "V-O", t0 + 10 * DAY, 1)->n, 0);
+    d = of(da(f, "V-O", t0 + 30 * DAY, 1), "marac.escalation");
+    commit(f);
+    assert_non_null(d);
+    expect_evidence(d, 3, E(4), E(5), E(6));
+}
+
+static void test_horizon_late_event(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-01T10:00:00Z");
+    da(f, "V-H", t0, 1);
+    da(f, "V-H", t0 + 10 * DAY, 1);
+    da(f, "V-Z", t0 + 401 * DAY, 1); /* another victim moves the high-water mark */
+    /* From day 20, received on day 402: more than a window behind the
+     * newest event. Per-event rules still fire; windows no longer count it
+     * (counted, it would complete 3 within 365 days with days 0 and 10). */
+    f->recv_override = t0 + 402 * DAY;
+    struct got *g = da(f, "V-H", t0 + 20 * DAY, 20);
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].rule, "marac.high-risk");
+    /* the same on time does complete the window */
+    da(f, "V-J", t0 + 390 * DAY, 1);
+    da(f, "V-J", t0 + 391 * DAY, 1);
+    f->recv_override = t0 + 402 * DAY;
+    assert_non_null(of(da(f, "V-J", t0 + 40 * DAY, 1), "marac.escalation"));
+}
+
+static void test_restart_mid_window(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-05-05T05:00:00Z");
+    begin(f);
+    asb(f, t0, "V-RS", NULL, NULL);
+    asb(f, t0 + DAY, "V-RS", NULL, NULL);
+    commit(f);
+    /* close everything and start again from the data directory */
+    env_close(f);
+    csph_rules_destroy(&f->rules);
+    env_open(f);
+    rules_load_path(f, f->rules_path);
+    const struct dcopy *d = of(asb(f, t0 + 2 * DAY, "V-RS", NULL, NULL), "asb-case-review.victim");
+    assert_non_null(d);
+    expect_evidence(d, 3, E(1), E(2), E(3));
+    env_close(f);
+    csph_rules_destroy(&f->rules);
+    env_open(f);
+    rules_load_path(f, f->rules_path);
+    assert_int_equal(asb(f, t0 + 3 * DAY, "V-RS", NULL, NULL)->n, 0); /* never twice */
+
+    /* An aborted batch leaves no trace: the same event fires again after. */
+    begin(f);
+    d = of(asb(f, t0 + 4 * DAY, "V-AB", NULL, NULL), "asb-case-review.victim");
+    assert_null(d);
+    mdb_txn_abort(f->txn);
+    f->txn = NULL;
+    f->seq--;
+    begin(f);
+    asb(f, t0 + 4 * DAY, "V-AB", NULL, NULL);
+    asb(f, t0 + 5 * DAY, "V-AB", NULL, NULL);
+    assert_non_null(of(asb(f, t0 + 6 * DAY, "V-AB", NULL, NULL), "asb-case-review.victim"));
+    commit(f);
+}
+
+/* A fresh environment with its state opened in an aborted first transaction. */
+static void test_abort_first_transaction(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-05-05T05:00:00Z");
+    begin(f);
+    da(f, "V-X", t0, 20);
+    mdb_txn_abort(f->txn); /* the rule databases were created in this one */
+    f->txn = NULL;
+    f->seq = 0;
+    /* another module opens a database in the slot ours had */
+    MDB_txn *txn;
+    MDB_dbi other;
+    assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "someone.else", MDB_CREATE, &other), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    struct got *g = da(f, "V-X", t0, 20);
+    assert_int_equal(g->n, 1);
+    da(f, "V-X", t0 + DAY, 1);
+    assert_non_null(of(da(f, "V-X", t0 + 2 * DAY, 1), "marac.escalation"));
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn), 0);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(txn, other, &st), 0);
+    assert_int_equal(st.ms_entries, 0); /* nothing of ours went there */
+    mdb_txn_abort(txn);
+}
+
+/* A deterministic stream of mixed events, some late and out of order. */
+struct gen {
+    uint64_t x;
+};
+
+static uint32_t gen_next(struct gen *g)
+{
+    g->x ^= g->x << 13;
+    g->x ^= g->x >> 7;
+    g->x ^= g->x << 17;
+    return (uint32_t)(g->x >> 11);
+}
+
+static void gen_event(struct fx *f, struct gen *g, int i, int64_t t0)
+{
+    int64_t t = t0 + (int64_t)i * 9 * HOUR;
+    uint32_t r = gen_next(g);
+    if (r % 10 == 0) {
+        f->recv_override = t + MINUTE;
+        t -= (int64_t)(gen_next(g) % 200) * DAY; /* late */
+    }
+    char who[16], loc[16], lsoa[16];
+    snprintf(who, sizeof who, "P-%u", gen_next(g) % 23);
+    snprintf(loc, sizeof loc, "L-%u", gen_next(g) % 7);
+    snprintf(lsoa, sizeof lsoa, "E0100%04u", gen_next(g) % 3);
+    switch (gen_next(g) % 8) {
+    case 0: da(f, who, t, (int)(gen_next(g) % 28)); break;
+    case 1: asb(f, t, who, loc, lsoa); break;
+    case 2: call(f, who, t, gen_next(g) % 4 ? "asb" : "other"); break;
+    case 3:
+        pub(f, "violence.incident", t, "\"victim\":\"%s\",\"victim_age\":%u,\"weapon\":\"knife\","
+            "\"injury\":\"minor\",\"location\":{\"lsoa\":\"%s\"}", who, gen_next(g) % 40, lsoa);
+        break;
+    case 4: pub(f, "hate.incident", t, "\"victim\":\"%s\",\"location\":{\"id\":\"%s\"},"
+                "\"strand\":\"race\"", who, loc); break;
+    case 5: pub(f, "arrest", t, "\"subject\":\"%s\",\"offence\":\"theft\"", who); break;
+    case 6: pub(f, "referral", t, "\"subject\":\"%s\",\"panel\":\"marac\",\"reason\":\"r\"", who); break;
+    default: pub(f, "missing.episode", t, "\"subject\":\"%s\",\"age\":15", who); break;
+    }
+}
+
+static void log_drafts(const struct got *g, char **buf, size_t *len, size_t *cap)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        const struct dcopy *d = &g->d[i];
+        char line[2048];
+        int n = snprintf(line, sizeof line, "%" PRIu64 " %s %s %d %s due=%d:%" PRId64 " [%s] ev=",
+                         d->seq, d->rule, d->panel, d->prio, d->key, d->has_due, d->due_ms, d->reason);
+        for (size_t k = 0; k < d->nev && k < 256; k++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%" PRIu64 ",", d->ev[k]);
+        n += snprintf(line + n, sizeof line - (size_t)n, "\n");
+        if (*len + (size_t)n + 1 > *cap) {
+            *cap = (*cap + (size_t)n + 1) * 2;
+            *buf = realloc(*buf, *cap);
+        }
+        memcpy(*buf + *len, line, (size_t)n + 1);
+        *len += (size_t)n;
+    }
+}
+
+static char *run_stream(struct fx *f, int batch, int nevents, size_t *ndrafts)
+{
+    struct gen g = {0x9E3779B97F4A7C15ull};
+    char *buf = calloc(1, 1);
+    size_t len = 0, cap = 1;
+    int64_t t0 = T("2024-01-01T00:00:00Z");
+    *ndrafts = 0;
+    for (int i = 0; i < nevents; i++) {
+        if (batch > 1 && i % batch == 0)
+            begin(f);
+        gen_event(f, &g, i, t0);
+        *ndrafts += f->got.n;
+        log_drafts(&f->got, &buf, &len, &cap);
+        if (batch > 1 && (i % batch == batch - 1 || i == nevents - 1))
+            commit(f);
+    }
+    return buf;
+}
+
+static void fresh_env(struct fx *f)
+{
+    env_close(f);
+    tu_rmrf(f->dir);
+    mkdir(f->dir, 0700);
+    env_open(f);
+    f->seq = 0;
+}
+
+static void test_determinism_across_batches(void **state)
+{
+    struct fx *f = *state;
+    size_t n1, n2, n3;
+    char *one = run_stream(f, 1, 1500, &n1);
+    fresh_env(f);
+    char *all = run_stream(f, 1500, 1500, &n2);
+    fresh_env(f);
+    char *sevens = run_stream(f, 7, 1500, &n3);
+    assert_true(n1 > 50); /* the stream exercises the rules */
+    assert_int_equal(n1, n2);
+    assert_int_equal(n1, n3);
+    assert_string_equal(one, all);
+    assert_string_equal(one, sevens);
+    printf("determinism: 1500 events, %zu drafts, identical in batches of 1, 7 and 1500\n", n1);
+    free(one);
+    free(all);
+    free(sevens);
+}
+
+static void state_size(struct fx *f, uint64_t *entries, uint64_t *bytes)
+{
+    MDB_txn *txn;
+    struct csph_error err = {0};
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(csph_rules_state_size(f->rules, txn, entries, bytes, &err), CSPH_ERR_OK);
+    mdb_txn_abort(txn);
+}
+
+static void test_horizon_pruning_bounds_state(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2023-01-01T00:00:00Z");
+    uint64_t entries = 0, bytes = 0, peak = 0;
+    state_size(f, &entries, &bytes);
+    assert_int_equal(entries, 0);
+    /* 6,000 reports over ~3 years, each by a new victim at a new address:
+     * every one creates state that is never touched again. */
+    char v[32], l[32];
+    for (int i = 0; i < 6000; i++) {
+        if (i % 500 == 0)
+            begin(f);
+        snprintf(v, sizeof v, "V-%d", i);
+        snprintf(l, sizeof l, "L-%d", i);
+        asb(f, t0 + (int64_t)i * 4 * HOUR, v, l, NULL);
+        if (i % 500 == 499) {
+            commit(f);
+            state_size(f, &entries, &bytes);
+            if (entries > peak)
+                peak = entries;
+        }
+    }
+    /* A record lives one window after its last event (183 days, 6 a day,
+     * two rules: ~2,200) plus the sweep's lag; never the 12,000 of no pruning. */
+    printf("state after 6000 one-off keys: %" PRIu64 " records, %" PRIu64 " bytes (peak %" PRIu64 ")\n",
+           entries, bytes, peak);
+    assert_true(entries > 0);
+    assert_true(peak < 3000);
+    /* a long quiet spell (one event a year on): everything old goes */
+    for (int i = 0; i < 400; i++)
+        pub(f, "call", t0 + 2000 * DAY + i * MINUTE, "\"caller\":\"Q\",\"category\":\"other\"");
+    state_size(f, &entries, &bytes);
+    printf("state after a quiet year: %" PRIu64 " records\n", entries);
+    assert_true(entries <= 2);
+}
+
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+static void test_working_days(void **state)
+{
+    struct fx *f = *state;
+    const struct csph_rules *r = f->rules;
+    /* Fri 19 Dec 2025 + 10: skips 25, 26 Dec and 1 Jan: Wed 7 Jan 2026 */
+    assert_int_equal(csph_rules_add_working_days(r, T("2025-12-19T15:30:00Z"), 10),
+                     T("2026-01-07T15:30:00Z"));
+    /* Thu 17 Apr 2025 + 1: Good Friday, the weekend, Easter Monday */
+    assert_int_equal(csph_rules_add_working_days(r, T("2025-04-17T09:00:00Z"), 1),
+                     T("2025-04-22T09:00:00Z"));
+    /* from a Saturday, + 1: Monday */
+    assert_int_equal(csph_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 1),
+                     T("2025-03-10T09:00:00Z"));
+    assert_int_equal(csph_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 0),
+                     T("2025-03-08T09:00:00Z"));
+    /* 2028: Good Friday 14 Apr, Easter Monday 17 Apr */
+    assert_int_equal(csph_rules_add_working_days(r, T("2028-04-13T12:00:00Z"), 1),
+                     T("2028-04-18T12:00:00Z"));
+    /* 2022: Jubilee 2-3 Jun, state funeral 19 Sep */
+    assert_int_equal(csph_rules_add_working_days(r, T("2022-06-01T12:00:00Z"), 1),
+                     T("2022-06-06T12:00:00Z"));
+    assert_int_equal(csph_rules_add_working_days(r, T("2022-09-16T12:00:00Z"), 1),
+                     T("2022-09-20T12:00:00Z"));
+
+    /* csph_rules_due: the cadence the rule gives a priority */
+    int rc_i = -1, acr_i = -1, hr_i = -1, ov_i = -1;
+    for (size_t i = 0; i < csph_rules_count(r); i++) {
+        const char *n = csph_rules_name(r, i);
+        if (!strcmp(n, "community-marac.repeat-caller"))
+            rc_i = (int)i;
+        if (!strcmp(n, "asb-case-review.victim"))
+            acr_i = (int)i;
+        if (!strcmp(n, "marac.high-risk"))
+            hr_i = (int)i;
+        if (!strcmp(n, "overdue"))
+            ov_i = (int)i;
+    }
+    int64_t raised = T("2025-12-19T10:00:00Z"), due = 0;
+    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_HIGH, raised, &due), 1);
+    assert_int_equal(due, raised + 14 * DAY);
+    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_MEDIUM, raised, &due), 1);
+    assert_int_equal(due, raised + 28 * DAY);
+    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_STANDARD, raised, &due), 0);
+    assert_int_equal(csph_rules_due(r, acr_i, CSPH_PRIORITY_STANDARD, raised, &due), 1);
+    assert_int_equal(due, T("2026-01-07T10:00:00Z"));
+    assert_int_equal(csph_rules_due(r, hr_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(csph_rules_due(r, ov_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(csph_rules_due(r, 999, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(csph_rules_due(r, -1, CSPH_PRIORITY_HIGH, raised, &due), 0);
+}
+
+/* ---- broken rule files --------------------------------------------------------------- */
+
+/* Write text (with a calendar beside it) and load it: the error message. */
+static void expect_refused(struct fx *f, const char *text, int line, const char *says)
+{
+    char path[1024], cal[1024], want[1200];
+    snprintf(path, sizeof path, "%s/broken.yaml", f->dir);
+    snprintf(cal, sizeof cal, "%s/cal.yaml", f->dir);
+    FILE *fp = fopen(cal, "w");
+    fputs("weekend: [saturday, sunday]\nbank_holidays:\n  - 2025-12-25\n", fp);
+    fclose(fp);
+    fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+    struct csph_rules *r = NULL;
+    struct csph_error err = {0};
+    enum csph_err rc = csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, type_known, NULL, &err);
+    if (rc == CSPH_ERR_OK) {
+        csph_rules_destroy(&r);
+        fail_msg("accepted:\n%s", text);
+    }
+    assert_null(r);
+    assert_int_equal(rc, CSPH_ERR_CONFIG);
+    snprintf(want, sizeof want, "%s:%d: ", path, line);
+    if (strncmp(err.message, want, strlen(want)) != 0 || !strstr(err.message, says))
+        fail_msg("expected '%s...%s', got '%s'", want, says, err.message);
+}
+
+#define RULE_HEAD "calendar: cal.yaml\nrules:\n  - name: a\n    panel: marac\n    when: da.incident\n"
+
+static void test_broken_rule_files(void **state)
+{
+    struct fx *f = *state;
+    /* YAML syntax */
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high: now\n", 7,
+                   "mapping values are not allowed");
+    expect_refused(f, "rules:\n  - name: a\n   panel: marac\n", 3, "");
+    /* unknown panel */
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n  - name: b\n    panel: marak\n"
+                      "    when: da.incident\n    key: victim\n    priority: high\n", 9,
+                   "unknown panel 'marak'");
+    /* unknown operator */
+    expect_refused(f, RULE_HEAD "    match:\n      - any: [\"risk = high\", \"dash_score => 14\"]\n"
+                      "    key: victim\n    priority: high\n", 7, "unknown operator '=>'");
+    expect_refused(f, RULE_HEAD "    match: [\"risk == high\"]\n    key: victim\n    priority: high\n", 6,
+                   "unknown operator '=='");
+    expect_refused(f, RULE_HEAD "    match: [\"risk like high\"]\n    key: victim\n    priority: high\n", 6,
+                   "unknown operator 'like'");
+    /* unknown setting */
+    expect_refused(f, RULE_HEAD "    key: victim\n    windw_days: 365\n    priority: high\n", 7,
+                   "unknown setting 'windw_days' in rule 'a'");
+    expect_refused(f, "calendar: cal.yaml\nrulez: []\n", 2, "unknown setting 'rulez'");
+    /* duplicate name */
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n  - name: a\n    panel: marac\n"
+                      "    when: da.incident\n    key: victim\n    priority: high\n", 8,
+                   "rule name 'a' is used twice");
+    /* unknown type, priority, bad numbers, tiers that do not rise */
+    expect_refused(f, "rules:\n  - name: a\n    panel: marac\n    when: [da.incident, da.incidnet]\n"
+                      "    key: victim\n    priority: high\n", 4, "unknown event type 'da.incidnet'");
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: urgent\n", 7, "unknown priority 'urgent'");
+    expect_refused(f, RULE_HEAD "    key: victim\n    window_days: a year\n    tiers: [{at_least: 3, "
+                      "priority: medium}]\n", 7, "window_days must be a whole number");
+    expect_refused(f, RULE_HEAD "    key: victim\n    window_days: 0\n    tiers: [{at_least: 3, "
+                      "priority: medium}]\n", 7, "window_days must be between 1 and 3650");
+    expect_refused(f, RULE_HEAD "    key: victim\n    window_days: 30\n    tiers:\n"
+                      "      - {at_least: 10, priority: medium}\n      - {at_least: 3, priority: high}\n",
+                   10, "tiers must rise");
+    expect_refused(f, RULE_HEAD "    key: victim\n    window_days: 30\n    tiers:\n"
+                      "      - {at_least: 3, priority: high}\n      - {at_least: 10, priority: medium}\n",
+                   10, "tiers must rise");
+    expect_refused(f, RULE_HEAD "    key: victim\n    window_days: 30\n    priority: high\n"
+                      "    tiers: [{at_least: 3, priority: medium}]\n", 8, "priority in each tier");
+    /* tests and keys */
+    expect_refused(f, RULE_HEAD "    match: [\"age between 25 and 10\"]\n    key: victim\n"
+                      "    priority: high\n", 6, "lower bound comes first");
+    expect_refused(f, RULE_HEAD "    match: [\"weapon in knife\"]\n    key: victim\n"
+                      "    priority: high\n", 6, "'in' takes a list");
+    expect_refused(f, RULE_HEAD "    match: [{either: [\"risk = high\"]}]\n    key: victim\n"
+                      "    priority: high\n", 6, "unknown group 'either'");
+    expect_refused(f, RULE_HEAD "    match: [\"risk = high now\"]\n    key: victim\n"
+                      "    priority: high\n", 6, "unexpected 'now'");
+    expect_refused(f, RULE_HEAD "    key: vic tim\n    priority: high\n", 6, "is not a field name");
+    expect_refused(f, RULE_HEAD "    priority: high\n", 3, "needs a key");
+    /* reasons */
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n    reason: \"{cuont} incidents\"\n",
+                   8, "unknown placeholder {cuont}");
+    expect_refused(f, "rules:\n  - name: c\n    panel: channel\n    when: concern\n    key: subject\n"
+                      "    priority: high\n    reason: \"{field:summary}\"\n", 7,
+                   "restricted panel 'channel'");
+    /* deadlines and prior alerts */
+    expect_refused(f, "rules:\n  - name: a\n    panel: marac\n    when: da.incident\n    key: victim\n"
+                      "    priority: high\n    due_working_days: 10\n", 7, "needs a calendar");
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n    prior_alert: {panel: marak, "
+                      "within_days: 365}\n", 8, "unknown panel 'marak'");
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n    due_days: 5\n"
+                      "    due_working_days: 5\n", 9, "not both");
+
+    /* a broken calendar names the calendar's own file and line */
+    char cal[1024], path[1024], want[1100];
+    snprintf(cal, sizeof cal, "%s/cal2.yaml", f->dir);
+    snprintf(path, sizeof path, "%s/ok.yaml", f->dir);
+    FILE *fp = fopen(cal, "w");
+    fputs("weekend: [saturday, sunday]\nbank_holidays:\n  - 2025-12-25\n  - 2025-02-30\n", fp);
+    fclose(fp);
+    fp = fopen(path, "w");
+    fputs("calendar: cal2.yaml\nrules: []\n", fp);
+    fclose(fp);
+    struct csph_rules *r = NULL;
+    struct csph_error err = {0};
+    assert_int_equal(csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, type_known, NULL, &err),
+                     CSPH_ERR_CONFIG);
+    snprintf(want, sizeof want, "%s:4: '2025-02-30' is not a date", cal);
+    if (strncmp(err.message, want, strlen(want)))
+        fail_msg("got '%s'", err.message);
+    /* a missing rule file is an I/O error */
+    snprintf(path, sizeof path, "%s/absent.yaml", f->dir);
+    assert_int_equal(csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, type_known, NULL, &err),
+                     CSPH_ERR_IO);
+    assert_null(r);
+}
+
+/* Language corners not in the default pack: compound keys, !=, missing,
+ * quoted values, nested groups, number vs text, {{ }}. */
+static void test_language_corners(void **state)
+{
+    struct fx *f = *state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/corners.yaml", f->dir);
+    FILE *fp = fopen(path, "w");
+    fputs("rules:\n"
+          "  - name: pair\n"
+          "    panel: marac\n"
+          "    when: da.incident\n"
+          "    match:\n"
+          "      - \"risk != high\"\n"
+          "      - all: [\"dash_score > 2\", {any: [\"dash_score < 5\", \"dash_score = 9\"]}]\n"
+          "    key: [victim, perpetrator]\n"
+          "    window_days: 10\n"
+          "    tiers: [{at_least: 2, priority: standard, due_days: 1}]\n"
+          "    reason: \"{{{count}}} for {key_name} {key} ({window} days)\"\n"
+          "  - name: quiet\n"
+          "    panel: marac\n"
+          "    when: da.incident\n"
+          "    match: [{any: [\"risk missing\", \"risk = 'high'\"]}, \"location.ward in ['Old Town', East]\"]\n"
+          "    key: location.ward\n"
+          "    priority: standard\n"
+          "    reason: \"{rule} {field:location.ward} {field:dash_score} {priority} {due}\"\n",
+          fp);
+    fclose(fp);
+    csph_rules_destroy(&f->rules);
+    rules_load_path(f, path);
+    int64_t t0 = T("2025-01-01T00:00:00Z");
+    const char *ev = "\"victim\":\"V\",\"perpetrator\":\"P\",\"risk\":\"medium\",\"dash_score\":%d";
+    assert_int_equal(pub(f, "da.incident", t0, ev, 3)->n, 0);
+    assert_int_equal(pub(f, "da.incident", t0 + DAY, ev, 6)->n, 0); /* 6: no group holds */
+    struct got *g = pub(f, "da.incident", t0 + 2 * DAY, ev, 9);
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].key, "victim=V,perpetrator=P");
+    assert_string_equal(g->d[0].reason, "{2} for victim + perpetrator V / P (10 days)");
+    expect_evidence(&g->d[0], 2, E(1), E(3));
+    assert_int_equal(g->d[0].due_ms, t0 + 2 * DAY + MINUTE + DAY);
+    /* another perpetrator: another key */
+    assert_int_equal(pub(f, "da.incident", t0 + 3 * DAY, "\"victim\":\"V\",\"perpetrator\":\"Q\","
+                         "\"risk\":\"medium\",\"dash_score\":3")->n, 0);
+    /* != is false when the field is missing: no risk, no alert for 'pair' */
+    assert_int_equal(pub(f, "da.incident", t0 + 4 * DAY, "\"victim\":\"V\",\"perpetrator\":\"P\","
+                         "\"dash_score\":3")->n, 0);
+    /* 'quiet': a missing risk and a quoted ward with a space */
+    g = pub(f, "da.incident", t0, "\"victim\":\"V\",\"location\":{\"ward\":\"Old Town\"}");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].reason, "quiet Old Town not given standard no deadline");
+    assert_int_equal(pub(f, "da.incident", t0, "\"victim\":\"V\",\"risk\":\"low\","
+                         "\"location\":{\"ward\":\"East\"}")->n, 0);
+    assert_int_equal(pub(f, "da.incident", t0, "\"victim\":\"V\",\"risk\":\"high\","
+                         "\"location\":{\"ward\":\"East\"}")->n, 1);
+}
+
+/* Large window records (LMDB overflow pages, rewritten in place and
+ * resized) across batches: counts stay exact. */
+static void test_large_windows(void **state)
+{
+    struct fx *f = *state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/big.yaml", f->dir);
+    FILE *fp = fopen(path, "w");
+    fputs("rules:\n"
+          "  - name: big\n"
+          "    panel: tasking\n"
+          "    when: asb.report\n"
+          "    key: location.lsoa\n"
+          "    window_days: 30\n"
+          "    tiers: [{at_least: 250, priority: standard}, {at_least: 400, priority: high}]\n",
+          fp);
+    fclose(fp);
+    csph_rules_destroy(&f->rules);
+    rules_load_path(f, path);
+    int64_t t0 = T("2025-01-01T00:00:00Z");
+    size_t fired = 0;
+    for (int i = 0; i < 450; i++) {
+        if (i % 100 == 0)
+            begin(f);
+        /* two LSOAs interleaved; the second one's events arrive newest first */
+        struct got *g = asb(f, t0 + (int64_t)i * HOUR, NULL, NULL, "E01000001");
+        if (g->n) {
+            fired++;
+            assert_int_equal(i + 1, g->d[0].prio == CSPH_PRIORITY_STANDARD ? 250 : 400);
+            assert_int_equal(g->d[0].nev, (size_t)(i + 1));
+        }
+        g = asb(f, t0 + (int64_t)(450 - i) * HOUR, NULL, NULL, "E01000002");
+        if (g->n) {
+            fired++;
+            assert_int_equal(i + 1, g->d[0].prio == CSPH_PRIORITY_STANDARD ? 250 : 400);
+        }
+        if (i % 100 == 99 || i == 449)
+            commit(f);
+    }
+    assert_int_equal(fired, 4);
+}
+
+/* ---- cost ------------------------------------------------------------------------------- */
+
+static void test_eval_cost(void **state)
+{
+    struct fx *f = *state;
+    struct gen g = {12345};
+    int64_t t0 = T("2024-01-01T00:00:00Z");
+    const int n = 20000, batch = 1000;
+    size_t drafts = 0;
+    f->baseline = 1;
+    for (int i = 0; i < n; i++) {
+        if (i % batch == 0)
+            begin(f);
+        gen_event(f, &g, i, t0);
+        drafts += f->got.n;
+        if (i % batch == batch - 1)
+            commit(f);
+    }
+    printf("eval cost: %d mixed events in batches of %d, %zu drafts: %.2f us/event in "
+           "csph_rules_eval; baseline one put of the event bytes: %.2f us/event\n",
+           n, batch, drafts, (double)f->eval_ns / n / 1000.0, (double)f->put_ns / n / 1000.0);
+    uint64_t entries, bytes;
+    state_size(f, &entries, &bytes);
+    printf("state after the run: %" PRIu64 " records, %" PRIu64 " bytes\n", entries, bytes);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_load_default_pack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marac_high_risk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marac_escalation_window_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marac_repeat_from_earlier_event_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_suppression_and_repeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_referral_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_and_mace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeat_caller_tiers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lower_tiers_count_as_fired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_community_marac_vulnerable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_asb_case_review_victim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_asb_case_review_location_distinct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_asb_hate_and_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hate_crime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sgv_weapon_key_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sgv_possession_and_iom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasking_hotspot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overdue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_event_completes_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_horizon_late_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_mid_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_first_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_determinism_across_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_horizon_pruning_bounds_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_working_days, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_rule_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_language_corners, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_cost, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
