@@ -139,8 +139,9 @@ enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     size_t off = 0, events_at = 0;
     uint32_t n;
     memset(r, 0, sizeof *r);
-    /* Check the whole message's structure first: msgpack-c reserves memory
-     * for a container's declared count before reading its elements. */
+    /* Check the request's structure first: msgpack-c reserves memory for a
+     * container's declared count before reading its elements. (Bytes after
+     * the request map are reported below, once `req` is known.) */
     int sane = csph_mp_check(buf, len, &off, 32);
     if (sane == -2)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
@@ -148,9 +149,6 @@ enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     if (sane == -3)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
                               "the MessagePack declares more elements than the message holds");
-    if (sane == 0 && off != len)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "%zu unexpected bytes after the request", len - off);
     if (sane != 0)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
                               "the message is not MessagePack, or is truncated (a request is one "
