@@ -17,6 +17,7 @@
 #include "zsock.h"
 
 #define MAX_FRAMES 8 /* routing envelope + body; REQ adds one empty frame */
+#define REPLY_BYTES_MAX (16u << 20) /* a replay reply stops growing here */
 
 /* Counters reported by `stats`. */
 #define CSPH_COUNTER_MAP(X)                                                    \
@@ -253,10 +254,13 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
         rc = csph_schema_check(s->schemas, ev, s->cfg->security == CSPH_SECURITY_NONE, &info, e);
     if (rc == CSPH_ERR_OK && (csph_ingest_hub_type(info.type, info.type_len) ||
                               (info.source_len == 3 && !memcmp(info.source, "hub", 3))))
-        rc = csph_error_set(e, CSPH_ERR_FORBIDDEN, info.source_len == 3 ? "source" : "type",
-                            "events of type %.*s and events with source 'hub' are written by "
-                            "the hub itself; publish the agency's own events",
-                            (int)info.type_len, info.type);
+        rc = info.source_len == 3 && !memcmp(info.source, "hub", 3)
+                 ? csph_error_set(e, CSPH_ERR_FORBIDDEN, "source",
+                                  "source 'hub' is reserved for the hub's own events; use the "
+                                  "agency's name")
+                 : csph_error_set(e, CSPH_ERR_FORBIDDEN, "type",
+                                  "events of type %.*s are written by the hub itself",
+                                  (int)info.type_len, info.type);
     if (rc == CSPH_ERR_OK) {
         rc = csph_ingest_event(&s->ingest, &info, ev, bytes->ptr, bytes->len, now_ms, seq, dup, e);
         if (rc == CSPH_ERR_OK) {
@@ -646,7 +650,9 @@ static int replay_visit(void *vctx, const struct csph_stored_event *ev)
     csph_pack_strn(c->pk, when, (size_t)wl);
     csph_pack_str(c->pk, "event");
     csph_pack_raw(c->pk, ev->bytes, ev->len);
-    return ++c->count == c->max;
+    /* Bound the reply's bytes too (10,000 events of 64 KiB would be 640
+     * MiB): the client continues from `next`. */
+    return ++c->count == c->max || c->s->scratch2.size >= REPLY_BYTES_MAX;
 }
 
 static enum csph_err time_arg(const struct csph_request *r, const char *key, int *has, int64_t *ms,
@@ -1066,7 +1072,8 @@ static void on_ready(struct csph_zsock *z)
         if (rc) {
             s->c.malformed++;
             reply_error(s, p->frames, p->nframes, &p->req.req, &e,
-                        rc != CSPH_ERR_BAD_REQUEST && p->req.op == CSPH_OP_PUBLISH);
+                        rc != CSPH_ERR_BAD_REQUEST && p->req.op == CSPH_OP_PUBLISH &&
+                            !p->req.batch);
             close_frames(p->frames, p->nframes);
             continue;
         }

@@ -105,6 +105,7 @@ static enum csph_err decode_events(const char *buf, size_t len, size_t start, ms
     if (read_header((const unsigned char *)buf, len, &off, 0, &n) != 0)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
                               "'events' must be an array of event maps");
+    r->batch = 1; /* even when refused below: its reply is a batch's */
     if (n == 0)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' is empty");
     if (n > events_max)

@@ -12,6 +12,7 @@ PKGS=(
   libyaml-dev                        # libyaml: config, schemas, rules
   libsodium-dev                      # libsodium: BLAKE2b for idempotency and the log's hash chain
   libjansson-dev                     # jansson: JSON for commands and JSON-lines feeds
+  libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
 )

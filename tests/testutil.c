@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -116,6 +117,8 @@ int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
     argv[n] = NULL;
     h->pid = fork();
     if (h->pid == 0) {
+        /* A test that crashes must not leave its hub running. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 2);
         execv(argv[0], (char *const *)argv);
@@ -152,6 +155,7 @@ static int hub_run_v(char *out, size_t n, int timeout_ms, va_list ap)
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pipefd[1], 2);
         dup2(pipefd[1], 1);
         close(pipefd[0]);

@@ -1,0 +1,1623 @@
+/* test_e2e: CSPH/1 end to end against the real csphubd over TCP
+ * (PROTOCOL.md sections 1-4, 6, 7): publish, idempotency, rejections,
+ * batches, replay and its filters byte-exact, rejects, stats, req echo,
+ * REQ clients, restart, startup refusals and --verify. Each test starts its
+ * own hub on a fresh data directory and stops it with SIGTERM (exit 0). */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define NOFIELD ((const char *)1) /* expect no `field` in the error */
+
+struct fx {
+    char *tmp;
+    char data[600];
+    struct tu_hub hub;
+    struct tu_client c;
+    int client_open;
+};
+
+/* ---- fixtures --------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->tmp = tu_tmpdir("e2e");
+    snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
+    if (tu_hub_start(&f->hub, f->data, NULL) != 0) {
+        tu_rmrf(f->tmp);
+        free(f->tmp);
+        free(f);
+        return -1;
+    }
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->client_open)
+        tu_client_close(&f->c);
+    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
+    tu_rmrf(f->tmp);
+    free(f->tmp);
+    free(f);
+    if (rc != 0) {
+        fprintf(stderr, "csphubd exited %d on SIGTERM (want 0)\n", rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stop the fixture's hub now (asserting a clean exit) and start a new one on
+ * the same data directory. */
+static void restart(struct fx *f)
+{
+    tu_client_close(&f->c);
+    f->client_open = 0;
+    assert_int_equal(tu_hub_stop(&f->hub), 0);
+    char data[600];
+    snprintf(data, sizeof data, "%s", f->data);
+    assert_int_equal(tu_hub_start(&f->hub, data, NULL), 0);
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void expect_str(const msgpack_object *r, const char *path, const char *want)
+{
+    const char *got = tu_str(r, path);
+    if (!got || strcmp(got, want) != 0)
+        fail_msg("%s: want '%s', got '%s' in %s", path, want, got ? got : "(absent)", tu_dump(r));
+}
+
+static void expect_int(const msgpack_object *r, const char *path, int64_t want)
+{
+    int64_t got = tu_int(r, path);
+    if (got != want)
+        fail_msg("%s: want %lld, got %lld in %s", path, (long long)want, (long long)got,
+                 tu_dump(r));
+}
+
+static void expect_ok(const msgpack_object *r)
+{
+    if (tu_bool(r, "ok") != 1)
+        fail_msg("want ok: true, got %s", tu_dump(r));
+}
+
+/* An error reply (or a batch result's error at prefix "results.N"):
+ * code, a non-empty message and the field (NOFIELD: none; NULL: any). */
+static void expect_error_at(const msgpack_object *r, const char *prefix, const char *code,
+                            const char *field)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s%serror.code", prefix, *prefix ? "." : "");
+    expect_str(r, p, code);
+    snprintf(p, sizeof p, "%s%serror.message", prefix, *prefix ? "." : "");
+    const char *m = tu_str(r, p);
+    if (!m || !*m)
+        fail_msg("%s: want a message, got %s", p, tu_dump(r));
+    snprintf(p, sizeof p, "%s%serror.field", prefix, *prefix ? "." : "");
+    if (field == NOFIELD) {
+        if (tu_get(r, p))
+            fail_msg("%s: want none, got %s", p, tu_dump(r));
+    } else if (field) {
+        expect_str(r, p, field);
+    }
+}
+
+static void expect_error(const msgpack_object *r, const char *code, const char *field)
+{
+    if (tu_bool(r, "ok") != 0)
+        fail_msg("want ok: false, got %s", tu_dump(r));
+    expect_error_at(r, "", code, field);
+}
+
+/* A single publish rejected: ok false, status rejected, error. */
+static void expect_rejected(const msgpack_object *r, const char *code, const char *field)
+{
+    expect_error(r, code, field);
+    expect_str(r, "status", "rejected");
+}
+
+static void expect_accepted(const msgpack_object *r, const char *status, int64_t seq)
+{
+    expect_ok(r);
+    expect_str(r, "status", status);
+    expect_int(r, "seq", seq);
+}
+
+/* An asb.report as JSON into a static ring buffer. */
+static const char *asb(const char *id, const char *victim, const char *category)
+{
+    static char ring[8][512];
+    static int next;
+    char *b = ring[next++ % 8];
+    snprintf(b, sizeof ring[0],
+             "{\"id\":\"%s\",\"type\":\"asb.report\",\"source\":\"police\","
+             "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"%s\","
+             "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"%s\"}",
+             id, victim, category);
+    return b;
+}
+
+static msgpack_object publish(struct tu_client *c, const char *event_json)
+{
+    return tu_call(c, "{\"op\":\"publish\",\"event\":%s}", event_json);
+}
+
+/* Pack event_json into sb and publish exactly those bytes. */
+static msgpack_object publish_bytes(struct tu_client *c, msgpack_sbuffer *sb,
+                                    const char *event_json)
+{
+    tu_json_to_mp(sb, event_json);
+    return tu_publish_raw(c, sb->data, sb->size, -1);
+}
+
+static uint64_t last_seq(struct tu_client *c)
+{
+    msgpack_object r = tu_call(c, "{\"op\":\"ping\"}");
+    expect_ok(&r);
+    int64_t v = tu_int(&r, "last_seq");
+    if (v < 0)
+        fail_msg("ping has no last_seq: %s", tu_dump(&r));
+    return (uint64_t)v;
+}
+
+struct got {
+    uint64_t seq;
+    char id[136];
+    char type[64];
+};
+
+/* Replay everything matching the JSON fragment filters (",\"types\":[...]"
+ * or "") paging by `max` per reply; fills out (up to cap) and returns the
+ * count. Checks that next and end behave. */
+static size_t replay_all(struct tu_client *c, const char *filters, unsigned max, struct got *out,
+                         size_t cap)
+{
+    uint64_t after = 0;
+    size_t n = 0;
+    for (int pages = 0;; pages++) {
+        if (pages > 100000)
+            fail_msg("replay never reported end");
+        msgpack_object r = tu_call(c, "{\"op\":\"replay\",\"after\":%llu,\"max\":%u%s}",
+                                   (unsigned long long)after, max, filters);
+        expect_ok(&r);
+        const msgpack_object *evs = tu_get(&r, "events");
+        if (!evs || evs->type != MSGPACK_OBJECT_ARRAY)
+            fail_msg("replay has no events array: %s", tu_dump(&r));
+        if (evs->via.array.size > max)
+            fail_msg("replay returned %u events, max was %u", evs->via.array.size, max);
+        for (uint32_t i = 0; i < evs->via.array.size; i++) {
+            const msgpack_object *e = &evs->via.array.ptr[i];
+            if (n >= cap)
+                fail_msg("replay returned more than %zu events", cap);
+            int64_t seq = tu_int(e, "seq");
+            const char *id = tu_str(e, "event.id");
+            const char *type = tu_str(e, "event.type");
+            if (seq <= 0 || !id || !type)
+                fail_msg("malformed replayed entry %s", tu_dump(e));
+            if ((uint64_t)seq <= after)
+                fail_msg("replay after %llu returned seq %lld", (unsigned long long)after,
+                         (long long)seq);
+            out[n].seq = (uint64_t)seq;
+            snprintf(out[n].id, sizeof out[n].id, "%s", id);
+            snprintf(out[n].type, sizeof out[n].type, "%s", type);
+            n++;
+        }
+        int64_t next = tu_int(&r, "next");
+        int end = tu_bool(&r, "end");
+        if (next < 0 || end < 0)
+            fail_msg("replay without next/end: %s", tu_dump(&r));
+        if (evs->via.array.size && (uint64_t)next < out[n - 1].seq)
+            fail_msg("next %lld is before the last returned seq %llu", (long long)next,
+                     (unsigned long long)out[n - 1].seq);
+        if (end)
+            return n;
+        if ((uint64_t)next <= after && evs->via.array.size == 0)
+            fail_msg("replay made no progress (after %llu, next %lld) but end is false",
+                     (unsigned long long)after, (long long)next);
+        after = (uint64_t)next;
+    }
+}
+
+/* RFC 3339 with offset, and within 10 minutes of now. */
+static void expect_rfc3339_now(const char *s)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                             "(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    int m = s ? regexec(&re, s, 0, NULL, 0) : 1;
+    regfree(&re);
+    if (m != 0)
+        fail_msg("received_at '%s' is not RFC 3339", s ? s : "(absent)");
+    struct tm tm = {0};
+    int off_h = 0, off_m = 0;
+    char sign = 'Z';
+    sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+           &tm.tm_min, &tm.tm_sec);
+    const char *z = s + 19;
+    while (*z == '.' || (*z >= '0' && *z <= '9'))
+        z++;
+    if (*z == '+' || *z == '-') {
+        sign = *z;
+        sscanf(z + 1, "%d:%d", &off_h, &off_m);
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    int off = (off_h * 60 + off_m) * 60;
+    if (sign == '+')
+        t -= off;
+    else if (sign == '-')
+        t += off;
+    time_t now = time(NULL);
+    if (t < now - 600 || t > now + 600)
+        fail_msg("received_at '%s' is not the hub's current time", s);
+}
+
+/* ---- raw MessagePack builder, for encodings msgpack-c would not choose -- */
+
+struct rb {
+    unsigned char b[8192];
+    size_t n;
+};
+
+static void rb_put(struct rb *r, const void *p, size_t n)
+{
+    assert_true(r->n + n <= sizeof r->b);
+    memcpy(r->b + r->n, p, n);
+    r->n += n;
+}
+static void rb_byte(struct rb *r, unsigned char c) { rb_put(r, &c, 1); }
+static void rb_be(struct rb *r, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--)
+        rb_byte(r, (unsigned char)(v >> (8 * i)));
+}
+static void rb_fixstr(struct rb *r, const char *s)
+{
+    rb_byte(r, (unsigned char)(0xa0 | strlen(s)));
+    rb_put(r, s, strlen(s));
+}
+static void rb_str8(struct rb *r, const char *s)
+{
+    rb_byte(r, 0xd9);
+    rb_byte(r, (unsigned char)strlen(s));
+    rb_put(r, s, strlen(s));
+}
+static void rb_str16(struct rb *r, const char *s)
+{
+    rb_byte(r, 0xda);
+    rb_be(r, strlen(s), 2);
+    rb_put(r, s, strlen(s));
+}
+static void rb_str32(struct rb *r, const char *s)
+{
+    rb_byte(r, 0xdb);
+    rb_be(r, strlen(s), 4);
+    rb_put(r, s, strlen(s));
+}
+static void rb_f32(struct rb *r, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    rb_byte(r, 0xca);
+    rb_be(r, u, 4);
+}
+static void rb_f64(struct rb *r, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    rb_byte(r, 0xcb);
+    rb_be(r, u, 8);
+}
+
+/* ---- tests: ping and publish ------------------------------------------ */
+
+static void test_ping(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"ping\"}");
+    expect_ok(&r);
+    const char *v = tu_str(&r, "version");
+    if (!v || !strstr(v, "CSPH/1"))
+        fail_msg("ping version '%s' does not name CSPH/1", v ? v : "(absent)");
+    expect_int(&r, "last_seq", 0);
+    r = publish(&f->c, asb("p-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    assert_int_equal(last_seq(&f->c), 1);
+}
+
+static void test_publish_gap_free(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "gf-%d", i);
+        msgpack_object r = publish(&f->c, asb(id, "P-7", "nuisance"));
+        expect_accepted(&r, "accepted", i);
+    }
+    assert_int_equal(last_seq(&f->c), 3);
+}
+
+static void test_duplicate_returns_original_seq(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = publish(&f->c, asb("d-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    r = publish(&f->c, asb("d-2", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 2);
+    for (int i = 0; i < 3; i++) {
+        r = publish(&f->c, asb("d-1", "P-1", "personal"));
+        expect_accepted(&r, "duplicate", 1);
+    }
+    r = publish(&f->c, asb("d-2", "P-1", "personal"));
+    expect_accepted(&r, "duplicate", 2);
+    assert_int_equal(last_seq(&f->c), 2);
+    struct got g[8];
+    assert_int_equal(replay_all(&f->c, "", 1000, g, 8), 2);
+}
+
+static void test_id_conflict(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = publish(&f->c, asb("c-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    r = publish(&f->c, asb("c-1", "P-1", "nuisance"));
+    expect_rejected(&r, "id_conflict", "id");
+    r = publish(&f->c, asb("c-1", "P-2", "personal"));
+    expect_rejected(&r, "id_conflict", "id");
+    /* The key is (source, id): the same id from another source is new. */
+    r = publish(&f->c, "{\"id\":\"c-1\",\"type\":\"asb.report\",\"source\":\"housing\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"P-1\","
+                       "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"nuisance\"}");
+    expect_accepted(&r, "accepted", 2);
+    /* The original is still the original. */
+    r = publish(&f->c, asb("c-1", "P-1", "personal"));
+    expect_accepted(&r, "duplicate", 1);
+    assert_int_equal(last_seq(&f->c), 2);
+}
+
+static void test_rejections_name_code_and_field(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = publish(&f->c, asb("r-1", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    r = publish(&f->c, "{\"id\":\"r-2\",\"type\":\"noise.complaint\",\"source\":\"police\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\"}");
+    expect_rejected(&r, "unknown_type", "type");
+    r = publish(&f->c, "{\"id\":\"r-3\",\"type\":\"referral\",\"source\":\"council\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"subject\":\"S-1\","
+                       "\"panel\":\"nope\",\"reason\":\"repeat victim\"}");
+    expect_rejected(&r, "unknown_panel", "panel");
+    r = publish(&f->c, "{\"id\":\"r-4\",\"type\":\"asb.report\",\"source\":\"police\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"category\":\"personal\"}");
+    expect_rejected(&r, "bad_event", "location");
+    r = publish(&f->c, "{\"id\":\"r-5\",\"type\":\"asb.report\",\"source\":\"police\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"category\":\"personal\","
+                       "\"location\":{\"lsoa\":\"E0100091\"}}");
+    expect_rejected(&r, "bad_event", "location.lsoa");
+    /* The same referral to a real panel is accepted. */
+    r = publish(&f->c, "{\"id\":\"r-3\",\"type\":\"referral\",\"source\":\"council\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"subject\":\"S-1\","
+                       "\"panel\":\"marac\",\"reason\":\"repeat victim\"}");
+    expect_accepted(&r, "accepted", 1);
+    assert_int_equal(last_seq(&f->c), 1);
+}
+
+/* PROTOCOL.md 7: alert.status, audit.access and timer.fired events, and
+ * events with source `hub`, are the hub's own: a client may not write them. */
+static void test_hub_events_forbidden(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = publish(
+        &f->c, "{\"id\":\"hf-1\",\"type\":\"timer.fired\",\"source\":\"police\","
+               "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"alert\":1,\"panel\":\"marac\","
+               "\"rule\":\"r\",\"priority\":\"high\",\"key\":\"k\","
+               "\"due_at\":\"2025-03-02T21:14:00Z\"}");
+    expect_rejected(&r, "forbidden", "type");
+    r = publish(&f->c, "{\"id\":\"hf-2\",\"type\":\"alert.status\",\"source\":\"council\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"alert\":1,"
+                       "\"panel\":\"marac\",\"status\":\"closed\"}");
+    expect_rejected(&r, "forbidden", "type");
+    r = publish(&f->c, "{\"id\":\"hf-3\",\"type\":\"asb.report\",\"source\":\"hub\","
+                       "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"location\":{\"ward\":\"A\"},"
+                       "\"category\":\"personal\"}");
+    expect_rejected(&r, "forbidden", "source");
+    assert_int_equal(last_seq(&f->c), 0);
+    r = tu_call(&f->c, "{\"op\":\"rejects\"}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 3);
+    expect_str(&r, "rejects.2.error.code", "forbidden");
+}
+
+static void test_batch_mixed_results(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = tu_call(
+        &f->c, "{\"op\":\"publish\",\"req\":\"b1\",\"events\":[%s,%s,"
+               "{\"id\":\"b-3\",\"type\":\"asb.report\",\"source\":\"police\","
+               "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"location\":{\"ward\":\"Abbey\"},"
+               "\"category\":\"personal\",\"colour\":\"red\"},"
+               "%s,"
+               "{\"id\":\"b-5\",\"type\":\"nope\",\"source\":\"police\","
+               "\"occurred_at\":\"2025-03-01T21:14:00Z\"},"
+               "%s,%s,%s,"
+               "{\"id\":\"b-9\",\"type\":\"asb.report\",\"source\":\"police\","
+               "\"occurred_at\":\"2025-03-01T21:14:00\",\"location\":{\"ward\":\"Abbey\"},"
+               "\"category\":\"personal\"}]}",
+        asb("b-1", "P-1", "personal"), asb("b-2", "P-2", "nuisance"),
+        asb("b-1", "P-1", "personal"), asb("b-6", "P-6", "environmental"),
+        asb("b-6", "P-6", "environmental"), asb("b-2", "P-2", "personal"));
+    expect_ok(&r);
+    expect_str(&r, "req", "b1");
+    const msgpack_object *res = tu_get(&r, "results");
+    if (!res || res->type != MSGPACK_OBJECT_ARRAY || res->via.array.size != 9)
+        fail_msg("want 9 results, got %s", tu_dump(&r));
+    expect_str(&r, "results.0.status", "accepted");
+    expect_int(&r, "results.0.seq", 1);
+    expect_str(&r, "results.1.status", "accepted");
+    expect_int(&r, "results.1.seq", 2);
+    expect_str(&r, "results.2.status", "rejected");
+    expect_error_at(&r, "results.2", "bad_event", "events.2.colour");
+    expect_str(&r, "results.3.status", "duplicate");
+    expect_int(&r, "results.3.seq", 1);
+    expect_str(&r, "results.4.status", "rejected");
+    expect_error_at(&r, "results.4", "unknown_type", "events.4.type");
+    expect_str(&r, "results.5.status", "accepted");
+    expect_int(&r, "results.5.seq", 3);
+    /* Within one batch too, a repeat is a duplicate of the first. */
+    expect_str(&r, "results.6.status", "duplicate");
+    expect_int(&r, "results.6.seq", 3);
+    expect_str(&r, "results.7.status", "rejected");
+    expect_error_at(&r, "results.7", "id_conflict", "events.7.id");
+    expect_str(&r, "results.8.status", "rejected");
+    expect_error_at(&r, "results.8", "bad_event", "events.8.occurred_at");
+    assert_int_equal(last_seq(&f->c), 3);
+}
+
+/* A batch of events "<prefix>-<i>" for i in [0, n). */
+static char *batch_json(const char *prefix, int n)
+{
+    size_t cap = (size_t)n * 300 + 64, len = 0;
+    char *b = malloc(cap);
+    len += (size_t)snprintf(b + len, cap - len, "{\"op\":\"publish\",\"events\":[");
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%d", prefix, i);
+        len += (size_t)snprintf(b + len, cap - len, "%s%s", i ? "," : "",
+                                asb(id, "P-9", "nuisance"));
+    }
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+static void test_batch_limits(void **state)
+{
+    struct fx *f = *state;
+    char *big = batch_json("big", 1001);
+    msgpack_object r = tu_call(&f->c, "%s", big);
+    free(big);
+    expect_error(&r, "too_large", NULL);
+    assert_int_equal(last_seq(&f->c), 0);
+    /* 1,000 is allowed, and every one is accepted in order. */
+    char *ok = batch_json("max", 1000);
+    r = tu_call(&f->c, "%s", ok);
+    free(ok);
+    expect_ok(&r);
+    const msgpack_object *res = tu_get(&r, "results");
+    if (!res || res->type != MSGPACK_OBJECT_ARRAY || res->via.array.size != 1000)
+        fail_msg("want 1000 results");
+    for (int i = 0; i < 1000; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "results.%d.status", i);
+        expect_str(&r, p, "accepted");
+        snprintf(p, sizeof p, "results.%d.seq", i);
+        expect_int(&r, p, i + 1);
+    }
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[]}");
+    expect_error(&r, "bad_request", "events");
+    assert_int_equal(last_seq(&f->c), 1000);
+}
+
+/* ---- replay ------------------------------------------------------------ */
+
+/* Events in unusual but valid encodings: map16/map32 headers, str8/16/32
+ * for short strings, uint64/uint16/int8 for small integers, float32 and
+ * float64, keys in an odd order. The hub must hand back these very bytes. */
+static void odd_events(struct rb *ev, int *n)
+{
+    struct rb *r = &ev[0];
+    r->n = 0;
+    rb_byte(r, 0xde);
+    rb_be(r, 10, 2); /* map16 of 10 */
+    rb_str8(r, "type");
+    rb_str16(r, "da.incident");
+    rb_str8(r, "id");
+    rb_str8(r, "odd-1");
+    rb_fixstr(r, "source");
+    rb_str32(r, "police");
+    rb_str16(r, "occurred_at");
+    rb_str8(r, "2025-03-01T21:14:00.250+01:00");
+    rb_fixstr(r, "victim");
+    rb_str16(r, "P-100");
+    rb_str8(r, "perpetrator");
+    rb_str8(r, "P-200");
+    rb_fixstr(r, "dash_score");
+    rb_byte(r, 0xcf);
+    rb_be(r, 14, 8); /* uint64 14 */
+    rb_fixstr(r, "risk");
+    rb_str8(r, "high");
+    rb_fixstr(r, "children_present");
+    rb_byte(r, 0xc3);
+    rb_fixstr(r, "location");
+    rb_byte(r, 0xdf);
+    rb_be(r, 2, 4); /* map32 of 2 */
+    rb_fixstr(r, "lat");
+    rb_f32(r, 51.5f);
+    rb_str8(r, "lon");
+    rb_f64(r, -0.125);
+
+    r = &ev[1];
+    r->n = 0;
+    rb_byte(r, 0x86);
+    rb_fixstr(r, "id");
+    rb_fixstr(r, "odd-2");
+    rb_fixstr(r, "type");
+    rb_fixstr(r, "missing.episode");
+    rb_fixstr(r, "source");
+    rb_fixstr(r, "police");
+    rb_fixstr(r, "occurred_at");
+    rb_fixstr(r, "2025-03-02T08:00:00Z");
+    rb_fixstr(r, "subject");
+    rb_fixstr(r, "P-300");
+    rb_fixstr(r, "age");
+    rb_byte(r, 0xd0);
+    rb_byte(r, 15); /* int8 15 */
+
+    r = &ev[2];
+    r->n = 0;
+    rb_byte(r, 0x88);
+    rb_fixstr(r, "id");
+    rb_fixstr(r, "odd-3");
+    rb_fixstr(r, "type");
+    rb_fixstr(r, "arrest");
+    rb_fixstr(r, "source");
+    rb_fixstr(r, "police");
+    rb_fixstr(r, "occurred_at");
+    rb_fixstr(r, "2025-03-03T10:00:00Z");
+    rb_fixstr(r, "subject");
+    rb_fixstr(r, "P-400");
+    rb_fixstr(r, "age");
+    rb_byte(r, 0xcd);
+    rb_be(r, 25, 2); /* uint16 25 */
+    rb_fixstr(r, "offence");
+    rb_str16(r, "public.order");
+    rb_fixstr(r, "location");
+    rb_byte(r, 0x82);
+    rb_fixstr(r, "id");
+    rb_str8(r, "100023336956");
+    rb_fixstr(r, "description");
+    rb_str32(r, "outside the caf\xc3\xa9 \xe2\x80\x94 Market St");
+
+    r = &ev[3];
+    r->n = 0;
+    rb_byte(r, 0x88);
+    rb_fixstr(r, "summary");
+    rb_str32(r, "Noise \xe2\x80\x98"
+                  "every night\xe2\x80\x99 \xf0\x9f\x94\x8a");
+    rb_fixstr(r, "hate");
+    rb_byte(r, 0xc2);
+    rb_fixstr(r, "category");
+    rb_fixstr(r, "nuisance");
+    rb_fixstr(r, "location");
+    rb_byte(r, 0x81);
+    rb_fixstr(r, "lsoa");
+    rb_fixstr(r, "W01000001");
+    rb_fixstr(r, "occurred_at");
+    rb_fixstr(r, "2025-03-04T23:59:59.999Z");
+    rb_fixstr(r, "source");
+    rb_fixstr(r, "housing");
+    rb_fixstr(r, "type");
+    rb_fixstr(r, "asb.report");
+    rb_fixstr(r, "id");
+    rb_fixstr(r, "odd-4");
+    *n = 4;
+}
+
+static void test_replay_byte_exact(void **state)
+{
+    struct fx *f = *state;
+    struct rb ev[8];
+    int n = 0;
+    odd_events(ev, &n);
+    /* Plus ordinary events packed by msgpack-c. */
+    msgpack_sbuffer sb[3];
+    const char *plain[3] = {asb("plain-1", "P-1", "personal"),
+                            "{\"id\":\"plain-2\",\"type\":\"call\",\"source\":\"council\","
+                            "\"occurred_at\":\"2025-03-05T12:00:00+00:00\",\"caller\":\"P-5\","
+                            "\"category\":\"welfare\"}",
+                            "{\"id\":\"plain-3\",\"type\":\"concern\",\"source\":\"school\","
+                            "\"occurred_at\":\"2025-03-06T12:00:00Z\",\"subject\":\"P-6\","
+                            "\"kind\":\"mental_health\",\"summary\":\"\"}"};
+    for (int i = 0; i < 3; i++) {
+        msgpack_sbuffer_init(&sb[i]);
+        tu_json_to_mp(&sb[i], plain[i]);
+        assert_true(sb[i].size < sizeof ev[0].b);
+        memcpy(ev[n].b, sb[i].data, sb[i].size);
+        ev[n].n = sb[i].size;
+        n++;
+        msgpack_sbuffer_destroy(&sb[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        msgpack_object r = tu_publish_raw(&f->c, ev[i].b, ev[i].n, i);
+        expect_accepted(&r, "accepted", i + 1);
+        expect_int(&r, "req", i);
+        /* Resending the very bytes is a duplicate. */
+        r = tu_publish_raw(&f->c, ev[i].b, ev[i].n, -1);
+        expect_accepted(&r, "duplicate", i + 1);
+    }
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\"}");
+    expect_ok(&r);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    expect_int(&r, "next", n);
+    const msgpack_object *evs = tu_get(&r, "events");
+    assert_non_null(evs);
+    assert_int_equal(evs->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(evs->via.array.size, n);
+    char prev[64] = "";
+    for (int i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "events.%d.seq", i);
+        expect_int(&r, path, i + 1);
+        snprintf(path, sizeof path, "events.%d.received_at", i);
+        const char *when = tu_str(&r, path);
+        expect_rfc3339_now(when);
+        if (strcmp(when, prev) < 0)
+            fail_msg("received_at goes back: %s after %s", when, prev);
+        snprintf(prev, sizeof prev, "%s", when);
+        snprintf(path, sizeof path, "events.%d.event", i);
+        const char *p;
+        size_t len;
+        if (tu_mp_span(f->c.raw, f->c.raw_len, path, &p, &len) != 0)
+            fail_msg("no %s in the replay reply", path);
+        if (len != ev[i].n || memcmp(p, ev[i].b, len) != 0)
+            fail_msg("event %d comes back as %zu bytes that differ from the %zu bytes sent", i,
+                     len, ev[i].n);
+    }
+}
+
+static void test_replay_paging(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 10; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "pg-%d", i);
+        msgpack_object r = publish(&f->c, asb(id, "P-1", "personal"));
+        expect_accepted(&r, "accepted", i);
+    }
+    /* Page by hand: 3, 3, 3, 1, next = last seq of the page. */
+    uint64_t after = 0;
+    int pages = 0, total = 0;
+    for (;;) {
+        msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":%llu,\"max\":3}",
+                                   (unsigned long long)after);
+        expect_ok(&r);
+        const msgpack_object *evs = tu_get(&r, "events");
+        assert_non_null(evs);
+        uint32_t k = evs->via.array.size;
+        for (uint32_t i = 0; i < k; i++) {
+            char p[32];
+            snprintf(p, sizeof p, "events.%u.seq", i);
+            expect_int(&r, p, (int64_t)after + i + 1);
+        }
+        total += (int)k;
+        pages++;
+        int end = tu_bool(&r, "end");
+        if (total < 10) {
+            assert_int_equal(k, 3);
+            assert_int_equal(end, 0);
+        }
+        if (k)
+            expect_int(&r, "next", (int64_t)after + k);
+        if (end == 1)
+            break;
+        assert_true(pages < 10);
+        after = (uint64_t)tu_int(&r, "next");
+    }
+    assert_int_equal(total, 10);
+    assert_true(pages == 4 || pages == 5);
+    /* With the helper, max 1 and max 10000 agree. */
+    struct got g[16];
+    assert_int_equal(replay_all(&f->c, "", 1, g, 16), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(g[i].seq, i + 1);
+    assert_int_equal(replay_all(&f->c, "", 10000, g, 16), 10);
+    /* After the end: nothing, end true. */
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":10}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 0);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"max\":0}");
+    expect_error(&r, "bad_request", "max");
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"max\":10001}");
+    expect_error(&r, "bad_request", "max");
+}
+
+static void test_replay_after_until(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 8; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "au-%d", i);
+        msgpack_object r = publish(&f->c, asb(id, "P-1", "personal"));
+        expect_accepted(&r, "accepted", i);
+    }
+    struct got g[16];
+    size_t n = replay_all(&f->c, ",\"until\":6", 1000, g, 16);
+    assert_int_equal(n, 6);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":3,\"until\":6}");
+    expect_ok(&r);
+    const msgpack_object *evs = tu_get(&r, "events");
+    assert_int_equal(evs->via.array.size, 3);
+    expect_int(&r, "events.0.seq", 4);
+    expect_str(&r, "events.0.event.id", "au-4");
+    expect_int(&r, "events.2.seq", 6);
+    expect_str(&r, "events.2.event.id", "au-6");
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    /* Paged within the bound. */
+    n = replay_all(&f->c, ",\"until\":7", 2, g, 16);
+    assert_int_equal(n, 7);
+    assert_int_equal(g[6].seq, 7);
+    /* until past the end: everything after `after`. */
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":5,\"until\":100}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 3);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":\"3\"}");
+    expect_error(&r, "bad_request", "after");
+}
+
+/* `after` at the top of the u64 range: nothing is after it. (The scan must
+ * not wrap after + 1 to 0 and start again from seq 1.) */
+static void test_replay_after_max(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "am-%d", i);
+        msgpack_object r = publish(&f->c, asb(id, "P-1", "personal"));
+        expect_accepted(&r, "accepted", i);
+    }
+    msgpack_object r = publish(&f->c, asb("am-bad", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    /* 2^64-2 and 2^64-1 do not fit JSON's int64: MessagePack uint64. */
+    static const char max2[] = "\x82\xa2op\xa6replay\xa5" "after"
+                               "\xcf\xff\xff\xff\xff\xff\xff\xff\xfe";
+    static const char max1[] = "\x82\xa2op\xa6replay\xa5" "after"
+                               "\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
+    static const char rmax1[] = "\x82\xa2op\xa7rejects\xa5" "after"
+                                "\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
+    r = tu_call_raw(&f->c, max2, sizeof max2 - 1);
+    expect_ok(&r);
+    if (tu_get(&r, "events")->via.array.size != 0)
+        fail_msg("replay after 2^64-2 returned events: %s", tu_dump(&r));
+    r = tu_call_raw(&f->c, max1, sizeof max1 - 1);
+    expect_ok(&r);
+    if (tu_get(&r, "events")->via.array.size != 0)
+        fail_msg("replay after 2^64-1 returned events: %s", tu_dump(&r));
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    r = tu_call_raw(&f->c, rmax1, sizeof rmax1 - 1);
+    expect_ok(&r);
+    if (tu_get(&r, "rejects")->via.array.size != 0)
+        fail_msg("rejects after 2^64-1 returned rejects: %s", tu_dump(&r));
+}
+
+static void test_replay_since_till(void **state)
+{
+    struct fx *f = *state;
+    /* occurred_at values; offsets are honoured (+02:00 is two hours ahead). */
+    static const char *when[] = {
+        "2025-03-01T20:59:59Z",      /* 1: before since */
+        "2025-03-01T21:00:00Z",      /* 2: == since: in */
+        "2025-03-01T23:30:00+02:00", /* 3: 21:30Z: in */
+        "2025-03-01T21:59:59.999Z",  /* 4: in */
+        "2025-03-01T22:00:00Z",      /* 5: == till: out */
+        "2025-03-01T17:30:00-04:00", /* 6: 21:30Z: in */
+        "2025-03-02T21:30:00Z",      /* 7: out */
+    };
+    for (int i = 0; i < 7; i++) {
+        char ev[512], id[16];
+        snprintf(id, sizeof id, "st-%d", i + 1);
+        snprintf(ev, sizeof ev,
+                 "{\"id\":\"%s\",\"type\":\"call\",\"source\":\"police\",\"occurred_at\":\"%s\","
+                 "\"caller\":\"P-1\",\"category\":\"asb\"}",
+                 id, when[i]);
+        msgpack_object r = publish(&f->c, ev);
+        expect_accepted(&r, "accepted", i + 1);
+    }
+    struct got g[16];
+    size_t n = replay_all(&f->c,
+                          ",\"since\":\"2025-03-01T21:00:00Z\",\"till\":\"2025-03-01T22:00:00Z\"",
+                          1000, g, 16);
+    assert_int_equal(n, 4);
+    assert_int_equal(g[0].seq, 2);
+    assert_int_equal(g[1].seq, 3);
+    assert_int_equal(g[2].seq, 4);
+    assert_int_equal(g[3].seq, 6);
+    /* since alone, till alone, and an offset in the filter itself. */
+    n = replay_all(&f->c, ",\"since\":\"2025-03-02T00:00:00+01:00\"", 1000, g, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(g[0].seq, 7);
+    n = replay_all(&f->c, ",\"till\":\"2025-03-01T21:00:00Z\"", 1000, g, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(g[0].seq, 1);
+    /* Paged one at a time, the filter still finds them all. */
+    n = replay_all(&f->c,
+                   ",\"since\":\"2025-03-01T21:00:00Z\",\"till\":\"2025-03-01T22:00:00Z\"", 1, g,
+                   16);
+    assert_int_equal(n, 4);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"since\":\"last tuesday\"}");
+    expect_error(&r, "bad_request", "since");
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"till\":20250301}");
+    expect_error(&r, "bad_request", "till");
+}
+
+static void test_replay_types(void **state)
+{
+    struct fx *f = *state;
+    static const char *evs[] = {
+        "{\"id\":\"ty-1\",\"type\":\"call\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-1\",\"category\":\"asb\"}",
+        "{\"id\":\"ty-2\",\"type\":\"arrest\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"P-2\",\"offence\":\"theft\"}",
+        "{\"id\":\"ty-3\",\"type\":\"asb.report\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"location\":{\"ward\":\"Abbey\"},"
+        "\"category\":\"nuisance\"}",
+        "{\"id\":\"ty-4\",\"type\":\"call\",\"source\":\"council\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-4\",\"category\":\"other\"}",
+        "{\"id\":\"ty-5\",\"type\":\"concern\",\"source\":\"school\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"P-5\",\"kind\":\"hoarding\"}",
+    };
+    for (int i = 0; i < 5; i++) {
+        msgpack_object r = publish(&f->c, evs[i]);
+        expect_accepted(&r, "accepted", i + 1);
+    }
+    struct got g[16];
+    size_t n = replay_all(&f->c, ",\"types\":[\"call\"]", 1000, g, 16);
+    assert_int_equal(n, 2);
+    assert_string_equal(g[0].id, "ty-1");
+    assert_string_equal(g[1].id, "ty-4");
+    n = replay_all(&f->c, ",\"types\":[\"arrest\",\"concern\"]", 1, g, 16);
+    assert_int_equal(n, 2);
+    assert_int_equal(g[0].seq, 2);
+    assert_int_equal(g[1].seq, 5);
+    n = replay_all(&f->c, ",\"types\":[\"da.incident\"]", 1000, g, 16);
+    assert_int_equal(n, 0);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"types\":\"call\"}");
+    expect_error(&r, "bad_request", "types");
+}
+
+static void test_replay_person(void **state)
+{
+    struct fx *f = *state;
+    static const char *evs[] = {
+        /* 1 victim */
+        "{\"id\":\"pe-1\",\"type\":\"asb.report\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"victim\":\"P-1\","
+        "\"location\":{\"ward\":\"Abbey\"},\"category\":\"personal\"}",
+        /* 2 caller */
+        "{\"id\":\"pe-2\",\"type\":\"call\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-1\",\"category\":\"asb\"}",
+        /* 3 someone else */
+        "{\"id\":\"pe-3\",\"type\":\"call\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-10\",\"category\":\"asb\"}",
+        /* 4 subject */
+        "{\"id\":\"pe-4\",\"type\":\"arrest\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"P-1\",\"offence\":\"robbery\"}",
+        /* 5 perpetrator */
+        "{\"id\":\"pe-5\",\"type\":\"da.incident\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"victim\":\"P-2\",\"perpetrator\":\"P-1\"}",
+        /* 6 P-1 only as free text and a location id: not a person field */
+        "{\"id\":\"pe-6\",\"type\":\"concern\",\"source\":\"school\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"P-3\",\"kind\":\"other\","
+        "\"summary\":\"P-1\"}",
+        /* 7 the id itself is P-1: not a person field either */
+        "{\"id\":\"P-1\",\"type\":\"asb.report\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"location\":{\"id\":\"P-1\"},"
+        "\"category\":\"environmental\"}",
+        /* 8 subject of a missing episode */
+        "{\"id\":\"pe-8\",\"type\":\"missing.episode\",\"source\":\"police\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"P-1\",\"age\":14}",
+        /* 9 applicant */
+        "{\"id\":\"pe-9\",\"type\":\"case.review.request\",\"source\":\"council\","
+        "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"applicant\":\"P-1\",\"summary\":\"x\"}",
+    };
+    for (int i = 0; i < 9; i++) {
+        msgpack_object r = publish(&f->c, evs[i]);
+        expect_accepted(&r, "accepted", i + 1);
+    }
+    static const uint64_t want[] = {1, 2, 4, 5, 8, 9};
+    struct got g[16];
+    size_t n = replay_all(&f->c, ",\"person\":\"P-1\"", 1000, g, 16);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(g[i].seq, want[i]);
+    n = replay_all(&f->c, ",\"person\":\"P-1\"", 2, g, 16);
+    assert_int_equal(n, 6);
+    n = replay_all(&f->c, ",\"person\":\"P-2\"", 1000, g, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(g[0].seq, 5);
+    n = replay_all(&f->c, ",\"person\":\"P-1\",\"types\":[\"call\",\"arrest\"]", 1000, g, 16);
+    assert_int_equal(n, 2);
+    assert_int_equal(g[0].seq, 2);
+    assert_int_equal(g[1].seq, 4);
+    n = replay_all(&f->c, ",\"person\":\"P-99\"", 1000, g, 16);
+    assert_int_equal(n, 0);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"person\":\"Jane Doe\"}");
+    expect_error(&r, "bad_request", "person");
+}
+
+/* ---- rejects, stats, req ------------------------------------------------ */
+
+static void test_rejects_listing(void **state)
+{
+    struct fx *f = *state;
+    struct {
+        const char *json, *source, *code, *field;
+    } bad[] = {
+        {"{\"id\":\"rj-1\",\"type\":\"asb.report\",\"source\":\"police\","
+         "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"location\":{\"ward\":\"A\"},"
+         "\"category\":\"loud\"}",
+         "police", "bad_event", "category"},
+        {"{\"id\":\"rj-2\",\"type\":\"graffiti\",\"source\":\"council\","
+         "\"occurred_at\":\"2025-03-01T21:00:00Z\"}",
+         "council", "unknown_type", "type"},
+        {"{\"id\":\"rj-3\",\"type\":\"referral\",\"source\":\"housing\","
+         "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"subject\":\"S\",\"panel\":\"nope\","
+         "\"reason\":\"r\"}",
+         "housing", "unknown_panel", "panel"},
+        {"{\"id\":\"rj-4\",\"type\":\"call\",\"source\":\"police\","
+         "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"John Smith\","
+         "\"category\":\"asb\"}",
+         "police", "bad_event", "caller"},
+        {"{\"id\":\"ok-1\",\"type\":\"call\",\"source\":\"police\","
+         "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-1\","
+         "\"category\":\"crime\"}",
+         "police", "id_conflict", "id"},
+    };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_object r = publish(&f->c, "{\"id\":\"ok-1\",\"type\":\"call\",\"source\":\"police\","
+                                      "\"occurred_at\":\"2025-03-01T21:00:00Z\","
+                                      "\"caller\":\"P-1\",\"category\":\"asb\"}");
+    expect_accepted(&r, "accepted", 1);
+    unsigned char *sent[5];
+    size_t sent_len[5];
+    for (int i = 0; i < 5; i++) {
+        r = publish_bytes(&f->c, &sb, bad[i].json);
+        expect_rejected(&r, bad[i].code, bad[i].field);
+        sent[i] = malloc(sb.size);
+        memcpy(sent[i], sb.data, sb.size);
+        sent_len[i] = sb.size;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(last_seq(&f->c), 1);
+    /* All at once. */
+    r = tu_call(&f->c, "{\"op\":\"rejects\"}");
+    expect_ok(&r);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    expect_int(&r, "next", 5);
+    const msgpack_object *rj = tu_get(&r, "rejects");
+    assert_non_null(rj);
+    assert_int_equal(rj->via.array.size, 5);
+    for (int i = 0; i < 5; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "rejects.%d.id", i);
+        expect_int(&r, p, i + 1);
+        snprintf(p, sizeof p, "rejects.%d.source", i);
+        expect_str(&r, p, bad[i].source);
+        snprintf(p, sizeof p, "rejects.%d", i);
+        expect_error_at(&r, p, bad[i].code, bad[i].field);
+        snprintf(p, sizeof p, "rejects.%d.received_at", i);
+        expect_rfc3339_now(tu_str(&r, p));
+        snprintf(p, sizeof p, "rejects.%d.bytes", i);
+        const msgpack_object *b = tu_get(&r, p);
+        if (!b || b->type != MSGPACK_OBJECT_BIN)
+            fail_msg("%s must be bin: %s", p, tu_dump(&r));
+        if (b->via.bin.size != sent_len[i] || memcmp(b->via.bin.ptr, sent[i], sent_len[i]) != 0)
+            fail_msg("%s differ from the event bytes sent", p);
+    }
+    /* Paged by two. */
+    uint64_t after = 0;
+    int seen = 0;
+    for (int pages = 0; pages < 10; pages++) {
+        r = tu_call(&f->c, "{\"op\":\"rejects\",\"after\":%llu,\"max\":2}",
+                    (unsigned long long)after);
+        expect_ok(&r);
+        rj = tu_get(&r, "rejects");
+        assert_true(rj->via.array.size <= 2);
+        for (uint32_t i = 0; i < rj->via.array.size; i++) {
+            char p[64];
+            snprintf(p, sizeof p, "rejects.%u.id", i);
+            expect_int(&r, p, ++seen);
+        }
+        if (tu_bool(&r, "end") == 1)
+            break;
+        assert_int_equal(tu_bool(&r, "end"), 0);
+        after = (uint64_t)tu_int(&r, "next");
+    }
+    assert_int_equal(seen, 5);
+    r = tu_call(&f->c, "{\"op\":\"rejects\",\"after\":3}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 2);
+    expect_int(&r, "rejects.0.id", 4);
+    for (int i = 0; i < 5; i++)
+        free(sent[i]);
+}
+
+static void test_stats_counters(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r;
+    for (int i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s-%d", i);
+        r = publish(&f->c, asb(id, "P-1", "personal"));
+        expect_accepted(&r, "accepted", i + 1);
+    }
+    for (int i = 0; i < 3; i++) {
+        r = publish(&f->c, asb("s-0", "P-1", "personal"));
+        expect_accepted(&r, "duplicate", 1);
+    }
+    r = publish(&f->c, asb("s-1", "P-1", "nuisance"));
+    expect_rejected(&r, "id_conflict", "id");
+    r = publish(&f->c, asb("s-9", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    r = publish(&f->c, asb("s-10", "P 1", "personal"));
+    expect_rejected(&r, "bad_event", "victim");
+    r = publish(&f->c, "{\"id\":\"s-11\",\"type\":\"x\",\"source\":\"police\","
+                       "\"occurred_at\":\"2025-03-01T21:00:00Z\"}");
+    expect_rejected(&r, "unknown_type", "type");
+    /* A batch counts per event. */
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[%s,%s,%s]}",
+                asb("s-20", "P-1", "personal"), asb("s-0", "P-1", "personal"),
+                asb("s-21", "P-1", "bad"));
+    expect_ok(&r);
+    r = tu_call(&f->c, "{\"op\":\"stats\"}");
+    expect_ok(&r);
+    expect_int(&r, "counters.accepted", 5);
+    expect_int(&r, "counters.duplicate", 4);
+    expect_int(&r, "counters.rejected.bad_event", 3);
+    expect_int(&r, "counters.rejected.id_conflict", 1);
+    expect_int(&r, "counters.rejected.unknown_type", 1);
+    assert_int_equal(last_seq(&f->c), 5);
+}
+
+static void test_req_echo(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"ping\",\"req\":\"abc-123\"}");
+    expect_ok(&r);
+    expect_str(&r, "req", "abc-123");
+    r = tu_call(&f->c, "{\"op\":\"ping\",\"req\":42}");
+    expect_int(&r, "req", 42);
+    r = tu_call(&f->c, "{\"op\":\"ping\",\"req\":-7}");
+    expect_int(&r, "req", -7);
+    r = tu_call(&f->c, "{\"op\":\"ping\"}");
+    expect_ok(&r);
+    if (tu_get(&r, "req"))
+        fail_msg("req must be absent when not sent: %s", tu_dump(&r));
+    /* Verbatim: bin, a uint64-encoded 5 and a str16-encoded string come back
+     * as the same bytes. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } reqs[] = {
+        {"\xc4\x04\x00\xff\x10\x20", 6},
+        {"\xcf\x00\x00\x00\x00\x00\x00\x00\x05", 9},
+        {"\xda\x00\x03xyz", 6},
+        {"\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18", 9},
+        {"\xc0", 1},
+        {"\xc3", 1},
+    };
+    static const char *ops[] = {"\xa4ping", "\xa5stats", "\xa7nope.op"};
+    for (size_t o = 0; o < 3; o++) {
+        for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+            unsigned char msg[64];
+            size_t n = 0;
+            memcpy(msg + n, "\x82\xa3req", 5);
+            n += 5;
+            memcpy(msg + n, reqs[i].bytes, reqs[i].len);
+            n += reqs[i].len;
+            memcpy(msg + n, "\xa2op", 3);
+            n += 3;
+            memcpy(msg + n, ops[o], strlen(ops[o]));
+            n += strlen(ops[o]);
+            r = tu_call_raw(&f->c, msg, n);
+            if (o == 2)
+                expect_error(&r, "bad_op", NULL);
+            else
+                expect_ok(&r);
+            const char *p;
+            size_t len;
+            if (tu_mp_span(f->c.raw, f->c.raw_len, "req", &p, &len) != 0)
+                fail_msg("req %zu not echoed: %s", i, tu_dump(&r));
+            if (len != reqs[i].len || memcmp(p, reqs[i].bytes, len) != 0)
+                fail_msg("req %zu not echoed verbatim", i);
+        }
+    }
+    /* Echoed on every kind of reply: publish (single, batch, rejected),
+     * replay, rejects, bad_request. */
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"req\":\"q1\",\"event\":%s}",
+                asb("q-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    expect_str(&r, "req", "q1");
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"req\":2,\"event\":%s}",
+                asb("q-2", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    expect_int(&r, "req", 2);
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"req\":3,\"events\":[%s]}",
+                asb("q-1", "P-1", "personal"));
+    expect_ok(&r);
+    expect_int(&r, "req", 3);
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"req\":4}");
+    expect_ok(&r);
+    expect_int(&r, "req", 4);
+    r = tu_call(&f->c, "{\"op\":\"rejects\",\"req\":5}");
+    expect_ok(&r);
+    expect_int(&r, "req", 5);
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"req\":6,\"max\":-1}");
+    expect_error(&r, "bad_request", "max");
+    expect_int(&r, "req", 6);
+    r = tu_call(&f->c, "{\"req\":7}");
+    expect_error(&r, "bad_request", "op");
+    expect_int(&r, "req", 7);
+}
+
+/* Many requests in flight on one DEALER: every reply matched by req. */
+static void test_req_pipelined(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 300 };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "pipe-%d", i);
+        char *json = NULL;
+        assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
+                             asb(id, "P-1", i % 7 ? "personal" : "loud")) > 0);
+        tu_json_to_mp(&sb, json);
+        free(json);
+        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    static char seen[N];
+    memset(seen, 0, sizeof seen);
+    int64_t deadline = tu_now_ms() + 20000;
+    for (int got = 0; got < N; got++) {
+        msgpack_object r;
+        int64_t left = deadline - tu_now_ms();
+        if (left <= 0 || tu_recv(&f->c, (int)left, &r) != 0)
+            fail_msg("only %d of %d replies arrived", got, N);
+        int64_t req = tu_int(&r, "req");
+        if (req < 0 || req >= N || seen[req])
+            fail_msg("reply with unexpected req: %s", tu_dump(&r));
+        seen[req] = 1;
+        if (req % 7)
+            expect_str(&r, "status", "accepted");
+        else
+            expect_rejected(&r, "bad_event", "category");
+    }
+    assert_int_equal(last_seq(&f->c), N - (N + 6) / 7);
+}
+
+/* Several clients at once: their requests share group commits, and the
+ * log stays gap-free with each reply's seq unique. */
+static void test_many_clients(void **state)
+{
+    struct fx *f = *state;
+    enum { NC = 8, PER = 250 };
+    struct tu_client cl[NC];
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int k = 0; k < NC; k++) {
+        tu_client_open(&cl[k], f->hub.endpoint, ZMQ_DEALER);
+        msgpack_object r = tu_call(&cl[k], "{\"op\":\"ping\"}"); /* connected */
+        expect_ok(&r);
+    }
+    for (int i = 0; i < PER; i++)
+        for (int k = 0; k < NC; k++) {
+            char id[32], *json = NULL;
+            snprintf(id, sizeof id, "mc-%d-%d", k, i);
+            assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
+                                 asb(id, "P-1", "nuisance")) > 0);
+            tu_json_to_mp(&sb, json);
+            free(json);
+            assert_int_equal(tu_send_raw(&cl[k], sb.data, sb.size), 0);
+        }
+    msgpack_sbuffer_destroy(&sb);
+    static char seen[NC * PER + 1];
+    memset(seen, 0, sizeof seen);
+    int64_t deadline = tu_now_ms() + 30000;
+    for (int k = 0; k < NC; k++)
+        for (int i = 0; i < PER; i++) {
+            msgpack_object r;
+            int64_t left = deadline - tu_now_ms();
+            if (left <= 0 || tu_recv(&cl[k], (int)left, &r) != 0)
+                fail_msg("client %d: only %d of %d replies", k, i, PER);
+            expect_str(&r, "status", "accepted");
+            int64_t seq = tu_int(&r, "seq");
+            if (seq < 1 || seq > NC * PER || seen[seq])
+                fail_msg("seq %lld out of range or given twice", (long long)seq);
+            seen[seq] = 1;
+        }
+    for (int k = 0; k < NC; k++)
+        tu_client_close(&cl[k]);
+    assert_int_equal(last_seq(&f->c), NC * PER);
+}
+
+/* The same events from several clients at once: exactly one accepted per
+ * event, every other answer a duplicate naming the same seq. */
+static void test_concurrent_duplicates(void **state)
+{
+    struct fx *f = *state;
+    enum { NC = 4, NE = 300 };
+    struct tu_client cl[NC];
+    msgpack_sbuffer ev[NE];
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < NE; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "cd-%d", i);
+        msgpack_sbuffer_init(&ev[i]);
+        tu_json_to_mp(&ev[i], asb(id, "P-1", "personal"));
+    }
+    for (int k = 0; k < NC; k++) {
+        tu_client_open(&cl[k], f->hub.endpoint, ZMQ_DEALER);
+        msgpack_object r = tu_call(&cl[k], "{\"op\":\"ping\"}");
+        expect_ok(&r);
+    }
+    for (int i = 0; i < NE; i++)
+        for (int k = 0; k < NC; k++) {
+            tu_publish_request(&sb, ev[i].data, ev[i].size, i);
+            assert_int_equal(tu_send_raw(&cl[k], sb.data, sb.size), 0);
+        }
+    static int64_t seq_of[NE];
+    static int accepted[NE];
+    memset(seq_of, 0, sizeof seq_of);
+    memset(accepted, 0, sizeof accepted);
+    int64_t deadline = tu_now_ms() + 30000;
+    for (int k = 0; k < NC; k++)
+        for (int n = 0; n < NE; n++) {
+            msgpack_object r;
+            int64_t left = deadline - tu_now_ms();
+            if (left <= 0 || tu_recv(&cl[k], (int)left, &r) != 0)
+                fail_msg("client %d: only %d of %d replies", k, n, NE);
+            int64_t i = tu_int(&r, "req"), seq = tu_int(&r, "seq");
+            const char *st = tu_str(&r, "status");
+            if (i < 0 || i >= NE || seq < 1 || !st)
+                fail_msg("unexpected reply %s", tu_dump(&r));
+            if (seq_of[i] && seq_of[i] != seq)
+                fail_msg("event cd-%lld answered with seq %lld and %lld", (long long)i,
+                         (long long)seq_of[i], (long long)seq);
+            seq_of[i] = seq;
+            if (!strcmp(st, "accepted"))
+                accepted[i]++;
+            else if (strcmp(st, "duplicate"))
+                fail_msg("unexpected reply %s", tu_dump(&r));
+        }
+    for (int i = 0; i < NE; i++)
+        if (accepted[i] != 1)
+            fail_msg("event cd-%d accepted %d times", i, accepted[i]);
+    for (int k = 0; k < NC; k++)
+        tu_client_close(&cl[k]);
+    for (int i = 0; i < NE; i++)
+        msgpack_sbuffer_destroy(&ev[i]);
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(last_seq(&f->c), NE);
+    struct got g[NE + 1];
+    assert_int_equal(replay_all(&f->c, "", 1000, g, NE + 1), NE);
+}
+
+static void test_req_socket(void **state)
+{
+    struct fx *f = *state;
+    struct tu_client q;
+    tu_client_open(&q, f->hub.endpoint, ZMQ_REQ);
+    msgpack_object r = tu_call(&q, "{\"op\":\"ping\",\"req\":1}");
+    expect_ok(&r);
+    expect_int(&r, "req", 1);
+    expect_int(&r, "last_seq", 0);
+    r = tu_call(&q, "{\"op\":\"publish\",\"event\":%s}", asb("rq-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    r = tu_call(&q, "{\"op\":\"publish\",\"event\":%s}", asb("rq-1", "P-1", "personal"));
+    expect_accepted(&r, "duplicate", 1);
+    r = tu_call(&q, "{\"op\":\"publish\",\"event\":%s}", asb("rq-2", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    r = tu_call(&q, "{\"op\":\"replay\"}");
+    expect_ok(&r);
+    expect_str(&r, "events.0.event.id", "rq-1");
+    r = tu_call_raw(&q, "\xc1", 1);
+    expect_error(&r, "bad_request", NULL);
+    r = tu_call(&q, "{\"op\":\"stats\"}");
+    expect_ok(&r);
+    /* The DEALER client sees the same log. */
+    assert_int_equal(last_seq(&f->c), 1);
+    tu_client_close(&q);
+}
+
+static void test_bad_op(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"frobnicate\",\"req\":9}");
+    expect_error(&r, "bad_op", NULL);
+    expect_int(&r, "req", 9);
+    r = tu_call(&f->c, "{\"op\":\"PING\"}");
+    expect_error(&r, "bad_op", NULL);
+    r = tu_call(&f->c, "{\"op\":\"\"}");
+    expect_error(&r, "bad_op", NULL);
+}
+
+static void test_unknown_request_field(void **state)
+{
+    struct fx *f = *state;
+    static const char *reqs[][2] = {
+        {"{\"op\":\"ping\",\"colour\":1}", "colour"},
+        {"{\"op\":\"replay\",\"tpyes\":[\"call\"]}", "tpyes"},
+        {"{\"op\":\"rejects\",\"person\":\"P-1\"}", "person"},
+        {"{\"op\":\"publish\",\"event\":{},\"evnets\":[]}", "evnets"},
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        msgpack_object r = tu_call(&f->c, "%s", reqs[i][0]);
+        expect_error(&r, "bad_request", NULL);
+        const char *m = tu_str(&r, "error.message");
+        if (!m || !strstr(m, reqs[i][1]))
+            fail_msg("the message does not name '%s': %s", reqs[i][1], tu_dump(&r));
+    }
+    assert_int_equal(last_seq(&f->c), 0);
+}
+
+/* PROTOCOL.md 2: `field` is the dotted path of the offending field "when
+ * there is one"; an unknown request field is one (as an unknown event field
+ * is, where the hub does set it). */
+static void test_unknown_request_field_sets_field(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"tpyes\":[\"call\"]}");
+    expect_error(&r, "bad_request", "tpyes");
+}
+
+/* ---- restart -------------------------------------------------------------- */
+
+static void test_restart_same_data(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "rs-%d", i);
+        msgpack_object r = publish(&f->c, asb(id, "P-1", "personal"));
+        expect_accepted(&r, "accepted", i);
+    }
+    msgpack_object r = publish(&f->c, asb("rs-bad", "P-1", "loud"));
+    expect_rejected(&r, "bad_event", "category");
+    restart(f);
+    assert_int_equal(last_seq(&f->c), 3);
+    r = publish(&f->c, asb("rs-2", "P-1", "personal"));
+    expect_accepted(&r, "duplicate", 2);
+    r = publish(&f->c, asb("rs-2", "P-1", "nuisance"));
+    expect_rejected(&r, "id_conflict", "id");
+    r = publish(&f->c, asb("rs-4", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 4);
+    struct got g[8];
+    assert_int_equal(replay_all(&f->c, "", 1000, g, 8), 4);
+    r = tu_call(&f->c, "{\"op\":\"rejects\"}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 2);
+    expect_int(&r, "rejects.1.id", 2);
+    /* And once more, with nothing new in between. */
+    restart(f);
+    assert_int_equal(last_seq(&f->c), 4);
+    r = publish(&f->c, asb("rs-1", "P-1", "personal"));
+    expect_accepted(&r, "duplicate", 1);
+}
+
+/* ---- startup refusals ----------------------------------------------------- */
+
+static void expect_run(int rc, const char *out, int want_rc, const char *want_text)
+{
+    if (rc != want_rc)
+        fail_msg("csphubd exited %d, want %d; output:\n%s", rc, want_rc, out);
+    if (want_text && !strcasestr(out, want_text))
+        fail_msg("csphubd output does not mention '%s':\n%s", want_text, out);
+}
+
+static void test_refuse_nonloopback(void **state)
+{
+    struct fx *f = *state;
+    char out[8192], data[700];
+    snprintf(data, sizeof data, "%s/other", f->tmp);
+    int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", data, "--listen",
+                           "tcp://0.0.0.0:7999", NULL);
+    expect_run(rc, out, 2, "loopback");
+    rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", data, "--listen", "tcp://127.0.0.1:7999",
+                       "--listen", "tcp://*:7998", NULL);
+    expect_run(rc, out, 2, "loopback");
+}
+
+static void test_refuse_config_unknown_key(void **state)
+{
+    struct fx *f = *state;
+    char path[700], out[8192], want[800];
+    snprintf(path, sizeof path, "%s/csphub.yaml", f->tmp);
+    FILE *cf = fopen(path, "w");
+    assert_non_null(cf);
+    fprintf(cf, "# a config with a misspelt key\ndata_dir: %s/cfgdata\nlisten:\n"
+                "  - tcp://127.0.0.1:%d\nsecurity: none\nlog_levle: debug\n",
+            f->tmp, tu_free_port());
+    fclose(cf);
+    int rc = tu_hub_run_ms(out, sizeof out, 10000, "--config", path, NULL);
+    snprintf(want, sizeof want, "%s:6:", path);
+    expect_run(rc, out, 2, want);
+    expect_run(rc, out, 2, "log_levle");
+    /* A misspelt key under limits too. */
+    cf = fopen(path, "w");
+    fprintf(cf, "data_dir: %s/cfgdata\nlimits:\n  batch_max: 10\n  replay_maxx: 5\n", f->tmp);
+    fclose(cf);
+    rc = tu_hub_run_ms(out, sizeof out, 10000, "--config", path, NULL);
+    snprintf(want, sizeof want, "%s:4:", path);
+    expect_run(rc, out, 2, want);
+}
+
+static void test_refuse_data_is_file(void **state)
+{
+    struct fx *f = *state;
+    char path[700], out[8192];
+    snprintf(path, sizeof path, "%s/plain-file", f->tmp);
+    FILE *pf = fopen(path, "w");
+    assert_non_null(pf);
+    fputs("not a directory\n", pf);
+    fclose(pf);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
+    int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", path, "--listen", ep, NULL);
+    expect_run(rc, out, 2, path);
+}
+
+static void test_refuse_second_hub(void **state)
+{
+    struct fx *f = *state;
+    char out[8192], ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
+    int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", f->data, "--listen", ep, NULL);
+    expect_run(rc, out, 2, "another hub");
+    /* The first one is unharmed. */
+    msgpack_object r = publish(&f->c, asb("sh-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+}
+
+static void test_help(void **state)
+{
+    char out[16384];
+    int rc = tu_hub_run_ms(out, sizeof out, 10000, "--help", NULL);
+    expect_run(rc, out, 0, "usage");
+    expect_run(rc, out, 0, "--verify");
+    rc = tu_hub_run_ms(out, sizeof out, 10000, "--no-such-flag", NULL);
+    expect_run(rc, out, 2, NULL);
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+/* Flip one bit inside every copy of needle in file (LMDB may keep stale
+ * copies of a page too). Returns the number of copies changed. */
+static int flip_in_file(const char *file, const char *needle, size_t nlen)
+{
+    int fd = open(file, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    unsigned char *buf = malloc((size_t)st.st_size);
+    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    int flipped = 0;
+    for (size_t i = 0; i + nlen <= (size_t)st.st_size; i++) {
+        if (memcmp(buf + i, needle, nlen) == 0) {
+            unsigned char c = buf[i + nlen - 1] ^ 0x01; /* last byte of the id */
+            assert_int_equal(pwrite(fd, &c, 1, (off_t)(i + nlen - 1)), 1);
+            flipped++;
+        }
+    }
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    free(buf);
+    return flipped;
+}
+
+static void test_verify(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = publish(&f->c, asb("v-1", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 1);
+    r = publish(&f->c, asb("tamper-canary-4f1c9e", "P-1", "personal"));
+    expect_accepted(&r, "accepted", 2);
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[%s,%s]}", asb("v-3", "P-1", "nuisance"),
+                asb("v-4", "P-2", "nuisance"));
+    expect_ok(&r);
+    tu_client_close(&f->c);
+    f->client_open = 0;
+    assert_int_equal(tu_hub_stop(&f->hub), 0);
+
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    expect_run(rc, out, 0, "intact");
+    expect_run(rc, out, 0, "4 events");
+
+    /* The event's id as MessagePack (fixstr header, then the text): only
+     * the event bytes hold it so, not the idempotency key. */
+    char mdb[700];
+    snprintf(mdb, sizeof mdb, "%s/data.mdb", f->data);
+    const char needle[] = "\xb4tamper-canary-4f1c9e";
+    int flipped = flip_in_file(mdb, needle, sizeof needle - 1);
+    if (flipped < 1)
+        fail_msg("the event id was not found in %s", mdb);
+    rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    expect_run(rc, out, 1, "altered");
+    expect_run(rc, out, 1, "seq 2");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_gap_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_returns_original_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_id_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejections_name_code_and_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_events_forbidden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_mixed_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_byte_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_after_until, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_after_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_since_till, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejects_listing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_req_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_req_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_req_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_request_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_request_field_sets_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_same_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_nonloopback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_config_unknown_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_data_is_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_second_hub, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
