@@ -94,26 +94,18 @@ static int ping_once(const char *endpoint, int timeout_ms)
     return rc;
 }
 
-int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
+static int hub_spawn(struct tu_hub *h, va_list ap)
 {
     const char *argv[64];
     int n = 0;
-    memset(h, 0, sizeof *h);
-    h->port = tu_free_port();
-    snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", h->port);
-    snprintf(h->data, sizeof h->data, "%s", data_dir);
-    snprintf(h->log, sizeof h->log, "%s.log", data_dir);
     argv[n++] = tu_env("CSPH_HUBD", "csphubd");
     argv[n++] = "--data";
     argv[n++] = h->data;
     argv[n++] = "--listen";
     argv[n++] = h->endpoint;
-    va_list ap;
-    va_start(ap, data_dir);
     const char *a;
     while ((a = va_arg(ap, const char *)) && n < 62)
         argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     h->pid = fork();
     if (h->pid == 0) {
@@ -138,6 +130,29 @@ int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
     }
     print_log(h->log);
     return -1;
+}
+
+int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
+{
+    memset(h, 0, sizeof *h);
+    h->port = tu_free_port();
+    snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", h->port);
+    snprintf(h->data, sizeof h->data, "%s", data_dir);
+    snprintf(h->log, sizeof h->log, "%s.log", data_dir);
+    va_list ap;
+    va_start(ap, data_dir);
+    int rc = hub_spawn(h, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tu_hub_restart(struct tu_hub *h, ...)
+{
+    va_list ap;
+    va_start(ap, h);
+    int rc = hub_spawn(h, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Run csphubd with the arguments in ap; timeout_ms < 0 waits for ever. */

@@ -36,6 +36,9 @@ struct tu_hub {
  * answers ping. Returns 0, or -1 when it exited or never answered (its log
  * is printed). */
 int tu_hub_start(struct tu_hub *h, const char *data_dir, ...);
+/* Start csphubd again on the same port and data directory (after a stop
+ * or a kill), with the extra arguments (NULL-terminated). */
+int tu_hub_restart(struct tu_hub *h, ...);
 /* Run csphubd with args (NULL-terminated) to completion: its exit status,
  * with stderr captured into out (size n). */
 int tu_hub_run(char *out, size_t n, ...);
