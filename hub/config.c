@@ -115,7 +115,8 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
 
 enum csph_err csph_config_load(struct csph_config *c, const char *path, struct csph_error *err)
 {
-    static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file", "listen",
+    static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
+                                       "identities_file", "server_key_file", "listen",
                                        "security", "log_level", "limits", NULL};
     struct csph_yaml y;
     enum csph_err rc = csph_yaml_load(&y, path, err);
@@ -130,6 +131,11 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
     if ((rc = read_path(&y, root, "data_dir", c->data_dir, sizeof c->data_dir, err)) ||
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
         (rc = read_path(&y, root, "panels_file", c->panels_file, sizeof c->panels_file, err)))
+        goto done;
+    if ((rc = read_path(&y, root, "identities_file", c->identities_file,
+                        sizeof c->identities_file, err)) ||
+        (rc = read_path(&y, root, "server_key_file", c->server_key_file,
+                        sizeof c->server_key_file, err)))
         goto done;
     yaml_node_t *rf = csph_yaml_get(&y, root, "rules_file");
     if (rf && csph_yaml_scalar(rf) && !strcmp(csph_yaml_scalar(rf), "none"))
@@ -285,10 +291,10 @@ enum csph_err csph_config_validate(const struct csph_config *c, struct csph_erro
                 "(tcp://127.0.0.1:PORT), an ipc:// endpoint, or set security: curve",
                 where, ep);
     }
-    if (c->security == CSPH_SECURITY_CURVE)
+    if (c->security == CSPH_SECURITY_CURVE && (!c->identities_file[0] || !c->server_key_file[0]))
         return csph_error_set(err, CSPH_ERR_CONFIG, "security",
-                              "%s: security 'curve' is not available in this build yet; use "
-                              "'none' on a loopback endpoint",
+                              "%s: security 'curve' needs identities_file (who may connect) and "
+                              "server_key_file (the hub's key pair from `csphub keygen hub`)",
                               where);
     if (c->limits.event_max > c->limits.message_max)
         return csph_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",

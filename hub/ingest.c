@@ -104,6 +104,7 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
     struct csph_rule_event ev = {
         .seq = seq, .type = info->type, .type_len = info->type_len,
         .occurred_ms = info->occurred_at_ms, .received_ms = received_ms, .obj = obj,
+        .from_hub = info->source_len == 3 && memcmp(info->source, "hub", 3) == 0,
     };
     const struct csph_alert_draft *drafts;
     size_t n;
@@ -262,4 +263,33 @@ enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t
         }
     }
     return rc;
+}
+
+enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
+                                const char *op, const char *query, size_t query_len,
+                                uint64_t returned, int64_t now_ms, struct csph_error *err)
+{
+    char eid[64];
+    snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)csph_store_next_seq(g->store));
+    if (query_len > 2000) {
+        query_len = 2000;
+        while (query_len && ((unsigned char)query[query_len] & 0xc0) == 0x80)
+            query_len--; /* never cut a UTF-8 character */
+    }
+    msgpack_packer pk;
+    g->hub_event.size = 0;
+    msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+    pack_head(&pk, 5, eid, "audit.access", now_ms);
+    csph_pack_str(&pk, "identity");
+    csph_pack_str(&pk, identity);
+    csph_pack_str(&pk, "role");
+    csph_pack_str(&pk, role);
+    csph_pack_str(&pk, "op");
+    csph_pack_str(&pk, op);
+    csph_pack_str(&pk, "query");
+    csph_pack_strn(&pk, query, query_len);
+    csph_pack_str(&pk, "returned");
+    msgpack_pack_uint64(&pk, returned);
+    uint64_t seq;
+    return ingest_hub_event(g, now_ms, &seq, err);
 }

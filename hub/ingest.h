@@ -61,6 +61,12 @@ enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
 enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t max,
                                    size_t *fired, struct csph_error *err);
 
+/* Record a read: an audit.access event (who, role, op, the query as text,
+ * how many records were returned). */
+enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
+                                const char *op, const char *query, size_t query_len,
+                                uint64_t returned, int64_t now_ms, struct csph_error *err);
+
 /* 1 when type names an event only the hub may write. */
 int csph_ingest_hub_type(const char *type, size_t len);
 

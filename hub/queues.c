@@ -580,6 +580,18 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
     return CSPH_ERR_OK;
 }
 
+enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t id, int *panel,
+                                   struct csph_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                              (unsigned long long)id);
+    *panel = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+    return CSPH_ERR_OK;
+}
+
 enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,
                                       struct csph_error *err)
 {

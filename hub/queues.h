@@ -91,6 +91,10 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
                                    struct csph_due_alert *out, size_t max, size_t *n,
                                    struct csph_error *err);
 
+/* The panel index of alert id (NOT_FOUND when no such alert). */
+enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t id, int *panel,
+                                   struct csph_error *err);
+
 /* A timer.fired for alert id: its deadline no longer runs (the due date
  * stays on record). No-op when already spent or no such alert. */
 enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,

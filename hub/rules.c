@@ -2483,7 +2483,7 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
         return lmdb_fail(err, rc, "reading the rule state");
     int64_t m = ev->occurred_ms < ev->received_ms ? ev->occurred_ms : ev->received_ms;
     int dirty = 0;
-    if (m > r->hw) {
+    if (!ev->from_hub && m > r->hw) {
         r->hw = m;
         dirty = 1;
     }

@@ -53,6 +53,11 @@ struct csph_rule_event {
     int64_t occurred_ms;
     int64_t received_ms;
     const msgpack_object *obj;
+    /* 1 for the hub's own events (decisions, deadlines, access records):
+     * their time is the hub's clock, not an incident's, so they do not move
+     * the horizon (a decision today must not close the windows of last
+     * year's events still being imported). */
+    int from_hub;
 };
 
 /* An alert the engine decided to raise. */

@@ -6,11 +6,13 @@
 #include <zmq.h>
 
 #include "ingest.h"
+#include "csphub.h"
 #include "log.h"
 #include "mpx.h"
 #include "queues.h"
 #include "rules.h"
 #include "schema.h"
+#include "security.h"
 #include "store.h"
 #include "timefmt.h"
 #include "wire.h"
@@ -39,7 +41,10 @@
     X(timers_fired)                                                            \
     X(fetches_held)                                                            \
     X(rule_reloads)                                                            \
-    X(rule_reload_failures)
+    X(rule_reload_failures)                                                    \
+    X(forbidden)                                                               \
+    X(handshakes_refused)                                                      \
+    X(audit_records)
 
 struct counters {
 #define CSPH_COUNTER_FIELD(name) uint64_t name;
@@ -52,6 +57,8 @@ struct counters {
 struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
+    const struct csph_identity *who; /* curve: the sender; NULL in none mode */
+    int held;                        /* a fetch now waiting: no reply yet */
     struct csph_request req;
     msgpack_sbuffer reply;
 };
@@ -94,6 +101,12 @@ struct csph_server {
     uv_timer_t fetch_timer; /* the next held fetch to expire */
     struct held_fetch *fetches;
     size_t nfetches;
+    /* security curve */
+    struct csph_identities ids;
+    void *zap;                 /* REP socket answering ZeroMQ's ZAP requests */
+    struct csph_zsock zap_zs;
+    const struct csph_identity *who; /* the sender of the request in hand */
+    uint32_t last_count;       /* records the last read returned (audit) */
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
     struct held_reply *held;
@@ -236,6 +249,77 @@ static int is_write_op(enum csph_op op)
     return op == CSPH_OP_PUBLISH || op == CSPH_OP_ACK || op == CSPH_OP_ALERT_UPDATE;
 }
 
+/* Reads that leave an access record (PROTOCOL.md 7): in curve mode, every
+ * replay, rejects, alerts or fetch by a panel member or an auditor. They
+ * run in the write batch so the record commits before the reply leaves. */
+static int is_audited(const struct pending *p)
+{
+    if (!p->who || (p->who->role != CSPH_ROLE_PANEL && p->who->role != CSPH_ROLE_AUDITOR))
+        return 0;
+    enum csph_op op = p->req.op;
+    return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
+           op == CSPH_OP_FETCH;
+}
+
+/* security curve: an agency publishes only its listed types, under its own
+ * name. An event without `source` is stamped with it: the stored bytes are
+ * the event with `source` added first (kept in the batch's zone). */
+static enum csph_err authorise_event(struct csph_server *s, struct csph_event_info *info,
+                                     const struct csph_span *bytes, const void **stored,
+                                     size_t *stored_len, struct csph_error *e)
+{
+    const char *name = s->who->name;
+    size_t nl = strlen(name);
+    if (info->source && (info->source_len != nl || memcmp(info->source, name, nl) != 0)) {
+        s->c.forbidden++;
+        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "source",
+                              "source '%.*s' is not this client's identity '%s'; leave source "
+                              "out and the hub stamps it",
+                              (int)info->source_len, info->source, name);
+    }
+    if (!csph_identity_may_publish(s->who, info->type, info->type_len)) {
+        s->c.forbidden++;
+        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "type",
+                              "identity '%s' may not publish events of type %.*s (see the "
+                              "hub's identity file)",
+                              name, (int)info->type_len, info->type);
+    }
+    if (info->source)
+        return CSPH_ERR_OK;
+    const unsigned char *b = (const unsigned char *)bytes->ptr;
+    uint32_t n;
+    size_t hdr;
+    if ((b[0] & 0xf0) == 0x80) {
+        n = b[0] & 0x0f;
+        hdr = 1;
+    } else if (b[0] == 0xde) {
+        n = (uint32_t)b[1] << 8 | b[2];
+        hdr = 3;
+    } else {
+        n = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+        hdr = 5;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n + 1);
+    csph_pack_str(&pk, "source");
+    csph_pack_str(&pk, name);
+    msgpack_sbuffer_write(&sb, bytes->ptr + hdr, bytes->len - hdr);
+    char *copy = msgpack_zone_malloc(&s->zone, sb.size);
+    if (copy)
+        memcpy(copy, sb.data, sb.size);
+    *stored_len = sb.size;
+    msgpack_sbuffer_destroy(&sb);
+    if (!copy)
+        return csph_error_set(e, CSPH_ERR_INTERNAL, NULL, "out of memory stamping the source");
+    *stored = copy;
+    info->source = name;
+    info->source_len = (uint32_t)nl;
+    return CSPH_ERR_OK;
+}
+
 /* Validate, dedup and append one event inside the batch's transaction.
  * Returns CSPH_ERR_OK with seq and dup set, an event-level error in *e (kept as
  * a rejection), or CSPH_ERR_BUSY/CSPH_ERR_INTERNAL when the transaction is
@@ -251,7 +335,7 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
                             "the event is %zu bytes; one event may be at most %u bytes",
                             bytes->len, s->cfg->limits.event_max);
     else
-        rc = csph_schema_check(s->schemas, ev, s->cfg->security == CSPH_SECURITY_NONE, &info, e);
+        rc = csph_schema_check(s->schemas, ev, s->who == NULL, &info, e);
     if (rc == CSPH_ERR_OK && (csph_ingest_hub_type(info.type, info.type_len) ||
                               (info.source_len == 3 && !memcmp(info.source, "hub", 3))))
         rc = info.source_len == 3 && !memcmp(info.source, "hub", 3)
@@ -261,8 +345,12 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
                  : csph_error_set(e, CSPH_ERR_FORBIDDEN, "type",
                                   "events of type %.*s are written by the hub itself",
                                   (int)info.type_len, info.type);
+    const void *stored = bytes->ptr;
+    size_t stored_len = bytes->len;
+    if (rc == CSPH_ERR_OK && s->who)
+        rc = authorise_event(s, &info, bytes, &stored, &stored_len, e);
     if (rc == CSPH_ERR_OK) {
-        rc = csph_ingest_event(&s->ingest, &info, ev, bytes->ptr, bytes->len, now_ms, seq, dup, e);
+        rc = csph_ingest_event(&s->ingest, &info, ev, stored, stored_len, now_ms, seq, dup, e);
         if (rc == CSPH_ERR_OK) {
             if (*dup)
                 s->c.duplicate++;
@@ -273,11 +361,15 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
         if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
             return rc;
     }
-    /* Keep the rejection, with whatever source the event claimed. */
+    /* Keep the rejection, with the sender's identity (curve) or whatever
+     * source the event claimed. */
     const msgpack_object *src = csph_mp_get(ev, "source");
     const char *sp = "";
     size_t sl = 0;
-    if (src && src->type == MSGPACK_OBJECT_STR && src->via.str.size <= 64) {
+    if (s->who) {
+        sp = s->who->name;
+        sl = strlen(sp);
+    } else if (src && src->type == MSGPACK_OBJECT_STR && src->via.str.size <= 64) {
         sp = src->via.str.ptr;
         sl = src->via.str.size;
     }
@@ -356,6 +448,12 @@ static int panel_arg(struct csph_server *s, const struct csph_request *r, int *p
     if (*panel < 0)
         return csph_error_set(e, CSPH_ERR_UNKNOWN_PANEL, "panel", "no panel named '%.*s'",
                               (int)len, p);
+    if (s->who && !csph_identity_may_panel(s->who, *panel)) {
+        s->c.forbidden++;
+        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "panel",
+                              "identity '%s' may not read panel %s", s->who->name,
+                              s->cfg->panels[*panel].name);
+    }
     return CSPH_ERR_OK;
 }
 
@@ -411,6 +509,16 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
     }
     if (!rc)
         rc = csph_wire_str(&p->req, "note", 0, 2000, 0, &note, &note_len, &e);
+    int panel;
+    if (!rc && s->who &&
+        !(rc = csph_queues_panel_of(s->queues, csph_store_txn(s->store), id, &panel, &e)) &&
+        !csph_identity_may_panel(s->who, panel)) {
+        /* Say no more than for an alert that does not exist on its panels. */
+        s->c.forbidden++;
+        rc = csph_error_set(&e, CSPH_ERR_FORBIDDEN, "id",
+                            "alert %llu is not on a panel identity '%s' may update",
+                            (unsigned long long)id, s->who->name);
+    }
     if (!rc)
         rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
                                       note_len, now_ms, &seq, &e);
@@ -429,6 +537,51 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
 
 static void wake_fetches(struct csph_server *s, uint64_t panels);
 static void arm_due_timer(struct csph_server *s);
+static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
+                                  const struct csph_request *r, struct csph_error *e);
+static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
+                                   const struct csph_request *r, struct csph_error *e);
+static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
+                                  const struct csph_request *r, struct csph_error *e);
+static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r,
+                        struct csph_error *e, enum csph_err *rc);
+
+/* An audited read: answer it into p->reply (or hold the fetch), then write
+ * who read what as an audit.access event in the same transaction. */
+static enum csph_err process_audited_read(struct csph_server *s, struct pending *p,
+                                          int64_t now_ms)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
+    struct csph_error e;
+    enum csph_err rc = CSPH_ERR_OK;
+    s->last_count = 0;
+    switch (p->req.op) {
+    case CSPH_OP_REPLAY: rc = reply_replay(s, &pk, &p->req, &e); break;
+    case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, &p->req, &e); break;
+    case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, &p->req, &e); break;
+    default:
+        if (handle_fetch(s, p->frames, p->nframes, &p->req, &e, &rc))
+            p->held = 1; /* answered when an alert arrives or the wait ends */
+        else if (!rc)
+            msgpack_sbuffer_write(&p->reply, s->scratch.data, s->scratch.size);
+    }
+    if (rc)
+        csph_reply_error(&pk, &p->req.req, &e, 0);
+    /* The query as the client sent it, minus nothing: filters are what an
+     * auditor of the auditors needs to see. */
+    zmq_msg_t *body = &p->frames[p->nframes - 1];
+    char *query = NULL;
+    if (csph_msgpack_to_json(zmq_msg_data(body), zmq_msg_size(body), 0, &query) != 0)
+        query = NULL;
+    rc = csph_ingest_audit(&s->ingest, p->who->name, csph_role_name(p->who->role),
+                           csph_op_name(p->req.op), query ? query : "", query ? strlen(query) : 0,
+                           rc ? 0 : s->last_count, now_ms, &e);
+    free(query);
+    if (rc == CSPH_ERR_OK)
+        s->c.audit_records++;
+    return rc;
+}
 
 /* Run the batch in one transaction, commit with a sync, then reply. */
 static void process_batch(struct csph_server *s, int n)
@@ -440,12 +593,17 @@ static void process_batch(struct csph_server *s, int n)
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
         p->reply.size = 0;
-        switch (p->req.op) {
-        case CSPH_OP_ACK: rc = process_ack(s, p); break;
-        case CSPH_OP_ALERT_UPDATE: rc = process_alert_update(s, p, now_ms); break;
-        default: rc = process_publish(s, p, now_ms); break;
-        }
+        s->who = p->who;
+        if (is_audited(p))
+            rc = process_audited_read(s, p, now_ms);
+        else if (p->req.op == CSPH_OP_ACK)
+            rc = process_ack(s, p);
+        else if (p->req.op == CSPH_OP_ALERT_UPDATE)
+            rc = process_alert_update(s, p, now_ms);
+        else
+            rc = process_publish(s, p, now_ms);
     }
+    s->who = NULL;
     if (rc == CSPH_ERR_OK) {
         rc = csph_ingest_commit(&s->ingest, &e);
         if (rc == CSPH_ERR_OK)
@@ -481,7 +639,8 @@ static void process_batch(struct csph_server *s, int n)
         s->c.batch_requests_max = (uint64_t)n;
     for (int i = 0; i < n; i++) {
         struct pending *p = &s->batch[i];
-        send_reply(s, p->frames, p->nframes, p->reply.data, p->reply.size);
+        if (!p->held)
+            send_reply(s, p->frames, p->nframes, p->reply.data, p->reply.size);
         close_frames(p->frames, p->nframes);
     }
     if (rc == CSPH_ERR_OK) {
@@ -711,6 +870,7 @@ static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
         return rc;
     s->c.replay_requests++;
     s->c.replay_events += c.count;
+    s->last_count = c.count;
     csph_reply_begin(pk, &r->req, 1, 3);
     csph_pack_str(pk, "events");
     msgpack_pack_array(pk, c.count);
@@ -775,6 +935,7 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     struct rejects_ctx c = {.pk = &epk};
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
+    s->last_count = c.count;
     csph_reply_begin(pk, &r->req, 1, 3);
     csph_pack_str(pk, "rejects");
     msgpack_pack_array(pk, c.count);
@@ -916,6 +1077,7 @@ static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct
         return 0;
     if ((*rc = fetch_reply(s, &r->req, panel, consumer, clen, (uint32_t)max, &count, e)))
         return 0;
+    s->last_count = count;
     if (count || !wait_ms)
         return 0;
     if (s->nfetches >= s->cfg->limits.fetch_held_max) {
@@ -974,9 +1136,12 @@ static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer ipk;
     s->scratch2.size = 0;
     msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
-    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, 0, &ipk, &count,
+    /* Restricted panels' evidence is for the auditor only. */
+    int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
+    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, full, &ipk, &count,
                                &last, &end, e)))
         return rc;
+    s->last_count = count;
     pack_alert_list(pk, r, &s->scratch2, count, 1, last, end);
     return CSPH_ERR_OK;
 }
@@ -1015,6 +1180,30 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
 }
 
 /* ---- the read loop ---------------------------------------------------- */
+
+/* security curve: find the sender's identity (ZeroMQ's User-Id, set by
+ * our ZAP handler) and check its role may make this request at all.
+ * Returns 0 when the request was refused (and answered). */
+static int authorise_request(struct csph_server *s, struct pending *p)
+{
+    zmq_msg_t *body = &p->frames[p->nframes - 1];
+    const char *uid = zmq_msg_gets(body, "User-Id");
+    struct csph_error e;
+    p->who = uid ? csph_identities_by_name(&s->ids, uid, strlen(uid)) : NULL;
+    if (!p->who)
+        csph_error_set(&e, CSPH_ERR_FORBIDDEN, NULL,
+                       "this client's key is no longer in the hub's identity file");
+    else if (!csph_identity_may(p->who, p->req.op))
+        csph_error_set(&e, CSPH_ERR_FORBIDDEN, "op", "identity '%s' (role %s) may not use op '%s'",
+                       p->who->name, csph_role_name(p->who->role), csph_op_name(p->req.op));
+    else
+        return 1;
+    s->c.forbidden++;
+    reply_error(s, p->frames, p->nframes, &p->req.req, &e,
+                p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
+    close_frames(p->frames, p->nframes);
+    return 0;
+}
 
 /* Receive one multipart message into p. Returns 1 when one was read, 0 on
  * EAGAIN, -1 when a malformed message was dropped. */
@@ -1077,8 +1266,14 @@ static void on_ready(struct csph_zsock *z)
             close_frames(p->frames, p->nframes);
             continue;
         }
-        if (!is_write_op(p->req.op)) {
+        p->who = NULL;
+        p->held = 0;
+        if (s->cfg->security == CSPH_SECURITY_CURVE && !authorise_request(s, p))
+            continue;
+        if (!is_write_op(p->req.op) && !is_audited(p)) {
+            s->who = p->who;
             handle_read(s, p->frames, p->nframes, &p->req);
+            s->who = NULL;
             close_frames(p->frames, p->nframes);
             continue;
         }
@@ -1125,6 +1320,20 @@ static void on_hup(uv_signal_t *h, int signum)
     struct csph_server *s = h->data;
     struct csph_rules *fresh;
     struct csph_error err;
+    if (s->cfg->security == CSPH_SECURITY_CURVE) {
+        struct csph_identities ids;
+        if (csph_identities_load(&ids, s->cfg->identities_file, s->cfg, &err)) {
+            LOG_ERROR("security", "identity file reload refused, the running identities stay "
+                      "in force: %s", err.message);
+        } else {
+            /* Revocation takes effect at once: requests look their sender
+             * up by name, and a name no longer listed is forbidden. */
+            csph_identities_free(&s->ids);
+            s->ids = ids;
+            LOG_INFO("security", "reloaded %zu identities from %s", ids.n,
+                     s->cfg->identities_file);
+        }
+    }
     if (load_rules(s, &fresh, &err)) {
         s->c.rule_reload_failures++;
         LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: %s",
@@ -1154,6 +1363,94 @@ static enum csph_err zmq_fail(struct csph_error *err, const char *what, const ch
                           ep ? ep : "", zmq_strerror(errno));
 }
 
+/* ZAP (RFC 27): ZeroMQ asks, for every CURVE handshake, whether the
+ * client's key may connect. A listed key gets 200 and its identity's name
+ * as User-Id, which every later message from that connection carries. */
+static void on_zap(struct csph_zsock *z)
+{
+    struct csph_server *s = z->data;
+    for (;;) {
+        zmq_msg_t f[8];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t *m = &f[n < 8 ? n : 7];
+            if (n >= 8)
+                zmq_msg_close(m);
+            zmq_msg_init(m);
+            if (zmq_msg_recv(m, s->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(m);
+                if (n == 0)
+                    return;
+                break;
+            }
+            more = zmq_msg_more(m);
+            if (n < 8)
+                n++;
+        }
+        /* version, request id, domain, address, identity, mechanism, key */
+        const struct csph_identity *id = NULL;
+        const char *why = "unknown key";
+        if (n >= 7 && zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
+            zmq_msg_size(&f[6]) == 32)
+            id = csph_identities_by_key(&s->ids, zmq_msg_data(&f[6]));
+        else
+            why = "not a CURVE handshake";
+        char addr[64] = "?";
+        if (n >= 4)
+            snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
+                     (const char *)zmq_msg_data(&f[3]));
+        if (!id) {
+            s->c.handshakes_refused++;
+            char key[41] = "";
+            if (n >= 7 && zmq_msg_size(&f[6]) == 32)
+                zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
+            /* A public key is not a secret: naming it lets the IT officer
+             * add or find the client. */
+            LOG_WARN("security", "refused a connection from %s: %s %s", addr, why, key);
+        } else {
+            LOG_DEBUG("security", "%s connected from %s as %s", id->name, addr,
+                      csph_role_name(id->role));
+        }
+        const char *status = id ? "200" : "400", *text = id ? "OK" : "key not in identity file";
+        const char *user = id ? id->name : "";
+        zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send(s->zap, n >= 2 ? zmq_msg_data(&f[1]) : "", n >= 2 ? zmq_msg_size(&f[1]) : 0,
+                 ZMQ_SNDMORE);
+        zmq_send(s->zap, status, 3, ZMQ_SNDMORE);
+        zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE);
+        zmq_send(s->zap, user, strlen(user), ZMQ_SNDMORE);
+        zmq_send(s->zap, "", 0, 0);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+    }
+}
+
+static enum csph_err open_curve(struct csph_server *s, struct csph_error *err)
+{
+    char pub[41], sec[41], msg[512];
+    if (csph_key_file_read(s->cfg->server_key_file, pub, sec, msg, sizeof msg) != 0)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
+    if (!sec[0])
+        return csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
+                              "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
+                              s->cfg->server_key_file);
+    int one = 1;
+    int rc = zmq_setsockopt(s->router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+             zmq_setsockopt(s->router, ZMQ_CURVE_SECRETKEY, sec, 40) ||
+             zmq_setsockopt(s->router, ZMQ_ZAP_DOMAIN, "csphub", 6);
+    memset(sec, 0, sizeof sec);
+    if (rc)
+        return zmq_fail(err, "cannot set up CURVE on the ROUTER socket", NULL);
+    /* The ZAP handler must be bound before any CURVE socket binds. */
+    s->zap = zmq_socket(s->zctx, ZMQ_REP);
+    int linger = 0;
+    if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind(s->zap, "inproc://zeromq.zap.01") != 0)
+        return zmq_fail(err, "cannot start the ZAP handler", NULL);
+    LOG_INFO("security", "CURVE on; hub public key %s; %zu identities", pub, s->ids.n);
+    return CSPH_ERR_OK;
+}
+
 static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
 {
     const struct csph_limits *l = &s->cfg->limits;
@@ -1173,6 +1470,11 @@ static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
         zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger))
         return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
+    if (s->cfg->security == CSPH_SECURITY_CURVE) {
+        enum csph_err rc = open_curve(s, err);
+        if (rc)
+            return rc;
+    }
     for (size_t i = 0; i < s->cfg->nlisten; i++) {
         if (zmq_bind(s->router, s->cfg->listen[i]) != 0)
             return zmq_fail(err, "cannot listen on", s->cfg->listen[i]);
@@ -1232,9 +1534,14 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     }
     for (uint32_t i = 0; i < cfg->limits.batch_max; i++)
         msgpack_sbuffer_init(&s->batch[i].reply);
+    if (cfg->security == CSPH_SECURITY_CURVE &&
+        (rc = csph_identities_load(&s->ids, cfg->identities_file, cfg, err)))
+        goto fail;
     if ((rc = open_router(s, err)))
         goto fail;
     csph_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
+    if (s->zap)
+        csph_zsock_start(&s->zap_zs, loop, s->zap, on_zap, NULL, s);
     uv_timer_init(loop, &s->retry);
     s->retry.data = s;
     uv_signal_init(loop, &s->sigint);
@@ -1270,6 +1577,8 @@ void csph_server_stop(struct csph_server *s)
     if (s->nheld)
         flush_held(s);
     csph_zsock_close(&s->zs, on_zsock_closed);
+    if (s->zap)
+        csph_zsock_close(&s->zap_zs, on_zsock_closed);
     uv_close((uv_handle_t *)&s->retry, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
@@ -1300,6 +1609,9 @@ void csph_server_destroy(struct csph_server **sp)
     csph_rules_destroy(&s->rules);
     if (s->router)
         zmq_close(s->router);
+    if (s->zap)
+        zmq_close(s->zap);
+    csph_identities_free(&s->ids);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     if (s->batch) {

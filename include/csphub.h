@@ -125,6 +125,17 @@ int csph_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_l
                          size_t errlen);
 int csph_msgpack_to_json(const void *mp, size_t len, int pretty, char **out);
 
+/* CURVE keys (security = curve). csph_keygen writes a new key pair for
+ * name into dir: NAME.key (public and secret key, mode 0600: give it to
+ * that client only) and NAME.pub (the public key: put it in the hub's
+ * identity file). public_z85 (41 bytes) receives the public key. */
+int csph_keygen(const char *dir, const char *name, char *public_z85, char *err, size_t errlen);
+/* Read a key file: NAME.key gives both keys, NAME.pub the public key only
+ * (secret_z85 then ""). A .key file that the group or others may read is
+ * refused ("chmod 600 FILE"). The secret is never printed. */
+int csph_key_file_read(const char *path, char *public_z85, char *secret_z85, char *err,
+                       size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

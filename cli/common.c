@@ -1,0 +1,345 @@
+/* common.c: the command line, the requests and the formatting every
+ * command shares. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t cli_interrupted;
+
+/* ---- command line ------------------------------------------------------ */
+
+void cli_getopt_reset(void)
+{
+    optind = 0; /* glibc: 0 re-initialises, so each command parses afresh */
+    opterr = 0; /* errors are reported in our words by cli_common_option */
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("csphub: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage_error(struct cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("csphub: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\n", c->command->usage);
+    if (c->command->name[0])
+        fprintf(stderr, "(see csphub %s --help)\n", c->command->name);
+    else
+        fprintf(stderr, "(see csphub --help)\n");
+    return CLI_USAGE;
+}
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_common_option(struct cli *c, int opt, const char *arg, char **argv)
+{
+    uint64_t v;
+    switch (opt) {
+    case CLI_OPT_HUB:
+        if (strncmp(arg, "tcp://", 6) != 0 && strncmp(arg, "ipc://", 6) != 0)
+            return cli_usage_error(c, "--hub '%s': expected tcp://HOST:PORT or ipc://PATH", arg);
+        c->hub = arg;
+        return CLI_OK;
+    case CLI_OPT_JSON:
+        c->json = 1;
+        return CLI_OK;
+    case CLI_OPT_KEY:
+        c->key_file = arg;
+        return CLI_OK;
+    case CLI_OPT_SERVER_KEY:
+        c->server_key = arg;
+        return CLI_OK;
+    case CLI_OPT_TIMEOUT:
+        if (cli_parse_u64(arg, 1, 3600000, &v))
+            return cli_usage_error(c, "--timeout '%s': expected milliseconds, 1 to 3600000", arg);
+        c->timeout_ms = (int)v;
+        return CLI_OK;
+    case 'h':
+        cli_print_help(c->command);
+        return CLI_HELP_SHOWN;
+    case '?':
+        if (optopt && optopt < 256)
+            return cli_usage_error(c, "unknown option '-%c'", optopt);
+        return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+    case ':':
+        return cli_usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+    default:
+        return -1;
+    }
+}
+
+/* ---- talking to the hub ------------------------------------------------ */
+
+/* The CURVE keys of --key and --server-key into o (buffers the caller
+ * wipes). CLI_USAGE with why when they are missing or unreadable. */
+static int curve_keys(struct cli *c, struct csph_client_options *o, char *spub, char *cpub,
+                      char *csec, char *why, size_t whylen)
+{
+    char err[512], ssec[41] = "";
+    if (!c->key_file && !c->server_key)
+        return CLI_OK;
+    if (!c->key_file || !c->server_key) {
+        snprintf(why, whylen, "CURVE needs both --key (your NAME.key file) and --server-key (the "
+                              "hub's .pub file or its 40-character public key)");
+        return CLI_USAGE;
+    }
+    /* The hub's key: 40 characters of Z85, or a file holding it. */
+    if (strlen(c->server_key) == 40 && access(c->server_key, F_OK) != 0) {
+        memcpy(spub, c->server_key, 41);
+    } else if (csph_key_file_read(c->server_key, spub, ssec, err, sizeof err) != 0) {
+        snprintf(why, whylen, "--server-key: %s", err);
+        return CLI_USAGE;
+    }
+    memset(ssec, 0, sizeof ssec);
+    if (csph_key_file_read(c->key_file, cpub, csec, err, sizeof err) != 0) {
+        snprintf(why, whylen, "--key: %s", err);
+        return CLI_USAGE;
+    }
+    if (!csec[0]) {
+        snprintf(why, whylen, "--key %s has no secret key: give the .key file, not the .pub",
+                 c->key_file);
+        return CLI_USAGE;
+    }
+    o->server_public_key = spub;
+    o->public_key = cpub;
+    o->secret_key = csec;
+    return CLI_OK;
+}
+
+static int open_client(struct cli *c, const struct csph_client_options *opts, char *why,
+                       size_t whylen)
+{
+    if (c->client)
+        return CLI_OK;
+    struct csph_client_options o = {0};
+    if (opts)
+        o = *opts;
+    char spub[41] = "", cpub[41] = "", csec[41] = "";
+    int rc = curve_keys(c, &o, spub, cpub, csec, why, whylen);
+    if (rc == CLI_OK && csph_client_open(&c->client, c->hub, &o, why, whylen) != 0)
+        rc = CLI_FAIL;
+    memset(csec, 0, sizeof csec); /* the socket holds its copy */
+    return rc;
+}
+
+int cli_connect(struct cli *c, const struct csph_client_options *opts)
+{
+    char why[512];
+    int rc = open_client(c, opts, why, sizeof why);
+    if (rc != CLI_OK)
+        cli_warn("%s", why);
+    return rc;
+}
+
+int cli_request(struct cli *c, json_t *req, int timeout_ms, json_t **reply, char *why,
+                size_t whylen)
+{
+    *reply = NULL;
+    why[0] = 0;
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!text) {
+        snprintf(why, whylen, "out of memory");
+        return CLI_FAIL;
+    }
+    int rc = open_client(c, NULL, why, whylen);
+    const char *answer = NULL;
+    if (rc == CLI_OK && csph_client_request_json(c->client, text, timeout_ms, &answer) != 0) {
+        snprintf(why, whylen,
+                 "no answer from the hub at %s within %d ms: is csphubd running there? "
+                 "(--hub or CSPHUB_HUB names another hub; --timeout waits longer%s)",
+                 c->hub, timeout_ms,
+                 c->key_file ? "; is your key listed in the hub's identity file?"
+                             : "; a hub with security curve needs --key and --server-key");
+        rc = CLI_FAIL;
+    }
+    free(text);
+    if (rc != CLI_OK)
+        return rc;
+    json_error_t je;
+    json_t *r = json_loads(answer, 0, &je);
+    if (!r || !json_is_object(r)) {
+        json_decref(r);
+        snprintf(why, whylen, "internal: the hub's reply could not be read (%s)", je.text);
+        return CLI_FAIL;
+    }
+    if (json_is_true(json_object_get(r, "ok"))) {
+        *reply = r;
+        return CLI_OK;
+    }
+    const json_t *err = json_object_get(r, "error");
+    const char *code = cli_str(err, "code"), *field = cli_str(err, "field");
+    int n = snprintf(why, whylen, "%s: %s", *code ? code : "error", cli_str(err, "message"));
+    if (*field && n >= 0 && (size_t)n < whylen)
+        snprintf(why + n, whylen - (size_t)n, " (field %s)", field);
+    /* busy and internal: nothing was done and trying later may work; every
+     * other code is the hub refusing what was asked. */
+    rc = strcmp(code, "busy") == 0 || strcmp(code, "internal") == 0 ? CLI_FAIL : CLI_REFUSED;
+    json_decref(r);
+    return rc;
+}
+
+int cli_call(struct cli *c, json_t *req, int timeout_ms, json_t **reply)
+{
+    char why[1024];
+    int rc = cli_request(c, req, timeout_ms, reply, why, sizeof why);
+    if (rc != CLI_OK)
+        cli_warn("%s", why);
+    return rc;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void cli_print_json_line(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+    fputc('\n', stdout);
+}
+
+void cli_print_reply_json(json_t *reply)
+{
+    json_object_del(reply, "ok");
+    json_object_del(reply, "req");
+    cli_print_json_line(reply);
+}
+
+const char *cli_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+int64_t cli_int(const json_t *o, const char *key, int64_t def)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+/* n decimal digits at p, or -1. */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+int cli_time_parse(const char *s, int64_t *ms)
+{
+    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+        return -1;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        sec < 0 || sec > 60)
+        return -1;
+    const char *p = s + 19;
+    int frac = 0, scale = 100;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    int off_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && p[3] == ':') {
+        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        if (oh < 0 || om < 0)
+            return -1;
+        off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    *ms = (int64_t)t * 1000 + frac - (int64_t)off_min * 60000;
+    return 0;
+}
+
+void cli_fmt_age(int64_t now_ms, int64_t then_ms, char *buf, size_t n)
+{
+    int64_t d = now_ms - then_ms;
+    if (d < 60000)
+        snprintf(buf, n, "now");
+    else if (d < 3600000)
+        snprintf(buf, n, "%lldm", (long long)(d / 60000));
+    else if (d < 86400000)
+        snprintf(buf, n, "%lldh", (long long)(d / 3600000));
+    else
+        snprintf(buf, n, "%lldd", (long long)(d / 86400000));
+}
+
+void cli_fmt_local(int64_t ms, int with_time, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, n, with_time ? "%Y-%m-%d %H:%M" : "%Y-%m-%d", &tm);
+}
+
+void cli_fmt_stamp(const char *s, int with_time, char *buf, size_t n)
+{
+    int64_t ms;
+    if (cli_time_parse(s, &ms) == 0)
+        cli_fmt_local(ms, with_time, buf, n);
+    else
+        snprintf(buf, n, "%s", s);
+}
+
+void cli_print_cut(const char *s, int width)
+{
+    size_t cols = 0;
+    for (const char *p = s; *p; p++)
+        cols += ((unsigned char)*p & 0xc0) != 0x80;
+    int cut = width > 0 && cols > (size_t)width;
+    size_t keep = cut ? (size_t)(width > 3 ? width - 3 : 0) : cols, seen = 0;
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch & 0xc0) != 0x80 && seen++ == keep)
+            break;
+        /* One line per row: control characters (a newline in a summary)
+         * become spaces. */
+        fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, stdout);
+    }
+    if (cut)
+        fputs(width >= 3 ? "..." : "", stdout);
+}

@@ -1,0 +1,325 @@
+/* csphub: the command for people. Panel coordinators work their queue
+ * (queue, watch, alert), auditors export the log (replay, rejects), IT
+ * staff load and check (publish, stats, ping). Everything goes through the
+ * client library (include/csphub.h). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+    {"publish", cli_cmd_publish, "publish events from a JSON-lines file (one event a line)",
+     "csphub publish [FILE|-] [--json]",
+     "Reads events, one JSON object a line, from FILE (or standard input when\n"
+     "FILE is - or absent) and publishes them, many in flight at once. Blank\n"
+     "lines are skipped. Publishing the same file again is harmless: the hub\n"
+     "recognises every event it already holds and answers `duplicate`.\n"
+     "\n"
+     "Prints a summary: events read, accepted, duplicate, rejected (by error\n"
+     "code) and the first rejections with their line number, field and reason.\n"
+     "\n"
+     "Exit status: 0 all accepted or duplicate; 3 some were rejected; 1 the hub\n"
+     "could not be reached or stopped answering; 2 usage.\n"
+     "\n"
+     "Options:\n"
+     "  --json          print the summary as one JSON object\n"
+     "\n"
+     "Examples:\n"
+     "  csphub publish police-2025-03-01.jsonl\n"
+     "  generate-events | csphub publish -\n"
+     "  csphub publish --json housing.jsonl > summary.json\n"},
+    {"watch", cli_cmd_watch, "print a panel's new alerts as they arrive",
+     "csphub watch PANEL --consumer NAME [--once | --count N] [--json]",
+     "Prints the panel's new alerts as they arrive (within a second of the\n"
+     "event that raised them) until Ctrl-C. Each alert is acknowledged to the\n"
+     "hub once it has been printed, so running again with the same consumer\n"
+     "name continues where the last run stopped; an alert printed is never\n"
+     "lost to Ctrl-C, and one not yet printed comes again next time.\n"
+     "\n"
+     "Options:\n"
+     "  --consumer NAME  who is reading (1-64 characters); each name has its own\n"
+     "                   place in the queue. Required.\n"
+     "  --once           print what is new now, then exit\n"
+     "  --count N        exit after N alerts\n"
+     "  --json           one JSON object a line, each alert as the hub sends it\n"
+     "\n"
+     "If the hub stops answering while watching, watch says so and keeps\n"
+     "trying; it exits 1 only when the hub cannot be reached at the start.\n"
+     "\n"
+     "Examples:\n"
+     "  csphub watch marac --consumer marac-coordinator\n"
+     "  csphub watch asb-case-review --consumer asb-team --once\n"
+     "  csphub watch marac --consumer bridge --json | my-case-system-import\n"},
+    {"queue", cli_cmd_queue, "a panel's alerts: id, priority, age, due, status, reason",
+     "csphub queue PANEL [--status S] [--json]",
+     "Lists the panel's alerts, oldest first, as a table: id, priority, age\n"
+     "(since it was raised: 45m, 6h, 3d), due date (OVERDUE when it has passed\n"
+     "and the alert is still open: no decision recorded), status and reason. On\n"
+     "a terminal the reason is cut to the window's width; --json gives all.\n"
+     "\n"
+     "Options:\n"
+     "  --status S   only alerts with status S: open, acknowledged, accepted,\n"
+     "               declined or closed\n"
+     "  --json       one JSON object a line, each alert as the hub sends it\n"
+     "               (with its rule, key, evidence and dates)\n"
+     "  --page N     alerts asked for in one request (1-1000, default 500)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub queue marac\n"
+     "  csphub queue asb-case-review --status open\n"
+     "  csphub queue community-marac --json > community-marac.jsonl\n"},
+    {"alert", cli_cmd_alert, "record a decision on an alert: ack, accept, decline, close",
+     "csphub alert ID ack|accept|decline|close [--note TEXT] [--json]",
+     "Records the panel's decision on alert ID. The decision is written to the\n"
+     "hub's log as an alert.status event, so it can be audited and replayed.\n"
+     "\n"
+     "  ack       acknowledged: seen, not yet decided\n"
+     "  accept    accepted: the panel takes the case\n"
+     "  decline   declined: the panel does not take it\n"
+     "  close     closed: the panel is done with it\n"
+     "\n"
+     "Options:\n"
+     "  --note TEXT  why, for the record (up to 2,000 bytes)\n"
+     "  --json       print {\"id\":..,\"status\":..,\"seq\":..}\n"
+     "\n"
+     "Examples:\n"
+     "  csphub alert 12 accept --note \"Listed for the 14 March meeting\"\n"
+     "  csphub alert 13 decline --note \"Below threshold: single household\"\n"},
+    {"replay", cli_cmd_replay, "export events from the log as JSON lines",
+     "csphub replay [--after N] [--until N] [--since T] [--till T] [--types a,b] "
+     "[--person P] [--max N]",
+     "Writes every event in the log that matches, oldest first, one JSON object\n"
+     "a line: {\"seq\":..,\"received_at\":..,\"event\":{...}}, the event exactly as\n"
+     "the hub accepted it. Output is always JSON lines.\n"
+     "\n"
+     "Options:\n"
+     "  --after N      events after sequence number N\n"
+     "  --until N      events up to and including sequence number N\n"
+     "  --since T      events that occurred at or after T (RFC 3339, e.g.\n"
+     "                 2025-03-01T00:00:00Z, or a date 2025-03-01 meaning its\n"
+     "                 midnight UTC)\n"
+     "  --till T       events that occurred before T\n"
+     "  --types a,b    only these event types (asb.report,da.incident,...)\n"
+     "  --person P     only events that name person reference P in any field\n"
+     "  --max N        at most N events\n"
+     "  --page N       events asked for in one request (1-10000, default 1000)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub replay > whole-log.jsonl\n"
+     "  csphub replay --person P-1042 --since 2024-04-01\n"
+     "  csphub replay --types da.incident,referral --after 5000 --max 100\n"},
+    {"stats", cli_cmd_stats, "the hub's counters", "csphub stats [--json]",
+     "Prints the hub's counters: events accepted, duplicates, rejections by\n"
+     "error code, alerts by panel, commits, the last sequence number, uptime.\n"
+     "\n"
+     "Options:\n"
+     "  --json   {\"counters\":{...}} as one JSON object\n"
+     "\n"
+     "Examples:\n"
+     "  csphub stats\n"
+     "  csphub stats --json | jq .counters.accepted\n"},
+    {"rejects", cli_cmd_rejects, "the events the hub refused, with why",
+     "csphub rejects [--after N] [--max N] [--json]",
+     "Lists the rejections the hub keeps, oldest first: when, from which\n"
+     "source, the error (code, field, reason) and the rejected event itself as\n"
+     "JSON (when it was MessagePack), so it can be fixed and sent again.\n"
+     "\n"
+     "Options:\n"
+     "  --after N   rejections after number N\n"
+     "  --max N     at most N rejections\n"
+     "  --json      one JSON object a line: {\"id\",\"received_at\",\"source\",\n"
+     "              \"error\",\"event\"} (\"bytes_base64\" instead of \"event\" when\n"
+     "              the bytes were not MessagePack)\n"
+     "  --page N    rejections asked for in one request (1-10000, default 1000)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub rejects\n"
+     "  csphub rejects --after 120 --json > to-fix.jsonl\n"},
+    {"ping", cli_cmd_ping, "check that the hub answers: its version and last seq",
+     "csphub ping [--json]",
+     "Asks the hub for its version and the sequence number of the last event\n"
+     "in its log, and shows how long the answer took.\n"
+     "\n"
+     "Examples:\n"
+     "  csphub ping\n"
+     "  csphub --hub tcp://10.0.0.5:7450 --timeout 2000 ping\n"},
+    {"keygen", cli_cmd_keygen, "make a CURVE key pair for the hub or one of its users",
+     "csphub keygen NAME [--dir DIR] [--json]",
+     "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"
+     "mode 0600, for that hub, person or system only) and NAME.pub (the public\n"
+     "key) into DIR, and prints the public key. Keys are never overwritten.\n"
+     "\n"
+     "  - the hub's own pair: `csphub keygen hub`, then server_key_file: hub.key\n"
+     "    in the hub's config; give hub.pub to every user (--server-key).\n"
+     "  - a user's pair: list NAME.pub in the hub's identity file with a role\n"
+     "    (agency, panel, auditor, admin); the user runs csphub with\n"
+     "    --key NAME.key --server-key hub.pub.\n"
+     "Needs no hub.\n"
+     "\n"
+     "Options:\n"
+     "  --dir DIR   where to write the files (default: the current directory)\n"
+     "  --json      {\"name\",\"public\",\"key_file\",\"pub_file\"}\n"
+     "\n"
+     "Examples:\n"
+     "  csphub keygen hub --dir /etc/csphub\n"
+     "  csphub keygen marac-coordinator\n"
+     "  csphub --key marac-coordinator.key --server-key hub.pub queue marac\n"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char general_help[] =
+    "The csphub command: publish events to a csphub hub, work a panel's alert\n"
+    "queue, and read the log. For panel coordinators, auditors and IT staff.\n";
+
+static const char options_help[] =
+    "Options (before or after the command):\n"
+    "  --hub ENDPOINT  the hub: tcp://HOST:PORT or ipc://PATH (default: $CSPHUB_HUB,\n"
+    "                  else " CLI_DEFAULT_HUB ")\n"
+    "  --json          machine-readable output (JSON; JSON lines for lists)\n"
+    "  --timeout MS    give up when the hub has not answered in MS milliseconds\n"
+    "                  (default 10000)\n"
+    "  --key FILE      for a hub with security curve: your key file (NAME.key,\n"
+    "                  from csphub keygen; default $CSPHUB_KEY)\n"
+    "  --server-key K  the hub's public key: its .pub file or the 40 characters\n"
+    "                  (default $CSPHUB_SERVER_KEY)\n"
+    "  -h, --help      help; `csphub COMMAND --help` for one command\n";
+
+static const char exit_help[] =
+    "Exit status:\n"
+    "  0  done\n"
+    "  1  the hub could not be reached, did not answer within --timeout, or\n"
+    "     failed (internal, busy)\n"
+    "  2  usage: unknown command or option, missing or bad argument\n"
+    "  3  the hub refused something: events rejected, no such alert (not_found),\n"
+    "     no such panel (unknown_panel), not allowed (forbidden), ...; its reason\n"
+    "     is printed on stderr as  csphub: <code>: <message> (field <f>)\n";
+
+static void print_general_help(FILE *f)
+{
+    fprintf(f, "usage: csphub [--hub ENDPOINT] [--json] [--timeout MS] [--key FILE --server-key K]\n"
+               "              COMMAND [ARGS...]\n\n%s\n"
+               "Commands:\n",
+            general_help);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n%s\n%s\n", options_help, exit_help);
+    fprintf(f, "Examples:\n"
+               "  csphub ping\n"
+               "  csphub publish police-2025-03-01.jsonl\n"
+               "  csphub queue marac\n"
+               "  csphub alert 12 accept --note \"Listed for 14 March\"\n"
+               "  csphub watch marac --consumer marac-coordinator\n"
+               "  csphub replay --person P-1042 > p-1042.jsonl\n"
+               "\nMore: docs/csphub-command.md\n");
+}
+
+void cli_print_help(const struct cli_command *cmd)
+{
+    printf("usage: %s\n\n%s\n%s\n%s", cmd->usage, cmd->help, options_help, exit_help);
+}
+
+static const struct cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int terminal_columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    int n = env ? atoi(env) : 0;
+    return n > 0 ? n : 80;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    c.hub = getenv("CSPHUB_HUB");
+    if (!c.hub || !*c.hub)
+        c.hub = CLI_DEFAULT_HUB;
+    c.timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
+    c.key_file = getenv("CSPHUB_KEY");
+    c.server_key = getenv("CSPHUB_SERVER_KEY");
+    if (c.key_file && !*c.key_file)
+        c.key_file = NULL;
+    if (c.server_key && !*c.server_key)
+        c.server_key = NULL;
+    c.tty = isatty(STDOUT_FILENO);
+    c.columns = c.tty ? terminal_columns() : 0;
+    /* Ages and deadlines are shown against the wall clock; CSPHUB_NOW (RFC
+     * 3339) stands in for it, so what the table shows can be tested. */
+    const char *now = getenv("CSPHUB_NOW");
+    if (!now || cli_time_parse(now, &c.now_ms) != 0) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        c.now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    }
+
+    /* The global options, up to the command's name. */
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {"version", no_argument, NULL, 'V'},
+                                         {0, 0, 0, 0}};
+    static const struct cli_command top = {"", NULL, "", "csphub [OPTIONS] COMMAND [ARGS...]",
+                                           ""};
+    c.command = &top;
+    cli_getopt_reset();
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            print_general_help(stdout);
+            return CLI_OK;
+        }
+        if (opt == 'V') {
+            printf("csphub %s (CSPH/1)\n", CSPH_CLIENT_VERSION);
+            return CLI_OK;
+        }
+        int rc = cli_common_option(&c, opt, optarg, argv);
+        if (rc != CLI_OK)
+            return rc == CLI_HELP_SHOWN ? CLI_OK : rc;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "csphub: no command given\n\n");
+        print_general_help(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) {
+        const struct cli_command *cmd = optind + 1 < argc ? find_command(argv[optind + 1]) : NULL;
+        if (optind + 1 < argc && !cmd) {
+            fprintf(stderr, "csphub: unknown command '%s' (see csphub --help)\n",
+                    argv[optind + 1]);
+            return CLI_USAGE;
+        }
+        if (cmd)
+            cli_print_help(cmd);
+        else
+            print_general_help(stdout);
+        return CLI_OK;
+    }
+    c.command = find_command(name);
+    if (!c.command) {
+        fprintf(stderr, "csphub: unknown command '%s'; the commands are:", name);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            fprintf(stderr, " %s", commands[i].name);
+        fprintf(stderr, " (see csphub --help)\n");
+        return CLI_USAGE;
+    }
+    int rc = c.command->run(&c, argc - optind, argv + optind);
+    if (rc == CLI_HELP_SHOWN)
+        rc = CLI_OK;
+    if (fflush(stdout) != 0 && rc == CLI_OK) {
+        cli_warn("writing the output failed");
+        rc = CLI_FAIL;
+    }
+    csph_client_close(&c.client);
+    return rc;
+}
