@@ -11,6 +11,8 @@
 
 #include "csphub.h"
 
+#define BATCH_BYTES_MAX (768u << 10) /* well under the hub's 1 MiB message limit */
+
 /* A publish request in flight (or waiting to be sent). */
 struct flight {
     uint64_t req;       /* 0: free slot */
@@ -347,12 +349,18 @@ static void deliver_one(csph_client *c, uint64_t token, const msgpack_object *r)
     char status[32], code[64], field[200], message[600];
     const msgpack_object *seq = get(r, "seq"), *err = get(r, "error");
     cstr(get(r, "status"), status, sizeof status);
+    /* A batch reply names fields "events.N.x"; a result is per event. */
+    cstr(get(err, "field"), field, sizeof field);
+    const char *fp = field;
+    if (!strncmp(fp, "events.", 7)) {
+        const char *dot = strchr(fp + 7, '.');
+        fp = dot ? dot + 1 : "";
+    }
     if (!strcmp(status, "accepted") || !strcmp(status, "duplicate"))
         deliver(c, token, status, seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? seq->via.u64 : 0,
                 NULL, NULL, NULL);
     else
-        deliver(c, token, "rejected", 0, cstr(get(err, "code"), code, sizeof code),
-                cstr(get(err, "field"), field, sizeof field),
+        deliver(c, token, "rejected", 0, cstr(get(err, "code"), code, sizeof code), fp,
                 cstr(get(err, "message"), message, sizeof message));
 }
 
@@ -466,6 +474,17 @@ int csph_client_publish(csph_client *c, const void *event, size_t len, uint64_t 
 {
     if (!is_map(event, len))
         return fail(c, "an event must be a MessagePack map");
+    if (len > BATCH_BYTES_MAX)
+        return fail(c, "the event is %zu bytes; the hub takes at most 64 KiB per event and "
+                       "1 MiB per message", len);
+    /* Keep every request under the hub's 1 MiB message limit, which drops
+     * the connection rather than answering. */
+    if (c->batch_n && c->batch.size + len > BATCH_BYTES_MAX) {
+        while (c->inflight >= (size_t)c->o.window)
+            if (csph_client_poll(c, 50))
+                return -1;
+        launch_batch(c);
+    }
     msgpack_sbuffer_write(&c->batch, event, len);
     c->batch_tokens[c->batch_n++] = token;
     c->pending_events++;

@@ -75,7 +75,8 @@ struct csph_result {
 };
 typedef void (*csph_result_fn)(void *ctx, const struct csph_result *r);
 
-/* Connect to endpoint (tcp://HOST:PORT or ipc://PATH). Connecting never
+/* Connect to endpoint (tcp://HOST:PORT or ipc://PATH). The options (keys
+ * included) are read during the call only: the caller may wipe them after. Connecting never
  * waits for the hub: requests queue until it is reachable. On failure
  * returns -1 with a message in err (errlen bytes). */
 int csph_client_open(csph_client **out, const char *endpoint,
@@ -97,7 +98,8 @@ int csph_client_publish(csph_client *c, const void *event, size_t len, uint64_t 
  * queued) with the reason in csph_client_error. */
 int csph_client_publish_json(csph_client *c, const char *json, size_t len, uint64_t token);
 /* Send what is queued and wait until every published event has its final
- * result, resending as needed. timeout_ms < 0 waits for ever. Returns 0, or
+ * result, resending as needed. timeout_ms < 0 waits for ever; 0 sends a
+ * partly filled batch now and returns at once. Returns 0, or
  * -1 when the time ran out (csph_client_pending tells how many are left). */
 int csph_client_flush(csph_client *c, int timeout_ms);
 /* Handle whatever replies have arrived, waiting up to timeout_ms for one;
