@@ -1,0 +1,420 @@
+/* security: curve, with real CURVE sockets against the real daemon:
+ * handshakes, roles, scoping, restricted panels, the access trail,
+ * revocation by reload, and refusals at start. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "testutil.h"
+
+#include "csphub.h"
+
+struct fx {
+    char *dir;
+    char data[600], config[600], ids[600], keys[600];
+    struct tu_hub hub;
+    char hub_pub[41];
+};
+
+static const char *IDS_ALL =
+    "clients:\n"
+    "  - {name: police, role: agency, key_file: keys/police.pub,\n"
+    "     types: [asb.report, da.incident, concern, call]}\n"
+    "  - {name: marac-coord, role: panel, key_file: keys/marac.pub, panels: [marac]}\n"
+    "  - {name: channel-chair, role: panel, key_file: keys/channel.pub, panels: [channel]}\n"
+    "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
+    "  - {name: it-officer, role: admin, key_file: keys/admin.pub}\n";
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir("security");
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
+    snprintf(f->ids, sizeof f->ids, "%s/identities.yaml", f->dir);
+    snprintf(f->config, sizeof f->config, "%s/hub.yaml", f->dir);
+    mkdir(f->keys, 0700);
+    char err[256], pub[41];
+    const char *names[] = {"hub", "police", "marac", "channel", "auditor", "admin", "stranger"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (csph_keygen(f->keys, names[i], i ? pub : f->hub_pub, err, sizeof err))
+            fail_msg("keygen: %s", err);
+    write_file(f->ids, IDS_ALL);
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n");
+    f->hub.port = tu_free_port();
+    snprintf(f->hub.endpoint, sizeof f->hub.endpoint, "tcp://127.0.0.1:%d", f->hub.port);
+    snprintf(f->hub.data, sizeof f->hub.data, "%.500s", f->data);
+    snprintf(f->hub.log, sizeof f->hub.log, "%.500s.log", f->data);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->hub.pid > 0)
+        assert_int_equal(tu_hub_stop(&f->hub), 0);
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* tu_hub_start waits for a plain ping, which CURVE refuses: start the hub
+ * here and wait for an answer over CURVE instead. */
+static void connect_as(struct fx *f, struct tu_client *c, const char *who);
+
+static void start(struct fx *f)
+{
+    if (f->hub.pid > 0)
+        tu_hub_kill9(&f->hub);
+    char log[700];
+    snprintf(log, sizeof log, "%s", f->hub.log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        FILE *lf = freopen(log, "a", stderr);
+        (void)lf;
+        execl(tu_env("CSPH_HUBD", "csphubd"), "csphubd", "--data", f->data, "--listen",
+              f->hub.endpoint, "--config", f->config, (char *)NULL);
+        _exit(127);
+    }
+    f->hub.pid = pid;
+    struct tu_client c;
+    connect_as(f, &c, "admin");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, "{\"op\":\"ping\"}");
+    int64_t deadline = tu_now_ms() + 20000;
+    msgpack_object r;
+    int ok = 0;
+    while (!ok && tu_now_ms() < deadline) {
+        tu_send_raw(&c, sb.data, sb.size);
+        ok = tu_recv(&c, 200, &r) == 0;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    tu_client_close(&c);
+    if (!ok)
+        fail_msg("the hub did not answer over CURVE (log: %s)", log);
+}
+
+static void connect_as(struct fx *f, struct tu_client *c, const char *who)
+{
+    int linger = 0;
+    c->ctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    msgpack_zone_init(&c->zone, 4096);
+    if (who) {
+        char path[700], pub[41], sec[41], err[256];
+        snprintf(path, sizeof path, "%s/%s.key", f->keys, who);
+        if (csph_key_file_read(path, pub, sec, err, sizeof err))
+            fail_msg("%s", err);
+        zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, f->hub_pub, 40);
+        zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, 40);
+        zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, sec, 40);
+    }
+    zmq_connect(c->sock, f->hub.endpoint);
+}
+
+/* Send and wait up to ms; -1 when no reply came. */
+static int try_call(struct tu_client *c, int ms, msgpack_object *r, const char *json)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, json);
+    tu_send_raw(c, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return tu_recv(c, ms, r);
+}
+
+static void expect_forbidden(struct tu_client *c, const char *json)
+{
+    msgpack_object r;
+    if (try_call(c, 5000, &r, json))
+        fail_msg("no reply to %s", json);
+    if (!tu_str(&r, "error.code") || strcmp(tu_str(&r, "error.code"), "forbidden"))
+        fail_msg("%s: want forbidden, got %s", json, tu_dump(&r));
+}
+
+#define DA "{\"id\":\"%s\",\"type\":\"da.incident\",\"occurred_at\":\"2025-05-01T22:00:00Z\"," \
+           "\"victim\":\"V-1\",\"dash_score\":16}"
+
+static void test_handshakes(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, NULL); /* no key at all */
+    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_client_close(&c);
+    connect_as(f, &c, "stranger"); /* a key the hub does not list */
+    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_client_close(&c);
+    connect_as(f, &c, "police");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&c);
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
+    assert_true(tu_int(&r, "counters.handshakes_refused") >= 1);
+    tu_client_close(&c);
+}
+
+static void test_roles_may_not(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    static const char *const agency_no[] = {
+        "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
+        "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
+        "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
+        "{\"op\":\"alerts\",\"panel\":\"marac\"}",
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
+    static const char *const panel_no[] = {
+        "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
+        "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", NULL};
+    static const char *const auditor_no[] = {
+        "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}",
+        "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
+        "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
+    static const char *const admin_no[] = {
+        "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", "{\"op\":\"replay\"}",
+        "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
+        "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
+        "{\"op\":\"alerts\",\"panel\":\"marac\"}",
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
+    struct {
+        const char *who;
+        const char *const *no;
+    } roles[] = {{"police", agency_no}, {"marac", panel_no}, {"auditor", auditor_no},
+                 {"admin", admin_no}};
+    for (size_t i = 0; i < 4; i++) {
+        connect_as(f, &c, roles[i].who);
+        for (const char *const *q = roles[i].no; *q; q++)
+            expect_forbidden(&c, *q);
+        tu_client_close(&c);
+    }
+}
+
+static void test_source_and_type_scoping(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "police");
+    char json[600];
+    /* no source: stamped from the identity */
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_int_equal(try_call(&c, 5000, &r, json), 0);
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* a different source: spoofing */
+    expect_forbidden(&c, "{\"op\":\"publish\",\"event\":{\"id\":\"d2\",\"type\":\"da.incident\","
+                         "\"source\":\"council\",\"occurred_at\":\"2025-05-01T22:00:00Z\","
+                         "\"victim\":\"V-1\"}}");
+    /* its own name is fine */
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"publish\",\"event\":{\"id\":\"d3\",\"type\":"
+                              "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+                              "\"2025-05-02T22:00:00Z\",\"victim\":\"V-1\"}}"),
+                     0);
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* a type it is not listed for */
+    expect_forbidden(&c, "{\"op\":\"publish\",\"event\":{\"id\":\"m1\",\"type\":"
+                         "\"missing.episode\",\"occurred_at\":\"2025-05-01T22:00:00Z\","
+                         "\"subject\":\"C-1\",\"age\":14}}");
+    tu_client_close(&c);
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"da.incident\"]}"), 0);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "events.0.event.source"), "police");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_string_equal(tu_str(&r, "rejects.0.error.code"), "forbidden");
+    assert_string_equal(tu_str(&r, "rejects.0.source"), "police");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
+    assert_int_equal(tu_int(&r, "counters.rejected.forbidden"), 2);
+    tu_client_close(&c);
+}
+
+static void test_panels_and_restricted(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "police");
+    char json[600];
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    try_call(&c, 5000, &r, json); /* alert 1: marac */
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"publish\",\"event\":{\"id\":\"c1\",\"type\":\"concern\","
+                              "\"occurred_at\":\"2025-05-01T10:00:00Z\",\"subject\":\"Y-7\","
+                              "\"kind\":\"radicalisation\",\"summary\":\"sensitive detail\"}}"),
+                     0); /* alert 2: channel */
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    tu_client_close(&c);
+
+    connect_as(f, &c, "marac");
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\"}"),
+                     0);
+    assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
+    expect_forbidden(&c, "{\"op\":\"alerts\",\"panel\":\"channel\"}");
+    expect_forbidden(&c, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"m\"}");
+    expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
+    /* another panel's alert by id */
+    expect_forbidden(&c, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"closed\"}");
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}"),
+                     0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&c);
+
+    /* the channel panel sees that a case exists, not its details */
+    connect_as(f, &c, "channel");
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"c\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "alerts.0.key.subject"), "Y-7");
+    assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 0);
+    tu_client_close(&c);
+    /* the auditor reads it in full */
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"channel\"}"), 0);
+    assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 1);
+    assert_non_null(strstr(tu_str(&r, "alerts.0.reason"), "Y-7"));
+    tu_client_close(&c);
+}
+
+static void test_access_trail(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "marac");
+    try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    tu_client_close(&c);
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"person\":\"V-1\"}"), 0);
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+                     0);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "events.0.event.identity"), "marac-coord");
+    assert_string_equal(tu_str(&r, "events.0.event.op"), "alerts");
+    assert_string_equal(tu_str(&r, "events.1.event.identity"), "scrutiny");
+    assert_string_equal(tu_str(&r, "events.1.event.role"), "auditor");
+    assert_string_equal(tu_str(&r, "events.1.event.op"), "replay");
+    assert_non_null(strstr(tu_str(&r, "events.1.event.query"), "V-1"));
+    assert_int_equal(tu_int(&r, "events.1.event.returned"), 0);
+    tu_client_close(&c);
+}
+
+static void test_revocation_by_reload(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "police");
+    char json[600];
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_int_equal(try_call(&c, 5000, &r, json), 0);
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* drop police from the identity file and reload */
+    const char *without = strstr(IDS_ALL, "  - {name: marac-coord");
+    char text[2048];
+    snprintf(text, sizeof text, "clients:\n%s", without);
+    write_file(f->ids, text);
+    kill(f->hub.pid, SIGHUP);
+    /* the open connection is refused from the reload on */
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d2");
+    int64_t deadline = tu_now_ms() + 10000;
+    int refused = 0;
+    while (!refused && tu_now_ms() < deadline) {
+        assert_int_equal(try_call(&c, 5000, &r, json), 0);
+        refused = tu_str(&r, "error.code") && !strcmp(tu_str(&r, "error.code"), "forbidden");
+    }
+    assert_true(refused);
+    tu_client_close(&c);
+    /* and a new connection fails the handshake */
+    connect_as(f, &c, "police");
+    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_client_close(&c);
+    /* a broken identity file is refused; the running identities stay */
+    write_file(f->ids, "clients:\n  - {name: x, role: wizard, key_file: keys/admin.pub}\n");
+    kill(f->hub.pid, SIGHUP);
+    connect_as(f, &c, "marac");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&c);
+}
+
+static void test_startup_refusals(void **state)
+{
+    struct fx *f = *state;
+    char out[4096], key[700];
+    /* a secret key others can read */
+    snprintf(key, sizeof key, "%s/hub.key", f->keys);
+    chmod(key, 0644);
+    assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--config",
+                                   f->config, NULL),
+                     2);
+    assert_non_null(strstr(out, "chmod 600"));
+    assert_null(strstr(out, "secret:")); /* the secret is never printed */
+    chmod(key, 0600);
+    /* curve without an identity file */
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/bad.yaml", f->dir);
+    write_file(cfg, "security: curve\nserver_key_file: keys/hub.key\n");
+    assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--config", cfg,
+                                   NULL),
+                     2);
+    assert_non_null(strstr(out, "identities_file"));
+    /* an identity naming an unknown panel: file:line */
+    write_file(f->ids, "clients:\n  - {name: x, role: panel, key_file: keys/admin.pub,\n"
+                       "     panels: [nope]}\n");
+    assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--config",
+                                   f->config, NULL),
+                     2);
+    assert_non_null(strstr(out, "identities.yaml:3: no panel named 'nope'"));
+    /* none on a public address */
+    assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--listen",
+                                   "tcp://0.0.0.0:7999", NULL),
+                     2);
+    assert_non_null(strstr(out, "loopback"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_handshakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles_may_not, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
