@@ -4,8 +4,9 @@
 
 int csph_mp_str_eqn(const msgpack_object *o, const char *s, size_t len)
 {
+    /* An empty string's ptr may be NULL: memcmp must not see it. */
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
-           memcmp(o->via.str.ptr, s, len) == 0;
+           (len == 0 || memcmp(o->via.str.ptr, s, len) == 0);
 }
 
 int csph_mp_str_eq(const msgpack_object *o, const char *s)

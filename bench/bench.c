@@ -1,0 +1,2185 @@
+/* csphub-bench: drives csphubd over CSPH/1 and prints figures.
+ *
+ * N publisher threads, each with its own DEALER socket and a window of W
+ * publish requests in flight, send realistic events (the 11 types of
+ * PROTOCOL.md 3.2) to the hub and time every request from send to ack. In the
+ * same run it measures what the hub is built on, with the same events and
+ * the same client code:
+ *   - a ZeroMQ ROUTER echo thread in this process (same HWMs, same message
+ *     sizes, same publishers and window) answering with a reply of the hub's
+ *     shape: the transport without hub logic;
+ *   - raw LMDB appends of the same event bytes in a fresh environment with
+ *     synced commits, committing every K events;
+ *   - the hub's own storage layer (csph_store: dedup index + hash chain)
+ *     committing every K events, with no network and no validation.
+ * Then hub/baseline ratios, the hub's stats counters, replay throughput
+ * (--replay) and the daemon's RSS. A table for people, a JSON line for
+ * scripts.
+ *
+ * Never hangs: every receive is a zmq_poll with a deadline; a request with
+ * no reply after --reply-timeout (30 s) ends the run with exit status 1. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <math.h>
+#include <msgpack.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "store.h"
+
+#ifndef CSPH_SOURCE_DIR
+#define CSPH_SOURCE_DIR "."
+#endif
+#ifndef CSPH_BENCH_HUBD
+#define CSPH_BENCH_HUBD "csphubd"
+#endif
+
+#define REPLAY_PAGE_MAX 10000
+#define MAX_HUB_ARGS 32
+#define MAX_COMMIT_EVERY 16
+
+/* ---- options ---------------------------------------------------------- */
+
+struct options {
+    const char *endpoint;  /* NULL: start our own csphubd */
+    const char *hubd;
+    const char *hub_args[MAX_HUB_ARGS];
+    int nhub_args;
+    uint32_t hub_batch_max; /* 0: the hub's default */
+    int publishers;
+    int window;
+    int batch;
+    uint64_t events;
+    double duration_limit_s; /* per publish phase; 0: none */
+    uint64_t seed;
+    int replay;
+    uint32_t commit_every[MAX_COMMIT_EVERY];
+    int ncommit_every;
+    double baseline_limit_s; /* per LMDB / store run */
+    const char *tmpdir;
+    double reply_timeout_s;
+    int hwm;
+    const char *perf_file;
+    int no_baseline;
+    int keep;
+};
+
+static struct options opt = {
+    .publishers = 10,
+    .window = 100,
+    .batch = 1,
+    .events = 200000,
+    .duration_limit_s = 60,
+    .seed = 1,
+    .commit_every = {1, 100, 1000},
+    .ncommit_every = 3,
+    .baseline_limit_s = 5,
+    .reply_timeout_s = 30,
+    .hwm = 100000,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: csphub-bench [options]\n"
+        "\n"
+        "Drives csphubd with concurrent publishers and prints accepted events/s and\n"
+        "publish-to-ack latency (p50/p99/p99.9 per request), next to baselines measured in\n"
+        "the same run: a ZeroMQ ROUTER echo (no hub logic) and synced LMDB appends.\n"
+        "\n"
+        "The hub:\n"
+        "      --endpoint EP        use an already-running hub at EP (e.g. tcp://127.0.0.1:7450).\n"
+        "                           Without it the bench starts its own csphubd on a free\n"
+        "                           loopback port with a fresh temporary data directory, and\n"
+        "                           stops it and removes the directory at the end.\n"
+        "      --hubd PATH          the csphubd to start (default: $CSPH_HUBD, else the csphubd\n"
+        "                           of this build).\n"
+        "      --hub-batch-max N    write limits.batch_max: N (group commit: requests per\n"
+        "                           write transaction) into the generated hub config.\n"
+        "      --hub-arg ARG        pass ARG to csphubd (repeat); it comes after the bench's own\n"
+        "                           --config FILE --data DIR --listen EP, so a second --config\n"
+        "                           replaces the generated file (data and listen still hold).\n"
+        "      --perf FILE          run 'perf record -g -p <hub pid> -o FILE' during the\n"
+        "                           publish phase (own hub only).\n"
+        "The load:\n"
+        "  -p, --publishers N       publisher threads, one DEALER each (default 10).\n"
+        "  -w, --window W           requests in flight per publisher (default 100).\n"
+        "  -n, --events E           events in total (default 200000).\n"
+        "  -b, --batch B            events per publish request: 1 sends 'event', more send\n"
+        "                           'events' arrays (default 1, at most 1000).\n"
+        "      --duration-limit S   stop sending after S seconds in a publish phase and\n"
+        "                           count what was acked (default 60; 0: no limit).\n"
+        "      --seed S             event generator seed (default 1). Event ids also carry a\n"
+        "                           per-run nonce, so reruns against one hub are not duplicates.\n"
+        "      --replay             also replay the whole log (max=10000 a page, after=next)\n"
+        "                           and print replay events/s.\n"
+        "Baselines:\n"
+        "      --commit-every LIST  LMDB baseline commit intervals, comma-separated (default\n"
+        "                           1,100,1000); the hub's observed events per commit is\n"
+        "                           always added.\n"
+        "      --baseline-limit S   seconds at most for each LMDB/store run (default 5).\n"
+        "      --no-baseline        measure the hub only.\n"
+        "      --hwm N              ZeroMQ SNDHWM/RCVHWM of the bench's sockets and the echo\n"
+        "                           ROUTER (default 100000, the hub's default).\n"
+        "Other:\n"
+        "      --tmpdir DIR         where temporary data directories go (default $TMPDIR or\n"
+        "                           /tmp). Use a real disk: on tmpfs a sync costs nothing.\n"
+        "      --reply-timeout S    a request with no reply after S seconds ends the run\n"
+        "                           with exit status 1 (default 30).\n"
+        "      --keep               keep the temporary directories (and the hub's log).\n"
+        "  -h, --help               this help.\n"
+        "\n"
+        "Output: a table, then one line starting with '{' holding every figure as JSON.\n"
+        "Exit status: 0 done, 1 the hub rejected an event, failed, hung, or a run failed,\n"
+        "2 bad usage.\n");
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double secs(int64_t ns) { return (double)ns / 1e9; }
+
+/* Everything the process must undo before it exits, however it exits. */
+static struct {
+    pthread_mutex_t dying; /* held by the one thread that cleans up and exits */
+    pid_t hub_pid;
+    pid_t perf_pid;
+    char dirs[8][PATH_MAX];
+    int ndirs;
+    char hub_log[PATH_MAX + 32]; /* our hub's stderr, shown when the run fails */
+    volatile sig_atomic_t interrupted;
+} g = {.dying = PTHREAD_MUTEX_INITIALIZER};
+
+static void rm_rf(const char *dir);
+static void print_file_tail(const char *path, size_t max);
+static void stop_child(pid_t *pid, int sig, double wait_s, int *status);
+
+static void cleanup_all(void)
+{
+    int st;
+    if (g.perf_pid > 0)
+        stop_child(&g.perf_pid, SIGINT, 10, &st);
+    if (g.hub_pid > 0)
+        stop_child(&g.hub_pid, SIGTERM, 10, &st);
+    for (int i = 0; i < g.ndirs; i++)
+        if (g.dirs[i][0] && !opt.keep)
+            rm_rf(g.dirs[i]);
+    g.ndirs = 0;
+}
+
+/* Print, stop the hub, remove temp dirs, exit 1. Safe from any thread: a
+ * second caller blocks until the first has exited the process. */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    pthread_mutex_lock(&g.dying);
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    fprintf(stderr, "csphub-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    struct stat sb;
+    if (g.hub_log[0] && stat(g.hub_log, &sb) == 0 && sb.st_size > 0)
+        print_file_tail(g.hub_log, 3000);
+    cleanup_all();
+    fflush(stderr);
+    _exit(1);
+}
+
+static void on_signal(int sig)
+{
+    if (g.interrupted) {
+        /* Second interrupt: stop now. kill() is async-signal-safe. */
+        if (g.hub_pid > 0)
+            kill(g.hub_pid, SIGTERM);
+        if (g.perf_pid > 0)
+            kill(g.perf_pid, SIGINT);
+        _exit(130);
+    }
+    g.interrupted = 1; /* publishers stop sending and drain; then normal cleanup */
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *make_tmpdir(const char *what, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/csphub-bench-%s-XXXXXX", opt.tmpdir, what);
+    if (!mkdtemp(out))
+        die("cannot create a temporary directory in %s: %s (see --tmpdir)", opt.tmpdir,
+            strerror(errno));
+    if (g.ndirs < (int)(sizeof g.dirs / sizeof g.dirs[0]))
+        snprintf(g.dirs[g.ndirs++], PATH_MAX, "%s", out);
+    return out;
+}
+
+static void forget_tmpdir(const char *dir)
+{
+    for (int i = 0; i < g.ndirs; i++)
+        if (strcmp(g.dirs[i], dir) == 0) {
+            if (!opt.keep)
+                rm_rf(dir);
+            g.dirs[i][0] = 0;
+        }
+}
+
+/* Wait up to wait_s for pid after sending sig, then SIGKILL. */
+static void stop_child(pid_t *pid, int sig, double wait_s, int *status)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, sig);
+    int64_t until = now_ns() + (int64_t)(wait_s * 1e9);
+    *status = -1;
+    for (;;) {
+        pid_t r = waitpid(*pid, status, WNOHANG);
+        if (r == *pid || (r < 0 && errno != EINTR))
+            break;
+        if (now_ns() > until) {
+            kill(*pid, SIGKILL);
+            waitpid(*pid, status, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    *pid = 0;
+}
+
+static const char *fs_name(const char *dir)
+{
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0)
+        return "unknown";
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53: return "ext4";
+    case 0x01021994: return "tmpfs";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x794c7630: return "overlayfs";
+    case 0x6969: return "nfs";
+    case 0x2FC12FC1: return "zfs";
+    default: return "other";
+    }
+}
+
+/* ---- random numbers --------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rnd(uint64_t *s) { return splitmix64(s); }
+static uint32_t rnd_below(uint64_t *s, uint32_t n) { return (uint32_t)(rnd(s) % n); }
+static double rnd_unit(uint64_t *s) { return (double)(rnd(s) >> 11) / 9007199254740992.0; }
+static int rnd_pct(uint64_t *s, unsigned pct) { return rnd_below(s, 100) < pct; }
+
+/* ---- the events ------------------------------------------------------- */
+
+enum {
+    T_ASB, T_CALL, T_DA, T_ARREST, T_VIOLENCE, T_HATE, T_MISSING, T_CONCERN, T_REFERRAL,
+    T_CASE_UPDATE, T_CASE_REVIEW, NTYPES
+};
+static const char *const type_names[NTYPES] = {
+    "asb.report", "call", "da.incident", "arrest", "violence.incident", "hate.incident",
+    "missing.episode", "concern", "referral", "case.update", "case.review.request"};
+/* A partnership's week, roughly: ASB and calls dominate, panel traffic is rare. */
+static const unsigned type_weight[NTYPES] = {24, 20, 12, 10, 8, 4, 5, 8, 3, 5, 1};
+
+static const char *const sources[] = {
+    "police", "council-asb", "housing-assoc", "police-control-room", "council-contact-centre",
+    "idva-service", "health", "ae-dept", "third-party-reporting", "childrens-services",
+    "panel-member", "case-management", "council", "youth-offending"};
+/* Who sends each type (PROTOCOL.md 3.2 "sent by"), as indices into sources. */
+static const int type_sources[NTYPES][6] = {
+    [T_ASB] = {0, 1, 2, -1},        [T_CALL] = {3, 4, -1},
+    [T_DA] = {0, 5, 6, -1},         [T_ARREST] = {0, -1},
+    [T_VIOLENCE] = {0, 7, -1},      [T_HATE] = {0, 12, 8, -1},
+    [T_MISSING] = {0, 9, -1},       [T_CONCERN] = {0, 1, 2, 6, 9, 13},
+    [T_REFERRAL] = {0, 5, 9, 13, 1, 6}, [T_CASE_UPDATE] = {10, 11, -1},
+    [T_CASE_REVIEW] = {12, -1}};
+
+static const char *const offences[] = {
+    "burglary.residential", "burglary.business", "robbery", "vehicle.theft", "theft",
+    "weapon.possession", "violence.injury", "violence.serious", "sexual", "drugs.supply",
+    "drugs.possession", "criminal.damage", "arson", "public.order", "other"};
+/* Unrestricted panels of config/panels.yaml. */
+static const char *const panels[] = {"marac", "community-marac", "asb-case-review", "hate-crime",
+                                     "iom", "sgv", "mace", "tasking"};
+static const char *const summaries[] = {
+    "Group of youths congregating in the stairwell, playing loud music late at night.",
+    "Neighbour reports repeated shouting and banging through the wall after midnight.",
+    "Fly-tipping of household waste behind the garages, third report this month.",
+    "Caller says she is being followed and filmed by two males when leaving the flat.",
+    "Graffiti and broken lights on the footpath; residents say they avoid it after dark.",
+    "Young person seen entering and leaving the address frequently with different adults.",
+    "Resident has not been seen for several days; post piling up, curtains drawn.",
+    "Repeated verbal abuse directed at the victim because of her religion.",
+    "Victim reports cuckooing: the address is being used by others to deal drugs.",
+    "Applicant reports five incidents in six months with no action taken.",
+    "Rough sleeper in the car park, appears unwell and declined support.",
+    "School reports concerns about a pupil's sudden new phone, clothes and absences."};
+static const char *const reasons[] = {
+    "Repeat victim of domestic abuse; DASH 15; children in the household.",
+    "Three ASB reports in 28 days at the same address; victim has a disability.",
+    "Concerns of criminal exploitation; frequent missing episodes; county lines links.",
+    "Escalating hate incidents against the family over two months.",
+    "Prolific acquisitive offender released on licence; needs IOM oversight."};
+static const char *const descriptions[] = {
+    "rear of the parade of shops", "stairwell, block C", "bus stop outside the school",
+    "park by the skate ramp", "car park of the leisure centre", "alley behind the high street"};
+
+#define PERSON_POOL 50000
+#define LSOA_POOL 400
+#define YEAR_START_S 1719792000LL /* 2024-07-01T00:00:00Z: occurred_at spans one year */
+
+struct evmeta {
+    uint32_t id_off; /* the id string's bytes within the event */
+    uint16_t id_len;
+    uint8_t type;
+    uint8_t source;
+    int64_t occurred_ms;
+};
+
+struct corpus {
+    msgpack_sbuffer buf; /* every event, packed back to back */
+    size_t *off;         /* n + 1 offsets into buf */
+    struct evmeta *meta;
+    uint64_t n;
+    uint64_t per_type[NTYPES];
+};
+
+struct gen {
+    uint64_t rng;
+    char nonce[16];
+    uint32_t lsoa[LSOA_POOL];
+};
+
+static void pk_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* Skewed towards low indices: a few people and places recur a lot. */
+static uint32_t skewed(uint64_t *rng, uint32_t n)
+{
+    double u = rnd_unit(rng);
+    return (uint32_t)(n * u * u * u) % n;
+}
+
+static void pk_person(msgpack_packer *pk, struct gen *gn)
+{
+    char b[16];
+    snprintf(b, sizeof b, "P-%06u", skewed(&gn->rng, PERSON_POOL) + 1);
+    pk_str(pk, b);
+}
+
+static void pk_location(msgpack_packer *pk, struct gen *gn)
+{
+    uint32_t li = skewed(&gn->rng, LSOA_POOL);
+    char b[32];
+    unsigned shape = rnd_below(&gn->rng, 10);
+    double lat = 51.40 + (li % 37) * 0.006 + rnd_unit(&gn->rng) * 0.004;
+    double lon = -0.30 + (li / 37) * 0.025 + rnd_unit(&gn->rng) * 0.004;
+    snprintf(b, sizeof b, "E0%07u", gn->lsoa[li]);
+    if (shape < 6) {
+        msgpack_pack_map(pk, 3);
+        pk_str(pk, "lsoa");
+        pk_str(pk, b);
+        pk_str(pk, "lat");
+        msgpack_pack_double(pk, lat);
+        pk_str(pk, "lon");
+        msgpack_pack_double(pk, lon);
+    } else if (shape < 8) {
+        char uprn[24];
+        snprintf(uprn, sizeof uprn, "1000%08u", 1000000 + li * 1000 + rnd_below(&gn->rng, 1000));
+        msgpack_pack_map(pk, 2);
+        pk_str(pk, "id");
+        pk_str(pk, uprn);
+        pk_str(pk, "lsoa");
+        pk_str(pk, b);
+    } else if (shape < 9) {
+        char ward[16];
+        snprintf(ward, sizeof ward, "E05%06u", 9300 + li / 10);
+        msgpack_pack_map(pk, 2);
+        pk_str(pk, "ward");
+        pk_str(pk, ward);
+        pk_str(pk, "description");
+        pk_str(pk, descriptions[rnd_below(&gn->rng, 6)]);
+    } else {
+        msgpack_pack_map(pk, 1);
+        pk_str(pk, "lsoa");
+        pk_str(pk, b);
+    }
+}
+
+/* RFC 3339: mostly Z, summer times often as local BST (+01:00), some with ms. */
+static int64_t pk_occurred(msgpack_packer *pk, struct gen *gn)
+{
+    int64_t t = YEAR_START_S + (int64_t)rnd_below(&gn->rng, 365 * 86400);
+    int ms = rnd_pct(&gn->rng, 30) ? (int)rnd_below(&gn->rng, 1000) : -1;
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    int bst = tm.tm_mon >= 3 && tm.tm_mon <= 9 && rnd_pct(&gn->rng, 50);
+    if (bst) {
+        tt += 3600;
+        gmtime_r(&tt, &tm);
+    }
+    char b[48], frac[16] = "";
+    if (ms >= 0)
+        snprintf(frac, sizeof frac, ".%03d", ms);
+    snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac, bst ? "+01:00" : "Z");
+    pk_str(pk, b);
+    return t * 1000 + (ms > 0 ? ms : 0);
+}
+
+static int pick_type(struct gen *gn)
+{
+    unsigned total = 0, r;
+    for (int i = 0; i < NTYPES; i++)
+        total += type_weight[i];
+    r = rnd_below(&gn->rng, total);
+    for (int i = 0; i < NTYPES; i++) {
+        if (r < type_weight[i])
+            return i;
+        r -= type_weight[i];
+    }
+    return 0;
+}
+
+/* Pack event number i. Every event must be valid against schemas/. */
+static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->buf, msgpack_sbuffer_write);
+    int t = pick_type(gn);
+    int nsrc = 0;
+    while (nsrc < 6 && type_sources[t][nsrc] >= 0 && !(nsrc > 0 && type_sources[t][nsrc] == 0))
+        nsrc++;
+    int src = type_sources[t][rnd_below(&gn->rng, (uint32_t)nsrc)];
+    /* Optional fields decided first: the map header needs the count. */
+    uint64_t *r = &gn->rng;
+    int o1 = 0, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0;
+    unsigned nf = 0;
+    switch (t) {
+    case T_ASB: o1 = rnd_pct(r, 70); o2 = rnd_pct(r, 10); o3 = rnd_pct(r, 20); o4 = rnd_pct(r, 60);
+        nf = 2 + o1 + o2 + o3 + o4; break;
+    case T_CALL: o1 = rnd_pct(r, 80); nf = 2 + o1; break;
+    case T_DA: o1 = rnd_pct(r, 85); o2 = rnd_pct(r, 70); o3 = rnd_pct(r, 60); o4 = rnd_pct(r, 50);
+        o5 = rnd_pct(r, 60); nf = 1 + o1 + o2 + o3 + o4 + o5; break;
+    case T_ARREST: o1 = rnd_pct(r, 90); o2 = rnd_pct(r, 70); nf = 2 + o1 + o2; break;
+    case T_VIOLENCE: o1 = rnd_pct(r, 90); o2 = o1 && rnd_pct(r, 80); o3 = rnd_pct(r, 50);
+        o4 = o3 && rnd_pct(r, 70); o5 = rnd_pct(r, 30); o6 = rnd_pct(r, 85);
+        nf = 2 + o1 + o2 + o3 + o4 + o5 + o6; break;
+    case T_HATE: o1 = rnd_pct(r, 85); nf = 2 + o1; break;
+    case T_MISSING: nf = 2; break;
+    case T_CONCERN: o1 = rnd_pct(r, 70); nf = 2 + o1; break;
+    case T_REFERRAL: nf = 3; break;
+    case T_CASE_UPDATE: o1 = rnd_pct(r, 60); nf = 3 + o1; break;
+    case T_CASE_REVIEW: o1 = rnd_pct(r, 80); nf = 2 + o1; break;
+    }
+    size_t start = c->buf.size;
+    msgpack_pack_map(&pk, 4 + nf);
+    char id[96];
+    snprintf(id, sizeof id, "%s-%s-%07" PRIu64, sources[src], gn->nonce, i + 1);
+    pk_str(&pk, "id");
+    pk_str(&pk, id);
+    struct evmeta *m = &c->meta[i];
+    m->id_len = (uint16_t)strlen(id);
+    m->id_off = (uint32_t)(c->buf.size - m->id_len - start);
+    m->type = (uint8_t)t;
+    m->source = (uint8_t)src;
+    pk_str(&pk, "type");
+    pk_str(&pk, type_names[t]);
+    pk_str(&pk, "source");
+    pk_str(&pk, sources[src]);
+    pk_str(&pk, "occurred_at");
+    m->occurred_ms = pk_occurred(&pk, gn);
+    switch (t) {
+    case T_ASB:
+        if (o1) { pk_str(&pk, "victim"); pk_person(&pk, gn); }
+        pk_str(&pk, "location"); pk_location(&pk, gn);
+        pk_str(&pk, "category");
+        pk_str(&pk, (const char *[]){"personal", "nuisance", "environmental"}[rnd_below(r, 3)]);
+        if (o2) { pk_str(&pk, "hate"); msgpack_pack_true(&pk); }
+        if (o3) { pk_str(&pk, "vulnerable"); rnd_pct(r, 50) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk); }
+        if (o4) { pk_str(&pk, "summary"); pk_str(&pk, summaries[rnd_below(r, 12)]); }
+        break;
+    case T_CALL:
+        pk_str(&pk, "caller"); pk_person(&pk, gn);
+        if (o1) { pk_str(&pk, "location"); pk_location(&pk, gn); }
+        pk_str(&pk, "category");
+        pk_str(&pk, (const char *[]){"asb", "domestic", "crime", "welfare", "other"}[rnd_below(r, 5)]);
+        break;
+    case T_DA: {
+        unsigned dash = (unsigned)(rnd_unit(r) * rnd_unit(r) * 28) % 28;
+        pk_str(&pk, "victim"); pk_person(&pk, gn);
+        if (o1) { pk_str(&pk, "perpetrator"); pk_person(&pk, gn); }
+        if (o2) { pk_str(&pk, "dash_score"); msgpack_pack_unsigned_int(&pk, dash); }
+        if (o3) { pk_str(&pk, "risk"); pk_str(&pk, dash >= 14 ? "high" : dash >= 10 ? "medium" : "standard"); }
+        if (o4) { pk_str(&pk, "children_present"); rnd_pct(r, 40) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk); }
+        if (o5) { pk_str(&pk, "location"); pk_location(&pk, gn); }
+        break;
+    }
+    case T_ARREST:
+        pk_str(&pk, "subject"); pk_person(&pk, gn);
+        if (o1) { pk_str(&pk, "age"); msgpack_pack_unsigned_int(&pk, 14 + rnd_below(r, 50)); }
+        pk_str(&pk, "offence"); pk_str(&pk, offences[rnd_below(r, 15)]);
+        if (o2) { pk_str(&pk, "location"); pk_location(&pk, gn); }
+        break;
+    case T_VIOLENCE:
+        if (o1) { pk_str(&pk, "victim"); pk_person(&pk, gn); }
+        if (o2) { pk_str(&pk, "victim_age"); msgpack_pack_unsigned_int(&pk, 13 + rnd_below(r, 60)); }
+        if (o3) { pk_str(&pk, "perpetrator"); pk_person(&pk, gn); }
+        if (o4) { pk_str(&pk, "perpetrator_age"); msgpack_pack_unsigned_int(&pk, 14 + rnd_below(r, 40)); }
+        pk_str(&pk, "weapon"); pk_str(&pk, (const char *[]){"knife", "firearm", "other", "none", "none"}[rnd_below(r, 5)]);
+        pk_str(&pk, "injury"); pk_str(&pk, (const char *[]){"none", "minor", "minor", "serious", "fatal"}[rnd_below(r, 5)]);
+        if (o5) { pk_str(&pk, "group"); msgpack_pack_true(&pk); }
+        if (o6) { pk_str(&pk, "location"); pk_location(&pk, gn); }
+        break;
+    case T_HATE:
+        if (o1) { pk_str(&pk, "victim"); pk_person(&pk, gn); }
+        pk_str(&pk, "location"); pk_location(&pk, gn);
+        pk_str(&pk, "strand");
+        pk_str(&pk, (const char *[]){"race", "religion", "sexual_orientation", "disability", "transgender", "other"}[rnd_below(r, 6)]);
+        break;
+    case T_MISSING:
+        pk_str(&pk, "subject"); pk_person(&pk, gn);
+        pk_str(&pk, "age"); msgpack_pack_unsigned_int(&pk, 11 + rnd_below(r, 7));
+        break;
+    case T_CONCERN:
+        pk_str(&pk, "subject"); pk_person(&pk, gn);
+        pk_str(&pk, "kind");
+        pk_str(&pk, (const char *[]){"criminal_exploitation", "sexual_exploitation", "radicalisation", "mental_health", "rough_sleeping", "hoarding", "other"}[rnd_below(r, 7)]);
+        if (o1) { pk_str(&pk, "summary"); pk_str(&pk, summaries[rnd_below(r, 12)]); }
+        break;
+    case T_REFERRAL:
+        pk_str(&pk, "subject"); pk_person(&pk, gn);
+        pk_str(&pk, "panel"); pk_str(&pk, panels[rnd_below(r, 8)]);
+        pk_str(&pk, "reason"); pk_str(&pk, reasons[rnd_below(r, 5)]);
+        break;
+    case T_CASE_UPDATE:
+        pk_str(&pk, "subject"); pk_person(&pk, gn);
+        pk_str(&pk, "panel"); pk_str(&pk, panels[rnd_below(r, 8)]);
+        if (o1) { pk_str(&pk, "risk"); pk_str(&pk, (const char *[]){"standard", "medium", "high"}[rnd_below(r, 3)]); }
+        pk_str(&pk, "status"); pk_str(&pk, (const char *[]){"open", "reviewed", "closed"}[rnd_below(r, 3)]);
+        break;
+    case T_CASE_REVIEW:
+        pk_str(&pk, "applicant"); pk_person(&pk, gn);
+        if (o1) { pk_str(&pk, "location"); pk_location(&pk, gn); }
+        pk_str(&pk, "summary"); pk_str(&pk, summaries[rnd_below(r, 12)]);
+        break;
+    }
+    c->per_type[t]++;
+}
+
+static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce)
+{
+    struct gen gn = {.rng = seed * 0x9e3779b97f4a7c15ull + 1};
+    snprintf(gn.nonce, sizeof gn.nonce, "%s", nonce);
+    for (int i = 0; i < LSOA_POOL; i++) /* E01000001 .. E01033768: England's LSOAs */
+        gn.lsoa[i] = 1000001 + rnd_below(&gn.rng, 33768);
+    memset(c, 0, sizeof *c);
+    msgpack_sbuffer_init(&c->buf);
+    c->n = n;
+    c->off = malloc((n + 1) * sizeof *c->off);
+    c->meta = calloc(n ? n : 1, sizeof *c->meta);
+    if (!c->off || !c->meta)
+        die("out of memory for %" PRIu64 " events", n);
+    for (uint64_t i = 0; i < n; i++) {
+        c->off[i] = c->buf.size;
+        gen_event(&gn, c, i);
+    }
+    c->off[n] = c->buf.size;
+}
+
+static const char *ev_ptr(const struct corpus *c, uint64_t i) { return c->buf.data + c->off[i]; }
+static size_t ev_len(const struct corpus *c, uint64_t i) { return c->off[i + 1] - c->off[i]; }
+
+/* ---- the requests ----------------------------------------------------- */
+
+/* Request r publishes events [r*B, min(n, r*B+B)). Its first bytes are
+ * fixed: {req: uint64 (0xcf + 8 bytes), op: "publish", event|events: ...},
+ * so the echo thread finds req at a fixed offset without parsing. */
+#define REQ_HDR_LEN 14
+
+struct requests {
+    msgpack_sbuffer buf;
+    size_t *off;
+    uint64_t n;
+};
+
+static void requests_build(struct requests *q, const struct corpus *c, int batch)
+{
+    memset(q, 0, sizeof *q);
+    msgpack_sbuffer_init(&q->buf);
+    q->n = (c->n + (uint64_t)batch - 1) / (uint64_t)batch;
+    q->off = malloc((q->n + 1) * sizeof *q->off);
+    if (!q->off)
+        die("out of memory for the requests");
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &q->buf, msgpack_sbuffer_write);
+    for (uint64_t r = 0; r < q->n; r++) {
+        uint64_t e0 = r * (uint64_t)batch, e1 = e0 + (uint64_t)batch;
+        if (e1 > c->n)
+            e1 = c->n;
+        q->off[r] = q->buf.size;
+        msgpack_pack_map(&pk, 3);
+        pk_str(&pk, "req");
+        msgpack_pack_fix_uint64(&pk, r);
+        pk_str(&pk, "op");
+        pk_str(&pk, "publish");
+        if (batch == 1) {
+            pk_str(&pk, "event");
+        } else {
+            pk_str(&pk, "events");
+            msgpack_pack_array(&pk, (size_t)(e1 - e0));
+        }
+        msgpack_sbuffer_write(&q->buf, ev_ptr(c, e0), c->off[e1] - c->off[e0]);
+    }
+    q->off[q->n] = q->buf.size;
+}
+
+/* ---- MessagePack reading ---------------------------------------------- */
+
+static const msgpack_object *mp_get(const msgpack_object *map, const char *key)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+static int mp_str_is(const msgpack_object *o, const char *s)
+{
+    return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+static void mp_str_copy(const msgpack_object *o, char *out, size_t outsz)
+{
+    if (o && o->type == MSGPACK_OBJECT_STR)
+        snprintf(out, outsz, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+    else
+        snprintf(out, outsz, "?");
+}
+
+/* "code: message (field F)" of an error map. */
+static void describe_error(const msgpack_object *err, char *out, size_t outsz)
+{
+    char code[64], msg[512], field[128] = "";
+    mp_str_copy(mp_get(err, "code"), code, sizeof code);
+    mp_str_copy(mp_get(err, "message"), msg, sizeof msg);
+    const msgpack_object *f = mp_get(err, "field");
+    if (f)
+        mp_str_copy(f, field, sizeof field);
+    snprintf(out, outsz, "%s: %s%s%s%s", code, msg, field[0] ? " (field " : "", field,
+             field[0] ? ")" : "");
+}
+
+static void print_event(FILE *f, const struct corpus *c, uint64_t i)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 4096);
+    msgpack_object o;
+    size_t off = 0;
+    if (msgpack_unpack(ev_ptr(c, i), ev_len(c, i), &off, &z, &o) >= 0)
+        msgpack_object_print(f, o);
+    fputc('\n', f);
+    msgpack_zone_destroy(&z);
+}
+
+/* ---- talking to the hub (main thread) --------------------------------- */
+
+static void *dealer_new(void *ctx, const char *endpoint)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    if (!s || zmq_setsockopt(s, ZMQ_SNDHWM, &opt.hwm, sizeof opt.hwm) ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &opt.hwm, sizeof opt.hwm) ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger))
+        die("cannot create a DEALER socket: %s", zmq_strerror(errno));
+    if (zmq_connect(s, endpoint) != 0)
+        die("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    return s;
+}
+
+/* Wait for one message on s until deadline_ns. 1 got one, 0 timed out. */
+static int recv_until(void *s, zmq_msg_t *m, int64_t deadline_ns)
+{
+    for (;;) {
+        if (zmq_msg_recv(m, s, ZMQ_DONTWAIT) >= 0)
+            return 1;
+        if (errno != EAGAIN && errno != EINTR)
+            die("receive failed: %s", zmq_strerror(errno));
+        int64_t left = deadline_ns - now_ns();
+        if (left <= 0)
+            return 0;
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        long ms = (long)(left / 1000000) + 1;
+        if (ms > 100)
+            ms = 100; /* wake up to notice an interrupt or a dead hub */
+        if (zmq_poll(&it, 1, ms) < 0 && errno != EINTR)
+            die("zmq_poll failed: %s", zmq_strerror(errno));
+        if (g.hub_pid > 0) {
+            int st;
+            if (waitpid(g.hub_pid, &st, WNOHANG) == g.hub_pid) {
+                g.hub_pid = 0;
+                die("csphubd exited (%s %d) while the bench waited for a reply",
+                    WIFEXITED(st) ? "status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            }
+        }
+    }
+}
+
+/* Send one request (packed map in sb) and unpack its reply into up. Replies
+ * to earlier, abandoned requests (other req) are skipped. The unpacked
+ * strings point into *m: the caller closes m once done with up. */
+static void call(void *s, msgpack_sbuffer *sb, uint64_t reqno, msgpack_unpacked *up,
+                 zmq_msg_t *m, double timeout_s, const char *what)
+{
+    if (zmq_send(s, sb->data, sb->size, 0) < 0)
+        die("cannot send %s: %s", what, zmq_strerror(errno));
+    int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
+    for (;;) {
+        zmq_msg_init(m);
+        if (!recv_until(s, m, deadline)) {
+            zmq_msg_close(m);
+            die("no reply to %s within %.0f s: the hub is hung, overloaded, or not at this "
+                "endpoint",
+                what, timeout_s);
+        }
+        size_t off = 0;
+        int rc = msgpack_unpack_next(up, zmq_msg_data(m), zmq_msg_size(m), &off);
+        if (rc != MSGPACK_UNPACK_SUCCESS || up->data.type != MSGPACK_OBJECT_MAP)
+            die("the reply to %s is not a MessagePack map", what);
+        const msgpack_object *req = mp_get(&up->data, "req");
+        if (req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER && req->via.u64 == reqno)
+            return;
+        zmq_msg_close(m);
+    }
+}
+
+static uint64_t ctl_reqno = 1u << 30;
+
+static void pack_op(msgpack_sbuffer *sb, msgpack_packer *pk, const char *op, uint32_t extra,
+                    uint64_t *reqno)
+{
+    sb->size = 0;
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, 2 + extra);
+    pk_str(pk, "op");
+    pk_str(pk, op);
+    pk_str(pk, "req");
+    *reqno = ++ctl_reqno;
+    msgpack_pack_uint64(pk, *reqno);
+}
+
+#define MAX_COUNTERS 64
+struct stats {
+    int n;
+    char name[MAX_COUNTERS][40];
+    uint64_t v[MAX_COUNTERS];
+    char rejected[256]; /* "code=n ..." */
+};
+
+static uint64_t stat_get(const struct stats *st, const char *name)
+{
+    for (int i = 0; i < st->n; i++)
+        if (strcmp(st->name[i], name) == 0)
+            return st->v[i];
+    return 0;
+}
+
+static void get_stats(void *s, struct stats *st, double timeout_s)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    uint64_t reqno;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    zmq_msg_t m;
+    pack_op(&sb, &pk, "stats", 0, &reqno);
+    call(s, &sb, reqno, &up, &m, timeout_s, "the stats request");
+    const msgpack_object *ok = mp_get(&up.data, "ok");
+    const msgpack_object *ctr = mp_get(&up.data, "counters");
+    if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean || !ctr ||
+        ctr->type != MSGPACK_OBJECT_MAP) {
+        char why[700] = "no counters";
+        if (mp_get(&up.data, "error"))
+            describe_error(mp_get(&up.data, "error"), why, sizeof why);
+        die("the hub refused 'stats': %s", why);
+    }
+    memset(st, 0, sizeof *st);
+    for (uint32_t i = 0; i < ctr->via.map.size && st->n < MAX_COUNTERS; i++) {
+        const msgpack_object *k = &ctr->via.map.ptr[i].key, *v = &ctr->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            mp_str_copy(k, st->name[st->n], sizeof st->name[0]);
+            st->v[st->n++] = v->via.u64;
+        } else if (mp_str_is(k, "rejected") && v->type == MSGPACK_OBJECT_MAP) {
+            size_t used = 0;
+            for (uint32_t j = 0; j < v->via.map.size; j++) {
+                const msgpack_object_kv *kv = &v->via.map.ptr[j];
+                char name[40];
+                mp_str_copy(&kv->key, name, sizeof name);
+                if (used < sizeof st->rejected)
+                    used += (size_t)snprintf(st->rejected + used, sizeof st->rejected - used,
+                                             "%s%s=%" PRIu64, used ? " " : "", name,
+                                             kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                                                 ? kv->val.via.u64 : 0);
+            }
+        }
+    }
+    zmq_msg_close(&m);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Ping until the hub answers (it may still be starting). */
+static void wait_ready(void *s, double timeout_s, char *version, size_t vsz, uint64_t *last_seq)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    uint64_t reqno;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    zmq_msg_t m;
+    pack_op(&sb, &pk, "ping", 0, &reqno);
+    call(s, &sb, reqno, &up, &m, timeout_s, "ping (is the hub running at this endpoint?)");
+    mp_str_copy(mp_get(&up.data, "version"), version, vsz);
+    const msgpack_object *ls = mp_get(&up.data, "last_seq");
+    *last_seq = ls && ls->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? ls->via.u64 : 0;
+    zmq_msg_close(&m);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- starting our own hub --------------------------------------------- */
+
+struct hub {
+    char dir[PATH_MAX];
+    char config[PATH_MAX + 32];
+    char log[PATH_MAX + 32];
+    char hubd[PATH_MAX];
+    char endpoint[64];
+    pid_t pid;
+    long rss_kb, hwm_kb, anon_kb, file_kb;
+    int exit_status;
+};
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+        die("cannot find a free loopback port: %s", strerror(errno));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int executable(const char *p) { return p && *p && access(p, X_OK) == 0; }
+
+static void find_hubd(char *out, size_t outsz)
+{
+    if (opt.hubd) {
+        if (!executable(opt.hubd))
+            die("--hubd %s: %s", opt.hubd, strerror(errno));
+        snprintf(out, outsz, "%s", opt.hubd);
+        return;
+    }
+    const char *env = getenv("CSPH_HUBD");
+    if (env && *env) {
+        if (!executable(env))
+            die("CSPH_HUBD=%s: %s", env, strerror(errno));
+        snprintf(out, outsz, "%s", env);
+        return;
+    }
+    char self[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(out, outsz, "%s/csphubd", self);
+            if (executable(out))
+                return;
+            snprintf(out, outsz, "%s/../csphubd", self);
+            if (executable(out))
+                return;
+        }
+    }
+    snprintf(out, outsz, "%s", CSPH_BENCH_HUBD);
+    if (!executable(out))
+        die("cannot find csphubd (tried --hubd, $CSPH_HUBD, next to the bench, %s); build it "
+            "with 'cmake --build build --target csphubd' or pass --hubd PATH",
+            CSPH_BENCH_HUBD);
+}
+
+static void yaml_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void print_file_tail(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    if (size > (long)max)
+        fseek(f, size - (long)max, SEEK_SET);
+    else
+        fseek(f, 0, SEEK_SET);
+    char b[4096];
+    size_t n;
+    fprintf(stderr, "---- %s ----\n", path);
+    while ((n = fread(b, 1, sizeof b, f)) > 0)
+        fwrite(b, 1, n, stderr);
+    fprintf(stderr, "----\n");
+    fclose(f);
+}
+
+static void hub_start(struct hub *h)
+{
+    find_hubd(h->hubd, sizeof h->hubd);
+    make_tmpdir("hub", h->dir, sizeof h->dir);
+    snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", free_port());
+    snprintf(h->config, sizeof h->config, "%s/csphub.yaml", h->dir);
+    snprintf(h->log, sizeof h->log, "%s/csphubd.log", h->dir);
+    snprintf(g.hub_log, sizeof g.hub_log, "%s", h->log);
+    FILE *f = fopen(h->config, "w");
+    if (!f)
+        die("cannot write %s: %s", h->config, strerror(errno));
+    char data[PATH_MAX + 8];
+    snprintf(data, sizeof data, "%s/data", h->dir);
+    fprintf(f, "# written by csphub-bench\ndata_dir: ");
+    yaml_quoted(f, data);
+    fprintf(f, "\nlisten:\n  - ");
+    yaml_quoted(f, h->endpoint);
+    fprintf(f, "\nsecurity: none\nlog_level: warn\nschemas_dir: ");
+    yaml_quoted(f, CSPH_SOURCE_DIR "/schemas");
+    fprintf(f, "\npanels_file: ");
+    yaml_quoted(f, CSPH_SOURCE_DIR "/config/panels.yaml");
+    fputc('\n', f);
+    if (opt.hub_batch_max)
+        fprintf(f, "limits: {batch_max: %u}\n", opt.hub_batch_max);
+    if (fclose(f) != 0)
+        die("cannot write %s: %s", h->config, strerror(errno));
+
+    const char *argv[MAX_HUB_ARGS + 8];
+    int argc = 0;
+    /* Flags override the config file, so --data and --listen hold even when
+     * a --hub-arg names another --config. */
+    char data_flag[PATH_MAX + 8];
+    snprintf(data_flag, sizeof data_flag, "%s/data", h->dir);
+    argv[argc++] = h->hubd;
+    argv[argc++] = "--config";
+    argv[argc++] = h->config;
+    argv[argc++] = "--data";
+    argv[argc++] = data_flag;
+    argv[argc++] = "--listen";
+    argv[argc++] = h->endpoint;
+    for (int i = 0; i < opt.nhub_args; i++)
+        argv[argc++] = opt.hub_args[i];
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0); /* a terminal's ^C reaches the bench, which stops the hub */
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* and a crashed bench leaves no hub behind */
+        int fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        execv(h->hubd, (char *const *)argv);
+        fprintf(stderr, "cannot run %s: %s\n", h->hubd, strerror(errno));
+        _exit(127);
+    }
+    h->pid = g.hub_pid = pid;
+}
+
+/* VmRSS counts the LMDB map's file pages the hub touched (RssFile) as well
+ * as its heap (RssAnon): both are shown. */
+static void read_rss(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long *file_kb)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    *rss_kb = *hwm_kb = *anon_kb = *file_kb = -1;
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            *rss_kb = strtol(line + 6, NULL, 10);
+        else if (strncmp(line, "VmHWM:", 6) == 0)
+            *hwm_kb = strtol(line + 6, NULL, 10);
+        else if (strncmp(line, "RssAnon:", 8) == 0)
+            *anon_kb = strtol(line + 8, NULL, 10);
+        else if (strncmp(line, "RssFile:", 8) == 0)
+            *file_kb = strtol(line + 8, NULL, 10);
+    }
+    fclose(f);
+}
+
+static void perf_start(pid_t hub_pid)
+{
+    char pid[24];
+    snprintf(pid, sizeof pid, "%d", (int)hub_pid);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t p = fork();
+    if (p < 0)
+        die("fork: %s", strerror(errno));
+    if (p == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGINT);
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2(fd, 1);
+        execlp("perf", "perf", "record", "-g", "-q", "-o", opt.perf_file, "-p", pid, (char *)NULL);
+        fprintf(stderr, "csphub-bench: cannot run perf: %s\n", strerror(errno));
+        _exit(127);
+    }
+    g.perf_pid = p;
+    usleep(300000); /* let perf attach before the load starts */
+}
+
+/* ---- the echo baseline ------------------------------------------------ */
+
+struct echo {
+    void *ctx;
+    void *router;
+    char endpoint[PATH_MAX + 16];
+    atomic_int stop;
+    pthread_t thread;
+    uint64_t seq;
+    uint64_t replies;
+    uint64_t nevents;
+    int batch;
+};
+
+/* Answer every request with a reply of the hub's shape and size, using no
+ * hub logic: req is copied from its fixed place. */
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    while (!atomic_load(&e->stop)) {
+        zmq_pollitem_t it = {e->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 50) < 0 && errno != EINTR)
+            die("echo: zmq_poll: %s", zmq_strerror(errno));
+        for (;;) {
+            zmq_msg_t id, body;
+            zmq_msg_init(&id);
+            if (zmq_msg_recv(&id, e->router, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&id);
+                break;
+            }
+            if (!zmq_msg_more(&id)) {
+                zmq_msg_close(&id);
+                continue;
+            }
+            zmq_msg_init(&body);
+            zmq_msg_recv(&body, e->router, 0);
+            while (zmq_msg_more(&body)) { /* not ours: keep the last frame */
+                zmq_msg_close(&body);
+                zmq_msg_init(&body);
+                zmq_msg_recv(&body, e->router, 0);
+            }
+            const unsigned char *b = zmq_msg_data(&body);
+            uint64_t r = 0;
+            if (zmq_msg_size(&body) >= REQ_HDR_LEN && b[0] == 0x83 && b[1] == 0xa3 &&
+                memcmp(b + 2, "req", 3) == 0 && b[5] == 0xcf)
+                for (int i = 0; i < 8; i++)
+                    r = r << 8 | b[6 + i];
+            uint64_t n = 1;
+            if (e->batch > 1) {
+                uint64_t e0 = r * (uint64_t)e->batch;
+                n = e0 < e->nevents ? e->nevents - e0 : 1;
+                if (n > (uint64_t)e->batch)
+                    n = (uint64_t)e->batch;
+            }
+            sb.size = 0;
+            if (e->batch == 1) {
+                msgpack_pack_map(&pk, 4);
+                pk_str(&pk, "req");
+                msgpack_pack_fix_uint64(&pk, r);
+                pk_str(&pk, "ok");
+                msgpack_pack_true(&pk);
+                pk_str(&pk, "status");
+                pk_str(&pk, "accepted");
+                pk_str(&pk, "seq");
+                msgpack_pack_uint64(&pk, ++e->seq);
+            } else {
+                msgpack_pack_map(&pk, 3);
+                pk_str(&pk, "req");
+                msgpack_pack_fix_uint64(&pk, r);
+                pk_str(&pk, "ok");
+                msgpack_pack_true(&pk);
+                pk_str(&pk, "results");
+                msgpack_pack_array(&pk, (size_t)n);
+                for (uint64_t i = 0; i < n; i++) {
+                    msgpack_pack_map(&pk, 2);
+                    pk_str(&pk, "status");
+                    pk_str(&pk, "accepted");
+                    pk_str(&pk, "seq");
+                    msgpack_pack_uint64(&pk, ++e->seq);
+                }
+            }
+            if (zmq_msg_send(&id, e->router, ZMQ_SNDMORE) < 0 ||
+                zmq_send(e->router, sb.data, sb.size, 0) < 0) {
+                zmq_msg_close(&id);
+                if (errno == EHOSTUNREACH) { /* the client went away */
+                    zmq_msg_close(&body);
+                    continue;
+                }
+                die("echo: send: %s", zmq_strerror(errno));
+            }
+            e->replies++;
+            zmq_msg_close(&body);
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return NULL;
+}
+
+static void echo_start(struct echo *e, const char *like_endpoint, uint64_t nevents)
+{
+    memset(e, 0, sizeof *e);
+    e->nevents = nevents;
+    e->batch = opt.batch;
+    e->ctx = zmq_ctx_new();
+    e->router = zmq_socket(e->ctx, ZMQ_ROUTER);
+    int one = 1, linger = 0;
+    int64_t maxmsg = 1 << 20;
+    if (!e->router || zmq_setsockopt(e->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
+        zmq_setsockopt(e->router, ZMQ_SNDHWM, &opt.hwm, sizeof opt.hwm) ||
+        zmq_setsockopt(e->router, ZMQ_RCVHWM, &opt.hwm, sizeof opt.hwm) ||
+        zmq_setsockopt(e->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        zmq_setsockopt(e->router, ZMQ_LINGER, &linger, sizeof linger))
+        die("echo: cannot create the ROUTER: %s", zmq_strerror(errno));
+    /* The hub's transport: ipc:// when the hub is on ipc://, else loopback TCP. */
+    char bind_ep[PATH_MAX + 16];
+    if (strncmp(like_endpoint, "ipc://", 6) == 0) {
+        char dir[PATH_MAX];
+        make_tmpdir("echo", dir, sizeof dir);
+        snprintf(bind_ep, sizeof bind_ep, "ipc://%s/echo.sock", dir);
+    } else {
+        snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:*");
+    }
+    if (zmq_bind(e->router, bind_ep) != 0)
+        die("echo: cannot bind %s: %s", bind_ep, zmq_strerror(errno));
+    size_t len = sizeof e->endpoint;
+    zmq_getsockopt(e->router, ZMQ_LAST_ENDPOINT, e->endpoint, &len);
+    if (pthread_create(&e->thread, NULL, echo_main, e) != 0)
+        die("cannot start the echo thread");
+}
+
+static void echo_stop(struct echo *e)
+{
+    atomic_store(&e->stop, 1);
+    pthread_join(e->thread, NULL);
+    zmq_close(e->router);
+    zmq_ctx_term(e->ctx);
+}
+
+/* ---- a publish phase -------------------------------------------------- */
+
+struct phase_result {
+    uint64_t requests;          /* replied */
+    uint64_t requests_sent;
+    uint64_t accepted, duplicate;
+    uint64_t failed;            /* busy / internal: not accepted, not a bench bug */
+    char first_failure[700];
+    double elapsed_s;
+    double events_per_s, requests_per_s;
+    double p50_ms, p90_ms, p99_ms, p999_ms, max_ms, mean_ms;
+};
+
+struct phase {
+    const char *name;
+    const char *endpoint;
+    void *ctx;
+    const struct corpus *corpus;
+    const struct requests *reqs;
+    int64_t *sent_ns; /* per request */
+    int64_t *lat_ns;  /* per request; 0: no reply (yet) */
+    pthread_barrier_t ready;
+    pthread_mutex_t mu;
+    int hub; /* replies come from the hub: check them for rejections */
+    struct phase_result res;
+};
+
+struct publisher {
+    struct phase *ph;
+    int idx;
+    pthread_t thread;
+    uint64_t r0, r1;
+    uint64_t sent, replied, accepted, duplicate, failed;
+    int64_t first_ns, last_ns;
+};
+
+static void rejection(struct publisher *p, uint64_t r, int64_t ev, const msgpack_object *err,
+                      uint64_t nreplied)
+{
+    struct phase *ph = p->ph;
+    const msgpack_object *code = mp_get(err, "code");
+    char why[600];
+    describe_error(err, why, sizeof why);
+    if (mp_str_is(code, "busy") || mp_str_is(code, "internal")) {
+        /* The hub is at a limit or failed a commit: nothing was done. Counted
+         * and shown; the events are not resent. */
+        pthread_mutex_lock(&ph->mu);
+        if (!ph->res.first_failure[0])
+            snprintf(ph->res.first_failure, sizeof ph->res.first_failure,
+                     "request %" PRIu64 ": %s", r, why);
+        pthread_mutex_unlock(&ph->mu);
+        p->failed++;
+        return;
+    }
+    /* Any other rejection: our events should all be valid, so the figures
+     * would be meaningless. Show the first one and stop. */
+    pthread_mutex_lock(&g.dying);
+    fflush(stdout);
+    fprintf(stderr,
+            "csphub-bench: the hub REJECTED an event (publisher %d, request %" PRIu64
+            ", reply %" PRIu64 " of this publisher): %s\n",
+            p->idx, r, nreplied, why);
+    if (ev >= 0) {
+        fprintf(stderr, "csphub-bench: the rejected event (#%" PRId64 "): ", ev);
+        print_event(stderr, ph->corpus, (uint64_t)ev);
+    }
+    fprintf(stderr, "csphub-bench: every generated event should be valid against schemas/: "
+                    "either the generator or the hub's schemas changed. No figures.\n");
+    cleanup_all();
+    _exit(1);
+}
+
+static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *data, size_t len,
+                         int64_t t)
+{
+    struct phase *ph = p->ph;
+    size_t off = 0;
+    if (msgpack_unpack_next(up, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up->data.type != MSGPACK_OBJECT_MAP)
+        die("%s: publisher %d got a reply that is not a MessagePack map (%zu bytes)", ph->name,
+            p->idx, len);
+    const msgpack_object *root = &up->data;
+    const msgpack_object *req = mp_get(root, "req"), *ok = mp_get(root, "ok");
+    if (!req || req->type != MSGPACK_OBJECT_POSITIVE_INTEGER || req->via.u64 < p->r0 ||
+        req->via.u64 >= p->r1 || ph->lat_ns[req->via.u64]) {
+        char why[700] = "";
+        if (mp_get(root, "error"))
+            describe_error(mp_get(root, "error"), why, sizeof why);
+        die("%s: publisher %d got a reply to no request of its own in flight (req %s%" PRIu64
+            ")%s%s",
+            ph->name, p->idx, req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? "" : "absent ",
+            req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0,
+            why[0] ? ": " : "", why);
+    }
+    uint64_t r = req->via.u64;
+    int64_t lat = t - ph->sent_ns[r];
+    ph->lat_ns[r] = lat > 0 ? lat : 1;
+    p->replied++;
+    p->last_ns = t;
+    uint64_t e0 = r * (uint64_t)opt.batch;
+    if (ok && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean) {
+        const msgpack_object *results = mp_get(root, "results");
+        if (results && results->type == MSGPACK_OBJECT_ARRAY) {
+            for (uint32_t i = 0; i < results->via.array.size; i++) {
+                const msgpack_object *el = &results->via.array.ptr[i];
+                const msgpack_object *st = mp_get(el, "status");
+                if (mp_str_is(st, "accepted"))
+                    p->accepted++;
+                else if (mp_str_is(st, "duplicate"))
+                    p->duplicate++;
+                else if (ph->hub)
+                    rejection(p, r, (int64_t)(e0 + i), mp_get(el, "error"), p->replied);
+            }
+        } else {
+            const msgpack_object *st = mp_get(root, "status");
+            if (mp_str_is(st, "accepted"))
+                p->accepted++;
+            else if (mp_str_is(st, "duplicate"))
+                p->duplicate++;
+            else
+                die("%s: an ok reply to request %" PRIu64 " has neither status nor results",
+                    ph->name, r);
+        }
+        return;
+    }
+    rejection(p, r, opt.batch == 1 ? (int64_t)e0 : -1, mp_get(root, "error"), p->replied);
+    if (opt.batch > 1) { /* a whole batch refused (busy/internal): count its events */
+        uint64_t n = ph->corpus->n - e0 < (uint64_t)opt.batch ? ph->corpus->n - e0
+                                                              : (uint64_t)opt.batch;
+        p->failed += n - 1;
+    }
+}
+
+static void *publisher_main(void *arg)
+{
+    struct publisher *p = arg;
+    struct phase *ph = p->ph;
+    const struct requests *q = ph->reqs;
+    void *s = dealer_new(ph->ctx, ph->endpoint);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const int64_t timeout_ns = (int64_t)(opt.reply_timeout_s * 1e9);
+    pthread_barrier_wait(&ph->ready);
+
+    p->first_ns = p->last_ns = now_ns();
+    const int64_t stop_ns =
+        opt.duration_limit_s > 0 ? p->first_ns + (int64_t)(opt.duration_limit_s * 1e9) : INT64_MAX;
+    uint64_t next = p->r0, low = p->r0, end = p->r1;
+    int inflight = 0;
+    while (low < end) {
+        int64_t now = now_ns();
+        if (next < end && (g.interrupted || now >= stop_ns)) {
+            end = next; /* stop sending; drain what is in flight */
+            if (low >= end)
+                break;
+        }
+        int blocked = 0;
+        while (inflight < opt.window && next < end) {
+            ph->sent_ns[next] = now_ns();
+            if (zmq_send(s, q->buf.data + q->off[next], q->off[next + 1] - q->off[next],
+                         ZMQ_DONTWAIT) < 0) {
+                if (errno == EAGAIN) {
+                    blocked = 1; /* HWM reached: read replies first */
+                    break;
+                }
+                if (errno == EINTR)
+                    continue;
+                die("%s: publisher %d cannot send: %s", ph->name, p->idx, zmq_strerror(errno));
+            }
+            next++;
+            inflight++;
+            p->sent++;
+        }
+        now = now_ns();
+        int64_t deadline = inflight ? ph->sent_ns[low] + timeout_ns : now + 10000000;
+        if (now >= deadline) {
+            fflush(stdout);
+            die("%s: NO REPLY to publish request %" PRIu64 " (publisher %d) within %.0f s; "
+                "%d requests of this publisher in flight, %" PRIu64 " replies received so far. "
+                "The hub hung or dropped replies.",
+                ph->name, low, p->idx, opt.reply_timeout_s, inflight, p->replied);
+        }
+        long wait_ms = (long)((deadline - now) / 1000000) + 1;
+        if (wait_ms > 100)
+            wait_ms = 100; /* notice an interrupt or the duration limit */
+        if (blocked && wait_ms > 1)
+            wait_ms = 1;
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, wait_ms);
+        if (rc < 0 && errno != EINTR)
+            die("%s: zmq_poll: %s", ph->name, zmq_strerror(errno));
+        if (rc <= 0)
+            continue;
+        for (;;) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            handle_reply(p, &up, zmq_msg_data(&m), zmq_msg_size(&m), now_ns());
+            zmq_msg_close(&m);
+            inflight--;
+        }
+        while (low < next && ph->lat_ns[low])
+            low++;
+    }
+    msgpack_unpacked_destroy(&up);
+    zmq_close(s);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double pct_ms(const int64_t *v, uint64_t n, double p)
+{
+    if (!n)
+        return 0;
+    uint64_t k = (uint64_t)ceil(p * (double)n);
+    if (k < 1)
+        k = 1;
+    if (k > n)
+        k = n;
+    return (double)v[k - 1] / 1e6;
+}
+
+static void run_phase(struct phase *ph)
+{
+    const struct requests *q = ph->reqs;
+    int np = opt.publishers;
+    ph->sent_ns = calloc(q->n ? q->n : 1, sizeof *ph->sent_ns);
+    ph->lat_ns = calloc(q->n ? q->n : 1, sizeof *ph->lat_ns);
+    struct publisher *pubs = calloc((size_t)np, sizeof *pubs);
+    if (!ph->sent_ns || !ph->lat_ns || !pubs)
+        die("out of memory for %" PRIu64 " requests", q->n);
+    pthread_mutex_init(&ph->mu, NULL);
+    pthread_barrier_init(&ph->ready, NULL, (unsigned)np + 1);
+    for (int i = 0; i < np; i++) {
+        pubs[i] = (struct publisher){.ph = ph, .idx = i,
+                                     .r0 = q->n * (uint64_t)i / (uint64_t)np,
+                                     .r1 = q->n * (uint64_t)(i + 1) / (uint64_t)np};
+        if (pthread_create(&pubs[i].thread, NULL, publisher_main, &pubs[i]) != 0)
+            die("cannot start publisher thread %d", i);
+    }
+    usleep(200000); /* let every DEALER finish its TCP handshake */
+    pthread_barrier_wait(&ph->ready);
+    for (int i = 0; i < np; i++)
+        pthread_join(pubs[i].thread, NULL);
+
+    struct phase_result *res = &ph->res;
+    int64_t t0 = INT64_MAX, t1 = 0;
+    for (int i = 0; i < np; i++) {
+        struct publisher *p = &pubs[i];
+        if (p->r0 == p->r1)
+            continue;
+        if (p->first_ns < t0)
+            t0 = p->first_ns;
+        if (p->last_ns > t1)
+            t1 = p->last_ns;
+        res->requests += p->replied;
+        res->requests_sent += p->sent;
+        res->accepted += p->accepted;
+        res->duplicate += p->duplicate;
+        res->failed += p->failed;
+    }
+    res->elapsed_s = t1 > t0 ? secs(t1 - t0) : 0;
+    int64_t *lat = malloc((res->requests ? res->requests : 1) * sizeof *lat);
+    uint64_t n = 0;
+    double sum = 0;
+    for (uint64_t r = 0; r < q->n; r++)
+        if (ph->lat_ns[r]) {
+            lat[n++] = ph->lat_ns[r];
+            sum += (double)ph->lat_ns[r];
+        }
+    qsort(lat, n, sizeof *lat, cmp_i64);
+    res->p50_ms = pct_ms(lat, n, 0.50);
+    res->p90_ms = pct_ms(lat, n, 0.90);
+    res->p99_ms = pct_ms(lat, n, 0.99);
+    res->p999_ms = pct_ms(lat, n, 0.999);
+    res->max_ms = n ? (double)lat[n - 1] / 1e6 : 0;
+    res->mean_ms = n ? sum / (double)n / 1e6 : 0;
+    if (res->elapsed_s > 0) {
+        res->events_per_s = (double)res->accepted / res->elapsed_s;
+        res->requests_per_s = (double)res->requests / res->elapsed_s;
+    }
+    free(lat);
+    free(pubs);
+    free(ph->sent_ns);
+    free(ph->lat_ns);
+    pthread_barrier_destroy(&ph->ready);
+    pthread_mutex_destroy(&ph->mu);
+}
+
+/* ---- replay ----------------------------------------------------------- */
+
+struct replay_result {
+    uint64_t events, pages, bytes;
+    double elapsed_s, events_per_s, mb_per_s;
+    double page_p50_ms, page_max_ms;
+};
+
+static void run_replay(void *s, struct replay_result *rr)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    memset(rr, 0, sizeof *rr);
+    uint64_t after = 0, cap = 64, reqno;
+    int64_t *page_ns = malloc(cap * sizeof *page_ns);
+    int64_t t0 = now_ns();
+    for (;;) {
+        if (g.interrupted)
+            die("interrupted during replay");
+        pack_op(&sb, &pk, "replay", 2, &reqno);
+        pk_str(&pk, "after");
+        msgpack_pack_uint64(&pk, after);
+        pk_str(&pk, "max");
+        msgpack_pack_uint32(&pk, REPLAY_PAGE_MAX);
+        int64_t ts = now_ns();
+        if (zmq_send(s, sb.data, sb.size, 0) < 0)
+            die("cannot send a replay request: %s", zmq_strerror(errno));
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int64_t deadline = ts + (int64_t)(opt.reply_timeout_s * 1e9);
+        const msgpack_object *root;
+        for (;;) {
+            if (!recv_until(s, &m, deadline))
+                die("replay: NO REPLY to the page after seq %" PRIu64 " within %.0f s", after,
+                    opt.reply_timeout_s);
+            size_t off = 0;
+            if (msgpack_unpack_next(&up, zmq_msg_data(&m), zmq_msg_size(&m), &off) !=
+                    MSGPACK_UNPACK_SUCCESS)
+                die("replay: the reply is not MessagePack");
+            root = &up.data;
+            const msgpack_object *rq = mp_get(root, "req");
+            if (rq && rq->type == MSGPACK_OBJECT_POSITIVE_INTEGER && rq->via.u64 == reqno)
+                break;
+            zmq_msg_close(&m);
+            zmq_msg_init(&m);
+        }
+        int64_t te = now_ns();
+        rr->bytes += zmq_msg_size(&m);
+        const msgpack_object *ok = mp_get(root, "ok");
+        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+            char why[700] = "?";
+            describe_error(mp_get(root, "error"), why, sizeof why);
+            die("replay after %" PRIu64 " was refused: %s", after, why);
+        }
+        const msgpack_object *evs = mp_get(root, "events"), *nx = mp_get(root, "next"),
+                             *end = mp_get(root, "end");
+        if (!evs || evs->type != MSGPACK_OBJECT_ARRAY || !nx ||
+            nx->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !end ||
+            end->type != MSGPACK_OBJECT_BOOLEAN)
+            die("replay: a reply without events, next and end");
+        if (rr->pages == cap) {
+            cap *= 2;
+            page_ns = realloc(page_ns, cap * sizeof *page_ns);
+        }
+        page_ns[rr->pages++] = te - ts;
+        rr->events += evs->via.array.size;
+        int done = end->via.boolean;
+        uint64_t next = nx->via.u64;
+        zmq_msg_close(&m); /* up's strings pointed into it */
+        if (done)
+            break;
+        if (next <= after)
+            die("replay: 'next' (%" PRIu64 ") did not move past 'after' (%" PRIu64 ") and 'end' "
+                "is false: the hub would page forever",
+                next, after);
+        after = next;
+    }
+    rr->elapsed_s = secs(now_ns() - t0);
+    if (rr->elapsed_s > 0) {
+        rr->events_per_s = (double)rr->events / rr->elapsed_s;
+        rr->mb_per_s = (double)rr->bytes / 1048576.0 / rr->elapsed_s;
+    }
+    qsort(page_ns, rr->pages, sizeof *page_ns, cmp_i64);
+    rr->page_p50_ms = pct_ms(page_ns, rr->pages, 0.5);
+    rr->page_max_ms = rr->pages ? (double)page_ns[rr->pages - 1] / 1e6 : 0;
+    free(page_ns);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- the storage baselines -------------------------------------------- */
+
+struct store_result {
+    uint32_t commit_every;
+    int observed; /* K is the hub's observed events per commit */
+    uint64_t events, commits;
+    double elapsed_s, events_per_s, commits_per_s;
+    int limited; /* stopped by --baseline-limit before all events */
+};
+
+static void lmdb_check(int rc, const char *what)
+{
+    if (rc)
+        die("LMDB baseline: %s: %s", what, mdb_strerror(rc));
+}
+
+/* Raw LMDB: the event bytes keyed by seq (MDB_APPEND), default (synced)
+ * commits every K events. */
+static void lmdb_baseline(const struct corpus *c, uint64_t n, struct store_result *r)
+{
+    char dir[PATH_MAX];
+    make_tmpdir("lmdb", dir, sizeof dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    size_t map = (size_t)(c->off[n] * 3) + (256u << 20);
+    lmdb_check(mdb_env_create(&env), "create");
+    lmdb_check(mdb_env_set_mapsize(env, map), "mapsize");
+    lmdb_check(mdb_env_set_maxdbs(env, 4), "maxdbs");
+    lmdb_check(mdb_env_open(env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600), "open");
+    lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "begin");
+    lmdb_check(mdb_dbi_open(txn, "events", MDB_CREATE | MDB_INTEGERKEY, &dbi), "dbi");
+    lmdb_check(mdb_txn_commit(txn), "commit");
+    sync();
+    const int64_t limit_ns = (int64_t)(opt.baseline_limit_s * 1e9);
+    int64_t t0 = now_ns();
+    uint64_t i = 0;
+    r->commits = 0;
+    while (i < n) {
+        lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "begin");
+        for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
+            uint64_t seq = i + 1;
+            MDB_val key = {8, &seq}, val = {ev_len(c, i), (void *)ev_ptr(c, i)};
+            lmdb_check(mdb_put(txn, dbi, &key, &val, MDB_APPEND), "put");
+        }
+        lmdb_check(mdb_txn_commit(txn), "commit");
+        r->commits++;
+        if (now_ns() - t0 > limit_ns || g.interrupted)
+            break;
+    }
+    r->elapsed_s = secs(now_ns() - t0);
+    r->events = i;
+    r->limited = i < n;
+    r->events_per_s = r->elapsed_s > 0 ? (double)i / r->elapsed_s : 0;
+    r->commits_per_s = r->elapsed_s > 0 ? (double)r->commits / r->elapsed_s : 0;
+    mdb_env_close(env);
+    forget_tmpdir(dir);
+}
+
+/* The hub's storage layer (hub/store.c): dedup lookup and insert, content
+ * hash, hash chain, append, synced commit every K events. No network, no
+ * MessagePack decoding, no schema checks. */
+static void store_baseline(const struct corpus *c, uint64_t n, struct store_result *r)
+{
+    char dir[PATH_MAX], data[PATH_MAX + 8];
+    make_tmpdir("store", dir, sizeof dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    struct csph_store *st = NULL;
+    struct csph_error err;
+    if (csph_store_open(&st, data, (uint64_t)c->off[n] * 4 + (256u << 20), &err))
+        die("store baseline: %s", err.message);
+    sync();
+    const int64_t limit_ns = (int64_t)(opt.baseline_limit_s * 1e9);
+    int64_t t0 = now_ns();
+    uint64_t i = 0;
+    r->commits = 0;
+    while (i < n) {
+        if (csph_store_write_begin(st, &err))
+            die("store baseline: %s", err.message);
+        for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
+            const struct evmeta *m = &c->meta[i];
+            const char *ev = ev_ptr(c, i);
+            struct csph_append a = {
+                .source = sources[m->source], .source_len = strlen(sources[m->source]),
+                .id = ev + m->id_off, .id_len = m->id_len,
+                .type = type_names[m->type], .type_len = strlen(type_names[m->type]),
+                .occurred_ms = m->occurred_ms, .received_ms = m->occurred_ms,
+                .bytes = ev, .len = ev_len(c, i),
+            };
+            uint64_t seq;
+            int dup;
+            if (csph_store_append(st, &a, &seq, &dup, &err))
+                die("store baseline: %s", err.message);
+        }
+        if (csph_store_write_commit(st, &err))
+            die("store baseline: %s", err.message);
+        r->commits++;
+        if (now_ns() - t0 > limit_ns || g.interrupted)
+            break;
+    }
+    r->elapsed_s = secs(now_ns() - t0);
+    r->events = i;
+    r->limited = i < n;
+    r->events_per_s = r->elapsed_s > 0 ? (double)i / r->elapsed_s : 0;
+    r->commits_per_s = r->elapsed_s > 0 ? (double)r->commits / r->elapsed_s : 0;
+    csph_store_close(&st);
+    forget_tmpdir(dir);
+}
+
+/* ---- options parsing -------------------------------------------------- */
+
+static double parse_num(const char *name, const char *s, double min, double max)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "csphub-bench: %s must be a number from %g to %g, not '%s'\n", name, min,
+                max, s);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_commit_every(const char *s)
+{
+    opt.ncommit_every = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (opt.ncommit_every == MAX_COMMIT_EVERY) {
+            fprintf(stderr, "csphub-bench: --commit-every takes at most %d values\n",
+                    MAX_COMMIT_EVERY);
+            exit(2);
+        }
+        opt.commit_every[opt.ncommit_every++] =
+            (uint32_t)parse_num("--commit-every", tok, 1, 10000000);
+    }
+}
+
+static void parse_options(int argc, char **argv)
+{
+    enum {
+        O_ENDPOINT = 256, O_HUBD, O_HUB_ARG, O_HUB_BATCH_MAX, O_DURATION, O_SEED, O_REPLAY,
+        O_COMMIT_EVERY, O_BASELINE_LIMIT, O_NO_BASELINE, O_TMPDIR, O_REPLY_TIMEOUT, O_HWM,
+        O_PERF, O_KEEP
+    };
+    static const struct option lo[] = {
+        {"endpoint", required_argument, 0, O_ENDPOINT},
+        {"hubd", required_argument, 0, O_HUBD},
+        {"hub-arg", required_argument, 0, O_HUB_ARG},
+        {"hub-batch-max", required_argument, 0, O_HUB_BATCH_MAX},
+        {"publishers", required_argument, 0, 'p'},
+        {"window", required_argument, 0, 'w'},
+        {"events", required_argument, 0, 'n'},
+        {"batch", required_argument, 0, 'b'},
+        {"duration-limit", required_argument, 0, O_DURATION},
+        {"seed", required_argument, 0, O_SEED},
+        {"replay", no_argument, 0, O_REPLAY},
+        {"commit-every", required_argument, 0, O_COMMIT_EVERY},
+        {"baseline-limit", required_argument, 0, O_BASELINE_LIMIT},
+        {"no-baseline", no_argument, 0, O_NO_BASELINE},
+        {"tmpdir", required_argument, 0, O_TMPDIR},
+        {"reply-timeout", required_argument, 0, O_REPLY_TIMEOUT},
+        {"hwm", required_argument, 0, O_HWM},
+        {"perf", required_argument, 0, O_PERF},
+        {"keep", no_argument, 0, O_KEEP},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "p:w:n:b:h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_ENDPOINT: opt.endpoint = optarg; break;
+        case O_HUBD: opt.hubd = optarg; break;
+        case O_HUB_ARG:
+            if (opt.nhub_args == MAX_HUB_ARGS) {
+                fprintf(stderr, "csphub-bench: at most %d --hub-arg\n", MAX_HUB_ARGS);
+                exit(2);
+            }
+            opt.hub_args[opt.nhub_args++] = optarg;
+            break;
+        case O_HUB_BATCH_MAX:
+            opt.hub_batch_max = (uint32_t)parse_num("--hub-batch-max", optarg, 1, 1000000);
+            break;
+        case 'p': opt.publishers = (int)parse_num("--publishers", optarg, 1, 1000); break;
+        case 'w': opt.window = (int)parse_num("--window", optarg, 1, 1000000); break;
+        case 'n': opt.events = (uint64_t)parse_num("--events", optarg, 1, 1e9); break;
+        case 'b': opt.batch = (int)parse_num("--batch", optarg, 1, 1000); break;
+        case O_DURATION: opt.duration_limit_s = parse_num("--duration-limit", optarg, 0, 1e6); break;
+        case O_SEED: opt.seed = (uint64_t)parse_num("--seed", optarg, 0, 1e18); break;
+        case O_REPLAY: opt.replay = 1; break;
+        case O_COMMIT_EVERY: parse_commit_every(optarg); break;
+        case O_BASELINE_LIMIT: opt.baseline_limit_s = parse_num("--baseline-limit", optarg, 0.1, 1e6); break;
+        case O_NO_BASELINE: opt.no_baseline = 1; break;
+        case O_TMPDIR: opt.tmpdir = optarg; break;
+        case O_REPLY_TIMEOUT: opt.reply_timeout_s = parse_num("--reply-timeout", optarg, 0.1, 3600); break;
+        case O_HWM: opt.hwm = (int)parse_num("--hwm", optarg, 1, 1e8); break;
+        case O_PERF: opt.perf_file = optarg; break;
+        case O_KEEP: opt.keep = 1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "csphub-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
+        exit(2);
+    }
+    if (opt.endpoint && (opt.hub_batch_max || opt.nhub_args || opt.hubd || opt.perf_file)) {
+        fprintf(stderr, "csphub-bench: --hub-batch-max, --hub-arg, --hubd and --perf start a hub "
+                        "of our own; they do not go with --endpoint\n");
+        exit(2);
+    }
+    if (!opt.tmpdir) {
+        opt.tmpdir = getenv("TMPDIR");
+        if (!opt.tmpdir || !*opt.tmpdir)
+            opt.tmpdir = "/tmp";
+    }
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void print_phase_row(const char *label, const struct phase_result *r)
+{
+    printf("  %-34s %10.0f %10.0f %9.3f %9.3f %9.3f %9.3f\n", label, r->events_per_s,
+           r->requests_per_s, r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms);
+}
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+static void json_phase(FILE *f, const char *name, const struct phase_result *r)
+{
+    fprintf(f,
+            "\"%s\":{\"events_per_s\":%.1f,\"requests_per_s\":%.1f,\"accepted\":%" PRIu64
+            ",\"duplicate\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"requests\":%" PRIu64
+            ",\"elapsed_s\":%.3f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+            "\"p99_9\":%.3f,\"max\":%.3f,\"mean\":%.3f}}",
+            name, r->events_per_s, r->requests_per_s, r->accepted, r->duplicate, r->failed,
+            r->requests, r->elapsed_s, r->p50_ms, r->p90_ms, r->p99_ms, r->p999_ms, r->max_ms,
+            r->mean_ms);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    parse_options(argc, argv);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    char nonce[16];
+    snprintf(nonce, sizeof nonce, "%08x",
+             (unsigned)(splitmix64(&(uint64_t){(uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+                                                (uint64_t)now_ns()}) & 0xffffffffu));
+    int64_t tg = now_ns();
+    static struct corpus corpus;
+    static struct requests reqs;
+    corpus_build(&corpus, opt.events, opt.seed, nonce);
+    requests_build(&reqs, &corpus, opt.batch);
+    double gen_s = secs(now_ns() - tg);
+    double avg_ev = (double)corpus.off[corpus.n] / (double)corpus.n;
+    double avg_req = (double)reqs.off[reqs.n] / (double)reqs.n;
+
+    printf("csphub-bench: %" PRIu64 " events (11 types, avg %.0f B, generated in %.2f s, seed %"
+           PRIu64 ", id nonce %s)\n",
+           corpus.n, avg_ev, gen_s, opt.seed, nonce);
+    printf("  mix:");
+    for (int t = 0; t < NTYPES; t++)
+        printf(" %s %.1f%%", type_names[t], 100.0 * (double)corpus.per_type[t] / (double)corpus.n);
+    printf("\n  load: %d publisher(s) x window %d = %d requests in flight; batch %d event(s) "
+           "per request -> %" PRIu64 " requests (avg %.0f B)\n",
+           opt.publishers, opt.window, opt.publishers * opt.window, opt.batch, reqs.n, avg_req);
+
+    void *ctx = zmq_ctx_new();
+    static struct hub hub;
+    const char *endpoint = opt.endpoint;
+    if (!endpoint) {
+        hub_start(&hub);
+        endpoint = hub.endpoint;
+    }
+    void *ctl = dealer_new(ctx, endpoint);
+    char version[128];
+    uint64_t last_seq0;
+    wait_ready(ctl, opt.endpoint ? 5 : 15, version, sizeof version, &last_seq0);
+    if (!opt.endpoint) {
+        printf("  hub: started %s (pid %d) on %s, batch_max %s, data in %s (%s)\n", hub.hubd,
+               (int)hub.pid, endpoint, opt.hub_batch_max ? "" : "default", hub.dir,
+               fs_name(hub.dir));
+        if (opt.hub_batch_max)
+            printf("       (limits.batch_max: %u)\n", opt.hub_batch_max);
+    } else {
+        printf("  hub: %s at %s (log already holds %" PRIu64 " events)\n", version, endpoint,
+               last_seq0);
+    }
+    printf("  hub version: %s\n", version);
+    if (strcmp(fs_name(opt.tmpdir), "tmpfs") == 0)
+        printf("  WARNING: %s is tmpfs: synced commits cost nothing there; use --tmpdir on a "
+               "real disk\n",
+               opt.tmpdir);
+
+    struct stats st0, st1;
+    get_stats(ctl, &st0, opt.reply_timeout_s);
+
+    /* 1. the hub */
+    if (opt.perf_file)
+        perf_start(hub.pid);
+    /* Dirty pages left by an earlier phase or run would compete with the
+     * syncs being measured: flush them first, in every measured phase. */
+    sync();
+    printf("\nrunning: hub publish ...\n");
+    struct phase hubph = {.name = "hub", .endpoint = endpoint, .ctx = ctx, .corpus = &corpus,
+                          .reqs = &reqs, .hub = 1};
+    run_phase(&hubph);
+    if (opt.perf_file) {
+        int pst;
+        stop_child(&g.perf_pid, SIGINT, 30, &pst);
+    }
+    get_stats(ctl, &st1, opt.reply_timeout_s);
+    const struct phase_result *H = &hubph.res;
+    uint64_t d_commits = stat_get(&st1, "commits") - stat_get(&st0, "commits");
+    uint64_t d_accepted = stat_get(&st1, "accepted") - stat_get(&st0, "accepted");
+    uint64_t d_requests = stat_get(&st1, "requests") - stat_get(&st0, "requests");
+    double ev_per_commit = d_commits ? (double)d_accepted / (double)d_commits : 0;
+    double req_per_commit = d_commits ? (double)(d_requests - 1) / (double)d_commits : 0;
+    /* d_requests counts our stats request too: hence the -1. */
+
+    /* 2. replay */
+    struct replay_result rr = {0};
+    uint64_t last_seq = stat_get(&st1, "last_seq");
+    if (opt.replay && !g.interrupted) {
+        printf("running: replay of the whole log (%" PRIu64 " events) ...\n", last_seq);
+        void *rs = dealer_new(ctx, endpoint);
+        run_replay(rs, &rr);
+        zmq_close(rs);
+    }
+    struct stats st2 = st1;
+    if (opt.replay)
+        get_stats(ctl, &st2, opt.reply_timeout_s);
+
+    /* 3. stop our hub */
+    if (!opt.endpoint) {
+        read_rss(hub.pid, &hub.rss_kb, &hub.hwm_kb, &hub.anon_kb, &hub.file_kb);
+        int status = 0;
+        stop_child(&g.hub_pid, SIGTERM, 15, &status);
+        hub.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (hub.exit_status != 0) {
+            fprintf(stderr, "csphub-bench: WARNING: csphubd exited with status %d\n",
+                    hub.exit_status);
+            print_file_tail(hub.log, 4000);
+        }
+        g.hub_log[0] = 0;
+        forget_tmpdir(hub.dir);
+    }
+    zmq_close(ctl);
+
+    /* 4. baselines */
+    struct phase_result E = {0};
+    struct store_result lm[MAX_COMMIT_EVERY + 1];
+    struct store_result sr = {0};
+    int nlm = 0;
+    uint64_t nbase = H->accepted ? H->accepted : corpus.n;
+    if (nbase > corpus.n)
+        nbase = corpus.n;
+    uint32_t k_obs = (uint32_t)llround(ev_per_commit);
+    if (k_obs < 1)
+        k_obs = 1;
+    if (!opt.no_baseline && !g.interrupted) {
+        printf("running: zmq ROUTER echo ...\n");
+        struct echo echo;
+        echo_start(&echo, endpoint, corpus.n);
+        struct phase eph = {.name = "echo", .endpoint = echo.endpoint, .ctx = ctx,
+                            .corpus = &corpus, .reqs = &reqs};
+        run_phase(&eph);
+        echo_stop(&echo);
+        E = eph.res;
+
+        int have_obs = 0;
+        for (int i = 0; i < opt.ncommit_every; i++) {
+            lm[nlm] = (struct store_result){.commit_every = opt.commit_every[i]};
+            if (opt.commit_every[i] == k_obs)
+                lm[nlm].observed = have_obs = 1;
+            nlm++;
+        }
+        if (!have_obs && d_commits)
+            lm[nlm++] = (struct store_result){.commit_every = k_obs, .observed = 1};
+        for (int i = 0; i < nlm && !g.interrupted; i++) {
+            printf("running: LMDB appends, commit every %u ...\n", lm[i].commit_every);
+            lmdb_baseline(&corpus, nbase, &lm[i]);
+        }
+        if (!g.interrupted) {
+            sr.commit_every = k_obs;
+            sr.observed = 1;
+            printf("running: csph_store appends, commit every %u ...\n", k_obs);
+            store_baseline(&corpus, nbase, &sr);
+        }
+    }
+
+    /* 5. the figures */
+    printf("\n== csphub-bench: %d publisher(s), window %d, batch %d, %" PRIu64 " events%s ==\n",
+           opt.publishers, opt.window, opt.batch, corpus.n,
+           opt.hub_batch_max ? "" : "");
+    if (opt.hub_batch_max)
+        printf("   hub limits.batch_max %u\n", opt.hub_batch_max);
+    printf("\n  %-34s %10s %10s %9s %9s %9s %9s\n", "publish (latency per request)", "events/s",
+           "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+    print_phase_row("hub (ack after synced commit)", H);
+    if (!opt.no_baseline && E.requests) {
+        print_phase_row("zmq ROUTER echo (no hub logic)", &E);
+        printf("  %-34s %10.3f %10.3f %9.2f %9.2f %9.2f\n", "ratio hub/echo",
+               ratio(H->events_per_s, E.events_per_s), ratio(H->requests_per_s, E.requests_per_s),
+               ratio(H->p50_ms, E.p50_ms), ratio(H->p99_ms, E.p99_ms),
+               ratio(H->p999_ms, E.p999_ms));
+    }
+    printf("\n  hub: %" PRIu64 " accepted, %" PRIu64 " duplicate, %" PRIu64
+           " not accepted (busy/internal) of %" PRIu64 " sent events in %.2f s; %" PRIu64 "/%"
+           PRIu64 " requests replied\n",
+           H->accepted, H->duplicate, H->failed, corpus.n, H->elapsed_s, H->requests,
+           H->requests_sent);
+    if (H->failed)
+        printf("  WARNING: %" PRIu64 " events were not accepted; first: %s\n", H->failed,
+               H->first_failure);
+    if (H->requests_sent < reqs.n)
+        printf("  NOTE: stopped sending after %.0f s (--duration-limit) or an interrupt: %" PRIu64
+               " of %" PRIu64 " requests sent\n",
+               opt.duration_limit_s, H->requests_sent, reqs.n);
+    printf("  hub stats (delta over the run): commits %" PRIu64 ", accepted %" PRIu64
+           " -> %.1f events/commit, %.1f requests/commit; batch_requests_max %" PRIu64 "\n",
+           d_commits, d_accepted, ev_per_commit, req_per_commit,
+           stat_get(&st1, "batch_requests_max"));
+    printf("  hub stats (totals):");
+    for (int i = 0; i < st2.n; i++)
+        printf(" %s=%" PRIu64, st2.name[i], st2.v[i]);
+    if (st2.rejected[0])
+        printf(" rejected{%s}", st2.rejected);
+    printf("\n");
+    if (!opt.endpoint)
+        printf("  csphubd RSS at the end: VmRSS %.1f MiB (RssAnon %.1f, RssFile %.1f: LMDB map "
+               "pages), peak VmHWM %.1f MiB; exit status %d\n",
+               (double)hub.rss_kb / 1024.0, (double)hub.anon_kb / 1024.0,
+               (double)hub.file_kb / 1024.0, (double)hub.hwm_kb / 1024.0, hub.exit_status);
+
+    if (nlm || sr.events) {
+        printf("\n  storage baselines on %s (%s), synced commits, the same event bytes (%"
+               PRIu64 " events, <= %.0f s each)\n",
+               opt.tmpdir, fs_name(opt.tmpdir), nbase, opt.baseline_limit_s);
+        printf("  %-44s %10s %10s %10s %12s\n", "", "events/s", "commits/s", "events",
+               "hub/baseline");
+        for (int i = 0; i < nlm; i++) {
+            char label[96];
+            snprintf(label, sizeof label, "LMDB append, commit every %u%s", lm[i].commit_every,
+                     lm[i].observed ? " (hub's avg)" : "");
+            printf("  %-44s %10.0f %10.0f %10" PRIu64 " %12.3f%s\n", label, lm[i].events_per_s,
+                   lm[i].commits_per_s, lm[i].events, ratio(H->events_per_s, lm[i].events_per_s),
+                   lm[i].limited ? "  (time-limited)" : "");
+        }
+        if (sr.events) {
+            char label[96];
+            snprintf(label, sizeof label, "csph_store append, commit every %u", sr.commit_every);
+            printf("  %-44s %10.0f %10.0f %10" PRIu64 " %12.3f%s\n", label, sr.events_per_s,
+                   sr.commits_per_s, sr.events, ratio(H->events_per_s, sr.events_per_s),
+                   sr.limited ? "  (time-limited)" : "");
+        }
+    }
+    if (opt.replay && rr.pages)
+        printf("\n  replay: %" PRIu64 " events in %" PRIu64 " pages of <= %d, %.2f s: %.0f "
+               "events/s, %.1f MiB/s; page p50 %.1f ms, max %.1f ms\n",
+               rr.events, rr.pages, REPLAY_PAGE_MAX, rr.elapsed_s, rr.events_per_s, rr.mb_per_s,
+               rr.page_p50_ms, rr.page_max_ms);
+    if (opt.perf_file)
+        printf("\n  perf profile of csphubd: perf report -i %s --no-children\n", opt.perf_file);
+
+    /* One JSON line for scripts. */
+    printf("{\"bench\":\"csphub-bench\",\"config\":{\"publishers\":%d,\"window\":%d,\"batch\":%d,"
+           "\"events\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"hub_batch_max\":%u,\"endpoint\":\"%s\","
+           "\"own_hub\":%s,\"tmpdir_fs\":\"%s\",\"avg_event_bytes\":%.1f},",
+           opt.publishers, opt.window, opt.batch, corpus.n, opt.seed, opt.hub_batch_max,
+           opt.endpoint ? opt.endpoint : "own", opt.endpoint ? "false" : "true",
+           fs_name(opt.tmpdir), avg_ev);
+    json_phase(stdout, "hub", H);
+    printf(",\"hub_stats\":{\"commits\":%" PRIu64 ",\"accepted\":%" PRIu64
+           ",\"events_per_commit\":%.2f,\"requests_per_commit\":%.2f,\"batch_requests_max\":%"
+           PRIu64 ",\"busy\":%" PRIu64 ",\"replies_held\":%" PRIu64 ",\"replies_dropped\":%"
+           PRIu64 ",\"rss_kb\":%ld,\"rss_anon_kb\":%ld,\"rss_file_kb\":%ld,\"hwm_kb\":%ld}",
+           d_commits, d_accepted, ev_per_commit, req_per_commit,
+           stat_get(&st1, "batch_requests_max"), stat_get(&st1, "busy"),
+           stat_get(&st1, "replies_held"), stat_get(&st1, "replies_dropped"),
+           opt.endpoint ? -1L : hub.rss_kb, opt.endpoint ? -1L : hub.anon_kb,
+           opt.endpoint ? -1L : hub.file_kb, opt.endpoint ? -1L : hub.hwm_kb);
+    if (E.requests) {
+        printf(",");
+        json_phase(stdout, "zmq_echo", &E);
+    }
+    printf(",\"lmdb\":[");
+    for (int i = 0; i < nlm; i++)
+        printf("%s{\"commit_every\":%u,\"hub_avg\":%s,\"events_per_s\":%.1f,\"commits_per_s\":"
+               "%.1f,\"events\":%" PRIu64 ",\"hub_ratio\":%.4f}",
+               i ? "," : "", lm[i].commit_every, lm[i].observed ? "true" : "false",
+               lm[i].events_per_s, lm[i].commits_per_s, lm[i].events,
+               ratio(H->events_per_s, lm[i].events_per_s));
+    printf("]");
+    if (sr.events)
+        printf(",\"store\":{\"commit_every\":%u,\"events_per_s\":%.1f,\"events\":%" PRIu64
+               ",\"hub_ratio\":%.4f}",
+               sr.commit_every, sr.events_per_s, sr.events, ratio(H->events_per_s, sr.events_per_s));
+    if (E.requests)
+        printf(",\"ratios\":{\"hub_echo_events_per_s\":%.4f,\"hub_echo_p50\":%.3f,"
+               "\"hub_echo_p99\":%.3f,\"hub_echo_p99_9\":%.3f}",
+               ratio(H->events_per_s, E.events_per_s), ratio(H->p50_ms, E.p50_ms),
+               ratio(H->p99_ms, E.p99_ms), ratio(H->p999_ms, E.p999_ms));
+    if (opt.replay && rr.pages)
+        printf(",\"replay\":{\"events\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"elapsed_s\":%.3f,"
+               "\"events_per_s\":%.1f,\"mib_per_s\":%.2f}",
+               rr.events, rr.pages, rr.elapsed_s, rr.events_per_s, rr.mb_per_s);
+    printf("}\n");
+
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    msgpack_sbuffer_destroy(&corpus.buf);
+    msgpack_sbuffer_destroy(&reqs.buf);
+    free(corpus.off);
+    free(corpus.meta);
+    free(reqs.off);
+    return g.interrupted ? 1 : 0;
+}

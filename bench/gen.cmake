@@ -1,0 +1,6 @@
+# csphub-gen: the seeded scenario generator (gen.c): a year of one borough's
+# multi-agency feed as CSPH/1 JSON lines, for the demo, the tests
+# (tests/test_gen.c) and load runs. Plain C11 and libm; it links nothing of
+# the hub's. Included from bench/CMakeLists.txt: include(gen.cmake).
+add_executable(csphub-gen ${CMAKE_CURRENT_LIST_DIR}/gen.c)
+target_link_libraries(csphub-gen PRIVATE m)
