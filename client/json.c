@@ -54,7 +54,7 @@ int csph_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_l
 {
     json_error_t je;
     /* JSON_DECODE_INT_AS_REAL is not set: 42 stays an integer, 4.2 a float. */
-    json_t *j = json_loadb(json, len, JSON_PRESERVE_ORDER | JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(json, len, JSON_PRESERVE_ORDER | JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!j) {
         if (err)
             snprintf(err, errlen, "not valid JSON at column %d: %s", je.column, je.text);

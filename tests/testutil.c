@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "csphub.h"
 #include "mpx.h"
 
 const char *tu_env(const char *name, const char *fallback)
@@ -328,52 +329,18 @@ int tu_recv(struct tu_client *c, int timeout_ms, msgpack_object *reply)
     return r == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
 }
 
-static void pack_json(msgpack_packer *pk, json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        msgpack_pack_map(pk, json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
-            msgpack_pack_str(pk, strlen(k));
-            msgpack_pack_str_body(pk, k, strlen(k));
-            pack_json(pk, v);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        msgpack_pack_array(pk, json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) pack_json(pk, v);
-        break;
-    }
-    case JSON_STRING:
-        msgpack_pack_str(pk, json_string_length(j));
-        msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(j)); break;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    case JSON_NULL: msgpack_pack_nil(pk); break;
-    }
-}
-
 void tu_json_to_mp(msgpack_sbuffer *sbuf, const char *json)
 {
-    json_error_t je;
-    json_t *j = json_loads(json, JSON_DECODE_ANY | JSON_PRESERVE_ORDER, &je);
-    if (!j) {
-        fprintf(stderr, "test JSON is invalid (%s) at %d: %s\n", je.text, je.position, json);
+    void *mp;
+    size_t len;
+    char err[256];
+    if (csph_json_to_msgpack(json, strlen(json), &mp, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "test JSON is invalid (%s): %s\n", err, json);
         abort();
     }
     sbuf->size = 0;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
-    pack_json(&pk, j);
-    json_decref(j);
+    msgpack_sbuffer_write(sbuf, mp, len);
+    free(mp);
 }
 
 msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len)

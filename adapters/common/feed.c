@@ -694,55 +694,23 @@ int feed_publish(struct feed *f, uint64_t rec, uint64_t line, const void *event,
     return 0;
 }
 
-static void pack_json(msgpack_packer *pk, json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        msgpack_pack_map(pk, json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach (j, k, v) {
-            size_t kl = strlen(k);
-            msgpack_pack_str(pk, kl);
-            msgpack_pack_str_body(pk, k, kl);
-            pack_json(pk, v);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        msgpack_pack_array(pk, json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach (j, i, v)
-            pack_json(pk, v);
-        break;
-    }
-    case JSON_STRING:
-        msgpack_pack_str(pk, json_string_length(j));
-        msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        if (json_integer_value(j) >= 0)
-            msgpack_pack_uint64(pk, (uint64_t)json_integer_value(j));
-        else
-            msgpack_pack_int64(pk, json_integer_value(j));
-        break;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(j)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    case JSON_NULL: msgpack_pack_nil(pk); break;
-    }
-}
-
 int feed_publish_json(struct feed *f, uint64_t rec, uint64_t line, json_t *event)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_json(&pk, event);
-    int rc = feed_publish(f, rec, line, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    /* One JSON -> MessagePack conversion for every program: the client
+     * library's. */
+    char *text = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    void *mp = NULL;
+    size_t len = 0;
+    char err[256];
+    int rc;
+    if (!text || csph_json_to_msgpack(text, strlen(text), &mp, &len, err, sizeof err) != 0) {
+        feed_reject(f, rec, line, "bad_event", "", text ? err : "out of memory", NULL);
+        rc = 0;
+    } else {
+        rc = feed_publish(f, rec, line, mp, len);
+    }
+    free(mp);
+    free(text);
     return rc;
 }
 
