@@ -764,6 +764,9 @@ struct replay_ctx {
     const msgpack_object *types;
     const char *person;
     size_t person_len;
+    int64_t when_ms; /* the last received_at formatted, and its text */
+    char when[32];
+    int when_len;
 };
 
 static int replay_match(struct replay_ctx *c, const struct csph_stored_event *ev)
@@ -800,8 +803,13 @@ static int replay_visit(void *vctx, const struct csph_stored_event *ev)
     struct replay_ctx *c = vctx;
     if (!replay_match(c, ev))
         return 0;
-    char when[32];
-    int wl = csph_time_format(ev->received_ms, when);
+    /* Events of one batch share received_at: format it once. */
+    if (ev->received_ms != c->when_ms || !c->when_len) {
+        c->when_ms = ev->received_ms;
+        c->when_len = csph_time_format(ev->received_ms, c->when);
+    }
+    const char *when = c->when;
+    int wl = c->when_len;
     msgpack_pack_map(c->pk, 3);
     csph_pack_str(c->pk, "seq");
     msgpack_pack_uint64(c->pk, ev->seq);

@@ -102,16 +102,43 @@ int csph_time_parse(const char *s, size_t len, int64_t *ms, const char **why)
     return 0;
 }
 
+static char *put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
 int csph_time_format(int64_t ms, char *buf)
 {
+    /* By hand, not snprintf: replay formats one per event. */
     int64_t days = ms >= 0 ? ms / CSPH_MS_PER_DAY : -((-ms + CSPH_MS_PER_DAY - 1) / CSPH_MS_PER_DAY);
     int64_t rem = ms - days * CSPH_MS_PER_DAY;
     int y;
     unsigned m, d;
     csph_civil_from_days(days, &y, &m, &d);
-    int secs = (int)(rem / 1000);
-    return snprintf(buf, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, secs / 3600,
-                    secs / 60 % 60, secs % 60, (int)(rem % 1000));
+    if (y < 0 || y > 9999)
+        return snprintf(buf, 32, "%04d-%02u-%02uT00:00:00.000Z", y, m, d);
+    unsigned secs = (unsigned)(rem / 1000), milli = (unsigned)(rem % 1000);
+    char *p = buf;
+    p = put2(p, (unsigned)y / 100);
+    p = put2(p, (unsigned)y % 100);
+    *p++ = '-';
+    p = put2(p, m);
+    *p++ = '-';
+    p = put2(p, d);
+    *p++ = 'T';
+    p = put2(p, secs / 3600);
+    *p++ = ':';
+    p = put2(p, secs / 60 % 60);
+    *p++ = ':';
+    p = put2(p, secs % 60);
+    *p++ = '.';
+    *p++ = (char)('0' + milli / 100);
+    p = put2(p, milli % 100);
+    *p++ = 'Z';
+    *p = 0;
+    return (int)(p - buf);
 }
 
 int csph_time_format_date(int64_t ms, char *buf)
