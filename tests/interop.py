@@ -294,6 +294,43 @@ def run(endpoint):
 
         r = req.call({"op": "ping"})
         check(r.get("last_seq") == seq, "ping last_seq after everything", r)
+
+        # ---- alerts: a held fetch (DEALER) answered by a publish (REQ) ----
+        dealer.send_raw(msgpack.packb({"op": "fetch", "req": "held", "panel": "marac",
+                                       "consumer": "py", "wait_ms": 20000}))
+        da = {"id": "py-da-1", "type": "da.incident", "source": "police",
+              "occurred_at": "2025-04-01T22:00:00Z", "victim": "P-77", "dash_score": 16}
+        r = req.call({"op": "publish", "event": da})
+        check(r.get("status") == "accepted", "REQ publishes a high-risk incident", r)
+        r = unpack(dealer.recv_raw(20000))
+        alerts = r.get("alerts") or []
+        check(r.get("req") == "held" and len(alerts) == 1, "the held fetch gets the new alert", r)
+        alert = alerts[0] if alerts else {}
+        check(alert.get("panel") == "marac" and alert.get("rule") == "marac.high-risk"
+              and alert.get("priority") == "high" and alert.get("key") == {"victim": "P-77"}
+              and alert.get("evidence") == [r2 for r2 in alert.get("evidence", [])][:1]
+              and alert.get("status") == "open", "the alert's fields", alert)
+        check(isinstance(alert.get("reason"), str) and "P-77" in alert.get("reason", ""),
+              "the alert's reason names the victim", alert)
+        aid = alert.get("id")
+        r = dealer.call({"op": "fetch", "panel": "marac", "consumer": "py"})
+        check([a.get("id") for a in r.get("alerts", [])] == [aid],
+              "unacknowledged: delivered again", r)
+        r = dealer.call({"op": "ack", "panel": "marac", "consumer": "py", "upto": aid})
+        check(r.get("ok") is True, "ack", r)
+        r = dealer.call({"op": "fetch", "panel": "marac", "consumer": "py"})
+        check(r.get("alerts") == [], "acknowledged: not delivered again", r)
+        r = req.call({"op": "alert.update", "id": aid, "status": "accepted", "note": "py"})
+        check(r.get("ok") is True and isinstance(r.get("seq"), int), "alert.update", r)
+        r = req.call({"op": "alerts", "panel": "marac", "status": "accepted"})
+        check([a.get("id") for a in r.get("alerts", [])] == [aid], "alerts by status", r)
+        r = dealer.call({"op": "replay", "types": ["alert.status"]})
+        evs = r.get("events") or [{}]
+        check(evs[0].get("event", {}).get("alert") == aid
+              and evs[0].get("event", {}).get("status") == "accepted",
+              "the decision is an alert.status event in the log", r)
+        r = req.call({"op": "alerts", "panel": "no-such-panel"})
+        check((r.get("error") or {}).get("code") == "unknown_panel", "unknown panel", r)
     except (TimeoutError, zmq.ZMQError, ValueError, KeyError, TypeError) as e:
         check(False, "the conversation broke off", repr(e))
     finally:

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1409,6 +1410,102 @@ static void test_unknown_request_field_sets_field(void **state)
 
 /* ---- restart -------------------------------------------------------------- */
 
+/* Copy src to dst, replacing the first `from` with `to` (when from). */
+static void copy_edit(const char *src, const char *dst, const char *from, const char *to)
+{
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, in);
+    text[n] = 0;
+    char *hit = from ? strstr(text, from) : NULL;
+    if (from)
+        assert_non_null(hit);
+    if (hit) {
+        fwrite(text, 1, (size_t)(hit - text), out);
+        fputs(to, out);
+        fputs(hit + strlen(from), out);
+    } else {
+        fputs(text, out);
+    }
+    fclose(in);
+    fclose(out);
+}
+
+static int64_t counter(struct tu_client *c, const char *name)
+{
+    msgpack_object r = tu_call(c, "{\"op\":\"stats\"}");
+    char path[128];
+    snprintf(path, sizeof path, "counters.%s", name);
+    return tu_int(&r, path);
+}
+
+/* SIGHUP with a broken rules file leaves the running rules in force; a good
+ * one replaces them (and the alerts' rule_version changes). */
+static void test_rules_reload(void **state)
+{
+    char *tmp = tu_tmpdir("reload"), path[700], rules[700], cfg[700], data[700];
+    const char *conf = tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config");
+    snprintf(rules, sizeof rules, "%s/rules.yaml", tmp);
+    snprintf(path, sizeof path, "%s/rules.yaml", conf);
+    copy_edit(path, rules, NULL, NULL);
+    snprintf(path, sizeof path, "%s/calendar.yaml", conf);
+    char cal[700];
+    snprintf(cal, sizeof cal, "%s/calendar.yaml", tmp);
+    copy_edit(path, cal, NULL, NULL);
+    snprintf(cfg, sizeof cfg, "%s/hub.yaml", tmp);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, "rules_file: rules.yaml\n");
+    fclose(f);
+    snprintf(data, sizeof data, "%s/data", tmp);
+    struct tu_hub hub;
+    assert_int_equal(tu_hub_start(&hub, data, "--config", cfg, NULL), 0);
+    struct tu_client c;
+    tu_client_open(&c, hub.endpoint, ZMQ_DEALER);
+    const char *da = "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
+                     "\"source\":\"police\",\"occurred_at\":\"2025-04-01T22:00:00Z\","
+                     "\"victim\":\"%s\",\"dash_score\":16}}";
+    msgpack_object r = tu_call(&c, da, "da-1", "V-1");
+    expect_accepted(&r, "accepted", 1);
+    assert_int_equal(counter(&c, "alerts.marac"), 1);
+    r = tu_call(&c, "{\"op\":\"stats\"}");
+    char version[64];
+    snprintf(version, sizeof version, "%s", tu_str(&r, "counters.rule_version"));
+
+    /* a broken file: refused, the running rules stay */
+    copy_edit(path, rules, NULL, NULL); /* path is the calendar: not a rule file */
+    kill(hub.pid, SIGHUP);
+    int64_t deadline = tu_now_ms() + 10000;
+    while (counter(&c, "rule_reload_failures") < 1 && tu_now_ms() < deadline)
+        ;
+    assert_int_equal(counter(&c, "rule_reload_failures"), 1);
+    r = tu_call(&c, da, "da-2", "V-2");
+    expect_accepted(&r, "accepted", 2);
+    assert_int_equal(counter(&c, "alerts.marac"), 2);
+    r = tu_call(&c, "{\"op\":\"stats\"}");
+    assert_string_equal(tu_str(&r, "counters.rule_version"), version);
+
+    /* a good file with a higher DASH threshold: in force from the reload */
+    snprintf(path, sizeof path, "%s/rules.yaml", conf);
+    copy_edit(path, rules, "- any: [\"dash_score >= 14\", \"risk = high\"]",
+              "- any: [\"dash_score >= 20\", \"risk = high\"]");
+    kill(hub.pid, SIGHUP);
+    deadline = tu_now_ms() + 10000;
+    while (counter(&c, "rule_reloads") < 1 && tu_now_ms() < deadline)
+        ;
+    assert_int_equal(counter(&c, "rule_reloads"), 1);
+    r = tu_call(&c, da, "da-3", "V-3");
+    expect_accepted(&r, "accepted", 3);
+    assert_int_equal(counter(&c, "alerts.marac"), 2);
+    r = tu_call(&c, "{\"op\":\"stats\"}");
+    assert_string_not_equal(tu_str(&r, "counters.rule_version"), version);
+    tu_client_close(&c);
+    assert_int_equal(tu_hub_stop(&hub), 0);
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
 static void test_restart_same_data(void **state)
 {
     struct fx *f = *state;
@@ -1612,6 +1709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_request_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_request_field_sets_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_same_data, setup, teardown),
+        cmocka_unit_test(test_rules_reload),
         cmocka_unit_test_setup_teardown(test_refuse_nonloopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_config_unknown_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_data_is_file, setup, teardown),
