@@ -41,6 +41,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -84,7 +85,19 @@ struct options {
     const char *perf_file;
     int no_baseline;
     int keep;
+    /* The escalation engine's modes (bench/README.md "Rules"). */
+    int rules_mode;     /* RULES_DEFAULT (the source tree's pack), RULES_NONE, RULES_BOTH */
+    double alert_rate;  /* < 0: the classic feed; else the alert feed with this share */
+    double rate;        /* events/s in total, paced publishers; 0: as fast as possible */
+    double pace_tick_us; /* paced: round send times up to this tick (0: every send on time) */
+    uint32_t people;    /* person references drawn from; 0: the feed's default */
+    double span_days;   /* occurred_at in publish order over this span; 0: the feed's default */
+    int alert_latency;  /* --alert-latency */
+    int state_size;     /* --state-size */
+    int set_batch, set_window, set_events, set_duration, set_publishers; /* given */
 };
+
+enum { RULES_DEFAULT, RULES_NONE, RULES_BOTH };
 
 static struct options opt = {
     .publishers = 10,
@@ -98,6 +111,7 @@ static struct options opt = {
     .baseline_limit_s = 5,
     .reply_timeout_s = 30,
     .hwm = 100000,
+    .alert_rate = -1,
 };
 
 static void usage(FILE *f)
@@ -135,6 +149,47 @@ static void usage(FILE *f)
         "                           per-run nonce, so reruns against one hub are not duplicates.\n"
         "      --replay             also replay the whole log (max=10000 a page, after=next)\n"
         "                           and print replay events/s.\n"
+        "      --rate R             paced publishers: R events/s in total, each publisher\n"
+        "                           sending on a fixed schedule (default: as fast as the window\n"
+        "                           allows).\n"
+        "      --pace-tick US       paced: send what is due once every US microseconds instead\n"
+        "                           of each request at its own instant (default 0: each on\n"
+        "                           time). Fewer wake-ups of the bench on a small machine.\n"
+        "The rules (escalation engine):\n"
+        "      --rules MODE         default: the hub runs the rule pack of the source tree\n"
+        "                           (config/rules.yaml, the hub's default); none: rules_file:\n"
+        "                           none (a log only); both: the same publish phase on two\n"
+        "                           fresh hubs, with and without rules, and the ratio\n"
+        "                           rules/no-rules (target >= 0.80; the hub only, no\n"
+        "                           baselines; -n defaults to 500000 there). Default: default.\n"
+        "      --compare-rules      the same as --rules both.\n"
+        "      --alert-rate R       the alert feed: the classic mix made quiet (no event fires a\n"
+        "                           per-event rule, people spread uniformly so windows rarely\n"
+        "                           fill, occurred_at advancing in publish order) plus a share\n"
+        "                           R (0-1) of da.incident with DASH >= 14, each raising one\n"
+        "                           marac.high-risk alert. The achieved rate comes from the\n"
+        "                           hub's alert counters. Default 0.05 with --compare-rules and\n"
+        "                           --alert-latency; without it the classic feed.\n"
+        "      --people N           person references drawn from N people (classic feed:\n"
+        "                           50000, skewed; alert feed: 1000000, uniform; --state-size:\n"
+        "                           100000, uniform).\n"
+        "      --span-days D        occurred_at advances through D days in publish order\n"
+        "                           (alert feed: 365; --state-size: 730). The classic feed\n"
+        "                           draws occurred_at at random over one year instead.\n"
+        "      --alert-latency      publish-to-alert latency: paced publishers (--rate,\n"
+        "                           default 10000; there -p defaults to 2 and -w to 1000) and\n"
+        "                           a consumer thread holding 'fetch' (wait_ms 30000) on the\n"
+        "                           marac panel, acking each reply before the next fetch;\n"
+        "                           prints send-to-alert and ack-to-alert percentiles\n"
+        "                           (targets: p99 <= 2 ms; held fetch answered <= 10 ms after\n"
+        "                           the commit).\n"
+        "      --state-size         rule-state size: -n (default 1000000) events of the classic\n"
+        "                           mix over --people (100000) with occurred_at over\n"
+        "                           --span-days (730), then 2x the events over 2x the span, each\n"
+        "                           on a fresh hub with the default rules; after each the hub is\n"
+        "                           stopped and its LMDB opened read-only: entries and bytes of\n"
+        "                           rules.window, rules.prior, rules.meta, events, dedup, alerts.\n"
+        "                           Defaults there: --batch 100 --window 4, no duration limit.\n"
         "Baselines:\n"
         "      --commit-every LIST  LMDB baseline commit intervals, comma-separated (default\n"
         "                           1,100,1000); the hub's observed events per commit is\n"
@@ -376,6 +431,19 @@ static const char *const descriptions[] = {
 #define PERSON_POOL 50000
 #define LSOA_POOL 400
 #define YEAR_START_S 1719792000LL /* 2024-07-01T00:00:00Z: occurred_at spans one year */
+#define SPAN_END_S (YEAR_START_S + 365 * 86400LL) /* chronological feeds end here */
+
+/* What the generator makes (bench/README.md "What it sends"). */
+enum { FEED_CLASSIC, FEED_ALERT, FEED_STATE };
+struct feed {
+    int kind;
+    uint32_t people;   /* person references P-000001 .. P-<people> */
+    int uniform;       /* drawn uniformly (else skewed: some people recur a lot) */
+    double alert_rate; /* FEED_ALERT: share of events that raise a marac alert */
+    double span_days;  /* > 0: occurred_at advances through this span in publish order */
+    int publishers;    /* how the events are split among publishers, for that order */
+    int batch;
+};
 
 struct evmeta {
     uint32_t id_off; /* the id string's bytes within the event */
@@ -391,12 +459,19 @@ struct corpus {
     struct evmeta *meta;
     uint64_t n;
     uint64_t per_type[NTYPES];
+    uint64_t alert_events; /* FEED_ALERT: the da.incident events made to raise an alert */
+    struct feed feed;
+    int64_t first_ms, last_ms; /* occurred_at range */
 };
 
 struct gen {
     uint64_t rng;
     char nonce[16];
     uint32_t lsoa[LSOA_POOL];
+    struct feed feed;
+    int64_t span_start_s; /* chronological feeds */
+    double progress;      /* 0..1: where the event being made falls in its publisher's order */
+    uint64_t alert_no;
 };
 
 static void pk_str(msgpack_packer *pk, const char *s)
@@ -416,7 +491,9 @@ static uint32_t skewed(uint64_t *rng, uint32_t n)
 static void pk_person(msgpack_packer *pk, struct gen *gn)
 {
     char b[16];
-    snprintf(b, sizeof b, "P-%06u", skewed(&gn->rng, PERSON_POOL) + 1);
+    uint32_t n = gn->feed.people;
+    snprintf(b, sizeof b, "P-%06u",
+             (gn->feed.uniform ? rnd_below(&gn->rng, n) : skewed(&gn->rng, n)) + 1);
     pk_str(pk, b);
 }
 
@@ -462,7 +539,12 @@ static void pk_location(msgpack_packer *pk, struct gen *gn)
 /* RFC 3339: mostly Z, summer times often as local BST (+01:00), some with ms. */
 static int64_t pk_occurred(msgpack_packer *pk, struct gen *gn)
 {
-    int64_t t = YEAR_START_S + (int64_t)rnd_below(&gn->rng, 365 * 86400);
+    int64_t t;
+    if (gn->feed.span_days > 0) /* in publish order, some reported up to 2 days late */
+        t = gn->span_start_s + (int64_t)(gn->progress * gn->feed.span_days * 86400.0) -
+            (int64_t)rnd_below(&gn->rng, 2 * 86400);
+    else
+        t = YEAR_START_S + (int64_t)rnd_below(&gn->rng, 365 * 86400);
     int ms = rnd_pct(&gn->rng, 30) ? (int)rnd_below(&gn->rng, 1000) : -1;
     struct tm tm;
     time_t tt = (time_t)t;
@@ -481,16 +563,25 @@ static int64_t pk_occurred(msgpack_packer *pk, struct gen *gn)
     return t * 1000 + (ms > 0 ? ms : 0);
 }
 
+/* The alert feed leaves out the types whose every event raises an alert
+ * (referral.direct, asb-case-review.request). */
+static unsigned weight_of(const struct gen *gn, int t)
+{
+    if (gn->feed.kind == FEED_ALERT && (t == T_REFERRAL || t == T_CASE_REVIEW))
+        return 0;
+    return type_weight[t];
+}
+
 static int pick_type(struct gen *gn)
 {
     unsigned total = 0, r;
     for (int i = 0; i < NTYPES; i++)
-        total += type_weight[i];
+        total += weight_of(gn, i);
     r = rnd_below(&gn->rng, total);
     for (int i = 0; i < NTYPES; i++) {
-        if (r < type_weight[i])
+        if (r < weight_of(gn, i))
             return i;
-        r -= type_weight[i];
+        r -= weight_of(gn, i);
     }
     return 0;
 }
@@ -500,7 +591,12 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->buf, msgpack_sbuffer_write);
-    int t = pick_type(gn);
+    /* The alert feed: a share of da.incident events with DASH >= 14 (each
+     * raises marac.high-risk, for a victim of its own so nothing else fires),
+     * and the rest quiet: no per-event rule matches them. */
+    int alert = gn->feed.kind == FEED_ALERT && rnd_unit(&gn->rng) < gn->feed.alert_rate;
+    int quiet = gn->feed.kind == FEED_ALERT && !alert;
+    int t = alert ? T_DA : pick_type(gn);
     int nsrc = 0;
     while (nsrc < 6 && type_sources[t][nsrc] >= 0 && !(nsrc > 0 && type_sources[t][nsrc] == 0))
         nsrc++;
@@ -514,7 +610,10 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
         nf = 2 + o1 + o2 + o3 + o4; break;
     case T_CALL: o1 = rnd_pct(r, 80); nf = 2 + o1; break;
     case T_DA: o1 = rnd_pct(r, 85); o2 = rnd_pct(r, 70); o3 = rnd_pct(r, 60); o4 = rnd_pct(r, 50);
-        o5 = rnd_pct(r, 60); nf = 1 + o1 + o2 + o3 + o4 + o5; break;
+        o5 = rnd_pct(r, 60);
+        if (alert)
+            o2 = o3 = 1;
+        nf = 1 + o1 + o2 + o3 + o4 + o5; break;
     case T_ARREST: o1 = rnd_pct(r, 90); o2 = rnd_pct(r, 70); nf = 2 + o1 + o2; break;
     case T_VIOLENCE: o1 = rnd_pct(r, 90); o2 = o1 && rnd_pct(r, 80); o3 = rnd_pct(r, 50);
         o4 = o3 && rnd_pct(r, 70); o5 = rnd_pct(r, 30); o6 = rnd_pct(r, 85);
@@ -549,7 +648,7 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
         pk_str(&pk, "location"); pk_location(&pk, gn);
         pk_str(&pk, "category");
         pk_str(&pk, (const char *[]){"personal", "nuisance", "environmental"}[rnd_below(r, 3)]);
-        if (o2) { pk_str(&pk, "hate"); msgpack_pack_true(&pk); }
+        if (o2) { pk_str(&pk, "hate"); quiet ? msgpack_pack_false(&pk) : msgpack_pack_true(&pk); }
         if (o3) { pk_str(&pk, "vulnerable"); rnd_pct(r, 50) ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk); }
         if (o4) { pk_str(&pk, "summary"); pk_str(&pk, summaries[rnd_below(r, 12)]); }
         break;
@@ -561,7 +660,19 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
         break;
     case T_DA: {
         unsigned dash = (unsigned)(rnd_unit(r) * rnd_unit(r) * 28) % 28;
-        pk_str(&pk, "victim"); pk_person(&pk, gn);
+        if (alert)
+            dash = 14 + dash % 14;
+        else if (quiet)
+            dash %= 14;
+        pk_str(&pk, "victim");
+        if (alert) {
+            char b[24];
+            snprintf(b, sizeof b, "M-%08" PRIu64, ++gn->alert_no);
+            pk_str(&pk, b);
+            c->alert_events++;
+        } else {
+            pk_person(&pk, gn);
+        }
         if (o1) { pk_str(&pk, "perpetrator"); pk_person(&pk, gn); }
         if (o2) { pk_str(&pk, "dash_score"); msgpack_pack_unsigned_int(&pk, dash); }
         if (o3) { pk_str(&pk, "risk"); pk_str(&pk, dash >= 14 ? "high" : dash >= 10 ? "medium" : "standard"); }
@@ -572,14 +683,17 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
     case T_ARREST:
         pk_str(&pk, "subject"); pk_person(&pk, gn);
         if (o1) { pk_str(&pk, "age"); msgpack_pack_unsigned_int(&pk, 14 + rnd_below(r, 50)); }
-        pk_str(&pk, "offence"); pk_str(&pk, offences[rnd_below(r, 15)]);
+        pk_str(&pk, "offence");
+        { unsigned oi = rnd_below(r, 15); /* quiet: no weapon.possession (sgv.possession) */
+          pk_str(&pk, offences[quiet && oi == 5 ? 6 : oi]); }
         if (o2) { pk_str(&pk, "location"); pk_location(&pk, gn); }
         break;
     case T_VIOLENCE:
         if (o1) { pk_str(&pk, "victim"); pk_person(&pk, gn); }
-        if (o2) { pk_str(&pk, "victim_age"); msgpack_pack_unsigned_int(&pk, 13 + rnd_below(r, 60)); }
+        /* quiet: aged over 25, so sgv.weapon's key_each never applies */
+        if (o2) { pk_str(&pk, "victim_age"); msgpack_pack_unsigned_int(&pk, (quiet ? 26 : 13) + rnd_below(r, 60)); }
         if (o3) { pk_str(&pk, "perpetrator"); pk_person(&pk, gn); }
-        if (o4) { pk_str(&pk, "perpetrator_age"); msgpack_pack_unsigned_int(&pk, 14 + rnd_below(r, 40)); }
+        if (o4) { pk_str(&pk, "perpetrator_age"); msgpack_pack_unsigned_int(&pk, (quiet ? 26 : 14) + rnd_below(r, 40)); }
         pk_str(&pk, "weapon"); pk_str(&pk, (const char *[]){"knife", "firearm", "other", "none", "none"}[rnd_below(r, 5)]);
         pk_str(&pk, "injury"); pk_str(&pk, (const char *[]){"none", "minor", "minor", "serious", "fatal"}[rnd_below(r, 5)]);
         if (o5) { pk_str(&pk, "group"); msgpack_pack_true(&pk); }
@@ -598,7 +712,8 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
     case T_CONCERN:
         pk_str(&pk, "subject"); pk_person(&pk, gn);
         pk_str(&pk, "kind");
-        pk_str(&pk, (const char *[]){"criminal_exploitation", "sexual_exploitation", "radicalisation", "mental_health", "rough_sleeping", "hoarding", "other"}[rnd_below(r, 7)]);
+        /* quiet: none of the kinds mace.exploitation and channel.radicalisation take */
+        pk_str(&pk, (const char *[]){"criminal_exploitation", "sexual_exploitation", "radicalisation", "mental_health", "rough_sleeping", "hoarding", "other"}[quiet ? 3 + rnd_below(r, 4) : rnd_below(r, 7)]);
         if (o1) { pk_str(&pk, "summary"); pk_str(&pk, summaries[rnd_below(r, 12)]); }
         break;
     case T_REFERRAL:
@@ -621,24 +736,86 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
     c->per_type[t]++;
 }
 
-static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce)
+/* Where event e falls in its publisher's sending order, 0..1. Publisher p
+ * sends requests [nreq*p/np, nreq*(p+1)/np) in order, all publishers at
+ * once, so a chronological feed makes every publisher's share advance
+ * through the span together and the log stays roughly in time order. */
+static double publish_progress(uint64_t e, uint64_t n, int batch, int np)
 {
-    struct gen gn = {.rng = seed * 0x9e3779b97f4a7c15ull + 1};
+    uint64_t B = (uint64_t)batch, nreq = (n + B - 1) / B, r = e / B;
+    uint64_t P = (uint64_t)np, p = r * P / nreq;
+    while (p + 1 < P && r >= nreq * (p + 1) / P)
+        p++;
+    while (p > 0 && r < nreq * p / P)
+        p--;
+    uint64_t e0 = nreq * p / P * B, e1 = nreq * (p + 1) / P * B;
+    if (e1 > n)
+        e1 = n;
+    return e1 > e0 ? (double)(e - e0) / (double)(e1 - e0) : 0;
+}
+
+static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
+                         const struct feed *feed)
+{
+    struct gen gn = {.rng = seed * 0x9e3779b97f4a7c15ull + 1, .feed = *feed};
     snprintf(gn.nonce, sizeof gn.nonce, "%s", nonce);
     for (int i = 0; i < LSOA_POOL; i++) /* E01000001 .. E01033768: England's LSOAs */
         gn.lsoa[i] = 1000001 + rnd_below(&gn.rng, 33768);
+    if (feed->span_days > 0)
+        gn.span_start_s = SPAN_END_S - (int64_t)(feed->span_days * 86400.0);
     memset(c, 0, sizeof *c);
+    c->feed = *feed;
     msgpack_sbuffer_init(&c->buf);
     c->n = n;
     c->off = malloc((n + 1) * sizeof *c->off);
     c->meta = calloc(n ? n : 1, sizeof *c->meta);
     if (!c->off || !c->meta)
         die("out of memory for %" PRIu64 " events", n);
+    c->first_ms = INT64_MAX;
+    c->last_ms = INT64_MIN;
     for (uint64_t i = 0; i < n; i++) {
         c->off[i] = c->buf.size;
+        if (feed->span_days > 0)
+            gn.progress = publish_progress(i, n, feed->batch, feed->publishers);
         gen_event(&gn, c, i);
+        if (c->meta[i].occurred_ms < c->first_ms)
+            c->first_ms = c->meta[i].occurred_ms;
+        if (c->meta[i].occurred_ms > c->last_ms)
+            c->last_ms = c->meta[i].occurred_ms;
     }
     c->off[n] = c->buf.size;
+}
+
+static void corpus_free(struct corpus *c)
+{
+    msgpack_sbuffer_destroy(&c->buf);
+    free(c->off);
+    free(c->meta);
+    memset(c, 0, sizeof *c);
+}
+
+/* The feed the options ask for; kind FEED_STATE for --state-size. */
+static struct feed feed_for(int kind, double span_days)
+{
+    struct feed f = {.kind = kind, .publishers = opt.publishers, .batch = opt.batch};
+    switch (kind) {
+    case FEED_CLASSIC:
+        f.people = opt.people ? opt.people : PERSON_POOL;
+        f.span_days = opt.span_days; /* 0 unless given: random over one year */
+        break;
+    case FEED_ALERT:
+        f.people = opt.people ? opt.people : 1000000;
+        f.uniform = 1;
+        f.alert_rate = opt.alert_rate;
+        f.span_days = opt.span_days ? opt.span_days : 365;
+        break;
+    case FEED_STATE:
+        f.people = opt.people ? opt.people : 100000;
+        f.uniform = 1;
+        f.span_days = span_days;
+        break;
+    }
+    return f;
 }
 
 static const char *ev_ptr(const struct corpus *c, uint64_t i) { return c->buf.data + c->off[i]; }
@@ -831,12 +1008,27 @@ static void pack_op(msgpack_sbuffer *sb, msgpack_packer *pk, const char *op, uin
 }
 
 #define MAX_COUNTERS 64
+#define MAX_PANELS 32
 struct stats {
     int n;
     char name[MAX_COUNTERS][40];
     uint64_t v[MAX_COUNTERS];
     char rejected[256]; /* "code=n ..." */
+    /* counters.alerts: alerts on each panel's queue */
+    int npanels;
+    char panel[MAX_PANELS][40];
+    uint64_t panel_alerts[MAX_PANELS];
+    uint64_t alerts_total;
+    char rule_version[48];
 };
+
+static uint64_t stat_panel(const struct stats *st, const char *panel)
+{
+    for (int i = 0; i < st->npanels; i++)
+        if (strcmp(st->panel[i], panel) == 0)
+            return st->panel_alerts[i];
+    return 0;
+}
 
 static uint64_t stat_get(const struct stats *st, const char *name)
 {
@@ -874,6 +1066,16 @@ static void get_stats(void *s, struct stats *st, double timeout_s)
         if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
             mp_str_copy(k, st->name[st->n], sizeof st->name[0]);
             st->v[st->n++] = v->via.u64;
+        } else if (mp_str_is(k, "alerts") && v->type == MSGPACK_OBJECT_MAP) {
+            for (uint32_t j = 0; j < v->via.map.size && st->npanels < MAX_PANELS; j++) {
+                const msgpack_object_kv *kv = &v->via.map.ptr[j];
+                uint64_t cnt = kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? kv->val.via.u64 : 0;
+                mp_str_copy(&kv->key, st->panel[st->npanels], sizeof st->panel[0]);
+                st->panel_alerts[st->npanels++] = cnt;
+                st->alerts_total += cnt;
+            }
+        } else if (mp_str_is(k, "rule_version")) {
+            mp_str_copy(v, st->rule_version, sizeof st->rule_version);
         } else if (mp_str_is(k, "rejected") && v->type == MSGPACK_OBJECT_MAP) {
             size_t used = 0;
             for (uint32_t j = 0; j < v->via.map.size; j++) {
@@ -922,7 +1124,8 @@ struct hub {
     char hubd[PATH_MAX];
     char endpoint[64];
     pid_t pid;
-    long rss_kb, hwm_kb, anon_kb, file_kb;
+    int rules_none; /* rules_file: none (else the source tree's config/rules.yaml) */
+    long rss_kb, hwm_kb, anon_kb, file_kb, shmem_kb;
     int exit_status;
 };
 
@@ -1030,6 +1233,11 @@ static void hub_start(struct hub *h)
     yaml_quoted(f, CSPH_SOURCE_DIR "/schemas");
     fprintf(f, "\npanels_file: ");
     yaml_quoted(f, CSPH_SOURCE_DIR "/config/panels.yaml");
+    fprintf(f, "\nrules_file: ");
+    if (h->rules_none)
+        fprintf(f, "none");
+    else
+        yaml_quoted(f, CSPH_SOURCE_DIR "/config/rules.yaml");
     fputc('\n', f);
     if (opt.hub_batch_max)
         fprintf(f, "limits: {batch_max: %u}\n", opt.hub_batch_max);
@@ -1077,12 +1285,13 @@ static void hub_start(struct hub *h)
 
 /* VmRSS counts the LMDB map's file pages the hub touched (RssFile) as well
  * as its heap (RssAnon): both are shown. */
-static void read_rss(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long *file_kb)
+static void read_rss(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long *file_kb,
+                     long *shmem_kb)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
-    *rss_kb = *hwm_kb = *anon_kb = *file_kb = -1;
+    *rss_kb = *hwm_kb = *anon_kb = *file_kb = *shmem_kb = -1;
     if (!f)
         return;
     while (fgets(line, sizeof line, f)) {
@@ -1094,6 +1303,8 @@ static void read_rss(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long 
             *anon_kb = strtol(line + 8, NULL, 10);
         else if (strncmp(line, "RssFile:", 8) == 0)
             *file_kb = strtol(line + 8, NULL, 10);
+        else if (strncmp(line, "RssShmem:", 9) == 0)
+            *shmem_kb = strtol(line + 9, NULL, 10);
     }
     fclose(f);
 }
@@ -1274,6 +1485,8 @@ struct phase_result {
     double elapsed_s;
     double events_per_s, requests_per_s;
     double p50_ms, p90_ms, p99_ms, p999_ms, max_ms, mean_ms;
+    int paced;                  /* --rate: sent on a schedule */
+    double lag_p99_ms, lag_max_ms; /* paced: how late sends were against the schedule */
 };
 
 struct phase {
@@ -1288,6 +1501,13 @@ struct phase {
     pthread_mutex_t mu;
     int hub; /* replies come from the hub: check them for rejections */
     struct phase_result res;
+    /* --rate: publisher i sends its k-th request at start_ns + (k + i/np) x interval */
+    int64_t start_ns;
+    int64_t *lag_ns; /* per request: sent - scheduled */
+    /* When set (--alert-latency): per seq (seq_base + 1 + i), when its request
+     * was sent and when the publisher received its ack. */
+    int64_t *seq_sent_ns, *seq_ack_ns;
+    uint64_t seq_base, seq_cap;
 };
 
 struct publisher {
@@ -1335,6 +1555,17 @@ static void rejection(struct publisher *p, uint64_t r, int64_t ev, const msgpack
     _exit(1);
 }
 
+static void note_seq(struct phase *ph, const msgpack_object *seq, uint64_t r, int64_t t)
+{
+    if (!ph->seq_sent_ns || !seq || seq->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return;
+    uint64_t sq = seq->via.u64;
+    if (sq <= ph->seq_base || sq - ph->seq_base > ph->seq_cap)
+        return;
+    ph->seq_sent_ns[sq - ph->seq_base - 1] = ph->sent_ns[r];
+    ph->seq_ack_ns[sq - ph->seq_base - 1] = t;
+}
+
 static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *data, size_t len,
                          int64_t t)
 {
@@ -1369,18 +1600,20 @@ static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *
             for (uint32_t i = 0; i < results->via.array.size; i++) {
                 const msgpack_object *el = &results->via.array.ptr[i];
                 const msgpack_object *st = mp_get(el, "status");
-                if (mp_str_is(st, "accepted"))
+                if (mp_str_is(st, "accepted")) {
                     p->accepted++;
-                else if (mp_str_is(st, "duplicate"))
+                    note_seq(ph, mp_get(el, "seq"), r, t);
+                } else if (mp_str_is(st, "duplicate"))
                     p->duplicate++;
                 else if (ph->hub)
                     rejection(p, r, (int64_t)(e0 + i), mp_get(el, "error"), p->replied);
             }
         } else {
             const msgpack_object *st = mp_get(root, "status");
-            if (mp_str_is(st, "accepted"))
+            if (mp_str_is(st, "accepted")) {
                 p->accepted++;
-            else if (mp_str_is(st, "duplicate"))
+                note_seq(ph, mp_get(root, "seq"), r, t);
+            } else if (mp_str_is(st, "duplicate"))
                 p->duplicate++;
             else
                 die("%s: an ok reply to request %" PRIu64 " has neither status nor results",
@@ -1407,6 +1640,25 @@ static void *publisher_main(void *arg)
     const int64_t timeout_ns = (int64_t)(opt.reply_timeout_s * 1e9);
     pthread_barrier_wait(&ph->ready);
 
+    /* Paced (--rate): request k of this publisher is due at sched0 + k x
+     * interval; a timerfd wakes the poll below at that instant, so sends
+     * keep to the schedule without spinning. A late send (window full, HWM)
+     * goes as soon as it can and its lateness is recorded. */
+    const int paced = opt.rate > 0;
+    const int64_t tick_ns = (int64_t)(opt.pace_tick_us * 1000.0);
+    int tfd = -1;
+    int64_t interval_ns = 0, sched0 = 0, tick0 = 0;
+    if (paced) {
+        interval_ns = (int64_t)(1e9 * (double)opt.batch * (double)opt.publishers / opt.rate);
+        sched0 = ph->start_ns + interval_ns * p->idx / opt.publishers;
+        /* ticks staggered too; the grid starts a tick early so sched - tick0 >= 0 */
+        tick0 = ph->start_ns - tick_ns + tick_ns * p->idx / opt.publishers;
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (tfd < 0)
+            die("timerfd_create: %s", strerror(errno));
+        while (now_ns() < sched0 - 1000000) /* the first send is on schedule too */
+            usleep(500);
+    }
     p->first_ns = p->last_ns = now_ns();
     const int64_t stop_ns =
         opt.duration_limit_s > 0 ? p->first_ns + (int64_t)(opt.duration_limit_s * 1e9) : INT64_MAX;
@@ -1420,7 +1672,18 @@ static void *publisher_main(void *arg)
                 break;
         }
         int blocked = 0;
+        int64_t due = 0; /* paced: when the next request is due, if not yet */
         while (inflight < opt.window && next < end) {
+            if (paced) {
+                int64_t sched = sched0 + (int64_t)(next - p->r0) * interval_ns, t = now_ns();
+                if (tick_ns) /* --pace-tick: wake once a tick, send what is due */
+                    sched = tick0 + (sched - tick0 + tick_ns - 1) / tick_ns * tick_ns;
+                if (t < sched) {
+                    due = sched;
+                    break;
+                }
+                ph->lag_ns[next] = t - sched;
+            }
             ph->sent_ns[next] = now_ns();
             if (zmq_send(s, q->buf.data + q->off[next], q->off[next + 1] - q->off[next],
                          ZMQ_DONTWAIT) < 0) {
@@ -1450,11 +1713,22 @@ static void *publisher_main(void *arg)
             wait_ms = 100; /* notice an interrupt or the duration limit */
         if (blocked && wait_ms > 1)
             wait_ms = 1;
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&it, 1, wait_ms);
+        zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {NULL, tfd, ZMQ_POLLIN, 0}};
+        if (due) {
+            struct itimerspec its = {.it_value = {.tv_sec = due / 1000000000,
+                                                  .tv_nsec = due % 1000000000}};
+            if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+                die("timerfd_settime: %s", strerror(errno));
+        }
+        int rc = zmq_poll(it, due ? 2 : 1, wait_ms);
         if (rc < 0 && errno != EINTR)
             die("%s: zmq_poll: %s", ph->name, zmq_strerror(errno));
-        if (rc <= 0)
+        if (due && (it[1].revents & ZMQ_POLLIN)) {
+            uint64_t expirations;
+            if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+                die("timerfd read: %s", strerror(errno));
+        }
+        if (rc <= 0 || !(it[0].revents & ZMQ_POLLIN))
             continue;
         for (;;) {
             zmq_msg_t m;
@@ -1470,6 +1744,8 @@ static void *publisher_main(void *arg)
         while (low < next && ph->lat_ns[low])
             low++;
     }
+    if (tfd >= 0)
+        close(tfd);
     msgpack_unpacked_destroy(&up);
     zmq_close(s);
     return NULL;
@@ -1500,8 +1776,9 @@ static void run_phase(struct phase *ph)
     int np = opt.publishers;
     ph->sent_ns = calloc(q->n ? q->n : 1, sizeof *ph->sent_ns);
     ph->lat_ns = calloc(q->n ? q->n : 1, sizeof *ph->lat_ns);
+    ph->lag_ns = calloc(q->n ? q->n : 1, sizeof *ph->lag_ns);
     struct publisher *pubs = calloc((size_t)np, sizeof *pubs);
-    if (!ph->sent_ns || !ph->lat_ns || !pubs)
+    if (!ph->sent_ns || !ph->lat_ns || !ph->lag_ns || !pubs)
         die("out of memory for %" PRIu64 " requests", q->n);
     pthread_mutex_init(&ph->mu, NULL);
     pthread_barrier_init(&ph->ready, NULL, (unsigned)np + 1);
@@ -1513,6 +1790,7 @@ static void run_phase(struct phase *ph)
             die("cannot start publisher thread %d", i);
     }
     usleep(200000); /* let every DEALER finish its TCP handshake */
+    ph->start_ns = now_ns() + 20000000; /* paced: the schedule starts in 20 ms */
     pthread_barrier_wait(&ph->ready);
     for (int i = 0; i < np; i++)
         pthread_join(pubs[i].thread, NULL);
@@ -1534,7 +1812,8 @@ static void run_phase(struct phase *ph)
         res->failed += p->failed;
     }
     res->elapsed_s = t1 > t0 ? secs(t1 - t0) : 0;
-    int64_t *lat = malloc((res->requests ? res->requests : 1) * sizeof *lat);
+    uint64_t nlat = res->requests > res->requests_sent ? res->requests : res->requests_sent;
+    int64_t *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
     uint64_t n = 0;
     double sum = 0;
     for (uint64_t r = 0; r < q->n; r++)
@@ -1553,7 +1832,18 @@ static void run_phase(struct phase *ph)
         res->events_per_s = (double)res->accepted / res->elapsed_s;
         res->requests_per_s = (double)res->requests / res->elapsed_s;
     }
+    if (opt.rate > 0) {
+        res->paced = 1;
+        n = 0;
+        for (uint64_t r = 0; r < q->n; r++)
+            if (ph->sent_ns[r])
+                lat[n++] = ph->lag_ns[r];
+        qsort(lat, n, sizeof *lat, cmp_i64);
+        res->lag_p99_ms = pct_ms(lat, n, 0.99);
+        res->lag_max_ms = n ? (double)lat[n - 1] / 1e6 : 0;
+    }
     free(lat);
+    free(ph->lag_ns);
     free(pubs);
     free(ph->sent_ns);
     free(ph->lat_ns);
@@ -1800,7 +2090,8 @@ static void parse_options(int argc, char **argv)
     enum {
         O_ENDPOINT = 256, O_HUBD, O_HUB_ARG, O_HUB_BATCH_MAX, O_DURATION, O_SEED, O_REPLAY,
         O_COMMIT_EVERY, O_BASELINE_LIMIT, O_NO_BASELINE, O_TMPDIR, O_REPLY_TIMEOUT, O_HWM,
-        O_PERF, O_KEEP
+        O_PERF, O_KEEP, O_RULES, O_COMPARE_RULES, O_ALERT_RATE, O_RATE, O_PEOPLE, O_SPAN_DAYS,
+        O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK
     };
     static const struct option lo[] = {
         {"endpoint", required_argument, 0, O_ENDPOINT},
@@ -1822,6 +2113,15 @@ static void parse_options(int argc, char **argv)
         {"hwm", required_argument, 0, O_HWM},
         {"perf", required_argument, 0, O_PERF},
         {"keep", no_argument, 0, O_KEEP},
+        {"rules", required_argument, 0, O_RULES},
+        {"compare-rules", no_argument, 0, O_COMPARE_RULES},
+        {"alert-rate", required_argument, 0, O_ALERT_RATE},
+        {"rate", required_argument, 0, O_RATE},
+        {"people", required_argument, 0, O_PEOPLE},
+        {"span-days", required_argument, 0, O_SPAN_DAYS},
+        {"alert-latency", no_argument, 0, O_ALERT_LATENCY},
+        {"state-size", no_argument, 0, O_STATE_SIZE},
+        {"pace-tick", required_argument, 0, O_PACE_TICK},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1840,11 +2140,38 @@ static void parse_options(int argc, char **argv)
         case O_HUB_BATCH_MAX:
             opt.hub_batch_max = (uint32_t)parse_num("--hub-batch-max", optarg, 1, 1000000);
             break;
-        case 'p': opt.publishers = (int)parse_num("--publishers", optarg, 1, 1000); break;
-        case 'w': opt.window = (int)parse_num("--window", optarg, 1, 1000000); break;
-        case 'n': opt.events = (uint64_t)parse_num("--events", optarg, 1, 1e9); break;
-        case 'b': opt.batch = (int)parse_num("--batch", optarg, 1, 1000); break;
-        case O_DURATION: opt.duration_limit_s = parse_num("--duration-limit", optarg, 0, 1e6); break;
+        case 'p':
+            opt.publishers = (int)parse_num("--publishers", optarg, 1, 1000);
+            opt.set_publishers = 1;
+            break;
+        case 'w': opt.window = (int)parse_num("--window", optarg, 1, 1000000); opt.set_window = 1; break;
+        case 'n': opt.events = (uint64_t)parse_num("--events", optarg, 1, 1e9); opt.set_events = 1; break;
+        case 'b': opt.batch = (int)parse_num("--batch", optarg, 1, 1000); opt.set_batch = 1; break;
+        case O_DURATION:
+            opt.duration_limit_s = parse_num("--duration-limit", optarg, 0, 1e6);
+            opt.set_duration = 1;
+            break;
+        case O_RULES:
+            if (!strcmp(optarg, "default"))
+                opt.rules_mode = RULES_DEFAULT;
+            else if (!strcmp(optarg, "none"))
+                opt.rules_mode = RULES_NONE;
+            else if (!strcmp(optarg, "both"))
+                opt.rules_mode = RULES_BOTH;
+            else {
+                fprintf(stderr, "csphub-bench: --rules takes default, none or both, not '%s'\n",
+                        optarg);
+                exit(2);
+            }
+            break;
+        case O_COMPARE_RULES: opt.rules_mode = RULES_BOTH; break;
+        case O_ALERT_RATE: opt.alert_rate = parse_num("--alert-rate", optarg, 0, 1); break;
+        case O_RATE: opt.rate = parse_num("--rate", optarg, 1, 1e8); break;
+        case O_PEOPLE: opt.people = (uint32_t)parse_num("--people", optarg, 1, 99999999); break;
+        case O_SPAN_DAYS: opt.span_days = parse_num("--span-days", optarg, 1, 36500); break;
+        case O_ALERT_LATENCY: opt.alert_latency = 1; break;
+        case O_STATE_SIZE: opt.state_size = 1; break;
+        case O_PACE_TICK: opt.pace_tick_us = parse_num("--pace-tick", optarg, 0, 1e6); break;
         case O_SEED: opt.seed = (uint64_t)parse_num("--seed", optarg, 0, 1e18); break;
         case O_REPLAY: opt.replay = 1; break;
         case O_COMMIT_EVERY: parse_commit_every(optarg); break;
@@ -1867,6 +2194,51 @@ static void parse_options(int argc, char **argv)
         fprintf(stderr, "csphub-bench: --hub-batch-max, --hub-arg, --hubd and --perf start a hub "
                         "of our own; they do not go with --endpoint\n");
         exit(2);
+    }
+    int nmodes = (opt.rules_mode == RULES_BOTH) + opt.alert_latency + opt.state_size;
+    if (nmodes > 1) {
+        fprintf(stderr, "csphub-bench: --compare-rules (--rules both), --alert-latency and "
+                        "--state-size are separate runs: give one\n");
+        exit(2);
+    }
+    if (nmodes && opt.endpoint) {
+        fprintf(stderr, "csphub-bench: --compare-rules, --alert-latency and --state-size start "
+                        "hubs of their own; they do not go with --endpoint\n");
+        exit(2);
+    }
+    if (opt.endpoint && opt.rules_mode != RULES_DEFAULT) {
+        fprintf(stderr, "csphub-bench: --rules sets the rules of a hub the bench starts; it does "
+                        "not go with --endpoint\n");
+        exit(2);
+    }
+    if (opt.alert_latency && opt.alert_rate == 0) {
+        fprintf(stderr, "csphub-bench: --alert-latency needs alerts: --alert-rate above 0\n");
+        exit(2);
+    }
+    if ((opt.rules_mode == RULES_BOTH || opt.alert_latency) && opt.alert_rate < 0)
+        opt.alert_rate = 0.05;
+    /* A few seconds a hub move too much with what else the machine does. */
+    if (opt.rules_mode == RULES_BOTH && !opt.set_events)
+        opt.events = 500000;
+    if (opt.alert_latency && opt.rate == 0)
+        opt.rate = 10000;
+    /* Each paced send is a wake-up of a bench thread and of ZeroMQ's I/O
+     * thread; on 2 cores shared with the hub, fewer publishers disturb less. */
+    if (opt.alert_latency && !opt.set_publishers)
+        opt.publishers = 2;
+    /* Paced, the window is only a cap: large enough that a slow commit never
+     * holds a send back (5,000 events/s x 200 ms). */
+    if (opt.alert_latency && !opt.set_window)
+        opt.window = 1000;
+    if (opt.state_size) {
+        if (!opt.set_events)
+            opt.events = 1000000;
+        if (!opt.set_batch)
+            opt.batch = 100;
+        if (!opt.set_window)
+            opt.window = 4;
+        if (!opt.set_duration)
+            opt.duration_limit_s = 0;
     }
     if (!opt.tmpdir) {
         opt.tmpdir = getenv("TMPDIR");
@@ -1897,6 +2269,819 @@ static void json_phase(FILE *f, const char *name, const struct phase_result *r)
             r->mean_ms);
 }
 
+/* ---- the rules modes: shared pieces ----------------------------------- */
+
+static void fmt_date(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%d", &tm);
+}
+
+static void describe_corpus(const struct corpus *c, const struct requests *q, double gen_s,
+                            const char *nonce)
+{
+    const struct feed *f = &c->feed;
+    int ntypes = 0;
+    for (int t = 0; t < NTYPES; t++)
+        ntypes += c->per_type[t] != 0;
+    printf("csphub-bench: %" PRIu64 " events (%d types, avg %.0f B, generated in %.2f s, seed %"
+           PRIu64 ", id nonce %s)\n",
+           c->n, ntypes, (double)c->off[c->n] / (double)c->n, gen_s, opt.seed, nonce);
+    char d0[16], d1[16];
+    fmt_date(c->first_ms, d0, sizeof d0);
+    fmt_date(c->last_ms, d1, sizeof d1);
+    printf("  feed: %s; people P-000001..P-%06u drawn %s; occurred_at %s to %s %s\n",
+           f->kind == FEED_ALERT ? "alert (quiet mix + marac high-risk share)"
+           : f->kind == FEED_STATE ? "state (classic mix)" : "classic",
+           f->people, f->uniform ? "uniformly" : "skewed (some recur a lot)", d0, d1,
+           f->span_days > 0 ? "advancing in publish order" : "at random");
+    if (f->kind == FEED_ALERT)
+        printf("  alert events: %" PRIu64 " da.incident with DASH >= 14 for victims of their own "
+               "(%.2f%% of events, --alert-rate %.3f)\n",
+               c->alert_events, 100.0 * (double)c->alert_events / (double)c->n, f->alert_rate);
+    printf("  mix:");
+    for (int t = 0; t < NTYPES; t++)
+        if (c->per_type[t])
+            printf(" %s %.1f%%", type_names[t], 100.0 * (double)c->per_type[t] / (double)c->n);
+    printf("\n  load: %d publisher(s) x window %d = %d requests in flight; batch %d event(s) "
+           "per request -> %" PRIu64 " requests (avg %.0f B)",
+           opt.publishers, opt.window, opt.publishers * opt.window, opt.batch, q->n,
+           (double)q->off[q->n] / (double)q->n);
+    if (opt.rate > 0)
+        printf("; paced at %.0f events/s in total (each publisher every %.0f us)", opt.rate,
+               1e6 * opt.batch * opt.publishers / opt.rate);
+    printf("\n");
+    if (strcmp(fs_name(opt.tmpdir), "tmpfs") == 0)
+        printf("  WARNING: %s is tmpfs: synced commits cost nothing there; use --tmpdir on a "
+               "real disk\n",
+               opt.tmpdir);
+}
+
+/* One own hub: started fresh, one publish phase, stopped. */
+struct hubrun {
+    const char *label;
+    struct hub hub;
+    void *ctl;
+    char version[128];
+    uint64_t last_seq0;
+    struct stats st0, st1;
+    struct phase_result res;
+    uint64_t d_commits, d_accepted, d_alerts_raised;
+};
+
+static long private_kb(const struct hub *h)
+{
+    return h->rss_kb >= 0 && h->file_kb >= 0 ? h->rss_kb - h->file_kb : -1;
+}
+
+static void hubrun_start(struct hubrun *hr, void *ctx, int rules_none)
+{
+    hr->hub.rules_none = rules_none;
+    hub_start(&hr->hub);
+    hr->ctl = dealer_new(ctx, hr->hub.endpoint);
+    wait_ready(hr->ctl, 15, hr->version, sizeof hr->version, &hr->last_seq0);
+    get_stats(hr->ctl, &hr->st0, opt.reply_timeout_s);
+    printf("  hub (%s): started %s (pid %d) on %s, rule_version %s, data in %s (%s)\n",
+           hr->label, hr->hub.hubd, (int)hr->hub.pid, hr->hub.endpoint, hr->st0.rule_version,
+           hr->hub.dir, fs_name(hr->hub.dir));
+}
+
+/* ph may carry extras (seq arrays); the rest is filled in here. */
+static void hubrun_publish(struct hubrun *hr, void *ctx, const struct corpus *c,
+                           const struct requests *q, struct phase *ph)
+{
+    /* Dirty pages of an earlier run would compete with the syncs measured. */
+    sync();
+    printf("running: hub publish (%s) ...\n", hr->label);
+    ph->name = "hub";
+    ph->endpoint = hr->hub.endpoint;
+    ph->ctx = ctx;
+    ph->corpus = c;
+    ph->reqs = q;
+    ph->hub = 1;
+    run_phase(ph);
+    hr->res = ph->res;
+    get_stats(hr->ctl, &hr->st1, opt.reply_timeout_s);
+    hr->d_commits = stat_get(&hr->st1, "commits") - stat_get(&hr->st0, "commits");
+    hr->d_accepted = stat_get(&hr->st1, "accepted") - stat_get(&hr->st0, "accepted");
+    hr->d_alerts_raised =
+        stat_get(&hr->st1, "alerts_raised") - stat_get(&hr->st0, "alerts_raised");
+}
+
+static void hubrun_stop(struct hubrun *hr, int keep_dir)
+{
+    struct hub *h = &hr->hub;
+    read_rss(h->pid, &h->rss_kb, &h->hwm_kb, &h->anon_kb, &h->file_kb, &h->shmem_kb);
+    zmq_close(hr->ctl);
+    hr->ctl = NULL;
+    int status = 0;
+    stop_child(&g.hub_pid, SIGTERM, 15, &status);
+    h->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (h->exit_status != 0) {
+        fprintf(stderr, "csphub-bench: WARNING: csphubd (%s) exited with status %d\n", hr->label,
+                h->exit_status);
+        print_file_tail(h->log, 4000);
+    }
+    g.hub_log[0] = 0;
+    if (!keep_dir)
+        forget_tmpdir(h->dir);
+}
+
+static void print_memory(const struct hub *h, const char *label)
+{
+    printf("  csphubd memory at the end%s%s%s: private %.1f MiB = VmRSS %.1f - RssFile %.1f "
+           "(LMDB map pages) [RssAnon %.1f heap, RssShmem %.1f]; peak VmHWM %.1f MiB; exit "
+           "status %d\n",
+           label ? " (" : "", label ? label : "", label ? ")" : "", (double)private_kb(h) / 1024.0,
+           (double)h->rss_kb / 1024.0, (double)h->file_kb / 1024.0, (double)h->anon_kb / 1024.0,
+           (double)(h->shmem_kb > 0 ? h->shmem_kb : 0) / 1024.0, (double)h->hwm_kb / 1024.0,
+           h->exit_status);
+}
+
+static void json_memory(const struct hub *h)
+{
+    printf("\"memory_kb\":{\"private\":%ld,\"vm_rss\":%ld,\"rss_anon\":%ld,\"rss_file\":%ld,"
+           "\"rss_shmem\":%ld,\"vm_hwm\":%ld}",
+           private_kb(h), h->rss_kb, h->anon_kb, h->file_kb, h->shmem_kb, h->hwm_kb);
+}
+
+static void print_alert_rate(const struct hubrun *hr, const struct corpus *c)
+{
+    double achieved = hr->d_accepted ? (double)hr->d_alerts_raised / (double)hr->d_accepted : 0;
+    printf("  alerts (%s): %" PRIu64 " raised for %" PRIu64 " accepted events = %.2f%% (1 in %.1f)",
+           hr->label, hr->d_alerts_raised, hr->d_accepted, 100.0 * achieved,
+           achieved > 0 ? 1.0 / achieved : 0.0);
+    if (c->feed.kind == FEED_ALERT)
+        printf("; target %.2f%%", 100.0 * c->feed.alert_rate);
+    printf("\n    counters.alerts (total %" PRIu64 "):", hr->st1.alerts_total);
+    for (int i = 0; i < hr->st1.npanels; i++)
+        if (hr->st1.panel_alerts[i])
+            printf(" %s=%" PRIu64, hr->st1.panel[i], hr->st1.panel_alerts[i]);
+    printf("\n");
+}
+
+/* ---- --compare-rules --------------------------------------------------- */
+
+static void print_run_row(const char *label, const struct hubrun *hr)
+{
+    const struct phase_result *r = &hr->res;
+    printf("  %-36s %10.0f %9.3f %9.3f %9.3f %9.3f %9.1f\n", label, r->events_per_s, r->p50_ms,
+           r->p99_ms, r->p999_ms, r->max_ms,
+           hr->d_commits ? (double)hr->d_accepted / (double)hr->d_commits : 0);
+}
+
+static int run_compare(const char *nonce)
+{
+    struct feed f = feed_for(opt.alert_rate >= 0 ? FEED_ALERT : FEED_CLASSIC, 0);
+    static struct corpus corpus;
+    static struct requests reqs;
+    int64_t tg = now_ns();
+    corpus_build(&corpus, opt.events, opt.seed, nonce, &f);
+    requests_build(&reqs, &corpus, opt.batch);
+    describe_corpus(&corpus, &reqs, secs(now_ns() - tg), nonce);
+
+    void *ctx = zmq_ctx_new();
+    static struct hubrun runs[2];
+    runs[0].label = "default rules";
+    runs[1].label = "rules_file: none";
+    int done = 0;
+    for (int i = 0; i < 2 && !g.interrupted; i++) {
+        printf("\n");
+        hubrun_start(&runs[i], ctx, i == 1);
+        struct phase ph = {0};
+        hubrun_publish(&runs[i], ctx, &corpus, &reqs, &ph);
+        hubrun_stop(&runs[i], 0);
+        done++;
+    }
+    const struct hubrun *R = &runs[0], *N = &runs[1];
+
+    printf("\n== csphub-bench --compare-rules: %d publisher(s), window %d, batch %d, %" PRIu64
+           " events, the same bytes to two fresh hubs ==\n",
+           opt.publishers, opt.window, opt.batch, corpus.n);
+    printf("\n  %-36s %10s %9s %9s %9s %9s %9s\n", "publish (latency per request)", "events/s",
+           "p50 ms", "p99 ms", "p99.9 ms", "max ms", "ev/commit");
+    print_run_row("hub, default rules (source tree)", R);
+    if (done == 2) {
+        print_run_row("hub, rules_file: none", N);
+        double ratio_eps = ratio(R->res.events_per_s, N->res.events_per_s);
+        printf("  %-36s %10.3f %9.2f %9.2f %9.2f %9.2f\n", "ratio rules/no-rules", ratio_eps,
+               ratio(R->res.p50_ms, N->res.p50_ms), ratio(R->res.p99_ms, N->res.p99_ms),
+               ratio(R->res.p999_ms, N->res.p999_ms), ratio(R->res.max_ms, N->res.max_ms));
+        printf("  throughput with rules / without: %.3f (target >= 0.80: %s)%s\n", ratio_eps,
+               ratio_eps >= 0.80 ? "met" : "NOT met",
+               opt.rate > 0 ? "; paced (--rate): throughput is the schedule's, compare latencies"
+                            : "");
+    }
+    printf("\n");
+    print_alert_rate(R, &corpus);
+    for (int i = 0; i < done; i++) {
+        const struct hubrun *hr = &runs[i];
+        printf("  hub (%s): %" PRIu64 " accepted, %" PRIu64 " duplicate, %" PRIu64
+               " not accepted in %.2f s; commits %" PRIu64 "\n",
+               hr->label, hr->res.accepted, hr->res.duplicate, hr->res.failed, hr->res.elapsed_s,
+               hr->d_commits);
+        if (hr->res.failed)
+            printf("  WARNING: %" PRIu64 " events were not accepted; first: %s\n", hr->res.failed,
+                   hr->res.first_failure);
+        print_memory(&hr->hub, hr->label);
+    }
+
+    printf("{\"bench\":\"csphub-bench\",\"mode\":\"compare-rules\",\"config\":{\"publishers\":%d,"
+           "\"window\":%d,\"batch\":%d,\"events\":%" PRIu64 ",\"seed\":%" PRIu64
+           ",\"feed\":\"%s\",\"alert_rate\":%.4f,\"people\":%u,\"span_days\":%.0f,\"rate\":%.0f,"
+           "\"tmpdir_fs\":\"%s\"}",
+           opt.publishers, opt.window, opt.batch, corpus.n, opt.seed,
+           f.kind == FEED_ALERT ? "alert" : "classic", f.alert_rate, f.people, f.span_days,
+           opt.rate, fs_name(opt.tmpdir));
+    for (int i = 0; i < done; i++) {
+        const struct hubrun *hr = &runs[i];
+        printf(",\"%s\":{", i == 0 ? "rules" : "no_rules");
+        json_phase(stdout, "publish", &hr->res);
+        printf(",\"commits\":%" PRIu64 ",\"alerts_raised\":%" PRIu64 ",\"alert_rate\":%.5f,",
+               hr->d_commits, hr->d_alerts_raised,
+               hr->d_accepted ? (double)hr->d_alerts_raised / (double)hr->d_accepted : 0);
+        json_memory(&hr->hub);
+        printf("}");
+    }
+    if (done == 2)
+        printf(",\"ratio_rules_no_rules\":{\"events_per_s\":%.4f,\"p50\":%.3f,\"p99\":%.3f,"
+               "\"p99_9\":%.3f}",
+               ratio(R->res.events_per_s, N->res.events_per_s), ratio(R->res.p50_ms, N->res.p50_ms),
+               ratio(R->res.p99_ms, N->res.p99_ms), ratio(R->res.p999_ms, N->res.p999_ms));
+    printf("}\n");
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    corpus_free(&corpus);
+    msgpack_sbuffer_destroy(&reqs.buf);
+    free(reqs.off);
+    return g.interrupted || done < 2 ? 1 : 0;
+}
+
+/* ---- --alert-latency: the consumer -------------------------------------- */
+
+#define FETCH_WAIT_MS 30000
+#define LATENCY_PANEL "marac"
+
+struct alert_rec {
+    uint64_t id, trig_seq; /* trig_seq: the largest evidence seq, the event that fired it */
+    int64_t recv_ns;       /* the fetch reply carrying it arrived */
+    int64_t fetch_ns;      /* that fetch was sent */
+};
+
+struct consumer {
+    void *ctx;
+    const char *endpoint;
+    char name[64];
+    pthread_t thread;
+    atomic_int stop;            /* leave once `target` alerts are in, or at deadline_ns */
+    atomic_uint_fast64_t target;
+    atomic_int_fast64_t deadline_ns;
+    struct alert_rec *recs;
+    size_t n, cap;
+    uint64_t fetches, fetches_empty, acks, redelivered;
+    int64_t *ack_ns; /* ack round trips */
+    size_t nack, ack_cap;
+};
+
+static int consumer_done(struct consumer *c)
+{
+    if (g.interrupted)
+        return 1;
+    if (!atomic_load(&c->stop))
+        return 0;
+    return c->n >= (size_t)atomic_load(&c->target) || now_ns() >= atomic_load(&c->deadline_ns);
+}
+
+/* Wait for the reply to reqno on s until deadline_ns, waking every 100 ms to
+ * check whether to leave. 1: got it in *m; 0: leave; dies at the deadline. */
+static int consumer_wait(struct consumer *c, void *s, uint64_t reqno, zmq_msg_t *m,
+                         msgpack_unpacked *up, int64_t deadline_ns, const char *what)
+{
+    for (;;) {
+        int64_t slice = now_ns() + 100000000;
+        zmq_msg_init(m);
+        if (recv_until(s, m, slice < deadline_ns ? slice : deadline_ns)) {
+            size_t off = 0;
+            if (msgpack_unpack_next(up, zmq_msg_data(m), zmq_msg_size(m), &off) !=
+                    MSGPACK_UNPACK_SUCCESS ||
+                up->data.type != MSGPACK_OBJECT_MAP)
+                die("consumer: the reply to %s is not a MessagePack map", what);
+            const msgpack_object *rq = mp_get(&up->data, "req");
+            if (rq && rq->type == MSGPACK_OBJECT_POSITIVE_INTEGER && rq->via.u64 == reqno) {
+                const msgpack_object *ok = mp_get(&up->data, "ok");
+                if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+                    char why[700] = "no ok";
+                    if (mp_get(&up->data, "error"))
+                        describe_error(mp_get(&up->data, "error"), why, sizeof why);
+                    die("consumer: the hub refused %s: %s", what, why);
+                }
+                return 1;
+            }
+            zmq_msg_close(m);
+            continue;
+        }
+        zmq_msg_close(m);
+        if (now_ns() >= deadline_ns)
+            die("consumer: NO REPLY to %s within its deadline: the hub hung or dropped it", what);
+        if (consumer_done(c))
+            return 0;
+    }
+}
+
+static void consumer_pack(msgpack_sbuffer *sb, const char *op, uint64_t reqno, const char *name,
+                          uint32_t extra)
+{
+    msgpack_packer pk;
+    sb->size = 0;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4 + extra);
+    pk_str(&pk, "req");
+    msgpack_pack_uint64(&pk, reqno);
+    pk_str(&pk, "op");
+    pk_str(&pk, op);
+    pk_str(&pk, "panel");
+    pk_str(&pk, LATENCY_PANEL);
+    pk_str(&pk, "consumer");
+    pk_str(&pk, name);
+}
+
+/* fetch (held up to 30 s), note every alert, ack up to the last, again. */
+static void *consumer_main(void *arg)
+{
+    struct consumer *c = arg;
+    void *s = dealer_new(c->ctx, c->endpoint);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    uint64_t reqno = 0, max_id = 0;
+    const int64_t reply_ns = (int64_t)(opt.reply_timeout_s * 1e9);
+    while (!consumer_done(c)) {
+        consumer_pack(&sb, "fetch", ++reqno, c->name, 2);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pk_str(&pk, "max");
+        msgpack_pack_uint32(&pk, 1000);
+        pk_str(&pk, "wait_ms");
+        msgpack_pack_uint32(&pk, FETCH_WAIT_MS);
+        int64_t tf = now_ns();
+        if (zmq_send(s, sb.data, sb.size, 0) < 0)
+            die("consumer: cannot send fetch: %s", zmq_strerror(errno));
+        c->fetches++;
+        zmq_msg_t m;
+        if (!consumer_wait(c, s, reqno, &m, &up, tf + FETCH_WAIT_MS * 1000000LL + reply_ns,
+                           "a held fetch"))
+            break;
+        int64_t tr = now_ns();
+        const msgpack_object *alerts = mp_get(&up.data, "alerts");
+        if (!alerts || alerts->type != MSGPACK_OBJECT_ARRAY)
+            die("consumer: a fetch reply without 'alerts'");
+        uint64_t got = 0;
+        for (uint32_t i = 0; i < alerts->via.array.size; i++) {
+            const msgpack_object *a = &alerts->via.array.ptr[i];
+            const msgpack_object *id = mp_get(a, "id"), *ev = mp_get(a, "evidence");
+            if (!id || id->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !ev ||
+                ev->type != MSGPACK_OBJECT_ARRAY)
+                die("consumer: an alert without id or evidence");
+            if (id->via.u64 <= max_id) {
+                c->redelivered++;
+                continue;
+            }
+            max_id = id->via.u64;
+            uint64_t trig = 0;
+            for (uint32_t j = 0; j < ev->via.array.size; j++)
+                if (ev->via.array.ptr[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                    ev->via.array.ptr[j].via.u64 > trig)
+                    trig = ev->via.array.ptr[j].via.u64;
+            if (c->n == c->cap) {
+                c->cap = c->cap ? c->cap * 2 : 4096;
+                c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+                if (!c->recs)
+                    die("consumer: out of memory");
+            }
+            c->recs[c->n++] = (struct alert_rec){.id = id->via.u64, .trig_seq = trig,
+                                                 .recv_ns = tr, .fetch_ns = tf};
+            got++;
+        }
+        zmq_msg_close(&m);
+        if (!alerts->via.array.size) {
+            c->fetches_empty++;
+            continue;
+        }
+        if (!got)
+            continue;
+        /* Ack before the next fetch: a fetch read before the ack's commit
+         * would be answered at once with the same alerts. */
+        consumer_pack(&sb, "ack", ++reqno, c->name, 1);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pk_str(&pk, "upto");
+        msgpack_pack_uint64(&pk, max_id);
+        int64_t ta = now_ns();
+        if (zmq_send(s, sb.data, sb.size, 0) < 0)
+            die("consumer: cannot send ack: %s", zmq_strerror(errno));
+        if (!consumer_wait(c, s, reqno, &m, &up, ta + reply_ns, "an ack"))
+            break;
+        zmq_msg_close(&m);
+        c->acks++;
+        if (c->nack == c->ack_cap) {
+            c->ack_cap = c->ack_cap ? c->ack_cap * 2 : 4096;
+            c->ack_ns = realloc(c->ack_ns, c->ack_cap * sizeof *c->ack_ns);
+            if (!c->ack_ns)
+                die("consumer: out of memory");
+        }
+        c->ack_ns[c->nack++] = now_ns() - ta;
+    }
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    zmq_close(s);
+    return NULL;
+}
+
+struct pctl {
+    uint64_t n;
+    double p50, p99, p999, max, min;
+};
+
+static struct pctl pctl_of(int64_t *v, uint64_t n)
+{
+    struct pctl p = {.n = n};
+    qsort(v, n, sizeof *v, cmp_i64);
+    p.p50 = pct_ms(v, n, 0.50);
+    p.p99 = pct_ms(v, n, 0.99);
+    p.p999 = pct_ms(v, n, 0.999);
+    p.max = n ? (double)v[n - 1] / 1e6 : 0;
+    p.min = n ? (double)v[0] / 1e6 : 0;
+    return p;
+}
+
+static void json_pctl(const char *name, const struct pctl *p)
+{
+    printf("\"%s\":{\"n\":%" PRIu64 ",\"p50\":%.3f,\"p99\":%.3f,\"p99_9\":%.3f,\"max\":%.3f,"
+           "\"min\":%.3f}",
+           name, p->n, p->p50, p->p99, p->p999, p->max, p->min);
+}
+
+static int run_latency(const char *nonce)
+{
+    struct feed f = feed_for(FEED_ALERT, 0);
+    static struct corpus corpus;
+    static struct requests reqs;
+    int64_t tg = now_ns();
+    corpus_build(&corpus, opt.events, opt.seed, nonce, &f);
+    requests_build(&reqs, &corpus, opt.batch);
+    describe_corpus(&corpus, &reqs, secs(now_ns() - tg), nonce);
+
+    void *ctx = zmq_ctx_new();
+    static struct hubrun hr;
+    hr.label = opt.rules_mode == RULES_NONE ? "rules_file: none" : "default rules";
+    printf("\n");
+    hubrun_start(&hr, ctx, opt.rules_mode == RULES_NONE);
+
+    static struct consumer con;
+    con.ctx = ctx;
+    con.endpoint = hr.hub.endpoint;
+    snprintf(con.name, sizeof con.name, "csphub-bench-%s", nonce);
+    atomic_store(&con.deadline_ns, INT64_MAX);
+    if (pthread_create(&con.thread, NULL, consumer_main, &con) != 0)
+        die("cannot start the consumer thread");
+
+    struct phase ph = {0};
+    ph.seq_base = hr.last_seq0;
+    ph.seq_cap = corpus.n;
+    ph.seq_sent_ns = calloc(corpus.n, sizeof *ph.seq_sent_ns);
+    ph.seq_ack_ns = calloc(corpus.n, sizeof *ph.seq_ack_ns);
+    if (!ph.seq_sent_ns || !ph.seq_ack_ns)
+        die("out of memory for %" PRIu64 " seqs", corpus.n);
+    hubrun_publish(&hr, ctx, &corpus, &reqs, &ph);
+    uint64_t expected = stat_panel(&hr.st1, LATENCY_PANEL) - stat_panel(&hr.st0, LATENCY_PANEL);
+    atomic_store(&con.target, expected);
+    atomic_store(&con.deadline_ns, now_ns() + 10000000000LL); /* 10 s to drain */
+    atomic_store(&con.stop, 1);
+    pthread_join(con.thread, NULL);
+    hubrun_stop(&hr, 0);
+
+    /* Join each alert to its triggering event's send and ack times. */
+    uint64_t n = con.n, matched = 0, after_commit_fetch = 0;
+    int64_t *e2e = malloc((n ? n : 1) * sizeof *e2e), *held = malloc((n ? n : 1) * sizeof *held);
+    int64_t *held_only = malloc((n ? n : 1) * sizeof *held_only);
+    uint64_t nheld_only = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const struct alert_rec *a = &con.recs[i];
+        if (a->trig_seq <= ph.seq_base || a->trig_seq - ph.seq_base > ph.seq_cap)
+            continue;
+        uint64_t k = a->trig_seq - ph.seq_base - 1;
+        if (!ph.seq_sent_ns[k] || !ph.seq_ack_ns[k])
+            continue;
+        e2e[matched] = a->recv_ns - ph.seq_sent_ns[k];
+        held[matched] = a->recv_ns - ph.seq_ack_ns[k];
+        matched++;
+        if (a->fetch_ns > ph.seq_ack_ns[k])
+            after_commit_fetch++; /* the alert waited in the queue for the consumer's next fetch */
+        else
+            held_only[nheld_only++] = a->recv_ns - ph.seq_ack_ns[k];
+    }
+    struct pctl P_e2e = pctl_of(e2e, matched), P_held = pctl_of(held, matched);
+    struct pctl P_heldonly = pctl_of(held_only, nheld_only);
+    struct pctl P_ack = pctl_of(con.ack_ns, con.nack);
+    const struct phase_result *H = &hr.res;
+
+    printf("\n== csphub-bench --alert-latency: %d paced publisher(s) at %.0f events/s in total, "
+           "window %d, batch %d, %" PRIu64 " events; consumer on '%s' ==\n",
+           opt.publishers, opt.rate, opt.window, opt.batch, corpus.n, LATENCY_PANEL);
+    printf("\n  %-44s %8s %9s %9s %9s %9s\n", "", "n", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+    printf("  %-44s %8" PRIu64 " %9.3f %9.3f %9.3f %9.3f\n", "publish ack (per request)",
+           H->requests, H->p50_ms, H->p99_ms, H->p999_ms, H->max_ms);
+    printf("  %-44s %8" PRIu64 " %9.3f %9.3f %9.3f %9.3f\n", "send -> alert in a fetch reply",
+           P_e2e.n, P_e2e.p50, P_e2e.p99, P_e2e.p999, P_e2e.max);
+    printf("  %-44s %8" PRIu64 " %9.3f %9.3f %9.3f %9.3f\n",
+           "publisher's ack -> alert (after the commit)", P_held.n, P_held.p50, P_held.p99,
+           P_held.p999, P_held.max);
+    printf("  %-44s %8" PRIu64 " %9.3f %9.3f %9.3f %9.3f\n", "  of which answered a held fetch",
+           P_heldonly.n, P_heldonly.p50, P_heldonly.p99, P_heldonly.p999, P_heldonly.max);
+    printf("  %-44s %8" PRIu64 " %9.3f %9.3f %9.3f %9.3f\n", "consumer's ack round trip", P_ack.n,
+           P_ack.p50, P_ack.p99, P_ack.p999, P_ack.max);
+    printf("\n  targets at %.0f events/s: send -> alert p99 <= 2 ms: %.3f ms, %s; held fetch "
+           "answered <= 10 ms after the commit (p99): %.3f ms, %s\n",
+           opt.rate, P_e2e.p99, P_e2e.n && P_e2e.p99 <= 2.0 ? "met" : "NOT met", P_held.p99,
+           P_held.n && P_held.p99 <= 10.0 ? "met" : "NOT met");
+    printf("  alerts: %" PRIu64 " raised on %s during the run, %" PRIu64 " received (%" PRIu64
+           " matched to their triggering event's send and ack), %" PRIu64 " redelivered\n",
+           expected, LATENCY_PANEL, n, matched, con.redelivered);
+    if (n < expected)
+        printf("  WARNING: %" PRIu64 " alerts were not received within 10 s of the last ack\n",
+               expected - n);
+    printf("  delivery: %" PRIu64 " by a fetch the hub held (sent before the triggering event's "
+           "ack), %" PRIu64 " by a fetch sent after it (the consumer was acking)\n",
+           nheld_only, after_commit_fetch);
+    printf("  consumer: %" PRIu64 " fetches (%" PRIu64 " ended empty at wait_ms), %" PRIu64
+           " acks\n",
+           con.fetches, con.fetches_empty, con.acks);
+    printf("  publish: %" PRIu64 " accepted in %.2f s = %.0f events/s; %" PRIu64 " commits (%.1f "
+           "events/commit); sends behind schedule: p99 %.3f ms, max %.3f ms\n",
+           H->accepted, H->elapsed_s, H->events_per_s, hr.d_commits,
+           hr.d_commits ? (double)hr.d_accepted / (double)hr.d_commits : 0, H->lag_p99_ms,
+           H->lag_max_ms);
+    if (H->lag_p99_ms > 1.0)
+        printf("  NOTE: the publishers themselves ran late (p99 %.1f ms behind schedule): the "
+               "bench's wake-ups compete with the hub for the CPUs, and the figures above include "
+               "that; --pace-tick 1000 sends what is due once a millisecond instead\n",
+               H->lag_p99_ms);
+    if (H->failed)
+        printf("  WARNING: %" PRIu64 " events were not accepted; first: %s\n", H->failed,
+               H->first_failure);
+    print_alert_rate(&hr, &corpus);
+    print_memory(&hr.hub, NULL);
+
+    printf("{\"bench\":\"csphub-bench\",\"mode\":\"alert-latency\",\"config\":{\"publishers\":%d,"
+           "\"window\":%d,\"batch\":%d,\"events\":%" PRIu64 ",\"rate\":%.0f,\"alert_rate\":%.4f,"
+           "\"people\":%u,\"panel\":\"%s\",\"fetch_wait_ms\":%d,\"tmpdir_fs\":\"%s\"},",
+           opt.publishers, opt.window, opt.batch, corpus.n, opt.rate, f.alert_rate, f.people,
+           LATENCY_PANEL, FETCH_WAIT_MS, fs_name(opt.tmpdir));
+    json_phase(stdout, "publish", H);
+    printf(",");
+    json_pctl("send_to_alert_ms", &P_e2e);
+    printf(",");
+    json_pctl("ack_to_alert_ms", &P_held);
+    printf(",");
+    json_pctl("ack_to_alert_held_fetch_ms", &P_heldonly);
+    printf(",");
+    json_pctl("consumer_ack_rtt_ms", &P_ack);
+    printf(",\"alerts\":{\"raised\":%" PRIu64 ",\"received\":%" PRIu64 ",\"matched\":%" PRIu64
+           ",\"fetch_after_commit\":%" PRIu64 ",\"all_panels\":%" PRIu64 ",\"accepted\":%" PRIu64
+           "},\"lag_ms\":{\"p99\":%.3f,\"max\":%.3f},",
+           expected, n, matched, after_commit_fetch, hr.d_alerts_raised, hr.d_accepted,
+           H->lag_p99_ms, H->lag_max_ms);
+    json_memory(&hr.hub);
+    printf("}\n");
+
+    free(e2e);
+    free(held);
+    free(held_only);
+    free(con.recs);
+    free(con.ack_ns);
+    free(ph.seq_sent_ns);
+    free(ph.seq_ack_ns);
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    corpus_free(&corpus);
+    msgpack_sbuffer_destroy(&reqs.buf);
+    free(reqs.off);
+    return g.interrupted || n < expected ? 1 : 0;
+}
+
+/* ---- --state-size -------------------------------------------------------- */
+
+#define MAX_DBSTAT 32
+struct dbstat {
+    char name[48];
+    uint64_t entries, pages, bytes;
+    unsigned depth;
+};
+
+struct staterun {
+    uint64_t events;
+    double span_days;
+    double gen_s;
+    struct hubrun hr;
+    struct dbstat db[MAX_DBSTAT];
+    int ndb;
+    uint64_t file_bytes, used_bytes;
+    int64_t first_ms, last_ms;
+};
+
+static const char *const state_dbs[] = {"rules.window", "rules.prior", "rules.meta",
+                                        "events", "dedup", "alerts"};
+#define NSTATE_DBS 6
+
+/* Open the stopped hub's LMDB read-only and mdb_stat every named database. */
+static void lmdb_state(const char *dir, struct staterun *sr)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi main_dbi;
+    int rc;
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64)) ||
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)))
+        die("state size: cannot open %s read-only: %s", dir, mdb_strerror(rc));
+    if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)))
+        die("state size: %s: %s", dir, mdb_strerror(rc));
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(env, &info);
+    mdb_env_stat(env, &est);
+    sr->used_bytes = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
+    char path[PATH_MAX + 48];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat sb;
+    sr->file_bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    /* The main database's keys are the named databases' names. */
+    MDB_cursor *cur;
+    MDB_val k, v;
+    sr->ndb = 0;
+    if ((rc = mdb_cursor_open(txn, main_dbi, &cur)))
+        die("state size: %s", mdb_strerror(rc));
+    while (sr->ndb < MAX_DBSTAT && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+        struct dbstat *d = &sr->db[sr->ndb];
+        snprintf(d->name, sizeof d->name, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+        MDB_dbi dbi;
+        MDB_stat st;
+        if (mdb_dbi_open(txn, d->name, 0, &dbi) != 0 || mdb_stat(txn, dbi, &st) != 0)
+            continue; /* not a database */
+        d->entries = st.ms_entries;
+        d->pages = st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+        d->bytes = (uint64_t)st.ms_psize * d->pages;
+        d->depth = st.ms_depth;
+        sr->ndb++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+static const struct dbstat *find_db(const struct staterun *sr, const char *name)
+{
+    for (int i = 0; i < sr->ndb; i++)
+        if (!strcmp(sr->db[i].name, name))
+            return &sr->db[i];
+    return NULL;
+}
+
+static double mib(uint64_t b) { return (double)b / 1048576.0; }
+
+static int run_state(const char *nonce)
+{
+    static struct staterun runs[2];
+    void *ctx = zmq_ctx_new();
+    double span = opt.span_days ? opt.span_days : 730;
+    int done = 0;
+    for (int i = 0; i < 2 && !g.interrupted; i++) {
+        struct staterun *sr = &runs[i];
+        sr->events = opt.events * (uint64_t)(i + 1);
+        sr->span_days = span * (i + 1);
+        struct feed f = feed_for(FEED_STATE, sr->span_days);
+        static struct corpus corpus;
+        static struct requests reqs;
+        int64_t tg = now_ns();
+        corpus_build(&corpus, sr->events, opt.seed + (uint64_t)i, nonce, &f);
+        requests_build(&reqs, &corpus, opt.batch);
+        sr->gen_s = secs(now_ns() - tg);
+        sr->first_ms = corpus.first_ms;
+        sr->last_ms = corpus.last_ms;
+        printf("%s", i ? "\n" : "");
+        describe_corpus(&corpus, &reqs, sr->gen_s, nonce);
+        sr->hr.label = i ? "run 2: 2x events, 2x span" : "run 1";
+        hubrun_start(&sr->hr, ctx, 0);
+        struct phase ph = {0};
+        hubrun_publish(&sr->hr, ctx, &corpus, &reqs, &ph);
+        hubrun_stop(&sr->hr, 1);
+        char data[PATH_MAX + 8];
+        snprintf(data, sizeof data, "%s/data", sr->hr.hub.dir);
+        lmdb_state(data, sr);
+        forget_tmpdir(sr->hr.hub.dir);
+        const struct phase_result *H = &sr->hr.res;
+        printf("  published %" PRIu64 " events in %.1f s (%.0f events/s), %" PRIu64
+               " alerts raised; hub stopped, its LMDB read\n",
+               H->accepted, H->elapsed_s, H->events_per_s, sr->hr.d_alerts_raised);
+        if (H->failed || H->accepted + H->duplicate < sr->events)
+            printf("  WARNING: only %" PRIu64 " of %" PRIu64 " events accepted (%" PRIu64
+                   " not accepted%s)\n",
+                   H->accepted, sr->events, H->failed,
+                   H->requests_sent < reqs.n ? "; stopped by --duration-limit or ^C" : "");
+        print_memory(&sr->hr.hub, NULL);
+        corpus_free(&corpus);
+        msgpack_sbuffer_destroy(&reqs.buf);
+        free(reqs.off);
+        done++;
+    }
+
+    printf("\n== csphub-bench --state-size: the default rules, %u people; run 1 %" PRIu64
+           " events over %.0f days, run 2 %" PRIu64 " over %.0f days ==\n",
+           opt.people ? opt.people : 100000, runs[0].events, runs[0].span_days, runs[1].events,
+           runs[1].span_days);
+    printf("   (LMDB read-only after the hub stopped: entries and bytes = page size x (branch + "
+           "leaf + overflow pages))\n\n");
+    printf("  %-16s %12s %11s %12s %11s %9s\n", "database", "entries 1", "MiB 1", "entries 2",
+           "MiB 2", "bytes 2/1");
+    /* The ones asked about first, then the rest. */
+    const char *order[MAX_DBSTAT + NSTATE_DBS];
+    int norder = 0;
+    for (int i = 0; i < NSTATE_DBS; i++)
+        order[norder++] = state_dbs[i];
+    for (int r = 0; r < done; r++)
+        for (int i = 0; i < runs[r].ndb; i++) {
+            int seen = 0;
+            for (int j = 0; j < norder; j++)
+                seen |= !strcmp(order[j], runs[r].db[i].name);
+            if (!seen && norder < MAX_DBSTAT + NSTATE_DBS)
+                order[norder++] = runs[r].db[i].name;
+        }
+    uint64_t rules_bytes[2] = {0, 0}, rules_entries[2] = {0, 0};
+    for (int j = 0; j < norder; j++) {
+        const struct dbstat *a = find_db(&runs[0], order[j]);
+        const struct dbstat *b = done > 1 ? find_db(&runs[1], order[j]) : NULL;
+        if (!a && !b)
+            continue;
+        if (j == NSTATE_DBS)
+            printf("  (the hub's other databases)\n");
+        printf("  %-16s %12" PRIu64 " %11.2f %12" PRIu64 " %11.2f %9.2f\n", order[j],
+               a ? a->entries : 0, mib(a ? a->bytes : 0), b ? b->entries : 0,
+               mib(b ? b->bytes : 0), a && b && a->bytes ? (double)b->bytes / (double)a->bytes : 0);
+        if (!strncmp(order[j], "rules.", 6)) {
+            rules_bytes[0] += a ? a->bytes : 0;
+            rules_bytes[1] += b ? b->bytes : 0;
+            rules_entries[0] += a ? a->entries : 0;
+            rules_entries[1] += b ? b->entries : 0;
+        }
+    }
+    printf("  %-16s %12" PRIu64 " %11.2f %12" PRIu64 " %11.2f %9.2f\n", "rule state (all 3)",
+           rules_entries[0], mib(rules_bytes[0]), rules_entries[1], mib(rules_bytes[1]),
+           rules_bytes[0] ? (double)rules_bytes[1] / (double)rules_bytes[0] : 0);
+    printf("  %-16s %12s %11.2f %12s %11.2f %9.2f\n", "data.mdb in use", "", mib(runs[0].used_bytes),
+           "", mib(runs[1].used_bytes),
+           runs[0].used_bytes ? (double)runs[1].used_bytes / (double)runs[0].used_bytes : 0);
+    printf("\n  rule state is bounded by the longest window (365 days): with the events per "
+           "person-year the same,\n  it should stay about the same from run 1 to run 2 while "
+           "events and dedup double.\n");
+    for (int r = 0; r < done; r++) {
+        char d0[16], d1[16];
+        fmt_date(runs[r].first_ms, d0, sizeof d0);
+        fmt_date(runs[r].last_ms, d1, sizeof d1);
+        const struct hub *h = &runs[r].hr.hub;
+        printf("  run %d: occurred_at %s to %s; %.1f s generating, %.1f s publishing (%.0f "
+               "events/s); csphubd private memory at the end %.1f MiB (VmRSS %.1f - RssFile "
+               "%.1f)\n",
+               r + 1, d0, d1, runs[r].gen_s, runs[r].hr.res.elapsed_s,
+               runs[r].hr.res.events_per_s, (double)private_kb(h) / 1024.0,
+               (double)h->rss_kb / 1024.0, (double)h->file_kb / 1024.0);
+    }
+
+    printf("{\"bench\":\"csphub-bench\",\"mode\":\"state-size\",\"config\":{\"publishers\":%d,"
+           "\"window\":%d,\"batch\":%d,\"people\":%u,\"seed\":%" PRIu64 "},\"runs\":[",
+           opt.publishers, opt.window, opt.batch, opt.people ? opt.people : 100000, opt.seed);
+    for (int r = 0; r < done; r++) {
+        const struct staterun *sr = &runs[r];
+        printf("%s{\"events\":%" PRIu64 ",\"span_days\":%.0f,\"accepted\":%" PRIu64
+               ",\"events_per_s\":%.1f,\"alerts_raised\":%" PRIu64 ",\"data_used_bytes\":%" PRIu64
+               ",\"data_file_bytes\":%" PRIu64 ",\"databases\":{",
+               r ? "," : "", sr->events, sr->span_days, sr->hr.res.accepted,
+               sr->hr.res.events_per_s, sr->hr.d_alerts_raised, sr->used_bytes, sr->file_bytes);
+        for (int i = 0; i < sr->ndb; i++)
+            printf("%s\"%s\":{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"depth\":%u}",
+                   i ? "," : "", sr->db[i].name, sr->db[i].entries, sr->db[i].bytes,
+                   sr->db[i].depth);
+        printf("},");
+        json_memory(&sr->hr.hub);
+        printf("}");
+    }
+    printf("]}\n");
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    return g.interrupted || done < 2 ? 1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1913,29 +3098,28 @@ int main(int argc, char **argv)
     snprintf(nonce, sizeof nonce, "%08x",
              (unsigned)(splitmix64(&(uint64_t){(uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
                                                 (uint64_t)now_ns()}) & 0xffffffffu));
+    if (opt.rules_mode == RULES_BOTH)
+        return run_compare(nonce);
+    if (opt.alert_latency)
+        return run_latency(nonce);
+    if (opt.state_size)
+        return run_state(nonce);
+
     int64_t tg = now_ns();
     static struct corpus corpus;
     static struct requests reqs;
-    corpus_build(&corpus, opt.events, opt.seed, nonce);
+    struct feed feed = feed_for(opt.alert_rate >= 0 ? FEED_ALERT : FEED_CLASSIC, 0);
+    corpus_build(&corpus, opt.events, opt.seed, nonce, &feed);
     requests_build(&reqs, &corpus, opt.batch);
     double gen_s = secs(now_ns() - tg);
     double avg_ev = (double)corpus.off[corpus.n] / (double)corpus.n;
-    double avg_req = (double)reqs.off[reqs.n] / (double)reqs.n;
-
-    printf("csphub-bench: %" PRIu64 " events (11 types, avg %.0f B, generated in %.2f s, seed %"
-           PRIu64 ", id nonce %s)\n",
-           corpus.n, avg_ev, gen_s, opt.seed, nonce);
-    printf("  mix:");
-    for (int t = 0; t < NTYPES; t++)
-        printf(" %s %.1f%%", type_names[t], 100.0 * (double)corpus.per_type[t] / (double)corpus.n);
-    printf("\n  load: %d publisher(s) x window %d = %d requests in flight; batch %d event(s) "
-           "per request -> %" PRIu64 " requests (avg %.0f B)\n",
-           opt.publishers, opt.window, opt.publishers * opt.window, opt.batch, reqs.n, avg_req);
+    describe_corpus(&corpus, &reqs, gen_s, nonce);
 
     void *ctx = zmq_ctx_new();
     static struct hub hub;
     const char *endpoint = opt.endpoint;
     if (!endpoint) {
+        hub.rules_none = opt.rules_mode == RULES_NONE;
         hub_start(&hub);
         endpoint = hub.endpoint;
     }
@@ -1949,15 +3133,13 @@ int main(int argc, char **argv)
                fs_name(hub.dir));
         if (opt.hub_batch_max)
             printf("       (limits.batch_max: %u)\n", opt.hub_batch_max);
+        printf("       rules_file: %s\n",
+               hub.rules_none ? "none" : CSPH_SOURCE_DIR "/config/rules.yaml");
     } else {
         printf("  hub: %s at %s (log already holds %" PRIu64 " events)\n", version, endpoint,
                last_seq0);
     }
     printf("  hub version: %s\n", version);
-    if (strcmp(fs_name(opt.tmpdir), "tmpfs") == 0)
-        printf("  WARNING: %s is tmpfs: synced commits cost nothing there; use --tmpdir on a "
-               "real disk\n",
-               opt.tmpdir);
 
     struct stats st0, st1;
     get_stats(ctl, &st0, opt.reply_timeout_s);
@@ -2000,7 +3182,7 @@ int main(int argc, char **argv)
 
     /* 3. stop our hub */
     if (!opt.endpoint) {
-        read_rss(hub.pid, &hub.rss_kb, &hub.hwm_kb, &hub.anon_kb, &hub.file_kb);
+        read_rss(hub.pid, &hub.rss_kb, &hub.hwm_kb, &hub.anon_kb, &hub.file_kb, &hub.shmem_kb);
         int status = 0;
         stop_child(&g.hub_pid, SIGTERM, 15, &status);
         hub.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -2094,11 +3276,20 @@ int main(int argc, char **argv)
     if (st2.rejected[0])
         printf(" rejected{%s}", st2.rejected);
     printf("\n");
-    if (!opt.endpoint)
-        printf("  csphubd RSS at the end: VmRSS %.1f MiB (RssAnon %.1f, RssFile %.1f: LMDB map "
-               "pages), peak VmHWM %.1f MiB; exit status %d\n",
-               (double)hub.rss_kb / 1024.0, (double)hub.anon_kb / 1024.0,
-               (double)hub.file_kb / 1024.0, (double)hub.hwm_kb / 1024.0, hub.exit_status);
+    uint64_t d_alerts = stat_get(&st1, "alerts_raised") - stat_get(&st0, "alerts_raised");
+    printf("  alerts: %" PRIu64 " raised for %" PRIu64 " accepted events = %.2f%% (rule_version "
+           "%s)",
+           d_alerts, d_accepted, d_accepted ? 100.0 * (double)d_alerts / (double)d_accepted : 0,
+           st1.rule_version);
+    if (feed.kind == FEED_ALERT)
+        printf("; --alert-rate target %.2f%%", 100.0 * feed.alert_rate);
+    printf("\n");
+    if (H->paced)
+        printf("  paced at %.0f events/s: sends behind schedule p99 %.3f ms, max %.3f ms\n",
+               opt.rate, H->lag_p99_ms, H->lag_max_ms);
+    if (!opt.endpoint) {
+        print_memory(&hub, NULL);
+    }
 
     if (nlm || sr.events) {
         printf("\n  storage baselines on %s (%s), synced commits, the same event bytes (%"
@@ -2147,6 +3338,9 @@ int main(int argc, char **argv)
            stat_get(&st1, "replies_held"), stat_get(&st1, "replies_dropped"),
            opt.endpoint ? -1L : hub.rss_kb, opt.endpoint ? -1L : hub.anon_kb,
            opt.endpoint ? -1L : hub.file_kb, opt.endpoint ? -1L : hub.hwm_kb);
+    printf(",\"rules\":\"%s\",\"alerts_raised\":%" PRIu64 ",\"private_memory_kb\":%ld",
+           opt.endpoint ? "?" : hub.rules_none ? "none" : "default", d_alerts,
+           opt.endpoint ? -1L : private_kb(&hub));
     if (E.requests) {
         printf(",");
         json_phase(stdout, "zmq_echo", &E);
