@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
+# FUZZ_SEED=N makes a run repeatable (CI uses it); unset, libFuzzer picks one.
+SEED_ARG=${FUZZ_SEED:+-seed=$FUZZ_SEED}
 need=()
 for p in clang-14 libclang-rt-14-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
@@ -28,7 +30,7 @@ for t in wire schema; do
   clang-14 $CFLAGS -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_common.c $HUB $LIBS
   mkdir -p "$OUT/corpus-$t"
   echo "== fuzzing the $t target for ${SECONDS_EACH}s =="
-  if ! (cd "$OUT" && ./"fuzz_$t" -max_total_time="$SECONDS_EACH" -max_len=70000 \
+  if ! (cd "$OUT" && ./"fuzz_$t" $SEED_ARG -max_total_time="$SECONDS_EACH" -max_len=70000 \
           -print_final_stats=1 "corpus-$t" "../tests/fuzz/seeds/$t" 2>&1 | tail -12); then
     status=1
   fi
