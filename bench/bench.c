@@ -188,7 +188,7 @@ static void usage(FILE *f)
         "                           --span-days (730), then 2x the events over 2x the span, each\n"
         "                           on a fresh hub with the default rules; after each the hub is\n"
         "                           stopped and its LMDB opened read-only: entries and bytes of\n"
-        "                           rules.window, rules.prior, rules.meta, events, dedup, alerts.\n"
+        "                           rules.log, rules.meta, events, dedup, alerts.\n"
         "                           Defaults there: --batch 100 --window 4, no duration limit.\n"
         "Baselines:\n"
         "      --commit-every LIST  LMDB baseline commit intervals, comma-separated (default\n"
@@ -2891,9 +2891,8 @@ struct staterun {
     int64_t first_ms, last_ms;
 };
 
-static const char *const state_dbs[] = {"rules.window", "rules.prior", "rules.meta",
-                                        "events", "dedup", "alerts"};
-#define NSTATE_DBS 6
+static const char *const state_dbs[] = {"rules.log", "rules.meta", "events", "dedup", "alerts"};
+#define NSTATE_DBS 5
 
 /* Open the stopped hub's LMDB read-only and mdb_stat every named database. */
 static void lmdb_state(const char *dir, struct staterun *sr)
@@ -3036,7 +3035,7 @@ static int run_state(const char *nonce)
             rules_entries[1] += b ? b->entries : 0;
         }
     }
-    printf("  %-16s %12" PRIu64 " %11.2f %12" PRIu64 " %11.2f %9.2f\n", "rule state (all 3)",
+    printf("  %-16s %12" PRIu64 " %11.2f %12" PRIu64 " %11.2f %9.2f\n", "rule state (all)",
            rules_entries[0], mib(rules_bytes[0]), rules_entries[1], mib(rules_bytes[1]),
            rules_bytes[0] ? (double)rules_bytes[1] / (double)rules_bytes[0] : 0);
     printf("  %-16s %12s %11.2f %12s %11.2f %9.2f\n", "data.mdb in use", "", mib(runs[0].used_bytes),

@@ -5,19 +5,46 @@
  * literals) triples, reasons become segment lists, types map to the rules
  * that take them. Eval touches only LMDB and amortised buffers.
  *
- * State, in three named databases of the store's environment:
- *   rules.window  (rule id, key values) -> window entries {occurred_ms, seq,
- *                 distinct hash} sorted by (occurred_ms, seq), and fired
- *                 tiers {occurred_ms, tier}
- *   rules.prior   (panel, key values) -> alerts raised {occurred_ms, seq}
- *   rules.meta    "state" -> the high-water mark of min(occurred_at,
- *                 received_at) and the sweep cursor
- * A rule id is the first 8 bytes of BLAKE2b(name): a rule keeps its state
- * across edits and reloads as long as its name stays.
+ * State. A record per windowed rule and key value(s) holds the rule's
+ * events there {occurred, seq, distinct hash} and the tiers it fired
+ * {occurred, tier}; a record per panel and key value(s) holds the alerts
+ * raised on it {occurred, seq}, for prior_alert.
+ *
+ * Records are not kept in a tree by key, where each record an event
+ * touches dirties its own random leaf page (hundreds of scattered page
+ * writes per commit, each synced): they are appended to a log, rules.log
+ * (log seq -> record), so a batch writes a few sequential pages. A record
+ * rewritten in the transaction that appended it is updated in place.
+ *
+ * An index in memory (the key's hash -> the log seq of its live entry, the
+ * high-water mark from which it is stale, its size) finds them. It is only
+ * a cache of the log, rebuilt by scanning the log whenever it may not be
+ * what the transaction sees: on first use, after an error (the caller
+ * aborts), and whenever rules.meta's generation and writer are not what
+ * this instance last wrote there (a batch aborted after it changed state,
+ * another instance wrote, another environment). The first change in every
+ * transaction bumps the generation, so an aborted batch always shows.
+ *
+ * The cleaner works at the log's tail: it deletes entries superseded or
+ * stale and, while superseded entries outweigh the live ones (count or
+ * bytes), moves live ones to the head. So the log holds at most about twice
+ * the live state, and the live state is bounded by the horizon as before.
+ *
+ *   rules.log   log seq (MDB_INTEGERKEY) -> varint key length, key, section
+ *               key: section kind, id, then the key values (kind, length,
+ *               bytes each)
+ *   rules.meta  "state" -> the high-water mark of min(occurred_at,
+ *               received_at), the generation, the writer
+ * A section is kind, id, varint body length, body. A window's id is the
+ * first 8 bytes of BLAKE2b(rule name), so a rule keeps its state across
+ * edits and reloads as long as its name stays; a prior section's id is the
+ * panel's name. Bodies are varints (deltas from the previous item, zigzag).
+ * Version 1 state (rules.window, rules.prior: fixed-size entries in a tree)
+ * is converted, entry for entry, on first use.
  *
  * Everything logical (counting, suppression, prior alerts) ignores state
- * below the horizon, so when pruning physically happens (on touch, or by
- * the sweep) never changes an outcome: only the event sequence does. */
+ * below the horizon, so when pruning physically happens (on touch, by the
+ * cleaner) never changes an outcome: only the event sequence does. */
 #include "rules.h"
 
 #include <errno.h>
@@ -45,16 +72,26 @@
 #define WINDOW_ENTRIES_MAX 4096 /* per rule and key; the oldest goes first */
 #define FIRED_MAX 64
 #define PRIOR_ENTRIES_MAX 64
-/* The sweep runs on every SWEEP_EVERY-th event (by seq, so replays sweep
- * alike) over up to SWEEP_RECORDS records: 8 a event on average, more than
- * the 3 records one event of the default pack can create. */
-#define SWEEP_EVERY 8
-#define SWEEP_RECORDS 64
-#define RECORD_VERSION 1u
+/* The cleaner visits up to CLEAN_BUDGET log entries per event; it moves
+ * live entries forward only while the log holds more than twice the live
+ * records (plus GARBAGE_SLACK) or twice their bytes (plus
+ * GARBAGE_SLACK_BYTES). The index's stale sweep looks at SWEEP_SLOTS slots
+ * per event. */
+#define CLEAN_BUDGET 16
+#define GARBAGE_SLACK 64
+#define GARBAGE_SLACK_BYTES 65536
+#define SWEEP_SLOTS 8
+#define LEGACY_VERSION 1u /* rules.window, rules.prior */
+#define META_VERSION 2u   /* rules.log */
+#define SEC_WINDOW 1      /* section kinds */
+#define SEC_WINDOW_H 2    /* a window whose entries carry distinct hashes */
+#define SEC_PRIOR 3
+#define SEQ_TOMB UINT64_MAX
 
-static const char DB_WINDOW[] = "rules.window";
-static const char DB_PRIOR[] = "rules.prior";
+static const char DB_LOG[] = "rules.log";
 static const char DB_META[] = "rules.meta";
+static const char DB_LEGACY_WINDOW[] = "rules.window";
+static const char DB_LEGACY_PRIOR[] = "rules.prior";
 static const char META_KEY[] = "state";
 
 /* ---- compiled rule set ---------------------------------------------- */
@@ -175,9 +212,9 @@ struct type_slot {
     size_t n;
 };
 
-/* ---- state records (native endian; copied with memcpy: LMDB data is not
- * aligned) ---- */
+/* ---- state ---------------------------------------------------------------- */
 
+/* A window's event, a tier it fired, an alert on a panel: decoded. */
 struct went {
     int64_t occ;
     uint64_t seq;
@@ -190,14 +227,15 @@ struct wfired {
     uint32_t pad;
 };
 
-struct whdr {
-    uint32_t version, n, nf, pad;
-    int64_t max_occ, max_fired;
-};
-
 struct pent {
     int64_t occ;
     uint64_t seq;
+};
+
+/* Version 1 records (native endian, read with memcpy), for the conversion. */
+struct whdr {
+    uint32_t version, n, nf, pad;
+    int64_t max_occ, max_fired;
 };
 
 struct phdr {
@@ -205,10 +243,54 @@ struct phdr {
     int64_t max_occ;
 };
 
-struct mhdr {
+struct mhdr1 {
     uint32_t version, sweep_db;
     int64_t hw;
     uint32_t sweep_len, pad;
+};
+
+/* rules.meta "state", version 2. */
+struct mhdr {
+    uint32_t version, pad;
+    int64_t hw;
+    uint64_t gen;    /* bumped by every call that writes the state */
+    uint64_t writer; /* the engine instance that wrote it last */
+};
+
+struct meta {
+    uint32_t version; /* 0: none or unreadable */
+    int64_t hw;
+    uint64_t gen, writer;
+};
+
+/* The index: a key's hash -> the log seq of its live entry (0: empty slot,
+ * SEQ_TOMB: deleted), the high-water mark from which it is stale, its size.
+ * A slot keeps the hash's low half (which places it); keys are compared in
+ * full, and a live seq names one entry. */
+struct islot {
+    uint32_t hlo, size;
+    uint64_t seq;
+    int64_t stale_at;
+};
+
+/* A record opened in this call: its key and sections live in r->ar. */
+struct orec {
+    size_t koff, klen;
+    uint64_t h;
+    uint64_t seq; /* its log entry, 0: none */
+    size_t slot;  /* its index slot, while r->rehashes is what it was at open */
+    uint64_t rehashes;
+    int dirty;
+};
+
+struct osec {
+    size_t rec;       /* index in r->recs */
+    size_t off, len;  /* the whole section in r->ar */
+    size_t id, idlen; /* its id */
+    size_t body, blen;
+    unsigned char kind;
+    int fresh;        /* encoded in this call: */
+    int64_t stale_at; /* the hw from which it keeps nothing (stale_from) */
 };
 
 struct keyvals {
@@ -244,13 +326,40 @@ struct csph_rules {
     size_t nholidays;
     char digest[33];
 
-    /* eval: handles and amortised buffers, valid for one call */
-    MDB_dbi dbw, dbp, dbm;
-    MDB_cursor *curw; /* on dbw, opened on first use in a call */
+    /* eval: handles and amortised buffers */
+    MDB_dbi dbl, dbm;
     int64_t hw;
-    uint32_t sweep_db;
-    size_t sweep_len;
-    unsigned char sweep_key[512];
+    int changed; /* this call wrote the state */
+    /* the index of rules.log (valid while ivalid, for ienv) */
+    int ivalid;
+    MDB_env *ienv;
+    uint64_t gen, writer;
+    struct islot *slots;
+    size_t nslots, nused, nlive, sweep_at, sweep_left;
+    uint64_t *lbits; /* bit s - lbase: log entry s is live (the cleaner's test) */
+    size_t lwords;
+    uint64_t lbase;  /* a multiple of 64, at most the log's first seq */
+    uint64_t nlog;     /* entries in the log */
+    uint64_t logbytes, livebytes; /* of all entries, of the live ones */
+    uint64_t head;     /* the next log seq */
+    uint64_t txn_head; /* the head when the current transaction began */
+    size_t txnid;
+    uint64_t tail_seq;         /* the cleaner stopped at this live entry, */
+    size_t tail_slot;          /* in this slot */
+    uint64_t rehashes;         /* times the index was rebuilt or grown */
+    size_t gen_txnid;          /* the transaction that bumped gen last */
+    size_t clean_txnid;        /* ... or at this transaction's own entries */
+    MDB_cursor *curl;          /* on the log, for one call */
+    size_t cur_rec;            /* the record it points at, or SIZE_MAX */
+    /* records opened in this call */
+    unsigned char *ar;
+    size_t nar, capar;
+    struct orec *recs;
+    size_t nrecs, caprecs;
+    struct osec *secs;
+    size_t nsecs, capsecs;
+    unsigned char *sbuf, *wbuf; /* a section body being encoded, a log entry being moved */
+    size_t capsbuf, capwbuf;
     struct csph_alert_draft *drafts;
     struct keyvals *keyvals;
     size_t *evoff;
@@ -1621,6 +1730,10 @@ enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
         return nomem(err);
     r->npanels = npanels;
     r->weekend = (1u << 5) | (1u << 6);
+    /* Names this instance in rules.meta: its index is valid only while the
+     * state there is the state it last wrote. */
+    randombytes_buf(&r->writer, sizeof r->writer);
+    r->writer |= 1;
     r->panels = palloc(r, (npanels ? npanels : 1) * sizeof *r->panels);
     r->panel_len = palloc(r, (npanels ? npanels : 1) * sizeof *r->panel_len);
     r->prior_keep_ms = palloc(r, (npanels ? npanels : 1) * sizeof *r->prior_keep_ms);
@@ -1751,6 +1864,13 @@ void csph_rules_destroy(struct csph_rules **rp)
     free(r->pents);
     free(r->hkeys);
     free(r->hcounts);
+    free(r->slots);
+    free(r->lbits);
+    free(r->ar);
+    free(r->recs);
+    free(r->secs);
+    free(r->sbuf);
+    free(r->wbuf);
     free(r);
     *rp = NULL;
 }
@@ -1821,19 +1941,1029 @@ static size_t put_values(unsigned char *kb, size_t off, const struct kval *v, si
     return off;
 }
 
-static size_t window_key(unsigned char *kb, const struct rule *R, const struct kval *v, size_t n)
+/* ---- state: varints ---------------------------------------------------------- */
+
+static size_t uv_put(unsigned char *p, uint64_t v)
 {
-    memcpy(kb, R->id, 8);
-    return put_values(kb, 8, v, n);
+    if (v < 0x80) {
+        p[0] = (unsigned char)v;
+        return 1;
+    }
+    if (v < 0x4000) {
+        p[0] = (unsigned char)(v | 0x80);
+        p[1] = (unsigned char)(v >> 7);
+        return 2;
+    }
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
 }
 
-static size_t prior_key(unsigned char *kb, const struct csph_rules *r, int panel,
-                        const struct kval *v, size_t n)
+static uint64_t le64(uint64_t w)
 {
-    size_t pl = r->panel_len[panel];
-    kb[0] = (unsigned char)pl;
-    memcpy(kb + 1, r->panels[panel].name, pl);
-    return put_values(kb, 1 + pl, v, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(w);
+#else
+    return w;
+#endif
+}
+
+static size_t uv_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static int uv_get_slow(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned s = 0; *p < end && s < 64; s += 7) {
+        unsigned char b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline int uv_get(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    if (*p < end && !(**p & 0x80)) {
+        *v = *(*p)++;
+        return 0;
+    }
+    if (end - *p >= 8) { /* up to 8 bytes (56 bits) at once, little-endian */
+        uint64_t w, stop;
+        memcpy(&w, *p, 8);
+        w = le64(w);
+        if ((stop = ~w & 0x8080808080808080ull)) {
+            unsigned len = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+            uint64_t x = len == 8 ? w : w & ((1ull << (8 * len)) - 1);
+            x = (x & 0x7f) | (x >> 1 & 0x3f80) | (x >> 2 & 0x1fc000) | (x >> 3 & 0xfe00000) |
+                (x >> 4 & 0x7f0000000ull) | (x >> 5 & 0x3f800000000ull) |
+                (x >> 6 & 0x1fc0000000000ull) | (x >> 7 & 0xfe000000000000ull);
+            *v = x;
+            *p += len;
+            return 0;
+        }
+    }
+    return uv_get_slow(p, end, v);
+}
+
+/* Deltas wrap (two's complement) and are zigzag-encoded. */
+static uint64_t zz_enc(uint64_t d)
+{
+    return (d << 1) ^ (0 - (d >> 63));
+}
+
+static uint64_t zz_dec(uint64_t z)
+{
+    return (z >> 1) ^ (0 - (z & 1));
+}
+
+static uint64_t i64_delta(int64_t v, int64_t prev)
+{
+    return zz_enc((uint64_t)v - (uint64_t)prev);
+}
+
+static int64_t i64_undelta(int64_t prev, uint64_t z)
+{
+    return (int64_t)((uint64_t)prev + zz_dec(z));
+}
+
+static int64_t sat_add(int64_t a, int64_t b) /* b >= 0 */
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static uint64_t key_hash(const unsigned char *p, size_t n)
+{
+    uint64_t x = 14695981039346656037ull ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        x = (x ^ w) * 0x9E3779B97F4A7C15ull;
+        x ^= x >> 29;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    x = (x ^ w) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* ---- state: sections ---------------------------------------------------------- */
+
+/* A section: kind, id (window: 8 bytes; prior: length byte + panel name),
+ * varint body length, body.
+ *   window body: nf, nf x {occurred delta, tier}, n, n x {occurred delta,
+ *     seq delta [, 8 bytes distinct hash: SEC_WINDOW_H]}, newest first
+ *   prior body:  n, n x {occurred delta, seq delta}, as raised
+ * Deltas are from the previous item of the list (the first from 0). */
+struct secv {
+    unsigned char kind;
+    const unsigned char *id, *body;
+    size_t idlen, blen, total;
+};
+
+static int sec_view(const unsigned char *p, const unsigned char *end, struct secv *s)
+{
+    const unsigned char *q = p;
+    uint64_t bl;
+    if (q >= end)
+        return -1;
+    s->kind = *q++;
+    if (s->kind == SEC_WINDOW || s->kind == SEC_WINDOW_H) {
+        s->idlen = 8;
+    } else if (s->kind == SEC_PRIOR) {
+        if (q >= end)
+            return -1;
+        s->idlen = *q++;
+    } else {
+        return -1;
+    }
+    if ((size_t)(end - q) < s->idlen)
+        return -1;
+    s->id = q;
+    q += s->idlen;
+    if (uv_get(&q, end, &bl) || bl > (uint64_t)(end - q))
+        return -1;
+    s->body = q;
+    s->blen = (size_t)bl;
+    s->total = (size_t)(q - p) + s->blen;
+    return 0;
+}
+
+static const struct rule *rule_by_id(const struct csph_rules *r, const unsigned char *id)
+{
+    uint64_t x;
+    memcpy(&x, id, 8);
+    for (size_t i = 0; i < r->nwindow_ids; i++)
+        if (r->window_ids[i].id == x)
+            return r->window_ids[i].rule;
+    return NULL;
+}
+
+/* The high-water mark from which the sections (n bytes at p) hold nothing
+ * that counts any more: every window entry below its horizon, every fired
+ * tier too old to suppress, every prior alert older than its panel's
+ * longest within_days (a section of a rule or panel no longer in the file
+ * keeps nothing alive). The record is stale when hw >= this.
+ *
+ * A record rewritten in a call gets max(what it had, its fresh sections')
+ * instead of a full decode: changing a section never lowers what is live
+ * in it (the newest entry, the latest tier fired, the latest alert stay or
+ * get newer; what goes is below the horizon, stale already), so the two
+ * agree whenever the result is above hw, and are both at most hw otherwise. */
+static int64_t stale_from(const struct csph_rules *r, const unsigned char *p, size_t n)
+{
+    const unsigned char *end = p + n;
+    int64_t at = INT64_MIN;
+    struct secv s;
+    for (; p < end && !sec_view(p, end, &s); p += s.total) {
+        const unsigned char *q = s.body, *qe = s.body + s.blen;
+        uint64_t cnt, a, b;
+        int64_t occ = 0, t;
+        if (s.kind != SEC_PRIOR) {
+            const struct rule *R = rule_by_id(r, s.id);
+            if (!R || uv_get(&q, qe, &cnt))
+                continue;
+            for (uint64_t i = 0; i < cnt; i++) {
+                if (uv_get(&q, qe, &a) || uv_get(&q, qe, &b))
+                    goto next;
+                occ = i64_undelta(occ, a);
+                if ((t = sat_add(occ, 2 * R->window_ms)) > at)
+                    at = t; /* fired <= hw - 2W suppresses nothing */
+            }
+            if (!uv_get(&q, qe, &cnt) && cnt && !uv_get(&q, qe, &a) &&
+                (t = sat_add(sat_add(i64_undelta(0, a), R->window_ms), 1)) > at)
+                at = t; /* the newest entry < hw - W: nothing counts */
+        } else {
+            int panel = panel_find(r, (const char *)s.id, s.idlen);
+            int64_t keep = panel >= 0 ? r->prior_keep_ms[panel] : 0;
+            if (!keep || uv_get(&q, qe, &cnt))
+                continue;
+            for (uint64_t i = 0; i < cnt; i++) {
+                if (uv_get(&q, qe, &a) || uv_get(&q, qe, &b))
+                    break;
+                occ = i64_undelta(occ, a);
+                if ((t = sat_add(sat_add(occ, keep), 1)) > at)
+                    at = t;
+            }
+        }
+    next:;
+    }
+    return at;
+}
+
+/* Append a section (its body in r->sbuf) to r->ar. */
+static int sec_put(struct csph_rules *r, unsigned char kind, const unsigned char *id, size_t idlen,
+                   size_t bl, size_t *off, size_t *len)
+{
+    unsigned char hdr[2 + 255 + 10];
+    size_t hn = 0;
+    hdr[hn++] = kind;
+    if (kind == SEC_PRIOR)
+        hdr[hn++] = (unsigned char)idlen;
+    memcpy(hdr + hn, id, idlen);
+    hn += idlen;
+    hn += uv_put(hdr + hn, bl);
+    if (grow((void **)&r->ar, &r->capar, r->nar + hn + bl, 1))
+        return -1;
+    *off = r->nar;
+    *len = hn + bl;
+    memcpy(r->ar + r->nar, hdr, hn);
+    memcpy(r->ar + r->nar + hn, r->sbuf, bl);
+    r->nar += hn + bl;
+    return 0;
+}
+
+/* The window r->ents[0, n) (oldest first) and r->fired[0, nf) as a section;
+ * *stale_at as stale_from would find it (R NULL: a rule no longer in the file). */
+static int win_encode(struct csph_rules *r, const struct rule *R, const unsigned char *id, size_t n,
+                      size_t nf, size_t *off, size_t *len, int64_t *stale_at)
+{
+    int64_t t;
+    *stale_at = INT64_MIN;
+    if (R) {
+        for (size_t q = 0; q < nf; q++)
+            if ((t = sat_add(r->fired[q].occ, 2 * R->window_ms)) > *stale_at)
+                *stale_at = t;
+        if (n && (t = sat_add(sat_add(r->ents[n - 1].occ, R->window_ms), 1)) > *stale_at)
+            *stale_at = t;
+    }
+    int hashed = 0;
+    for (size_t q = 0; q < n && !hashed; q++)
+        hashed = r->ents[q].h != 0;
+    if (grow((void **)&r->sbuf, &r->capsbuf, 20 + nf * 20 + n * 28, 1))
+        return -1;
+    unsigned char *b = r->sbuf;
+    size_t bl = uv_put(b, nf);
+    int64_t po = 0;
+    uint64_t ps = 0;
+    for (size_t q = 0; q < nf; q++) {
+        bl += uv_put(b + bl, i64_delta(r->fired[q].occ, po));
+        bl += uv_put(b + bl, r->fired[q].tier);
+        po = r->fired[q].occ;
+    }
+    bl += uv_put(b + bl, n);
+    po = 0;
+    for (size_t q = n; q-- > 0;) {
+        const struct went *e = &r->ents[q];
+        bl += uv_put(b + bl, i64_delta(e->occ, po));
+        bl += uv_put(b + bl, zz_enc(e->seq - ps));
+        if (hashed) {
+            memcpy(b + bl, &e->h, 8);
+            bl += 8;
+        }
+        po = e->occ;
+        ps = e->seq;
+    }
+    return sec_put(r, hashed ? SEC_WINDOW_H : SEC_WINDOW, id, 8, bl, off, len);
+}
+
+/* A window section into r->ents (oldest first, occurred >= horizon) and
+ * r->fired (as stored, occurred > fired_horizon). 1: it already holds seq;
+ * -1: unreadable (treated as empty); -2: out of memory. */
+static int win_decode(struct csph_rules *r, const unsigned char *p, size_t blen, int hashed,
+                      int64_t horizon, int64_t fired_horizon, uint64_t seq, size_t *pn, size_t *pnf)
+{
+    const unsigned char *end = p + blen;
+    uint64_t nf, n, a, b, sq = 0;
+    int64_t occ = 0;
+    size_t k = 0, lo = 0;
+    int dup = 0;
+    *pn = *pnf = 0;
+    if (uv_get(&p, end, &nf) || nf > (uint64_t)(end - p))
+        return -1;
+    if (grow((void **)&r->fired, &r->capfired, (size_t)nf + TIERS_MAX, sizeof *r->fired))
+        return -2;
+    for (uint64_t i = 0; i < nf; i++) {
+        if (uv_get(&p, end, &a) || uv_get(&p, end, &b) || b > UINT32_MAX)
+            return -1;
+        occ = i64_undelta(occ, a);
+        if (occ > fired_horizon)
+            r->fired[k++] = (struct wfired){occ, (uint32_t)b, 0};
+    }
+    if (uv_get(&p, end, &n) || n > (uint64_t)(end - p))
+        return -1;
+    if (grow((void **)&r->ents, &r->capents, (size_t)n + 1, sizeof *r->ents))
+        return -2;
+    occ = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct went *e = &r->ents[n - 1 - i];
+        if (uv_get(&p, end, &a) || uv_get(&p, end, &b))
+            return -1;
+        occ = i64_undelta(occ, a);
+        sq += zz_dec(b);
+        e->occ = occ;
+        e->seq = sq;
+        e->h = 0;
+        if (hashed) {
+            if (end - p < 8)
+                return -1;
+            memcpy(&e->h, p, 8);
+            p += 8;
+        }
+        dup |= sq == seq;
+    }
+    if (p != end)
+        return -1;
+    if (dup)
+        return 1; /* already counted: evaluating an event twice is a no-op */
+    while (lo < n && r->ents[lo].occ < horizon)
+        lo++;
+    memmove(r->ents, r->ents + lo, (size_t)(n - lo) * sizeof *r->ents);
+    *pn = (size_t)(n - lo);
+    *pnf = k;
+    return 0;
+}
+
+static int prior_encode(struct csph_rules *r, const char *panel, size_t plen, size_t n,
+                        size_t *off, size_t *len, int64_t *stale_at)
+{
+    int p = panel_find(r, panel, plen);
+    int64_t keep = p >= 0 ? r->prior_keep_ms[p] : 0, t;
+    *stale_at = INT64_MIN;
+    for (size_t q = 0; q < n && keep; q++)
+        if ((t = sat_add(sat_add(r->pents[q].occ, keep), 1)) > *stale_at)
+            *stale_at = t;
+    if (grow((void **)&r->sbuf, &r->capsbuf, 10 + n * 20, 1))
+        return -1;
+    unsigned char *b = r->sbuf;
+    size_t bl = uv_put(b, n);
+    int64_t po = 0;
+    uint64_t ps = 0;
+    for (size_t q = 0; q < n; q++) {
+        bl += uv_put(b + bl, i64_delta(r->pents[q].occ, po));
+        bl += uv_put(b + bl, zz_enc(r->pents[q].seq - ps));
+        po = r->pents[q].occ;
+        ps = r->pents[q].seq;
+    }
+    return sec_put(r, SEC_PRIOR, (const unsigned char *)panel, plen, bl, off, len);
+}
+
+/* A prior section into r->pents (as stored, occurred >= horizon).
+ * -1: unreadable (treated as empty); -2: out of memory. */
+static int prior_decode(struct csph_rules *r, const unsigned char *p, size_t blen, int64_t horizon,
+                        size_t *pn)
+{
+    const unsigned char *end = p + blen;
+    uint64_t n, a, b, sq = 0;
+    int64_t occ = 0;
+    size_t k = 0;
+    *pn = 0;
+    if (uv_get(&p, end, &n) || n > (uint64_t)(end - p))
+        return -1;
+    if (grow((void **)&r->pents, &r->cappents, (size_t)n + 1, sizeof *r->pents))
+        return -2;
+    for (uint64_t i = 0; i < n; i++) {
+        if (uv_get(&p, end, &a) || uv_get(&p, end, &b))
+            return -1;
+        occ = i64_undelta(occ, a);
+        sq += zz_dec(b);
+        if (occ >= horizon)
+            r->pents[k++] = (struct pent){occ, sq};
+    }
+    if (p != end)
+        return -1;
+    *pn = k;
+    return 0;
+}
+
+/* ---- state: the log and its index ------------------------------------------------ */
+
+/* A log entry: varint key length, key, sections. */
+static int entry_split(const MDB_val *v, const unsigned char **k, size_t *kn,
+                       const unsigned char **s, size_t *sn)
+{
+    const unsigned char *p = v->mv_data, *end = p + v->mv_size;
+    uint64_t n;
+    if (uv_get(&p, end, &n) || n > (uint64_t)(end - p))
+        return -1;
+    *k = p;
+    *kn = (size_t)n;
+    *s = p + n;
+    *sn = (size_t)(end - p) - (size_t)n;
+    return 0;
+}
+
+/* Log entry seq, through the call's cursor (left there for the write). */
+static int log_get(struct csph_rules *r, MDB_txn *txn, uint64_t seq, MDB_val *v)
+{
+    MDB_val k = {sizeof seq, &seq};
+    int rc = r->curl ? 0 : mdb_cursor_open(txn, r->dbl, &r->curl);
+    r->cur_rec = SIZE_MAX;
+    return rc ? rc : mdb_cursor_get(r->curl, &k, v, MDB_SET_KEY);
+}
+
+/* The live bitmap of log seqs. */
+static int lbit_set(struct csph_rules *r, uint64_t seq, int on)
+{
+    if (seq < r->lbase)
+        return 0;
+    uint64_t w = (seq - r->lbase) >> 6, bit = 1ull << ((seq - r->lbase) & 63);
+    if (w >= r->lwords) {
+        if (!on)
+            return 0;
+        size_t nw = r->lwords ? r->lwords : 64;
+        while (nw <= w)
+            nw *= 2;
+        uint64_t *p = realloc(r->lbits, nw * sizeof *p);
+        if (!p)
+            return -1;
+        memset(p + r->lwords, 0, (nw - r->lwords) * sizeof *p);
+        r->lbits = p;
+        r->lwords = nw;
+    }
+    if (on)
+        r->lbits[w] |= bit;
+    else
+        r->lbits[w] &= ~bit;
+    return 0;
+}
+
+static int lbit_get(const struct csph_rules *r, uint64_t seq)
+{
+    if (seq < r->lbase || (seq - r->lbase) >> 6 >= r->lwords)
+        return 0;
+    return (int)(r->lbits[(seq - r->lbase) >> 6] >> ((seq - r->lbase) & 63) & 1);
+}
+
+/* The log now starts at tail: let go of the words below it. */
+static void lbit_trim(struct csph_rules *r, uint64_t tail)
+{
+    uint64_t w = tail > r->lbase ? (tail - r->lbase) >> 6 : 0;
+    if (!w || w * 2 < r->lwords)
+        return;
+    if (w > r->lwords)
+        w = r->lwords;
+    memmove(r->lbits, r->lbits + w, (r->lwords - w) * sizeof *r->lbits);
+    memset(r->lbits + (r->lwords - w), 0, w * sizeof *r->lbits);
+    r->lbase += w * 64;
+}
+
+/* The slot holding (h, seq), or SIZE_MAX. */
+static size_t index_find(const struct csph_rules *r, uint64_t h, uint64_t seq)
+{
+    if (!r->nslots)
+        return SIZE_MAX;
+    size_t mask = r->nslots - 1;
+    for (size_t i = (size_t)h & mask; r->slots[i].seq; i = (i + 1) & mask)
+        if (r->slots[i].seq == seq)
+            return i;
+    return SIZE_MAX;
+}
+
+/* The live entry of a key: 0 and *slot, *v; MDB_NOTFOUND; or an error
+ * (MDB_CORRUPTED: the index names an entry the log does not hold). */
+static int index_get(struct csph_rules *r, MDB_txn *txn, uint64_t h, const unsigned char *key,
+                     size_t klen, size_t *slot, MDB_val *v)
+{
+    if (!r->nslots)
+        return MDB_NOTFOUND;
+    size_t mask = r->nslots - 1;
+    for (size_t i = (size_t)h & mask; r->slots[i].seq; i = (i + 1) & mask) {
+        const unsigned char *k, *s;
+        size_t kn, sn;
+        if (r->slots[i].seq == SEQ_TOMB || r->slots[i].hlo != (uint32_t)h)
+            continue;
+        int rc = log_get(r, txn, r->slots[i].seq, v);
+        if (rc)
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        if (entry_split(v, &k, &kn, &s, &sn))
+            return MDB_CORRUPTED;
+        if (kn == klen && !memcmp(k, key, klen)) {
+            *slot = i;
+            return 0;
+        }
+    }
+    return MDB_NOTFOUND;
+}
+
+/* Room for one more key. */
+static int index_reserve(struct csph_rules *r)
+{
+    if ((r->nused + 1) * 2 <= r->nslots)
+        return 0;
+    size_t size = 64;
+    while (size < (r->nlive + 1) * 3)
+        size *= 2;
+    struct islot *ns = calloc(size, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < r->nslots; i++) {
+        const struct islot *s = &r->slots[i];
+        if (!s->seq || s->seq == SEQ_TOMB)
+            continue;
+        size_t j = (size_t)s->hlo & (size - 1);
+        while (ns[j].seq)
+            j = (j + 1) & (size - 1);
+        ns[j] = *s;
+    }
+    free(r->slots);
+    r->slots = ns;
+    r->nslots = size;
+    r->nused = r->nlive;
+    r->sweep_at = 0;
+    r->sweep_left = size;
+    r->rehashes++;
+    return 0;
+}
+
+static size_t index_add(struct csph_rules *r, uint64_t h, uint64_t seq, int64_t stale_at,
+                        uint64_t size)
+{
+    size_t mask = r->nslots - 1, i = (size_t)h & mask;
+    while (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB)
+        i = (i + 1) & mask;
+    if (lbit_set(r, seq, 1))
+        return SIZE_MAX;
+    if (!r->slots[i].seq)
+        r->nused++;
+    r->slots[i] = (struct islot){(uint32_t)h, (uint32_t)size, seq, stale_at};
+    r->nlive++;
+    r->livebytes += size;
+    return i;
+}
+
+/* Slot i's entry moves to seq. */
+static int index_move(struct csph_rules *r, size_t i, uint64_t seq)
+{
+    if (lbit_set(r, seq, 1))
+        return -1;
+    lbit_set(r, r->slots[i].seq, 0);
+    r->slots[i].seq = seq;
+    return 0;
+}
+
+static void index_drop(struct csph_rules *r, size_t i)
+{
+    lbit_set(r, r->slots[i].seq, 0);
+    r->slots[i].seq = SEQ_TOMB;
+    r->nlive--;
+    r->livebytes -= r->slots[i].size;
+}
+
+/* More superseded than live: the cleaner moves live entries forward. */
+static int log_pressure(const struct csph_rules *r)
+{
+    return r->nlog > 2 * (uint64_t)r->nlive + GARBAGE_SLACK ||
+           r->logbytes > 2 * r->livebytes + GARBAGE_SLACK_BYTES;
+}
+
+static void index_clear(struct csph_rules *r)
+{
+    free(r->slots);
+    r->slots = NULL;
+    r->nslots = r->nused = r->nlive = r->sweep_at = r->sweep_left = 0;
+    free(r->lbits);
+    r->lbits = NULL;
+    r->lwords = 0;
+    r->lbase = 0;
+    r->rehashes++;
+    r->gen_txnid = 0;
+    r->nlog = r->logbytes = r->livebytes = 0;
+    r->head = 1;
+    r->tail_seq = 0;
+    r->clean_txnid = 0;
+}
+
+/* Drop stale keys from the index (their entries become garbage for the
+ * cleaner). Memory only: the log keeps them until then, and a rebuild
+ * finds them stale again. A record goes stale only as hw moves (one
+ * written stale is dropped at once), so a pass follows every move. */
+static void index_sweep(struct csph_rules *r)
+{
+    for (unsigned k = 0; k < SWEEP_SLOTS && r->sweep_left && r->nslots; k++, r->sweep_left--) {
+        size_t i = r->sweep_at;
+        r->sweep_at = (r->sweep_at + 1) & (r->nslots - 1);
+        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && r->slots[i].stale_at <= r->hw)
+            index_drop(r, i);
+    }
+}
+
+/* ---- state: records opened in this call --------------------------------------------- */
+
+/* Split the sections at r->ar[off, off + n) for record ri. An unreadable
+ * record has none (it was empty to version 1 too). */
+static int secs_load(struct csph_rules *r, size_t ri, size_t off, size_t n)
+{
+    size_t pos = off, end = off + n, first = r->nsecs;
+    while (pos < end) {
+        struct secv s;
+        if (sec_view(r->ar + pos, r->ar + end, &s)) {
+            r->nsecs = first;
+            return 0;
+        }
+        if (grow((void **)&r->secs, &r->capsecs, r->nsecs + 1, sizeof *r->secs))
+            return -1;
+        r->secs[r->nsecs++] = (struct osec){ri, pos, s.total, (size_t)(s.id - r->ar), s.idlen,
+                                            (size_t)(s.body - r->ar), s.blen, s.kind, 0, 0};
+        pos += s.total;
+    }
+    return 0;
+}
+
+/* A record's key: its section's kind and id, then the key values. */
+static size_t rec_key(unsigned char *kb, unsigned char kind, const void *id, size_t idlen,
+                      const struct kval *vals, size_t nvals)
+{
+    size_t n = 0;
+    kb[n++] = kind;
+    if (kind == SEC_PRIOR)
+        kb[n++] = (unsigned char)idlen;
+    memcpy(kb + n, id, idlen);
+    return put_values(kb, n + idlen, vals, nvals);
+}
+
+/* Open the record of key (key values as put_values writes them). */
+static enum csph_err rec_open(struct csph_rules *r, MDB_txn *txn, const unsigned char *key,
+                              size_t klen, size_t *ri, struct csph_error *err)
+{
+    uint64_t h = key_hash(key, klen);
+    for (size_t i = 0; i < r->nrecs; i++)
+        if (r->recs[i].h == h && r->recs[i].klen == klen &&
+            !memcmp(r->ar + r->recs[i].koff, key, klen)) {
+            *ri = i;
+            return CSPH_ERR_OK;
+        }
+    struct orec o = {.klen = klen, .h = h};
+    size_t slot;
+    MDB_val v;
+    if (grow((void **)&r->recs, &r->caprecs, r->nrecs + 1, sizeof *r->recs) ||
+        grow((void **)&r->ar, &r->capar, r->nar + klen, 1))
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+    o.koff = r->nar;
+    memcpy(r->ar + r->nar, key, klen);
+    r->nar += klen;
+    int rc = index_get(r, txn, h, key, klen, &slot, &v);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "reading the rule state");
+    *ri = r->nrecs;
+    if (rc == 0) {
+        const unsigned char *k, *s;
+        size_t kn, sn, off = r->nar;
+        o.seq = r->slots[slot].seq;
+        o.slot = slot;
+        o.rehashes = r->rehashes;
+        if (entry_split(&v, &k, &kn, &s, &sn))
+            return lmdb_fail(err, MDB_CORRUPTED, "reading the rule state");
+        if (grow((void **)&r->ar, &r->capar, r->nar + sn, 1))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        memcpy(r->ar + off, s, sn);
+        r->nar += sn;
+        r->recs[r->nrecs++] = o;
+        r->cur_rec = *ri;
+        if (secs_load(r, *ri, off, sn))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+    } else {
+        r->recs[r->nrecs++] = o;
+    }
+    return CSPH_ERR_OK;
+}
+
+/* The section of record ri with that id (a prior section: the panel's
+ * name), or SIZE_MAX. */
+static size_t sec_find(const struct csph_rules *r, size_t ri, int prior, const void *id,
+                       size_t idlen)
+{
+    for (size_t i = 0; i < r->nsecs; i++) {
+        const struct osec *s = &r->secs[i];
+        if (s->rec == ri && (s->kind == SEC_PRIOR) == prior && s->idlen == idlen &&
+            !memcmp(r->ar + s->id, id, idlen))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+/* Section si of record ri (SIZE_MAX: a new one) is now r->ar[off, off + len). */
+static int sec_set(struct csph_rules *r, size_t ri, size_t si, size_t off, size_t len,
+                   int64_t stale_at)
+{
+    struct secv s;
+    if (si == SIZE_MAX) {
+        if (grow((void **)&r->secs, &r->capsecs, r->nsecs + 1, sizeof *r->secs))
+            return -1;
+        si = r->nsecs++;
+    }
+    sec_view(r->ar + off, r->ar + off + len, &s);
+    r->secs[si] = (struct osec){ri, off, len, (size_t)(s.id - r->ar), s.idlen,
+                                (size_t)(s.body - r->ar), s.blen, s.kind, 1, stale_at};
+    r->recs[ri].dirty = 1;
+    return 0;
+}
+
+/* Write the records this call changed: in place when their entry was
+ * appended in this transaction (its page is dirty already), else at the
+ * head of the log. */
+static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    for (size_t ri = 0; ri < r->nrecs; ri++) {
+        struct orec *o = &r->recs[ri];
+        if (!o->dirty)
+            continue;
+        size_t n = uv_len(o->klen) + o->klen;
+        size_t slot = !o->seq ? SIZE_MAX
+                      : o->rehashes == r->rehashes ? o->slot
+                                                   : index_find(r, o->h, o->seq);
+        int64_t stale_at = slot != SIZE_MAX ? r->slots[slot].stale_at : INT64_MIN;
+        for (size_t i = 0; i < r->nsecs; i++)
+            if (r->secs[i].rec == ri) {
+                n += r->secs[i].len;
+                if (r->secs[i].fresh && r->secs[i].stale_at > stale_at)
+                    stale_at = r->secs[i].stale_at;
+            }
+        uint64_t seq = o->seq && o->seq >= r->txn_head ? o->seq : r->head;
+        MDB_val k = {sizeof seq, &seq}, v = {n, NULL};
+        unsigned flags = MDB_RESERVE;
+        if (seq != o->seq)
+            flags |= MDB_APPEND;
+        else if (r->cur_rec == ri)
+            flags |= MDB_CURRENT; /* where reading it left the cursor: no second descent */
+        int rc = r->curl ? 0 : mdb_cursor_open(txn, r->dbl, &r->curl);
+        if (rc || (rc = mdb_cursor_put(r->curl, &k, &v, flags)))
+            return lmdb_fail(err, rc, "writing the rule state");
+        r->cur_rec = ri;
+        unsigned char *p = v.mv_data;
+        p += uv_put(p, o->klen);
+        memcpy(p, r->ar + o->koff, o->klen);
+        p += o->klen;
+        for (size_t i = 0; i < r->nsecs; i++)
+            if (r->secs[i].rec == ri) {
+                memcpy(p, r->ar + r->secs[i].off, r->secs[i].len);
+                p += r->secs[i].len;
+            }
+        if (seq != o->seq) {
+            r->head++;
+            r->nlog++;
+            r->logbytes += n;
+        }
+        if (slot != SIZE_MAX) {
+            struct islot *sl = &r->slots[slot];
+            if (seq == o->seq) /* rewritten in place */
+                r->logbytes += n - sl->size;
+            else if (index_move(r, slot, seq))
+                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+            r->livebytes += n - sl->size;
+            sl->stale_at = stale_at;
+            sl->size = (uint32_t)n;
+        } else {
+            if (index_reserve(r) || (slot = index_add(r, o->h, seq, stale_at, n)) == SIZE_MAX)
+                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+            o->slot = slot;
+            o->rehashes = r->rehashes;
+        }
+        if (stale_at <= r->hw) /* nothing in it counts (a late alert): garbage at once */
+            index_drop(r, slot);
+        o->seq = seq;
+        o->dirty = 0;
+        r->changed = 1;
+    }
+    return CSPH_ERR_OK;
+}
+
+/* The cleaner, at the log's tail: delete entries superseded or stale; while
+ * garbage exceeds the live records, move live entries to the head. Entries
+ * of the current transaction are left alone. */
+static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    if (r->tail_seq && r->tail_slot < r->nslots && r->slots[r->tail_slot].seq == r->tail_seq &&
+        r->slots[r->tail_slot].stale_at > r->hw && !log_pressure(r))
+        return CSPH_ERR_OK; /* the same live entry still heads the tail */
+    if (!r->nlog || r->clean_txnid == r->txnid)
+        return CSPH_ERR_OK;
+    int rc = r->curl ? 0 : mdb_cursor_open(txn, r->dbl, &r->curl);
+    MDB_cursor *c = r->curl;
+    if (rc)
+        return lmdb_fail(err, rc, "cleaning the rule state");
+    uint64_t first = 0;
+    r->tail_seq = 0;
+    r->cur_rec = SIZE_MAX;
+    for (unsigned budget = CLEAN_BUDGET; budget; budget--) {
+        MDB_val k, v;
+        const unsigned char *kp, *sp;
+        size_t kn, sn, i = SIZE_MAX;
+        uint64_t seq;
+        if ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)))
+            break;
+        if (k.mv_size != sizeof seq) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(&seq, k.mv_data, sizeof seq);
+        if (!first)
+            first = seq;
+        if (seq >= r->txn_head) {
+            r->clean_txnid = r->txnid; /* only this transaction's entries left */
+            break;
+        }
+        if (lbit_get(r, seq) && !entry_split(&v, &kp, &kn, &sp, &sn))
+            i = index_find(r, key_hash(kp, kn), seq);
+        if (i != SIZE_MAX && r->slots[i].stale_at <= r->hw) {
+            index_drop(r, i);
+            i = SIZE_MAX;
+        }
+        if (i == SIZE_MAX) { /* superseded or stale */
+            if ((rc = mdb_cursor_del(c, 0)))
+                break;
+            r->nlog--;
+            r->logbytes -= v.mv_size;
+            r->changed = 1;
+            continue;
+        }
+        if (!log_pressure(r)) {
+            r->tail_seq = seq;
+            r->tail_slot = i;
+            break;
+        }
+        /* move it to the head */
+        if (grow((void **)&r->wbuf, &r->capwbuf, v.mv_size, 1))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        memcpy(r->wbuf, v.mv_data, v.mv_size);
+        v.mv_data = r->wbuf;
+        if ((rc = mdb_cursor_del(c, 0)))
+            break;
+        seq = r->head;
+        k.mv_size = sizeof seq;
+        k.mv_data = &seq;
+        if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)))
+            break;
+        if (index_move(r, i, r->head++))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        r->changed = 1;
+    }
+    if (first)
+        lbit_trim(r, first);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "cleaning the rule state");
+    return CSPH_ERR_OK;
+}
+
+/* Convert version 1 state: a record per (rule id, key values) in
+ * rules.window and per (panel, key values) in rules.prior, with fixed-size
+ * entries, becomes the same entries, in the same order, in the record whose
+ * key is the old key with the section's kind in front; then the old
+ * databases go. An unreadable old record was empty to version 1 too. */
+static enum csph_err migrate(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    static const char *const names[2] = {DB_LEGACY_WINDOW, DB_LEGACY_PRIOR};
+    for (int d = 0; d < 2; d++) {
+        enum csph_err e = CSPH_ERR_OK;
+        MDB_dbi dbi;
+        MDB_cursor *c;
+        MDB_val k, v;
+        int rc = mdb_dbi_open(txn, names[d], 0, &dbi);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc || (rc = mdb_cursor_open(txn, dbi, &c)))
+            return lmdb_fail(err, rc, "converting the rule state");
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc && !e;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            const unsigned char *kp = k.mv_data, *vp = v.mv_data;
+            unsigned char kb[1 + 511];
+            size_t off, len, ri;
+            int64_t stale_at;
+            int bad;
+            r->nar = r->nrecs = r->nsecs = 0;
+            if (k.mv_size > sizeof kb - 1)
+                continue;
+            if (d == 0) {
+                struct whdr hd;
+                if (k.mv_size <= 8 || v.mv_size < sizeof hd)
+                    continue;
+                memcpy(&hd, vp, sizeof hd);
+                if (hd.version != LEGACY_VERSION ||
+                    v.mv_size != sizeof hd + hd.n * sizeof(struct went) + hd.nf * sizeof(struct wfired))
+                    continue;
+                bad = grow((void **)&r->ents, &r->capents, hd.n + 1, sizeof *r->ents) ||
+                      grow((void **)&r->fired, &r->capfired, hd.nf + TIERS_MAX, sizeof *r->fired);
+                if (!bad) {
+                    memcpy(r->ents, vp + sizeof hd, hd.n * sizeof(struct went));
+                    memcpy(r->fired, vp + sizeof hd + hd.n * sizeof(struct went),
+                           hd.nf * sizeof(struct wfired));
+                    bad = win_encode(r, rule_by_id(r, kp), kp, hd.n, hd.nf, &off, &len, &stale_at);
+                }
+            } else {
+                struct phdr hd;
+                if (k.mv_size < 2 || k.mv_size < 2u + kp[0] || v.mv_size < sizeof hd)
+                    continue;
+                memcpy(&hd, vp, sizeof hd);
+                if (hd.version != LEGACY_VERSION || v.mv_size != sizeof hd + hd.n * sizeof(struct pent))
+                    continue;
+                bad = grow((void **)&r->pents, &r->cappents, hd.n + 1, sizeof *r->pents);
+                if (!bad) {
+                    memcpy(r->pents, vp + sizeof hd, hd.n * sizeof(struct pent));
+                    bad = prior_encode(r, (const char *)kp + 1, kp[0], hd.n, &off, &len, &stale_at);
+                }
+            }
+            if (bad) {
+                e = csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+                break;
+            }
+            kb[0] = d == 0 ? SEC_WINDOW : SEC_PRIOR;
+            memcpy(kb + 1, kp, k.mv_size);
+            if ((e = rec_open(r, txn, kb, 1 + k.mv_size, &ri, err)))
+                break;
+            struct secv s;
+            sec_view(r->ar + off, r->ar + off + len, &s);
+            if (sec_set(r, ri, sec_find(r, ri, s.kind == SEC_PRIOR, s.id, s.idlen), off, len,
+                        stale_at))
+                e = csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+            else
+                e = rec_flush(r, txn, err);
+        }
+        mdb_cursor_close(c);
+        r->nar = r->nrecs = r->nsecs = 0;
+        if (e)
+            return e;
+        if (rc != MDB_NOTFOUND || (rc = mdb_drop(txn, dbi, 1)))
+            return lmdb_fail(err, rc, "converting the rule state");
+        r->changed = 1;
+    }
+    return CSPH_ERR_OK;
+}
+
+/* Rebuild the index from the log as txn sees it (and convert version 1
+ * state first when there is any). */
+static enum csph_err rebuild(struct csph_rules *r, MDB_txn *txn, const struct meta *m,
+                             struct csph_error *err)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc;
+    index_clear(r);
+    r->ivalid = 0;
+    if ((rc = mdb_cursor_open(txn, r->dbl, &c)))
+        return lmdb_fail(err, rc, "reading the rule state");
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const unsigned char *kp, *sp;
+        size_t kn, sn, slot;
+        uint64_t seq;
+        MDB_val old;
+        if (k.mv_size != sizeof seq) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(&seq, k.mv_data, sizeof seq);
+        if (!r->nlog++)
+            r->lbase = seq & ~(uint64_t)63;
+        r->logbytes += v.mv_size;
+        r->head = seq + 1;
+        if (entry_split(&v, &kp, &kn, &sp, &sn))
+            continue; /* unreadable: garbage */
+        uint64_t h = key_hash(kp, kn);
+        int64_t stale_at = stale_from(r, sp, sn);
+        int got = index_get(r, txn, h, kp, kn, &slot, &old);
+        if (got == 0) { /* a newer version */
+            r->livebytes += v.mv_size - r->slots[slot].size;
+            r->slots[slot].stale_at = stale_at;
+            r->slots[slot].size = (uint32_t)v.mv_size;
+            if (index_move(r, slot, seq)) {
+                mdb_cursor_close(c);
+                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+            }
+        } else if (got == MDB_NOTFOUND) {
+            if (index_reserve(r) || index_add(r, h, seq, stale_at, v.mv_size) == SIZE_MAX) {
+                mdb_cursor_close(c);
+                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+            }
+        } else {
+            rc = got;
+            break;
+        }
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "reading the rule state");
+    for (size_t i = 0; i < r->nslots; i++)
+        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && r->slots[i].stale_at <= r->hw)
+            index_drop(r, i);
+    r->txn_head = r->head;
+    r->txnid = mdb_txn_id(txn);
+    if (m->version != META_VERSION) {
+        enum csph_err e = migrate(r, txn, err);
+        if (e)
+            return e;
+    }
+    r->gen = m->gen;
+    r->ienv = mdb_txn_env(txn);
+    r->ivalid = 1;
+    r->changed = 1; /* rules.meta names this engine as its writer from now on */
+    return CSPH_ERR_OK;
 }
 
 static int hash_value(const msgpack_object *v, uint64_t *h)
@@ -2018,39 +3148,21 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
     if (R->has_distinct && !hash_value(path_get(ev->obj, &R->distinct), &h))
         return CSPH_ERR_OK;
     unsigned char kb[512];
-    MDB_val k = {window_key(kb, R, vals, f->K->n), kb}, v;
-    size_t n = 0, nf = 0;
-    int rc = r->curw ? 0 : mdb_cursor_open(txn, r->dbw, &r->curw);
-    if (rc)
-        return lmdb_fail(err, rc, "reading a window");
-    /* One descent: the put below goes where this get left the cursor. */
-    rc = mdb_cursor_get(r->curw, &k, &v, MDB_SET_KEY);
-    int found = rc == 0;
-    if (rc == 0) {
-        struct whdr hd;
-        if (v.mv_size >= sizeof hd)
-            memcpy(&hd, v.mv_data, sizeof hd);
-        if (v.mv_size >= sizeof hd && hd.version == RECORD_VERSION &&
-            v.mv_size == sizeof hd + hd.n * sizeof(struct went) + hd.nf * sizeof(struct wfired)) {
-            if (grow((void **)&r->ents, &r->capents, hd.n + 1, sizeof *r->ents) ||
-                grow((void **)&r->fired, &r->capfired, hd.nf + TIERS_MAX, sizeof *r->fired))
-                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
-            const unsigned char *p = (const unsigned char *)v.mv_data + sizeof hd;
-            for (uint32_t i = 0; i < hd.n; i++, p += sizeof(struct went)) {
-                memcpy(&r->ents[n], p, sizeof(struct went));
-                if (r->ents[n].seq == ev->seq)
-                    return CSPH_ERR_OK; /* already counted: evaluating an event twice is a no-op */
-                if (r->ents[n].occ >= horizon)
-                    n++;
-            }
-            for (uint32_t i = 0; i < hd.nf; i++, p += sizeof(struct wfired)) {
-                memcpy(&r->fired[nf], p, sizeof(struct wfired));
-                if (r->fired[nf].occ > fired_horizon)
-                    nf++;
-            }
-        }
-    } else if (rc != MDB_NOTFOUND) {
-        return lmdb_fail(err, rc, "reading a window");
+    size_t ri, si, n = 0, nf = 0;
+    enum csph_err e =
+        rec_open(r, txn, kb, rec_key(kb, SEC_WINDOW, R->id, 8, vals, f->K->n), &ri, err);
+    if (e)
+        return e;
+    if ((si = sec_find(r, ri, 0, R->id, 8)) != SIZE_MAX) {
+        const struct osec *s = &r->secs[si];
+        int rc = win_decode(r, r->ar + s->body, s->blen, s->kind == SEC_WINDOW_H, horizon,
+                            fired_horizon, ev->seq, &n, &nf);
+        if (rc == 1)
+            return CSPH_ERR_OK; /* already counted: evaluating an event twice is a no-op */
+        if (rc == -2)
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        if (rc < 0)
+            n = nf = 0;
     }
     if (grow((void **)&r->ents, &r->capents, n + 1, sizeof *r->ents) ||
         grow((void **)&r->fired, &r->capfired, nf + TIERS_MAX, sizeof *r->fired))
@@ -2109,7 +3221,7 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
         }
         size_t evoff = r->nev;
         for (size_t q = b.lo; q < b.hi; q++) {
-            enum csph_err e = push_evidence(r, r->ents[q].seq, err);
+            e = push_evidence(r, r->ents[q].seq, err);
             if (e)
                 return e;
         }
@@ -2120,53 +3232,41 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
         f->last_ms = r->ents[b.hi - 1].occ;
         f->threshold = R->tiers[fire].at_least;
         f->priority = R->tiers[fire].priority;
-        enum csph_err e = add_draft(r, f, vals, &R->tiers[fire], evoff, err);
-        if (e)
+        if ((e = add_draft(r, f, vals, &R->tiers[fire], evoff, err)))
             return e;
     }
 
-    struct whdr hd = {RECORD_VERSION, (uint32_t)n, (uint32_t)nf, 0, r->ents[n - 1].occ, INT64_MIN};
-    for (size_t q = 0; q < nf; q++)
-        if (r->fired[q].occ > hd.max_fired)
-            hd.max_fired = r->fired[q].occ;
-    v.mv_size = sizeof hd + n * sizeof(struct went) + nf * sizeof(struct wfired);
-    k.mv_data = kb; /* MDB_SET_KEY pointed it into the page the put rewrites */
-    k.mv_size = window_key(kb, R, vals, f->K->n);
-    if ((rc = mdb_cursor_put(r->curw, &k, &v, MDB_RESERVE | (found ? MDB_CURRENT : 0))))
-        return lmdb_fail(err, rc, "writing a window");
-    unsigned char *p = v.mv_data;
-    memcpy(p, &hd, sizeof hd);
-    memcpy(p + sizeof hd, r->ents, n * sizeof(struct went));
-    if (nf)
-        memcpy(p + sizeof hd + n * sizeof(struct went), r->fired, nf * sizeof(struct wfired));
+    size_t off, len;
+    int64_t stale_at;
+    if (win_encode(r, R, R->id, n, nf, &off, &len, &stale_at) ||
+        sec_set(r, ri, si, off, len, stale_at))
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
     return CSPH_ERR_OK;
 }
 
-/* Load the prior-alert record of (panel, values) into r->pents, dropping
- * entries older than keep_ms before the high-water mark. */
-static int prior_read(struct csph_rules *r, MDB_txn *txn, MDB_val *k, int64_t keep_ms, size_t *n)
+/* The alerts on panel remembered for the key, into r->pents: those that
+ * occurred keep_ms or less before the high-water mark. */
+static enum csph_err prior_read(struct csph_rules *r, MDB_txn *txn, const struct kval *vals,
+                                size_t nvals, int panel, int64_t keep_ms, size_t *ri, size_t *si,
+                                size_t *n, struct csph_error *err)
 {
-    MDB_val v;
+    unsigned char kb[512];
+    enum csph_err e = rec_open(
+        r, txn, kb,
+        rec_key(kb, SEC_PRIOR, r->panels[panel].name, r->panel_len[panel], vals, nvals), ri, err);
     *n = 0;
-    int rc = mdb_get(txn, r->dbp, k, &v);
-    if (rc)
-        return rc;
-    struct phdr hd;
-    if (v.mv_size < sizeof hd)
-        return 0;
-    memcpy(&hd, v.mv_data, sizeof hd);
-    if (hd.version != RECORD_VERSION || v.mv_size != sizeof hd + hd.n * sizeof(struct pent))
-        return 0;
-    if (grow((void **)&r->pents, &r->cappents, hd.n + 1, sizeof *r->pents))
-        return ENOMEM;
-    const unsigned char *p = (const unsigned char *)v.mv_data + sizeof hd;
-    int64_t horizon = sat_sub(r->hw, keep_ms);
-    for (uint32_t i = 0; i < hd.n; i++, p += sizeof(struct pent)) {
-        memcpy(&r->pents[*n], p, sizeof(struct pent));
-        if (r->pents[*n].occ >= horizon)
-            (*n)++;
+    if (e)
+        return e;
+    *si = sec_find(r, *ri, 1, r->panels[panel].name, r->panel_len[panel]);
+    if (*si != SIZE_MAX) {
+        int rc = prior_decode(r, r->ar + r->secs[*si].body, r->secs[*si].blen,
+                              sat_sub(r->hw, keep_ms), n);
+        if (rc == -2)
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        if (rc < 0)
+            *n = 0;
     }
-    return 0;
+    return CSPH_ERR_OK;
 }
 
 static enum csph_err eval_event(struct csph_rules *r, MDB_txn *txn, struct fire *f,
@@ -2180,14 +3280,9 @@ static enum csph_err eval_event(struct csph_rules *r, MDB_txn *txn, struct fire 
     f->first_ms = f->last_ms = ev->occurred_ms;
     f->threshold = 1;
     if (R->prior) {
-        unsigned char kb[512];
-        MDB_val k = {prior_key(kb, r, R->prior_panel, vals, f->K->n), kb};
-        size_t n;
-        int rc = prior_read(r, txn, &k, R->prior_ms, &n);
-        if (rc == ENOMEM)
-            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
-        if (rc && rc != MDB_NOTFOUND)
-            return lmdb_fail(err, rc, "reading prior alerts");
+        size_t n, ri, si;
+        if ((e = prior_read(r, txn, vals, f->K->n, R->prior_panel, R->prior_ms, &ri, &si, &n, err)))
+            return e;
         uint64_t found = 0;
         for (size_t i = 0; i < n; i++) {
             const struct pent *pe = &r->pents[i];
@@ -2281,14 +3376,10 @@ static enum csph_err record_prior(struct csph_rules *r, MDB_txn *txn,
         struct kval vals[CSPH_KEY_MAX_FIELDS];
         for (size_t k = 0; k < d->nkey; k++)
             vals[k] = (struct kval){r->keyvals[i].v[k], r->keyvals[i].len[k], r->keyvals[i].tag[k]};
-        unsigned char kb[512];
-        MDB_val key = {prior_key(kb, r, d->panel_index, vals, d->nkey), kb}, v;
-        size_t n;
-        int rc = prior_read(r, txn, &key, keep, &n);
-        if (rc == ENOMEM)
-            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
-        if (rc && rc != MDB_NOTFOUND)
-            return lmdb_fail(err, rc, "reading prior alerts");
+        size_t n, ri, si, off, len;
+        enum csph_err e = prior_read(r, txn, vals, d->nkey, d->panel_index, keep, &ri, &si, &n, err);
+        if (e)
+            return e;
         int dup = 0;
         for (size_t q = 0; q < n && !dup; q++)
             dup = r->pents[q].seq == ev->seq;
@@ -2305,92 +3396,11 @@ static enum csph_err record_prior(struct csph_rules *r, MDB_txn *txn,
             memmove(r->pents + old, r->pents + old + 1, (n - old - 1) * sizeof *r->pents);
             n--;
         }
-        struct phdr hd = {RECORD_VERSION, (uint32_t)n, INT64_MIN};
-        for (size_t q = 0; q < n; q++)
-            if (r->pents[q].occ > hd.max_occ)
-                hd.max_occ = r->pents[q].occ;
-        v.mv_size = sizeof hd + n * sizeof(struct pent);
-        if ((rc = mdb_put(txn, r->dbp, &key, &v, MDB_RESERVE)))
-            return lmdb_fail(err, rc, "writing prior alerts");
-        memcpy(v.mv_data, &hd, sizeof hd);
-        memcpy((unsigned char *)v.mv_data + sizeof hd, r->pents, n * sizeof(struct pent));
-    }
-    return CSPH_ERR_OK;
-}
-
-/* 1 when a state record can hold nothing that counts any more. */
-static int record_stale(const struct csph_rules *r, uint32_t db, const MDB_val *k, const MDB_val *v)
-{
-    const unsigned char *kp = k->mv_data;
-    if (db == 0) {
-        struct whdr hd;
-        const struct rule *R = NULL;
-        uint64_t id;
-        if (k->mv_size < 8 || v->mv_size < sizeof hd)
-            return 1;
-        memcpy(&id, kp, 8);
-        for (size_t i = 0; i < r->nwindow_ids && !R; i++)
-            if (r->window_ids[i].id == id)
-                R = r->window_ids[i].rule;
-        if (!R)
-            return 1; /* a rule no longer in the file */
-        memcpy(&hd, v->mv_data, sizeof hd);
-        int64_t horizon = sat_sub(r->hw, R->window_ms);
-        return hd.version != RECORD_VERSION ||
-               (hd.max_occ < horizon && hd.max_fired <= sat_sub(horizon, R->window_ms));
-    }
-    struct phdr hd;
-    if (k->mv_size < 1 || k->mv_size < 1u + kp[0] || v->mv_size < sizeof hd)
-        return 1;
-    int panel = panel_find(r, (const char *)kp + 1, kp[0]);
-    if (panel < 0 || !r->prior_keep_ms[panel])
-        return 1;
-    memcpy(&hd, v->mv_data, sizeof hd);
-    return hd.version != RECORD_VERSION || hd.max_occ < sat_sub(r->hw, r->prior_keep_ms[panel]);
-}
-
-/* Visit up to SWEEP_RECORDS state records after the persisted cursor and
- * delete those wholly below the horizon, so keys never touched again go too. */
-static enum csph_err sweep(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
-{
-    unsigned budget = SWEEP_RECORDS;
-    for (int pass = 0; pass < 3 && budget; pass++) {
-        MDB_cursor *c = NULL;
-        MDB_val k, v;
-        int rc = 0;
-        if (r->sweep_db == 0 && !r->curw)
-            rc = mdb_cursor_open(txn, r->dbw, &r->curw);
-        if (!rc)
-            rc = r->sweep_db == 0 ? (c = r->curw, 0) : mdb_cursor_open(txn, r->dbp, &c);
-        if (rc)
-            return lmdb_fail(err, rc, "sweeping the rule state");
-        if (r->sweep_len) {
-            k.mv_size = r->sweep_len;
-            k.mv_data = r->sweep_key;
-            rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-            if (rc == 0 && k.mv_size == r->sweep_len && !memcmp(k.mv_data, r->sweep_key, k.mv_size))
-                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-        } else {
-            rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-        }
-        while (rc == 0 && budget) {
-            budget--;
-            if (k.mv_size <= sizeof r->sweep_key) {
-                memcpy(r->sweep_key, k.mv_data, k.mv_size);
-                r->sweep_len = k.mv_size;
-            }
-            if (record_stale(r, r->sweep_db, &k, &v) && (rc = mdb_cursor_del(c, 0)))
-                break;
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-        }
-        if (c != r->curw)
-            mdb_cursor_close(c);
-        if (rc == MDB_NOTFOUND) {
-            r->sweep_db ^= 1;
-            r->sweep_len = 0;
-        } else if (rc) {
-            return lmdb_fail(err, rc, "sweeping the rule state");
-        }
+        int64_t stale_at;
+        if (prior_encode(r, r->panels[d->panel_index].name, r->panel_len[d->panel_index], n, &off,
+                         &len, &stale_at) ||
+            sec_set(r, ri, si, off, len, stale_at))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
     }
     return CSPH_ERR_OK;
 }
@@ -2399,48 +3409,44 @@ static int open_dbs(struct csph_rules *r, MDB_txn *txn)
 {
     /* Opened in every call: a handle first opened in a transaction that
      * is later aborted does not survive it. */
-    int rc = mdb_dbi_open(txn, DB_WINDOW, MDB_CREATE, &r->dbw);
-    if (!rc)
-        rc = mdb_dbi_open(txn, DB_PRIOR, MDB_CREATE, &r->dbp);
+    int rc = mdb_dbi_open(txn, DB_LOG, MDB_CREATE | MDB_INTEGERKEY, &r->dbl);
     if (!rc)
         rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &r->dbm);
     return rc;
 }
 
-static int meta_read(struct csph_rules *r, MDB_txn *txn)
+static int meta_read(struct csph_rules *r, MDB_txn *txn, struct meta *m)
 {
     MDB_val k = {sizeof META_KEY - 1, (void *)META_KEY}, v;
-    struct mhdr hd;
-    r->hw = INT64_MIN;
-    r->sweep_db = 0;
-    r->sweep_len = 0;
+    uint32_t version;
+    memset(m, 0, sizeof *m);
+    m->hw = INT64_MIN;
     int rc = mdb_get(txn, r->dbm, &k, &v);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    if (v.mv_size < sizeof hd)
+    if (v.mv_size < sizeof version)
         return 0;
-    memcpy(&hd, v.mv_data, sizeof hd);
-    if (hd.version != RECORD_VERSION || hd.sweep_len > sizeof r->sweep_key ||
-        v.mv_size != sizeof hd + hd.sweep_len)
-        return 0;
-    r->hw = hd.hw;
-    r->sweep_db = hd.sweep_db & 1;
-    r->sweep_len = hd.sweep_len;
-    memcpy(r->sweep_key, (const unsigned char *)v.mv_data + sizeof hd, hd.sweep_len);
+    memcpy(&version, v.mv_data, sizeof version);
+    if (version == META_VERSION && v.mv_size == sizeof(struct mhdr)) {
+        struct mhdr hd;
+        memcpy(&hd, v.mv_data, sizeof hd);
+        *m = (struct meta){META_VERSION, hd.hw, hd.gen, hd.writer};
+    } else if (version == LEGACY_VERSION && v.mv_size >= sizeof(struct mhdr1)) {
+        struct mhdr1 hd;
+        memcpy(&hd, v.mv_data, sizeof hd);
+        if (hd.sweep_len <= 512 && v.mv_size == sizeof hd + hd.sweep_len)
+            *m = (struct meta){LEGACY_VERSION, hd.hw, 0, 0};
+    }
     return 0;
 }
 
 static int meta_write(struct csph_rules *r, MDB_txn *txn)
 {
     MDB_val k = {sizeof META_KEY - 1, (void *)META_KEY}, v;
-    struct mhdr hd = {RECORD_VERSION, r->sweep_db, r->hw, (uint32_t)r->sweep_len, 0};
-    v.mv_size = sizeof hd + r->sweep_len;
-    int rc = mdb_put(txn, r->dbm, &k, &v, MDB_RESERVE);
-    if (rc)
-        return rc;
-    memcpy(v.mv_data, &hd, sizeof hd);
-    memcpy((unsigned char *)v.mv_data + sizeof hd, r->sweep_key, r->sweep_len);
-    return 0;
+    struct mhdr hd = {META_VERSION, 0, r->hw, r->gen, r->writer};
+    v.mv_size = sizeof hd;
+    v.mv_data = &hd;
+    return mdb_put(txn, r->dbm, &k, &v, 0);
 }
 
 static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
@@ -2452,13 +3458,16 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
 {
     *drafts = NULL;
     *ndrafts = 0;
-    r->curw = NULL;
+    r->curl = NULL;
+    r->cur_rec = SIZE_MAX;
     enum csph_err e = eval(r, txn, ev, err);
-    if (r->curw)
-        mdb_cursor_close(r->curw);
-    r->curw = NULL;
-    if (e)
+    if (r->curl)
+        mdb_cursor_close(r->curl);
+    r->curl = NULL;
+    if (e) {
+        r->ivalid = 0; /* the caller aborts: rebuild the index next time */
         return e;
+    }
     for (size_t i = 0; i < r->ndrafts; i++) {
         struct csph_alert_draft *d = &r->drafts[i];
         d->evidence = r->ev + r->evoff[i];
@@ -2474,18 +3483,31 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
                           struct csph_error *err)
 {
     enum csph_err e;
+    struct meta m;
     int rc;
     r->ndrafts = 0;
     r->nev = 0;
+    r->nar = r->nrecs = r->nsecs = 0;
+    r->changed = 0;
     if ((rc = open_dbs(r, txn)))
         return lmdb_fail(err, rc, "opening the rule state");
-    if ((rc = meta_read(r, txn)))
+    if ((rc = meta_read(r, txn, &m)))
         return lmdb_fail(err, rc, "reading the rule state");
-    int64_t m = ev->occurred_ms < ev->received_ms ? ev->occurred_ms : ev->received_ms;
-    int dirty = 0;
-    if (!ev->from_hub && m > r->hw) {
-        r->hw = m;
-        dirty = 1;
+    r->hw = m.hw;
+    if (!r->ivalid || r->ienv != mdb_txn_env(txn) || m.version != META_VERSION ||
+        m.gen != r->gen || m.writer != r->writer) {
+        if ((e = rebuild(r, txn, &m, err)))
+            return e;
+    } else if (mdb_txn_id(txn) != r->txnid) {
+        r->txnid = mdb_txn_id(txn);
+        r->txn_head = r->head;
+    }
+    int64_t mt = ev->occurred_ms < ev->received_ms ? ev->occurred_ms : ev->received_ms;
+    int meta_dirty = 0;
+    if (!ev->from_hub && mt > r->hw) {
+        r->hw = mt;
+        r->sweep_left = r->nslots; /* records may have gone stale: look at them all */
+        meta_dirty = 1;
     }
     for (size_t s = 0; s < r->ntypes; s++) {
         const struct type_slot *ts = &r->types[s];
@@ -2496,14 +3518,18 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
                 return e;
         break;
     }
-    if ((e = record_prior(r, txn, ev, err)))
+    if ((e = record_prior(r, txn, ev, err)) || (e = rec_flush(r, txn, err)) ||
+        (e = clean(r, txn, err)))
         return e;
-    if (ev->seq % SWEEP_EVERY == 0) {
-        if ((e = sweep(r, txn, err)))
-            return e;
-        dirty = 1;
+    index_sweep(r);
+    /* The first change in a transaction bumps the generation: an abort
+     * takes it back, so the next call sees it differ and rebuilds. */
+    if (r->changed && r->gen_txnid != r->txnid) {
+        r->gen++;
+        r->gen_txnid = r->txnid;
+        meta_dirty = 1;
     }
-    if (dirty && (rc = meta_write(r, txn)))
+    if (meta_dirty && (rc = meta_write(r, txn)))
         return lmdb_fail(err, rc, "writing the rule state");
     return CSPH_ERR_OK;
 }
@@ -2511,9 +3537,10 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
 enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,
                                     uint64_t *bytes, struct csph_error *err)
 {
-    static const char *const names[] = {DB_WINDOW, DB_PRIOR, DB_META};
+    static const char *const names[] = {DB_LOG, DB_META, DB_LEGACY_WINDOW, DB_LEGACY_PRIOR};
+    (void)r;
     *entries = *bytes = 0;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         MDB_dbi dbi;
         MDB_stat st;
         int rc = mdb_dbi_open(txn, names[i], 0, &dbi);

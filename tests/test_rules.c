@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 #include <msgpack.h>
+#include <sodium.h>
 
 #include "config.h"
 #include "rules.h"
@@ -1400,6 +1401,149 @@ static void test_large_windows(void **state)
     assert_int_equal(fired, 4);
 }
 
+/* ---- the state across upgrades, aborts, restarts -------------------------------------- */
+
+static void put_raw(MDB_txn *txn, const char *db, const void *k, size_t kn, const void *v, size_t vn)
+{
+    MDB_dbi dbi;
+    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+    assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+}
+
+/* State left by a version 1 engine (a record per rule and key in
+ * rules.window, per panel and key in rules.prior, the high-water mark in
+ * rules.meta) is converted on first use: a half-filled window completes,
+ * an earlier alert still counts, the horizon still holds. */
+static void test_version1_state_converted(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-03-03T09:00:00Z");
+    struct { uint32_t version, n, nf, pad; int64_t max_occ, max_fired; } wh =
+        {1, 2, 0, 0, t0 + 191 * DAY, INT64_MIN};
+    struct { int64_t occ; uint64_t seq, h; } we[2] = {{t0 + 190 * DAY, 1, 0}, {t0 + 191 * DAY, 2, 0}};
+    struct { uint32_t version, n; int64_t max_occ; } ph = {1, 1, t0 + 191 * DAY};
+    struct { int64_t occ; uint64_t seq; } pe = {t0 + 191 * DAY, 3};
+    struct { uint32_t version, sweep_db; int64_t hw; uint32_t sweep_len, pad; } mh =
+        {1, 0, t0 + 200 * DAY, 0, 0};
+    const char *name = "asb-case-review.victim";
+    unsigned char k[64], v[256], h[16];
+    crypto_generichash(h, sizeof h, (const unsigned char *)name, strlen(name), NULL, 0);
+    begin(f);
+    memcpy(k, h, 8);
+    memcpy(k + 8, "s\5V-OLD", 7);
+    memcpy(v, &wh, sizeof wh);
+    memcpy(v + sizeof wh, we, sizeof we);
+    put_raw(f->txn, "rules.window", k, 15, v, sizeof wh + sizeof we);
+    memcpy(k, "\5marac" "s\5V-PRI", 13);
+    memcpy(v, &ph, sizeof ph);
+    memcpy(v + sizeof ph, &pe, sizeof pe);
+    put_raw(f->txn, "rules.prior", k, 13, v, sizeof ph + sizeof pe);
+    put_raw(f->txn, "rules.meta", "state", 5, &mh, sizeof mh);
+    commit(f);
+    f->seq = 3;
+
+    const struct dcopy *d = of(asb(f, t0 + 192 * DAY, "V-OLD", NULL, NULL), "asb-case-review.victim");
+    assert_non_null(d);
+    expect_evidence(d, 3, E(1), E(2), E(4));
+    d = of(da(f, "V-PRI", t0 + 195 * DAY, 1), "marac.repeat");
+    assert_non_null(d);
+    expect_evidence(d, 2, E(3), E(5));
+    /* the high-water mark came across: three reports 200 days behind it
+     * are more than a window late */
+    for (int i = 0; i < 3; i++)
+        assert_null(of(asb(f, t0 + i * HOUR, "V-LATE", NULL, NULL), "asb-case-review.victim"));
+
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "rules.window", 0, &dbi), MDB_NOTFOUND);
+    assert_int_equal(mdb_dbi_open(txn, "rules.prior", 0, &dbi), MDB_NOTFOUND);
+    mdb_txn_abort(txn);
+}
+
+/* The engine keeps an index of its state in memory: aborted batches,
+ * restarts and reloads (a new engine on the same data) in the middle of a
+ * stream change no outcome. */
+static void test_aborts_restarts_reloads(void **state)
+{
+    struct fx *f = *state;
+    size_t nref, nd = 0, len = 0, cap = 1;
+    char *ref = run_stream(f, 1, 1500, &nref);
+    fresh_env(f);
+    struct gen g = {0x9E3779B97F4A7C15ull};
+    char *buf = calloc(1, 1);
+    int64_t t0 = T("2024-01-01T00:00:00Z");
+    int aborts = 0, restarts = 0, reloads = 0;
+    for (int i = 0, batch = 0; i < 1500; batch++) {
+        int n = 1 + batch % 13;
+        if (n > 1500 - i)
+            n = 1500 - i;
+        if (batch % 3 == 1) { /* evaluated, then aborted: as if never seen */
+            struct gen saved = g;
+            uint64_t seq0 = f->seq;
+            begin(f);
+            for (int j = 0; j < n; j++)
+                gen_event(f, &g, i + j, t0);
+            mdb_txn_abort(f->txn);
+            f->txn = NULL;
+            g = saved;
+            f->seq = seq0;
+            aborts++;
+        }
+        begin(f);
+        for (int j = 0; j < n; j++) {
+            gen_event(f, &g, i + j, t0);
+            nd += f->got.n;
+            log_drafts(&f->got, &buf, &len, &cap);
+        }
+        commit(f);
+        i += n;
+        if (batch % 7 == 6) {
+            env_close(f);
+            csph_rules_destroy(&f->rules);
+            env_open(f);
+            rules_load_path(f, f->rules_path);
+            restarts++;
+        } else if (batch % 5 == 4) {
+            csph_rules_destroy(&f->rules);
+            rules_load_path(f, f->rules_path);
+            reloads++;
+        }
+    }
+    printf("aborts, restarts, reloads: %zu drafts with %d aborted batches, %d restarts, %d reloads\n",
+           nd, aborts, restarts, reloads);
+    assert_int_equal(nd, nref);
+    assert_string_equal(ref, buf);
+    free(ref);
+    free(buf);
+}
+
+/* A few keys rewritten in transaction after transaction: what their
+ * rewrites leave behind is cleaned up, so the state stays near its live
+ * size (6 records here). */
+static void test_state_bounded_under_rewrites(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-01-01T00:00:00Z");
+    uint64_t entries, bytes, peak = 0, peak_bytes = 0;
+    char v[16];
+    for (int i = 0; i < 6000; i++) {
+        snprintf(v, sizeof v, "V-%d", i % 5);
+        asb(f, t0 + (int64_t)i * 10 * MINUTE, v, NULL, "E01000001"); /* a transaction each */
+        if (i % 250 == 249) {
+            state_size(f, &entries, &bytes);
+            if (entries > peak)
+                peak = entries;
+            if (bytes > peak_bytes)
+                peak_bytes = bytes;
+        }
+    }
+    printf("state under rewrites: peak %" PRIu64 " records, %" PRIu64 " bytes\n", peak, peak_bytes);
+    assert_true(peak < 100);
+    assert_true(peak_bytes < (1u << 20));
+}
+
 /* ---- cost ------------------------------------------------------------------------------- */
 
 static void test_eval_cost(void **state)
@@ -1457,6 +1601,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broken_rule_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_language_corners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version1_state_converted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aborts_restarts_reloads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_bounded_under_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval_cost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
