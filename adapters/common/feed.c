@@ -992,3 +992,40 @@ int feed_finish(struct feed **fp, int complete, int input_error)
     signal(SIGTERM, SIG_DFL);
     return rc;
 }
+
+int feed_parse_int(const char *program, const char *s, const char *what, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s must be a number from %d to %d, not '%s'\n", program, what, lo,
+                hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int feed_common_option(const char *program, int c, const char *arg, struct feed_options *fo,
+                       struct feed_state_opts *st)
+{
+    switch (c) {
+    case 'H': fo->endpoint = arg; return 1;
+    case 's': st->state = arg; return 1;
+    case FEED_OPT_NO_STATE: st->no_state = 1; return 1;
+    case 'w': return feed_parse_int(program, arg, "--window", 1, 100000, &fo->window) ? -1 : 1;
+    case 'b': return feed_parse_int(program, arg, "--batch", 1, 1000, &fo->batch) ? -1 : 1;
+    case FEED_OPT_SAVE:
+        return feed_parse_int(program, arg, "--save-every", 1, 100000000, &fo->save_every) ? -1
+                                                                                           : 1;
+    case FEED_OPT_TIMEOUT:
+        return feed_parse_int(program, arg, "--timeout", 1, 86400, &fo->timeout_s) ? -1 : 1;
+    case 'p': fo->progress = 1; return 1;
+    case FEED_OPT_NO_PROGRESS: fo->progress = 0; return 1;
+    case FEED_OPT_JSON: fo->json = 1; return 1;
+    case FEED_OPT_SHOW: return feed_parse_int(program, arg, "--show", 0, 10000, &fo->show) ? -1 : 1;
+    case 'K': fo->key_file = arg; return 1;
+    case 'S': fo->server_key = arg; return 1;
+    }
+    return 0;
+}

@@ -106,4 +106,45 @@ int feed_finish(struct feed **f, int complete, int input_error);
  * directory (malloc'd). */
 char *feed_default_state(const char *input);
 
+/* The command-line options every feed takes. A program lists
+ * FEED_COMMON_LONG_OPTIONS in its getopt_long table (its own long options
+ * start at FEED_OPT__NEXT), passes FEED_COMMON_SHORT_OPTIONS plus its own
+ * short ones, and offers each result to feed_common_option first. */
+enum {
+    FEED_OPT_NO_STATE = 256,
+    FEED_OPT_SAVE,
+    FEED_OPT_TIMEOUT,
+    FEED_OPT_NO_PROGRESS,
+    FEED_OPT_JSON,
+    FEED_OPT_SHOW,
+    FEED_OPT__NEXT
+};
+#define FEED_COMMON_SHORT_OPTIONS "H:s:w:b:p"
+#define FEED_COMMON_LONG_OPTIONS                                               \
+    {"hub", required_argument, 0, 'H'}, {"state", required_argument, 0, 's'},  \
+        {"no-state", no_argument, 0, FEED_OPT_NO_STATE},                       \
+        {"window", required_argument, 0, 'w'},                                 \
+        {"batch", required_argument, 0, 'b'},                                  \
+        {"save-every", required_argument, 0, FEED_OPT_SAVE},                   \
+        {"timeout", required_argument, 0, FEED_OPT_TIMEOUT},                   \
+        {"progress", no_argument, 0, 'p'},                                     \
+        {"no-progress", no_argument, 0, FEED_OPT_NO_PROGRESS},                 \
+        {"json", no_argument, 0, FEED_OPT_JSON},                               \
+        {"show", required_argument, 0, FEED_OPT_SHOW},                         \
+        {"key", required_argument, 0, 'K'}, {"server-key", required_argument, 0, 'S'}
+
+/* Where the state options go (the state file is the program's to open). */
+struct feed_state_opts {
+    const char *state;
+    int no_state;
+};
+
+/* Apply getopt result c (argument arg) when it is a common option: 1 applied,
+ * 0 not a common option, -1 a bad value (the message is printed, prefixed
+ * with program). */
+int feed_common_option(const char *program, int c, const char *arg, struct feed_options *fo,
+                       struct feed_state_opts *st);
+/* A whole number from lo to hi, or -1 with a message naming what. */
+int feed_parse_int(const char *program, const char *s, const char *what, int lo, int hi, int *out);
+
 #endif

@@ -749,41 +749,18 @@ static int read_header(struct importer *im, const char *path)
     return 0;
 }
 
-static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, PROGRAM ": %s must be a number from %d to %d, not '%s'\n", what, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    enum { O_NO_STATE = 256, O_SAVE, O_TIMEOUT, O_PREFIX, O_NO_PROGRESS, O_JSON, O_SHOW };
+    enum { O_PREFIX = FEED_OPT__NEXT };
     static const struct option lopts[] = {
         {"mapping", required_argument, 0, 'm'},
-        {"hub", required_argument, 0, 'H'},
-        {"state", required_argument, 0, 's'},
-        {"no-state", no_argument, 0, O_NO_STATE},
-        {"window", required_argument, 0, 'w'},
-        {"batch", required_argument, 0, 'b'},
-        {"save-every", required_argument, 0, O_SAVE},
-        {"timeout", required_argument, 0, O_TIMEOUT},
         {"id-prefix", required_argument, 0, O_PREFIX},
-        {"progress", no_argument, 0, 'p'},
-        {"no-progress", no_argument, 0, O_NO_PROGRESS},
-        {"json", no_argument, 0, O_JSON},
-        {"show", required_argument, 0, O_SHOW},
-        {"key", required_argument, 0, 'K'},
-        {"server-key", required_argument, 0, 'S'},
+        FEED_COMMON_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *mapping_path = NULL, *state = NULL, *prefix_opt = NULL;
+    const char *mapping_path = NULL, *prefix_opt = NULL;
+    struct feed_state_opts st = {0};
     struct feed_options fo = {
         .program = PROGRAM,
         .unit = "row",
@@ -796,39 +773,16 @@ int main(int argc, char **argv)
         .progress = -1,
         .show = 10,
     };
-    int no_state = 0, c;
-    while ((c = getopt_long(argc, argv, "m:H:s:w:b:ph", lopts, NULL)) != -1) {
+    int c;
+    while ((c = getopt_long(argc, argv, "m:h" FEED_COMMON_SHORT_OPTIONS, lopts, NULL)) != -1) {
+        int common = feed_common_option(PROGRAM, c, optarg, &fo, &st);
+        if (common < 0)
+            return FEED_EXIT_USAGE;
+        if (common)
+            continue;
         switch (c) {
         case 'm': mapping_path = optarg; break;
-        case 'H': fo.endpoint = optarg; break;
-        case 's': state = optarg; break;
-        case O_NO_STATE: no_state = 1; break;
-        case 'w':
-            if (parse_int(optarg, "--window", 1, 100000, &fo.window))
-                return FEED_EXIT_USAGE;
-            break;
-        case 'b':
-            if (parse_int(optarg, "--batch", 1, 1000, &fo.batch))
-                return FEED_EXIT_USAGE;
-            break;
-        case O_SAVE:
-            if (parse_int(optarg, "--save-every", 1, 100000000, &fo.save_every))
-                return FEED_EXIT_USAGE;
-            break;
-        case O_TIMEOUT:
-            if (parse_int(optarg, "--timeout", 1, 86400, &fo.timeout_s))
-                return FEED_EXIT_USAGE;
-            break;
         case O_PREFIX: prefix_opt = optarg; break;
-        case 'p': fo.progress = 1; break;
-        case O_NO_PROGRESS: fo.progress = 0; break;
-        case O_JSON: fo.json = 1; break;
-        case O_SHOW:
-            if (parse_int(optarg, "--show", 0, 10000, &fo.show))
-                return FEED_EXIT_USAGE;
-            break;
-        case 'K': fo.key_file = optarg; break;
-        case 'S': fo.server_key = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return FEED_EXIT_USAGE;
         }
@@ -838,7 +792,7 @@ int main(int argc, char **argv)
                 !mapping_path ? "--mapping MAP.yaml is required" : "give exactly one FILE", usage);
         return FEED_EXIT_USAGE;
     }
-    if (no_state && state) {
+    if (st.no_state && st.state) {
         fprintf(stderr, PROGRAM ": --state and --no-state together\n");
         return FEED_EXIT_USAGE;
     }
@@ -897,8 +851,8 @@ int main(int argc, char **argv)
         abort();
     fo.ids = ids;
     fo.input = path;
-    if (!no_state)
-        fo.state_path = state ? state : (default_state = feed_default_state(path));
+    if (!st.no_state)
+        fo.state_path = st.state ? st.state : (default_state = feed_default_state(path));
     if ((rc = feed_open(&im.feed, &fo)) != 0)
         goto out;
 

@@ -57,18 +57,6 @@ static const char usage[] =
     "error; 130 interrupted (Ctrl-C: what was sent is answered and the state\n"
     "saved first).\n";
 
-static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, PROGRAM ": %s must be a number from %d to %d, not '%s'\n", what, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -93,21 +81,9 @@ static const char *json_kind(const json_t *j)
 
 int main(int argc, char **argv)
 {
-    enum { O_NO_STATE = 256, O_SAVE, O_TIMEOUT, O_NO_PROGRESS, O_JSON, O_SHOW };
+
     static const struct option lopts[] = {
-        {"hub", required_argument, 0, 'H'},
-        {"state", required_argument, 0, 's'},
-        {"no-state", no_argument, 0, O_NO_STATE},
-        {"window", required_argument, 0, 'w'},
-        {"batch", required_argument, 0, 'b'},
-        {"save-every", required_argument, 0, O_SAVE},
-        {"timeout", required_argument, 0, O_TIMEOUT},
-        {"progress", no_argument, 0, 'p'},
-        {"no-progress", no_argument, 0, O_NO_PROGRESS},
-        {"json", no_argument, 0, O_JSON},
-        {"show", required_argument, 0, O_SHOW},
-        {"key", required_argument, 0, 'K'},
-        {"server-key", required_argument, 0, 'S'},
+        FEED_COMMON_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -123,38 +99,15 @@ int main(int argc, char **argv)
         .show = 10,
         .ids = "json",
     };
-    const char *state = NULL;
-    int no_state = 0, c;
-    while ((c = getopt_long(argc, argv, "H:s:w:b:ph", lopts, NULL)) != -1) {
+    struct feed_state_opts st = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, "h" FEED_COMMON_SHORT_OPTIONS, lopts, NULL)) != -1) {
+        int common = feed_common_option(PROGRAM, c, optarg, &fo, &st);
+        if (common < 0)
+            return FEED_EXIT_USAGE;
+        if (common)
+            continue;
         switch (c) {
-        case 'H': fo.endpoint = optarg; break;
-        case 's': state = optarg; break;
-        case O_NO_STATE: no_state = 1; break;
-        case 'w':
-            if (parse_int(optarg, "--window", 1, 100000, &fo.window))
-                return FEED_EXIT_USAGE;
-            break;
-        case 'b':
-            if (parse_int(optarg, "--batch", 1, 1000, &fo.batch))
-                return FEED_EXIT_USAGE;
-            break;
-        case O_SAVE:
-            if (parse_int(optarg, "--save-every", 1, 100000000, &fo.save_every))
-                return FEED_EXIT_USAGE;
-            break;
-        case O_TIMEOUT:
-            if (parse_int(optarg, "--timeout", 1, 86400, &fo.timeout_s))
-                return FEED_EXIT_USAGE;
-            break;
-        case 'p': fo.progress = 1; break;
-        case O_NO_PROGRESS: fo.progress = 0; break;
-        case O_JSON: fo.json = 1; break;
-        case O_SHOW:
-            if (parse_int(optarg, "--show", 0, 10000, &fo.show))
-                return FEED_EXIT_USAGE;
-            break;
-        case 'K': fo.key_file = optarg; break;
-        case 'S': fo.server_key = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return FEED_EXIT_USAGE;
         }
@@ -164,11 +117,11 @@ int main(int argc, char **argv)
         return FEED_EXIT_USAGE;
     }
     const char *path = optind < argc && strcmp(argv[optind], "-") != 0 ? argv[optind] : NULL;
-    if (!path && state) {
+    if (!path && st.state) {
         fprintf(stderr, PROGRAM ": --state needs a FILE: stdin cannot be resumed\n");
         return FEED_EXIT_USAGE;
     }
-    if (no_state && state) {
+    if (st.no_state && st.state) {
         fprintf(stderr, PROGRAM ": --state and --no-state together\n");
         return FEED_EXIT_USAGE;
     }
@@ -184,8 +137,8 @@ int main(int argc, char **argv)
     }
     char *default_state = NULL;
     fo.input = path;
-    if (path && !no_state)
-        fo.state_path = state ? state : (default_state = feed_default_state(path));
+    if (path && !st.no_state)
+        fo.state_path = st.state ? st.state : (default_state = feed_default_state(path));
     struct feed *f;
     int rc = feed_open(&f, &fo);
     if (rc) {
