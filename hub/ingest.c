@@ -48,13 +48,19 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
 
 enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
 {
-    enum csph_err rc = csph_store_write_commit(g->store, err);
+    enum csph_err rc = csph_rules_flush(g->rules, csph_store_txn(g->store), err);
+    if (rc) {
+        csph_ingest_abort(g);
+        return rc;
+    }
+    rc = csph_store_write_commit(g->store, err);
     csph_queues_txn_end(g->queues, rc == CSPH_ERR_OK);
     return rc;
 }
 
 void csph_ingest_abort(struct csph_ingest *g)
 {
+    csph_rules_abort(g->rules);
     csph_store_write_abort(g->store);
     csph_queues_txn_end(g->queues, 0);
 }

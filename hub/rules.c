@@ -281,6 +281,7 @@ struct orec {
     size_t slot;  /* its index slot, while r->rehashes is what it was at open */
     uint64_t rehashes;
     int dirty;
+    size_t first, last; /* its sections in r->secs, a list in order (SIZE_MAX: none) */
 };
 
 struct osec {
@@ -289,8 +290,19 @@ struct osec {
     size_t id, idlen; /* its id */
     size_t body, blen;
     unsigned char kind;
-    int fresh;        /* encoded in this call: */
+    int fresh;        /* encoded in this transaction: */
     int64_t stale_at; /* the hw from which it keeps nothing (stale_from) */
+    size_t next;      /* the record's next section, SIZE_MAX: none */
+    size_t wc;        /* a window held decoded (r->wc[wc - 1]) and newer than the body; 0: none */
+};
+
+/* A window section held decoded for the rest of the transaction, so a key
+ * that many events touch (a busy area's hotspot window) is decoded and
+ * encoded once per transaction instead of once per event. */
+struct wcache {
+    struct went *e;    /* oldest first, as eval_window leaves r->ents */
+    struct wfired *f;
+    size_t n, nf, cape, capf;
 };
 
 struct keyvals {
@@ -351,7 +363,15 @@ struct csph_rules {
     size_t clean_txnid;        /* ... or at this transaction's own entries */
     MDB_cursor *curl;          /* on the log, for one call */
     size_t cur_rec;            /* the record it points at, or SIZE_MAX */
-    /* records opened in this call */
+    /* records opened in this transaction: written by csph_rules_flush */
+    int open_valid;            /* they belong to transaction open_txnid */
+    size_t open_txnid;
+    size_t open_evals;         /* events evaluated since the last flush */
+    int meta_dirty;            /* hw moved since the last flush */
+    size_t *rmap;              /* key hash -> record index + 1 (open addressing) */
+    size_t caprmap;
+    struct wcache *wc;
+    size_t nwc, capwc;
     unsigned char *ar;
     size_t nar, capar;
     struct orec *recs;
@@ -1869,6 +1889,12 @@ void csph_rules_destroy(struct csph_rules **rp)
     free(r->ar);
     free(r->recs);
     free(r->secs);
+    free(r->rmap);
+    for (size_t i = 0; i < r->capwc; i++) {
+        free(r->wc[i].e);
+        free(r->wc[i].f);
+    }
+    free(r->wc);
     free(r->sbuf);
     free(r->wbuf);
     free(r);
@@ -2546,9 +2572,9 @@ static void index_clear(struct csph_rules *r)
  * cleaner). Memory only: the log keeps them until then, and a rebuild
  * finds them stale again. A record goes stale only as hw moves (one
  * written stale is dropped at once), so a pass follows every move. */
-static void index_sweep(struct csph_rules *r)
+static void index_sweep(struct csph_rules *r, size_t budget)
 {
-    for (unsigned k = 0; k < SWEEP_SLOTS && r->sweep_left && r->nslots; k++, r->sweep_left--) {
+    for (size_t k = 0; k < budget && r->sweep_left && r->nslots; k++, r->sweep_left--) {
         size_t i = r->sweep_at;
         r->sweep_at = (r->sweep_at + 1) & (r->nslots - 1);
         if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && r->slots[i].stale_at <= r->hw)
@@ -2560,21 +2586,76 @@ static void index_sweep(struct csph_rules *r)
 
 /* Split the sections at r->ar[off, off + n) for record ri. An unreadable
  * record has none (it was empty to version 1 too). */
+static int sec_link(struct csph_rules *r, size_t ri, const struct osec *o, size_t *si)
+{
+    if (grow((void **)&r->secs, &r->capsecs, r->nsecs + 1, sizeof *r->secs))
+        return -1;
+    size_t i = r->nsecs++;
+    struct orec *rec = &r->recs[ri];
+    r->secs[i] = *o;
+    r->secs[i].rec = ri;
+    r->secs[i].next = SIZE_MAX;
+    if (rec->last == SIZE_MAX)
+        rec->first = i;
+    else
+        r->secs[rec->last].next = i;
+    rec->last = i;
+    if (si)
+        *si = i;
+    return 0;
+}
+
 static int secs_load(struct csph_rules *r, size_t ri, size_t off, size_t n)
 {
-    size_t pos = off, end = off + n, first = r->nsecs;
-    while (pos < end) {
-        struct secv s;
-        if (sec_view(r->ar + pos, r->ar + end, &s)) {
-            r->nsecs = first;
+    size_t pos, end = off + n;
+    struct secv s;
+    for (pos = off; pos < end; pos += s.total)
+        if (sec_view(r->ar + pos, r->ar + end, &s))
             return 0;
-        }
-        if (grow((void **)&r->secs, &r->capsecs, r->nsecs + 1, sizeof *r->secs))
+    for (pos = off; pos < end; pos += s.total) {
+        sec_view(r->ar + pos, r->ar + end, &s);
+        struct osec o = {ri, pos, s.total, (size_t)(s.id - r->ar), s.idlen,
+                         (size_t)(s.body - r->ar), s.blen, s.kind, 0, 0, SIZE_MAX, 0};
+        if (sec_link(r, ri, &o, NULL))
             return -1;
-        r->secs[r->nsecs++] = (struct osec){ri, pos, s.total, (size_t)(s.id - r->ar), s.idlen,
-                                            (size_t)(s.body - r->ar), s.blen, s.kind, 0, 0};
-        pos += s.total;
     }
+    return 0;
+}
+
+/* Forget the records opened in this transaction (written or not). */
+static void open_reset(struct csph_rules *r)
+{
+    r->nar = r->nrecs = r->nsecs = r->nwc = 0;
+    r->open_valid = 0;
+    r->open_evals = 0;
+    r->meta_dirty = 0;
+    if (r->caprmap)
+        memset(r->rmap, 0, r->caprmap * sizeof *r->rmap);
+}
+
+static void rmap_put(struct csph_rules *r, size_t ri)
+{
+    size_t mask = r->caprmap - 1, i = (size_t)r->recs[ri].h & mask;
+    while (r->rmap[i])
+        i = (i + 1) & mask;
+    r->rmap[i] = ri + 1;
+}
+
+/* Record ri (the newest) joins the map of open records. */
+static int rmap_add(struct csph_rules *r, size_t ri)
+{
+    if (r->nrecs * 2 > r->caprmap) {
+        size_t cap = r->caprmap ? r->caprmap * 2 : 256;
+        size_t *m = calloc(cap, sizeof *m);
+        if (!m)
+            return -1;
+        free(r->rmap);
+        r->rmap = m;
+        r->caprmap = cap;
+        for (size_t i = 0; i < ri; i++)
+            rmap_put(r, i);
+    }
+    rmap_put(r, ri);
     return 0;
 }
 
@@ -2595,13 +2676,15 @@ static enum csph_err rec_open(struct csph_rules *r, MDB_txn *txn, const unsigned
                               size_t klen, size_t *ri, struct csph_error *err)
 {
     uint64_t h = key_hash(key, klen);
-    for (size_t i = 0; i < r->nrecs; i++)
-        if (r->recs[i].h == h && r->recs[i].klen == klen &&
-            !memcmp(r->ar + r->recs[i].koff, key, klen)) {
-            *ri = i;
+    for (size_t m = r->caprmap - 1, i = r->caprmap ? (size_t)h & m : 0; r->caprmap && r->rmap[i];
+         i = (i + 1) & m) {
+        const struct orec *o = &r->recs[r->rmap[i] - 1];
+        if (o->h == h && o->klen == klen && !memcmp(r->ar + o->koff, key, klen)) {
+            *ri = r->rmap[i] - 1;
             return CSPH_ERR_OK;
         }
-    struct orec o = {.klen = klen, .h = h};
+    }
+    struct orec o = {.klen = klen, .h = h, .first = SIZE_MAX, .last = SIZE_MAX};
     size_t slot;
     MDB_val v;
     if (grow((void **)&r->recs, &r->caprecs, r->nrecs + 1, sizeof *r->recs) ||
@@ -2628,10 +2711,12 @@ static enum csph_err rec_open(struct csph_rules *r, MDB_txn *txn, const unsigned
         r->nar += sn;
         r->recs[r->nrecs++] = o;
         r->cur_rec = *ri;
-        if (secs_load(r, *ri, off, sn))
+        if (rmap_add(r, *ri) || secs_load(r, *ri, off, sn))
             return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
     } else {
         r->recs[r->nrecs++] = o;
+        if (rmap_add(r, *ri))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
     }
     return CSPH_ERR_OK;
 }
@@ -2641,9 +2726,9 @@ static enum csph_err rec_open(struct csph_rules *r, MDB_txn *txn, const unsigned
 static size_t sec_find(const struct csph_rules *r, size_t ri, int prior, const void *id,
                        size_t idlen)
 {
-    for (size_t i = 0; i < r->nsecs; i++) {
+    for (size_t i = r->recs[ri].first; i != SIZE_MAX; i = r->secs[i].next) {
         const struct osec *s = &r->secs[i];
-        if (s->rec == ri && (s->kind == SEC_PRIOR) == prior && s->idlen == idlen &&
+        if ((s->kind == SEC_PRIOR) == prior && s->idlen == idlen &&
             !memcmp(r->ar + s->id, id, idlen))
             return i;
     }
@@ -2655,14 +2740,21 @@ static int sec_set(struct csph_rules *r, size_t ri, size_t si, size_t off, size_
                    int64_t stale_at)
 {
     struct secv s;
-    if (si == SIZE_MAX) {
-        if (grow((void **)&r->secs, &r->capsecs, r->nsecs + 1, sizeof *r->secs))
-            return -1;
-        si = r->nsecs++;
-    }
+    struct osec fresh = {0};
+    if (si == SIZE_MAX && sec_link(r, ri, &fresh, &si))
+        return -1;
     sec_view(r->ar + off, r->ar + off + len, &s);
-    r->secs[si] = (struct osec){ri, off, len, (size_t)(s.id - r->ar), s.idlen,
-                                (size_t)(s.body - r->ar), s.blen, s.kind, 1, stale_at};
+    struct osec *o = &r->secs[si];
+    o->off = off;
+    o->len = len;
+    o->id = (size_t)(s.id - r->ar);
+    o->idlen = s.idlen;
+    o->body = (size_t)(s.body - r->ar);
+    o->blen = s.blen;
+    o->kind = s.kind;
+    o->fresh = 1;
+    o->stale_at = stale_at;
+    o->wc = 0;
     r->recs[ri].dirty = 1;
     return 0;
 }
@@ -2681,12 +2773,11 @@ static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_e
                       : o->rehashes == r->rehashes ? o->slot
                                                    : index_find(r, o->h, o->seq);
         int64_t stale_at = slot != SIZE_MAX ? r->slots[slot].stale_at : INT64_MIN;
-        for (size_t i = 0; i < r->nsecs; i++)
-            if (r->secs[i].rec == ri) {
-                n += r->secs[i].len;
-                if (r->secs[i].fresh && r->secs[i].stale_at > stale_at)
-                    stale_at = r->secs[i].stale_at;
-            }
+        for (size_t i = o->first; i != SIZE_MAX; i = r->secs[i].next) {
+            n += r->secs[i].len;
+            if (r->secs[i].fresh && r->secs[i].stale_at > stale_at)
+                stale_at = r->secs[i].stale_at;
+        }
         uint64_t seq = o->seq && o->seq >= r->txn_head ? o->seq : r->head;
         MDB_val k = {sizeof seq, &seq}, v = {n, NULL};
         unsigned flags = MDB_RESERVE;
@@ -2702,11 +2793,10 @@ static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_e
         p += uv_put(p, o->klen);
         memcpy(p, r->ar + o->koff, o->klen);
         p += o->klen;
-        for (size_t i = 0; i < r->nsecs; i++)
-            if (r->secs[i].rec == ri) {
-                memcpy(p, r->ar + r->secs[i].off, r->secs[i].len);
-                p += r->secs[i].len;
-            }
+        for (size_t i = o->first; i != SIZE_MAX; i = r->secs[i].next) {
+            memcpy(p, r->ar + r->secs[i].off, r->secs[i].len);
+            p += r->secs[i].len;
+        }
         if (seq != o->seq) {
             r->head++;
             r->nlog++;
@@ -2739,7 +2829,8 @@ static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_e
 /* The cleaner, at the log's tail: delete entries superseded or stale; while
  * garbage exceeds the live records, move live entries to the head. Entries
  * of the current transaction are left alone. */
-static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, size_t budget,
+                           struct csph_error *err)
 {
     if (r->tail_seq && r->tail_slot < r->nslots && r->slots[r->tail_slot].seq == r->tail_seq &&
         r->slots[r->tail_slot].stale_at > r->hw && !log_pressure(r))
@@ -2753,7 +2844,7 @@ static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, struct csph_error
     uint64_t first = 0;
     r->tail_seq = 0;
     r->cur_rec = SIZE_MAX;
-    for (unsigned budget = CLEAN_BUDGET; budget; budget--) {
+    for (; budget; budget--) {
         MDB_val k, v;
         const unsigned char *kp, *sp;
         size_t kn, sn, i = SIZE_MAX;
@@ -2838,7 +2929,7 @@ static enum csph_err migrate(struct csph_rules *r, MDB_txn *txn, struct csph_err
             size_t off, len, ri;
             int64_t stale_at;
             int bad;
-            r->nar = r->nrecs = r->nsecs = 0;
+            open_reset(r);
             if (k.mv_size > sizeof kb - 1)
                 continue;
             if (d == 0) {
@@ -2887,7 +2978,7 @@ static enum csph_err migrate(struct csph_rules *r, MDB_txn *txn, struct csph_err
                 e = rec_flush(r, txn, err);
         }
         mdb_cursor_close(c);
-        r->nar = r->nrecs = r->nsecs = 0;
+        open_reset(r);
         if (e)
             return e;
         if (rc != MDB_NOTFOUND || (rc = mdb_drop(txn, dbi, 1)))
@@ -3135,6 +3226,70 @@ static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct cs
     return CSPH_ERR_OK;
 }
 
+/* A held window into r->ents / r->fired exactly as win_decode would read
+ * its encoding: entries from horizon on, fired after fired_horizon; 1 when
+ * it already holds seq; -2: out of memory. */
+static int win_load(struct csph_rules *r, const struct wcache *c, int64_t horizon,
+                    int64_t fired_horizon, uint64_t seq, size_t *pn, size_t *pnf)
+{
+    if (grow((void **)&r->fired, &r->capfired, c->nf + TIERS_MAX, sizeof *r->fired) ||
+        grow((void **)&r->ents, &r->capents, c->n + 1, sizeof *r->ents))
+        return -2;
+    size_t k = 0, lo = 0;
+    for (size_t q = 0; q < c->nf; q++)
+        if (c->f[q].occ > fired_horizon)
+            r->fired[k++] = c->f[q];
+    for (size_t q = 0; q < c->n; q++)
+        if (c->e[q].seq == seq)
+            return 1;
+    while (lo < c->n && c->e[lo].occ < horizon)
+        lo++;
+    memcpy(r->ents, c->e + lo, (c->n - lo) * sizeof *r->ents);
+    *pn = c->n - lo;
+    *pnf = k;
+    return 0;
+}
+
+/* Hold r->ents[0, n) and r->fired[0, nf) as the window section si of
+ * record ri (SIZE_MAX: a new section for rule id); csph_rules_flush
+ * encodes it. */
+static int win_hold(struct csph_rules *r, size_t ri, size_t si, const unsigned char *id, size_t n,
+                    size_t nf)
+{
+    if (si == SIZE_MAX) {
+        if (grow((void **)&r->ar, &r->capar, r->nar + 8, 1))
+            return -1;
+        struct osec o = {.id = r->nar, .idlen = 8, .kind = SEC_WINDOW};
+        memcpy(r->ar + r->nar, id, 8);
+        r->nar += 8;
+        if (sec_link(r, ri, &o, &si))
+            return -1;
+    }
+    struct osec *o = &r->secs[si];
+    if (!o->wc) {
+        if (r->nwc == r->capwc) {
+            size_t cap = r->capwc ? r->capwc * 2 : 64;
+            struct wcache *w = realloc(r->wc, cap * sizeof *w);
+            if (!w)
+                return -1;
+            memset(w + r->capwc, 0, (cap - r->capwc) * sizeof *w);
+            r->wc = w;
+            r->capwc = cap;
+        }
+        o->wc = ++r->nwc;
+    }
+    struct wcache *c = &r->wc[o->wc - 1];
+    if (grow((void **)&c->e, &c->cape, n + 1, sizeof *c->e) ||
+        grow((void **)&c->f, &c->capf, nf + 1, sizeof *c->f))
+        return -1;
+    memcpy(c->e, r->ents, n * sizeof *c->e);
+    memcpy(c->f, r->fired, nf * sizeof *c->f);
+    c->n = n;
+    c->nf = nf;
+    r->recs[ri].dirty = 1;
+    return 0;
+}
+
 static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire *f,
                                  const struct kval *vals, struct csph_error *err)
 {
@@ -3155,8 +3310,9 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
         return e;
     if ((si = sec_find(r, ri, 0, R->id, 8)) != SIZE_MAX) {
         const struct osec *s = &r->secs[si];
-        int rc = win_decode(r, r->ar + s->body, s->blen, s->kind == SEC_WINDOW_H, horizon,
-                            fired_horizon, ev->seq, &n, &nf);
+        int rc = s->wc ? win_load(r, &r->wc[s->wc - 1], horizon, fired_horizon, ev->seq, &n, &nf)
+                       : win_decode(r, r->ar + s->body, s->blen, s->kind == SEC_WINDOW_H, horizon,
+                                    fired_horizon, ev->seq, &n, &nf);
         if (rc == 1)
             return CSPH_ERR_OK; /* already counted: evaluating an event twice is a no-op */
         if (rc == -2)
@@ -3236,10 +3392,7 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
             return e;
     }
 
-    size_t off, len;
-    int64_t stale_at;
-    if (win_encode(r, R, R->id, n, nf, &off, &len, &stale_at) ||
-        sec_set(r, ri, si, off, len, stale_at))
+    if (win_hold(r, ri, si, R->id, n, nf))
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
     return CSPH_ERR_OK;
 }
@@ -3466,6 +3619,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
     r->curl = NULL;
     if (e) {
         r->ivalid = 0; /* the caller aborts: rebuild the index next time */
+        open_reset(r);
         return e;
     }
     for (size_t i = 0; i < r->ndrafts; i++) {
@@ -3483,31 +3637,35 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
                           struct csph_error *err)
 {
     enum csph_err e;
-    struct meta m;
-    int rc;
     r->ndrafts = 0;
     r->nev = 0;
-    r->nar = r->nrecs = r->nsecs = 0;
-    r->changed = 0;
-    if ((rc = open_dbs(r, txn)))
-        return lmdb_fail(err, rc, "opening the rule state");
-    if ((rc = meta_read(r, txn, &m)))
-        return lmdb_fail(err, rc, "reading the rule state");
-    r->hw = m.hw;
-    if (!r->ivalid || r->ienv != mdb_txn_env(txn) || m.version != META_VERSION ||
-        m.gen != r->gen || m.writer != r->writer) {
-        if ((e = rebuild(r, txn, &m, err)))
-            return e;
-    } else if (mdb_txn_id(txn) != r->txnid) {
-        r->txnid = mdb_txn_id(txn);
-        r->txn_head = r->head;
+    if (!r->open_valid || r->open_txnid != mdb_txn_id(txn)) {
+        /* The first event of a transaction: the state as committed. */
+        struct meta m;
+        int rc;
+        open_reset(r);
+        if ((rc = open_dbs(r, txn)))
+            return lmdb_fail(err, rc, "opening the rule state");
+        if ((rc = meta_read(r, txn, &m)))
+            return lmdb_fail(err, rc, "reading the rule state");
+        r->hw = m.hw;
+        if (!r->ivalid || r->ienv != mdb_txn_env(txn) || m.version != META_VERSION ||
+            m.gen != r->gen || m.writer != r->writer) {
+            if ((e = rebuild(r, txn, &m, err)))
+                return e;
+            open_reset(r); /* a conversion may have used the records */
+        } else if (mdb_txn_id(txn) != r->txnid) {
+            r->txnid = mdb_txn_id(txn);
+            r->txn_head = r->head;
+        }
+        r->open_valid = 1;
+        r->open_txnid = mdb_txn_id(txn);
     }
     int64_t mt = ev->occurred_ms < ev->received_ms ? ev->occurred_ms : ev->received_ms;
-    int meta_dirty = 0;
     if (!ev->from_hub && mt > r->hw) {
         r->hw = mt;
         r->sweep_left = r->nslots; /* records may have gone stale: look at them all */
-        meta_dirty = 1;
+        r->meta_dirty = 1;
     }
     for (size_t s = 0; s < r->ntypes; s++) {
         const struct type_slot *ts = &r->types[s];
@@ -3518,12 +3676,45 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
                 return e;
         break;
     }
-    if ((e = record_prior(r, txn, ev, err)) || (e = rec_flush(r, txn, err)) ||
-        (e = clean(r, txn, err)))
+    if ((e = record_prior(r, txn, ev, err)))
         return e;
-    index_sweep(r);
+    r->open_evals++;
+    return CSPH_ERR_OK;
+}
+
+/* Write what the transaction's evaluations changed: windows held decoded
+ * are encoded, every changed record goes to the log once, then the cleaner
+ * and the index sweep get the budget of the events evaluated. */
+static enum csph_err flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    enum csph_err e;
+    int rc;
+    r->cur_rec = SIZE_MAX;
+    for (size_t si = 0; si < r->nsecs; si++) {
+        const struct osec *o = &r->secs[si];
+        if (!o->wc)
+            continue;
+        const struct wcache *c = &r->wc[o->wc - 1];
+        unsigned char id[8];
+        size_t off, len;
+        int64_t stale_at;
+        memcpy(id, r->ar + o->id, sizeof id);
+        if (grow((void **)&r->ents, &r->capents, c->n + 1, sizeof *r->ents) ||
+            grow((void **)&r->fired, &r->capfired, c->nf + 1, sizeof *r->fired))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+        memcpy(r->ents, c->e, c->n * sizeof *r->ents);
+        memcpy(r->fired, c->f, c->nf * sizeof *r->fired);
+        if (win_encode(r, rule_by_id(r, id), id, c->n, c->nf, &off, &len, &stale_at) ||
+            sec_set(r, o->rec, si, off, len, stale_at))
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+    }
+    size_t evals = r->open_evals ? r->open_evals : 1;
+    if ((e = rec_flush(r, txn, err)) || (e = clean(r, txn, CLEAN_BUDGET * evals, err)))
+        return e;
+    index_sweep(r, SWEEP_SLOTS * evals);
     /* The first change in a transaction bumps the generation: an abort
      * takes it back, so the next call sees it differ and rebuilds. */
+    int meta_dirty = r->meta_dirty;
     if (r->changed && r->gen_txnid != r->txnid) {
         r->gen++;
         r->gen_txnid = r->txnid;
@@ -3531,7 +3722,29 @@ static enum csph_err eval(struct csph_rules *r, MDB_txn *txn, const struct csph_
     }
     if (meta_dirty && (rc = meta_write(r, txn)))
         return lmdb_fail(err, rc, "writing the rule state");
+    r->changed = 0;
     return CSPH_ERR_OK;
+}
+
+enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    if (!r || !r->open_valid || r->open_txnid != mdb_txn_id(txn))
+        return CSPH_ERR_OK;
+    r->curl = NULL;
+    enum csph_err e = flush(r, txn, err);
+    if (r->curl)
+        mdb_cursor_close(r->curl);
+    r->curl = NULL;
+    if (e)
+        r->ivalid = 0; /* the caller aborts: rebuild the index next time */
+    open_reset(r);
+    return e;
+}
+
+void csph_rules_abort(struct csph_rules *r)
+{
+    if (r)
+        open_reset(r);
 }
 
 enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,

@@ -101,10 +101,23 @@ const char *csph_rules_name(const struct csph_rules *r, size_t i);
  * the engine opens its own named databases in it on first use). Returns
  * CSPH_ERR_OK with *drafts (n = *ndrafts, possibly 0) in rule-file order,
  * or CSPH_ERR_BUSY (map full) / CSPH_ERR_INTERNAL, after which the caller
- * aborts the transaction. */
+ * aborts the transaction.
+ *
+ * What the evaluations of a transaction change is held in memory (a busy
+ * key's window is decoded and encoded once per transaction, not once per
+ * event) and written by csph_rules_flush, which the caller must call
+ * before committing txn. A transaction given up without a flush must be
+ * followed by csph_rules_abort: LMDB gives the next write transaction the
+ * same id, so the engine cannot tell the two apart by itself. */
 enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
                               const struct csph_alert_draft **drafts, size_t *ndrafts,
                               struct csph_error *err);
+/* Write the state the evaluations in txn changed; call it just before
+ * committing txn (a no-op when nothing was evaluated; r may be NULL). On
+ * failure (CSPH_ERR_BUSY, CSPH_ERR_INTERNAL) abort txn. */
+enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);
+/* Forget evaluations of a transaction that was aborted (r may be NULL). */
+void csph_rules_abort(struct csph_rules *r);
 
 /* Deadline for an alert of rule_index at priority, raised at raised_ms:
  * the cadence the rule gives that priority (days or working days, skipping

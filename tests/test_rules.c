@@ -106,8 +106,10 @@ static void env_open(struct fx *f)
 
 static void env_close(struct fx *f)
 {
-    if (f->txn)
+    if (f->txn) {
         mdb_txn_abort(f->txn);
+        csph_rules_abort(f->rules);
+    }
     f->txn = NULL;
     if (f->env)
         mdb_env_close(f->env);
@@ -167,7 +169,10 @@ static void begin(struct fx *f)
 
 static void commit(struct fx *f)
 {
+    struct csph_error err = {0};
     assert_non_null(f->txn);
+    if (csph_rules_flush(f->rules, f->txn, &err))
+        fail_msg("flushing the rule state: %s", err.message);
     assert_int_equal(mdb_txn_commit(f->txn), 0);
     f->txn = NULL;
 }
@@ -939,6 +944,7 @@ static void test_restart_mid_window(void **state)
     d = of(asb(f, t0 + 4 * DAY, "V-AB", NULL, NULL), "asb-case-review.victim");
     assert_null(d);
     mdb_txn_abort(f->txn);
+    csph_rules_abort(f->rules);
     f->txn = NULL;
     f->seq--;
     begin(f);
@@ -956,6 +962,7 @@ static void test_abort_first_transaction(void **state)
     begin(f);
     da(f, "V-X", t0, 20);
     mdb_txn_abort(f->txn); /* the rule databases were created in this one */
+    csph_rules_abort(f->rules);
     f->txn = NULL;
     f->seq = 0;
     /* another module opens a database in the slot ours had */
@@ -1486,6 +1493,7 @@ static void test_aborts_restarts_reloads(void **state)
             for (int j = 0; j < n; j++)
                 gen_event(f, &g, i + j, t0);
             mdb_txn_abort(f->txn);
+            csph_rules_abort(f->rules);
             f->txn = NULL;
             g = saved;
             f->seq = seq0;
