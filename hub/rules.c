@@ -86,7 +86,9 @@
 #define SEC_WINDOW 1      /* section kinds */
 #define SEC_WINDOW_H 2    /* a window whose entries carry distinct hashes */
 #define SEC_PRIOR 3
-#define SEQ_TOMB UINT64_MAX
+#define SEQ_BITS 40 /* log seqs: a trillion appends */
+#define SEQ_TOMB ((1ull << SEQ_BITS) - 1)
+#define SIZE_FIELD_MAX ((1u << 24) - 1)
 
 static const char DB_LOG[] = "rules.log";
 static const char DB_META[] = "rules.meta";
@@ -266,14 +268,37 @@ struct meta {
 /* The index: a key's hash -> the log seq of its live entry (0: empty slot,
  * SEQ_TOMB: deleted), the high-water mark from which it is stale, its size.
  * A slot keeps the hash's low half (which places it); keys are compared in
- * full, and a live seq names one entry. */
+ * full, and a live seq names one entry. 16 bytes a slot: the index is most
+ * of the engine's memory (a million keys live is a 4M-slot table). */
 struct islot {
-    uint32_t hlo, size;
-    uint64_t seq;
-    int64_t stale_at;
+    uint64_t seq : SEQ_BITS;
+    uint64_t size : 24; /* bytes of the entry (accounting only; capped) */
+    uint32_t hlo;
+    int32_t stale_min;  /* stale_at in minutes, rounded up: kept a little longer, never less */
 };
 
 /* A record opened in this call: its key and sections live in r->ar. */
+static int32_t stale_pack(int64_t ms)
+{
+    if (ms <= (int64_t)INT32_MIN * 60000)
+        return INT32_MIN;
+    if (ms >= (int64_t)INT32_MAX * 60000)
+        return INT32_MAX;
+    return (int32_t)(ms >= 0 ? (ms + 59999) / 60000 : -(-ms / 60000));
+}
+
+static int64_t slot_stale(const struct islot *s)
+{
+    return s->stale_min == INT32_MIN   ? INT64_MIN
+           : s->stale_min == INT32_MAX ? INT64_MAX
+                                       : (int64_t)s->stale_min * 60000;
+}
+
+static unsigned size_field(uint64_t n)
+{
+    return n > SIZE_FIELD_MAX ? SIZE_FIELD_MAX : (unsigned)n;
+}
+
 struct orec {
     size_t koff, klen;
     uint64_t h;
@@ -2522,12 +2547,14 @@ static int index_reserve(struct csph_rules *r)
 /* Zero the next table a little at a time, in step with the index filling
  * up, so that growing it costs no burst of page faults: fresh memory costs
  * about 11 us a page to touch on the VMs we run on, and zeroing a 24 MB
- * table at once held one batch for 90 ms. From a quarter used, the share
- * of the next table zeroed follows the share of the way to half used
- * (when index_reserve grows it). Best effort: without memory it waits. */
+ * table at once held one batch for 90 ms. From 40% used, the share of the
+ * next table zeroed follows the share of the way to 50% used (when
+ * index_reserve grows it); starting late keeps the two tables side by side
+ * for a short stretch only. Best effort: without memory it waits. */
 static void index_warm(struct csph_rules *r)
 {
-    if (r->nslots < 4096 || r->nused * 4 < r->nslots)
+    size_t from = r->nslots / 10 * 4, span = r->nslots / 10;
+    if (r->nslots < 4096 || r->nused < from)
         return;
     size_t want = r->nslots * 2;
     if (r->nspare != want) {
@@ -2537,8 +2564,8 @@ static void index_warm(struct csph_rules *r)
         if (!r->spare)
             return;
     }
-    size_t quarter = r->nslots / 4, done = r->nused - quarter;
-    size_t target = done >= quarter ? want : (size_t)((double)want * (double)done / (double)quarter);
+    size_t done = r->nused - from;
+    size_t target = done >= span ? want : (size_t)((double)want * (double)done / (double)span);
     target = target + 4096 < want ? target + 4096 : want; /* a little ahead */
     if (target > r->spare_ready) {
         memset(r->spare + r->spare_ready, 0, (target - r->spare_ready) * sizeof *r->spare);
@@ -2556,7 +2583,8 @@ static size_t index_add(struct csph_rules *r, uint64_t h, uint64_t seq, int64_t 
         return SIZE_MAX;
     if (!r->slots[i].seq)
         r->nused++;
-    r->slots[i] = (struct islot){(uint32_t)h, (uint32_t)size, seq, stale_at};
+    r->slots[i] = (struct islot){.seq = seq, .size = size_field(size), .hlo = (uint32_t)h,
+                                 .stale_min = stale_pack(stale_at)};
     r->nlive++;
     r->livebytes += size;
     return i;
@@ -2613,7 +2641,7 @@ static void index_sweep(struct csph_rules *r, size_t budget)
     for (size_t k = 0; k < budget && r->sweep_left && r->nslots; k++, r->sweep_left--) {
         size_t i = r->sweep_at;
         r->sweep_at = (r->sweep_at + 1) & (r->nslots - 1);
-        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && r->slots[i].stale_at <= r->hw)
+        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && slot_stale(&r->slots[i]) <= r->hw)
             index_drop(r, i);
     }
 }
@@ -2808,7 +2836,7 @@ static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_e
         size_t slot = !o->seq ? SIZE_MAX
                       : o->rehashes == r->rehashes ? o->slot
                                                    : index_find(r, o->h, o->seq);
-        int64_t stale_at = slot != SIZE_MAX ? r->slots[slot].stale_at : INT64_MIN;
+        int64_t stale_at = slot != SIZE_MAX ? slot_stale(&r->slots[slot]) : INT64_MIN;
         for (size_t i = o->first; i != SIZE_MAX; i = r->secs[i].next) {
             n += r->secs[i].len;
             if (r->secs[i].fresh && r->secs[i].stale_at > stale_at)
@@ -2845,8 +2873,8 @@ static enum csph_err rec_flush(struct csph_rules *r, MDB_txn *txn, struct csph_e
             else if (index_move(r, slot, seq))
                 return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
             r->livebytes += n - sl->size;
-            sl->stale_at = stale_at;
-            sl->size = (uint32_t)n;
+            sl->stale_min = stale_pack(stale_at);
+            sl->size = size_field(n);
         } else {
             if (index_reserve(r) || (slot = index_add(r, o->h, seq, stale_at, n)) == SIZE_MAX)
                 return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
@@ -2869,7 +2897,7 @@ static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, size_t budget,
                            struct csph_error *err)
 {
     if (r->tail_seq && r->tail_slot < r->nslots && r->slots[r->tail_slot].seq == r->tail_seq &&
-        r->slots[r->tail_slot].stale_at > r->hw && !log_pressure(r))
+        slot_stale(&r->slots[r->tail_slot]) > r->hw && !log_pressure(r))
         return CSPH_ERR_OK; /* the same live entry still heads the tail */
     if (!r->nlog || r->clean_txnid == r->txnid)
         return CSPH_ERR_OK;
@@ -2900,7 +2928,7 @@ static enum csph_err clean(struct csph_rules *r, MDB_txn *txn, size_t budget,
         }
         if (lbit_get(r, seq) && !entry_split(&v, &kp, &kn, &sp, &sn))
             i = index_find(r, key_hash(kp, kn), seq);
-        if (i != SIZE_MAX && r->slots[i].stale_at <= r->hw) {
+        if (i != SIZE_MAX && slot_stale(&r->slots[i]) <= r->hw) {
             index_drop(r, i);
             i = SIZE_MAX;
         }
@@ -3057,8 +3085,8 @@ static enum csph_err rebuild(struct csph_rules *r, MDB_txn *txn, const struct me
         int got = index_get(r, txn, h, kp, kn, &slot, &old);
         if (got == 0) { /* a newer version */
             r->livebytes += v.mv_size - r->slots[slot].size;
-            r->slots[slot].stale_at = stale_at;
-            r->slots[slot].size = (uint32_t)v.mv_size;
+            r->slots[slot].stale_min = stale_pack(stale_at);
+            r->slots[slot].size = size_field(v.mv_size);
             if (index_move(r, slot, seq)) {
                 mdb_cursor_close(c);
                 return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
@@ -3077,7 +3105,7 @@ static enum csph_err rebuild(struct csph_rules *r, MDB_txn *txn, const struct me
     if (rc != MDB_NOTFOUND)
         return lmdb_fail(err, rc, "reading the rule state");
     for (size_t i = 0; i < r->nslots; i++)
-        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && r->slots[i].stale_at <= r->hw)
+        if (r->slots[i].seq && r->slots[i].seq != SEQ_TOMB && slot_stale(&r->slots[i]) <= r->hw)
             index_drop(r, i);
     r->txn_head = r->head;
     r->txnid = mdb_txn_id(txn);
