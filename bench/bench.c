@@ -1039,6 +1039,24 @@ static uint64_t stat_get(const struct stats *st, const char *name)
     return 0;
 }
 
+/* Where the hub's time went between two stats snapshots: the work inside
+ * its write transactions and their commits (rule-state flush + synced LMDB
+ * commit), per commit and as a share of the wall time. Hubs older than
+ * these counters print nothing. */
+static void print_hub_time(const char *indent, const struct stats *a, const struct stats *b,
+                           double elapsed_s)
+{
+    uint64_t commits = stat_get(b, "commits") - stat_get(a, "commits");
+    uint64_t work = stat_get(b, "batch_work_us") - stat_get(a, "batch_work_us");
+    uint64_t commit = stat_get(b, "commit_us") - stat_get(a, "commit_us");
+    if (!commits || !(work + commit) || elapsed_s <= 0)
+        return;
+    printf("%shub time: work in the transaction %.2f ms/commit (%.0f%% of the run), commit "
+           "with its sync %.2f ms/commit (%.0f%%)\n",
+           indent, (double)work / 1e3 / (double)commits, 100.0 * (double)work / 1e6 / elapsed_s,
+           (double)commit / 1e3 / (double)commits, 100.0 * (double)commit / 1e6 / elapsed_s);
+}
+
 static void get_stats(void *s, struct stats *st, double timeout_s)
 {
     msgpack_sbuffer sb;
@@ -2572,6 +2590,7 @@ static int run_compare(const char *nonce)
                " not accepted in %.2f s; commits %" PRIu64 "\n",
                hr->label, hr->res.accepted, hr->res.duplicate, hr->res.failed, hr->res.elapsed_s,
                hr->d_commits);
+        print_hub_time("    ", &hr->st0, &hr->st1, hr->res.elapsed_s);
         if (hr->res.failed)
             printf("  WARNING: %" PRIu64 " events were not accepted; first: %s\n", hr->res.failed,
                    hr->res.first_failure);
@@ -2913,6 +2932,7 @@ static int run_latency(const char *nonce)
            H->accepted, H->elapsed_s, H->events_per_s, hr.d_commits,
            hr.d_commits ? (double)hr.d_accepted / (double)hr.d_commits : 0, H->lag_p99_ms,
            H->lag_max_ms);
+    print_hub_time("  ", &hr.st0, &hr.st1, H->elapsed_s);
     if (H->lag_p99_ms > 1.0)
         printf("  NOTE: the publishers themselves ran late (p99 %.1f ms behind schedule): the "
                "bench's wake-ups compete with the hub for the CPUs, and the figures above include "
@@ -3359,6 +3379,7 @@ int main(int argc, char **argv)
            " -> %.1f events/commit, %.1f requests/commit; batch_requests_max %" PRIu64 "\n",
            d_commits, d_accepted, ev_per_commit, req_per_commit,
            stat_get(&st1, "batch_requests_max"));
+    print_hub_time("  ", &st0, &st1, H->elapsed_s);
     printf("  hub stats (totals):");
     for (int i = 0; i < st2.n; i++)
         printf(" %s=%" PRIu64, st2.name[i], st2.v[i]);

@@ -2513,8 +2513,10 @@ static int index_reserve(struct csph_rules *r)
 {
     if ((r->nused + 1) * 2 <= r->nslots)
         return 0;
+    /* Twice the live keys: a table full of live keys doubles, one holding
+     * many tombstones is rebuilt at its size. Half used at most. */
     size_t size = 64;
-    while (size < (r->nlive + 1) * 3)
+    while (size < r->nlive * 2 + 2)
         size *= 2;
     struct islot *ns;
     if (r->spare && r->nspare == size) {
@@ -2547,13 +2549,13 @@ static int index_reserve(struct csph_rules *r)
 /* Zero the next table a little at a time, in step with the index filling
  * up, so that growing it costs no burst of page faults: fresh memory costs
  * about 11 us a page to touch on the VMs we run on, and zeroing a 24 MB
- * table at once held one batch for 90 ms. From 40% used, the share of the
+ * table at once held one batch for 90 ms. From 45% used, the share of the
  * next table zeroed follows the share of the way to 50% used (when
  * index_reserve grows it); starting late keeps the two tables side by side
  * for a short stretch only. Best effort: without memory it waits. */
 static void index_warm(struct csph_rules *r)
 {
-    size_t from = r->nslots / 10 * 4, span = r->nslots / 10;
+    size_t from = r->nslots / 20 * 9, span = r->nslots / 20;
     if (r->nslots < 4096 || r->nused < from)
         return;
     size_t want = r->nslots * 2;
@@ -2686,9 +2688,26 @@ static int secs_load(struct csph_rules *r, size_t ri, size_t off, size_t n)
     return 0;
 }
 
-/* Forget the records opened in this transaction (written or not). */
+/* Forget the records opened in this transaction (written or not). A held
+ * window's buffers are kept for the next transaction unless they grew past
+ * WC_KEEP entries: a slot reused by busy keys one after another would
+ * otherwise keep the largest window it ever held, for every slot. */
+#define WC_KEEP 256
 static void open_reset(struct csph_rules *r)
 {
+    for (size_t i = 0; i < r->nwc; i++) {
+        struct wcache *c = &r->wc[i];
+        if (c->cape > WC_KEEP) {
+            free(c->e);
+            c->e = NULL;
+            c->cape = 0;
+        }
+        if (c->capf > WC_KEEP) {
+            free(c->f);
+            c->f = NULL;
+            c->capf = 0;
+        }
+    }
     r->nar = r->nrecs = r->nsecs = r->nwc = 0;
     r->open_valid = 0;
     r->open_evals = 0;
