@@ -256,8 +256,16 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     MDB_val k = {ev->source_len + 1 + ev->id_len, key}, v;
     crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
 
-    int rc = mdb_get(s->txn, s->dedup, &k, &v);
-    if (rc == 0) {
+    /* One descent: NOOVERWRITE inserts a new key, or leaves the tree
+     * untouched and hands back the existing entry. */
+    uint64_t next = s->txn_last_seq + 1;
+    unsigned char dv[8 + HASH_LEN];
+    memcpy(dv, &next, 8);
+    memcpy(dv + 8, hash, HASH_LEN);
+    v.mv_size = sizeof dv;
+    v.mv_data = dv;
+    int rc = mdb_put(s->txn, s->dedup, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
         if (v.mv_size != 8 + HASH_LEN)
             return lmdb_fail(err, MDB_CORRUPTED, "reading the idempotency index");
         memcpy(seq, v.mv_data, 8);
@@ -270,16 +278,7 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
         *duplicate = 1;
         return CSPH_ERR_OK;
     }
-    if (rc != MDB_NOTFOUND)
-        return lmdb_fail(err, rc, "reading the idempotency index");
-
-    uint64_t next = s->txn_last_seq + 1;
-    unsigned char dv[8 + HASH_LEN];
-    memcpy(dv, &next, 8);
-    memcpy(dv + 8, hash, HASH_LEN);
-    v.mv_size = sizeof dv;
-    v.mv_data = dv;
-    if ((rc = mdb_put(s->txn, s->dedup, &k, &v, 0)))
+    if (rc)
         return lmdb_fail(err, rc, "writing the idempotency index");
 
     size_t hdr_len = EV_FIXED + 1 + ev->type_len + 1 + ev->source_len;
