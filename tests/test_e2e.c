@@ -1110,6 +1110,15 @@ static void test_stats_counters(void **state)
     expect_int(&r, "counters.rejected.bad_event", 3);
     expect_int(&r, "counters.rejected.id_conflict", 1);
     expect_int(&r, "counters.rejected.unknown_type", 1);
+    /* Where the batches' time went: both counters exist, and committing
+     * (a synced write) took some of it. */
+    const msgpack_object *work = tu_get(&r, "counters.batch_work_us"),
+                         *commit = tu_get(&r, "counters.commit_us");
+    assert_non_null(work);
+    assert_non_null(commit);
+    assert_int_equal(work->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    assert_int_equal(commit->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    assert_true(commit->via.u64 > 0);
     assert_int_equal(last_seq(&f->c), 5);
 }
 
