@@ -3313,24 +3313,37 @@ static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct cs
 
 /* A held window into r->ents / r->fired exactly as win_decode would read
  * its encoding: entries from horizon on, fired after fired_horizon; 1 when
- * it already holds seq; -2: out of memory. */
-static int win_load(struct csph_rules *r, const struct wcache *c, int64_t horizon,
+ * it already holds seq; -2: out of memory. On 0 the entries are not
+ * copied: the cache's buffer becomes r->ents (a busy window holds
+ * thousands) and the cache holds nothing until win_hold gives it back, so
+ * every path after a 0 ends in win_hold or in an error (the transaction
+ * is given up). */
+static int win_load(struct csph_rules *r, struct wcache *c, int64_t horizon,
                     int64_t fired_horizon, uint64_t seq, size_t *pn, size_t *pnf)
 {
-    if (grow((void **)&r->fired, &r->capfired, c->nf + TIERS_MAX, sizeof *r->fired) ||
-        grow((void **)&r->ents, &r->capents, c->n + 1, sizeof *r->ents))
+    if (grow((void **)&r->fired, &r->capfired, c->nf + TIERS_MAX, sizeof *r->fired))
         return -2;
-    size_t k = 0, lo = 0;
+    size_t k = 0, lo = 0, n = c->n;
+    for (size_t q = 0; q < n; q++)
+        if (c->e[q].seq == seq)
+            return 1;
     for (size_t q = 0; q < c->nf; q++)
         if (c->f[q].occ > fired_horizon)
             r->fired[k++] = c->f[q];
-    for (size_t q = 0; q < c->n; q++)
-        if (c->e[q].seq == seq)
-            return 1;
-    while (lo < c->n && c->e[lo].occ < horizon)
+    struct went *e = r->ents;
+    size_t cap = r->capents;
+    r->ents = c->e;
+    r->capents = c->cape;
+    c->e = e;
+    c->cape = cap;
+    c->n = 0;
+    if (grow((void **)&r->ents, &r->capents, n + 1, sizeof *r->ents))
+        return -2;
+    while (lo < n && r->ents[lo].occ < horizon)
         lo++;
-    memcpy(r->ents, c->e + lo, (c->n - lo) * sizeof *r->ents);
-    *pn = c->n - lo;
+    if (lo)
+        memmove(r->ents, r->ents + lo, (n - lo) * sizeof *r->ents);
+    *pn = n - lo;
     *pnf = k;
     return 0;
 }
@@ -3364,10 +3377,16 @@ static int win_hold(struct csph_rules *r, size_t ri, size_t si, const unsigned c
         o->wc = ++r->nwc;
     }
     struct wcache *c = &r->wc[o->wc - 1];
-    if (grow((void **)&c->e, &c->cape, n + 1, sizeof *c->e) ||
-        grow((void **)&c->f, &c->capf, nf + 1, sizeof *c->f))
+    if (grow((void **)&c->f, &c->capf, nf + 1, sizeof *c->f))
         return -1;
-    memcpy(c->e, r->ents, n * sizeof *c->e);
+    /* The entries change hands, not bytes: r->ents keeps the cache's old
+     * buffer as its scratch. */
+    struct went *e = c->e;
+    size_t cap = c->cape;
+    c->e = r->ents;
+    c->cape = r->capents;
+    r->ents = e;
+    r->capents = cap;
     memcpy(c->f, r->fired, nf * sizeof *c->f);
     c->n = n;
     c->nf = nf;
@@ -3412,8 +3431,10 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
     /* Insert at (occurred, seq) order; at the cap the oldest entry goes. */
     struct went ne = {t, ev->seq, h};
     if (n == WINDOW_ENTRIES_MAX) {
-        if (t < r->ents[0].occ)
-            return CSPH_ERR_OK;
+        if (t < r->ents[0].occ) /* older than all it keeps: unchanged (a held window goes back) */
+            return si != SIZE_MAX && r->secs[si].wc && win_hold(r, ri, si, R->id, n, nf)
+                       ? csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory")
+                       : CSPH_ERR_OK;
         memmove(r->ents, r->ents + 1, (n - 1) * sizeof *r->ents);
         n--;
     }

@@ -1408,6 +1408,64 @@ static void test_large_windows(void **state)
     assert_int_equal(fired, 4);
 }
 
+/* A window at its 4,096-entry cap, held decoded across a transaction: an
+ * event older than everything it keeps changes nothing, and the window is
+ * still whole afterwards. 4,096 reports by one victim fill it; a report
+ * by another victim, dated before all of them, is not counted; one dated
+ * after them makes two different victims, with every earlier report still
+ * in the window. The same in one transaction as in one per event. */
+static char *cap_stream(struct fx *f, int one_txn, size_t *nd)
+{
+    char *buf = calloc(1, 1);
+    size_t len = 0, cap = 1;
+    int64_t t0 = T("2025-01-01T00:00:00Z");
+    *nd = 0;
+    if (one_txn)
+        begin(f);
+    for (int i = 0; i < 4098; i++) {
+        int64_t t = i < 4096 ? t0 + (int64_t)i * MINUTE : i == 4096 ? t0 - HOUR : t0 + 5 * DAY;
+        struct got *g = asb(f, t, i < 4096 ? "V-A" : "V-B", NULL, "E01000001");
+        *nd += g->n;
+        log_drafts(g, &buf, &len, &cap);
+        if (i == 4097 && g->n) {
+            assert_int_equal(g->d[0].nev, 4096);
+            assert_int_equal(g->d[0].ev[0], f->seq - 4096); /* the oldest report made room */
+        }
+    }
+    if (one_txn)
+        commit(f);
+    return buf;
+}
+
+static void test_window_cap_held(void **state)
+{
+    struct fx *f = *state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cap.yaml", f->dir);
+    FILE *fp = fopen(path, "w");
+    fputs("rules:\n"
+          "  - name: cap\n"
+          "    panel: tasking\n"
+          "    when: asb.report\n"
+          "    key: location.lsoa\n"
+          "    distinct: victim\n"
+          "    window_days: 30\n"
+          "    tiers: [{at_least: 2, priority: standard}]\n",
+          fp);
+    fclose(fp);
+    csph_rules_destroy(&f->rules);
+    rules_load_path(f, path);
+    size_t n1, n2;
+    char *each = cap_stream(f, 0, &n1);
+    fresh_env(f);
+    char *one = cap_stream(f, 1, &n2);
+    assert_int_equal(n1, 1);
+    assert_int_equal(n2, 1);
+    assert_string_equal(each, one);
+    free(each);
+    free(one);
+}
+
 /* ---- the state across upgrades, aborts, restarts -------------------------------------- */
 
 static void put_raw(MDB_txn *txn, const char *db, const void *k, size_t kn, const void *v, size_t vn)
@@ -1609,6 +1667,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broken_rule_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_language_corners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_cap_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version1_state_converted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aborts_restarts_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_bounded_under_rewrites, setup, teardown),
