@@ -3319,14 +3319,22 @@ static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct cs
  * every path after a 0 ends in win_hold or in an error (the transaction
  * is given up). */
 static int win_load(struct csph_rules *r, struct wcache *c, int64_t horizon,
-                    int64_t fired_horizon, uint64_t seq, size_t *pn, size_t *pnf)
+                    int64_t fired_horizon, int64_t occ, uint64_t seq, size_t *pn, size_t *pnf)
 {
     if (grow((void **)&r->fired, &r->capfired, c->nf + TIERS_MAX, sizeof *r->fired))
         return -2;
-    size_t k = 0, lo = 0, n = c->n;
-    for (size_t q = 0; q < n; q++)
-        if (c->e[q].seq == seq)
-            return 1;
+    size_t k = 0, lo = 0, n = c->n, a = 0, b = n;
+    /* Entries are in (occurred, seq) order and an event's entry carries its
+     * own occurred time: one binary search finds it if it is there. */
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (c->e[mid].occ < occ || (c->e[mid].occ == occ && c->e[mid].seq < seq))
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a < n && c->e[a].occ == occ && c->e[a].seq == seq)
+        return 1;
     for (size_t q = 0; q < c->nf; q++)
         if (c->f[q].occ > fired_horizon)
             r->fired[k++] = c->f[q];
@@ -3414,7 +3422,7 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
         return e;
     if ((si = sec_find(r, ri, 0, R->id, 8)) != SIZE_MAX) {
         const struct osec *s = &r->secs[si];
-        int rc = s->wc ? win_load(r, &r->wc[s->wc - 1], horizon, fired_horizon, ev->seq, &n, &nf)
+        int rc = s->wc ? win_load(r, &r->wc[s->wc - 1], horizon, fired_horizon, t, ev->seq, &n, &nf)
                        : win_decode(r, r->ar + s->body, s->blen, s->kind == SEC_WINDOW_H, horizon,
                                     fired_horizon, ev->seq, &n, &nf);
         if (rc == 1)
@@ -3450,10 +3458,20 @@ static enum csph_err eval_window(struct csph_rules *r, MDB_txn *txn, struct fire
     r->ents[lo] = ne;
     n++;
 
-    struct best b;
-    if (best_window(r, R, n, t, &b))
+    /* Every tier quiet at t (each fired less than a window away): nothing
+     * can fire, so the best window (a pass over a busy key's thousands of
+     * entries) is not needed. */
+    int quiet = 1;
+    for (size_t j = 0; j < R->ntiers && quiet; j++) {
+        int suppressed = 0;
+        for (size_t q = 0; q < nf && !suppressed; q++)
+            suppressed = r->fired[q].tier == (uint32_t)j && abs_diff(r->fired[q].occ, t) < W;
+        quiet = suppressed;
+    }
+    struct best b = {0};
+    if (!quiet && best_window(r, R, n, t, &b))
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
-    uint64_t value = R->has_distinct ? b.distinct : b.count;
+    uint64_t value = quiet ? 0 : R->has_distinct ? b.distinct : b.count;
     int reached = -1, fire = -1;
     for (size_t j = 0; j < R->ntiers; j++)
         if (value >= (uint64_t)R->tiers[j].at_least)
