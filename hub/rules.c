@@ -3311,6 +3311,18 @@ static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct cs
     return CSPH_ERR_OK;
 }
 
+/* The entries change hands between the scratch buffer and a held window,
+ * not bytes (a busy window holds thousands). */
+static void ents_swap(struct csph_rules *r, struct wcache *c)
+{
+    struct went *e = r->ents;
+    size_t cap = r->capents;
+    r->ents = c->e;
+    r->capents = c->cape;
+    c->e = e;
+    c->cape = cap;
+}
+
 /* A held window into r->ents / r->fired exactly as win_decode would read
  * its encoding: entries from horizon on, fired after fired_horizon; 1 when
  * it already holds seq; -2: out of memory. On 0 the entries are not
@@ -3338,12 +3350,7 @@ static int win_load(struct csph_rules *r, struct wcache *c, int64_t horizon,
     for (size_t q = 0; q < c->nf; q++)
         if (c->f[q].occ > fired_horizon)
             r->fired[k++] = c->f[q];
-    struct went *e = r->ents;
-    size_t cap = r->capents;
-    r->ents = c->e;
-    r->capents = c->cape;
-    c->e = e;
-    c->cape = cap;
+    ents_swap(r, c);
     c->n = 0;
     if (grow((void **)&r->ents, &r->capents, n + 1, sizeof *r->ents))
         return -2;
@@ -3387,14 +3394,7 @@ static int win_hold(struct csph_rules *r, size_t ri, size_t si, const unsigned c
     struct wcache *c = &r->wc[o->wc - 1];
     if (grow((void **)&c->f, &c->capf, nf + 1, sizeof *c->f))
         return -1;
-    /* The entries change hands, not bytes: r->ents keeps the cache's old
-     * buffer as its scratch. */
-    struct went *e = c->e;
-    size_t cap = c->cape;
-    c->e = r->ents;
-    c->cape = r->capents;
-    r->ents = e;
-    r->capents = cap;
+    ents_swap(r, c); /* r->ents keeps the cache's old buffer as its scratch */
     memcpy(c->f, r->fired, nf * sizeof *c->f);
     c->n = n;
     c->nf = nf;

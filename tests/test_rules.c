@@ -127,6 +127,20 @@ static void rules_load_path(struct fx *f, const char *path)
         fail_msg("loading %s: %s", path, err.message);
 }
 
+/* Replace the engine's rules with text written to a file named name in
+ * the fixture's directory. */
+static void rules_use(struct fx *f, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    csph_rules_destroy(&f->rules);
+    rules_load_path(f, path);
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -1315,10 +1329,7 @@ static void test_broken_rule_files(void **state)
 static void test_language_corners(void **state)
 {
     struct fx *f = *state;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/corners.yaml", f->dir);
-    FILE *fp = fopen(path, "w");
-    fputs("rules:\n"
+    rules_use(f, "corners.yaml", "rules:\n"
           "  - name: pair\n"
           "    panel: marac\n"
           "    when: da.incident\n"
@@ -1335,11 +1346,7 @@ static void test_language_corners(void **state)
           "    match: [{any: [\"risk missing\", \"risk = 'high'\"]}, \"location.ward in ['Old Town', East]\"]\n"
           "    key: location.ward\n"
           "    priority: standard\n"
-          "    reason: \"{rule} {field:location.ward} {field:dash_score} {priority} {due}\"\n",
-          fp);
-    fclose(fp);
-    csph_rules_destroy(&f->rules);
-    rules_load_path(f, path);
+          "    reason: \"{rule} {field:location.ward} {field:dash_score} {priority} {due}\"\n");
     int64_t t0 = T("2025-01-01T00:00:00Z");
     const char *ev = "\"victim\":\"V\",\"perpetrator\":\"P\",\"risk\":\"medium\",\"dash_score\":%d";
     assert_int_equal(pub(f, "da.incident", t0, ev, 3)->n, 0);
@@ -1371,20 +1378,13 @@ static void test_language_corners(void **state)
 static void test_large_windows(void **state)
 {
     struct fx *f = *state;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/big.yaml", f->dir);
-    FILE *fp = fopen(path, "w");
-    fputs("rules:\n"
+    rules_use(f, "big.yaml", "rules:\n"
           "  - name: big\n"
           "    panel: tasking\n"
           "    when: asb.report\n"
           "    key: location.lsoa\n"
           "    window_days: 30\n"
-          "    tiers: [{at_least: 250, priority: standard}, {at_least: 400, priority: high}]\n",
-          fp);
-    fclose(fp);
-    csph_rules_destroy(&f->rules);
-    rules_load_path(f, path);
+          "    tiers: [{at_least: 250, priority: standard}, {at_least: 400, priority: high}]\n");
     int64_t t0 = T("2025-01-01T00:00:00Z");
     size_t fired = 0;
     for (int i = 0; i < 450; i++) {
@@ -1440,21 +1440,14 @@ static char *cap_stream(struct fx *f, int one_txn, size_t *nd)
 static void test_window_cap_held(void **state)
 {
     struct fx *f = *state;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/cap.yaml", f->dir);
-    FILE *fp = fopen(path, "w");
-    fputs("rules:\n"
+    rules_use(f, "cap.yaml", "rules:\n"
           "  - name: cap\n"
           "    panel: tasking\n"
           "    when: asb.report\n"
           "    key: location.lsoa\n"
           "    distinct: victim\n"
           "    window_days: 30\n"
-          "    tiers: [{at_least: 2, priority: standard}]\n",
-          fp);
-    fclose(fp);
-    csph_rules_destroy(&f->rules);
-    rules_load_path(f, path);
+          "    tiers: [{at_least: 2, priority: standard}]\n");
     size_t n1, n2;
     char *each = cap_stream(f, 0, &n1);
     fresh_env(f);
