@@ -3004,32 +3004,32 @@ struct staterun {
 static const char *const state_dbs[] = {"rules.log", "rules.meta", "events", "dedup", "alerts"};
 #define NSTATE_DBS 5
 
-/* Open the stopped hub's LMDB read-only and mdb_stat every named database. */
-static void lmdb_state(const char *dir, struct staterun *sr)
+/* Open one LMDB environment of the stopped hub read-only (path: a
+ * directory, or a file with MDB_NOSUBDIR) and mdb_stat every named
+ * database into sr; add its pages in use and its file size. */
+static void lmdb_env_state(const char *path, const char *file, unsigned flags,
+                           struct staterun *sr)
 {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi main_dbi;
     int rc;
     if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64)) ||
-        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)))
-        die("state size: cannot open %s read-only: %s", dir, mdb_strerror(rc));
+        (rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS | flags, 0600)))
+        die("state size: cannot open %s read-only: %s", path, mdb_strerror(rc));
     if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
         (rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)))
-        die("state size: %s: %s", dir, mdb_strerror(rc));
+        die("state size: %s: %s", path, mdb_strerror(rc));
     MDB_envinfo info;
     MDB_stat est;
     mdb_env_info(env, &info);
     mdb_env_stat(env, &est);
-    sr->used_bytes = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
-    char path[PATH_MAX + 48];
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    sr->used_bytes += (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
     struct stat sb;
-    sr->file_bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    sr->file_bytes += stat(file, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     /* The main database's keys are the named databases' names. */
     MDB_cursor *cur;
     MDB_val k, v;
-    sr->ndb = 0;
     if ((rc = mdb_cursor_open(txn, main_dbi, &cur)))
         die("state size: %s", mdb_strerror(rc));
     while (sr->ndb < MAX_DBSTAT && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
@@ -3048,6 +3048,19 @@ static void lmdb_state(const char *dir, struct staterun *sr)
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     mdb_env_close(env);
+}
+
+/* Both of the stopped hub's environments: data.mdb (the log and the queues)
+ * and index.mdb (the idempotency index and the rule state). */
+static void lmdb_state(const char *dir, struct staterun *sr)
+{
+    char path[PATH_MAX + 48], index[PATH_MAX + 48];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    snprintf(index, sizeof index, "%s/index.mdb", dir);
+    sr->ndb = 0;
+    sr->used_bytes = sr->file_bytes = 0;
+    lmdb_env_state(dir, path, 0, sr);
+    lmdb_env_state(index, index, MDB_NOSUBDIR, sr);
 }
 
 static const struct dbstat *find_db(const struct staterun *sr, const char *name)
@@ -3148,7 +3161,7 @@ static int run_state(const char *nonce)
     printf("  %-16s %12" PRIu64 " %11.2f %12" PRIu64 " %11.2f %9.2f\n", "rule state (all)",
            rules_entries[0], mib(rules_bytes[0]), rules_entries[1], mib(rules_bytes[1]),
            rules_bytes[0] ? (double)rules_bytes[1] / (double)rules_bytes[0] : 0);
-    printf("  %-16s %12s %11.2f %12s %11.2f %9.2f\n", "data.mdb in use", "", mib(runs[0].used_bytes),
+    printf("  %-16s %12s %11.2f %12s %11.2f %9.2f\n", "data+index in use", "", mib(runs[0].used_bytes),
            "", mib(runs[1].used_bytes),
            runs[0].used_bytes ? (double)runs[1].used_bytes / (double)runs[0].used_bytes : 0);
     printf("\n  rule state is bounded by the longest window (365 days): with the events per "

@@ -48,7 +48,7 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
 
 enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
 {
-    enum csph_err rc = csph_rules_flush(g->rules, csph_store_txn(g->store), err);
+    enum csph_err rc = csph_rules_flush(g->rules, csph_store_index_txn(g->store), err);
     if (rc) {
         csph_ingest_abort(g);
         return rc;
@@ -115,7 +115,8 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
     const struct csph_alert_draft *drafts;
     size_t n;
     MDB_txn *txn = csph_store_txn(g->store);
-    enum csph_err rc = csph_rules_eval(g->rules, txn, &ev, &drafts, &n, err);
+    enum csph_err rc = csph_rules_eval(g->rules, csph_store_index_txn(g->store), &ev, &drafts, &n,
+                                       err);
     for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
         uint64_t id;
         rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id, err);
@@ -298,4 +299,88 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
     msgpack_pack_uint64(&pk, returned);
     uint64_t seq;
     return ingest_hub_event(g, now_ms, &seq, err);
+}
+
+/* ---- catching the index up from the log ------------------------------- */
+
+struct catch_up {
+    struct csph_ingest *g;
+    msgpack_zone zone;
+    enum csph_err rc;
+    struct csph_error *err;
+};
+
+static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
+{
+    struct catch_up *c = vctx;
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_clear(&c->zone);
+    if (msgpack_unpack(ev->bytes, ev->len, &off, &c->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+        return 0; /* cannot happen for an accepted event; nothing to index by */
+    const msgpack_object *id = csph_mp_get(&obj, "id");
+    if (id && id->type == MSGPACK_OBJECT_STR &&
+        (c->rc = csph_store_index_add(c->g->store, ev, id->via.str.ptr, id->via.str.size,
+                                      c->err)))
+        return 1;
+    if (!c->g->rules)
+        return 0;
+    /* The rules see the event as they did when it arrived; the alerts it
+     * raised then are in the log's environment already, so its drafts are
+     * not inserted again. */
+    struct csph_rule_event rev = {
+        .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
+        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = &obj,
+        .from_hub = ev->source_len == 3 && memcmp(ev->source, "hub", 3) == 0,
+    };
+    const struct csph_alert_draft *drafts;
+    size_t n;
+    c->rc = csph_rules_eval(c->g->rules, csph_store_index_txn(c->g->store), &rev, &drafts, &n,
+                            c->err);
+    return c->rc != CSPH_ERR_OK;
+}
+
+enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
+                                   struct csph_error *err)
+{
+    struct catch_up c = {.g = g, .err = err};
+    uint64_t from = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
+    enum csph_err rc = CSPH_ERR_OK;
+    *caught = 0;
+    if (from >= last)
+        return CSPH_ERR_OK;
+    LOG_INFO("ingest", "bringing the index level with the log: events %llu to %llu",
+             (unsigned long long)from + 1, (unsigned long long)last);
+    msgpack_zone_init(&c.zone, 8192);
+    while (rc == CSPH_ERR_OK && from < last) {
+        uint64_t upto = from, until = last - from > 20000 ? from + 20000 : last;
+        int end;
+        if ((rc = csph_store_index_begin(g->store, err)))
+            break;
+        c.rc = CSPH_ERR_OK;
+        rc = csph_store_scan(g->store, from, until, until - from, catch_up_visit, &c, &upto, &end,
+                             err);
+        if (rc == CSPH_ERR_OK)
+            rc = c.rc;
+        if (rc == CSPH_ERR_OK)
+            rc = csph_rules_flush(g->rules, csph_store_index_txn(g->store), err);
+        if (rc == CSPH_ERR_OK && upto <= from)
+            rc = csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                                "the log has no event after seq %llu but its last is %llu",
+                                (unsigned long long)from, (unsigned long long)last);
+        if (rc) {
+            csph_rules_abort(g->rules);
+            csph_store_index_abort(g->store);
+            break;
+        }
+        if ((rc = csph_store_index_commit(g->store, upto, err)))
+            break;
+        *caught += upto - from;
+        from = upto;
+    }
+    msgpack_zone_destroy(&c.zone);
+    if (rc == CSPH_ERR_OK)
+        LOG_INFO("ingest", "the index is level with the log (%llu events applied)",
+                 (unsigned long long)*caught);
+    return rc;
 }

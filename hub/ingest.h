@@ -67,6 +67,14 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
                                 const char *op, const char *query, size_t query_len,
                                 uint64_t returned, int64_t now_ms, struct csph_error *err);
 
+/* Bring the index (idempotency entries and rule state, in index.mdb) level
+ * with the log: every event after csph_store_index_applied goes through
+ * the rules again, in batches of its own, its alerts not raised twice.
+ * Called once at start, before anything is served. *caught is how many
+ * events it applied. */
+enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
+                                   struct csph_error *err);
+
 /* 1 when type names an event only the hub may write. */
 int csph_ingest_hub_type(const char *type, size_t len);
 

@@ -1539,6 +1539,9 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if ((rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
         goto fail;
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
+    uint64_t caught;
+    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)))
+        goto fail;
     s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
     if (!s->fetches) {
         rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for held fetches");

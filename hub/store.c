@@ -17,12 +17,30 @@
  * source_len(1) source, then the event bytes. */
 #define EV_FIXED 32
 
+/* The index environment's state record ("index.meta" / "state"). */
+#define INDEX_VERSION 1u
+#define BOOT_ID_LEN 40
+struct imeta {
+    uint32_t version;
+    uint32_t clean;   /* 1: the hub stopped cleanly and synced the index */
+    uint64_t applied; /* the index holds every event up to this seq */
+    char boot[BOOT_ID_LEN]; /* the machine's boot id when the hub last opened it */
+};
+
 struct csph_store {
-    MDB_env *env;
+    MDB_env *env;    /* DIR/data.mdb: the log, synced at every commit */
     MDB_dbi events;  /* seq -> stored event */
-    MDB_dbi dedup;   /* source \0 id -> seq(8) content hash(16) */
     MDB_dbi rejects; /* reject id -> stored rejection */
     MDB_txn *txn;    /* the batch's write transaction, or NULL */
+    /* DIR/index.mdb: what is derived from the log (the idempotency index,
+     * the rule state), committed after the log's commit without a sync. */
+    MDB_env *ienv;
+    MDB_dbi dedup;   /* source \0 id -> seq(8) content hash(16) */
+    MDB_dbi imeta;
+    MDB_txn *itxn;   /* the batch's index transaction, or NULL */
+    uint64_t applied;
+    int index_broken; /* an index commit failed after the log's: no more writes */
+    char boot[BOOT_ID_LEN];
     int lock_fd;
     char dir[4096];
     /* Committed state, and the batch's tentative state. */
@@ -114,6 +132,129 @@ static enum csph_err load_tail(struct csph_store *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
+/* Databases that version 0.1 kept in data.mdb and that now live in
+ * index.mdb (rebuilt there from the log): dropped to free their pages. */
+static int drop_legacy(MDB_txn *txn)
+{
+    static const char *const names[] = {"dedup", "rules.log", "rules.meta", "rules.window",
+                                        "rules.prior"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        MDB_dbi dbi;
+        int rc = mdb_dbi_open(txn, names[i], 0, &dbi);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc || (rc = mdb_drop(txn, dbi, 1)))
+            return rc;
+    }
+    return 0;
+}
+
+static void read_boot_id(char out[BOOT_ID_LEN])
+{
+    memset(out, 0, BOOT_ID_LEN);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f)
+        return;
+    if (fgets(out, BOOT_ID_LEN, f))
+        out[strcspn(out, "\n")] = 0;
+    fclose(f);
+}
+
+static int imeta_put(struct csph_store *s, MDB_txn *txn, uint32_t clean, uint64_t applied)
+{
+    struct imeta m = {INDEX_VERSION, clean, applied, {0}};
+    memcpy(m.boot, s->boot, BOOT_ID_LEN);
+    MDB_val k = {5, (void *)"state"}, v = {sizeof m, &m};
+    return mdb_put(txn, s->imeta, &k, &v, 0);
+}
+
+/* Empty the index: every named database of index.mdb goes. */
+static int index_clear(MDB_txn *txn)
+{
+    MDB_dbi main, dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    char name[256];
+    int rc = mdb_dbi_open(txn, NULL, 0, &main);
+    if (rc || (rc = mdb_cursor_open(txn, main, &c)))
+        return rc;
+    while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+        if (k.mv_size >= sizeof name) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        if ((rc = mdb_dbi_open(txn, name, 0, &dbi)) || (rc = mdb_drop(txn, dbi, 1)))
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Open DIR/index.mdb. It is committed without a sync, so after a crash of
+ * the machine (not just of the hub: the page cache survives that) it may be
+ * torn: when the machine's boot id changed and the hub had not stopped
+ * cleanly, or when it is not what this log can have produced, it is
+ * emptied and rebuilt from the log (csph_ingest_catch_up). */
+static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct csph_error *err)
+{
+    char path[4200];
+    int rc;
+    MDB_txn *txn = NULL;
+    snprintf(path, sizeof path, "%s/index.mdb", s->dir);
+    read_boot_id(s->boot);
+    if ((rc = mdb_env_create(&s->ienv)) || (rc = mdb_env_set_maxdbs(s->ienv, 32)) ||
+        (rc = mdb_env_set_mapsize(s->ienv, (size_t)map_size)))
+        return lmdb_fail(err, rc, "creating the index environment");
+    rc = mdb_env_open(s->ienv, path,
+                      MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    if (rc)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot open the index %s: %s", path,
+                              mdb_strerror(rc));
+    if ((rc = mdb_txn_begin(s->ienv, NULL, 0, &txn)) ||
+        (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
+        goto lmdb;
+    MDB_val k = {5, (void *)"state"}, v;
+    struct imeta m = {0};
+    rc = mdb_get(txn, s->imeta, &k, &v);
+    if (rc && rc != MDB_NOTFOUND)
+        goto lmdb;
+    if (rc == 0 && v.mv_size == sizeof m)
+        memcpy(&m, v.mv_data, sizeof m);
+    const char *why = NULL;
+    if (m.version != INDEX_VERSION)
+        why = s->last_seq ? "it is missing or from another version" : NULL;
+    else if (!m.clean && (!s->boot[0] || strncmp(m.boot, s->boot, BOOT_ID_LEN) != 0))
+        why = "the machine restarted while the hub was running";
+    else if (m.applied > s->last_seq)
+        why = "it is ahead of the log (was the log restored from a backup?)";
+    uint64_t applied = m.applied;
+    if (why || m.version != INDEX_VERSION) {
+        if (why)
+            LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
+                     (unsigned long long)s->last_seq, why);
+        if ((rc = index_clear(txn)) ||
+            (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
+            goto lmdb;
+        applied = 0;
+    }
+    if ((rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &s->dedup)) ||
+        (rc = imeta_put(s, txn, 0, applied)))
+        goto lmdb;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    /* Running from here: the mark that says so must be on disk. */
+    if (rc || (rc = mdb_env_sync(s->ienv, 1)))
+        goto lmdb;
+    s->applied = applied;
+    return CSPH_ERR_OK;
+lmdb:
+    if (txn)
+        mdb_txn_abort(txn);
+    return lmdb_fail(err, rc, "opening the index");
+}
+
 static enum csph_err store_open(struct csph_store **out, const char *dir, uint64_t map_size,
                                 int readonly, struct csph_error *err)
 {
@@ -167,15 +308,16 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
         goto fail;
     }
     if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
-        (rc = mdb_dbi_open(txn, "dedup", create, &s->dedup)) ||
         (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
-        (rc = mdb_txn_commit(txn))) {
+        (!readonly && (rc = drop_legacy(txn))) || (rc = mdb_txn_commit(txn))) {
         if (rc)
             mdb_txn_abort(txn);
         e = lmdb_fail(err, rc, "opening the log's databases");
         goto fail;
     }
     if ((e = load_tail(s, err)))
+        goto fail;
+    if (!readonly && (e = index_open(s, map_size, err)))
         goto fail;
     *out = s;
     return CSPH_ERR_OK;
@@ -209,6 +351,20 @@ void csph_store_close(struct csph_store **sp)
     struct csph_store *s = *sp;
     if (s->txn)
         mdb_txn_abort(s->txn);
+    if (s->itxn)
+        mdb_txn_abort(s->itxn);
+    if (s->ienv) {
+        /* A clean stop: the index on disk, then the mark that says it is. */
+        MDB_txn *txn;
+        if (!s->index_broken && mdb_env_sync(s->ienv, 1) == 0 &&
+            mdb_txn_begin(s->ienv, NULL, 0, &txn) == 0) {
+            if (imeta_put(s, txn, 1, s->applied) == 0 && mdb_txn_commit(txn) == 0)
+                mdb_env_sync(s->ienv, 1);
+            else
+                mdb_txn_abort(txn);
+        }
+        mdb_env_close(s->ienv);
+    }
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -222,12 +378,69 @@ uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_rej
 MDB_env *csph_store_env(struct csph_store *s) { return s->env; }
 uint64_t csph_store_next_seq(const struct csph_store *s) { return s->txn_last_seq + 1; }
 MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
+MDB_txn *csph_store_index_txn(struct csph_store *s) { return s->itxn; }
+uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applied; }
+
+static enum csph_err index_begin(struct csph_store *s, struct csph_error *err)
+{
+    if (s->index_broken)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                              "the hub's index could not be written (see the hub's log); "
+                              "restart the hub: it rebuilds the index from the log");
+    int rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
+    if (rc) {
+        s->itxn = NULL;
+        return lmdb_fail(err, rc, "starting an index transaction");
+    }
+    return CSPH_ERR_OK;
+}
+
+/* Commit the index transaction, recording that it holds the log up to
+ * applied. After the log's own commit, a failure here leaves the index
+ * behind the log: no more writes until a restart rebuilds it. */
+static enum csph_err index_commit(struct csph_store *s, uint64_t applied, struct csph_error *err)
+{
+    int rc = imeta_put(s, s->itxn, 0, applied);
+    if (rc)
+        mdb_txn_abort(s->itxn);
+    else
+        rc = mdb_txn_commit(s->itxn);
+    s->itxn = NULL;
+    if (rc) {
+        s->index_broken = 1;
+        return lmdb_fail(err, rc, "committing the index");
+    }
+    s->applied = applied;
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
+{
+    return index_begin(s, err);
+}
+
+enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
+                                      struct csph_error *err)
+{
+    return index_commit(s, applied, err);
+}
+
+void csph_store_index_abort(struct csph_store *s)
+{
+    if (s->itxn)
+        mdb_txn_abort(s->itxn);
+    s->itxn = NULL;
+}
 
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
 {
+    enum csph_err e = index_begin(s, err);
+    if (e)
+        return e;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc) {
         s->txn = NULL;
+        csph_store_index_abort(s);
         return lmdb_fail(err, rc, "starting a write transaction");
     }
     s->txn_last_seq = s->last_seq;
@@ -243,28 +456,47 @@ enum csph_err csph_store_dbi(struct csph_store *s, const char *name, unsigned fl
     return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
 }
 
+/* The idempotency entry of (source, id): key source \0 id, value the seq
+ * and the content hash. One descent: NOOVERWRITE inserts a new key, or
+ * leaves the tree untouched and hands the existing entry back in *v. */
+static int dedup_put(struct csph_store *s, const char *source, size_t source_len, const char *id,
+                     size_t id_len, uint64_t seq, const unsigned char hash[HASH_LEN], MDB_val *v)
+{
+    unsigned char key[64 + 1 + 128], dv[8 + HASH_LEN];
+    memcpy(key, source, source_len);
+    key[source_len] = 0;
+    memcpy(key + source_len + 1, id, id_len);
+    MDB_val k = {source_len + 1 + id_len, key};
+    memcpy(dv, &seq, 8);
+    memcpy(dv + 8, hash, HASH_LEN);
+    v->mv_size = sizeof dv;
+    v->mv_data = dv;
+    return mdb_put(s->itxn, s->dedup, &k, v, MDB_NOOVERWRITE);
+}
+
+enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_stored_event *ev,
+                                   const char *id, size_t id_len, struct csph_error *err)
+{
+    unsigned char hash[HASH_LEN];
+    MDB_val v;
+    if (ev->source_len > 64 || id_len > 128)
+        return CSPH_ERR_OK; /* never accepted so: nothing to find by it */
+    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
+    int rc = dedup_put(s, ev->source, ev->source_len, id, id_len, ev->seq, hash, &v);
+    return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "rebuilding the idempotency index")
+                                    : CSPH_ERR_OK;
+}
+
 enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *ev, uint64_t *seq,
                                 int *duplicate, struct csph_error *err)
 {
-    unsigned char key[64 + 1 + 128];
     unsigned char hash[HASH_LEN];
+    MDB_val v;
     if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
         return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
-    memcpy(key, ev->source, ev->source_len);
-    key[ev->source_len] = 0;
-    memcpy(key + ev->source_len + 1, ev->id, ev->id_len);
-    MDB_val k = {ev->source_len + 1 + ev->id_len, key}, v;
     crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
-
-    /* One descent: NOOVERWRITE inserts a new key, or leaves the tree
-     * untouched and hands back the existing entry. */
     uint64_t next = s->txn_last_seq + 1;
-    unsigned char dv[8 + HASH_LEN];
-    memcpy(dv, &next, 8);
-    memcpy(dv + 8, hash, HASH_LEN);
-    v.mv_size = sizeof dv;
-    v.mv_data = dv;
-    int rc = mdb_put(s->txn, s->dedup, &k, &v, MDB_NOOVERWRITE);
+    int rc = dedup_put(s, ev->source, ev->source_len, ev->id, ev->id_len, next, hash, &v);
     if (rc == MDB_KEYEXIST) {
         if (v.mv_size != 8 + HASH_LEN)
             return lmdb_fail(err, MDB_CORRUPTED, "reading the idempotency index");
@@ -352,13 +584,22 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
 
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err)
 {
+    /* The log first, synced: what is acknowledged is there. Then the index,
+     * which a crash between the two leaves behind the log, to be caught up
+     * from it at the next start. */
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
-    if (rc)
+    if (rc) {
+        csph_store_index_abort(s);
         return lmdb_fail(err, rc, "committing the batch");
+    }
     s->last_seq = s->txn_last_seq;
     s->last_reject = s->txn_last_reject;
     memcpy(s->chain, s->txn_chain, HASH_LEN);
+    struct csph_error ierr;
+    if (index_commit(s, s->last_seq, &ierr))
+        LOG_ERROR("store", "the batch is in the log, but the index could not be written: "
+                           "refusing writes until a restart rebuilds it");
     return CSPH_ERR_OK;
 }
 
@@ -367,6 +608,7 @@ void csph_store_write_abort(struct csph_store *s)
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
+    csph_store_index_abort(s);
 }
 
 static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_event *ev)

@@ -18,6 +18,17 @@
  *   the whole transaction is unusable: abort it and answer every request of
  *   the batch.
  *
+ * Two LMDB environments. DIR/data.mdb holds the log (events, rejections)
+ * and what other modules keep beside it (queues, cursors); every commit is
+ * synced before any reply. DIR/index.mdb holds what is derived from the
+ * log alone (the idempotency index here, the rule state through
+ * csph_store_index_txn): committed right after the log, without a sync, so
+ * a commit writes its scattered index pages to the page cache only. A
+ * crash of the hub leaves the index at most one batch behind the log; a
+ * crash of the machine may tear it, and the next start (boot id changed,
+ * no clean-stop mark) empties it. Either way csph_ingest_catch_up brings it
+ * level from the log before the hub serves.
+ *
  * Knows no sockets and no wire format beyond the bytes it keeps. */
 #ifndef CSPH_STORE_H
 #define CSPH_STORE_H
@@ -91,6 +102,22 @@ uint64_t csph_store_last_reject(const struct csph_store *s);
 
 /* The seq the next append of the open batch would get. */
 uint64_t csph_store_next_seq(const struct csph_store *s);
+
+/* The batch's index transaction (index.mdb), for the rule state. */
+MDB_txn *csph_store_index_txn(struct csph_store *s);
+/* The index holds every event up to this seq (below csph_store_last_seq
+ * after a crash, 0 after a rebuild). */
+uint64_t csph_store_index_applied(const struct csph_store *s);
+/* Catching the index up outside a batch: an index-only transaction, the
+ * idempotency entry of an event already in the log, and the commit that
+ * records how far it got. */
+struct csph_stored_event;
+enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err);
+enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_stored_event *ev,
+                                   const char *id, size_t id_len, struct csph_error *err);
+enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
+                                      struct csph_error *err);
+void csph_store_index_abort(struct csph_store *s);
 
 /* Begin the batch's write transaction. */
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err);

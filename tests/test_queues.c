@@ -2,6 +2,7 @@
 /* Panel queues, deadlines and re-derivation, against the hub running in
  * this process on a private loop, with the hub's clock in the test's hand:
  * time-based behaviour is tested by moving the clock, never by sleeping. */
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +377,91 @@ static void test_restricted_panel_shows_only_that_a_case_exists(void **state)
     assert_null(strstr(tu_str(&r, "alerts.0.reason"), "Y-77"));
 }
 
+/* The index (idempotency entries and rule state, in DATA/index.mdb) is
+ * derived from the log: rebuilt at start when it is missing, or when the
+ * hub did not stop cleanly and the machine has restarted since (its pages
+ * were never synced). Afterwards the same events are duplicates at their
+ * old seqs, a half-filled window completes, and no alert is raised twice. */
+static void index_rebuild_case(struct fixture *f, int how)
+{
+    raise_case_review(f, "V-1");
+    asb(f, "V-9-asb-0", "V-9", "2025-05-01T10:00:00Z");
+    asb(f, "V-9-asb-1", "V-9", "2025-05-02T10:00:00Z"); /* two of three */
+    msgpack_object r = call(f, "{\"op\":\"stats\"}");
+    int64_t last = tu_int(&r, "counters.last_seq");
+    assert_int_equal(last, 5);
+    stop_hub(f);
+    char path[512];
+    if (how == 0) { /* the index is gone (say, a backup of data.mdb alone) */
+        snprintf(path, sizeof path, "%s/index.mdb", f->data);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/index.mdb-lock", f->data);
+        unlink(path);
+    } else { /* 1: not stopped cleanly, and since then another boot; 2: behind the log */
+        struct {
+            uint32_t version, clean;
+            uint64_t applied;
+            char boot[40];
+        } m;
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_val k = {5, (void *)"state"}, v;
+        snprintf(path, sizeof path, "%s/index.mdb", f->data);
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+        assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "index.meta", 0, &dbi), 0);
+        assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+        assert_int_equal(v.mv_size, sizeof m);
+        memcpy(&m, v.mv_data, sizeof m);
+        assert_int_equal(m.clean, 1); /* the stop above was clean */
+        assert_int_equal(m.applied, 5);
+        if (how == 1) {
+            m.clean = 0;
+            snprintf(m.boot, sizeof m.boot, "another-boot");
+        } else { /* events 4 and 5 applied again: counted once all the same */
+            m.applied = 3;
+        }
+        v.mv_data = &m;
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    start_hub(f);
+    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"V-1-asb-1\",\"type\":\"asb.report\","
+                "\"source\":\"council\",\"occurred_at\":\"2025-02-02T21:14:00Z\",\"victim\":"
+                "\"V-1\",\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}}");
+    assert_string_equal(tu_str(&r, "status"), "duplicate");
+    assert_int_equal(tu_int(&r, "seq"), 2);
+    asb(f, "V-9-asb-2", "V-9", "2025-05-03T10:00:00Z"); /* completes V-9's window */
+    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    const msgpack_object *a = tu_get(&r, "alerts");
+    assert_int_equal(a->via.array.size, 2); /* V-1's, once, and V-9's */
+    assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
+    assert_int_equal(tu_int(&r, "alerts.1.id"), 2);
+    assert_string_equal(tu_str(&r, "alerts.1.key.victim"), "V-9");
+    assert_int_equal(tu_get(&r, "alerts.1.evidence")->via.array.size, 3);
+    assert_int_equal(tu_int(&r, "alerts.1.evidence.0"), 4);
+    assert_int_equal(tu_int(&r, "alerts.1.evidence.2"), 6);
+}
+
+static void test_index_rebuilt_when_missing(void **state)
+{
+    index_rebuild_case(*state, 0);
+}
+
+static void test_index_rebuilt_after_unclean_stop_and_reboot(void **state)
+{
+    index_rebuild_case(*state, 1);
+}
+
+static void test_index_behind_the_log_caught_up(void **state)
+{
+    index_rebuild_case(*state, 2);
+}
+
 static void test_rederive_reproduces_every_alert(void **state)
 {
     struct fixture *f = *state;
@@ -437,6 +523,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_case_update_risk_retimes_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restricted_panel_shows_only_that_a_case_exists, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_index_rebuilt_when_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_rebuilt_after_unclean_stop_and_reboot, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_index_behind_the_log_caught_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rederive_reproduces_every_alert, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
