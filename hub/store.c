@@ -17,14 +17,16 @@
  * source_len(1) source, then the event bytes. */
 #define EV_FIXED 32
 
-/* The index environment's state record ("index.meta" / "state"). */
-#define INDEX_VERSION 1u
+/* The index environment's own record ("index.meta" / "state"), committed
+ * with what it describes. Whether the index can be trusted at all is kept
+ * outside it, in DIR/index.state (a small text file written with a sync):
+ * the boot id of the machine that ran the hub last, and whether it stopped
+ * cleanly. */
+#define INDEX_VERSION 2u
 #define BOOT_ID_LEN 40
 struct imeta {
-    uint32_t version;
-    uint32_t clean;   /* 1: the hub stopped cleanly and synced the index */
+    uint32_t version, pad;
     uint64_t applied; /* the index holds every event up to this seq */
-    char boot[BOOT_ID_LEN]; /* the machine's boot id when the hub last opened it */
 };
 
 struct csph_store {
@@ -160,12 +162,66 @@ static void read_boot_id(char out[BOOT_ID_LEN])
     fclose(f);
 }
 
-static int imeta_put(struct csph_store *s, MDB_txn *txn, uint32_t clean, uint64_t applied)
+static int imeta_put(struct csph_store *s, MDB_txn *txn, uint64_t applied)
 {
-    struct imeta m = {INDEX_VERSION, clean, applied, {0}};
-    memcpy(m.boot, s->boot, BOOT_ID_LEN);
+    struct imeta m = {INDEX_VERSION, 0, applied};
     MDB_val k = {5, (void *)"state"}, v = {sizeof m, &m};
     return mdb_put(txn, s->imeta, &k, &v, 0);
+}
+
+/* DIR/index.state: "boot BOOT_ID\nclean 0|1\n", replaced atomically and
+ * synced (file and directory). Returns 0, or -1 with errno. */
+static int state_write(struct csph_store *s, int clean)
+{
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof path, "%s/index.state", s->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    char text[128];
+    int n = snprintf(text, sizeof text, "boot %s\nclean %d\n", s->boot[0] ? s->boot : "-", clean);
+    if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return -1;
+    int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* Whether index.mdb can be trusted: NULL, or why not. */
+static const char *state_doubt(struct csph_store *s)
+{
+    char path[4200], boot[128] = "", line[128];
+    int clean = -1;
+    snprintf(path, sizeof path, "%s/index.state", s->dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return "it was never marked usable (a hub of an earlier version, or a first start)";
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "boot ", 5)) {
+            snprintf(boot, sizeof boot, "%s", line + 5);
+            boot[strcspn(boot, "\n")] = 0;
+        } else if (!strncmp(line, "clean ", 6)) {
+            clean = atoi(line + 6);
+        }
+    }
+    fclose(f);
+    if (clean == 1)
+        return NULL;
+    if (clean != 0)
+        return "its state file is unreadable";
+    if (!s->boot[0] || strcmp(boot, s->boot) != 0)
+        return "the machine restarted while the hub was running (its last pages were not on "
+               "disk)";
+    return NULL; /* the hub stopped, the machine did not: its page cache kept every page */
 }
 
 /* Empty the index: every named database of index.mdb goes. */
@@ -194,24 +250,41 @@ static int index_clear(MDB_txn *txn)
 
 /* Open DIR/index.mdb. It is committed without a sync, so after a crash of
  * the machine (not just of the hub: the page cache survives that) it may be
- * torn: when the machine's boot id changed and the hub had not stopped
- * cleanly, or when it is not what this log can have produced, it is
- * emptied and rebuilt from the log (csph_ingest_catch_up). */
+ * torn. index.state says whether it can be trusted; when not, the file is
+ * removed before LMDB reads a page of it, and the index is rebuilt from
+ * the log (csph_ingest_catch_up). One the log cannot have produced (ahead
+ * of it, another version) is emptied the same way. */
 static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct csph_error *err)
 {
-    char path[4200];
+    char path[4200], lock[4220];
     int rc;
     MDB_txn *txn = NULL;
     snprintf(path, sizeof path, "%s/index.mdb", s->dir);
+    snprintf(lock, sizeof lock, "%s-lock", path);
     read_boot_id(s->boot);
+    const char *why = state_doubt(s);
+    if (why) {
+        if (s->last_seq)
+            LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
+                     (unsigned long long)s->last_seq, why);
+        if ((unlink(path) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT))
+            return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot remove %s: %s", path,
+                                  strerror(errno));
+    }
+    /* From here the index is in use: say so on disk before writing it. */
+    if (state_write(s, 0) != 0)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot write %s/index.state: %s",
+                              s->dir, strerror(errno));
     if ((rc = mdb_env_create(&s->ienv)) || (rc = mdb_env_set_maxdbs(s->ienv, 32)) ||
         (rc = mdb_env_set_mapsize(s->ienv, (size_t)map_size)))
         return lmdb_fail(err, rc, "creating the index environment");
     rc = mdb_env_open(s->ienv, path,
                       MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
     if (rc)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot open the index %s: %s", path,
-                              mdb_strerror(rc));
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                              "cannot open the index %s: %s (it is rebuilt from the log when "
+                              "removed)",
+                              path, mdb_strerror(rc));
     if ((rc = mdb_txn_begin(s->ienv, NULL, 0, &txn)) ||
         (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
         goto lmdb;
@@ -222,30 +295,25 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct 
         goto lmdb;
     if (rc == 0 && v.mv_size == sizeof m)
         memcpy(&m, v.mv_data, sizeof m);
-    const char *why = NULL;
-    if (m.version != INDEX_VERSION)
-        why = s->last_seq ? "it is missing or from another version" : NULL;
-    else if (!m.clean && (!s->boot[0] || strncmp(m.boot, s->boot, BOOT_ID_LEN) != 0))
-        why = "the machine restarted while the hub was running";
-    else if (m.applied > s->last_seq)
-        why = "it is ahead of the log (was the log restored from a backup?)";
     uint64_t applied = m.applied;
-    if (why || m.version != INDEX_VERSION) {
-        if (why)
+    if (m.version != INDEX_VERSION || m.applied > s->last_seq) {
+        if (m.version == INDEX_VERSION || (!why && s->last_seq))
             LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
-                     (unsigned long long)s->last_seq, why);
+                     (unsigned long long)s->last_seq,
+                     m.version == INDEX_VERSION
+                         ? "it is ahead of the log (was the log restored from a backup?)"
+                         : "it is missing or from another version");
         if ((rc = index_clear(txn)) ||
             (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
             goto lmdb;
         applied = 0;
     }
     if ((rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &s->dedup)) ||
-        (rc = imeta_put(s, txn, 0, applied)))
+        (rc = imeta_put(s, txn, applied)))
         goto lmdb;
     rc = mdb_txn_commit(txn);
     txn = NULL;
-    /* Running from here: the mark that says so must be on disk. */
-    if (rc || (rc = mdb_env_sync(s->ienv, 1)))
+    if (rc)
         goto lmdb;
     s->applied = applied;
     return CSPH_ERR_OK;
@@ -355,14 +423,10 @@ void csph_store_close(struct csph_store **sp)
         mdb_txn_abort(s->itxn);
     if (s->ienv) {
         /* A clean stop: the index on disk, then the mark that says it is. */
-        MDB_txn *txn;
-        if (!s->index_broken && mdb_env_sync(s->ienv, 1) == 0 &&
-            mdb_txn_begin(s->ienv, NULL, 0, &txn) == 0) {
-            if (imeta_put(s, txn, 1, s->applied) == 0 && mdb_txn_commit(txn) == 0)
-                mdb_env_sync(s->ienv, 1);
-            else
-                mdb_txn_abort(txn);
-        }
+        if (!s->index_broken && mdb_env_sync(s->ienv, 1) == 0 && state_write(s, 1) != 0)
+            LOG_WARN("store", "could not mark the index as cleanly stopped (%s): it is rebuilt "
+                              "at the next start if the machine restarts first",
+                     strerror(errno));
         mdb_env_close(s->ienv);
     }
     if (s->env)
@@ -400,7 +464,7 @@ static enum csph_err index_begin(struct csph_store *s, struct csph_error *err)
  * behind the log: no more writes until a restart rebuilds it. */
 static enum csph_err index_commit(struct csph_store *s, uint64_t applied, struct csph_error *err)
 {
-    int rc = imeta_put(s, s->itxn, 0, applied);
+    int rc = imeta_put(s, s->itxn, applied);
     if (rc)
         mdb_txn_abort(s->itxn);
     else
