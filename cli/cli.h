@@ -82,6 +82,13 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* getopt_long with the project's settings: permuting, errors reported by
  * cli_common_option. Call cli_getopt_reset before the first call. */
 void cli_getopt_reset(void);
+/* The next of the command's own options in argv (getopt_long over opts,
+ * the common ones handled on the way), or -1 at the end: then *rc is CLI_OK,
+ * or the status to exit with (a usage error, help shown). */
+int cli_next_option(struct cli *c, int argc, char **argv, const struct option *opts, int *rc);
+/* For commands with only the common options: parse them; positional
+ * arguments are left from optind. CLI_OK or the status to exit with. */
+int cli_common_only(struct cli *c, int argc, char **argv);
 
 /* ---- talking to the hub ------------------------------------------------ */
 

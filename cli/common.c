@@ -96,6 +96,32 @@ int cli_common_option(struct cli *c, int opt, const char *arg, char **argv)
     }
 }
 
+int cli_next_option(struct cli *c, int argc, char **argv, const struct option *opts, int *rc)
+{
+    int opt;
+    *rc = CLI_OK;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        int r = cli_common_option(c, opt, optarg, argv);
+        if (r < 0)
+            return opt;
+        if (r != CLI_OK) {
+            *rc = r;
+            return -1;
+        }
+    }
+    return -1;
+}
+
+int cli_common_only(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+    int rc;
+    cli_getopt_reset();
+    while (cli_next_option(c, argc, argv, opts, &rc) >= 0)
+        ; /* every option here is a common one */
+    return rc;
+}
+
 /* ---- talking to the hub ------------------------------------------------ */
 
 /* The CURVE keys of --key and --server-key into o (buffers the caller

@@ -13,17 +13,13 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv)
                                          {"dir", required_argument, NULL, OPT_DIR},
                                          {0, 0, 0, 0}};
     const char *dir = ".";
+    int opt, optrc;
     cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0) {
-            if (rc != CLI_OK)
-                return rc;
-            continue;
-        }
+    while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         dir = optarg;
     }
+    if (optrc != CLI_OK)
+        return optrc;
     if (argc - optind != 1)
         return cli_usage_error(c, "keygen takes one name: hub, or the user's name in the "
                                   "identity file");

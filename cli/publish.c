@@ -162,14 +162,9 @@ static int trim_line(char *line, ssize_t *len)
 
 int cli_cmd_publish(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
-    cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc != CLI_OK)
-            return rc < 0 ? cli_usage_error(c, "unexpected option") : rc;
-    }
+    int optrc = cli_common_only(c, argc, argv);
+    if (optrc != CLI_OK)
+        return optrc;
     if (argc - optind > 1)
         return cli_usage_error(c, "publish takes one file (or - for standard input)");
     const char *path = optind < argc ? argv[optind] : "-";

@@ -93,15 +93,9 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
                                            "closed"};
     const char *status = NULL;
     uint64_t page = QUEUE_PAGE_DEFAULT;
+    int opt, optrc;
     cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0) {
-            if (rc != CLI_OK)
-                return rc;
-            continue;
-        }
+    while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         if (opt == OPT_STATUS) {
             status = optarg;
             int known = 0;
@@ -114,6 +108,8 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
             return cli_usage_error(c, "--page '%s': expected 1 to 1000", optarg);
         }
     }
+    if (optrc != CLI_OK)
+        return optrc;
     if (argc - optind != 1)
         return cli_usage_error(c, "queue takes one panel name");
     const char *panel = argv[optind];
@@ -174,17 +170,13 @@ int cli_cmd_alert(struct cli *c, int argc, char **argv)
                    {"declined", "declined"},     {"close", "closed"},
                    {"closed", "closed"}};
     const char *note = NULL;
+    int opt, optrc;
     cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0) {
-            if (rc != CLI_OK)
-                return rc;
-            continue;
-        }
+    while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         note = optarg;
     }
+    if (optrc != CLI_OK)
+        return optrc;
     if (argc - optind != 2)
         return cli_usage_error(c, "alert takes an alert id and what to record: ack, accept, "
                                   "decline or close");

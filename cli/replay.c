@@ -109,14 +109,9 @@ int cli_cmd_replay(struct cli *c, int argc, char **argv)
     json_t *base = json_pack("{s:s}", "op", "replay");
     uint64_t after = 0, max = 0, page = 1000, v;
     char tbuf[80];
-    int rc = CLI_OK;
+    int rc = CLI_OK, opt;
     cli_getopt_reset();
-    int opt;
-    while (rc == CLI_OK && (opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0)
-            continue;
-        rc = CLI_OK;
+    while (rc == CLI_OK && (opt = cli_next_option(c, argc, argv, opts, &rc)) >= 0) {
         switch (opt) {
         case OPT_AFTER:
             if (cli_parse_u64(optarg, 0, INT64_MAX, &after))
@@ -229,15 +224,9 @@ int cli_cmd_rejects(struct cli *c, int argc, char **argv)
                                          {"page", required_argument, NULL, OPT_PAGE},
                                          {0, 0, 0, 0}};
     uint64_t after = 0, max = 0, page = 1000;
+    int opt, optrc;
     cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0) {
-            if (rc != CLI_OK)
-                return rc;
-            continue;
-        }
+    while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         if (opt == OPT_AFTER && cli_parse_u64(optarg, 0, INT64_MAX, &after))
             return cli_usage_error(c, "--after '%s': expected a rejection number", optarg);
         if (opt == OPT_MAX && cli_parse_u64(optarg, 1, INT64_MAX, &max))
@@ -245,6 +234,8 @@ int cli_cmd_rejects(struct cli *c, int argc, char **argv)
         if (opt == OPT_PAGE && cli_parse_u64(optarg, 1, 10000, &page))
             return cli_usage_error(c, "--page '%s': expected 1 to 10000", optarg);
     }
+    if (optrc != CLI_OK)
+        return optrc;
     if (optind < argc)
         return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     if (sodium_init() < 0) {

@@ -9,14 +9,9 @@
 /* Commands with no arguments of their own. */
 static int no_arguments(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
-    cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc != CLI_OK)
-            return rc < 0 ? cli_usage_error(c, "unexpected option") : rc;
-    }
+    int rc = cli_common_only(c, argc, argv);
+    if (rc != CLI_OK)
+        return rc;
     if (optind < argc)
         return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     return CLI_OK;

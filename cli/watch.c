@@ -54,15 +54,9 @@ int cli_cmd_watch(struct cli *c, int argc, char **argv)
     const char *consumer = NULL;
     int once = 0;
     uint64_t count = 0;
+    int opt, optrc;
     cli_getopt_reset();
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = cli_common_option(c, opt, optarg, argv);
-        if (rc >= 0) {
-            if (rc != CLI_OK)
-                return rc;
-            continue;
-        }
+    while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         if (opt == OPT_CONSUMER)
             consumer = optarg;
         else if (opt == OPT_ONCE)
@@ -71,6 +65,8 @@ int cli_cmd_watch(struct cli *c, int argc, char **argv)
             return cli_usage_error(c, "--count '%s': expected a number of alerts, 1 or more",
                                    optarg);
     }
+    if (optrc != CLI_OK)
+        return optrc;
     if (argc - optind != 1)
         return cli_usage_error(c, "watch takes one panel name");
     const char *panel = argv[optind];
