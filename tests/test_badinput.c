@@ -602,11 +602,7 @@ static const char *seed_event(int i)
 static int group_setup(void **state)
 {
     struct gstate *g = calloc(1, sizeof *g);
-    g->tmp = tu_tmpdir("badinput");
-    snprintf(g->data, sizeof g->data, "%s/data", g->tmp);
-    if (tu_hub_start(&g->hub, g->data, NULL) != 0) {
-        tu_rmrf(g->tmp);
-        free(g->tmp);
+    if (!(g->tmp = tu_hub_fresh(&g->hub, "badinput", g->data, sizeof g->data))) {
         free(g);
         return -1;
     }

@@ -135,20 +135,16 @@ static void make_event(int i, struct event *e, msgpack_sbuffer *sb)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    f->tmp = tu_tmpdir("crash");
-    snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
+    if (!(f->tmp = tu_hub_fresh(&f->hub, "crash", f->data, sizeof f->data))) {
+        free(f);
+        return -1;
+    }
     f->ev = calloc(NEVENTS, sizeof *f->ev);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     for (int i = 0; i < NEVENTS; i++)
         make_event(i, &f->ev[i], &sb);
     msgpack_sbuffer_destroy(&sb);
-    if (tu_hub_start(&f->hub, f->data, NULL) != 0) {
-        tu_rmrf(f->tmp);
-        free(f->tmp);
-        free(f);
-        return -1;
-    }
     *state = f;
     return 0;
 }

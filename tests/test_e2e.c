@@ -32,11 +32,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    f->tmp = tu_tmpdir("e2e");
-    snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
-    if (tu_hub_start(&f->hub, f->data, NULL) != 0) {
-        tu_rmrf(f->tmp);
-        free(f->tmp);
+    if (!(f->tmp = tu_hub_fresh(&f->hub, "e2e", f->data, sizeof f->data))) {
         free(f);
         return -1;
     }

@@ -133,6 +133,17 @@ static int hub_spawn(struct tu_hub *h, va_list ap)
     return -1;
 }
 
+char *tu_hub_fresh(struct tu_hub *h, const char *tag, char *data, size_t n)
+{
+    char *tmp = tu_tmpdir(tag);
+    snprintf(data, n, "%s/data", tmp);
+    if (tu_hub_start(h, data, NULL) == 0)
+        return tmp;
+    tu_rmrf(tmp);
+    free(tmp);
+    return NULL;
+}
+
 int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
 {
     memset(h, 0, sizeof *h);

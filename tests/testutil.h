@@ -36,6 +36,11 @@ struct tu_hub {
  * answers ping. Returns 0, or -1 when it exited or never answered (its log
  * is printed). */
 int tu_hub_start(struct tu_hub *h, const char *data_dir, ...);
+/* A fresh temporary directory (tu_tmpdir(tag)) with a hub started on its
+ * data/ subdirectory (written into data, n bytes). Returns the directory
+ * (the caller tu_rmrfs and frees it), or NULL when the hub did not start
+ * (the directory is gone again). */
+char *tu_hub_fresh(struct tu_hub *h, const char *tag, char *data, size_t n);
 /* Start csphubd again on the same port and data directory (after a stop
  * or a kill), with the extra arguments (NULL-terminated). */
 int tu_hub_restart(struct tu_hub *h, ...);
