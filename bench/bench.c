@@ -1904,12 +1904,12 @@ static size_t str_header(const unsigned char *p, size_t len, size_t *n)
 static int read_page(const char *buf, size_t len, struct replay_page *pg)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    size_t off = 1, pairs;
+    size_t off = 0;
+    uint32_t pairs;
     memset(pg, 0, sizeof *pg);
-    if (len < 1 || (p[0] & 0xf0) != 0x80)
-        return -1; /* the hub's replies are small maps */
-    pairs = p[0] & 0x0f;
-    for (size_t i = 0; i < pairs; i++) {
+    if (csph_mp_header(buf, len, &off, 1, &pairs))
+        return -1;
+    for (uint32_t i = 0; i < pairs; i++) {
         size_t kl, h = str_header(p + off, len - off, &kl);
         if (!h || kl > len - off - h)
             return -1;
@@ -1917,21 +1917,10 @@ static int read_page(const char *buf, size_t len, struct replay_page *pg)
         off += h + kl;
         size_t v0 = off;
         if (kl == 6 && !memcmp(key, "events", 6)) {
-            uint64_t n;
-            if (off < len && (p[off] & 0xf0) == 0x90) {
-                n = p[off] & 0x0f;
-                off += 1;
-            } else if (off + 3 <= len && p[off] == 0xdc) {
-                n = (uint64_t)p[off + 1] << 8 | p[off + 2];
-                off += 3;
-            } else if (off + 5 <= len && p[off] == 0xdd) {
-                n = (uint64_t)p[off + 1] << 24 | (uint64_t)p[off + 2] << 16 |
-                    (uint64_t)p[off + 3] << 8 | p[off + 4];
-                off += 5;
-            } else {
+            uint32_t n;
+            if (csph_mp_header(buf, len, &off, 0, &n))
                 return -1;
-            }
-            for (uint64_t e = 0; e < n; e++) {
+            for (uint32_t e = 0; e < n; e++) {
                 if (off >= len || !((p[off] & 0xf0) == 0x80 || p[off] == 0xde || p[off] == 0xdf))
                     return -1;
                 if (csph_mp_check(buf, len, &off, 64))

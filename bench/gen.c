@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "timefmt.h" /* civil dates: the hub's own, so the two agree on every day */
+
 #define DAY_S 86400u
 #define YEAR_DAYS 365u
 /* Nights of delivery kept per source: the year and a margin for late ones. */
@@ -347,35 +349,11 @@ static void *xcalloc(size_t n, size_t size)
 
 /* ---- calendar ------------------------------------------------------------ */
 
-/* Howard Hinnant's civil-date algorithms. */
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 /* Last Sunday of a 31-day month, 01:00 UTC: when British Summer Time
  * starts (March) and ends (October). */
 static int64_t last_sunday_0100(int y, unsigned m)
 {
-    int64_t d31 = days_from_civil(y, m, 31);
+    int64_t d31 = csph_days_from_civil(y, m, 31);
     int64_t wd = (d31 + 4) % 7; /* 0 = Sunday; 1970-01-01 was a Thursday */
     return (d31 - wd) * (int64_t)DAY_S + 3600;
 }
@@ -426,7 +404,7 @@ static unsigned season(const struct gen *g, int day, enum type t)
 {
     int y;
     unsigned m, d;
-    civil_from_days(g->start_day + day, &y, &m, &d);
+    csph_civil_from_days(g->start_day + day, &y, &m, &d);
     int wd = weekday(g, day);
     unsigned w = 60;
     switch (t) {
@@ -1403,7 +1381,7 @@ static void put_time(const struct gen *g, struct out *o, uint32_t rel, enum cloc
     t += off;
     int y;
     unsigned m, d;
-    civil_from_days(t / DAY_S, &y, &m, &d);
+    csph_civil_from_days(t / DAY_S, &y, &m, &d);
     unsigned sod = (unsigned)(t % DAY_S);
     put_u(o, (uint64_t)y, 4);
     o->buf[o->len++] = '-';
@@ -1688,7 +1666,7 @@ static void print_event(const struct gen *g, struct out *o, const struct ev *e, 
             int64_t t = g->start + e->occ;
             int y;
             unsigned m, d, sod = (unsigned)(t % DAY_S);
-            civil_from_days(t / DAY_S, &y, &m, &d);
+            csph_civil_from_days(t / DAY_S, &y, &m, &d);
             char tmp[64];
             switch (b.variant % 6) {
             case 0: /* a space for the T */
@@ -1967,10 +1945,10 @@ static int64_t parse_date(const char *s)
     if (sscanf(s, "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3 || y < 1990 || y > 2100 || m < 1 ||
         m > 12 || d < 1 || d > 31)
         die("--start wants a date YYYY-MM-DD, not '%s'", s);
-    int64_t days = days_from_civil(y, m, d);
+    int64_t days = csph_days_from_civil(y, m, d);
     int y2;
     unsigned m2, d2;
-    civil_from_days(days, &y2, &m2, &d2);
+    csph_civil_from_days(days, &y2, &m2, &d2);
     if (m2 != m || d2 != d)
         die("--start: %s is not a date", s);
     return days * DAY_S;
@@ -2002,7 +1980,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     struct opts o = {.seed = 1, .events = 50000, .broken_pct = 1.0, .dup_pct = 3.0};
-    o.start = days_from_civil(2025, 1, 1) * DAY_S;
+    o.start = csph_days_from_civil(2025, 1, 1) * DAY_S;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -2029,7 +2007,7 @@ int main(int argc, char **argv)
     g.start_day = (int)(o.start / DAY_S);
     int yy;
     unsigned mm, dd;
-    civil_from_days(g.start_day, &yy, &mm, &dd);
+    csph_civil_from_days(g.start_day, &yy, &mm, &dd);
     g.year0 = yy;
     for (int i = 0; i < 3; i++) {
         g.bst_on[i] = last_sunday_0100(yy + i, 3);

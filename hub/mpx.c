@@ -139,3 +139,26 @@ int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth)
     }
     return 0;
 }
+
+int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    if (*off >= len)
+        return -1;
+    unsigned char b = p[*off];
+    unsigned char fix = map ? 0x80 : 0x90, c16 = map ? 0xde : 0xdc, c32 = map ? 0xdf : 0xdd;
+    if ((b & 0xf0) == fix) {
+        *count = b & 0x0f;
+        *off += 1;
+    } else if (b == c16 && *off + 3 <= len) {
+        *count = (uint32_t)p[*off + 1] << 8 | p[*off + 2];
+        *off += 3;
+    } else if (b == c32 && *off + 5 <= len) {
+        *count = (uint32_t)p[*off + 1] << 24 | (uint32_t)p[*off + 2] << 16 |
+                 (uint32_t)p[*off + 3] << 8 | p[*off + 4];
+        *off += 5;
+    } else {
+        return -1;
+    }
+    return 0;
+}

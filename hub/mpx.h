@@ -27,4 +27,10 @@ const char *csph_mp_type_name(const msgpack_object *o);
  *   -3 a container declares more elements than the message holds. */
 int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
 
+/* Read the header of a map (map = 1) or an array at buf[*off], advancing
+ * *off past it: 0 and *count (pairs or items), or -1 when it is not one.
+ * For the places that walk MessagePack by hand to keep each value's exact
+ * bytes. */
+int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count);
+
 #endif

@@ -30,30 +30,6 @@ const char *csph_op_name(enum csph_op op)
     return (unsigned)op < CSPH_OP__COUNT ? op_names[op] : "?";
 }
 
-/* Read a map or array header at buf[*off]; the only MessagePack we parse by
- * hand, so that each value's byte span is known. */
-static int read_header(const unsigned char *p, size_t len, size_t *off, int map, uint32_t *count)
-{
-    if (*off >= len)
-        return -1;
-    unsigned char b = p[*off];
-    unsigned char fix = map ? 0x80 : 0x90, c16 = map ? 0xde : 0xdc, c32 = map ? 0xdf : 0xdd;
-    if ((b & 0xf0) == fix) {
-        *count = b & 0x0f;
-        *off += 1;
-    } else if (b == c16 && *off + 3 <= len) {
-        *count = (uint32_t)p[*off + 1] << 8 | p[*off + 2];
-        *off += 3;
-    } else if (b == c32 && *off + 5 <= len) {
-        *count = (uint32_t)p[*off + 1] << 24 | (uint32_t)p[*off + 2] << 16 |
-                 (uint32_t)p[*off + 3] << 8 | p[*off + 4];
-        *off += 5;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
 static enum csph_err unpack_one(const char *buf, size_t len, size_t *off, msgpack_zone *zone,
                                 msgpack_object *obj, const char *field, struct csph_error *err)
 {
@@ -102,7 +78,7 @@ static enum csph_err decode_events(const char *buf, size_t len, size_t start, ms
 {
     size_t off = start;
     uint32_t n;
-    if (read_header((const unsigned char *)buf, len, &off, 0, &n) != 0)
+    if (csph_mp_header(buf, len, &off, 0, &n) != 0)
         return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
                               "'events' must be an array of event maps");
     r->batch = 1; /* even when refused below: its reply is a batch's */
@@ -155,7 +131,7 @@ enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
                               "the message is not MessagePack, or is truncated (a request is one "
                               "MessagePack map with string keys)");
     off = 0;
-    if (read_header((const unsigned char *)buf, len, &off, 1, &n) != 0) {
+    if (csph_mp_header(buf, len, &off, 1, &n) != 0) {
         /* Say which: valid MessagePack of another kind, or not MessagePack. */
         msgpack_object o;
         size_t o_off = 0;

@@ -444,29 +444,6 @@ int tu_open_fds(void)
     return n - 1; /* not the directory's own descriptor */
 }
 
-/* Read a map or array header at buf[*off]. */
-static int mp_header(const unsigned char *p, size_t len, size_t *off, int map, uint32_t *count)
-{
-    if (*off >= len)
-        return -1;
-    unsigned char b = p[*off];
-    unsigned char fix = map ? 0x80 : 0x90, c16 = map ? 0xde : 0xdc, c32 = map ? 0xdf : 0xdd;
-    if ((b & 0xf0) == fix) {
-        *count = b & 0x0f;
-        *off += 1;
-    } else if (b == c16 && *off + 3 <= len) {
-        *count = (uint32_t)p[*off + 1] << 8 | p[*off + 2];
-        *off += 3;
-    } else if (b == c32 && *off + 5 <= len) {
-        *count = (uint32_t)p[*off + 1] << 24 | (uint32_t)p[*off + 2] << 16 |
-                 (uint32_t)p[*off + 3] << 8 | p[*off + 4];
-        *off += 5;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
 /* Decode (and so skip) one object at buf[*off] into zone. */
 static int mp_next(const char *buf, size_t len, size_t *off, msgpack_zone *zone, msgpack_object *o)
 {
@@ -485,10 +462,9 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
     char *save = NULL;
     for (char *part = strtok_r(parts, ".", &save); part && rc == 0;
          part = strtok_r(NULL, ".", &save)) {
-        const unsigned char *u = (const unsigned char *)buf;
         uint32_t count;
         msgpack_object o;
-        if (off < len && mp_header(u, len, &off, 0, &count) == 0) {
+        if (off < len && csph_mp_header(buf, len, &off, 0, &count) == 0) {
             unsigned long want = strtoul(part, NULL, 10);
             if (want >= count) {
                 rc = -1;
@@ -496,7 +472,7 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
             }
             for (unsigned long i = 0; i < want && rc == 0; i++)
                 rc = mp_next(buf, len, &off, &zone, &o);
-        } else if (off < len && mp_header(u, len, &off, 1, &count) == 0) {
+        } else if (off < len && csph_mp_header(buf, len, &off, 1, &count) == 0) {
             int found = 0;
             for (uint32_t i = 0; i < count && rc == 0 && !found; i++) {
                 if ((rc = mp_next(buf, len, &off, &zone, &o)))
