@@ -764,6 +764,27 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
     msgpack_pack_uint64(pk, (uint64_t)(csph_clock_now_ms(s->clock) - s->started_ms) / 1000);
 }
 
+/* A reply carrying a list: {req, ok, KEY: [count items, packed in items]}
+ * and, when paged, next and end. */
+static void pack_list(msgpack_packer *pk, const struct csph_span *req, const char *key,
+                      const msgpack_sbuffer *items, uint32_t count, int paged, uint64_t last,
+                      int end)
+{
+    csph_reply_begin(pk, req, 1, paged ? 3 : 1);
+    csph_pack_str(pk, key);
+    msgpack_pack_array(pk, count);
+    csph_pack_raw(pk, items->data, items->size);
+    if (paged) {
+        csph_pack_str(pk, "next");
+        msgpack_pack_uint64(pk, last);
+        csph_pack_str(pk, "end");
+        if (end)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+}
+
 struct replay_ctx {
     struct csph_server *s;
     msgpack_packer *pk; /* packs into s->scratch2 */
@@ -888,17 +909,7 @@ static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
     s->c.replay_requests++;
     s->c.replay_events += c.count;
     s->last_count = c.count;
-    csph_reply_begin(pk, &r->req, 1, 3);
-    csph_pack_str(pk, "events");
-    msgpack_pack_array(pk, c.count);
-    csph_pack_raw(pk, s->scratch2.data, s->scratch2.size);
-    csph_pack_str(pk, "next");
-    msgpack_pack_uint64(pk, last);
-    csph_pack_str(pk, "end");
-    if (end)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    pack_list(pk, &r->req, "events", &s->scratch2, c.count, 1, last, end);
     return CSPH_ERR_OK;
 }
 
@@ -953,37 +964,10 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
     s->last_count = c.count;
-    csph_reply_begin(pk, &r->req, 1, 3);
-    csph_pack_str(pk, "rejects");
-    msgpack_pack_array(pk, c.count);
-    csph_pack_raw(pk, s->scratch2.data, s->scratch2.size);
-    csph_pack_str(pk, "next");
-    msgpack_pack_uint64(pk, last);
-    csph_pack_str(pk, "end");
-    if (end)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    pack_list(pk, &r->req, "rejects", &s->scratch2, c.count, 1, last, end);
     return CSPH_ERR_OK;
 }
 
-static void pack_alert_list(msgpack_packer *pk, const struct csph_request *r, msgpack_sbuffer *items,
-                            uint32_t count, int paged, uint64_t last, int end)
-{
-    csph_reply_begin(pk, &r->req, 1, paged ? 3 : 1);
-    csph_pack_str(pk, "alerts");
-    msgpack_pack_array(pk, count);
-    csph_pack_raw(pk, items->data, items->size);
-    if (paged) {
-        csph_pack_str(pk, "next");
-        msgpack_pack_uint64(pk, last);
-        csph_pack_str(pk, "end");
-        if (end)
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
-    }
-}
 
 static enum csph_err fetch_args(struct csph_server *s, const struct csph_request *r, int *panel,
                                 const char **consumer, size_t *clen, uint64_t *max,
@@ -1012,10 +996,7 @@ static enum csph_err fetch_reply(struct csph_server *s, const struct csph_span *
         return rc;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
-    csph_reply_begin(&pk, req, 1, 1);
-    csph_pack_str(&pk, "alerts");
-    msgpack_pack_array(&pk, *count);
-    csph_pack_raw(&pk, s->scratch2.data, s->scratch2.size);
+    pack_list(&pk, req, "alerts", &s->scratch2, *count, 0, 0, 0);
     return CSPH_ERR_OK;
 }
 
@@ -1159,7 +1140,7 @@ static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
                                &last, &end, e)))
         return rc;
     s->last_count = count;
-    pack_alert_list(pk, r, &s->scratch2, count, 1, last, end);
+    pack_list(pk, &r->req, "alerts", &s->scratch2, count, 1, last, end);
     return CSPH_ERR_OK;
 }
 
