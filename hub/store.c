@@ -445,7 +445,7 @@ MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
 MDB_txn *csph_store_index_txn(struct csph_store *s) { return s->itxn; }
 uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applied; }
 
-static enum csph_err index_begin(struct csph_store *s, struct csph_error *err)
+enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
 {
     if (s->index_broken)
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
@@ -462,7 +462,8 @@ static enum csph_err index_begin(struct csph_store *s, struct csph_error *err)
 /* Commit the index transaction, recording that it holds the log up to
  * applied. After the log's own commit, a failure here leaves the index
  * behind the log: no more writes until a restart rebuilds it. */
-static enum csph_err index_commit(struct csph_store *s, uint64_t applied, struct csph_error *err)
+enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
+                                      struct csph_error *err)
 {
     int rc = imeta_put(s, s->itxn, applied);
     if (rc)
@@ -478,17 +479,6 @@ static enum csph_err index_commit(struct csph_store *s, uint64_t applied, struct
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
-{
-    return index_begin(s, err);
-}
-
-enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
-                                      struct csph_error *err)
-{
-    return index_commit(s, applied, err);
-}
-
 void csph_store_index_abort(struct csph_store *s)
 {
     if (s->itxn)
@@ -498,7 +488,7 @@ void csph_store_index_abort(struct csph_store *s)
 
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
 {
-    enum csph_err e = index_begin(s, err);
+    enum csph_err e = csph_store_index_begin(s, err);
     if (e)
         return e;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
@@ -661,7 +651,7 @@ enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *e
     s->last_reject = s->txn_last_reject;
     memcpy(s->chain, s->txn_chain, HASH_LEN);
     struct csph_error ierr;
-    if (index_commit(s, s->last_seq, &ierr))
+    if (csph_store_index_commit(s, s->last_seq, &ierr))
         LOG_ERROR("store", "the batch is in the log, but the index could not be written: "
                            "refusing writes until a restart rebuilds it");
     return CSPH_ERR_OK;
