@@ -72,8 +72,9 @@
 #define WINDOW_ENTRIES_MAX 4096 /* per rule and key; the oldest goes first */
 #define FIRED_MAX 64
 #define PRIOR_ENTRIES_MAX 64
-/* The cleaner visits up to CLEAN_BUDGET log entries per event; it moves
- * live entries forward only while the log holds more than three times the
+/* At each flush the cleaner visits up to CLEAN_BUDGET log entries per event
+ * evaluated; it moves live entries forward only while the log holds more
+ * than three times the
  * live records (plus GARBAGE_SLACK) or three times their bytes (plus
  * GARBAGE_SLACK_BYTES). At twice, with most keys live (a year of people
  * seen once), it moved about as many records as the events wrote; at three
@@ -279,7 +280,7 @@ struct islot {
     int32_t stale_min;  /* stale_at in minutes, rounded up: kept a little longer, never less */
 };
 
-/* A record opened in this call: its key and sections live in r->ar. */
+/* A record opened in this transaction: its key and sections live in r->ar. */
 static int32_t stale_pack(int64_t ms)
 {
     if (ms <= (int64_t)INT32_MIN * 60000)
@@ -2650,7 +2651,7 @@ static void index_sweep(struct csph_rules *r, size_t budget)
     }
 }
 
-/* ---- state: records opened in this call --------------------------------------------- */
+/* ---- state: records opened in this transaction ------------------------------------- */
 
 /* Split the sections at r->ar[off, off + n) for record ri. An unreadable
  * record has none (it was empty to version 1 too). */
@@ -3684,8 +3685,8 @@ static enum csph_err record_prior(struct csph_rules *r, MDB_txn *txn,
 
 static int open_dbs(struct csph_rules *r, MDB_txn *txn)
 {
-    /* Opened in every call: a handle first opened in a transaction that
-     * is later aborted does not survive it. */
+    /* Opened in every transaction: a handle first opened in a transaction
+     * that is later aborted does not survive it. */
     int rc = mdb_dbi_open(txn, DB_LOG, MDB_CREATE | MDB_INTEGERKEY, &r->dbl);
     if (!rc)
         rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &r->dbm);
