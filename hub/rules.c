@@ -74,9 +74,8 @@
 #define PRIOR_ENTRIES_MAX 64
 /* At each flush the cleaner visits up to CLEAN_BUDGET log entries per event
  * evaluated; it moves live entries forward only while the log holds more
- * than three times the
- * live records (plus GARBAGE_SLACK) or three times their bytes (plus
- * GARBAGE_SLACK_BYTES). At twice, with most keys live (a year of people
+ * than three times the live records (plus GARBAGE_SLACK) or three times
+ * their bytes (plus GARBAGE_SLACK_BYTES). At twice, with most keys live (a year of people
  * seen once), it moved about as many records as the events wrote; at three
  * times it moves half as many for a log a third longer. The index's stale
  * sweep looks at SWEEP_SLOTS slots per event. */
