@@ -320,6 +320,27 @@ def run(endpoint):
         check(r.get("ok") is True, "ack", r)
         r = dealer.call({"op": "fetch", "panel": "marac", "consumer": "py"})
         check(r.get("alerts") == [], "acknowledged: not delivered again", r)
+
+        # ---- pipelined on one DEALER: a read sent after a write sees it ----
+        da2 = dict(da, id="py-da-2", victim="P-78")
+        dealer.send_raw(msgpack.packb({"op": "publish", "req": "w", "event": da2}))
+        dealer.send_raw(msgpack.packb({"op": "replay", "req": "r", "person": "P-78"}))
+        w, rd = unpack(dealer.recv_raw(10000)), unpack(dealer.recv_raw(10000))
+        check(w.get("req") == "w" and w.get("status") == "accepted",
+              "pipelined publish: answered first", w)
+        check(rd.get("req") == "r" and [e["event"]["id"] for e in rd.get("events", [])]
+              == ["py-da-2"], "pipelined replay: holds the event published just before", rd)
+        r = dealer.call({"op": "fetch", "panel": "marac", "consumer": "py"})
+        aid2 = (r.get("alerts") or [{}])[0].get("id")
+        check(aid2 == aid + 1, "the second incident's alert", r)
+        dealer.send_raw(msgpack.packb({"op": "ack", "req": "a", "panel": "marac",
+                                       "consumer": "py", "upto": aid2}))
+        dealer.send_raw(msgpack.packb({"op": "fetch", "req": "f", "panel": "marac",
+                                       "consumer": "py"}))
+        a, f = unpack(dealer.recv_raw(10000)), unpack(dealer.recv_raw(10000))
+        check(a.get("req") == "a" and a.get("ok") is True, "pipelined ack: answered first", a)
+        check(f.get("req") == "f" and f.get("alerts") == [],
+              "pipelined fetch: starts after the alert acked just before", f)
         r = req.call({"op": "alert.update", "id": aid, "status": "accepted", "note": "py"})
         check(r.get("ok") is True and isinstance(r.get("seq"), int), "alert.update", r)
         r = req.call({"op": "alerts", "panel": "marac", "status": "accepted"})

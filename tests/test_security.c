@@ -133,14 +133,19 @@ static void connect_as(struct fx *f, struct tu_client *c, const char *who)
     zmq_connect(c->sock, f->hub.endpoint);
 }
 
-/* Send and wait up to ms; -1 when no reply came. */
-static int try_call(struct tu_client *c, int ms, msgpack_object *r, const char *json)
+static void send_json(struct tu_client *c, const char *json)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     tu_json_to_mp(&sb, json);
     tu_send_raw(c, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* Send and wait up to ms; -1 when no reply came. */
+static int try_call(struct tu_client *c, int ms, msgpack_object *r, const char *json)
+{
+    send_json(c, json);
     return tu_recv(c, ms, r);
 }
 
@@ -279,6 +284,17 @@ static void test_panels_and_restricted(void **state)
                               "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\"}"),
                      0);
     assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
+    /* Sent together, an ack and a fetch (an audited read here): the fetch
+     * waits for the ack's commit, starts past alert 1, and its reply comes
+     * second. */
+    send_json(&c, "{\"op\":\"ack\",\"req\":1,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
+    send_json(&c, "{\"op\":\"fetch\",\"req\":2,\"panel\":\"marac\",\"consumer\":\"m\"}");
+    assert_int_equal(tu_recv(&c, 5000, &r), 0);
+    assert_int_equal(tu_int(&r, "req"), 1);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_recv(&c, 5000, &r), 0);
+    assert_int_equal(tu_int(&r, "req"), 2);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
     expect_forbidden(&c, "{\"op\":\"alerts\",\"panel\":\"channel\"}");
     expect_forbidden(&c, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"m\"}");
     expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
