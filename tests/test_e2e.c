@@ -1237,6 +1237,50 @@ static void test_req_pipelined(void **state)
     assert_int_equal(last_seq(&f->c), N - (N + 6) / 7);
 }
 
+/* Publishes and pings sent without waiting, interleaved, on one DEALER:
+ * replies come back in the order sent, and each ping's last_seq already
+ * holds the publish sent just before it (a read after a write of the same
+ * client waits for that write's commit). */
+static void test_read_after_write_pipelined(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 200 };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < N; i++) {
+        char id[32], *json = NULL;
+        snprintf(id, sizeof id, "rw-%d", i);
+        assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", 2 * i,
+                             asb(id, "P-2", "personal")) > 0);
+        sb.size = 0;
+        tu_json_to_mp(&sb, json);
+        free(json);
+        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+        assert_true(asprintf(&json, "{\"op\":\"ping\",\"req\":%d}", 2 * i + 1) > 0);
+        sb.size = 0;
+        tu_json_to_mp(&sb, json);
+        free(json);
+        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    int64_t deadline = tu_now_ms() + 20000, seq = 0;
+    for (int got = 0; got < 2 * N; got++) {
+        msgpack_object r;
+        int64_t left = deadline - tu_now_ms();
+        if (left <= 0 || tu_recv(&f->c, (int)left, &r) != 0)
+            fail_msg("only %d of %d replies arrived", got, 2 * N);
+        if (tu_int(&r, "req") != got)
+            fail_msg("reply %d out of order: %s", got, tu_dump(&r));
+        if (got % 2 == 0) {
+            expect_str(&r, "status", "accepted");
+            seq = tu_int(&r, "seq");
+        } else if (tu_int(&r, "last_seq") < seq) {
+            fail_msg("a ping sent after the publish of seq %lld says last_seq %lld",
+                     (long long)seq, (long long)tu_int(&r, "last_seq"));
+        }
+    }
+}
+
 /* Several clients at once: their requests share group commits, and the
  * log stays gap-free with each reply's seq unique. */
 static void test_many_clients(void **state)
@@ -1707,6 +1751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_req_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_req_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_after_write_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_req_socket, setup, teardown),
