@@ -42,6 +42,7 @@ struct csph_store {
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
     int index_broken; /* an index commit failed after the log's: no more writes */
+    int index_due;    /* itxn holds a committed batch's index: csph_store_index_settle */
     char boot[BOOT_ID_LEN];
     int lock_fd;
     char dir[4096];
@@ -419,6 +420,7 @@ void csph_store_close(struct csph_store **sp)
     struct csph_store *s = *sp;
     if (s->txn)
         mdb_txn_abort(s->txn);
+    csph_store_index_settle(s);
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     if (s->ienv) {
@@ -447,6 +449,7 @@ uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applie
 
 enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
 {
+    csph_store_index_settle(s);
     if (s->index_broken)
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                               "the hub's index could not be written (see the hub's log); "
@@ -638,9 +641,10 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
 
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err)
 {
-    /* The log first, synced: what is acknowledged is there. Then the index,
-     * which a crash between the two leaves behind the log, to be caught up
-     * from it at the next start. */
+    /* The log first, synced: what is acknowledged is there. The index is
+     * committed after (csph_store_index_settle), once the replies are out:
+     * a crash between the two leaves it behind the log, to be caught up from
+     * it at the next start. */
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
     if (rc) {
@@ -650,11 +654,19 @@ enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *e
     s->last_seq = s->txn_last_seq;
     s->last_reject = s->txn_last_reject;
     memcpy(s->chain, s->txn_chain, HASH_LEN);
+    s->index_due = 1;
+    return CSPH_ERR_OK;
+}
+
+void csph_store_index_settle(struct csph_store *s)
+{
     struct csph_error ierr;
+    if (!s->index_due)
+        return;
+    s->index_due = 0;
     if (csph_store_index_commit(s, s->last_seq, &ierr))
         LOG_ERROR("store", "the batch is in the log, but the index could not be written: "
                            "refusing writes until a restart rebuilds it");
-    return CSPH_ERR_OK;
 }
 
 void csph_store_write_abort(struct csph_store *s)

@@ -139,8 +139,14 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
                                 size_t source_len, const struct csph_error *why, const void *bytes,
                                 size_t len, uint64_t *id, struct csph_error *err);
 /* Commit and sync. After CSPH_ERR_OK every append of the batch is durable.
- * On failure the batch is gone (as if aborted). */
+ * On failure the batch is gone (as if aborted). The batch's index
+ * transaction stays open until csph_store_index_settle. */
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err);
+/* Commit the index of the last committed batch, if not done yet. The server
+ * calls it once the batch's replies are sent, so that they do not wait for
+ * it; the next transaction and csph_store_close call it anyway. A failure is
+ * logged and refuses writes until a restart. */
+void csph_store_index_settle(struct csph_store *s);
 /* Drop the batch. */
 void csph_store_write_abort(struct csph_store *s);
 
