@@ -22,8 +22,9 @@
  * and what other modules keep beside it (queues, cursors); every commit is
  * synced before any reply. DIR/index.mdb holds what is derived from the
  * log alone (the idempotency index here, the rule state through
- * csph_store_index_txn): committed right after the log, without a sync, so
- * a commit writes its scattered index pages to the page cache only. A
+ * csph_store_index_txn): committed after the log (once the batch's replies
+ * are out, csph_store_index_settle), without a sync, so a commit writes its
+ * scattered index pages to the page cache only. A
  * crash of the hub leaves the index at most one batch behind the log; a
  * crash of the machine may tear it, and the next start (boot id changed,
  * no clean-stop mark) empties it. Either way csph_ingest_catch_up brings it
