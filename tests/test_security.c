@@ -295,6 +295,14 @@ static void test_panels_and_restricted(void **state)
     assert_int_equal(tu_recv(&c, 5000, &r), 0);
     assert_int_equal(tu_int(&r, "req"), 2);
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
+    /* The same with a read small enough for ZeroMQ to keep inside its
+     * message object (under 34 bytes), which the hub moves between slots. */
+    send_json(&c, "{\"op\":\"ack\",\"req\":3,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
+    send_json(&c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    assert_int_equal(tu_recv(&c, 5000, &r), 0);
+    assert_int_equal(tu_int(&r, "req"), 3);
+    assert_int_equal(tu_recv(&c, 5000, &r), 0);
+    assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
     expect_forbidden(&c, "{\"op\":\"alerts\",\"panel\":\"channel\"}");
     expect_forbidden(&c, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"m\"}");
     expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
