@@ -22,7 +22,7 @@
  * outside it, in DIR/index.state (a small text file written with a sync):
  * the boot id of the machine that ran the hub last, and whether it stopped
  * cleanly. */
-#define INDEX_VERSION 2u
+#define INDEX_VERSION 3u
 #define BOOT_ID_LEN 40
 struct imeta {
     uint32_t version, pad;
@@ -37,7 +37,7 @@ struct csph_store {
     /* DIR/index.mdb: what is derived from the log (the idempotency index,
      * the rule state), committed after the log's commit without a sync. */
     MDB_env *ienv;
-    MDB_dbi dedup;   /* source \0 id -> seq(8) content hash(16) */
+    MDB_dbi dedup;   /* source \0 id -> seq(8) */
     MDB_dbi imeta;
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
@@ -513,33 +513,33 @@ enum csph_err csph_store_dbi(struct csph_store *s, const char *name, unsigned fl
     return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
 }
 
-/* The idempotency entry of (source, id): key source \0 id, value the seq
- * and the content hash. One descent: NOOVERWRITE inserts a new key, or
- * leaves the tree untouched and hands the existing entry back in *v. */
+static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_event *ev);
+
+/* The idempotency entry of (source, id): key source \0 id, value the seq.
+ * One descent: NOOVERWRITE inserts a new key, or leaves the tree untouched
+ * and hands the existing entry back in *v. The value is the seq alone (no
+ * content hash): a smaller entry is fewer index pages written per commit,
+ * and a resend is told from a conflict by the original's bytes. */
 static int dedup_put(struct csph_store *s, const char *source, size_t source_len, const char *id,
-                     size_t id_len, uint64_t seq, const unsigned char hash[HASH_LEN], MDB_val *v)
+                     size_t id_len, uint64_t seq, MDB_val *v)
 {
-    unsigned char key[64 + 1 + 128], dv[8 + HASH_LEN];
+    unsigned char key[64 + 1 + 128];
     memcpy(key, source, source_len);
     key[source_len] = 0;
     memcpy(key + source_len + 1, id, id_len);
     MDB_val k = {source_len + 1 + id_len, key};
-    memcpy(dv, &seq, 8);
-    memcpy(dv + 8, hash, HASH_LEN);
-    v->mv_size = sizeof dv;
-    v->mv_data = dv;
+    v->mv_size = sizeof seq;
+    v->mv_data = &seq;
     return mdb_put(s->itxn, s->dedup, &k, v, MDB_NOOVERWRITE);
 }
 
 enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_stored_event *ev,
                                    const char *id, size_t id_len, struct csph_error *err)
 {
-    unsigned char hash[HASH_LEN];
     MDB_val v;
     if (ev->source_len > 64 || id_len > 128)
         return CSPH_ERR_OK; /* never accepted so: nothing to find by it */
-    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
-    int rc = dedup_put(s, ev->source, ev->source_len, id, id_len, ev->seq, hash, &v);
+    int rc = dedup_put(s, ev->source, ev->source_len, id, id_len, ev->seq, &v);
     return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "rebuilding the idempotency index")
                                     : CSPH_ERR_OK;
 }
@@ -551,14 +551,21 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     MDB_val v;
     if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
         return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
-    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
     uint64_t next = s->txn_last_seq + 1;
-    int rc = dedup_put(s, ev->source, ev->source_len, ev->id, ev->id_len, next, hash, &v);
+    int rc = dedup_put(s, ev->source, ev->source_len, ev->id, ev->id_len, next, &v);
     if (rc == MDB_KEYEXIST) {
-        if (v.mv_size != 8 + HASH_LEN)
+        /* The original, in the log or earlier in this batch: the same
+         * bytes make this a resend. */
+        uint64_t first;
+        MDB_val sk = {8, &first}, sv;
+        struct csph_stored_event orig;
+        if (v.mv_size != 8)
             return lmdb_fail(err, MDB_CORRUPTED, "reading the idempotency index");
-        memcpy(seq, v.mv_data, 8);
-        if (memcmp((const unsigned char *)v.mv_data + 8, hash, HASH_LEN) != 0)
+        memcpy(&first, v.mv_data, 8);
+        *seq = first;
+        if ((rc = mdb_get(s->txn, s->events, &sk, &sv)) || decode_event(&sk, &sv, &orig))
+            return lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading a duplicate's original");
+        if (orig.len != ev->len || memcmp(orig.bytes, ev->bytes, ev->len) != 0)
             return csph_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
                                   "source '%.*s' already sent event id '%.*s' (seq %llu) with "
                                   "different content; give a changed event a new id",
@@ -588,6 +595,7 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     memcpy(q, ev->source, ev->source_len);
     q += ev->source_len;
     memcpy(q, ev->bytes, ev->len);
+    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
     chain_next(s->txn_chain, next, p, hdr_len - EV_FIXED, hash, s->txn_chain);
     memcpy(p + 16, s->txn_chain, HASH_LEN);
     s->txn_last_seq = next;

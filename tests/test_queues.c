@@ -432,7 +432,9 @@ static void index_rebuild_case(struct fixture *f, int how)
         fputs("boot another-boot\nclean 0\n", fp);
         fclose(fp);
         index_marker(f, 1); /* gone if the hub does not trust the file */
-    } else { /* behind the log: events 4 and 5 applied again, counted once all the same */
+    } else { /* 2: behind the log: events 4 and 5 applied again, counted once all the same;
+              * 3: written by an older hub (index version 2, whose idempotency entries
+              * also held a content hash): rebuilt from the log at start */
         struct {
             uint32_t version, pad;
             uint64_t applied;
@@ -451,14 +453,19 @@ static void index_rebuild_case(struct fixture *f, int how)
         assert_int_equal(v.mv_size, sizeof m);
         memcpy(&m, v.mv_data, sizeof m);
         assert_int_equal(m.applied, 5);
-        m.applied = 3;
+        if (how == 2)
+            m.applied = 3;
+        else
+            m.version = 2;
         v.mv_data = &m;
         assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
         assert_int_equal(mdb_txn_commit(txn), 0);
         mdb_env_close(env);
+        if (how == 3)
+            index_marker(f, 1);
     }
     start_hub(f);
-    if (how == 1) {
+    if (how == 1 || how == 3) {
         stop_hub(f);
         assert_false(index_marker(f, 0));
         start_hub(f);
@@ -493,6 +500,11 @@ static void test_index_rebuilt_after_unclean_stop_and_reboot(void **state)
 static void test_index_behind_the_log_caught_up(void **state)
 {
     index_rebuild_case(*state, 2);
+}
+
+static void test_index_of_an_older_version_rebuilt(void **state)
+{
+    index_rebuild_case(*state, 3);
 }
 
 static void test_rederive_reproduces_every_alert(void **state)
@@ -557,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restricted_panel_shows_only_that_a_case_exists, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuilt_when_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_of_an_older_version_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuilt_after_unclean_stop_and_reboot, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_index_behind_the_log_caught_up, setup, teardown),

@@ -330,9 +330,12 @@ static void test_id_conflict(void **state)
     assert_int_equal(append_ok(f->s, "police", "ev-43", "one", NULL), 2);
     a = mk("police", "ev-43", "two");
     assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
-    /* a prefix of the content is different content too */
+    /* a prefix of the content is different content too, and so is more */
     a = mk("police", "ev-43", "on");
     assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    a = mk("police", "ev-43", "one!");
+    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_non_null(strstr(err.message, "(seq 2)"));
     commit(f->s);
     assert_int_equal(csph_store_last_seq(f->s), 2);
     /* nothing was appended for the conflicts */
