@@ -2059,8 +2059,38 @@ struct store_result {
     int observed; /* K is the hub's observed events per commit */
     uint64_t events, commits;
     double elapsed_s, events_per_s, commits_per_s;
+    double commit_p50_ms, commit_p99_ms; /* one batch: its puts and its synced commit */
     int limited; /* stopped by --baseline-limit before all events */
+    int64_t *lat_ns;
+    uint64_t nlat, caplat;
 };
+
+static void batch_time(struct store_result *r, int64_t ns)
+{
+    if (r->nlat == r->caplat) {
+        r->caplat = r->caplat ? r->caplat * 2 : 1024;
+        r->lat_ns = realloc(r->lat_ns, r->caplat * sizeof *r->lat_ns);
+        if (!r->lat_ns)
+            die("out of memory");
+    }
+    r->lat_ns[r->nlat++] = ns;
+}
+
+/* The counts and rates of a finished baseline; the batch times become
+ * percentiles. */
+static void baseline_done(struct store_result *r, uint64_t events, int64_t t0)
+{
+    r->elapsed_s = secs(now_ns() - t0);
+    r->events = events;
+    r->events_per_s = r->elapsed_s > 0 ? (double)events / r->elapsed_s : 0;
+    r->commits_per_s = r->elapsed_s > 0 ? (double)r->commits / r->elapsed_s : 0;
+    qsort(r->lat_ns, r->nlat, sizeof *r->lat_ns, cmp_i64);
+    r->commit_p50_ms = pct_ms(r->lat_ns, r->nlat, 0.5);
+    r->commit_p99_ms = pct_ms(r->lat_ns, r->nlat, 0.99);
+    free(r->lat_ns);
+    r->lat_ns = NULL;
+    r->nlat = r->caplat = 0;
+}
 
 static void lmdb_check(int rc, const char *what)
 {
@@ -2091,6 +2121,7 @@ static void lmdb_baseline(const struct corpus *c, uint64_t n, struct store_resul
     uint64_t i = 0;
     r->commits = 0;
     while (i < n) {
+        int64_t tb = now_ns();
         lmdb_check(mdb_txn_begin(env, NULL, 0, &txn), "begin");
         for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
             uint64_t seq = i + 1;
@@ -2099,14 +2130,12 @@ static void lmdb_baseline(const struct corpus *c, uint64_t n, struct store_resul
         }
         lmdb_check(mdb_txn_commit(txn), "commit");
         r->commits++;
+        batch_time(r, now_ns() - tb);
         if (now_ns() - t0 > limit_ns || g.interrupted)
             break;
     }
-    r->elapsed_s = secs(now_ns() - t0);
-    r->events = i;
     r->limited = i < n;
-    r->events_per_s = r->elapsed_s > 0 ? (double)i / r->elapsed_s : 0;
-    r->commits_per_s = r->elapsed_s > 0 ? (double)r->commits / r->elapsed_s : 0;
+    baseline_done(r, i, t0);
     mdb_env_close(env);
     forget_tmpdir(dir);
 }
@@ -2129,6 +2158,7 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     uint64_t i = 0;
     r->commits = 0;
     while (i < n) {
+        int64_t tb = now_ns();
         if (csph_store_write_begin(st, &err))
             die("store baseline: %s", err.message);
         for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
@@ -2148,15 +2178,14 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
         }
         if (csph_store_write_commit(st, &err))
             die("store baseline: %s", err.message);
+        csph_store_index_settle(st); /* as the hub does after its replies */
         r->commits++;
+        batch_time(r, now_ns() - tb);
         if (now_ns() - t0 > limit_ns || g.interrupted)
             break;
     }
-    r->elapsed_s = secs(now_ns() - t0);
-    r->events = i;
     r->limited = i < n;
-    r->events_per_s = r->elapsed_s > 0 ? (double)i / r->elapsed_s : 0;
-    r->commits_per_s = r->elapsed_s > 0 ? (double)r->commits / r->elapsed_s : 0;
+    baseline_done(r, i, t0);
     csph_store_close(&st);
     forget_tmpdir(dir);
 }
@@ -2366,6 +2395,14 @@ static void print_phase_row(const char *label, const struct phase_result *r)
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+static void print_store_row(const char *label, const struct store_result *r,
+                            const struct phase_result *H)
+{
+    printf("  %-44s %10.0f %10.0f %10" PRIu64 " %12.3f %9.3f %9.3f%s\n", label, r->events_per_s,
+           r->commits_per_s, r->events, ratio(H->events_per_s, r->events_per_s),
+           r->commit_p50_ms, r->commit_p99_ms, r->limited ? "  (time-limited)" : "");
+}
 
 static void json_phase(FILE *f, const char *name, const struct phase_result *r)
 {
@@ -3467,23 +3504,28 @@ int main(int argc, char **argv)
         printf("\n  storage baselines on %s (%s), synced commits, the same event bytes (%"
                PRIu64 " events, <= %.0f s each)\n",
                opt.tmpdir, fs_name(opt.tmpdir), nbase, opt.baseline_limit_s);
-        printf("  %-44s %10s %10s %10s %12s\n", "", "events/s", "commits/s", "events",
-               "hub/baseline");
+        printf("  %-44s %10s %10s %10s %12s %9s %9s\n", "", "events/s", "commits/s", "events",
+               "hub/baseline", "batch p50", "p99 ms");
         for (int i = 0; i < nlm; i++) {
             char label[96];
             snprintf(label, sizeof label, "LMDB append, commit every %u%s", lm[i].commit_every,
                      lm[i].observed ? " (hub's avg)" : "");
-            printf("  %-44s %10.0f %10.0f %10" PRIu64 " %12.3f%s\n", label, lm[i].events_per_s,
-                   lm[i].commits_per_s, lm[i].events, ratio(H->events_per_s, lm[i].events_per_s),
-                   lm[i].limited ? "  (time-limited)" : "");
+            print_store_row(label, &lm[i], H);
         }
         if (sr.events) {
             char label[96];
             snprintf(label, sizeof label, "csph_store append, commit every %u", sr.commit_every);
-            printf("  %-44s %10.0f %10.0f %10" PRIu64 " %12.3f%s\n", label, sr.events_per_s,
-                   sr.commits_per_s, sr.events, ratio(H->events_per_s, sr.events_per_s),
-                   sr.limited ? "  (time-limited)" : "");
+            print_store_row(label, &sr, H);
         }
+        /* Little's law: with F events in flight and every ack after a synced
+         * commit, events/s = F / mean latency, and an event's latency is at
+         * least one commit; at best all F share it. */
+        uint64_t inflight = (uint64_t)opt.publishers * (uint64_t)opt.window * (uint64_t)opt.batch;
+        for (int i = 0; i < nlm; i++)
+            if (lm[i].commit_every == inflight && lm[i].commits_per_s > 0)
+                printf("  storage ceiling at %" PRIu64 " events in flight (acks after a synced "
+                       "commit, all %" PRIu64 " in one commit): %.0f events/s (LMDB alone)\n",
+                       inflight, inflight, (double)inflight * lm[i].commits_per_s);
     }
     if (opt.replay && rr.pages)
         printf("\n  replay: %" PRIu64 " events in %" PRIu64 " pages of <= %d, %.2f s: %.0f "
@@ -3520,15 +3562,18 @@ int main(int argc, char **argv)
     printf(",\"lmdb\":[");
     for (int i = 0; i < nlm; i++)
         printf("%s{\"commit_every\":%u,\"hub_avg\":%s,\"events_per_s\":%.1f,\"commits_per_s\":"
-               "%.1f,\"events\":%" PRIu64 ",\"hub_ratio\":%.4f}",
+               "%.1f,\"events\":%" PRIu64 ",\"hub_ratio\":%.4f,\"batch_p50_ms\":%.3f,"
+               "\"batch_p99_ms\":%.3f}",
                i ? "," : "", lm[i].commit_every, lm[i].observed ? "true" : "false",
                lm[i].events_per_s, lm[i].commits_per_s, lm[i].events,
-               ratio(H->events_per_s, lm[i].events_per_s));
+               ratio(H->events_per_s, lm[i].events_per_s), lm[i].commit_p50_ms,
+               lm[i].commit_p99_ms);
     printf("]");
     if (sr.events)
         printf(",\"store\":{\"commit_every\":%u,\"events_per_s\":%.1f,\"events\":%" PRIu64
-               ",\"hub_ratio\":%.4f}",
-               sr.commit_every, sr.events_per_s, sr.events, ratio(H->events_per_s, sr.events_per_s));
+               ",\"hub_ratio\":%.4f,\"batch_p50_ms\":%.3f,\"batch_p99_ms\":%.3f}",
+               sr.commit_every, sr.events_per_s, sr.events, ratio(H->events_per_s, sr.events_per_s),
+               sr.commit_p50_ms, sr.commit_p99_ms);
     if (E.requests)
         printf(",\"ratios\":{\"hub_echo_events_per_s\":%.4f,\"hub_echo_p50\":%.3f,"
                "\"hub_echo_p99\":%.3f,\"hub_echo_p99_9\":%.3f}",
