@@ -40,7 +40,17 @@ void csph_ingest_fini(struct csph_ingest *g)
 
 enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
 {
-    enum csph_err rc = csph_store_write_begin(g->store, err);
+    enum csph_err rc = CSPH_ERR_OK;
+    uint64_t caught;
+    /* A failed batch took the index of the batches its transaction held
+     * with it (csph_store_write_abort): those events are in the log, and
+     * the next batch must find them (a resend is a duplicate) and count
+     * them (the rules). */
+    if (!csph_store_index_open(g->store) &&
+        csph_store_index_applied(g->store) < csph_store_last_seq(g->store))
+        rc = csph_ingest_catch_up(g, &caught, err);
+    if (rc == CSPH_ERR_OK)
+        rc = csph_store_write_begin(g->store, err);
     if (rc == CSPH_ERR_OK)
         csph_queues_txn_begin(g->queues);
     return rc;
@@ -344,6 +354,7 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err)
 {
     struct catch_up c = {.g = g, .err = err};
+    csph_store_index_settle(g->store); /* what is held first: it is level with the log */
     uint64_t from = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
     enum csph_err rc = CSPH_ERR_OK;
     *caught = 0;

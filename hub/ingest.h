@@ -70,8 +70,9 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 /* Bring the index (idempotency entries and rule state, in index.mdb) level
  * with the log: every event after csph_store_index_applied goes through
  * the rules again, in batches of its own, its alerts not raised twice.
- * Called once at start, before anything is served. *caught is how many
- * events it applied. */
+ * Called at start, before anything is served, and by csph_ingest_begin
+ * after a failed batch dropped held index work. *caught is how many events
+ * it applied. */
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err);
 

@@ -101,6 +101,7 @@ struct csph_server {
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
     uv_timer_t fetch_timer; /* the next held fetch to expire */
+    uv_timer_t index_timer; /* commits held index work when batches stop */
     struct held_fetch *fetches;
     size_t nfetches;
     /* security curve */
@@ -585,13 +586,30 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     return rc;
 }
 
-/* The index commit a batch left open (csph_store_index_settle), counted
- * with the commits in commit_us. */
-static void settle_index(struct csph_server *s)
+/* The index commit of held batches (csph_store_index_settle), counted with
+ * the commits in commit_us. */
+static void on_index_quiet(uv_timer_t *t)
 {
+    struct csph_server *s = t->data;
     uint64_t t0 = uv_hrtime();
     csph_store_index_settle(s->store);
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
+}
+
+/* After a batch's replies: commit the index once it holds enough batches,
+ * and otherwise when no batch has come for INDEX_QUIET_MS, so that a quiet
+ * hub does not sit on uncommitted index work (a kill -9 would make the next
+ * start catch it up). */
+#define INDEX_QUIET_MS 50
+static void settle_index(struct csph_server *s)
+{
+    uint64_t t0 = uv_hrtime();
+    int held = csph_store_index_settle_due(s->store);
+    s->c.commit_us += (uv_hrtime() - t0) / 1000;
+    if (held)
+        uv_timer_start(&s->index_timer, on_index_quiet, INDEX_QUIET_MS, 0);
+    else
+        uv_timer_stop(&s->index_timer);
 }
 
 /* Run the batch in one transaction, commit with a sync, then reply. */
@@ -1404,6 +1422,8 @@ static void on_hup(uv_signal_t *h, int signum)
                   s->rules ? csph_rules_digest(s->rules) : "none", err.message);
         return;
     }
+    /* The new rules start from a committed index, not held batches. */
+    csph_store_index_settle(s->store);
     csph_rules_destroy(&s->rules);
     s->rules = fresh;
     s->ingest.rules = fresh;
@@ -1621,7 +1641,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     uv_signal_start(&s->sighup, on_hup, SIGHUP);
     uv_timer_init(loop, &s->due_timer);
     uv_timer_init(loop, &s->fetch_timer);
-    s->due_timer.data = s->fetch_timer.data = s;
+    uv_timer_init(loop, &s->index_timer);
+    s->due_timer.data = s->fetch_timer.data = s->index_timer.data = s;
     s->open_handles = 1;
     /* Deadlines that passed while the hub was down fire now. */
     arm_due_timer(s);
@@ -1651,6 +1672,7 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&s->due_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
     /* Held fetches get their (empty) answer before the socket closes. */
     while (s->nfetches)
         release_fetch(s, 0);

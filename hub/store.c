@@ -42,7 +42,11 @@ struct csph_store {
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
     int index_broken; /* an index commit failed after the log's: no more writes */
-    int index_due;    /* itxn holds a committed batch's index: csph_store_index_settle */
+    /* itxn holds the index of committed batches, not yet committed itself
+     * (csph_store_index_settle): how many batches, and their events. */
+    uint32_t index_batches;
+    uint64_t index_events;
+    int index_behind; /* itxn began with the index behind the log */
     char boot[BOOT_ID_LEN];
     int lock_fd;
     char dir[4096];
@@ -418,8 +422,13 @@ void csph_store_close(struct csph_store **sp)
     if (!sp || !*sp)
         return;
     struct csph_store *s = *sp;
-    if (s->txn)
+    if (s->txn) {
+        /* A batch in hand: the index transaction holds it too, so it goes
+         * with it; the batches it held are caught up at the next start. */
         mdb_txn_abort(s->txn);
+        s->txn = NULL;
+        csph_store_index_abort(s);
+    }
     csph_store_index_settle(s);
     if (s->itxn)
         mdb_txn_abort(s->itxn);
@@ -447,9 +456,12 @@ MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
 MDB_txn *csph_store_index_txn(struct csph_store *s) { return s->itxn; }
 uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applied; }
 
+int csph_store_index_open(const struct csph_store *s) { return s->itxn != NULL; }
+
 enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
 {
-    csph_store_index_settle(s);
+    if (s->itxn && s->index_batches)
+        return CSPH_ERR_OK; /* the next batch goes on in the held transaction */
     if (s->index_broken)
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                               "the hub's index could not be written (see the hub's log); "
@@ -459,6 +471,7 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
         s->itxn = NULL;
         return lmdb_fail(err, rc, "starting an index transaction");
     }
+    s->index_behind = s->applied < s->last_seq;
     return CSPH_ERR_OK;
 }
 
@@ -474,6 +487,8 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
     else
         rc = mdb_txn_commit(s->itxn);
     s->itxn = NULL;
+    s->index_batches = 0;
+    s->index_events = 0;
     if (rc) {
         s->index_broken = 1;
         return lmdb_fail(err, rc, "committing the index");
@@ -484,9 +499,13 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
 
 void csph_store_index_abort(struct csph_store *s)
 {
+    /* Batches the transaction held are in the log but no longer in the
+     * index: applied < last_seq says so, and csph_ingest_begin catches up. */
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     s->itxn = NULL;
+    s->index_batches = 0;
+    s->index_events = 0;
 }
 
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
@@ -650,31 +669,41 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err)
 {
     /* The log first, synced: what is acknowledged is there. The index is
-     * committed after (csph_store_index_settle), once the replies are out:
-     * a crash between the two leaves it behind the log, to be caught up from
-     * it at the next start. */
+     * committed later (csph_store_index_settle), after the replies and for
+     * several batches at once: a crash in between leaves it behind the log,
+     * to be caught up from it at the next start. */
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
     if (rc) {
         csph_store_index_abort(s);
         return lmdb_fail(err, rc, "committing the batch");
     }
+    s->index_events += s->txn_last_seq - s->last_seq;
+    s->index_batches++;
     s->last_seq = s->txn_last_seq;
     s->last_reject = s->txn_last_reject;
     memcpy(s->chain, s->txn_chain, HASH_LEN);
-    s->index_due = 1;
     return CSPH_ERR_OK;
 }
 
 void csph_store_index_settle(struct csph_store *s)
 {
     struct csph_error ierr;
-    if (!s->index_due)
-        return;
-    s->index_due = 0;
-    if (csph_store_index_commit(s, s->last_seq, &ierr))
+    if (!s->index_batches || s->txn)
+        return; /* nothing held, or a batch in hand is in it too */
+    /* An index that was behind the log when this transaction began stays
+     * marked behind (csph_ingest_catch_up fills the gap; what it meets
+     * again counts once). */
+    if (csph_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr))
         LOG_ERROR("store", "the batch is in the log, but the index could not be written: "
                            "refusing writes until a restart rebuilds it");
+}
+
+int csph_store_index_settle_due(struct csph_store *s)
+{
+    if (s->index_batches >= CSPH_INDEX_HOLD_BATCHES || s->index_events >= CSPH_INDEX_HOLD_EVENTS)
+        csph_store_index_settle(s);
+    return s->index_batches != 0;
 }
 
 void csph_store_write_abort(struct csph_store *s)

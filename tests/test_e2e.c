@@ -1555,6 +1555,107 @@ static void test_rules_reload(void **state)
     free(tmp);
 }
 
+/* Whether the hub's log (its stderr) has a line containing what. */
+static int hub_logged(const struct tu_hub *h, const char *what)
+{
+    FILE *fp = fopen(h->log, "r");
+    char line[2048];
+    int found = 0;
+    while (fp && !found && fgets(line, sizeof line, fp))
+        found = strstr(line, what) != NULL;
+    if (fp)
+        fclose(fp);
+    return found;
+}
+
+/* A publish of n concern events of about 2 KB each (ids prefix-0...). */
+static char *big_batch(const char *prefix, int n)
+{
+    static char summary[2001];
+    memset(summary, 's', 2000);
+    size_t cap = (size_t)n * 2300 + 64, len = 0;
+    char *b = malloc(cap);
+    len += (size_t)snprintf(b, cap, "{\"op\":\"publish\",\"events\":[");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "%s{\"id\":\"%s-%d\",\"type\":\"concern\",\"source\":\"council\","
+                                "\"occurred_at\":\"2025-03-01T10:00:00Z\",\"subject\":\"P-%d\","
+                                "\"kind\":\"other\",\"summary\":\"%s\"}",
+                                i ? "," : "", prefix, i, i, summary);
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+/* The index (idempotency entries, rule state) of a few batches is committed
+ * together, after theirs in the log. A batch that then fails (here: the
+ * log is full) takes the index of the batches held with it; they are in the
+ * log, so the next batch brings the index level first. A resend of a held
+ * batch's event is still a duplicate at its seq, and the rules still count
+ * its events. */
+static void test_failed_batch_keeps_index(void **state)
+{
+    char *tmp = tu_tmpdir("fullmap"), cfg[700], data[700];
+    snprintf(cfg, sizeof cfg, "%s/hub.yaml", tmp);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, "limits:\n  map_size_mb: 16\n");
+    fclose(f);
+    snprintf(data, sizeof data, "%s/data", tmp);
+    struct tu_hub hub;
+    assert_int_equal(tu_hub_start(&hub, data, "--config", cfg, NULL), 0);
+    struct tu_client c;
+    tu_client_open(&c, hub.endpoint, ZMQ_DEALER);
+    msgpack_object r;
+    /* Fill the log until a batch of 400 (about 900 KB) no longer fits. */
+    int busy = 0;
+    for (int i = 0; i < 40 && !busy; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "fill%d", i);
+        char *b = big_batch(prefix, 400);
+        r = tu_call(&c, "%s", b);
+        free(b);
+        const msgpack_object *e = tu_get(&r, "error.code");
+        busy = e && !strcmp(tu_str(&r, "error.code"), "busy");
+    }
+    assert_true(busy);
+    /* Two small batches still fit: two of the three ASB reports that bring
+     * victim V-7 to the ASB Case Review. */
+    r = tu_call(&c, "{\"op\":\"publish\",\"event\":%s}", asb("v7-a", "V-7", "personal"));
+    expect_str(&r, "status", "accepted");
+    int64_t seq_a = tu_int(&r, "seq");
+    r = tu_call(&c, "{\"op\":\"publish\",\"event\":%s}", asb("v7-b", "V-7", "personal"));
+    expect_str(&r, "status", "accepted");
+    int64_t seq_b = tu_int(&r, "seq");
+    assert_int_equal(seq_b, seq_a + 1);
+    /* The big batch again: busy, nothing done. */
+    char *b = big_batch("again", 400);
+    r = tu_call(&c, "%s", b);
+    free(b);
+    expect_error(&r, "busy", NULL);
+    /* v7-a again: a duplicate at its seq, not a new event. */
+    r = tu_call(&c, "{\"op\":\"publish\",\"event\":%s}", asb("v7-a", "V-7", "personal"));
+    expect_accepted(&r, "duplicate", seq_a);
+    char line[96];
+    snprintf(line, sizeof line, "bringing the index level with the log: events %lld to %lld",
+             (long long)seq_a, (long long)seq_b);
+    if (!hub_logged(&hub, line))
+        fail_msg("the hub's log has no '%s' (see %s)", line, hub.log);
+    /* The third report: the window counts all three, each once. */
+    r = tu_call(&c, "{\"op\":\"publish\",\"event\":%s}", asb("v7-c", "V-7", "personal"));
+    expect_accepted(&r, "accepted", seq_b + 1);
+    r = tu_call(&c, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    const msgpack_object *a = tu_get(&r, "alerts");
+    assert_non_null(a);
+    assert_int_equal(a->via.array.size, 1);
+    assert_string_equal(tu_str(&r, "alerts.0.key.victim"), "V-7");
+    assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 3);
+    assert_int_equal(tu_int(&r, "alerts.0.evidence.0"), seq_a);
+    assert_int_equal(tu_int(&r, "alerts.0.evidence.2"), seq_b + 1);
+    tu_client_close(&c);
+    assert_int_equal(tu_hub_stop(&hub), 0);
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
 static void test_restart_same_data(void **state)
 {
     struct fx *f = *state;
@@ -1760,6 +1861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_request_field_sets_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_same_data, setup, teardown),
         cmocka_unit_test(test_rules_reload),
+        cmocka_unit_test(test_failed_batch_keeps_index),
         cmocka_unit_test_setup_teardown(test_refuse_nonloopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_config_unknown_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_data_is_file, setup, teardown),
