@@ -38,6 +38,7 @@ struct csph_limits {
     uint32_t replay_scan_max;    /* events examined by one filtered replay reply */
     uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
     uint32_t fetch_held_max;     /* fetches held waiting for alerts */
+    uint32_t index_hold_ms;      /* held index work is committed after this much quiet */
 };
 
 struct csph_config {

@@ -597,17 +597,16 @@ static void on_index_quiet(uv_timer_t *t)
 }
 
 /* After a batch's replies: commit the index once it holds enough batches,
- * and otherwise when no batch has come for INDEX_QUIET_MS, so that a quiet
- * hub does not sit on uncommitted index work (a kill -9 would make the next
- * start catch it up). */
-#define INDEX_QUIET_MS 50
+ * and otherwise when no batch has come for limits.index_hold_ms, so that a
+ * quiet hub does not sit on uncommitted index work (a kill -9 would make
+ * the next start catch it up). */
 static void settle_index(struct csph_server *s)
 {
     uint64_t t0 = uv_hrtime();
     int held = csph_store_index_settle_due(s->store);
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
     if (held)
-        uv_timer_start(&s->index_timer, on_index_quiet, INDEX_QUIET_MS, 0);
+        uv_timer_start(&s->index_timer, on_index_quiet, s->cfg->limits.index_hold_ms, 0);
     else
         uv_timer_stop(&s->index_timer);
 }

@@ -157,6 +157,7 @@ static void test_repo_config(void **state)
     snprintf(want, sizeof want, "%s/rules.yaml", dir);
     assert_string_equal(c->rules_file, want);
     assert_int_equal(c->limits.fetch_held_max, 1024);
+    assert_int_equal(c->limits.index_hold_ms, 50);
     assert_int_equal(c->nlisten, 1);
     assert_string_equal(c->listen[0], "tcp://127.0.0.1:7450");
     assert_int_equal(c->security, CSPH_SECURITY_NONE);
@@ -298,7 +299,8 @@ static void test_limits(void **state)
                "  reply_backlog_max: 16\n"
                "  replay_max: 1\n"
                "  replay_scan_max: 1000\n"
-               "  map_size_mb: 16\n");
+               "  map_size_mb: 16\n"
+               "  index_hold_ms: 60000\n");
     const struct csph_limits *l = &f->c.limits;
     assert_int_equal(l->batch_max, 1);
     assert_int_equal(l->batch_bytes_max, 1048576);
@@ -311,6 +313,7 @@ static void test_limits(void **state)
     assert_int_equal(l->replay_max, 1);
     assert_int_equal(l->replay_scan_max, 1000);
     assert_true(l->map_size == 16ull << 20);
+    assert_int_equal(l->index_hold_ms, 60000);
     /* unset limits keep their defaults */
     load_ok(f, "limits:\n  batch_max: 9\n");
     struct csph_config d;
@@ -339,6 +342,8 @@ static void test_limits(void **state)
         {"limits:\n  map_size_mb: 4294967296\n", 2, "map_size_mb"},
         {"limits:\n  batch_max: 5\n  reply_backlog_max: 15\n", 3, "reply_backlog_max"},
         {"limits:\n  batch_bytes_max: 1048575\n", 2, "batch_bytes_max"},
+        {"limits:\n  index_hold_ms: 0\n", 2, "index_hold_ms"},
+        {"limits:\n  index_hold_ms: 60001\n", 2, "index_hold_ms"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         load_bad(f, bad[i].text, bad[i].line, bad[i].want);
