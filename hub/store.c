@@ -460,8 +460,11 @@ int csph_store_index_open(const struct csph_store *s) { return s->itxn != NULL; 
 
 enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
 {
+    /* The next batch goes on in the held transaction, up to the limits
+     * (callers other than the server, say a re-derivation, never settle). */
+    csph_store_index_settle_due(s);
     if (s->itxn && s->index_batches)
-        return CSPH_ERR_OK; /* the next batch goes on in the held transaction */
+        return CSPH_ERR_OK;
     if (s->index_broken)
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                               "the hub's index could not be written (see the hub's log); "

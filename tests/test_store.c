@@ -475,6 +475,19 @@ static void test_index_holds_batches(void **state)
     commit(f->s);
     csph_store_index_settle(f->s);
     assert_int_equal(csph_store_index_applied(f->s), 12);
+    /* a caller that never settles (a re-derivation) still gets a commit
+     * every CSPH_INDEX_HOLD_BATCHES batches, when the next one begins */
+    for (int i = 1; i <= CSPH_INDEX_HOLD_BATCHES; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        begin(f->s);
+        append_ok(f->s, "police", id, id, NULL);
+        commit(f->s);
+    }
+    assert_int_equal(csph_store_index_applied(f->s), 12);
+    begin(f->s);
+    assert_int_equal(csph_store_index_applied(f->s), 12 + CSPH_INDEX_HOLD_BATCHES);
+    commit(f->s);
 }
 
 static void test_close_aborts_open_batch(void **state)
