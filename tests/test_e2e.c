@@ -1490,11 +1490,26 @@ static int64_t counter(struct tu_client *c, const char *name)
     return tu_int(&r, path);
 }
 
+/* A hub on tmp/data run with tmp/hub.yaml holding config, and a DEALER to it. */
+static void start_configured(const char *tmp, const char *config, struct tu_hub *hub,
+                             struct tu_client *c)
+{
+    char cfg[700], data[700];
+    snprintf(cfg, sizeof cfg, "%s/hub.yaml", tmp);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(config, f);
+    fclose(f);
+    snprintf(data, sizeof data, "%s/data", tmp);
+    assert_int_equal(tu_hub_start(hub, data, "--config", cfg, NULL), 0);
+    tu_client_open(c, hub->endpoint, ZMQ_DEALER);
+}
+
 /* SIGHUP with a broken rules file leaves the running rules in force; a good
  * one replaces them (and the alerts' rule_version changes). */
 static void test_rules_reload(void **state)
 {
-    char *tmp = tu_tmpdir("reload"), path[700], rules[700], cfg[700], data[700];
+    char *tmp = tu_tmpdir("reload"), path[700], rules[700];
     const char *conf = tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config");
     snprintf(rules, sizeof rules, "%s/rules.yaml", tmp);
     snprintf(path, sizeof path, "%s/rules.yaml", conf);
@@ -1503,15 +1518,9 @@ static void test_rules_reload(void **state)
     char cal[700];
     snprintf(cal, sizeof cal, "%s/calendar.yaml", tmp);
     copy_edit(path, cal, NULL, NULL);
-    snprintf(cfg, sizeof cfg, "%s/hub.yaml", tmp);
-    FILE *f = fopen(cfg, "w");
-    fprintf(f, "rules_file: rules.yaml\n");
-    fclose(f);
-    snprintf(data, sizeof data, "%s/data", tmp);
     struct tu_hub hub;
-    assert_int_equal(tu_hub_start(&hub, data, "--config", cfg, NULL), 0);
     struct tu_client c;
-    tu_client_open(&c, hub.endpoint, ZMQ_DEALER);
+    start_configured(tmp, "rules_file: rules.yaml\n", &hub, &c);
     const char *da = "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
                      "\"source\":\"police\",\"occurred_at\":\"2025-04-01T22:00:00Z\","
                      "\"victim\":\"%s\",\"dash_score\":16}}";
@@ -1594,18 +1603,12 @@ static char *big_batch(const char *prefix, int n)
  * its events. */
 static void test_failed_batch_keeps_index(void **state)
 {
-    char *tmp = tu_tmpdir("fullmap"), cfg[700], data[700];
-    snprintf(cfg, sizeof cfg, "%s/hub.yaml", tmp);
-    FILE *f = fopen(cfg, "w");
+    char *tmp = tu_tmpdir("fullmap");
+    struct tu_hub hub;
+    struct tu_client c;
     /* index_hold_ms: the two small batches are still held when the big one
      * fails, however slow this machine is. */
-    fprintf(f, "limits:\n  map_size_mb: 16\n  index_hold_ms: 60000\n");
-    fclose(f);
-    snprintf(data, sizeof data, "%s/data", tmp);
-    struct tu_hub hub;
-    assert_int_equal(tu_hub_start(&hub, data, "--config", cfg, NULL), 0);
-    struct tu_client c;
-    tu_client_open(&c, hub.endpoint, ZMQ_DEALER);
+    start_configured(tmp, "limits:\n  map_size_mb: 16\n  index_hold_ms: 60000\n", &hub, &c);
     msgpack_object r;
     /* Fill the log until a batch of 400 (about 900 KB) no longer fits. */
     int busy = 0;
