@@ -32,7 +32,6 @@ struct csph_zsock {
     void (*on_closed)(struct csph_zsock *z);
     void *data;
     int open_handles;
-    int paused;
 };
 
 /* Start watching socket on loop. on_ready is called when the socket may
