@@ -608,9 +608,12 @@ static void resume_after_kill(void **state)
     uint64_t acked = state_acked(st);
     assert_true(acked >= seen);
     assert_true(acked < NORTHUMBRIA_ROWS);
-    int64_t in_log = last_seq(f);
     /* The state lags the hub: what was answered after the last save (at
-     * most 500 rows) and what was in flight (at most 20). */
+     * most 500 rows) and what was in flight (at most 20). The hub may still
+     * be committing the killed adapter's last requests when this reads
+     * last_seq (another client's read does not wait for them), so in_log
+     * is a lower bound of what the first run left in the log. */
+    int64_t in_log = last_seq(f);
     assert_true((uint64_t)in_log >= acked);
     assert_true((uint64_t)in_log <= acked + 500 + 20);
 
@@ -622,8 +625,10 @@ static void resume_after_kill(void **state)
     /* Not one acknowledged row sent again: */
     assert_int_equal(jint(&r, "sent"), NORTHUMBRIA_ROWS - (int64_t)acked);
     /* the unacknowledged rows the hub already had come back duplicate: */
-    assert_int_equal(jint(&r, "duplicate"), in_log - (int64_t)acked);
-    assert_int_equal(jint(&r, "accepted"), NORTHUMBRIA_ROWS - in_log);
+    int64_t dup = jint(&r, "duplicate");
+    assert_true(dup >= in_log - (int64_t)acked);
+    assert_true(dup <= 500 + 20);
+    assert_int_equal(jint(&r, "accepted"), NORTHUMBRIA_ROWS - (int64_t)acked - dup);
     assert_int_equal(jint(&r, "rejected"), 0);
     json_t *earlier = json_object_get(r.j, "earlier_runs");
     assert_non_null(earlier);
