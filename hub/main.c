@@ -66,8 +66,13 @@ static int verify(const struct csph_config *cfg)
                cfg->data_dir, (unsigned long long)bad, (unsigned long long)checked);
         rc = 1;
     } else {
-        printf("log in %s verified: %llu events, hash chain intact\n", cfg->data_dir,
-               (unsigned long long)checked);
+        unsigned char tip[16];
+        char hex[33];
+        csph_store_chain_tip(st, tip);
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", tip[i]);
+        printf("log in %s verified: %llu events, hash chain intact (%s); last link %s\n",
+               cfg->data_dir, (unsigned long long)checked, csph_store_chain_name(st), hex);
     }
     csph_store_close(&st);
     return rc;

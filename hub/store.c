@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,19 @@
 #include "log.h"
 
 #define HASH_LEN 16
+/* The log's hash chain comes in two versions, kept in the log itself
+ * ("log.meta" / "chain", a little-endian u32; a log written before that
+ * record existed is version 1). Both links are 16 bytes, over the previous
+ * link (zeros before seq 1), the seq, the stored header (times, type,
+ * source) and the event bytes:
+ *   1  BLAKE2b-128(prev, seq, times, type and source, BLAKE2b-128(bytes))
+ *   2  the first 16 bytes of SHA-256(prev, seq, times, type and source, bytes)
+ * Version 2 is one pass, and SHA-256 runs on the CPU's SHA extensions
+ * through OpenSSL: 0.27 us an event here against 0.66 us for version 1
+ * (libsodium), the largest single cost of an append. New logs get 2; a log
+ * keeps the version it was started with, so its links never change. */
+#define CHAIN_BLAKE2B 1u
+#define CHAIN_SHA256 2u
 /* Event value: received_ms(8) occurred_ms(8) chain(16) type_len(1) type
  * source_len(1) source, then the event bytes. */
 #define EV_FIXED 32
@@ -54,6 +68,9 @@ struct csph_store {
     uint64_t last_seq, txn_last_seq;
     uint64_t last_reject, txn_last_reject;
     unsigned char chain[HASH_LEN], txn_chain[HASH_LEN];
+    uint32_t chain_version;
+    EVP_MD *sha256;    /* fetched once: a lookup per event costs more than the hash */
+    EVP_MD_CTX *md;
 };
 
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
@@ -72,22 +89,70 @@ static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 static void put_i64(unsigned char *p, int64_t v) { memcpy(p, &v, 8); }
 static int64_t get_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
 
-/* The log's hash chain: each link covers the previous link, the seq, the
- * times, type and source (value, skipping the link itself) and the content
- * hash of the event bytes. Editing any stored event, or removing one, breaks
- * every link after it. */
-static void chain_next(const unsigned char prev[HASH_LEN], uint64_t seq, const unsigned char *value,
-                       size_t tail_len, const unsigned char content[HASH_LEN],
-                       unsigned char out[HASH_LEN])
+/* The link of seq after prev (see CHAIN_* above): each covers the previous
+ * link, the seq, the times, type and source (value, skipping the link
+ * itself) and the event bytes, so editing any stored event, or removing one,
+ * breaks every link after it. 0, or -1 when OpenSSL fails. */
+static int chain_next(struct csph_store *s, const unsigned char prev[HASH_LEN], uint64_t seq,
+                      const unsigned char *value, size_t tail_len, const void *bytes, size_t len,
+                      unsigned char out[HASH_LEN])
 {
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, HASH_LEN);
-    crypto_generichash_update(&st, prev, HASH_LEN);
-    crypto_generichash_update(&st, (const unsigned char *)&seq, sizeof seq);
-    crypto_generichash_update(&st, value, 16);
-    crypto_generichash_update(&st, value + EV_FIXED, tail_len);
-    crypto_generichash_update(&st, content, HASH_LEN);
-    crypto_generichash_final(&st, out, HASH_LEN);
+    if (s->chain_version == CHAIN_BLAKE2B) {
+        unsigned char content[HASH_LEN];
+        crypto_generichash_state st;
+        crypto_generichash(content, HASH_LEN, bytes, len, NULL, 0);
+        crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+        crypto_generichash_update(&st, prev, HASH_LEN);
+        crypto_generichash_update(&st, (const unsigned char *)&seq, sizeof seq);
+        crypto_generichash_update(&st, value, 16);
+        crypto_generichash_update(&st, value + EV_FIXED, tail_len);
+        crypto_generichash_update(&st, content, HASH_LEN);
+        crypto_generichash_final(&st, out, HASH_LEN);
+        return 0;
+    }
+    unsigned char head[HASH_LEN + 8 + 16], digest[EVP_MAX_MD_SIZE];
+    memcpy(head, prev, HASH_LEN);
+    for (int i = 0; i < 8; i++)
+        head[HASH_LEN + i] = (unsigned char)(seq >> (8 * i));
+    memcpy(head + HASH_LEN + 8, value, 16);
+    if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) ||
+        !EVP_DigestUpdate(s->md, head, sizeof head) ||
+        !EVP_DigestUpdate(s->md, value + EV_FIXED, tail_len) ||
+        !EVP_DigestUpdate(s->md, bytes, len) || !EVP_DigestFinal_ex(s->md, digest, NULL))
+        return -1;
+    memcpy(out, digest, HASH_LEN);
+    return 0;
+}
+
+/* The chain version of the log (opened in txn): recorded, or for a log
+ * without the record 1 when it holds events (it predates the record) and
+ * 2 when it is new, which is then recorded. */
+static int chain_open(struct csph_store *s, MDB_txn *txn, int readonly)
+{
+    MDB_dbi meta;
+    MDB_val k = {5, "chain"}, v;
+    int rc = mdb_dbi_open(txn, "log.meta", readonly ? 0 : MDB_CREATE, &meta);
+    if (rc == 0)
+        rc = mdb_get(txn, meta, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 4)
+            return MDB_CORRUPTED;
+        const unsigned char *p = v.mv_data;
+        s->chain_version = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    MDB_stat st;
+    if ((rc = mdb_stat(txn, s->events, &st)))
+        return rc;
+    s->chain_version = st.ms_entries ? CHAIN_BLAKE2B : CHAIN_SHA256;
+    if (readonly)
+        return 0;
+    unsigned char rec[4] = {(unsigned char)s->chain_version, 0, 0, 0};
+    v.mv_size = sizeof rec;
+    v.mv_data = rec;
+    return mdb_put(txn, meta, &k, &v, 0);
 }
 
 static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
@@ -339,6 +404,11 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     s->lock_fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     enum csph_err e = CSPH_ERR_OK;
+    if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(s->md = EVP_MD_CTX_new())) {
+        e = csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                           "OpenSSL cannot provide SHA-256 (the log's hash chain)");
+        goto fail;
+    }
     int rc;
     struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -382,10 +452,18 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     }
     if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
         (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
-        (!readonly && (rc = drop_legacy(txn))) || (rc = mdb_txn_commit(txn))) {
+        (!readonly && (rc = drop_legacy(txn))) || (rc = chain_open(s, txn, readonly)) ||
+        (rc = mdb_txn_commit(txn))) {
         if (rc)
             mdb_txn_abort(txn);
         e = lmdb_fail(err, rc, "opening the log's databases");
+        goto fail;
+    }
+    if (s->chain_version != CHAIN_BLAKE2B && s->chain_version != CHAIN_SHA256) {
+        e = csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                           "the log in %s has a hash chain of version %u, which this csphubd "
+                           "does not know: it was written by a newer hub; run that version",
+                           dir, (unsigned)s->chain_version);
         goto fail;
     }
     if ((e = load_tail(s, err)))
@@ -444,12 +522,23 @@ void csph_store_close(struct csph_store **sp)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
+    EVP_MD_CTX_free(s->md);
+    EVP_MD_free(s->sha256);
     free(s);
     *sp = NULL;
 }
 
 uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
 uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
+void csph_store_chain_tip(const struct csph_store *s, unsigned char out[16])
+{
+    memcpy(out, s->chain, HASH_LEN);
+}
+
+const char *csph_store_chain_name(const struct csph_store *s)
+{
+    return s->chain_version == CHAIN_BLAKE2B ? "BLAKE2b-128, version 1" : "SHA-256, version 2";
+}
 MDB_env *csph_store_env(struct csph_store *s) { return s->env; }
 uint64_t csph_store_next_seq(const struct csph_store *s) { return s->txn_last_seq + 1; }
 MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
@@ -569,7 +658,6 @@ enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_store
 enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *ev, uint64_t *seq,
                                 int *duplicate, struct csph_error *err)
 {
-    unsigned char hash[HASH_LEN];
     MDB_val v;
     if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
         return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
@@ -617,8 +705,10 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     memcpy(q, ev->source, ev->source_len);
     q += ev->source_len;
     memcpy(q, ev->bytes, ev->len);
-    crypto_generichash(hash, HASH_LEN, ev->bytes, ev->len, NULL, 0);
-    chain_next(s->txn_chain, next, p, hdr_len - EV_FIXED, hash, s->txn_chain);
+    if (chain_next(s, s->txn_chain, next, p, hdr_len - EV_FIXED, ev->bytes, ev->len,
+                   s->txn_chain))
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                              "hashing the event into the log's chain failed (OpenSSL)");
     memcpy(p + 16, s->txn_chain, HASH_LEN);
     s->txn_last_seq = next;
     *seq = next;
@@ -891,7 +981,7 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
     mdb_cursor_open(txn, s->events, &cur);
-    unsigned char chain[HASH_LEN] = {0}, hash[HASH_LEN];
+    unsigned char chain[HASH_LEN] = {0};
     MDB_val k, v;
     uint64_t expect = 1;
     *checked = 0;
@@ -904,9 +994,14 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
             break;
         }
         const unsigned char *p = v.mv_data;
-        crypto_generichash(hash, HASH_LEN, ev.bytes, ev.len, NULL, 0);
-        chain_next(chain, ev.seq, p, (size_t)((const unsigned char *)ev.bytes - (p + EV_FIXED)),
-                   hash, chain);
+        if (chain_next(s, chain, ev.seq, p,
+                       (size_t)((const unsigned char *)ev.bytes - (p + EV_FIXED)), ev.bytes,
+                       ev.len, chain)) {
+            mdb_cursor_close(cur);
+            mdb_txn_abort(txn);
+            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                                  "hashing the log's chain failed (OpenSSL)");
+        }
         if (memcmp(chain, p + 16, HASH_LEN) != 0) {
             *bad_seq = ev.seq;
             break;

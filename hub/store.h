@@ -108,6 +108,12 @@ uint64_t csph_store_last_seq(const struct csph_store *s);
  * (queues, rules). Borrowed; valid until csph_store_close. */
 MDB_env *csph_store_env(struct csph_store *s);
 uint64_t csph_store_last_reject(const struct csph_store *s);
+/* The log's hash chain, for people: "SHA-256, version 2" (new logs) or
+ * "BLAKE2b-128, version 1" (logs started before version 2). */
+const char *csph_store_chain_name(const struct csph_store *s);
+/* The link of the last event in the log (16 zero bytes when it is empty):
+ * kept elsewhere, it shows later that the log was not rebuilt since. */
+void csph_store_chain_tip(const struct csph_store *s, unsigned char out[16]);
 
 /* The seq the next append of the open batch would get. */
 uint64_t csph_store_next_seq(const struct csph_store *s);

@@ -10,7 +10,8 @@ PKGS=(
   liblmdb-dev lmdb-utils             # LMDB: log, queues, rule state (+ mdb_stat for operators)
   libmsgpack-dev                     # msgpack-c: the wire format
   libyaml-dev                        # libyaml: config, schemas, rules
-  libsodium-dev                      # libsodium: BLAKE2b for idempotency and the log's hash chain
+  libsodium-dev                      # libsodium: BLAKE2b (rule digests, logs of chain version 1), base64
+  libssl-dev                         # OpenSSL libcrypto: SHA-256 for the log's hash chain
   libjansson-dev                     # jansson: JSON for commands and JSON-lines feeds
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests

@@ -1821,6 +1821,7 @@ static void test_verify(void **state)
     int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
     expect_run(rc, out, 0, "intact");
     expect_run(rc, out, 0, "4 events");
+    expect_run(rc, out, 0, "(SHA-256, version 2); last link ");
 
     /* The event's id as MessagePack (fixstr header, then the text): only
      * the event bytes hold it so, not the idempotency key. */

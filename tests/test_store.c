@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
+#include <sodium.h>
 
 #include "store.h"
 #include "testutil.h"
@@ -778,6 +780,60 @@ static void test_dir_is_a_file(void **state)
     assert_int_equal(tu_open_fds(), fds);
 }
 
+/* The log behind the store's back (the store closed): one write
+ * transaction on data.mdb with its "events" and "log.meta" databases. */
+struct raw {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi events, meta;
+};
+
+static void raw_open(struct raw *r, const char *dir)
+{
+    assert_int_equal(mdb_env_create(&r->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r->env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(r->env, MAP_SIZE), 0);
+    assert_int_equal(mdb_env_open(r->env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, "events", MDB_INTEGERKEY, &r->events), 0);
+    assert_int_equal(mdb_dbi_open(r->txn, "log.meta", MDB_CREATE, &r->meta), 0);
+}
+
+static void raw_close(struct raw *r)
+{
+    assert_int_equal(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+/* A copy of seq's stored value: received(8) occurred(8) link(16) type_len
+ * type source_len source bytes. */
+static size_t raw_get(struct raw *r, uint64_t seq, unsigned char *out, size_t cap)
+{
+    MDB_val k = {8, &seq}, v;
+    assert_int_equal(mdb_get(r->txn, r->events, &k, &v), 0);
+    assert_true(v.mv_size <= cap);
+    memcpy(out, v.mv_data, v.mv_size);
+    return v.mv_size;
+}
+
+static void raw_put(struct raw *r, uint64_t seq, const unsigned char *val, size_t len)
+{
+    MDB_val k = {8, &seq}, v = {len, (void *)val};
+    assert_int_equal(mdb_put(r->txn, r->events, &k, &v, 0), 0);
+}
+
+/* Change the last byte of seq's content, as someone editing the file would. */
+static void tamper(const char *dir, uint64_t seq)
+{
+    struct raw r;
+    unsigned char val[512];
+    raw_open(&r, dir);
+    size_t n = raw_get(&r, seq, val, sizeof val);
+    val[n - 1] ^= 1; /* "payload-7" -> "payload-6" */
+    raw_put(&r, seq, val, n);
+    raw_close(&r);
+}
+
 static void test_verify_intact_and_tampered(void **state)
 {
     struct fx *f = *state;
@@ -788,33 +844,129 @@ static void test_verify_intact_and_tampered(void **state)
     assert_int_equal(checked, 12);
     assert_int_equal(bad, 0);
 
-    /* Change one byte of event 7's content behind the store's back. */
     csph_store_close(&f->s);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, MAP_SIZE), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "events", MDB_INTEGERKEY, &dbi), 0);
-    uint64_t seq = 7;
-    MDB_val k = {8, &seq}, v;
-    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-    unsigned char *copy = malloc(v.mv_size);
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[v.mv_size - 1] ^= 1; /* "payload-7" -> "payload-6" */
-    MDB_val nv = {v.mv_size, copy};
-    assert_int_equal(mdb_put(txn, dbi, &k, &nv, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    free(copy);
-
+    tamper(f->dir, 7);
     reopen(f);
     assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
     assert_int_equal(bad, 7);
     assert_int_equal(checked, 6);
+}
+
+/* A new log records chain version 2, and each link is what an auditor
+ * computes from the documented formula with any SHA-256: the first 16
+ * bytes of SHA-256(previous link, seq as 8 little-endian bytes, the stored
+ * value without its link). */
+static void test_chain_sha256_formula(void **state)
+{
+    struct fx *f = *state;
+    fill(f->s, 3);
+    assert_string_equal(csph_store_chain_name(f->s), "SHA-256, version 2");
+    csph_store_close(&f->s);
+
+    struct raw r;
+    raw_open(&r, f->dir);
+    MDB_val k = {5, "chain"}, v;
+    assert_int_equal(mdb_get(r.txn, r.meta, &k, &v), 0);
+    assert_int_equal(v.mv_size, 4);
+    assert_memory_equal(v.mv_data, "\x02\x00\x00\x00", 4);
+    unsigned char prev[16] = {0};
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        unsigned char val[512], buf[600], digest[EVP_MAX_MD_SIZE];
+        size_t n = raw_get(&r, seq, val, sizeof val), m = 0;
+        memcpy(buf, prev, 16);
+        m = 16;
+        for (int i = 0; i < 8; i++)
+            buf[m++] = (unsigned char)(seq >> (8 * i));
+        memcpy(buf + m, val, 16);
+        m += 16;
+        memcpy(buf + m, val + 32, n - 32);
+        m += n - 32;
+        assert_non_null(EVP_Q_digest(NULL, "SHA256", NULL, buf, m, digest, NULL));
+        assert_memory_equal(val + 16, digest, 16);
+        memcpy(prev, val + 16, 16);
+    }
+    raw_close(&r);
+    reopen(f);
+}
+
+/* A log started before chain version 2 (events, no "chain" record) keeps
+ * version 1, BLAKE2b-128 over the content's own BLAKE2b-128: it verifies,
+ * takes new events in the same version (its links never change), and an
+ * edit still shows. A version this hub does not know is refused. */
+static void test_chain_blake2b_log_kept(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err;
+    uint64_t checked = 0, bad = 99;
+    csph_store_close(&f->s);
+
+    struct raw r;
+    raw_open(&r, f->dir);
+    MDB_val k = {5, "chain"};
+    assert_int_equal(mdb_del(r.txn, r.meta, &k, NULL), 0);
+    unsigned char prev[16] = {0};
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        unsigned char val[128], content[16];
+        char bytes[32];
+        size_t n = 32, blen = (size_t)snprintf(bytes, sizeof bytes, "old-payload-%d", (int)seq);
+        int64_t received = 1700000000000LL + (int64_t)seq, occurred = received - 1000;
+        memcpy(val, &received, 8);
+        memcpy(val + 8, &occurred, 8);
+        val[n++] = 10;
+        memcpy(val + n, "asb.report", 10);
+        n += 10;
+        val[n++] = 6;
+        memcpy(val + n, "police", 6);
+        n += 6;
+        memcpy(val + n, bytes, blen);
+        n += blen;
+        crypto_generichash(content, 16, (const unsigned char *)bytes, blen, NULL, 0);
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, NULL, 0, 16);
+        crypto_generichash_update(&st, prev, 16);
+        crypto_generichash_update(&st, (const unsigned char *)&seq, 8);
+        crypto_generichash_update(&st, val, 16);
+        crypto_generichash_update(&st, val + 32, n - 32 - blen);
+        crypto_generichash_update(&st, content, 16);
+        crypto_generichash_final(&st, prev, 16);
+        memcpy(val + 16, prev, 16);
+        raw_put(&r, seq, val, n);
+    }
+    raw_close(&r);
+
+    reopen(f);
+    assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
+    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
+    assert_int_equal(checked, 3);
+    assert_int_equal(bad, 0);
+    fill(f->s, 2);
+    reopen(f);
+    assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
+    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
+    assert_int_equal(checked, 5);
+    assert_int_equal(bad, 0);
+
+    csph_store_close(&f->s);
+    tamper(f->dir, 4);
+    reopen(f);
+    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
+    assert_int_equal(bad, 4);
+    assert_int_equal(checked, 3);
+
+    csph_store_close(&f->s);
+    raw_open(&r, f->dir);
+    MDB_val v = {4, "\x09\x00\x00\x00"};
+    assert_int_equal(mdb_put(r.txn, r.meta, &k, &v, 0), 0);
+    raw_close(&r);
+    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), CSPH_ERR_IO);
+    assert_null(f->s);
+    assert_string_equal(err.field, "data_dir");
+    assert_non_null(strstr(err.message, "hash chain of version 9"));
+    /* teardown reopens the directory: give it back a version it knows */
+    raw_open(&r, f->dir);
+    v.mv_data = "\x01\x00\x00\x00";
+    assert_int_equal(mdb_put(r.txn, r.meta, &k, &v, 0), 0);
+    raw_close(&r);
 }
 
 static void test_dbi_in_batch(void **state)
@@ -988,6 +1140,8 @@ int main(void)
         T(test_locked),
         T(test_dir_is_a_file),
         T(test_verify_intact_and_tampered),
+        T(test_chain_sha256_formula),
+        T(test_chain_blake2b_log_kept),
         T(test_dbi_in_batch),
         T(test_map_full),
         T(test_next_seq),
