@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -1331,6 +1332,38 @@ static void read_rss(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long 
             *shmem_kb = strtol(line + 9, NULL, 10);
     }
     fclose(f);
+}
+
+/* CPU seconds (user + system) of process pid, all its threads, or with
+ * main_thread only the thread that runs its main() (the hub's loop), from
+ * /proc; -1 when it cannot be read. */
+static double proc_cpu_s(pid_t pid, int main_thread)
+{
+    char path[64], buf[1024];
+    if (main_thread)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process (the publishers, their ZeroMQ threads). */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void perf_start(pid_t hub_pid)
@@ -3361,7 +3394,12 @@ int main(int argc, char **argv)
     printf("\nrunning: hub publish ...\n");
     struct phase hubph = {.name = "hub", .endpoint = endpoint, .ctx = ctx, .corpus = &corpus,
                           .reqs = &reqs, .hub = 1};
+    double hub_cpu0 = opt.endpoint ? -1 : proc_cpu_s(hub.pid, 0);
+    double loop_cpu0 = opt.endpoint ? -1 : proc_cpu_s(hub.pid, 1), cli_cpu0 = self_cpu_s();
     run_phase(&hubph);
+    double hub_cpu = opt.endpoint || hub_cpu0 < 0 ? -1 : proc_cpu_s(hub.pid, 0) - hub_cpu0;
+    double loop_cpu = opt.endpoint || loop_cpu0 < 0 ? -1 : proc_cpu_s(hub.pid, 1) - loop_cpu0;
+    double cli_cpu = self_cpu_s() - cli_cpu0;
     if (opt.perf_file) {
         int pst;
         stop_child(&g.perf_pid, SIGINT, 30, &pst);
@@ -3479,6 +3517,23 @@ int main(int argc, char **argv)
            d_commits, d_accepted, ev_per_commit, req_per_commit,
            stat_get(&st1, "batch_requests_max"));
     print_hub_time("  ", &st0, &st1, H->elapsed_s);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double per_ev = d_accepted ? 1e6 / (double)d_accepted : 0;
+    double hub_us = hub_cpu >= 0 ? hub_cpu * per_ev : -1, loop_us = loop_cpu >= 0 ? loop_cpu * per_ev : -1;
+    double cli_us = cli_cpu * per_ev;
+    if (hub_us > 0 && loop_us > 0 && cli_us > 0 && ncpu > 0 && H->elapsed_s > 0) {
+        /* The hub's loop is one thread: it cannot pass 1 / (its CPU per
+         * event) even if it never waited for a sync. With the client on the
+         * same machine, all the threads share its CPUs: nothing passes
+         * ncpu / (hub + client). */
+        printf("  CPU per accepted event: hub %.2f us (its loop thread %.2f us, busy %.0f%% of the "
+               "run; ZeroMQ's I/O thread %.2f us), this bench's client %.2f us\n",
+               hub_us, loop_us, 100.0 * loop_cpu / H->elapsed_s, hub_us - loop_us, cli_us);
+        printf("  CPU ceilings at these costs: the hub's loop %.0f events/s (one thread, never "
+               "waiting); the %ld CPUs %.0f events/s (hub and client together). 300,000 events/s "
+               "needs the loop at %.2f us or less\n",
+               1e6 / loop_us, ncpu, (double)ncpu * 1e6 / (hub_us + cli_us), 1e6 / 300000.0);
+    }
     printf("  hub stats (totals):");
     for (int i = 0; i < st2.n; i++)
         printf(" %s=%" PRIu64, st2.name[i], st2.v[i]);
@@ -3555,6 +3610,8 @@ int main(int argc, char **argv)
     printf(",\"rules\":\"%s\",\"alerts_raised\":%" PRIu64 ",\"private_memory_kb\":%ld",
            opt.endpoint ? "?" : hub.rules_none ? "none" : "default", d_alerts,
            opt.endpoint ? -1L : private_kb(&hub));
+    printf(",\"cpu_us_per_event\":{\"hub\":%.3f,\"hub_loop\":%.3f,\"client\":%.3f,\"cpus\":%ld}",
+           hub_us, loop_us, cli_us, ncpu);
     if (E.requests) {
         printf(",");
         json_phase(stdout, "zmq_echo", &E);
