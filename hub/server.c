@@ -1592,9 +1592,10 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
              cfg->schemas_dir);
     if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
         goto fail;
-    LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept", cfg->data_dir,
-             (unsigned long long)csph_store_last_seq(s->store),
-             (unsigned long long)csph_store_last_reject(s->store));
+    LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
+             cfg->data_dir, (unsigned long long)csph_store_last_seq(s->store),
+             (unsigned long long)csph_store_last_reject(s->store),
+             csph_store_chain_name(s->store));
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
     if (s->rules)

@@ -16,6 +16,7 @@ PKGS=(
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
+  python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log
 )
 
 missing=()

@@ -6,7 +6,10 @@ Debian's python3-zmq and python3-msgpack only (stdlib otherwise), run by
 temporary data directory, and checks with both a DEALER and a REQ socket
 what PROTOCOL.md promises any stock client: publish (accepted, duplicate,
 rejected with code and field), a batch, replay (events equal what was sent,
-byte for byte), rejects, then a clean SIGTERM stop (exit 0).
+byte for byte), rejects, then a clean SIGTERM stop (exit 0). Then an auditor's
+own check of the log's hash chain (scripts/check-chain.py: Debian's
+python3-lmdb and hashlib, no code of ours) agrees with `csphubd --verify`,
+on the intact log and after one byte of an event is changed.
 
 Prints "interop: N passed, M failed" last; exits non-zero on any failure.
 """
@@ -15,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -360,6 +364,44 @@ def run(endpoint):
         ctx.term()
 
 
+def check_chain(hubd, data):
+    """The auditor's script and the hub's --verify agree, line for line, on
+    the intact log; then both name the event whose content was edited."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                          "check-chain.py")
+
+    def both():
+        mine = subprocess.run(["/usr/bin/python3", script, data], capture_output=True,
+                              text=True, timeout=60)
+        hubs = subprocess.run([hubd, "--verify", "--data", data], capture_output=True,
+                              text=True, timeout=60)
+        return mine, hubs
+
+    mine, hubs = both()
+    check(mine.returncode == 0, "check-chain.py finds the log intact", mine.stdout + mine.stderr)
+    check(hubs.returncode == 0, "csphubd --verify finds the log intact", hubs.stdout + hubs.stderr)
+    check(re.search(r"verified: \d+ events, hash chain intact \(SHA-256, version 2\); "
+                    r"last link [0-9a-f]{32}$", mine.stdout.strip()) is not None,
+          "check-chain.py names the count, the chain version and the last link", mine.stdout)
+    check(mine.stdout == hubs.stdout, "check-chain.py and csphubd --verify print the same line",
+          (mine.stdout, hubs.stdout))
+
+    import lmdb  # Debian's python3-lmdb
+    env = lmdb.open(data, max_dbs=32, subdir=True)
+    with env.begin(write=True) as txn:
+        events = env.open_db(b"events", txn=txn, integerkey=True, create=False)
+        key = struct.pack("=Q", 2)
+        value = bytearray(txn.get(key, db=events))
+        value[-1] ^= 1  # the last byte of the event as the agency sent it
+        txn.put(key, bytes(value), db=events)
+    env.close()
+    mine, hubs = both()
+    check(mine.returncode == 1 and "ALTERED or broken at seq 2 " in mine.stdout,
+          "check-chain.py names seq 2 as altered", mine.stdout + mine.stderr)
+    check(hubs.returncode == 1 and "ALTERED or broken at seq 2 " in hubs.stdout,
+          "csphubd --verify names seq 2 as altered", hubs.stdout + hubs.stderr)
+
+
 def main():
     hubd = os.environ.get("CSPH_HUBD")
     if not hubd or not os.access(hubd, os.X_OK):
@@ -389,6 +431,8 @@ def main():
         else:
             rc = proc.returncode
         check(rc == 0, "the hub exits 0 on SIGTERM", rc)
+        if rc == 0:
+            check_chain(hubd, os.path.join(tmp, "data"))
         log.close()
         if FAILED:
             with open(os.path.join(tmp, "hub.log"), "rb") as f:
