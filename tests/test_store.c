@@ -160,6 +160,17 @@ static void reopen(struct fx *f)
         fail_msg("reopen: %s", err.message);
 }
 
+/* The log verifies with checked events intact and the first broken one at
+ * bad (0: none). */
+static void expect_verify(struct csph_store *s, uint64_t want_checked, uint64_t want_bad)
+{
+    struct csph_error err;
+    uint64_t checked = 99, bad = 99;
+    assert_int_equal(csph_store_verify(s, &checked, &bad, &err), CSPH_ERR_OK);
+    assert_int_equal(checked, want_checked);
+    assert_int_equal(bad, want_bad);
+}
+
 /* A visitor that records what it sees and stops at seq stop_at. */
 #define MAXSEEN 64
 struct seen {
@@ -245,15 +256,11 @@ static uint64_t reject(struct csph_store *s, const char *source, enum csph_err c
 static void test_open_empty(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
     assert_int_equal(csph_store_last_seq(f->s), 0);
     assert_int_equal(csph_store_last_reject(f->s), 0);
     assert_null(csph_store_txn(f->s));
     scan_expect(f->s, 0, 0, 100, 0, 1, 0, 0, 1);
-    uint64_t checked = 9, bad = 9;
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 0);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 0, 0);
     /* an empty batch commits */
     begin(f->s);
     commit(f->s);
@@ -405,10 +412,7 @@ static void test_abort(void **state)
     memset(&v, 0, sizeof v);
     assert_int_equal(csph_store_get(f->s, 4, visit, &v, &err), CSPH_ERR_OK);
     assert_string_equal(v.bytes[0], "other");
-    uint64_t checked, bad;
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 5);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 5, 0);
 }
 
 /* The index of committed batches is held in one index transaction and
@@ -669,10 +673,7 @@ static void test_reopen_keeps_everything(void **state)
     /* and the chain continues from the committed tail */
     assert_int_equal(append_ok(f->s, "police", "ev-8", "payload-8", &dup), 8);
     commit(f->s);
-    uint64_t checked, bad;
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 8);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 8, 0);
 }
 
 static void test_scan(void **state)
@@ -837,19 +838,13 @@ static void tamper(const char *dir, uint64_t seq)
 static void test_verify_intact_and_tampered(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
-    uint64_t checked = 0, bad = 99;
     fill(f->s, 12);
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 12);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 12, 0);
 
     csph_store_close(&f->s);
     tamper(f->dir, 7);
     reopen(f);
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(bad, 7);
-    assert_int_equal(checked, 6);
+    expect_verify(f->s, 6, 7);
 }
 
 /* A new log records chain version 2, and each link is what an auditor
@@ -897,7 +892,6 @@ static void test_chain_blake2b_log_kept(void **state)
 {
     struct fx *f = *state;
     struct csph_error err;
-    uint64_t checked = 0, bad = 99;
     csph_store_close(&f->s);
 
     struct raw r;
@@ -936,22 +930,16 @@ static void test_chain_blake2b_log_kept(void **state)
 
     reopen(f);
     assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 3);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 3, 0);
     fill(f->s, 2);
     reopen(f);
     assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 5);
-    assert_int_equal(bad, 0);
+    expect_verify(f->s, 5, 0);
 
     csph_store_close(&f->s);
     tamper(f->dir, 4);
     reopen(f);
-    assert_int_equal(csph_store_verify(f->s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(bad, 4);
-    assert_int_equal(checked, 3);
+    expect_verify(f->s, 3, 4);
 
     csph_store_close(&f->s);
     raw_open(&r, f->dir);
@@ -1110,10 +1098,7 @@ static void test_map_full(void **state)
     memset(&v, 0, sizeof v);
     assert_int_equal(csph_store_get(s, 2, visit, &v, &err), CSPH_ERR_OK);
     assert_string_equal(v.bytes[0], "payload-2");
-    uint64_t checked, bad;
-    assert_int_equal(csph_store_verify(s, &checked, &bad, &err), CSPH_ERR_OK);
-    assert_int_equal(checked, 3);
-    assert_int_equal(bad, 0);
+    expect_verify(s, 3, 0);
     /* and a small batch still commits */
     begin(s);
     assert_int_equal(append_ok(s, "police", "small", "S", NULL), 4);
