@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "                        the config file's listen list.\n"
             "      --log-level L     debug, info, warn, error or off (default info).\n"
             "      --check-config    load and validate the configuration, then exit.\n"
-            "      --verify          check the log's hash chain end to end, then exit\n"
+            "      --verify          check the log's hash chain end to end and print its last\n"
+            "                        link, then exit (read-only: a running hub may hold DIR)\n"
             "                        (exit 0 intact, 1 altered or broken).\n"
             "      --rederive FROM   replay the log in FROM (a hub's data directory; the hub\n"
             "                        may be running) from seq 1 through the configured rules\n"
@@ -52,13 +53,16 @@ static int verify(const struct csph_config *cfg)
 {
     struct csph_store *st;
     struct csph_error err;
-    if (csph_store_open(&st, cfg->data_dir, cfg->limits.map_size, &err)) {
+    /* Read-only, without the directory's lock: an auditor can check the log
+     * of a running hub (LMDB's reader lock gives a consistent snapshot). */
+    if (csph_store_open_readonly(&st, cfg->data_dir, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
     uint64_t checked, bad;
+    unsigned char tip[16];
     int rc = 0;
-    if (csph_store_verify(st, &checked, &bad, &err)) {
+    if (csph_store_verify(st, &checked, &bad, tip, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         rc = 1;
     } else if (bad) {
@@ -66,9 +70,7 @@ static int verify(const struct csph_config *cfg)
                cfg->data_dir, (unsigned long long)bad, (unsigned long long)checked);
         rc = 1;
     } else {
-        unsigned char tip[16];
         char hex[33];
-        csph_store_chain_tip(st, tip);
         for (int i = 0; i < 16; i++)
             snprintf(hex + 2 * i, 3, "%02x", tip[i]);
         printf("log in %s verified: %llu events, hash chain intact (%s); last link %s\n",

@@ -530,11 +530,6 @@ void csph_store_close(struct csph_store **sp)
 
 uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
 uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
-void csph_store_chain_tip(const struct csph_store *s, unsigned char out[16])
-{
-    memcpy(out, s->chain, HASH_LEN);
-}
-
 const char *csph_store_chain_name(const struct csph_store *s)
 {
     return s->chain_version == CHAIN_BLAKE2B ? "BLAKE2b-128, version 1" : "SHA-256, version 2";
@@ -973,7 +968,7 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
 }
 
 enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
-                                struct csph_error *err)
+                                unsigned char last_link[16], struct csph_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -981,7 +976,7 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
     mdb_cursor_open(txn, s->events, &cur);
-    unsigned char chain[HASH_LEN] = {0};
+    unsigned char chain[HASH_LEN] = {0}, good[HASH_LEN] = {0};
     MDB_val k, v;
     uint64_t expect = 1;
     *checked = 0;
@@ -1006,10 +1001,13 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
             *bad_seq = ev.seq;
             break;
         }
+        memcpy(good, chain, HASH_LEN);
         (*checked)++;
         expect++;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    if (last_link)
+        memcpy(last_link, good, HASH_LEN);
     return CSPH_ERR_OK;
 }

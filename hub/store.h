@@ -111,9 +111,6 @@ uint64_t csph_store_last_reject(const struct csph_store *s);
 /* The log's hash chain, for people: "SHA-256, version 2" (new logs) or
  * "BLAKE2b-128, version 1" (logs started before version 2). */
 const char *csph_store_chain_name(const struct csph_store *s);
-/* The link of the last event in the log (16 zero bytes when it is empty):
- * kept elsewhere, it shows later that the log was not rebuilt since. */
-void csph_store_chain_tip(const struct csph_store *s, unsigned char out[16]);
 
 /* The seq the next append of the open batch would get. */
 uint64_t csph_store_next_seq(const struct csph_store *s);
@@ -193,9 +190,12 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
                                  csph_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
                                  struct csph_error *err);
 
-/* Walk the whole log checking each entry's hash chain; *bad_seq is the first
- * seq whose chain does not match (0 when the log is intact). */
+/* Walk the whole log (one read snapshot) checking each entry's hash chain;
+ * *bad_seq is the first seq whose chain does not match (0 when the log is
+ * intact). last_link (unless NULL) gets the link of the last event that
+ * verified, 16 zero bytes when none did: kept elsewhere, it shows later
+ * that the log was not rebuilt since. */
 enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
-                                struct csph_error *err);
+                                unsigned char last_link[16], struct csph_error *err);
 
 #endif

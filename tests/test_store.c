@@ -166,7 +166,7 @@ static void expect_verify(struct csph_store *s, uint64_t want_checked, uint64_t 
 {
     struct csph_error err;
     uint64_t checked = 99, bad = 99;
-    assert_int_equal(csph_store_verify(s, &checked, &bad, &err), CSPH_ERR_OK);
+    assert_int_equal(csph_store_verify(s, &checked, &bad, NULL, &err), CSPH_ERR_OK);
     assert_int_equal(checked, want_checked);
     assert_int_equal(bad, want_bad);
 }
@@ -1019,7 +1019,7 @@ static int readonly_child(const char *dir, uint64_t want_seq, uint64_t want_reje
     else if (csph_store_scan(r, 0, 0, 100, visit, &v, &last, &end, &err) != CSPH_ERR_OK ||
              v.n != want_seq || last != want_seq || end != 1)
         rc = 3;
-    else if (csph_store_verify(r, &checked, &bad, &err) != CSPH_ERR_OK || checked != want_seq ||
+    else if (csph_store_verify(r, &checked, &bad, NULL, &err) != CSPH_ERR_OK || checked != want_seq ||
              bad != 0)
         rc = 4;
     csph_store_close(&r);
