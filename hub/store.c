@@ -89,23 +89,26 @@ static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 static void put_i64(unsigned char *p, int64_t v) { memcpy(p, &v, 8); }
 static int64_t get_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); return v; }
 
-/* The link of seq after prev (see CHAIN_* above): each covers the previous
- * link, the seq, the times, type and source (value, skipping the link
- * itself) and the event bytes, so editing any stored event, or removing one,
- * breaks every link after it. 0, or -1 when OpenSSL fails. */
+/* The link of seq after prev (see CHAIN_* above), from the stored value
+ * (value_len bytes, its own link not read): each covers the previous link,
+ * the seq, the times, type and source and the event bytes, so editing any
+ * stored event, or removing one, breaks every link after it. 0, or -1 when
+ * OpenSSL fails. */
 static int chain_next(struct csph_store *s, const unsigned char prev[HASH_LEN], uint64_t seq,
-                      const unsigned char *value, size_t tail_len, const void *bytes, size_t len,
-                      unsigned char out[HASH_LEN])
+                      const unsigned char *value, size_t value_len, unsigned char out[HASH_LEN])
 {
+    const unsigned char *tail = value + EV_FIXED; /* type, source, then the event */
+    size_t tail_len = value_len - EV_FIXED;
     if (s->chain_version == CHAIN_BLAKE2B) {
+        size_t head_len = 2 + (size_t)tail[0] + tail[1 + tail[0]];
         unsigned char content[HASH_LEN];
         crypto_generichash_state st;
-        crypto_generichash(content, HASH_LEN, bytes, len, NULL, 0);
+        crypto_generichash(content, HASH_LEN, tail + head_len, tail_len - head_len, NULL, 0);
         crypto_generichash_init(&st, NULL, 0, HASH_LEN);
         crypto_generichash_update(&st, prev, HASH_LEN);
         crypto_generichash_update(&st, (const unsigned char *)&seq, sizeof seq);
         crypto_generichash_update(&st, value, 16);
-        crypto_generichash_update(&st, value + EV_FIXED, tail_len);
+        crypto_generichash_update(&st, tail, head_len);
         crypto_generichash_update(&st, content, HASH_LEN);
         crypto_generichash_final(&st, out, HASH_LEN);
         return 0;
@@ -117,8 +120,7 @@ static int chain_next(struct csph_store *s, const unsigned char prev[HASH_LEN], 
     memcpy(head + HASH_LEN + 8, value, 16);
     if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) ||
         !EVP_DigestUpdate(s->md, head, sizeof head) ||
-        !EVP_DigestUpdate(s->md, value + EV_FIXED, tail_len) ||
-        !EVP_DigestUpdate(s->md, bytes, len) || !EVP_DigestFinal_ex(s->md, digest, NULL))
+        !EVP_DigestUpdate(s->md, tail, tail_len) || !EVP_DigestFinal_ex(s->md, digest, NULL))
         return -1;
     memcpy(out, digest, HASH_LEN);
     return 0;
@@ -700,8 +702,7 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     memcpy(q, ev->source, ev->source_len);
     q += ev->source_len;
     memcpy(q, ev->bytes, ev->len);
-    if (chain_next(s, s->txn_chain, next, p, hdr_len - EV_FIXED, ev->bytes, ev->len,
-                   s->txn_chain))
+    if (chain_next(s, s->txn_chain, next, p, v.mv_size, s->txn_chain))
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                               "hashing the event into the log's chain failed (OpenSSL)");
     memcpy(p + 16, s->txn_chain, HASH_LEN);
@@ -989,9 +990,7 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
             break;
         }
         const unsigned char *p = v.mv_data;
-        if (chain_next(s, chain, ev.seq, p,
-                       (size_t)((const unsigned char *)ev.bytes - (p + EV_FIXED)), ev.bytes,
-                       ev.len, chain)) {
+        if (chain_next(s, chain, ev.seq, p, v.mv_size, chain)) {
             mdb_cursor_close(cur);
             mdb_txn_abort(txn);
             return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,

@@ -1204,19 +1204,13 @@ static void test_req_pipelined(void **state)
 {
     struct fx *f = *state;
     enum { N = 300 };
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     for (int i = 0; i < N; i++) {
         char id[32];
         snprintf(id, sizeof id, "pipe-%d", i);
-        char *json = NULL;
-        assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
-                             asb(id, "P-1", i % 7 ? "personal" : "loud")) > 0);
-        tu_json_to_mp(&sb, json);
-        free(json);
-        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+        assert_int_equal(tu_send(&f->c, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
+                                 asb(id, "P-1", i % 7 ? "personal" : "loud")),
+                         0);
     }
-    msgpack_sbuffer_destroy(&sb);
     static char seen[N];
     memset(seen, 0, sizeof seen);
     int64_t deadline = tu_now_ms() + 20000;
@@ -1245,24 +1239,14 @@ static void test_read_after_write_pipelined(void **state)
 {
     struct fx *f = *state;
     enum { N = 200 };
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     for (int i = 0; i < N; i++) {
-        char id[32], *json = NULL;
+        char id[32];
         snprintf(id, sizeof id, "rw-%d", i);
-        assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", 2 * i,
-                             asb(id, "P-2", "personal")) > 0);
-        sb.size = 0;
-        tu_json_to_mp(&sb, json);
-        free(json);
-        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
-        assert_true(asprintf(&json, "{\"op\":\"ping\",\"req\":%d}", 2 * i + 1) > 0);
-        sb.size = 0;
-        tu_json_to_mp(&sb, json);
-        free(json);
-        assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+        assert_int_equal(tu_send(&f->c, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", 2 * i,
+                                 asb(id, "P-2", "personal")),
+                         0);
+        assert_int_equal(tu_send(&f->c, "{\"op\":\"ping\",\"req\":%d}", 2 * i + 1), 0);
     }
-    msgpack_sbuffer_destroy(&sb);
     int64_t deadline = tu_now_ms() + 20000, seq = 0;
     for (int got = 0; got < 2 * N; got++) {
         msgpack_object r;
@@ -1288,8 +1272,6 @@ static void test_many_clients(void **state)
     struct fx *f = *state;
     enum { NC = 8, PER = 250 };
     struct tu_client cl[NC];
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     for (int k = 0; k < NC; k++) {
         tu_client_open(&cl[k], f->hub.endpoint, ZMQ_DEALER);
         msgpack_object r = tu_call(&cl[k], "{\"op\":\"ping\"}"); /* connected */
@@ -1297,15 +1279,12 @@ static void test_many_clients(void **state)
     }
     for (int i = 0; i < PER; i++)
         for (int k = 0; k < NC; k++) {
-            char id[32], *json = NULL;
+            char id[32];
             snprintf(id, sizeof id, "mc-%d-%d", k, i);
-            assert_true(asprintf(&json, "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
-                                 asb(id, "P-1", "nuisance")) > 0);
-            tu_json_to_mp(&sb, json);
-            free(json);
-            assert_int_equal(tu_send_raw(&cl[k], sb.data, sb.size), 0);
+            assert_int_equal(tu_send(&cl[k], "{\"op\":\"publish\",\"req\":%d,\"event\":%s}", i,
+                                     asb(id, "P-1", "nuisance")),
+                             0);
         }
-    msgpack_sbuffer_destroy(&sb);
     static char seen[NC * PER + 1];
     memset(seen, 0, sizeof seen);
     int64_t deadline = tu_now_ms() + 30000;

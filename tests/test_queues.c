@@ -117,12 +117,8 @@ static msgpack_object call(struct fixture *f, const char *fmt, ...)
     if (vasprintf(&json, fmt, ap) < 0)
         abort();
     va_end(ap);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, json);
+    assert_int_equal(tu_send(&f->c, "%s", json), 0);
     free(json);
-    assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
-    msgpack_sbuffer_destroy(&sb);
     msgpack_object r;
     if (step_recv(f, 10000, &r) != 0)
         fail_msg("no reply from the hub within 10 s");
@@ -198,11 +194,9 @@ static void test_alert_on_queue_with_evidence_and_deadline(void **state)
 static void test_held_fetch_answered_by_new_alert(void **state)
 {
     struct fixture *f = *state;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, "{\"op\":\"fetch\",\"req\":\"w\",\"panel\":\"marac\",\"consumer\":\"idva\","
-                       "\"wait_ms\":30000}");
-    assert_int_equal(tu_send_raw(&f->c, sb.data, sb.size), 0);
+    assert_int_equal(tu_send(&f->c, "{\"op\":\"fetch\",\"req\":\"w\",\"panel\":\"marac\","
+                                    "\"consumer\":\"idva\",\"wait_ms\":30000}"),
+                     0);
     msgpack_object r;
     /* Nothing yet: the fetch is held, not answered. */
     for (int i = 0; i < 20; i++)
@@ -211,11 +205,11 @@ static void test_held_fetch_answered_by_new_alert(void **state)
     /* Another agency publishes a high-risk incident: the held fetch answers. */
     struct tu_client other;
     tu_client_open(&other, f->endpoint, ZMQ_DEALER);
-    tu_json_to_mp(&sb, "{\"op\":\"publish\",\"req\":\"p\",\"event\":{\"id\":\"da-1\",\"type\":"
-                       "\"da.incident\",\"source\":\"police\",\"occurred_at\":\"2025-05-01T22:00:"
-                       "00Z\",\"victim\":\"V-7\",\"dash_score\":16}}");
-    assert_int_equal(tu_send_raw(&other, sb.data, sb.size), 0);
-    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(tu_send(&other, "{\"op\":\"publish\",\"req\":\"p\",\"event\":{\"id\":\"da-1\","
+                                    "\"type\":\"da.incident\",\"source\":\"police\",\"occurred_"
+                                    "at\":\"2025-05-01T22:00:00Z\",\"victim\":\"V-7\",\"dash_"
+                                    "score\":16}}"),
+                     0);
     assert_int_equal(step_recv(f, 10000, &r), 0);
     assert_string_equal(tu_str(&r, "req"), "w");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);

@@ -133,19 +133,10 @@ static void connect_as(struct fx *f, struct tu_client *c, const char *who)
     zmq_connect(c->sock, f->hub.endpoint);
 }
 
-static void send_json(struct tu_client *c, const char *json)
-{
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, json);
-    tu_send_raw(c, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-}
-
 /* Send and wait up to ms; -1 when no reply came. */
 static int try_call(struct tu_client *c, int ms, msgpack_object *r, const char *json)
 {
-    send_json(c, json);
+    (void)tu_send(c, "%s", json);
     return tu_recv(c, ms, r);
 }
 
@@ -287,8 +278,8 @@ static void test_panels_and_restricted(void **state)
     /* Sent together, an ack and a fetch (an audited read here): the fetch
      * waits for the ack's commit, starts past alert 1, and its reply comes
      * second. */
-    send_json(&c, "{\"op\":\"ack\",\"req\":1,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
-    send_json(&c, "{\"op\":\"fetch\",\"req\":2,\"panel\":\"marac\",\"consumer\":\"m\"}");
+    (void)tu_send(&c, "{\"op\":\"ack\",\"req\":1,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
+    (void)tu_send(&c, "{\"op\":\"fetch\",\"req\":2,\"panel\":\"marac\",\"consumer\":\"m\"}");
     assert_int_equal(tu_recv(&c, 5000, &r), 0);
     assert_int_equal(tu_int(&r, "req"), 1);
     assert_int_equal(tu_bool(&r, "ok"), 1);
@@ -297,8 +288,8 @@ static void test_panels_and_restricted(void **state)
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
     /* The same with a read small enough for ZeroMQ to keep inside its
      * message object (under 34 bytes), which the hub moves between slots. */
-    send_json(&c, "{\"op\":\"ack\",\"req\":3,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
-    send_json(&c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    (void)tu_send(&c, "{\"op\":\"ack\",\"req\":3,\"panel\":\"marac\",\"consumer\":\"m\",\"upto\":1}");
+    (void)tu_send(&c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
     assert_int_equal(tu_recv(&c, 5000, &r), 0);
     assert_int_equal(tu_int(&r, "req"), 3);
     assert_int_equal(tu_recv(&c, 5000, &r), 0);

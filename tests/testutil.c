@@ -363,20 +363,39 @@ msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len)
     return r;
 }
 
-msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
+static int send_va(struct tu_client *c, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     char *json = NULL;
     if (vasprintf(&json, fmt, ap) < 0)
         abort();
-    va_end(ap);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     tu_json_to_mp(&sb, json);
     free(json);
-    msgpack_object r = tu_call_raw(c, sb.data, sb.size);
+    int rc = tu_send_raw(c, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+int tu_send(struct tu_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_va(c, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_va(c, fmt, ap);
+    va_end(ap);
+    assert_int_equal(rc, 0);
+    msgpack_object r = {0};
+    if (tu_recv(c, 10000, &r) != 0)
+        fail_msg("no reply from the hub within 10 s");
     return r;
 }
 

@@ -72,6 +72,9 @@ int tu_send_raw(struct tu_client *c, const void *buf, size_t len);
 int tu_recv(struct tu_client *c, int timeout_ms, msgpack_object *reply);
 /* JSON text -> MessagePack into sbuf (cleared first). */
 void tu_json_to_mp(msgpack_sbuffer *sbuf, const char *json);
+/* Send the JSON request (formatted with printf args) without waiting for
+ * its reply; tu_send_raw's result. */
+int tu_send(struct tu_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Send the JSON request (formatted with printf args) and wait for the reply
  * (10 s). Fails the test on timeout. */
 msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
