@@ -354,13 +354,19 @@ void tu_json_to_mp(msgpack_sbuffer *sbuf, const char *json)
     free(mp);
 }
 
-msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len)
+/* The reply to what was just sent, within 10 s, or the test fails. */
+static msgpack_object reply_or_fail(struct tu_client *c, int sent)
 {
     msgpack_object r = {0};
-    assert_int_equal(tu_send_raw(c, buf, len), 0);
+    assert_int_equal(sent, 0);
     if (tu_recv(c, 10000, &r) != 0)
         fail_msg("no reply from the hub within 10 s");
     return r;
+}
+
+msgpack_object tu_call_raw(struct tu_client *c, const void *buf, size_t len)
+{
+    return reply_or_fail(c, tu_send_raw(c, buf, len));
 }
 
 static int send_va(struct tu_client *c, const char *fmt, va_list ap)
@@ -392,11 +398,7 @@ msgpack_object tu_call(struct tu_client *c, const char *fmt, ...)
     va_start(ap, fmt);
     int rc = send_va(c, fmt, ap);
     va_end(ap);
-    assert_int_equal(rc, 0);
-    msgpack_object r = {0};
-    if (tu_recv(c, 10000, &r) != 0)
-        fail_msg("no reply from the hub within 10 s");
-    return r;
+    return reply_or_fail(c, rc);
 }
 
 const msgpack_object *tu_get(const msgpack_object *o, const char *path)
