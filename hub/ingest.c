@@ -111,6 +111,62 @@ static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_even
     return CSPH_ERR_OK;
 }
 
+/* The person index: every reference the event holds (schema.h). */
+struct ref_ctx {
+    struct csph_store *store;
+    int64_t occurred_ms;
+    uint64_t seq;
+    enum csph_err rc;
+    struct csph_error *err;
+};
+
+static int ref_one(void *vctx, char kind, const char *ref, size_t len)
+{
+    struct ref_ctx *c = vctx;
+    c->rc = csph_store_index_ref(c->store, kind, ref, len, c->occurred_ms, c->seq, c->err);
+    return c->rc != CSPH_ERR_OK;
+}
+
+static enum csph_err index_refs(struct csph_ingest *g, int type_index, const msgpack_object *obj,
+                                int64_t occurred_ms, uint64_t seq, struct csph_error *err)
+{
+    struct ref_ctx c = {g->store, occurred_ms, seq, CSPH_ERR_OK, err};
+    csph_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
+    return c.rc;
+}
+
+/* A decision (alert.status) as the rules need it: the alert's panel, key
+ * and anchor, from the queues (in txn, or committed when txn is NULL).
+ * *drafts are the repeats it raises. */
+static enum csph_err decide(struct csph_ingest *g, MDB_txn *txn, const msgpack_object *obj,
+                            uint64_t seq, int64_t occurred_ms, int64_t received_ms,
+                            const struct csph_alert_draft **drafts, size_t *n,
+                            struct csph_error *err)
+{
+    const msgpack_object *a = csph_mp_get(obj, "alert"), *st = csph_mp_get(obj, "status");
+    struct csph_alert_brief b;
+    *n = 0;
+    if (!a || a->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !csph_mp_str_eq(st, "accepted"))
+        return CSPH_ERR_OK;
+    struct csph_error why;
+    if (csph_queues_alert_brief(g->queues, txn, a->via.u64, &b, &why))
+        return CSPH_ERR_OK; /* no such alert: the decision changes nothing */
+    struct csph_rule_decision d = {
+        .seq = seq, .occurred_ms = occurred_ms, .received_ms = received_ms, .obj = obj,
+        .accepted = 1, .panel_index = b.panel_index, .nkey = b.nkey, .anchor_seq = b.anchor_seq,
+    };
+    for (size_t k = 0; k < b.nkey; k++) {
+        d.key_values[k] = b.key_values[k];
+        d.key_tags[k] = b.key_tags[k];
+    }
+    return csph_rules_decision(g->rules, csph_store_index_txn(g->store), &d, drafts, n, err);
+}
+
+static int is_type(const char *type, size_t len, const char *name)
+{
+    return strlen(name) == len && memcmp(type, name, len) == 0;
+}
+
 static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_info *info,
                                const msgpack_object *obj, uint64_t seq, int64_t received_ms,
                                struct csph_error *err)
@@ -127,14 +183,22 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
     MDB_txn *txn = csph_store_txn(g->store);
     enum csph_err rc = csph_rules_eval(g->rules, csph_store_index_txn(g->store), &ev, &drafts, &n,
                                        err);
-    for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
-        uint64_t id;
-        rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id, err);
-        if (rc == CSPH_ERR_OK) {
-            g->alerts_raised++;
-            LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
-                      (unsigned long long)id, g->cfg->panels[drafts[i].panel_index].name,
-                      drafts[i].rule, (unsigned long long)seq);
+    for (int pass = 0; rc == CSPH_ERR_OK && pass < 2; pass++) {
+        if (pass == 1) {
+            if (!is_type(info->type, info->type_len, "alert.status"))
+                break;
+            rc = decide(g, txn, obj, seq, info->occurred_at_ms, received_ms, &drafts, &n, err);
+        }
+        for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
+            uint64_t id;
+            rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id,
+                                    err);
+            if (rc == CSPH_ERR_OK) {
+                g->alerts_raised++;
+                LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
+                          (unsigned long long)id, g->cfg->panels[drafts[i].panel_index].name,
+                          drafts[i].rule, (unsigned long long)seq);
+            }
         }
     }
     /* An event-level failure inside the rules cannot be undone for one
@@ -158,6 +222,8 @@ enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_i
     };
     enum csph_err rc = csph_store_append(g->store, &a, seq, dup, err);
     if (rc || *dup)
+        return rc;
+    if ((rc = index_refs(g, info->type_index, obj, info->occurred_at_ms, *seq, err)))
         return rc;
     if ((rc = apply_effects(g, info, obj, err)))
         return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
@@ -333,6 +399,9 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
         (c->rc = csph_store_index_add(c->g->store, ev, id->via.str.ptr, id->via.str.size,
                                       c->err)))
         return 1;
+    int ti = csph_schemas_find(c->g->schemas, ev->type, ev->type_len);
+    if ((c->rc = index_refs(c->g, ti, &obj, ev->occurred_ms, ev->seq, c->err)))
+        return 1;
     if (!c->g->rules)
         return 0;
     /* The rules see the event as they did when it arrived; the alerts it
@@ -347,6 +416,9 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
     size_t n;
     c->rc = csph_rules_eval(c->g->rules, csph_store_index_txn(c->g->store), &rev, &drafts, &n,
                             c->err);
+    if (c->rc == CSPH_ERR_OK && is_type(ev->type, ev->type_len, "alert.status"))
+        c->rc = decide(c->g, NULL, &obj, ev->seq, ev->occurred_ms, ev->received_ms, &drafts, &n,
+                       c->err);
     return c->rc != CSPH_ERR_OK;
 }
 

@@ -173,12 +173,38 @@ void csph_queues_counts(const struct csph_queues *q, uint64_t *counts)
     memcpy(counts, q->counts, sizeof q->counts);
 }
 
+/* A key value keeps the kind it had in the event: the overdue rule's key
+ * is alert 17 (a number), as in its timer.fired. */
 static void pack_key(msgpack_packer *pk, const struct csph_alert_draft *d)
 {
     msgpack_pack_map(pk, d->nkey);
     for (size_t i = 0; i < d->nkey; i++) {
+        const char *v = d->key_values[i];
+        char *end;
         csph_pack_str(pk, d->key_names[i]);
-        csph_pack_str(pk, d->key_values[i]);
+        if (d->key_tags[i] == 'n' && v[0] == '-') {
+            long long n = strtoll(v, &end, 10);
+            if (!*end) {
+                msgpack_pack_int64(pk, n);
+                continue;
+            }
+        } else if (d->key_tags[i] == 'n') {
+            unsigned long long n = strtoull(v, &end, 10);
+            if (!*end) {
+                msgpack_pack_uint64(pk, n);
+                continue;
+            }
+        } else if (d->key_tags[i] == 'b') {
+            if (!strcmp(v, "true")) {
+                msgpack_pack_true(pk);
+                continue;
+            }
+            if (!strcmp(v, "false")) {
+                msgpack_pack_false(pk);
+                continue;
+            }
+        }
+        csph_pack_str(pk, v);
     }
 }
 
@@ -590,6 +616,90 @@ enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t
                               (unsigned long long)id);
     *panel = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
     return CSPH_ERR_OK;
+}
+
+/* The key map and the evidence of an alert's full pairs. */
+static int brief_parse(const struct rec *r, struct csph_alert_brief *b)
+{
+    msgpack_unpacked k, v;
+    size_t off = 0;
+    int ok = 0;
+    msgpack_unpacked_init(&k);
+    msgpack_unpacked_init(&v);
+    for (int i = 0; i < r->npairs; i++) {
+        if (msgpack_unpack_next(&k, r->full, r->full_len, &off) != MSGPACK_UNPACK_SUCCESS ||
+            msgpack_unpack_next(&v, r->full, r->full_len, &off) != MSGPACK_UNPACK_SUCCESS)
+            break;
+        const msgpack_object *key = &k.data, *val = &v.data;
+        if (key->type != MSGPACK_OBJECT_STR)
+            continue;
+        if (key->via.str.size == 3 && !memcmp(key->via.str.ptr, "key", 3) &&
+            val->type == MSGPACK_OBJECT_MAP && val->via.map.size <= CSPH_KEY_MAX_FIELDS) {
+            b->nkey = val->via.map.size;
+            for (uint32_t j = 0; j < val->via.map.size; j++) {
+                const msgpack_object *x = &val->via.map.ptr[j].val;
+                char *out = b->key_values[j];
+                size_t cap = sizeof b->key_values[j];
+                if (x->type == MSGPACK_OBJECT_STR) {
+                    snprintf(out, cap, "%.*s", (int)x->via.str.size, x->via.str.ptr);
+                    b->key_tags[j] = 's';
+                } else if (x->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                    snprintf(out, cap, "%llu", (unsigned long long)x->via.u64);
+                    b->key_tags[j] = 'n';
+                } else if (x->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+                    snprintf(out, cap, "%lld", (long long)x->via.i64);
+                    b->key_tags[j] = 'n';
+                } else if (x->type == MSGPACK_OBJECT_BOOLEAN) {
+                    snprintf(out, cap, "%s", x->via.boolean ? "true" : "false");
+                    b->key_tags[j] = 'b';
+                } else {
+                    b->nkey = 0;
+                    break;
+                }
+            }
+            ok |= 1;
+        } else if (key->via.str.size == 8 && !memcmp(key->via.str.ptr, "evidence", 8) &&
+                   val->type == MSGPACK_OBJECT_ARRAY) {
+            for (uint32_t j = 0; j < val->via.array.size; j++)
+                if (val->via.array.ptr[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                    val->via.array.ptr[j].via.u64 > b->anchor_seq)
+                    b->anchor_seq = val->via.array.ptr[j].via.u64;
+            ok |= 2;
+        }
+    }
+    msgpack_unpacked_destroy(&k);
+    msgpack_unpacked_destroy(&v);
+    return ok == 3 ? 0 : -1;
+}
+
+enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                      struct csph_alert_brief *b, struct csph_error *err)
+{
+    MDB_txn *own = NULL;
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    enum csph_err e = CSPH_ERR_OK;
+    memset(b, 0, sizeof *b);
+    if (!txn) {
+        int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &own);
+        if (rc)
+            return lmdb_fail(err, rc, "reading an alert");
+        txn = own;
+    }
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                           (unsigned long long)id);
+    else {
+        b->panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+        b->status = r.status;
+        snprintf(b->rule, sizeof b->rule, "%.*s", (int)r.rule_len, r.rule);
+        if (brief_parse(&r, b))
+            e = csph_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
+                               (unsigned long long)id);
+    }
+    if (own)
+        mdb_txn_abort(own);
+    return e;
 }
 
 enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,

@@ -95,6 +95,20 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
 enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t id, int *panel,
                                    struct csph_error *err);
 
+/* What the rules need of an alert to follow a decision on it. */
+struct csph_alert_brief {
+    int panel_index; /* -1: a panel no longer configured */
+    int status;
+    char rule[65];
+    size_t nkey;
+    char key_values[CSPH_KEY_MAX_FIELDS][104];
+    char key_tags[CSPH_KEY_MAX_FIELDS];
+    uint64_t anchor_seq; /* the highest seq in its evidence */
+};
+/* In txn, or in a read transaction of its own when txn is NULL. */
+enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
+                                      struct csph_alert_brief *b, struct csph_error *err);
+
 /* A timer.fired for alert id: its deadline no longer runs (the due date
  * stays on record). No-op when already spent or no such alert. */
 enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,

@@ -132,7 +132,7 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
         csph_queues_open(&src_q, csph_store_env(src), cfg, &err) ||
         csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
         (cfg->rules_file[0] &&
-         csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, NULL, NULL, &err)) ||
+         csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err)) ||
         csph_store_open(&dst, cfg->data_dir, cfg->limits.map_size, &err) ||
         csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
         fprintf(out, "cannot re-derive: %s\n", err.message);

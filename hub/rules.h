@@ -1,30 +1,27 @@
-/* rules.h: the escalation engine. Given one event and the batch's LMDB write
- * transaction, decide which alerts it raises (RULES.md). Rule state
- * (windows, suppressions, prior alerts) lives in LMDB in the same
- * transaction as the event, so an event and its alerts commit together and
- * a restart neither forgets a half-filled window nor fires twice.
+/* rules.h: the escalation engine. Given one event and the index
+ * environment's write transaction, decide which alerts it raises
+ * (RULES.md, docs/rules.md). The rule set is compiled by the loader
+ * (ruleset.h), the state kept by the rule state store (rstate.h) in the
+ * same transaction: an aborted batch leaves exactly what the committed log
+ * implies, and a restart neither forgets a half-filled window nor fires
+ * twice.
  *
  * The engine knows no sockets and no alert queues: it returns alert drafts;
  * the queues module numbers, stores and delivers them.
  *
  * Determinism: the outcome depends only on the rule set and the sequence of
  * events (their bytes, seq, occurred_at and received_at), never on the wall
- * clock or on how events were grouped into batches. Replaying the log from
- * seq 1 through the same rules in a fresh data directory yields the same
- * drafts in the same order.
+ * clock or on how events were grouped into batches.
  *
- * Caveats
- * - Windows run on event time (occurred_at). "N within D days" means N
- *   matching events whose first and last occurred_at are less than D x 24 h
- *   apart; a late event that completes such a window fires when it arrives.
- * - State older than the horizon is pruned and never counted again. A
- *   rule's horizon is the greatest min(occurred_at, received_at) seen so
- *   far minus the rule's window: an event that arrives more than a window
- *   later than newer events can still fire per-event rules, but no longer
- *   counts towards windows. This bounds state by the longest window.
- * - Memory handed out (drafts, evidence arrays, strings) is owned by the
- *   engine and valid until the next csph_rules_eval or csph_rules_destroy.
- */
+ * Late events: windows are exact over every event the state holds, however
+ * late each arrived (no horizon). If a key reaches a tier within a window
+ * when the events are taken in occurred_at order, then after the same
+ * events arrive in any order the key has an alert at that tier or higher
+ * whose triggering event occurred less than a window from an event of that
+ * window (docs/rules.md, "Late events").
+ *
+ * Memory handed out (drafts, evidence arrays, strings) is owned by the
+ * engine and valid until the next call or csph_rules_destroy. */
 #ifndef CSPH_RULES_H
 #define CSPH_RULES_H
 
@@ -69,6 +66,7 @@ struct csph_alert_draft {
     size_t nkey;               /* the key: nkey (name, value) pairs */
     const char *key_names[CSPH_KEY_MAX_FIELDS];
     const char *key_values[CSPH_KEY_MAX_FIELDS];
+    char key_tags[CSPH_KEY_MAX_FIELDS]; /* 's' text, 'n' number, 'b' yes/no */
     char reason[512];          /* one sentence a coordinator understands */
     const uint64_t *evidence;  /* seqs of every event that made it fire, ascending */
     size_t nevidence;
@@ -80,15 +78,20 @@ struct csph_alert_draft {
 
 /* Load the rule file at path (YAML; see config/rules.yaml for the language)
  * and the calendar file it names. panels are the configured panels (every
- * panel a rule names must be among them). type_known(ctx, name) tells
- * whether an event type exists (so a rule naming an unknown type is
- * refused); it may be NULL to skip that check.
- * On failure returns CSPH_ERR_CONFIG (CSPH_ERR_IO when a file cannot be
- * read) with "file:line: what is wrong" in err->message. */
+ * panel a rule names must be among them); schemas (may be NULL) are the
+ * event types: a rule naming an unknown type, or a field one of its types
+ * does not have, is refused. On failure returns CSPH_ERR_CONFIG
+ * (CSPH_ERR_IO when a file cannot be read) with "file:line: what is wrong"
+ * in err->message. */
+struct csph_schemas;
+struct csph_ruleset;
 enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
                               const struct csph_panel *panels, size_t npanels,
-                              int (*type_known)(void *ctx, const char *type), void *ctx,
-                              struct csph_error *err);
+                              const struct csph_schemas *schemas, struct csph_error *err);
+/* An engine over a compiled rule set (it takes the set: freed with it). */
+enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *set,
+                                  struct csph_error *err);
+const struct csph_ruleset *csph_rules_set(const struct csph_rules *r);
 void csph_rules_destroy(struct csph_rules **r);
 
 /* Hex digest (BLAKE2b-128, 32 hex characters) of the rule set: the rule
@@ -97,26 +100,41 @@ const char *csph_rules_digest(const struct csph_rules *r);
 size_t csph_rules_count(const struct csph_rules *r);
 const char *csph_rules_name(const struct csph_rules *r, size_t i);
 
-/* Evaluate ev inside txn (a write transaction of the store's environment;
- * the engine opens its own named databases in it on first use). Returns
- * CSPH_ERR_OK with *drafts (n = *ndrafts, possibly 0) in rule-file order,
- * or CSPH_ERR_BUSY (map full) / CSPH_ERR_INTERNAL, after which the caller
- * aborts the transaction.
- *
- * What the evaluations of a transaction change is held in memory (a busy
- * key's window is decoded and encoded once per transaction, not once per
- * event) and written by csph_rules_flush, which the caller must call
- * before committing txn. A transaction given up without a flush must be
- * followed by csph_rules_abort: LMDB gives the next write transaction the
- * same id, so the engine cannot tell the two apart by itself. */
+/* Evaluate ev inside txn (a write transaction of the index environment;
+ * the engine opens its own named databases in it). Returns CSPH_ERR_OK with
+ * *drafts (n = *ndrafts, possibly 0) in rule-file order, or CSPH_ERR_BUSY
+ * (map full) / CSPH_ERR_INTERNAL, after which the caller aborts the
+ * transaction. Every change is written to txn as it is made: nothing is
+ * held in memory between calls. Evaluating an event twice (its seq already
+ * counted) changes nothing. */
 enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
                               const struct csph_alert_draft **drafts, size_t *ndrafts,
                               struct csph_error *err);
-/* Write the state the evaluations in txn changed; call it just before
- * committing txn (a no-op when nothing was evaluated; r may be NULL). On
- * failure (CSPH_ERR_BUSY, CSPH_ERR_INTERNAL) abort txn. */
+
+/* A panel's decision on an alert (an alert.status event): when a
+ * prior_alert with status accepted names the panel, an acceptance makes the
+ * alert a referral (SafeLives: the 12 months of a repeat run from the
+ * occurred_at of its anchor, the newest event of its evidence), and
+ * incidents that already arrived within them raise the repeat now, citing
+ * them. A later decline or close does not undo a referral. */
+struct csph_rule_decision {
+    uint64_t seq; /* the alert.status event */
+    int64_t occurred_ms, received_ms;
+    const msgpack_object *obj; /* its map (may be NULL) */
+    int accepted;
+    int panel_index;
+    size_t nkey; /* the alert's key */
+    const char *key_values[CSPH_KEY_MAX_FIELDS];
+    char key_tags[CSPH_KEY_MAX_FIELDS];
+    uint64_t anchor_seq; /* the highest seq in the alert's evidence */
+};
+enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
+                                  const struct csph_rule_decision *dec,
+                                  const struct csph_alert_draft **drafts, size_t *ndrafts,
+                                  struct csph_error *err);
+/* Kept for the callers' batch bracketing; the engine holds nothing between
+ * calls, so both are no-ops (r may be NULL). */
 enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);
-/* Forget evaluations of a transaction that was aborted (r may be NULL). */
 void csph_rules_abort(struct csph_rules *r);
 
 /* Deadline for an alert of rule_index at priority, raised at raised_ms:

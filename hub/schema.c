@@ -562,6 +562,67 @@ int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_
     return 0;
 }
 
+int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
+                         const msgpack_object *event, csph_schema_ref_fn fn, void *ctx)
+{
+    if (!s || !event || event->type != MSGPACK_OBJECT_MAP || type_index < 0 ||
+        (size_t)type_index >= s->n)
+        return 0;
+    const struct schema *sc = &s->v[type_index];
+    const msgpack_object_kv *kv = event->via.map.ptr;
+    for (uint32_t i = 0; i < event->via.map.size; i++) {
+        if (kv[i].key.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (uint32_t k = 0; k < sc->nfields; k++) {
+            const struct field *f = &sc->fields[k];
+            if (!name_eq(&kv[i].key, f->name, f->name_len))
+                continue;
+            const msgpack_object *v = &kv[i].val;
+            int rc = 0;
+            if (f->kind == K_PERSON && v->type == MSGPACK_OBJECT_STR)
+                rc = fn(ctx, CSPH_REF_PERSON, v->via.str.ptr, v->via.str.size);
+            else if (f->kind == K_LOCATION && v->type == MSGPACK_OBJECT_MAP) {
+                const msgpack_object *id = csph_mp_get(v, "id"), *lsoa = csph_mp_get(v, "lsoa");
+                if (id && id->type == MSGPACK_OBJECT_STR)
+                    rc = fn(ctx, CSPH_REF_PLACE, id->via.str.ptr, id->via.str.size);
+                if (!rc && lsoa && lsoa->type == MSGPACK_OBJECT_STR)
+                    rc = fn(ctx, CSPH_REF_LSOA, lsoa->via.str.ptr, lsoa->via.str.size);
+            }
+            if (rc)
+                return rc;
+            break;
+        }
+    }
+    return 0;
+}
+
+int csph_schema_has_field(const struct csph_schemas *s, const char *type, const char *path)
+{
+    int ti = csph_schemas_find(s, type, strlen(type));
+    if (ti < 0)
+        return 0;
+    const struct schema *sc = &s->v[ti];
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t)(dot - path) : strlen(path);
+    for (unsigned k = 0; k < NCOMMON; k++)
+        if (common_fields[k].name_len == n && !memcmp(common_fields[k].name, path, n))
+            return dot == NULL;
+    for (uint32_t k = 0; k < sc->nfields; k++) {
+        const struct field *f = &sc->fields[k];
+        if (f->name_len != n || memcmp(f->name, path, n))
+            continue;
+        if (!dot)
+            return 1;
+        if (f->kind != K_LOCATION)
+            return 0;
+        for (unsigned l = 0; l < L__COUNT; l++)
+            if (!strcmp(location_fields[l].name, dot + 1))
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
 size_t csph_schemas_count(const struct csph_schemas *s)
 {
     return s ? s->n : 0;

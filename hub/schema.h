@@ -64,6 +64,18 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
 int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_event_info *info,
                                 const msgpack_object *event, const char *person, size_t len);
 
+/* The references an event holds, for the person index: every field of
+ * kind person, and the id and lsoa of every location. fn returns nonzero
+ * to stop (that value is returned). */
+enum csph_ref_kind { CSPH_REF_PERSON = 'p', CSPH_REF_PLACE = 'l', CSPH_REF_LSOA = 'a' };
+typedef int (*csph_schema_ref_fn)(void *ctx, char kind, const char *ref, size_t len);
+int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
+                         const msgpack_object *event, csph_schema_ref_fn fn, void *ctx);
+
+/* 1 when events of type may carry the field at path (dotted: a location's
+ * id, lsoa, ward, lat, lon, description), including the common fields. */
+int csph_schema_has_field(const struct csph_schemas *s, const char *type, const char *path);
+
 /* 1 when the len bytes at ref are a valid person reference:
  * 1-64 characters from [A-Za-z0-9._:-]. */
 int csph_person_ref_valid(const char *ref, size_t len);

@@ -1378,20 +1378,14 @@ static void on_ready(struct csph_zsock *z)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static int type_known(void *ctx, const char *type)
-{
-    struct csph_server *s = ctx;
-    return csph_schemas_find(s->schemas, type, strlen(type)) >= 0;
-}
-
 static enum csph_err load_rules(struct csph_server *s, struct csph_rules **out,
                                 struct csph_error *err)
 {
     *out = NULL;
     if (!s->cfg->rules_file[0])
         return CSPH_ERR_OK;
-    return csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels, type_known,
-                           s, err);
+    return csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels, s->schemas,
+                           err);
 }
 
 /* SIGHUP: reload the rules. A broken file leaves the running rules in

@@ -36,7 +36,7 @@
  * outside it, in DIR/index.state (a small text file written with a sync):
  * the boot id of the machine that ran the hub last, and whether it stopped
  * cleanly. */
-#define INDEX_VERSION 3u
+#define INDEX_VERSION 4u /* 4: the person index and rule state version 3 */
 #define BOOT_ID_LEN 40
 struct imeta {
     uint32_t version, pad;
@@ -52,6 +52,7 @@ struct csph_store {
      * the rule state), committed after the log's commit without a sync. */
     MDB_env *ienv;
     MDB_dbi dedup;   /* source \0 id -> seq(8) */
+    MDB_dbi people;  /* kind(1) reference -> occurred(8) seq(8), sorted duplicates */
     MDB_dbi imeta;
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
@@ -381,6 +382,7 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct 
         applied = 0;
     }
     if ((rc = mdb_dbi_open(txn, "dedup", MDB_CREATE, &s->dedup)) ||
+        (rc = mdb_dbi_open(txn, "people", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &s->people)) ||
         (rc = imeta_put(s, txn, applied)))
         goto lmdb;
     rc = mdb_txn_commit(txn);
@@ -649,6 +651,101 @@ enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_store
         return CSPH_ERR_OK; /* never accepted so: nothing to find by it */
     int rc = dedup_put(s, ev->source, ev->source_len, id, id_len, ev->seq, &v);
     return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "rebuilding the idempotency index")
+                                    : CSPH_ERR_OK;
+}
+
+/* ---- the person index ---------------------------------------------------- */
+
+static void ref_point(unsigned char v[16], int64_t occurred_ms, uint64_t seq)
+{
+    uint64_t t = (uint64_t)occurred_ms ^ (1ull << 63);
+    for (int i = 7; i >= 0; i--, t >>= 8)
+        v[i] = (unsigned char)t;
+    for (int i = 15; i >= 8; i--, seq >>= 8)
+        v[i] = (unsigned char)seq;
+}
+
+static int ref_key(unsigned char *kb, char kind, const char *ref, size_t len, MDB_val *k)
+{
+    if (len == 0 || len > CSPH_STORE_REF_MAX)
+        return -1;
+    kb[0] = (unsigned char)kind;
+    memcpy(kb + 1, ref, len);
+    k->mv_size = len + 1;
+    k->mv_data = kb;
+    return 0;
+}
+
+enum csph_err csph_store_index_ref(struct csph_store *s, char kind, const char *ref, size_t len,
+                                   int64_t occurred_ms, uint64_t seq, struct csph_error *err)
+{
+    unsigned char kb[CSPH_STORE_REF_MAX + 1], vb[16];
+    MDB_val k, v = {16, vb};
+    if (!s->itxn || ref_key(kb, kind, ref, len, &k))
+        return CSPH_ERR_OK; /* longer than any valid reference: nothing to find by it */
+    ref_point(vb, occurred_ms, seq);
+    int rc = mdb_put(s->itxn, s->people, &k, &v, MDB_NODUPDATA);
+    return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "writing the person index") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, size_t len,
+                              int64_t from_ms, int64_t to_ms, csph_store_ref_fn fn, void *ctx,
+                              uint64_t *applied, struct csph_error *err)
+{
+    unsigned char kb[CSPH_STORE_REF_MAX + 1], lo[16], hi[16];
+    MDB_val k, v = {16, lo};
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_dbi people;
+    *applied = 0;
+    if (!s->ienv)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "the person index is not open here");
+    if (ref_key(kb, kind, ref, len, &k))
+        return CSPH_ERR_OK;
+    ref_point(lo, from_ms, 0);
+    ref_point(hi, to_ms, UINT64_MAX);
+    int rc = mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the person index");
+    if ((rc = mdb_dbi_open(txn, "people", 0, &people)) || (rc = mdb_cursor_open(txn, people, &c))) {
+        mdb_txn_abort(txn);
+        return rc == MDB_NOTFOUND ? CSPH_ERR_OK : lmdb_fail(err, rc, "reading the person index");
+    }
+    MDB_val mk = {5, (void *)"state"}, mv;
+    MDB_dbi meta;
+    if (mdb_dbi_open(txn, "index.meta", 0, &meta) == 0 && mdb_get(txn, meta, &mk, &mv) == 0 &&
+        mv.mv_size == sizeof(struct imeta)) {
+        struct imeta m;
+        memcpy(&m, mv.mv_data, sizeof m);
+        *applied = m.applied;
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+        const unsigned char *p = v.mv_data;
+        if (v.mv_size != 16 || memcmp(p, hi, 16) > 0)
+            break;
+        uint64_t t = 0, seq = 0;
+        for (int i = 0; i < 8; i++) {
+            t = t << 8 | p[i];
+            seq = seq << 8 | p[8 + i];
+        }
+        if (fn(ctx, (int64_t)(t ^ (1ull << 63)), seq))
+            break;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading the person index") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_store_drop_ref(struct csph_store *s, char kind, const char *ref, size_t len,
+                                  struct csph_error *err)
+{
+    unsigned char kb[CSPH_STORE_REF_MAX + 1];
+    MDB_val k;
+    if (!s->itxn || ref_key(kb, kind, ref, len, &k))
+        return CSPH_ERR_OK;
+    int rc = mdb_del(s->itxn, s->people, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "dropping from the person index")
                                     : CSPH_ERR_OK;
 }
 

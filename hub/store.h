@@ -134,6 +134,26 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
                                       struct csph_error *err);
 void csph_store_index_abort(struct csph_store *s);
 
+/* The person index (index.mdb): a reference -> (occurred_at, seq) of every
+ * event naming it, for every field of kind person and every location's id
+ * and lsoa (kind: CSPH_REF_PERSON, CSPH_REF_PLACE, CSPH_REF_LSOA of
+ * schema.h). Written in the batch's index transaction by ingest. */
+#define CSPH_STORE_REF_MAX 200
+enum csph_err csph_store_index_ref(struct csph_store *s, char kind, const char *ref, size_t len,
+                                   int64_t occurred_ms, uint64_t seq, struct csph_error *err);
+/* Visit the events naming ref with from_ms <= occurred_at <= to_ms, in
+ * (occurred_at, seq) order, from the index's last commit (its own read
+ * transaction); fn returns nonzero to stop. *applied is how far that commit
+ * holds the log: events after it are not in the index yet (read them from
+ * the log). */
+typedef int (*csph_store_ref_fn)(void *ctx, int64_t occurred_ms, uint64_t seq);
+enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, size_t len,
+                              int64_t from_ms, int64_t to_ms, csph_store_ref_fn fn, void *ctx,
+                              uint64_t *applied, struct csph_error *err);
+/* Drop every entry of ref (in the batch's index transaction). */
+enum csph_err csph_store_drop_ref(struct csph_store *s, char kind, const char *ref, size_t len,
+                                  struct csph_error *err);
+
 /* Begin the batch's write transaction. */
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err);
 /* The open write transaction, for modules writing in the same batch. */

@@ -6,22 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum csph_err csph_yaml_load(struct csph_yaml *y, const char *path, struct csph_error *err)
+static enum csph_err load(struct csph_yaml *y, const char *name, FILE *f, const unsigned char *buf,
+                          size_t len, struct csph_error *err)
 {
-    memset(y, 0, sizeof *y);
-    snprintf(y->path, sizeof y->path, "%s", path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return csph_error_set(err, CSPH_ERR_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
     yaml_parser_t parser;
     enum csph_err rc = CSPH_ERR_OK;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: cannot start the YAML parser", path);
-    }
-    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_initialize(&parser))
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: cannot start the YAML parser", name);
+    if (f)
+        yaml_parser_set_input_file(&parser, f);
+    else
+        yaml_parser_set_input_string(&parser, buf, len);
     if (!yaml_parser_load(&parser, &y->doc)) {
-        rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL, "%s:%lu: %s%s%s", path,
+        rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL, "%s:%lu: %s%s%s", name,
                             (unsigned long)parser.problem_mark.line + 1,
                             parser.problem ? parser.problem : "not valid YAML",
                             parser.context ? " " : "", parser.context ? parser.context : "");
@@ -29,8 +26,27 @@ enum csph_err csph_yaml_load(struct csph_yaml *y, const char *path, struct csph_
         y->loaded = 1;
     }
     yaml_parser_delete(&parser);
+    return rc;
+}
+
+enum csph_err csph_yaml_load(struct csph_yaml *y, const char *path, struct csph_error *err)
+{
+    memset(y, 0, sizeof *y);
+    snprintf(y->path, sizeof y->path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return csph_error_set(err, CSPH_ERR_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
+    enum csph_err rc = load(y, path, f, NULL, 0, err);
     fclose(f);
     return rc;
+}
+
+enum csph_err csph_yaml_load_text(struct csph_yaml *y, const char *name, const unsigned char *buf,
+                                  size_t len, struct csph_error *err)
+{
+    memset(y, 0, sizeof *y);
+    snprintf(y->path, sizeof y->path, "%s", name);
+    return load(y, name, NULL, buf, len, err);
 }
 
 void csph_yaml_free(struct csph_yaml *y)

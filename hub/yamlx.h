@@ -21,6 +21,10 @@ struct csph_yaml {
 /* Load path. On failure returns CSPH_ERR_CONFIG (or CSPH_ERR_IO when the file
  * cannot be opened) with "path:line: reason" in err->message. */
 enum csph_err csph_yaml_load(struct csph_yaml *y, const char *path, struct csph_error *err);
+/* The same from len bytes at buf (a file's text kept elsewhere, such as
+ * the log); name stands for the file in messages. */
+enum csph_err csph_yaml_load_text(struct csph_yaml *y, const char *name, const unsigned char *buf,
+                                  size_t len, struct csph_error *err);
 /* Release the document. Safe on a zeroed or already-freed struct. */
 void csph_yaml_free(struct csph_yaml *y);
 

@@ -1,0 +1,242 @@
+/* rstate.c: the rule state store (rstate.h). */
+#include "rstate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char DB_STATE[] = "rules.state";
+static const char DB_META[] = "rules.meta";
+
+struct csph_rstate {
+    MDB_txn *txn;
+    MDB_dbi state, meta;
+    unsigned char kb[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
+    unsigned char kb2[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
+};
+
+static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+{
+    enum csph_err code =
+        rc == MDB_MAP_FULL || rc == MDB_TXN_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
+    return csph_error_set(err, code, NULL, "rule state: %s: %s", what, mdb_strerror(rc));
+}
+
+enum csph_err csph_rstate_new(struct csph_rstate **out, struct csph_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? CSPH_ERR_OK : csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+}
+
+void csph_rstate_free(struct csph_rstate **s)
+{
+    if (s && *s) {
+        free(*s);
+        *s = NULL;
+    }
+}
+
+enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph_error *err)
+{
+    int rc;
+    /* Opened in every transaction: LMDB reuses one txn object for write
+     * transactions, and a handle first opened in one that aborted is gone. */
+    s->txn = NULL;
+    if ((rc = mdb_dbi_open(txn, DB_STATE, MDB_CREATE, &s->state)) ||
+        (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
+        return lmdb_fail(err, rc, "opening");
+    s->txn = txn;
+    return CSPH_ERR_OK;
+}
+
+static void be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The series' prefix into kb; its length. */
+static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
+{
+    kb[0] = sr->kind;
+    memcpy(kb + 1, sr->id, 8);
+    kb[9] = (unsigned char)sr->key_len;
+    memcpy(kb + 10, sr->key, sr->key_len);
+    return 10 + sr->key_len;
+}
+
+/* Times sort as signed numbers: the sign bit flipped, big-endian. */
+static size_t point(unsigned char *kb, size_t off, int64_t t, uint64_t seq)
+{
+    be64(kb + off, (uint64_t)t ^ (1ull << 63));
+    be64(kb + off + 8, seq);
+    return off + 16;
+}
+
+static enum csph_err too_long(const struct csph_rs_series *sr, struct csph_error *err)
+{
+    return sr->key_len > CSPH_RS_KEY_MAX
+               ? csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rule state: a key of %zu bytes",
+                                sr->key_len)
+               : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
+                              uint64_t seq, const void *val, size_t len, int *existed,
+                              struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v = {len, (void *)val};
+    int rc = mdb_put(s->txn, s->state, &k, &v, MDB_NOOVERWRITE);
+    *existed = rc == MDB_KEYEXIST;
+    if (rc && rc != MDB_KEYEXIST)
+        return lmdb_fail(err, rc, "writing");
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_set(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
+                              uint64_t seq, const void *val, size_t len, struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v = {len, (void *)val};
+    int rc = mdb_put(s->txn, s->state, &k, &v, 0);
+    return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
+                              uint64_t seq, unsigned char *val, size_t *len, int *found,
+                              struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v;
+    int rc = mdb_get(s->txn, s->state, &k, &v);
+    *found = rc == 0;
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "reading");
+    if (*found) {
+        *len = v.mv_size < CSPH_RS_VALUE_MAX ? v.mv_size : CSPH_RS_VALUE_MAX;
+        memcpy(val, v.mv_data, *len);
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_del(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
+                              uint64_t seq, struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb};
+    int rc = mdb_del(s->txn, s->state, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_series *sr,
+                                int64_t from, int64_t to, csph_rs_fn fn, void *ctx,
+                                struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    size_t pl = prefix(s->kb2, sr);
+    MDB_val k = {point(s->kb2, pl, from, 0), s->kb2}, v;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(s->txn, s->state, &c);
+    if (rc)
+        return lmdb_fail(err, rc, "reading");
+    unsigned char hi[16];
+    point(hi, 0, to, UINT64_MAX);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const unsigned char *p = k.mv_data;
+        if (k.mv_size != pl + 16 || memcmp(p, s->kb2, pl) || memcmp(p + pl, hi, 16) > 0)
+            break;
+        struct csph_rs_rec r = {(int64_t)(get_be64(p + pl) ^ (1ull << 63)), get_be64(p + pl + 8),
+                                v.mv_data, v.mv_size};
+        if (fn(ctx, &r))
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_drop(struct csph_rstate *s, const struct csph_rs_series *sr, uint64_t *n,
+                               struct csph_error *err)
+{
+    enum csph_err e = too_long(sr, err);
+    if (e)
+        return e;
+    size_t pl = prefix(s->kb2, sr);
+    MDB_val k = {point(s->kb2, pl, INT64_MIN, 0), s->kb2}, v;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(s->txn, s->state, &c);
+    *n = 0;
+    if (rc)
+        return lmdb_fail(err, rc, "deleting");
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
+        if (k.mv_size != pl + 16 || memcmp(k.mv_data, s->kb2, pl))
+            break;
+        if ((rc = mdb_cursor_del(c, 0)))
+            break;
+        (*n)++;
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_meta_get(struct csph_rstate *s, const char *name, void *val, size_t cap,
+                                   size_t *len, int *found, struct csph_error *err)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(s->txn, s->meta, &k, &v);
+    *found = rc == 0;
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_fail(err, rc, "reading its record");
+    if (*found) {
+        *len = v.mv_size < cap ? v.mv_size : cap;
+        memcpy(val, v.mv_data, *len);
+    }
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_meta_put(struct csph_rstate *s, const char *name, const void *val,
+                                   size_t len, struct csph_error *err)
+{
+    MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
+    int rc = mdb_put(s->txn, s->meta, &k, &v, 0);
+    return rc ? lmdb_fail(err, rc, "writing its record") : CSPH_ERR_OK;
+}
+
+enum csph_err csph_rstate_size(MDB_txn *txn, uint64_t *entries, uint64_t *bytes,
+                               struct csph_error *err)
+{
+    static const char *const names[] = {DB_STATE, DB_META};
+    *entries = *bytes = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        MDB_dbi dbi;
+        MDB_stat st;
+        int rc = mdb_dbi_open(txn, names[i], 0, &dbi);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc || (rc = mdb_stat(txn, dbi, &st)))
+            return lmdb_fail(err, rc, "measuring");
+        *entries += st.ms_entries;
+        *bytes += (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+                  st.ms_psize;
+    }
+    return CSPH_ERR_OK;
+}
