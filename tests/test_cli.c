@@ -532,7 +532,7 @@ static void test_queue_and_alert(void **state)
     EXPECT_IN(f, out, "ID  PRIORITY  AGE  DUE");
     EXPECT_IN(f, out, "STATUS  REASON");
     EXPECT_IN(f, out, " 1  standard  now ");
-    EXPECT_IN(f, out, "  open    3 ASB reports by victim V-1 between ");
+    EXPECT_IN(f, out, "  open    3 ASB complaints by V-1 between ");
     EXPECT_IN(f, out, "\n1 alert\n");
     EXPECT_NOT_IN(f, out, "OVERDUE");
 
@@ -566,7 +566,7 @@ static void test_queue_and_alert(void **state)
 
     RUN(f, "queue", "asb-case-review", "--status", "accepted");
     EXPECT_STATUS(f, 0);
-    EXPECT_IN(f, out, "  accepted  3 ASB reports by victim V-1");
+    EXPECT_IN(f, out, "  accepted  3 ASB complaints by V-1");
     RUN(f, "queue", "asb-case-review", "--status", "open");
     EXPECT_STATUS(f, 0);
     EXPECT_IN(f, out, "no open alerts on asb-case-review");
@@ -619,7 +619,7 @@ static void test_queue_pages(void **state)
     json_decref(lines);
     RUN(f, "queue", "asb-case-review", "--page", "2");
     EXPECT_STATUS(f, 0);
-    EXPECT_IN(f, out, "victim V-3");
+    EXPECT_IN(f, out, "by V-3 between");
     EXPECT_IN(f, out, "\n3 alerts\n");
 }
 
@@ -630,7 +630,7 @@ static void test_watch_once(void **state)
     RUN(f, "watch", "asb-case-review", "--consumer", "coord", "--once");
     EXPECT_STATUS(f, 0);
     EXPECT_IN(f, out, "  alert 1  standard  due ");
-    EXPECT_IN(f, out, "3 ASB reports by victim V-1");
+    EXPECT_IN(f, out, "3 ASB complaints by V-1");
     /* Acknowledged: the same consumer has nothing new. */
     RUN(f, "watch", "asb-case-review", "--consumer", "coord", "--once");
     EXPECT_STATUS(f, 0);

@@ -176,8 +176,8 @@ static void test_alert_on_queue_with_evidence_and_deadline(void **state)
     assert_string_equal(tu_str(&r, "alerts.0.rule"), "asb-case-review.victim");
     assert_string_equal(tu_str(&r, "alerts.0.key.victim"), "V-1042");
     assert_string_equal(tu_str(&r, "alerts.0.reason"),
-                        "3 ASB reports by victim V-1042 between 2 Jan and 2 Mar 2025 "
-                        "(threshold 3 in 183 days)");
+                        "3 ASB complaints by V-1042 between 2 Jan and 2 Mar 2025, each reported "
+                        "within a month (threshold 3 in 183 days)");
     assert_int_equal(tu_int(&r, "alerts.0.evidence.0"), 1);
     assert_int_equal(tu_int(&r, "alerts.0.evidence.2"), 3);
     assert_string_equal(tu_str(&r, "alerts.0.status"), "open");

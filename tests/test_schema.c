@@ -686,8 +686,8 @@ static void test_missing_and_unknown(void **state)
     assert_string_equal(err.field, "colour");
     assert_string_equal(err.message,
                         "unknown field 'colour' for type asb.report; allowed: victim, location, "
-                        "category, hate, vulnerable, summary, plus id, type, occurred_at and "
-                        "source");
+                        "category, hate, vulnerable, summary, incident_ref, reported_at, plus "
+                        "id, type, occurred_at and source");
     ev_free(&e);
 
     /* fields the store adds are not the client's to send */
