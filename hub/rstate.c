@@ -10,6 +10,7 @@ static const char DB_META[] = "rules.meta";
 struct csph_rstate {
     MDB_txn *txn;
     MDB_dbi state, meta;
+    MDB_cursor *cur; /* for range reads, from the first until csph_rstate_end */
     unsigned char kb[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
     unsigned char kb2[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
 };
@@ -40,6 +41,7 @@ enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph
     int rc;
     /* Opened in every transaction: LMDB reuses one txn object for write
      * transactions, and a handle first opened in one that aborted is gone. */
+    csph_rstate_end(s);
     s->txn = NULL;
     if ((rc = mdb_dbi_open(txn, DB_STATE, MDB_CREATE, &s->state)) ||
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
@@ -144,6 +146,13 @@ enum csph_err csph_rstate_del(struct csph_rstate *s, const struct csph_rs_series
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
 }
 
+void csph_rstate_end(struct csph_rstate *s)
+{
+    if (s->cur)
+        mdb_cursor_close(s->cur);
+    s->cur = NULL;
+}
+
 enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_series *sr,
                                 int64_t from, int64_t to, csph_rs_fn fn, void *ctx,
                                 struct csph_error *err)
@@ -153,8 +162,8 @@ enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_seri
         return e;
     size_t pl = prefix(s->kb2, sr);
     MDB_val k = {point(s->kb2, pl, from, 0), s->kb2}, v;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(s->txn, s->state, &c);
+    int rc = s->cur ? 0 : mdb_cursor_open(s->txn, s->state, &s->cur);
+    MDB_cursor *c = s->cur;
     if (rc)
         return lmdb_fail(err, rc, "reading");
     unsigned char hi[16];
@@ -169,7 +178,6 @@ enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_seri
         if (fn(ctx, &r))
             break;
     }
-    mdb_cursor_close(c);
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading") : CSPH_ERR_OK;
 }
 

@@ -54,6 +54,11 @@ void csph_rstate_free(struct csph_rstate **s);
  * aborted transaction does not survive it). */
 enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph_error *err);
 
+/* Done with txn for now: closes the cursor range reads keep open (call it
+ * before the transaction ends, and before writing while a visit might
+ * still hold the cursor). */
+void csph_rstate_end(struct csph_rstate *s);
+
 /* Put a record; *existed = 1 (and nothing written) when the point is
  * already in the series. */
 enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
@@ -67,7 +72,7 @@ enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series
                               uint64_t seq, unsigned char *val, size_t *len, int *found,
                               struct csph_error *err);
 /* Visit the records with from <= t <= to in (t, seq) order; fn returns
- * nonzero to stop. */
+ * nonzero to stop. fn must not write to the state. */
 typedef int (*csph_rs_fn)(void *ctx, const struct csph_rs_rec *r);
 enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_series *sr,
                                 int64_t from, int64_t to, csph_rs_fn fn, void *ctx,

@@ -244,25 +244,25 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
     size_t on = l.i - os;
 #define OPIS(word) (on == sizeof word - 1 && memcmp(o, word, on) == 0)
     if (OPIS("="))
-        c->op = CSPH_OP_EQ;
+        c->op = CSPH_TEST_EQ;
     else if (OPIS("!="))
-        c->op = CSPH_OP_NE;
+        c->op = CSPH_TEST_NE;
     else if (OPIS(">="))
-        c->op = CSPH_OP_GE;
+        c->op = CSPH_TEST_GE;
     else if (OPIS("<="))
-        c->op = CSPH_OP_LE;
+        c->op = CSPH_TEST_LE;
     else if (OPIS(">"))
-        c->op = CSPH_OP_GT;
+        c->op = CSPH_TEST_GT;
     else if (OPIS("<"))
-        c->op = CSPH_OP_LT;
+        c->op = CSPH_TEST_LT;
     else if (OPIS("in"))
-        c->op = CSPH_OP_IN;
+        c->op = CSPH_TEST_IN;
     else if (OPIS("between"))
-        c->op = CSPH_OP_BETWEEN;
+        c->op = CSPH_TEST_BETWEEN;
     else if (OPIS("exists"))
-        c->op = CSPH_OP_EXISTS;
+        c->op = CSPH_TEST_EXISTS;
     else if (OPIS("missing"))
-        c->op = CSPH_OP_MISSING;
+        c->op = CSPH_TEST_MISSING;
     else if (OPIS("=="))
         return csph_yaml_fail(y, node, err, "unknown operator '==' in test '%s' (write = to compare)",
                               s);
@@ -274,10 +274,10 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
     size_t vn;
     int quoted;
     switch (c->op) {
-    case CSPH_OP_EXISTS:
-    case CSPH_OP_MISSING:
+    case CSPH_TEST_EXISTS:
+    case CSPH_TEST_MISSING:
         break;
-    case CSPH_OP_IN: {
+    case CSPH_TEST_IN: {
         lex_ws(&l);
         if (l.i >= l.n || s[l.i] != '[')
             return csph_yaml_fail(y, node, err, "test '%s': 'in' takes a list such as [knife, firearm]",
@@ -309,7 +309,7 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
         }
         break;
     }
-    case CSPH_OP_BETWEEN: {
+    case CSPH_TEST_BETWEEN: {
         c->lits = csph_arena_alloc(r, 2 * sizeof *c->lits);
         if (!c->lits)
             return nomem(err);
@@ -462,22 +462,22 @@ static int test_eval(const struct csph_cond *t, const msgpack_object *ev)
     const msgpack_object *v = csph_path_get(ev, &t->field);
     int c;
     if (!v || v->type == MSGPACK_OBJECT_NIL)
-        return t->op == CSPH_OP_MISSING;
+        return t->op == CSPH_TEST_MISSING;
     switch (t->op) {
-    case CSPH_OP_EXISTS: return 1;
-    case CSPH_OP_MISSING: return 0;
-    case CSPH_OP_EQ: return lit_cmp(v, &t->lits[0], &c) && c == 0;
-    case CSPH_OP_NE: return !lit_cmp(v, &t->lits[0], &c) || c != 0;
-    case CSPH_OP_GE: return lit_cmp(v, &t->lits[0], &c) && c >= 0;
-    case CSPH_OP_LE: return lit_cmp(v, &t->lits[0], &c) && c <= 0;
-    case CSPH_OP_GT: return lit_cmp(v, &t->lits[0], &c) && c > 0;
-    case CSPH_OP_LT: return lit_cmp(v, &t->lits[0], &c) && c < 0;
-    case CSPH_OP_IN:
+    case CSPH_TEST_EXISTS: return 1;
+    case CSPH_TEST_MISSING: return 0;
+    case CSPH_TEST_EQ: return lit_cmp(v, &t->lits[0], &c) && c == 0;
+    case CSPH_TEST_NE: return !lit_cmp(v, &t->lits[0], &c) || c != 0;
+    case CSPH_TEST_GE: return lit_cmp(v, &t->lits[0], &c) && c >= 0;
+    case CSPH_TEST_LE: return lit_cmp(v, &t->lits[0], &c) && c <= 0;
+    case CSPH_TEST_GT: return lit_cmp(v, &t->lits[0], &c) && c > 0;
+    case CSPH_TEST_LT: return lit_cmp(v, &t->lits[0], &c) && c < 0;
+    case CSPH_TEST_IN:
         for (uint32_t i = 0; i < t->nlits; i++)
             if (lit_cmp(v, &t->lits[i], &c) && c == 0)
                 return 1;
         return 0;
-    case CSPH_OP_BETWEEN: {
+    case CSPH_TEST_BETWEEN: {
         int lo, hi;
         return lit_cmp(v, &t->lits[0], &lo) && lo >= 0 && lit_cmp(v, &t->lits[1], &hi) && hi <= 0;
     }

@@ -55,9 +55,9 @@ struct csph_lit {
     double d;
 };
 
-enum csph_op {
-    CSPH_OP_EQ, CSPH_OP_NE, CSPH_OP_GE, CSPH_OP_LE, CSPH_OP_GT, CSPH_OP_LT, CSPH_OP_IN,
-    CSPH_OP_BETWEEN, CSPH_OP_EXISTS, CSPH_OP_MISSING
+enum csph_test_op {
+    CSPH_TEST_EQ, CSPH_TEST_NE, CSPH_TEST_GE, CSPH_TEST_LE, CSPH_TEST_GT, CSPH_TEST_LT, CSPH_TEST_IN,
+    CSPH_TEST_BETWEEN, CSPH_TEST_EXISTS, CSPH_TEST_MISSING
 };
 
 /* CSPH_COND_ALL first: a zeroed cond is "all of nothing", which holds. */
@@ -67,7 +67,7 @@ struct csph_cond {
     enum csph_cond_kind kind;
     struct csph_path field; /* CSPH_COND_TEST */
     int line;               /* where the test is written (for the loader's messages) */
-    enum csph_op op;
+    enum csph_test_op op;
     struct csph_lit *lits;
     uint32_t nlits;
     struct csph_cond *kids; /* CSPH_COND_ANY, CSPH_COND_ALL */

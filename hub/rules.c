@@ -44,7 +44,7 @@
 #include "timefmt.h"
 
 #define STATE_VERSION 3u /* 1: rules.window/prior; 2: rules.log; 3: this file */
-#define SID_MAX 512      /* window series ids remembered as built */
+#define ENTRIES_PEEK 64  /* a window's entries read before asking whether any tier can fire */
 
 struct kval {
     const char *p;
@@ -523,6 +523,7 @@ static size_t entry_write(const struct csph_rule *R, const struct went *e, unsig
 struct collect {
     struct csph_rules *r;
     const struct csph_rule *R;
+    size_t max; /* stop once more than this many are read */
     int oom;
 };
 
@@ -535,15 +536,16 @@ static int collect_one(void *ctx, const struct csph_rs_rec *rec)
         return 1;
     }
     r->ents[r->nents++] = entry_read(c->R, rec);
-    return 0;
+    return r->nents > c->max;
 }
 
-/* The window entries of a series with from <= t <= to into r->ents. */
+/* The window entries of a series with from <= t <= to into r->ents (more
+ * than max: stopped there). */
 static enum csph_err entries_load(struct csph_rules *r, const struct csph_rule *R,
-                                  const struct series *s, int64_t from, int64_t to,
+                                  const struct series *s, int64_t from, int64_t to, size_t max,
                                   struct csph_error *err)
 {
-    struct collect c = {r, R, 0};
+    struct collect c = {r, R, max, 0};
     r->nents = 0;
     enum csph_err e = csph_rstate_range(r->st, &s->s, from, to, collect_one, &c, err);
     return e ? e : c.oom ? oom(err) : CSPH_ERR_OK;
@@ -788,13 +790,22 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
                                       &existed, err);
     if (e || existed)
         return e; /* already counted: evaluating an event twice changes nothing */
-    /* Every tier quiet at t: nothing can fire, and a busy key's thousands of
-     * entries need not be read. */
+    /* Read the entries around t; a sparse key (most people) has a handful.
+     * A busy key (a hotspot's thousands) stops at ENTRIES_PEEK: when every
+     * tier is quiet at t nothing can fire and the rest need not be read. */
     series(&fs, 'F', R->id, vals, f->K->n);
-    if ((e = tier_quiet(r, &fs, ne.t, W, R->ntiers - 1, &quiet, err)) || quiet)
+    int quiet_known = 0;
+    if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), ENTRIES_PEEK,
+                          err)))
         return e;
-    if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), err)))
-        return e;
+    if (r->nents > ENTRIES_PEEK) {
+        if ((e = tier_quiet(r, &fs, ne.t, W, R->ntiers - 1, &quiet, err)) || quiet)
+            return e;
+        quiet_known = 1; /* the top tier is not quiet */
+        if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), SIZE_MAX,
+                              err)))
+            return e;
+    }
     struct best b;
     if (best_window(r, R, ne.t, &b))
         return oom(err);
@@ -804,7 +815,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
             reached = (int)j;
     if (reached < 0)
         return CSPH_ERR_OK;
-    if ((size_t)reached + 1 < R->ntiers &&
+    if (!(quiet_known && (size_t)reached + 1 == R->ntiers) &&
         ((e = tier_quiet(r, &fs, ne.t, W, (size_t)reached, &quiet, err)) || quiet))
         return e;
     unsigned char tier = (unsigned char)reached;
@@ -1029,7 +1040,10 @@ static enum csph_err begin(struct csph_rules *r, MDB_txn *txn, struct csph_error
     size_t len;
     int found;
     uint32_t v = 0;
-    if (e || (e = csph_rstate_meta_get(r->st, "version", &v, sizeof v, &len, &found, err)))
+    if (e || r->began)
+        return e; /* the version is checked once per engine (the index is rebuilt, not converted) */
+    r->began = 1;
+    if ((e = csph_rstate_meta_get(r->st, "version", &v, sizeof v, &len, &found, err)))
         return e;
     if (!found)
         return csph_rstate_meta_put(r->st, "version", &version, sizeof version, err);
@@ -1064,6 +1078,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
     }
     if ((e = remember(r, 0, ev->obj, err)))
         return e;
+    csph_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
     return CSPH_ERR_OK;
 }
@@ -1188,6 +1203,7 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     }
     if ((e = remember(r, 0, NULL, err)))
         return e;
+    csph_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
     return CSPH_ERR_OK;
 }

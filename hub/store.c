@@ -56,6 +56,7 @@ struct csph_store {
     MDB_dbi imeta;
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
+    uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
     int index_broken; /* an index commit failed after the log's: no more writes */
     /* itxn holds the index of committed batches, not yet committed itself
      * (csph_store_index_settle): how many batches, and their events. */
@@ -352,7 +353,7 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct 
         (rc = mdb_env_set_mapsize(s->ienv, (size_t)map_size)))
         return lmdb_fail(err, rc, "creating the index environment");
     rc = mdb_env_open(s->ienv, path,
-                      MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
+                      MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP, 0600);
     if (rc)
         return csph_error_set(err, CSPH_ERR_IO, "data_dir",
                               "cannot open the index %s: %s (it is rebuilt from the log when "
@@ -534,6 +535,19 @@ void csph_store_close(struct csph_store **sp)
 
 uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
 uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
+
+uint64_t csph_store_last_seq_in(struct csph_store *s, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t seq = 0;
+    if (mdb_cursor_open(txn, s->events, &cur))
+        return 0;
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        memcpy(&seq, k.mv_data, 8);
+    mdb_cursor_close(cur);
+    return seq;
+}
 const char *csph_store_chain_name(const struct csph_store *s)
 {
     return s->chain_version == CHAIN_BLAKE2B ? "BLAKE2b-128, version 1" : "SHA-256, version 2";
@@ -546,6 +560,32 @@ uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applie
 
 int csph_store_index_open(const struct csph_store *s) { return s->itxn != NULL; }
 
+/* index.mdb is written through its map (MDB_WRITEMAP: no copy of each
+ * dirty page, no write() of it at commit; index bytes written and the
+ * rules' cost per event about halved). LMDB makes the file as long as the
+ * map, sparse, and a store into a hole on a full disk would kill the hub
+ * with SIGBUS: so the blocks a transaction may take are allocated before it
+ * begins, a quarter of the used size (at least 64 MiB) ahead. */
+#define INDEX_ROOM_MIN (64ull << 20)
+static int index_room(struct csph_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int fd, rc;
+    if ((rc = mdb_env_info(s->ienv, &info)) || (rc = mdb_env_stat(s->ienv, &st)) ||
+        (rc = mdb_env_get_fd(s->ienv, &fd)))
+        return rc;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    uint64_t ahead = used / 4 > INDEX_ROOM_MIN ? used / 4 : INDEX_ROOM_MIN;
+    uint64_t want = used + ahead > info.me_mapsize ? info.me_mapsize : used + ahead;
+    if (used + ahead / 2 <= s->index_reserved || want <= s->index_reserved)
+        return 0;
+    if ((rc = posix_fallocate(fd, 0, (off_t)want)))
+        return rc;
+    s->index_reserved = want;
+    return 0;
+}
+
 enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
 {
     /* The next batch goes on in the held transaction, up to the limits
@@ -557,7 +597,14 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                               "the hub's index could not be written (see the hub's log); "
                               "restart the hub: it rebuilds the index from the log");
-    int rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
+    int rc = index_room(s);
+    if (rc) {
+        LOG_ERROR("store", "cannot allocate room for the index in %s: %s; free space on that "
+                  "disk", s->dir, strerror(rc));
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the disk holding the hub's index is "
+                              "full (%s): try again once space is freed", strerror(rc));
+    }
+    rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
     if (rc) {
         s->itxn = NULL;
         return lmdb_fail(err, rc, "starting an index transaction");
@@ -1054,7 +1101,10 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
         }
         struct csph_stored_reject r;
         if (decode_reject(&k, &v, &r, code, field, msg) == 0) {
-            fn(ctx, &r);
+            if (fn(ctx, &r)) {
+                *end = 0; /* stopped before this one: it comes next */
+                break;
+            }
             *last = r.id;
             n++;
         }
