@@ -11,6 +11,13 @@ struct csph_rstate {
     MDB_txn *txn;
     MDB_dbi state, meta;
     MDB_cursor *cur; /* for range reads, from the first until csph_rstate_end */
+    /* A Bloom filter of the series the state holds: a new person's first
+     * event needs no read to know its series is empty. False positives only
+     * cost a read, so an aborted transaction or a dropped series may leave
+     * bits set; it is never missing a series that exists. */
+    uint64_t *bloom;
+    uint64_t bloom_mask; /* bits - 1 */
+    int bloom_ready;
     unsigned char kb[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
     unsigned char kb2[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
 };
@@ -31,9 +38,79 @@ enum csph_err csph_rstate_new(struct csph_rstate **out, struct csph_error *err)
 void csph_rstate_free(struct csph_rstate **s)
 {
     if (s && *s) {
+        free((*s)->bloom);
         free(*s);
         *s = NULL;
     }
+}
+
+#define BLOOM_K 4
+
+static uint64_t series_hash(const unsigned char *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static void bloom_add(struct csph_rstate *s, uint64_t h)
+{
+    uint64_t a = h, b = (h >> 32) | 1;
+    for (int i = 0; i < BLOOM_K; i++, a += b)
+        s->bloom[(a & s->bloom_mask) >> 6] |= 1ull << (a & 63);
+}
+
+static int bloom_has(const struct csph_rstate *s, uint64_t h)
+{
+    uint64_t a = h, b = (h >> 32) | 1;
+    for (int i = 0; i < BLOOM_K; i++, a += b)
+        if (!(s->bloom[(a & s->bloom_mask) >> 6] & (1ull << (a & 63))))
+            return 0;
+    return 1;
+}
+
+enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph_error *err)
+{
+    uint64_t bits = 1u << 16;
+    while (bits * 2 <= (uint64_t)bytes * 8)
+        bits *= 2;
+    free(s->bloom);
+    s->bloom_ready = 0;
+    s->bloom_mask = 0;
+    if (!bytes)
+        return CSPH_ERR_OK;
+    if (!(s->bloom = calloc(bits / 64, 8)))
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: no memory for its cache");
+    s->bloom_mask = bits - 1;
+    return CSPH_ERR_OK;
+}
+
+/* Every series the state holds into the filter: one pass over the keys at
+ * the first use (about a second for ten million records). */
+static int bloom_build(struct csph_rstate *s)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    unsigned char prev[1 + 8 + 1 + CSPH_RS_KEY_MAX];
+    size_t prevn = 0;
+    int rc = mdb_cursor_open(s->txn, s->state, &c);
+    if (rc)
+        return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 16 + 10 || k.mv_size - 16 > sizeof prev)
+            continue;
+        size_t n = k.mv_size - 16;
+        if (n == prevn && !memcmp(prev, k.mv_data, n))
+            continue;
+        memcpy(prev, k.mv_data, n);
+        prevn = n;
+        bloom_add(s, series_hash(k.mv_data, n));
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND)
+        s->bloom_ready = 1;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph_error *err)
@@ -47,6 +124,8 @@ enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
         return lmdb_fail(err, rc, "opening");
     s->txn = txn;
+    if (s->bloom && !s->bloom_ready && (rc = bloom_build(s)))
+        return lmdb_fail(err, rc, "reading its series");
     return CSPH_ERR_OK;
 }
 
@@ -82,6 +161,19 @@ static size_t point(unsigned char *kb, size_t off, int64_t t, uint64_t seq)
     return off + 16;
 }
 
+int csph_rstate_may_exist(struct csph_rstate *s, const struct csph_rs_series *sr)
+{
+    if (!s->bloom_ready || sr->key_len > CSPH_RS_KEY_MAX)
+        return 1;
+    return bloom_has(s, series_hash(s->kb, prefix(s->kb, sr)));
+}
+
+static void note(struct csph_rstate *s, size_t prefix_len)
+{
+    if (s->bloom)
+        bloom_add(s, series_hash(s->kb, prefix_len));
+}
+
 static enum csph_err too_long(const struct csph_rs_series *sr, struct csph_error *err)
 {
     return sr->key_len > CSPH_RS_KEY_MAX
@@ -97,7 +189,9 @@ enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series
     enum csph_err e = too_long(sr, err);
     if (e)
         return e;
-    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v = {len, (void *)val};
+    size_t pl = prefix(s->kb, sr);
+    MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
+    note(s, pl);
     int rc = mdb_put(s->txn, s->state, &k, &v, MDB_NOOVERWRITE);
     *existed = rc == MDB_KEYEXIST;
     if (rc && rc != MDB_KEYEXIST)
@@ -111,7 +205,9 @@ enum csph_err csph_rstate_set(struct csph_rstate *s, const struct csph_rs_series
     enum csph_err e = too_long(sr, err);
     if (e)
         return e;
-    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v = {len, (void *)val};
+    size_t pl = prefix(s->kb, sr);
+    MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
+    note(s, pl);
     int rc = mdb_put(s->txn, s->state, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
 }

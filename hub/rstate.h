@@ -49,6 +49,14 @@ struct csph_rs_rec {
 enum csph_err csph_rstate_new(struct csph_rstate **out, struct csph_error *err);
 void csph_rstate_free(struct csph_rstate **s);
 
+/* Keep a filter of bytes (0: none) telling which series surely hold
+ * nothing, built from the state at the next csph_rstate_begin: memory is
+ * this, whatever the number of people or the length of the log (limits.
+ * rules_cache_mb). */
+enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph_error *err);
+/* 0 when the series surely holds no record; 1 when it may. */
+int csph_rstate_may_exist(struct csph_rstate *s, const struct csph_rs_series *sr);
+
 /* Start (or go on) using txn: the databases are opened in it. Call it for
  * each transaction before anything else (a handle first opened in an
  * aborted transaction does not survive it). */

@@ -259,6 +259,10 @@ enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *
         return oom(err);
     }
     r->set = set;
+    if (csph_rstate_cache(r->st, CSPH_RULES_CACHE_DEFAULT, err)) {
+        csph_rules_destroy(&r);
+        return CSPH_ERR_NOMEM;
+    }
     for (size_t i = 0; i < set->npanels; i++) {
         unsigned char h[16];
         char name[80];
@@ -300,6 +304,11 @@ void csph_rules_destroy(struct csph_rules **rp)
 const char *csph_rules_digest(const struct csph_rules *r) { return r->set->digest; }
 size_t csph_rules_count(const struct csph_rules *r) { return r->set->nrules; }
 const struct csph_ruleset *csph_rules_set(const struct csph_rules *r) { return r->set; }
+
+enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_error *err)
+{
+    return csph_rstate_cache(r->st, bytes, err);
+}
 
 const char *csph_rules_name(const struct csph_rules *r, size_t i)
 {
@@ -786,10 +795,13 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
     unsigned char vb[32];
     int existed, quiet;
     series(&ws, 'W', R->sid, vals, f->K->n);
+    int first = !csph_rstate_may_exist(r->st, &ws.s);
     enum csph_err e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
                                       &existed, err);
     if (e || existed)
         return e; /* already counted: evaluating an event twice changes nothing */
+    if (first && R->tiers[0].at_least > 1)
+        return CSPH_ERR_OK; /* the key's first event: a window of one reaches no tier */
     /* Read the entries around t; a sparse key (most people) has a handful.
      * A busy key (a hotspot's thousands) stops at ENTRIES_PEEK: when every
      * tier is quiet at t nothing can fire and the rest need not be read. */
@@ -909,7 +921,8 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
         } else {
             p.before_seq = ev->seq; /* alerts raised by the same event do not count */
         }
-        if ((e = csph_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)))
+        if (csph_rstate_may_exist(r->st, &ps.s) &&
+            (e = csph_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)))
             return e;
         if (p.oom)
             return oom(err);

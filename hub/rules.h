@@ -92,6 +92,12 @@ enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
 enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *set,
                                   struct csph_error *err);
 const struct csph_ruleset *csph_rules_set(const struct csph_rules *r);
+/* The memory the engine may keep between events: a filter of the series
+ * its state holds (a new person's first event then needs no read). Bounded
+ * by this, whatever the number of people or events; 0 turns it off. Built
+ * from the state at the next evaluation. */
+#define CSPH_RULES_CACHE_DEFAULT (16u << 20)
+enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_error *err);
 void csph_rules_destroy(struct csph_rules **r);
 
 /* Hex digest (BLAKE2b-128, 32 hex characters) of the rule set: the rule
