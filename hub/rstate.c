@@ -18,8 +18,8 @@ struct csph_rstate {
     uint64_t *bloom;
     uint64_t bloom_mask; /* bits - 1 */
     int bloom_ready;
-    unsigned char kb[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
-    unsigned char kb2[1 + 8 + 1 + CSPH_RS_KEY_MAX + 16];
+    unsigned char kb[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
+    unsigned char kb2[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
 };
 
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
@@ -92,13 +92,13 @@ static int bloom_build(struct csph_rstate *s)
 {
     MDB_cursor *c;
     MDB_val k, v;
-    unsigned char prev[1 + 8 + 1 + CSPH_RS_KEY_MAX];
+    unsigned char prev[1 + 8 + 2 + CSPH_RS_KEY_MAX];
     size_t prevn = 0;
     int rc = mdb_cursor_open(s->txn, s->state, &c);
     if (rc)
         return rc;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 16 + 10 || k.mv_size - 16 > sizeof prev)
+        if (k.mv_size < 16 + 11 || k.mv_size - 16 > sizeof prev)
             continue;
         size_t n = k.mv_size - 16;
         if (n == prevn && !memcmp(prev, k.mv_data, n))
@@ -117,8 +117,10 @@ enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph
 {
     int rc;
     /* Opened in every transaction: LMDB reuses one txn object for write
-     * transactions, and a handle first opened in one that aborted is gone. */
-    csph_rstate_end(s);
+     * transactions, and a handle first opened in one that aborted is gone.
+     * A cursor left open by a call that failed went with its transaction
+     * (LMDB frees a write transaction's cursors when it ends). */
+    s->cur = NULL;
     s->txn = NULL;
     if ((rc = mdb_dbi_open(txn, DB_STATE, MDB_CREATE, &s->state)) ||
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
@@ -148,9 +150,10 @@ static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
 {
     kb[0] = sr->kind;
     memcpy(kb + 1, sr->id, 8);
-    kb[9] = (unsigned char)sr->key_len;
-    memcpy(kb + 10, sr->key, sr->key_len);
-    return 10 + sr->key_len;
+    kb[9] = (unsigned char)(sr->key_len >> 8);
+    kb[10] = (unsigned char)sr->key_len;
+    memcpy(kb + 11, sr->key, sr->key_len);
+    return 11 + sr->key_len;
 }
 
 /* Times sort as signed numbers: the sign bit flipped, big-endian. */

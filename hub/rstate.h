@@ -12,7 +12,7 @@
  * order events arrived in. The evaluator gives the kinds their meaning
  * (rules.c).
  *
- *   rules.state  kind(1) id(8) key_len(1) key  time(8, big-endian, sign
+ *   rules.state  kind(1) id(8) key_len(2) key  time(8, big-endian, sign
  *                flipped) seq(8, big-endian) -> value
  *   rules.meta   small named records (the state's version, the series ids
  *                built from the log)
@@ -62,9 +62,8 @@ int csph_rstate_may_exist(struct csph_rstate *s, const struct csph_rs_series *sr
  * aborted transaction does not survive it). */
 enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph_error *err);
 
-/* Done with txn for now: closes the cursor range reads keep open (call it
- * before the transaction ends, and before writing while a visit might
- * still hold the cursor). */
+/* Done with txn for now: closes the cursor range reads keep open. Call it
+ * only in the transaction that read (one that ends frees it anyway). */
 void csph_rstate_end(struct csph_rstate *s);
 
 /* Put a record; *existed = 1 (and nothing written) when the point is

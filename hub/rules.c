@@ -66,6 +66,7 @@ struct went {
     uint64_t ref; /* incident_ref hash, 0: none */
     uint64_t src; /* source hash */
     int merge;    /* its type may describe the same incident as another's */
+    int extra;    /* another criterion of the event before it: not counted as an event */
 };
 
 /* What a draft is anchored on: the newest event of its evidence. */
@@ -540,11 +541,19 @@ static int collect_one(void *ctx, const struct csph_rs_rec *rec)
 {
     struct collect *c = ctx;
     struct csph_rules *r = c->r;
-    if (grow((void **)&r->ents, &r->capents, r->nents + 1, sizeof *r->ents)) {
+    /* An event that met several criteria holds a hash for each. */
+    size_t nh = !c->R->incidents && rec->len > 8 ? rec->len / 8 : 1;
+    if (grow((void **)&r->ents, &r->capents, r->nents + nh, sizeof *r->ents)) {
         c->oom = 1;
         return 1;
     }
-    r->ents[r->nents++] = entry_read(c->R, rec);
+    struct went w = entry_read(c->R, rec);
+    r->ents[r->nents++] = w;
+    for (size_t i = 1; i < nh; i++) {
+        w.h = get64(rec->val + 8 * i);
+        w.extra = 1;
+        r->ents[r->nents++] = w;
+    }
     return r->nents > c->max;
 }
 
@@ -634,12 +643,14 @@ static int by_occ(const void *a, const void *b)
                             : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Incidents among e[0, n): reports with the same incident_ref are one;
- * otherwise a report joins an incident when both may describe the same
- * kind of incident, they carry no different references, it comes from a
- * source no report of that incident came from, and it occurred within the
- * tolerance of one of them. Taken in occurred_at order, so the count
- * depends only on the reports. */
+/* The incident each entry of r->ents belongs to, into its h: reports with
+ * the same incident_ref are one; otherwise a report joins an incident when
+ * both may describe the same kind of incident, they carry no different
+ * references, it comes from a source no report of that incident came from,
+ * and it occurred within the tolerance of one of them. Taken in occurred_at
+ * order over every report read around the new one (not window by window:
+ * where a window starts must not split an incident), so it depends only on
+ * the reports. */
 #define INCIDENT_SOURCES_MAX 8
 struct incident {
     uint64_t ref;
@@ -649,12 +660,16 @@ struct incident {
     size_t nsrc;
 };
 
-static int incidents_count(struct csph_rules *r, const struct csph_rule *R, const struct went *e,
-                           size_t n, uint64_t *count)
+static int incidents_assign(struct csph_rules *r, const struct csph_rule *R)
 {
+    size_t n = r->nents;
     if (grow((void **)&r->tmp, &r->captmp, n + 1, sizeof *r->tmp))
         return -1;
-    memcpy(r->tmp, e, n * sizeof *e);
+    /* tmp: the entries in occurred_at order, their index in ents kept in h */
+    for (size_t i = 0; i < n; i++) {
+        r->tmp[i] = r->ents[i];
+        r->tmp[i].h = i;
+    }
     qsort(r->tmp, n, sizeof *r->tmp, by_occ);
     struct incident *inc = calloc(n ? n : 1, sizeof *inc);
     if (!inc)
@@ -672,8 +687,8 @@ static int incidents_count(struct csph_rules *r, const struct csph_rule *R, cons
             if (!x->merge || !c->merge || (x->ref && c->ref) || c->nsrc == INCIDENT_SOURCES_MAX)
                 continue;
             int same_source = 0;
-            for (size_t s = 0; s < c->nsrc; s++)
-                same_source |= c->src[s] == x->src;
+            for (size_t q = 0; q < c->nsrc; q++)
+                same_source |= c->src[q] == x->src;
             if (!same_source && x->occ - c->hi <= R->tolerance_ms && c->lo - x->occ <= R->tolerance_ms)
                 j = k;
         }
@@ -691,13 +706,13 @@ static int incidents_count(struct csph_rules *r, const struct csph_rule *R, cons
         if (x->occ > c->hi)
             c->hi = x->occ;
         int known = 0;
-        for (size_t s = 0; s < c->nsrc; s++)
-            known |= c->src[s] == x->src;
+        for (size_t q = 0; q < c->nsrc; q++)
+            known |= c->src[q] == x->src;
         if (!known && c->nsrc < INCIDENT_SOURCES_MAX)
             c->src[c->nsrc++] = x->src;
+        r->ents[x->h].h = j + 1; /* the incident it belongs to */
     }
     free(inc);
-    *count = ni;
     return 0;
 }
 
@@ -713,37 +728,33 @@ static int best_window(struct csph_rules *r, const struct csph_rule *R, int64_t 
     const struct went *e = r->ents;
     size_t n = r->nents, i = 0, hi;
     int64_t W = R->window_ms;
-    uint64_t nd = 0;
+    int distinct = R->has_distinct || R->incidents;
+    uint64_t nd = 0, events = 0;
     while (i < n && e[i].t <= t - W)
         i++;
-    if (R->has_distinct && htab_prepare(r, n))
+    if (distinct && htab_prepare(r, n))
         return -1;
     memset(b, 0, sizeof *b);
     for (hi = i; i < n && e[i].t <= t;) {
         int64_t s = e[i].t;
         while (hi < n && e[hi].t - s < W) {
-            if (R->has_distinct)
+            if (distinct)
                 htab_add(r, e[hi].h, &nd);
+            events += !e[hi].extra;
             hi++;
         }
-        uint64_t cnt = hi - i, v = cnt, inc = cnt;
-        if (R->has_distinct)
-            v = nd;
-        else if (R->incidents) {
-            if (incidents_count(r, R, e + i, hi - i, &inc))
-                return -1;
-            v = inc;
-        }
+        uint64_t v = distinct ? nd : events;
         if (v > b->value) {
             b->lo = i;
             b->hi = hi;
             b->value = v;
-            b->count = R->incidents ? inc : cnt;
-            b->distinct = R->has_distinct ? nd : cnt;
+            b->count = R->incidents ? nd : events;
+            b->distinct = distinct ? nd : events;
         }
         while (i < n && e[i].t == s) {
-            if (R->has_distinct)
+            if (distinct)
                 htab_del(r, e[i].h, &nd);
+            events -= !e[i].extra;
             i++;
         }
     }
@@ -769,15 +780,17 @@ static int type_in(const char *const *types, size_t n, const char *t, size_t tl)
     return 0;
 }
 
+#define CRITERIA_MAX CSPH_KEY_EACH_MAX
+
 static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const struct kval *vals,
-                                 struct csph_error *err)
+                                 const uint64_t *crit, size_t ncrit, struct csph_error *err)
 {
     const struct csph_rule *R = f->R;
     const struct csph_rule_event *ev = f->ev;
     int64_t W = R->window_ms;
     struct went ne = {.t = ev->occurred_ms, .occ = ev->occurred_ms, .seq = ev->seq};
     if (R->distinct_criteria)
-        ne.h = hash_text(f->K->criterion, strlen(f->K->criterion));
+        ne.h = crit[0];
     else if (R->has_distinct && !(ne.h = hash_value(csph_path_get(ev->obj, &R->distinct))))
         return CSPH_ERR_OK; /* nothing to count distinctly */
     if (R->incidents) {
@@ -792,14 +805,47 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         ne.merge = !R->merge_types || type_in(R->merge_types, R->nmerge_types, ev->type, ev->type_len);
     }
     struct series ws, fs;
-    unsigned char vb[32];
+    unsigned char vb[8 * CRITERIA_MAX + 32];
     int existed, quiet;
+    size_t vlen = entry_write(R, &ne, vb);
+    if (R->distinct_criteria) { /* every criterion the event meets for the key */
+        for (size_t i = 0; i < ncrit; i++)
+            put64(vb + 8 * i, crit[i]);
+        vlen = 8 * ncrit;
+    }
     series(&ws, 'W', R->sid, vals, f->K->n);
     int first = !csph_rstate_may_exist(r->st, &ws.s);
-    enum csph_err e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
-                                      &existed, err);
-    if (e || existed)
-        return e; /* already counted: evaluating an event twice changes nothing */
+    enum csph_err e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, vlen, &existed, err);
+    if (e)
+        return e;
+    if (existed && R->distinct_criteria) {
+        /* The event was counted for some criteria: add any it now meets
+         * (one event may meet several) and look again. */
+        unsigned char old[CSPH_RS_VALUE_MAX], merged[CSPH_RS_VALUE_MAX];
+        size_t olen, mlen;
+        int found, added = 0;
+        if ((e = csph_rstate_get(r->st, &ws.s, ne.t, ne.seq, old, &olen, &found, err)))
+            return e;
+        memcpy(merged, old, olen);
+        mlen = olen - olen % 8;
+        for (size_t i = 0; i < ncrit && mlen + 8 <= sizeof merged; i++) {
+            int known = 0;
+            for (size_t q = 0; q + 8 <= olen; q += 8)
+                known |= get64(old + q) == crit[i];
+            if (!known) {
+                put64(merged + mlen, crit[i]);
+                mlen += 8;
+                added = 1;
+            }
+        }
+        if (!added)
+            return CSPH_ERR_OK;
+        if ((e = csph_rstate_set(r->st, &ws.s, ne.t, ne.seq, merged, mlen, err)))
+            return e;
+        first = 0;
+    } else if (existed) {
+        return CSPH_ERR_OK; /* already counted: evaluating an event twice changes nothing */
+    }
     if (first && R->tiers[0].at_least > 1)
         return CSPH_ERR_OK; /* the key's first event: a window of one reaches no tier */
     /* Read the entries around t; a sparse key (most people) has a handful.
@@ -819,7 +865,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
             return e;
     }
     struct best b;
-    if (best_window(r, R, ne.t, &b))
+    if ((R->incidents && incidents_assign(r, R)) || best_window(r, R, ne.t, &b))
         return oom(err);
     int reached = -1;
     for (size_t j = 0; j < R->ntiers; j++)
@@ -831,7 +877,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         ((e = tier_quiet(r, &fs, ne.t, W, (size_t)reached, &quiet, err)) || quiet))
         return e;
     unsigned char tier = (unsigned char)reached;
-    if ((e = csph_rstate_put(r->st, &fs.s, ne.t, ne.seq, &tier, 1, &existed, err)))
+    if ((e = csph_rstate_set(r->st, &fs.s, ne.t, ne.seq, &tier, 1, err)))
         return e;
     size_t evoff = r->nev;
     struct anchor a = {ev->seq, ev->occurred_ms, 0};
@@ -977,25 +1023,46 @@ static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
     int ok[CSPH_KEY_EACH_MAX] = {0};
     for (size_t a = 0; a < R->nkeys; a++) {
         const struct csph_keyspec *K = &R->keys[a];
-        if (K->ntypes && !type_in(K->types, K->ntypes, ev->type, ev->type_len))
+        ok[a] = (!K->ntypes || type_in(K->types, K->ntypes, ev->type, ev->type_len)) &&
+                csph_cond_eval(&K->match, o) && !key_values(K, o, vals[a], num[a]);
+    }
+    for (size_t a = 0; a < R->nkeys; a++) {
+        const struct csph_keyspec *K = &R->keys[a];
+        if (!ok[a])
             continue;
-        if (!csph_cond_eval(&K->match, o) || key_values(K, o, vals[a], num[a]))
-            continue;
-        ok[a] = 1;
-        int dup = 0; /* two alternatives naming the same person (and criterion): one entry */
-        for (size_t b = 0; b < a && !dup; b++) {
-            if (!ok[b] || R->keys[b].n != K->n ||
-                (K->criterion && strcmp(K->criterion, R->keys[b].criterion)))
+        /* Alternatives naming the same key value(s) (the victim is also the
+         * perpetrator; one event meets two criteria): one evaluation, at
+         * the first of them, with every criterion they meet. */
+        int seen = 0;
+        uint64_t crit[CRITERIA_MAX];
+        size_t ncrit = 0;
+        for (size_t b = 0; b < R->nkeys; b++) {
+            if (!ok[b] || R->keys[b].n != K->n)
                 continue;
-            dup = 1;
-            for (size_t i = 0; i < K->n && dup; i++)
-                dup = vals[a][i].tag == vals[b][i].tag && vals[a][i].n == vals[b][i].n &&
-                      !memcmp(vals[a][i].p, vals[b][i].p, vals[a][i].n);
+            int same = 1;
+            for (size_t i = 0; i < K->n && same; i++)
+                same = vals[a][i].tag == vals[b][i].tag && vals[a][i].n == vals[b][i].n &&
+                       !memcmp(vals[a][i].p, vals[b][i].p, vals[a][i].n);
+            if (!same)
+                continue;
+            if (b < a) {
+                seen = 1;
+                break;
+            }
+            if (R->keys[b].criterion) {
+                uint64_t h = hash_text(R->keys[b].criterion, strlen(R->keys[b].criterion));
+                int known = 0;
+                for (size_t q = 0; q < ncrit; q++)
+                    known |= crit[q] == h;
+                if (!known)
+                    crit[ncrit++] = h;
+            }
         }
-        if (dup)
+        if (seen)
             continue;
         f.K = K;
-        enum csph_err e = R->windowed ? eval_window(r, &f, vals[a], err) : eval_event(r, &f, vals[a], err);
+        enum csph_err e = R->windowed ? eval_window(r, &f, vals[a], crit, ncrit, err)
+                                      : eval_event(r, &f, vals[a], err);
         if (e)
             return e;
     }
@@ -1104,7 +1171,6 @@ struct repeat_scan {
     const struct series *ms;
     uint64_t not_seq, same;
     int64_t last_occ;
-    uint64_t last_seq, last_same;
     size_t found;
     enum csph_err e;
     struct csph_error *err;
@@ -1132,8 +1198,6 @@ static int repeat_one(void *ctx, const struct csph_rs_rec *rec)
     p->r->tmp[p->found] = w;
     p->found++;
     p->last_occ = rec->t;
-    p->last_seq = rec->seq;
-    p->last_same = w.h;
     return 0;
 }
 
@@ -1189,7 +1253,7 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         series(&ms, 'M', R->id, vals, dec->nkey);
         size_t evoff = r->nev;
         struct repeat_scan p = {r, R, &ms, dec->anchor_seq, R->prior_has_same ? ref_same : 0,
-                                0, 0, 0, 0, CSPH_ERR_OK, err};
+                                0, 0, CSPH_ERR_OK, err};
         if ((e = csph_rstate_range(r->st, &ws.s, ref_occ, sat_add(ref_occ, R->prior_ms - 1),
                                    repeat_one, &p, err)) || (e = p.e))
             return e;
@@ -1210,7 +1274,12 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
                          .K = &R->keys[0], .count = p.found, .distinct = p.found,
                          .first_ms = ref_occ, .last_ms = p.last_occ, .date_ms = p.last_occ,
                          .threshold = 1};
-        struct anchor a = {p.last_seq, p.last_occ, p.last_same};
+        /* Its anchor is the newest event of its evidence (as for every
+         * alert: a decision on it names it so). */
+        struct anchor a = {dec->anchor_seq, ref_occ, ref_same};
+        for (size_t q = 0; q < p.found; q++)
+            if (r->tmp[q].seq > a.seq)
+                a = (struct anchor){r->tmp[q].seq, r->tmp[q].t, r->tmp[q].h};
         if ((e = add_draft(r, &f, vals, &R->tiers[0], evoff, &a, err)))
             return e;
     }

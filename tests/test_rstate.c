@@ -1,0 +1,498 @@
+/* test_rstate.c: the rule state store (hub/rstate.c): series of small
+ * records kept in (time, seq) order in named databases of an LMDB
+ * environment, written in the caller's transaction. Each test opens a
+ * fresh environment in a temporary directory. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "rstate.h"
+#include "testutil.h"
+
+#define DAY 86400000LL
+
+struct fx {
+    char *dir;
+    MDB_env *env;
+    MDB_txn *txn;
+    struct csph_rstate *s;
+};
+
+static void env_open(struct fx *f)
+{
+    assert_int_equal(mdb_env_create(&f->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(f->env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(f->env, 64u << 20), 0);
+    assert_int_equal(mdb_env_open(f->env, f->dir, MDB_NOSYNC, 0600), 0);
+}
+
+static void begin(struct fx *f)
+{
+    struct csph_error err = {0};
+    assert_null(f->txn);
+    assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &f->txn), 0);
+    if (csph_rstate_begin(f->s, f->txn, &err))
+        fail_msg("begin: %s", err.message);
+}
+
+/* End the transaction (commit or abort). The store is begun again on the
+ * same transaction first: that lets go of anything its range reads keep
+ * open in it. */
+static void end(struct fx *f, int commit)
+{
+    struct csph_error err = {0};
+    assert_non_null(f->txn);
+    assert_int_equal(csph_rstate_begin(f->s, f->txn, &err), CSPH_ERR_OK);
+    if (commit)
+        assert_int_equal(mdb_txn_commit(f->txn), 0);
+    else
+        mdb_txn_abort(f->txn);
+    f->txn = NULL;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct csph_error err = {0};
+    f->dir = tu_tmpdir("rstate");
+    env_open(f);
+    assert_int_equal(csph_rstate_new(&f->s, &err), CSPH_ERR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->txn)
+        end(f, 0);
+    mdb_env_close(f->env);
+    csph_rstate_free(&f->s);
+    assert_null(f->s);
+    csph_rstate_free(&f->s); /* NULL is fine */
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct csph_rs_series ser(unsigned char kind, unsigned char id0, const void *key,
+                                 size_t key_len)
+{
+    struct csph_rs_series s = {.kind = kind, .key = key, .key_len = key_len};
+    memset(s.id, 0xA0, sizeof s.id);
+    s.id[0] = id0;
+    return s;
+}
+
+static void put(struct fx *f, const struct csph_rs_series *s, int64_t t, uint64_t seq,
+                const char *val, int want_existed)
+{
+    struct csph_error err = {0};
+    int existed = -1;
+    if (csph_rstate_put(f->s, s, t, seq, val, strlen(val), &existed, &err))
+        fail_msg("put: %s", err.message);
+    assert_int_equal(existed, want_existed);
+}
+
+struct visit {
+    size_t n, stop_at;
+    int64_t t[4096];
+    uint64_t seq[4096];
+    char val[4096][24];
+};
+
+static int visit_one(void *ctx, const struct csph_rs_rec *r)
+{
+    struct visit *v = ctx;
+    assert_true(v->n < 4096);
+    v->t[v->n] = r->t;
+    v->seq[v->n] = r->seq;
+    size_t n = r->len < 23 ? r->len : 23;
+    memcpy(v->val[v->n], r->val, n);
+    v->val[v->n][n] = 0;
+    v->n++;
+    return v->stop_at && v->n >= v->stop_at;
+}
+
+static struct visit *range(struct fx *f, const struct csph_rs_series *s, int64_t from, int64_t to,
+                           size_t stop_at)
+{
+    static struct visit v;
+    struct csph_error err = {0};
+    v.n = 0;
+    v.stop_at = stop_at;
+    if (csph_rstate_range(f->s, s, from, to, visit_one, &v, &err))
+        fail_msg("range: %s", err.message);
+    return &v;
+}
+
+static const char *get(struct fx *f, const struct csph_rs_series *s, int64_t t, uint64_t seq)
+{
+    static char buf[CSPH_RS_VALUE_MAX + 1];
+    unsigned char v[CSPH_RS_VALUE_MAX];
+    size_t len = 0;
+    int found = -1;
+    struct csph_error err = {0};
+    if (csph_rstate_get(f->s, s, t, seq, v, &len, &found, &err))
+        fail_msg("get: %s", err.message);
+    if (!found)
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return buf;
+}
+
+static uint64_t state_entries(struct fx *f)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "rules.state", 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    return st.ms_entries;
+}
+
+/* put reports an existing point (and writes nothing); get finds a record by (time, seq). */
+static void test_put_existed_get(void **state)
+{
+    struct fx *f = *state;
+    struct csph_rs_series s = ser('W', 1, "V-1", 3);
+    begin(f);
+    put(f, &s, 5, 1, "first", 0);
+    put(f, &s, 5, 1, "second", 1);
+    assert_string_equal(get(f, &s, 5, 1), "first");
+    assert_null(get(f, &s, 5, 2));
+    assert_null(get(f, &s, 6, 1));
+    put(f, &s, 5, 2, "other seq", 0);
+    put(f, &s, -5, 1, "negative", 0);
+    assert_string_equal(get(f, &s, -5, 1), "negative");
+    assert_string_equal(get(f, &s, 5, 1), "first");
+    /* an empty value is a record too */
+    put(f, &s, 7, 7, "", 0);
+    assert_string_equal(get(f, &s, 7, 7), "");
+    put(f, &s, 7, 7, "", 1);
+    /* the same point in another series, kind or id is another record */
+    struct csph_rs_series k2 = ser('F', 1, "V-1", 3), i2 = ser('W', 2, "V-1", 3),
+                          v2 = ser('W', 1, "V-2", 3);
+    assert_null(get(f, &k2, 5, 1));
+    assert_null(get(f, &i2, 5, 1));
+    assert_null(get(f, &v2, 5, 1));
+    put(f, &k2, 5, 1, "k2", 0);
+    put(f, &i2, 5, 1, "i2", 0);
+    put(f, &v2, 5, 1, "v2", 0);
+    assert_string_equal(get(f, &s, 5, 1), "first");
+    end(f, 1);
+    /* committed: still there in the next transaction */
+    begin(f);
+    assert_string_equal(get(f, &s, 5, 1), "first");
+    assert_string_equal(get(f, &k2, 5, 1), "k2");
+    put(f, &s, 5, 1, "again", 1);
+    end(f, 1);
+}
+
+/* range: (time, seq) order, negative before positive, bounds included, only its series. */
+static void test_range_order(void **state)
+{
+    struct fx *f = *state;
+    static const int64_t times[] = {INT64_MAX, 1, -1, 0, INT64_MIN, -DAY, DAY, INT64_MIN + 1,
+                                    INT64_MAX - 1, -(DAY * 365 * 60), DAY * 365 * 60};
+    static const uint64_t seqs[] = {7, 0, UINT64_MAX, 3};
+    const size_t nt = sizeof times / sizeof *times, ns = sizeof seqs / sizeof *seqs;
+    struct csph_rs_series s = ser('W', 1, "a", 1), ab = ser('W', 1, "ab", 2),
+                          b = ser('W', 1, "b", 1), e = ser('W', 1, "", 0), o = ser('F', 1, "a", 1);
+    begin(f);
+    /* neighbours on every side of s */
+    for (size_t i = 0; i < nt; i++) {
+        put(f, &ab, times[i], 5, "ab", 0);
+        put(f, &b, times[i], 5, "b", 0);
+        put(f, &e, times[i], 5, "e", 0);
+        put(f, &o, times[i], 5, "o", 0);
+    }
+    for (size_t j = 0; j < ns; j++) /* seqs in an order that is not sorted */
+        for (size_t i = 0; i < nt; i++) {
+            char v[24];
+            snprintf(v, sizeof v, "%zu.%zu", i, j);
+            put(f, &s, times[i], seqs[j], v, 0);
+        }
+    end(f, 1);
+    begin(f);
+    struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, nt * ns);
+    for (size_t k = 1; k < v->n; k++) {
+        int ordered = v->t[k - 1] < v->t[k] || (v->t[k - 1] == v->t[k] && v->seq[k - 1] < v->seq[k]);
+        if (!ordered)
+            fail_msg("record %zu (%" PRId64 ", %" PRIu64 ") after (%" PRId64 ", %" PRIu64 ")", k,
+                     v->t[k], v->seq[k], v->t[k - 1], v->seq[k - 1]);
+    }
+    assert_true(v->t[0] == INT64_MIN && v->seq[0] == 0);
+    assert_true(v->t[v->n - 1] == INT64_MAX && v->seq[v->n - 1] == UINT64_MAX);
+    for (size_t k = 0; k < v->n; k++) /* nothing of the neighbours */
+        assert_true(strchr(v->val[k], '.') != NULL);
+    /* both bounds included, whatever the seq */
+    v = range(f, &s, -1, 1, 0);
+    assert_int_equal(v->n, 3 * ns);
+    assert_int_equal(v->t[0], -1);
+    assert_int_equal(v->seq[0], 0);
+    assert_int_equal(v->t[v->n - 1], 1);
+    assert_int_equal(v->seq[v->n - 1], UINT64_MAX);
+    v = range(f, &s, -DAY, -DAY, 0);
+    assert_int_equal(v->n, ns);
+    v = range(f, &s, -DAY + 1, DAY - 1, 0);
+    assert_int_equal(v->n, 3 * ns);
+    v = range(f, &s, 1, -1, 0); /* empty */
+    assert_int_equal(v->n, 0);
+    v = range(f, &s, 2, DAY - 1, 0);
+    assert_int_equal(v->n, 0);
+    /* the visitor stops the visit */
+    v = range(f, &s, INT64_MIN, INT64_MAX, 3);
+    assert_int_equal(v->n, 3);
+    /* the neighbours are whole */
+    assert_int_equal(range(f, &ab, INT64_MIN, INT64_MAX, 0)->n, nt);
+    assert_int_equal(range(f, &e, INT64_MIN, INT64_MAX, 0)->n, nt);
+    assert_int_equal(range(f, &o, INT64_MIN, INT64_MAX, 0)->n, nt);
+    v = range(f, &b, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, nt);
+    assert_string_equal(v->val[0], "b");
+    /* a series with nothing in it */
+    struct csph_rs_series none = ser('W', 1, "zz", 2);
+    assert_int_equal(range(f, &none, INT64_MIN, INT64_MAX, 0)->n, 0);
+    end(f, 0);
+}
+
+/* set replaces a value (or puts it), del removes one record. */
+static void test_set_del(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    struct csph_rs_series s = ser('P', 3, "V-9", 3);
+    begin(f);
+    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "abc", 3, &err), CSPH_ERR_OK);
+    assert_string_equal(get(f, &s, 10, 1), "abc");
+    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "a much longer value", 19, &err), CSPH_ERR_OK);
+    assert_string_equal(get(f, &s, 10, 1), "a much longer value");
+    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "x", 1, &err), CSPH_ERR_OK);
+    assert_string_equal(get(f, &s, 10, 1), "x");
+    put(f, &s, 11, 1, "y", 0);
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 2);
+    assert_int_equal(csph_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK);
+    assert_null(get(f, &s, 10, 1));
+    assert_int_equal(csph_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK); /* absent: fine */
+    assert_int_equal(csph_rstate_del(f->s, &s, 10, 2, &err), CSPH_ERR_OK);
+    struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, 1);
+    assert_int_equal(v->t[0], 11);
+    put(f, &s, 10, 1, "back", 0); /* deleted: a put writes again */
+    assert_string_equal(get(f, &s, 10, 1), "back");
+    end(f, 1);
+    /* a value longer than CSPH_RS_VALUE_MAX is cut to it by get */
+    char big[200];
+    memset(big, 'v', sizeof big);
+    begin(f);
+    assert_int_equal(csph_rstate_set(f->s, &s, 12, 1, big, sizeof big, &err), CSPH_ERR_OK);
+    assert_int_equal(strlen(get(f, &s, 12, 1)), CSPH_RS_VALUE_MAX);
+    end(f, 1);
+}
+
+/* drop empties one series across many pages, not its neighbours; mdb_stat entries shrink. */
+static void test_drop(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    struct csph_rs_series lo = ser('W', 1, "A", 1), s = ser('W', 1, "B", 1),
+                          hi = ser('W', 1, "C", 1), pre = ser('W', 1, "BB", 2);
+    char val[41];
+    memset(val, 'x', 40);
+    val[40] = 0;
+    begin(f);
+    for (int i = 0; i < 10; i++) {
+        put(f, &lo, i, 1, "lo", 0);
+        put(f, &hi, i, 1, "hi", 0);
+        put(f, &pre, i, 1, "pre", 0);
+    }
+    for (int i = 0; i < 3000; i++) /* some times negative, many pages */
+        put(f, &s, (int64_t)(i - 1500) * 1000, (uint64_t)i, val, 0);
+    end(f, 1);
+    uint64_t before = state_entries(f), entries0, bytes0, entries1, bytes1;
+    assert_int_equal(before, 3030);
+    MDB_txn *rt;
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &rt), 0);
+    assert_int_equal(csph_rstate_size(rt, &entries0, &bytes0, &err), CSPH_ERR_OK);
+    mdb_txn_abort(rt);
+    /* dropped in a transaction that aborts: still there */
+    begin(f);
+    uint64_t n = 0;
+    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(n, 3000);
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 0);
+    end(f, 0);
+    assert_int_equal(state_entries(f), before);
+    begin(f);
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 3000);
+    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(n, 3000);
+    end(f, 1);
+    assert_int_equal(state_entries(f), before - 3000);
+    assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &rt), 0);
+    assert_int_equal(csph_rstate_size(rt, &entries1, &bytes1, &err), CSPH_ERR_OK);
+    mdb_txn_abort(rt);
+    assert_int_equal(entries1, entries0 - 3000);
+    assert_true(bytes1 < bytes0);
+    begin(f);
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 0);
+    assert_int_equal(range(f, &lo, INT64_MIN, INT64_MAX, 0)->n, 10);
+    assert_int_equal(range(f, &hi, INT64_MIN, INT64_MAX, 0)->n, 10);
+    assert_int_equal(range(f, &pre, INT64_MIN, INT64_MAX, 0)->n, 10);
+    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK); /* again: nothing */
+    assert_int_equal(n, 0);
+    /* another series between two others (C sorts before BB: the key's length first) */
+    assert_int_equal(csph_rstate_drop(f->s, &hi, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(range(f, &pre, INT64_MIN, INT64_MAX, 0)->n, 10);
+    assert_int_equal(range(f, &lo, INT64_MIN, INT64_MAX, 0)->n, 10);
+    end(f, 1);
+    assert_int_equal(state_entries(f), 20);
+}
+
+/* Named records of rules.meta. */
+static void test_meta(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    char buf[16];
+    size_t len = 0;
+    int found = -1;
+    begin(f);
+    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+                     CSPH_ERR_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(csph_rstate_meta_put(f->s, "version", "v3", 2, &err), CSPH_ERR_OK);
+    assert_int_equal(csph_rstate_meta_put(f->s, "other", "0123456789abcdef", 16, &err), CSPH_ERR_OK);
+    end(f, 1);
+    begin(f);
+    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+                     CSPH_ERR_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(len, 2);
+    assert_memory_equal(buf, "v3", 2);
+    /* a value longer than the buffer: cut to it */
+    assert_int_equal(csph_rstate_meta_get(f->s, "other", buf, 4, &len, &found, &err), CSPH_ERR_OK);
+    assert_int_equal(len, 4);
+    assert_memory_equal(buf, "0123", 4);
+    assert_int_equal(csph_rstate_meta_put(f->s, "version", "v4", 2, &err), CSPH_ERR_OK);
+    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+                     CSPH_ERR_OK);
+    assert_memory_equal(buf, "v4", 2);
+    end(f, 0);
+}
+
+/* An aborted transaction leaves nothing; what was committed survives a reopen. */
+static void test_abort_and_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct csph_rs_series s = ser('W', 9, "K", 1);
+    begin(f); /* the databases are created in this one, which aborts */
+    put(f, &s, 1, 1, "gone", 0);
+    end(f, 0);
+    begin(f);
+    assert_null(get(f, &s, 1, 1));
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 0);
+    put(f, &s, 2, 2, "kept", 0);
+    end(f, 1);
+    begin(f);
+    put(f, &s, 3, 3, "aborted", 0);
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 2);
+    end(f, 0);
+    mdb_env_close(f->env);
+    csph_rstate_free(&f->s);
+    struct csph_error err = {0};
+    assert_int_equal(csph_rstate_new(&f->s, &err), CSPH_ERR_OK);
+    env_open(f);
+    begin(f);
+    struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, 1);
+    assert_string_equal(v->val[0], "kept");
+    end(f, 0);
+}
+
+/* Keys up to CSPH_RS_KEY_MAX bytes are kept; a longer one is refused. */
+static void test_key_lengths(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    unsigned char key[CSPH_RS_KEY_MAX + 1];
+    memset(key, 'k', sizeof key);
+    struct csph_rs_series ok = ser('W', 1, key, CSPH_RS_KEY_MAX),
+                          bad = ser('W', 1, key, CSPH_RS_KEY_MAX + 1);
+    int existed;
+    uint64_t n;
+    begin(f);
+    put(f, &ok, 1, 1, "max", 0);
+    assert_string_equal(get(f, &ok, 1, 1), "max");
+    assert_int_equal(range(f, &ok, INT64_MIN, INT64_MAX, 0)->n, 1);
+    assert_int_not_equal(csph_rstate_put(f->s, &bad, 1, 1, "x", 1, &existed, &err), CSPH_ERR_OK);
+    assert_int_not_equal(csph_rstate_set(f->s, &bad, 1, 1, "x", 1, &err), CSPH_ERR_OK);
+    assert_int_not_equal(csph_rstate_drop(f->s, &bad, &n, &err), CSPH_ERR_OK);
+    assert_int_not_equal(csph_rstate_del(f->s, &bad, 1, 1, &err), CSPH_ERR_OK);
+    end(f, 0);
+}
+
+/* A key over 255 bytes does not cut short the range of a series keyed by its first bytes. */
+static void test_long_key_beside_short_key(void **state)
+{
+    /* keys of up to CSPH_RS_KEY_MAX = 440 bytes are allowed (the engine's
+     * compound keys reach 408): a 300-byte key and the 44-byte key that is
+     * its start (300 = 256 + 44) */
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    unsigned char longkey[300];
+    memset(longkey, 'p', sizeof longkey);
+    /* the bytes after the shorter key's end sort between the shorter
+     * series' times 1 and 2^62 */
+    longkey[44] = 0x80;
+    struct csph_rs_series shrt = ser('W', 1, longkey, 44), lng = ser('W', 1, longkey, 300);
+    begin(f);
+    put(f, &shrt, 1, 1, "short-1", 0);
+    put(f, &shrt, (int64_t)1 << 62, 2, "short-2", 0);
+    put(f, &lng, 5, 3, "long", 0);
+    end(f, 1);
+    begin(f);
+    assert_string_equal(get(f, &shrt, (int64_t)1 << 62, 2), "short-2");
+    struct visit *v = range(f, &lng, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, 1);
+    assert_string_equal(v->val[0], "long");
+    v = range(f, &shrt, INT64_MIN, INT64_MAX, 0);
+    if (v->n != 2)
+        fail_msg("the 44-byte key's series shows %zu of its 2 records beside a 300-byte key that "
+                 "starts with it", v->n);
+    uint64_t n = 0;
+    assert_int_equal(csph_rstate_drop(f->s, &shrt, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(range(f, &lng, INT64_MIN, INT64_MAX, 0)->n, 1);
+    end(f, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_existed_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_lengths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_key_beside_short_key, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
