@@ -1,6 +1,7 @@
 /* rstate.c: the rule state store (rstate.h). */
 #include "rstate.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,6 +304,51 @@ enum csph_err csph_rstate_drop(struct csph_rstate *s, const struct csph_rs_serie
     }
     mdb_cursor_close(c);
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
+}
+
+/* Whether the encoded key values of a record's key hold (tag, value). */
+static int key_names(const unsigned char *k, size_t n, char tag, const char *value, size_t len)
+{
+    if (n < 11 + 16)
+        return 0;
+    size_t kl = (size_t)k[9] << 8 | k[10], off = 11;
+    if (11 + kl + 16 != n)
+        return 0;
+    while (off + 2 <= 11 + kl) {
+        size_t vl = k[off + 1];
+        if (off + 2 + vl > 11 + kl)
+            return 0;
+        if (k[off] == (unsigned char)tag && vl == len && !memcmp(k + off + 2, value, len))
+            return 1;
+        off += 2 + vl;
+    }
+    return 0;
+}
+
+enum csph_err csph_rstate_drop_value(struct csph_rstate *s, char tag, const char *value, size_t len,
+                                     uint64_t *n, struct csph_error *err)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(s->txn, s->state, &c);
+    *n = 0;
+    if (rc)
+        return lmdb_fail(err, rc, "deleting");
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (key_names(k.mv_data, k.mv_size, tag, value, len)) {
+            if ((rc = mdb_cursor_del(c, 0)))
+                break;
+            (*n)++;
+            rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+            if (rc == EINVAL || rc == MDB_NOTFOUND) /* deleted the last record */
+                break;
+            continue;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND && rc != EINVAL ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
 }
 
 enum csph_err csph_rstate_meta_get(struct csph_rstate *s, const char *name, void *val, size_t cap,

@@ -88,6 +88,11 @@ enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_seri
  * issue erases people). *n is how many. */
 enum csph_err csph_rstate_drop(struct csph_rstate *s, const struct csph_rs_series *sr, uint64_t *n,
                                struct csph_error *err);
+/* Delete every record whose key values include (tag, value): one person's
+ * entries in every series, whatever its kind or the key's other values (a
+ * pass over the whole state: for erasure, not for events). */
+enum csph_err csph_rstate_drop_value(struct csph_rstate *s, char tag, const char *value, size_t len,
+                                     uint64_t *n, struct csph_error *err);
 /* Delete one record (no error when absent). */
 enum csph_err csph_rstate_del(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
                               uint64_t seq, struct csph_error *err);

@@ -1290,6 +1290,17 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     return CSPH_ERR_OK;
 }
 
+/* ---- forgetting a person ---------------------------------------------------------- */
+
+enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *value, size_t len,
+                                uint64_t *records, struct csph_error *err)
+{
+    enum csph_err e = begin(r, txn, err);
+    if (!e)
+        e = csph_rstate_drop_value(r->st, 's', value, len, records, err);
+    return e;
+}
+
 /* ---- the transaction ---------------------------------------------------------- */
 
 enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)

@@ -138,6 +138,12 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
                                   const struct csph_rule_decision *dec,
                                   const struct csph_alert_draft **drafts, size_t *ndrafts,
                                   struct csph_error *err);
+/* Drop every record of the rule state that names value (a person or place
+ * reference, as text) in its key: its windows, tiers fired, alerts
+ * remembered, in every rule. For erasure (a later issue): the person index
+ * is dropped by csph_store_drop_ref. *records is how many went. */
+enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *value, size_t len,
+                                uint64_t *records, struct csph_error *err);
 /* Kept for the callers' batch bracketing; the engine holds nothing between
  * calls, so both are no-ops (r may be NULL). */
 enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);

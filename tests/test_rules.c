@@ -990,6 +990,28 @@ static void test_late_event_counts(void **state)
     expect_evidence(d, 3, E(1), E(2), E(4));
 }
 
+/* Erasure's part: forgetting a person drops every record naming them, and
+ * their next events count from nothing (another person's windows stay). */
+static void test_forget_person(void **state)
+{
+    struct fx *f = *state;
+    int64_t t0 = T("2025-06-01T10:00:00Z");
+    da(f, "V-GONE", t0, 1);
+    da(f, "V-GONE", t0 + DAY, 1);
+    da(f, "V-KEEP", t0, 1);
+    da(f, "V-KEEP", t0 + DAY, 1);
+    struct csph_error err = {0};
+    uint64_t n = 0;
+    begin(f);
+    assert_int_equal(csph_rules_forget(f->rules, f->txn, "V-GONE", 6, &n, &err), CSPH_ERR_OK);
+    commit(f);
+    assert_true(n >= 2); /* at least the two incidents in marac.escalation's window */
+    /* the third incident of V-GONE no longer completes a window ... */
+    assert_null(of(da(f, "V-GONE", t0 + 2 * DAY, 1), "marac.escalation"));
+    /* ... V-KEEP's does */
+    assert_non_null(of(da(f, "V-KEEP", t0 + 2 * DAY, 1), "marac.escalation"));
+}
+
 static void test_restart_mid_window(void **state)
 {
     struct fx *f = *state;
@@ -2639,6 +2661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overdue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_event_completes_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_event_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget_person, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_mid_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_first_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism_across_batches, setup, teardown),
