@@ -590,6 +590,9 @@ static enum csph_err tier_quiet(struct csph_rules *r, const struct series *fs, i
                                 size_t tier, int *quiet, struct csph_error *err)
 {
     struct tier_near q = {t, w, (uint32_t)tier, 0};
+    *quiet = 0;
+    if (!csph_rstate_may_exist(r->st, &fs->s))
+        return CSPH_ERR_OK; /* the rule never fired for the key */
     enum csph_err e = csph_rstate_range(r->st, &fs->s, sat_add(t, -w + 1), sat_add(t, w - 1),
                                         tier_near_one, &q, err);
     *quiet = q.found;
@@ -846,7 +849,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
     } else if (existed) {
         return CSPH_ERR_OK; /* already counted: evaluating an event twice changes nothing */
     }
-    if (first && R->tiers[0].at_least > 1)
+    if (first && (uint64_t)R->tiers[0].at_least > (R->distinct_criteria ? ncrit : 1))
         return CSPH_ERR_OK; /* the key's first event: a window of one reaches no tier */
     /* Read the entries around t; a sparse key (most people) has a handful.
      * A busy key (a hotspot's thousands) stops at ENTRIES_PEEK: when every
