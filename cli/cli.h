@@ -105,6 +105,12 @@ int cli_call(struct cli *c, json_t *req, int timeout_ms, json_t **reply);
  * the defaults) and the CURVE keys of --key/--server-key. Prints why it
  * failed: CLI_USAGE for a bad key, CLI_FAIL otherwise. */
 int cli_connect(struct cli *c, const struct csph_client_options *opts);
+/* An alert that came with its evidence cut (a reply is at most 16 MiB:
+ * PROTOCOL.md 5, evidence_next and evidence_total): fetch the rest with
+ * the `evidence` op, append it, and drop the two fields, so that the alert
+ * is whole as --json prints it. No-op for a whole alert. CLI_OK or the
+ * status to exit with (the failure printed). */
+int cli_alert_complete(struct cli *c, json_t *alert);
 /* Print "csphub: ..." on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -242,6 +242,41 @@ int cli_call(struct cli *c, json_t *req, int timeout_ms, json_t **reply)
     return rc;
 }
 
+int cli_alert_complete(struct cli *c, json_t *alert)
+{
+    json_t *ev = json_object_get(alert, "evidence");
+    const json_t *nx = json_object_get(alert, "evidence_next");
+    if (!nx || !json_is_array(ev))
+        return CLI_OK;
+    json_int_t id = json_integer_value(json_object_get(alert, "id"));
+    json_int_t after = json_integer_value(nx);
+    for (;;) {
+        json_t *rep;
+        int rc = cli_call(c,
+                          json_pack("{s:s,s:I,s:I}", "op", "evidence", "id", id, "after", after),
+                          c->timeout_ms, &rep);
+        if (rc != CLI_OK)
+            return rc;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(rep, "evidence"), i, v) json_array_append(ev, v);
+        json_int_t next = (json_int_t)cli_int(rep, "next", after);
+        int end = !json_is_false(json_object_get(rep, "end"));
+        json_decref(rep);
+        if (end)
+            break;
+        if (next <= after) {
+            cli_warn("internal: the hub's evidence of alert %lld did not move past %lld",
+                     (long long)id, (long long)after);
+            return CLI_FAIL;
+        }
+        after = next;
+    }
+    json_object_del(alert, "evidence_next");
+    json_object_del(alert, "evidence_total");
+    return CLI_OK;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 void cli_print_json_line(const json_t *j)

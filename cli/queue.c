@@ -131,12 +131,22 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
         size_t i;
         json_t *a;
         json_array_foreach(alerts, i, a) {
-            if (c->json)
-                cli_print_json_line(a);
-            else
+            if (!c->json) {
                 json_array_append(all, a);
+                continue;
+            }
+            /* An alert whose evidence alone is over a reply's size comes
+             * cut: --json prints it whole. */
+            if ((rc = cli_alert_complete(c, a)) != CLI_OK)
+                break;
+            cli_print_json_line(a);
         }
-        /* Paged by `after` = the hub's `next` until `end`. */
+        if (rc != CLI_OK) {
+            json_decref(rep);
+            break;
+        }
+        /* Paged by `after` = the hub's `next` until `end`: a page holds at
+         * most --page alerts, and fewer when 16 MiB would not hold them. */
         uint64_t next = (uint64_t)cli_int(rep, "next", 0);
         int end = !json_is_false(json_object_get(rep, "end"));
         json_decref(rep);

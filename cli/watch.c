@@ -126,9 +126,20 @@ int cli_cmd_watch(struct cli *c, int argc, char **argv)
                 break;
             continue;
         }
-        sigprocmask(SIG_BLOCK, &hold, &saved);
         size_t i;
         json_t *a;
+        /* --json prints each alert whole: one whose evidence was cut to fit
+         * the reply gets the rest first (nothing is printed or acked when
+         * that fails; the alerts come again). */
+        json_array_foreach(alerts, i, a) {
+            if (c->json && (rc = cli_alert_complete(c, a)) != CLI_OK)
+                break;
+        }
+        if (rc != CLI_OK) {
+            json_decref(rep);
+            break;
+        }
+        sigprocmask(SIG_BLOCK, &hold, &saved);
         json_array_foreach(alerts, i, a) print_alert(c, a);
         int64_t upto = cli_int(json_array_get(alerts, n - 1), "id", 0);
         if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -36,6 +36,7 @@ void csph_config_defaults(struct csph_config *c)
         .reply_backlog_max = 65536,
         .replay_max = 10000,
         .replay_scan_max = 200000,
+        .reply_max = CSPH_REPLY_MAX,
         .map_size = 64ull << 30,
         .fetch_held_max = 1024,
         .index_hold_ms = 50,
@@ -92,7 +93,8 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     static const char *const keys[] = {"batch_max", "batch_bytes_max", "message_max_bytes",
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
                                        "reply_backlog_max", "replay_max", "replay_scan_max",
-                                       "map_size_mb", "fetch_held_max", "index_hold_ms", NULL};
+                                       "reply_max_bytes", "map_size_mb", "fetch_held_max",
+                                       "index_hold_ms", NULL};
     enum csph_err rc = csph_yaml_only_keys(y, m, keys, "limits", err);
     uint32_t hwm_s = (uint32_t)l->sndhwm, hwm_r = (uint32_t)l->rcvhwm, map_mb = 0;
     if (!rc) rc = read_u32(y, m, "batch_max", 1, 1000000, &l->batch_max, err);
@@ -105,6 +107,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "reply_backlog_max", 16, 10000000, &l->reply_backlog_max, err);
     if (!rc) rc = read_u32(y, m, "replay_max", 1, 100000, &l->replay_max, err);
     if (!rc) rc = read_u32(y, m, "replay_scan_max", 1000, 100000000, &l->replay_scan_max, err);
+    if (!rc) rc = read_u32(y, m, "reply_max_bytes", 8192, CSPH_REPLY_MAX, &l->reply_max, err);
     if (!rc) rc = read_u32(y, m, "map_size_mb", 16, 16u << 20, &map_mb, err);
     if (!rc) rc = read_u32(y, m, "fetch_held_max", 1, 1000000, &l->fetch_held_max, err);
     if (!rc) rc = read_u32(y, m, "index_hold_ms", 1, 60000, &l->index_hold_ms, err);
@@ -302,5 +305,14 @@ enum csph_err csph_config_validate(const struct csph_config *c, struct csph_erro
         return csph_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
                               "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
                               where, c->limits.event_max, c->limits.message_max);
+    /* A replay reply always carries at least one event whole. */
+    if ((uint64_t)c->limits.event_max + CSPH_REPLY_ENVELOPE > c->limits.reply_max)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
+                              "%s: event_max_bytes (%u) must leave room for a reply's envelope "
+                              "within reply_max_bytes (%u): at most %u",
+                              where, c->limits.event_max, c->limits.reply_max,
+                              c->limits.reply_max > CSPH_REPLY_ENVELOPE
+                                  ? c->limits.reply_max - CSPH_REPLY_ENVELOPE
+                                  : 0);
     return CSPH_ERR_OK;
 }

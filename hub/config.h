@@ -16,6 +16,12 @@
 
 #define CSPH_MAX_ENDPOINTS 8
 #define CSPH_MAX_PANELS 64
+/* The largest reply (PROTOCOL.md 1): a client may set its ZMQ_MAXMSGSIZE
+ * to this. limits.reply_max_bytes may lower it, not raise it. */
+#define CSPH_REPLY_MAX (16u << 20)
+/* What a reply needs besides its list (req excepted, which counts on top):
+ * the map, ok, the list's key and header, next, end and the like. */
+#define CSPH_REPLY_ENVELOPE 4096u
 
 enum csph_security { CSPH_SECURITY_NONE, CSPH_SECURITY_CURVE };
 
@@ -36,6 +42,8 @@ struct csph_limits {
     uint32_t reply_backlog_max;  /* replies waiting for a client that is not reading */
     uint32_t replay_max;         /* events in one replay reply */
     uint32_t replay_scan_max;    /* events examined by one filtered replay reply */
+    uint32_t reply_max;          /* bytes of one reply (replay, rejects, fetch, alerts,
+                                  * evidence): PROTOCOL.md 1, at most 16 MiB */
     uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
     uint32_t fetch_held_max;     /* fetches held waiting for alerts */
     uint32_t index_hold_ms;      /* held index work is committed after this much quiet */

@@ -5,10 +5,17 @@
 
 #include "log.h"
 #include "mpx.h"
+#include "ruleset.h"
 #include "timefmt.h"
 #include "wire.h"
 
-static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access"};
+static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
+                                        "rules.loaded"};
+
+/* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
+ * event's own transaction, so it is the log's word): the last one, and the
+ * one in force at a seq, without reading the log. */
+#define RULES_DB "hub.rules"
 
 int csph_ingest_hub_type(const char *type, size_t len)
 {
@@ -77,7 +84,8 @@ void csph_ingest_abort(struct csph_ingest *g)
 
 /* What an event changes besides the rules: decisions and case updates. */
 static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_event_info *info,
-                                   const msgpack_object *obj, struct csph_error *err)
+                                   const msgpack_object *obj, uint64_t seq,
+                                   struct csph_error *err)
 {
     MDB_txn *txn = csph_store_txn(g->store);
     if (info->type_len == 12 && memcmp(info->type, "alert.status", 12) == 0) {
@@ -95,6 +103,22 @@ static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_even
          * re-deriving, this is where it is spent. */
         const msgpack_object *a = csph_mp_get(obj, "alert");
         return a ? csph_queues_timer_spent(g->queues, txn, a->via.u64, err) : CSPH_ERR_OK;
+    }
+    if (info->type_len == 12 && memcmp(info->type, "rules.loaded", 12) == 0) {
+        const msgpack_object *d = csph_mp_get(obj, "digest");
+        MDB_dbi dbi;
+        enum csph_err rc;
+        if (!d || d->type != MSGPACK_OBJECT_STR)
+            return CSPH_ERR_OK;
+        if ((rc = csph_store_dbi(g->store, RULES_DB, MDB_INTEGERKEY, &dbi, err)))
+            return rc;
+        MDB_val k = {sizeof seq, &seq}, v = {d->via.str.size, (void *)d->via.str.ptr};
+        int mrc = mdb_put(txn, dbi, &k, &v, 0);
+        if (mrc == MDB_MAP_FULL)
+            return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub's storage limit is reached");
+        return mrc ? csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "recording the rule set: %s",
+                                    mdb_strerror(mrc))
+                   : CSPH_ERR_OK;
     }
     if (info->type_len == 11 && memcmp(info->type, "case.update", 11) == 0) {
         const msgpack_object *subj = csph_mp_get(obj, "subject"), *panel = csph_mp_get(obj, "panel"),
@@ -225,7 +249,7 @@ enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_i
         return rc;
     if ((rc = index_refs(g, info->type_index, obj, info->occurred_at_ms, *seq, err)))
         return rc;
-    if ((rc = apply_effects(g, info, obj, err)))
+    if ((rc = apply_effects(g, info, obj, *seq, err)))
         return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     return run_rules(g, info, obj, *seq, received_ms, err);
 }
@@ -377,6 +401,183 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
     return ingest_hub_event(g, now_ms, &seq, err);
 }
 
+/* ---- the rule set in force, in the log ---------------------------------- */
+
+enum csph_err csph_ingest_rules_fit(const struct csph_rules *rules, struct csph_error *err)
+{
+    const struct csph_ruleset *set = rules ? csph_rules_set(rules) : NULL;
+    if (!set)
+        return CSPH_ERR_OK;
+    if (set->rules_len > CSPH_RULES_TEXT_MAX)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "rules_file",
+                              "%s: the rule file is %zu bytes; the log keeps the rule set in "
+                              "force, and a rule file may be at most %d bytes",
+                              set->rules_name, set->rules_len, CSPH_RULES_TEXT_MAX);
+    if (set->calendar_len > CSPH_CALENDAR_TEXT_MAX)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "rules_file",
+                              "%s: the calendar is %zu bytes; the log keeps the rule set in "
+                              "force, and a calendar may be at most %d bytes",
+                              set->calendar_name, set->calendar_len, CSPH_CALENDAR_TEXT_MAX);
+    return CSPH_ERR_OK;
+}
+
+/* The rules.loaded in force at seq at (the last one at or before it; at =
+ * UINT64_MAX: the last one): *seq (0: none) and its digest into out. */
+static enum csph_err rules_at(struct csph_ingest *g, uint64_t at, char *out, size_t n,
+                              uint64_t *seq, struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k = {sizeof at, &at}, v;
+    out[0] = 0;
+    *seq = 0;
+    int rc = mdb_txn_begin(csph_store_env(g->store), NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
+                              mdb_strerror(rc));
+    if ((rc = mdb_dbi_open(txn, RULES_DB, MDB_INTEGERKEY, &dbi)) == 0 &&
+        (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && *(const uint64_t *)k.mv_data != at)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        else if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == 0) {
+            memcpy(seq, k.mv_data, sizeof *seq);
+            snprintf(out, n, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        }
+        mdb_cursor_close(cur);
+    }
+    /* Committed, not aborted: a handle opened in it stays usable. */
+    mdb_txn_commit(txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
+                              mdb_strerror(rc));
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_ingest_rules_recorded(struct csph_ingest *g, char *out, size_t n,
+                                         uint64_t *seq, struct csph_error *err)
+{
+    uint64_t s;
+    enum csph_err rc = rules_at(g, UINT64_MAX, out, n, &s, err);
+    if (seq)
+        *seq = s;
+    return rc;
+}
+
+enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, uint64_t *seq,
+                                       struct csph_error *err)
+{
+    const struct csph_ruleset *set = g->rules ? csph_rules_set(g->rules) : NULL;
+    enum csph_err rc = csph_ingest_rules_fit(g->rules, err);
+    if (rc)
+        return rc;
+    char eid[64];
+    const char *digest = g->rules ? csph_rules_digest(g->rules) : CSPH_RULES_NONE;
+    snprintf(eid, sizeof eid, "rules-%.16s-%llu", digest,
+             (unsigned long long)csph_store_next_seq(g->store));
+    int cal = set && set->has_calendar;
+    msgpack_packer pk;
+    g->hub_event.size = 0;
+    msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+    pack_head(&pk, cal ? 5 : 3, eid, "rules.loaded", now_ms);
+    csph_pack_str(&pk, "digest");
+    csph_pack_str(&pk, digest);
+    csph_pack_str(&pk, "rules_name");
+    csph_pack_str(&pk, set && set->rules_name[0] ? set->rules_name : CSPH_RULES_NONE);
+    csph_pack_str(&pk, "rules_text");
+    csph_pack_strn(&pk, set ? (const char *)set->rules_text : "", set ? set->rules_len : 0);
+    if (cal) {
+        csph_pack_str(&pk, "calendar_name");
+        csph_pack_str(&pk, set->calendar_name);
+        csph_pack_str(&pk, "calendar_text");
+        csph_pack_strn(&pk, (const char *)set->calendar_text, set->calendar_len);
+    }
+    return ingest_hub_event(g, now_ms, seq, err);
+}
+
+/* A string field as a NUL-terminated copy (name fields: at most 255). */
+static void field_str(const msgpack_object *obj, const char *name, char *out, size_t n)
+{
+    const msgpack_object *v = csph_mp_get(obj, name);
+    out[0] = 0;
+    if (v && v->type == MSGPACK_OBJECT_STR)
+        snprintf(out, n, "%.*s", (int)v->via.str.size, v->via.str.ptr);
+}
+
+enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_object *obj,
+                                           struct csph_rules **out, struct csph_error *err)
+{
+    char digest[80], name[256], cal_name[256];
+    const msgpack_object *text = csph_mp_get(obj, "rules_text"),
+                         *cal = csph_mp_get(obj, "calendar_text");
+    *out = NULL;
+    field_str(obj, "digest", digest, sizeof digest);
+    field_str(obj, "rules_name", name, sizeof name);
+    field_str(obj, "calendar_name", cal_name, sizeof cal_name);
+    if (!strcmp(digest, CSPH_RULES_NONE))
+        return CSPH_ERR_OK;
+    if (!text || text->type != MSGPACK_OBJECT_STR || (cal && cal->type != MSGPACK_OBJECT_STR))
+        return csph_error_set(err, CSPH_ERR_BAD_EVENT, "rules_text",
+                              "a rules.loaded event without its rule file's text");
+    struct csph_ruleset *set;
+    enum csph_err rc = csph_ruleset_load_text(
+        &set, name[0] ? name : "rules.yaml", (const unsigned char *)text->via.str.ptr,
+        text->via.str.size, cal_name[0] ? cal_name : NULL,
+        cal ? (const unsigned char *)cal->via.str.ptr : NULL, cal ? cal->via.str.size : 0,
+        g->cfg->panels, g->cfg->npanels, g->schemas, err);
+    if (rc)
+        return rc;
+    return csph_rules_from_set(out, set, err);
+}
+
+struct recorded {
+    struct csph_ingest *g;
+    struct csph_rules *rules;
+    enum csph_err rc;
+    struct csph_error *err;
+};
+
+static int recorded_visit(void *ctx, const struct csph_stored_event *ev)
+{
+    struct recorded *r = ctx;
+    msgpack_zone z;
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_init(&z, 4096);
+    if (msgpack_unpack(ev->bytes, ev->len, &off, &z, &obj) != MSGPACK_UNPACK_SUCCESS)
+        r->rc = csph_error_set(r->err, CSPH_ERR_INTERNAL, NULL,
+                               "the rules.loaded event at seq %llu is not readable",
+                               (unsigned long long)ev->seq);
+    else
+        r->rc = csph_ingest_rules_from_event(r->g, &obj, &r->rules, r->err);
+    msgpack_zone_destroy(&z);
+    return 1;
+}
+
+enum csph_err csph_ingest_rules_in_force(struct csph_ingest *g, uint64_t at,
+                                         struct csph_rules **out, int *found,
+                                         struct csph_error *err)
+{
+    char digest[80];
+    uint64_t seq;
+    *out = NULL;
+    *found = 0;
+    enum csph_err rc = rules_at(g, at, digest, sizeof digest, &seq, err);
+    if (rc || !seq)
+        return rc;
+    struct recorded r = {g, NULL, CSPH_ERR_OK, err};
+    if ((rc = csph_store_get(g->store, seq, recorded_visit, &r, err)))
+        return rc;
+    if (r.rc)
+        return r.rc;
+    *out = r.rules;
+    *found = 1;
+    return CSPH_ERR_OK;
+}
+
 /* ---- catching the index up from the log ------------------------------- */
 
 struct catch_up {
@@ -384,7 +585,63 @@ struct catch_up {
     msgpack_zone zone;
     enum csph_err rc;
     struct csph_error *err;
+    /* The rules the events were evaluated with when they arrived: the live
+     * ones (the caller's), or a rule set the log records (owned). */
+    struct csph_rules *live, *owned;
 };
+
+/* Put r in force for the catch-up (the live rules when it is NULL and
+ * use_live), the engine in hand flushed first. */
+static enum csph_err catch_up_switch(struct catch_up *c, struct csph_rules *r, int use_live)
+{
+    enum csph_err rc = CSPH_ERR_OK;
+    if (csph_store_index_txn(c->g->store))
+        rc = csph_rules_flush(c->g->rules, csph_store_index_txn(c->g->store), c->err);
+    if (rc) {
+        csph_rules_destroy(&r);
+        return rc;
+    }
+    c->g->rules = use_live ? c->live : r;
+    if (c->owned != c->g->rules)
+        csph_rules_destroy(&c->owned);
+    if (!use_live)
+        c->owned = r;
+    return CSPH_ERR_OK;
+}
+
+/* The rule set of a rules.loaded event (obj) or, with obj NULL, of the log
+ * at seq at, for the catch-up: the live rules when it is theirs (or when it
+ * cannot be compiled, with a warning). */
+static enum csph_err catch_up_rules(struct catch_up *c, const msgpack_object *obj, uint64_t at)
+{
+    struct csph_rules *r = NULL;
+    struct csph_error why;
+    enum csph_err rc;
+    int found = 1;
+    const char *live = c->live ? csph_rules_digest(c->live) : CSPH_RULES_NONE;
+    if (obj) {
+        const msgpack_object *d = csph_mp_get(obj, "digest");
+        if (d && d->type == MSGPACK_OBJECT_STR && d->via.str.size == strlen(live) &&
+            !memcmp(d->via.str.ptr, live, d->via.str.size))
+            return catch_up_switch(c, NULL, 1);
+        rc = csph_ingest_rules_from_event(c->g, obj, &r, &why);
+    } else {
+        char digest[80];
+        uint64_t seq;
+        if ((rc = rules_at(c->g, at, digest, sizeof digest, &seq, c->err)))
+            return rc;
+        if (!seq || !strcmp(digest, live)) /* none recorded yet: the configured rules */
+            return catch_up_switch(c, NULL, 1);
+        rc = csph_ingest_rules_in_force(c->g, at, &r, &found, &why);
+    }
+    if (rc || !found) {
+        LOG_WARN("ingest", "the rules in force at seq %llu cannot be compiled (%s): the index "
+                 "is brought level under the rules now loaded", (unsigned long long)at,
+                 rc ? why.message : "not found");
+        return catch_up_switch(c, NULL, 1);
+    }
+    return catch_up_switch(c, r, 0);
+}
 
 static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
 {
@@ -401,6 +658,10 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
         return 1;
     int ti = csph_schemas_find(c->g->schemas, ev->type, ev->type_len);
     if ((c->rc = index_refs(c->g, ti, &obj, ev->occurred_ms, ev->seq, c->err)))
+        return 1;
+    /* The hub put these rules in force before it wrote the event. */
+    if (is_type(ev->type, ev->type_len, "rules.loaded") &&
+        (c->rc = catch_up_rules(c, &obj, ev->seq)))
         return 1;
     if (!c->g->rules)
         return 0;
@@ -425,7 +686,7 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err)
 {
-    struct catch_up c = {.g = g, .err = err};
+    struct catch_up c = {.g = g, .err = err, .live = g->rules};
     csph_store_index_settle(g->store); /* what is held first: it is level with the log */
     uint64_t from = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
     enum csph_err rc = CSPH_ERR_OK;
@@ -434,6 +695,11 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
         return CSPH_ERR_OK;
     LOG_INFO("ingest", "bringing the index level with the log: events %llu to %llu",
              (unsigned long long)from + 1, (unsigned long long)last);
+    /* Each event through the rules that were in force when it came in (the
+     * log's rules.loaded), as --rederive does: a restart with an edited
+     * rule file does not re-evaluate the events before it with it. */
+    if ((rc = catch_up_rules(&c, NULL, from)))
+        return rc;
     msgpack_zone_init(&c.zone, 8192);
     while (rc == CSPH_ERR_OK && from < last) {
         uint64_t upto = from, until = last - from > 20000 ? from + 20000 : last;
@@ -453,6 +719,7 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                 (unsigned long long)from, (unsigned long long)last);
         if (rc) {
             csph_rules_abort(g->rules);
+            csph_rules_abort(c.live);
             csph_store_index_abort(g->store);
             break;
         }
@@ -462,6 +729,8 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
         from = upto;
     }
     msgpack_zone_destroy(&c.zone);
+    g->rules = c.live;
+    csph_rules_destroy(&c.owned);
     if (rc == CSPH_ERR_OK)
         LOG_INFO("ingest", "the index is level with the log (%llu events applied)",
                  (unsigned long long)*caught);

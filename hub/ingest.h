@@ -4,7 +4,8 @@
  * the alerts they raise. So the same log through the same rules reaches the
  * same state whether it arrives over the wire or is re-derived.
  *
- * The hub's own events (alert.status, timer.fired) are built here too. */
+ * The hub's own events (alert.status, timer.fired, audit.access,
+ * rules.loaded) are built here too. */
 #ifndef CSPH_INGEST_H
 #define CSPH_INGEST_H
 
@@ -75,6 +76,39 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
  * it applied. */
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err);
+
+/* rules.loaded: the rule set in force, kept in the log (its files' texts)
+ * so that re-derivation uses at every seq the rules the hub used
+ * (schemas/rules.loaded.yaml, docs/rules.md). The texts' limits keep the
+ * event within an event's 64 KiB (PROTOCOL.md 1): a rule file or calendar
+ * over them is refused when loaded. A hub without rules records digest
+ * "none" (only when the log holds an earlier rule set). */
+#define CSPH_RULES_TEXT_MAX 49152
+#define CSPH_CALENDAR_TEXT_MAX 12288
+#define CSPH_RULES_NONE "none"
+
+/* CSPH_ERR_CONFIG (naming the file) when rules (may be NULL) cannot be
+ * kept in a rules.loaded event. */
+enum csph_err csph_ingest_rules_fit(const struct csph_rules *rules, struct csph_error *err);
+/* The digest of the last rules.loaded in the log into out (n >= 33), ""
+ * when the log holds none, and its seq (unless seq is NULL; 0: none). Its
+ * own read transaction. */
+enum csph_err csph_ingest_rules_recorded(struct csph_ingest *g, char *out, size_t n,
+                                         uint64_t *seq, struct csph_error *err);
+/* The rule set in force at seq at (the last rules.loaded at or before it),
+ * compiled: *out (NULL for "none"; the caller destroys it); *found 0 when
+ * the log holds none by then. */
+enum csph_err csph_ingest_rules_in_force(struct csph_ingest *g, uint64_t at,
+                                         struct csph_rules **out, int *found,
+                                         struct csph_error *err);
+/* Append a rules.loaded event for g->rules (digest "none" when NULL)
+ * inside the batch. *seq is its seq. */
+enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, uint64_t *seq,
+                                       struct csph_error *err);
+/* The rule set a rules.loaded event (obj, its map) records, compiled with
+ * the config's panels and g's schemas: *out is NULL for "none". */
+enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_object *obj,
+                                           struct csph_rules **out, struct csph_error *err);
 
 /* 1 when type names an event only the hub may write. */
 int csph_ingest_hub_type(const char *type, size_t len);

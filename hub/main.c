@@ -12,6 +12,7 @@
 #include "rederive.h"
 #include "server.h"
 #include "store.h"
+#include "whatif.h"
 
 static void usage(FILE *f)
 {
@@ -19,6 +20,7 @@ static void usage(FILE *f)
             "usage: csphubd [--config FILE] [--data DIR] [--listen ENDPOINT]... [--log-level L]\n"
             "       csphubd --verify [--config FILE] [--data DIR]\n"
             "       csphubd --rederive FROM_DIR --data EMPTY_DIR [--config FILE]\n"
+            "       csphubd --what-if RULES.yaml [--data DIR] [--config FILE] [--json]\n"
             "\n"
             "The csphub daemon: partner agencies publish incident events to it over CSPH/1\n"
             "(ZeroMQ + MessagePack); it keeps them in one durable, replayable log.\n"
@@ -35,9 +37,21 @@ static void usage(FILE *f)
             "                        link, then exit (read-only: a running hub may hold DIR)\n"
             "                        (exit 0 intact, 1 altered or broken).\n"
             "      --rederive FROM   replay the log in FROM (a hub's data directory; the hub\n"
-            "                        may be running) from seq 1 through the configured rules\n"
-            "                        into the empty --data directory and compare every alert\n"
-            "                        (exit 0 identical, 1 different, 2 could not run).\n"
+            "                        may be running) from seq 1 into the empty --data\n"
+            "                        directory, through the rules the hub had in force at\n"
+            "                        each seq (the log's rules.loaded events; before the\n"
+            "                        first, the configured rules), and compare every alert\n"
+            "                        (exit 0 identical, 1 different: the differences per\n"
+            "                        rule and panel, 2 could not run).\n"
+            "      --what-if RULES   before a reload: replay the whole log of the --data\n"
+            "                        directory (read-only; the hub may be running) through the\n"
+            "                        candidate rule file RULES into a temporary directory and\n"
+            "                        show, per rule and panel, the alerts it would add, remove\n"
+            "                        or change (priority, evidence) against today's, with\n"
+            "                        examples; decisions carry over to the matching alerts.\n"
+            "                        Exit 0 no difference, 1 differences, 2 could not run.\n"
+            "      --json            with --what-if: one JSON object instead of the table\n"
+            "                        (the time taken and peak memory go to stderr).\n"
             "  -h, --help            this help.\n"
             "  -V, --version         print the version.\n"
             "\n"
@@ -87,13 +101,15 @@ int main(int argc, char **argv)
         {"listen", required_argument, 0, 'l'},  {"log-level", required_argument, 0, 'L'},
         {"check-config", no_argument, 0, 'C'},  {"verify", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
-        {"rederive", required_argument, 0, 'R'},
+        {"rederive", required_argument, 0, 'R'}, {"what-if", required_argument, 0, 'W'},
+        {"json", no_argument, 0, 'J'},
         {0, 0, 0, 0},
     };
-    const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL;
+    const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL,
+               *whatif_rules = NULL;
     const char *listen[CSPH_MAX_ENDPOINTS];
     size_t nlisten = 0;
-    int check_only = 0, do_verify = 0, c;
+    int check_only = 0, do_verify = 0, json = 0, c;
     while ((c = getopt_long(argc, argv, "c:d:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_file = optarg; break;
@@ -109,6 +125,8 @@ int main(int argc, char **argv)
         case 'C': check_only = 1; break;
         case 'v': do_verify = 1; break;
         case 'R': rederive_from = optarg; break;
+        case 'W': whatif_rules = optarg; break;
+        case 'J': json = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("csphubd " CSPH_VERSION " (CSPH/1)\n"); return 0;
         default: usage(stderr); return 2;
@@ -116,6 +134,14 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "csphubd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (whatif_rules && (rederive_from || do_verify || check_only)) {
+        fprintf(stderr, "csphubd: --what-if goes alone (with --data, --config and --json)\n");
+        return 2;
+    }
+    if (json && !whatif_rules) {
+        fprintf(stderr, "csphubd: --json goes with --what-if\n");
         return 2;
     }
     static struct csph_config cfg;
@@ -147,6 +173,8 @@ int main(int argc, char **argv)
     }
     if (do_verify)
         return verify(&cfg);
+    if (whatif_rules)
+        return csph_whatif(&cfg, whatif_rules, json, stdout, json ? stderr : stdout);
     if (rederive_from) {
         if (!data) {
             fprintf(stderr, "csphubd: --rederive needs --data EMPTY_DIR for the fresh log\n");

@@ -404,6 +404,201 @@ static void pack_rec(msgpack_packer *pk, const struct rec *r, int full)
     csph_pack_str(pk, csph_alert_status_name((enum csph_alert_status)r->status));
 }
 
+/* ---- reply sizes: what an alert takes, and an alert cut to fit ---------- */
+
+/* A packer that only counts: what packing would write, without writing. */
+static int count_write(void *data, const char *buf, size_t len)
+{
+    (void)buf;
+    *(size_t *)data += len;
+    return 0;
+}
+
+static size_t rec_size(const struct rec *r, int full)
+{
+    size_t n = 0;
+    msgpack_packer cp;
+    msgpack_packer_init(&cp, &n, count_write);
+    pack_rec(&cp, r, full);
+    return n;
+}
+
+/* Where the evidence array is inside an alert's pairs. */
+struct ev_span {
+    size_t key_off;   /* the "evidence" key */
+    size_t elems_off; /* the first element (after the array header) */
+    size_t end_off;   /* just after the last element */
+    uint32_t n;       /* elements */
+};
+
+/* Bytes of the evidence element at p (a MessagePack unsigned integer, as
+ * the queues pack them), or 0 when it is not one or runs past end. */
+static size_t ev_elem_size(const unsigned char *p, const unsigned char *end)
+{
+    size_t n;
+    if (p >= end)
+        return 0;
+    if (*p <= 0x7f)
+        n = 1;
+    else if (*p == 0xcc)
+        n = 2;
+    else if (*p == 0xcd)
+        n = 3;
+    else if (*p == 0xce)
+        n = 5;
+    else if (*p == 0xcf)
+        n = 9;
+    else
+        return 0;
+    return (size_t)(end - p) >= n ? n : 0;
+}
+
+static const char *rec_pairs(const struct rec *r, int full, size_t *len)
+{
+    if (!full && r->red_len) {
+        *len = r->red_len;
+        return r->red;
+    }
+    *len = r->full_len;
+    return r->full;
+}
+
+/* Find the evidence array in pairs (npairs key/value pairs, len bytes).
+ * Returns 0, or -1 when there is none or it is not readable. */
+static int find_evidence(const void *pairs, size_t len, int npairs, struct ev_span *e)
+{
+    const unsigned char *b = pairs, *end = b + len;
+    msgpack_unpacked u;
+    size_t off = 0;
+    int found = -1;
+    msgpack_unpacked_init(&u);
+    for (int i = 0; i < npairs && found < 0; i++) {
+        size_t key_off = off;
+        if (msgpack_unpack_next(&u, pairs, len, &off) != MSGPACK_UNPACK_SUCCESS)
+            break;
+        int is_ev = u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == 8 &&
+                    !memcmp(u.data.via.str.ptr, "evidence", 8);
+        if (!is_ev) {
+            if (msgpack_unpack_next(&u, pairs, len, &off) != MSGPACK_UNPACK_SUCCESS)
+                break;
+            continue;
+        }
+        const unsigned char *p = b + off;
+        uint32_t n;
+        size_t hdr;
+        if (p >= end)
+            break;
+        if ((*p & 0xf0) == 0x90) {
+            n = *p & 0x0f;
+            hdr = 1;
+        } else if (*p == 0xdc && end - p >= 3) {
+            n = (uint32_t)p[1] << 8 | p[2];
+            hdr = 3;
+        } else if (*p == 0xdd && end - p >= 5) {
+            n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+            hdr = 5;
+        } else {
+            break;
+        }
+        const unsigned char *q = p + hdr;
+        uint32_t k;
+        for (k = 0; k < n; k++) {
+            size_t sz = ev_elem_size(q, end);
+            if (!sz)
+                break;
+            q += sz;
+        }
+        if (k < n)
+            break;
+        e->key_off = key_off;
+        e->elems_off = (size_t)(p + hdr - b);
+        e->end_off = (size_t)(q - b);
+        e->n = n;
+        found = 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    return found;
+}
+
+/* From element `from` of the evidence, take elements while fewer than max
+ * and their bytes stay within room: bytes [*b0, *b1) of pairs, *taken
+ * elements. */
+static void ev_slice(const char *pairs, const struct ev_span *e, uint64_t from, uint64_t max,
+                     size_t room, size_t *b0, size_t *b1, uint32_t *taken)
+{
+    const unsigned char *b = (const unsigned char *)pairs, *end = b + e->end_off,
+                        *q = b + e->elems_off;
+    uint64_t i = 0;
+    for (; i < from && i < e->n; i++)
+        q += ev_elem_size(q, end);
+    *b0 = *b1 = (size_t)(q - b);
+    *taken = 0;
+    for (; i < e->n && *taken < max; i++) {
+        size_t sz = ev_elem_size(q, end);
+        if (*b1 - *b0 + sz > room)
+            break;
+        q += sz;
+        *b1 += sz;
+        (*taken)++;
+    }
+}
+
+/* r with the evidence bytes [b0, b1) of pairs (k elements) in place of its
+ * evidence, then evidence_total and evidence_next. */
+static void pack_cut(msgpack_packer *p, const struct rec *r, const char *pairs, size_t len,
+                     const struct ev_span *e, size_t b0, size_t b1, uint64_t k, uint64_t total,
+                     uint64_t next)
+{
+    int has_due = r->due_ms != NO_DUE;
+    msgpack_pack_map(p, (size_t)r->npairs + 3 + (has_due ? 1 : 0));
+    csph_pack_raw(p, pairs, e->key_off); /* the pairs before the evidence */
+    csph_pack_str(p, "evidence");
+    msgpack_pack_array(p, (size_t)k);
+    csph_pack_raw(p, pairs + b0, b1 - b0);
+    csph_pack_raw(p, pairs + e->end_off, len - e->end_off); /* and after it */
+    csph_pack_str(p, "evidence_total");
+    msgpack_pack_uint64(p, total);
+    csph_pack_str(p, "evidence_next");
+    msgpack_pack_uint64(p, next);
+    if (has_due) {
+        char when[32];
+        csph_pack_str(p, "due_at");
+        csph_pack_strn(p, when, (size_t)csph_time_format(r->due_ms, when));
+    }
+    csph_pack_str(p, "status");
+    csph_pack_str(p, csph_alert_status_name((enum csph_alert_status)r->status));
+}
+
+/* Pack r with its evidence cut to the first K elements, K the most that
+ * keep the whole alert within room bytes (0 when even the rest of it does
+ * not fit), followed by evidence_total (how many the whole evidence has)
+ * and evidence_next (K: where the `evidence` op goes on). Returns the bytes
+ * packed. An alert whose evidence is not readable (never the case for what
+ * csph_queues_insert stored) is packed whole. */
+static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, size_t room)
+{
+    size_t len, n = 0;
+    const char *pairs = rec_pairs(r, full, &len);
+    struct ev_span e;
+    msgpack_packer cp;
+    msgpack_packer_init(&cp, &n, count_write);
+    if (find_evidence(pairs, len, r->npairs, &e)) {
+        pack_rec(pk, r, full);
+        pack_rec(&cp, r, full);
+        return n;
+    }
+    /* The rest at its widest: no element, the counts as 9-byte integers,
+     * and 4 bytes for the array header growing from 1 to 5. */
+    pack_cut(&cp, r, pairs, len, &e, 0, 0, 0, UINT64_MAX, UINT64_MAX);
+    size_t fixed = n + 4, b0, b1;
+    uint32_t k;
+    ev_slice(pairs, &e, 0, UINT64_MAX, room > fixed ? room - fixed : 0, &b0, &b1, &k);
+    n = 0;
+    pack_cut(&cp, r, pairs, len, &e, b0, b1, k, e.n, k);
+    pack_cut(pk, r, pairs, len, &e, b0, b1, k, e.n, k);
+    return n;
+}
+
 /* Remove id's deadline (if any) and its case-index entries. */
 static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t id,
                                   struct rec *r, struct csph_error *err)
@@ -738,14 +933,16 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
     return rc ? lmdb_fail(err, rc, "moving a cursor") : CSPH_ERR_OK;
 }
 
-/* Walk panel's queue after `after` in one read transaction. */
+/* Walk panel's queue after `after` in one read transaction, packing what
+ * fits in room bytes (an alert that alone does not fit goes cut, see
+ * pack_rec_cut). */
 static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
-                          int status, uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
-                          uint64_t *last, int *end, struct csph_error *err)
+                          int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
+                          uint32_t *count, uint64_t *last, int *end, struct csph_error *err)
 {
     unsigned char kb[80], idb[8];
     put_be64(idb, after + 1);
-    size_t plen = strlen(panel) + 1;
+    size_t plen = strlen(panel) + 1, used = 0;
     MDB_val k = {panel_key(kb, panel, idb, 8), kb}, v;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, q->panel_alerts, &cur);
@@ -753,8 +950,7 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
         return lmdb_fail(err, rc, "reading a queue");
     *count = 0;
     *end = 1;
-    if (last)
-        *last = after;
+    *last = after;
     for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -766,26 +962,38 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
         }
         uint64_t id = get_be64((const unsigned char *)k.mv_data + plen);
         if (status >= 0 && v.mv_size == 1 && *(const unsigned char *)v.mv_data != status) {
-            if (last)
-                *last = id;
+            *last = id;
             continue;
         }
         MDB_val ak = {8, &id}, av;
         struct rec r;
         if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
             continue;
-        pack_rec(pk, &r, full);
+        size_t need = rec_size(&r, full);
+        if (used + need > room) {
+            if (*count) {
+                /* It starts the next reply. */
+                *end = 0;
+                break;
+            }
+            /* Alone it does not fit in a reply: it goes with its evidence
+             * cut, and the `evidence` op gives the rest. */
+            used += pack_rec_cut(pk, &r, full, room - used);
+        } else {
+            pack_rec(pk, &r, full);
+            used += need;
+        }
         (*count)++;
-        if (last)
-            *last = id;
+        *last = id;
     }
     mdb_cursor_close(cur);
     return CSPH_ERR_OK;
 }
 
 enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, msgpack_packer *pk,
-                                uint32_t *count, struct csph_error *err)
+                                size_t consumer_len, uint32_t max, size_t room,
+                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                                struct csph_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     MDB_txn *txn;
@@ -797,22 +1005,62 @@ enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const ch
     uint64_t cursor = 0;
     if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
         memcpy(&cursor, cv.mv_data, 8);
-    int end;
-    enum csph_err e = walk(q, txn, panel, cursor, -1, max, 0, pk, count, NULL, &end, err);
+    enum csph_err e =
+        walk(q, txn, panel, cursor, -1, max, 0, room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
 }
 
 enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
-                               uint64_t *last, int *end, struct csph_error *err)
+                               uint32_t max, int full, size_t room, msgpack_packer *pk,
+                               uint32_t *count, uint64_t *last, int *end, struct csph_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
-    enum csph_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full, pk,
-                           count, last, end, err);
+    enum csph_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
+                           room, pk, count, last, end, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full, uint64_t after,
+                                   uint64_t max, size_t room, msgpack_packer *pk,
+                                   int *panel_index, uint32_t *count, uint64_t *total,
+                                   struct csph_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading an alert");
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    enum csph_err e = CSPH_ERR_OK;
+    *count = 0;
+    *total = 0;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0) {
+        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                           (unsigned long long)id);
+        goto out;
+    }
+    *panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+    size_t len;
+    const char *pairs = rec_pairs(&r, full, &len);
+    struct ev_span ev;
+    if (find_evidence(pairs, len, r.npairs, &ev)) {
+        e = csph_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
+                           (unsigned long long)id);
+        goto out;
+    }
+    *total = ev.n;
+    size_t b0, b1;
+    /* At least one element whatever room says: every call makes progress. */
+    ev_slice(pairs, &ev, after, max, room, &b0, &b1, count);
+    if (!*count && after < ev.n && max)
+        ev_slice(pairs, &ev, after, 1, SIZE_MAX, &b0, &b1, count);
+    csph_pack_raw(pk, pairs + b0, b1 - b0);
+out:
     mdb_txn_abort(txn);
     return e;
 }
@@ -821,12 +1069,22 @@ enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, v
                                struct csph_error *err)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading alerts");
-    mdb_cursor_open(txn, q->alerts, &cur);
+    enum csph_err e = csph_queues_each_in(q, txn, fn, ctx, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum csph_err csph_queues_each_in(struct csph_queues *q, MDB_txn *txn, csph_queues_alert_fn fn,
+                                  void *ctx, struct csph_error *err)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
+        return lmdb_fail(err, rc, "reading alerts");
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -845,6 +1103,5 @@ enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, v
     }
     msgpack_sbuffer_destroy(&sb);
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
     return CSPH_ERR_OK;
 }

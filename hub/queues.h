@@ -9,7 +9,7 @@
  * For a restricted panel the queue shows only that a case exists: panel,
  * rule, priority, due date and the key's pseudonymous reference; reason is
  * a fixed sentence and evidence is empty. The full alert is kept for the
- * auditor (csph_queues_pack_alert with full = 1).
+ * auditor (full = 1 below).
  *
  * Knows no sockets. */
 #ifndef CSPH_QUEUES_H
@@ -121,16 +121,39 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
                               struct csph_error *err);
 
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
- * as an array: fetch = after the consumer's cursor; list = after `after`,
- * with status filter (status < 0: any). *count is how many were packed,
- * *last the last id examined, *end whether nothing is left. full = 1 packs
- * restricted panels' alerts in full (auditor). */
+ * as array items (the caller packs the array header): fetch = after the
+ * consumer's cursor; list = after `after`, with status filter (status < 0:
+ * any). *count is how many were packed, *last the last id examined (for
+ * fetch: the last alert packed, or the cursor when none), *end whether
+ * nothing is left. full = 1 packs restricted panels' alerts in full
+ * (auditor).
+ *
+ * room bounds the bytes packed (a reply's size limit less its envelope):
+ * the walk stops before an alert that would not fit, so a reply carries
+ * fewer than max and *end is 0. An alert that does not fit in room on its
+ * own (only possible as the first of a reply) is packed with its evidence
+ * cut to the first K seqs that fit, plus `evidence_total` (the whole
+ * evidence's length) and `evidence_next` (K): csph_queues_evidence gives
+ * the rest. */
 enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, msgpack_packer *pk,
-                                uint32_t *count, struct csph_error *err);
+                                size_t consumer_len, uint32_t max, size_t room,
+                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                                struct csph_error *err);
 enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, msgpack_packer *pk, uint32_t *count,
-                               uint64_t *last, int *end, struct csph_error *err);
+                               uint32_t max, int full, size_t room, msgpack_packer *pk,
+                               uint32_t *count, uint64_t *last, int *end, struct csph_error *err);
+/* The evidence of alert id as its panel's queue shows it (full = 1: in
+ * full, for the auditor; a restricted panel's queue shows none) from
+ * position `after` (0: the first seq), at most max seqs and as many as fit
+ * in room bytes (but at least one while any is left), packed into pk as
+ * array items. *count is how many, *total the evidence's length,
+ * *panel_index the alert's panel (-1: no longer configured), so that the
+ * caller can check who may see it before sending anything. NOT_FOUND when
+ * no such alert. */
+enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full, uint64_t after,
+                                   uint64_t max, size_t room, msgpack_packer *pk,
+                                   int *panel_index, uint32_t *count, uint64_t *total,
+                                   struct csph_error *err);
 /* Alerts raised per panel (counts), for stats: counts[i] for panel i. */
 void csph_queues_counts(const struct csph_queues *q, uint64_t *counts);
 
@@ -139,5 +162,9 @@ void csph_queues_counts(const struct csph_queues *q, uint64_t *counts);
 typedef int (*csph_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);
 enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, void *ctx,
                                struct csph_error *err);
+/* The same in txn, a read transaction of the queues' environment (so the
+ * alerts and the log are read in one snapshot). */
+enum csph_err csph_queues_each_in(struct csph_queues *q, MDB_txn *txn, csph_queues_alert_fn fn,
+                                  void *ctx, struct csph_error *err);
 
 #endif

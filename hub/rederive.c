@@ -3,57 +3,98 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest.h"
 #include "log.h"
-#include "queues.h"
+#include "mpx.h"
 #include "rules.h"
-#include "schema.h"
-#include "store.h"
 
 #define CHUNK 1000
 
-struct run {
-    struct csph_ingest *g;
-    msgpack_zone zone;
-    uint64_t events, in_txn;
+/* ---- the replay, shared with --what-if ------------------------------------ */
+
+enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct csph_config *cfg,
+                                      const char *dir, struct csph_error *err)
+{
+    memset(s, 0, sizeof *s);
     enum csph_err rc;
-    struct csph_error err;
-    FILE *out;
-};
+    if ((rc = csph_store_open_readonly(&s->store, dir, err)) ||
+        (rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
+        goto fail;
+    /* One snapshot for the log's end and the alerts: a running hub goes on
+     * appending, and what it appends later is in neither. */
+    MDB_txn *txn;
+    int mrc = mdb_txn_begin(csph_store_env(s->store), NULL, MDB_RDONLY, &txn);
+    if (mrc) {
+        rc = csph_error_set(err, CSPH_ERR_IO, NULL, "cannot read the log in %s: %s", dir,
+                            mdb_strerror(mrc));
+        goto fail;
+    }
+    s->last_seq = csph_store_last_seq_in(s->store, txn);
+    rc = csph_alert_set_collect(&s->alerts, s->queues, txn, err);
+    mdb_txn_abort(txn);
+    if (rc == CSPH_ERR_OK)
+        return rc;
+fail:
+    csph_replay_source_close(s);
+    return rc;
+}
+
+void csph_replay_source_close(struct csph_replay_source *s)
+{
+    csph_alert_set_free(&s->alerts);
+    csph_queues_close(&s->queues);
+    csph_store_close(&s->store);
+}
+
+enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err)
+{
+    if (r->in_txn) {
+        r->in_txn = 0;
+        enum csph_err rc = csph_ingest_commit(r->g, err);
+        if (rc)
+            return rc;
+    }
+    csph_store_index_settle(r->g->store);
+    return CSPH_ERR_OK;
+}
 
 static int feed(void *ctx, const struct csph_stored_event *ev)
 {
-    struct run *r = ctx;
+    struct csph_replay *r = ctx;
     msgpack_object obj;
     size_t off = 0;
     struct csph_event_info info;
-    struct csph_error why;
+    struct csph_error why = {0};
     msgpack_zone_clear(&r->zone);
     if (msgpack_unpack(ev->bytes, ev->len, &off, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
         csph_schema_check(r->g->schemas, &obj, 0, &info, &why) != CSPH_ERR_OK) {
         fprintf(r->out, "event seq %llu no longer passes its schema: %s\n",
                 (unsigned long long)ev->seq, why.message);
+        csph_error_set(&r->err, CSPH_ERR_BAD_EVENT, NULL, "event seq %llu breaks its schema: %s",
+                       (unsigned long long)ev->seq, why.message);
         r->rc = CSPH_ERR_BAD_EVENT;
-        return 1;
+        goto stop;
     }
     info.source = ev->source; /* as stored: curve mode stamps it */
     info.source_len = (uint32_t)ev->source_len;
+    r->bytes = ev->bytes;
+    r->len = ev->len;
+    if (r->hook && (r->rc = r->hook(r, ev, &obj, &r->err)))
+        goto stop;
     if (r->in_txn == 0 && (r->rc = csph_ingest_begin(r->g, &r->err)))
         return 1;
     uint64_t seq;
     int dup;
-    r->rc = csph_ingest_event(r->g, &info, &obj, ev->bytes, ev->len, ev->received_ms, &seq, &dup,
+    r->rc = csph_ingest_event(r->g, &info, &obj, r->bytes, r->len, ev->received_ms, &seq, &dup,
                               &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
         fprintf(r->out, "event seq %llu re-derived as %s seq %llu: the log is not gap-free\n",
                 (unsigned long long)ev->seq, dup ? "a duplicate of" : "", (unsigned long long)seq);
+        csph_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
+                       (unsigned long long)ev->seq);
         r->rc = CSPH_ERR_INTERNAL;
     }
-    if (r->rc) {
-        csph_ingest_abort(r->g);
-        r->in_txn = 0;
-        return 1;
-    }
+    if (r->rc)
+        goto stop;
     r->events++;
     if (++r->in_txn == CHUNK) {
         r->in_txn = 0;
@@ -61,46 +102,87 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
             return 1;
     }
     return 0;
-}
-
-struct alert_copy {
-    uint64_t id;
-    void *bytes;
-    size_t len;
-};
-
-struct collect {
-    struct alert_copy *v;
-    size_t n, cap;
-};
-
-static int collect_one(void *ctx, uint64_t id, const void *bytes, size_t len)
-{
-    struct collect *c = ctx;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct alert_copy *v = realloc(c->v, cap * sizeof *v);
-        if (!v)
-            return 1;
-        c->v = v;
-        c->cap = cap;
+stop:
+    if (r->in_txn) {
+        csph_ingest_abort(r->g);
+        r->in_txn = 0;
     }
-    c->v[c->n].id = id;
-    c->v[c->n].bytes = malloc(len);
-    memcpy(c->v[c->n].bytes, bytes, len);
-    c->v[c->n].len = len;
-    c->n++;
-    return 0;
+    return 1;
 }
 
-static void collect_free(struct collect *c)
+enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uint64_t until,
+                              struct csph_error *err)
 {
-    for (size_t i = 0; i < c->n; i++)
-        free(c->v[i].bytes);
-    free(c->v);
+    enum csph_err rc = CSPH_ERR_OK;
+    uint64_t after = 0, last;
+    int end = 0;
+    r->rc = CSPH_ERR_OK;
+    r->in_txn = 0;
+    msgpack_zone_init(&r->zone, 8192);
+    while (!end && after < until && r->rc == CSPH_ERR_OK) {
+        if ((rc = csph_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
+            break;
+        if (r->rc == CSPH_ERR_OK && last == after)
+            break;
+        after = last;
+    }
+    if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK)
+        r->rc = csph_replay_commit(r, &r->err);
+    else if (r->in_txn) {
+        csph_ingest_abort(r->g);
+        r->in_txn = 0;
+    }
+    msgpack_zone_destroy(&r->zone);
+    if (rc == CSPH_ERR_OK && r->rc) {
+        rc = r->rc;
+        *err = r->err;
+    }
+    return rc;
 }
 
-static void print_alert(FILE *out, const char *label, const struct alert_copy *a)
+/* ---- re-derivation ---------------------------------------------------------- */
+
+/* The rules in force as the replay goes: a rules.loaded event switches to
+ * the rule set it records. */
+struct in_force {
+    struct csph_rules *rules; /* owned; the ingest's */
+    uint64_t switches;
+    FILE *out;
+};
+
+static enum csph_err follow_rules(struct csph_replay *r, const struct csph_stored_event *ev,
+                                  msgpack_object *obj, struct csph_error *err)
+{
+    struct in_force *f = r->ctx;
+    if (ev->type_len != 12 || memcmp(ev->type, "rules.loaded", 12) != 0)
+        return CSPH_ERR_OK;
+    struct csph_rules *next;
+    struct csph_error why;
+    enum csph_err rc = csph_ingest_rules_from_event(r->g, obj, &next, &why);
+    if (rc)
+        return csph_error_set(err, rc, NULL, "the rule set of rules.loaded seq %llu does not load: %s",
+                              (unsigned long long)ev->seq, why.message);
+    const msgpack_object *d = csph_mp_get(obj, "digest");
+    const char *got = next ? csph_rules_digest(next) : CSPH_RULES_NONE;
+    if (d && d->type == MSGPACK_OBJECT_STR &&
+        (d->via.str.size != strlen(got) || memcmp(d->via.str.ptr, got, d->via.str.size)))
+        fprintf(f->out, "rules.loaded seq %llu records rule set %.*s; with this configuration's "
+                        "panels it is %s\n",
+                (unsigned long long)ev->seq, (int)d->via.str.size, d->via.str.ptr, got);
+    /* As the hub does on a reload: the new rules start from a committed
+     * index. */
+    if ((rc = csph_replay_commit(r, err))) {
+        csph_rules_destroy(&next);
+        return rc;
+    }
+    csph_rules_destroy(&f->rules);
+    f->rules = next;
+    r->g->rules = next;
+    f->switches++;
+    return CSPH_ERR_OK;
+}
+
+static void print_alert(FILE *out, const char *label, const struct csph_alert_row *a)
 {
     msgpack_zone z;
     msgpack_object o;
@@ -118,21 +200,21 @@ static void print_alert(FILE *out, const char *label, const struct alert_copy *a
 int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out)
 {
     struct csph_error err = {0};
-    struct csph_store *src = NULL, *dst = NULL;
-    struct csph_queues *src_q = NULL, *dst_q = NULL;
+    struct csph_replay_source src = {0};
+    struct csph_store *dst = NULL;
+    struct csph_queues *dst_q = NULL;
     struct csph_schemas *schemas = NULL;
-    struct csph_rules *rules = NULL;
+    struct in_force f = {.out = out};
     struct csph_ingest g;
-    struct collect a = {0}, b = {0};
+    struct csph_alert_set b = {0};
     int status = 2, have_ingest = 0;
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
         names[i] = cfg->panels[i].name;
-    if (csph_store_open_readonly(&src, from_dir, &err) ||
-        csph_queues_open(&src_q, csph_store_env(src), cfg, &err) ||
+    if (csph_replay_source_open(&src, cfg, from_dir, &err) ||
         csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
         (cfg->rules_file[0] &&
-         csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err)) ||
+         csph_rules_load(&f.rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err)) ||
         csph_store_open(&dst, cfg->data_dir, cfg->limits.map_size, &err) ||
         csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
         fprintf(out, "cannot re-derive: %s\n", err.message);
@@ -143,33 +225,23 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
                 cfg->data_dir);
         goto done;
     }
-    csph_ingest_init(&g, cfg, dst, schemas, rules, dst_q);
+    csph_ingest_init(&g, cfg, dst, schemas, f.rules, dst_q);
     have_ingest = 1;
-    struct run r = {.g = &g, .out = out};
-    msgpack_zone_init(&r.zone, 8192);
-    uint64_t after = 0, last;
-    int end = 0;
-    while (!end && r.rc == CSPH_ERR_OK) {
-        if (csph_store_scan(src, after, 0, 100000, feed, &r, &last, &end, &err))
-            break;
-        if (r.rc == CSPH_ERR_OK && last == after)
-            break;
-        after = last;
-    }
-    if (r.rc == CSPH_ERR_OK && r.in_txn)
-        r.rc = csph_ingest_commit(&g, &r.err);
-    msgpack_zone_destroy(&r.zone);
-    if (r.rc) {
-        fprintf(out, "re-derivation stopped at event %llu: %s\n",
-                (unsigned long long)r.events + 1, r.err.message);
+    struct csph_replay r = {.g = &g, .out = out, .hook = follow_rules, .ctx = &f};
+    if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
+        fprintf(out, "re-derivation stopped at event %llu: %s\n", (unsigned long long)r.events + 1,
+                err.message);
         goto done;
     }
-    csph_queues_each(src_q, collect_one, &a, &err);
-    csph_queues_each(dst_q, collect_one, &b, &err);
-    size_t same = 0, n = a.n > b.n ? a.n : b.n;
+    if (csph_alert_set_collect(&b, dst_q, NULL, &err)) {
+        fprintf(out, "cannot read the re-derived alerts: %s\n", err.message);
+        goto done;
+    }
+    const struct csph_alert_set *a = &src.alerts;
+    size_t same = 0, n = a->n > b.n ? a->n : b.n;
     status = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct alert_copy *x = i < a.n ? &a.v[i] : NULL, *y = i < b.n ? &b.v[i] : NULL;
+        const struct csph_alert_row *x = i < a->n ? &a->v[i] : NULL, *y = i < b.n ? &b.v[i] : NULL;
         if (x && y && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0) {
             same++;
             continue;
@@ -181,21 +253,36 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
         }
         status = 1;
     }
+    if (status) {
+        struct csph_alert_diff d;
+        if (csph_alert_diff(&d, a, &b, 1, &err) == CSPH_ERR_OK) {
+            fprintf(out, "differences by rule and panel (alerts matched by rule, panel, key and "
+                         "anchor; changed: any other difference):\n");
+            csph_alert_diff_print(out, &d, "hub", "re-derived");
+            csph_alert_diff_free(&d);
+        }
+    }
+    char rules_text[160];
+    if (f.switches)
+        snprintf(rules_text, sizeof rules_text, "the rules in force at each seq (%llu rule set%s "
+                 "in the log, the last %s)", (unsigned long long)f.switches,
+                 f.switches == 1 ? "" : "s", f.rules ? csph_rules_digest(f.rules) : "none");
+    else
+        snprintf(rules_text, sizeof rules_text, "rules %s",
+                 f.rules ? csph_rules_digest(f.rules) : "none");
     fprintf(out,
-            "re-derived %llu events through rules %s: %zu alerts in the hub, %zu re-derived, "
+            "re-derived %llu events through %s: %zu alerts in the hub, %zu re-derived, "
             "%zu identical%s\n",
-            (unsigned long long)r.events, rules ? csph_rules_digest(rules) : "none", a.n, b.n,
-            same, status ? " -- MISMATCH" : "");
+            (unsigned long long)r.events, rules_text, a->n, b.n, same,
+            status ? " -- MISMATCH" : "");
 done:
     if (have_ingest)
         csph_ingest_fini(&g);
-    collect_free(&a);
-    collect_free(&b);
+    csph_alert_set_free(&b);
     csph_queues_close(&dst_q);
-    csph_queues_close(&src_q);
+    csph_replay_source_close(&src);
     csph_store_close(&dst);
-    csph_store_close(&src);
-    csph_rules_destroy(&rules);
+    csph_rules_destroy(&f.rules);
     csph_schemas_destroy(&schemas);
     return status;
 }

@@ -1,17 +1,76 @@
 /* rederive.h: the auditor's proof that alerts follow from the log. Replays
- * a hub's log from seq 1 through the configured rules into a fresh data
- * directory and compares every alert (id, panel, rule, version, priority,
- * key, reason, evidence, raised_at, due_at, status) with the hub's. */
+ * a hub's log from seq 1 into a fresh data directory and compares every
+ * alert (id, panel, rule, version, priority, key, reason, evidence,
+ * raised_at, due_at, status) with the hub's. At every seq the rules are
+ * the ones the hub had in force: a rules.loaded event in the log switches
+ * to the rule set it records; before the first (a log older than those
+ * events) the configured rules apply.
+ *
+ * The replay itself (csph_replay_*) is shared with --what-if (whatif.h),
+ * which runs a candidate rule file over the same log. */
 #ifndef CSPH_REDERIVE_H
 #define CSPH_REDERIVE_H
 
+#include <msgpack.h>
 #include <stdio.h>
 
+#include "alertdiff.h"
 #include "config.h"
+#include "ingest.h"
+#include "queues.h"
+#include "schema.h"
+#include "store.h"
 
 /* Re-derive from_dir's log into cfg->data_dir (which must hold no events)
  * with cfg's schemas, panels and rules; report on out. Returns 0 when
- * every alert is identical, 1 when they differ, 2 when it could not run. */
+ * every alert is identical, 1 when they differ (with the differences per
+ * rule and panel), 2 when it could not run. */
 int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out);
+
+/* ---- the replay --------------------------------------------------------- */
+
+/* A hub's data directory opened read-only (no lock: the hub may be
+ * running), with its last seq and its alerts read in one snapshot. */
+struct csph_replay_source {
+    struct csph_store *store;
+    struct csph_queues *queues;
+    uint64_t last_seq;
+    struct csph_alert_set alerts;
+};
+enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct csph_config *cfg,
+                                      const char *dir, struct csph_error *err);
+void csph_replay_source_close(struct csph_replay_source *s);
+
+struct csph_replay;
+/* Called for every event before it is ingested, after its schema check:
+ * it may commit the batch in hand (csph_replay_commit, say before changing
+ * g->rules) and may point r->bytes and r->len at other bytes for the same
+ * event, obj changed to match. A failure stops the replay. */
+typedef enum csph_err (*csph_replay_hook_fn)(struct csph_replay *r,
+                                             const struct csph_stored_event *ev,
+                                             msgpack_object *obj, struct csph_error *err);
+
+struct csph_replay {
+    struct csph_ingest *g; /* into the fresh directory */
+    FILE *out;             /* where an event that cannot be replayed is explained */
+    csph_replay_hook_fn hook;
+    void *ctx;
+    const void *bytes; /* the event to ingest (the hook may replace them) */
+    size_t len;
+    uint64_t events; /* replayed so far */
+    /* private */
+    msgpack_zone zone;
+    uint64_t in_txn;
+    enum csph_err rc;
+    struct csph_error err;
+};
+
+/* Replay src's events with seq <= until, in order, each through
+ * csph_ingest_event (in batches of 1,000), checking that each gets its
+ * original seq. */
+enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uint64_t until,
+                              struct csph_error *err);
+/* Commit the batch in hand (if any) and the index it holds. */
+enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err);
 
 #endif

@@ -19,7 +19,8 @@
 #include "zsock.h"
 
 #define MAX_FRAMES 8 /* routing envelope + body; REQ adds one empty frame */
-#define REPLY_BYTES_MAX (16u << 20) /* a replay reply stops growing here */
+/* A replay entry's bytes besides its event: {seq, received_at, event}. */
+#define REPLAY_ENTRY_OVERHEAD 96
 
 /* Counters reported by `stats`. */
 #define CSPH_COUNTER_MAP(X)                                                    \
@@ -38,6 +39,8 @@
     X(replies_dropped)                                                         \
     X(replay_requests)                                                         \
     X(replay_events)                                                           \
+    X(replay_person_indexed)                                                   \
+    X(replay_person_scanned)                                                   \
     X(alerts_raised)                                                           \
     X(alert_updates)                                                           \
     X(timers_fired)                                                            \
@@ -253,15 +256,16 @@ static int is_write_op(enum csph_op op)
 }
 
 /* Reads that leave an access record (PROTOCOL.md 7): in curve mode, every
- * replay, rejects, alerts or fetch by a panel member or an auditor. They
- * run in the write batch so the record commits before the reply leaves. */
+ * replay, rejects, alerts, evidence or fetch by a panel member or an
+ * auditor. They run in the write batch so the record commits before the
+ * reply leaves. */
 static int is_audited(const struct pending *p)
 {
     if (!p->who || (p->who->role != CSPH_ROLE_PANEL && p->who->role != CSPH_ROLE_AUDITOR))
         return 0;
     enum csph_op op = p->req.op;
     return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
-           op == CSPH_OP_FETCH;
+           op == CSPH_OP_EVIDENCE || op == CSPH_OP_FETCH;
 }
 
 /* security curve: an agency publishes only its listed types, under its own
@@ -546,6 +550,8 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                                    const struct csph_request *r, struct csph_error *e);
 static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
                                   const struct csph_request *r, struct csph_error *e);
+static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
+                                    const struct csph_request *r, struct csph_error *e);
 static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r,
                         struct csph_error *e, enum csph_err *rc);
 
@@ -563,6 +569,7 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     case CSPH_OP_REPLAY: rc = reply_replay(s, &pk, &p->req, &e); break;
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, &p->req, &e); break;
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, &p->req, &e); break;
+    case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, &p->req, &e); break;
     default:
         if (handle_fetch(s, p->frames, p->nframes, &p->req, &e, &rc))
             p->held = 1; /* answered when an alert arrives or the wait ends */
@@ -813,10 +820,22 @@ static void pack_list(msgpack_packer *pk, const struct csph_span *req, const cha
     }
 }
 
+/* The bytes a read reply's list may take (PROTOCOL.md 1): the reply
+ * limit less its envelope and the echoed req. */
+static size_t reply_room(const struct csph_server *s, const struct csph_request *r)
+{
+    size_t limit = s->cfg->limits.reply_max, env = CSPH_REPLY_ENVELOPE + r->req.len;
+    return limit > env ? limit - env : 0;
+}
+
 struct replay_ctx {
     struct csph_server *s;
     msgpack_packer *pk; /* packs into s->scratch2 */
     uint32_t count, max;
+    size_t room;         /* bytes the entries may take */
+    uint64_t stop_before; /* the event that did not fit (0: none) */
+    int stopped;         /* the last visit asked to stop */
+    uint64_t examined;
     int has_since, has_till;
     int64_t since_ms, till_ms;
     const msgpack_object *types;
@@ -856,11 +875,20 @@ static int replay_match(struct replay_ctx *c, const struct csph_stored_event *ev
     return 1;
 }
 
+/* Returns 1 to stop: after this event when the reply is full (max events,
+ * or its bytes), or before it (c->stop_before) when it would not fit. */
 static int replay_visit(void *vctx, const struct csph_stored_event *ev)
 {
     struct replay_ctx *c = vctx;
+    c->examined++;
     if (!replay_match(c, ev))
         return 0;
+    /* Bound the reply's bytes (10,000 events of 64 KiB would be 640 MiB):
+     * an event that would take it past the limit starts the next reply. */
+    if (c->count && c->s->scratch2.size + ev->len + REPLAY_ENTRY_OVERHEAD > c->room) {
+        c->stop_before = ev->seq;
+        return 1;
+    }
     /* Events of one batch share received_at: format it once. */
     if (ev->received_ms != c->when_ms || !c->when_len) {
         c->when_ms = ev->received_ms;
@@ -875,9 +903,151 @@ static int replay_visit(void *vctx, const struct csph_stored_event *ev)
     csph_pack_strn(c->pk, when, (size_t)wl);
     csph_pack_str(c->pk, "event");
     csph_pack_raw(c->pk, ev->bytes, ev->len);
-    /* Bound the reply's bytes too (10,000 events of 64 KiB would be 640
-     * MiB): the client continues from `next`. */
-    return ++c->count == c->max || c->s->scratch2.size >= REPLY_BYTES_MAX;
+    return ++c->count == c->max || c->s->scratch2.size >= c->room;
+}
+
+static int replay_get_visit(void *vctx, const struct csph_stored_event *ev)
+{
+    struct replay_ctx *c = vctx;
+    c->stopped = replay_visit(c, ev);
+    return 0;
+}
+
+/* csph_store_scan with replay_visit: an event that did not fit is the
+ * first of the next reply. */
+static enum csph_err replay_scan(struct csph_server *s, struct replay_ctx *c, uint64_t after,
+                                 uint64_t until, uint64_t scan_max, uint64_t *last, int *end,
+                                 struct csph_error *e)
+{
+    c->stop_before = 0;
+    enum csph_err rc = csph_store_scan(s->store, after, until, scan_max, replay_visit, c, last,
+                                       end, e);
+    if (!rc && c->stop_before) {
+        *last = c->stop_before - 1;
+        *end = 0;
+    }
+    return rc;
+}
+
+struct seq_list {
+    uint64_t *v;
+    size_t n, cap;
+    uint64_t after, until;
+    int oom;
+};
+
+static int seq_collect(void *ctx, int64_t occurred_ms, uint64_t seq)
+{
+    struct seq_list *l = ctx;
+    (void)occurred_ms;
+    if (seq <= l->after || (l->until && seq > l->until))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        uint64_t *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->oom = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = seq;
+    return 0;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* replay with `person`: the events the person index names (its committed
+ * part, up to *applied), in seq order, each read by seq; then the log
+ * after *applied, which the index does not hold yet, scanned and matched as
+ * before. Together: every event naming the person after `after`, in seq
+ * order, paged the same way. At most replay_scan_max events are examined
+ * per reply, as for any filtered replay. */
+static enum csph_err replay_person(struct csph_server *s, struct replay_ctx *c, uint64_t after,
+                                   uint64_t until, uint64_t *last, int *end, struct csph_error *e)
+{
+    struct seq_list l = {.after = after, .until = until};
+    uint64_t applied = 0, scan_max = s->cfg->limits.replay_scan_max;
+    int64_t from = c->has_since ? c->since_ms : INT64_MIN, to = INT64_MAX;
+    enum csph_err rc = CSPH_ERR_OK;
+    if (c->has_till)
+        to = c->till_ms > INT64_MIN ? c->till_ms - 1 : INT64_MIN; /* till is exclusive */
+    if (from <= to) {
+        struct csph_error ie;
+        if (csph_store_refs(s->store, CSPH_REF_PERSON, c->person, c->person_len, from, to,
+                            seq_collect, &l, &applied, &ie) ||
+            l.oom) {
+            /* The log alone still answers, only slower. */
+            LOG_WARN("hub", "replay by person reads the whole log: %s",
+                     l.oom ? "out of memory for the person index's answer" : ie.message);
+            l.n = 0;
+            applied = 0;
+        }
+    } else {
+        /* No time can match; the index has nothing to add. */
+        applied = 0;
+    }
+    /* The index's committed part ends at applied; what it holds past
+     * that (none, but be exact) is read from the log's tail. */
+    size_t n = 0;
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, cmp_seq);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i] <= applied && (!n || l.v[i] != l.v[n - 1]))
+            l.v[n++] = l.v[i];
+    uint64_t indexed_to = until && until < applied ? until : applied;
+    uint64_t examined0 = c->examined;
+    *last = after;
+    *end = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c->examined - examined0 == scan_max) {
+            *end = 0;
+            goto done;
+        }
+        c->stop_before = 0;
+        c->stopped = 0;
+        struct csph_error ge;
+        enum csph_err grc = csph_store_get(s->store, l.v[i], replay_get_visit, c, &ge);
+        if (grc && grc != CSPH_ERR_NOT_FOUND) {
+            *e = ge;
+            rc = grc;
+            goto done;
+        }
+        s->c.replay_person_indexed++;
+        if (c->stop_before) {
+            *last = c->stop_before - 1;
+            *end = 0;
+            goto done;
+        }
+        *last = l.v[i];
+        if (c->stopped) {
+            /* Full. Anything left: more the index named, or a tail. */
+            *end = i + 1 == n && !(csph_store_last_seq(s->store) > indexed_to &&
+                                   (!until || until > indexed_to));
+            goto done;
+        }
+    }
+    /* Everything the index holds for this query is in the reply. */
+    if (indexed_to > *last)
+        *last = indexed_to;
+    if (until && *last >= until)
+        goto done;
+    uint64_t examined = c->examined - examined0;
+    if (examined >= scan_max) {
+        *end = csph_store_last_seq(s->store) <= *last;
+        goto done;
+    }
+    uint64_t tail0 = c->examined;
+    rc = replay_scan(s, c, *last, until, scan_max - examined, last, end, e);
+    s->c.replay_person_scanned += c->examined - tail0;
+done:
+    free(l.v);
+    return rc;
 }
 
 static enum csph_err time_arg(const struct csph_request *r, const char *key, int *has, int64_t *ms,
@@ -921,6 +1091,7 @@ static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
                               "'person' must be a person reference: 1-64 characters from "
                               "A-Z a-z 0-9 . _ : -");
     c.max = (uint32_t)max;
+    c.room = reply_room(s, r);
     msgpack_packer epk;
     s->scratch2.size = 0;
     msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
@@ -930,8 +1101,11 @@ static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
     int end = 1;
     /* A filtered replay examines at most replay_scan_max events per reply,
      * so one query cannot hold the loop; `next` lets the client go on. */
-    rc = csph_store_scan(s->store, after, until, filtered ? s->cfg->limits.replay_scan_max : max,
-                         replay_visit, &c, &last, &end, e);
+    if (c.person)
+        rc = replay_person(s, &c, after, until, &last, &end, e);
+    else
+        rc = replay_scan(s, &c, after, until, filtered ? s->cfg->limits.replay_scan_max : max,
+                         &last, &end, e);
     if (rc)
         return rc;
     s->c.replay_requests++;
@@ -943,12 +1117,18 @@ static enum csph_err reply_replay(struct csph_server *s, msgpack_packer *pk,
 
 struct rejects_ctx {
     msgpack_packer *pk;
+    const msgpack_sbuffer *out;
+    size_t room;
     uint32_t count;
 };
 
 static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
 {
     struct rejects_ctx *c = vctx;
+    /* A rejection's bytes may be a whole message: one that would take the
+     * reply past its limit starts the next reply. */
+    if (c->count && c->out->size + rj->len + strlen(rj->message) + 512 > c->room)
+        return 1;
     char when[32];
     int wl = csph_time_format(rj->received_ms, when);
     msgpack_pack_map(c->pk, 5);
@@ -988,7 +1168,7 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer epk;
     s->scratch2.size = 0;
     msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
-    struct rejects_ctx c = {.pk = &epk};
+    struct rejects_ctx c = {.pk = &epk, .out = &s->scratch2, .room = reply_room(s, r)};
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
     s->last_count = c.count;
@@ -1011,7 +1191,10 @@ static enum csph_err fetch_args(struct csph_server *s, const struct csph_request
     return rc;
 }
 
-/* Pack the fetch reply for a consumer into s->scratch; *count alerts. */
+/* Pack the fetch reply for a consumer into s->scratch; *count alerts.
+ * req_len is the echoed req's length (it counts towards the reply's
+ * limit). `next` is the last alert in the reply (what to ack), `end`
+ * whether nothing more is waiting after it. */
 static enum csph_err fetch_reply(struct csph_server *s, const struct csph_span *req, int panel,
                                  const char *consumer, size_t clen, uint32_t max, uint32_t *count,
                                  struct csph_error *e)
@@ -1019,12 +1202,16 @@ static enum csph_err fetch_reply(struct csph_server *s, const struct csph_span *
     msgpack_packer ipk, pk;
     s->scratch2.size = 0;
     msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
-    enum csph_err rc = csph_queues_fetch(s->queues, panel, consumer, clen, max, &ipk, count, e);
+    struct csph_request shape = {.req = *req};
+    uint64_t last = 0;
+    int end = 1;
+    enum csph_err rc = csph_queues_fetch(s->queues, panel, consumer, clen, max,
+                                         reply_room(s, &shape), &ipk, count, &last, &end, e);
     if (rc)
         return rc;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
-    pack_list(&pk, req, "alerts", &s->scratch2, *count, 0, 0, 0);
+    pack_list(&pk, req, "alerts", &s->scratch2, *count, 1, last, end);
     return CSPH_ERR_OK;
 }
 
@@ -1164,11 +1351,65 @@ static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
     /* Restricted panels' evidence is for the auditor only. */
     int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
-    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, full, &ipk, &count,
-                               &last, &end, e)))
+    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, full,
+                               reply_room(s, r), &ipk, &count, &last, &end, e)))
         return rc;
     s->last_count = count;
     pack_list(pk, &r->req, "alerts", &s->scratch2, count, 1, last, end);
+    return CSPH_ERR_OK;
+}
+
+/* evidence: the rest of an alert whose evidence did not fit in one reply
+ * (PROTOCOL.md 5), or any alert's evidence, paged by position. */
+static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
+                                    const struct csph_request *r, struct csph_error *e)
+{
+    uint64_t id = 0, after = 0, max = UINT32_MAX, total = 0;
+    int present = 0, panel = -1;
+    uint32_t count = 0;
+    enum csph_err rc = csph_wire_u64(r, "id", 1, UINT64_MAX, &id, &present, e);
+    if (!rc && !present)
+        rc = csph_error_set(e, CSPH_ERR_BAD_REQUEST, "id", "'id' (an alert id) is required");
+    if (!rc)
+        rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e);
+    if (!rc)
+        rc = csph_wire_u64(r, "max", 1, UINT32_MAX, &max, NULL, e);
+    if (rc)
+        return rc;
+    msgpack_packer ipk;
+    s->scratch2.size = 0;
+    msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
+    /* As the alert's queue shows it: restricted panels' evidence is for the
+     * auditor only. */
+    int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
+    if ((rc = csph_queues_evidence(s->queues, id, full, after, max, reply_room(s, r), &ipk,
+                                   &panel, &count, &total, e)))
+        return rc;
+    if (s->who && !csph_identity_may_panel(s->who, panel)) {
+        /* Say no more than for an alert that does not exist. */
+        s->scratch2.size = 0;
+        s->c.forbidden++;
+        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "id",
+                              "alert %llu is not on a panel identity '%s' may read",
+                              (unsigned long long)id, s->who->name);
+    }
+    uint64_t next = (after < total ? after : total) + count;
+    s->last_count = count;
+    csph_reply_begin(pk, &r->req, 1, 5);
+    csph_pack_str(pk, "id");
+    msgpack_pack_uint64(pk, id);
+    csph_pack_str(pk, "total");
+    msgpack_pack_uint64(pk, total);
+    csph_pack_str(pk, "evidence");
+    msgpack_pack_array(pk, count);
+    csph_pack_raw(pk, s->scratch2.data, s->scratch2.size);
+    csph_pack_str(pk, "next");
+    msgpack_pack_uint64(pk, next);
+    csph_pack_str(pk, "end");
+    if (next >= total)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
     return CSPH_ERR_OK;
 }
 
@@ -1186,6 +1427,7 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     case CSPH_OP_REPLAY: rc = reply_replay(s, &pk, r, &e); break;
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, r, &e); break;
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, r, &e); break;
+    case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, r, &e); break;
     case CSPH_OP_FETCH:
         if (handle_fetch(s, f, n, r, &e, &rc))
             return; /* held: answered when an alert arrives or the wait ends */
@@ -1384,8 +1626,37 @@ static enum csph_err load_rules(struct csph_server *s, struct csph_rules **out,
     *out = NULL;
     if (!s->cfg->rules_file[0])
         return CSPH_ERR_OK;
-    return csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels, s->schemas,
-                           err);
+    enum csph_err rc = csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels,
+                                       s->schemas, err);
+    if (rc == CSPH_ERR_OK && (rc = csph_ingest_rules_fit(*out, err)))
+        csph_rules_destroy(out);
+    return rc;
+}
+
+/* The rule set in force into the log (rules.loaded), unless the log's last
+ * rules.loaded already records it, or neither the log nor the hub has
+ * rules. */
+static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
+{
+    char last[80];
+    const char *now = s->rules ? csph_rules_digest(s->rules) : CSPH_RULES_NONE;
+    enum csph_err rc = csph_ingest_rules_recorded(&s->ingest, last, sizeof last, NULL, err);
+    if (rc || !strcmp(last, now) || (!last[0] && !s->rules))
+        return rc;
+    uint64_t seq = 0;
+    if ((rc = csph_ingest_begin(&s->ingest, err)))
+        return rc;
+    if ((rc = csph_ingest_rules_loaded(&s->ingest, csph_clock_now_ms(s->clock), &seq, err))) {
+        csph_ingest_abort(&s->ingest);
+        return rc;
+    }
+    if ((rc = csph_ingest_commit(&s->ingest, err)))
+        return rc;
+    s->c.commits++;
+    csph_store_index_settle(s->store); /* rare: no need to hold it */
+    LOG_INFO("rules", "rule set %s recorded in the log (rules.loaded, seq %llu)", now,
+             (unsigned long long)seq);
+    return CSPH_ERR_OK;
 }
 
 /* SIGHUP: reload the rules. A broken file leaves the running rules in
@@ -1417,9 +1688,22 @@ static void on_hup(uv_signal_t *h, int signum)
     }
     /* The new rules start from a committed index, not held batches. */
     csph_store_index_settle(s->store);
-    csph_rules_destroy(&s->rules);
+    struct csph_rules *old = s->rules;
     s->rules = fresh;
     s->ingest.rules = fresh;
+    /* In force only once the log says so (rules.loaded): re-derivation
+     * must find every rule set the hub ran. */
+    if (record_rules(s, &err)) {
+        s->rules = old;
+        s->ingest.rules = old;
+        csph_rules_destroy(&fresh);
+        s->c.rule_reload_failures++;
+        LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: cannot record "
+                  "the new rules in the log: %s", old ? csph_rules_digest(old) : "none",
+                  err.message);
+        return;
+    }
+    csph_rules_destroy(&old);
     s->c.rule_reloads++;
     LOG_INFO("rules", "reloaded %zu rules from %s (version %s)",
              fresh ? csph_rules_count(fresh) : 0, s->cfg->rules_file,
@@ -1602,6 +1886,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
     uint64_t caught;
     if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)))
+        goto fail;
+    if ((rc = record_rules(s, err)))
         goto fail;
     s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
     if (!s->fetches) {

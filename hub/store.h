@@ -104,6 +104,9 @@ enum csph_err csph_store_open_readonly(struct csph_store **out, const char *dir,
 void csph_store_close(struct csph_store **s);
 
 uint64_t csph_store_last_seq(const struct csph_store *s);
+/* The last seq in txn, a read transaction of csph_store_env (a snapshot
+ * shared with other reads, say the alerts'); 0 when the log is empty. */
+uint64_t csph_store_last_seq_in(struct csph_store *s, MDB_txn *txn);
 /* The LMDB environment, for modules keeping their databases beside the log
  * (queues, rules). Borrowed; valid until csph_store_close. */
 MDB_env *csph_store_env(struct csph_store *s);
@@ -205,6 +208,9 @@ enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t unt
 enum csph_err csph_store_get(struct csph_store *s, uint64_t seq, csph_store_event_fn fn, void *ctx,
                              struct csph_error *err);
 
+/* Visit kept rejections with id > after, at most max, in id order. The
+ * visitor returns 0 to go on, nonzero to stop BEFORE this rejection (it is
+ * not counted and *last stays on the one before; *end is 0). */
 typedef int (*csph_store_reject_fn)(void *ctx, const struct csph_stored_reject *r);
 enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t max,
                                  csph_store_reject_fn fn, void *ctx, uint64_t *last, int *end,

@@ -23,6 +23,7 @@ static const char *const op_keys[CSPH_OP__COUNT][10] = {
     [CSPH_OP_ACK] = {"panel", "consumer", "upto", NULL},
     [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", NULL},
     [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", NULL},
+    [CSPH_OP_EVIDENCE] = {"id", "after", "max", NULL},
 };
 
 const char *csph_op_name(enum csph_op op)

@@ -26,7 +26,8 @@
     X(FETCH, "fetch")                                                          \
     X(ACK, "ack")                                                              \
     X(ALERTS, "alerts")                                                        \
-    X(ALERT_UPDATE, "alert.update")
+    X(ALERT_UPDATE, "alert.update")                                            \
+    X(EVIDENCE, "evidence")
 
 enum csph_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

@@ -3,9 +3,10 @@
  * What an agency's developer, the adapters and the `csphub` command use to
  * talk to a csphub hub: connect, publish events with a window of requests in
  * flight, resend what was not acknowledged after a reconnect or a hub
- * restart, and make any other request (replay, fetch, ack, alerts,
+ * restart, and make any other request (replay, fetch, ack, alerts, evidence,
  * alert.update, stats, rejects, ping) synchronously, in MessagePack or in
- * JSON.
+ * JSON. Replies are at most 16 MiB (PROTOCOL.md 1): lists come in pages
+ * with `next`/`end`, and the library hands each reply back as it came.
  *
  *     csph_client *c;
  *     char err[256];

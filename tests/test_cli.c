@@ -422,13 +422,13 @@ static void test_ping(void **state)
     RUN(f, "ping");
     EXPECT_STATUS(f, 0);
     EXPECT_IN(f, out, "answers: CSPH/1");
-    EXPECT_IN(f, out, "last seq 0");
+    EXPECT_IN(f, out, "last seq 1"); /* the hub's rules.loaded */
     /* Global options also work after the command. */
     runv(f, NULL, NULL, NULL, "ping", "--json", "--hub", f->hub.endpoint, NULL);
     EXPECT_STATUS(f, 0);
     json_t *j = json_loads(f->r.out.p, 0, NULL);
     assert_non_null(j);
-    assert_int_equal(json_integer_value(json_object_get(j, "last_seq")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "last_seq")), 1);
     assert_string_equal(json_string_value(json_object_get(j, "protocol")), "CSPH/1");
     assert_null(json_object_get(j, "ok"));
     json_decref(j);
@@ -562,7 +562,8 @@ static void test_queue_and_alert(void **state)
 
     RUN(f, "alert", "1", "accept", "--note", "Listed for the next meeting");
     EXPECT_STATUS(f, 0);
-    assert_string_equal(f->r.out.p, "alert 1 accepted (recorded as event seq 4)\n");
+    /* seq 1 is the hub's rules.loaded, 2-4 the reports */
+    assert_string_equal(f->r.out.p, "alert 1 accepted (recorded as event seq 5)\n");
 
     RUN(f, "queue", "asb-case-review", "--status", "accepted");
     EXPECT_STATUS(f, 0);
@@ -589,7 +590,7 @@ static void test_queue_and_alert(void **state)
     EXPECT_STATUS(f, 0);
     json_t *j = json_loads(f->r.out.p, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "closed");
-    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 5);
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 6);
     json_decref(j);
 
     /* Refusals: exit 3 with the hub's code, message and field. */
@@ -621,6 +622,89 @@ static void test_queue_pages(void **state)
     EXPECT_STATUS(f, 0);
     EXPECT_IN(f, out, "by V-3 between");
     EXPECT_IN(f, out, "\n3 alerts\n");
+}
+
+/* An alert whose evidence alone is over a reply's size (the hub's limit
+ * lowered to 8 KiB here) comes cut; queue --json and watch --json fetch the
+ * rest (`evidence`) and print it whole. */
+static void test_queue_cut_evidence(void **state)
+{
+    struct fx *f = *state;
+    char path[700], data[700];
+    snprintf(path, sizeof path, "%s/panels.yaml", f->tmp);
+    FILE *o = fopen(path, "w");
+    assert_non_null(o);
+    fputs("panels:\n  tasking: {title: \"Tasking\"}\n", o);
+    fclose(o);
+    snprintf(path, sizeof path, "%s/rules.yaml", f->tmp);
+    o = fopen(path, "w");
+    assert_non_null(o);
+    fputs("rules:\n"
+          "  - name: test.hotspot\n"
+          "    panel: tasking\n"
+          "    when: asb.report\n"
+          "    key: location.lsoa\n"
+          "    window_days: 3650\n"
+          "    tiers:\n"
+          "      - {at_least: 3000, priority: high}\n"
+          "    reason: \"{count} reports in {key}\"\n",
+          o);
+    fclose(o);
+    snprintf(path, sizeof path, "%s/hub.yaml", f->tmp);
+    o = fopen(path, "w");
+    assert_non_null(o);
+    fputs("rules_file: rules.yaml\npanels_file: panels.yaml\n"
+          "limits:\n  reply_max_bytes: 8192\n  event_max_bytes: 2048\n",
+          o);
+    fclose(o);
+    snprintf(data, sizeof data, "%s/data", f->tmp);
+    assert_int_equal(tu_hub_start(&f->hub, data, "--config", path, NULL), 0);
+    snprintf(path, sizeof path, "%s/hotspot.jsonl", f->tmp);
+    o = fopen(path, "w");
+    assert_non_null(o);
+    for (int i = 0; i < 3000; i++)
+        fprintf(o,
+                "{\"id\":\"h-%d\",\"type\":\"asb.report\",\"source\":\"police\","
+                "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"location\":{\"lsoa\":"
+                "\"E01000916\"},\"category\":\"nuisance\"}\n",
+                i);
+    fclose(o);
+    RUN(f, "publish", path);
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "accepted   3000");
+    /* The reports' seqs, from the log. */
+    RUN(f, "replay", "--types", "asb.report");
+    EXPECT_STATUS(f, 0);
+    json_t *lines = json_lines(f);
+    assert_int_equal(json_array_size(lines), 3000);
+    static json_int_t seqs[3000];
+    for (size_t i = 0; i < 3000; i++)
+        seqs[i] = json_integer_value(json_object_get(json_array_get(lines, i), "seq"));
+    json_decref(lines);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            RUN(f, "queue", "tasking", "--json");
+        else
+            RUN(f, "watch", "tasking", "--consumer", "bridge", "--once", "--json");
+        EXPECT_STATUS(f, 0);
+        lines = json_lines(f);
+        assert_int_equal(json_array_size(lines), 1);
+        json_t *a = json_array_get(lines, 0);
+        assert_null(json_object_get(a, "evidence_next"));
+        assert_null(json_object_get(a, "evidence_total"));
+        json_t *ev = json_object_get(a, "evidence");
+        assert_int_equal(json_array_size(ev), 3000);
+        for (size_t i = 0; i < 3000; i++)
+            if (json_integer_value(json_array_get(ev, i)) != seqs[i])
+                fail_msg("evidence %zu is %lld, want %lld", i,
+                         (long long)json_integer_value(json_array_get(ev, i)),
+                         (long long)seqs[i]);
+        json_decref(lines);
+    }
+    RUN(f, "queue", "tasking");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "3000 reports in E01000916");
+    EXPECT_IN(f, out, "\n1 alert\n");
 }
 
 static void test_watch_once(void **state)
@@ -714,18 +798,20 @@ static void test_replay(void **state)
     RUN(f, "publish", path);
     EXPECT_STATUS(f, 0);
 
+    /* Seq 1 is the hub's record of its rules (rules.loaded); r-1..r-5 are
+     * seqs 2-6. */
     struct {
         const char *args[6];
-        int seqs[6]; /* expected seqs, 0-terminated */
+        int seqs[7]; /* expected seqs, 0-terminated */
     } cases[] = {
-        {{NULL}, {1, 2, 3, 4, 5}},
-        {{"--types", "call"}, {3, 5}},
-        {{"--types", "asb.report,call", "--person", "V-2"}, {2, 5}},
-        {{"--person", "V-1"}, {1, 3, 4}},
-        {{"--types", "asb.report", "--max", "2", "--page", "1"}, {1, 2}},
-        {{"--after", "2", "--until", "4"}, {3, 4}},
-        {{"--since", since, "--till", till}, {2, 3}},
-        {{"--page", "2"}, {1, 2, 3, 4, 5}},
+        {{NULL}, {1, 2, 3, 4, 5, 6}},
+        {{"--types", "call"}, {4, 6}},
+        {{"--types", "asb.report,call", "--person", "V-2"}, {3, 6}},
+        {{"--person", "V-1"}, {2, 4, 5}},
+        {{"--types", "asb.report", "--max", "2", "--page", "1"}, {2, 3}},
+        {{"--after", "3", "--until", "5"}, {4, 5}},
+        {{"--since", since, "--till", till}, {3, 4}},
+        {{"--page", "2"}, {1, 2, 3, 4, 5, 6}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const char *const *a = cases[k].args;
@@ -743,8 +829,14 @@ static void test_replay(void **state)
             int seq = cases[k].seqs[i];
             assert_int_equal(json_integer_value(json_object_get(l, "seq")), seq);
             assert_true(json_is_string(json_object_get(l, "received_at")));
+            if (seq == 1) {
+                assert_string_equal(
+                    json_string_value(json_object_get(json_object_get(l, "event"), "type")),
+                    "rules.loaded");
+                continue;
+            }
             /* The event exactly as published. */
-            if (!json_equal(json_object_get(l, "event"), want[seq - 1]))
+            if (!json_equal(json_object_get(l, "event"), want[seq - 2]))
                 fail_msg("case %zu: seq %d is not the event published:\n%s", k, seq, f->r.out.p);
         }
         json_decref(lines);
@@ -976,6 +1068,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_and_alert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_cut_evidence, setup_nohub, teardown),
         cmocka_unit_test_setup_teardown(test_watch_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),

@@ -15,6 +15,7 @@
 struct fx {
     char *dir;
     char data[600];
+    char config[600]; /* no rules: the log holds only what the tests send */
     struct tu_hub hub;
     /* per token: 0 no result yet, 1 accepted, 2 duplicate, 3 rejected */
     int result[N + 10];
@@ -28,7 +29,12 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->dir = tu_tmpdir("client");
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    assert_int_equal(tu_hub_start(&f->hub, f->data, NULL), 0);
+    snprintf(f->config, sizeof f->config, "%s/log-only.yaml", f->dir);
+    FILE *cf = fopen(f->config, "w");
+    assert_non_null(cf);
+    fputs("rules_file: none\n", cf);
+    fclose(cf);
+    assert_int_equal(tu_hub_start(&f->hub, f->data, "--config", f->config, NULL), 0);
     *state = f;
     return 0;
 }
@@ -183,7 +189,7 @@ static void test_hub_restart_mid_window(void **state)
      * in flight is resent, and the rest goes on */
     assert_true(csph_client_pending(c) > 0);
     tu_hub_kill9(&f->hub);
-    assert_int_equal(tu_hub_restart(&f->hub, NULL), 0);
+    assert_int_equal(tu_hub_restart(&f->hub, "--config", f->config, NULL), 0);
     publish_all(f, c, N / 2, N);
     assert_int_equal(csph_client_flush(c, 60000), 0);
     for (int i = 0; i < N; i++)

@@ -22,6 +22,7 @@
 struct fx {
     char *tmp;
     char data[600];
+    char config[600]; /* rules_file: none: the log holds only what a test sends */
     struct tu_hub hub;
     struct tu_client c;
     int client_open;
@@ -32,7 +33,8 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    if (!(f->tmp = tu_hub_fresh(&f->hub, "e2e", f->data, sizeof f->data))) {
+    if (!(f->tmp = tu_hub_fresh_log_only(&f->hub, "e2e", f->data, sizeof f->data, f->config,
+                                         sizeof f->config))) {
         free(f);
         return -1;
     }
@@ -67,7 +69,7 @@ static void restart(struct fx *f)
     assert_int_equal(tu_hub_stop(&f->hub), 0);
     char data[600];
     snprintf(data, sizeof data, "%s", f->data);
-    assert_int_equal(tu_hub_start(&f->hub, data, NULL), 0);
+    assert_int_equal(tu_hub_start(&f->hub, data, "--config", f->config, NULL), 0);
     tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
     f->client_open = 1;
 }
@@ -1503,8 +1505,9 @@ static void test_rules_reload(void **state)
     const char *da = "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
                      "\"source\":\"police\",\"occurred_at\":\"2025-04-01T22:00:00Z\","
                      "\"victim\":\"%s\",\"dash_score\":16}}";
+    /* seq 1 is the hub's record of the rules it put in force (rules.loaded) */
     msgpack_object r = tu_call(&c, da, "da-1", "V-1");
-    expect_accepted(&r, "accepted", 1);
+    expect_accepted(&r, "accepted", 2);
     assert_int_equal(counter(&c, "alerts.marac"), 1);
     r = tu_call(&c, "{\"op\":\"stats\"}");
     char version[64];
@@ -1518,7 +1521,7 @@ static void test_rules_reload(void **state)
         ;
     assert_int_equal(counter(&c, "rule_reload_failures"), 1);
     r = tu_call(&c, da, "da-2", "V-2");
-    expect_accepted(&r, "accepted", 2);
+    expect_accepted(&r, "accepted", 3);
     assert_int_equal(counter(&c, "alerts.marac"), 2);
     r = tu_call(&c, "{\"op\":\"stats\"}");
     assert_string_equal(tu_str(&r, "counters.rule_version"), version);
@@ -1532,8 +1535,8 @@ static void test_rules_reload(void **state)
     while (counter(&c, "rule_reloads") < 1 && tu_now_ms() < deadline)
         ;
     assert_int_equal(counter(&c, "rule_reloads"), 1);
-    r = tu_call(&c, da, "da-3", "V-3");
-    expect_accepted(&r, "accepted", 3);
+    r = tu_call(&c, da, "da-3", "V-3"); /* seq 4: the new rules, recorded */
+    expect_accepted(&r, "accepted", 5);
     assert_int_equal(counter(&c, "alerts.marac"), 2);
     r = tu_call(&c, "{\"op\":\"stats\"}");
     assert_string_not_equal(tu_str(&r, "counters.rule_version"), version);
@@ -1634,6 +1637,638 @@ static void test_failed_batch_keeps_index(void **state)
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 3);
     assert_int_equal(tu_int(&r, "alerts.0.evidence.0"), seq_a);
     assert_int_equal(tu_int(&r, "alerts.0.evidence.2"), seq_b + 1);
+    tu_client_close(&c);
+    assert_int_equal(tu_hub_stop(&hub), 0);
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
+/* ---- bounded replies: fetch, alerts, evidence, replay, rejects --------- */
+
+/* Write text to dir/name. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A panels file of our own: what config/ holds may change under us. */
+static const char test_panels[] = "panels:\n"
+                                  "  tasking: {title: \"Tasking\"}\n"
+                                  "  marac: {title: \"MARAC\"}\n"
+                                  "  channel: {title: \"Channel\", restricted: true}\n";
+
+#define PG_REPLY_MAX 8192
+#define PG_KEYS 30     /* places with PG_PER_KEY reports each */
+#define PG_PER_KEY 200 /* the first tier */
+#define PG_BIG 3000    /* one more place: both tiers, the second alone > PG_REPLY_MAX */
+#define PG_EVENTS (PG_KEYS * PG_PER_KEY + PG_BIG)
+
+/* Every place's reports, by seq in the order published. */
+struct pg {
+    uint64_t seqs[PG_KEYS + 1][PG_BIG];
+    size_t n[PG_KEYS + 1];
+};
+
+/* An alert as read from a reply, its evidence copied out. */
+struct galert {
+    uint64_t id;
+    int key;       /* the place index, from key["location.lsoa"] */
+    uint64_t *ev;
+    size_t nev;
+    int cut;       /* it came with evidence_total and evidence_next */
+    uint64_t total, next;
+};
+
+static void pg_reply_bounded(const struct tu_client *c, const msgpack_object *r)
+{
+    if (c->raw_len > PG_REPLY_MAX)
+        fail_msg("a reply of %zu bytes, over reply_max_bytes %d: %.300s", c->raw_len,
+                 PG_REPLY_MAX, tu_dump(r));
+}
+
+/* Copy the alerts of a reply's `alerts` array into out[*n...]. */
+static void take_alerts(const msgpack_object *r, struct galert *out, size_t *n, size_t cap)
+{
+    const msgpack_object *arr = tu_get(r, "alerts");
+    if (!arr || arr->type != MSGPACK_OBJECT_ARRAY)
+        fail_msg("no alerts array: %.300s", tu_dump(r));
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        const msgpack_object *a = &arr->via.array.ptr[i];
+        if (*n >= cap)
+            fail_msg("more than %zu alerts", cap);
+        struct galert *g = &out[(*n)++];
+        memset(g, 0, sizeof *g);
+        g->id = (uint64_t)tu_int(a, "id");
+        const msgpack_object *key = tu_get(a, "key"), *ev = tu_get(a, "evidence");
+        if (!key || key->type != MSGPACK_OBJECT_MAP || key->via.map.size != 1 ||
+            key->via.map.ptr[0].val.type != MSGPACK_OBJECT_STR || !ev ||
+            ev->type != MSGPACK_OBJECT_ARRAY)
+            fail_msg("alert without a one-field key or evidence: %.300s", tu_dump(a));
+        const msgpack_object_str *lsoa = &key->via.map.ptr[0].val.via.str;
+        char text[16];
+        snprintf(text, sizeof text, "%.*s", (int)lsoa->size, lsoa->ptr);
+        g->key = atoi(text + 3) - 100000;
+        if (g->key < 0 || g->key > PG_KEYS)
+            fail_msg("alert for an unknown place %s", text);
+        g->nev = ev->via.array.size;
+        g->ev = malloc((g->nev ? g->nev : 1) * sizeof *g->ev);
+        for (uint32_t j = 0; j < g->nev; j++)
+            g->ev[j] = ev->via.array.ptr[j].via.u64;
+        const msgpack_object *tot = tu_get(a, "evidence_total"), *nx = tu_get(a, "evidence_next");
+        if (!tot != !nx)
+            fail_msg("evidence_total and evidence_next come together: %.300s", tu_dump(a));
+        if (tot) {
+            g->cut = 1;
+            g->total = tot->via.u64;
+            g->next = nx->via.u64;
+            if (g->next != g->nev || g->total <= g->nev)
+                fail_msg("a cut alert gives %zu of %llu with evidence_next %llu", g->nev,
+                         (unsigned long long)g->total, (unsigned long long)g->next);
+        }
+    }
+}
+
+/* The rest of a cut alert's evidence from the `evidence` op, max per
+ * reply (0: as many as fit). */
+static void complete_evidence(struct tu_client *c, struct galert *g, unsigned max)
+{
+    g->ev = realloc(g->ev, g->total * sizeof *g->ev);
+    int pages = 0;
+    for (;;) {
+        char mx[32] = "";
+        if (max)
+            snprintf(mx, sizeof mx, ",\"max\":%u", max);
+        msgpack_object r = tu_call(c, "{\"op\":\"evidence\",\"id\":%llu,\"after\":%zu%s}",
+                                   (unsigned long long)g->id, g->nev, mx);
+        expect_ok(&r);
+        pg_reply_bounded(c, &r);
+        expect_int(&r, "id", (int64_t)g->id);
+        expect_int(&r, "total", (int64_t)g->total);
+        const msgpack_object *ev = tu_get(&r, "evidence");
+        assert_non_null(ev);
+        if (max && ev->via.array.size > max)
+            fail_msg("evidence with max %u gave %u", max, ev->via.array.size);
+        if (g->nev + ev->via.array.size > g->total)
+            fail_msg("evidence gave more than its total %llu", (unsigned long long)g->total);
+        for (uint32_t j = 0; j < ev->via.array.size; j++)
+            g->ev[g->nev++] = ev->via.array.ptr[j].via.u64;
+        expect_int(&r, "next", (int64_t)g->nev);
+        int end = tu_bool(&r, "end");
+        assert_int_equal(end, g->nev == g->total);
+        pages++;
+        if (end)
+            break;
+        if (!ev->via.array.size)
+            fail_msg("evidence made no progress at %zu", g->nev);
+        assert_true(pages < 10000);
+    }
+}
+
+/* Each alert once, ids 1..n, and each one's evidence exactly the reports of
+ * its place that the tier counted. Frees the evidence. */
+static void check_alerts(const struct pg *p, struct galert *a, size_t n, size_t want)
+{
+    if (n != want)
+        fail_msg("%zu alerts read, %zu raised", n, want);
+    int seen[PG_KEYS + 1][2] = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (a[j].id == a[i].id)
+                fail_msg("alert %llu came twice", (unsigned long long)a[i].id);
+        if (i && a[i].id <= a[i - 1].id)
+            fail_msg("alert %llu after %llu: not oldest first", (unsigned long long)a[i].id,
+                     (unsigned long long)a[i - 1].id);
+        size_t want_n = a[i].nev == PG_BIG ? PG_BIG : PG_PER_KEY;
+        if (a[i].nev != want_n)
+            fail_msg("alert %llu has %zu evidence seqs", (unsigned long long)a[i].id, a[i].nev);
+        for (size_t j = 0; j < want_n; j++)
+            if (a[i].ev[j] != p->seqs[a[i].key][j])
+                fail_msg("alert %llu evidence %zu: %llu, want %llu",
+                         (unsigned long long)a[i].id, j, (unsigned long long)a[i].ev[j],
+                         (unsigned long long)p->seqs[a[i].key][j]);
+        seen[a[i].key][want_n == PG_BIG]++;
+        free(a[i].ev);
+        a[i].ev = NULL;
+    }
+    for (int k = 0; k <= PG_KEYS; k++) {
+        assert_int_equal(seen[k][0], 1);
+        assert_int_equal(seen[k][1], k == PG_KEYS);
+    }
+}
+
+/* One place's hotspot alert can cite thousands of reports. fetch, alerts,
+ * evidence, replay and rejects replies all stay within the hub's reply
+ * limit (here lowered to 8 KiB), paged with next/end, nothing lost or
+ * given twice; the alert whose evidence alone is over the limit still
+ * comes, its evidence cut, and the `evidence` op gives the rest. */
+static void test_bounded_alert_pages(void **state)
+{
+    (void)state;
+    char *tmp = tu_tmpdir("pages");
+    write_file(tmp, "panels.yaml", test_panels);
+    char rules[512];
+    snprintf(rules, sizeof rules,
+             "rules:\n"
+             "  - name: test.hotspot\n"
+             "    panel: tasking\n"
+             "    when: asb.report\n"
+             "    key: location.lsoa\n"
+             "    window_days: 3650\n"
+             "    tiers:\n"
+             "      - {at_least: %d, priority: medium}\n"
+             "      - {at_least: %d, priority: high}\n"
+             "    reason: \"{count} reports in {key}\"\n",
+             PG_PER_KEY, PG_BIG);
+    write_file(tmp, "rules.yaml", rules);
+    struct tu_hub hub;
+    struct tu_client c;
+    char conf[512];
+    snprintf(conf, sizeof conf,
+             "rules_file: rules.yaml\npanels_file: panels.yaml\n"
+             "limits:\n  reply_max_bytes: %d\n  event_max_bytes: 2048\n",
+             PG_REPLY_MAX);
+    start_configured(tmp, conf, &hub, &c);
+
+    struct pg *p = calloc(1, sizeof *p);
+    const int per = 500;
+    char *batch = malloc((size_t)per * 256 + 64);
+    for (int base = 0; base < PG_EVENTS; base += per) {
+        size_t len = (size_t)sprintf(batch, "{\"op\":\"publish\",\"events\":[");
+        for (int i = base; i < base + per; i++) {
+            int key = i < PG_KEYS * PG_PER_KEY ? i % PG_KEYS : PG_KEYS;
+            len += (size_t)sprintf(batch + len,
+                                   "%s{\"id\":\"pg-%d\",\"type\":\"asb.report\",\"source\":"
+                                   "\"police\",\"occurred_at\":\"2025-03-01T21:14:00Z\","
+                                   "\"location\":{\"lsoa\":\"E01%06d\"},\"category\":\"nuisance\"}",
+                                   i > base ? "," : "", i, 100000 + key);
+        }
+        sprintf(batch + len, "]}");
+        msgpack_object r = tu_call(&c, "%s", batch);
+        expect_ok(&r);
+        for (int i = base; i < base + per; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "results.%d.status", i - base);
+            expect_str(&r, path, "accepted");
+            snprintf(path, sizeof path, "results.%d.seq", i - base);
+            int key = i < PG_KEYS * PG_PER_KEY ? i % PG_KEYS : PG_KEYS;
+            p->seqs[key][p->n[key]++] = (uint64_t)tu_int(&r, path);
+        }
+    }
+    free(batch);
+    size_t raised = (size_t)counter(&c, "alerts.tasking");
+    assert_int_equal(raised, PG_KEYS + 2);
+    struct galert a[PG_KEYS + 8];
+    size_t n;
+
+    /* alerts: paged by bytes, next/end, one cut alert completed by
+     * `evidence` as many as fit per reply */
+    n = 0;
+    uint64_t after = 0;
+    int pages = 0, cut = 0;
+    for (;;) {
+        msgpack_object r = tu_call(&c, "{\"op\":\"alerts\",\"panel\":\"tasking\",\"after\":%llu,"
+                                       "\"max\":1000}",
+                                   (unsigned long long)after);
+        expect_ok(&r);
+        pg_reply_bounded(&c, &r);
+        size_t before = n;
+        take_alerts(&r, a, &n, PG_KEYS + 8);
+        int64_t next = tu_int(&r, "next");
+        int end = tu_bool(&r, "end");
+        assert_true(next >= 0 && end >= 0);
+        pages++;
+        if (n > before)
+            assert_int_equal(next, (int64_t)a[n - 1].id);
+        if (end)
+            break;
+        /* Stopped on bytes, not on max: never an empty page. */
+        if (n == before || (uint64_t)next <= after)
+            fail_msg("alerts made no progress after %llu: %.300s", (unsigned long long)after,
+                     tu_dump(&r));
+        after = (uint64_t)next;
+        assert_true(pages < 100);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i].cut) {
+            cut++;
+            assert_int_equal(a[i].total, PG_BIG);
+            complete_evidence(&c, &a[i], 0);
+        }
+    assert_int_equal(cut, 1);
+    /* 31 alerts of 200 seqs (3 bytes each past seq 255) and one of 3000
+     * cannot go in fewer than 3 replies of 8 KiB. */
+    if (pages < 3)
+        fail_msg("alerts came in %d replies of at most %d bytes", pages, PG_REPLY_MAX);
+    check_alerts(p, a, n, raised);
+
+    /* max still bounds a page: one alert, end false */
+    msgpack_object r = tu_call(&c, "{\"op\":\"alerts\",\"panel\":\"tasking\",\"max\":1}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
+    expect_int(&r, "next", tu_int(&r, "alerts.0.id"));
+    assert_int_equal(tu_bool(&r, "end"), 0);
+
+    /* fetch: the same alerts, whatever fits per reply; the cursor moves
+     * only on ack, so a fetch again before the ack gives the same page */
+    n = 0;
+    pages = 0;
+    cut = 0;
+    for (;;) {
+        r = tu_call(&c, "{\"op\":\"fetch\",\"panel\":\"tasking\",\"consumer\":\"pager\","
+                        "\"max\":1000}");
+        expect_ok(&r);
+        pg_reply_bounded(&c, &r);
+        size_t before = n;
+        take_alerts(&r, a, &n, PG_KEYS + 8);
+        int64_t next = tu_int(&r, "next");
+        int end = tu_bool(&r, "end");
+        assert_true(next >= 0 && end >= 0);
+        if (n == before) {
+            assert_int_equal(end, 1);
+            break;
+        }
+        assert_int_equal(next, (int64_t)a[n - 1].id);
+        if (pages == 0) {
+            /* not acked yet: the same page again */
+            size_t again = n;
+            r = tu_call(&c, "{\"op\":\"fetch\",\"panel\":\"tasking\",\"consumer\":\"pager\","
+                            "\"max\":1000}");
+            pg_reply_bounded(&c, &r);
+            take_alerts(&r, a, &again, PG_KEYS + 8);
+            assert_int_equal(again - n, n - before);
+            assert_int_equal(a[n].id, a[before].id);
+            expect_int(&r, "next", next);
+            for (size_t i = n; i < again; i++)
+                free(a[i].ev);
+        }
+        pages++;
+        r = tu_call(&c, "{\"op\":\"ack\",\"panel\":\"tasking\",\"consumer\":\"pager\","
+                        "\"upto\":%lld}",
+                    (long long)next);
+        expect_ok(&r);
+        if (end)
+            break;
+        assert_true(pages < 100);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i].cut) {
+            cut++;
+            complete_evidence(&c, &a[i], 7); /* small pages of evidence */
+        }
+    assert_int_equal(cut, 1);
+    if (pages < 3)
+        fail_msg("fetch came in %d replies", pages);
+    check_alerts(p, a, n, raised);
+    r = tu_call(&c, "{\"op\":\"fetch\",\"panel\":\"tasking\",\"consumer\":\"pager\"}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+
+    /* evidence: errors */
+    r = tu_call(&c, "{\"op\":\"evidence\",\"id\":999999}");
+    expect_error(&r, "not_found", "id");
+    r = tu_call(&c, "{\"op\":\"evidence\"}");
+    expect_error(&r, "bad_request", "id");
+    /* past the end: nothing, end */
+    r = tu_call(&c, "{\"op\":\"evidence\",\"id\":1,\"after\":100000}");
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "evidence")->via.array.size, 0);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+
+    /* replay: every event once, in seq order, within the limit */
+    uint64_t last = last_seq(&c), want = 1;
+    after = 0;
+    pages = 0;
+    for (;;) {
+        r = tu_call(&c, "{\"op\":\"replay\",\"after\":%llu,\"max\":10000}",
+                    (unsigned long long)after);
+        expect_ok(&r);
+        pg_reply_bounded(&c, &r);
+        const msgpack_object *evs = tu_get(&r, "events");
+        for (uint32_t i = 0; i < evs->via.array.size; i++) {
+            uint64_t seq = (uint64_t)tu_int(&evs->via.array.ptr[i], "seq");
+            if (seq != want)
+                fail_msg("replay gave seq %llu, want %llu", (unsigned long long)seq,
+                         (unsigned long long)want);
+            want++;
+        }
+        pages++;
+        if (tu_bool(&r, "end") == 1)
+            break;
+        uint64_t next = (uint64_t)tu_int(&r, "next");
+        if (next <= after)
+            fail_msg("replay made no progress after %llu", (unsigned long long)after);
+        after = next;
+    }
+    assert_int_equal(want - 1, last);
+    assert_true(pages > 1);
+
+    /* rejects: too_large events of ~2.2 KB each, a few per reply */
+    static char summary[2001];
+    memset(summary, 'x', 2000);
+    for (int i = 0; i < 9; i++) {
+        r = tu_call(&c, "{\"op\":\"publish\",\"event\":{\"id\":\"big-%d\",\"type\":\"asb.report\","
+                        "\"source\":\"police\",\"occurred_at\":\"2025-03-01T21:14:00Z\","
+                        "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"nuisance\","
+                        "\"summary\":\"%s\"}}",
+                    i, summary);
+        expect_rejected(&r, "too_large", NOFIELD);
+    }
+    after = 0;
+    pages = 0;
+    int got = 0;
+    for (;;) {
+        r = tu_call(&c, "{\"op\":\"rejects\",\"after\":%llu}", (unsigned long long)after);
+        expect_ok(&r);
+        pg_reply_bounded(&c, &r);
+        const msgpack_object *rj = tu_get(&r, "rejects");
+        for (uint32_t i = 0; i < rj->via.array.size; i++)
+            assert_int_equal(tu_int(&rj->via.array.ptr[i], "id"), ++got);
+        pages++;
+        if (tu_bool(&r, "end") == 1)
+            break;
+        after = (uint64_t)tu_int(&r, "next");
+        assert_int_equal(after, got);
+    }
+    assert_int_equal(got, 9);
+    assert_true(pages >= 3);
+
+    free(p);
+    tu_client_close(&c);
+    assert_int_equal(tu_hub_stop(&hub), 0);
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
+/* replay with person reads the person index, then the log past what the
+ * index holds: events published moments ago (their index not committed:
+ * index_hold_ms is long and fewer than 8 batches followed the last commit)
+ * come too, in seq order, and no event that does not name the person. */
+struct pe_ev {
+    const char *json; /* %s: the id */
+    int p1;           /* names P-1 in a person field */
+    int p2;           /* names P-2 */
+    int p10;          /* names P-10 */
+    int call_or_arrest;
+    int in_march;     /* occurred in [2025-03-01, 2025-04-01) */
+};
+
+static const struct pe_ev pe_events[] = {
+    {"{\"id\":\"%s\",\"type\":\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-01T21:00:00Z\",\"victim\":\"P-1\",\"perpetrator\":\"P-1\"}",
+     1, 0, 0, 0, 1},
+    {"{\"id\":\"%s\",\"type\":\"asb.report\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-02-01T21:00:00Z\",\"victim\":\"P-1\",\"location\":{\"ward\":\"Abbey\"},"
+     "\"category\":\"personal\"}",
+     1, 0, 0, 0, 0},
+    {"{\"id\":\"%s\",\"type\":\"call\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-02T21:00:00Z\",\"caller\":\"P-10\",\"category\":\"asb\"}",
+     0, 0, 1, 1, 1},
+    {"{\"id\":\"%s\",\"type\":\"call\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-31T23:59:59Z\",\"caller\":\"P-1\",\"category\":\"asb\"}",
+     1, 0, 0, 1, 1},
+    /* P-1 as a place reference and as free text: not a person field */
+    {"{\"id\":\"%s\",\"type\":\"asb.report\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-01T21:00:00Z\",\"victim\":\"P-2\",\"location\":{\"id\":\"P-1\"},"
+     "\"category\":\"environmental\"}",
+     0, 1, 0, 0, 1},
+    {"{\"id\":\"%s\",\"type\":\"concern\",\"source\":\"school\",\"occurred_at\":"
+     "\"2025-03-01T21:00:00Z\",\"subject\":\"P-2\",\"kind\":\"other\",\"summary\":\"P-1\"}",
+     0, 1, 0, 0, 1},
+    {"{\"id\":\"%s\",\"type\":\"arrest\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-04-01T00:00:00Z\",\"subject\":\"P-1\",\"offence\":\"robbery\"}",
+     1, 0, 0, 1, 0},
+    {"{\"id\":\"%s\",\"type\":\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-05T21:00:00Z\",\"victim\":\"P-2\",\"perpetrator\":\"P-1\"}",
+     1, 1, 0, 0, 1},
+    {"{\"id\":\"%s\",\"type\":\"missing.episode\",\"source\":\"police\",\"occurred_at\":"
+     "\"2025-03-06T21:00:00Z\",\"subject\":\"P-1\",\"age\":14}",
+     1, 0, 0, 0, 1},
+    {"{\"id\":\"%s\",\"type\":\"case.review.request\",\"source\":\"council\",\"occurred_at\":"
+     "\"2025-03-07T21:00:00Z\",\"applicant\":\"P-1\",\"summary\":\"x\"}",
+     1, 0, 0, 0, 1},
+};
+#define PE_N (sizeof pe_events / sizeof pe_events[0])
+#define PE_MAX 512
+
+struct pe_log {
+    uint64_t seq[PE_MAX];
+    int kind[PE_MAX]; /* index into pe_events, or -1: filler naming P-3 */
+    size_t n;
+};
+
+/* Publish rounds x every event (fillers between) as `requests` requests. */
+static void pe_publish(struct tu_client *c, struct pe_log *log, const char *tag, int rounds,
+                       int fillers, int requests)
+{
+    int total = rounds * (int)(PE_N + (size_t)fillers), per = (total + requests - 1) / requests;
+    char *b = malloc((size_t)per * 400 + 64);
+    int k = 0;
+    for (int req = 0; req < requests && k < total; req++) {
+        size_t len = (size_t)sprintf(b, "{\"op\":\"publish\",\"events\":[");
+        int first = k, kinds[PE_MAX];
+        for (int j = 0; j < per && k < total; j++, k++) {
+            int kind = k % (int)(PE_N + (size_t)fillers);
+            kind = kind < (int)PE_N ? kind : -1;
+            char id[64], ev[512];
+            snprintf(id, sizeof id, "%s-%d", tag, k);
+            if (kind >= 0)
+                snprintf(ev, sizeof ev, pe_events[kind].json, id);
+            else
+                snprintf(ev, sizeof ev,
+                         "{\"id\":\"%s\",\"type\":\"call\",\"source\":\"council\",\"occurred_at\":"
+                         "\"2025-03-03T10:00:00Z\",\"caller\":\"P-3\",\"category\":\"other\"}",
+                         id);
+            len += (size_t)sprintf(b + len, "%s%s", j ? "," : "", ev);
+            kinds[j] = kind;
+        }
+        sprintf(b + len, "]}");
+        msgpack_object r = tu_call(c, "%s", b);
+        expect_ok(&r);
+        for (int j = 0; j < k - first; j++) {
+            char path[48];
+            snprintf(path, sizeof path, "results.%d.status", j);
+            expect_str(&r, path, "accepted");
+            snprintf(path, sizeof path, "results.%d.seq", j);
+            assert_true(log->n < PE_MAX);
+            log->seq[log->n] = (uint64_t)tu_int(&r, path);
+            log->kind[log->n++] = kinds[j];
+        }
+    }
+    free(b);
+}
+
+/* The seqs of log's events that `want` selects, in seq order. */
+static size_t pe_expect(const struct pe_log *log, int (*want)(const struct pe_ev *), uint64_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < log->n; i++)
+        if (log->kind[i] >= 0 && want(&pe_events[log->kind[i]]))
+            out[n++] = log->seq[i];
+    return n; /* published in seq order */
+}
+
+static int pe_p1(const struct pe_ev *e) { return e->p1; }
+static int pe_p2(const struct pe_ev *e) { return e->p2; }
+static int pe_p10(const struct pe_ev *e) { return e->p10; }
+static int pe_p1_types(const struct pe_ev *e) { return e->p1 && e->call_or_arrest; }
+static int pe_p1_march(const struct pe_ev *e) { return e->p1 && e->in_march; }
+
+static void pe_check(struct tu_client *c, const char *filters, unsigned max, const uint64_t *want,
+                     size_t nwant)
+{
+    static struct got g[PE_MAX];
+    size_t n = replay_all(c, filters, max, g, PE_MAX);
+    if (n != nwant)
+        fail_msg("replay%s (max %u): %zu events, want %zu", filters, max, n, nwant);
+    for (size_t i = 0; i < n; i++)
+        if (g[i].seq != want[i])
+            fail_msg("replay%s (max %u): event %zu is seq %llu, want %llu", filters, max, i,
+                     (unsigned long long)g[i].seq, (unsigned long long)want[i]);
+}
+
+/* Wait (10 s at most) for a SIGHUP's reload: it commits the index. */
+static void reload_and_wait(struct tu_client *c, struct tu_hub *hub)
+{
+    int64_t before = counter(c, "rule_reloads");
+    kill(hub->pid, SIGHUP);
+    int64_t deadline = tu_now_ms() + 10000;
+    while (counter(c, "rule_reloads") <= before && tu_now_ms() < deadline)
+        ;
+    assert_int_equal(counter(c, "rule_reloads"), before + 1);
+}
+
+static void test_replay_person_index(void **state)
+{
+    (void)state;
+    char *tmp = tu_tmpdir("personidx");
+    write_file(tmp, "panels.yaml", test_panels);
+    write_file(tmp, "rules.yaml", "rules:\n"
+                                  "  - name: test.arrest\n"
+                                  "    panel: tasking\n"
+                                  "    when: arrest\n"
+                                  "    key: subject\n"
+                                  "    priority: standard\n"
+                                  "    reason: \"arrest of {key}\"\n");
+    struct tu_hub hub;
+    struct tu_client c;
+    start_configured(tmp,
+                     "rules_file: rules.yaml\npanels_file: panels.yaml\n"
+                     "limits:\n  index_hold_ms: 60000\n",
+                     &hub, &c);
+    static struct pe_log log;
+    memset(&log, 0, sizeof log);
+    /* Indexed: 12 rounds with fillers, in 20 requests; the reload commits
+     * whatever index work is still held. */
+    pe_publish(&c, &log, "old", 12, 20, 20);
+    reload_and_wait(&c, &hub);
+    size_t indexed_events = log.n;
+    /* Moments ago: 2 rounds in 2 requests, then one more round in one. */
+    pe_publish(&c, &log, "new", 2, 3, 2);
+    pe_publish(&c, &log, "newest", 1, 0, 1);
+
+    static uint64_t want[PE_MAX];
+    size_t nwant = pe_expect(&log, pe_p1, want), nold = 0;
+    for (size_t i = 0; i < nwant; i++)
+        nold += want[i] <= log.seq[indexed_events - 1];
+    assert_true(nold > 0 && nold < nwant);
+    int64_t idx0 = counter(&c, "replay_person_indexed"), scan0 = counter(&c, "replay_person_scanned");
+    pe_check(&c, ",\"person\":\"P-1\"", 1000, want, nwant);
+    /* The index gave the old ones (each read once, by seq); the log's tail
+     * the new ones: far fewer examined than the log holds. */
+    int64_t idx = counter(&c, "replay_person_indexed") - idx0,
+            scanned = counter(&c, "replay_person_scanned") - scan0;
+    if (idx != (int64_t)nold)
+        fail_msg("%lld events read through the person index, want %zu", (long long)idx, nold);
+    size_t recent = log.n - indexed_events;
+    if (scanned < (int64_t)recent || scanned >= (int64_t)log.n)
+        fail_msg("%lld events of the log's tail examined, want at least %zu and fewer than %zu",
+                 (long long)scanned, recent, log.n);
+    /* Paged, across the index/tail boundary. */
+    pe_check(&c, ",\"person\":\"P-1\"", 1, want, nwant);
+    pe_check(&c, ",\"person\":\"P-1\"", 3, want, nwant);
+    /* With the other filters. */
+    nwant = pe_expect(&log, pe_p1_types, want);
+    pe_check(&c, ",\"person\":\"P-1\",\"types\":[\"call\",\"arrest\"]", 2, want, nwant);
+    nwant = pe_expect(&log, pe_p1_march, want);
+    pe_check(&c,
+             ",\"person\":\"P-1\",\"since\":\"2025-03-01T00:00:00Z\","
+             "\"till\":\"2025-04-01T00:00:00Z\"",
+             4, want, nwant);
+    /* until inside the indexed part, and after inside the new part. */
+    nwant = pe_expect(&log, pe_p1, want);
+    uint64_t mid = want[nold / 2];
+    msgpack_object r = tu_call(&c, "{\"op\":\"replay\",\"person\":\"P-1\",\"until\":%llu}",
+                               (unsigned long long)mid);
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, nold / 2 + 1);
+    expect_int(&r, "events.0.seq", (int64_t)want[0]);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    r = tu_call(&c, "{\"op\":\"replay\",\"person\":\"P-1\",\"after\":%llu}",
+                (unsigned long long)want[nwant - 2]);
+    expect_ok(&r);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+    expect_int(&r, "events.0.seq", (int64_t)want[nwant - 1]);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    /* Nobody else's events. */
+    nwant = pe_expect(&log, pe_p2, want);
+    pe_check(&c, ",\"person\":\"P-2\"", 1000, want, nwant);
+    nwant = pe_expect(&log, pe_p10, want);
+    pe_check(&c, ",\"person\":\"P-10\"", 1000, want, nwant);
+    pe_check(&c, ",\"person\":\"P-99\"", 1000, want, 0);
+    nwant = pe_expect(&log, pe_p1, want);
+
+    /* Once the index holds the new ones too, the same answer from it. */
+    reload_and_wait(&c, &hub);
+    idx0 = counter(&c, "replay_person_indexed");
+    pe_check(&c, ",\"person\":\"P-1\"", 1000, want, nwant);
+    assert_int_equal(counter(&c, "replay_person_indexed") - idx0, (int64_t)nwant);
+
     tu_client_close(&c);
     assert_int_equal(tu_hub_stop(&hub), 0);
     tu_rmrf(tmp);
@@ -1856,6 +2491,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_same_data, setup, teardown),
         cmocka_unit_test(test_rules_reload),
         cmocka_unit_test(test_failed_batch_keeps_index),
+        cmocka_unit_test(test_bounded_alert_pages),
+        cmocka_unit_test(test_replay_person_index),
         cmocka_unit_test_setup_teardown(test_refuse_nonloopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_config_unknown_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_data_is_file, setup, teardown),

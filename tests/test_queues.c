@@ -178,8 +178,9 @@ static void test_alert_on_queue_with_evidence_and_deadline(void **state)
     assert_string_equal(tu_str(&r, "alerts.0.reason"),
                         "3 ASB complaints by V-1042 between 2 Jan and 2 Mar 2025, each reported "
                         "within a month (threshold 3 in 183 days)");
-    assert_int_equal(tu_int(&r, "alerts.0.evidence.0"), 1);
-    assert_int_equal(tu_int(&r, "alerts.0.evidence.2"), 3);
+    /* seq 1 is the hub's rules.loaded: the reports are seqs 2-4 */
+    assert_int_equal(tu_int(&r, "alerts.0.evidence.0"), 2);
+    assert_int_equal(tu_int(&r, "alerts.0.evidence.2"), 4);
     assert_string_equal(tu_str(&r, "alerts.0.status"), "open");
     assert_string_equal(tu_str(&r, "alerts.0.raised_at"), "2025-06-02T09:00:00.000Z");
     /* 10 working days from Mon 2 Jun 2025: Mon 16 Jun */
@@ -271,8 +272,8 @@ static void test_alert_update_is_logged_and_filters(void **state)
                                "\"note\":\"Below threshold after review\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
     int64_t seq = tu_int(&r, "seq");
-    assert_int_equal(seq, 7);
-    r = call(f, "{\"op\":\"replay\",\"after\":6}");
+    assert_int_equal(seq, 8); /* after rules.loaded and 6 reports */
+    r = call(f, "{\"op\":\"replay\",\"after\":7}");
     assert_string_equal(tu_str(&r, "events.0.event.type"), "alert.status");
     assert_string_equal(tu_str(&r, "events.0.event.source"), "hub");
     assert_int_equal(tu_int(&r, "events.0.event.alert"), 2);
@@ -404,7 +405,7 @@ static void index_rebuild_case(struct fixture *f, int how)
     asb(f, "V-9-asb-1", "V-9", "2025-05-02T10:00:00Z"); /* two of three */
     msgpack_object r = call(f, "{\"op\":\"stats\"}");
     int64_t last = tu_int(&r, "counters.last_seq");
-    assert_int_equal(last, 5);
+    assert_int_equal(last, 6); /* rules.loaded and 5 reports */
     stop_hub(f);
     char path[512];
     if (how == 0) { /* the index is gone (say, a backup of data.mdb alone) */
@@ -426,7 +427,7 @@ static void index_rebuild_case(struct fixture *f, int how)
         fputs("boot another-boot\nclean 0\n", fp);
         fclose(fp);
         index_marker(f, 1); /* gone if the hub does not trust the file */
-    } else { /* 2: behind the log: events 4 and 5 applied again, counted once all the same;
+    } else { /* 2: behind the log: events 5 and 6 applied again, counted once all the same;
               * 3: written by an older hub (index version 2, whose idempotency entries
               * also held a content hash): rebuilt from the log at start */
         struct {
@@ -446,9 +447,9 @@ static void index_rebuild_case(struct fixture *f, int how)
         assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
         assert_int_equal(v.mv_size, sizeof m);
         memcpy(&m, v.mv_data, sizeof m);
-        assert_int_equal(m.applied, 5);
+        assert_int_equal(m.applied, 6);
         if (how == 2)
-            m.applied = 3;
+            m.applied = 4;
         else
             m.version = 2;
         v.mv_data = &m;
@@ -468,7 +469,7 @@ static void index_rebuild_case(struct fixture *f, int how)
                 "\"source\":\"council\",\"occurred_at\":\"2025-02-02T21:14:00Z\",\"victim\":"
                 "\"V-1\",\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}}");
     assert_string_equal(tu_str(&r, "status"), "duplicate");
-    assert_int_equal(tu_int(&r, "seq"), 2);
+    assert_int_equal(tu_int(&r, "seq"), 3);
     asb(f, "V-9-asb-2", "V-9", "2025-05-03T10:00:00Z"); /* completes V-9's window */
     r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
     const msgpack_object *a = tu_get(&r, "alerts");
@@ -477,8 +478,8 @@ static void index_rebuild_case(struct fixture *f, int how)
     assert_int_equal(tu_int(&r, "alerts.1.id"), 2);
     assert_string_equal(tu_str(&r, "alerts.1.key.victim"), "V-9");
     assert_int_equal(tu_get(&r, "alerts.1.evidence")->via.array.size, 3);
-    assert_int_equal(tu_int(&r, "alerts.1.evidence.0"), 4);
-    assert_int_equal(tu_int(&r, "alerts.1.evidence.2"), 6);
+    assert_int_equal(tu_int(&r, "alerts.1.evidence.0"), 5);
+    assert_int_equal(tu_int(&r, "alerts.1.evidence.2"), 7);
 }
 
 static void test_index_rebuilt_when_missing(void **state)

@@ -183,7 +183,7 @@ static void test_roles_may_not(void **state)
         "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
         "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
         "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
-        "{\"op\":\"alerts\",\"panel\":\"marac\"}",
+        "{\"op\":\"alerts\",\"panel\":\"marac\"}", "{\"op\":\"evidence\",\"id\":1}",
         "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
     static const char *const panel_no[] = {
         "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
@@ -197,7 +197,7 @@ static void test_roles_may_not(void **state)
         "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", "{\"op\":\"replay\"}",
         "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
         "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
-        "{\"op\":\"alerts\",\"panel\":\"marac\"}",
+        "{\"op\":\"alerts\",\"panel\":\"marac\"}", "{\"op\":\"evidence\",\"id\":1}",
         "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
     struct {
         const char *who;
@@ -299,6 +299,11 @@ static void test_panels_and_restricted(void **state)
     expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
     /* another panel's alert by id */
     expect_forbidden(&c, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"closed\"}");
+    expect_forbidden(&c, "{\"op\":\"evidence\",\"id\":2}");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":1}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_int(&r, "total"), 1);
+    assert_int_equal(tu_get(&r, "evidence")->via.array.size, 1);
     assert_int_equal(try_call(&c, 5000, &r,
                               "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}"),
                      0);
@@ -312,12 +317,20 @@ static void test_panels_and_restricted(void **state)
                      0);
     assert_string_equal(tu_str(&r, "alerts.0.key.subject"), "Y-7");
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 0);
+    /* nor through evidence */
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_int(&r, "total"), 0);
+    assert_int_equal(tu_get(&r, "evidence")->via.array.size, 0);
     tu_client_close(&c);
     /* the auditor reads it in full */
     connect_as(f, &c, "auditor");
     assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"channel\"}"), 0);
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 1);
     assert_non_null(strstr(tu_str(&r, "alerts.0.reason"), "Y-7"));
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
+    assert_int_equal(tu_int(&r, "total"), 1);
+    assert_int_equal(tu_bool(&r, "end"), 1);
     tu_client_close(&c);
 }
 

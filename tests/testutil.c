@@ -144,6 +144,24 @@ char *tu_hub_fresh(struct tu_hub *h, const char *tag, char *data, size_t n)
     return NULL;
 }
 
+char *tu_hub_fresh_log_only(struct tu_hub *h, const char *tag, char *data, size_t n,
+                            char *config, size_t config_n)
+{
+    char *tmp = tu_tmpdir(tag);
+    snprintf(data, n, "%s/data", tmp);
+    snprintf(config, config_n, "%s/log-only.yaml", tmp);
+    FILE *f = fopen(config, "w");
+    if (f) {
+        fputs("rules_file: none\n", f);
+        fclose(f);
+    }
+    if (f && tu_hub_start(h, data, "--config", config, NULL) == 0)
+        return tmp;
+    tu_rmrf(tmp);
+    free(tmp);
+    return NULL;
+}
+
 int tu_hub_start(struct tu_hub *h, const char *data_dir, ...)
 {
     memset(h, 0, sizeof *h);

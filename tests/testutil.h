@@ -41,6 +41,13 @@ int tu_hub_start(struct tu_hub *h, const char *data_dir, ...);
  * (the caller tu_rmrfs and frees it), or NULL when the hub did not start
  * (the directory is gone again). */
 char *tu_hub_fresh(struct tu_hub *h, const char *tag, char *data, size_t n);
+/* Like tu_hub_fresh, with a hub that runs no rules (rules_file: none: a
+ * log only), for the tests of the protocol and the log: the log then holds
+ * only what the test sends, seq 1 its first event. (A hub with rules puts
+ * its rule set in the log first: rules.loaded at seq 1.) config gets the
+ * config file's path (n bytes), for a restart's --config. */
+char *tu_hub_fresh_log_only(struct tu_hub *h, const char *tag, char *data, size_t n,
+                            char *config, size_t config_n);
 /* Start csphubd again on the same port and data directory (after a stop
  * or a kill), with the extra arguments (NULL-terminated). */
 int tu_hub_restart(struct tu_hub *h, ...);

@@ -1,0 +1,313 @@
+#define _GNU_SOURCE /* nftw */
+#include "whatif.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "alertdiff.h"
+#include "mpx.h"
+#include "rederive.h"
+#include "rules.h"
+
+/* An id no alert has (the schema's largest): a decision on an alert the
+ * candidate does not raise names it, and so decides nothing. */
+#define NO_ALERT 9007199254740991ull
+
+/* match string -> the candidate's alert id. */
+struct match_map {
+    char **keys;
+    uint64_t *ids;
+    size_t cap, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int map_grow(struct match_map *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    char **keys = calloc(cap, sizeof *keys);
+    uint64_t *ids = calloc(cap, sizeof *ids);
+    if (!keys || !ids) {
+        free(keys);
+        free(ids);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        size_t j = hash_str(m->keys[i]) & (cap - 1);
+        while (keys[j])
+            j = (j + 1) & (cap - 1);
+        keys[j] = m->keys[i];
+        ids[j] = m->ids[i];
+    }
+    free(m->keys);
+    free(m->ids);
+    m->keys = keys;
+    m->ids = ids;
+    m->cap = cap;
+    return 0;
+}
+
+/* Takes key (malloc'd). The first alert of a match keeps it. */
+static int map_put(struct match_map *m, char *key, uint64_t id)
+{
+    if ((m->n + 1) * 2 > m->cap && map_grow(m)) {
+        free(key);
+        return -1;
+    }
+    size_t j = hash_str(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (!strcmp(m->keys[j], key)) {
+            free(key);
+            return 0;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->keys[j] = key;
+    m->ids[j] = id;
+    m->n++;
+    return 0;
+}
+
+static uint64_t map_get(const struct match_map *m, const char *key)
+{
+    if (!m->cap)
+        return 0;
+    size_t j = hash_str(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (!strcmp(m->keys[j], key))
+            return m->ids[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    return 0;
+}
+
+static void map_free(struct match_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->ids);
+}
+
+struct whatif {
+    const struct csph_config *cfg;
+    const struct csph_alert_set *hub; /* the hub's alerts, by id */
+    struct csph_queues *queues;        /* the candidate's */
+    struct match_map map;              /* the candidate's alerts so far */
+    uint64_t indexed;                  /* the candidate's alerts 1..indexed are in map */
+    msgpack_sbuffer buf;               /* a rewritten decision */
+    uint64_t carried, unmatched;       /* decisions */
+    char hub_rules[80];                /* the last rules.loaded met: the hub's rules in force */
+};
+
+/* The candidate's alerts raised since the last look, into the map. */
+static enum csph_err index_candidate(struct whatif *w, struct csph_replay *r,
+                                     struct csph_error *err)
+{
+    uint64_t upto = r->g->alerts_raised; /* ids are 1, 2, ... in a fresh directory */
+    for (uint64_t id = w->indexed + 1; id <= upto; id++) {
+        struct csph_alert_brief b;
+        enum csph_err rc = csph_queues_alert_brief(w->queues, csph_store_txn(r->g->store), id, &b,
+                                                   err);
+        if (rc)
+            return rc;
+        const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
+        char *key = csph_alert_match(b.rule, panel, b.nkey, b.key_tags,
+                                     (const char(*)[104])b.key_values, b.anchor_seq);
+        if (!key || map_put(&w->map, key, id))
+            return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    }
+    w->indexed = upto;
+    return CSPH_ERR_OK;
+}
+
+static enum csph_err carry_decisions(struct csph_replay *r, const struct csph_stored_event *ev,
+                                     msgpack_object *obj, struct csph_error *err)
+{
+    struct whatif *w = r->ctx;
+    if (ev->type_len == 12 && memcmp(ev->type, "rules.loaded", 12) == 0) {
+        const msgpack_object *d = csph_mp_get(obj, "digest");
+        if (d && d->type == MSGPACK_OBJECT_STR)
+            snprintf(w->hub_rules, sizeof w->hub_rules, "%.*s", (int)d->via.str.size,
+                     d->via.str.ptr);
+        return CSPH_ERR_OK; /* the candidate stays in force */
+    }
+    if (ev->type_len != 12 || memcmp(ev->type, "alert.status", 12) != 0)
+        return CSPH_ERR_OK;
+    msgpack_object *a = NULL;
+    for (uint32_t i = 0; i < obj->via.map.size; i++)
+        if (csph_mp_str_eq(&obj->via.map.ptr[i].key, "alert"))
+            a = &obj->via.map.ptr[i].val;
+    if (!a || a->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return CSPH_ERR_OK;
+    const struct csph_alert_row *orig = csph_alert_set_find(w->hub, a->via.u64);
+    uint64_t to = 0;
+    if (orig) {
+        enum csph_err rc = index_candidate(w, r, err);
+        if (rc)
+            return rc;
+        to = map_get(&w->map, orig->match);
+    }
+    if (to)
+        w->carried++;
+    else {
+        w->unmatched++;
+        to = NO_ALERT;
+    }
+    if (to == a->via.u64)
+        return CSPH_ERR_OK;
+    a->via.u64 = to;
+    msgpack_packer pk;
+    w->buf.size = 0;
+    msgpack_packer_init(&pk, &w->buf, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, *obj);
+    r->bytes = w->buf.data;
+    r->len = w->buf.size;
+    return CSPH_ERR_OK;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void print_cost(FILE *info, const struct timespec *t0)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(info, "what-if took %.2f s, peak memory %.1f MiB\n", seconds_since(t0),
+            (double)ru.ru_maxrss / 1024.0);
+}
+
+int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json, FILE *out,
+                FILE *info)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct csph_error err = {0};
+    struct csph_replay_source src = {0};
+    struct csph_schemas *schemas = NULL;
+    struct csph_rules *cand = NULL;
+    struct csph_store *dst = NULL;
+    struct csph_queues *dst_q = NULL;
+    struct csph_ingest g;
+    struct csph_alert_set b = {0};
+    struct whatif w = {.cfg = cfg};
+    int status = 2, have_ingest = 0;
+    char tmp[4200] = "";
+    const char *names[CSPH_MAX_PANELS];
+    msgpack_sbuffer_init(&w.buf);
+    for (size_t i = 0; i < cfg->npanels; i++)
+        names[i] = cfg->panels[i].name;
+    if (csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
+        csph_rules_load(&cand, rules_path, cfg->panels, cfg->npanels, schemas, &err)) {
+        fprintf(stderr, "csphubd --what-if: the candidate rules do not load: %s\n", err.message);
+        goto done;
+    }
+    if (csph_replay_source_open(&src, cfg, cfg->data_dir, &err)) {
+        fprintf(stderr, "csphubd --what-if: cannot read the hub's log: %s\n", err.message);
+        goto done;
+    }
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(tmp, sizeof tmp, "%s/csphub-whatif-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "csphubd --what-if: cannot make a temporary directory %s: %s\n", tmp,
+                strerror(errno));
+        tmp[0] = 0;
+        goto done;
+    }
+    if (csph_store_open(&dst, tmp, cfg->limits.map_size, &err) ||
+        csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
+        fprintf(stderr, "csphubd --what-if: cannot open the temporary log in %s: %s\n", tmp,
+                err.message);
+        goto done;
+    }
+    csph_ingest_init(&g, cfg, dst, schemas, cand, dst_q);
+    have_ingest = 1;
+    w.hub = &src.alerts;
+    w.queues = dst_q;
+    struct csph_replay r = {.g = &g, .out = stderr, .hook = carry_decisions, .ctx = &w};
+    if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
+        fprintf(stderr, "csphubd --what-if: the replay stopped at event %llu: %s\n",
+                (unsigned long long)r.events + 1, err.message);
+        goto done;
+    }
+    struct csph_alert_diff d;
+    if (csph_alert_set_collect(&b, dst_q, NULL, &err) ||
+        csph_alert_diff(&d, &src.alerts, &b, 0, &err)) {
+        fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
+        goto done;
+    }
+    status = csph_alert_diff_any(&d) ? 1 : 0;
+    const char *digest = csph_rules_digest(cand);
+    if (json) {
+        json_t *o = csph_alert_diff_json(&d, "hub", "candidate");
+        json_object_set_new(o, "rules", json_string(rules_path));
+        json_object_set_new(o, "rule_version", json_string(digest));
+        json_object_set_new(o, "data_dir", json_string(cfg->data_dir));
+        json_object_set_new(o, "events", json_integer((json_int_t)r.events));
+        json_object_set_new(o, "hub_rule_version",
+                            w.hub_rules[0] ? json_string(w.hub_rules) : json_null());
+        json_object_set_new(o, "decisions",
+                            json_pack("{s:I, s:I}", "carried", (json_int_t)w.carried,
+                                      "unmatched", (json_int_t)w.unmatched));
+        json_object_set_new(o, "difference", json_boolean(status));
+        json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', out);
+        json_decref(o);
+    } else {
+        fprintf(out, "what-if: rules %s (version %s) over the log in %s, %llu events\n",
+                rules_path, digest, cfg->data_dir, (unsigned long long)r.events);
+        if (w.hub_rules[0])
+            fprintf(out, "  the hub's rules in force: version %s%s\n", w.hub_rules,
+                    strcmp(w.hub_rules, digest) ? "" : " (the same as the candidate)");
+        else
+            fprintf(out, "  the hub's rules in force: not recorded in the log\n");
+        fprintf(out, "  decisions: %llu carried over to the candidate's alerts, %llu on alerts "
+                     "it does not raise\n",
+                (unsigned long long)w.carried, (unsigned long long)w.unmatched);
+        csph_alert_diff_print(out, &d, "hub", "candidate");
+    }
+    csph_alert_diff_free(&d);
+done:
+    if (have_ingest)
+        csph_ingest_fini(&g);
+    csph_alert_set_free(&b);
+    csph_queues_close(&dst_q);
+    csph_store_close(&dst);
+    csph_replay_source_close(&src);
+    csph_rules_destroy(&cand);
+    csph_schemas_destroy(&schemas);
+    map_free(&w.map);
+    msgpack_sbuffer_destroy(&w.buf);
+    if (tmp[0])
+        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fflush(out);
+    if (status != 2)
+        print_cost(info, &t0);
+    return status;
+}
