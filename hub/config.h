@@ -47,6 +47,7 @@ struct csph_limits {
     uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
     uint32_t fetch_held_max;     /* fetches held waiting for alerts */
     uint32_t index_hold_ms;      /* held index work is committed after this much quiet */
+    uint32_t rules_cache_mb;     /* the rule engine's memory between events (0: none) */
 };
 
 struct csph_config {

@@ -87,6 +87,19 @@ enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph
     return CSPH_ERR_OK;
 }
 
+void csph_rstate_take_cache(struct csph_rstate *dst, struct csph_rstate *src)
+{
+    if (!src->bloom || !src->bloom_ready)
+        return;
+    free(dst->bloom);
+    dst->bloom = src->bloom;
+    dst->bloom_mask = src->bloom_mask;
+    dst->bloom_ready = 1;
+    src->bloom = NULL; /* src answers "may exist" for every series from now on */
+    src->bloom_mask = 0;
+    src->bloom_ready = 0;
+}
+
 /* Every series the state holds into the filter: one pass over the keys at
  * the first use (about a second for ten million records). */
 static int bloom_build(struct csph_rstate *s)

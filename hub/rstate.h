@@ -54,6 +54,9 @@ void csph_rstate_free(struct csph_rstate **s);
  * this, whatever the number of people or the length of the log (limits.
  * rules_cache_mb). */
 enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph_error *err);
+/* Hand src's filter to dst (both on the same state: a reloaded rule set),
+ * so that dst need not build its own; src keeps working without one. */
+void csph_rstate_take_cache(struct csph_rstate *dst, struct csph_rstate *src);
 /* 0 when the series surely holds no record; 1 when it may. */
 int csph_rstate_may_exist(struct csph_rstate *s, const struct csph_rs_series *sr);
 

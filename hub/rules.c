@@ -311,6 +311,12 @@ enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_e
     return csph_rstate_cache(r->st, bytes, err);
 }
 
+void csph_rules_take_cache(struct csph_rules *dst, struct csph_rules *src)
+{
+    if (dst && src)
+        csph_rstate_take_cache(dst->st, src->st);
+}
+
 const char *csph_rules_name(const struct csph_rules *r, size_t i)
 {
     return i < r->set->nrules ? r->set->rules[i].name : NULL;

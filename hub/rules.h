@@ -98,6 +98,9 @@ const struct csph_ruleset *csph_rules_set(const struct csph_rules *r);
  * from the state at the next evaluation. */
 #define CSPH_RULES_CACHE_DEFAULT (16u << 20)
 enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_error *err);
+/* A reload: dst (the new rule set) takes src's cache, built already, so the
+ * state is not read through again (src goes on without one). */
+void csph_rules_take_cache(struct csph_rules *dst, struct csph_rules *src);
 void csph_rules_destroy(struct csph_rules **r);
 
 /* Hex digest (BLAKE2b-128, 32 hex characters) of the rule set: the rule

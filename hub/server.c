@@ -1628,7 +1628,9 @@ static enum csph_err load_rules(struct csph_server *s, struct csph_rules **out,
         return CSPH_ERR_OK;
     enum csph_err rc = csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels,
                                        s->schemas, err);
-    if (rc == CSPH_ERR_OK && (rc = csph_ingest_rules_fit(*out, err)))
+    if (rc == CSPH_ERR_OK &&
+        ((rc = csph_ingest_rules_fit(*out, err)) ||
+         (rc = csph_rules_cache(*out, (size_t)s->cfg->limits.rules_cache_mb << 20, err))))
         csph_rules_destroy(out);
     return rc;
 }
@@ -1689,11 +1691,13 @@ static void on_hup(uv_signal_t *h, int signum)
     /* The new rules start from a committed index, not held batches. */
     csph_store_index_settle(s->store);
     struct csph_rules *old = s->rules;
+    csph_rules_take_cache(fresh, old); /* the same state: no second pass over it */
     s->rules = fresh;
     s->ingest.rules = fresh;
     /* In force only once the log says so (rules.loaded): re-derivation
      * must find every rule set the hub ran. */
     if (record_rules(s, &err)) {
+        csph_rules_take_cache(old, fresh);
         s->rules = old;
         s->ingest.rules = old;
         csph_rules_destroy(&fresh);

@@ -158,6 +158,7 @@ static void test_repo_config(void **state)
     assert_string_equal(c->rules_file, want);
     assert_int_equal(c->limits.fetch_held_max, 1024);
     assert_int_equal(c->limits.index_hold_ms, 50);
+    assert_int_equal(c->limits.rules_cache_mb, 16);
     assert_int_equal(c->nlisten, 1);
     assert_string_equal(c->listen[0], "tcp://127.0.0.1:7450");
     assert_int_equal(c->security, CSPH_SECURITY_NONE);
@@ -300,7 +301,8 @@ static void test_limits(void **state)
                "  replay_max: 1\n"
                "  replay_scan_max: 1000\n"
                "  map_size_mb: 16\n"
-               "  index_hold_ms: 60000\n");
+               "  index_hold_ms: 60000\n"
+               "  rules_cache_mb: 0\n");
     const struct csph_limits *l = &f->c.limits;
     assert_int_equal(l->batch_max, 1);
     assert_int_equal(l->batch_bytes_max, 1048576);
@@ -314,6 +316,7 @@ static void test_limits(void **state)
     assert_int_equal(l->replay_scan_max, 1000);
     assert_true(l->map_size == 16ull << 20);
     assert_int_equal(l->index_hold_ms, 60000);
+    assert_int_equal(l->rules_cache_mb, 0);
     /* unset limits keep their defaults */
     load_ok(f, "limits:\n  batch_max: 9\n");
     struct csph_config d;
@@ -344,6 +347,7 @@ static void test_limits(void **state)
         {"limits:\n  batch_bytes_max: 1048575\n", 2, "batch_bytes_max"},
         {"limits:\n  index_hold_ms: 0\n", 2, "index_hold_ms"},
         {"limits:\n  index_hold_ms: 60001\n", 2, "index_hold_ms"},
+        {"limits:\n  rules_cache_mb: 4097\n", 2, "rules_cache_mb"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         load_bad(f, bad[i].text, bad[i].line, bad[i].want);
