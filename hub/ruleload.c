@@ -791,6 +791,20 @@ static void digest(struct csph_ruleset *r)
     sodium_bin2hex(r->digest, sizeof r->digest, d, sizeof d);
 }
 
+/* Done reading: the set and its digest, or nothing when rc says so. */
+static enum csph_err finish(struct csph_ruleset *r, struct csph_yaml *y, enum csph_err rc,
+                            struct csph_ruleset **out)
+{
+    csph_yaml_free(y);
+    if (rc) {
+        csph_ruleset_free(&r);
+        return rc;
+    }
+    digest(r);
+    *out = r;
+    return CSPH_ERR_OK;
+}
+
 /* The whole file once its YAML is loaded: the calendar it names is read
  * by read_calendar (from disk, or from the text the log kept). */
 static enum csph_err read_top(struct csph_ruleset *r, struct csph_yaml *y,
@@ -798,7 +812,7 @@ static enum csph_err read_top(struct csph_ruleset *r, struct csph_yaml *y,
                               enum csph_err (*read_calendar)(struct csph_ruleset *r,
                                                              const char *name, void *ctx,
                                                              struct csph_error *err),
-                              void *ctx, yaml_node_t **calendar_node, struct csph_error *err)
+                              void *ctx, struct csph_error *err)
 {
     static const char *const keys[] = {"calendar", "rules", NULL};
     yaml_node_t *root = csph_yaml_root(y), *n;
@@ -809,7 +823,6 @@ static enum csph_err read_top(struct csph_ruleset *r, struct csph_yaml *y,
         return rc;
     if ((n = csph_yaml_get(y, root, "calendar"))) {
         const char *s;
-        *calendar_node = n;
         if ((rc = csph_yaml_str(y, n, "calendar", &s, err)) || (rc = read_calendar(r, s, ctx, err)))
             return rc;
         r->has_calendar = 1;
@@ -852,7 +865,6 @@ enum csph_err csph_ruleset_load(struct csph_ruleset **out, const char *path,
 {
     struct csph_yaml y = {0};
     struct csph_ruleset *r;
-    yaml_node_t *cal = NULL;
     enum csph_err rc = ruleset_new(&r, panels, npanels, err);
     if (rc)
         return rc;
@@ -861,15 +873,8 @@ enum csph_err csph_ruleset_load(struct csph_ruleset **out, const char *path,
     struct from_disk d = {path, &y};
     if (!(rc = read_file(path, &r->rules_text, &r->rules_len, err)) &&
         !(rc = csph_yaml_load(&y, path, err)))
-        rc = read_top(r, &y, schemas, calendar_from_disk, &d, &cal, err);
-    csph_yaml_free(&y);
-    if (rc) {
-        csph_ruleset_free(&r);
-        return rc;
-    }
-    digest(r);
-    *out = r;
-    return CSPH_ERR_OK;
+        rc = read_top(r, &y, schemas, calendar_from_disk, &d, err);
+    return finish(r, &y, rc, out);
 }
 
 struct from_text {
@@ -902,7 +907,6 @@ enum csph_err csph_ruleset_load_text(struct csph_ruleset **out, const char *name
 {
     struct csph_yaml y = {0};
     struct csph_ruleset *r;
-    yaml_node_t *cal = NULL;
     enum csph_err rc = ruleset_new(&r, panels, npanels, err);
     if (rc)
         return rc;
@@ -916,13 +920,6 @@ enum csph_err csph_ruleset_load_text(struct csph_ruleset **out, const char *name
         rc = csph_yaml_load_text(&y, name, rules, rules_len, err);
     }
     if (!rc)
-        rc = read_top(r, &y, schemas, calendar_from_text, &t, &cal, err);
-    csph_yaml_free(&y);
-    if (rc) {
-        csph_ruleset_free(&r);
-        return rc;
-    }
-    digest(r);
-    *out = r;
-    return CSPH_ERR_OK;
+        rc = read_top(r, &y, schemas, calendar_from_text, &t, err);
+    return finish(r, &y, rc, out);
 }
