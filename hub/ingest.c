@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "mpx.h"
@@ -178,12 +179,16 @@ static enum csph_err decide(struct csph_ingest *g, MDB_txn *txn, const msgpack_o
     struct csph_rule_decision d = {
         .seq = seq, .occurred_ms = occurred_ms, .received_ms = received_ms, .obj = obj,
         .accepted = 1, .panel_index = b.panel_index, .nkey = b.nkey, .anchor_seq = b.anchor_seq,
+        .evidence = b.evidence, .nevidence = b.nevidence,
     };
     for (size_t k = 0; k < b.nkey; k++) {
         d.key_values[k] = b.key_values[k];
         d.key_tags[k] = b.key_tags[k];
     }
-    return csph_rules_decision(g->rules, csph_store_index_txn(g->store), &d, drafts, n, err);
+    enum csph_err rc = csph_rules_decision(g->rules, csph_store_index_txn(g->store), &d, drafts, n,
+                                           err);
+    csph_alert_brief_free(&b);
+    return rc;
 }
 
 static int is_type(const char *type, size_t len, const char *name)
@@ -601,7 +606,15 @@ static enum csph_err catch_up_switch(struct catch_up *c, struct csph_rules *r, i
         csph_rules_destroy(&r);
         return rc;
     }
-    c->g->rules = use_live ? c->live : r;
+    /* One filter of the state's series for every engine that writes it:
+     * an engine that kept its own would miss the series the others made
+     * (a false "absent" loses an alert). The next takes the filter of the
+     * one in hand; an engine for an older rule set has none of its own. */
+    struct csph_rules *next = use_live ? c->live : r;
+    if (!use_live && r)
+        csph_rules_cache(r, 0, c->err);
+    csph_rules_take_cache(next, c->g->rules);
+    c->g->rules = next;
     if (c->owned != c->g->rules)
         csph_rules_destroy(&c->owned);
     if (!use_live)
@@ -683,6 +696,92 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
     return c->rc != CSPH_ERR_OK;
 }
 
+/* ---- filling new rules' series from the whole log ------------------------ */
+
+struct backfill {
+    struct csph_ingest *g;
+    msgpack_zone zone;
+    enum csph_err rc;
+    struct csph_error *err;
+};
+
+static int backfill_visit(void *vctx, const struct csph_stored_event *ev)
+{
+    struct backfill *b = vctx;
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_clear(&b->zone);
+    if (msgpack_unpack(ev->bytes, ev->len, &off, &b->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+        return 0;
+    struct csph_rule_event rev = {
+        .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
+        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = &obj,
+        .from_hub = ev->source_len == 3 && memcmp(ev->source, "hub", 3) == 0,
+    };
+    b->rc = csph_rules_backfill(b->g->rules, csph_store_index_txn(b->g->store), &rev, b->err);
+    return b->rc != CSPH_ERR_OK;
+}
+
+enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, struct csph_error *err)
+{
+    struct backfill b = {.g = g, .err = err};
+    size_t unbuilt = 0;
+    enum csph_err rc;
+    *events = 0;
+    if (!g->rules)
+        return CSPH_ERR_OK;
+    csph_store_index_settle(g->store); /* outside any batch, from a committed index */
+    uint64_t applied = csph_store_index_applied(g->store), from = 0,
+             last = csph_store_last_seq(g->store);
+    if ((rc = csph_store_index_begin(g->store, err)))
+        return rc;
+    if ((rc = csph_rules_unbuilt(g->rules, csph_store_index_txn(g->store), &unbuilt, err)) ||
+        !unbuilt) {
+        csph_store_index_abort(g->store);
+        return rc;
+    }
+    if (last)
+        LOG_INFO("rules", "%zu rule(s) count events in a way the state has not seen: filling "
+                 "their windows from the log (%llu events)", unbuilt, (unsigned long long)last);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    msgpack_zone_init(&b.zone, 8192);
+    while (rc == CSPH_ERR_OK) {
+        uint64_t upto = from, until = last - from > 20000 ? from + 20000 : last;
+        int end = 1;
+        if (from < last)
+            rc = csph_store_scan(g->store, from, until, until - from, backfill_visit, &b, &upto,
+                                 &end, err);
+        if (rc == CSPH_ERR_OK)
+            rc = b.rc;
+        if (rc == CSPH_ERR_OK && upto >= last)
+            rc = csph_rules_mark_built(g->rules, csph_store_index_txn(g->store), err);
+        if (rc) {
+            csph_store_index_abort(g->store);
+            break;
+        }
+        if ((rc = csph_store_index_commit(g->store, applied, err)))
+            break;
+        *events += upto - from;
+        if (upto >= last || upto <= from)
+            break;
+        from = upto;
+        if ((rc = csph_store_index_begin(g->store, err)))
+            break;
+        if ((rc = csph_rules_unbuilt(g->rules, csph_store_index_txn(g->store), &unbuilt, err))) {
+            csph_store_index_abort(g->store);
+            break;
+        }
+    }
+    msgpack_zone_destroy(&b.zone);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == CSPH_ERR_OK && last)
+        LOG_INFO("rules", "windows filled from the log: %llu events in %.1f s",
+                 (unsigned long long)*events,
+                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    return rc;
+}
+
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err)
 {
@@ -729,6 +828,7 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
         from = upto;
     }
     msgpack_zone_destroy(&c.zone);
+    csph_rules_take_cache(c.live, g->rules);
     g->rules = c.live;
     csph_rules_destroy(&c.owned);
     if (rc == CSPH_ERR_OK)

@@ -110,6 +110,13 @@ enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, ui
 enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_object *obj,
                                            struct csph_rules **out, struct csph_error *err);
 
+/* Rules that count events in a way the state has not seen (added, or their
+ * tests or keys edited) get their windows filled from the whole log,
+ * raising nothing, before they evaluate new events (csph_rules_unbuilt).
+ * Call after csph_ingest_catch_up, at start and after a reload; outside a
+ * batch. *events is how many it read (0 when nothing was needed). */
+enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, struct csph_error *err);
+
 /* 1 when type names an event only the hub may write. */
 int csph_ingest_hub_type(const char *type, size_t len);
 

@@ -855,16 +855,31 @@ static int brief_parse(const struct rec *r, struct csph_alert_brief *b)
             ok |= 1;
         } else if (key->via.str.size == 8 && !memcmp(key->via.str.ptr, "evidence", 8) &&
                    val->type == MSGPACK_OBJECT_ARRAY) {
-            for (uint32_t j = 0; j < val->via.array.size; j++)
-                if (val->via.array.ptr[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-                    val->via.array.ptr[j].via.u64 > b->anchor_seq)
-                    b->anchor_seq = val->via.array.ptr[j].via.u64;
+            free(b->evidence);
+            b->nevidence = 0;
+            if (!(b->evidence = malloc((val->via.array.size + 1) * sizeof *b->evidence)))
+                break;
+            for (uint32_t j = 0; j < val->via.array.size; j++) {
+                if (val->via.array.ptr[j].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                    continue;
+                uint64_t seq = val->via.array.ptr[j].via.u64;
+                b->evidence[b->nevidence++] = seq;
+                if (seq > b->anchor_seq)
+                    b->anchor_seq = seq;
+            }
             ok |= 2;
         }
     }
     msgpack_unpacked_destroy(&k);
     msgpack_unpacked_destroy(&v);
     return ok == 3 ? 0 : -1;
+}
+
+void csph_alert_brief_free(struct csph_alert_brief *b)
+{
+    free(b->evidence);
+    b->evidence = NULL;
+    b->nevidence = 0;
 }
 
 enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
@@ -888,9 +903,11 @@ enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint6
         b->panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
         b->status = r.status;
         snprintf(b->rule, sizeof b->rule, "%.*s", (int)r.rule_len, r.rule);
-        if (brief_parse(&r, b))
+        if (brief_parse(&r, b)) {
             e = csph_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
                                (unsigned long long)id);
+            csph_alert_brief_free(b);
+        }
     }
     if (own)
         mdb_txn_abort(own);

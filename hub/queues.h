@@ -104,8 +104,12 @@ struct csph_alert_brief {
     char key_values[CSPH_KEY_MAX_FIELDS][104];
     char key_tags[CSPH_KEY_MAX_FIELDS];
     uint64_t anchor_seq; /* the highest seq in its evidence */
+    uint64_t *evidence;  /* its evidence (csph_alert_brief_free) */
+    size_t nevidence;
 };
-/* In txn, or in a read transaction of its own when txn is NULL. */
+/* In txn, or in a read transaction of its own when txn is NULL. On
+ * success the caller frees it with csph_alert_brief_free. */
+void csph_alert_brief_free(struct csph_alert_brief *b);
 enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
                                       struct csph_alert_brief *b, struct csph_error *err);
 

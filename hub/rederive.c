@@ -175,11 +175,15 @@ static enum csph_err follow_rules(struct csph_replay *r, const struct csph_store
         csph_rules_destroy(&next);
         return rc;
     }
+    csph_rules_take_cache(next, f->rules); /* the same state: no second pass over it */
     csph_rules_destroy(&f->rules);
     f->rules = next;
     r->g->rules = next;
     f->switches++;
-    return CSPH_ERR_OK;
+    /* As the hub does after a reload: rules that count events differently
+     * get their windows filled from the log so far. */
+    uint64_t filled;
+    return csph_ingest_backfill(r->g, &filled, err);
 }
 
 static void print_alert(FILE *out, const char *label, const struct csph_alert_row *a)

@@ -77,6 +77,7 @@ enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph
     while (bits * 2 <= (uint64_t)bytes * 8)
         bits *= 2;
     free(s->bloom);
+    s->bloom = NULL;
     s->bloom_ready = 0;
     s->bloom_mask = 0;
     if (!bytes)
@@ -89,7 +90,7 @@ enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph
 
 void csph_rstate_take_cache(struct csph_rstate *dst, struct csph_rstate *src)
 {
-    if (!src->bloom || !src->bloom_ready)
+    if (dst == src || !src->bloom || !src->bloom_ready)
         return;
     free(dst->bloom);
     dst->bloom = src->bloom;
@@ -242,7 +243,7 @@ enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series
     if (rc && rc != MDB_NOTFOUND)
         return lmdb_fail(err, rc, "reading");
     if (*found) {
-        *len = v.mv_size < CSPH_RS_VALUE_MAX ? v.mv_size : CSPH_RS_VALUE_MAX;
+        *len = v.mv_size < *len ? v.mv_size : *len;
         memcpy(val, v.mv_data, *len);
     }
     return CSPH_ERR_OK;
@@ -316,7 +317,9 @@ enum csph_err csph_rstate_drop(struct csph_rstate *s, const struct csph_rs_serie
         (*n)++;
     }
     mdb_cursor_close(c);
-    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
+    /* EINVAL: the last record of the database went, the cursor points nowhere */
+    return rc && rc != MDB_NOTFOUND && rc != EINVAL ? lmdb_fail(err, rc, "deleting")
+                                                    : CSPH_ERR_OK;
 }
 
 /* Whether the encoded key values of a record's key hold (tag, value). */

@@ -77,7 +77,9 @@ enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series
 /* Replace a record's value (put when absent). */
 enum csph_err csph_rstate_set(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
                               uint64_t seq, const void *val, size_t len, struct csph_error *err);
-/* The record at (t, seq): CSPH_ERR_OK and *found. */
+/* The record at (t, seq): CSPH_ERR_OK and *found; its value into val,
+ * whose size is *len on entry (longer values are cut), its length on
+ * return. */
 enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
                               uint64_t seq, unsigned char *val, size_t *len, int *found,
                               struct csph_error *err);

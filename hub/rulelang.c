@@ -1,6 +1,7 @@
 /* rulelang.c: field paths, tests and reason templates (rulelang.h). */
 #include "rulelang.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -190,8 +191,9 @@ static int lit_make(struct csph_arena *r, const char *v, size_t vn, int quoted, 
     if (!numeric)
         return 0;
     char *end;
+    errno = 0;
     long long i = strtoll(s, &end, 10);
-    if (*end == 0) {
+    if (*end == 0 && errno != ERANGE) { /* beyond a 64-bit integer: compared as a real number */
         lit->is_num = lit->is_int = 1;
         lit->i = i;
         lit->d = (double)i;
@@ -322,7 +324,9 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
         if (lex_value(&l, &v, &vn, &quoted) || lit_make(r, v, vn, quoted, &c->lits[1]))
             goto between_bad;
         c->nlits = 2;
-        if (c->lits[0].is_num && c->lits[1].is_num && c->lits[0].d > c->lits[1].d)
+        if ((c->lits[0].is_num && c->lits[1].is_num && c->lits[0].d > c->lits[1].d) ||
+            (!c->lits[0].is_num && !c->lits[1].is_num && !c->lits[0].is_bool &&
+             !c->lits[1].is_bool && strcmp(c->lits[0].s, c->lits[1].s) > 0))
             return csph_yaml_fail(y, node, err, "test '%s': the lower bound comes first", s);
         break;
     between_bad:

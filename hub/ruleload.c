@@ -307,6 +307,8 @@ static enum csph_err check_fields(struct csph_ruleset *r, struct csph_yaml *y, y
         return field_fail(y, csph_yaml_get(y, node, "priority"), &fc, R->name, err);
     if (R->has_distinct && !R->distinct_criteria && check_path(&fc, &R->distinct))
         return field_fail(y, csph_yaml_get(y, node, "distinct"), &fc, R->name, err);
+    if (R->prior_has_same && check_path(&fc, &R->prior_same))
+        return field_fail(y, csph_yaml_get(y, node, "prior_alert"), &fc, R->name, err);
     for (size_t a = 0; a < R->nkeys; a++) {
         const struct csph_keyspec *K = &R->keys[a];
         struct field_check kc = {schemas, K->ntypes ? K->types : R->types,
@@ -552,6 +554,19 @@ static enum csph_err parse_rule(struct csph_ruleset *r, struct csph_yaml *y, yam
         } else if (ncriteria) {
             return csph_yaml_fail(y, each, err, "criteria are counted with distinct: criterion");
         }
+        if (R->distinct_criteria) {
+            size_t names = 0;
+            for (size_t a = 0; a < R->nkeys; a++) {
+                int seen = 0;
+                for (size_t b = 0; b < a; b++)
+                    seen |= !strcmp(R->keys[a].criterion, R->keys[b].criterion);
+                names += !seen;
+            }
+            if ((size_t)R->tiers[R->ntiers - 1].at_least > names)
+                return csph_yaml_fail(y, tiers, err, "%s: a tier needs %lld different criteria "
+                                      "but the rule names %zu: it could never fire", where,
+                                      (long long)R->tiers[R->ntiers - 1].at_least, names);
+        }
         if (inc) {
             if (R->has_distinct)
                 return csph_yaml_fail(y, inc, err, "incidents counts reports of one person as "
@@ -598,6 +613,10 @@ static enum csph_err parse_rule(struct csph_ruleset *r, struct csph_yaml *y, yam
             return rc;
         if (prior && (rc = read_prior(r, y, prior, R, err)))
             return rc;
+        if (R->prior_accepted && R->panel < 0)
+            return csph_yaml_fail(y, prior, err, "%s: a repeat of an accepted referral is raised "
+                                  "when the decision arrives, so it needs a fixed panel (panel: "
+                                  "NAME), not one from the event", where);
     }
 
     /* The window state belongs to what decides which events count: editing
@@ -739,11 +758,6 @@ static enum csph_err read_rules(struct csph_ruleset *r, struct csph_yaml *y, yam
             r->types[slot].rules[r->types[slot].n++] = (int)i;
         }
         r->nrules++;
-        if (R->prior) {
-            r->panel_remembered[R->prior_panel] = 1;
-            if (R->prior_accepted)
-                r->panel_decisions[R->prior_panel] = 1;
-        }
     }
     return CSPH_ERR_OK;
 }
@@ -761,9 +775,7 @@ static enum csph_err ruleset_new(struct csph_ruleset **out, const struct csph_pa
     size_t np = npanels ? npanels : 1;
     r->panels = csph_arena_alloc(&r->arena, np * sizeof *r->panels);
     r->panel_len = csph_arena_alloc(&r->arena, np * sizeof *r->panel_len);
-    r->panel_remembered = csph_arena_alloc(&r->arena, np * sizeof *r->panel_remembered);
-    r->panel_decisions = csph_arena_alloc(&r->arena, np * sizeof *r->panel_decisions);
-    if (!r->panels || !r->panel_len || !r->panel_remembered || !r->panel_decisions) {
+    if (!r->panels || !r->panel_len) {
         csph_ruleset_free(&r);
         return nomem(err);
     }

@@ -91,7 +91,6 @@ struct csph_rules {
     struct csph_ruleset *set;
     struct csph_rstate *st;
     unsigned char (*panel_id)[8];
-    const struct csph_path **panel_same; /* the "same" field of a prior rule on the panel */
     /* drafts of the current call */
     struct csph_alert_draft *drafts;
     struct keyvals *keyvals;
@@ -108,7 +107,9 @@ struct csph_rules {
     uint64_t *hkeys;
     uint32_t *hcounts;
     size_t caph, hmask;
-    int began; /* the state's databases are open in the current transaction */
+    int began;       /* the state's version was checked */
+    int count_only;  /* a backfill: put what unbuilt rules count, raise nothing */
+    unsigned char *unbuilt; /* per rule: its series were not built from the whole log */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -252,8 +253,7 @@ enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *
     struct csph_rules *r = calloc(1, sizeof *r);
     size_t np = set->npanels ? set->npanels : 1;
     if (!r || csph_rstate_new(&r->st, err) != CSPH_ERR_OK ||
-        !(r->panel_id = calloc(np, sizeof *r->panel_id)) ||
-        !(r->panel_same = calloc(np, sizeof *r->panel_same))) {
+        !(r->panel_id = calloc(np, sizeof *r->panel_id))) {
         if (r)
             r->set = set;
         csph_rules_destroy(&r);
@@ -271,11 +271,6 @@ enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *
         crypto_generichash(h, sizeof h, (const unsigned char *)name, (size_t)n, NULL, 0);
         memcpy(r->panel_id[i], h, 8);
     }
-    for (size_t i = 0; i < set->nrules; i++) {
-        const struct csph_rule *R = &set->rules[i];
-        if (R->prior && R->prior_has_same && !r->panel_same[R->prior_panel])
-            r->panel_same[R->prior_panel] = &R->prior_same;
-    }
     *out = r;
     return CSPH_ERR_OK;
 }
@@ -288,7 +283,7 @@ void csph_rules_destroy(struct csph_rules **rp)
     csph_ruleset_free(&r->set);
     csph_rstate_free(&r->st);
     free(r->panel_id);
-    free(r->panel_same);
+    free(r->unbuilt);
     free(r->drafts);
     free(r->keyvals);
     free(r->anchors);
@@ -333,8 +328,8 @@ int csph_rules_due(const struct csph_rules *r, int rule_index, enum csph_priorit
         t = &R->tiers[0]; /* a per-event rule has one cadence, whatever the priority */
     } else {
         for (size_t i = 0; i < R->ntiers; i++)
-            if (R->tiers[i].priority == priority && R->tiers[i].due != CSPH_DUE_NONE)
-                t = &R->tiers[i];
+            if (R->tiers[i].priority == priority)
+                t = &R->tiers[i]; /* the highest tier of that priority: its cadence, or none */
     }
     if (!t || t->due == CSPH_DUE_NONE)
         return 0;
@@ -577,25 +572,28 @@ static enum csph_err entries_load(struct csph_rules *r, const struct csph_rule *
 
 struct tier_near {
     int64_t t, w;
-    uint32_t tier;
+    uint64_t at_least;
     int found;
 };
 
 static int tier_near_one(void *ctx, const struct csph_rs_rec *rec)
 {
     struct tier_near *q = ctx;
-    if (rec->len >= 1 && rec->val[0] >= q->tier) {
+    if (rec->len >= 8 && get64(rec->val) >= q->at_least) {
         q->found = 1;
         return 1;
     }
     return 0;
 }
 
-/* Whether tier (or a higher one) fired for the series less than w from t. */
+/* Whether a tier of at_least (or a higher one) fired for the series less
+ * than w from t. Tiers fired are kept by their threshold, not their place
+ * in the list, so inserting a tier in the file does not change what an
+ * earlier alert means. */
 static enum csph_err tier_quiet(struct csph_rules *r, const struct series *fs, int64_t t, int64_t w,
-                                size_t tier, int *quiet, struct csph_error *err)
+                                int64_t at_least, int *quiet, struct csph_error *err)
 {
-    struct tier_near q = {t, w, (uint32_t)tier, 0};
+    struct tier_near q = {t, w, (uint64_t)at_least, 0};
     *quiet = 0;
     if (!csph_rstate_may_exist(r->st, &fs->s))
         return CSPH_ERR_OK; /* the rule never fired for the key */
@@ -664,7 +662,7 @@ static int by_occ(const void *a, const void *b)
 struct incident {
     uint64_t ref;
     int merge;
-    int64_t lo, hi; /* occurred_at range of its reports */
+    int64_t lo, hi; /* occurred_at of its first and latest reports */
     uint64_t src[INCIDENT_SOURCES_MAX];
     size_t nsrc;
 };
@@ -698,22 +696,24 @@ static int incidents_assign(struct csph_rules *r, const struct csph_rule *R)
             int same_source = 0;
             for (size_t q = 0; q < c->nsrc; q++)
                 same_source |= c->src[q] == x->src;
-            if (!same_source && x->occ - c->hi <= R->tolerance_ms && c->lo - x->occ <= R->tolerance_ms)
+            /* Taken in occurred_at order (x->occ >= c->hi >= c->lo):
+             * within the tolerance of the incident's latest report; and,
+             * unless a reference names the incident, of its first too, so
+             * reports without one never chain further than the tolerance. */
+            if (!same_source && x->occ - c->hi <= R->tolerance_ms &&
+                (c->ref || x->occ - c->lo <= R->tolerance_ms))
                 j = k;
         }
         struct incident *c = &inc[j];
         if (j == ni) {
             memset(c, 0, sizeof *c);
-            c->lo = c->hi = x->occ;
+            c->lo = x->occ;
             c->merge = x->merge;
             ni++;
         }
+        c->hi = x->occ;
         if (x->ref)
             c->ref = x->ref;
-        if (x->occ < c->lo)
-            c->lo = x->occ;
-        if (x->occ > c->hi)
-            c->hi = x->occ;
         int known = 0;
         for (size_t q = 0; q < c->nsrc; q++)
             known |= c->src[q] == x->src;
@@ -831,7 +831,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         /* The event was counted for some criteria: add any it now meets
          * (one event may meet several) and look again. */
         unsigned char old[CSPH_RS_VALUE_MAX], merged[CSPH_RS_VALUE_MAX];
-        size_t olen, mlen;
+        size_t olen = sizeof old, mlen;
         int found, added = 0;
         if ((e = csph_rstate_get(r->st, &ws.s, ne.t, ne.seq, old, &olen, &found, err)))
             return e;
@@ -855,6 +855,8 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
     } else if (existed) {
         return CSPH_ERR_OK; /* already counted: evaluating an event twice changes nothing */
     }
+    if (r->count_only)
+        return CSPH_ERR_OK;
     if (first && (uint64_t)R->tiers[0].at_least > (R->distinct_criteria ? ncrit : 1))
         return CSPH_ERR_OK; /* the key's first event: a window of one reaches no tier */
     /* Read the entries around t; a sparse key (most people) has a handful.
@@ -866,7 +868,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
                           err)))
         return e;
     if (r->nents > ENTRIES_PEEK) {
-        if ((e = tier_quiet(r, &fs, ne.t, W, R->ntiers - 1, &quiet, err)) || quiet)
+        if ((e = tier_quiet(r, &fs, ne.t, W, R->tiers[R->ntiers - 1].at_least, &quiet, err)) || quiet)
             return e;
         quiet_known = 1; /* the top tier is not quiet */
         if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), SIZE_MAX,
@@ -883,10 +885,11 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
     if (reached < 0)
         return CSPH_ERR_OK;
     if (!(quiet_known && (size_t)reached + 1 == R->ntiers) &&
-        ((e = tier_quiet(r, &fs, ne.t, W, (size_t)reached, &quiet, err)) || quiet))
+        ((e = tier_quiet(r, &fs, ne.t, W, R->tiers[reached].at_least, &quiet, err)) || quiet))
         return e;
-    unsigned char tier = (unsigned char)reached;
-    if ((e = csph_rstate_set(r->st, &fs.s, ne.t, ne.seq, &tier, 1, err)))
+    unsigned char tier[8];
+    put64(tier, (uint64_t)R->tiers[reached].at_least);
+    if ((e = csph_rstate_set(r->st, &fs.s, ne.t, ne.seq, tier, sizeof tier, err)))
         return e;
     size_t evoff = r->nev;
     struct anchor a = {ev->seq, ev->occurred_ms, 0};
@@ -912,6 +915,10 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
 
 struct prior_scan {
     struct csph_rules *r;
+    const struct csph_rule *R;
+    const struct series *ws; /* the rule's entries: a referral's "same" hash, when it has one */
+    enum csph_err e;
+    struct csph_error *err;
     uint64_t before_seq; /* only alerts anchored on earlier events (0: any) */
     uint64_t not_seq;    /* ... and not on this one */
     int accepted_only;
@@ -925,10 +932,18 @@ static int prior_one(void *ctx, const struct csph_rs_rec *rec)
 {
     struct prior_scan *p = ctx;
     int accepted = rec->len >= 1 && (rec->val[0] & 1);
-    uint64_t same = rec->len >= 9 ? get64(rec->val + 1) : 0;
     if ((p->before_seq && rec->seq >= p->before_seq) || rec->seq == p->not_seq ||
-        (p->accepted_only && !accepted) || (p->same && same && same != p->same))
+        (p->accepted_only && !accepted))
         return 0;
+    if (p->same) { /* the referral's own incident, when the rule counted it */
+        unsigned char v[CSPH_RS_VALUE_MAX];
+        size_t len = sizeof v;
+        int found;
+        if ((p->e = csph_rstate_get(p->r->st, &p->ws->s, rec->t, rec->seq, v, &len, &found, p->err)))
+            return 1;
+        if (found && len >= 8 && get64(v) && get64(v) != p->same)
+            return 0; /* both name one, and not the same */
+    }
     if (grow((void **)&p->r->ev, &p->r->capev, p->r->nev + 1, sizeof *p->r->ev)) {
         p->oom = 1;
         return 1;
@@ -948,26 +963,27 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
     size_t evoff = r->nev;
     struct anchor a = {ev->seq, ev->occurred_ms, 0};
     enum csph_err e;
+    if (r->count_only && !(R->prior && R->prior_accepted))
+        return CSPH_ERR_OK; /* a backfill: only what counts events has series to fill */
     f->count = f->distinct = 1;
     f->first_ms = f->last_ms = ev->occurred_ms;
     f->threshold = 1;
     if (R->prior) {
-        struct series ps;
-        struct prior_scan p = {.r = r};
+        struct series ps, ws;
+        struct prior_scan p = {.r = r, .R = R, .ws = &ws, .err = err};
         series(&ps, 'P', r->panel_id[R->prior_panel], vals, f->K->n);
+        series(&ws, 'W', R->sid, vals, f->K->n);
         int64_t from = sat_add(ev->occurred_ms, -R->prior_ms + 1), to = sat_add(ev->occurred_ms, R->prior_ms - 1);
         if (R->prior_accepted) {
             /* SafeLives: an incident within 12 months after a referral the
              * panel accepted; kept as an entry so that an acceptance
              * recorded later finds it (csph_rules_decision). */
-            struct series ws;
             unsigned char vb[32];
             int existed;
             a.same = hash_value(csph_path_get(ev->obj, &R->prior_same));
-            series(&ws, 'W', R->sid, vals, f->K->n);
             struct went ne = {.t = ev->occurred_ms, .seq = ev->seq, .h = a.same};
             if ((e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
-                                     &existed, err)) || existed)
+                                     &existed, err)) || existed || r->count_only)
                 return e;
             p.not_seq = ev->seq;
             p.accepted_only = 1;
@@ -977,7 +993,7 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
             p.before_seq = ev->seq; /* alerts raised by the same event do not count */
         }
         if (csph_rstate_may_exist(r->st, &ps.s) &&
-            (e = csph_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)))
+            ((e = csph_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)) || (e = p.e)))
             return e;
         if (p.oom)
             return oom(err);
@@ -1008,6 +1024,8 @@ static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
                                const struct csph_rule_event *ev, struct csph_error *err)
 {
     const msgpack_object *o = ev->obj;
+    if (r->count_only && !r->unbuilt[R - r->set->rules])
+        return CSPH_ERR_OK;
     if (!csph_cond_eval(&R->match, o))
         return CSPH_ERR_OK;
     struct fire f = {.R = R, .ev = ev, .panel = R->panel, .priority = R->tiers[0].priority,
@@ -1078,24 +1096,18 @@ static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
     return CSPH_ERR_OK;
 }
 
-/* Drafts on panels some prior_alert names are remembered, at their anchor. */
-static enum csph_err remember(struct csph_rules *r, size_t from, const msgpack_object *obj,
-                              struct csph_error *err)
+/* Every draft is remembered on its panel at its anchor (a later rule set
+ * may name any panel in a prior_alert, and decisions on any alert are
+ * kept): a record or two per alert, against a record per event and rule. */
+static enum csph_err remember(struct csph_rules *r, size_t from, struct csph_error *err)
 {
     for (size_t i = from; i < r->ndrafts; i++) {
         const struct csph_alert_draft *d = &r->drafts[i];
         const struct anchor *a = &r->anchors[i];
-        if (!r->set->panel_remembered[d->panel_index])
-            continue;
         struct kval vals[CSPH_KEY_MAX_FIELDS];
         for (size_t k = 0; k < d->nkey; k++)
             vals[k] = (struct kval){r->keyvals[i].v[k], r->keyvals[i].len[k], r->keyvals[i].tag[k]};
-        uint64_t same = a->same;
-        const struct csph_path *sp = r->panel_same[d->panel_index];
-        if (!same && sp && obj && a->seq == d->event_seq)
-            same = hash_value(csph_path_get(obj, sp));
-        unsigned char v[9] = {0}, occ[8];
-        put64(v + 1, same);
+        unsigned char v[1] = {0}, occ[8];
         put64(occ, (uint64_t)a->occ);
         struct series ps, qs;
         int existed;
@@ -1165,7 +1177,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
                 return e;
         break;
     }
-    if ((e = remember(r, 0, ev->obj, err)))
+    if ((e = remember(r, 0, err)))
         return e;
     csph_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
@@ -1178,7 +1190,8 @@ struct repeat_scan {
     struct csph_rules *r;
     const struct csph_rule *R;
     const struct series *ms;
-    uint64_t not_seq, same;
+    const struct csph_rule_decision *dec; /* its alert's own evidence is the referral, not a repeat */
+    uint64_t same;
     int64_t last_occ;
     size_t found;
     enum csph_err e;
@@ -1190,10 +1203,13 @@ static int repeat_one(void *ctx, const struct csph_rs_rec *rec)
     struct repeat_scan *p = ctx;
     struct went w = entry_read(p->R, rec);
     int found;
-    size_t len;
-    unsigned char v[8];
-    if (rec->seq == p->not_seq || (p->same && w.h && w.h != p->same))
+    unsigned char v[CSPH_RS_VALUE_MAX];
+    size_t len = sizeof v;
+    if (rec->seq == p->dec->anchor_seq || (p->same && w.h && w.h != p->same))
         return 0;
+    for (size_t i = 0; i < p->dec->nevidence; i++)
+        if (p->dec->evidence[i] == rec->seq)
+            return 0;
     if ((p->e = csph_rstate_get(p->r->st, &p->ms->s, rec->t, rec->seq, v, &len, &found, p->err)))
         return 1;
     if (found)
@@ -1224,14 +1240,14 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     if ((e = begin(r, txn, err)))
         return e;
     if (!dec->accepted || dec->panel_index < 0 || (size_t)dec->panel_index >= set->npanels ||
-        !set->panel_decisions[dec->panel_index] || dec->nkey > CSPH_KEY_MAX_FIELDS)
+        dec->nkey > CSPH_KEY_MAX_FIELDS)
         return CSPH_ERR_OK;
     struct kval vals[CSPH_KEY_MAX_FIELDS];
     for (size_t k = 0; k < dec->nkey; k++)
         vals[k] = (struct kval){dec->key_values[k], strlen(dec->key_values[k]), dec->key_tags[k]};
     struct series ps, qs;
     unsigned char v[CSPH_RS_VALUE_MAX];
-    size_t len;
+    size_t len = sizeof v;
     int found;
     series(&qs, 'Q', r->panel_id[dec->panel_index], NULL, 0);
     if ((e = csph_rstate_get(r->st, &qs.s, 0, dec->anchor_seq, v, &len, &found, err)) || !found ||
@@ -1239,12 +1255,12 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         return e; /* an alert the rules did not remember: nothing follows from it */
     int64_t ref_occ = (int64_t)get64(v);
     series(&ps, 'P', r->panel_id[dec->panel_index], vals, dec->nkey);
+    len = sizeof v;
     if ((e = csph_rstate_get(r->st, &ps.s, ref_occ, dec->anchor_seq, v, &len, &found, err)) ||
-        !found || len < 9 || (v[0] & 1))
+        !found || len < 1 || (v[0] & 1))
         return e; /* unknown, or accepted before: a second acceptance adds nothing */
-    uint64_t ref_same = get64(v + 1);
     v[0] |= 1;
-    if ((e = csph_rstate_set(r->st, &ps.s, ref_occ, dec->anchor_seq, v, 9, err)))
+    if ((e = csph_rstate_set(r->st, &ps.s, ref_occ, dec->anchor_seq, v, 1, err)))
         return e;
     /* Incidents that arrived before the acceptance was recorded: the repeat
      * is raised now, citing them (SafeLives counts from the referral). */
@@ -1261,8 +1277,15 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         series(&ws, 'W', R->sid, vals, dec->nkey);
         series(&ms, 'M', R->id, vals, dec->nkey);
         size_t evoff = r->nev;
-        struct repeat_scan p = {r, R, &ms, dec->anchor_seq, R->prior_has_same ? ref_same : 0,
-                                0, 0, CSPH_ERR_OK, err};
+        uint64_t ref_same = 0; /* the referral's own incident's, when the rule counted it */
+        if (R->prior_has_same) {
+            len = sizeof v;
+            if ((e = csph_rstate_get(r->st, &ws.s, ref_occ, dec->anchor_seq, v, &len, &found, err)))
+                return e;
+            if (found && len >= 8)
+                ref_same = get64(v);
+        }
+        struct repeat_scan p = {r, R, &ms, dec, ref_same, 0, 0, CSPH_ERR_OK, err};
         if ((e = csph_rstate_range(r->st, &ws.s, ref_occ, sat_add(ref_occ, R->prior_ms - 1),
                                    repeat_one, &p, err)) || (e = p.e))
             return e;
@@ -1292,11 +1315,81 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         if ((e = add_draft(r, &f, vals, &R->tiers[0], evoff, &a, err)))
             return e;
     }
-    if ((e = remember(r, 0, NULL, err)))
+    if ((e = remember(r, 0, err)))
         return e;
     csph_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
     return CSPH_ERR_OK;
+}
+
+/* ---- series built from the whole log --------------------------------------------- */
+
+/* What decides which events a rule counts is hashed into its series id
+ * (sid): a rule whose sid is new (added, or its tests or key edited) has
+ * series holding only the events evaluated since. The ingest fills them
+ * from the whole log (csph_rules_backfill), then marks them built. */
+static int counts_events(const struct csph_rule *R)
+{
+    return R->windowed || (R->prior && R->prior_accepted);
+}
+
+static void built_name(char *name, size_t n, const struct csph_rule *R)
+{
+    uint64_t v;
+    memcpy(&v, R->sid, 8);
+    snprintf(name, n, "built:%016llx", (unsigned long long)v);
+}
+
+enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
+                                 struct csph_error *err)
+{
+    enum csph_err e = begin(r, txn, err);
+    *n = 0;
+    if (!e && !r->unbuilt && !(r->unbuilt = calloc(r->set->nrules ? r->set->nrules : 1, 1)))
+        e = oom(err);
+    for (size_t i = 0; !e && i < r->set->nrules; i++) {
+        const struct csph_rule *R = &r->set->rules[i];
+        char name[40], v;
+        size_t len;
+        int found = 0;
+        r->unbuilt[i] = 0;
+        if (!counts_events(R))
+            continue;
+        built_name(name, sizeof name, R);
+        if ((e = csph_rstate_meta_get(r->st, name, &v, 1, &len, &found, err)))
+            break;
+        r->unbuilt[i] = !found;
+        *n += !found;
+    }
+    return e;
+}
+
+enum csph_err csph_rules_backfill(struct csph_rules *r, MDB_txn *txn,
+                                  const struct csph_rule_event *ev, struct csph_error *err)
+{
+    const struct csph_alert_draft *drafts;
+    size_t n;
+    if (!r->unbuilt)
+        return CSPH_ERR_OK;
+    r->count_only = 1;
+    enum csph_err e = csph_rules_eval(r, txn, ev, &drafts, &n, err);
+    r->count_only = 0;
+    return e;
+}
+
+enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+{
+    enum csph_err e = begin(r, txn, err);
+    for (size_t i = 0; !e && i < r->set->nrules; i++) {
+        char name[40];
+        if (!counts_events(&r->set->rules[i]))
+            continue;
+        built_name(name, sizeof name, &r->set->rules[i]);
+        e = csph_rstate_meta_put(r->st, name, "1", 1, err);
+        if (r->unbuilt)
+            r->unbuilt[i] = 0;
+    }
+    return e;
 }
 
 /* ---- forgetting a person ---------------------------------------------------------- */

@@ -123,7 +123,8 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
 /* A panel's decision on an alert (an alert.status event): when a
  * prior_alert with status accepted names the panel, an acceptance makes the
  * alert a referral (SafeLives: the 12 months of a repeat run from the
- * occurred_at of its anchor, the newest event of its evidence), and
+ * occurred_at of its anchor, the newest event of its evidence; its own
+ * evidence is the referral, never a repeat of it), and
  * incidents that already arrived within them raise the repeat now, citing
  * them. A later decline or close does not undo a referral. */
 struct csph_rule_decision {
@@ -136,11 +137,28 @@ struct csph_rule_decision {
     const char *key_values[CSPH_KEY_MAX_FIELDS];
     char key_tags[CSPH_KEY_MAX_FIELDS];
     uint64_t anchor_seq; /* the highest seq in the alert's evidence */
+    const uint64_t *evidence; /* the alert's evidence: the referral's own incidents */
+    size_t nevidence;
 };
 enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
                                   const struct csph_rule_decision *dec,
                                   const struct csph_alert_draft **drafts, size_t *ndrafts,
                                   struct csph_error *err);
+/* Series built from the whole log. A windowed rule's series belong to
+ * what decides which events it counts (its types, tests, keys, distinct,
+ * incidents, window): a rule added or edited that way starts with series
+ * holding nothing before it, so the ingest fills them from the log.
+ * csph_rules_unbuilt: how many rules of r lack a mark that their series
+ * were built (r remembers which); csph_rules_backfill: put what those
+ * rules count of ev, raising nothing and touching no other rule (the
+ * events from seq 1, evaluating twice is a no-op); csph_rules_mark_built:
+ * mark every rule of r built. */
+enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
+                                 struct csph_error *err);
+enum csph_err csph_rules_backfill(struct csph_rules *r, MDB_txn *txn,
+                                  const struct csph_rule_event *ev, struct csph_error *err);
+enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);
+
 /* Drop every record of the rule state that names value (a person or place
  * reference, as text) in its key: its windows, tiers fired, alerts
  * remembered, in every rule. For erasure (a later issue): the person index

@@ -110,8 +110,6 @@ struct csph_ruleset {
     struct csph_panel *panels;
     size_t *panel_len;
     size_t npanels;
-    int *panel_remembered; /* per panel: some prior_alert names it, so its alerts are kept */
-    int *panel_decisions;  /* per panel: some prior_alert needs its decisions */
     struct csph_calendar calendar;
     int has_calendar;
     char digest[33];

@@ -1708,6 +1708,11 @@ static void on_hup(uv_signal_t *h, int signum)
         return;
     }
     csph_rules_destroy(&old);
+    uint64_t filled;
+    if (csph_ingest_backfill(&s->ingest, &filled, &err))
+        LOG_ERROR("rules", "the reloaded rules are in force, but the windows of the rules that "
+                  "changed could not be filled from the log (%s): they count from now; reload "
+                  "again, or restart the hub, to retry", err.message);
     s->c.rule_reloads++;
     LOG_INFO("rules", "reloaded %zu rules from %s (version %s)",
              fresh ? csph_rules_count(fresh) : 0, s->cfg->rules_file,
@@ -1892,6 +1897,9 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)))
         goto fail;
     if ((rc = record_rules(s, err)))
+        goto fail;
+    uint64_t filled;
+    if ((rc = csph_ingest_backfill(&s->ingest, &filled, err)))
         goto fail;
     s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
     if (!s->fetches) {

@@ -127,6 +127,7 @@ static enum csph_err index_candidate(struct whatif *w, struct csph_replay *r,
         const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
         char *key = csph_alert_match(b.rule, panel, b.nkey, b.key_tags,
                                      (const char(*)[104])b.key_values, b.anchor_seq);
+        csph_alert_brief_free(&b);
         if (!key || map_put(&w->map, key, id))
             return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     }

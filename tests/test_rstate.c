@@ -139,7 +139,7 @@ static const char *get(struct fx *f, const struct csph_rs_series *s, int64_t t, 
 {
     static char buf[CSPH_RS_VALUE_MAX + 1];
     unsigned char v[CSPH_RS_VALUE_MAX];
-    size_t len = 0;
+    size_t len = sizeof v;
     int found = -1;
     struct csph_error err = {0};
     if (csph_rstate_get(f->s, s, t, seq, v, &len, &found, &err))

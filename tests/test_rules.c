@@ -356,10 +356,15 @@ static struct got *asb(struct fx *f, int64_t t, const char *victim, const char *
 
 /* A panel's decision on the alert anchored at anchor (its highest evidence
  * seq), keyed victim = key: csph_rules_decision's drafts (copied). */
-static struct got *decide(struct fx *f, const char *panel, const char *key, uint64_t anchor,
-                          int accepted, int64_t at)
+static struct got *decide_ev(struct fx *f, const char *panel, const char *key,
+                             const uint64_t *evidence, size_t nevidence, int accepted, int64_t at)
 {
     struct csph_rule_decision dec = {0};
+    uint64_t anchor = 0;
+    for (size_t i = 0; i < nevidence; i++)
+        anchor = evidence[i] > anchor ? evidence[i] : anchor;
+    dec.evidence = evidence;
+    dec.nevidence = nevidence;
     dec.seq = ++f->seq;
     dec.occurred_ms = at;
     dec.received_ms = at + MINUTE;
@@ -382,6 +387,13 @@ static struct got *decide(struct fx *f, const char *panel, const char *key, uint
     if (own)
         commit(f);
     return &f->got;
+}
+
+/* The same for an alert whose evidence is its anchor alone. */
+static struct got *decide(struct fx *f, const char *panel, const char *key, uint64_t anchor,
+                          int accepted, int64_t at)
+{
+    return decide_ev(f, panel, key, &anchor, 1, accepted, at);
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -2519,6 +2531,96 @@ static void test_prior_alert_any_status(void **state)
 /* ---- multi-criteria ------------------------------------------------------------------ */
 
 /* Multi-criteria: one criterion is medium; a second arriving (even late) raises high. */
+/* An accepted alert's own evidence is the referral, never a repeat of it,
+ * even when its anchor (the newest arrival) occurred before the rest. */
+static void test_safelives_own_evidence_is_no_repeat(void **state)
+{
+    struct fx *f = *state;
+    rules_use(f, "sl2.yaml", "rules:\n"
+          "  - name: esc\n"
+          "    panel: marac\n"
+          "    when: da.incident\n"
+          "    key: victim\n"
+          "    window_days: 365\n"
+          "    tiers: [{at_least: 3, priority: medium}]\n"
+          "  - name: sl.repeat\n"
+          "    panel: marac\n"
+          "    when: da.incident\n"
+          "    key: victim\n"
+          "    prior_alert: {panel: marac, within_days: 365, status: accepted}\n"
+          "    priority: high\n");
+    da(f, "V-E", T("2025-03-01T10:00:00Z"), 1);
+    da(f, "V-E", T("2025-03-05T10:00:00Z"), 1);
+    struct got *g = da(f, "V-E", T("2025-02-01T10:00:00Z"), 1); /* late: 1 Feb */
+    const struct dcopy *d = of(g, "esc");
+    assert_non_null(d);
+    expect_evidence(d, 3, E(1), E(2), E(3));
+    uint64_t ev[3] = {E(1), E(2), E(3)};
+    assert_int_equal(decide_ev(f, "marac", "V-E", ev, 3, 1, T("2025-03-10T10:00:00Z"))->n, 0);
+    /* a further incident is a repeat */
+    g = da(f, "V-E", T("2025-04-01T10:00:00Z"), 1);
+    d = of(g, "sl.repeat");
+    assert_non_null(d);
+    expect_evidence(d, 2, E(3), E(5));
+}
+
+/* Tiers fired are kept by threshold: a tier inserted below does not make
+ * an alert already raised look like a lower one. */
+static void test_tier_inserted_keeps_suppression(void **state)
+{
+    struct fx *f = *state;
+    static const char one[] = "rules:\n"
+          "  - name: t\n"
+          "    panel: community-marac\n"
+          "    when: call\n"
+          "    key: caller\n"
+          "    window_days: 100\n"
+          "    tiers: [{at_least: 3, priority: medium}]\n";
+    static const char two[] = "rules:\n"
+          "  - name: t\n"
+          "    panel: community-marac\n"
+          "    when: call\n"
+          "    key: caller\n"
+          "    window_days: 100\n"
+          "    tiers: [{at_least: 2, priority: standard}, {at_least: 3, priority: medium}]\n";
+    int64_t t0 = T("2025-01-01T10:00:00Z");
+    rules_use(f, "t1.yaml", one);
+    pub(f, "call", t0, "\"caller\":\"C-T\",\"category\":\"asb\"");
+    pub(f, "call", t0 + DAY, "\"caller\":\"C-T\",\"category\":\"asb\"");
+    assert_int_equal(pub(f, "call", t0 + 2 * DAY, "\"caller\":\"C-T\",\"category\":\"asb\"")->n, 1);
+    rules_use(f, "t2.yaml", two);
+    assert_int_equal(pub(f, "call", t0 + 3 * DAY, "\"caller\":\"C-T\",\"category\":\"asb\"")->n, 0);
+}
+
+/* Reports without a reference never chain further than the tolerance:
+ * four sources at 0, 50, 100 and 150 minutes are two incidents. */
+static void test_incident_no_chain(void **state)
+{
+    struct fx *f = *state;
+    rules_use(f, "inc.yaml", incident_rules);
+    int64_t T0 = T("2025-05-05T20:00:00Z");
+    assert_int_equal(rep(f, "call", "CH", T0, "police", NULL, 0)->n, 0);
+    assert_int_equal(rep(f, "asb.report", "CH", T0 + 50 * MINUTE, "council", NULL, 0)->n, 0);
+    struct got *g = rep(f, "asb.report", "CH", T0 + 100 * MINUTE, "housing", NULL, 0);
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->d[0].reason, "2 incidents for CH");
+}
+
+/* The cache turned off (limits.rules_cache_mb: 0): every read is made, the
+ * same alerts come out (AddressSanitizer checks nothing is left of it). */
+static void test_cache_off(void **state)
+{
+    struct fx *f = *state;
+    struct csph_error err = {0};
+    assert_int_equal(csph_rules_cache(f->rules, 0, &err), CSPH_ERR_OK);
+    int64_t t0 = T("2025-01-01T10:00:00Z");
+    da(f, "V-C", t0, 1);
+    da(f, "V-C", t0 + DAY, 1);
+    assert_non_null(of(da(f, "V-C", t0 + 2 * DAY, 1), "marac.escalation"));
+    assert_int_equal(csph_rules_cache(f->rules, 1u << 20, &err), CSPH_ERR_OK);
+    assert_null(of(da(f, "V-C", t0 + 3 * DAY, 1), "marac.escalation")); /* rebuilt: still quiet */
+}
+
 static void test_multi_criteria(void **state)
 {
     struct fx *f = *state;
@@ -2630,6 +2732,24 @@ static void test_loader_fields_and_when(void **state)
                       "    distinct: criterion\n    window_days: 30\n"
                       "    tiers: [{at_least: 2, priority: medium}]\n",
                    6, "give every key_each alternative a criterion, or none");
+    /* a misspelt "same" field, a repeat on a panel from the event, a tier
+     * no count of criteria can reach, text bounds the wrong way round */
+    expect_refused(f, RULE_HEAD "    key: victim\n    priority: high\n"
+                      "    prior_alert: {panel: marac, within_days: 365, status: accepted, same: perpetratr}\n",
+                   8, "names field 'perpetratr'");
+    expect_refused(f, "rules:\n  - name: a\n    panel: {from_field: panel}\n    when: referral\n"
+                      "    key: subject\n    priority: high\n"
+                      "    prior_alert: {panel: marac, within_days: 365, status: accepted}\n",
+                   7, "needs a fixed panel");
+    expect_refused(f, "rules:\n  - name: a\n    panel: sgv\n    when: [arrest, missing.episode]\n"
+                      "    key_each:\n      - {key: subject, when: arrest, criterion: x}\n"
+                      "      - {key: subject, when: missing.episode, criterion: y}\n"
+                      "    distinct: criterion\n    window_days: 30\n"
+                      "    tiers: [{at_least: 3, priority: medium}]\n",
+                   10, "a tier needs 3 different criteria but the rule names 2");
+    expect_refused(f, RULE_HEAD "    match: [\"risk between standard and high\"]\n    key: victim\n"
+                      "    priority: high\n",
+                   6, "the lower bound comes first");
     /* the same rules, spelt right, load */
     rules_use(f, "ok.yaml", "rules:\n  - name: a\n    panel: community-marac\n    when: [call, asb.report]\n"
                             "    key_each:\n      - {key: caller, when: call}\n"
@@ -2662,6 +2782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_event_completes_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_event_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_mid_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_first_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism_across_batches, setup, teardown),
@@ -2685,6 +2806,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_safelives_perpetrator, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_safelives_repeat_raised_at_decision_accepted, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_prior_alert_any_status, setup_own, teardown),
+        cmocka_unit_test_setup_teardown(test_safelives_own_evidence_is_no_repeat, setup_own, teardown),
+        cmocka_unit_test_setup_teardown(test_tier_inserted_keeps_suppression, setup_own, teardown),
+        cmocka_unit_test_setup_teardown(test_incident_no_chain, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_multi_criteria, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_multi_criteria_one_event, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_loader_fields_and_when, setup_own, teardown),
