@@ -97,6 +97,9 @@ struct options {
     int alert_latency;  /* --alert-latency */
     int state_size;     /* --state-size */
     int pairs;          /* --pairs: --compare-rules runs, alternating which hub goes first */
+    int backfill;       /* --backfill */
+    int scale;          /* --scale */
+    uint64_t scale_step; /* --scale-step: events per reported step (default 1,000,000) */
     int set_batch, set_window, set_events, set_duration, set_publishers; /* given */
 };
 
@@ -195,8 +198,36 @@ static void usage(FILE *f)
         "                           --span-days (730), then 2x the events over 2x the span, each\n"
         "                           on a fresh hub with the default rules; after each the hub is\n"
         "                           stopped and its LMDB opened read-only: entries and bytes of\n"
-        "                           rules.log, rules.meta, events, dedup, alerts.\n"
+        "                           rules.state, rules.meta, events, dedup, alerts.\n"
         "                           Defaults there: --batch 100 --window 4, no duration limit.\n"
+        "      --backfill           a new agency joins: a month of live events (occurred_at\n"
+        "                           advancing in publish order), then a year of history for the\n"
+        "                           same people arriving late (occurred_at at random in the 365\n"
+        "                           days before; --span-days changes that), into a fresh hub\n"
+        "                           with the default rules; then the same events sorted by\n"
+        "                           occurred_at into a second fresh hub from one publisher.\n"
+        "                           Prints both runs' events/s and compares their alerts (read\n"
+        "                           with 'alerts' on every panel): every (rule, panel, key, max\n"
+        "                           priority) of the in-order run must be reached by the\n"
+        "                           backfill run, and every in-order alert of a windowed rule\n"
+        "                           covered by one triggered less than the window from its\n"
+        "                           events. Exit status 1 when a tier is missing. Defaults\n"
+        "                           there: -n 300000 (1/13 live), -p 1 -w 10 -b 100, the\n"
+        "                           classic people (50000, skewed), no duration limit.\n"
+        "      --scale              a long run: -n (default 10000000) events of the classic mix\n"
+        "                           over --people (100000, uniform), occurred_at advancing over\n"
+        "                           --span-days (default one year per million events), made\n"
+        "                           250000 at a time. Every --scale-step events (default\n"
+        "                           1000000): events/s and the hub's CPU per event; at the end\n"
+        "                           the last/first ratio of CPU per event (target <= 1.25), the\n"
+        "                           hub's private memory (target < 100 MB), bytes per event of\n"
+        "                           rules.state, rules.meta, people and dedup (index.mdb read\n"
+        "                           after the hub stopped), the time to rebuild the index from\n"
+        "                           the log (index files removed, hub restarted, until it\n"
+        "                           answers ping), and when csphubd has --what-if the wall time\n"
+        "                           and peak memory of a what-if with the default rules.\n"
+        "                           Defaults there: --batch 100 --window 4, no duration limit.\n"
+        "      --scale-step E       with --scale: report every E events (default 1000000).\n"
         "Baselines:\n"
         "      --commit-every LIST  LMDB baseline commit intervals, comma-separated (default\n"
         "                           1,100,1000); the hub's observed events per commit is\n"
@@ -441,7 +472,7 @@ static const char *const descriptions[] = {
 #define SPAN_END_S (YEAR_START_S + 365 * 86400LL) /* chronological feeds end here */
 
 /* What the generator makes (bench/README.md "What it sends"). */
-enum { FEED_CLASSIC, FEED_ALERT, FEED_STATE };
+enum { FEED_CLASSIC, FEED_ALERT, FEED_STATE, FEED_BACKFILL };
 struct feed {
     int kind;
     uint32_t people;   /* person references P-000001 .. P-<people> */
@@ -450,6 +481,11 @@ struct feed {
     double span_days;  /* > 0: occurred_at advances through this span in publish order */
     int publishers;    /* how the events are split among publishers, for that order */
     int batch;
+    /* FEED_BACKFILL (the classic mix): events [0, live_n) advance through the
+     * span_days before SPAN_END_S in publish order (a month of live
+     * traffic); the rest fall at random in the history_days before that. */
+    uint64_t live_n;
+    double history_days;
 };
 
 struct evmeta {
@@ -479,6 +515,8 @@ struct gen {
     int64_t span_start_s; /* chronological feeds */
     double progress;      /* 0..1: where the event being made falls in its publisher's order */
     uint64_t alert_no;
+    uint64_t id_base;     /* event i's id carries id_base + i + 1 */
+    int history;          /* FEED_BACKFILL: this event is from the history (late) */
 };
 
 static void pk_str(msgpack_packer *pk, const char *s)
@@ -547,7 +585,10 @@ static void pk_location(msgpack_packer *pk, struct gen *gn)
 static int64_t pk_occurred(msgpack_packer *pk, struct gen *gn)
 {
     int64_t t;
-    if (gn->feed.span_days > 0) /* in publish order, some reported up to 2 days late */
+    if (gn->history) /* a backfill's history: at random in the year before the live span */
+        t = gn->span_start_s - (int64_t)(gn->feed.history_days * 86400.0) +
+            (int64_t)rnd_below(&gn->rng, (uint32_t)(gn->feed.history_days * 86400.0));
+    else if (gn->feed.span_days > 0) /* in publish order, some reported up to 2 days late */
         t = gn->span_start_s + (int64_t)(gn->progress * gn->feed.span_days * 86400.0) -
             (int64_t)rnd_below(&gn->rng, 2 * 86400);
     else
@@ -635,7 +676,7 @@ static void gen_event(struct gen *gn, struct corpus *c, uint64_t i)
     size_t start = c->buf.size;
     msgpack_pack_map(&pk, 4 + nf);
     char id[96];
-    snprintf(id, sizeof id, "%s-%s-%07" PRIu64, sources[src], gn->nonce, i + 1);
+    snprintf(id, sizeof id, "%s-%s-%07" PRIu64, sources[src], gn->nonce, gn->id_base + i + 1);
     pk_str(&pk, "id");
     pk_str(&pk, id);
     struct evmeta *m = &c->meta[i];
@@ -761,13 +802,24 @@ static double publish_progress(uint64_t e, uint64_t n, int batch, int np)
     return e1 > e0 ? (double)(e - e0) / (double)(e1 - e0) : 0;
 }
 
-static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
-                         const struct feed *feed)
+/* Events [first, first + n) of a feed of total events (the long run of
+ * --scale makes its feed a part at a time): the same places whatever the
+ * part, ids numbered from first + 1, and a chronological feed's occurred_at
+ * advancing through the whole span over the total. first 0, total n: the
+ * whole feed, as corpus_build. */
+static void corpus_build_part(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
+                              const struct feed *feed, uint64_t first, uint64_t total)
 {
-    struct gen gn = {.rng = seed * 0x9e3779b97f4a7c15ull + 1, .feed = *feed};
+    struct gen gn = {.rng = seed * 0x9e3779b97f4a7c15ull + 1, .feed = *feed, .id_base = first};
     snprintf(gn.nonce, sizeof gn.nonce, "%s", nonce);
     for (int i = 0; i < LSOA_POOL; i++) /* E01000001 .. E01033768: England's LSOAs */
         gn.lsoa[i] = 1000001 + rnd_below(&gn.rng, 33768);
+    if (first) { /* another part: other draws, the same places */
+        uint64_t x = seed ^ (first * 0xd1b54a32d192ed03ull);
+        gn.rng = splitmix64(&x);
+    }
+    if (total < first + n)
+        total = first + n;
     if (feed->span_days > 0)
         gn.span_start_s = SPAN_END_S - (int64_t)(feed->span_days * 86400.0);
     memset(c, 0, sizeof *c);
@@ -782,8 +834,14 @@ static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char
     c->last_ms = INT64_MIN;
     for (uint64_t i = 0; i < n; i++) {
         c->off[i] = c->buf.size;
-        if (feed->span_days > 0)
-            gn.progress = publish_progress(i, n, feed->batch, feed->publishers);
+        if (feed->kind == FEED_BACKFILL) {
+            gn.history = i >= feed->live_n;
+            if (!gn.history)
+                gn.progress = publish_progress(i, feed->live_n, feed->batch, feed->publishers);
+        } else if (feed->span_days > 0) {
+            double pr = publish_progress(i, n, feed->batch, feed->publishers);
+            gn.progress = total > n ? ((double)first + pr * (double)n) / (double)total : pr;
+        }
         gen_event(&gn, c, i);
         if (c->meta[i].occurred_ms < c->first_ms)
             c->first_ms = c->meta[i].occurred_ms;
@@ -791,6 +849,12 @@ static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char
             c->last_ms = c->meta[i].occurred_ms;
     }
     c->off[n] = c->buf.size;
+}
+
+static void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
+                         const struct feed *feed)
+{
+    corpus_build_part(c, n, seed, nonce, feed, 0, n);
 }
 
 static void corpus_free(struct corpus *c)
@@ -820,6 +884,11 @@ static struct feed feed_for(int kind, double span_days)
         f.people = opt.people ? opt.people : 100000;
         f.uniform = 1;
         f.span_days = span_days;
+        break;
+    case FEED_BACKFILL: /* the classic mix and people; live_n is the caller's */
+        f.people = opt.people ? opt.people : PERSON_POOL;
+        f.span_days = 30;
+        f.history_days = span_days > 0 ? span_days : 365;
         break;
     }
     return f;
@@ -1237,6 +1306,8 @@ static void print_file_tail(const char *path, size_t max)
     fclose(f);
 }
 
+static void hub_spawn(struct hub *h, const char *const *extra);
+
 static void hub_start(struct hub *h)
 {
     find_hubd(h->hubd, sizeof h->hubd);
@@ -1268,8 +1339,15 @@ static void hub_start(struct hub *h)
         fprintf(f, "limits: {batch_max: %u}\n", opt.hub_batch_max);
     if (fclose(f) != 0)
         die("cannot write %s: %s", h->config, strerror(errno));
+    hub_spawn(h, NULL);
+}
 
-    const char *argv[MAX_HUB_ARGS + 8];
+/* Start csphubd on h's config and data directory (hub_start wrote them),
+ * its output to h->log; extra (NULL-terminated, may be NULL) comes after
+ * the --hub-arg arguments. Sets h->pid. */
+static void hub_spawn(struct hub *h, const char *const *extra)
+{
+    const char *argv[MAX_HUB_ARGS + 16];
     int argc = 0;
     /* Flags override the config file, so --data and --listen hold even when
      * a --hub-arg names another --config. */
@@ -1284,6 +1362,8 @@ static void hub_start(struct hub *h)
     argv[argc++] = h->endpoint;
     for (int i = 0; i < opt.nhub_args; i++)
         argv[argc++] = opt.hub_args[i];
+    for (int i = 0; extra && extra[i] && i < 6; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
     fflush(stdout);
     fflush(stderr);
@@ -1355,6 +1435,25 @@ static double proc_cpu_s(pid_t pid, int main_thread)
     if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Page faults (minor + major) of process pid so far, from /proc; -1 when
+ * it cannot be read. */
+static double proc_faults(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long long minflt, majflt;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %llu", &minflt, &majflt) != 2)
+        return -1;
+    return (double)(minflt + majflt);
 }
 
 /* CPU seconds of this process (the publishers, their ZeroMQ threads). */
@@ -1565,6 +1664,8 @@ struct phase {
      * was sent and when the publisher received its ack. */
     int64_t *seq_sent_ns, *seq_ack_ns;
     uint64_t seq_base, seq_cap;
+    /* When set (--backfill): per event of the corpus, the seq its ack gave. */
+    uint64_t *ev_seq;
 };
 
 struct publisher {
@@ -1623,6 +1724,12 @@ static void note_seq(struct phase *ph, const msgpack_object *seq, uint64_t r, in
     ph->seq_ack_ns[sq - ph->seq_base - 1] = t;
 }
 
+static void note_ev_seq(struct phase *ph, const msgpack_object *seq, uint64_t ev)
+{
+    if (ph->ev_seq && seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER && ev < ph->corpus->n)
+        ph->ev_seq[ev] = seq->via.u64;
+}
+
 static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *data, size_t len,
                          int64_t t)
 {
@@ -1660,6 +1767,7 @@ static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *
                 if (mp_str_is(st, "accepted")) {
                     p->accepted++;
                     note_seq(ph, mp_get(el, "seq"), r, t);
+                    note_ev_seq(ph, mp_get(el, "seq"), e0 + i);
                 } else if (mp_str_is(st, "duplicate"))
                     p->duplicate++;
                 else if (ph->hub)
@@ -1670,6 +1778,7 @@ static void handle_reply(struct publisher *p, msgpack_unpacked *up, const char *
             if (mp_str_is(st, "accepted")) {
                 p->accepted++;
                 note_seq(ph, mp_get(root, "seq"), r, t);
+                note_ev_seq(ph, mp_get(root, "seq"), e0);
             } else if (mp_str_is(st, "duplicate"))
                 p->duplicate++;
             else
@@ -2261,7 +2370,7 @@ static void parse_options(int argc, char **argv)
         O_ENDPOINT = 256, O_HUBD, O_HUB_ARG, O_HUB_BATCH_MAX, O_DURATION, O_SEED, O_REPLAY,
         O_COMMIT_EVERY, O_BASELINE_LIMIT, O_NO_BASELINE, O_TMPDIR, O_REPLY_TIMEOUT, O_HWM,
         O_PERF, O_KEEP, O_RULES, O_COMPARE_RULES, O_ALERT_RATE, O_RATE, O_PEOPLE, O_SPAN_DAYS,
-        O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK, O_PAIRS
+        O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK, O_PAIRS, O_BACKFILL, O_SCALE, O_SCALE_STEP
     };
     static const struct option lo[] = {
         {"endpoint", required_argument, 0, O_ENDPOINT},
@@ -2292,6 +2401,9 @@ static void parse_options(int argc, char **argv)
         {"alert-latency", no_argument, 0, O_ALERT_LATENCY},
         {"state-size", no_argument, 0, O_STATE_SIZE},
         {"pairs", required_argument, 0, O_PAIRS},
+        {"backfill", no_argument, 0, O_BACKFILL},
+        {"scale", no_argument, 0, O_SCALE},
+        {"scale-step", required_argument, 0, O_SCALE_STEP},
         {"pace-tick", required_argument, 0, O_PACE_TICK},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -2343,6 +2455,9 @@ static void parse_options(int argc, char **argv)
         case O_ALERT_LATENCY: opt.alert_latency = 1; break;
         case O_STATE_SIZE: opt.state_size = 1; break;
         case O_PAIRS: opt.pairs = (int)parse_num("--pairs", optarg, 1, 50); break;
+        case O_BACKFILL: opt.backfill = 1; break;
+        case O_SCALE: opt.scale = 1; break;
+        case O_SCALE_STEP: opt.scale_step = (uint64_t)parse_num("--scale-step", optarg, 1000, 1e9); break;
         case O_PACE_TICK: opt.pace_tick_us = parse_num("--pace-tick", optarg, 0, 1e6); break;
         case O_SEED: opt.seed = (uint64_t)parse_num("--seed", optarg, 0, 1e18); break;
         case O_REPLAY: opt.replay = 1; break;
@@ -2367,15 +2482,29 @@ static void parse_options(int argc, char **argv)
                         "of our own; they do not go with --endpoint\n");
         exit(2);
     }
-    int nmodes = (opt.rules_mode == RULES_BOTH) + opt.alert_latency + opt.state_size;
+    int nmodes = (opt.rules_mode == RULES_BOTH) + opt.alert_latency + opt.state_size +
+                 opt.backfill + opt.scale;
     if (nmodes > 1) {
-        fprintf(stderr, "csphub-bench: --compare-rules (--rules both), --alert-latency and "
-                        "--state-size are separate runs: give one\n");
+        fprintf(stderr, "csphub-bench: --compare-rules (--rules both), --alert-latency, "
+                        "--state-size, --backfill and --scale are separate runs: give one\n");
         exit(2);
     }
     if (nmodes && opt.endpoint) {
-        fprintf(stderr, "csphub-bench: --compare-rules, --alert-latency and --state-size start "
-                        "hubs of their own; they do not go with --endpoint\n");
+        fprintf(stderr, "csphub-bench: --compare-rules, --alert-latency, --state-size, --backfill "
+                        "and --scale start hubs of their own; they do not go with --endpoint\n");
+        exit(2);
+    }
+    if ((opt.backfill || opt.scale) && opt.rules_mode != RULES_DEFAULT) {
+        fprintf(stderr, "csphub-bench: --backfill and --scale run the default rules\n");
+        exit(2);
+    }
+    if ((opt.backfill || opt.scale) && opt.rate > 0) {
+        fprintf(stderr, "csphub-bench: --backfill and --scale publish as fast as the window "
+                        "allows; --rate does not go with them\n");
+        exit(2);
+    }
+    if (opt.scale_step && !opt.scale) {
+        fprintf(stderr, "csphub-bench: --scale-step goes with --scale\n");
         exit(2);
     }
     if (opt.endpoint && opt.rules_mode != RULES_DEFAULT) {
@@ -2411,6 +2540,30 @@ static void parse_options(int argc, char **argv)
             opt.window = 4;
         if (!opt.set_duration)
             opt.duration_limit_s = 0;
+    }
+    if (opt.backfill) {
+        if (!opt.set_events)
+            opt.events = 300000;
+        if (!opt.set_publishers)
+            opt.publishers = 1;
+        if (!opt.set_batch)
+            opt.batch = 100;
+        if (!opt.set_window)
+            opt.window = 10;
+        if (!opt.set_duration)
+            opt.duration_limit_s = 0;
+    }
+    if (opt.scale) {
+        if (!opt.set_events)
+            opt.events = 10000000;
+        if (!opt.set_batch)
+            opt.batch = 100;
+        if (!opt.set_window)
+            opt.window = 4;
+        if (!opt.set_duration)
+            opt.duration_limit_s = 0;
+        if (!opt.scale_step)
+            opt.scale_step = 1000000;
     }
     if (!opt.tmpdir) {
         opt.tmpdir = getenv("TMPDIR");
@@ -3120,7 +3273,7 @@ struct staterun {
     int64_t first_ms, last_ms;
 };
 
-static const char *const state_dbs[] = {"rules.log", "rules.meta", "events", "dedup", "alerts"};
+static const char *const state_dbs[] = {"rules.state", "rules.meta", "events", "dedup", "alerts"};
 #define NSTATE_DBS 5
 
 /* Open one LMDB environment of the stopped hub read-only (path: a
@@ -3283,9 +3436,9 @@ static int run_state(const char *nonce)
     printf("  %-16s %12s %11.2f %12s %11.2f %9.2f\n", "data+index in use", "", mib(runs[0].used_bytes),
            "", mib(runs[1].used_bytes),
            runs[0].used_bytes ? (double)runs[1].used_bytes / (double)runs[0].used_bytes : 0);
-    printf("\n  rule state is bounded by the longest window (365 days): with the events per "
-           "person-year the same,\n  it should stay about the same from run 1 to run 2 while "
-           "events and dedup double.\n");
+    printf("\n  the engine keeps no horizon (hub/rules.c): the rule state holds every event a "
+           "rule counted,\n  so it grows with the log; compare its bytes 2/1 with those of "
+           "events and dedup.\n");
     for (int r = 0; r < done; r++) {
         char d0[16], d1[16];
         fmt_date(runs[r].first_ms, d0, sizeof d0);
@@ -3323,6 +3476,1316 @@ static int run_state(const char *nonce)
     return g.interrupted || done < 2 ? 1 : 0;
 }
 
+/* ---- --backfill ---------------------------------------------------------- */
+
+/* The window of each windowed rule in the source tree's rules file, by a
+ * line scan ("- name: X", then "window_days: D" before the next rule):
+ * enough for config/rules.yaml, which the bench's hubs run. */
+#define MAX_RULE_NAMES 128
+struct rulewin {
+    char name[72];
+    double days; /* 0: not windowed */
+};
+static struct rulewin rule_win[MAX_RULE_NAMES];
+static int nrule_win;
+
+static void read_rule_windows(void)
+{
+    FILE *f = fopen(CSPH_SOURCE_DIR "/config/rules.yaml", "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        const char *p = line + strspn(line, " ");
+        if (!strncmp(p, "- name:", 7) && nrule_win < MAX_RULE_NAMES) {
+            p += 7;
+            p += strspn(p, " \"'");
+            size_t len = strcspn(p, " \"'#\r\n");
+            snprintf(rule_win[nrule_win].name, sizeof rule_win[0].name, "%.*s", (int)len, p);
+            rule_win[nrule_win++].days = 0;
+        } else if (!strncmp(p, "window_days:", 12) && nrule_win > 0) {
+            rule_win[nrule_win - 1].days = strtod(p + 12, NULL);
+        }
+    }
+    fclose(f);
+}
+
+static double rule_window_days(const char *rule)
+{
+    for (int i = 0; i < nrule_win; i++)
+        if (!strcmp(rule_win[i].name, rule))
+            return rule_win[i].days;
+    return 0;
+}
+
+/* Names of rules and panels met in alerts, shared by both runs. */
+#define MAX_NAMES 256
+static char names_tab[MAX_NAMES][72];
+static int nnames;
+
+static int intern(const msgpack_object *o)
+{
+    char b[72];
+    mp_str_copy(o, b, sizeof b);
+    for (int i = 0; i < nnames; i++)
+        if (!strcmp(names_tab[i], b))
+            return i;
+    if (nnames == MAX_NAMES)
+        die("backfill: more than %d rule and panel names", MAX_NAMES);
+    snprintf(names_tab[nnames], sizeof names_tab[0], "%s", b);
+    return nnames++;
+}
+
+static const char *const prio_names[3] = {"standard", "medium", "high"};
+
+static int prio_of(const msgpack_object *o)
+{
+    for (int i = 0; i < 3; i++)
+        if (mp_str_is(o, prio_names[i]))
+            return i;
+    return -1;
+}
+
+/* One alert as the comparison needs it. */
+struct arec {
+    int rule, panel; /* into names_tab */
+    int prio;        /* 0 standard, 1 medium, 2 high */
+    char *key;       /* the key's values joined with ", ": what groups alerts */
+    char *kshow;     /* with the fields' names: "victim=P-000123" */
+    uint64_t id;
+    uint64_t trig_seq; /* the largest seq of its evidence: the event that raised it */
+    int64_t trig_ms;   /* that event's occurred_at; INT64_MIN: not known */
+    int64_t ev_min_ms, ev_max_ms; /* occurred_at range of its evidence (INT64_MAX/MIN: none) */
+    uint64_t nev;
+};
+
+struct aset {
+    struct arec *a;
+    size_t n, cap;
+    uint64_t cut; /* alerts whose evidence came cut (paged with 'evidence') */
+};
+
+/* The key's values (names 0) or "field=value" pairs (names 1), joined with
+ * ", ". A rule counting one person under several fields (key_each: the
+ * victim of a report, the caller of a call) names the key after the field
+ * of the event that raised the alert: the values are what is compared. */
+static void key_string(const msgpack_object *key, int names, char *out, size_t outsz)
+{
+    size_t used = 0;
+    out[0] = 0;
+    if (!key || key->type != MSGPACK_OBJECT_MAP)
+        return;
+    for (uint32_t i = 0; i < key->via.map.size && used < outsz; i++) {
+        const msgpack_object_kv *kv = &key->via.map.ptr[i];
+        char k[128], v[512];
+        mp_str_copy(&kv->key, k, sizeof k);
+        switch (kv->val.type) {
+        case MSGPACK_OBJECT_STR: mp_str_copy(&kv->val, v, sizeof v); break;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: snprintf(v, sizeof v, "%" PRIu64, kv->val.via.u64); break;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: snprintf(v, sizeof v, "%" PRId64, kv->val.via.i64); break;
+        case MSGPACK_OBJECT_BOOLEAN: snprintf(v, sizeof v, "%s", kv->val.via.boolean ? "true" : "false"); break;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64: snprintf(v, sizeof v, "%g", kv->val.via.f64); break;
+        default: snprintf(v, sizeof v, "?"); break;
+        }
+        used += (size_t)snprintf(out + used, outsz - used, "%s%s%s%s", i ? ", " : "",
+                                 names ? k : "", names ? "=" : "", v);
+    }
+}
+
+/* Where a run's events fall: seq -> occurred_at (INT64_MIN: not one of ours). */
+struct seqmap {
+    int64_t *occ;
+    uint64_t n; /* seqs 0 .. n-1 */
+};
+
+static void seqmap_build(struct seqmap *sm, const struct corpus *c, const uint64_t *ev_seq)
+{
+    uint64_t max = 0;
+    for (uint64_t i = 0; i < c->n; i++)
+        if (ev_seq[i] > max)
+            max = ev_seq[i];
+    sm->n = max + 1;
+    sm->occ = malloc(sm->n * sizeof *sm->occ);
+    if (!sm->occ)
+        die("out of memory for a seq map");
+    for (uint64_t s = 0; s < sm->n; s++)
+        sm->occ[s] = INT64_MIN;
+    for (uint64_t i = 0; i < c->n; i++)
+        if (ev_seq[i])
+            sm->occ[ev_seq[i]] = c->meta[i].occurred_ms;
+}
+
+static void note_evidence(struct arec *r, const struct seqmap *sm, const msgpack_object *ev)
+{
+    for (uint32_t j = 0; ev && ev->type == MSGPACK_OBJECT_ARRAY && j < ev->via.array.size; j++) {
+        const msgpack_object *e = &ev->via.array.ptr[j];
+        if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            continue;
+        uint64_t s = e->via.u64;
+        r->nev++;
+        if (s > r->trig_seq)
+            r->trig_seq = s;
+        int64_t t = s < sm->n ? sm->occ[s] : INT64_MIN;
+        if (t == INT64_MIN)
+            continue;
+        if (t < r->ev_min_ms)
+            r->ev_min_ms = t;
+        if (t > r->ev_max_ms)
+            r->ev_max_ms = t;
+    }
+}
+
+/* The rest of a cut alert's evidence, with {op: evidence, id, after}. */
+static void page_evidence(void *s, struct arec *r, uint64_t after, const struct seqmap *sm)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    for (int pages = 0; pages < 100000; pages++) {
+        uint64_t reqno;
+        zmq_msg_t m;
+        pack_op(&sb, &pk, "evidence", 2, &reqno);
+        pk_str(&pk, "id");
+        msgpack_pack_uint64(&pk, r->id);
+        pk_str(&pk, "after");
+        msgpack_pack_uint64(&pk, after);
+        call(s, &sb, reqno, &up, &m, opt.reply_timeout_s, "an evidence request");
+        const msgpack_object *ok = mp_get(&up.data, "ok");
+        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+            char why[700] = "no ok";
+            if (mp_get(&up.data, "error"))
+                describe_error(mp_get(&up.data, "error"), why, sizeof why);
+            die("the hub refused 'evidence' for alert %" PRIu64 ": %s", r->id, why);
+        }
+        const msgpack_object *ev = mp_get(&up.data, "evidence"), *next = mp_get(&up.data, "next"),
+                             *end = mp_get(&up.data, "end");
+        note_evidence(r, sm, ev);
+        int done = !end || end->type != MSGPACK_OBJECT_BOOLEAN || end->via.boolean || !next ||
+                   next->type != MSGPACK_OBJECT_POSITIVE_INTEGER || next->via.u64 <= after;
+        if (!done)
+            after = next->via.u64;
+        zmq_msg_close(&m);
+        if (done)
+            break;
+    }
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Every alert of one panel, paged with {op: alerts, panel, after, max}. */
+static void read_panel_alerts(void *s, const char *panel, const struct seqmap *sm,
+                              struct aset *out)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    uint64_t after = 0;
+    for (;;) {
+        uint64_t reqno;
+        zmq_msg_t m;
+        pack_op(&sb, &pk, "alerts", 3, &reqno);
+        pk_str(&pk, "panel");
+        pk_str(&pk, panel);
+        pk_str(&pk, "after");
+        msgpack_pack_uint64(&pk, after);
+        pk_str(&pk, "max");
+        msgpack_pack_uint32(&pk, 1000);
+        call(s, &sb, reqno, &up, &m, opt.reply_timeout_s, "an alerts request");
+        const msgpack_object *ok = mp_get(&up.data, "ok");
+        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+            char why[700] = "no ok";
+            if (mp_get(&up.data, "error"))
+                describe_error(mp_get(&up.data, "error"), why, sizeof why);
+            die("the hub refused 'alerts' on panel %s: %s", panel, why);
+        }
+        const msgpack_object *alerts = mp_get(&up.data, "alerts"), *next = mp_get(&up.data, "next"),
+                             *end = mp_get(&up.data, "end");
+        if (!alerts || alerts->type != MSGPACK_OBJECT_ARRAY)
+            die("an alerts reply without 'alerts' (panel %s)", panel);
+        for (uint32_t i = 0; i < alerts->via.array.size; i++) {
+            const msgpack_object *a = &alerts->via.array.ptr[i];
+            const msgpack_object *id = mp_get(a, "id"), *enext = mp_get(a, "evidence_next");
+            if (out->n == out->cap) {
+                out->cap = out->cap ? out->cap * 2 : 4096;
+                out->a = realloc(out->a, out->cap * sizeof *out->a);
+                if (!out->a)
+                    die("out of memory for alerts");
+            }
+            struct arec *r = &out->a[out->n++];
+            char key[1024], kshow[1024];
+            key_string(mp_get(a, "key"), 0, key, sizeof key);
+            key_string(mp_get(a, "key"), 1, kshow, sizeof kshow);
+            *r = (struct arec){.rule = intern(mp_get(a, "rule")), .panel = intern(mp_get(a, "panel")),
+                               .prio = prio_of(mp_get(a, "priority")), .key = strdup(key),
+                               .kshow = strdup(kshow),
+                               .id = id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? id->via.u64 : 0,
+                               .trig_ms = INT64_MIN, .ev_min_ms = INT64_MAX,
+                               .ev_max_ms = INT64_MIN};
+            note_evidence(r, sm, mp_get(a, "evidence"));
+            if (enext && enext->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                out->cut++;
+                page_evidence(s, r, enext->via.u64, sm);
+            }
+            if (r->trig_seq && r->trig_seq < sm->n)
+                r->trig_ms = sm->occ[r->trig_seq];
+        }
+        int done = !end || end->type != MSGPACK_OBJECT_BOOLEAN || end->via.boolean ||
+                   !alerts->via.array.size || !next ||
+                   next->type != MSGPACK_OBJECT_POSITIVE_INTEGER || next->via.u64 <= after;
+        if (!done)
+            after = next->via.u64;
+        zmq_msg_close(&m);
+        if (done)
+            break;
+    }
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void read_all_alerts(void *s, const struct stats *st, const struct seqmap *sm,
+                            struct aset *out)
+{
+    static const char *const fallback[] = {"marac", "community-marac", "asb-case-review",
+                                           "hate-crime", "iom", "sgv", "mace", "tasking",
+                                           "channel", "mappa"};
+    if (st->npanels)
+        for (int i = 0; i < st->npanels; i++)
+            read_panel_alerts(s, st->panel[i], sm, out);
+    else
+        for (size_t i = 0; i < sizeof fallback / sizeof *fallback; i++)
+            read_panel_alerts(s, fallback[i], sm, out);
+}
+
+static void aset_free(struct aset *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->a[i].key);
+        free(s->a[i].kshow);
+    }
+    free(s->a);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_arec(const void *x, const void *y)
+{
+    const struct arec *a = x, *b = y;
+    int c = strcmp(names_tab[a->rule], names_tab[b->rule]);
+    if (!c)
+        c = strcmp(names_tab[a->panel], names_tab[b->panel]);
+    if (!c)
+        c = strcmp(a->key, b->key);
+    if (!c)
+        c = (a->prio < b->prio) - (a->prio > b->prio); /* highest first */
+    if (!c)
+        c = (a->id > b->id) - (a->id < b->id);
+    return c;
+}
+
+static int same_group(const struct arec *a, const struct arec *b)
+{
+    return a->rule == b->rule && a->panel == b->panel && !strcmp(a->key, b->key);
+}
+
+static int cmp_group(const struct arec *a, const struct arec *b)
+{
+    int c = strcmp(names_tab[a->rule], names_tab[b->rule]);
+    if (!c)
+        c = strcmp(names_tab[a->panel], names_tab[b->panel]);
+    if (!c)
+        c = strcmp(a->key, b->key);
+    return c;
+}
+
+/* Per rule: alerts and keys of each run, and the guarantee's failures. */
+struct rulecmp {
+    int rule;
+    uint64_t ref_alerts, ref_groups, bf_alerts, bf_groups;
+    uint64_t missing, higher, extra_groups; /* groups: (rule, panel, key) */
+    uint64_t win_checked, win_uncovered;
+};
+
+#define MAX_SHOWN 20
+struct missing {
+    const struct arec *ref; /* the in-order alert (its group's highest) */
+    int bf_prio;            /* the backfill run's highest for the group; -1: none */
+};
+
+struct comparison {
+    struct rulecmp rules[MAX_NAMES];
+    int nrules;
+    uint64_t groups, missing, higher, extra_groups;
+    uint64_t win_checked, win_uncovered, win_unknown;
+    struct missing shown[MAX_SHOWN];
+    int nshown;
+    const struct arec *uncov[MAX_SHOWN];
+    int nuncov;
+    uint64_t skipped_overdue;
+};
+
+static struct rulecmp *rulecmp_of(struct comparison *c, int rule)
+{
+    for (int i = 0; i < c->nrules; i++)
+        if (c->rules[i].rule == rule)
+            return &c->rules[i];
+    c->rules[c->nrules] = (struct rulecmp){.rule = rule};
+    return &c->rules[c->nrules++];
+}
+
+static int cmp_rulecmp(const void *x, const void *y)
+{
+    return strcmp(names_tab[((const struct rulecmp *)x)->rule],
+                  names_tab[((const struct rulecmp *)y)->rule]);
+}
+
+/* ref: the in-order run, bf: the backfill run; both sorted by cmp_arec. */
+static void compare_alerts(struct comparison *c, const struct aset *ref, const struct aset *bf)
+{
+    memset(c, 0, sizeof *c);
+    size_t i = 0, j = 0;
+    while (i < ref->n || j < bf->n) {
+        int ord = i >= ref->n ? 1 : j >= bf->n ? -1 : cmp_group(&ref->a[i], &bf->a[j]);
+        size_t i1 = i, j1 = j;
+        if (ord <= 0)
+            while (i1 < ref->n && same_group(&ref->a[i1], &ref->a[i]))
+                i1++;
+        if (ord >= 0)
+            while (j1 < bf->n && same_group(&bf->a[j1], &bf->a[j]))
+                j1++;
+        const struct arec *any = ord <= 0 ? &ref->a[i] : &bf->a[j];
+        if (!strcmp(names_tab[any->rule], "overdue")) { /* keyed by alert id: ids differ */
+            c->skipped_overdue += (i1 - i) + (j1 - j);
+            i = i1;
+            j = j1;
+            continue;
+        }
+        struct rulecmp *rc = rulecmp_of(c, any->rule);
+        rc->ref_alerts += i1 - i;
+        rc->bf_alerts += j1 - j;
+        rc->ref_groups += i1 > i;
+        rc->bf_groups += j1 > j;
+        if (ord > 0) {
+            rc->extra_groups++;
+            c->extra_groups++;
+        } else {
+            c->groups++;
+            int pr = ref->a[i].prio, pb = j1 > j ? bf->a[j].prio : -1; /* highest first */
+            if (pb < pr) {
+                rc->missing++;
+                if (c->nshown < MAX_SHOWN)
+                    c->shown[c->nshown++] = (struct missing){.ref = &ref->a[i], .bf_prio = pb};
+                c->missing++;
+            } else if (pb > pr) {
+                rc->higher++;
+                c->higher++;
+            }
+            /* The engine's guarantee, alert by alert, for windowed rules:
+             * an alert of the rule and key at that tier or higher whose
+             * triggering event lies less than window_days from an event of
+             * this alert's window. */
+            double days = rule_window_days(names_tab[any->rule]);
+            for (size_t a = i; days > 0 && a < i1; a++) {
+                const struct arec *R = &ref->a[a];
+                if (R->ev_min_ms == INT64_MAX) {
+                    c->win_unknown++;
+                    continue;
+                }
+                int64_t D = (int64_t)(days * 86400000.0);
+                int covered = 0;
+                for (size_t b = j; b < j1 && !covered; b++) {
+                    const struct arec *B = &bf->a[b];
+                    covered = B->prio >= R->prio && B->trig_ms != INT64_MIN &&
+                              B->trig_ms > R->ev_min_ms - D && B->trig_ms < R->ev_max_ms + D;
+                }
+                rc->win_checked++;
+                c->win_checked++;
+                if (!covered) {
+                    rc->win_uncovered++;
+                    c->win_uncovered++;
+                    if (c->nuncov < MAX_SHOWN)
+                        c->uncov[c->nuncov++] = R;
+                }
+            }
+        }
+        i = i1;
+        j = j1;
+    }
+}
+
+struct idxtime {
+    int64_t t;
+    uint64_t i;
+};
+
+static int cmp_idxtime(const void *x, const void *y)
+{
+    const struct idxtime *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Events [a, b) of c, sharing its bytes: never freed on its own. */
+static struct corpus corpus_view(const struct corpus *c, uint64_t a, uint64_t b)
+{
+    struct corpus v = *c;
+    v.off = c->off + a;
+    v.meta = c->meta + a;
+    v.n = b - a;
+    return v;
+}
+
+/* dst: the events of src in order[]. */
+static void corpus_permute(struct corpus *dst, const struct corpus *src, const uint64_t *order)
+{
+    memset(dst, 0, sizeof *dst);
+    msgpack_sbuffer_init(&dst->buf);
+    dst->n = src->n;
+    dst->feed = src->feed;
+    dst->first_ms = src->first_ms;
+    dst->last_ms = src->last_ms;
+    memcpy(dst->per_type, src->per_type, sizeof dst->per_type);
+    dst->off = malloc((src->n + 1) * sizeof *dst->off);
+    dst->meta = malloc((src->n ? src->n : 1) * sizeof *dst->meta);
+    if (!dst->off || !dst->meta)
+        die("out of memory for %" PRIu64 " events", src->n);
+    for (uint64_t i = 0; i < src->n; i++) {
+        dst->off[i] = dst->buf.size;
+        msgpack_sbuffer_write(&dst->buf, ev_ptr(src, order[i]), ev_len(src, order[i]));
+        dst->meta[i] = src->meta[order[i]];
+    }
+    dst->off[src->n] = dst->buf.size;
+}
+
+static void requests_free(struct requests *q)
+{
+    msgpack_sbuffer_destroy(&q->buf);
+    free(q->off);
+    memset(q, 0, sizeof *q);
+}
+
+/* One publish phase into an own hub, with the hub's CPU over it. */
+struct bphase {
+    const char *label;
+    struct phase_result res;
+    double hub_cpu_s, loop_cpu_s;
+    uint64_t alerts; /* alerts_raised over the phase */
+};
+
+static void bphase_run(struct bphase *bp, struct hubrun *hr, void *ctx, const struct corpus *c,
+                       const struct requests *q, uint64_t *ev_seq)
+{
+    struct stats a, b;
+    get_stats(hr->ctl, &a, opt.reply_timeout_s);
+    sync();
+    printf("running: %s: %" PRIu64 " events, %d publisher(s) x window %d, batch %d ...\n",
+           bp->label, c->n, opt.publishers, opt.window, opt.batch);
+    struct phase ph = {.name = "hub", .endpoint = hr->hub.endpoint, .ctx = ctx, .corpus = c,
+                       .reqs = q, .hub = 1, .ev_seq = ev_seq};
+    double c0 = proc_cpu_s(hr->hub.pid, 0), l0 = proc_cpu_s(hr->hub.pid, 1);
+    run_phase(&ph);
+    bp->hub_cpu_s = proc_cpu_s(hr->hub.pid, 0) - c0;
+    bp->loop_cpu_s = proc_cpu_s(hr->hub.pid, 1) - l0;
+    bp->res = ph.res;
+    get_stats(hr->ctl, &b, opt.reply_timeout_s);
+    bp->alerts = stat_get(&b, "alerts_raised") - stat_get(&a, "alerts_raised");
+    if (ph.res.failed)
+        printf("  WARNING: %" PRIu64 " events were not accepted; first: %s\n", ph.res.failed,
+               ph.res.first_failure);
+    if (ph.res.accepted + ph.res.duplicate < c->n)
+        printf("  WARNING: only %" PRIu64 " of %" PRIu64 " events accepted%s\n", ph.res.accepted,
+               c->n, ph.res.requests_sent < q->n ? " (stopped by --duration-limit or ^C)" : "");
+}
+
+static void print_bphase_row(const char *label, uint64_t events, double elapsed_s, double p50,
+                             double p99, double hub_cpu_s, uint64_t alerts)
+{
+    printf("  %-44s %9" PRIu64 " %10.0f %8.3f %8.3f %10.2f %8" PRIu64 "\n", label, events,
+           elapsed_s > 0 ? (double)events / elapsed_s : 0, p50, p99,
+           events ? hub_cpu_s * 1e6 / (double)events : 0, alerts);
+}
+
+static void json_bphase(const char *name, const struct bphase *bp)
+{
+    printf("\"%s\":{\"events\":%" PRIu64 ",\"elapsed_s\":%.3f,\"events_per_s\":%.1f,"
+           "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"hub_cpu_us_per_event\":%.3f,"
+           "\"loop_cpu_us_per_event\":%.3f,\"alerts_raised\":%" PRIu64 "}",
+           name, bp->res.accepted, bp->res.elapsed_s, bp->res.events_per_s, bp->res.p50_ms,
+           bp->res.p99_ms, bp->res.accepted ? bp->hub_cpu_s * 1e6 / (double)bp->res.accepted : 0,
+           bp->res.accepted ? bp->loop_cpu_s * 1e6 / (double)bp->res.accepted : 0, bp->alerts);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            putchar('\\');
+        if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", (unsigned char)*s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static int run_backfill(const char *nonce)
+{
+    uint64_t n = opt.events < 26 ? 26 : opt.events;
+    uint64_t live_n = n / 13; /* a month of a year's rate, then the year */
+    struct feed f = feed_for(FEED_BACKFILL, opt.span_days);
+    f.live_n = live_n;
+    read_rule_windows();
+
+    static struct corpus all, sorted;
+    static struct requests q_live, q_hist, q_sorted;
+    int64_t tg = now_ns();
+    corpus_build(&all, n, opt.seed, nonce, &f);
+    struct corpus live = corpus_view(&all, 0, live_n), hist = corpus_view(&all, live_n, n);
+    struct idxtime *it = malloc(n * sizeof *it);
+    uint64_t *order = malloc(n * sizeof *order);
+    if (!it || !order)
+        die("out of memory for %" PRIu64 " events", n);
+    for (uint64_t i = 0; i < n; i++)
+        it[i] = (struct idxtime){.t = all.meta[i].occurred_ms, .i = i};
+    qsort(it, n, sizeof *it, cmp_idxtime);
+    for (uint64_t i = 0; i < n; i++)
+        order[i] = it[i].i;
+    free(it);
+    corpus_permute(&sorted, &all, order);
+    requests_build(&q_live, &live, opt.batch);
+    requests_build(&q_hist, &hist, opt.batch);
+    requests_build(&q_sorted, &sorted, opt.batch);
+    double gen_s = secs(now_ns() - tg);
+
+    int64_t live0 = INT64_MAX, live1 = INT64_MIN, hist0 = INT64_MAX, hist1 = INT64_MIN;
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t t = all.meta[i].occurred_ms;
+        if (i < live_n) {
+            live0 = t < live0 ? t : live0;
+            live1 = t > live1 ? t : live1;
+        } else {
+            hist0 = t < hist0 ? t : hist0;
+            hist1 = t > hist1 ? t : hist1;
+        }
+    }
+    char d[4][16];
+    fmt_date(live0, d[0], sizeof d[0]);
+    fmt_date(live1, d[1], sizeof d[1]);
+    fmt_date(hist0, d[2], sizeof d[2]);
+    fmt_date(hist1, d[3], sizeof d[3]);
+    printf("csphub-bench --backfill: %" PRIu64 " events of the classic mix (avg %.0f B, generated "
+           "and sorted in %.2f s, seed %" PRIu64 ", id nonce %s)\n",
+           n, (double)all.off[n] / (double)n, gen_s, opt.seed, nonce);
+    printf("  people P-000001..P-%06u drawn %s; rules: %s/config/rules.yaml\n", f.people,
+           f.uniform ? "uniformly" : "skewed (some recur a lot)", CSPH_SOURCE_DIR);
+    printf("  backfill run: 1. a month of live events: %" PRIu64 ", occurred_at %s to %s "
+           "advancing in publish order (up to 2 days late)\n"
+           "                2. a year of history for the same people, arriving late: %" PRIu64
+           ", occurred_at at random %s to %s\n",
+           live_n, d[0], d[1], n - live_n, d[2], d[3]);
+    printf("  in-order run: the same %" PRIu64 " events sorted by occurred_at, from one "
+           "publisher (so they arrive in that order)\n", n);
+    if (strcmp(fs_name(opt.tmpdir), "tmpfs") == 0)
+        printf("  WARNING: %s is tmpfs: synced commits cost nothing there; use --tmpdir on a "
+               "real disk\n", opt.tmpdir);
+
+    void *ctx = zmq_ctx_new();
+    uint64_t *seq_bf = calloc(n, sizeof *seq_bf), *seq_io = calloc(n, sizeof *seq_io);
+    if (!seq_bf || !seq_io)
+        die("out of memory for %" PRIu64 " seqs", n);
+    static struct hubrun A, B;
+    static struct bphase pl = {.label = "backfill run, the live month"},
+                         ph = {.label = "backfill run, the year's history (late)"},
+                         po = {.label = "in-order run"};
+    struct stats stA, stB;
+    struct seqmap smA = {0}, smB = {0};
+    static struct aset alA, alB;
+    int done = 0;
+
+    /* 1. the backfill run */
+    A.label = "backfill";
+    printf("\n");
+    hubrun_start(&A, ctx, 0);
+    bphase_run(&pl, &A, ctx, &live, &q_live, seq_bf);
+    if (!g.interrupted)
+        bphase_run(&ph, &A, ctx, &hist, &q_hist, seq_bf + live_n);
+    get_stats(A.ctl, &stA, opt.reply_timeout_s);
+    A.st1 = stA;
+    if (!g.interrupted) {
+        printf("running: reading the backfill hub's alerts ...\n");
+        seqmap_build(&smA, &all, seq_bf);
+        read_all_alerts(A.ctl, &stA, &smA, &alA);
+        done++;
+    }
+    hubrun_stop(&A, 0);
+
+    /* 2. the same events in occurred_at order, one publisher */
+    uint64_t inversions = 0, unacked = 0;
+    if (!g.interrupted) {
+        int np = opt.publishers;
+        opt.publishers = 1;
+        B.label = "in occurred_at order";
+        printf("\n");
+        hubrun_start(&B, ctx, 0);
+        bphase_run(&po, &B, ctx, &sorted, &q_sorted, seq_io);
+        opt.publishers = np;
+        get_stats(B.ctl, &stB, opt.reply_timeout_s);
+        B.st1 = stB;
+        for (uint64_t i = 0; i < n; i++) {
+            if (!seq_io[i])
+                unacked++;
+            else if (i && seq_io[i - 1] && seq_io[i] < seq_io[i - 1])
+                inversions++;
+        }
+        if (!g.interrupted) {
+            printf("running: reading the in-order hub's alerts ...\n");
+            seqmap_build(&smB, &sorted, seq_io);
+            read_all_alerts(B.ctl, &stB, &smB, &alB);
+            done++;
+        }
+        hubrun_stop(&B, 0);
+    }
+
+    struct comparison *cmp = calloc(1, sizeof *cmp);
+    if (!cmp)
+        die("out of memory");
+    qsort(alA.a, alA.n, sizeof *alA.a, cmp_arec);
+    qsort(alB.a, alB.n, sizeof *alB.a, cmp_arec);
+    if (done == 2) {
+        compare_alerts(cmp, &alB, &alA);
+        qsort(cmp->rules, (size_t)cmp->nrules, sizeof *cmp->rules, cmp_rulecmp);
+    }
+
+    /* The figures. */
+    double a_el = pl.res.elapsed_s + ph.res.elapsed_s;
+    uint64_t a_acc = pl.res.accepted + ph.res.accepted;
+    double a_eps = a_el > 0 ? (double)a_acc / a_el : 0;
+    printf("\n== csphub-bench --backfill: %" PRIu64 " events (a live month of %" PRIu64
+           ", then a year of history of %" PRIu64 "), default rules, batch %d, window %d ==\n",
+           n, live_n, n - live_n, opt.batch, opt.window);
+    printf("\n  %-44s %9s %10s %8s %8s %10s %8s\n", "publish", "events", "events/s", "p50 ms",
+           "p99 ms", "hub CPU/ev", "alerts");
+    printf("  %-44s %9s %10s %8s %8s %10s %8s\n", "", "", "", "", "", "us", "raised");
+    char lab[96];
+    snprintf(lab, sizeof lab, "backfill: live month (%d publisher%s)", opt.publishers,
+             opt.publishers == 1 ? "" : "s");
+    print_bphase_row(lab, pl.res.accepted, pl.res.elapsed_s, pl.res.p50_ms, pl.res.p99_ms,
+                     pl.hub_cpu_s, pl.alerts);
+    snprintf(lab, sizeof lab, "backfill: the year's history, late");
+    print_bphase_row(lab, ph.res.accepted, ph.res.elapsed_s, ph.res.p50_ms, ph.res.p99_ms,
+                     ph.hub_cpu_s, ph.alerts);
+    printf("  %-44s %9" PRIu64 " %10.0f %8s %8s %10.2f %8" PRIu64 "\n", "backfill: both", a_acc,
+           a_eps, "", "", a_acc ? (pl.hub_cpu_s + ph.hub_cpu_s) * 1e6 / (double)a_acc : 0,
+           pl.alerts + ph.alerts);
+    if (done == 2) {
+        print_bphase_row("in occurred_at order (1 publisher)", po.res.accepted, po.res.elapsed_s,
+                         po.res.p50_ms, po.res.p99_ms, po.hub_cpu_s, po.alerts);
+        printf("  %-44s %9s %10.3f %8s %8s %10.3f\n", "ratio backfill/in-order", "",
+               ratio(a_eps, po.res.events_per_s), "", "",
+               ratio((pl.hub_cpu_s + ph.hub_cpu_s) / (double)(a_acc ? a_acc : 1),
+                     po.hub_cpu_s / (double)(po.res.accepted ? po.res.accepted : 1)));
+        printf("  in-order arrival checked: %" PRIu64 " of %" PRIu64 " events acked, seqs in "
+               "occurred_at order (%" PRIu64 " inversions)\n",
+               n - unacked, n, inversions);
+    }
+
+    if (done == 2) {
+        printf("\n  alerts by rule (groups: distinct (rule, panel, key); a tier is missing when "
+               "the backfill run's highest\n  priority for a group is below the in-order run's)\n");
+        printf("  %-32s %9s %9s %9s %9s %8s %8s %8s %9s\n", "rule", "in-order", "keys",
+               "backfill", "keys", "missing", "higher", "extra", "windows");
+        printf("  %-32s %9s %9s %9s %9s %8s %8s %8s %9s\n", "", "alerts", "", "alerts", "",
+               "tiers", "tiers", "keys", "uncovered");
+        for (int r = 0; r < cmp->nrules; r++) { /* the rules by name */
+            const struct rulecmp *rc = &cmp->rules[r];
+            double days = rule_window_days(names_tab[rc->rule]);
+            char win[32];
+            if (days > 0)
+                snprintf(win, sizeof win, "%" PRIu64 "/%" PRIu64, rc->win_uncovered,
+                         rc->win_checked);
+            else
+                snprintf(win, sizeof win, "-");
+            printf("  %-32s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8" PRIu64
+                   " %8" PRIu64 " %8" PRIu64 " %9s\n",
+                   names_tab[rc->rule], rc->ref_alerts, rc->ref_groups, rc->bf_alerts,
+                   rc->bf_groups, rc->missing, rc->higher, rc->extra_groups, win);
+        }
+        printf("  %-32s %9zu %9s %9zu\n", "all", alB.n, "", alA.n);
+        if (cmp->skipped_overdue)
+            printf("  (%" PRIu64 " 'overdue' alerts left out: keyed by alert id, which differs "
+                   "between hubs)\n", cmp->skipped_overdue);
+        printf("\n  guarantee, (rule, panel, key, max priority): %" PRIu64 " reached in the "
+               "in-order run; ", cmp->groups);
+        if (!cmp->missing)
+            printf("no tier missing in the backfill run\n");
+        else
+            printf("%" PRIu64 " MISSING in the backfill run:\n", cmp->missing);
+        for (int k = 0; k < cmp->nshown; k++) {
+            const struct arec *R = cmp->shown[k].ref;
+            printf("    %s on %s, key %s: in order %s, backfill %s\n", names_tab[R->rule],
+                   names_tab[R->panel], R->kshow, prio_names[R->prio < 0 ? 0 : R->prio],
+                   cmp->shown[k].bf_prio < 0 ? "no alert" : prio_names[cmp->shown[k].bf_prio]);
+        }
+        if (cmp->missing > (uint64_t)cmp->nshown)
+            printf("    ... and %" PRIu64 " more\n", cmp->missing - (uint64_t)cmp->nshown);
+        printf("  guarantee, alert by alert (windowed rules): %" PRIu64 " in-order alerts, each "
+               "needing a backfill alert of its rule and key at that tier or higher triggered "
+               "less than window_days from an event of its window: ",
+               cmp->win_checked);
+        if (!cmp->win_uncovered)
+            printf("all covered\n");
+        else
+            printf("%" PRIu64 " NOT covered\n", cmp->win_uncovered);
+        for (int k = 0; k < cmp->nuncov; k++) {
+            const struct arec *R = cmp->uncov[k];
+            char a0[16], a1[16];
+            fmt_date(R->ev_min_ms, a0, sizeof a0);
+            fmt_date(R->ev_max_ms, a1, sizeof a1);
+            printf("    %s on %s, key %s, %s: window %s to %s (%" PRIu64 " events, alert %" PRIu64
+                   " of the in-order hub)\n",
+                   names_tab[R->rule], names_tab[R->panel], R->kshow,
+                   prio_names[R->prio < 0 ? 0 : R->prio], a0, a1, R->nev, R->id);
+        }
+        if (cmp->win_unknown)
+            printf("  (%" PRIu64 " in-order alerts of windowed rules had no evidence the bench "
+                   "could date: not checked)\n", cmp->win_unknown);
+        printf("  the backfill run above the in-order run (allowed: a late window may fire on "
+               "its own): %" PRIu64 " groups at a higher tier, %" PRIu64 " keys the in-order run "
+               "has no alert for\n",
+               cmp->higher, cmp->extra_groups);
+        if (alA.cut || alB.cut)
+            printf("  (%" PRIu64 " + %" PRIu64 " alerts came with their evidence cut and were "
+                   "read on with 'evidence')\n", alA.cut, alB.cut);
+    }
+    printf("\n");
+    print_memory(&A.hub, "backfill");
+    if (done == 2)
+        print_memory(&B.hub, "in order");
+
+    /* One JSON line. */
+    printf("{\"bench\":\"csphub-bench\",\"mode\":\"backfill\",\"config\":{\"events\":%" PRIu64
+           ",\"live_events\":%" PRIu64 ",\"history_events\":%" PRIu64 ",\"live_days\":%.0f,"
+           "\"history_days\":%.0f,\"publishers\":%d,\"in_order_publishers\":1,\"window\":%d,"
+           "\"batch\":%d,\"people\":%u,\"seed\":%" PRIu64 ",\"tmpdir_fs\":\"%s\"},",
+           n, live_n, n - live_n, f.span_days, f.history_days, opt.publishers, opt.window,
+           opt.batch, f.people, opt.seed, fs_name(opt.tmpdir));
+    printf("\"backfill\":{");
+    json_bphase("live", &pl);
+    printf(",");
+    json_bphase("history", &ph);
+    printf(",\"events\":%" PRIu64 ",\"elapsed_s\":%.3f,\"events_per_s\":%.1f,\"alerts\":%zu,",
+           a_acc, a_el, a_eps, alA.n);
+    json_memory(&A.hub);
+    printf("}");
+    if (done == 2) {
+        printf(",\"in_order\":{");
+        json_bphase("publish", &po);
+        printf(",\"events_per_s\":%.1f,\"alerts\":%zu,\"inversions\":%" PRIu64 ",",
+               po.res.events_per_s, alB.n, inversions);
+        json_memory(&B.hub);
+        printf("},\"ratio_backfill_in_order_events_per_s\":%.4f",
+               ratio(a_eps, po.res.events_per_s));
+        printf(",\"comparison\":{\"groups\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"higher\":%" PRIu64
+               ",\"extra_keys\":%" PRIu64 ",\"windows_checked\":%" PRIu64
+               ",\"windows_uncovered\":%" PRIu64 ",\"overdue_skipped\":%" PRIu64 ",\"rules\":{",
+               cmp->groups, cmp->missing, cmp->higher, cmp->extra_groups, cmp->win_checked,
+               cmp->win_uncovered, cmp->skipped_overdue);
+        for (int r = 0; r < cmp->nrules; r++) {
+            const struct rulecmp *rc = &cmp->rules[r];
+            printf("%s", r ? "," : "");
+            json_str(names_tab[rc->rule]);
+            printf(":{\"in_order_alerts\":%" PRIu64 ",\"in_order_keys\":%" PRIu64
+                   ",\"backfill_alerts\":%" PRIu64 ",\"backfill_keys\":%" PRIu64
+                   ",\"missing\":%" PRIu64 ",\"higher\":%" PRIu64 ",\"extra_keys\":%" PRIu64
+                   ",\"windows_checked\":%" PRIu64 ",\"windows_uncovered\":%" PRIu64 "}",
+                   rc->ref_alerts, rc->ref_groups, rc->bf_alerts, rc->bf_groups, rc->missing,
+                   rc->higher, rc->extra_groups, rc->win_checked, rc->win_uncovered);
+        }
+        printf("},\"missing_list\":[");
+        for (int k = 0; k < cmp->nshown; k++) {
+            const struct arec *R = cmp->shown[k].ref;
+            printf("%s{\"rule\":", k ? "," : "");
+            json_str(names_tab[R->rule]);
+            printf(",\"panel\":");
+            json_str(names_tab[R->panel]);
+            printf(",\"key\":");
+            json_str(R->kshow);
+            printf(",\"in_order\":\"%s\",\"backfill\":\"%s\"}", prio_names[R->prio < 0 ? 0 : R->prio],
+                   cmp->shown[k].bf_prio < 0 ? "none" : prio_names[cmp->shown[k].bf_prio]);
+        }
+        printf("]}");
+    }
+    printf("}\n");
+
+    int rc = g.interrupted || done < 2 || cmp->missing || cmp->win_uncovered ? 1 : 0;
+    free(cmp);
+    aset_free(&alA);
+    aset_free(&alB);
+    free(smA.occ);
+    free(smB.occ);
+    free(seq_bf);
+    free(seq_io);
+    free(order);
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    requests_free(&q_live);
+    requests_free(&q_hist);
+    requests_free(&q_sorted);
+    corpus_free(&sorted);
+    corpus_free(&all);
+    return rc;
+}
+
+/* ---- --scale ------------------------------------------------------------- */
+
+#define SCALE_PART_MAX 250000 /* events generated and held at a time */
+
+struct scalestep {
+    uint64_t events, failed, alerts;
+    double elapsed_s, hub_cpu_s, loop_cpu_s, gen_s;
+    double p99_max_ms; /* the largest p99 of its parts */
+    double faults;     /* the hub's page faults over the step */
+    long private_kb, rss_kb;
+};
+
+static double step_us(const struct scalestep *s, double cpu_s)
+{
+    return s->events ? cpu_s * 1e6 / (double)s->events : 0;
+}
+
+/* csphubd --help mentions --what-if? */
+static int hubd_has_whatif(const char *hubd)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return 0;
+    fflush(stdout);
+    pid_t p = fork();
+    if (p < 0)
+        return 0;
+    if (p == 0) {
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        close(fd[1]);
+        execl(hubd, hubd, "--help", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[16384];
+    size_t used = 0;
+    ssize_t r;
+    while ((r = read(fd[0], buf + used, sizeof buf - 1 - used)) > 0 && used < sizeof buf - 1)
+        used += (size_t)r;
+    buf[used] = 0;
+    close(fd[0]);
+    int st;
+    waitpid(p, &st, 0);
+    return strstr(buf, "--what-if") != NULL;
+}
+
+struct whatif_result {
+    int ran;
+    int exit_status; /* 0 no difference, 1 differences, 2 could not run */
+    double wall_s;
+    long maxrss_kb;
+    char difference[16];
+    uint64_t events;
+    char info[256]; /* its last line on stderr */
+};
+
+/* csphubd --what-if RULES --data DIR --config FILE --json, timed, with its
+ * peak memory from wait4's rusage. */
+static void run_whatif(const struct hub *h, const char *data, struct whatif_result *w)
+{
+    char out[PATH_MAX + 32], err[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/whatif.json", h->dir);
+    snprintf(err, sizeof err, "%s/whatif.err", h->dir);
+    fflush(stdout);
+    fflush(stderr);
+    int64_t t0 = now_ns();
+    pid_t p = fork();
+    if (p < 0)
+        die("fork: %s", strerror(errno));
+    if (p == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo >= 0)
+            dup2(fo, 1);
+        if (fe >= 0)
+            dup2(fe, 2);
+        setenv("TMPDIR", opt.tmpdir, 1); /* its temporary log goes beside ours */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        execl(h->hubd, h->hubd, "--what-if", CSPH_SOURCE_DIR "/config/rules.yaml", "--data", data,
+              "--config", h->config, "--json", (char *)NULL);
+        fprintf(stderr, "cannot run %s: %s\n", h->hubd, strerror(errno));
+        _exit(127);
+    }
+    g.hub_pid = p; /* so an interrupt or die() stops it */
+    int st = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    for (;;) {
+        pid_t r = wait4(p, &st, 0, &ru);
+        if (r == p)
+            break;
+        if (r < 0 && errno != EINTR)
+            die("wait4: %s", strerror(errno));
+        if (g.interrupted)
+            kill(p, SIGTERM);
+    }
+    g.hub_pid = 0;
+    w->ran = 1;
+    w->wall_s = secs(now_ns() - t0);
+    w->maxrss_kb = ru.ru_maxrss;
+    w->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    snprintf(w->difference, sizeof w->difference, "?");
+    FILE *f = fopen(out, "r");
+    if (f) {
+        static char buf[1 << 16];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        /* the top-level fields come last; search from the end */
+        char *dp = NULL, *ep = NULL;
+        for (char *q = buf; (q = strstr(q, "\"difference\":")); q++)
+            dp = q;
+        for (char *q = buf; (q = strstr(q, "\"events\":")); q++)
+            ep = q;
+        if (dp) {
+            dp += strlen("\"difference\":");
+            dp += strspn(dp, " ");
+            snprintf(w->difference, sizeof w->difference, "%.*s", (int)strcspn(dp, ",\n}"), dp);
+        }
+        if (ep)
+            w->events = strtoull(ep + strlen("\"events\":"), NULL, 10);
+    }
+    f = fopen(err, "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (line[0] != '\n')
+                snprintf(w->info, sizeof w->info, "%.*s", (int)strcspn(line, "\n"), line);
+        fclose(f);
+    }
+}
+
+static const char *const scale_dbs[] = {"rules.state", "rules.meta", "people", "dedup"};
+#define NSCALE_DBS 4
+
+static int run_scale(const char *nonce)
+{
+    const uint64_t n = opt.events, step = opt.scale_step;
+    const double span = opt.span_days ? opt.span_days : 365.0 * (double)n / 1e6;
+    struct feed f = feed_for(FEED_STATE, span < 1 ? 1 : span);
+    const uint64_t nsteps = (n + step - 1) / step;
+    struct scalestep *steps = calloc(nsteps, sizeof *steps);
+    if (!steps)
+        die("out of memory");
+    char d0[16], d1[16];
+    fmt_date((SPAN_END_S - (int64_t)(f.span_days * 86400.0)) * 1000, d0, sizeof d0);
+    fmt_date(SPAN_END_S * 1000, d1, sizeof d1);
+    printf("csphub-bench --scale: %" PRIu64 " events of the classic mix, seed %" PRIu64
+           ", id nonce %s, made at most %u at a time, between publish phases\n",
+           n, opt.seed, nonce, SCALE_PART_MAX);
+    printf("  people P-000001..P-%06u drawn uniformly; occurred_at advancing in publish order "
+           "over %.0f days (%s to %s, up to 2 days late)\n",
+           f.people, f.span_days, d0, d1);
+    printf("  load: %d publisher(s) x window %d x batch %d = %d events in flight; the default "
+           "rules; figures every %" PRIu64 " events\n",
+           opt.publishers, opt.window, opt.batch, opt.publishers * opt.window * opt.batch, step);
+    if (strcmp(fs_name(opt.tmpdir), "tmpfs") == 0)
+        printf("  WARNING: %s is tmpfs: synced commits cost nothing there; use --tmpdir on a "
+               "real disk\n", opt.tmpdir);
+
+    void *ctx = zmq_ctx_new();
+    static struct hubrun hr;
+    hr.label = "scale";
+    printf("\n");
+    hubrun_start(&hr, ctx, 0);
+    struct hub *h = &hr.hub;
+    sync();
+    printf("\n  %-10s %10s %10s %12s %8s %12s %9s %9s %11s %9s %8s\n", "events", "in step",
+           "events/s", "hub CPU/ev", "x first", "loop CPU/ev", "faults/ev", "p99 ms", "private",
+           "alerts", "gen s");
+    printf("  %-10s %10s %10s %12s %8s %12s %9s %9s %11s %9s %8s\n", "(to)", "", "", "us", "",
+           "us", "", "(worst)", "MiB", "raised", "");
+    struct stats sa, sb;
+    get_stats(hr.ctl, &sa, opt.reply_timeout_s);
+    sb = sa;
+    uint64_t done_steps = 0, accepted = 0;
+    for (uint64_t k = 0; k < nsteps && !g.interrupted; k++) {
+        struct scalestep *S = &steps[k];
+        uint64_t a = k * step, b = a + step < n ? a + step : n;
+        uint64_t parts = (b - a + SCALE_PART_MAX - 1) / SCALE_PART_MAX;
+        double c0 = proc_cpu_s(h->pid, 0), l0 = proc_cpu_s(h->pid, 1), f0 = proc_faults(h->pid);
+        for (uint64_t j = 0; j < parts && !g.interrupted; j++) {
+            uint64_t pa = a + (b - a) * j / parts, pb = a + (b - a) * (j + 1) / parts;
+            struct corpus c;
+            struct requests q;
+            int64_t tg = now_ns();
+            corpus_build_part(&c, pb - pa, opt.seed, nonce, &f, pa, n);
+            requests_build(&q, &c, opt.batch);
+            S->gen_s += secs(now_ns() - tg);
+            struct phase ph = {.name = "hub", .endpoint = h->endpoint, .ctx = ctx, .corpus = &c,
+                               .reqs = &q, .hub = 1};
+            run_phase(&ph);
+            S->events += ph.res.accepted;
+            S->failed += ph.res.failed;
+            S->elapsed_s += ph.res.elapsed_s;
+            if (ph.res.p99_ms > S->p99_max_ms)
+                S->p99_max_ms = ph.res.p99_ms;
+            if (ph.res.failed && S->failed == ph.res.failed)
+                printf("  WARNING: %" PRIu64 " events not accepted; first: %s\n", ph.res.failed,
+                       ph.res.first_failure);
+            corpus_free(&c);
+            requests_free(&q);
+        }
+        S->hub_cpu_s = proc_cpu_s(h->pid, 0) - c0;
+        S->loop_cpu_s = proc_cpu_s(h->pid, 1) - l0;
+        S->faults = proc_faults(h->pid) - f0;
+        get_stats(hr.ctl, &sb, opt.reply_timeout_s);
+        S->alerts = stat_get(&sb, "alerts_raised") - stat_get(&sa, "alerts_raised");
+        sa = sb;
+        long hwm, anon, file, shmem;
+        read_rss(h->pid, &S->rss_kb, &hwm, &anon, &file, &shmem);
+        S->private_kb = S->rss_kb >= 0 && file >= 0 ? S->rss_kb - file : -1;
+        accepted += S->events;
+        done_steps++;
+        printf("  %-10" PRIu64 " %10" PRIu64 " %10.0f %12.2f %8.3f %12.2f %9.2f %9.1f %11.1f %9"
+               PRIu64 " %8.1f\n",
+               b, S->events, S->elapsed_s > 0 ? (double)S->events / S->elapsed_s : 0,
+               step_us(S, S->hub_cpu_s),
+               ratio(step_us(S, S->hub_cpu_s), step_us(&steps[0], steps[0].hub_cpu_s)),
+               step_us(S, S->loop_cpu_s), S->events ? S->faults / (double)S->events : 0,
+               S->p99_max_ms,
+               (double)S->private_kb / 1024.0, S->alerts, S->gen_s);
+    }
+    hr.st1 = sb;
+    uint64_t alerts_total = sb.alerts_total, last_seq = stat_get(&sb, "last_seq");
+
+    /* Stop; the index's databases, read-only. */
+    hubrun_stop(&hr, 1);
+    char data[PATH_MAX + 8];
+    snprintf(data, sizeof data, "%s/data", h->dir);
+    static struct staterun live_db, rebuilt_db;
+    int have_db = 0, rebuilt = 0;
+    double rebuild_s = -1, rebuild_cpu_s = -1;
+    long rb_rss = -1, rb_hwm = -1, rb_anon = -1, rb_file = -1, rb_shmem = -1;
+    uint64_t rb_alerts = 0, rb_last_seq = 0;
+    char level_line[512] = "";
+    struct whatif_result wi = {0};
+    int has_whatif = 0;
+    if (!g.interrupted && done_steps) {
+        lmdb_state(data, &live_db);
+        have_db = 1;
+
+        /* The rebuild after a power cut: no index at all. */
+        static const char *const gone[] = {"index.mdb", "index.mdb-lock", "index.state"};
+        for (int i = 0; i < 3; i++) {
+            char p[PATH_MAX + 32];
+            snprintf(p, sizeof p, "%s/%s", data, gone[i]);
+            if (unlink(p) != 0 && errno != ENOENT)
+                die("cannot remove %s: %s", p, strerror(errno));
+        }
+        snprintf(h->log, sizeof h->log, "%s/csphubd-rebuild.log", h->dir);
+        snprintf(g.hub_log, sizeof g.hub_log, "%s", h->log);
+        snprintf(h->endpoint, sizeof h->endpoint, "tcp://127.0.0.1:%d", free_port());
+        printf("\nrunning: index rebuild: removed index.mdb, index.mdb-lock, index.state; "
+               "starting csphubd on the same data ...\n");
+        sync();
+        static const char *const info[] = {"--log-level", "info", NULL};
+        int64_t t0 = now_ns();
+        hub_spawn(h, info);
+        void *ctl = dealer_new(ctx, h->endpoint);
+        char version[128];
+        wait_ready(ctl, 24 * 3600, version, sizeof version, &rb_last_seq);
+        rebuild_s = secs(now_ns() - t0);
+        rebuild_cpu_s = proc_cpu_s(h->pid, 0);
+        read_rss(h->pid, &rb_rss, &rb_hwm, &rb_anon, &rb_file, &rb_shmem);
+        struct stats sr;
+        get_stats(ctl, &sr, opt.reply_timeout_s);
+        rb_alerts = sr.alerts_total;
+        zmq_close(ctl);
+        int st = 0;
+        stop_child(&g.hub_pid, SIGTERM, 120, &st);
+        g.hub_log[0] = 0;
+        rebuilt = 1;
+        FILE *lf = fopen(h->log, "r");
+        if (lf) {
+            char line[512];
+            while (fgets(line, sizeof line, lf))
+                if (strstr(line, "level with the log"))
+                    snprintf(level_line, sizeof level_line, "%.*s", (int)strcspn(line, "\n"), line);
+            fclose(lf);
+        }
+        lmdb_state(data, &rebuilt_db);
+
+        has_whatif = hubd_has_whatif(h->hubd);
+        if (has_whatif && !g.interrupted) {
+            printf("running: csphubd --what-if %s/config/rules.yaml --data %s --config %s --json "
+                   "...\n", CSPH_SOURCE_DIR, data, h->config);
+            sync();
+            run_whatif(h, data, &wi);
+        }
+    }
+    forget_tmpdir(h->dir);
+
+    /* The figures. */
+    const struct scalestep *F = done_steps ? &steps[0] : NULL;
+    const struct scalestep *L = done_steps ? &steps[done_steps - 1] : NULL;
+    double cpu_ratio = F && L && step_us(F, F->hub_cpu_s) > 0
+                           ? step_us(L, L->hub_cpu_s) / step_us(F, F->hub_cpu_s) : 0;
+    double loop_ratio = F && L && step_us(F, F->loop_cpu_s) > 0
+                            ? step_us(L, L->loop_cpu_s) / step_us(F, F->loop_cpu_s) : 0;
+    double pub_s = 0;
+    for (uint64_t k = 0; k < done_steps; k++)
+        pub_s += steps[k].elapsed_s;
+    long priv = private_kb(h);
+    printf("\n== csphub-bench --scale: %" PRIu64 " events published (of %" PRIu64 "), default "
+           "rules, %d publisher(s) x window %d x batch %d ==\n",
+           accepted, n, opt.publishers, opt.window, opt.batch);
+    if (L && L->events < step && done_steps > 1)
+        printf("  (the last step holds %" PRIu64 " events, not %" PRIu64 ")\n", L->events, step);
+    printf("\n  publish: %.0f events/s over the run (%.1f s publishing); %" PRIu64 " alerts on "
+           "the queues; log last_seq %" PRIu64 "\n",
+           pub_s > 0 ? (double)accepted / pub_s : 0, pub_s, alerts_total, last_seq);
+    if (F && L)
+        printf("  hub CPU per event, last step / first step: %.2f / %.2f us = %.3f (target <= "
+               "1.25: %s); the loop thread %.2f / %.2f us = %.3f\n",
+               step_us(L, L->hub_cpu_s), step_us(F, F->hub_cpu_s), cpu_ratio,
+               done_steps > 1 && cpu_ratio <= 1.25 ? "met" : done_steps > 1 ? "NOT met" : "one step only",
+               step_us(L, L->loop_cpu_s), step_us(F, F->loop_cpu_s), loop_ratio);
+    printf("  csphubd private memory at the end: %.1f MiB = %.1f MB (target < 100 MB: %s); VmRSS "
+           "%.1f MiB of which RssFile %.1f (LMDB map pages), peak VmHWM %.1f MiB\n",
+           (double)priv / 1024.0, (double)priv * 1024.0 / 1e6,
+           priv >= 0 && (double)priv * 1024.0 < 100e6 ? "met" : "NOT met",
+           (double)h->rss_kb / 1024.0, (double)h->file_kb / 1024.0, (double)h->hwm_kb / 1024.0);
+    if (have_db) {
+        printf("\n  index.mdb after the run (read-only, mdb_stat: (branch + leaf + overflow pages) x "
+               "page size), per event published\n");
+        printf("  %-14s %-22s %14s %12s %12s %16s\n", "database", "what", "entries", "MiB",
+               "bytes/event", "after rebuild B/ev");
+        static const char *const what[NSCALE_DBS] = {"rule state", "rule state (meta)",
+                                                     "person index", "idempotency index"};
+        for (int i = 0; i < NSCALE_DBS; i++) {
+            const struct dbstat *d = find_db(&live_db, scale_dbs[i]);
+            const struct dbstat *r = rebuilt ? find_db(&rebuilt_db, scale_dbs[i]) : NULL;
+            char rb[32] = "-";
+            if (r)
+                snprintf(rb, sizeof rb, "%.1f", accepted ? (double)r->bytes / (double)accepted : 0);
+            printf("  %-14s %-22s %14" PRIu64 " %12.2f %12.1f %16s\n", scale_dbs[i], what[i],
+                   d ? d->entries : 0, mib(d ? d->bytes : 0),
+                   d && accepted ? (double)d->bytes / (double)accepted : 0, rb);
+        }
+        const struct dbstat *s0 = find_db(&live_db, "rules.state"),
+                            *s1 = find_db(&live_db, "rules.meta");
+        const struct dbstat *r0 = rebuilt ? find_db(&rebuilt_db, "rules.state") : NULL,
+                            *r1 = rebuilt ? find_db(&rebuilt_db, "rules.meta") : NULL;
+        uint64_t rs_bytes = (s0 ? s0->bytes : 0) + (s1 ? s1->bytes : 0);
+        uint64_t rr_bytes = (r0 ? r0->bytes : 0) + (r1 ? r1->bytes : 0);
+        char rb[32] = "-";
+        if (rebuilt)
+            snprintf(rb, sizeof rb, "%.1f", accepted ? (double)rr_bytes / (double)accepted : 0);
+        printf("  %-14s %-22s %14s %12.2f %12.1f %16s\n", "rules.*", "rule state, both", "",
+               mib(rs_bytes), accepted ? (double)rs_bytes / (double)accepted : 0, rb);
+        const struct dbstat *ev = find_db(&live_db, "events");
+        if (ev)
+            printf("  %-14s %-22s %14" PRIu64 " %12.2f %12.1f %16s\n", "events", "the log (data.mdb)",
+                   ev->entries, mib(ev->bytes), accepted ? (double)ev->bytes / (double)accepted : 0,
+                   "");
+    }
+    if (rebuilt) {
+        printf("\n  index rebuild from the log (as after a power cut): %.1f s from start to the "
+               "first ping answered (%.0f events/s); hub CPU %.1f s; peak VmHWM %.1f MiB, private "
+               "%.1f MiB once serving\n",
+               rebuild_s, rebuild_s > 0 ? (double)rb_last_seq / rebuild_s : 0, rebuild_cpu_s,
+               (double)rb_hwm / 1024.0, (double)(rb_rss - rb_file) / 1024.0);
+        printf("    alerts on the queues: %" PRIu64 " before, %" PRIu64 " after%s; log says: %s\n",
+               alerts_total, rb_alerts, alerts_total == rb_alerts ? " (the same)" : " (DIFFERENT)",
+               level_line[0] ? level_line : "(no \"level with the log\" line found)");
+    }
+    if (!has_whatif && rebuilt)
+        printf("\n  what-if: this csphubd has no --what-if (csphubd --help); not measured\n");
+    else if (wi.ran)
+        printf("\n  what-if (csphubd --what-if config/rules.yaml, the default rules, against the "
+               "data dir; hub stopped): %.1f s wall, peak memory %.1f MiB (wait4 ru_maxrss); exit "
+               "status %d (%s); difference %s; events %" PRIu64 "\n    its own line: %s\n",
+               wi.wall_s, (double)wi.maxrss_kb / 1024.0, wi.exit_status,
+               wi.exit_status == 0 ? "no difference" : wi.exit_status == 1 ? "differences"
+                                                                            : "could not run",
+               wi.difference, wi.events, wi.info[0] ? wi.info : "-");
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    printf("\n  this bench's own peak RSS: %.1f MiB; the machine has %ld CPUs, shared by the hub "
+           "and the bench\n",
+           (double)self.ru_maxrss / 1024.0, sysconf(_SC_NPROCESSORS_ONLN));
+
+    /* One JSON line. */
+    printf("{\"bench\":\"csphub-bench\",\"mode\":\"scale\",\"config\":{\"events\":%" PRIu64
+           ",\"step\":%" PRIu64 ",\"publishers\":%d,\"window\":%d,\"batch\":%d,\"people\":%u,"
+           "\"span_days\":%.0f,\"seed\":%" PRIu64 ",\"tmpdir_fs\":\"%s\"},\"accepted\":%" PRIu64
+           ",\"steps\":[",
+           n, step, opt.publishers, opt.window, opt.batch, f.people, f.span_days, opt.seed,
+           fs_name(opt.tmpdir), accepted);
+    for (uint64_t k = 0; k < done_steps; k++) {
+        const struct scalestep *S = &steps[k];
+        printf("%s{\"events\":%" PRIu64 ",\"elapsed_s\":%.3f,\"events_per_s\":%.1f,"
+               "\"hub_cpu_us_per_event\":%.3f,\"loop_cpu_us_per_event\":%.3f,\"p99_ms_worst\":%.3f,"
+               "\"private_kb\":%ld,\"alerts_raised\":%" PRIu64 ",\"failed\":%" PRIu64
+               ",\"page_faults_per_event\":%.3f}",
+               k ? "," : "", S->events, S->elapsed_s,
+               S->elapsed_s > 0 ? (double)S->events / S->elapsed_s : 0, step_us(S, S->hub_cpu_s),
+               step_us(S, S->loop_cpu_s), S->p99_max_ms, S->private_kb, S->alerts, S->failed,
+               S->events ? S->faults / (double)S->events : 0);
+    }
+    printf("],\"cpu_per_event_last_first\":%.4f,\"loop_cpu_per_event_last_first\":%.4f,",
+           cpu_ratio, loop_ratio);
+    json_memory(h);
+    printf(",\"index_bytes_per_event\":{");
+    for (int i = 0; have_db && i < NSCALE_DBS; i++) {
+        const struct dbstat *d = find_db(&live_db, scale_dbs[i]);
+        printf("%s\"%s\":%.2f", i ? "," : "", scale_dbs[i],
+               d && accepted ? (double)d->bytes / (double)accepted : 0);
+    }
+    if (have_db) {
+        const struct dbstat *s0 = find_db(&live_db, "rules.state"),
+                            *s1 = find_db(&live_db, "rules.meta");
+        printf(",\"rule_state\":%.2f",
+               accepted ? (double)((s0 ? s0->bytes : 0) + (s1 ? s1->bytes : 0)) / (double)accepted
+                        : 0);
+    }
+    printf("},\"index_bytes\":{");
+    for (int i = 0; have_db && i < NSCALE_DBS; i++) {
+        const struct dbstat *d = find_db(&live_db, scale_dbs[i]);
+        printf("%s\"%s\":%" PRIu64, i ? "," : "", scale_dbs[i], d ? d->bytes : 0);
+    }
+    printf("}");
+    if (rebuilt)
+        printf(",\"rebuild\":{\"seconds\":%.3f,\"hub_cpu_s\":%.2f,\"vm_hwm_kb\":%ld,"
+               "\"private_kb\":%ld,\"alerts_before\":%" PRIu64 ",\"alerts_after\":%" PRIu64 "}",
+               rebuild_s, rebuild_cpu_s, rb_hwm, rb_rss - rb_file, alerts_total, rb_alerts);
+    if (wi.ran)
+        printf(",\"what_if\":{\"seconds\":%.3f,\"max_rss_kb\":%ld,\"exit_status\":%d,"
+               "\"events\":%" PRIu64 "}",
+               wi.wall_s, wi.maxrss_kb, wi.exit_status, wi.events);
+    else
+        printf(",\"what_if\":null");
+    printf("}\n");
+    free(steps);
+    zmq_ctx_term(ctx);
+    cleanup_all();
+    return g.interrupted || !done_steps ? 1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -3345,6 +4808,10 @@ int main(int argc, char **argv)
         return run_latency(nonce);
     if (opt.state_size)
         return run_state(nonce);
+    if (opt.backfill)
+        return run_backfill(nonce);
+    if (opt.scale)
+        return run_scale(nonce);
 
     int64_t tg = now_ns();
     static struct corpus corpus;
