@@ -624,7 +624,7 @@ static enum csph_err parse_rule(struct csph_ruleset *r, struct csph_yaml *y, yam
      * (from the log: rules.c). */
     crypto_generichash_state st;
     static const char *const counted[] = {"when", "match", "key", "key_each", "distinct",
-                                          "incidents", "window_days", NULL};
+                                          "incidents", "window_days", "prior_alert", NULL};
     crypto_generichash_init(&st, NULL, 0, sizeof h);
     hash_bytes(&st, (const unsigned char *)R->name, strlen(R->name));
     for (size_t i = 0; counted[i]; i++) {

@@ -10,7 +10,7 @@
  *                         the count needs (distinct hash; incident ref,
  *                         source, occurred_at; a prior rule's "same" hash)
  *   'F' rule's id, key    the tiers it fired, at the trigger's window time
- *   'P' panel, key        alerts on a panel some prior_alert names, at the
+ *   'P' panel, key        every alert on the panel, at the
  *                         occurred_at of the alert's anchor event (the
  *                         newest event in its evidence): accepted flag,
  *                         "same" hash

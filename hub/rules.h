@@ -50,10 +50,10 @@ struct csph_rule_event {
     int64_t occurred_ms;
     int64_t received_ms;
     const msgpack_object *obj;
-    /* 1 for the hub's own events (decisions, deadlines, access records):
-     * their time is the hub's clock, not an incident's, so they do not move
-     * the horizon (a decision today must not close the windows of last
-     * year's events still being imported). */
+    /* 1 for the hub's own events (decisions, deadlines, access records,
+     * rule sets): their time is the hub's clock, not an incident's. The
+     * engine treats them like any event of their type; kept for the rules
+     * that may want to tell them apart. */
     int from_hub;
 };
 
