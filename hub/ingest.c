@@ -66,19 +66,13 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
 
 enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
 {
-    enum csph_err rc = csph_rules_flush(g->rules, csph_store_index_txn(g->store), err);
-    if (rc) {
-        csph_ingest_abort(g);
-        return rc;
-    }
-    rc = csph_store_write_commit(g->store, err);
+    enum csph_err rc = csph_store_write_commit(g->store, err);
     csph_queues_txn_end(g->queues, rc == CSPH_ERR_OK);
     return rc;
 }
 
 void csph_ingest_abort(struct csph_ingest *g)
 {
-    csph_rules_abort(g->rules);
     csph_store_write_abort(g->store);
     csph_queues_txn_end(g->queues, 0);
 }
@@ -205,7 +199,6 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
     struct csph_rule_event ev = {
         .seq = seq, .type = info->type, .type_len = info->type_len,
         .occurred_ms = info->occurred_at_ms, .received_ms = received_ms, .obj = obj,
-        .from_hub = info->source_len == 3 && memcmp(info->source, "hub", 3) == 0,
     };
     const struct csph_alert_draft *drafts;
     size_t n;
@@ -583,6 +576,22 @@ enum csph_err csph_ingest_rules_in_force(struct csph_ingest *g, uint64_t at,
     return CSPH_ERR_OK;
 }
 
+/* An event as stored, as the rules see it: obj unpacked into zone. -1 when
+ * it does not unpack (never for an accepted event). */
+static int stored_rule_event(const struct csph_stored_event *ev, msgpack_zone *zone,
+                             msgpack_object *obj, struct csph_rule_event *rev)
+{
+    size_t off = 0;
+    msgpack_zone_clear(zone);
+    if (msgpack_unpack(ev->bytes, ev->len, &off, zone, obj) != MSGPACK_UNPACK_SUCCESS)
+        return -1;
+    *rev = (struct csph_rule_event){
+        .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
+        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = obj,
+    };
+    return 0;
+}
+
 /* ---- catching the index up from the log ------------------------------- */
 
 struct catch_up {
@@ -596,16 +605,9 @@ struct catch_up {
 };
 
 /* Put r in force for the catch-up (the live rules when it is NULL and
- * use_live), the engine in hand flushed first. */
+ * use_live). */
 static enum csph_err catch_up_switch(struct catch_up *c, struct csph_rules *r, int use_live)
 {
-    enum csph_err rc = CSPH_ERR_OK;
-    if (csph_store_index_txn(c->g->store))
-        rc = csph_rules_flush(c->g->rules, csph_store_index_txn(c->g->store), c->err);
-    if (rc) {
-        csph_rules_destroy(&r);
-        return rc;
-    }
     /* One filter of the state's series for every engine that writes it:
      * an engine that kept its own would miss the series the others made
      * (a false "absent" loses an alert). The next takes the filter of the
@@ -660,9 +662,8 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
 {
     struct catch_up *c = vctx;
     msgpack_object obj;
-    size_t off = 0;
-    msgpack_zone_clear(&c->zone);
-    if (msgpack_unpack(ev->bytes, ev->len, &off, &c->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+    struct csph_rule_event rev;
+    if (stored_rule_event(ev, &c->zone, &obj, &rev))
         return 0; /* cannot happen for an accepted event; nothing to index by */
     const msgpack_object *id = csph_mp_get(&obj, "id");
     if (id && id->type == MSGPACK_OBJECT_STR &&
@@ -681,11 +682,6 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
     /* The rules see the event as they did when it arrived; the alerts it
      * raised then are in the log's environment already, so its drafts are
      * not inserted again. */
-    struct csph_rule_event rev = {
-        .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
-        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = &obj,
-        .from_hub = ev->source_len == 3 && memcmp(ev->source, "hub", 3) == 0,
-    };
     const struct csph_alert_draft *drafts;
     size_t n;
     c->rc = csph_rules_eval(c->g->rules, csph_store_index_txn(c->g->store), &rev, &drafts, &n,
@@ -709,15 +705,9 @@ static int backfill_visit(void *vctx, const struct csph_stored_event *ev)
 {
     struct backfill *b = vctx;
     msgpack_object obj;
-    size_t off = 0;
-    msgpack_zone_clear(&b->zone);
-    if (msgpack_unpack(ev->bytes, ev->len, &off, &b->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+    struct csph_rule_event rev;
+    if (stored_rule_event(ev, &b->zone, &obj, &rev))
         return 0;
-    struct csph_rule_event rev = {
-        .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
-        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = &obj,
-        .from_hub = ev->source_len == 3 && memcmp(ev->source, "hub", 3) == 0,
-    };
     b->rc = csph_rules_backfill(b->g->rules, csph_store_index_txn(b->g->store), &rev, b->err);
     return b->rc != CSPH_ERR_OK;
 }
@@ -810,15 +800,11 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                              err);
         if (rc == CSPH_ERR_OK)
             rc = c.rc;
-        if (rc == CSPH_ERR_OK)
-            rc = csph_rules_flush(g->rules, csph_store_index_txn(g->store), err);
         if (rc == CSPH_ERR_OK && upto <= from)
             rc = csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
                                 "the log has no event after seq %llu but its last is %llu",
                                 (unsigned long long)from, (unsigned long long)last);
         if (rc) {
-            csph_rules_abort(g->rules);
-            csph_rules_abort(c.live);
             csph_store_index_abort(g->store);
             break;
         }

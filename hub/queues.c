@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "bekey.h"
 #include "timefmt.h"
 #include "wire.h"
 
@@ -56,20 +57,6 @@ static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
     return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: storage failure", what);
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Keys "panel \0 tail": returns the length written into out. */
 static size_t panel_key(unsigned char *out, const char *panel, const void *tail, size_t tail_len)
 {
@@ -83,8 +70,8 @@ static size_t panel_key(unsigned char *out, const char *panel, const void *tail,
 static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
 {
     /* Offset so that negative times sort before positive ones. */
-    put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
-    put_be64(out + 8, id);
+    csph_put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
+    csph_put_be64(out + 8, id);
 }
 
 enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
@@ -249,7 +236,7 @@ static enum csph_err add_case_index(struct csph_queues *q, MDB_txn *txn, const c
                                     struct csph_error *err)
 {
     unsigned char kb[80 + 260], idb[8];
-    put_be64(idb, id);
+    csph_put_be64(idb, id);
     for (size_t i = 0; i < d->nkey; i++) {
         size_t vl = strlen(d->key_values[i]);
         if (vl > 256)
@@ -315,7 +302,7 @@ enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
         memcpy(p + 4, q->red.data, l);
 
     unsigned char kb[80], idb[8];
-    put_be64(idb, id);
+    csph_put_be64(idb, id);
     unsigned char st = CSPH_ALERT_OPEN;
     MDB_val pk2 = {panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
     if ((rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
@@ -616,7 +603,7 @@ static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t 
     snprintf(panel, sizeof panel, "%.*s", (int)r->panel_len, r->panel);
     snprintf(vals, sizeof vals, "%.*s", (int)r->key_len, r->key);
     unsigned char kb[80 + 260], idb[8];
-    put_be64(idb, id);
+    csph_put_be64(idb, id);
     for (char *save = NULL, *tok = strtok_r(vals, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
@@ -669,7 +656,7 @@ enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64
     if (e)
         return e;
     unsigned char kb[80], idb[8], st = (unsigned char)status;
-    put_be64(idb, id);
+    csph_put_be64(idb, id);
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
     if ((rc = mdb_put(txn, q->panel_alerts, &pk, &pv, 0)))
         return lmdb_fail(err, rc, "updating a queue");
@@ -699,7 +686,7 @@ enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
     size_t n = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0 && n < 256;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
-        ids[n++] = get_be64(v.mv_data);
+        ids[n++] = csph_get_be64(v.mv_data);
     mdb_cursor_close(cur);
     for (size_t i = 0; i < n; i++) {
         MDB_val ak = {8, &ids[i]}, av;
@@ -726,7 +713,7 @@ enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
             deadline_key(dk, due, ids[i]);
             MDB_val dkv = {16, dk}, empty = {0, NULL};
             unsigned char idb[8];
-            put_be64(idb, ids[i]);
+            csph_put_be64(idb, ids[i]);
             MDB_val ck = {k.mv_size, kb}, cv = {8, idb};
             if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)) ||
                 (rc = mdb_put(txn, q->cases, &ck, &cv, 0)))
@@ -748,7 +735,7 @@ int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
         return 0;
     mdb_cursor_open(txn, q->deadlines, &cur);
     if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16) {
-        *due_ms = (int64_t)(get_be64(k.mv_data) ^ 0x8000000000000000ull);
+        *due_ms = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
         found = 1;
     }
     mdb_cursor_close(cur);
@@ -773,10 +760,10 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
             break;
         if (rc)
             return lmdb_fail(err, rc, "reading deadlines");
-        int64_t due = (int64_t)(get_be64(k.mv_data) ^ 0x8000000000000000ull);
+        int64_t due = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
         if (due > now_ms)
             break;
-        uint64_t id = get_be64((const unsigned char *)k.mv_data + 8);
+        uint64_t id = csph_get_be64((const unsigned char *)k.mv_data + 8);
         MDB_val ak = {8, &id}, av;
         struct rec r;
         if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0) {
@@ -930,7 +917,7 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
 {
     const char *panel = q->cfg->panels[panel_index].name;
     unsigned char kb[80 + 70], idb[8];
-    put_be64(idb, upto);
+    csph_put_be64(idb, upto);
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv;
     int rc = mdb_get(txn, q->panel_alerts, &pk, &pv);
     if (rc == MDB_NOTFOUND)
@@ -958,7 +945,7 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
                           uint32_t *count, uint64_t *last, int *end, struct csph_error *err)
 {
     unsigned char kb[80], idb[8];
-    put_be64(idb, after + 1);
+    csph_put_be64(idb, after + 1);
     size_t plen = strlen(panel) + 1, used = 0;
     MDB_val k = {panel_key(kb, panel, idb, 8), kb}, v;
     MDB_cursor *cur;
@@ -977,7 +964,7 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
             *end = 0;
             break;
         }
-        uint64_t id = get_be64((const unsigned char *)k.mv_data + plen);
+        uint64_t id = csph_get_be64((const unsigned char *)k.mv_data + plen);
         if (status >= 0 && v.mv_size == 1 && *(const unsigned char *)v.mv_data != status) {
             *last = id;
             continue;

@@ -1,6 +1,7 @@
 /* rstate.c: the rule state store (rstate.h). */
 #include "rstate.h"
 
+#include "bekey.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,20 +147,6 @@ enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph
     return CSPH_ERR_OK;
 }
 
-static void be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* The series' prefix into kb; its length. */
 static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
 {
@@ -171,11 +158,10 @@ static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
     return 11 + sr->key_len;
 }
 
-/* Times sort as signed numbers: the sign bit flipped, big-endian. */
+/* Times sort as signed numbers (bekey.h). */
 static size_t point(unsigned char *kb, size_t off, int64_t t, uint64_t seq)
 {
-    be64(kb + off, (uint64_t)t ^ (1ull << 63));
-    be64(kb + off + 8, seq);
+    csph_put_point(kb + off, t, seq);
     return off + 16;
 }
 
@@ -287,8 +273,8 @@ enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_seri
         const unsigned char *p = k.mv_data;
         if (k.mv_size != pl + 16 || memcmp(p, s->kb2, pl) || memcmp(p + pl, hi, 16) > 0)
             break;
-        struct csph_rs_rec r = {(int64_t)(get_be64(p + pl) ^ (1ull << 63)), get_be64(p + pl + 8),
-                                v.mv_data, v.mv_size};
+        struct csph_rs_rec r = {.val = v.mv_data, .len = v.mv_size};
+        csph_get_point(p + pl, &r.t, &r.seq);
         if (fn(ctx, &r))
             break;
     }

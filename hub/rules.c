@@ -73,7 +73,6 @@ struct went {
 struct anchor {
     uint64_t seq;
     int64_t occ;
-    uint64_t same;
 };
 
 struct fire {
@@ -892,7 +891,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
     if ((e = csph_rstate_set(r->st, &fs.s, ne.t, ne.seq, tier, sizeof tier, err)))
         return e;
     size_t evoff = r->nev;
-    struct anchor a = {ev->seq, ev->occurred_ms, 0};
+    struct anchor a = {ev->seq, ev->occurred_ms};
     f->first_ms = INT64_MAX;
     f->last_ms = INT64_MIN;
     for (size_t q = b.lo; q < b.hi; q++) {
@@ -961,7 +960,7 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
     const struct csph_rule *R = f->R;
     const struct csph_rule_event *ev = f->ev;
     size_t evoff = r->nev;
-    struct anchor a = {ev->seq, ev->occurred_ms, 0};
+    struct anchor a = {ev->seq, ev->occurred_ms};
     enum csph_err e;
     if (r->count_only && !(R->prior && R->prior_accepted))
         return CSPH_ERR_OK; /* a backfill: only what counts events has series to fill */
@@ -980,14 +979,14 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
              * recorded later finds it (csph_rules_decision). */
             unsigned char vb[32];
             int existed;
-            a.same = hash_value(csph_path_get(ev->obj, &R->prior_same));
-            struct went ne = {.t = ev->occurred_ms, .seq = ev->seq, .h = a.same};
+            uint64_t same = hash_value(csph_path_get(ev->obj, &R->prior_same));
+            struct went ne = {.t = ev->occurred_ms, .seq = ev->seq, .h = same};
             if ((e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
                                      &existed, err)) || existed || r->count_only)
                 return e;
             p.not_seq = ev->seq;
             p.accepted_only = 1;
-            p.same = R->prior_has_same ? a.same : 0;
+            p.same = R->prior_has_same ? same : 0;
             to = ev->occurred_ms;
         } else {
             p.before_seq = ev->seq; /* alerts raised by the same event do not count */
@@ -1267,7 +1266,7 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
     struct csph_rule_event ev = {.seq = dec->seq, .type = "alert.status", .type_len = 12,
                                  .occurred_ms = dec->occurred_ms, .received_ms = dec->received_ms,
-                                 .obj = dec->obj ? dec->obj : &nil, .from_hub = 1};
+                                 .obj = dec->obj ? dec->obj : &nil};
     for (size_t i = 0; i < set->nrules; i++) {
         const struct csph_rule *R = &set->rules[i];
         if (!R->prior || !R->prior_accepted || R->prior_panel != dec->panel_index ||
@@ -1308,10 +1307,10 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
                          .threshold = 1};
         /* Its anchor is the newest event of its evidence (as for every
          * alert: a decision on it names it so). */
-        struct anchor a = {dec->anchor_seq, ref_occ, ref_same};
+        struct anchor a = {dec->anchor_seq, ref_occ};
         for (size_t q = 0; q < p.found; q++)
             if (r->tmp[q].seq > a.seq)
-                a = (struct anchor){r->tmp[q].seq, r->tmp[q].t, r->tmp[q].h};
+                a = (struct anchor){r->tmp[q].seq, r->tmp[q].t};
         if ((e = add_draft(r, &f, vals, &R->tiers[0], evoff, &a, err)))
             return e;
     }
@@ -1404,19 +1403,6 @@ enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *
 }
 
 /* ---- the transaction ---------------------------------------------------------- */
-
-enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
-{
-    (void)r;
-    (void)txn;
-    (void)err;
-    return CSPH_ERR_OK; /* every change is written to txn as it is made */
-}
-
-void csph_rules_abort(struct csph_rules *r)
-{
-    (void)r; /* nothing is held outside the transaction */
-}
 
 enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,
                                     uint64_t *bytes, struct csph_error *err)

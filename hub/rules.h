@@ -50,11 +50,6 @@ struct csph_rule_event {
     int64_t occurred_ms;
     int64_t received_ms;
     const msgpack_object *obj;
-    /* 1 for the hub's own events (decisions, deadlines, access records,
-     * rule sets): their time is the hub's clock, not an incident's. The
-     * engine treats them like any event of their type; kept for the rules
-     * that may want to tell them apart. */
-    int from_hub;
 };
 
 /* An alert the engine decided to raise. */
@@ -165,10 +160,6 @@ enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct c
  * is dropped by csph_store_drop_ref. *records is how many went. */
 enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *value, size_t len,
                                 uint64_t *records, struct csph_error *err);
-/* Kept for the callers' batch bracketing; the engine holds nothing between
- * calls, so both are no-ops (r may be NULL). */
-enum csph_err csph_rules_flush(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);
-void csph_rules_abort(struct csph_rules *r);
 
 /* Deadline for an alert of rule_index at priority, raised at raised_ms:
  * the cadence the rule gives that priority (days or working days, skipping

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bekey.h"
 #include "log.h"
 
 #define HASH_LEN 16
@@ -703,15 +704,6 @@ enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_store
 
 /* ---- the person index ---------------------------------------------------- */
 
-static void ref_point(unsigned char v[16], int64_t occurred_ms, uint64_t seq)
-{
-    uint64_t t = (uint64_t)occurred_ms ^ (1ull << 63);
-    for (int i = 7; i >= 0; i--, t >>= 8)
-        v[i] = (unsigned char)t;
-    for (int i = 15; i >= 8; i--, seq >>= 8)
-        v[i] = (unsigned char)seq;
-}
-
 static int ref_key(unsigned char *kb, char kind, const char *ref, size_t len, MDB_val *k)
 {
     if (len == 0 || len > CSPH_STORE_REF_MAX)
@@ -730,7 +722,7 @@ enum csph_err csph_store_index_ref(struct csph_store *s, char kind, const char *
     MDB_val k, v = {16, vb};
     if (!s->itxn || ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK; /* longer than any valid reference: nothing to find by it */
-    ref_point(vb, occurred_ms, seq);
+    csph_put_point(vb, occurred_ms, seq);
     int rc = mdb_put(s->itxn, s->people, &k, &v, MDB_NODUPDATA);
     return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "writing the person index") : CSPH_ERR_OK;
 }
@@ -749,8 +741,8 @@ enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, 
         return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "the person index is not open here");
     if (ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK;
-    ref_point(lo, from_ms, 0);
-    ref_point(hi, to_ms, UINT64_MAX);
+    csph_put_point(lo, from_ms, 0);
+    csph_put_point(hi, to_ms, UINT64_MAX);
     int rc = mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the person index");
@@ -771,12 +763,10 @@ enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, 
         const unsigned char *p = v.mv_data;
         if (v.mv_size != 16 || memcmp(p, hi, 16) > 0)
             break;
-        uint64_t t = 0, seq = 0;
-        for (int i = 0; i < 8; i++) {
-            t = t << 8 | p[i];
-            seq = seq << 8 | p[8 + i];
-        }
-        if (fn(ctx, (int64_t)(t ^ (1ull << 63)), seq))
+        int64_t t;
+        uint64_t seq;
+        csph_get_point(p, &t, &seq);
+        if (fn(ctx, t, seq))
             break;
     }
     mdb_cursor_close(c);

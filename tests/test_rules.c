@@ -117,7 +117,6 @@ static void env_close(struct fx *f)
 {
     if (f->txn) {
         mdb_txn_abort(f->txn);
-        csph_rules_abort(f->rules);
     }
     f->txn = NULL;
     if (f->env)
@@ -205,10 +204,7 @@ static void begin(struct fx *f)
 
 static void commit(struct fx *f)
 {
-    struct csph_error err = {0};
     assert_non_null(f->txn);
-    if (csph_rules_flush(f->rules, f->txn, &err))
-        fail_msg("flushing the rule state: %s", err.message);
     assert_int_equal(mdb_txn_commit(f->txn), 0);
     f->txn = NULL;
 }
@@ -1051,7 +1047,6 @@ static void test_restart_mid_window(void **state)
     d = of(asb(f, t0 + 4 * DAY, "V-AB", NULL, NULL), "asb-case-review.victim");
     assert_null(d);
     mdb_txn_abort(f->txn);
-    csph_rules_abort(f->rules);
     f->txn = NULL;
     f->seq--;
     begin(f);
@@ -1069,7 +1064,6 @@ static void test_abort_first_transaction(void **state)
     begin(f);
     da(f, "V-X", t0, 20);
     mdb_txn_abort(f->txn); /* the rule databases were created in this one */
-    csph_rules_abort(f->rules);
     f->txn = NULL;
     f->seq = 0;
     /* another module opens a database in the slot ours had */
@@ -1548,7 +1542,6 @@ static void test_aborts_restarts_reloads(void **state)
             for (int j = 0; j < n; j++)
                 gen_event(f, &g, i + j, t0);
             mdb_txn_abort(f->txn);
-            csph_rules_abort(f->rules);
             f->txn = NULL;
             g = saved;
             f->seq = seq0;
@@ -1920,7 +1913,6 @@ static void prop_send(struct fx *f, struct prop_run *run, const struct mrule *co
                 pcall(f, pkey(e->key), e->t, prop_cats[e->cat]);
             }
             mdb_txn_abort(f->txn);
-            csph_rules_abort(f->rules);
             f->txn = NULL;
             f->seq = seq0;
         }
@@ -2141,7 +2133,6 @@ static void test_abort_mid_window_resend(void **state)
         raised += pcall(f, "P-AB", t0 + day[i] * DAY, cat[i])->n;
     assert_true(raised > 0);
     mdb_txn_abort(f->txn);
-    csph_rules_abort(f->rules);
     f->txn = NULL;
     f->seq = 2;
     env_close(f); /* and a restart after the abort */
