@@ -1,10 +1,11 @@
 /* rstate.c: the rule state store (rstate.h). */
 #include "rstate.h"
 
-#include "bekey.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bekey.h"
 
 static const char DB_STATE[] = "rules.state";
 static const char DB_META[] = "rules.meta";
