@@ -37,7 +37,7 @@
  * outside it, in DIR/index.state (a small text file written with a sync):
  * the boot id of the machine that ran the hub last, and whether it stopped
  * cleanly. */
-#define INDEX_VERSION 5u /* 5: the person index without sorted duplicates */
+#define INDEX_VERSION 6u /* 6: the person index without sorted duplicates, rule state version 4 */
 #define BOOT_ID_LEN 40
 struct imeta {
     uint32_t version, pad;
