@@ -1058,14 +1058,19 @@ void csph_store_index_settle(struct csph_store *s)
                            "refusing writes until a restart rebuilds it");
 }
 
+/* Written with write(), LMDB keeps each dirty page in memory of its own
+ * until the commit (and keeps the buffers after): fewer events a
+ * transaction bounds the hub's private memory (some 5 pages an event at 10
+ * million events). */
+uint64_t csph_store_index_hold_events(const struct csph_store *s)
+{
+    return s->iwritemap ? CSPH_INDEX_HOLD_EVENTS : CSPH_INDEX_HOLD_EVENTS_COPIED;
+}
+
 int csph_store_index_settle_due(struct csph_store *s)
 {
-    /* Written with write(), LMDB keeps each dirty page in memory of its
-     * own until the commit (and keeps the buffers after): fewer events a
-     * transaction bounds the hub's private memory (some 5 pages an event
-     * at 10 million events). */
-    uint64_t events_max = s->iwritemap ? CSPH_INDEX_HOLD_EVENTS : CSPH_INDEX_HOLD_EVENTS_COPIED;
-    if (s->index_batches >= CSPH_INDEX_HOLD_BATCHES || s->index_events >= events_max)
+    if (s->index_batches >= CSPH_INDEX_HOLD_BATCHES ||
+        s->index_events >= csph_store_index_hold_events(s))
         csph_store_index_settle(s);
     return s->index_batches != 0;
 }

@@ -197,6 +197,9 @@ int csph_store_index_settle_due(struct csph_store *s);
  * The switch, either way, happens when the next index transaction begins. */
 void csph_store_index_writemap_max(struct csph_store *s, uint64_t bytes);
 int csph_store_index_writemap(const struct csph_store *s);
+/* The most events one index transaction should hold in the current mode
+ * (a catch-up commits its index every so many). */
+uint64_t csph_store_index_hold_events(const struct csph_store *s);
 /* Drop the batch. The index transaction goes with it, and with it the
  * index of the batches it held: they are in the log, and
  * csph_store_index_applied is behind csph_store_last_seq until
