@@ -1,0 +1,21 @@
+/* MessagePack helpers of the bench: packing a string, reading a map's
+ * fields and a reply's error. Every msgpack_object passed in is borrowed from
+ * its unpacked zone and must outlive the call. */
+#ifndef CSPH_BENCH_MSG_H
+#define CSPH_BENCH_MSG_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+void pk_str(msgpack_packer *pk, const char *s);
+
+const msgpack_object *mp_get(const msgpack_object *map, const char *key);
+
+int mp_str_is(const msgpack_object *o, const char *s);
+
+void mp_str_copy(const msgpack_object *o, char *out, size_t outsz);
+
+/* "code: message (field F)" of an error map. */
+void describe_error(const msgpack_object *err, char *out, size_t outsz);
+
+#endif
