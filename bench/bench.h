@@ -7,7 +7,8 @@
  * in csphub-gen's vocabulary, vocab.c), publish.c (publishers and the echo
  * baseline), hubctl.c (talking to a hub and running our own), figures.c
  * (percentiles and output), dbsize.c (LMDB sizes), msg.c (MessagePack),
- * common.c (this header). */
+ * common.c (this header), and the peers of --peers (peer.h: peer_redis.c,
+ * peer_nats.c). */
 #ifndef CSPH_BENCH_BENCH_H
 #define CSPH_BENCH_BENCH_H
 
@@ -27,6 +28,7 @@
 
 #define MAX_HUB_ARGS 32
 #define MAX_COMMIT_EVERY 16
+#define MAX_CONCURRENCY 8
 
 struct options {
     const char *endpoint;  /* NULL: start our own csphubd */
@@ -63,6 +65,9 @@ struct options {
     int backfill;       /* --backfill */
     int scale;          /* --scale */
     uint64_t scale_step; /* --scale-step: events per reported step (default 1,000,000) */
+    int peers;           /* --peers */
+    int nconc;           /* --concurrency: connections x requests in flight, each */
+    int conc_publishers[MAX_CONCURRENCY], conc_window[MAX_CONCURRENCY];
     int set_batch, set_window, set_events, set_duration, set_publishers; /* given */
 };
 
@@ -75,6 +80,7 @@ extern struct options opt;
 struct bench_process {
     pthread_mutex_t dying; /* held by the one thread that cleans up and exits */
     pid_t hub_pid;
+    pid_t peer_pid; /* --peers: the redis-server or nats-server running */
     pid_t perf_pid;
     char dirs[8][PATH_MAX];
     int ndirs;

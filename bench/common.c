@@ -40,6 +40,8 @@ void cleanup_all(void)
         stop_child(&g.perf_pid, SIGINT, 10, &st);
     if (g.hub_pid > 0)
         stop_child(&g.hub_pid, SIGTERM, 10, &st);
+    if (g.peer_pid > 0)
+        stop_child(&g.peer_pid, SIGTERM, 10, &st);
     for (int i = 0; i < g.ndirs; i++)
         if (g.dirs[i][0] && !opt.keep)
             rm_rf(g.dirs[i]);
@@ -70,6 +72,8 @@ void on_signal(int sig)
         /* Second interrupt: stop now. kill() is async-signal-safe. */
         if (g.hub_pid > 0)
             kill(g.hub_pid, SIGTERM);
+        if (g.peer_pid > 0)
+            kill(g.peer_pid, SIGTERM);
         if (g.perf_pid > 0)
             kill(g.perf_pid, SIGINT);
         _exit(130);

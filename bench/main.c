@@ -144,6 +144,21 @@ static void usage(FILE *f)
         "                           and peak memory of a what-if with the default rules.\n"
         "                           Defaults there: --batch 100 --window 4, no duration limit.\n"
         "      --scale-step E       with --scale: report every E events (default 1000000).\n"
+        "Peers:\n"
+        "      --peers              the hub against Redis Streams (redis-server, appendonly yes,\n"
+        "                           appendfsync always; XADD of the event bytes as one field)\n"
+        "                           and, when nats-server is installed, NATS JetStream (file\n"
+        "                           store, a PubAck a publish), in the same run, with the same\n"
+        "                           event bytes and the same concurrency: for each --concurrency\n"
+        "                           a fresh hub, then each peer started on a free loopback port in\n"
+        "                           a temporary directory and stopped after its run. Prints\n"
+        "                           events/s, latency p50/p99/p99.9/max and CPU per event of each,\n"
+        "                           the ratios hub/peer, and the hub's CPU per acknowledged event\n"
+        "                           (user+system of all its threads, /proc). A peer that is not\n"
+        "                           installed is skipped with the reason (exit status 0). One\n"
+        "                           event a request; -n as elsewhere (default 200000).\n"
+        "      --concurrency LIST   with --peers: connections x requests in flight, comma-separated\n"
+        "                           (default 1x100,10x100,50x100; at most 8).\n"
         "Baselines:\n"
         "      --commit-every LIST  LMDB baseline commit intervals, comma-separated (default\n"
         "                           1,100,1000); the hub's observed events per commit is\n"
@@ -195,13 +210,36 @@ static void parse_commit_every(const char *s)
     }
 }
 
+/* --concurrency 1x100,10x100: connections x requests in flight, each. */
+static void parse_concurrency(const char *s)
+{
+    opt.nconc = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *x = strchr(tok, 'x');
+        if (opt.nconc == MAX_CONCURRENCY || !x) {
+            fprintf(stderr, "csphub-bench: --concurrency takes at most %d items CONNECTIONSxIN_FLIGHT "
+                            "(e.g. 1x100,10x100), not '%s'\n",
+                    MAX_CONCURRENCY, s);
+            exit(2);
+        }
+        *x = 0;
+        opt.conc_publishers[opt.nconc] = (int)parse_num("--concurrency connections", tok, 1, 1000);
+        opt.conc_window[opt.nconc] = (int)parse_num("--concurrency in flight", x + 1, 1, 100000);
+        opt.nconc++;
+    }
+}
+
 static void parse_options(int argc, char **argv)
 {
     enum {
         O_ENDPOINT = 256, O_HUBD, O_HUB_ARG, O_HUB_BATCH_MAX, O_DURATION, O_SEED, O_REPLAY,
         O_COMMIT_EVERY, O_BASELINE_LIMIT, O_NO_BASELINE, O_TMPDIR, O_REPLY_TIMEOUT, O_HWM,
         O_PERF, O_KEEP, O_RULES, O_COMPARE_RULES, O_ALERT_RATE, O_RATE, O_PEOPLE, O_SPAN_DAYS,
-        O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK, O_PAIRS, O_BACKFILL, O_SCALE, O_SCALE_STEP
+        O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK, O_PAIRS, O_BACKFILL, O_SCALE, O_SCALE_STEP,
+        O_PEERS, O_CONCURRENCY
     };
     static const struct option lo[] = {
         {"endpoint", required_argument, 0, O_ENDPOINT},
@@ -235,6 +273,8 @@ static void parse_options(int argc, char **argv)
         {"backfill", no_argument, 0, O_BACKFILL},
         {"scale", no_argument, 0, O_SCALE},
         {"scale-step", required_argument, 0, O_SCALE_STEP},
+        {"peers", no_argument, 0, O_PEERS},
+        {"concurrency", required_argument, 0, O_CONCURRENCY},
         {"pace-tick", required_argument, 0, O_PACE_TICK},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -288,6 +328,8 @@ static void parse_options(int argc, char **argv)
         case O_PAIRS: opt.pairs = (int)parse_num("--pairs", optarg, 1, 50); break;
         case O_BACKFILL: opt.backfill = 1; break;
         case O_SCALE: opt.scale = 1; break;
+        case O_PEERS: opt.peers = 1; break;
+        case O_CONCURRENCY: parse_concurrency(optarg); break;
         case O_SCALE_STEP: opt.scale_step = (uint64_t)parse_num("--scale-step", optarg, 1000, 1e9); break;
         case O_PACE_TICK: opt.pace_tick_us = parse_num("--pace-tick", optarg, 0, 1e6); break;
         case O_SEED: opt.seed = (uint64_t)parse_num("--seed", optarg, 0, 1e18); break;
@@ -333,6 +375,29 @@ static void parse_options(int argc, char **argv)
         fprintf(stderr, "csphub-bench: --backfill and --scale publish as fast as the window "
                         "allows; --rate does not go with them\n");
         exit(2);
+    }
+    if (opt.peers && (opt.rules_mode == RULES_BOTH || opt.alert_latency || opt.state_size ||
+                      opt.backfill || opt.scale || opt.endpoint)) {
+        fprintf(stderr, "csphub-bench: --peers is a run of its own with hubs it starts; it does not "
+                        "go with another mode or --endpoint\n");
+        exit(2);
+    }
+    if (opt.peers && (opt.batch != 1 || opt.rate > 0)) {
+        fprintf(stderr, "csphub-bench: --peers sends one event a request as fast as the window "
+                        "allows; --batch and --rate do not go with it\n");
+        exit(2);
+    }
+    if (opt.nconc && !opt.peers) {
+        fprintf(stderr, "csphub-bench: --concurrency goes with --peers (elsewhere: -p and -w)\n");
+        exit(2);
+    }
+    if (opt.peers && !opt.nconc) {
+        static const int p[] = {1, 10, 50};
+        for (int i = 0; i < 3; i++) {
+            opt.conc_publishers[i] = p[i];
+            opt.conc_window[i] = 100;
+        }
+        opt.nconc = 3;
     }
     if (opt.scale_step && !opt.scale) {
         fprintf(stderr, "csphub-bench: --scale-step goes with --scale\n");
@@ -428,5 +493,7 @@ int main(int argc, char **argv)
     if (opt.scale)
         return run_scale(nonce);
 
+    if (opt.peers)
+        return run_peers(nonce);
     return run_publish(nonce);
 }

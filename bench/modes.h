@@ -16,5 +16,8 @@ int run_state(const char *nonce);
 int run_backfill(const char *nonce);
 /* mode_scale.c: --scale. */
 int run_scale(const char *nonce);
+/* mode_peers.c: --peers, the hub against Redis and NATS at the same
+ * concurrency. */
+int run_peers(const char *nonce);
 
 #endif

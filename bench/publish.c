@@ -296,10 +296,10 @@ static void *publisher_main(void *arg)
     int tfd = -1;
     int64_t interval_ns = 0, sched0 = 0, tick0 = 0;
     if (paced) {
-        interval_ns = (int64_t)(1e9 * (double)opt.batch * (double)opt.publishers / opt.rate);
-        sched0 = ph->start_ns + interval_ns * p->idx / opt.publishers;
+        interval_ns = (int64_t)(1e9 * (double)opt.batch * (double)ph->publishers / opt.rate);
+        sched0 = ph->start_ns + interval_ns * p->idx / ph->publishers;
         /* ticks staggered too; the grid starts a tick early so sched - tick0 >= 0 */
-        tick0 = ph->start_ns - tick_ns + tick_ns * p->idx / opt.publishers;
+        tick0 = ph->start_ns - tick_ns + tick_ns * p->idx / ph->publishers;
         tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (tfd < 0)
             die("timerfd_create: %s", strerror(errno));
@@ -320,7 +320,7 @@ static void *publisher_main(void *arg)
         }
         int blocked = 0;
         int64_t due = 0; /* paced: when the next request is due, if not yet */
-        while (inflight < opt.window && next < end) {
+        while (inflight < ph->window && next < end) {
             if (paced) {
                 int64_t sched = sched0 + (int64_t)(next - p->r0) * interval_ns, t = now_ns();
                 if (tick_ns) /* --pace-tick: wake once a tick, send what is due */
@@ -401,7 +401,11 @@ static void *publisher_main(void *arg)
 void run_phase(struct phase *ph)
 {
     const struct requests *q = ph->reqs;
-    int np = opt.publishers;
+    if (!ph->publishers)
+        ph->publishers = opt.publishers;
+    if (!ph->window)
+        ph->window = opt.window;
+    int np = ph->publishers;
     ph->sent_ns = calloc(q->n ? q->n : 1, sizeof *ph->sent_ns);
     ph->lat_ns = calloc(q->n ? q->n : 1, sizeof *ph->lat_ns);
     ph->lag_ns = calloc(q->n ? q->n : 1, sizeof *ph->lag_ns);

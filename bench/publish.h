@@ -49,6 +49,7 @@ struct phase {
     pthread_barrier_t ready;
     pthread_mutex_t mu;
     int hub; /* replies come from the hub: check them for rejections */
+    int publishers, window; /* 0: --publishers and --window */
     struct phase_result res;
     /* --rate: publisher i sends its k-th request at start_ns + (k + i/np) x interval */
     int64_t start_ns;
