@@ -65,7 +65,8 @@ struct gen {
     int history;          /* FEED_BACKFILL: this event is from the history (late) */
 };
 
-uint32_t skewed(uint64_t *rng, uint32_t n)
+/* Skewed towards low indices: a few people and places recur a lot. */
+static uint32_t skewed(uint64_t *rng, uint32_t n)
 {
     double u = rnd_unit(rng);
     return (uint32_t)(n * u * u * u) % n;
@@ -534,10 +535,17 @@ void describe_corpus(const struct corpus *c, const struct requests *q, double ge
     for (int t = 0; t < T__N; t++)
         if (c->per_type[t])
             printf(" %s %.1f%%", type_name[t], 100.0 * (double)c->per_type[t] / (double)c->n);
-    printf("\n  load: %d publisher(s) x window %d = %d requests in flight; batch %d event(s) "
-           "per request -> %" PRIu64 " requests (avg %.0f B)",
-           opt.publishers, opt.window, opt.publishers * opt.window, opt.batch, q->n,
-           (double)q->off[q->n] / (double)q->n);
+    if (opt.peers) { /* each run has its own concurrency */
+        printf("\n  load: one event a request (avg %.0f B); connections x in flight:",
+               (double)q->off[q->n] / (double)q->n);
+        for (int k = 0; k < opt.nconc; k++)
+            printf("%s %dx%d", k ? "," : "", opt.conc_publishers[k], opt.conc_window[k]);
+    } else {
+        printf("\n  load: %d publisher(s) x window %d = %d requests in flight; batch %d event(s) "
+               "per request -> %" PRIu64 " requests (avg %.0f B)",
+               opt.publishers, opt.window, opt.publishers * opt.window, opt.batch, q->n,
+               (double)q->off[q->n] / (double)q->n);
+    }
     if (opt.rate > 0)
         printf("; paced at %.0f events/s in total (each publisher every %.0f us)", opt.rate,
                1e6 * opt.batch * opt.publishers / opt.rate);

@@ -9,6 +9,7 @@
 #include <msgpack.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "vocab.h"
 
 #define YEAR_START_S 1719792000LL /* 2024-07-01T00:00:00Z: occurred_at spans one year */
@@ -51,9 +52,6 @@ struct corpus {
     int64_t first_ms, last_ms; /* occurred_at range */
 };
 
-/* Skewed towards low indices: a few people and places recur a lot. */
-uint32_t skewed(uint64_t *rng, uint32_t n);
-
 /* Events [first, first + n) of a feed of total events (the long run of
  * --scale makes its feed a part at a time): the same places whatever the
  * part, ids numbered from first + 1, and a chronological feed's occurred_at
@@ -62,17 +60,26 @@ uint32_t skewed(uint64_t *rng, uint32_t n);
 void corpus_build_part(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
                        const struct feed *feed, uint64_t first, uint64_t total);
 
+/* n events of feed into c (owned: corpus_free), from seed; ids carry nonce. */
 void corpus_build(struct corpus *c, uint64_t n, uint64_t seed, const char *nonce,
                   const struct feed *feed);
 
+/* Frees what c owns and zeroes it. */
 void corpus_free(struct corpus *c);
 
 /* The feed the options ask for; kind FEED_STATE for --state-size. */
 struct feed feed_for(int kind, double span_days);
 
-static inline const char *ev_ptr(const struct corpus *c, uint64_t i) { return c->buf.data + c->off[i]; }
+/* Event i's MessagePack bytes, borrowed from c. */
+static inline const char *ev_ptr(const struct corpus *c, uint64_t i)
+{
+    return c->buf.data + c->off[i];
+}
 
-static inline size_t ev_len(const struct corpus *c, uint64_t i) { return c->off[i + 1] - c->off[i]; }
+static inline size_t ev_len(const struct corpus *c, uint64_t i)
+{
+    return c->off[i + 1] - c->off[i];
+}
 
 /* Request r publishes events [r*B, min(n, r*B+B)). Its first bytes are
  * fixed: {req: uint64 (0xcf + 8 bytes), op: "publish", event|events: ...},
@@ -85,6 +92,8 @@ struct requests {
     uint64_t n;
 };
 
+/* The publish requests of c, batch events each, into q (owned:
+ * requests_free). */
 void requests_build(struct requests *q, const struct corpus *c, int batch);
 
 void requests_free(struct requests *q);
@@ -95,8 +104,10 @@ struct corpus corpus_view(const struct corpus *c, uint64_t a, uint64_t b);
 /* dst: the events of src in order[]. */
 void corpus_permute(struct corpus *dst, const struct corpus *src, const uint64_t *order);
 
+/* Event i as msgpack-c prints it, and a newline. */
 void print_event(FILE *f, const struct corpus *c, uint64_t i);
 
+/* The lines every mode prints about its events and load. */
 void describe_corpus(const struct corpus *c, const struct requests *q, double gen_s,
                      const char *nonce);
 

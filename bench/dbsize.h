@@ -8,12 +8,15 @@
 
 #define MAX_DBSTAT 32
 
+/* One database: mdb_stat's entries, pages (branch + leaf + overflow) x page
+ * size in bytes, depth. */
 struct dbstat {
     char name[48];
     uint64_t entries, pages, bytes;
     unsigned depth;
 };
 
+/* One --state-size (or --scale) run and what its stopped hub's LMDB held. */
 struct staterun {
     uint64_t events;
     double span_days;
@@ -29,6 +32,7 @@ struct staterun {
  * and index.mdb (the idempotency index and the rule state). */
 void lmdb_state(const char *dir, struct staterun *sr);
 
+/* The database name of sr, or NULL. */
 const struct dbstat *find_db(const struct staterun *sr, const char *name);
 
 #endif

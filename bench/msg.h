@@ -7,12 +7,16 @@
 #include <msgpack.h>
 #include <stddef.h>
 
+/* Pack s as a MessagePack str. */
 void pk_str(msgpack_packer *pk, const char *s);
 
+/* The value of key in map, or NULL (also when map is not a map). */
 const msgpack_object *mp_get(const msgpack_object *map, const char *key);
 
+/* o is the str s. */
 int mp_str_is(const msgpack_object *o, const char *s);
 
+/* o's text into out (truncated), "?" when o is not a str. */
 void mp_str_copy(const msgpack_object *o, char *out, size_t outsz);
 
 /* "code: message (field F)" of an error map. */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include "corpus.h"
 
+/* The transport baseline: a ROUTER thread answering each publish at once
+ * with a reply of the hub's shape. */
 struct echo {
     void *ctx;
     void *router;
@@ -21,10 +23,13 @@ struct echo {
     int batch;
 };
 
+/* Bind the echo on the transport of like_endpoint (ipc:// or loopback TCP)
+ * and start its thread; echo_stop joins it and closes its sockets. */
 void echo_start(struct echo *e, const char *like_endpoint, uint64_t nevents);
 
 void echo_stop(struct echo *e);
 
+/* What a publish phase measured. */
 struct phase_result {
     uint64_t requests;          /* replied */
     uint64_t requests_sent;
@@ -38,6 +43,7 @@ struct phase_result {
     double lag_p99_ms, lag_max_ms; /* paced: how late sends were against the schedule */
 };
 
+/* A publish phase: what to send where, and (optional) arrays to note seqs in. */
 struct phase {
     const char *name;
     const char *endpoint;
@@ -62,6 +68,10 @@ struct phase {
     uint64_t *ev_seq;
 };
 
+/* Publish every request of ph->reqs to ph->endpoint from ph->publishers
+ * threads (each its share, in order, window ph->window) and fill ph->res.
+ * Dies on a rejection other than busy/internal, or a reply that is late by
+ * --reply-timeout. */
 void run_phase(struct phase *ph);
 
 #endif
