@@ -97,12 +97,20 @@ static void rm_rf(const char *dir)
 
 const char *make_tmpdir(const char *what, char *out, size_t outsz)
 {
+    /* A slot forget_tmpdir emptied first: a run of --peers makes more
+     * directories one after the other than there are slots. */
+    int i = 0;
+    while (i < g.ndirs && g.dirs[i][0])
+        i++;
+    if (i == (int)(sizeof g.dirs / sizeof g.dirs[0]))
+        die("more than %d temporary directories at once", i);
     snprintf(out, outsz, "%s/csphub-bench-%s-XXXXXX", opt.tmpdir, what);
     if (!mkdtemp(out))
         die("cannot create a temporary directory in %s: %s (see --tmpdir)", opt.tmpdir,
             strerror(errno));
-    if (g.ndirs < (int)(sizeof g.dirs / sizeof g.dirs[0]))
-        snprintf(g.dirs[g.ndirs++], PATH_MAX, "%s", out);
+    snprintf(g.dirs[i], PATH_MAX, "%s", out);
+    if (i == g.ndirs)
+        g.ndirs++;
     return out;
 }
 

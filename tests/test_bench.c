@@ -78,6 +78,19 @@ static void expect(const char *out, const char *needle)
     }
 }
 
+/* The bench's temporary directories left in dir: none once it is done. */
+static int leftovers(const char *dir)
+{
+    int left = -1;
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "ls -d %s/csphub-bench-* 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &left), 1);
+    pclose(p);
+    return left;
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
@@ -131,14 +144,7 @@ static void test_publish(void **state)
     expect(text, "\n{\"bench\":\"csphub-bench\",\"config\":");
     free(text);
     unlink(out);
-    int left = 0;
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "ls -d %s/csphub-bench-* 2>/dev/null | wc -l", f->tmp);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    assert_int_equal(fscanf(p, "%d", &left), 1);
-    pclose(p);
-    assert_int_equal(left, 0);
+    assert_int_equal(leftovers(f->tmp), 0);
 }
 
 /* --peers with no peer reachable: both named as skipped, with the package
@@ -166,10 +172,13 @@ static void test_peers_skipped(void **state)
     free(text);
     unlink(out);
     rmdir(empty);
+    assert_int_equal(leftovers(f->tmp), 0);
 }
 
 /* --peers with redis-server installed: it is started, driven and stopped,
- * and the ratio row is printed. Skipped without redis-server or hiredis. */
+ * and the ratio rows are printed; five concurrencies make ten temporary
+ * directories, more than the bench holds at once, and none is left.
+ * Skipped without redis-server or hiredis. */
 static void test_peers_redis(void **state)
 {
     struct fx *f = *state;
@@ -180,8 +189,8 @@ static void test_peers_redis(void **state)
     }
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s/redis.out", f->tmp);
-    int rc = run_bench(out, "/usr/bin:/bin", "--peers", "-n", "1000", "--concurrency", "2x10",
-                       "--tmpdir", f->tmp, NULL);
+    int rc = run_bench(out, "/usr/bin:/bin", "--peers", "-n", "1000", "--concurrency",
+                       "1x10,2x10,1x10,2x10,1x10", "--tmpdir", f->tmp, NULL);
     char *text = slurp(out);
     if (strstr(text, "built without hiredis")) {
         free(text);
@@ -196,6 +205,7 @@ static void test_peers_redis(void **state)
     expect(text, "\"ratio_hub_redis\":{");
     free(text);
     unlink(out);
+    assert_int_equal(leftovers(f->tmp), 0);
 }
 
 int main(void)
