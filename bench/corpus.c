@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <msgpack.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +13,6 @@
 #include "vocab.h"
 #include "msg.h"
 #include "figures.h"
-#include "publish.h"
-#include "hubctl.h"
 
 static uint64_t rnd(uint64_t *s) { return splitmix64(s); }
 

@@ -9,8 +9,6 @@
 
 #include "dbsize.h"
 #include "bench.h"
-#include "publish.h"
-#include "hubctl.h"
 
 /* Open one LMDB environment of the stopped hub read-only (path: a
  * directory, or a file with MDB_NOSUBDIR) and mdb_stat every named

@@ -3,16 +3,13 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "figures.h"
-#include "corpus.h"
 #include "publish.h"
-#include "hubctl.h"
 
 int cmp_i64(const void *a, const void *b)
 {

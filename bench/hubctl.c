@@ -8,7 +8,6 @@
 #include <msgpack.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +21,7 @@
 #include "bench.h"
 #include "msg.h"
 #include "corpus.h"
-#include "figures.h"
 #include "publish.h"
-#include "dbsize.h"
 
 void *dealer_new(void *ctx, const char *endpoint)
 {

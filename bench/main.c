@@ -1,24 +1,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <math.h>
-#include <msgpack.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "bench.h"
-#include "corpus.h"
-#include "figures.h"
-#include "publish.h"
-#include "hubctl.h"
 #include "modes.h"
 
 struct options opt = {

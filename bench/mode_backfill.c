@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <msgpack.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,6 @@
 #include "figures.h"
 #include "publish.h"
 #include "hubctl.h"
-#include "dbsize.h"
 #include "modes.h"
 
 /* The window of each windowed rule in the source tree's rules file, by a

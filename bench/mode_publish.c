@@ -9,7 +9,7 @@
 #include <lmdb.h>
 #include <math.h>
 #include <msgpack.h>
-#include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,6 @@
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,6 @@
 #include "figures.h"
 #include "publish.h"
 #include "hubctl.h"
-#include "dbsize.h"
 #include "modes.h"
 
 static void print_run_row(const char *label, const struct hubrun *hr)

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <msgpack.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "msg.h"
-#include "hubctl.h"
 
 void pk_str(msgpack_packer *pk, const char *s)
 {
