@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "timefmt.h" /* civil dates: the hub's own, so the two agree on every day */
+#include "vocab.h"   /* the types, agencies, panels and values, shared with csphub-bench */
 
 #define DAY_S 86400u
 #define YEAR_DAYS 365u
@@ -105,132 +106,24 @@ static inline uint64_t mix(uint64_t x)
     return splitmix(&x);
 }
 
-/* ---- the vocabulary of PROTOCOL.md 3.2 ----------------------------------- */
-
-enum type { T_ASB, T_CALL, T_DA, T_ARREST, T_VIOL, T_HATE, T_MISSING, T_CONCERN, T_REFERRAL,
-            T_CASEUPD, T_CRR, T__N };
-static const char *const type_name[T__N] = {
-    "asb.report", "call", "da.incident", "arrest", "violence.incident", "hate.incident",
-    "missing.episode", "concern", "referral", "case.update", "case.review.request"};
-/* The person field every type's broken rows can break. */
-static const char *const type_person[T__N] = {"victim",  "caller",  "victim",  "subject",
-                                              "victim",  "victim",  "subject", "subject",
-                                              "subject", "subject", "applicant"};
-
-enum source { S_POLICE, S_COUNCIL, S_HOUSING, S_HEALTH, S_IDVA, S_CHILDREN, S_PROBATION,
-              S_YOUTH, S_SCHOOL, S__N };
+/* How each agency delivers (the vocabulary's source_name is its name). */
 enum delivery { D_REALTIME, D_NIGHTLY, D_WEEKLY };
 enum clockfmt { C_UTC, C_LOCAL, C_UTC_MS };
 static const struct {
-    const char *name;
     enum delivery mode;
     enum clockfmt clock;
     unsigned extract_min; /* the nightly extract lands at 02:00 UTC + this */
     const char *prefix;   /* the agency's own reference style */
 } src_info[S__N] = {
-    [S_POLICE] = {"police", D_REALTIME, C_UTC, 0, "OCC"},
-    [S_COUNCIL] = {"council-asb", D_NIGHTLY, C_LOCAL, 5, "ASB"},
-    [S_HOUSING] = {"housing", D_NIGHTLY, C_UTC_MS, 25, "HMS"},
-    [S_HEALTH] = {"health-ae", D_WEEKLY, C_LOCAL, 60, "AE"},
-    [S_IDVA] = {"idva", D_NIGHTLY, C_UTC, 40, "IDVA"},
-    [S_CHILDREN] = {"childrens-services", D_NIGHTLY, C_LOCAL, 15, "CSC"},
-    [S_PROBATION] = {"probation", D_NIGHTLY, C_UTC, 50, "NDL"},
-    [S_YOUTH] = {"youth-justice", D_NIGHTLY, C_LOCAL, 35, "YJ"},
-    [S_SCHOOL] = {"school", D_NIGHTLY, C_LOCAL, 20, "CPOMS"},
-};
-
-enum panel { P_MARAC, P_CMARAC, P_ACR, P_HATE, P_IOM, P_SGV, P_MACE, P_TASKING, P_CHANNEL,
-             P_MAPPA, P__N };
-static const char *const panel_name[P__N] = {"marac", "community-marac", "asb-case-review",
-                                             "hate-crime", "iom", "sgv", "mace", "tasking",
-                                             "channel", "mappa"};
-/* Who keeps each panel's cases (case.update's source). */
-static const enum source panel_owner[P__N] = {S_IDVA,   S_COUNCIL, S_COUNCIL,  S_POLICE,
-                                              S_PROBATION, S_YOUTH, S_CHILDREN, S_COUNCIL,
-                                              S_POLICE, S_PROBATION};
-
-static const char *const asb_cat[] = {"personal", "nuisance", "environmental"};
-static const char *const call_cat[] = {"asb", "domestic", "crime", "welfare", "other"};
-enum { CALL_ASB, CALL_DOMESTIC, CALL_CRIME, CALL_WELFARE, CALL_OTHER };
-static const char *const risk_name[] = {"", "standard", "medium", "high"};
-enum { RISK_NONE, RISK_STANDARD, RISK_MEDIUM, RISK_HIGH };
-static const char *const weapon_name[] = {"knife", "firearm", "other", "none"};
-enum { W_KNIFE, W_FIREARM, W_OTHER, W_NONE };
-static const char *const injury_name[] = {"none", "minor", "serious", "fatal"};
-enum { I_NONE, I_MINOR, I_SERIOUS, I_FATAL };
-static const char *const strand_name[] = {"race", "religion", "sexual_orientation", "disability",
-                                          "transgender", "other"};
-static const char *const kind_name[] = {"criminal_exploitation", "sexual_exploitation",
-                                        "radicalisation", "mental_health", "rough_sleeping",
-                                        "hoarding", "other"};
-enum { K_CRIMINAL, K_SEXUAL, K_RADICAL, K_MENTAL, K_ROUGH, K_HOARD, K_OTHER };
-static const char *const status_name[] = {"open", "reviewed", "closed"};
-enum { ST_OPEN, ST_REVIEWED, ST_CLOSED };
-static const char *const offence_name[] = {
-    "burglary.residential", "burglary.business", "robbery", "vehicle.theft", "theft",
-    "weapon.possession", "violence.injury", "violence.serious", "sexual", "drugs.supply",
-    "drugs.possession", "criminal.damage", "arson", "public.order", "other"};
-enum { O_BURG_RES, O_BURG_BUS, O_ROBBERY, O_VEHICLE, O_THEFT, O_WEAPON, O_VIOL_INJ, O_VIOL_SER,
-       O_SEXUAL, O_DRUG_SUP, O_DRUG_POS, O_DAMAGE, O_ARSON, O_PUBLIC, O_OTHER };
-
-/* Free text, written the way case workers write it, never a name. None holds
- * a quote or a backslash: the printer writes them as they are. */
-static const char *const asb_summary[] = {
-    "Youths congregating in the stairwell, shouting and smoking cannabis",
-    "Loud music from the neighbouring flat until 3am",
-    "Neighbour banging on the walls and making threats when challenged",
-    "Group of teenagers throwing stones at windows",
-    "Motorbikes ridden across the park and footpaths",
-    "Suspected drug dealing from a parked car most evenings",
-    "Eggs thrown at the front door again",
-    "Intimidation by a group outside the shop",
-    "Fly-tipping behind the parade of shops",
-    "Graffiti on the garages, some of it offensive",
-    "Dog barking all night; owner abusive when approached",
-    "Verbal abuse in the street by the neighbour's visitors",
-    "Rubbish set alight in the bin store",
-    "Caller says she is afraid to leave the flat after dark",
-    "Repeated knocking on the door late at night, nobody there",
-};
-static const char *const crr_summary[] = {
-    "Reported noise and intimidation from the flat above three times since the spring; "
-    "nothing has changed and I want the case reviewed",
-    "Harassment by neighbours for months, reported to the police, the council and my "
-    "landlord; each says it is for someone else",
-    "Youths gather outside my home every night; I have called many times and feel "
-    "nobody is dealing with it",
-    "Asks for an ASB case review: three reports in six months about threats and damage "
-    "to the car, no outcome communicated",
-    "On behalf of my mother, who is disabled: repeated abuse from neighbours, reported "
-    "several times without action",
-};
-static const char *const concern_summary[] = {
-    /* criminal_exploitation */ "Found with large amounts of cash and a second phone; "
-                                "travelling to another town at night",
-    /* sexual_exploitation */   "Seen getting into cars with older males; gifts and a "
-                                "new phone not explained",
-    /* radicalisation */        "Sharing extremist material in class chats and expressing "
-                                "support for violence",
-    /* mental_health */         "Low mood, not eating, talked of ending life",
-    /* rough_sleeping */        "Sleeping in the car park stairwell for a week",
-    /* hoarding */              "Flat full to the ceiling; fire risk reported by the landlord",
-    /* other */                 "Neighbour concerned: not seen for several days",
-};
-static const char *const site_desc[] = {"Stairwell of residential block", "Play park",
-                                        "Shopping parade",                "Multi-storey car park",
-                                        "Underpass by the station",       "Community centre",
-                                        "Recreation ground",              "Bus station"};
-static const char *const referral_reason[P__N] = {
-    "IDVA referral: high risk on professional judgement, escalating coercive control",
-    "Repeat ASB victim, vulnerable, living alone; housing officer concerned",
-    "Victim asks for an ASB case review after repeated reports",
-    "Household targeted repeatedly; family afraid to go out",
-    "Prolific neighbourhood offender released on licence; consider for IOM",
-    "Young person linked to a group involved in knife incidents",
-    "Child missing repeatedly, suspected county lines involvement",
-    "Problem location: repeated disorder around the parade",
-    "Prevent referral: concerns about extremist views",
-    "Risk of serious harm: MAPPA category 2 offender moving into the area",
+    [S_POLICE] = {D_REALTIME, C_UTC, 0, "OCC"},
+    [S_COUNCIL] = {D_NIGHTLY, C_LOCAL, 5, "ASB"},
+    [S_HOUSING] = {D_NIGHTLY, C_UTC_MS, 25, "HMS"},
+    [S_HEALTH] = {D_WEEKLY, C_LOCAL, 60, "AE"},
+    [S_IDVA] = {D_NIGHTLY, C_UTC, 40, "IDVA"},
+    [S_CHILDREN] = {D_NIGHTLY, C_LOCAL, 15, "CSC"},
+    [S_PROBATION] = {D_NIGHTLY, C_UTC, 50, "NDL"},
+    [S_YOUTH] = {D_NIGHTLY, C_LOCAL, 35, "YJ"},
+    [S_SCHOOL] = {D_NIGHTLY, C_LOCAL, 20, "CPOMS"},
 };
 
 /* ---- the borough, its people and the events ----------------------------- */
@@ -1658,7 +1551,7 @@ static void print_event(const struct gen *g, struct out *o, const struct ev *e, 
     PUTL(o, "\"type\":\"");
     puts_(o, type_name[e->type]);
     PUTL(o, "\",\"source\":\"");
-    puts_(o, src_info[e->src].name);
+    puts_(o, source_name[e->src]);
     o->buf[o->len++] = '"';
     if (!dropped(&b, "occurred_at")) {
         PUTL(o, ",\"occurred_at\":");
@@ -2194,7 +2087,7 @@ int main(int argc, char **argv)
             fprintf(s, "    %-20s %9zu\n", type_name[t], by_type[t]);
         fprintf(s, "  by source\n");
         for (int t = 0; t < S__N; t++)
-            fprintf(s, "    %-20s %9zu\n", src_info[t].name, by_src[t]);
+            fprintf(s, "    %-20s %9zu\n", source_name[t], by_src[t]);
         fprintf(s, "  scenarios (instances, events)\n");
         for (int t = 0; t < SC__N; t++)
             fprintf(s, "    %-34s %6u %8zu\n", sc_info[t].name, g.scen_count[t],
