@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "csphub.h"
 #include "publish.h"
 #include "bench.h"
 #include "msg.h"
@@ -164,7 +165,8 @@ static void rejection(struct publisher *p, uint64_t r, int64_t ev, const msgpack
     const msgpack_object *code = mp_get(err, "code");
     char why[600];
     describe_error(err, why, sizeof why);
-    if (mp_str_is(code, "busy") || mp_str_is(code, "internal")) {
+    if (code && code->type == MSGPACK_OBJECT_STR &&
+        csph_code_retry(csph_code_parse(code->via.str.ptr, code->via.str.size))) {
         /* The hub is at a limit or failed a commit: nothing was done. Counted
          * and shown; the events are not resent. */
         pthread_mutex_lock(&ph->mu);
