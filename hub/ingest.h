@@ -77,6 +77,13 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err);
 
+/* Heal what a fault left outside a batch (store.h, "Faults"): reopen the
+ * log after MDB_PANIC (and the queues with it), or take one step of
+ * bringing the index level with the log (a rebuild in place ends with the
+ * backfill a start does). *more is 1 while work is left: call again from
+ * the loop (writes are answered busy meanwhile, reads go on). */
+enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_error *err);
+
 /* rules.loaded: the rule set in force, kept in the log (its files' texts)
  * so that re-derivation uses at every seq the rules the hub used
  * (schemas/rules.loaded.yaml, docs/rules.md). The texts' limits keep the

@@ -74,6 +74,35 @@ static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
     csph_put_be64(out + 8, id);
 }
 
+/* The queues' databases in txn (created unless the environment is
+ * read-only). */
+static int queues_dbis(struct csph_queues *q, MDB_txn *txn, unsigned create)
+{
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
+        (rc = mdb_dbi_open(txn, "panel_alerts", create, &q->panel_alerts)) ||
+        (rc = mdb_dbi_open(txn, "cursors", create, &q->cursors)) ||
+        (rc = mdb_dbi_open(txn, "deadlines", create, &q->deadlines)) ||
+        (rc = mdb_dbi_open(txn, "case_alerts", create | MDB_DUPSORT, &q->cases)) ||
+        (rc = mdb_dbi_open(txn, "queue_meta", create, &q->meta)))
+        return rc;
+    return 0;
+}
+
+enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err)
+{
+    MDB_txn *txn;
+    q->env = env;
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (rc == 0) {
+        if ((rc = queues_dbis(q, txn, MDB_CREATE)))
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+    }
+    return rc ? lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
+}
+
 enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
                                const struct csph_config *cfg, struct csph_error *err)
 {
@@ -94,12 +123,7 @@ enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
         csph_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
     }
-    if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
-        (rc = mdb_dbi_open(txn, "panel_alerts", create, &q->panel_alerts)) ||
-        (rc = mdb_dbi_open(txn, "cursors", create, &q->cursors)) ||
-        (rc = mdb_dbi_open(txn, "deadlines", create, &q->deadlines)) ||
-        (rc = mdb_dbi_open(txn, "case_alerts", create | MDB_DUPSORT, &q->cases)) ||
-        (rc = mdb_dbi_open(txn, "queue_meta", create, &q->meta))) {
+    if ((rc = queues_dbis(q, txn, create))) {
         mdb_txn_abort(txn);
         csph_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");

@@ -57,6 +57,10 @@ struct csph_due_alert {
 enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
                                const struct csph_config *cfg, struct csph_error *err);
 void csph_queues_close(struct csph_queues **q);
+/* After the store reopened its environment (csph_store_reopen_log): use
+ * env from now on, its databases opened again. No transaction of the old
+ * one may be open. */
+enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err);
 
 /* Batch bracketing: call begin after the store's write_begin, and end with
  * committed = 1 after a successful commit (0 after an abort) so numbering

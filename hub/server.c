@@ -105,6 +105,7 @@ struct csph_server {
     uv_timer_t due_timer;   /* the next alert deadline */
     uv_timer_t fetch_timer; /* the next held fetch to expire */
     uv_timer_t index_timer; /* commits held index work when batches stop */
+    uv_timer_t heal_timer;  /* heals a fault between requests (csph_ingest_heal) */
     struct held_fetch *fetches;
     size_t nfetches;
     /* security curve */
@@ -593,6 +594,8 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     return rc;
 }
 
+static void arm_heal(struct csph_server *s);
+
 /* The index commit of held batches (csph_store_index_settle), counted with
  * the commits in commit_us. */
 static void on_index_quiet(uv_timer_t *t)
@@ -601,6 +604,27 @@ static void on_index_quiet(uv_timer_t *t)
     uint64_t t0 = uv_hrtime();
     csph_store_index_settle(s->store);
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
+    arm_heal(s);
+}
+
+/* Heal a fault between requests, a step a turn of the loop so reads go on;
+ * a step that fails (the disk still full, say) is tried again a second
+ * later rather than at once. */
+static void on_heal(uv_timer_t *t)
+{
+    struct csph_server *s = t->data;
+    struct csph_error e;
+    int more = 0;
+    enum csph_err rc = csph_ingest_heal(&s->ingest, &more, &e);
+    if (more && !s->stopping)
+        uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 0, 0);
+}
+
+static void arm_heal(struct csph_server *s)
+{
+    if (!s->stopping && csph_store_needs_heal(s->store) &&
+        !uv_is_active((uv_handle_t *)&s->heal_timer))
+        uv_timer_start(&s->heal_timer, on_heal, 0, 0);
 }
 
 /* After a batch's replies: commit the index once it holds enough batches,
@@ -628,7 +652,9 @@ static void process_batch(struct csph_server *s, int n)
     int64_t now_ms = csph_clock_now_ms(s->clock);
     struct csph_error e;
     uint64_t raised = s->ingest.alerts_raised;
-    enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
+    /* What the batch counts stands only if it commits: stats equal the log. */
+    struct counters before = s->c;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, &e), begin_rc = rc;
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
         p->reply.size = 0;
@@ -660,9 +686,20 @@ static void process_batch(struct csph_server *s, int n)
     if (rc != CSPH_ERR_OK) {
         /* Nothing of this batch is durable: every request gets the same
          * answer and the counters of the batch are not trusted. */
+        uint64_t work_us = s->c.batch_work_us, commit_us = s->c.commit_us;
+        uint64_t requests = s->c.requests, malformed = s->c.malformed;
+        s->c = before;
+        s->c.batch_work_us = work_us;
+        s->c.commit_us = commit_us;
+        s->c.requests = requests;
+        s->c.malformed = malformed;
         s->c.commit_failures++;
         struct csph_error out;
         if (rc == CSPH_ERR_BUSY)
+            s->c.busy += (uint64_t)n;
+        if (begin_rc == CSPH_ERR_BUSY)
+            out = e; /* the index or the log is being repaired: its own words */
+        else if (rc == CSPH_ERR_BUSY)
             csph_error_set(&out, CSPH_ERR_BUSY, NULL,
                            "the hub's storage limit is reached (limits.map_size_mb); nothing was "
                            "done; retry after the operator raises it");
@@ -690,6 +727,7 @@ static void process_batch(struct csph_server *s, int n)
         settle_index(s); /* after the replies: they need only the log */
         arm_due_timer(s);
     }
+    arm_heal(s);
 }
 
 /* ---- deadlines -------------------------------------------------------- */
@@ -755,6 +793,35 @@ static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct c
     csph_pack_str(pk, CSPH_PROTOCOL_VERSION);
 }
 
+/* stats' "health": whether the log and the index are sound, and while
+ * one heals, how far it got (PROTOCOL.md 6). */
+static void pack_health(struct csph_server *s, msgpack_packer *pk)
+{
+    struct csph_store_health h;
+    csph_store_health(s->store, &h);
+    int ok = !strcmp(h.index, "ok") && !strcmp(h.log, "ok");
+    csph_pack_str(pk, "health");
+    msgpack_pack_map(pk, 9);
+    csph_pack_str(pk, "status");
+    csph_pack_str(pk, ok ? "ok" : "degraded");
+    csph_pack_str(pk, "index");
+    csph_pack_str(pk, h.index);
+    csph_pack_str(pk, "index_applied");
+    msgpack_pack_uint64(pk, h.index_applied);
+    csph_pack_str(pk, "index_behind");
+    msgpack_pack_uint64(pk, h.log_last > h.index_applied ? h.log_last - h.index_applied : 0);
+    csph_pack_str(pk, "index_failures");
+    msgpack_pack_uint64(pk, h.index_failures);
+    csph_pack_str(pk, "index_rebuilds");
+    msgpack_pack_uint64(pk, h.index_rebuilds);
+    csph_pack_str(pk, "last_error");
+    csph_pack_str(pk, h.index_why);
+    csph_pack_str(pk, "log");
+    csph_pack_str(pk, h.log);
+    csph_pack_str(pk, "log_reopens");
+    msgpack_pack_uint64(pk, h.log_reopens);
+}
+
 static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct csph_request *r)
 {
     csph_reply_begin(pk, &r->req, 1, 1);
@@ -766,7 +833,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
 #define CSPH_COUNTER_COUNT(name) n++;
     CSPH_COUNTER_MAP(CSPH_COUNTER_COUNT)
 #undef CSPH_COUNTER_COUNT
-    msgpack_pack_map(pk, n + 7);
+    msgpack_pack_map(pk, n + 8);
 #define CSPH_COUNTER_PACK(name)                                                \
     csph_pack_str(pk, #name);                                                  \
     msgpack_pack_uint64(pk, s->c.name);
@@ -793,6 +860,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
         csph_pack_str(pk, s->cfg->panels[i].name);
         msgpack_pack_uint64(pk, counts[i]);
     }
+    pack_health(s, pk);
     csph_pack_str(pk, "rule_version");
     csph_pack_str(pk, s->rules ? csph_rules_digest(s->rules) : "none");
     csph_pack_str(pk, "uptime_s");
@@ -1934,7 +2002,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     uv_timer_init(loop, &s->due_timer);
     uv_timer_init(loop, &s->fetch_timer);
     uv_timer_init(loop, &s->index_timer);
-    s->due_timer.data = s->fetch_timer.data = s->index_timer.data = s;
+    uv_timer_init(loop, &s->heal_timer);
+    s->due_timer.data = s->fetch_timer.data = s->index_timer.data = s->heal_timer.data = s;
     s->open_handles = 1;
     /* Deadlines that passed while the hub was down fire now. */
     arm_due_timer(s);
@@ -1965,6 +2034,7 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&s->due_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
     /* Held fetches get their (empty) answer before the socket closes. */
     while (s->nfetches)
         release_fetch(s, 0);

@@ -183,7 +183,8 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
  * the next batch goes on in it. */
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err);
 /* Commit the index of the committed batches it holds, if any. A failure is
- * logged and refuses writes until a restart. csph_store_close calls it. */
+ * logged (once) and healed from the log before the next write (see
+ * csph_store_needs_heal). csph_store_close calls it. */
 void csph_store_index_settle(struct csph_store *s);
 /* The same once the held batches reach CSPH_INDEX_HOLD_BATCHES or
  * CSPH_INDEX_HOLD_EVENTS. The server calls it after each batch's replies.
@@ -195,6 +196,43 @@ int csph_store_index_settle_due(struct csph_store *s);
  * csph_store_index_applied is behind csph_store_last_seq until
  * csph_ingest_catch_up (csph_ingest_begin does it) brings it level. */
 void csph_store_write_abort(struct csph_store *s);
+
+/* Faults and how they heal, without a restart.
+ * - A failed index commit (EIO, ENOSPC, ...) leaves the index at its last
+ *   commit, behind the log: csph_ingest_begin brings it level from the log
+ *   before the next write; until that succeeds writes get CSPH_ERR_BUSY.
+ * - An index environment LMDB will no longer use (MDB_PANIC) or that
+ *   reports damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is rebuilt in place:
+ *   closed, removed, opened empty, and filled from the log a step at a time
+ *   (csph_ingest_heal); reads go on, writes get CSPH_ERR_BUSY.
+ * - data.mdb answering MDB_PANIC (an EIO on its meta page) is closed and
+ *   opened again between batches (csph_store_reopen_log), its tail checked
+ *   against what the hub acknowledged. */
+struct csph_store_health {
+    const char *index;     /* "ok", "retrying" (a commit failed) or "rebuilding" */
+    const char *index_why; /* the last failure, "" when none; borrowed from s */
+    uint64_t index_applied, log_last;
+    uint64_t index_failures, index_rebuilds; /* since the hub started */
+    const char *log;       /* "ok" or "reopening" */
+    uint64_t log_reopens;
+};
+void csph_store_health(const struct csph_store *s, struct csph_store_health *h);
+/* 1 while something above waits to be healed outside a batch. */
+int csph_store_needs_heal(const struct csph_store *s);
+/* 1 after data.mdb answered MDB_PANIC: call csph_store_reopen_log (and
+ * csph_queues_reopen) outside a batch. */
+int csph_store_log_failed(const struct csph_store *s);
+/* Close data.mdb's environment and open it again, checking that its tail
+ * holds every event the hub acknowledged with the same last link.
+ * CSPH_ERR_IO when it cannot (the message says what to run). Every
+ * transaction of the old environment must be closed; csph_store_env
+ * changes. */
+enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err);
+/* Note an LMDB result: MDB_CORRUPTED or MDB_PAGE_NOTFOUND mark the index
+ * for a rebuild (now, in the running hub, and at the next start whatever
+ * happens first) and return 1; anything else returns 0. For modules that
+ * read the index themselves (the rule state). */
+int csph_store_index_damaged(int rc);
 
 /* Visit events with after < seq <= until (until 0: no bound), in seq order.
  * The visitor returns 0 to go on, 1 to stop after this event. At most
