@@ -1962,7 +1962,15 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         goto fail;
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
     uint64_t caught;
-    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)))
+    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)) && csph_store_needs_heal(s->store)) {
+        /* The index turned out damaged while catching up: rebuilt from the
+         * log now, before serving. */
+        int more = 1;
+        rc = CSPH_ERR_OK;
+        while (more && rc == CSPH_ERR_OK)
+            rc = csph_ingest_heal(&s->ingest, &more, err);
+    }
+    if (rc)
         goto fail;
     if ((rc = record_rules(s, err)))
         goto fail;

@@ -436,6 +436,13 @@ static int index_clear(MDB_txn *txn)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* LMDB results that say index.mdb's pages are not what LMDB wrote. */
+static int index_unreadable(int rc)
+{
+    return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+           rc == MDB_VERSION_MISMATCH || rc == MDB_PANIC;
+}
+
 /* Open DIR/index.mdb. It is committed without a sync, so after a crash of
  * the machine (not just of the hub: the page cache survives that) it may be
  * torn. index.state says whether it can be trusted; when not, the file is
@@ -476,8 +483,10 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
         return lmdb_fail(err, rc, "creating the index environment");
     rc = mdb_env_open(s->ienv, path,
                       MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP, 0600);
+    if (rc && !force && index_unreadable(rc))
+        goto damaged;
     if (rc)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+        return csph_error_set(err, rc == ENOSPC ? CSPH_ERR_DISK_FULL : CSPH_ERR_IO, "data_dir",
                               "cannot open the index %s: %s (it is rebuilt from the log when "
                               "removed)",
                               path, mdb_strerror(rc));
@@ -517,7 +526,19 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
 lmdb:
     if (txn)
         mdb_txn_abort(txn);
+    if (!force && index_unreadable(rc))
+        goto damaged;
     return lmdb_fail(err, rc, "opening the index");
+damaged:
+    /* A derived file that fails to open is rebuilt from the log, never
+     * trusted into a crash. */
+    mdb_env_close(s->ienv);
+    s->ienv = NULL;
+    {
+        static char unreadable[120];
+        snprintf(unreadable, sizeof unreadable, "it cannot be read (%s)", mdb_strerror(rc));
+        return index_open(s, map_size, unreadable, err);
+    }
 }
 
 static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly);
@@ -944,7 +965,7 @@ void csph_store_health(const struct csph_store *s, struct csph_store_health *h)
 
 int csph_store_needs_heal(const struct csph_store *s)
 {
-    return s->log_panic || s->index_rebuild_due ||
+    return s->log_panic || s->index_rebuild_due || (damage_seen && !s->index_rebuilds) ||
            (!s->itxn && s->applied < s->last_seq && (s->index_failing || s->index_rebuilding));
 }
 
