@@ -1224,6 +1224,26 @@ static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
     return 0;
 }
 
+#define DROPPED_SOURCES_MAX 100
+
+struct dropped_ctx {
+    msgpack_packer *pk;
+    uint32_t n;
+};
+
+static int dropped_visit(void *vctx, const char *source, size_t len, uint64_t count,
+                         uint64_t bytes, uint64_t dropped)
+{
+    struct dropped_ctx *d = vctx;
+    (void)count;
+    (void)bytes;
+    if (!dropped)
+        return 0;
+    csph_pack_strn(d->pk, source, len);
+    msgpack_pack_uint64(d->pk, dropped);
+    return ++d->n == DROPPED_SOURCES_MAX;
+}
+
 static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                                    const struct csph_request *r, struct csph_error *e)
 {
@@ -1236,11 +1256,38 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer epk;
     s->scratch2.size = 0;
     msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
-    struct rejects_ctx c = {.pk = &epk, .out = &s->scratch2, .room = reply_room(s, r)};
+    /* Room kept for the dropped sources' map. */
+    size_t room = reply_room(s, r);
+    struct rejects_ctx c = {.pk = &epk, .out = &s->scratch2,
+                            .room = room > 4 * DROPPED_SOURCES_MAX * 80
+                                        ? room - DROPPED_SOURCES_MAX * 80
+                                        : room};
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
+    /* What the bound per source dropped (PROTOCOL.md 6): the total, and
+     * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */
+    struct dropped_ctx d = {.pk = &epk};
+    uint64_t dropped;
+    size_t list_end = s->scratch2.size;
+    if ((rc = csph_store_reject_usage(s->store, dropped_visit, &d, &dropped, e)))
+        return rc;
     s->last_count = c.count;
-    pack_list(pk, &r->req, "rejects", &s->scratch2, c.count, 1, last, end);
+    csph_reply_begin(pk, &r->req, 1, 5);
+    csph_pack_str(pk, "rejects");
+    msgpack_pack_array(pk, c.count);
+    csph_pack_raw(pk, s->scratch2.data, list_end);
+    csph_pack_str(pk, "next");
+    msgpack_pack_uint64(pk, last);
+    csph_pack_str(pk, "end");
+    if (end)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    csph_pack_str(pk, "dropped");
+    msgpack_pack_uint64(pk, dropped);
+    csph_pack_str(pk, "dropped_by_source");
+    msgpack_pack_map(pk, d.n);
+    csph_pack_raw(pk, s->scratch2.data + list_end, s->scratch2.size - list_end);
     return CSPH_ERR_OK;
 }
 
@@ -1947,6 +1994,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
              cfg->schemas_dir);
     if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
         goto fail;
+    csph_store_reject_limits(s->store, cfg->limits.rejects_per_source_max,
+                             (uint64_t)cfg->limits.rejects_per_source_mb << 20);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
              cfg->data_dir, (unsigned long long)csph_store_last_seq(s->store),
              (unsigned long long)csph_store_last_reject(s->store),

@@ -49,6 +49,11 @@ struct csph_store {
     MDB_env *env;    /* DIR/data.mdb: the log, synced at every commit */
     MDB_dbi events;  /* seq -> stored event */
     MDB_dbi rejects; /* reject id -> stored rejection */
+    /* Kept rejections per source, for their bound (csph_store_reject):
+     * len(1) source be64(id) -> u32 stored size, and source -> usage. */
+    MDB_dbi reject_src, reject_use;
+    int has_reject_use;
+    uint64_t reject_max, reject_max_bytes; /* 0: no bound */
     MDB_txn *txn;    /* the batch's write transaction, or NULL */
     /* DIR/index.mdb: what is derived from the log (the idempotency index,
      * the rule state), committed after the log's commit without a sync. */
@@ -542,6 +547,7 @@ damaged:
 }
 
 static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly);
+static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly);
 
 static enum csph_err store_open(struct csph_store **out, const char *dir, uint64_t map_size,
                                 int readonly, struct csph_error *err)
@@ -647,7 +653,7 @@ static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size
     if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
         (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
         (!readonly && (rc = drop_legacy(txn))) || (rc = chain_open(s, txn, readonly)) ||
-        (rc = mdb_txn_commit(txn))) {
+        (rc = reject_use_open(s, txn, readonly)) || (rc = mdb_txn_commit(txn))) {
         if (rc)
             mdb_txn_abort(txn);
         return rc;
@@ -1210,6 +1216,161 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     return CSPH_ERR_OK;
 }
 
+/* Kept rejections per source. A usage record: count, bytes, dropped. */
+struct reject_use {
+    uint64_t count, bytes, dropped;
+};
+
+static size_t reject_src_key(unsigned char *kb, const char *source, size_t len, uint64_t id)
+{
+    kb[0] = (unsigned char)len;
+    memcpy(kb + 1, source, len);
+    csph_put_be64(kb + 1 + len, id);
+    return 1 + len + 8;
+}
+
+/* Count rejection id (size bytes) against its source, then drop that
+ * source's oldest kept rejections while it is over either bound (never the
+ * one just kept). Inside the batch's transaction. */
+static int reject_bound(struct csph_store *s, const char *source, size_t len, uint64_t id,
+                        size_t size)
+{
+    unsigned char kb[1 + 255 + 8];
+    struct reject_use u = {0};
+    MDB_val uk = {1 + len, kb}, uv, k, v;
+    MDB_cursor *c;
+    int rc;
+    size_t kl = reject_src_key(kb, source, len, id);
+    uint32_t sz = (uint32_t)size;
+    k.mv_size = kl;
+    k.mv_data = kb;
+    v.mv_size = 4;
+    v.mv_data = &sz;
+    if ((rc = mdb_put(s->txn, s->reject_src, &k, &v, MDB_NOOVERWRITE)))
+        return rc;
+    rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
+    if (rc == 0 && uv.mv_size == sizeof u)
+        memcpy(&u, uv.mv_data, sizeof u);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    u.count++;
+    u.bytes += size;
+    if ((s->reject_max && u.count > s->reject_max) ||
+        (s->reject_max_bytes && u.bytes > s->reject_max_bytes)) {
+        if ((rc = mdb_cursor_open(s->txn, s->reject_src, &c)))
+            return rc;
+        while (u.count > 1 && ((s->reject_max && u.count > s->reject_max) ||
+                               (s->reject_max_bytes && u.bytes > s->reject_max_bytes))) {
+            unsigned char first[1 + 255 + 8];
+            k.mv_size = reject_src_key(first, source, len, 0);
+            k.mv_data = first;
+            if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)))
+                break;
+            if (k.mv_size != kl || memcmp(k.mv_data, kb, 1 + len) != 0 || v.mv_size != 4)
+                break; /* cannot be: the one just kept is there */
+            uint64_t old = csph_get_be64((const unsigned char *)k.mv_data + 1 + len);
+            uint32_t old_size;
+            memcpy(&old_size, v.mv_data, 4);
+            if (old == id)
+                break;
+            MDB_val ok = {8, &old};
+            if ((rc = mdb_del(s->txn, s->rejects, &ok, NULL)) && rc != MDB_NOTFOUND)
+                break;
+            if ((rc = mdb_cursor_del(c, 0)))
+                break;
+            u.count--;
+            u.bytes -= old_size < u.bytes ? old_size : u.bytes;
+            u.dropped++;
+        }
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    uk.mv_data = kb; /* the prefix: len(1) source */
+    uv.mv_size = sizeof u;
+    uv.mv_data = &u;
+    return mdb_put(s->txn, s->reject_use, &uk, &uv, 0);
+}
+
+/* The per-source databases; a log kept before them gets them built from
+ * its rejections once. Read-only: used when present. */
+static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly)
+{
+    int rc = mdb_dbi_open(txn, "rejects.use", 0, &s->reject_use);
+    if (rc == 0 && (rc = mdb_dbi_open(txn, "rejects.src", 0, &s->reject_src)) == 0) {
+        s->has_reject_use = 1;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND || readonly)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    if ((rc = mdb_dbi_open(txn, "rejects.use", MDB_CREATE, &s->reject_use)) ||
+        (rc = mdb_dbi_open(txn, "rejects.src", MDB_CREATE, &s->reject_src)))
+        return rc;
+    s->has_reject_use = 1;
+    MDB_cursor *c;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, s->rejects, &c)))
+        return rc;
+    MDB_txn *keep = s->txn;
+    uint64_t max = s->reject_max, max_bytes = s->reject_max_bytes;
+    s->txn = txn;
+    s->reject_max = s->reject_max_bytes = 0; /* counted now, bounded at the next */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const unsigned char *p = v.mv_data;
+        uint64_t id;
+        if (v.mv_size < 9 || k.mv_size != 8 || 9 + (size_t)p[8] > v.mv_size)
+            continue;
+        memcpy(&id, k.mv_data, 8);
+        if ((rc = reject_bound(s, (const char *)p + 9, p[8], id, v.mv_size)))
+            break;
+    }
+    mdb_cursor_close(c);
+    s->txn = keep;
+    s->reject_max = max;
+    s->reject_max_bytes = max_bytes;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+void csph_store_reject_limits(struct csph_store *s, uint64_t max, uint64_t max_bytes)
+{
+    s->reject_max = max;
+    s->reject_max_bytes = max_bytes;
+}
+
+enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn fn, void *ctx,
+                                      uint64_t *dropped, struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    *dropped = 0;
+    if (!s->has_reject_use)
+        return CSPH_ERR_OK;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the rejections' usage");
+    if ((rc = mdb_cursor_open(txn, s->reject_use, &c))) {
+        mdb_txn_abort(txn);
+        return lmdb_fail(err, rc, "reading the rejections' usage");
+    }
+    int stop = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct reject_use u;
+        const unsigned char *p = k.mv_data;
+        if (v.mv_size != sizeof u || k.mv_size < 1 || (size_t)p[0] + 1 != k.mv_size)
+            continue;
+        memcpy(&u, v.mv_data, sizeof u);
+        *dropped += u.dropped;
+        if (fn && !stop)
+            stop = fn(ctx, (const char *)p + 1, p[0], u.count, u.bytes, u.dropped);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}
+
 enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
                                 size_t source_len, const struct csph_error *why, const void *bytes,
                                 size_t len, uint64_t *id, struct csph_error *err)
@@ -1247,6 +1408,8 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
     p += 4;
     if (len)
         memcpy(p, bytes, len);
+    if (s->has_reject_use && (rc = reject_bound(s, source, source_len, next, total)))
+        return lmdb_fail(err, rc, "bounding the kept rejections");
     s->txn_last_reject = next;
     if (id)
         *id = next;

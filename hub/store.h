@@ -176,6 +176,18 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
 enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
                                 size_t source_len, const struct csph_error *why, const void *bytes,
                                 size_t len, uint64_t *id, struct csph_error *err);
+/* The bound on kept rejections per source (limits.rejects_per_source_*;
+ * 0: none): csph_store_reject drops that source's oldest kept rejections
+ * beyond it, in the same transaction, and counts them. Their ids are not
+ * handed out again; csph_store_rejects skips them. */
+void csph_store_reject_limits(struct csph_store *s, uint64_t max, uint64_t max_bytes);
+/* Visit each source's kept rejections (count, bytes) and how many of its
+ * oldest were dropped; fn returns nonzero to stop visiting (the total goes
+ * on). *dropped is the total over every source. Own read transaction. */
+typedef int (*csph_store_usage_fn)(void *ctx, const char *source, size_t len, uint64_t count,
+                                   uint64_t bytes, uint64_t dropped);
+enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn fn, void *ctx,
+                                      uint64_t *dropped, struct csph_error *err);
 /* Commit and sync. After CSPH_ERR_OK every append of the batch is durable.
  * On failure the batch is gone (as if aborted), and so are the batches the
  * index transaction held (see csph_store_write_abort). The index

@@ -405,6 +405,117 @@ static void test_second_unclean_start_rebuilds(void **state)
     expect_accepted(&f->c, "e7", "accepted", 7);
 }
 
+/* Publish n rejected events of about size bytes from source (batches of
+ * up to 100 under a message's 1 MiB: the events lack `victim`). */
+static void flood(struct tu_client *c, const char *source, int n, int size, int tag)
+{
+    char *pad = malloc((size_t)size + 1);
+    memset(pad, 'x', (size_t)size);
+    pad[size] = 0;
+    int per = 900000 / (size + 300);
+    per = per < 1 ? 1 : per > 100 ? 100 : per;
+    size_t cap = (size_t)per * ((size_t)size + 300) + 64;
+    char *b = malloc(cap);
+    for (int done = 0; done < n;) {
+        int k = n - done < per ? n - done : per;
+        size_t len = (size_t)snprintf(b, cap, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < k; i++)
+            len += (size_t)snprintf(b + len, cap - len,
+                                    "%s{\"id\":\"f%d-%d\",\"type\":\"asb.report\",\"source\":"
+                                    "\"%s\",\"occurred_at\":\"2025-03-01T21:14:00Z\","
+                                    "\"category\":\"personal\",\"pad\":\"%s\"}",
+                                    i ? "," : "", tag, done + i, source, pad);
+        snprintf(b + len, cap - len, "]}");
+        msgpack_object r = tu_call(c, "%s", b);
+        if (!tu_get(&r, "results") || strcmp(tu_str(&r, "results.0.status"), "rejected") != 0)
+            fail_msg("want rejections, got %s", tu_dump(&r));
+        done += k;
+    }
+    free(b);
+    free(pad);
+}
+
+/* Kept rejections of one source stay within its bound (count and bytes):
+ * the oldest go, the rejects op says how many, another source's stay. */
+static void test_rejection_flood_bounded(void **state)
+{
+    struct fx *f = *state;
+    start(f,
+          "rules_file: none\nlimits:\n  rejects_per_source_max: 100\n"
+          "  rejects_per_source_mb: 1\n",
+          0);
+    flood(&f->c, "quiet", 3, 100, 0);
+    flood(&f->c, "noisy", 300, 100, 1);
+    /* Every kept rejection, paged: noisy's newest 100 and quiet's 3. */
+    uint64_t after = 0;
+    int noisy = 0, quiet = 0;
+    int64_t first_noisy = -1, dropped = -1;
+    for (;;) {
+        msgpack_object r = tu_call(&f->c, "{\"op\":\"rejects\",\"after\":%llu,\"max\":1000}",
+                                   (unsigned long long)after);
+        const msgpack_object *list = tu_get(&r, "rejects");
+        assert_non_null(list);
+        for (uint32_t i = 0; i < list->via.array.size; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "rejects.%u.source", i);
+            const char *src = tu_str(&r, path);
+            if (!strcmp(src, "noisy")) {
+                snprintf(path, sizeof path, "rejects.%u.id", i);
+                if (first_noisy < 0)
+                    first_noisy = tu_int(&r, path);
+                noisy++;
+            } else {
+                quiet++;
+            }
+        }
+        dropped = tu_int(&r, "dropped");
+        assert_int_equal(tu_int(&r, "dropped_by_source.noisy"), 200);
+        assert_null(tu_get(&r, "dropped_by_source.quiet"));
+        after = (uint64_t)tu_int(&r, "next");
+        if (tu_bool(&r, "end") == 1)
+            break;
+    }
+    assert_int_equal(noisy, 100);
+    assert_int_equal(quiet, 3);
+    assert_int_equal(first_noisy, 3 + 200 + 1); /* the oldest went */
+    assert_int_equal(dropped, 200);
+    /* Rejections are not events: the log holds none. */
+    assert_int_equal(stat_int(&f->c, "last_seq"), 0);
+    assert_int_equal(stat_int(&f->c, "rejected_total"), 303);
+
+    /* The byte bound: 200 rejections of about 30 KB (6 MB sent) keep at
+     * most 1 MiB, and data.mdb does not grow by what was sent. */
+    flood(&f->c, "large", 200, 30000, 2);
+    int64_t kept_bytes = 0, kept = 0;
+    after = 0;
+    for (;;) {
+        msgpack_object r = tu_call(&f->c, "{\"op\":\"rejects\",\"after\":%llu,\"max\":1000}",
+                                   (unsigned long long)after);
+        const msgpack_object *list = tu_get(&r, "rejects");
+        for (uint32_t i = 0; i < list->via.array.size; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "rejects.%u.source", i);
+            if (strcmp(tu_str(&r, path), "large") != 0)
+                continue;
+            snprintf(path, sizeof path, "rejects.%u.bytes", i);
+            kept_bytes += (int64_t)tu_get(&r, path)->via.bin.size;
+            kept++;
+        }
+        after = (uint64_t)tu_int(&r, "next");
+        if (tu_bool(&r, "end") == 1) {
+            assert_int_equal(tu_int(&r, "dropped_by_source.large"), 200 - kept);
+            break;
+        }
+    }
+    assert_true(kept >= 20 && kept < 100);
+    assert_true(kept_bytes <= 1 << 20);
+    char path[700];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data/data.mdb", f->tmp);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size < 4 << 20);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_index_commit_failure_heals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_index_panic_rebuilt_in_place, setup, teardown),
@@ -412,6 +523,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_stats_equal_log_after_failed_commits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_corrupt_index_rebuilt_at_start, setup, teardown),
     cmocka_unit_test_setup_teardown(test_second_unclean_start_rebuilds, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_rejection_flood_bounded, setup, teardown),
 };
 
 int main(void) { return cmocka_run_group_tests(tests, NULL, NULL); }
