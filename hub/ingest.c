@@ -400,15 +400,22 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 {
     char eid[64];
     snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)csph_store_next_seq(g->store));
-    if (query_len > 2000) {
-        query_len = 2000;
+    /* One record keeps at most CSPH_AUDIT_QUERY_MAX bytes of the query
+     * (a request may be 1 MiB), and says when it was cut. */
+    int cut = query_len > CSPH_AUDIT_QUERY_MAX;
+    if (cut) {
+        query_len = CSPH_AUDIT_QUERY_MAX;
         while (query_len && ((unsigned char)query[query_len] & 0xc0) == 0x80)
             query_len--; /* never cut a UTF-8 character */
     }
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, 5, eid, "audit.access", now_ms);
+    pack_head(&pk, cut ? 6 : 5, eid, "audit.access", now_ms);
+    if (cut) {
+        csph_pack_str(&pk, "query_truncated");
+        msgpack_pack_true(&pk);
+    }
     csph_pack_str(&pk, "identity");
     csph_pack_str(&pk, identity);
     csph_pack_str(&pk, "role");

@@ -123,10 +123,13 @@ enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint6
                                       struct csph_error *err);
 
 /* Move consumer's cursor on panel to upto (only forward). NOT_FOUND when
- * upto is not an alert of that panel. */
+ * upto is not an alert of that panel. A new consumer's cursor is made only
+ * within limits.consumers_per_panel_max and, for identity (NULL in
+ * security none), limits.consumers_per_identity_max: TOO_LARGE (field
+ * "consumer") beyond them. */
 enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
                               const char *consumer, size_t consumer_len, uint64_t upto,
-                              struct csph_error *err);
+                              const char *identity, struct csph_error *err);
 
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
  * as array items (the caller packs the array header): fetch = after the

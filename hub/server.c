@@ -258,10 +258,13 @@ static int is_write_op(enum csph_op op)
 
 /* Reads that leave an access record (PROTOCOL.md 7): in curve mode, every
  * replay, rejects, alerts, evidence or fetch by a panel member or an
- * auditor. They run in the write batch so the record commits before the
- * reply leaves. */
+ * auditor, and every rejects by the admin (rejected events' bytes hold
+ * person references). They run in the write batch so the record commits
+ * before the reply leaves. */
 static int is_audited(const struct pending *p)
 {
+    if (p->who && p->who->role == CSPH_ROLE_ADMIN)
+        return p->req.op == CSPH_OP_REJECTS;
     if (!p->who || (p->who->role != CSPH_ROLE_PANEL && p->who->role != CSPH_ROLE_AUDITOR))
         return 0;
     enum csph_op op = p->req.op;
@@ -483,7 +486,8 @@ static enum csph_err process_ack(struct csph_server *s, struct pending *p)
     if (!rc && !present)
         rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "upto", "'upto' (an alert id) is required");
     if (!rc)
-        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto, &e);
+        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto,
+                             s->who ? s->who->name : NULL, &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc)
@@ -521,11 +525,12 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
     if (!rc && s->who &&
         !(rc = csph_queues_panel_of(s->queues, csph_store_txn(s->store), id, &panel, &e)) &&
         !csph_identity_may_panel(s->who, panel)) {
-        /* Say no more than for an alert that does not exist on its panels. */
+        /* Answered exactly as for an alert that does not exist: whether
+         * another panel (Channel, MAPPA) has alert id is not the caller's
+         * to learn. The same words as csph_queues_panel_of's. */
         s->c.forbidden++;
-        rc = csph_error_set(&e, CSPH_ERR_FORBIDDEN, "id",
-                            "alert %llu is not on a panel identity '%s' may update",
-                            (unsigned long long)id, s->who->name);
+        rc = csph_error_set(&e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                            (unsigned long long)id);
     }
     if (!rc)
         rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
