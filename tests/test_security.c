@@ -372,6 +372,118 @@ static void test_access_trail(void **state)
     tu_client_close(&c);
 }
 
+/* An ack under a consumer name, as marac-coord: the reply's error code,
+ * or "ok". */
+static const char *ack_as(struct tu_client *c, const char *consumer, char *msg, size_t n)
+{
+    msgpack_object r;
+    char json[200];
+    snprintf(json, sizeof json,
+             "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"%s\",\"upto\":1}",
+             consumer);
+    assert_int_equal(try_call(c, 5000, &r, json), 0);
+    const char *code = tu_str(&r, "error.code");
+    snprintf(msg, n, "%s", code ? tu_str(&r, "error.message") : "");
+    if (code)
+        assert_string_equal(tu_str(&r, "error.field"), "consumer");
+    return code ? code : "ok";
+}
+
+/* Durable consumers are bounded per panel and per identity; the admin's
+ * reads of rejected events are recorded; one access record keeps at most
+ * 4 KiB of the query and says when it was cut. */
+static void test_consumer_limits_and_records(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "limits:\n  consumers_per_panel_max: 2\n"
+                          "  consumers_per_identity_max: 3\n");
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    char msg[400];
+    connect_as(f, &c, "police");
+    char json[600];
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_int_equal(try_call(&c, 5000, &r, json), 0); /* alert 1: marac */
+    /* and one rejected event (no victim) for the admin to read */
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"publish\",\"event\":{\"id\":\"bad\",\"type\":"
+                              "\"da.incident\",\"occurred_at\":\"2025-05-01T22:00:00Z\"}}"),
+                     0);
+    assert_string_equal(tu_str(&r, "status"), "rejected");
+    tu_client_close(&c);
+
+    connect_as(f, &c, "marac");
+    assert_string_equal(ack_as(&c, "c1", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c2", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "too_large");
+    assert_non_null(strstr(msg, "consumers_per_panel_max"));
+    assert_string_equal(ack_as(&c, "c1", msg, sizeof msg), "ok"); /* one in use: fine */
+    tu_client_close(&c);
+
+    /* The identity's own bound: c1, c2 and c3 would be its fourth. */
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "limits:\n  consumers_per_panel_max: 10\n"
+                          "  consumers_per_identity_max: 3\n");
+    start(f);
+    connect_as(f, &c, "marac");
+    assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c4", msg, sizeof msg), "too_large");
+    assert_non_null(strstr(msg, "consumers_per_identity_max"));
+    assert_non_null(strstr(msg, "marac-coord"));
+    tu_client_close(&c);
+
+    connect_as(f, &c, "admin");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
+    tu_client_close(&c);
+
+    /* A query of about 6 KB: kept cut at 4 KiB. */
+    connect_as(f, &c, "auditor");
+    char big[7000];
+    int n = snprintf(big, sizeof big, "{\"op\":\"replay\",\"types\":[");
+    for (int i = 0; i < 60; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "%s\"t%03d%s\"", i ? "," : "", i,
+                      "-a-type-name-long-enough-to-make-the-query-large-xxxxxxxxxxxxxxxxxxxxx");
+    snprintf(big + n, sizeof big - (size_t)n, "]}");
+    assert_true(strlen(big) > 4096);
+    assert_int_equal(try_call(&c, 5000, &r, big), 0);
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+                     0);
+    const msgpack_object *evs = tu_get(&r, "events");
+    assert_non_null(evs);
+    int admin_read = 0, cut = 0;
+    for (uint32_t i = 0; i < evs->via.array.size; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "events.%u.event.identity", i);
+        const char *who = tu_str(&r, path);
+        snprintf(path, sizeof path, "events.%u.event.op", i);
+        const char *op = tu_str(&r, path);
+        if (!strcmp(who, "it-officer") && !strcmp(op, "rejects")) {
+            snprintf(path, sizeof path, "events.%u.event.returned", i);
+            assert_int_equal(tu_int(&r, path), 1);
+            snprintf(path, sizeof path, "events.%u.event.role", i);
+            assert_string_equal(tu_str(&r, path), "admin");
+            admin_read++;
+        }
+        snprintf(path, sizeof path, "events.%u.event.query_truncated", i);
+        if (tu_bool(&r, path) == 1) {
+            snprintf(path, sizeof path, "events.%u.event.query", i);
+            const msgpack_object *q = tu_get(&r, path);
+            assert_true(q->via.str.size <= 4096 && q->via.str.size > 4000);
+            cut++;
+        }
+    }
+    assert_int_equal(admin_read, 1);
+    assert_int_equal(cut, 1);
+    tu_client_close(&c);
+}
+
 static void test_revocation_by_reload(void **state)
 {
     struct fx *f = *state;
@@ -454,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roles_may_not, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_limits_and_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
