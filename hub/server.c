@@ -1,8 +1,11 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "ingest.h"
@@ -2073,6 +2076,81 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     return CSPH_ERR_OK;
 fail:
     csph_server_destroy(&s);
+    return rc;
+}
+
+/* The data directory as csph_store_open will need it, without opening the
+ * log (a running hub may hold it). */
+static enum csph_err check_data_dir(const char *dir, struct csph_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                                  "the data directory %s is not a directory", dir);
+        if (access(dir, R_OK | W_OK | X_OK) != 0)
+            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                                  "the data directory %s is not readable and writable by this "
+                                  "user: %s",
+                                  dir, strerror(errno));
+        return CSPH_ERR_OK;
+    }
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(parent, sizeof parent, ".");
+    if (access(parent, W_OK | X_OK) != 0)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                              "the data directory %s does not exist and cannot be created in "
+                              "%s: %s",
+                              dir, parent, strerror(errno));
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error *err)
+{
+    struct csph_schemas *schemas = NULL;
+    struct csph_rules *rules = NULL;
+    struct csph_identities ids = {0};
+    const char *panel_names[CSPH_MAX_PANELS];
+    enum csph_err rc;
+    for (size_t i = 0; i < cfg->npanels; i++)
+        panel_names[i] = cfg->panels[i].name;
+    if ((rc = csph_schemas_load(&schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
+        goto done;
+    if (cfg->rules_file[0] &&
+        ((rc = csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas,
+                               err)) ||
+         (rc = csph_ingest_rules_fit(rules, err))))
+        goto done;
+    if (cfg->security == CSPH_SECURITY_CURVE) {
+        char pub[41], sec[41], msg[512];
+        int bad = csph_key_file_read(cfg->server_key_file, pub, sec, msg, sizeof msg) != 0;
+        int has_secret = sec[0] != 0;
+        memset(sec, 0, sizeof sec);
+        if (bad) {
+            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
+            goto done;
+        }
+        if (!has_secret) {
+            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
+                                "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
+                                cfg->server_key_file);
+            goto done;
+        }
+        if ((rc = csph_identities_load(&ids, cfg->identities_file, cfg, err)))
+            goto done;
+    }
+    rc = check_data_dir(cfg->data_dir, err);
+done:
+    csph_identities_free(&ids);
+    csph_rules_destroy(&rules);
+    csph_schemas_destroy(&schemas);
     return rc;
 }
 

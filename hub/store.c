@@ -93,6 +93,15 @@ struct csph_store {
     EVP_MD_CTX *md;
 };
 
+/* A system error's kind, for the exit status (README.md, operations): a
+ * full disk, a directory the hub may not use (a setup to fix), or I/O. */
+static enum csph_err sys_err(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? CSPH_ERR_DISK_FULL
+           : e == EACCES || e == EPERM || e == ENOENT || e == ENOTDIR ? CSPH_ERR_CONFIG
+                                       : CSPH_ERR_IO;
+}
+
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 {
     enum csph_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
@@ -257,7 +266,7 @@ static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
     snprintf(path, sizeof path, "%s/csphub.lock", s->dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create %s: %s", path,
+        return csph_error_set(err, sys_err(errno), "data_dir", "cannot create %s: %s", path,
                               strerror(errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
@@ -470,18 +479,18 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
             LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
                      (unsigned long long)s->last_seq, why);
         if ((unlink(path) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT))
-            return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot remove %s: %s", path,
+            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", path,
                                   strerror(errno));
         s->unclean_starts = 0;
         /* The damage mark goes with the file it was about. */
         if (unlink(mark) != 0 && errno != ENOENT)
-            return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot remove %s: %s", mark,
+            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", mark,
                                   strerror(errno));
         damage_seen = 0;
     }
     /* From here the index is in use: say so on disk before writing it. */
     if (state_write(s, 0) != 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot write %s/index.state: %s",
+        return csph_error_set(err, sys_err(errno), "data_dir", "cannot write %s/index.state: %s",
                               s->dir, strerror(errno));
     if ((rc = mdb_env_create(&s->ienv)) || (rc = mdb_env_set_maxdbs(s->ienv, 32)) ||
         (rc = mdb_env_set_mapsize(s->ienv, (size_t)map_size)))
@@ -491,7 +500,7 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
     if (rc && !force && index_unreadable(rc))
         goto damaged;
     if (rc)
-        return csph_error_set(err, rc == ENOSPC ? CSPH_ERR_DISK_FULL : CSPH_ERR_IO, "data_dir",
+        return csph_error_set(err, sys_err(rc), "data_dir",
                               "cannot open the index %s: %s (it is rebuilt from the log when "
                               "removed)",
                               path, mdb_strerror(rc));
@@ -568,17 +577,17 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     int rc;
     struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create the data directory %s: %s",
-                           dir, strerror(errno));
+        e = csph_error_set(err, sys_err(errno), "data_dir",
+                           "cannot create the data directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "the data directory %s is not a directory",
-                           dir);
+        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                           "the data directory %s is not a directory", dir);
         goto fail;
     }
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir",
+        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
                            "the data directory %s is not readable and writable by this user: %s",
                            dir, strerror(errno));
         goto fail;
@@ -588,7 +597,7 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     if ((rc = log_env_open(s, dir, map_size, readonly))) {
         e = rc == MDB_MAP_FULL
                 ? lmdb_fail(err, rc, "opening the log's databases")
-                : csph_error_set(err, rc == ENOSPC ? CSPH_ERR_DISK_FULL : CSPH_ERR_IO, "data_dir",
+                : csph_error_set(err, sys_err(rc), "data_dir",
                                  "cannot open the log in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }

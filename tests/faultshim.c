@@ -7,6 +7,7 @@
  *                 pages) fails with EIO: LMDB then answers MDB_PANIC to
  *                 every transaction of that environment, as a disk would
  *                 make it;
+ *   log-meta-full the same with ENOSPC (a full disk);
  *   index-commit  an mdb_txn_commit of index.mdb fails with EIO, the
  *                 transaction gone. (index.mdb is written through its map
  *                 without a sync: its commit makes no write, msync or
@@ -77,9 +78,12 @@ static int env_is_index(MDB_env *env)
     return n >= 9 && !strcmp(path + n - 9, "index.mdb");
 }
 
+/* 0, or the errno a write of data.mdb's meta pages at off is to fail with. */
 static int meta_write(int fd, off_t off)
 {
-    return off < 2 * 4096 && getenv("CSPH_FAULTS") && fd_is(fd, "data.mdb") && due("log-meta");
+    if (off >= 2 * 4096 || !getenv("CSPH_FAULTS") || !fd_is(fd, "data.mdb"))
+        return 0;
+    return due("log-meta") ? EIO : due("log-meta-full") ? ENOSPC : 0;
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
@@ -87,8 +91,9 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     static ssize_t (*real)(int, const void *, size_t, off_t);
     if (!real)
         real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    if (meta_write(fd, off)) {
-        errno = EIO;
+    int fail = meta_write(fd, off);
+    if (fail) {
+        errno = fail;
         return -1;
     }
     return real(fd, buf, n, off);
@@ -99,8 +104,9 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
     static ssize_t (*real)(int, const void *, size_t, off_t);
     if (!real)
         real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
-    if (meta_write(fd, off)) {
-        errno = EIO;
+    int fail = meta_write(fd, off);
+    if (fail) {
+        errno = fail;
         return -1;
     }
     return real(fd, buf, n, off);

@@ -516,6 +516,39 @@ static void test_rejection_flood_bounded(void **state)
     assert_true(st.st_size < 4 << 20);
 }
 
+/* A start that fails says which kind of failure in its exit status: a
+ * full disk 3, an I/O error 4 (README.md, operations), each with a line
+ * that names the data directory. */
+static void test_exit_status_says_why(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *fault;
+        int status;
+        const char *text;
+    } cases[] = {{"log-meta-full", 3, "No space left"}, {"log-meta", 4, "Input/output error"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char data[700], ep[64], out[8192];
+        snprintf(data, sizeof data, "%s/data%zu", f->tmp, i);
+        snprintf(f->faults, sizeof f->faults, "%s/faults", f->tmp);
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
+        arm(f, cases[i].fault, 1);
+        setenv("LD_PRELOAD", tu_env("CSPH_FAULTSHIM", "libcsph_faultshim.so"), 1);
+        setenv("CSPH_FAULTS", f->faults, 1);
+        const char *asan = getenv("ASAN_OPTIONS");
+        char opts[512];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
+                 asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", data, "--listen", ep, NULL);
+        unsetenv("LD_PRELOAD");
+        unsetenv("CSPH_FAULTS");
+        if (rc != cases[i].status || !strstr(out, cases[i].text) || !strstr(out, data))
+            fail_msg("%s: want exit %d with '%s', got %d: %s", cases[i].fault, cases[i].status,
+                     cases[i].text, rc, out);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_index_commit_failure_heals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_index_panic_rebuilt_in_place, setup, teardown),
@@ -524,6 +557,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_corrupt_index_rebuilt_at_start, setup, teardown),
     cmocka_unit_test_setup_teardown(test_second_unclean_start_rebuilds, setup, teardown),
     cmocka_unit_test_setup_teardown(test_rejection_flood_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_exit_status_says_why, setup, teardown),
 };
 
 int main(void) { return cmocka_run_group_tests(tests, NULL, NULL); }

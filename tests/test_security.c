@@ -484,6 +484,76 @@ static void test_consumer_limits_and_records(void **state)
     tu_client_close(&c);
 }
 
+/* Run csphubd with f's config and one more flag (or none): its exit
+ * status, its output in out. */
+static int run_hub(struct fx *f, const char *flag, char *out, size_t n)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
+    if (flag)
+        return tu_hub_run_ms(out, n, 10000, "--config", f->config, "--data", f->data, "--listen",
+                             ep, flag, NULL);
+    return tu_hub_run_ms(out, n, 10000, "--config", f->config, "--data", f->data, "--listen", ep,
+                         NULL);
+}
+
+/* Both --check-config and a start refuse (exit 2, naming the cause) a
+ * secret key file others can read, an identity file or public key file
+ * others can change, and a broken rule file; a good config passes the
+ * check. csphub keygen writes the public key 0644 whatever the umask. */
+static void test_check_config_as_start(void **state)
+{
+    struct fx *f = *state;
+    char out[8192], path[700];
+    static const struct {
+        const char *file; /* under f->dir */
+        mode_t bad, good;
+        const char *says;
+    } cases[] = {
+        {"keys/hub.key", 0640, 0600, "can be read by other users"},
+        {"identities.yaml", 0664, 0644, "can be changed by other users"},
+        {"keys/police.pub", 0646, 0644, "can be changed by other users"},
+    };
+    assert_int_equal(run_hub(f, "--check-config", out, sizeof out), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, cases[i].file);
+        assert_int_equal(chmod(path, cases[i].bad), 0);
+        for (int start = 0; start < 2; start++) {
+            int rc = run_hub(f, start ? NULL : "--check-config", out, sizeof out);
+            if (rc != 2 || !strstr(out, cases[i].says) || !strstr(out, path))
+                fail_msg("%s mode %03o, %s: want exit 2 saying '%s', got %d: %s",
+                         cases[i].file, (unsigned)cases[i].bad,
+                         start ? "start" : "--check-config", cases[i].says, rc, out);
+        }
+        assert_int_equal(chmod(path, cases[i].good), 0);
+    }
+    assert_int_equal(run_hub(f, "--check-config", out, sizeof out), 0);
+    /* A rule file the start would refuse. */
+    snprintf(path, sizeof path, "%s/rules.yaml", f->dir);
+    write_file(path, "rules:\n  - {name: broken, when: nonsense}\n");
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "rules_file: rules.yaml\n");
+    int rc = run_hub(f, "--check-config", out, sizeof out);
+    if (rc != 2 || !strstr(out, "rules.yaml"))
+        fail_msg("a broken rule file: want exit 2 naming rules.yaml, got %d: %s", rc, out);
+
+    /* keygen under umask 077 */
+    mode_t old = umask(077);
+    char err[256], pub[41];
+    int krc = csph_keygen(f->keys, "tight", pub, err, sizeof err);
+    umask(old);
+    assert_int_equal(krc, 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tight.pub", f->keys);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    snprintf(path, sizeof path, "%s/tight.key", f->keys);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 static void test_revocation_by_reload(void **state)
 {
     struct fx *f = *state;
@@ -567,6 +637,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_limits_and_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_as_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
