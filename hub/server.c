@@ -109,6 +109,7 @@ struct csph_server {
     uv_timer_t fetch_timer; /* the next held fetch to expire */
     uv_timer_t index_timer; /* commits held index work when batches stop */
     uv_timer_t heal_timer;  /* heals a fault between requests (csph_ingest_heal) */
+    char heal_error[320];   /* what its last step said, "" when it worked */
     struct held_fetch *fetches;
     size_t nfetches;
     /* security curve */
@@ -624,6 +625,10 @@ static void on_heal(uv_timer_t *t)
     struct csph_error e;
     int more = 0;
     enum csph_err rc = csph_ingest_heal(&s->ingest, &more, &e);
+    /* A step that fails is retried; what it said is logged when it changes. */
+    if (rc && strcmp(e.message, s->heal_error) != 0)
+        LOG_ERROR("hub", "repairing after a disk error: %s (retrying every second)", e.message);
+    snprintf(s->heal_error, sizeof s->heal_error, "%s", rc ? e.message : "");
     if (more && !s->stopping)
         uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 0, 0);
 }
@@ -1354,6 +1359,18 @@ static void arm_fetch_timer(struct csph_server *s)
 }
 
 /* Answer held fetch i (with whatever its query finds now) and drop it. */
+/* While data.mdb is being reopened (csph_store_log_failed) nothing may
+ * read it: 1 with a busy error in *e then. */
+static int log_reopening(struct csph_server *s, struct csph_error *e)
+{
+    if (!csph_store_log_failed(s->store))
+        return 0;
+    csph_error_set(e, CSPH_ERR_BUSY, NULL,
+                   "the hub is reopening its log after a disk error; nothing was read; retry "
+                   "shortly");
+    return 1;
+}
+
 static void release_fetch(struct csph_server *s, size_t i)
 {
     struct held_fetch *h = &s->fetches[i];
@@ -1366,7 +1383,8 @@ static void release_fetch(struct csph_server *s, size_t i)
         zmq_msg_move(&frames[j], &h->env[j]);
     }
     zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
-    if (fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
+    if (log_reopening(s, &e) ||
+        fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
         reply_error(s, frames, h->nenv + 1, &req, &e, 0);
     else
         send_reply(s, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
@@ -1544,6 +1562,10 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     enum csph_err rc = CSPH_ERR_OK;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    if (r->op != CSPH_OP_PING && r->op != CSPH_OP_STATS && log_reopening(s, &e)) {
+        reply_error(s, f, n, &r->req, &e, 0);
+        return;
+    }
     switch (r->op) {
     case CSPH_OP_PING: reply_ping(s, &pk, r); break;
     case CSPH_OP_STATS: reply_stats(s, &pk, r); break;
