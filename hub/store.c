@@ -743,12 +743,24 @@ void csph_store_close(struct csph_store **sp)
         mdb_txn_abort(s->itxn);
     if (s->ienv) {
         /* A clean stop: the index on disk, then the mark that says it is;
-         * never for an index seen damaged or left unfinished. */
-        if (!damage_seen && !s->index_failing && !s->index_rebuild_due &&
-            mdb_env_sync(s->ienv, 1) == 0 && (s->unclean_starts = 0, state_write(s, 1) != 0))
-            LOG_WARN("store", "could not mark the index as cleanly stopped (%s): it is rebuilt "
-                              "at the next start if the machine restarts first",
-                     strerror(errno));
+         * never for an index seen damaged or left unfinished. A sync that
+         * fails may have lost pages the page cache no longer holds right
+         * (Linux drops a page whose write-back failed): rebuilt next time. */
+        int rc = 0;
+        if (!damage_seen && !s->index_failing && !s->index_rebuild_due) {
+            if ((rc = mdb_env_sync(s->ienv, 1)) != 0) {
+                char why[96];
+                int n = snprintf(why, sizeof why, "syncing it at stop: %s\n", mdb_strerror(rc));
+                LOG_WARN("store", "could not write the index to disk at stop (%s): it is "
+                         "rebuilt from the log at the next start",
+                         mdb_strerror(rc));
+                damage_mark(why, n > 0 && (size_t)n < sizeof why ? (size_t)n : 0);
+            } else if ((s->unclean_starts = 0, state_write(s, 1) != 0)) {
+                LOG_WARN("store", "could not mark the index as cleanly stopped (%s): it is "
+                         "rebuilt at the next start if the machine restarts first",
+                         strerror(errno));
+            }
+        }
         mdb_env_close(s->ienv);
     }
     if (s->env)

@@ -12,7 +12,9 @@
  *                 transaction gone. (index.mdb is written through its map
  *                 without a sync: its commit makes no write, msync or
  *                 fdatasync call that could be failed instead);
- *   index-panic   the same, and after it every transaction of that
+ *   index-msync   an msync of index.mdb's map fails with EIO (the hub
+ *                 syncs the index so only at a clean stop);
+ *   index-panic   the same as index-commit, and after it every transaction of that
  *                 environment is refused with MDB_PANIC until it is closed,
  *                 as LMDB does after an EIO on a meta page.
  * Without $CSPH_FAULTS nothing changes. */
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +113,39 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
         return -1;
     }
     return real(fd, buf, n, off);
+}
+
+/* Whether addr lies in a mapping of a file named base (/proc/self/maps). */
+static int addr_in(const void *addr, const char *base)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4608];
+    int found = 0;
+    uintptr_t a = (uintptr_t)addr;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char *path = strchr(line, '/');
+        if (!path || sscanf(line, "%lx-%lx", &lo, &hi) != 2 || a < lo || a >= hi)
+            continue;
+        path[strcspn(path, "\n")] = 0;
+        const char *slash = strrchr(path, '/');
+        found = !strcmp(slash ? slash + 1 : path, base);
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+int msync(void *addr, size_t len, int flags)
+{
+    static int (*real)(void *, size_t, int);
+    if (!real)
+        real = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
+    if (getenv("CSPH_FAULTS") && addr_in(addr, "index.mdb") && due("index-msync")) {
+        errno = EIO;
+        return -1;
+    }
+    return real(addr, len, flags);
 }
 
 int mdb_txn_commit(MDB_txn *txn)

@@ -518,6 +518,32 @@ static void test_rejection_flood_bounded(void **state)
     assert_true(st.st_size < 4 << 20);
 }
 
+/* An EIO when the index is synced at a clean stop: the stop is clean for
+ * the log, but the index is not marked clean (its pages may not be on
+ * disk) and the next start rebuilds it. */
+static void test_index_sync_failure_at_stop(void **state)
+{
+    struct fx *f = *state;
+    start(f, quick_index, 1);
+    publish_range(&f->c, 1, 5, 1);
+    wait_stat(&f->c, "health.index_applied", 5);
+    arm(f, "index-msync", 1);
+    tu_client_close(&f->c);
+    assert_int_equal(tu_hub_stop(&f->hub), 0);
+    char path[700], buf[256], cfg[700];
+    assert_string_equal(read_small(f->faults, buf, sizeof buf), "index-msync 0\n");
+    assert_int_equal(logged(&f->hub, "could not write the index to disk at stop"), 1);
+    snprintf(path, sizeof path, "%s/data/index.state", f->tmp);
+    assert_non_null(strstr(read_small(path, buf, sizeof buf), "clean 0"));
+    snprintf(cfg, sizeof cfg, "%s/hub.yaml", f->tmp);
+    assert_int_equal(tu_hub_restart(&f->hub, "--config", cfg, NULL), 0);
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    assert_int_equal(logged(&f->hub, "rebuilding the index from the log (5 events): the last "
+                                     "run found it damaged (syncing it at stop"),
+                     1);
+    expect_accepted(&f->c, "e4", "duplicate", 4);
+}
+
 /* Whether the hub runs under AddressSanitizer (which reports SIGSEGV
  * itself: the hub's mark-and-re-raise handler is left out there). */
 static int hub_has_asan(pid_t pid)
@@ -604,6 +630,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_rejection_flood_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_exit_status_says_why, setup, teardown),
     cmocka_unit_test_setup_teardown(test_segv_marks_index_for_rebuild, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_index_sync_failure_at_stop, setup, teardown),
 };
 
 int main(void) { return cmocka_run_group_tests(tests, NULL, NULL); }
