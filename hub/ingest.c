@@ -10,10 +10,14 @@
 #include "timefmt.h"
 #include "wire.h"
 
-/* A catch-up inside a write (csph_ingest_begin) or one step of a rebuild
- * (csph_ingest_heal): about 50 ms of work here, so a rebuild of millions of
- * events lets reads through between its steps. */
-#define CSPH_CATCH_UP_INLINE 20000
+/* The index behind the log by at most CATCH_UP_INLINE events is brought
+ * level inside the next write (twice what held batches may leave behind,
+ * CSPH_INDEX_HOLD_EVENTS). Further behind (a rebuild) it goes a step of
+ * CATCH_UP_STEP events at a time between requests (csph_ingest_heal):
+ * about 0.15 s of work with the default rules on the development VM under
+ * load, so reads wait at most that long during a rebuild of millions. */
+#define CATCH_UP_INLINE (2 * CSPH_INDEX_HOLD_EVENTS)
+#define CATCH_UP_STEP 5000
 
 static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, uint64_t *caught,
                               struct csph_error *err);
@@ -66,10 +70,10 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
     struct csph_store_health h;
     csph_store_health(g->store, &h);
     if (!csph_store_index_open(g->store) && applied < last) {
-        if (strcmp(h.index, "rebuilding") == 0 || last - applied > CSPH_CATCH_UP_INLINE) {
+        if (strcmp(h.index, "rebuilding") == 0 || last - applied > CATCH_UP_INLINE) {
             /* Too far behind to catch up inside one request's latency: a
              * step now (csph_ingest_heal does the rest between requests). */
-            if ((rc = catch_up(g, CSPH_CATCH_UP_INLINE, 1, &caught, err)))
+            if ((rc = catch_up(g, CATCH_UP_STEP, 1, &caught, err)))
                 return rc;
             applied = csph_store_index_applied(g->store);
             if (applied < last)
@@ -834,7 +838,7 @@ enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_err
         return rc;
     }
     csph_store_index_abort(g->store);
-    rc = catch_up(g, CSPH_CATCH_UP_INLINE, 1, &caught, err);
+    rc = catch_up(g, CATCH_UP_STEP, 1, &caught, err);
     csph_store_health(g->store, &h);
     if (rc == CSPH_ERR_OK && rebuilding && strcmp(h.index, "ok") == 0) {
         /* Level again: the rules' windows of events from before the rule

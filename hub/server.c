@@ -618,7 +618,9 @@ static void on_index_quiet(uv_timer_t *t)
 
 /* Heal a fault between requests, a step a turn of the loop so reads go on;
  * a step that fails (the disk still full, say) is tried again a second
- * later rather than at once. */
+ * later rather than at once. The next step is due in 1 ms, not 0: libuv
+ * 1.44 runs a timer re-armed with 0 from its own callback again in the
+ * same pass, before polling the sockets. */
 static void on_heal(uv_timer_t *t)
 {
     struct csph_server *s = t->data;
@@ -630,7 +632,7 @@ static void on_heal(uv_timer_t *t)
         LOG_ERROR("hub", "repairing after a disk error: %s (retrying every second)", e.message);
     snprintf(s->heal_error, sizeof s->heal_error, "%s", rc ? e.message : "");
     if (more && !s->stopping)
-        uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 0, 0);
+        uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 1, 0);
 }
 
 static void arm_heal(struct csph_server *s)
