@@ -863,6 +863,18 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
                               "full (%s): try again once space is freed", strerror(rc));
     }
     rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
+    if (rc == 0) {
+        /* LMDB swallows damage it meets while refreshing a named
+         * database's record from the main tree (the transaction is only
+         * flagged, and every put then answers MDB_BAD_TXN): reading
+         * index.meta first meets it here, where it can be named. */
+        MDB_val k = {5, (void *)"state"}, v;
+        int grc = mdb_get(s->itxn, s->imeta, &k, &v);
+        if (grc && grc != MDB_NOTFOUND) {
+            mdb_txn_abort(s->itxn);
+            rc = grc == MDB_BAD_TXN ? MDB_CORRUPTED : grc;
+        }
+    }
     if (rc) {
         s->itxn = NULL;
         index_failed(s, rc);
