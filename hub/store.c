@@ -102,14 +102,21 @@ static enum csph_err sys_err(int e)
                                        : CSPH_ERR_IO;
 }
 
+/* A full map is logged once until a batch commits again: every refused
+ * batch is counted in stats' busy, not logged. */
+static int map_full_logged;
+
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 {
     enum csph_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
     csph_store_index_damaged(rc);
-    if (rc == MDB_MAP_FULL)
-        LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise limits.map_size_mb",
-                  what);
-    else
+    if (rc == MDB_MAP_FULL) {
+        if (!map_full_logged)
+            LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise "
+                      "limits.map_size_mb: writes are answered busy until then (logged once)",
+                      what);
+        map_full_logged = 1;
+    } else
         LOG_ERROR("store", "%s: %s", what, mdb_strerror(rc));
     return csph_error_set(err, code, NULL, "%s: %s", what,
                           rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
@@ -1462,6 +1469,7 @@ enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *e
         log_check(s, rc);
         return lmdb_fail(err, rc, "committing the batch");
     }
+    map_full_logged = 0;
     s->index_events += s->txn_last_seq - s->last_seq;
     s->index_batches++;
     s->last_seq = s->txn_last_seq;

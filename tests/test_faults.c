@@ -320,6 +320,8 @@ static void test_stats_equal_log_after_failed_commits(void **state)
     assert_int_equal(stat_int(&f->c, "last_seq"), accepted);
     assert_true(stat_int(&f->c, "busy") >= 2);
     assert_int_equal(stat_int(&f->c, "commit_failures"), 2);
+    /* Logged once, not once per refused batch. */
+    assert_int_equal(logged(&f->hub, "the log is full"), 1);
 }
 
 /* Overwrite index.mdb past its meta pages with zeros. */
