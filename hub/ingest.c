@@ -72,8 +72,10 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
     if (!csph_store_index_open(g->store) && applied < last) {
         if (strcmp(h.index, "rebuilding") == 0 || last - applied > CATCH_UP_INLINE) {
             /* Too far behind to catch up inside one request's latency: a
-             * step now (csph_ingest_heal does the rest between requests). */
-            if ((rc = catch_up(g, CATCH_UP_STEP, 1, &caught, err)))
+             * step now, as csph_ingest_heal does between requests (and the
+             * backfill that ends a rebuild), and busy until level. */
+            int more;
+            if ((rc = csph_ingest_heal(g, &more, err)))
                 return rc;
             applied = csph_store_index_applied(g->store);
             if (applied < last)
@@ -830,15 +832,18 @@ enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_err
     }
     if (csph_store_index_open(g->store) || !csph_store_needs_heal(g->store))
         return CSPH_ERR_OK;
+    /* A begin does the rebuild's reset when one is due (and then answers
+     * busy: the emptied index is not for a batch). */
+    rc = csph_store_index_begin(g->store, err);
+    if (rc == CSPH_ERR_OK)
+        csph_store_index_abort(g->store);
     csph_store_health(g->store, &h);
     int rebuilding = strcmp(h.index, "rebuilding") == 0;
-    /* A begin does the rebuild's reset when one is due. */
-    if ((rc = csph_store_index_begin(g->store, err))) {
+    if (rc && !(rebuilding && csph_store_index_applied(g->store) == 0)) {
         *more = 1;
         return rc;
     }
-    csph_store_index_abort(g->store);
-    rc = catch_up(g, CATCH_UP_STEP, 1, &caught, err);
+    rc = catch_up(g, CATCH_UP_STEP, strcmp(h.index, "ok") != 0, &caught, err);
     csph_store_health(g->store, &h);
     if (rc == CSPH_ERR_OK && rebuilding && strcmp(h.index, "ok") == 0) {
         /* Level again: the rules' windows of events from before the rule

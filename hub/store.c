@@ -851,11 +851,19 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
                       "itself may be damaged; run csphubd --verify --data %s", s->dir);
         else
             s->index_rebuild_due = 1;
+        if (!s->index_why[0])
+            snprintf(s->index_why, sizeof s->index_why, "LMDB reported damage");
     }
     if (s->index_rebuild_due) {
+        /* Emptied now: no batch may run against it until it is level again
+         * (a resend would not be found a duplicate). */
         enum csph_err e = index_reset(s, err);
         if (e)
             return e;
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub is rebuilding its index from the log (0 of %llu events); "
+                              "nothing was done; retry in a few seconds",
+                              (unsigned long long)s->last_seq);
     }
     int rc = index_room(s);
     if (rc) {
@@ -974,7 +982,8 @@ static enum csph_err index_reset(struct csph_store *s, struct csph_error *err)
     s->ienv = NULL;
     s->index_reserved = 0;
     s->applied = 0;
-    enum csph_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "damaged", err);
+    enum csph_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "it is damaged",
+                                 err);
     if (e) {
         if (s->ienv)
             mdb_env_close(s->ienv);
@@ -1012,7 +1021,7 @@ void csph_store_health(const struct csph_store *s, struct csph_store_health *h)
 int csph_store_needs_heal(const struct csph_store *s)
 {
     return s->log_panic || s->index_rebuild_due || (damage_seen && !s->index_rebuilds) ||
-           (!s->itxn && s->applied < s->last_seq && (s->index_failing || s->index_rebuilding));
+           (!s->itxn && s->applied < s->last_seq);
 }
 
 void csph_store_index_abort(struct csph_store *s)

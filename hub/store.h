@@ -229,7 +229,9 @@ struct csph_store_health {
     uint64_t log_reopens;
 };
 void csph_store_health(const struct csph_store *s, struct csph_store_health *h);
-/* 1 while something above waits to be healed outside a batch. */
+/* 1 while something above waits to be healed outside a batch (the index
+ * behind the log with no transaction of it open counts: a failed batch
+ * took the index of the batches it held). */
 int csph_store_needs_heal(const struct csph_store *s);
 /* 1 after data.mdb answered MDB_PANIC: call csph_store_reopen_log (and
  * csph_queues_reopen) outside a batch. */
