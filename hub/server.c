@@ -809,7 +809,7 @@ static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct c
 }
 
 /* stats' "health": whether the log and the index are sound, and while
- * one heals, how far it got (PROTOCOL.md 6). */
+ * one heals, how far it got (PROTOCOL.md 7). */
 static void pack_health(struct csph_server *s, msgpack_packer *pk)
 {
     struct csph_store_health h;
@@ -1279,7 +1279,7 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                                         : room};
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
-    /* What the bound per source dropped (PROTOCOL.md 6): the total, and
+    /* What the bound per source dropped (PROTOCOL.md 7): the total, and
      * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */
     struct dropped_ctx d = {.pk = &epk};
     uint64_t dropped;
@@ -1360,7 +1360,6 @@ static void arm_fetch_timer(struct csph_server *s)
     uv_timer_start(&s->fetch_timer, on_fetch_timer, first > now ? first - now : 0, 0);
 }
 
-/* Answer held fetch i (with whatever its query finds now) and drop it. */
 /* While data.mdb is being reopened (csph_store_log_failed) nothing may
  * read it: 1 with a busy error in *e then. */
 static int log_reopening(struct csph_server *s, struct csph_error *e)
@@ -1373,6 +1372,7 @@ static int log_reopening(struct csph_server *s, struct csph_error *e)
     return 1;
 }
 
+/* Answer held fetch i (with whatever its query finds now) and drop it. */
 static void release_fetch(struct csph_server *s, size_t i)
 {
     struct held_fetch *h = &s->fetches[i];
