@@ -977,6 +977,7 @@ static void test_curve(void **state)
                "  - {name: marac-coord, role: panel, key_file: marac-coord.pub, panels: [marac]}\n"
                "  - {name: auditor, role: auditor, key_file: auditor.pub}\n");
     fclose(o);
+    chmod(ids, 0644); /* whatever the umask: the hub refuses one others can write */
     snprintf(cfg, sizeof cfg, "%s/hub.yaml", dir);
     o = fopen(cfg, "w");
     assert_non_null(o);
