@@ -101,7 +101,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
                                        "reply_backlog_max", "replay_max", "replay_scan_max",
                                        "reply_max_bytes", "map_size_mb", "fetch_held_max",
-                                       "index_hold_ms", "rules_cache_mb",
+                                       "index_hold_ms", "rules_cache_mb", "index_writemap_mb",
                                        "rejects_per_source_max", "rejects_per_source_mb",
                                        "consumers_per_panel_max", "consumers_per_identity_max",
                                        NULL};
@@ -122,6 +122,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "fetch_held_max", 1, 1000000, &l->fetch_held_max, err);
     if (!rc) rc = read_u32(y, m, "index_hold_ms", 1, 60000, &l->index_hold_ms, err);
     if (!rc) rc = read_u32(y, m, "rules_cache_mb", 0, 4096, &l->rules_cache_mb, err);
+    if (!rc) rc = read_u32(y, m, "index_writemap_mb", 0, 16u << 20, &l->index_writemap_mb, err);
     if (!rc)
         rc = read_u32(y, m, "rejects_per_source_max", 1, 100000000, &l->rejects_per_source_max,
                       err);

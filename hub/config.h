@@ -54,6 +54,8 @@ struct csph_limits {
     /* Durable consumers (cursors made by acking under a new name). */
     uint32_t consumers_per_panel_max;
     uint32_t consumers_per_identity_max;
+    uint32_t index_writemap_mb;  /* index.mdb through its map below this (0: from the kernel's
+                                    dirty-page limits) */
 };
 
 struct csph_config {

@@ -2028,6 +2028,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         goto fail;
     csph_store_reject_limits(s->store, cfg->limits.rejects_per_source_max,
                              (uint64_t)cfg->limits.rejects_per_source_mb << 20);
+    if (cfg->limits.index_writemap_mb)
+        csph_store_index_writemap_max(s->store, (uint64_t)cfg->limits.index_writemap_mb << 20);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
              cfg->data_dir, (unsigned long long)csph_store_last_seq(s->store),
              (unsigned long long)csph_store_last_reject(s->store),
