@@ -8,6 +8,9 @@
  *                 every transaction of that environment, as a disk would
  *                 make it;
  *   log-meta-full the same with ENOSPC (a full disk);
+ *   index-write   a pwrite or writev of index.mdb fails with EIO (the
+ *                 index written with write(), limits.index_writemap_mb: the
+ *                 pages of a commit, then its meta page);
  *   index-commit  an mdb_txn_commit of index.mdb fails with EIO, the
  *                 transaction gone. (index.mdb is written through its map
  *                 without a sync: its commit makes no write, msync or
@@ -81,12 +84,28 @@ static int env_is_index(MDB_env *env)
     return n >= 9 && !strcmp(path + n - 9, "index.mdb");
 }
 
-/* 0, or the errno a write of data.mdb's meta pages at off is to fail with. */
+/* 0, or the errno a write at off of fd is to fail with. */
 static int meta_write(int fd, off_t off)
 {
-    if (off >= 2 * 4096 || !getenv("CSPH_FAULTS") || !fd_is(fd, "data.mdb"))
+    if (!getenv("CSPH_FAULTS"))
+        return 0;
+    if (fd_is(fd, "index.mdb"))
+        return due("index-write") ? EIO : 0;
+    if (off >= 2 * 4096 || !fd_is(fd, "data.mdb"))
         return 0;
     return due("log-meta") ? EIO : due("log-meta-full") ? ENOSPC : 0;
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    static ssize_t (*real)(int, const struct iovec *, int);
+    if (!real)
+        real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
+    if (getenv("CSPH_FAULTS") && fd_is(fd, "index.mdb") && due("index-write")) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd, iov, n);
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)

@@ -214,6 +214,46 @@ static void test_index_commit_failure_heals(void **state)
     assert_int_equal(logged(&f->hub, "healed after a failed commit"), 1);
 }
 
+/* The same with a real EIO from the disk's side: the index written with
+ * write() (limits.index_writemap_mb small), the shim fails LMDB's next
+ * write to index.mdb inside a commit. */
+static void test_index_write_eio_heals(void **state)
+{
+    struct fx *f = *state;
+    start(f, "rules_file: none\nlimits:\n  index_hold_ms: 1\n  index_writemap_mb: 1\n", 1);
+    /* Grow the index past 1 MiB: it is then written with write(). */
+    int64_t seq = 1;
+    for (int round = 0; round < 200 && !logged(&f->hub, "with write() from now on"); round++) {
+        char b[120000];
+        size_t len = (size_t)snprintf(b, sizeof b, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < 500; i++, seq++)
+            len += (size_t)snprintf(b + len, sizeof b - len,
+                                    "%s{\"id\":\"bulk-%lld-with-a-longer-id-to-fill-pages\","
+                                    "\"type\":\"asb.report\",\"source\":\"police\","
+                                    "\"occurred_at\":\"2025-03-01T21:14:00Z\","
+                                    "\"location\":{\"lsoa\":\"E01000916\"},"
+                                    "\"category\":\"personal\"}",
+                                    i ? "," : "", (long long)seq);
+        snprintf(b + len, sizeof b - len, "]}");
+        msgpack_object r = tu_call(&f->c, "%s", b);
+        assert_string_equal(tu_str(&r, "results.499.status"), "accepted");
+        /* the switch happens at the begin after a settle: let it settle */
+        wait_stat(&f->c, "health.index_behind", 0);
+    }
+    assert_true(logged(&f->hub, "with write() from now on"));
+    int64_t last = stat_int(&f->c, "last_seq");
+    arm(f, "index-write", 1);
+    publish_range(&f->c, 1, 10, last + 1);
+    wait_stat(&f->c, "health.index_failures", 1);
+    char buf[64];
+    assert_string_equal(read_small(f->faults, buf, sizeof buf), "index-write 0\n");
+    expect_accepted(&f->c, "e11", "accepted", last + 11);
+    expect_accepted(&f->c, "e5", "duplicate", last + 5);
+    wait_stat_str(&f->c, "health.status", "ok");
+    assert_int_equal(stat_int(&f->c, "accepted"), last + 11);
+    assert_int_equal(logged(&f->hub, "could not be written: Input/output error"), 1);
+}
+
 /* An index environment LMDB refuses from then on (MDB_PANIC, as after an
  * EIO on its meta page) is rebuilt in place from the log: writes are busy
  * meanwhile with a message that says so, then accepted again. */
@@ -663,6 +703,7 @@ static void test_exit_status_says_why(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_index_commit_failure_heals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_index_panic_rebuilt_in_place, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_index_write_eio_heals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_log_meta_eio_reopens, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stats_equal_log_after_failed_commits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_corrupt_index_rebuilt_at_start, setup, teardown),
