@@ -764,7 +764,11 @@ static void on_due(uv_timer_t *t)
         else
             csph_ingest_abort(&s->ingest);
         if (rc) {
-            LOG_ERROR("hub", "cannot record passed deadlines: %s; retrying in 1 s", e.message);
+            /* busy (a full disk, a repair under way) is logged once by the
+             * store; a line a second here would bury it. */
+            if (rc != CSPH_ERR_BUSY)
+                LOG_ERROR("hub", "cannot record passed deadlines: %s; retrying in 1 s",
+                          e.message);
             uv_timer_start(&s->due_timer, on_due, 1000, 0);
             return;
         }
