@@ -152,7 +152,8 @@ static const struct cli_command commands[] = {
      "csphub keygen NAME [--dir DIR] [--json]",
      "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"
      "mode 0600, for that hub, person or system only) and NAME.pub (the public\n"
-     "key) into DIR, and prints the public key. Keys are never overwritten.\n"
+     "key, mode 0644) into DIR, and prints the public key. Keys are never\n"
+     "overwritten.\n"
      "\n"
      "  - the hub's own pair: `csphub keygen hub`, then server_key_file: hub.key\n"
      "    in the hub's config; give hub.pub to every user (--server-key).\n"

@@ -47,7 +47,8 @@ static json_t *type_list(const char *arg)
  * each item of the reply's `list` to emit. */
 static int page_through(struct cli *c, const json_t *base, const char *list, uint64_t after,
                         uint64_t max, uint64_t page,
-                        void (*emit)(struct cli *, json_t *, void *), void *ctx)
+                        void (*emit)(struct cli *, json_t *, void *), void *ctx,
+                        json_t **last_reply)
 {
     uint64_t done = 0;
     for (;;) {
@@ -68,7 +69,12 @@ static int page_through(struct cli *c, const json_t *base, const char *list, uin
         done += json_array_size(items);
         uint64_t next = (uint64_t)cli_int(rep, "next", 0);
         int end = !json_is_false(json_object_get(rep, "end"));
-        json_decref(rep);
+        if (last_reply) { /* the caller's: what the last page said besides its list */
+            json_decref(*last_reply);
+            *last_reply = rep;
+        } else {
+            json_decref(rep);
+        }
         if (ferror(stdout)) {
             cli_warn("writing the output failed");
             return CLI_FAIL;
@@ -157,7 +163,7 @@ int cli_cmd_replay(struct cli *c, int argc, char **argv)
     if (rc == CLI_OK && optind < argc)
         rc = cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     if (rc == CLI_OK)
-        rc = page_through(c, base, "events", after, max, page, emit_event, NULL);
+        rc = page_through(c, base, "events", after, max, page, emit_event, NULL, NULL);
     json_decref(base);
     return rc;
 }
@@ -245,7 +251,8 @@ int cli_cmd_rejects(struct cli *c, int argc, char **argv)
     }
     json_t *base = json_pack("{s:s}", "op", "rejects");
     uint64_t shown = 0;
-    int rc = page_through(c, base, "rejects", after, max, page, emit_reject, &shown);
+    json_t *last = NULL;
+    int rc = page_through(c, base, "rejects", after, max, page, emit_reject, &shown, &last);
     json_decref(base);
     if (rc == CLI_OK && !c->json) {
         if (shown)
@@ -254,6 +261,19 @@ int cli_cmd_rejects(struct cli *c, int argc, char **argv)
             printf("no rejections kept after %llu\n", (unsigned long long)after);
         else
             printf("no rejections kept\n");
+        /* The bound per source (limits.rejects_per_source_*) drops a
+         * source's oldest: say how many, and whose. */
+        long long dropped = (long long)cli_int(last, "dropped", 0);
+        if (dropped > 0) {
+            printf("%lld older rejection%s dropped by the bound per source:", dropped,
+                   dropped == 1 ? "" : "s");
+            const char *src;
+            json_t *n;
+            json_object_foreach(json_object_get(last, "dropped_by_source"), src, n)
+                printf(" %s %lld", *src ? src : "(no source)", (long long)json_integer_value(n));
+            printf("\n");
+        }
     }
+    json_decref(last);
     return rc;
 }

@@ -56,7 +56,13 @@ int csph_keygen(const char *dir, const char *name, char *public_z85, char *err, 
         return -1;
     }
     snprintf(path, sizeof path, "%s/%s.pub", dir, name);
-    FILE *f = fopen(path, "w");
+    /* 0644 whatever the umask: the public half is for the hub's operator
+     * to read; no one else may change it (the hub refuses a key file that
+     * others can write). */
+    int pfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    FILE *f = pfd >= 0 && fchmod(pfd, 0644) == 0 ? fdopen(pfd, "w") : NULL;
+    if (!f && pfd >= 0)
+        close(pfd);
     if (!f || fprintf(f, "# csphub CURVE public key for %s: list it in the hub's identity file\n"
                          "public: %s\n", name, pub) < 0 || fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

@@ -41,6 +41,12 @@ void csph_config_defaults(struct csph_config *c)
         .fetch_held_max = 1024,
         .index_hold_ms = 50,
         .rules_cache_mb = 16,
+        /* A flood of rejected events (a broken adapter) keeps its newest
+         * 10,000 or 16 MiB, not the disk. */
+        .rejects_per_source_max = 10000,
+        .rejects_per_source_mb = 16,
+        .consumers_per_panel_max = 64,
+        .consumers_per_identity_max = 16,
     };
 }
 
@@ -95,7 +101,10 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
                                        "reply_backlog_max", "replay_max", "replay_scan_max",
                                        "reply_max_bytes", "map_size_mb", "fetch_held_max",
-                                       "index_hold_ms", "rules_cache_mb", "index_writemap_mb", NULL};
+                                       "index_hold_ms", "rules_cache_mb", "index_writemap_mb",
+                                       "rejects_per_source_max", "rejects_per_source_mb",
+                                       "consumers_per_panel_max", "consumers_per_identity_max",
+                                       NULL};
     enum csph_err rc = csph_yaml_only_keys(y, m, keys, "limits", err);
     uint32_t hwm_s = (uint32_t)l->sndhwm, hwm_r = (uint32_t)l->rcvhwm, map_mb = 0;
     if (!rc) rc = read_u32(y, m, "batch_max", 1, 1000000, &l->batch_max, err);
@@ -114,6 +123,17 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "index_hold_ms", 1, 60000, &l->index_hold_ms, err);
     if (!rc) rc = read_u32(y, m, "rules_cache_mb", 0, 4096, &l->rules_cache_mb, err);
     if (!rc) rc = read_u32(y, m, "index_writemap_mb", 0, 16u << 20, &l->index_writemap_mb, err);
+    if (!rc)
+        rc = read_u32(y, m, "rejects_per_source_max", 1, 100000000, &l->rejects_per_source_max,
+                      err);
+    if (!rc)
+        rc = read_u32(y, m, "rejects_per_source_mb", 1, 1u << 20, &l->rejects_per_source_mb, err);
+    if (!rc)
+        rc = read_u32(y, m, "consumers_per_panel_max", 1, 1000000, &l->consumers_per_panel_max,
+                      err);
+    if (!rc)
+        rc = read_u32(y, m, "consumers_per_identity_max", 1, 1000000,
+                      &l->consumers_per_identity_max, err);
     l->sndhwm = (int)hwm_s;
     l->rcvhwm = (int)hwm_r;
     if (map_mb)

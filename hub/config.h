@@ -48,6 +48,12 @@ struct csph_limits {
     uint32_t fetch_held_max;     /* fetches held waiting for alerts */
     uint32_t index_hold_ms;      /* held index work is committed after this much quiet */
     uint32_t rules_cache_mb;     /* the rule engine's memory between events (0: none) */
+    /* Kept rejections of one source: beyond either bound its oldest go. */
+    uint32_t rejects_per_source_max;
+    uint32_t rejects_per_source_mb;
+    /* Durable consumers (cursors made by acking under a new name). */
+    uint32_t consumers_per_panel_max;
+    uint32_t consumers_per_identity_max;
     uint32_t index_writemap_mb;  /* index.mdb through its map below this (0: from the kernel's
                                     dirty-page limits) */
 };

@@ -21,7 +21,8 @@
     X(CONFIG, "config", "the configuration is invalid")                        \
     X(IO, "io", "an input/output operation failed")                            \
     X(NOMEM, "nomem", "out of memory")                                         \
-    X(LOCKED, "locked", "the data directory is held by another hub")
+    X(LOCKED, "locked", "the data directory is held by another hub")            \
+    X(DISK_FULL, "disk_full", "the disk holding the hub's data is full")
 
 enum csph_err {
 #define CSPH_ERR_ENUM(name, code, msg) CSPH_ERR_##name,

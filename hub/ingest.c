@@ -10,6 +10,18 @@
 #include "timefmt.h"
 #include "wire.h"
 
+/* The index behind the log by at most CATCH_UP_INLINE events is brought
+ * level inside the next write (twice what held batches may leave behind,
+ * CSPH_INDEX_HOLD_EVENTS). Further behind (a rebuild) it goes a step of
+ * CATCH_UP_STEP events at a time between requests (csph_ingest_heal):
+ * about 0.15 s of work with the default rules on the development VM under
+ * load, so reads wait at most that long during a rebuild of millions. */
+#define CATCH_UP_INLINE (2 * CSPH_INDEX_HOLD_EVENTS)
+#define CATCH_UP_STEP 5000
+
+static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, uint64_t *caught,
+                              struct csph_error *err);
+
 static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
                                         "rules.loaded"};
 
@@ -54,9 +66,29 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
      * with it (csph_store_write_abort): those events are in the log, and
      * the next batch must find them (a resend is a duplicate) and count
      * them (the rules). */
-    if (!csph_store_index_open(g->store) &&
-        csph_store_index_applied(g->store) < csph_store_last_seq(g->store))
-        rc = csph_ingest_catch_up(g, &caught, err);
+    uint64_t applied = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
+    struct csph_store_health h;
+    csph_store_health(g->store, &h);
+    if (!csph_store_index_open(g->store) && applied < last) {
+        if (strcmp(h.index, "rebuilding") == 0 || last - applied > CATCH_UP_INLINE) {
+            /* Too far behind to catch up inside one request's latency: a
+             * step now, as csph_ingest_heal does between requests (and the
+             * backfill that ends a rebuild), and busy until level. */
+            int more;
+            if ((rc = csph_ingest_heal(g, &more, err)))
+                return rc;
+            applied = csph_store_index_applied(g->store);
+            if (applied < last)
+                return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                                      "the hub is rebuilding its index from the log (%llu of "
+                                      "%llu events); nothing was done; retry in a few seconds",
+                                      (unsigned long long)applied, (unsigned long long)last);
+        } else {
+            /* Quiet while the index is failing: one line per refused
+             * batch would bury the one ERROR that says what happened. */
+            rc = catch_up(g, UINT64_MAX, strcmp(h.index, "ok") != 0, &caught, err);
+        }
+    }
     if (rc == CSPH_ERR_OK)
         rc = csph_store_write_begin(g->store, err);
     if (rc == CSPH_ERR_OK)
@@ -376,15 +408,22 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 {
     char eid[64];
     snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)csph_store_next_seq(g->store));
-    if (query_len > 2000) {
-        query_len = 2000;
+    /* One record keeps at most CSPH_AUDIT_QUERY_MAX bytes of the query
+     * (a request may be 1 MiB), and says when it was cut. */
+    int cut = query_len > CSPH_AUDIT_QUERY_MAX;
+    if (cut) {
+        query_len = CSPH_AUDIT_QUERY_MAX;
         while (query_len && ((unsigned char)query[query_len] & 0xc0) == 0x80)
             query_len--; /* never cut a UTF-8 character */
     }
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, 5, eid, "audit.access", now_ms);
+    pack_head(&pk, cut ? 6 : 5, eid, "audit.access", now_ms);
+    if (cut) {
+        csph_pack_str(&pk, "query_truncated");
+        msgpack_pack_true(&pk);
+    }
     csph_pack_str(&pk, "identity");
     csph_pack_str(&pk, identity);
     csph_pack_str(&pk, "role");
@@ -776,6 +815,52 @@ enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, stru
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err)
 {
+    return catch_up(g, UINT64_MAX, 0, caught, err);
+}
+
+enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_error *err)
+{
+    struct csph_store_health h;
+    enum csph_err rc = CSPH_ERR_OK;
+    uint64_t caught;
+    *more = 0;
+    if (csph_store_log_failed(g->store)) {
+        if ((rc = csph_store_reopen_log(g->store, err)) ||
+            (rc = csph_queues_reopen(g->queues, csph_store_env(g->store), err))) {
+            *more = 1;
+            return rc;
+        }
+    }
+    if (csph_store_index_open(g->store) || !csph_store_needs_heal(g->store))
+        return CSPH_ERR_OK;
+    /* A begin does the rebuild's reset when one is due (and then answers
+     * busy: the emptied index is not for a batch). */
+    rc = csph_store_index_begin(g->store, err);
+    if (rc == CSPH_ERR_OK)
+        csph_store_index_abort(g->store);
+    csph_store_health(g->store, &h);
+    int rebuilding = strcmp(h.index, "rebuilding") == 0;
+    if (rc && !(rebuilding && csph_store_index_applied(g->store) == 0)) {
+        *more = 1;
+        return rc;
+    }
+    rc = catch_up(g, CATCH_UP_STEP, strcmp(h.index, "ok") != 0, &caught, err);
+    csph_store_health(g->store, &h);
+    if (rc == CSPH_ERR_OK && rebuilding && strcmp(h.index, "ok") == 0) {
+        /* Level again: the rules' windows of events from before the rule
+         * set in force, as at a start. */
+        uint64_t filled;
+        rc = csph_ingest_backfill(g, &filled, err);
+    }
+    *more = csph_store_needs_heal(g->store);
+    return rc;
+}
+
+/* Bring the index level with the log, at most max events (UINT64_MAX: all
+ * of them); quiet: no log lines (a rebuild in steps logs its own). */
+static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, uint64_t *caught,
+                              struct csph_error *err)
+{
     struct catch_up c = {.g = g, .err = err, .live = g->rules};
     csph_store_index_settle(g->store); /* what is held first: it is level with the log */
     uint64_t from = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
@@ -783,8 +868,11 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
     *caught = 0;
     if (from >= last)
         return CSPH_ERR_OK;
-    LOG_INFO("ingest", "bringing the index level with the log: events %llu to %llu",
-             (unsigned long long)from + 1, (unsigned long long)last);
+    if (last - from > max)
+        last = from + max;
+    if (!quiet)
+        LOG_INFO("ingest", "bringing the index level with the log: events %llu to %llu",
+                 (unsigned long long)from + 1, (unsigned long long)last);
     /* Each event through the rules that were in force when it came in (the
      * log's rules.loaded), as --rederive does: a restart with an edited
      * rule file does not re-evaluate the events before it with it. */
@@ -819,7 +907,7 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
     csph_rules_take_cache(c.live, g->rules);
     g->rules = c.live;
     csph_rules_destroy(&c.owned);
-    if (rc == CSPH_ERR_OK)
+    if (rc == CSPH_ERR_OK && !quiet)
         LOG_INFO("ingest", "the index is level with the log (%llu events applied)",
                  (unsigned long long)*caught);
     return rc;

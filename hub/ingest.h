@@ -63,7 +63,10 @@ enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t
                                    size_t *fired, struct csph_error *err);
 
 /* Record a read: an audit.access event (who, role, op, the query as text,
- * how many records were returned). */
+ * how many records were returned). A query over CSPH_AUDIT_QUERY_MAX bytes
+ * is cut there (at a character's edge) and the record says
+ * query_truncated: true. */
+#define CSPH_AUDIT_QUERY_MAX 4096
 enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
                                 const char *op, const char *query, size_t query_len,
                                 uint64_t returned, int64_t now_ms, struct csph_error *err);
@@ -76,6 +79,13 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
  * it applied. */
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
                                    struct csph_error *err);
+
+/* Heal what a fault left outside a batch (store.h, "Faults"): reopen the
+ * log after MDB_PANIC (and the queues with it), or take one step of
+ * bringing the index level with the log (a rebuild in place ends with the
+ * backfill a start does). *more is 1 while work is left: call again from
+ * the loop (writes are answered busy meanwhile, reads go on). */
+enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_error *err);
 
 /* rules.loaded: the rule set in force, kept in the log (its files' texts)
  * so that re-derivation uses at every seq the rules the hub used

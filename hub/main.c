@@ -60,7 +60,24 @@ static void usage(FILE *f)
             "config is wrong, the data directory is unusable or held by another hub, or\n"
             "security 'none' is asked for on a non-loopback endpoint.\n"
             "\n"
-            "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
+            "Exit status: 0 clean stop; 1 internal failure (report it); 2 bad usage or\n"
+            "configuration (fix what the message names); 3 the disk is full (free space,\n"
+            "start again); 4 an I/O error on the data directory (check the disk).\n");
+}
+
+/* The exit status of a start that failed: which kind of failure, so a
+ * service manager (and the IT officer) can tell them apart (README.md,
+ * operations). */
+static int exit_status(enum csph_err e)
+{
+    switch (e) {
+    case CSPH_ERR_CONFIG:
+    case CSPH_ERR_LOCKED: return 2;
+    case CSPH_ERR_DISK_FULL:
+    case CSPH_ERR_BUSY: return 3; /* a full disk, or limits.map_size_mb reached */
+    case CSPH_ERR_IO: return 4;
+    default: return 1;
+    }
 }
 
 static int verify(const struct csph_config *cfg)
@@ -183,6 +200,12 @@ int main(int argc, char **argv)
         return csph_rederive(&cfg, rederive_from, stdout);
     }
     if (check_only) {
+        /* Everything a start would refuse, short of opening the log and
+         * binding (a running hub may hold both). */
+        if (csph_server_check(&cfg, &err)) {
+            fprintf(stderr, "csphubd: %s\n", err.message);
+            return exit_status(err.code);
+        }
         printf("configuration OK: %zu endpoint(s), %zu panels, data in %s\n", cfg.nlisten,
                cfg.npanels, cfg.data_dir);
         return 0;
@@ -197,7 +220,7 @@ int main(int argc, char **argv)
     if (rc) {
         LOG_ERROR("hub", "cannot start: %s", err.message);
         uv_loop_close(&loop);
-        return rc == CSPH_ERR_CONFIG || rc == CSPH_ERR_LOCKED || rc == CSPH_ERR_IO ? 2 : 1;
+        return exit_status(rc);
     }
     LOG_INFO("hub", "csphub " CSPH_VERSION " ready");
     uv_run(&loop, UV_RUN_DEFAULT);

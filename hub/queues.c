@@ -74,6 +74,35 @@ static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
     csph_put_be64(out + 8, id);
 }
 
+/* The queues' databases in txn (created unless the environment is
+ * read-only). */
+static int queues_dbis(struct csph_queues *q, MDB_txn *txn, unsigned create)
+{
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
+        (rc = mdb_dbi_open(txn, "panel_alerts", create, &q->panel_alerts)) ||
+        (rc = mdb_dbi_open(txn, "cursors", create, &q->cursors)) ||
+        (rc = mdb_dbi_open(txn, "deadlines", create, &q->deadlines)) ||
+        (rc = mdb_dbi_open(txn, "case_alerts", create | MDB_DUPSORT, &q->cases)) ||
+        (rc = mdb_dbi_open(txn, "queue_meta", create, &q->meta)))
+        return rc;
+    return 0;
+}
+
+enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err)
+{
+    MDB_txn *txn;
+    q->env = env;
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (rc == 0) {
+        if ((rc = queues_dbis(q, txn, MDB_CREATE)))
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+    }
+    return rc ? lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
+}
+
 enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
                                const struct csph_config *cfg, struct csph_error *err)
 {
@@ -94,12 +123,7 @@ enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
         csph_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
     }
-    if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
-        (rc = mdb_dbi_open(txn, "panel_alerts", create, &q->panel_alerts)) ||
-        (rc = mdb_dbi_open(txn, "cursors", create, &q->cursors)) ||
-        (rc = mdb_dbi_open(txn, "deadlines", create, &q->deadlines)) ||
-        (rc = mdb_dbi_open(txn, "case_alerts", create | MDB_DUPSORT, &q->cases)) ||
-        (rc = mdb_dbi_open(txn, "queue_meta", create, &q->meta))) {
+    if ((rc = queues_dbis(q, txn, create))) {
         mdb_txn_abort(txn);
         csph_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
@@ -911,9 +935,57 @@ enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint6
     return end_deadline(q, txn, id, &r, err);
 }
 
+/* A new durable consumer on panel, for identity (NULL: none): within the
+ * limits on consumers per panel and per identity, counted in txn. The
+ * panel's count is a walk of its cursors, at most the limit long. */
+static enum csph_err consumer_admit(struct csph_queues *q, MDB_txn *txn, const char *panel,
+                                    const char *identity, struct csph_error *err)
+{
+    const struct csph_limits *l = &q->cfg->limits;
+    unsigned char kb[80];
+    size_t plen = panel_key(kb, panel, "", 0);
+    MDB_val k = {plen, kb}, v;
+    MDB_cursor *c;
+    uint32_t n = 0;
+    int rc = mdb_cursor_open(txn, q->cursors, &c);
+    if (rc)
+        return lmdb_fail(err, rc, "counting a panel's consumers");
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < l->consumers_per_panel_max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, kb, plen) != 0)
+            break;
+        n++;
+    }
+    mdb_cursor_close(c);
+    if (n >= l->consumers_per_panel_max)
+        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
+                              "panel %s already has %u durable consumers "
+                              "(limits.consumers_per_panel_max); ack under a consumer name in "
+                              "use, or ask the hub's operator",
+                              panel, l->consumers_per_panel_max);
+    if (!identity)
+        return CSPH_ERR_OK;
+    char key[200];
+    uint64_t mine = 0;
+    MDB_val mk = {(size_t)snprintf(key, sizeof key, "consumers:%s", identity), key}, mv;
+    if (mdb_get(txn, q->meta, &mk, &mv) == 0 && mv.mv_size == 8)
+        memcpy(&mine, mv.mv_data, 8);
+    if (mine >= l->consumers_per_identity_max)
+        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
+                              "identity '%s' already made %llu durable consumers "
+                              "(limits.consumers_per_identity_max); ack under a consumer name in "
+                              "use, or ask the hub's operator",
+                              identity, (unsigned long long)mine);
+    mine++;
+    mv.mv_size = 8;
+    mv.mv_data = &mine;
+    rc = mdb_put(txn, q->meta, &mk, &mv, 0);
+    return rc ? lmdb_fail(err, rc, "counting an identity's consumers") : CSPH_ERR_OK;
+}
+
 enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
                               const char *consumer, size_t consumer_len, uint64_t upto,
-                              struct csph_error *err)
+                              const char *identity, struct csph_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     unsigned char kb[80 + 70], idb[8];
@@ -927,10 +999,15 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
         return lmdb_fail(err, rc, "reading a queue");
     MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
     uint64_t cur = 0;
-    if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
+    rc = mdb_get(txn, q->cursors, &ck, &cv);
+    if (rc == 0 && cv.mv_size == 8)
         memcpy(&cur, cv.mv_data, 8);
     if (upto <= cur)
         return CSPH_ERR_OK; /* cumulative: an old ack changes nothing */
+    if (rc == MDB_NOTFOUND && (rc = consumer_admit(q, txn, panel, identity, err)))
+        return rc;
+    ck.mv_size = panel_key(kb, panel, consumer, consumer_len); /* kb held the count's key */
+    ck.mv_data = kb;
     cv.mv_size = 8;
     cv.mv_data = &upto;
     rc = mdb_put(txn, q->cursors, &ck, &cv, 0);

@@ -57,6 +57,10 @@ struct csph_due_alert {
 enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
                                const struct csph_config *cfg, struct csph_error *err);
 void csph_queues_close(struct csph_queues **q);
+/* After the store reopened its environment (csph_store_reopen_log): use
+ * env from now on, its databases opened again. No transaction of the old
+ * one may be open. */
+enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err);
 
 /* Batch bracketing: call begin after the store's write_begin, and end with
  * committed = 1 after a successful commit (0 after an abort) so numbering
@@ -119,10 +123,13 @@ enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint6
                                       struct csph_error *err);
 
 /* Move consumer's cursor on panel to upto (only forward). NOT_FOUND when
- * upto is not an alert of that panel. */
+ * upto is not an alert of that panel. A new consumer's cursor is made only
+ * within limits.consumers_per_panel_max and, for identity (NULL in
+ * security none), limits.consumers_per_identity_max: TOO_LARGE (field
+ * "consumer") beyond them. */
 enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
                               const char *consumer, size_t consumer_len, uint64_t upto,
-                              struct csph_error *err);
+                              const char *identity, struct csph_error *err);
 
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
  * as array items (the caller packs the array header): fetch = after the

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bekey.h"
+#include "store.h"
 
 static const char DB_STATE[] = "rules.state";
 static const char DB_META[] = "rules.meta";
@@ -29,6 +30,7 @@ static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 {
     enum csph_err code =
         rc == MDB_MAP_FULL || rc == MDB_TXN_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
+    csph_store_index_damaged(rc); /* the rule state lives in the index */
     return csph_error_set(err, code, NULL, "rule state: %s: %s", what, mdb_strerror(rc));
 }
 

@@ -1,8 +1,10 @@
 #include "security.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "csphub.h"
@@ -20,6 +22,26 @@ void csph_identities_free(struct csph_identities *ids)
     free(ids->v);
     ids->v = NULL;
     ids->n = 0;
+}
+
+/* Who may connect is decided by the identity file and the public key
+ * files it names: one another user could change is refused, as a secret
+ * key file others can read is. Returns 0, or -1 with the sentence in msg. */
+static int not_writable_by_others(const char *path, const char *what, char *msg, size_t n)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(msg, n, "cannot read %s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(msg, n,
+                 "%s %s can be changed by other users (mode %03o), who could then connect as "
+                 "any client; run: chmod go-w %s",
+                 what, path, (unsigned)(st.st_mode & 0777), path);
+        return -1;
+    }
+    return 0;
 }
 
 static enum csph_err read_key(struct csph_yaml *y, yaml_node_t *item, struct csph_identity *id,
@@ -48,7 +70,8 @@ static enum csph_err read_key(struct csph_yaml *y, yaml_node_t *item, struct csp
             snprintf(path, sizeof path, "%.*s/%s", (int)(slash - y->path), y->path, f);
         else
             snprintf(path, sizeof path, "%s", f);
-        if (csph_key_file_read(path, pub, sec, msg, sizeof msg) != 0) {
+        if (not_writable_by_others(path, "the public key file", msg, sizeof msg) ||
+            csph_key_file_read(path, pub, sec, msg, sizeof msg) != 0) {
             memset(sec, 0, sizeof sec);
             return csph_yaml_fail(y, kf, err, "%s", msg);
         }
@@ -131,6 +154,9 @@ enum csph_err csph_identities_load(struct csph_identities *out, const char *path
                                    const struct csph_config *cfg, struct csph_error *err)
 {
     struct csph_yaml y;
+    char msg[600];
+    if (not_writable_by_others(path, "the identity file", msg, sizeof msg))
+        return csph_error_set(err, CSPH_ERR_CONFIG, "identities_file", "%s", msg);
     enum csph_err rc = csph_yaml_load(&y, path, err);
     if (rc)
         return rc;

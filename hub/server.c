@@ -1,8 +1,11 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "ingest.h"
@@ -105,6 +108,8 @@ struct csph_server {
     uv_timer_t due_timer;   /* the next alert deadline */
     uv_timer_t fetch_timer; /* the next held fetch to expire */
     uv_timer_t index_timer; /* commits held index work when batches stop */
+    uv_timer_t heal_timer;  /* heals a fault between requests (csph_ingest_heal) */
+    char heal_error[320];   /* what its last step said, "" when it worked */
     struct held_fetch *fetches;
     size_t nfetches;
     /* security curve */
@@ -257,10 +262,13 @@ static int is_write_op(enum csph_op op)
 
 /* Reads that leave an access record (PROTOCOL.md 7): in curve mode, every
  * replay, rejects, alerts, evidence or fetch by a panel member or an
- * auditor. They run in the write batch so the record commits before the
- * reply leaves. */
+ * auditor, and every rejects by the admin (rejected events' bytes hold
+ * person references). They run in the write batch so the record commits
+ * before the reply leaves. */
 static int is_audited(const struct pending *p)
 {
+    if (p->who && p->who->role == CSPH_ROLE_ADMIN)
+        return p->req.op == CSPH_OP_REJECTS;
     if (!p->who || (p->who->role != CSPH_ROLE_PANEL && p->who->role != CSPH_ROLE_AUDITOR))
         return 0;
     enum csph_op op = p->req.op;
@@ -482,7 +490,8 @@ static enum csph_err process_ack(struct csph_server *s, struct pending *p)
     if (!rc && !present)
         rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "upto", "'upto' (an alert id) is required");
     if (!rc)
-        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto, &e);
+        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto,
+                             s->who ? s->who->name : NULL, &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc)
@@ -520,11 +529,12 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
     if (!rc && s->who &&
         !(rc = csph_queues_panel_of(s->queues, csph_store_txn(s->store), id, &panel, &e)) &&
         !csph_identity_may_panel(s->who, panel)) {
-        /* Say no more than for an alert that does not exist on its panels. */
+        /* Answered exactly as for an alert that does not exist: whether
+         * another panel (Channel, MAPPA) has alert id is not the caller's
+         * to learn. The same words as csph_queues_panel_of's. */
         s->c.forbidden++;
-        rc = csph_error_set(&e, CSPH_ERR_FORBIDDEN, "id",
-                            "alert %llu is not on a panel identity '%s' may update",
-                            (unsigned long long)id, s->who->name);
+        rc = csph_error_set(&e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                            (unsigned long long)id);
     }
     if (!rc)
         rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
@@ -593,6 +603,8 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     return rc;
 }
 
+static void arm_heal(struct csph_server *s);
+
 /* The index commit of held batches (csph_store_index_settle), counted with
  * the commits in commit_us. */
 static void on_index_quiet(uv_timer_t *t)
@@ -601,6 +613,33 @@ static void on_index_quiet(uv_timer_t *t)
     uint64_t t0 = uv_hrtime();
     csph_store_index_settle(s->store);
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
+    arm_heal(s);
+}
+
+/* Heal a fault between requests, a step a turn of the loop so reads go on;
+ * a step that fails (the disk still full, say) is tried again a second
+ * later rather than at once. The next step is due in 1 ms, not 0: libuv
+ * 1.44 runs a timer re-armed with 0 from its own callback again in the
+ * same pass, before polling the sockets. */
+static void on_heal(uv_timer_t *t)
+{
+    struct csph_server *s = t->data;
+    struct csph_error e;
+    int more = 0;
+    enum csph_err rc = csph_ingest_heal(&s->ingest, &more, &e);
+    /* A step that fails is retried; what it said is logged when it changes. */
+    if (rc && strcmp(e.message, s->heal_error) != 0)
+        LOG_ERROR("hub", "repairing after a disk error: %s (retrying every second)", e.message);
+    snprintf(s->heal_error, sizeof s->heal_error, "%s", rc ? e.message : "");
+    if (more && !s->stopping)
+        uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 1, 0);
+}
+
+static void arm_heal(struct csph_server *s)
+{
+    if (!s->stopping && csph_store_needs_heal(s->store) &&
+        !uv_is_active((uv_handle_t *)&s->heal_timer))
+        uv_timer_start(&s->heal_timer, on_heal, 0, 0);
 }
 
 /* After a batch's replies: commit the index once it holds enough batches,
@@ -628,7 +667,9 @@ static void process_batch(struct csph_server *s, int n)
     int64_t now_ms = csph_clock_now_ms(s->clock);
     struct csph_error e;
     uint64_t raised = s->ingest.alerts_raised;
-    enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
+    /* What the batch counts stands only if it commits: stats equal the log. */
+    struct counters before = s->c;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, &e), begin_rc = rc;
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
         p->reply.size = 0;
@@ -660,9 +701,20 @@ static void process_batch(struct csph_server *s, int n)
     if (rc != CSPH_ERR_OK) {
         /* Nothing of this batch is durable: every request gets the same
          * answer and the counters of the batch are not trusted. */
+        uint64_t work_us = s->c.batch_work_us, commit_us = s->c.commit_us;
+        uint64_t requests = s->c.requests, malformed = s->c.malformed;
+        s->c = before;
+        s->c.batch_work_us = work_us;
+        s->c.commit_us = commit_us;
+        s->c.requests = requests;
+        s->c.malformed = malformed;
         s->c.commit_failures++;
         struct csph_error out;
         if (rc == CSPH_ERR_BUSY)
+            s->c.busy += (uint64_t)n;
+        if (begin_rc == CSPH_ERR_BUSY)
+            out = e; /* the index or the log is being repaired: its own words */
+        else if (rc == CSPH_ERR_BUSY)
             csph_error_set(&out, CSPH_ERR_BUSY, NULL,
                            "the hub's storage limit is reached (limits.map_size_mb); nothing was "
                            "done; retry after the operator raises it");
@@ -690,6 +742,7 @@ static void process_batch(struct csph_server *s, int n)
         settle_index(s); /* after the replies: they need only the log */
         arm_due_timer(s);
     }
+    arm_heal(s);
 }
 
 /* ---- deadlines -------------------------------------------------------- */
@@ -711,7 +764,11 @@ static void on_due(uv_timer_t *t)
         else
             csph_ingest_abort(&s->ingest);
         if (rc) {
-            LOG_ERROR("hub", "cannot record passed deadlines: %s; retrying in 1 s", e.message);
+            /* busy (a full disk, a repair under way) is logged once by the
+             * store; a line a second here would bury it. */
+            if (rc != CSPH_ERR_BUSY)
+                LOG_ERROR("hub", "cannot record passed deadlines: %s; retrying in 1 s",
+                          e.message);
             uv_timer_start(&s->due_timer, on_due, 1000, 0);
             return;
         }
@@ -755,6 +812,35 @@ static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct c
     csph_pack_str(pk, CSPH_PROTOCOL_VERSION);
 }
 
+/* stats' "health": whether the log and the index are sound, and while
+ * one heals, how far it got (PROTOCOL.md 7). */
+static void pack_health(struct csph_server *s, msgpack_packer *pk)
+{
+    struct csph_store_health h;
+    csph_store_health(s->store, &h);
+    int ok = !strcmp(h.index, "ok") && !strcmp(h.log, "ok");
+    csph_pack_str(pk, "health");
+    msgpack_pack_map(pk, 9);
+    csph_pack_str(pk, "status");
+    csph_pack_str(pk, ok ? "ok" : "degraded");
+    csph_pack_str(pk, "index");
+    csph_pack_str(pk, h.index);
+    csph_pack_str(pk, "index_applied");
+    msgpack_pack_uint64(pk, h.index_applied);
+    csph_pack_str(pk, "index_behind");
+    msgpack_pack_uint64(pk, h.log_last > h.index_applied ? h.log_last - h.index_applied : 0);
+    csph_pack_str(pk, "index_failures");
+    msgpack_pack_uint64(pk, h.index_failures);
+    csph_pack_str(pk, "index_rebuilds");
+    msgpack_pack_uint64(pk, h.index_rebuilds);
+    csph_pack_str(pk, "last_error");
+    csph_pack_str(pk, h.index_why);
+    csph_pack_str(pk, "log");
+    csph_pack_str(pk, h.log);
+    csph_pack_str(pk, "log_reopens");
+    msgpack_pack_uint64(pk, h.log_reopens);
+}
+
 static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct csph_request *r)
 {
     csph_reply_begin(pk, &r->req, 1, 1);
@@ -766,7 +852,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
 #define CSPH_COUNTER_COUNT(name) n++;
     CSPH_COUNTER_MAP(CSPH_COUNTER_COUNT)
 #undef CSPH_COUNTER_COUNT
-    msgpack_pack_map(pk, n + 7);
+    msgpack_pack_map(pk, n + 8);
 #define CSPH_COUNTER_PACK(name)                                                \
     csph_pack_str(pk, #name);                                                  \
     msgpack_pack_uint64(pk, s->c.name);
@@ -793,6 +879,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
         csph_pack_str(pk, s->cfg->panels[i].name);
         msgpack_pack_uint64(pk, counts[i]);
     }
+    pack_health(s, pk);
     csph_pack_str(pk, "rule_version");
     csph_pack_str(pk, s->rules ? csph_rules_digest(s->rules) : "none");
     csph_pack_str(pk, "uptime_s");
@@ -1156,6 +1243,26 @@ static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
     return 0;
 }
 
+#define DROPPED_SOURCES_MAX 100
+
+struct dropped_ctx {
+    msgpack_packer *pk;
+    uint32_t n;
+};
+
+static int dropped_visit(void *vctx, const char *source, size_t len, uint64_t count,
+                         uint64_t bytes, uint64_t dropped)
+{
+    struct dropped_ctx *d = vctx;
+    (void)count;
+    (void)bytes;
+    if (!dropped)
+        return 0;
+    csph_pack_strn(d->pk, source, len);
+    msgpack_pack_uint64(d->pk, dropped);
+    return ++d->n == DROPPED_SOURCES_MAX;
+}
+
 static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                                    const struct csph_request *r, struct csph_error *e)
 {
@@ -1168,11 +1275,38 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer epk;
     s->scratch2.size = 0;
     msgpack_packer_init(&epk, &s->scratch2, msgpack_sbuffer_write);
-    struct rejects_ctx c = {.pk = &epk, .out = &s->scratch2, .room = reply_room(s, r)};
+    /* Room kept for the dropped sources' map. */
+    size_t room = reply_room(s, r);
+    struct rejects_ctx c = {.pk = &epk, .out = &s->scratch2,
+                            .room = room > 4 * DROPPED_SOURCES_MAX * 80
+                                        ? room - DROPPED_SOURCES_MAX * 80
+                                        : room};
     if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
         return rc;
+    /* What the bound per source dropped (PROTOCOL.md 7): the total, and
+     * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */
+    struct dropped_ctx d = {.pk = &epk};
+    uint64_t dropped;
+    size_t list_end = s->scratch2.size;
+    if ((rc = csph_store_reject_usage(s->store, dropped_visit, &d, &dropped, e)))
+        return rc;
     s->last_count = c.count;
-    pack_list(pk, &r->req, "rejects", &s->scratch2, c.count, 1, last, end);
+    csph_reply_begin(pk, &r->req, 1, 5);
+    csph_pack_str(pk, "rejects");
+    msgpack_pack_array(pk, c.count);
+    csph_pack_raw(pk, s->scratch2.data, list_end);
+    csph_pack_str(pk, "next");
+    msgpack_pack_uint64(pk, last);
+    csph_pack_str(pk, "end");
+    if (end)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    csph_pack_str(pk, "dropped");
+    msgpack_pack_uint64(pk, dropped);
+    csph_pack_str(pk, "dropped_by_source");
+    msgpack_pack_map(pk, d.n);
+    csph_pack_raw(pk, s->scratch2.data + list_end, s->scratch2.size - list_end);
     return CSPH_ERR_OK;
 }
 
@@ -1230,6 +1364,18 @@ static void arm_fetch_timer(struct csph_server *s)
     uv_timer_start(&s->fetch_timer, on_fetch_timer, first > now ? first - now : 0, 0);
 }
 
+/* While data.mdb is being reopened (csph_store_log_failed) nothing may
+ * read it: 1 with a busy error in *e then. */
+static int log_reopening(struct csph_server *s, struct csph_error *e)
+{
+    if (!csph_store_log_failed(s->store))
+        return 0;
+    csph_error_set(e, CSPH_ERR_BUSY, NULL,
+                   "the hub is reopening its log after a disk error; nothing was read; retry "
+                   "shortly");
+    return 1;
+}
+
 /* Answer held fetch i (with whatever its query finds now) and drop it. */
 static void release_fetch(struct csph_server *s, size_t i)
 {
@@ -1243,7 +1389,8 @@ static void release_fetch(struct csph_server *s, size_t i)
         zmq_msg_move(&frames[j], &h->env[j]);
     }
     zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
-    if (fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
+    if (log_reopening(s, &e) ||
+        fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
         reply_error(s, frames, h->nenv + 1, &req, &e, 0);
     else
         send_reply(s, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
@@ -1421,6 +1568,10 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     enum csph_err rc = CSPH_ERR_OK;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    if (r->op != CSPH_OP_PING && r->op != CSPH_OP_STATS && log_reopening(s, &e)) {
+        reply_error(s, f, n, &r->req, &e, 0);
+        return;
+    }
     switch (r->op) {
     case CSPH_OP_PING: reply_ping(s, &pk, r); break;
     case CSPH_OP_STATS: reply_stats(s, &pk, r); break;
@@ -1879,6 +2030,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
              cfg->schemas_dir);
     if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
         goto fail;
+    csph_store_reject_limits(s->store, cfg->limits.rejects_per_source_max,
+                             (uint64_t)cfg->limits.rejects_per_source_mb << 20);
     if (cfg->limits.index_writemap_mb)
         csph_store_index_writemap_max(s->store, (uint64_t)cfg->limits.index_writemap_mb << 20);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
@@ -1896,7 +2049,15 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         goto fail;
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
     uint64_t caught;
-    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)))
+    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)) && csph_store_needs_heal(s->store)) {
+        /* The index turned out damaged while catching up: rebuilt from the
+         * log now, before serving. */
+        int more = 1;
+        rc = CSPH_ERR_OK;
+        while (more && rc == CSPH_ERR_OK)
+            rc = csph_ingest_heal(&s->ingest, &more, err);
+    }
+    if (rc)
         goto fail;
     if ((rc = record_rules(s, err)))
         goto fail;
@@ -1936,7 +2097,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     uv_timer_init(loop, &s->due_timer);
     uv_timer_init(loop, &s->fetch_timer);
     uv_timer_init(loop, &s->index_timer);
-    s->due_timer.data = s->fetch_timer.data = s->index_timer.data = s;
+    uv_timer_init(loop, &s->heal_timer);
+    s->due_timer.data = s->fetch_timer.data = s->index_timer.data = s->heal_timer.data = s;
     s->open_handles = 1;
     /* Deadlines that passed while the hub was down fire now. */
     arm_due_timer(s);
@@ -1944,6 +2106,81 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     return CSPH_ERR_OK;
 fail:
     csph_server_destroy(&s);
+    return rc;
+}
+
+/* The data directory as csph_store_open will need it, without opening the
+ * log (a running hub may hold it). */
+static enum csph_err check_data_dir(const char *dir, struct csph_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                                  "the data directory %s is not a directory", dir);
+        if (access(dir, R_OK | W_OK | X_OK) != 0)
+            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                                  "the data directory %s is not readable and writable by this "
+                                  "user: %s",
+                                  dir, strerror(errno));
+        return CSPH_ERR_OK;
+    }
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(parent, sizeof parent, ".");
+    if (access(parent, W_OK | X_OK) != 0)
+        return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                              "the data directory %s does not exist and cannot be created in "
+                              "%s: %s",
+                              dir, parent, strerror(errno));
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error *err)
+{
+    struct csph_schemas *schemas = NULL;
+    struct csph_rules *rules = NULL;
+    struct csph_identities ids = {0};
+    const char *panel_names[CSPH_MAX_PANELS];
+    enum csph_err rc;
+    for (size_t i = 0; i < cfg->npanels; i++)
+        panel_names[i] = cfg->panels[i].name;
+    if ((rc = csph_schemas_load(&schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
+        goto done;
+    if (cfg->rules_file[0] &&
+        ((rc = csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas,
+                               err)) ||
+         (rc = csph_ingest_rules_fit(rules, err))))
+        goto done;
+    if (cfg->security == CSPH_SECURITY_CURVE) {
+        char pub[41], sec[41], msg[512];
+        int bad = csph_key_file_read(cfg->server_key_file, pub, sec, msg, sizeof msg) != 0;
+        int has_secret = sec[0] != 0;
+        memset(sec, 0, sizeof sec);
+        if (bad) {
+            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
+            goto done;
+        }
+        if (!has_secret) {
+            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
+                                "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
+                                cfg->server_key_file);
+            goto done;
+        }
+        if ((rc = csph_identities_load(&ids, cfg->identities_file, cfg, err)))
+            goto done;
+    }
+    rc = check_data_dir(cfg->data_dir, err);
+done:
+    csph_identities_free(&ids);
+    csph_rules_destroy(&rules);
+    csph_schemas_destroy(&schemas);
     return rc;
 }
 
@@ -1967,6 +2204,7 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&s->due_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
     /* Held fetches get their (empty) answer before the socket closes. */
     while (s->nfetches)
         release_fetch(s, 0);

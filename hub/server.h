@@ -25,6 +25,11 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
                               struct csph_error *err);
 /* Stop reading, flush what can be sent, close handles. Idempotent. */
 void csph_server_stop(struct csph_server *s);
+/* What csph_server_new would refuse, without starting: schemas, rules,
+ * in curve mode the hub's key file (its mode) and the identity file (its
+ * mode, each public key file's), and whether the data directory is usable.
+ * For csphubd --check-config; opens no log and binds nothing. */
+enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error *err);
 /* The clock was moved (tests): re-arm the deadline timer at once. */
 void csph_server_clock_changed(struct csph_server *s);
 /* Free and NULL *s; accepts NULL. Call after the loop has returned. */

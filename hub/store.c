@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,11 @@ struct csph_store {
     MDB_env *env;    /* DIR/data.mdb: the log, synced at every commit */
     MDB_dbi events;  /* seq -> stored event */
     MDB_dbi rejects; /* reject id -> stored rejection */
+    /* Kept rejections per source, for their bound (csph_store_reject):
+     * len(1) source be64(id) -> u32 stored size, and source -> usage. */
+    MDB_dbi reject_src, reject_use;
+    int has_reject_use;
+    uint64_t reject_max, reject_max_bytes; /* 0: no bound */
     MDB_txn *txn;    /* the batch's write transaction, or NULL */
     /* DIR/index.mdb: what is derived from the log (the idempotency index,
      * the rule state), committed after the log's commit without a sync. */
@@ -58,15 +64,26 @@ struct csph_store {
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
     uint64_t applied;
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
+    /* An index commit failed (retried from the log before the next write),
+     * or the index environment is unusable and is being rebuilt in place
+     * (see csph_store_health). Logged once per episode. */
+    int index_failing, index_rebuild_due, index_rebuilding;
+    char index_why[160];
+    uint64_t index_failures, index_rebuilds;
+    /* data.mdb refused every transaction (MDB_PANIC): reopened between
+     * batches by csph_store_reopen_log. */
+    int log_panic;
+    uint64_t log_reopens;
+    uint64_t map_size;
     uint64_t imap_size;
     int iwritemap;            /* index.mdb written through its map (index_writemap) */
     uint64_t iwritemap_max;   /* ... while its pages in use stay below this many bytes */
-    int index_broken; /* an index commit failed after the log's: no more writes */
     /* itxn holds the index of committed batches, not yet committed itself
      * (csph_store_index_settle): how many batches, and their events. */
     uint32_t index_batches;
     uint64_t index_events;
     int index_behind; /* itxn began with the index behind the log */
+    unsigned unclean_starts; /* see state_write */
     char boot[BOOT_ID_LEN];
     int lock_fd;
     char dir[4096];
@@ -79,17 +96,107 @@ struct csph_store {
     EVP_MD_CTX *md;
 };
 
+/* A system error's kind, for the exit status (README.md, operations): a
+ * full disk, a directory the hub may not use (a setup to fix), or I/O. */
+static enum csph_err sys_err(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? CSPH_ERR_DISK_FULL
+           : e == EACCES || e == EPERM || e == ENOENT || e == ENOTDIR ? CSPH_ERR_CONFIG
+                                       : CSPH_ERR_IO;
+}
+
+/* A full map is logged once until a batch commits again: every refused
+ * batch is counted in stats' busy, not logged. */
+static int map_full_logged;
+
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 {
     enum csph_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
-    if (rc == MDB_MAP_FULL)
-        LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise limits.map_size_mb",
-                  what);
-    else
+    csph_store_index_damaged(rc);
+    if (rc == MDB_MAP_FULL) {
+        if (!map_full_logged)
+            LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise "
+                      "limits.map_size_mb: writes are answered busy until then (logged once)",
+                      what);
+        map_full_logged = 1;
+    } else
         LOG_ERROR("store", "%s: %s", what, mdb_strerror(rc));
     return csph_error_set(err, code, NULL, "%s: %s", what,
                           rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
                                              : "storage failure (see the hub's log)");
+}
+
+/* Damage to the index seen at any time (MDB_CORRUPTED or MDB_PAGE_NOTFOUND
+ * from LMDB, or a SIGSEGV or SIGBUS, which a torn page of index.mdb's map
+ * can cause) is written at once to DIR/index.rebuild: the next start
+ * rebuilds the index from the log instead of trusting it into the same
+ * crash, and a clean stop does not mark it clean. Process-wide, as signal
+ * handlers are; one store is open for writing per process (its lock). */
+static char damage_path[4200];
+static volatile sig_atomic_t damage_seen;
+static struct sigaction old_segv, old_bus;
+
+/* Only async-signal-safe calls: the signal handler comes here. */
+static void damage_mark(const char *why, size_t len)
+{
+    damage_seen = 1;
+    if (!damage_path[0])
+        return;
+    int fd = open(damage_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ssize_t n = write(fd, why, len);
+        (void)n;
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static void on_fatal_signal(int sig)
+{
+    static const char segv[] = "SIGSEGV\n", bus[] = "SIGBUS\n";
+    if (sig == SIGBUS)
+        damage_mark(bus, sizeof bus - 1);
+    else
+        damage_mark(segv, sizeof segv - 1);
+    raise(sig); /* SA_RESETHAND: the default action (a core), as without us */
+}
+
+static void damage_watch(const char *dir)
+{
+    snprintf(damage_path, sizeof damage_path, "%s/index.rebuild", dir);
+    damage_seen = 0;
+#if !defined(__SANITIZE_ADDRESS__) /* AddressSanitizer reports these itself */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+#endif
+}
+
+static void damage_unwatch(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+#endif
+    damage_path[0] = 0;
+}
+
+int csph_store_index_damaged(int rc)
+{
+    if (rc != MDB_CORRUPTED && rc != MDB_PAGE_NOTFOUND)
+        return 0;
+    if (!damage_seen)
+        LOG_ERROR("store", "LMDB reports damage (%s): the index is rebuilt from the log (now, "
+                  "or at the next start); if it repeats, run csphubd --verify on the log",
+                  mdb_strerror(rc));
+    char why[96];
+    int n = snprintf(why, sizeof why, "%s\n", mdb_strerror(rc));
+    damage_mark(why, n > 0 && (size_t)n < sizeof why ? (size_t)n : 0);
+    return 1;
 }
 
 static void put_i64(unsigned char *p, int64_t v) { memcpy(p, &v, 8); }
@@ -169,7 +276,7 @@ static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
     snprintf(path, sizeof path, "%s/csphub.lock", s->dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create %s: %s", path,
+        return csph_error_set(err, sys_err(errno), "data_dir", "cannot create %s: %s", path,
                               strerror(errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
@@ -247,8 +354,10 @@ static int imeta_put(struct csph_store *s, MDB_txn *txn, uint64_t applied)
     return mdb_put(txn, s->imeta, &k, &v, 0);
 }
 
-/* DIR/index.state: "boot BOOT_ID\nclean 0|1\n", replaced atomically and
- * synced (file and directory). Returns 0, or -1 with errno. */
+/* DIR/index.state: "boot BOOT_ID\nclean 0|1\nunclean N\n", replaced
+ * atomically and synced (file and directory). unclean counts the starts in
+ * a row that followed a stop that was not clean. Returns 0, or -1 with
+ * errno. */
 static int state_write(struct csph_store *s, int clean)
 {
     char path[4200], tmp[4210];
@@ -258,7 +367,8 @@ static int state_write(struct csph_store *s, int clean)
     if (fd < 0)
         return -1;
     char text[128];
-    int n = snprintf(text, sizeof text, "boot %s\nclean %d\n", s->boot[0] ? s->boot : "-", clean);
+    int n = snprintf(text, sizeof text, "boot %s\nclean %d\nunclean %u\n",
+                     s->boot[0] ? s->boot : "-", clean, s->unclean_starts);
     if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
         close(fd);
         return -1;
@@ -274,13 +384,29 @@ static int state_write(struct csph_store *s, int clean)
     return 0;
 }
 
-/* Whether index.mdb can be trusted: NULL, or why not. */
+/* Whether index.mdb can be trusted: NULL, or why not. Reads two small
+ * files, whatever the index's size: a start at 10 million events pays no
+ * checksum. */
 static const char *state_doubt(struct csph_store *s)
 {
     char path[4200], boot[128] = "", line[128];
     int clean = -1;
-    snprintf(path, sizeof path, "%s/index.state", s->dir);
+    unsigned unclean = 0;
+    snprintf(path, sizeof path, "%s/index.rebuild", s->dir);
     FILE *f = fopen(path, "r");
+    if (f) {
+        static char why[200];
+        char mark[96] = "";
+        if (!fgets(mark, sizeof mark, f))
+            mark[0] = 0;
+        fclose(f);
+        mark[strcspn(mark, "\n")] = 0;
+        snprintf(why, sizeof why, "the last run found it damaged (%s)",
+                 mark[0] ? mark : "no detail");
+        return why;
+    }
+    snprintf(path, sizeof path, "%s/index.state", s->dir);
+    f = fopen(path, "r");
     if (!f)
         return "it was never marked usable (a hub of an earlier version, or a first start)";
     while (fgets(line, sizeof line, f)) {
@@ -289,6 +415,8 @@ static const char *state_doubt(struct csph_store *s)
             boot[strcspn(boot, "\n")] = 0;
         } else if (!strncmp(line, "clean ", 6)) {
             clean = atoi(line + 6);
+        } else if (!strncmp(line, "unclean ", 8)) {
+            unclean = (unsigned)strtoul(line + 8, NULL, 10);
         }
     }
     fclose(f);
@@ -299,7 +427,13 @@ static const char *state_doubt(struct csph_store *s)
     if (!s->boot[0] || strcmp(boot, s->boot) != 0)
         return "the machine restarted while the hub was running (its last pages were not on "
                "disk)";
-    return NULL; /* the hub stopped, the machine did not: its page cache kept every page */
+    /* The hub stopped, the machine did not: its page cache kept every page.
+     * Trusted once; a second start in a row without a clean stop between
+     * (a crash loop, perhaps on a damaged index) rebuilds it. */
+    if (unclean >= 1)
+        return "the hub stopped without a clean stop twice in a row";
+    s->unclean_starts = unclean + 1;
+    return NULL;
 }
 
 /* Empty the index: every named database of index.mdb goes. */
@@ -324,6 +458,13 @@ static int index_clear(MDB_txn *txn)
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* LMDB results that say index.mdb's pages are not what LMDB wrote. */
+static int index_unreadable(int rc)
+{
+    return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+           rc == MDB_VERSION_MISMATCH || rc == MDB_PANIC;
 }
 
 /* How index.mdb is written. Through its map (MDB_WRITEMAP) a commit
@@ -428,34 +569,45 @@ int csph_store_index_writemap(const struct csph_store *s) { return s->iwritemap;
  * removed before LMDB reads a page of it, and the index is rebuilt from
  * the log (csph_ingest_catch_up). One the log cannot have produced (ahead
  * of it, another version) is emptied the same way. */
-static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct csph_error *err)
+static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const char *force,
+                                struct csph_error *err)
 {
-    char path[4200], lock[4220];
+    char path[4200], lock[4220], mark[4220];
     int rc;
     MDB_txn *txn = NULL;
     snprintf(path, sizeof path, "%s/index.mdb", s->dir);
     snprintf(lock, sizeof lock, "%s-lock", path);
+    snprintf(mark, sizeof mark, "%s/index.rebuild", s->dir);
     read_boot_id(s->boot);
-    const char *why = state_doubt(s);
+    const char *why = force ? force : state_doubt(s);
     if (why) {
         if (s->last_seq)
             LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
                      (unsigned long long)s->last_seq, why);
         if ((unlink(path) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT))
-            return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot remove %s: %s", path,
+            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", path,
                                   strerror(errno));
+        s->unclean_starts = 0;
+        /* The damage mark goes with the file it was about. */
+        if (unlink(mark) != 0 && errno != ENOENT)
+            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", mark,
+                                  strerror(errno));
+        damage_seen = 0;
     }
     /* From here the index is in use: say so on disk before writing it. */
     if (state_write(s, 0) != 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot write %s/index.state: %s",
+        return csph_error_set(err, sys_err(errno), "data_dir", "cannot write %s/index.state: %s",
                               s->dir, strerror(errno));
     struct stat st;
     s->imap_size = map_size;
     if (!s->iwritemap_max)
         s->iwritemap_max = index_writemap_default();
     s->iwritemap = stat(path, &st) != 0 || (uint64_t)st.st_size * 3 / 4 < s->iwritemap_max;
-    if ((rc = index_env_open(s)))
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+    rc = index_env_open(s);
+    if (rc && !force && index_unreadable(rc))
+        goto damaged;
+    if (rc)
+        return csph_error_set(err, sys_err(rc), "data_dir",
                               "cannot open the index %s: %s (it is rebuilt from the log when "
                               "removed)",
                               path, mdb_strerror(rc));
@@ -495,8 +647,23 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, struct 
 lmdb:
     if (txn)
         mdb_txn_abort(txn);
+    if (!force && index_unreadable(rc))
+        goto damaged;
     return lmdb_fail(err, rc, "opening the index");
+damaged:
+    /* A derived file that fails to open is rebuilt from the log, never
+     * trusted into a crash. */
+    mdb_env_close(s->ienv);
+    s->ienv = NULL;
+    {
+        static char unreadable[120];
+        snprintf(unreadable, sizeof unreadable, "it cannot be read (%s)", mdb_strerror(rc));
+        return index_open(s, map_size, unreadable, err);
+    }
 }
+
+static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly);
+static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly);
 
 static enum csph_err store_open(struct csph_store **out, const char *dir, uint64_t map_size,
                                 int readonly, struct csph_error *err)
@@ -517,51 +684,28 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     int rc;
     struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot create the data directory %s: %s",
-                           dir, strerror(errno));
+        e = csph_error_set(err, sys_err(errno), "data_dir",
+                           "cannot create the data directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "the data directory %s is not a directory",
-                           dir);
+        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                           "the data directory %s is not a directory", dir);
         goto fail;
     }
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir",
+        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
                            "the data directory %s is not readable and writable by this user: %s",
                            dir, strerror(errno));
         goto fail;
     }
     if (!readonly && (e = take_lock(s, err)))
         goto fail;
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 32)) ||
-        (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
-        (rc = mdb_env_set_maxreaders(s->env, 126))) {
-        e = lmdb_fail(err, rc, "creating the LMDB environment");
-        goto fail;
-    }
-    /* Default sync mode: every commit is synced (data and meta page), which
-     * is the durability promise of PROTOCOL.md 4. NOTLS because read
-     * transactions are short and all on the loop thread. */
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (readonly ? MDB_RDONLY : 0), 0600);
-    if (rc) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir", "cannot open the log in %s: %s", dir,
-                           mdb_strerror(rc));
-        goto fail;
-    }
-    MDB_txn *txn;
-    unsigned create = readonly ? 0 : MDB_CREATE;
-    if ((rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &txn))) {
-        e = lmdb_fail(err, rc, "opening the log");
-        goto fail;
-    }
-    if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
-        (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
-        (!readonly && (rc = drop_legacy(txn))) || (rc = chain_open(s, txn, readonly)) ||
-        (rc = mdb_txn_commit(txn))) {
-        if (rc)
-            mdb_txn_abort(txn);
-        e = lmdb_fail(err, rc, "opening the log's databases");
+    if ((rc = log_env_open(s, dir, map_size, readonly))) {
+        e = rc == MDB_MAP_FULL
+                ? lmdb_fail(err, rc, "opening the log's databases")
+                : csph_error_set(err, sys_err(rc), "data_dir",
+                                 "cannot open the log in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
     if (s->chain_version != CHAIN_BLAKE2B && s->chain_version != CHAIN_SHA256) {
@@ -573,8 +717,11 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     }
     if ((e = load_tail(s, err)))
         goto fail;
-    if (!readonly && (e = index_open(s, map_size, err)))
+    s->map_size = map_size;
+    if (!readonly && (e = index_open(s, map_size, NULL, err)))
         goto fail;
+    if (!readonly)
+        damage_watch(s->dir);
     *out = s;
     return CSPH_ERR_OK;
 fail:
@@ -600,6 +747,92 @@ enum csph_err csph_store_open_readonly(struct csph_store **out, const char *dir,
     return store_open(out, dir, (uint64_t)st.st_size, 1, err);
 }
 
+/* Open data.mdb's environment and its databases into s (env, events,
+ * rejects, the chain's version). */
+static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly)
+{
+    int rc;
+    MDB_txn *txn;
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 32)) ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
+        (rc = mdb_env_set_maxreaders(s->env, 126)))
+        return rc;
+    /* Default sync mode: every commit is synced (data and meta page), which
+     * is the durability promise of PROTOCOL.md 4. NOTLS because read
+     * transactions are short and all on the loop thread. */
+    if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (readonly ? MDB_RDONLY : 0),
+                           0600)))
+        return rc;
+    unsigned create = readonly ? 0 : MDB_CREATE;
+    if ((rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0, &txn)))
+        return rc;
+    if ((rc = mdb_dbi_open(txn, "events", create | MDB_INTEGERKEY, &s->events)) ||
+        (rc = mdb_dbi_open(txn, "rejects", create | MDB_INTEGERKEY, &s->rejects)) ||
+        (!readonly && (rc = drop_legacy(txn))) || (rc = chain_open(s, txn, readonly)) ||
+        (rc = reject_use_open(s, txn, readonly)) || (rc = mdb_txn_commit(txn))) {
+        if (rc)
+            mdb_txn_abort(txn);
+        return rc;
+    }
+    return 0;
+}
+
+enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err)
+{
+    if (s->txn)
+        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reopening the log inside a batch");
+    /* LMDB's caveat: closing any descriptor of a file drops the process's
+     * locks on it. So the old environment is closed first (every read
+     * transaction of the hub ends inside its call, and the batch's is
+     * gone), and no second one is ever open on data.mdb. */
+    uint64_t had_seq = s->last_seq, had_reject = s->last_reject;
+    unsigned char had_chain[HASH_LEN];
+    memcpy(had_chain, s->chain, HASH_LEN);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    int rc = log_env_open(s, s->dir, s->map_size, 0);
+    if (rc) {
+        if (s->env)
+            mdb_env_close(s->env);
+        s->env = NULL;
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                              "cannot reopen the log in %s: %s; the hub retries", s->dir,
+                              mdb_strerror(rc));
+    }
+    s->last_seq = 0;
+    memset(s->chain, 0, HASH_LEN);
+    enum csph_err e = load_tail(s, err);
+    if (e)
+        return e;
+    /* The tail as the hub knew it: every acknowledged event is there, its
+     * link unchanged. A batch answered as failed may be there after all
+     * (its header reached the disk before the error): its events then
+     * answer a resend as duplicates. */
+    if (s->last_seq < had_seq)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                              "the reopened log in %s ends at seq %llu, before the %llu the hub "
+                              "acknowledged: stop the hub and run csphubd --verify",
+                              s->dir, (unsigned long long)s->last_seq,
+                              (unsigned long long)had_seq);
+    if (s->last_seq == had_seq && memcmp(s->chain, had_chain, HASH_LEN) != 0)
+        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
+                              "the reopened log's last link differs from the hub's: stop the "
+                              "hub and run csphubd --verify --data %s",
+                              s->dir);
+    if (s->last_seq > had_seq)
+        LOG_WARN("store", "events %llu to %llu of a batch answered as failed are in the log "
+                 "after all: a resend of them is answered as a duplicate",
+                 (unsigned long long)had_seq + 1, (unsigned long long)s->last_seq);
+    if (s->last_reject < had_reject)
+        s->last_reject = had_reject; /* never hand a kept rejection's number out twice */
+    s->log_panic = 0;
+    s->log_reopens++;
+    LOG_WARN("store", "the log is open again and its tail checked (seq %llu): writes are "
+             "accepted again",
+             (unsigned long long)s->last_seq);
+    return CSPH_ERR_OK;
+}
+
 void csph_store_close(struct csph_store **sp)
 {
     if (!sp || !*sp)
@@ -616,17 +849,33 @@ void csph_store_close(struct csph_store **sp)
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     if (s->ienv) {
-        /* A clean stop: the index on disk, then the mark that says it is. */
-        if (!s->index_broken && mdb_env_sync(s->ienv, 1) == 0 && state_write(s, 1) != 0)
-            LOG_WARN("store", "could not mark the index as cleanly stopped (%s): it is rebuilt "
-                              "at the next start if the machine restarts first",
-                     strerror(errno));
+        /* A clean stop: the index on disk, then the mark that says it is;
+         * never for an index seen damaged or left unfinished. A sync that
+         * fails may have lost pages the page cache no longer holds right
+         * (Linux drops a page whose write-back failed): rebuilt next time. */
+        int rc = 0;
+        if (!damage_seen && !s->index_failing && !s->index_rebuild_due) {
+            if ((rc = mdb_env_sync(s->ienv, 1)) != 0) {
+                char why[96];
+                int n = snprintf(why, sizeof why, "syncing it at stop: %s\n", mdb_strerror(rc));
+                LOG_WARN("store", "could not write the index to disk at stop (%s): it is "
+                         "rebuilt from the log at the next start",
+                         mdb_strerror(rc));
+                damage_mark(why, n > 0 && (size_t)n < sizeof why ? (size_t)n : 0);
+            } else if ((s->unclean_starts = 0, state_write(s, 1) != 0)) {
+                LOG_WARN("store", "could not mark the index as cleanly stopped (%s): it is "
+                         "rebuilt at the next start if the machine restarts first",
+                         strerror(errno));
+            }
+        }
         mdb_env_close(s->ienv);
     }
     if (s->env)
         mdb_env_close(s->env);
-    if (s->lock_fd >= 0)
+    if (s->lock_fd >= 0) {
+        damage_unwatch();
         close(s->lock_fd); /* releases the flock */
+    }
     EVP_MD_CTX_free(s->md);
     EVP_MD_free(s->sha256);
     free(s);
@@ -659,6 +908,9 @@ MDB_txn *csph_store_index_txn(struct csph_store *s) { return s->itxn; }
 uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applied; }
 
 int csph_store_index_open(const struct csph_store *s) { return s->itxn != NULL; }
+
+static void index_failed(struct csph_store *s, int rc);
+static enum csph_err index_reset(struct csph_store *s, struct csph_error *err);
 
 /* index.mdb is written through its map (MDB_WRITEMAP: no copy of each
  * dirty page, no write() of it at commit; index bytes written and the
@@ -693,19 +945,38 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
     csph_store_index_settle_due(s);
     if (s->itxn && s->index_batches)
         return CSPH_ERR_OK;
-    if (s->index_broken)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "the hub's index could not be written (see the hub's log); "
-                              "restart the hub: it rebuilds the index from the log");
+    if (damage_seen && !s->index_rebuild_due && !s->index_rebuilding) {
+        if (s->index_rebuilds)
+            LOG_ERROR("store", "damage reported again after the index was rebuilt: the log "
+                      "itself may be damaged; run csphubd --verify --data %s", s->dir);
+        else
+            s->index_rebuild_due = 1;
+        if (!s->index_why[0])
+            snprintf(s->index_why, sizeof s->index_why, "LMDB reported damage");
+    }
+    if (s->index_rebuild_due) {
+        /* Emptied now: no batch may run against it until it is level again
+         * (a resend would not be found a duplicate). */
+        enum csph_err e = index_reset(s, err);
+        if (e)
+            return e;
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub is rebuilding its index from the log (0 of %llu events); "
+                              "nothing was done; retry in a few seconds",
+                              (unsigned long long)s->last_seq);
+    }
     int rc = 0;
     uint64_t used;
     if (!s->itxn && ((used = index_used(s)) > s->iwritemap_max) == s->iwritemap) {
         int on = !s->iwritemap;
         if ((rc = index_set_writemap(s, on))) {
-            s->index_broken = 1;
-            LOG_ERROR("store", "cannot reopen the index %s/index.mdb: %s; restart the hub",
-                      s->dir, mdb_strerror(rc));
-            return lmdb_fail(err, rc, "reopening the index");
+            /* The environment is gone: open it afresh and rebuild it. */
+            index_failed(s, rc);
+            s->index_rebuild_due = 1;
+            return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                                  "the hub's index cannot be reopened (%s); nothing was done; "
+                                  "the hub is repairing it from the log: retry shortly",
+                                  mdb_strerror(rc));
         }
         LOG_INFO("store", "the index holds %llu MiB, %s the %llu MiB the page cache keeps "
                  "dirty here: written %s from now on", (unsigned long long)(used >> 20),
@@ -715,15 +986,36 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
     if (s->iwritemap)
         rc = index_room(s);
     if (rc) {
-        LOG_ERROR("store", "cannot allocate room for the index in %s: %s; free space on that "
-                  "disk", s->dir, strerror(rc));
+        if (!s->index_failing && !s->index_rebuilding)
+            LOG_ERROR("store", "cannot allocate room for the index in %s: %s; free space on "
+                      "that disk: writes are answered busy until then (logged once)",
+                      s->dir, strerror(rc));
+        s->index_failures++;
+        s->index_failing = 1;
+        snprintf(s->index_why, sizeof s->index_why, "allocating room: %s", strerror(rc));
         return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the disk holding the hub's index is "
                               "full (%s): try again once space is freed", strerror(rc));
     }
     rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
+    if (rc == 0) {
+        /* LMDB swallows damage it meets while refreshing a named
+         * database's record from the main tree (the transaction is only
+         * flagged, and every put then answers MDB_BAD_TXN): reading
+         * index.meta first meets it here, where it can be named. */
+        MDB_val k = {5, (void *)"state"}, v;
+        int grc = mdb_get(s->itxn, s->imeta, &k, &v);
+        if (grc && grc != MDB_NOTFOUND) {
+            mdb_txn_abort(s->itxn);
+            rc = grc == MDB_BAD_TXN ? MDB_CORRUPTED : grc;
+        }
+    }
     if (rc) {
         s->itxn = NULL;
-        return lmdb_fail(err, rc, "starting an index transaction");
+        index_failed(s, rc);
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub's index cannot be written (%s); nothing was done; the hub "
+                              "is repairing it from the log: retry shortly",
+                              mdb_strerror(rc));
     }
     s->index_behind = s->applied < s->last_seq;
     return CSPH_ERR_OK;
@@ -731,7 +1023,9 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
 
 /* Commit the index transaction, recording that it holds the log up to
  * applied. After the log's own commit, a failure here leaves the index
- * behind the log: no more writes until a restart rebuilds it. */
+ * behind the log, at its last commit: csph_ingest_begin brings it level
+ * from the log before the next write (a retry of the same work), and an
+ * environment LMDB will no longer use is rebuilt in place. */
 enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
                                       struct csph_error *err)
 {
@@ -744,11 +1038,109 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
     s->index_batches = 0;
     s->index_events = 0;
     if (rc) {
-        s->index_broken = 1;
-        return lmdb_fail(err, rc, "committing the index");
+        index_failed(s, rc);
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub's index could not be written (%s); the log holds every "
+                              "acknowledged event and the hub repairs the index from it: retry "
+                              "shortly",
+                              mdb_strerror(rc));
     }
     s->applied = applied;
+    if ((s->index_failing || s->index_rebuilding) && applied >= s->last_seq) {
+        LOG_WARN("store", "the index is written again and level with the log (seq %llu): "
+                 "healed after %s; writes are accepted again",
+                 (unsigned long long)applied,
+                 s->index_rebuilding ? "a rebuild from the log" : "a failed commit");
+        s->index_failing = s->index_rebuilding = 0;
+        s->index_why[0] = 0;
+    }
     return CSPH_ERR_OK;
+}
+
+/* An index transaction failed to begin or commit: say so once, and when
+ * LMDB will use the environment no more (MDB_PANIC) or reports damage,
+ * have it rebuilt in place from the log at the next begin. */
+static void index_failed(struct csph_store *s, int rc)
+{
+    s->index_failures++;
+    int rebuild = rc == MDB_PANIC || csph_store_index_damaged(rc) || !s->ienv;
+    if (!rebuild) {
+        MDB_txn *probe;
+        if (mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &probe) == 0)
+            mdb_txn_abort(probe);
+        else
+            rebuild = 1;
+    }
+    if (!s->index_failing && !s->index_rebuilding)
+        LOG_ERROR("store", "the index (%s/index.mdb) could not be written: %s. Every "
+                  "acknowledged event is in the log; writes are answered busy while the hub %s "
+                  "from the log. If this repeats, check that disk (space, errors in the kernel "
+                  "log).",
+                  s->dir, mdb_strerror(rc),
+                  rebuild ? "rebuilds the index" : "brings the index level");
+    snprintf(s->index_why, sizeof s->index_why, "%s", mdb_strerror(rc));
+    s->index_failing = 1;
+    if (rebuild)
+        s->index_rebuild_due = 1;
+}
+
+/* Rebuild the index in place: close its environment (no transaction of it
+ * is open: itxn is the only write transaction and reads close theirs in
+ * the call), remove the file and open an empty one. csph_ingest_heal then
+ * fills it from the log a step at a time; writes are busy until it is
+ * level. */
+static enum csph_err index_reset(struct csph_store *s, struct csph_error *err)
+{
+    if (s->itxn)
+        mdb_txn_abort(s->itxn);
+    s->itxn = NULL;
+    s->index_batches = 0;
+    s->index_events = 0;
+    if (s->ienv)
+        mdb_env_close(s->ienv);
+    s->ienv = NULL;
+    s->index_reserved = 0;
+    s->applied = 0;
+    enum csph_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "it is damaged",
+                                 err);
+    if (e) {
+        if (s->ienv)
+            mdb_env_close(s->ienv);
+        s->ienv = NULL;
+        LOG_ERROR("store", "cannot recreate the index: %s; retrying at the next write",
+                  err->message);
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub's index is being rebuilt and cannot be recreated yet "
+                              "(see the hub's log); nothing was done; retry shortly");
+    }
+    s->index_rebuild_due = 0;
+    s->index_rebuilding = 1;
+    s->index_failing = 1;
+    s->index_rebuilds++;
+    LOG_WARN("store", "rebuilding the index in place from the log (%llu events): writes are "
+             "answered busy until it is done, reads go on",
+             (unsigned long long)s->last_seq);
+    return CSPH_ERR_OK;
+}
+
+void csph_store_health(const struct csph_store *s, struct csph_store_health *h)
+{
+    h->index = s->index_rebuilding || s->index_rebuild_due ? "rebuilding"
+               : s->index_failing                          ? "retrying"
+                                                           : "ok";
+    h->index_why = s->index_why;
+    h->index_applied = s->applied;
+    h->log_last = s->last_seq;
+    h->index_failures = s->index_failures;
+    h->index_rebuilds = s->index_rebuilds;
+    h->log = s->log_panic ? "reopening" : "ok";
+    h->log_reopens = s->log_reopens;
+}
+
+int csph_store_needs_heal(const struct csph_store *s)
+{
+    return s->log_panic || s->index_rebuild_due || (damage_seen && !s->index_rebuilds) ||
+           (!s->itxn && s->applied < s->last_seq);
 }
 
 void csph_store_index_abort(struct csph_store *s)
@@ -762,8 +1154,34 @@ void csph_store_index_abort(struct csph_store *s)
     s->index_events = 0;
 }
 
+/* After a failed commit of the log: whether LMDB will still use data.mdb.
+ * An EIO on its meta page (MDB_FATAL_ERROR inside LMDB) makes it answer
+ * MDB_PANIC to every later transaction of the environment; only closing
+ * and opening it again heals that (csph_store_reopen_log). */
+static void log_check(struct csph_store *s, int rc)
+{
+    MDB_txn *probe;
+    int prc = rc == MDB_PANIC ? MDB_PANIC : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe);
+    if (prc == 0) {
+        mdb_txn_abort(probe);
+        return;
+    }
+    if (!s->log_panic)
+        LOG_ERROR("store", "the log (%s/data.mdb) failed a write of its header (%s) and LMDB "
+                  "refuses it until it is reopened: the hub reopens it and checks its tail; "
+                  "writes are answered busy meanwhile",
+                  s->dir, mdb_strerror(prc));
+    s->log_panic = 1;
+}
+
+int csph_store_log_failed(const struct csph_store *s) { return s->log_panic; }
+
 enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
 {
+    if (s->log_panic)
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub is reopening its log after a disk error; nothing was "
+                              "done; retry shortly");
     enum csph_err e = csph_store_index_begin(s, err);
     if (e)
         return e;
@@ -771,6 +1189,11 @@ enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *er
     if (rc) {
         s->txn = NULL;
         csph_store_index_abort(s);
+        log_check(s, rc);
+        if (s->log_panic)
+            return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                                  "the hub is reopening its log after a disk error; nothing "
+                                  "was done; retry shortly");
         return lmdb_fail(err, rc, "starting a write transaction");
     }
     s->txn_last_seq = s->last_seq;
@@ -964,6 +1387,161 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     return CSPH_ERR_OK;
 }
 
+/* Kept rejections per source. A usage record: count, bytes, dropped. */
+struct reject_use {
+    uint64_t count, bytes, dropped;
+};
+
+static size_t reject_src_key(unsigned char *kb, const char *source, size_t len, uint64_t id)
+{
+    kb[0] = (unsigned char)len;
+    memcpy(kb + 1, source, len);
+    csph_put_be64(kb + 1 + len, id);
+    return 1 + len + 8;
+}
+
+/* Count rejection id (size bytes) against its source, then drop that
+ * source's oldest kept rejections while it is over either bound (never the
+ * one just kept). Inside the batch's transaction. */
+static int reject_bound(struct csph_store *s, const char *source, size_t len, uint64_t id,
+                        size_t size)
+{
+    unsigned char kb[1 + 255 + 8];
+    struct reject_use u = {0};
+    MDB_val uk = {1 + len, kb}, uv, k, v;
+    MDB_cursor *c;
+    int rc;
+    size_t kl = reject_src_key(kb, source, len, id);
+    uint32_t sz = (uint32_t)size;
+    k.mv_size = kl;
+    k.mv_data = kb;
+    v.mv_size = 4;
+    v.mv_data = &sz;
+    if ((rc = mdb_put(s->txn, s->reject_src, &k, &v, MDB_NOOVERWRITE)))
+        return rc;
+    rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
+    if (rc == 0 && uv.mv_size == sizeof u)
+        memcpy(&u, uv.mv_data, sizeof u);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    u.count++;
+    u.bytes += size;
+    if ((s->reject_max && u.count > s->reject_max) ||
+        (s->reject_max_bytes && u.bytes > s->reject_max_bytes)) {
+        if ((rc = mdb_cursor_open(s->txn, s->reject_src, &c)))
+            return rc;
+        while (u.count > 1 && ((s->reject_max && u.count > s->reject_max) ||
+                               (s->reject_max_bytes && u.bytes > s->reject_max_bytes))) {
+            unsigned char first[1 + 255 + 8];
+            k.mv_size = reject_src_key(first, source, len, 0);
+            k.mv_data = first;
+            if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)))
+                break;
+            if (k.mv_size != kl || memcmp(k.mv_data, kb, 1 + len) != 0 || v.mv_size != 4)
+                break; /* cannot be: the one just kept is there */
+            uint64_t old = csph_get_be64((const unsigned char *)k.mv_data + 1 + len);
+            uint32_t old_size;
+            memcpy(&old_size, v.mv_data, 4);
+            if (old == id)
+                break;
+            MDB_val ok = {8, &old};
+            if ((rc = mdb_del(s->txn, s->rejects, &ok, NULL)) && rc != MDB_NOTFOUND)
+                break;
+            if ((rc = mdb_cursor_del(c, 0)))
+                break;
+            u.count--;
+            u.bytes -= old_size < u.bytes ? old_size : u.bytes;
+            u.dropped++;
+        }
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    uk.mv_data = kb; /* the prefix: len(1) source */
+    uv.mv_size = sizeof u;
+    uv.mv_data = &u;
+    return mdb_put(s->txn, s->reject_use, &uk, &uv, 0);
+}
+
+/* The per-source databases; a log kept before them gets them built from
+ * its rejections once. Read-only: used when present. */
+static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly)
+{
+    int rc = mdb_dbi_open(txn, "rejects.use", 0, &s->reject_use);
+    if (rc == 0 && (rc = mdb_dbi_open(txn, "rejects.src", 0, &s->reject_src)) == 0) {
+        s->has_reject_use = 1;
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND || readonly)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    if ((rc = mdb_dbi_open(txn, "rejects.use", MDB_CREATE, &s->reject_use)) ||
+        (rc = mdb_dbi_open(txn, "rejects.src", MDB_CREATE, &s->reject_src)))
+        return rc;
+    s->has_reject_use = 1;
+    MDB_cursor *c;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, s->rejects, &c)))
+        return rc;
+    MDB_txn *keep = s->txn;
+    uint64_t max = s->reject_max, max_bytes = s->reject_max_bytes;
+    s->txn = txn;
+    s->reject_max = s->reject_max_bytes = 0; /* counted now, bounded at the next */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const unsigned char *p = v.mv_data;
+        uint64_t id;
+        if (v.mv_size < 9 || k.mv_size != 8 || 9 + (size_t)p[8] > v.mv_size)
+            continue;
+        memcpy(&id, k.mv_data, 8);
+        if ((rc = reject_bound(s, (const char *)p + 9, p[8], id, v.mv_size)))
+            break;
+    }
+    mdb_cursor_close(c);
+    s->txn = keep;
+    s->reject_max = max;
+    s->reject_max_bytes = max_bytes;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+void csph_store_reject_limits(struct csph_store *s, uint64_t max, uint64_t max_bytes)
+{
+    s->reject_max = max;
+    s->reject_max_bytes = max_bytes;
+}
+
+enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn fn, void *ctx,
+                                      uint64_t *dropped, struct csph_error *err)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    *dropped = 0;
+    if (!s->has_reject_use)
+        return CSPH_ERR_OK;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the rejections' usage");
+    if ((rc = mdb_cursor_open(txn, s->reject_use, &c))) {
+        mdb_txn_abort(txn);
+        return lmdb_fail(err, rc, "reading the rejections' usage");
+    }
+    int stop = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct reject_use u;
+        const unsigned char *p = k.mv_data;
+        if (v.mv_size != sizeof u || k.mv_size < 1 || (size_t)p[0] + 1 != k.mv_size)
+            continue;
+        memcpy(&u, v.mv_data, sizeof u);
+        *dropped += u.dropped;
+        if (fn && !stop)
+            stop = fn(ctx, (const char *)p + 1, p[0], u.count, u.bytes, u.dropped);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
+}
+
 enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
                                 size_t source_len, const struct csph_error *why, const void *bytes,
                                 size_t len, uint64_t *id, struct csph_error *err)
@@ -1001,6 +1579,8 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
     p += 4;
     if (len)
         memcpy(p, bytes, len);
+    if (s->has_reject_use && (rc = reject_bound(s, source, source_len, next, total)))
+        return lmdb_fail(err, rc, "bounding the kept rejections");
     s->txn_last_reject = next;
     if (id)
         *id = next;
@@ -1017,8 +1597,10 @@ enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *e
     s->txn = NULL;
     if (rc) {
         csph_store_index_abort(s);
+        log_check(s, rc);
         return lmdb_fail(err, rc, "committing the batch");
     }
+    map_full_logged = 0;
     s->index_events += s->txn_last_seq - s->last_seq;
     s->index_batches++;
     s->last_seq = s->txn_last_seq;
@@ -1035,9 +1617,9 @@ void csph_store_index_settle(struct csph_store *s)
     /* An index that was behind the log when this transaction began stays
      * marked behind (csph_ingest_catch_up fills the gap; what it meets
      * again counts once). */
-    if (csph_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr))
-        LOG_ERROR("store", "the batch is in the log, but the index could not be written: "
-                           "refusing writes until a restart rebuilds it");
+    /* A failure is logged there, once, and healed from the log before the
+     * next write (csph_ingest_begin). */
+    (void)csph_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr);
 }
 
 /* Written with write(), LMDB keeps each dirty page in memory of its own

@@ -177,6 +177,18 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
 enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
                                 size_t source_len, const struct csph_error *why, const void *bytes,
                                 size_t len, uint64_t *id, struct csph_error *err);
+/* The bound on kept rejections per source (limits.rejects_per_source_*;
+ * 0: none): csph_store_reject drops that source's oldest kept rejections
+ * beyond it, in the same transaction, and counts them. Their ids are not
+ * handed out again; csph_store_rejects skips them. */
+void csph_store_reject_limits(struct csph_store *s, uint64_t max, uint64_t max_bytes);
+/* Visit each source's kept rejections (count, bytes) and how many of its
+ * oldest were dropped; fn returns nonzero to stop visiting (the total goes
+ * on). *dropped is the total over every source. Own read transaction. */
+typedef int (*csph_store_usage_fn)(void *ctx, const char *source, size_t len, uint64_t count,
+                                   uint64_t bytes, uint64_t dropped);
+enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn fn, void *ctx,
+                                      uint64_t *dropped, struct csph_error *err);
 /* Commit and sync. After CSPH_ERR_OK every append of the batch is durable.
  * On failure the batch is gone (as if aborted), and so are the batches the
  * index transaction held (see csph_store_write_abort). The index
@@ -184,7 +196,8 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
  * the next batch goes on in it. */
 enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err);
 /* Commit the index of the committed batches it holds, if any. A failure is
- * logged and refuses writes until a restart. csph_store_close calls it. */
+ * logged (once) and healed from the log before the next write (see
+ * csph_store_needs_heal). csph_store_close calls it. */
 void csph_store_index_settle(struct csph_store *s);
 /* The same once the held batches reach CSPH_INDEX_HOLD_BATCHES or
  * CSPH_INDEX_HOLD_EVENTS. The server calls it after each batch's replies.
@@ -205,6 +218,45 @@ uint64_t csph_store_index_hold_events(const struct csph_store *s);
  * csph_store_index_applied is behind csph_store_last_seq until
  * csph_ingest_catch_up (csph_ingest_begin does it) brings it level. */
 void csph_store_write_abort(struct csph_store *s);
+
+/* Faults and how they heal, without a restart.
+ * - A failed index commit (EIO, ENOSPC, ...) leaves the index at its last
+ *   commit, behind the log: csph_ingest_begin brings it level from the log
+ *   before the next write; until that succeeds writes get CSPH_ERR_BUSY.
+ * - An index environment LMDB will no longer use (MDB_PANIC) or that
+ *   reports damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is rebuilt in place:
+ *   closed, removed, opened empty, and filled from the log a step at a time
+ *   (csph_ingest_heal); reads go on, writes get CSPH_ERR_BUSY.
+ * - data.mdb answering MDB_PANIC (an EIO on its meta page) is closed and
+ *   opened again between batches (csph_store_reopen_log), its tail checked
+ *   against what the hub acknowledged. */
+struct csph_store_health {
+    const char *index;     /* "ok", "retrying" (a commit failed) or "rebuilding" */
+    const char *index_why; /* the last failure, "" when none; borrowed from s */
+    uint64_t index_applied, log_last;
+    uint64_t index_failures, index_rebuilds; /* since the hub started */
+    const char *log;       /* "ok" or "reopening" */
+    uint64_t log_reopens;
+};
+void csph_store_health(const struct csph_store *s, struct csph_store_health *h);
+/* 1 while something above waits to be healed outside a batch (the index
+ * behind the log with no transaction of it open counts: a failed batch
+ * took the index of the batches it held). */
+int csph_store_needs_heal(const struct csph_store *s);
+/* 1 after data.mdb answered MDB_PANIC: call csph_store_reopen_log (and
+ * csph_queues_reopen) outside a batch. */
+int csph_store_log_failed(const struct csph_store *s);
+/* Close data.mdb's environment and open it again, checking that its tail
+ * holds every event the hub acknowledged with the same last link.
+ * CSPH_ERR_IO when it cannot (the message says what to run). Every
+ * transaction of the old environment must be closed; csph_store_env
+ * changes. */
+enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err);
+/* Note an LMDB result: MDB_CORRUPTED or MDB_PAGE_NOTFOUND mark the index
+ * for a rebuild (now, in the running hub, and at the next start whatever
+ * happens first) and return 1; anything else returns 0. For modules that
+ * read the index themselves (the rule state). */
+int csph_store_index_damaged(int rc);
 
 /* Visit events with after < seq <= until (until 0: no bound), in seq order.
  * The visitor returns 0 to go on, 1 to stop after this event. At most

@@ -35,6 +35,7 @@ clients:
   - {name: marac-coordinator, role: panel, key_file: keys/marac-coordinator.pub, panels: [marac]}
   - {name: scrutiny-committee, role: auditor, key_file: keys/scrutiny-committee.pub}
 YAML
+chmod 644 $DIR/identities.yaml  # the hub refuses one that others could change
 cat $DIR/identities.yaml
 cat > $DIR/csphub.yaml <<YAML
 data_dir: data

@@ -159,6 +159,10 @@ static void test_repo_config(void **state)
     assert_int_equal(c->limits.fetch_held_max, 1024);
     assert_int_equal(c->limits.index_hold_ms, 50);
     assert_int_equal(c->limits.rules_cache_mb, 16);
+    assert_int_equal(c->limits.rejects_per_source_max, 10000);
+    assert_int_equal(c->limits.rejects_per_source_mb, 16);
+    assert_int_equal(c->limits.consumers_per_panel_max, 64);
+    assert_int_equal(c->limits.consumers_per_identity_max, 16);
     assert_int_equal(c->nlisten, 1);
     assert_string_equal(c->listen[0], "tcp://127.0.0.1:7450");
     assert_int_equal(c->security, CSPH_SECURITY_NONE);
@@ -302,7 +306,11 @@ static void test_limits(void **state)
                "  replay_scan_max: 1000\n"
                "  map_size_mb: 16\n"
                "  index_hold_ms: 60000\n"
-               "  rules_cache_mb: 0\n");
+               "  rules_cache_mb: 0\n"
+               "  rejects_per_source_max: 7\n"
+               "  rejects_per_source_mb: 3\n"
+               "  consumers_per_panel_max: 5\n"
+               "  consumers_per_identity_max: 2\n");
     const struct csph_limits *l = &f->c.limits;
     assert_int_equal(l->batch_max, 1);
     assert_int_equal(l->batch_bytes_max, 1048576);
@@ -317,6 +325,10 @@ static void test_limits(void **state)
     assert_true(l->map_size == 16ull << 20);
     assert_int_equal(l->index_hold_ms, 60000);
     assert_int_equal(l->rules_cache_mb, 0);
+    assert_int_equal(l->rejects_per_source_max, 7);
+    assert_int_equal(l->rejects_per_source_mb, 3);
+    assert_int_equal(l->consumers_per_panel_max, 5);
+    assert_int_equal(l->consumers_per_identity_max, 2);
     /* unset limits keep their defaults */
     load_ok(f, "limits:\n  batch_max: 9\n");
     struct csph_config d;
@@ -348,6 +360,8 @@ static void test_limits(void **state)
         {"limits:\n  index_hold_ms: 0\n", 2, "index_hold_ms"},
         {"limits:\n  index_hold_ms: 60001\n", 2, "index_hold_ms"},
         {"limits:\n  rules_cache_mb: 4097\n", 2, "rules_cache_mb"},
+        {"limits:\n  rejects_per_source_max: 0\n", 2, "rejects_per_source_max"},
+        {"limits:\n  consumers_per_panel_max: 0\n", 2, "consumers_per_panel_max"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         load_bad(f, bad[i].text, bad[i].line, bad[i].want);

@@ -54,6 +54,7 @@ static int setup(void **state)
         if (csph_keygen(f->keys, names[i], i ? pub : f->hub_pub, err, sizeof err))
             fail_msg("keygen: %s", err);
     write_file(f->ids, IDS_ALL);
+    chmod(f->ids, 0644); /* whatever the umask: the hub refuses one others can write */
     write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n");
@@ -297,8 +298,22 @@ static void test_panels_and_restricted(void **state)
     expect_forbidden(&c, "{\"op\":\"alerts\",\"panel\":\"channel\"}");
     expect_forbidden(&c, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"m\"}");
     expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
-    /* another panel's alert by id */
-    expect_forbidden(&c, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"closed\"}");
+    /* Another panel's alert by id: answered exactly as an alert that does
+     * not exist, so a member cannot learn which Channel alerts exist. */
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":2,"
+                                             "\"status\":\"closed\"}"), 0);
+    char other[512];
+    snprintf(other, sizeof other, "%s", tu_dump(&r));
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":999,"
+                                             "\"status\":\"closed\"}"), 0);
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s", tu_dump(&r));
+    char *at = strstr(missing, "999");
+    assert_non_null(at);
+    memmove(at + 1, at + 3, strlen(at + 3) + 1);
+    at[0] = '2';
+    assert_string_equal(other, missing);
+    assert_string_equal(tu_str(&r, "error.code"), "not_found");
     expect_forbidden(&c, "{\"op\":\"evidence\",\"id\":2}");
     assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":1}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
@@ -356,6 +371,188 @@ static void test_access_trail(void **state)
     assert_non_null(strstr(tu_str(&r, "events.1.event.query"), "V-1"));
     assert_int_equal(tu_int(&r, "events.1.event.returned"), 0);
     tu_client_close(&c);
+}
+
+/* An ack under a consumer name, as marac-coord: the reply's error code,
+ * or "ok". */
+static const char *ack_as(struct tu_client *c, const char *consumer, char *msg, size_t n)
+{
+    msgpack_object r;
+    char json[200];
+    snprintf(json, sizeof json,
+             "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"%s\",\"upto\":1}",
+             consumer);
+    assert_int_equal(try_call(c, 5000, &r, json), 0);
+    const char *code = tu_str(&r, "error.code");
+    snprintf(msg, n, "%s", code ? tu_str(&r, "error.message") : "");
+    if (code)
+        assert_string_equal(tu_str(&r, "error.field"), "consumer");
+    return code ? code : "ok";
+}
+
+/* Durable consumers are bounded per panel and per identity; the admin's
+ * reads of rejected events are recorded; one access record keeps at most
+ * 4 KiB of the query and says when it was cut. */
+static void test_consumer_limits_and_records(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "limits:\n  consumers_per_panel_max: 2\n"
+                          "  consumers_per_identity_max: 3\n");
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    char msg[400];
+    connect_as(f, &c, "police");
+    char json[600];
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_int_equal(try_call(&c, 5000, &r, json), 0); /* alert 1: marac */
+    /* and one rejected event (no victim) for the admin to read */
+    assert_int_equal(try_call(&c, 5000, &r,
+                              "{\"op\":\"publish\",\"event\":{\"id\":\"bad\",\"type\":"
+                              "\"da.incident\",\"occurred_at\":\"2025-05-01T22:00:00Z\"}}"),
+                     0);
+    assert_string_equal(tu_str(&r, "status"), "rejected");
+    tu_client_close(&c);
+
+    connect_as(f, &c, "marac");
+    assert_string_equal(ack_as(&c, "c1", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c2", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "too_large");
+    assert_non_null(strstr(msg, "consumers_per_panel_max"));
+    assert_string_equal(ack_as(&c, "c1", msg, sizeof msg), "ok"); /* one in use: fine */
+    tu_client_close(&c);
+
+    /* The identity's own bound: c1, c2 and c3 would be its fourth. */
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "limits:\n  consumers_per_panel_max: 10\n"
+                          "  consumers_per_identity_max: 3\n");
+    start(f);
+    connect_as(f, &c, "marac");
+    assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "ok");
+    assert_string_equal(ack_as(&c, "c4", msg, sizeof msg), "too_large");
+    assert_non_null(strstr(msg, "consumers_per_identity_max"));
+    assert_non_null(strstr(msg, "marac-coord"));
+    tu_client_close(&c);
+
+    connect_as(f, &c, "admin");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
+    tu_client_close(&c);
+
+    /* A query of about 6 KB: kept cut at 4 KiB. */
+    connect_as(f, &c, "auditor");
+    char big[7000];
+    int n = snprintf(big, sizeof big, "{\"op\":\"replay\",\"types\":[");
+    for (int i = 0; i < 60; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "%s\"t%03d%s\"", i ? "," : "", i,
+                      "-a-type-name-long-enough-to-make-the-query-large-xxxxxxxxxxxxxxxxxxxxx");
+    snprintf(big + n, sizeof big - (size_t)n, "]}");
+    assert_true(strlen(big) > 4096);
+    assert_int_equal(try_call(&c, 5000, &r, big), 0);
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+                     0);
+    const msgpack_object *evs = tu_get(&r, "events");
+    assert_non_null(evs);
+    int admin_read = 0, cut = 0;
+    for (uint32_t i = 0; i < evs->via.array.size; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "events.%u.event.identity", i);
+        const char *who = tu_str(&r, path);
+        snprintf(path, sizeof path, "events.%u.event.op", i);
+        const char *op = tu_str(&r, path);
+        if (!strcmp(who, "it-officer") && !strcmp(op, "rejects")) {
+            snprintf(path, sizeof path, "events.%u.event.returned", i);
+            assert_int_equal(tu_int(&r, path), 1);
+            snprintf(path, sizeof path, "events.%u.event.role", i);
+            assert_string_equal(tu_str(&r, path), "admin");
+            admin_read++;
+        }
+        snprintf(path, sizeof path, "events.%u.event.query_truncated", i);
+        if (tu_bool(&r, path) == 1) {
+            snprintf(path, sizeof path, "events.%u.event.query", i);
+            const msgpack_object *q = tu_get(&r, path);
+            assert_true(q->via.str.size <= 4096 && q->via.str.size > 4000);
+            cut++;
+        }
+    }
+    assert_int_equal(admin_read, 1);
+    assert_int_equal(cut, 1);
+    tu_client_close(&c);
+}
+
+/* Run csphubd with f's config and one more flag (or none): its exit
+ * status, its output in out. */
+static int run_hub(struct fx *f, const char *flag, char *out, size_t n)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
+    if (flag)
+        return tu_hub_run_ms(out, n, 10000, "--config", f->config, "--data", f->data, "--listen",
+                             ep, flag, NULL);
+    return tu_hub_run_ms(out, n, 10000, "--config", f->config, "--data", f->data, "--listen", ep,
+                         NULL);
+}
+
+/* Both --check-config and a start refuse (exit 2, naming the cause) a
+ * secret key file others can read, an identity file or public key file
+ * others can change, and a broken rule file; a good config passes the
+ * check. csphub keygen writes the public key 0644 whatever the umask. */
+static void test_check_config_as_start(void **state)
+{
+    struct fx *f = *state;
+    char out[8192], path[700];
+    static const struct {
+        const char *file; /* under f->dir */
+        mode_t bad, good;
+        const char *says;
+    } cases[] = {
+        {"keys/hub.key", 0640, 0600, "can be read by other users"},
+        {"identities.yaml", 0664, 0644, "can be changed by other users"},
+        {"keys/police.pub", 0646, 0644, "can be changed by other users"},
+    };
+    assert_int_equal(run_hub(f, "--check-config", out, sizeof out), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, cases[i].file);
+        assert_int_equal(chmod(path, cases[i].bad), 0);
+        for (int start = 0; start < 2; start++) {
+            int rc = run_hub(f, start ? NULL : "--check-config", out, sizeof out);
+            if (rc != 2 || !strstr(out, cases[i].says) || !strstr(out, path))
+                fail_msg("%s mode %03o, %s: want exit 2 saying '%s', got %d: %s",
+                         cases[i].file, (unsigned)cases[i].bad,
+                         start ? "start" : "--check-config", cases[i].says, rc, out);
+        }
+        assert_int_equal(chmod(path, cases[i].good), 0);
+    }
+    assert_int_equal(run_hub(f, "--check-config", out, sizeof out), 0);
+    /* A rule file the start would refuse. */
+    snprintf(path, sizeof path, "%s/rules.yaml", f->dir);
+    write_file(path, "rules:\n  - {name: broken, when: nonsense}\n");
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "rules_file: rules.yaml\n");
+    int rc = run_hub(f, "--check-config", out, sizeof out);
+    if (rc != 2 || !strstr(out, "rules.yaml"))
+        fail_msg("a broken rule file: want exit 2 naming rules.yaml, got %d: %s", rc, out);
+
+    /* keygen under umask 077 */
+    mode_t old = umask(077);
+    char err[256], pub[41];
+    int krc = csph_keygen(f->keys, "tight", pub, err, sizeof err);
+    umask(old);
+    assert_int_equal(krc, 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tight.pub", f->keys);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    snprintf(path, sizeof path, "%s/tight.key", f->keys);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
 }
 
 static void test_revocation_by_reload(void **state)
@@ -440,6 +637,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roles_may_not, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_limits_and_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_config_as_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),

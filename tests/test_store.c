@@ -883,13 +883,14 @@ static void test_dir_is_a_file(void **state)
     struct csph_store *s = NULL;
     struct csph_error err = {0};
     int fds = tu_open_fds();
-    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_IO);
+    /* a setup to fix (exit status 2), not an I/O error */
+    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
     assert_null(s);
     assert_non_null(strstr(err.message, path));
     assert_int_equal(tu_open_fds(), fds);
     /* a directory whose parent is missing */
     snprintf(path, sizeof path, "%s/no/such/parent", f->dir);
-    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_IO);
+    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
     assert_null(s);
     assert_int_equal(tu_open_fds(), fds);
 }
@@ -1219,6 +1220,192 @@ static void test_map_full(void **state)
     assert_int_equal(csph_store_last_seq(s), 4);
 }
 
+struct usage_seen {
+    char source[8][64];
+    uint64_t count[8], bytes[8], dropped[8];
+    int n;
+};
+
+static int usage_visit(void *ctx, const char *source, size_t len, uint64_t count, uint64_t bytes,
+                       uint64_t dropped)
+{
+    struct usage_seen *u = ctx;
+    snprintf(u->source[u->n], sizeof u->source[0], "%.*s", (int)len, source);
+    u->count[u->n] = count;
+    u->bytes[u->n] = bytes;
+    u->dropped[u->n] = dropped;
+    return ++u->n == 8;
+}
+
+static int count_rejects(void *ctx, const struct csph_stored_reject *r)
+{
+    (*(int *)ctx)++;
+    (void)r;
+    return 0;
+}
+
+/* The bound per source: beyond it that source's oldest go in the same
+ * transaction, counted; other sources keep theirs; the ids left are the
+ * newest; a rejection dropped is not listed. Counted across a reopen. */
+static void test_rejects_bounded_per_source(void **state)
+{
+    struct fx *f = *state;
+    csph_store_reject_limits(f->s, 3, 0);
+    begin(f->s);
+    for (int i = 0; i < 5; i++)
+        reject(f->s, "noisy", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
+    reject(f->s, "quiet", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
+    commit(f->s);
+    struct usage_seen u = {0};
+    uint64_t dropped;
+    struct csph_error err;
+    assert_int_equal(csph_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
+    assert_int_equal(dropped, 2);
+    assert_int_equal(u.n, 2);
+    assert_string_equal(u.source[0], "noisy");
+    assert_int_equal(u.count[0], 3);
+    assert_int_equal(u.dropped[0], 2);
+    assert_string_equal(u.source[1], "quiet");
+    assert_int_equal(u.count[1], 1);
+    assert_int_equal(u.dropped[1], 0);
+    int listed = 0;
+    uint64_t last;
+    int end;
+    assert_int_equal(csph_store_rejects(f->s, 0, 100, count_rejects, &listed, &last, &end, &err),
+                     0);
+    assert_int_equal(listed, 4); /* noisy 3, 4, 5 and quiet 6 */
+    assert_int_equal(last, 6);
+    /* The byte bound, and the count kept across a reopen. */
+    reopen(f);
+    uint64_t one = u.bytes[1]; /* a stored rejection's size */
+    csph_store_reject_limits(f->s, 100, 2 * one);
+    begin(f->s);
+    reject(f->s, "quiet", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
+    reject(f->s, "quiet", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
+    commit(f->s);
+    memset(&u, 0, sizeof u);
+    assert_int_equal(csph_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
+    assert_int_equal(u.count[1], 2);
+    assert_int_equal(u.bytes[1], 2 * one);
+    assert_int_equal(u.dropped[1], 1);
+    assert_int_equal(dropped, 3);
+    assert_int_equal(csph_store_last_reject(f->s), 8);
+}
+
+/* index.state: an unclean stop is trusted once; the second in a row
+ * rebuilds (the index emptied, caught up from the log later). A fork is
+ * the hub that dies without closing. */
+static void die_holding(struct fx *f)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct csph_store *s;
+        struct csph_error err;
+        csph_store_close(&f->s); /* the child's copy: releases nothing of the parent's */
+        _exit(csph_store_open(&s, f->dir, MAP_SIZE, &err) == CSPH_ERR_OK ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_unclean_starts_counted(void **state)
+{
+    struct fx *f = *state;
+    begin(f->s);
+    append_ok(f->s, "police", "a", "\x80", NULL);
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    assert_int_equal(csph_store_index_applied(f->s), 1);
+    csph_store_close(&f->s);
+    /* A run that dies: the next start trusts the index (applied 1). */
+    die_holding(f);
+    struct csph_error err;
+    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(csph_store_index_applied(f->s), 1);
+    csph_store_close(&f->s);
+    /* Two in a row: the start after the second rebuilds. */
+    die_holding(f);
+    die_holding(f);
+    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(csph_store_index_applied(f->s), 0); /* rebuilt: empty */
+    char path[600], buf[128];
+    snprintf(path, sizeof path, "%s/index.state", f->dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = 0;
+    fclose(fp);
+    assert_non_null(strstr(buf, "clean 0\nunclean 0\n"));
+}
+
+/* MDB_CORRUPTED seen at any time marks the index: a clean stop does not
+ * mark it clean, and the next open rebuilds it and removes the mark. */
+static void test_damage_marks_index(void **state)
+{
+    struct fx *f = *state;
+    begin(f->s);
+    append_ok(f->s, "police", "a", "\x80", NULL);
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    assert_int_equal(csph_store_index_damaged(MDB_NOTFOUND), 0);
+    assert_int_equal(csph_store_index_damaged(MDB_CORRUPTED), 1);
+    assert_int_equal(csph_store_needs_heal(f->s), 1);
+    /* The next batch empties the index for its rebuild and is refused:
+     * against an empty index a resend would not be a duplicate. */
+    struct csph_error err;
+    assert_int_equal(csph_store_write_begin(f->s, &err), CSPH_ERR_BUSY);
+    assert_non_null(strstr(err.message, "rebuilding its index"));
+    assert_null(csph_store_txn(f->s));
+    struct csph_store_health h;
+    csph_store_health(f->s, &h);
+    assert_string_equal(h.index, "rebuilding");
+    assert_int_equal(h.index_applied, 0);
+    assert_int_equal(h.log_last, 1);
+    csph_store_close(&f->s);
+    /* Closed mid-rebuild: not marked clean, rebuilt again at the open. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/index.state", f->dir);
+    FILE *fp = fopen(path, "r");
+    char buf[128] = "";
+    assert_non_null(fp);
+    assert_true(fread(buf, 1, sizeof buf - 1, fp) > 0);
+    fclose(fp);
+    assert_non_null(strstr(buf, "clean 0"));
+    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(csph_store_index_applied(f->s), 0);
+    assert_int_equal(csph_store_needs_heal(f->s), 1); /* behind: ingest catches up */
+}
+
+/* Reopening the log in place: the same tail, the same answers. */
+static void test_reopen_log_in_place(void **state)
+{
+    struct fx *f = *state;
+    begin(f->s);
+    append_ok(f->s, "police", "a", "\x80", NULL);
+    append_ok(f->s, "police", "b", "\x80", NULL);
+    commit(f->s);
+    struct csph_error err;
+    int fds = tu_open_fds();
+    assert_int_equal(csph_store_reopen_log(f->s, &err), 0);
+    assert_int_equal(tu_open_fds(), fds); /* the old descriptors went first */
+    assert_int_equal(csph_store_last_seq(f->s), 2);
+    struct csph_store_health h;
+    csph_store_health(f->s, &h);
+    assert_int_equal(h.log_reopens, 1);
+    assert_string_equal(h.log, "ok");
+    begin(f->s);
+    uint64_t seq;
+    int dup;
+    struct csph_append ev = mk("police", "a", "\x80");
+    assert_int_equal(csph_store_append(f->s, &ev, &seq, &dup, &err), 0);
+    assert_int_equal(dup, 1);
+    assert_int_equal(seq, 1);
+    append_ok(f->s, "police", "c", "\x80", NULL);
+    commit(f->s);
+    expect_verify(f->s, 3, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1244,6 +1431,10 @@ int main(void)
         T(test_chain_blake2b_log_kept),
         T(test_dbi_in_batch),
         T(test_map_full),
+        T(test_rejects_bounded_per_source),
+        T(test_unclean_starts_counted),
+        T(test_damage_marks_index),
+        T(test_reopen_log_in_place),
         T(test_next_seq),
         T(test_readonly),
         T(test_scan_after_max_u64),
