@@ -1066,11 +1066,12 @@ static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
     msgpack_pack_map(c->pk, 2 + (has_field ? 1 : 0));
     csph_pack_str(c->pk, "code");
     csph_pack_str(c->pk, rj->code);
+    /* Kept rejections quote the event, which may not be UTF-8. */
     csph_pack_str(c->pk, "message");
-    csph_pack_str(c->pk, rj->message);
+    csph_pack_text(c->pk, rj->message, strlen(rj->message));
     if (has_field) {
         csph_pack_str(c->pk, "field");
-        csph_pack_str(c->pk, rj->field);
+        csph_pack_text(c->pk, rj->field, strlen(rj->field));
     }
     csph_pack_str(c->pk, "bytes");
     msgpack_pack_bin(c->pk, rj->len);

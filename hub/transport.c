@@ -19,8 +19,9 @@
 #define UNADMITTED_SLACK 16
 #define BACKOFF_MIN_MS 1
 #define BACKOFF_MAX_MS 64
-/* Descriptors kept back from clients: LMDB, the log file, ZeroMQ's own. */
-#define FD_RESERVE 64
+/* Descriptors kept back from clients, beyond those open at start: for
+ * files the hub opens later and ZeroMQ's own (16, and 1/64 of the limit). */
+#define FD_RESERVE_MIN 16
 #define REFUSAL_LOG_MS 10000
 #define MAX_LISTENERS 16
 
@@ -803,7 +804,7 @@ enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, v
     uint64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
     if (nofile == RLIM_INFINITY || nofile > (1u << 30))
         nofile = 1u << 30;
-    uint64_t used = fds_open() + FD_RESERVE;
+    uint64_t used = fds_open() + FD_RESERVE_MIN + nofile / 64;
     t->conns_max = lim->conns_max ? lim->conns_max : nofile > used ? nofile - used : 1;
     t->st.connections_max = t->conns_max;
     char ep[64];
