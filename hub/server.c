@@ -1486,7 +1486,7 @@ static void on_ready(struct csph_zsock *z)
         if (got < 0)
             continue;
         s->c.requests++;
-        struct csph_conn *conn = csph_transport_sender(s->transport, p->frames);
+        struct csph_conn *conn = csph_transport_sender(s->transport, p->frames, p->nframes);
         csph_transport_unadmitted(conn, &p->tk);
         zmq_msg_t *body = &p->frames[p->nframes - 1];
         struct csph_error e;

@@ -62,6 +62,7 @@ struct csph_conn {
 struct fd_slot {
     uint64_t accepts;
     struct csph_conn *owner;
+    int refused; /* its connection was refused: not counted as open */
 };
 
 struct csph_transport {
@@ -286,6 +287,13 @@ static void log_refusal(struct csph_transport *t, const char *why)
  * reserve for this, and close it: the client sees a refusal. */
 static void shed_pending(struct csph_transport *t)
 {
+    if (t->reserve_fd < 0) /* lost to a race last time: take one back */
+        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (t->reserve_fd < 0) {
+        /* Nothing to shed with: libzmq retries until a descriptor frees. */
+        log_refusal(t, "no file descriptor left for it");
+        return;
+    }
     if (t->reserve_fd >= 0) {
         close(t->reserve_fd);
         t->reserve_fd = -1;
@@ -307,31 +315,46 @@ static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
     struct fd_slot *s;
     switch (ev) {
     case ZMQ_EVENT_LISTENING:
-        if (t->nlisteners < MAX_LISTENERS)
-            t->listeners[t->nlisteners++] = fd;
+        /* Non-blocking, so that shed_pending never waits when libzmq took
+         * the connection first (libzmq treats EAGAIN from accept() as
+         * nothing pending). */
+        if (t->nlisteners < MAX_LISTENERS) {
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+                t->listeners[t->nlisteners++] = fd;
+        }
         break;
     case ZMQ_EVENT_ACCEPTED:
-        t->st.connections++;
         t->st.connections_accepted++;
         if ((s = fd_slot(t, fd))) {
             s->accepts++;
+            s->refused = 0;
             if (s->owner) /* its disconnection was not reported */
                 mark_gone(t, s->owner);
         }
-        if (t->st.connections > t->conns_max) {
+        if (t->st.connections >= t->conns_max) {
             /* Over the bound: end it at once and visibly. shutdown(), not
              * close(): the fd stays libzmq's, which sees the end of the
              * stream, closes it and reports DISCONNECTED. */
             shutdown(fd, SHUT_RDWR);
+            if (s)
+                s->refused = 1;
             t->st.connections_refused++;
             log_refusal(t, "the hub is at its connection limit");
+            break;
         }
+        t->st.connections++;
         break;
     case ZMQ_EVENT_DISCONNECTED:
+        s = fd_slot(t, fd);
+        if (s && s->refused) {
+            s->refused = 0;
+            break;
+        }
         if (t->st.connections)
             t->st.connections--;
         t->st.connections_closed++;
-        if ((s = fd_slot(t, fd)) && s->owner && s->owner->gen == s->accepts)
+        if (s && s->owner && s->owner->gen == s->accepts)
             mark_gone(t, s->owner);
         break;
     case ZMQ_EVENT_ACCEPT_FAILED:
@@ -347,7 +370,9 @@ void csph_transport_poll_monitor(struct csph_transport *t)
 {
     if (!t->monitor)
         return;
-    for (;;) {
+    /* Bounded: at EMFILE libzmq posts ACCEPT_FAILED as fast as it retries,
+     * and the loop must go on serving; the watcher calls again. */
+    for (int i = 0; i < 4096; i++) {
         zmq_msg_t a, b;
         zmq_msg_init(&a);
         if (zmq_msg_recv(&a, t->monitor, ZMQ_DONTWAIT) < 0) {
@@ -560,11 +585,13 @@ done:
 
 /* ---- requests ---------------------------------------------------------- */
 
-struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames)
+struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames, int n)
 {
     const void *rid = zmq_msg_data(&frames[0]);
     size_t len = zmq_msg_size(&frames[0]);
-    int fd = zmq_msg_get(&frames[0], ZMQ_SRCFD);
+    /* The body's fd: the routing-id frame has none when the ROUTER made
+     * it while prefetching (after a ZMQ_EVENTS query or a poll). */
+    int fd = zmq_msg_get(&frames[n - 1], ZMQ_SRCFD);
     struct csph_conn *c = *conn_slot(t, rid, len);
     if (c && (fd < 0 || c->fd == fd))
         return c;

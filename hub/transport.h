@@ -15,7 +15,8 @@
  * Disconnections come from the socket monitor (libzmq 4.3.4 has no
  * ZMQ_ROUTER_NOTIFY): ZMQ_EVENT_ACCEPTED and ZMQ_EVENT_DISCONNECTED carry the
  * connection's fd, and every request carries the fd it came on
- * (zmq_msg_get(ZMQ_SRCFD)). A routing id first seen on fd F is bound to F
+ * (zmq_msg_get(ZMQ_SRCFD) on its body: the routing-id frame has none when
+ * the ROUTER prefetched the message). A routing id first seen on fd F is bound to F
  * only after the monitor is drained, so the events that closed F's previous
  * connection and accepted this one have been applied; each fd keeps a count
  * of its accepts, and a DISCONNECTED releases the connection only when it
@@ -105,9 +106,10 @@ void csph_transport_close(struct csph_transport *t, void (*on_closed)(void *data
  * NULL. Held replies are dropped. */
 void csph_transport_destroy(struct csph_transport **t);
 
-/* The sender of a received message (frames[0] is its routing id), created
- * on first sight. NULL only when out of memory. */
-struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames);
+/* The sender of a received message of n frames (frames[0] its routing id,
+ * frames[n - 1] its body), created on first sight. NULL only when out of
+ * memory. */
+struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames, int n);
 /* Charge the connection's requests to the account named key (len bytes),
  * e.g. its identity; NULL key: none. Returns CSPH_ERR_NOMEM on failure. */
 enum csph_err csph_transport_set_account(struct csph_transport *t, struct csph_conn *c,

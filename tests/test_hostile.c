@@ -397,16 +397,14 @@ static void low_fd_limit(const char *limits)
      * socket that got its answer. */
     r = tu_call(&first, "{\"op\":\"ping\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
-    int answered = 0;
-    int64_t until = tu_now_ms() + 5000;
-    for (int i = 0; i < n && tu_now_ms() < until; i++) {
-        zmq_pollitem_t it = {s[i], 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 0) > 0)
-            answered++;
-    }
+    zmq_pollitem_t *items = calloc((size_t)n, sizeof *items);
+    for (int i = 0; i < n; i++)
+        items[i] = (zmq_pollitem_t){s[i], 0, ZMQ_POLLIN, 0};
+    int answered = zmq_poll(items, n, 10000);
+    free(items);
     assert_true(answered >= 1);
     r = tu_call(&first, "{\"op\":\"stats\"}");
-    assert_true(tu_int(&r, "counters.connections") <= tu_int(&r, "counters.connections_max") + 1);
+    assert_true(tu_int(&r, "counters.connections") <= tu_int(&r, "counters.connections_max"));
     for (int i = 0; i < n; i++)
         zmq_close(s[i]);
     free(s);
@@ -415,7 +413,8 @@ static void low_fd_limit(const char *limits)
     tu_client_close(&first);
     /* The refusal is in the log, with what to do. */
     FILE *lf = fopen(f.hub.log, "r");
-    assert_non_null(lf);
+    if (!lf)
+        fail_msg("%s: %s (%d descriptors open)", f.hub.log, strerror(errno), tu_open_fds());
     char line[2048];
     int logged = 0, room_logged = 0;
     while (fgets(line, sizeof line, lf)) {

@@ -116,6 +116,9 @@ static int hub_spawn(struct tu_hub *h, va_list ap)
         /* A test that crashes must not leave its hub running. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (tu_hub_nofile) {
+            /* The test's own descriptors would count against the limit. */
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
             struct rlimit rl = {tu_hub_nofile, tu_hub_nofile};
             setrlimit(RLIMIT_NOFILE, &rl);
         }
