@@ -62,7 +62,11 @@ struct csph_conn {
 struct fd_slot {
     uint64_t accepts;
     struct csph_conn *owner;
-    int refused; /* its connection was refused: not counted as open */
+    /* Counted in stats.connections. Per fd, so that a close libzmq does
+     * not report (it reports none for connections it ends itself, such as
+     * a second one with the same routing id) is undone when the fd is
+     * accepted again, and the count cannot creep up to the bound. */
+    int open;
 };
 
 struct csph_transport {
@@ -328,34 +332,37 @@ static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
         t->st.connections_accepted++;
         if ((s = fd_slot(t, fd))) {
             s->accepts++;
-            s->refused = 0;
             if (s->owner) /* its disconnection was not reported */
                 mark_gone(t, s->owner);
+            if (s->open) { /* nor was its close */
+                s->open = 0;
+                t->st.connections--;
+            }
         }
         if (t->st.connections >= t->conns_max) {
             /* Over the bound: end it at once and visibly. shutdown(), not
              * close(): the fd stays libzmq's, which sees the end of the
              * stream, closes it and reports DISCONNECTED. */
             shutdown(fd, SHUT_RDWR);
-            if (s)
-                s->refused = 1;
             t->st.connections_refused++;
             log_refusal(t, "the hub is at its connection limit");
             break;
         }
-        t->st.connections++;
+        if (s) {
+            s->open = 1;
+            t->st.connections++;
+        }
         break;
     case ZMQ_EVENT_DISCONNECTED:
-        s = fd_slot(t, fd);
-        if (s && s->refused) {
-            s->refused = 0;
+        if (!(s = fd_slot(t, fd)))
             break;
-        }
-        if (t->st.connections)
-            t->st.connections--;
-        t->st.connections_closed++;
-        if (s && s->owner && s->owner->gen == s->accepts)
+        if (s->owner && s->owner->gen == s->accepts)
             mark_gone(t, s->owner);
+        if (s->open) { /* a refused one was never counted */
+            s->open = 0;
+            t->st.connections--;
+            t->st.connections_closed++;
+        }
         break;
     case ZMQ_EVENT_ACCEPT_FAILED:
         if (fd == EMFILE || fd == ENFILE)
