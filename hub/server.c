@@ -1924,7 +1924,7 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     };
     /* Each client connection takes a descriptor: allow what the system
      * allows this process. */
-    uint64_t nofile_before, nofile;
+    uint64_t nofile_before = 0, nofile = 0;
     if (csph_transport_raise_fd_limit(&nofile_before, &nofile) != 0)
         LOG_WARN("hub", "cannot raise the file-descriptor limit (%s): it stays %llu",
                  strerror(errno), (unsigned long long)nofile);
