@@ -127,8 +127,11 @@ enum csph_err csph_transport_admit(struct csph_transport *t, struct csph_conn *c
 void csph_transport_unadmitted(struct csph_conn *c, struct csph_ticket *tk);
 
 /* Send body (len bytes, copied) to the client of the request whose
- * envelope is env[0..nenv) (consumed): at once, or held in order behind
- * what its connection already waits for. Settles the ticket. */
+ * envelope is env[0..nenv): at once, or held in order behind what its
+ * connection already waits for; dropped (stats.replies_dropped) when the
+ * client has gone or is past its bound. The envelope's contents pass to
+ * ZeroMQ or the held reply; the caller still closes env (then empty).
+ * Settles the ticket. */
 void csph_transport_reply(struct csph_transport *t, struct csph_ticket *tk, zmq_msg_t *env,
                           int nenv, const void *body, size_t len);
 /* Settle a ticket without a reply (the request was dropped). */
