@@ -49,6 +49,7 @@ struct csph_conn {
     int fd;
     uint64_t gen; /* the fd's accept count when bound */
     uint32_t held, inflight, fetches;
+    uint32_t held_unadmitted; /* of held: answers to requests refused on receipt */
     uint64_t held_bytes;
     struct held *head, *tail;
     uint64_t next_try_ms;
@@ -224,6 +225,7 @@ static void held_free(struct csph_transport *t, struct csph_conn *c, struct held
     for (int i = 0; i < h->nframes; i++)
         zmq_msg_close(&h->frames[i]);
     c->held--;
+    c->held_unadmitted -= !h->admitted;
     c->held_bytes -= h->bytes;
     t->held_total--;
     t->held_bytes_total -= h->bytes;
@@ -500,8 +502,7 @@ static int may_hold(const struct csph_transport *t, const struct csph_conn *c, i
 {
     if (admitted)
         return 1; /* admission bounded these already */
-    return c->held < t->lim->conn_replies_max + UNADMITTED_SLACK &&
-           t->held_total < t->lim->replies_max;
+    return c->held_unadmitted < UNADMITTED_SLACK && t->held_total < t->lim->replies_max;
 }
 
 static void settle(struct csph_transport *t, struct csph_ticket *tk)
@@ -577,6 +578,7 @@ void csph_transport_reply(struct csph_transport *t, struct csph_ticket *tk, zmq_
         c->head = h;
     c->tail = h;
     c->held++;
+    c->held_unadmitted += !h->admitted;
     c->held_bytes += len;
     t->held_total++;
     t->held_bytes_total += len;
