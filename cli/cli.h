@@ -126,7 +126,7 @@ int64_t cli_int(const json_t *o, const char *key, int64_t def);
 
 /* RFC 3339 ("2025-03-01T21:14:00Z", "...T21:14:00.123+01:00") to ms since
  * the epoch; -1 when it is not one. */
-int cli_time_parse(const char *s, int64_t *ms);
+int cli_time_parse(const char *s, int64_t *ms, const char **why);
 /* "now", "12m", "5h", "3d": how long ago `then` was. */
 void cli_fmt_age(int64_t now_ms, int64_t then_ms, char *buf, size_t n);
 /* Local date "2025-03-14", or with with_time "2025-03-14 09:05". */

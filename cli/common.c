@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "timefmt.h"
 
 volatile sig_atomic_t cli_interrupted;
 
@@ -228,7 +229,7 @@ int cli_request(struct cli *c, json_t *req, int timeout_ms, json_t **reply, char
         snprintf(why + n, whylen - (size_t)n, " (field %s)", field);
     /* busy and internal: nothing was done and trying later may work; every
      * other code is the hub refusing what was asked. */
-    rc = strcmp(code, "busy") == 0 || strcmp(code, "internal") == 0 ? CLI_FAIL : CLI_REFUSED;
+    rc = csph_code_retry(csph_code_parse(code, strlen(code))) ? CLI_FAIL : CLI_REFUSED;
     json_decref(r);
     return rc;
 }
@@ -304,56 +305,9 @@ int64_t cli_int(const json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
 }
 
-/* n decimal digits at p, or -1. */
-static int digits(const char *p, int n)
+int cli_time_parse(const char *s, int64_t *ms, const char **why)
 {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v;
-}
-
-int cli_time_parse(const char *s, int64_t *ms)
-{
-    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-        return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-        sec < 0 || sec > 60)
-        return -1;
-    const char *p = s + 19;
-    int frac = 0, scale = 100;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return -1;
-        for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    int off_min = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if ((*p == '+' || *p == '-') && p[3] == ':') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        if (oh < 0 || om < 0)
-            return -1;
-        off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
-    time_t t = timegm(&tm);
-    *ms = (int64_t)t * 1000 + frac - (int64_t)off_min * 60000;
-    return 0;
+    return csph_time_parse(s, strlen(s), ms, why); /* the hub's own parser: what it accepts */
 }
 
 void cli_fmt_age(int64_t now_ms, int64_t then_ms, char *buf, size_t n)
@@ -380,7 +334,7 @@ void cli_fmt_local(int64_t ms, int with_time, char *buf, size_t n)
 void cli_fmt_stamp(const char *s, int with_time, char *buf, size_t n)
 {
     int64_t ms;
-    if (cli_time_parse(s, &ms) == 0)
+    if (cli_time_parse(s, &ms, NULL) == 0)
         cli_fmt_local(ms, with_time, buf, n);
     else
         snprintf(buf, n, "%s", s);

@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     /* Ages and deadlines are shown against the wall clock; CSPHUB_NOW (RFC
      * 3339) stands in for it, so what the table shows can be tested. */
     const char *now = getenv("CSPHUB_NOW");
-    if (!now || cli_time_parse(now, &c.now_ms) != 0) {
+    if (!now || cli_time_parse(now, &c.now_ms, NULL) != 0) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         c.now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;

@@ -23,13 +23,13 @@ static void make_row(struct cli *c, const json_t *a, struct row *r)
     r->status = cli_str(a, "status");
     r->reason = cli_str(a, "reason");
     int64_t raised;
-    if (cli_time_parse(cli_str(a, "raised_at"), &raised) == 0)
+    if (cli_time_parse(cli_str(a, "raised_at"), &raised, NULL) == 0)
         cli_fmt_age(c->now_ms, raised, r->age, sizeof r->age);
     else
         snprintf(r->age, sizeof r->age, "?");
     int64_t due;
     r->overdue = 0;
-    if (cli_time_parse(cli_str(a, "due_at"), &due) == 0) {
+    if (cli_time_parse(cli_str(a, "due_at"), &due, NULL) == 0) {
         /* Overdue: past its deadline with no decision recorded; any
          * alert.update ends the deadline (RULES.md, `overdue`). */
         r->overdue = due < c->now_ms && strcmp(r->status, "open") == 0;

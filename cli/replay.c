@@ -10,14 +10,14 @@
 
 /* A --since/--till value: RFC 3339, or a date standing for its midnight UTC.
  * Writes the RFC 3339 text into buf; -1 when it is neither. */
-static int time_option(const char *arg, char *buf, size_t n)
+static int time_option(const char *arg, char *buf, size_t n, const char **why)
 {
     int64_t ms;
     if (strlen(arg) == 10 && arg[4] == '-' && arg[7] == '-')
         snprintf(buf, n, "%sT00:00:00Z", arg);
     else
         snprintf(buf, n, "%s", arg);
-    return cli_time_parse(buf, &ms);
+    return cli_time_parse(buf, &ms, why);
 }
 
 /* "a, b,c" -> ["a","b","c"]; NULL when there is no name in it. */
@@ -109,6 +109,7 @@ int cli_cmd_replay(struct cli *c, int argc, char **argv)
     json_t *base = json_pack("{s:s}", "op", "replay");
     uint64_t after = 0, max = 0, page = 1000, v;
     char tbuf[80];
+    const char *why = "";
     int rc = CLI_OK, opt;
     cli_getopt_reset();
     while (rc == CLI_OK && (opt = cli_next_option(c, argc, argv, opts, &rc)) >= 0) {
@@ -125,10 +126,10 @@ int cli_cmd_replay(struct cli *c, int argc, char **argv)
             break;
         case OPT_SINCE:
         case OPT_TILL:
-            if (time_option(optarg, tbuf, sizeof tbuf))
-                rc = cli_usage_error(c, "--%s '%s': expected a date-time such as "
+            if (time_option(optarg, tbuf, sizeof tbuf, &why))
+                rc = cli_usage_error(c, "--%s '%s' %s: expected a date-time such as "
                                         "2025-03-01T00:00:00Z or a date such as 2025-03-01",
-                                     opt == OPT_SINCE ? "since" : "till", optarg);
+                                     opt == OPT_SINCE ? "since" : "till", optarg, why);
             else
                 json_object_set_new(base, opt == OPT_SINCE ? "since" : "till", json_string(tbuf));
             break;

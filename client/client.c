@@ -381,7 +381,8 @@ static void handle_publish_reply(csph_client *c, struct flight *f, const msgpack
         return;
     }
     const msgpack_object *code = get(err, "code");
-    if (str_is(code, "busy") || str_is(code, "internal")) {
+    if (code && code->type == MSGPACK_OBJECT_STR &&
+        csph_code_retry(csph_code_parse(code->via.str.ptr, code->via.str.size))) {
         /* Nothing was done: try again after a pause. */
         f->sent_ms = 0;
         f->not_before = now_ms() + c->o.busy_backoff_ms;

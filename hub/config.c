@@ -104,7 +104,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
                                        "reply_backlog_max", "replay_max", "replay_scan_max",
                                        "reply_max_bytes", "map_size_mb", "fetch_held_max",
-                                       "index_hold_ms", "rules_cache_mb",
+                                       "index_hold_ms", "rules_cache_mb", "index_writemap_mb",
                                        "reply_backlog_per_connection",
                                        "reply_backlog_per_identity", "reply_backlog_mb",
                                        "reply_backlog_mb_per_connection",
@@ -139,6 +139,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "connections_max", 0, 10000000, &l->connections_max, err);
     if (!rc) rc = read_u32(y, m, "index_hold_ms", 1, 60000, &l->index_hold_ms, err);
     if (!rc) rc = read_u32(y, m, "rules_cache_mb", 0, 4096, &l->rules_cache_mb, err);
+    if (!rc) rc = read_u32(y, m, "index_writemap_mb", 0, 16u << 20, &l->index_writemap_mb, err);
     l->sndhwm = (int)hwm_s;
     l->rcvhwm = (int)hwm_r;
     if (map_mb)

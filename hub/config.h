@@ -55,6 +55,8 @@ struct csph_limits {
     uint32_t connections_max;    /* open client connections; 0: from the fd limit */
     uint32_t index_hold_ms;      /* held index work is committed after this much quiet */
     uint32_t rules_cache_mb;     /* the rule engine's memory between events (0: none) */
+    uint32_t index_writemap_mb;  /* index.mdb through its map below this (0: from the kernel's
+                                    dirty-page limits) */
 };
 
 struct csph_config {

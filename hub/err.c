@@ -30,6 +30,10 @@ const char *csph_err_message(enum csph_err e)
     return err_messages[e];
 }
 
+_Static_assert((int)CSPH_ERR_INTERNAL == (int)CSPH_CODE_INTERNAL &&
+                   (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY,
+               "the wire codes are the first of the hub's");
+
 int csph_err_is_wire(enum csph_err e)
 {
     return e > CSPH_ERR_OK && e <= CSPH_ERR_INTERNAL;

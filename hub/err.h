@@ -3,28 +3,21 @@
  * Every function that can fail returns an enum csph_err and hands results
  * through out-parameters. The names and messages come from one X-macro so the
  * wire code (`bad_event`) and the C name (CSPH_ERR_BAD_EVENT) cannot drift.
- * The first block of codes is CSPH/1's wire error table (PROTOCOL.md 2); the
- * rest never cross the wire.
+ * The first block of codes is CSPH/1's wire error table (PROTOCOL.md 2,
+ * CSPH_CODE_MAP in include/csphub.h); the rest never cross the wire.
  */
 #ifndef CSPH_ERR_H
 #define CSPH_ERR_H
 
 #include <stddef.h>
 
+#include "csphub.h"
+
+/* CSPH/1's codes come from the public header's table (include/csphub.h),
+ * so the hub and every client agree on them; the rest never cross the
+ * wire. */
 #define CSPH_ERR_MAP(X)                                                        \
-    X(OK, "ok", "success")                                                     \
-    X(BAD_REQUEST, "bad_request", "the request is malformed")                  \
-    X(BAD_OP, "bad_op", "unknown op")                                          \
-    X(BAD_EVENT, "bad_event", "the event breaks its schema")                   \
-    X(UNKNOWN_TYPE, "unknown_type", "no schema for the event's type")          \
-    X(TOO_LARGE, "too_large", "over a size limit")                             \
-    X(ID_CONFLICT, "id_conflict",                                              \
-      "this source already sent this event id with different content")         \
-    X(FORBIDDEN, "forbidden", "the client's identity may not do this")         \
-    X(UNKNOWN_PANEL, "unknown_panel", "no such panel")                         \
-    X(NOT_FOUND, "not_found", "no such alert or sequence number")              \
-    X(BUSY, "busy", "the hub is at a configured limit; retry later")           \
-    X(INTERNAL, "internal", "the hub failed; nothing was done")                \
+    CSPH_CODE_MAP(X)                                                           \
     X(CONFIG, "config", "the configuration is invalid")                        \
     X(IO, "io", "an input/output operation failed")                            \
     X(NOMEM, "nomem", "out of memory")                                         \

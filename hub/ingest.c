@@ -737,7 +737,8 @@ enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, stru
     clock_gettime(CLOCK_MONOTONIC, &t0);
     msgpack_zone_init(&b.zone, 8192);
     while (rc == CSPH_ERR_OK) {
-        uint64_t upto = from, until = last - from > 20000 ? from + 20000 : last;
+        uint64_t chunk = csph_store_index_hold_events(g->store);
+        uint64_t upto = from, until = last - from > chunk ? from + chunk : last;
         int end = 1;
         if (from < last)
             rc = csph_store_scan(g->store, from, until, until - from, backfill_visit, &b, &upto,
@@ -791,10 +792,11 @@ enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
         return rc;
     msgpack_zone_init(&c.zone, 8192);
     while (rc == CSPH_ERR_OK && from < last) {
-        uint64_t upto = from, until = last - from > 20000 ? from + 20000 : last;
         int end;
         if ((rc = csph_store_index_begin(g->store, err)))
             break;
+        uint64_t chunk = csph_store_index_hold_events(g->store);
+        uint64_t upto = from, until = last - from > chunk ? from + chunk : last;
         c.rc = CSPH_ERR_OK;
         rc = csph_store_scan(g->store, from, until, until - from, catch_up_visit, &c, &upto, &end,
                              err);

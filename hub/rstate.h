@@ -12,8 +12,9 @@
  * order events arrived in. The evaluator gives the kinds their meaning
  * (rules.c).
  *
- *   rules.state  kind(1) id(8) key_len(2) key  time(8, big-endian, sign
+ *   rules.state  key_len(2) key kind(1) id(8)  time(8, big-endian, sign
  *                flipped) seq(8, big-endian) -> value
+ *                (the key first: a person's series of every rule together)
  *   rules.meta   small named records (the state's version, the series ids
  *                built from the log)
  *

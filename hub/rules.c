@@ -43,7 +43,7 @@
 #include "ruleset.h"
 #include "timefmt.h"
 
-#define STATE_VERSION 3u /* 1: rules.window/prior; 2: rules.log; 3: this file */
+#define STATE_VERSION 4u /* 1: rules.window/prior; 2: rules.log; 3: this file; 4: key values first */
 #define ENTRIES_PEEK 64  /* a window's entries read before asking whether any tier can fire */
 
 struct kval {

@@ -1875,6 +1875,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
              cfg->schemas_dir);
     if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
         goto fail;
+    if (cfg->limits.index_writemap_mb)
+        csph_store_index_writemap_max(s->store, (uint64_t)cfg->limits.index_writemap_mb << 20);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
              cfg->data_dir, (unsigned long long)csph_store_last_seq(s->store),
              (unsigned long long)csph_store_last_reject(s->store),

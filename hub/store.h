@@ -45,6 +45,7 @@
  * flight: index bytes written -36 to -44% against a commit per batch. */
 #define CSPH_INDEX_HOLD_BATCHES 8
 #define CSPH_INDEX_HOLD_EVENTS 20000
+#define CSPH_INDEX_HOLD_EVENTS_COPIED 1000 /* index not written through its map */
 
 #include "err.h"
 
@@ -190,6 +191,15 @@ void csph_store_index_settle(struct csph_store *s);
  * Returns 1 while batches are still held (commit them when the hub goes
  * quiet). */
 int csph_store_index_settle_due(struct csph_store *s);
+/* index.mdb is written through its map while its pages in use stay below
+ * bytes (default: half of what the kernel lets stay dirty before it writes
+ * back, vm.dirty_background_*), and with write() beyond (store.c says why).
+ * The switch, either way, happens when the next index transaction begins. */
+void csph_store_index_writemap_max(struct csph_store *s, uint64_t bytes);
+int csph_store_index_writemap(const struct csph_store *s);
+/* The most events one index transaction should hold in the current mode
+ * (a catch-up commits its index every so many). */
+uint64_t csph_store_index_hold_events(const struct csph_store *s);
 /* Drop the batch. The index transaction goes with it, and with it the
  * index of the batches it held: they are in the log, and
  * csph_store_index_applied is behind csph_store_last_seq until

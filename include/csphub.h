@@ -128,6 +128,41 @@ int csph_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_l
                          size_t errlen);
 int csph_msgpack_to_json(const void *mp, size_t len, int pretty, char **out);
 
+/* CSPH/1's error codes (PROTOCOL.md 2), one X-macro: X(C name, wire code,
+ * one sentence). A reply's `code` text maps to enum csph_code with
+ * csph_code_parse, so a program compares numbers, never strings. */
+#define CSPH_CODE_MAP(X)                                                       \
+    X(OK, "ok", "success")                                                     \
+    X(BAD_REQUEST, "bad_request", "the request is malformed")                  \
+    X(BAD_OP, "bad_op", "unknown op")                                          \
+    X(BAD_EVENT, "bad_event", "the event breaks its schema")                   \
+    X(UNKNOWN_TYPE, "unknown_type", "no schema for the event's type")          \
+    X(TOO_LARGE, "too_large", "over a size limit")                             \
+    X(ID_CONFLICT, "id_conflict",                                              \
+      "this source already sent this event id with different content")         \
+    X(FORBIDDEN, "forbidden", "the client's identity may not do this")         \
+    X(UNKNOWN_PANEL, "unknown_panel", "no such panel")                         \
+    X(NOT_FOUND, "not_found", "no such alert or sequence number")              \
+    X(BUSY, "busy", "the hub is at a configured limit; retry later")           \
+    X(INTERNAL, "internal", "the hub failed; nothing was done")
+
+enum csph_code {
+#define CSPH_CODE_ENUM(name, code, msg) CSPH_CODE_##name,
+    CSPH_CODE_MAP(CSPH_CODE_ENUM)
+#undef CSPH_CODE_ENUM
+    CSPH_CODE__COUNT,
+    CSPH_CODE_UNKNOWN = -1 /* a code this library does not know (a newer hub's) */
+};
+
+/* The code's text ("busy"); "unknown" for CSPH_CODE_UNKNOWN. */
+const char *csph_code_name(enum csph_code c);
+/* The text of a reply's `code` (len bytes, not NUL-terminated) as a
+ * number; CSPH_CODE_UNKNOWN for anything else. */
+enum csph_code csph_code_parse(const char *s, size_t len);
+/* Whether a request answered with this code may succeed if sent again
+ * unchanged (busy, internal). */
+int csph_code_retry(enum csph_code c);
+
 /* CURVE keys (security = curve). csph_keygen writes a new key pair for
  * name into dir: NAME.key (public and secret key, mode 0600: give it to
  * that client only) and NAME.pub (the public key: put it in the hub's

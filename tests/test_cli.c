@@ -408,6 +408,13 @@ static void test_usage(void **state)
     EXPECT_STATUS(f, 2);
     RUN(f, "replay", "--since", "last tuesday");
     EXPECT_STATUS(f, 2);
+    /* the hub's own parser: a day the month lacks is refused here, with why */
+    RUN(f, "replay", "--since", "2025-02-31");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "day that does not exist");
+    RUN(f, "replay", "--since", "2025-03-01 10:00:00Z");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "'T'");
     RUN(f, "replay", "--max");
     EXPECT_STATUS(f, 2);
     EXPECT_IN(f, err, "needs a value");

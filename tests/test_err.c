@@ -82,6 +82,32 @@ static void test_wire_codes_are_protocol_table(void **state)
     assert_false(csph_err_is_wire(CSPH_ERR_LOCKED));
 }
 
+/* The public table (include/csphub.h) a client compares by: every wire code
+ * parses to the number the hub uses for it, and back; anything else,
+ * including a prefix or another case, is unknown. */
+static void test_public_codes(void **state)
+{
+    (void)state;
+    for (size_t j = 0; j < NWIRE; j++) {
+        enum csph_code c = csph_code_parse(wire_codes[j], strlen(wire_codes[j]));
+        if (c == CSPH_CODE_UNKNOWN)
+            fail_msg("wire code '%s' is not in csphub.h", wire_codes[j]);
+        assert_string_equal(csph_code_name(c), wire_codes[j]);
+        assert_string_equal(csph_err_name((enum csph_err)c), wire_codes[j]);
+    }
+    assert_int_equal(csph_code_parse("busy", 4), CSPH_CODE_BUSY);
+    assert_int_equal(csph_code_parse("busyx", 4), CSPH_CODE_BUSY); /* len counts, not NUL */
+    assert_int_equal(csph_code_parse("bus", 3), CSPH_CODE_UNKNOWN);
+    assert_int_equal(csph_code_parse("BUSY", 4), CSPH_CODE_UNKNOWN);
+    assert_int_equal(csph_code_parse("config", 6), CSPH_CODE_UNKNOWN); /* never on the wire */
+    assert_int_equal(csph_code_parse(NULL, 0), CSPH_CODE_UNKNOWN);
+    assert_string_equal(csph_code_name(CSPH_CODE_UNKNOWN), "unknown");
+    assert_true(csph_code_retry(CSPH_CODE_BUSY));
+    assert_true(csph_code_retry(CSPH_CODE_INTERNAL));
+    assert_false(csph_code_retry(CSPH_CODE_BAD_EVENT));
+    assert_false(csph_code_retry(CSPH_CODE_UNKNOWN));
+}
+
 static void test_error_set(void **state)
 {
     (void)state;
@@ -163,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_names_and_messages_distinct),
         cmocka_unit_test(test_out_of_range_codes),
         cmocka_unit_test(test_wire_codes_are_protocol_table),
+        cmocka_unit_test(test_public_codes),
         cmocka_unit_test(test_error_set),
         cmocka_unit_test(test_prefix_field),
         cmocka_unit_test(test_prefix_field_truncates),

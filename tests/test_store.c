@@ -496,6 +496,119 @@ static void test_index_holds_batches(void **state)
     commit(f->s);
 }
 
+/* ---- the person index ---- */
+
+struct refs_seen {
+    int n;
+    int64_t t[16];
+    uint64_t seq[16];
+};
+
+static int ref_visit(void *ctx, int64_t t, uint64_t seq)
+{
+    struct refs_seen *r = ctx;
+    if (r->n < 16) {
+        r->t[r->n] = t;
+        r->seq[r->n] = seq;
+    }
+    r->n++;
+    return 0;
+}
+
+static struct refs_seen refs_of(struct csph_store *s, char kind, const char *ref, int64_t from,
+                                int64_t to)
+{
+    struct refs_seen r = {0};
+    struct csph_error err;
+    uint64_t applied;
+    if (csph_store_refs(s, kind, ref, strlen(ref), from, to, ref_visit, &r, &applied, &err))
+        fail_msg("refs: %s", err.message);
+    return r;
+}
+
+static void index_ref(struct csph_store *s, char kind, const char *ref, int64_t t, uint64_t seq)
+{
+    struct csph_error err;
+    if (csph_store_index_ref(s, kind, ref, strlen(ref), t, seq, &err))
+        fail_msg("index_ref: %s", err.message);
+}
+
+/* A person's entries come back in (time, seq) order within the range asked,
+ * whoever else is indexed beside them (a reference that is a prefix of
+ * another, another kind with the same text), and one person's entries can
+ * be dropped leaving the others'. Then the same once the index is written
+ * with write() instead of through its map: the switch keeps every entry. */
+static void person_index_checks(struct fx *f)
+{
+    begin(f->s);
+    index_ref(f->s, 'p', "V-1", 3000, 3);
+    index_ref(f->s, 'p', "V-1", 1000, 1);
+    index_ref(f->s, 'p', "V-10", 2000, 2);
+    index_ref(f->s, 'l', "V-1", 2500, 4);
+    index_ref(f->s, 'p', "V-1", 1000, 1); /* the same entry twice: once */
+    index_ref(f->s, 'p', "V-1", -500, 5); /* before 1970 sorts first */
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    struct refs_seen r = refs_of(f->s, 'p', "V-1", INT64_MIN, INT64_MAX);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.t[0], -500);
+    assert_int_equal(r.seq[1], 1);
+    assert_int_equal(r.seq[2], 3);
+    r = refs_of(f->s, 'p', "V-1", 1000, 2999);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.seq[0], 1);
+    assert_int_equal(refs_of(f->s, 'l', "V-1", INT64_MIN, INT64_MAX).n, 1);
+    assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
+
+    struct csph_error err;
+    begin(f->s);
+    assert_int_equal(csph_store_drop_ref(f->s, 'p', "V-1", 3, &err), CSPH_ERR_OK);
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    assert_int_equal(refs_of(f->s, 'p', "V-1", INT64_MIN, INT64_MAX).n, 0);
+    assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
+    assert_int_equal(refs_of(f->s, 'l', "V-1", INT64_MIN, INT64_MAX).n, 1);
+}
+
+static void test_person_index(void **state)
+{
+    struct fx *f = *state;
+    assert_true(csph_store_index_writemap(f->s));
+    person_index_checks(f);
+}
+
+static void test_index_leaves_writemap(void **state)
+{
+    struct fx *f = *state;
+    int dup;
+    fill(f->s, 50);
+    csph_store_index_settle(f->s);
+    assert_true(csph_store_index_writemap(f->s));
+    csph_store_index_writemap_max(f->s, 1); /* any index is larger */
+    begin(f->s);
+    assert_false(csph_store_index_writemap(f->s));
+    /* what was indexed before is still there: a resend is known */
+    assert_int_equal(append_ok(f->s, "police", "ev-7", "payload-7", &dup), 7);
+    assert_int_equal(dup, 1);
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    assert_int_equal(csph_store_index_applied(f->s), 50);
+    person_index_checks(f);
+    /* and back through the map when the limit allows it */
+    csph_store_index_writemap_max(f->s, 1ull << 40);
+    begin(f->s);
+    assert_true(csph_store_index_writemap(f->s));
+    assert_int_equal(append_ok(f->s, "police", "ev-8", "payload-8", &dup), 8);
+    assert_int_equal(dup, 1);
+    commit(f->s);
+    csph_store_index_settle(f->s);
+    assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
+    /* what it wrote either way is there after a restart */
+    reopen(f);
+    assert_int_equal(csph_store_index_applied(f->s), csph_store_last_seq(f->s));
+    assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
+}
+
 static void test_close_aborts_open_batch(void **state)
 {
     struct fx *f = *state;
@@ -1117,7 +1230,9 @@ int main(void)
         T(test_id_conflict),
         T(test_same_id_other_source),
         T(test_abort),
-        T(test_close_aborts_open_batch),
+        T(test_person_index),
+    T(test_index_leaves_writemap),
+    T(test_close_aborts_open_batch),
         T(test_rejects),
         T(test_reopen_keeps_everything),
         T(test_scan),
