@@ -34,11 +34,20 @@ void csph_config_defaults(struct csph_config *c)
         .sndhwm = 100000,
         .rcvhwm = 100000,
         .reply_backlog_max = 65536,
+        /* A client that reads keeps nothing here: its pipe (sndhwm) takes
+         * its replies. These bound one that does not. */
+        .reply_backlog_per_connection = 4096,
+        .reply_backlog_per_identity = 16384,
+        .reply_backlog_mb = 1024,
+        .reply_backlog_mb_per_connection = 64,
         .replay_max = 10000,
         .replay_scan_max = 200000,
         .reply_max = CSPH_REPLY_MAX,
         .map_size = 64ull << 30,
         .fetch_held_max = 1024,
+        .fetch_held_per_connection = 64,
+        .fetch_held_per_identity = 256,
+        .connections_max = 0,
         .index_hold_ms = 50,
         .rules_cache_mb = 16,
         /* A flood of rejected events (a broken adapter) keeps its newest
@@ -104,7 +113,11 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
                                        "index_hold_ms", "rules_cache_mb", "index_writemap_mb",
                                        "rejects_per_source_max", "rejects_per_source_mb",
                                        "consumers_per_panel_max", "consumers_per_identity_max",
-                                       NULL};
+                                       "reply_backlog_per_connection",
+                                       "reply_backlog_per_identity", "reply_backlog_mb",
+                                       "reply_backlog_mb_per_connection",
+                                       "fetch_held_per_connection", "fetch_held_per_identity",
+                                       "connections_max", NULL};
     enum csph_err rc = csph_yaml_only_keys(y, m, keys, "limits", err);
     uint32_t hwm_s = (uint32_t)l->sndhwm, hwm_r = (uint32_t)l->rcvhwm, map_mb = 0;
     if (!rc) rc = read_u32(y, m, "batch_max", 1, 1000000, &l->batch_max, err);
@@ -120,6 +133,18 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     if (!rc) rc = read_u32(y, m, "reply_max_bytes", 8192, CSPH_REPLY_MAX, &l->reply_max, err);
     if (!rc) rc = read_u32(y, m, "map_size_mb", 16, 16u << 20, &map_mb, err);
     if (!rc) rc = read_u32(y, m, "fetch_held_max", 1, 1000000, &l->fetch_held_max, err);
+    if (!rc) rc = read_u32(y, m, "reply_backlog_per_connection", 16, 10000000,
+                           &l->reply_backlog_per_connection, err);
+    if (!rc) rc = read_u32(y, m, "reply_backlog_per_identity", 16, 10000000,
+                           &l->reply_backlog_per_identity, err);
+    if (!rc) rc = read_u32(y, m, "reply_backlog_mb", 16, 1 << 20, &l->reply_backlog_mb, err);
+    if (!rc) rc = read_u32(y, m, "reply_backlog_mb_per_connection", 16, 1 << 20,
+                           &l->reply_backlog_mb_per_connection, err);
+    if (!rc) rc = read_u32(y, m, "fetch_held_per_connection", 1, 1000000,
+                           &l->fetch_held_per_connection, err);
+    if (!rc) rc = read_u32(y, m, "fetch_held_per_identity", 1, 1000000,
+                           &l->fetch_held_per_identity, err);
+    if (!rc) rc = read_u32(y, m, "connections_max", 0, 10000000, &l->connections_max, err);
     if (!rc) rc = read_u32(y, m, "index_hold_ms", 1, 60000, &l->index_hold_ms, err);
     if (!rc) rc = read_u32(y, m, "rules_cache_mb", 0, 4096, &l->rules_cache_mb, err);
     if (!rc) rc = read_u32(y, m, "index_writemap_mb", 0, 16u << 20, &l->index_writemap_mb, err);

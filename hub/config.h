@@ -39,13 +39,20 @@ struct csph_limits {
     uint32_t events_per_publish; /* events in one publish batch */
     int sndhwm;                  /* ZeroMQ high-water marks, per client pipe */
     int rcvhwm;
-    uint32_t reply_backlog_max;  /* replies waiting for a client that is not reading */
+    uint32_t reply_backlog_max;  /* replies waiting for clients that are not reading: the hub */
+    uint32_t reply_backlog_per_connection; /* ... one connection (held and in hand) */
+    uint32_t reply_backlog_per_identity;   /* ... one identity's connections (curve) */
+    uint32_t reply_backlog_mb;             /* their bytes, the hub */
+    uint32_t reply_backlog_mb_per_connection; /* their bytes, one connection */
     uint32_t replay_max;         /* events in one replay reply */
     uint32_t replay_scan_max;    /* events examined by one filtered replay reply */
     uint32_t reply_max;          /* bytes of one reply (replay, rejects, fetch, alerts,
                                   * evidence): PROTOCOL.md 1, at most 16 MiB */
     uint64_t map_size;           /* LMDB map size in bytes: the log's hard ceiling */
     uint32_t fetch_held_max;     /* fetches held waiting for alerts */
+    uint32_t fetch_held_per_connection;
+    uint32_t fetch_held_per_identity;
+    uint32_t connections_max;    /* open client connections; 0: from the fd limit */
     uint32_t index_hold_ms;      /* held index work is committed after this much quiet */
     uint32_t rules_cache_mb;     /* the rule engine's memory between events (0: none) */
     /* Kept rejections of one source: beyond either bound its oldest go. */

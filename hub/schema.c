@@ -10,6 +10,7 @@
 
 #include "mpx.h"
 #include "timefmt.h"
+#include "utf8.h"
 #include "yamlx.h"
 
 /* Kinds a schema file may name, then kinds used only inside a location. */
@@ -149,47 +150,6 @@ int csph_person_ref_valid(const char *ref, size_t len)
     return 1;
 }
 
-/* Index of the first byte that breaks UTF-8, or len when all is well. */
-static size_t utf8_bad_at(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
-}
-
-/* Copy at most 40 bytes of untrusted text into buf for a message, with
- * anything but printable ASCII shown as '?'. */
 static const char *shown(char buf[48], const char *p, size_t len)
 {
     size_t n = len > 40 ? 40 : len, o = 0;
@@ -366,7 +326,7 @@ static enum csph_err check_value(const struct csph_schemas *s, const struct fiel
                               "must be %s, not %lu byte%s", f->expect, (unsigned long)len,
                               len == 1 ? "" : "s");
         }
-        size_t bad = utf8_bad_at((const unsigned char *)p, len);
+        size_t bad = csph_utf8_bad_at(p, len);
         if (bad != len)
             return field_fail(err, CSPH_ERR_BAD_EVENT, parent, f->name,
                               "is not valid UTF-8 text (byte %lu)", (unsigned long)bad + 1);

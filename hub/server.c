@@ -18,6 +18,7 @@
 #include "security.h"
 #include "store.h"
 #include "timefmt.h"
+#include "transport.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -38,8 +39,6 @@
     X(batch_requests_max)                                                      \
     X(malformed)                                                               \
     X(busy)                                                                    \
-    X(replies_held)                                                            \
-    X(replies_dropped)                                                         \
     X(replay_requests)                                                         \
     X(replay_events)                                                           \
     X(replay_person_indexed)                                                   \
@@ -52,7 +51,20 @@
     X(rule_reload_failures)                                                    \
     X(forbidden)                                                               \
     X(handshakes_refused)                                                      \
-    X(audit_records)
+    X(audit_records)                                                           \
+
+
+/* Counters the transport keeps (hub/transport.h), reported beside them. */
+#define CSPH_TRANSPORT_COUNTERS(X)                                             \
+    X(replies_held)                                                            \
+    X(replies_dropped)                                                         \
+    X(busy_client)                                                             \
+    X(connections)                                                             \
+    X(connections_accepted)                                                    \
+    X(connections_closed)                                                      \
+    X(connections_refused)                                                     \
+    X(connections_max)                                                         \
+    X(fetches_released)
 
 struct counters {
 #define CSPH_COUNTER_FIELD(name) uint64_t name;
@@ -67,20 +79,16 @@ struct pending {
     int nframes;
     const struct csph_identity *who; /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
+    struct csph_ticket tk;           /* who the reply is charged to */
     struct csph_request req;
     msgpack_sbuffer reply;
-};
-
-/* A reply the client's pipe could not take yet. */
-struct held_reply {
-    zmq_msg_t frames[MAX_FRAMES];
-    int nframes;
 };
 
 /* A fetch waiting for alerts (PROTOCOL.md 5: wait_ms). */
 struct held_fetch {
     zmq_msg_t env[MAX_FRAMES];
     int nenv;
+    struct csph_ticket tk;
     void *req; /* a copy of `req` as sent */
     size_t req_len;
     int panel;
@@ -97,8 +105,9 @@ struct csph_server {
     void *zctx;
     void *router;
     struct csph_zsock zs;
+    struct csph_transport *transport; /* connections, their backlogs, sending */
+    struct csph_transport_limits tlim;
     uv_signal_t sigint, sigterm;
-    uv_timer_t retry; /* re-offers held replies while any are held */
     struct csph_store *store;
     struct csph_schemas *schemas;
     struct csph_rules *rules;
@@ -120,11 +129,10 @@ struct csph_server {
     uint32_t last_count;       /* records the last read returned (audit) */
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
-    struct held_reply *held;
-    size_t nheld;
     msgpack_sbuffer scratch; /* replies to reads, and temporary packing */
     msgpack_sbuffer scratch2;
     msgpack_zone scan_zone;  /* events unpacked by filtered replay */
+    uint64_t batch_serial;   /* tags the connections with a write in the batch */
     struct counters c;
     int64_t started_ms;
     int stopping;
@@ -139,118 +147,24 @@ static void close_frames(zmq_msg_t *f, int n)
         zmq_msg_close(&f[i]);
 }
 
-/* Try to send envelope frames env[0..nenv) then body; ownership of all
- * passes to ZeroMQ on success. Returns 0, or the errno of the first frame
- * (nothing sent, nothing consumed). */
-static int send_frames(struct csph_server *s, zmq_msg_t *env, int nenv, zmq_msg_t *body)
+/* Send body to the client of the request whose frames are f[0..n), the
+ * last frame being the request body, through the transport (at once, or
+ * held in order for a client that is not reading), settling tk. The
+ * envelope frames are consumed; the caller still closes f. */
+static void send_reply(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+                       const void *body, size_t len)
 {
-    for (int i = 0; i < nenv; i++) {
-        if (zmq_msg_send(&env[i], s->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            /* With ROUTER_MANDATORY only the first (routing) frame can
-             * fail; the rest of a message always follows it. */
-            return errno;
-        }
-    }
-    if (zmq_msg_send(body, s->router, ZMQ_DONTWAIT) < 0)
-        return errno;
-    return 0;
+    csph_transport_reply(s->transport, tk, f, n - 1, body, len);
 }
 
-static void flush_held(struct csph_server *s);
-
-static void on_retry(uv_timer_t *t)
-{
-    flush_held(t->data);
-}
-
-static void hold_reply(struct csph_server *s, zmq_msg_t *env, int nenv, zmq_msg_t *body)
-{
-    if (s->nheld >= s->cfg->limits.reply_backlog_max) {
-        /* The client has not read its replies for a whole backlog: it gets
-         * no reply and resends; the idempotency key keeps the log exact. */
-        s->c.replies_dropped++;
-        close_frames(env, nenv);
-        zmq_msg_close(body);
-        return;
-    }
-    if (!s->held) {
-        s->held = calloc(s->cfg->limits.reply_backlog_max, sizeof *s->held);
-        if (!s->held) {
-            s->c.replies_dropped++;
-            close_frames(env, nenv);
-            zmq_msg_close(body);
-            return;
-        }
-    }
-    struct held_reply *h = &s->held[s->nheld++];
-    h->nframes = nenv + 1;
-    for (int i = 0; i < nenv; i++) {
-        zmq_msg_init(&h->frames[i]);
-        zmq_msg_move(&h->frames[i], &env[i]);
-    }
-    zmq_msg_init(&h->frames[nenv]);
-    zmq_msg_move(&h->frames[nenv], body);
-    s->c.replies_held++;
-    if (!uv_is_active((uv_handle_t *)&s->retry))
-        uv_timer_start(&s->retry, on_retry, 2, 2);
-}
-
-/* Send body to the peer of the request whose frames are f[0..n), the last
- * frame being the request body. The envelope frames are consumed. */
-static void send_reply(struct csph_server *s, zmq_msg_t *f, int n, const void *body, size_t len)
-{
-    zmq_msg_t msg;
-    if (zmq_msg_init_size(&msg, len) != 0) {
-        s->c.replies_dropped++;
-        return;
-    }
-    memcpy(zmq_msg_data(&msg), body, len);
-    int rc = send_frames(s, f, n - 1, &msg);
-    if (rc == 0)
-        return;
-    if (rc == EAGAIN) {
-        hold_reply(s, f, n - 1, &msg);
-        return;
-    }
-    /* EHOSTUNREACH: the client went away; it will resend. */
-    s->c.replies_dropped++;
-    zmq_msg_close(&msg);
-}
-
-static void flush_held(struct csph_server *s)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < s->nheld; i++) {
-        struct held_reply *h = &s->held[i];
-        int rc = send_frames(s, h->frames, h->nframes - 1, &h->frames[h->nframes - 1]);
-        if (rc == EAGAIN) {
-            if (keep != i) {
-                s->held[keep].nframes = h->nframes;
-                for (int j = 0; j < h->nframes; j++) {
-                    zmq_msg_init(&s->held[keep].frames[j]);
-                    zmq_msg_move(&s->held[keep].frames[j], &h->frames[j]);
-                }
-            }
-            keep++;
-            continue;
-        }
-        if (rc != 0)
-            s->c.replies_dropped++;
-        close_frames(h->frames, h->nframes);
-    }
-    s->nheld = keep;
-    if (!keep)
-        uv_timer_stop(&s->retry);
-}
-
-static void reply_error(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_span *req,
-                        const struct csph_error *e, int with_status)
+static void reply_error(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+                        const struct csph_span *req, const struct csph_error *e, int with_status)
 {
     msgpack_packer pk;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
     csph_reply_error(&pk, req, e, with_status);
-    send_reply(s, f, n, s->scratch.data, s->scratch.size);
+    send_reply(s, tk, f, n, s->scratch.data, s->scratch.size);
 }
 
 /* ---- publish ---------------------------------------------------------- */
@@ -562,8 +476,8 @@ static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
                                   const struct csph_request *r, struct csph_error *e);
 static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
                                     const struct csph_request *r, struct csph_error *e);
-static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r,
-                        struct csph_error *e, enum csph_err *rc);
+static int handle_fetch(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+                        const struct csph_request *r, struct csph_error *e, enum csph_err *rc);
 
 /* An audited read: answer it into p->reply (or hold the fetch), then write
  * who read what as an audit.access event in the same transaction. */
@@ -581,7 +495,7 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, &p->req, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, &p->req, &e); break;
     default:
-        if (handle_fetch(s, p->frames, p->nframes, &p->req, &e, &rc))
+        if (handle_fetch(s, &p->tk, p->frames, p->nframes, &p->req, &e, &rc))
             p->held = 1; /* answered when an alert arrives or the wait ends */
         else if (!rc)
             msgpack_sbuffer_write(&p->reply, s->scratch.data, s->scratch.size);
@@ -734,7 +648,7 @@ static void process_batch(struct csph_server *s, int n)
     for (int i = 0; i < n; i++) {
         struct pending *p = &s->batch[i];
         if (!p->held)
-            send_reply(s, p->frames, p->nframes, p->reply.data, p->reply.size);
+            send_reply(s, &p->tk, p->frames, p->nframes, p->reply.data, p->reply.size);
         close_frames(p->frames, p->nframes);
     }
     if (rc == CSPH_ERR_OK) {
@@ -852,6 +766,9 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
 #define CSPH_COUNTER_COUNT(name) n++;
     CSPH_COUNTER_MAP(CSPH_COUNTER_COUNT)
 #undef CSPH_COUNTER_COUNT
+#define CSPH_COUNTER_COUNT(name) n++;
+    CSPH_TRANSPORT_COUNTERS(CSPH_COUNTER_COUNT)
+#undef CSPH_COUNTER_COUNT
     msgpack_pack_map(pk, n + 8);
 #define CSPH_COUNTER_PACK(name)                                                \
     csph_pack_str(pk, #name);                                                  \
@@ -869,8 +786,14 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
     msgpack_pack_uint64(pk, csph_store_last_seq(s->store));
     csph_pack_str(pk, "rejects_kept");
     msgpack_pack_uint64(pk, csph_store_last_reject(s->store));
+    const struct csph_transport_stats *ts = csph_transport_stats(s->transport);
     csph_pack_str(pk, "replies_waiting");
-    msgpack_pack_uint64(pk, s->nheld);
+    msgpack_pack_uint64(pk, ts->replies_waiting);
+#define CSPH_TRANSPORT_PACK(name)                                              \
+    csph_pack_str(pk, #name);                                                  \
+    msgpack_pack_uint64(pk, ts->name);
+    CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_PACK)
+#undef CSPH_TRANSPORT_PACK
     uint64_t counts[CSPH_MAX_PANELS];
     csph_queues_counts(s->queues, counts);
     csph_pack_str(pk, "alerts");
@@ -1230,11 +1153,12 @@ static int rejects_visit(void *vctx, const struct csph_stored_reject *rj)
     msgpack_pack_map(c->pk, 2 + (has_field ? 1 : 0));
     csph_pack_str(c->pk, "code");
     csph_pack_str(c->pk, rj->code);
+    /* Kept rejections quote the event, which may not be UTF-8. */
     csph_pack_str(c->pk, "message");
-    csph_pack_str(c->pk, rj->message);
+    csph_pack_text(c->pk, rj->message, strlen(rj->message));
     if (has_field) {
         csph_pack_str(c->pk, "field");
-        csph_pack_str(c->pk, rj->field);
+        csph_pack_text(c->pk, rj->field, strlen(rj->field));
     }
     csph_pack_str(c->pk, "bytes");
     msgpack_pack_bin(c->pk, rj->len);
@@ -1389,11 +1313,12 @@ static void release_fetch(struct csph_server *s, size_t i)
         zmq_msg_move(&frames[j], &h->env[j]);
     }
     zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
+    csph_transport_fetch_done(s->transport, &h->tk);
     if (log_reopening(s, &e) ||
         fetch_reply(s, &req, h->panel, h->consumer, h->consumer_len, h->max, &count, &e))
-        reply_error(s, frames, h->nenv + 1, &req, &e, 0);
+        reply_error(s, &h->tk, frames, h->nenv + 1, &req, &e, 0);
     else
-        send_reply(s, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
+        send_reply(s, &h->tk, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
     close_frames(frames, h->nenv + 1);
     free(h->req);
     s->fetches[i] = s->fetches[--s->nfetches];
@@ -1425,8 +1350,8 @@ static void wake_fetches(struct csph_server *s, uint64_t panels)
 
 /* fetch: answer now, or hold until an alert arrives or wait_ms passes.
  * Returns 1 when the request was held (frames kept). */
-static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r,
-                        struct csph_error *e, enum csph_err *rc)
+static int handle_fetch(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+                        const struct csph_request *r, struct csph_error *e, enum csph_err *rc)
 {
     int panel;
     const char *consumer = NULL;
@@ -1447,13 +1372,19 @@ static int handle_fetch(struct csph_server *s, zmq_msg_t *f, int n, const struct
                              s->nfetches);
         return 0;
     }
+    /* One client's waiting fetches are bounded too, so that it cannot take
+     * the hub's whole allowance from the others. */
+    if ((*rc = csph_transport_fetch_hold(s->transport, tk, e)))
+        return 0;
     struct held_fetch *h = &s->fetches[s->nfetches];
     h->req = NULL;
     h->req_len = r->req.len;
     if (r->req.len && !(h->req = malloc(r->req.len))) {
+        csph_transport_fetch_done(s->transport, tk);
         *rc = csph_error_set(e, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
         return 0;
     }
+    h->tk = *tk; /* the reply is charged to the request's client */
     if (r->req.len)
         memcpy(h->req, r->req.ptr, r->req.len);
     h->nenv = n - 1;
@@ -1561,7 +1492,8 @@ static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
 }
 
 /* Answer a read at once from a read transaction. */
-static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct csph_request *r)
+static void handle_read(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+                        const struct csph_request *r)
 {
     msgpack_packer pk;
     struct csph_error e;
@@ -1569,7 +1501,7 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
     if (r->op != CSPH_OP_PING && r->op != CSPH_OP_STATS && log_reopening(s, &e)) {
-        reply_error(s, f, n, &r->req, &e, 0);
+        reply_error(s, tk, f, n, &r->req, &e, 0);
         return;
     }
     switch (r->op) {
@@ -1580,10 +1512,10 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, r, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, r, &e); break;
     case CSPH_OP_FETCH:
-        if (handle_fetch(s, f, n, r, &e, &rc))
+        if (handle_fetch(s, tk, f, n, r, &e, &rc))
             return; /* held: answered when an alert arrives or the wait ends */
         if (!rc) {
-            send_reply(s, f, n, s->scratch.data, s->scratch.size);
+            send_reply(s, tk, f, n, s->scratch.data, s->scratch.size);
             return;
         }
         break;
@@ -1592,10 +1524,10 @@ static void handle_read(struct csph_server *s, zmq_msg_t *f, int n, const struct
                             csph_op_name(r->op));
     }
     if (rc) {
-        reply_error(s, f, n, &r->req, &e, 0);
+        reply_error(s, tk, f, n, &r->req, &e, 0);
         return;
     }
-    send_reply(s, f, n, s->scratch.data, s->scratch.size);
+    send_reply(s, tk, f, n, s->scratch.data, s->scratch.size);
 }
 
 /* ---- the read loop ---------------------------------------------------- */
@@ -1618,7 +1550,7 @@ static int authorise_request(struct csph_server *s, struct pending *p)
     else
         return 1;
     s->c.forbidden++;
-    reply_error(s, p->frames, p->nframes, &p->req.req, &e,
+    reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
                 p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
     close_frames(p->frames, p->nframes);
     return 0;
@@ -1655,20 +1587,6 @@ static int recv_message(struct csph_server *s, struct pending *p)
     return 1;
 }
 
-/* Whether the first n requests of the batch include one from p's sender
- * (the same ROUTER routing id). */
-static int sender_in_batch(struct csph_server *s, uint32_t n, struct pending *p)
-{
-    size_t len = zmq_msg_size(&p->frames[0]);
-    const void *id = zmq_msg_data(&p->frames[0]);
-    for (uint32_t i = 0; i < n; i++) {
-        zmq_msg_t *f = &s->batch[i].frames[0];
-        if (zmq_msg_size(f) == len && memcmp(zmq_msg_data(f), id, len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Move a received request into an emptied batch slot. Its request is
  * decoded again: the decoded strings point into the message, and a small
  * message's bytes live inside the zmq_msg_t that moved. */
@@ -1682,6 +1600,7 @@ static void pending_move(struct csph_server *s, struct pending *to, struct pendi
     to->nframes = from->nframes;
     from->nframes = 0;
     to->who = from->who;
+    to->tk = from->tk;
     to->held = 0;
     zmq_msg_t *body = &to->frames[to->nframes - 1];
     struct csph_error e;
@@ -1693,7 +1612,7 @@ static void pending_move(struct csph_server *s, struct pending *to, struct pendi
 static void answer_read(struct csph_server *s, struct pending *p)
 {
     s->who = p->who;
-    handle_read(s, p->frames, p->nframes, &p->req);
+    handle_read(s, &p->tk, p->frames, p->nframes, &p->req);
     s->who = NULL;
     close_frames(p->frames, p->nframes);
 }
@@ -1703,10 +1622,12 @@ static void on_ready(struct csph_zsock *z)
     struct csph_server *s = z->data;
     if (s->stopping)
         return;
-    if (s->nheld)
-        flush_held(s);
+    csph_transport_sweep(s->transport);
     uint32_t n = 0;
     size_t bytes = 0;
+    /* Which clients have a write in this batch: a tag per connection, so
+     * that finding out costs one comparison, not a scan of the batch. */
+    uint64_t serial = ++s->batch_serial;
     msgpack_zone_clear(&s->zone);
     while (n < s->cfg->limits.batch_max && bytes < s->cfg->limits.batch_bytes_max) {
         struct pending *p = &s->batch[n];
@@ -1716,13 +1637,15 @@ static void on_ready(struct csph_zsock *z)
         if (got < 0)
             continue;
         s->c.requests++;
+        struct csph_conn *conn = csph_transport_sender(s->transport, p->frames, p->nframes);
+        csph_transport_unadmitted(conn, &p->tk);
         zmq_msg_t *body = &p->frames[p->nframes - 1];
         struct csph_error e;
         enum csph_err rc = csph_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
                                             s->cfg->limits.events_per_publish, &p->req, &e);
         if (rc) {
             s->c.malformed++;
-            reply_error(s, p->frames, p->nframes, &p->req.req, &e,
+            reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
                         rc != CSPH_ERR_BAD_REQUEST && p->req.op == CSPH_OP_PUBLISH &&
                             !p->req.batch);
             close_frames(p->frames, p->nframes);
@@ -1732,7 +1655,20 @@ static void on_ready(struct csph_zsock *z)
         p->held = 0;
         if (s->cfg->security == CSPH_SECURITY_CURVE && !authorise_request(s, p))
             continue;
-        if (!is_write_op(p->req.op) && n && sender_in_batch(s, n, p)) {
+        if (conn && p->who)
+            (void)csph_transport_set_account(s->transport, conn, p->who->name,
+                                             strlen(p->who->name));
+        /* Every request, read or write, is refused while its own client (or
+         * identity) has too many replies it has not read: the client that
+         * does not read is answered busy, never the others. */
+        if ((rc = csph_transport_admit(s->transport, conn, NULL, 0, &p->tk, &e))) {
+            s->c.busy++;
+            reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
+                        p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
+            close_frames(p->frames, p->nframes);
+            continue;
+        }
+        if (!is_write_op(p->req.op) && n && conn && csph_transport_conn_tag(conn) == serial) {
             /* A read sent after a write by the same client waits for that
              * write's commit: it sees the write (a fetch after an ack starts
              * past the acked alerts, a replay after a publish holds the
@@ -1745,28 +1681,21 @@ static void on_ready(struct csph_zsock *z)
             } else {
                 answer_read(s, p);
             }
+            csph_transport_sweep(s->transport);
             return;
         }
         if (!is_write_op(p->req.op) && !is_audited(p)) {
             answer_read(s, p);
             continue;
         }
-        if (s->nheld >= s->cfg->limits.reply_backlog_max) {
-            /* Clients are not reading their replies: take no more work. */
-            csph_error_set(&e, CSPH_ERR_BUSY, NULL,
-                           "the hub is holding %zu unread replies; nothing was done; read your "
-                           "replies and retry",
-                           s->nheld);
-            s->c.busy++;
-            reply_error(s, p->frames, p->nframes, &p->req.req, &e, !p->req.batch);
-            close_frames(p->frames, p->nframes);
-            continue;
-        }
+        if (conn)
+            csph_transport_conn_set_tag(conn, serial);
         bytes += zmq_msg_size(&p->frames[p->nframes - 1]);
         n++;
     }
     if (n)
         process_batch(s, (int)n);
+    csph_transport_sweep(s->transport);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -1972,6 +1901,66 @@ static enum csph_err open_curve(struct csph_server *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
+static enum csph_err bind_one(struct csph_server *s, const char *ep, const char *as,
+                              struct csph_error *err)
+{
+    if (zmq_bind(s->router, ep) != 0)
+        return zmq_fail(err, "cannot listen on", as);
+    LOG_INFO("hub", "listening on %s (security %s)", ep,
+             s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
+    return CSPH_ERR_OK;
+}
+
+/* ZeroMQ reads the host of a tcp:// bind as an address or an interface
+ * name, so `localhost` fails (no such interface). It means loopback: bind
+ * 127.0.0.1 and, where the machine has IPv6, ::1. */
+static enum csph_err bind_endpoint(struct csph_server *s, const char *ep, struct csph_error *err)
+{
+    if (strncmp(ep, "tcp://localhost:", 16) != 0)
+        return bind_one(s, ep, ep, err);
+    char v4[280], v6[280];
+    snprintf(v4, sizeof v4, "tcp://127.0.0.1:%s", ep + 16);
+    snprintf(v6, sizeof v6, "tcp://[::1]:%s", ep + 16);
+    enum csph_err rc = bind_one(s, v4, ep, err);
+    if (rc)
+        return rc;
+    if (zmq_bind(s->router, v6) != 0) {
+        if (errno != EADDRNOTAVAIL && errno != ENODEV && errno != EAFNOSUPPORT)
+            return zmq_fail(err, "cannot listen on", ep);
+        LOG_WARN("hub", "%s: listening on 127.0.0.1 only; this machine has no IPv6 loopback "
+                 "(%s)", ep, zmq_strerror(errno));
+        return CSPH_ERR_OK;
+    }
+    LOG_INFO("hub", "listening on %s (security %s)", v6,
+             s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
+    return CSPH_ERR_OK;
+}
+
+/* A client has gone (its connection closed): its held fetches have no one
+ * to answer, and would take slots from the others until they expire. */
+static void on_conn_gone(void *data, struct csph_conn *c)
+{
+    struct csph_server *s = data;
+    uint64_t released = 0;
+    for (size_t i = 0; i < s->nfetches;) {
+        struct held_fetch *h = &s->fetches[i];
+        if (h->tk.conn != c) {
+            i++;
+            continue;
+        }
+        csph_transport_fetch_done(s->transport, &h->tk);
+        csph_transport_settle(s->transport, &h->tk);
+        close_frames(h->env, h->nenv);
+        free(h->req);
+        s->fetches[i] = s->fetches[--s->nfetches];
+        released++;
+    }
+    if (released) {
+        csph_transport_fetches_released(s->transport, released);
+        arm_fetch_timer(s);
+    }
+}
+
 static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
 {
     const struct csph_limits *l = &s->cfg->limits;
@@ -1991,17 +1980,24 @@ static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
         zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger))
         return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
+    /* IPv6 endpoints ([::1]) bind only with ZMQ_IPV6 set before the bind;
+     * IPv4 ones work the same with it. */
+    if (zmq_setsockopt(s->router, ZMQ_IPV6, &one, sizeof one))
+        return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
     if (s->cfg->security == CSPH_SECURITY_CURVE) {
         enum csph_err rc = open_curve(s, err);
         if (rc)
             return rc;
     }
-    for (size_t i = 0; i < s->cfg->nlisten; i++) {
-        if (zmq_bind(s->router, s->cfg->listen[i]) != 0)
-            return zmq_fail(err, "cannot listen on", s->cfg->listen[i]);
-        LOG_INFO("hub", "listening on %s (security %s)", s->cfg->listen[i],
-                 s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
-    }
+    /* The monitor must watch the socket before it binds: it learns the
+     * listening descriptors from the bind. */
+    enum csph_err rc = csph_transport_new(&s->transport, s->loop, s->zctx, s->router, &s->tlim,
+                                          on_conn_gone, s, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < s->cfg->nlisten; i++)
+        if ((rc = bind_endpoint(s, s->cfg->listen[i], err)))
+            return rc;
     return CSPH_ERR_OK;
 }
 
@@ -2079,13 +2075,34 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if (cfg->security == CSPH_SECURITY_CURVE &&
         (rc = csph_identities_load(&s->ids, cfg->identities_file, cfg, err)))
         goto fail;
+    s->tlim = (struct csph_transport_limits){
+        .replies_max = cfg->limits.reply_backlog_max,
+        .reply_bytes_max = (uint64_t)cfg->limits.reply_backlog_mb << 20,
+        .conn_replies_max = cfg->limits.reply_backlog_per_connection,
+        .conn_reply_bytes_max = (uint64_t)cfg->limits.reply_backlog_mb_per_connection << 20,
+        .account_replies_max = cfg->limits.reply_backlog_per_identity,
+        .conn_fetches_max = cfg->limits.fetch_held_per_connection,
+        .account_fetches_max = cfg->limits.fetch_held_per_identity,
+        .conns_max = cfg->limits.connections_max,
+    };
+    /* Each client connection takes a descriptor: allow what the system
+     * allows this process. */
+    uint64_t nofile_before = 0, nofile = 0;
+    if (csph_transport_raise_fd_limit(&nofile_before, &nofile) != 0)
+        LOG_WARN("hub", "cannot raise the file-descriptor limit (%s): it stays %llu",
+                 strerror(errno), (unsigned long long)nofile);
+    else if (nofile != nofile_before)
+        LOG_INFO("hub", "file-descriptor limit raised from %llu to %llu (the hard limit)",
+                 (unsigned long long)nofile_before, (unsigned long long)nofile);
     if ((rc = open_router(s, err)))
         goto fail;
+    LOG_INFO("hub", "room for %llu client connections (file-descriptor limit %llu)",
+             (unsigned long long)csph_transport_stats(s->transport)->connections_max,
+             (unsigned long long)nofile);
     csph_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
+    csph_transport_start(s->transport);
     if (s->zap)
         csph_zsock_start(&s->zap_zs, loop, s->zap, on_zap, NULL, s);
-    uv_timer_init(loop, &s->retry);
-    s->retry.data = s;
     uv_signal_init(loop, &s->sigint);
     uv_signal_init(loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;
@@ -2192,13 +2209,9 @@ void csph_server_stop(struct csph_server *s)
     if (!s || s->stopping)
         return;
     s->stopping = 1;
-    /* Last chance for held replies: the ROUTER's linger then has them. */
-    if (s->nheld)
-        flush_held(s);
     csph_zsock_close(&s->zs, on_zsock_closed);
     if (s->zap)
         csph_zsock_close(&s->zap_zs, on_zsock_closed);
-    uv_close((uv_handle_t *)&s->retry, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
@@ -2209,6 +2222,10 @@ void csph_server_stop(struct csph_server *s)
     while (s->nfetches)
         release_fetch(s, 0);
     uv_close((uv_handle_t *)&s->fetch_timer, on_handle_closed);
+    /* After the fetches' answers: the last chance for held replies (the
+     * ROUTER's linger then has them). */
+    if (s->transport)
+        csph_transport_close(s->transport, NULL);
 }
 
 void csph_server_destroy(struct csph_server **sp)
@@ -2216,13 +2233,11 @@ void csph_server_destroy(struct csph_server **sp)
     if (!sp || !*sp)
         return;
     struct csph_server *s = *sp;
-    for (size_t i = 0; i < s->nheld; i++)
-        close_frames(s->held[i].frames, s->held[i].nframes);
-    free(s->held);
     for (size_t i = 0; i < s->nfetches; i++) {
         close_frames(s->fetches[i].env, s->fetches[i].nenv);
         free(s->fetches[i].req);
     }
+    csph_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     free(s->fetches);
     if (s->queues)
         csph_ingest_fini(&s->ingest);

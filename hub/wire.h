@@ -88,6 +88,10 @@ void csph_pack_error(msgpack_packer *pk, const struct csph_error *e);
 /* Pack a C string / a length-delimited string. */
 void csph_pack_str(msgpack_packer *pk, const char *s);
 void csph_pack_strn(msgpack_packer *pk, const char *s, size_t len);
+/* Pack text (len bytes, at most 320 used) as a string that is valid UTF-8
+ * whatever it holds: bytes that break UTF-8 become U+FFFD. For text that
+ * quotes a request (error messages and fields). */
+void csph_pack_text(msgpack_packer *pk, const char *s, size_t len);
 /* Append raw, already-encoded MessagePack (an event as stored). */
 void csph_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
 

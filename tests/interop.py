@@ -364,6 +364,30 @@ def run(endpoint):
               "the decision is an alert.status event in the log", r)
         r = req.call({"op": "alerts", "panel": "no-such-panel"})
         check((r.get("error") or {}).get("code") == "unknown_panel", "unknown panel", r)
+
+        # ---- invalid UTF-8 in requests: every reply still decodes strictly ----
+        # (unpack uses raw=False: a str that is not UTF-8 raises ValueError)
+        def s8(b):  # a MessagePack str holding the bytes b as they are
+            return bytes([0xa0 | len(b)]) + b
+        bad = {
+            "op": b"\x81" + s8(b"op") + s8(b"\xff\xfe"),
+            "field name": b"\x82" + s8(b"op") + s8(b"ping") + s8(b"\xc3\x28") + b"\x01",
+            "req": b"\x82" + s8(b"op") + s8(b"ping") + s8(b"req") + s8(b"\xff"),
+            "map req": b"\x82" + s8(b"op") + s8(b"ping") + s8(b"req") + b"\x81\xa1a\x01",
+            "ext req": b"\x82" + s8(b"op") + s8(b"ping") + s8(b"req") + b"\xd4\x01\x2a",
+            "event field": b"\x82" + s8(b"op") + s8(b"publish") + s8(b"event")
+                           + b"\x82" + s8(b"type") + s8(b"asb.report") + s8(b"\xf8x") + b"\x01",
+        }
+        for what, body in bad.items():
+            try:
+                r = unpack(dealer.call_raw(body))
+                check(r.get("ok") is False and "req" not in r,
+                      "invalid UTF-8 in the %s: refused, nothing echoed" % what, r)
+            except ValueError as e:
+                check(False, "invalid UTF-8 in the %s: a strict decoder accepts the reply" % what,
+                      repr(e))
+        r = dealer.call({"op": "rejects"})
+        check(r.get("ok") is True, "rejects decode strictly after invalid UTF-8", r)
     except (TimeoutError, zmq.ZMQError, ValueError, KeyError, TypeError) as e:
         check(False, "the conversation broke off", repr(e))
     finally:

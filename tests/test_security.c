@@ -630,6 +630,102 @@ static void test_startup_refusals(void **state)
     assert_non_null(strstr(out, "loopback"));
 }
 
+/* An identity's connections share one bound of unread replies (curve
+ * mode): an admin key that opens several connections and reads none of its
+ * replies is answered busy as one client, even on a fresh connection, while
+ * an agency beside it publishes without a single busy. */
+static void test_identity_backlog(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "rules_file: none\n"
+                          "limits:\n"
+                          "  sndhwm: 100\n"
+                          "  reply_backlog_per_connection: 64\n"
+                          "  reply_backlog_per_identity: 96\n");
+    start(f);
+    struct tu_client bad[3], police, probe;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, "{\"op\":\"stats\"}");
+    for (int i = 0; i < 3; i++) {
+        int hwm = 100, small = 4096;
+        connect_as(f, &bad[i], NULL); /* a socket only: keys and buffers first */
+        zmq_close(bad[i].sock);
+        bad[i].sock = zmq_socket(bad[i].ctx, ZMQ_DEALER);
+        int linger = 0;
+        char path[700], pub[41], sec[41], err[256];
+        snprintf(path, sizeof path, "%s/admin.key", f->keys);
+        if (csph_key_file_read(path, pub, sec, err, sizeof err))
+            fail_msg("%s", err);
+        zmq_setsockopt(bad[i].sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(bad[i].sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(bad[i].sock, ZMQ_RCVBUF, &small, sizeof small);
+        zmq_setsockopt(bad[i].sock, ZMQ_CURVE_SERVERKEY, f->hub_pub, 40);
+        zmq_setsockopt(bad[i].sock, ZMQ_CURVE_PUBLICKEY, pub, 40);
+        zmq_setsockopt(bad[i].sock, ZMQ_CURVE_SECRETKEY, sec, 40);
+        zmq_connect(bad[i].sock, f->hub.endpoint);
+    }
+    connect_as(f, &probe, "auditor");
+    /* Each admin connection floods until the identity is at its bound. */
+    int64_t until = tu_now_ms() + 60000;
+    /* Until the kernel's buffers are full too and the hub holds the
+     * identity's bound round after round (before that, held replies still
+     * drain into the socket). */
+    int64_t waiting = 0;
+    int steady = 0;
+    while (steady < 5 && tu_now_ms() < until) {
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 500; k++)
+                zmq_send(bad[i].sock, sb.data, sb.size, ZMQ_DONTWAIT);
+        msgpack_object r = tu_call(&probe, "{\"op\":\"stats\"}");
+        waiting = tu_int(&r, "counters.replies_waiting");
+        steady = waiting >= 96 ? steady + 1 : 0;
+    }
+    /* The identity's 96, and at most 16 busy answers a connection: not the
+     * connections' 3 x 64. */
+    if (waiting < 96 || waiting > 96 + 3 * 16)
+        fail_msg("the hub holds %lld replies for the admin identity", (long long)waiting);
+    /* A fresh admin connection holds nothing, yet its identity is at its
+     * bound: busy (asked while the others keep it there). */
+    struct tu_client fresh;
+    connect_as(f, &fresh, "admin");
+    msgpack_object r;
+    int fresh_busy = 0;
+    while (!fresh_busy && tu_now_ms() < until) {
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 100; k++)
+                zmq_send(bad[i].sock, sb.data, sb.size, ZMQ_DONTWAIT);
+        r = tu_call(&fresh, "{\"op\":\"ping\"}");
+        const char *code = tu_str(&r, "error.code");
+        fresh_busy = code && !strcmp(code, "busy") &&
+                     strstr(tu_str(&r, "error.message"), "it-officer");
+    }
+    if (!fresh_busy)
+        fail_msg("a fresh connection of the same identity: %s", tu_dump(&r));
+    /* The agency beside it is not held back at all. */
+    connect_as(f, &police, "police");
+    for (int i = 0; i < 50; i++) {
+        char ev[400];
+        snprintf(ev, sizeof ev,
+                 "{\"op\":\"publish\",\"event\":{\"id\":\"ib-%d\",\"type\":\"asb.report\","
+                 "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"V-%d\","
+                 "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}}",
+                 i, i);
+        r = tu_call(&police, "%s", ev);
+        if (tu_bool(&r, "ok") != 1)
+            fail_msg("publish %d beside the admin's backlog: %s", i, tu_dump(&r));
+    }
+    msgpack_sbuffer_destroy(&sb);
+    for (int i = 0; i < 3; i++)
+        tu_client_close(&bad[i]);
+    tu_client_close(&fresh);
+    tu_client_close(&police);
+    tu_client_close(&probe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_backlog, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

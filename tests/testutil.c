@@ -13,6 +13,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -95,6 +96,8 @@ static int ping_once(const char *endpoint, int timeout_ms)
     return rc;
 }
 
+unsigned tu_hub_nofile;
+
 static int hub_spawn(struct tu_hub *h, va_list ap)
 {
     const char *argv[64];
@@ -112,6 +115,13 @@ static int hub_spawn(struct tu_hub *h, va_list ap)
     if (h->pid == 0) {
         /* A test that crashes must not leave its hub running. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (tu_hub_nofile) {
+            /* The test's own descriptors would count against the limit. */
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
+            struct rlimit rl = {tu_hub_nofile, tu_hub_nofile};
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 2);
         execv(argv[0], (char *const *)argv);
@@ -313,10 +323,11 @@ void tu_hub_kill9(struct tu_hub *h)
 
 void tu_client_open(struct tu_client *c, const char *endpoint, int type)
 {
-    int linger = 0;
+    int linger = 0, one = 1;
     c->ctx = zmq_ctx_new();
     c->sock = zmq_socket(c->ctx, type);
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(c->sock, ZMQ_IPV6, &one, sizeof one); /* tcp://[::1]:PORT too */
     zmq_connect(c->sock, endpoint);
     msgpack_zone_init(&c->zone, 4096);
     c->raw = NULL;

@@ -31,6 +31,9 @@ struct tu_hub {
     char log[600];
 };
 
+/* When not 0, hubs started from now on run with this RLIMIT_NOFILE (soft
+ * and hard), as a machine with a low descriptor limit would. */
+extern unsigned tu_hub_nofile;
 /* Start csphubd ($CSPH_HUBD) on a free loopback port with data in data_dir
  * and the extra arguments (NULL-terminated). Waits (up to 20 s) until it
  * answers ping. Returns 0, or -1 when it exited or never answered (its log
