@@ -296,7 +296,13 @@ static void shed_pending(struct csph_transport *t)
     if (t->reserve_fd < 0) /* lost to a race last time: take one back */
         t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (t->reserve_fd < 0) {
-        /* Nothing to shed with: libzmq retries until a descriptor frees. */
+        /* libzmq's I/O thread took the descriptor freed last time (it
+         * retries accept() as we do): the process holds all the connections
+         * it can. Bound them there, so that the next ones are ended at once
+         * when they arrive (ZMQ_EVENT_ACCEPTED) and counted, until enough
+         * close for the reserve to come back. */
+        if (t->conns_max > t->st.connections)
+            t->conns_max = t->st.connections_max = t->st.connections;
         log_refusal(t, "no file descriptor left for it");
         return;
     }
