@@ -1464,12 +1464,13 @@ static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
                                    &panel, &count, &total, e)))
         return rc;
     if (s->who && !csph_identity_may_panel(s->who, panel)) {
-        /* Say no more than for an alert that does not exist. */
+        /* Answered exactly as for an alert that does not exist (as
+         * alert.update is): whether another panel (Channel, MAPPA) has
+         * alert id is not the caller's to learn. */
         s->scratch2.size = 0;
         s->c.forbidden++;
-        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "id",
-                              "alert %llu is not on a panel identity '%s' may read",
-                              (unsigned long long)id, s->who->name);
+        return csph_error_set(e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                              (unsigned long long)id);
     }
     uint64_t next = (after < total ? after : total) + count;
     s->last_count = count;
