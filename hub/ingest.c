@@ -66,6 +66,12 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
      * with it (csph_store_write_abort): those events are in the log, and
      * the next batch must find them (a resend is a duplicate) and count
      * them (the rules). */
+    if (csph_store_log_failed(g->store))
+        /* Nothing of the log may be read or written until it is open again
+         * (a catch-up below would read it). */
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+                              "the hub is reopening its log after a disk error; nothing was "
+                              "done; retry shortly");
     uint64_t applied = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
     struct csph_store_health h;
     csph_store_health(g->store, &h);

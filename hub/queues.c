@@ -757,12 +757,13 @@ int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
     int found = 0;
     if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn))
         return 0;
-    mdb_cursor_open(txn, q->deadlines, &cur);
-    if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16) {
-        *due_ms = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
-        found = 1;
+    if (mdb_cursor_open(txn, q->deadlines, &cur) == 0) { /* fails on a handle of a closed log */
+        if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16) {
+            *due_ms = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
+            found = 1;
+        }
+        mdb_cursor_close(cur);
     }
-    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return found;
 }

@@ -946,11 +946,13 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
     if (s->itxn && s->index_batches)
         return CSPH_ERR_OK;
     if (damage_seen && !s->index_rebuild_due && !s->index_rebuilding) {
-        if (s->index_rebuilds)
+        if (s->index_rebuilds) {
             LOG_ERROR("store", "damage reported again after the index was rebuilt: the log "
                       "itself may be damaged; run csphubd --verify --data %s", s->dir);
-        else
+            damage_seen = 0; /* said once: the next report says it again, not every batch */
+        } else {
             s->index_rebuild_due = 1;
+        }
         if (!s->index_why[0])
             snprintf(s->index_why, sizeof s->index_why, "LMDB reported damage");
     }
@@ -1677,6 +1679,9 @@ enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t unt
 {
     MDB_txn *txn;
     MDB_cursor *cur;
+    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                              "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
@@ -1723,6 +1728,9 @@ enum csph_err csph_store_get(struct csph_store *s, uint64_t seq, csph_store_even
                              struct csph_error *err)
 {
     MDB_txn *txn;
+    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                              "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
@@ -1784,6 +1792,9 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
 {
     MDB_txn *txn;
     MDB_cursor *cur;
+    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                              "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the rejections");

@@ -96,6 +96,7 @@ struct csph_transport {
     int nlisteners;
     int reserve_fd;
     uint64_t conns_max;
+    uint64_t conns_max_cfg; /* conns_max as configured; lowered while no descriptor is left */
     uint64_t refused_unlogged, last_refusal_log_ms;
     struct csph_transport_stats st;
 };
@@ -291,10 +292,17 @@ static void log_refusal(struct csph_transport *t, const char *why)
  * readable, tries again at once: it spins and the client waits unanswered.
  * Take the connection off the backlog ourselves with a descriptor kept in
  * reserve for this, and close it: the client sees a refusal. */
+/* The reserve descriptor back after it was lost: the configured bound
+ * holds again. */
+static void reserve_back(struct csph_transport *t)
+{
+    if (t->reserve_fd < 0 && (t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        t->conns_max = t->st.connections_max = t->conns_max_cfg;
+}
+
 static void shed_pending(struct csph_transport *t)
 {
-    if (t->reserve_fd < 0) /* lost to a race last time: take one back */
-        t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_back(t); /* lost to a race last time: take one back */
     if (t->reserve_fd < 0) {
         /* libzmq's I/O thread took the descriptor freed last time (it
          * retries accept() as we do): the process holds all the connections
@@ -318,7 +326,7 @@ static void shed_pending(struct csph_transport *t)
             log_refusal(t, "no file descriptor left for it");
         }
     }
-    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_back(t);
 }
 
 static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
@@ -362,6 +370,7 @@ static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
         }
         break;
     case ZMQ_EVENT_DISCONNECTED:
+        reserve_back(t); /* a descriptor may have come free */
         if (!(s = fd_slot(t, fd)))
             break;
         if (s->owner && s->owner->gen == s->accepts)
@@ -848,7 +857,7 @@ enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, v
         nofile = 1u << 30;
     uint64_t used = fds_open() + FD_RESERVE_MIN + nofile / 64;
     t->conns_max = lim->conns_max ? lim->conns_max : nofile > used ? nofile - used : 1;
-    t->st.connections_max = t->conns_max;
+    t->conns_max_cfg = t->st.connections_max = t->conns_max;
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://csph-monitor-%p", (void *)t);
     int zero = 0;
