@@ -199,7 +199,12 @@ int cli_request(struct cli *c, json_t *req, int timeout_ms, json_t **reply, char
     }
     int rc = open_client(c, NULL, why, whylen);
     const char *answer = NULL;
-    if (rc == CLI_OK && csph_client_request_json(c->client, text, timeout_ms, &answer) != 0) {
+    if (rc == CLI_OK && csph_client_request_json(c->client, text, timeout_ms, &answer) != 0 &&
+        strstr(csph_client_error(c->client), "no hub is listening")) {
+        snprintf(why, whylen, "%s: is csphubd running there? (--hub or CSPHUB_HUB names another "
+                 "hub)", csph_client_error(c->client));
+        rc = CLI_FAIL;
+    } else if (rc == CLI_OK && answer == NULL) {
         snprintf(why, whylen,
                  "no answer from the hub at %s within %d ms: is csphubd running there? "
                  "(--hub or CSPHUB_HUB names another hub; --timeout waits longer%s)",

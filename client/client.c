@@ -26,6 +26,13 @@ struct flight {
 
 struct csph_client {
     void *ctx, *sock;
+    /* The DEALER's monitor: whether it ever reached the hub, and how often
+     * its connection was refused since, so that a request to a hub that is
+     * not running fails in about a second, not after the whole timeout. */
+    void *mon;
+    int connected;
+    unsigned refused;
+    char endpoint[256];
     struct csph_client_options o;
     char error[512];
     csph_result_fn fn;
@@ -140,6 +147,15 @@ int csph_client_open(csph_client **out, const char *endpoint,
             return -1;
         }
     }
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://csph-client-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(c->sock, mon_ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED) ==
+            0 &&
+        (c->mon = zmq_socket(c->ctx, ZMQ_PAIR)) && zmq_connect(c->mon, mon_ep) != 0) {
+        zmq_close(c->mon);
+        c->mon = NULL; /* no monitor: requests just wait their timeout */
+    }
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     if (zmq_connect(c->sock, endpoint) != 0) {
         snprintf(err, errlen, "cannot connect to '%s': %s (expected tcp://HOST:PORT or ipc://PATH)",
                  endpoint, zmq_strerror(errno));
@@ -173,6 +189,10 @@ void csph_client_close(csph_client **cp)
     msgpack_sbuffer_destroy(&c->batch);
     msgpack_sbuffer_destroy(&c->scratch);
     msgpack_zone_destroy(&c->zone);
+    if (c->mon) {
+        zmq_socket_monitor(c->sock, NULL, 0);
+        zmq_close(c->mon);
+    }
     if (c->sock)
         zmq_close(c->sock);
     if (c->ctx)
@@ -400,6 +420,35 @@ static void handle_publish_reply(csph_client *c, struct flight *f, const msgpack
     remove_slot(c, f);
 }
 
+/* What the monitor saw since the last call. */
+static void monitor_drain(csph_client *c)
+{
+    for (int i = 0; c->mon && i < 64; i++) {
+        zmq_msg_t a;
+        zmq_msg_init(&a);
+        if (zmq_msg_recv(&a, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&a);
+            return;
+        }
+        uint16_t ev = 0;
+        if (zmq_msg_size(&a) >= 6)
+            memcpy(&ev, zmq_msg_data(&a), sizeof ev);
+        int more = zmq_msg_more(&a);
+        zmq_msg_close(&a);
+        if (more) { /* the endpoint frame */
+            zmq_msg_init(&a);
+            zmq_msg_recv(&a, c->mon, 0);
+            zmq_msg_close(&a);
+        }
+        if (ev == ZMQ_EVENT_CONNECTED) {
+            c->connected = 1;
+            c->refused = 0;
+        } else if (ev == ZMQ_EVENT_CONNECT_RETRIED) {
+            c->refused++;
+        }
+    }
+}
+
 /* Read every reply waiting; wait up to timeout_ms for the first. */
 static int pump(csph_client *c, int timeout_ms)
 {
@@ -560,6 +609,13 @@ int csph_client_request(csph_client *c, const void *req, size_t len, int timeout
             c->sync_req = 0;
             return fail(c, "no reply from the hub within %d ms (is it running and reachable?)",
                         timeout_ms);
+        }
+        monitor_drain(c);
+        if (!c->connected && c->refused >= 2 && now - start >= 1000) {
+            /* Refused again and again, never reached: nothing listens there. */
+            c->sync_req = 0;
+            return fail(c, "no hub is listening at %s (the connection is refused)",
+                        c->endpoint);
         }
         if (!sent || (resend && now - sent >= c->o.resend_ms)) {
             if (zmq_send(c->sock, c->scratch.data, c->scratch.size, ZMQ_DONTWAIT) >= 0)

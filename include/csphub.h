@@ -113,7 +113,9 @@ size_t csph_client_pending(const csph_client *c);
  * `req`); waits up to timeout_ms (< 0: for ever), resending every
  * resend_ms, for the reply, which is returned as MessagePack (*reply,
  * *reply_len; owned by the client). Publish results arriving meanwhile go
- * to the result callback. -1 on time-out. */
+ * to the result callback. -1 on time-out, and after about a second when
+ * the hub was never reached and its address keeps refusing the connection
+ * (nothing listens there: csph_client_error says so). */
 int csph_client_request(csph_client *c, const void *req, size_t len, int timeout_ms,
                         const void **reply, size_t *reply_len);
 /* The same in JSON: req is a JSON object; *reply is the reply as a JSON

@@ -457,6 +457,13 @@ static void test_hub_down(void **state)
     EXPECT_IN(f, err, "csphub: no answer from the hub at tcp://127.0.0.1:");
     EXPECT_IN(f, err, "within 300 ms");
     assert_true(f->r.ms < 5000);
+    /* Refused again and again, never reached: said at once, not after the
+     * whole timeout (a minute here). */
+    runv(f, NULL, NULL, dead, "--timeout", "60000", "ping", NULL);
+    EXPECT_STATUS(f, 1);
+    EXPECT_IN(f, err, "no hub is listening at tcp://127.0.0.1:");
+    EXPECT_IN(f, err, "the connection is refused");
+    assert_true(f->r.ms < 30000);
 
     const char *path = write_lines(f, asb_event("down-1", "V-1", 1), NULL);
     runv(f, NULL, NULL, dead, "--timeout", "300", "publish", path, NULL);
