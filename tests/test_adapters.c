@@ -890,6 +890,15 @@ static void jsonl_file(void **state)
     assert_int_equal(jint(&r, "rejected"), 0);
     res_free(&r);
 
+    /* CSPHUB_HUB names the hub when --hub does not, as for the command: the
+     * same lines again are the hub's duplicates. */
+    setenv("CSPHUB_HUB", f->hub.endpoint, 1);
+    r = run(f, jsonl_bin(), "--json", good, NULL);
+    unsetenv("CSPHUB_HUB");
+    expect_status(&r, 0);
+    assert_int_equal(jint(&r, "duplicate"), 3);
+    res_free(&r);
+
     /* Line 2 is not JSON, line 3 is not an object, line 4 breaks its
      * schema: each reported with its line. */
     const char *bad = write_text(

@@ -1029,3 +1029,9 @@ int feed_common_option(const char *program, int c, const char *arg, struct feed_
     }
     return 0;
 }
+
+const char *feed_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}

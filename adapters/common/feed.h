@@ -147,4 +147,9 @@ int feed_common_option(const char *program, int c, const char *arg, struct feed_
 /* A whole number from lo to hi, or -1 with a message naming what. */
 int feed_parse_int(const char *program, const char *s, const char *what, int lo, int hi, int *out);
 
+/* The environment variable name's value when set and not empty, else def:
+ * the adapters read CSPHUB_HUB, CSPHUB_KEY and CSPHUB_SERVER_KEY as the
+ * csphub command does (an option given on the command line wins). */
+const char *feed_env(const char *name, const char *def);
+
 #endif

@@ -31,7 +31,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --mapping MAP.yaml  the mapping file (required)\n"
-    "  --hub ENDPOINT      the hub [tcp://127.0.0.1:7450]\n"
+    "  --hub ENDPOINT      the hub [$CSPHUB_HUB, else tcp://127.0.0.1:7450]\n"
     "  --state FILE        where to record what the hub acknowledged, so that an\n"
     "                      interrupted import resumes where it stopped\n"
     "                      [<basename of FILE>.state in the current directory];\n"
@@ -51,8 +51,8 @@ static const char usage[] =
     "  --help              this text\n"
     "\n"
     "CURVE (a hub with security: curve):\n"
-    "  --key FILE          this agency's key file (NAME.key, mode 0600)\n"
-    "  --server-key KEY    the hub's public key: its .pub file or the 40 Z85\n"
+    "  --key FILE          this agency's key file (NAME.key, mode 0600) [$CSPHUB_KEY]\n"
+    "  --server-key KEY    [$CSPHUB_SERVER_KEY] the hub's public key: its .pub file or the 40 Z85\n"
     "                      characters\n"
     "  In curve mode the hub takes the source from the key's identity: the events'\n"
     "  source must be that name.\n"
@@ -765,7 +765,9 @@ int main(int argc, char **argv)
         .program = PROGRAM,
         .unit = "row",
         .mapped = 1,
-        .endpoint = "tcp://127.0.0.1:7450",
+        .endpoint = feed_env("CSPHUB_HUB", "tcp://127.0.0.1:7450"),
+        .key_file = feed_env("CSPHUB_KEY", NULL),
+        .server_key = feed_env("CSPHUB_SERVER_KEY", NULL),
         .window = 50,
         .batch = 100,
         .save_every = 1000,

@@ -28,7 +28,7 @@ static const char usage[] =
     "Blank lines are ignored. See adapters/README.md.\n"
     "\n"
     "options:\n"
-    "  --hub ENDPOINT      the hub [tcp://127.0.0.1:7450]\n"
+    "  --hub ENDPOINT      the hub [$CSPHUB_HUB, else tcp://127.0.0.1:7450]\n"
     "  --state FILE        (FILE input only) where to record which lines the hub\n"
     "                      acknowledged, so that an interrupted import resumes\n"
     "                      [<basename of FILE>.state in the current directory];\n"
@@ -46,8 +46,8 @@ static const char usage[] =
     "  --help              this text\n"
     "\n"
     "CURVE (a hub with security: curve):\n"
-    "  --key FILE          this agency's key file (NAME.key, mode 0600)\n"
-    "  --server-key KEY    the hub's public key: its .pub file or the 40 Z85\n"
+    "  --key FILE          this agency's key file (NAME.key, mode 0600) [$CSPHUB_KEY]\n"
+    "  --server-key KEY    [$CSPHUB_SERVER_KEY] the hub's public key: its .pub file or the 40 Z85\n"
     "                      characters\n"
     "  In curve mode the hub takes the source from the key's identity: the events'\n"
     "  source must be that name.\n"
@@ -90,7 +90,9 @@ int main(int argc, char **argv)
     struct feed_options fo = {
         .program = PROGRAM,
         .unit = "line",
-        .endpoint = "tcp://127.0.0.1:7450",
+        .endpoint = feed_env("CSPHUB_HUB", "tcp://127.0.0.1:7450"),
+        .key_file = feed_env("CSPHUB_KEY", NULL),
+        .server_key = feed_env("CSPHUB_SERVER_KEY", NULL),
         .window = 50,
         .batch = 0,
         .save_every = 1000,
