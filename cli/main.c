@@ -34,7 +34,7 @@ static const struct cli_command commands[] = {
      "  generate-events | csphub publish -\n"
      "  csphub publish --json housing.jsonl > summary.json\n"},
     {"watch", cli_cmd_watch, "print a panel's new alerts as they arrive",
-     "csphub watch PANEL --consumer NAME [--once | --count N] [--json]",
+     "csphub watch PANEL --consumer NAME [--from now] [--once | --count N] [--json]",
      "Prints the panel's new alerts as they arrive (within a second of the\n"
      "event that raised them) until Ctrl-C. Each alert is acknowledged to the\n"
      "hub once it has been printed, so running again with the same consumer\n"
@@ -44,6 +44,8 @@ static const struct cli_command commands[] = {
      "Options:\n"
      "  --consumer NAME  who is reading (1-64 characters); each name has its own\n"
      "                   place in the queue. Required.\n"
+     "  --from now       skip the alerts already on the queue: print only those\n"
+     "                   raised from now on (default: from where NAME stopped)\n"
      "  --once           print what is new now, then exit\n"
      "  --count N        exit after N alerts\n"
      "  --json           one JSON object a line, each alert as the hub sends it\n"

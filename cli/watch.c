@@ -43,22 +43,66 @@ static void print_alert(struct cli *c, const json_t *a)
            cli_str(a, "priority"), due, cli_str(a, "reason"));
 }
 
+/* --from now: move the consumer past the panel's newest alert, so that only
+ * alerts raised from here on are printed (the queue read page by page to
+ * its end; an alert raised meanwhile comes after it, so none is lost). */
+static int skip_to_now(struct cli *c, const char *panel, const char *consumer)
+{
+    json_int_t last = 0, after = 0;
+    for (;;) {
+        json_t *rep, *req = json_pack("{s:s,s:s,s:i}", "op", "alerts", "panel", panel, "max", 1000);
+        if (after)
+            json_object_set_new(req, "after", json_integer(after));
+        int rc = cli_call(c, req, c->timeout_ms, &rep);
+        if (rc != CLI_OK)
+            return rc;
+        const json_t *list = json_object_get(rep, "alerts"), *a;
+        size_t i;
+        json_array_foreach(list, i, a) {
+            json_int_t id = json_integer_value(json_object_get(a, "id"));
+            if (id > last)
+                last = id;
+        }
+        int end = json_is_true(json_object_get(rep, "end"));
+        after = json_integer_value(json_object_get(rep, "next"));
+        json_decref(rep);
+        if (end || !json_array_size(list))
+            break;
+    }
+    if (!last)
+        return CLI_OK; /* an empty queue: everything from now on is new anyway */
+    json_t *acked;
+    int rc = cli_call(c, json_pack("{s:s,s:s,s:s,s:I}", "op", "ack", "panel", panel, "consumer",
+                                   consumer, "upto", last),
+                      c->timeout_ms, &acked);
+    if (rc == CLI_OK)
+        json_decref(acked);
+    return rc;
+}
+
 int cli_cmd_watch(struct cli *c, int argc, char **argv)
 {
-    enum { OPT_CONSUMER = CLI_OPT__LAST, OPT_ONCE, OPT_COUNT };
+    enum { OPT_CONSUMER = CLI_OPT__LAST, OPT_ONCE, OPT_COUNT, OPT_FROM };
     static const struct option opts[] = {CLI_COMMON_OPTIONS,
                                          {"consumer", required_argument, NULL, OPT_CONSUMER},
+                                         {"from", required_argument, NULL, OPT_FROM},
                                          {"once", no_argument, NULL, OPT_ONCE},
                                          {"count", required_argument, NULL, OPT_COUNT},
                                          {0, 0, 0, 0}};
     const char *consumer = NULL;
-    int once = 0;
+    int once = 0, from_now = 0, rc = CLI_OK;
     uint64_t count = 0;
     int opt, optrc;
     cli_getopt_reset();
     while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         if (opt == OPT_CONSUMER)
             consumer = optarg;
+        else if (opt == OPT_FROM && strcmp(optarg, "now") == 0)
+            from_now = 1;
+        else if (opt == OPT_FROM)
+            return cli_usage_error(c, "--from '%s': expected now (the alerts raised from now "
+                                      "on; without it, from where this consumer stopped)",
+                                   optarg);
         else if (opt == OPT_ONCE)
             once = 1;
         else if (cli_parse_u64(optarg, 1, UINT32_MAX, &count))
@@ -76,6 +120,9 @@ int cli_cmd_watch(struct cli *c, int argc, char **argv)
     if (!*consumer || strlen(consumer) > 64)
         return cli_usage_error(c, "--consumer must be 1 to 64 characters");
 
+    if (from_now && (rc = skip_to_now(c, panel, consumer)) != CLI_OK)
+        return rc;
+
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -88,7 +135,7 @@ int cli_cmd_watch(struct cli *c, int argc, char **argv)
     sigaddset(&hold, SIGTERM);
 
     uint64_t printed = 0;
-    int answered = 0, lost = 0, rc = CLI_OK;
+    int answered = 0, lost = 0;
     while (!cli_interrupted) {
         uint64_t max = WATCH_PAGE;
         if (count && count - printed < max)

@@ -743,6 +743,19 @@ static void test_watch_once(void **state)
     RUN(f, "watch", "no-such-panel", "--consumer", "coord", "--once");
     EXPECT_STATUS(f, 3);
     EXPECT_IN(f, err, "csphub: unknown_panel: ");
+    /* --from now: a new consumer skips what is on the queue already and
+     * gets only the alerts raised after it started. */
+    RUN(f, "watch", "asb-case-review", "--consumer", "fresh", "--from", "now", "--once");
+    EXPECT_STATUS(f, 0);
+    assert_string_equal(f->r.out.p, "");
+    publish_three_asb(f, "x", "V-9");
+    RUN(f, "watch", "asb-case-review", "--consumer", "fresh", "--once");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "3 ASB complaints by V-9");
+    EXPECT_NOT_IN(f, out, "by V-1");
+    RUN(f, "watch", "asb-case-review", "--consumer", "fresh", "--from", "yesterday");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "--from 'yesterday'");
 }
 
 static void test_watch_live(void **state)
