@@ -62,7 +62,6 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 int cli_common_option(struct cli *c, int opt, const char *arg, char **argv)
 {
-    uint64_t v;
     switch (opt) {
     case CLI_OPT_HUB:
         if (strncmp(arg, "tcp://", 6) != 0 && strncmp(arg, "ipc://", 6) != 0)
@@ -78,11 +77,14 @@ int cli_common_option(struct cli *c, int opt, const char *arg, char **argv)
     case CLI_OPT_SERVER_KEY:
         c->server_key = arg;
         return CLI_OK;
-    case CLI_OPT_TIMEOUT:
-        if (cli_parse_u64(arg, 1, 3600000, &v))
-            return cli_usage_error(c, "--timeout '%s': expected milliseconds, 1 to 3600000", arg);
-        c->timeout_ms = (int)v;
+    case CLI_OPT_TIMEOUT: {
+        int64_t ms;
+        const char *why;
+        if (csph_duration_parse(arg, 1, 3600000, &ms, &why))
+            return cli_usage_error(c, "--timeout '%s' %s (1ms to 60m)", arg, why);
+        c->timeout_ms = (int)ms;
         return CLI_OK;
+    }
     case 'h':
         cli_print_help(c->command);
         return CLI_HELP_SHOWN;

@@ -149,7 +149,7 @@ static const struct cli_command commands[] = {
      "\n"
      "Examples:\n"
      "  csphub ping\n"
-     "  csphub --hub tcp://10.0.0.5:7450 --timeout 2000 ping\n"},
+     "  csphub --hub tcp://10.0.0.5:7450 --timeout 2s ping\n"},
     {"keygen", cli_cmd_keygen, "make a CURVE key pair for the hub or one of its users",
      "csphub keygen NAME [--dir DIR] [--json]",
      "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"
@@ -184,8 +184,9 @@ static const char options_help[] =
     "  --hub ENDPOINT  the hub: tcp://HOST:PORT or ipc://PATH (default: $CSPHUB_HUB,\n"
     "                  else " CLI_DEFAULT_HUB ")\n"
     "  --json          machine-readable output (JSON; JSON lines for lists)\n"
-    "  --timeout MS    give up when the hub has not answered in MS milliseconds\n"
-    "                  (default 10000)\n"
+    "  --timeout T     give up when the hub has not answered in T, a duration\n"
+    "                  with its unit as in every csphub program: 500ms, 10s,\n"
+    "                  2m (default 10s)\n"
     "  --key FILE      for a hub with security curve: your key file (NAME.key,\n"
     "                  from csphub keygen; default $CSPHUB_KEY)\n"
     "  --server-key K  the hub's public key: its .pub file or the 40 characters\n"
@@ -204,7 +205,7 @@ static const char exit_help[] =
 
 static void print_general_help(FILE *f)
 {
-    fprintf(f, "usage: csphub [--hub ENDPOINT] [--json] [--timeout MS] [--key FILE --server-key K]\n"
+    fprintf(f, "usage: csphub [--hub ENDPOINT] [--json] [--timeout T] [--key FILE --server-key K]\n"
                "              COMMAND [ARGS...]\n\n%s\n"
                "Commands:\n",
             general_help);

@@ -1,6 +1,7 @@
 #include "timefmt.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* Howard Hinnant's civil-date algorithms: exact for every Gregorian date. */
 int64_t csph_days_from_civil(int y, unsigned m, unsigned d)
@@ -150,4 +151,39 @@ int csph_time_format_date(int64_t ms, char *buf)
     unsigned m, d;
     csph_civil_from_days(days, &y, &m, &d);
     return snprintf(buf, 16, "%u %s %d", d, months[m - 1], y);
+}
+
+int csph_duration_parse(const char *s, int64_t min_ms, int64_t max_ms, int64_t *ms,
+                        const char **why)
+{
+    int64_t whole = 0, frac = 0, scale = 1;
+    const char *p = s;
+    if (!s || *p < '0' || *p > '9')
+        return fail(why, "is not a duration such as 30s, 500ms or 2m");
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((whole = whole * 10 + (*p - '0')) > 1000000000)
+            return fail(why, "is too long a duration");
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (scale < 1000) {
+                frac = frac * 10 + (*p - '0');
+                scale *= 10;
+            }
+    }
+    int64_t unit;
+    if (!strcmp(p, "ms"))
+        unit = 1;
+    else if (!strcmp(p, "s"))
+        unit = 1000;
+    else if (!strcmp(p, "m"))
+        unit = 60000;
+    else if (!*p)
+        return fail(why, "has no unit: write it as 30s, 500ms or 2m");
+    else
+        return fail(why, "has a unit other than ms, s or m");
+    int64_t v = whole * unit + frac * unit / scale;
+    if (v < min_ms || v > max_ms)
+        return fail(why, "is out of range");
+    *ms = v;
+    return 0;
 }

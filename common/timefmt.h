@@ -23,6 +23,13 @@ int csph_time_format_date(int64_t ms, char *buf);
 int64_t csph_days_from_civil(int y, unsigned m, unsigned d);
 void csph_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
 
+/* A duration with its unit, as every program's --timeout takes it: "500ms",
+ * "30s", "2m", "1.5s". The unit is required (a bare number is refused: the
+ * command's used to mean milliseconds and the adapters' seconds). 0 and
+ * *ms, or -1 with a static reason in *why (may be NULL). */
+int csph_duration_parse(const char *s, int64_t min_ms, int64_t max_ms, int64_t *ms,
+                        const char **why);
+
 #define CSPH_MS_PER_DAY 86400000LL
 
 #endif

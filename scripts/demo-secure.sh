@@ -77,7 +77,7 @@ as police publish $DIR/spoof.jsonl || true
 echo "    the auditor trying to record a decision:"
 as scrutiny-committee alert 1 close || true
 echo "    a client with no key (the CURVE handshake fails; no answer):"
-$B/cli/csphub --hub $EP --timeout 1000 ping || true
+$B/cli/csphub --hub $EP --timeout 1s ping || true
 
 kill $HUBPID; wait $HUBPID || true; trap - EXIT
 printf '\nDone. Keys, identities and config are in %s/; docs/security.md explains each step.\n' $DIR

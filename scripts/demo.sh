@@ -143,8 +143,10 @@ hub() {
 import json, sys, zmq, msgpack
 hub, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 timeout = 10000
-if cmd == "--timeout":
-    timeout, cmd, args = int(args[0]), args[1], args[2:]
+if cmd == "--timeout":  # a duration with its unit, as csphub takes it: 500ms, 10s
+    t = args[0]
+    timeout = int(float(t[:-2])) if t.endswith("ms") else int(float(t[:-1]) * 1000)
+    cmd, args = args[1], args[2:]
 s = zmq.Context().socket(zmq.DEALER)
 s.setsockopt(zmq.LINGER, 0)
 s.connect(hub)
@@ -211,7 +213,7 @@ setsid "$BUILD/csphubd" --config config/csphub.yaml --data "./$DATA" --listen "$
     >>"$LOG" 2>&1 </dev/null &
 HUBPID=$!
 deadline=$((SECONDS + 20))
-until hub --timeout 500 ping >/dev/null 2>&1; do
+until hub --timeout 500ms ping >/dev/null 2>&1; do
     kill -0 "$HUBPID" 2>/dev/null || die "the hub exited at start; see $LOG"
     [ "$SECONDS" -lt "$deadline" ] || die "the hub did not answer ping within 20 s; see $LOG"
 done

@@ -844,12 +844,12 @@ static void mapping_errors_and_unreachable(void **state)
     /* Nothing listening: exit 1, quickly, with the reason. */
     char dead[64];
     snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", tu_free_port());
-    r = run(f, csv_bin(), "--mapping", simple_mapping(f, ""), "--hub", dead, "--timeout", "1", csv,
+    r = run(f, csv_bin(), "--mapping", simple_mapping(f, ""), "--hub", dead, "--timeout", "1s", csv,
             NULL);
     expect_status(&r, 1);
     assert_non_null(strstr(r.err, "did not answer within 1 s"));
     res_free(&r);
-    r = run(f, jsonl_bin(), "--hub", dead, "--timeout", "1", csv, NULL);
+    r = run(f, jsonl_bin(), "--hub", dead, "--timeout", "1s", csv, NULL);
     expect_status(&r, 1);
     res_free(&r);
     assert_int_equal(last_seq(f), 0);

@@ -406,6 +406,11 @@ static void test_usage(void **state)
     EXPECT_IN(f, err, "--consumer");
     RUN(f, "--timeout", "soon", "ping");
     EXPECT_STATUS(f, 2);
+    /* one unit for every program's --timeout: a bare number is refused,
+     * not read as milliseconds here and seconds in the adapters */
+    RUN(f, "--timeout", "2000", "ping");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "has no unit: write it as 30s, 500ms or 2m");
     RUN(f, "replay", "--since", "last tuesday");
     EXPECT_STATUS(f, 2);
     /* the hub's own parser: a day the month lacks is refused here, with why */
@@ -452,26 +457,26 @@ static void test_hub_down(void **state)
     struct fx *f = *state;
     char dead[64];
     snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", tu_free_port());
-    runv(f, NULL, NULL, dead, "--timeout", "300", "ping", NULL);
+    runv(f, NULL, NULL, dead, "--timeout", "300ms", "ping", NULL);
     EXPECT_STATUS(f, 1);
     EXPECT_IN(f, err, "csphub: no answer from the hub at tcp://127.0.0.1:");
     EXPECT_IN(f, err, "within 300 ms");
     assert_true(f->r.ms < 5000);
     /* Refused again and again, never reached: said at once, not after the
      * whole timeout (a minute here). */
-    runv(f, NULL, NULL, dead, "--timeout", "60000", "ping", NULL);
+    runv(f, NULL, NULL, dead, "--timeout", "60s", "ping", NULL);
     EXPECT_STATUS(f, 1);
     EXPECT_IN(f, err, "no hub is listening at tcp://127.0.0.1:");
     EXPECT_IN(f, err, "the connection is refused");
     assert_true(f->r.ms < 30000);
 
     const char *path = write_lines(f, asb_event("down-1", "V-1", 1), NULL);
-    runv(f, NULL, NULL, dead, "--timeout", "300", "publish", path, NULL);
+    runv(f, NULL, NULL, dead, "--timeout", "300ms", "publish", path, NULL);
     EXPECT_STATUS(f, 1);
     EXPECT_IN(f, err, "no answer from the hub");
     assert_true(f->r.ms < 5000);
 
-    runv(f, NULL, NULL, dead, "--timeout", "300", "watch", "marac", "--consumer", "c", NULL);
+    runv(f, NULL, NULL, dead, "--timeout", "300ms", "watch", "marac", "--consumer", "c", NULL);
     EXPECT_STATUS(f, 1);
     assert_true(f->r.ms < 5000);
 }
@@ -971,7 +976,7 @@ static pid_t start_curve_hub(struct fx *f, const char *cfg, const char *data, co
     }
     int64_t deadline = tu_now_ms() + 20000;
     while (tu_now_ms() < deadline) {
-        runv(f, NULL, NULL, endpoint, "--timeout", "300", "--key", key, "--server-key",
+        runv(f, NULL, NULL, endpoint, "--timeout", "300ms", "--key", key, "--server-key",
              server_key, "ping", NULL);
         if (f->r.status == 0)
             return pid;
@@ -1052,7 +1057,7 @@ static void test_curve(void **state)
     pid_t hub = start_curve_hub(f, cfg, data, endpoint, log, auditor, hub_pub);
 
     /* Without keys the handshake never completes: no answer, with a hint. */
-    runv(f, NULL, NULL, endpoint, "--timeout", "300", "ping", NULL);
+    runv(f, NULL, NULL, endpoint, "--timeout", "300ms", "ping", NULL);
     EXPECT_STATUS(f, 1);
     EXPECT_IN(f, err, "needs --key and --server-key");
 

@@ -239,6 +239,38 @@ static void test_format_date(void **state)
     assert_string_equal(buf, "25 Dec 2025");
 }
 
+/* Every program's --timeout: a number and its unit, nothing else. */
+static void test_duration(void **state)
+{
+    (void)state;
+    int64_t ms = -1;
+    const char *why = NULL;
+    assert_int_equal(csph_duration_parse("500ms", 1, 3600000, &ms, &why), 0);
+    assert_int_equal(ms, 500);
+    assert_int_equal(csph_duration_parse("30s", 1, 3600000, &ms, &why), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(csph_duration_parse("2m", 1, 3600000, &ms, &why), 0);
+    assert_int_equal(ms, 120000);
+    assert_int_equal(csph_duration_parse("1.5s", 1, 3600000, &ms, &why), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(csph_duration_parse("0.25m", 1, 3600000, &ms, &why), 0);
+    assert_int_equal(ms, 15000);
+    ms = -1;
+    assert_int_equal(csph_duration_parse("2000", 1, 3600000, &ms, &why), -1);
+    assert_string_equal(why, "has no unit: write it as 30s, 500ms or 2m");
+    assert_int_equal(ms, -1);
+    assert_int_equal(csph_duration_parse("2h", 1, 3600000, &ms, &why), -1);
+    assert_string_equal(why, "has a unit other than ms, s or m");
+    assert_int_equal(csph_duration_parse("61m", 1, 3600000, &ms, &why), -1);
+    assert_string_equal(why, "is out of range");
+    assert_int_equal(csph_duration_parse("0ms", 1, 3600000, &ms, &why), -1);
+    assert_int_equal(csph_duration_parse("-1s", 1, 3600000, &ms, &why), -1);
+    assert_int_equal(csph_duration_parse("s", 1, 3600000, &ms, &why), -1);
+    assert_int_equal(csph_duration_parse("", 1, 3600000, &ms, &why), -1);
+    assert_int_equal(csph_duration_parse("99999999999s", 1, 3600000, &ms, &why), -1);
+    assert_int_equal(csph_duration_parse("10 s", 1, 3600000, &ms, &why), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_format_date),
         cmocka_unit_test(test_civil_days),
+        cmocka_unit_test(test_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "csphub.h"
+#include "timefmt.h"
 
 #define FEED_REASONS_MAX 1000 /* distinct reasons kept; more are counted as "other" */
 /* The hub's socket drops a peer that sends a message over 1 MiB
@@ -1018,8 +1019,16 @@ int feed_common_option(const char *program, int c, const char *arg, struct feed_
     case FEED_OPT_SAVE:
         return feed_parse_int(program, arg, "--save-every", 1, 100000000, &fo->save_every) ? -1
                                                                                            : 1;
-    case FEED_OPT_TIMEOUT:
-        return feed_parse_int(program, arg, "--timeout", 1, 86400, &fo->timeout_s) ? -1 : 1;
+    case FEED_OPT_TIMEOUT: {
+        int64_t ms;
+        const char *why;
+        if (csph_duration_parse(arg, 1000, 86400000, &ms, &why)) {
+            fprintf(stderr, "%s: --timeout '%s' %s (1s to 1440m)\n", program, arg, why);
+            return -1;
+        }
+        fo->timeout_s = (int)(ms / 1000);
+        return 1;
+    }
     case 'p': fo->progress = 1; return 1;
     case FEED_OPT_NO_PROGRESS: fo->progress = 0; return 1;
     case FEED_OPT_JSON: fo->json = 1; return 1;
