@@ -79,6 +79,7 @@ struct pending {
     int nframes;
     const struct csph_identity *who; /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
+    size_t held_at;                  /* ... at this index of s->fetches */
     struct csph_ticket tk;           /* who the reply is charged to */
     struct csph_request req;
     msgpack_sbuffer reply;
@@ -495,8 +496,10 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, &p->req, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, &p->req, &e); break;
     default:
-        if (handle_fetch(s, &p->tk, p->frames, p->nframes, &p->req, &e, &rc))
+        if (handle_fetch(s, &p->tk, p->frames, p->nframes, &p->req, &e, &rc)) {
             p->held = 1; /* answered when an alert arrives or the wait ends */
+            p->held_at = s->nfetches - 1;
+        }
         else if (!rc)
             msgpack_sbuffer_write(&p->reply, s->scratch.data, s->scratch.size);
     }
@@ -635,6 +638,21 @@ static void process_batch(struct csph_server *s, int n)
         else
             csph_error_set(&out, CSPH_ERR_INTERNAL, NULL,
                            "the hub could not commit this batch; nothing was done; retry");
+        /* A fetch this batch held is let go: its audit.access record went
+         * with the batch, so it is answered now like the rest, never later
+         * with alerts nobody recorded reading. Newest first: each is then
+         * the last of s->fetches. */
+        for (int i = n - 1; i >= 0; i--) {
+            struct pending *p = &s->batch[i];
+            if (!p->held || p->held_at + 1 != s->nfetches)
+                continue;
+            struct held_fetch *h = &s->fetches[--s->nfetches];
+            csph_transport_fetch_done(s->transport, &h->tk);
+            for (int j = 0; j < h->nenv; j++)
+                zmq_msg_move(&p->frames[j], &h->env[j]);
+            free(h->req);
+            p->held = 0;
+        }
         for (int i = 0; i < n; i++) {
             s->batch[i].reply.size = 0;
             msgpack_packer pk;

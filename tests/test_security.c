@@ -400,6 +400,66 @@ static const char *ack_as(struct tu_client *c, const char *consumer, char *msg, 
     return code ? code : "ok";
 }
 
+/* An audited fetch that would wait, in a batch that cannot commit (the log
+ * is full): answered busy at once like the rest of the batch, never held
+ * and answered later with no audit.access record of the read. */
+static void test_held_fetch_of_failed_batch(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->config, "security: curve\n"
+                          "identities_file: identities.yaml\n"
+                          "server_key_file: keys/hub.key\n"
+                          "rules_file: none\n"
+                          "limits:\n  map_size_mb: 16\n");
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "police");
+    static char summary[2001];
+    memset(summary, 's', 2000);
+    size_t cap = 400 * 2300 + 64;
+    char *b = malloc(cap);
+    int busy = 0;
+    for (int round = 0; round < 40 && !busy; round++) {
+        size_t len = (size_t)snprintf(b, cap, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < 400; i++)
+            len += (size_t)snprintf(b + len, cap - len,
+                                    "%s{\"id\":\"r%d-%d\",\"type\":\"concern\","
+                                    "\"occurred_at\":\"2025-03-01T10:00:00Z\","
+                                    "\"subject\":\"P-%d\",\"kind\":\"other\",\"summary\":\"%s\"}",
+                                    i ? "," : "", round, i, i, summary);
+        snprintf(b + len, cap - len, "]}");
+        assert_int_equal(try_call(&c, 10000, &r, b), 0);
+        const char *code = tu_str(&r, "error.code");
+        busy = code && strcmp(code, "busy") == 0;
+    }
+    free(b);
+    assert_true(busy); /* the log is full for a batch that size */
+    /* ... and then for one small event, as for an audit record */
+    busy = 0;
+    for (int i = 0; i < 100000 && !busy; i++) {
+        char one[400];
+        snprintf(one, sizeof one,
+                 "{\"op\":\"publish\",\"event\":{\"id\":\"s%d\",\"type\":\"concern\","
+                 "\"occurred_at\":\"2025-03-01T10:00:00Z\",\"subject\":\"P-1\",\"kind\":"
+                 "\"other\",\"summary\":\"a small one\"}}",
+                 i);
+        assert_int_equal(try_call(&c, 10000, &r, one), 0);
+        const char *code = tu_str(&r, "error.code");
+        busy = code && strcmp(code, "busy") == 0;
+    }
+    assert_true(busy);
+    tu_client_close(&c);
+    connect_as(f, &c, "marac");
+    /* The queue is empty: the fetch would wait half a minute. */
+    assert_int_equal(try_call(&c, 15000, &r,
+                              "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\","
+                              "\"wait_ms\":30000}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.code"), "busy");
+    tu_client_close(&c);
+}
+
 /* Durable consumers are bounded per panel and per identity; the admin's
  * reads of rejected events are recorded; one access record keeps at most
  * 4 KiB of the query and says when it was cut. */
@@ -744,6 +804,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_limits_and_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_fetch_of_failed_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config_as_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
