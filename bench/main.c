@@ -223,6 +223,21 @@ static void parse_concurrency(const char *s)
     }
 }
 
+/* events, publishers (0: as given), window: a long mode's defaults. */
+static void long_mode_defaults(uint64_t events, int publishers, int window)
+{
+    if (!opt.set_events)
+        opt.events = events;
+    if (publishers && !opt.set_publishers)
+        opt.publishers = publishers;
+    if (!opt.set_batch)
+        opt.batch = 100;
+    if (!opt.set_window)
+        opt.window = window;
+    if (!opt.set_duration)
+        opt.duration_limit_s = 0;
+}
+
 static void parse_options(int argc, char **argv)
 {
     enum {
@@ -418,37 +433,14 @@ static void parse_options(int argc, char **argv)
      * holds a send back (5,000 events/s x 200 ms). */
     if (opt.alert_latency && !opt.set_window)
         opt.window = 1000;
-    if (opt.state_size) {
-        if (!opt.set_events)
-            opt.events = 1000000;
-        if (!opt.set_batch)
-            opt.batch = 100;
-        if (!opt.set_window)
-            opt.window = 4;
-        if (!opt.set_duration)
-            opt.duration_limit_s = 0;
-    }
-    if (opt.backfill) {
-        if (!opt.set_events)
-            opt.events = 300000;
-        if (!opt.set_publishers)
-            opt.publishers = 1;
-        if (!opt.set_batch)
-            opt.batch = 100;
-        if (!opt.set_window)
-            opt.window = 10;
-        if (!opt.set_duration)
-            opt.duration_limit_s = 0;
-    }
+    /* The long modes' defaults, each unless given on the command line: no
+     * duration limit, a batch of 100 events. */
+    if (opt.state_size)
+        long_mode_defaults(1000000, 0, 4);
+    if (opt.backfill)
+        long_mode_defaults(300000, 1, 10);
     if (opt.scale) {
-        if (!opt.set_events)
-            opt.events = 10000000;
-        if (!opt.set_batch)
-            opt.batch = 100;
-        if (!opt.set_window)
-            opt.window = 4;
-        if (!opt.set_duration)
-            opt.duration_limit_s = 0;
+        long_mode_defaults(10000000, 0, 4);
         if (!opt.scale_step)
             opt.scale_step = 1000000;
     }

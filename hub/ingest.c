@@ -73,9 +73,9 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
                               "the hub is reopening its log after a disk error; nothing was "
                               "done; retry shortly");
     uint64_t applied = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
-    struct csph_store_health h;
-    csph_store_health(g->store, &h);
     if (!csph_store_index_open(g->store) && applied < last) {
+        struct csph_store_health h; /* only when behind: not on every batch */
+        csph_store_health(g->store, &h);
         if (strcmp(h.index, "rebuilding") == 0 || last - applied > CATCH_UP_INLINE) {
             /* Too far behind to catch up inside one request's latency: a
              * step now, as csph_ingest_heal does between requests (and the

@@ -309,8 +309,13 @@ static void shed_pending(struct csph_transport *t)
          * it can. Bound them there, so that the next ones are ended at once
          * when they arrive (ZMQ_EVENT_ACCEPTED) and counted, until enough
          * close for the reserve to come back. */
-        if (t->conns_max > t->st.connections)
+        if (t->conns_max > t->st.connections) {
+            /* Entering this state: the connection waiting now is one the hub
+             * could not take (it waits in the backlog until a descriptor
+             * frees), so it is counted here, once. */
             t->conns_max = t->st.connections_max = t->st.connections;
+            t->st.connections_refused++;
+        }
         log_refusal(t, "no file descriptor left for it");
         return;
     }

@@ -18,10 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct fx {
-    char *tmp;
-    int fds;
-};
 
 /* Run $CSPH_BENCH with the arguments (NULL-terminated), stdout and stderr
  * into out_path; path, when not NULL, replaces $PATH. Its exit status. */
@@ -91,28 +87,8 @@ static int leftovers(const char *dir)
     return left;
 }
 
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    f->fds = tu_open_fds();
-    f->tmp = tu_tmpdir("bench");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    tu_rmrf(f->tmp);
-    free(f->tmp);
-    int fds = f->fds;
-    free(f);
-    if (tu_open_fds() != fds) {
-        fprintf(stderr, "%d descriptors open before, %d after\n", fds, tu_open_fds());
-        return -1;
-    }
-    return 0;
-}
+static int setup(void **state) { return tu_tmpfx_setup(state, "bench"); }
+static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
 #define NEED_BENCH()                                                                    \
     do {                                                                                \
@@ -127,7 +103,7 @@ static int teardown(void **state)
  * directories gone. */
 static void test_publish(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_BENCH();
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s/publish.out", f->tmp);
@@ -151,7 +127,7 @@ static void test_publish(void **state)
  * to install, the hub still measured, exit status 0. */
 static void test_peers_skipped(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_BENCH();
     char out[PATH_MAX], empty[PATH_MAX];
     snprintf(out, sizeof out, "%s/peers.out", f->tmp);
@@ -181,7 +157,7 @@ static void test_peers_skipped(void **state)
  * Skipped without redis-server or hiredis. */
 static void test_peers_redis(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_BENCH();
     if (access("/usr/bin/redis-server", X_OK) != 0) {
         print_message("redis-server is not installed: nothing to compare with\n");

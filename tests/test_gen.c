@@ -420,33 +420,9 @@ static void take_census(struct census *c, const struct text *t)
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-struct fx {
-    char *tmp;
-    int fds;
-};
 
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    f->fds = tu_open_fds();
-    f->tmp = tu_tmpdir("gen");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    tu_rmrf(f->tmp);
-    free(f->tmp);
-    int fds = f->fds;
-    free(f);
-    if (tu_open_fds() != fds) {
-        fprintf(stderr, "%d descriptors open before, %d after\n", fds, tu_open_fds());
-        return -1;
-    }
-    return 0;
-}
+static int setup(void **state) { return tu_tmpfx_setup(state, "gen"); }
+static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
 #define NEED_GEN()                                                                  \
     do {                                                                            \
@@ -461,7 +437,7 @@ static int teardown(void **state)
 /* The same seed gives the same bytes; another seed another file. */
 static void test_determinism(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_GEN();
     struct text a, b, c;
     gen_load(&a, f->tmp, "a.jsonl", "7", "3000", "1");
@@ -481,7 +457,7 @@ static void test_determinism(void **state)
  * are there. */
 static void test_lines(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_GEN();
     struct text t;
     gen_load(&t, f->tmp, "y.jsonl", "11", "20000", "1");
@@ -572,7 +548,7 @@ static void publish_all(struct tu_client *cl, const struct text *t, const char *
  * on the panels the scenarios are written for. */
 static void test_hub_alerts(void **state)
 {
-    struct fx *f = *state;
+    struct tu_tmpfx *f = *state;
     NEED_GEN();
     struct text t;
     gen_load(&t, f->tmp, "year.jsonl", "5", "5000", "1");

@@ -592,3 +592,28 @@ const char *tu_dump(const msgpack_object *o)
     b[sizeof ring[0] - 1] = 0;
     return b;
 }
+
+int tu_tmpfx_setup(void **state, const char *name)
+{
+    struct tu_tmpfx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->fds = tu_open_fds();
+    f->tmp = tu_tmpdir(name);
+    *state = f;
+    return 0;
+}
+
+int tu_tmpfx_teardown(void **state)
+{
+    struct tu_tmpfx *f = *state;
+    tu_rmrf(f->tmp);
+    free(f->tmp);
+    int fds = f->fds;
+    free(f);
+    if (tu_open_fds() != fds) {
+        fprintf(stderr, "%d descriptors open before, %d after\n", fds, tu_open_fds());
+        return -1;
+    }
+    return 0;
+}

@@ -123,4 +123,14 @@ msgpack_object tu_publish_raw(struct tu_client *c, const void *ev, size_t len, i
 /* Build {op: publish, [req,] event: <ev bytes>} into sb (cleared first). */
 void tu_publish_request(msgpack_sbuffer *sb, const void *ev, size_t len, int64_t req);
 
+/* A test's fixture of its own temporary directory: setup makes it,
+ * teardown removes it and fails the test when a descriptor opened during it
+ * was left open. */
+struct tu_tmpfx {
+    char *tmp;
+    int fds;
+};
+int tu_tmpfx_setup(void **state, const char *name);
+int tu_tmpfx_teardown(void **state);
+
 #endif
