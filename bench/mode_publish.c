@@ -25,7 +25,8 @@
 #include "hubctl.h"
 #include "modes.h"
 #include "mpx.h"
-#include "store.h"
+#include "config.h"
+#include "core.h"
 
 #define REPLAY_PAGE_MAX 10000
 
@@ -284,17 +285,22 @@ static void lmdb_baseline(const struct corpus *c, uint64_t n, struct store_resul
     forget_tmpdir(dir);
 }
 
-/* The hub's storage layer (hub/store.c): dedup lookup and insert, content
- * hash, hash chain, append, synced commit every K events. No network, no
- * MessagePack decoding, no schema checks. */
+/* The hub's storage layer (hub/store.c) driven through its batch owner
+ * (hub/core.c) as the hub drives it: dedup lookup and insert, content
+ * hash, hash chain, append, synced commit every K events, settle. No
+ * network, no MessagePack decoding, no schema checks, no rules. */
 static void store_baseline(const struct corpus *c, uint64_t n, struct store_result *r)
 {
     char dir[PATH_MAX], data[PATH_MAX + 8];
     make_tmpdir("store", dir, sizeof dir);
     snprintf(data, sizeof data, "%s/data", dir);
-    struct csph_store *st = NULL;
+    struct csph_core *core = NULL;
     struct csph_error err;
-    if (csph_store_open(&st, data, (uint64_t)c->off[n] * 4 + (256u << 20), &err))
+    struct csph_config cfg; /* defaults: no panels */
+    csph_config_defaults(&cfg);
+    struct csph_core_opts o = {.cfg = &cfg, .dir = data,
+                               .map_size = (uint64_t)c->off[n] * 4 + (256u << 20)};
+    if (csph_core_open(&core, &o, &err))
         die("store baseline: %s", err.message);
     sync();
     const int64_t limit_ns = (int64_t)(opt.baseline_limit_s * 1e9);
@@ -303,7 +309,7 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     r->commits = 0;
     while (i < n) {
         int64_t tb = now_ns();
-        if (csph_store_write_begin(st, &err))
+        if (csph_core_batch_begin(core, &err))
             die("store baseline: %s", err.message);
         for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
             const struct evmeta *m = &c->meta[i];
@@ -317,12 +323,12 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
             };
             uint64_t seq;
             int dup;
-            if (csph_store_append(st, &a, &seq, &dup, &err))
+            if (csph_core_append_raw(core, &a, &seq, &dup, &err))
                 die("store baseline: %s", err.message);
         }
-        if (csph_store_write_commit(st, &err))
+        if (csph_core_batch_commit(core, &err) ||
+            csph_core_settle_all(core, &err)) /* the index committed every batch */
             die("store baseline: %s", err.message);
-        csph_store_index_settle(st); /* as the hub does after its replies */
         r->commits++;
         batch_time(r, now_ns() - tb);
         if (now_ns() - t0 > limit_ns || g.interrupted)
@@ -330,7 +336,7 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     }
     r->limited = i < n;
     baseline_done(r, i, t0);
-    csph_store_close(&st);
+    csph_core_close(&core);
     forget_tmpdir(dir);
 }
 

@@ -58,7 +58,7 @@ void csph_ingest_fini(struct csph_ingest *g)
     msgpack_zone_destroy(&g->zone);
 }
 
-enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
+enum csph_err csph_ingest_level(struct csph_ingest *g, struct csph_error *err)
 {
     enum csph_err rc = CSPH_ERR_OK;
     uint64_t caught;
@@ -95,24 +95,7 @@ enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
             rc = catch_up(g, UINT64_MAX, strcmp(h.index, "ok") != 0, &caught, err);
         }
     }
-    if (rc == CSPH_ERR_OK)
-        rc = csph_store_write_begin(g->store, err);
-    if (rc == CSPH_ERR_OK)
-        csph_queues_txn_begin(g->queues);
     return rc;
-}
-
-enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
-{
-    enum csph_err rc = csph_store_write_commit(g->store, err);
-    csph_queues_txn_end(g->queues, rc == CSPH_ERR_OK);
-    return rc;
-}
-
-void csph_ingest_abort(struct csph_ingest *g)
-{
-    csph_store_write_abort(g->store);
-    csph_queues_txn_end(g->queues, 0);
 }
 
 /* What an event changes besides the rules: decisions and case updates. */

@@ -35,10 +35,11 @@ void csph_ingest_init(struct csph_ingest *g, const struct csph_config *cfg,
                       struct csph_rules *rules, struct csph_queues *queues);
 void csph_ingest_fini(struct csph_ingest *g);
 
-enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err);
-/* Commit with a sync; on failure the batch is gone. */
-enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err);
-void csph_ingest_abort(struct csph_ingest *g);
+/* Before a batch (the core's csph_core_batch_begin, which owns the order
+ * of a batch): refuse while the log is being reopened, and bring the index
+ * level with the log when a failed batch or a crash left it behind (a
+ * step of the rebuild, and busy, when it is far behind). */
+enum csph_err csph_ingest_level(struct csph_ingest *g, struct csph_error *err);
 
 /* Append a validated event (info from csph_schema_check, obj its map, bytes
  * its exact encoding) and, when it is new, apply its effects and run the
@@ -74,7 +75,7 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 /* Bring the index (idempotency entries and rule state, in index.mdb) level
  * with the log: every event after csph_store_index_applied goes through
  * the rules again, in batches of its own, its alerts not raised twice.
- * Called at start, before anything is served, and by csph_ingest_begin
+ * Called at start, before anything is served, and by csph_ingest_level
  * after a failed batch dropped held index work. *caught is how many events
  * it applied. */
 enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,

@@ -15,10 +15,11 @@ enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct
                                       const char *dir, struct csph_error *err)
 {
     memset(s, 0, sizeof *s);
-    enum csph_err rc;
-    if ((rc = csph_store_open_readonly(&s->store, dir, err)) ||
-        (rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
+    struct csph_core_opts o = {.cfg = cfg, .dir = dir, .readonly = 1};
+    enum csph_err rc = csph_core_open(&s->core, &o, err);
+    if (rc)
         goto fail;
+    s->store = csph_core_store(s->core);
     /* One snapshot for the log's end and the alerts: a running hub goes on
      * appending, and what it appends later is in neither. */
     MDB_txn *txn;
@@ -29,7 +30,7 @@ enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct
         goto fail;
     }
     s->last_seq = csph_store_last_seq_in(s->store, txn);
-    rc = csph_alert_set_collect(&s->alerts, s->queues, txn, err);
+    rc = csph_alert_set_collect(&s->alerts, csph_core_queues(s->core), txn, err);
     mdb_txn_abort(txn);
     if (rc == CSPH_ERR_OK)
         return rc;
@@ -41,20 +42,19 @@ fail:
 void csph_replay_source_close(struct csph_replay_source *s)
 {
     csph_alert_set_free(&s->alerts);
-    csph_queues_close(&s->queues);
-    csph_store_close(&s->store);
+    csph_core_close(&s->core);
+    s->store = NULL;
 }
 
 enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err)
 {
     if (r->in_txn) {
         r->in_txn = 0;
-        enum csph_err rc = csph_ingest_commit(r->g, err);
+        enum csph_err rc = csph_core_batch_commit(r->core, err);
         if (rc)
             return rc;
     }
-    csph_store_index_settle(r->g->store);
-    return CSPH_ERR_OK;
+    return csph_core_settle_all(r->core, err);
 }
 
 static int feed(void *ctx, const struct csph_stored_event *ev)
@@ -66,7 +66,8 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
     struct csph_error why = {0};
     msgpack_zone_clear(&r->zone);
     if (msgpack_unpack(ev->bytes, ev->len, &off, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
-        csph_schema_check(r->g->schemas, &obj, 0, &info, &why) != CSPH_ERR_OK) {
+        csph_schema_check(csph_core_ingest(r->core)->schemas, &obj, 0, &info, &why) !=
+            CSPH_ERR_OK) {
         fprintf(r->out, "event seq %llu no longer passes its schema: %s\n",
                 (unsigned long long)ev->seq, why.message);
         csph_error_set(&r->err, CSPH_ERR_BAD_EVENT, NULL, "event seq %llu breaks its schema: %s",
@@ -80,12 +81,12 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
     r->len = ev->len;
     if (r->hook && (r->rc = r->hook(r, ev, &obj, &r->err)))
         goto stop;
-    if (r->in_txn == 0 && (r->rc = csph_ingest_begin(r->g, &r->err)))
+    if (r->in_txn == 0 && (r->rc = csph_core_batch_begin(r->core, &r->err)))
         return 1;
     uint64_t seq;
     int dup;
-    r->rc = csph_ingest_event(r->g, &info, &obj, r->bytes, r->len, ev->received_ms, &seq, &dup,
-                              &r->err);
+    r->rc = csph_ingest_event(csph_core_ingest(r->core), &info, &obj, r->bytes, r->len,
+                              ev->received_ms, &seq, &dup, &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
         fprintf(r->out, "event seq %llu re-derived as %s seq %llu: the log is not gap-free\n",
                 (unsigned long long)ev->seq, dup ? "a duplicate of" : "", (unsigned long long)seq);
@@ -98,13 +99,13 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
     r->events++;
     if (++r->in_txn == CHUNK) {
         r->in_txn = 0;
-        if ((r->rc = csph_ingest_commit(r->g, &r->err)))
+        if ((r->rc = csph_core_batch_commit(r->core, &r->err)))
             return 1;
     }
     return 0;
 stop:
     if (r->in_txn) {
-        csph_ingest_abort(r->g);
+        csph_core_batch_abort(r->core);
         r->in_txn = 0;
     }
     return 1;
@@ -129,7 +130,7 @@ enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uin
     if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK)
         r->rc = csph_replay_commit(r, &r->err);
     else if (r->in_txn) {
-        csph_ingest_abort(r->g);
+        csph_core_batch_abort(r->core);
         r->in_txn = 0;
     }
     msgpack_zone_destroy(&r->zone);
@@ -158,7 +159,8 @@ static enum csph_err follow_rules(struct csph_replay *r, const struct csph_store
         return CSPH_ERR_OK;
     struct csph_rules *next;
     struct csph_error why;
-    enum csph_err rc = csph_ingest_rules_from_event(r->g, obj, &next, &why);
+    enum csph_err rc =
+        csph_ingest_rules_from_event(csph_core_ingest(r->core), obj, &next, &why);
     if (rc)
         return csph_error_set(err, rc, NULL, "the rule set of rules.loaded seq %llu does not load: %s",
                               (unsigned long long)ev->seq, why.message);
@@ -175,15 +177,18 @@ static enum csph_err follow_rules(struct csph_replay *r, const struct csph_store
         csph_rules_destroy(&next);
         return rc;
     }
+    if ((rc = csph_core_set_rules(r->core, next, err))) {
+        csph_rules_destroy(&next);
+        return rc;
+    }
     csph_rules_take_cache(next, f->rules); /* the same state: no second pass over it */
     csph_rules_destroy(&f->rules);
     f->rules = next;
-    r->g->rules = next;
     f->switches++;
     /* As the hub does after a reload: rules that count events differently
      * get their windows filled from the log so far. */
     uint64_t filled;
-    return csph_ingest_backfill(r->g, &filled, err);
+    return csph_ingest_backfill(csph_core_ingest(r->core), &filled, err);
 }
 
 static void print_alert(FILE *out, const char *label, const struct csph_alert_row *a)
@@ -205,39 +210,39 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
 {
     struct csph_error err = {0};
     struct csph_replay_source src = {0};
-    struct csph_store *dst = NULL;
-    struct csph_queues *dst_q = NULL;
+    struct csph_core *dst = NULL;
     struct csph_schemas *schemas = NULL;
     struct in_force f = {.out = out};
-    struct csph_ingest g;
     struct csph_alert_set b = {0};
-    int status = 2, have_ingest = 0;
+    int status = 2;
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
         names[i] = cfg->panels[i].name;
     if (csph_replay_source_open(&src, cfg, from_dir, &err) ||
         csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
         (cfg->rules_file[0] &&
-         csph_rules_load(&f.rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err)) ||
-        csph_store_open(&dst, cfg->data_dir, cfg->limits.map_size, &err) ||
-        csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
+         csph_rules_load(&f.rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err))) {
         fprintf(out, "cannot re-derive: %s\n", err.message);
         goto done;
     }
-    if (csph_store_last_seq(dst) != 0) {
+    struct csph_core_opts o = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
+                               .schemas = schemas, .rules = f.rules};
+    if (csph_core_open(&dst, &o, &err)) {
+        fprintf(out, "cannot re-derive: %s\n", err.message);
+        goto done;
+    }
+    if (csph_store_last_seq(csph_core_store(dst)) != 0) {
         fprintf(out, "cannot re-derive into %s: it already holds a log; give an empty directory\n",
                 cfg->data_dir);
         goto done;
     }
-    csph_ingest_init(&g, cfg, dst, schemas, f.rules, dst_q);
-    have_ingest = 1;
-    struct csph_replay r = {.g = &g, .out = out, .hook = follow_rules, .ctx = &f};
+    struct csph_replay r = {.core = dst, .out = out, .hook = follow_rules, .ctx = &f};
     if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(out, "re-derivation stopped at event %llu: %s\n", (unsigned long long)r.events + 1,
                 err.message);
         goto done;
     }
-    if (csph_alert_set_collect(&b, dst_q, NULL, &err)) {
+    if (csph_alert_set_collect(&b, csph_core_queues(dst), NULL, &err)) {
         fprintf(out, "cannot read the re-derived alerts: %s\n", err.message);
         goto done;
     }
@@ -280,12 +285,9 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
             (unsigned long long)r.events, rules_text, a->n, b.n, same,
             status ? " -- MISMATCH" : "");
 done:
-    if (have_ingest)
-        csph_ingest_fini(&g);
     csph_alert_set_free(&b);
-    csph_queues_close(&dst_q);
+    csph_core_close(&dst);
     csph_replay_source_close(&src);
-    csph_store_close(&dst);
     csph_rules_destroy(&f.rules);
     csph_schemas_destroy(&schemas);
     return status;

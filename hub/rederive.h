@@ -16,6 +16,7 @@
 
 #include "alertdiff.h"
 #include "config.h"
+#include "core.h"
 #include "ingest.h"
 #include "queues.h"
 #include "schema.h"
@@ -32,8 +33,8 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
 /* A hub's data directory opened read-only (no lock: the hub may be
  * running), with its last seq and its alerts read in one snapshot. */
 struct csph_replay_source {
-    struct csph_store *store;
-    struct csph_queues *queues;
+    struct csph_core *core; /* read-only */
+    struct csph_store *store; /* borrowed from core */
     uint64_t last_seq;
     struct csph_alert_set alerts;
 };
@@ -44,14 +45,14 @@ void csph_replay_source_close(struct csph_replay_source *s);
 struct csph_replay;
 /* Called for every event before it is ingested, after its schema check:
  * it may commit the batch in hand (csph_replay_commit, say before changing
- * g->rules) and may point r->bytes and r->len at other bytes for the same
+ * the core's rules) and may point r->bytes and r->len at other bytes for the same
  * event, obj changed to match. A failure stops the replay. */
 typedef enum csph_err (*csph_replay_hook_fn)(struct csph_replay *r,
                                              const struct csph_stored_event *ev,
                                              msgpack_object *obj, struct csph_error *err);
 
 struct csph_replay {
-    struct csph_ingest *g; /* into the fresh directory */
+    struct csph_core *core; /* into the fresh directory */
     FILE *out;             /* where an event that cannot be replayed is explained */
     csph_replay_hook_fn hook;
     void *ctx;
@@ -70,7 +71,7 @@ struct csph_replay {
  * original seq. */
 enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uint64_t until,
                               struct csph_error *err);
-/* Commit the batch in hand (if any) and the index it holds. */
+/* Commit the batch in hand (if any) and settle everything it holds. */
 enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err);
 
 #endif

@@ -8,8 +8,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "ingest.h"
+#include "core.h"
 #include "csphub.h"
+#include "ingest.h"
 #include "log.h"
 #include "mpx.h"
 #include "queues.h"
@@ -109,11 +110,9 @@ struct csph_server {
     struct csph_transport *transport; /* connections, their backlogs, sending */
     struct csph_transport_limits tlim;
     uv_signal_t sigint, sigterm;
-    struct csph_store *store;
+    struct csph_core *core; /* the log, the queues and the batch's order */
     struct csph_schemas *schemas;
     struct csph_rules *rules;
-    struct csph_queues *queues;
-    struct csph_ingest ingest;
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
     uv_timer_t fetch_timer; /* the next held fetch to expire */
@@ -280,7 +279,8 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
     if (rc == CSPH_ERR_OK && s->who)
         rc = authorise_event(s, &info, bytes, &stored, &stored_len, e);
     if (rc == CSPH_ERR_OK) {
-        rc = csph_ingest_event(&s->ingest, &info, ev, stored, stored_len, now_ms, seq, dup, e);
+        rc = csph_ingest_event(csph_core_ingest(s->core), &info, ev, stored, stored_len, now_ms,
+                               seq, dup, e);
         if (rc == CSPH_ERR_OK) {
             if (*dup)
                 s->c.duplicate++;
@@ -304,8 +304,8 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
         sl = src->via.str.size;
     }
     struct csph_error serr;
-    enum csph_err src_rc =
-        csph_store_reject(s->store, now_ms, sp, sl, e, bytes->ptr, bytes->len, NULL, &serr);
+    enum csph_err src_rc = csph_store_reject(csph_core_store(s->core), now_ms, sp, sl, e,
+                                             bytes->ptr, bytes->len, NULL, &serr);
     if (src_rc) {
         *e = serr;
         return src_rc;
@@ -405,8 +405,8 @@ static enum csph_err process_ack(struct csph_server *s, struct pending *p)
     if (!rc && !present)
         rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "upto", "'upto' (an alert id) is required");
     if (!rc)
-        rc = csph_queues_ack(s->queues, csph_store_txn(s->store), panel, consumer, clen, upto,
-                             s->who ? s->who->name : NULL, &e);
+        rc = csph_core_ack(s->core, panel, consumer, clen, upto, s->who ? s->who->name : NULL,
+                           &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc)
@@ -442,7 +442,7 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
         rc = csph_wire_str(&p->req, "note", 0, 2000, 0, &note, &note_len, &e);
     int panel;
     if (!rc && s->who &&
-        !(rc = csph_queues_panel_of(s->queues, csph_store_txn(s->store), id, &panel, &e)) &&
+        !(rc = csph_core_alert_panel(s->core, id, &panel, &e)) &&
         !csph_identity_may_panel(s->who, panel)) {
         /* Answered exactly as for an alert that does not exist: whether
          * another panel (Channel, MAPPA) has alert id is not the caller's
@@ -452,8 +452,8 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
                             (unsigned long long)id);
     }
     if (!rc)
-        rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
-                                      note_len, now_ms, &seq, &e);
+        rc = csph_ingest_alert_update(csph_core_ingest(s->core), id, (enum csph_alert_status)status,
+                                      note, note_len, now_ms, &seq, &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {
@@ -511,7 +511,7 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     char *query = NULL;
     if (csph_msgpack_to_json(zmq_msg_data(body), zmq_msg_size(body), 0, &query) != 0)
         query = NULL;
-    rc = csph_ingest_audit(&s->ingest, p->who->name, csph_role_name(p->who->role),
+    rc = csph_ingest_audit(csph_core_ingest(s->core), p->who->name, csph_role_name(p->who->role),
                            csph_op_name(p->req.op), query ? query : "", query ? strlen(query) : 0,
                            rc ? 0 : s->last_count, now_ms, &e);
     free(query);
@@ -522,13 +522,14 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
 
 static void arm_heal(struct csph_server *s);
 
-/* The index commit of held batches (csph_store_index_settle), counted with
- * the commits in commit_us. */
+/* What settling held back (csph_core_settle_all), counted with the commits
+ * in commit_us. */
 static void on_index_quiet(uv_timer_t *t)
 {
     struct csph_server *s = t->data;
     uint64_t t0 = uv_hrtime();
-    csph_store_index_settle(s->store);
+    struct csph_error e;
+    (void)csph_core_settle_all(s->core, &e); /* between batches: cannot be refused */
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
     arm_heal(s);
 }
@@ -543,7 +544,7 @@ static void on_heal(uv_timer_t *t)
     struct csph_server *s = t->data;
     struct csph_error e;
     int more = 0;
-    enum csph_err rc = csph_ingest_heal(&s->ingest, &more, &e);
+    enum csph_err rc = csph_core_heal(s->core, &more, &e);
     /* A step that fails is retried; what it said is logged when it changes. */
     if (rc && strcmp(e.message, s->heal_error) != 0)
         LOG_ERROR("hub", "repairing after a disk error: %s (retrying every second)", e.message);
@@ -554,24 +555,28 @@ static void on_heal(uv_timer_t *t)
 
 static void arm_heal(struct csph_server *s)
 {
-    if (!s->stopping && csph_store_needs_heal(s->store) &&
+    if (!s->stopping && csph_core_needs_heal(s->core) &&
         !uv_is_active((uv_handle_t *)&s->heal_timer))
         uv_timer_start(&s->heal_timer, on_heal, 0, 0);
 }
 
-/* After a batch's replies: commit the index once it holds enough batches,
- * and otherwise when no batch has come for limits.index_hold_ms, so that a
- * quiet hub does not sit on uncommitted index work (a kill -9 would make
- * the next start catch it up). */
-static void settle_index(struct csph_server *s)
+/* After a batch's replies: settle it (the index is committed once it
+ * holds enough batches, and otherwise when no batch has come for
+ * limits.index_hold_ms, so that a quiet hub does not sit on uncommitted
+ * index work: a kill -9 would make the next start catch it up); then the
+ * fetches held on panels whose alerts became readable are answered. */
+static void settle_batch(struct csph_server *s)
 {
     uint64_t t0 = uv_hrtime();
-    int held = csph_store_index_settle_due(s->store);
+    int held = 0;
+    struct csph_error e;
+    (void)csph_core_batch_settle(s->core, &held, &e); /* between batches: cannot be refused */
     s->c.commit_us += (uv_hrtime() - t0) / 1000;
     if (held)
         uv_timer_start(&s->index_timer, on_index_quiet, s->cfg->limits.index_hold_ms, 0);
     else
         uv_timer_stop(&s->index_timer);
+    wake_fetches(s, csph_core_take_readable(s->core));
 }
 
 /* Run the batch in one transaction, commit with a sync, then reply. */
@@ -583,10 +588,10 @@ static void process_batch(struct csph_server *s, int n)
     uint64_t t0 = uv_hrtime();
     int64_t now_ms = csph_clock_now_ms(s->clock);
     struct csph_error e;
-    uint64_t raised = s->ingest.alerts_raised;
+    uint64_t raised = csph_core_alerts_raised(s->core);
     /* What the batch counts stands only if it commits: stats equal the log. */
     struct counters before = s->c;
-    enum csph_err rc = csph_ingest_begin(&s->ingest, &e), begin_rc = rc;
+    enum csph_err rc = csph_core_batch_begin(s->core, &e), begin_rc = rc;
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
         p->reply.size = 0;
@@ -604,17 +609,15 @@ static void process_batch(struct csph_server *s, int n)
     uint64_t t1 = uv_hrtime();
     s->c.batch_work_us += (t1 - t0) / 1000;
     if (rc == CSPH_ERR_OK) {
-        rc = csph_ingest_commit(&s->ingest, &e);
+        rc = csph_core_batch_commit(s->core, &e);
         if (rc == CSPH_ERR_OK)
             s->c.commits++;
         s->c.commit_us += (uv_hrtime() - t1) / 1000;
     } else {
-        csph_ingest_abort(&s->ingest);
+        csph_core_batch_abort(s->core);
     }
     if (rc == CSPH_ERR_OK)
-        s->c.alerts_raised += s->ingest.alerts_raised - raised;
-    else
-        s->ingest.alerts_raised = raised;
+        s->c.alerts_raised += csph_core_alerts_raised(s->core) - raised;
     if (rc != CSPH_ERR_OK) {
         /* Nothing of this batch is durable: every request gets the same
          * answer and the counters of the batch are not trusted. */
@@ -670,8 +673,7 @@ static void process_batch(struct csph_server *s, int n)
         close_frames(p->frames, p->nframes);
     }
     if (rc == CSPH_ERR_OK) {
-        wake_fetches(s, csph_queues_touched(s->queues));
-        settle_index(s); /* after the replies: they need only the log */
+        settle_batch(s); /* after the replies: they need only the commit */
         arm_due_timer(s);
     }
     arm_heal(s);
@@ -688,13 +690,14 @@ static void on_due(uv_timer_t *t)
      * outage) is worked off 64 at a time without holding the loop. */
     while (fired == 64 && !s->stopping) {
         struct csph_error e;
-        enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
-        if (!rc)
-            rc = csph_ingest_fire_due(&s->ingest, now, 64, &fired, &e);
-        if (!rc)
-            rc = csph_ingest_commit(&s->ingest, &e);
-        else
-            csph_ingest_abort(&s->ingest);
+        enum csph_err rc = csph_core_batch_begin(s->core, &e);
+        if (!rc) {
+            rc = csph_ingest_fire_due(csph_core_ingest(s->core), now, 64, &fired, &e);
+            if (!rc)
+                rc = csph_core_batch_commit(s->core, &e);
+            else
+                csph_core_batch_abort(s->core);
+        }
         if (rc) {
             /* busy (a full disk, a repair under way) is logged once by the
              * store; a line a second here would bury it. */
@@ -706,8 +709,7 @@ static void on_due(uv_timer_t *t)
         }
         s->c.commits++;
         s->c.timers_fired += fired;
-        wake_fetches(s, csph_queues_touched(s->queues));
-        settle_index(s);
+        settle_batch(s);
     }
     arm_due_timer(s);
 }
@@ -715,7 +717,7 @@ static void on_due(uv_timer_t *t)
 static void arm_due_timer(struct csph_server *s)
 {
     int64_t due;
-    if (s->stopping || !csph_queues_next_due(s->queues, &due)) {
+    if (s->stopping || !csph_queues_next_due(csph_core_queues(s->core), &due)) {
         uv_timer_stop(&s->due_timer);
         return;
     }
@@ -739,7 +741,7 @@ static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct c
     csph_pack_str(pk, "version");
     csph_pack_str(pk, CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
     csph_pack_str(pk, "last_seq");
-    msgpack_pack_uint64(pk, csph_store_last_seq(s->store));
+    msgpack_pack_uint64(pk, csph_store_last_seq(csph_core_store(s->core)));
     csph_pack_str(pk, "protocol");
     csph_pack_str(pk, CSPH_PROTOCOL_VERSION);
 }
@@ -749,7 +751,7 @@ static void reply_ping(struct csph_server *s, msgpack_packer *pk, const struct c
 static void pack_health(struct csph_server *s, msgpack_packer *pk)
 {
     struct csph_store_health h;
-    csph_store_health(s->store, &h);
+    csph_store_health(csph_core_store(s->core), &h);
     int ok = !strcmp(h.index, "ok") && !strcmp(h.log, "ok");
     csph_pack_str(pk, "health");
     msgpack_pack_map(pk, 9);
@@ -801,9 +803,9 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
             msgpack_pack_uint64(pk, s->c.rejected[i]);
         }
     csph_pack_str(pk, "last_seq");
-    msgpack_pack_uint64(pk, csph_store_last_seq(s->store));
+    msgpack_pack_uint64(pk, csph_store_last_seq(csph_core_store(s->core)));
     csph_pack_str(pk, "rejects_kept");
-    msgpack_pack_uint64(pk, csph_store_last_reject(s->store));
+    msgpack_pack_uint64(pk, csph_store_last_reject(csph_core_store(s->core)));
     const struct csph_transport_stats *ts = csph_transport_stats(s->transport);
     csph_pack_str(pk, "replies_waiting");
     msgpack_pack_uint64(pk, ts->replies_waiting);
@@ -813,7 +815,7 @@ static void reply_stats(struct csph_server *s, msgpack_packer *pk, const struct 
     CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_PACK)
 #undef CSPH_TRANSPORT_PACK
     uint64_t counts[CSPH_MAX_PANELS];
-    csph_queues_counts(s->queues, counts);
+    csph_queues_counts(csph_core_queues(s->core), counts);
     csph_pack_str(pk, "alerts");
     msgpack_pack_map(pk, s->cfg->npanels);
     for (size_t i = 0; i < s->cfg->npanels; i++) {
@@ -948,8 +950,8 @@ static enum csph_err replay_scan(struct csph_server *s, struct replay_ctx *c, ui
                                  struct csph_error *e)
 {
     c->stop_before = 0;
-    enum csph_err rc = csph_store_scan(s->store, after, until, scan_max, replay_visit, c, last,
-                                       end, e);
+    enum csph_err rc = csph_store_scan(csph_core_store(s->core), after, until, scan_max,
+                                       replay_visit, c, last, end, e);
     if (!rc && c->stop_before) {
         *last = c->stop_before - 1;
         *end = 0;
@@ -1007,8 +1009,8 @@ static enum csph_err replay_person(struct csph_server *s, struct replay_ctx *c, 
         to = c->till_ms > INT64_MIN ? c->till_ms - 1 : INT64_MIN; /* till is exclusive */
     if (from <= to) {
         struct csph_error ie;
-        if (csph_store_refs(s->store, CSPH_REF_PERSON, c->person, c->person_len, from, to,
-                            seq_collect, &l, &applied, &ie) ||
+        if (csph_store_refs(csph_core_store(s->core), CSPH_REF_PERSON, c->person, c->person_len,
+                            from, to, seq_collect, &l, &applied, &ie) ||
             l.oom) {
             /* The log alone still answers, only slower. */
             LOG_WARN("hub", "replay by person reads the whole log: %s",
@@ -1040,7 +1042,8 @@ static enum csph_err replay_person(struct csph_server *s, struct replay_ctx *c, 
         c->stop_before = 0;
         c->stopped = 0;
         struct csph_error ge;
-        enum csph_err grc = csph_store_get(s->store, l.v[i], replay_get_visit, c, &ge);
+        enum csph_err grc =
+            csph_store_get(csph_core_store(s->core), l.v[i], replay_get_visit, c, &ge);
         if (grc && grc != CSPH_ERR_NOT_FOUND) {
             *e = ge;
             rc = grc;
@@ -1055,7 +1058,7 @@ static enum csph_err replay_person(struct csph_server *s, struct replay_ctx *c, 
         *last = l.v[i];
         if (c->stopped) {
             /* Full. Anything left: more the index named, or a tail. */
-            *end = i + 1 == n && !(csph_store_last_seq(s->store) > indexed_to &&
+            *end = i + 1 == n && !(csph_store_last_seq(csph_core_store(s->core)) > indexed_to &&
                                    (!until || until > indexed_to));
             goto done;
         }
@@ -1067,7 +1070,7 @@ static enum csph_err replay_person(struct csph_server *s, struct replay_ctx *c, 
         goto done;
     uint64_t examined = c->examined - examined0;
     if (examined >= scan_max) {
-        *end = csph_store_last_seq(s->store) <= *last;
+        *end = csph_store_last_seq(csph_core_store(s->core)) <= *last;
         goto done;
     }
     uint64_t tail0 = c->examined;
@@ -1223,14 +1226,15 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                             .room = room > 4 * DROPPED_SOURCES_MAX * 80
                                         ? room - DROPPED_SOURCES_MAX * 80
                                         : room};
-    if ((rc = csph_store_rejects(s->store, after, max, rejects_visit, &c, &last, &end, e)))
+    if ((rc = csph_store_rejects(csph_core_store(s->core), after, max, rejects_visit, &c, &last,
+                                 &end, e)))
         return rc;
     /* What the bound per source dropped (PROTOCOL.md 7): the total, and
      * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */
     struct dropped_ctx d = {.pk = &epk};
     uint64_t dropped;
     size_t list_end = s->scratch2.size;
-    if ((rc = csph_store_reject_usage(s->store, dropped_visit, &d, &dropped, e)))
+    if ((rc = csph_store_reject_usage(csph_core_store(s->core), dropped_visit, &d, &dropped, e)))
         return rc;
     s->last_count = c.count;
     csph_reply_begin(pk, &r->req, 1, 5);
@@ -1281,7 +1285,7 @@ static enum csph_err fetch_reply(struct csph_server *s, const struct csph_span *
     struct csph_request shape = {.req = *req};
     uint64_t last = 0;
     int end = 1;
-    enum csph_err rc = csph_queues_fetch(s->queues, panel, consumer, clen, max,
+    enum csph_err rc = csph_queues_fetch(csph_core_queues(s->core), panel, consumer, clen, max,
                                          reply_room(s, &shape), &ipk, count, &last, &end, e);
     if (rc)
         return rc;
@@ -1310,7 +1314,7 @@ static void arm_fetch_timer(struct csph_server *s)
  * read it: 1 with a busy error in *e then. */
 static int log_reopening(struct csph_server *s, struct csph_error *e)
 {
-    if (!csph_store_log_failed(s->store))
+    if (!csph_store_log_failed(csph_core_store(s->core)))
         return 0;
     csph_error_set(e, CSPH_ERR_BUSY, NULL,
                    "the hub is reopening its log after a disk error; nothing was read; retry "
@@ -1447,7 +1451,7 @@ static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
     msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
     /* Restricted panels' evidence is for the auditor only. */
     int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
-    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, full,
+    if ((rc = csph_queues_list(csph_core_queues(s->core), panel, status, after, (uint32_t)max, full,
                                reply_room(s, r), &ipk, &count, &last, &end, e)))
         return rc;
     s->last_count = count;
@@ -1478,8 +1482,8 @@ static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
     /* As the alert's queue shows it: restricted panels' evidence is for the
      * auditor only. */
     int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
-    if ((rc = csph_queues_evidence(s->queues, id, full, after, max, reply_room(s, r), &ipk,
-                                   &panel, &count, &total, e)))
+    if ((rc = csph_queues_evidence(csph_core_queues(s->core), id, full, after, max,
+                                   reply_room(s, r), &ipk, &panel, &count, &total, e)))
         return rc;
     if (s->who && !csph_identity_may_panel(s->who, panel)) {
         /* Answered exactly as for an alert that does not exist (as
@@ -1741,20 +1745,23 @@ static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
 {
     char last[80];
     const char *now = s->rules ? csph_rules_digest(s->rules) : CSPH_RULES_NONE;
-    enum csph_err rc = csph_ingest_rules_recorded(&s->ingest, last, sizeof last, NULL, err);
+    enum csph_err rc =
+        csph_ingest_rules_recorded(csph_core_ingest(s->core), last, sizeof last, NULL, err);
     if (rc || !strcmp(last, now) || (!last[0] && !s->rules))
         return rc;
     uint64_t seq = 0;
-    if ((rc = csph_ingest_begin(&s->ingest, err)))
+    if ((rc = csph_core_batch_begin(s->core, err)))
         return rc;
-    if ((rc = csph_ingest_rules_loaded(&s->ingest, csph_clock_now_ms(s->clock), &seq, err))) {
-        csph_ingest_abort(&s->ingest);
+    if ((rc = csph_ingest_rules_loaded(csph_core_ingest(s->core), csph_clock_now_ms(s->clock),
+                                       &seq, err))) {
+        csph_core_batch_abort(s->core);
         return rc;
     }
-    if ((rc = csph_ingest_commit(&s->ingest, err)))
+    if ((rc = csph_core_batch_commit(s->core, err)))
         return rc;
     s->c.commits++;
-    csph_store_index_settle(s->store); /* rare: no need to hold it */
+    if ((rc = csph_core_settle_all(s->core, err))) /* rare: no need to hold it */
+        return rc;
     LOG_INFO("rules", "rule set %s recorded in the log (rules.loaded, seq %llu)", now,
              (unsigned long long)seq);
     return CSPH_ERR_OK;
@@ -1787,18 +1794,19 @@ static void on_hup(uv_signal_t *h, int signum)
                   s->rules ? csph_rules_digest(s->rules) : "none", err.message);
         return;
     }
-    /* The new rules start from a committed index, not held batches. */
-    csph_store_index_settle(s->store);
+    /* The new rules start from a committed index, not held batches. Between
+     * batches neither call can be refused. */
+    (void)csph_core_settle_all(s->core, &err);
     struct csph_rules *old = s->rules;
     csph_rules_take_cache(fresh, old); /* the same state: no second pass over it */
     s->rules = fresh;
-    s->ingest.rules = fresh;
+    (void)csph_core_set_rules(s->core, fresh, &err);
     /* In force only once the log says so (rules.loaded): re-derivation
      * must find every rule set the hub ran. */
     if (record_rules(s, &err)) {
         csph_rules_take_cache(old, fresh);
         s->rules = old;
-        s->ingest.rules = old;
+        (void)csph_core_set_rules(s->core, old, NULL);
         csph_rules_destroy(&fresh);
         s->c.rule_reload_failures++;
         LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: cannot record "
@@ -1808,7 +1816,7 @@ static void on_hup(uv_signal_t *h, int signum)
     }
     csph_rules_destroy(&old);
     uint64_t filled;
-    if (csph_ingest_backfill(&s->ingest, &filled, &err))
+    if (csph_ingest_backfill(csph_core_ingest(s->core), &filled, &err))
         LOG_ERROR("rules", "the reloaded rules are in force, but the windows of the rules that "
                   "changed could not be filled from the log (%s): they count from now; reload "
                   "again, or restart the hub, to retry", err.message);
@@ -2043,41 +2051,28 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         goto fail;
     LOG_INFO("hub", "%zu event types loaded from %s", csph_schemas_count(s->schemas),
              cfg->schemas_dir);
-    if ((rc = csph_store_open(&s->store, cfg->data_dir, cfg->limits.map_size, err)))
-        goto fail;
-    csph_store_reject_limits(s->store, cfg->limits.rejects_per_source_max,
-                             (uint64_t)cfg->limits.rejects_per_source_mb << 20);
-    if (cfg->limits.index_writemap_mb)
-        csph_store_index_writemap_max(s->store, (uint64_t)cfg->limits.index_writemap_mb << 20);
-    LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
-             cfg->data_dir, (unsigned long long)csph_store_last_seq(s->store),
-             (unsigned long long)csph_store_last_reject(s->store),
-             csph_store_chain_name(s->store));
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
+    struct csph_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
+                                .schemas = s->schemas, .rules = s->rules, .hub_limits = 1};
+    if ((rc = csph_core_open(&s->core, &co, err)))
+        goto fail;
+    struct csph_store *store = csph_core_store(s->core);
+    LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
+             cfg->data_dir, (unsigned long long)csph_store_last_seq(store),
+             (unsigned long long)csph_store_last_reject(store), csph_store_chain_name(store));
     if (s->rules)
         LOG_INFO("rules", "%zu rules in force from %s (version %s)", csph_rules_count(s->rules),
                  cfg->rules_file, csph_rules_digest(s->rules));
     else
         LOG_WARN("rules", "no rules file configured: events are logged but raise no alerts");
-    if ((rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
-        goto fail;
-    csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
     uint64_t caught;
-    if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)) && csph_store_needs_heal(s->store)) {
-        /* The index turned out damaged while catching up: rebuilt from the
-         * log now, before serving. */
-        int more = 1;
-        rc = CSPH_ERR_OK;
-        while (more && rc == CSPH_ERR_OK)
-            rc = csph_ingest_heal(&s->ingest, &more, err);
-    }
-    if (rc)
+    if ((rc = csph_core_recover(s->core, &caught, err)))
         goto fail;
     if ((rc = record_rules(s, err)))
         goto fail;
     uint64_t filled;
-    if ((rc = csph_ingest_backfill(&s->ingest, &filled, err)))
+    if ((rc = csph_ingest_backfill(csph_core_ingest(s->core), &filled, err)))
         goto fail;
     s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
     if (!s->fetches) {
@@ -2258,9 +2253,7 @@ void csph_server_destroy(struct csph_server **sp)
     }
     csph_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     free(s->fetches);
-    if (s->queues)
-        csph_ingest_fini(&s->ingest);
-    csph_queues_close(&s->queues);
+    csph_core_close(&s->core);
     csph_rules_destroy(&s->rules);
     if (s->router)
         zmq_close(s->router);
@@ -2274,7 +2267,6 @@ void csph_server_destroy(struct csph_server **sp)
             msgpack_sbuffer_destroy(&s->batch[i].reply);
         free(s->batch);
     }
-    csph_store_close(&s->store);
     csph_schemas_destroy(&s->schemas);
     msgpack_zone_destroy(&s->zone);
     msgpack_zone_destroy(&s->scan_zone);

@@ -1025,7 +1025,7 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
 
 /* Commit the index transaction, recording that it holds the log up to
  * applied. After the log's own commit, a failure here leaves the index
- * behind the log, at its last commit: csph_ingest_begin brings it level
+ * behind the log, at its last commit: csph_core_batch_begin brings it level
  * from the log before the next write (a retry of the same work), and an
  * environment LMDB will no longer use is rebuilt in place. */
 enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
@@ -1148,7 +1148,7 @@ int csph_store_needs_heal(const struct csph_store *s)
 void csph_store_index_abort(struct csph_store *s)
 {
     /* Batches the transaction held are in the log but no longer in the
-     * index: applied < last_seq says so, and csph_ingest_begin catches up. */
+     * index: applied < last_seq says so, and csph_core_batch_begin catches up. */
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     s->itxn = NULL;
@@ -1620,7 +1620,7 @@ void csph_store_index_settle(struct csph_store *s)
      * marked behind (csph_ingest_catch_up fills the gap; what it meets
      * again counts once). */
     /* A failure is logged there, once, and healed from the log before the
-     * next write (csph_ingest_begin). */
+     * next write (csph_core_batch_begin). */
     (void)csph_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr);
 }
 

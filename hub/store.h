@@ -216,12 +216,12 @@ uint64_t csph_store_index_hold_events(const struct csph_store *s);
 /* Drop the batch. The index transaction goes with it, and with it the
  * index of the batches it held: they are in the log, and
  * csph_store_index_applied is behind csph_store_last_seq until
- * csph_ingest_catch_up (csph_ingest_begin does it) brings it level. */
+ * csph_ingest_catch_up (csph_core_batch_begin does it) brings it level. */
 void csph_store_write_abort(struct csph_store *s);
 
 /* Faults and how they heal, without a restart.
  * - A failed index commit (EIO, ENOSPC, ...) leaves the index at its last
- *   commit, behind the log: csph_ingest_begin brings it level from the log
+ *   commit, behind the log: csph_core_batch_begin brings it level from the log
  *   before the next write; until that succeeds writes get CSPH_ERR_BUSY.
  * - An index environment LMDB will no longer use (MDB_PANIC) or that
  *   reports damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND) is rebuilt in place:

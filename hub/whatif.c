@@ -105,7 +105,6 @@ static void map_free(struct match_map *m)
 struct whatif {
     const struct csph_config *cfg;
     const struct csph_alert_set *hub; /* the hub's alerts, by id */
-    struct csph_queues *queues;        /* the candidate's */
     struct match_map map;              /* the candidate's alerts so far */
     uint64_t indexed;                  /* the candidate's alerts 1..indexed are in map */
     msgpack_sbuffer buf;               /* a rewritten decision */
@@ -117,11 +116,10 @@ struct whatif {
 static enum csph_err index_candidate(struct whatif *w, struct csph_replay *r,
                                      struct csph_error *err)
 {
-    uint64_t upto = r->g->alerts_raised; /* ids are 1, 2, ... in a fresh directory */
+    uint64_t upto = csph_core_alerts_raised(r->core); /* ids 1, 2, ... in a fresh directory */
     for (uint64_t id = w->indexed + 1; id <= upto; id++) {
         struct csph_alert_brief b;
-        enum csph_err rc = csph_queues_alert_brief(w->queues, csph_store_txn(r->g->store), id, &b,
-                                                   err);
+        enum csph_err rc = csph_core_alert_brief(r->core, id, &b, err);
         if (rc)
             return rc;
         const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
@@ -213,12 +211,10 @@ int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json,
     struct csph_replay_source src = {0};
     struct csph_schemas *schemas = NULL;
     struct csph_rules *cand = NULL;
-    struct csph_store *dst = NULL;
-    struct csph_queues *dst_q = NULL;
-    struct csph_ingest g;
+    struct csph_core *dst = NULL;
     struct csph_alert_set b = {0};
     struct whatif w = {.cfg = cfg};
-    int status = 2, have_ingest = 0;
+    int status = 2;
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
     msgpack_sbuffer_init(&w.buf);
@@ -241,24 +237,22 @@ int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json,
         tmp[0] = 0;
         goto done;
     }
-    if (csph_store_open(&dst, tmp, cfg->limits.map_size, &err) ||
-        csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
+    struct csph_core_opts co = {.cfg = cfg, .dir = tmp, .map_size = cfg->limits.map_size,
+                                .schemas = schemas, .rules = cand};
+    if (csph_core_open(&dst, &co, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot open the temporary log in %s: %s\n", tmp,
                 err.message);
         goto done;
     }
-    csph_ingest_init(&g, cfg, dst, schemas, cand, dst_q);
-    have_ingest = 1;
     w.hub = &src.alerts;
-    w.queues = dst_q;
-    struct csph_replay r = {.g = &g, .out = stderr, .hook = carry_decisions, .ctx = &w};
+    struct csph_replay r = {.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
     if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(stderr, "csphubd --what-if: the replay stopped at event %llu: %s\n",
                 (unsigned long long)r.events + 1, err.message);
         goto done;
     }
     struct csph_alert_diff d;
-    if (csph_alert_set_collect(&b, dst_q, NULL, &err) ||
+    if (csph_alert_set_collect(&b, csph_core_queues(dst), NULL, &err) ||
         csph_alert_diff(&d, &src.alerts, &b, 0, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
         goto done;
@@ -295,11 +289,8 @@ int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json,
     }
     csph_alert_diff_free(&d);
 done:
-    if (have_ingest)
-        csph_ingest_fini(&g);
     csph_alert_set_free(&b);
-    csph_queues_close(&dst_q);
-    csph_store_close(&dst);
+    csph_core_close(&dst);
     csph_replay_source_close(&src);
     csph_rules_destroy(&cand);
     csph_schemas_destroy(&schemas);
