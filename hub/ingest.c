@@ -306,7 +306,7 @@ static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const 
     csph_pack_str(pk, "type");
     csph_pack_str(pk, type);
     csph_pack_str(pk, "source");
-    csph_pack_str(pk, "hub");
+    csph_pack_str(pk, CSPH_HUB_SOURCE);
     csph_pack_str(pk, "occurred_at");
     csph_pack_strn(pk, when, (size_t)csph_time_format(occurred_ms, when));
 }

@@ -128,6 +128,8 @@ enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_
  * batch. *events is how many it read (0 when nothing was needed). */
 enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, struct csph_error *err);
 
+/* The source of the hub's own events, reserved to the hub. */
+#define CSPH_HUB_SOURCE "hub"
 /* 1 when type names an event only the hub may write. */
 int csph_ingest_hub_type(const char *type, size_t len);
 

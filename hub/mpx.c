@@ -162,3 +162,22 @@ int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *
     }
     return 0;
 }
+
+int csph_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
+                        msgpack_sbuffer *sb)
+{
+    size_t off = 0;
+    uint32_t n;
+    if (csph_mp_header(buf, len, &off, 1, &n) != 0 || n == UINT32_MAX)
+        return -1;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    size_t kl = strlen(key), vl = strlen(value);
+    msgpack_pack_map(&pk, n + 1);
+    msgpack_pack_str(&pk, kl);
+    msgpack_pack_str_body(&pk, key, kl);
+    msgpack_pack_str(&pk, vl);
+    msgpack_pack_str_body(&pk, value, vl);
+    msgpack_sbuffer_write(sb, buf + off, len - off);
+    return 0;
+}

@@ -33,4 +33,12 @@ int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
  * bytes. */
 int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count);
 
+/* Pack into sb (appended) the map at buf (len bytes) with the string pair
+ * (key, value) first: its header rewritten for one more pair, its pairs'
+ * bytes as they are. Returns 0, or -1 when buf does not start with a
+ * complete map header or the map already holds UINT32_MAX pairs. The one
+ * place a map is extended by hand (the hub stamping an event's source). */
+int csph_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
+                        msgpack_sbuffer *sb);
+
 #endif

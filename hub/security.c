@@ -8,6 +8,9 @@
 #include <zmq.h>
 
 #include "csphub.h"
+#include "ingest.h"
+#include "mpx.h"
+#include "schema.h"
 #include "yamlx.h"
 
 static const char *const role_names[] = {"agency", "panel", "auditor", "admin"};
@@ -250,4 +253,93 @@ int csph_identity_may_panel(const struct csph_identity *id, int panel)
     if (id->role == CSPH_ROLE_AUDITOR)
         return 1;
     return id->role == CSPH_ROLE_PANEL && panel >= 0 && (id->panels >> panel & 1);
+}
+
+enum csph_err csph_admit_request(const struct csph_identities *ids, const char *uid,
+                                 enum csph_op op, const struct csph_identity **who,
+                                 struct csph_error *err)
+{
+    *who = uid ? csph_identities_by_name(ids, uid, strlen(uid)) : NULL;
+    if (!*who)
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, NULL,
+                              "this client's key is no longer in the hub's identity file");
+    if (!csph_identity_may(*who, op))
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, "op",
+                              "identity '%s' (role %s) may not use op '%s'", (*who)->name,
+                              csph_role_name((*who)->role), csph_op_name(op));
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_admit_reserved(const struct csph_event_info *info, struct csph_error *err)
+{
+    size_t hl = strlen(CSPH_HUB_SOURCE);
+    if (info->source && info->source_len == hl && !memcmp(info->source, CSPH_HUB_SOURCE, hl))
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, "source",
+                              "source '%s' is reserved for the hub's own events; use the "
+                              "agency's name",
+                              CSPH_HUB_SOURCE);
+    if (csph_ingest_hub_type(info->type, info->type_len))
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, "type",
+                              "events of type %.*s are written by the hub itself",
+                              (int)info->type_len, info->type);
+    return CSPH_ERR_OK;
+}
+
+enum csph_err csph_admit_publisher(const struct csph_identity *who, struct csph_event_info *info,
+                                   const void **stored, size_t *stored_len, msgpack_zone *zone,
+                                   struct csph_error *err)
+{
+    const char *name = who->name;
+    size_t nl = strlen(name);
+    if (info->source && (info->source_len != nl || memcmp(info->source, name, nl) != 0))
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, "source",
+                              "source '%.*s' is not this client's identity '%s'; leave source "
+                              "out and the hub stamps it",
+                              (int)info->source_len, info->source, name);
+    if (!csph_identity_may_publish(who, info->type, info->type_len))
+        return csph_error_set(err, CSPH_ERR_FORBIDDEN, "type",
+                              "identity '%s' may not publish events of type %.*s (see the "
+                              "hub's identity file)",
+                              name, (int)info->type_len, info->type);
+    if (info->source)
+        return CSPH_ERR_OK;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    enum csph_err rc = CSPH_ERR_OK;
+    char *copy = NULL;
+    if (csph_mp_map_prepend(*stored, *stored_len, "source", name, &sb) != 0)
+        rc = csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
+                            "the event is not a MessagePack map: no source can be stamped");
+    else if (!(copy = msgpack_zone_malloc(zone, sb.size)))
+        rc = csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory stamping the source");
+    if (copy) {
+        memcpy(copy, sb.data, sb.size);
+        *stored = copy;
+        *stored_len = sb.size;
+        info->source = name;
+        info->source_len = (uint32_t)nl;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+void csph_zap_decide(const struct csph_identities *ids, const struct csph_span *f, int n,
+                     struct csph_zap_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    d->why = "unknown key";
+    if (n >= 7 && f[5].len == 5 && !memcmp(f[5].ptr, "CURVE", 5) && f[6].len == 32)
+        d->id = csph_identities_by_key(ids, (const uint8_t *)f[6].ptr);
+    else
+        d->why = "not a CURVE handshake";
+    snprintf(d->addr, sizeof d->addr, "?");
+    if (n >= 4)
+        snprintf(d->addr, sizeof d->addr, "%.*s", (int)f[3].len, f[3].ptr);
+    /* A public key is not a secret: naming it lets the IT officer add or
+     * find the client. */
+    if (!d->id && n >= 7 && f[6].len == 32)
+        zmq_z85_encode(d->key_z85, (const uint8_t *)f[6].ptr, 32);
+    d->status = d->id ? "200" : "400";
+    d->text = d->id ? "OK" : "key not in identity file";
+    d->user = d->id ? d->id->name : "";
 }

@@ -6,12 +6,15 @@
  * tags each connection with the identity's name (ZeroMQ's User-Id), which
  * every request then carries.
  *
- * Knows no sockets: the ZAP exchange is a pure function of its frames. */
+ * Knows no sockets: the ZAP exchange and the admission of a request and of
+ * an event are pure functions of what they are given. */
 #ifndef CSPH_SECURITY_H
 #define CSPH_SECURITY_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <msgpack.h>
 
 #include "config.h"
 #include "err.h"
@@ -60,6 +63,48 @@ int csph_identity_may_publish(const struct csph_identity *id, const char *type, 
 /* May id read or update panel i? (panel: its panels; auditor: every panel
  * for reading) */
 int csph_identity_may_panel(const struct csph_identity *id, int panel);
+
+/* Admission (PROTOCOL.md 8), decided here and nowhere else.
+ *
+ * csph_admit_request (security curve): uid is the User-Id ZeroMQ stamped
+ * on the request (our ZAP handler's answer; NULL when none). *who becomes
+ * the sender's identity. FORBIDDEN when its key is no longer in the
+ * identity file (revoked since it connected), or field "op" when its role
+ * may not use op at all. */
+enum csph_err csph_admit_request(const struct csph_identities *ids, const char *uid,
+                                 enum csph_op op, const struct csph_identity **who,
+                                 struct csph_error *err);
+
+/* csph_admit_reserved (every mode): source "hub" (CSPH_HUB_SOURCE) and the
+ * hub's own event types are written by the hub only. FORBIDDEN naming
+ * "source" or "type". info is the event's csph_schema_check result. */
+struct csph_event_info;
+enum csph_err csph_admit_reserved(const struct csph_event_info *info, struct csph_error *err);
+
+/* csph_admit_publisher (security curve, who the sender): an agency
+ * publishes only its listed types, under its own name. An event without
+ * `source` is stamped with who's name: *stored and *stored_len (the
+ * event's bytes on entry) become the event with `source` first, allocated
+ * in zone (valid while it lives), and info->source is who's name.
+ * FORBIDDEN naming "source" or "type"; BAD_EVENT when the bytes are not a
+ * map; INTERNAL when out of memory. */
+enum csph_err csph_admit_publisher(const struct csph_identity *who, struct csph_event_info *info,
+                                   const void **stored, size_t *stored_len, msgpack_zone *zone,
+                                   struct csph_error *err);
+
+/* The ZAP decision (RFC 27) for one request, f[0..n) its frames (version,
+ * request id, domain, address, identity, mechanism, credentials): a CURVE
+ * handshake whose client key is listed is admitted as that identity. The
+ * caller sends the reply frames "1.0", f[1], status, text, user, "". */
+struct csph_zap_decision {
+    const struct csph_identity *id; /* NULL: refused */
+    const char *why;                /* refused: "unknown key", "not a CURVE handshake" */
+    char addr[64];                  /* the peer's address, "?" when not given */
+    char key_z85[41];               /* the key offered, "" when none */
+    const char *status, *text, *user;
+};
+void csph_zap_decide(const struct csph_identities *ids, const struct csph_span *f, int n,
+                     struct csph_zap_decision *d);
 
 /* Key files are read and written by the client library (csph_keygen,
  * csph_key_file_read in include/csphub.h), the same code for the hub and

@@ -190,65 +190,6 @@ static int is_audited(const struct pending *p)
            op == CSPH_OP_EVIDENCE || op == CSPH_OP_FETCH;
 }
 
-/* security curve: an agency publishes only its listed types, under its own
- * name. An event without `source` is stamped with it: the stored bytes are
- * the event with `source` added first (kept in the batch's zone). */
-static enum csph_err authorise_event(struct csph_server *s, struct csph_event_info *info,
-                                     const struct csph_span *bytes, const void **stored,
-                                     size_t *stored_len, struct csph_error *e)
-{
-    const char *name = s->who->name;
-    size_t nl = strlen(name);
-    if (info->source && (info->source_len != nl || memcmp(info->source, name, nl) != 0)) {
-        s->c.forbidden++;
-        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "source",
-                              "source '%.*s' is not this client's identity '%s'; leave source "
-                              "out and the hub stamps it",
-                              (int)info->source_len, info->source, name);
-    }
-    if (!csph_identity_may_publish(s->who, info->type, info->type_len)) {
-        s->c.forbidden++;
-        return csph_error_set(e, CSPH_ERR_FORBIDDEN, "type",
-                              "identity '%s' may not publish events of type %.*s (see the "
-                              "hub's identity file)",
-                              name, (int)info->type_len, info->type);
-    }
-    if (info->source)
-        return CSPH_ERR_OK;
-    const unsigned char *b = (const unsigned char *)bytes->ptr;
-    uint32_t n;
-    size_t hdr;
-    if ((b[0] & 0xf0) == 0x80) {
-        n = b[0] & 0x0f;
-        hdr = 1;
-    } else if (b[0] == 0xde) {
-        n = (uint32_t)b[1] << 8 | b[2];
-        hdr = 3;
-    } else {
-        n = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
-        hdr = 5;
-    }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, n + 1);
-    csph_pack_str(&pk, "source");
-    csph_pack_str(&pk, name);
-    msgpack_sbuffer_write(&sb, bytes->ptr + hdr, bytes->len - hdr);
-    char *copy = msgpack_zone_malloc(&s->zone, sb.size);
-    if (copy)
-        memcpy(copy, sb.data, sb.size);
-    *stored_len = sb.size;
-    msgpack_sbuffer_destroy(&sb);
-    if (!copy)
-        return csph_error_set(e, CSPH_ERR_INTERNAL, NULL, "out of memory stamping the source");
-    *stored = copy;
-    info->source = name;
-    info->source_len = (uint32_t)nl;
-    return CSPH_ERR_OK;
-}
-
 /* Validate, dedup and append one event inside the batch's transaction.
  * Returns CSPH_ERR_OK with seq and dup set, an event-level error in *e (kept as
  * a rejection), or CSPH_ERR_BUSY/CSPH_ERR_INTERNAL when the transaction is
@@ -265,19 +206,14 @@ static enum csph_err publish_one(struct csph_server *s, const msgpack_object *ev
                             bytes->len, s->cfg->limits.event_max);
     else
         rc = csph_schema_check(s->schemas, ev, s->who == NULL, &info, e);
-    if (rc == CSPH_ERR_OK && (csph_ingest_hub_type(info.type, info.type_len) ||
-                              (info.source_len == 3 && !memcmp(info.source, "hub", 3))))
-        rc = info.source_len == 3 && !memcmp(info.source, "hub", 3)
-                 ? csph_error_set(e, CSPH_ERR_FORBIDDEN, "source",
-                                  "source 'hub' is reserved for the hub's own events; use the "
-                                  "agency's name")
-                 : csph_error_set(e, CSPH_ERR_FORBIDDEN, "type",
-                                  "events of type %.*s are written by the hub itself",
-                                  (int)info.type_len, info.type);
+    if (rc == CSPH_ERR_OK)
+        rc = csph_admit_reserved(&info, e);
     const void *stored = bytes->ptr;
     size_t stored_len = bytes->len;
-    if (rc == CSPH_ERR_OK && s->who)
-        rc = authorise_event(s, &info, bytes, &stored, &stored_len, e);
+    if (rc == CSPH_ERR_OK && s->who &&
+        (rc = csph_admit_publisher(s->who, &info, &stored, &stored_len, &s->zone, e)) ==
+            CSPH_ERR_FORBIDDEN)
+        s->c.forbidden++;
     if (rc == CSPH_ERR_OK) {
         rc = csph_ingest_event(csph_core_ingest(s->core), &info, ev, stored, stored_len, now_ms,
                                seq, dup, e);
@@ -1561,16 +1497,8 @@ static void handle_read(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t
 static int authorise_request(struct csph_server *s, struct pending *p)
 {
     zmq_msg_t *body = &p->frames[p->nframes - 1];
-    const char *uid = zmq_msg_gets(body, "User-Id");
     struct csph_error e;
-    p->who = uid ? csph_identities_by_name(&s->ids, uid, strlen(uid)) : NULL;
-    if (!p->who)
-        csph_error_set(&e, CSPH_ERR_FORBIDDEN, NULL,
-                       "this client's key is no longer in the hub's identity file");
-    else if (!csph_identity_may(p->who, p->req.op))
-        csph_error_set(&e, CSPH_ERR_FORBIDDEN, "op", "identity '%s' (role %s) may not use op '%s'",
-                       p->who->name, csph_role_name(p->who->role), csph_op_name(p->req.op));
-    else
+    if (!csph_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), p->req.op, &p->who, &e))
         return 1;
     s->c.forbidden++;
     reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -1864,32 +1792,19 @@ static void on_zap(struct csph_zsock *z)
             if (n < 8)
                 n++;
         }
-        /* version, request id, domain, address, identity, mechanism, key */
-        const struct csph_identity *id = NULL;
-        const char *why = "unknown key";
-        if (n >= 7 && zmq_msg_size(&f[5]) == 5 && !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
-            zmq_msg_size(&f[6]) == 32)
-            id = csph_identities_by_key(&s->ids, zmq_msg_data(&f[6]));
-        else
-            why = "not a CURVE handshake";
-        char addr[64] = "?";
-        if (n >= 4)
-            snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
-                     (const char *)zmq_msg_data(&f[3]));
-        if (!id) {
+        struct csph_span span[8];
+        for (int i = 0; i < n; i++)
+            span[i] = (struct csph_span){zmq_msg_data(&f[i]), zmq_msg_size(&f[i])};
+        struct csph_zap_decision d;
+        csph_zap_decide(&s->ids, span, n, &d);
+        if (!d.id) {
             s->c.handshakes_refused++;
-            char key[41] = "";
-            if (n >= 7 && zmq_msg_size(&f[6]) == 32)
-                zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
-            /* A public key is not a secret: naming it lets the IT officer
-             * add or find the client. */
-            LOG_WARN("security", "refused a connection from %s: %s %s", addr, why, key);
+            LOG_WARN("security", "refused a connection from %s: %s %s", d.addr, d.why, d.key_z85);
         } else {
-            LOG_DEBUG("security", "%s connected from %s as %s", id->name, addr,
-                      csph_role_name(id->role));
+            LOG_DEBUG("security", "%s connected from %s as %s", d.id->name, d.addr,
+                      csph_role_name(d.id->role));
         }
-        const char *status = id ? "200" : "400", *text = id ? "OK" : "key not in identity file";
-        const char *user = id ? id->name : "";
+        const char *status = d.status, *text = d.text, *user = d.user;
         zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
         zmq_send(s->zap, n >= 2 ? zmq_msg_data(&f[1]) : "", n >= 2 ? zmq_msg_size(&f[1]) : 0,
                  ZMQ_SNDMORE);
