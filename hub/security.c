@@ -10,6 +10,7 @@
 #include "csphub.h"
 #include "ingest.h"
 #include "mpx.h"
+#include "ops.h"
 #include "schema.h"
 #include "yamlx.h"
 
@@ -223,19 +224,8 @@ const struct csph_identity *csph_identities_by_name(const struct csph_identities
 
 int csph_identity_may(const struct csph_identity *id, enum csph_op op)
 {
-    if (op == CSPH_OP_PING)
-        return 1;
-    switch (id->role) {
-    case CSPH_ROLE_AGENCY: return op == CSPH_OP_PUBLISH;
-    case CSPH_ROLE_PANEL:
-        return op == CSPH_OP_FETCH || op == CSPH_OP_ACK || op == CSPH_OP_ALERTS ||
-               op == CSPH_OP_ALERT_UPDATE || op == CSPH_OP_EVIDENCE;
-    case CSPH_ROLE_AUDITOR:
-        return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
-               op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS;
-    case CSPH_ROLE_ADMIN: return op == CSPH_OP_STATS || op == CSPH_OP_REJECTS;
-    }
-    return 0;
+    const struct csph_op_row *row = csph_ops_row(op);
+    return row && (row->may & CSPH_ROLE_BIT(id->role));
 }
 
 int csph_identity_may_publish(const struct csph_identity *id, const char *type, size_t len)
