@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "core.h"
+#include "held.h"
 #include "csphub.h"
 #include "ingest.h"
 #include "log.h"
@@ -25,6 +26,7 @@
 #include "zsock.h"
 
 #define MAX_FRAMES 8 /* routing envelope + body; REQ adds one empty frame */
+_Static_assert(MAX_FRAMES - 1 <= CSPH_HELD_ENV_MAX, "a held fetch keeps any envelope");
 
 /* One write request of the batch in hand. */
 struct pending {
@@ -32,24 +34,10 @@ struct pending {
     int nframes;
     const struct csph_identity *who; /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
-    size_t held_at;                  /* ... at this index of s->fetches */
+    size_t held_at;                  /* ... as the held set's newest of this many */
     struct csph_ticket tk;           /* who the reply is charged to */
     struct csph_request req;
     msgpack_sbuffer reply;
-};
-
-/* A fetch waiting for alerts (PROTOCOL.md 5: wait_ms). */
-struct held_fetch {
-    zmq_msg_t env[MAX_FRAMES];
-    int nenv;
-    struct csph_ticket tk;
-    void *req; /* a copy of `req` as sent */
-    size_t req_len;
-    int panel;
-    char consumer[65];
-    size_t consumer_len;
-    uint32_t max;
-    uint64_t expires; /* uv_now() ms */
 };
 
 struct csph_server {
@@ -70,8 +58,7 @@ struct csph_server {
     uv_timer_t index_timer; /* commits held index work when batches stop */
     uv_timer_t heal_timer;  /* heals a fault between requests (csph_ingest_heal) */
     char heal_error[320];   /* what its last step said, "" when it worked */
-    struct held_fetch *fetches;
-    size_t nfetches;
+    struct csph_held *held; /* fetches waiting for alerts */
     /* security curve */
     struct csph_identities ids;
     void *zap;                 /* REP socket answering ZeroMQ's ZAP requests */
@@ -126,7 +113,7 @@ static enum csph_err run_audited_read(struct csph_server *s, struct pending *p,
     enum csph_err rc = row->fn(&s->h, q);
     if (rc == CSPH_ERR_OK && q->hold && (rc = hold_fetch(s, p, q, &q->e)) == CSPH_ERR_OK) {
         p->held = 1; /* answered when an alert arrives or the wait ends */
-        p->held_at = s->nfetches - 1;
+        p->held_at = csph_held_count(s->held);
     }
     if (rc) {
         p->reply.size = 0;
@@ -255,16 +242,17 @@ static void process_batch(struct csph_server *s, int n)
         /* A fetch this batch held is let go: its audit.access record went
          * with the batch, so it is answered now like the rest, never later
          * with alerts nobody recorded reading. Newest first: each is then
-         * the last of s->fetches. */
+         * the newest held. */
         for (int i = n - 1; i >= 0; i--) {
             struct pending *p = &s->batch[i];
-            if (!p->held || p->held_at + 1 != s->nfetches)
+            struct csph_held_fetch h;
+            if (!p->held || p->held_at != csph_held_count(s->held) ||
+                !csph_held_take_newest(s->held, &h))
                 continue;
-            struct held_fetch *h = &s->fetches[--s->nfetches];
-            csph_transport_fetch_done(s->transport, &h->tk);
-            for (int j = 0; j < h->nenv; j++)
-                zmq_msg_move(&p->frames[j], &h->env[j]);
-            free(h->req);
+            csph_transport_fetch_done(s->transport, &h.tk);
+            for (int j = 0; j < h.nenv; j++)
+                zmq_msg_move(&p->frames[j], &h.env[j]);
+            csph_held_fetch_free(&h);
             p->held = 0;
         }
         for (int i = 0; i < n; i++) {
@@ -350,14 +338,11 @@ static void on_fetch_timer(uv_timer_t *t);
 
 static void arm_fetch_timer(struct csph_server *s)
 {
-    if (!s->nfetches) {
+    uint64_t first = csph_held_next_expiry(s->held), now = uv_now(s->loop);
+    if (first == UINT64_MAX) {
         uv_timer_stop(&s->fetch_timer);
         return;
     }
-    uint64_t first = UINT64_MAX, now = uv_now(s->loop);
-    for (size_t i = 0; i < s->nfetches; i++)
-        if (s->fetches[i].expires < first)
-            first = s->fetches[i].expires;
     uv_timer_start(&s->fetch_timer, on_fetch_timer, first > now ? first - now : 0, 0);
 }
 
@@ -373,10 +358,10 @@ static int log_reopening(struct csph_server *s, struct csph_error *e)
     return 1;
 }
 
-/* Answer held fetch i (with whatever its query finds now) and drop it. */
-static void release_fetch(struct csph_server *s, size_t i)
+/* Answer a fetch taken out of the held set with whatever its query finds
+ * now, and free it. */
+static void release_fetch(struct csph_server *s, struct csph_held_fetch *h)
 {
-    struct held_fetch *h = &s->fetches[i];
     struct csph_span req = {h->req, h->req_len};
     struct csph_error e;
     uint32_t count;
@@ -396,31 +381,26 @@ static void release_fetch(struct csph_server *s, size_t i)
     else
         send_reply(s, &h->tk, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
     close_frames(frames, h->nenv + 1);
-    free(h->req);
-    s->fetches[i] = s->fetches[--s->nfetches];
+    csph_held_fetch_free(h);
 }
 
 static void on_fetch_timer(uv_timer_t *t)
 {
     struct csph_server *s = t->data;
     uint64_t now = uv_now(s->loop);
-    for (size_t i = 0; i < s->nfetches;)
-        if (s->fetches[i].expires <= now)
-            release_fetch(s, i);
-        else
-            i++;
+    struct csph_held_fetch h;
+    while (csph_held_take_expired(s->held, now, &h))
+        release_fetch(s, &h);
     arm_fetch_timer(s);
 }
 
 static void wake_fetches(struct csph_server *s, uint64_t panels)
 {
-    if (!panels || !s->nfetches)
+    struct csph_held_fetch h;
+    if (!panels || !csph_held_count(s->held))
         return;
-    for (size_t i = 0; i < s->nfetches;)
-        if (panels & (1ull << s->fetches[i].panel))
-            release_fetch(s, i);
-        else
-            i++;
+    while (csph_held_take_panels(s->held, panels, &h))
+        release_fetch(s, &h);
     arm_fetch_timer(s);
 }
 
@@ -435,36 +415,18 @@ static enum csph_err hold_fetch(struct csph_server *s, struct pending *p, const 
     int n = p->nframes;
     enum csph_err rc;
     const struct csph_request *r = q->r;
-    if (s->nfetches >= s->cfg->limits.fetch_held_max)
-        return csph_error_set(e, CSPH_ERR_BUSY, NULL,
-                              "the hub already holds %zu waiting fetches (limits.fetch_held_max); "
-                              "retry later or fetch without wait_ms",
-                              s->nfetches);
+    if ((rc = csph_held_room(s->held, e)))
+        return rc;
     /* One client's waiting fetches are bounded too, so that it cannot take
      * the hub's whole allowance from the others. */
     if ((rc = csph_transport_fetch_hold(s->transport, tk, e)))
         return rc;
-    struct held_fetch *h = &s->fetches[s->nfetches];
-    h->req = NULL;
-    h->req_len = r->req.len;
-    if (r->req.len && !(h->req = malloc(r->req.len))) {
+    /* The reply is charged to the request's client. */
+    if ((rc = csph_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
+                            q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, e))) {
         csph_transport_fetch_done(s->transport, tk);
-        return csph_error_set(e, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
+        return rc;
     }
-    h->tk = *tk; /* the reply is charged to the request's client */
-    if (r->req.len)
-        memcpy(h->req, r->req.ptr, r->req.len);
-    h->nenv = n - 1;
-    for (int j = 0; j < h->nenv; j++) {
-        zmq_msg_init(&h->env[j]);
-        zmq_msg_move(&h->env[j], &f[j]);
-    }
-    h->panel = q->panel;
-    memcpy(h->consumer, q->consumer, q->consumer_len);
-    h->consumer_len = q->consumer_len;
-    h->max = q->max;
-    h->expires = uv_now(s->loop) + q->wait_ms;
-    s->nfetches++;
     s->h.c.fetches_held++;
     arm_fetch_timer(s);
     return CSPH_ERR_OK;
@@ -880,17 +842,11 @@ static void on_conn_gone(void *data, struct csph_conn *c)
 {
     struct csph_server *s = data;
     uint64_t released = 0;
-    for (size_t i = 0; i < s->nfetches;) {
-        struct held_fetch *h = &s->fetches[i];
-        if (h->tk.conn != c) {
-            i++;
-            continue;
-        }
-        csph_transport_fetch_done(s->transport, &h->tk);
-        csph_transport_settle(s->transport, &h->tk);
-        close_frames(h->env, h->nenv);
-        free(h->req);
-        s->fetches[i] = s->fetches[--s->nfetches];
+    struct csph_held_fetch h;
+    while (csph_held_take_conn(s->held, c, &h)) {
+        csph_transport_fetch_done(s->transport, &h.tk);
+        csph_transport_settle(s->transport, &h.tk);
+        csph_held_fetch_free(&h);
         released++;
     }
     if (released) {
@@ -989,11 +945,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     uint64_t filled;
     if ((rc = csph_ingest_backfill(csph_core_ingest(s->h.core), &filled, err)))
         goto fail;
-    s->fetches = calloc(cfg->limits.fetch_held_max, sizeof *s->fetches);
-    if (!s->fetches) {
-        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for held fetches");
+    if ((rc = csph_held_new(&s->held, cfg->limits.fetch_held_max, err)))
         goto fail;
-    }
     s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
     if (!s->batch) {
         rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
@@ -1148,8 +1101,9 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
     /* Held fetches get their (empty) answer before the socket closes. */
-    while (s->nfetches)
-        release_fetch(s, 0);
+    struct csph_held_fetch h;
+    while (s->held && csph_held_take_newest(s->held, &h))
+        release_fetch(s, &h);
     uv_close((uv_handle_t *)&s->fetch_timer, on_handle_closed);
     /* After the fetches' answers: the last chance for held replies (the
      * ROUTER's linger then has them). */
@@ -1162,12 +1116,8 @@ void csph_server_destroy(struct csph_server **sp)
     if (!sp || !*sp)
         return;
     struct csph_server *s = *sp;
-    for (size_t i = 0; i < s->nfetches; i++) {
-        close_frames(s->fetches[i].env, s->fetches[i].nenv);
-        free(s->fetches[i].req);
-    }
     csph_transport_destroy(&s->transport); /* before the ROUTER it monitors */
-    free(s->fetches);
+    csph_held_destroy(&s->held);
     csph_core_close(&s->h.core);
     csph_rules_destroy(&s->rules);
     if (s->router)
