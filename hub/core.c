@@ -35,7 +35,7 @@ enum csph_err csph_core_open(struct csph_core **out, const struct csph_core_opts
                                    : csph_store_open(&c->store, o->dir, o->map_size, err);
     if (rc)
         goto fail;
-    if (o->hub_limits && !o->readonly) {
+    if (o->apply_limits && !o->readonly) {
         const struct csph_limits *l = &o->cfg->limits;
         csph_store_reject_limits(c->store, l->rejects_per_source_max,
                                  (uint64_t)l->rejects_per_source_mb << 20);

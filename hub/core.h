@@ -56,7 +56,7 @@ struct csph_core_opts {
     struct csph_schemas *schemas;  /* borrowed; NULL: raw appends only (the bench) */
     struct csph_rules *rules;      /* borrowed; NULL: no rules in force */
     int readonly;   /* an auditor's read of a running hub's log: no lock, no batch */
-    int hub_limits; /* apply cfg's bounds on kept rejections and the index's write mode */
+    int apply_limits; /* apply cfg's bounds on kept rejections and the index's write mode */
 };
 
 /* Open the store in o->dir (creating it unless read-only), the queues

@@ -45,13 +45,13 @@ int csph_ops_in_batch(const struct csph_op_row *row, const struct csph_identity 
     return row->kind == CSPH_OPK_WRITE || csph_ops_audited(row, who);
 }
 
-size_t csph_ops_reply_room(const struct csph_hub *h, size_t req_len)
+size_t csph_ops_reply_room(const struct csph_ctx *h, size_t req_len)
 {
     size_t limit = h->cfg->limits.reply_max, env = CSPH_REPLY_ENVELOPE + req_len;
     return limit > env ? limit - env : 0;
 }
 
-enum csph_err csph_ops_panel_arg(struct csph_hub *h, struct csph_req *q, int *panel)
+enum csph_err csph_ops_panel_arg(struct csph_ctx *h, struct csph_req *q, int *panel)
 {
     const char *p = NULL;
     size_t len = 0;

@@ -6,7 +6,7 @@
  * here, a CSPH_OP_MAP entry in wire.h and a handler in reads.c or
  * writes.c.
  *
- * Handlers get the hub's parts (struct csph_hub, borrowed from the server
+ * Handlers get the hub's parts (struct csph_ctx, borrowed from the server
  * that owns them) and an explicit request context (struct csph_req: who
  * sent it, the batch's clock reading, where the reply goes, what a read
  * returned). Nothing is passed through fields set around a call. */
@@ -62,7 +62,7 @@ struct csph_counters {
 
 /* The hub's parts a handler may use. The server owns them and fills this
  * once; handlers borrow. */
-struct csph_hub {
+struct csph_ctx {
     const struct csph_config *cfg;
     struct csph_clock *clock;
     struct csph_core *core;
@@ -107,7 +107,7 @@ enum csph_op_kind {
  *   answers it with that error;
  * - a write packs its request's errors itself, and returns CSPH_ERR_BUSY or
  *   CSPH_ERR_INTERNAL only when the batch is lost. */
-typedef enum csph_err (*csph_op_fn)(struct csph_hub *h, struct csph_req *q);
+typedef enum csph_err (*csph_op_fn)(struct csph_ctx *h, struct csph_req *q);
 
 struct csph_op_row {
     enum csph_op op;
@@ -127,10 +127,10 @@ int csph_ops_audited(const struct csph_op_row *row, const struct csph_identity *
 
 /* The request's `panel`: a configured panel that q->who (security curve)
  * may read. Errors in q->e: BAD_REQUEST, UNKNOWN_PANEL, FORBIDDEN. */
-enum csph_err csph_ops_panel_arg(struct csph_hub *h, struct csph_req *q, int *panel);
+enum csph_err csph_ops_panel_arg(struct csph_ctx *h, struct csph_req *q, int *panel);
 
 /* The bytes a read reply's list may take (PROTOCOL.md 1): the reply limit
  * less its envelope and the echoed req of req_len bytes. */
-size_t csph_ops_reply_room(const struct csph_hub *h, size_t req_len);
+size_t csph_ops_reply_room(const struct csph_ctx *h, size_t req_len);
 
 #endif

@@ -10,13 +10,13 @@
 #include "timefmt.h"
 
 /* ping and stats answer from memory and the store's counters. */
-enum csph_err csph_op_ping(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_ping(struct csph_ctx *h, struct csph_req *q)
 {
     csph_reply_ping(q->pk, &q->r->req, csph_store_last_seq(csph_core_store(h->core)));
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_op_stats(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_stats(struct csph_ctx *h, struct csph_req *q)
 {
     struct csph_store *st = csph_core_store(h->core);
     struct csph_store_health health;
@@ -40,7 +40,7 @@ enum csph_err csph_op_stats(struct csph_hub *h, struct csph_req *q)
 }
 
 struct replay_ctx {
-    struct csph_hub *h;
+    struct csph_ctx *h;
     msgpack_packer *pk; /* packs into h->items */
     uint32_t count, max;
     size_t room;         /* bytes the entries may take */
@@ -118,7 +118,7 @@ static int replay_get_visit(void *vctx, const struct csph_stored_event *ev)
 
 /* csph_store_scan with replay_visit: an event that did not fit is the
  * first of the next reply. */
-static enum csph_err replay_scan(struct csph_hub *h, struct replay_ctx *c, uint64_t after,
+static enum csph_err replay_scan(struct csph_ctx *h, struct replay_ctx *c, uint64_t after,
                                  uint64_t until, uint64_t scan_max, uint64_t *last, int *end,
                                  struct csph_error *e)
 {
@@ -171,7 +171,7 @@ static int cmp_seq(const void *a, const void *b)
  * before. Together: every event naming the person after `after`, in seq
  * order, paged the same way. At most replay_scan_max events are examined
  * per reply, as for any filtered replay. */
-static enum csph_err replay_person(struct csph_hub *h, struct replay_ctx *c, uint64_t after,
+static enum csph_err replay_person(struct csph_ctx *h, struct replay_ctx *c, uint64_t after,
                                    uint64_t until, uint64_t *last, int *end, struct csph_error *e)
 {
     struct seq_list l = {.after = after, .until = until};
@@ -268,7 +268,7 @@ static enum csph_err time_arg(const struct csph_request *r, const char *key, int
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_op_replay(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_replay(struct csph_ctx *h, struct csph_req *q)
 {
     const struct csph_request *r = q->r;
     struct csph_error *e = &q->e;
@@ -359,7 +359,7 @@ static int dropped_visit(void *vctx, const char *source, size_t len, uint64_t co
     return ++d->n == DROPPED_SOURCES_MAX;
 }
 
-enum csph_err csph_op_rejects(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_rejects(struct csph_ctx *h, struct csph_req *q)
 {
     const struct csph_request *r = q->r;
     struct csph_error *e = &q->e;
@@ -394,7 +394,7 @@ enum csph_err csph_op_rejects(struct csph_hub *h, struct csph_req *q)
 }
 
 
-static enum csph_err fetch_args(struct csph_hub *h, struct csph_req *q, int *panel,
+static enum csph_err fetch_args(struct csph_ctx *h, struct csph_req *q, int *panel,
                                 const char **consumer, size_t *clen, uint64_t *max,
                                 uint64_t *wait_ms, struct csph_error *e)
 {
@@ -409,7 +409,7 @@ static enum csph_err fetch_args(struct csph_hub *h, struct csph_req *q, int *pan
     return rc;
 }
 
-enum csph_err csph_reads_fetch_reply(struct csph_hub *h, const struct csph_span *req, int panel,
+enum csph_err csph_reads_fetch_reply(struct csph_ctx *h, const struct csph_span *req, int panel,
                                      const char *consumer, size_t clen, uint32_t max,
                                      msgpack_packer *pk, uint32_t *count, struct csph_error *e)
 {
@@ -429,7 +429,7 @@ enum csph_err csph_reads_fetch_reply(struct csph_hub *h, const struct csph_span 
 
 /* fetch: the alerts after the consumer's cursor; none yet and wait_ms
  * given: q->hold, and the caller holds the request (PROTOCOL.md 5). */
-enum csph_err csph_op_fetch(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_fetch(struct csph_ctx *h, struct csph_req *q)
 {
     uint64_t max = 100;
     uint32_t count = 0;
@@ -448,7 +448,7 @@ enum csph_err csph_op_fetch(struct csph_hub *h, struct csph_req *q)
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_op_alerts(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_alerts(struct csph_ctx *h, struct csph_req *q)
 {
     const struct csph_request *r = q->r;
     struct csph_error *e = &q->e;
@@ -485,7 +485,7 @@ enum csph_err csph_op_alerts(struct csph_hub *h, struct csph_req *q)
 
 /* evidence: the rest of an alert whose evidence did not fit in one reply
  * (PROTOCOL.md 5), or any alert's evidence, paged by position. */
-enum csph_err csph_op_evidence(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_evidence(struct csph_ctx *h, struct csph_req *q)
 {
     const struct csph_request *r = q->r;
     struct csph_error *e = &q->e;

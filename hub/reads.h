@@ -8,18 +8,18 @@
 
 #include "ops.h"
 
-enum csph_err csph_op_ping(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_stats(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_replay(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_rejects(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_fetch(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_alerts(struct csph_hub *h, struct csph_req *q);
-enum csph_err csph_op_evidence(struct csph_hub *h, struct csph_req *q);
+enum csph_err csph_op_ping(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_stats(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_replay(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_rejects(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_fetch(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_alerts(struct csph_ctx *h, struct csph_req *q);
+enum csph_err csph_op_evidence(struct csph_ctx *h, struct csph_req *q);
 
 /* The fetch reply for consumer on panel (at most max alerts, within the
  * reply's room given the echoed req), packed into pk; *count alerts. For a
  * fetch answered now and for a held fetch answered later. */
-enum csph_err csph_reads_fetch_reply(struct csph_hub *h, const struct csph_span *req, int panel,
+enum csph_err csph_reads_fetch_reply(struct csph_ctx *h, const struct csph_span *req, int panel,
                                      const char *consumer, size_t clen, uint32_t max,
                                      msgpack_packer *pk, uint32_t *count, struct csph_error *e);
 

@@ -50,7 +50,7 @@ struct csph_server {
     struct csph_transport *transport; /* connections, their backlogs, sending */
     struct csph_transport_limits tlim;
     uv_signal_t sigint, sigterm;
-    struct csph_hub h; /* the parts handlers use: core, schemas, counters */
+    struct csph_ctx h; /* the parts handlers use: core, schemas, counters */
     struct csph_rules *rules;
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
@@ -925,7 +925,7 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
     struct csph_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
-                                .schemas = s->h.schemas, .rules = s->rules, .hub_limits = 1};
+                                .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1};
     if ((rc = csph_core_open(&s->h.core, &co, err)))
         goto fail;
     struct csph_store *store = csph_core_store(s->h.core);

@@ -13,7 +13,7 @@
  * Returns CSPH_ERR_OK with seq and dup set, an event-level error in *e (kept as
  * a rejection), or CSPH_ERR_BUSY/CSPH_ERR_INTERNAL when the transaction is
  * lost. */
-static enum csph_err publish_one(struct csph_hub *h, const struct csph_identity *who,
+static enum csph_err publish_one(struct csph_ctx *h, const struct csph_identity *who,
                                  const msgpack_object *ev,
                                  const struct csph_span *bytes, int64_t now_ms, uint64_t *seq,
                                  int *dup, struct csph_error *e)
@@ -73,7 +73,7 @@ static enum csph_err publish_one(struct csph_hub *h, const struct csph_identity 
 
 /* publish: every event validated, admitted, deduplicated and appended (or
  * kept as a rejection) in the batch; one reply for the request. */
-enum csph_err csph_op_publish(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_publish(struct csph_ctx *h, struct csph_req *q)
 {
     const struct csph_request *r = q->r;
     for (uint32_t i = 0; i < r->nevents; i++) {
@@ -106,7 +106,7 @@ enum csph_err csph_op_publish(struct csph_hub *h, struct csph_req *q)
 }
 
 /* ack: move a consumer's durable cursor. Event-level errors are replies. */
-enum csph_err csph_op_ack(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_ack(struct csph_ctx *h, struct csph_req *q)
 {
     struct csph_error *e = &q->e;
     const char *consumer = NULL;
@@ -133,7 +133,7 @@ enum csph_err csph_op_ack(struct csph_hub *h, struct csph_req *q)
 }
 
 /* alert.update: a decision, recorded as an alert.status event. */
-enum csph_err csph_op_alert_update(struct csph_hub *h, struct csph_req *q)
+enum csph_err csph_op_alert_update(struct csph_ctx *h, struct csph_req *q)
 {
     struct csph_error *e = &q->e;
     uint64_t id = 0, seq = 0;
@@ -178,7 +178,7 @@ enum csph_err csph_op_alert_update(struct csph_hub *h, struct csph_req *q)
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_writes_audit(struct csph_hub *h, const struct csph_req *q, const void *body,
+enum csph_err csph_writes_audit(struct csph_ctx *h, const struct csph_req *q, const void *body,
                                 size_t len, int failed)
 {
     /* The query as the client sent it, minus nothing: filters are what an

@@ -55,7 +55,7 @@ static void open_core(struct fx *f)
 {
     struct csph_error err;
     struct csph_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
-                               .schemas = f->schemas, .rules = f->rules, .hub_limits = 1};
+                               .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
     if (csph_core_open(&f->core, &o, &err))
         fail_msg("opening the core in %s: %s", f->data, err.message);
 }

@@ -25,7 +25,7 @@ struct fx {
     struct csph_config cfg;
     struct csph_clock clock;
     struct csph_rules *rules;
-    struct csph_hub h;
+    struct csph_ctx h;
     msgpack_zone zone;     /* decoded requests */
     msgpack_zone batch;    /* the batch's zone */
     msgpack_sbuffer req;   /* the request's bytes */
