@@ -3,26 +3,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct csph_held {
-    struct csph_held_fetch *v;
+struct hub_held {
+    struct hub_held_fetch *v;
     size_t n, max;
 };
 
-enum csph_err csph_held_new(struct csph_held **out, size_t max, struct csph_error *err)
+enum hub_err hub_held_new(struct hub_held **out, size_t max, struct hub_error *err)
 {
-    struct csph_held *h = calloc(1, sizeof *h);
+    struct hub_held *h = calloc(1, sizeof *h);
     if (h && max && !(h->v = calloc(max, sizeof *h->v))) {
         free(h);
         h = NULL;
     }
     if (!h)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for held fetches");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for held fetches");
     h->max = max;
     *out = h;
     return CSPH_ERR_OK;
 }
 
-void csph_held_fetch_free(struct csph_held_fetch *f)
+void hub_held_fetch_free(struct hub_held_fetch *f)
 {
     for (int i = 0; i < f->nenv; i++)
         zmq_msg_close(&f->env[i]);
@@ -31,48 +31,48 @@ void csph_held_fetch_free(struct csph_held_fetch *f)
     f->req = NULL;
 }
 
-void csph_held_destroy(struct csph_held **hp)
+void hub_held_destroy(struct hub_held **hp)
 {
     if (!hp || !*hp)
         return;
-    struct csph_held *h = *hp;
+    struct hub_held *h = *hp;
     for (size_t i = 0; i < h->n; i++)
-        csph_held_fetch_free(&h->v[i]);
+        hub_held_fetch_free(&h->v[i]);
     free(h->v);
     free(h);
     *hp = NULL;
 }
 
-size_t csph_held_count(const struct csph_held *h)
+size_t hub_held_count(const struct hub_held *h)
 {
     return h->n;
 }
 
-enum csph_err csph_held_room(const struct csph_held *h, struct csph_error *err)
+enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err)
 {
     if (h->n < h->max)
         return CSPH_ERR_OK;
-    return csph_error_set(err, CSPH_ERR_BUSY, NULL,
+    return hub_error_set(err, CSPH_ERR_BUSY, NULL,
                           "the hub already holds %zu waiting fetches (limits.fetch_held_max); "
                           "retry later or fetch without wait_ms",
                           h->n);
 }
 
-enum csph_err csph_held_add(struct csph_held *h, const struct csph_ticket *tk, zmq_msg_t *env,
-                            int nenv, const struct csph_span *req, int panel,
+enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
+                            int nenv, const struct hub_span *req, int panel,
                             const char *consumer, size_t consumer_len, uint32_t max,
-                            uint64_t expires, struct csph_error *err)
+                            uint64_t expires, struct hub_error *err)
 {
-    enum csph_err rc = csph_held_room(h, err);
+    enum hub_err rc = hub_held_room(h, err);
     if (rc)
         return rc;
     if (nenv < 0 || nenv > CSPH_HELD_ENV_MAX || consumer_len >= sizeof h->v->consumer)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "a fetch that cannot be held");
-    struct csph_held_fetch *f = &h->v[h->n];
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "a fetch that cannot be held");
+    struct hub_held_fetch *f = &h->v[h->n];
     f->req = NULL;
     f->req_len = req->len;
     if (req->len && !(f->req = malloc(req->len)))
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
     if (req->len)
         memcpy(f->req, req->ptr, req->len);
     f->tk = *tk;
@@ -92,9 +92,9 @@ enum csph_err csph_held_add(struct csph_held *h, const struct csph_ticket *tk, z
 }
 
 /* Move fetch i out (its frames into out's) and fill the gap with the last. */
-static void take(struct csph_held *h, size_t i, struct csph_held_fetch *out)
+static void take(struct hub_held *h, size_t i, struct hub_held_fetch *out)
 {
-    struct csph_held_fetch *f = &h->v[i];
+    struct hub_held_fetch *f = &h->v[i];
     *out = *f; /* the scalars; the frames are moved below */
     for (int j = 0; j < f->nenv; j++) {
         zmq_msg_init(&out->env[j]);
@@ -103,7 +103,7 @@ static void take(struct csph_held *h, size_t i, struct csph_held_fetch *out)
     }
     h->n--;
     if (i != h->n) {
-        struct csph_held_fetch *last = &h->v[h->n];
+        struct hub_held_fetch *last = &h->v[h->n];
         *f = *last;
         for (int j = 0; j < last->nenv; j++) {
             zmq_msg_init(&f->env[j]);
@@ -113,7 +113,7 @@ static void take(struct csph_held *h, size_t i, struct csph_held_fetch *out)
     }
 }
 
-int csph_held_take_expired(struct csph_held *h, uint64_t now, struct csph_held_fetch *out)
+int hub_held_take_expired(struct hub_held *h, uint64_t now, struct hub_held_fetch *out)
 {
     for (size_t i = 0; i < h->n; i++)
         if (h->v[i].expires <= now) {
@@ -123,7 +123,7 @@ int csph_held_take_expired(struct csph_held *h, uint64_t now, struct csph_held_f
     return 0;
 }
 
-int csph_held_take_panels(struct csph_held *h, uint64_t panels, struct csph_held_fetch *out)
+int hub_held_take_panels(struct hub_held *h, uint64_t panels, struct hub_held_fetch *out)
 {
     for (size_t i = 0; panels && i < h->n; i++)
         if (panels & (1ull << h->v[i].panel)) {
@@ -133,8 +133,8 @@ int csph_held_take_panels(struct csph_held *h, uint64_t panels, struct csph_held
     return 0;
 }
 
-int csph_held_take_conn(struct csph_held *h, const struct csph_conn *c,
-                        struct csph_held_fetch *out)
+int hub_held_take_conn(struct hub_held *h, const struct hub_conn *c,
+                        struct hub_held_fetch *out)
 {
     for (size_t i = 0; i < h->n; i++)
         if (h->v[i].tk.conn == c) {
@@ -144,7 +144,7 @@ int csph_held_take_conn(struct csph_held *h, const struct csph_conn *c,
     return 0;
 }
 
-int csph_held_take_newest(struct csph_held *h, struct csph_held_fetch *out)
+int hub_held_take_newest(struct hub_held *h, struct hub_held_fetch *out)
 {
     if (!h->n)
         return 0;
@@ -152,7 +152,7 @@ int csph_held_take_newest(struct csph_held *h, struct csph_held_fetch *out)
     return 1;
 }
 
-uint64_t csph_held_next_expiry(const struct csph_held *h)
+uint64_t hub_held_next_expiry(const struct hub_held *h)
 {
     uint64_t first = UINT64_MAX;
     for (size_t i = 0; i < h->n; i++)

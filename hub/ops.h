@@ -6,8 +6,8 @@
  * here, a CSPH_OP_MAP entry in wire.h and a handler in reads.c or
  * writes.c.
  *
- * Handlers get the hub's parts (struct csph_ctx, borrowed from the server
- * that owns them) and an explicit request context (struct csph_req: who
+ * Handlers get the hub's parts (struct hub_ctx, borrowed from the server
+ * that owns them) and an explicit request context (struct hub_req: who
  * sent it, the batch's clock reading, where the reply goes, what a read
  * returned). Nothing is passed through fields set around a call. */
 #ifndef CSPH_OPS_H
@@ -53,7 +53,7 @@
     X(handshakes_refused)                                                      \
     X(audit_records)
 
-struct csph_counters {
+struct hub_counters {
 #define CSPH_COUNTER_FIELD(name) uint64_t name;
     CSPH_COUNTER_MAP(CSPH_COUNTER_FIELD)
 #undef CSPH_COUNTER_FIELD
@@ -62,13 +62,13 @@ struct csph_counters {
 
 /* The hub's parts a handler may use. The server owns them and fills this
  * once; handlers borrow. */
-struct csph_ctx {
-    const struct csph_config *cfg;
-    struct csph_clock *clock;
-    struct csph_core *core;
-    struct csph_schemas *schemas;
-    struct csph_transport *transport; /* stats only */
-    struct csph_counters c;
+struct hub_ctx {
+    const struct hub_config *cfg;
+    struct hub_clock *clock;
+    struct hub_core *core;
+    struct hub_schemas *schemas;
+    struct hub_transport *transport; /* stats only */
+    struct hub_counters c;
     int64_t started_ms;
     msgpack_zone *batch_zone; /* lives for the batch in hand (source stamping) */
     msgpack_zone scan_zone;   /* events unpacked by a filtered replay */
@@ -76,15 +76,15 @@ struct csph_ctx {
 };
 
 /* One request as its handler sees it. */
-struct csph_req {
-    const struct csph_request *r;
-    const struct csph_identity *who; /* the sender (security curve); NULL in none */
+struct hub_req {
+    const struct hub_request *r;
+    const struct hub_identity *who; /* the sender (security curve); NULL in none */
     int64_t now_ms;                  /* the batch's clock reading */
     msgpack_packer *pk;              /* the reply is packed here */
-    struct csph_error e;             /* why, when the handler returns an error */
+    struct hub_error e;             /* why, when the handler returns an error */
     uint32_t count;                  /* records a read returned (audit.access) */
     /* fetch: no alert yet and wait_ms given: the caller holds the request
-     * (hold = 1) and answers it later with csph_reads_fetch_reply. */
+     * (hold = 1) and answers it later with hub_reads_fetch_reply. */
     int hold;
     int panel;
     const char *consumer;
@@ -93,7 +93,7 @@ struct csph_req {
     uint64_t wait_ms;
 };
 
-enum csph_op_kind {
+enum hub_op_kind {
     CSPH_OPK_READ, /* answered at once, from read transactions */
     CSPH_OPK_WRITE /* run inside the batch; replied to after its commit */
 };
@@ -107,30 +107,30 @@ enum csph_op_kind {
  *   answers it with that error;
  * - a write packs its request's errors itself, and returns CSPH_ERR_BUSY or
  *   CSPH_ERR_INTERNAL only when the batch is lost. */
-typedef enum csph_err (*csph_op_fn)(struct csph_ctx *h, struct csph_req *q);
+typedef enum hub_err (*hub_op_fn)(struct hub_ctx *h, struct hub_req *q);
 
-struct csph_op_row {
-    enum csph_op op;
-    enum csph_op_kind kind;
+struct hub_op_row {
+    enum hub_op op;
+    enum hub_op_kind kind;
     unsigned may;     /* roles that may call it (security curve) */
     unsigned audited; /* roles whose calls leave an audit.access record, in the batch */
-    csph_op_fn fn;
+    hub_op_fn fn;
 };
 
 /* The row of op (every op of CSPH_OP_MAP has one). */
-const struct csph_op_row *csph_ops_row(enum csph_op op);
+const struct hub_op_row *hub_ops_row(enum hub_op op);
 /* Whether a call by who (NULL: security none) runs in the write batch:
  * a write, or a read who's role must leave an access record for. */
-int csph_ops_in_batch(const struct csph_op_row *row, const struct csph_identity *who);
+int hub_ops_in_batch(const struct hub_op_row *row, const struct hub_identity *who);
 /* Whether who's call of row leaves an access record. */
-int csph_ops_audited(const struct csph_op_row *row, const struct csph_identity *who);
+int hub_ops_audited(const struct hub_op_row *row, const struct hub_identity *who);
 
 /* The request's `panel`: a configured panel that q->who (security curve)
  * may read. Errors in q->e: BAD_REQUEST, UNKNOWN_PANEL, FORBIDDEN. */
-enum csph_err csph_ops_panel_arg(struct csph_ctx *h, struct csph_req *q, int *panel);
+enum hub_err hub_ops_panel_arg(struct hub_ctx *h, struct hub_req *q, int *panel);
 
 /* The bytes a read reply's list may take (PROTOCOL.md 1): the reply limit
  * less its envelope and the echoed req of req_len bytes. */
-size_t csph_ops_reply_room(const struct csph_ctx *h, size_t req_len);
+size_t hub_ops_reply_room(const struct hub_ctx *h, size_t req_len);
 
 #endif

@@ -24,98 +24,98 @@ static void pack_bool(msgpack_packer *pk, int b)
         msgpack_pack_false(pk);
 }
 
-void csph_reply_ok(msgpack_packer *pk, const struct csph_span *req)
+void hub_reply_ok(msgpack_packer *pk, const struct hub_span *req)
 {
-    csph_reply_begin(pk, req, 1, 0);
+    hub_reply_begin(pk, req, 1, 0);
 }
 
-void csph_reply_seq(msgpack_packer *pk, const struct csph_span *req, uint64_t seq)
+void hub_reply_seq(msgpack_packer *pk, const struct hub_span *req, uint64_t seq)
 {
-    csph_reply_begin(pk, req, 1, 1);
-    csph_pack_str(pk, "seq");
+    hub_reply_begin(pk, req, 1, 1);
+    hub_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
 }
 
-void csph_reply_published(msgpack_packer *pk, const struct csph_span *req, int dup,
+void hub_reply_published(msgpack_packer *pk, const struct hub_span *req, int dup,
                           uint64_t seq)
 {
-    csph_reply_begin(pk, req, 1, 2);
-    csph_pack_str(pk, "status");
-    csph_pack_str(pk, dup ? "duplicate" : "accepted");
-    csph_pack_str(pk, "seq");
+    hub_reply_begin(pk, req, 1, 2);
+    hub_pack_str(pk, "status");
+    hub_pack_str(pk, dup ? "duplicate" : "accepted");
+    hub_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
 }
 
-void csph_reply_results_begin(msgpack_packer *pk, const struct csph_span *req, uint32_t n)
+void hub_reply_results_begin(msgpack_packer *pk, const struct hub_span *req, uint32_t n)
 {
-    csph_reply_begin(pk, req, 1, 1);
-    csph_pack_str(pk, "results");
+    hub_reply_begin(pk, req, 1, 1);
+    hub_pack_str(pk, "results");
     msgpack_pack_array(pk, n);
 }
 
-void csph_reply_result(msgpack_packer *pk, int dup, uint64_t seq)
+void hub_reply_result(msgpack_packer *pk, int dup, uint64_t seq)
 {
     msgpack_pack_map(pk, 2);
-    csph_pack_str(pk, "status");
-    csph_pack_str(pk, dup ? "duplicate" : "accepted");
-    csph_pack_str(pk, "seq");
+    hub_pack_str(pk, "status");
+    hub_pack_str(pk, dup ? "duplicate" : "accepted");
+    hub_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
 }
 
-void csph_reply_result_rejected(msgpack_packer *pk, const struct csph_error *e)
+void hub_reply_result_rejected(msgpack_packer *pk, const struct hub_error *e)
 {
     msgpack_pack_map(pk, 2);
-    csph_pack_str(pk, "status");
-    csph_pack_str(pk, "rejected");
-    csph_pack_str(pk, "error");
-    csph_pack_error(pk, e);
+    hub_pack_str(pk, "status");
+    hub_pack_str(pk, "rejected");
+    hub_pack_str(pk, "error");
+    hub_pack_error(pk, e);
 }
 
-void csph_reply_ping(msgpack_packer *pk, const struct csph_span *req, uint64_t last_seq)
+void hub_reply_ping(msgpack_packer *pk, const struct hub_span *req, uint64_t last_seq)
 {
-    csph_reply_begin(pk, req, 1, 3);
-    csph_pack_str(pk, "version");
-    csph_pack_str(pk, CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
-    csph_pack_str(pk, "last_seq");
+    hub_reply_begin(pk, req, 1, 3);
+    hub_pack_str(pk, "version");
+    hub_pack_str(pk, CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
+    hub_pack_str(pk, "last_seq");
     msgpack_pack_uint64(pk, last_seq);
-    csph_pack_str(pk, "protocol");
-    csph_pack_str(pk, CSPH_PROTOCOL_VERSION);
+    hub_pack_str(pk, "protocol");
+    hub_pack_str(pk, CSPH_PROTOCOL_VERSION);
 }
 
 /* stats' "health": whether the log and the index are sound, and while
  * one heals, how far it got (PROTOCOL.md 7). */
-static void pack_health(msgpack_packer *pk, const struct csph_store_health *h)
+static void pack_health(msgpack_packer *pk, const struct hub_store_health *h)
 {
     int ok = !strcmp(h->index, "ok") && !strcmp(h->log, "ok");
-    csph_pack_str(pk, "health");
+    hub_pack_str(pk, "health");
     msgpack_pack_map(pk, 9);
-    csph_pack_str(pk, "status");
-    csph_pack_str(pk, ok ? "ok" : "degraded");
-    csph_pack_str(pk, "index");
-    csph_pack_str(pk, h->index);
-    csph_pack_str(pk, "index_applied");
+    hub_pack_str(pk, "status");
+    hub_pack_str(pk, ok ? "ok" : "degraded");
+    hub_pack_str(pk, "index");
+    hub_pack_str(pk, h->index);
+    hub_pack_str(pk, "index_applied");
     msgpack_pack_uint64(pk, h->index_applied);
-    csph_pack_str(pk, "index_behind");
+    hub_pack_str(pk, "index_behind");
     msgpack_pack_uint64(pk, h->log_last > h->index_applied ? h->log_last - h->index_applied : 0);
-    csph_pack_str(pk, "index_failures");
+    hub_pack_str(pk, "index_failures");
     msgpack_pack_uint64(pk, h->index_failures);
-    csph_pack_str(pk, "index_rebuilds");
+    hub_pack_str(pk, "index_rebuilds");
     msgpack_pack_uint64(pk, h->index_rebuilds);
-    csph_pack_str(pk, "last_error");
-    csph_pack_str(pk, h->index_why);
-    csph_pack_str(pk, "log");
-    csph_pack_str(pk, h->log);
-    csph_pack_str(pk, "log_reopens");
+    hub_pack_str(pk, "last_error");
+    hub_pack_str(pk, h->index_why);
+    hub_pack_str(pk, "log");
+    hub_pack_str(pk, h->log);
+    hub_pack_str(pk, "log_reopens");
     msgpack_pack_uint64(pk, h->log_reopens);
 }
 
-void csph_reply_stats(msgpack_packer *pk, const struct csph_span *req,
-                      const struct csph_reply_stats *st)
+void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
+                      const struct hub_reply_stats *st)
 {
-    const struct csph_counters *c = st->c;
-    const struct csph_transport_stats *ts = st->ts;
-    csph_reply_begin(pk, req, 1, 1);
-    csph_pack_str(pk, "counters");
+    const struct hub_counters *c = st->c;
+    const struct hub_transport_stats *ts = st->ts;
+    hub_reply_begin(pk, req, 1, 1);
+    hub_pack_str(pk, "counters");
     int ncodes = 0;
     for (int i = 0; i < CSPH_ERR__COUNT; i++)
         ncodes += c->rejected[i] != 0;
@@ -126,130 +126,130 @@ void csph_reply_stats(msgpack_packer *pk, const struct csph_span *req,
 #undef CSPH_COUNTER_COUNT
     msgpack_pack_map(pk, n + 8);
 #define CSPH_COUNTER_PACK(name)                                                \
-    csph_pack_str(pk, #name);                                                  \
+    hub_pack_str(pk, #name);                                                  \
     msgpack_pack_uint64(pk, c->name);
     CSPH_COUNTER_MAP(CSPH_COUNTER_PACK)
 #undef CSPH_COUNTER_PACK
-    csph_pack_str(pk, "rejected");
+    hub_pack_str(pk, "rejected");
     msgpack_pack_map(pk, (size_t)ncodes);
     for (int i = 0; i < CSPH_ERR__COUNT; i++)
         if (c->rejected[i]) {
-            csph_pack_str(pk, csph_err_name((enum csph_err)i));
+            hub_pack_str(pk, hub_err_name((enum hub_err)i));
             msgpack_pack_uint64(pk, c->rejected[i]);
         }
-    csph_pack_str(pk, "last_seq");
+    hub_pack_str(pk, "last_seq");
     msgpack_pack_uint64(pk, st->last_seq);
-    csph_pack_str(pk, "rejects_kept");
+    hub_pack_str(pk, "rejects_kept");
     msgpack_pack_uint64(pk, st->rejects_kept);
-    csph_pack_str(pk, "replies_waiting");
+    hub_pack_str(pk, "replies_waiting");
     msgpack_pack_uint64(pk, ts->replies_waiting);
 #define CSPH_TRANSPORT_PACK(name)                                              \
-    csph_pack_str(pk, #name);                                                  \
+    hub_pack_str(pk, #name);                                                  \
     msgpack_pack_uint64(pk, ts->name);
     CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_PACK)
 #undef CSPH_TRANSPORT_PACK
-    csph_pack_str(pk, "alerts");
+    hub_pack_str(pk, "alerts");
     msgpack_pack_map(pk, st->cfg->npanels);
     for (size_t i = 0; i < st->cfg->npanels; i++) {
-        csph_pack_str(pk, st->cfg->panels[i].name);
+        hub_pack_str(pk, st->cfg->panels[i].name);
         msgpack_pack_uint64(pk, st->alerts[i]);
     }
     pack_health(pk, st->health);
-    csph_pack_str(pk, "rule_version");
-    csph_pack_str(pk, st->rule_version);
-    csph_pack_str(pk, "uptime_s");
+    hub_pack_str(pk, "rule_version");
+    hub_pack_str(pk, st->rule_version);
+    hub_pack_str(pk, "uptime_s");
     msgpack_pack_uint64(pk, st->uptime_s);
 }
 
-void csph_reply_list(msgpack_packer *pk, const struct csph_span *req, const char *key,
+void hub_reply_list(msgpack_packer *pk, const struct hub_span *req, const char *key,
                      const msgpack_sbuffer *items, uint32_t count, int paged, uint64_t last,
                      int end)
 {
-    csph_reply_begin(pk, req, 1, paged ? 3 : 1);
-    csph_pack_str(pk, key);
+    hub_reply_begin(pk, req, 1, paged ? 3 : 1);
+    hub_pack_str(pk, key);
     msgpack_pack_array(pk, count);
-    csph_pack_raw(pk, items->data, items->size);
+    hub_pack_raw(pk, items->data, items->size);
     if (paged) {
-        csph_pack_str(pk, "next");
+        hub_pack_str(pk, "next");
         msgpack_pack_uint64(pk, last);
-        csph_pack_str(pk, "end");
+        hub_pack_str(pk, "end");
         pack_bool(pk, end);
     }
 }
 
-void csph_reply_event_entry(msgpack_packer *pk, uint64_t seq, const char *when, size_t wl,
+void hub_reply_event_entry(msgpack_packer *pk, uint64_t seq, const char *when, size_t wl,
                             const void *bytes, size_t len)
 {
     msgpack_pack_map(pk, 3);
-    csph_pack_str(pk, "seq");
+    hub_pack_str(pk, "seq");
     msgpack_pack_uint64(pk, seq);
-    csph_pack_str(pk, "received_at");
-    csph_pack_strn(pk, when, wl);
-    csph_pack_str(pk, "event");
-    csph_pack_raw(pk, bytes, len);
+    hub_pack_str(pk, "received_at");
+    hub_pack_strn(pk, when, wl);
+    hub_pack_str(pk, "event");
+    hub_pack_raw(pk, bytes, len);
 }
 
-void csph_reply_reject_entry(msgpack_packer *pk, const struct csph_stored_reject *rj)
+void hub_reply_reject_entry(msgpack_packer *pk, const struct hub_stored_reject *rj)
 {
     char when[32];
     int wl = csph_time_format(rj->received_ms, when);
     msgpack_pack_map(pk, 5);
-    csph_pack_str(pk, "id");
+    hub_pack_str(pk, "id");
     msgpack_pack_uint64(pk, rj->id);
-    csph_pack_str(pk, "received_at");
-    csph_pack_strn(pk, when, (size_t)wl);
-    csph_pack_str(pk, "source");
-    csph_pack_strn(pk, rj->source, rj->source_len);
-    csph_pack_str(pk, "error");
+    hub_pack_str(pk, "received_at");
+    hub_pack_strn(pk, when, (size_t)wl);
+    hub_pack_str(pk, "source");
+    hub_pack_strn(pk, rj->source, rj->source_len);
+    hub_pack_str(pk, "error");
     int has_field = rj->field[0] != 0;
     msgpack_pack_map(pk, 2 + (has_field ? 1 : 0));
-    csph_pack_str(pk, "code");
-    csph_pack_str(pk, rj->code);
+    hub_pack_str(pk, "code");
+    hub_pack_str(pk, rj->code);
     /* Kept rejections quote the event, which may not be UTF-8. */
-    csph_pack_str(pk, "message");
-    csph_pack_text(pk, rj->message, strlen(rj->message));
+    hub_pack_str(pk, "message");
+    hub_pack_text(pk, rj->message, strlen(rj->message));
     if (has_field) {
-        csph_pack_str(pk, "field");
-        csph_pack_text(pk, rj->field, strlen(rj->field));
+        hub_pack_str(pk, "field");
+        hub_pack_text(pk, rj->field, strlen(rj->field));
     }
-    csph_pack_str(pk, "bytes");
+    hub_pack_str(pk, "bytes");
     msgpack_pack_bin(pk, rj->len);
     msgpack_pack_bin_body(pk, rj->bytes, rj->len);
 }
 
-void csph_reply_rejects(msgpack_packer *pk, const struct csph_span *req,
+void hub_reply_rejects(msgpack_packer *pk, const struct hub_span *req,
                         const msgpack_sbuffer *items, size_t list_len, uint32_t count,
                         uint64_t last, int end, uint64_t dropped, uint32_t nsources)
 {
-    csph_reply_begin(pk, req, 1, 5);
-    csph_pack_str(pk, "rejects");
+    hub_reply_begin(pk, req, 1, 5);
+    hub_pack_str(pk, "rejects");
     msgpack_pack_array(pk, count);
-    csph_pack_raw(pk, items->data, list_len);
-    csph_pack_str(pk, "next");
+    hub_pack_raw(pk, items->data, list_len);
+    hub_pack_str(pk, "next");
     msgpack_pack_uint64(pk, last);
-    csph_pack_str(pk, "end");
+    hub_pack_str(pk, "end");
     pack_bool(pk, end);
-    csph_pack_str(pk, "dropped");
+    hub_pack_str(pk, "dropped");
     msgpack_pack_uint64(pk, dropped);
-    csph_pack_str(pk, "dropped_by_source");
+    hub_pack_str(pk, "dropped_by_source");
     msgpack_pack_map(pk, nsources);
-    csph_pack_raw(pk, items->data + list_len, items->size - list_len);
+    hub_pack_raw(pk, items->data + list_len, items->size - list_len);
 }
 
-void csph_reply_evidence(msgpack_packer *pk, const struct csph_span *req, uint64_t id,
+void hub_reply_evidence(msgpack_packer *pk, const struct hub_span *req, uint64_t id,
                          uint64_t total, const msgpack_sbuffer *items, uint32_t count,
                          uint64_t next)
 {
-    csph_reply_begin(pk, req, 1, 5);
-    csph_pack_str(pk, "id");
+    hub_reply_begin(pk, req, 1, 5);
+    hub_pack_str(pk, "id");
     msgpack_pack_uint64(pk, id);
-    csph_pack_str(pk, "total");
+    hub_pack_str(pk, "total");
     msgpack_pack_uint64(pk, total);
-    csph_pack_str(pk, "evidence");
+    hub_pack_str(pk, "evidence");
     msgpack_pack_array(pk, count);
-    csph_pack_raw(pk, items->data, items->size);
-    csph_pack_str(pk, "next");
+    hub_pack_raw(pk, items->data, items->size);
+    hub_pack_str(pk, "next");
     msgpack_pack_uint64(pk, next);
-    csph_pack_str(pk, "end");
+    hub_pack_str(pk, "end");
     pack_bool(pk, next >= total);
 }

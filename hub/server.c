@@ -32,37 +32,37 @@ _Static_assert(MAX_FRAMES - 1 <= CSPH_HELD_ENV_MAX, "a held fetch keeps any enve
 struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
-    const struct csph_identity *who; /* curve: the sender; NULL in none mode */
+    const struct hub_identity *who; /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
     size_t held_at;                  /* ... as the held set's newest of this many */
-    struct csph_ticket tk;           /* who the reply is charged to */
-    struct csph_request req;
+    struct hub_ticket tk;           /* who the reply is charged to */
+    struct hub_request req;
     msgpack_sbuffer reply;
 };
 
-struct csph_server {
-    const struct csph_config *cfg;
-    struct csph_clock *clock;
+struct hub_server {
+    const struct hub_config *cfg;
+    struct hub_clock *clock;
     uv_loop_t *loop;
     void *zctx;
     void *router;
-    struct csph_zsock zs;
-    struct csph_transport *transport; /* connections, their backlogs, sending */
-    struct csph_transport_limits tlim;
+    struct hub_zsock zs;
+    struct hub_transport *transport; /* connections, their backlogs, sending */
+    struct hub_transport_limits tlim;
     uv_signal_t sigint, sigterm;
-    struct csph_ctx h; /* the parts handlers use: core, schemas, counters */
-    struct csph_rules *rules;
+    struct hub_ctx h; /* the parts handlers use: core, schemas, counters */
+    struct hub_rules *rules;
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
     uv_timer_t fetch_timer; /* the next held fetch to expire */
     uv_timer_t index_timer; /* commits held index work when batches stop */
-    uv_timer_t heal_timer;  /* heals a fault between requests (csph_ingest_heal) */
+    uv_timer_t heal_timer;  /* heals a fault between requests (hub_ingest_heal) */
     char heal_error[320];   /* what its last step said, "" when it worked */
-    struct csph_held *held; /* fetches waiting for alerts */
+    struct hub_held *held; /* fetches waiting for alerts */
     /* security curve */
-    struct csph_identities ids;
+    struct hub_identities ids;
     void *zap;                 /* REP socket answering ZeroMQ's ZAP requests */
-    struct csph_zsock zap_zs;
+    struct hub_zsock zap_zs;
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
     msgpack_sbuffer scratch; /* replies to reads, and temporary packing */
@@ -83,56 +83,56 @@ static void close_frames(zmq_msg_t *f, int n)
  * last frame being the request body, through the transport (at once, or
  * held in order for a client that is not reading), settling tk. The
  * envelope frames are consumed; the caller still closes f. */
-static void send_reply(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
+static void send_reply(struct hub_server *s, struct hub_ticket *tk, zmq_msg_t *f, int n,
                        const void *body, size_t len)
 {
-    csph_transport_reply(s->transport, tk, f, n - 1, body, len);
+    hub_transport_reply(s->transport, tk, f, n - 1, body, len);
 }
 
-static void reply_error(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
-                        const struct csph_span *req, const struct csph_error *e, int with_status)
+static void reply_error(struct hub_server *s, struct hub_ticket *tk, zmq_msg_t *f, int n,
+                        const struct hub_span *req, const struct hub_error *e, int with_status)
 {
     msgpack_packer pk;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
-    csph_reply_error(&pk, req, e, with_status);
+    hub_reply_error(&pk, req, e, with_status);
     send_reply(s, tk, f, n, s->scratch.data, s->scratch.size);
 }
 
-static void wake_fetches(struct csph_server *s, uint64_t panels);
-static void arm_due_timer(struct csph_server *s);
-static enum csph_err hold_fetch(struct csph_server *s, struct pending *p, const struct csph_req *q,
-                                struct csph_error *e);
+static void wake_fetches(struct hub_server *s, uint64_t panels);
+static void arm_due_timer(struct hub_server *s);
+static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
+                                struct hub_error *e);
 
 /* A read run in the batch because it leaves an access record: answered
  * into p->reply (or its fetch held), then who read what is written as an
  * audit.access event in the same transaction. */
-static enum csph_err run_audited_read(struct csph_server *s, struct pending *p,
-                                      const struct csph_op_row *row, struct csph_req *q)
+static enum hub_err run_audited_read(struct hub_server *s, struct pending *p,
+                                      const struct hub_op_row *row, struct hub_req *q)
 {
-    enum csph_err rc = row->fn(&s->h, q);
+    enum hub_err rc = row->fn(&s->h, q);
     if (rc == CSPH_ERR_OK && q->hold && (rc = hold_fetch(s, p, q, &q->e)) == CSPH_ERR_OK) {
         p->held = 1; /* answered when an alert arrives or the wait ends */
-        p->held_at = csph_held_count(s->held);
+        p->held_at = hub_held_count(s->held);
     }
     if (rc) {
         p->reply.size = 0;
-        csph_reply_error(q->pk, &p->req.req, &q->e, 0);
+        hub_reply_error(q->pk, &p->req.req, &q->e, 0);
     }
     zmq_msg_t *body = &p->frames[p->nframes - 1];
-    return csph_writes_audit(&s->h, q, zmq_msg_data(body), zmq_msg_size(body), rc != 0);
+    return hub_writes_audit(&s->h, q, zmq_msg_data(body), zmq_msg_size(body), rc != 0);
 }
 
-static void arm_heal(struct csph_server *s);
+static void arm_heal(struct hub_server *s);
 
-/* What settling held back (csph_core_settle_all), counted with the commits
+/* What settling held back (hub_core_settle_all), counted with the commits
  * in commit_us. */
 static void on_index_quiet(uv_timer_t *t)
 {
-    struct csph_server *s = t->data;
+    struct hub_server *s = t->data;
     uint64_t t0 = uv_hrtime();
-    struct csph_error e;
-    (void)csph_core_settle_all(s->h.core, &e); /* between batches: cannot be refused */
+    struct hub_error e;
+    (void)hub_core_settle_all(s->h.core, &e); /* between batches: cannot be refused */
     s->h.c.commit_us += (uv_hrtime() - t0) / 1000;
     arm_heal(s);
 }
@@ -144,10 +144,10 @@ static void on_index_quiet(uv_timer_t *t)
  * same pass, before polling the sockets. */
 static void on_heal(uv_timer_t *t)
 {
-    struct csph_server *s = t->data;
-    struct csph_error e;
+    struct hub_server *s = t->data;
+    struct hub_error e;
     int more = 0;
-    enum csph_err rc = csph_core_heal(s->h.core, &more, &e);
+    enum hub_err rc = hub_core_heal(s->h.core, &more, &e);
     /* A step that fails is retried; what it said is logged when it changes. */
     if (rc && strcmp(e.message, s->heal_error) != 0)
         LOG_ERROR("hub", "repairing after a disk error: %s (retrying every second)", e.message);
@@ -156,9 +156,9 @@ static void on_heal(uv_timer_t *t)
         uv_timer_start(&s->heal_timer, on_heal, rc ? 1000 : 1, 0);
 }
 
-static void arm_heal(struct csph_server *s)
+static void arm_heal(struct hub_server *s)
 {
-    if (!s->stopping && csph_core_needs_heal(s->h.core) &&
+    if (!s->stopping && hub_core_needs_heal(s->h.core) &&
         !uv_is_active((uv_handle_t *)&s->heal_timer))
         uv_timer_start(&s->heal_timer, on_heal, 0, 0);
 }
@@ -168,54 +168,54 @@ static void arm_heal(struct csph_server *s)
  * limits.index_hold_ms, so that a quiet hub does not sit on uncommitted
  * index work: a kill -9 would make the next start catch it up); then the
  * fetches held on panels whose alerts became readable are answered. */
-static void settle_batch(struct csph_server *s)
+static void settle_batch(struct hub_server *s)
 {
     uint64_t t0 = uv_hrtime();
     int held = 0;
-    struct csph_error e;
-    (void)csph_core_batch_settle(s->h.core, &held, &e); /* between batches: cannot be refused */
+    struct hub_error e;
+    (void)hub_core_batch_settle(s->h.core, &held, &e); /* between batches: cannot be refused */
     s->h.c.commit_us += (uv_hrtime() - t0) / 1000;
     if (held)
         uv_timer_start(&s->index_timer, on_index_quiet, s->cfg->limits.index_hold_ms, 0);
     else
         uv_timer_stop(&s->index_timer);
-    wake_fetches(s, csph_core_take_readable(s->h.core));
+    wake_fetches(s, hub_core_take_readable(s->h.core));
 }
 
 /* Run the batch in one transaction, commit with a sync, then reply. */
-static void process_batch(struct csph_server *s, int n)
+static void process_batch(struct hub_server *s, int n)
 {
     /* Where a batch's time goes, for `stats`: the work inside the write
      * transaction, and its commit (the rule state's flush and the synced
      * LMDB commit). Monotonic, in microseconds. */
     uint64_t t0 = uv_hrtime();
-    int64_t now_ms = csph_clock_now_ms(s->clock);
-    struct csph_error e;
-    uint64_t raised = csph_core_alerts_raised(s->h.core);
+    int64_t now_ms = hub_clock_now_ms(s->clock);
+    struct hub_error e;
+    uint64_t raised = hub_core_alerts_raised(s->h.core);
     /* What the batch counts stands only if it commits: stats equal the log. */
-    struct csph_counters before = s->h.c;
-    enum csph_err rc = csph_core_batch_begin(s->h.core, &e), begin_rc = rc;
+    struct hub_counters before = s->h.c;
+    enum hub_err rc = hub_core_batch_begin(s->h.core, &e), begin_rc = rc;
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
         p->reply.size = 0;
         msgpack_packer pk;
         msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
-        const struct csph_op_row *row = csph_ops_row(p->req.op);
-        struct csph_req q = {.r = &p->req, .who = p->who, .now_ms = now_ms, .pk = &pk};
+        const struct hub_op_row *row = hub_ops_row(p->req.op);
+        struct hub_req q = {.r = &p->req, .who = p->who, .now_ms = now_ms, .pk = &pk};
         rc = row->kind == CSPH_OPK_WRITE ? row->fn(&s->h, &q) : run_audited_read(s, p, row, &q);
     }
     uint64_t t1 = uv_hrtime();
     s->h.c.batch_work_us += (t1 - t0) / 1000;
     if (rc == CSPH_ERR_OK) {
-        rc = csph_core_batch_commit(s->h.core, &e);
+        rc = hub_core_batch_commit(s->h.core, &e);
         if (rc == CSPH_ERR_OK)
             s->h.c.commits++;
         s->h.c.commit_us += (uv_hrtime() - t1) / 1000;
     } else {
-        csph_core_batch_abort(s->h.core);
+        hub_core_batch_abort(s->h.core);
     }
     if (rc == CSPH_ERR_OK)
-        s->h.c.alerts_raised += csph_core_alerts_raised(s->h.core) - raised;
+        s->h.c.alerts_raised += hub_core_alerts_raised(s->h.core) - raised;
     if (rc != CSPH_ERR_OK) {
         /* Nothing of this batch is durable: every request gets the same
          * answer and the counters of the batch are not trusted. */
@@ -227,17 +227,17 @@ static void process_batch(struct csph_server *s, int n)
         s->h.c.requests = requests;
         s->h.c.malformed = malformed;
         s->h.c.commit_failures++;
-        struct csph_error out;
+        struct hub_error out;
         if (rc == CSPH_ERR_BUSY)
             s->h.c.busy += (uint64_t)n;
         if (begin_rc == CSPH_ERR_BUSY)
             out = e; /* the index or the log is being repaired: its own words */
         else if (rc == CSPH_ERR_BUSY)
-            csph_error_set(&out, CSPH_ERR_BUSY, NULL,
+            hub_error_set(&out, CSPH_ERR_BUSY, NULL,
                            "the hub's storage limit is reached (limits.map_size_mb); nothing was "
                            "done; retry after the operator raises it");
         else
-            csph_error_set(&out, CSPH_ERR_INTERNAL, NULL,
+            hub_error_set(&out, CSPH_ERR_INTERNAL, NULL,
                            "the hub could not commit this batch; nothing was done; retry");
         /* A fetch this batch held is let go: its audit.access record went
          * with the batch, so it is answered now like the rest, never later
@@ -245,21 +245,21 @@ static void process_batch(struct csph_server *s, int n)
          * the newest held. */
         for (int i = n - 1; i >= 0; i--) {
             struct pending *p = &s->batch[i];
-            struct csph_held_fetch h;
-            if (!p->held || p->held_at != csph_held_count(s->held) ||
-                !csph_held_take_newest(s->held, &h))
+            struct hub_held_fetch h;
+            if (!p->held || p->held_at != hub_held_count(s->held) ||
+                !hub_held_take_newest(s->held, &h))
                 continue;
-            csph_transport_fetch_done(s->transport, &h.tk);
+            hub_transport_fetch_done(s->transport, &h.tk);
             for (int j = 0; j < h.nenv; j++)
                 zmq_msg_move(&p->frames[j], &h.env[j]);
-            csph_held_fetch_free(&h);
+            hub_held_fetch_free(&h);
             p->held = 0;
         }
         for (int i = 0; i < n; i++) {
             s->batch[i].reply.size = 0;
             msgpack_packer pk;
             msgpack_packer_init(&pk, &s->batch[i].reply, msgpack_sbuffer_write);
-            csph_reply_error(&pk, &s->batch[i].req.req, &out,
+            hub_reply_error(&pk, &s->batch[i].req.req, &out,
                              s->batch[i].req.op == CSPH_OP_PUBLISH && !s->batch[i].req.batch);
         }
     }
@@ -282,20 +282,20 @@ static void process_batch(struct csph_server *s, int n)
 
 static void on_due(uv_timer_t *t)
 {
-    struct csph_server *s = t->data;
-    int64_t now = csph_clock_now_ms(s->clock);
+    struct hub_server *s = t->data;
+    int64_t now = hub_clock_now_ms(s->clock);
     size_t fired = 64;
     /* Bounded transactions: a backlog of passed deadlines (say after a long
      * outage) is worked off 64 at a time without holding the loop. */
     while (fired == 64 && !s->stopping) {
-        struct csph_error e;
-        enum csph_err rc = csph_core_batch_begin(s->h.core, &e);
+        struct hub_error e;
+        enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
         if (!rc) {
-            rc = csph_ingest_fire_due(csph_core_ingest(s->h.core), now, 64, &fired, &e);
+            rc = hub_ingest_fire_due(hub_core_ingest(s->h.core), now, 64, &fired, &e);
             if (!rc)
-                rc = csph_core_batch_commit(s->h.core, &e);
+                rc = hub_core_batch_commit(s->h.core, &e);
             else
-                csph_core_batch_abort(s->h.core);
+                hub_core_batch_abort(s->h.core);
         }
         if (rc) {
             /* busy (a full disk, a repair under way) is logged once by the
@@ -313,21 +313,21 @@ static void on_due(uv_timer_t *t)
     arm_due_timer(s);
 }
 
-static void arm_due_timer(struct csph_server *s)
+static void arm_due_timer(struct hub_server *s)
 {
     int64_t due;
-    if (s->stopping || !csph_queues_next_due(csph_core_queues(s->h.core), &due)) {
+    if (s->stopping || !hub_queues_next_due(hub_core_queues(s->h.core), &due)) {
         uv_timer_stop(&s->due_timer);
         return;
     }
-    int64_t wait = due - csph_clock_now_ms(s->clock);
+    int64_t wait = due - hub_clock_now_ms(s->clock);
     /* Re-check at least hourly: the hub clock may be moved (tests). */
     if (wait > 3600 * 1000)
         wait = 3600 * 1000;
     uv_timer_start(&s->due_timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
-void csph_server_clock_changed(struct csph_server *s)
+void hub_server_clock_changed(struct hub_server *s)
 {
     arm_due_timer(s);
 }
@@ -336,9 +336,9 @@ void csph_server_clock_changed(struct csph_server *s)
 
 static void on_fetch_timer(uv_timer_t *t);
 
-static void arm_fetch_timer(struct csph_server *s)
+static void arm_fetch_timer(struct hub_server *s)
 {
-    uint64_t first = csph_held_next_expiry(s->held), now = uv_now(s->loop);
+    uint64_t first = hub_held_next_expiry(s->held), now = uv_now(s->loop);
     if (first == UINT64_MAX) {
         uv_timer_stop(&s->fetch_timer);
         return;
@@ -346,13 +346,13 @@ static void arm_fetch_timer(struct csph_server *s)
     uv_timer_start(&s->fetch_timer, on_fetch_timer, first > now ? first - now : 0, 0);
 }
 
-/* While data.mdb is being reopened (csph_store_log_failed) nothing may
+/* While data.mdb is being reopened (hub_store_log_failed) nothing may
  * read it: 1 with a busy error in *e then. */
-static int log_reopening(struct csph_server *s, struct csph_error *e)
+static int log_reopening(struct hub_server *s, struct hub_error *e)
 {
-    if (!csph_store_log_failed(csph_core_store(s->h.core)))
+    if (!hub_store_log_failed(hub_core_store(s->h.core)))
         return 0;
-    csph_error_set(e, CSPH_ERR_BUSY, NULL,
+    hub_error_set(e, CSPH_ERR_BUSY, NULL,
                    "the hub is reopening its log after a disk error; nothing was read; retry "
                    "shortly");
     return 1;
@@ -360,10 +360,10 @@ static int log_reopening(struct csph_server *s, struct csph_error *e)
 
 /* Answer a fetch taken out of the held set with whatever its query finds
  * now, and free it. */
-static void release_fetch(struct csph_server *s, struct csph_held_fetch *h)
+static void release_fetch(struct hub_server *s, struct hub_held_fetch *h)
 {
-    struct csph_span req = {h->req, h->req_len};
-    struct csph_error e;
+    struct hub_span req = {h->req, h->req_len};
+    struct hub_error e;
     uint32_t count;
     zmq_msg_t frames[MAX_FRAMES + 1];
     for (int j = 0; j < h->nenv; j++) {
@@ -371,35 +371,35 @@ static void release_fetch(struct csph_server *s, struct csph_held_fetch *h)
         zmq_msg_move(&frames[j], &h->env[j]);
     }
     zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
-    csph_transport_fetch_done(s->transport, &h->tk);
+    hub_transport_fetch_done(s->transport, &h->tk);
     msgpack_packer pk;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
-    if (log_reopening(s, &e) || csph_reads_fetch_reply(&s->h, &req, h->panel, h->consumer,
+    if (log_reopening(s, &e) || hub_reads_fetch_reply(&s->h, &req, h->panel, h->consumer,
                                                        h->consumer_len, h->max, &pk, &count, &e))
         reply_error(s, &h->tk, frames, h->nenv + 1, &req, &e, 0);
     else
         send_reply(s, &h->tk, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
     close_frames(frames, h->nenv + 1);
-    csph_held_fetch_free(h);
+    hub_held_fetch_free(h);
 }
 
 static void on_fetch_timer(uv_timer_t *t)
 {
-    struct csph_server *s = t->data;
+    struct hub_server *s = t->data;
     uint64_t now = uv_now(s->loop);
-    struct csph_held_fetch h;
-    while (csph_held_take_expired(s->held, now, &h))
+    struct hub_held_fetch h;
+    while (hub_held_take_expired(s->held, now, &h))
         release_fetch(s, &h);
     arm_fetch_timer(s);
 }
 
-static void wake_fetches(struct csph_server *s, uint64_t panels)
+static void wake_fetches(struct hub_server *s, uint64_t panels)
 {
-    struct csph_held_fetch h;
-    if (!panels || !csph_held_count(s->held))
+    struct hub_held_fetch h;
+    if (!panels || !hub_held_count(s->held))
         return;
-    while (csph_held_take_panels(s->held, panels, &h))
+    while (hub_held_take_panels(s->held, panels, &h))
         release_fetch(s, &h);
     arm_fetch_timer(s);
 }
@@ -407,24 +407,24 @@ static void wake_fetches(struct csph_server *s, uint64_t panels)
 /* Hold fetch q (no alert yet, wait_ms given) until an alert arrives or
  * the wait ends: its envelope frames move out of p. Bounded in all and per
  * client; BUSY in *e beyond. */
-static enum csph_err hold_fetch(struct csph_server *s, struct pending *p, const struct csph_req *q,
-                                struct csph_error *e)
+static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
+                                struct hub_error *e)
 {
-    struct csph_ticket *tk = &p->tk;
+    struct hub_ticket *tk = &p->tk;
     zmq_msg_t *f = p->frames;
     int n = p->nframes;
-    enum csph_err rc;
-    const struct csph_request *r = q->r;
-    if ((rc = csph_held_room(s->held, e)))
+    enum hub_err rc;
+    const struct hub_request *r = q->r;
+    if ((rc = hub_held_room(s->held, e)))
         return rc;
     /* One client's waiting fetches are bounded too, so that it cannot take
      * the hub's whole allowance from the others. */
-    if ((rc = csph_transport_fetch_hold(s->transport, tk, e)))
+    if ((rc = hub_transport_fetch_hold(s->transport, tk, e)))
         return rc;
     /* The reply is charged to the request's client. */
-    if ((rc = csph_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
+    if ((rc = hub_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
                             q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, e))) {
-        csph_transport_fetch_done(s->transport, tk);
+        hub_transport_fetch_done(s->transport, tk);
         return rc;
     }
     s->h.c.fetches_held++;
@@ -437,11 +437,11 @@ static enum csph_err hold_fetch(struct csph_server *s, struct pending *p, const 
 /* security curve: find the sender's identity (ZeroMQ's User-Id, set by
  * our ZAP handler) and check its role may make this request at all.
  * Returns 0 when the request was refused (and answered). */
-static int authorise_request(struct csph_server *s, struct pending *p)
+static int authorise_request(struct hub_server *s, struct pending *p)
 {
     zmq_msg_t *body = &p->frames[p->nframes - 1];
-    struct csph_error e;
-    if (!csph_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), p->req.op, &p->who, &e))
+    struct hub_error e;
+    if (!hub_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), p->req.op, &p->who, &e))
         return 1;
     s->h.c.forbidden++;
     reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -452,7 +452,7 @@ static int authorise_request(struct csph_server *s, struct pending *p)
 
 /* Receive one multipart message into p. Returns 1 when one was read, 0 on
  * EAGAIN, -1 when a malformed message was dropped. */
-static int recv_message(struct csph_server *s, struct pending *p)
+static int recv_message(struct hub_server *s, struct pending *p)
 {
     int more = 1;
     p->nframes = 0;
@@ -484,7 +484,7 @@ static int recv_message(struct csph_server *s, struct pending *p)
 /* Move a received request into an emptied batch slot. Its request is
  * decoded again: the decoded strings point into the message, and a small
  * message's bytes live inside the zmq_msg_t that moved. */
-static void pending_move(struct csph_server *s, struct pending *to, struct pending *from)
+static void pending_move(struct hub_server *s, struct pending *to, struct pending *from)
 {
     for (int i = 0; i < from->nframes; i++) {
         zmq_msg_init(&to->frames[i]);
@@ -497,19 +497,19 @@ static void pending_move(struct csph_server *s, struct pending *to, struct pendi
     to->tk = from->tk;
     to->held = 0;
     zmq_msg_t *body = &to->frames[to->nframes - 1];
-    struct csph_error e;
-    (void)csph_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
+    struct hub_error e;
+    (void)hub_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
                            s->cfg->limits.events_per_publish, &to->req, &e); /* decoded once */
 }
 
 /* Answer a read that runs outside the write batch, at once, from read
  * transactions. */
-static void answer_read(struct csph_server *s, struct pending *p, const struct csph_op_row *row)
+static void answer_read(struct hub_server *s, struct pending *p, const struct hub_op_row *row)
 {
     msgpack_packer pk;
-    struct csph_req q = {.r = &p->req, .who = p->who, .pk = &pk,
-                         .now_ms = csph_clock_now_ms(s->clock)};
-    enum csph_err rc = CSPH_ERR_OK;
+    struct hub_req q = {.r = &p->req, .who = p->who, .pk = &pk,
+                         .now_ms = hub_clock_now_ms(s->clock)};
+    enum hub_err rc = CSPH_ERR_OK;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
     if (p->req.op != CSPH_OP_PING && p->req.op != CSPH_OP_STATS && log_reopening(s, &q.e))
@@ -524,12 +524,12 @@ static void answer_read(struct csph_server *s, struct pending *p, const struct c
     close_frames(p->frames, p->nframes);
 }
 
-static void on_ready(struct csph_zsock *z)
+static void on_ready(struct hub_zsock *z)
 {
-    struct csph_server *s = z->data;
+    struct hub_server *s = z->data;
     if (s->stopping)
         return;
-    csph_transport_sweep(s->transport);
+    hub_transport_sweep(s->transport);
     uint32_t n = 0;
     size_t bytes = 0;
     /* Which clients have a write in this batch: a tag per connection, so
@@ -544,11 +544,11 @@ static void on_ready(struct csph_zsock *z)
         if (got < 0)
             continue;
         s->h.c.requests++;
-        struct csph_conn *conn = csph_transport_sender(s->transport, p->frames, p->nframes);
-        csph_transport_unadmitted(conn, &p->tk);
+        struct hub_conn *conn = hub_transport_sender(s->transport, p->frames, p->nframes);
+        hub_transport_unadmitted(conn, &p->tk);
         zmq_msg_t *body = &p->frames[p->nframes - 1];
-        struct csph_error e;
-        enum csph_err rc = csph_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
+        struct hub_error e;
+        enum hub_err rc = hub_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
                                             s->cfg->limits.events_per_publish, &p->req, &e);
         if (rc) {
             s->h.c.malformed++;
@@ -563,21 +563,21 @@ static void on_ready(struct csph_zsock *z)
         if (s->cfg->security == CSPH_SECURITY_CURVE && !authorise_request(s, p))
             continue;
         if (conn && p->who)
-            (void)csph_transport_set_account(s->transport, conn, p->who->name,
+            (void)hub_transport_set_account(s->transport, conn, p->who->name,
                                              strlen(p->who->name));
         /* Every request, read or write, is refused while its own client (or
          * identity) has too many replies it has not read: the client that
          * does not read is answered busy, never the others. */
-        if ((rc = csph_transport_admit(s->transport, conn, NULL, 0, &p->tk, &e))) {
+        if ((rc = hub_transport_admit(s->transport, conn, NULL, 0, &p->tk, &e))) {
             s->h.c.busy++;
             reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
                         p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
             close_frames(p->frames, p->nframes);
             continue;
         }
-        const struct csph_op_row *row = csph_ops_row(p->req.op);
-        int in_batch = csph_ops_in_batch(row, p->who);
-        if (row->kind != CSPH_OPK_WRITE && n && conn && csph_transport_conn_tag(conn) == serial) {
+        const struct hub_op_row *row = hub_ops_row(p->req.op);
+        int in_batch = hub_ops_in_batch(row, p->who);
+        if (row->kind != CSPH_OPK_WRITE && n && conn && hub_transport_conn_tag(conn) == serial) {
             /* A read sent after a write by the same client waits for that
              * write's commit: it sees the write (a fetch after an ack starts
              * past the acked alerts, a replay after a publish holds the
@@ -590,7 +590,7 @@ static void on_ready(struct csph_zsock *z)
             } else {
                 answer_read(s, p, row);
             }
-            csph_transport_sweep(s->transport);
+            hub_transport_sweep(s->transport);
             return;
         }
         if (!in_batch) {
@@ -598,55 +598,55 @@ static void on_ready(struct csph_zsock *z)
             continue;
         }
         if (conn)
-            csph_transport_conn_set_tag(conn, serial);
+            hub_transport_conn_set_tag(conn, serial);
         bytes += zmq_msg_size(&p->frames[p->nframes - 1]);
         n++;
     }
     if (n)
         process_batch(s, (int)n);
-    csph_transport_sweep(s->transport);
+    hub_transport_sweep(s->transport);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static enum csph_err load_rules(struct csph_server *s, struct csph_rules **out,
-                                struct csph_error *err)
+static enum hub_err load_rules(struct hub_server *s, struct hub_rules **out,
+                                struct hub_error *err)
 {
     *out = NULL;
     if (!s->cfg->rules_file[0])
         return CSPH_ERR_OK;
-    enum csph_err rc = csph_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels,
+    enum hub_err rc = hub_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels,
                                        s->h.schemas, err);
     if (rc == CSPH_ERR_OK &&
-        ((rc = csph_ingest_rules_fit(*out, err)) ||
-         (rc = csph_rules_cache(*out, (size_t)s->cfg->limits.rules_cache_mb << 20, err))))
-        csph_rules_destroy(out);
+        ((rc = hub_ingest_rules_fit(*out, err)) ||
+         (rc = hub_rules_cache(*out, (size_t)s->cfg->limits.rules_cache_mb << 20, err))))
+        hub_rules_destroy(out);
     return rc;
 }
 
 /* The rule set in force into the log (rules.loaded), unless the log's last
  * rules.loaded already records it, or neither the log nor the hub has
  * rules. */
-static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
+static enum hub_err record_rules(struct hub_server *s, struct hub_error *err)
 {
     char last[80];
-    const char *now = s->rules ? csph_rules_digest(s->rules) : CSPH_RULES_NONE;
-    enum csph_err rc =
-        csph_ingest_rules_recorded(csph_core_ingest(s->h.core), last, sizeof last, NULL, err);
+    const char *now = s->rules ? hub_rules_digest(s->rules) : CSPH_RULES_NONE;
+    enum hub_err rc =
+        hub_ingest_rules_recorded(hub_core_ingest(s->h.core), last, sizeof last, NULL, err);
     if (rc || !strcmp(last, now) || (!last[0] && !s->rules))
         return rc;
     uint64_t seq = 0;
-    if ((rc = csph_core_batch_begin(s->h.core, err)))
+    if ((rc = hub_core_batch_begin(s->h.core, err)))
         return rc;
-    if ((rc = csph_ingest_rules_loaded(csph_core_ingest(s->h.core), csph_clock_now_ms(s->clock),
+    if ((rc = hub_ingest_rules_loaded(hub_core_ingest(s->h.core), hub_clock_now_ms(s->clock),
                                        &seq, err))) {
-        csph_core_batch_abort(s->h.core);
+        hub_core_batch_abort(s->h.core);
         return rc;
     }
-    if ((rc = csph_core_batch_commit(s->h.core, err)))
+    if ((rc = hub_core_batch_commit(s->h.core, err)))
         return rc;
     s->h.c.commits++;
-    if ((rc = csph_core_settle_all(s->h.core, err))) /* rare: no need to hold it */
+    if ((rc = hub_core_settle_all(s->h.core, err))) /* rare: no need to hold it */
         return rc;
     LOG_INFO("rules", "rule set %s recorded in the log (rules.loaded, seq %llu)", now,
              (unsigned long long)seq);
@@ -657,18 +657,18 @@ static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
  * force; the error is logged with file:line. */
 static void on_hup(uv_signal_t *h, int signum)
 {
-    struct csph_server *s = h->data;
-    struct csph_rules *fresh;
-    struct csph_error err;
+    struct hub_server *s = h->data;
+    struct hub_rules *fresh;
+    struct hub_error err;
     if (s->cfg->security == CSPH_SECURITY_CURVE) {
-        struct csph_identities ids;
-        if (csph_identities_load(&ids, s->cfg->identities_file, s->cfg, &err)) {
+        struct hub_identities ids;
+        if (hub_identities_load(&ids, s->cfg->identities_file, s->cfg, &err)) {
             LOG_ERROR("security", "identity file reload refused, the running identities stay "
                       "in force: %s", err.message);
         } else {
             /* Revocation takes effect at once: requests look their sender
              * up by name, and a name no longer listed is forbidden. */
-            csph_identities_free(&s->ids);
+            hub_identities_free(&s->ids);
             s->ids = ids;
             LOG_INFO("security", "reloaded %zu identities from %s", ids.n,
                      s->cfg->identities_file);
@@ -677,61 +677,61 @@ static void on_hup(uv_signal_t *h, int signum)
     if (load_rules(s, &fresh, &err)) {
         s->h.c.rule_reload_failures++;
         LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: %s",
-                  s->rules ? csph_rules_digest(s->rules) : "none", err.message);
+                  s->rules ? hub_rules_digest(s->rules) : "none", err.message);
         return;
     }
     /* The new rules start from a committed index, not held batches. Between
      * batches neither call can be refused. */
-    (void)csph_core_settle_all(s->h.core, &err);
-    struct csph_rules *old = s->rules;
-    csph_rules_take_cache(fresh, old); /* the same state: no second pass over it */
+    (void)hub_core_settle_all(s->h.core, &err);
+    struct hub_rules *old = s->rules;
+    hub_rules_take_cache(fresh, old); /* the same state: no second pass over it */
     s->rules = fresh;
-    (void)csph_core_set_rules(s->h.core, fresh, &err);
+    (void)hub_core_set_rules(s->h.core, fresh, &err);
     /* In force only once the log says so (rules.loaded): re-derivation
      * must find every rule set the hub ran. */
     if (record_rules(s, &err)) {
-        csph_rules_take_cache(old, fresh);
+        hub_rules_take_cache(old, fresh);
         s->rules = old;
-        (void)csph_core_set_rules(s->h.core, old, NULL);
-        csph_rules_destroy(&fresh);
+        (void)hub_core_set_rules(s->h.core, old, NULL);
+        hub_rules_destroy(&fresh);
         s->h.c.rule_reload_failures++;
         LOG_ERROR("rules", "reload refused, the running rules (%s) stay in force: cannot record "
-                  "the new rules in the log: %s", old ? csph_rules_digest(old) : "none",
+                  "the new rules in the log: %s", old ? hub_rules_digest(old) : "none",
                   err.message);
         return;
     }
-    csph_rules_destroy(&old);
+    hub_rules_destroy(&old);
     uint64_t filled;
-    if (csph_ingest_backfill(csph_core_ingest(s->h.core), &filled, &err))
+    if (hub_ingest_backfill(hub_core_ingest(s->h.core), &filled, &err))
         LOG_ERROR("rules", "the reloaded rules are in force, but the windows of the rules that "
                   "changed could not be filled from the log (%s): they count from now; reload "
                   "again, or restart the hub, to retry", err.message);
     s->h.c.rule_reloads++;
     LOG_INFO("rules", "reloaded %zu rules from %s (version %s)",
-             fresh ? csph_rules_count(fresh) : 0, s->cfg->rules_file,
-             fresh ? csph_rules_digest(fresh) : "none");
+             fresh ? hub_rules_count(fresh) : 0, s->cfg->rules_file,
+             fresh ? hub_rules_digest(fresh) : "none");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-    struct csph_server *s = h->data;
+    struct hub_server *s = h->data;
     LOG_INFO("hub", "received %s: stopping after the batch in hand",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
-    csph_server_stop(s);
+    hub_server_stop(s);
 }
 
-static enum csph_err zmq_fail(struct csph_error *err, const char *what, const char *ep)
+static enum hub_err zmq_fail(struct hub_error *err, const char *what, const char *ep)
 {
-    return csph_error_set(err, CSPH_ERR_CONFIG, "listen", "%s%s%s: %s", what, ep ? " " : "",
+    return hub_error_set(err, CSPH_ERR_CONFIG, "listen", "%s%s%s: %s", what, ep ? " " : "",
                           ep ? ep : "", zmq_strerror(errno));
 }
 
 /* ZAP (RFC 27): ZeroMQ asks, for every CURVE handshake, whether the
  * client's key may connect. A listed key gets 200 and its identity's name
  * as User-Id, which every later message from that connection carries. */
-static void on_zap(struct csph_zsock *z)
+static void on_zap(struct hub_zsock *z)
 {
-    struct csph_server *s = z->data;
+    struct hub_server *s = z->data;
     for (;;) {
         zmq_msg_t f[8];
         int n = 0, more = 1;
@@ -750,17 +750,17 @@ static void on_zap(struct csph_zsock *z)
             if (n < 8)
                 n++;
         }
-        struct csph_span span[8];
+        struct hub_span span[8];
         for (int i = 0; i < n; i++)
-            span[i] = (struct csph_span){zmq_msg_data(&f[i]), zmq_msg_size(&f[i])};
-        struct csph_zap_decision d;
-        csph_zap_decide(&s->ids, span, n, &d);
+            span[i] = (struct hub_span){zmq_msg_data(&f[i]), zmq_msg_size(&f[i])};
+        struct hub_zap_decision d;
+        hub_zap_decide(&s->ids, span, n, &d);
         if (!d.id) {
             s->h.c.handshakes_refused++;
             LOG_WARN("security", "refused a connection from %s: %s %s", d.addr, d.why, d.key_z85);
         } else {
             LOG_DEBUG("security", "%s connected from %s as %s", d.id->name, d.addr,
-                      csph_role_name(d.id->role));
+                      hub_role_name(d.id->role));
         }
         const char *status = d.status, *text = d.text, *user = d.user;
         zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
@@ -775,13 +775,13 @@ static void on_zap(struct csph_zsock *z)
     }
 }
 
-static enum csph_err open_curve(struct csph_server *s, struct csph_error *err)
+static enum hub_err open_curve(struct hub_server *s, struct hub_error *err)
 {
     char pub[41], sec[41], msg[512];
     if (csph_key_file_read(s->cfg->server_key_file, pub, sec, msg, sizeof msg) != 0)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
+        return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
     if (!sec[0])
-        return csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
+        return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
                               "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
                               s->cfg->server_key_file);
     int one = 1;
@@ -801,8 +801,8 @@ static enum csph_err open_curve(struct csph_server *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
-static enum csph_err bind_one(struct csph_server *s, const char *ep, const char *as,
-                              struct csph_error *err)
+static enum hub_err bind_one(struct hub_server *s, const char *ep, const char *as,
+                              struct hub_error *err)
 {
     if (zmq_bind(s->router, ep) != 0)
         return zmq_fail(err, "cannot listen on", as);
@@ -814,14 +814,14 @@ static enum csph_err bind_one(struct csph_server *s, const char *ep, const char 
 /* ZeroMQ reads the host of a tcp:// bind as an address or an interface
  * name, so `localhost` fails (no such interface). It means loopback: bind
  * 127.0.0.1 and, where the machine has IPv6, ::1. */
-static enum csph_err bind_endpoint(struct csph_server *s, const char *ep, struct csph_error *err)
+static enum hub_err bind_endpoint(struct hub_server *s, const char *ep, struct hub_error *err)
 {
     if (strncmp(ep, "tcp://localhost:", 16) != 0)
         return bind_one(s, ep, ep, err);
     char v4[280], v6[280];
     snprintf(v4, sizeof v4, "tcp://127.0.0.1:%s", ep + 16);
     snprintf(v6, sizeof v6, "tcp://[::1]:%s", ep + 16);
-    enum csph_err rc = bind_one(s, v4, ep, err);
+    enum hub_err rc = bind_one(s, v4, ep, err);
     if (rc)
         return rc;
     if (zmq_bind(s->router, v6) != 0) {
@@ -838,26 +838,26 @@ static enum csph_err bind_endpoint(struct csph_server *s, const char *ep, struct
 
 /* A client has gone (its connection closed): its held fetches have no one
  * to answer, and would take slots from the others until they expire. */
-static void on_conn_gone(void *data, struct csph_conn *c)
+static void on_conn_gone(void *data, struct hub_conn *c)
 {
-    struct csph_server *s = data;
+    struct hub_server *s = data;
     uint64_t released = 0;
-    struct csph_held_fetch h;
-    while (csph_held_take_conn(s->held, c, &h)) {
-        csph_transport_fetch_done(s->transport, &h.tk);
-        csph_transport_settle(s->transport, &h.tk);
-        csph_held_fetch_free(&h);
+    struct hub_held_fetch h;
+    while (hub_held_take_conn(s->held, c, &h)) {
+        hub_transport_fetch_done(s->transport, &h.tk);
+        hub_transport_settle(s->transport, &h.tk);
+        hub_held_fetch_free(&h);
         released++;
     }
     if (released) {
-        csph_transport_fetches_released(s->transport, released);
+        hub_transport_fetches_released(s->transport, released);
         arm_fetch_timer(s);
     }
 }
 
-static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
+static enum hub_err open_router(struct hub_server *s, struct hub_error *err)
 {
-    const struct csph_limits *l = &s->cfg->limits;
+    const struct hub_limits *l = &s->cfg->limits;
     int one = 1, linger = 1000;
     int64_t maxmsg = l->message_max;
     s->zctx = zmq_ctx_new();
@@ -879,13 +879,13 @@ static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
     if (zmq_setsockopt(s->router, ZMQ_IPV6, &one, sizeof one))
         return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
     if (s->cfg->security == CSPH_SECURITY_CURVE) {
-        enum csph_err rc = open_curve(s, err);
+        enum hub_err rc = open_curve(s, err);
         if (rc)
             return rc;
     }
     /* The monitor must watch the socket before it binds: it learns the
      * listening descriptors from the bind. */
-    enum csph_err rc = csph_transport_new(&s->transport, s->loop, s->zctx, s->router, &s->tlim,
+    enum hub_err rc = hub_transport_new(&s->transport, s->loop, s->zctx, s->router, &s->tlim,
                                           on_conn_gone, s, err);
     if (rc)
         return rc;
@@ -896,17 +896,17 @@ static enum csph_err open_router(struct csph_server *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
-                              const struct csph_config *cfg, struct csph_clock *clock,
-                              struct csph_error *err)
+enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
+                              const struct hub_config *cfg, struct hub_clock *clock,
+                              struct hub_error *err)
 {
-    struct csph_server *s = calloc(1, sizeof *s);
+    struct hub_server *s = calloc(1, sizeof *s);
     if (!s)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     s->cfg = cfg;
     s->clock = clock;
     s->loop = loop;
-    s->h.started_ms = csph_clock_now_ms(clock);
+    s->h.started_ms = hub_clock_now_ms(clock);
     msgpack_zone_init(&s->zone, 64 * 1024);
     s->h.cfg = cfg;
     s->h.clock = clock;
@@ -914,50 +914,50 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     msgpack_zone_init(&s->h.scan_zone, 16 * 1024);
     msgpack_sbuffer_init(&s->scratch);
     msgpack_sbuffer_init(&s->h.items);
-    enum csph_err rc;
+    enum hub_err rc;
     const char *panel_names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
         panel_names[i] = cfg->panels[i].name;
-    if ((rc = csph_schemas_load(&s->h.schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
+    if ((rc = hub_schemas_load(&s->h.schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
         goto fail;
-    LOG_INFO("hub", "%zu event types loaded from %s", csph_schemas_count(s->h.schemas),
+    LOG_INFO("hub", "%zu event types loaded from %s", hub_schemas_count(s->h.schemas),
              cfg->schemas_dir);
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
-    struct csph_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
+    struct hub_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
                                 .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1};
-    if ((rc = csph_core_open(&s->h.core, &co, err)))
+    if ((rc = hub_core_open(&s->h.core, &co, err)))
         goto fail;
-    struct csph_store *store = csph_core_store(s->h.core);
+    struct hub_store *store = hub_core_store(s->h.core);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
-             cfg->data_dir, (unsigned long long)csph_store_last_seq(store),
-             (unsigned long long)csph_store_last_reject(store), csph_store_chain_name(store));
+             cfg->data_dir, (unsigned long long)hub_store_last_seq(store),
+             (unsigned long long)hub_store_last_reject(store), hub_store_chain_name(store));
     if (s->rules)
-        LOG_INFO("rules", "%zu rules in force from %s (version %s)", csph_rules_count(s->rules),
-                 cfg->rules_file, csph_rules_digest(s->rules));
+        LOG_INFO("rules", "%zu rules in force from %s (version %s)", hub_rules_count(s->rules),
+                 cfg->rules_file, hub_rules_digest(s->rules));
     else
         LOG_WARN("rules", "no rules file configured: events are logged but raise no alerts");
     uint64_t caught;
-    if ((rc = csph_core_recover(s->h.core, &caught, err)))
+    if ((rc = hub_core_recover(s->h.core, &caught, err)))
         goto fail;
     if ((rc = record_rules(s, err)))
         goto fail;
     uint64_t filled;
-    if ((rc = csph_ingest_backfill(csph_core_ingest(s->h.core), &filled, err)))
+    if ((rc = hub_ingest_backfill(hub_core_ingest(s->h.core), &filled, err)))
         goto fail;
-    if ((rc = csph_held_new(&s->held, cfg->limits.fetch_held_max, err)))
+    if ((rc = hub_held_new(&s->held, cfg->limits.fetch_held_max, err)))
         goto fail;
     s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
     if (!s->batch) {
-        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
         goto fail;
     }
     for (uint32_t i = 0; i < cfg->limits.batch_max; i++)
         msgpack_sbuffer_init(&s->batch[i].reply);
     if (cfg->security == CSPH_SECURITY_CURVE &&
-        (rc = csph_identities_load(&s->ids, cfg->identities_file, cfg, err)))
+        (rc = hub_identities_load(&s->ids, cfg->identities_file, cfg, err)))
         goto fail;
-    s->tlim = (struct csph_transport_limits){
+    s->tlim = (struct hub_transport_limits){
         .replies_max = cfg->limits.reply_backlog_max,
         .reply_bytes_max = (uint64_t)cfg->limits.reply_backlog_mb << 20,
         .conn_replies_max = cfg->limits.reply_backlog_per_connection,
@@ -970,7 +970,7 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     /* Each client connection takes a descriptor: allow what the system
      * allows this process. */
     uint64_t nofile_before = 0, nofile = 0;
-    if (csph_transport_raise_fd_limit(&nofile_before, &nofile) != 0)
+    if (hub_transport_raise_fd_limit(&nofile_before, &nofile) != 0)
         LOG_WARN("hub", "cannot raise the file-descriptor limit (%s): it stays %llu",
                  strerror(errno), (unsigned long long)nofile);
     else if (nofile != nofile_before)
@@ -979,12 +979,12 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if ((rc = open_router(s, err)))
         goto fail;
     LOG_INFO("hub", "room for %llu client connections (file-descriptor limit %llu)",
-             (unsigned long long)csph_transport_stats(s->transport)->connections_max,
+             (unsigned long long)hub_transport_stats(s->transport)->connections_max,
              (unsigned long long)nofile);
-    csph_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
-    csph_transport_start(s->transport);
+    hub_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
+    hub_transport_start(s->transport);
     if (s->zap)
-        csph_zsock_start(&s->zap_zs, loop, s->zap, on_zap, NULL, s);
+        hub_zsock_start(&s->zap_zs, loop, s->zap, on_zap, NULL, s);
     uv_signal_init(loop, &s->sigint);
     uv_signal_init(loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;
@@ -1004,21 +1004,21 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     *out = s;
     return CSPH_ERR_OK;
 fail:
-    csph_server_destroy(&s);
+    hub_server_destroy(&s);
     return rc;
 }
 
-/* The data directory as csph_store_open will need it, without opening the
+/* The data directory as hub_store_open will need it, without opening the
  * log (a running hub may hold it). */
-static enum csph_err check_data_dir(const char *dir, struct csph_error *err)
+static enum hub_err check_data_dir(const char *dir, struct hub_error *err)
 {
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
-            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+            return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
                                   "the data directory %s is not a directory", dir);
         if (access(dir, R_OK | W_OK | X_OK) != 0)
-            return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+            return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
                                   "the data directory %s is not readable and writable by this "
                                   "user: %s",
                                   dir, strerror(errno));
@@ -1034,28 +1034,28 @@ static enum csph_err check_data_dir(const char *dir, struct csph_error *err)
     else
         snprintf(parent, sizeof parent, ".");
     if (access(parent, W_OK | X_OK) != 0)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+        return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
                               "the data directory %s does not exist and cannot be created in "
                               "%s: %s",
                               dir, parent, strerror(errno));
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error *err)
+enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *err)
 {
-    struct csph_schemas *schemas = NULL;
-    struct csph_rules *rules = NULL;
-    struct csph_identities ids = {0};
+    struct hub_schemas *schemas = NULL;
+    struct hub_rules *rules = NULL;
+    struct hub_identities ids = {0};
     const char *panel_names[CSPH_MAX_PANELS];
-    enum csph_err rc;
+    enum hub_err rc;
     for (size_t i = 0; i < cfg->npanels; i++)
         panel_names[i] = cfg->panels[i].name;
-    if ((rc = csph_schemas_load(&schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
+    if ((rc = hub_schemas_load(&schemas, cfg->schemas_dir, panel_names, cfg->npanels, err)))
         goto done;
     if (cfg->rules_file[0] &&
-        ((rc = csph_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas,
+        ((rc = hub_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas,
                                err)) ||
-         (rc = csph_ingest_rules_fit(rules, err))))
+         (rc = hub_ingest_rules_fit(rules, err))))
         goto done;
     if (cfg->security == CSPH_SECURITY_CURVE) {
         char pub[41], sec[41], msg[512];
@@ -1063,37 +1063,37 @@ enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error
         int has_secret = sec[0] != 0;
         memset(sec, 0, sizeof sec);
         if (bad) {
-            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
+            rc = hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
             goto done;
         }
         if (!has_secret) {
-            rc = csph_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
+            rc = hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
                                 "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
                                 cfg->server_key_file);
             goto done;
         }
-        if ((rc = csph_identities_load(&ids, cfg->identities_file, cfg, err)))
+        if ((rc = hub_identities_load(&ids, cfg->identities_file, cfg, err)))
             goto done;
     }
     rc = check_data_dir(cfg->data_dir, err);
 done:
-    csph_identities_free(&ids);
-    csph_rules_destroy(&rules);
-    csph_schemas_destroy(&schemas);
+    hub_identities_free(&ids);
+    hub_rules_destroy(&rules);
+    hub_schemas_destroy(&schemas);
     return rc;
 }
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
-static void on_zsock_closed(struct csph_zsock *z) { (void)z; }
+static void on_zsock_closed(struct hub_zsock *z) { (void)z; }
 
-void csph_server_stop(struct csph_server *s)
+void hub_server_stop(struct hub_server *s)
 {
     if (!s || s->stopping)
         return;
     s->stopping = 1;
-    csph_zsock_close(&s->zs, on_zsock_closed);
+    hub_zsock_close(&s->zs, on_zsock_closed);
     if (s->zap)
-        csph_zsock_close(&s->zap_zs, on_zsock_closed);
+        hub_zsock_close(&s->zap_zs, on_zsock_closed);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
@@ -1101,30 +1101,30 @@ void csph_server_stop(struct csph_server *s)
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
     /* Held fetches get their (empty) answer before the socket closes. */
-    struct csph_held_fetch h;
-    while (s->held && csph_held_take_newest(s->held, &h))
+    struct hub_held_fetch h;
+    while (s->held && hub_held_take_newest(s->held, &h))
         release_fetch(s, &h);
     uv_close((uv_handle_t *)&s->fetch_timer, on_handle_closed);
     /* After the fetches' answers: the last chance for held replies (the
      * ROUTER's linger then has them). */
     if (s->transport)
-        csph_transport_close(s->transport, NULL);
+        hub_transport_close(s->transport, NULL);
 }
 
-void csph_server_destroy(struct csph_server **sp)
+void hub_server_destroy(struct hub_server **sp)
 {
     if (!sp || !*sp)
         return;
-    struct csph_server *s = *sp;
-    csph_transport_destroy(&s->transport); /* before the ROUTER it monitors */
-    csph_held_destroy(&s->held);
-    csph_core_close(&s->h.core);
-    csph_rules_destroy(&s->rules);
+    struct hub_server *s = *sp;
+    hub_transport_destroy(&s->transport); /* before the ROUTER it monitors */
+    hub_held_destroy(&s->held);
+    hub_core_close(&s->h.core);
+    hub_rules_destroy(&s->rules);
     if (s->router)
         zmq_close(s->router);
     if (s->zap)
         zmq_close(s->zap);
-    csph_identities_free(&s->ids);
+    hub_identities_free(&s->ids);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     if (s->batch) {
@@ -1132,7 +1132,7 @@ void csph_server_destroy(struct csph_server **sp)
             msgpack_sbuffer_destroy(&s->batch[i].reply);
         free(s->batch);
     }
-    csph_schemas_destroy(&s->h.schemas);
+    hub_schemas_destroy(&s->h.schemas);
     msgpack_zone_destroy(&s->zone);
     msgpack_zone_destroy(&s->h.scan_zone);
     msgpack_sbuffer_destroy(&s->scratch);

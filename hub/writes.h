@@ -7,15 +7,15 @@
 
 #include "ops.h"
 
-enum csph_err csph_op_publish(struct csph_ctx *h, struct csph_req *q);
-enum csph_err csph_op_ack(struct csph_ctx *h, struct csph_req *q);
-enum csph_err csph_op_alert_update(struct csph_ctx *h, struct csph_req *q);
+enum hub_err hub_op_publish(struct hub_ctx *h, struct hub_req *q);
+enum hub_err hub_op_ack(struct hub_ctx *h, struct hub_req *q);
+enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q);
 
 /* Record q's read as an audit.access event in the batch: who (q->who,
  * never NULL here), its role, the op, the query (body: the request as
  * sent, len bytes, kept as JSON) and how many records it returned (0 when
  * it failed: failed). BUSY or INTERNAL when the batch is lost. */
-enum csph_err csph_writes_audit(struct csph_ctx *h, const struct csph_req *q, const void *body,
+enum hub_err hub_writes_audit(struct hub_ctx *h, const struct hub_req *q, const void *body,
                                 size_t len, int failed);
 
 #endif

@@ -43,39 +43,39 @@ int __wrap_mdb_txn_commit(MDB_txn *txn)
 struct fx {
     char *dir;
     char data[600];
-    struct csph_config cfg;
-    struct csph_schemas *schemas;
-    struct csph_rules *rules;
-    struct csph_core *core;
+    struct hub_config cfg;
+    struct hub_schemas *schemas;
+    struct hub_rules *rules;
+    struct hub_core *core;
     msgpack_zone zone;
     int fds;
 };
 
 static void open_core(struct fx *f)
 {
-    struct csph_error err;
-    struct csph_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
+    struct hub_error err;
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
                                .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
-    if (csph_core_open(&f->core, &o, &err))
+    if (hub_core_open(&f->core, &o, &err))
         fail_msg("opening the core in %s: %s", f->data, err.message);
 }
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct csph_error err;
-    csph_log_min = CSPH_LOG_WARN;
+    struct hub_error err;
+    hub_log_min = CSPH_LOG_WARN;
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("core");
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    csph_config_defaults(&f->cfg);
-    if (csph_config_load_panels(&f->cfg, &err))
+    hub_config_defaults(&f->cfg);
+    if (hub_config_load_panels(&f->cfg, &err))
         fail_msg("panels: %s", err.message);
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < f->cfg.npanels; i++)
         names[i] = f->cfg.panels[i].name;
-    if (csph_schemas_load(&f->schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
-        csph_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels, f->schemas,
+    if (hub_schemas_load(&f->schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
+        hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels, f->schemas,
                         &err))
         fail_msg("schemas and rules: %s", err.message);
     msgpack_zone_init(&f->zone, 4096);
@@ -87,11 +87,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    csph_core_close(&f->core);
+    hub_core_close(&f->core);
     assert_null(f->core);
-    csph_core_close(&f->core); /* NULL is accepted */
-    csph_rules_destroy(&f->rules);
-    csph_schemas_destroy(&f->schemas);
+    hub_core_close(&f->core); /* NULL is accepted */
+    hub_rules_destroy(&f->rules);
+    hub_schemas_destroy(&f->schemas);
     msgpack_zone_destroy(&f->zone);
     tu_rmrf(f->dir);
     free(f->dir);
@@ -102,7 +102,7 @@ static int teardown(void **state)
 }
 
 /* Ingest referral id (one alert on marac) into the open batch. */
-static enum csph_err referral(struct fx *f, const char *id, uint64_t *seq, struct csph_error *err)
+static enum hub_err referral(struct fx *f, const char *id, uint64_t *seq, struct hub_error *err)
 {
     char json[512];
     snprintf(json, sizeof json,
@@ -118,10 +118,10 @@ static enum csph_err referral(struct fx *f, const char *id, uint64_t *seq, struc
     msgpack_zone_clear(&f->zone);
     assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &obj),
                      MSGPACK_UNPACK_SUCCESS);
-    struct csph_event_info info;
-    assert_int_equal(csph_schema_check(f->schemas, &obj, 1, &info, err), CSPH_ERR_OK);
+    struct hub_event_info info;
+    assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, err), CSPH_ERR_OK);
     int dup = 0;
-    enum csph_err rc = csph_ingest_event(csph_core_ingest(f->core), &info, &obj, sb.data, sb.size,
+    enum hub_err rc = hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size,
                                          T0, seq, &dup, err);
     msgpack_sbuffer_destroy(&sb);
     return rc;
@@ -130,25 +130,25 @@ static enum csph_err referral(struct fx *f, const char *id, uint64_t *seq, struc
 /* One batch of referrals ids[0..n), committed and settled. */
 static void batch(struct fx *f, const char *const *ids, size_t n)
 {
-    struct csph_error err;
+    struct hub_error err;
     uint64_t seq;
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(referral(f, ids[i], &seq, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_batch_settle(f->core, NULL, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_settle(f->core, NULL, &err), CSPH_ERR_OK);
 }
 
 static uint64_t last_seq(struct fx *f)
 {
-    return csph_store_last_seq(csph_core_store(f->core));
+    return hub_store_last_seq(hub_core_store(f->core));
 }
 
 static uint64_t marac_alerts(struct fx *f)
 {
     uint64_t counts[CSPH_MAX_PANELS] = {0};
-    csph_queues_counts(csph_core_queues(f->core), counts);
-    return counts[csph_config_panel_find(&f->cfg, "marac", 5)];
+    hub_queues_counts(hub_core_queues(f->core), counts);
+    return counts[hub_config_panel_find(&f->cfg, "marac", 5)];
 }
 
 /* Every alert in id order, for comparing two directories. */
@@ -167,44 +167,44 @@ static int collect(void *ctx, uint64_t id, const void *bytes, size_t len)
 
 static void alerts_of(struct fx *f, struct alerts *a)
 {
-    struct csph_error err;
+    struct hub_error err;
     msgpack_sbuffer_init(&a->sb);
     a->n = 0;
-    assert_int_equal(csph_queues_each(csph_core_queues(f->core), collect, a, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_queues_each(hub_core_queues(f->core), collect, a, &err), CSPH_ERR_OK);
 }
 
 static void test_commit(void **state)
 {
     struct fx *f = *state;
     const char *ids[] = {"a1", "a2", "a3"};
-    struct csph_error err;
-    assert_false(csph_core_batch_open(f->core));
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_true(csph_core_batch_open(f->core));
+    struct hub_error err;
+    assert_false(hub_core_batch_open(f->core));
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_true(hub_core_batch_open(f->core));
     uint64_t seq = 0;
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(referral(f, ids[i], &seq, &err), CSPH_ERR_OK);
         assert_int_equal(seq, i + 1);
     }
-    assert_int_equal(csph_core_alerts_raised(f->core), 3); /* the open batch's count */
+    assert_int_equal(hub_core_alerts_raised(f->core), 3); /* the open batch's count */
     assert_int_equal(last_seq(f), 0);                     /* not committed yet */
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    assert_false(csph_core_batch_open(f->core));
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_false(hub_core_batch_open(f->core));
     assert_int_equal(last_seq(f), 3);
     assert_int_equal(marac_alerts(f), 3);
-    assert_int_equal(csph_core_alerts_raised(f->core), 3);
+    assert_int_equal(hub_core_alerts_raised(f->core), 3);
     /* Durable: a fresh core over the directory finds the batch. */
-    csph_core_close(&f->core);
+    hub_core_close(&f->core);
     open_core(f);
     assert_int_equal(last_seq(f), 3);
     assert_int_equal(marac_alerts(f), 3);
     uint64_t caught = 0;
-    assert_int_equal(csph_core_recover(f->core, &caught, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_recover(f->core, &caught, &err), CSPH_ERR_OK);
     /* A resend after the restart is a duplicate of the committed event. */
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(referral(f, "a2", &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 2);
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(last_seq(f), 3);
     assert_int_equal(marac_alerts(f), 3);
 }
@@ -215,20 +215,20 @@ static void test_abort_leaves_committed_state(void **state)
 {
     struct fx *f = *state;
     const char *first[] = {"b1", "b2"}, *dropped[] = {"x1", "x2", "x3"}, *then[] = {"b3"};
-    struct csph_error err;
+    struct hub_error err;
     uint64_t seq;
     batch(f, first, 2);
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(referral(f, dropped[i], &seq, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_alerts_raised(f->core), 5);
-    csph_core_batch_abort(f->core);
-    csph_core_batch_abort(f->core); /* a second abort is harmless */
-    assert_false(csph_core_batch_open(f->core));
+    assert_int_equal(hub_core_alerts_raised(f->core), 5);
+    hub_core_batch_abort(f->core);
+    hub_core_batch_abort(f->core); /* a second abort is harmless */
+    assert_false(hub_core_batch_open(f->core));
     assert_int_equal(last_seq(f), 2);
     assert_int_equal(marac_alerts(f), 2);
-    assert_int_equal(csph_core_alerts_raised(f->core), 2);
-    assert_int_equal(csph_core_take_readable(f->core) != 0, 1); /* the first batch's */
+    assert_int_equal(hub_core_alerts_raised(f->core), 2);
+    assert_int_equal(hub_core_take_readable(f->core) != 0, 1); /* the first batch's */
     batch(f, then, 1);
     assert_int_equal(last_seq(f), 3);
     struct alerts got;
@@ -236,7 +236,7 @@ static void test_abort_leaves_committed_state(void **state)
     assert_int_equal(got.n, 3);
 
     /* The same committed batches into a second directory. */
-    csph_core_close(&f->core);
+    hub_core_close(&f->core);
     snprintf(f->data, sizeof f->data, "%s/again", f->dir);
     open_core(f);
     batch(f, first, 2);
@@ -256,33 +256,33 @@ static void test_failed_commit(void **state)
 {
     struct fx *f = *state;
     const char *first[] = {"c1"}, *lost[] = {"c2", "c3"};
-    struct csph_error err;
+    struct hub_error err;
     uint64_t seq;
     batch(f, first, 1);
-    (void)csph_core_take_readable(f->core);
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    (void)hub_core_take_readable(f->core);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < 2; i++)
         assert_int_equal(referral(f, lost[i], &seq, &err), CSPH_ERR_OK);
-    fail_env = csph_store_env(csph_core_store(f->core));
+    fail_env = hub_store_env(hub_core_store(f->core));
     fail_commits = 1;
-    assert_int_not_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(fail_commits, 0); /* it was the log's commit that failed */
-    assert_false(csph_core_batch_open(f->core));
+    assert_false(hub_core_batch_open(f->core));
     assert_int_equal(last_seq(f), 1);
     assert_int_equal(marac_alerts(f), 1);
-    assert_int_equal(csph_core_alerts_raised(f->core), 1);
-    assert_int_equal(csph_core_take_readable(f->core), 0); /* nothing readable came of it */
+    assert_int_equal(hub_core_alerts_raised(f->core), 1);
+    assert_int_equal(hub_core_take_readable(f->core), 0); /* nothing readable came of it */
     /* The same events again: new to the log, with the seqs they would
      * have had. */
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(referral(f, "c2", &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 2);
     assert_int_equal(referral(f, "c3", &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 3);
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_settle_all(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(marac_alerts(f), 3);
-    assert_int_equal(csph_store_index_applied(csph_core_store(f->core)), 3);
+    assert_int_equal(hub_store_index_applied(hub_core_store(f->core)), 3);
 }
 
 /* The order of a batch: settle only between batches, commit and abort only
@@ -291,55 +291,55 @@ static void test_failed_commit(void **state)
 static void test_settle_order(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
+    struct hub_error err;
     uint64_t seq;
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_INTERNAL);
     assert_non_null(strstr(err.message, "no batch open"));
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_INTERNAL);
     assert_non_null(strstr(err.message, "inside a batch"));
-    assert_int_equal(csph_core_batch_settle(f->core, NULL, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_batch_settle(f->core, NULL, &err), CSPH_ERR_INTERNAL);
     assert_non_null(strstr(err.message, "settle inside an open batch"));
-    assert_int_equal(csph_core_settle_all(f->core, &err), CSPH_ERR_INTERNAL);
-    assert_int_equal(csph_core_set_rules(f->core, NULL, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_set_rules(f->core, NULL, &err), CSPH_ERR_INTERNAL);
     assert_int_equal(referral(f, "d0", &seq, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_take_readable(f->core), 0); /* not before the commit */
-    assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    uint64_t marac = 1ull << csph_config_panel_find(&f->cfg, "marac", 5);
-    assert_int_equal(csph_core_take_readable(f->core), marac);
-    assert_int_equal(csph_core_take_readable(f->core), 0); /* taken */
+    assert_int_equal(hub_core_take_readable(f->core), 0); /* not before the commit */
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    uint64_t marac = 1ull << hub_config_panel_find(&f->cfg, "marac", 5);
+    assert_int_equal(hub_core_take_readable(f->core), marac);
+    assert_int_equal(hub_core_take_readable(f->core), 0); /* taken */
     /* The index holds committed batches until CSPH_INDEX_HOLD_BATCHES. */
-    struct csph_store *st = csph_core_store(f->core);
+    struct hub_store *st = hub_core_store(f->core);
     int held = 0;
-    assert_int_equal(csph_core_batch_settle(f->core, &held, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_settle(f->core, &held, &err), CSPH_ERR_OK);
     assert_true(held);
-    assert_int_equal(csph_store_index_applied(st), 0);
+    assert_int_equal(hub_store_index_applied(st), 0);
     for (int b = 1; b < CSPH_INDEX_HOLD_BATCHES; b++) {
         char id[16];
         const char *ids[] = {id};
         snprintf(id, sizeof id, "d%d", b);
-        assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+        assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
         assert_int_equal(referral(f, ids[0], &seq, &err), CSPH_ERR_OK);
-        assert_int_equal(csph_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-        assert_int_equal(csph_core_batch_settle(f->core, &held, &err), CSPH_ERR_OK);
+        assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+        assert_int_equal(hub_core_batch_settle(f->core, &held, &err), CSPH_ERR_OK);
     }
     assert_false(held); /* the eighth batch settled them all */
-    assert_int_equal(csph_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES);
+    assert_int_equal(hub_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES);
     const char *one[] = {"d-last"};
     batch(f, one, 1);
-    assert_int_equal(csph_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES);
-    assert_int_equal(csph_core_settle_all(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES + 1);
+    assert_int_equal(hub_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES);
+    assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_index_applied(st), CSPH_INDEX_HOLD_BATCHES + 1);
     assert_int_equal(last_seq(f), CSPH_INDEX_HOLD_BATCHES + 1);
     /* Ack and an alert's panel belong inside a batch. */
     int panel;
-    assert_int_equal(csph_core_alert_panel(f->core, 1, &panel, &err), CSPH_ERR_INTERNAL);
-    assert_int_equal(csph_core_ack(f->core, 0, "c", 1, 1, NULL, &err), CSPH_ERR_INTERNAL);
-    assert_int_equal(csph_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_core_alert_panel(f->core, 1, &panel, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_alert_panel(f->core, 1, &panel, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_ack(f->core, 0, "c", 1, 1, NULL, &err), CSPH_ERR_INTERNAL);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_alert_panel(f->core, 1, &panel, &err), CSPH_ERR_OK);
     assert_int_equal(1ull << panel, marac);
-    assert_int_equal(csph_core_ack(f->core, panel, "c", 1, 1, NULL, &err), CSPH_ERR_OK);
-    csph_core_batch_abort(f->core);
+    assert_int_equal(hub_core_ack(f->core, panel, "c", 1, 1, NULL, &err), CSPH_ERR_OK);
+    hub_core_batch_abort(f->core);
 }
 
 /* A log opened read-only (an auditor's tool beside a running hub) reads
@@ -348,16 +348,16 @@ static void test_readonly(void **state)
 {
     struct fx *f = *state;
     const char *ids[] = {"e1", "e2"};
-    struct csph_error err;
+    struct hub_error err;
     batch(f, ids, 2);
-    struct csph_core *ro = NULL;
-    struct csph_core_opts o = {.cfg = &f->cfg, .dir = f->data, .readonly = 1};
-    assert_int_equal(csph_core_open(&ro, &o, &err), CSPH_ERR_OK); /* beside the writer */
-    assert_int_equal(csph_store_last_seq(csph_core_store(ro)), 2);
-    assert_int_equal(csph_core_batch_begin(ro, &err), CSPH_ERR_INTERNAL);
+    struct hub_core *ro = NULL;
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .readonly = 1};
+    assert_int_equal(hub_core_open(&ro, &o, &err), CSPH_ERR_OK); /* beside the writer */
+    assert_int_equal(hub_store_last_seq(hub_core_store(ro)), 2);
+    assert_int_equal(hub_core_batch_begin(ro, &err), CSPH_ERR_INTERNAL);
     assert_non_null(strstr(err.message, "read-only"));
-    assert_int_equal(csph_core_settle_all(ro, &err), CSPH_ERR_OK);
-    csph_core_close(&ro);
+    assert_int_equal(hub_core_settle_all(ro, &err), CSPH_ERR_OK);
+    hub_core_close(&ro);
     assert_null(ro);
 }
 
@@ -365,11 +365,11 @@ static void test_readonly(void **state)
 static void test_open_fails(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
-    struct csph_core *c = (struct csph_core *)1;
+    struct hub_error err;
+    struct hub_core *c = (struct hub_core *)1;
     /* A second core over the same directory: the hub's lock. */
-    struct csph_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE};
-    assert_int_equal(csph_core_open(&c, &o, &err), CSPH_ERR_LOCKED);
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE};
+    assert_int_equal(hub_core_open(&c, &o, &err), CSPH_ERR_LOCKED);
     assert_null(c);
     char file[700];
     snprintf(file, sizeof file, "%s/plain-file", f->dir);
@@ -377,7 +377,7 @@ static void test_open_fails(void **state)
     assert_non_null(fp);
     fclose(fp);
     o.dir = file;
-    assert_int_not_equal(csph_core_open(&c, &o, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_core_open(&c, &o, &err), CSPH_ERR_OK);
     assert_null(c);
     assert_non_null(strstr(err.message, "plain-file"));
 }

@@ -22,17 +22,17 @@
 
 struct fx {
     char *dir;
-    struct csph_config cfg;
-    struct csph_clock clock;
-    struct csph_rules *rules;
-    struct csph_ctx h;
+    struct hub_config cfg;
+    struct hub_clock clock;
+    struct hub_rules *rules;
+    struct hub_ctx h;
     msgpack_zone zone;     /* decoded requests */
     msgpack_zone batch;    /* the batch's zone */
     msgpack_sbuffer req;   /* the request's bytes */
     msgpack_sbuffer reply; /* the reply's */
     msgpack_zone rzone;    /* the reply decoded */
-    struct csph_request r;
-    struct csph_req q;
+    struct hub_request r;
+    struct hub_req q;
     msgpack_packer pk;
     int fds;
 };
@@ -40,24 +40,24 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct csph_error err;
-    csph_log_min = CSPH_LOG_ERROR;
+    struct hub_error err;
+    hub_log_min = CSPH_LOG_ERROR;
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("ops");
-    csph_config_defaults(&f->cfg);
-    if (csph_config_load_panels(&f->cfg, &err))
+    hub_config_defaults(&f->cfg);
+    if (hub_config_load_panels(&f->cfg, &err))
         fail_msg("panels: %s", err.message);
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < f->cfg.npanels; i++)
         names[i] = f->cfg.panels[i].name;
-    if (csph_schemas_load(&f->h.schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
-        csph_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels,
+    if (hub_schemas_load(&f->h.schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
+        hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels,
                         f->h.schemas, &err))
         fail_msg("schemas and rules: %s", err.message);
-    csph_clock_init_fixed(&f->clock, 1740000000000LL);
-    struct csph_core_opts o = {.cfg = &f->cfg, .dir = f->dir, .map_size = 64ull << 20,
+    hub_clock_init_fixed(&f->clock, 1740000000000LL);
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->dir, .map_size = 64ull << 20,
                                .schemas = f->h.schemas, .rules = f->rules};
-    if (csph_core_open(&f->h.core, &o, &err))
+    if (hub_core_open(&f->h.core, &o, &err))
         fail_msg("core: %s", err.message);
     f->h.cfg = &f->cfg;
     f->h.clock = &f->clock;
@@ -76,9 +76,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    csph_core_close(&f->h.core);
-    csph_rules_destroy(&f->rules);
-    csph_schemas_destroy(&f->h.schemas);
+    hub_core_close(&f->h.core);
+    hub_rules_destroy(&f->rules);
+    hub_schemas_destroy(&f->h.schemas);
     msgpack_zone_destroy(&f->zone);
     msgpack_zone_destroy(&f->batch);
     msgpack_zone_destroy(&f->rzone);
@@ -96,33 +96,33 @@ static int teardown(void **state)
 /* Run the JSON request as who, through the table (a write or an audited
  * read inside a batch of its own, committed); *out is the reply, NIL
  * when the handler returned an error (q.e says which). */
-static enum csph_err run(struct fx *f, const struct csph_identity *who, const char *json,
+static enum hub_err run(struct fx *f, const struct hub_identity *who, const char *json,
                          msgpack_object *out)
 {
-    struct csph_error err;
+    struct hub_error err;
     msgpack_sbuffer_clear(&f->req);
     tu_json_to_mp(&f->req, json);
     msgpack_zone_clear(&f->zone);
-    assert_int_equal(csph_wire_decode(f->req.data, f->req.size, &f->zone, 100, &f->r, &err),
+    assert_int_equal(hub_wire_decode(f->req.data, f->req.size, &f->zone, 100, &f->r, &err),
                      CSPH_ERR_OK);
-    const struct csph_op_row *row = csph_ops_row(f->r.op);
+    const struct hub_op_row *row = hub_ops_row(f->r.op);
     assert_non_null(row);
     assert_int_equal(row->op, f->r.op);
     msgpack_sbuffer_clear(&f->reply);
     msgpack_packer_init(&f->pk, &f->reply, msgpack_sbuffer_write);
     memset(&f->q, 0, sizeof f->q);
-    f->q = (struct csph_req){.r = &f->r, .who = who, .pk = &f->pk,
-                             .now_ms = csph_clock_now_ms(&f->clock)};
-    int in_batch = csph_ops_in_batch(row, who);
+    f->q = (struct hub_req){.r = &f->r, .who = who, .pk = &f->pk,
+                             .now_ms = hub_clock_now_ms(&f->clock)};
+    int in_batch = hub_ops_in_batch(row, who);
     if (in_batch)
-        assert_int_equal(csph_core_batch_begin(f->h.core, &err), CSPH_ERR_OK);
-    enum csph_err rc = row->fn(&f->h, &f->q);
-    if (in_batch && csph_ops_audited(row, who))
-        assert_int_equal(csph_writes_audit(&f->h, &f->q, f->req.data, f->req.size, rc != 0),
+        assert_int_equal(hub_core_batch_begin(f->h.core, &err), CSPH_ERR_OK);
+    enum hub_err rc = row->fn(&f->h, &f->q);
+    if (in_batch && hub_ops_audited(row, who))
+        assert_int_equal(hub_writes_audit(&f->h, &f->q, f->req.data, f->req.size, rc != 0),
                          CSPH_ERR_OK);
     if (in_batch) {
-        assert_int_equal(csph_core_batch_commit(f->h.core, &err), CSPH_ERR_OK);
-        assert_int_equal(csph_core_settle_all(f->h.core, &err), CSPH_ERR_OK);
+        assert_int_equal(hub_core_batch_commit(f->h.core, &err), CSPH_ERR_OK);
+        assert_int_equal(hub_core_settle_all(f->h.core, &err), CSPH_ERR_OK);
     }
     out->type = MSGPACK_OBJECT_NIL;
     if (rc == CSPH_ERR_OK) {
@@ -146,7 +146,7 @@ static void test_rights_and_kinds(void **state)
 {
     (void)state;
     static const struct {
-        enum csph_op op;
+        enum hub_op op;
         int write;
         const char *may; /* roles: a agency, p panel, u auditor, d admin */
         const char *audited;
@@ -160,26 +160,26 @@ static void test_rights_and_kinds(void **state)
     static const char role_letter[] = {'a', 'p', 'u', 'd'};
     assert_int_equal(sizeof want / sizeof *want, CSPH_OP__COUNT);
     for (size_t i = 0; i < CSPH_OP__COUNT; i++) {
-        const struct csph_op_row *row = csph_ops_row(want[i].op);
+        const struct hub_op_row *row = hub_ops_row(want[i].op);
         assert_non_null(row);
         assert_int_equal(row->op, want[i].op);
         assert_non_null(row->fn);
         assert_int_equal(row->kind == CSPH_OPK_WRITE, want[i].write);
         for (int role = CSPH_ROLE_AGENCY; role <= CSPH_ROLE_ADMIN; role++) {
-            struct csph_identity id = {.role = (enum csph_role)role};
+            struct hub_identity id = {.role = (enum hub_role)role};
             int may = strchr(want[i].may, role_letter[role]) != NULL;
             int audited = strchr(want[i].audited, role_letter[role]) != NULL;
-            if (csph_identity_may(&id, want[i].op) != may)
-                fail_msg("op %s, role %s: may %d", csph_op_name(want[i].op),
-                         csph_role_name(id.role), !may);
-            assert_int_equal(csph_ops_audited(row, &id), audited);
-            assert_int_equal(csph_ops_in_batch(row, &id), want[i].write || audited);
+            if (hub_identity_may(&id, want[i].op) != may)
+                fail_msg("op %s, role %s: may %d", hub_op_name(want[i].op),
+                         hub_role_name(id.role), !may);
+            assert_int_equal(hub_ops_audited(row, &id), audited);
+            assert_int_equal(hub_ops_in_batch(row, &id), want[i].write || audited);
         }
         /* security none: nobody is audited; only writes run in the batch. */
-        assert_int_equal(csph_ops_audited(row, NULL), 0);
-        assert_int_equal(csph_ops_in_batch(row, NULL), want[i].write);
+        assert_int_equal(hub_ops_audited(row, NULL), 0);
+        assert_int_equal(hub_ops_in_batch(row, NULL), want[i].write);
     }
-    assert_null(csph_ops_row(CSPH_OP__COUNT));
+    assert_null(hub_ops_row(CSPH_OP__COUNT));
 }
 
 static void test_publish_replay_ping(void **state)
@@ -224,9 +224,9 @@ static void test_alerts_fetch_ack_update(void **state)
 {
     struct fx *f = *state;
     msgpack_object o;
-    struct csph_identity member = {.name = "coordinator", .role = CSPH_ROLE_PANEL};
-    struct csph_identity other = {.name = "channel-lead", .role = CSPH_ROLE_PANEL};
-    int marac = csph_config_panel_find(&f->cfg, "marac", 5);
+    struct hub_identity member = {.name = "coordinator", .role = CSPH_ROLE_PANEL};
+    struct hub_identity other = {.name = "channel-lead", .role = CSPH_ROLE_PANEL};
+    int marac = hub_config_panel_find(&f->cfg, "marac", 5);
     member.panels = 1ull << marac;
     other.panels = ~(1ull << marac);
     /* Nothing yet: a fetch with wait_ms asks to be held. */
@@ -298,7 +298,7 @@ static void test_publish_admission(void **state)
 {
     struct fx *f = *state;
     msgpack_object o;
-    struct csph_identity council = {.name = "council", .role = CSPH_ROLE_AGENCY, .ntypes = 1};
+    struct hub_identity council = {.name = "council", .role = CSPH_ROLE_AGENCY, .ntypes = 1};
     snprintf(council.types[0], sizeof council.types[0], "referral");
     assert_int_equal(run(f, &council,
                          "{\"op\":\"publish\",\"event\":{\"id\":\"s1\",\"type\":\"referral\","

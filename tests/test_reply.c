@@ -53,25 +53,25 @@ static const msgpack_object *decoded(struct fx *f)
 }
 
 static const char req_bytes[] = {0x2a}; /* req: 42 */
-static const struct csph_span req = {req_bytes, 1};
+static const struct hub_span req = {req_bytes, 1};
 
 static void test_small_replies(void **state)
 {
     struct fx *f = *state;
-    csph_reply_ok(&f->pk, &req);
+    hub_reply_ok(&f->pk, &req);
     const msgpack_object *o = decoded(f);
     assert_int_equal(o->via.map.size, 2);
     assert_int_equal(tu_int(o, "req"), 42);
     assert_int_equal(tu_bool(o, "ok"), 1);
-    csph_reply_seq(&f->pk, NULL, 9);
+    hub_reply_seq(&f->pk, NULL, 9);
     o = decoded(f);
     assert_int_equal(o->via.map.size, 2); /* no req: none echoed */
     assert_int_equal(tu_int(o, "seq"), 9);
-    csph_reply_published(&f->pk, &req, 1, 5);
+    hub_reply_published(&f->pk, &req, 1, 5);
     o = decoded(f);
     assert_string_equal(tu_str(o, "status"), "duplicate");
     assert_int_equal(tu_int(o, "seq"), 5);
-    csph_reply_ping(&f->pk, &req, 77);
+    hub_reply_ping(&f->pk, &req, 77);
     o = decoded(f);
     assert_int_equal(tu_int(o, "last_seq"), 77);
     assert_string_equal(tu_str(o, "protocol"), CSPH_PROTOCOL_VERSION);
@@ -81,11 +81,11 @@ static void test_small_replies(void **state)
 static void test_results(void **state)
 {
     struct fx *f = *state;
-    struct csph_error e;
-    csph_error_set(&e, CSPH_ERR_BAD_EVENT, "events.1.type", "no such type");
-    csph_reply_results_begin(&f->pk, &req, 2);
-    csph_reply_result(&f->pk, 0, 3);
-    csph_reply_result_rejected(&f->pk, &e);
+    struct hub_error e;
+    hub_error_set(&e, CSPH_ERR_BAD_EVENT, "events.1.type", "no such type");
+    hub_reply_results_begin(&f->pk, &req, 2);
+    hub_reply_result(&f->pk, 0, 3);
+    hub_reply_result_rejected(&f->pk, &e);
     const msgpack_object *o = decoded(f);
     assert_string_equal(tu_str(o, "results.0.status"), "accepted");
     assert_int_equal(tu_int(o, "results.0.seq"), 3);
@@ -102,28 +102,28 @@ static void test_lists(void **state)
     msgpack_packer ipk;
     msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
     const char ev[] = {(char)0x81, (char)0xa2, 'i', 'd', (char)0xa1, 'x'}; /* {id: x} */
-    csph_reply_event_entry(&ipk, 4, "2025-03-01T21:14:00.000Z", 24, ev, sizeof ev);
+    hub_reply_event_entry(&ipk, 4, "2025-03-01T21:14:00.000Z", 24, ev, sizeof ev);
     assert_true(items.size <= sizeof ev + CSPH_REPLY_EVENT_OVERHEAD);
-    csph_reply_list(&f->pk, &req, "events", &items, 1, 1, 4, 0);
+    hub_reply_list(&f->pk, &req, "events", &items, 1, 1, 4, 0);
     const msgpack_object *o = decoded(f);
     assert_int_equal(tu_int(o, "events.0.seq"), 4);
     assert_string_equal(tu_str(o, "events.0.received_at"), "2025-03-01T21:14:00.000Z");
     assert_string_equal(tu_str(o, "events.0.event.id"), "x");
     assert_int_equal(tu_int(o, "next"), 4);
     assert_int_equal(tu_bool(o, "end"), 0);
-    csph_reply_list(&f->pk, NULL, "alerts", &items, 1, 0, 0, 1);
+    hub_reply_list(&f->pk, NULL, "alerts", &items, 1, 0, 0, 1);
     o = decoded(f);
     assert_int_equal(o->via.map.size, 2); /* ok and the list: not paged */
     msgpack_sbuffer_clear(&items);
     msgpack_pack_uint64(&ipk, 10);
     msgpack_pack_uint64(&ipk, 11);
-    csph_reply_evidence(&f->pk, &req, 3, 2, &items, 2, 2);
+    hub_reply_evidence(&f->pk, &req, 3, 2, &items, 2, 2);
     o = decoded(f);
     assert_int_equal(tu_int(o, "id"), 3);
     assert_int_equal(tu_int(o, "total"), 2);
     assert_int_equal(tu_int(o, "evidence.1"), 11);
     assert_int_equal(tu_bool(o, "end"), 1);
-    csph_reply_evidence(&f->pk, &req, 3, 5, &items, 2, 2);
+    hub_reply_evidence(&f->pk, &req, 3, 5, &items, 2, 2);
     assert_int_equal(tu_bool(decoded(f), "end"), 0);
     msgpack_sbuffer_destroy(&items);
 }
@@ -136,14 +136,14 @@ static void test_rejects(void **state)
     msgpack_packer ipk;
     msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
     const char bad_utf8[] = "caf\xe9";
-    struct csph_stored_reject rj = {.id = 8, .received_ms = 0, .source = "police",
+    struct hub_stored_reject rj = {.id = 8, .received_ms = 0, .source = "police",
                                     .source_len = 6, .code = "bad_event", .field = "",
                                     .message = bad_utf8, .bytes = "\xc1", .len = 1};
-    csph_reply_reject_entry(&ipk, &rj);
+    hub_reply_reject_entry(&ipk, &rj);
     size_t list_len = items.size;
-    csph_pack_str(&ipk, "police"); /* dropped_by_source: one pair */
+    hub_pack_str(&ipk, "police"); /* dropped_by_source: one pair */
     msgpack_pack_uint64(&ipk, 3);
-    csph_reply_rejects(&f->pk, &req, &items, list_len, 1, 8, 1, 3, 1);
+    hub_reply_rejects(&f->pk, &req, &items, list_len, 1, 8, 1, 3, 1);
     const msgpack_object *o = decoded(f);
     assert_int_equal(tu_int(o, "rejects.0.id"), 8);
     assert_string_equal(tu_str(o, "rejects.0.received_at"), "1970-01-01T00:00:00.000Z");
@@ -158,22 +158,22 @@ static void test_rejects(void **state)
 static void test_stats(void **state)
 {
     struct fx *f = *state;
-    struct csph_counters c = {0};
+    struct hub_counters c = {0};
     c.accepted = 12;
     c.rejected[CSPH_ERR_BAD_EVENT] = 2;
-    struct csph_transport_stats ts = {0};
+    struct hub_transport_stats ts = {0};
     ts.connections = 3;
-    struct csph_config cfg;
-    csph_config_defaults(&cfg);
+    struct hub_config cfg;
+    hub_config_defaults(&cfg);
     cfg.npanels = 1;
     snprintf(cfg.panels[0].name, sizeof cfg.panels[0].name, "marac");
     uint64_t alerts[1] = {5};
-    struct csph_store_health h = {.index = "retrying", .index_why = "EIO", .index_applied = 7,
+    struct hub_store_health h = {.index = "retrying", .index_why = "EIO", .index_applied = 7,
                                   .log_last = 10, .log = "ok"};
-    struct csph_reply_stats st = {.c = &c, .ts = &ts, .last_seq = 10, .rejects_kept = 2,
+    struct hub_reply_stats st = {.c = &c, .ts = &ts, .last_seq = 10, .rejects_kept = 2,
                                   .cfg = &cfg, .alerts = alerts, .health = &h,
                                   .rule_version = "abc", .uptime_s = 60};
-    csph_reply_stats(&f->pk, &req, &st);
+    hub_reply_stats(&f->pk, &req, &st);
     const msgpack_object *o = decoded(f);
     assert_int_equal(tu_int(o, "counters.accepted"), 12);
     assert_int_equal(tu_int(o, "counters.audit_records"), 0);

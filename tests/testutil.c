@@ -441,7 +441,7 @@ const msgpack_object *tu_get(const msgpack_object *o, const char *path)
             unsigned long i = strtoul(part, NULL, 10);
             o = i < o->via.array.size ? &o->via.array.ptr[i] : NULL;
         } else {
-            o = csph_mp_get(o, part);
+            o = hub_mp_get(o, part);
         }
     }
     return o;
@@ -514,7 +514,7 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
          part = strtok_r(NULL, ".", &save)) {
         uint32_t count;
         msgpack_object o;
-        if (off < len && csph_mp_header(buf, len, &off, 0, &count) == 0) {
+        if (off < len && hub_mp_header(buf, len, &off, 0, &count) == 0) {
             unsigned long want = strtoul(part, NULL, 10);
             if (want >= count) {
                 rc = -1;
@@ -522,7 +522,7 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
             }
             for (unsigned long i = 0; i < want && rc == 0; i++)
                 rc = mp_next(buf, len, &off, &zone, &o);
-        } else if (off < len && csph_mp_header(buf, len, &off, 1, &count) == 0) {
+        } else if (off < len && hub_mp_header(buf, len, &off, 1, &count) == 0) {
             int found = 0;
             for (uint32_t i = 0; i < count && rc == 0 && !found; i++) {
                 if ((rc = mp_next(buf, len, &off, &zone, &o)))
