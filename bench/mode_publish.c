@@ -299,7 +299,7 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     struct hub_config cfg; /* defaults: no panels */
     hub_config_defaults(&cfg);
     struct hub_core_opts o = {.cfg = &cfg, .dir = data,
-                               .map_size = (uint64_t)c->off[n] * 4 + (256u << 20)};
+                              .map_size = (uint64_t)c->off[n] * 4 + (256u << 20)};
     if (hub_core_open(&core, &o, &err))
         die("store baseline: %s", err.message);
     sync();

@@ -10,7 +10,7 @@ static enum hub_err nomem(struct hub_error *err)
 }
 
 char *hub_alert_match(const char *rule, const char *panel, size_t nkey, const char *tags,
-                       const char (*values)[104], uint64_t anchor)
+                      const char (*values)[104], uint64_t anchor)
 {
     size_t n = strlen(rule) + strlen(panel) + 48;
     for (size_t i = 0; i < nkey; i++)
@@ -131,7 +131,7 @@ static int row_parse(struct hub_alert_row *r, uint64_t id, const void *bytes, si
     snprintf(r->priority, sizeof r->priority, "%s", d.priority);
     r->group_len = strlen(d.rule) + 1 + strlen(d.panel);
     if (!(r->match = hub_alert_match(d.rule, d.panel, d.nkey, d.key_tags,
-                                      (const char(*)[104])d.key_values, d.anchor)) ||
+                                     (const char(*)[104])d.key_values, d.anchor)) ||
         !(r->bytes = malloc(len ? len : 1)))
         return -1;
     memcpy(r->bytes, bytes, len);
@@ -171,7 +171,7 @@ static int collect_one(void *ctx, uint64_t id, const void *bytes, size_t len)
 }
 
 enum hub_err hub_alert_set_collect(struct hub_alert_set *s, struct hub_queues *q,
-                                     MDB_txn *txn, struct hub_error *err)
+                                   MDB_txn *txn, struct hub_error *err)
 {
     struct collect c = {s, 0};
     enum hub_err rc = txn ? hub_queues_each_in(q, txn, collect_one, &c, err)
@@ -234,7 +234,7 @@ static int differs(const struct hub_alert_row *a, const struct hub_alert_row *b,
 }
 
 static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap,
-                                        const struct hub_alert_row *r)
+                                       const struct hub_alert_row *r)
 {
     size_t rl = strcspn(r->match, "\x1f");
     const char *rule = r->match, *panel = r->match + rl + 1;
@@ -266,8 +266,8 @@ static int by_group(const void *x, const void *y)
 }
 
 enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set *a,
-                              const struct hub_alert_set *b, int strict,
-                              struct hub_error *err)
+                            const struct hub_alert_set *b, int strict,
+                            struct hub_error *err)
 {
     memset(d, 0, sizeof *d);
     d->a_total = a->n;
@@ -377,7 +377,7 @@ static void print_one(FILE *out, const char *what, const char *side,
 }
 
 void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char *a_name,
-                           const char *b_name)
+                          const char *b_name)
 {
     if (!hub_alert_diff_any(d)) {
         fprintf(out, "no difference: %zu alerts in the %s, %zu in the %s, all the same\n",
@@ -441,7 +441,7 @@ static json_t *alert_json(const struct hub_alert_row *row)
 }
 
 json_t *hub_alert_diff_json(const struct hub_alert_diff *d, const char *a_name,
-                             const char *b_name)
+                            const char *b_name)
 {
     json_t *groups = json_array();
     for (size_t i = 0; i < d->n; i++) {

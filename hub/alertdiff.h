@@ -46,7 +46,7 @@ struct hub_alert_set {
 /* Every alert of q (txn: a read transaction of its environment, or NULL
  * for one of its own). */
 enum hub_err hub_alert_set_collect(struct hub_alert_set *s, struct hub_queues *q,
-                                     MDB_txn *txn, struct hub_error *err);
+                                   MDB_txn *txn, struct hub_error *err);
 void hub_alert_set_free(struct hub_alert_set *s);
 /* The alert with that id, or NULL. */
 const struct hub_alert_row *hub_alert_set_find(const struct hub_alert_set *s, uint64_t id);
@@ -54,7 +54,7 @@ const struct hub_alert_row *hub_alert_set_find(const struct hub_alert_set *s, ui
 /* The match string of an alert (malloc'd; NULL when out of memory): the
  * same for a row and for a hub_alert_brief of the same alert. */
 char *hub_alert_match(const char *rule, const char *panel, size_t nkey, const char *tags,
-                       const char (*values)[104], uint64_t anchor);
+                      const char (*values)[104], uint64_t anchor);
 
 struct hub_diff_change {
     const struct hub_alert_row *a, *b;
@@ -76,8 +76,8 @@ struct hub_alert_diff {
 
 /* Compare a (the hub's) with b (re-derived). The sets must outlive d. */
 enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set *a,
-                              const struct hub_alert_set *b, int strict,
-                              struct hub_error *err);
+                            const struct hub_alert_set *b, int strict,
+                            struct hub_error *err);
 void hub_alert_diff_free(struct hub_alert_diff *d);
 /* 1 when the sets differ. */
 int hub_alert_diff_any(const struct hub_alert_diff *d);
@@ -85,13 +85,13 @@ int hub_alert_diff_any(const struct hub_alert_diff *d);
 /* The per rule and panel table, with examples, for people. a_name and
  * b_name say what the sets are ("hub", "candidate"). */
 void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char *a_name,
-                           const char *b_name);
+                          const char *b_name);
 /* The same as JSON: {added, removed, changed, same, alerts: {<a_name>: n,
  * <b_name>: n}, groups: [{rule, panel,
  * added, removed, changed, examples: {added: [...], removed: [...],
  * changed: [{<a_name>: alert, <b_name>: alert}]}}]}, an alert being {id,
  * key, priority, evidence (its size), reason}. */
 json_t *hub_alert_diff_json(const struct hub_alert_diff *d, const char *a_name,
-                             const char *b_name);
+                            const char *b_name);
 
 #endif

@@ -78,7 +78,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *y,
-                                   struct hub_error *err);
+                                  struct hub_error *err);
 
 enum hub_err hub_calendar_load(struct hub_calendar *r, const char *path, struct hub_error *err)
 {
@@ -91,8 +91,8 @@ enum hub_err hub_calendar_load(struct hub_calendar *r, const char *path, struct 
 }
 
 enum hub_err hub_calendar_load_text(struct hub_calendar *r, const char *name,
-                                      const unsigned char *text, size_t len,
-                                      struct hub_error *err)
+                                    const unsigned char *text, size_t len,
+                                    struct hub_error *err)
 {
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load_text(&y, name, text, len, err);
@@ -103,7 +103,7 @@ enum hub_err hub_calendar_load_text(struct hub_calendar *r, const char *name,
 }
 
 static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
-                                   struct hub_error *err)
+                                  struct hub_error *err)
 {
     static const char *const keys[] = {"weekend", "bank_holidays", NULL};
     static const char *const days[] = {"monday", "tuesday", "wednesday", "thursday",
@@ -113,7 +113,7 @@ static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
     r->weekend = (1u << 5) | (1u << 6);
     if (!root) {
         rc = hub_yaml_fail(yp, root, err, "the calendar is empty: expected 'weekend:' and "
-                            "'bank_holidays:'");
+                           "'bank_holidays:'");
         goto done;
     }
     if ((rc = hub_yaml_only_keys(yp, root, keys, "the calendar", err)))
@@ -133,7 +133,7 @@ static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
                     found = d;
             if (found < 0) {
                 rc = hub_yaml_fail(yp, it, err, "'%s' is not a day name (monday ... sunday)",
-                                    s ? s : "?");
+                                   s ? s : "?");
                 goto done;
             }
             r->weekend |= 1u << found;
@@ -162,7 +162,7 @@ static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
             int64_t day;
             if (!s || parse_date(s, &day)) {
                 rc = hub_yaml_fail(yp, it, err, "'%s' is not a date written YYYY-MM-DD",
-                                    s ? s : "?");
+                                   s ? s : "?");
                 goto done;
             }
             for (size_t j = 0; j < r->nholidays; j++)

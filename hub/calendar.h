@@ -24,11 +24,11 @@ void hub_calendar_init(struct hub_calendar *c);
  * "file:line: what is wrong" (a date that does not exist or is listed
  * twice, an unknown day name, a week with no working day), or CSPH_ERR_IO. */
 enum hub_err hub_calendar_load(struct hub_calendar *c, const char *path,
-                                 struct hub_error *err);
+                               struct hub_error *err);
 /* The same from a calendar file's text (as the log keeps it). */
 enum hub_err hub_calendar_load_text(struct hub_calendar *c, const char *name,
-                                      const unsigned char *text, size_t len,
-                                      struct hub_error *err);
+                                    const unsigned char *text, size_t len,
+                                    struct hub_error *err);
 void hub_calendar_free(struct hub_calendar *c);
 
 int hub_calendar_is_working_day(const struct hub_calendar *c, int64_t day);

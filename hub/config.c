@@ -75,7 +75,7 @@ static void resolve_path(char *out, size_t outsz, const char *base_file, const c
 }
 
 static enum hub_err read_path(struct hub_yaml *y, yaml_node_t *root, const char *key, char *out,
-                               size_t outsz, struct hub_error *err)
+                              size_t outsz, struct hub_error *err)
 {
     yaml_node_t *n = hub_yaml_get(y, root, key);
     if (!n)
@@ -91,7 +91,7 @@ static enum hub_err read_path(struct hub_yaml *y, yaml_node_t *root, const char 
 }
 
 static enum hub_err read_u32(struct hub_yaml *y, yaml_node_t *map, const char *key, int64_t min,
-                              int64_t max, uint32_t *out, struct hub_error *err)
+                             int64_t max, uint32_t *out, struct hub_error *err)
 {
     yaml_node_t *n = hub_yaml_get(y, map, key);
     int64_t v;
@@ -104,7 +104,7 @@ static enum hub_err read_u32(struct hub_yaml *y, yaml_node_t *map, const char *k
 }
 
 static enum hub_err read_limits(struct hub_yaml *y, yaml_node_t *m, struct hub_limits *l,
-                                 struct hub_error *err)
+                                struct hub_error *err)
 {
     static const char *const keys[] = {"batch_max", "batch_bytes_max", "message_max_bytes",
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
@@ -203,7 +203,7 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
             c->nlisten = 1;
         } else if (len == 0 || len > CSPH_MAX_ENDPOINTS) {
             rc = hub_yaml_fail(&y, n, err, "listen must list 1 to %d endpoints",
-                                CSPH_MAX_ENDPOINTS);
+                               CSPH_MAX_ENDPOINTS);
             goto done;
         } else {
             for (size_t i = 0; i < len; i++) {
@@ -279,8 +279,8 @@ enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err)
         struct hub_panel *p = &c->panels[c->npanels];
         if (!name || !panel_name_ok(name)) {
             rc = hub_yaml_fail(&y, k, err,
-                                "panel name '%s' must be 1-64 lower-case letters, digits or '-'",
-                                name ? name : "?");
+                               "panel name '%s' must be 1-64 lower-case letters, digits or '-'",
+                               name ? name : "?");
             goto done;
         }
         if (hub_config_panel_find(c, name, strlen(name)) >= 0) {
@@ -334,8 +334,8 @@ enum hub_err hub_config_validate(const struct hub_config *c, struct hub_error *e
         const char *ep = c->listen[i];
         if (strncmp(ep, "tcp://", 6) && strncmp(ep, "ipc://", 6) && strncmp(ep, "inproc://", 9))
             return hub_error_set(err, CSPH_ERR_CONFIG, "listen",
-                                  "%s: endpoint '%s' must start with tcp://, ipc:// or inproc://",
-                                  where, ep);
+                                 "%s: endpoint '%s' must start with tcp://, ipc:// or inproc://",
+                                 where, ep);
         if (c->security == CSPH_SECURITY_NONE && !hub_endpoint_is_local(ep))
             return hub_error_set(
                 err, CSPH_ERR_CONFIG, "listen",
@@ -346,20 +346,20 @@ enum hub_err hub_config_validate(const struct hub_config *c, struct hub_error *e
     }
     if (c->security == CSPH_SECURITY_CURVE && (!c->identities_file[0] || !c->server_key_file[0]))
         return hub_error_set(err, CSPH_ERR_CONFIG, "security",
-                              "%s: security 'curve' needs identities_file (who may connect) and "
-                              "server_key_file (the hub's key pair from `csphub keygen hub`)",
-                              where);
+                             "%s: security 'curve' needs identities_file (who may connect) and "
+                             "server_key_file (the hub's key pair from `csphub keygen hub`)",
+                             where);
     if (c->limits.event_max > c->limits.message_max)
         return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
-                              "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
-                              where, c->limits.event_max, c->limits.message_max);
+                             "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
+                             where, c->limits.event_max, c->limits.message_max);
     /* A replay reply always carries at least one event whole. */
     if ((uint64_t)c->limits.event_max + CSPH_REPLY_ENVELOPE > c->limits.reply_max)
         return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
-                              "%s: event_max_bytes (%u) must leave room for a reply's envelope "
-                              "within reply_max_bytes (%u): at most %u",
-                              where, c->limits.event_max, c->limits.reply_max,
-                              c->limits.reply_max > CSPH_REPLY_ENVELOPE
+                             "%s: event_max_bytes (%u) must leave room for a reply's envelope "
+                             "within reply_max_bytes (%u): at most %u",
+                             where, c->limits.event_max, c->limits.reply_max,
+                             c->limits.reply_max > CSPH_REPLY_ENVELOPE
                                   ? c->limits.reply_max - CSPH_REPLY_ENVELOPE
                                   : 0);
     return CSPH_ERR_OK;

@@ -23,7 +23,7 @@ static enum hub_err misuse(struct hub_error *err, const char *what)
 }
 
 enum hub_err hub_core_open(struct hub_core **out, const struct hub_core_opts *o,
-                             struct hub_error *err)
+                           struct hub_error *err)
 {
     *out = NULL;
     struct hub_core *c = calloc(1, sizeof *c);
@@ -38,7 +38,7 @@ enum hub_err hub_core_open(struct hub_core **out, const struct hub_core_opts *o,
     if (o->apply_limits && !o->readonly) {
         const struct hub_limits *l = &o->cfg->limits;
         hub_store_reject_limits(c->store, l->rejects_per_source_max,
-                                 (uint64_t)l->rejects_per_source_mb << 20);
+                                (uint64_t)l->rejects_per_source_mb << 20);
         if (l->index_writemap_mb)
             hub_store_index_writemap_max(c->store, (uint64_t)l->index_writemap_mb << 20);
     }
@@ -160,17 +160,17 @@ uint64_t hub_core_alerts_raised(const struct hub_core *c)
 }
 
 enum hub_err hub_core_ack(struct hub_core *c, int panel_index, const char *consumer,
-                            size_t consumer_len, uint64_t upto, const char *identity,
-                            struct hub_error *err)
+                          size_t consumer_len, uint64_t upto, const char *identity,
+                          struct hub_error *err)
 {
     if (c->state != OPEN)
         return misuse(err, "move a cursor outside a batch");
     return hub_queues_ack(c->queues, hub_store_txn(c->store), panel_index, consumer,
-                           consumer_len, upto, identity, err);
+                          consumer_len, upto, identity, err);
 }
 
 enum hub_err hub_core_alert_panel(struct hub_core *c, uint64_t id, int *panel,
-                                    struct hub_error *err)
+                                  struct hub_error *err)
 {
     if (c->state != OPEN)
         return misuse(err, "read an alert's panel outside a batch");
@@ -178,14 +178,14 @@ enum hub_err hub_core_alert_panel(struct hub_core *c, uint64_t id, int *panel,
 }
 
 enum hub_err hub_core_alert_brief(struct hub_core *c, uint64_t id, struct hub_alert_brief *b,
-                                    struct hub_error *err)
+                                  struct hub_error *err)
 {
     return hub_queues_alert_brief(c->queues, c->state == OPEN ? hub_store_txn(c->store) : NULL,
-                                   id, b, err);
+                                  id, b, err);
 }
 
 enum hub_err hub_core_append_raw(struct hub_core *c, const struct hub_append *ev,
-                                   uint64_t *seq, int *duplicate, struct hub_error *err)
+                                 uint64_t *seq, int *duplicate, struct hub_error *err)
 {
     if (c->state != OPEN)
         return misuse(err, "append outside a batch");
@@ -207,7 +207,7 @@ enum hub_err hub_core_heal(struct hub_core *c, int *more, struct hub_error *err)
 }
 
 enum hub_err hub_core_set_rules(struct hub_core *c, struct hub_rules *rules,
-                                  struct hub_error *err)
+                                struct hub_error *err)
 {
     if (c->state != IDLE)
         return misuse(err, "change the rules inside an open batch");

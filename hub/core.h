@@ -50,11 +50,11 @@
 struct hub_core;
 
 struct hub_core_opts {
-    const struct hub_config *cfg; /* panels and limits; borrowed */
+    const struct hub_config *cfg;  /* panels and limits; borrowed */
     const char *dir;               /* the data directory */
     uint64_t map_size;             /* the log's LMDB map (ignored read-only) */
-    struct hub_schemas *schemas;  /* borrowed; NULL: raw appends only (the bench) */
-    struct hub_rules *rules;      /* borrowed; NULL: no rules in force */
+    struct hub_schemas *schemas;   /* borrowed; NULL: raw appends only (the bench) */
+    struct hub_rules *rules;       /* borrowed; NULL: no rules in force */
     int readonly;   /* an auditor's read of a running hub's log: no lock, no batch */
     int apply_limits; /* apply cfg's bounds on kept rejections and the index's write mode */
 };
@@ -64,7 +64,7 @@ struct hub_core_opts {
  * hub_queues_open (CSPH_ERR_LOCKED, CSPH_ERR_IO, ...). Nothing is caught up
  * here: hub_core_recover does it before a hub serves. */
 enum hub_err hub_core_open(struct hub_core **out, const struct hub_core_opts *o,
-                             struct hub_error *err);
+                           struct hub_error *err);
 /* Close and NULL *c; accepts NULL. An open batch is aborted; held index
  * work is settled. */
 void hub_core_close(struct hub_core **c);
@@ -96,19 +96,19 @@ uint64_t hub_core_alerts_raised(const struct hub_core *c);
 /* Writes inside the batch that are not events. */
 /* Move consumer's cursor (hub_queues_ack). */
 enum hub_err hub_core_ack(struct hub_core *c, int panel_index, const char *consumer,
-                            size_t consumer_len, uint64_t upto, const char *identity,
-                            struct hub_error *err);
+                          size_t consumer_len, uint64_t upto, const char *identity,
+                          struct hub_error *err);
 /* The panel of alert id as the batch sees it (hub_queues_panel_of). */
 enum hub_err hub_core_alert_panel(struct hub_core *c, uint64_t id, int *panel,
-                                    struct hub_error *err);
+                                  struct hub_error *err);
 /* What the rules need of alert id as the batch sees it
  * (hub_queues_alert_brief; free it with hub_alert_brief_free). */
 enum hub_err hub_core_alert_brief(struct hub_core *c, uint64_t id, struct hub_alert_brief *b,
-                                    struct hub_error *err);
+                                  struct hub_error *err);
 /* An event appended as it is, no schema, no rules (the bench's baseline of
  * the storage layer): hub_store_append in the batch. */
 enum hub_err hub_core_append_raw(struct hub_core *c, const struct hub_append *ev,
-                                   uint64_t *seq, int *duplicate, struct hub_error *err);
+                                 uint64_t *seq, int *duplicate, struct hub_error *err);
 
 /* Faults healed between batches (store.h, "Faults"). */
 int hub_core_needs_heal(const struct hub_core *c);
@@ -117,7 +117,7 @@ enum hub_err hub_core_heal(struct hub_core *c, int *more, struct hub_error *err)
 /* The rules in force from the next batch (NULL: none). Refused inside a
  * batch. The caller keeps ownership of both sets. */
 enum hub_err hub_core_set_rules(struct hub_core *c, struct hub_rules *rules,
-                                  struct hub_error *err);
+                                struct hub_error *err);
 struct hub_rules *hub_core_rules(const struct hub_core *c);
 
 /* Borrowed parts, valid until hub_core_close: the ingest for the hub's

@@ -40,7 +40,7 @@ int hub_err_is_wire(enum hub_err e)
 }
 
 enum hub_err hub_error_set(struct hub_error *e, enum hub_err code,
-                             const char *field, const char *fmt, ...)
+                           const char *field, const char *fmt, ...)
 {
     if (!e)
         return code;

@@ -50,7 +50,7 @@ struct hub_error {
  * `return hub_error_set(e, CSPH_ERR_BAD_EVENT, "victim", "...", ...);`.
  * field may be NULL. */
 enum hub_err hub_error_set(struct hub_error *e, enum hub_err code,
-                             const char *field, const char *fmt, ...)
+                           const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Prefix e->field with prefix and a dot ("events.3" + "victim"). */

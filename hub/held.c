@@ -53,15 +53,15 @@ enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err)
     if (h->n < h->max)
         return CSPH_ERR_OK;
     return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                          "the hub already holds %zu waiting fetches (limits.fetch_held_max); "
-                          "retry later or fetch without wait_ms",
-                          h->n);
+                         "the hub already holds %zu waiting fetches (limits.fetch_held_max); "
+                         "retry later or fetch without wait_ms",
+                         h->n);
 }
 
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
-                            int nenv, const struct hub_span *req, int panel,
-                            const char *consumer, size_t consumer_len, uint32_t max,
-                            uint64_t expires, struct hub_error *err)
+                          int nenv, const struct hub_span *req, int panel,
+                          const char *consumer, size_t consumer_len, uint32_t max,
+                          uint64_t expires, struct hub_error *err)
 {
     enum hub_err rc = hub_held_room(h, err);
     if (rc)
@@ -134,7 +134,7 @@ int hub_held_take_panels(struct hub_held *h, uint64_t panels, struct hub_held_fe
 }
 
 int hub_held_take_conn(struct hub_held *h, const struct hub_conn *c,
-                        struct hub_held_fetch *out)
+                       struct hub_held_fetch *out)
 {
     for (size_t i = 0; i < h->n; i++)
         if (h->v[i].tk.conn == c) {

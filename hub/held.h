@@ -25,7 +25,7 @@
 struct hub_held_fetch {
     zmq_msg_t env[CSPH_HELD_ENV_MAX]; /* the reply's envelope */
     int nenv;
-    struct hub_ticket tk; /* the client the reply is charged to */
+    struct hub_ticket tk;  /* the client the reply is charged to */
     void *req;             /* a copy of `req` as sent (echoed) */
     size_t req_len;
     int panel;
@@ -47,9 +47,9 @@ enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err);
  * messages emptied), req copied. BUSY when full or out of memory; nothing
  * is moved then. */
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
-                            int nenv, const struct hub_span *req, int panel,
-                            const char *consumer, size_t consumer_len, uint32_t max,
-                            uint64_t expires, struct hub_error *err);
+                          int nenv, const struct hub_span *req, int panel,
+                          const char *consumer, size_t consumer_len, uint32_t max,
+                          uint64_t expires, struct hub_error *err);
 void hub_held_fetch_free(struct hub_held_fetch *f);
 
 /* Take one held fetch out into *out (1), or 0 when none matches:
@@ -58,7 +58,7 @@ void hub_held_fetch_free(struct hub_held_fetch *f);
 int hub_held_take_expired(struct hub_held *h, uint64_t now, struct hub_held_fetch *out);
 int hub_held_take_panels(struct hub_held *h, uint64_t panels, struct hub_held_fetch *out);
 int hub_held_take_conn(struct hub_held *h, const struct hub_conn *c,
-                        struct hub_held_fetch *out);
+                       struct hub_held_fetch *out);
 int hub_held_take_newest(struct hub_held *h, struct hub_held_fetch *out);
 /* When the first wait ends (UINT64_MAX: nothing held). */
 uint64_t hub_held_next_expiry(const struct hub_held *h);

@@ -20,7 +20,7 @@
 #define CATCH_UP_STEP 5000
 
 static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
-                              struct hub_error *err);
+                             struct hub_error *err);
 
 static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
                                         "rules.loaded"};
@@ -39,8 +39,8 @@ int hub_ingest_hub_type(const char *type, size_t len)
 }
 
 void hub_ingest_init(struct hub_ingest *g, const struct hub_config *cfg,
-                      struct hub_store *store, struct hub_schemas *schemas,
-                      struct hub_rules *rules, struct hub_queues *queues)
+                     struct hub_store *store, struct hub_schemas *schemas,
+                     struct hub_rules *rules, struct hub_queues *queues)
 {
     memset(g, 0, sizeof *g);
     g->cfg = cfg;
@@ -70,8 +70,8 @@ enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err)
         /* Nothing of the log may be read or written until it is open again
          * (a catch-up below would read it). */
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is reopening its log after a disk error; nothing was "
-                              "done; retry shortly");
+                             "the hub is reopening its log after a disk error; nothing was "
+                             "done; retry shortly");
     uint64_t applied = hub_store_index_applied(g->store), last = hub_store_last_seq(g->store);
     if (!hub_store_index_open(g->store) && applied < last) {
         struct hub_store_health h; /* only when behind: not on every batch */
@@ -86,9 +86,9 @@ enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err)
             applied = hub_store_index_applied(g->store);
             if (applied < last)
                 return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                                      "the hub is rebuilding its index from the log (%llu of "
-                                      "%llu events); nothing was done; retry in a few seconds",
-                                      (unsigned long long)applied, (unsigned long long)last);
+                                     "the hub is rebuilding its index from the log (%llu of "
+                                     "%llu events); nothing was done; retry in a few seconds",
+                                     (unsigned long long)applied, (unsigned long long)last);
         } else {
             /* Quiet while the index is failing: one line per refused
              * batch would bury the one ERROR that says what happened. */
@@ -100,8 +100,8 @@ enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err)
 
 /* What an event changes besides the rules: decisions and case updates. */
 static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_info *info,
-                                   const msgpack_object *obj, uint64_t seq,
-                                   struct hub_error *err)
+                                  const msgpack_object *obj, uint64_t seq,
+                                  struct hub_error *err)
 {
     MDB_txn *txn = hub_store_txn(g->store);
     if (info->type_len == 12 && memcmp(info->type, "alert.status", 12) == 0) {
@@ -111,7 +111,7 @@ static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_i
         if (!a || status < 0)
             return CSPH_ERR_OK;
         enum hub_err rc = hub_queues_set_status(g->queues, txn, a->via.u64,
-                                                  (enum hub_alert_status)status, &panel, err);
+                                                (enum hub_alert_status)status, &panel, err);
         return rc == CSPH_ERR_NOT_FOUND ? CSPH_ERR_OK : rc;
     }
     if (info->type_len == 11 && memcmp(info->type, "timer.fired", 11) == 0) {
@@ -133,7 +133,7 @@ static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_i
         if (mrc == MDB_MAP_FULL)
             return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub's storage limit is reached");
         return mrc ? hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "recording the rule set: %s",
-                                    mdb_strerror(mrc))
+                                   mdb_strerror(mrc))
                    : CSPH_ERR_OK;
     }
     if (info->type_len == 11 && memcmp(info->type, "case.update", 11) == 0) {
@@ -145,8 +145,8 @@ static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_i
         int closed = hub_mp_str_eq(st, "closed");
         int prio = risk ? hub_priority_parse(risk->via.str.ptr, risk->via.str.size) : -1;
         return hub_queues_case_update(g->queues, txn, g->rules, pi, subj->via.str.ptr,
-                                       subj->via.str.size, closed, prio >= 0,
-                                       (enum hub_priority)(prio >= 0 ? prio : 0), err);
+                                      subj->via.str.size, closed, prio >= 0,
+                                      (enum hub_priority)(prio >= 0 ? prio : 0), err);
     }
     return CSPH_ERR_OK;
 }
@@ -168,7 +168,7 @@ static int ref_one(void *vctx, char kind, const char *ref, size_t len)
 }
 
 static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpack_object *obj,
-                                int64_t occurred_ms, uint64_t seq, struct hub_error *err)
+                               int64_t occurred_ms, uint64_t seq, struct hub_error *err)
 {
     struct ref_ctx c = {g->store, occurred_ms, seq, CSPH_ERR_OK, err};
     hub_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
@@ -179,9 +179,9 @@ static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpa
  * and anchor, from the queues (in txn, or committed when txn is NULL).
  * *drafts are the repeats it raises. */
 static enum hub_err decide(struct hub_ingest *g, MDB_txn *txn, const msgpack_object *obj,
-                            uint64_t seq, int64_t occurred_ms, int64_t received_ms,
-                            const struct hub_alert_draft **drafts, size_t *n,
-                            struct hub_error *err)
+                           uint64_t seq, int64_t occurred_ms, int64_t received_ms,
+                           const struct hub_alert_draft **drafts, size_t *n,
+                           struct hub_error *err)
 {
     const msgpack_object *a = hub_mp_get(obj, "alert"), *st = hub_mp_get(obj, "status");
     struct hub_alert_brief b;
@@ -201,7 +201,7 @@ static enum hub_err decide(struct hub_ingest *g, MDB_txn *txn, const msgpack_obj
         d.key_tags[k] = b.key_tags[k];
     }
     enum hub_err rc = hub_rules_decision(g->rules, hub_store_index_txn(g->store), &d, drafts, n,
-                                           err);
+                                         err);
     hub_alert_brief_free(&b);
     return rc;
 }
@@ -212,8 +212,8 @@ static int is_type(const char *type, size_t len, const char *name)
 }
 
 static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info *info,
-                               const msgpack_object *obj, uint64_t seq, int64_t received_ms,
-                               struct hub_error *err)
+                              const msgpack_object *obj, uint64_t seq, int64_t received_ms,
+                              struct hub_error *err)
 {
     if (!g->rules)
         return CSPH_ERR_OK;
@@ -225,7 +225,7 @@ static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info 
     size_t n;
     MDB_txn *txn = hub_store_txn(g->store);
     enum hub_err rc = hub_rules_eval(g->rules, hub_store_index_txn(g->store), &ev, &drafts, &n,
-                                       err);
+                                     err);
     for (int pass = 0; rc == CSPH_ERR_OK && pass < 2; pass++) {
         if (pass == 1) {
             if (!is_type(info->type, info->type_len, "alert.status"))
@@ -235,7 +235,7 @@ static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info 
         for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
             uint64_t id;
             rc = hub_queues_insert(g->queues, txn, &drafts[i], hub_rules_digest(g->rules), &id,
-                                    err);
+                                   err);
             if (rc == CSPH_ERR_OK) {
                 g->alerts_raised++;
                 LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
@@ -252,9 +252,9 @@ static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info 
 }
 
 enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info *info,
-                                const msgpack_object *obj, const void *bytes, size_t len,
-                                int64_t received_ms, uint64_t *seq, int *dup,
-                                struct hub_error *err)
+                              const msgpack_object *obj, const void *bytes, size_t len,
+                              int64_t received_ms, uint64_t *seq, int *dup,
+                              struct hub_error *err)
 {
     struct hub_append a = {
         .source = info->source, .source_len = info->source_len,
@@ -275,7 +275,7 @@ enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info 
 
 /* Validate and ingest the hub event packed in g->hub_event. */
 static enum hub_err ingest_hub_event(struct hub_ingest *g, int64_t received_ms, uint64_t *seq,
-                                      struct hub_error *err)
+                                     struct hub_error *err)
 {
     msgpack_object obj;
     size_t off = 0;
@@ -289,11 +289,11 @@ static enum hub_err ingest_hub_event(struct hub_ingest *g, int64_t received_ms, 
         LOG_ERROR("ingest", "the hub's own event breaks its schema (%s: %s); check schemas/",
                   why.field, why.message);
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "the hub's own event breaks its schema: %s", why.message);
+                             "the hub's own event breaks its schema: %s", why.message);
     }
     int dup;
     return hub_ingest_event(g, &info, &obj, g->hub_event.data, g->hub_event.size, received_ms,
-                             seq, &dup, err);
+                            seq, &dup, err);
 }
 
 static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const char *type,
@@ -312,9 +312,9 @@ static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const 
 }
 
 enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
-                                       enum hub_alert_status status, const char *note,
-                                       size_t note_len, int64_t now_ms, uint64_t *seq,
-                                       struct hub_error *err)
+                                     enum hub_alert_status status, const char *note,
+                                     size_t note_len, int64_t now_ms, uint64_t *seq,
+                                     struct hub_error *err)
 {
     int panel = -1;
     enum hub_err rc =
@@ -323,8 +323,8 @@ enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
         return rc;
     if (panel < 0)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "alert %llu is on a panel no longer configured",
-                              (unsigned long long)id);
+                             "alert %llu is on a panel no longer configured",
+                             (unsigned long long)id);
     char eid[64];
     snprintf(eid, sizeof eid, "alert-%llu-status-%llu", (unsigned long long)id,
              (unsigned long long)hub_store_next_seq(g->store));
@@ -348,7 +348,7 @@ enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
 }
 
 enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
-                                   size_t *fired, struct hub_error *err)
+                                 size_t *fired, struct hub_error *err)
 {
     struct hub_due_alert due[64];
     size_t n;
@@ -392,8 +392,8 @@ enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t ma
 }
 
 enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const char *role,
-                                const char *op, const char *query, size_t query_len,
-                                uint64_t returned, int64_t now_ms, struct hub_error *err)
+                              const char *op, const char *query, size_t query_len,
+                              uint64_t returned, int64_t now_ms, struct hub_error *err)
 {
     char eid[64];
     snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)hub_store_next_seq(g->store));
@@ -436,21 +436,21 @@ enum hub_err hub_ingest_rules_fit(const struct hub_rules *rules, struct hub_erro
         return CSPH_ERR_OK;
     if (set->rules_len > CSPH_RULES_TEXT_MAX)
         return hub_error_set(err, CSPH_ERR_CONFIG, "rules_file",
-                              "%s: the rule file is %zu bytes; the log keeps the rule set in "
-                              "force, and a rule file may be at most %d bytes",
-                              set->rules_name, set->rules_len, CSPH_RULES_TEXT_MAX);
+                             "%s: the rule file is %zu bytes; the log keeps the rule set in "
+                             "force, and a rule file may be at most %d bytes",
+                             set->rules_name, set->rules_len, CSPH_RULES_TEXT_MAX);
     if (set->calendar_len > CSPH_CALENDAR_TEXT_MAX)
         return hub_error_set(err, CSPH_ERR_CONFIG, "rules_file",
-                              "%s: the calendar is %zu bytes; the log keeps the rule set in "
-                              "force, and a calendar may be at most %d bytes",
-                              set->calendar_name, set->calendar_len, CSPH_CALENDAR_TEXT_MAX);
+                             "%s: the calendar is %zu bytes; the log keeps the rule set in "
+                             "force, and a calendar may be at most %d bytes",
+                             set->calendar_name, set->calendar_len, CSPH_CALENDAR_TEXT_MAX);
     return CSPH_ERR_OK;
 }
 
 /* The rules.loaded in force at seq at (the last one at or before it; at =
  * UINT64_MAX: the last one): *seq (0: none) and its digest into out. */
 static enum hub_err rules_at(struct hub_ingest *g, uint64_t at, char *out, size_t n,
-                              uint64_t *seq, struct hub_error *err)
+                             uint64_t *seq, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -461,7 +461,7 @@ static enum hub_err rules_at(struct hub_ingest *g, uint64_t at, char *out, size_
     int rc = mdb_txn_begin(hub_store_env(g->store), NULL, MDB_RDONLY, &txn);
     if (rc)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
-                              mdb_strerror(rc));
+                             mdb_strerror(rc));
     if ((rc = mdb_dbi_open(txn, RULES_DB, MDB_INTEGERKEY, &dbi)) == 0 &&
         (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -479,12 +479,12 @@ static enum hub_err rules_at(struct hub_ingest *g, uint64_t at, char *out, size_
     mdb_txn_commit(txn);
     if (rc && rc != MDB_NOTFOUND)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
-                              mdb_strerror(rc));
+                             mdb_strerror(rc));
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_ingest_rules_recorded(struct hub_ingest *g, char *out, size_t n,
-                                         uint64_t *seq, struct hub_error *err)
+                                       uint64_t *seq, struct hub_error *err)
 {
     uint64_t s;
     enum hub_err rc = rules_at(g, UINT64_MAX, out, n, &s, err);
@@ -494,7 +494,7 @@ enum hub_err hub_ingest_rules_recorded(struct hub_ingest *g, char *out, size_t n
 }
 
 enum hub_err hub_ingest_rules_loaded(struct hub_ingest *g, int64_t now_ms, uint64_t *seq,
-                                       struct hub_error *err)
+                                     struct hub_error *err)
 {
     const struct hub_ruleset *set = g->rules ? hub_rules_set(g->rules) : NULL;
     enum hub_err rc = hub_ingest_rules_fit(g->rules, err);
@@ -534,7 +534,7 @@ static void field_str(const msgpack_object *obj, const char *name, char *out, si
 }
 
 enum hub_err hub_ingest_rules_from_event(struct hub_ingest *g, const msgpack_object *obj,
-                                           struct hub_rules **out, struct hub_error *err)
+                                         struct hub_rules **out, struct hub_error *err)
 {
     char digest[80], name[256], cal_name[256];
     const msgpack_object *text = hub_mp_get(obj, "rules_text"),
@@ -547,7 +547,7 @@ enum hub_err hub_ingest_rules_from_event(struct hub_ingest *g, const msgpack_obj
         return CSPH_ERR_OK;
     if (!text || text->type != MSGPACK_OBJECT_STR || (cal && cal->type != MSGPACK_OBJECT_STR))
         return hub_error_set(err, CSPH_ERR_BAD_EVENT, "rules_text",
-                              "a rules.loaded event without its rule file's text");
+                             "a rules.loaded event without its rule file's text");
     struct hub_ruleset *set;
     enum hub_err rc = hub_ruleset_load_text(
         &set, name[0] ? name : "rules.yaml", (const unsigned char *)text->via.str.ptr,
@@ -575,8 +575,8 @@ static int recorded_visit(void *ctx, const struct hub_stored_event *ev)
     msgpack_zone_init(&z, 4096);
     if (msgpack_unpack(ev->bytes, ev->len, &off, &z, &obj) != MSGPACK_UNPACK_SUCCESS)
         r->rc = hub_error_set(r->err, CSPH_ERR_INTERNAL, NULL,
-                               "the rules.loaded event at seq %llu is not readable",
-                               (unsigned long long)ev->seq);
+                              "the rules.loaded event at seq %llu is not readable",
+                              (unsigned long long)ev->seq);
     else
         r->rc = hub_ingest_rules_from_event(r->g, &obj, &r->rules, r->err);
     msgpack_zone_destroy(&z);
@@ -584,8 +584,8 @@ static int recorded_visit(void *ctx, const struct hub_stored_event *ev)
 }
 
 enum hub_err hub_ingest_rules_in_force(struct hub_ingest *g, uint64_t at,
-                                         struct hub_rules **out, int *found,
-                                         struct hub_error *err)
+                                       struct hub_rules **out, int *found,
+                                       struct hub_error *err)
 {
     char digest[80];
     uint64_t seq;
@@ -696,7 +696,7 @@ static int catch_up_visit(void *vctx, const struct hub_stored_event *ev)
     const msgpack_object *id = hub_mp_get(&obj, "id");
     if (id && id->type == MSGPACK_OBJECT_STR &&
         (c->rc = hub_store_index_add(c->g->store, ev, id->via.str.ptr, id->via.str.size,
-                                      c->err)))
+                                     c->err)))
         return 1;
     int ti = hub_schemas_find(c->g->schemas, ev->type, ev->type_len);
     if ((c->rc = index_refs(c->g, ti, &obj, ev->occurred_ms, ev->seq, c->err)))
@@ -713,7 +713,7 @@ static int catch_up_visit(void *vctx, const struct hub_stored_event *ev)
     const struct hub_alert_draft *drafts;
     size_t n;
     c->rc = hub_rules_eval(c->g->rules, hub_store_index_txn(c->g->store), &rev, &drafts, &n,
-                            c->err);
+                           c->err);
     if (c->rc == CSPH_ERR_OK && is_type(ev->type, ev->type_len, "alert.status"))
         c->rc = decide(c->g, NULL, &obj, ev->seq, ev->occurred_ms, ev->received_ms, &drafts, &n,
                        c->err);
@@ -770,7 +770,7 @@ enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct 
         int end = 1;
         if (from < last)
             rc = hub_store_scan(g->store, from, until, until - from, backfill_visit, &b, &upto,
-                                 &end, err);
+                                &end, err);
         if (rc == CSPH_ERR_OK)
             rc = b.rc;
         if (rc == CSPH_ERR_OK && upto >= last)
@@ -802,7 +802,7 @@ enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct 
 }
 
 enum hub_err hub_ingest_catch_up(struct hub_ingest *g, uint64_t *caught,
-                                   struct hub_error *err)
+                                 struct hub_error *err)
 {
     return catch_up(g, UINT64_MAX, 0, caught, err);
 }
@@ -848,7 +848,7 @@ enum hub_err hub_ingest_heal(struct hub_ingest *g, int *more, struct hub_error *
 /* Bring the index level with the log, at most max events (UINT64_MAX: all
  * of them); quiet: no log lines (a rebuild in steps logs its own). */
 static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
-                              struct hub_error *err)
+                             struct hub_error *err)
 {
     struct catch_up c = {.g = g, .err = err, .live = g->rules};
     hub_store_index_settle(g->store); /* what is held first: it is level with the log */
@@ -876,13 +876,13 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
         uint64_t upto = from, until = last - from > chunk ? from + chunk : last;
         c.rc = CSPH_ERR_OK;
         rc = hub_store_scan(g->store, from, until, until - from, catch_up_visit, &c, &upto, &end,
-                             err);
+                            err);
         if (rc == CSPH_ERR_OK)
             rc = c.rc;
         if (rc == CSPH_ERR_OK && upto <= from)
             rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                                "the log has no event after seq %llu but its last is %llu",
-                                (unsigned long long)from, (unsigned long long)last);
+                               "the log has no event after seq %llu but its last is %llu",
+                               (unsigned long long)from, (unsigned long long)last);
         if (rc) {
             hub_store_index_abort(g->store);
             break;

@@ -21,18 +21,18 @@
 
 struct hub_ingest {
     const struct hub_config *cfg;
-    struct hub_store *store;     /* borrowed */
-    struct hub_schemas *schemas; /* borrowed */
-    struct hub_rules *rules;     /* borrowed; NULL: no rules in force */
-    struct hub_queues *queues;   /* borrowed */
+    struct hub_store *store;      /* borrowed */
+    struct hub_schemas *schemas;  /* borrowed */
+    struct hub_rules *rules;      /* borrowed; NULL: no rules in force */
+    struct hub_queues *queues;    /* borrowed */
     msgpack_sbuffer hub_event;    /* the hub event being built */
     msgpack_zone zone;            /* its unpacked form */
     uint64_t alerts_raised;
 };
 
 void hub_ingest_init(struct hub_ingest *g, const struct hub_config *cfg,
-                      struct hub_store *store, struct hub_schemas *schemas,
-                      struct hub_rules *rules, struct hub_queues *queues);
+                     struct hub_store *store, struct hub_schemas *schemas,
+                     struct hub_rules *rules, struct hub_queues *queues);
 void hub_ingest_fini(struct hub_ingest *g);
 
 /* Before a batch (the core's hub_core_batch_begin, which owns the order
@@ -46,22 +46,22 @@ enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err);
  * rules. CSPH_ERR_ID_CONFLICT is an event-level error; CSPH_ERR_BUSY and
  * CSPH_ERR_INTERNAL mean the transaction is lost. */
 enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info *info,
-                                const msgpack_object *obj, const void *bytes, size_t len,
-                                int64_t received_ms, uint64_t *seq, int *dup,
-                                struct hub_error *err);
+                              const msgpack_object *obj, const void *bytes, size_t len,
+                              int64_t received_ms, uint64_t *seq, int *dup,
+                              struct hub_error *err);
 
 /* A panel's decision: record alert id's status and append the alert.status
  * event. NOT_FOUND when no such alert (nothing appended). *seq is the
  * event's seq. */
 enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
-                                       enum hub_alert_status status, const char *note,
-                                       size_t note_len, int64_t now_ms, uint64_t *seq,
-                                       struct hub_error *err);
+                                     enum hub_alert_status status, const char *note,
+                                     size_t note_len, int64_t now_ms, uint64_t *seq,
+                                     struct hub_error *err);
 
 /* Append a timer.fired event for every deadline <= now_ms (at most max);
  * the rules (overdue) escalate from them. *fired is how many. */
 enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
-                                   size_t *fired, struct hub_error *err);
+                                 size_t *fired, struct hub_error *err);
 
 /* Record a read: an audit.access event (who, role, op, the query as text,
  * how many records were returned). A query over CSPH_AUDIT_QUERY_MAX bytes
@@ -69,8 +69,8 @@ enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t ma
  * query_truncated: true. */
 #define CSPH_AUDIT_QUERY_MAX 4096
 enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const char *role,
-                                const char *op, const char *query, size_t query_len,
-                                uint64_t returned, int64_t now_ms, struct hub_error *err);
+                              const char *op, const char *query, size_t query_len,
+                              uint64_t returned, int64_t now_ms, struct hub_error *err);
 
 /* Bring the index (idempotency entries and rule state, in index.mdb) level
  * with the log: every event after hub_store_index_applied goes through
@@ -79,7 +79,7 @@ enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const 
  * after a failed batch dropped held index work. *caught is how many events
  * it applied. */
 enum hub_err hub_ingest_catch_up(struct hub_ingest *g, uint64_t *caught,
-                                   struct hub_error *err);
+                                 struct hub_error *err);
 
 /* Heal what a fault left outside a batch (store.h, "Faults"): reopen the
  * log after MDB_PANIC (and the queues with it), or take one step of
@@ -105,21 +105,21 @@ enum hub_err hub_ingest_rules_fit(const struct hub_rules *rules, struct hub_erro
  * when the log holds none, and its seq (unless seq is NULL; 0: none). Its
  * own read transaction. */
 enum hub_err hub_ingest_rules_recorded(struct hub_ingest *g, char *out, size_t n,
-                                         uint64_t *seq, struct hub_error *err);
+                                       uint64_t *seq, struct hub_error *err);
 /* The rule set in force at seq at (the last rules.loaded at or before it),
  * compiled: *out (NULL for "none"; the caller destroys it); *found 0 when
  * the log holds none by then. */
 enum hub_err hub_ingest_rules_in_force(struct hub_ingest *g, uint64_t at,
-                                         struct hub_rules **out, int *found,
-                                         struct hub_error *err);
+                                       struct hub_rules **out, int *found,
+                                       struct hub_error *err);
 /* Append a rules.loaded event for g->rules (digest "none" when NULL)
  * inside the batch. *seq is its seq. */
 enum hub_err hub_ingest_rules_loaded(struct hub_ingest *g, int64_t now_ms, uint64_t *seq,
-                                       struct hub_error *err);
+                                     struct hub_error *err);
 /* The rule set a rules.loaded event (obj, its map) records, compiled with
  * the config's panels and g's schemas: *out is NULL for "none". */
 enum hub_err hub_ingest_rules_from_event(struct hub_ingest *g, const msgpack_object *obj,
-                                           struct hub_rules **out, struct hub_error *err);
+                                         struct hub_rules **out, struct hub_error *err);
 
 /* Rules that count events in a way the state has not seen (added, or their
  * tests or keys edited) get their windows filled from the whole log,

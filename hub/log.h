@@ -15,10 +15,10 @@ int hub_log_level_parse(const char *s);
 void hub_log_write(enum hub_log_level lvl, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define hub_log(lvl, module, ...)                                             \
+#define hub_log(lvl, module, ...)                                              \
     do {                                                                       \
-        if ((lvl) >= hub_log_min)                                             \
-            hub_log_write((lvl), (module), __VA_ARGS__);                      \
+        if ((lvl) >= hub_log_min)                                              \
+            hub_log_write((lvl), (module), __VA_ARGS__);                       \
     } while (0)
 #define LOG_DEBUG(m, ...) hub_log(CSPH_LOG_DEBUG, m, __VA_ARGS__)
 #define LOG_INFO(m, ...) hub_log(CSPH_LOG_INFO, m, __VA_ARGS__)

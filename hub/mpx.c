@@ -164,7 +164,7 @@ int hub_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *c
 }
 
 int hub_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
-                        msgpack_sbuffer *sb)
+                       msgpack_sbuffer *sb)
 {
     size_t off = 0;
     uint32_t n;

@@ -39,6 +39,6 @@ int hub_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *c
  * complete map header or the map already holds UINT32_MAX pairs. The one
  * place a map is extended by hand (the hub stamping an event's source). */
 int hub_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
-                        msgpack_sbuffer *sb);
+                       msgpack_sbuffer *sb);
 
 #endif

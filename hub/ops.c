@@ -61,12 +61,12 @@ enum hub_err hub_ops_panel_arg(struct hub_ctx *h, struct hub_req *q, int *panel)
     *panel = hub_config_panel_find(h->cfg, p, len);
     if (*panel < 0)
         return hub_error_set(&q->e, CSPH_ERR_UNKNOWN_PANEL, "panel", "no panel named '%.*s'",
-                              (int)len, p);
+                             (int)len, p);
     if (q->who && !hub_identity_may_panel(q->who, *panel)) {
         h->c.forbidden++;
         return hub_error_set(&q->e, CSPH_ERR_FORBIDDEN, "panel",
-                              "identity '%s' may not read panel %s", q->who->name,
-                              h->cfg->panels[*panel].name);
+                             "identity '%s' may not read panel %s", q->who->name,
+                             h->cfg->panels[*panel].name);
     }
     return CSPH_ERR_OK;
 }

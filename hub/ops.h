@@ -78,10 +78,10 @@ struct hub_ctx {
 /* One request as its handler sees it. */
 struct hub_req {
     const struct hub_request *r;
-    const struct hub_identity *who; /* the sender (security curve); NULL in none */
+    const struct hub_identity *who;  /* the sender (security curve); NULL in none */
     int64_t now_ms;                  /* the batch's clock reading */
     msgpack_packer *pk;              /* the reply is packed here */
-    struct hub_error e;             /* why, when the handler returns an error */
+    struct hub_error e;              /* why, when the handler returns an error */
     uint32_t count;                  /* records a read returned (audit.access) */
     /* fetch: no alert yet and wait_ms given: the caller holds the request
      * (hold = 1) and answers it later with hub_reads_fetch_reply. */

@@ -52,7 +52,7 @@ static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "%s: the hub's storage limit is reached",
-                              what);
+                             what);
     LOG_ERROR("queues", "%s: %s", what, mdb_strerror(rc));
     return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: storage failure", what);
 }
@@ -104,7 +104,7 @@ enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_er
 }
 
 enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
-                               const struct hub_config *cfg, struct hub_error *err)
+                             const struct hub_config *cfg, struct hub_error *err)
 {
     struct hub_queues *q = calloc(1, sizeof *q);
     if (!q)
@@ -256,8 +256,8 @@ static void key_text(const struct hub_alert_draft *d, char *out, size_t n)
 }
 
 static enum hub_err add_case_index(struct hub_queues *q, MDB_txn *txn, const char *panel,
-                                    const struct hub_alert_draft *d, uint64_t id, int del,
-                                    struct hub_error *err)
+                                   const struct hub_alert_draft *d, uint64_t id, int del,
+                                   struct hub_error *err)
 {
     unsigned char kb[80 + 260], idb[8];
     hub_put_be64(idb, id);
@@ -274,8 +274,8 @@ static enum hub_err add_case_index(struct hub_queues *q, MDB_txn *txn, const cha
 }
 
 enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
-                                 const struct hub_alert_draft *d, const char *rule_version,
-                                 uint64_t *idp, struct hub_error *err)
+                               const struct hub_alert_draft *d, const char *rule_version,
+                               uint64_t *idp, struct hub_error *err)
 {
     const struct hub_panel *panel = &q->cfg->panels[d->panel_index];
     uint64_t id = q->txn_last_id + 1;
@@ -612,7 +612,7 @@ static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, si
 
 /* Remove id's deadline (if any) and its case-index entries. */
 static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                  struct rec *r, struct hub_error *err)
+                                 struct rec *r, struct hub_error *err)
 {
     if (r->due_ms == NO_DUE)
         return CSPH_ERR_OK;
@@ -642,7 +642,7 @@ static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id
 
 /* Rewrite the mutable header of alert id. */
 static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, int status,
-                                int64_t due_ms, struct hub_error *err)
+                               int64_t due_ms, struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     int rc = mdb_get(txn, q->alerts, &k, &v);
@@ -662,15 +662,15 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
 }
 
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                     enum hub_alert_status status, int *panel_index,
-                                     struct hub_error *err)
+                                   enum hub_alert_status status, int *panel_index,
+                                   struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
     int rc = mdb_get(txn, q->alerts, &k, &v);
     if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                              (unsigned long long)id);
+                             (unsigned long long)id);
     if (rc)
         return lmdb_fail(err, rc, "reading an alert");
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
@@ -689,10 +689,10 @@ enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t 
 }
 
 enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
-                                      const struct hub_rules *rules, int panel_index,
-                                      const char *value, size_t value_len, int closed,
-                                      int has_risk, enum hub_priority risk,
-                                      struct hub_error *err)
+                                    const struct hub_rules *rules, int panel_index,
+                                    const char *value, size_t value_len, int closed,
+                                    int has_risk, enum hub_priority risk,
+                                    struct hub_error *err)
 {
     if (!closed && !has_risk)
         return CSPH_ERR_OK;
@@ -769,8 +769,8 @@ int hub_queues_next_due(struct hub_queues *q, int64_t *due_ms)
 }
 
 enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now_ms,
-                                   struct hub_due_alert *out, size_t max, size_t *n,
-                                   struct hub_error *err)
+                                 struct hub_due_alert *out, size_t max, size_t *n,
+                                 struct hub_error *err)
 {
     *n = 0;
     while (*n < max) {
@@ -814,13 +814,13 @@ enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now
 }
 
 enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *panel,
-                                   struct hub_error *err)
+                                 struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                              (unsigned long long)id);
+                             (unsigned long long)id);
     *panel = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     return CSPH_ERR_OK;
 }
@@ -895,7 +895,7 @@ void hub_alert_brief_free(struct hub_alert_brief *b)
 }
 
 enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct hub_alert_brief *b, struct hub_error *err)
+                                    struct hub_alert_brief *b, struct hub_error *err)
 {
     MDB_txn *own = NULL;
     MDB_val k = {8, &id}, v;
@@ -910,14 +910,14 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
     }
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                           (unsigned long long)id);
+                          (unsigned long long)id);
     else {
         b->panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
         b->status = r.status;
         snprintf(b->rule, sizeof b->rule, "%.*s", (int)r.rule_len, r.rule);
         if (brief_parse(&r, b)) {
             e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
-                               (unsigned long long)id);
+                              (unsigned long long)id);
             hub_alert_brief_free(b);
         }
     }
@@ -927,7 +927,7 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
 }
 
 enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct hub_error *err)
+                                    struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
@@ -940,7 +940,7 @@ enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t
  * limits on consumers per panel and per identity, counted in txn. The
  * panel's count is a walk of its cursors, at most the limit long. */
 static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const char *panel,
-                                    const char *identity, struct hub_error *err)
+                                   const char *identity, struct hub_error *err)
 {
     const struct hub_limits *l = &q->cfg->limits;
     unsigned char kb[80];
@@ -960,10 +960,10 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
     mdb_cursor_close(c);
     if (n >= l->consumers_per_panel_max)
         return hub_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
-                              "panel %s already has %u durable consumers "
-                              "(limits.consumers_per_panel_max); ack under a consumer name in "
-                              "use, or ask the hub's operator",
-                              panel, l->consumers_per_panel_max);
+                             "panel %s already has %u durable consumers "
+                             "(limits.consumers_per_panel_max); ack under a consumer name in "
+                             "use, or ask the hub's operator",
+                             panel, l->consumers_per_panel_max);
     if (!identity)
         return CSPH_ERR_OK;
     char key[200];
@@ -973,10 +973,10 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
         memcpy(&mine, mv.mv_data, 8);
     if (mine >= l->consumers_per_identity_max)
         return hub_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
-                              "identity '%s' already made %llu durable consumers "
-                              "(limits.consumers_per_identity_max); ack under a consumer name in "
-                              "use, or ask the hub's operator",
-                              identity, (unsigned long long)mine);
+                             "identity '%s' already made %llu durable consumers "
+                             "(limits.consumers_per_identity_max); ack under a consumer name in "
+                             "use, or ask the hub's operator",
+                             identity, (unsigned long long)mine);
     mine++;
     mv.mv_size = 8;
     mv.mv_data = &mine;
@@ -985,8 +985,8 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
 }
 
 enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
-                              const char *consumer, size_t consumer_len, uint64_t upto,
-                              const char *identity, struct hub_error *err)
+                            const char *consumer, size_t consumer_len, uint64_t upto,
+                            const char *identity, struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     unsigned char kb[80 + 70], idb[8];
@@ -995,7 +995,7 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
     int rc = mdb_get(txn, q->panel_alerts, &pk, &pv);
     if (rc == MDB_NOTFOUND)
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "upto", "alert %llu is not on panel %s",
-                              (unsigned long long)upto, panel);
+                             (unsigned long long)upto, panel);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
     MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
@@ -1019,8 +1019,8 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
  * fits in room bytes (an alert that alone does not fit goes cut, see
  * pack_rec_cut). */
 static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
-                          int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
-                          uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
+                         int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
+                         uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, after + 1);
@@ -1073,9 +1073,9 @@ static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, 
 }
 
 enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, size_t room,
-                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                                struct hub_error *err)
+                              size_t consumer_len, uint32_t max, size_t room,
+                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                              struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     MDB_txn *txn;
@@ -1094,23 +1094,23 @@ enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char 
 }
 
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, size_t room, msgpack_packer *pk,
-                               uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
+                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
     enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
-                           room, pk, count, last, end, err);
+                          room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
 }
 
 enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
-                                   uint64_t max, size_t room, msgpack_packer *pk,
-                                   int *panel_index, uint32_t *count, uint64_t *total,
-                                   struct hub_error *err)
+                                 uint64_t max, size_t room, msgpack_packer *pk,
+                                 int *panel_index, uint32_t *count, uint64_t *total,
+                                 struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
@@ -1123,7 +1123,7 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, ui
     *total = 0;
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0) {
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                           (unsigned long long)id);
+                          (unsigned long long)id);
         goto out;
     }
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
@@ -1132,7 +1132,7 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, ui
     struct ev_span ev;
     if (find_evidence(pairs, len, r.npairs, &ev)) {
         e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
-                           (unsigned long long)id);
+                          (unsigned long long)id);
         goto out;
     }
     *total = ev.n;
@@ -1148,7 +1148,7 @@ out:
 }
 
 enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
-                               struct hub_error *err)
+                             struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
@@ -1160,7 +1160,7 @@ enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void 
 }
 
 enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
-                                  void *ctx, struct hub_error *err)
+                                void *ctx, struct hub_error *err)
 {
     MDB_cursor *cur;
     MDB_val k, v;

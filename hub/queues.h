@@ -55,7 +55,7 @@ struct hub_due_alert {
  * outlive the queues). Opens its databases in a write transaction of its
  * own. */
 enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
-                               const struct hub_config *cfg, struct hub_error *err);
+                             const struct hub_config *cfg, struct hub_error *err);
 void hub_queues_close(struct hub_queues **q);
 /* After the store reopened its environment (hub_store_reopen_log): use
  * env from now on, its databases opened again. No transaction of the old
@@ -72,32 +72,32 @@ uint64_t hub_queues_touched(const struct hub_queues *q);
 
 /* Number and store a draft inside txn. *id is the new alert's id. */
 enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
-                                 const struct hub_alert_draft *d, const char *rule_version,
-                                 uint64_t *id, struct hub_error *err);
+                               const struct hub_alert_draft *d, const char *rule_version,
+                               uint64_t *id, struct hub_error *err);
 /* Record a decision: status of alert id. Ends its deadline. NOT_FOUND when
  * no such alert. *panel_index gets the alert's panel. */
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                     enum hub_alert_status status, int *panel_index,
-                                     struct hub_error *err);
+                                   enum hub_alert_status status, int *panel_index,
+                                   struct hub_error *err);
 /* case.update for value on panel: closed ends that case's open deadlines;
  * otherwise, when risk is given (has_risk), the deadline moves to the
  * cadence rules give that priority, from each alert's raised_at. */
 enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
-                                      const struct hub_rules *rules, int panel_index,
-                                      const char *value, size_t value_len, int closed,
-                                      int has_risk, enum hub_priority risk,
-                                      struct hub_error *err);
+                                    const struct hub_rules *rules, int panel_index,
+                                    const char *value, size_t value_len, int closed,
+                                    int has_risk, enum hub_priority risk,
+                                    struct hub_error *err);
 /* The earliest pending deadline (1 and *due_ms), or 0 when none. */
 int hub_queues_next_due(struct hub_queues *q, int64_t *due_ms);
 /* Take the alerts whose deadline is <= now_ms (at most max) out of the
  * deadline index inside txn, into out. *n is how many. */
 enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now_ms,
-                                   struct hub_due_alert *out, size_t max, size_t *n,
-                                   struct hub_error *err);
+                                 struct hub_due_alert *out, size_t max, size_t *n,
+                                 struct hub_error *err);
 
 /* The panel index of alert id (NOT_FOUND when no such alert). */
 enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *panel,
-                                   struct hub_error *err);
+                                 struct hub_error *err);
 
 /* What the rules need of an alert to follow a decision on it. */
 struct hub_alert_brief {
@@ -115,12 +115,12 @@ struct hub_alert_brief {
  * success the caller frees it with hub_alert_brief_free. */
 void hub_alert_brief_free(struct hub_alert_brief *b);
 enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct hub_alert_brief *b, struct hub_error *err);
+                                    struct hub_alert_brief *b, struct hub_error *err);
 
 /* A timer.fired for alert id: its deadline no longer runs (the due date
  * stays on record). No-op when already spent or no such alert. */
 enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct hub_error *err);
+                                    struct hub_error *err);
 
 /* Move consumer's cursor on panel to upto (only forward). NOT_FOUND when
  * upto is not an alert of that panel. A new consumer's cursor is made only
@@ -128,8 +128,8 @@ enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t
  * security none), limits.consumers_per_identity_max: TOO_LARGE (field
  * "consumer") beyond them. */
 enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
-                              const char *consumer, size_t consumer_len, uint64_t upto,
-                              const char *identity, struct hub_error *err);
+                            const char *consumer, size_t consumer_len, uint64_t upto,
+                            const char *identity, struct hub_error *err);
 
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
  * as array items (the caller packs the array header): fetch = after the
@@ -147,12 +147,12 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
  * evidence's length) and `evidence_next` (K): hub_queues_evidence gives
  * the rest. */
 enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, size_t room,
-                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                                struct hub_error *err);
+                              size_t consumer_len, uint32_t max, size_t room,
+                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                              struct hub_error *err);
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, size_t room, msgpack_packer *pk,
-                               uint32_t *count, uint64_t *last, int *end, struct hub_error *err);
+                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t *count, uint64_t *last, int *end, struct hub_error *err);
 /* The evidence of alert id as its panel's queue shows it (full = 1: in
  * full, for the auditor; a restricted panel's queue shows none) from
  * position `after` (0: the first seq), at most max seqs and as many as fit
@@ -162,9 +162,9 @@ enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, 
  * caller can check who may see it before sending anything. NOT_FOUND when
  * no such alert. */
 enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
-                                   uint64_t max, size_t room, msgpack_packer *pk,
-                                   int *panel_index, uint32_t *count, uint64_t *total,
-                                   struct hub_error *err);
+                                 uint64_t max, size_t room, msgpack_packer *pk,
+                                 int *panel_index, uint32_t *count, uint64_t *total,
+                                 struct hub_error *err);
 /* Alerts raised per panel (counts), for stats: counts[i] for panel i. */
 void hub_queues_counts(const struct hub_queues *q, uint64_t *counts);
 
@@ -172,10 +172,10 @@ void hub_queues_counts(const struct hub_queues *q, uint64_t *counts);
  * comparisons). */
 typedef int (*hub_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);
 enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
-                               struct hub_error *err);
+                             struct hub_error *err);
 /* The same in txn, a read transaction of the queues' environment (so the
  * alerts and the log are read in one snapshot). */
 enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
-                                  void *ctx, struct hub_error *err);
+                                void *ctx, struct hub_error *err);
 
 #endif

@@ -119,12 +119,12 @@ static int replay_get_visit(void *vctx, const struct hub_stored_event *ev)
 /* hub_store_scan with replay_visit: an event that did not fit is the
  * first of the next reply. */
 static enum hub_err replay_scan(struct hub_ctx *h, struct replay_ctx *c, uint64_t after,
-                                 uint64_t until, uint64_t scan_max, uint64_t *last, int *end,
-                                 struct hub_error *e)
+                                uint64_t until, uint64_t scan_max, uint64_t *last, int *end,
+                                struct hub_error *e)
 {
     c->stop_before = 0;
     enum hub_err rc = hub_store_scan(hub_core_store(h->core), after, until, scan_max,
-                                       replay_visit, c, last, end, e);
+                                     replay_visit, c, last, end, e);
     if (!rc && c->stop_before) {
         *last = c->stop_before - 1;
         *end = 0;
@@ -172,7 +172,7 @@ static int cmp_seq(const void *a, const void *b)
  * order, paged the same way. At most replay_scan_max events are examined
  * per reply, as for any filtered replay. */
 static enum hub_err replay_person(struct hub_ctx *h, struct replay_ctx *c, uint64_t after,
-                                   uint64_t until, uint64_t *last, int *end, struct hub_error *e)
+                                  uint64_t until, uint64_t *last, int *end, struct hub_error *e)
 {
     struct seq_list l = {.after = after, .until = until};
     uint64_t applied = 0, scan_max = h->cfg->limits.replay_scan_max;
@@ -183,7 +183,7 @@ static enum hub_err replay_person(struct hub_ctx *h, struct replay_ctx *c, uint6
     if (from <= to) {
         struct hub_error ie;
         if (hub_store_refs(hub_core_store(h->core), CSPH_REF_PERSON, c->person, c->person_len,
-                            from, to, seq_collect, &l, &applied, &ie) ||
+                           from, to, seq_collect, &l, &applied, &ie) ||
             l.oom) {
             /* The log alone still answers, only slower. */
             LOG_WARN("hub", "replay by person reads the whole log: %s",
@@ -255,7 +255,7 @@ done:
 }
 
 static enum hub_err time_arg(const struct hub_request *r, const char *key, int *has, int64_t *ms,
-                              struct hub_error *e)
+                             struct hub_error *e)
 {
     const char *p = NULL, *why = NULL;
     size_t len = 0;
@@ -289,12 +289,12 @@ enum hub_err hub_op_replay(struct hub_ctx *h, struct hub_req *q)
             ok = c.types->via.array.ptr[i].type == MSGPACK_OBJECT_STR;
         if (!ok)
             return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "types",
-                                  "'types' must be an array of up to 64 type names");
+                                 "'types' must be an array of up to 64 type names");
     }
     if (c.person && !hub_person_ref_valid(c.person, c.person_len))
         return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
-                              "'person' must be a person reference: 1-64 characters from "
-                              "A-Z a-z 0-9 . _ : -");
+                             "'person' must be a person reference: 1-64 characters from "
+                             "A-Z a-z 0-9 . _ : -");
     c.max = (uint32_t)max;
     c.room = hub_ops_reply_room(h, r->req.len);
     msgpack_packer epk;
@@ -379,7 +379,7 @@ enum hub_err hub_op_rejects(struct hub_ctx *h, struct hub_req *q)
                                         ? room - DROPPED_SOURCES_MAX * 80
                                         : room};
     if ((rc = hub_store_rejects(hub_core_store(h->core), after, max, rejects_visit, &c, &last,
-                                 &end, e)))
+                                &end, e)))
         return rc;
     /* What the bound per source dropped (PROTOCOL.md 7): the total, and
      * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */
@@ -395,8 +395,8 @@ enum hub_err hub_op_rejects(struct hub_ctx *h, struct hub_req *q)
 
 
 static enum hub_err fetch_args(struct hub_ctx *h, struct hub_req *q, int *panel,
-                                const char **consumer, size_t *clen, uint64_t *max,
-                                uint64_t *wait_ms, struct hub_error *e)
+                               const char **consumer, size_t *clen, uint64_t *max,
+                               uint64_t *wait_ms, struct hub_error *e)
 {
     const struct hub_request *r = q->r;
     enum hub_err rc = hub_ops_panel_arg(h, q, panel);
@@ -410,8 +410,8 @@ static enum hub_err fetch_args(struct hub_ctx *h, struct hub_req *q, int *panel,
 }
 
 enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req, int panel,
-                                     const char *consumer, size_t clen, uint32_t max,
-                                     msgpack_packer *pk, uint32_t *count, struct hub_error *e)
+                                   const char *consumer, size_t clen, uint32_t max,
+                                   msgpack_packer *pk, uint32_t *count, struct hub_error *e)
 {
     msgpack_packer ipk;
     h->items.size = 0;
@@ -419,8 +419,8 @@ enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req
     uint64_t last = 0;
     int end = 1;
     enum hub_err rc = hub_queues_fetch(hub_core_queues(h->core), panel, consumer, clen, max,
-                                         hub_ops_reply_room(h, req->len), &ipk, count, &last,
-                                         &end, e);
+                                       hub_ops_reply_room(h, req->len), &ipk, count, &last,
+                                       &end, e);
     if (rc)
         return rc;
     hub_reply_list(pk, req, "alerts", &h->items, *count, 1, last, end);
@@ -436,10 +436,10 @@ enum hub_err hub_op_fetch(struct hub_ctx *h, struct hub_req *q)
     q->wait_ms = 0;
     q->hold = 0;
     enum hub_err rc = fetch_args(h, q, &q->panel, &q->consumer, &q->consumer_len, &max,
-                                  &q->wait_ms, &q->e);
+                                 &q->wait_ms, &q->e);
     if (!rc)
         rc = hub_reads_fetch_reply(h, &q->r->req, q->panel, q->consumer, q->consumer_len,
-                                    (uint32_t)max, q->pk, &count, &q->e);
+                                   (uint32_t)max, q->pk, &count, &q->e);
     if (rc)
         return rc;
     q->max = (uint32_t)max;
@@ -463,7 +463,7 @@ enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q)
         rc = hub_wire_str(r, "status", 1, 32, 0, &st, &stlen, e);
     if (!rc && st && (status = hub_alert_status_parse(st, stlen)) < 0)
         rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
-                            "'status' must be open, acknowledged, accepted, declined or closed");
+                           "'status' must be open, acknowledged, accepted, declined or closed");
     if (!rc)
         rc = hub_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e);
     if (!rc)
@@ -476,7 +476,7 @@ enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q)
     /* Restricted panels' evidence is for the auditor only. */
     int full = q->who && q->who->role == CSPH_ROLE_AUDITOR;
     if ((rc = hub_queues_list(hub_core_queues(h->core), panel, status, after, (uint32_t)max, full,
-                               hub_ops_reply_room(h, r->req.len), &ipk, &count, &last, &end, e)))
+                              hub_ops_reply_room(h, r->req.len), &ipk, &count, &last, &end, e)))
         return rc;
     q->count = count;
     hub_reply_list(q->pk, &r->req, "alerts", &h->items, count, 1, last, end);
@@ -508,7 +508,7 @@ enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q)
      * auditor only. */
     int full = q->who && q->who->role == CSPH_ROLE_AUDITOR;
     if ((rc = hub_queues_evidence(hub_core_queues(h->core), id, full, after, max,
-                                   hub_ops_reply_room(h, r->req.len), &ipk, &panel, &count, &total, e)))
+                                  hub_ops_reply_room(h, r->req.len), &ipk, &panel, &count, &total, e)))
         return rc;
     if (q->who && !hub_identity_may_panel(q->who, panel)) {
         /* Answered exactly as for an alert that does not exist (as
@@ -517,7 +517,7 @@ enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q)
         h->items.size = 0;
         h->c.forbidden++;
         return hub_error_set(e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                              (unsigned long long)id);
+                             (unsigned long long)id);
     }
     uint64_t next = (after < total ? after : total) + count;
     q->count = count;

@@ -20,7 +20,7 @@ enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q);
  * reply's room given the echoed req), packed into pk; *count alerts. For a
  * fetch answered now and for a held fetch answered later. */
 enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req, int panel,
-                                     const char *consumer, size_t clen, uint32_t max,
-                                     msgpack_packer *pk, uint32_t *count, struct hub_error *e);
+                                   const char *consumer, size_t clen, uint32_t max,
+                                   msgpack_packer *pk, uint32_t *count, struct hub_error *e);
 
 #endif

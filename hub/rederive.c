@@ -12,7 +12,7 @@
 /* ---- the replay, shared with --what-if ------------------------------------ */
 
 enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
-                                      const char *dir, struct hub_error *err)
+                                    const char *dir, struct hub_error *err)
 {
     memset(s, 0, sizeof *s);
     struct hub_core_opts o = {.cfg = cfg, .dir = dir, .readonly = 1};
@@ -26,7 +26,7 @@ enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hu
     int mrc = mdb_txn_begin(hub_store_env(s->store), NULL, MDB_RDONLY, &txn);
     if (mrc) {
         rc = hub_error_set(err, CSPH_ERR_IO, NULL, "cannot read the log in %s: %s", dir,
-                            mdb_strerror(mrc));
+                           mdb_strerror(mrc));
         goto fail;
     }
     s->last_seq = hub_store_last_seq_in(s->store, txn);
@@ -71,7 +71,7 @@ static int feed(void *ctx, const struct hub_stored_event *ev)
         fprintf(r->out, "event seq %llu no longer passes its schema: %s\n",
                 (unsigned long long)ev->seq, why.message);
         hub_error_set(&r->err, CSPH_ERR_BAD_EVENT, NULL, "event seq %llu breaks its schema: %s",
-                       (unsigned long long)ev->seq, why.message);
+                      (unsigned long long)ev->seq, why.message);
         r->rc = CSPH_ERR_BAD_EVENT;
         goto stop;
     }
@@ -86,12 +86,12 @@ static int feed(void *ctx, const struct hub_stored_event *ev)
     uint64_t seq;
     int dup;
     r->rc = hub_ingest_event(hub_core_ingest(r->core), &info, &obj, r->bytes, r->len,
-                              ev->received_ms, &seq, &dup, &r->err);
+                             ev->received_ms, &seq, &dup, &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
         fprintf(r->out, "event seq %llu re-derived as %s seq %llu: the log is not gap-free\n",
                 (unsigned long long)ev->seq, dup ? "a duplicate of" : "", (unsigned long long)seq);
         hub_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
-                       (unsigned long long)ev->seq);
+                      (unsigned long long)ev->seq);
         r->rc = CSPH_ERR_INTERNAL;
     }
     if (r->rc)
@@ -112,7 +112,7 @@ stop:
 }
 
 enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_t until,
-                              struct hub_error *err)
+                            struct hub_error *err)
 {
     enum hub_err rc = CSPH_ERR_OK;
     uint64_t after = 0, last;
@@ -152,7 +152,7 @@ struct in_force {
 };
 
 static enum hub_err follow_rules(struct hub_replay *r, const struct hub_stored_event *ev,
-                                  msgpack_object *obj, struct hub_error *err)
+                                 msgpack_object *obj, struct hub_error *err)
 {
     struct in_force *f = r->ctx;
     if (ev->type_len != 12 || memcmp(ev->type, "rules.loaded", 12) != 0)
@@ -163,7 +163,7 @@ static enum hub_err follow_rules(struct hub_replay *r, const struct hub_stored_e
         hub_ingest_rules_from_event(hub_core_ingest(r->core), obj, &next, &why);
     if (rc)
         return hub_error_set(err, rc, NULL, "the rule set of rules.loaded seq %llu does not load: %s",
-                              (unsigned long long)ev->seq, why.message);
+                             (unsigned long long)ev->seq, why.message);
     const msgpack_object *d = hub_mp_get(obj, "digest");
     const char *got = next ? hub_rules_digest(next) : CSPH_RULES_NONE;
     if (d && d->type == MSGPACK_OBJECT_STR &&
@@ -226,7 +226,7 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
         goto done;
     }
     struct hub_core_opts o = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
-                               .schemas = schemas, .rules = f.rules};
+                              .schemas = schemas, .rules = f.rules};
     if (hub_core_open(&dst, &o, &err)) {
         fprintf(out, "cannot re-derive: %s\n", err.message);
         goto done;

@@ -39,7 +39,7 @@ struct hub_replay_source {
     struct hub_alert_set alerts;
 };
 enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
-                                      const char *dir, struct hub_error *err);
+                                    const char *dir, struct hub_error *err);
 void hub_replay_source_close(struct hub_replay_source *s);
 
 struct hub_replay;
@@ -48,8 +48,8 @@ struct hub_replay;
  * the core's rules) and may point r->bytes and r->len at other bytes for the same
  * event, obj changed to match. A failure stops the replay. */
 typedef enum hub_err (*hub_replay_hook_fn)(struct hub_replay *r,
-                                             const struct hub_stored_event *ev,
-                                             msgpack_object *obj, struct hub_error *err);
+                                           const struct hub_stored_event *ev,
+                                           msgpack_object *obj, struct hub_error *err);
 
 struct hub_replay {
     struct hub_core *core; /* into the fresh directory */
@@ -70,7 +70,7 @@ struct hub_replay {
  * hub_ingest_event (in batches of 1,000), checking that each gets its
  * original seq. */
 enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_t until,
-                              struct hub_error *err);
+                            struct hub_error *err);
 /* Commit the batch in hand (if any) and settle everything it holds. */
 enum hub_err hub_replay_commit(struct hub_replay *r, struct hub_error *err);
 

@@ -37,7 +37,7 @@ void hub_reply_seq(msgpack_packer *pk, const struct hub_span *req, uint64_t seq)
 }
 
 void hub_reply_published(msgpack_packer *pk, const struct hub_span *req, int dup,
-                          uint64_t seq)
+                         uint64_t seq)
 {
     hub_reply_begin(pk, req, 1, 2);
     hub_pack_str(pk, "status");
@@ -110,7 +110,7 @@ static void pack_health(msgpack_packer *pk, const struct hub_store_health *h)
 }
 
 void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
-                      const struct hub_reply_stats *st)
+                     const struct hub_reply_stats *st)
 {
     const struct hub_counters *c = st->c;
     const struct hub_transport_stats *ts = st->ts;
@@ -126,7 +126,7 @@ void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
 #undef CSPH_COUNTER_COUNT
     msgpack_pack_map(pk, n + 8);
 #define CSPH_COUNTER_PACK(name)                                                \
-    hub_pack_str(pk, #name);                                                  \
+    hub_pack_str(pk, #name);                                                   \
     msgpack_pack_uint64(pk, c->name);
     CSPH_COUNTER_MAP(CSPH_COUNTER_PACK)
 #undef CSPH_COUNTER_PACK
@@ -144,7 +144,7 @@ void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
     hub_pack_str(pk, "replies_waiting");
     msgpack_pack_uint64(pk, ts->replies_waiting);
 #define CSPH_TRANSPORT_PACK(name)                                              \
-    hub_pack_str(pk, #name);                                                  \
+    hub_pack_str(pk, #name);                                                   \
     msgpack_pack_uint64(pk, ts->name);
     CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_PACK)
 #undef CSPH_TRANSPORT_PACK
@@ -162,8 +162,8 @@ void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
 }
 
 void hub_reply_list(msgpack_packer *pk, const struct hub_span *req, const char *key,
-                     const msgpack_sbuffer *items, uint32_t count, int paged, uint64_t last,
-                     int end)
+                    const msgpack_sbuffer *items, uint32_t count, int paged, uint64_t last,
+                    int end)
 {
     hub_reply_begin(pk, req, 1, paged ? 3 : 1);
     hub_pack_str(pk, key);
@@ -178,7 +178,7 @@ void hub_reply_list(msgpack_packer *pk, const struct hub_span *req, const char *
 }
 
 void hub_reply_event_entry(msgpack_packer *pk, uint64_t seq, const char *when, size_t wl,
-                            const void *bytes, size_t len)
+                           const void *bytes, size_t len)
 {
     msgpack_pack_map(pk, 3);
     hub_pack_str(pk, "seq");
@@ -218,8 +218,8 @@ void hub_reply_reject_entry(msgpack_packer *pk, const struct hub_stored_reject *
 }
 
 void hub_reply_rejects(msgpack_packer *pk, const struct hub_span *req,
-                        const msgpack_sbuffer *items, size_t list_len, uint32_t count,
-                        uint64_t last, int end, uint64_t dropped, uint32_t nsources)
+                       const msgpack_sbuffer *items, size_t list_len, uint32_t count,
+                       uint64_t last, int end, uint64_t dropped, uint32_t nsources)
 {
     hub_reply_begin(pk, req, 1, 5);
     hub_pack_str(pk, "rejects");
@@ -237,8 +237,8 @@ void hub_reply_rejects(msgpack_packer *pk, const struct hub_span *req,
 }
 
 void hub_reply_evidence(msgpack_packer *pk, const struct hub_span *req, uint64_t id,
-                         uint64_t total, const msgpack_sbuffer *items, uint32_t count,
-                         uint64_t next)
+                        uint64_t total, const msgpack_sbuffer *items, uint32_t count,
+                        uint64_t next)
 {
     hub_reply_begin(pk, req, 1, 5);
     hub_pack_str(pk, "id");

@@ -202,13 +202,13 @@ static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *e
 {
     return sr->key_len > CSPH_RS_KEY_MAX
                ? hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "rule state: a key of %zu bytes",
-                                sr->key_len)
+                               sr->key_len)
                : CSPH_ERR_OK;
 }
 
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, int *existed,
-                              struct hub_error *err)
+                            uint64_t seq, const void *val, size_t len, int *existed,
+                            struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -224,7 +224,7 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
 }
 
 enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, struct hub_error *err)
+                            uint64_t seq, const void *val, size_t len, struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -237,8 +237,8 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
 }
 
 enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, unsigned char *val, size_t *len, int *found,
-                              struct hub_error *err)
+                            uint64_t seq, unsigned char *val, size_t *len, int *found,
+                            struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -256,7 +256,7 @@ enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr
 }
 
 enum hub_err hub_rstate_del(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, struct hub_error *err)
+                            uint64_t seq, struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -274,8 +274,8 @@ void hub_rstate_end(struct hub_rstate *s)
 }
 
 enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *sr,
-                                int64_t from, int64_t to, hub_rs_fn fn, void *ctx,
-                                struct hub_error *err)
+                              int64_t from, int64_t to, hub_rs_fn fn, void *ctx,
+                              struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -302,7 +302,7 @@ enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *
 }
 
 enum hub_err hub_rstate_drop(struct hub_rstate *s, const struct hub_rs_series *sr, uint64_t *n,
-                               struct hub_error *err)
+                             struct hub_error *err)
 {
     enum hub_err e = too_long(sr, err);
     if (e)
@@ -348,7 +348,7 @@ static int key_names(const unsigned char *k, size_t n, char tag, const char *val
 }
 
 enum hub_err hub_rstate_drop_value(struct hub_rstate *s, char tag, const char *value, size_t len,
-                                     uint64_t *n, struct hub_error *err)
+                                   uint64_t *n, struct hub_error *err)
 {
     MDB_cursor *c;
     MDB_val k, v;
@@ -374,7 +374,7 @@ enum hub_err hub_rstate_drop_value(struct hub_rstate *s, char tag, const char *v
 }
 
 enum hub_err hub_rstate_meta_get(struct hub_rstate *s, const char *name, void *val, size_t cap,
-                                   size_t *len, int *found, struct hub_error *err)
+                                 size_t *len, int *found, struct hub_error *err)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     int rc = mdb_get(s->txn, s->meta, &k, &v);
@@ -389,7 +389,7 @@ enum hub_err hub_rstate_meta_get(struct hub_rstate *s, const char *name, void *v
 }
 
 enum hub_err hub_rstate_meta_put(struct hub_rstate *s, const char *name, const void *val,
-                                   size_t len, struct hub_error *err)
+                                 size_t len, struct hub_error *err)
 {
     MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
     int rc = mdb_put(s->txn, s->meta, &k, &v, 0);
@@ -397,7 +397,7 @@ enum hub_err hub_rstate_meta_put(struct hub_rstate *s, const char *name, const v
 }
 
 enum hub_err hub_rstate_size(MDB_txn *txn, uint64_t *entries, uint64_t *bytes,
-                               struct hub_error *err)
+                             struct hub_error *err)
 {
     static const char *const names[] = {DB_STATE, DB_META};
     *entries = *bytes = 0;

@@ -73,44 +73,44 @@ void hub_rstate_end(struct hub_rstate *s);
 /* Put a record; *existed = 1 (and nothing written) when the point is
  * already in the series. */
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, int *existed,
-                              struct hub_error *err);
+                            uint64_t seq, const void *val, size_t len, int *existed,
+                            struct hub_error *err);
 /* Replace a record's value (put when absent). */
 enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, struct hub_error *err);
+                            uint64_t seq, const void *val, size_t len, struct hub_error *err);
 /* The record at (t, seq): CSPH_ERR_OK and *found; its value into val,
  * whose size is *len on entry (longer values are cut), its length on
  * return. */
 enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, unsigned char *val, size_t *len, int *found,
-                              struct hub_error *err);
+                            uint64_t seq, unsigned char *val, size_t *len, int *found,
+                            struct hub_error *err);
 /* Visit the records with from <= t <= to in (t, seq) order; fn returns
  * nonzero to stop. fn must not write to the state. */
 typedef int (*hub_rs_fn)(void *ctx, const struct hub_rs_rec *r);
 enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *sr,
-                                int64_t from, int64_t to, hub_rs_fn fn, void *ctx,
-                                struct hub_error *err);
+                              int64_t from, int64_t to, hub_rs_fn fn, void *ctx,
+                              struct hub_error *err);
 /* Delete every record of the series (a person's entries, when a later
  * issue erases people). *n is how many. */
 enum hub_err hub_rstate_drop(struct hub_rstate *s, const struct hub_rs_series *sr, uint64_t *n,
-                               struct hub_error *err);
+                             struct hub_error *err);
 /* Delete every record whose key values include (tag, value): one person's
  * entries in every series, whatever its kind or the key's other values (a
  * pass over the whole state: for erasure, not for events). */
 enum hub_err hub_rstate_drop_value(struct hub_rstate *s, char tag, const char *value, size_t len,
-                                     uint64_t *n, struct hub_error *err);
+                                   uint64_t *n, struct hub_error *err);
 /* Delete one record (no error when absent). */
 enum hub_err hub_rstate_del(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
-                              uint64_t seq, struct hub_error *err);
+                            uint64_t seq, struct hub_error *err);
 
 /* Named records of rules.meta. */
 enum hub_err hub_rstate_meta_get(struct hub_rstate *s, const char *name, void *val, size_t cap,
-                                   size_t *len, int *found, struct hub_error *err);
+                                 size_t *len, int *found, struct hub_error *err);
 enum hub_err hub_rstate_meta_put(struct hub_rstate *s, const char *name, const void *val,
-                                   size_t len, struct hub_error *err);
+                                 size_t len, struct hub_error *err);
 
 /* Entries and bytes in pages of the state's databases, read in txn. */
 enum hub_err hub_rstate_size(MDB_txn *txn, uint64_t *entries, uint64_t *bytes,
-                               struct hub_error *err);
+                             struct hub_error *err);
 
 #endif

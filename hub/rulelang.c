@@ -210,7 +210,7 @@ static int lit_make(struct hub_arena *r, const char *v, size_t vn, int quoted, s
 #define OPS_HELP "=, !=, >=, <=, >, <, in [a, b], between A and B, exists, missing"
 
 static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
-                                  const char *s, struct hub_cond *c, struct hub_error *err)
+                                 const char *s, struct hub_cond *c, struct hub_error *err)
 {
     struct lex l = {s, 0, strlen(s)};
     c->kind = CSPH_COND_TEST;
@@ -221,16 +221,16 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
         l.i++;
     if (l.i == start)
         return hub_yaml_fail(y, node, err,
-                              "test '%s' must start with a field name, as in \"dash_score >= 14\"",
-                              s);
+                             "test '%s' must start with a field name, as in \"dash_score >= 14\"",
+                             s);
     int pc = hub_path_compile(r, s + start, l.i - start, &c->field);
     if (pc == -2)
         return nomem(err);
     if (pc)
         return hub_yaml_fail(y, node, err,
-                              "'%.*s' in test '%s' is not a field name (letters, digits, _ and -; "
-                              "a dot for a nested field such as location.lsoa)",
-                              (int)(l.i - start), s + start, s);
+                             "'%.*s' in test '%s' is not a field name (letters, digits, _ and -; "
+                             "a dot for a nested field such as location.lsoa)",
+                             (int)(l.i - start), s + start, s);
     lex_ws(&l);
     if (l.i == l.n)
         return hub_yaml_fail(y, node, err, "test '%s' has no operator (use " OPS_HELP ")", s);
@@ -267,10 +267,10 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
         c->op = CSPH_TEST_MISSING;
     else if (OPIS("=="))
         return hub_yaml_fail(y, node, err, "unknown operator '==' in test '%s' (write = to compare)",
-                              s);
+                             s);
     else
         return hub_yaml_fail(y, node, err, "unknown operator '%.*s' in test '%s' (use " OPS_HELP ")",
-                              (int)on, o, s);
+                             (int)on, o, s);
 #undef OPIS
     const char *v;
     size_t vn;
@@ -283,7 +283,7 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
         lex_ws(&l);
         if (l.i >= l.n || s[l.i] != '[')
             return hub_yaml_fail(y, node, err, "test '%s': 'in' takes a list such as [knife, firearm]",
-                                  s);
+                                 s);
         l.i++;
         c->lits = hub_arena_alloc(r, CSPH_IN_LIST_MAX * sizeof *c->lits);
         if (!c->lits)
@@ -291,10 +291,10 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
         for (;;) {
             if (lex_value(&l, &v, &vn, &quoted))
                 return hub_yaml_fail(y, node, err, "test '%s': the list after 'in' has an empty "
-                                      "or unterminated value", s);
+                                     "or unterminated value", s);
             if (c->nlits == CSPH_IN_LIST_MAX)
                 return hub_yaml_fail(y, node, err, "test '%s': at most %d values after 'in'", s,
-                                      CSPH_IN_LIST_MAX);
+                                     CSPH_IN_LIST_MAX);
             if (lit_make(r, v, vn, quoted, &c->lits[c->nlits++]))
                 return nomem(err);
             lex_ws(&l);
@@ -307,7 +307,7 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
                 break;
             }
             return hub_yaml_fail(y, node, err, "test '%s': the list after 'in' must be "
-                                  "[a, b, ...] with a closing ]", s);
+                                 "[a, b, ...] with a closing ]", s);
         }
         break;
     }
@@ -331,7 +331,7 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
         break;
     between_bad:
         return hub_yaml_fail(y, node, err, "test '%s': write 'between LOW and HIGH', as in "
-                              "\"age between 10 and 25\"", s);
+                             "\"age between 10 and 25\"", s);
     }
     default:
         if (lex_value(&l, &v, &vn, &quoted))
@@ -344,7 +344,7 @@ static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_n
     }
     if (!lex_end(&l))
         return hub_yaml_fail(y, node, err, "unexpected '%s' at the end of test '%s' (quote a value "
-                              "that contains spaces)", s + l.i, s);
+                             "that contains spaces)", s + l.i, s);
     return CSPH_ERR_OK;
 }
 
@@ -352,7 +352,7 @@ static enum hub_err cond_one(struct hub_arena *r, struct hub_yaml *y, yaml_node_
                                   struct hub_cond *c, int depth, struct hub_error *err);
 
 static enum hub_err cond_list(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *seq,
-                               struct hub_cond *c, int depth, struct hub_error *err)
+                              struct hub_cond *c, int depth, struct hub_error *err)
 {
     size_t n = hub_yaml_seq_len(seq);
     c->kids = hub_arena_alloc(r, (n ? n : 1) * sizeof *c->kids);
@@ -387,14 +387,14 @@ static enum hub_err cond_one(struct hub_arena *r, struct hub_yaml *y, yaml_node_
             c->kind = CSPH_COND_ALL;
         else
             return hub_yaml_fail(y, k, err, "unknown group '%s': a group is {any: [...]} or "
-                                  "{all: [...]}", ks ? ks : "?");
+                                 "{all: [...]}", ks ? ks : "?");
         if (!v || v->type != YAML_SEQUENCE_NODE || hub_yaml_seq_len(v) == 0)
             return hub_yaml_fail(y, v ? v : k, err, "'%s' must list at least one test, as in "
-                                  "%s: [\"risk = high\", \"dash_score >= 14\"]", ks, ks);
+                                 "%s: [\"risk = high\", \"dash_score >= 14\"]", ks, ks);
         return cond_list(r, y, v, c, depth, err);
     }
     return hub_yaml_fail(y, node, err, "a test is a text such as \"dash_score >= 14\", or a "
-                          "group {any: [...]} / {all: [...]}");
+                         "group {any: [...]} / {all: [...]}");
 }
 
 /* match: a list (all must hold), or one test or group. */
@@ -543,7 +543,7 @@ enum hub_err hub_tmpl_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node
         const char *close = strchr(s + i + 1, '}');
         if (!close)
             return hub_yaml_fail(y, node, err, "reason: '{' without a closing '}' (write {{ for a "
-                                  "literal brace)");
+                                 "literal brace)");
         const char *name = s + i + 1;
         size_t nl = (size_t)(close - name);
         struct hub_tseg seg = {CSPH_PH_TEXT, NULL, 0, {0}};
@@ -564,12 +564,12 @@ enum hub_err hub_tmpl_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node
         }
         if (!found)
             return hub_yaml_fail(y, node, err, "reason: unknown placeholder {%.*s} (known: " PH_HELP ")",
-                                  (int)nl, name);
+                                 (int)nl, name);
         if (restricted && !ok_restricted)
             return hub_yaml_fail(y, node, err,
-                                  "reason for restricted panel '%s' may show only that a case exists: "
-                                  "{key}, {key_name}, {panel}, {priority}, {rule}, {due}; not {%.*s}",
-                                  panel, (int)nl, name);
+                                 "reason for restricted panel '%s' may show only that a case exists: "
+                                 "{key}, {key_name}, {panel}, {priority}, {rule}, {due}; not {%.*s}",
+                                 panel, (int)nl, name);
         if (seg.ph == CSPH_PH_FIELD || seg.ph == CSPH_PH_FIELD_DATE) {
             size_t skip = seg.ph == CSPH_PH_FIELD ? 6 : 5;
             int pc = hub_path_compile(r, name + skip, nl - skip, &seg.f);
@@ -577,7 +577,7 @@ enum hub_err hub_tmpl_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node
                 return nomem(err);
             if (pc)
                 return hub_yaml_fail(y, node, err, "reason: {%.*s} does not name a field", (int)nl,
-                                      name);
+                                     name);
         }
         if (seg.ph == CSPH_PH_LAST)
             t->has_last = 1;
@@ -665,7 +665,7 @@ static void out_value(struct out *o, const msgpack_object *v, int as_date)
 
 
 int hub_cond_each_test(const struct hub_cond *c,
-                        int (*fn)(void *ctx, const struct hub_cond *test), void *ctx)
+                       int (*fn)(void *ctx, const struct hub_cond *test), void *ctx)
 {
     if (c->kind == CSPH_COND_TEST)
         return fn(ctx, c);
@@ -678,7 +678,7 @@ int hub_cond_each_test(const struct hub_cond *c,
 }
 
 void hub_tmpl_render(const struct hub_tmpl *t, const struct hub_tmpl_values *v, char *buf,
-                      size_t cap)
+                     size_t cap)
 {
     struct out o = {buf, 0, cap, 0};
     for (size_t i = 0; i < t->n; i++) {

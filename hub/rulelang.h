@@ -65,7 +65,7 @@ enum hub_cond_kind { CSPH_COND_ALL, CSPH_COND_ANY, CSPH_COND_TEST };
 
 struct hub_cond {
     enum hub_cond_kind kind;
-    struct hub_path field; /* CSPH_COND_TEST */
+    struct hub_path field;  /* CSPH_COND_TEST */
     int line;               /* where the test is written (for the loader's messages) */
     enum hub_test_op op;
     struct hub_lit *lits;
@@ -77,12 +77,12 @@ struct hub_cond {
 /* match: a list of tests (all must hold), or one test or group. Errors are
  * "file:line: what is wrong" (CSPH_ERR_CONFIG). */
 enum hub_err hub_cond_compile(struct hub_arena *a, struct hub_yaml *y, yaml_node_t *node,
-                                struct hub_cond *c, struct hub_error *err);
+                              struct hub_cond *c, struct hub_error *err);
 int hub_cond_eval(const struct hub_cond *c, const msgpack_object *ev);
 /* Visit every test of c (depth first); stops at the first nonzero return,
  * which it returns. */
 int hub_cond_each_test(const struct hub_cond *c,
-                        int (*fn)(void *ctx, const struct hub_cond *test), void *ctx);
+                       int (*fn)(void *ctx, const struct hub_cond *test), void *ctx);
 
 /* ---- reason templates ---------------------------------------------------- */
 
@@ -108,8 +108,8 @@ struct hub_tmpl {
 /* Compile the reason s (written at node). restricted: only placeholders
  * that show that a case exists are allowed (the message names panel). */
 enum hub_err hub_tmpl_compile(struct hub_arena *a, struct hub_yaml *y, yaml_node_t *node,
-                                const char *s, int restricted, const char *panel,
-                                struct hub_tmpl *t, struct hub_error *err);
+                              const char *s, int restricted, const char *panel,
+                              struct hub_tmpl *t, struct hub_error *err);
 
 /* What a reason is filled in with. */
 struct hub_tmpl_values {
@@ -129,6 +129,6 @@ struct hub_tmpl_values {
 /* Render t into buf (at most cap - 1 bytes, never cutting a UTF-8
  * character). */
 void hub_tmpl_render(const struct hub_tmpl *t, const struct hub_tmpl_values *v, char *buf,
-                      size_t cap);
+                     size_t cap);
 
 #endif

@@ -21,7 +21,7 @@ static enum hub_err nomem(struct hub_error *err)
 /* ---- loading rules ----------------------------------------------------- */
 
 static enum hub_err read_days(struct hub_yaml *y, yaml_node_t *n, const char *what, int *out,
-                               int min, struct hub_error *err)
+                              int min, struct hub_error *err)
 {
     int64_t v;
     enum hub_err rc = hub_yaml_int(y, n, what, min, CSPH_DAYS_MAX, &v, err);
@@ -31,19 +31,19 @@ static enum hub_err read_days(struct hub_yaml *y, yaml_node_t *n, const char *wh
 }
 
 static enum hub_err read_priority(struct hub_yaml *y, yaml_node_t *n, enum hub_priority *p,
-                                   struct hub_error *err)
+                                  struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(n);
     int v = s ? hub_priority_parse(s, strlen(s)) : -1;
     if (v < 0)
         return hub_yaml_fail(y, n, err, "unknown priority '%s' (use standard, medium or high)",
-                              s ? s : "?");
+                             s ? s : "?");
     *p = (enum hub_priority)v;
     return CSPH_ERR_OK;
 }
 
 static enum hub_err read_path(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *n,
-                               const char *what, struct hub_path *p, struct hub_error *err)
+                              const char *what, struct hub_path *p, struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(n);
     if (!s)
@@ -53,13 +53,13 @@ static enum hub_err read_path(struct hub_ruleset *r, struct hub_yaml *y, yaml_no
         return nomem(err);
     if (pc)
         return hub_yaml_fail(y, n, err, "%s '%s' is not a field name (letters, digits, _ and -; a "
-                              "dot for a nested field such as location.lsoa)", what, s);
+                             "dot for a nested field such as location.lsoa)", what, s);
     return CSPH_ERR_OK;
 }
 
 /* A key: one field or a list of up to CSPH_KEY_MAX_FIELDS. */
 static enum hub_err read_key(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *n,
-                              struct hub_keyspec *k, struct hub_error *err)
+                             struct hub_keyspec *k, struct hub_error *err)
 {
     enum hub_err rc;
     if (hub_yaml_scalar(n)) {
@@ -69,21 +69,21 @@ static enum hub_err read_key(struct hub_ruleset *r, struct hub_yaml *y, yaml_nod
     size_t len = hub_yaml_seq_len(n);
     if (!n || n->type != YAML_SEQUENCE_NODE || len == 0 || len > CSPH_KEY_MAX_FIELDS)
         return hub_yaml_fail(y, n, err, "key must be a field or a list of 1 to %d fields",
-                              CSPH_KEY_MAX_FIELDS);
+                             CSPH_KEY_MAX_FIELDS);
     for (size_t i = 0; i < len; i++) {
         if ((rc = read_path(r, y, hub_yaml_seq_item(y, n, i), "key", &k->f[i], err)))
             return rc;
         for (size_t j = 0; j < i; j++)
             if (!strcmp(k->f[i].text, k->f[j].text))
                 return hub_yaml_fail(y, hub_yaml_seq_item(y, n, i), err,
-                                      "key field '%s' is listed twice", k->f[i].text);
+                                     "key field '%s' is listed twice", k->f[i].text);
     }
     k->n = len;
     return CSPH_ERR_OK;
 }
 
 static enum hub_err read_due(struct hub_yaml *y, yaml_node_t *map, struct hub_tier *t,
-                              int has_calendar, struct hub_error *err)
+                             int has_calendar, struct hub_error *err)
 {
     yaml_node_t *d = hub_yaml_get(y, map, "due_days"), *w = hub_yaml_get(y, map, "due_working_days");
     enum hub_err rc;
@@ -96,7 +96,7 @@ static enum hub_err read_due(struct hub_yaml *y, yaml_node_t *map, struct hub_ti
     if (w) {
         if (!has_calendar)
             return hub_yaml_fail(y, w, err, "due_working_days needs a calendar: add "
-                                  "'calendar: calendar.yaml' at the top of the rule file");
+                                 "'calendar: calendar.yaml' at the top of the rule file");
         t->due = CSPH_DUE_WORKING_DAYS;
         if ((rc = read_days(y, w, "due_working_days", &t->due_n, 0, err)))
             return rc;
@@ -106,8 +106,8 @@ static enum hub_err read_due(struct hub_yaml *y, yaml_node_t *map, struct hub_ti
 
 /* panel: NAME or {from_field: FIELD}. */
 static enum hub_err read_panel(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *n,
-                                int allow_field, int *panel, struct hub_path *field,
-                                struct hub_error *err)
+                               int allow_field, int *panel, struct hub_path *field,
+                               struct hub_error *err)
 {
     static const char *const keys[] = {"from_field", NULL};
     const char *s = hub_yaml_scalar(n);
@@ -133,20 +133,20 @@ static enum hub_err read_panel(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         return rc;
     if (!f)
         return hub_yaml_fail(y, n, err, "panel: {from_field: FIELD} names the event field that "
-                              "holds the panel");
+                             "holds the panel");
     *panel = -1;
     return read_path(r, y, f, "from_field", field, err);
 }
 
 static enum hub_err read_tiers(struct hub_yaml *y, yaml_node_t *n, struct hub_rule *R,
-                                int has_calendar, struct hub_error *err)
+                               int has_calendar, struct hub_error *err)
 {
     static const char *const keys[] = {"at_least", "priority", "due_days", "due_working_days", NULL};
     size_t len = hub_yaml_seq_len(n);
     enum hub_err rc;
     if (!n || n->type != YAML_SEQUENCE_NODE || len == 0 || len > CSPH_TIERS_MAX)
         return hub_yaml_fail(y, n, err, "tiers must list 1 to %d tiers, as in "
-                              "[{at_least: 3, priority: medium}]", CSPH_TIERS_MAX);
+                             "[{at_least: 3, priority: medium}]", CSPH_TIERS_MAX);
     for (size_t i = 0; i < len; i++) {
         yaml_node_t *t = hub_yaml_seq_item(y, n, i), *v;
         struct hub_tier *T = &R->tiers[i];
@@ -163,12 +163,12 @@ static enum hub_err read_tiers(struct hub_yaml *y, yaml_node_t *n, struct hub_ru
             return rc;
         if (i > 0 && T->at_least <= R->tiers[i - 1].at_least)
             return hub_yaml_fail(y, t, err, "tiers must rise: at_least %lld does not exceed the "
-                                  "tier before (%lld)", (long long)T->at_least,
-                                  (long long)R->tiers[i - 1].at_least);
+                                 "tier before (%lld)", (long long)T->at_least,
+                                 (long long)R->tiers[i - 1].at_least);
         if (i > 0 && T->priority < R->tiers[i - 1].priority)
             return hub_yaml_fail(y, t, err, "tiers must rise: priority %s is below the tier "
-                                  "before (%s)", hub_priority_name(T->priority),
-                                  hub_priority_name(R->tiers[i - 1].priority));
+                                 "before (%s)", hub_priority_name(T->priority),
+                                 hub_priority_name(R->tiers[i - 1].priority));
     }
     R->ntiers = len;
     return CSPH_ERR_OK;
@@ -222,8 +222,8 @@ static void hash_node(crypto_generichash_state *st, struct hub_yaml *y, yaml_nod
 
 /* when: a type or a list of types, each with a schema. */
 static enum hub_err read_types(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *n,
-                                const struct hub_schemas *schemas, const char ***out,
-                                size_t *nout, struct hub_error *err)
+                               const struct hub_schemas *schemas, const char ***out,
+                               size_t *nout, struct hub_error *err)
 {
     size_t ntypes = hub_yaml_scalar(n) ? 1 : hub_yaml_seq_len(n);
     if (!n || ntypes == 0 || (!hub_yaml_scalar(n) && n->type != YAML_SEQUENCE_NODE))
@@ -287,13 +287,13 @@ static enum hub_err field_fail(struct hub_yaml *y, yaml_node_t *n, const struct 
                                const char *rule, struct hub_error *err)
 {
     return hub_yaml_fail(y, n, err, "rule '%s' names field '%s', which events of type %s do not "
-                          "have (see schemas/%s.yaml)", rule, fc->missing_field, fc->missing_type,
-                          fc->missing_type);
+                         "have (see schemas/%s.yaml)", rule, fc->missing_field, fc->missing_type,
+                         fc->missing_type);
 }
 
 static enum hub_err check_fields(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *node,
-                                  const struct hub_rule *R, const struct hub_schemas *schemas,
-                                  struct hub_error *err)
+                                 const struct hub_rule *R, const struct hub_schemas *schemas,
+                                 struct hub_error *err)
 {
     struct field_check fc = {schemas, R->types, R->ntypes, NULL, NULL};
     yaml_node_t *n;
@@ -337,8 +337,8 @@ static enum hub_err check_fields(struct hub_ruleset *r, struct hub_yaml *y, yaml
 }
 
 static enum hub_err read_key_each(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *each,
-                                   struct hub_rule *R, const struct hub_schemas *schemas,
-                                   struct hub_error *err)
+                                  struct hub_rule *R, const struct hub_schemas *schemas,
+                                  struct hub_error *err)
 {
     static const char *const ekeys[] = {"key", "match", "when", "criterion", NULL};
     size_t len = hub_yaml_seq_len(each);
@@ -346,8 +346,8 @@ static enum hub_err read_key_each(struct hub_ruleset *r, struct hub_yaml *y, yam
     yaml_node_t *n;
     if (each->type != YAML_SEQUENCE_NODE || len == 0 || len > CSPH_KEY_EACH_MAX)
         return hub_yaml_fail(y, each, err, "key_each must list 1 to %d alternatives, each "
-                              "{key: FIELD, match: [...]} (with when: TYPE to count several "
-                              "types)", CSPH_KEY_EACH_MAX);
+                             "{key: FIELD, match: [...]} (with when: TYPE to count several "
+                             "types)", CSPH_KEY_EACH_MAX);
     if (!(R->keys = hub_arena_alloc(&r->arena, len * sizeof *R->keys)))
         return nomem(err);
     R->nkeys = len;
@@ -369,7 +369,7 @@ static enum hub_err read_key_each(struct hub_ruleset *r, struct hub_yaml *y, yam
             for (size_t t = 0; t < K->ntypes; t++)
                 if (!type_in(R->types, R->ntypes, K->types[t]))
                     return hub_yaml_fail(y, w, err, "type '%s' of this alternative is not in the "
-                                          "rule's when", K->types[t]);
+                                         "rule's when", K->types[t]);
         }
         if ((c = hub_yaml_get(y, alt, "criterion"))) {
             const char *s;
@@ -385,7 +385,7 @@ static enum hub_err read_key_each(struct hub_ruleset *r, struct hub_yaml *y, yam
 }
 
 static enum hub_err read_prior(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *prior,
-                                struct hub_rule *R, struct hub_error *err)
+                               struct hub_rule *R, struct hub_error *err)
 {
     static const char *const akeys[] = {"panel", "within_days", "status", "same", NULL};
     yaml_node_t *p, *w, *st, *same;
@@ -394,7 +394,7 @@ static enum hub_err read_prior(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         return rc;
     if (!(p = hub_yaml_get(y, prior, "panel")) || !(w = hub_yaml_get(y, prior, "within_days")))
         return hub_yaml_fail(y, prior, err, "prior_alert needs panel and within_days, as in "
-                              "{panel: marac, within_days: 365}");
+                             "{panel: marac, within_days: 365}");
     struct hub_path unused;
     if ((rc = read_panel(r, y, p, 0, &R->prior_panel, &unused, err)) ||
         (rc = read_days(y, w, "within_days", &R->prior_days, 1, err)))
@@ -403,7 +403,7 @@ static enum hub_err read_prior(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         const char *s = hub_yaml_scalar(st);
         if (!s || strcmp(s, "accepted"))
             return hub_yaml_fail(y, st, err, "prior_alert status can only be 'accepted' (an "
-                                  "alert the panel accepted, or leave it out for any alert)");
+                                 "alert the panel accepted, or leave it out for any alert)");
         R->prior_accepted = 1;
     }
     if ((same = hub_yaml_get(y, prior, "same"))) {
@@ -417,8 +417,8 @@ static enum hub_err read_prior(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
 }
 
 static enum hub_err read_incidents(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *inc,
-                                    struct hub_rule *R, const struct hub_schemas *schemas,
-                                    struct hub_error *err)
+                                   struct hub_rule *R, const struct hub_schemas *schemas,
+                                   struct hub_error *err)
 {
     static const char *const ikeys[] = {"tolerance_minutes", "reported_within_days", "merge", NULL};
     yaml_node_t *t, *rw, *m;
@@ -427,7 +427,7 @@ static enum hub_err read_incidents(struct hub_ruleset *r, struct hub_yaml *y, ya
     int days = 0;
     if (!inc || inc->type != YAML_MAPPING_NODE)
         return hub_yaml_fail(y, inc, err, "incidents must be a mapping, as in {tolerance_minutes: "
-                              "60, reported_within_days: 31, merge: [call, asb.report]}");
+                             "60, reported_within_days: 31, merge: [call, asb.report]}");
     if ((rc = hub_yaml_only_keys(y, inc, ikeys, "incidents", err)))
         return rc;
     if ((t = hub_yaml_get(y, inc, "tolerance_minutes")) &&
@@ -442,7 +442,7 @@ static enum hub_err read_incidents(struct hub_ruleset *r, struct hub_yaml *y, ya
         for (size_t i = 0; i < R->nmerge_types; i++)
             if (!type_in(R->types, R->ntypes, R->merge_types[i]))
                 return hub_yaml_fail(y, m, err, "merge type '%s' is not in the rule's when",
-                                      R->merge_types[i]);
+                                     R->merge_types[i]);
     }
     R->incidents = 1;
     R->tolerance_ms = minutes * 60000;
@@ -451,8 +451,8 @@ static enum hub_err read_incidents(struct hub_ruleset *r, struct hub_yaml *y, ya
 }
 
 static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *node,
-                                struct hub_rule *R, const struct hub_schemas *schemas,
-                                struct hub_error *err)
+                               struct hub_rule *R, const struct hub_schemas *schemas,
+                               struct hub_error *err)
 {
     static const char *const keys[] = {
         "name", "description", "panel", "when", "match", "key", "key_each", "distinct",
@@ -474,7 +474,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         name_ok = hub_field_char(s[i]) || s[i] == '.';
     if (!name_ok)
         return hub_yaml_fail(y, n, err, "rule name '%s' must be 1-%d letters, digits, '.', '_' "
-                              "or '-'", s, CSPH_RULE_NAME_MAX);
+                             "or '-'", s, CSPH_RULE_NAME_MAX);
     if (!(R->name = hub_arena_strdup(&r->arena, s, nl)))
         return nomem(err);
     unsigned char h[16];
@@ -492,7 +492,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         return rc;
     if (!(n = hub_yaml_get(y, node, "when")))
         return hub_yaml_fail(y, node, err, "%s needs 'when:' (an event type or a list of types)",
-                              where);
+                             where);
     if ((rc = read_types(r, y, n, schemas, &R->types, &R->ntypes, err)))
         return rc;
     if ((n = hub_yaml_get(y, node, "match")) &&
@@ -504,7 +504,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         return hub_yaml_fail(y, each, err, "give key or key_each, not both");
     if (!key && !each)
         return hub_yaml_fail(y, node, err, "%s needs a key (the field(s) it groups by) or key_each",
-                              where);
+                             where);
     if (key) {
         if (!(R->keys = hub_arena_alloc(&r->arena, sizeof *R->keys)))
             return nomem(err);
@@ -519,7 +519,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         ncriteria += R->keys[a].criterion != NULL;
     if (ncriteria && ncriteria != R->nkeys)
         return hub_yaml_fail(y, each, err, "%s: give every key_each alternative a criterion, or "
-                              "none", where);
+                             "none", where);
 
     yaml_node_t *win = hub_yaml_get(y, node, "window_days"), *tiers = hub_yaml_get(y, node, "tiers"),
                 *prio = hub_yaml_get(y, node, "priority"), *prior = hub_yaml_get(y, node, "prior_alert"),
@@ -531,14 +531,14 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         R->window_ms = (int64_t)R->window_days * CSPH_MS_PER_DAY;
         if (prior)
             return hub_yaml_fail(y, prior, err, "prior_alert fires per event: remove window_days "
-                                  "or prior_alert");
+                                 "or prior_alert");
         if (prio)
             return hub_yaml_fail(y, prio, err, "a windowed rule sets its priority in each tier");
         if ((n = hub_yaml_get(y, node, "due_days")) || (n = hub_yaml_get(y, node, "due_working_days")))
             return hub_yaml_fail(y, n, err, "a windowed rule sets its deadline in each tier");
         if (!tiers)
             return hub_yaml_fail(y, win, err, "a windowed rule needs tiers, as in "
-                                  "tiers: [{at_least: 3, priority: medium}]");
+                                 "tiers: [{at_least: 3, priority: medium}]");
         if ((rc = read_tiers(y, tiers, R, r->has_calendar, err)))
             return rc;
         if (dist) {
@@ -548,7 +548,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
                 R->distinct_criteria = 1;
             else if (ncriteria)
                 return hub_yaml_fail(y, dist, err, "a rule whose alternatives name criteria "
-                                      "counts them: write distinct: criterion");
+                                     "counts them: write distinct: criterion");
             else if ((rc = read_path(r, y, dist, "distinct", &R->distinct, err)))
                 return rc;
         } else if (ncriteria) {
@@ -564,13 +564,13 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
             }
             if ((size_t)R->tiers[R->ntiers - 1].at_least > names)
                 return hub_yaml_fail(y, tiers, err, "%s: a tier needs %lld different criteria "
-                                      "but the rule names %zu: it could never fire", where,
-                                      (long long)R->tiers[R->ntiers - 1].at_least, names);
+                                     "but the rule names %zu: it could never fire", where,
+                                     (long long)R->tiers[R->ntiers - 1].at_least, names);
         }
         if (inc) {
             if (R->has_distinct)
                 return hub_yaml_fail(y, inc, err, "incidents counts reports of one person as "
-                                      "incidents; it cannot be combined with distinct");
+                                     "incidents; it cannot be combined with distinct");
             if ((rc = read_incidents(r, y, inc, R, schemas, err)))
                 return rc;
         }
@@ -583,10 +583,10 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
             return hub_yaml_fail(y, inc, err, "incidents needs window_days (the period it counts in)");
         if (ncriteria)
             return hub_yaml_fail(y, each, err, "criteria need window_days (the period they are "
-                                  "met in)");
+                                 "met in)");
         if (!prio)
             return hub_yaml_fail(y, node, err, "%s needs a priority (standard, medium or high), or "
-                                  "window_days and tiers", where);
+                                 "window_days and tiers", where);
         R->ntiers = 1;
         R->tiers[0].at_least = 1;
         if (hub_yaml_scalar(prio)) {
@@ -600,7 +600,7 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
                 return rc;
             if (!(f = hub_yaml_get(y, prio, "from_field")))
                 return hub_yaml_fail(y, prio, err, "priority must be standard, medium, high or "
-                                      "{from_field: FIELD, raise: N}");
+                                     "{from_field: FIELD, raise: N}");
             if ((rc = read_path(r, y, f, "from_field", &R->prio_field, err)))
                 return rc;
             if ((rs = hub_yaml_get(y, prio, "raise")) &&
@@ -615,8 +615,8 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
             return rc;
         if (R->prior_accepted && R->panel < 0)
             return hub_yaml_fail(y, prior, err, "%s: a repeat of an accepted referral is raised "
-                                  "when the decision arrives, so it needs a fixed panel (panel: "
-                                  "NAME), not one from the event", where);
+                                 "when the decision arrives, so it needs a fixed panel (panel: "
+                                 "NAME), not one from the event", where);
     }
 
     /* The window state belongs to what decides which events count: editing
@@ -652,13 +652,13 @@ static enum hub_err parse_rule(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
     if (rrn && (rc = hub_yaml_str(y, rrn, "restricted_reason", &rrs, err)))
         return rc;
     if ((rc = hub_tmpl_compile(&r->arena, y, rrn ? rrn : rn, rrs, 1,
-                                pname[0] ? pname : "(from the event)", &R->restricted_reason, err)))
+                               pname[0] ? pname : "(from the event)", &R->restricted_reason, err)))
         return rc;
     return check_fields(r, y, node, R, schemas, err);
 }
 
 static enum hub_err read_file(const char *path, unsigned char **buf, size_t *len,
-                               struct hub_error *err)
+                              struct hub_error *err)
 {
     FILE *f = fopen(path, "rb");
     *buf = NULL;
@@ -698,7 +698,7 @@ int hub_ruleset_panel_find(const struct hub_ruleset *r, const char *s, size_t n)
 }
 
 int64_t hub_ruleset_tier_due(const struct hub_ruleset *r, const struct hub_tier *t,
-                              int64_t raised_ms)
+                             int64_t raised_ms)
 {
     if (t->due == CSPH_DUE_DAYS)
         return raised_ms + (int64_t)t->due_n * CSPH_MS_PER_DAY;
@@ -720,7 +720,7 @@ void hub_ruleset_free(struct hub_ruleset **sp)
 
 /* The rules of y (the rule file, its calendar already read into r). */
 static enum hub_err read_rules(struct hub_ruleset *r, struct hub_yaml *y, yaml_node_t *n,
-                                const struct hub_schemas *schemas, struct hub_error *err)
+                               const struct hub_schemas *schemas, struct hub_error *err)
 {
     enum hub_err rc;
     size_t nrules = hub_yaml_seq_len(n), ntypes_max = 0;
@@ -743,8 +743,8 @@ static enum hub_err read_rules(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
         for (size_t j = 0; j < i; j++)
             if (!strcmp(r->rules[j].name, R->name) || !memcmp(r->rules[j].id, R->id, 8))
                 return hub_yaml_fail(y, hub_yaml_get(y, rn, "name"), err,
-                                      "rule name '%s' is used twice (rule %zu has it too)", R->name,
-                                      j + 1);
+                                     "rule name '%s' is used twice (rule %zu has it too)", R->name,
+                                     j + 1);
         for (size_t t = 0; t < R->ntypes; t++) {
             size_t tl = strlen(R->types[t]), slot;
             for (slot = 0; slot < r->ntypes; slot++)
@@ -763,7 +763,7 @@ static enum hub_err read_rules(struct hub_ruleset *r, struct hub_yaml *y, yaml_n
 }
 
 static enum hub_err ruleset_new(struct hub_ruleset **out, const struct hub_panel *panels,
-                                 size_t npanels, struct hub_error *err)
+                                size_t npanels, struct hub_error *err)
 {
     if (sodium_init() < 0)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to start");
@@ -805,7 +805,7 @@ static void digest(struct hub_ruleset *r)
 
 /* Done reading: the set and its digest, or nothing when rc says so. */
 static enum hub_err finish(struct hub_ruleset *r, struct hub_yaml *y, enum hub_err rc,
-                            struct hub_ruleset **out)
+                           struct hub_ruleset **out)
 {
     hub_yaml_free(y);
     if (rc) {
@@ -820,10 +820,10 @@ static enum hub_err finish(struct hub_ruleset *r, struct hub_yaml *y, enum hub_e
 /* The whole file once its YAML is loaded: the calendar it names is read
  * by read_calendar (from disk, or from the text the log kept). */
 static enum hub_err read_top(struct hub_ruleset *r, struct hub_yaml *y,
-                              const struct hub_schemas *schemas,
-                              enum hub_err (*read_calendar)(struct hub_ruleset *r,
-                                                             const char *name, void *ctx,
-                                                             struct hub_error *err),
+                             const struct hub_schemas *schemas,
+                             enum hub_err (*read_calendar)(struct hub_ruleset *r,
+                                                            const char *name, void *ctx,
+                                                            struct hub_error *err),
                               void *ctx, struct hub_error *err)
 {
     static const char *const keys[] = {"calendar", "rules", NULL};
@@ -851,7 +851,7 @@ struct from_disk {
 };
 
 static enum hub_err calendar_from_disk(struct hub_ruleset *r, const char *name, void *ctx,
-                                        struct hub_error *err)
+                                       struct hub_error *err)
 {
     struct from_disk *d = ctx;
     char cpath[1024];
@@ -865,15 +865,15 @@ static enum hub_err calendar_from_disk(struct hub_ruleset *r, const char *name, 
     if ((rc = read_file(cpath, &r->calendar_text, &r->calendar_len, err))) {
         if (rc == CSPH_ERR_IO)
             rc = hub_yaml_fail(d->y, hub_yaml_get(d->y, hub_yaml_root(d->y), "calendar"), err,
-                                "cannot read the calendar %s", cpath);
+                               "cannot read the calendar %s", cpath);
         return rc;
     }
     return hub_calendar_load(&r->calendar, cpath, err);
 }
 
 enum hub_err hub_ruleset_load(struct hub_ruleset **out, const char *path,
-                                const struct hub_panel *panels, size_t npanels,
-                                const struct hub_schemas *schemas, struct hub_error *err)
+                              const struct hub_panel *panels, size_t npanels,
+                              const struct hub_schemas *schemas, struct hub_error *err)
 {
     struct hub_yaml y = {0};
     struct hub_ruleset *r;
@@ -896,13 +896,13 @@ struct from_text {
 };
 
 static enum hub_err calendar_from_text(struct hub_ruleset *r, const char *name, void *ctx,
-                                        struct hub_error *err)
+                                       struct hub_error *err)
 {
     const struct from_text *t = ctx;
     snprintf(r->calendar_name, sizeof r->calendar_name, "%s", name);
     if (!t->text)
         return hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s: the calendar %s was not kept with "
-                              "the rules", r->rules_name, name);
+                             "the rules", r->rules_name, name);
     if (!(r->calendar_text = malloc(t->len ? t->len : 1)))
         return nomem(err);
     memcpy(r->calendar_text, t->text, t->len);
@@ -911,11 +911,11 @@ static enum hub_err calendar_from_text(struct hub_ruleset *r, const char *name, 
 }
 
 enum hub_err hub_ruleset_load_text(struct hub_ruleset **out, const char *name,
-                                     const unsigned char *rules, size_t rules_len,
-                                     const char *calendar_name, const unsigned char *calendar,
-                                     size_t calendar_len, const struct hub_panel *panels,
-                                     size_t npanels, const struct hub_schemas *schemas,
-                                     struct hub_error *err)
+                                   const unsigned char *rules, size_t rules_len,
+                                   const char *calendar_name, const unsigned char *calendar,
+                                   size_t calendar_len, const struct hub_panel *panels,
+                                   size_t npanels, const struct hub_schemas *schemas,
+                                   struct hub_error *err)
 {
     struct hub_yaml y = {0};
     struct hub_ruleset *r;

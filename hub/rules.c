@@ -236,8 +236,8 @@ static const msgpack_object *field(const msgpack_object *o, const char *name)
 /* ---- loading ------------------------------------------------------------ */
 
 enum hub_err hub_rules_load(struct hub_rules **out, const char *path,
-                              const struct hub_panel *panels, size_t npanels,
-                              const struct hub_schemas *schemas, struct hub_error *err)
+                            const struct hub_panel *panels, size_t npanels,
+                            const struct hub_schemas *schemas, struct hub_error *err)
 {
     struct hub_ruleset *set;
     enum hub_err rc = hub_ruleset_load(&set, path, panels, npanels, schemas, err);
@@ -247,7 +247,7 @@ enum hub_err hub_rules_load(struct hub_rules **out, const char *path,
 }
 
 enum hub_err hub_rules_from_set(struct hub_rules **out, struct hub_ruleset *set,
-                                  struct hub_error *err)
+                                struct hub_error *err)
 {
     struct hub_rules *r = calloc(1, sizeof *r);
     size_t np = set->npanels ? set->npanels : 1;
@@ -317,7 +317,7 @@ const char *hub_rules_name(const struct hub_rules *r, size_t i)
 }
 
 int hub_rules_due(const struct hub_rules *r, int rule_index, enum hub_priority priority,
-                   int64_t raised_ms, int64_t *due_ms)
+                  int64_t raised_ms, int64_t *due_ms)
 {
     if (!r || rule_index < 0 || (size_t)rule_index >= r->set->nrules)
         return 0;
@@ -432,8 +432,8 @@ static void evidence_sort(struct hub_rules *r, size_t evoff)
 }
 
 static enum hub_err add_draft(struct hub_rules *r, const struct fire *f, const struct kval *vals,
-                               const struct hub_tier *tier, size_t evoff, const struct anchor *a,
-                               struct hub_error *err)
+                              const struct hub_tier *tier, size_t evoff, const struct anchor *a,
+                              struct hub_error *err)
 {
     const struct hub_ruleset *set = r->set;
     size_t i = r->ndrafts, c1 = r->capdrafts, c2 = r->capdrafts, c3 = r->capdrafts,
@@ -560,8 +560,8 @@ static int collect_one(void *ctx, const struct hub_rs_rec *rec)
 /* The window entries of a series with from <= t <= to into r->ents (more
  * than max: stopped there). */
 static enum hub_err entries_load(struct hub_rules *r, const struct hub_rule *R,
-                                  const struct series *s, int64_t from, int64_t to, size_t max,
-                                  struct hub_error *err)
+                                 const struct series *s, int64_t from, int64_t to, size_t max,
+                                 struct hub_error *err)
 {
     struct collect c = {r, R, max, 0};
     r->nents = 0;
@@ -590,14 +590,14 @@ static int tier_near_one(void *ctx, const struct hub_rs_rec *rec)
  * in the list, so inserting a tier in the file does not change what an
  * earlier alert means. */
 static enum hub_err tier_quiet(struct hub_rules *r, const struct series *fs, int64_t t, int64_t w,
-                                int64_t at_least, int *quiet, struct hub_error *err)
+                               int64_t at_least, int *quiet, struct hub_error *err)
 {
     struct tier_near q = {t, w, (uint64_t)at_least, 0};
     *quiet = 0;
     if (!hub_rstate_may_exist(r->st, &fs->s))
         return CSPH_ERR_OK; /* the rule never fired for the key */
     enum hub_err e = hub_rstate_range(r->st, &fs->s, sat_add(t, -w + 1), sat_add(t, w - 1),
-                                        tier_near_one, &q, err);
+                                      tier_near_one, &q, err);
     *quiet = q.found;
     return e;
 }
@@ -791,7 +791,7 @@ static int type_in(const char *const *types, size_t n, const char *t, size_t tl)
 #define CRITERIA_MAX CSPH_KEY_EACH_MAX
 
 static enum hub_err eval_window(struct hub_rules *r, struct fire *f, const struct kval *vals,
-                                 const uint64_t *crit, size_t ncrit, struct hub_error *err)
+                                const uint64_t *crit, size_t ncrit, struct hub_error *err)
 {
     const struct hub_rule *R = f->R;
     const struct hub_rule_event *ev = f->ev;
@@ -955,7 +955,7 @@ static int prior_one(void *ctx, const struct hub_rs_rec *rec)
 }
 
 static enum hub_err eval_event(struct hub_rules *r, struct fire *f, const struct kval *vals,
-                                struct hub_error *err)
+                               struct hub_error *err)
 {
     const struct hub_rule *R = f->R;
     const struct hub_rule_event *ev = f->ev;
@@ -982,7 +982,7 @@ static enum hub_err eval_event(struct hub_rules *r, struct fire *f, const struct
             uint64_t same = hash_value(hub_path_get(ev->obj, &R->prior_same));
             struct went ne = {.t = ev->occurred_ms, .seq = ev->seq, .h = same};
             if ((e = hub_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
-                                     &existed, err)) || existed || r->count_only)
+                                    &existed, err)) || existed || r->count_only)
                 return e;
             p.not_seq = ev->seq;
             p.accepted_only = 1;
@@ -1020,7 +1020,7 @@ static enum hub_err eval_event(struct hub_rules *r, struct fire *f, const struct
 /* ---- one event -------------------------------------------------------------- */
 
 static enum hub_err eval_rule(struct hub_rules *r, const struct hub_rule *R,
-                               const struct hub_rule_event *ev, struct hub_error *err)
+                              const struct hub_rule_event *ev, struct hub_error *err)
 {
     const msgpack_object *o = ev->obj;
     if (r->count_only && !r->unbuilt[R - r->set->rules])
@@ -1149,15 +1149,15 @@ static enum hub_err begin(struct hub_rules *r, MDB_txn *txn, struct hub_error *e
         return hub_rstate_meta_put(r->st, "version", &version, sizeof version, err);
     if (v != STATE_VERSION)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "rules: the rule state in the index is version %u, this hub writes "
-                              "version %u (remove index.mdb: it is rebuilt from the log)",
-                              v, STATE_VERSION);
+                             "rules: the rule state in the index is version %u, this hub writes "
+                             "version %u (remove index.mdb: it is rebuilt from the log)",
+                             v, STATE_VERSION);
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_rules_eval(struct hub_rules *r, MDB_txn *txn, const struct hub_rule_event *ev,
-                              const struct hub_alert_draft **drafts, size_t *ndrafts,
-                              struct hub_error *err)
+                            const struct hub_alert_draft **drafts, size_t *ndrafts,
+                            struct hub_error *err)
 {
     const struct hub_ruleset *set = r->set;
     enum hub_err e;
@@ -1226,9 +1226,9 @@ static int repeat_one(void *ctx, const struct hub_rs_rec *rec)
 }
 
 enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
-                                  const struct hub_rule_decision *dec,
-                                  const struct hub_alert_draft **drafts, size_t *ndrafts,
-                                  struct hub_error *err)
+                                const struct hub_rule_decision *dec,
+                                const struct hub_alert_draft **drafts, size_t *ndrafts,
+                                struct hub_error *err)
 {
     const struct hub_ruleset *set = r->set;
     enum hub_err e;
@@ -1265,8 +1265,8 @@ enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
      * is raised now, citing them (SafeLives counts from the referral). */
     static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
     struct hub_rule_event ev = {.seq = dec->seq, .type = "alert.status", .type_len = 12,
-                                 .occurred_ms = dec->occurred_ms, .received_ms = dec->received_ms,
-                                 .obj = dec->obj ? dec->obj : &nil};
+                                .occurred_ms = dec->occurred_ms, .received_ms = dec->received_ms,
+                                .obj = dec->obj ? dec->obj : &nil};
     for (size_t i = 0; i < set->nrules; i++) {
         const struct hub_rule *R = &set->rules[i];
         if (!R->prior || !R->prior_accepted || R->prior_panel != dec->panel_index ||
@@ -1286,7 +1286,7 @@ enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
         }
         struct repeat_scan p = {r, R, &ms, dec, ref_same, 0, 0, CSPH_ERR_OK, err};
         if ((e = hub_rstate_range(r->st, &ws.s, ref_occ, sat_add(ref_occ, R->prior_ms - 1),
-                                   repeat_one, &p, err)) || (e = p.e))
+                                  repeat_one, &p, err)) || (e = p.e))
             return e;
         if (!p.found) {
             r->nev = evoff;
@@ -1295,7 +1295,7 @@ enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
         for (size_t q = 0; q < p.found; q++) { /* cited: not again by this rule */
             int existed;
             if ((e = hub_rstate_put(r->st, &ms.s, r->tmp[q].t, r->tmp[q].seq, NULL, 0, &existed,
-                                     err)))
+                                    err)))
                 return e;
         }
         if ((e = push_evidence(r, dec->anchor_seq, err)))
@@ -1340,7 +1340,7 @@ static void built_name(char *name, size_t n, const struct hub_rule *R)
 }
 
 enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
-                                 struct hub_error *err)
+                               struct hub_error *err)
 {
     enum hub_err e = begin(r, txn, err);
     *n = 0;
@@ -1364,7 +1364,7 @@ enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
 }
 
 enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
-                                  const struct hub_rule_event *ev, struct hub_error *err)
+                                const struct hub_rule_event *ev, struct hub_error *err)
 {
     const struct hub_alert_draft *drafts;
     size_t n;
@@ -1394,7 +1394,7 @@ enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_
 /* ---- forgetting a person ---------------------------------------------------------- */
 
 enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *value, size_t len,
-                                uint64_t *records, struct hub_error *err)
+                              uint64_t *records, struct hub_error *err)
 {
     enum hub_err e = begin(r, txn, err);
     if (!e)
@@ -1405,7 +1405,7 @@ enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *val
 /* ---- the transaction ---------------------------------------------------------- */
 
 enum hub_err hub_rules_state_size(struct hub_rules *r, MDB_txn *txn, uint64_t *entries,
-                                    uint64_t *bytes, struct hub_error *err)
+                                  uint64_t *bytes, struct hub_error *err)
 {
     (void)r;
     return hub_rstate_size(txn, entries, bytes, err);

@@ -81,11 +81,11 @@ struct hub_alert_draft {
 struct hub_schemas;
 struct hub_ruleset;
 enum hub_err hub_rules_load(struct hub_rules **out, const char *path,
-                              const struct hub_panel *panels, size_t npanels,
-                              const struct hub_schemas *schemas, struct hub_error *err);
+                            const struct hub_panel *panels, size_t npanels,
+                            const struct hub_schemas *schemas, struct hub_error *err);
 /* An engine over a compiled rule set (it takes the set: freed with it). */
 enum hub_err hub_rules_from_set(struct hub_rules **out, struct hub_ruleset *set,
-                                  struct hub_error *err);
+                                struct hub_error *err);
 const struct hub_ruleset *hub_rules_set(const struct hub_rules *r);
 /* The memory the engine may keep between events: a filter of the series
  * its state holds (a new person's first event then needs no read). Bounded
@@ -112,8 +112,8 @@ const char *hub_rules_name(const struct hub_rules *r, size_t i);
  * held in memory between calls. Evaluating an event twice (its seq already
  * counted) changes nothing. */
 enum hub_err hub_rules_eval(struct hub_rules *r, MDB_txn *txn, const struct hub_rule_event *ev,
-                              const struct hub_alert_draft **drafts, size_t *ndrafts,
-                              struct hub_error *err);
+                            const struct hub_alert_draft **drafts, size_t *ndrafts,
+                            struct hub_error *err);
 
 /* A panel's decision on an alert (an alert.status event): when a
  * prior_alert with status accepted names the panel, an acceptance makes the
@@ -136,9 +136,9 @@ struct hub_rule_decision {
     size_t nevidence;
 };
 enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
-                                  const struct hub_rule_decision *dec,
-                                  const struct hub_alert_draft **drafts, size_t *ndrafts,
-                                  struct hub_error *err);
+                                const struct hub_rule_decision *dec,
+                                const struct hub_alert_draft **drafts, size_t *ndrafts,
+                                struct hub_error *err);
 /* Series built from the whole log. A windowed rule's series belong to
  * what decides which events it counts (its types, tests, keys, distinct,
  * incidents, window): a rule added or edited that way starts with series
@@ -149,9 +149,9 @@ enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
  * events from seq 1, evaluating twice is a no-op); hub_rules_mark_built:
  * mark every rule of r built. */
 enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
-                                 struct hub_error *err);
+                               struct hub_error *err);
 enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
-                                  const struct hub_rule_event *ev, struct hub_error *err);
+                                const struct hub_rule_event *ev, struct hub_error *err);
 enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_error *err);
 
 /* Drop every record of the rule state that names value (a person or place
@@ -159,7 +159,7 @@ enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_
  * remembered, in every rule. For erasure (a later issue): the person index
  * is dropped by hub_store_drop_ref. *records is how many went. */
 enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *value, size_t len,
-                                uint64_t *records, struct hub_error *err);
+                              uint64_t *records, struct hub_error *err);
 
 /* Deadline for an alert of rule_index at priority, raised at raised_ms:
  * the cadence the rule gives that priority (days or working days, skipping
@@ -167,7 +167,7 @@ enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *val
  * or 0 when the rule sets no deadline for that priority. Used when a
  * case.update moves a case to a new risk. */
 int hub_rules_due(const struct hub_rules *r, int rule_index, enum hub_priority priority,
-                   int64_t raised_ms, int64_t *due_ms);
+                  int64_t raised_ms, int64_t *due_ms);
 
 /* Working-day arithmetic, exposed for tests: the date ms falls on plus n
  * working days (Mon-Fri, not a bank holiday), same time of day, UTC. */
@@ -176,6 +176,6 @@ int64_t hub_rules_add_working_days(const struct hub_rules *r, int64_t ms, int n)
 /* Size of the engine's state in the transaction's databases: entries and
  * bytes (for the benchmark and stats). */
 enum hub_err hub_rules_state_size(struct hub_rules *r, MDB_txn *txn, uint64_t *entries,
-                                    uint64_t *bytes, struct hub_error *err);
+                                  uint64_t *bytes, struct hub_error *err);
 
 #endif

@@ -123,21 +123,21 @@ struct hub_ruleset {
  * NULL) are the event types: a rule naming an unknown type, or a field
  * that no type it takes has, is refused. */
 enum hub_err hub_ruleset_load(struct hub_ruleset **out, const char *path,
-                                const struct hub_panel *panels, size_t npanels,
-                                const struct hub_schemas *schemas, struct hub_error *err);
+                              const struct hub_panel *panels, size_t npanels,
+                              const struct hub_schemas *schemas, struct hub_error *err);
 /* The same from the texts of a rule file and its calendar (as the log
  * keeps them): name is used in messages. */
 enum hub_err hub_ruleset_load_text(struct hub_ruleset **out, const char *name,
-                                     const unsigned char *rules, size_t rules_len,
-                                     const char *calendar_name, const unsigned char *calendar,
-                                     size_t calendar_len, const struct hub_panel *panels,
-                                     size_t npanels, const struct hub_schemas *schemas,
-                                     struct hub_error *err);
+                                   const unsigned char *rules, size_t rules_len,
+                                   const char *calendar_name, const unsigned char *calendar,
+                                   size_t calendar_len, const struct hub_panel *panels,
+                                   size_t npanels, const struct hub_schemas *schemas,
+                                   struct hub_error *err);
 void hub_ruleset_free(struct hub_ruleset **s);
 
 int hub_ruleset_panel_find(const struct hub_ruleset *s, const char *name, size_t len);
 /* The deadline of tier t for an alert raised at raised_ms. */
 int64_t hub_ruleset_tier_due(const struct hub_ruleset *s, const struct hub_tier *t,
-                              int64_t raised_ms);
+                             int64_t raised_ms);
 
 #endif

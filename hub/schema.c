@@ -191,10 +191,10 @@ static int name_eq(const msgpack_object *key, const char *name, uint32_t len)
 
 /* Fail with field = parent.name (or name) and message "field '<path>' <rest>". */
 static enum hub_err field_fail(struct hub_error *err, enum hub_err code, const char *parent,
-                                const char *name, const char *fmt, ...)
+                               const char *name, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static enum hub_err field_fail(struct hub_error *err, enum hub_err code, const char *parent,
-                                const char *name, const char *fmt, ...)
+                               const char *name, const char *fmt, ...)
 {
     char path[160], rest[300];
     if (parent)
@@ -211,11 +211,11 @@ static enum hub_err field_fail(struct hub_error *err, enum hub_err code, const c
 /* ---- checking events (the hot path: no allocation) ------------------- */
 
 static enum hub_err check_value(const struct hub_schemas *s, const struct field *f,
-                                 const char *parent, const msgpack_object *v, int64_t *ms,
-                                 struct hub_error *err);
+                                const char *parent, const msgpack_object *v, int64_t *ms,
+                                struct hub_error *err);
 
 static enum hub_err check_location(const struct hub_schemas *s, const struct field *f,
-                                    const msgpack_object *v, struct hub_error *err)
+                                   const msgpack_object *v, struct hub_error *err)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
         return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, f->name, "must be %s, not %s", f->expect,
@@ -239,9 +239,9 @@ static enum hub_err check_location(const struct hub_schemas *s, const struct fie
             char path[160];
             snprintf(path, sizeof path, "%s.%s", f->name, b);
             return hub_error_set(err, CSPH_ERR_BAD_EVENT, path,
-                                  "unknown field '%s'; a location may have only id, lsoa, ward, "
-                                  "lat, lon and description",
-                                  path);
+                                 "unknown field '%s'; a location may have only id, lsoa, ward, "
+                                 "lat, lon and description",
+                                 path);
         }
         if (seen & (1u << j))
             return field_fail(err, CSPH_ERR_BAD_EVENT, f->name, location_fields[j].name,
@@ -264,8 +264,8 @@ static enum hub_err check_location(const struct hub_schemas *s, const struct fie
 }
 
 static enum hub_err check_value(const struct hub_schemas *s, const struct field *f,
-                                 const char *parent, const msgpack_object *v, int64_t *ms,
-                                 struct hub_error *err)
+                                const char *parent, const msgpack_object *v, int64_t *ms,
+                                struct hub_error *err)
 {
     char b[48];
     if (f->kind == K_LOCATION)
@@ -388,7 +388,7 @@ static enum hub_err check_value(const struct hub_schemas *s, const struct field 
         break;
     }
     return hub_error_set(err, CSPH_ERR_INTERNAL, f->name, "field '%s' has a kind the checker "
-                          "does not know", f->name);
+                         "does not know", f->name);
 }
 
 int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len)
@@ -400,14 +400,14 @@ int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len)
 }
 
 enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object *event,
-                                int require_source, struct hub_event_info *info,
-                                struct hub_error *err)
+                              int require_source, struct hub_event_info *info,
+                              struct hub_error *err)
 {
     char b[48];
     if (event->type != MSGPACK_OBJECT_MAP)
         return hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
-                              "the event must be a map of field names to values, not %s",
-                              a_type(event));
+                             "the event must be a map of field names to values, not %s",
+                             a_type(event));
     const msgpack_object_kv *kv = event->via.map.ptr;
     const uint32_t n = event->via.map.size;
 
@@ -420,27 +420,27 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
         }
     if (!type)
         return hub_error_set(err, CSPH_ERR_BAD_EVENT, "type",
-                              "missing required field 'type' (%s)", common_fields[C_TYPE].expect);
+                             "missing required field 'type' (%s)", common_fields[C_TYPE].expect);
     if (type->type != MSGPACK_OBJECT_STR)
         return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, "type", "must be %s, not %s",
                           common_fields[C_TYPE].expect, a_type(type));
     int ti = hub_schemas_find(s, type->via.str.ptr, type->via.str.size);
     if (ti < 0)
         return hub_error_set(err, CSPH_ERR_UNKNOWN_TYPE, "type",
-                              "unknown event type '%s' in field 'type'; known types: %s",
-                              shown(b, type->via.str.ptr, type->via.str.size), s->type_list);
+                             "unknown event type '%s' in field 'type'; known types: %s",
+                             shown(b, type->via.str.ptr, type->via.str.size), s->type_list);
     const struct schema *sc = &s->v[ti];
 
     struct hub_event_info in = {.type = type->via.str.ptr,
-                                 .type_len = type->via.str.size,
-                                 .type_index = ti};
+                                .type_len = type->via.str.size,
+                                .type_index = ti};
     uint64_t seen = 0;
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *key = &kv[i].key;
         if (key->type != MSGPACK_OBJECT_STR)
             return hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
-                                  "the event has %s as a field name; field names must be strings",
-                                  a_type(key));
+                                 "the event has %s as a field name; field names must be strings",
+                                 a_type(key));
         const struct field *f = NULL;
         unsigned bit = 0;
         for (unsigned k = 0; k < NCOMMON; k++)
@@ -457,8 +457,8 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
         if (!f) {
             shown(b, key->via.str.ptr, key->via.str.size);
             return hub_error_set(err, CSPH_ERR_BAD_EVENT, b,
-                                  "unknown field '%s' for type %s; allowed: %s", b, sc->type,
-                                  sc->allowed);
+                                 "unknown field '%s' for type %s; allowed: %s", b, sc->type,
+                                 sc->allowed);
         }
         if (seen & (1ull << bit))
             return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, f->name,
@@ -467,7 +467,7 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
         if (bit == C_TYPE)
             continue; /* checked above */
         enum hub_err rc = check_value(s, f, NULL, &kv[i].val,
-                                       bit == C_OCCURRED_AT ? &in.occurred_at_ms : NULL, err);
+                                      bit == C_OCCURRED_AT ? &in.occurred_at_ms : NULL, err);
         if (rc)
             return rc;
         if (bit == C_ID) {
@@ -486,21 +486,21 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
             continue;
         if (!(seen & (1ull << c)))
             return hub_error_set(err, CSPH_ERR_BAD_EVENT, common_fields[c].name,
-                                  "missing required field '%s' (%s)", common_fields[c].name,
-                                  common_fields[c].expect);
+                                 "missing required field '%s' (%s)", common_fields[c].name,
+                                 common_fields[c].expect);
     }
     for (uint32_t k = 0; k < sc->nfields; k++)
         if (!sc->fields[k].optional && !(seen & (1ull << (NCOMMON + k))))
             return hub_error_set(err, CSPH_ERR_BAD_EVENT, sc->fields[k].name,
-                                  "missing required field '%s' (%s)", sc->fields[k].name,
-                                  sc->fields[k].expect);
+                                 "missing required field '%s' (%s)", sc->fields[k].name,
+                                 sc->fields[k].expect);
     if (info)
         *info = in;
     return CSPH_ERR_OK;
 }
 
 int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
-                                const msgpack_object *event, const char *person, size_t len)
+                               const msgpack_object *event, const char *person, size_t len)
 {
     if (!s || !info || !event || event->type != MSGPACK_OBJECT_MAP || info->type_index < 0 ||
         (size_t)info->type_index >= s->n)
@@ -523,7 +523,7 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
 }
 
 int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
-                         const msgpack_object *event, hub_schema_ref_fn fn, void *ctx)
+                        const msgpack_object *event, hub_schema_ref_fn fn, void *ctx)
 {
     if (!s || !event || event->type != MSGPACK_OBJECT_MAP || type_index < 0 ||
         (size_t)type_index >= s->n)
@@ -639,7 +639,7 @@ static void list_add(char *buf, size_t cap, const char *item)
 
 /* libyaml's document API keeps duplicate keys; a schema must not. */
 static enum hub_err no_duplicate_keys(struct hub_yaml *y, yaml_node_t *map, const char *where,
-                                       struct hub_error *err)
+                                      struct hub_error *err)
 {
     size_t n = hub_yaml_map_len(map);
     for (size_t i = 1; i < n; i++) {
@@ -652,7 +652,7 @@ static enum hub_err no_duplicate_keys(struct hub_yaml *y, yaml_node_t *map, cons
             const char *ks2 = hub_yaml_scalar(k2);
             if (ks2 && strcmp(ks, ks2) == 0)
                 return hub_yaml_fail(y, k, err, "'%s' is given twice in %s (first on line %d)",
-                                      ks, where, hub_yaml_line(k2));
+                                     ks, where, hub_yaml_line(k2));
         }
     }
     return CSPH_ERR_OK;
@@ -673,7 +673,7 @@ static int name_chars_ok(const char *s, int allow_dot)
 }
 
 static enum hub_err yaml_number(struct hub_yaml *y, yaml_node_t *node, const char *what,
-                                 double *out, struct hub_error *err)
+                                double *out, struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(node);
     char *end;
@@ -688,20 +688,20 @@ static enum hub_err yaml_number(struct hub_yaml *y, yaml_node_t *node, const cha
 }
 
 static enum hub_err load_enum_values(struct hub_yaml *y, yaml_node_t *spec, struct field *f,
-                                      const char *name, struct hub_error *err)
+                                     const char *name, struct hub_error *err)
 {
     yaml_node_t *vals = hub_yaml_get(y, spec, "values");
     if (!vals)
         return hub_yaml_fail(y, spec, err,
-                              "field '%s' (kind enum) needs 'values', a list such as "
-                              "[standard, medium, high]",
-                              name);
+                             "field '%s' (kind enum) needs 'values', a list such as "
+                             "[standard, medium, high]",
+                             name);
     size_t n = hub_yaml_seq_len(vals);
     if (vals->type != YAML_SEQUENCE_NODE || n == 0)
         return hub_yaml_fail(y, vals, err,
-                              "'values' of field '%s' must be a non-empty list such as "
-                              "[standard, medium, high]",
-                              name);
+                             "'values' of field '%s' must be a non-empty list such as "
+                             "[standard, medium, high]",
+                             name);
     f->values = calloc(n, sizeof *f->values);
     f->value_lens = calloc(n, sizeof *f->value_lens);
     if (!f->values || !f->value_lens)
@@ -713,13 +713,13 @@ static enum hub_err load_enum_values(struct hub_yaml *y, yaml_node_t *spec, stru
         const char *v = hub_yaml_scalar(item);
         if (!v || !*v || strlen(v) > NAME_MAX_LEN)
             return hub_yaml_fail(y, item, err,
-                                  "each of the values of field '%s' must be a word of 1-%d "
-                                  "characters",
-                                  name, NAME_MAX_LEN);
+                                 "each of the values of field '%s' must be a word of 1-%d "
+                                 "characters",
+                                 name, NAME_MAX_LEN);
         for (uint32_t j = 0; j < f->nvalues; j++)
             if (strcmp(f->values[j], v) == 0)
                 return hub_yaml_fail(y, item, err, "value '%s' of field '%s' is listed twice",
-                                      v, name);
+                                     v, name);
         if (!(f->values[f->nvalues] = strdup(v)))
             return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", y->path);
         f->value_lens[f->nvalues++] = (uint32_t)strlen(v);
@@ -729,13 +729,13 @@ static enum hub_err load_enum_values(struct hub_yaml *y, yaml_node_t *spec, stru
 }
 
 static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct field *f,
-                                const char *name, struct hub_error *err)
+                               const char *name, struct hub_error *err)
 {
     if (!spec || spec->type != YAML_MAPPING_NODE)
         return hub_yaml_fail(y, spec, err,
-                              "field '%s' must be a mapping of settings such as "
-                              "{kind: string, max: 200}",
-                              name);
+                             "field '%s' must be a mapping of settings such as "
+                             "{kind: string, max: 200}",
+                             name);
     enum hub_err rc;
     char where[128], what_min[96], what_max[96];
     snprintf(where, sizeof where, "field '%s'", name);
@@ -755,7 +755,7 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
             k = i;
     if (k < 0)
         return hub_yaml_fail(y, kind, err,
-                              "field '%s' has unknown kind '%s' (known: " KIND_LIST ")", name, ks);
+                             "field '%s' has unknown kind '%s' (known: " KIND_LIST ")", name, ks);
     f->kind = (enum schema_kind)k;
     snprintf(where, sizeof where, "field '%s' of kind %s", name, ks);
     if ((rc = hub_yaml_only_keys(y, spec, kind_settings[k], where, err)))
@@ -776,9 +776,9 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
     case K_STRING:
         if (!max)
             return hub_yaml_fail(y, spec, err,
-                                  "field '%s' (kind string) needs 'max', its longest length in "
-                                  "bytes",
-                                  name);
+                                 "field '%s' (kind string) needs 'max', its longest length in "
+                                 "bytes",
+                                 name);
         if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
             return rc;
         f->imin = 0;
@@ -794,7 +794,7 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
     case K_INT:
         if (!min || !max)
             return hub_yaml_fail(y, spec, err, "field '%s' (kind int) needs both 'min' and 'max'",
-                                  name);
+                                 name);
         if ((rc = hub_yaml_int(y, min, what_min, INT64_MIN, INT64_MAX, &f->imin, err)) ||
             (rc = hub_yaml_int(y, max, what_max, f->imin, INT64_MAX, &f->imax, err)))
             return rc;
@@ -808,7 +808,7 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
     case K_NUMBER:
         if (!min || !max)
             return hub_yaml_fail(y, spec, err,
-                                  "field '%s' (kind number) needs both 'min' and 'max'", name);
+                                 "field '%s' (kind number) needs both 'min' and 'max'", name);
         if ((rc = yaml_number(y, min, what_min, &f->dmin, err)) ||
             (rc = yaml_number(y, max, what_max, &f->dmax, err)))
             return rc;
@@ -833,7 +833,7 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
 /* Load one schema file into sc (zeroed by the caller; freed by destroy
  * whatever happens here). fname is the file's name within the directory. */
 static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const char *path,
-                              const char *fname, struct hub_error *err)
+                             const char *fname, struct hub_error *err)
 {
     static const char *const top_keys[] = {"type", "description", "fields", NULL};
     struct hub_yaml y;
@@ -847,8 +847,8 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
     yaml_node_t *root = hub_yaml_root(&y);
     if (!root || root->type != YAML_MAPPING_NODE) {
         rc = hub_yaml_fail(&y, root, err,
-                            "a schema file must be a mapping with 'type', 'description' and "
-                            "'fields'");
+                           "a schema file must be a mapping with 'type', 'description' and "
+                           "'fields'");
         goto done;
     }
     if ((rc = no_duplicate_keys(&y, root, "the schema", err)) ||
@@ -859,23 +859,23 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
     const char *ts;
     if (!type) {
         rc = hub_yaml_fail(&y, root, err, "missing 'type': this file's should be 'type: %.*s'",
-                            (int)stem_len, fname);
+                           (int)stem_len, fname);
         goto done;
     }
     if ((rc = hub_yaml_str(&y, type, "'type'", &ts, err)))
         goto done;
     if (!name_chars_ok(ts, 1)) {
         rc = hub_yaml_fail(&y, type, err,
-                            "type '%s' must be 1-%d characters from a-z, 0-9, '.', '_' and '-', "
-                            "starting with a letter",
-                            ts, NAME_MAX_LEN);
+                           "type '%s' must be 1-%d characters from a-z, 0-9, '.', '_' and '-', "
+                           "starting with a letter",
+                           ts, NAME_MAX_LEN);
         goto done;
     }
     if (strlen(ts) != stem_len || strncmp(ts, fname, stem_len) != 0) {
         rc = hub_yaml_fail(&y, type, err,
-                            "type '%s' does not match the file name '%s': the schema of type T "
-                            "must be in T.yaml",
-                            ts, fname);
+                           "type '%s' does not match the file name '%s': the schema of type T "
+                           "must be in T.yaml",
+                           ts, fname);
         goto done;
     }
     for (size_t i = 0; s->v + i < sc; i++)
@@ -897,8 +897,8 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
     yaml_node_t *fields = hub_yaml_get(&y, root, "fields");
     if (!fields || fields->type != YAML_MAPPING_NODE) {
         rc = hub_yaml_fail(&y, fields ? fields : root, err,
-                            "'fields' must be a mapping of field names to settings such as "
-                            "'victim: {kind: person}' (write 'fields: {}' for none)");
+                           "'fields' must be a mapping of field names to settings such as "
+                           "'victim: {kind: person}' (write 'fields: {}' for none)");
         goto done;
     }
     if ((rc = no_duplicate_keys(&y, fields, "'fields'", err)))
@@ -906,7 +906,7 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
     size_t nf = hub_yaml_map_len(fields);
     if (nf > MAX_FIELDS) {
         rc = hub_yaml_fail(&y, fields, err, "a type may have at most %d fields, not %lu",
-                            MAX_FIELDS, (unsigned long)nf);
+                           MAX_FIELDS, (unsigned long)nf);
         goto done;
     }
     if (nf && !(sc->fields = calloc(nf, sizeof *sc->fields))) {
@@ -921,18 +921,18 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
             goto done;
         if (!name_chars_ok(name, 0)) {
             rc = hub_yaml_fail(&y, k, err,
-                                "field name '%s' must be 1-%d characters from a-z, 0-9 and '_', "
-                                "starting with a letter",
-                                name, NAME_MAX_LEN);
+                               "field name '%s' must be 1-%d characters from a-z, 0-9 and '_', "
+                               "starting with a letter",
+                               name, NAME_MAX_LEN);
             goto done;
         }
         for (const char *const *r = reserved_names; *r; r++)
             if (strcmp(*r, name) == 0) {
                 rc = hub_yaml_fail(&y, k, err,
-                                    "field name '%s' is reserved: every event already has id, "
-                                    "type, occurred_at and source, and the hub adds seq and "
-                                    "received_at",
-                                    name);
+                                   "field name '%s' is reserved: every event already has id, "
+                                   "type, occurred_at and source, and the hub adds seq and "
+                                   "received_at",
+                                   name);
                 goto done;
             }
         struct field *f = &sc->fields[sc->nfields++];
@@ -968,8 +968,8 @@ static int is_schema_file(const char *name)
 }
 
 enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
-                                const char *const *panels, size_t npanels,
-                                struct hub_error *err)
+                              const char *const *panels, size_t npanels,
+                              struct hub_error *err)
 {
     enum hub_err rc = CSPH_ERR_OK;
     char **names = NULL;
@@ -996,7 +996,7 @@ enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
 
     if (!(d = opendir(dir))) {
         rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s: cannot open the schema directory: %s",
-                            dir, strerror(errno));
+                           dir, strerror(errno));
         goto done;
     }
     struct dirent *de;
@@ -1017,7 +1017,7 @@ enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
     }
     if (!nnames) {
         rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL,
-                            "%s: no schema files (<type>.yaml) in this directory", dir);
+                           "%s: no schema files (<type>.yaml) in this directory", dir);
         goto done;
     }
     qsort(names, nnames, sizeof *names, cmp_names);
@@ -1028,7 +1028,7 @@ enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
         char path[1024];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
             rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s/%s: path too long", dir,
-                                names[i]);
+                               names[i]);
             goto done;
         }
         if ((rc = load_one(s, &s->v[s->n++], path, names[i], err)))

@@ -34,8 +34,8 @@ struct hub_event_info {
  * "file:line: reason" in err->message and *out untouched. The caller owns
  * *out and frees it with hub_schemas_destroy. */
 enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
-                                const char *const *panels, size_t npanels,
-                                struct hub_error *err);
+                              const char *const *panels, size_t npanels,
+                              struct hub_error *err);
 /* Free and NULL *s; accepts NULL and *s == NULL. */
 void hub_schemas_destroy(struct hub_schemas **s);
 
@@ -56,13 +56,13 @@ int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len);
  * with err->field the dotted path inside the event ("location.lsoa") and
  * err->message one sentence naming the field and the reason. */
 enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object *event,
-                                int require_source, struct hub_event_info *info,
-                                struct hub_error *err);
+                              int require_source, struct hub_event_info *info,
+                              struct hub_error *err);
 
 /* 1 when a field of kind person (at any depth the schema allows) of this
  * valid event equals the len bytes at person. */
 int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
-                                const msgpack_object *event, const char *person, size_t len);
+                               const msgpack_object *event, const char *person, size_t len);
 
 /* The references an event holds, for the person index: every field of
  * kind person, and the id and lsoa of every location. fn returns nonzero
@@ -70,7 +70,7 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
 enum hub_ref_kind { CSPH_REF_PERSON = 'p', CSPH_REF_PLACE = 'l', CSPH_REF_LSOA = 'a' };
 typedef int (*hub_schema_ref_fn)(void *ctx, char kind, const char *ref, size_t len);
 int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
-                         const msgpack_object *event, hub_schema_ref_fn fn, void *ctx);
+                        const msgpack_object *event, hub_schema_ref_fn fn, void *ctx);
 
 /* 1 when events of type may carry the field at path (dotted: a location's
  * id, lsoa, ward, lat, lon, description), including the common fields. */

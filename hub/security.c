@@ -49,16 +49,16 @@ static int not_writable_by_others(const char *path, const char *what, char *msg,
 }
 
 static enum hub_err read_key(struct hub_yaml *y, yaml_node_t *item, struct hub_identity *id,
-                              struct hub_error *err)
+                             struct hub_error *err)
 {
     yaml_node_t *k = hub_yaml_get(y, item, "key"), *kf = hub_yaml_get(y, item, "key_file");
     const char *z85 = NULL;
     char pub[41], sec[41], msg[512];
     if (!k == !kf)
         return hub_yaml_fail(y, item, err,
-                              "client '%s' needs exactly one of key (the Z85 public key, "
-                              "quoted) or key_file (its NAME.pub file)",
-                              id->name);
+                             "client '%s' needs exactly one of key (the Z85 public key, "
+                             "quoted) or key_file (its NAME.pub file)",
+                             id->name);
     if (k) {
         enum hub_err rc = hub_yaml_str(y, k, "key", &z85, err);
         if (rc)
@@ -84,16 +84,16 @@ static enum hub_err read_key(struct hub_yaml *y, yaml_node_t *item, struct hub_i
     }
     if (strlen(z85) != 40 || !zmq_z85_decode(id->public_key, z85))
         return hub_yaml_fail(y, k ? k : kf, err,
-                              "client '%s': a public key is 40 characters of Z85 (from "
-                              "csphub keygen)",
-                              id->name);
+                             "client '%s': a public key is 40 characters of Z85 (from "
+                             "csphub keygen)",
+                             id->name);
     memcpy(id->public_z85, z85, 41);
     return CSPH_ERR_OK;
 }
 
 static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
-                                 const struct hub_config *cfg, struct hub_identity *id,
-                                 struct hub_error *err)
+                                const struct hub_config *cfg, struct hub_identity *id,
+                                struct hub_error *err)
 {
     static const char *const keys[] = {"name", "role", "key", "key_file", "types", "panels",
                                        "description", NULL};
@@ -117,7 +117,7 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
             role = i;
     if (role < 0)
         return hub_yaml_fail(y, n ? n : item, err,
-                              "client '%s' needs a role: agency, panel, auditor or admin", id->name);
+                             "client '%s' needs a role: agency, panel, auditor or admin", id->name);
     id->role = (enum hub_role)role;
     if ((rc = read_key(y, item, id, err)))
         return rc;
@@ -128,12 +128,12 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
         return hub_yaml_fail(y, panels, err, "only a panel member lists panels");
     if (id->role == CSPH_ROLE_AGENCY && !hub_yaml_seq_len(types))
         return hub_yaml_fail(y, types ? types : item, err,
-                              "agency '%s' must list the event types it may publish (types: [...])",
-                              id->name);
+                             "agency '%s' must list the event types it may publish (types: [...])",
+                             id->name);
     if (id->role == CSPH_ROLE_PANEL && !hub_yaml_seq_len(panels))
         return hub_yaml_fail(y, panels ? panels : item, err,
-                              "panel member '%s' must list the panels it may read (panels: [...])",
-                              id->name);
+                             "panel member '%s' must list the panels it may read (panels: [...])",
+                             id->name);
     for (size_t i = 0; i < hub_yaml_seq_len(types); i++) {
         yaml_node_t *t = hub_yaml_seq_item(y, types, i);
         if ((rc = hub_yaml_str(y, t, "a type", &s, err)))
@@ -155,7 +155,7 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
 }
 
 enum hub_err hub_identities_load(struct hub_identities *out, const char *path,
-                                   const struct hub_config *cfg, struct hub_error *err)
+                                 const struct hub_config *cfg, struct hub_error *err)
 {
     struct hub_yaml y;
     char msg[600];
@@ -189,7 +189,7 @@ enum hub_err hub_identities_load(struct hub_identities *out, const char *path,
             }
             if (!memcmp(ids.v[j].public_key, id->public_key, 32)) {
                 rc = hub_yaml_fail(&y, item, err, "clients '%s' and '%s' have the same key",
-                                    ids.v[j].name, id->name);
+                                   ids.v[j].name, id->name);
                 goto done;
             }
         }
@@ -205,7 +205,7 @@ done:
 }
 
 const struct hub_identity *hub_identities_by_key(const struct hub_identities *ids,
-                                                   const uint8_t key[32])
+                                                 const uint8_t key[32])
 {
     for (size_t i = 0; i < ids->n; i++)
         if (!memcmp(ids->v[i].public_key, key, 32))
@@ -214,7 +214,7 @@ const struct hub_identity *hub_identities_by_key(const struct hub_identities *id
 }
 
 const struct hub_identity *hub_identities_by_name(const struct hub_identities *ids,
-                                                    const char *name, size_t len)
+                                                  const char *name, size_t len)
 {
     for (size_t i = 0; i < ids->n; i++)
         if (strlen(ids->v[i].name) == len && !memcmp(ids->v[i].name, name, len))
@@ -246,17 +246,17 @@ int hub_identity_may_panel(const struct hub_identity *id, int panel)
 }
 
 enum hub_err hub_admit_request(const struct hub_identities *ids, const char *uid,
-                                 enum hub_op op, const struct hub_identity **who,
-                                 struct hub_error *err)
+                               enum hub_op op, const struct hub_identity **who,
+                               struct hub_error *err)
 {
     *who = uid ? hub_identities_by_name(ids, uid, strlen(uid)) : NULL;
     if (!*who)
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, NULL,
-                              "this client's key is no longer in the hub's identity file");
+                             "this client's key is no longer in the hub's identity file");
     if (!hub_identity_may(*who, op))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "op",
-                              "identity '%s' (role %s) may not use op '%s'", (*who)->name,
-                              hub_role_name((*who)->role), hub_op_name(op));
+                             "identity '%s' (role %s) may not use op '%s'", (*who)->name,
+                             hub_role_name((*who)->role), hub_op_name(op));
     return CSPH_ERR_OK;
 }
 
@@ -265,32 +265,32 @@ enum hub_err hub_admit_reserved(const struct hub_event_info *info, struct hub_er
     size_t hl = strlen(CSPH_HUB_SOURCE);
     if (info->source && info->source_len == hl && !memcmp(info->source, CSPH_HUB_SOURCE, hl))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "source",
-                              "source '%s' is reserved for the hub's own events; use the "
-                              "agency's name",
-                              CSPH_HUB_SOURCE);
+                             "source '%s' is reserved for the hub's own events; use the "
+                             "agency's name",
+                             CSPH_HUB_SOURCE);
     if (hub_ingest_hub_type(info->type, info->type_len))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "type",
-                              "events of type %.*s are written by the hub itself",
-                              (int)info->type_len, info->type);
+                             "events of type %.*s are written by the hub itself",
+                             (int)info->type_len, info->type);
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_admit_publisher(const struct hub_identity *who, struct hub_event_info *info,
-                                   const void **stored, size_t *stored_len, msgpack_zone *zone,
-                                   struct hub_error *err)
+                                 const void **stored, size_t *stored_len, msgpack_zone *zone,
+                                 struct hub_error *err)
 {
     const char *name = who->name;
     size_t nl = strlen(name);
     if (info->source && (info->source_len != nl || memcmp(info->source, name, nl) != 0))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "source",
-                              "source '%.*s' is not this client's identity '%s'; leave source "
-                              "out and the hub stamps it",
-                              (int)info->source_len, info->source, name);
+                             "source '%.*s' is not this client's identity '%s'; leave source "
+                             "out and the hub stamps it",
+                             (int)info->source_len, info->source, name);
     if (!hub_identity_may_publish(who, info->type, info->type_len))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "type",
-                              "identity '%s' may not publish events of type %.*s (see the "
-                              "hub's identity file)",
-                              name, (int)info->type_len, info->type);
+                             "identity '%s' may not publish events of type %.*s (see the "
+                             "hub's identity file)",
+                             name, (int)info->type_len, info->type);
     if (info->source)
         return CSPH_ERR_OK;
     msgpack_sbuffer sb;
@@ -299,7 +299,7 @@ enum hub_err hub_admit_publisher(const struct hub_identity *who, struct hub_even
     char *copy = NULL;
     if (hub_mp_map_prepend(*stored, *stored_len, "source", name, &sb) != 0)
         rc = hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
-                            "the event is not a MessagePack map: no source can be stamped");
+                           "the event is not a MessagePack map: no source can be stamped");
     else if (!(copy = msgpack_zone_malloc(zone, sb.size)))
         rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory stamping the source");
     if (copy) {
@@ -314,7 +314,7 @@ enum hub_err hub_admit_publisher(const struct hub_identity *who, struct hub_even
 }
 
 void hub_zap_decide(const struct hub_identities *ids, const struct hub_span *f, int n,
-                     struct hub_zap_decision *d)
+                    struct hub_zap_decision *d)
 {
     memset(d, 0, sizeof *d);
     d->why = "unknown key";

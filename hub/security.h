@@ -45,15 +45,15 @@ struct hub_identities {
  * setting, a duplicate name or key. The caller frees with
  * hub_identities_free. */
 enum hub_err hub_identities_load(struct hub_identities *out, const char *path,
-                                   const struct hub_config *cfg, struct hub_error *err);
+                                 const struct hub_config *cfg, struct hub_error *err);
 void hub_identities_free(struct hub_identities *ids);
 
 /* The identity with this 32-byte public key, or NULL. */
 const struct hub_identity *hub_identities_by_key(const struct hub_identities *ids,
-                                                   const uint8_t key[32]);
+                                                 const uint8_t key[32]);
 /* The identity with this name (len bytes), or NULL. */
 const struct hub_identity *hub_identities_by_name(const struct hub_identities *ids,
-                                                    const char *name, size_t len);
+                                                  const char *name, size_t len);
 
 /* May this identity make a request of this op at all (PROTOCOL.md 8)?
  * Panel and type scoping are checked where the panel or type is known. */
@@ -72,8 +72,8 @@ int hub_identity_may_panel(const struct hub_identity *id, int panel);
  * identity file (revoked since it connected), or field "op" when its role
  * may not use op at all. */
 enum hub_err hub_admit_request(const struct hub_identities *ids, const char *uid,
-                                 enum hub_op op, const struct hub_identity **who,
-                                 struct hub_error *err);
+                               enum hub_op op, const struct hub_identity **who,
+                               struct hub_error *err);
 
 /* hub_admit_reserved (every mode): source "hub" (CSPH_HUB_SOURCE) and the
  * hub's own event types are written by the hub only. FORBIDDEN naming
@@ -89,22 +89,22 @@ enum hub_err hub_admit_reserved(const struct hub_event_info *info, struct hub_er
  * FORBIDDEN naming "source" or "type"; BAD_EVENT when the bytes are not a
  * map; INTERNAL when out of memory. */
 enum hub_err hub_admit_publisher(const struct hub_identity *who, struct hub_event_info *info,
-                                   const void **stored, size_t *stored_len, msgpack_zone *zone,
-                                   struct hub_error *err);
+                                 const void **stored, size_t *stored_len, msgpack_zone *zone,
+                                 struct hub_error *err);
 
 /* The ZAP decision (RFC 27) for one request, f[0..n) its frames (version,
  * request id, domain, address, identity, mechanism, credentials): a CURVE
  * handshake whose client key is listed is admitted as that identity. The
  * caller sends the reply frames "1.0", f[1], status, text, user, "". */
 struct hub_zap_decision {
-    const struct hub_identity *id; /* NULL: refused */
+    const struct hub_identity *id;  /* NULL: refused */
     const char *why;                /* refused: "unknown key", "not a CURVE handshake" */
     char addr[64];                  /* the peer's address, "?" when not given */
     char key_z85[41];               /* the key offered, "" when none */
     const char *status, *text, *user;
 };
 void hub_zap_decide(const struct hub_identities *ids, const struct hub_span *f, int n,
-                     struct hub_zap_decision *d);
+                    struct hub_zap_decision *d);
 
 /* Key files are read and written by the client library (csph_keygen,
  * csph_key_file_read in include/csphub.h), the same code for the hub and

@@ -32,10 +32,10 @@ _Static_assert(MAX_FRAMES - 1 <= CSPH_HELD_ENV_MAX, "a held fetch keeps any enve
 struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
-    const struct hub_identity *who; /* curve: the sender; NULL in none mode */
+    const struct hub_identity *who;  /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
     size_t held_at;                  /* ... as the held set's newest of this many */
-    struct hub_ticket tk;           /* who the reply is charged to */
+    struct hub_ticket tk;            /* who the reply is charged to */
     struct hub_request req;
     msgpack_sbuffer reply;
 };
@@ -58,7 +58,7 @@ struct hub_server {
     uv_timer_t index_timer; /* commits held index work when batches stop */
     uv_timer_t heal_timer;  /* heals a fault between requests (hub_ingest_heal) */
     char heal_error[320];   /* what its last step said, "" when it worked */
-    struct hub_held *held; /* fetches waiting for alerts */
+    struct hub_held *held;  /* fetches waiting for alerts */
     /* security curve */
     struct hub_identities ids;
     void *zap;                 /* REP socket answering ZeroMQ's ZAP requests */
@@ -102,13 +102,13 @@ static void reply_error(struct hub_server *s, struct hub_ticket *tk, zmq_msg_t *
 static void wake_fetches(struct hub_server *s, uint64_t panels);
 static void arm_due_timer(struct hub_server *s);
 static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
-                                struct hub_error *e);
+                               struct hub_error *e);
 
 /* A read run in the batch because it leaves an access record: answered
  * into p->reply (or its fetch held), then who read what is written as an
  * audit.access event in the same transaction. */
 static enum hub_err run_audited_read(struct hub_server *s, struct pending *p,
-                                      const struct hub_op_row *row, struct hub_req *q)
+                                     const struct hub_op_row *row, struct hub_req *q)
 {
     enum hub_err rc = row->fn(&s->h, q);
     if (rc == CSPH_ERR_OK && q->hold && (rc = hold_fetch(s, p, q, &q->e)) == CSPH_ERR_OK) {
@@ -234,11 +234,11 @@ static void process_batch(struct hub_server *s, int n)
             out = e; /* the index or the log is being repaired: its own words */
         else if (rc == CSPH_ERR_BUSY)
             hub_error_set(&out, CSPH_ERR_BUSY, NULL,
-                           "the hub's storage limit is reached (limits.map_size_mb); nothing was "
-                           "done; retry after the operator raises it");
+                          "the hub's storage limit is reached (limits.map_size_mb); nothing was "
+                          "done; retry after the operator raises it");
         else
             hub_error_set(&out, CSPH_ERR_INTERNAL, NULL,
-                           "the hub could not commit this batch; nothing was done; retry");
+                          "the hub could not commit this batch; nothing was done; retry");
         /* A fetch this batch held is let go: its audit.access record went
          * with the batch, so it is answered now like the rest, never later
          * with alerts nobody recorded reading. Newest first: each is then
@@ -260,7 +260,7 @@ static void process_batch(struct hub_server *s, int n)
             msgpack_packer pk;
             msgpack_packer_init(&pk, &s->batch[i].reply, msgpack_sbuffer_write);
             hub_reply_error(&pk, &s->batch[i].req.req, &out,
-                             s->batch[i].req.op == CSPH_OP_PUBLISH && !s->batch[i].req.batch);
+                            s->batch[i].req.op == CSPH_OP_PUBLISH && !s->batch[i].req.batch);
         }
     }
     if ((uint64_t)n > s->h.c.batch_requests_max)
@@ -353,8 +353,8 @@ static int log_reopening(struct hub_server *s, struct hub_error *e)
     if (!hub_store_log_failed(hub_core_store(s->h.core)))
         return 0;
     hub_error_set(e, CSPH_ERR_BUSY, NULL,
-                   "the hub is reopening its log after a disk error; nothing was read; retry "
-                   "shortly");
+                  "the hub is reopening its log after a disk error; nothing was read; retry "
+                  "shortly");
     return 1;
 }
 
@@ -376,7 +376,7 @@ static void release_fetch(struct hub_server *s, struct hub_held_fetch *h)
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
     if (log_reopening(s, &e) || hub_reads_fetch_reply(&s->h, &req, h->panel, h->consumer,
-                                                       h->consumer_len, h->max, &pk, &count, &e))
+                                                      h->consumer_len, h->max, &pk, &count, &e))
         reply_error(s, &h->tk, frames, h->nenv + 1, &req, &e, 0);
     else
         send_reply(s, &h->tk, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
@@ -408,7 +408,7 @@ static void wake_fetches(struct hub_server *s, uint64_t panels)
  * the wait ends: its envelope frames move out of p. Bounded in all and per
  * client; BUSY in *e beyond. */
 static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
-                                struct hub_error *e)
+                               struct hub_error *e)
 {
     struct hub_ticket *tk = &p->tk;
     zmq_msg_t *f = p->frames;
@@ -423,7 +423,7 @@ static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const st
         return rc;
     /* The reply is charged to the request's client. */
     if ((rc = hub_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
-                            q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, e))) {
+                           q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, e))) {
         hub_transport_fetch_done(s->transport, tk);
         return rc;
     }
@@ -499,7 +499,7 @@ static void pending_move(struct hub_server *s, struct pending *to, struct pendin
     zmq_msg_t *body = &to->frames[to->nframes - 1];
     struct hub_error e;
     (void)hub_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
-                           s->cfg->limits.events_per_publish, &to->req, &e); /* decoded once */
+                          s->cfg->limits.events_per_publish, &to->req, &e); /* decoded once */
 }
 
 /* Answer a read that runs outside the write batch, at once, from read
@@ -508,7 +508,7 @@ static void answer_read(struct hub_server *s, struct pending *p, const struct hu
 {
     msgpack_packer pk;
     struct hub_req q = {.r = &p->req, .who = p->who, .pk = &pk,
-                         .now_ms = hub_clock_now_ms(s->clock)};
+                        .now_ms = hub_clock_now_ms(s->clock)};
     enum hub_err rc = CSPH_ERR_OK;
     s->scratch.size = 0;
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
@@ -549,7 +549,7 @@ static void on_ready(struct hub_zsock *z)
         zmq_msg_t *body = &p->frames[p->nframes - 1];
         struct hub_error e;
         enum hub_err rc = hub_wire_decode(zmq_msg_data(body), zmq_msg_size(body), &s->zone,
-                                            s->cfg->limits.events_per_publish, &p->req, &e);
+                                          s->cfg->limits.events_per_publish, &p->req, &e);
         if (rc) {
             s->h.c.malformed++;
             reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -564,7 +564,7 @@ static void on_ready(struct hub_zsock *z)
             continue;
         if (conn && p->who)
             (void)hub_transport_set_account(s->transport, conn, p->who->name,
-                                             strlen(p->who->name));
+                                            strlen(p->who->name));
         /* Every request, read or write, is refused while its own client (or
          * identity) has too many replies it has not read: the client that
          * does not read is answered busy, never the others. */
@@ -610,13 +610,13 @@ static void on_ready(struct hub_zsock *z)
 /* ---- lifecycle -------------------------------------------------------- */
 
 static enum hub_err load_rules(struct hub_server *s, struct hub_rules **out,
-                                struct hub_error *err)
+                               struct hub_error *err)
 {
     *out = NULL;
     if (!s->cfg->rules_file[0])
         return CSPH_ERR_OK;
     enum hub_err rc = hub_rules_load(out, s->cfg->rules_file, s->cfg->panels, s->cfg->npanels,
-                                       s->h.schemas, err);
+                                     s->h.schemas, err);
     if (rc == CSPH_ERR_OK &&
         ((rc = hub_ingest_rules_fit(*out, err)) ||
          (rc = hub_rules_cache(*out, (size_t)s->cfg->limits.rules_cache_mb << 20, err))))
@@ -639,7 +639,7 @@ static enum hub_err record_rules(struct hub_server *s, struct hub_error *err)
     if ((rc = hub_core_batch_begin(s->h.core, err)))
         return rc;
     if ((rc = hub_ingest_rules_loaded(hub_core_ingest(s->h.core), hub_clock_now_ms(s->clock),
-                                       &seq, err))) {
+                                      &seq, err))) {
         hub_core_batch_abort(s->h.core);
         return rc;
     }
@@ -723,7 +723,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static enum hub_err zmq_fail(struct hub_error *err, const char *what, const char *ep)
 {
     return hub_error_set(err, CSPH_ERR_CONFIG, "listen", "%s%s%s: %s", what, ep ? " " : "",
-                          ep ? ep : "", zmq_strerror(errno));
+                         ep ? ep : "", zmq_strerror(errno));
 }
 
 /* ZAP (RFC 27): ZeroMQ asks, for every CURVE handshake, whether the
@@ -782,8 +782,8 @@ static enum hub_err open_curve(struct hub_server *s, struct hub_error *err)
         return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
     if (!sec[0])
         return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
-                              "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
-                              s->cfg->server_key_file);
+                             "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
+                             s->cfg->server_key_file);
     int one = 1;
     int rc = zmq_setsockopt(s->router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
              zmq_setsockopt(s->router, ZMQ_CURVE_SECRETKEY, sec, 40) ||
@@ -802,7 +802,7 @@ static enum hub_err open_curve(struct hub_server *s, struct hub_error *err)
 }
 
 static enum hub_err bind_one(struct hub_server *s, const char *ep, const char *as,
-                              struct hub_error *err)
+                             struct hub_error *err)
 {
     if (zmq_bind(s->router, ep) != 0)
         return zmq_fail(err, "cannot listen on", as);
@@ -886,7 +886,7 @@ static enum hub_err open_router(struct hub_server *s, struct hub_error *err)
     /* The monitor must watch the socket before it binds: it learns the
      * listening descriptors from the bind. */
     enum hub_err rc = hub_transport_new(&s->transport, s->loop, s->zctx, s->router, &s->tlim,
-                                          on_conn_gone, s, err);
+                                        on_conn_gone, s, err);
     if (rc)
         return rc;
     s->h.transport = s->transport;
@@ -897,8 +897,8 @@ static enum hub_err open_router(struct hub_server *s, struct hub_error *err)
 }
 
 enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
-                              const struct hub_config *cfg, struct hub_clock *clock,
-                              struct hub_error *err)
+                            const struct hub_config *cfg, struct hub_clock *clock,
+                            struct hub_error *err)
 {
     struct hub_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -925,7 +925,7 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
     struct hub_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
-                                .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1};
+                               .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1};
     if ((rc = hub_core_open(&s->h.core, &co, err)))
         goto fail;
     struct hub_store *store = hub_core_store(s->h.core);
@@ -1016,12 +1016,12 @@ static enum hub_err check_data_dir(const char *dir, struct hub_error *err)
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
             return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                                  "the data directory %s is not a directory", dir);
+                                 "the data directory %s is not a directory", dir);
         if (access(dir, R_OK | W_OK | X_OK) != 0)
             return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                                  "the data directory %s is not readable and writable by this "
-                                  "user: %s",
-                                  dir, strerror(errno));
+                                 "the data directory %s is not readable and writable by this "
+                                 "user: %s",
+                                 dir, strerror(errno));
         return CSPH_ERR_OK;
     }
     char parent[PATH_MAX];
@@ -1035,9 +1035,9 @@ static enum hub_err check_data_dir(const char *dir, struct hub_error *err)
         snprintf(parent, sizeof parent, ".");
     if (access(parent, W_OK | X_OK) != 0)
         return hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                              "the data directory %s does not exist and cannot be created in "
-                              "%s: %s",
-                              dir, parent, strerror(errno));
+                             "the data directory %s does not exist and cannot be created in "
+                             "%s: %s",
+                             dir, parent, strerror(errno));
     return CSPH_ERR_OK;
 }
 
@@ -1054,7 +1054,7 @@ enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *er
         goto done;
     if (cfg->rules_file[0] &&
         ((rc = hub_rules_load(&rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas,
-                               err)) ||
+                              err)) ||
          (rc = hub_ingest_rules_fit(rules, err))))
         goto done;
     if (cfg->security == CSPH_SECURITY_CURVE) {
@@ -1068,8 +1068,8 @@ enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *er
         }
         if (!has_secret) {
             rc = hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
-                                "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
-                                cfg->server_key_file);
+                               "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
+                               cfg->server_key_file);
             goto done;
         }
         if ((rc = hub_identities_load(&ids, cfg->identities_file, cfg, err)))

@@ -21,8 +21,8 @@ struct hub_server;
 
 /* cfg and clock are borrowed and must outlive the server. */
 enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
-                              const struct hub_config *cfg, struct hub_clock *clock,
-                              struct hub_error *err);
+                            const struct hub_config *cfg, struct hub_clock *clock,
+                            struct hub_error *err);
 /* Stop reading, flush what can be sent, close handles. Idempotent. */
 void hub_server_stop(struct hub_server *s);
 /* What hub_server_new would refuse, without starting: schemas, rules,

@@ -122,7 +122,7 @@ static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
     } else
         LOG_ERROR("store", "%s: %s", what, mdb_strerror(rc));
     return hub_error_set(err, code, NULL, "%s: %s", what,
-                          rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
+                         rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
                                              : "storage failure (see the hub's log)");
 }
 
@@ -277,7 +277,7 @@ static enum hub_err take_lock(struct hub_store *s, struct hub_error *err)
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0)
         return hub_error_set(err, sys_err(errno), "data_dir", "cannot create %s: %s", path,
-                              strerror(errno));
+                             strerror(errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
         ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
@@ -286,9 +286,9 @@ static enum hub_err take_lock(struct hub_store *s, struct hub_error *err)
         close(s->lock_fd);
         s->lock_fd = -1;
         return hub_error_set(err, CSPH_ERR_LOCKED, "data_dir",
-                              "another hub (pid %s) is using the data directory %s; stop it or "
-                              "choose another --data",
-                              pid[0] ? pid : "unknown", s->dir);
+                             "another hub (pid %s) is using the data directory %s; stop it or "
+                             "choose another --data",
+                             pid[0] ? pid : "unknown", s->dir);
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
@@ -570,7 +570,7 @@ int hub_store_index_writemap(const struct hub_store *s) { return s->iwritemap; }
  * the log (hub_ingest_catch_up). One the log cannot have produced (ahead
  * of it, another version) is emptied the same way. */
 static enum hub_err index_open(struct hub_store *s, uint64_t map_size, const char *force,
-                                struct hub_error *err)
+                               struct hub_error *err)
 {
     char path[4200], lock[4220], mark[4220];
     int rc;
@@ -586,18 +586,18 @@ static enum hub_err index_open(struct hub_store *s, uint64_t map_size, const cha
                      (unsigned long long)s->last_seq, why);
         if ((unlink(path) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT))
             return hub_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", path,
-                                  strerror(errno));
+                                 strerror(errno));
         s->unclean_starts = 0;
         /* The damage mark goes with the file it was about. */
         if (unlink(mark) != 0 && errno != ENOENT)
             return hub_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", mark,
-                                  strerror(errno));
+                                 strerror(errno));
         damage_seen = 0;
     }
     /* From here the index is in use: say so on disk before writing it. */
     if (state_write(s, 0) != 0)
         return hub_error_set(err, sys_err(errno), "data_dir", "cannot write %s/index.state: %s",
-                              s->dir, strerror(errno));
+                             s->dir, strerror(errno));
     struct stat st;
     s->imap_size = map_size;
     if (!s->iwritemap_max)
@@ -608,9 +608,9 @@ static enum hub_err index_open(struct hub_store *s, uint64_t map_size, const cha
         goto damaged;
     if (rc)
         return hub_error_set(err, sys_err(rc), "data_dir",
-                              "cannot open the index %s: %s (it is rebuilt from the log when "
-                              "removed)",
-                              path, mdb_strerror(rc));
+                             "cannot open the index %s: %s (it is rebuilt from the log when "
+                             "removed)",
+                             path, mdb_strerror(rc));
     if ((rc = mdb_txn_begin(s->ienv, NULL, 0, &txn)) ||
         (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
         goto lmdb;
@@ -666,7 +666,7 @@ static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size,
 static int reject_use_open(struct hub_store *s, MDB_txn *txn, int readonly);
 
 static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t map_size,
-                                int readonly, struct hub_error *err)
+                               int readonly, struct hub_error *err)
 {
     if (sodium_init() < 0)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to initialise");
@@ -678,25 +678,25 @@ static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t
     enum hub_err e = CSPH_ERR_OK;
     if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(s->md = EVP_MD_CTX_new())) {
         e = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                           "OpenSSL cannot provide SHA-256 (the log's hash chain)");
+                          "OpenSSL cannot provide SHA-256 (the log's hash chain)");
         goto fail;
     }
     int rc;
     struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         e = hub_error_set(err, sys_err(errno), "data_dir",
-                           "cannot create the data directory %s: %s", dir, strerror(errno));
+                          "cannot create the data directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         e = hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                           "the data directory %s is not a directory", dir);
+                          "the data directory %s is not a directory", dir);
         goto fail;
     }
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
         e = hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                           "the data directory %s is not readable and writable by this user: %s",
-                           dir, strerror(errno));
+                          "the data directory %s is not readable and writable by this user: %s",
+                          dir, strerror(errno));
         goto fail;
     }
     if (!readonly && (e = take_lock(s, err)))
@@ -705,14 +705,14 @@ static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t
         e = rc == MDB_MAP_FULL
                 ? lmdb_fail(err, rc, "opening the log's databases")
                 : hub_error_set(err, sys_err(rc), "data_dir",
-                                 "cannot open the log in %s: %s", dir, mdb_strerror(rc));
+                                "cannot open the log in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
     if (s->chain_version != CHAIN_BLAKE2B && s->chain_version != CHAIN_SHA256) {
         e = hub_error_set(err, CSPH_ERR_IO, "data_dir",
-                           "the log in %s has a hash chain of version %u, which this csphubd "
-                           "does not know: it was written by a newer hub; run that version",
-                           dir, (unsigned)s->chain_version);
+                          "the log in %s has a hash chain of version %u, which this csphubd "
+                          "does not know: it was written by a newer hub; run that version",
+                          dir, (unsigned)s->chain_version);
         goto fail;
     }
     if ((e = load_tail(s, err)))
@@ -730,20 +730,20 @@ fail:
 }
 
 enum hub_err hub_store_open(struct hub_store **out, const char *dir, uint64_t map_size,
-                              struct hub_error *err)
+                            struct hub_error *err)
 {
     return store_open(out, dir, map_size, 0, err);
 }
 
 enum hub_err hub_store_open_readonly(struct hub_store **out, const char *dir,
-                                       struct hub_error *err)
+                                     struct hub_error *err)
 {
     struct stat st;
     char path[4200];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     if (stat(path, &st) != 0)
         return hub_error_set(err, CSPH_ERR_IO, "data_dir", "no hub log in %s (%s)", dir,
-                              strerror(errno));
+                             strerror(errno));
     return store_open(out, dir, (uint64_t)st.st_size, 1, err);
 }
 
@@ -796,8 +796,8 @@ enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
             mdb_env_close(s->env);
         s->env = NULL;
         return hub_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "cannot reopen the log in %s: %s; the hub retries", s->dir,
-                              mdb_strerror(rc));
+                             "cannot reopen the log in %s: %s; the hub retries", s->dir,
+                             mdb_strerror(rc));
     }
     s->last_seq = 0;
     memset(s->chain, 0, HASH_LEN);
@@ -810,15 +810,15 @@ enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
      * answer a resend as duplicates. */
     if (s->last_seq < had_seq)
         return hub_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "the reopened log in %s ends at seq %llu, before the %llu the hub "
-                              "acknowledged: stop the hub and run csphubd --verify",
-                              s->dir, (unsigned long long)s->last_seq,
-                              (unsigned long long)had_seq);
+                             "the reopened log in %s ends at seq %llu, before the %llu the hub "
+                             "acknowledged: stop the hub and run csphubd --verify",
+                             s->dir, (unsigned long long)s->last_seq,
+                             (unsigned long long)had_seq);
     if (s->last_seq == had_seq && memcmp(s->chain, had_chain, HASH_LEN) != 0)
         return hub_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "the reopened log's last link differs from the hub's: stop the "
-                              "hub and run csphubd --verify --data %s",
-                              s->dir);
+                             "the reopened log's last link differs from the hub's: stop the "
+                             "hub and run csphubd --verify --data %s",
+                             s->dir);
     if (s->last_seq > had_seq)
         LOG_WARN("store", "events %llu to %llu of a batch answered as failed are in the log "
                  "after all: a resend of them is answered as a duplicate",
@@ -963,9 +963,9 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
         if (e)
             return e;
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is rebuilding its index from the log (0 of %llu events); "
-                              "nothing was done; retry in a few seconds",
-                              (unsigned long long)s->last_seq);
+                             "the hub is rebuilding its index from the log (0 of %llu events); "
+                             "nothing was done; retry in a few seconds",
+                             (unsigned long long)s->last_seq);
     }
     int rc = 0;
     uint64_t used;
@@ -976,9 +976,9 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
             index_failed(s, rc);
             s->index_rebuild_due = 1;
             return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "the hub's index cannot be reopened (%s); nothing was done; "
-                                  "the hub is repairing it from the log: retry shortly",
-                                  mdb_strerror(rc));
+                                 "the hub's index cannot be reopened (%s); nothing was done; "
+                                 "the hub is repairing it from the log: retry shortly",
+                                 mdb_strerror(rc));
         }
         LOG_INFO("store", "the index holds %llu MiB, %s the %llu MiB the page cache keeps "
                  "dirty here: written %s from now on", (unsigned long long)(used >> 20),
@@ -996,7 +996,7 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
         s->index_failing = 1;
         snprintf(s->index_why, sizeof s->index_why, "allocating room: %s", strerror(rc));
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the disk holding the hub's index is "
-                              "full (%s): try again once space is freed", strerror(rc));
+                             "full (%s): try again once space is freed", strerror(rc));
     }
     rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
     if (rc == 0) {
@@ -1015,9 +1015,9 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
         s->itxn = NULL;
         index_failed(s, rc);
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index cannot be written (%s); nothing was done; the hub "
-                              "is repairing it from the log: retry shortly",
-                              mdb_strerror(rc));
+                             "the hub's index cannot be written (%s); nothing was done; the hub "
+                             "is repairing it from the log: retry shortly",
+                             mdb_strerror(rc));
     }
     s->index_behind = s->applied < s->last_seq;
     return CSPH_ERR_OK;
@@ -1029,7 +1029,7 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
  * from the log before the next write (a retry of the same work), and an
  * environment LMDB will no longer use is rebuilt in place. */
 enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
-                                      struct hub_error *err)
+                                    struct hub_error *err)
 {
     int rc = imeta_put(s, s->itxn, applied);
     if (rc)
@@ -1042,10 +1042,10 @@ enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
     if (rc) {
         index_failed(s, rc);
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index could not be written (%s); the log holds every "
-                              "acknowledged event and the hub repairs the index from it: retry "
-                              "shortly",
-                              mdb_strerror(rc));
+                             "the hub's index could not be written (%s); the log holds every "
+                             "acknowledged event and the hub repairs the index from it: retry "
+                             "shortly",
+                             mdb_strerror(rc));
     }
     s->applied = applied;
     if ((s->index_failing || s->index_rebuilding) && applied >= s->last_seq) {
@@ -1104,7 +1104,7 @@ static enum hub_err index_reset(struct hub_store *s, struct hub_error *err)
     s->index_reserved = 0;
     s->applied = 0;
     enum hub_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "it is damaged",
-                                 err);
+                                err);
     if (e) {
         if (s->ienv)
             mdb_env_close(s->ienv);
@@ -1112,8 +1112,8 @@ static enum hub_err index_reset(struct hub_store *s, struct hub_error *err)
         LOG_ERROR("store", "cannot recreate the index: %s; retrying at the next write",
                   err->message);
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index is being rebuilt and cannot be recreated yet "
-                              "(see the hub's log); nothing was done; retry shortly");
+                             "the hub's index is being rebuilt and cannot be recreated yet "
+                             "(see the hub's log); nothing was done; retry shortly");
     }
     s->index_rebuild_due = 0;
     s->index_rebuilding = 1;
@@ -1182,8 +1182,8 @@ enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
 {
     if (s->log_panic)
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is reopening its log after a disk error; nothing was "
-                              "done; retry shortly");
+                             "the hub is reopening its log after a disk error; nothing was "
+                             "done; retry shortly");
     enum hub_err e = hub_store_index_begin(s, err);
     if (e)
         return e;
@@ -1194,8 +1194,8 @@ enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
         log_check(s, rc);
         if (s->log_panic)
             return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "the hub is reopening its log after a disk error; nothing "
-                                  "was done; retry shortly");
+                                 "the hub is reopening its log after a disk error; nothing "
+                                 "was done; retry shortly");
         return lmdb_fail(err, rc, "starting a write transaction");
     }
     s->txn_last_seq = s->last_seq;
@@ -1205,7 +1205,7 @@ enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
 }
 
 enum hub_err hub_store_dbi(struct hub_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
-                             struct hub_error *err)
+                           struct hub_error *err)
 {
     int rc = mdb_dbi_open(s->txn, name, flags | MDB_CREATE, dbi);
     return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
@@ -1232,7 +1232,7 @@ static int dedup_put(struct hub_store *s, const char *source, size_t source_len,
 }
 
 enum hub_err hub_store_index_add(struct hub_store *s, const struct hub_stored_event *ev,
-                                   const char *id, size_t id_len, struct hub_error *err)
+                                 const char *id, size_t id_len, struct hub_error *err)
 {
     MDB_val v;
     if (ev->source_len > 64 || id_len > 128)
@@ -1259,7 +1259,7 @@ static int ref_key(unsigned char *kb, char kind, const char *ref, size_t len, MD
 }
 
 enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref, size_t len,
-                                   int64_t occurred_ms, uint64_t seq, struct hub_error *err)
+                                 int64_t occurred_ms, uint64_t seq, struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1], vb[16];
     MDB_val k, v = {16, vb};
@@ -1271,8 +1271,8 @@ enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref
 }
 
 enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, size_t len,
-                              int64_t from_ms, int64_t to_ms, hub_store_ref_fn fn, void *ctx,
-                              uint64_t *applied, struct hub_error *err)
+                            int64_t from_ms, int64_t to_ms, hub_store_ref_fn fn, void *ctx,
+                            uint64_t *applied, struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1], lo[16], hi[16];
     MDB_val k, v = {16, lo};
@@ -1318,7 +1318,7 @@ enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, siz
 }
 
 enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref, size_t len,
-                                  struct hub_error *err)
+                                struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1];
     MDB_val k;
@@ -1330,7 +1330,7 @@ enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref,
 }
 
 enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, uint64_t *seq,
-                                int *duplicate, struct hub_error *err)
+                              int *duplicate, struct hub_error *err)
 {
     MDB_val v;
     if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
@@ -1351,10 +1351,10 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
             return lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading a duplicate's original");
         if (orig.len != ev->len || memcmp(orig.bytes, ev->bytes, ev->len) != 0)
             return hub_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
-                                  "source '%.*s' already sent event id '%.*s' (seq %llu) with "
-                                  "different content; give a changed event a new id",
-                                  (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
-                                  (unsigned long long)*seq);
+                                 "source '%.*s' already sent event id '%.*s' (seq %llu) with "
+                                 "different content; give a changed event a new id",
+                                 (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
+                                 (unsigned long long)*seq);
         *duplicate = 1;
         return CSPH_ERR_OK;
     }
@@ -1381,7 +1381,7 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
     memcpy(q, ev->bytes, ev->len);
     if (chain_next(s, s->txn_chain, next, p, v.mv_size, s->txn_chain))
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "hashing the event into the log's chain failed (OpenSSL)");
+                             "hashing the event into the log's chain failed (OpenSSL)");
     memcpy(p + 16, s->txn_chain, HASH_LEN);
     s->txn_last_seq = next;
     *seq = next;
@@ -1512,7 +1512,7 @@ void hub_store_reject_limits(struct hub_store *s, uint64_t max, uint64_t max_byt
 }
 
 enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, void *ctx,
-                                      uint64_t *dropped, struct hub_error *err)
+                                    uint64_t *dropped, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *c;
@@ -1545,8 +1545,8 @@ enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, 
 }
 
 enum hub_err hub_store_reject(struct hub_store *s, int64_t received_ms, const char *source,
-                                size_t source_len, const struct hub_error *why, const void *bytes,
-                                size_t len, uint64_t *id, struct hub_error *err)
+                              size_t source_len, const struct hub_error *why, const void *bytes,
+                              size_t len, uint64_t *id, struct hub_error *err)
 {
     const char *code = hub_err_name(why->code);
     size_t cl = strlen(code), fl = strlen(why->field), ml = strlen(why->message);
@@ -1674,14 +1674,14 @@ static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_ev
 }
 
 enum hub_err hub_store_scan(struct hub_store *s, uint64_t after, uint64_t until,
-                              uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
-                              int *end, struct hub_error *err)
+                            uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
+                            int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
@@ -1725,12 +1725,12 @@ enum hub_err hub_store_scan(struct hub_store *s, uint64_t after, uint64_t until,
 }
 
 enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn fn, void *ctx,
-                             struct hub_error *err)
+                           struct hub_error *err)
 {
     MDB_txn *txn;
     if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
@@ -1742,7 +1742,7 @@ enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn
         fn(ctx, &ev);
     else
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
-                           (unsigned long long)seq);
+                          (unsigned long long)seq);
     mdb_txn_abort(txn);
     return e;
 }
@@ -1787,14 +1787,14 @@ static int decode_reject(const MDB_val *k, const MDB_val *v, struct hub_stored_r
 }
 
 enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max,
-                                 hub_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
-                                 struct hub_error *err)
+                               hub_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
+                               struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the rejections");
@@ -1827,7 +1827,7 @@ enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max
 }
 
 enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *bad_seq,
-                                unsigned char last_link[16], struct hub_error *err)
+                              unsigned char last_link[16], struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -1852,7 +1852,7 @@ enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *
             mdb_cursor_close(cur);
             mdb_txn_abort(txn);
             return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                                  "hashing the log's chain failed (OpenSSL)");
+                                 "hashing the log's chain failed (OpenSSL)");
         }
         if (memcmp(chain, p + 16, HASH_LEN) != 0) {
             *bad_seq = ev.seq;

@@ -95,12 +95,12 @@ struct hub_stored_reject {
  * Errors: CSPH_ERR_LOCKED (another hub), CSPH_ERR_IO (directory unusable:
  * the message names the path and the system's reason). */
 enum hub_err hub_store_open(struct hub_store **out, const char *dir, uint64_t map_size,
-                              struct hub_error *err);
+                            struct hub_error *err);
 /* Open an existing store read-only without taking the hub's lock, so an
  * auditor's tool can read the log of a running hub (LMDB readers never
  * block the writer). Only the read functions may be used. */
 enum hub_err hub_store_open_readonly(struct hub_store **out, const char *dir,
-                                       struct hub_error *err);
+                                     struct hub_error *err);
 /* Close and NULL *s; accepts NULL. Aborts an open write transaction. */
 void hub_store_close(struct hub_store **s);
 
@@ -133,9 +133,9 @@ int hub_store_index_open(const struct hub_store *s);
 struct hub_stored_event;
 enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err);
 enum hub_err hub_store_index_add(struct hub_store *s, const struct hub_stored_event *ev,
-                                   const char *id, size_t id_len, struct hub_error *err);
+                                 const char *id, size_t id_len, struct hub_error *err);
 enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
-                                      struct hub_error *err);
+                                    struct hub_error *err);
 void hub_store_index_abort(struct hub_store *s);
 
 /* The person index (index.mdb): a reference -> (occurred_at, seq) of every
@@ -144,7 +144,7 @@ void hub_store_index_abort(struct hub_store *s);
  * schema.h). Written in the batch's index transaction by ingest. */
 #define CSPH_STORE_REF_MAX 200
 enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref, size_t len,
-                                   int64_t occurred_ms, uint64_t seq, struct hub_error *err);
+                                 int64_t occurred_ms, uint64_t seq, struct hub_error *err);
 /* Visit the events naming ref with from_ms <= occurred_at <= to_ms, in
  * (occurred_at, seq) order, from the index's last commit (its own read
  * transaction); fn returns nonzero to stop. *applied is how far that commit
@@ -152,11 +152,11 @@ enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref
  * the log). */
 typedef int (*hub_store_ref_fn)(void *ctx, int64_t occurred_ms, uint64_t seq);
 enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, size_t len,
-                              int64_t from_ms, int64_t to_ms, hub_store_ref_fn fn, void *ctx,
-                              uint64_t *applied, struct hub_error *err);
+                            int64_t from_ms, int64_t to_ms, hub_store_ref_fn fn, void *ctx,
+                            uint64_t *applied, struct hub_error *err);
 /* Drop every entry of ref (in the batch's index transaction). */
 enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref, size_t len,
-                                  struct hub_error *err);
+                                struct hub_error *err);
 
 /* Begin the batch's write transaction. */
 enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err);
@@ -165,18 +165,18 @@ MDB_txn *hub_store_txn(struct hub_store *s);
 /* Open (creating) a named database in the store's environment; only during
  * a write transaction. Used by the rules and the queues. */
 enum hub_err hub_store_dbi(struct hub_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
-                             struct hub_error *err);
+                           struct hub_error *err);
 
 /* Append ev unless (source, id) is known. On success *seq is the new seq and
  * *duplicate 0, or the original's seq and *duplicate 1 when the content is
  * identical. CSPH_ERR_ID_CONFLICT when the content differs;
  * CSPH_ERR_BUSY when the map is full; CSPH_ERR_INTERNAL otherwise. */
 enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, uint64_t *seq,
-                                int *duplicate, struct hub_error *err);
+                              int *duplicate, struct hub_error *err);
 /* Keep a rejection (outside the log). *id is its gap-free number. */
 enum hub_err hub_store_reject(struct hub_store *s, int64_t received_ms, const char *source,
-                                size_t source_len, const struct hub_error *why, const void *bytes,
-                                size_t len, uint64_t *id, struct hub_error *err);
+                              size_t source_len, const struct hub_error *why, const void *bytes,
+                              size_t len, uint64_t *id, struct hub_error *err);
 /* The bound on kept rejections per source (limits.rejects_per_source_*;
  * 0: none): hub_store_reject drops that source's oldest kept rejections
  * beyond it, in the same transaction, and counts them. Their ids are not
@@ -186,9 +186,9 @@ void hub_store_reject_limits(struct hub_store *s, uint64_t max, uint64_t max_byt
  * oldest were dropped; fn returns nonzero to stop visiting (the total goes
  * on). *dropped is the total over every source. Own read transaction. */
 typedef int (*hub_store_usage_fn)(void *ctx, const char *source, size_t len, uint64_t count,
-                                   uint64_t bytes, uint64_t dropped);
+                                  uint64_t bytes, uint64_t dropped);
 enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, void *ctx,
-                                      uint64_t *dropped, struct hub_error *err);
+                                    uint64_t *dropped, struct hub_error *err);
 /* Commit and sync. After CSPH_ERR_OK every append of the batch is durable.
  * On failure the batch is gone (as if aborted), and so are the batches the
  * index transaction held (see hub_store_write_abort). The index
@@ -264,19 +264,19 @@ int hub_store_index_damaged(int rc);
  * none), *end is 1 when no event beyond *last exists within the bound. */
 typedef int (*hub_store_event_fn)(void *ctx, const struct hub_stored_event *ev);
 enum hub_err hub_store_scan(struct hub_store *s, uint64_t after, uint64_t until,
-                              uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
-                              int *end, struct hub_error *err);
+                            uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
+                            int *end, struct hub_error *err);
 /* One event by seq: CSPH_ERR_NOT_FOUND when absent. */
 enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn fn, void *ctx,
-                             struct hub_error *err);
+                           struct hub_error *err);
 
 /* Visit kept rejections with id > after, at most max, in id order. The
  * visitor returns 0 to go on, nonzero to stop BEFORE this rejection (it is
  * not counted and *last stays on the one before; *end is 0). */
 typedef int (*hub_store_reject_fn)(void *ctx, const struct hub_stored_reject *r);
 enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max,
-                                 hub_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
-                                 struct hub_error *err);
+                               hub_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
+                               struct hub_error *err);
 
 /* Walk the whole log (one read snapshot) checking each entry's hash chain;
  * *bad_seq is the first seq whose chain does not match (0 when the log is
@@ -284,6 +284,6 @@ enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max
  * verified, 16 zero bytes when none did: kept elsewhere, it shows later
  * that the log was not rebuilt since. */
 enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *bad_seq,
-                                unsigned char last_link[16], struct hub_error *err);
+                              unsigned char last_link[16], struct hub_error *err);
 
 #endif

@@ -43,8 +43,8 @@ struct hub_account {
 };
 
 struct hub_conn {
-    struct hub_conn *hnext;         /* hash chain, or the gone list */
-    struct hub_conn *bnext, *bprev; /* blocked list: replies waiting */
+    struct hub_conn *hnext;          /* hash chain, or the gone list */
+    struct hub_conn *bnext, *bprev;  /* blocked list: replies waiting */
     struct hub_account *acct;
     int fd;
     uint64_t gen; /* the fd's accept count when bound */
@@ -547,7 +547,7 @@ void hub_transport_settle(struct hub_transport *t, struct hub_ticket *tk)
 }
 
 void hub_transport_reply(struct hub_transport *t, struct hub_ticket *tk, zmq_msg_t *env,
-                          int nenv, const void *body, size_t len)
+                         int nenv, const void *body, size_t len)
 {
     struct hub_conn *c = tk->conn;
     zmq_msg_t msg;
@@ -656,7 +656,7 @@ struct hub_conn *hub_transport_sender(struct hub_transport *t, zmq_msg_t *frames
 }
 
 enum hub_err hub_transport_set_account(struct hub_transport *t, struct hub_conn *c,
-                                         const void *key, size_t len)
+                                       const void *key, size_t len)
 {
     if (c->acct && key && c->acct->len == len && !memcmp(c->acct->key, key, len))
         return CSPH_ERR_OK;
@@ -675,7 +675,7 @@ void hub_transport_unadmitted(struct hub_conn *c, struct hub_ticket *tk)
 }
 
 static enum hub_err busy(struct hub_transport *t, struct hub_error *err, const char *fmt,
-                          unsigned long long n, const struct hub_account *a)
+                         unsigned long long n, const struct hub_account *a)
 {
     t->st.busy_client++;
     char who[80] = "";
@@ -686,8 +686,8 @@ static enum hub_err busy(struct hub_transport *t, struct hub_error *err, const c
 }
 
 enum hub_err hub_transport_admit(struct hub_transport *t, struct hub_conn *c,
-                                   const void *extra, size_t extra_len, struct hub_ticket *tk,
-                                   struct hub_error *err)
+                                 const void *extra, size_t extra_len, struct hub_ticket *tk,
+                                 struct hub_error *err)
 {
     const struct hub_transport_limits *l = t->lim;
     memset(tk, 0, sizeof *tk);
@@ -738,26 +738,26 @@ enum hub_err hub_transport_admit(struct hub_transport *t, struct hub_conn *c,
 }
 
 enum hub_err hub_transport_fetch_hold(struct hub_transport *t, struct hub_ticket *tk,
-                                        struct hub_error *err)
+                                      struct hub_error *err)
 {
     const struct hub_transport_limits *l = t->lim;
     struct hub_conn *c = tk->conn;
     if (c && c->fetches >= l->conn_fetches_max) {
         t->st.busy_client++;
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "this connection already holds %u waiting fetches "
-                              "(limits.fetch_held_per_connection); retry later or fetch without "
-                              "wait_ms",
-                              c->fetches);
+                             "this connection already holds %u waiting fetches "
+                             "(limits.fetch_held_per_connection); retry later or fetch without "
+                             "wait_ms",
+                             c->fetches);
     }
     for (int i = 0; i < 2; i++)
         if (tk->acct[i] && tk->acct[i]->fetches >= l->account_fetches_max) {
             t->st.busy_client++;
             return hub_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "this identity already holds %u waiting fetches "
-                                  "(limits.fetch_held_per_identity); retry later or fetch "
-                                  "without wait_ms",
-                                  tk->acct[i]->fetches);
+                                 "this identity already holds %u waiting fetches "
+                                 "(limits.fetch_held_per_identity); retry later or fetch "
+                                 "without wait_ms",
+                                 tk->acct[i]->fetches);
         }
     if (c)
         c->fetches++;
@@ -833,9 +833,9 @@ static uint64_t fds_open(void)
 }
 
 enum hub_err hub_transport_new(struct hub_transport **out, uv_loop_t *loop, void *zctx,
-                                 void *router, const struct hub_transport_limits *lim,
-                                 hub_transport_gone_fn on_gone, void *data,
-                                 struct hub_error *err)
+                               void *router, const struct hub_transport_limits *lim,
+                               hub_transport_gone_fn on_gone, void *data,
+                               struct hub_error *err)
 {
     struct hub_transport *t = calloc(1, sizeof *t);
     *out = NULL;
@@ -876,8 +876,8 @@ enum hub_err hub_transport_new(struct hub_transport **out, uv_loop_t *loop, void
         zmq_setsockopt(t->monitor, ZMQ_RCVHWM, &zero, sizeof zero) ||
         zmq_connect(t->monitor, ep) != 0) {
         enum hub_err rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL,
-                                          "cannot start the ROUTER socket's monitor: %s",
-                                          zmq_strerror(errno));
+                                        "cannot start the ROUTER socket's monitor: %s",
+                                        zmq_strerror(errno));
         hub_transport_destroy(&t);
         return rc;
     }

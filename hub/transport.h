@@ -93,9 +93,9 @@ typedef void (*hub_transport_gone_fn)(void *data, struct hub_conn *c);
  * router and lim are borrowed and must outlive the transport. Returns
  * CSPH_ERR_OK, or CSPH_ERR_CONFIG with a message naming what failed. */
 enum hub_err hub_transport_new(struct hub_transport **out, uv_loop_t *loop, void *zctx,
-                                 void *router, const struct hub_transport_limits *lim,
-                                 hub_transport_gone_fn on_gone, void *data,
-                                 struct hub_error *err);
+                               void *router, const struct hub_transport_limits *lim,
+                               hub_transport_gone_fn on_gone, void *data,
+                               struct hub_error *err);
 /* Start the uv handles (the monitor's watcher, the retry timer): once the
  * owner has started too, so a failed start leaves no handle open. */
 void hub_transport_start(struct hub_transport *t);
@@ -113,15 +113,15 @@ struct hub_conn *hub_transport_sender(struct hub_transport *t, zmq_msg_t *frames
 /* Charge the connection's requests to the account named key (len bytes),
  * e.g. its identity; NULL key: none. Returns CSPH_ERR_NOMEM on failure. */
 enum hub_err hub_transport_set_account(struct hub_transport *t, struct hub_conn *c,
-                                         const void *key, size_t len);
+                                       const void *key, size_t len);
 /* Admit one request of c, charged also to the account `extra` (may be
  * NULL): CSPH_ERR_OK and *tk filled, or CSPH_ERR_BUSY with a message for
  * the client when c, its account or extra hold their bound of unread
  * replies, or the hub its global bound and c holds any (a client that
  * reads is not refused for the others' backlog). */
 enum hub_err hub_transport_admit(struct hub_transport *t, struct hub_conn *c,
-                                   const void *extra, size_t extra_len, struct hub_ticket *tk,
-                                   struct hub_error *err);
+                                 const void *extra, size_t extra_len, struct hub_ticket *tk,
+                                 struct hub_error *err);
 /* A ticket for a reply to a request that was not admitted (an error
  * answered on receipt). */
 void hub_transport_unadmitted(struct hub_conn *c, struct hub_ticket *tk);
@@ -133,7 +133,7 @@ void hub_transport_unadmitted(struct hub_conn *c, struct hub_ticket *tk);
  * ZeroMQ or the held reply; the caller still closes env (then empty).
  * Settles the ticket. */
 void hub_transport_reply(struct hub_transport *t, struct hub_ticket *tk, zmq_msg_t *env,
-                          int nenv, const void *body, size_t len);
+                         int nenv, const void *body, size_t len);
 /* Settle a ticket without a reply (the request was dropped). */
 void hub_transport_settle(struct hub_transport *t, struct hub_ticket *tk);
 
@@ -141,7 +141,7 @@ void hub_transport_settle(struct hub_transport *t, struct hub_ticket *tk);
  * hub_transport_fetch_done), or CSPH_ERR_BUSY when its connection or
  * accounts hold their bound of fetches. */
 enum hub_err hub_transport_fetch_hold(struct hub_transport *t, struct hub_ticket *tk,
-                                        struct hub_error *err);
+                                      struct hub_error *err);
 void hub_transport_fetch_done(struct hub_transport *t, struct hub_ticket *tk);
 /* Count held fetches dropped for a client that left (stats). */
 void hub_transport_fetches_released(struct hub_transport *t, uint64_t n);

@@ -114,7 +114,7 @@ struct whatif {
 
 /* The candidate's alerts raised since the last look, into the map. */
 static enum hub_err index_candidate(struct whatif *w, struct hub_replay *r,
-                                     struct hub_error *err)
+                                    struct hub_error *err)
 {
     uint64_t upto = hub_core_alerts_raised(r->core); /* ids 1, 2, ... in a fresh directory */
     for (uint64_t id = w->indexed + 1; id <= upto; id++) {
@@ -124,7 +124,7 @@ static enum hub_err index_candidate(struct whatif *w, struct hub_replay *r,
             return rc;
         const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
         char *key = hub_alert_match(b.rule, panel, b.nkey, b.key_tags,
-                                     (const char(*)[104])b.key_values, b.anchor_seq);
+                                    (const char(*)[104])b.key_values, b.anchor_seq);
         hub_alert_brief_free(&b);
         if (!key || map_put(&w->map, key, id))
             return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
@@ -134,7 +134,7 @@ static enum hub_err index_candidate(struct whatif *w, struct hub_replay *r,
 }
 
 static enum hub_err carry_decisions(struct hub_replay *r, const struct hub_stored_event *ev,
-                                     msgpack_object *obj, struct hub_error *err)
+                                    msgpack_object *obj, struct hub_error *err)
 {
     struct whatif *w = r->ctx;
     if (ev->type_len == 12 && memcmp(ev->type, "rules.loaded", 12) == 0) {
@@ -203,7 +203,7 @@ static void print_cost(FILE *info, const struct timespec *t0)
 }
 
 int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
-                FILE *info)
+               FILE *info)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -238,7 +238,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         goto done;
     }
     struct hub_core_opts co = {.cfg = cfg, .dir = tmp, .map_size = cfg->limits.map_size,
-                                .schemas = schemas, .rules = cand};
+                               .schemas = schemas, .rules = cand};
     if (hub_core_open(&dst, &co, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot open the temporary log in %s: %s\n", tmp,
                 err.message);

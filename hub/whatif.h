@@ -30,6 +30,6 @@
  * exactly the hub's alerts, 1 when they differ, 2 when it could not run
  * (the reason on stderr). */
 int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
-                FILE *info);
+               FILE *info);
 
 #endif

@@ -50,7 +50,7 @@ const char *hub_op_name(enum hub_op op)
 }
 
 static enum hub_err unpack_one(const char *buf, size_t len, size_t *off, msgpack_zone *zone,
-                                msgpack_object *obj, const char *field, struct hub_error *err)
+                               msgpack_object *obj, const char *field, struct hub_error *err)
 {
     msgpack_unpack_return r = msgpack_unpack(buf, len, off, zone, obj);
     switch (r) {
@@ -59,12 +59,12 @@ static enum hub_err unpack_one(const char *buf, size_t len, size_t *off, msgpack
         return CSPH_ERR_OK;
     case MSGPACK_UNPACK_CONTINUE:
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                              "the MessagePack is truncated%s%s", field ? " in " : "",
-                              field ? field : "");
+                             "the MessagePack is truncated%s%s", field ? " in " : "",
+                             field ? field : "");
     case MSGPACK_UNPACK_NOMEM_ERROR:
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                              "the MessagePack is nested more than 32 levels deep or declares "
-                              "more elements than it holds");
+                             "the MessagePack is nested more than 32 levels deep or declares "
+                             "more elements than it holds");
     default:
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field, "not valid MessagePack");
     }
@@ -88,12 +88,12 @@ static enum hub_err check_req(const msgpack_object *req, struct hub_error *err)
         if (hub_utf8_bad_at(req->via.str.ptr, req->via.str.size) == req->via.str.size)
             return CSPH_ERR_OK;
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
-                              "'req' is a string that is not valid UTF-8; send it as binary");
+                             "'req' is a string that is not valid UTF-8; send it as binary");
     default:
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
-                              "'req' must be a scalar (string, number, boolean, nil or "
-                              "binary), not a %s",
-                              hub_mp_type_name(req));
+                             "'req' must be a scalar (string, number, boolean, nil or "
+                             "binary), not a %s",
+                             hub_mp_type_name(req));
     }
 }
 
@@ -112,28 +112,28 @@ static enum hub_err check_keys(const struct hub_request *r, struct hub_error *er
             snprintf(field, sizeof field, "%.*s",
                      (int)(k->via.str.size < 63 ? k->via.str.size : 63), k->via.str.ptr);
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                                  "op '%s' takes no field '%s'", op_names[r->op], field);
+                                 "op '%s' takes no field '%s'", op_names[r->op], field);
         }
     }
     return CSPH_ERR_OK;
 }
 
 static enum hub_err decode_events(const char *buf, size_t len, size_t start, msgpack_zone *zone,
-                                   uint32_t events_max, struct hub_request *r,
-                                   struct hub_error *err)
+                                  uint32_t events_max, struct hub_request *r,
+                                  struct hub_error *err)
 {
     size_t off = start;
     uint32_t n;
     if (hub_mp_header(buf, len, &off, 0, &n) != 0)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
-                              "'events' must be an array of event maps");
+                             "'events' must be an array of event maps");
     r->batch = 1; /* even when refused below: its reply is a batch's */
     if (n == 0)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' is empty");
     if (n > events_max)
         return hub_error_set(err, CSPH_ERR_TOO_LARGE, "events",
-                              "a publish may carry at most %u events, not %u; split the batch",
-                              events_max, n);
+                             "a publish may carry at most %u events, not %u; split the batch",
+                             events_max, n);
     /* n is bounded by events_max, so these allocations are too. */
     msgpack_object *objs = msgpack_zone_malloc(zone, n * sizeof *objs);
     struct hub_span *spans = msgpack_zone_malloc(zone, n * sizeof *spans);
@@ -155,8 +155,8 @@ static enum hub_err decode_events(const char *buf, size_t len, size_t start, msg
 }
 
 enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
-                               uint32_t events_max, struct hub_request *r,
-                               struct hub_error *err)
+                             uint32_t events_max, struct hub_request *r,
+                             struct hub_error *err)
 {
     const char *buf = vbuf;
     size_t off = 0, events_at = 0;
@@ -168,14 +168,14 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     int sane = hub_mp_check(buf, len, &off, 32);
     if (sane == -2)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the MessagePack is nested more than 32 levels deep");
+                             "the MessagePack is nested more than 32 levels deep");
     if (sane == -3)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the MessagePack declares more elements than the message holds");
+                             "the MessagePack declares more elements than the message holds");
     if (sane != 0)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the message is not MessagePack, or is truncated (a request is one "
-                              "MessagePack map with string keys)");
+                             "the message is not MessagePack, or is truncated (a request is one "
+                             "MessagePack map with string keys)");
     off = 0;
     if (hub_mp_header(buf, len, &off, 1, &n) != 0) {
         /* Say which: valid MessagePack of another kind, or not MessagePack. */
@@ -184,17 +184,17 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
         msgpack_unpack_return u = msgpack_unpack(buf, len, &o_off, zone, &o);
         if (u == MSGPACK_UNPACK_SUCCESS || u == MSGPACK_UNPACK_EXTRA_BYTES)
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                                  "a request must be a MessagePack map, not a %s",
-                                  hub_mp_type_name(&o));
+                                 "a request must be a MessagePack map, not a %s",
+                                 hub_mp_type_name(&o));
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the message is not MessagePack (a request is one MessagePack map "
-                              "with string keys)");
+                             "the message is not MessagePack (a request is one MessagePack map "
+                             "with string keys)");
     }
     /* Every pair takes at least two bytes: a count beyond that is a lie. */
     if (n > (len - off) / 2)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the request map declares %u entries but the message is shorter",
-                              n);
+                             "the request map declares %u entries but the message is shorter",
+                             n);
     msgpack_object_kv *kv = msgpack_zone_malloc(zone, (n ? n : 1) * sizeof *kv);
     if (!kv)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a request");
@@ -206,14 +206,14 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
             return e;
         if (kv[i].key.type != MSGPACK_OBJECT_STR)
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                                  "request keys must be strings; entry %u has a %s key", i,
-                                  hub_mp_type_name(&kv[i].key));
+                                 "request keys must be strings; entry %u has a %s key", i,
+                                 hub_mp_type_name(&kv[i].key));
         /* Duplicates among the known keys, by a bit each: linear in the
          * map's size (checking every pair took 17 s for 100,000 keys). */
         int ki = known_key(&kv[i].key);
         if (ki >= 0 && (seen & (1u << ki)))
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, known_keys[ki],
-                                  "the request has the key '%s' twice", known_keys[ki]);
+                                 "the request has the key '%s' twice", known_keys[ki]);
         if (ki >= 0)
             seen |= 1u << ki;
         size_t vstart = off;
@@ -241,7 +241,7 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     }
     if (off != len)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "%zu unexpected bytes after the request map", len - off);
+                             "%zu unexpected bytes after the request map", len - off);
     r->root.type = MSGPACK_OBJECT_MAP;
     r->root.via.map.size = n;
     r->root.via.map.ptr = kv;
@@ -249,35 +249,35 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "the request has no 'op'");
     if (op->type != MSGPACK_OBJECT_STR)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "'op' must be a string, not a %s",
-                              hub_mp_type_name(op));
+                             hub_mp_type_name(op));
     r->op = CSPH_OP__COUNT;
     for (int i = 0; i < CSPH_OP__COUNT; i++)
         if (hub_mp_str_eq(op, op_names[i]))
             r->op = (enum hub_op)i;
     if (r->op == CSPH_OP__COUNT)
         return hub_error_set(err, CSPH_ERR_BAD_OP, "op",
-                              "unknown op '%.*s'; known: ping, stats, publish, replay, rejects, "
-                              "fetch, ack, alerts, alert.update",
-                              (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
-                              op->via.str.ptr);
+                             "unknown op '%.*s'; known: ping, stats, publish, replay, rejects, "
+                             "fetch, ack, alerts, alert.update",
+                             (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
+                             op->via.str.ptr);
     enum hub_err e = check_keys(r, err);
     if (e)
         return e;
     if (r->op == CSPH_OP_PUBLISH) {
         if (events_at && r->nevents)
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
-                                  "give either 'event' or 'events', not both");
+                                 "give either 'event' or 'events', not both");
         if (events_at)
             return decode_events(buf, len, events_at, zone, events_max, r, err);
         if (!r->nevents)
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
-                                  "publish needs 'event' (one map) or 'events' (an array)");
+                                 "publish needs 'event' (one map) or 'events' (an array)");
     }
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_wire_u64(const struct hub_request *r, const char *key, uint64_t min,
-                            uint64_t max, uint64_t *out, int *present, struct hub_error *err)
+                          uint64_t max, uint64_t *out, int *present, struct hub_error *err)
 {
     const msgpack_object *o = hub_mp_get(&r->root, key);
     if (present)
@@ -286,15 +286,15 @@ enum hub_err hub_wire_u64(const struct hub_request *r, const char *key, uint64_t
         return CSPH_ERR_OK;
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 < min || o->via.u64 > max)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, key,
-                              "'%s' must be an integer from %llu to %llu", key,
-                              (unsigned long long)min, (unsigned long long)max);
+                             "'%s' must be an integer from %llu to %llu", key,
+                             (unsigned long long)min, (unsigned long long)max);
     *out = o->via.u64;
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_wire_str(const struct hub_request *r, const char *key, size_t min_len,
-                            size_t max_len, int required, const char **ptr, size_t *len,
-                            struct hub_error *err)
+                          size_t max_len, int required, const char **ptr, size_t *len,
+                          struct hub_error *err)
 {
     const msgpack_object *o = hub_mp_get(&r->root, key);
     if (!o) {
@@ -304,7 +304,7 @@ enum hub_err hub_wire_str(const struct hub_request *r, const char *key, size_t m
     }
     if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < min_len || o->via.str.size > max_len)
         return hub_error_set(err, CSPH_ERR_BAD_REQUEST, key,
-                              "'%s' must be a string of %zu to %zu bytes", key, min_len, max_len);
+                             "'%s' must be a string of %zu to %zu bytes", key, min_len, max_len);
     *ptr = o->via.str.ptr;
     *len = o->via.str.size;
     return CSPH_ERR_OK;
@@ -372,7 +372,7 @@ void hub_pack_error(msgpack_packer *pk, const struct hub_error *e)
 }
 
 void hub_reply_error(msgpack_packer *pk, const struct hub_span *req, const struct hub_error *e,
-                      int with_status)
+                     int with_status)
 {
     hub_reply_begin(pk, req, 0, with_status ? 2 : 1);
     if (with_status) {

@@ -49,12 +49,12 @@ struct hub_span {
 struct hub_request {
     enum hub_op op;
     msgpack_object root;  /* the whole request map */
-    struct hub_span req; /* `req` exactly as sent; len 0 when absent */
+    struct hub_span req;  /* `req` exactly as sent; len 0 when absent */
     /* publish: one event (`event`) or a batch (`events`) */
     int batch;
     uint32_t nevents;
     const msgpack_object *events;   /* nevents objects */
-    const struct hub_span *spans;  /* nevents byte spans */
+    const struct hub_span *spans;   /* nevents byte spans */
 };
 
 /* Decode buf. On failure returns CSPH_ERR_BAD_REQUEST (not MessagePack, not
@@ -63,17 +63,17 @@ struct hub_request {
  * whenever `req` could be found, so the error reply can still echo it.
  * events_max bounds a publish batch. */
 enum hub_err hub_wire_decode(const void *buf, size_t len, msgpack_zone *zone,
-                               uint32_t events_max, struct hub_request *req,
-                               struct hub_error *err);
+                             uint32_t events_max, struct hub_request *req,
+                             struct hub_error *err);
 
 /* Typed, optional request fields. Absent: *present = 0 (when present is not
  * NULL) and the out value untouched. Wrong type or out of range:
  * CSPH_ERR_BAD_REQUEST naming the field. */
 enum hub_err hub_wire_u64(const struct hub_request *r, const char *key, uint64_t min,
-                            uint64_t max, uint64_t *out, int *present, struct hub_error *err);
+                          uint64_t max, uint64_t *out, int *present, struct hub_error *err);
 enum hub_err hub_wire_str(const struct hub_request *r, const char *key, size_t min_len,
-                            size_t max_len, int required, const char **ptr, size_t *len,
-                            struct hub_error *err);
+                          size_t max_len, int required, const char **ptr, size_t *len,
+                          struct hub_error *err);
 
 /* Replies. A reply map starts with `req` (when the request had one) and `ok`.
  * hub_reply_begin packs the map header for that many entries plus extra,
@@ -82,7 +82,7 @@ void hub_reply_begin(msgpack_packer *pk, const struct hub_span *req, int ok, uin
 /* {req, ok: false, error: {code, message, field?}} and, with status, also
  * status: "rejected" (a single publish). */
 void hub_reply_error(msgpack_packer *pk, const struct hub_span *req, const struct hub_error *e,
-                      int with_status);
+                     int with_status);
 /* The error map alone: {code, message, field?}. */
 void hub_pack_error(msgpack_packer *pk, const struct hub_error *e);
 /* Pack a C string / a length-delimited string. */

@@ -14,16 +14,16 @@
  * a rejection), or CSPH_ERR_BUSY/CSPH_ERR_INTERNAL when the transaction is
  * lost. */
 static enum hub_err publish_one(struct hub_ctx *h, const struct hub_identity *who,
-                                 const msgpack_object *ev,
-                                 const struct hub_span *bytes, int64_t now_ms, uint64_t *seq,
-                                 int *dup, struct hub_error *e)
+                                const msgpack_object *ev,
+                                const struct hub_span *bytes, int64_t now_ms, uint64_t *seq,
+                                int *dup, struct hub_error *e)
 {
     struct hub_event_info info;
     enum hub_err rc;
     if (bytes->len > h->cfg->limits.event_max)
         rc = hub_error_set(e, CSPH_ERR_TOO_LARGE, NULL,
-                            "the event is %zu bytes; one event may be at most %u bytes",
-                            bytes->len, h->cfg->limits.event_max);
+                           "the event is %zu bytes; one event may be at most %u bytes",
+                           bytes->len, h->cfg->limits.event_max);
     else
         rc = hub_schema_check(h->schemas, ev, who == NULL, &info, e);
     if (rc == CSPH_ERR_OK)
@@ -36,7 +36,7 @@ static enum hub_err publish_one(struct hub_ctx *h, const struct hub_identity *wh
         h->c.forbidden++;
     if (rc == CSPH_ERR_OK) {
         rc = hub_ingest_event(hub_core_ingest(h->core), &info, ev, stored, stored_len, now_ms,
-                               seq, dup, e);
+                              seq, dup, e);
         if (rc == CSPH_ERR_OK) {
             if (*dup)
                 h->c.duplicate++;
@@ -61,7 +61,7 @@ static enum hub_err publish_one(struct hub_ctx *h, const struct hub_identity *wh
     }
     struct hub_error serr;
     enum hub_err src_rc = hub_store_reject(hub_core_store(h->core), now_ms, sp, sl, e,
-                                             bytes->ptr, bytes->len, NULL, &serr);
+                                           bytes->ptr, bytes->len, NULL, &serr);
     if (src_rc) {
         *e = serr;
         return src_rc;
@@ -81,7 +81,7 @@ enum hub_err hub_op_publish(struct hub_ctx *h, struct hub_req *q)
         int dup = 0;
         struct hub_error e;
         enum hub_err rc = publish_one(h, q->who, &r->events[i], &r->spans[i], q->now_ms, &seq,
-                                       &dup, &e);
+                                      &dup, &e);
         if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
             return rc;
         if (!r->batch) {
@@ -122,7 +122,7 @@ enum hub_err hub_op_ack(struct hub_ctx *h, struct hub_req *q)
         rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "upto", "'upto' (an alert id) is required");
     if (!rc)
         rc = hub_core_ack(h->core, panel, consumer, clen, upto, q->who ? q->who->name : NULL,
-                           e);
+                          e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc)
@@ -149,7 +149,7 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
         status = hub_alert_status_parse(st, stlen);
         if (status <= CSPH_ALERT_OPEN)
             rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
-                                "'status' must be acknowledged, accepted, declined or closed");
+                               "'status' must be acknowledged, accepted, declined or closed");
     }
     if (!rc)
         rc = hub_wire_str(q->r, "note", 0, 2000, 0, &note, &note_len, e);
@@ -162,11 +162,11 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
          * to learn. The same words as hub_queues_panel_of's. */
         h->c.forbidden++;
         rc = hub_error_set(e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                            (unsigned long long)id);
+                           (unsigned long long)id);
     }
     if (!rc)
         rc = hub_ingest_alert_update(hub_core_ingest(h->core), id, (enum hub_alert_status)status,
-                                      note, note_len, q->now_ms, &seq, e);
+                                     note, note_len, q->now_ms, &seq, e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {
@@ -179,7 +179,7 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
 }
 
 enum hub_err hub_writes_audit(struct hub_ctx *h, const struct hub_req *q, const void *body,
-                                size_t len, int failed)
+                              size_t len, int failed)
 {
     /* The query as the client sent it, minus nothing: filters are what an
      * auditor of the auditors needs to see. */

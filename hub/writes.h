@@ -16,6 +16,6 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q);
  * sent, len bytes, kept as JSON) and how many records it returned (0 when
  * it failed: failed). BUSY or INTERNAL when the batch is lost. */
 enum hub_err hub_writes_audit(struct hub_ctx *h, const struct hub_req *q, const void *body,
-                                size_t len, int failed);
+                              size_t len, int failed);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static enum hub_err load(struct hub_yaml *y, const char *name, FILE *f, const unsigned char *buf,
-                          size_t len, struct hub_error *err)
+                         size_t len, struct hub_error *err)
 {
     yaml_parser_t parser;
     enum hub_err rc = CSPH_ERR_OK;
@@ -19,9 +19,9 @@ static enum hub_err load(struct hub_yaml *y, const char *name, FILE *f, const un
         yaml_parser_set_input_string(&parser, buf, len);
     if (!yaml_parser_load(&parser, &y->doc)) {
         rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s:%lu: %s%s%s", name,
-                            (unsigned long)parser.problem_mark.line + 1,
-                            parser.problem ? parser.problem : "not valid YAML",
-                            parser.context ? " " : "", parser.context ? parser.context : "");
+                           (unsigned long)parser.problem_mark.line + 1,
+                           parser.problem ? parser.problem : "not valid YAML",
+                           parser.context ? " " : "", parser.context ? parser.context : "");
     } else {
         y->loaded = 1;
     }
@@ -42,7 +42,7 @@ enum hub_err hub_yaml_load(struct hub_yaml *y, const char *path, struct hub_erro
 }
 
 enum hub_err hub_yaml_load_text(struct hub_yaml *y, const char *name, const unsigned char *buf,
-                                  size_t len, struct hub_error *err)
+                                size_t len, struct hub_error *err)
 {
     memset(y, 0, sizeof *y);
     snprintf(y->path, sizeof y->path, "%s", name);
@@ -96,7 +96,7 @@ size_t hub_yaml_map_len(const yaml_node_t *node)
 }
 
 void hub_yaml_map_pair(struct hub_yaml *y, yaml_node_t *map, size_t i, yaml_node_t **key,
-                        yaml_node_t **value)
+                       yaml_node_t **value)
 {
     yaml_node_pair_t *p = map->data.mapping.pairs.start + i;
     *key = yaml_document_get_node(&y->doc, p->key);
@@ -117,7 +117,7 @@ yaml_node_t *hub_yaml_get(struct hub_yaml *y, yaml_node_t *map, const char *key)
 }
 
 enum hub_err hub_yaml_fail(struct hub_yaml *y, const yaml_node_t *node, struct hub_error *err,
-                             const char *fmt, ...)
+                           const char *fmt, ...)
 {
     char reason[256];
     va_list ap;
@@ -125,11 +125,11 @@ enum hub_err hub_yaml_fail(struct hub_yaml *y, const yaml_node_t *node, struct h
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     return hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s:%d: %s", y->path, hub_yaml_line(node),
-                          reason);
+                         reason);
 }
 
 enum hub_err hub_yaml_str(struct hub_yaml *y, yaml_node_t *node, const char *what,
-                            const char **out, struct hub_error *err)
+                          const char **out, struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(node);
     if (!s)
@@ -139,7 +139,7 @@ enum hub_err hub_yaml_str(struct hub_yaml *y, yaml_node_t *node, const char *wha
 }
 
 enum hub_err hub_yaml_int(struct hub_yaml *y, yaml_node_t *node, const char *what, int64_t min,
-                            int64_t max, int64_t *out, struct hub_error *err)
+                          int64_t max, int64_t *out, struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(node);
     if (!s || !*s)
@@ -151,13 +151,13 @@ enum hub_err hub_yaml_int(struct hub_yaml *y, yaml_node_t *node, const char *wha
         return hub_yaml_fail(y, node, err, "%s must be a whole number, not '%s'", what, s);
     if (v < min || v > max)
         return hub_yaml_fail(y, node, err, "%s must be between %lld and %lld, not %lld", what,
-                              (long long)min, (long long)max, v);
+                             (long long)min, (long long)max, v);
     *out = v;
     return CSPH_ERR_OK;
 }
 
 enum hub_err hub_yaml_bool(struct hub_yaml *y, yaml_node_t *node, const char *what, int *out,
-                             struct hub_error *err)
+                           struct hub_error *err)
 {
     const char *s = hub_yaml_scalar(node);
     if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))) {
@@ -172,7 +172,7 @@ enum hub_err hub_yaml_bool(struct hub_yaml *y, yaml_node_t *node, const char *wh
 }
 
 enum hub_err hub_yaml_only_keys(struct hub_yaml *y, yaml_node_t *map, const char *const *allowed,
-                                  const char *where, struct hub_error *err)
+                                const char *where, struct hub_error *err)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return hub_yaml_fail(y, map, err, "%s must be a mapping of 'name: value' lines", where);
@@ -192,7 +192,7 @@ enum hub_err hub_yaml_only_keys(struct hub_yaml *y, yaml_node_t *map, const char
                 off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
                                         a == allowed ? "" : ", ", *a);
             return hub_yaml_fail(y, k, err, "unknown setting '%s' in %s (known: %s)",
-                                  ks ? ks : "?", where, list);
+                                 ks ? ks : "?", where, list);
         }
     }
     return CSPH_ERR_OK;

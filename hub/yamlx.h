@@ -24,7 +24,7 @@ enum hub_err hub_yaml_load(struct hub_yaml *y, const char *path, struct hub_erro
 /* The same from len bytes at buf (a file's text kept elsewhere, such as
  * the log); name stands for the file in messages. */
 enum hub_err hub_yaml_load_text(struct hub_yaml *y, const char *name, const unsigned char *buf,
-                                  size_t len, struct hub_error *err);
+                                size_t len, struct hub_error *err);
 /* Release the document. Safe on a zeroed or already-freed struct. */
 void hub_yaml_free(struct hub_yaml *y);
 
@@ -42,23 +42,23 @@ yaml_node_t *hub_yaml_seq_item(struct hub_yaml *y, yaml_node_t *seq, size_t i);
 /* The i-th key/value pair of a mapping node. */
 size_t hub_yaml_map_len(const yaml_node_t *node);
 void hub_yaml_map_pair(struct hub_yaml *y, yaml_node_t *map, size_t i, yaml_node_t **key,
-                        yaml_node_t **value);
+                       yaml_node_t **value);
 
 /* Set err to CSPH_ERR_CONFIG with "path:line: " + the formatted reason, the
  * line taken from node (or 1 when node is NULL). Returns CSPH_ERR_CONFIG. */
 enum hub_err hub_yaml_fail(struct hub_yaml *y, const yaml_node_t *node, struct hub_error *err,
-                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Typed readers. Each fails with a file:line message naming `what`. */
 enum hub_err hub_yaml_str(struct hub_yaml *y, yaml_node_t *node, const char *what,
-                            const char **out, struct hub_error *err);
+                          const char **out, struct hub_error *err);
 enum hub_err hub_yaml_int(struct hub_yaml *y, yaml_node_t *node, const char *what, int64_t min,
-                            int64_t max, int64_t *out, struct hub_error *err);
+                          int64_t max, int64_t *out, struct hub_error *err);
 enum hub_err hub_yaml_bool(struct hub_yaml *y, yaml_node_t *node, const char *what, int *out,
-                             struct hub_error *err);
+                           struct hub_error *err);
 /* Refuse any key of map not in allowed (NULL-terminated): a misspelt setting
  * must not be silently ignored. */
 enum hub_err hub_yaml_only_keys(struct hub_yaml *y, yaml_node_t *map, const char *const *allowed,
-                                  const char *where, struct hub_error *err);
+                                const char *where, struct hub_error *err);
 
 #endif

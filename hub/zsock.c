@@ -42,7 +42,7 @@ static void on_prepare(uv_prepare_t *h)
 }
 
 int hub_zsock_start(struct hub_zsock *z, uv_loop_t *loop, void *socket, hub_zsock_fn on_ready,
-                     hub_zsock_want_fn wants, void *data)
+                    hub_zsock_want_fn wants, void *data)
 {
     int fd;
     size_t len = sizeof fd;

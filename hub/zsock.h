@@ -37,7 +37,7 @@ struct hub_zsock {
 /* Start watching socket on loop. on_ready is called when the socket may
  * have input (and after every loop iteration); wants may be NULL. */
 int hub_zsock_start(struct hub_zsock *z, uv_loop_t *loop, void *socket, hub_zsock_fn on_ready,
-                     hub_zsock_want_fn wants, void *data);
+                    hub_zsock_want_fn wants, void *data);
 /* Close the uv handles; on_closed runs once all are closed. */
 void hub_zsock_close(struct hub_zsock *z, void (*on_closed)(struct hub_zsock *z));
 

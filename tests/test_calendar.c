@@ -103,13 +103,13 @@ static void test_default_weekend(void **state)
 {
     struct fx *f = *state;
     const struct hub_calendar *c = &f->cal;
-    assert_true(hub_calendar_is_working_day(c, D(2025, 12, 24)));  /* Wednesday */
-    assert_true(hub_calendar_is_working_day(c, D(2025, 12, 25)));  /* no holidays */
-    assert_false(hub_calendar_is_working_day(c, D(2025, 12, 27))); /* Saturday */
-    assert_false(hub_calendar_is_working_day(c, D(2025, 12, 28))); /* Sunday */
-    assert_true(hub_calendar_is_working_day(c, 0));                /* Thu 1 Jan 1970 */
-    assert_false(hub_calendar_is_working_day(c, -5));              /* Sat 27 Dec 1969 */
-    assert_true(hub_calendar_is_working_day(c, -1));               /* Wed 31 Dec 1969 */
+    assert_true(hub_calendar_is_working_day(c, D(2025, 12, 24)));   /* Wednesday */
+    assert_true(hub_calendar_is_working_day(c, D(2025, 12, 25)));   /* no holidays */
+    assert_false(hub_calendar_is_working_day(c, D(2025, 12, 27)));  /* Saturday */
+    assert_false(hub_calendar_is_working_day(c, D(2025, 12, 28)));  /* Sunday */
+    assert_true(hub_calendar_is_working_day(c, 0));                 /* Thu 1 Jan 1970 */
+    assert_false(hub_calendar_is_working_day(c, -5));               /* Sat 27 Dec 1969 */
+    assert_true(hub_calendar_is_working_day(c, -1));                /* Wed 31 Dec 1969 */
     assert_int_equal(hub_calendar_add_working_days(c, T("2025-12-24T09:00:00Z"), 1),
                      T("2025-12-25T09:00:00Z"));
     /* Friday + 1: Monday, same time of day */
@@ -165,8 +165,8 @@ static void test_other_weekend(void **state)
     struct fx *f = *state;
     load_ok(f, "weekend: [friday, saturday]\n");
     const struct hub_calendar *c = &f->cal;
-    assert_false(hub_calendar_is_working_day(c, D(2025, 3, 7))); /* Friday */
-    assert_true(hub_calendar_is_working_day(c, D(2025, 3, 9)));  /* Sunday */
+    assert_false(hub_calendar_is_working_day(c, D(2025, 3, 7)));  /* Friday */
+    assert_true(hub_calendar_is_working_day(c, D(2025, 3, 9)));   /* Sunday */
     assert_int_equal(hub_calendar_add_working_days(c, T("2025-03-06T09:00:00Z"), 1),
                      T("2025-03-09T09:00:00Z"));
     /* an empty weekend: every day works */
@@ -222,7 +222,7 @@ static void test_load_text(void **state)
     struct hub_error err = {0};
     hub_calendar_init(&c);
     assert_int_equal(hub_calendar_load_text(&c, "kept-calendar.yaml", (const unsigned char *)christmas,
-                                             strlen(christmas), &err), CSPH_ERR_OK);
+                                            strlen(christmas), &err), CSPH_ERR_OK);
     assert_int_equal(hub_calendar_add_working_days(&c, T("2025-12-19T15:30:00Z"), 10),
                      T("2026-01-07T15:30:00Z"));
     hub_calendar_free(&c);
@@ -230,7 +230,7 @@ static void test_load_text(void **state)
     const char *bad = "bank_holidays:\n  - 2025-12-25\n  - 2025-04-31\n";
     hub_calendar_init(&c);
     assert_int_equal(hub_calendar_load_text(&c, "kept-calendar.yaml", (const unsigned char *)bad,
-                                             strlen(bad), &err), CSPH_ERR_CONFIG);
+                                            strlen(bad), &err), CSPH_ERR_CONFIG);
     hub_calendar_free(&c);
     if (strncmp(err.message, "kept-calendar.yaml:3: ", 22) || !strstr(err.message, "2025-04-31"))
         fail_msg("got '%s'", err.message);

@@ -55,7 +55,7 @@ static void open_core(struct fx *f)
 {
     struct hub_error err;
     struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
-                               .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
+                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
     if (hub_core_open(&f->core, &o, &err))
         fail_msg("opening the core in %s: %s", f->data, err.message);
 }
@@ -76,7 +76,7 @@ static int setup(void **state)
         names[i] = f->cfg.panels[i].name;
     if (hub_schemas_load(&f->schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
         hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels, f->schemas,
-                        &err))
+                       &err))
         fail_msg("schemas and rules: %s", err.message);
     msgpack_zone_init(&f->zone, 4096);
     open_core(f);
@@ -122,7 +122,7 @@ static enum hub_err referral(struct fx *f, const char *id, uint64_t *seq, struct
     assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, err), CSPH_ERR_OK);
     int dup = 0;
     enum hub_err rc = hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size,
-                                         T0, seq, &dup, err);
+                                       T0, seq, &dup, err);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }

@@ -16,7 +16,7 @@
 /* Hold a fetch whose one envelope frame holds tag, on panel, charged to
  * connection conn, expiring at expires. */
 static enum hub_err hold(struct hub_held *h, const char *tag, int panel, void *conn,
-                          uint64_t expires)
+                         uint64_t expires)
 {
     zmq_msg_t env[1];
     struct hub_error e;

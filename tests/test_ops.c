@@ -52,11 +52,11 @@ static int setup(void **state)
         names[i] = f->cfg.panels[i].name;
     if (hub_schemas_load(&f->h.schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
         hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels,
-                        f->h.schemas, &err))
+                       f->h.schemas, &err))
         fail_msg("schemas and rules: %s", err.message);
     hub_clock_init_fixed(&f->clock, 1740000000000LL);
     struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->dir, .map_size = 64ull << 20,
-                               .schemas = f->h.schemas, .rules = f->rules};
+                              .schemas = f->h.schemas, .rules = f->rules};
     if (hub_core_open(&f->h.core, &o, &err))
         fail_msg("core: %s", err.message);
     f->h.cfg = &f->cfg;
@@ -97,7 +97,7 @@ static int teardown(void **state)
  * read inside a batch of its own, committed); *out is the reply, NIL
  * when the handler returned an error (q.e says which). */
 static enum hub_err run(struct fx *f, const struct hub_identity *who, const char *json,
-                         msgpack_object *out)
+                        msgpack_object *out)
 {
     struct hub_error err;
     msgpack_sbuffer_clear(&f->req);
@@ -112,7 +112,7 @@ static enum hub_err run(struct fx *f, const struct hub_identity *who, const char
     msgpack_packer_init(&f->pk, &f->reply, msgpack_sbuffer_write);
     memset(&f->q, 0, sizeof f->q);
     f->q = (struct hub_req){.r = &f->r, .who = who, .pk = &f->pk,
-                             .now_ms = hub_clock_now_ms(&f->clock)};
+                            .now_ms = hub_clock_now_ms(&f->clock)};
     int in_batch = hub_ops_in_batch(row, who);
     if (in_batch)
         assert_int_equal(hub_core_batch_begin(f->h.core, &err), CSPH_ERR_OK);

@@ -137,8 +137,8 @@ static void test_rejects(void **state)
     msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
     const char bad_utf8[] = "caf\xe9";
     struct hub_stored_reject rj = {.id = 8, .received_ms = 0, .source = "police",
-                                    .source_len = 6, .code = "bad_event", .field = "",
-                                    .message = bad_utf8, .bytes = "\xc1", .len = 1};
+                                   .source_len = 6, .code = "bad_event", .field = "",
+                                   .message = bad_utf8, .bytes = "\xc1", .len = 1};
     hub_reply_reject_entry(&ipk, &rj);
     size_t list_len = items.size;
     hub_pack_str(&ipk, "police"); /* dropped_by_source: one pair */
@@ -169,10 +169,10 @@ static void test_stats(void **state)
     snprintf(cfg.panels[0].name, sizeof cfg.panels[0].name, "marac");
     uint64_t alerts[1] = {5};
     struct hub_store_health h = {.index = "retrying", .index_why = "EIO", .index_applied = 7,
-                                  .log_last = 10, .log = "ok"};
+                                 .log_last = 10, .log = "ok"};
     struct hub_reply_stats st = {.c = &c, .ts = &ts, .last_seq = 10, .rejects_kept = 2,
-                                  .cfg = &cfg, .alerts = alerts, .health = &h,
-                                  .rule_version = "abc", .uptime_s = 60};
+                                 .cfg = &cfg, .alerts = alerts, .health = &h,
+                                 .rule_version = "abc", .uptime_s = 60};
     hub_reply_stats(&f->pk, &req, &st);
     const msgpack_object *o = decoded(f);
     assert_int_equal(tu_int(o, "counters.accepted"), 12);

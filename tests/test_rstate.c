@@ -85,7 +85,7 @@ static int teardown(void **state)
 }
 
 static struct hub_rs_series ser(unsigned char kind, unsigned char id0, const void *key,
-                                 size_t key_len)
+                                size_t key_len)
 {
     struct hub_rs_series s = {.kind = kind, .key = key, .key_len = key_len};
     memset(s.id, 0xA0, sizeof s.id);

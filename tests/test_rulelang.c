@@ -372,7 +372,7 @@ static const char *render(struct fx *f, const char *s, const struct hub_tmpl_val
     struct hub_tmpl t;
     struct hub_error err = {0};
     if (hub_tmpl_compile(&f->arena, &f->y, node_of(f, "# a reason\nreason: r\n", "reason"), s, 0,
-                          "marac", &t, &err))
+                         "marac", &t, &err))
         fail_msg("compiling '%s': %s", s, err.message);
     hub_tmpl_render(&t, v, out->buf, sizeof out->buf);
     return out->buf;
@@ -383,8 +383,8 @@ static void tmpl_refused(struct fx *f, const char *s, int restricted, const char
     struct hub_tmpl t;
     struct hub_error err = {0};
     enum hub_err rc = hub_tmpl_compile(&f->arena, &f->y,
-                                         node_of(f, "# a reason\nreason: r\n", "reason"), s,
-                                         restricted, "channel", &t, &err);
+                                       node_of(f, "# a reason\nreason: r\n", "reason"), s,
+                                       restricted, "channel", &t, &err);
     if (rc == CSPH_ERR_OK)
         fail_msg("accepted '%s'", s);
     assert_int_equal(rc, CSPH_ERR_CONFIG);
@@ -454,7 +454,7 @@ static void test_template_truncation(void **state)
     struct hub_tmpl_values v = {.count = 12345};
     char buf[6];
     assert_int_equal(hub_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
-                                       "\xc3\xa9\xc3\xa9\xc3\xa9{count}", 0, "marac", &t, &err),
+                                      "\xc3\xa9\xc3\xa9\xc3\xa9{count}", 0, "marac", &t, &err),
                      CSPH_ERR_OK);
     hub_tmpl_render(&t, &v, buf, sizeof buf);
     assert_string_equal(buf, "\xc3\xa9\xc3\xa9"); /* 4 bytes: the third would be cut */
@@ -481,8 +481,8 @@ static void test_template_refused(void **state)
     struct hub_tmpl t;
     struct hub_error err = {0};
     assert_int_equal(hub_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
-                                       "{key_name} {key} {panel} {priority} {rule} {due}", 1,
-                                       "channel", &t, &err), CSPH_ERR_OK);
+                                      "{key_name} {key} {panel} {priority} {rule} {due}", 1,
+                                      "channel", &t, &err), CSPH_ERR_OK);
 }
 
 int main(void)

@@ -418,7 +418,7 @@ static void test_load_default_pack(void **state)
     struct hub_rules *again = NULL;
     struct hub_error err = {0};
     assert_int_equal(hub_rules_load(&again, f->rules_path, f->cfg.panels, f->cfg.npanels,
-                                     test_schemas(f), &err), CSPH_ERR_OK);
+                                    test_schemas(f), &err), CSPH_ERR_OK);
     assert_string_equal(hub_rules_digest(again), dg);
     hub_rules_destroy(&again);
     struct hub_panel panels[CSPH_MAX_PANELS];
@@ -1661,7 +1661,7 @@ struct mrule {
     int64_t W;
     size_t ntiers;
     int64_t at_least[4];
-    enum hub_priority prio[4]; /* distinct per tier: a draft's priority gives its tier */
+    enum hub_priority prio[4];  /* distinct per tier: a draft's priority gives its tier */
     int distinct;               /* count distinct categories instead of events */
 };
 

@@ -245,7 +245,7 @@ static uint64_t reject(struct hub_store *s, const char *source, enum hub_err cod
     hub_error_set(&why, code, field, "%s", msg);
     uint64_t id = 0;
     enum hub_err rc = hub_store_reject(s, 1740863650123LL, source, strlen(source), &why, bytes,
-                                         len, &id, &err);
+                                       len, &id, &err);
     if (rc)
         fail_msg("reject: %s", err.message);
     return id;

@@ -280,7 +280,7 @@ static void test_bool(void **state)
     for (int i = 0; i < 4; i++) {
         int v = 9;
         assert_int_equal(hub_yaml_bool(&f->y, hub_yaml_get(&f->y, root, bad[i]), "restricted",
-                                        &v, &e),
+                                       &v, &e),
                          CSPH_ERR_CONFIG);
         expect_at(f, &e, 7 + i, "restricted");
         assert_int_equal(v, 9);

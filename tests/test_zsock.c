@@ -320,7 +320,7 @@ static void run_and_close(struct fx *f)
 static void run_in_loop(struct fx *f)
 {
     assert_int_equal(hub_zsock_start(&f->rz, &f->loop, f->router, router_ready,
-                                      f->deferred ? router_wants : NULL, f),
+                                     f->deferred ? router_wants : NULL, f),
                      0);
     f->rz_started = 1;
     assert_int_equal(hub_zsock_start(&f->dz, &f->loop, f->dealer, dealer_ready, NULL, f), 0);
