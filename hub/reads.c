@@ -39,6 +39,19 @@ enum hub_err hub_op_stats(struct hub_ctx *h, struct hub_req *q)
     return CSPH_ERR_OK;
 }
 
+/* A reply's list is packed into h->items first, then framed (reply.h). */
+static void items_begin(struct hub_ctx *h, msgpack_packer *pk)
+{
+    h->items.size = 0;
+    msgpack_packer_init(pk, &h->items, msgpack_sbuffer_write);
+}
+
+/* Restricted panels' evidence is for the auditor only. */
+static int sees_in_full(const struct hub_req *q)
+{
+    return q->who && q->who->role == CSPH_ROLE_AUDITOR;
+}
+
 struct replay_ctx {
     struct hub_ctx *h;
     msgpack_packer *pk; /* packs into h->items */
@@ -298,8 +311,7 @@ enum hub_err hub_op_replay(struct hub_ctx *h, struct hub_req *q)
     c.max = (uint32_t)max;
     c.room = hub_ops_reply_room(h, r->req.len);
     msgpack_packer epk;
-    h->items.size = 0;
-    msgpack_packer_init(&epk, &h->items, msgpack_sbuffer_write);
+    items_begin(h, &epk);
     c.pk = &epk;
     int filtered = c.has_since || c.has_till || c.types || c.person;
     uint64_t last = after;
@@ -370,8 +382,7 @@ enum hub_err hub_op_rejects(struct hub_ctx *h, struct hub_req *q)
         (rc = hub_wire_u64(r, "max", 1, h->cfg->limits.replay_max, &max, NULL, e)))
         return rc;
     msgpack_packer epk;
-    h->items.size = 0;
-    msgpack_packer_init(&epk, &h->items, msgpack_sbuffer_write);
+    items_begin(h, &epk);
     /* Room kept for the dropped sources' map. */
     size_t room = hub_ops_reply_room(h, r->req.len);
     struct rejects_ctx c = {.pk = &epk, .out = &h->items,
@@ -414,8 +425,7 @@ enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req
                                    msgpack_packer *pk, uint32_t *count, struct hub_error *e)
 {
     msgpack_packer ipk;
-    h->items.size = 0;
-    msgpack_packer_init(&ipk, &h->items, msgpack_sbuffer_write);
+    items_begin(h, &ipk);
     uint64_t last = 0;
     int end = 1;
     enum hub_err rc = hub_queues_fetch(hub_core_queues(h->core), panel, consumer, clen, max,
@@ -471,10 +481,8 @@ enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q)
     if (rc)
         return rc;
     msgpack_packer ipk;
-    h->items.size = 0;
-    msgpack_packer_init(&ipk, &h->items, msgpack_sbuffer_write);
-    /* Restricted panels' evidence is for the auditor only. */
-    int full = q->who && q->who->role == CSPH_ROLE_AUDITOR;
+    items_begin(h, &ipk);
+    int full = sees_in_full(q);
     if ((rc = hub_queues_list(hub_core_queues(h->core), panel, status, after, (uint32_t)max, full,
                               hub_ops_reply_room(h, r->req.len), &ipk, &count, &last, &end, e)))
         return rc;
@@ -502,11 +510,8 @@ enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q)
     if (rc)
         return rc;
     msgpack_packer ipk;
-    h->items.size = 0;
-    msgpack_packer_init(&ipk, &h->items, msgpack_sbuffer_write);
-    /* As the alert's queue shows it: restricted panels' evidence is for the
-     * auditor only. */
-    int full = q->who && q->who->role == CSPH_ROLE_AUDITOR;
+    items_begin(h, &ipk);
+    int full = sees_in_full(q); /* as the alert's queue shows it */
     if ((rc = hub_queues_evidence(hub_core_queues(h->core), id, full, after, max,
                                   hub_ops_reply_room(h, r->req.len), &ipk, &panel, &count, &total, e)))
         return rc;

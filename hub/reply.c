@@ -16,6 +16,19 @@
     X(connections_max)                                                         \
     X(fetches_released)
 
+/* One key and its value. */
+static void kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    hub_pack_str(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void kv_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    hub_pack_str(pk, key);
+    hub_pack_str(pk, v);
+}
+
 static void pack_bool(msgpack_packer *pk, int b)
 {
     if (b)
@@ -32,18 +45,15 @@ void hub_reply_ok(msgpack_packer *pk, const struct hub_span *req)
 void hub_reply_seq(msgpack_packer *pk, const struct hub_span *req, uint64_t seq)
 {
     hub_reply_begin(pk, req, 1, 1);
-    hub_pack_str(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
+    kv_u64(pk, "seq", seq);
 }
 
 void hub_reply_published(msgpack_packer *pk, const struct hub_span *req, int dup,
                          uint64_t seq)
 {
     hub_reply_begin(pk, req, 1, 2);
-    hub_pack_str(pk, "status");
-    hub_pack_str(pk, dup ? "duplicate" : "accepted");
-    hub_pack_str(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
+    kv_str(pk, "status", dup ? "duplicate" : "accepted");
+    kv_u64(pk, "seq", seq);
 }
 
 void hub_reply_results_begin(msgpack_packer *pk, const struct hub_span *req, uint32_t n)
@@ -56,17 +66,14 @@ void hub_reply_results_begin(msgpack_packer *pk, const struct hub_span *req, uin
 void hub_reply_result(msgpack_packer *pk, int dup, uint64_t seq)
 {
     msgpack_pack_map(pk, 2);
-    hub_pack_str(pk, "status");
-    hub_pack_str(pk, dup ? "duplicate" : "accepted");
-    hub_pack_str(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
+    kv_str(pk, "status", dup ? "duplicate" : "accepted");
+    kv_u64(pk, "seq", seq);
 }
 
 void hub_reply_result_rejected(msgpack_packer *pk, const struct hub_error *e)
 {
     msgpack_pack_map(pk, 2);
-    hub_pack_str(pk, "status");
-    hub_pack_str(pk, "rejected");
+    kv_str(pk, "status", "rejected");
     hub_pack_str(pk, "error");
     hub_pack_error(pk, e);
 }
@@ -74,12 +81,9 @@ void hub_reply_result_rejected(msgpack_packer *pk, const struct hub_error *e)
 void hub_reply_ping(msgpack_packer *pk, const struct hub_span *req, uint64_t last_seq)
 {
     hub_reply_begin(pk, req, 1, 3);
-    hub_pack_str(pk, "version");
-    hub_pack_str(pk, CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
-    hub_pack_str(pk, "last_seq");
-    msgpack_pack_uint64(pk, last_seq);
-    hub_pack_str(pk, "protocol");
-    hub_pack_str(pk, CSPH_PROTOCOL_VERSION);
+    kv_str(pk, "version", CSPH_PROTOCOL_VERSION " csphub " CSPH_VERSION);
+    kv_u64(pk, "last_seq", last_seq);
+    kv_str(pk, "protocol", CSPH_PROTOCOL_VERSION);
 }
 
 /* stats' "health": whether the log and the index are sound, and while
@@ -89,24 +93,15 @@ static void pack_health(msgpack_packer *pk, const struct hub_store_health *h)
     int ok = !strcmp(h->index, "ok") && !strcmp(h->log, "ok");
     hub_pack_str(pk, "health");
     msgpack_pack_map(pk, 9);
-    hub_pack_str(pk, "status");
-    hub_pack_str(pk, ok ? "ok" : "degraded");
-    hub_pack_str(pk, "index");
-    hub_pack_str(pk, h->index);
-    hub_pack_str(pk, "index_applied");
-    msgpack_pack_uint64(pk, h->index_applied);
-    hub_pack_str(pk, "index_behind");
-    msgpack_pack_uint64(pk, h->log_last > h->index_applied ? h->log_last - h->index_applied : 0);
-    hub_pack_str(pk, "index_failures");
-    msgpack_pack_uint64(pk, h->index_failures);
-    hub_pack_str(pk, "index_rebuilds");
-    msgpack_pack_uint64(pk, h->index_rebuilds);
-    hub_pack_str(pk, "last_error");
-    hub_pack_str(pk, h->index_why);
-    hub_pack_str(pk, "log");
-    hub_pack_str(pk, h->log);
-    hub_pack_str(pk, "log_reopens");
-    msgpack_pack_uint64(pk, h->log_reopens);
+    kv_str(pk, "status", ok ? "ok" : "degraded");
+    kv_str(pk, "index", h->index);
+    kv_u64(pk, "index_applied", h->index_applied);
+    kv_u64(pk, "index_behind", h->log_last > h->index_applied ? h->log_last - h->index_applied : 0);
+    kv_u64(pk, "index_failures", h->index_failures);
+    kv_u64(pk, "index_rebuilds", h->index_rebuilds);
+    kv_str(pk, "last_error", h->index_why);
+    kv_str(pk, "log", h->log);
+    kv_u64(pk, "log_reopens", h->log_reopens);
 }
 
 void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
@@ -125,27 +120,18 @@ void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
     CSPH_TRANSPORT_COUNTERS(CSPH_COUNTER_COUNT)
 #undef CSPH_COUNTER_COUNT
     msgpack_pack_map(pk, n + 8);
-#define CSPH_COUNTER_PACK(name)                                                \
-    hub_pack_str(pk, #name);                                                   \
-    msgpack_pack_uint64(pk, c->name);
+#define CSPH_COUNTER_PACK(name) kv_u64(pk, #name, c->name);
     CSPH_COUNTER_MAP(CSPH_COUNTER_PACK)
 #undef CSPH_COUNTER_PACK
     hub_pack_str(pk, "rejected");
     msgpack_pack_map(pk, (size_t)ncodes);
     for (int i = 0; i < CSPH_ERR__COUNT; i++)
-        if (c->rejected[i]) {
-            hub_pack_str(pk, hub_err_name((enum hub_err)i));
-            msgpack_pack_uint64(pk, c->rejected[i]);
-        }
-    hub_pack_str(pk, "last_seq");
-    msgpack_pack_uint64(pk, st->last_seq);
-    hub_pack_str(pk, "rejects_kept");
-    msgpack_pack_uint64(pk, st->rejects_kept);
-    hub_pack_str(pk, "replies_waiting");
-    msgpack_pack_uint64(pk, ts->replies_waiting);
-#define CSPH_TRANSPORT_PACK(name)                                              \
-    hub_pack_str(pk, #name);                                                   \
-    msgpack_pack_uint64(pk, ts->name);
+        if (c->rejected[i])
+            kv_u64(pk, hub_err_name((enum hub_err)i), c->rejected[i]);
+    kv_u64(pk, "last_seq", st->last_seq);
+    kv_u64(pk, "rejects_kept", st->rejects_kept);
+    kv_u64(pk, "replies_waiting", ts->replies_waiting);
+#define CSPH_TRANSPORT_PACK(name) kv_u64(pk, #name, ts->name);
     CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_PACK)
 #undef CSPH_TRANSPORT_PACK
     hub_pack_str(pk, "alerts");
@@ -155,10 +141,8 @@ void hub_reply_stats(msgpack_packer *pk, const struct hub_span *req,
         msgpack_pack_uint64(pk, st->alerts[i]);
     }
     pack_health(pk, st->health);
-    hub_pack_str(pk, "rule_version");
-    hub_pack_str(pk, st->rule_version);
-    hub_pack_str(pk, "uptime_s");
-    msgpack_pack_uint64(pk, st->uptime_s);
+    kv_str(pk, "rule_version", st->rule_version);
+    kv_u64(pk, "uptime_s", st->uptime_s);
 }
 
 void hub_reply_list(msgpack_packer *pk, const struct hub_span *req, const char *key,
@@ -170,8 +154,7 @@ void hub_reply_list(msgpack_packer *pk, const struct hub_span *req, const char *
     msgpack_pack_array(pk, count);
     hub_pack_raw(pk, items->data, items->size);
     if (paged) {
-        hub_pack_str(pk, "next");
-        msgpack_pack_uint64(pk, last);
+        kv_u64(pk, "next", last);
         hub_pack_str(pk, "end");
         pack_bool(pk, end);
     }
@@ -181,8 +164,7 @@ void hub_reply_event_entry(msgpack_packer *pk, uint64_t seq, const char *when, s
                            const void *bytes, size_t len)
 {
     msgpack_pack_map(pk, 3);
-    hub_pack_str(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
+    kv_u64(pk, "seq", seq);
     hub_pack_str(pk, "received_at");
     hub_pack_strn(pk, when, wl);
     hub_pack_str(pk, "event");
@@ -194,8 +176,7 @@ void hub_reply_reject_entry(msgpack_packer *pk, const struct hub_stored_reject *
     char when[32];
     int wl = csph_time_format(rj->received_ms, when);
     msgpack_pack_map(pk, 5);
-    hub_pack_str(pk, "id");
-    msgpack_pack_uint64(pk, rj->id);
+    kv_u64(pk, "id", rj->id);
     hub_pack_str(pk, "received_at");
     hub_pack_strn(pk, when, (size_t)wl);
     hub_pack_str(pk, "source");
@@ -203,8 +184,7 @@ void hub_reply_reject_entry(msgpack_packer *pk, const struct hub_stored_reject *
     hub_pack_str(pk, "error");
     int has_field = rj->field[0] != 0;
     msgpack_pack_map(pk, 2 + (has_field ? 1 : 0));
-    hub_pack_str(pk, "code");
-    hub_pack_str(pk, rj->code);
+    kv_str(pk, "code", rj->code);
     /* Kept rejections quote the event, which may not be UTF-8. */
     hub_pack_str(pk, "message");
     hub_pack_text(pk, rj->message, strlen(rj->message));
@@ -225,12 +205,10 @@ void hub_reply_rejects(msgpack_packer *pk, const struct hub_span *req,
     hub_pack_str(pk, "rejects");
     msgpack_pack_array(pk, count);
     hub_pack_raw(pk, items->data, list_len);
-    hub_pack_str(pk, "next");
-    msgpack_pack_uint64(pk, last);
+    kv_u64(pk, "next", last);
     hub_pack_str(pk, "end");
     pack_bool(pk, end);
-    hub_pack_str(pk, "dropped");
-    msgpack_pack_uint64(pk, dropped);
+    kv_u64(pk, "dropped", dropped);
     hub_pack_str(pk, "dropped_by_source");
     msgpack_pack_map(pk, nsources);
     hub_pack_raw(pk, items->data + list_len, items->size - list_len);
@@ -241,15 +219,12 @@ void hub_reply_evidence(msgpack_packer *pk, const struct hub_span *req, uint64_t
                         uint64_t next)
 {
     hub_reply_begin(pk, req, 1, 5);
-    hub_pack_str(pk, "id");
-    msgpack_pack_uint64(pk, id);
-    hub_pack_str(pk, "total");
-    msgpack_pack_uint64(pk, total);
+    kv_u64(pk, "id", id);
+    kv_u64(pk, "total", total);
     hub_pack_str(pk, "evidence");
     msgpack_pack_array(pk, count);
     hub_pack_raw(pk, items->data, items->size);
-    hub_pack_str(pk, "next");
-    msgpack_pack_uint64(pk, next);
+    kv_u64(pk, "next", next);
     hub_pack_str(pk, "end");
     pack_bool(pk, next >= total);
 }

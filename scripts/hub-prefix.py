@@ -7,6 +7,9 @@ in hub/*.[ch] is the hub's own and becomes hub_ (csph_store_open ->
 hub_store_open), in hub/, tests/, bench/ and the documentation. Upper-case
 macros and enum constants (CSPH_ERR_OK, CSPH_MAX_PANELS) keep their prefix.
 
+Whitespace that was aligned to a renamed line (continuation lines, trailing
+comments, macro backslashes) is shifted with it.
+
 Idempotent: run it again on a branch written before the rename (say after
 merging one) and it renames what that branch added. Prints what it changed.
 Usage: scripts/hub-prefix.py [--dry-run]
@@ -34,6 +37,54 @@ def names_in(paths):
     return found
 
 
+def column_map(old, new):
+    """Old column -> new column of a line whose csph_ names became hub_."""
+    cols, oi, ni = {}, 0, 0
+    while True:
+        cols[oi] = ni
+        if oi == len(old):
+            return cols
+        if (old.startswith("csph_", oi) and new.startswith("hub_", ni)
+                and (oi == 0 or not (old[oi - 1].isalnum() or old[oi - 1] == "_"))):
+            oi, ni = oi + 5, ni + 4
+        else:
+            oi, ni = oi + 1, ni + 1
+
+
+def realign(old_text, new_text):
+    """Keep what was aligned to a renamed line aligned: continuation lines
+    under its open parenthesis or after its '=', and its trailing comment or
+    macro backslash in the column its neighbours keep. Whitespace only."""
+    old, out = old_text.split("\n"), new_text.split("\n")
+    for i, (o, n) in enumerate(zip(old, list(out))):
+        if o == n:
+            continue
+        cm = column_map(o, n)
+        cols = {c + 1: cm[c] + 1 for c, ch in enumerate(o) if ch in "([{"}
+        cols.update({c + 2: cm[c] + 2 for c, ch in enumerate(o) if ch == "="})
+        j = i + 1
+        while j < len(old) and old[j].strip():
+            ind = len(old[j]) - len(old[j].lstrip(" "))
+            if ind not in cols or cols[ind] == ind:
+                break
+            if len(out[j]) - len(out[j].lstrip(" ")) == ind:
+                out[j] = " " * cols[ind] + out[j].lstrip(" ")
+            j += 1
+        for tok in ("/*", "\\"):
+            if tok == "\\":
+                if not o.rstrip().endswith(tok):
+                    continue
+                oc, nc = len(o.rstrip()) - 1, len(n.rstrip()) - 1
+            else:
+                lead = len(o) - len(o.lstrip()) + 1
+                oc, nc = o.find(tok, lead), n.find(tok, len(n) - len(n.lstrip()) + 1)
+            if oc <= 0 or not (0 < nc < oc) or not n[:nc].endswith(" "):
+                continue
+            if any(0 <= k < len(old) and old[k][oc:oc + len(tok)] == tok for k in (i - 1, i + 1)):
+                out[i] = n[:nc] + " " * (oc - nc) + n[nc:]
+    return "\n".join(out)
+
+
 def main():
     dry = "--dry-run" in sys.argv[1:]
     os.chdir(ROOT)
@@ -47,6 +98,8 @@ def main():
     for path in sorted(set(targets)):
         text = read(path)
         new = pattern.sub(lambda m: "hub_" + m.group(1)[5:], text) if pattern else text
+        if new != text and path.endswith((".c", ".h")):
+            new = realign(text, new)
         if new != text:
             changed += 1
             print(("would rename in " if dry else "renamed in ") + path)

@@ -63,21 +63,11 @@ static void open_core(struct fx *f)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct hub_error err;
     hub_log_min = CSPH_LOG_WARN;
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("core");
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    hub_config_defaults(&f->cfg);
-    if (hub_config_load_panels(&f->cfg, &err))
-        fail_msg("panels: %s", err.message);
-    const char *names[CSPH_MAX_PANELS];
-    for (size_t i = 0; i < f->cfg.npanels; i++)
-        names[i] = f->cfg.panels[i].name;
-    if (hub_schemas_load(&f->schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
-        hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels, f->schemas,
-                       &err))
-        fail_msg("schemas and rules: %s", err.message);
+    tu_load_defaults(&f->cfg, &f->schemas, &f->rules);
     msgpack_zone_init(&f->zone, 4096);
     open_core(f);
     *state = f;

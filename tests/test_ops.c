@@ -44,16 +44,7 @@ static int setup(void **state)
     hub_log_min = CSPH_LOG_ERROR;
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("ops");
-    hub_config_defaults(&f->cfg);
-    if (hub_config_load_panels(&f->cfg, &err))
-        fail_msg("panels: %s", err.message);
-    const char *names[CSPH_MAX_PANELS];
-    for (size_t i = 0; i < f->cfg.npanels; i++)
-        names[i] = f->cfg.panels[i].name;
-    if (hub_schemas_load(&f->h.schemas, f->cfg.schemas_dir, names, f->cfg.npanels, &err) ||
-        hub_rules_load(&f->rules, f->cfg.rules_file, f->cfg.panels, f->cfg.npanels,
-                       f->h.schemas, &err))
-        fail_msg("schemas and rules: %s", err.message);
+    tu_load_defaults(&f->cfg, &f->h.schemas, &f->rules);
     hub_clock_init_fixed(&f->clock, 1740000000000LL);
     struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->dir, .map_size = 64ull << 20,
                               .schemas = f->h.schemas, .rules = f->rules};

@@ -22,7 +22,10 @@
 #include <zmq.h>
 
 #include "csphub.h"
+#include "config.h"
 #include "mpx.h"
+#include "rules.h"
+#include "schema.h"
 
 const char *tu_env(const char *name, const char *fallback)
 {
@@ -616,4 +619,19 @@ int tu_tmpfx_teardown(void **state)
         return -1;
     }
     return 0;
+}
+
+void tu_load_defaults(struct hub_config *cfg, struct hub_schemas **schemas,
+                      struct hub_rules **rules)
+{
+    struct hub_error err;
+    hub_config_defaults(cfg);
+    if (hub_config_load_panels(cfg, &err))
+        fail_msg("panels: %s", err.message);
+    const char *names[CSPH_MAX_PANELS];
+    for (size_t i = 0; i < cfg->npanels; i++)
+        names[i] = cfg->panels[i].name;
+    if (hub_schemas_load(schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
+        hub_rules_load(rules, cfg->rules_file, cfg->panels, cfg->npanels, *schemas, &err))
+        fail_msg("schemas and rules: %s", err.message);
 }
