@@ -12,6 +12,7 @@
 #include "held.h"
 #include "csphub.h"
 #include "ingest.h"
+#include "listen.h"
 #include "log.h"
 #include "ops.h"
 #include "queues.h"
@@ -44,8 +45,8 @@ struct hub_server {
     const struct hub_config *cfg;
     struct hub_clock *clock;
     uv_loop_t *loop;
-    void *zctx;
-    void *router;
+    struct hub_listener listen; /* the ROUTER socket, CURVE and ZAP */
+    void *router;               /* listen.router */
     struct hub_zsock zs;
     struct hub_transport *transport; /* connections, their backlogs, sending */
     struct hub_transport_limits tlim;
@@ -61,8 +62,6 @@ struct hub_server {
     struct hub_held *held;  /* fetches waiting for alerts */
     /* security curve */
     struct hub_identities ids;
-    void *zap;                 /* REP socket answering ZeroMQ's ZAP requests */
-    struct hub_zsock zap_zs;
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
     msgpack_sbuffer scratch; /* replies to reads, and temporary packing */
@@ -720,122 +719,6 @@ static void on_signal(uv_signal_t *h, int signum)
     hub_server_stop(s);
 }
 
-static enum hub_err zmq_fail(struct hub_error *err, const char *what, const char *ep)
-{
-    return hub_error_set(err, CSPH_ERR_CONFIG, "listen", "%s%s%s: %s", what, ep ? " " : "",
-                         ep ? ep : "", zmq_strerror(errno));
-}
-
-/* ZAP (RFC 27): ZeroMQ asks, for every CURVE handshake, whether the
- * client's key may connect. A listed key gets 200 and its identity's name
- * as User-Id, which every later message from that connection carries. */
-static void on_zap(struct hub_zsock *z)
-{
-    struct hub_server *s = z->data;
-    for (;;) {
-        zmq_msg_t f[8];
-        int n = 0, more = 1;
-        while (more) {
-            zmq_msg_t *m = &f[n < 8 ? n : 7];
-            if (n >= 8)
-                zmq_msg_close(m);
-            zmq_msg_init(m);
-            if (zmq_msg_recv(m, s->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close(m);
-                if (n == 0)
-                    return;
-                break;
-            }
-            more = zmq_msg_more(m);
-            if (n < 8)
-                n++;
-        }
-        struct hub_span span[8];
-        for (int i = 0; i < n; i++)
-            span[i] = (struct hub_span){zmq_msg_data(&f[i]), zmq_msg_size(&f[i])};
-        struct hub_zap_decision d;
-        hub_zap_decide(&s->ids, span, n, &d);
-        if (!d.id) {
-            s->h.c.handshakes_refused++;
-            LOG_WARN("security", "refused a connection from %s: %s %s", d.addr, d.why, d.key_z85);
-        } else {
-            LOG_DEBUG("security", "%s connected from %s as %s", d.id->name, d.addr,
-                      hub_role_name(d.id->role));
-        }
-        const char *status = d.status, *text = d.text, *user = d.user;
-        zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
-        zmq_send(s->zap, n >= 2 ? zmq_msg_data(&f[1]) : "", n >= 2 ? zmq_msg_size(&f[1]) : 0,
-                 ZMQ_SNDMORE);
-        zmq_send(s->zap, status, 3, ZMQ_SNDMORE);
-        zmq_send(s->zap, text, strlen(text), ZMQ_SNDMORE);
-        zmq_send(s->zap, user, strlen(user), ZMQ_SNDMORE);
-        zmq_send(s->zap, "", 0, 0);
-        for (int i = 0; i < n; i++)
-            zmq_msg_close(&f[i]);
-    }
-}
-
-static enum hub_err open_curve(struct hub_server *s, struct hub_error *err)
-{
-    char pub[41], sec[41], msg[512];
-    if (csph_key_file_read(s->cfg->server_key_file, pub, sec, msg, sizeof msg) != 0)
-        return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file", "%s", msg);
-    if (!sec[0])
-        return hub_error_set(err, CSPH_ERR_CONFIG, "server_key_file",
-                             "%s holds no secret key: give the hub's NAME.key, not NAME.pub",
-                             s->cfg->server_key_file);
-    int one = 1;
-    int rc = zmq_setsockopt(s->router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
-             zmq_setsockopt(s->router, ZMQ_CURVE_SECRETKEY, sec, 40) ||
-             zmq_setsockopt(s->router, ZMQ_ZAP_DOMAIN, "csphub", 6);
-    memset(sec, 0, sizeof sec);
-    if (rc)
-        return zmq_fail(err, "cannot set up CURVE on the ROUTER socket", NULL);
-    /* The ZAP handler must be bound before any CURVE socket binds. */
-    s->zap = zmq_socket(s->zctx, ZMQ_REP);
-    int linger = 0;
-    if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_bind(s->zap, "inproc://zeromq.zap.01") != 0)
-        return zmq_fail(err, "cannot start the ZAP handler", NULL);
-    LOG_INFO("security", "CURVE on; hub public key %s; %zu identities", pub, s->ids.n);
-    return CSPH_ERR_OK;
-}
-
-static enum hub_err bind_one(struct hub_server *s, const char *ep, const char *as,
-                             struct hub_error *err)
-{
-    if (zmq_bind(s->router, ep) != 0)
-        return zmq_fail(err, "cannot listen on", as);
-    LOG_INFO("hub", "listening on %s (security %s)", ep,
-             s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
-    return CSPH_ERR_OK;
-}
-
-/* ZeroMQ reads the host of a tcp:// bind as an address or an interface
- * name, so `localhost` fails (no such interface). It means loopback: bind
- * 127.0.0.1 and, where the machine has IPv6, ::1. */
-static enum hub_err bind_endpoint(struct hub_server *s, const char *ep, struct hub_error *err)
-{
-    if (strncmp(ep, "tcp://localhost:", 16) != 0)
-        return bind_one(s, ep, ep, err);
-    char v4[280], v6[280];
-    snprintf(v4, sizeof v4, "tcp://127.0.0.1:%s", ep + 16);
-    snprintf(v6, sizeof v6, "tcp://[::1]:%s", ep + 16);
-    enum hub_err rc = bind_one(s, v4, ep, err);
-    if (rc)
-        return rc;
-    if (zmq_bind(s->router, v6) != 0) {
-        if (errno != EADDRNOTAVAIL && errno != ENODEV && errno != EAFNOSUPPORT)
-            return zmq_fail(err, "cannot listen on", ep);
-        LOG_WARN("hub", "%s: listening on 127.0.0.1 only; this machine has no IPv6 loopback "
-                 "(%s)", ep, zmq_strerror(errno));
-        return CSPH_ERR_OK;
-    }
-    LOG_INFO("hub", "listening on %s (security %s)", v6,
-             s->cfg->security == CSPH_SECURITY_NONE ? "none" : "curve");
-    return CSPH_ERR_OK;
-}
-
 /* A client has gone (its connection closed): its held fetches have no one
  * to answer, and would take slots from the others until they expire. */
 static void on_conn_gone(void *data, struct hub_conn *c)
@@ -855,45 +738,21 @@ static void on_conn_gone(void *data, struct hub_conn *c)
     }
 }
 
+/* The listening socket, then the transport's monitor on it (which must
+ * watch it before it binds: it learns the listening descriptors from the
+ * bind), then the binds. */
 static enum hub_err open_router(struct hub_server *s, struct hub_error *err)
 {
-    const struct hub_limits *l = &s->cfg->limits;
-    int one = 1, linger = 1000;
-    int64_t maxmsg = l->message_max;
-    s->zctx = zmq_ctx_new();
-    if (!s->zctx)
-        return zmq_fail(err, "cannot create the ZeroMQ context", NULL);
-    s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
-    if (!s->router)
-        return zmq_fail(err, "cannot create the ROUTER socket", NULL);
-    /* ROUTER_MANDATORY: a reply to a full pipe is EAGAIN we handle, never a
-     * silent drop. HWMs are sized from config, not left at ZeroMQ's 1,000. */
-    if (zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
-        zmq_setsockopt(s->router, ZMQ_SNDHWM, &l->sndhwm, sizeof l->sndhwm) ||
-        zmq_setsockopt(s->router, ZMQ_RCVHWM, &l->rcvhwm, sizeof l->rcvhwm) ||
-        zmq_setsockopt(s->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
-        zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger))
-        return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
-    /* IPv6 endpoints ([::1]) bind only with ZMQ_IPV6 set before the bind;
-     * IPv4 ones work the same with it. */
-    if (zmq_setsockopt(s->router, ZMQ_IPV6, &one, sizeof one))
-        return zmq_fail(err, "cannot configure the ROUTER socket", NULL);
-    if (s->cfg->security == CSPH_SECURITY_CURVE) {
-        enum hub_err rc = open_curve(s, err);
-        if (rc)
-            return rc;
-    }
-    /* The monitor must watch the socket before it binds: it learns the
-     * listening descriptors from the bind. */
-    enum hub_err rc = hub_transport_new(&s->transport, s->loop, s->zctx, s->router, &s->tlim,
-                                        on_conn_gone, s, err);
-    if (rc)
-        return rc;
+    enum hub_err rc =
+        hub_listen_open(&s->listen, s->cfg, &s->ids, &s->h.c.handshakes_refused, err);
+    s->router = s->listen.router;
+    if (rc == CSPH_ERR_OK)
+        rc = hub_transport_new(&s->transport, s->loop, s->listen.zctx, s->router, &s->tlim,
+                               on_conn_gone, s, err);
     s->h.transport = s->transport;
-    for (size_t i = 0; i < s->cfg->nlisten; i++)
-        if ((rc = bind_endpoint(s, s->cfg->listen[i], err)))
-            return rc;
-    return CSPH_ERR_OK;
+    if (rc == CSPH_ERR_OK)
+        rc = hub_listen_bind(&s->listen, s->cfg, err);
+    return rc;
 }
 
 enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
@@ -983,8 +842,7 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
              (unsigned long long)nofile);
     hub_zsock_start(&s->zs, loop, s->router, on_ready, NULL, s);
     hub_transport_start(s->transport);
-    if (s->zap)
-        hub_zsock_start(&s->zap_zs, loop, s->zap, on_zap, NULL, s);
+    hub_listen_start(&s->listen, loop);
     uv_signal_init(loop, &s->sigint);
     uv_signal_init(loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;
@@ -1092,8 +950,7 @@ void hub_server_stop(struct hub_server *s)
         return;
     s->stopping = 1;
     hub_zsock_close(&s->zs, on_zsock_closed);
-    if (s->zap)
-        hub_zsock_close(&s->zap_zs, on_zsock_closed);
+    hub_listen_stop(&s->listen);
     uv_close((uv_handle_t *)&s->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&s->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&s->sighup, on_handle_closed);
@@ -1120,13 +977,8 @@ void hub_server_destroy(struct hub_server **sp)
     hub_held_destroy(&s->held);
     hub_core_close(&s->h.core);
     hub_rules_destroy(&s->rules);
-    if (s->router)
-        zmq_close(s->router);
-    if (s->zap)
-        zmq_close(s->zap);
+    hub_listen_close(&s->listen); /* after the transport that used its socket */
     hub_identities_free(&s->ids);
-    if (s->zctx)
-        zmq_ctx_term(s->zctx);
     if (s->batch) {
         for (uint32_t i = 0; i < s->cfg->limits.batch_max; i++)
             msgpack_sbuffer_destroy(&s->batch[i].reply);
