@@ -2,9 +2,9 @@
 """Rename the hub's private names from csph_ to hub_ (issue 14).
 
 csph_ is the public client API's prefix (include/csphub.h) and that of the
-code the hub shares with its clients (common/). Every other csph_ name found
-in hub/*.[ch] is the hub's own and becomes hub_ (csph_store_open ->
-hub_store_open), in hub/, tests/, bench/ and the documentation. Upper-case
+code the hub shares with its clients (common/). Every other csph_ name in the
+C files of hub/, tests/ and bench/ is the hub's own and becomes hub_
+(csph_store_open -> hub_store_open), there and in the documentation. Upper-case
 macros and enum constants (CSPH_ERR_OK, CSPH_MAX_PANELS) keep their prefix.
 
 Whitespace that was aligned to a renamed line (continuation lines, trailing
@@ -12,7 +12,8 @@ comments, macro backslashes) is shifted with it.
 
 Idempotent: run it again on a branch written before the rename (say after
 merging one) and it renames what that branch added. Prints what it changed.
-Usage: scripts/hub-prefix.py [--dry-run]
+Usage: scripts/hub-prefix.py [--dry-run] [--help]
+  --dry-run  say which files would change, change nothing.
 """
 import glob
 import os
@@ -86,12 +87,23 @@ def realign(old_text, new_text):
 
 
 def main():
-    dry = "--dry-run" in sys.argv[1:]
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:
+        print(__doc__.strip())
+        return
+    unknown = [a for a in args if a != "--dry-run"]
+    if unknown:
+        sys.exit(f"hub-prefix.py: unknown argument {unknown[0]!r} (see --help)")
+    dry = "--dry-run" in args
     os.chdir(ROOT)
     shared = names_in(glob.glob("include/*.h") + glob.glob("common/*.[ch]"))
-    private = names_in(glob.glob("hub/*.[ch]")) - shared - KEEP
-    targets = (glob.glob("hub/*.[ch]") + glob.glob("tests/*.[ch]") + glob.glob("tests/fuzz/*.[ch]")
-               + glob.glob("bench/*.[ch]") + glob.glob("docs/*.md") + ["README.md", "bench/README.md"])
+    code = (glob.glob("hub/*.[ch]") + glob.glob("tests/*.[ch]") + glob.glob("tests/fuzz/*.[ch]")
+            + glob.glob("bench/*.[ch]"))
+    # A csph_ name in the hub, its tests or the bench that the public API and
+    # common/ do not declare is the hub's (a test or the bench may name one
+    # the hub no longer does under csph_, after a merge).
+    private = names_in(code) - shared - KEEP
+    targets = code + glob.glob("docs/*.md") + ["README.md", "bench/README.md"]
     pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, private), key=len, reverse=True))
                          + r")\b") if private else None
     changed = 0
