@@ -25,7 +25,8 @@
 #include "hubctl.h"
 #include "modes.h"
 #include "mpx.h"
-#include "store.h"
+#include "config.h"
+#include "core.h"
 
 #define REPLAY_PAGE_MAX 10000
 
@@ -64,7 +65,7 @@ static int read_page(const char *buf, size_t len, struct replay_page *pg)
     size_t off = 0;
     uint32_t pairs;
     memset(pg, 0, sizeof *pg);
-    if (csph_mp_header(buf, len, &off, 1, &pairs))
+    if (hub_mp_header(buf, len, &off, 1, &pairs))
         return -1;
     for (uint32_t i = 0; i < pairs; i++) {
         size_t kl, h = str_header(p + off, len - off, &kl);
@@ -75,19 +76,19 @@ static int read_page(const char *buf, size_t len, struct replay_page *pg)
         size_t v0 = off;
         if (kl == 6 && !memcmp(key, "events", 6)) {
             uint32_t n;
-            if (csph_mp_header(buf, len, &off, 0, &n))
+            if (hub_mp_header(buf, len, &off, 0, &n))
                 return -1;
             for (uint32_t e = 0; e < n; e++) {
                 if (off >= len || !((p[off] & 0xf0) == 0x80 || p[off] == 0xde || p[off] == 0xdf))
                     return -1;
-                if (csph_mp_check(buf, len, &off, 64))
+                if (hub_mp_check(buf, len, &off, 64))
                     return -1;
             }
             pg->events = n;
             pg->have_events = 1;
             continue;
         }
-        if (csph_mp_check(buf, len, &off, 64))
+        if (hub_mp_check(buf, len, &off, 64))
             return -1;
         msgpack_unpacked up;
         size_t o = 0;
@@ -284,17 +285,22 @@ static void lmdb_baseline(const struct corpus *c, uint64_t n, struct store_resul
     forget_tmpdir(dir);
 }
 
-/* The hub's storage layer (hub/store.c): dedup lookup and insert, content
- * hash, hash chain, append, synced commit every K events. No network, no
- * MessagePack decoding, no schema checks. */
+/* The hub's storage layer (hub/store.c) driven through its batch owner
+ * (hub/core.c) as the hub drives it: dedup lookup and insert, content
+ * hash, hash chain, append, synced commit every K events, settle. No
+ * network, no MessagePack decoding, no schema checks, no rules. */
 static void store_baseline(const struct corpus *c, uint64_t n, struct store_result *r)
 {
     char dir[PATH_MAX], data[PATH_MAX + 8];
     make_tmpdir("store", dir, sizeof dir);
     snprintf(data, sizeof data, "%s/data", dir);
-    struct csph_store *st = NULL;
-    struct csph_error err;
-    if (csph_store_open(&st, data, (uint64_t)c->off[n] * 4 + (256u << 20), &err))
+    struct hub_core *core = NULL;
+    struct hub_error err;
+    struct hub_config cfg; /* defaults: no panels */
+    hub_config_defaults(&cfg);
+    struct hub_core_opts o = {.cfg = &cfg, .dir = data,
+                              .map_size = (uint64_t)c->off[n] * 4 + (256u << 20)};
+    if (hub_core_open(&core, &o, &err))
         die("store baseline: %s", err.message);
     sync();
     const int64_t limit_ns = (int64_t)(opt.baseline_limit_s * 1e9);
@@ -303,12 +309,12 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     r->commits = 0;
     while (i < n) {
         int64_t tb = now_ns();
-        if (csph_store_write_begin(st, &err))
+        if (hub_core_batch_begin(core, &err))
             die("store baseline: %s", err.message);
         for (uint32_t k = 0; k < r->commit_every && i < n; k++, i++) {
             const struct evmeta *m = &c->meta[i];
             const char *ev = ev_ptr(c, i);
-            struct csph_append a = {
+            struct hub_append a = {
                 .source = source_name[m->source], .source_len = strlen(source_name[m->source]),
                 .id = ev + m->id_off, .id_len = m->id_len,
                 .type = type_name[m->type], .type_len = strlen(type_name[m->type]),
@@ -317,12 +323,12 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
             };
             uint64_t seq;
             int dup;
-            if (csph_store_append(st, &a, &seq, &dup, &err))
+            if (hub_core_append_raw(core, &a, &seq, &dup, &err))
                 die("store baseline: %s", err.message);
         }
-        if (csph_store_write_commit(st, &err))
+        if (hub_core_batch_commit(core, &err) ||
+            hub_core_settle_all(core, &err)) /* the index committed every batch */
             die("store baseline: %s", err.message);
-        csph_store_index_settle(st); /* as the hub does after its replies */
         r->commits++;
         batch_time(r, now_ns() - tb);
         if (now_ns() - t0 > limit_ns || g.interrupted)
@@ -330,7 +336,7 @@ static void store_baseline(const struct corpus *c, uint64_t n, struct store_resu
     }
     r->limited = i < n;
     baseline_done(r, i, t0);
-    csph_store_close(&st);
+    hub_core_close(&core);
     forget_tmpdir(dir);
 }
 
@@ -477,7 +483,7 @@ int run_publish(const char *nonce)
         if (!g.interrupted) {
             sr.commit_every = k_obs;
             sr.observed = 1;
-            printf("running: csph_store appends, commit every %u ...\n", k_obs);
+            printf("running: hub_store appends, commit every %u ...\n", k_obs);
             store_baseline(&corpus, nbase, &sr);
         }
     }
@@ -567,7 +573,7 @@ int run_publish(const char *nonce)
         }
         if (sr.events) {
             char label[96];
-            snprintf(label, sizeof label, "csph_store append, commit every %u", sr.commit_every);
+            snprintf(label, sizeof label, "hub_store append, commit every %u", sr.commit_every);
             print_store_row(label, &sr, H);
         }
         /* Little's law: with F events in flight and every ack after a synced

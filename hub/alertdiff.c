@@ -4,13 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static enum csph_err nomem(struct csph_error *err)
+static enum hub_err nomem(struct hub_error *err)
 {
-    return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory comparing alerts");
+    return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory comparing alerts");
 }
 
-char *csph_alert_match(const char *rule, const char *panel, size_t nkey, const char *tags,
-                       const char (*values)[104], uint64_t anchor)
+char *hub_alert_match(const char *rule, const char *panel, size_t nkey, const char *tags,
+                      const char (*values)[104], uint64_t anchor)
 {
     size_t n = strlen(rule) + strlen(panel) + 48;
     for (size_t i = 0; i < nkey; i++)
@@ -40,7 +40,7 @@ static int keyis(const msgpack_object *k, const char *s)
 }
 
 /* What an alert shows, read from its packed form (the fields as
- * csph_queues_alert_brief reads them, so that both give the same match
+ * hub_queues_alert_brief reads them, so that both give the same match
  * string). */
 struct detail {
     char rule[72], panel[72], priority[16];
@@ -118,7 +118,7 @@ done:
     return rc;
 }
 
-static int row_parse(struct csph_alert_row *r, uint64_t id, const void *bytes, size_t len)
+static int row_parse(struct hub_alert_row *r, uint64_t id, const void *bytes, size_t len)
 {
     struct detail d;
     memset(r, 0, sizeof *r);
@@ -130,8 +130,8 @@ static int row_parse(struct csph_alert_row *r, uint64_t id, const void *bytes, s
     r->nevidence = d.nevidence;
     snprintf(r->priority, sizeof r->priority, "%s", d.priority);
     r->group_len = strlen(d.rule) + 1 + strlen(d.panel);
-    if (!(r->match = csph_alert_match(d.rule, d.panel, d.nkey, d.key_tags,
-                                      (const char(*)[104])d.key_values, d.anchor)) ||
+    if (!(r->match = hub_alert_match(d.rule, d.panel, d.nkey, d.key_tags,
+                                     (const char(*)[104])d.key_values, d.anchor)) ||
         !(r->bytes = malloc(len ? len : 1)))
         return -1;
     memcpy(r->bytes, bytes, len);
@@ -139,24 +139,24 @@ static int row_parse(struct csph_alert_row *r, uint64_t id, const void *bytes, s
     return 0;
 }
 
-static void row_free(struct csph_alert_row *r)
+static void row_free(struct hub_alert_row *r)
 {
     free(r->match);
     free(r->bytes);
 }
 
 struct collect {
-    struct csph_alert_set *s;
+    struct hub_alert_set *s;
     int failed;
 };
 
 static int collect_one(void *ctx, uint64_t id, const void *bytes, size_t len)
 {
     struct collect *c = ctx;
-    struct csph_alert_set *s = c->s;
+    struct hub_alert_set *s = c->s;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
-        struct csph_alert_row *v = realloc(s->v, cap * sizeof *v);
+        struct hub_alert_row *v = realloc(s->v, cap * sizeof *v);
         if (!v)
             return c->failed = 1;
         s->v = v;
@@ -170,18 +170,18 @@ static int collect_one(void *ctx, uint64_t id, const void *bytes, size_t len)
     return 0;
 }
 
-enum csph_err csph_alert_set_collect(struct csph_alert_set *s, struct csph_queues *q,
-                                     MDB_txn *txn, struct csph_error *err)
+enum hub_err hub_alert_set_collect(struct hub_alert_set *s, struct hub_queues *q,
+                                   MDB_txn *txn, struct hub_error *err)
 {
     struct collect c = {s, 0};
-    enum csph_err rc = txn ? csph_queues_each_in(q, txn, collect_one, &c, err)
-                           : csph_queues_each(q, collect_one, &c, err);
+    enum hub_err rc = txn ? hub_queues_each_in(q, txn, collect_one, &c, err)
+                           : hub_queues_each(q, collect_one, &c, err);
     if (rc == CSPH_ERR_OK && c.failed)
         rc = nomem(err);
     return rc;
 }
 
-void csph_alert_set_free(struct csph_alert_set *s)
+void hub_alert_set_free(struct hub_alert_set *s)
 {
     for (size_t i = 0; i < s->n; i++)
         row_free(&s->v[i]);
@@ -189,7 +189,7 @@ void csph_alert_set_free(struct csph_alert_set *s)
     memset(s, 0, sizeof *s);
 }
 
-const struct csph_alert_row *csph_alert_set_find(const struct csph_alert_set *s, uint64_t id)
+const struct hub_alert_row *hub_alert_set_find(const struct hub_alert_set *s, uint64_t id)
 {
     size_t lo = 0, hi = s->n;
     while (lo < hi) {
@@ -208,15 +208,15 @@ const struct csph_alert_row *csph_alert_set_find(const struct csph_alert_set *s,
 
 static int by_match(const void *x, const void *y)
 {
-    const struct csph_alert_row *a = *(const struct csph_alert_row *const *)x,
-                                *b = *(const struct csph_alert_row *const *)y;
+    const struct hub_alert_row *a = *(const struct hub_alert_row *const *)x,
+                                *b = *(const struct hub_alert_row *const *)y;
     int c = strcmp(a->match, b->match);
     return c ? c : (a->id > b->id) - (a->id < b->id);
 }
 
-static const struct csph_alert_row **sorted(const struct csph_alert_set *s)
+static const struct hub_alert_row **sorted(const struct hub_alert_set *s)
 {
-    const struct csph_alert_row **v = malloc((s->n ? s->n : 1) * sizeof *v);
+    const struct hub_alert_row **v = malloc((s->n ? s->n : 1) * sizeof *v);
     if (!v)
         return NULL;
     for (size_t i = 0; i < s->n; i++)
@@ -225,7 +225,7 @@ static const struct csph_alert_row **sorted(const struct csph_alert_set *s)
     return v;
 }
 
-static int differs(const struct csph_alert_row *a, const struct csph_alert_row *b, int strict)
+static int differs(const struct hub_alert_row *a, const struct hub_alert_row *b, int strict)
 {
     if (strict)
         return a->len != b->len || memcmp(a->bytes, b->bytes, a->len) != 0;
@@ -233,8 +233,8 @@ static int differs(const struct csph_alert_row *a, const struct csph_alert_row *
            a->ev_hash != b->ev_hash;
 }
 
-static struct csph_diff_group *group_of(struct csph_alert_diff *d, size_t *cap,
-                                        const struct csph_alert_row *r)
+static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap,
+                                       const struct hub_alert_row *r)
 {
     size_t rl = strcspn(r->match, "\x1f");
     const char *rule = r->match, *panel = r->match + rl + 1;
@@ -245,13 +245,13 @@ static struct csph_diff_group *group_of(struct csph_alert_diff *d, size_t *cap,
             return &d->g[i];
     if (d->n == *cap) {
         size_t c = *cap ? *cap * 2 : 16;
-        struct csph_diff_group *g = realloc(d->g, c * sizeof *g);
+        struct hub_diff_group *g = realloc(d->g, c * sizeof *g);
         if (!g)
             return NULL;
         d->g = g;
         *cap = c;
     }
-    struct csph_diff_group *g = &d->g[d->n++];
+    struct hub_diff_group *g = &d->g[d->n++];
     memset(g, 0, sizeof *g);
     snprintf(g->rule, sizeof g->rule, "%.*s", (int)rl, rule);
     snprintf(g->panel, sizeof g->panel, "%.*s", (int)pl, panel);
@@ -260,34 +260,34 @@ static struct csph_diff_group *group_of(struct csph_alert_diff *d, size_t *cap,
 
 static int by_group(const void *x, const void *y)
 {
-    const struct csph_diff_group *a = x, *b = y;
+    const struct hub_diff_group *a = x, *b = y;
     int c = strcmp(a->rule, b->rule);
     return c ? c : strcmp(a->panel, b->panel);
 }
 
-enum csph_err csph_alert_diff(struct csph_alert_diff *d, const struct csph_alert_set *a,
-                              const struct csph_alert_set *b, int strict,
-                              struct csph_error *err)
+enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set *a,
+                            const struct hub_alert_set *b, int strict,
+                            struct hub_error *err)
 {
     memset(d, 0, sizeof *d);
     d->a_total = a->n;
     d->b_total = b->n;
-    const struct csph_alert_row **x = sorted(a), **y = sorted(b);
+    const struct hub_alert_row **x = sorted(a), **y = sorted(b);
     size_t i = 0, j = 0, cap = 0;
-    enum csph_err rc = CSPH_ERR_OK;
+    enum hub_err rc = CSPH_ERR_OK;
     if (!x || !y) {
         rc = nomem(err);
         goto done;
     }
     while (i < a->n || j < b->n) {
         int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(x[i]->match, y[j]->match);
-        const struct csph_alert_row *r = c <= 0 ? x[i] : y[j];
+        const struct hub_alert_row *r = c <= 0 ? x[i] : y[j];
         if (c == 0 && !differs(x[i], y[j], strict)) {
             d->same++;
             i++, j++;
             continue;
         }
-        struct csph_diff_group *g = group_of(d, &cap, r);
+        struct hub_diff_group *g = group_of(d, &cap, r);
         if (!g) {
             rc = nomem(err);
             goto done;
@@ -306,7 +306,7 @@ enum csph_err csph_alert_diff(struct csph_alert_diff *d, const struct csph_alert
             j++;
         } else {
             if (g->changed < CSPH_DIFF_EXAMPLES)
-                g->changed_ex[g->changed] = (struct csph_diff_change){x[i], y[j]};
+                g->changed_ex[g->changed] = (struct hub_diff_change){x[i], y[j]};
             g->changed++;
             d->changed++;
             i++, j++;
@@ -318,18 +318,18 @@ done:
     free(x);
     free(y);
     if (rc)
-        csph_alert_diff_free(d);
+        hub_alert_diff_free(d);
     return rc;
 }
 
-void csph_alert_diff_free(struct csph_alert_diff *d)
+void hub_alert_diff_free(struct hub_alert_diff *d)
 {
     free(d->g);
     d->g = NULL;
     d->n = 0;
 }
 
-int csph_alert_diff_any(const struct csph_alert_diff *d)
+int hub_alert_diff_any(const struct hub_alert_diff *d)
 {
     return d->added || d->removed || d->changed;
 }
@@ -364,7 +364,7 @@ static void short_reason(const struct detail *r, char *out, size_t n)
 }
 
 static void print_one(FILE *out, const char *what, const char *side,
-                      const struct csph_alert_row *r)
+                      const struct hub_alert_row *r)
 {
     struct detail d;
     char key[512], reason[104], id[64];
@@ -376,17 +376,17 @@ static void print_one(FILE *out, const char *what, const char *side,
             r->nevidence, reason);
 }
 
-void csph_alert_diff_print(FILE *out, const struct csph_alert_diff *d, const char *a_name,
-                           const char *b_name)
+void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char *a_name,
+                          const char *b_name)
 {
-    if (!csph_alert_diff_any(d)) {
+    if (!hub_alert_diff_any(d)) {
         fprintf(out, "no difference: %zu alerts in the %s, %zu in the %s, all the same\n",
                 d->a_total, a_name, d->b_total, b_name);
         return;
     }
     fprintf(out, "%-36s %-20s %7s %7s %7s\n", "rule", "panel", "added", "removed", "changed");
     for (size_t i = 0; i < d->n; i++) {
-        const struct csph_diff_group *g = &d->g[i];
+        const struct hub_diff_group *g = &d->g[i];
         fprintf(out, "%-36s %-20s %7zu %7zu %7zu\n", g->rule, g->panel, g->added, g->removed,
                 g->changed);
         for (size_t k = 0; k < g->added && k < CSPH_DIFF_EXAMPLES; k++)
@@ -394,7 +394,7 @@ void csph_alert_diff_print(FILE *out, const struct csph_alert_diff *d, const cha
         for (size_t k = 0; k < g->removed && k < CSPH_DIFF_EXAMPLES; k++)
             print_one(out, "removed", a_name, g->removed_ex[k]);
         for (size_t k = 0; k < g->changed && k < CSPH_DIFF_EXAMPLES; k++) {
-            const struct csph_alert_row *a = g->changed_ex[k].a, *b = g->changed_ex[k].b;
+            const struct hub_alert_row *a = g->changed_ex[k].a, *b = g->changed_ex[k].b;
             struct detail db;
             char key[512], reason[104];
             detail_parse(&db, b->bytes, b->len);
@@ -418,7 +418,7 @@ void csph_alert_diff_print(FILE *out, const struct csph_alert_diff *d, const cha
 
 /* ---- as JSON ---------------------------------------------------------------- */
 
-static json_t *alert_json(const struct csph_alert_row *row)
+static json_t *alert_json(const struct hub_alert_row *row)
 {
     struct detail d, *r = &d;
     detail_parse(&d, row->bytes, row->len);
@@ -440,12 +440,12 @@ static json_t *alert_json(const struct csph_alert_row *row)
                      "reason", r->reason);
 }
 
-json_t *csph_alert_diff_json(const struct csph_alert_diff *d, const char *a_name,
-                             const char *b_name)
+json_t *hub_alert_diff_json(const struct hub_alert_diff *d, const char *a_name,
+                            const char *b_name)
 {
     json_t *groups = json_array();
     for (size_t i = 0; i < d->n; i++) {
-        const struct csph_diff_group *g = &d->g[i];
+        const struct hub_diff_group *g = &d->g[i];
         json_t *added = json_array(), *removed = json_array(), *changed = json_array();
         for (size_t k = 0; k < g->added && k < CSPH_DIFF_EXAMPLES; k++)
             json_array_append_new(added, alert_json(g->added_ex[k]));

@@ -7,13 +7,13 @@
 
 #include <stdint.h>
 
-static inline void csph_put_be64(unsigned char *p, uint64_t v)
+static inline void hub_put_be64(unsigned char *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (unsigned char)v;
 }
 
-static inline uint64_t csph_get_be64(const unsigned char *p)
+static inline uint64_t hub_get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -22,16 +22,16 @@ static inline uint64_t csph_get_be64(const unsigned char *p)
 }
 
 /* 16 bytes at p: t then seq, sorting as (t, seq) do. */
-static inline void csph_put_point(unsigned char *p, int64_t t, uint64_t seq)
+static inline void hub_put_point(unsigned char *p, int64_t t, uint64_t seq)
 {
-    csph_put_be64(p, (uint64_t)t ^ (1ull << 63));
-    csph_put_be64(p + 8, seq);
+    hub_put_be64(p, (uint64_t)t ^ (1ull << 63));
+    hub_put_be64(p + 8, seq);
 }
 
-static inline void csph_get_point(const unsigned char *p, int64_t *t, uint64_t *seq)
+static inline void hub_get_point(const unsigned char *p, int64_t *t, uint64_t *seq)
 {
-    *t = (int64_t)(csph_get_be64(p) ^ (1ull << 63));
-    *seq = csph_get_be64(p + 8);
+    *t = (int64_t)(hub_get_be64(p) ^ (1ull << 63));
+    *seq = hub_get_be64(p + 8);
 }
 
 #endif

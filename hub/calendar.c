@@ -13,24 +13,24 @@ static int64_t day_of(int64_t ms)
     return ms >= 0 ? ms / CSPH_MS_PER_DAY : -((-ms + CSPH_MS_PER_DAY - 1) / CSPH_MS_PER_DAY);
 }
 
-static enum csph_err nomem(struct csph_error *err)
+static enum hub_err nomem(struct hub_error *err)
 {
-    return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
 }
 
-void csph_calendar_init(struct csph_calendar *c)
+void hub_calendar_init(struct hub_calendar *c)
 {
     memset(c, 0, sizeof *c);
     c->weekend = (1u << 5) | (1u << 6);
 }
 
-void csph_calendar_free(struct csph_calendar *c)
+void hub_calendar_free(struct hub_calendar *c)
 {
     free(c->holidays);
-    csph_calendar_init(c);
+    hub_calendar_init(c);
 }
 
-int csph_calendar_is_working_day(const struct csph_calendar *r, int64_t day)
+int hub_calendar_is_working_day(const struct hub_calendar *r, int64_t day)
 {
     int wd = (int)(((day % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
     if (r->weekend & (1u << wd))
@@ -46,12 +46,12 @@ int csph_calendar_is_working_day(const struct csph_calendar *r, int64_t day)
     return !(lo < r->nholidays && r->holidays[lo] == day);
 }
 
-int64_t csph_calendar_add_working_days(const struct csph_calendar *r, int64_t ms, int n)
+int64_t hub_calendar_add_working_days(const struct hub_calendar *r, int64_t ms, int n)
 {
     int64_t day = day_of(ms), tod = ms - day * CSPH_MS_PER_DAY;
     while (n > 0) {
         day++;
-        if (csph_calendar_is_working_day(r, day))
+        if (hub_calendar_is_working_day(r, day))
             n--;
     }
     return day * CSPH_MS_PER_DAY + tod;
@@ -77,76 +77,76 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static enum csph_err calendar_read(struct csph_calendar *r, struct csph_yaml *y,
-                                   struct csph_error *err);
+static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *y,
+                                  struct hub_error *err);
 
-enum csph_err csph_calendar_load(struct csph_calendar *r, const char *path, struct csph_error *err)
+enum hub_err hub_calendar_load(struct hub_calendar *r, const char *path, struct hub_error *err)
 {
-    struct csph_yaml y;
-    enum csph_err rc = csph_yaml_load(&y, path, err);
+    struct hub_yaml y;
+    enum hub_err rc = hub_yaml_load(&y, path, err);
     if (!rc)
         rc = calendar_read(r, &y, err);
-    csph_yaml_free(&y);
+    hub_yaml_free(&y);
     return rc;
 }
 
-enum csph_err csph_calendar_load_text(struct csph_calendar *r, const char *name,
-                                      const unsigned char *text, size_t len,
-                                      struct csph_error *err)
+enum hub_err hub_calendar_load_text(struct hub_calendar *r, const char *name,
+                                    const unsigned char *text, size_t len,
+                                    struct hub_error *err)
 {
-    struct csph_yaml y;
-    enum csph_err rc = csph_yaml_load_text(&y, name, text, len, err);
+    struct hub_yaml y;
+    enum hub_err rc = hub_yaml_load_text(&y, name, text, len, err);
     if (!rc)
         rc = calendar_read(r, &y, err);
-    csph_yaml_free(&y);
+    hub_yaml_free(&y);
     return rc;
 }
 
-static enum csph_err calendar_read(struct csph_calendar *r, struct csph_yaml *yp,
-                                   struct csph_error *err)
+static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
+                                  struct hub_error *err)
 {
     static const char *const keys[] = {"weekend", "bank_holidays", NULL};
     static const char *const days[] = {"monday", "tuesday", "wednesday", "thursday",
                                        "friday", "saturday", "sunday"};
-    enum csph_err rc = CSPH_ERR_OK;
-    yaml_node_t *root = csph_yaml_root(yp), *n;
+    enum hub_err rc = CSPH_ERR_OK;
+    yaml_node_t *root = hub_yaml_root(yp), *n;
     r->weekend = (1u << 5) | (1u << 6);
     if (!root) {
-        rc = csph_yaml_fail(yp, root, err, "the calendar is empty: expected 'weekend:' and "
-                            "'bank_holidays:'");
+        rc = hub_yaml_fail(yp, root, err, "the calendar is empty: expected 'weekend:' and "
+                           "'bank_holidays:'");
         goto done;
     }
-    if ((rc = csph_yaml_only_keys(yp, root, keys, "the calendar", err)))
+    if ((rc = hub_yaml_only_keys(yp, root, keys, "the calendar", err)))
         goto done;
-    if ((n = csph_yaml_get(yp, root, "weekend"))) {
+    if ((n = hub_yaml_get(yp, root, "weekend"))) {
         if (n->type != YAML_SEQUENCE_NODE) {
-            rc = csph_yaml_fail(yp, n, err, "weekend must list day names, as in [saturday, sunday]");
+            rc = hub_yaml_fail(yp, n, err, "weekend must list day names, as in [saturday, sunday]");
             goto done;
         }
         r->weekend = 0;
-        for (size_t i = 0; i < csph_yaml_seq_len(n); i++) {
-            yaml_node_t *it = csph_yaml_seq_item(yp, n, i);
-            const char *s = csph_yaml_scalar(it);
+        for (size_t i = 0; i < hub_yaml_seq_len(n); i++) {
+            yaml_node_t *it = hub_yaml_seq_item(yp, n, i);
+            const char *s = hub_yaml_scalar(it);
             int found = -1;
             for (int d = 0; s && d < 7; d++)
                 if (!strcmp(s, days[d]))
                     found = d;
             if (found < 0) {
-                rc = csph_yaml_fail(yp, it, err, "'%s' is not a day name (monday ... sunday)",
-                                    s ? s : "?");
+                rc = hub_yaml_fail(yp, it, err, "'%s' is not a day name (monday ... sunday)",
+                                   s ? s : "?");
                 goto done;
             }
             r->weekend |= 1u << found;
         }
         if (r->weekend == 0x7f) {
-            rc = csph_yaml_fail(yp, n, err, "at least one day of the week must be a working day");
+            rc = hub_yaml_fail(yp, n, err, "at least one day of the week must be a working day");
             goto done;
         }
     }
-    if ((n = csph_yaml_get(yp, root, "bank_holidays"))) {
-        size_t len = csph_yaml_seq_len(n);
+    if ((n = hub_yaml_get(yp, root, "bank_holidays"))) {
+        size_t len = hub_yaml_seq_len(n);
         if (n->type != YAML_SEQUENCE_NODE) {
-            rc = csph_yaml_fail(yp, n, err, "bank_holidays must list dates, one a line: - 2025-12-25");
+            rc = hub_yaml_fail(yp, n, err, "bank_holidays must list dates, one a line: - 2025-12-25");
             goto done;
         }
         free(r->holidays);
@@ -157,17 +157,17 @@ static enum csph_err calendar_read(struct csph_calendar *r, struct csph_yaml *yp
             goto done;
         }
         for (size_t i = 0; i < len; i++) {
-            yaml_node_t *it = csph_yaml_seq_item(yp, n, i);
-            const char *s = csph_yaml_scalar(it);
+            yaml_node_t *it = hub_yaml_seq_item(yp, n, i);
+            const char *s = hub_yaml_scalar(it);
             int64_t day;
             if (!s || parse_date(s, &day)) {
-                rc = csph_yaml_fail(yp, it, err, "'%s' is not a date written YYYY-MM-DD",
-                                    s ? s : "?");
+                rc = hub_yaml_fail(yp, it, err, "'%s' is not a date written YYYY-MM-DD",
+                                   s ? s : "?");
                 goto done;
             }
             for (size_t j = 0; j < r->nholidays; j++)
                 if (r->holidays[j] == day) {
-                    rc = csph_yaml_fail(yp, it, err, "%s is listed twice", s);
+                    rc = hub_yaml_fail(yp, it, err, "%s is listed twice", s);
                     goto done;
                 }
             r->holidays[r->nholidays++] = day;

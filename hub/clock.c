@@ -2,25 +2,25 @@
 
 #include <time.h>
 
-void csph_clock_init_real(struct csph_clock *c)
+void hub_clock_init_real(struct hub_clock *c)
 {
     c->fixed = 0;
     c->fixed_ms = 0;
 }
 
-void csph_clock_init_fixed(struct csph_clock *c, int64_t ms)
+void hub_clock_init_fixed(struct hub_clock *c, int64_t ms)
 {
     c->fixed = 1;
     c->fixed_ms = ms;
 }
 
-void csph_clock_set(struct csph_clock *c, int64_t ms)
+void hub_clock_set(struct hub_clock *c, int64_t ms)
 {
     c->fixed = 1;
     c->fixed_ms = ms;
 }
 
-int64_t csph_clock_now_ms(const struct csph_clock *c)
+int64_t hub_clock_now_ms(const struct hub_clock *c)
 {
     if (c->fixed)
         return c->fixed_ms;

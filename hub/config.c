@@ -11,7 +11,7 @@
 #define CSPH_SOURCE_DIR "."
 #endif
 
-void csph_config_defaults(struct csph_config *c)
+void hub_config_defaults(struct hub_config *c)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->data_dir, sizeof c->data_dir, "data");
@@ -22,7 +22,7 @@ void csph_config_defaults(struct csph_config *c)
     c->nlisten = 1;
     c->security = CSPH_SECURITY_NONE;
     c->log_level = CSPH_LOG_INFO;
-    c->limits = (struct csph_limits){
+    c->limits = (struct hub_limits){
         .batch_max = 4096,
         .batch_bytes_max = 32u << 20,
         .message_max = 1u << 20,
@@ -74,37 +74,37 @@ static void resolve_path(char *out, size_t outsz, const char *base_file, const c
         snprintf(out, outsz, "%.*s/%s", (int)(slash - base_file), base_file, p);
 }
 
-static enum csph_err read_path(struct csph_yaml *y, yaml_node_t *root, const char *key, char *out,
-                               size_t outsz, struct csph_error *err)
+static enum hub_err read_path(struct hub_yaml *y, yaml_node_t *root, const char *key, char *out,
+                              size_t outsz, struct hub_error *err)
 {
-    yaml_node_t *n = csph_yaml_get(y, root, key);
+    yaml_node_t *n = hub_yaml_get(y, root, key);
     if (!n)
         return CSPH_ERR_OK;
     const char *s;
-    enum csph_err rc = csph_yaml_str(y, n, key, &s, err);
+    enum hub_err rc = hub_yaml_str(y, n, key, &s, err);
     if (rc)
         return rc;
     if (!*s)
-        return csph_yaml_fail(y, n, err, "%s must not be empty", key);
+        return hub_yaml_fail(y, n, err, "%s must not be empty", key);
     resolve_path(out, outsz, y->path, s);
     return CSPH_ERR_OK;
 }
 
-static enum csph_err read_u32(struct csph_yaml *y, yaml_node_t *map, const char *key, int64_t min,
-                              int64_t max, uint32_t *out, struct csph_error *err)
+static enum hub_err read_u32(struct hub_yaml *y, yaml_node_t *map, const char *key, int64_t min,
+                             int64_t max, uint32_t *out, struct hub_error *err)
 {
-    yaml_node_t *n = csph_yaml_get(y, map, key);
+    yaml_node_t *n = hub_yaml_get(y, map, key);
     int64_t v;
     if (!n)
         return CSPH_ERR_OK;
-    enum csph_err rc = csph_yaml_int(y, n, key, min, max, &v, err);
+    enum hub_err rc = hub_yaml_int(y, n, key, min, max, &v, err);
     if (!rc)
         *out = (uint32_t)v;
     return rc;
 }
 
-static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csph_limits *l,
-                                 struct csph_error *err)
+static enum hub_err read_limits(struct hub_yaml *y, yaml_node_t *m, struct hub_limits *l,
+                                struct hub_error *err)
 {
     static const char *const keys[] = {"batch_max", "batch_bytes_max", "message_max_bytes",
                                        "event_max_bytes", "events_per_publish", "sndhwm", "rcvhwm",
@@ -118,7 +118,7 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
                                        "reply_backlog_mb_per_connection",
                                        "fetch_held_per_connection", "fetch_held_per_identity",
                                        "connections_max", NULL};
-    enum csph_err rc = csph_yaml_only_keys(y, m, keys, "limits", err);
+    enum hub_err rc = hub_yaml_only_keys(y, m, keys, "limits", err);
     uint32_t hwm_s = (uint32_t)l->sndhwm, hwm_r = (uint32_t)l->rcvhwm, map_mb = 0;
     if (!rc) rc = read_u32(y, m, "batch_max", 1, 1000000, &l->batch_max, err);
     if (!rc) rc = read_u32(y, m, "batch_bytes_max", 1 << 20, 1 << 30, &l->batch_bytes_max, err);
@@ -166,20 +166,20 @@ static enum csph_err read_limits(struct csph_yaml *y, yaml_node_t *m, struct csp
     return rc;
 }
 
-enum csph_err csph_config_load(struct csph_config *c, const char *path, struct csph_error *err)
+enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_error *err)
 {
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
                                        "security", "log_level", "limits", NULL};
-    struct csph_yaml y;
-    enum csph_err rc = csph_yaml_load(&y, path, err);
+    struct hub_yaml y;
+    enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc)
         return rc;
     snprintf(c->source_file, sizeof c->source_file, "%s", path);
-    yaml_node_t *root = csph_yaml_root(&y);
+    yaml_node_t *root = hub_yaml_root(&y);
     if (!root) /* an empty file means all defaults */
         goto done;
-    if ((rc = csph_yaml_only_keys(&y, root, keys, "the hub config", err)))
+    if ((rc = hub_yaml_only_keys(&y, root, keys, "the hub config", err)))
         goto done;
     if ((rc = read_path(&y, root, "data_dir", c->data_dir, sizeof c->data_dir, err)) ||
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
@@ -190,55 +190,55 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
         (rc = read_path(&y, root, "server_key_file", c->server_key_file,
                         sizeof c->server_key_file, err)))
         goto done;
-    yaml_node_t *rf = csph_yaml_get(&y, root, "rules_file");
-    if (rf && csph_yaml_scalar(rf) && !strcmp(csph_yaml_scalar(rf), "none"))
+    yaml_node_t *rf = hub_yaml_get(&y, root, "rules_file");
+    if (rf && hub_yaml_scalar(rf) && !strcmp(hub_yaml_scalar(rf), "none"))
         c->rules_file[0] = 0; /* ingest only: no escalation */
     else if ((rc = read_path(&y, root, "rules_file", c->rules_file, sizeof c->rules_file, err)))
         goto done;
-    yaml_node_t *n = csph_yaml_get(&y, root, "listen");
+    yaml_node_t *n = hub_yaml_get(&y, root, "listen");
     if (n) {
-        size_t len = csph_yaml_seq_len(n);
-        if (csph_yaml_scalar(n)) { /* one endpoint written without a list */
-            snprintf(c->listen[0], sizeof c->listen[0], "%s", csph_yaml_scalar(n));
+        size_t len = hub_yaml_seq_len(n);
+        if (hub_yaml_scalar(n)) { /* one endpoint written without a list */
+            snprintf(c->listen[0], sizeof c->listen[0], "%s", hub_yaml_scalar(n));
             c->nlisten = 1;
         } else if (len == 0 || len > CSPH_MAX_ENDPOINTS) {
-            rc = csph_yaml_fail(&y, n, err, "listen must list 1 to %d endpoints",
-                                CSPH_MAX_ENDPOINTS);
+            rc = hub_yaml_fail(&y, n, err, "listen must list 1 to %d endpoints",
+                               CSPH_MAX_ENDPOINTS);
             goto done;
         } else {
             for (size_t i = 0; i < len; i++) {
                 const char *s;
-                if ((rc = csph_yaml_str(&y, csph_yaml_seq_item(&y, n, i), "an endpoint", &s, err)))
+                if ((rc = hub_yaml_str(&y, hub_yaml_seq_item(&y, n, i), "an endpoint", &s, err)))
                     goto done;
                 snprintf(c->listen[i], sizeof c->listen[i], "%s", s);
             }
             c->nlisten = len;
         }
     }
-    if ((n = csph_yaml_get(&y, root, "security"))) {
-        const char *s = csph_yaml_scalar(n);
+    if ((n = hub_yaml_get(&y, root, "security"))) {
+        const char *s = hub_yaml_scalar(n);
         if (s && !strcmp(s, "none"))
             c->security = CSPH_SECURITY_NONE;
         else if (s && !strcmp(s, "curve"))
             c->security = CSPH_SECURITY_CURVE;
         else {
-            rc = csph_yaml_fail(&y, n, err, "security must be none or curve");
+            rc = hub_yaml_fail(&y, n, err, "security must be none or curve");
             goto done;
         }
     }
-    if ((n = csph_yaml_get(&y, root, "log_level"))) {
-        const char *s = csph_yaml_scalar(n);
-        int lvl = s ? csph_log_level_parse(s) : -1;
+    if ((n = hub_yaml_get(&y, root, "log_level"))) {
+        const char *s = hub_yaml_scalar(n);
+        int lvl = s ? hub_log_level_parse(s) : -1;
         if (lvl < 0) {
-            rc = csph_yaml_fail(&y, n, err, "log_level must be debug, info, warn, error or off");
+            rc = hub_yaml_fail(&y, n, err, "log_level must be debug, info, warn, error or off");
             goto done;
         }
         c->log_level = lvl;
     }
-    if ((n = csph_yaml_get(&y, root, "limits")))
+    if ((n = hub_yaml_get(&y, root, "limits")))
         rc = read_limits(&y, n, &c->limits, err);
 done:
-    csph_yaml_free(&y);
+    hub_yaml_free(&y);
     return rc;
 }
 
@@ -253,60 +253,60 @@ static int panel_name_ok(const char *s)
     return 1;
 }
 
-enum csph_err csph_config_load_panels(struct csph_config *c, struct csph_error *err)
+enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err)
 {
     static const char *const keys[] = {"title", "restricted", NULL};
-    struct csph_yaml y;
-    enum csph_err rc = csph_yaml_load(&y, c->panels_file, err);
+    struct hub_yaml y;
+    enum hub_err rc = hub_yaml_load(&y, c->panels_file, err);
     if (rc)
         return rc;
-    yaml_node_t *root = csph_yaml_root(&y);
-    yaml_node_t *panels = csph_yaml_get(&y, root, "panels");
-    size_t n = csph_yaml_map_len(panels);
+    yaml_node_t *root = hub_yaml_root(&y);
+    yaml_node_t *panels = hub_yaml_get(&y, root, "panels");
+    size_t n = hub_yaml_map_len(panels);
     c->npanels = 0;
     if (!panels || n == 0) {
-        rc = csph_yaml_fail(&y, root, err, "expected 'panels:' followed by one entry per panel");
+        rc = hub_yaml_fail(&y, root, err, "expected 'panels:' followed by one entry per panel");
         goto done;
     }
     if (n > CSPH_MAX_PANELS) {
-        rc = csph_yaml_fail(&y, panels, err, "at most %d panels", CSPH_MAX_PANELS);
+        rc = hub_yaml_fail(&y, panels, err, "at most %d panels", CSPH_MAX_PANELS);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *k, *v;
-        csph_yaml_map_pair(&y, panels, i, &k, &v);
-        const char *name = csph_yaml_scalar(k);
-        struct csph_panel *p = &c->panels[c->npanels];
+        hub_yaml_map_pair(&y, panels, i, &k, &v);
+        const char *name = hub_yaml_scalar(k);
+        struct hub_panel *p = &c->panels[c->npanels];
         if (!name || !panel_name_ok(name)) {
-            rc = csph_yaml_fail(&y, k, err,
-                                "panel name '%s' must be 1-64 lower-case letters, digits or '-'",
-                                name ? name : "?");
+            rc = hub_yaml_fail(&y, k, err,
+                               "panel name '%s' must be 1-64 lower-case letters, digits or '-'",
+                               name ? name : "?");
             goto done;
         }
-        if (csph_config_panel_find(c, name, strlen(name)) >= 0) {
-            rc = csph_yaml_fail(&y, k, err, "panel '%s' is listed twice", name);
+        if (hub_config_panel_find(c, name, strlen(name)) >= 0) {
+            rc = hub_yaml_fail(&y, k, err, "panel '%s' is listed twice", name);
             goto done;
         }
-        if ((rc = csph_yaml_only_keys(&y, v, keys, "a panel", err)))
+        if ((rc = hub_yaml_only_keys(&y, v, keys, "a panel", err)))
             goto done;
         memset(p, 0, sizeof *p);
         snprintf(p->name, sizeof p->name, "%s", name);
-        yaml_node_t *t = csph_yaml_get(&y, v, "title");
+        yaml_node_t *t = hub_yaml_get(&y, v, "title");
         const char *title = name;
-        if (t && (rc = csph_yaml_str(&y, t, "title", &title, err)))
+        if (t && (rc = hub_yaml_str(&y, t, "title", &title, err)))
             goto done;
         snprintf(p->title, sizeof p->title, "%s", title);
-        yaml_node_t *r = csph_yaml_get(&y, v, "restricted");
-        if (r && (rc = csph_yaml_bool(&y, r, "restricted", &p->restricted, err)))
+        yaml_node_t *r = hub_yaml_get(&y, v, "restricted");
+        if (r && (rc = hub_yaml_bool(&y, r, "restricted", &p->restricted, err)))
             goto done;
         c->npanels++;
     }
 done:
-    csph_yaml_free(&y);
+    hub_yaml_free(&y);
     return rc;
 }
 
-int csph_config_panel_find(const struct csph_config *c, const char *name, size_t len)
+int hub_config_panel_find(const struct hub_config *c, const char *name, size_t len)
 {
     for (size_t i = 0; i < c->npanels; i++)
         if (strlen(c->panels[i].name) == len && memcmp(c->panels[i].name, name, len) == 0)
@@ -314,7 +314,7 @@ int csph_config_panel_find(const struct csph_config *c, const char *name, size_t
     return -1;
 }
 
-int csph_endpoint_is_local(const char *ep)
+int hub_endpoint_is_local(const char *ep)
 {
     if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
         return 1;
@@ -327,17 +327,17 @@ int csph_endpoint_is_local(const char *ep)
     return 0;
 }
 
-enum csph_err csph_config_validate(const struct csph_config *c, struct csph_error *err)
+enum hub_err hub_config_validate(const struct hub_config *c, struct hub_error *err)
 {
     const char *where = c->source_file[0] ? c->source_file : "the command line";
     for (size_t i = 0; i < c->nlisten; i++) {
         const char *ep = c->listen[i];
         if (strncmp(ep, "tcp://", 6) && strncmp(ep, "ipc://", 6) && strncmp(ep, "inproc://", 9))
-            return csph_error_set(err, CSPH_ERR_CONFIG, "listen",
-                                  "%s: endpoint '%s' must start with tcp://, ipc:// or inproc://",
-                                  where, ep);
-        if (c->security == CSPH_SECURITY_NONE && !csph_endpoint_is_local(ep))
-            return csph_error_set(
+            return hub_error_set(err, CSPH_ERR_CONFIG, "listen",
+                                 "%s: endpoint '%s' must start with tcp://, ipc:// or inproc://",
+                                 where, ep);
+        if (c->security == CSPH_SECURITY_NONE && !hub_endpoint_is_local(ep))
+            return hub_error_set(
                 err, CSPH_ERR_CONFIG, "listen",
                 "%s: refusing security 'none' on '%s': without CURVE anyone who can reach that "
                 "address could publish and read events. Use a loopback address "
@@ -345,21 +345,21 @@ enum csph_err csph_config_validate(const struct csph_config *c, struct csph_erro
                 where, ep);
     }
     if (c->security == CSPH_SECURITY_CURVE && (!c->identities_file[0] || !c->server_key_file[0]))
-        return csph_error_set(err, CSPH_ERR_CONFIG, "security",
-                              "%s: security 'curve' needs identities_file (who may connect) and "
-                              "server_key_file (the hub's key pair from `csphub keygen hub`)",
-                              where);
+        return hub_error_set(err, CSPH_ERR_CONFIG, "security",
+                             "%s: security 'curve' needs identities_file (who may connect) and "
+                             "server_key_file (the hub's key pair from `csphub keygen hub`)",
+                             where);
     if (c->limits.event_max > c->limits.message_max)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
-                              "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
-                              where, c->limits.event_max, c->limits.message_max);
+        return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
+                             "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
+                             where, c->limits.event_max, c->limits.message_max);
     /* A replay reply always carries at least one event whole. */
     if ((uint64_t)c->limits.event_max + CSPH_REPLY_ENVELOPE > c->limits.reply_max)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
-                              "%s: event_max_bytes (%u) must leave room for a reply's envelope "
-                              "within reply_max_bytes (%u): at most %u",
-                              where, c->limits.event_max, c->limits.reply_max,
-                              c->limits.reply_max > CSPH_REPLY_ENVELOPE
+        return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
+                             "%s: event_max_bytes (%u) must leave room for a reply's envelope "
+                             "within reply_max_bytes (%u): at most %u",
+                             where, c->limits.event_max, c->limits.reply_max,
+                             c->limits.reply_max > CSPH_REPLY_ENVELOPE
                                   ? c->limits.reply_max - CSPH_REPLY_ENVELOPE
                                   : 0);
     return CSPH_ERR_OK;

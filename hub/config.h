@@ -23,15 +23,15 @@
  * the map, ok, the list's key and header, next, end and the like. */
 #define CSPH_REPLY_ENVELOPE 4096u
 
-enum csph_security { CSPH_SECURITY_NONE, CSPH_SECURITY_CURVE };
+enum hub_security { CSPH_SECURITY_NONE, CSPH_SECURITY_CURVE };
 
-struct csph_panel {
+struct hub_panel {
     char name[65];
     char title[128];
     int restricted; /* alerts show only that a case exists */
 };
 
-struct csph_limits {
+struct hub_limits {
     uint32_t batch_max;          /* requests in one write transaction (group commit) */
     uint32_t batch_bytes_max;    /* bytes of requests held for one batch */
     uint32_t message_max;        /* ZMQ_MAXMSGSIZE: larger messages never reach the hub */
@@ -65,7 +65,7 @@ struct csph_limits {
                                     dirty-page limits) */
 };
 
-struct csph_config {
+struct hub_config {
     char source_file[PATH_MAX]; /* the file read, or "" for built-in defaults */
     char data_dir[PATH_MAX];
     char schemas_dir[PATH_MAX];
@@ -75,26 +75,26 @@ struct csph_config {
     char server_key_file[PATH_MAX]; /* security curve: the hub's key pair */
     char listen[CSPH_MAX_ENDPOINTS][256];
     size_t nlisten;
-    enum csph_security security;
-    int log_level; /* enum csph_log_level */
-    struct csph_limits limits;
-    struct csph_panel panels[CSPH_MAX_PANELS];
+    enum hub_security security;
+    int log_level; /* enum hub_log_level */
+    struct hub_limits limits;
+    struct hub_panel panels[CSPH_MAX_PANELS];
     size_t npanels;
 };
 
 /* Built-in defaults: data in ./data, tcp://127.0.0.1:7450, security none,
  * schemas and panels from the source tree the hub was built from. */
-void csph_config_defaults(struct csph_config *c);
+void hub_config_defaults(struct hub_config *c);
 /* Read path over c. CSPH_ERR_CONFIG or CSPH_ERR_IO with "file:line: ..." */
-enum csph_err csph_config_load(struct csph_config *c, const char *path, struct csph_error *err);
+enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_error *err);
 /* Read the panels file named by c->panels_file into c->panels. */
-enum csph_err csph_config_load_panels(struct csph_config *c, struct csph_error *err);
+enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err);
 /* Cross-field checks once every source is applied: endpoints are valid
  * ZeroMQ addresses, `none` only on loopback or ipc://, limits consistent. */
-enum csph_err csph_config_validate(const struct csph_config *c, struct csph_error *err);
+enum hub_err hub_config_validate(const struct hub_config *c, struct hub_error *err);
 /* 1 when endpoint is ipc://, inproc:// or tcp:// on a loopback address. */
-int csph_endpoint_is_local(const char *endpoint);
+int hub_endpoint_is_local(const char *endpoint);
 /* Index of panel name (len bytes) or -1. */
-int csph_config_panel_find(const struct csph_config *c, const char *name, size_t len);
+int hub_config_panel_find(const struct hub_config *c, const char *name, size_t len);
 
 #endif

@@ -16,14 +16,14 @@ static const char *const err_messages[] = {
 #undef CSPH_ERR_MSG
 };
 
-const char *csph_err_name(enum csph_err e)
+const char *hub_err_name(enum hub_err e)
 {
     if ((unsigned)e >= CSPH_ERR__COUNT)
         return "internal";
     return err_names[e];
 }
 
-const char *csph_err_message(enum csph_err e)
+const char *hub_err_message(enum hub_err e)
 {
     if ((unsigned)e >= CSPH_ERR__COUNT)
         return "unknown error";
@@ -34,13 +34,13 @@ _Static_assert((int)CSPH_ERR_INTERNAL == (int)CSPH_CODE_INTERNAL &&
                    (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY,
                "the wire codes are the first of the hub's");
 
-int csph_err_is_wire(enum csph_err e)
+int hub_err_is_wire(enum hub_err e)
 {
     return e > CSPH_ERR_OK && e <= CSPH_ERR_INTERNAL;
 }
 
-enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,
-                             const char *field, const char *fmt, ...)
+enum hub_err hub_error_set(struct hub_error *e, enum hub_err code,
+                           const char *field, const char *fmt, ...)
 {
     if (!e)
         return code;
@@ -53,7 +53,7 @@ enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,
     return code;
 }
 
-void csph_error_prefix_field(struct csph_error *e, const char *prefix)
+void hub_error_prefix_field(struct hub_error *e, const char *prefix)
 {
     char buf[sizeof e->field];
     size_t n = strlen(prefix);

@@ -1,6 +1,6 @@
 /* err.h: the one way csphub fails.
  *
- * Every function that can fail returns an enum csph_err and hands results
+ * Every function that can fail returns an enum hub_err and hands results
  * through out-parameters. The names and messages come from one X-macro so the
  * wire code (`bad_event`) and the C name (CSPH_ERR_BAD_EVENT) cannot drift.
  * The first block of codes is CSPH/1's wire error table (PROTOCOL.md 2,
@@ -24,7 +24,7 @@
     X(LOCKED, "locked", "the data directory is held by another hub")            \
     X(DISK_FULL, "disk_full", "the disk holding the hub's data is full")
 
-enum csph_err {
+enum hub_err {
 #define CSPH_ERR_ENUM(name, code, msg) CSPH_ERR_##name,
     CSPH_ERR_MAP(CSPH_ERR_ENUM)
 #undef CSPH_ERR_ENUM
@@ -32,28 +32,28 @@ enum csph_err {
 };
 
 /* The wire code, e.g. "bad_event". Static storage; never NULL. */
-const char *csph_err_name(enum csph_err e);
+const char *hub_err_name(enum hub_err e);
 /* A generic sentence for the code. Static storage; never NULL. */
-const char *csph_err_message(enum csph_err e);
+const char *hub_err_message(enum hub_err e);
 /* True for the codes that may appear in a CSPH/1 reply. */
-int csph_err_is_wire(enum csph_err e);
+int hub_err_is_wire(enum hub_err e);
 
 /* A failure with its detail: the code, the dotted field path when there is
  * one (empty otherwise) and one human sentence. Plain data, caller-owned. */
-struct csph_error {
-    enum csph_err code;
+struct hub_error {
+    enum hub_err code;
     char field[160];
     char message[320];
 };
 
 /* Fill *e (when e is not NULL) and return code, so a caller can write
- * `return csph_error_set(e, CSPH_ERR_BAD_EVENT, "victim", "...", ...);`.
+ * `return hub_error_set(e, CSPH_ERR_BAD_EVENT, "victim", "...", ...);`.
  * field may be NULL. */
-enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,
-                             const char *field, const char *fmt, ...)
+enum hub_err hub_error_set(struct hub_error *e, enum hub_err code,
+                           const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Prefix e->field with prefix and a dot ("events.3" + "victim"). */
-void csph_error_prefix_field(struct csph_error *e, const char *prefix);
+void hub_error_prefix_field(struct hub_error *e, const char *prefix);
 
 #endif

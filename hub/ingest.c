@@ -13,14 +13,14 @@
 /* The index behind the log by at most CATCH_UP_INLINE events is brought
  * level inside the next write (twice what held batches may leave behind,
  * CSPH_INDEX_HOLD_EVENTS). Further behind (a rebuild) it goes a step of
- * CATCH_UP_STEP events at a time between requests (csph_ingest_heal):
+ * CATCH_UP_STEP events at a time between requests (hub_ingest_heal):
  * about 0.15 s of work with the default rules on the development VM under
  * load, so reads wait at most that long during a rebuild of millions. */
 #define CATCH_UP_INLINE (2 * CSPH_INDEX_HOLD_EVENTS)
 #define CATCH_UP_STEP 5000
 
-static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, uint64_t *caught,
-                              struct csph_error *err);
+static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
+                             struct hub_error *err);
 
 static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
                                         "rules.loaded"};
@@ -30,7 +30,7 @@ static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.ac
  * one in force at a seq, without reading the log. */
 #define RULES_DB "hub.rules"
 
-int csph_ingest_hub_type(const char *type, size_t len)
+int hub_ingest_hub_type(const char *type, size_t len)
 {
     for (size_t i = 0; i < sizeof hub_types / sizeof *hub_types; i++)
         if (strlen(hub_types[i]) == len && memcmp(hub_types[i], type, len) == 0)
@@ -38,9 +38,9 @@ int csph_ingest_hub_type(const char *type, size_t len)
     return 0;
 }
 
-void csph_ingest_init(struct csph_ingest *g, const struct csph_config *cfg,
-                      struct csph_store *store, struct csph_schemas *schemas,
-                      struct csph_rules *rules, struct csph_queues *queues)
+void hub_ingest_init(struct hub_ingest *g, const struct hub_config *cfg,
+                     struct hub_store *store, struct hub_schemas *schemas,
+                     struct hub_rules *rules, struct hub_queues *queues)
 {
     memset(g, 0, sizeof *g);
     g->cfg = cfg;
@@ -52,163 +52,146 @@ void csph_ingest_init(struct csph_ingest *g, const struct csph_config *cfg,
     msgpack_zone_init(&g->zone, 4096);
 }
 
-void csph_ingest_fini(struct csph_ingest *g)
+void hub_ingest_fini(struct hub_ingest *g)
 {
     msgpack_sbuffer_destroy(&g->hub_event);
     msgpack_zone_destroy(&g->zone);
 }
 
-enum csph_err csph_ingest_begin(struct csph_ingest *g, struct csph_error *err)
+enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err)
 {
-    enum csph_err rc = CSPH_ERR_OK;
+    enum hub_err rc = CSPH_ERR_OK;
     uint64_t caught;
     /* A failed batch took the index of the batches its transaction held
-     * with it (csph_store_write_abort): those events are in the log, and
+     * with it (hub_store_write_abort): those events are in the log, and
      * the next batch must find them (a resend is a duplicate) and count
      * them (the rules). */
-    if (csph_store_log_failed(g->store))
+    if (hub_store_log_failed(g->store))
         /* Nothing of the log may be read or written until it is open again
          * (a catch-up below would read it). */
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is reopening its log after a disk error; nothing was "
-                              "done; retry shortly");
-    uint64_t applied = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
-    if (!csph_store_index_open(g->store) && applied < last) {
-        struct csph_store_health h; /* only when behind: not on every batch */
-        csph_store_health(g->store, &h);
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub is reopening its log after a disk error; nothing was "
+                             "done; retry shortly");
+    uint64_t applied = hub_store_index_applied(g->store), last = hub_store_last_seq(g->store);
+    if (!hub_store_index_open(g->store) && applied < last) {
+        struct hub_store_health h; /* only when behind: not on every batch */
+        hub_store_health(g->store, &h);
         if (strcmp(h.index, "rebuilding") == 0 || last - applied > CATCH_UP_INLINE) {
             /* Too far behind to catch up inside one request's latency: a
-             * step now, as csph_ingest_heal does between requests (and the
+             * step now, as hub_ingest_heal does between requests (and the
              * backfill that ends a rebuild), and busy until level. */
             int more;
-            if ((rc = csph_ingest_heal(g, &more, err)))
+            if ((rc = hub_ingest_heal(g, &more, err)))
                 return rc;
-            applied = csph_store_index_applied(g->store);
+            applied = hub_store_index_applied(g->store);
             if (applied < last)
-                return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                                      "the hub is rebuilding its index from the log (%llu of "
-                                      "%llu events); nothing was done; retry in a few seconds",
-                                      (unsigned long long)applied, (unsigned long long)last);
+                return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                                     "the hub is rebuilding its index from the log (%llu of "
+                                     "%llu events); nothing was done; retry in a few seconds",
+                                     (unsigned long long)applied, (unsigned long long)last);
         } else {
             /* Quiet while the index is failing: one line per refused
              * batch would bury the one ERROR that says what happened. */
             rc = catch_up(g, UINT64_MAX, strcmp(h.index, "ok") != 0, &caught, err);
         }
     }
-    if (rc == CSPH_ERR_OK)
-        rc = csph_store_write_begin(g->store, err);
-    if (rc == CSPH_ERR_OK)
-        csph_queues_txn_begin(g->queues);
     return rc;
-}
-
-enum csph_err csph_ingest_commit(struct csph_ingest *g, struct csph_error *err)
-{
-    enum csph_err rc = csph_store_write_commit(g->store, err);
-    csph_queues_txn_end(g->queues, rc == CSPH_ERR_OK);
-    return rc;
-}
-
-void csph_ingest_abort(struct csph_ingest *g)
-{
-    csph_store_write_abort(g->store);
-    csph_queues_txn_end(g->queues, 0);
 }
 
 /* What an event changes besides the rules: decisions and case updates. */
-static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_event_info *info,
-                                   const msgpack_object *obj, uint64_t seq,
-                                   struct csph_error *err)
+static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_info *info,
+                                  const msgpack_object *obj, uint64_t seq,
+                                  struct hub_error *err)
 {
-    MDB_txn *txn = csph_store_txn(g->store);
+    MDB_txn *txn = hub_store_txn(g->store);
     if (info->type_len == 12 && memcmp(info->type, "alert.status", 12) == 0) {
-        const msgpack_object *a = csph_mp_get(obj, "alert"), *st = csph_mp_get(obj, "status");
-        int status = st ? csph_alert_status_parse(st->via.str.ptr, st->via.str.size) : -1;
+        const msgpack_object *a = hub_mp_get(obj, "alert"), *st = hub_mp_get(obj, "status");
+        int status = st ? hub_alert_status_parse(st->via.str.ptr, st->via.str.size) : -1;
         int panel;
         if (!a || status < 0)
             return CSPH_ERR_OK;
-        enum csph_err rc = csph_queues_set_status(g->queues, txn, a->via.u64,
-                                                  (enum csph_alert_status)status, &panel, err);
+        enum hub_err rc = hub_queues_set_status(g->queues, txn, a->via.u64,
+                                                (enum hub_alert_status)status, &panel, err);
         return rc == CSPH_ERR_NOT_FOUND ? CSPH_ERR_OK : rc;
     }
     if (info->type_len == 11 && memcmp(info->type, "timer.fired", 11) == 0) {
         /* Live, the deadline was taken before this event was written; when
          * re-deriving, this is where it is spent. */
-        const msgpack_object *a = csph_mp_get(obj, "alert");
-        return a ? csph_queues_timer_spent(g->queues, txn, a->via.u64, err) : CSPH_ERR_OK;
+        const msgpack_object *a = hub_mp_get(obj, "alert");
+        return a ? hub_queues_timer_spent(g->queues, txn, a->via.u64, err) : CSPH_ERR_OK;
     }
     if (info->type_len == 12 && memcmp(info->type, "rules.loaded", 12) == 0) {
-        const msgpack_object *d = csph_mp_get(obj, "digest");
+        const msgpack_object *d = hub_mp_get(obj, "digest");
         MDB_dbi dbi;
-        enum csph_err rc;
+        enum hub_err rc;
         if (!d || d->type != MSGPACK_OBJECT_STR)
             return CSPH_ERR_OK;
-        if ((rc = csph_store_dbi(g->store, RULES_DB, MDB_INTEGERKEY, &dbi, err)))
+        if ((rc = hub_store_dbi(g->store, RULES_DB, MDB_INTEGERKEY, &dbi, err)))
             return rc;
         MDB_val k = {sizeof seq, &seq}, v = {d->via.str.size, (void *)d->via.str.ptr};
         int mrc = mdb_put(txn, dbi, &k, &v, 0);
         if (mrc == MDB_MAP_FULL)
-            return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub's storage limit is reached");
-        return mrc ? csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "recording the rule set: %s",
-                                    mdb_strerror(mrc))
+            return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub's storage limit is reached");
+        return mrc ? hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "recording the rule set: %s",
+                                   mdb_strerror(mrc))
                    : CSPH_ERR_OK;
     }
     if (info->type_len == 11 && memcmp(info->type, "case.update", 11) == 0) {
-        const msgpack_object *subj = csph_mp_get(obj, "subject"), *panel = csph_mp_get(obj, "panel"),
-                             *st = csph_mp_get(obj, "status"), *risk = csph_mp_get(obj, "risk");
-        int pi = csph_config_panel_find(g->cfg, panel->via.str.ptr, panel->via.str.size);
+        const msgpack_object *subj = hub_mp_get(obj, "subject"), *panel = hub_mp_get(obj, "panel"),
+                             *st = hub_mp_get(obj, "status"), *risk = hub_mp_get(obj, "risk");
+        int pi = hub_config_panel_find(g->cfg, panel->via.str.ptr, panel->via.str.size);
         if (!subj || pi < 0 || !g->rules)
             return CSPH_ERR_OK;
-        int closed = csph_mp_str_eq(st, "closed");
-        int prio = risk ? csph_priority_parse(risk->via.str.ptr, risk->via.str.size) : -1;
-        return csph_queues_case_update(g->queues, txn, g->rules, pi, subj->via.str.ptr,
-                                       subj->via.str.size, closed, prio >= 0,
-                                       (enum csph_priority)(prio >= 0 ? prio : 0), err);
+        int closed = hub_mp_str_eq(st, "closed");
+        int prio = risk ? hub_priority_parse(risk->via.str.ptr, risk->via.str.size) : -1;
+        return hub_queues_case_update(g->queues, txn, g->rules, pi, subj->via.str.ptr,
+                                      subj->via.str.size, closed, prio >= 0,
+                                      (enum hub_priority)(prio >= 0 ? prio : 0), err);
     }
     return CSPH_ERR_OK;
 }
 
 /* The person index: every reference the event holds (schema.h). */
 struct ref_ctx {
-    struct csph_store *store;
+    struct hub_store *store;
     int64_t occurred_ms;
     uint64_t seq;
-    enum csph_err rc;
-    struct csph_error *err;
+    enum hub_err rc;
+    struct hub_error *err;
 };
 
 static int ref_one(void *vctx, char kind, const char *ref, size_t len)
 {
     struct ref_ctx *c = vctx;
-    c->rc = csph_store_index_ref(c->store, kind, ref, len, c->occurred_ms, c->seq, c->err);
+    c->rc = hub_store_index_ref(c->store, kind, ref, len, c->occurred_ms, c->seq, c->err);
     return c->rc != CSPH_ERR_OK;
 }
 
-static enum csph_err index_refs(struct csph_ingest *g, int type_index, const msgpack_object *obj,
-                                int64_t occurred_ms, uint64_t seq, struct csph_error *err)
+static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpack_object *obj,
+                               int64_t occurred_ms, uint64_t seq, struct hub_error *err)
 {
     struct ref_ctx c = {g->store, occurred_ms, seq, CSPH_ERR_OK, err};
-    csph_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
+    hub_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
     return c.rc;
 }
 
 /* A decision (alert.status) as the rules need it: the alert's panel, key
  * and anchor, from the queues (in txn, or committed when txn is NULL).
  * *drafts are the repeats it raises. */
-static enum csph_err decide(struct csph_ingest *g, MDB_txn *txn, const msgpack_object *obj,
-                            uint64_t seq, int64_t occurred_ms, int64_t received_ms,
-                            const struct csph_alert_draft **drafts, size_t *n,
-                            struct csph_error *err)
+static enum hub_err decide(struct hub_ingest *g, MDB_txn *txn, const msgpack_object *obj,
+                           uint64_t seq, int64_t occurred_ms, int64_t received_ms,
+                           const struct hub_alert_draft **drafts, size_t *n,
+                           struct hub_error *err)
 {
-    const msgpack_object *a = csph_mp_get(obj, "alert"), *st = csph_mp_get(obj, "status");
-    struct csph_alert_brief b;
+    const msgpack_object *a = hub_mp_get(obj, "alert"), *st = hub_mp_get(obj, "status");
+    struct hub_alert_brief b;
     *n = 0;
-    if (!a || a->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !csph_mp_str_eq(st, "accepted"))
+    if (!a || a->type != MSGPACK_OBJECT_POSITIVE_INTEGER || !hub_mp_str_eq(st, "accepted"))
         return CSPH_ERR_OK;
-    struct csph_error why;
-    if (csph_queues_alert_brief(g->queues, txn, a->via.u64, &b, &why))
+    struct hub_error why;
+    if (hub_queues_alert_brief(g->queues, txn, a->via.u64, &b, &why))
         return CSPH_ERR_OK; /* no such alert: the decision changes nothing */
-    struct csph_rule_decision d = {
+    struct hub_rule_decision d = {
         .seq = seq, .occurred_ms = occurred_ms, .received_ms = received_ms, .obj = obj,
         .accepted = 1, .panel_index = b.panel_index, .nkey = b.nkey, .anchor_seq = b.anchor_seq,
         .evidence = b.evidence, .nevidence = b.nevidence,
@@ -217,9 +200,9 @@ static enum csph_err decide(struct csph_ingest *g, MDB_txn *txn, const msgpack_o
         d.key_values[k] = b.key_values[k];
         d.key_tags[k] = b.key_tags[k];
     }
-    enum csph_err rc = csph_rules_decision(g->rules, csph_store_index_txn(g->store), &d, drafts, n,
-                                           err);
-    csph_alert_brief_free(&b);
+    enum hub_err rc = hub_rules_decision(g->rules, hub_store_index_txn(g->store), &d, drafts, n,
+                                         err);
+    hub_alert_brief_free(&b);
     return rc;
 }
 
@@ -228,21 +211,21 @@ static int is_type(const char *type, size_t len, const char *name)
     return strlen(name) == len && memcmp(type, name, len) == 0;
 }
 
-static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_info *info,
-                               const msgpack_object *obj, uint64_t seq, int64_t received_ms,
-                               struct csph_error *err)
+static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info *info,
+                              const msgpack_object *obj, uint64_t seq, int64_t received_ms,
+                              struct hub_error *err)
 {
     if (!g->rules)
         return CSPH_ERR_OK;
-    struct csph_rule_event ev = {
+    struct hub_rule_event ev = {
         .seq = seq, .type = info->type, .type_len = info->type_len,
         .occurred_ms = info->occurred_at_ms, .received_ms = received_ms, .obj = obj,
     };
-    const struct csph_alert_draft *drafts;
+    const struct hub_alert_draft *drafts;
     size_t n;
-    MDB_txn *txn = csph_store_txn(g->store);
-    enum csph_err rc = csph_rules_eval(g->rules, csph_store_index_txn(g->store), &ev, &drafts, &n,
-                                       err);
+    MDB_txn *txn = hub_store_txn(g->store);
+    enum hub_err rc = hub_rules_eval(g->rules, hub_store_index_txn(g->store), &ev, &drafts, &n,
+                                     err);
     for (int pass = 0; rc == CSPH_ERR_OK && pass < 2; pass++) {
         if (pass == 1) {
             if (!is_type(info->type, info->type_len, "alert.status"))
@@ -251,8 +234,8 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
         }
         for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
             uint64_t id;
-            rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id,
-                                    err);
+            rc = hub_queues_insert(g->queues, txn, &drafts[i], hub_rules_digest(g->rules), &id,
+                                   err);
             if (rc == CSPH_ERR_OK) {
                 g->alerts_raised++;
                 LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
@@ -268,19 +251,19 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
     return rc;
 }
 
-enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_info *info,
-                                const msgpack_object *obj, const void *bytes, size_t len,
-                                int64_t received_ms, uint64_t *seq, int *dup,
-                                struct csph_error *err)
+enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info *info,
+                              const msgpack_object *obj, const void *bytes, size_t len,
+                              int64_t received_ms, uint64_t *seq, int *dup,
+                              struct hub_error *err)
 {
-    struct csph_append a = {
+    struct hub_append a = {
         .source = info->source, .source_len = info->source_len,
         .id = info->id, .id_len = info->id_len,
         .type = info->type, .type_len = info->type_len,
         .occurred_ms = info->occurred_at_ms, .received_ms = received_ms,
         .bytes = bytes, .len = len,
     };
-    enum csph_err rc = csph_store_append(g->store, &a, seq, dup, err);
+    enum hub_err rc = hub_store_append(g->store, &a, seq, dup, err);
     if (rc || *dup)
         return rc;
     if ((rc = index_refs(g, info->type_index, obj, info->occurred_at_ms, *seq, err)))
@@ -291,26 +274,26 @@ enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_i
 }
 
 /* Validate and ingest the hub event packed in g->hub_event. */
-static enum csph_err ingest_hub_event(struct csph_ingest *g, int64_t received_ms, uint64_t *seq,
-                                      struct csph_error *err)
+static enum hub_err ingest_hub_event(struct hub_ingest *g, int64_t received_ms, uint64_t *seq,
+                                     struct hub_error *err)
 {
     msgpack_object obj;
     size_t off = 0;
     msgpack_zone_clear(&g->zone);
     if (msgpack_unpack(g->hub_event.data, g->hub_event.size, &off, &g->zone, &obj) !=
         MSGPACK_UNPACK_SUCCESS)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "the hub built a bad event");
-    struct csph_event_info info;
-    struct csph_error why;
-    if (csph_schema_check(g->schemas, &obj, 1, &info, &why)) {
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "the hub built a bad event");
+    struct hub_event_info info;
+    struct hub_error why;
+    if (hub_schema_check(g->schemas, &obj, 1, &info, &why)) {
         LOG_ERROR("ingest", "the hub's own event breaks its schema (%s: %s); check schemas/",
                   why.field, why.message);
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "the hub's own event breaks its schema: %s", why.message);
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "the hub's own event breaks its schema: %s", why.message);
     }
     int dup;
-    return csph_ingest_event(g, &info, &obj, g->hub_event.data, g->hub_event.size, received_ms,
-                             seq, &dup, err);
+    return hub_ingest_event(g, &info, &obj, g->hub_event.data, g->hub_event.size, received_ms,
+                            seq, &dup, err);
 }
 
 static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const char *type,
@@ -318,62 +301,62 @@ static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const 
 {
     char when[32];
     msgpack_pack_map(pk, 4 + nfields);
-    csph_pack_str(pk, "id");
-    csph_pack_str(pk, id);
-    csph_pack_str(pk, "type");
-    csph_pack_str(pk, type);
-    csph_pack_str(pk, "source");
-    csph_pack_str(pk, "hub");
-    csph_pack_str(pk, "occurred_at");
-    csph_pack_strn(pk, when, (size_t)csph_time_format(occurred_ms, when));
+    hub_pack_str(pk, "id");
+    hub_pack_str(pk, id);
+    hub_pack_str(pk, "type");
+    hub_pack_str(pk, type);
+    hub_pack_str(pk, "source");
+    hub_pack_str(pk, CSPH_HUB_SOURCE);
+    hub_pack_str(pk, "occurred_at");
+    hub_pack_strn(pk, when, (size_t)csph_time_format(occurred_ms, when));
 }
 
-enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
-                                       enum csph_alert_status status, const char *note,
-                                       size_t note_len, int64_t now_ms, uint64_t *seq,
-                                       struct csph_error *err)
+enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
+                                     enum hub_alert_status status, const char *note,
+                                     size_t note_len, int64_t now_ms, uint64_t *seq,
+                                     struct hub_error *err)
 {
     int panel = -1;
-    enum csph_err rc =
-        csph_queues_set_status(g->queues, csph_store_txn(g->store), id, status, &panel, err);
+    enum hub_err rc =
+        hub_queues_set_status(g->queues, hub_store_txn(g->store), id, status, &panel, err);
     if (rc)
         return rc;
     if (panel < 0)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "alert %llu is on a panel no longer configured",
-                              (unsigned long long)id);
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "alert %llu is on a panel no longer configured",
+                             (unsigned long long)id);
     char eid[64];
     snprintf(eid, sizeof eid, "alert-%llu-status-%llu", (unsigned long long)id,
-             (unsigned long long)csph_store_next_seq(g->store));
+             (unsigned long long)hub_store_next_seq(g->store));
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
     pack_head(&pk, note ? 4 : 3, eid, "alert.status", now_ms);
-    csph_pack_str(&pk, "alert");
+    hub_pack_str(&pk, "alert");
     msgpack_pack_uint64(&pk, id);
-    csph_pack_str(&pk, "panel");
-    csph_pack_str(&pk, g->cfg->panels[panel].name);
-    csph_pack_str(&pk, "status");
-    csph_pack_str(&pk, csph_alert_status_name(status));
+    hub_pack_str(&pk, "panel");
+    hub_pack_str(&pk, g->cfg->panels[panel].name);
+    hub_pack_str(&pk, "status");
+    hub_pack_str(&pk, hub_alert_status_name(status));
     if (note) {
-        csph_pack_str(&pk, "note");
-        csph_pack_strn(&pk, note, note_len);
+        hub_pack_str(&pk, "note");
+        hub_pack_strn(&pk, note, note_len);
     }
     /* The status is already recorded; applying the event again is a no-op
      * (same status), which is also what re-derivation does. */
     return ingest_hub_event(g, now_ms, seq, err);
 }
 
-enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t max,
-                                   size_t *fired, struct csph_error *err)
+enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
+                                 size_t *fired, struct hub_error *err)
 {
-    struct csph_due_alert due[64];
+    struct hub_due_alert due[64];
     size_t n;
     *fired = 0;
     if (max > 64)
         max = 64;
-    enum csph_err rc =
-        csph_queues_take_due(g->queues, csph_store_txn(g->store), now_ms, due, max, &n, err);
+    enum hub_err rc =
+        hub_queues_take_due(g->queues, hub_store_txn(g->store), now_ms, due, max, &n, err);
     for (size_t i = 0; rc == CSPH_ERR_OK && i < n; i++) {
         char eid[64], when[32];
         /* One timer per alert and due date: a restart that fires it again
@@ -384,18 +367,18 @@ enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t
         g->hub_event.size = 0;
         msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
         pack_head(&pk, 6, eid, "timer.fired", due[i].due_ms);
-        csph_pack_str(&pk, "alert");
+        hub_pack_str(&pk, "alert");
         msgpack_pack_uint64(&pk, due[i].id);
-        csph_pack_str(&pk, "panel");
-        csph_pack_str(&pk, g->cfg->panels[due[i].panel_index].name);
-        csph_pack_str(&pk, "rule");
-        csph_pack_str(&pk, due[i].rule);
-        csph_pack_str(&pk, "priority");
-        csph_pack_str(&pk, csph_priority_name(due[i].priority));
-        csph_pack_str(&pk, "key");
-        csph_pack_str(&pk, due[i].key);
-        csph_pack_str(&pk, "due_at");
-        csph_pack_strn(&pk, when, (size_t)csph_time_format(due[i].due_ms, when));
+        hub_pack_str(&pk, "panel");
+        hub_pack_str(&pk, g->cfg->panels[due[i].panel_index].name);
+        hub_pack_str(&pk, "rule");
+        hub_pack_str(&pk, due[i].rule);
+        hub_pack_str(&pk, "priority");
+        hub_pack_str(&pk, hub_priority_name(due[i].priority));
+        hub_pack_str(&pk, "key");
+        hub_pack_str(&pk, due[i].key);
+        hub_pack_str(&pk, "due_at");
+        hub_pack_strn(&pk, when, (size_t)csph_time_format(due[i].due_ms, when));
         uint64_t seq;
         rc = ingest_hub_event(g, now_ms, &seq, err);
         if (rc == CSPH_ERR_OK) {
@@ -408,12 +391,12 @@ enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t
     return rc;
 }
 
-enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
-                                const char *op, const char *query, size_t query_len,
-                                uint64_t returned, int64_t now_ms, struct csph_error *err)
+enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const char *role,
+                              const char *op, const char *query, size_t query_len,
+                              uint64_t returned, int64_t now_ms, struct hub_error *err)
 {
     char eid[64];
-    snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)csph_store_next_seq(g->store));
+    snprintf(eid, sizeof eid, "access-%llu", (unsigned long long)hub_store_next_seq(g->store));
     /* One record keeps at most CSPH_AUDIT_QUERY_MAX bytes of the query
      * (a request may be 1 MiB), and says when it was cut. */
     int cut = query_len > CSPH_AUDIT_QUERY_MAX;
@@ -427,18 +410,18 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
     pack_head(&pk, cut ? 6 : 5, eid, "audit.access", now_ms);
     if (cut) {
-        csph_pack_str(&pk, "query_truncated");
+        hub_pack_str(&pk, "query_truncated");
         msgpack_pack_true(&pk);
     }
-    csph_pack_str(&pk, "identity");
-    csph_pack_str(&pk, identity);
-    csph_pack_str(&pk, "role");
-    csph_pack_str(&pk, role);
-    csph_pack_str(&pk, "op");
-    csph_pack_str(&pk, op);
-    csph_pack_str(&pk, "query");
-    csph_pack_strn(&pk, query, query_len);
-    csph_pack_str(&pk, "returned");
+    hub_pack_str(&pk, "identity");
+    hub_pack_str(&pk, identity);
+    hub_pack_str(&pk, "role");
+    hub_pack_str(&pk, role);
+    hub_pack_str(&pk, "op");
+    hub_pack_str(&pk, op);
+    hub_pack_str(&pk, "query");
+    hub_pack_strn(&pk, query, query_len);
+    hub_pack_str(&pk, "returned");
     msgpack_pack_uint64(&pk, returned);
     uint64_t seq;
     return ingest_hub_event(g, now_ms, &seq, err);
@@ -446,28 +429,28 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
 
 /* ---- the rule set in force, in the log ---------------------------------- */
 
-enum csph_err csph_ingest_rules_fit(const struct csph_rules *rules, struct csph_error *err)
+enum hub_err hub_ingest_rules_fit(const struct hub_rules *rules, struct hub_error *err)
 {
-    const struct csph_ruleset *set = rules ? csph_rules_set(rules) : NULL;
+    const struct hub_ruleset *set = rules ? hub_rules_set(rules) : NULL;
     if (!set)
         return CSPH_ERR_OK;
     if (set->rules_len > CSPH_RULES_TEXT_MAX)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "rules_file",
-                              "%s: the rule file is %zu bytes; the log keeps the rule set in "
-                              "force, and a rule file may be at most %d bytes",
-                              set->rules_name, set->rules_len, CSPH_RULES_TEXT_MAX);
+        return hub_error_set(err, CSPH_ERR_CONFIG, "rules_file",
+                             "%s: the rule file is %zu bytes; the log keeps the rule set in "
+                             "force, and a rule file may be at most %d bytes",
+                             set->rules_name, set->rules_len, CSPH_RULES_TEXT_MAX);
     if (set->calendar_len > CSPH_CALENDAR_TEXT_MAX)
-        return csph_error_set(err, CSPH_ERR_CONFIG, "rules_file",
-                              "%s: the calendar is %zu bytes; the log keeps the rule set in "
-                              "force, and a calendar may be at most %d bytes",
-                              set->calendar_name, set->calendar_len, CSPH_CALENDAR_TEXT_MAX);
+        return hub_error_set(err, CSPH_ERR_CONFIG, "rules_file",
+                             "%s: the calendar is %zu bytes; the log keeps the rule set in "
+                             "force, and a calendar may be at most %d bytes",
+                             set->calendar_name, set->calendar_len, CSPH_CALENDAR_TEXT_MAX);
     return CSPH_ERR_OK;
 }
 
 /* The rules.loaded in force at seq at (the last one at or before it; at =
  * UINT64_MAX: the last one): *seq (0: none) and its digest into out. */
-static enum csph_err rules_at(struct csph_ingest *g, uint64_t at, char *out, size_t n,
-                              uint64_t *seq, struct csph_error *err)
+static enum hub_err rules_at(struct hub_ingest *g, uint64_t at, char *out, size_t n,
+                             uint64_t *seq, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -475,10 +458,10 @@ static enum csph_err rules_at(struct csph_ingest *g, uint64_t at, char *out, siz
     MDB_val k = {sizeof at, &at}, v;
     out[0] = 0;
     *seq = 0;
-    int rc = mdb_txn_begin(csph_store_env(g->store), NULL, MDB_RDONLY, &txn);
+    int rc = mdb_txn_begin(hub_store_env(g->store), NULL, MDB_RDONLY, &txn);
     if (rc)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
-                              mdb_strerror(rc));
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
+                             mdb_strerror(rc));
     if ((rc = mdb_dbi_open(txn, RULES_DB, MDB_INTEGERKEY, &dbi)) == 0 &&
         (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -495,48 +478,48 @@ static enum csph_err rules_at(struct csph_ingest *g, uint64_t at, char *out, siz
     /* Committed, not aborted: a handle opened in it stays usable. */
     mdb_txn_commit(txn);
     if (rc && rc != MDB_NOTFOUND)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
-                              mdb_strerror(rc));
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the rule set in force: %s",
+                             mdb_strerror(rc));
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_ingest_rules_recorded(struct csph_ingest *g, char *out, size_t n,
-                                         uint64_t *seq, struct csph_error *err)
+enum hub_err hub_ingest_rules_recorded(struct hub_ingest *g, char *out, size_t n,
+                                       uint64_t *seq, struct hub_error *err)
 {
     uint64_t s;
-    enum csph_err rc = rules_at(g, UINT64_MAX, out, n, &s, err);
+    enum hub_err rc = rules_at(g, UINT64_MAX, out, n, &s, err);
     if (seq)
         *seq = s;
     return rc;
 }
 
-enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, uint64_t *seq,
-                                       struct csph_error *err)
+enum hub_err hub_ingest_rules_loaded(struct hub_ingest *g, int64_t now_ms, uint64_t *seq,
+                                     struct hub_error *err)
 {
-    const struct csph_ruleset *set = g->rules ? csph_rules_set(g->rules) : NULL;
-    enum csph_err rc = csph_ingest_rules_fit(g->rules, err);
+    const struct hub_ruleset *set = g->rules ? hub_rules_set(g->rules) : NULL;
+    enum hub_err rc = hub_ingest_rules_fit(g->rules, err);
     if (rc)
         return rc;
     char eid[64];
-    const char *digest = g->rules ? csph_rules_digest(g->rules) : CSPH_RULES_NONE;
+    const char *digest = g->rules ? hub_rules_digest(g->rules) : CSPH_RULES_NONE;
     snprintf(eid, sizeof eid, "rules-%.16s-%llu", digest,
-             (unsigned long long)csph_store_next_seq(g->store));
+             (unsigned long long)hub_store_next_seq(g->store));
     int cal = set && set->has_calendar;
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
     pack_head(&pk, cal ? 5 : 3, eid, "rules.loaded", now_ms);
-    csph_pack_str(&pk, "digest");
-    csph_pack_str(&pk, digest);
-    csph_pack_str(&pk, "rules_name");
-    csph_pack_str(&pk, set && set->rules_name[0] ? set->rules_name : CSPH_RULES_NONE);
-    csph_pack_str(&pk, "rules_text");
-    csph_pack_strn(&pk, set ? (const char *)set->rules_text : "", set ? set->rules_len : 0);
+    hub_pack_str(&pk, "digest");
+    hub_pack_str(&pk, digest);
+    hub_pack_str(&pk, "rules_name");
+    hub_pack_str(&pk, set && set->rules_name[0] ? set->rules_name : CSPH_RULES_NONE);
+    hub_pack_str(&pk, "rules_text");
+    hub_pack_strn(&pk, set ? (const char *)set->rules_text : "", set ? set->rules_len : 0);
     if (cal) {
-        csph_pack_str(&pk, "calendar_name");
-        csph_pack_str(&pk, set->calendar_name);
-        csph_pack_str(&pk, "calendar_text");
-        csph_pack_strn(&pk, (const char *)set->calendar_text, set->calendar_len);
+        hub_pack_str(&pk, "calendar_name");
+        hub_pack_str(&pk, set->calendar_name);
+        hub_pack_str(&pk, "calendar_text");
+        hub_pack_strn(&pk, (const char *)set->calendar_text, set->calendar_len);
     }
     return ingest_hub_event(g, now_ms, seq, err);
 }
@@ -544,18 +527,18 @@ enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, ui
 /* A string field as a NUL-terminated copy (name fields: at most 255). */
 static void field_str(const msgpack_object *obj, const char *name, char *out, size_t n)
 {
-    const msgpack_object *v = csph_mp_get(obj, name);
+    const msgpack_object *v = hub_mp_get(obj, name);
     out[0] = 0;
     if (v && v->type == MSGPACK_OBJECT_STR)
         snprintf(out, n, "%.*s", (int)v->via.str.size, v->via.str.ptr);
 }
 
-enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_object *obj,
-                                           struct csph_rules **out, struct csph_error *err)
+enum hub_err hub_ingest_rules_from_event(struct hub_ingest *g, const msgpack_object *obj,
+                                         struct hub_rules **out, struct hub_error *err)
 {
     char digest[80], name[256], cal_name[256];
-    const msgpack_object *text = csph_mp_get(obj, "rules_text"),
-                         *cal = csph_mp_get(obj, "calendar_text");
+    const msgpack_object *text = hub_mp_get(obj, "rules_text"),
+                         *cal = hub_mp_get(obj, "calendar_text");
     *out = NULL;
     field_str(obj, "digest", digest, sizeof digest);
     field_str(obj, "rules_name", name, sizeof name);
@@ -563,27 +546,27 @@ enum csph_err csph_ingest_rules_from_event(struct csph_ingest *g, const msgpack_
     if (!strcmp(digest, CSPH_RULES_NONE))
         return CSPH_ERR_OK;
     if (!text || text->type != MSGPACK_OBJECT_STR || (cal && cal->type != MSGPACK_OBJECT_STR))
-        return csph_error_set(err, CSPH_ERR_BAD_EVENT, "rules_text",
-                              "a rules.loaded event without its rule file's text");
-    struct csph_ruleset *set;
-    enum csph_err rc = csph_ruleset_load_text(
+        return hub_error_set(err, CSPH_ERR_BAD_EVENT, "rules_text",
+                             "a rules.loaded event without its rule file's text");
+    struct hub_ruleset *set;
+    enum hub_err rc = hub_ruleset_load_text(
         &set, name[0] ? name : "rules.yaml", (const unsigned char *)text->via.str.ptr,
         text->via.str.size, cal_name[0] ? cal_name : NULL,
         cal ? (const unsigned char *)cal->via.str.ptr : NULL, cal ? cal->via.str.size : 0,
         g->cfg->panels, g->cfg->npanels, g->schemas, err);
     if (rc)
         return rc;
-    return csph_rules_from_set(out, set, err);
+    return hub_rules_from_set(out, set, err);
 }
 
 struct recorded {
-    struct csph_ingest *g;
-    struct csph_rules *rules;
-    enum csph_err rc;
-    struct csph_error *err;
+    struct hub_ingest *g;
+    struct hub_rules *rules;
+    enum hub_err rc;
+    struct hub_error *err;
 };
 
-static int recorded_visit(void *ctx, const struct csph_stored_event *ev)
+static int recorded_visit(void *ctx, const struct hub_stored_event *ev)
 {
     struct recorded *r = ctx;
     msgpack_zone z;
@@ -591,28 +574,28 @@ static int recorded_visit(void *ctx, const struct csph_stored_event *ev)
     size_t off = 0;
     msgpack_zone_init(&z, 4096);
     if (msgpack_unpack(ev->bytes, ev->len, &off, &z, &obj) != MSGPACK_UNPACK_SUCCESS)
-        r->rc = csph_error_set(r->err, CSPH_ERR_INTERNAL, NULL,
-                               "the rules.loaded event at seq %llu is not readable",
-                               (unsigned long long)ev->seq);
+        r->rc = hub_error_set(r->err, CSPH_ERR_INTERNAL, NULL,
+                              "the rules.loaded event at seq %llu is not readable",
+                              (unsigned long long)ev->seq);
     else
-        r->rc = csph_ingest_rules_from_event(r->g, &obj, &r->rules, r->err);
+        r->rc = hub_ingest_rules_from_event(r->g, &obj, &r->rules, r->err);
     msgpack_zone_destroy(&z);
     return 1;
 }
 
-enum csph_err csph_ingest_rules_in_force(struct csph_ingest *g, uint64_t at,
-                                         struct csph_rules **out, int *found,
-                                         struct csph_error *err)
+enum hub_err hub_ingest_rules_in_force(struct hub_ingest *g, uint64_t at,
+                                       struct hub_rules **out, int *found,
+                                       struct hub_error *err)
 {
     char digest[80];
     uint64_t seq;
     *out = NULL;
     *found = 0;
-    enum csph_err rc = rules_at(g, at, digest, sizeof digest, &seq, err);
+    enum hub_err rc = rules_at(g, at, digest, sizeof digest, &seq, err);
     if (rc || !seq)
         return rc;
     struct recorded r = {g, NULL, CSPH_ERR_OK, err};
-    if ((rc = csph_store_get(g->store, seq, recorded_visit, &r, err)))
+    if ((rc = hub_store_get(g->store, seq, recorded_visit, &r, err)))
         return rc;
     if (r.rc)
         return r.rc;
@@ -623,14 +606,14 @@ enum csph_err csph_ingest_rules_in_force(struct csph_ingest *g, uint64_t at,
 
 /* An event as stored, as the rules see it: obj unpacked into zone. -1 when
  * it does not unpack (never for an accepted event). */
-static int stored_rule_event(const struct csph_stored_event *ev, msgpack_zone *zone,
-                             msgpack_object *obj, struct csph_rule_event *rev)
+static int stored_rule_event(const struct hub_stored_event *ev, msgpack_zone *zone,
+                             msgpack_object *obj, struct hub_rule_event *rev)
 {
     size_t off = 0;
     msgpack_zone_clear(zone);
     if (msgpack_unpack(ev->bytes, ev->len, &off, zone, obj) != MSGPACK_UNPACK_SUCCESS)
         return -1;
-    *rev = (struct csph_rule_event){
+    *rev = (struct hub_rule_event){
         .seq = ev->seq, .type = ev->type, .type_len = ev->type_len,
         .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms, .obj = obj,
     };
@@ -640,30 +623,30 @@ static int stored_rule_event(const struct csph_stored_event *ev, msgpack_zone *z
 /* ---- catching the index up from the log ------------------------------- */
 
 struct catch_up {
-    struct csph_ingest *g;
+    struct hub_ingest *g;
     msgpack_zone zone;
-    enum csph_err rc;
-    struct csph_error *err;
+    enum hub_err rc;
+    struct hub_error *err;
     /* The rules the events were evaluated with when they arrived: the live
      * ones (the caller's), or a rule set the log records (owned). */
-    struct csph_rules *live, *owned;
+    struct hub_rules *live, *owned;
 };
 
 /* Put r in force for the catch-up (the live rules when it is NULL and
  * use_live). */
-static enum csph_err catch_up_switch(struct catch_up *c, struct csph_rules *r, int use_live)
+static enum hub_err catch_up_switch(struct catch_up *c, struct hub_rules *r, int use_live)
 {
     /* One filter of the state's series for every engine that writes it:
      * an engine that kept its own would miss the series the others made
      * (a false "absent" loses an alert). The next takes the filter of the
      * one in hand; an engine for an older rule set has none of its own. */
-    struct csph_rules *next = use_live ? c->live : r;
+    struct hub_rules *next = use_live ? c->live : r;
     if (!use_live && r)
-        csph_rules_cache(r, 0, c->err);
-    csph_rules_take_cache(next, c->g->rules);
+        hub_rules_cache(r, 0, c->err);
+    hub_rules_take_cache(next, c->g->rules);
     c->g->rules = next;
     if (c->owned != c->g->rules)
-        csph_rules_destroy(&c->owned);
+        hub_rules_destroy(&c->owned);
     if (!use_live)
         c->owned = r;
     return CSPH_ERR_OK;
@@ -672,19 +655,19 @@ static enum csph_err catch_up_switch(struct catch_up *c, struct csph_rules *r, i
 /* The rule set of a rules.loaded event (obj) or, with obj NULL, of the log
  * at seq at, for the catch-up: the live rules when it is theirs (or when it
  * cannot be compiled, with a warning). */
-static enum csph_err catch_up_rules(struct catch_up *c, const msgpack_object *obj, uint64_t at)
+static enum hub_err catch_up_rules(struct catch_up *c, const msgpack_object *obj, uint64_t at)
 {
-    struct csph_rules *r = NULL;
-    struct csph_error why;
-    enum csph_err rc;
+    struct hub_rules *r = NULL;
+    struct hub_error why;
+    enum hub_err rc;
     int found = 1;
-    const char *live = c->live ? csph_rules_digest(c->live) : CSPH_RULES_NONE;
+    const char *live = c->live ? hub_rules_digest(c->live) : CSPH_RULES_NONE;
     if (obj) {
-        const msgpack_object *d = csph_mp_get(obj, "digest");
+        const msgpack_object *d = hub_mp_get(obj, "digest");
         if (d && d->type == MSGPACK_OBJECT_STR && d->via.str.size == strlen(live) &&
             !memcmp(d->via.str.ptr, live, d->via.str.size))
             return catch_up_switch(c, NULL, 1);
-        rc = csph_ingest_rules_from_event(c->g, obj, &r, &why);
+        rc = hub_ingest_rules_from_event(c->g, obj, &r, &why);
     } else {
         char digest[80];
         uint64_t seq;
@@ -692,7 +675,7 @@ static enum csph_err catch_up_rules(struct catch_up *c, const msgpack_object *ob
             return rc;
         if (!seq || !strcmp(digest, live)) /* none recorded yet: the configured rules */
             return catch_up_switch(c, NULL, 1);
-        rc = csph_ingest_rules_in_force(c->g, at, &r, &found, &why);
+        rc = hub_ingest_rules_in_force(c->g, at, &r, &found, &why);
     }
     if (rc || !found) {
         LOG_WARN("ingest", "the rules in force at seq %llu cannot be compiled (%s): the index "
@@ -703,19 +686,19 @@ static enum csph_err catch_up_rules(struct catch_up *c, const msgpack_object *ob
     return catch_up_switch(c, r, 0);
 }
 
-static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
+static int catch_up_visit(void *vctx, const struct hub_stored_event *ev)
 {
     struct catch_up *c = vctx;
     msgpack_object obj;
-    struct csph_rule_event rev;
+    struct hub_rule_event rev;
     if (stored_rule_event(ev, &c->zone, &obj, &rev))
         return 0; /* cannot happen for an accepted event; nothing to index by */
-    const msgpack_object *id = csph_mp_get(&obj, "id");
+    const msgpack_object *id = hub_mp_get(&obj, "id");
     if (id && id->type == MSGPACK_OBJECT_STR &&
-        (c->rc = csph_store_index_add(c->g->store, ev, id->via.str.ptr, id->via.str.size,
-                                      c->err)))
+        (c->rc = hub_store_index_add(c->g->store, ev, id->via.str.ptr, id->via.str.size,
+                                     c->err)))
         return 1;
-    int ti = csph_schemas_find(c->g->schemas, ev->type, ev->type_len);
+    int ti = hub_schemas_find(c->g->schemas, ev->type, ev->type_len);
     if ((c->rc = index_refs(c->g, ti, &obj, ev->occurred_ms, ev->seq, c->err)))
         return 1;
     /* The hub put these rules in force before it wrote the event. */
@@ -727,10 +710,10 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
     /* The rules see the event as they did when it arrived; the alerts it
      * raised then are in the log's environment already, so its drafts are
      * not inserted again. */
-    const struct csph_alert_draft *drafts;
+    const struct hub_alert_draft *drafts;
     size_t n;
-    c->rc = csph_rules_eval(c->g->rules, csph_store_index_txn(c->g->store), &rev, &drafts, &n,
-                            c->err);
+    c->rc = hub_rules_eval(c->g->rules, hub_store_index_txn(c->g->store), &rev, &drafts, &n,
+                           c->err);
     if (c->rc == CSPH_ERR_OK && is_type(ev->type, ev->type_len, "alert.status"))
         c->rc = decide(c->g, NULL, &obj, ev->seq, ev->occurred_ms, ev->received_ms, &drafts, &n,
                        c->err);
@@ -740,39 +723,39 @@ static int catch_up_visit(void *vctx, const struct csph_stored_event *ev)
 /* ---- filling new rules' series from the whole log ------------------------ */
 
 struct backfill {
-    struct csph_ingest *g;
+    struct hub_ingest *g;
     msgpack_zone zone;
-    enum csph_err rc;
-    struct csph_error *err;
+    enum hub_err rc;
+    struct hub_error *err;
 };
 
-static int backfill_visit(void *vctx, const struct csph_stored_event *ev)
+static int backfill_visit(void *vctx, const struct hub_stored_event *ev)
 {
     struct backfill *b = vctx;
     msgpack_object obj;
-    struct csph_rule_event rev;
+    struct hub_rule_event rev;
     if (stored_rule_event(ev, &b->zone, &obj, &rev))
         return 0;
-    b->rc = csph_rules_backfill(b->g->rules, csph_store_index_txn(b->g->store), &rev, b->err);
+    b->rc = hub_rules_backfill(b->g->rules, hub_store_index_txn(b->g->store), &rev, b->err);
     return b->rc != CSPH_ERR_OK;
 }
 
-enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, struct csph_error *err)
+enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct hub_error *err)
 {
     struct backfill b = {.g = g, .err = err};
     size_t unbuilt = 0;
-    enum csph_err rc;
+    enum hub_err rc;
     *events = 0;
     if (!g->rules)
         return CSPH_ERR_OK;
-    csph_store_index_settle(g->store); /* outside any batch, from a committed index */
-    uint64_t applied = csph_store_index_applied(g->store), from = 0,
-             last = csph_store_last_seq(g->store);
-    if ((rc = csph_store_index_begin(g->store, err)))
+    hub_store_index_settle(g->store); /* outside any batch, from a committed index */
+    uint64_t applied = hub_store_index_applied(g->store), from = 0,
+             last = hub_store_last_seq(g->store);
+    if ((rc = hub_store_index_begin(g->store, err)))
         return rc;
-    if ((rc = csph_rules_unbuilt(g->rules, csph_store_index_txn(g->store), &unbuilt, err)) ||
+    if ((rc = hub_rules_unbuilt(g->rules, hub_store_index_txn(g->store), &unbuilt, err)) ||
         !unbuilt) {
-        csph_store_index_abort(g->store);
+        hub_store_index_abort(g->store);
         return rc;
     }
     if (last)
@@ -782,30 +765,30 @@ enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, stru
     clock_gettime(CLOCK_MONOTONIC, &t0);
     msgpack_zone_init(&b.zone, 8192);
     while (rc == CSPH_ERR_OK) {
-        uint64_t chunk = csph_store_index_hold_events(g->store);
+        uint64_t chunk = hub_store_index_hold_events(g->store);
         uint64_t upto = from, until = last - from > chunk ? from + chunk : last;
         int end = 1;
         if (from < last)
-            rc = csph_store_scan(g->store, from, until, until - from, backfill_visit, &b, &upto,
-                                 &end, err);
+            rc = hub_store_scan(g->store, from, until, until - from, backfill_visit, &b, &upto,
+                                &end, err);
         if (rc == CSPH_ERR_OK)
             rc = b.rc;
         if (rc == CSPH_ERR_OK && upto >= last)
-            rc = csph_rules_mark_built(g->rules, csph_store_index_txn(g->store), err);
+            rc = hub_rules_mark_built(g->rules, hub_store_index_txn(g->store), err);
         if (rc) {
-            csph_store_index_abort(g->store);
+            hub_store_index_abort(g->store);
             break;
         }
-        if ((rc = csph_store_index_commit(g->store, applied, err)))
+        if ((rc = hub_store_index_commit(g->store, applied, err)))
             break;
         *events += upto - from;
         if (upto >= last || upto <= from)
             break;
         from = upto;
-        if ((rc = csph_store_index_begin(g->store, err)))
+        if ((rc = hub_store_index_begin(g->store, err)))
             break;
-        if ((rc = csph_rules_unbuilt(g->rules, csph_store_index_txn(g->store), &unbuilt, err))) {
-            csph_store_index_abort(g->store);
+        if ((rc = hub_rules_unbuilt(g->rules, hub_store_index_txn(g->store), &unbuilt, err))) {
+            hub_store_index_abort(g->store);
             break;
         }
     }
@@ -818,59 +801,59 @@ enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, stru
     return rc;
 }
 
-enum csph_err csph_ingest_catch_up(struct csph_ingest *g, uint64_t *caught,
-                                   struct csph_error *err)
+enum hub_err hub_ingest_catch_up(struct hub_ingest *g, uint64_t *caught,
+                                 struct hub_error *err)
 {
     return catch_up(g, UINT64_MAX, 0, caught, err);
 }
 
-enum csph_err csph_ingest_heal(struct csph_ingest *g, int *more, struct csph_error *err)
+enum hub_err hub_ingest_heal(struct hub_ingest *g, int *more, struct hub_error *err)
 {
-    struct csph_store_health h;
-    enum csph_err rc = CSPH_ERR_OK;
+    struct hub_store_health h;
+    enum hub_err rc = CSPH_ERR_OK;
     uint64_t caught;
     *more = 0;
-    if (csph_store_log_failed(g->store)) {
-        if ((rc = csph_store_reopen_log(g->store, err)) ||
-            (rc = csph_queues_reopen(g->queues, csph_store_env(g->store), err))) {
+    if (hub_store_log_failed(g->store)) {
+        if ((rc = hub_store_reopen_log(g->store, err)) ||
+            (rc = hub_queues_reopen(g->queues, hub_store_env(g->store), err))) {
             *more = 1;
             return rc;
         }
     }
-    if (csph_store_index_open(g->store) || !csph_store_needs_heal(g->store))
+    if (hub_store_index_open(g->store) || !hub_store_needs_heal(g->store))
         return CSPH_ERR_OK;
     /* A begin does the rebuild's reset when one is due (and then answers
      * busy: the emptied index is not for a batch). */
-    rc = csph_store_index_begin(g->store, err);
+    rc = hub_store_index_begin(g->store, err);
     if (rc == CSPH_ERR_OK)
-        csph_store_index_abort(g->store);
-    csph_store_health(g->store, &h);
+        hub_store_index_abort(g->store);
+    hub_store_health(g->store, &h);
     int rebuilding = strcmp(h.index, "rebuilding") == 0;
-    if (rc && !(rebuilding && csph_store_index_applied(g->store) == 0)) {
+    if (rc && !(rebuilding && hub_store_index_applied(g->store) == 0)) {
         *more = 1;
         return rc;
     }
     rc = catch_up(g, CATCH_UP_STEP, strcmp(h.index, "ok") != 0, &caught, err);
-    csph_store_health(g->store, &h);
+    hub_store_health(g->store, &h);
     if (rc == CSPH_ERR_OK && rebuilding && strcmp(h.index, "ok") == 0) {
         /* Level again: the rules' windows of events from before the rule
          * set in force, as at a start. */
         uint64_t filled;
-        rc = csph_ingest_backfill(g, &filled, err);
+        rc = hub_ingest_backfill(g, &filled, err);
     }
-    *more = csph_store_needs_heal(g->store);
+    *more = hub_store_needs_heal(g->store);
     return rc;
 }
 
 /* Bring the index level with the log, at most max events (UINT64_MAX: all
  * of them); quiet: no log lines (a rebuild in steps logs its own). */
-static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, uint64_t *caught,
-                              struct csph_error *err)
+static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
+                             struct hub_error *err)
 {
     struct catch_up c = {.g = g, .err = err, .live = g->rules};
-    csph_store_index_settle(g->store); /* what is held first: it is level with the log */
-    uint64_t from = csph_store_index_applied(g->store), last = csph_store_last_seq(g->store);
-    enum csph_err rc = CSPH_ERR_OK;
+    hub_store_index_settle(g->store); /* what is held first: it is level with the log */
+    uint64_t from = hub_store_index_applied(g->store), last = hub_store_last_seq(g->store);
+    enum hub_err rc = CSPH_ERR_OK;
     *caught = 0;
     if (from >= last)
         return CSPH_ERR_OK;
@@ -887,32 +870,32 @@ static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, ui
     msgpack_zone_init(&c.zone, 8192);
     while (rc == CSPH_ERR_OK && from < last) {
         int end;
-        if ((rc = csph_store_index_begin(g->store, err)))
+        if ((rc = hub_store_index_begin(g->store, err)))
             break;
-        uint64_t chunk = csph_store_index_hold_events(g->store);
+        uint64_t chunk = hub_store_index_hold_events(g->store);
         uint64_t upto = from, until = last - from > chunk ? from + chunk : last;
         c.rc = CSPH_ERR_OK;
-        rc = csph_store_scan(g->store, from, until, until - from, catch_up_visit, &c, &upto, &end,
-                             err);
+        rc = hub_store_scan(g->store, from, until, until - from, catch_up_visit, &c, &upto, &end,
+                            err);
         if (rc == CSPH_ERR_OK)
             rc = c.rc;
         if (rc == CSPH_ERR_OK && upto <= from)
-            rc = csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                                "the log has no event after seq %llu but its last is %llu",
-                                (unsigned long long)from, (unsigned long long)last);
+            rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                               "the log has no event after seq %llu but its last is %llu",
+                               (unsigned long long)from, (unsigned long long)last);
         if (rc) {
-            csph_store_index_abort(g->store);
+            hub_store_index_abort(g->store);
             break;
         }
-        if ((rc = csph_store_index_commit(g->store, upto, err)))
+        if ((rc = hub_store_index_commit(g->store, upto, err)))
             break;
         *caught += upto - from;
         from = upto;
     }
     msgpack_zone_destroy(&c.zone);
-    csph_rules_take_cache(c.live, g->rules);
+    hub_rules_take_cache(c.live, g->rules);
     g->rules = c.live;
-    csph_rules_destroy(&c.owned);
+    hub_rules_destroy(&c.owned);
     if (rc == CSPH_ERR_OK && !quiet)
         LOG_INFO("ingest", "the index is level with the log (%llu events applied)",
                  (unsigned long long)*caught);

@@ -7,11 +7,11 @@
 
 #include "timefmt.h"
 
-enum csph_log_level csph_log_min = CSPH_LOG_INFO;
+enum hub_log_level hub_log_min = CSPH_LOG_INFO;
 
 static const char *const level_names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
 
-int csph_log_level_parse(const char *s)
+int hub_log_level_parse(const char *s)
 {
     static const char *const names[] = {"debug", "info", "warn", "error", "off"};
     for (int i = 0; i < 5; i++)
@@ -20,7 +20,7 @@ int csph_log_level_parse(const char *s)
     return -1;
 }
 
-void csph_log_write(enum csph_log_level lvl, const char *module, const char *fmt, ...)
+void hub_log_write(enum hub_log_level lvl, const char *module, const char *fmt, ...)
 {
     /* Log lines carry wall-clock time even when a test clock drives the hub:
      * they are for the person reading the log, not for the rules. */

@@ -6,23 +6,23 @@
 #ifndef CSPH_LOG_H
 #define CSPH_LOG_H
 
-enum csph_log_level { CSPH_LOG_DEBUG, CSPH_LOG_INFO, CSPH_LOG_WARN, CSPH_LOG_ERROR, CSPH_LOG_OFF };
+enum hub_log_level { CSPH_LOG_DEBUG, CSPH_LOG_INFO, CSPH_LOG_WARN, CSPH_LOG_ERROR, CSPH_LOG_OFF };
 
-extern enum csph_log_level csph_log_min;
+extern enum hub_log_level hub_log_min;
 
 /* Parse "debug", "info", "warn", "error", "off"; returns -1 if unknown. */
-int csph_log_level_parse(const char *s);
-void csph_log_write(enum csph_log_level lvl, const char *module, const char *fmt, ...)
+int hub_log_level_parse(const char *s);
+void hub_log_write(enum hub_log_level lvl, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define csph_log(lvl, module, ...)                                             \
+#define hub_log(lvl, module, ...)                                              \
     do {                                                                       \
-        if ((lvl) >= csph_log_min)                                             \
-            csph_log_write((lvl), (module), __VA_ARGS__);                      \
+        if ((lvl) >= hub_log_min)                                              \
+            hub_log_write((lvl), (module), __VA_ARGS__);                       \
     } while (0)
-#define LOG_DEBUG(m, ...) csph_log(CSPH_LOG_DEBUG, m, __VA_ARGS__)
-#define LOG_INFO(m, ...) csph_log(CSPH_LOG_INFO, m, __VA_ARGS__)
-#define LOG_WARN(m, ...) csph_log(CSPH_LOG_WARN, m, __VA_ARGS__)
-#define LOG_ERROR(m, ...) csph_log(CSPH_LOG_ERROR, m, __VA_ARGS__)
+#define LOG_DEBUG(m, ...) hub_log(CSPH_LOG_DEBUG, m, __VA_ARGS__)
+#define LOG_INFO(m, ...) hub_log(CSPH_LOG_INFO, m, __VA_ARGS__)
+#define LOG_WARN(m, ...) hub_log(CSPH_LOG_WARN, m, __VA_ARGS__)
+#define LOG_ERROR(m, ...) hub_log(CSPH_LOG_ERROR, m, __VA_ARGS__)
 
 #endif

@@ -68,7 +68,7 @@ static void usage(FILE *f)
 /* The exit status of a start that failed: which kind of failure, so a
  * service manager (and the IT officer) can tell them apart (README.md,
  * operations). */
-static int exit_status(enum csph_err e)
+static int exit_status(enum hub_err e)
 {
     switch (e) {
     case CSPH_ERR_CONFIG:
@@ -80,20 +80,20 @@ static int exit_status(enum csph_err e)
     }
 }
 
-static int verify(const struct csph_config *cfg)
+static int verify(const struct hub_config *cfg)
 {
-    struct csph_store *st;
-    struct csph_error err;
+    struct hub_store *st;
+    struct hub_error err;
     /* Read-only, without the directory's lock: an auditor can check the log
      * of a running hub (LMDB's reader lock gives a consistent snapshot). */
-    if (csph_store_open_readonly(&st, cfg->data_dir, &err)) {
+    if (hub_store_open_readonly(&st, cfg->data_dir, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
     uint64_t checked, bad;
     unsigned char tip[16];
     int rc = 0;
-    if (csph_store_verify(st, &checked, &bad, tip, &err)) {
+    if (hub_store_verify(st, &checked, &bad, tip, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         rc = 1;
     } else if (bad) {
@@ -105,9 +105,9 @@ static int verify(const struct csph_config *cfg)
         for (int i = 0; i < 16; i++)
             snprintf(hex + 2 * i, 3, "%02x", tip[i]);
         printf("log in %s verified: %llu events, hash chain intact (%s); last link %s\n",
-               cfg->data_dir, (unsigned long long)checked, csph_store_chain_name(st), hex);
+               cfg->data_dir, (unsigned long long)checked, hub_store_chain_name(st), hex);
     }
-    csph_store_close(&st);
+    hub_store_close(&st);
     return rc;
 }
 
@@ -161,10 +161,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "csphubd: --json goes with --what-if\n");
         return 2;
     }
-    static struct csph_config cfg;
-    struct csph_error err = {0};
-    csph_config_defaults(&cfg);
-    if (config_file && csph_config_load(&cfg, config_file, &err)) {
+    static struct hub_config cfg;
+    struct hub_error err = {0};
+    hub_config_defaults(&cfg);
+    if (config_file && hub_config_load(&cfg, config_file, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
@@ -176,33 +176,33 @@ int main(int argc, char **argv)
         cfg.nlisten = nlisten;
     }
     if (level) {
-        int l = csph_log_level_parse(level);
+        int l = hub_log_level_parse(level);
         if (l < 0) {
             fprintf(stderr, "csphubd: --log-level must be debug, info, warn, error or off\n");
             return 2;
         }
         cfg.log_level = l;
     }
-    csph_log_min = (enum csph_log_level)cfg.log_level;
-    if (csph_config_load_panels(&cfg, &err) || csph_config_validate(&cfg, &err)) {
+    hub_log_min = (enum hub_log_level)cfg.log_level;
+    if (hub_config_load_panels(&cfg, &err) || hub_config_validate(&cfg, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
     if (do_verify)
         return verify(&cfg);
     if (whatif_rules)
-        return csph_whatif(&cfg, whatif_rules, json, stdout, json ? stderr : stdout);
+        return hub_whatif(&cfg, whatif_rules, json, stdout, json ? stderr : stdout);
     if (rederive_from) {
         if (!data) {
             fprintf(stderr, "csphubd: --rederive needs --data EMPTY_DIR for the fresh log\n");
             return 2;
         }
-        return csph_rederive(&cfg, rederive_from, stdout);
+        return hub_rederive(&cfg, rederive_from, stdout);
     }
     if (check_only) {
         /* Everything a start would refuse, short of opening the log and
          * binding (a running hub may hold both). */
-        if (csph_server_check(&cfg, &err)) {
+        if (hub_server_check(&cfg, &err)) {
             fprintf(stderr, "csphubd: %s\n", err.message);
             return exit_status(err.code);
         }
@@ -213,10 +213,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct csph_clock clock;
-    csph_clock_init_real(&clock);
-    struct csph_server *srv = NULL;
-    enum csph_err rc = csph_server_new(&srv, &loop, &cfg, &clock, &err);
+    struct hub_clock clock;
+    hub_clock_init_real(&clock);
+    struct hub_server *srv = NULL;
+    enum hub_err rc = hub_server_new(&srv, &loop, &cfg, &clock, &err);
     if (rc) {
         LOG_ERROR("hub", "cannot start: %s", err.message);
         uv_loop_close(&loop);
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
     }
     LOG_INFO("hub", "csphub " CSPH_VERSION " ready");
     uv_run(&loop, UV_RUN_DEFAULT);
-    csph_server_destroy(&srv);
+    hub_server_destroy(&srv);
     uv_loop_close(&loop);
     LOG_INFO("hub", "stopped cleanly");
     return 0;

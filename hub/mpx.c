@@ -2,16 +2,16 @@
 
 #include <string.h>
 
-int csph_mp_str_eqn(const msgpack_object *o, const char *s, size_t len)
+int hub_mp_str_eqn(const msgpack_object *o, const char *s, size_t len)
 {
     /* An empty string's ptr may be NULL: memcmp must not see it. */
     return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
            (len == 0 || memcmp(o->via.str.ptr, s, len) == 0);
 }
 
-int csph_mp_str_eq(const msgpack_object *o, const char *s)
+int hub_mp_str_eq(const msgpack_object *o, const char *s)
 {
-    return csph_mp_str_eqn(o, s, strlen(s));
+    return hub_mp_str_eqn(o, s, strlen(s));
 }
 
 static const msgpack_object *get_n(const msgpack_object *map, const char *key, size_t len)
@@ -20,17 +20,17 @@ static const msgpack_object *get_n(const msgpack_object *map, const char *key, s
         return NULL;
     const msgpack_object_kv *kv = map->via.map.ptr;
     for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (csph_mp_str_eqn(&kv[i].key, key, len))
+        if (hub_mp_str_eqn(&kv[i].key, key, len))
             return &kv[i].val;
     return NULL;
 }
 
-const msgpack_object *csph_mp_get(const msgpack_object *map, const char *key)
+const msgpack_object *hub_mp_get(const msgpack_object *map, const char *key)
 {
     return get_n(map, key, strlen(key));
 }
 
-const msgpack_object *csph_mp_path(const msgpack_object *obj, const char *dotted)
+const msgpack_object *hub_mp_path(const msgpack_object *obj, const char *dotted)
 {
     const char *p = dotted;
     while (obj) {
@@ -44,7 +44,7 @@ const msgpack_object *csph_mp_path(const msgpack_object *obj, const char *dotted
     return NULL;
 }
 
-const char *csph_mp_type_name(const msgpack_object *o)
+const char *hub_mp_type_name(const msgpack_object *o)
 {
     switch (o->type) {
     case MSGPACK_OBJECT_NIL: return "nil";
@@ -70,7 +70,7 @@ static uint64_t be(const unsigned char *p, int n)
     return v;
 }
 
-int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth)
+int hub_mp_check(const char *buf, size_t len, size_t *off, int max_depth)
 {
     const unsigned char *p = (const unsigned char *)buf;
     if (*off >= len)
@@ -133,14 +133,14 @@ int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth)
     if (items > left)
         return -3;
     for (uint64_t i = 0; i < items; i++) {
-        int rc = csph_mp_check(buf, len, off, max_depth - 1);
+        int rc = hub_mp_check(buf, len, off, max_depth - 1);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count)
+int hub_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count)
 {
     const unsigned char *p = (const unsigned char *)buf;
     if (*off >= len)
@@ -160,5 +160,24 @@ int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *
     } else {
         return -1;
     }
+    return 0;
+}
+
+int hub_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
+                       msgpack_sbuffer *sb)
+{
+    size_t off = 0;
+    uint32_t n;
+    if (hub_mp_header(buf, len, &off, 1, &n) != 0 || n == UINT32_MAX)
+        return -1;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    size_t kl = strlen(key), vl = strlen(value);
+    msgpack_pack_map(&pk, n + 1);
+    msgpack_pack_str(&pk, kl);
+    msgpack_pack_str_body(&pk, key, kl);
+    msgpack_pack_str(&pk, vl);
+    msgpack_pack_str_body(&pk, value, vl);
+    msgpack_sbuffer_write(sb, buf + off, len - off);
     return 0;
 }

@@ -8,15 +8,15 @@
 
 /* The value for a string key in a map, or NULL when absent or obj is not a
  * map. */
-const msgpack_object *csph_mp_get(const msgpack_object *map, const char *key);
+const msgpack_object *hub_mp_get(const msgpack_object *map, const char *key);
 /* Follow a dotted path of string keys ("location.lsoa"). */
-const msgpack_object *csph_mp_path(const msgpack_object *obj, const char *dotted);
+const msgpack_object *hub_mp_path(const msgpack_object *obj, const char *dotted);
 /* 1 when o is a string equal to s. */
-int csph_mp_str_eq(const msgpack_object *o, const char *s);
+int hub_mp_str_eq(const msgpack_object *o, const char *s);
 /* 1 when o is a string equal to the len bytes at s. */
-int csph_mp_str_eqn(const msgpack_object *o, const char *s, size_t len);
+int hub_mp_str_eqn(const msgpack_object *o, const char *s, size_t len);
 /* The msgpack type's name for messages: "string", "integer", "map"... */
-const char *csph_mp_type_name(const msgpack_object *o);
+const char *hub_mp_type_name(const msgpack_object *o);
 
 /* Walk one MessagePack object at buf[*off] without building it, advancing
  * *off past it. Every container's declared count must fit in the bytes
@@ -25,12 +25,20 @@ const char *csph_mp_type_name(const msgpack_object *o);
  *   -1 not MessagePack (an unused type byte) or truncated,
  *   -2 nested deeper than max_depth,
  *   -3 a container declares more elements than the message holds. */
-int csph_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
+int hub_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
 
 /* Read the header of a map (map = 1) or an array at buf[*off], advancing
  * *off past it: 0 and *count (pairs or items), or -1 when it is not one.
  * For the places that walk MessagePack by hand to keep each value's exact
  * bytes. */
-int csph_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count);
+int hub_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count);
+
+/* Pack into sb (appended) the map at buf (len bytes) with the string pair
+ * (key, value) first: its header rewritten for one more pair, its pairs'
+ * bytes as they are. Returns 0, or -1 when buf does not start with a
+ * complete map header or the map already holds UINT32_MAX pairs. The one
+ * place a map is extended by hand (the hub stamping an event's source). */
+int hub_mp_map_prepend(const char *buf, size_t len, const char *key, const char *value,
+                       msgpack_sbuffer *sb);
 
 #endif

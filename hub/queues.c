@@ -25,12 +25,12 @@ static const char *const status_names[] = {
 #undef CSPH_AS_STR
 };
 
-const char *csph_alert_status_name(enum csph_alert_status s)
+const char *hub_alert_status_name(enum hub_alert_status s)
 {
     return (unsigned)s < CSPH_ALERT__COUNT ? status_names[s] : "open";
 }
 
-int csph_alert_status_parse(const char *s, size_t len)
+int hub_alert_status_parse(const char *s, size_t len)
 {
     for (int i = 0; i < CSPH_ALERT__COUNT; i++)
         if (strlen(status_names[i]) == len && memcmp(status_names[i], s, len) == 0)
@@ -38,9 +38,9 @@ int csph_alert_status_parse(const char *s, size_t len)
     return -1;
 }
 
-struct csph_queues {
+struct hub_queues {
     MDB_env *env;
-    const struct csph_config *cfg;
+    const struct hub_config *cfg;
     MDB_dbi alerts, panel_alerts, cursors, deadlines, cases, meta;
     uint64_t last_id, txn_last_id;
     uint64_t counts[CSPH_MAX_PANELS], txn_counts[CSPH_MAX_PANELS];
@@ -48,13 +48,13 @@ struct csph_queues {
     msgpack_sbuffer buf, red;
 };
 
-static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "%s: the hub's storage limit is reached",
-                              what);
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "%s: the hub's storage limit is reached",
+                             what);
     LOG_ERROR("queues", "%s: %s", what, mdb_strerror(rc));
-    return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: storage failure", what);
+    return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: storage failure", what);
 }
 
 /* Keys "panel \0 tail": returns the length written into out. */
@@ -70,13 +70,13 @@ static size_t panel_key(unsigned char *out, const char *panel, const void *tail,
 static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
 {
     /* Offset so that negative times sort before positive ones. */
-    csph_put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
-    csph_put_be64(out + 8, id);
+    hub_put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
+    hub_put_be64(out + 8, id);
 }
 
 /* The queues' databases in txn (created unless the environment is
  * read-only). */
-static int queues_dbis(struct csph_queues *q, MDB_txn *txn, unsigned create)
+static int queues_dbis(struct hub_queues *q, MDB_txn *txn, unsigned create)
 {
     int rc;
     if ((rc = mdb_dbi_open(txn, "alerts", create | MDB_INTEGERKEY, &q->alerts)) ||
@@ -89,7 +89,7 @@ static int queues_dbis(struct csph_queues *q, MDB_txn *txn, unsigned create)
     return 0;
 }
 
-enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err)
+enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_error *err)
 {
     MDB_txn *txn;
     q->env = env;
@@ -103,12 +103,12 @@ enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csp
     return rc ? lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
-                               const struct csph_config *cfg, struct csph_error *err)
+enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
+                             const struct hub_config *cfg, struct hub_error *err)
 {
-    struct csph_queues *q = calloc(1, sizeof *q);
+    struct hub_queues *q = calloc(1, sizeof *q);
     if (!q)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     q->env = env;
     q->cfg = cfg;
     msgpack_sbuffer_init(&q->buf);
@@ -120,12 +120,12 @@ enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
     unsigned ro = env_flags & MDB_RDONLY, create = ro ? 0 : MDB_CREATE;
     int rc = mdb_txn_begin(env, NULL, ro, &txn);
     if (rc) {
-        csph_queues_close(&q);
+        hub_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
     }
     if ((rc = queues_dbis(q, txn, create))) {
         mdb_txn_abort(txn);
-        csph_queues_close(&q);
+        hub_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
     }
     MDB_cursor *cur;
@@ -142,14 +142,14 @@ enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
             memcpy(&q->counts[i], v.mv_data, 8);
     }
     if ((rc = mdb_txn_commit(txn))) {
-        csph_queues_close(&q);
+        hub_queues_close(&q);
         return lmdb_fail(err, rc, "opening the panel queues");
     }
     *out = q;
     return CSPH_ERR_OK;
 }
 
-void csph_queues_close(struct csph_queues **qp)
+void hub_queues_close(struct hub_queues **qp)
 {
     if (!qp || !*qp)
         return;
@@ -159,14 +159,14 @@ void csph_queues_close(struct csph_queues **qp)
     *qp = NULL;
 }
 
-void csph_queues_txn_begin(struct csph_queues *q)
+void hub_queues_txn_begin(struct hub_queues *q)
 {
     q->txn_last_id = q->last_id;
     memcpy(q->txn_counts, q->counts, sizeof q->counts);
     q->txn_touched = 0;
 }
 
-void csph_queues_txn_end(struct csph_queues *q, int committed)
+void hub_queues_txn_end(struct hub_queues *q, int committed)
 {
     if (committed) {
         q->last_id = q->txn_last_id;
@@ -177,22 +177,22 @@ void csph_queues_txn_end(struct csph_queues *q, int committed)
     }
 }
 
-uint64_t csph_queues_touched(const struct csph_queues *q) { return q->touched; }
+uint64_t hub_queues_touched(const struct hub_queues *q) { return q->touched; }
 
-void csph_queues_counts(const struct csph_queues *q, uint64_t *counts)
+void hub_queues_counts(const struct hub_queues *q, uint64_t *counts)
 {
     memcpy(counts, q->counts, sizeof q->counts);
 }
 
 /* A key value keeps the kind it had in the event: the overdue rule's key
  * is alert 17 (a number), as in its timer.fired. */
-static void pack_key(msgpack_packer *pk, const struct csph_alert_draft *d)
+static void pack_key(msgpack_packer *pk, const struct hub_alert_draft *d)
 {
     msgpack_pack_map(pk, d->nkey);
     for (size_t i = 0; i < d->nkey; i++) {
         const char *v = d->key_values[i];
         char *end;
-        csph_pack_str(pk, d->key_names[i]);
+        hub_pack_str(pk, d->key_names[i]);
         if (d->key_tags[i] == 'n' && v[0] == '-') {
             long long n = strtoll(v, &end, 10);
             if (!*end) {
@@ -215,39 +215,39 @@ static void pack_key(msgpack_packer *pk, const struct csph_alert_draft *d)
                 continue;
             }
         }
-        csph_pack_str(pk, v);
+        hub_pack_str(pk, v);
     }
 }
 
 /* The static pairs of an alert; redacted for restricted panels' queues. */
-static void pack_pairs(msgpack_packer *pk, uint64_t id, const struct csph_alert_draft *d,
+static void pack_pairs(msgpack_packer *pk, uint64_t id, const struct hub_alert_draft *d,
                        const char *panel, const char *rule_version, int redacted)
 {
     char when[32];
-    csph_pack_str(pk, "id");
+    hub_pack_str(pk, "id");
     msgpack_pack_uint64(pk, id);
-    csph_pack_str(pk, "panel");
-    csph_pack_str(pk, panel);
-    csph_pack_str(pk, "rule");
-    csph_pack_str(pk, d->rule);
-    csph_pack_str(pk, "rule_version");
-    csph_pack_str(pk, rule_version);
-    csph_pack_str(pk, "priority");
-    csph_pack_str(pk, csph_priority_name(d->priority));
-    csph_pack_str(pk, "key");
+    hub_pack_str(pk, "panel");
+    hub_pack_str(pk, panel);
+    hub_pack_str(pk, "rule");
+    hub_pack_str(pk, d->rule);
+    hub_pack_str(pk, "rule_version");
+    hub_pack_str(pk, rule_version);
+    hub_pack_str(pk, "priority");
+    hub_pack_str(pk, hub_priority_name(d->priority));
+    hub_pack_str(pk, "key");
     pack_key(pk, d);
-    csph_pack_str(pk, "reason");
-    csph_pack_str(pk, redacted ? RESTRICTED_REASON : d->reason);
-    csph_pack_str(pk, "evidence");
+    hub_pack_str(pk, "reason");
+    hub_pack_str(pk, redacted ? RESTRICTED_REASON : d->reason);
+    hub_pack_str(pk, "evidence");
     msgpack_pack_array(pk, redacted ? 0 : d->nevidence);
     for (size_t i = 0; !redacted && i < d->nevidence; i++)
         msgpack_pack_uint64(pk, d->evidence[i]);
-    csph_pack_str(pk, "raised_at");
-    csph_pack_strn(pk, when, (size_t)csph_time_format(d->raised_ms, when));
+    hub_pack_str(pk, "raised_at");
+    hub_pack_strn(pk, when, (size_t)csph_time_format(d->raised_ms, when));
 }
 #define ALERT_PAIRS 9
 
-static void key_text(const struct csph_alert_draft *d, char *out, size_t n)
+static void key_text(const struct hub_alert_draft *d, char *out, size_t n)
 {
     size_t off = 0;
     out[0] = 0;
@@ -255,12 +255,12 @@ static void key_text(const struct csph_alert_draft *d, char *out, size_t n)
         off += (size_t)snprintf(out + off, n - off, "%s%s", i ? ", " : "", d->key_values[i]);
 }
 
-static enum csph_err add_case_index(struct csph_queues *q, MDB_txn *txn, const char *panel,
-                                    const struct csph_alert_draft *d, uint64_t id, int del,
-                                    struct csph_error *err)
+static enum hub_err add_case_index(struct hub_queues *q, MDB_txn *txn, const char *panel,
+                                   const struct hub_alert_draft *d, uint64_t id, int del,
+                                   struct hub_error *err)
 {
     unsigned char kb[80 + 260], idb[8];
-    csph_put_be64(idb, id);
+    hub_put_be64(idb, id);
     for (size_t i = 0; i < d->nkey; i++) {
         size_t vl = strlen(d->key_values[i]);
         if (vl > 256)
@@ -273,11 +273,11 @@ static enum csph_err add_case_index(struct csph_queues *q, MDB_txn *txn, const c
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
-                                 const struct csph_alert_draft *d, const char *rule_version,
-                                 uint64_t *idp, struct csph_error *err)
+enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
+                               const struct hub_alert_draft *d, const char *rule_version,
+                               uint64_t *idp, struct hub_error *err)
 {
-    const struct csph_panel *panel = &q->cfg->panels[d->panel_index];
+    const struct hub_panel *panel = &q->cfg->panels[d->panel_index];
     uint64_t id = q->txn_last_id + 1;
     msgpack_packer pk;
     q->buf.size = 0;
@@ -326,7 +326,7 @@ enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
         memcpy(p + 4, q->red.data, l);
 
     unsigned char kb[80], idb[8];
-    csph_put_be64(idb, id);
+    hub_put_be64(idb, id);
     unsigned char st = CSPH_ALERT_OPEN;
     MDB_val pk2 = {panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
     if ((rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
@@ -338,7 +338,7 @@ enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
         MDB_val dkv = {16, dk}, empty = {0, NULL};
         if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)))
             return lmdb_fail(err, rc, "storing a deadline");
-        enum csph_err e = add_case_index(q, txn, panel->name, d, id, 0, err);
+        enum hub_err e = add_case_index(q, txn, panel->name, d, id, 0, err);
         if (e)
             return e;
     }
@@ -403,16 +403,16 @@ static void pack_rec(msgpack_packer *pk, const struct rec *r, int full)
     int has_due = r->due_ms != NO_DUE;
     msgpack_pack_map(pk, (size_t)r->npairs + 1 + (has_due ? 1 : 0));
     if (!full && r->red_len)
-        csph_pack_raw(pk, r->red, r->red_len);
+        hub_pack_raw(pk, r->red, r->red_len);
     else
-        csph_pack_raw(pk, r->full, r->full_len);
+        hub_pack_raw(pk, r->full, r->full_len);
     if (has_due) {
         char when[32];
-        csph_pack_str(pk, "due_at");
-        csph_pack_strn(pk, when, (size_t)csph_time_format(r->due_ms, when));
+        hub_pack_str(pk, "due_at");
+        hub_pack_strn(pk, when, (size_t)csph_time_format(r->due_ms, when));
     }
-    csph_pack_str(pk, "status");
-    csph_pack_str(pk, csph_alert_status_name((enum csph_alert_status)r->status));
+    hub_pack_str(pk, "status");
+    hub_pack_str(pk, hub_alert_status_name((enum hub_alert_status)r->status));
 }
 
 /* ---- reply sizes: what an alert takes, and an alert cut to fit ---------- */
@@ -562,22 +562,22 @@ static void pack_cut(msgpack_packer *p, const struct rec *r, const char *pairs, 
 {
     int has_due = r->due_ms != NO_DUE;
     msgpack_pack_map(p, (size_t)r->npairs + 3 + (has_due ? 1 : 0));
-    csph_pack_raw(p, pairs, e->key_off); /* the pairs before the evidence */
-    csph_pack_str(p, "evidence");
+    hub_pack_raw(p, pairs, e->key_off); /* the pairs before the evidence */
+    hub_pack_str(p, "evidence");
     msgpack_pack_array(p, (size_t)k);
-    csph_pack_raw(p, pairs + b0, b1 - b0);
-    csph_pack_raw(p, pairs + e->end_off, len - e->end_off); /* and after it */
-    csph_pack_str(p, "evidence_total");
+    hub_pack_raw(p, pairs + b0, b1 - b0);
+    hub_pack_raw(p, pairs + e->end_off, len - e->end_off); /* and after it */
+    hub_pack_str(p, "evidence_total");
     msgpack_pack_uint64(p, total);
-    csph_pack_str(p, "evidence_next");
+    hub_pack_str(p, "evidence_next");
     msgpack_pack_uint64(p, next);
     if (has_due) {
         char when[32];
-        csph_pack_str(p, "due_at");
-        csph_pack_strn(p, when, (size_t)csph_time_format(r->due_ms, when));
+        hub_pack_str(p, "due_at");
+        hub_pack_strn(p, when, (size_t)csph_time_format(r->due_ms, when));
     }
-    csph_pack_str(p, "status");
-    csph_pack_str(p, csph_alert_status_name((enum csph_alert_status)r->status));
+    hub_pack_str(p, "status");
+    hub_pack_str(p, hub_alert_status_name((enum hub_alert_status)r->status));
 }
 
 /* Pack r with its evidence cut to the first K elements, K the most that
@@ -585,7 +585,7 @@ static void pack_cut(msgpack_packer *p, const struct rec *r, const char *pairs, 
  * not fit), followed by evidence_total (how many the whole evidence has)
  * and evidence_next (K: where the `evidence` op goes on). Returns the bytes
  * packed. An alert whose evidence is not readable (never the case for what
- * csph_queues_insert stored) is packed whole. */
+ * hub_queues_insert stored) is packed whole. */
 static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, size_t room)
 {
     size_t len, n = 0;
@@ -611,8 +611,8 @@ static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, si
 }
 
 /* Remove id's deadline (if any) and its case-index entries. */
-static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                  struct rec *r, struct csph_error *err)
+static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                 struct rec *r, struct hub_error *err)
 {
     if (r->due_ms == NO_DUE)
         return CSPH_ERR_OK;
@@ -627,7 +627,7 @@ static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t 
     snprintf(panel, sizeof panel, "%.*s", (int)r->panel_len, r->panel);
     snprintf(vals, sizeof vals, "%.*s", (int)r->key_len, r->key);
     unsigned char kb[80 + 260], idb[8];
-    csph_put_be64(idb, id);
+    hub_put_be64(idb, id);
     for (char *save = NULL, *tok = strtok_r(vals, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
@@ -641,8 +641,8 @@ static enum csph_err end_deadline(struct csph_queues *q, MDB_txn *txn, uint64_t 
 }
 
 /* Rewrite the mutable header of alert id. */
-static enum csph_err update_rec(struct csph_queues *q, MDB_txn *txn, uint64_t id, int status,
-                                int64_t due_ms, struct csph_error *err)
+static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, int status,
+                               int64_t due_ms, struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     int rc = mdb_get(txn, q->alerts, &k, &v);
@@ -651,7 +651,7 @@ static enum csph_err update_rec(struct csph_queues *q, MDB_txn *txn, uint64_t id
     /* Copy-on-write: LMDB values from a get must not be written in place. */
     unsigned char *copy = malloc(v.mv_size);
     if (!copy)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     memcpy(copy, v.mv_data, v.mv_size);
     copy[0] = (unsigned char)status;
     memcpy(copy + 4, &due_ms, 8);
@@ -661,26 +661,26 @@ static enum csph_err update_rec(struct csph_queues *q, MDB_txn *txn, uint64_t id
     return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                     enum csph_alert_status status, int *panel_index,
-                                     struct csph_error *err)
+enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                   enum hub_alert_status status, int *panel_index,
+                                   struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
     int rc = mdb_get(txn, q->alerts, &k, &v);
     if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
-        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                              (unsigned long long)id);
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                             (unsigned long long)id);
     if (rc)
         return lmdb_fail(err, rc, "reading an alert");
-    *panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+    *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     char panel[80];
     snprintf(panel, sizeof panel, "%.*s", (int)r.panel_len, r.panel);
-    enum csph_err e = end_deadline(q, txn, id, &r, err);
+    enum hub_err e = end_deadline(q, txn, id, &r, err);
     if (e)
         return e;
     unsigned char kb[80], idb[8], st = (unsigned char)status;
-    csph_put_be64(idb, id);
+    hub_put_be64(idb, id);
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
     if ((rc = mdb_put(txn, q->panel_alerts, &pk, &pv, 0)))
         return lmdb_fail(err, rc, "updating a queue");
@@ -688,11 +688,11 @@ enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64
     return update_rec(q, txn, id, status, r.due_ms, err);
 }
 
-enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
-                                      const struct csph_rules *rules, int panel_index,
-                                      const char *value, size_t value_len, int closed,
-                                      int has_risk, enum csph_priority risk,
-                                      struct csph_error *err)
+enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
+                                    const struct hub_rules *rules, int panel_index,
+                                    const char *value, size_t value_len, int closed,
+                                    int has_risk, enum hub_priority risk,
+                                    struct hub_error *err)
 {
     if (!closed && !has_risk)
         return CSPH_ERR_OK;
@@ -710,7 +710,7 @@ enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
     size_t n = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0 && n < 256;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
-        ids[n++] = csph_get_be64(v.mv_data);
+        ids[n++] = hub_get_be64(v.mv_data);
     mdb_cursor_close(cur);
     for (size_t i = 0; i < n; i++) {
         MDB_val ak = {8, &ids[i]}, av;
@@ -721,23 +721,23 @@ enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
         snprintf(rule, sizeof rule, "%.*s", (int)r.rule_len, r.rule);
         int64_t raised = r.raised_ms, old_due = r.due_ms;
         int status = r.status;
-        enum csph_err e = end_deadline(q, txn, ids[i], &r, err);
+        enum hub_err e = end_deadline(q, txn, ids[i], &r, err);
         if (e)
             return e;
         int64_t due = NO_DUE;
         if (!closed) {
             int ri = -1;
-            for (size_t j = 0; j < csph_rules_count(rules); j++)
-                if (strcmp(csph_rules_name(rules, j), rule) == 0)
+            for (size_t j = 0; j < hub_rules_count(rules); j++)
+                if (strcmp(hub_rules_name(rules, j), rule) == 0)
                     ri = (int)j;
-            if (ri < 0 || !csph_rules_due(rules, ri, risk, raised, &due))
+            if (ri < 0 || !hub_rules_due(rules, ri, risk, raised, &due))
                 due = old_due; /* no cadence for that risk: keep the deadline */
             /* Re-arm under the new (or kept) due date. */
             unsigned char dk[16];
             deadline_key(dk, due, ids[i]);
             MDB_val dkv = {16, dk}, empty = {0, NULL};
             unsigned char idb[8];
-            csph_put_be64(idb, ids[i]);
+            hub_put_be64(idb, ids[i]);
             MDB_val ck = {k.mv_size, kb}, cv = {8, idb};
             if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)) ||
                 (rc = mdb_put(txn, q->cases, &ck, &cv, 0)))
@@ -749,7 +749,7 @@ enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
     return CSPH_ERR_OK;
 }
 
-int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
+int hub_queues_next_due(struct hub_queues *q, int64_t *due_ms)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -759,7 +759,7 @@ int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
         return 0;
     if (mdb_cursor_open(txn, q->deadlines, &cur) == 0) { /* fails on a handle of a closed log */
         if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16) {
-            *due_ms = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
+            *due_ms = (int64_t)(hub_get_be64(k.mv_data) ^ 0x8000000000000000ull);
             found = 1;
         }
         mdb_cursor_close(cur);
@@ -768,9 +768,9 @@ int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms)
     return found;
 }
 
-enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t now_ms,
-                                   struct csph_due_alert *out, size_t max, size_t *n,
-                                   struct csph_error *err)
+enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now_ms,
+                                 struct hub_due_alert *out, size_t max, size_t *n,
+                                 struct hub_error *err)
 {
     *n = 0;
     while (*n < max) {
@@ -785,10 +785,10 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
             break;
         if (rc)
             return lmdb_fail(err, rc, "reading deadlines");
-        int64_t due = (int64_t)(csph_get_be64(k.mv_data) ^ 0x8000000000000000ull);
+        int64_t due = (int64_t)(hub_get_be64(k.mv_data) ^ 0x8000000000000000ull);
         if (due > now_ms)
             break;
-        uint64_t id = csph_get_be64((const unsigned char *)k.mv_data + 8);
+        uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + 8);
         MDB_val ak = {8, &id}, av;
         struct rec r;
         if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0) {
@@ -796,15 +796,15 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
             mdb_del(txn, q->deadlines, &dk, NULL);
             continue;
         }
-        struct csph_due_alert *d = &out[*n];
+        struct hub_due_alert *d = &out[*n];
         d->id = id;
         d->due_ms = due;
-        d->panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
-        d->priority = (enum csph_priority)r.priority;
+        d->panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
+        d->priority = (enum hub_priority)r.priority;
         snprintf(d->rule, sizeof d->rule, "%.*s", (int)r.rule_len, r.rule);
         snprintf(d->key, sizeof d->key, "%.*s", (int)r.key_len, r.key);
         /* The alert keeps its due date on record; the timer is spent. */
-        enum csph_err e = end_deadline(q, txn, id, &r, err);
+        enum hub_err e = end_deadline(q, txn, id, &r, err);
         if (e)
             return e;
         if (d->panel_index >= 0)
@@ -813,20 +813,20 @@ enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t 
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t id, int *panel,
-                                   struct csph_error *err)
+enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *panel,
+                                 struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
-        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                              (unsigned long long)id);
-    *panel = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                             (unsigned long long)id);
+    *panel = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     return CSPH_ERR_OK;
 }
 
 /* The key map and the evidence of an alert's full pairs. */
-static int brief_parse(const struct rec *r, struct csph_alert_brief *b)
+static int brief_parse(const struct rec *r, struct hub_alert_brief *b)
 {
     msgpack_unpacked k, v;
     size_t off = 0;
@@ -887,20 +887,20 @@ static int brief_parse(const struct rec *r, struct csph_alert_brief *b)
     return ok == 3 ? 0 : -1;
 }
 
-void csph_alert_brief_free(struct csph_alert_brief *b)
+void hub_alert_brief_free(struct hub_alert_brief *b)
 {
     free(b->evidence);
     b->evidence = NULL;
     b->nevidence = 0;
 }
 
-enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct csph_alert_brief *b, struct csph_error *err)
+enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                    struct hub_alert_brief *b, struct hub_error *err)
 {
     MDB_txn *own = NULL;
     MDB_val k = {8, &id}, v;
     struct rec r;
-    enum csph_err e = CSPH_ERR_OK;
+    enum hub_err e = CSPH_ERR_OK;
     memset(b, 0, sizeof *b);
     if (!txn) {
         int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &own);
@@ -909,16 +909,16 @@ enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint6
         txn = own;
     }
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
-        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                           (unsigned long long)id);
+        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                          (unsigned long long)id);
     else {
-        b->panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+        b->panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
         b->status = r.status;
         snprintf(b->rule, sizeof b->rule, "%.*s", (int)r.rule_len, r.rule);
         if (brief_parse(&r, b)) {
-            e = csph_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
-                               (unsigned long long)id);
-            csph_alert_brief_free(b);
+            e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
+                              (unsigned long long)id);
+            hub_alert_brief_free(b);
         }
     }
     if (own)
@@ -926,8 +926,8 @@ enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint6
     return e;
 }
 
-enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct csph_error *err)
+enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                    struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     struct rec r;
@@ -939,10 +939,10 @@ enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint6
 /* A new durable consumer on panel, for identity (NULL: none): within the
  * limits on consumers per panel and per identity, counted in txn. The
  * panel's count is a walk of its cursors, at most the limit long. */
-static enum csph_err consumer_admit(struct csph_queues *q, MDB_txn *txn, const char *panel,
-                                    const char *identity, struct csph_error *err)
+static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const char *panel,
+                                   const char *identity, struct hub_error *err)
 {
-    const struct csph_limits *l = &q->cfg->limits;
+    const struct hub_limits *l = &q->cfg->limits;
     unsigned char kb[80];
     size_t plen = panel_key(kb, panel, "", 0);
     MDB_val k = {plen, kb}, v;
@@ -959,11 +959,11 @@ static enum csph_err consumer_admit(struct csph_queues *q, MDB_txn *txn, const c
     }
     mdb_cursor_close(c);
     if (n >= l->consumers_per_panel_max)
-        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
-                              "panel %s already has %u durable consumers "
-                              "(limits.consumers_per_panel_max); ack under a consumer name in "
-                              "use, or ask the hub's operator",
-                              panel, l->consumers_per_panel_max);
+        return hub_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
+                             "panel %s already has %u durable consumers "
+                             "(limits.consumers_per_panel_max); ack under a consumer name in "
+                             "use, or ask the hub's operator",
+                             panel, l->consumers_per_panel_max);
     if (!identity)
         return CSPH_ERR_OK;
     char key[200];
@@ -972,11 +972,11 @@ static enum csph_err consumer_admit(struct csph_queues *q, MDB_txn *txn, const c
     if (mdb_get(txn, q->meta, &mk, &mv) == 0 && mv.mv_size == 8)
         memcpy(&mine, mv.mv_data, 8);
     if (mine >= l->consumers_per_identity_max)
-        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
-                              "identity '%s' already made %llu durable consumers "
-                              "(limits.consumers_per_identity_max); ack under a consumer name in "
-                              "use, or ask the hub's operator",
-                              identity, (unsigned long long)mine);
+        return hub_error_set(err, CSPH_ERR_TOO_LARGE, "consumer",
+                             "identity '%s' already made %llu durable consumers "
+                             "(limits.consumers_per_identity_max); ack under a consumer name in "
+                             "use, or ask the hub's operator",
+                             identity, (unsigned long long)mine);
     mine++;
     mv.mv_size = 8;
     mv.mv_data = &mine;
@@ -984,18 +984,18 @@ static enum csph_err consumer_admit(struct csph_queues *q, MDB_txn *txn, const c
     return rc ? lmdb_fail(err, rc, "counting an identity's consumers") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
-                              const char *consumer, size_t consumer_len, uint64_t upto,
-                              const char *identity, struct csph_error *err)
+enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
+                            const char *consumer, size_t consumer_len, uint64_t upto,
+                            const char *identity, struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     unsigned char kb[80 + 70], idb[8];
-    csph_put_be64(idb, upto);
+    hub_put_be64(idb, upto);
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv;
     int rc = mdb_get(txn, q->panel_alerts, &pk, &pv);
     if (rc == MDB_NOTFOUND)
-        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "upto", "alert %llu is not on panel %s",
-                              (unsigned long long)upto, panel);
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "upto", "alert %llu is not on panel %s",
+                             (unsigned long long)upto, panel);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
     MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
@@ -1018,12 +1018,12 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
 /* Walk panel's queue after `after` in one read transaction, packing what
  * fits in room bytes (an alert that alone does not fit goes cut, see
  * pack_rec_cut). */
-static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
-                          int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
-                          uint32_t *count, uint64_t *last, int *end, struct csph_error *err)
+static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
+                         int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
+                         uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     unsigned char kb[80], idb[8];
-    csph_put_be64(idb, after + 1);
+    hub_put_be64(idb, after + 1);
     size_t plen = strlen(panel) + 1, used = 0;
     MDB_val k = {panel_key(kb, panel, idb, 8), kb}, v;
     MDB_cursor *cur;
@@ -1042,7 +1042,7 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
             *end = 0;
             break;
         }
-        uint64_t id = csph_get_be64((const unsigned char *)k.mv_data + plen);
+        uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + plen);
         if (status >= 0 && v.mv_size == 1 && *(const unsigned char *)v.mv_data != status) {
             *last = id;
             continue;
@@ -1072,10 +1072,10 @@ static enum csph_err walk(struct csph_queues *q, MDB_txn *txn, const char *panel
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, size_t room,
-                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                                struct csph_error *err)
+enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
+                              size_t consumer_len, uint32_t max, size_t room,
+                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                              struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
     MDB_txn *txn;
@@ -1087,30 +1087,30 @@ enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const ch
     uint64_t cursor = 0;
     if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
         memcpy(&cursor, cv.mv_data, 8);
-    enum csph_err e =
+    enum hub_err e =
         walk(q, txn, panel, cursor, -1, max, 0, room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
 }
 
-enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, size_t room, msgpack_packer *pk,
-                               uint32_t *count, uint64_t *last, int *end, struct csph_error *err)
+enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
+                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
-    enum csph_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
-                           room, pk, count, last, end, err);
+    enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
+                          room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
 }
 
-enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full, uint64_t after,
-                                   uint64_t max, size_t room, msgpack_packer *pk,
-                                   int *panel_index, uint32_t *count, uint64_t *total,
-                                   struct csph_error *err)
+enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
+                                 uint64_t max, size_t room, msgpack_packer *pk,
+                                 int *panel_index, uint32_t *count, uint64_t *total,
+                                 struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
@@ -1118,21 +1118,21 @@ enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full,
         return lmdb_fail(err, rc, "reading an alert");
     MDB_val k = {8, &id}, v;
     struct rec r;
-    enum csph_err e = CSPH_ERR_OK;
+    enum hub_err e = CSPH_ERR_OK;
     *count = 0;
     *total = 0;
     if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0) {
-        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                           (unsigned long long)id);
+        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                          (unsigned long long)id);
         goto out;
     }
-    *panel_index = csph_config_panel_find(q->cfg, r.panel, r.panel_len);
+    *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     size_t len;
     const char *pairs = rec_pairs(&r, full, &len);
     struct ev_span ev;
     if (find_evidence(pairs, len, r.npairs, &ev)) {
-        e = csph_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
-                           (unsigned long long)id);
+        e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
+                          (unsigned long long)id);
         goto out;
     }
     *total = ev.n;
@@ -1141,26 +1141,26 @@ enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full,
     ev_slice(pairs, &ev, after, max, room, &b0, &b1, count);
     if (!*count && after < ev.n && max)
         ev_slice(pairs, &ev, after, 1, SIZE_MAX, &b0, &b1, count);
-    csph_pack_raw(pk, pairs + b0, b1 - b0);
+    hub_pack_raw(pk, pairs + b0, b1 - b0);
 out:
     mdb_txn_abort(txn);
     return e;
 }
 
-enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, void *ctx,
-                               struct csph_error *err)
+enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
+                             struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading alerts");
-    enum csph_err e = csph_queues_each_in(q, txn, fn, ctx, err);
+    enum hub_err e = hub_queues_each_in(q, txn, fn, ctx, err);
     mdb_txn_abort(txn);
     return e;
 }
 
-enum csph_err csph_queues_each_in(struct csph_queues *q, MDB_txn *txn, csph_queues_alert_fn fn,
-                                  void *ctx, struct csph_error *err)
+enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
+                                void *ctx, struct hub_error *err)
 {
     MDB_cursor *cur;
     MDB_val k, v;

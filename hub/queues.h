@@ -23,7 +23,7 @@
 #include "err.h"
 #include "rules.h"
 
-struct csph_queues;
+struct hub_queues;
 
 #define CSPH_ALERT_STATUS_MAP(X)                                               \
     X(OPEN, "open")                                                            \
@@ -32,21 +32,21 @@ struct csph_queues;
     X(DECLINED, "declined")                                                    \
     X(CLOSED, "closed")
 
-enum csph_alert_status {
+enum hub_alert_status {
 #define CSPH_AS_ENUM(name, str) CSPH_ALERT_##name,
     CSPH_ALERT_STATUS_MAP(CSPH_AS_ENUM)
 #undef CSPH_AS_ENUM
     CSPH_ALERT__COUNT
 };
-const char *csph_alert_status_name(enum csph_alert_status s);
-int csph_alert_status_parse(const char *s, size_t len);
+const char *hub_alert_status_name(enum hub_alert_status s);
+int hub_alert_status_parse(const char *s, size_t len);
 
 /* What a deadline that passed needs to become a timer.fired event. */
-struct csph_due_alert {
+struct hub_due_alert {
     uint64_t id;
     int64_t due_ms;
     int panel_index;
-    enum csph_priority priority;
+    enum hub_priority priority;
     char rule[128];
     char key[256]; /* the key's values, joined by ", " */
 };
@@ -54,53 +54,53 @@ struct csph_due_alert {
 /* env is the store's environment; cfg gives the panels (borrowed, must
  * outlive the queues). Opens its databases in a write transaction of its
  * own. */
-enum csph_err csph_queues_open(struct csph_queues **out, MDB_env *env,
-                               const struct csph_config *cfg, struct csph_error *err);
-void csph_queues_close(struct csph_queues **q);
-/* After the store reopened its environment (csph_store_reopen_log): use
+enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
+                             const struct hub_config *cfg, struct hub_error *err);
+void hub_queues_close(struct hub_queues **q);
+/* After the store reopened its environment (hub_store_reopen_log): use
  * env from now on, its databases opened again. No transaction of the old
  * one may be open. */
-enum csph_err csph_queues_reopen(struct csph_queues *q, MDB_env *env, struct csph_error *err);
+enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_error *err);
 
 /* Batch bracketing: call begin after the store's write_begin, and end with
  * committed = 1 after a successful commit (0 after an abort) so numbering
  * and the set of panels with new alerts stay exact. */
-void csph_queues_txn_begin(struct csph_queues *q);
-void csph_queues_txn_end(struct csph_queues *q, int committed);
+void hub_queues_txn_begin(struct hub_queues *q);
+void hub_queues_txn_end(struct hub_queues *q, int committed);
 /* Bit i set: panel i got an alert in the last committed batch. */
-uint64_t csph_queues_touched(const struct csph_queues *q);
+uint64_t hub_queues_touched(const struct hub_queues *q);
 
 /* Number and store a draft inside txn. *id is the new alert's id. */
-enum csph_err csph_queues_insert(struct csph_queues *q, MDB_txn *txn,
-                                 const struct csph_alert_draft *d, const char *rule_version,
-                                 uint64_t *id, struct csph_error *err);
+enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
+                               const struct hub_alert_draft *d, const char *rule_version,
+                               uint64_t *id, struct hub_error *err);
 /* Record a decision: status of alert id. Ends its deadline. NOT_FOUND when
  * no such alert. *panel_index gets the alert's panel. */
-enum csph_err csph_queues_set_status(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                     enum csph_alert_status status, int *panel_index,
-                                     struct csph_error *err);
+enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                   enum hub_alert_status status, int *panel_index,
+                                   struct hub_error *err);
 /* case.update for value on panel: closed ends that case's open deadlines;
  * otherwise, when risk is given (has_risk), the deadline moves to the
  * cadence rules give that priority, from each alert's raised_at. */
-enum csph_err csph_queues_case_update(struct csph_queues *q, MDB_txn *txn,
-                                      const struct csph_rules *rules, int panel_index,
-                                      const char *value, size_t value_len, int closed,
-                                      int has_risk, enum csph_priority risk,
-                                      struct csph_error *err);
+enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
+                                    const struct hub_rules *rules, int panel_index,
+                                    const char *value, size_t value_len, int closed,
+                                    int has_risk, enum hub_priority risk,
+                                    struct hub_error *err);
 /* The earliest pending deadline (1 and *due_ms), or 0 when none. */
-int csph_queues_next_due(struct csph_queues *q, int64_t *due_ms);
+int hub_queues_next_due(struct hub_queues *q, int64_t *due_ms);
 /* Take the alerts whose deadline is <= now_ms (at most max) out of the
  * deadline index inside txn, into out. *n is how many. */
-enum csph_err csph_queues_take_due(struct csph_queues *q, MDB_txn *txn, int64_t now_ms,
-                                   struct csph_due_alert *out, size_t max, size_t *n,
-                                   struct csph_error *err);
+enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now_ms,
+                                 struct hub_due_alert *out, size_t max, size_t *n,
+                                 struct hub_error *err);
 
 /* The panel index of alert id (NOT_FOUND when no such alert). */
-enum csph_err csph_queues_panel_of(struct csph_queues *q, MDB_txn *txn, uint64_t id, int *panel,
-                                   struct csph_error *err);
+enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *panel,
+                                 struct hub_error *err);
 
 /* What the rules need of an alert to follow a decision on it. */
-struct csph_alert_brief {
+struct hub_alert_brief {
     int panel_index; /* -1: a panel no longer configured */
     int status;
     char rule[65];
@@ -108,28 +108,28 @@ struct csph_alert_brief {
     char key_values[CSPH_KEY_MAX_FIELDS][104];
     char key_tags[CSPH_KEY_MAX_FIELDS];
     uint64_t anchor_seq; /* the highest seq in its evidence */
-    uint64_t *evidence;  /* its evidence (csph_alert_brief_free) */
+    uint64_t *evidence;  /* its evidence (hub_alert_brief_free) */
     size_t nevidence;
 };
 /* In txn, or in a read transaction of its own when txn is NULL. On
- * success the caller frees it with csph_alert_brief_free. */
-void csph_alert_brief_free(struct csph_alert_brief *b);
-enum csph_err csph_queues_alert_brief(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct csph_alert_brief *b, struct csph_error *err);
+ * success the caller frees it with hub_alert_brief_free. */
+void hub_alert_brief_free(struct hub_alert_brief *b);
+enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                    struct hub_alert_brief *b, struct hub_error *err);
 
 /* A timer.fired for alert id: its deadline no longer runs (the due date
  * stays on record). No-op when already spent or no such alert. */
-enum csph_err csph_queues_timer_spent(struct csph_queues *q, MDB_txn *txn, uint64_t id,
-                                      struct csph_error *err);
+enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                    struct hub_error *err);
 
 /* Move consumer's cursor on panel to upto (only forward). NOT_FOUND when
  * upto is not an alert of that panel. A new consumer's cursor is made only
  * within limits.consumers_per_panel_max and, for identity (NULL in
  * security none), limits.consumers_per_identity_max: TOO_LARGE (field
  * "consumer") beyond them. */
-enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_index,
-                              const char *consumer, size_t consumer_len, uint64_t upto,
-                              const char *identity, struct csph_error *err);
+enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
+                            const char *consumer, size_t consumer_len, uint64_t upto,
+                            const char *identity, struct hub_error *err);
 
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
  * as array items (the caller packs the array header): fetch = after the
@@ -144,15 +144,15 @@ enum csph_err csph_queues_ack(struct csph_queues *q, MDB_txn *txn, int panel_ind
  * fewer than max and *end is 0. An alert that does not fit in room on its
  * own (only possible as the first of a reply) is packed with its evidence
  * cut to the first K seqs that fit, plus `evidence_total` (the whole
- * evidence's length) and `evidence_next` (K): csph_queues_evidence gives
+ * evidence's length) and `evidence_next` (K): hub_queues_evidence gives
  * the rest. */
-enum csph_err csph_queues_fetch(struct csph_queues *q, int panel_index, const char *consumer,
-                                size_t consumer_len, uint32_t max, size_t room,
-                                msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                                struct csph_error *err);
-enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int status, uint64_t after,
-                               uint32_t max, int full, size_t room, msgpack_packer *pk,
-                               uint32_t *count, uint64_t *last, int *end, struct csph_error *err);
+enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
+                              size_t consumer_len, uint32_t max, size_t room,
+                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
+                              struct hub_error *err);
+enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
+                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t *count, uint64_t *last, int *end, struct hub_error *err);
 /* The evidence of alert id as its panel's queue shows it (full = 1: in
  * full, for the auditor; a restricted panel's queue shows none) from
  * position `after` (0: the first seq), at most max seqs and as many as fit
@@ -161,21 +161,21 @@ enum csph_err csph_queues_list(struct csph_queues *q, int panel_index, int statu
  * *panel_index the alert's panel (-1: no longer configured), so that the
  * caller can check who may see it before sending anything. NOT_FOUND when
  * no such alert. */
-enum csph_err csph_queues_evidence(struct csph_queues *q, uint64_t id, int full, uint64_t after,
-                                   uint64_t max, size_t room, msgpack_packer *pk,
-                                   int *panel_index, uint32_t *count, uint64_t *total,
-                                   struct csph_error *err);
+enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
+                                 uint64_t max, size_t room, msgpack_packer *pk,
+                                 int *panel_index, uint32_t *count, uint64_t *total,
+                                 struct hub_error *err);
 /* Alerts raised per panel (counts), for stats: counts[i] for panel i. */
-void csph_queues_counts(const struct csph_queues *q, uint64_t *counts);
+void hub_queues_counts(const struct hub_queues *q, uint64_t *counts);
 
 /* Walk every alert in id order, packing each in full (for re-derivation
  * comparisons). */
-typedef int (*csph_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);
-enum csph_err csph_queues_each(struct csph_queues *q, csph_queues_alert_fn fn, void *ctx,
-                               struct csph_error *err);
+typedef int (*hub_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);
+enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
+                             struct hub_error *err);
 /* The same in txn, a read transaction of the queues' environment (so the
  * alerts and the log are read in one snapshot). */
-enum csph_err csph_queues_each_in(struct csph_queues *q, MDB_txn *txn, csph_queues_alert_fn fn,
-                                  void *ctx, struct csph_error *err);
+enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
+                                void *ctx, struct hub_error *err);
 
 #endif

@@ -11,66 +11,67 @@
 
 /* ---- the replay, shared with --what-if ------------------------------------ */
 
-enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct csph_config *cfg,
-                                      const char *dir, struct csph_error *err)
+enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
+                                    const char *dir, struct hub_error *err)
 {
     memset(s, 0, sizeof *s);
-    enum csph_err rc;
-    if ((rc = csph_store_open_readonly(&s->store, dir, err)) ||
-        (rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
+    struct hub_core_opts o = {.cfg = cfg, .dir = dir, .readonly = 1};
+    enum hub_err rc = hub_core_open(&s->core, &o, err);
+    if (rc)
         goto fail;
+    s->store = hub_core_store(s->core);
     /* One snapshot for the log's end and the alerts: a running hub goes on
      * appending, and what it appends later is in neither. */
     MDB_txn *txn;
-    int mrc = mdb_txn_begin(csph_store_env(s->store), NULL, MDB_RDONLY, &txn);
+    int mrc = mdb_txn_begin(hub_store_env(s->store), NULL, MDB_RDONLY, &txn);
     if (mrc) {
-        rc = csph_error_set(err, CSPH_ERR_IO, NULL, "cannot read the log in %s: %s", dir,
-                            mdb_strerror(mrc));
+        rc = hub_error_set(err, CSPH_ERR_IO, NULL, "cannot read the log in %s: %s", dir,
+                           mdb_strerror(mrc));
         goto fail;
     }
-    s->last_seq = csph_store_last_seq_in(s->store, txn);
-    rc = csph_alert_set_collect(&s->alerts, s->queues, txn, err);
+    s->last_seq = hub_store_last_seq_in(s->store, txn);
+    rc = hub_alert_set_collect(&s->alerts, hub_core_queues(s->core), txn, err);
     mdb_txn_abort(txn);
     if (rc == CSPH_ERR_OK)
         return rc;
 fail:
-    csph_replay_source_close(s);
+    hub_replay_source_close(s);
     return rc;
 }
 
-void csph_replay_source_close(struct csph_replay_source *s)
+void hub_replay_source_close(struct hub_replay_source *s)
 {
-    csph_alert_set_free(&s->alerts);
-    csph_queues_close(&s->queues);
-    csph_store_close(&s->store);
+    hub_alert_set_free(&s->alerts);
+    hub_core_close(&s->core);
+    s->store = NULL;
 }
 
-enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err)
+enum hub_err hub_replay_commit(struct hub_replay *r, struct hub_error *err)
 {
     if (r->in_txn) {
         r->in_txn = 0;
-        enum csph_err rc = csph_ingest_commit(r->g, err);
+        enum hub_err rc = hub_core_batch_commit(r->core, err);
         if (rc)
             return rc;
     }
-    csph_store_index_settle(r->g->store);
-    return CSPH_ERR_OK;
+    return hub_core_settle_all(r->core, err);
 }
 
-static int feed(void *ctx, const struct csph_stored_event *ev)
+static int feed(void *ctx, const struct hub_stored_event *ev)
 {
-    struct csph_replay *r = ctx;
+    struct hub_replay *r = ctx;
     msgpack_object obj;
     size_t off = 0;
-    struct csph_event_info info;
-    struct csph_error why = {0};
+    struct hub_event_info info;
+    struct hub_error why = {0};
     msgpack_zone_clear(&r->zone);
     if (msgpack_unpack(ev->bytes, ev->len, &off, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
-        csph_schema_check(r->g->schemas, &obj, 0, &info, &why) != CSPH_ERR_OK) {
+        hub_schema_check(hub_core_ingest(r->core)->schemas, &obj, 0, &info, &why) !=
+            CSPH_ERR_OK) {
         fprintf(r->out, "event seq %llu no longer passes its schema: %s\n",
                 (unsigned long long)ev->seq, why.message);
-        csph_error_set(&r->err, CSPH_ERR_BAD_EVENT, NULL, "event seq %llu breaks its schema: %s",
-                       (unsigned long long)ev->seq, why.message);
+        hub_error_set(&r->err, CSPH_ERR_BAD_EVENT, NULL, "event seq %llu breaks its schema: %s",
+                      (unsigned long long)ev->seq, why.message);
         r->rc = CSPH_ERR_BAD_EVENT;
         goto stop;
     }
@@ -80,17 +81,17 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
     r->len = ev->len;
     if (r->hook && (r->rc = r->hook(r, ev, &obj, &r->err)))
         goto stop;
-    if (r->in_txn == 0 && (r->rc = csph_ingest_begin(r->g, &r->err)))
+    if (r->in_txn == 0 && (r->rc = hub_core_batch_begin(r->core, &r->err)))
         return 1;
     uint64_t seq;
     int dup;
-    r->rc = csph_ingest_event(r->g, &info, &obj, r->bytes, r->len, ev->received_ms, &seq, &dup,
-                              &r->err);
+    r->rc = hub_ingest_event(hub_core_ingest(r->core), &info, &obj, r->bytes, r->len,
+                             ev->received_ms, &seq, &dup, &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
         fprintf(r->out, "event seq %llu re-derived as %s seq %llu: the log is not gap-free\n",
                 (unsigned long long)ev->seq, dup ? "a duplicate of" : "", (unsigned long long)seq);
-        csph_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
-                       (unsigned long long)ev->seq);
+        hub_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
+                      (unsigned long long)ev->seq);
         r->rc = CSPH_ERR_INTERNAL;
     }
     if (r->rc)
@@ -98,38 +99,38 @@ static int feed(void *ctx, const struct csph_stored_event *ev)
     r->events++;
     if (++r->in_txn == CHUNK) {
         r->in_txn = 0;
-        if ((r->rc = csph_ingest_commit(r->g, &r->err)))
+        if ((r->rc = hub_core_batch_commit(r->core, &r->err)))
             return 1;
     }
     return 0;
 stop:
     if (r->in_txn) {
-        csph_ingest_abort(r->g);
+        hub_core_batch_abort(r->core);
         r->in_txn = 0;
     }
     return 1;
 }
 
-enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uint64_t until,
-                              struct csph_error *err)
+enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_t until,
+                            struct hub_error *err)
 {
-    enum csph_err rc = CSPH_ERR_OK;
+    enum hub_err rc = CSPH_ERR_OK;
     uint64_t after = 0, last;
     int end = 0;
     r->rc = CSPH_ERR_OK;
     r->in_txn = 0;
     msgpack_zone_init(&r->zone, 8192);
     while (!end && after < until && r->rc == CSPH_ERR_OK) {
-        if ((rc = csph_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
+        if ((rc = hub_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
             break;
         if (r->rc == CSPH_ERR_OK && last == after)
             break;
         after = last;
     }
     if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK)
-        r->rc = csph_replay_commit(r, &r->err);
+        r->rc = hub_replay_commit(r, &r->err);
     else if (r->in_txn) {
-        csph_ingest_abort(r->g);
+        hub_core_batch_abort(r->core);
         r->in_txn = 0;
     }
     msgpack_zone_destroy(&r->zone);
@@ -145,25 +146,26 @@ enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uin
 /* The rules in force as the replay goes: a rules.loaded event switches to
  * the rule set it records. */
 struct in_force {
-    struct csph_rules *rules; /* owned; the ingest's */
+    struct hub_rules *rules; /* owned; the ingest's */
     uint64_t switches;
     FILE *out;
 };
 
-static enum csph_err follow_rules(struct csph_replay *r, const struct csph_stored_event *ev,
-                                  msgpack_object *obj, struct csph_error *err)
+static enum hub_err follow_rules(struct hub_replay *r, const struct hub_stored_event *ev,
+                                 msgpack_object *obj, struct hub_error *err)
 {
     struct in_force *f = r->ctx;
     if (ev->type_len != 12 || memcmp(ev->type, "rules.loaded", 12) != 0)
         return CSPH_ERR_OK;
-    struct csph_rules *next;
-    struct csph_error why;
-    enum csph_err rc = csph_ingest_rules_from_event(r->g, obj, &next, &why);
+    struct hub_rules *next;
+    struct hub_error why;
+    enum hub_err rc =
+        hub_ingest_rules_from_event(hub_core_ingest(r->core), obj, &next, &why);
     if (rc)
-        return csph_error_set(err, rc, NULL, "the rule set of rules.loaded seq %llu does not load: %s",
-                              (unsigned long long)ev->seq, why.message);
-    const msgpack_object *d = csph_mp_get(obj, "digest");
-    const char *got = next ? csph_rules_digest(next) : CSPH_RULES_NONE;
+        return hub_error_set(err, rc, NULL, "the rule set of rules.loaded seq %llu does not load: %s",
+                             (unsigned long long)ev->seq, why.message);
+    const msgpack_object *d = hub_mp_get(obj, "digest");
+    const char *got = next ? hub_rules_digest(next) : CSPH_RULES_NONE;
     if (d && d->type == MSGPACK_OBJECT_STR &&
         (d->via.str.size != strlen(got) || memcmp(d->via.str.ptr, got, d->via.str.size)))
         fprintf(f->out, "rules.loaded seq %llu records rule set %.*s; with this configuration's "
@@ -171,22 +173,25 @@ static enum csph_err follow_rules(struct csph_replay *r, const struct csph_store
                 (unsigned long long)ev->seq, (int)d->via.str.size, d->via.str.ptr, got);
     /* As the hub does on a reload: the new rules start from a committed
      * index. */
-    if ((rc = csph_replay_commit(r, err))) {
-        csph_rules_destroy(&next);
+    if ((rc = hub_replay_commit(r, err))) {
+        hub_rules_destroy(&next);
         return rc;
     }
-    csph_rules_take_cache(next, f->rules); /* the same state: no second pass over it */
-    csph_rules_destroy(&f->rules);
+    if ((rc = hub_core_set_rules(r->core, next, err))) {
+        hub_rules_destroy(&next);
+        return rc;
+    }
+    hub_rules_take_cache(next, f->rules); /* the same state: no second pass over it */
+    hub_rules_destroy(&f->rules);
     f->rules = next;
-    r->g->rules = next;
     f->switches++;
     /* As the hub does after a reload: rules that count events differently
      * get their windows filled from the log so far. */
     uint64_t filled;
-    return csph_ingest_backfill(r->g, &filled, err);
+    return hub_ingest_backfill(hub_core_ingest(r->core), &filled, err);
 }
 
-static void print_alert(FILE *out, const char *label, const struct csph_alert_row *a)
+static void print_alert(FILE *out, const char *label, const struct hub_alert_row *a)
 {
     msgpack_zone z;
     msgpack_object o;
@@ -201,51 +206,51 @@ static void print_alert(FILE *out, const char *label, const struct csph_alert_ro
     msgpack_zone_destroy(&z);
 }
 
-int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out)
+int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
 {
-    struct csph_error err = {0};
-    struct csph_replay_source src = {0};
-    struct csph_store *dst = NULL;
-    struct csph_queues *dst_q = NULL;
-    struct csph_schemas *schemas = NULL;
+    struct hub_error err = {0};
+    struct hub_replay_source src = {0};
+    struct hub_core *dst = NULL;
+    struct hub_schemas *schemas = NULL;
     struct in_force f = {.out = out};
-    struct csph_ingest g;
-    struct csph_alert_set b = {0};
-    int status = 2, have_ingest = 0;
+    struct hub_alert_set b = {0};
+    int status = 2;
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
         names[i] = cfg->panels[i].name;
-    if (csph_replay_source_open(&src, cfg, from_dir, &err) ||
-        csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
+    if (hub_replay_source_open(&src, cfg, from_dir, &err) ||
+        hub_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
         (cfg->rules_file[0] &&
-         csph_rules_load(&f.rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err)) ||
-        csph_store_open(&dst, cfg->data_dir, cfg->limits.map_size, &err) ||
-        csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
+         hub_rules_load(&f.rules, cfg->rules_file, cfg->panels, cfg->npanels, schemas, &err))) {
         fprintf(out, "cannot re-derive: %s\n", err.message);
         goto done;
     }
-    if (csph_store_last_seq(dst) != 0) {
+    struct hub_core_opts o = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
+                              .schemas = schemas, .rules = f.rules};
+    if (hub_core_open(&dst, &o, &err)) {
+        fprintf(out, "cannot re-derive: %s\n", err.message);
+        goto done;
+    }
+    if (hub_store_last_seq(hub_core_store(dst)) != 0) {
         fprintf(out, "cannot re-derive into %s: it already holds a log; give an empty directory\n",
                 cfg->data_dir);
         goto done;
     }
-    csph_ingest_init(&g, cfg, dst, schemas, f.rules, dst_q);
-    have_ingest = 1;
-    struct csph_replay r = {.g = &g, .out = out, .hook = follow_rules, .ctx = &f};
-    if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
+    struct hub_replay r = {.core = dst, .out = out, .hook = follow_rules, .ctx = &f};
+    if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(out, "re-derivation stopped at event %llu: %s\n", (unsigned long long)r.events + 1,
                 err.message);
         goto done;
     }
-    if (csph_alert_set_collect(&b, dst_q, NULL, &err)) {
+    if (hub_alert_set_collect(&b, hub_core_queues(dst), NULL, &err)) {
         fprintf(out, "cannot read the re-derived alerts: %s\n", err.message);
         goto done;
     }
-    const struct csph_alert_set *a = &src.alerts;
+    const struct hub_alert_set *a = &src.alerts;
     size_t same = 0, n = a->n > b.n ? a->n : b.n;
     status = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct csph_alert_row *x = i < a->n ? &a->v[i] : NULL, *y = i < b.n ? &b.v[i] : NULL;
+        const struct hub_alert_row *x = i < a->n ? &a->v[i] : NULL, *y = i < b.n ? &b.v[i] : NULL;
         if (x && y && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0) {
             same++;
             continue;
@@ -258,35 +263,32 @@ int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out
         status = 1;
     }
     if (status) {
-        struct csph_alert_diff d;
-        if (csph_alert_diff(&d, a, &b, 1, &err) == CSPH_ERR_OK) {
+        struct hub_alert_diff d;
+        if (hub_alert_diff(&d, a, &b, 1, &err) == CSPH_ERR_OK) {
             fprintf(out, "differences by rule and panel (alerts matched by rule, panel, key and "
                          "anchor; changed: any other difference):\n");
-            csph_alert_diff_print(out, &d, "hub", "re-derived");
-            csph_alert_diff_free(&d);
+            hub_alert_diff_print(out, &d, "hub", "re-derived");
+            hub_alert_diff_free(&d);
         }
     }
     char rules_text[160];
     if (f.switches)
         snprintf(rules_text, sizeof rules_text, "the rules in force at each seq (%llu rule set%s "
                  "in the log, the last %s)", (unsigned long long)f.switches,
-                 f.switches == 1 ? "" : "s", f.rules ? csph_rules_digest(f.rules) : "none");
+                 f.switches == 1 ? "" : "s", f.rules ? hub_rules_digest(f.rules) : "none");
     else
         snprintf(rules_text, sizeof rules_text, "rules %s",
-                 f.rules ? csph_rules_digest(f.rules) : "none");
+                 f.rules ? hub_rules_digest(f.rules) : "none");
     fprintf(out,
             "re-derived %llu events through %s: %zu alerts in the hub, %zu re-derived, "
             "%zu identical%s\n",
             (unsigned long long)r.events, rules_text, a->n, b.n, same,
             status ? " -- MISMATCH" : "");
 done:
-    if (have_ingest)
-        csph_ingest_fini(&g);
-    csph_alert_set_free(&b);
-    csph_queues_close(&dst_q);
-    csph_replay_source_close(&src);
-    csph_store_close(&dst);
-    csph_rules_destroy(&f.rules);
-    csph_schemas_destroy(&schemas);
+    hub_alert_set_free(&b);
+    hub_core_close(&dst);
+    hub_replay_source_close(&src);
+    hub_rules_destroy(&f.rules);
+    hub_schemas_destroy(&schemas);
     return status;
 }

@@ -6,7 +6,7 @@
  * to the rule set it records; before the first (a log older than those
  * events) the configured rules apply.
  *
- * The replay itself (csph_replay_*) is shared with --what-if (whatif.h),
+ * The replay itself (hub_replay_*) is shared with --what-if (whatif.h),
  * which runs a candidate rule file over the same log. */
 #ifndef CSPH_REDERIVE_H
 #define CSPH_REDERIVE_H
@@ -16,6 +16,7 @@
 
 #include "alertdiff.h"
 #include "config.h"
+#include "core.h"
 #include "ingest.h"
 #include "queues.h"
 #include "schema.h"
@@ -25,35 +26,35 @@
  * with cfg's schemas, panels and rules; report on out. Returns 0 when
  * every alert is identical, 1 when they differ (with the differences per
  * rule and panel), 2 when it could not run. */
-int csph_rederive(const struct csph_config *cfg, const char *from_dir, FILE *out);
+int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out);
 
 /* ---- the replay --------------------------------------------------------- */
 
 /* A hub's data directory opened read-only (no lock: the hub may be
  * running), with its last seq and its alerts read in one snapshot. */
-struct csph_replay_source {
-    struct csph_store *store;
-    struct csph_queues *queues;
+struct hub_replay_source {
+    struct hub_core *core; /* read-only */
+    struct hub_store *store; /* borrowed from core */
     uint64_t last_seq;
-    struct csph_alert_set alerts;
+    struct hub_alert_set alerts;
 };
-enum csph_err csph_replay_source_open(struct csph_replay_source *s, const struct csph_config *cfg,
-                                      const char *dir, struct csph_error *err);
-void csph_replay_source_close(struct csph_replay_source *s);
+enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
+                                    const char *dir, struct hub_error *err);
+void hub_replay_source_close(struct hub_replay_source *s);
 
-struct csph_replay;
+struct hub_replay;
 /* Called for every event before it is ingested, after its schema check:
- * it may commit the batch in hand (csph_replay_commit, say before changing
- * g->rules) and may point r->bytes and r->len at other bytes for the same
+ * it may commit the batch in hand (hub_replay_commit, say before changing
+ * the core's rules) and may point r->bytes and r->len at other bytes for the same
  * event, obj changed to match. A failure stops the replay. */
-typedef enum csph_err (*csph_replay_hook_fn)(struct csph_replay *r,
-                                             const struct csph_stored_event *ev,
-                                             msgpack_object *obj, struct csph_error *err);
+typedef enum hub_err (*hub_replay_hook_fn)(struct hub_replay *r,
+                                           const struct hub_stored_event *ev,
+                                           msgpack_object *obj, struct hub_error *err);
 
-struct csph_replay {
-    struct csph_ingest *g; /* into the fresh directory */
+struct hub_replay {
+    struct hub_core *core; /* into the fresh directory */
     FILE *out;             /* where an event that cannot be replayed is explained */
-    csph_replay_hook_fn hook;
+    hub_replay_hook_fn hook;
     void *ctx;
     const void *bytes; /* the event to ingest (the hook may replace them) */
     size_t len;
@@ -61,16 +62,16 @@ struct csph_replay {
     /* private */
     msgpack_zone zone;
     uint64_t in_txn;
-    enum csph_err rc;
-    struct csph_error err;
+    enum hub_err rc;
+    struct hub_error err;
 };
 
 /* Replay src's events with seq <= until, in order, each through
- * csph_ingest_event (in batches of 1,000), checking that each gets its
+ * hub_ingest_event (in batches of 1,000), checking that each gets its
  * original seq. */
-enum csph_err csph_replay_run(struct csph_replay *r, struct csph_store *src, uint64_t until,
-                              struct csph_error *err);
-/* Commit the batch in hand (if any) and the index it holds. */
-enum csph_err csph_replay_commit(struct csph_replay *r, struct csph_error *err);
+enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_t until,
+                            struct hub_error *err);
+/* Commit the batch in hand (if any) and settle everything it holds. */
+enum hub_err hub_replay_commit(struct hub_replay *r, struct hub_error *err);
 
 #endif

@@ -11,10 +11,10 @@
 static const char DB_STATE[] = "rules.state";
 static const char DB_META[] = "rules.meta";
 
-struct csph_rstate {
+struct hub_rstate {
     MDB_txn *txn;
     MDB_dbi state, meta;
-    MDB_cursor *cur; /* for range reads, from the first until csph_rstate_end */
+    MDB_cursor *cur; /* for range reads, from the first until hub_rstate_end */
     /* A Bloom filter of the series the state holds: a new person's first
      * event needs no read to know its series is empty. False positives only
      * cost a read, so an aborted transaction or a dropped series may leave
@@ -26,21 +26,21 @@ struct csph_rstate {
     unsigned char kb2[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
 };
 
-static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
-    enum csph_err code =
+    enum hub_err code =
         rc == MDB_MAP_FULL || rc == MDB_TXN_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
-    csph_store_index_damaged(rc); /* the rule state lives in the index */
-    return csph_error_set(err, code, NULL, "rule state: %s: %s", what, mdb_strerror(rc));
+    hub_store_index_damaged(rc); /* the rule state lives in the index */
+    return hub_error_set(err, code, NULL, "rule state: %s: %s", what, mdb_strerror(rc));
 }
 
-enum csph_err csph_rstate_new(struct csph_rstate **out, struct csph_error *err)
+enum hub_err hub_rstate_new(struct hub_rstate **out, struct hub_error *err)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? CSPH_ERR_OK : csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    return *out ? CSPH_ERR_OK : hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
 }
 
-void csph_rstate_free(struct csph_rstate **s)
+void hub_rstate_free(struct hub_rstate **s)
 {
     if (s && *s) {
         free((*s)->bloom);
@@ -66,20 +66,20 @@ static uint64_t series_hash(const unsigned char *p, size_t n)
  * (36 bits, 9 for each). */
 #define BLOOM_BLOCK_WORDS 8
 
-static uint64_t *bloom_block(const struct csph_rstate *s, uint64_t h, uint64_t *bits)
+static uint64_t *bloom_block(const struct hub_rstate *s, uint64_t h, uint64_t *bits)
 {
     *bits = (h * 0x9E3779B97F4A7C15ull) >> 28; /* the product's top bits: all of h in them */
     return s->bloom + (h & s->bloom_mask) * BLOOM_BLOCK_WORDS;
 }
 
-static void bloom_add(struct csph_rstate *s, uint64_t h)
+static void bloom_add(struct hub_rstate *s, uint64_t h)
 {
     uint64_t b, *blk = bloom_block(s, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         blk[(b >> 6) & 7] |= 1ull << (b & 63);
 }
 
-static int bloom_has(const struct csph_rstate *s, uint64_t h)
+static int bloom_has(const struct hub_rstate *s, uint64_t h)
 {
     uint64_t b, *blk = bloom_block(s, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
@@ -88,7 +88,7 @@ static int bloom_has(const struct csph_rstate *s, uint64_t h)
     return 1;
 }
 
-enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph_error *err)
+enum hub_err hub_rstate_cache(struct hub_rstate *s, size_t bytes, struct hub_error *err)
 {
     uint64_t blocks = 1u << 7; /* 8 KiB at least */
     while (blocks * 2 * BLOOM_BLOCK_WORDS * 8 <= (uint64_t)bytes)
@@ -100,13 +100,13 @@ enum csph_err csph_rstate_cache(struct csph_rstate *s, size_t bytes, struct csph
     if (!bytes)
         return CSPH_ERR_OK;
     if (!(s->bloom = aligned_alloc(64, blocks * BLOOM_BLOCK_WORDS * 8)))
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: no memory for its cache");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: no memory for its cache");
     memset(s->bloom, 0, blocks * BLOOM_BLOCK_WORDS * 8);
     s->bloom_mask = blocks - 1;
     return CSPH_ERR_OK;
 }
 
-void csph_rstate_take_cache(struct csph_rstate *dst, struct csph_rstate *src)
+void hub_rstate_take_cache(struct hub_rstate *dst, struct hub_rstate *src)
 {
     if (dst == src || !src->bloom || !src->bloom_ready)
         return;
@@ -121,7 +121,7 @@ void csph_rstate_take_cache(struct csph_rstate *dst, struct csph_rstate *src)
 
 /* Every series the state holds into the filter: one pass over the keys at
  * the first use (about a second for ten million records). */
-static int bloom_build(struct csph_rstate *s)
+static int bloom_build(struct hub_rstate *s)
 {
     MDB_cursor *c;
     MDB_val k, v;
@@ -146,7 +146,7 @@ static int bloom_build(struct csph_rstate *s)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph_error *err)
+enum hub_err hub_rstate_begin(struct hub_rstate *s, MDB_txn *txn, struct hub_error *err)
 {
     int rc;
     /* Opened in every transaction: LMDB reuses one txn object for write
@@ -168,7 +168,7 @@ enum csph_err csph_rstate_begin(struct csph_rstate *s, MDB_txn *txn, struct csph
  * that one person's series of every rule and kind sit side by side: an
  * event writes one leaf page for its key, not one per rule, and the reads
  * of its rules find that page in the CPU's cache. */
-static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
+static size_t prefix(unsigned char *kb, const struct hub_rs_series *sr)
 {
     kb[0] = (unsigned char)(sr->key_len >> 8);
     kb[1] = (unsigned char)sr->key_len;
@@ -181,36 +181,36 @@ static size_t prefix(unsigned char *kb, const struct csph_rs_series *sr)
 /* Times sort as signed numbers (bekey.h). */
 static size_t point(unsigned char *kb, size_t off, int64_t t, uint64_t seq)
 {
-    csph_put_point(kb + off, t, seq);
+    hub_put_point(kb + off, t, seq);
     return off + 16;
 }
 
-int csph_rstate_may_exist(struct csph_rstate *s, const struct csph_rs_series *sr)
+int hub_rstate_may_exist(struct hub_rstate *s, const struct hub_rs_series *sr)
 {
     if (!s->bloom_ready || sr->key_len > CSPH_RS_KEY_MAX)
         return 1;
     return bloom_has(s, series_hash(s->kb, prefix(s->kb, sr)));
 }
 
-static void note(struct csph_rstate *s, size_t prefix_len)
+static void note(struct hub_rstate *s, size_t prefix_len)
 {
     if (s->bloom)
         bloom_add(s, series_hash(s->kb, prefix_len));
 }
 
-static enum csph_err too_long(const struct csph_rs_series *sr, struct csph_error *err)
+static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *err)
 {
     return sr->key_len > CSPH_RS_KEY_MAX
-               ? csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rule state: a key of %zu bytes",
-                                sr->key_len)
+               ? hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "rule state: a key of %zu bytes",
+                               sr->key_len)
                : CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, int *existed,
-                              struct csph_error *err)
+enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
+                            uint64_t seq, const void *val, size_t len, int *existed,
+                            struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     size_t pl = prefix(s->kb, sr);
@@ -223,10 +223,10 @@ enum csph_err csph_rstate_put(struct csph_rstate *s, const struct csph_rs_series
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_set(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
-                              uint64_t seq, const void *val, size_t len, struct csph_error *err)
+enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
+                            uint64_t seq, const void *val, size_t len, struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     size_t pl = prefix(s->kb, sr);
@@ -236,11 +236,11 @@ enum csph_err csph_rstate_set(struct csph_rstate *s, const struct csph_rs_series
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
-                              uint64_t seq, unsigned char *val, size_t *len, int *found,
-                              struct csph_error *err)
+enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
+                            uint64_t seq, unsigned char *val, size_t *len, int *found,
+                            struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v;
@@ -255,10 +255,10 @@ enum csph_err csph_rstate_get(struct csph_rstate *s, const struct csph_rs_series
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_del(struct csph_rstate *s, const struct csph_rs_series *sr, int64_t t,
-                              uint64_t seq, struct csph_error *err)
+enum hub_err hub_rstate_del(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
+                            uint64_t seq, struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb};
@@ -266,18 +266,18 @@ enum csph_err csph_rstate_del(struct csph_rstate *s, const struct csph_rs_series
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
 }
 
-void csph_rstate_end(struct csph_rstate *s)
+void hub_rstate_end(struct hub_rstate *s)
 {
     if (s->cur)
         mdb_cursor_close(s->cur);
     s->cur = NULL;
 }
 
-enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_series *sr,
-                                int64_t from, int64_t to, csph_rs_fn fn, void *ctx,
-                                struct csph_error *err)
+enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *sr,
+                              int64_t from, int64_t to, hub_rs_fn fn, void *ctx,
+                              struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     size_t pl = prefix(s->kb2, sr);
@@ -293,18 +293,18 @@ enum csph_err csph_rstate_range(struct csph_rstate *s, const struct csph_rs_seri
         const unsigned char *p = k.mv_data;
         if (k.mv_size != pl + 16 || memcmp(p, s->kb2, pl) || memcmp(p + pl, hi, 16) > 0)
             break;
-        struct csph_rs_rec r = {.val = v.mv_data, .len = v.mv_size};
-        csph_get_point(p + pl, &r.t, &r.seq);
+        struct hub_rs_rec r = {.val = v.mv_data, .len = v.mv_size};
+        hub_get_point(p + pl, &r.t, &r.seq);
         if (fn(ctx, &r))
             break;
     }
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_drop(struct csph_rstate *s, const struct csph_rs_series *sr, uint64_t *n,
-                               struct csph_error *err)
+enum hub_err hub_rstate_drop(struct hub_rstate *s, const struct hub_rs_series *sr, uint64_t *n,
+                             struct hub_error *err)
 {
-    enum csph_err e = too_long(sr, err);
+    enum hub_err e = too_long(sr, err);
     if (e)
         return e;
     size_t pl = prefix(s->kb2, sr);
@@ -347,8 +347,8 @@ static int key_names(const unsigned char *k, size_t n, char tag, const char *val
     return 0;
 }
 
-enum csph_err csph_rstate_drop_value(struct csph_rstate *s, char tag, const char *value, size_t len,
-                                     uint64_t *n, struct csph_error *err)
+enum hub_err hub_rstate_drop_value(struct hub_rstate *s, char tag, const char *value, size_t len,
+                                   uint64_t *n, struct hub_error *err)
 {
     MDB_cursor *c;
     MDB_val k, v;
@@ -373,8 +373,8 @@ enum csph_err csph_rstate_drop_value(struct csph_rstate *s, char tag, const char
     return rc && rc != MDB_NOTFOUND && rc != EINVAL ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_meta_get(struct csph_rstate *s, const char *name, void *val, size_t cap,
-                                   size_t *len, int *found, struct csph_error *err)
+enum hub_err hub_rstate_meta_get(struct hub_rstate *s, const char *name, void *val, size_t cap,
+                                 size_t *len, int *found, struct hub_error *err)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     int rc = mdb_get(s->txn, s->meta, &k, &v);
@@ -388,16 +388,16 @@ enum csph_err csph_rstate_meta_get(struct csph_rstate *s, const char *name, void
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_meta_put(struct csph_rstate *s, const char *name, const void *val,
-                                   size_t len, struct csph_error *err)
+enum hub_err hub_rstate_meta_put(struct hub_rstate *s, const char *name, const void *val,
+                                 size_t len, struct hub_error *err)
 {
     MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)val};
     int rc = mdb_put(s->txn, s->meta, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing its record") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_rstate_size(MDB_txn *txn, uint64_t *entries, uint64_t *bytes,
-                               struct csph_error *err)
+enum hub_err hub_rstate_size(MDB_txn *txn, uint64_t *entries, uint64_t *bytes,
+                             struct hub_error *err)
 {
     static const char *const names[] = {DB_STATE, DB_META};
     *entries = *bytes = 0;

@@ -10,7 +10,7 @@
 
 #include "timefmt.h"
 
-void *csph_arena_alloc(struct csph_arena *a, size_t size)
+void *hub_arena_alloc(struct hub_arena *a, size_t size)
 {
     if (a->n == a->cap) {
         size_t c = a->cap ? a->cap * 2 : 64;
@@ -26,9 +26,9 @@ void *csph_arena_alloc(struct csph_arena *a, size_t size)
     return m;
 }
 
-char *csph_arena_strdup(struct csph_arena *a, const char *s, size_t n)
+char *hub_arena_strdup(struct hub_arena *a, const char *s, size_t n)
 {
-    char *d = csph_arena_alloc(a, n + 1);
+    char *d = hub_arena_alloc(a, n + 1);
     if (d) {
         memcpy(d, s, n);
         d[n] = 0;
@@ -36,7 +36,7 @@ char *csph_arena_strdup(struct csph_arena *a, const char *s, size_t n)
     return d;
 }
 
-void csph_arena_free(struct csph_arena *a)
+void hub_arena_free(struct hub_arena *a)
 {
     for (size_t i = 0; i < a->n; i++)
         free(a->p[i]);
@@ -44,9 +44,9 @@ void csph_arena_free(struct csph_arena *a)
     memset(a, 0, sizeof *a);
 }
 
-static enum csph_err nomem(struct csph_error *err)
+static enum hub_err nomem(struct hub_error *err)
 {
-    return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
 }
 
 static int64_t day_of(int64_t ms)
@@ -56,7 +56,7 @@ static int64_t day_of(int64_t ms)
 
 static const struct {
     const char *name;
-    enum csph_ph ph;
+    enum hub_ph ph;
     int restricted_ok; /* may appear in a restricted panel's reason */
 } placeholders[] = {
     {"count", CSPH_PH_COUNT, 0},         {"distinct", CSPH_PH_DISTINCT, 0}, {"key", CSPH_PH_KEY, 1},
@@ -66,25 +66,25 @@ static const struct {
     {"rule", CSPH_PH_RULE, 1},           {"due", CSPH_PH_DUE, 1},
 };
 
-int csph_field_char(char c)
+int hub_field_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '_' || c == '-';
 }
 
 /* 0; -1 when s is not a field name (victim, location.lsoa); -2 out of memory. */
-int csph_path_compile(struct csph_arena *r, const char *s, size_t n, struct csph_path *p)
+int hub_path_compile(struct hub_arena *r, const char *s, size_t n, struct hub_path *p)
 {
     memset(p, 0, sizeof *p);
     if (n == 0 || n > CSPH_PATH_TEXT_MAX)
         return -1;
-    char *text = csph_arena_strdup(r, s, n);
+    char *text = hub_arena_strdup(r, s, n);
     if (!text)
         return -2;
     p->text = text;
     for (size_t i = 0;;) {
         size_t start = i;
-        while (i < n && csph_field_char(text[i]))
+        while (i < n && hub_field_char(text[i]))
             i++;
         if (i == start || p->nseg == CSPH_PATH_SEG_MAX)
             return -1;
@@ -99,7 +99,7 @@ int csph_path_compile(struct csph_arena *r, const char *s, size_t n, struct csph
     }
 }
 
-const msgpack_object *csph_path_get(const msgpack_object *o, const struct csph_path *p)
+const msgpack_object *hub_path_get(const msgpack_object *o, const struct hub_path *p)
 {
     for (unsigned s = 0; s < p->nseg; s++) {
         if (!o || o->type != MSGPACK_OBJECT_MAP)
@@ -171,10 +171,10 @@ static int lex_value(struct lex *l, const char **v, size_t *vn, int *quoted)
     return 0;
 }
 
-static int lit_make(struct csph_arena *r, const char *v, size_t vn, int quoted, struct csph_lit *lit)
+static int lit_make(struct hub_arena *r, const char *v, size_t vn, int quoted, struct hub_lit *lit)
 {
     memset(lit, 0, sizeof *lit);
-    char *s = csph_arena_strdup(r, v, vn);
+    char *s = hub_arena_strdup(r, v, vn);
     if (!s)
         return -1;
     lit->s = s;
@@ -209,31 +209,31 @@ static int lit_make(struct csph_arena *r, const char *v, size_t vn, int quoted, 
 
 #define OPS_HELP "=, !=, >=, <=, >, <, in [a, b], between A and B, exists, missing"
 
-static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *node,
-                                  const char *s, struct csph_cond *c, struct csph_error *err)
+static enum hub_err test_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
+                                 const char *s, struct hub_cond *c, struct hub_error *err)
 {
     struct lex l = {s, 0, strlen(s)};
     c->kind = CSPH_COND_TEST;
-    c->line = csph_yaml_line(node);
+    c->line = hub_yaml_line(node);
     lex_ws(&l);
     size_t start = l.i;
-    while (l.i < l.n && (csph_field_char(s[l.i]) || s[l.i] == '.'))
+    while (l.i < l.n && (hub_field_char(s[l.i]) || s[l.i] == '.'))
         l.i++;
     if (l.i == start)
-        return csph_yaml_fail(y, node, err,
-                              "test '%s' must start with a field name, as in \"dash_score >= 14\"",
-                              s);
-    int pc = csph_path_compile(r, s + start, l.i - start, &c->field);
+        return hub_yaml_fail(y, node, err,
+                             "test '%s' must start with a field name, as in \"dash_score >= 14\"",
+                             s);
+    int pc = hub_path_compile(r, s + start, l.i - start, &c->field);
     if (pc == -2)
         return nomem(err);
     if (pc)
-        return csph_yaml_fail(y, node, err,
-                              "'%.*s' in test '%s' is not a field name (letters, digits, _ and -; "
-                              "a dot for a nested field such as location.lsoa)",
-                              (int)(l.i - start), s + start, s);
+        return hub_yaml_fail(y, node, err,
+                             "'%.*s' in test '%s' is not a field name (letters, digits, _ and -; "
+                             "a dot for a nested field such as location.lsoa)",
+                             (int)(l.i - start), s + start, s);
     lex_ws(&l);
     if (l.i == l.n)
-        return csph_yaml_fail(y, node, err, "test '%s' has no operator (use " OPS_HELP ")", s);
+        return hub_yaml_fail(y, node, err, "test '%s' has no operator (use " OPS_HELP ")", s);
     size_t os = l.i;
     if (strchr("=!<>", s[l.i])) {
         while (l.i < l.n && strchr("=!<>~", s[l.i]) && s[l.i])
@@ -266,11 +266,11 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
     else if (OPIS("missing"))
         c->op = CSPH_TEST_MISSING;
     else if (OPIS("=="))
-        return csph_yaml_fail(y, node, err, "unknown operator '==' in test '%s' (write = to compare)",
-                              s);
+        return hub_yaml_fail(y, node, err, "unknown operator '==' in test '%s' (write = to compare)",
+                             s);
     else
-        return csph_yaml_fail(y, node, err, "unknown operator '%.*s' in test '%s' (use " OPS_HELP ")",
-                              (int)on, o, s);
+        return hub_yaml_fail(y, node, err, "unknown operator '%.*s' in test '%s' (use " OPS_HELP ")",
+                             (int)on, o, s);
 #undef OPIS
     const char *v;
     size_t vn;
@@ -282,19 +282,19 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
     case CSPH_TEST_IN: {
         lex_ws(&l);
         if (l.i >= l.n || s[l.i] != '[')
-            return csph_yaml_fail(y, node, err, "test '%s': 'in' takes a list such as [knife, firearm]",
-                                  s);
+            return hub_yaml_fail(y, node, err, "test '%s': 'in' takes a list such as [knife, firearm]",
+                                 s);
         l.i++;
-        c->lits = csph_arena_alloc(r, CSPH_IN_LIST_MAX * sizeof *c->lits);
+        c->lits = hub_arena_alloc(r, CSPH_IN_LIST_MAX * sizeof *c->lits);
         if (!c->lits)
             return nomem(err);
         for (;;) {
             if (lex_value(&l, &v, &vn, &quoted))
-                return csph_yaml_fail(y, node, err, "test '%s': the list after 'in' has an empty "
-                                      "or unterminated value", s);
+                return hub_yaml_fail(y, node, err, "test '%s': the list after 'in' has an empty "
+                                     "or unterminated value", s);
             if (c->nlits == CSPH_IN_LIST_MAX)
-                return csph_yaml_fail(y, node, err, "test '%s': at most %d values after 'in'", s,
-                                      CSPH_IN_LIST_MAX);
+                return hub_yaml_fail(y, node, err, "test '%s': at most %d values after 'in'", s,
+                                     CSPH_IN_LIST_MAX);
             if (lit_make(r, v, vn, quoted, &c->lits[c->nlits++]))
                 return nomem(err);
             lex_ws(&l);
@@ -306,13 +306,13 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
                 l.i++;
                 break;
             }
-            return csph_yaml_fail(y, node, err, "test '%s': the list after 'in' must be "
-                                  "[a, b, ...] with a closing ]", s);
+            return hub_yaml_fail(y, node, err, "test '%s': the list after 'in' must be "
+                                 "[a, b, ...] with a closing ]", s);
         }
         break;
     }
     case CSPH_TEST_BETWEEN: {
-        c->lits = csph_arena_alloc(r, 2 * sizeof *c->lits);
+        c->lits = hub_arena_alloc(r, 2 * sizeof *c->lits);
         if (!c->lits)
             return nomem(err);
         if (lex_value(&l, &v, &vn, &quoted) || lit_make(r, v, vn, quoted, &c->lits[0]))
@@ -327,40 +327,40 @@ static enum csph_err test_compile(struct csph_arena *r, struct csph_yaml *y, yam
         if ((c->lits[0].is_num && c->lits[1].is_num && c->lits[0].d > c->lits[1].d) ||
             (!c->lits[0].is_num && !c->lits[1].is_num && !c->lits[0].is_bool &&
              !c->lits[1].is_bool && strcmp(c->lits[0].s, c->lits[1].s) > 0))
-            return csph_yaml_fail(y, node, err, "test '%s': the lower bound comes first", s);
+            return hub_yaml_fail(y, node, err, "test '%s': the lower bound comes first", s);
         break;
     between_bad:
-        return csph_yaml_fail(y, node, err, "test '%s': write 'between LOW and HIGH', as in "
-                              "\"age between 10 and 25\"", s);
+        return hub_yaml_fail(y, node, err, "test '%s': write 'between LOW and HIGH', as in "
+                             "\"age between 10 and 25\"", s);
     }
     default:
         if (lex_value(&l, &v, &vn, &quoted))
-            return csph_yaml_fail(y, node, err, "test '%s' has no value after the operator", s);
-        c->lits = csph_arena_alloc(r, sizeof *c->lits);
+            return hub_yaml_fail(y, node, err, "test '%s' has no value after the operator", s);
+        c->lits = hub_arena_alloc(r, sizeof *c->lits);
         if (!c->lits || lit_make(r, v, vn, quoted, c->lits))
             return nomem(err);
         c->nlits = 1;
         break;
     }
     if (!lex_end(&l))
-        return csph_yaml_fail(y, node, err, "unexpected '%s' at the end of test '%s' (quote a value "
-                              "that contains spaces)", s + l.i, s);
+        return hub_yaml_fail(y, node, err, "unexpected '%s' at the end of test '%s' (quote a value "
+                             "that contains spaces)", s + l.i, s);
     return CSPH_ERR_OK;
 }
 
-static enum csph_err cond_one(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *node,
-                                  struct csph_cond *c, int depth, struct csph_error *err);
+static enum hub_err cond_one(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
+                                  struct hub_cond *c, int depth, struct hub_error *err);
 
-static enum csph_err cond_list(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *seq,
-                               struct csph_cond *c, int depth, struct csph_error *err)
+static enum hub_err cond_list(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *seq,
+                              struct hub_cond *c, int depth, struct hub_error *err)
 {
-    size_t n = csph_yaml_seq_len(seq);
-    c->kids = csph_arena_alloc(r, (n ? n : 1) * sizeof *c->kids);
+    size_t n = hub_yaml_seq_len(seq);
+    c->kids = hub_arena_alloc(r, (n ? n : 1) * sizeof *c->kids);
     if (!c->kids)
         return nomem(err);
     c->nkids = n;
     for (size_t i = 0; i < n; i++) {
-        enum csph_err rc = cond_one(r, y, csph_yaml_seq_item(y, seq, i), &c->kids[i], depth + 1,
+        enum hub_err rc = cond_one(r, y, hub_yaml_seq_item(y, seq, i), &c->kids[i], depth + 1,
                                         err);
         if (rc)
             return rc;
@@ -368,43 +368,43 @@ static enum csph_err cond_list(struct csph_arena *r, struct csph_yaml *y, yaml_n
     return CSPH_ERR_OK;
 }
 
-static enum csph_err cond_one(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *node,
-                                  struct csph_cond *c, int depth, struct csph_error *err)
+static enum hub_err cond_one(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
+                                  struct hub_cond *c, int depth, struct hub_error *err)
 {
     memset(c, 0, sizeof *c);
     if (depth > CSPH_COND_DEPTH_MAX)
-        return csph_yaml_fail(y, node, err, "tests nested more than %d deep", CSPH_COND_DEPTH_MAX);
-    const char *s = csph_yaml_scalar(node);
+        return hub_yaml_fail(y, node, err, "tests nested more than %d deep", CSPH_COND_DEPTH_MAX);
+    const char *s = hub_yaml_scalar(node);
     if (s)
         return test_compile(r, y, node, s, c, err);
-    if (node && node->type == YAML_MAPPING_NODE && csph_yaml_map_len(node) == 1) {
+    if (node && node->type == YAML_MAPPING_NODE && hub_yaml_map_len(node) == 1) {
         yaml_node_t *k, *v;
-        csph_yaml_map_pair(y, node, 0, &k, &v);
-        const char *ks = csph_yaml_scalar(k);
+        hub_yaml_map_pair(y, node, 0, &k, &v);
+        const char *ks = hub_yaml_scalar(k);
         if (ks && !strcmp(ks, "any"))
             c->kind = CSPH_COND_ANY;
         else if (ks && !strcmp(ks, "all"))
             c->kind = CSPH_COND_ALL;
         else
-            return csph_yaml_fail(y, k, err, "unknown group '%s': a group is {any: [...]} or "
-                                  "{all: [...]}", ks ? ks : "?");
-        if (!v || v->type != YAML_SEQUENCE_NODE || csph_yaml_seq_len(v) == 0)
-            return csph_yaml_fail(y, v ? v : k, err, "'%s' must list at least one test, as in "
-                                  "%s: [\"risk = high\", \"dash_score >= 14\"]", ks, ks);
+            return hub_yaml_fail(y, k, err, "unknown group '%s': a group is {any: [...]} or "
+                                 "{all: [...]}", ks ? ks : "?");
+        if (!v || v->type != YAML_SEQUENCE_NODE || hub_yaml_seq_len(v) == 0)
+            return hub_yaml_fail(y, v ? v : k, err, "'%s' must list at least one test, as in "
+                                 "%s: [\"risk = high\", \"dash_score >= 14\"]", ks, ks);
         return cond_list(r, y, v, c, depth, err);
     }
-    return csph_yaml_fail(y, node, err, "a test is a text such as \"dash_score >= 14\", or a "
-                          "group {any: [...]} / {all: [...]}");
+    return hub_yaml_fail(y, node, err, "a test is a text such as \"dash_score >= 14\", or a "
+                         "group {any: [...]} / {all: [...]}");
 }
 
 /* match: a list (all must hold), or one test or group. */
-enum csph_err csph_cond_compile(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *node,
-                                   struct csph_cond *c, struct csph_error *err)
+enum hub_err hub_cond_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
+                                   struct hub_cond *c, struct hub_error *err)
 {
     memset(c, 0, sizeof *c);
     if (node->type == YAML_SEQUENCE_NODE)
         return cond_list(r, y, node, c, 0, err);
-    c->kids = csph_arena_alloc(r, sizeof *c->kids);
+    c->kids = hub_arena_alloc(r, sizeof *c->kids);
     if (!c->kids)
         return nomem(err);
     c->nkids = 1;
@@ -414,7 +414,7 @@ enum csph_err csph_cond_compile(struct csph_arena *r, struct csph_yaml *y, yaml_
 /* ---- tests: evaluate -------------------------------------------------- */
 
 /* Compare v with lit: 1 and *cmp (<0, 0, >0) when they are comparable. */
-static int lit_cmp(const msgpack_object *v, const struct csph_lit *lit, int *cmp)
+static int lit_cmp(const msgpack_object *v, const struct hub_lit *lit, int *cmp)
 {
     switch (v->type) {
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
@@ -461,9 +461,9 @@ static int lit_cmp(const msgpack_object *v, const struct csph_lit *lit, int *cmp
     }
 }
 
-static int test_eval(const struct csph_cond *t, const msgpack_object *ev)
+static int test_eval(const struct hub_cond *t, const msgpack_object *ev)
 {
-    const msgpack_object *v = csph_path_get(ev, &t->field);
+    const msgpack_object *v = hub_path_get(ev, &t->field);
     int c;
     if (!v || v->type == MSGPACK_OBJECT_NIL)
         return t->op == CSPH_TEST_MISSING;
@@ -489,18 +489,18 @@ static int test_eval(const struct csph_cond *t, const msgpack_object *ev)
     return 0;
 }
 
-int csph_cond_eval(const struct csph_cond *c, const msgpack_object *ev)
+int hub_cond_eval(const struct hub_cond *c, const msgpack_object *ev)
 {
     switch (c->kind) {
     case CSPH_COND_TEST: return test_eval(c, ev);
     case CSPH_COND_ANY:
         for (size_t i = 0; i < c->nkids; i++)
-            if (csph_cond_eval(&c->kids[i], ev))
+            if (hub_cond_eval(&c->kids[i], ev))
                 return 1;
         return 0;
     case CSPH_COND_ALL:
         for (size_t i = 0; i < c->nkids; i++)
-            if (!csph_cond_eval(&c->kids[i], ev))
+            if (!hub_cond_eval(&c->kids[i], ev))
                 return 0;
         return 1;
     }
@@ -512,13 +512,13 @@ int csph_cond_eval(const struct csph_cond *c, const msgpack_object *ev)
 #define PH_HELP "{count} {distinct} {key} {key_name} {first} {last} {date} {threshold} " \
                 "{window} {within} {panel} {priority} {rule} {due} {field:NAME} {date:NAME}"
 
-enum csph_err csph_tmpl_compile(struct csph_arena *r, struct csph_yaml *y, yaml_node_t *node,
+enum hub_err hub_tmpl_compile(struct hub_arena *r, struct hub_yaml *y, yaml_node_t *node,
                                   const char *s, int restricted, const char *panel,
-                                  struct csph_tmpl *t, struct csph_error *err)
+                                  struct hub_tmpl *t, struct hub_error *err)
 {
     size_t n = strlen(s);
-    char *text = csph_arena_alloc(r, n + 1); /* literal text with {{ }} resolved */
-    t->segs = csph_arena_alloc(r, (n + 1) * sizeof *t->segs);
+    char *text = hub_arena_alloc(r, n + 1); /* literal text with {{ }} resolved */
+    t->segs = hub_arena_alloc(r, (n + 1) * sizeof *t->segs);
     t->n = 0;
     t->has_last = 0;
     if (!text || !t->segs)
@@ -527,7 +527,7 @@ enum csph_err csph_tmpl_compile(struct csph_arena *r, struct csph_yaml *y, yaml_
 #define FLUSH()                                                                \
     do {                                                                       \
         if (tn > lit_start)                                                    \
-            t->segs[t->n++] = (struct csph_tseg){CSPH_PH_TEXT, text + lit_start, tn - lit_start, {0}}; \
+            t->segs[t->n++] = (struct hub_tseg){CSPH_PH_TEXT, text + lit_start, tn - lit_start, {0}}; \
         lit_start = tn;                                                        \
     } while (0)
     for (size_t i = 0; i < n;) {
@@ -542,11 +542,11 @@ enum csph_err csph_tmpl_compile(struct csph_arena *r, struct csph_yaml *y, yaml_
         }
         const char *close = strchr(s + i + 1, '}');
         if (!close)
-            return csph_yaml_fail(y, node, err, "reason: '{' without a closing '}' (write {{ for a "
-                                  "literal brace)");
+            return hub_yaml_fail(y, node, err, "reason: '{' without a closing '}' (write {{ for a "
+                                 "literal brace)");
         const char *name = s + i + 1;
         size_t nl = (size_t)(close - name);
-        struct csph_tseg seg = {CSPH_PH_TEXT, NULL, 0, {0}};
+        struct hub_tseg seg = {CSPH_PH_TEXT, NULL, 0, {0}};
         int ok_restricted = 0, found = 0;
         if (nl > 6 && memcmp(name, "field:", 6) == 0) {
             seg.ph = CSPH_PH_FIELD;
@@ -563,21 +563,21 @@ enum csph_err csph_tmpl_compile(struct csph_arena *r, struct csph_yaml *y, yaml_
                 }
         }
         if (!found)
-            return csph_yaml_fail(y, node, err, "reason: unknown placeholder {%.*s} (known: " PH_HELP ")",
-                                  (int)nl, name);
+            return hub_yaml_fail(y, node, err, "reason: unknown placeholder {%.*s} (known: " PH_HELP ")",
+                                 (int)nl, name);
         if (restricted && !ok_restricted)
-            return csph_yaml_fail(y, node, err,
-                                  "reason for restricted panel '%s' may show only that a case exists: "
-                                  "{key}, {key_name}, {panel}, {priority}, {rule}, {due}; not {%.*s}",
-                                  panel, (int)nl, name);
+            return hub_yaml_fail(y, node, err,
+                                 "reason for restricted panel '%s' may show only that a case exists: "
+                                 "{key}, {key_name}, {panel}, {priority}, {rule}, {due}; not {%.*s}",
+                                 panel, (int)nl, name);
         if (seg.ph == CSPH_PH_FIELD || seg.ph == CSPH_PH_FIELD_DATE) {
             size_t skip = seg.ph == CSPH_PH_FIELD ? 6 : 5;
-            int pc = csph_path_compile(r, name + skip, nl - skip, &seg.f);
+            int pc = hub_path_compile(r, name + skip, nl - skip, &seg.f);
             if (pc == -2)
                 return nomem(err);
             if (pc)
-                return csph_yaml_fail(y, node, err, "reason: {%.*s} does not name a field", (int)nl,
-                                      name);
+                return hub_yaml_fail(y, node, err, "reason: {%.*s} does not name a field", (int)nl,
+                                     name);
         }
         if (seg.ph == CSPH_PH_LAST)
             t->has_last = 1;
@@ -664,25 +664,25 @@ static void out_value(struct out *o, const msgpack_object *v, int as_date)
 }
 
 
-int csph_cond_each_test(const struct csph_cond *c,
-                        int (*fn)(void *ctx, const struct csph_cond *test), void *ctx)
+int hub_cond_each_test(const struct hub_cond *c,
+                       int (*fn)(void *ctx, const struct hub_cond *test), void *ctx)
 {
     if (c->kind == CSPH_COND_TEST)
         return fn(ctx, c);
     for (size_t i = 0; i < c->nkids; i++) {
-        int rc = csph_cond_each_test(&c->kids[i], fn, ctx);
+        int rc = hub_cond_each_test(&c->kids[i], fn, ctx);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-void csph_tmpl_render(const struct csph_tmpl *t, const struct csph_tmpl_values *v, char *buf,
-                      size_t cap)
+void hub_tmpl_render(const struct hub_tmpl *t, const struct hub_tmpl_values *v, char *buf,
+                     size_t cap)
 {
     struct out o = {buf, 0, cap, 0};
     for (size_t i = 0; i < t->n; i++) {
-        const struct csph_tseg *s = &t->segs[i];
+        const struct hub_tseg *s = &t->segs[i];
         switch (s->ph) {
         case CSPH_PH_TEXT: out_put(&o, s->s, s->n); break;
         case CSPH_PH_COUNT: out_u64(&o, v->count); break;
@@ -723,8 +723,8 @@ void csph_tmpl_render(const struct csph_tmpl *t, const struct csph_tmpl_values *
             else
                 out_str(&o, "no deadline");
             break;
-        case CSPH_PH_FIELD: out_value(&o, csph_path_get(v->event, &s->f), 0); break;
-        case CSPH_PH_FIELD_DATE: out_value(&o, csph_path_get(v->event, &s->f), 1); break;
+        case CSPH_PH_FIELD: out_value(&o, hub_path_get(v->event, &s->f), 0); break;
+        case CSPH_PH_FIELD_DATE: out_value(&o, hub_path_get(v->event, &s->f), 1); break;
         }
     }
     buf[o.n] = 0;

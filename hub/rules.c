@@ -76,22 +76,22 @@ struct anchor {
 };
 
 struct fire {
-    const struct csph_rule *R;
-    const struct csph_rule_event *ev;
+    const struct hub_rule *R;
+    const struct hub_rule_event *ev;
     int panel;
-    enum csph_priority priority;
-    const struct csph_keyspec *K;
+    enum hub_priority priority;
+    const struct hub_keyspec *K;
     uint64_t count, distinct;
     int64_t first_ms, last_ms, date_ms;
     int64_t threshold;
 };
 
-struct csph_rules {
-    struct csph_ruleset *set;
-    struct csph_rstate *st;
+struct hub_rules {
+    struct hub_ruleset *set;
+    struct hub_rstate *st;
     unsigned char (*panel_id)[8];
     /* drafts of the current call */
-    struct csph_alert_draft *drafts;
+    struct hub_alert_draft *drafts;
     struct keyvals *keyvals;
     struct anchor *anchors;
     size_t *evoff;
@@ -113,7 +113,7 @@ struct csph_rules {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-const char *csph_priority_name(enum csph_priority p)
+const char *hub_priority_name(enum hub_priority p)
 {
     switch (p) {
     case CSPH_PRIORITY_STANDARD: return "standard";
@@ -123,7 +123,7 @@ const char *csph_priority_name(enum csph_priority p)
     return "standard";
 }
 
-int csph_priority_parse(const char *s, size_t len)
+int hub_priority_parse(const char *s, size_t len)
 {
     if (len == 8 && memcmp(s, "standard", 8) == 0)
         return CSPH_PRIORITY_STANDARD;
@@ -149,9 +149,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static enum csph_err oom(struct csph_error *err)
+static enum hub_err oom(struct hub_error *err)
 {
-    return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
+    return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "rules: out of memory");
 }
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -227,40 +227,40 @@ static uint64_t hash_text(const char *s, size_t n)
 
 static const msgpack_object *field(const msgpack_object *o, const char *name)
 {
-    struct csph_path p = {.text = name, .nseg = 1};
+    struct hub_path p = {.text = name, .nseg = 1};
     p.seg[0].p = name;
     p.seg[0].n = (uint32_t)strlen(name);
-    return csph_path_get(o, &p);
+    return hub_path_get(o, &p);
 }
 
 /* ---- loading ------------------------------------------------------------ */
 
-enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
-                              const struct csph_panel *panels, size_t npanels,
-                              const struct csph_schemas *schemas, struct csph_error *err)
+enum hub_err hub_rules_load(struct hub_rules **out, const char *path,
+                            const struct hub_panel *panels, size_t npanels,
+                            const struct hub_schemas *schemas, struct hub_error *err)
 {
-    struct csph_ruleset *set;
-    enum csph_err rc = csph_ruleset_load(&set, path, panels, npanels, schemas, err);
+    struct hub_ruleset *set;
+    enum hub_err rc = hub_ruleset_load(&set, path, panels, npanels, schemas, err);
     if (rc)
         return rc;
-    return csph_rules_from_set(out, set, err);
+    return hub_rules_from_set(out, set, err);
 }
 
-enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *set,
-                                  struct csph_error *err)
+enum hub_err hub_rules_from_set(struct hub_rules **out, struct hub_ruleset *set,
+                                struct hub_error *err)
 {
-    struct csph_rules *r = calloc(1, sizeof *r);
+    struct hub_rules *r = calloc(1, sizeof *r);
     size_t np = set->npanels ? set->npanels : 1;
-    if (!r || csph_rstate_new(&r->st, err) != CSPH_ERR_OK ||
+    if (!r || hub_rstate_new(&r->st, err) != CSPH_ERR_OK ||
         !(r->panel_id = calloc(np, sizeof *r->panel_id))) {
         if (r)
             r->set = set;
-        csph_rules_destroy(&r);
+        hub_rules_destroy(&r);
         return oom(err);
     }
     r->set = set;
-    if (csph_rstate_cache(r->st, CSPH_RULES_CACHE_DEFAULT, err)) {
-        csph_rules_destroy(&r);
+    if (hub_rstate_cache(r->st, CSPH_RULES_CACHE_DEFAULT, err)) {
+        hub_rules_destroy(&r);
         return CSPH_ERR_NOMEM;
     }
     for (size_t i = 0; i < set->npanels; i++) {
@@ -274,13 +274,13 @@ enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *
     return CSPH_ERR_OK;
 }
 
-void csph_rules_destroy(struct csph_rules **rp)
+void hub_rules_destroy(struct hub_rules **rp)
 {
     if (!rp || !*rp)
         return;
-    struct csph_rules *r = *rp;
-    csph_ruleset_free(&r->set);
-    csph_rstate_free(&r->st);
+    struct hub_rules *r = *rp;
+    hub_ruleset_free(&r->set);
+    hub_rstate_free(&r->st);
     free(r->panel_id);
     free(r->unbuilt);
     free(r->drafts);
@@ -296,33 +296,33 @@ void csph_rules_destroy(struct csph_rules **rp)
     *rp = NULL;
 }
 
-const char *csph_rules_digest(const struct csph_rules *r) { return r->set->digest; }
-size_t csph_rules_count(const struct csph_rules *r) { return r->set->nrules; }
-const struct csph_ruleset *csph_rules_set(const struct csph_rules *r) { return r->set; }
+const char *hub_rules_digest(const struct hub_rules *r) { return r->set->digest; }
+size_t hub_rules_count(const struct hub_rules *r) { return r->set->nrules; }
+const struct hub_ruleset *hub_rules_set(const struct hub_rules *r) { return r->set; }
 
-enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_error *err)
+enum hub_err hub_rules_cache(struct hub_rules *r, size_t bytes, struct hub_error *err)
 {
-    return csph_rstate_cache(r->st, bytes, err);
+    return hub_rstate_cache(r->st, bytes, err);
 }
 
-void csph_rules_take_cache(struct csph_rules *dst, struct csph_rules *src)
+void hub_rules_take_cache(struct hub_rules *dst, struct hub_rules *src)
 {
     if (dst && src)
-        csph_rstate_take_cache(dst->st, src->st);
+        hub_rstate_take_cache(dst->st, src->st);
 }
 
-const char *csph_rules_name(const struct csph_rules *r, size_t i)
+const char *hub_rules_name(const struct hub_rules *r, size_t i)
 {
     return i < r->set->nrules ? r->set->rules[i].name : NULL;
 }
 
-int csph_rules_due(const struct csph_rules *r, int rule_index, enum csph_priority priority,
-                   int64_t raised_ms, int64_t *due_ms)
+int hub_rules_due(const struct hub_rules *r, int rule_index, enum hub_priority priority,
+                  int64_t raised_ms, int64_t *due_ms)
 {
     if (!r || rule_index < 0 || (size_t)rule_index >= r->set->nrules)
         return 0;
-    const struct csph_rule *R = &r->set->rules[rule_index];
-    const struct csph_tier *t = NULL;
+    const struct hub_rule *R = &r->set->rules[rule_index];
+    const struct hub_tier *t = NULL;
     if (!R->windowed) {
         t = &R->tiers[0]; /* a per-event rule has one cadence, whatever the priority */
     } else {
@@ -332,23 +332,23 @@ int csph_rules_due(const struct csph_rules *r, int rule_index, enum csph_priorit
     }
     if (!t || t->due == CSPH_DUE_NONE)
         return 0;
-    *due_ms = csph_ruleset_tier_due(r->set, t, raised_ms);
+    *due_ms = hub_ruleset_tier_due(r->set, t, raised_ms);
     return 1;
 }
 
-int64_t csph_rules_add_working_days(const struct csph_rules *r, int64_t ms, int n)
+int64_t hub_rules_add_working_days(const struct hub_rules *r, int64_t ms, int n)
 {
-    return csph_calendar_add_working_days(&r->set->calendar, ms, n);
+    return hub_calendar_add_working_days(&r->set->calendar, ms, n);
 }
 
 /* ---- keys ---------------------------------------------------------------- */
 
 /* The key's values as text (numbers in decimal). -1: the rule does not apply. */
-static int key_values(const struct csph_keyspec *K, const msgpack_object *o, struct kval *out,
+static int key_values(const struct hub_keyspec *K, const msgpack_object *o, struct kval *out,
                       char (*num)[24])
 {
     for (size_t i = 0; i < K->n; i++) {
-        const msgpack_object *v = csph_path_get(o, &K->f[i]);
+        const msgpack_object *v = hub_path_get(o, &K->f[i]);
         if (!v)
             return -1;
         switch (v->type) {
@@ -396,7 +396,7 @@ static size_t key_encode(unsigned char *kb, const struct kval *v, size_t n)
 }
 
 struct series {
-    struct csph_rs_series s;
+    struct hub_rs_series s;
     unsigned char kb[CSPH_RS_KEY_MAX];
 };
 
@@ -411,7 +411,7 @@ static void series(struct series *s, unsigned char kind, const unsigned char *id
 
 /* ---- drafts --------------------------------------------------------------- */
 
-static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct csph_error *err)
+static enum hub_err push_evidence(struct hub_rules *r, uint64_t seq, struct hub_error *err)
 {
     if (grow((void **)&r->ev, &r->capev, r->nev + 1, sizeof *r->ev))
         return oom(err);
@@ -421,7 +421,7 @@ static enum csph_err push_evidence(struct csph_rules *r, uint64_t seq, struct cs
 
 /* Sort the evidence from evoff and drop repeats (one event may be cited
  * twice: as a referral's anchor and as an incident). */
-static void evidence_sort(struct csph_rules *r, size_t evoff)
+static void evidence_sort(struct hub_rules *r, size_t evoff)
 {
     qsort(r->ev + evoff, r->nev - evoff, sizeof *r->ev, cmp_u64);
     size_t w = evoff;
@@ -431,11 +431,11 @@ static void evidence_sort(struct csph_rules *r, size_t evoff)
     r->nev = w;
 }
 
-static enum csph_err add_draft(struct csph_rules *r, const struct fire *f, const struct kval *vals,
-                               const struct csph_tier *tier, size_t evoff, const struct anchor *a,
-                               struct csph_error *err)
+static enum hub_err add_draft(struct hub_rules *r, const struct fire *f, const struct kval *vals,
+                              const struct hub_tier *tier, size_t evoff, const struct anchor *a,
+                              struct hub_error *err)
 {
-    const struct csph_ruleset *set = r->set;
+    const struct hub_ruleset *set = r->set;
     size_t i = r->ndrafts, c1 = r->capdrafts, c2 = r->capdrafts, c3 = r->capdrafts,
            c4 = r->capdrafts;
     if (grow((void **)&r->drafts, &c1, i + 1, sizeof *r->drafts) ||
@@ -446,7 +446,7 @@ static enum csph_err add_draft(struct csph_rules *r, const struct fire *f, const
     r->capdrafts = c1 < c2 ? c1 : c2;
     r->capdrafts = r->capdrafts < c3 ? r->capdrafts : c3;
     r->capdrafts = r->capdrafts < c4 ? r->capdrafts : c4;
-    struct csph_alert_draft *d = &r->drafts[i];
+    struct hub_alert_draft *d = &r->drafts[i];
     struct keyvals *kv = &r->keyvals[i];
     memset(d, 0, sizeof *d);
     d->rule_index = (int)(f->R - set->rules);
@@ -471,20 +471,20 @@ static enum csph_err add_draft(struct csph_rules *r, const struct fire *f, const
     d->event_seq = f->ev->seq;
     if (tier->due != CSPH_DUE_NONE) {
         d->has_due = 1;
-        d->due_ms = csph_ruleset_tier_due(set, tier, d->raised_ms);
+        d->due_ms = hub_ruleset_tier_due(set, tier, d->raised_ms);
     }
-    const struct csph_rule *R = f->R;
-    struct csph_tmpl_values tv = {
+    const struct hub_rule *R = f->R;
+    struct hub_tmpl_values tv = {
         .count = f->count, .distinct = f->distinct, .nkey = f->K->n, .key_names = names,
         .key_values = values, .key_lens = kv->len, .first_ms = f->first_ms, .last_ms = f->last_ms,
         .date_ms = f->date_ms, .threshold = f->threshold,
         .window = R->windowed ? R->window_days : R->prior ? R->prior_days : 0,
         .within = R->prior ? R->prior_days : R->window_days, .panel = set->panels[f->panel].name,
-        .priority = csph_priority_name(f->priority), .rule = R->name, .has_due = d->has_due,
+        .priority = hub_priority_name(f->priority), .rule = R->name, .has_due = d->has_due,
         .due_ms = d->due_ms, .event = f->ev->obj,
     };
-    const struct csph_tmpl *t = set->panels[f->panel].restricted ? &R->restricted_reason : &R->reason;
-    csph_tmpl_render(t, &tv, d->reason, sizeof d->reason);
+    const struct hub_tmpl *t = set->panels[f->panel].restricted ? &R->restricted_reason : &R->reason;
+    hub_tmpl_render(t, &tv, d->reason, sizeof d->reason);
     r->ndrafts++;
     return CSPH_ERR_OK;
 }
@@ -500,7 +500,7 @@ static uint64_t dec64(const unsigned char **p, const unsigned char *end)
     return v;
 }
 
-static struct went entry_read(const struct csph_rule *R, const struct csph_rs_rec *rec)
+static struct went entry_read(const struct hub_rule *R, const struct hub_rs_rec *rec)
 {
     const unsigned char *p = rec->val, *end = p + rec->len;
     struct went e = {.t = rec->t, .occ = rec->t, .seq = rec->seq};
@@ -515,7 +515,7 @@ static struct went entry_read(const struct csph_rule *R, const struct csph_rs_re
     return e;
 }
 
-static size_t entry_write(const struct csph_rule *R, const struct went *e, unsigned char *b)
+static size_t entry_write(const struct hub_rule *R, const struct went *e, unsigned char *b)
 {
     if (R->incidents) {
         b[0] = (unsigned char)e->merge;
@@ -531,16 +531,16 @@ static size_t entry_write(const struct csph_rule *R, const struct went *e, unsig
 }
 
 struct collect {
-    struct csph_rules *r;
-    const struct csph_rule *R;
+    struct hub_rules *r;
+    const struct hub_rule *R;
     size_t max; /* stop once more than this many are read */
     int oom;
 };
 
-static int collect_one(void *ctx, const struct csph_rs_rec *rec)
+static int collect_one(void *ctx, const struct hub_rs_rec *rec)
 {
     struct collect *c = ctx;
-    struct csph_rules *r = c->r;
+    struct hub_rules *r = c->r;
     /* An event that met several criteria holds a hash for each. */
     size_t nh = !c->R->incidents && rec->len > 8 ? rec->len / 8 : 1;
     if (grow((void **)&r->ents, &r->capents, r->nents + nh, sizeof *r->ents)) {
@@ -559,13 +559,13 @@ static int collect_one(void *ctx, const struct csph_rs_rec *rec)
 
 /* The window entries of a series with from <= t <= to into r->ents (more
  * than max: stopped there). */
-static enum csph_err entries_load(struct csph_rules *r, const struct csph_rule *R,
-                                  const struct series *s, int64_t from, int64_t to, size_t max,
-                                  struct csph_error *err)
+static enum hub_err entries_load(struct hub_rules *r, const struct hub_rule *R,
+                                 const struct series *s, int64_t from, int64_t to, size_t max,
+                                 struct hub_error *err)
 {
     struct collect c = {r, R, max, 0};
     r->nents = 0;
-    enum csph_err e = csph_rstate_range(r->st, &s->s, from, to, collect_one, &c, err);
+    enum hub_err e = hub_rstate_range(r->st, &s->s, from, to, collect_one, &c, err);
     return e ? e : c.oom ? oom(err) : CSPH_ERR_OK;
 }
 
@@ -575,7 +575,7 @@ struct tier_near {
     int found;
 };
 
-static int tier_near_one(void *ctx, const struct csph_rs_rec *rec)
+static int tier_near_one(void *ctx, const struct hub_rs_rec *rec)
 {
     struct tier_near *q = ctx;
     if (rec->len >= 8 && get64(rec->val) >= q->at_least) {
@@ -589,21 +589,21 @@ static int tier_near_one(void *ctx, const struct csph_rs_rec *rec)
  * than w from t. Tiers fired are kept by their threshold, not their place
  * in the list, so inserting a tier in the file does not change what an
  * earlier alert means. */
-static enum csph_err tier_quiet(struct csph_rules *r, const struct series *fs, int64_t t, int64_t w,
-                                int64_t at_least, int *quiet, struct csph_error *err)
+static enum hub_err tier_quiet(struct hub_rules *r, const struct series *fs, int64_t t, int64_t w,
+                               int64_t at_least, int *quiet, struct hub_error *err)
 {
     struct tier_near q = {t, w, (uint64_t)at_least, 0};
     *quiet = 0;
-    if (!csph_rstate_may_exist(r->st, &fs->s))
+    if (!hub_rstate_may_exist(r->st, &fs->s))
         return CSPH_ERR_OK; /* the rule never fired for the key */
-    enum csph_err e = csph_rstate_range(r->st, &fs->s, sat_add(t, -w + 1), sat_add(t, w - 1),
-                                        tier_near_one, &q, err);
+    enum hub_err e = hub_rstate_range(r->st, &fs->s, sat_add(t, -w + 1), sat_add(t, w - 1),
+                                      tier_near_one, &q, err);
     *quiet = q.found;
     return e;
 }
 
 /* Counting distinct values in a sliding window: a table of hash -> count. */
-static int htab_prepare(struct csph_rules *r, size_t n)
+static int htab_prepare(struct hub_rules *r, size_t n)
 {
     size_t size = 16;
     while (size < 2 * n + 2)
@@ -619,7 +619,7 @@ static int htab_prepare(struct csph_rules *r, size_t n)
     return 0;
 }
 
-static size_t htab_slot(const struct csph_rules *r, uint64_t h)
+static size_t htab_slot(const struct hub_rules *r, uint64_t h)
 {
     size_t i = (size_t)((h * 0x9E3779B97F4A7C15ull) >> 32) & r->hmask;
     while (r->hkeys[i] && r->hkeys[i] != h)
@@ -627,7 +627,7 @@ static size_t htab_slot(const struct csph_rules *r, uint64_t h)
     return i;
 }
 
-static void htab_add(struct csph_rules *r, uint64_t h, uint64_t *nd)
+static void htab_add(struct hub_rules *r, uint64_t h, uint64_t *nd)
 {
     size_t i = htab_slot(r, h);
     r->hkeys[i] = h;
@@ -635,7 +635,7 @@ static void htab_add(struct csph_rules *r, uint64_t h, uint64_t *nd)
         (*nd)++;
 }
 
-static void htab_del(struct csph_rules *r, uint64_t h, uint64_t *nd)
+static void htab_del(struct hub_rules *r, uint64_t h, uint64_t *nd)
 {
     size_t i = htab_slot(r, h);
     if (--r->hcounts[i] == 0)
@@ -666,7 +666,7 @@ struct incident {
     size_t nsrc;
 };
 
-static int incidents_assign(struct csph_rules *r, const struct csph_rule *R)
+static int incidents_assign(struct hub_rules *r, const struct hub_rule *R)
 {
     size_t n = r->nents;
     if (grow((void **)&r->tmp, &r->captmp, n + 1, sizeof *r->tmp))
@@ -731,7 +731,7 @@ struct best {
 
 /* The window of the rule's width containing t with the highest value
  * (events, distinct values or criteria, incidents); the earliest on a tie. */
-static int best_window(struct csph_rules *r, const struct csph_rule *R, int64_t t, struct best *b)
+static int best_window(struct hub_rules *r, const struct hub_rule *R, int64_t t, struct best *b)
 {
     const struct went *e = r->ents;
     size_t n = r->nents, i = 0, hi;
@@ -790,16 +790,16 @@ static int type_in(const char *const *types, size_t n, const char *t, size_t tl)
 
 #define CRITERIA_MAX CSPH_KEY_EACH_MAX
 
-static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const struct kval *vals,
-                                 const uint64_t *crit, size_t ncrit, struct csph_error *err)
+static enum hub_err eval_window(struct hub_rules *r, struct fire *f, const struct kval *vals,
+                                const uint64_t *crit, size_t ncrit, struct hub_error *err)
 {
-    const struct csph_rule *R = f->R;
-    const struct csph_rule_event *ev = f->ev;
+    const struct hub_rule *R = f->R;
+    const struct hub_rule_event *ev = f->ev;
     int64_t W = R->window_ms;
     struct went ne = {.t = ev->occurred_ms, .occ = ev->occurred_ms, .seq = ev->seq};
     if (R->distinct_criteria)
         ne.h = crit[0];
-    else if (R->has_distinct && !(ne.h = hash_value(csph_path_get(ev->obj, &R->distinct))))
+    else if (R->has_distinct && !(ne.h = hash_value(hub_path_get(ev->obj, &R->distinct))))
         return CSPH_ERR_OK; /* nothing to count distinctly */
     if (R->incidents) {
         ne.t = reported_at(ev->obj, ev->occurred_ms);
@@ -822,8 +822,8 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         vlen = 8 * ncrit;
     }
     series(&ws, 'W', R->sid, vals, f->K->n);
-    int first = !csph_rstate_may_exist(r->st, &ws.s);
-    enum csph_err e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, vlen, &existed, err);
+    int first = !hub_rstate_may_exist(r->st, &ws.s);
+    enum hub_err e = hub_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, vlen, &existed, err);
     if (e)
         return e;
     if (existed && R->distinct_criteria) {
@@ -832,7 +832,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         unsigned char old[CSPH_RS_VALUE_MAX], merged[CSPH_RS_VALUE_MAX];
         size_t olen = sizeof old, mlen;
         int found, added = 0;
-        if ((e = csph_rstate_get(r->st, &ws.s, ne.t, ne.seq, old, &olen, &found, err)))
+        if ((e = hub_rstate_get(r->st, &ws.s, ne.t, ne.seq, old, &olen, &found, err)))
             return e;
         memcpy(merged, old, olen);
         mlen = olen - olen % 8;
@@ -848,7 +848,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         }
         if (!added)
             return CSPH_ERR_OK;
-        if ((e = csph_rstate_set(r->st, &ws.s, ne.t, ne.seq, merged, mlen, err)))
+        if ((e = hub_rstate_set(r->st, &ws.s, ne.t, ne.seq, merged, mlen, err)))
             return e;
         first = 0;
     } else if (existed) {
@@ -888,7 +888,7 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
         return e;
     unsigned char tier[8];
     put64(tier, (uint64_t)R->tiers[reached].at_least);
-    if ((e = csph_rstate_set(r->st, &fs.s, ne.t, ne.seq, tier, sizeof tier, err)))
+    if ((e = hub_rstate_set(r->st, &fs.s, ne.t, ne.seq, tier, sizeof tier, err)))
         return e;
     size_t evoff = r->nev;
     struct anchor a = {ev->seq, ev->occurred_ms};
@@ -913,11 +913,11 @@ static enum csph_err eval_window(struct csph_rules *r, struct fire *f, const str
 /* ---- prior alerts --------------------------------------------------------- */
 
 struct prior_scan {
-    struct csph_rules *r;
-    const struct csph_rule *R;
+    struct hub_rules *r;
+    const struct hub_rule *R;
     const struct series *ws; /* the rule's entries: a referral's "same" hash, when it has one */
-    enum csph_err e;
-    struct csph_error *err;
+    enum hub_err e;
+    struct hub_error *err;
     uint64_t before_seq; /* only alerts anchored on earlier events (0: any) */
     uint64_t not_seq;    /* ... and not on this one */
     int accepted_only;
@@ -927,7 +927,7 @@ struct prior_scan {
     int oom;
 };
 
-static int prior_one(void *ctx, const struct csph_rs_rec *rec)
+static int prior_one(void *ctx, const struct hub_rs_rec *rec)
 {
     struct prior_scan *p = ctx;
     int accepted = rec->len >= 1 && (rec->val[0] & 1);
@@ -938,7 +938,7 @@ static int prior_one(void *ctx, const struct csph_rs_rec *rec)
         unsigned char v[CSPH_RS_VALUE_MAX];
         size_t len = sizeof v;
         int found;
-        if ((p->e = csph_rstate_get(p->r->st, &p->ws->s, rec->t, rec->seq, v, &len, &found, p->err)))
+        if ((p->e = hub_rstate_get(p->r->st, &p->ws->s, rec->t, rec->seq, v, &len, &found, p->err)))
             return 1;
         if (found && len >= 8 && get64(v) && get64(v) != p->same)
             return 0; /* both name one, and not the same */
@@ -954,14 +954,14 @@ static int prior_one(void *ctx, const struct csph_rs_rec *rec)
     return 0;
 }
 
-static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const struct kval *vals,
-                                struct csph_error *err)
+static enum hub_err eval_event(struct hub_rules *r, struct fire *f, const struct kval *vals,
+                               struct hub_error *err)
 {
-    const struct csph_rule *R = f->R;
-    const struct csph_rule_event *ev = f->ev;
+    const struct hub_rule *R = f->R;
+    const struct hub_rule_event *ev = f->ev;
     size_t evoff = r->nev;
     struct anchor a = {ev->seq, ev->occurred_ms};
-    enum csph_err e;
+    enum hub_err e;
     if (r->count_only && !(R->prior && R->prior_accepted))
         return CSPH_ERR_OK; /* a backfill: only what counts events has series to fill */
     f->count = f->distinct = 1;
@@ -976,13 +976,13 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
         if (R->prior_accepted) {
             /* SafeLives: an incident within 12 months after a referral the
              * panel accepted; kept as an entry so that an acceptance
-             * recorded later finds it (csph_rules_decision). */
+             * recorded later finds it (hub_rules_decision). */
             unsigned char vb[32];
             int existed;
-            uint64_t same = hash_value(csph_path_get(ev->obj, &R->prior_same));
+            uint64_t same = hash_value(hub_path_get(ev->obj, &R->prior_same));
             struct went ne = {.t = ev->occurred_ms, .seq = ev->seq, .h = same};
-            if ((e = csph_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
-                                     &existed, err)) || existed || r->count_only)
+            if ((e = hub_rstate_put(r->st, &ws.s, ne.t, ne.seq, vb, entry_write(R, &ne, vb),
+                                    &existed, err)) || existed || r->count_only)
                 return e;
             p.not_seq = ev->seq;
             p.accepted_only = 1;
@@ -991,8 +991,8 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
         } else {
             p.before_seq = ev->seq; /* alerts raised by the same event do not count */
         }
-        if (csph_rstate_may_exist(r->st, &ps.s) &&
-            ((e = csph_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)) || (e = p.e)))
+        if (hub_rstate_may_exist(r->st, &ps.s) &&
+            ((e = hub_rstate_range(r->st, &ps.s, from, to, prior_one, &p, err)) || (e = p.e)))
             return e;
         if (p.oom)
             return oom(err);
@@ -1004,7 +1004,7 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
             struct series ms;
             int existed;
             series(&ms, 'M', R->id, vals, f->K->n);
-            if ((e = csph_rstate_put(r->st, &ms.s, ev->occurred_ms, ev->seq, NULL, 0, &existed, err)))
+            if ((e = hub_rstate_put(r->st, &ms.s, ev->occurred_ms, ev->seq, NULL, 0, &existed, err)))
                 return e;
         }
         f->count = f->distinct = p.found;
@@ -1019,41 +1019,41 @@ static enum csph_err eval_event(struct csph_rules *r, struct fire *f, const stru
 
 /* ---- one event -------------------------------------------------------------- */
 
-static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
-                               const struct csph_rule_event *ev, struct csph_error *err)
+static enum hub_err eval_rule(struct hub_rules *r, const struct hub_rule *R,
+                              const struct hub_rule_event *ev, struct hub_error *err)
 {
     const msgpack_object *o = ev->obj;
     if (r->count_only && !r->unbuilt[R - r->set->rules])
         return CSPH_ERR_OK;
-    if (!csph_cond_eval(&R->match, o))
+    if (!hub_cond_eval(&R->match, o))
         return CSPH_ERR_OK;
     struct fire f = {.R = R, .ev = ev, .panel = R->panel, .priority = R->tiers[0].priority,
                      .date_ms = ev->occurred_ms};
     if (f.panel < 0) {
-        const msgpack_object *v = csph_path_get(o, &R->panel_field);
+        const msgpack_object *v = hub_path_get(o, &R->panel_field);
         if (!v || v->type != MSGPACK_OBJECT_STR ||
-            (f.panel = csph_ruleset_panel_find(r->set, v->via.str.ptr, v->via.str.size)) < 0)
+            (f.panel = hub_ruleset_panel_find(r->set, v->via.str.ptr, v->via.str.size)) < 0)
             return CSPH_ERR_OK;
     }
     if (R->prio_from_field) {
-        const msgpack_object *v = csph_path_get(o, &R->prio_field);
-        int p = v && v->type == MSGPACK_OBJECT_STR ? csph_priority_parse(v->via.str.ptr, v->via.str.size)
+        const msgpack_object *v = hub_path_get(o, &R->prio_field);
+        int p = v && v->type == MSGPACK_OBJECT_STR ? hub_priority_parse(v->via.str.ptr, v->via.str.size)
                                                    : -1;
         if (p < 0)
             return CSPH_ERR_OK;
         p += R->prio_raise;
-        f.priority = (enum csph_priority)(p > CSPH_PRIORITY_HIGH ? CSPH_PRIORITY_HIGH : p);
+        f.priority = (enum hub_priority)(p > CSPH_PRIORITY_HIGH ? CSPH_PRIORITY_HIGH : p);
     }
     struct kval vals[CSPH_KEY_EACH_MAX][CSPH_KEY_MAX_FIELDS];
     char num[CSPH_KEY_EACH_MAX][CSPH_KEY_MAX_FIELDS][24];
     int ok[CSPH_KEY_EACH_MAX] = {0};
     for (size_t a = 0; a < R->nkeys; a++) {
-        const struct csph_keyspec *K = &R->keys[a];
+        const struct hub_keyspec *K = &R->keys[a];
         ok[a] = (!K->ntypes || type_in(K->types, K->ntypes, ev->type, ev->type_len)) &&
-                csph_cond_eval(&K->match, o) && !key_values(K, o, vals[a], num[a]);
+                hub_cond_eval(&K->match, o) && !key_values(K, o, vals[a], num[a]);
     }
     for (size_t a = 0; a < R->nkeys; a++) {
-        const struct csph_keyspec *K = &R->keys[a];
+        const struct hub_keyspec *K = &R->keys[a];
         if (!ok[a])
             continue;
         /* Alternatives naming the same key value(s) (the victim is also the
@@ -1087,7 +1087,7 @@ static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
         if (seen)
             continue;
         f.K = K;
-        enum csph_err e = R->windowed ? eval_window(r, &f, vals[a], crit, ncrit, err)
+        enum hub_err e = R->windowed ? eval_window(r, &f, vals[a], crit, ncrit, err)
                                       : eval_event(r, &f, vals[a], err);
         if (e)
             return e;
@@ -1098,10 +1098,10 @@ static enum csph_err eval_rule(struct csph_rules *r, const struct csph_rule *R,
 /* Every draft is remembered on its panel at its anchor (a later rule set
  * may name any panel in a prior_alert, and decisions on any alert are
  * kept): a record or two per alert, against a record per event and rule. */
-static enum csph_err remember(struct csph_rules *r, size_t from, struct csph_error *err)
+static enum hub_err remember(struct hub_rules *r, size_t from, struct hub_error *err)
 {
     for (size_t i = from; i < r->ndrafts; i++) {
-        const struct csph_alert_draft *d = &r->drafts[i];
+        const struct hub_alert_draft *d = &r->drafts[i];
         const struct anchor *a = &r->anchors[i];
         struct kval vals[CSPH_KEY_MAX_FIELDS];
         for (size_t k = 0; k < d->nkey; k++)
@@ -1112,19 +1112,19 @@ static enum csph_err remember(struct csph_rules *r, size_t from, struct csph_err
         int existed;
         series(&ps, 'P', r->panel_id[d->panel_index], vals, d->nkey);
         series(&qs, 'Q', r->panel_id[d->panel_index], NULL, 0);
-        enum csph_err e = csph_rstate_put(r->st, &ps.s, a->occ, a->seq, v, sizeof v, &existed, err);
+        enum hub_err e = hub_rstate_put(r->st, &ps.s, a->occ, a->seq, v, sizeof v, &existed, err);
         if (!e)
-            e = csph_rstate_set(r->st, &qs.s, 0, a->seq, occ, sizeof occ, err);
+            e = hub_rstate_set(r->st, &qs.s, 0, a->seq, occ, sizeof occ, err);
         if (e)
             return e;
     }
     return CSPH_ERR_OK;
 }
 
-static void drafts_out(struct csph_rules *r, const struct csph_alert_draft **drafts, size_t *n)
+static void drafts_out(struct hub_rules *r, const struct hub_alert_draft **drafts, size_t *n)
 {
     for (size_t i = 0; i < r->ndrafts; i++) {
-        struct csph_alert_draft *d = &r->drafts[i];
+        struct hub_alert_draft *d = &r->drafts[i];
         d->evidence = r->ev + r->evoff[i];
         for (size_t k = 0; k < d->nkey; k++)
             d->key_values[k] = r->keyvals[i].v[k];
@@ -1133,9 +1133,9 @@ static void drafts_out(struct csph_rules *r, const struct csph_alert_draft **dra
     *n = r->ndrafts;
 }
 
-static enum csph_err begin(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+static enum hub_err begin(struct hub_rules *r, MDB_txn *txn, struct hub_error *err)
 {
-    enum csph_err e = csph_rstate_begin(r->st, txn, err);
+    enum hub_err e = hub_rstate_begin(r->st, txn, err);
     uint32_t version = STATE_VERSION;
     size_t len;
     int found;
@@ -1143,24 +1143,24 @@ static enum csph_err begin(struct csph_rules *r, MDB_txn *txn, struct csph_error
     if (e || r->began)
         return e; /* the version is checked once per engine (the index is rebuilt, not converted) */
     r->began = 1;
-    if ((e = csph_rstate_meta_get(r->st, "version", &v, sizeof v, &len, &found, err)))
+    if ((e = hub_rstate_meta_get(r->st, "version", &v, sizeof v, &len, &found, err)))
         return e;
     if (!found)
-        return csph_rstate_meta_put(r->st, "version", &version, sizeof version, err);
+        return hub_rstate_meta_put(r->st, "version", &version, sizeof version, err);
     if (v != STATE_VERSION)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "rules: the rule state in the index is version %u, this hub writes "
-                              "version %u (remove index.mdb: it is rebuilt from the log)",
-                              v, STATE_VERSION);
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "rules: the rule state in the index is version %u, this hub writes "
+                             "version %u (remove index.mdb: it is rebuilt from the log)",
+                             v, STATE_VERSION);
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
-                              const struct csph_alert_draft **drafts, size_t *ndrafts,
-                              struct csph_error *err)
+enum hub_err hub_rules_eval(struct hub_rules *r, MDB_txn *txn, const struct hub_rule_event *ev,
+                            const struct hub_alert_draft **drafts, size_t *ndrafts,
+                            struct hub_error *err)
 {
-    const struct csph_ruleset *set = r->set;
-    enum csph_err e;
+    const struct hub_ruleset *set = r->set;
+    enum hub_err e;
     *drafts = NULL;
     *ndrafts = 0;
     r->ndrafts = 0;
@@ -1168,7 +1168,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
     if ((e = begin(r, txn, err)))
         return e;
     for (size_t s = 0; s < set->ntypes; s++) {
-        const struct csph_type_slot *ts = &set->types[s];
+        const struct hub_type_slot *ts = &set->types[s];
         if (ts->len != ev->type_len || memcmp(ts->name, ev->type, ev->type_len))
             continue;
         for (size_t i = 0; i < ts->n; i++)
@@ -1178,7 +1178,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
     }
     if ((e = remember(r, 0, err)))
         return e;
-    csph_rstate_end(r->st);
+    hub_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
     return CSPH_ERR_OK;
 }
@@ -1186,18 +1186,18 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
 /* ---- decisions ---------------------------------------------------------------- */
 
 struct repeat_scan {
-    struct csph_rules *r;
-    const struct csph_rule *R;
+    struct hub_rules *r;
+    const struct hub_rule *R;
     const struct series *ms;
-    const struct csph_rule_decision *dec; /* its alert's own evidence is the referral, not a repeat */
+    const struct hub_rule_decision *dec; /* its alert's own evidence is the referral, not a repeat */
     uint64_t same;
     int64_t last_occ;
     size_t found;
-    enum csph_err e;
-    struct csph_error *err;
+    enum hub_err e;
+    struct hub_error *err;
 };
 
-static int repeat_one(void *ctx, const struct csph_rs_rec *rec)
+static int repeat_one(void *ctx, const struct hub_rs_rec *rec)
 {
     struct repeat_scan *p = ctx;
     struct went w = entry_read(p->R, rec);
@@ -1209,7 +1209,7 @@ static int repeat_one(void *ctx, const struct csph_rs_rec *rec)
     for (size_t i = 0; i < p->dec->nevidence; i++)
         if (p->dec->evidence[i] == rec->seq)
             return 0;
-    if ((p->e = csph_rstate_get(p->r->st, &p->ms->s, rec->t, rec->seq, v, &len, &found, p->err)))
+    if ((p->e = hub_rstate_get(p->r->st, &p->ms->s, rec->t, rec->seq, v, &len, &found, p->err)))
         return 1;
     if (found)
         return 0; /* already cited by an alert of this rule */
@@ -1225,13 +1225,13 @@ static int repeat_one(void *ctx, const struct csph_rs_rec *rec)
     return 0;
 }
 
-enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
-                                  const struct csph_rule_decision *dec,
-                                  const struct csph_alert_draft **drafts, size_t *ndrafts,
-                                  struct csph_error *err)
+enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
+                                const struct hub_rule_decision *dec,
+                                const struct hub_alert_draft **drafts, size_t *ndrafts,
+                                struct hub_error *err)
 {
-    const struct csph_ruleset *set = r->set;
-    enum csph_err e;
+    const struct hub_ruleset *set = r->set;
+    enum hub_err e;
     *drafts = NULL;
     *ndrafts = 0;
     r->ndrafts = 0;
@@ -1249,26 +1249,26 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     size_t len = sizeof v;
     int found;
     series(&qs, 'Q', r->panel_id[dec->panel_index], NULL, 0);
-    if ((e = csph_rstate_get(r->st, &qs.s, 0, dec->anchor_seq, v, &len, &found, err)) || !found ||
+    if ((e = hub_rstate_get(r->st, &qs.s, 0, dec->anchor_seq, v, &len, &found, err)) || !found ||
         len < 8)
         return e; /* an alert the rules did not remember: nothing follows from it */
     int64_t ref_occ = (int64_t)get64(v);
     series(&ps, 'P', r->panel_id[dec->panel_index], vals, dec->nkey);
     len = sizeof v;
-    if ((e = csph_rstate_get(r->st, &ps.s, ref_occ, dec->anchor_seq, v, &len, &found, err)) ||
+    if ((e = hub_rstate_get(r->st, &ps.s, ref_occ, dec->anchor_seq, v, &len, &found, err)) ||
         !found || len < 1 || (v[0] & 1))
         return e; /* unknown, or accepted before: a second acceptance adds nothing */
     v[0] |= 1;
-    if ((e = csph_rstate_set(r->st, &ps.s, ref_occ, dec->anchor_seq, v, 1, err)))
+    if ((e = hub_rstate_set(r->st, &ps.s, ref_occ, dec->anchor_seq, v, 1, err)))
         return e;
     /* Incidents that arrived before the acceptance was recorded: the repeat
      * is raised now, citing them (SafeLives counts from the referral). */
     static const msgpack_object nil = {.type = MSGPACK_OBJECT_NIL};
-    struct csph_rule_event ev = {.seq = dec->seq, .type = "alert.status", .type_len = 12,
-                                 .occurred_ms = dec->occurred_ms, .received_ms = dec->received_ms,
-                                 .obj = dec->obj ? dec->obj : &nil};
+    struct hub_rule_event ev = {.seq = dec->seq, .type = "alert.status", .type_len = 12,
+                                .occurred_ms = dec->occurred_ms, .received_ms = dec->received_ms,
+                                .obj = dec->obj ? dec->obj : &nil};
     for (size_t i = 0; i < set->nrules; i++) {
-        const struct csph_rule *R = &set->rules[i];
+        const struct hub_rule *R = &set->rules[i];
         if (!R->prior || !R->prior_accepted || R->prior_panel != dec->panel_index ||
             R->panel < 0 || R->keys[0].n != dec->nkey)
             continue;
@@ -1279,14 +1279,14 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         uint64_t ref_same = 0; /* the referral's own incident's, when the rule counted it */
         if (R->prior_has_same) {
             len = sizeof v;
-            if ((e = csph_rstate_get(r->st, &ws.s, ref_occ, dec->anchor_seq, v, &len, &found, err)))
+            if ((e = hub_rstate_get(r->st, &ws.s, ref_occ, dec->anchor_seq, v, &len, &found, err)))
                 return e;
             if (found && len >= 8)
                 ref_same = get64(v);
         }
         struct repeat_scan p = {r, R, &ms, dec, ref_same, 0, 0, CSPH_ERR_OK, err};
-        if ((e = csph_rstate_range(r->st, &ws.s, ref_occ, sat_add(ref_occ, R->prior_ms - 1),
-                                   repeat_one, &p, err)) || (e = p.e))
+        if ((e = hub_rstate_range(r->st, &ws.s, ref_occ, sat_add(ref_occ, R->prior_ms - 1),
+                                  repeat_one, &p, err)) || (e = p.e))
             return e;
         if (!p.found) {
             r->nev = evoff;
@@ -1294,8 +1294,8 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
         }
         for (size_t q = 0; q < p.found; q++) { /* cited: not again by this rule */
             int existed;
-            if ((e = csph_rstate_put(r->st, &ms.s, r->tmp[q].t, r->tmp[q].seq, NULL, 0, &existed,
-                                     err)))
+            if ((e = hub_rstate_put(r->st, &ms.s, r->tmp[q].t, r->tmp[q].seq, NULL, 0, &existed,
+                                    err)))
                 return e;
         }
         if ((e = push_evidence(r, dec->anchor_seq, err)))
@@ -1316,7 +1316,7 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
     }
     if ((e = remember(r, 0, err)))
         return e;
-    csph_rstate_end(r->st);
+    hub_rstate_end(r->st);
     drafts_out(r, drafts, ndrafts);
     return CSPH_ERR_OK;
 }
@@ -1326,28 +1326,28 @@ enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
 /* What decides which events a rule counts is hashed into its series id
  * (sid): a rule whose sid is new (added, or its tests or key edited) has
  * series holding only the events evaluated since. The ingest fills them
- * from the whole log (csph_rules_backfill), then marks them built. */
-static int counts_events(const struct csph_rule *R)
+ * from the whole log (hub_rules_backfill), then marks them built. */
+static int counts_events(const struct hub_rule *R)
 {
     return R->windowed || (R->prior && R->prior_accepted);
 }
 
-static void built_name(char *name, size_t n, const struct csph_rule *R)
+static void built_name(char *name, size_t n, const struct hub_rule *R)
 {
     uint64_t v;
     memcpy(&v, R->sid, 8);
     snprintf(name, n, "built:%016llx", (unsigned long long)v);
 }
 
-enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
-                                 struct csph_error *err)
+enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
+                               struct hub_error *err)
 {
-    enum csph_err e = begin(r, txn, err);
+    enum hub_err e = begin(r, txn, err);
     *n = 0;
     if (!e && !r->unbuilt && !(r->unbuilt = calloc(r->set->nrules ? r->set->nrules : 1, 1)))
         e = oom(err);
     for (size_t i = 0; !e && i < r->set->nrules; i++) {
-        const struct csph_rule *R = &r->set->rules[i];
+        const struct hub_rule *R = &r->set->rules[i];
         char name[40], v;
         size_t len;
         int found = 0;
@@ -1355,7 +1355,7 @@ enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
         if (!counts_events(R))
             continue;
         built_name(name, sizeof name, R);
-        if ((e = csph_rstate_meta_get(r->st, name, &v, 1, &len, &found, err)))
+        if ((e = hub_rstate_meta_get(r->st, name, &v, 1, &len, &found, err)))
             break;
         r->unbuilt[i] = !found;
         *n += !found;
@@ -1363,28 +1363,28 @@ enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
     return e;
 }
 
-enum csph_err csph_rules_backfill(struct csph_rules *r, MDB_txn *txn,
-                                  const struct csph_rule_event *ev, struct csph_error *err)
+enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
+                                const struct hub_rule_event *ev, struct hub_error *err)
 {
-    const struct csph_alert_draft *drafts;
+    const struct hub_alert_draft *drafts;
     size_t n;
     if (!r->unbuilt)
         return CSPH_ERR_OK;
     r->count_only = 1;
-    enum csph_err e = csph_rules_eval(r, txn, ev, &drafts, &n, err);
+    enum hub_err e = hub_rules_eval(r, txn, ev, &drafts, &n, err);
     r->count_only = 0;
     return e;
 }
 
-enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct csph_error *err)
+enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_error *err)
 {
-    enum csph_err e = begin(r, txn, err);
+    enum hub_err e = begin(r, txn, err);
     for (size_t i = 0; !e && i < r->set->nrules; i++) {
         char name[40];
         if (!counts_events(&r->set->rules[i]))
             continue;
         built_name(name, sizeof name, &r->set->rules[i]);
-        e = csph_rstate_meta_put(r->st, name, "1", 1, err);
+        e = hub_rstate_meta_put(r->st, name, "1", 1, err);
         if (r->unbuilt)
             r->unbuilt[i] = 0;
     }
@@ -1393,20 +1393,20 @@ enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct c
 
 /* ---- forgetting a person ---------------------------------------------------------- */
 
-enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *value, size_t len,
-                                uint64_t *records, struct csph_error *err)
+enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *value, size_t len,
+                              uint64_t *records, struct hub_error *err)
 {
-    enum csph_err e = begin(r, txn, err);
+    enum hub_err e = begin(r, txn, err);
     if (!e)
-        e = csph_rstate_drop_value(r->st, 's', value, len, records, err);
+        e = hub_rstate_drop_value(r->st, 's', value, len, records, err);
     return e;
 }
 
 /* ---- the transaction ---------------------------------------------------------- */
 
-enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,
-                                    uint64_t *bytes, struct csph_error *err)
+enum hub_err hub_rules_state_size(struct hub_rules *r, MDB_txn *txn, uint64_t *entries,
+                                  uint64_t *bytes, struct hub_error *err)
 {
     (void)r;
-    return csph_rstate_size(txn, entries, bytes, err);
+    return hub_rstate_size(txn, entries, bytes, err);
 }

@@ -21,7 +21,7 @@
  * window (docs/rules.md, "Late events").
  *
  * Memory handed out (drafts, evidence arrays, strings) is owned by the
- * engine and valid until the next call or csph_rules_destroy. */
+ * engine and valid until the next call or hub_rules_destroy. */
 #ifndef CSPH_RULES_H
 #define CSPH_RULES_H
 
@@ -33,17 +33,17 @@
 #include "config.h"
 #include "err.h"
 
-struct csph_rules;
+struct hub_rules;
 
-enum csph_priority { CSPH_PRIORITY_STANDARD, CSPH_PRIORITY_MEDIUM, CSPH_PRIORITY_HIGH };
+enum hub_priority { CSPH_PRIORITY_STANDARD, CSPH_PRIORITY_MEDIUM, CSPH_PRIORITY_HIGH };
 /* "standard", "medium", "high"; and back (-1 when unknown). */
-const char *csph_priority_name(enum csph_priority p);
-int csph_priority_parse(const char *s, size_t len);
+const char *hub_priority_name(enum hub_priority p);
+int hub_priority_parse(const char *s, size_t len);
 
 #define CSPH_KEY_MAX_FIELDS 4
 
 /* One event as the engine sees it. obj is the event map (borrowed). */
-struct csph_rule_event {
+struct hub_rule_event {
     uint64_t seq;
     const char *type;
     size_t type_len;
@@ -53,11 +53,11 @@ struct csph_rule_event {
 };
 
 /* An alert the engine decided to raise. */
-struct csph_alert_draft {
+struct hub_alert_draft {
     int rule_index;
     const char *rule;          /* the rule's name */
     int panel_index;           /* index into the config's panels */
-    enum csph_priority priority;
+    enum hub_priority priority;
     size_t nkey;               /* the key: nkey (name, value) pairs */
     const char *key_names[CSPH_KEY_MAX_FIELDS];
     const char *key_values[CSPH_KEY_MAX_FIELDS];
@@ -78,31 +78,31 @@ struct csph_alert_draft {
  * does not have, is refused. On failure returns CSPH_ERR_CONFIG
  * (CSPH_ERR_IO when a file cannot be read) with "file:line: what is wrong"
  * in err->message. */
-struct csph_schemas;
-struct csph_ruleset;
-enum csph_err csph_rules_load(struct csph_rules **out, const char *path,
-                              const struct csph_panel *panels, size_t npanels,
-                              const struct csph_schemas *schemas, struct csph_error *err);
+struct hub_schemas;
+struct hub_ruleset;
+enum hub_err hub_rules_load(struct hub_rules **out, const char *path,
+                            const struct hub_panel *panels, size_t npanels,
+                            const struct hub_schemas *schemas, struct hub_error *err);
 /* An engine over a compiled rule set (it takes the set: freed with it). */
-enum csph_err csph_rules_from_set(struct csph_rules **out, struct csph_ruleset *set,
-                                  struct csph_error *err);
-const struct csph_ruleset *csph_rules_set(const struct csph_rules *r);
+enum hub_err hub_rules_from_set(struct hub_rules **out, struct hub_ruleset *set,
+                                struct hub_error *err);
+const struct hub_ruleset *hub_rules_set(const struct hub_rules *r);
 /* The memory the engine may keep between events: a filter of the series
  * its state holds (a new person's first event then needs no read). Bounded
  * by this, whatever the number of people or events; 0 turns it off. Built
  * from the state at the next evaluation. */
 #define CSPH_RULES_CACHE_DEFAULT (16u << 20)
-enum csph_err csph_rules_cache(struct csph_rules *r, size_t bytes, struct csph_error *err);
+enum hub_err hub_rules_cache(struct hub_rules *r, size_t bytes, struct hub_error *err);
 /* A reload: dst (the new rule set) takes src's cache, built already, so the
  * state is not read through again (src goes on without one). */
-void csph_rules_take_cache(struct csph_rules *dst, struct csph_rules *src);
-void csph_rules_destroy(struct csph_rules **r);
+void hub_rules_take_cache(struct hub_rules *dst, struct hub_rules *src);
+void hub_rules_destroy(struct hub_rules **r);
 
 /* Hex digest (BLAKE2b-128, 32 hex characters) of the rule set: the rule
  * file, the calendar and the panels. Recorded in every alert. */
-const char *csph_rules_digest(const struct csph_rules *r);
-size_t csph_rules_count(const struct csph_rules *r);
-const char *csph_rules_name(const struct csph_rules *r, size_t i);
+const char *hub_rules_digest(const struct hub_rules *r);
+size_t hub_rules_count(const struct hub_rules *r);
+const char *hub_rules_name(const struct hub_rules *r, size_t i);
 
 /* Evaluate ev inside txn (a write transaction of the index environment;
  * the engine opens its own named databases in it). Returns CSPH_ERR_OK with
@@ -111,9 +111,9 @@ const char *csph_rules_name(const struct csph_rules *r, size_t i);
  * transaction. Every change is written to txn as it is made: nothing is
  * held in memory between calls. Evaluating an event twice (its seq already
  * counted) changes nothing. */
-enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct csph_rule_event *ev,
-                              const struct csph_alert_draft **drafts, size_t *ndrafts,
-                              struct csph_error *err);
+enum hub_err hub_rules_eval(struct hub_rules *r, MDB_txn *txn, const struct hub_rule_event *ev,
+                            const struct hub_alert_draft **drafts, size_t *ndrafts,
+                            struct hub_error *err);
 
 /* A panel's decision on an alert (an alert.status event): when a
  * prior_alert with status accepted names the panel, an acceptance makes the
@@ -122,7 +122,7 @@ enum csph_err csph_rules_eval(struct csph_rules *r, MDB_txn *txn, const struct c
  * evidence is the referral, never a repeat of it), and
  * incidents that already arrived within them raise the repeat now, citing
  * them. A later decline or close does not undo a referral. */
-struct csph_rule_decision {
+struct hub_rule_decision {
     uint64_t seq; /* the alert.status event */
     int64_t occurred_ms, received_ms;
     const msgpack_object *obj; /* its map (may be NULL) */
@@ -135,47 +135,47 @@ struct csph_rule_decision {
     const uint64_t *evidence; /* the alert's evidence: the referral's own incidents */
     size_t nevidence;
 };
-enum csph_err csph_rules_decision(struct csph_rules *r, MDB_txn *txn,
-                                  const struct csph_rule_decision *dec,
-                                  const struct csph_alert_draft **drafts, size_t *ndrafts,
-                                  struct csph_error *err);
+enum hub_err hub_rules_decision(struct hub_rules *r, MDB_txn *txn,
+                                const struct hub_rule_decision *dec,
+                                const struct hub_alert_draft **drafts, size_t *ndrafts,
+                                struct hub_error *err);
 /* Series built from the whole log. A windowed rule's series belong to
  * what decides which events it counts (its types, tests, keys, distinct,
  * incidents, window): a rule added or edited that way starts with series
  * holding nothing before it, so the ingest fills them from the log.
- * csph_rules_unbuilt: how many rules of r lack a mark that their series
- * were built (r remembers which); csph_rules_backfill: put what those
+ * hub_rules_unbuilt: how many rules of r lack a mark that their series
+ * were built (r remembers which); hub_rules_backfill: put what those
  * rules count of ev, raising nothing and touching no other rule (the
- * events from seq 1, evaluating twice is a no-op); csph_rules_mark_built:
+ * events from seq 1, evaluating twice is a no-op); hub_rules_mark_built:
  * mark every rule of r built. */
-enum csph_err csph_rules_unbuilt(struct csph_rules *r, MDB_txn *txn, size_t *n,
-                                 struct csph_error *err);
-enum csph_err csph_rules_backfill(struct csph_rules *r, MDB_txn *txn,
-                                  const struct csph_rule_event *ev, struct csph_error *err);
-enum csph_err csph_rules_mark_built(struct csph_rules *r, MDB_txn *txn, struct csph_error *err);
+enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
+                               struct hub_error *err);
+enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
+                                const struct hub_rule_event *ev, struct hub_error *err);
+enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_error *err);
 
 /* Drop every record of the rule state that names value (a person or place
  * reference, as text) in its key: its windows, tiers fired, alerts
  * remembered, in every rule. For erasure (a later issue): the person index
- * is dropped by csph_store_drop_ref. *records is how many went. */
-enum csph_err csph_rules_forget(struct csph_rules *r, MDB_txn *txn, const char *value, size_t len,
-                                uint64_t *records, struct csph_error *err);
+ * is dropped by hub_store_drop_ref. *records is how many went. */
+enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *value, size_t len,
+                              uint64_t *records, struct hub_error *err);
 
 /* Deadline for an alert of rule_index at priority, raised at raised_ms:
  * the cadence the rule gives that priority (days or working days, skipping
  * weekends and the calendar's bank holidays). Returns 1 and sets *due_ms,
  * or 0 when the rule sets no deadline for that priority. Used when a
  * case.update moves a case to a new risk. */
-int csph_rules_due(const struct csph_rules *r, int rule_index, enum csph_priority priority,
-                   int64_t raised_ms, int64_t *due_ms);
+int hub_rules_due(const struct hub_rules *r, int rule_index, enum hub_priority priority,
+                  int64_t raised_ms, int64_t *due_ms);
 
 /* Working-day arithmetic, exposed for tests: the date ms falls on plus n
  * working days (Mon-Fri, not a bank holiday), same time of day, UTC. */
-int64_t csph_rules_add_working_days(const struct csph_rules *r, int64_t ms, int n);
+int64_t hub_rules_add_working_days(const struct hub_rules *r, int64_t ms, int n);
 
 /* Size of the engine's state in the transaction's databases: entries and
  * bytes (for the benchmark and stats). */
-enum csph_err csph_rules_state_size(struct csph_rules *r, MDB_txn *txn, uint64_t *entries,
-                                    uint64_t *bytes, struct csph_error *err);
+enum hub_err hub_rules_state_size(struct hub_rules *r, MDB_txn *txn, uint64_t *entries,
+                                  uint64_t *bytes, struct hub_error *err);
 
 #endif

@@ -24,7 +24,7 @@
 #include "rulelang.h"
 #include "rules.h"
 
-struct csph_schemas;
+struct hub_schemas;
 
 #define CSPH_RULE_NAME_MAX 64
 #define CSPH_KEY_VALUE_MAX 100 /* bytes of one key value; longer: the rule does not apply */
@@ -33,36 +33,36 @@ struct csph_schemas;
 #define CSPH_DAYS_MAX 3650
 #define CSPH_AT_LEAST_MAX 100000
 
-enum csph_due_kind { CSPH_DUE_NONE, CSPH_DUE_DAYS, CSPH_DUE_WORKING_DAYS };
+enum hub_due_kind { CSPH_DUE_NONE, CSPH_DUE_DAYS, CSPH_DUE_WORKING_DAYS };
 
-struct csph_tier {
+struct hub_tier {
     int64_t at_least;
-    enum csph_priority priority;
-    enum csph_due_kind due;
+    enum hub_priority priority;
+    enum hub_due_kind due;
     int due_n;
 };
 
 /* One way an event gives the rule its key: the field(s), the alternative's
  * own tests, the event types it applies to (none listed: every type of the
  * rule), and for a multi-criteria rule the criterion it stands for. */
-struct csph_keyspec {
+struct hub_keyspec {
     size_t n;
-    struct csph_path f[CSPH_KEY_MAX_FIELDS];
-    struct csph_cond match;
+    struct hub_path f[CSPH_KEY_MAX_FIELDS];
+    struct hub_cond match;
     const char **types;
     size_t ntypes;
     const char *criterion; /* NULL unless the rule counts distinct criteria */
 };
 
-struct csph_rule {
+struct hub_rule {
     const char *name;
     unsigned char id[8];  /* BLAKE2b(name): the tiers it fired, its alerts */
     unsigned char sid[8]; /* BLAKE2b of what decides which events it counts and how
                              (types, tests, keys, distinct, incidents): its window state */
     int panel;            /* a fixed panel, or -1: from panel_field */
-    struct csph_path panel_field;
-    struct csph_cond match;
-    struct csph_keyspec *keys;
+    struct hub_path panel_field;
+    struct hub_cond match;
+    struct hub_keyspec *keys;
     size_t nkeys;
     const char **types; /* every type the rule takes */
     size_t ntypes;
@@ -71,11 +71,11 @@ struct csph_rule {
     int64_t window_ms;
     int has_distinct;
     int distinct_criteria; /* distinct: criterion */
-    struct csph_path distinct;
-    struct csph_tier tiers[CSPH_TIERS_MAX]; /* a per-event rule: one tier, at_least 1 */
+    struct hub_path distinct;
+    struct hub_tier tiers[CSPH_TIERS_MAX]; /* a per-event rule: one tier, at_least 1 */
     size_t ntiers;
     int prio_from_field;
-    struct csph_path prio_field;
+    struct hub_path prio_field;
     int prio_raise;
     /* prior_alert */
     int prior;
@@ -84,33 +84,33 @@ struct csph_rule {
     int64_t prior_ms;
     int prior_accepted;           /* only alerts a decision accepted count (SafeLives) */
     int prior_has_same;           /* when both events name this field, it must be equal */
-    struct csph_path prior_same;
+    struct hub_path prior_same;
     /* incidents */
     int incidents;
     int64_t tolerance_ms;         /* reports from different sources this close are one incident */
     int64_t report_limit_ms;      /* a report made later than this after the incident does not count; 0: no limit */
     const char **merge_types;     /* types that may describe one incident (NULL: all the rule's) */
     size_t nmerge_types;
-    struct csph_tmpl reason, restricted_reason;
+    struct hub_tmpl reason, restricted_reason;
 };
 
-struct csph_type_slot {
+struct hub_type_slot {
     const char *name;
     size_t len;
     int *rules; /* indices into rules, in file order */
     size_t n;
 };
 
-struct csph_ruleset {
-    struct csph_arena arena;
-    struct csph_rule *rules;
+struct hub_ruleset {
+    struct hub_arena arena;
+    struct hub_rule *rules;
     size_t nrules;
-    struct csph_type_slot *types;
+    struct hub_type_slot *types;
     size_t ntypes;
-    struct csph_panel *panels;
+    struct hub_panel *panels;
     size_t *panel_len;
     size_t npanels;
-    struct csph_calendar calendar;
+    struct hub_calendar calendar;
     int has_calendar;
     char digest[33];
     /* The files as read, for the log's record of the rule set in force. */
@@ -122,22 +122,22 @@ struct csph_ruleset {
 /* Read the rule file at path and the calendar it names. schemas (may be
  * NULL) are the event types: a rule naming an unknown type, or a field
  * that no type it takes has, is refused. */
-enum csph_err csph_ruleset_load(struct csph_ruleset **out, const char *path,
-                                const struct csph_panel *panels, size_t npanels,
-                                const struct csph_schemas *schemas, struct csph_error *err);
+enum hub_err hub_ruleset_load(struct hub_ruleset **out, const char *path,
+                              const struct hub_panel *panels, size_t npanels,
+                              const struct hub_schemas *schemas, struct hub_error *err);
 /* The same from the texts of a rule file and its calendar (as the log
  * keeps them): name is used in messages. */
-enum csph_err csph_ruleset_load_text(struct csph_ruleset **out, const char *name,
-                                     const unsigned char *rules, size_t rules_len,
-                                     const char *calendar_name, const unsigned char *calendar,
-                                     size_t calendar_len, const struct csph_panel *panels,
-                                     size_t npanels, const struct csph_schemas *schemas,
-                                     struct csph_error *err);
-void csph_ruleset_free(struct csph_ruleset **s);
+enum hub_err hub_ruleset_load_text(struct hub_ruleset **out, const char *name,
+                                   const unsigned char *rules, size_t rules_len,
+                                   const char *calendar_name, const unsigned char *calendar,
+                                   size_t calendar_len, const struct hub_panel *panels,
+                                   size_t npanels, const struct hub_schemas *schemas,
+                                   struct hub_error *err);
+void hub_ruleset_free(struct hub_ruleset **s);
 
-int csph_ruleset_panel_find(const struct csph_ruleset *s, const char *name, size_t len);
+int hub_ruleset_panel_find(const struct hub_ruleset *s, const char *name, size_t len);
 /* The deadline of tier t for an alert raised at raised_ms. */
-int64_t csph_ruleset_tier_due(const struct csph_ruleset *s, const struct csph_tier *t,
-                              int64_t raised_ms);
+int64_t hub_ruleset_tier_due(const struct hub_ruleset *s, const struct hub_tier *t,
+                             int64_t raised_ms);
 
 #endif

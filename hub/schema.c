@@ -77,7 +77,7 @@ struct schema {
     char allowed[256]; /* "victim, location, ... plus id, ..." for unknown-field messages */
 };
 
-struct csph_schemas {
+struct hub_schemas {
     struct schema *v;
     size_t n;
     char **panels;
@@ -140,7 +140,7 @@ static const unsigned char person_chars[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-int csph_person_ref_valid(const char *ref, size_t len)
+int hub_person_ref_valid(const char *ref, size_t len)
 {
     if (!ref || len < 1 || len > 64)
         return 0;
@@ -190,11 +190,11 @@ static int name_eq(const msgpack_object *key, const char *name, uint32_t len)
 }
 
 /* Fail with field = parent.name (or name) and message "field '<path>' <rest>". */
-static enum csph_err field_fail(struct csph_error *err, enum csph_err code, const char *parent,
-                                const char *name, const char *fmt, ...)
+static enum hub_err field_fail(struct hub_error *err, enum hub_err code, const char *parent,
+                               const char *name, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-static enum csph_err field_fail(struct csph_error *err, enum csph_err code, const char *parent,
-                                const char *name, const char *fmt, ...)
+static enum hub_err field_fail(struct hub_error *err, enum hub_err code, const char *parent,
+                               const char *name, const char *fmt, ...)
 {
     char path[160], rest[300];
     if (parent)
@@ -205,17 +205,17 @@ static enum csph_err field_fail(struct csph_error *err, enum csph_err code, cons
     va_start(ap, fmt);
     vsnprintf(rest, sizeof rest, fmt, ap);
     va_end(ap);
-    return csph_error_set(err, code, path, "field '%s' %s", path, rest);
+    return hub_error_set(err, code, path, "field '%s' %s", path, rest);
 }
 
 /* ---- checking events (the hot path: no allocation) ------------------- */
 
-static enum csph_err check_value(const struct csph_schemas *s, const struct field *f,
-                                 const char *parent, const msgpack_object *v, int64_t *ms,
-                                 struct csph_error *err);
+static enum hub_err check_value(const struct hub_schemas *s, const struct field *f,
+                                const char *parent, const msgpack_object *v, int64_t *ms,
+                                struct hub_error *err);
 
-static enum csph_err check_location(const struct csph_schemas *s, const struct field *f,
-                                    const msgpack_object *v, struct csph_error *err)
+static enum hub_err check_location(const struct hub_schemas *s, const struct field *f,
+                                   const msgpack_object *v, struct hub_error *err)
 {
     if (v->type != MSGPACK_OBJECT_MAP)
         return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, f->name, "must be %s, not %s", f->expect,
@@ -238,16 +238,16 @@ static enum csph_err check_location(const struct csph_schemas *s, const struct f
             shown(b, key->via.str.ptr, key->via.str.size);
             char path[160];
             snprintf(path, sizeof path, "%s.%s", f->name, b);
-            return csph_error_set(err, CSPH_ERR_BAD_EVENT, path,
-                                  "unknown field '%s'; a location may have only id, lsoa, ward, "
-                                  "lat, lon and description",
-                                  path);
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, path,
+                                 "unknown field '%s'; a location may have only id, lsoa, ward, "
+                                 "lat, lon and description",
+                                 path);
         }
         if (seen & (1u << j))
             return field_fail(err, CSPH_ERR_BAD_EVENT, f->name, location_fields[j].name,
                               "appears more than once in the location");
         seen |= 1u << j;
-        enum csph_err rc = check_value(s, &location_fields[j], f->name, &kv[i].val, NULL, err);
+        enum hub_err rc = check_value(s, &location_fields[j], f->name, &kv[i].val, NULL, err);
         if (rc)
             return rc;
     }
@@ -263,9 +263,9 @@ static enum csph_err check_location(const struct csph_schemas *s, const struct f
     return CSPH_ERR_OK;
 }
 
-static enum csph_err check_value(const struct csph_schemas *s, const struct field *f,
-                                 const char *parent, const msgpack_object *v, int64_t *ms,
-                                 struct csph_error *err)
+static enum hub_err check_value(const struct hub_schemas *s, const struct field *f,
+                                const char *parent, const msgpack_object *v, int64_t *ms,
+                                struct hub_error *err)
 {
     char b[48];
     if (f->kind == K_LOCATION)
@@ -326,7 +326,7 @@ static enum csph_err check_value(const struct csph_schemas *s, const struct fiel
                               "must be %s, not %lu byte%s", f->expect, (unsigned long)len,
                               len == 1 ? "" : "s");
         }
-        size_t bad = csph_utf8_bad_at(p, len);
+        size_t bad = hub_utf8_bad_at(p, len);
         if (bad != len)
             return field_fail(err, CSPH_ERR_BAD_EVENT, parent, f->name,
                               "is not valid UTF-8 text (byte %lu)", (unsigned long)bad + 1);
@@ -387,11 +387,11 @@ static enum csph_err check_value(const struct csph_schemas *s, const struct fiel
     default:
         break;
     }
-    return csph_error_set(err, CSPH_ERR_INTERNAL, f->name, "field '%s' has a kind the checker "
-                          "does not know", f->name);
+    return hub_error_set(err, CSPH_ERR_INTERNAL, f->name, "field '%s' has a kind the checker "
+                         "does not know", f->name);
 }
 
-int csph_schemas_find(const struct csph_schemas *s, const char *name, size_t len)
+int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len)
 {
     for (size_t i = 0; s && i < s->n; i++)
         if (s->v[i].type_len == len && memcmp(s->v[i].type, name, len) == 0)
@@ -399,15 +399,15 @@ int csph_schemas_find(const struct csph_schemas *s, const char *name, size_t len
     return -1;
 }
 
-enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_object *event,
-                                int require_source, struct csph_event_info *info,
-                                struct csph_error *err)
+enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object *event,
+                              int require_source, struct hub_event_info *info,
+                              struct hub_error *err)
 {
     char b[48];
     if (event->type != MSGPACK_OBJECT_MAP)
-        return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
-                              "the event must be a map of field names to values, not %s",
-                              a_type(event));
+        return hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
+                             "the event must be a map of field names to values, not %s",
+                             a_type(event));
     const msgpack_object_kv *kv = event->via.map.ptr;
     const uint32_t n = event->via.map.size;
 
@@ -419,28 +419,28 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
             break;
         }
     if (!type)
-        return csph_error_set(err, CSPH_ERR_BAD_EVENT, "type",
-                              "missing required field 'type' (%s)", common_fields[C_TYPE].expect);
+        return hub_error_set(err, CSPH_ERR_BAD_EVENT, "type",
+                             "missing required field 'type' (%s)", common_fields[C_TYPE].expect);
     if (type->type != MSGPACK_OBJECT_STR)
         return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, "type", "must be %s, not %s",
                           common_fields[C_TYPE].expect, a_type(type));
-    int ti = csph_schemas_find(s, type->via.str.ptr, type->via.str.size);
+    int ti = hub_schemas_find(s, type->via.str.ptr, type->via.str.size);
     if (ti < 0)
-        return csph_error_set(err, CSPH_ERR_UNKNOWN_TYPE, "type",
-                              "unknown event type '%s' in field 'type'; known types: %s",
-                              shown(b, type->via.str.ptr, type->via.str.size), s->type_list);
+        return hub_error_set(err, CSPH_ERR_UNKNOWN_TYPE, "type",
+                             "unknown event type '%s' in field 'type'; known types: %s",
+                             shown(b, type->via.str.ptr, type->via.str.size), s->type_list);
     const struct schema *sc = &s->v[ti];
 
-    struct csph_event_info in = {.type = type->via.str.ptr,
-                                 .type_len = type->via.str.size,
-                                 .type_index = ti};
+    struct hub_event_info in = {.type = type->via.str.ptr,
+                                .type_len = type->via.str.size,
+                                .type_index = ti};
     uint64_t seen = 0;
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *key = &kv[i].key;
         if (key->type != MSGPACK_OBJECT_STR)
-            return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
-                                  "the event has %s as a field name; field names must be strings",
-                                  a_type(key));
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL,
+                                 "the event has %s as a field name; field names must be strings",
+                                 a_type(key));
         const struct field *f = NULL;
         unsigned bit = 0;
         for (unsigned k = 0; k < NCOMMON; k++)
@@ -456,9 +456,9 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
             }
         if (!f) {
             shown(b, key->via.str.ptr, key->via.str.size);
-            return csph_error_set(err, CSPH_ERR_BAD_EVENT, b,
-                                  "unknown field '%s' for type %s; allowed: %s", b, sc->type,
-                                  sc->allowed);
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, b,
+                                 "unknown field '%s' for type %s; allowed: %s", b, sc->type,
+                                 sc->allowed);
         }
         if (seen & (1ull << bit))
             return field_fail(err, CSPH_ERR_BAD_EVENT, NULL, f->name,
@@ -466,8 +466,8 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
         seen |= 1ull << bit;
         if (bit == C_TYPE)
             continue; /* checked above */
-        enum csph_err rc = check_value(s, f, NULL, &kv[i].val,
-                                       bit == C_OCCURRED_AT ? &in.occurred_at_ms : NULL, err);
+        enum hub_err rc = check_value(s, f, NULL, &kv[i].val,
+                                      bit == C_OCCURRED_AT ? &in.occurred_at_ms : NULL, err);
         if (rc)
             return rc;
         if (bit == C_ID) {
@@ -485,22 +485,22 @@ enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_obje
         if (c == C_SOURCE && !require_source)
             continue;
         if (!(seen & (1ull << c)))
-            return csph_error_set(err, CSPH_ERR_BAD_EVENT, common_fields[c].name,
-                                  "missing required field '%s' (%s)", common_fields[c].name,
-                                  common_fields[c].expect);
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, common_fields[c].name,
+                                 "missing required field '%s' (%s)", common_fields[c].name,
+                                 common_fields[c].expect);
     }
     for (uint32_t k = 0; k < sc->nfields; k++)
         if (!sc->fields[k].optional && !(seen & (1ull << (NCOMMON + k))))
-            return csph_error_set(err, CSPH_ERR_BAD_EVENT, sc->fields[k].name,
-                                  "missing required field '%s' (%s)", sc->fields[k].name,
-                                  sc->fields[k].expect);
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, sc->fields[k].name,
+                                 "missing required field '%s' (%s)", sc->fields[k].name,
+                                 sc->fields[k].expect);
     if (info)
         *info = in;
     return CSPH_ERR_OK;
 }
 
-int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_event_info *info,
-                                const msgpack_object *event, const char *person, size_t len)
+int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
+                               const msgpack_object *event, const char *person, size_t len)
 {
     if (!s || !info || !event || event->type != MSGPACK_OBJECT_MAP || info->type_index < 0 ||
         (size_t)info->type_index >= s->n)
@@ -513,7 +513,7 @@ int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_
         for (uint32_t k = 0; k < sc->nperson; k++) {
             const struct field *f = &sc->fields[sc->person[k]];
             if (name_eq(&kv[i].key, f->name, f->name_len)) {
-                if (csph_mp_str_eqn(&kv[i].val, person, len))
+                if (hub_mp_str_eqn(&kv[i].val, person, len))
                     return 1;
                 break;
             }
@@ -522,8 +522,8 @@ int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_
     return 0;
 }
 
-int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
-                         const msgpack_object *event, csph_schema_ref_fn fn, void *ctx)
+int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
+                        const msgpack_object *event, hub_schema_ref_fn fn, void *ctx)
 {
     if (!s || !event || event->type != MSGPACK_OBJECT_MAP || type_index < 0 ||
         (size_t)type_index >= s->n)
@@ -542,7 +542,7 @@ int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
             if (f->kind == K_PERSON && v->type == MSGPACK_OBJECT_STR)
                 rc = fn(ctx, CSPH_REF_PERSON, v->via.str.ptr, v->via.str.size);
             else if (f->kind == K_LOCATION && v->type == MSGPACK_OBJECT_MAP) {
-                const msgpack_object *id = csph_mp_get(v, "id"), *lsoa = csph_mp_get(v, "lsoa");
+                const msgpack_object *id = hub_mp_get(v, "id"), *lsoa = hub_mp_get(v, "lsoa");
                 if (id && id->type == MSGPACK_OBJECT_STR)
                     rc = fn(ctx, CSPH_REF_PLACE, id->via.str.ptr, id->via.str.size);
                 if (!rc && lsoa && lsoa->type == MSGPACK_OBJECT_STR)
@@ -556,9 +556,9 @@ int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
     return 0;
 }
 
-int csph_schema_has_field(const struct csph_schemas *s, const char *type, const char *path)
+int hub_schema_has_field(const struct hub_schemas *s, const char *type, const char *path)
 {
-    int ti = csph_schemas_find(s, type, strlen(type));
+    int ti = hub_schemas_find(s, type, strlen(type));
     if (ti < 0)
         return 0;
     const struct schema *sc = &s->v[ti];
@@ -583,12 +583,12 @@ int csph_schema_has_field(const struct csph_schemas *s, const char *type, const 
     return 0;
 }
 
-size_t csph_schemas_count(const struct csph_schemas *s)
+size_t hub_schemas_count(const struct hub_schemas *s)
 {
     return s ? s->n : 0;
 }
 
-const char *csph_schemas_name(const struct csph_schemas *s, size_t i)
+const char *hub_schemas_name(const struct hub_schemas *s, size_t i)
 {
     return s && i < s->n ? s->v[i].type : NULL;
 }
@@ -604,11 +604,11 @@ static void field_free(struct field *f)
     free(f->value_lens);
 }
 
-void csph_schemas_destroy(struct csph_schemas **sp)
+void hub_schemas_destroy(struct hub_schemas **sp)
 {
     if (!sp || !*sp)
         return;
-    struct csph_schemas *s = *sp;
+    struct hub_schemas *s = *sp;
     for (size_t i = 0; i < s->n; i++) {
         for (uint32_t k = 0; k < s->v[i].nfields; k++)
             field_free(&s->v[i].fields[k]);
@@ -638,21 +638,21 @@ static void list_add(char *buf, size_t cap, const char *item)
 }
 
 /* libyaml's document API keeps duplicate keys; a schema must not. */
-static enum csph_err no_duplicate_keys(struct csph_yaml *y, yaml_node_t *map, const char *where,
-                                       struct csph_error *err)
+static enum hub_err no_duplicate_keys(struct hub_yaml *y, yaml_node_t *map, const char *where,
+                                      struct hub_error *err)
 {
-    size_t n = csph_yaml_map_len(map);
+    size_t n = hub_yaml_map_len(map);
     for (size_t i = 1; i < n; i++) {
         yaml_node_t *k, *v;
-        csph_yaml_map_pair(y, map, i, &k, &v);
-        const char *ks = csph_yaml_scalar(k);
+        hub_yaml_map_pair(y, map, i, &k, &v);
+        const char *ks = hub_yaml_scalar(k);
         for (size_t j = 0; ks && j < i; j++) {
             yaml_node_t *k2, *v2;
-            csph_yaml_map_pair(y, map, j, &k2, &v2);
-            const char *ks2 = csph_yaml_scalar(k2);
+            hub_yaml_map_pair(y, map, j, &k2, &v2);
+            const char *ks2 = hub_yaml_scalar(k2);
             if (ks2 && strcmp(ks, ks2) == 0)
-                return csph_yaml_fail(y, k, err, "'%s' is given twice in %s (first on line %d)",
-                                      ks, where, csph_yaml_line(k2));
+                return hub_yaml_fail(y, k, err, "'%s' is given twice in %s (first on line %d)",
+                                     ks, where, hub_yaml_line(k2));
         }
     }
     return CSPH_ERR_OK;
@@ -672,117 +672,117 @@ static int name_chars_ok(const char *s, int allow_dot)
     return 1;
 }
 
-static enum csph_err yaml_number(struct csph_yaml *y, yaml_node_t *node, const char *what,
-                                 double *out, struct csph_error *err)
+static enum hub_err yaml_number(struct hub_yaml *y, yaml_node_t *node, const char *what,
+                                double *out, struct hub_error *err)
 {
-    const char *s = csph_yaml_scalar(node);
+    const char *s = hub_yaml_scalar(node);
     char *end;
     if (!s || !*s)
-        return csph_yaml_fail(y, node, err, "%s must be a number", what);
+        return hub_yaml_fail(y, node, err, "%s must be a number", what);
     errno = 0;
     double d = strtod(s, &end);
     if (errno || *end || !isfinite(d))
-        return csph_yaml_fail(y, node, err, "%s must be a number, not '%s'", what, s);
+        return hub_yaml_fail(y, node, err, "%s must be a number, not '%s'", what, s);
     *out = d;
     return CSPH_ERR_OK;
 }
 
-static enum csph_err load_enum_values(struct csph_yaml *y, yaml_node_t *spec, struct field *f,
-                                      const char *name, struct csph_error *err)
+static enum hub_err load_enum_values(struct hub_yaml *y, yaml_node_t *spec, struct field *f,
+                                     const char *name, struct hub_error *err)
 {
-    yaml_node_t *vals = csph_yaml_get(y, spec, "values");
+    yaml_node_t *vals = hub_yaml_get(y, spec, "values");
     if (!vals)
-        return csph_yaml_fail(y, spec, err,
-                              "field '%s' (kind enum) needs 'values', a list such as "
-                              "[standard, medium, high]",
-                              name);
-    size_t n = csph_yaml_seq_len(vals);
+        return hub_yaml_fail(y, spec, err,
+                             "field '%s' (kind enum) needs 'values', a list such as "
+                             "[standard, medium, high]",
+                             name);
+    size_t n = hub_yaml_seq_len(vals);
     if (vals->type != YAML_SEQUENCE_NODE || n == 0)
-        return csph_yaml_fail(y, vals, err,
-                              "'values' of field '%s' must be a non-empty list such as "
-                              "[standard, medium, high]",
-                              name);
+        return hub_yaml_fail(y, vals, err,
+                             "'values' of field '%s' must be a non-empty list such as "
+                             "[standard, medium, high]",
+                             name);
     f->values = calloc(n, sizeof *f->values);
     f->value_lens = calloc(n, sizeof *f->value_lens);
     if (!f->values || !f->value_lens)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", y->path);
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", y->path);
     strcpy(f->expect, "one of ");
     size_t prefix = strlen(f->expect);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = csph_yaml_seq_item(y, vals, i);
-        const char *v = csph_yaml_scalar(item);
+        yaml_node_t *item = hub_yaml_seq_item(y, vals, i);
+        const char *v = hub_yaml_scalar(item);
         if (!v || !*v || strlen(v) > NAME_MAX_LEN)
-            return csph_yaml_fail(y, item, err,
-                                  "each of the values of field '%s' must be a word of 1-%d "
-                                  "characters",
-                                  name, NAME_MAX_LEN);
+            return hub_yaml_fail(y, item, err,
+                                 "each of the values of field '%s' must be a word of 1-%d "
+                                 "characters",
+                                 name, NAME_MAX_LEN);
         for (uint32_t j = 0; j < f->nvalues; j++)
             if (strcmp(f->values[j], v) == 0)
-                return csph_yaml_fail(y, item, err, "value '%s' of field '%s' is listed twice",
-                                      v, name);
+                return hub_yaml_fail(y, item, err, "value '%s' of field '%s' is listed twice",
+                                     v, name);
         if (!(f->values[f->nvalues] = strdup(v)))
-            return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", y->path);
+            return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", y->path);
         f->value_lens[f->nvalues++] = (uint32_t)strlen(v);
         list_add(f->expect + prefix, sizeof f->expect - prefix, v);
     }
     return CSPH_ERR_OK;
 }
 
-static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct field *f,
-                                const char *name, struct csph_error *err)
+static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct field *f,
+                               const char *name, struct hub_error *err)
 {
     if (!spec || spec->type != YAML_MAPPING_NODE)
-        return csph_yaml_fail(y, spec, err,
-                              "field '%s' must be a mapping of settings such as "
-                              "{kind: string, max: 200}",
-                              name);
-    enum csph_err rc;
+        return hub_yaml_fail(y, spec, err,
+                             "field '%s' must be a mapping of settings such as "
+                             "{kind: string, max: 200}",
+                             name);
+    enum hub_err rc;
     char where[128], what_min[96], what_max[96];
     snprintf(where, sizeof where, "field '%s'", name);
     snprintf(what_min, sizeof what_min, "'min' of field '%s'", name);
     snprintf(what_max, sizeof what_max, "'max' of field '%s'", name);
     if ((rc = no_duplicate_keys(y, spec, where, err)))
         return rc;
-    yaml_node_t *kind = csph_yaml_get(y, spec, "kind");
+    yaml_node_t *kind = hub_yaml_get(y, spec, "kind");
     if (!kind)
-        return csph_yaml_fail(y, spec, err, "field '%s' has no kind (one of " KIND_LIST ")", name);
+        return hub_yaml_fail(y, spec, err, "field '%s' has no kind (one of " KIND_LIST ")", name);
     const char *ks;
-    if ((rc = csph_yaml_str(y, kind, "kind", &ks, err)))
+    if ((rc = hub_yaml_str(y, kind, "kind", &ks, err)))
         return rc;
     int k = -1;
     for (int i = 0; i < K__FILE_COUNT; i++)
         if (strcmp(kind_names[i], ks) == 0)
             k = i;
     if (k < 0)
-        return csph_yaml_fail(y, kind, err,
-                              "field '%s' has unknown kind '%s' (known: " KIND_LIST ")", name, ks);
+        return hub_yaml_fail(y, kind, err,
+                             "field '%s' has unknown kind '%s' (known: " KIND_LIST ")", name, ks);
     f->kind = (enum schema_kind)k;
     snprintf(where, sizeof where, "field '%s' of kind %s", name, ks);
-    if ((rc = csph_yaml_only_keys(y, spec, kind_settings[k], where, err)))
+    if ((rc = hub_yaml_only_keys(y, spec, kind_settings[k], where, err)))
         return rc;
-    yaml_node_t *opt = csph_yaml_get(y, spec, "optional");
+    yaml_node_t *opt = hub_yaml_get(y, spec, "optional");
     snprintf(what_min, sizeof what_min, "'optional' of field '%s'", name);
-    if (opt && (rc = csph_yaml_bool(y, opt, what_min, &f->optional, err)))
+    if (opt && (rc = hub_yaml_bool(y, opt, what_min, &f->optional, err)))
         return rc;
-    yaml_node_t *desc = csph_yaml_get(y, spec, "description");
+    yaml_node_t *desc = hub_yaml_get(y, spec, "description");
     const char *ds;
     snprintf(what_min, sizeof what_min, "'description' of field '%s'", name);
-    if (desc && (rc = csph_yaml_str(y, desc, what_min, &ds, err)))
+    if (desc && (rc = hub_yaml_str(y, desc, what_min, &ds, err)))
         return rc;
     snprintf(what_min, sizeof what_min, "'min' of field '%s'", name);
 
-    yaml_node_t *min = csph_yaml_get(y, spec, "min"), *max = csph_yaml_get(y, spec, "max");
+    yaml_node_t *min = hub_yaml_get(y, spec, "min"), *max = hub_yaml_get(y, spec, "max");
     switch (f->kind) {
     case K_STRING:
         if (!max)
-            return csph_yaml_fail(y, spec, err,
-                                  "field '%s' (kind string) needs 'max', its longest length in "
-                                  "bytes",
-                                  name);
-        if ((rc = csph_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+            return hub_yaml_fail(y, spec, err,
+                                 "field '%s' (kind string) needs 'max', its longest length in "
+                                 "bytes",
+                                 name);
+        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
             return rc;
         f->imin = 0;
-        if (min && (rc = csph_yaml_int(y, min, what_min, 0, f->imax, &f->imin, err)))
+        if (min && (rc = hub_yaml_int(y, min, what_min, 0, f->imax, &f->imin, err)))
             return rc;
         if (f->imin == 0)
             snprintf(f->expect, sizeof f->expect, "a string of at most %lld bytes",
@@ -793,10 +793,10 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
         break;
     case K_INT:
         if (!min || !max)
-            return csph_yaml_fail(y, spec, err, "field '%s' (kind int) needs both 'min' and 'max'",
-                                  name);
-        if ((rc = csph_yaml_int(y, min, what_min, INT64_MIN, INT64_MAX, &f->imin, err)) ||
-            (rc = csph_yaml_int(y, max, what_max, f->imin, INT64_MAX, &f->imax, err)))
+            return hub_yaml_fail(y, spec, err, "field '%s' (kind int) needs both 'min' and 'max'",
+                                 name);
+        if ((rc = hub_yaml_int(y, min, what_min, INT64_MIN, INT64_MAX, &f->imin, err)) ||
+            (rc = hub_yaml_int(y, max, what_max, f->imin, INT64_MAX, &f->imax, err)))
             return rc;
         if (f->imin >= 0)
             snprintf(f->expect, sizeof f->expect, "an integer %lld-%lld", (long long)f->imin,
@@ -807,13 +807,13 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
         break;
     case K_NUMBER:
         if (!min || !max)
-            return csph_yaml_fail(y, spec, err,
-                                  "field '%s' (kind number) needs both 'min' and 'max'", name);
+            return hub_yaml_fail(y, spec, err,
+                                 "field '%s' (kind number) needs both 'min' and 'max'", name);
         if ((rc = yaml_number(y, min, what_min, &f->dmin, err)) ||
             (rc = yaml_number(y, max, what_max, &f->dmax, err)))
             return rc;
         if (f->dmin > f->dmax)
-            return csph_yaml_fail(y, max, err, "'max' of field '%s' is below its 'min'", name);
+            return hub_yaml_fail(y, max, err, "'max' of field '%s' is below its 'min'", name);
         snprintf(f->expect, sizeof f->expect, "a number from %g to %g", f->dmin, f->dmax);
         break;
     case K_ENUM:
@@ -832,112 +832,112 @@ static enum csph_err load_field(struct csph_yaml *y, yaml_node_t *spec, struct f
 
 /* Load one schema file into sc (zeroed by the caller; freed by destroy
  * whatever happens here). fname is the file's name within the directory. */
-static enum csph_err load_one(struct csph_schemas *s, struct schema *sc, const char *path,
-                              const char *fname, struct csph_error *err)
+static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const char *path,
+                             const char *fname, struct hub_error *err)
 {
     static const char *const top_keys[] = {"type", "description", "fields", NULL};
-    struct csph_yaml y;
-    enum csph_err rc = csph_yaml_load(&y, path, err);
+    struct hub_yaml y;
+    enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc) {
         if (rc == CSPH_ERR_IO && err)
             err->code = CSPH_ERR_CONFIG;
         return rc == CSPH_ERR_IO ? CSPH_ERR_CONFIG : rc;
     }
     size_t stem_len = strlen(fname) - 5; /* without ".yaml" */
-    yaml_node_t *root = csph_yaml_root(&y);
+    yaml_node_t *root = hub_yaml_root(&y);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        rc = csph_yaml_fail(&y, root, err,
-                            "a schema file must be a mapping with 'type', 'description' and "
-                            "'fields'");
+        rc = hub_yaml_fail(&y, root, err,
+                           "a schema file must be a mapping with 'type', 'description' and "
+                           "'fields'");
         goto done;
     }
     if ((rc = no_duplicate_keys(&y, root, "the schema", err)) ||
-        (rc = csph_yaml_only_keys(&y, root, top_keys, "a schema file", err)))
+        (rc = hub_yaml_only_keys(&y, root, top_keys, "a schema file", err)))
         goto done;
 
-    yaml_node_t *type = csph_yaml_get(&y, root, "type");
+    yaml_node_t *type = hub_yaml_get(&y, root, "type");
     const char *ts;
     if (!type) {
-        rc = csph_yaml_fail(&y, root, err, "missing 'type': this file's should be 'type: %.*s'",
-                            (int)stem_len, fname);
+        rc = hub_yaml_fail(&y, root, err, "missing 'type': this file's should be 'type: %.*s'",
+                           (int)stem_len, fname);
         goto done;
     }
-    if ((rc = csph_yaml_str(&y, type, "'type'", &ts, err)))
+    if ((rc = hub_yaml_str(&y, type, "'type'", &ts, err)))
         goto done;
     if (!name_chars_ok(ts, 1)) {
-        rc = csph_yaml_fail(&y, type, err,
-                            "type '%s' must be 1-%d characters from a-z, 0-9, '.', '_' and '-', "
-                            "starting with a letter",
-                            ts, NAME_MAX_LEN);
+        rc = hub_yaml_fail(&y, type, err,
+                           "type '%s' must be 1-%d characters from a-z, 0-9, '.', '_' and '-', "
+                           "starting with a letter",
+                           ts, NAME_MAX_LEN);
         goto done;
     }
     if (strlen(ts) != stem_len || strncmp(ts, fname, stem_len) != 0) {
-        rc = csph_yaml_fail(&y, type, err,
-                            "type '%s' does not match the file name '%s': the schema of type T "
-                            "must be in T.yaml",
-                            ts, fname);
+        rc = hub_yaml_fail(&y, type, err,
+                           "type '%s' does not match the file name '%s': the schema of type T "
+                           "must be in T.yaml",
+                           ts, fname);
         goto done;
     }
     for (size_t i = 0; s->v + i < sc; i++)
         if (strcmp(s->v[i].type, ts) == 0) {
-            rc = csph_yaml_fail(&y, type, err, "type '%s' is already defined by another file", ts);
+            rc = hub_yaml_fail(&y, type, err, "type '%s' is already defined by another file", ts);
             goto done;
         }
     if (!(sc->type = strdup(ts))) {
-        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
         goto done;
     }
     sc->type_len = (uint32_t)strlen(ts);
 
-    yaml_node_t *desc = csph_yaml_get(&y, root, "description");
+    yaml_node_t *desc = hub_yaml_get(&y, root, "description");
     const char *ds;
-    if (desc && (rc = csph_yaml_str(&y, desc, "'description'", &ds, err)))
+    if (desc && (rc = hub_yaml_str(&y, desc, "'description'", &ds, err)))
         goto done;
 
-    yaml_node_t *fields = csph_yaml_get(&y, root, "fields");
+    yaml_node_t *fields = hub_yaml_get(&y, root, "fields");
     if (!fields || fields->type != YAML_MAPPING_NODE) {
-        rc = csph_yaml_fail(&y, fields ? fields : root, err,
-                            "'fields' must be a mapping of field names to settings such as "
-                            "'victim: {kind: person}' (write 'fields: {}' for none)");
+        rc = hub_yaml_fail(&y, fields ? fields : root, err,
+                           "'fields' must be a mapping of field names to settings such as "
+                           "'victim: {kind: person}' (write 'fields: {}' for none)");
         goto done;
     }
     if ((rc = no_duplicate_keys(&y, fields, "'fields'", err)))
         goto done;
-    size_t nf = csph_yaml_map_len(fields);
+    size_t nf = hub_yaml_map_len(fields);
     if (nf > MAX_FIELDS) {
-        rc = csph_yaml_fail(&y, fields, err, "a type may have at most %d fields, not %lu",
-                            MAX_FIELDS, (unsigned long)nf);
+        rc = hub_yaml_fail(&y, fields, err, "a type may have at most %d fields, not %lu",
+                           MAX_FIELDS, (unsigned long)nf);
         goto done;
     }
     if (nf && !(sc->fields = calloc(nf, sizeof *sc->fields))) {
-        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
         goto done;
     }
     for (size_t i = 0; i < nf; i++) {
         yaml_node_t *k, *v;
-        csph_yaml_map_pair(&y, fields, i, &k, &v);
+        hub_yaml_map_pair(&y, fields, i, &k, &v);
         const char *name;
-        if ((rc = csph_yaml_str(&y, k, "a field name", &name, err)))
+        if ((rc = hub_yaml_str(&y, k, "a field name", &name, err)))
             goto done;
         if (!name_chars_ok(name, 0)) {
-            rc = csph_yaml_fail(&y, k, err,
-                                "field name '%s' must be 1-%d characters from a-z, 0-9 and '_', "
-                                "starting with a letter",
-                                name, NAME_MAX_LEN);
+            rc = hub_yaml_fail(&y, k, err,
+                               "field name '%s' must be 1-%d characters from a-z, 0-9 and '_', "
+                               "starting with a letter",
+                               name, NAME_MAX_LEN);
             goto done;
         }
         for (const char *const *r = reserved_names; *r; r++)
             if (strcmp(*r, name) == 0) {
-                rc = csph_yaml_fail(&y, k, err,
-                                    "field name '%s' is reserved: every event already has id, "
-                                    "type, occurred_at and source, and the hub adds seq and "
-                                    "received_at",
-                                    name);
+                rc = hub_yaml_fail(&y, k, err,
+                                   "field name '%s' is reserved: every event already has id, "
+                                   "type, occurred_at and source, and the hub adds seq and "
+                                   "received_at",
+                                   name);
                 goto done;
             }
         struct field *f = &sc->fields[sc->nfields++];
         if (!(f->name = strdup(name))) {
-            rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
+            rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", path);
             goto done;
         }
         f->name_len = (uint32_t)strlen(name);
@@ -952,7 +952,7 @@ static enum csph_err load_one(struct csph_schemas *s, struct schema *sc, const c
              nf ? ", plus" : "only");
 
 done:
-    csph_yaml_free(&y);
+    hub_yaml_free(&y);
     return rc;
 }
 
@@ -967,17 +967,17 @@ static int is_schema_file(const char *name)
     return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".yaml") == 0;
 }
 
-enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
-                                const char *const *panels, size_t npanels,
-                                struct csph_error *err)
+enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
+                              const char *const *panels, size_t npanels,
+                              struct hub_error *err)
 {
-    enum csph_err rc = CSPH_ERR_OK;
+    enum hub_err rc = CSPH_ERR_OK;
     char **names = NULL;
     size_t nnames = 0, cap = 0;
-    struct csph_schemas *s = calloc(1, sizeof *s);
+    struct hub_schemas *s = calloc(1, sizeof *s);
     DIR *d = NULL;
     if (!s)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", dir);
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory", dir);
 
     if (npanels) {
         s->panels = calloc(npanels, sizeof *s->panels);
@@ -995,8 +995,8 @@ enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
     }
 
     if (!(d = opendir(dir))) {
-        rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL, "%s: cannot open the schema directory: %s",
-                            dir, strerror(errno));
+        rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s: cannot open the schema directory: %s",
+                           dir, strerror(errno));
         goto done;
     }
     struct dirent *de;
@@ -1016,8 +1016,8 @@ enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
         nnames++;
     }
     if (!nnames) {
-        rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL,
-                            "%s: no schema files (<type>.yaml) in this directory", dir);
+        rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL,
+                           "%s: no schema files (<type>.yaml) in this directory", dir);
         goto done;
     }
     qsort(names, nnames, sizeof *names, cmp_names);
@@ -1027,8 +1027,8 @@ enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
     for (size_t i = 0; i < nnames; i++) {
         char path[1024];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
-            rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL, "%s/%s: path too long", dir,
-                                names[i]);
+            rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL, "%s/%s: path too long", dir,
+                               names[i]);
             goto done;
         }
         if ((rc = load_one(s, &s->v[s->n++], path, names[i], err)))
@@ -1040,13 +1040,13 @@ enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
     goto done;
 
 nomem:
-    rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory loading schemas", dir);
+    rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "%s: out of memory loading schemas", dir);
 done:
     if (d)
         closedir(d);
     for (size_t i = 0; i < nnames; i++)
         free(names[i]);
     free(names);
-    csph_schemas_destroy(&s);
+    hub_schemas_destroy(&s);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* schema.h: event types as data. Each file schemas/<type>.yaml describes one
  * event type of CSPH/1 (PROTOCOL.md 3.2); the hub reads them all at start,
- * so adding a type is adding a file. csph_schema_check validates one event
+ * so adding a type is adding a file. hub_schema_check validates one event
  * map against the common fields (id, type, occurred_at, source) and its
  * type's fields, rejecting any field the schema does not name.
  *
@@ -14,11 +14,11 @@
 
 #include "err.h"
 
-struct csph_schemas;
+struct hub_schemas;
 
 /* What the checker learnt about a valid event. Pointers are borrowed from
  * the event object and valid while its zone lives. */
-struct csph_event_info {
+struct hub_event_info {
     const char *id;
     uint32_t id_len;
     const char *type;
@@ -32,18 +32,18 @@ struct csph_event_info {
 /* Load every *.yaml file in dir. panels (npanels names) is the set a field
  * of kind `panel` may name. On failure returns CSPH_ERR_CONFIG with
  * "file:line: reason" in err->message and *out untouched. The caller owns
- * *out and frees it with csph_schemas_destroy. */
-enum csph_err csph_schemas_load(struct csph_schemas **out, const char *dir,
-                                const char *const *panels, size_t npanels,
-                                struct csph_error *err);
+ * *out and frees it with hub_schemas_destroy. */
+enum hub_err hub_schemas_load(struct hub_schemas **out, const char *dir,
+                              const char *const *panels, size_t npanels,
+                              struct hub_error *err);
 /* Free and NULL *s; accepts NULL and *s == NULL. */
-void csph_schemas_destroy(struct csph_schemas **s);
+void hub_schemas_destroy(struct hub_schemas **s);
 
-size_t csph_schemas_count(const struct csph_schemas *s);
+size_t hub_schemas_count(const struct hub_schemas *s);
 /* Type name of schema i (borrowed, valid until destroy). */
-const char *csph_schemas_name(const struct csph_schemas *s, size_t i);
+const char *hub_schemas_name(const struct hub_schemas *s, size_t i);
 /* Index of the type named by the len bytes at name, or -1. */
-int csph_schemas_find(const struct csph_schemas *s, const char *name, size_t len);
+int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len);
 
 /* Validate one event. require_source: 1 when the event must carry `source`
  * (security none), 0 when the hub stamps it (curve).
@@ -55,29 +55,29 @@ int csph_schemas_find(const struct csph_schemas *s, const char *name, size_t len
  *   CSPH_ERR_UNKNOWN_PANEL a field of kind panel names no configured panel;
  * with err->field the dotted path inside the event ("location.lsoa") and
  * err->message one sentence naming the field and the reason. */
-enum csph_err csph_schema_check(const struct csph_schemas *s, const msgpack_object *event,
-                                int require_source, struct csph_event_info *info,
-                                struct csph_error *err);
+enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object *event,
+                              int require_source, struct hub_event_info *info,
+                              struct hub_error *err);
 
 /* 1 when a field of kind person (at any depth the schema allows) of this
  * valid event equals the len bytes at person. */
-int csph_schema_mentions_person(const struct csph_schemas *s, const struct csph_event_info *info,
-                                const msgpack_object *event, const char *person, size_t len);
+int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
+                               const msgpack_object *event, const char *person, size_t len);
 
 /* The references an event holds, for the person index: every field of
  * kind person, and the id and lsoa of every location. fn returns nonzero
  * to stop (that value is returned). */
-enum csph_ref_kind { CSPH_REF_PERSON = 'p', CSPH_REF_PLACE = 'l', CSPH_REF_LSOA = 'a' };
-typedef int (*csph_schema_ref_fn)(void *ctx, char kind, const char *ref, size_t len);
-int csph_schema_each_ref(const struct csph_schemas *s, int type_index,
-                         const msgpack_object *event, csph_schema_ref_fn fn, void *ctx);
+enum hub_ref_kind { CSPH_REF_PERSON = 'p', CSPH_REF_PLACE = 'l', CSPH_REF_LSOA = 'a' };
+typedef int (*hub_schema_ref_fn)(void *ctx, char kind, const char *ref, size_t len);
+int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
+                        const msgpack_object *event, hub_schema_ref_fn fn, void *ctx);
 
 /* 1 when events of type may carry the field at path (dotted: a location's
  * id, lsoa, ward, lat, lon, description), including the common fields. */
-int csph_schema_has_field(const struct csph_schemas *s, const char *type, const char *path);
+int hub_schema_has_field(const struct hub_schemas *s, const char *type, const char *path);
 
 /* 1 when the len bytes at ref are a valid person reference:
  * 1-64 characters from [A-Za-z0-9._:-]. */
-int csph_person_ref_valid(const char *ref, size_t len);
+int hub_person_ref_valid(const char *ref, size_t len);
 
 #endif

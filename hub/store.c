@@ -45,11 +45,11 @@ struct imeta {
     uint64_t applied; /* the index holds every event up to this seq */
 };
 
-struct csph_store {
+struct hub_store {
     MDB_env *env;    /* DIR/data.mdb: the log, synced at every commit */
     MDB_dbi events;  /* seq -> stored event */
     MDB_dbi rejects; /* reject id -> stored rejection */
-    /* Kept rejections per source, for their bound (csph_store_reject):
+    /* Kept rejections per source, for their bound (hub_store_reject):
      * len(1) source be64(id) -> u32 stored size, and source -> usage. */
     MDB_dbi reject_src, reject_use;
     int has_reject_use;
@@ -66,12 +66,12 @@ struct csph_store {
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
     /* An index commit failed (retried from the log before the next write),
      * or the index environment is unusable and is being rebuilt in place
-     * (see csph_store_health). Logged once per episode. */
+     * (see hub_store_health). Logged once per episode. */
     int index_failing, index_rebuild_due, index_rebuilding;
     char index_why[160];
     uint64_t index_failures, index_rebuilds;
     /* data.mdb refused every transaction (MDB_PANIC): reopened between
-     * batches by csph_store_reopen_log. */
+     * batches by hub_store_reopen_log. */
     int log_panic;
     uint64_t log_reopens;
     uint64_t map_size;
@@ -79,7 +79,7 @@ struct csph_store {
     int iwritemap;            /* index.mdb written through its map (index_writemap) */
     uint64_t iwritemap_max;   /* ... while its pages in use stay below this many bytes */
     /* itxn holds the index of committed batches, not yet committed itself
-     * (csph_store_index_settle): how many batches, and their events. */
+     * (hub_store_index_settle): how many batches, and their events. */
     uint32_t index_batches;
     uint64_t index_events;
     int index_behind; /* itxn began with the index behind the log */
@@ -98,7 +98,7 @@ struct csph_store {
 
 /* A system error's kind, for the exit status (README.md, operations): a
  * full disk, a directory the hub may not use (a setup to fix), or I/O. */
-static enum csph_err sys_err(int e)
+static enum hub_err sys_err(int e)
 {
     return e == ENOSPC || e == EDQUOT ? CSPH_ERR_DISK_FULL
            : e == EACCES || e == EPERM || e == ENOENT || e == ENOTDIR ? CSPH_ERR_CONFIG
@@ -109,10 +109,10 @@ static enum csph_err sys_err(int e)
  * batch is counted in stats' busy, not logged. */
 static int map_full_logged;
 
-static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
+static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
-    enum csph_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
-    csph_store_index_damaged(rc);
+    enum hub_err code = rc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL;
+    hub_store_index_damaged(rc);
     if (rc == MDB_MAP_FULL) {
         if (!map_full_logged)
             LOG_ERROR("store", "%s: the log is full (LMDB map_size reached); raise "
@@ -121,8 +121,8 @@ static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
         map_full_logged = 1;
     } else
         LOG_ERROR("store", "%s: %s", what, mdb_strerror(rc));
-    return csph_error_set(err, code, NULL, "%s: %s", what,
-                          rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
+    return hub_error_set(err, code, NULL, "%s: %s", what,
+                         rc == MDB_MAP_FULL ? "the hub's storage limit is reached"
                                              : "storage failure (see the hub's log)");
 }
 
@@ -185,7 +185,7 @@ static void damage_unwatch(void)
     damage_path[0] = 0;
 }
 
-int csph_store_index_damaged(int rc)
+int hub_store_index_damaged(int rc)
 {
     if (rc != MDB_CORRUPTED && rc != MDB_PAGE_NOTFOUND)
         return 0;
@@ -207,7 +207,7 @@ static int64_t get_i64(const unsigned char *p) { int64_t v; memcpy(&v, p, 8); re
  * the seq, the times, type and source and the event bytes, so editing any
  * stored event, or removing one, breaks every link after it. 0, or -1 when
  * OpenSSL fails. */
-static int chain_next(struct csph_store *s, const unsigned char prev[HASH_LEN], uint64_t seq,
+static int chain_next(struct hub_store *s, const unsigned char prev[HASH_LEN], uint64_t seq,
                       const unsigned char *value, size_t value_len, unsigned char out[HASH_LEN])
 {
     const unsigned char *tail = value + EV_FIXED; /* type, source, then the event */
@@ -242,7 +242,7 @@ static int chain_next(struct csph_store *s, const unsigned char prev[HASH_LEN], 
 /* The chain version of the log (opened in txn): recorded, or for a log
  * without the record 1 when it holds events (it predates the record) and
  * 2 when it is new, which is then recorded. */
-static int chain_open(struct csph_store *s, MDB_txn *txn, int readonly)
+static int chain_open(struct hub_store *s, MDB_txn *txn, int readonly)
 {
     MDB_dbi meta;
     MDB_val k = {5, "chain"}, v;
@@ -270,14 +270,14 @@ static int chain_open(struct csph_store *s, MDB_txn *txn, int readonly)
     return mdb_put(txn, meta, &k, &v, 0);
 }
 
-static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
+static enum hub_err take_lock(struct hub_store *s, struct hub_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/csphub.lock", s->dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0)
-        return csph_error_set(err, sys_err(errno), "data_dir", "cannot create %s: %s", path,
-                              strerror(errno));
+        return hub_error_set(err, sys_err(errno), "data_dir", "cannot create %s: %s", path,
+                             strerror(errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pid[32] = "";
         ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
@@ -285,10 +285,10 @@ static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
         pid[strcspn(pid, "\n")] = 0;
         close(s->lock_fd);
         s->lock_fd = -1;
-        return csph_error_set(err, CSPH_ERR_LOCKED, "data_dir",
-                              "another hub (pid %s) is using the data directory %s; stop it or "
-                              "choose another --data",
-                              pid[0] ? pid : "unknown", s->dir);
+        return hub_error_set(err, CSPH_ERR_LOCKED, "data_dir",
+                             "another hub (pid %s) is using the data directory %s; stop it or "
+                             "choose another --data",
+                             pid[0] ? pid : "unknown", s->dir);
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
@@ -297,7 +297,7 @@ static enum csph_err take_lock(struct csph_store *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
-static enum csph_err load_tail(struct csph_store *s, struct csph_error *err)
+static enum hub_err load_tail(struct hub_store *s, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -347,7 +347,7 @@ static void read_boot_id(char out[BOOT_ID_LEN])
     fclose(f);
 }
 
-static int imeta_put(struct csph_store *s, MDB_txn *txn, uint64_t applied)
+static int imeta_put(struct hub_store *s, MDB_txn *txn, uint64_t applied)
 {
     struct imeta m = {INDEX_VERSION, 0, applied};
     MDB_val k = {5, (void *)"state"}, v = {sizeof m, &m};
@@ -358,7 +358,7 @@ static int imeta_put(struct csph_store *s, MDB_txn *txn, uint64_t applied)
  * atomically and synced (file and directory). unclean counts the starts in
  * a row that followed a stop that was not clean. Returns 0, or -1 with
  * errno. */
-static int state_write(struct csph_store *s, int clean)
+static int state_write(struct hub_store *s, int clean)
 {
     char path[4200], tmp[4210];
     snprintf(path, sizeof path, "%s/index.state", s->dir);
@@ -387,7 +387,7 @@ static int state_write(struct csph_store *s, int clean)
 /* Whether index.mdb can be trusted: NULL, or why not. Reads two small
  * files, whatever the index's size: a start at 10 million events pays no
  * checksum. */
-static const char *state_doubt(struct csph_store *s)
+static const char *state_doubt(struct hub_store *s)
 {
     char path[4200], boot[128] = "", line[128];
     int clean = -1;
@@ -507,7 +507,7 @@ static uint64_t index_writemap_default(void)
     return bytes > (128ull << 20) ? bytes / 2 : (64ull << 20);
 }
 
-static int index_env_open(struct csph_store *s)
+static int index_env_open(struct hub_store *s)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/index.mdb", s->dir);
@@ -525,7 +525,7 @@ static int index_env_open(struct csph_store *s)
     return rc;
 }
 
-static uint64_t index_used(struct csph_store *s)
+static uint64_t index_used(struct hub_store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -537,7 +537,7 @@ static uint64_t index_used(struct csph_store *s)
 /* Between transactions (none open, none held): reopen the environment
  * written the other way. Handles of named databases belong to the
  * environment, so they are opened again. */
-static int index_set_writemap(struct csph_store *s, int on)
+static int index_set_writemap(struct hub_store *s, int on)
 {
     MDB_txn *txn;
     int rc;
@@ -556,21 +556,21 @@ static int index_set_writemap(struct csph_store *s, int on)
     return mdb_txn_commit(txn);
 }
 
-void csph_store_index_writemap_max(struct csph_store *s, uint64_t bytes)
+void hub_store_index_writemap_max(struct hub_store *s, uint64_t bytes)
 {
     s->iwritemap_max = bytes;
 }
 
-int csph_store_index_writemap(const struct csph_store *s) { return s->iwritemap; }
+int hub_store_index_writemap(const struct hub_store *s) { return s->iwritemap; }
 
 /* Open DIR/index.mdb. It is committed without a sync, so after a crash of
  * the machine (not just of the hub: the page cache survives that) it may be
  * torn. index.state says whether it can be trusted; when not, the file is
  * removed before LMDB reads a page of it, and the index is rebuilt from
- * the log (csph_ingest_catch_up). One the log cannot have produced (ahead
+ * the log (hub_ingest_catch_up). One the log cannot have produced (ahead
  * of it, another version) is emptied the same way. */
-static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const char *force,
-                                struct csph_error *err)
+static enum hub_err index_open(struct hub_store *s, uint64_t map_size, const char *force,
+                               struct hub_error *err)
 {
     char path[4200], lock[4220], mark[4220];
     int rc;
@@ -585,19 +585,19 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
             LOG_WARN("store", "rebuilding the index from the log (%llu events): %s",
                      (unsigned long long)s->last_seq, why);
         if ((unlink(path) != 0 && errno != ENOENT) || (unlink(lock) != 0 && errno != ENOENT))
-            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", path,
-                                  strerror(errno));
+            return hub_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", path,
+                                 strerror(errno));
         s->unclean_starts = 0;
         /* The damage mark goes with the file it was about. */
         if (unlink(mark) != 0 && errno != ENOENT)
-            return csph_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", mark,
-                                  strerror(errno));
+            return hub_error_set(err, sys_err(errno), "data_dir", "cannot remove %s: %s", mark,
+                                 strerror(errno));
         damage_seen = 0;
     }
     /* From here the index is in use: say so on disk before writing it. */
     if (state_write(s, 0) != 0)
-        return csph_error_set(err, sys_err(errno), "data_dir", "cannot write %s/index.state: %s",
-                              s->dir, strerror(errno));
+        return hub_error_set(err, sys_err(errno), "data_dir", "cannot write %s/index.state: %s",
+                             s->dir, strerror(errno));
     struct stat st;
     s->imap_size = map_size;
     if (!s->iwritemap_max)
@@ -607,10 +607,10 @@ static enum csph_err index_open(struct csph_store *s, uint64_t map_size, const c
     if (rc && !force && index_unreadable(rc))
         goto damaged;
     if (rc)
-        return csph_error_set(err, sys_err(rc), "data_dir",
-                              "cannot open the index %s: %s (it is rebuilt from the log when "
-                              "removed)",
-                              path, mdb_strerror(rc));
+        return hub_error_set(err, sys_err(rc), "data_dir",
+                             "cannot open the index %s: %s (it is rebuilt from the log when "
+                             "removed)",
+                             path, mdb_strerror(rc));
     if ((rc = mdb_txn_begin(s->ienv, NULL, 0, &txn)) ||
         (rc = mdb_dbi_open(txn, "index.meta", MDB_CREATE, &s->imeta)))
         goto lmdb;
@@ -662,41 +662,41 @@ damaged:
     }
 }
 
-static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly);
-static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly);
+static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size, int readonly);
+static int reject_use_open(struct hub_store *s, MDB_txn *txn, int readonly);
 
-static enum csph_err store_open(struct csph_store **out, const char *dir, uint64_t map_size,
-                                int readonly, struct csph_error *err)
+static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t map_size,
+                               int readonly, struct hub_error *err)
 {
     if (sodium_init() < 0)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to initialise");
-    struct csph_store *s = calloc(1, sizeof *s);
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "libsodium failed to initialise");
+    struct hub_store *s = calloc(1, sizeof *s);
     if (!s)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory opening the store");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory opening the store");
     s->lock_fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
-    enum csph_err e = CSPH_ERR_OK;
+    enum hub_err e = CSPH_ERR_OK;
     if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(s->md = EVP_MD_CTX_new())) {
-        e = csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                           "OpenSSL cannot provide SHA-256 (the log's hash chain)");
+        e = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                          "OpenSSL cannot provide SHA-256 (the log's hash chain)");
         goto fail;
     }
     int rc;
     struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        e = csph_error_set(err, sys_err(errno), "data_dir",
-                           "cannot create the data directory %s: %s", dir, strerror(errno));
+        e = hub_error_set(err, sys_err(errno), "data_dir",
+                          "cannot create the data directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                           "the data directory %s is not a directory", dir);
+        e = hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                          "the data directory %s is not a directory", dir);
         goto fail;
     }
     if (access(dir, R_OK | W_OK | X_OK) != 0) {
-        e = csph_error_set(err, CSPH_ERR_CONFIG, "data_dir",
-                           "the data directory %s is not readable and writable by this user: %s",
-                           dir, strerror(errno));
+        e = hub_error_set(err, CSPH_ERR_CONFIG, "data_dir",
+                          "the data directory %s is not readable and writable by this user: %s",
+                          dir, strerror(errno));
         goto fail;
     }
     if (!readonly && (e = take_lock(s, err)))
@@ -704,15 +704,15 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     if ((rc = log_env_open(s, dir, map_size, readonly))) {
         e = rc == MDB_MAP_FULL
                 ? lmdb_fail(err, rc, "opening the log's databases")
-                : csph_error_set(err, sys_err(rc), "data_dir",
-                                 "cannot open the log in %s: %s", dir, mdb_strerror(rc));
+                : hub_error_set(err, sys_err(rc), "data_dir",
+                                "cannot open the log in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
     if (s->chain_version != CHAIN_BLAKE2B && s->chain_version != CHAIN_SHA256) {
-        e = csph_error_set(err, CSPH_ERR_IO, "data_dir",
-                           "the log in %s has a hash chain of version %u, which this csphubd "
-                           "does not know: it was written by a newer hub; run that version",
-                           dir, (unsigned)s->chain_version);
+        e = hub_error_set(err, CSPH_ERR_IO, "data_dir",
+                          "the log in %s has a hash chain of version %u, which this csphubd "
+                          "does not know: it was written by a newer hub; run that version",
+                          dir, (unsigned)s->chain_version);
         goto fail;
     }
     if ((e = load_tail(s, err)))
@@ -725,31 +725,31 @@ static enum csph_err store_open(struct csph_store **out, const char *dir, uint64
     *out = s;
     return CSPH_ERR_OK;
 fail:
-    csph_store_close(&s);
+    hub_store_close(&s);
     return e;
 }
 
-enum csph_err csph_store_open(struct csph_store **out, const char *dir, uint64_t map_size,
-                              struct csph_error *err)
+enum hub_err hub_store_open(struct hub_store **out, const char *dir, uint64_t map_size,
+                            struct hub_error *err)
 {
     return store_open(out, dir, map_size, 0, err);
 }
 
-enum csph_err csph_store_open_readonly(struct csph_store **out, const char *dir,
-                                       struct csph_error *err)
+enum hub_err hub_store_open_readonly(struct hub_store **out, const char *dir,
+                                     struct hub_error *err)
 {
     struct stat st;
     char path[4200];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     if (stat(path, &st) != 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir", "no hub log in %s (%s)", dir,
-                              strerror(errno));
+        return hub_error_set(err, CSPH_ERR_IO, "data_dir", "no hub log in %s (%s)", dir,
+                             strerror(errno));
     return store_open(out, dir, (uint64_t)st.st_size, 1, err);
 }
 
 /* Open data.mdb's environment and its databases into s (env, events,
  * rejects, the chain's version). */
-static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size, int readonly)
+static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size, int readonly)
 {
     int rc;
     MDB_txn *txn;
@@ -777,10 +777,10 @@ static int log_env_open(struct csph_store *s, const char *dir, uint64_t map_size
     return 0;
 }
 
-enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err)
+enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
 {
     if (s->txn)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "reopening the log inside a batch");
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reopening the log inside a batch");
     /* LMDB's caveat: closing any descriptor of a file drops the process's
      * locks on it. So the old environment is closed first (every read
      * transaction of the hub ends inside its call, and the batch's is
@@ -795,13 +795,13 @@ enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err
         if (s->env)
             mdb_env_close(s->env);
         s->env = NULL;
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "cannot reopen the log in %s: %s; the hub retries", s->dir,
-                              mdb_strerror(rc));
+        return hub_error_set(err, CSPH_ERR_IO, "data_dir",
+                             "cannot reopen the log in %s: %s; the hub retries", s->dir,
+                             mdb_strerror(rc));
     }
     s->last_seq = 0;
     memset(s->chain, 0, HASH_LEN);
-    enum csph_err e = load_tail(s, err);
+    enum hub_err e = load_tail(s, err);
     if (e)
         return e;
     /* The tail as the hub knew it: every acknowledged event is there, its
@@ -809,16 +809,16 @@ enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err
      * (its header reached the disk before the error): its events then
      * answer a resend as duplicates. */
     if (s->last_seq < had_seq)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "the reopened log in %s ends at seq %llu, before the %llu the hub "
-                              "acknowledged: stop the hub and run csphubd --verify",
-                              s->dir, (unsigned long long)s->last_seq,
-                              (unsigned long long)had_seq);
+        return hub_error_set(err, CSPH_ERR_IO, "data_dir",
+                             "the reopened log in %s ends at seq %llu, before the %llu the hub "
+                             "acknowledged: stop the hub and run csphubd --verify",
+                             s->dir, (unsigned long long)s->last_seq,
+                             (unsigned long long)had_seq);
     if (s->last_seq == had_seq && memcmp(s->chain, had_chain, HASH_LEN) != 0)
-        return csph_error_set(err, CSPH_ERR_IO, "data_dir",
-                              "the reopened log's last link differs from the hub's: stop the "
-                              "hub and run csphubd --verify --data %s",
-                              s->dir);
+        return hub_error_set(err, CSPH_ERR_IO, "data_dir",
+                             "the reopened log's last link differs from the hub's: stop the "
+                             "hub and run csphubd --verify --data %s",
+                             s->dir);
     if (s->last_seq > had_seq)
         LOG_WARN("store", "events %llu to %llu of a batch answered as failed are in the log "
                  "after all: a resend of them is answered as a duplicate",
@@ -833,19 +833,19 @@ enum csph_err csph_store_reopen_log(struct csph_store *s, struct csph_error *err
     return CSPH_ERR_OK;
 }
 
-void csph_store_close(struct csph_store **sp)
+void hub_store_close(struct hub_store **sp)
 {
     if (!sp || !*sp)
         return;
-    struct csph_store *s = *sp;
+    struct hub_store *s = *sp;
     if (s->txn) {
         /* A batch in hand: the index transaction holds it too, so it goes
          * with it; the batches it held are caught up at the next start. */
         mdb_txn_abort(s->txn);
         s->txn = NULL;
-        csph_store_index_abort(s);
+        hub_store_index_abort(s);
     }
-    csph_store_index_settle(s);
+    hub_store_index_settle(s);
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     if (s->ienv) {
@@ -882,10 +882,10 @@ void csph_store_close(struct csph_store **sp)
     *sp = NULL;
 }
 
-uint64_t csph_store_last_seq(const struct csph_store *s) { return s->last_seq; }
-uint64_t csph_store_last_reject(const struct csph_store *s) { return s->last_reject; }
+uint64_t hub_store_last_seq(const struct hub_store *s) { return s->last_seq; }
+uint64_t hub_store_last_reject(const struct hub_store *s) { return s->last_reject; }
 
-uint64_t csph_store_last_seq_in(struct csph_store *s, MDB_txn *txn)
+uint64_t hub_store_last_seq_in(struct hub_store *s, MDB_txn *txn)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -897,20 +897,20 @@ uint64_t csph_store_last_seq_in(struct csph_store *s, MDB_txn *txn)
     mdb_cursor_close(cur);
     return seq;
 }
-const char *csph_store_chain_name(const struct csph_store *s)
+const char *hub_store_chain_name(const struct hub_store *s)
 {
     return s->chain_version == CHAIN_BLAKE2B ? "BLAKE2b-128, version 1" : "SHA-256, version 2";
 }
-MDB_env *csph_store_env(struct csph_store *s) { return s->env; }
-uint64_t csph_store_next_seq(const struct csph_store *s) { return s->txn_last_seq + 1; }
-MDB_txn *csph_store_txn(struct csph_store *s) { return s->txn; }
-MDB_txn *csph_store_index_txn(struct csph_store *s) { return s->itxn; }
-uint64_t csph_store_index_applied(const struct csph_store *s) { return s->applied; }
+MDB_env *hub_store_env(struct hub_store *s) { return s->env; }
+uint64_t hub_store_next_seq(const struct hub_store *s) { return s->txn_last_seq + 1; }
+MDB_txn *hub_store_txn(struct hub_store *s) { return s->txn; }
+MDB_txn *hub_store_index_txn(struct hub_store *s) { return s->itxn; }
+uint64_t hub_store_index_applied(const struct hub_store *s) { return s->applied; }
 
-int csph_store_index_open(const struct csph_store *s) { return s->itxn != NULL; }
+int hub_store_index_open(const struct hub_store *s) { return s->itxn != NULL; }
 
-static void index_failed(struct csph_store *s, int rc);
-static enum csph_err index_reset(struct csph_store *s, struct csph_error *err);
+static void index_failed(struct hub_store *s, int rc);
+static enum hub_err index_reset(struct hub_store *s, struct hub_error *err);
 
 /* index.mdb is written through its map (MDB_WRITEMAP: no copy of each
  * dirty page, no write() of it at commit; index bytes written and the
@@ -919,7 +919,7 @@ static enum csph_err index_reset(struct csph_store *s, struct csph_error *err);
  * with SIGBUS: so the blocks a transaction may take are allocated before it
  * begins, a quarter of the used size (at least 64 MiB) ahead. */
 #define INDEX_ROOM_MIN (64ull << 20)
-static int index_room(struct csph_store *s)
+static int index_room(struct hub_store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -938,11 +938,11 @@ static int index_room(struct csph_store *s)
     return 0;
 }
 
-enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *err)
+enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
 {
     /* The next batch goes on in the held transaction, up to the limits
      * (callers other than the server, say a re-derivation, never settle). */
-    csph_store_index_settle_due(s);
+    hub_store_index_settle_due(s);
     if (s->itxn && s->index_batches)
         return CSPH_ERR_OK;
     if (damage_seen && !s->index_rebuild_due && !s->index_rebuilding) {
@@ -959,13 +959,13 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
     if (s->index_rebuild_due) {
         /* Emptied now: no batch may run against it until it is level again
          * (a resend would not be found a duplicate). */
-        enum csph_err e = index_reset(s, err);
+        enum hub_err e = index_reset(s, err);
         if (e)
             return e;
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is rebuilding its index from the log (0 of %llu events); "
-                              "nothing was done; retry in a few seconds",
-                              (unsigned long long)s->last_seq);
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub is rebuilding its index from the log (0 of %llu events); "
+                             "nothing was done; retry in a few seconds",
+                             (unsigned long long)s->last_seq);
     }
     int rc = 0;
     uint64_t used;
@@ -975,10 +975,10 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
             /* The environment is gone: open it afresh and rebuild it. */
             index_failed(s, rc);
             s->index_rebuild_due = 1;
-            return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "the hub's index cannot be reopened (%s); nothing was done; "
-                                  "the hub is repairing it from the log: retry shortly",
-                                  mdb_strerror(rc));
+            return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                                 "the hub's index cannot be reopened (%s); nothing was done; "
+                                 "the hub is repairing it from the log: retry shortly",
+                                 mdb_strerror(rc));
         }
         LOG_INFO("store", "the index holds %llu MiB, %s the %llu MiB the page cache keeps "
                  "dirty here: written %s from now on", (unsigned long long)(used >> 20),
@@ -995,8 +995,8 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
         s->index_failures++;
         s->index_failing = 1;
         snprintf(s->index_why, sizeof s->index_why, "allocating room: %s", strerror(rc));
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the disk holding the hub's index is "
-                              "full (%s): try again once space is freed", strerror(rc));
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the disk holding the hub's index is "
+                             "full (%s): try again once space is freed", strerror(rc));
     }
     rc = mdb_txn_begin(s->ienv, NULL, 0, &s->itxn);
     if (rc == 0) {
@@ -1014,10 +1014,10 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
     if (rc) {
         s->itxn = NULL;
         index_failed(s, rc);
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index cannot be written (%s); nothing was done; the hub "
-                              "is repairing it from the log: retry shortly",
-                              mdb_strerror(rc));
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub's index cannot be written (%s); nothing was done; the hub "
+                             "is repairing it from the log: retry shortly",
+                             mdb_strerror(rc));
     }
     s->index_behind = s->applied < s->last_seq;
     return CSPH_ERR_OK;
@@ -1025,11 +1025,11 @@ enum csph_err csph_store_index_begin(struct csph_store *s, struct csph_error *er
 
 /* Commit the index transaction, recording that it holds the log up to
  * applied. After the log's own commit, a failure here leaves the index
- * behind the log, at its last commit: csph_ingest_begin brings it level
+ * behind the log, at its last commit: hub_core_batch_begin brings it level
  * from the log before the next write (a retry of the same work), and an
  * environment LMDB will no longer use is rebuilt in place. */
-enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
-                                      struct csph_error *err)
+enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
+                                    struct hub_error *err)
 {
     int rc = imeta_put(s, s->itxn, applied);
     if (rc)
@@ -1041,11 +1041,11 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
     s->index_events = 0;
     if (rc) {
         index_failed(s, rc);
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index could not be written (%s); the log holds every "
-                              "acknowledged event and the hub repairs the index from it: retry "
-                              "shortly",
-                              mdb_strerror(rc));
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub's index could not be written (%s); the log holds every "
+                             "acknowledged event and the hub repairs the index from it: retry "
+                             "shortly",
+                             mdb_strerror(rc));
     }
     s->applied = applied;
     if ((s->index_failing || s->index_rebuilding) && applied >= s->last_seq) {
@@ -1062,10 +1062,10 @@ enum csph_err csph_store_index_commit(struct csph_store *s, uint64_t applied,
 /* An index transaction failed to begin or commit: say so once, and when
  * LMDB will use the environment no more (MDB_PANIC) or reports damage,
  * have it rebuilt in place from the log at the next begin. */
-static void index_failed(struct csph_store *s, int rc)
+static void index_failed(struct hub_store *s, int rc)
 {
     s->index_failures++;
-    int rebuild = rc == MDB_PANIC || csph_store_index_damaged(rc) || !s->ienv;
+    int rebuild = rc == MDB_PANIC || hub_store_index_damaged(rc) || !s->ienv;
     if (!rebuild) {
         MDB_txn *probe;
         if (mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &probe) == 0)
@@ -1088,10 +1088,10 @@ static void index_failed(struct csph_store *s, int rc)
 
 /* Rebuild the index in place: close its environment (no transaction of it
  * is open: itxn is the only write transaction and reads close theirs in
- * the call), remove the file and open an empty one. csph_ingest_heal then
+ * the call), remove the file and open an empty one. hub_ingest_heal then
  * fills it from the log a step at a time; writes are busy until it is
  * level. */
-static enum csph_err index_reset(struct csph_store *s, struct csph_error *err)
+static enum hub_err index_reset(struct hub_store *s, struct hub_error *err)
 {
     if (s->itxn)
         mdb_txn_abort(s->itxn);
@@ -1103,17 +1103,17 @@ static enum csph_err index_reset(struct csph_store *s, struct csph_error *err)
     s->ienv = NULL;
     s->index_reserved = 0;
     s->applied = 0;
-    enum csph_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "it is damaged",
-                                 err);
+    enum hub_err e = index_open(s, s->map_size, s->index_why[0] ? s->index_why : "it is damaged",
+                                err);
     if (e) {
         if (s->ienv)
             mdb_env_close(s->ienv);
         s->ienv = NULL;
         LOG_ERROR("store", "cannot recreate the index: %s; retrying at the next write",
                   err->message);
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub's index is being rebuilt and cannot be recreated yet "
-                              "(see the hub's log); nothing was done; retry shortly");
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub's index is being rebuilt and cannot be recreated yet "
+                             "(see the hub's log); nothing was done; retry shortly");
     }
     s->index_rebuild_due = 0;
     s->index_rebuilding = 1;
@@ -1125,7 +1125,7 @@ static enum csph_err index_reset(struct csph_store *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
-void csph_store_health(const struct csph_store *s, struct csph_store_health *h)
+void hub_store_health(const struct hub_store *s, struct hub_store_health *h)
 {
     h->index = s->index_rebuilding || s->index_rebuild_due ? "rebuilding"
                : s->index_failing                          ? "retrying"
@@ -1139,16 +1139,16 @@ void csph_store_health(const struct csph_store *s, struct csph_store_health *h)
     h->log_reopens = s->log_reopens;
 }
 
-int csph_store_needs_heal(const struct csph_store *s)
+int hub_store_needs_heal(const struct hub_store *s)
 {
     return s->log_panic || s->index_rebuild_due || (damage_seen && !s->index_rebuilds) ||
            (!s->itxn && s->applied < s->last_seq);
 }
 
-void csph_store_index_abort(struct csph_store *s)
+void hub_store_index_abort(struct hub_store *s)
 {
     /* Batches the transaction held are in the log but no longer in the
-     * index: applied < last_seq says so, and csph_ingest_begin catches up. */
+     * index: applied < last_seq says so, and hub_core_batch_begin catches up. */
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     s->itxn = NULL;
@@ -1159,8 +1159,8 @@ void csph_store_index_abort(struct csph_store *s)
 /* After a failed commit of the log: whether LMDB will still use data.mdb.
  * An EIO on its meta page (MDB_FATAL_ERROR inside LMDB) makes it answer
  * MDB_PANIC to every later transaction of the environment; only closing
- * and opening it again heals that (csph_store_reopen_log). */
-static void log_check(struct csph_store *s, int rc)
+ * and opening it again heals that (hub_store_reopen_log). */
+static void log_check(struct hub_store *s, int rc)
 {
     MDB_txn *probe;
     int prc = rc == MDB_PANIC ? MDB_PANIC : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe);
@@ -1176,26 +1176,26 @@ static void log_check(struct csph_store *s, int rc)
     s->log_panic = 1;
 }
 
-int csph_store_log_failed(const struct csph_store *s) { return s->log_panic; }
+int hub_store_log_failed(const struct hub_store *s) { return s->log_panic; }
 
-enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *err)
+enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
 {
     if (s->log_panic)
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "the hub is reopening its log after a disk error; nothing was "
-                              "done; retry shortly");
-    enum csph_err e = csph_store_index_begin(s, err);
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "the hub is reopening its log after a disk error; nothing was "
+                             "done; retry shortly");
+    enum hub_err e = hub_store_index_begin(s, err);
     if (e)
         return e;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc) {
         s->txn = NULL;
-        csph_store_index_abort(s);
+        hub_store_index_abort(s);
         log_check(s, rc);
         if (s->log_panic)
-            return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "the hub is reopening its log after a disk error; nothing "
-                                  "was done; retry shortly");
+            return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                                 "the hub is reopening its log after a disk error; nothing "
+                                 "was done; retry shortly");
         return lmdb_fail(err, rc, "starting a write transaction");
     }
     s->txn_last_seq = s->last_seq;
@@ -1204,21 +1204,21 @@ enum csph_err csph_store_write_begin(struct csph_store *s, struct csph_error *er
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_dbi(struct csph_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
-                             struct csph_error *err)
+enum hub_err hub_store_dbi(struct hub_store *s, const char *name, unsigned flags, MDB_dbi *dbi,
+                           struct hub_error *err)
 {
     int rc = mdb_dbi_open(s->txn, name, flags | MDB_CREATE, dbi);
     return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
 }
 
-static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_event *ev);
+static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_event *ev);
 
 /* The idempotency entry of (source, id): key source \0 id, value the seq.
  * One descent: NOOVERWRITE inserts a new key, or leaves the tree untouched
  * and hands the existing entry back in *v. The value is the seq alone (no
  * content hash): a smaller entry is fewer index pages written per commit,
  * and a resend is told from a conflict by the original's bytes. */
-static int dedup_put(struct csph_store *s, const char *source, size_t source_len, const char *id,
+static int dedup_put(struct hub_store *s, const char *source, size_t source_len, const char *id,
                      size_t id_len, uint64_t seq, MDB_val *v)
 {
     unsigned char key[64 + 1 + 128];
@@ -1231,8 +1231,8 @@ static int dedup_put(struct csph_store *s, const char *source, size_t source_len
     return mdb_put(s->itxn, s->dedup, &k, v, MDB_NOOVERWRITE);
 }
 
-enum csph_err csph_store_index_add(struct csph_store *s, const struct csph_stored_event *ev,
-                                   const char *id, size_t id_len, struct csph_error *err)
+enum hub_err hub_store_index_add(struct hub_store *s, const struct hub_stored_event *ev,
+                                 const char *id, size_t id_len, struct hub_error *err)
 {
     MDB_val v;
     if (ev->source_len > 64 || id_len > 128)
@@ -1258,21 +1258,21 @@ static int ref_key(unsigned char *kb, char kind, const char *ref, size_t len, MD
     return 0;
 }
 
-enum csph_err csph_store_index_ref(struct csph_store *s, char kind, const char *ref, size_t len,
-                                   int64_t occurred_ms, uint64_t seq, struct csph_error *err)
+enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref, size_t len,
+                                 int64_t occurred_ms, uint64_t seq, struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1], vb[16];
     MDB_val k, v = {16, vb};
     if (!s->itxn || ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK; /* longer than any valid reference: nothing to find by it */
-    csph_put_point(vb, occurred_ms, seq);
+    hub_put_point(vb, occurred_ms, seq);
     int rc = mdb_put(s->itxn, s->people, &k, &v, MDB_NODUPDATA);
     return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "writing the person index") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, size_t len,
-                              int64_t from_ms, int64_t to_ms, csph_store_ref_fn fn, void *ctx,
-                              uint64_t *applied, struct csph_error *err)
+enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, size_t len,
+                            int64_t from_ms, int64_t to_ms, hub_store_ref_fn fn, void *ctx,
+                            uint64_t *applied, struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1], lo[16], hi[16];
     MDB_val k, v = {16, lo};
@@ -1281,11 +1281,11 @@ enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, 
     MDB_dbi people;
     *applied = 0;
     if (!s->ienv)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "the person index is not open here");
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "the person index is not open here");
     if (ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK;
-    csph_put_point(lo, from_ms, 0);
-    csph_put_point(hi, to_ms, UINT64_MAX);
+    hub_put_point(lo, from_ms, 0);
+    hub_put_point(hi, to_ms, UINT64_MAX);
     int rc = mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the person index");
@@ -1308,7 +1308,7 @@ enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, 
             break;
         int64_t t;
         uint64_t seq;
-        csph_get_point(p, &t, &seq);
+        hub_get_point(p, &t, &seq);
         if (fn(ctx, t, seq))
             break;
     }
@@ -1317,8 +1317,8 @@ enum csph_err csph_store_refs(struct csph_store *s, char kind, const char *ref, 
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading the person index") : CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_drop_ref(struct csph_store *s, char kind, const char *ref, size_t len,
-                                  struct csph_error *err)
+enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref, size_t len,
+                                struct hub_error *err)
 {
     unsigned char kb[CSPH_STORE_REF_MAX + 1];
     MDB_val k;
@@ -1329,12 +1329,12 @@ enum csph_err csph_store_drop_ref(struct csph_store *s, char kind, const char *r
                                     : CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *ev, uint64_t *seq,
-                                int *duplicate, struct csph_error *err)
+enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, uint64_t *seq,
+                              int *duplicate, struct hub_error *err)
 {
     MDB_val v;
     if (ev->source_len > 64 || ev->id_len > 128 || ev->type_len > 255)
-        return csph_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
+        return hub_error_set(err, CSPH_ERR_BAD_EVENT, NULL, "source, id or type too long");
     uint64_t next = s->txn_last_seq + 1;
     int rc = dedup_put(s, ev->source, ev->source_len, ev->id, ev->id_len, next, &v);
     if (rc == MDB_KEYEXIST) {
@@ -1342,7 +1342,7 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
          * bytes make this a resend. */
         uint64_t first;
         MDB_val sk = {8, &first}, sv;
-        struct csph_stored_event orig;
+        struct hub_stored_event orig;
         if (v.mv_size != 8)
             return lmdb_fail(err, MDB_CORRUPTED, "reading the idempotency index");
         memcpy(&first, v.mv_data, 8);
@@ -1350,11 +1350,11 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
         if ((rc = mdb_get(s->txn, s->events, &sk, &sv)) || decode_event(&sk, &sv, &orig))
             return lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading a duplicate's original");
         if (orig.len != ev->len || memcmp(orig.bytes, ev->bytes, ev->len) != 0)
-            return csph_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
-                                  "source '%.*s' already sent event id '%.*s' (seq %llu) with "
-                                  "different content; give a changed event a new id",
-                                  (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
-                                  (unsigned long long)*seq);
+            return hub_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
+                                 "source '%.*s' already sent event id '%.*s' (seq %llu) with "
+                                 "different content; give a changed event a new id",
+                                 (int)ev->source_len, ev->source, (int)ev->id_len, ev->id,
+                                 (unsigned long long)*seq);
         *duplicate = 1;
         return CSPH_ERR_OK;
     }
@@ -1380,8 +1380,8 @@ enum csph_err csph_store_append(struct csph_store *s, const struct csph_append *
     q += ev->source_len;
     memcpy(q, ev->bytes, ev->len);
     if (chain_next(s, s->txn_chain, next, p, v.mv_size, s->txn_chain))
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                              "hashing the event into the log's chain failed (OpenSSL)");
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "hashing the event into the log's chain failed (OpenSSL)");
     memcpy(p + 16, s->txn_chain, HASH_LEN);
     s->txn_last_seq = next;
     *seq = next;
@@ -1398,14 +1398,14 @@ static size_t reject_src_key(unsigned char *kb, const char *source, size_t len, 
 {
     kb[0] = (unsigned char)len;
     memcpy(kb + 1, source, len);
-    csph_put_be64(kb + 1 + len, id);
+    hub_put_be64(kb + 1 + len, id);
     return 1 + len + 8;
 }
 
 /* Count rejection id (size bytes) against its source, then drop that
  * source's oldest kept rejections while it is over either bound (never the
  * one just kept). Inside the batch's transaction. */
-static int reject_bound(struct csph_store *s, const char *source, size_t len, uint64_t id,
+static int reject_bound(struct hub_store *s, const char *source, size_t len, uint64_t id,
                         size_t size)
 {
     unsigned char kb[1 + 255 + 8];
@@ -1441,7 +1441,7 @@ static int reject_bound(struct csph_store *s, const char *source, size_t len, ui
                 break;
             if (k.mv_size != kl || memcmp(k.mv_data, kb, 1 + len) != 0 || v.mv_size != 4)
                 break; /* cannot be: the one just kept is there */
-            uint64_t old = csph_get_be64((const unsigned char *)k.mv_data + 1 + len);
+            uint64_t old = hub_get_be64((const unsigned char *)k.mv_data + 1 + len);
             uint32_t old_size;
             memcpy(&old_size, v.mv_data, 4);
             if (old == id)
@@ -1467,7 +1467,7 @@ static int reject_bound(struct csph_store *s, const char *source, size_t len, ui
 
 /* The per-source databases; a log kept before them gets them built from
  * its rejections once. Read-only: used when present. */
-static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly)
+static int reject_use_open(struct hub_store *s, MDB_txn *txn, int readonly)
 {
     int rc = mdb_dbi_open(txn, "rejects.use", 0, &s->reject_use);
     if (rc == 0 && (rc = mdb_dbi_open(txn, "rejects.src", 0, &s->reject_src)) == 0) {
@@ -1505,14 +1505,14 @@ static int reject_use_open(struct csph_store *s, MDB_txn *txn, int readonly)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-void csph_store_reject_limits(struct csph_store *s, uint64_t max, uint64_t max_bytes)
+void hub_store_reject_limits(struct hub_store *s, uint64_t max, uint64_t max_bytes)
 {
     s->reject_max = max;
     s->reject_max_bytes = max_bytes;
 }
 
-enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn fn, void *ctx,
-                                      uint64_t *dropped, struct csph_error *err)
+enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, void *ctx,
+                                    uint64_t *dropped, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *c;
@@ -1544,11 +1544,11 @@ enum csph_err csph_store_reject_usage(struct csph_store *s, csph_store_usage_fn 
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const char *source,
-                                size_t source_len, const struct csph_error *why, const void *bytes,
-                                size_t len, uint64_t *id, struct csph_error *err)
+enum hub_err hub_store_reject(struct hub_store *s, int64_t received_ms, const char *source,
+                              size_t source_len, const struct hub_error *why, const void *bytes,
+                              size_t len, uint64_t *id, struct hub_error *err)
 {
-    const char *code = csph_err_name(why->code);
+    const char *code = hub_err_name(why->code);
     size_t cl = strlen(code), fl = strlen(why->field), ml = strlen(why->message);
     if (source_len > 255)
         source_len = 255;
@@ -1589,16 +1589,16 @@ enum csph_err csph_store_reject(struct csph_store *s, int64_t received_ms, const
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *err)
+enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err)
 {
     /* The log first, synced: what is acknowledged is there. The index is
-     * committed later (csph_store_index_settle), after the replies and for
+     * committed later (hub_store_index_settle), after the replies and for
      * several batches at once: a crash in between leaves it behind the log,
      * to be caught up from it at the next start. */
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
     if (rc) {
-        csph_store_index_abort(s);
+        hub_store_index_abort(s);
         log_check(s, rc);
         return lmdb_fail(err, rc, "committing the batch");
     }
@@ -1611,45 +1611,45 @@ enum csph_err csph_store_write_commit(struct csph_store *s, struct csph_error *e
     return CSPH_ERR_OK;
 }
 
-void csph_store_index_settle(struct csph_store *s)
+void hub_store_index_settle(struct hub_store *s)
 {
-    struct csph_error ierr;
+    struct hub_error ierr;
     if (!s->index_batches || s->txn)
         return; /* nothing held, or a batch in hand is in it too */
     /* An index that was behind the log when this transaction began stays
-     * marked behind (csph_ingest_catch_up fills the gap; what it meets
+     * marked behind (hub_ingest_catch_up fills the gap; what it meets
      * again counts once). */
     /* A failure is logged there, once, and healed from the log before the
-     * next write (csph_ingest_begin). */
-    (void)csph_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr);
+     * next write (hub_core_batch_begin). */
+    (void)hub_store_index_commit(s, s->index_behind ? s->applied : s->last_seq, &ierr);
 }
 
 /* Written with write(), LMDB keeps each dirty page in memory of its own
  * until the commit (and keeps the buffers after): fewer events a
  * transaction bounds the hub's private memory (measured, some 7 pages an
  * event at 5 million events: 1,000 events hold about 28 MiB of them). */
-uint64_t csph_store_index_hold_events(const struct csph_store *s)
+uint64_t hub_store_index_hold_events(const struct hub_store *s)
 {
     return s->iwritemap ? CSPH_INDEX_HOLD_EVENTS : CSPH_INDEX_HOLD_EVENTS_COPIED;
 }
 
-int csph_store_index_settle_due(struct csph_store *s)
+int hub_store_index_settle_due(struct hub_store *s)
 {
     if (s->index_batches >= CSPH_INDEX_HOLD_BATCHES ||
-        s->index_events >= csph_store_index_hold_events(s))
-        csph_store_index_settle(s);
+        s->index_events >= hub_store_index_hold_events(s))
+        hub_store_index_settle(s);
     return s->index_batches != 0;
 }
 
-void csph_store_write_abort(struct csph_store *s)
+void hub_store_write_abort(struct hub_store *s)
 {
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
-    csph_store_index_abort(s);
+    hub_store_index_abort(s);
 }
 
-static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_event *ev)
+static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_event *ev)
 {
     const unsigned char *p = v->mv_data, *end = p + v->mv_size;
     if (v->mv_size < EV_FIXED + 2)
@@ -1673,15 +1673,15 @@ static int decode_event(const MDB_val *k, const MDB_val *v, struct csph_stored_e
     return 0;
 }
 
-enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t until,
-                              uint64_t scan_max, csph_store_event_fn fn, void *ctx, uint64_t *last,
-                              int *end, struct csph_error *err)
+enum hub_err hub_store_scan(struct hub_store *s, uint64_t after, uint64_t until,
+                            uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
+                            int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
@@ -1693,7 +1693,7 @@ enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t unt
     /* after = UINT64_MAX: nothing can follow (and after + 1 would wrap). */
     rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
-        struct csph_stored_event ev;
+        struct hub_stored_event ev;
         uint64_t seq;
         memcpy(&seq, k.mv_data, 8);
         if (until && seq > until)
@@ -1724,30 +1724,30 @@ enum csph_err csph_store_scan(struct csph_store *s, uint64_t after, uint64_t unt
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_get(struct csph_store *s, uint64_t seq, csph_store_event_fn fn, void *ctx,
-                             struct csph_error *err)
+enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn fn, void *ctx,
+                           struct hub_error *err)
 {
     MDB_txn *txn;
-    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the log");
     MDB_val k = {8, &seq}, v;
-    enum csph_err e = CSPH_ERR_OK;
-    struct csph_stored_event ev;
+    enum hub_err e = CSPH_ERR_OK;
+    struct hub_stored_event ev;
     rc = mdb_get(txn, s->events, &k, &v);
     if (rc == 0 && decode_event(&k, &v, &ev) == 0)
         fn(ctx, &ev);
     else
-        e = csph_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
-                           (unsigned long long)seq);
+        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
+                          (unsigned long long)seq);
     mdb_txn_abort(txn);
     return e;
 }
 
-static int decode_reject(const MDB_val *k, const MDB_val *v, struct csph_stored_reject *r,
+static int decode_reject(const MDB_val *k, const MDB_val *v, struct hub_stored_reject *r,
                          char *code, char *field, char *msg)
 {
     const unsigned char *p = v->mv_data, *end = p + v->mv_size;
@@ -1786,15 +1786,15 @@ static int decode_reject(const MDB_val *k, const MDB_val *v, struct csph_stored_
     return 0;
 }
 
-enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t max,
-                                 csph_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
-                                 struct csph_error *err)
+enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max,
+                               hub_store_reject_fn fn, void *ctx, uint64_t *last, int *end,
+                               struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (!s->env) /* reopening after a disk error (csph_store_reopen_log) */
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                              "disk error; retry shortly");
+    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                             "disk error; retry shortly");
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the rejections");
@@ -1810,7 +1810,7 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
             *end = 0;
             break;
         }
-        struct csph_stored_reject r;
+        struct hub_stored_reject r;
         if (decode_reject(&k, &v, &r, code, field, msg) == 0) {
             if (fn(ctx, &r)) {
                 *end = 0; /* stopped before this one: it comes next */
@@ -1826,8 +1826,8 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
-                                unsigned char last_link[16], struct csph_error *err)
+enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *bad_seq,
+                              unsigned char last_link[16], struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -1842,7 +1842,7 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
     *bad_seq = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct csph_stored_event ev;
+        struct hub_stored_event ev;
         if (decode_event(&k, &v, &ev) != 0 || ev.seq != expect) {
             *bad_seq = expect;
             break;
@@ -1851,8 +1851,8 @@ enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_
         if (chain_next(s, chain, ev.seq, p, v.mv_size, chain)) {
             mdb_cursor_close(cur);
             mdb_txn_abort(txn);
-            return csph_error_set(err, CSPH_ERR_INTERNAL, NULL,
-                                  "hashing the log's chain failed (OpenSSL)");
+            return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                                 "hashing the log's chain failed (OpenSSL)");
         }
         if (memcmp(chain, p + 16, HASH_LEN) != 0) {
             *bad_seq = ev.seq;

@@ -30,22 +30,22 @@ struct held {
     zmq_msg_t frames[CSPH_TRANSPORT_MAX_FRAMES];
     int nframes;
     size_t bytes;
-    struct csph_account *acct[2];
+    struct hub_account *acct[2];
     int admitted;
 };
 
-struct csph_account {
-    struct csph_account *hnext;
+struct hub_account {
+    struct hub_account *hnext;
     uint32_t refs; /* connections, tickets and held replies naming it */
     uint32_t held, inflight, fetches;
     size_t len;
     unsigned char key[];
 };
 
-struct csph_conn {
-    struct csph_conn *hnext;         /* hash chain, or the gone list */
-    struct csph_conn *bnext, *bprev; /* blocked list: replies waiting */
-    struct csph_account *acct;
+struct hub_conn {
+    struct hub_conn *hnext;          /* hash chain, or the gone list */
+    struct hub_conn *bnext, *bprev;  /* blocked list: replies waiting */
+    struct hub_account *acct;
     int fd;
     uint64_t gen; /* the fd's accept count when bound */
     uint32_t held, inflight, fetches;
@@ -62,7 +62,7 @@ struct csph_conn {
 
 struct fd_slot {
     uint64_t accepts;
-    struct csph_conn *owner;
+    struct hub_conn *owner;
     /* Counted in stats.connections. Per fd, so that a close libzmq does
      * not report (it reports none for connections it ends itself, such as
      * a second one with the same routing id) is undone when the fd is
@@ -70,27 +70,27 @@ struct fd_slot {
     int open;
 };
 
-struct csph_transport {
+struct hub_transport {
     uv_loop_t *loop;
     void *router;
     void *monitor;
-    struct csph_zsock mz;
+    struct hub_zsock mz;
     int mz_started;
     uv_timer_t retry;
     int retry_started;
     int open_handles;
     void (*on_closed)(void *data);
-    const struct csph_transport_limits *lim;
-    csph_transport_gone_fn on_gone;
+    const struct hub_transport_limits *lim;
+    hub_transport_gone_fn on_gone;
     void *data;
-    struct csph_conn **conns;
+    struct hub_conn **conns;
     size_t nbuckets, nconns;
-    struct csph_account **accts;
+    struct hub_account **accts;
     size_t nabuckets;
     struct fd_slot *fds;
     size_t nfds;
-    struct csph_conn *blocked;
-    struct csph_conn *gone;
+    struct hub_conn *blocked;
+    struct hub_conn *gone;
     uint64_t held_total, held_bytes_total;
     int listeners[MAX_LISTENERS];
     int nlisteners;
@@ -98,7 +98,7 @@ struct csph_transport {
     uint64_t conns_max;
     uint64_t conns_max_cfg; /* conns_max as configured; lowered while no descriptor is left */
     uint64_t refused_unlogged, last_refusal_log_ms;
-    struct csph_transport_stats st;
+    struct hub_transport_stats st;
 };
 
 static uint64_t hash_bytes(const void *p, size_t len)
@@ -112,15 +112,15 @@ static uint64_t hash_bytes(const void *p, size_t len)
 
 /* ---- accounts ---------------------------------------------------------- */
 
-static struct csph_account *account_get(struct csph_transport *t, const void *key, size_t len)
+static struct hub_account *account_get(struct hub_transport *t, const void *key, size_t len)
 {
     size_t b = hash_bytes(key, len) & (t->nabuckets - 1);
-    for (struct csph_account *a = t->accts[b]; a; a = a->hnext)
+    for (struct hub_account *a = t->accts[b]; a; a = a->hnext)
         if (a->len == len && !memcmp(a->key, key, len)) {
             a->refs++;
             return a;
         }
-    struct csph_account *a = calloc(1, sizeof *a + len);
+    struct hub_account *a = calloc(1, sizeof *a + len);
     if (!a)
         return NULL;
     memcpy(a->key, key, len);
@@ -131,11 +131,11 @@ static struct csph_account *account_get(struct csph_transport *t, const void *ke
     return a;
 }
 
-static void account_put(struct csph_transport *t, struct csph_account *a)
+static void account_put(struct hub_transport *t, struct hub_account *a)
 {
     if (!a || --a->refs)
         return;
-    struct csph_account **pp = &t->accts[hash_bytes(a->key, a->len) & (t->nabuckets - 1)];
+    struct hub_account **pp = &t->accts[hash_bytes(a->key, a->len) & (t->nabuckets - 1)];
     while (*pp != a)
         pp = &(*pp)->hnext;
     *pp = a->hnext;
@@ -144,22 +144,22 @@ static void account_put(struct csph_transport *t, struct csph_account *a)
 
 /* ---- connections ------------------------------------------------------- */
 
-static struct csph_conn **conn_slot(struct csph_transport *t, const void *rid, size_t len)
+static struct hub_conn **conn_slot(struct hub_transport *t, const void *rid, size_t len)
 {
-    struct csph_conn **pp = &t->conns[hash_bytes(rid, len) & (t->nbuckets - 1)];
+    struct hub_conn **pp = &t->conns[hash_bytes(rid, len) & (t->nbuckets - 1)];
     while (*pp && !((*pp)->rid_len == len && !memcmp((*pp)->rid, rid, len)))
         pp = &(*pp)->hnext;
     return pp;
 }
 
-static void conns_grow(struct csph_transport *t)
+static void conns_grow(struct hub_transport *t)
 {
     size_t n = t->nbuckets * 2;
-    struct csph_conn **v = calloc(n, sizeof *v);
+    struct hub_conn **v = calloc(n, sizeof *v);
     if (!v)
         return; /* longer chains, still correct */
     for (size_t i = 0; i < t->nbuckets; i++)
-        for (struct csph_conn *c = t->conns[i], *next; c; c = next) {
+        for (struct hub_conn *c = t->conns[i], *next; c; c = next) {
             next = c->hnext;
             size_t b = hash_bytes(c->rid, c->rid_len) & (n - 1);
             c->hnext = v[b];
@@ -170,7 +170,7 @@ static void conns_grow(struct csph_transport *t)
     t->nbuckets = n;
 }
 
-static struct fd_slot *fd_slot(struct csph_transport *t, int fd)
+static struct fd_slot *fd_slot(struct hub_transport *t, int fd)
 {
     if (fd < 0)
         return NULL;
@@ -188,7 +188,7 @@ static struct fd_slot *fd_slot(struct csph_transport *t, int fd)
     return &t->fds[fd];
 }
 
-static void unblock(struct csph_transport *t, struct csph_conn *c)
+static void unblock(struct hub_transport *t, struct hub_conn *c)
 {
     if (!c->blocked)
         return;
@@ -204,11 +204,11 @@ static void unblock(struct csph_transport *t, struct csph_conn *c)
 
 /* Take c out of the table (its routing id may come back as a new
  * connection) and queue it for the sweep. */
-static void mark_gone(struct csph_transport *t, struct csph_conn *c)
+static void mark_gone(struct hub_transport *t, struct hub_conn *c)
 {
     if (c->gone)
         return;
-    struct csph_conn **pp = conn_slot(t, c->rid, c->rid_len);
+    struct hub_conn **pp = conn_slot(t, c->rid, c->rid_len);
     if (*pp == c)
         *pp = c->hnext;
     t->nconns--;
@@ -221,7 +221,7 @@ static void mark_gone(struct csph_transport *t, struct csph_conn *c)
     t->gone = c;
 }
 
-static void held_free(struct csph_transport *t, struct csph_conn *c, struct held *h)
+static void held_free(struct hub_transport *t, struct hub_conn *c, struct held *h)
 {
     for (int i = 0; i < h->nframes; i++)
         zmq_msg_close(&h->frames[i]);
@@ -238,7 +238,7 @@ static void held_free(struct csph_transport *t, struct csph_conn *c, struct held
     free(h);
 }
 
-static void conn_drop_held(struct csph_transport *t, struct csph_conn *c)
+static void conn_drop_held(struct hub_transport *t, struct hub_conn *c)
 {
     while (c->head) {
         struct held *h = c->head;
@@ -249,10 +249,10 @@ static void conn_drop_held(struct csph_transport *t, struct csph_conn *c)
     c->tail = NULL;
 }
 
-void csph_transport_sweep(struct csph_transport *t)
+void hub_transport_sweep(struct hub_transport *t)
 {
     while (t->gone) {
-        struct csph_conn *c = t->gone;
+        struct hub_conn *c = t->gone;
         t->gone = c->hnext;
         if (t->on_gone)
             t->on_gone(t->data, c);
@@ -264,7 +264,7 @@ void csph_transport_sweep(struct csph_transport *t)
 
 /* A connection the monitor cannot follow (no fd) is freed once it holds
  * nothing, so the table does not grow with such clients. */
-static void maybe_forget(struct csph_transport *t, struct csph_conn *c)
+static void maybe_forget(struct hub_transport *t, struct hub_conn *c)
 {
     if (c && !c->gone && c->fd < 0 && !c->held && !c->inflight && !c->fetches)
         mark_gone(t, c);
@@ -272,7 +272,7 @@ static void maybe_forget(struct csph_transport *t, struct csph_conn *c)
 
 /* ---- the monitor ------------------------------------------------------- */
 
-static void log_refusal(struct csph_transport *t, const char *why)
+static void log_refusal(struct hub_transport *t, const char *why)
 {
     uint64_t now = uv_now(t->loop);
     t->refused_unlogged++;
@@ -294,13 +294,13 @@ static void log_refusal(struct csph_transport *t, const char *why)
  * reserve for this, and close it: the client sees a refusal. */
 /* The reserve descriptor back after it was lost: the configured bound
  * holds again. */
-static void reserve_back(struct csph_transport *t)
+static void reserve_back(struct hub_transport *t)
 {
     if (t->reserve_fd < 0 && (t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
         t->conns_max = t->st.connections_max = t->conns_max_cfg;
 }
 
-static void shed_pending(struct csph_transport *t)
+static void shed_pending(struct hub_transport *t)
 {
     reserve_back(t); /* lost to a race last time: take one back */
     if (t->reserve_fd < 0) {
@@ -334,7 +334,7 @@ static void shed_pending(struct csph_transport *t)
     reserve_back(t);
 }
 
-static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
+static void on_event(struct hub_transport *t, uint16_t ev, uint32_t value)
 {
     int fd = (int)value;
     struct fd_slot *s;
@@ -395,7 +395,7 @@ static void on_event(struct csph_transport *t, uint16_t ev, uint32_t value)
     }
 }
 
-void csph_transport_poll_monitor(struct csph_transport *t)
+void hub_transport_poll_monitor(struct hub_transport *t)
 {
     if (!t->monitor)
         return;
@@ -427,16 +427,16 @@ void csph_transport_poll_monitor(struct csph_transport *t)
     }
 }
 
-static void on_monitor(struct csph_zsock *z)
+static void on_monitor(struct hub_zsock *z)
 {
-    struct csph_transport *t = z->data;
-    csph_transport_poll_monitor(t);
-    csph_transport_sweep(t);
+    struct hub_transport *t = z->data;
+    hub_transport_poll_monitor(t);
+    hub_transport_sweep(t);
 }
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int send_frames(struct csph_transport *t, zmq_msg_t *env, int nenv, zmq_msg_t *body)
+static int send_frames(struct hub_transport *t, zmq_msg_t *env, int nenv, zmq_msg_t *body)
 {
     for (int i = 0; i < nenv; i++)
         if (zmq_msg_send(&env[i], t->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -448,7 +448,7 @@ static int send_frames(struct csph_transport *t, zmq_msg_t *env, int nenv, zmq_m
 
 static void on_retry(uv_timer_t *h);
 
-static void arm_retry(struct csph_transport *t)
+static void arm_retry(struct hub_transport *t)
 {
     if (!t->retry_started)
         return;
@@ -457,13 +457,13 @@ static void arm_retry(struct csph_transport *t)
         return;
     }
     uint64_t first = UINT64_MAX, now = uv_now(t->loop);
-    for (struct csph_conn *c = t->blocked; c; c = c->bnext)
+    for (struct hub_conn *c = t->blocked; c; c = c->bnext)
         if (c->next_try_ms < first)
             first = c->next_try_ms;
     uv_timer_start(&t->retry, on_retry, first > now ? first - now : 0, 0);
 }
 
-static void block(struct csph_transport *t, struct csph_conn *c)
+static void block(struct hub_transport *t, struct hub_conn *c)
 {
     if (!c->blocked) {
         c->blocked = 1;
@@ -480,7 +480,7 @@ static void block(struct csph_transport *t, struct csph_conn *c)
 }
 
 /* Send c's waiting replies, in order, until its pipe is full again. */
-static void flush_conn(struct csph_transport *t, struct csph_conn *c)
+static void flush_conn(struct hub_transport *t, struct hub_conn *c)
 {
     while (c->head) {
         struct held *h = c->head;
@@ -508,9 +508,9 @@ static void flush_conn(struct csph_transport *t, struct csph_conn *c)
 
 static void on_retry(uv_timer_t *h)
 {
-    struct csph_transport *t = h->data;
+    struct hub_transport *t = h->data;
     uint64_t now = uv_now(t->loop);
-    for (struct csph_conn *c = t->blocked, *next; c; c = next) {
+    for (struct hub_conn *c = t->blocked, *next; c; c = next) {
         next = c->bnext;
         if (c->next_try_ms <= now)
             flush_conn(t, c);
@@ -518,14 +518,14 @@ static void on_retry(uv_timer_t *h)
     arm_retry(t);
 }
 
-static int may_hold(const struct csph_transport *t, const struct csph_conn *c, int admitted)
+static int may_hold(const struct hub_transport *t, const struct hub_conn *c, int admitted)
 {
     if (admitted)
         return 1; /* admission bounded these already */
     return c->held_unadmitted < UNADMITTED_SLACK && t->held_total < t->lim->replies_max;
 }
 
-static void settle(struct csph_transport *t, struct csph_ticket *tk)
+static void settle(struct hub_transport *t, struct hub_ticket *tk)
 {
     if (!tk->admitted)
         return;
@@ -540,16 +540,16 @@ static void settle(struct csph_transport *t, struct csph_ticket *tk)
         }
 }
 
-void csph_transport_settle(struct csph_transport *t, struct csph_ticket *tk)
+void hub_transport_settle(struct hub_transport *t, struct hub_ticket *tk)
 {
     settle(t, tk);
     maybe_forget(t, tk->conn);
 }
 
-void csph_transport_reply(struct csph_transport *t, struct csph_ticket *tk, zmq_msg_t *env,
-                          int nenv, const void *body, size_t len)
+void hub_transport_reply(struct hub_transport *t, struct hub_ticket *tk, zmq_msg_t *env,
+                         int nenv, const void *body, size_t len)
 {
-    struct csph_conn *c = tk->conn;
+    struct hub_conn *c = tk->conn;
     zmq_msg_t msg;
     if (zmq_msg_init_size(&msg, len) != 0) {
         t->st.replies_dropped++;
@@ -585,7 +585,7 @@ void csph_transport_reply(struct csph_transport *t, struct csph_ticket *tk, zmq_
     h->admitted = tk->admitted;
     /* Charged to the accounts of the request it answers. */
     for (int i = 0; i < 2; i++) {
-        struct csph_account *a = tk->admitted ? tk->acct[i] : (i == 0 ? c->acct : NULL);
+        struct hub_account *a = tk->admitted ? tk->acct[i] : (i == 0 ? c->acct : NULL);
         if (a) {
             a->refs++;
             a->held++;
@@ -614,20 +614,20 @@ done:
 
 /* ---- requests ---------------------------------------------------------- */
 
-struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames, int n)
+struct hub_conn *hub_transport_sender(struct hub_transport *t, zmq_msg_t *frames, int n)
 {
     const void *rid = zmq_msg_data(&frames[0]);
     size_t len = zmq_msg_size(&frames[0]);
     /* The body's fd: the routing-id frame has none when the ROUTER made
      * it while prefetching (after a ZMQ_EVENTS query or a poll). */
     int fd = zmq_msg_get(&frames[n - 1], ZMQ_SRCFD);
-    struct csph_conn *c = *conn_slot(t, rid, len);
+    struct hub_conn *c = *conn_slot(t, rid, len);
     if (c && (fd < 0 || c->fd == fd))
         return c;
     /* First sight of this routing id, or of it on another fd: apply the
      * events that accepted its connection (and closed any previous one on
      * the fd) first, so the binding below is to the fd's latest accept. */
-    csph_transport_poll_monitor(t);
+    hub_transport_poll_monitor(t);
     c = *conn_slot(t, rid, len);
     struct fd_slot *s = fd_slot(t, fd);
     if (!c) {
@@ -638,7 +638,7 @@ struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *fra
         c->fd = -1;
         if (t->nconns >= t->nbuckets)
             conns_grow(t);
-        struct csph_conn **pp = conn_slot(t, rid, len);
+        struct hub_conn **pp = conn_slot(t, rid, len);
         c->hnext = *pp;
         *pp = c;
         t->nconns++;
@@ -655,12 +655,12 @@ struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *fra
     return c;
 }
 
-enum csph_err csph_transport_set_account(struct csph_transport *t, struct csph_conn *c,
-                                         const void *key, size_t len)
+enum hub_err hub_transport_set_account(struct hub_transport *t, struct hub_conn *c,
+                                       const void *key, size_t len)
 {
     if (c->acct && key && c->acct->len == len && !memcmp(c->acct->key, key, len))
         return CSPH_ERR_OK;
-    struct csph_account *a = NULL;
+    struct hub_account *a = NULL;
     if (key && !(a = account_get(t, key, len)))
         return CSPH_ERR_NOMEM;
     account_put(t, c->acct);
@@ -668,28 +668,28 @@ enum csph_err csph_transport_set_account(struct csph_transport *t, struct csph_c
     return CSPH_ERR_OK;
 }
 
-void csph_transport_unadmitted(struct csph_conn *c, struct csph_ticket *tk)
+void hub_transport_unadmitted(struct hub_conn *c, struct hub_ticket *tk)
 {
     memset(tk, 0, sizeof *tk);
     tk->conn = c;
 }
 
-static enum csph_err busy(struct csph_transport *t, struct csph_error *err, const char *fmt,
-                          unsigned long long n, const struct csph_account *a)
+static enum hub_err busy(struct hub_transport *t, struct hub_error *err, const char *fmt,
+                         unsigned long long n, const struct hub_account *a)
 {
     t->st.busy_client++;
     char who[80] = "";
     if (a)
         snprintf(who, sizeof who, " ('%.*s')", (int)(a->len < 64 ? a->len : 64),
                  (const char *)a->key);
-    return csph_error_set(err, CSPH_ERR_BUSY, NULL, fmt, n, who);
+    return hub_error_set(err, CSPH_ERR_BUSY, NULL, fmt, n, who);
 }
 
-enum csph_err csph_transport_admit(struct csph_transport *t, struct csph_conn *c,
-                                   const void *extra, size_t extra_len, struct csph_ticket *tk,
-                                   struct csph_error *err)
+enum hub_err hub_transport_admit(struct hub_transport *t, struct hub_conn *c,
+                                 const void *extra, size_t extra_len, struct hub_ticket *tk,
+                                 struct hub_error *err)
 {
-    const struct csph_transport_limits *l = t->lim;
+    const struct hub_transport_limits *l = t->lim;
     memset(tk, 0, sizeof *tk);
     tk->conn = c;
     if (!c)
@@ -711,10 +711,10 @@ enum csph_err csph_transport_admit(struct csph_transport *t, struct csph_conn *c
                     "the hub is holding %llu unread replies%s (limits.reply_backlog_max), some "
                     "of them this connection's; nothing was done; read your replies and retry",
                     (unsigned long long)t->held_total, NULL);
-    struct csph_account *x = NULL;
+    struct hub_account *x = NULL;
     if (extra) {
         if (!(x = account_get(t, extra, extra_len)))
-            return csph_error_set(err, CSPH_ERR_BUSY, NULL, "out of memory; retry");
+            return hub_error_set(err, CSPH_ERR_BUSY, NULL, "out of memory; retry");
         if (x->held + x->inflight >= l->account_replies_max) {
             account_put(t, x);
             return busy(t, err,
@@ -737,27 +737,27 @@ enum csph_err csph_transport_admit(struct csph_transport *t, struct csph_conn *c
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_transport_fetch_hold(struct csph_transport *t, struct csph_ticket *tk,
-                                        struct csph_error *err)
+enum hub_err hub_transport_fetch_hold(struct hub_transport *t, struct hub_ticket *tk,
+                                      struct hub_error *err)
 {
-    const struct csph_transport_limits *l = t->lim;
-    struct csph_conn *c = tk->conn;
+    const struct hub_transport_limits *l = t->lim;
+    struct hub_conn *c = tk->conn;
     if (c && c->fetches >= l->conn_fetches_max) {
         t->st.busy_client++;
-        return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                              "this connection already holds %u waiting fetches "
-                              "(limits.fetch_held_per_connection); retry later or fetch without "
-                              "wait_ms",
-                              c->fetches);
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                             "this connection already holds %u waiting fetches "
+                             "(limits.fetch_held_per_connection); retry later or fetch without "
+                             "wait_ms",
+                             c->fetches);
     }
     for (int i = 0; i < 2; i++)
         if (tk->acct[i] && tk->acct[i]->fetches >= l->account_fetches_max) {
             t->st.busy_client++;
-            return csph_error_set(err, CSPH_ERR_BUSY, NULL,
-                                  "this identity already holds %u waiting fetches "
-                                  "(limits.fetch_held_per_identity); retry later or fetch "
-                                  "without wait_ms",
-                                  tk->acct[i]->fetches);
+            return hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                                 "this identity already holds %u waiting fetches "
+                                 "(limits.fetch_held_per_identity); retry later or fetch "
+                                 "without wait_ms",
+                                 tk->acct[i]->fetches);
         }
     if (c)
         c->fetches++;
@@ -767,7 +767,7 @@ enum csph_err csph_transport_fetch_hold(struct csph_transport *t, struct csph_ti
     return CSPH_ERR_OK;
 }
 
-void csph_transport_fetch_done(struct csph_transport *t, struct csph_ticket *tk)
+void hub_transport_fetch_done(struct hub_transport *t, struct hub_ticket *tk)
 {
     (void)t;
     if (tk->conn && tk->conn->fetches)
@@ -777,35 +777,35 @@ void csph_transport_fetch_done(struct csph_transport *t, struct csph_ticket *tk)
             tk->acct[i]->fetches--;
 }
 
-void csph_transport_fetches_released(struct csph_transport *t, uint64_t n)
+void hub_transport_fetches_released(struct hub_transport *t, uint64_t n)
 {
     t->st.fetches_released += n;
 }
 
-const struct csph_transport_stats *csph_transport_stats(const struct csph_transport *t)
+const struct hub_transport_stats *hub_transport_stats(const struct hub_transport *t)
 {
-    ((struct csph_transport *)t)->st.replies_waiting = t->held_total;
+    ((struct hub_transport *)t)->st.replies_waiting = t->held_total;
     return &t->st;
 }
 
-uint64_t csph_transport_conn_tag(const struct csph_conn *c)
+uint64_t hub_transport_conn_tag(const struct hub_conn *c)
 {
     return c ? c->tag : 0;
 }
 
-void csph_transport_conn_set_tag(struct csph_conn *c, uint64_t tag)
+void hub_transport_conn_set_tag(struct hub_conn *c, uint64_t tag)
 {
     c->tag = tag;
 }
 
-uint32_t csph_transport_conn_held(const struct csph_conn *c)
+uint32_t hub_transport_conn_held(const struct hub_conn *c)
 {
     return c ? c->held : 0;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-int csph_transport_raise_fd_limit(uint64_t *soft_before, uint64_t *soft)
+int hub_transport_raise_fd_limit(uint64_t *soft_before, uint64_t *soft)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -832,15 +832,15 @@ static uint64_t fds_open(void)
     return n > 2 ? n - 2 : n;
 }
 
-enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, void *zctx,
-                                 void *router, const struct csph_transport_limits *lim,
-                                 csph_transport_gone_fn on_gone, void *data,
-                                 struct csph_error *err)
+enum hub_err hub_transport_new(struct hub_transport **out, uv_loop_t *loop, void *zctx,
+                               void *router, const struct hub_transport_limits *lim,
+                               hub_transport_gone_fn on_gone, void *data,
+                               struct hub_error *err)
 {
-    struct csph_transport *t = calloc(1, sizeof *t);
+    struct hub_transport *t = calloc(1, sizeof *t);
     *out = NULL;
     if (!t)
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     t->loop = loop;
     t->router = router;
     t->lim = lim;
@@ -852,8 +852,8 @@ enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, v
     t->conns = calloc(t->nbuckets, sizeof *t->conns);
     t->accts = calloc(t->nabuckets, sizeof *t->accts);
     if (!t->conns || !t->accts) {
-        csph_transport_destroy(&t);
-        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        hub_transport_destroy(&t);
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     }
     /* Each TCP connection takes one descriptor in libzmq. */
     struct rlimit rl;
@@ -875,10 +875,10 @@ enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, v
          * fetches held. The loop drains it every iteration. */
         zmq_setsockopt(t->monitor, ZMQ_RCVHWM, &zero, sizeof zero) ||
         zmq_connect(t->monitor, ep) != 0) {
-        enum csph_err rc = csph_error_set(err, CSPH_ERR_CONFIG, NULL,
-                                          "cannot start the ROUTER socket's monitor: %s",
-                                          zmq_strerror(errno));
-        csph_transport_destroy(&t);
+        enum hub_err rc = hub_error_set(err, CSPH_ERR_CONFIG, NULL,
+                                        "cannot start the ROUTER socket's monitor: %s",
+                                        zmq_strerror(errno));
+        hub_transport_destroy(&t);
         return rc;
     }
     t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -886,11 +886,11 @@ enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, v
     return CSPH_ERR_OK;
 }
 
-void csph_transport_start(struct csph_transport *t)
+void hub_transport_start(struct hub_transport *t)
 {
     if (t->open_handles)
         return;
-    if (csph_zsock_start(&t->mz, t->loop, t->monitor, on_monitor, NULL, t) == 0) {
+    if (hub_zsock_start(&t->mz, t->loop, t->monitor, on_monitor, NULL, t) == 0) {
         t->mz_started = 1;
         t->open_handles++;
     }
@@ -900,7 +900,7 @@ void csph_transport_start(struct csph_transport *t)
     t->open_handles++;
 }
 
-static void handle_closed(struct csph_transport *t)
+static void handle_closed(struct hub_transport *t)
 {
     if (--t->open_handles == 0 && t->on_closed)
         t->on_closed(t->data);
@@ -911,16 +911,16 @@ static void on_retry_closed(uv_handle_t *h)
     handle_closed(h->data);
 }
 
-static void on_mz_closed(struct csph_zsock *z)
+static void on_mz_closed(struct hub_zsock *z)
 {
     handle_closed(z->data);
 }
 
-void csph_transport_close(struct csph_transport *t, void (*on_closed)(void *data))
+void hub_transport_close(struct hub_transport *t, void (*on_closed)(void *data))
 {
     t->on_closed = on_closed;
     /* Last chance for held replies: the ROUTER's linger then has them. */
-    for (struct csph_conn *c = t->blocked, *next; c; c = next) {
+    for (struct hub_conn *c = t->blocked, *next; c; c = next) {
         next = c->bnext;
         flush_conn(t, c);
     }
@@ -930,21 +930,21 @@ void csph_transport_close(struct csph_transport *t, void (*on_closed)(void *data
         return;
     }
     if (t->mz_started)
-        csph_zsock_close(&t->mz, on_mz_closed);
+        hub_zsock_close(&t->mz, on_mz_closed);
     if (t->retry_started)
         uv_close((uv_handle_t *)&t->retry, on_retry_closed);
 }
 
-void csph_transport_destroy(struct csph_transport **tp)
+void hub_transport_destroy(struct hub_transport **tp)
 {
     if (!tp || !*tp)
         return;
-    struct csph_transport *t = *tp;
+    struct hub_transport *t = *tp;
     for (size_t i = 0; t->conns && i < t->nbuckets; i++)
         while (t->conns[i])
             mark_gone(t, t->conns[i]);
     t->on_gone = NULL; /* the owner has dropped what it held */
-    csph_transport_sweep(t);
+    hub_transport_sweep(t);
     if (t->monitor) {
         zmq_socket_monitor(t->router, NULL, 0);
         zmq_close(t->monitor);
@@ -953,7 +953,7 @@ void csph_transport_destroy(struct csph_transport **tp)
         close(t->reserve_fd);
     for (size_t i = 0; t->accts && i < t->nabuckets; i++)
         while (t->accts[i]) {
-            struct csph_account *a = t->accts[i];
+            struct hub_account *a = t->accts[i];
             t->accts[i] = a->hnext;
             free(a);
         }

@@ -23,15 +23,15 @@
  * was bound under the fd's latest accept. That guards against fd reuse.
  *
  * Caveats:
- * - A struct csph_conn stays valid until the on_gone callback has run for
+ * - A struct hub_conn stays valid until the on_gone callback has run for
  *   it. Connections found gone while requests are being read are only
- *   marked; csph_transport_sweep (called by the owner between batches)
+ *   marked; hub_transport_sweep (called by the owner between batches)
  *   runs on_gone and frees them.
  * - Connections whose fd is unknown (inproc://) are never released by the
  *   monitor; they are freed when they hold nothing.
  * - Accounts are keyed by any bytes (an identity's name today). A gateway
  *   that acts for people can charge each request to a second account, say
- *   "console/P-1042", with csph_transport_admit's `extra` key, to limit
+ *   "console/P-1042", with hub_transport_admit's `extra` key, to limit
  *   each person as well as the gateway in total.
  *
  * Everything runs on the loop thread. */
@@ -48,7 +48,7 @@
 
 #define CSPH_TRANSPORT_MAX_FRAMES 8
 
-struct csph_transport_limits {
+struct hub_transport_limits {
     uint32_t replies_max;          /* held replies, whole hub */
     uint64_t reply_bytes_max;      /* bytes of held replies, whole hub */
     uint32_t conn_replies_max;     /* held replies and requests in hand, one connection */
@@ -59,7 +59,7 @@ struct csph_transport_limits {
     uint32_t conns_max;            /* open connections; 0: from the fd limit */
 };
 
-struct csph_transport_stats {
+struct hub_transport_stats {
     uint64_t replies_held;       /* replies that had to wait (ever) */
     uint64_t replies_dropped;    /* replies never delivered: client gone or past its bound */
     uint64_t replies_waiting;    /* held now */
@@ -72,59 +72,59 @@ struct csph_transport_stats {
     uint64_t fetches_released;    /* held fetches dropped because their client left */
 };
 
-struct csph_transport;
-struct csph_conn;
-struct csph_account;
+struct hub_transport;
+struct hub_conn;
+struct hub_account;
 
 /* Who a request is charged to: its connection and up to two accounts.
- * Filled by csph_transport_admit; hand it back with the reply. Plain data;
+ * Filled by hub_transport_admit; hand it back with the reply. Plain data;
  * the transport keeps what it points to alive until the reply. */
-struct csph_ticket {
-    struct csph_conn *conn;
-    struct csph_account *acct[2];
+struct hub_ticket {
+    struct hub_conn *conn;
+    struct hub_account *acct[2];
     int admitted;
 };
 
 /* Called for each connection that has gone, before it is freed: drop
  * anything that refers to it (held fetches). */
-typedef void (*csph_transport_gone_fn)(void *data, struct csph_conn *c);
+typedef void (*hub_transport_gone_fn)(void *data, struct hub_conn *c);
 
 /* Watch router (bound or not yet bound) on loop: starts its monitor. zctx,
  * router and lim are borrowed and must outlive the transport. Returns
  * CSPH_ERR_OK, or CSPH_ERR_CONFIG with a message naming what failed. */
-enum csph_err csph_transport_new(struct csph_transport **out, uv_loop_t *loop, void *zctx,
-                                 void *router, const struct csph_transport_limits *lim,
-                                 csph_transport_gone_fn on_gone, void *data,
-                                 struct csph_error *err);
+enum hub_err hub_transport_new(struct hub_transport **out, uv_loop_t *loop, void *zctx,
+                               void *router, const struct hub_transport_limits *lim,
+                               hub_transport_gone_fn on_gone, void *data,
+                               struct hub_error *err);
 /* Start the uv handles (the monitor's watcher, the retry timer): once the
  * owner has started too, so a failed start leaves no handle open. */
-void csph_transport_start(struct csph_transport *t);
+void hub_transport_start(struct hub_transport *t);
 /* Try once more to send what is held, close the uv handles and the monitor
  * socket (before the ROUTER closes). on_closed runs when all are closed. */
-void csph_transport_close(struct csph_transport *t, void (*on_closed)(void *data));
+void hub_transport_close(struct hub_transport *t, void (*on_closed)(void *data));
 /* Free and NULL *t (after close's callback, or if never started); accepts
  * NULL. Held replies are dropped. */
-void csph_transport_destroy(struct csph_transport **t);
+void hub_transport_destroy(struct hub_transport **t);
 
 /* The sender of a received message of n frames (frames[0] its routing id,
  * frames[n - 1] its body), created on first sight. NULL only when out of
  * memory. */
-struct csph_conn *csph_transport_sender(struct csph_transport *t, zmq_msg_t *frames, int n);
+struct hub_conn *hub_transport_sender(struct hub_transport *t, zmq_msg_t *frames, int n);
 /* Charge the connection's requests to the account named key (len bytes),
  * e.g. its identity; NULL key: none. Returns CSPH_ERR_NOMEM on failure. */
-enum csph_err csph_transport_set_account(struct csph_transport *t, struct csph_conn *c,
-                                         const void *key, size_t len);
+enum hub_err hub_transport_set_account(struct hub_transport *t, struct hub_conn *c,
+                                       const void *key, size_t len);
 /* Admit one request of c, charged also to the account `extra` (may be
  * NULL): CSPH_ERR_OK and *tk filled, or CSPH_ERR_BUSY with a message for
  * the client when c, its account or extra hold their bound of unread
  * replies, or the hub its global bound and c holds any (a client that
  * reads is not refused for the others' backlog). */
-enum csph_err csph_transport_admit(struct csph_transport *t, struct csph_conn *c,
-                                   const void *extra, size_t extra_len, struct csph_ticket *tk,
-                                   struct csph_error *err);
+enum hub_err hub_transport_admit(struct hub_transport *t, struct hub_conn *c,
+                                 const void *extra, size_t extra_len, struct hub_ticket *tk,
+                                 struct hub_error *err);
 /* A ticket for a reply to a request that was not admitted (an error
  * answered on receipt). */
-void csph_transport_unadmitted(struct csph_conn *c, struct csph_ticket *tk);
+void hub_transport_unadmitted(struct hub_conn *c, struct hub_ticket *tk);
 
 /* Send body (len bytes, copied) to the client of the request whose
  * envelope is env[0..nenv): at once, or held in order behind what its
@@ -132,37 +132,37 @@ void csph_transport_unadmitted(struct csph_conn *c, struct csph_ticket *tk);
  * client has gone or is past its bound. The envelope's contents pass to
  * ZeroMQ or the held reply; the caller still closes env (then empty).
  * Settles the ticket. */
-void csph_transport_reply(struct csph_transport *t, struct csph_ticket *tk, zmq_msg_t *env,
-                          int nenv, const void *body, size_t len);
+void hub_transport_reply(struct hub_transport *t, struct hub_ticket *tk, zmq_msg_t *env,
+                         int nenv, const void *body, size_t len);
 /* Settle a ticket without a reply (the request was dropped). */
-void csph_transport_settle(struct csph_transport *t, struct csph_ticket *tk);
+void hub_transport_settle(struct hub_transport *t, struct hub_ticket *tk);
 
 /* A fetch of tk's request is to be held: CSPH_ERR_OK (counted until
- * csph_transport_fetch_done), or CSPH_ERR_BUSY when its connection or
+ * hub_transport_fetch_done), or CSPH_ERR_BUSY when its connection or
  * accounts hold their bound of fetches. */
-enum csph_err csph_transport_fetch_hold(struct csph_transport *t, struct csph_ticket *tk,
-                                        struct csph_error *err);
-void csph_transport_fetch_done(struct csph_transport *t, struct csph_ticket *tk);
+enum hub_err hub_transport_fetch_hold(struct hub_transport *t, struct hub_ticket *tk,
+                                      struct hub_error *err);
+void hub_transport_fetch_done(struct hub_transport *t, struct hub_ticket *tk);
 /* Count held fetches dropped for a client that left (stats). */
-void csph_transport_fetches_released(struct csph_transport *t, uint64_t n);
+void hub_transport_fetches_released(struct hub_transport *t, uint64_t n);
 
 /* Run on_gone for, and free, the connections found gone while requests
  * were read. Call between batches. */
-void csph_transport_sweep(struct csph_transport *t);
+void hub_transport_sweep(struct hub_transport *t);
 /* Apply the monitor's pending events now (also done on its own wake-ups). */
-void csph_transport_poll_monitor(struct csph_transport *t);
+void hub_transport_poll_monitor(struct hub_transport *t);
 
-const struct csph_transport_stats *csph_transport_stats(const struct csph_transport *t);
+const struct hub_transport_stats *hub_transport_stats(const struct hub_transport *t);
 /* A word the owner may keep on a connection (the server tags the
  * connections that have a write in the batch in hand); 0 at first. */
-uint64_t csph_transport_conn_tag(const struct csph_conn *c);
-void csph_transport_conn_set_tag(struct csph_conn *c, uint64_t tag);
+uint64_t hub_transport_conn_tag(const struct hub_conn *c);
+void hub_transport_conn_set_tag(struct hub_conn *c, uint64_t tag);
 /* Replies held for c now (tests, logs). */
-uint32_t csph_transport_conn_held(const struct csph_conn *c);
+uint32_t hub_transport_conn_held(const struct hub_conn *c);
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit. *soft_before and *soft
  * are the limits before and after. Returns 0, or -1 with errno when it
  * could not be read or raised (the old limit stays). */
-int csph_transport_raise_fd_limit(uint64_t *soft_before, uint64_t *soft);
+int hub_transport_raise_fd_limit(uint64_t *soft_before, uint64_t *soft);
 
 #endif

@@ -35,7 +35,7 @@ static size_t seq_len(const unsigned char *p, size_t len)
     return n + 1;
 }
 
-size_t csph_utf8_bad_at(const void *vp, size_t len)
+size_t hub_utf8_bad_at(const void *vp, size_t len)
 {
     const unsigned char *p = vp;
     size_t i = 0;
@@ -48,7 +48,7 @@ size_t csph_utf8_bad_at(const void *vp, size_t len)
     return len;
 }
 
-size_t csph_utf8_repair(const void *vp, size_t len, char *out, size_t cap)
+size_t hub_utf8_repair(const void *vp, size_t len, char *out, size_t cap)
 {
     static const char fffd[] = "\xef\xbf\xbd";
     const unsigned char *p = vp;

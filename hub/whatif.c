@@ -103,9 +103,8 @@ static void map_free(struct match_map *m)
 }
 
 struct whatif {
-    const struct csph_config *cfg;
-    const struct csph_alert_set *hub; /* the hub's alerts, by id */
-    struct csph_queues *queues;        /* the candidate's */
+    const struct hub_config *cfg;
+    const struct hub_alert_set *hub; /* the hub's alerts, by id */
     struct match_map map;              /* the candidate's alerts so far */
     uint64_t indexed;                  /* the candidate's alerts 1..indexed are in map */
     msgpack_sbuffer buf;               /* a rewritten decision */
@@ -114,33 +113,32 @@ struct whatif {
 };
 
 /* The candidate's alerts raised since the last look, into the map. */
-static enum csph_err index_candidate(struct whatif *w, struct csph_replay *r,
-                                     struct csph_error *err)
+static enum hub_err index_candidate(struct whatif *w, struct hub_replay *r,
+                                    struct hub_error *err)
 {
-    uint64_t upto = r->g->alerts_raised; /* ids are 1, 2, ... in a fresh directory */
+    uint64_t upto = hub_core_alerts_raised(r->core); /* ids 1, 2, ... in a fresh directory */
     for (uint64_t id = w->indexed + 1; id <= upto; id++) {
-        struct csph_alert_brief b;
-        enum csph_err rc = csph_queues_alert_brief(w->queues, csph_store_txn(r->g->store), id, &b,
-                                                   err);
+        struct hub_alert_brief b;
+        enum hub_err rc = hub_core_alert_brief(r->core, id, &b, err);
         if (rc)
             return rc;
         const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
-        char *key = csph_alert_match(b.rule, panel, b.nkey, b.key_tags,
-                                     (const char(*)[104])b.key_values, b.anchor_seq);
-        csph_alert_brief_free(&b);
+        char *key = hub_alert_match(b.rule, panel, b.nkey, b.key_tags,
+                                    (const char(*)[104])b.key_values, b.anchor_seq);
+        hub_alert_brief_free(&b);
         if (!key || map_put(&w->map, key, id))
-            return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+            return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     }
     w->indexed = upto;
     return CSPH_ERR_OK;
 }
 
-static enum csph_err carry_decisions(struct csph_replay *r, const struct csph_stored_event *ev,
-                                     msgpack_object *obj, struct csph_error *err)
+static enum hub_err carry_decisions(struct hub_replay *r, const struct hub_stored_event *ev,
+                                    msgpack_object *obj, struct hub_error *err)
 {
     struct whatif *w = r->ctx;
     if (ev->type_len == 12 && memcmp(ev->type, "rules.loaded", 12) == 0) {
-        const msgpack_object *d = csph_mp_get(obj, "digest");
+        const msgpack_object *d = hub_mp_get(obj, "digest");
         if (d && d->type == MSGPACK_OBJECT_STR)
             snprintf(w->hub_rules, sizeof w->hub_rules, "%.*s", (int)d->via.str.size,
                      d->via.str.ptr);
@@ -150,14 +148,14 @@ static enum csph_err carry_decisions(struct csph_replay *r, const struct csph_st
         return CSPH_ERR_OK;
     msgpack_object *a = NULL;
     for (uint32_t i = 0; i < obj->via.map.size; i++)
-        if (csph_mp_str_eq(&obj->via.map.ptr[i].key, "alert"))
+        if (hub_mp_str_eq(&obj->via.map.ptr[i].key, "alert"))
             a = &obj->via.map.ptr[i].val;
     if (!a || a->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return CSPH_ERR_OK;
-    const struct csph_alert_row *orig = csph_alert_set_find(w->hub, a->via.u64);
+    const struct hub_alert_row *orig = hub_alert_set_find(w->hub, a->via.u64);
     uint64_t to = 0;
     if (orig) {
-        enum csph_err rc = index_candidate(w, r, err);
+        enum hub_err rc = index_candidate(w, r, err);
         if (rc)
             return rc;
         to = map_get(&w->map, orig->match);
@@ -204,32 +202,30 @@ static void print_cost(FILE *info, const struct timespec *t0)
             (double)ru.ru_maxrss / 1024.0);
 }
 
-int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json, FILE *out,
-                FILE *info)
+int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
+               FILE *info)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct csph_error err = {0};
-    struct csph_replay_source src = {0};
-    struct csph_schemas *schemas = NULL;
-    struct csph_rules *cand = NULL;
-    struct csph_store *dst = NULL;
-    struct csph_queues *dst_q = NULL;
-    struct csph_ingest g;
-    struct csph_alert_set b = {0};
+    struct hub_error err = {0};
+    struct hub_replay_source src = {0};
+    struct hub_schemas *schemas = NULL;
+    struct hub_rules *cand = NULL;
+    struct hub_core *dst = NULL;
+    struct hub_alert_set b = {0};
     struct whatif w = {.cfg = cfg};
-    int status = 2, have_ingest = 0;
+    int status = 2;
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
     msgpack_sbuffer_init(&w.buf);
     for (size_t i = 0; i < cfg->npanels; i++)
         names[i] = cfg->panels[i].name;
-    if (csph_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
-        csph_rules_load(&cand, rules_path, cfg->panels, cfg->npanels, schemas, &err)) {
+    if (hub_schemas_load(&schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
+        hub_rules_load(&cand, rules_path, cfg->panels, cfg->npanels, schemas, &err)) {
         fprintf(stderr, "csphubd --what-if: the candidate rules do not load: %s\n", err.message);
         goto done;
     }
-    if (csph_replay_source_open(&src, cfg, cfg->data_dir, &err)) {
+    if (hub_replay_source_open(&src, cfg, cfg->data_dir, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot read the hub's log: %s\n", err.message);
         goto done;
     }
@@ -241,32 +237,30 @@ int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json,
         tmp[0] = 0;
         goto done;
     }
-    if (csph_store_open(&dst, tmp, cfg->limits.map_size, &err) ||
-        csph_queues_open(&dst_q, csph_store_env(dst), cfg, &err)) {
+    struct hub_core_opts co = {.cfg = cfg, .dir = tmp, .map_size = cfg->limits.map_size,
+                               .schemas = schemas, .rules = cand};
+    if (hub_core_open(&dst, &co, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot open the temporary log in %s: %s\n", tmp,
                 err.message);
         goto done;
     }
-    csph_ingest_init(&g, cfg, dst, schemas, cand, dst_q);
-    have_ingest = 1;
     w.hub = &src.alerts;
-    w.queues = dst_q;
-    struct csph_replay r = {.g = &g, .out = stderr, .hook = carry_decisions, .ctx = &w};
-    if (csph_replay_run(&r, src.store, src.last_seq, &err)) {
+    struct hub_replay r = {.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
+    if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(stderr, "csphubd --what-if: the replay stopped at event %llu: %s\n",
                 (unsigned long long)r.events + 1, err.message);
         goto done;
     }
-    struct csph_alert_diff d;
-    if (csph_alert_set_collect(&b, dst_q, NULL, &err) ||
-        csph_alert_diff(&d, &src.alerts, &b, 0, &err)) {
+    struct hub_alert_diff d;
+    if (hub_alert_set_collect(&b, hub_core_queues(dst), NULL, &err) ||
+        hub_alert_diff(&d, &src.alerts, &b, 0, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
         goto done;
     }
-    status = csph_alert_diff_any(&d) ? 1 : 0;
-    const char *digest = csph_rules_digest(cand);
+    status = hub_alert_diff_any(&d) ? 1 : 0;
+    const char *digest = hub_rules_digest(cand);
     if (json) {
-        json_t *o = csph_alert_diff_json(&d, "hub", "candidate");
+        json_t *o = hub_alert_diff_json(&d, "hub", "candidate");
         json_object_set_new(o, "rules", json_string(rules_path));
         json_object_set_new(o, "rule_version", json_string(digest));
         json_object_set_new(o, "data_dir", json_string(cfg->data_dir));
@@ -291,18 +285,15 @@ int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json,
         fprintf(out, "  decisions: %llu carried over to the candidate's alerts, %llu on alerts "
                      "it does not raise\n",
                 (unsigned long long)w.carried, (unsigned long long)w.unmatched);
-        csph_alert_diff_print(out, &d, "hub", "candidate");
+        hub_alert_diff_print(out, &d, "hub", "candidate");
     }
-    csph_alert_diff_free(&d);
+    hub_alert_diff_free(&d);
 done:
-    if (have_ingest)
-        csph_ingest_fini(&g);
-    csph_alert_set_free(&b);
-    csph_queues_close(&dst_q);
-    csph_store_close(&dst);
-    csph_replay_source_close(&src);
-    csph_rules_destroy(&cand);
-    csph_schemas_destroy(&schemas);
+    hub_alert_set_free(&b);
+    hub_core_close(&dst);
+    hub_replay_source_close(&src);
+    hub_rules_destroy(&cand);
+    hub_schemas_destroy(&schemas);
     map_free(&w.map);
     msgpack_sbuffer_destroy(&w.buf);
     if (tmp[0])

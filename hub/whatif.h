@@ -29,7 +29,7 @@
  * taken and the peak memory to info. Returns 0 when the candidate raises
  * exactly the hub's alerts, 1 when they differ, 2 when it could not run
  * (the reason on stderr). */
-int csph_whatif(const struct csph_config *cfg, const char *rules_path, int json, FILE *out,
-                FILE *info);
+int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
+               FILE *info);
 
 #endif

@@ -39,18 +39,18 @@ static const char *const known_keys[] = {
 static int known_key(const msgpack_object *k)
 {
     for (size_t i = 0; i < NKNOWN; i++)
-        if (csph_mp_str_eq(k, known_keys[i]))
+        if (hub_mp_str_eq(k, known_keys[i]))
             return (int)i;
     return -1;
 }
 
-const char *csph_op_name(enum csph_op op)
+const char *hub_op_name(enum hub_op op)
 {
     return (unsigned)op < CSPH_OP__COUNT ? op_names[op] : "?";
 }
 
-static enum csph_err unpack_one(const char *buf, size_t len, size_t *off, msgpack_zone *zone,
-                                msgpack_object *obj, const char *field, struct csph_error *err)
+static enum hub_err unpack_one(const char *buf, size_t len, size_t *off, msgpack_zone *zone,
+                               msgpack_object *obj, const char *field, struct hub_error *err)
 {
     msgpack_unpack_return r = msgpack_unpack(buf, len, off, zone, obj);
     switch (r) {
@@ -58,22 +58,22 @@ static enum csph_err unpack_one(const char *buf, size_t len, size_t *off, msgpac
     case MSGPACK_UNPACK_EXTRA_BYTES:
         return CSPH_ERR_OK;
     case MSGPACK_UNPACK_CONTINUE:
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                              "the MessagePack is truncated%s%s", field ? " in " : "",
-                              field ? field : "");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                             "the MessagePack is truncated%s%s", field ? " in " : "",
+                             field ? field : "");
     case MSGPACK_UNPACK_NOMEM_ERROR:
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                              "the MessagePack is nested more than 32 levels deep or declares "
-                              "more elements than it holds");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                             "the MessagePack is nested more than 32 levels deep or declares "
+                             "more elements than it holds");
     default:
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field, "not valid MessagePack");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field, "not valid MessagePack");
     }
 }
 
 /* `req` is echoed as sent (docs/protocol-notes.md): only a scalar, and a
  * string only when it is UTF-8, so that the reply stays valid MessagePack
  * for a strict decoder. Anything else is refused and not echoed. */
-static enum csph_err check_req(const msgpack_object *req, struct csph_error *err)
+static enum hub_err check_req(const msgpack_object *req, struct hub_error *err)
 {
     switch (req->type) {
     case MSGPACK_OBJECT_NIL:
@@ -85,63 +85,63 @@ static enum csph_err check_req(const msgpack_object *req, struct csph_error *err
     case MSGPACK_OBJECT_BIN:
         return CSPH_ERR_OK;
     case MSGPACK_OBJECT_STR:
-        if (csph_utf8_bad_at(req->via.str.ptr, req->via.str.size) == req->via.str.size)
+        if (hub_utf8_bad_at(req->via.str.ptr, req->via.str.size) == req->via.str.size)
             return CSPH_ERR_OK;
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
-                              "'req' is a string that is not valid UTF-8; send it as binary");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
+                             "'req' is a string that is not valid UTF-8; send it as binary");
     default:
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
-                              "'req' must be a scalar (string, number, boolean, nil or "
-                              "binary), not a %s",
-                              csph_mp_type_name(req));
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "req",
+                             "'req' must be a scalar (string, number, boolean, nil or "
+                             "binary), not a %s",
+                             hub_mp_type_name(req));
     }
 }
 
-static enum csph_err check_keys(const struct csph_request *r, struct csph_error *err)
+static enum hub_err check_keys(const struct hub_request *r, struct hub_error *err)
 {
     const msgpack_object_kv *kv = r->root.via.map.ptr;
     for (uint32_t i = 0; i < r->root.via.map.size; i++) {
         const msgpack_object *k = &kv[i].key;
-        if (csph_mp_str_eq(k, "op") || csph_mp_str_eq(k, "req"))
+        if (hub_mp_str_eq(k, "op") || hub_mp_str_eq(k, "req"))
             continue;
         int known = 0;
         for (const char *const *a = op_keys[r->op]; *a && !known; a++)
-            known = csph_mp_str_eq(k, *a);
+            known = hub_mp_str_eq(k, *a);
         if (!known) {
             char field[64];
             snprintf(field, sizeof field, "%.*s",
                      (int)(k->via.str.size < 63 ? k->via.str.size : 63), k->via.str.ptr);
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, field,
-                                  "op '%s' takes no field '%s'", op_names[r->op], field);
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, field,
+                                 "op '%s' takes no field '%s'", op_names[r->op], field);
         }
     }
     return CSPH_ERR_OK;
 }
 
-static enum csph_err decode_events(const char *buf, size_t len, size_t start, msgpack_zone *zone,
-                                   uint32_t events_max, struct csph_request *r,
-                                   struct csph_error *err)
+static enum hub_err decode_events(const char *buf, size_t len, size_t start, msgpack_zone *zone,
+                                  uint32_t events_max, struct hub_request *r,
+                                  struct hub_error *err)
 {
     size_t off = start;
     uint32_t n;
-    if (csph_mp_header(buf, len, &off, 0, &n) != 0)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
-                              "'events' must be an array of event maps");
+    if (hub_mp_header(buf, len, &off, 0, &n) != 0)
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "events",
+                             "'events' must be an array of event maps");
     r->batch = 1; /* even when refused below: its reply is a batch's */
     if (n == 0)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' is empty");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' is empty");
     if (n > events_max)
-        return csph_error_set(err, CSPH_ERR_TOO_LARGE, "events",
-                              "a publish may carry at most %u events, not %u; split the batch",
-                              events_max, n);
+        return hub_error_set(err, CSPH_ERR_TOO_LARGE, "events",
+                             "a publish may carry at most %u events, not %u; split the batch",
+                             events_max, n);
     /* n is bounded by events_max, so these allocations are too. */
     msgpack_object *objs = msgpack_zone_malloc(zone, n * sizeof *objs);
-    struct csph_span *spans = msgpack_zone_malloc(zone, n * sizeof *spans);
+    struct hub_span *spans = msgpack_zone_malloc(zone, n * sizeof *spans);
     if (!objs || !spans)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a batch");
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a batch");
     for (uint32_t i = 0; i < n; i++) {
         size_t s = off;
-        enum csph_err e = unpack_one(buf, len, &off, zone, &objs[i], "events", err);
+        enum hub_err e = unpack_one(buf, len, &off, zone, &objs[i], "events", err);
         if (e)
             return e;
         spans[i].ptr = buf + s;
@@ -154,9 +154,9 @@ static enum csph_err decode_events(const char *buf, size_t len, size_t start, ms
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
-                               uint32_t events_max, struct csph_request *r,
-                               struct csph_error *err)
+enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
+                             uint32_t events_max, struct hub_request *r,
+                             struct hub_error *err)
 {
     const char *buf = vbuf;
     size_t off = 0, events_at = 0;
@@ -165,220 +165,220 @@ enum csph_err csph_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     /* Check the request's structure first: msgpack-c reserves memory for a
      * container's declared count before reading its elements. (Bytes after
      * the request map are reported below, once `req` is known.) */
-    int sane = csph_mp_check(buf, len, &off, 32);
+    int sane = hub_mp_check(buf, len, &off, 32);
     if (sane == -2)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the MessagePack is nested more than 32 levels deep");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "the MessagePack is nested more than 32 levels deep");
     if (sane == -3)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the MessagePack declares more elements than the message holds");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "the MessagePack declares more elements than the message holds");
     if (sane != 0)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the message is not MessagePack, or is truncated (a request is one "
-                              "MessagePack map with string keys)");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "the message is not MessagePack, or is truncated (a request is one "
+                             "MessagePack map with string keys)");
     off = 0;
-    if (csph_mp_header(buf, len, &off, 1, &n) != 0) {
+    if (hub_mp_header(buf, len, &off, 1, &n) != 0) {
         /* Say which: valid MessagePack of another kind, or not MessagePack. */
         msgpack_object o;
         size_t o_off = 0;
         msgpack_unpack_return u = msgpack_unpack(buf, len, &o_off, zone, &o);
         if (u == MSGPACK_UNPACK_SUCCESS || u == MSGPACK_UNPACK_EXTRA_BYTES)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                                  "a request must be a MessagePack map, not a %s",
-                                  csph_mp_type_name(&o));
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the message is not MessagePack (a request is one MessagePack map "
-                              "with string keys)");
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                 "a request must be a MessagePack map, not a %s",
+                                 hub_mp_type_name(&o));
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "the message is not MessagePack (a request is one MessagePack map "
+                             "with string keys)");
     }
     /* Every pair takes at least two bytes: a count beyond that is a lie. */
     if (n > (len - off) / 2)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "the request map declares %u entries but the message is shorter",
-                              n);
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "the request map declares %u entries but the message is shorter",
+                             n);
     msgpack_object_kv *kv = msgpack_zone_malloc(zone, (n ? n : 1) * sizeof *kv);
     if (!kv)
-        return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a request");
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a request");
     const msgpack_object *op = NULL;
     uint32_t seen = 0;
     for (uint32_t i = 0; i < n; i++) {
-        enum csph_err e = unpack_one(buf, len, &off, zone, &kv[i].key, NULL, err);
+        enum hub_err e = unpack_one(buf, len, &off, zone, &kv[i].key, NULL, err);
         if (e)
             return e;
         if (kv[i].key.type != MSGPACK_OBJECT_STR)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                                  "request keys must be strings; entry %u has a %s key", i,
-                                  csph_mp_type_name(&kv[i].key));
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                                 "request keys must be strings; entry %u has a %s key", i,
+                                 hub_mp_type_name(&kv[i].key));
         /* Duplicates among the known keys, by a bit each: linear in the
          * map's size (checking every pair took 17 s for 100,000 keys). */
         int ki = known_key(&kv[i].key);
         if (ki >= 0 && (seen & (1u << ki)))
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, known_keys[ki],
-                                  "the request has the key '%s' twice", known_keys[ki]);
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, known_keys[ki],
+                                 "the request has the key '%s' twice", known_keys[ki]);
         if (ki >= 0)
             seen |= 1u << ki;
         size_t vstart = off;
         if ((e = unpack_one(buf, len, &off, zone, &kv[i].val, NULL, err)))
             return e;
-        if (csph_mp_str_eq(&kv[i].key, "req")) {
+        if (hub_mp_str_eq(&kv[i].key, "req")) {
             /* Echoed only when it is what the notes promise to echo. */
             if ((e = check_req(&kv[i].val, err)))
                 return e;
             r->req.ptr = buf + vstart;
             r->req.len = off - vstart;
-        } else if (csph_mp_str_eq(&kv[i].key, "op")) {
+        } else if (hub_mp_str_eq(&kv[i].key, "op")) {
             op = &kv[i].val;
-        } else if (csph_mp_str_eq(&kv[i].key, "events")) {
+        } else if (hub_mp_str_eq(&kv[i].key, "events")) {
             events_at = vstart;
-        } else if (csph_mp_str_eq(&kv[i].key, "event")) {
+        } else if (hub_mp_str_eq(&kv[i].key, "event")) {
             r->nevents = 1;
             r->spans = msgpack_zone_malloc(zone, sizeof *r->spans);
             if (!r->spans)
-                return csph_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory");
-            ((struct csph_span *)r->spans)->ptr = buf + vstart;
-            ((struct csph_span *)r->spans)->len = off - vstart;
+                return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory");
+            ((struct hub_span *)r->spans)->ptr = buf + vstart;
+            ((struct hub_span *)r->spans)->len = off - vstart;
             r->events = &kv[i].val;
         }
     }
     if (off != len)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
-                              "%zu unexpected bytes after the request map", len - off);
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, NULL,
+                             "%zu unexpected bytes after the request map", len - off);
     r->root.type = MSGPACK_OBJECT_MAP;
     r->root.via.map.size = n;
     r->root.via.map.ptr = kv;
     if (!op)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "the request has no 'op'");
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "the request has no 'op'");
     if (op->type != MSGPACK_OBJECT_STR)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "'op' must be a string, not a %s",
-                              csph_mp_type_name(op));
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "op", "'op' must be a string, not a %s",
+                             hub_mp_type_name(op));
     r->op = CSPH_OP__COUNT;
     for (int i = 0; i < CSPH_OP__COUNT; i++)
-        if (csph_mp_str_eq(op, op_names[i]))
-            r->op = (enum csph_op)i;
+        if (hub_mp_str_eq(op, op_names[i]))
+            r->op = (enum hub_op)i;
     if (r->op == CSPH_OP__COUNT)
-        return csph_error_set(err, CSPH_ERR_BAD_OP, "op",
-                              "unknown op '%.*s'; known: ping, stats, publish, replay, rejects, "
-                              "fetch, ack, alerts, alert.update",
-                              (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
-                              op->via.str.ptr);
-    enum csph_err e = check_keys(r, err);
+        return hub_error_set(err, CSPH_ERR_BAD_OP, "op",
+                             "unknown op '%.*s'; known: ping, stats, publish, replay, rejects, "
+                             "fetch, ack, alerts, alert.update",
+                             (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
+                             op->via.str.ptr);
+    enum hub_err e = check_keys(r, err);
     if (e)
         return e;
     if (r->op == CSPH_OP_PUBLISH) {
         if (events_at && r->nevents)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
-                                  "give either 'event' or 'events', not both");
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
+                                 "give either 'event' or 'events', not both");
         if (events_at)
             return decode_events(buf, len, events_at, zone, events_max, r, err);
         if (!r->nevents)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
-                                  "publish needs 'event' (one map) or 'events' (an array)");
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "event",
+                                 "publish needs 'event' (one map) or 'events' (an array)");
     }
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_wire_u64(const struct csph_request *r, const char *key, uint64_t min,
-                            uint64_t max, uint64_t *out, int *present, struct csph_error *err)
+enum hub_err hub_wire_u64(const struct hub_request *r, const char *key, uint64_t min,
+                          uint64_t max, uint64_t *out, int *present, struct hub_error *err)
 {
-    const msgpack_object *o = csph_mp_get(&r->root, key);
+    const msgpack_object *o = hub_mp_get(&r->root, key);
     if (present)
         *present = o != NULL;
     if (!o)
         return CSPH_ERR_OK;
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 < min || o->via.u64 > max)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key,
-                              "'%s' must be an integer from %llu to %llu", key,
-                              (unsigned long long)min, (unsigned long long)max);
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, key,
+                             "'%s' must be an integer from %llu to %llu", key,
+                             (unsigned long long)min, (unsigned long long)max);
     *out = o->via.u64;
     return CSPH_ERR_OK;
 }
 
-enum csph_err csph_wire_str(const struct csph_request *r, const char *key, size_t min_len,
-                            size_t max_len, int required, const char **ptr, size_t *len,
-                            struct csph_error *err)
+enum hub_err hub_wire_str(const struct hub_request *r, const char *key, size_t min_len,
+                          size_t max_len, int required, const char **ptr, size_t *len,
+                          struct hub_error *err)
 {
-    const msgpack_object *o = csph_mp_get(&r->root, key);
+    const msgpack_object *o = hub_mp_get(&r->root, key);
     if (!o) {
         if (required)
-            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key, "'%s' is required", key);
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, key, "'%s' is required", key);
         return CSPH_ERR_OK;
     }
     if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < min_len || o->via.str.size > max_len)
-        return csph_error_set(err, CSPH_ERR_BAD_REQUEST, key,
-                              "'%s' must be a string of %zu to %zu bytes", key, min_len, max_len);
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, key,
+                             "'%s' must be a string of %zu to %zu bytes", key, min_len, max_len);
     *ptr = o->via.str.ptr;
     *len = o->via.str.size;
     return CSPH_ERR_OK;
 }
 
-void csph_pack_strn(msgpack_packer *pk, const char *s, size_t len)
+void hub_pack_strn(msgpack_packer *pk, const char *s, size_t len)
 {
     msgpack_pack_str(pk, len);
     msgpack_pack_str_body(pk, s, len);
 }
 
-void csph_pack_str(msgpack_packer *pk, const char *s)
+void hub_pack_str(msgpack_packer *pk, const char *s)
 {
-    csph_pack_strn(pk, s, strlen(s));
+    hub_pack_strn(pk, s, strlen(s));
 }
 
-void csph_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
+void hub_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
 {
     pk->callback(pk->data, bytes, len);
 }
 
-void csph_reply_begin(msgpack_packer *pk, const struct csph_span *req, int ok, uint32_t extra)
+void hub_reply_begin(msgpack_packer *pk, const struct hub_span *req, int ok, uint32_t extra)
 {
     int has_req = req && req->len;
     msgpack_pack_map(pk, extra + 1 + (has_req ? 1 : 0));
     if (has_req) {
-        csph_pack_str(pk, "req");
-        csph_pack_raw(pk, req->ptr, req->len);
+        hub_pack_str(pk, "req");
+        hub_pack_raw(pk, req->ptr, req->len);
     }
-    csph_pack_str(pk, "ok");
+    hub_pack_str(pk, "ok");
     if (ok)
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
 }
 
-void csph_pack_text(msgpack_packer *pk, const char *s, size_t len)
+void hub_pack_text(msgpack_packer *pk, const char *s, size_t len)
 {
-    if (csph_utf8_bad_at(s, len) == len) {
-        csph_pack_strn(pk, s, len);
+    if (hub_utf8_bad_at(s, len) == len) {
+        hub_pack_strn(pk, s, len);
         return;
     }
-    /* Error texts are short (struct csph_error): repair on the stack. */
-    char fixed[3 * sizeof ((struct csph_error *)0)->message];
+    /* Error texts are short (struct hub_error): repair on the stack. */
+    char fixed[3 * sizeof ((struct hub_error *)0)->message];
     if (len > sizeof fixed / 3)
         len = sizeof fixed / 3;
-    csph_pack_strn(pk, fixed, csph_utf8_repair(s, len, fixed, sizeof fixed));
+    hub_pack_strn(pk, fixed, hub_utf8_repair(s, len, fixed, sizeof fixed));
 }
 
-void csph_pack_error(msgpack_packer *pk, const struct csph_error *e)
+void hub_pack_error(msgpack_packer *pk, const struct hub_error *e)
 {
     int has_field = e->field[0] != 0;
     msgpack_pack_map(pk, 2 + (has_field ? 1 : 0));
-    csph_pack_str(pk, "code");
-    csph_pack_str(pk, csph_err_name(csph_err_is_wire(e->code) ? e->code : CSPH_ERR_INTERNAL));
-    csph_pack_str(pk, "message");
-    const char *m = e->message[0] ? e->message : csph_err_message(e->code);
+    hub_pack_str(pk, "code");
+    hub_pack_str(pk, hub_err_name(hub_err_is_wire(e->code) ? e->code : CSPH_ERR_INTERNAL));
+    hub_pack_str(pk, "message");
+    const char *m = e->message[0] ? e->message : hub_err_message(e->code);
     /* Messages and fields quote the request, which may not be UTF-8, and
      * may be cut inside a character: never pass that on. */
-    csph_pack_text(pk, m, strlen(m));
+    hub_pack_text(pk, m, strlen(m));
     if (has_field) {
-        csph_pack_str(pk, "field");
-        csph_pack_text(pk, e->field, strlen(e->field));
+        hub_pack_str(pk, "field");
+        hub_pack_text(pk, e->field, strlen(e->field));
     }
 }
 
-void csph_reply_error(msgpack_packer *pk, const struct csph_span *req, const struct csph_error *e,
-                      int with_status)
+void hub_reply_error(msgpack_packer *pk, const struct hub_span *req, const struct hub_error *e,
+                     int with_status)
 {
-    csph_reply_begin(pk, req, 0, with_status ? 2 : 1);
+    hub_reply_begin(pk, req, 0, with_status ? 2 : 1);
     if (with_status) {
-        csph_pack_str(pk, "status");
-        csph_pack_str(pk, "rejected");
+        hub_pack_str(pk, "status");
+        hub_pack_str(pk, "rejected");
     }
-    csph_pack_str(pk, "error");
-    csph_pack_error(pk, e);
+    hub_pack_str(pk, "error");
+    hub_pack_error(pk, e);
 }

@@ -2,7 +2,7 @@
 
 #include <zmq.h>
 
-static int zevents(struct csph_zsock *z)
+static int zevents(struct hub_zsock *z)
 {
     int ev = 0;
     size_t len = sizeof ev;
@@ -13,13 +13,13 @@ static int zevents(struct csph_zsock *z)
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-    struct csph_zsock *z = h->data;
+    struct hub_zsock *z = h->data;
     z->on_ready(z);
 }
 
 static void on_check(uv_check_t *h)
 {
-    struct csph_zsock *z = h->data;
+    struct hub_zsock *z = h->data;
     int ev = zevents(z);
     if ((ev & ZMQ_POLLIN) || (z->wants && z->wants(z, ev)))
         z->on_ready(z);
@@ -33,7 +33,7 @@ static void on_idle(uv_idle_t *h)
 
 static void on_prepare(uv_prepare_t *h)
 {
-    struct csph_zsock *z = h->data;
+    struct hub_zsock *z = h->data;
     int ev = zevents(z);
     if ((ev & ZMQ_POLLIN) || (z->wants && z->wants(z, ev)))
         uv_idle_start(&z->idle, on_idle);
@@ -41,8 +41,8 @@ static void on_prepare(uv_prepare_t *h)
         uv_idle_stop(&z->idle);
 }
 
-int csph_zsock_start(struct csph_zsock *z, uv_loop_t *loop, void *socket, csph_zsock_fn on_ready,
-                     csph_zsock_want_fn wants, void *data)
+int hub_zsock_start(struct hub_zsock *z, uv_loop_t *loop, void *socket, hub_zsock_fn on_ready,
+                    hub_zsock_want_fn wants, void *data)
 {
     int fd;
     size_t len = sizeof fd;
@@ -67,12 +67,12 @@ int csph_zsock_start(struct csph_zsock *z, uv_loop_t *loop, void *socket, csph_z
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    struct csph_zsock *z = h->data;
+    struct hub_zsock *z = h->data;
     if (--z->open_handles == 0 && z->on_closed)
         z->on_closed(z);
 }
 
-void csph_zsock_close(struct csph_zsock *z, void (*on_closed)(struct csph_zsock *z))
+void hub_zsock_close(struct hub_zsock *z, void (*on_closed)(struct hub_zsock *z))
 {
     z->on_closed = on_closed;
     /* Never close ZMQ_FD itself: it belongs to the ZeroMQ socket. */

@@ -15,30 +15,30 @@
 
 #include <uv.h>
 
-struct csph_zsock;
-typedef void (*csph_zsock_fn)(struct csph_zsock *z);
+struct hub_zsock;
+typedef void (*hub_zsock_fn)(struct hub_zsock *z);
 /* Tells whether the owner wants to be called although ZMQ_EVENTS shows no
  * input (e.g. replies waiting for POLLOUT). */
-typedef int (*csph_zsock_want_fn)(struct csph_zsock *z, int zmq_events);
+typedef int (*hub_zsock_want_fn)(struct hub_zsock *z, int zmq_events);
 
-struct csph_zsock {
+struct hub_zsock {
     uv_poll_t poll;
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle;
     void *socket;
-    csph_zsock_fn on_ready;
-    csph_zsock_want_fn wants;
-    void (*on_closed)(struct csph_zsock *z);
+    hub_zsock_fn on_ready;
+    hub_zsock_want_fn wants;
+    void (*on_closed)(struct hub_zsock *z);
     void *data;
     int open_handles;
 };
 
 /* Start watching socket on loop. on_ready is called when the socket may
  * have input (and after every loop iteration); wants may be NULL. */
-int csph_zsock_start(struct csph_zsock *z, uv_loop_t *loop, void *socket, csph_zsock_fn on_ready,
-                     csph_zsock_want_fn wants, void *data);
+int hub_zsock_start(struct hub_zsock *z, uv_loop_t *loop, void *socket, hub_zsock_fn on_ready,
+                    hub_zsock_want_fn wants, void *data);
 /* Close the uv handles; on_closed runs once all are closed. */
-void csph_zsock_close(struct csph_zsock *z, void (*on_closed)(struct csph_zsock *z));
+void hub_zsock_close(struct hub_zsock *z, void (*on_closed)(struct hub_zsock *z));
 
 #endif

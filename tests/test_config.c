@@ -19,8 +19,8 @@
 struct fx {
     char *dir;
     char path[600];
-    struct csph_config c;
-    struct csph_error err;
+    struct hub_config c;
+    struct hub_error err;
     int fds;
 };
 
@@ -29,7 +29,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("config");
-    csph_config_defaults(&f->c);
+    hub_config_defaults(&f->c);
     *state = f;
     return 0;
 }
@@ -58,12 +58,12 @@ static void write_file(struct fx *f, const char *name, const char *text)
 }
 
 /* Load text as a hub config over fresh defaults. */
-static enum csph_err load(struct fx *f, const char *text)
+static enum hub_err load(struct fx *f, const char *text)
 {
     write_file(f, "csphub.yaml", text);
-    csph_config_defaults(&f->c);
+    hub_config_defaults(&f->c);
     memset(&f->err, 0, sizeof f->err);
-    return csph_config_load(&f->c, f->path, &f->err);
+    return hub_config_load(&f->c, f->path, &f->err);
 }
 
 static void load_ok(struct fx *f, const char *text)
@@ -75,9 +75,9 @@ static void load_ok(struct fx *f, const char *text)
 /* The load fails with CSPH_ERR_CONFIG, "PATH:line: " and want. */
 static void load_bad(struct fx *f, const char *text, int line, const char *want)
 {
-    enum csph_err rc = load(f, text);
+    enum hub_err rc = load(f, text);
     if (rc != CSPH_ERR_CONFIG)
-        fail_msg("load of <<%s>>: %s (%s), want config", text, csph_err_name(rc), f->err.message);
+        fail_msg("load of <<%s>>: %s (%s), want config", text, hub_err_name(rc), f->err.message);
     char prefix[700];
     snprintf(prefix, sizeof prefix, "%s:%d: ", f->path, line);
     if (strncmp(f->err.message, prefix, strlen(prefix)) != 0)
@@ -86,19 +86,19 @@ static void load_bad(struct fx *f, const char *text, int line, const char *want)
         fail_msg("message '%s' does not mention '%s'", f->err.message, want);
 }
 
-static enum csph_err load_panels(struct fx *f, const char *text)
+static enum hub_err load_panels(struct fx *f, const char *text)
 {
     write_file(f, "panels.yaml", text);
     snprintf(f->c.panels_file, sizeof f->c.panels_file, "%s", f->path);
     memset(&f->err, 0, sizeof f->err);
-    return csph_config_load_panels(&f->c, &f->err);
+    return hub_config_load_panels(&f->c, &f->err);
 }
 
 static void panels_bad(struct fx *f, const char *text, int line, const char *want)
 {
-    enum csph_err rc = load_panels(f, text);
+    enum hub_err rc = load_panels(f, text);
     if (rc != CSPH_ERR_CONFIG)
-        fail_msg("panels <<%s>>: %s, want config", text, csph_err_name(rc));
+        fail_msg("panels <<%s>>: %s, want config", text, hub_err_name(rc));
     char prefix[700];
     snprintf(prefix, sizeof prefix, "%s:%d: ", f->path, line);
     if (strncmp(f->err.message, prefix, strlen(prefix)) != 0)
@@ -110,7 +110,7 @@ static void panels_bad(struct fx *f, const char *text, int line, const char *wan
 static void test_defaults(void **state)
 {
     struct fx *f = *state;
-    struct csph_config *c = &f->c;
+    struct hub_config *c = &f->c;
     assert_string_equal(c->source_file, "");
     assert_string_equal(c->data_dir, "data");
     assert_int_equal(c->nlisten, 1);
@@ -131,20 +131,20 @@ static void test_defaults(void **state)
     assert_true(c->limits.map_size >= (16ull << 20));
     assert_int_equal(c->npanels, 0);
     /* the defaults are valid */
-    assert_int_equal(csph_config_validate(c, &f->err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_validate(c, &f->err), CSPH_ERR_OK);
     /* and the default panels file loads */
-    assert_int_equal(csph_config_load_panels(c, &f->err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_load_panels(c, &f->err), CSPH_ERR_OK);
     assert_int_equal(c->npanels, 10);
 }
 
 static void test_repo_config(void **state)
 {
     struct fx *f = *state;
-    struct csph_config *c = &f->c;
+    struct hub_config *c = &f->c;
     const char *dir = tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config");
     char path[PATH_MAX], want[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/csphub.yaml", dir);
-    if (csph_config_load(c, path, &f->err) != CSPH_ERR_OK)
+    if (hub_config_load(c, path, &f->err) != CSPH_ERR_OK)
         fail_msg("%s: %s", path, f->err.message);
     assert_string_equal(c->source_file, path);
     /* paths are relative to the file */
@@ -178,10 +178,10 @@ static void test_repo_config(void **state)
     assert_int_equal(c->limits.replay_max, 10000);
     assert_int_equal(c->limits.replay_scan_max, 200000);
     assert_true(c->limits.map_size == 65536ull << 20);
-    assert_int_equal(csph_config_validate(c, &f->err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_validate(c, &f->err), CSPH_ERR_OK);
 
     /* its panels file: the ten panels of RULES.md, two restricted */
-    if (csph_config_load_panels(c, &f->err) != CSPH_ERR_OK)
+    if (hub_config_load_panels(c, &f->err) != CSPH_ERR_OK)
         fail_msg("panels: %s", f->err.message);
     static const char *const names[] = {"marac",   "community-marac", "asb-case-review",
                                         "hate-crime", "iom",           "sgv",
@@ -195,13 +195,13 @@ static void test_repo_config(void **state)
         if (c->panels[i].restricted != restricted)
             fail_msg("panel %s: restricted %d, want %d", names[i], c->panels[i].restricted,
                      restricted);
-        assert_int_equal(csph_config_panel_find(c, names[i], strlen(names[i])), (int)i);
+        assert_int_equal(hub_config_panel_find(c, names[i], strlen(names[i])), (int)i);
     }
     assert_string_equal(c->panels[0].title, "Domestic abuse MARAC (high-risk victims)");
-    assert_int_equal(csph_config_panel_find(c, "nope", 4), -1);
-    assert_int_equal(csph_config_panel_find(c, "mara", 4), -1);
-    assert_int_equal(csph_config_panel_find(c, "maracs", 6), -1);
-    assert_int_equal(csph_config_panel_find(c, "marac-extra", 5), 0); /* by length */
+    assert_int_equal(hub_config_panel_find(c, "nope", 4), -1);
+    assert_int_equal(hub_config_panel_find(c, "mara", 4), -1);
+    assert_int_equal(hub_config_panel_find(c, "maracs", 6), -1);
+    assert_int_equal(hub_config_panel_find(c, "marac-extra", 5), 0); /* by length */
 }
 
 static void test_relative_and_absolute_paths(void **state)
@@ -227,8 +227,8 @@ static void test_empty_file_is_defaults(void **state)
 {
     struct fx *f = *state;
     load_ok(f, "# nothing set\n");
-    struct csph_config d;
-    csph_config_defaults(&d);
+    struct hub_config d;
+    hub_config_defaults(&d);
     assert_string_equal(f->c.data_dir, d.data_dir);
     assert_string_equal(f->c.listen[0], d.listen[0]);
     assert_memory_equal(&f->c.limits, &d.limits, sizeof d.limits);
@@ -240,7 +240,7 @@ static void test_missing_file(void **state)
     struct fx *f = *state;
     char path[700];
     snprintf(path, sizeof path, "%s/none.yaml", f->dir);
-    assert_int_equal(csph_config_load(&f->c, path, &f->err), CSPH_ERR_IO);
+    assert_int_equal(hub_config_load(&f->c, path, &f->err), CSPH_ERR_IO);
     assert_non_null(strstr(f->err.message, path));
 }
 
@@ -311,7 +311,7 @@ static void test_limits(void **state)
                "  rejects_per_source_mb: 3\n"
                "  consumers_per_panel_max: 5\n"
                "  consumers_per_identity_max: 2\n");
-    const struct csph_limits *l = &f->c.limits;
+    const struct hub_limits *l = &f->c.limits;
     assert_int_equal(l->batch_max, 1);
     assert_int_equal(l->batch_bytes_max, 1048576);
     assert_int_equal(l->message_max, 2048);
@@ -331,8 +331,8 @@ static void test_limits(void **state)
     assert_int_equal(l->consumers_per_identity_max, 2);
     /* unset limits keep their defaults */
     load_ok(f, "limits:\n  batch_max: 9\n");
-    struct csph_config d;
-    csph_config_defaults(&d);
+    struct hub_config d;
+    hub_config_defaults(&d);
     assert_int_equal(f->c.limits.batch_max, 9);
     assert_int_equal(f->c.limits.sndhwm, d.limits.sndhwm);
     assert_true(f->c.limits.map_size == d.limits.map_size);
@@ -374,7 +374,7 @@ static void test_listen(void **state)
     assert_int_equal(f->c.nlisten, 2);
     assert_string_equal(f->c.listen[0], "tcp://127.0.0.1:1");
     assert_string_equal(f->c.listen[1], "ipc:///tmp/csphub.sock");
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_OK);
     load_ok(f, "listen: tcp://127.0.0.1:7777\n");
     assert_int_equal(f->c.nlisten, 1);
     assert_string_equal(f->c.listen[0], "tcp://127.0.0.1:7777");
@@ -391,17 +391,17 @@ static void test_listen(void **state)
     load_bad(f, text, 2, "listen");
 }
 
-static void validate_listen(struct fx *f, const char *ep, enum csph_security sec,
-                            enum csph_err want)
+static void validate_listen(struct fx *f, const char *ep, enum hub_security sec,
+                            enum hub_err want)
 {
-    csph_config_defaults(&f->c);
+    hub_config_defaults(&f->c);
     f->c.security = sec;
     snprintf(f->c.listen[0], sizeof f->c.listen[0], "%s", ep);
     memset(&f->err, 0, sizeof f->err);
-    enum csph_err rc = csph_config_validate(&f->c, &f->err);
+    enum hub_err rc = hub_config_validate(&f->c, &f->err);
     if (rc != want)
-        fail_msg("validate %s: %s (%s), want %s", ep, csph_err_name(rc), f->err.message,
-                 csph_err_name(want));
+        fail_msg("validate %s: %s (%s), want %s", ep, hub_err_name(rc), f->err.message,
+                 hub_err_name(want));
     if (want == CSPH_ERR_CONFIG && sec == CSPH_SECURITY_NONE) {
         assert_string_equal(f->err.field, "listen");
         assert_non_null(strstr(f->err.message, ep));
@@ -424,27 +424,27 @@ static void test_validate(void **state)
     validate_listen(f, "127.0.0.1:1", CSPH_SECURITY_NONE, CSPH_ERR_CONFIG);
 
     /* one bad endpoint among good ones */
-    csph_config_defaults(&f->c);
+    hub_config_defaults(&f->c);
     snprintf(f->c.listen[1], sizeof f->c.listen[1], "tcp://0.0.0.0:7451");
     f->c.nlisten = 2;
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
     assert_non_null(strstr(f->err.message, "tcp://0.0.0.0:7451"));
 
     /* the message names the file the setting came from */
     load_ok(f, "listen: tcp://0.0.0.0:7450\n");
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
     assert_non_null(strstr(f->err.message, f->path));
 
     /* event_max <= message_max */
-    csph_config_defaults(&f->c);
+    hub_config_defaults(&f->c);
     f->c.limits.message_max = 4096;
     f->c.limits.event_max = 4096;
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_OK);
     f->c.limits.event_max = 4097;
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
     assert_string_equal(f->err.field, "limits.event_max_bytes");
     load_ok(f, "limits:\n  message_max_bytes: 2048\n  event_max_bytes: 4096\n");
-    assert_int_equal(csph_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_config_validate(&f->c, &f->err), CSPH_ERR_CONFIG);
     assert_non_null(strstr(f->err.message, "event_max_bytes"));
 }
 
@@ -481,9 +481,9 @@ static void test_endpoint_is_local(void **state)
         {"tcp://", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (csph_endpoint_is_local(cases[i].ep) != cases[i].local)
-            fail_msg("csph_endpoint_is_local(\"%s\") = %d, want %d", cases[i].ep,
-                     csph_endpoint_is_local(cases[i].ep), cases[i].local);
+        if (hub_endpoint_is_local(cases[i].ep) != cases[i].local)
+            fail_msg("hub_endpoint_is_local(\"%s\") = %d, want %d", cases[i].ep,
+                     hub_endpoint_is_local(cases[i].ep), cases[i].local);
 }
 
 static void test_panels(void **state)
@@ -531,7 +531,7 @@ static void test_panels_broken(void **state)
     panels_bad(f, many, 2, NULL);
     /* a missing panels file */
     snprintf(f->c.panels_file, sizeof f->c.panels_file, "%s/missing.yaml", f->dir);
-    assert_int_equal(csph_config_load_panels(&f->c, &f->err), CSPH_ERR_IO);
+    assert_int_equal(hub_config_load_panels(&f->c, &f->err), CSPH_ERR_IO);
 }
 
 int main(void)

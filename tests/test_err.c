@@ -22,34 +22,34 @@ static void test_names_and_messages_distinct(void **state)
 {
     (void)state;
     for (int i = 0; i < CSPH_ERR__COUNT; i++) {
-        const char *n = csph_err_name((enum csph_err)i), *m = csph_err_message((enum csph_err)i);
+        const char *n = hub_err_name((enum hub_err)i), *m = hub_err_message((enum hub_err)i);
         assert_non_null(n);
         assert_non_null(m);
         assert_true(strlen(n) > 0);
         assert_true(strlen(m) > 0);
         for (int j = 0; j < i; j++) {
-            if (!strcmp(n, csph_err_name((enum csph_err)j)))
+            if (!strcmp(n, hub_err_name((enum hub_err)j)))
                 fail_msg("codes %d and %d share the name '%s'", i, j, n);
-            if (!strcmp(m, csph_err_message((enum csph_err)j)))
+            if (!strcmp(m, hub_err_message((enum hub_err)j)))
                 fail_msg("codes %d and %d share the message '%s'", i, j, m);
         }
         /* a wire name is lower-case letters and underscores */
         for (const char *p = n; *p; p++)
             assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
     }
-    assert_string_equal(csph_err_name(CSPH_ERR_OK), "ok");
-    assert_string_equal(csph_err_name(CSPH_ERR_BAD_EVENT), "bad_event");
-    assert_string_equal(csph_err_name(CSPH_ERR_LOCKED), "locked");
+    assert_string_equal(hub_err_name(CSPH_ERR_OK), "ok");
+    assert_string_equal(hub_err_name(CSPH_ERR_BAD_EVENT), "bad_event");
+    assert_string_equal(hub_err_name(CSPH_ERR_LOCKED), "locked");
 }
 
 static void test_out_of_range_codes(void **state)
 {
     (void)state;
-    assert_string_equal(csph_err_name(CSPH_ERR__COUNT), "internal");
-    assert_string_equal(csph_err_name((enum csph_err)-1), "internal");
-    assert_non_null(csph_err_message(CSPH_ERR__COUNT));
-    assert_false(csph_err_is_wire(CSPH_ERR__COUNT));
-    assert_false(csph_err_is_wire((enum csph_err)-1));
+    assert_string_equal(hub_err_name(CSPH_ERR__COUNT), "internal");
+    assert_string_equal(hub_err_name((enum hub_err)-1), "internal");
+    assert_non_null(hub_err_message(CSPH_ERR__COUNT));
+    assert_false(hub_err_is_wire(CSPH_ERR__COUNT));
+    assert_false(hub_err_is_wire((enum hub_err)-1));
 }
 
 static void test_wire_codes_are_protocol_table(void **state)
@@ -57,29 +57,29 @@ static void test_wire_codes_are_protocol_table(void **state)
     (void)state;
     size_t nwire = 0;
     for (int i = 0; i < CSPH_ERR__COUNT; i++) {
-        enum csph_err e = (enum csph_err)i;
+        enum hub_err e = (enum hub_err)i;
         int in_table = 0;
         for (size_t j = 0; j < NWIRE; j++)
-            in_table |= !strcmp(csph_err_name(e), wire_codes[j]);
-        if (csph_err_is_wire(e) != in_table)
-            fail_msg("code '%s': is_wire %d but in PROTOCOL.md 2's table: %d", csph_err_name(e),
-                     csph_err_is_wire(e), in_table);
-        nwire += csph_err_is_wire(e) ? 1 : 0;
+            in_table |= !strcmp(hub_err_name(e), wire_codes[j]);
+        if (hub_err_is_wire(e) != in_table)
+            fail_msg("code '%s': is_wire %d but in PROTOCOL.md 2's table: %d", hub_err_name(e),
+                     hub_err_is_wire(e), in_table);
+        nwire += hub_err_is_wire(e) ? 1 : 0;
     }
     assert_int_equal(nwire, 11);
     /* every code in the table exists */
     for (size_t j = 0; j < NWIRE; j++) {
         int found = 0;
         for (int i = 0; i < CSPH_ERR__COUNT; i++)
-            found |= !strcmp(csph_err_name((enum csph_err)i), wire_codes[j]);
+            found |= !strcmp(hub_err_name((enum hub_err)i), wire_codes[j]);
         if (!found)
             fail_msg("wire code '%s' has no enum value", wire_codes[j]);
     }
-    assert_false(csph_err_is_wire(CSPH_ERR_OK));
-    assert_false(csph_err_is_wire(CSPH_ERR_CONFIG));
-    assert_false(csph_err_is_wire(CSPH_ERR_IO));
-    assert_false(csph_err_is_wire(CSPH_ERR_NOMEM));
-    assert_false(csph_err_is_wire(CSPH_ERR_LOCKED));
+    assert_false(hub_err_is_wire(CSPH_ERR_OK));
+    assert_false(hub_err_is_wire(CSPH_ERR_CONFIG));
+    assert_false(hub_err_is_wire(CSPH_ERR_IO));
+    assert_false(hub_err_is_wire(CSPH_ERR_NOMEM));
+    assert_false(hub_err_is_wire(CSPH_ERR_LOCKED));
 }
 
 /* The public table (include/csphub.h) a client compares by: every wire code
@@ -93,7 +93,7 @@ static void test_public_codes(void **state)
         if (c == CSPH_CODE_UNKNOWN)
             fail_msg("wire code '%s' is not in csphub.h", wire_codes[j]);
         assert_string_equal(csph_code_name(c), wire_codes[j]);
-        assert_string_equal(csph_err_name((enum csph_err)c), wire_codes[j]);
+        assert_string_equal(hub_err_name((enum hub_err)c), wire_codes[j]);
     }
     assert_int_equal(csph_code_parse("busy", 4), CSPH_CODE_BUSY);
     assert_int_equal(csph_code_parse("busyx", 4), CSPH_CODE_BUSY); /* len counts, not NUL */
@@ -111,23 +111,23 @@ static void test_public_codes(void **state)
 static void test_error_set(void **state)
 {
     (void)state;
-    struct csph_error e;
+    struct hub_error e;
     memset(&e, 'x', sizeof e);
-    assert_int_equal(csph_error_set(&e, CSPH_ERR_BAD_EVENT, "victim", "bad %s %d", "thing", 7),
+    assert_int_equal(hub_error_set(&e, CSPH_ERR_BAD_EVENT, "victim", "bad %s %d", "thing", 7),
                      CSPH_ERR_BAD_EVENT);
     assert_int_equal(e.code, CSPH_ERR_BAD_EVENT);
     assert_string_equal(e.field, "victim");
     assert_string_equal(e.message, "bad thing 7");
-    assert_int_equal(csph_error_set(&e, CSPH_ERR_BUSY, NULL, "full"), CSPH_ERR_BUSY);
+    assert_int_equal(hub_error_set(&e, CSPH_ERR_BUSY, NULL, "full"), CSPH_ERR_BUSY);
     assert_string_equal(e.field, "");
     assert_string_equal(e.message, "full");
     /* NULL record: only the code comes back */
-    assert_int_equal(csph_error_set(NULL, CSPH_ERR_IO, "f", "m"), CSPH_ERR_IO);
+    assert_int_equal(hub_error_set(NULL, CSPH_ERR_IO, "f", "m"), CSPH_ERR_IO);
     /* overlong message and field are cut at the buffer, NUL-terminated */
     char big[1000];
     memset(big, 'm', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    csph_error_set(&e, CSPH_ERR_INTERNAL, big, "%s", big);
+    hub_error_set(&e, CSPH_ERR_INTERNAL, big, "%s", big);
     assert_int_equal(strlen(e.message), sizeof e.message - 1);
     assert_int_equal(strlen(e.field), sizeof e.field - 1);
 }
@@ -135,15 +135,15 @@ static void test_error_set(void **state)
 static void test_prefix_field(void **state)
 {
     (void)state;
-    struct csph_error e;
-    csph_error_set(&e, CSPH_ERR_BAD_EVENT, "lsoa", "x");
-    csph_error_prefix_field(&e, "location");
+    struct hub_error e;
+    hub_error_set(&e, CSPH_ERR_BAD_EVENT, "lsoa", "x");
+    hub_error_prefix_field(&e, "location");
     assert_string_equal(e.field, "location.lsoa");
-    csph_error_prefix_field(&e, "events.3");
+    hub_error_prefix_field(&e, "events.3");
     assert_string_equal(e.field, "events.3.location.lsoa");
     /* an empty field becomes the prefix alone */
-    csph_error_set(&e, CSPH_ERR_BAD_EVENT, NULL, "x");
-    csph_error_prefix_field(&e, "events.7");
+    hub_error_set(&e, CSPH_ERR_BAD_EVENT, NULL, "x");
+    hub_error_prefix_field(&e, "events.7");
     assert_string_equal(e.field, "events.7");
     assert_string_equal(e.message, "x");
 }
@@ -151,7 +151,7 @@ static void test_prefix_field(void **state)
 static void test_prefix_field_truncates(void **state)
 {
     (void)state;
-    struct csph_error e;
+    struct hub_error e;
     const size_t cap = sizeof e.field;
     char pre[400], full[800];
     for (size_t plen = 1; plen < 300; plen += 7) {
@@ -161,12 +161,12 @@ static void test_prefix_field_truncates(void **state)
             char fld[300];
             memset(fld, 'f', flen);
             fld[flen] = 0;
-            csph_error_set(&e, CSPH_ERR_BAD_EVENT, fld, "msg");
+            hub_error_set(&e, CSPH_ERR_BAD_EVENT, fld, "msg");
             /* e.field itself is already cut to cap - 1 */
             size_t kept = flen < cap ? flen : cap - 1;
             snprintf(full, sizeof full, "%s%s%.*s", pre, kept ? "." : "", (int)kept, fld);
             /* ASan catches a write past e.field */
-            csph_error_prefix_field(&e, pre);
+            hub_error_prefix_field(&e, pre);
             size_t got = strnlen(e.field, cap);
             if (got >= cap)
                 fail_msg("field not NUL-terminated within %zu bytes (prefix %zu, field %zu)", cap,

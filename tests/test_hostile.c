@@ -80,7 +80,7 @@ static int strict_utf8(const msgpack_object *o)
 {
     switch (o->type) {
     case MSGPACK_OBJECT_STR:
-        return csph_utf8_bad_at(o->via.str.ptr, o->via.str.size) == o->via.str.size;
+        return hub_utf8_bad_at(o->via.str.ptr, o->via.str.size) == o->via.str.size;
     case MSGPACK_OBJECT_ARRAY:
         for (uint32_t i = 0; i < o->via.array.size; i++)
             if (!strict_utf8(&o->via.array.ptr[i]))

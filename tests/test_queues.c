@@ -25,10 +25,10 @@ struct fixture {
     char *dir;
     char data[200];
     char endpoint[256];
-    struct csph_config cfg;
-    struct csph_clock clock;
+    struct hub_config cfg;
+    struct hub_clock clock;
     uv_loop_t loop;
-    struct csph_server *srv;
+    struct hub_server *srv;
     struct tu_client c;
     int fds_before;
 };
@@ -42,9 +42,9 @@ static int64_t t0(void)
 
 static void start_hub(struct fixture *f)
 {
-    struct csph_error err;
+    struct hub_error err;
     uv_loop_init(&f->loop);
-    if (csph_server_new(&f->srv, &f->loop, &f->cfg, &f->clock, &err))
+    if (hub_server_new(&f->srv, &f->loop, &f->cfg, &f->clock, &err))
         fail_msg("hub did not start: %s", err.message);
     tu_client_open(&f->c, f->endpoint, ZMQ_DEALER);
 }
@@ -52,9 +52,9 @@ static void start_hub(struct fixture *f)
 static void stop_hub(struct fixture *f)
 {
     tu_client_close(&f->c);
-    csph_server_stop(f->srv);
+    hub_server_stop(f->srv);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* returns once every handle is closed */
-    csph_server_destroy(&f->srv);
+    hub_server_destroy(&f->srv);
     assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
@@ -65,19 +65,19 @@ static int setup(void **state)
     f->dir = tu_tmpdir("queues");
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
     snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/hub.sock", f->dir);
-    csph_config_defaults(&f->cfg);
-    struct csph_error err;
+    hub_config_defaults(&f->cfg);
+    struct hub_error err;
     char path[600];
     snprintf(path, sizeof path, "%s/csphub.yaml",
              tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config"));
-    assert_int_equal(csph_config_load(&f->cfg, path, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_config_load(&f->cfg, path, &err), CSPH_ERR_OK);
     snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->data);
     snprintf(f->cfg.listen[0], sizeof f->cfg.listen[0], "%s", f->endpoint);
     f->cfg.nlisten = 1;
     f->cfg.log_level = CSPH_LOG_WARN;
-    csph_log_min = CSPH_LOG_WARN;
-    assert_int_equal(csph_config_load_panels(&f->cfg, &err), CSPH_ERR_OK);
-    csph_clock_init_fixed(&f->clock, t0());
+    hub_log_min = CSPH_LOG_WARN;
+    assert_int_equal(hub_config_load_panels(&f->cfg, &err), CSPH_ERR_OK);
+    hub_clock_init_fixed(&f->clock, t0());
     start_hub(f);
     *state = f;
     return 0;
@@ -150,8 +150,8 @@ static void raise_case_review(struct fixture *f, const char *victim)
 
 static void set_clock(struct fixture *f, int64_t ms)
 {
-    csph_clock_set(&f->clock, ms);
-    csph_server_clock_changed(f->srv);
+    hub_clock_set(&f->clock, ms);
+    hub_server_clock_changed(f->srv);
 }
 
 /* Step the loop until replay finds an event of type, or fail. */
@@ -301,7 +301,7 @@ static void test_overdue_after_deadline_and_restart(void **state)
     raise_case_review(f, "V-9"); /* due Mon 16 Jun 2025 09:00 */
     /* the hub goes down before the deadline and comes back after it */
     stop_hub(f);
-    csph_clock_set(&f->clock, t0() + 20 * DAY);
+    hub_clock_set(&f->clock, t0() + 20 * DAY);
     start_hub(f);
     msgpack_object r = wait_for_type(f, "timer.fired");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
@@ -516,12 +516,12 @@ static void test_rederive_reproduces_every_alert(void **state)
     msgpack_object r = call(f, "{\"op\":\"stats\"}");
     assert_int_equal(tu_int(&r, "counters.alerts.asb-case-review"), 3);
 
-    struct csph_config cfg = f->cfg;
+    struct hub_config cfg = f->cfg;
     snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s/fresh", f->dir);
     char *out = NULL;
     size_t outlen = 0;
     FILE *mem = open_memstream(&out, &outlen);
-    int rc = csph_rederive(&cfg, f->data, mem);
+    int rc = hub_rederive(&cfg, f->data, mem);
     fclose(mem);
     if (rc != 0)
         fail_msg("re-derivation differs: %s", out);
@@ -529,7 +529,7 @@ static void test_rederive_reproduces_every_alert(void **state)
     free(out);
     /* into a directory that already holds a log: refused */
     mem = open_memstream(&out, &outlen);
-    assert_int_equal(csph_rederive(&cfg, f->data, mem), 2);
+    assert_int_equal(hub_rederive(&cfg, f->data, mem), 2);
     fclose(mem);
     free(out);
 }

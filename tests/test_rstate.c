@@ -23,7 +23,7 @@ struct fx {
     char *dir;
     MDB_env *env;
     MDB_txn *txn;
-    struct csph_rstate *s;
+    struct hub_rstate *s;
 };
 
 static void env_open(struct fx *f)
@@ -36,10 +36,10 @@ static void env_open(struct fx *f)
 
 static void begin(struct fx *f)
 {
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     assert_null(f->txn);
     assert_int_equal(mdb_txn_begin(f->env, NULL, 0, &f->txn), 0);
-    if (csph_rstate_begin(f->s, f->txn, &err))
+    if (hub_rstate_begin(f->s, f->txn, &err))
         fail_msg("begin: %s", err.message);
 }
 
@@ -48,9 +48,9 @@ static void begin(struct fx *f)
  * open in it. */
 static void end(struct fx *f, int commit)
 {
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     assert_non_null(f->txn);
-    assert_int_equal(csph_rstate_begin(f->s, f->txn, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_begin(f->s, f->txn, &err), CSPH_ERR_OK);
     if (commit)
         assert_int_equal(mdb_txn_commit(f->txn), 0);
     else
@@ -61,10 +61,10 @@ static void end(struct fx *f, int commit)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     f->dir = tu_tmpdir("rstate");
     env_open(f);
-    assert_int_equal(csph_rstate_new(&f->s, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_new(&f->s, &err), CSPH_ERR_OK);
     *state = f;
     return 0;
 }
@@ -75,30 +75,30 @@ static int teardown(void **state)
     if (f->txn)
         end(f, 0);
     mdb_env_close(f->env);
-    csph_rstate_free(&f->s);
+    hub_rstate_free(&f->s);
     assert_null(f->s);
-    csph_rstate_free(&f->s); /* NULL is fine */
+    hub_rstate_free(&f->s); /* NULL is fine */
     tu_rmrf(f->dir);
     free(f->dir);
     free(f);
     return 0;
 }
 
-static struct csph_rs_series ser(unsigned char kind, unsigned char id0, const void *key,
-                                 size_t key_len)
+static struct hub_rs_series ser(unsigned char kind, unsigned char id0, const void *key,
+                                size_t key_len)
 {
-    struct csph_rs_series s = {.kind = kind, .key = key, .key_len = key_len};
+    struct hub_rs_series s = {.kind = kind, .key = key, .key_len = key_len};
     memset(s.id, 0xA0, sizeof s.id);
     s.id[0] = id0;
     return s;
 }
 
-static void put(struct fx *f, const struct csph_rs_series *s, int64_t t, uint64_t seq,
+static void put(struct fx *f, const struct hub_rs_series *s, int64_t t, uint64_t seq,
                 const char *val, int want_existed)
 {
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     int existed = -1;
-    if (csph_rstate_put(f->s, s, t, seq, val, strlen(val), &existed, &err))
+    if (hub_rstate_put(f->s, s, t, seq, val, strlen(val), &existed, &err))
         fail_msg("put: %s", err.message);
     assert_int_equal(existed, want_existed);
 }
@@ -110,7 +110,7 @@ struct visit {
     char val[4096][24];
 };
 
-static int visit_one(void *ctx, const struct csph_rs_rec *r)
+static int visit_one(void *ctx, const struct hub_rs_rec *r)
 {
     struct visit *v = ctx;
     assert_true(v->n < 4096);
@@ -123,26 +123,26 @@ static int visit_one(void *ctx, const struct csph_rs_rec *r)
     return v->stop_at && v->n >= v->stop_at;
 }
 
-static struct visit *range(struct fx *f, const struct csph_rs_series *s, int64_t from, int64_t to,
+static struct visit *range(struct fx *f, const struct hub_rs_series *s, int64_t from, int64_t to,
                            size_t stop_at)
 {
     static struct visit v;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     v.n = 0;
     v.stop_at = stop_at;
-    if (csph_rstate_range(f->s, s, from, to, visit_one, &v, &err))
+    if (hub_rstate_range(f->s, s, from, to, visit_one, &v, &err))
         fail_msg("range: %s", err.message);
     return &v;
 }
 
-static const char *get(struct fx *f, const struct csph_rs_series *s, int64_t t, uint64_t seq)
+static const char *get(struct fx *f, const struct hub_rs_series *s, int64_t t, uint64_t seq)
 {
     static char buf[CSPH_RS_VALUE_MAX + 1];
     unsigned char v[CSPH_RS_VALUE_MAX];
     size_t len = sizeof v;
     int found = -1;
-    struct csph_error err = {0};
-    if (csph_rstate_get(f->s, s, t, seq, v, &len, &found, &err))
+    struct hub_error err = {0};
+    if (hub_rstate_get(f->s, s, t, seq, v, &len, &found, &err))
         fail_msg("get: %s", err.message);
     if (!found)
         return NULL;
@@ -167,7 +167,7 @@ static uint64_t state_entries(struct fx *f)
 static void test_put_existed_get(void **state)
 {
     struct fx *f = *state;
-    struct csph_rs_series s = ser('W', 1, "V-1", 3);
+    struct hub_rs_series s = ser('W', 1, "V-1", 3);
     begin(f);
     put(f, &s, 5, 1, "first", 0);
     put(f, &s, 5, 1, "second", 1);
@@ -183,7 +183,7 @@ static void test_put_existed_get(void **state)
     assert_string_equal(get(f, &s, 7, 7), "");
     put(f, &s, 7, 7, "", 1);
     /* the same point in another series, kind or id is another record */
-    struct csph_rs_series k2 = ser('F', 1, "V-1", 3), i2 = ser('W', 2, "V-1", 3),
+    struct hub_rs_series k2 = ser('F', 1, "V-1", 3), i2 = ser('W', 2, "V-1", 3),
                           v2 = ser('W', 1, "V-2", 3);
     assert_null(get(f, &k2, 5, 1));
     assert_null(get(f, &i2, 5, 1));
@@ -209,7 +209,7 @@ static void test_range_order(void **state)
                                     INT64_MAX - 1, -(DAY * 365 * 60), DAY * 365 * 60};
     static const uint64_t seqs[] = {7, 0, UINT64_MAX, 3};
     const size_t nt = sizeof times / sizeof *times, ns = sizeof seqs / sizeof *seqs;
-    struct csph_rs_series s = ser('W', 1, "a", 1), ab = ser('W', 1, "ab", 2),
+    struct hub_rs_series s = ser('W', 1, "a", 1), ab = ser('W', 1, "ab", 2),
                           b = ser('W', 1, "b", 1), e = ser('W', 1, "", 0), o = ser('F', 1, "a", 1);
     begin(f);
     /* neighbours on every side of s */
@@ -265,7 +265,7 @@ static void test_range_order(void **state)
     assert_int_equal(v->n, nt);
     assert_string_equal(v->val[0], "b");
     /* a series with nothing in it */
-    struct csph_rs_series none = ser('W', 1, "zz", 2);
+    struct hub_rs_series none = ser('W', 1, "zz", 2);
     assert_int_equal(range(f, &none, INT64_MIN, INT64_MAX, 0)->n, 0);
     end(f, 0);
 }
@@ -274,21 +274,21 @@ static void test_range_order(void **state)
 static void test_set_del(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
-    struct csph_rs_series s = ser('P', 3, "V-9", 3);
+    struct hub_error err = {0};
+    struct hub_rs_series s = ser('P', 3, "V-9", 3);
     begin(f);
-    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "abc", 3, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_set(f->s, &s, 10, 1, "abc", 3, &err), CSPH_ERR_OK);
     assert_string_equal(get(f, &s, 10, 1), "abc");
-    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "a much longer value", 19, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_set(f->s, &s, 10, 1, "a much longer value", 19, &err), CSPH_ERR_OK);
     assert_string_equal(get(f, &s, 10, 1), "a much longer value");
-    assert_int_equal(csph_rstate_set(f->s, &s, 10, 1, "x", 1, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_set(f->s, &s, 10, 1, "x", 1, &err), CSPH_ERR_OK);
     assert_string_equal(get(f, &s, 10, 1), "x");
     put(f, &s, 11, 1, "y", 0);
     assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 2);
-    assert_int_equal(csph_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK);
     assert_null(get(f, &s, 10, 1));
-    assert_int_equal(csph_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK); /* absent: fine */
-    assert_int_equal(csph_rstate_del(f->s, &s, 10, 2, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_del(f->s, &s, 10, 1, &err), CSPH_ERR_OK); /* absent: fine */
+    assert_int_equal(hub_rstate_del(f->s, &s, 10, 2, &err), CSPH_ERR_OK);
     struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
     assert_int_equal(v->n, 1);
     assert_int_equal(v->t[0], 11);
@@ -299,7 +299,7 @@ static void test_set_del(void **state)
     char big[200];
     memset(big, 'v', sizeof big);
     begin(f);
-    assert_int_equal(csph_rstate_set(f->s, &s, 12, 1, big, sizeof big, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_set(f->s, &s, 12, 1, big, sizeof big, &err), CSPH_ERR_OK);
     assert_int_equal(strlen(get(f, &s, 12, 1)), CSPH_RS_VALUE_MAX);
     end(f, 1);
 }
@@ -308,8 +308,8 @@ static void test_set_del(void **state)
 static void test_drop(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
-    struct csph_rs_series lo = ser('W', 1, "A", 1), s = ser('W', 1, "B", 1),
+    struct hub_error err = {0};
+    struct hub_rs_series lo = ser('W', 1, "A", 1), s = ser('W', 1, "B", 1),
                           hi = ser('W', 1, "C", 1), pre = ser('W', 1, "BB", 2);
     char val[41];
     memset(val, 'x', 40);
@@ -327,24 +327,24 @@ static void test_drop(void **state)
     assert_int_equal(before, 3030);
     MDB_txn *rt;
     assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &rt), 0);
-    assert_int_equal(csph_rstate_size(rt, &entries0, &bytes0, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_size(rt, &entries0, &bytes0, &err), CSPH_ERR_OK);
     mdb_txn_abort(rt);
     /* dropped in a transaction that aborts: still there */
     begin(f);
     uint64_t n = 0;
-    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 3000);
     assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 0);
     end(f, 0);
     assert_int_equal(state_entries(f), before);
     begin(f);
     assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 3000);
-    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 3000);
     end(f, 1);
     assert_int_equal(state_entries(f), before - 3000);
     assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &rt), 0);
-    assert_int_equal(csph_rstate_size(rt, &entries1, &bytes1, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_size(rt, &entries1, &bytes1, &err), CSPH_ERR_OK);
     mdb_txn_abort(rt);
     assert_int_equal(entries1, entries0 - 3000);
     assert_true(bytes1 < bytes0);
@@ -353,10 +353,10 @@ static void test_drop(void **state)
     assert_int_equal(range(f, &lo, INT64_MIN, INT64_MAX, 0)->n, 10);
     assert_int_equal(range(f, &hi, INT64_MIN, INT64_MAX, 0)->n, 10);
     assert_int_equal(range(f, &pre, INT64_MIN, INT64_MAX, 0)->n, 10);
-    assert_int_equal(csph_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK); /* again: nothing */
+    assert_int_equal(hub_rstate_drop(f->s, &s, &n, &err), CSPH_ERR_OK); /* again: nothing */
     assert_int_equal(n, 0);
     /* another series between two others (C sorts before BB: the key's length first) */
-    assert_int_equal(csph_rstate_drop(f->s, &hi, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_drop(f->s, &hi, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 10);
     assert_int_equal(range(f, &pre, INT64_MIN, INT64_MAX, 0)->n, 10);
     assert_int_equal(range(f, &lo, INT64_MIN, INT64_MAX, 0)->n, 10);
@@ -368,29 +368,29 @@ static void test_drop(void **state)
 static void test_meta(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     char buf[16];
     size_t len = 0;
     int found = -1;
     begin(f);
-    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+    assert_int_equal(hub_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
                      CSPH_ERR_OK);
     assert_int_equal(found, 0);
-    assert_int_equal(csph_rstate_meta_put(f->s, "version", "v3", 2, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_rstate_meta_put(f->s, "other", "0123456789abcdef", 16, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_meta_put(f->s, "version", "v3", 2, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_meta_put(f->s, "other", "0123456789abcdef", 16, &err), CSPH_ERR_OK);
     end(f, 1);
     begin(f);
-    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+    assert_int_equal(hub_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
                      CSPH_ERR_OK);
     assert_int_equal(found, 1);
     assert_int_equal(len, 2);
     assert_memory_equal(buf, "v3", 2);
     /* a value longer than the buffer: cut to it */
-    assert_int_equal(csph_rstate_meta_get(f->s, "other", buf, 4, &len, &found, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_meta_get(f->s, "other", buf, 4, &len, &found, &err), CSPH_ERR_OK);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "0123", 4);
-    assert_int_equal(csph_rstate_meta_put(f->s, "version", "v4", 2, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
+    assert_int_equal(hub_rstate_meta_put(f->s, "version", "v4", 2, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_meta_get(f->s, "version", buf, sizeof buf, &len, &found, &err),
                      CSPH_ERR_OK);
     assert_memory_equal(buf, "v4", 2);
     end(f, 0);
@@ -400,7 +400,7 @@ static void test_meta(void **state)
 static void test_abort_and_reopen(void **state)
 {
     struct fx *f = *state;
-    struct csph_rs_series s = ser('W', 9, "K", 1);
+    struct hub_rs_series s = ser('W', 9, "K", 1);
     begin(f); /* the databases are created in this one, which aborts */
     put(f, &s, 1, 1, "gone", 0);
     end(f, 0);
@@ -414,9 +414,9 @@ static void test_abort_and_reopen(void **state)
     assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 2);
     end(f, 0);
     mdb_env_close(f->env);
-    csph_rstate_free(&f->s);
-    struct csph_error err = {0};
-    assert_int_equal(csph_rstate_new(&f->s, &err), CSPH_ERR_OK);
+    hub_rstate_free(&f->s);
+    struct hub_error err = {0};
+    assert_int_equal(hub_rstate_new(&f->s, &err), CSPH_ERR_OK);
     env_open(f);
     begin(f);
     struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
@@ -429,10 +429,10 @@ static void test_abort_and_reopen(void **state)
 static void test_key_lengths(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     unsigned char key[CSPH_RS_KEY_MAX + 1];
     memset(key, 'k', sizeof key);
-    struct csph_rs_series ok = ser('W', 1, key, CSPH_RS_KEY_MAX),
+    struct hub_rs_series ok = ser('W', 1, key, CSPH_RS_KEY_MAX),
                           bad = ser('W', 1, key, CSPH_RS_KEY_MAX + 1);
     int existed;
     uint64_t n;
@@ -440,10 +440,10 @@ static void test_key_lengths(void **state)
     put(f, &ok, 1, 1, "max", 0);
     assert_string_equal(get(f, &ok, 1, 1), "max");
     assert_int_equal(range(f, &ok, INT64_MIN, INT64_MAX, 0)->n, 1);
-    assert_int_not_equal(csph_rstate_put(f->s, &bad, 1, 1, "x", 1, &existed, &err), CSPH_ERR_OK);
-    assert_int_not_equal(csph_rstate_set(f->s, &bad, 1, 1, "x", 1, &err), CSPH_ERR_OK);
-    assert_int_not_equal(csph_rstate_drop(f->s, &bad, &n, &err), CSPH_ERR_OK);
-    assert_int_not_equal(csph_rstate_del(f->s, &bad, 1, 1, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_rstate_put(f->s, &bad, 1, 1, "x", 1, &existed, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_rstate_set(f->s, &bad, 1, 1, "x", 1, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_rstate_drop(f->s, &bad, &n, &err), CSPH_ERR_OK);
+    assert_int_not_equal(hub_rstate_del(f->s, &bad, 1, 1, &err), CSPH_ERR_OK);
     end(f, 0);
 }
 
@@ -454,13 +454,13 @@ static void test_long_key_beside_short_key(void **state)
      * compound keys reach 408): a 300-byte key and the 44-byte key that is
      * its start (300 = 256 + 44) */
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     unsigned char longkey[300];
     memset(longkey, 'p', sizeof longkey);
     /* the bytes after the shorter key's end sort between the shorter
      * series' times 1 and 2^62 */
     longkey[44] = 0x80;
-    struct csph_rs_series shrt = ser('W', 1, longkey, 44), lng = ser('W', 1, longkey, 300);
+    struct hub_rs_series shrt = ser('W', 1, longkey, 44), lng = ser('W', 1, longkey, 300);
     begin(f);
     put(f, &shrt, 1, 1, "short-1", 0);
     put(f, &shrt, (int64_t)1 << 62, 2, "short-2", 0);
@@ -476,7 +476,7 @@ static void test_long_key_beside_short_key(void **state)
         fail_msg("the 44-byte key's series shows %zu of its 2 records beside a 300-byte key that "
                  "starts with it", v->n);
     uint64_t n = 0;
-    assert_int_equal(csph_rstate_drop(f->s, &shrt, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_drop(f->s, &shrt, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(range(f, &lng, INT64_MIN, INT64_MAX, 0)->n, 1);
     end(f, 0);
@@ -491,31 +491,31 @@ static void test_long_key_beside_short_key(void **state)
 static void test_filter(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     char key[32];
     enum { N = 40000 };
     begin(f); /* half before the filter exists */
     for (int i = 0; i < N / 2; i++) {
         int n = snprintf(key, sizeof key, "P-%06d", i);
-        struct csph_rs_series sr = ser('W', 1, key, (size_t)n);
+        struct hub_rs_series sr = ser('W', 1, key, (size_t)n);
         put(f, &sr, DAY, (uint64_t)i + 1, "", 0);
     }
     end(f, 1);
-    assert_int_equal(csph_rstate_cache(f->s, 64 << 10, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_cache(f->s, 64 << 10, &err), CSPH_ERR_OK);
     begin(f); /* the filter is built from the state here */
     for (int i = N / 2; i < N; i++) {
         int n = snprintf(key, sizeof key, "P-%06d", i);
-        struct csph_rs_series sr = ser('W', 1, key, (size_t)n);
+        struct hub_rs_series sr = ser('W', 1, key, (size_t)n);
         put(f, &sr, DAY, (uint64_t)i + 1, "", 0);
     }
     int absent_maybe = 0;
     for (int i = 0; i < N; i++) {
         int n = snprintf(key, sizeof key, "P-%06d", i);
-        struct csph_rs_series sr = ser('W', 1, key, (size_t)n);
-        if (!csph_rstate_may_exist(f->s, &sr))
+        struct hub_rs_series sr = ser('W', 1, key, (size_t)n);
+        if (!hub_rstate_may_exist(f->s, &sr))
             fail_msg("series %s holds a record but the filter says it is empty", key);
-        struct csph_rs_series other = ser('W', 2, key, (size_t)n); /* another rule's */
-        absent_maybe += csph_rstate_may_exist(f->s, &other);
+        struct hub_rs_series other = ser('W', 2, key, (size_t)n); /* another rule's */
+        absent_maybe += hub_rstate_may_exist(f->s, &other);
     }
     end(f, 1);
     print_message("filter: %d of %d empty series may exist\n", absent_maybe, N);

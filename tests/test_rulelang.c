@@ -18,8 +18,8 @@
 #include "timefmt.h"
 
 struct fx {
-    struct csph_arena arena;
-    struct csph_yaml y;
+    struct hub_arena arena;
+    struct hub_yaml y;
     msgpack_sbuffer sb;
     msgpack_zone zone;
     msgpack_object ev;
@@ -37,8 +37,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    csph_yaml_free(&f->y);
-    csph_arena_free(&f->arena);
+    hub_yaml_free(&f->y);
+    hub_arena_free(&f->arena);
     msgpack_sbuffer_destroy(&f->sb);
     msgpack_zone_destroy(&f->zone);
     free(f);
@@ -55,22 +55,22 @@ static int64_t T(const char *rfc3339)
 /* Load YAML text as the file "t.yaml": its value for key. */
 static yaml_node_t *node_of(struct fx *f, const char *yaml, const char *key)
 {
-    struct csph_error err = {0};
-    csph_yaml_free(&f->y);
-    if (csph_yaml_load_text(&f->y, "t.yaml", (const unsigned char *)yaml, strlen(yaml), &err))
+    struct hub_error err = {0};
+    hub_yaml_free(&f->y);
+    if (hub_yaml_load_text(&f->y, "t.yaml", (const unsigned char *)yaml, strlen(yaml), &err))
         fail_msg("yaml: %s", err.message);
-    yaml_node_t *n = csph_yaml_get(&f->y, csph_yaml_root(&f->y), key);
+    yaml_node_t *n = hub_yaml_get(&f->y, hub_yaml_root(&f->y), key);
     assert_non_null(n);
     return n;
 }
 
 /* Compile "match: <text>" into c (fails the test when refused). */
-static void cond(struct fx *f, const char *match, struct csph_cond *c)
+static void cond(struct fx *f, const char *match, struct hub_cond *c)
 {
     char yaml[2048];
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     snprintf(yaml, sizeof yaml, "# a test\nmatch: %s\n", match);
-    if (csph_cond_compile(&f->arena, &f->y, node_of(f, yaml, "match"), c, &err))
+    if (hub_cond_compile(&f->arena, &f->y, node_of(f, yaml, "match"), c, &err))
         fail_msg("compiling %s: %s", match, err.message);
 }
 
@@ -78,10 +78,10 @@ static void cond(struct fx *f, const char *match, struct csph_cond *c)
 static void refused(struct fx *f, const char *match, const char *says)
 {
     char yaml[2048];
-    struct csph_cond c;
-    struct csph_error err = {0};
+    struct hub_cond c;
+    struct hub_error err = {0};
     snprintf(yaml, sizeof yaml, "# a test\nmatch: %s\n", match);
-    enum csph_err rc = csph_cond_compile(&f->arena, &f->y, node_of(f, yaml, "match"), &c, &err);
+    enum hub_err rc = hub_cond_compile(&f->arena, &f->y, node_of(f, yaml, "match"), &c, &err);
     if (rc == CSPH_ERR_OK)
         fail_msg("accepted: %s", match);
     assert_int_equal(rc, CSPH_ERR_CONFIG);
@@ -102,9 +102,9 @@ static const msgpack_object *event(struct fx *f, const char *json)
 /* Whether the test (or group) holds for the event. */
 static int holds(struct fx *f, const char *match, const char *json)
 {
-    struct csph_cond c;
+    struct hub_cond c;
     cond(f, match, &c);
-    return csph_cond_eval(&c, event(f, json));
+    return hub_cond_eval(&c, event(f, json));
 }
 
 /* =, != and a missing field (every test on it false, != included; missing true). */
@@ -178,9 +178,9 @@ static void test_ordering(void **state)
     assert_false(holds(f, "\"dash_score < abc\"", "{\"dash_score\":14}"));
 
     /* an unsigned value above INT64_MAX against negative and positive literals */
-    struct csph_cond gt, lt, eq;
+    struct hub_cond gt, lt, eq;
     cond(f, "\"n > -1\"", &gt);
-    struct csph_cond big;
+    struct hub_cond big;
     cond(f, "\"n > 9223372036854775806\"", &big);
     cond(f, "\"n < 5\"", &lt);
     cond(f, "\"n = 5\"", &eq);
@@ -196,10 +196,10 @@ static void test_ordering(void **state)
     size_t off = 0;
     msgpack_zone_clear(&f->zone);
     assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &o), MSGPACK_UNPACK_SUCCESS);
-    assert_true(csph_cond_eval(&gt, &o));
-    assert_true(csph_cond_eval(&big, &o));
-    assert_false(csph_cond_eval(&lt, &o));
-    assert_false(csph_cond_eval(&eq, &o));
+    assert_true(hub_cond_eval(&gt, &o));
+    assert_true(hub_cond_eval(&big, &o));
+    assert_false(hub_cond_eval(&lt, &o));
+    assert_false(hub_cond_eval(&eq, &o));
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -257,22 +257,22 @@ static void test_groups(void **state)
     assert_false(holds(f, "{all: [\"a = 1\", \"b = 2\"]}", "{\"b\":2}"));
     /* an empty list holds */
     assert_true(holds(f, "[]", "{}"));
-    struct csph_cond zero;
+    struct hub_cond zero;
     memset(&zero, 0, sizeof zero);
-    assert_true(csph_cond_eval(&zero, event(f, "{}")));
+    assert_true(hub_cond_eval(&zero, event(f, "{}")));
     /* seven groups deep (the test 8 deep) is allowed */
     assert_true(holds(f, "[{all: [{all: [{all: [{all: [{all: [{all: [{all: [\"a = 1\"]}]}]}]}]}]}]}]",
                       "{\"a\":1}"));
 }
 
-static int count_test(void *ctx, const struct csph_cond *t)
+static int count_test(void *ctx, const struct hub_cond *t)
 {
     (void)t;
     (*(int *)ctx)++;
     return 0;
 }
 
-static int stop_at_b(void *ctx, const struct csph_cond *t)
+static int stop_at_b(void *ctx, const struct hub_cond *t)
 {
     (*(int *)ctx)++;
     return !strcmp(t->field.text, "b") ? 7 : 0;
@@ -282,13 +282,13 @@ static int stop_at_b(void *ctx, const struct csph_cond *t)
 static void test_each_test(void **state)
 {
     struct fx *f = *state;
-    struct csph_cond c;
+    struct hub_cond c;
     cond(f, "[\"a = 1\", {any: [\"b = 2\", {all: [\"c = 3\", \"d = 4\"]}]}, \"e exists\"]", &c);
     int n = 0;
-    assert_int_equal(csph_cond_each_test(&c, count_test, &n), 0);
+    assert_int_equal(hub_cond_each_test(&c, count_test, &n), 0);
     assert_int_equal(n, 5);
     n = 0;
-    assert_int_equal(csph_cond_each_test(&c, stop_at_b, &n), 7);
+    assert_int_equal(hub_cond_each_test(&c, stop_at_b, &n), 7);
     assert_int_equal(n, 2);
     /* the line each test is written on */
     cond(f, "\n  - \"a = 1\"\n  - \"b = 2\"", &c);
@@ -326,38 +326,38 @@ static void test_refused(void **state)
 static void test_paths(void **state)
 {
     struct fx *f = *state;
-    struct csph_path p;
-    assert_int_equal(csph_path_compile(&f->arena, "victim", 6, &p), 0);
+    struct hub_path p;
+    assert_int_equal(hub_path_compile(&f->arena, "victim", 6, &p), 0);
     assert_int_equal(p.nseg, 1);
     assert_string_equal(p.text, "victim");
-    assert_int_equal(csph_path_compile(&f->arena, "location.lsoa", 13, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, "location.lsoa", 13, &p), 0);
     assert_int_equal(p.nseg, 2);
     assert_int_equal(p.seg[1].n, 4);
-    assert_int_equal(csph_path_compile(&f->arena, "a.b.c.d.e.f", 11, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, "a.b.c.d.e.f", 11, &p), 0);
     assert_int_equal(p.nseg, 6);
-    assert_int_equal(csph_path_compile(&f->arena, "a.b.c.d.e.f.g", 13, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, "", 0, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, ".a", 2, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, "a.", 2, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, "a..b", 4, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, "vic tim", 7, &p), -1);
-    assert_int_equal(csph_path_compile(&f->arena, "dash-score_2", 12, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, "a.b.c.d.e.f.g", 13, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, "", 0, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, ".a", 2, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, "a.", 2, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, "a..b", 4, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, "vic tim", 7, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, "dash-score_2", 12, &p), 0);
     char longname[CSPH_PATH_TEXT_MAX + 2];
     memset(longname, 'a', sizeof longname);
-    assert_int_equal(csph_path_compile(&f->arena, longname, CSPH_PATH_TEXT_MAX, &p), 0);
-    assert_int_equal(csph_path_compile(&f->arena, longname, CSPH_PATH_TEXT_MAX + 1, &p), -1);
+    assert_int_equal(hub_path_compile(&f->arena, longname, CSPH_PATH_TEXT_MAX, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, longname, CSPH_PATH_TEXT_MAX + 1, &p), -1);
     /* only the n bytes given count */
-    assert_int_equal(csph_path_compile(&f->arena, "victim junk", 6, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, "victim junk", 6, &p), 0);
     assert_string_equal(p.text, "victim");
 
-    assert_int_equal(csph_path_compile(&f->arena, "location.lsoa", 13, &p), 0);
+    assert_int_equal(hub_path_compile(&f->arena, "location.lsoa", 13, &p), 0);
     const msgpack_object *o = event(f, "{\"location\":{\"lsoa\":\"E01\",\"id\":\"L\"},\"lsoa\":\"top\"}");
-    const msgpack_object *v = csph_path_get(o, &p);
+    const msgpack_object *v = hub_path_get(o, &p);
     assert_non_null(v);
     assert_int_equal(v->type, MSGPACK_OBJECT_STR);
     assert_memory_equal(v->via.str.ptr, "E01", 3);
     o = event(f, "{\"location\":[1,2]}");
-    assert_null(csph_path_get(o, &p));
+    assert_null(hub_path_get(o, &p));
 }
 
 /* ---- reason templates ----------------------------------------------------- */
@@ -366,25 +366,25 @@ struct rendered {
     char buf[512];
 };
 
-static const char *render(struct fx *f, const char *s, const struct csph_tmpl_values *v,
+static const char *render(struct fx *f, const char *s, const struct hub_tmpl_values *v,
                           struct rendered *out)
 {
-    struct csph_tmpl t;
-    struct csph_error err = {0};
-    if (csph_tmpl_compile(&f->arena, &f->y, node_of(f, "# a reason\nreason: r\n", "reason"), s, 0,
-                          "marac", &t, &err))
+    struct hub_tmpl t;
+    struct hub_error err = {0};
+    if (hub_tmpl_compile(&f->arena, &f->y, node_of(f, "# a reason\nreason: r\n", "reason"), s, 0,
+                         "marac", &t, &err))
         fail_msg("compiling '%s': %s", s, err.message);
-    csph_tmpl_render(&t, v, out->buf, sizeof out->buf);
+    hub_tmpl_render(&t, v, out->buf, sizeof out->buf);
     return out->buf;
 }
 
 static void tmpl_refused(struct fx *f, const char *s, int restricted, const char *says)
 {
-    struct csph_tmpl t;
-    struct csph_error err = {0};
-    enum csph_err rc = csph_tmpl_compile(&f->arena, &f->y,
-                                         node_of(f, "# a reason\nreason: r\n", "reason"), s,
-                                         restricted, "channel", &t, &err);
+    struct hub_tmpl t;
+    struct hub_error err = {0};
+    enum hub_err rc = hub_tmpl_compile(&f->arena, &f->y,
+                                       node_of(f, "# a reason\nreason: r\n", "reason"), s,
+                                       restricted, "channel", &t, &err);
     if (rc == CSPH_ERR_OK)
         fail_msg("accepted '%s'", s);
     assert_int_equal(rc, CSPH_ERR_CONFIG);
@@ -403,7 +403,7 @@ static void test_templates(void **state)
     const msgpack_object *ev = event(f, "{\"x\":7,\"neg\":-3,\"ratio\":2.5,\"flag\":true,"
                                         "\"location\":{\"lsoa\":\"E01000001\"},"
                                         "\"reported_at\":\"2025-04-04T10:00:00Z\",\"list\":[1]}");
-    struct csph_tmpl_values v = {
+    struct hub_tmpl_values v = {
         .count = 3, .distinct = 2, .nkey = 1, .key_names = names, .key_values = values,
         .key_lens = lens, .first_ms = T("2025-01-02T19:00:00Z"), .last_ms = T("2025-04-03T20:00:00Z"),
         .date_ms = T("2025-04-03T20:00:00Z"), .threshold = 3, .window = 183, .within = 365,
@@ -449,20 +449,20 @@ static void test_templates(void **state)
 static void test_template_truncation(void **state)
 {
     struct fx *f = *state;
-    struct csph_tmpl t;
-    struct csph_error err = {0};
-    struct csph_tmpl_values v = {.count = 12345};
+    struct hub_tmpl t;
+    struct hub_error err = {0};
+    struct hub_tmpl_values v = {.count = 12345};
     char buf[6];
-    assert_int_equal(csph_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
-                                       "\xc3\xa9\xc3\xa9\xc3\xa9{count}", 0, "marac", &t, &err),
+    assert_int_equal(hub_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
+                                      "\xc3\xa9\xc3\xa9\xc3\xa9{count}", 0, "marac", &t, &err),
                      CSPH_ERR_OK);
-    csph_tmpl_render(&t, &v, buf, sizeof buf);
+    hub_tmpl_render(&t, &v, buf, sizeof buf);
     assert_string_equal(buf, "\xc3\xa9\xc3\xa9"); /* 4 bytes: the third would be cut */
     char big[16];
-    csph_tmpl_render(&t, &v, big, sizeof big);
+    hub_tmpl_render(&t, &v, big, sizeof big);
     assert_string_equal(big, "\xc3\xa9\xc3\xa9\xc3\xa9" "12345");
     char small[9];
-    csph_tmpl_render(&t, &v, small, sizeof small);
+    hub_tmpl_render(&t, &v, small, sizeof small);
     assert_string_equal(small, "\xc3\xa9\xc3\xa9\xc3\xa9" "12");
 }
 
@@ -478,11 +478,11 @@ static void test_template_refused(void **state)
     tmpl_refused(f, "{key} on {date}", 1, "{date}");
     tmpl_refused(f, "{key} {field:summary}", 1, "{field:summary}");
     /* what shows only that a case exists is allowed */
-    struct csph_tmpl t;
-    struct csph_error err = {0};
-    assert_int_equal(csph_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
-                                       "{key_name} {key} {panel} {priority} {rule} {due}", 1,
-                                       "channel", &t, &err), CSPH_ERR_OK);
+    struct hub_tmpl t;
+    struct hub_error err = {0};
+    assert_int_equal(hub_tmpl_compile(&f->arena, &f->y, node_of(f, "reason: r\n", "reason"),
+                                      "{key_name} {key} {panel} {priority} {rule} {due}", 1,
+                                      "channel", &t, &err), CSPH_ERR_OK);
 }
 
 int main(void)

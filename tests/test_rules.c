@@ -39,7 +39,7 @@
 struct dcopy {
     char rule[80];
     char panel[80];
-    enum csph_priority prio;
+    enum hub_priority prio;
     char key[300];   /* name=value,name=value */
     char reason[512];
     uint64_t ev[256];
@@ -59,8 +59,8 @@ struct fx {
     char *dir;
     MDB_env *env;
     MDB_txn *txn; /* an open batch, or NULL: each event in its own txn */
-    struct csph_config cfg;
-    struct csph_rules *rules;
+    struct hub_config cfg;
+    struct hub_rules *rules;
     char rules_path[1024];
     uint64_t seq;
     int64_t recv_override; /* >0: the next event's received_at */
@@ -68,7 +68,7 @@ struct fx {
     msgpack_sbuffer sb;
     msgpack_zone zone;
     struct got got;
-    int64_t eval_ns; /* time spent in csph_rules_eval */
+    int64_t eval_ns; /* time spent in hub_rules_eval */
     int64_t put_ns;  /* time spent in the baseline put of the event bytes */
     int baseline;    /* also put each event's bytes into a "test.log" database */
 };
@@ -83,18 +83,18 @@ static int64_t now_ns(void)
 
 /* The project's schemas: the loader checks every type and field a rule
  * names against them. Loaded once for the whole program. */
-static const struct csph_schemas *test_schemas(const void *unused)
+static const struct hub_schemas *test_schemas(const void *unused)
 {
-    static struct csph_schemas *schemas;
+    static struct hub_schemas *schemas;
     (void)unused;
     if (!schemas) {
-        struct csph_config cfg;
-        struct csph_error err = {0};
+        struct hub_config cfg;
+        struct hub_error err = {0};
         const char *names[CSPH_MAX_PANELS];
-        csph_config_defaults(&cfg);
+        hub_config_defaults(&cfg);
         for (size_t i = 0; i < cfg.npanels; i++)
             names[i] = cfg.panels[i].name;
-        if (csph_schemas_load(&schemas, cfg.schemas_dir, names, cfg.npanels, &err))
+        if (hub_schemas_load(&schemas, cfg.schemas_dir, names, cfg.npanels, &err))
             fail_msg("loading the schemas: %s", err.message);
     }
     return schemas;
@@ -126,10 +126,10 @@ static void env_close(struct fx *f)
 
 static void rules_load_path(struct fx *f, const char *path)
 {
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     if (path != f->rules_path)
         snprintf(f->rules_path, sizeof f->rules_path, "%s", path);
-    enum csph_err rc = csph_rules_load(&f->rules, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err);
+    enum hub_err rc = hub_rules_load(&f->rules, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err);
     if (rc)
         fail_msg("loading %s: %s", path, err.message);
 }
@@ -144,18 +144,18 @@ static void rules_use(struct fx *f, const char *name, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
-    csph_rules_destroy(&f->rules);
+    hub_rules_destroy(&f->rules);
     rules_load_path(f, path);
 }
 
 static int setup_with(void **state, int default_pack)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     f->dir = tu_tmpdir("rules");
-    csph_config_defaults(&f->cfg);
+    hub_config_defaults(&f->cfg);
     snprintf(f->cfg.panels_file, sizeof f->cfg.panels_file, "%s/panels.yaml", config_dir());
-    if (csph_config_load_panels(&f->cfg, &err))
+    if (hub_config_load_panels(&f->cfg, &err))
         fail_msg("panels: %s", err.message);
     if (default_pack) {
         char path[1024];
@@ -185,9 +185,9 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     env_close(f);
-    csph_rules_destroy(&f->rules);
+    hub_rules_destroy(&f->rules);
     assert_null(f->rules);
-    csph_rules_destroy(&f->rules); /* NULL is fine */
+    hub_rules_destroy(&f->rules); /* NULL is fine */
     msgpack_sbuffer_destroy(&f->sb);
     msgpack_zone_destroy(&f->zone);
     tu_rmrf(f->dir);
@@ -216,7 +216,7 @@ static int64_t T(const char *rfc3339)
     return ms;
 }
 
-static void copy_drafts(struct fx *f, const struct csph_alert_draft *d, size_t n)
+static void copy_drafts(struct fx *f, const struct hub_alert_draft *d, size_t n)
 {
     assert_true(n <= 16);
     f->got.n = n;
@@ -226,7 +226,7 @@ static void copy_drafts(struct fx *f, const struct csph_alert_draft *d, size_t n
         snprintf(c->rule, sizeof c->rule, "%s", d[i].rule);
         assert_true(d[i].panel_index >= 0 && (size_t)d[i].panel_index < f->cfg.npanels);
         snprintf(c->panel, sizeof c->panel, "%s", f->cfg.panels[d[i].panel_index].name);
-        assert_string_equal(csph_rules_name(f->rules, (size_t)d[i].rule_index), d[i].rule);
+        assert_string_equal(hub_rules_name(f->rules, (size_t)d[i].rule_index), d[i].rule);
         c->prio = d[i].priority;
         size_t off = 0;
         for (size_t k = 0; k < d[i].nkey; k++)
@@ -269,7 +269,7 @@ static struct got *pub(struct fx *f, const char *type, int64_t occ_ms, const cha
     size_t off = 0;
     assert_int_equal(msgpack_unpack(f->sb.data, f->sb.size, &off, &f->zone, &obj),
                      MSGPACK_UNPACK_SUCCESS);
-    struct csph_rule_event ev = {
+    struct hub_rule_event ev = {
         .seq = seq, .type = type, .type_len = strlen(type), .occurred_ms = occ_ms,
         .received_ms = f->recv_override > 0 ? f->recv_override : occ_ms + MINUTE, .obj = &obj,
     };
@@ -277,9 +277,9 @@ static struct got *pub(struct fx *f, const char *type, int64_t occ_ms, const cha
     int own = f->txn == NULL;
     if (own)
         begin(f);
-    const struct csph_alert_draft *d;
+    const struct hub_alert_draft *d;
     size_t n;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     if (f->baseline) {
         /* what the log append costs at the least: one put of the bytes */
         int64_t s0 = now_ns();
@@ -290,7 +290,7 @@ static struct got *pub(struct fx *f, const char *type, int64_t occ_ms, const cha
         f->put_ns += now_ns() - s0;
     }
     int64_t s1 = now_ns();
-    enum csph_err rc = csph_rules_eval(f->rules, f->txn, &ev, &d, &n, &err);
+    enum hub_err rc = hub_rules_eval(f->rules, f->txn, &ev, &d, &n, &err);
     f->eval_ns += now_ns() - s1;
     if (rc)
         fail_msg("eval %s: %s", json, err.message);
@@ -351,11 +351,11 @@ static struct got *asb(struct fx *f, int64_t t, const char *victim, const char *
 }
 
 /* A panel's decision on the alert anchored at anchor (its highest evidence
- * seq), keyed victim = key: csph_rules_decision's drafts (copied). */
+ * seq), keyed victim = key: hub_rules_decision's drafts (copied). */
 static struct got *decide_ev(struct fx *f, const char *panel, const char *key,
                              const uint64_t *evidence, size_t nevidence, int accepted, int64_t at)
 {
-    struct csph_rule_decision dec = {0};
+    struct hub_rule_decision dec = {0};
     uint64_t anchor = 0;
     for (size_t i = 0; i < nevidence; i++)
         anchor = evidence[i] > anchor ? evidence[i] : anchor;
@@ -365,7 +365,7 @@ static struct got *decide_ev(struct fx *f, const char *panel, const char *key,
     dec.occurred_ms = at;
     dec.received_ms = at + MINUTE;
     dec.accepted = accepted;
-    dec.panel_index = csph_config_panel_find(&f->cfg, panel, strlen(panel));
+    dec.panel_index = hub_config_panel_find(&f->cfg, panel, strlen(panel));
     assert_true(dec.panel_index >= 0);
     dec.nkey = 1;
     dec.key_values[0] = key;
@@ -374,10 +374,10 @@ static struct got *decide_ev(struct fx *f, const char *panel, const char *key,
     int own = f->txn == NULL;
     if (own)
         begin(f);
-    const struct csph_alert_draft *d;
+    const struct hub_alert_draft *d;
     size_t n;
-    struct csph_error err = {0};
-    if (csph_rules_decision(f->rules, f->txn, &dec, &d, &n, &err))
+    struct hub_error err = {0};
+    if (hub_rules_decision(f->rules, f->txn, &dec, &d, &n, &err))
         fail_msg("decision: %s", err.message);
     copy_drafts(f, d, n);
     if (own)
@@ -405,34 +405,34 @@ static void test_load_default_pack(void **state)
         "iom.neighbourhood", "mace.missing", "mace.exploitation", "community-marac.mental-health",
         "sgv.index", "channel.radicalisation", "tasking.hotspot", "overdue",
     };
-    assert_int_equal(csph_rules_count(f->rules), sizeof pack / sizeof *pack);
+    assert_int_equal(hub_rules_count(f->rules), sizeof pack / sizeof *pack);
     for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)
-        assert_string_equal(csph_rules_name(f->rules, i), pack[i]);
-    assert_null(csph_rules_name(f->rules, 99));
+        assert_string_equal(hub_rules_name(f->rules, i), pack[i]);
+    assert_null(hub_rules_name(f->rules, 99));
 
-    const char *dg = csph_rules_digest(f->rules);
+    const char *dg = hub_rules_digest(f->rules);
     assert_int_equal(strlen(dg), 32);
     for (const char *p = dg; *p; p++)
         assert_true((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'));
     /* Same inputs, same digest; a panel's restricted flag changes it. */
-    struct csph_rules *again = NULL;
-    struct csph_error err = {0};
-    assert_int_equal(csph_rules_load(&again, f->rules_path, f->cfg.panels, f->cfg.npanels,
-                                     test_schemas(f), &err), CSPH_ERR_OK);
-    assert_string_equal(csph_rules_digest(again), dg);
-    csph_rules_destroy(&again);
-    struct csph_panel panels[CSPH_MAX_PANELS];
+    struct hub_rules *again = NULL;
+    struct hub_error err = {0};
+    assert_int_equal(hub_rules_load(&again, f->rules_path, f->cfg.panels, f->cfg.npanels,
+                                    test_schemas(f), &err), CSPH_ERR_OK);
+    assert_string_equal(hub_rules_digest(again), dg);
+    hub_rules_destroy(&again);
+    struct hub_panel panels[CSPH_MAX_PANELS];
     memcpy(panels, f->cfg.panels, sizeof panels);
-    int mappa = csph_config_panel_find(&f->cfg, "mappa", 5);
+    int mappa = hub_config_panel_find(&f->cfg, "mappa", 5);
     assert_true(mappa >= 0);
     panels[mappa].restricted = !panels[mappa].restricted;
-    assert_int_equal(csph_rules_load(&again, f->rules_path, panels, f->cfg.npanels, test_schemas(f), &err), CSPH_ERR_OK);
-    assert_string_not_equal(csph_rules_digest(again), dg);
-    csph_rules_destroy(&again);
+    assert_int_equal(hub_rules_load(&again, f->rules_path, panels, f->cfg.npanels, test_schemas(f), &err), CSPH_ERR_OK);
+    assert_string_not_equal(hub_rules_digest(again), dg);
+    hub_rules_destroy(&again);
 
-    assert_string_equal(csph_priority_name(CSPH_PRIORITY_HIGH), "high");
-    assert_int_equal(csph_priority_parse("medium", 6), CSPH_PRIORITY_MEDIUM);
-    assert_int_equal(csph_priority_parse("urgent", 6), -1);
+    assert_string_equal(hub_priority_name(CSPH_PRIORITY_HIGH), "high");
+    assert_int_equal(hub_priority_parse("medium", 6), CSPH_PRIORITY_MEDIUM);
+    assert_int_equal(hub_priority_parse("urgent", 6), -1);
     /* nothing happens for a type no rule takes */
     assert_int_equal(pub(f, "case.update", T("2025-01-01T00:00:00Z"),
                          "\"subject\":\"S-1\",\"panel\":\"marac\",\"status\":\"open\"")->n, 0);
@@ -1008,10 +1008,10 @@ static void test_forget_person(void **state)
     da(f, "V-GONE", t0 + DAY, 1);
     da(f, "V-KEEP", t0, 1);
     da(f, "V-KEEP", t0 + DAY, 1);
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     uint64_t n = 0;
     begin(f);
-    assert_int_equal(csph_rules_forget(f->rules, f->txn, "V-GONE", 6, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rules_forget(f->rules, f->txn, "V-GONE", 6, &n, &err), CSPH_ERR_OK);
     commit(f);
     assert_true(n >= 2); /* at least the two incidents in marac.escalation's window */
     /* the third incident of V-GONE no longer completes a window ... */
@@ -1030,14 +1030,14 @@ static void test_restart_mid_window(void **state)
     commit(f);
     /* close everything and start again from the data directory */
     env_close(f);
-    csph_rules_destroy(&f->rules);
+    hub_rules_destroy(&f->rules);
     env_open(f);
     rules_load_path(f, f->rules_path);
     const struct dcopy *d = of(asb(f, t0 + 2 * DAY, "V-RS", NULL, NULL), "asb-case-review.victim");
     assert_non_null(d);
     expect_evidence(d, 3, E(1), E(2), E(3));
     env_close(f);
-    csph_rules_destroy(&f->rules);
+    hub_rules_destroy(&f->rules);
     env_open(f);
     rules_load_path(f, f->rules_path);
     assert_int_equal(asb(f, t0 + 3 * DAY, "V-RS", NULL, NULL)->n, 0); /* never twice */
@@ -1194,9 +1194,9 @@ static void test_determinism_across_batches(void **state)
 static void state_size(struct fx *f, uint64_t *entries, uint64_t *bytes)
 {
     MDB_txn *txn;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     assert_int_equal(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(csph_rules_state_size(f->rules, txn, entries, bytes, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rules_state_size(f->rules, txn, entries, bytes, &err), CSPH_ERR_OK);
     mdb_txn_abort(txn);
 }
 
@@ -1206,31 +1206,31 @@ static void state_size(struct fx *f, uint64_t *entries, uint64_t *bytes)
 static void test_working_days(void **state)
 {
     struct fx *f = *state;
-    const struct csph_rules *r = f->rules;
+    const struct hub_rules *r = f->rules;
     /* Fri 19 Dec 2025 + 10: skips 25, 26 Dec and 1 Jan: Wed 7 Jan 2026 */
-    assert_int_equal(csph_rules_add_working_days(r, T("2025-12-19T15:30:00Z"), 10),
+    assert_int_equal(hub_rules_add_working_days(r, T("2025-12-19T15:30:00Z"), 10),
                      T("2026-01-07T15:30:00Z"));
     /* Thu 17 Apr 2025 + 1: Good Friday, the weekend, Easter Monday */
-    assert_int_equal(csph_rules_add_working_days(r, T("2025-04-17T09:00:00Z"), 1),
+    assert_int_equal(hub_rules_add_working_days(r, T("2025-04-17T09:00:00Z"), 1),
                      T("2025-04-22T09:00:00Z"));
     /* from a Saturday, + 1: Monday */
-    assert_int_equal(csph_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 1),
+    assert_int_equal(hub_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 1),
                      T("2025-03-10T09:00:00Z"));
-    assert_int_equal(csph_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 0),
+    assert_int_equal(hub_rules_add_working_days(r, T("2025-03-08T09:00:00Z"), 0),
                      T("2025-03-08T09:00:00Z"));
     /* 2028: Good Friday 14 Apr, Easter Monday 17 Apr */
-    assert_int_equal(csph_rules_add_working_days(r, T("2028-04-13T12:00:00Z"), 1),
+    assert_int_equal(hub_rules_add_working_days(r, T("2028-04-13T12:00:00Z"), 1),
                      T("2028-04-18T12:00:00Z"));
     /* 2022: Jubilee 2-3 Jun, state funeral 19 Sep */
-    assert_int_equal(csph_rules_add_working_days(r, T("2022-06-01T12:00:00Z"), 1),
+    assert_int_equal(hub_rules_add_working_days(r, T("2022-06-01T12:00:00Z"), 1),
                      T("2022-06-06T12:00:00Z"));
-    assert_int_equal(csph_rules_add_working_days(r, T("2022-09-16T12:00:00Z"), 1),
+    assert_int_equal(hub_rules_add_working_days(r, T("2022-09-16T12:00:00Z"), 1),
                      T("2022-09-20T12:00:00Z"));
 
-    /* csph_rules_due: the cadence the rule gives a priority */
+    /* hub_rules_due: the cadence the rule gives a priority */
     int rc_i = -1, acr_i = -1, hr_i = -1, ov_i = -1;
-    for (size_t i = 0; i < csph_rules_count(r); i++) {
-        const char *n = csph_rules_name(r, i);
+    for (size_t i = 0; i < hub_rules_count(r); i++) {
+        const char *n = hub_rules_name(r, i);
         if (!strcmp(n, "community-marac.repeat-caller"))
             rc_i = (int)i;
         if (!strcmp(n, "asb-case-review.victim"))
@@ -1241,17 +1241,17 @@ static void test_working_days(void **state)
             ov_i = (int)i;
     }
     int64_t raised = T("2025-12-19T10:00:00Z"), due = 0;
-    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_HIGH, raised, &due), 1);
+    assert_int_equal(hub_rules_due(r, rc_i, CSPH_PRIORITY_HIGH, raised, &due), 1);
     assert_int_equal(due, raised + 14 * DAY);
-    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_MEDIUM, raised, &due), 1);
+    assert_int_equal(hub_rules_due(r, rc_i, CSPH_PRIORITY_MEDIUM, raised, &due), 1);
     assert_int_equal(due, raised + 28 * DAY);
-    assert_int_equal(csph_rules_due(r, rc_i, CSPH_PRIORITY_STANDARD, raised, &due), 0);
-    assert_int_equal(csph_rules_due(r, acr_i, CSPH_PRIORITY_STANDARD, raised, &due), 1);
+    assert_int_equal(hub_rules_due(r, rc_i, CSPH_PRIORITY_STANDARD, raised, &due), 0);
+    assert_int_equal(hub_rules_due(r, acr_i, CSPH_PRIORITY_STANDARD, raised, &due), 1);
     assert_int_equal(due, T("2026-01-07T10:00:00Z"));
-    assert_int_equal(csph_rules_due(r, hr_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
-    assert_int_equal(csph_rules_due(r, ov_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
-    assert_int_equal(csph_rules_due(r, 999, CSPH_PRIORITY_HIGH, raised, &due), 0);
-    assert_int_equal(csph_rules_due(r, -1, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(hub_rules_due(r, hr_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(hub_rules_due(r, ov_i, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(hub_rules_due(r, 999, CSPH_PRIORITY_HIGH, raised, &due), 0);
+    assert_int_equal(hub_rules_due(r, -1, CSPH_PRIORITY_HIGH, raised, &due), 0);
 }
 
 /* ---- broken rule files --------------------------------------------------------------- */
@@ -1268,11 +1268,11 @@ static void expect_refused(struct fx *f, const char *text, int line, const char 
     fp = fopen(path, "w");
     fputs(text, fp);
     fclose(fp);
-    struct csph_rules *r = NULL;
-    struct csph_error err = {0};
-    enum csph_err rc = csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err);
+    struct hub_rules *r = NULL;
+    struct hub_error err = {0};
+    enum hub_err rc = hub_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err);
     if (rc == CSPH_ERR_OK) {
-        csph_rules_destroy(&r);
+        hub_rules_destroy(&r);
         fail_msg("accepted:\n%s", text);
     }
     assert_null(r);
@@ -1361,16 +1361,16 @@ static void test_broken_rule_files(void **state)
     fp = fopen(path, "w");
     fputs("calendar: cal2.yaml\nrules: []\n", fp);
     fclose(fp);
-    struct csph_rules *r = NULL;
-    struct csph_error err = {0};
-    assert_int_equal(csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err),
+    struct hub_rules *r = NULL;
+    struct hub_error err = {0};
+    assert_int_equal(hub_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err),
                      CSPH_ERR_CONFIG);
     snprintf(want, sizeof want, "%s:4: '2025-02-30' is not a date", cal);
     if (strncmp(err.message, want, strlen(want)))
         fail_msg("got '%s'", err.message);
     /* a missing rule file is an I/O error */
     snprintf(path, sizeof path, "%s/absent.yaml", f->dir);
-    assert_int_equal(csph_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err),
+    assert_int_equal(hub_rules_load(&r, path, f->cfg.panels, f->cfg.npanels, test_schemas(f), &err),
                      CSPH_ERR_IO);
     assert_null(r);
 }
@@ -1557,12 +1557,12 @@ static void test_aborts_restarts_reloads(void **state)
         i += n;
         if (batch % 7 == 6) {
             env_close(f);
-            csph_rules_destroy(&f->rules);
+            hub_rules_destroy(&f->rules);
             env_open(f);
             rules_load_path(f, f->rules_path);
             restarts++;
         } else if (batch % 5 == 4) {
-            csph_rules_destroy(&f->rules);
+            hub_rules_destroy(&f->rules);
             rules_load_path(f, f->rules_path);
             reloads++;
         }
@@ -1598,7 +1598,7 @@ static void test_eval_cost(void **state)
             commit(f);
     }
     printf("eval cost: %d mixed events in batches of %d, %zu drafts: %.2f us/event in "
-           "csph_rules_eval; baseline one put of the event bytes: %.2f us/event\n",
+           "hub_rules_eval; baseline one put of the event bytes: %.2f us/event\n",
            n, batch, drafts, (double)f->eval_ns / n / 1000.0, (double)f->put_ns / n / 1000.0);
     uint64_t entries, bytes;
     state_size(f, &entries, &bytes);
@@ -1661,7 +1661,7 @@ struct mrule {
     int64_t W;
     size_t ntiers;
     int64_t at_least[4];
-    enum csph_priority prio[4]; /* distinct per tier: a draft's priority gives its tier */
+    enum hub_priority prio[4];  /* distinct per tier: a draft's priority gives its tier */
     int distinct;               /* count distinct categories instead of events */
 };
 
@@ -1761,12 +1761,12 @@ static void expect_model(const struct got *g, const struct mrule *R, const struc
     if (!md->fired) {
         if (d)
             fail_msg("%s: %s raised %s for P-%d at seq %" PRIu64 "; the model raises nothing", ctx,
-                     R->name, csph_priority_name(d->prio), e->key, e->seq);
+                     R->name, hub_priority_name(d->prio), e->key, e->seq);
         return;
     }
     if (!d)
         fail_msg("%s: %s raised nothing for P-%d at seq %" PRIu64 "; the model raises %s with %zu "
-                 "events", ctx, R->name, e->key, e->seq, csph_priority_name(R->prio[md->tier]),
+                 "events", ctx, R->name, e->key, e->seq, hub_priority_name(R->prio[md->tier]),
                  md->nev);
     char key[32];
     snprintf(key, sizeof key, "caller=P-%d", e->key);
@@ -1774,7 +1774,7 @@ static void expect_model(const struct got *g, const struct mrule *R, const struc
     assert_int_equal(d->seq, e->seq);
     if (d->prio != R->prio[md->tier])
         fail_msg("%s: %s at seq %" PRIu64 ": priority %s, the model says %s", ctx, R->name, e->seq,
-                 csph_priority_name(d->prio), csph_priority_name(R->prio[md->tier]));
+                 hub_priority_name(d->prio), hub_priority_name(R->prio[md->tier]));
     int same = d->nev == md->nev;
     for (size_t i = 0; same && i < md->nev; i++)
         same = d->ev[i] == md->ev[i];
@@ -1937,7 +1937,7 @@ static void prop_send(struct fx *f, struct prop_run *run, const struct mrule *co
             commit(f);
         if (mode == 2) {
             env_close(f);
-            csph_rules_destroy(&f->rules);
+            hub_rules_destroy(&f->rules);
             env_open(f);
             rules_load_path(f, f->rules_path);
         }
@@ -2136,7 +2136,7 @@ static void test_abort_mid_window_resend(void **state)
     f->txn = NULL;
     f->seq = 2;
     env_close(f); /* and a restart after the abort */
-    csph_rules_destroy(&f->rules);
+    hub_rules_destroy(&f->rules);
     env_open(f);
     rules_load_path(f, f->rules_path);
     begin(f);
@@ -2602,13 +2602,13 @@ static void test_incident_no_chain(void **state)
 static void test_cache_off(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
-    assert_int_equal(csph_rules_cache(f->rules, 0, &err), CSPH_ERR_OK);
+    struct hub_error err = {0};
+    assert_int_equal(hub_rules_cache(f->rules, 0, &err), CSPH_ERR_OK);
     int64_t t0 = T("2025-01-01T10:00:00Z");
     da(f, "V-C", t0, 1);
     da(f, "V-C", t0 + DAY, 1);
     assert_non_null(of(da(f, "V-C", t0 + 2 * DAY, 1), "marac.escalation"));
-    assert_int_equal(csph_rules_cache(f->rules, 1u << 20, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rules_cache(f->rules, 1u << 20, &err), CSPH_ERR_OK);
     assert_null(of(da(f, "V-C", t0 + 3 * DAY, 1), "marac.escalation")); /* rebuilt: still quiet */
 }
 
@@ -2746,7 +2746,7 @@ static void test_loader_fields_and_when(void **state)
                             "    key_each:\n      - {key: caller, when: call}\n"
                             "      - {key: victim, when: asb.report, match: [\"vulnerable = true\"]}\n"
                             "    window_days: 30\n    tiers: [{at_least: 3, priority: medium}]\n");
-    assert_int_equal(csph_rules_count(f->rules), 1);
+    assert_int_equal(hub_rules_count(f->rules), 1);
 }
 
 int main(void)

@@ -211,9 +211,9 @@ static const char *schemas_path(void)
 
 static int setup(void **state)
 {
-    struct csph_schemas *s = NULL;
-    struct csph_error err = {0};
-    enum csph_err rc = csph_schemas_load(&s, schemas_path(), panels, NPANELS, &err);
+    struct hub_schemas *s = NULL;
+    struct hub_error err = {0};
+    enum hub_err rc = hub_schemas_load(&s, schemas_path(), panels, NPANELS, &err);
     if (rc) {
         fprintf(stderr, "cannot load schemas from %s: %s\n", schemas_path(), err.message);
         return -1;
@@ -224,25 +224,25 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct csph_schemas *s = *state;
-    csph_schemas_destroy(&s);
+    struct hub_schemas *s = *state;
+    hub_schemas_destroy(&s);
     assert_null(s);
     return 0;
 }
 
 /* Check e and assert the outcome: code, field path, and a message that
  * names the field. */
-static void check_event(const struct csph_schemas *s, struct ev *e, int require_source,
-                         enum csph_err code, const char *field, const char *message_part)
+static void check_event(const struct hub_schemas *s, struct ev *e, int require_source,
+                         enum hub_err code, const char *field, const char *message_part)
 {
     const msgpack_object *obj = ev_done(e);
-    struct csph_event_info info;
-    struct csph_error err = {0};
+    struct hub_event_info info;
+    struct hub_error err = {0};
     memset(&info, 0xAB, sizeof info);
-    struct csph_event_info before = info;
-    enum csph_err rc = csph_schema_check(s, obj, require_source, &info, &err);
+    struct hub_event_info before = info;
+    enum hub_err rc = hub_schema_check(s, obj, require_source, &info, &err);
     if (rc != code)
-        fail_msg("expected %s, got %s (field '%s': %s)", csph_err_name(code), csph_err_name(rc),
+        fail_msg("expected %s, got %s (field '%s': %s)", hub_err_name(code), hub_err_name(rc),
                  err.field, err.message);
     if (code == CSPH_ERR_OK) {
         ev_free(e);
@@ -272,55 +272,55 @@ static void check_event(const struct csph_schemas *s, struct ev *e, int require_
 
 static void test_load_real_schemas(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     size_t n = sizeof all_types / sizeof *all_types;
     /* The 11 types agencies publish, plus the 4 the hub writes itself. */
     static const char *const hub_types[] = {"alert.status", "audit.access", "rules.loaded",
                                             "timer.fired"};
-    assert_int_equal(csph_schemas_count(s), n + 4);
+    assert_int_equal(hub_schemas_count(s), n + 4);
     for (size_t i = 0; i < 4; i++)
-        assert_true(csph_schemas_find(s, hub_types[i], strlen(hub_types[i])) >= 0);
+        assert_true(hub_schemas_find(s, hub_types[i], strlen(hub_types[i])) >= 0);
     for (size_t i = 0; i < n; i++) {
-        int idx = csph_schemas_find(s, all_types[i], strlen(all_types[i]));
+        int idx = hub_schemas_find(s, all_types[i], strlen(all_types[i]));
         if (idx < 0)
             fail_msg("type %s not loaded", all_types[i]);
-        assert_string_equal(csph_schemas_name(s, (size_t)idx), all_types[i]);
+        assert_string_equal(hub_schemas_name(s, (size_t)idx), all_types[i]);
     }
     /* sorted by file name */
     for (size_t i = 1; i < n + 4; i++)
-        assert_true(strcmp(csph_schemas_name(s, i - 1), csph_schemas_name(s, i)) < 0);
-    assert_null(csph_schemas_name(s, n + 4));
-    assert_int_equal(csph_schemas_find(s, "asb", 3), -1);
-    assert_int_equal(csph_schemas_find(s, "asb.report.x", 12), -1);
+        assert_true(strcmp(hub_schemas_name(s, i - 1), hub_schemas_name(s, i)) < 0);
+    assert_null(hub_schemas_name(s, n + 4));
+    assert_int_equal(hub_schemas_find(s, "asb", 3), -1);
+    assert_int_equal(hub_schemas_find(s, "asb.report.x", 12), -1);
     /* length-bounded: "call" inside a longer buffer */
-    assert_true(csph_schemas_find(s, "callx", 4) >= 0);
+    assert_true(hub_schemas_find(s, "callx", 4) >= 0);
 }
 
 static void test_destroy_accepts_null(void **state)
 {
     (void)state;
-    struct csph_schemas *s = NULL;
-    csph_schemas_destroy(&s);
-    csph_schemas_destroy(NULL);
-    assert_int_equal(csph_schemas_count(NULL), 0);
+    struct hub_schemas *s = NULL;
+    hub_schemas_destroy(&s);
+    hub_schemas_destroy(NULL);
+    assert_int_equal(hub_schemas_count(NULL), 0);
 }
 
 /* ---- valid events ---------------------------------------------------- */
 
 static void test_valid_each_type(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     for (size_t i = 0; i < sizeof all_types / sizeof *all_types; i++) {
         struct ev e;
         ev_init(&e);
         ev_common(&e, all_types[i]);
         ev_valid_fields(&e, all_types[i]);
         const msgpack_object *obj = ev_done(&e);
-        struct csph_event_info info;
-        struct csph_error err = {0};
-        enum csph_err rc = csph_schema_check(s, obj, 1, &info, &err);
+        struct hub_event_info info;
+        struct hub_error err = {0};
+        enum hub_err rc = hub_schema_check(s, obj, 1, &info, &err);
         if (rc)
-            fail_msg("valid %s refused: %s: %s (field %s)", all_types[i], csph_err_name(rc),
+            fail_msg("valid %s refused: %s: %s (field %s)", all_types[i], hub_err_name(rc),
                      err.message, err.field);
         assert_int_equal(info.id_len, 8);
         assert_memory_equal(info.id, "evt-0001", 8);
@@ -330,14 +330,14 @@ static void test_valid_each_type(void **state)
         assert_int_equal(info.source_len, 6);
         assert_memory_equal(info.source, "police", 6);
         assert_int_equal(info.occurred_at_ms, 1740863640000LL);
-        assert_int_equal(info.type_index, csph_schemas_find(s, all_types[i], info.type_len));
+        assert_int_equal(info.type_index, hub_schemas_find(s, all_types[i], info.type_len));
         ev_free(&e);
     }
 }
 
 static void test_valid_minimal_and_field_order(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     /* fields in any order, optional ones absent, offset time */
     struct ev e;
     ev_init(&e);
@@ -348,18 +348,18 @@ static void test_valid_minimal_and_field_order(void **state)
     kv_str(&e, "source", "housing");
     kv_str(&e, "id", "x");
     const msgpack_object *obj = ev_done(&e);
-    struct csph_event_info info;
-    struct csph_error err = {0};
-    assert_int_equal(csph_schema_check(s, obj, 1, &info, &err), CSPH_ERR_OK);
+    struct hub_event_info info;
+    struct hub_error err = {0};
+    assert_int_equal(hub_schema_check(s, obj, 1, &info, &err), CSPH_ERR_OK);
     assert_int_equal(info.occurred_at_ms, 1740863640250LL);
     /* info may be NULL */
-    assert_int_equal(csph_schema_check(s, obj, 1, NULL, NULL), CSPH_ERR_OK);
+    assert_int_equal(hub_schema_check(s, obj, 1, NULL, NULL), CSPH_ERR_OK);
     ev_free(&e);
 }
 
 static void test_valid_boundaries(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     char id128[129], ref64[65], summary2000[2001];
     memset(id128, 'i', 128);
     id128[128] = '\0';
@@ -432,7 +432,7 @@ static void test_valid_boundaries(void **state)
 
 static void test_not_a_map(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -444,8 +444,8 @@ static void test_not_a_map(void **state)
     msgpack_zone_init(&zone, 256);
     msgpack_object obj;
     assert_int_equal(msgpack_unpack(sb.data, sb.size, NULL, &zone, &obj), MSGPACK_UNPACK_SUCCESS);
-    struct csph_error err = {0};
-    assert_int_equal(csph_schema_check(s, &obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
+    struct hub_error err = {0};
+    assert_int_equal(hub_schema_check(s, &obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
     assert_int_equal(err.code, CSPH_ERR_BAD_EVENT);
     assert_string_equal(err.field, "");
     assert_non_null(strstr(err.message, "map"));
@@ -456,7 +456,7 @@ static void test_not_a_map(void **state)
 
 static void test_non_string_key(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     ev_init(&e);
     ev_common(&e, "call");
@@ -470,7 +470,7 @@ static void test_non_string_key(void **state)
 
 static void test_type_errors(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     ev_init(&e);
@@ -505,7 +505,7 @@ static void test_type_errors(void **state)
 
 static void test_common_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     char id129[130];
     memset(id129, 'i', 129);
@@ -596,7 +596,7 @@ static void test_common_fields(void **state)
 
 static void test_source(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     char src65[66];
     memset(src65, 's', 65);
@@ -617,9 +617,9 @@ static void test_source(void **state)
     kv_str(&e, "occurred_at", "2025-03-01T21:14:00Z");
     CALL_FIELDS(&e);
     const msgpack_object *obj = ev_done(&e);
-    struct csph_event_info info;
-    struct csph_error err = {0};
-    assert_int_equal(csph_schema_check(s, obj, 0, &info, &err), CSPH_ERR_OK);
+    struct hub_event_info info;
+    struct hub_error err = {0};
+    assert_int_equal(hub_schema_check(s, obj, 0, &info, &err), CSPH_ERR_OK);
     assert_null(info.source);
     assert_int_equal(info.source_len, 0);
     ev_free(&e);
@@ -654,15 +654,15 @@ static void test_source(void **state)
 
 static void test_missing_and_unknown(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     ev_init(&e);
     ev_common(&e, "asb.report");
     kv_str(&e, "category", "personal");
     const msgpack_object *obj = ev_done(&e);
-    struct csph_error err = {0};
-    assert_int_equal(csph_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
+    struct hub_error err = {0};
+    assert_int_equal(hub_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
     assert_string_equal(err.field, "location");
     assert_string_equal(err.message, "missing required field 'location' (a location map)");
     ev_free(&e);
@@ -683,7 +683,7 @@ static void test_missing_and_unknown(void **state)
     kv_lsoa(&e, "location", "E01000916");
     kv_str(&e, "category", "personal");
     obj = ev_done(&e);
-    assert_int_equal(csph_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
+    assert_int_equal(hub_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
     assert_string_equal(err.field, "colour");
     assert_string_equal(err.message,
                         "unknown field 'colour' for type asb.report; allowed: victim, location, "
@@ -728,7 +728,7 @@ static void test_missing_and_unknown(void **state)
 
 static void test_int_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     ev_init(&e);
@@ -736,8 +736,8 @@ static void test_int_fields(void **state)
     kv_str(&e, "victim", "P-1");
     kv_str(&e, "dash_score", "12");
     const msgpack_object *obj = ev_done(&e);
-    struct csph_error err = {0};
-    assert_int_equal(csph_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
+    struct hub_error err = {0};
+    assert_int_equal(hub_schema_check(s, obj, 1, NULL, &err), CSPH_ERR_BAD_EVENT);
     assert_string_equal(err.field, "dash_score");
     assert_string_equal(err.message, "field 'dash_score' must be an integer 0-27, not a string");
     ev_free(&e);
@@ -782,7 +782,7 @@ static void test_int_fields(void **state)
 
 static void test_enum_and_bool_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     ev_init(&e);
@@ -827,7 +827,7 @@ static void test_enum_and_bool_fields(void **state)
 
 static void test_string_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     char long_text[2002];
     memset(long_text, 'x', 2001);
@@ -880,7 +880,7 @@ static void test_string_fields(void **state)
 
 static void test_person_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     char ref65[66];
     memset(ref65, 'a', 65);
@@ -917,16 +917,16 @@ static void test_person_fields(void **state)
     kv_str(&e, "category", "other");
     EXPECT_BAD(s, &e, "caller", "not an integer");
 
-    assert_true(csph_person_ref_valid("P-1042", 6));
-    assert_true(csph_person_ref_valid("a.b_c:d-E9", 10));
-    assert_true(csph_person_ref_valid(ref65, 64));
-    assert_false(csph_person_ref_valid(ref65, 65));
-    assert_false(csph_person_ref_valid("", 0));
-    assert_false(csph_person_ref_valid(NULL, 3));
-    assert_false(csph_person_ref_valid("a b", 3));
-    assert_false(csph_person_ref_valid("a\0b", 3));
-    assert_false(csph_person_ref_valid("caf\xc3\xa9", 5));
-    assert_false(csph_person_ref_valid("x@y", 3));
+    assert_true(hub_person_ref_valid("P-1042", 6));
+    assert_true(hub_person_ref_valid("a.b_c:d-E9", 10));
+    assert_true(hub_person_ref_valid(ref65, 64));
+    assert_false(hub_person_ref_valid(ref65, 65));
+    assert_false(hub_person_ref_valid("", 0));
+    assert_false(hub_person_ref_valid(NULL, 3));
+    assert_false(hub_person_ref_valid("a b", 3));
+    assert_false(hub_person_ref_valid("a\0b", 3));
+    assert_false(hub_person_ref_valid("caf\xc3\xa9", 5));
+    assert_false(hub_person_ref_valid("x@y", 3));
 }
 
 static void pack_location(struct ev *e, int npairs, ...)
@@ -959,7 +959,7 @@ static void asb_with(struct ev *e)
 
 static void test_location_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     asb_with(&e);
@@ -1063,7 +1063,7 @@ static void test_location_fields(void **state)
 
 static void test_panel_fields(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
 
     ev_init(&e);
@@ -1100,7 +1100,7 @@ static void test_panel_fields(void **state)
 
 static void test_mentions_person(void **state)
 {
-    const struct csph_schemas *s = *state;
+    const struct hub_schemas *s = *state;
     struct ev e;
     ev_init(&e);
     ev_common(&e, "da.incident");
@@ -1109,17 +1109,17 @@ static void test_mentions_person(void **state)
     kv_str(&e, "risk", "high");
     pack_location(&e, 1, "id", 's', "P-777");
     const msgpack_object *obj = ev_done(&e);
-    struct csph_event_info info;
-    assert_int_equal(csph_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
-    assert_true(csph_schema_mentions_person(s, &info, obj, "P-1042", 6));
-    assert_true(csph_schema_mentions_person(s, &info, obj, "P-2001", 6));
-    assert_false(csph_schema_mentions_person(s, &info, obj, "P-104", 5));
-    assert_false(csph_schema_mentions_person(s, &info, obj, "P-10420", 7));
+    struct hub_event_info info;
+    assert_int_equal(hub_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
+    assert_true(hub_schema_mentions_person(s, &info, obj, "P-1042", 6));
+    assert_true(hub_schema_mentions_person(s, &info, obj, "P-2001", 6));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-104", 5));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-10420", 7));
     /* only person fields count: not the id, not a location, not an enum */
-    assert_false(csph_schema_mentions_person(s, &info, obj, "evt-0001", 8));
-    assert_false(csph_schema_mentions_person(s, &info, obj, "P-777", 5));
-    assert_false(csph_schema_mentions_person(s, &info, obj, "high", 4));
-    assert_false(csph_schema_mentions_person(s, &info, obj, "police", 6));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "evt-0001", 8));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-777", 5));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "high", 4));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "police", 6));
     ev_free(&e);
 
     ev_init(&e);
@@ -1127,8 +1127,8 @@ static void test_mentions_person(void **state)
     kv_str(&e, "applicant", "A-9");
     kv_str(&e, "summary", "A-9");
     obj = ev_done(&e);
-    assert_int_equal(csph_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
-    assert_true(csph_schema_mentions_person(s, &info, obj, "A-9", 3));
+    assert_int_equal(hub_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
+    assert_true(hub_schema_mentions_person(s, &info, obj, "A-9", 3));
     ev_free(&e);
 
     ev_init(&e);
@@ -1136,8 +1136,8 @@ static void test_mentions_person(void **state)
     kv_str(&e, "weapon", "none");
     kv_str(&e, "injury", "minor");
     obj = ev_done(&e);
-    assert_int_equal(csph_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
-    assert_false(csph_schema_mentions_person(s, &info, obj, "none", 4));
+    assert_int_equal(hub_schema_check(s, obj, 1, &info, NULL), CSPH_ERR_OK);
+    assert_false(hub_schema_mentions_person(s, &info, obj, "none", 4));
     ev_free(&e);
 }
 
@@ -1179,12 +1179,12 @@ static void tmp_remove(struct tmpdir *t)
  * a reason containing part. */
 static void expect_load_fails(struct tmpdir *t, const char *file, int line, const char *part)
 {
-    struct csph_schemas *s = (struct csph_schemas *)0x1;
-    struct csph_error err = {0};
-    enum csph_err rc = csph_schemas_load(&s, t->path, panels, NPANELS, &err);
+    struct hub_schemas *s = (struct hub_schemas *)0x1;
+    struct hub_error err = {0};
+    enum hub_err rc = hub_schemas_load(&s, t->path, panels, NPANELS, &err);
     assert_int_equal(rc, CSPH_ERR_CONFIG);
     assert_int_equal(err.code, CSPH_ERR_CONFIG);
-    assert_ptr_equal(s, (struct csph_schemas *)0x1); /* *out untouched */
+    assert_ptr_equal(s, (struct hub_schemas *)0x1); /* *out untouched */
     char want[256];
     snprintf(want, sizeof want, "%s/%s:%d: ", t->path, file, line);
     if (strncmp(err.message, want, strlen(want)) != 0)
@@ -1287,15 +1287,15 @@ static void test_load_empty_or_missing_dir(void **state)
     struct tmpdir t;
     tmp_make(&t);
     tmp_write(&t, "README.txt", "not a schema\n");
-    struct csph_schemas *s = NULL;
-    struct csph_error err = {0};
-    assert_int_equal(csph_schemas_load(&s, t.path, panels, NPANELS, &err), CSPH_ERR_CONFIG);
+    struct hub_schemas *s = NULL;
+    struct hub_error err = {0};
+    assert_int_equal(hub_schemas_load(&s, t.path, panels, NPANELS, &err), CSPH_ERR_CONFIG);
     assert_null(s);
     assert_non_null(strstr(err.message, t.path));
     assert_non_null(strstr(err.message, "no schema files"));
     tmp_remove(&t);
 
-    assert_int_equal(csph_schemas_load(&s, "/nonexistent/csph-schemas", panels, NPANELS, &err),
+    assert_int_equal(hub_schemas_load(&s, "/nonexistent/csph-schemas", panels, NPANELS, &err),
                      CSPH_ERR_CONFIG);
     assert_null(s);
     assert_non_null(strstr(err.message, "/nonexistent/csph-schemas"));
@@ -1318,15 +1318,15 @@ static void test_load_and_check_other_kinds(void **state)
     tmp_write(&t, "aa.empty.yaml", "type: aa.empty\nfields: {}\n");
     tmp_write(&t, "notes.txt", "ignored\n");
     tmp_write(&t, ".hidden.yaml", "not: [valid\n");
-    struct csph_schemas *s = NULL;
-    struct csph_error err = {0};
+    struct hub_schemas *s = NULL;
+    struct hub_error err = {0};
     static const char *const one_panel[] = {"iom"};
-    enum csph_err rc = csph_schemas_load(&s, t.path, one_panel, 1, &err);
+    enum hub_err rc = hub_schemas_load(&s, t.path, one_panel, 1, &err);
     if (rc)
         fail_msg("load failed: %s", err.message);
-    assert_int_equal(csph_schemas_count(s), 2);
-    assert_string_equal(csph_schemas_name(s, 0), "aa.empty");
-    assert_string_equal(csph_schemas_name(s, 1), "zz.test");
+    assert_int_equal(hub_schemas_count(s), 2);
+    assert_string_equal(hub_schemas_name(s, 0), "aa.empty");
+    assert_string_equal(hub_schemas_name(s, 1), "zz.test");
 
     struct ev e;
     ev_init(&e);
@@ -1347,11 +1347,11 @@ static void test_load_and_check_other_kinds(void **state)
     kv_int(&e, "score", -1);
     kv_str(&e, "code", "abcd");
     const msgpack_object *obj = ev_done(&e);
-    struct csph_event_info info;
-    assert_int_equal(csph_schema_check(s, obj, 1, &info, &err), CSPH_ERR_OK);
+    struct hub_event_info info;
+    assert_int_equal(hub_schema_check(s, obj, 1, &info, &err), CSPH_ERR_OK);
     assert_int_equal(info.occurred_at_ms, 1740863640000LL);
     assert_int_equal(info.type_index, 1);
-    assert_false(csph_schema_mentions_person(s, &info, obj, "abcd", 4));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "abcd", 4));
     ev_free(&e);
 
     ev_init(&e);
@@ -1406,7 +1406,7 @@ static void test_load_and_check_other_kinds(void **state)
     kv_int(&e, "x", 1);
     EXPECT_BAD(s, &e, "x", "allowed: only id, type, occurred_at and source");
 
-    csph_schemas_destroy(&s);
+    hub_schemas_destroy(&s);
     assert_null(s);
     tmp_remove(&t);
 }

@@ -25,11 +25,11 @@
 
 struct fx {
     char *dir;
-    struct csph_store *s;
+    struct hub_store *s;
     int fds;
     /* a second, test-made store (other map size), closed by teardown */
     char *dir2;
-    struct csph_store *s2;
+    struct hub_store *s2;
 };
 
 
@@ -39,11 +39,11 @@ static int group_setup(void **state)
     /* Warm up once (libsodium, libc) so that the per-test descriptor count
      * sees only what a test itself opens. */
     char *dir = tu_tmpdir("store-warm");
-    struct csph_store *s = NULL;
-    struct csph_error err;
-    if (csph_store_open(&s, dir, MAP_SIZE, &err) != CSPH_ERR_OK)
+    struct hub_store *s = NULL;
+    struct hub_error err;
+    if (hub_store_open(&s, dir, MAP_SIZE, &err) != CSPH_ERR_OK)
         return -1;
-    csph_store_close(&s);
+    hub_store_close(&s);
     tu_rmrf(dir);
     free(dir);
     return 0;
@@ -54,8 +54,8 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     f->fds = tu_open_fds();
     f->dir = tu_tmpdir("store");
-    struct csph_error err;
-    if (csph_store_open(&f->s, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK) {
+    struct hub_error err;
+    if (hub_store_open(&f->s, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK) {
         fprintf(stderr, "open %s: %s\n", f->dir, err.message);
         return -1;
     }
@@ -67,23 +67,23 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     int rc = 0;
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     if (f->s != NULL)
         rc = -1;
-    csph_store_close(&f->s); /* NULL is accepted */
-    csph_store_close(&f->s2);
+    hub_store_close(&f->s); /* NULL is accepted */
+    hub_store_close(&f->s2);
     if (f->dir2) {
         tu_rmrf(f->dir2);
         free(f->dir2);
     }
     /* the lock is released: the directory opens again */
-    struct csph_store *again = NULL;
-    struct csph_error err;
-    if (csph_store_open(&again, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK) {
+    struct hub_store *again = NULL;
+    struct hub_error err;
+    if (hub_store_open(&again, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK) {
         fprintf(stderr, "reopen after close: %s\n", err.message);
         rc = -1;
     }
-    csph_store_close(&again);
+    hub_store_close(&again);
     int now = tu_open_fds();
     if (now != f->fds) {
         fprintf(stderr, "%d file descriptors before the test, %d after\n", f->fds, now);
@@ -97,9 +97,9 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-static struct csph_append mk(const char *source, const char *id, const char *bytes)
+static struct hub_append mk(const char *source, const char *id, const char *bytes)
 {
-    struct csph_append a = {
+    struct hub_append a = {
         .source = source,
         .source_len = strlen(source),
         .id = id,
@@ -115,16 +115,16 @@ static struct csph_append mk(const char *source, const char *id, const char *byt
 }
 
 /* Append and expect success: the seq; *dup when dup is not NULL. */
-static uint64_t append_ok(struct csph_store *s, const char *source, const char *id,
+static uint64_t append_ok(struct hub_store *s, const char *source, const char *id,
                           const char *bytes, int *dup)
 {
-    struct csph_append a = mk(source, id, bytes);
-    struct csph_error err = {0};
+    struct hub_append a = mk(source, id, bytes);
+    struct hub_error err = {0};
     uint64_t seq = 0;
     int d = -1;
-    enum csph_err rc = csph_store_append(s, &a, &seq, &d, &err);
+    enum hub_err rc = hub_store_append(s, &a, &seq, &d, &err);
     if (rc != CSPH_ERR_OK)
-        fail_msg("append %s/%s: %s: %s", source, id, csph_err_name(rc), err.message);
+        fail_msg("append %s/%s: %s: %s", source, id, hub_err_name(rc), err.message);
     assert_true(d == 0 || d == 1);
     if (dup)
         *dup = d;
@@ -133,40 +133,40 @@ static uint64_t append_ok(struct csph_store *s, const char *source, const char *
     return seq;
 }
 
-static void begin(struct csph_store *s)
+static void begin(struct hub_store *s)
 {
-    struct csph_error err;
-    enum csph_err rc = csph_store_write_begin(s, &err);
+    struct hub_error err;
+    enum hub_err rc = hub_store_write_begin(s, &err);
     if (rc)
         fail_msg("write_begin: %s", err.message);
-    assert_non_null(csph_store_txn(s));
+    assert_non_null(hub_store_txn(s));
 }
 
-static void commit(struct csph_store *s)
+static void commit(struct hub_store *s)
 {
-    struct csph_error err;
-    enum csph_err rc = csph_store_write_commit(s, &err);
+    struct hub_error err;
+    enum hub_err rc = hub_store_write_commit(s, &err);
     if (rc)
         fail_msg("commit: %s", err.message);
-    assert_null(csph_store_txn(s));
+    assert_null(hub_store_txn(s));
 }
 
 static void reopen(struct fx *f)
 {
-    struct csph_error err;
-    csph_store_close(&f->s);
+    struct hub_error err;
+    hub_store_close(&f->s);
     assert_null(f->s);
-    if (csph_store_open(&f->s, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK)
+    if (hub_store_open(&f->s, f->dir, MAP_SIZE, &err) != CSPH_ERR_OK)
         fail_msg("reopen: %s", err.message);
 }
 
 /* The log verifies with checked events intact and the first broken one at
  * bad (0: none). */
-static void expect_verify(struct csph_store *s, uint64_t want_checked, uint64_t want_bad)
+static void expect_verify(struct hub_store *s, uint64_t want_checked, uint64_t want_bad)
 {
-    struct csph_error err;
+    struct hub_error err;
     uint64_t checked = 99, bad = 99;
-    assert_int_equal(csph_store_verify(s, &checked, &bad, NULL, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_verify(s, &checked, &bad, NULL, &err), CSPH_ERR_OK);
     assert_int_equal(checked, want_checked);
     assert_int_equal(bad, want_bad);
 }
@@ -183,7 +183,7 @@ struct seen {
     uint64_t stop_at;
 };
 
-static int visit(void *ctx, const struct csph_stored_event *ev)
+static int visit(void *ctx, const struct hub_stored_event *ev)
 {
     struct seen *v = ctx;
     assert_true(v->n < MAXSEEN);
@@ -201,15 +201,15 @@ static int visit(void *ctx, const struct csph_stored_event *ev)
 
 /* Scan and check the seqs visited are first..first+count-1, then *last and
  * *end. */
-static void scan_expect(struct csph_store *s, uint64_t after, uint64_t until, uint64_t scan_max,
+static void scan_expect(struct hub_store *s, uint64_t after, uint64_t until, uint64_t scan_max,
                         uint64_t stop_at, uint64_t first, size_t count, uint64_t want_last,
                         int want_end)
 {
     struct seen v = {.stop_at = stop_at};
-    struct csph_error err;
+    struct hub_error err;
     uint64_t last = 12345;
     int end = 7;
-    enum csph_err rc = csph_store_scan(s, after, until, scan_max, visit, &v, &last, &end, &err);
+    enum hub_err rc = hub_store_scan(s, after, until, scan_max, visit, &v, &last, &end, &err);
     if (rc)
         fail_msg("scan: %s", err.message);
     if (v.n != count)
@@ -226,26 +226,26 @@ static void scan_expect(struct csph_store *s, uint64_t after, uint64_t until, ui
                  (unsigned long long)last, end, (unsigned long long)want_last, want_end);
 }
 
-static void fill(struct csph_store *s, int n)
+static void fill(struct hub_store *s, int n)
 {
     begin(s);
     for (int i = 1; i <= n; i++) {
         char id[32], bytes[64];
         snprintf(id, sizeof id, "ev-%d", i);
         snprintf(bytes, sizeof bytes, "payload-%d", i);
-        assert_int_equal(append_ok(s, "police", id, bytes, NULL), csph_store_last_seq(s) + i);
+        assert_int_equal(append_ok(s, "police", id, bytes, NULL), hub_store_last_seq(s) + i);
     }
     commit(s);
 }
 
-static uint64_t reject(struct csph_store *s, const char *source, enum csph_err code,
+static uint64_t reject(struct hub_store *s, const char *source, enum hub_err code,
                        const char *field, const char *msg, const void *bytes, size_t len)
 {
-    struct csph_error why, err;
-    csph_error_set(&why, code, field, "%s", msg);
+    struct hub_error why, err;
+    hub_error_set(&why, code, field, "%s", msg);
     uint64_t id = 0;
-    enum csph_err rc = csph_store_reject(s, 1740863650123LL, source, strlen(source), &why, bytes,
-                                         len, &id, &err);
+    enum hub_err rc = hub_store_reject(s, 1740863650123LL, source, strlen(source), &why, bytes,
+                                       len, &id, &err);
     if (rc)
         fail_msg("reject: %s", err.message);
     return id;
@@ -256,15 +256,15 @@ static uint64_t reject(struct csph_store *s, const char *source, enum csph_err c
 static void test_open_empty(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(csph_store_last_seq(f->s), 0);
-    assert_int_equal(csph_store_last_reject(f->s), 0);
-    assert_null(csph_store_txn(f->s));
+    assert_int_equal(hub_store_last_seq(f->s), 0);
+    assert_int_equal(hub_store_last_reject(f->s), 0);
+    assert_null(hub_store_txn(f->s));
     scan_expect(f->s, 0, 0, 100, 0, 1, 0, 0, 1);
     expect_verify(f->s, 0, 0);
     /* an empty batch commits */
     begin(f->s);
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 0);
+    assert_int_equal(hub_store_last_seq(f->s), 0);
     /* the lock file exists in the directory */
     char path[600];
     struct stat st;
@@ -281,7 +281,7 @@ static void test_seqs_gap_free(void **state)
     assert_int_equal(append_ok(f->s, "council", "a", "A", NULL), 3);
     assert_int_equal(append_ok(f->s, "police", "c", "C", NULL), 4);
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 4);
+    assert_int_equal(hub_store_last_seq(f->s), 4);
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "d", "D", NULL), 5);
     commit(f->s);
@@ -292,7 +292,7 @@ static void test_seqs_gap_free(void **state)
         assert_int_equal(append_ok(f->s, "housing", id, id, NULL), i);
     }
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 30);
+    assert_int_equal(hub_store_last_seq(f->s), 30);
     scan_expect(f->s, 0, 0, 1000, 0, 1, 30, 30, 1);
 }
 
@@ -315,7 +315,7 @@ static void test_duplicate(void **state)
     assert_int_equal(append_ok(f->s, "police", "c", "C-content", &dup), 3);
     assert_int_equal(dup, 0);
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 3);
+    assert_int_equal(hub_store_last_seq(f->s), 3);
     scan_expect(f->s, 0, 0, 100, 0, 1, 3, 3, 1);
 }
 
@@ -326,11 +326,11 @@ static void test_id_conflict(void **state)
     assert_int_equal(append_ok(f->s, "police", "ev-42", "original", NULL), 1);
     commit(f->s);
     begin(f->s);
-    struct csph_append a = mk("police", "ev-42", "changed");
-    struct csph_error err = {0};
+    struct hub_append a = mk("police", "ev-42", "changed");
+    struct hub_error err = {0};
     uint64_t seq = 0;
     int dup = -1;
-    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_int_equal(hub_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
     assert_int_equal(err.code, CSPH_ERR_ID_CONFLICT);
     assert_string_equal(err.field, "id");
     assert_non_null(strstr(err.message, "ev-42"));
@@ -338,20 +338,20 @@ static void test_id_conflict(void **state)
     /* also within the transaction that appended it */
     assert_int_equal(append_ok(f->s, "police", "ev-43", "one", NULL), 2);
     a = mk("police", "ev-43", "two");
-    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_int_equal(hub_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
     /* a prefix of the content is different content too, and so is more */
     a = mk("police", "ev-43", "on");
-    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_int_equal(hub_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
     a = mk("police", "ev-43", "one!");
-    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_int_equal(hub_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
     assert_non_null(strstr(err.message, "(seq 2)"));
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 2);
+    assert_int_equal(hub_store_last_seq(f->s), 2);
     /* nothing was appended for the conflicts */
     struct seen v = {0};
     uint64_t last;
     int end;
-    assert_int_equal(csph_store_scan(f->s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_scan(f->s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
     assert_int_equal(v.n, 2);
     assert_string_equal(v.bytes[0], "original");
     assert_string_equal(v.bytes[1], "one");
@@ -382,21 +382,21 @@ static void test_abort(void **state)
     begin(f->s);
     assert_int_equal(reject(f->s, "police", CSPH_ERR_BAD_EVENT, "victim", "m", "r1", 2), 1);
     commit(f->s);
-    assert_int_equal(csph_store_last_reject(f->s), 1);
+    assert_int_equal(hub_store_last_reject(f->s), 1);
 
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "gone-1", "G1", NULL), 4);
     assert_int_equal(append_ok(f->s, "police", "gone-2", "G2", NULL), 5);
     assert_int_equal(reject(f->s, "police", CSPH_ERR_BAD_EVENT, "victim", "m", "r2", 2), 2);
-    csph_store_write_abort(f->s);
-    assert_null(csph_store_txn(f->s));
-    csph_store_write_abort(f->s); /* a second abort is harmless */
-    assert_int_equal(csph_store_last_seq(f->s), 3);
-    assert_int_equal(csph_store_last_reject(f->s), 1);
+    hub_store_write_abort(f->s);
+    assert_null(hub_store_txn(f->s));
+    hub_store_write_abort(f->s); /* a second abort is harmless */
+    assert_int_equal(hub_store_last_seq(f->s), 3);
+    assert_int_equal(hub_store_last_reject(f->s), 1);
     scan_expect(f->s, 0, 0, 100, 0, 1, 3, 3, 1);
-    struct csph_error err;
+    struct hub_error err;
     struct seen v = {0};
-    assert_int_equal(csph_store_get(f->s, 4, visit, &v, &err), CSPH_ERR_NOT_FOUND);
+    assert_int_equal(hub_store_get(f->s, 4, visit, &v, &err), CSPH_ERR_NOT_FOUND);
 
     begin(f->s);
     /* the dedup entry went with the batch: gone-2 with other content is new,
@@ -407,16 +407,16 @@ static void test_abort(void **state)
     assert_int_equal(dup, 0);
     assert_int_equal(reject(f->s, "police", CSPH_ERR_BAD_EVENT, "victim", "m", "r3", 2), 2);
     commit(f->s);
-    assert_int_equal(csph_store_last_seq(f->s), 5);
-    assert_int_equal(csph_store_last_reject(f->s), 2);
+    assert_int_equal(hub_store_last_seq(f->s), 5);
+    assert_int_equal(hub_store_last_reject(f->s), 2);
     memset(&v, 0, sizeof v);
-    assert_int_equal(csph_store_get(f->s, 4, visit, &v, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_get(f->s, 4, visit, &v, &err), CSPH_ERR_OK);
     assert_string_equal(v.bytes[0], "other");
     expect_verify(f->s, 5, 0);
 }
 
 /* The index of committed batches is held in one index transaction and
- * committed for several at once: csph_store_index_applied lags while they
+ * committed for several at once: hub_store_index_applied lags while they
  * are held, settle_due commits at CSPH_INDEX_HOLD_BATCHES, settle at once,
  * and an abort drops what was held (the log keeps it). */
 static void test_index_holds_batches(void **state)
@@ -429,9 +429,9 @@ static void test_index_holds_batches(void **state)
         begin(f->s);
         assert_int_equal(append_ok(f->s, "police", id, id, NULL), (uint64_t)i);
         commit(f->s);
-        assert_int_equal(csph_store_index_settle_due(f->s), 1); /* still held */
-        assert_true(csph_store_index_open(f->s));
-        assert_int_equal(csph_store_index_applied(f->s), 0);
+        assert_int_equal(hub_store_index_settle_due(f->s), 1); /* still held */
+        assert_true(hub_store_index_open(f->s));
+        assert_int_equal(hub_store_index_applied(f->s), 0);
     }
     /* held entries are found by later batches */
     begin(f->s);
@@ -439,9 +439,9 @@ static void test_index_holds_batches(void **state)
     assert_int_equal(dup, 1);
     assert_int_equal(append_ok(f->s, "police", "h8", "h8", NULL), CSPH_INDEX_HOLD_BATCHES);
     commit(f->s);
-    assert_int_equal(csph_store_index_settle_due(f->s), 0); /* the 8th: committed */
-    assert_false(csph_store_index_open(f->s));
-    assert_int_equal(csph_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
+    assert_int_equal(hub_store_index_settle_due(f->s), 0); /* the 8th: committed */
+    assert_false(hub_store_index_open(f->s));
+    assert_int_equal(hub_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
 
     /* two more held, then a failed batch: the log keeps them, the index not */
     for (int i = 9; i <= 10; i++) {
@@ -453,34 +453,34 @@ static void test_index_holds_batches(void **state)
     }
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "lost", "lost", NULL), 11);
-    csph_store_write_abort(f->s);
-    assert_false(csph_store_index_open(f->s));
-    assert_int_equal(csph_store_last_seq(f->s), 10);
-    assert_int_equal(csph_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
+    hub_store_write_abort(f->s);
+    assert_false(hub_store_index_open(f->s));
+    assert_int_equal(hub_store_last_seq(f->s), 10);
+    assert_int_equal(hub_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
     struct seen v = {0};
-    struct csph_error err;
-    assert_int_equal(csph_store_get(f->s, 10, visit, &v, &err), CSPH_ERR_OK);
+    struct hub_error err;
+    assert_int_equal(hub_store_get(f->s, 10, visit, &v, &err), CSPH_ERR_OK);
     assert_string_equal(v.bytes[0], "h10");
 
     /* settle commits what is held at once, and never a batch in hand */
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "h11", "h11", NULL), 11);
-    csph_store_index_settle(f->s); /* the batch is in hand: nothing */
-    assert_int_equal(csph_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
+    hub_store_index_settle(f->s); /* the batch is in hand: nothing */
+    assert_int_equal(hub_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
     commit(f->s);
-    csph_store_index_settle(f->s);
-    assert_false(csph_store_index_open(f->s));
+    hub_store_index_settle(f->s);
+    assert_false(hub_store_index_open(f->s));
     /* ... and does not claim the events it lacks (9 and 10): still behind,
-     * for csph_ingest_catch_up */
-    assert_int_equal(csph_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
+     * for hub_ingest_catch_up */
+    assert_int_equal(hub_store_index_applied(f->s), CSPH_INDEX_HOLD_BATCHES);
     /* level again, the next one counts */
-    assert_int_equal(csph_store_index_begin(f->s, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_store_index_commit(f->s, 11, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_index_begin(f->s, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_index_commit(f->s, 11, &err), CSPH_ERR_OK);
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "h12", "h12", NULL), 12);
     commit(f->s);
-    csph_store_index_settle(f->s);
-    assert_int_equal(csph_store_index_applied(f->s), 12);
+    hub_store_index_settle(f->s);
+    assert_int_equal(hub_store_index_applied(f->s), 12);
     /* a caller that never settles (a re-derivation) still gets a commit
      * every CSPH_INDEX_HOLD_BATCHES batches, when the next one begins */
     for (int i = 1; i <= CSPH_INDEX_HOLD_BATCHES; i++) {
@@ -490,9 +490,9 @@ static void test_index_holds_batches(void **state)
         append_ok(f->s, "police", id, id, NULL);
         commit(f->s);
     }
-    assert_int_equal(csph_store_index_applied(f->s), 12);
+    assert_int_equal(hub_store_index_applied(f->s), 12);
     begin(f->s);
-    assert_int_equal(csph_store_index_applied(f->s), 12 + CSPH_INDEX_HOLD_BATCHES);
+    assert_int_equal(hub_store_index_applied(f->s), 12 + CSPH_INDEX_HOLD_BATCHES);
     commit(f->s);
 }
 
@@ -515,21 +515,21 @@ static int ref_visit(void *ctx, int64_t t, uint64_t seq)
     return 0;
 }
 
-static struct refs_seen refs_of(struct csph_store *s, char kind, const char *ref, int64_t from,
+static struct refs_seen refs_of(struct hub_store *s, char kind, const char *ref, int64_t from,
                                 int64_t to)
 {
     struct refs_seen r = {0};
-    struct csph_error err;
+    struct hub_error err;
     uint64_t applied;
-    if (csph_store_refs(s, kind, ref, strlen(ref), from, to, ref_visit, &r, &applied, &err))
+    if (hub_store_refs(s, kind, ref, strlen(ref), from, to, ref_visit, &r, &applied, &err))
         fail_msg("refs: %s", err.message);
     return r;
 }
 
-static void index_ref(struct csph_store *s, char kind, const char *ref, int64_t t, uint64_t seq)
+static void index_ref(struct hub_store *s, char kind, const char *ref, int64_t t, uint64_t seq)
 {
-    struct csph_error err;
-    if (csph_store_index_ref(s, kind, ref, strlen(ref), t, seq, &err))
+    struct hub_error err;
+    if (hub_store_index_ref(s, kind, ref, strlen(ref), t, seq, &err))
         fail_msg("index_ref: %s", err.message);
 }
 
@@ -548,7 +548,7 @@ static void person_index_checks(struct fx *f)
     index_ref(f->s, 'p', "V-1", 1000, 1); /* the same entry twice: once */
     index_ref(f->s, 'p', "V-1", -500, 5); /* before 1970 sorts first */
     commit(f->s);
-    csph_store_index_settle(f->s);
+    hub_store_index_settle(f->s);
     struct refs_seen r = refs_of(f->s, 'p', "V-1", INT64_MIN, INT64_MAX);
     assert_int_equal(r.n, 3);
     assert_int_equal(r.t[0], -500);
@@ -560,11 +560,11 @@ static void person_index_checks(struct fx *f)
     assert_int_equal(refs_of(f->s, 'l', "V-1", INT64_MIN, INT64_MAX).n, 1);
     assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
 
-    struct csph_error err;
+    struct hub_error err;
     begin(f->s);
-    assert_int_equal(csph_store_drop_ref(f->s, 'p', "V-1", 3, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_drop_ref(f->s, 'p', "V-1", 3, &err), CSPH_ERR_OK);
     commit(f->s);
-    csph_store_index_settle(f->s);
+    hub_store_index_settle(f->s);
     assert_int_equal(refs_of(f->s, 'p', "V-1", INT64_MIN, INT64_MAX).n, 0);
     assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
     assert_int_equal(refs_of(f->s, 'l', "V-1", INT64_MIN, INT64_MAX).n, 1);
@@ -573,7 +573,7 @@ static void person_index_checks(struct fx *f)
 static void test_person_index(void **state)
 {
     struct fx *f = *state;
-    assert_true(csph_store_index_writemap(f->s));
+    assert_true(hub_store_index_writemap(f->s));
     person_index_checks(f);
 }
 
@@ -582,30 +582,30 @@ static void test_index_leaves_writemap(void **state)
     struct fx *f = *state;
     int dup;
     fill(f->s, 50);
-    csph_store_index_settle(f->s);
-    assert_true(csph_store_index_writemap(f->s));
-    csph_store_index_writemap_max(f->s, 1); /* any index is larger */
+    hub_store_index_settle(f->s);
+    assert_true(hub_store_index_writemap(f->s));
+    hub_store_index_writemap_max(f->s, 1); /* any index is larger */
     begin(f->s);
-    assert_false(csph_store_index_writemap(f->s));
+    assert_false(hub_store_index_writemap(f->s));
     /* what was indexed before is still there: a resend is known */
     assert_int_equal(append_ok(f->s, "police", "ev-7", "payload-7", &dup), 7);
     assert_int_equal(dup, 1);
     commit(f->s);
-    csph_store_index_settle(f->s);
-    assert_int_equal(csph_store_index_applied(f->s), 50);
+    hub_store_index_settle(f->s);
+    assert_int_equal(hub_store_index_applied(f->s), 50);
     person_index_checks(f);
     /* and back through the map when the limit allows it */
-    csph_store_index_writemap_max(f->s, 1ull << 40);
+    hub_store_index_writemap_max(f->s, 1ull << 40);
     begin(f->s);
-    assert_true(csph_store_index_writemap(f->s));
+    assert_true(hub_store_index_writemap(f->s));
     assert_int_equal(append_ok(f->s, "police", "ev-8", "payload-8", &dup), 8);
     assert_int_equal(dup, 1);
     commit(f->s);
-    csph_store_index_settle(f->s);
+    hub_store_index_settle(f->s);
     assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
     /* what it wrote either way is there after a restart */
     reopen(f);
-    assert_int_equal(csph_store_index_applied(f->s), csph_store_last_seq(f->s));
+    assert_int_equal(hub_store_index_applied(f->s), hub_store_last_seq(f->s));
     assert_int_equal(refs_of(f->s, 'p', "V-10", INT64_MIN, INT64_MAX).n, 1);
 }
 
@@ -616,7 +616,7 @@ static void test_close_aborts_open_batch(void **state)
     begin(f->s);
     append_ok(f->s, "police", "uncommitted", "U", NULL);
     reopen(f); /* close with the batch open */
-    assert_int_equal(csph_store_last_seq(f->s), 2);
+    assert_int_equal(hub_store_last_seq(f->s), 2);
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "uncommitted", "other", NULL), 3);
     commit(f->s);
@@ -634,7 +634,7 @@ struct rseen {
     size_t n;
 };
 
-static int rvisit(void *ctx, const struct csph_stored_reject *r)
+static int rvisit(void *ctx, const struct hub_stored_reject *r)
 {
     struct rseen *v = ctx;
     assert_true(v->n < MAXSEEN);
@@ -652,14 +652,14 @@ static int rvisit(void *ctx, const struct csph_stored_reject *r)
     return 0;
 }
 
-static void rejects_expect(struct csph_store *s, uint64_t after, uint64_t max, uint64_t first,
+static void rejects_expect(struct hub_store *s, uint64_t after, uint64_t max, uint64_t first,
                            size_t count, uint64_t want_last, int want_end, struct rseen *out)
 {
-    struct csph_error err;
+    struct hub_error err;
     uint64_t last = 999;
     int end = 7;
     memset(out, 0, sizeof *out);
-    assert_int_equal(csph_store_rejects(s, after, max, rvisit, out, &last, &end, &err),
+    assert_int_equal(hub_store_rejects(s, after, max, rvisit, out, &last, &end, &err),
                      CSPH_ERR_OK);
     if (out->n != count)
         fail_msg("rejects(after %llu, max %llu): %zu, want %zu", (unsigned long long)after,
@@ -691,9 +691,9 @@ static void test_rejects(void **state)
     assert_int_equal(reject(f->s, "health", CSPH_ERR_UNKNOWN_TYPE, "type", "no schema", "z", 1),
                      5);
     commit(f->s);
-    assert_int_equal(csph_store_last_reject(f->s), 5);
+    assert_int_equal(hub_store_last_reject(f->s), 5);
     /* rejections never enter the log */
-    assert_int_equal(csph_store_last_seq(f->s), 0);
+    assert_int_equal(hub_store_last_seq(f->s), 0);
 
     static struct rseen rs;
     struct rseen *v = &rs;
@@ -726,7 +726,7 @@ static void test_rejects(void **state)
 
     /* kept across a reopen */
     reopen(f);
-    assert_int_equal(csph_store_last_reject(f->s), 5);
+    assert_int_equal(hub_store_last_reject(f->s), 5);
     rejects_expect(f->s, 0, 100, 1, 5, 5, 1, v);
     assert_memory_equal(v->bytes[0], bin, sizeof bin);
     assert_string_equal(v->message[0], "location.lsoa must be an ONS LSOA code");
@@ -739,7 +739,7 @@ static void test_rejects_after_max_u64(void **state)
 {
     /* PROTOCOL.md 7: rejects with `after` past every id returns nothing.
      * The wire accepts after up to 2^64-1 (server.c reads it with
-     * csph_wire_u64(..., 0, UINT64_MAX, ...)). */
+     * hub_wire_u64(..., 0, UINT64_MAX, ...)). */
     struct fx *f = *state;
     begin(f->s);
     reject(f->s, "police", CSPH_ERR_BAD_EVENT, "a", "b", "c", 1);
@@ -751,7 +751,7 @@ static void test_rejects_after_max_u64(void **state)
 static void test_reopen_keeps_everything(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
+    struct hub_error err;
     int dup = -1;
     fill(f->s, 7);
     begin(f->s);
@@ -759,12 +759,12 @@ static void test_reopen_keeps_everything(void **state)
     reject(f->s, "police", CSPH_ERR_BAD_EVENT, "victim", "bad victim", "rej", 3);
     commit(f->s);
     reopen(f);
-    assert_int_equal(csph_store_last_seq(f->s), 7);
-    assert_int_equal(csph_store_last_reject(f->s), 2);
+    assert_int_equal(hub_store_last_seq(f->s), 7);
+    assert_int_equal(hub_store_last_reject(f->s), 2);
     struct seen v = {0};
     uint64_t last;
     int end;
-    assert_int_equal(csph_store_scan(f->s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_scan(f->s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
     assert_int_equal(v.n, 7);
     for (size_t i = 0; i < 7; i++) {
         char want[64];
@@ -780,9 +780,9 @@ static void test_reopen_keeps_everything(void **state)
     begin(f->s);
     assert_int_equal(append_ok(f->s, "police", "ev-3", "payload-3", &dup), 3);
     assert_int_equal(dup, 1);
-    struct csph_append a = mk("police", "ev-3", "payload-changed");
+    struct hub_append a = mk("police", "ev-3", "payload-changed");
     uint64_t seq;
-    assert_int_equal(csph_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
+    assert_int_equal(hub_store_append(f->s, &a, &seq, &dup, &err), CSPH_ERR_ID_CONFLICT);
     /* and the chain continues from the committed tail */
     assert_int_equal(append_ok(f->s, "police", "ev-8", "payload-8", &dup), 8);
     commit(f->s);
@@ -832,33 +832,33 @@ static void test_scan_after_max_u64(void **state)
 static void test_get(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     fill(f->s, 5);
     struct seen v = {0};
-    assert_int_equal(csph_store_get(f->s, 3, visit, &v, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_get(f->s, 3, visit, &v, &err), CSPH_ERR_OK);
     assert_int_equal(v.n, 1);
     assert_int_equal(v.seq[0], 3);
     assert_string_equal(v.bytes[0], "payload-3");
     assert_string_equal(v.source[0], "police");
     assert_string_equal(v.type[0], "asb.report");
     memset(&v, 0, sizeof v);
-    assert_int_equal(csph_store_get(f->s, 0, visit, &v, &err), CSPH_ERR_NOT_FOUND);
+    assert_int_equal(hub_store_get(f->s, 0, visit, &v, &err), CSPH_ERR_NOT_FOUND);
     assert_int_equal(err.code, CSPH_ERR_NOT_FOUND);
     assert_int_equal(v.n, 0);
-    assert_int_equal(csph_store_get(f->s, 6, visit, &v, &err), CSPH_ERR_NOT_FOUND);
+    assert_int_equal(hub_store_get(f->s, 6, visit, &v, &err), CSPH_ERR_NOT_FOUND);
     assert_string_equal(err.field, "seq");
     assert_non_null(strstr(err.message, "6"));
-    assert_int_equal(csph_store_get(f->s, UINT64_MAX, visit, &v, &err), CSPH_ERR_NOT_FOUND);
+    assert_int_equal(hub_store_get(f->s, UINT64_MAX, visit, &v, &err), CSPH_ERR_NOT_FOUND);
     assert_int_equal(v.n, 0);
 }
 
 static void test_locked(void **state)
 {
     struct fx *f = *state;
-    struct csph_store *second = NULL;
-    struct csph_error err = {0};
+    struct hub_store *second = NULL;
+    struct hub_error err = {0};
     int fds = tu_open_fds();
-    assert_int_equal(csph_store_open(&second, f->dir, MAP_SIZE, &err), CSPH_ERR_LOCKED);
+    assert_int_equal(hub_store_open(&second, f->dir, MAP_SIZE, &err), CSPH_ERR_LOCKED);
     assert_null(second);
     assert_int_equal(err.code, CSPH_ERR_LOCKED);
     if (!strstr(err.message, "another hub"))
@@ -868,7 +868,7 @@ static void test_locked(void **state)
     assert_int_equal(tu_open_fds(), fds);
     /* the first store still works */
     fill(f->s, 1);
-    assert_int_equal(csph_store_last_seq(f->s), 1);
+    assert_int_equal(hub_store_last_seq(f->s), 1);
 }
 
 static void test_dir_is_a_file(void **state)
@@ -880,17 +880,17 @@ static void test_dir_is_a_file(void **state)
     assert_non_null(fp);
     fputs("not a directory\n", fp);
     fclose(fp);
-    struct csph_store *s = NULL;
-    struct csph_error err = {0};
+    struct hub_store *s = NULL;
+    struct hub_error err = {0};
     int fds = tu_open_fds();
     /* a setup to fix (exit status 2), not an I/O error */
-    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
     assert_null(s);
     assert_non_null(strstr(err.message, path));
     assert_int_equal(tu_open_fds(), fds);
     /* a directory whose parent is missing */
     snprintf(path, sizeof path, "%s/no/such/parent", f->dir);
-    assert_int_equal(csph_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
+    assert_int_equal(hub_store_open(&s, path, MAP_SIZE, &err), CSPH_ERR_CONFIG);
     assert_null(s);
     assert_int_equal(tu_open_fds(), fds);
 }
@@ -955,7 +955,7 @@ static void test_verify_intact_and_tampered(void **state)
     fill(f->s, 12);
     expect_verify(f->s, 12, 0);
 
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     tamper(f->dir, 7);
     reopen(f);
     expect_verify(f->s, 6, 7);
@@ -969,8 +969,8 @@ static void test_chain_sha256_formula(void **state)
 {
     struct fx *f = *state;
     fill(f->s, 3);
-    assert_string_equal(csph_store_chain_name(f->s), "SHA-256, version 2");
-    csph_store_close(&f->s);
+    assert_string_equal(hub_store_chain_name(f->s), "SHA-256, version 2");
+    hub_store_close(&f->s);
 
     struct raw r;
     raw_open(&r, f->dir);
@@ -1005,8 +1005,8 @@ static void test_chain_sha256_formula(void **state)
 static void test_chain_blake2b_log_kept(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
-    csph_store_close(&f->s);
+    struct hub_error err;
+    hub_store_close(&f->s);
 
     struct raw r;
     raw_open(&r, f->dir);
@@ -1043,24 +1043,24 @@ static void test_chain_blake2b_log_kept(void **state)
     raw_close(&r);
 
     reopen(f);
-    assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
+    assert_string_equal(hub_store_chain_name(f->s), "BLAKE2b-128, version 1");
     expect_verify(f->s, 3, 0);
     fill(f->s, 2);
     reopen(f);
-    assert_string_equal(csph_store_chain_name(f->s), "BLAKE2b-128, version 1");
+    assert_string_equal(hub_store_chain_name(f->s), "BLAKE2b-128, version 1");
     expect_verify(f->s, 5, 0);
 
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     tamper(f->dir, 4);
     reopen(f);
     expect_verify(f->s, 3, 4);
 
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     raw_open(&r, f->dir);
     MDB_val v = {4, "\x09\x00\x00\x00"};
     assert_int_equal(mdb_put(r.txn, r.meta, &k, &v, 0), 0);
     raw_close(&r);
-    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), CSPH_ERR_IO);
+    assert_int_equal(hub_store_open(&f->s, f->dir, MAP_SIZE, &err), CSPH_ERR_IO);
     assert_null(f->s);
     assert_string_equal(err.field, "data_dir");
     assert_non_null(strstr(err.message, "hash chain of version 9"));
@@ -1074,26 +1074,26 @@ static void test_chain_blake2b_log_kept(void **state)
 static void test_dbi_in_batch(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err;
+    struct hub_error err;
     MDB_dbi dbi;
     MDB_val k = {3, "key"}, v = {5, "value"}, got;
     begin(f->s);
-    assert_int_equal(csph_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
-    assert_int_equal(mdb_put(csph_store_txn(f->s), dbi, &k, &v, 0), 0);
-    csph_store_write_abort(f->s);
+    assert_int_equal(hub_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
+    assert_int_equal(mdb_put(hub_store_txn(f->s), dbi, &k, &v, 0), 0);
+    hub_store_write_abort(f->s);
     begin(f->s);
-    assert_int_equal(csph_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
-    assert_int_equal(mdb_get(csph_store_txn(f->s), dbi, &k, &got), MDB_NOTFOUND);
-    assert_int_equal(mdb_put(csph_store_txn(f->s), dbi, &k, &v, 0), 0);
+    assert_int_equal(hub_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
+    assert_int_equal(mdb_get(hub_store_txn(f->s), dbi, &k, &got), MDB_NOTFOUND);
+    assert_int_equal(mdb_put(hub_store_txn(f->s), dbi, &k, &v, 0), 0);
     append_ok(f->s, "police", "with-state", "S", NULL);
     commit(f->s);
     reopen(f);
     begin(f->s);
-    assert_int_equal(csph_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
-    assert_int_equal(mdb_get(csph_store_txn(f->s), dbi, &k, &got), 0);
+    assert_int_equal(hub_store_dbi(f->s, "t.queue", 0, &dbi, &err), CSPH_ERR_OK);
+    assert_int_equal(mdb_get(hub_store_txn(f->s), dbi, &k, &got), 0);
     assert_int_equal(got.mv_size, 5);
     assert_memory_equal(got.mv_data, "value", 5);
-    csph_store_write_abort(f->s);
+    hub_store_write_abort(f->s);
 }
 
 static void test_next_seq(void **state)
@@ -1101,26 +1101,26 @@ static void test_next_seq(void **state)
     struct fx *f = *state;
     fill(f->s, 2);
     begin(f->s);
-    assert_int_equal(csph_store_next_seq(f->s), 3);
+    assert_int_equal(hub_store_next_seq(f->s), 3);
     append_ok(f->s, "police", "n1", "N1", NULL);
-    assert_int_equal(csph_store_next_seq(f->s), 4);
+    assert_int_equal(hub_store_next_seq(f->s), 4);
     int dup = -1;
     append_ok(f->s, "police", "n1", "N1", &dup);
     assert_int_equal(dup, 1);
-    assert_int_equal(csph_store_next_seq(f->s), 4);
-    csph_store_write_abort(f->s);
+    assert_int_equal(hub_store_next_seq(f->s), 4);
+    hub_store_write_abort(f->s);
     begin(f->s);
-    assert_int_equal(csph_store_next_seq(f->s), 3);
-    csph_store_write_abort(f->s);
+    assert_int_equal(hub_store_next_seq(f->s), 3);
+    hub_store_write_abort(f->s);
 }
 
 /* In a child process: open dir read-only and check what a reader sees.
  * The exit status says which check failed (0: all good). */
 static int readonly_child(const char *dir, uint64_t want_seq, uint64_t want_rejects)
 {
-    struct csph_store *r = NULL;
-    struct csph_error err;
-    if (csph_store_open_readonly(&r, dir, &err) != CSPH_ERR_OK) {
+    struct hub_store *r = NULL;
+    struct hub_error err;
+    if (hub_store_open_readonly(&r, dir, &err) != CSPH_ERR_OK) {
         fprintf(stderr, "read-only open: %s\n", err.message);
         return 1;
     }
@@ -1128,22 +1128,22 @@ static int readonly_child(const char *dir, uint64_t want_seq, uint64_t want_reje
     struct seen v = {0};
     uint64_t last = 0, checked = 0, bad = 1;
     int end = 0;
-    if (csph_store_last_seq(r) != want_seq || csph_store_last_reject(r) != want_rejects)
+    if (hub_store_last_seq(r) != want_seq || hub_store_last_reject(r) != want_rejects)
         rc = 2;
-    else if (csph_store_scan(r, 0, 0, 100, visit, &v, &last, &end, &err) != CSPH_ERR_OK ||
+    else if (hub_store_scan(r, 0, 0, 100, visit, &v, &last, &end, &err) != CSPH_ERR_OK ||
              v.n != want_seq || last != want_seq || end != 1)
         rc = 3;
-    else if (csph_store_verify(r, &checked, &bad, NULL, &err) != CSPH_ERR_OK || checked != want_seq ||
+    else if (hub_store_verify(r, &checked, &bad, NULL, &err) != CSPH_ERR_OK || checked != want_seq ||
              bad != 0)
         rc = 4;
-    csph_store_close(&r);
+    hub_store_close(&r);
     return rc;
 }
 
 static void test_readonly(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     fill(f->s, 4);
     begin(f->s);
     reject(f->s, "police", CSPH_ERR_BAD_EVENT, "a", "b", "c", 1);
@@ -1160,11 +1160,11 @@ static void test_readonly(void **state)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail_msg("read-only reader beside the open store: status %d", status);
     /* and in this process once the hub's store is closed */
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     assert_int_equal(readonly_child(f->dir, 4, 1), 0);
     /* a directory with no log */
     f->dir2 = tu_tmpdir("store-empty");
-    assert_int_equal(csph_store_open_readonly(&f->s2, f->dir2, &err), CSPH_ERR_IO);
+    assert_int_equal(hub_store_open_readonly(&f->s2, f->dir2, &err), CSPH_ERR_IO);
     assert_null(f->s2);
     assert_non_null(strstr(err.message, f->dir2));
 }
@@ -1172,52 +1172,52 @@ static void test_readonly(void **state)
 static void test_map_full(void **state)
 {
     struct fx *f = *state;
-    struct csph_error err = {0};
+    struct hub_error err = {0};
     f->dir2 = tu_tmpdir("store-full");
-    assert_int_equal(csph_store_open(&f->s2, f->dir2, 1ull << 20, &err), CSPH_ERR_OK);
-    struct csph_store *s = f->s2;
+    assert_int_equal(hub_store_open(&f->s2, f->dir2, 1ull << 20, &err), CSPH_ERR_OK);
+    struct hub_store *s = f->s2;
     fill(s, 3);
     static char big[4097];
     memset(big, 'b', 4096);
     big[4096] = 0;
     begin(s);
-    enum csph_err rc = CSPH_ERR_OK;
+    enum hub_err rc = CSPH_ERR_OK;
     int n = 0;
     for (; n < 10000 && rc == CSPH_ERR_OK; n++) {
         char id[32];
         snprintf(id, sizeof id, "big-%d", n);
         big[0] = (char)('a' + n % 26);
-        struct csph_append a = mk("police", id, big);
+        struct hub_append a = mk("police", id, big);
         uint64_t seq;
         int dup;
-        rc = csph_store_append(s, &a, &seq, &dup, &err);
+        rc = hub_store_append(s, &a, &seq, &dup, &err);
         if (rc == CSPH_ERR_OK)
             assert_int_equal(seq, 4 + (uint64_t)n);
     }
     if (rc != CSPH_ERR_BUSY)
         fail_msg("after %d appends of 4 KiB into a 1 MiB map: %s (%s), want busy", n,
-                 csph_err_name(rc), err.message);
+                 hub_err_name(rc), err.message);
     assert_int_equal(err.code, CSPH_ERR_BUSY);
     assert_true(n > 10); /* it did fill, it did not fail at once */
-    csph_store_write_abort(s);
-    assert_int_equal(csph_store_last_seq(s), 3);
+    hub_store_write_abort(s);
+    assert_int_equal(hub_store_last_seq(s), 3);
     /* reads still work */
     struct seen v = {0};
     uint64_t last;
     int end;
-    assert_int_equal(csph_store_scan(s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_scan(s, 0, 0, 100, visit, &v, &last, &end, &err), CSPH_ERR_OK);
     assert_int_equal(v.n, 3);
     assert_int_equal(last, 3);
     assert_int_equal(end, 1);
     memset(&v, 0, sizeof v);
-    assert_int_equal(csph_store_get(s, 2, visit, &v, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_get(s, 2, visit, &v, &err), CSPH_ERR_OK);
     assert_string_equal(v.bytes[0], "payload-2");
     expect_verify(s, 3, 0);
     /* and a small batch still commits */
     begin(s);
     assert_int_equal(append_ok(s, "police", "small", "S", NULL), 4);
     commit(s);
-    assert_int_equal(csph_store_last_seq(s), 4);
+    assert_int_equal(hub_store_last_seq(s), 4);
 }
 
 struct usage_seen {
@@ -1237,7 +1237,7 @@ static int usage_visit(void *ctx, const char *source, size_t len, uint64_t count
     return ++u->n == 8;
 }
 
-static int count_rejects(void *ctx, const struct csph_stored_reject *r)
+static int count_rejects(void *ctx, const struct hub_stored_reject *r)
 {
     (*(int *)ctx)++;
     (void)r;
@@ -1250,7 +1250,7 @@ static int count_rejects(void *ctx, const struct csph_stored_reject *r)
 static void test_rejects_bounded_per_source(void **state)
 {
     struct fx *f = *state;
-    csph_store_reject_limits(f->s, 3, 0);
+    hub_store_reject_limits(f->s, 3, 0);
     begin(f->s);
     for (int i = 0; i < 5; i++)
         reject(f->s, "noisy", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
@@ -1258,8 +1258,8 @@ static void test_rejects_bounded_per_source(void **state)
     commit(f->s);
     struct usage_seen u = {0};
     uint64_t dropped;
-    struct csph_error err;
-    assert_int_equal(csph_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
+    struct hub_error err;
+    assert_int_equal(hub_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
     assert_int_equal(dropped, 2);
     assert_int_equal(u.n, 2);
     assert_string_equal(u.source[0], "noisy");
@@ -1271,25 +1271,25 @@ static void test_rejects_bounded_per_source(void **state)
     int listed = 0;
     uint64_t last;
     int end;
-    assert_int_equal(csph_store_rejects(f->s, 0, 100, count_rejects, &listed, &last, &end, &err),
+    assert_int_equal(hub_store_rejects(f->s, 0, 100, count_rejects, &listed, &last, &end, &err),
                      0);
     assert_int_equal(listed, 4); /* noisy 3, 4, 5 and quiet 6 */
     assert_int_equal(last, 6);
     /* The byte bound, and the count kept across a reopen. */
     reopen(f);
     uint64_t one = u.bytes[1]; /* a stored rejection's size */
-    csph_store_reject_limits(f->s, 100, 2 * one);
+    hub_store_reject_limits(f->s, 100, 2 * one);
     begin(f->s);
     reject(f->s, "quiet", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
     reject(f->s, "quiet", CSPH_ERR_BAD_EVENT, "x", "bad", "abc", 3);
     commit(f->s);
     memset(&u, 0, sizeof u);
-    assert_int_equal(csph_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
+    assert_int_equal(hub_store_reject_usage(f->s, usage_visit, &u, &dropped, &err), 0);
     assert_int_equal(u.count[1], 2);
     assert_int_equal(u.bytes[1], 2 * one);
     assert_int_equal(u.dropped[1], 1);
     assert_int_equal(dropped, 3);
-    assert_int_equal(csph_store_last_reject(f->s), 8);
+    assert_int_equal(hub_store_last_reject(f->s), 8);
 }
 
 /* index.state: an unclean stop is trusted once; the second in a row
@@ -1299,10 +1299,10 @@ static void die_holding(struct fx *f)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        struct csph_store *s;
-        struct csph_error err;
-        csph_store_close(&f->s); /* the child's copy: releases nothing of the parent's */
-        _exit(csph_store_open(&s, f->dir, MAP_SIZE, &err) == CSPH_ERR_OK ? 0 : 1);
+        struct hub_store *s;
+        struct hub_error err;
+        hub_store_close(&f->s); /* the child's copy: releases nothing of the parent's */
+        _exit(hub_store_open(&s, f->dir, MAP_SIZE, &err) == CSPH_ERR_OK ? 0 : 1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -1315,20 +1315,20 @@ static void test_unclean_starts_counted(void **state)
     begin(f->s);
     append_ok(f->s, "police", "a", "\x80", NULL);
     commit(f->s);
-    csph_store_index_settle(f->s);
-    assert_int_equal(csph_store_index_applied(f->s), 1);
-    csph_store_close(&f->s);
+    hub_store_index_settle(f->s);
+    assert_int_equal(hub_store_index_applied(f->s), 1);
+    hub_store_close(&f->s);
     /* A run that dies: the next start trusts the index (applied 1). */
     die_holding(f);
-    struct csph_error err;
-    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
-    assert_int_equal(csph_store_index_applied(f->s), 1);
-    csph_store_close(&f->s);
+    struct hub_error err;
+    assert_int_equal(hub_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(hub_store_index_applied(f->s), 1);
+    hub_store_close(&f->s);
     /* Two in a row: the start after the second rebuilds. */
     die_holding(f);
     die_holding(f);
-    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
-    assert_int_equal(csph_store_index_applied(f->s), 0); /* rebuilt: empty */
+    assert_int_equal(hub_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(hub_store_index_applied(f->s), 0); /* rebuilt: empty */
     char path[600], buf[128];
     snprintf(path, sizeof path, "%s/index.state", f->dir);
     FILE *fp = fopen(path, "r");
@@ -1347,22 +1347,22 @@ static void test_damage_marks_index(void **state)
     begin(f->s);
     append_ok(f->s, "police", "a", "\x80", NULL);
     commit(f->s);
-    csph_store_index_settle(f->s);
-    assert_int_equal(csph_store_index_damaged(MDB_NOTFOUND), 0);
-    assert_int_equal(csph_store_index_damaged(MDB_CORRUPTED), 1);
-    assert_int_equal(csph_store_needs_heal(f->s), 1);
+    hub_store_index_settle(f->s);
+    assert_int_equal(hub_store_index_damaged(MDB_NOTFOUND), 0);
+    assert_int_equal(hub_store_index_damaged(MDB_CORRUPTED), 1);
+    assert_int_equal(hub_store_needs_heal(f->s), 1);
     /* The next batch empties the index for its rebuild and is refused:
      * against an empty index a resend would not be a duplicate. */
-    struct csph_error err;
-    assert_int_equal(csph_store_write_begin(f->s, &err), CSPH_ERR_BUSY);
+    struct hub_error err;
+    assert_int_equal(hub_store_write_begin(f->s, &err), CSPH_ERR_BUSY);
     assert_non_null(strstr(err.message, "rebuilding its index"));
-    assert_null(csph_store_txn(f->s));
-    struct csph_store_health h;
-    csph_store_health(f->s, &h);
+    assert_null(hub_store_txn(f->s));
+    struct hub_store_health h;
+    hub_store_health(f->s, &h);
     assert_string_equal(h.index, "rebuilding");
     assert_int_equal(h.index_applied, 0);
     assert_int_equal(h.log_last, 1);
-    csph_store_close(&f->s);
+    hub_store_close(&f->s);
     /* Closed mid-rebuild: not marked clean, rebuilt again at the open. */
     char path[600];
     snprintf(path, sizeof path, "%s/index.state", f->dir);
@@ -1372,9 +1372,9 @@ static void test_damage_marks_index(void **state)
     assert_true(fread(buf, 1, sizeof buf - 1, fp) > 0);
     fclose(fp);
     assert_non_null(strstr(buf, "clean 0"));
-    assert_int_equal(csph_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
-    assert_int_equal(csph_store_index_applied(f->s), 0);
-    assert_int_equal(csph_store_needs_heal(f->s), 1); /* behind: ingest catches up */
+    assert_int_equal(hub_store_open(&f->s, f->dir, MAP_SIZE, &err), 0);
+    assert_int_equal(hub_store_index_applied(f->s), 0);
+    assert_int_equal(hub_store_needs_heal(f->s), 1); /* behind: ingest catches up */
 }
 
 /* Reopening the log in place: the same tail, the same answers. */
@@ -1385,20 +1385,20 @@ static void test_reopen_log_in_place(void **state)
     append_ok(f->s, "police", "a", "\x80", NULL);
     append_ok(f->s, "police", "b", "\x80", NULL);
     commit(f->s);
-    struct csph_error err;
+    struct hub_error err;
     int fds = tu_open_fds();
-    assert_int_equal(csph_store_reopen_log(f->s, &err), 0);
+    assert_int_equal(hub_store_reopen_log(f->s, &err), 0);
     assert_int_equal(tu_open_fds(), fds); /* the old descriptors went first */
-    assert_int_equal(csph_store_last_seq(f->s), 2);
-    struct csph_store_health h;
-    csph_store_health(f->s, &h);
+    assert_int_equal(hub_store_last_seq(f->s), 2);
+    struct hub_store_health h;
+    hub_store_health(f->s, &h);
     assert_int_equal(h.log_reopens, 1);
     assert_string_equal(h.log, "ok");
     begin(f->s);
     uint64_t seq;
     int dup;
-    struct csph_append ev = mk("police", "a", "\x80");
-    assert_int_equal(csph_store_append(f->s, &ev, &seq, &dup, &err), 0);
+    struct hub_append ev = mk("police", "a", "\x80");
+    assert_int_equal(hub_store_append(f->s, &ev, &seq, &dup, &err), 0);
     assert_int_equal(dup, 1);
     assert_int_equal(seq, 1);
     append_ok(f->s, "police", "c", "\x80", NULL);

@@ -27,16 +27,16 @@ struct fx {
     uv_loop_t loop;
     void *ctx, *router;
     char ep[64];
-    struct csph_transport_limits lim;
-    struct csph_transport *t;
-    struct csph_conn *gone[16];
+    struct hub_transport_limits lim;
+    struct hub_transport *t;
+    struct hub_conn *gone[16];
     int ngone, closed;
     void *clients[8]; /* closed by teardown, whatever a test left */
     int nclients;
     int fds;
 };
 
-static void on_gone(void *data, struct csph_conn *c)
+static void on_gone(void *data, struct hub_conn *c)
 {
     struct fx *f = data;
     if (f->ngone < 16)
@@ -61,7 +61,7 @@ static int setup(void **state)
     zmq_setsockopt(f->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     int small = 4096; /* so that a client that does not read fills it soon */
     zmq_setsockopt(f->router, ZMQ_SNDBUF, &small, sizeof small);
-    f->lim = (struct csph_transport_limits){
+    f->lim = (struct hub_transport_limits){
         .replies_max = 1000,
         .reply_bytes_max = 1u << 30,
         .conn_replies_max = 4,
@@ -70,10 +70,10 @@ static int setup(void **state)
         .conn_fetches_max = 2,
         .account_fetches_max = 3,
     };
-    struct csph_error err;
-    if (csph_transport_new(&f->t, &f->loop, f->ctx, f->router, &f->lim, on_gone, f, &err))
+    struct hub_error err;
+    if (hub_transport_new(&f->t, &f->loop, f->ctx, f->router, &f->lim, on_gone, f, &err))
         return -1;
-    csph_transport_start(f->t);
+    hub_transport_start(f->t);
     if (zmq_bind(f->router, "tcp://127.0.0.1:*") != 0)
         return -1;
     size_t len = sizeof f->ep;
@@ -85,12 +85,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    csph_transport_close(f->t, on_closed);
+    hub_transport_close(f->t, on_closed);
     int64_t until = tu_now_ms() + DEADLINE_MS;
     while (!f->closed && tu_now_ms() < until)
         uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_true(f->closed);
-    csph_transport_destroy(&f->t);
+    hub_transport_destroy(&f->t);
     assert_null(f->t);
     for (int i = 0; i < f->nclients; i++)
         zmq_close(f->clients[i]);
@@ -118,7 +118,7 @@ static void *client(struct fx *f, int rcvhwm)
 
 /* Send "hi" from s and receive it on the router: the sender's connection.
  * env gets the routing frame (the caller closes it). */
-static struct csph_conn *arrive(struct fx *f, void *s, zmq_msg_t *env)
+static struct hub_conn *arrive(struct fx *f, void *s, zmq_msg_t *env)
 {
     assert_int_equal(zmq_send(s, "hi", 2, 0), 2);
     zmq_pollitem_t it = {f->router, 0, ZMQ_POLLIN, 0};
@@ -128,7 +128,7 @@ static struct csph_conn *arrive(struct fx *f, void *s, zmq_msg_t *env)
     zmq_msg_init(&m[1]);
     assert_true(zmq_msg_recv(&m[0], f->router, 0) >= 0);
     assert_true(zmq_msg_recv(&m[1], f->router, 0) >= 0);
-    struct csph_conn *c = csph_transport_sender(f->t, m, 2);
+    struct hub_conn *c = hub_transport_sender(f->t, m, 2);
     assert_non_null(c);
     zmq_msg_init(env);
     zmq_msg_move(env, &m[0]);
@@ -138,25 +138,25 @@ static struct csph_conn *arrive(struct fx *f, void *s, zmq_msg_t *env)
 }
 
 /* The connection of routing frame env, found again (fd unknown: -1). */
-static struct csph_conn *again(struct fx *f, zmq_msg_t *env)
+static struct hub_conn *again(struct fx *f, zmq_msg_t *env)
 {
     zmq_msg_t m[2];
     zmq_msg_init(&m[0]);
     zmq_msg_copy(&m[0], env);
     zmq_msg_init_size(&m[1], 0);
-    struct csph_conn *c = csph_transport_sender(f->t, m, 2);
+    struct hub_conn *c = hub_transport_sender(f->t, m, 2);
     zmq_msg_close(&m[0]);
     zmq_msg_close(&m[1]);
     return c;
 }
 
-static void reply(struct fx *f, struct csph_ticket *tk, zmq_msg_t *env, const char *body,
+static void reply(struct fx *f, struct hub_ticket *tk, zmq_msg_t *env, const char *body,
                   size_t len)
 {
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     zmq_msg_copy(&copy, env);
-    csph_transport_reply(f->t, tk, &copy, 1, body, len);
+    hub_transport_reply(f->t, tk, &copy, 1, body, len);
     zmq_msg_close(&copy);
 }
 
@@ -167,22 +167,22 @@ static void test_per_connection_bound(void **state)
     struct fx *f = *state;
     void *a = client(f, 0), *b = client(f, 0);
     zmq_msg_t ea, eb;
-    struct csph_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb);
+    struct hub_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb);
     assert_ptr_not_equal(ca, cb);
     assert_ptr_equal(again(f, &ea), ca); /* found again */
-    struct csph_ticket tk[5], tb;
-    struct csph_error e;
+    struct hub_ticket tk[5], tb;
+    struct hub_error e;
     for (int i = 0; i < 4; i++)
-        assert_int_equal(csph_transport_admit(f->t, ca, NULL, 0, &tk[i], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_admit(f->t, ca, NULL, 0, &tk[4], &e), CSPH_ERR_BUSY);
+        assert_int_equal(hub_transport_admit(f->t, ca, NULL, 0, &tk[i], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_admit(f->t, ca, NULL, 0, &tk[4], &e), CSPH_ERR_BUSY);
     assert_non_null(strstr(e.message, "this connection"));
-    assert_int_equal(csph_transport_admit(f->t, cb, NULL, 0, &tb, &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_admit(f->t, cb, NULL, 0, &tb, &e), CSPH_ERR_OK);
     reply(f, &tk[0], &ea, "r0", 2);
-    assert_int_equal(csph_transport_admit(f->t, ca, NULL, 0, &tk[4], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_admit(f->t, ca, NULL, 0, &tk[4], &e), CSPH_ERR_OK);
     for (int i = 1; i < 5; i++)
-        csph_transport_settle(f->t, &tk[i]);
-    csph_transport_settle(f->t, &tb);
-    assert_int_equal(csph_transport_stats(f->t)->busy_client, 1);
+        hub_transport_settle(f->t, &tk[i]);
+    hub_transport_settle(f->t, &tb);
+    assert_int_equal(hub_transport_stats(f->t)->busy_client, 1);
     zmq_msg_close(&ea);
     zmq_msg_close(&eb);
 }
@@ -195,35 +195,35 @@ static void test_accounts(void **state)
     struct fx *f = *state;
     void *a = client(f, 0), *b = client(f, 0), *c = client(f, 0);
     zmq_msg_t ea, eb, ec;
-    struct csph_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb), *cc = arrive(f, c, &ec);
-    assert_int_equal(csph_transport_set_account(f->t, ca, "police", 6), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_set_account(f->t, cb, "police", 6), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_set_account(f->t, cc, "council", 7), CSPH_ERR_OK);
-    struct csph_ticket tk[8];
-    struct csph_error e;
+    struct hub_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb), *cc = arrive(f, c, &ec);
+    assert_int_equal(hub_transport_set_account(f->t, ca, "police", 6), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_set_account(f->t, cb, "police", 6), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_set_account(f->t, cc, "council", 7), CSPH_ERR_OK);
+    struct hub_ticket tk[8];
+    struct hub_error e;
     int n = 0;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(csph_transport_admit(f->t, ca, NULL, 0, &tk[n++], &e), CSPH_ERR_OK);
+        assert_int_equal(hub_transport_admit(f->t, ca, NULL, 0, &tk[n++], &e), CSPH_ERR_OK);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(csph_transport_admit(f->t, cb, NULL, 0, &tk[n++], &e), CSPH_ERR_OK);
+        assert_int_equal(hub_transport_admit(f->t, cb, NULL, 0, &tk[n++], &e), CSPH_ERR_OK);
     /* police: 6 in hand, its bound; council is not held back by it */
-    struct csph_ticket x;
-    assert_int_equal(csph_transport_admit(f->t, cb, NULL, 0, &x, &e), CSPH_ERR_BUSY);
+    struct hub_ticket x;
+    assert_int_equal(hub_transport_admit(f->t, cb, NULL, 0, &x, &e), CSPH_ERR_BUSY);
     assert_non_null(strstr(e.message, "'police'"));
-    assert_int_equal(csph_transport_admit(f->t, cc, "council/P-1", 11, &tk[n++], &e),
+    assert_int_equal(hub_transport_admit(f->t, cc, "council/P-1", 11, &tk[n++], &e),
                      CSPH_ERR_OK);
     /* fetches: two on one connection, three on one account */
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_BUSY);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[0], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[1], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[3], &e), CSPH_ERR_OK);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[4], &e), CSPH_ERR_BUSY);
-    csph_transport_fetch_done(f->t, &tk[0]);
-    assert_int_equal(csph_transport_fetch_hold(f->t, &tk[4], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[6], &e), CSPH_ERR_BUSY);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[0], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[1], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[3], &e), CSPH_ERR_OK);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[4], &e), CSPH_ERR_BUSY);
+    hub_transport_fetch_done(f->t, &tk[0]);
+    assert_int_equal(hub_transport_fetch_hold(f->t, &tk[4], &e), CSPH_ERR_OK);
     for (int i = 0; i < 7; i++)
-        csph_transport_settle(f->t, &tk[i]);
+        hub_transport_settle(f->t, &tk[i]);
     zmq_msg_close(&ea);
     zmq_msg_close(&eb);
     zmq_msg_close(&ec);
@@ -237,18 +237,18 @@ static void test_held_replies_in_order(void **state)
     f->lim.conn_replies_max = 100000;
     void *a = client(f, 10);
     zmq_msg_t ea;
-    struct csph_conn *ca = arrive(f, a, &ea);
+    struct hub_conn *ca = arrive(f, a, &ea);
     static char body[4096];
     int n = 400;
     for (int i = 0; i < n; i++) {
-        struct csph_ticket tk;
-        struct csph_error e;
-        assert_int_equal(csph_transport_admit(f->t, ca, NULL, 0, &tk, &e), CSPH_ERR_OK);
+        struct hub_ticket tk;
+        struct hub_error e;
+        assert_int_equal(hub_transport_admit(f->t, ca, NULL, 0, &tk, &e), CSPH_ERR_OK);
         snprintf(body, sizeof body, "%06d", i);
         reply(f, &tk, &ea, body, sizeof body);
     }
-    assert_true(csph_transport_conn_held(ca) > 0);
-    assert_true(csph_transport_stats(f->t)->replies_held > 0);
+    assert_true(hub_transport_conn_held(ca) > 0);
+    assert_true(hub_transport_stats(f->t)->replies_held > 0);
     int got = 0;
     int64_t until = tu_now_ms() + DEADLINE_MS;
     while (got < n && tu_now_ms() < until) {
@@ -263,9 +263,9 @@ static void test_held_replies_in_order(void **state)
         }
     }
     assert_int_equal(got, n);
-    assert_int_equal(csph_transport_conn_held(ca), 0);
-    assert_int_equal(csph_transport_stats(f->t)->replies_waiting, 0);
-    assert_int_equal(csph_transport_stats(f->t)->replies_dropped, 0);
+    assert_int_equal(hub_transport_conn_held(ca), 0);
+    assert_int_equal(hub_transport_stats(f->t)->replies_waiting, 0);
+    assert_int_equal(hub_transport_stats(f->t)->replies_dropped, 0);
     zmq_msg_close(&ea);
 }
 
@@ -276,7 +276,7 @@ static void test_disconnect_reported(void **state)
     struct fx *f = *state;
     void *a = client(f, 0), *b = client(f, 0);
     zmq_msg_t ea, eb, ec;
-    struct csph_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb);
+    struct hub_conn *ca = arrive(f, a, &ea), *cb = arrive(f, b, &eb);
     zmq_close(a);
     f->clients[0] = f->clients[--f->nclients];
     int64_t until = tu_now_ms() + DEADLINE_MS;
@@ -284,19 +284,19 @@ static void test_disconnect_reported(void **state)
         uv_run(&f->loop, UV_RUN_NOWAIT);
     if (f->ngone != 1)
         fail_msg("gone %d; closed %d accepted %d", f->ngone,
-                 (int)csph_transport_stats(f->t)->connections_closed,
-                 (int)csph_transport_stats(f->t)->connections_accepted);
+                 (int)hub_transport_stats(f->t)->connections_closed,
+                 (int)hub_transport_stats(f->t)->connections_accepted);
     assert_ptr_equal(f->gone[0], ca);
     /* A new client, probably on a's fd: its own record, not gone. */
     void *c = client(f, 0);
-    struct csph_conn *cc = arrive(f, c, &ec);
+    struct hub_conn *cc = arrive(f, c, &ec);
     assert_ptr_equal(again(f, &eb), cb);
     for (int i = 0; i < 50; i++)
         uv_run(&f->loop, UV_RUN_NOWAIT);
-    csph_transport_sweep(f->t);
+    hub_transport_sweep(f->t);
     assert_int_equal(f->ngone, 1);
     assert_ptr_equal(again(f, &ec), cc);
-    const struct csph_transport_stats *st = csph_transport_stats(f->t);
+    const struct hub_transport_stats *st = hub_transport_stats(f->t);
     assert_int_equal(st->connections_accepted, 3);
     assert_int_equal(st->connections_closed, 1);
     assert_int_equal(st->connections, 2);
@@ -320,7 +320,7 @@ static void test_raise_fd_limit(void **state)
 {
     (void)state;
     uint64_t before, after;
-    assert_int_equal(csph_transport_raise_fd_limit(&before, &after), 0);
+    assert_int_equal(hub_transport_raise_fd_limit(&before, &after), 0);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     assert_true(after == rl.rlim_max && after >= before);

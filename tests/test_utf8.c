@@ -10,7 +10,7 @@
 
 #include "utf8.h"
 
-#define BAD_AT(lit) csph_utf8_bad_at(lit, sizeof lit - 1)
+#define BAD_AT(lit) hub_utf8_bad_at(lit, sizeof lit - 1)
 
 static void test_bad_at(void **state)
 {
@@ -31,21 +31,21 @@ static void test_repair(void **state)
 {
     (void)state;
     char out[64];
-    size_t n = csph_utf8_repair("a\xff" "b\xc3\xa9", 5, out, sizeof out);
+    size_t n = hub_utf8_repair("a\xff" "b\xc3\xa9", 5, out, sizeof out);
     assert_int_equal(n, 7);
     assert_memory_equal(out, "a\xef\xbf\xbd" "b\xc3\xa9", 7);
-    assert_int_equal(csph_utf8_bad_at(out, n), n);
+    assert_int_equal(hub_utf8_bad_at(out, n), n);
     /* a character cut at the end of the text becomes one U+FFFD per byte */
-    n = csph_utf8_repair("x\xe2\x82", 3, out, sizeof out);
+    n = hub_utf8_repair("x\xe2\x82", 3, out, sizeof out);
     assert_int_equal(n, 7);
-    assert_int_equal(csph_utf8_bad_at(out, n), n);
+    assert_int_equal(hub_utf8_bad_at(out, n), n);
     /* out of room: whole characters only */
-    n = csph_utf8_repair("ab\xc3\xa9", 4, out, 3);
+    n = hub_utf8_repair("ab\xc3\xa9", 4, out, 3);
     assert_int_equal(n, 2);
-    n = csph_utf8_repair("a\xff", 2, out, 3);
+    n = hub_utf8_repair("a\xff", 2, out, 3);
     assert_int_equal(n, 1);
     /* valid text comes through unchanged */
-    n = csph_utf8_repair("caf\xc3\xa9", 5, out, sizeof out);
+    n = hub_utf8_repair("caf\xc3\xa9", 5, out, sizeof out);
     assert_int_equal(n, 5);
     assert_memory_equal(out, "caf\xc3\xa9", 5);
 }

@@ -28,8 +28,8 @@ struct fx {
     msgpack_sbuffer out; /* a reply */
     msgpack_packer opk;
     msgpack_zone rzone;  /* the unpacked reply */
-    struct csph_request r;
-    struct csph_error err;
+    struct hub_request r;
+    struct hub_error err;
 };
 
 static int setup(void **state)
@@ -84,13 +84,13 @@ static void reset(struct fx *f)
     msgpack_zone_clear(&f->zone);
 }
 
-static enum csph_err decode(struct fx *f)
+static enum hub_err decode(struct fx *f)
 {
     memset(&f->err, 0, sizeof f->err);
-    return csph_wire_decode(f->sb.data, f->sb.size, &f->zone, EVENTS_MAX, &f->r, &f->err);
+    return hub_wire_decode(f->sb.data, f->sb.size, &f->zone, EVENTS_MAX, &f->r, &f->err);
 }
 
-static enum csph_err decode_json(struct fx *f, const char *json)
+static enum hub_err decode_json(struct fx *f, const char *json)
 {
     reset(f);
     tu_json_to_mp(&f->sb, json);
@@ -99,12 +99,12 @@ static enum csph_err decode_json(struct fx *f, const char *json)
 
 /* Decode and expect the error code; the message must name want (when not
  * NULL) and field must be want_field (when not NULL; "" for none). */
-static void expect_err(struct fx *f, enum csph_err code, const char *want, const char *want_field)
+static void expect_err(struct fx *f, enum hub_err code, const char *want, const char *want_field)
 {
-    enum csph_err rc = decode(f);
+    enum hub_err rc = decode(f);
     if (rc != code)
-        fail_msg("decode: %s (%s), want %s", csph_err_name(rc), f->err.message,
-                 csph_err_name(code));
+        fail_msg("decode: %s (%s), want %s", hub_err_name(rc), f->err.message,
+                 hub_err_name(code));
     assert_int_equal(f->err.code, code);
     assert_true(strlen(f->err.message) > 0);
     if (want && !strstr(f->err.message, want))
@@ -113,7 +113,7 @@ static void expect_err(struct fx *f, enum csph_err code, const char *want, const
         fail_msg("field '%s', want '%s' (message: %s)", f->err.field, want_field, f->err.message);
 }
 
-static void expect_json_err(struct fx *f, const char *json, enum csph_err code, const char *want,
+static void expect_json_err(struct fx *f, const char *json, enum hub_err code, const char *want,
                             const char *want_field)
 {
     reset(f);
@@ -142,7 +142,7 @@ static void test_each_op(void **state)
     struct fx *f = *state;
     static const struct {
         const char *json;
-        enum csph_op op;
+        enum hub_op op;
     } cases[] = {
         {"{\"op\":\"ping\"}", CSPH_OP_PING},
         {"{\"op\":\"stats\",\"req\":1}", CSPH_OP_STATS},
@@ -162,22 +162,22 @@ static void test_each_op(void **state)
          CSPH_OP_ALERT_UPDATE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        enum csph_err rc = decode_json(f, cases[i].json);
+        enum hub_err rc = decode_json(f, cases[i].json);
         if (rc != CSPH_ERR_OK)
             fail_msg("%s: %s", cases[i].json, f->err.message);
         assert_int_equal(f->r.op, cases[i].op);
         assert_int_equal(f->r.root.type, MSGPACK_OBJECT_MAP);
-        assert_non_null(csph_mp_get(&f->r.root, "op"));
+        assert_non_null(hub_mp_get(&f->r.root, "op"));
     }
     for (int op = 0; op < CSPH_OP__COUNT; op++) {
         char json[128];
-        snprintf(json, sizeof json, "{\"op\":\"%s\"%s}", csph_op_name((enum csph_op)op),
+        snprintf(json, sizeof json, "{\"op\":\"%s\"%s}", hub_op_name((enum hub_op)op),
                  op == CSPH_OP_PUBLISH ? ",\"event\":{}" : "");
         assert_int_equal(decode_json(f, json), CSPH_ERR_OK);
         assert_int_equal(f->r.op, op);
     }
-    assert_string_equal(csph_op_name(CSPH_OP_ALERT_UPDATE), "alert.update");
-    assert_string_equal(csph_op_name(CSPH_OP__COUNT), "?");
+    assert_string_equal(hub_op_name(CSPH_OP_ALERT_UPDATE), "alert.update");
+    assert_string_equal(hub_op_name(CSPH_OP__COUNT), "?");
     /* ping: no req, no events */
     assert_int_equal(decode_json(f, "{\"op\":\"ping\"}"), CSPH_ERR_OK);
     assert_int_equal(f->r.req.len, 0);
@@ -201,7 +201,7 @@ static void test_req_echoed_verbatim(void **state)
     assert_memory_equal(f->r.req.ptr, want_req, 5);
     assert_ptr_equal(f->r.req.ptr, f->sb.data + 5); /* into the message */
 
-    csph_reply_begin(&f->opk, &f->r.req, 1, 0);
+    hub_reply_begin(&f->opk, &f->r.req, 1, 0);
     static const unsigned char want[] = {0x82, 0xa3, 'r', 'e', 'q', 0xce, 0, 0, 0, 7,
                                          0xa2, 'o',  'k', 0xc3};
     assert_int_equal(f->out.size, sizeof want);
@@ -229,19 +229,19 @@ static void test_req_echoed_verbatim(void **state)
             fail_msg("req case %zu: %s", i, f->err.message);
         assert_int_equal(f->r.req.len, reqs[i][0]);
         assert_memory_equal(f->r.req.ptr, reqs[i] + 1, reqs[i][0]);
-        csph_reply_begin(&f->opk, &f->r.req, 1, 0);
+        hub_reply_begin(&f->opk, &f->r.req, 1, 0);
         assert_int_equal(f->out.size, 1 + 4 + reqs[i][0] + 3 + 1);
         assert_memory_equal(f->out.data + 5, reqs[i] + 1, reqs[i][0]);
     }
     /* no req: the reply has none */
     assert_int_equal(decode_json(f, "{\"op\":\"ping\"}"), CSPH_ERR_OK);
     msgpack_sbuffer_clear(&f->out);
-    csph_reply_begin(&f->opk, &f->r.req, 1, 0);
+    hub_reply_begin(&f->opk, &f->r.req, 1, 0);
     static const unsigned char bare[] = {0x81, 0xa2, 'o', 'k', 0xc3};
     assert_int_equal(f->out.size, sizeof bare);
     assert_memory_equal(f->out.data, bare, sizeof bare);
     msgpack_sbuffer_clear(&f->out);
-    csph_reply_begin(&f->opk, NULL, 0, 0);
+    hub_reply_begin(&f->opk, NULL, 0, 0);
     static const unsigned char bare_false[] = {0x81, 0xa2, 'o', 'k', 0xc2};
     assert_memory_equal(f->out.data, bare_false, sizeof bare_false);
 }
@@ -313,22 +313,22 @@ static void test_many_keys(void **state)
 static void test_error_text_repaired(void **state)
 {
     struct fx *f = *state;
-    struct csph_error e;
-    csph_error_set(&e, CSPH_ERR_BAD_OP, "op\xff", "unknown op '\xc3\x28\xed\xa0\x80 x'");
+    struct hub_error e;
+    hub_error_set(&e, CSPH_ERR_BAD_OP, "op\xff", "unknown op '\xc3\x28\xed\xa0\x80 x'");
     memcpy(e.field, "op\xff", 4);
     msgpack_sbuffer_clear(&f->out);
-    csph_pack_error(&f->opk, &e);
+    hub_pack_error(&f->opk, &e);
     msgpack_object o = reply(f);
     const msgpack_object *m = tu_get(&o, "message"), *fl = tu_get(&o, "field");
     assert_non_null(m);
     assert_non_null(fl);
-    assert_int_equal(csph_utf8_bad_at(m->via.str.ptr, m->via.str.size), m->via.str.size);
-    assert_int_equal(csph_utf8_bad_at(fl->via.str.ptr, fl->via.str.size), fl->via.str.size);
+    assert_int_equal(hub_utf8_bad_at(m->via.str.ptr, m->via.str.size), m->via.str.size);
+    assert_int_equal(hub_utf8_bad_at(fl->via.str.ptr, fl->via.str.size), fl->via.str.size);
     assert_string_equal(tu_str(&o, "field"), "op\xef\xbf\xbd");
     /* a valid text is passed unchanged */
-    assert_int_equal(csph_utf8_bad_at("caf\xc3\xa9", 5), 5);
+    assert_int_equal(hub_utf8_bad_at("caf\xc3\xa9", 5), 5);
     char out[16];
-    assert_int_equal(csph_utf8_repair("a\xff" "b", 3, out, sizeof out), 5);
+    assert_int_equal(hub_utf8_repair("a\xff" "b", 3, out, sizeof out), 5);
     assert_memory_equal(out, "a\xef\xbf\xbd" "b", 5);
 }
 
@@ -336,10 +336,10 @@ static void test_reply_begin_extra(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(decode_json(f, "{\"op\":\"ping\",\"req\":\"abc\"}"), CSPH_ERR_OK);
-    csph_reply_begin(&f->opk, &f->r.req, 1, 2);
-    csph_pack_str(&f->opk, "version");
-    csph_pack_str(&f->opk, "0.1.0");
-    csph_pack_strn(&f->opk, "last_seqXXX", 8);
+    hub_reply_begin(&f->opk, &f->r.req, 1, 2);
+    hub_pack_str(&f->opk, "version");
+    hub_pack_str(&f->opk, "0.1.0");
+    hub_pack_strn(&f->opk, "last_seqXXX", 8);
     msgpack_pack_uint64(&f->opk, 42);
     msgpack_object o = reply(f);
     assert_int_equal(o.via.map.size, 4);
@@ -349,7 +349,7 @@ static void test_reply_begin_extra(void **state)
     assert_int_equal(tu_int(&o, "last_seq"), 42);
     /* pack_raw appends bytes as they are */
     msgpack_sbuffer_clear(&f->out);
-    csph_pack_raw(&f->opk, "\x92\x01\x02", 3);
+    hub_pack_raw(&f->opk, "\x92\x01\x02", 3);
     assert_int_equal(f->out.size, 3);
     assert_memory_equal(f->out.data, "\x92\x01\x02", 3);
 }
@@ -513,11 +513,11 @@ static void test_truncated_and_trailing(void **state)
     for (size_t n = 0; n < whole.size; n++) {
         reset(f);
         raw(f, whole.data, n);
-        enum csph_err rc = decode(f);
+        enum hub_err rc = decode(f);
         if (rc != CSPH_ERR_BAD_REQUEST) {
             msgpack_sbuffer_destroy(&whole);
             fail_msg("a request cut to %zu of %zu bytes: %s, want bad_request", n, whole.size,
-                     csph_err_name(rc));
+                     hub_err_name(rc));
         }
     }
     reset(f);
@@ -661,23 +661,23 @@ static void test_huge_top_map_header(void **state)
 /* Decode buf in a child process and report its outcome: the error code, or
  * -1 when the child did not return (a sanitizer abort on a huge allocation,
  * a crash). The child never returns into cmocka. */
-static int decode_in_child(const void *buf, size_t len, enum csph_err *code)
+static int decode_in_child(const void *buf, size_t len, enum hub_err *code)
 {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         msgpack_zone z;
-        struct csph_request r;
-        struct csph_error e;
+        struct hub_request r;
+        struct hub_error e;
         msgpack_zone_init(&z, 4096);
-        enum csph_err rc = csph_wire_decode(buf, len, &z, EVENTS_MAX, &r, &e);
+        enum hub_err rc = hub_wire_decode(buf, len, &z, EVENTS_MAX, &r, &e);
         msgpack_zone_destroy(&z);
         _exit(64 + (int)rc);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (WIFEXITED(status) && WEXITSTATUS(status) >= 64) {
-        *code = (enum csph_err)(WEXITSTATUS(status) - 64);
+        *code = (enum hub_err)(WEXITSTATUS(status) - 64);
         return 0;
     }
     fprintf(stderr, "decode in a child: %s %d\n", WIFEXITED(status) ? "exit" : "signal",
@@ -710,7 +710,7 @@ static void test_huge_nested_header(void **state)
         str(f, cases[i].key);
         raw(f, cases[i].hdr + 1, cases[i].hdr[0]);
         rawb(f, 2, 0xa1, 'x');
-        enum csph_err rc = CSPH_ERR_OK;
+        enum hub_err rc = CSPH_ERR_OK;
         if (decode_in_child(f->sb.data, f->sb.size, &rc) != 0) {
             fprintf(stderr, "'%s' with a %s header claiming 2^32-1 entries: the decoder did not "
                             "return\n",
@@ -719,7 +719,7 @@ static void test_huge_nested_header(void **state)
             continue;
         }
         if (rc != CSPH_ERR_BAD_REQUEST && rc != CSPH_ERR_TOO_LARGE)
-            fail_msg("'%s': %s, want bad_request or too_large", cases[i].key, csph_err_name(rc));
+            fail_msg("'%s': %s, want bad_request or too_large", cases[i].key, hub_err_name(rc));
     }
     if (crashed)
         fail_msg("%d of 4 requests with a huge nested container header made the decoder allocate "
@@ -743,7 +743,7 @@ static void test_wire_u64(void **state)
     struct fx *f = *state;
     uint64_t v;
     int present;
-    struct csph_error err;
+    struct hub_error err;
     reset(f);
     rawb(f, 1, 0x86);
     str(f, "op");
@@ -762,42 +762,42 @@ static void test_wire_u64(void **state)
 
     v = 7;
     present = -1;
-    assert_int_equal(csph_wire_u64(&f->r, "after", 0, UINT64_MAX, &v, &present, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "after", 0, UINT64_MAX, &v, &present, &err),
                      CSPH_ERR_OK);
     assert_int_equal(present, 1);
     assert_true(v == UINT64_MAX);
-    assert_int_equal(csph_wire_u64(&f->r, "after", 0, 100, &v, NULL, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_u64(&f->r, "after", 0, 100, &v, NULL, &err), CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "after");
     assert_non_null(strstr(err.message, "100"));
 
-    assert_int_equal(csph_wire_u64(&f->r, "until", 0, UINT64_MAX, &v, &present, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "until", 0, UINT64_MAX, &v, &present, &err),
                      CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "until");
-    assert_int_equal(csph_wire_u64(&f->r, "max", 1, 10, &v, &present, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "max", 1, 10, &v, &present, &err),
                      CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "max");
     v = 9;
-    assert_int_equal(csph_wire_u64(&f->r, "max", 0, 10, &v, &present, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_u64(&f->r, "max", 0, 10, &v, &present, &err), CSPH_ERR_OK);
     assert_int_equal(v, 0);
-    assert_int_equal(csph_wire_u64(&f->r, "since", 0, 10, &v, &present, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "since", 0, 10, &v, &present, &err),
                      CSPH_ERR_BAD_REQUEST);
-    assert_int_equal(csph_wire_u64(&f->r, "till", 0, 10, &v, &present, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "till", 0, 10, &v, &present, &err),
                      CSPH_ERR_BAD_REQUEST);
     /* absent: untouched */
     v = 1234;
     present = -1;
-    assert_int_equal(csph_wire_u64(&f->r, "types", 0, 10, &v, &present, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_u64(&f->r, "types", 0, 10, &v, &present, &err), CSPH_ERR_OK);
     assert_int_equal(present, 0);
     assert_int_equal(v, 1234);
-    assert_int_equal(csph_wire_u64(&f->r, "types", 0, 10, &v, NULL, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_u64(&f->r, "types", 0, 10, &v, NULL, &err), CSPH_ERR_OK);
     /* the bounds are inclusive */
     assert_int_equal(decode_json(f, "{\"op\":\"fetch\",\"max\":1000,\"wait_ms\":1}"), CSPH_ERR_OK);
-    assert_int_equal(csph_wire_u64(&f->r, "max", 1, 1000, &v, NULL, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_u64(&f->r, "max", 1, 1000, &v, NULL, &err), CSPH_ERR_OK);
     assert_int_equal(v, 1000);
-    assert_int_equal(csph_wire_u64(&f->r, "wait_ms", 1, 30000, &v, NULL, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_u64(&f->r, "wait_ms", 1, 30000, &v, NULL, &err), CSPH_ERR_OK);
     assert_int_equal(v, 1);
-    assert_int_equal(csph_wire_u64(&f->r, "max", 1, 999, &v, NULL, &err), CSPH_ERR_BAD_REQUEST);
-    assert_int_equal(csph_wire_u64(&f->r, "wait_ms", 2, 30000, &v, NULL, &err),
+    assert_int_equal(hub_wire_u64(&f->r, "max", 1, 999, &v, NULL, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_u64(&f->r, "wait_ms", 2, 30000, &v, NULL, &err),
                      CSPH_ERR_BAD_REQUEST);
 }
 
@@ -806,32 +806,32 @@ static void test_wire_str(void **state)
     struct fx *f = *state;
     const char *p = "untouched";
     size_t n = 99;
-    struct csph_error err;
+    struct hub_error err;
     assert_int_equal(decode_json(f, "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"\","
                                     "\"max\":3}"),
                      CSPH_ERR_OK);
-    assert_int_equal(csph_wire_str(&f->r, "panel", 1, 64, 1, &p, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_str(&f->r, "panel", 1, 64, 1, &p, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 5);
     assert_memory_equal(p, "marac", 5);
-    assert_int_equal(csph_wire_str(&f->r, "panel", 1, 5, 1, &p, &n, &err), CSPH_ERR_OK);
-    assert_int_equal(csph_wire_str(&f->r, "panel", 1, 4, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_str(&f->r, "panel", 1, 5, 1, &p, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_str(&f->r, "panel", 1, 4, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "panel");
-    assert_int_equal(csph_wire_str(&f->r, "panel", 6, 64, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
-    assert_int_equal(csph_wire_str(&f->r, "consumer", 1, 64, 1, &p, &n, &err),
+    assert_int_equal(hub_wire_str(&f->r, "panel", 6, 64, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_str(&f->r, "consumer", 1, 64, 1, &p, &n, &err),
                      CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "consumer");
-    assert_int_equal(csph_wire_str(&f->r, "consumer", 0, 64, 1, &p, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_str(&f->r, "consumer", 0, 64, 1, &p, &n, &err), CSPH_ERR_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(csph_wire_str(&f->r, "max", 0, 64, 0, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_str(&f->r, "max", 0, 64, 0, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "max");
     assert_non_null(strstr(err.message, "string"));
     /* absent */
     p = "untouched";
     n = 99;
-    assert_int_equal(csph_wire_str(&f->r, "wait_ms", 1, 64, 0, &p, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_wire_str(&f->r, "wait_ms", 1, 64, 0, &p, &n, &err), CSPH_ERR_OK);
     assert_string_equal(p, "untouched");
     assert_int_equal(n, 99);
-    assert_int_equal(csph_wire_str(&f->r, "wait_ms", 1, 64, 1, &p, &n, &err),
+    assert_int_equal(hub_wire_str(&f->r, "wait_ms", 1, 64, 1, &p, &n, &err),
                      CSPH_ERR_BAD_REQUEST);
     assert_string_equal(err.field, "wait_ms");
     assert_non_null(strstr(err.message, "required"));
@@ -843,7 +843,7 @@ static void test_wire_str(void **state)
     str(f, "panel");
     rawb(f, 4, 0xc4, 2, 'p', 'q');
     assert_int_equal(decode(f), CSPH_ERR_OK);
-    assert_int_equal(csph_wire_str(&f->r, "panel", 1, 64, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
+    assert_int_equal(hub_wire_str(&f->r, "panel", 1, 64, 1, &p, &n, &err), CSPH_ERR_BAD_REQUEST);
 }
 
 /* ---- error replies ---- */
@@ -851,11 +851,11 @@ static void test_wire_str(void **state)
 static void test_reply_error(void **state)
 {
     struct fx *f = *state;
-    struct csph_error e;
+    struct hub_error e;
     assert_int_equal(decode_json(f, "{\"op\":\"publish\",\"req\":\"r-9\",\"event\":{}}"),
                      CSPH_ERR_OK);
-    csph_error_set(&e, CSPH_ERR_BAD_EVENT, "location.lsoa", "location.lsoa is not an LSOA code");
-    csph_reply_error(&f->opk, &f->r.req, &e, 1);
+    hub_error_set(&e, CSPH_ERR_BAD_EVENT, "location.lsoa", "location.lsoa is not an LSOA code");
+    hub_reply_error(&f->opk, &f->r.req, &e, 1);
     msgpack_object o = reply(f);
     assert_int_equal(o.via.map.size, 4);
     assert_string_equal(tu_str(&o, "req"), "r-9");
@@ -871,8 +871,8 @@ static void test_reply_error(void **state)
 
     /* no req, no status, no field */
     msgpack_sbuffer_clear(&f->out);
-    csph_error_set(&e, CSPH_ERR_BAD_OP, NULL, "unknown op 'x'");
-    csph_reply_error(&f->opk, NULL, &e, 0);
+    hub_error_set(&e, CSPH_ERR_BAD_OP, NULL, "unknown op 'x'");
+    hub_reply_error(&f->opk, NULL, &e, 0);
     o = reply(f);
     assert_int_equal(o.via.map.size, 2);
     assert_null(tu_get(&o, "req"));
@@ -888,18 +888,18 @@ static void test_reply_error(void **state)
     e.code = CSPH_ERR_IO;
     e.field[0] = 0;
     e.message[0] = 0;
-    struct csph_span req = {"\x05", 1};
-    csph_reply_error(&f->opk, &req, &e, 0);
+    struct hub_span req = {"\x05", 1};
+    hub_reply_error(&f->opk, &req, &e, 0);
     o = reply(f);
     assert_int_equal(o.via.map.size, 3);
     assert_int_equal(tu_int(&o, "req"), 5);
     assert_string_equal(tu_str(&o, "error.code"), "internal");
-    assert_string_equal(tu_str(&o, "error.message"), csph_err_message(CSPH_ERR_IO));
+    assert_string_equal(tu_str(&o, "error.message"), hub_err_message(CSPH_ERR_IO));
 
     /* pack_error alone */
     msgpack_sbuffer_clear(&f->out);
-    csph_error_set(&e, CSPH_ERR_BUSY, "", "the hub is busy");
-    csph_pack_error(&f->opk, &e);
+    hub_error_set(&e, CSPH_ERR_BUSY, "", "the hub is busy");
+    hub_pack_error(&f->opk, &e);
     o = reply(f);
     assert_int_equal(o.via.map.size, 2);
     assert_string_equal(tu_str(&o, "code"), "busy");
@@ -912,7 +912,7 @@ static void test_error_reply_for_decode_failure(void **state)
      * error reply echoes the req that was found. */
     struct fx *f = *state;
     expect_json_err(f, "{\"req\":77,\"op\":\"nope\"}", CSPH_ERR_BAD_OP, NULL, "op");
-    csph_reply_error(&f->opk, &f->r.req, &f->err, 0);
+    hub_reply_error(&f->opk, &f->r.req, &f->err, 0);
     msgpack_object o = reply(f);
     assert_int_equal(tu_int(&o, "req"), 77);
     assert_string_equal(tu_str(&o, "error.code"), "bad_op");

@@ -38,7 +38,7 @@ struct fx {
     int loop_open;
     void *ctx, *router, *dealer;
     char ep[64];
-    struct csph_zsock rz, dz;
+    struct hub_zsock rz, dz;
     int rz_started, dz_started, rz_closed, dz_closed, finishing;
     uv_timer_t watchdog, sender;
     int watchdog_open, sender_open;
@@ -98,7 +98,7 @@ static int setup(void **state)
     return 0;
 }
 
-static void on_zsock_closed(struct csph_zsock *z)
+static void on_zsock_closed(struct hub_zsock *z)
 {
     struct fx *f = z->data;
     if (z == &f->rz)
@@ -123,9 +123,9 @@ static void finish(struct fx *f)
         return;
     f->finishing = 1;
     if (f->rz_started)
-        csph_zsock_close(&f->rz, on_zsock_closed);
+        hub_zsock_close(&f->rz, on_zsock_closed);
     if (f->dz_started)
-        csph_zsock_close(&f->dz, on_zsock_closed);
+        hub_zsock_close(&f->dz, on_zsock_closed);
     if (f->watchdog_open)
         uv_close((uv_handle_t *)&f->watchdog, on_timer_closed);
     if (f->sender_open)
@@ -196,7 +196,7 @@ static int send_echo(struct fx *f, zmq_msg_t *id, zmq_msg_t *body)
     return 0;
 }
 
-static void router_ready(struct csph_zsock *z)
+static void router_ready(struct hub_zsock *z)
 {
     struct fx *f = z->data;
     f->router_calls++;
@@ -239,7 +239,7 @@ static void router_ready(struct csph_zsock *z)
         finish(f);
 }
 
-static int router_wants(struct csph_zsock *z, int zmq_events)
+static int router_wants(struct hub_zsock *z, int zmq_events)
 {
     struct fx *f = z->data;
     return f->qhead < f->qtail;
@@ -278,7 +278,7 @@ static void on_send_tick(uv_timer_t *t)
         uv_timer_stop(t);
 }
 
-static void dealer_ready(struct csph_zsock *z)
+static void dealer_ready(struct hub_zsock *z)
 {
     struct fx *f = z->data;
     for (;;) {
@@ -319,11 +319,11 @@ static void run_and_close(struct fx *f)
 
 static void run_in_loop(struct fx *f)
 {
-    assert_int_equal(csph_zsock_start(&f->rz, &f->loop, f->router, router_ready,
-                                      f->deferred ? router_wants : NULL, f),
+    assert_int_equal(hub_zsock_start(&f->rz, &f->loop, f->router, router_ready,
+                                     f->deferred ? router_wants : NULL, f),
                      0);
     f->rz_started = 1;
-    assert_int_equal(csph_zsock_start(&f->dz, &f->loop, f->dealer, dealer_ready, NULL, f), 0);
+    assert_int_equal(hub_zsock_start(&f->dz, &f->loop, f->dealer, dealer_ready, NULL, f), 0);
     f->dz_started = 1;
     uv_timer_init(&f->loop, &f->sender);
     f->sender.data = f;
@@ -414,7 +414,7 @@ static void *client_thread(void *arg)
 static void test_echo_from_thread(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(csph_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
+    assert_int_equal(hub_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
     f->rz_started = 1;
     start_watchdog(f);
     f->threaded = 1;
@@ -444,10 +444,10 @@ static void test_close_idle(void **state)
     /* started and closed with no traffic: the close callback runs once,
      * after all four handles, and the loop closes */
     struct fx *f = *state;
-    assert_int_equal(csph_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
+    assert_int_equal(hub_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
     f->rz_started = 1;
     assert_int_not_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0); /* its handles are active */
-    csph_zsock_close(&f->rz, on_zsock_closed);
+    hub_zsock_close(&f->rz, on_zsock_closed);
     f->finishing = 1;
     assert_int_equal(f->rz_closed, 0); /* not before the loop runs the callbacks */
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
@@ -470,10 +470,10 @@ static void test_close_with_unread_input(void **state)
         fill_body(b, (uint32_t)i);
         assert_int_equal(zmq_send(f->dealer, b, BODY, 0), BODY);
     }
-    assert_int_equal(csph_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
+    assert_int_equal(hub_zsock_start(&f->rz, &f->loop, f->router, router_ready, NULL, f), 0);
     f->rz_started = 1;
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    csph_zsock_close(&f->rz, on_zsock_closed);
+    hub_zsock_close(&f->rz, on_zsock_closed);
     f->finishing = 1;
     int calls = f->router_calls;
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);

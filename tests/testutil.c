@@ -22,7 +22,10 @@
 #include <zmq.h>
 
 #include "csphub.h"
+#include "config.h"
 #include "mpx.h"
+#include "rules.h"
+#include "schema.h"
 
 const char *tu_env(const char *name, const char *fallback)
 {
@@ -441,7 +444,7 @@ const msgpack_object *tu_get(const msgpack_object *o, const char *path)
             unsigned long i = strtoul(part, NULL, 10);
             o = i < o->via.array.size ? &o->via.array.ptr[i] : NULL;
         } else {
-            o = csph_mp_get(o, part);
+            o = hub_mp_get(o, part);
         }
     }
     return o;
@@ -514,7 +517,7 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
          part = strtok_r(NULL, ".", &save)) {
         uint32_t count;
         msgpack_object o;
-        if (off < len && csph_mp_header(buf, len, &off, 0, &count) == 0) {
+        if (off < len && hub_mp_header(buf, len, &off, 0, &count) == 0) {
             unsigned long want = strtoul(part, NULL, 10);
             if (want >= count) {
                 rc = -1;
@@ -522,7 +525,7 @@ int tu_mp_span(const char *buf, size_t len, const char *path, const char **p, si
             }
             for (unsigned long i = 0; i < want && rc == 0; i++)
                 rc = mp_next(buf, len, &off, &zone, &o);
-        } else if (off < len && csph_mp_header(buf, len, &off, 1, &count) == 0) {
+        } else if (off < len && hub_mp_header(buf, len, &off, 1, &count) == 0) {
             int found = 0;
             for (uint32_t i = 0; i < count && rc == 0 && !found; i++) {
                 if ((rc = mp_next(buf, len, &off, &zone, &o)))
@@ -616,4 +619,19 @@ int tu_tmpfx_teardown(void **state)
         return -1;
     }
     return 0;
+}
+
+void tu_load_defaults(struct hub_config *cfg, struct hub_schemas **schemas,
+                      struct hub_rules **rules)
+{
+    struct hub_error err;
+    hub_config_defaults(cfg);
+    if (hub_config_load_panels(cfg, &err))
+        fail_msg("panels: %s", err.message);
+    const char *names[CSPH_MAX_PANELS];
+    for (size_t i = 0; i < cfg->npanels; i++)
+        names[i] = cfg->panels[i].name;
+    if (hub_schemas_load(schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
+        hub_rules_load(rules, cfg->rules_file, cfg->panels, cfg->npanels, *schemas, &err))
+        fail_msg("schemas and rules: %s", err.message);
 }

@@ -133,4 +133,13 @@ struct tu_tmpfx {
 int tu_tmpfx_setup(void **state, const char *name);
 int tu_tmpfx_teardown(void **state);
 
+/* The shipped panels, schemas and rules (config/, schemas/) loaded as a hub
+ * with the default configuration loads them, for the tests that drive the
+ * hub's modules without a daemon; the test fails when they do not load. */
+struct hub_config;
+struct hub_schemas;
+struct hub_rules;
+void tu_load_defaults(struct hub_config *cfg, struct hub_schemas **schemas,
+                      struct hub_rules **rules);
+
 #endif

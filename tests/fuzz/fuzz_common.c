@@ -12,16 +12,16 @@
 #define CSPH_SOURCE_DIR "."
 #endif
 
-static struct csph_schemas *schemas(void)
+static struct hub_schemas *schemas(void)
 {
-    static struct csph_schemas *s;
+    static struct hub_schemas *s;
     if (!s) {
         static const char *const panels[] = {"marac", "community-marac", "asb-case-review",
                                              "hate-crime", "iom", "sgv", "mace", "tasking",
                                              "channel", "mappa"};
         const char *dir = getenv("CSPH_SCHEMAS");
-        struct csph_error err;
-        if (csph_schemas_load(&s, dir ? dir : CSPH_SOURCE_DIR "/schemas", panels, 10, &err)) {
+        struct hub_error err;
+        if (hub_schemas_load(&s, dir ? dir : CSPH_SOURCE_DIR "/schemas", panels, 10, &err)) {
             fprintf(stderr, "fuzz: cannot load schemas: %s\n", err.message);
             abort();
         }
@@ -33,13 +33,13 @@ void fuzz_request(const uint8_t *data, size_t size)
 {
     msgpack_zone zone;
     msgpack_zone_init(&zone, 4096);
-    struct csph_request req;
-    struct csph_error err;
-    if (csph_wire_decode(data, size, &zone, 1000, &req, &err) == CSPH_ERR_OK &&
+    struct hub_request req;
+    struct hub_error err;
+    if (hub_wire_decode(data, size, &zone, 1000, &req, &err) == CSPH_ERR_OK &&
         req.op == CSPH_OP_PUBLISH) {
         for (uint32_t i = 0; i < req.nevents; i++) {
-            struct csph_event_info info;
-            csph_schema_check(schemas(), &req.events[i], i & 1, &info, &err);
+            struct hub_event_info info;
+            hub_schema_check(schemas(), &req.events[i], i & 1, &info, &err);
         }
     }
     msgpack_zone_destroy(&zone);
@@ -48,16 +48,16 @@ void fuzz_request(const uint8_t *data, size_t size)
 void fuzz_event(const uint8_t *data, size_t size)
 {
     size_t off = 0;
-    if (csph_mp_check((const char *)data, size, &off, 32) != 0)
+    if (hub_mp_check((const char *)data, size, &off, 32) != 0)
         return;
     msgpack_zone zone;
     msgpack_zone_init(&zone, 4096);
     msgpack_object obj;
     off = 0;
     if (msgpack_unpack((const char *)data, size, &off, &zone, &obj) == MSGPACK_UNPACK_SUCCESS) {
-        struct csph_event_info info;
-        struct csph_error err;
-        csph_schema_check(schemas(), &obj, 1, &info, &err);
+        struct hub_event_info info;
+        struct hub_error err;
+        hub_schema_check(schemas(), &obj, 1, &info, &err);
     }
     msgpack_zone_destroy(&zone);
 }

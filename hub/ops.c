@@ -1,0 +1,72 @@
+#include "ops.h"
+
+#include "reads.h"
+#include "writes.h"
+
+#define AGENCY CSPH_ROLE_BIT(CSPH_ROLE_AGENCY)
+#define PANEL CSPH_ROLE_BIT(CSPH_ROLE_PANEL)
+#define AUDITOR CSPH_ROLE_BIT(CSPH_ROLE_AUDITOR)
+#define ADMIN CSPH_ROLE_BIT(CSPH_ROLE_ADMIN)
+
+/* One row an op, in CSPH_OP_MAP's order. `audited`: in curve mode, every
+ * replay, rejects, alerts, evidence or fetch by a panel member or an
+ * auditor, and every rejects by the admin (rejected events' bytes hold
+ * person references), run in the write batch so the record commits before
+ * the reply leaves (PROTOCOL.md 7). */
+static const struct hub_op_row rows[CSPH_OP__COUNT] = {
+    [CSPH_OP_PING] = {CSPH_OP_PING, CSPH_OPK_READ, CSPH_ROLES_ALL, 0, hub_op_ping},
+    [CSPH_OP_STATS] = {CSPH_OP_STATS, CSPH_OPK_READ, AUDITOR | ADMIN, 0, hub_op_stats},
+    [CSPH_OP_PUBLISH] = {CSPH_OP_PUBLISH, CSPH_OPK_WRITE, AGENCY, 0, hub_op_publish},
+    [CSPH_OP_REPLAY] = {CSPH_OP_REPLAY, CSPH_OPK_READ, AUDITOR, PANEL | AUDITOR, hub_op_replay},
+    [CSPH_OP_REJECTS] = {CSPH_OP_REJECTS, CSPH_OPK_READ, AUDITOR | ADMIN, PANEL | AUDITOR | ADMIN,
+                         hub_op_rejects},
+    [CSPH_OP_FETCH] = {CSPH_OP_FETCH, CSPH_OPK_READ, PANEL, PANEL | AUDITOR, hub_op_fetch},
+    [CSPH_OP_ACK] = {CSPH_OP_ACK, CSPH_OPK_WRITE, PANEL, 0, hub_op_ack},
+    [CSPH_OP_ALERTS] = {CSPH_OP_ALERTS, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                        hub_op_alerts},
+    [CSPH_OP_ALERT_UPDATE] = {CSPH_OP_ALERT_UPDATE, CSPH_OPK_WRITE, PANEL, 0,
+                              hub_op_alert_update},
+    [CSPH_OP_EVIDENCE] = {CSPH_OP_EVIDENCE, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                          hub_op_evidence},
+};
+
+const struct hub_op_row *hub_ops_row(enum hub_op op)
+{
+    return (unsigned)op < CSPH_OP__COUNT ? &rows[op] : NULL;
+}
+
+int hub_ops_audited(const struct hub_op_row *row, const struct hub_identity *who)
+{
+    return who && (row->audited & CSPH_ROLE_BIT(who->role));
+}
+
+int hub_ops_in_batch(const struct hub_op_row *row, const struct hub_identity *who)
+{
+    return row->kind == CSPH_OPK_WRITE || hub_ops_audited(row, who);
+}
+
+size_t hub_ops_reply_room(const struct hub_ctx *h, size_t req_len)
+{
+    size_t limit = h->cfg->limits.reply_max, env = CSPH_REPLY_ENVELOPE + req_len;
+    return limit > env ? limit - env : 0;
+}
+
+enum hub_err hub_ops_panel_arg(struct hub_ctx *h, struct hub_req *q, int *panel)
+{
+    const char *p = NULL;
+    size_t len = 0;
+    enum hub_err rc = hub_wire_str(q->r, "panel", 1, 64, 1, &p, &len, &q->e);
+    if (rc)
+        return rc;
+    *panel = hub_config_panel_find(h->cfg, p, len);
+    if (*panel < 0)
+        return hub_error_set(&q->e, CSPH_ERR_UNKNOWN_PANEL, "panel", "no panel named '%.*s'",
+                             (int)len, p);
+    if (q->who && !hub_identity_may_panel(q->who, *panel)) {
+        h->c.forbidden++;
+        return hub_error_set(&q->e, CSPH_ERR_FORBIDDEN, "panel",
+                             "identity '%s' may not read panel %s", q->who->name,
+                             h->cfg->panels[*panel].name);
+    }
+    return CSPH_ERR_OK;
+}
