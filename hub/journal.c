@@ -30,10 +30,12 @@ struct jfile {
 struct hub_journal {
     char dir[4096];
     uint64_t file_bytes;
+    uint64_t next_bytes; /* a new file's size: doubling from 1 MiB up to file_bytes */
     unsigned flags;
     struct jfile *files; /* by first batch */
     size_t nfiles, capfiles;
     int fd;          /* the file appended to (files[nfiles-1]), -1: a fresh one next */
+    uint64_t cur_bytes; /* its size */
     uint64_t off;    /* where the next record goes in it */
     uint64_t synced; /* the last batch on disk (0: none since the journal was empty) */
     int empty;       /* nothing synced or pending: any first number is taken */
@@ -72,7 +74,10 @@ static enum hub_err io_error(struct hub_error *err, const char *what, const char
 
 static void path_of(const struct hub_journal *j, const char *name, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%s", j->dir, name);
+    /* dir is at most 4095 bytes and names are short: out is 4200 */
+    int len = snprintf(out, n, "%s/", j->dir);
+    if (len > 0 && (size_t)len < n)
+        snprintf(out + len, n - (size_t)len, "%.*s", (int)(n - (size_t)len - 1), name);
 }
 
 static int sync_dir(const char *dir)
@@ -126,7 +131,8 @@ static enum hub_err make_file(struct hub_journal *j, uint64_t first, size_t need
     char name[64], path[4200], from[4200];
     snprintf(name, sizeof name, "%016llx.csj", (unsigned long long)first);
     path_of(j, name, path, sizeof path);
-    uint64_t size = j->file_bytes;
+    uint64_t size = j->next_bytes;
+    j->next_bytes = size * 2 < j->file_bytes ? size * 2 : j->file_bytes;
     if (HEADER_BYTES + need > size)
         size = (HEADER_BYTES + need + MIB - 1) / MIB * MIB;
     int fd = -1;
@@ -191,6 +197,7 @@ static enum hub_err make_file(struct hub_journal *j, uint64_t first, size_t need
     f->first = first;
     snprintf(f->name, sizeof f->name, "%s", name);
     j->fd = fd;
+    j->cur_bytes = size;
     j->off = HEADER_BYTES;
     fd = -1;
     j->st.files = j->nfiles;
@@ -369,6 +376,7 @@ enum hub_err hub_journal_open(struct hub_journal **out, const char *dir, uint64_
         return hub_error_set(err, CSPH_ERR_NOMEM, "journal", "out of memory");
     snprintf(j->dir, sizeof j->dir, "%s", dir);
     j->file_bytes = file_bytes < MIB ? MIB : (file_bytes + MIB - 1) / MIB * MIB;
+    j->next_bytes = MIB;
     j->flags = flags;
     j->fd = -1;
     j->empty = 1;
@@ -493,7 +501,7 @@ enum hub_err hub_journal_append(struct hub_journal *j, uint64_t batch, const voi
  * when there is none or no room) and fdatasync it. */
 static int write_pending(struct hub_journal *j, struct hub_error *err)
 {
-    if (j->fd >= 0 && j->off + j->pend_len > j->file_bytes) {
+    if (j->fd >= 0 && j->off + j->pend_len > j->cur_bytes) {
         close(j->fd); /* full: its records stay until a checkpoint passes them */
         j->fd = -1;
     }
