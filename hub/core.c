@@ -15,7 +15,31 @@ struct hub_core {
     enum batch_state state;
     uint64_t raised_before; /* ingest.alerts_raised when the batch began */
     uint64_t readable;      /* panels with alerts committed, not yet taken */
+    uint64_t unflushed;     /* panels with alerts acknowledged through the journal, not yet
+                             * in LMDB where reads find them */
+    uint64_t waiting;       /* panels with fetches waiting (hub_core_waiting) */
 };
+
+/* What the journal acknowledged, into LMDB where a read finds it. */
+static enum hub_err flush(struct hub_core *c, struct hub_error *err)
+{
+    if (c->readonly || c->state != IDLE || !hub_store_held(c->store))
+        return CSPH_ERR_OK;
+    enum hub_err rc = hub_store_flush(c->store, err);
+    if (rc == CSPH_ERR_OK) {
+        c->readable |= c->unflushed;
+        c->unflushed = 0;
+    }
+    return rc;
+}
+
+/* Before a read outside a batch: a failure is logged by the store and
+ * healed (the log reopened); the read then sees what LMDB holds. */
+static void flush_for_read(struct hub_core *c)
+{
+    struct hub_error e;
+    (void)flush(c, &e);
+}
 
 static enum hub_err misuse(struct hub_error *err, const char *what)
 {
@@ -44,6 +68,10 @@ enum hub_err hub_core_open(struct hub_core **out, const struct hub_core_opts *o,
     }
     if ((rc = hub_queues_open(&c->queues, hub_store_env(c->store), o->cfg, err)))
         goto fail;
+    if (!o->readonly)
+        hub_queues_set_redo(c->queues, hub_store_redo(c->store));
+    if (o->journal && !o->readonly)
+        hub_store_journal_use(c->store, 1);
     hub_ingest_init(&c->ingest, o->cfg, c->store, o->schemas, o->rules, c->queues);
     c->have_ingest = 1;
     *out = c;
@@ -106,7 +134,9 @@ enum hub_err hub_core_batch_commit(struct hub_core *c, struct hub_error *err)
     c->state = IDLE;
     enum hub_err rc = hub_store_write_commit(c->store, err);
     hub_queues_txn_end(c->queues, rc == CSPH_ERR_OK);
-    if (rc == CSPH_ERR_OK)
+    if (rc == CSPH_ERR_OK && hub_store_held(c->store))
+        c->unflushed |= hub_queues_touched(c->queues);
+    else if (rc == CSPH_ERR_OK)
         c->readable |= hub_queues_touched(c->queues);
     else
         c->ingest.alerts_raised = c->raised_before;
@@ -127,24 +157,39 @@ enum hub_err hub_core_batch_settle(struct hub_core *c, int *held, struct hub_err
 {
     if (c->state != IDLE)
         return misuse(err, "settle inside an open batch");
+    enum hub_err rc = CSPH_ERR_OK;
+    /* The journal's batches into LMDB when enough are held, or when a
+     * fetch waits for an alert among them. */
+    if (!c->readonly && (hub_store_flush_due(c->store) || (c->unflushed & c->waiting)))
+        rc = flush(c, err);
     int h = c->readonly ? 0 : hub_store_index_settle_due(c->store);
     if (held)
-        *held = h;
-    return CSPH_ERR_OK;
+        *held = h || (!c->readonly && hub_store_held(c->store));
+    return rc;
 }
 
 enum hub_err hub_core_settle_all(struct hub_core *c, struct hub_error *err)
 {
     if (c->state != IDLE)
         return misuse(err, "settle inside an open batch");
+    enum hub_err rc = flush(c, err);
     if (!c->readonly)
         hub_store_index_settle(c->store);
-    return CSPH_ERR_OK;
+    return rc;
 }
 
 int hub_core_batch_open(const struct hub_core *c)
 {
     return c->state == OPEN;
+}
+
+void hub_core_waiting(struct hub_core *c, uint64_t panels) { c->waiting = panels; }
+
+enum hub_err hub_core_flush(struct hub_core *c, struct hub_error *err)
+{
+    if (c->state != IDLE)
+        return misuse(err, "flush inside an open batch");
+    return flush(c, err);
 }
 
 uint64_t hub_core_take_readable(struct hub_core *c)
@@ -211,6 +256,9 @@ enum hub_err hub_core_set_rules(struct hub_core *c, struct hub_rules *rules,
 {
     if (c->state != IDLE)
         return misuse(err, "change the rules inside an open batch");
+    enum hub_err rc = flush(c, err); /* the rule set's own writes take a transaction */
+    if (rc)
+        return rc;
     c->ingest.rules = rules;
     return CSPH_ERR_OK;
 }
@@ -227,10 +275,17 @@ struct hub_ingest *hub_core_ingest(struct hub_core *c)
 
 struct hub_store *hub_core_store(struct hub_core *c)
 {
+    flush_for_read(c);
     return c->store;
 }
 
 struct hub_queues *hub_core_queues(struct hub_core *c)
+{
+    flush_for_read(c);
+    return c->queues;
+}
+
+struct hub_queues *hub_core_queues_committed(struct hub_core *c)
 {
     return c->queues;
 }

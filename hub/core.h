@@ -57,6 +57,7 @@ struct hub_core_opts {
     struct hub_rules *rules;       /* borrowed; NULL: no rules in force */
     int readonly;   /* an auditor's read of a running hub's log: no lock, no batch */
     int apply_limits; /* apply cfg's bounds on kept rejections and the index's write mode */
+    int journal;    /* acknowledge through the journal (store.h): the live hub */
 };
 
 /* Open the store in o->dir (creating it unless read-only), the queues
@@ -85,6 +86,15 @@ enum hub_err hub_core_batch_settle(struct hub_core *c, int *held, struct hub_err
 enum hub_err hub_core_settle_all(struct hub_core *c, struct hub_error *err);
 /* 1 between begin and commit or abort. */
 int hub_core_batch_open(const struct hub_core *c);
+/* The panels that have fetches waiting for alerts: with the journal, a
+ * settle puts held batches into LMDB at once when they raised alerts on
+ * one of them (otherwise when enough are held or the hub goes quiet). */
+void hub_core_waiting(struct hub_core *c, uint64_t panels);
+/* What the journal acknowledged, into LMDB (synced), where reads with
+ * their own transactions find it. hub_core_store and hub_core_queues do
+ * it too outside a batch: a read through them sees every acknowledged
+ * write. Refused inside a batch. */
+enum hub_err hub_core_flush(struct hub_core *c, struct hub_error *err);
 /* Bit i: panel i got alerts that have become readable since the last
  * call (settled batches). Cleared by the call. */
 uint64_t hub_core_take_readable(struct hub_core *c);
@@ -126,5 +136,9 @@ struct hub_rules *hub_core_rules(const struct hub_core *c);
 struct hub_ingest *hub_core_ingest(struct hub_core *c);
 struct hub_store *hub_core_store(struct hub_core *c);
 struct hub_queues *hub_core_queues(struct hub_core *c);
+/* The queues as LMDB holds them, without putting the journal's held
+ * batches into it first: for what may lag by the held batches (the next
+ * deadline, re-read when they are put in). */
+struct hub_queues *hub_core_queues_committed(struct hub_core *c);
 
 #endif

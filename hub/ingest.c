@@ -1,5 +1,7 @@
 #include "ingest.h"
 
+#include "redo.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -129,7 +131,7 @@ static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_i
         if ((rc = hub_store_dbi(g->store, RULES_DB, MDB_INTEGERKEY, &dbi, err)))
             return rc;
         MDB_val k = {sizeof seq, &seq}, v = {d->via.str.size, (void *)d->via.str.ptr};
-        int mrc = mdb_put(txn, dbi, &k, &v, 0);
+        int mrc = hub_redo_put(hub_store_redo(g->store), txn, dbi, &k, &v, 0);
         if (mrc == MDB_MAP_FULL)
             return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub's storage limit is reached");
         return mrc ? hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "recording the rule set: %s",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "redo.h"
 #include "bekey.h"
 #include "timefmt.h"
 #include "wire.h"
@@ -42,6 +43,7 @@ struct hub_queues {
     MDB_env *env;
     const struct hub_config *cfg;
     MDB_dbi alerts, panel_alerts, cursors, deadlines, cases, meta;
+    struct hub_redo *redo; /* the store's write recorder (the journal), or NULL */
     uint64_t last_id, txn_last_id;
     uint64_t counts[CSPH_MAX_PANELS], txn_counts[CSPH_MAX_PANELS];
     uint64_t touched, txn_touched;
@@ -89,6 +91,17 @@ static int queues_dbis(struct hub_queues *q, MDB_txn *txn, unsigned create)
     return 0;
 }
 
+void hub_queues_set_redo(struct hub_queues *q, struct hub_redo *redo)
+{
+    q->redo = redo;
+    hub_redo_name(redo, q->alerts, "alerts", MDB_INTEGERKEY);
+    hub_redo_name(redo, q->panel_alerts, "panel_alerts", 0);
+    hub_redo_name(redo, q->cursors, "cursors", 0);
+    hub_redo_name(redo, q->deadlines, "deadlines", 0);
+    hub_redo_name(redo, q->cases, "case_alerts", MDB_DUPSORT);
+    hub_redo_name(redo, q->meta, "queue_meta", 0);
+}
+
 enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_error *err)
 {
     MDB_txn *txn;
@@ -100,6 +113,8 @@ enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_er
         else
             rc = mdb_txn_commit(txn);
     }
+    if (rc == 0 && q->redo)
+        hub_queues_set_redo(q, q->redo); /* the handles may be new */
     return rc ? lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
 }
 
@@ -266,7 +281,7 @@ static enum hub_err add_case_index(struct hub_queues *q, MDB_txn *txn, const cha
         if (vl > 256)
             continue;
         MDB_val k = {panel_key(kb, panel, d->key_values[i], vl), kb}, v = {8, idb};
-        int rc = del ? mdb_del(txn, q->cases, &k, &v) : mdb_put(txn, q->cases, &k, &v, 0);
+        int rc = del ? hub_redo_del(q->redo, txn, q->cases, &k, &v) : hub_redo_put(q->redo, txn, q->cases, &k, &v, 0);
         if (rc && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
             return lmdb_fail(err, rc, "indexing a case");
     }
@@ -295,7 +310,7 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
         rl = 255;
     size_t total = REC_FIXED + 1 + pl + 1 + rl + 1 + kl + 4 + q->buf.size + 4 + q->red.size;
     MDB_val k = {8, &id}, v = {total, NULL};
-    int rc = mdb_put(txn, q->alerts, &k, &v, MDB_APPEND | MDB_RESERVE);
+    int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
         return lmdb_fail(err, rc, "storing an alert");
     unsigned char *p = v.mv_data;
@@ -324,19 +339,20 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
     memcpy(p, &l, 4);
     if (l)
         memcpy(p + 4, q->red.data, l);
+    hub_redo_filled(q->redo, q->alerts, &k, &v, MDB_APPEND);
 
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, id);
     unsigned char st = CSPH_ALERT_OPEN;
     MDB_val pk2 = {panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
-    if ((rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
-        (rc = mdb_put(txn, q->panel_alerts, &pk2, &pv, 0)))
+    if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
+        (rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk2, &pv, 0)))
         return lmdb_fail(err, rc, "queueing an alert");
     if (d->has_due) {
         unsigned char dk[16];
         deadline_key(dk, d->due_ms, id);
         MDB_val dkv = {16, dk}, empty = {0, NULL};
-        if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)))
+        if ((rc = hub_redo_put(q->redo, txn, q->deadlines, &dkv, &empty, 0)))
             return lmdb_fail(err, rc, "storing a deadline");
         enum hub_err e = add_case_index(q, txn, panel->name, d, id, 0, err);
         if (e)
@@ -346,7 +362,7 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
     char name[80];
     int n = snprintf(name, sizeof name, "count:%s", panel->name);
     MDB_val mk = {(size_t)n, name}, mv = {8, &q->txn_counts[d->panel_index]};
-    if ((rc = mdb_put(txn, q->meta, &mk, &mv, 0)))
+    if ((rc = hub_redo_put(q->redo, txn, q->meta, &mk, &mv, 0)))
         return lmdb_fail(err, rc, "counting an alert");
     q->txn_last_id = id;
     q->txn_touched |= 1ull << d->panel_index;
@@ -619,7 +635,7 @@ static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id
     unsigned char dk[16];
     deadline_key(dk, r->due_ms, id);
     MDB_val k = {16, dk};
-    int rc = mdb_del(txn, q->deadlines, &k, NULL);
+    int rc = hub_redo_del(q->redo, txn, q->deadlines, &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return lmdb_fail(err, rc, "ending a deadline");
     /* The case index holds the key's values; remove each. */
@@ -633,7 +649,7 @@ static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id
         while (*tok == ' ')
             tok++;
         MDB_val ck = {panel_key(kb, panel, tok, strlen(tok)), kb}, cv = {8, idb};
-        rc = mdb_del(txn, q->cases, &ck, &cv);
+        rc = hub_redo_del(q->redo, txn, q->cases, &ck, &cv);
         if (rc && rc != MDB_NOTFOUND)
             return lmdb_fail(err, rc, "ending a deadline");
     }
@@ -656,7 +672,7 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
     copy[0] = (unsigned char)status;
     memcpy(copy + 4, &due_ms, 8);
     MDB_val nv = {v.mv_size, copy};
-    rc = mdb_put(txn, q->alerts, &k, &nv, 0);
+    rc = hub_redo_put(q->redo, txn, q->alerts, &k, &nv, 0);
     free(copy);
     return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
 }
@@ -682,7 +698,7 @@ enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t 
     unsigned char kb[80], idb[8], st = (unsigned char)status;
     hub_put_be64(idb, id);
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
-    if ((rc = mdb_put(txn, q->panel_alerts, &pk, &pv, 0)))
+    if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))
         return lmdb_fail(err, rc, "updating a queue");
     /* A decision keeps the due date on record but no longer runs a timer. */
     return update_rec(q, txn, id, status, r.due_ms, err);
@@ -739,8 +755,8 @@ enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
             unsigned char idb[8];
             hub_put_be64(idb, ids[i]);
             MDB_val ck = {k.mv_size, kb}, cv = {8, idb};
-            if ((rc = mdb_put(txn, q->deadlines, &dkv, &empty, 0)) ||
-                (rc = mdb_put(txn, q->cases, &ck, &cv, 0)))
+            if ((rc = hub_redo_put(q->redo, txn, q->deadlines, &dkv, &empty, 0)) ||
+                (rc = hub_redo_put(q->redo, txn, q->cases, &ck, &cv, 0)))
                 return lmdb_fail(err, rc, "moving a deadline");
         }
         if ((e = update_rec(q, txn, ids[i], status, due, err)))
@@ -793,7 +809,7 @@ enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now
         struct rec r;
         if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0) {
             MDB_val dk = k;
-            mdb_del(txn, q->deadlines, &dk, NULL);
+            hub_redo_del(q->redo, txn, q->deadlines, &dk, NULL);
             continue;
         }
         struct hub_due_alert *d = &out[*n];
@@ -980,7 +996,7 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
     mine++;
     mv.mv_size = 8;
     mv.mv_data = &mine;
-    rc = mdb_put(txn, q->meta, &mk, &mv, 0);
+    rc = hub_redo_put(q->redo, txn, q->meta, &mk, &mv, 0);
     return rc ? lmdb_fail(err, rc, "counting an identity's consumers") : CSPH_ERR_OK;
 }
 
@@ -1011,7 +1027,7 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
     ck.mv_data = kb;
     cv.mv_size = 8;
     cv.mv_data = &upto;
-    rc = mdb_put(txn, q->cursors, &ck, &cv, 0);
+    rc = hub_redo_put(q->redo, txn, q->cursors, &ck, &cv, 0);
     return rc ? lmdb_fail(err, rc, "moving a cursor") : CSPH_ERR_OK;
 }
 

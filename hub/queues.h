@@ -178,4 +178,9 @@ enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void 
 enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
                                 void *ctx, struct hub_error *err);
 
+/* The store's write recorder (redo.h): the queues' writes in a batch go
+ * through it, so the journal holds them. NULL: not recorded. */
+struct hub_redo;
+void hub_queues_set_redo(struct hub_queues *q, struct hub_redo *redo);
+
 #endif

@@ -133,6 +133,7 @@ static void on_index_quiet(uv_timer_t *t)
     struct hub_error e;
     (void)hub_core_settle_all(s->h.core, &e); /* between batches: cannot be refused */
     s->h.c.commit_us += (uv_hrtime() - t0) / 1000;
+    arm_due_timer(s); /* the deadlines of batches held until now */
     arm_heal(s);
 }
 
@@ -172,6 +173,9 @@ static void settle_batch(struct hub_server *s)
     uint64_t t0 = uv_hrtime();
     int held = 0;
     struct hub_error e;
+    /* With the journal, held batches go into LMDB at once when they raised
+     * alerts a fetch waits for. */
+    hub_core_waiting(s->h.core, hub_held_panels(s->held));
     (void)hub_core_batch_settle(s->h.core, &held, &e); /* between batches: cannot be refused */
     s->h.c.commit_us += (uv_hrtime() - t0) / 1000;
     if (held)
@@ -193,6 +197,13 @@ static void process_batch(struct hub_server *s, int n)
     uint64_t raised = hub_core_alerts_raised(s->h.core);
     /* What the batch counts stands only if it commits: stats equal the log. */
     struct hub_counters before = s->h.c;
+    /* Reads in the batch (audited) read the log with their own
+     * transactions: what the journal acknowledged goes into LMDB first. */
+    for (int i = 0; i < n; i++)
+        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE) {
+            (void)hub_core_flush(s->h.core, &e);
+            break;
+        }
     enum hub_err rc = hub_core_batch_begin(s->h.core, &e), begin_rc = rc;
     for (int i = 0; i < n && rc == CSPH_ERR_OK; i++) {
         struct pending *p = &s->batch[i];
@@ -315,7 +326,9 @@ static void on_due(uv_timer_t *t)
 static void arm_due_timer(struct hub_server *s)
 {
     int64_t due;
-    if (s->stopping || !hub_queues_next_due(hub_core_queues(s->h.core), &due)) {
+    /* The committed deadlines: a held batch's are read once it is put into
+     * LMDB (on_index_quiet arms again), a deadline being days away. */
+    if (s->stopping || !hub_queues_next_due(hub_core_queues_committed(s->h.core), &due)) {
         uv_timer_stop(&s->due_timer);
         return;
     }
@@ -784,7 +797,8 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     if ((rc = load_rules(s, &s->rules, err)))
         goto fail;
     struct hub_core_opts co = {.cfg = cfg, .dir = cfg->data_dir, .map_size = cfg->limits.map_size,
-                               .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1};
+                               .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1,
+                               .journal = 1};
     if ((rc = hub_core_open(&s->h.core, &co, err)))
         goto fail;
     struct hub_store *store = hub_core_store(s->h.core);

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "bekey.h"
+#include "journal.h"
+#include "redo.h"
 #include "log.h"
 
 #define HASH_LEN 16
@@ -94,6 +96,24 @@ struct hub_store {
     uint32_t chain_version;
     EVP_MD *sha256;    /* fetched once: a lookup per event costs more than the hash */
     EVP_MD_CTX *md;
+    /* The journal (journal.h): with it, a batch is acknowledged once its
+     * writes (redo.h) are on disk in the journal, and the log's write
+     * transaction is held open over many batches, committed (synced) by
+     * hub_store_flush. held: batches in txn not yet committed to LMDB;
+     * replay_due: the held transaction was lost (an abort, a failed LMDB
+     * commit) and its batches are made again from redo before the next use. */
+    struct hub_redo *redo;
+    struct hub_journal *journal;
+    int journal_wanted; /* hub_store_journal_use: the live hub */
+    int journaling;     /* the held transaction (or the next batch) goes through it */
+    MDB_dbi lmeta;         /* log.meta: the chain's version, the journal's batch */
+    uint64_t jbatch;       /* the last batch acknowledged through the journal */
+    uint64_t jdurable;     /* the last batch LMDB holds on disk */
+    uint32_t held;         /* batches in the held transaction */
+    int in_batch, replay_due;
+    size_t batch_from;     /* redo length when the batch began */
+    uint64_t durable_seq;  /* last seq LMDB holds on disk (readers see up to it) */
+    uint64_t journal_flushes, journal_recovered;
 };
 
 /* A system error's kind, for the exit status (README.md, operations): a
@@ -247,8 +267,11 @@ static int chain_open(struct hub_store *s, MDB_txn *txn, int readonly)
     MDB_dbi meta;
     MDB_val k = {5, "chain"}, v;
     int rc = mdb_dbi_open(txn, "log.meta", readonly ? 0 : MDB_CREATE, &meta);
-    if (rc == 0)
+    if (rc == 0) {
+        s->lmeta = meta;
+        hub_redo_name(s->redo, meta, "log.meta", 0);
         rc = mdb_get(txn, meta, &k, &v);
+    }
     if (rc == 0) {
         if (v.mv_size != 4)
             return MDB_CORRUPTED;
@@ -664,6 +687,7 @@ damaged:
 
 static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size, int readonly);
 static int reject_use_open(struct hub_store *s, MDB_txn *txn, int readonly);
+static enum hub_err journal_recover(struct hub_store *s, struct hub_error *err);
 
 static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t map_size,
                                int readonly, struct hub_error *err)
@@ -676,6 +700,10 @@ static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t
     s->lock_fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     enum hub_err e = CSPH_ERR_OK;
+    if (!(s->redo = hub_redo_new())) {
+        free(s);
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory opening the store");
+    }
     if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(s->md = EVP_MD_CTX_new())) {
         e = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
                           "OpenSSL cannot provide SHA-256 (the log's hash chain)");
@@ -715,8 +743,11 @@ static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t
                           dir, (unsigned)s->chain_version);
         goto fail;
     }
+    if (!readonly && (e = journal_recover(s, err)))
+        goto fail;
     if ((e = load_tail(s, err)))
         goto fail;
+    s->durable_seq = s->last_seq;
     s->map_size = map_size;
     if (!readonly && (e = index_open(s, map_size, NULL, err)))
         goto fail;
@@ -744,7 +775,14 @@ enum hub_err hub_store_open_readonly(struct hub_store **out, const char *dir,
     if (stat(path, &st) != 0)
         return hub_error_set(err, CSPH_ERR_IO, "data_dir", "no hub log in %s (%s)", dir,
                              strerror(errno));
-    return store_open(out, dir, (uint64_t)st.st_size, 1, err);
+    /* A map well past the file: a running hub grows data.mdb while this
+     * reader runs (its journal's batches go in after a reply, at any time),
+     * and LMDB refuses a read past the reader's map (MDB_MAP_RESIZED). Only
+     * address space: a read-only map takes pages as they are read. */
+    uint64_t map = (uint64_t)st.st_size * 2;
+    if (map < (256ull << 30))
+        map = 256ull << 30;
+    return store_open(out, dir, map, 1, err);
 }
 
 /* Open data.mdb's environment and its databases into s (env, events,
@@ -774,13 +812,24 @@ static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size,
             mdb_txn_abort(txn);
         return rc;
     }
+    hub_redo_name(s->redo, s->events, "events", MDB_INTEGERKEY);
+    hub_redo_name(s->redo, s->rejects, "rejects", MDB_INTEGERKEY);
+    if (s->has_reject_use) {
+        hub_redo_name(s->redo, s->reject_use, "rejects.use", 0);
+        hub_redo_name(s->redo, s->reject_src, "rejects.src", 0);
+    }
     return 0;
 }
 
 enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
 {
-    if (s->txn)
+    if (s->in_batch)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reopening the log inside a batch");
+    if (s->txn) { /* held over journaled batches: made again after the reopen */
+        mdb_txn_abort(s->txn);
+        s->txn = NULL;
+        s->replay_due = s->held > 0;
+    }
     /* LMDB's caveat: closing any descriptor of a file drops the process's
      * locks on it. So the old environment is closed first (every read
      * transaction of the hub ends inside its call, and the batch's is
@@ -798,6 +847,13 @@ enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
         return hub_error_set(err, CSPH_ERR_IO, "data_dir",
                              "cannot reopen the log in %s: %s; the hub retries", s->dir,
                              mdb_strerror(rc));
+    }
+    if (s->journaling && s->replay_due) {
+        /* The batches the journal acknowledged since the log's last
+         * commit: into the reopened log first. */
+        enum hub_err fe = hub_store_flush(s, err);
+        if (fe)
+            return fe;
     }
     s->last_seq = 0;
     memset(s->chain, 0, HASH_LEN);
@@ -838,12 +894,19 @@ void hub_store_close(struct hub_store **sp)
     if (!sp || !*sp)
         return;
     struct hub_store *s = *sp;
-    if (s->txn) {
+    if (s->in_batch) {
         /* A batch in hand: the index transaction holds it too, so it goes
          * with it; the batches it held are caught up at the next start. */
-        mdb_txn_abort(s->txn);
-        s->txn = NULL;
-        hub_store_index_abort(s);
+        hub_store_write_abort(s);
+    }
+    if (s->journaling) {
+        /* What the journal acknowledged, into the log (synced): a clean
+         * stop leaves no journal to replay. */
+        struct hub_error ferr;
+        if (hub_store_flush(s, &ferr))
+            LOG_WARN("store", "could not write the journal's last batches into the log at "
+                     "stop (%s): they are made again from the journal at the next start",
+                     ferr.message);
     }
     hub_store_index_settle(s);
     if (s->itxn)
@@ -878,6 +941,8 @@ void hub_store_close(struct hub_store **sp)
     }
     EVP_MD_CTX_free(s->md);
     EVP_MD_free(s->sha256);
+    hub_journal_close(&s->journal);
+    hub_redo_free(&s->redo);
     free(s);
     *sp = NULL;
 }
@@ -904,6 +969,7 @@ const char *hub_store_chain_name(const struct hub_store *s)
 MDB_env *hub_store_env(struct hub_store *s) { return s->env; }
 uint64_t hub_store_next_seq(const struct hub_store *s) { return s->txn_last_seq + 1; }
 MDB_txn *hub_store_txn(struct hub_store *s) { return s->txn; }
+struct hub_redo *hub_store_redo(struct hub_store *s) { return s->redo; }
 MDB_txn *hub_store_index_txn(struct hub_store *s) { return s->itxn; }
 uint64_t hub_store_index_applied(const struct hub_store *s) { return s->applied; }
 
@@ -1178,15 +1244,243 @@ static void log_check(struct hub_store *s, int rc)
 
 int hub_store_log_failed(const struct hub_store *s) { return s->log_panic; }
 
+/* ---- the journal --------------------------------------------------------- */
+
+/* How big a journal file is: the first ones small (a hub that takes a few
+ * events writes little), doubling up to this. */
+#define JOURNAL_FILE_MAX (64ull << 20)
+/* The held transaction is committed to LMDB (hub_store_flush_due) after so
+ * many batches or so many bytes of their writes, whichever comes first:
+ * the journal then holds at most that much, which recovery makes again in
+ * well under a second. */
+#define JOURNAL_HOLD_BATCHES 256
+#define JOURNAL_HOLD_BYTES (8u << 20)
+
+/* The held batches, made again from their writes in a new transaction
+ * (after an abort or a failed LMDB commit lost the held one). */
+static enum hub_err held_remake(struct hub_store *s, struct hub_error *err)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    if (rc) {
+        s->txn = NULL;
+        log_check(s, rc);
+        return lmdb_fail(err, rc, "starting a write transaction");
+    }
+    size_t n;
+    const void *p = hub_redo_bytes(s->redo, 0, &n);
+    enum hub_err e = n ? hub_redo_apply(s->txn, p, n, err) : CSPH_ERR_OK;
+    if (e) {
+        mdb_txn_abort(s->txn);
+        s->txn = NULL;
+        return e;
+    }
+    s->replay_due = 0;
+    return CSPH_ERR_OK;
+}
+
+/* The batch's writes, with the journal's batch number among them, appended
+ * to the journal and synced: the acknowledgement point. The transaction
+ * stays open for the next batch. On failure the batch is gone as after an
+ * abort (the held batches before it are made again from their writes). */
+static enum hub_err journal_commit(struct hub_store *s, struct hub_error *err)
+{
+    uint64_t batch = s->jbatch + 1;
+    MDB_val k = {7, "journal"}, v = {sizeof batch, &batch};
+    hub_redo_record(s->redo, 1);
+    int rc = hub_redo_put(s->redo, s->txn, s->lmeta, &k, &v, 0);
+    hub_redo_record(s->redo, 0);
+    enum hub_err e = CSPH_ERR_OK;
+    if (rc)
+        e = lmdb_fail(err, rc, "numbering the batch for the journal");
+    else if (hub_redo_failed(s->redo))
+        e = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                          "recording the batch's writes for the journal failed (%s)",
+                          strerror(hub_redo_failed(s->redo)));
+    if (!e) {
+        size_t n;
+        const void *p = hub_redo_bytes(s->redo, s->batch_from, &n);
+        if (!(e = hub_journal_append(s->journal, batch, p, n, err)))
+            e = hub_journal_sync(s->journal, err);
+        if (e) {
+            hub_journal_discard(s->journal);
+            LOG_ERROR("store", "the journal refused a batch (%s): it is answered as failed",
+                      err ? err->message : "no detail");
+        }
+    }
+    if (e) {
+        hub_store_write_abort(s);
+        return e == CSPH_ERR_IO || e == CSPH_ERR_DISK_FULL
+                   ? hub_error_set(err, CSPH_ERR_BUSY, NULL,
+                                   "the hub cannot write its journal (%s); nothing was done; "
+                                   "retry shortly",
+                                   e == CSPH_ERR_DISK_FULL ? "its disk is full"
+                                                            : "a disk error, see its log")
+                   : e;
+    }
+    s->jbatch = batch;
+    s->held++;
+    return CSPH_ERR_OK;
+}
+
+/* Whether the log's map has room for held batches. A held transaction
+ * cannot reuse the pages it frees itself, so it takes more of the map than
+ * the same batches committed one by one; its LMDB commit must never meet a
+ * full map, since its batches are acknowledged by then. So the journal is
+ * used only while the map is at most half full with room for several held
+ * transactions; otherwise a batch is acknowledged by its LMDB commit as
+ * without a journal, and a full map refuses it before it is acknowledged. */
+static int map_roomy(struct hub_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+        return 0;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    uint64_t map = (uint64_t)info.me_mapsize;
+    return used <= map / 2 && map - used >= 8ull * JOURNAL_HOLD_BYTES;
+}
+
+enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err)
+{
+    if (!s->journaling || s->in_batch)
+        return CSPH_ERR_OK;
+    enum hub_err e;
+    if (!s->txn && s->replay_due && (e = held_remake(s, err)))
+        return e;
+    if (!s->txn)
+        return CSPH_ERR_OK;
+    int rc = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    if (rc) {
+        log_check(s, rc);
+        s->replay_due = s->held > 0;
+        return lmdb_fail(err, rc, "writing the journal's batches into the log");
+    }
+    s->held = 0;
+    s->replay_due = 0;
+    s->jdurable = s->jbatch;
+    s->durable_seq = s->last_seq;
+    s->journal_flushes++;
+    hub_redo_truncate(s->redo, 0);
+    struct hub_error jerr;
+    if (hub_journal_checkpoint(s->journal, s->jdurable, &jerr))
+        LOG_WARN("store", "the journal could not retire files the log holds (%s): it keeps "
+                 "them, and replays what the log already has at the next start (harmless)",
+                 jerr.message);
+    return CSPH_ERR_OK;
+}
+
+int hub_store_flush_due(const struct hub_store *s)
+{
+    return s->journaling && (s->txn || s->replay_due) && !s->in_batch &&
+           (s->held >= JOURNAL_HOLD_BATCHES || hub_redo_len(s->redo) >= JOURNAL_HOLD_BYTES ||
+            s->replay_due);
+}
+
+int hub_store_held(const struct hub_store *s)
+{
+    return s->journaling && !s->in_batch && (s->txn != NULL || s->replay_due);
+}
+
+void hub_store_journal_use(struct hub_store *s, int on)
+{
+    if (!on && s->journaling && !s->in_batch) {
+        struct hub_error err;
+        (void)hub_store_flush(s, &err);
+    }
+    s->journal_wanted = on && s->journal != NULL;
+    s->journaling = s->journal_wanted;
+}
+
+struct recover_ctx {
+    MDB_txn *txn;
+    struct hub_error *err;
+    uint64_t batches;
+    size_t bytes;
+};
+
+static int recover_apply(void *ctx, uint64_t batch, const void *p, size_t n)
+{
+    struct recover_ctx *r = ctx;
+    (void)batch;
+    if (hub_redo_apply(r->txn, p, n, r->err))
+        return -1;
+    r->batches++;
+    r->bytes += n;
+    return 0;
+}
+
+/* At open: the journal's batches past what LMDB holds are made again and
+ * committed (synced) before anything reads the log. */
+static enum hub_err journal_recover(struct hub_store *s, struct hub_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/journal", s->dir);
+    enum hub_err e = hub_journal_open(&s->journal, path, JOURNAL_FILE_MAX, 0, err);
+    if (e)
+        return e;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "starting the journal's recovery");
+    MDB_val k = {7, "journal"}, v;
+    uint64_t durable = 0;
+    if (mdb_get(txn, s->lmeta, &k, &v) == 0 && v.mv_size == sizeof durable)
+        memcpy(&durable, v.mv_data, sizeof durable);
+    struct recover_ctx r = {txn, err, 0, 0};
+    if ((e = hub_journal_replay(s->journal, durable, recover_apply, &r, err))) {
+        mdb_txn_abort(txn);
+        return e;
+    }
+    if (!r.batches) {
+        mdb_txn_abort(txn);
+    } else if ((rc = mdb_txn_commit(txn))) {
+        return lmdb_fail(err, rc, "committing the journal's recovery");
+    } else {
+        LOG_INFO("store", "the journal held %llu batches (%zu bytes of writes) acknowledged "
+                 "after the log's last commit: written into the log again",
+                 (unsigned long long)r.batches, r.bytes);
+    }
+    struct hub_journal_stats st;
+    hub_journal_stats(s->journal, &st);
+    if (st.torn)
+        LOG_INFO("store", "the journal ended in a record that was never completed (the hub "
+                 "stopped while writing it; it was never acknowledged): ignored");
+    s->journal_recovered = r.batches;
+    s->jbatch = s->jdurable = durable > st.last_batch ? durable : st.last_batch;
+    if ((e = hub_journal_checkpoint(s->journal, s->jdurable, err)))
+        return e;
+    return CSPH_ERR_OK;
+}
+
 enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
 {
     if (s->log_panic)
         return hub_error_set(err, CSPH_ERR_BUSY, NULL,
                              "the hub is reopening its log after a disk error; nothing was "
                              "done; retry shortly");
-    enum hub_err e = hub_store_index_begin(s, err);
+    enum hub_err e;
+    if (s->journal_wanted && !s->txn && !s->replay_due)
+        s->journaling = map_roomy(s);
+    else if (s->journaling && !map_roomy(s) && (e = hub_store_flush(s, err)) == CSPH_ERR_OK)
+        s->journaling = 0; /* the map fills: batches acknowledged by their LMDB commit */
+    e = hub_store_index_begin(s, err);
     if (e)
         return e;
+    if (s->journaling && (s->txn || s->replay_due)) {
+        /* The held transaction, or the held batches made again. */
+        if (!s->txn && (e = held_remake(s, err))) {
+            hub_store_index_abort(s);
+            return e;
+        }
+        s->txn_last_seq = s->last_seq;
+        s->txn_last_reject = s->last_reject;
+        memcpy(s->txn_chain, s->chain, HASH_LEN);
+        s->batch_from = hub_redo_len(s->redo);
+        hub_redo_record(s->redo, 1);
+        s->in_batch = 1;
+        return CSPH_ERR_OK;
+    }
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc) {
         s->txn = NULL;
@@ -1201,6 +1495,9 @@ enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err)
     s->txn_last_seq = s->last_seq;
     s->txn_last_reject = s->last_reject;
     memcpy(s->txn_chain, s->chain, HASH_LEN);
+    s->batch_from = hub_redo_len(s->redo);
+    hub_redo_record(s->redo, s->journaling);
+    s->in_batch = 1;
     return CSPH_ERR_OK;
 }
 
@@ -1208,6 +1505,8 @@ enum hub_err hub_store_dbi(struct hub_store *s, const char *name, unsigned flags
                            struct hub_error *err)
 {
     int rc = mdb_dbi_open(s->txn, name, flags | MDB_CREATE, dbi);
+    if (rc == 0)
+        hub_redo_name(s->redo, *dbi, name, flags);
     return rc ? lmdb_fail(err, rc, "opening a database") : CSPH_ERR_OK;
 }
 
@@ -1366,7 +1665,7 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
     v.mv_size = hdr_len + ev->len;
     v.mv_data = NULL;
     /* MDB_RESERVE: LMDB hands us the space and we write into the map once. */
-    if ((rc = mdb_put(s->txn, s->events, &sk, &v, MDB_APPEND | MDB_RESERVE)))
+    if ((rc = hub_redo_put(s->redo, s->txn, s->events, &sk, &v, MDB_APPEND | MDB_RESERVE)))
         return lmdb_fail(err, rc, "appending to the log");
     unsigned char *p = v.mv_data;
     put_i64(p, ev->received_ms);
@@ -1383,6 +1682,7 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
                              "hashing the event into the log's chain failed (OpenSSL)");
     memcpy(p + 16, s->txn_chain, HASH_LEN);
+    hub_redo_filled(s->redo, s->events, &sk, &v, MDB_APPEND);
     s->txn_last_seq = next;
     *seq = next;
     *duplicate = 0;
@@ -1419,7 +1719,7 @@ static int reject_bound(struct hub_store *s, const char *source, size_t len, uin
     k.mv_data = kb;
     v.mv_size = 4;
     v.mv_data = &sz;
-    if ((rc = mdb_put(s->txn, s->reject_src, &k, &v, MDB_NOOVERWRITE)))
+    if ((rc = hub_redo_put(s->redo, s->txn, s->reject_src, &k, &v, MDB_NOOVERWRITE)))
         return rc;
     rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
     if (rc == 0 && uv.mv_size == sizeof u)
@@ -1447,9 +1747,9 @@ static int reject_bound(struct hub_store *s, const char *source, size_t len, uin
             if (old == id)
                 break;
             MDB_val ok = {8, &old};
-            if ((rc = mdb_del(s->txn, s->rejects, &ok, NULL)) && rc != MDB_NOTFOUND)
+            if ((rc = hub_redo_del(s->redo, s->txn, s->rejects, &ok, NULL)) && rc != MDB_NOTFOUND)
                 break;
-            if ((rc = mdb_cursor_del(c, 0)))
+            if ((rc = hub_redo_cursor_del(s->redo, c, s->reject_src)))
                 break;
             u.count--;
             u.bytes -= old_size < u.bytes ? old_size : u.bytes;
@@ -1462,7 +1762,7 @@ static int reject_bound(struct hub_store *s, const char *source, size_t len, uin
     uk.mv_data = kb; /* the prefix: len(1) source */
     uv.mv_size = sizeof u;
     uv.mv_data = &u;
-    return mdb_put(s->txn, s->reject_use, &uk, &uv, 0);
+    return hub_redo_put(s->redo, s->txn, s->reject_use, &uk, &uv, 0);
 }
 
 /* The per-source databases; a log kept before them gets them built from
@@ -1556,7 +1856,7 @@ enum hub_err hub_store_reject(struct hub_store *s, int64_t received_ms, const ch
     size_t total = 8 + 1 + source_len + 1 + cl + 1 + fl + 2 + ml + 4 + len;
     uint64_t next = s->txn_last_reject + 1;
     MDB_val k = {8, &next}, v = {total, NULL};
-    int rc = mdb_put(s->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
+    int rc = hub_redo_put(s->redo, s->txn, s->rejects, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
         return lmdb_fail(err, rc, "keeping a rejection");
     unsigned char *p = v.mv_data;
@@ -1581,6 +1881,7 @@ enum hub_err hub_store_reject(struct hub_store *s, int64_t received_ms, const ch
     p += 4;
     if (len)
         memcpy(p, bytes, len);
+    hub_redo_filled(s->redo, s->rejects, &k, &v, MDB_APPEND);
     if (s->has_reject_use && (rc = reject_bound(s, source, source_len, next, total)))
         return lmdb_fail(err, rc, "bounding the kept rejections");
     s->txn_last_reject = next;
@@ -1595,12 +1896,21 @@ enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err)
      * committed later (hub_store_index_settle), after the replies and for
      * several batches at once: a crash in between leaves it behind the log,
      * to be caught up from it at the next start. */
-    int rc = mdb_txn_commit(s->txn);
-    s->txn = NULL;
-    if (rc) {
-        hub_store_index_abort(s);
-        log_check(s, rc);
-        return lmdb_fail(err, rc, "committing the batch");
+    s->in_batch = 0;
+    hub_redo_record(s->redo, 0);
+    if (s->journaling) {
+        enum hub_err e = journal_commit(s, err);
+        if (e)
+            return e;
+    } else {
+        int rc = mdb_txn_commit(s->txn);
+        s->txn = NULL;
+        if (rc) {
+            hub_store_index_abort(s);
+            log_check(s, rc);
+            return lmdb_fail(err, rc, "committing the batch");
+        }
+        s->durable_seq = s->txn_last_seq;
     }
     map_full_logged = 0;
     s->index_events += s->txn_last_seq - s->last_seq;
@@ -1614,7 +1924,7 @@ enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err)
 void hub_store_index_settle(struct hub_store *s)
 {
     struct hub_error ierr;
-    if (!s->index_batches || s->txn)
+    if (!s->index_batches || s->in_batch)
         return; /* nothing held, or a batch in hand is in it too */
     /* An index that was behind the log when this transaction began stays
      * marked behind (hub_ingest_catch_up fills the gap; what it meets
@@ -1643,10 +1953,18 @@ int hub_store_index_settle_due(struct hub_store *s)
 
 void hub_store_write_abort(struct hub_store *s)
 {
+    s->in_batch = 0;
+    hub_redo_record(s->redo, 0);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
     hub_store_index_abort(s);
+    /* The batch's writes go; the held batches before it, acknowledged
+     * through the journal, are made again from their writes before the
+     * log is used next. */
+    hub_redo_truncate(s->redo, s->batch_from);
+    if (s->held)
+        s->replay_due = 1;
 }
 
 static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_event *ev)

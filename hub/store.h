@@ -219,6 +219,23 @@ uint64_t hub_store_index_hold_events(const struct hub_store *s);
  * hub_ingest_catch_up (hub_core_batch_begin does it) brings it level. */
 void hub_store_write_abort(struct hub_store *s);
 
+/* The journal (journal.h, redo.h). Every store opened for writing makes
+ * the batches its journal acknowledged after the log's last commit again at
+ * open. hub_store_journal_use(s, 1) (the live hub) then acknowledges a
+ * batch once its writes are synced in the journal (hub_store_write_commit)
+ * and holds the log's transaction over the next batches; hub_store_flush
+ * commits it to LMDB (synced) and retires the journal's files: call it
+ * before anything reads the log with its own transaction (readers see what
+ * LMDB committed), when hub_store_flush_due says so, and when the hub goes
+ * quiet. hub_store_held: batches are held (a flush has work). */
+void hub_store_journal_use(struct hub_store *s, int on);
+enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err);
+int hub_store_flush_due(const struct hub_store *s);
+int hub_store_held(const struct hub_store *s);
+/* The batch's write recorder, for the writes other modules make in the
+ * batch's transaction (queues.c, ingest.c): hub_redo_put and the like. */
+struct hub_redo *hub_store_redo(struct hub_store *s);
+
 /* Faults and how they heal, without a restart.
  * - A failed index commit (EIO, ENOSPC, ...) leaves the index at its last
  *   commit, behind the log: hub_core_batch_begin brings it level from the log

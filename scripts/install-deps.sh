@@ -13,6 +13,7 @@ PKGS=(
   libsodium-dev                      # libsodium: BLAKE2b (rule digests, logs of chain version 1), base64
   libssl-dev                         # OpenSSL libcrypto: SHA-256 for the log's hash chain
   libjansson-dev                     # jansson: JSON for commands and JSON-lines feeds
+  libxxhash-dev                      # xxHash: XXH3 checksums of the journal's records (torn tails)
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)

@@ -18,8 +18,10 @@
  *     may be (the strictest case; real disks may also keep some of them).
  *
  * Environment:
- *   CSPH_POWERCUT_WATCH  the data directory (absolute); only its own files
- *                        are followed (not subdirectories' files);
+ *   CSPH_POWERCUT_WATCH  the data directory (absolute); its files and those
+ *                        of its subdirectories (one level: the journal) are
+ *                        followed; a subdirectory itself is taken as on disk
+ *                        once anything in it is;
  *   CSPH_POWERCUT_DIR    where the disk is kept: DIR/disk/ holds the files
  *                        as they would be after a cut, DIR/points one line
  *                        per sync point ("N op file"), DIR/count the number
@@ -60,7 +62,7 @@ static unsigned char dsync_fd[MAX_FDS]; /* fds opened with O_DSYNC/O_SYNC */
 struct map {
     char *addr;
     size_t len;
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
 };
 static struct map maps[MAX_MAPS];
 
@@ -68,7 +70,7 @@ static struct map maps[MAX_MAPS];
  * Contents live in DIR/disk/.ino/INODE; DIR/disk/NAME is materialised
  * from them at every change, so DIR/disk is always the disk after a cut. */
 struct name {
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     ino_t ino;
 };
 static struct name names[MAX_NAMES];
@@ -127,8 +129,9 @@ static void die(const char *what)
     abort();
 }
 
-/* The name of fd when it is a file directly in the watched directory (or
- * "." for the directory itself); "" otherwise. */
+/* The name of fd relative to the watched directory (a file in it or in one
+ * of its subdirectories, "dir/file"; "." for the directory itself, "dir"
+ * for a subdirectory); "" otherwise. */
 static void fd_name(int fd, char *out, size_t n)
 {
     char link[64], path[PATH_MAX];
@@ -143,7 +146,9 @@ static void fd_name(int fd, char *out, size_t n)
         snprintf(out, n, ".");
         return;
     }
-    if (strncmp(path, watch, wl) != 0 || path[wl] != '/' || strchr(path + wl + 1, '/'))
+    const char *slash;
+    if (strncmp(path, watch, wl) != 0 || path[wl] != '/' ||
+        ((slash = strchr(path + wl + 1, '/')) && strchr(slash + 1, '/')))
         return;
     snprintf(out, n, "%s", path + wl + 1);
 }
@@ -211,6 +216,12 @@ static void materialise(const char *name, ino_t ino)
     char from[PATH_MAX + 64], to[PATH_MAX + 64], tmp[PATH_MAX + 80];
     spath(from, sizeof from, "disk/.ino/%lu", (unsigned long)ino);
     spath(to, sizeof to, "disk/%s", name);
+    const char *slash = strchr(name, '/');
+    if (slash) { /* its directory, lenient: as ext4 commits it with the file */
+        char sub[PATH_MAX + 64];
+        spath(sub, sizeof sub, "disk/%.*s", (int)(slash - name), name);
+        mkdir(sub, 0700);
+    }
     spath(tmp, sizeof tmp, "disk/.tmp");
     int src = real_open(from, O_RDONLY | O_CLOEXEC);
     int dst = real_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -240,6 +251,44 @@ static void add_name(const char *name, ino_t ino)
     materialise(name, ino);
 }
 
+/* Copy the regular files of watch/rel (rel "" or a subdirectory) as on disk. */
+static void take_dir(const char *rel)
+{
+    char dir[PATH_MAX * 2];
+    snprintf(dir, sizeof dir, rel[0] ? "%s/%s" : "%s%s", watch, rel);
+    DIR *d = opendir(dir);
+    if (!d && errno == ENOENT)
+        return; /* the hub makes the directory: nothing of it is on disk yet */
+    if (!d)
+        die("opendir");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char full[PATH_MAX * 3], name[NAME_MAX * 2 + 2];
+        struct stat st;
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        snprintf(name, sizeof name, rel[0] ? "%s/%s" : "%s%s", rel, e->d_name);
+        if (e->d_name[0] == '.' || stat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && !rel[0]) {
+            take_dir(e->d_name);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        char to[PATH_MAX + 64];
+        spath(to, sizeof to, "disk/.ino/%lu", (unsigned long)st.st_ino);
+        int src = real_open(full, O_RDONLY | O_CLOEXEC);
+        int dst = real_open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (src < 0 || dst < 0)
+            die("copying the directory at start");
+        copy_range(src, dst, 0, -1);
+        real_close(src);
+        real_close(dst);
+        add_name(name, st.st_ino);
+    }
+    closedir(d);
+}
+
 /* The first sync point: the directory as it is now is taken as on disk. */
 static void start(void)
 {
@@ -251,30 +300,7 @@ static void start(void)
     mkdir(p, 0700);
     spath(p, sizeof p, "disk/.ino");
     mkdir(p, 0700);
-    DIR *d = opendir(watch);
-    if (!d && errno == ENOENT)
-        return; /* the hub makes the directory: nothing of it is on disk yet */
-    if (!d)
-        die("opendir");
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char full[PATH_MAX * 2];
-        struct stat st;
-        snprintf(full, sizeof full, "%s/%s", watch, e->d_name);
-        if (e->d_name[0] == '.' || stat(full, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        char to[PATH_MAX + 64];
-        spath(to, sizeof to, "disk/.ino/%lu", (unsigned long)st.st_ino);
-        int src = real_open(full, O_RDONLY | O_CLOEXEC);
-        int dst = real_open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (src < 0 || dst < 0)
-            die("copying the directory at start");
-        copy_range(src, dst, 0, -1);
-        real_close(src);
-        real_close(dst);
-        add_name(e->d_name, st.st_ino);
-    }
-    closedir(d);
+    take_dir("");
 }
 
 /* A sync point: counted, logged, and the cut when it is the one. Called
@@ -339,29 +365,53 @@ static void file_synced(int fd, const char *name)
         add_name(name, st.st_ino);
 }
 
-/* After a completed fsync of the directory: its names as they are now. */
-static void dir_synced(void)
+/* The directory part of a name ("" for a file of the watched directory). */
+static void dir_part(const char *name, char *out, size_t n)
 {
-    DIR *d = opendir(watch);
+    const char *slash = strchr(name, '/');
+    snprintf(out, n, "%.*s", slash ? (int)(slash - name) : 0, name);
+}
+
+/* After a completed fsync of directory rel ("." or a subdirectory): its
+ * names as they are now. */
+static void dir_synced(const char *rel)
+{
+    const char *r = strcmp(rel, ".") ? rel : "";
+    char dir[PATH_MAX * 2];
+    snprintf(dir, sizeof dir, r[0] ? "%s/%s" : "%s%s", watch, r);
+    DIR *d = opendir(dir);
     if (!d)
         die("opendir");
-    char seen[MAX_NAMES][NAME_MAX + 1];
+    char (*seen)[NAME_MAX * 2 + 2] = calloc(MAX_NAMES, NAME_MAX * 2 + 2);
     int nseen = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        char full[PATH_MAX * 2];
+        char full[PATH_MAX * 3], name[NAME_MAX * 2 + 2];
         struct stat st;
-        snprintf(full, sizeof full, "%s/%s", watch, e->d_name);
-        if (e->d_name[0] == '.' || stat(full, &st) != 0 || !S_ISREG(st.st_mode))
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        snprintf(name, sizeof name, r[0] ? "%s/%s" : "%s%s", r, e->d_name);
+        if (e->d_name[0] == '.' || stat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && !r[0]) { /* a subdirectory's entry */
+            char sub[PATH_MAX + 64];
+            spath(sub, sizeof sub, "disk/%s", e->d_name);
+            mkdir(sub, 0700);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
             continue;
         if (nseen < MAX_NAMES)
-            snprintf(seen[nseen++], NAME_MAX + 1, "%s", e->d_name);
-        int i = find_name(e->d_name);
+            snprintf(seen[nseen++], NAME_MAX * 2 + 2, "%s", name);
+        int i = find_name(name);
         if (i < 0 || names[i].ino != st.st_ino)
-            add_name(e->d_name, st.st_ino); /* content: what of it was synced, maybe none */
+            add_name(name, st.st_ino); /* content: what of it was synced, maybe none */
     }
     closedir(d);
     for (int i = 0; i < nnames; i++) {
+        char part[NAME_MAX + 1];
+        dir_part(names[i].name, part, sizeof part);
+        if (strcmp(part, r) != 0)
+            continue;
         int keep = 0;
         for (int j = 0; j < nseen && !keep; j++)
             keep = !strcmp(seen[j], names[i].name);
@@ -373,6 +423,7 @@ static void dir_synced(void)
             i--;
         }
     }
+    free(seen);
 }
 
 /* After a completed O_DSYNC write of [off, off+len) through fd. */
@@ -420,7 +471,7 @@ static int do_sync(int fd, int data_only)
     resolve();
     if (inside || !active())
         return data_only ? real_fdatasync(fd) : real_fsync(fd);
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     fd_name(fd, name, sizeof name);
     if (!name[0])
         return data_only ? real_fdatasync(fd) : real_fsync(fd);
@@ -430,8 +481,9 @@ static int do_sync(int fd, int data_only)
     int rc = data_only ? real_fdatasync(fd) : real_fsync(fd);
     if (rc == 0) {
         int saved = errno;
-        if (!strcmp(name, "."))
-            dir_synced();
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+            dir_synced(name);
         else
             file_synced(fd, name);
         errno = saved;
@@ -505,7 +557,7 @@ static int dsync_target(int fd, char *name, size_t n)
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
     resolve();
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     if (!dsync_target(fd, name, sizeof name))
         return real_pwrite(fd, buf, len, off);
     pthread_mutex_lock(&lock);
@@ -526,7 +578,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) __attribute__((
 ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     resolve();
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     if (!dsync_target(fd, name, sizeof name))
         return real_pwritev(fd, iov, n, off);
     pthread_mutex_lock(&lock);
@@ -547,7 +599,7 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off) __attribute
 ssize_t write(int fd, const void *buf, size_t len)
 {
     resolve();
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     if (!dsync_target(fd, name, sizeof name))
         return real_write(fd, buf, len);
     pthread_mutex_lock(&lock);
@@ -570,7 +622,7 @@ ssize_t write(int fd, const void *buf, size_t len)
 ssize_t writev(int fd, const struct iovec *iov, int n)
 {
     resolve();
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     if (!dsync_target(fd, name, sizeof name))
         return real_writev(fd, iov, n);
     pthread_mutex_lock(&lock);
@@ -595,7 +647,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (p == MAP_FAILED || inside || !active() || fd < 0 || !(flags & MAP_SHARED) ||
         !(prot & PROT_WRITE))
         return p;
-    char name[NAME_MAX + 1];
+    char name[NAME_MAX * 2 + 2];
     fd_name(fd, name, sizeof name);
     if (!name[0] || !strcmp(name, "."))
         return p;
@@ -629,7 +681,7 @@ int msync(void *addr, size_t len, int flags)
     resolve();
     if (inside || !active() || !(flags & MS_SYNC))
         return real_msync(addr, len, flags);
-    char name[NAME_MAX + 1] = "";
+    char name[NAME_MAX * 2 + 2] = "";
     pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_MAPS; i++)
         if (maps[i].addr && (char *)addr >= maps[i].addr &&

@@ -301,20 +301,21 @@ static void test_log_meta_eio_reopens(void **state)
     start(f, quick_index, 1);
     publish_range(&f->c, 1, 10, 1);
     arm(f, "log-meta", 1);
-    msgpack_object r = publish(&f->c, "e11");
-    assert_string_equal(tu_str(&r, "error.code"), "internal");
-    char buf[64];
-    assert_string_equal(read_small(f->faults, buf, sizeof buf), "log-meta 0\n");
-    wait_stat(&f->c, "health.log_reopens", 1);
-    wait_stat_str(&f->c, "health.log", "ok");
+    /* Acknowledged once the journal holds it; the log's own commit, after
+     * the reply, fails on its header: the log is reopened and what the
+     * journal acknowledged goes into it again, nothing lost. */
     expect_accepted(&f->c, "e11", "accepted", 11);
+    char buf[64];
+    wait_stat(&f->c, "health.log_reopens", 1);
+    assert_string_equal(read_small(f->faults, buf, sizeof buf), "log-meta 0\n");
+    wait_stat_str(&f->c, "health.log", "ok");
     expect_accepted(&f->c, "e12", "accepted", 12);
     expect_accepted(&f->c, "e4", "duplicate", 4);
+    expect_accepted(&f->c, "e11", "duplicate", 11);
     /* Reads of the reopened log. */
-    r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":0,\"max\":100}");
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":0,\"max\":100}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 12);
     assert_int_equal(stat_int(&f->c, "accepted"), 12);
-    assert_int_equal(stat_int(&f->c, "commit_failures"), 1);
     assert_int_equal(logged(&f->hub, "failed a write of its header"), 1);
     assert_int_equal(logged(&f->hub, "the log is open again"), 1);
     tu_client_close(&f->c);
