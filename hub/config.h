@@ -65,6 +65,17 @@ struct csph_limits {
                                     dirty-page limits) */
 };
 
+/* The metrics and health listener (httpd.h). */
+struct csph_metrics_config {
+    char listen[128];           /* "host:port"; "" : no listener */
+    char tls_cert[PATH_MAX];    /* PEM files: both or neither */
+    char tls_key[PATH_MAX];
+    char token_file[PATH_MAX];  /* a bearer token every request must carry */
+    uint32_t interval_ms;       /* how often the loop publishes a snapshot */
+    uint32_t consumers_max;     /* per-consumer series at most (the largest lags) */
+    uint32_t consumer_idle_s;   /* a cursor unmoved this long, and behind: its series dropped */
+};
+
 struct csph_config {
     char source_file[PATH_MAX]; /* the file read, or "" for built-in defaults */
     char data_dir[PATH_MAX];
@@ -78,6 +89,7 @@ struct csph_config {
     enum csph_security security;
     int log_level; /* enum csph_log_level */
     struct csph_limits limits;
+    struct csph_metrics_config metrics;
     struct csph_panel panels[CSPH_MAX_PANELS];
     size_t npanels;
 };

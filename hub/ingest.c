@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "mpx.h"
 #include "ruleset.h"
 #include "timefmt.h"
@@ -799,6 +800,8 @@ enum csph_err csph_ingest_backfill(struct csph_ingest *g, uint64_t *events, stru
         if ((rc = csph_store_index_commit(g->store, applied, err)))
             break;
         *events += upto - from;
+        /* service hook: systemd's STATUS and start timeout */
+        csph_sd_progress("filling new rules' windows from the log", upto, last);
         if (upto >= last || upto <= from)
             break;
         from = upto;
@@ -908,6 +911,8 @@ static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, ui
             break;
         *caught += upto - from;
         from = upto;
+        if (!quiet) /* service hook: systemd's STATUS and start timeout */
+            csph_sd_progress("bringing the index level with the log", from, last);
     }
     msgpack_zone_destroy(&c.zone);
     csph_rules_take_cache(c.live, g->rules);

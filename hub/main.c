@@ -8,9 +8,11 @@
 
 #include "clock.h"
 #include "config.h"
+#include "layout.h"
 #include "log.h"
 #include "rederive.h"
 #include "server.h"
+#include "service.h"
 #include "store.h"
 #include "whatif.h"
 
@@ -25,8 +27,8 @@ static void usage(FILE *f)
             "The csphub daemon: partner agencies publish incident events to it over CSPH/1\n"
             "(ZeroMQ + MessagePack); it keeps them in one durable, replayable log.\n"
             "\n"
-            "  -c, --config FILE     read settings from FILE (YAML; see config/csphub.yaml).\n"
-            "                        Without it, built-in defaults apply.\n"
+            "  -c, --config FILE     read settings from FILE (YAML; csphub.yaml(5)).\n"
+            "%s"
             "  -d, --data DIR        the data directory (LMDB log); overrides data_dir.\n"
             "  -l, --listen ENDPOINT bind this ZeroMQ endpoint (tcp://127.0.0.1:7450,\n"
             "                        ipc:///run/csphub.sock); repeat for several. Overrides\n"
@@ -62,7 +64,8 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 clean stop; 1 internal failure (report it); 2 bad usage or\n"
             "configuration (fix what the message names); 3 the disk is full (free space,\n"
-            "start again); 4 an I/O error on the data directory (check the disk).\n");
+            "start again); 4 an I/O error on the data directory (check the disk).\n",
+            csph_layout_help());
 }
 
 /* The exit status of a start that failed: which kind of failure, so a
@@ -164,6 +167,9 @@ int main(int argc, char **argv)
     static struct csph_config cfg;
     struct csph_error err = {0};
     csph_config_defaults(&cfg);
+    csph_layout_defaults(&cfg);
+    if (!config_file)
+        config_file = csph_layout_config_file();
     if (config_file && csph_config_load(&cfg, config_file, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
@@ -202,7 +208,7 @@ int main(int argc, char **argv)
     if (check_only) {
         /* Everything a start would refuse, short of opening the log and
          * binding (a running hub may hold both). */
-        if (csph_server_check(&cfg, &err)) {
+        if (csph_server_check(&cfg, &err) || csph_service_check(&cfg, &err)) {
             fprintf(stderr, "csphubd: %s\n", err.message);
             return exit_status(err.code);
         }
@@ -216,14 +222,20 @@ int main(int argc, char **argv)
     struct csph_clock clock;
     csph_clock_init_real(&clock);
     struct csph_server *srv = NULL;
-    enum csph_err rc = csph_server_new(&srv, &loop, &cfg, &clock, &err);
+    struct csph_service *svc = NULL; /* systemd, metrics and health (service.h) */
+    enum csph_err rc = csph_service_new(&svc, &loop, &cfg, &err);
+    if (rc == CSPH_ERR_OK)
+        rc = csph_server_new(&srv, &loop, &cfg, &clock, &err);
     if (rc) {
         LOG_ERROR("hub", "cannot start: %s", err.message);
+        csph_service_destroy(&svc);
         uv_loop_close(&loop);
         return exit_status(rc);
     }
     LOG_INFO("hub", "csphub " CSPH_VERSION " ready");
+    csph_service_ready(svc, srv);
     uv_run(&loop, UV_RUN_DEFAULT);
+    csph_service_destroy(&svc);
     csph_server_destroy(&srv);
     uv_loop_close(&loop);
     LOG_INFO("hub", "stopped cleanly");

@@ -11,12 +11,14 @@
 #include "ingest.h"
 #include "csphub.h"
 #include "log.h"
+#include "metrics.h"
 #include "mpx.h"
 #include "queues.h"
 #include "rules.h"
 #include "schema.h"
 #include "security.h"
 #include "store.h"
+#include "storeuse.h"
 #include "timefmt.h"
 #include "transport.h"
 #include "wire.h"
@@ -135,6 +137,7 @@ struct csph_server {
     msgpack_zone scan_zone;  /* events unpacked by filtered replay */
     uint64_t batch_serial;   /* tags the connections with a write in the batch */
     struct counters c;
+    struct csph_hist commit_hist; /* metrics: each batch's synced commit */
     int64_t started_ms;
     int stopping;
     int open_handles;
@@ -608,6 +611,7 @@ static void process_batch(struct csph_server *s, int n)
         if (rc == CSPH_ERR_OK)
             s->c.commits++;
         s->c.commit_us += (uv_hrtime() - t1) / 1000;
+        csph_hist_observe(&s->commit_hist, (uv_hrtime() - t1) / 1000);
     } else {
         csph_ingest_abort(&s->ingest);
     }
@@ -2282,4 +2286,113 @@ void csph_server_destroy(struct csph_server **sp)
     msgpack_sbuffer_destroy(&s->scratch2);
     free(s);
     *sp = NULL;
+}
+
+/* Metrics: the service's hook (server.h). What `stats` says, as samples. */
+enum csph_err csph_server_snapshot(struct csph_server *s, struct csph_snap *snap,
+                                   struct csph_queue_gauges *g, struct csph_error *err)
+{
+    enum csph_err rc;
+    const enum csph_metric_kind C = CSPH_METRIC_COUNTER, G = CSPH_METRIC_GAUGE;
+    /* Counters end in _total (Prometheus' convention); the one gauge of
+     * the map, and rejected_total, keep their names. */
+#define CSPH_COUNTER_SAMPLE(name)                                              \
+    csph_snap_add(snap,                                                        \
+                  !strcmp(#name, "batch_requests_max") ? "csphub_" #name       \
+                  : !strcmp(#name, "rejected_total")   ? "csphub_" #name       \
+                                                       : "csphub_" #name "_total", \
+                  "The hub's " #name " counter (as in csphub status).",        \
+                  strcmp(#name, "batch_requests_max") ? C : G, (double)s->c.name, NULL, NULL, \
+                  NULL, NULL);
+    CSPH_COUNTER_MAP(CSPH_COUNTER_SAMPLE)
+#undef CSPH_COUNTER_SAMPLE
+    const struct csph_transport_stats *ts = csph_transport_stats(s->transport);
+#define CSPH_TRANSPORT_SAMPLE(name)                                            \
+    csph_snap_add(snap,                                                        \
+                  strcmp(#name, "connections") && strcmp(#name, "connections_max")    \
+                      ? "csphub_" #name "_total"                               \
+                      : "csphub_" #name,                                       \
+                  "The transport's " #name " (as in csphub status).",          \
+                  strcmp(#name, "connections") && strcmp(#name, "connections_max") ? C : G, \
+                  (double)ts->name, NULL, NULL, NULL, NULL);
+    CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_SAMPLE)
+#undef CSPH_TRANSPORT_SAMPLE
+    csph_snap_add(snap, "csphub_replies_waiting", "Replies held for clients that are not reading.",
+                  G, (double)ts->replies_waiting, NULL, NULL, NULL, NULL);
+    for (int i = 1; i < CSPH_ERR__COUNT; i++)
+        csph_snap_add(snap, "csphub_rejected_by_code_total",
+                      "Events and requests refused, by error code.", C,
+                      (double)s->c.rejected[i], "code", csph_err_name((enum csph_err)i), NULL,
+                      NULL);
+    snap->commit = s->commit_hist;
+    snap->has_commit = 1;
+    uint64_t raised[CSPH_MAX_PANELS];
+    csph_queues_counts(s->queues, raised);
+    for (size_t i = 0; i < s->cfg->npanels; i++)
+        csph_snap_add(snap, "csphub_panel_alerts_raised_total", "Alerts raised on each panel since the log began.",
+                      C, (double)raised[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    int64_t now = csph_clock_now_ms(s->clock);
+    if ((rc = csph_queues_gauges(s->queues, now, g, err)))
+        return rc;
+    for (size_t i = 0; i < s->cfg->npanels; i++)
+        csph_snap_add(snap, "csphub_alerts_open", "Alerts open (no decision yet) on each panel.", G,
+                      (double)g->open[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    for (size_t i = 0; i < s->cfg->npanels; i++)
+        csph_snap_add(snap, "csphub_alerts_overdue", "Open alerts past their due_at on each panel.",
+                      G, (double)g->overdue[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    struct csph_store_usage u;
+    if ((rc = csph_store_usage_read(s->store, &u, err)))
+        return rc;
+    csph_snap_add(snap, "csphub_log_last_seq", "The last event's seq in the log.", G,
+                  (double)csph_store_last_seq(s->store), NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_rejects_kept", "Rejected events kept for their sources.", G,
+                  (double)csph_store_last_reject(s->store), NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_log_file_bytes", "Disk space data.mdb takes.", G,
+                  (double)u.file_bytes, NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_map_bytes", "The log's ceiling (limits.map_size_mb).", G,
+                  (double)u.map_bytes, NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_map_used_bytes", "The log's map in use.", G, (double)u.used_bytes,
+                  NULL, NULL, NULL, NULL);
+    double ratio = u.map_bytes ? (double)u.used_bytes / (double)u.map_bytes : 1.0;
+    csph_snap_add(snap, "csphub_map_used_ratio", "The log's map in use, 0 to 1 (alert at 0.8).", G,
+                  ratio, NULL, NULL, NULL, NULL);
+    struct csph_store_health h;
+    csph_store_health(s->store, &h);
+    int index_ok = !strcmp(h.index, "ok"), log_ok = !strcmp(h.log, "ok");
+    csph_snap_add(snap, "csphub_degraded", "1 while a part of the store heals (writes get busy).",
+                  G, index_ok ? 0 : 1, "part", "index", "state", h.index);
+    csph_snap_add(snap, "csphub_degraded", "1 while a part of the store heals (writes get busy).",
+                  G, log_ok ? 0 : 1, "part", "log", "state", h.log);
+    csph_snap_add(snap, "csphub_index_behind_events", "Events of the log the index has not applied.",
+                  G, (double)(h.log_last > h.index_applied ? h.log_last - h.index_applied : 0),
+                  NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_index_failures_total", "Index commits that failed since the start.", C,
+                  (double)h.index_failures, NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_index_rebuilds_total", "Index rebuilds from the log since the start.", C,
+                  (double)h.index_rebuilds, NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_log_reopens_total", "Times data.mdb was reopened after a disk error.", C,
+                  (double)h.log_reopens, NULL, NULL, NULL, NULL);
+    csph_snap_add(snap, "csphub_rules_info", "The rule set in force (its digest).", G, 1,
+                  "version", s->rules ? csph_rules_digest(s->rules) : "none", NULL, NULL);
+    csph_snap_add(snap, "csphub_uptime_seconds", "Seconds since the hub started.", G,
+                  (double)(now - s->started_ms) / 1000.0, NULL, NULL, NULL, NULL);
+    /* Writable: what the health endpoint answers 200 for. A map past 99%
+     * refuses the next large batch: not writable in any useful sense. */
+    snap->writable = 0;
+    if (s->stopping)
+        snprintf(snap->why, sizeof snap->why, "stopping");
+    else if (!index_ok)
+        snprintf(snap->why, sizeof snap->why, "index %s: %s", h.index, h.index_why);
+    else if (!log_ok)
+        snprintf(snap->why, sizeof snap->why, "log %s", h.log);
+    else if (ratio >= 0.99)
+        snprintf(snap->why, sizeof snap->why, "the log's map is %.1f%% full: raise "
+                 "limits.map_size_mb", ratio * 100);
+    else {
+        snap->writable = 1;
+        snprintf(snap->why, sizeof snap->why, "ok");
+    }
+    csph_snap_add(snap, "csphub_writable", "1 when the hub takes writes (the health check's 200).",
+                  G, snap->writable, NULL, NULL, NULL, NULL);
+    return CSPH_ERR_OK;
 }

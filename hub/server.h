@@ -30,6 +30,14 @@ void csph_server_stop(struct csph_server *s);
  * mode, each public key file's), and whether the data directory is usable.
  * For csphubd --check-config; opens no log and binds nothing. */
 enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error *err);
+/* Metrics (the service's hook, issue 18): the hub's counters, commit
+ * latency, alerts per panel (raised, open, overdue), the log and its map,
+ * rejections by code and the health, added to snap; the queues' consumers
+ * into g (the caller's array, g->max_consumers long). Loop thread only. */
+struct csph_snap;
+struct csph_queue_gauges;
+enum csph_err csph_server_snapshot(struct csph_server *s, struct csph_snap *snap,
+                                   struct csph_queue_gauges *g, struct csph_error *err);
 /* The clock was moved (tests): re-arm the deadline timer at once. */
 void csph_server_clock_changed(struct csph_server *s);
 /* Free and NULL *s; accepts NULL. Call after the loop has returned. */
