@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "confighelp.h"
 #include "layout.h"
 #include "log.h"
 #include "rederive.h"
@@ -55,6 +56,7 @@ static void usage(FILE *f)
             "      --json            with --what-if: one JSON object instead of the table\n"
             "                        (the time taken and peak memory go to stderr).\n"
             "  -h, --help            this help.\n"
+            "      --help-config     the configuration file's settings (csphub.yaml(5)).\n"
             "  -V, --version         print the version.\n"
             "\n"
             "Flags override the config file. The hub logs to stderr, stops cleanly on\n"
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, 0, 'C'},  {"verify", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
         {"rederive", required_argument, 0, 'R'}, {"what-if", required_argument, 0, 'W'},
-        {"json", no_argument, 0, 'J'},
+        {"json", no_argument, 0, 'J'},          {"help-config", no_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
     const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL,
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
         case 'W': whatif_rules = optarg; break;
         case 'J': json = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'H': csph_config_help(stdout); return 0;
         case 'V': printf("csphubd " CSPH_VERSION " (CSPH/1)\n"); return 0;
         default: usage(stderr); return 2;
         }
