@@ -27,6 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+if [ -n "${CSPH_DEB:-}" ]; then   # a package built before: install and check only
+  DEB=$CSPH_DEB
+else
 say "copying the tree to $WORK/csphub (build directories and .git left out)"
 mkdir -p "$WORK/csphub"
 tar -C "$SRC" --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . | tar -C "$WORK/csphub" -xf -
@@ -39,7 +42,9 @@ DEB=$(ls "$WORK"/csphub_*.deb)
 say "built $(basename "$DEB") in $(( $(date +%s) - t0 )) s"
 
 say "lintian (errors fail the build)"
-lintian --fail-on error --suppress-tags no-manual-page "$WORK"/csphub_*.changes | tee "$WORK/lintian.log" || fail "lintian errors"
+lintian --fail-on error "$WORK"/csphub_*.changes 2>&1 | tee "$WORK/lintian.log"
+[ "${PIPESTATUS[0]}" = 0 ] || fail "lintian errors"
+fi
 
 say "installing"
 created_user=0
@@ -83,8 +88,16 @@ printf '%s\n' '{"id":"pkg-1","type":"asb.report","source":"police","occurred_at"
   > "$WORK/events.jsonl"
 csphub publish "$WORK/events.jsonl" >/dev/null || fail "publish"
 csphub replay | grep -q '"pkg-1"' || fail "replay did not return the event"
-curl -sf http://127.0.0.1:9465/metrics | grep -q '^csphub_accepted_total 1$' || fail "metrics"
-kill "$HUB_PID"; wait "$HUB_PID" || fail "the hub did not stop cleanly"; HUB_PID=
+# The metrics are a snapshot the hub refreshes every 5 s: poll until it
+# shows the event (30 s at most).
+timeout 30 bash -c "until curl -sf http://127.0.0.1:9465/metrics | grep -q '^csphub_accepted_total 1\$'; do :; done" \
+  || fail "the metrics never showed the event"
+# SIGTERM to the hub itself (runuser's child), as systemd would send it;
+# runuser then exits with the hub's status.
+hubd=$(pgrep -P "$HUB_PID" -x csphubd) || fail "no csphubd under runuser"
+kill -TERM "$hubd"
+wait "$HUB_PID" || fail "the hub did not stop cleanly (exit $?)"; HUB_PID=
+grep -q "stopped cleanly" "$WORK/hub.log" || fail "no 'stopped cleanly' in the hub's log"
 [ "$(stat -c %U /var/lib/csphub/data.mdb)" = csphub ] || fail "data.mdb not owned by csphub"
 say "published, replayed, scraped; stopped cleanly"
 
