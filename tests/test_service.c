@@ -231,6 +231,59 @@ static void test_metrics_scrape(void **state)
     assert_int_equal(http_get(f->port, "/nothing", NULL, body, sizeof body), 404);
 }
 
+/* Per-consumer series are bounded: with consumers_max 1 only the largest
+ * lag is listed; every consumer is still counted. */
+static void test_consumer_series_bounded(void **state)
+{
+    struct fx *f = *state;
+    write_config(f, "  consumers_max: 1\n");
+    start(f);
+    publish_da(&f->c, "da-1", "V-1");
+    publish_da(&f->c, "da-2", "V-2");
+    publish_da(&f->c, "da-3", "V-3");
+    msgpack_object r =
+        tu_call(&f->c, "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"a\",\"max\":3}");
+    int64_t first = tu_int(&r, "alerts.0.id"), last = tu_int(&r, "alerts.2.id");
+    assert_true(first > 0 && last > first);
+    tu_call(&f->c, "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"a\",\"upto\":%lld}",
+            (long long)first);
+    tu_call(&f->c, "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"b\",\"upto\":%lld}",
+            (long long)last);
+    wait_sample(f, "csphub_consumers{} 2.0 gauge");
+    static char p[1 << 20];
+    scrape_parsed(f, p, sizeof p);
+    if (!strstr(p, "csphub_consumer_lag{consumer=\"a\",panel=\"marac\"} 2.0 gauge") ||
+        strstr(p, "consumer=\"b\""))
+        fail_msg("want only consumer a's lag:\n%s", p);
+}
+
+/* Under systemd (JOURNAL_STREAM set) each log line starts with its syslog
+ * priority, which journald keeps: WARN is <4>, INFO <6>. */
+static void test_journal_priorities(void **state)
+{
+    struct fx *f = *state;
+    write_config(f, "rules_file: none\n");
+    setenv("JOURNAL_STREAM", "8:12345", 1);
+    start(f);
+    unsetenv("JOURNAL_STREAM");
+    FILE *fp = fopen(f->hub.log, "r");
+    assert_non_null(fp);
+    char line[4096];
+    int warn = 0, info = 0, bare = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (!strncmp(line, "<4>", 3) && strstr(line, "WARN  rules: no rules file configured"))
+            warn++;
+        else if (!strncmp(line, "<6>", 3) && strstr(line, "INFO "))
+            info++;
+        else
+            bare++;
+    }
+    fclose(fp);
+    assert_int_equal(warn, 1);
+    assert_true(info > 0);
+    assert_int_equal(bare, 0);
+}
+
 /* /health is 503 while the index cannot commit (every commit failed by the
  * fault shim), with the reason; 200 again once it heals. */
 static void test_health_503_while_degraded(void **state)
@@ -461,6 +514,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_scrape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_503_while_degraded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_series_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_priorities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_ready_and_watchdog, setup, teardown),
