@@ -52,19 +52,23 @@ if(NOT HELP2MAN)
 endif()
 set(CSPH_MAN_DIR ${CMAKE_BINARY_DIR}/man)
 set(csph_man_pages)
-function(csph_man target section name extra)
-  set(out ${CSPH_MAN_DIR}/${ARGV4}.${section})
+# help2man names a page after the program it runs: csphub.yaml(5) runs the
+# daemon through a link of that name.
+function(csph_man target section name extra page)
+  set(out ${CSPH_MAN_DIR}/${page}.${section})
+  set(prog ${CSPH_MAN_DIR}/bin/${page})
   add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${CSPH_MAN_DIR}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CSPH_MAN_DIR}/bin
+    COMMAND ${CMAKE_COMMAND} -E create_symlink $<TARGET_FILE:${target}> ${prog}
     COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section=${section}
             --version-string=${PROJECT_VERSION} --name=${name} ${extra}
-            --output=${out} $<TARGET_FILE:${target}>
+            --output=${out} ${prog}
     DEPENDS ${target} VERBATIM)
   set(csph_man_pages ${csph_man_pages} ${out} PARENT_SCOPE)
   install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endfunction()
 csph_man(csphubd_installed 8 "the csphub hub: a durable log and panel queues for Community Safety Partnerships" "" csphubd)
-csph_man(csphubd_installed 5 "csphub hub configuration file" "--help-option=--help-config" csphub.yaml)
+csph_man(csphubd_installed 5 "csphub hub configuration file" "--help-option=--help-config;--manual=File Formats" csphub.yaml)
 if(TARGET csphub)
   csph_man(csphub 1 "publish events, work a panel's queue and read a csphub hub's log" "" csphub)
 endif()

@@ -176,7 +176,7 @@ void csph_queues_counts(const struct csph_queues *q, uint64_t *counts);
  * order); *nconsumers_total counts them all. One read transaction of its
  * own; a walk of the panel queues, so call it every few seconds, not per
  * request. */
-#define CSPH_QUEUES_LAG_MAX 100000
+#define CSPH_QUEUES_LAG_MAX 10000
 struct csph_queue_consumer {
     int panel;
     char name[96];

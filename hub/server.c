@@ -2332,12 +2332,12 @@ enum csph_err csph_server_snapshot(struct csph_server *s, struct csph_snap *snap
         csph_snap_add(snap, "csphub_panel_alerts_raised_total", "Alerts raised on each panel since the log began.",
                       C, (double)raised[i], "panel", s->cfg->panels[i].name, NULL, NULL);
     int64_t now = csph_clock_now_ms(s->clock);
-    if ((rc = csph_queues_gauges(s->queues, now, g, err)))
+    if (g && (rc = csph_queues_gauges(s->queues, now, g, err)))
         return rc;
-    for (size_t i = 0; i < s->cfg->npanels; i++)
+    for (size_t i = 0; g && i < s->cfg->npanels; i++)
         csph_snap_add(snap, "csphub_alerts_open", "Alerts open (no decision yet) on each panel.", G,
                       (double)g->open[i], "panel", s->cfg->panels[i].name, NULL, NULL);
-    for (size_t i = 0; i < s->cfg->npanels; i++)
+    for (size_t i = 0; g && i < s->cfg->npanels; i++)
         csph_snap_add(snap, "csphub_alerts_overdue", "Open alerts past their due_at on each panel.",
                       G, (double)g->overdue[i], "panel", s->cfg->panels[i].name, NULL, NULL);
     struct csph_store_usage u;

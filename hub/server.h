@@ -33,7 +33,8 @@ enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error
 /* Metrics (the service's hook, issue 18): the hub's counters, commit
  * latency, alerts per panel (raised, open, overdue), the log and its map,
  * rejections by code and the health, added to snap; the queues' consumers
- * into g (the caller's array, g->max_consumers long). Loop thread only. */
+ * into g (the caller's array, g->max_consumers long). g NULL: no walk of
+ * the queues (no open, overdue or consumer figures). Loop thread only. */
 struct csph_snap;
 struct csph_queue_gauges;
 enum csph_err csph_server_snapshot(struct csph_server *s, struct csph_snap *snap,

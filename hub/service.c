@@ -160,13 +160,17 @@ static void on_snapshot(uv_timer_t *t)
     struct csph_snap snap;
     struct csph_error err;
     struct csph_queue_gauges g = {.consumers = svc->consumers, .max_consumers = svc->max_consumers};
+    /* Without a listener nobody reads the queues' figures: skip their walk
+     * (the map's warning and systemd's STATUS need only the rest). */
+    struct csph_queue_gauges *gp = svc->http ? &g : NULL;
     csph_snap_init(&snap);
-    if (csph_server_snapshot(svc->srv, &snap, &g, &err)) {
+    if (csph_server_snapshot(svc->srv, &snap, gp, &err)) {
         LOG_WARN("hub", "metrics: %s", err.message);
         snap.writable = 0;
         snprintf(snap.why, sizeof snap.why, "cannot read the hub's state: %.200s", err.message);
     } else {
-        add_consumers(svc, &snap, &g);
+        if (gp)
+            add_consumers(svc, &snap, gp);
         warn_map(svc, &snap);
     }
     char *text;
