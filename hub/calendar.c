@@ -333,7 +333,8 @@ static enum csph_err calendar_read(struct csph_calendar *r, struct csph_yaml *yp
     }
     if ((n = csph_yaml_get(yp, root, "moved")) && (rc = read_moved(r, yp, n, err)))
         goto done;
-    qsort(r->holidays, r->nholidays, sizeof *r->holidays, cmp_i64);
+    if (r->nholidays) /* qsort must not be given NULL, even for 0 items */
+        qsort(r->holidays, r->nholidays, sizeof *r->holidays, cmp_i64);
 done:
     return rc;
 }
