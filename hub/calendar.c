@@ -27,23 +27,113 @@ void hub_calendar_init(struct hub_calendar *c)
 void hub_calendar_free(struct hub_calendar *c)
 {
     free(c->holidays);
+    free(c->moved_from);
     hub_calendar_init(c);
 }
 
-int hub_calendar_is_working_day(const struct hub_calendar *r, int64_t day)
+static int weekday(int64_t day)
 {
-    int wd = (int)(((day % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
-    if (r->weekend & (1u << wd))
-        return 0;
-    size_t lo = 0, hi = r->nholidays;
+    return (int)(((day % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
+}
+
+/* Anonymous Gregorian algorithm (Meeus/Jones/Butcher). */
+int64_t hub_calendar_easter(int year)
+{
+    int a = year % 19, b = year / 100, c = year % 100, d = b / 4, e = b % 4;
+    int f = (b + 8) / 25, g = (b - f + 1) / 3, h = (19 * a + b - d - g + 15) % 30;
+    int i = c / 4, k = c % 4, l = (32 + 2 * e + 2 * i - h - k) % 7;
+    int m = (a + 11 * h + 22 * l) / 451;
+    int month = (h + l - 7 * m + 114) / 31, dom = (h + l - 7 * m + 114) % 31 + 1;
+    return csph_days_from_civil(year, (unsigned)month, (unsigned)dom);
+}
+
+static int64_t first_monday(int year, unsigned month)
+{
+    int64_t d = csph_days_from_civil(year, month, 1);
+    return d + (7 - weekday(d)) % 7;
+}
+
+static int64_t last_monday(int year, unsigned month)
+{
+    int64_t d = csph_days_from_civil(month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1, 1) - 1;
+    return d - weekday(d);
+}
+
+static int has_day(const int64_t *v, size_t n, int64_t day)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == day)
+            return 1;
+    return 0;
+}
+
+size_t hub_calendar_england_wales(int year, int64_t out[CSPH_CALENDAR_REGULAR_MAX])
+{
+    int64_t easter = hub_calendar_easter(year);
+    size_t n = 0;
+    out[n++] = easter - 2; /* Good Friday */
+    out[n++] = easter + 1; /* Easter Monday */
+    out[n++] = first_monday(year, 5);
+    out[n++] = last_monday(year, 5);
+    out[n++] = last_monday(year, 8);
+    /* Fixed days on a weekend take the next weekday not already a holiday:
+     * the days that fall on weekdays are placed first, so Christmas on a
+     * Sunday gives Boxing Day on Monday and Christmas's substitute on
+     * Tuesday (the Royal Proclamations' practice). */
+    int64_t fixed[3] = {csph_days_from_civil(year, 1, 1), csph_days_from_civil(year, 12, 25),
+                        csph_days_from_civil(year, 12, 26)};
+    for (int i = 0; i < 3; i++)
+        if (weekday(fixed[i]) < 5)
+            out[n++] = fixed[i];
+    for (int i = 0; i < 3; i++) {
+        if (weekday(fixed[i]) < 5)
+            continue;
+        int64_t d = fixed[i] + 1;
+        while (weekday(d) >= 5 || has_day(out, n, d))
+            d++;
+        out[n++] = d;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: eight days */
+        for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int64_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return n;
+}
+
+static int in_sorted(const int64_t *v, size_t n, int64_t day)
+{
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (r->holidays[mid] < day)
+        if (v[mid] < day)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return !(lo < r->nholidays && r->holidays[lo] == day);
+    return lo < n && v[lo] == day;
+}
+
+static int is_regular(int64_t day)
+{
+    int y;
+    unsigned m, d;
+    csph_civil_from_days(day, &y, &m, &d);
+    int64_t regular[CSPH_CALENDAR_REGULAR_MAX];
+    size_t n = hub_calendar_england_wales(y, regular);
+    /* Every substitute stays in its own year (Boxing Day's latest is 28
+     * December, New Year's 3 January): the day's own year is enough. */
+    return has_day(regular, n, day);
+}
+
+int hub_calendar_is_working_day(const struct hub_calendar *r, int64_t day)
+{
+    if (r->weekend & (1u << weekday(day)))
+        return 0;
+    if (in_sorted(r->holidays, r->nholidays, day))
+        return 0;
+    return !(r->regular && is_regular(day) && !in_sorted(r->moved_from, r->nmoved, day));
 }
 
 int64_t hub_calendar_add_working_days(const struct hub_calendar *r, int64_t ms, int n)
@@ -102,15 +192,73 @@ enum hub_err hub_calendar_load_text(struct hub_calendar *r, const char *name,
     return rc;
 }
 
+/* The date scalar at node it, or a file:line failure. */
+static enum hub_err read_date(struct hub_yaml *yp, yaml_node_t *it, int64_t *day,
+                              struct hub_error *err)
+{
+    const char *s = hub_yaml_scalar(it);
+    if (!s || parse_date(s, day))
+        return hub_yaml_fail(yp, it, err, "'%s' is not a date written YYYY-MM-DD", s ? s : "?");
+    return CSPH_ERR_OK;
+}
+
+/* `moved:` entries {from: DATE, to: DATE}: a regular holiday observed on
+ * another day that year. */
+static enum hub_err read_moved(struct hub_calendar *r, struct hub_yaml *yp, yaml_node_t *n,
+                               struct hub_error *err)
+{
+    static const char *const keys[] = {"from", "to", NULL};
+    enum hub_err rc;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return hub_yaml_fail(yp, n, err, "moved must list days, one a line: "
+                             "- {from: 2020-05-04, to: 2020-05-08}");
+    if (!r->regular)
+        return hub_yaml_fail(yp, n, err, "moved changes regular bank holidays: it needs "
+                             "'regular: england-and-wales'");
+    size_t len = hub_yaml_seq_len(n);
+    int64_t *to = realloc(r->holidays, (r->nholidays + len + 1) * sizeof *to);
+    if (!to)
+        return nomem(err);
+    r->holidays = to;
+    if (!(r->moved_from = calloc(len ? len : 1, sizeof *r->moved_from)))
+        return nomem(err);
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *it = hub_yaml_seq_item(yp, n, i), *f, *t;
+        int64_t from_day, to_day;
+        if (it->type != YAML_MAPPING_NODE)
+            return hub_yaml_fail(yp, it, err, "a moved day is {from: DATE, to: DATE}");
+        if ((rc = hub_yaml_only_keys(yp, it, keys, "a moved day", err)))
+            return rc;
+        if (!(f = hub_yaml_get(yp, it, "from")) || !(t = hub_yaml_get(yp, it, "to")))
+            return hub_yaml_fail(yp, it, err, "a moved day needs both from: and to:");
+        if ((rc = read_date(yp, f, &from_day, err)) || (rc = read_date(yp, t, &to_day, err)))
+            return rc;
+        if (!is_regular(from_day))
+            return hub_yaml_fail(yp, f, err, "%s is not a regular England and Wales bank "
+                                 "holiday: list a one-off day under bank_holidays",
+                                 hub_yaml_scalar(f));
+        if (has_day(r->moved_from, r->nmoved, from_day))
+            return hub_yaml_fail(yp, f, err, "%s is moved twice", hub_yaml_scalar(f));
+        if ((is_regular(to_day) && !has_day(r->moved_from, r->nmoved, to_day)) ||
+            has_day(r->holidays, r->nholidays, to_day))
+            return hub_yaml_fail(yp, t, err, "%s is already a bank holiday",
+                                 hub_yaml_scalar(t));
+        r->moved_from[r->nmoved++] = from_day;
+        r->holidays[r->nholidays++] = to_day;
+    }
+    qsort(r->moved_from, r->nmoved, sizeof *r->moved_from, cmp_i64);
+    return CSPH_ERR_OK;
+}
+
 static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
                                   struct hub_error *err)
 {
-    static const char *const keys[] = {"weekend", "bank_holidays", NULL};
+    static const char *const keys[] = {"weekend", "regular", "moved", "bank_holidays", NULL};
     static const char *const days[] = {"monday", "tuesday", "wednesday", "thursday",
                                        "friday", "saturday", "sunday"};
     enum hub_err rc = CSPH_ERR_OK;
     yaml_node_t *root = hub_yaml_root(yp), *n;
-    r->weekend = (1u << 5) | (1u << 6);
+    hub_calendar_free(r); /* a file says everything: nothing of a previous one stays */
     if (!root) {
         rc = hub_yaml_fail(yp, root, err, "the calendar is empty: expected 'weekend:' and "
                            "'bank_holidays:'");
@@ -143,6 +291,18 @@ static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
             goto done;
         }
     }
+    if ((n = hub_yaml_get(yp, root, "regular"))) {
+        const char *s = hub_yaml_scalar(n);
+        if (s && !strcmp(s, "england-and-wales"))
+            r->regular = 1;
+        else if (s && !strcmp(s, "none"))
+            r->regular = 0;
+        else {
+            rc = hub_yaml_fail(yp, n, err, "regular must be england-and-wales (bank holidays "
+                               "computed for every year) or none (only those listed)");
+            goto done;
+        }
+    }
     if ((n = hub_yaml_get(yp, root, "bank_holidays"))) {
         size_t len = hub_yaml_seq_len(n);
         if (n->type != YAML_SEQUENCE_NODE) {
@@ -160,19 +320,21 @@ static enum hub_err calendar_read(struct hub_calendar *r, struct hub_yaml *yp,
             yaml_node_t *it = hub_yaml_seq_item(yp, n, i);
             const char *s = hub_yaml_scalar(it);
             int64_t day;
-            if (!s || parse_date(s, &day)) {
-                rc = hub_yaml_fail(yp, it, err, "'%s' is not a date written YYYY-MM-DD",
-                                   s ? s : "?");
+            if ((rc = read_date(yp, it, &day, err)))
+                goto done;
+            if (has_day(r->holidays, r->nholidays, day)) {
+                rc = hub_yaml_fail(yp, it, err, "%s is listed twice", s);
                 goto done;
             }
-            for (size_t j = 0; j < r->nholidays; j++)
-                if (r->holidays[j] == day) {
-                    rc = hub_yaml_fail(yp, it, err, "%s is listed twice", s);
-                    goto done;
-                }
+            /* Listing a regular day again is harmless, and it is how a file
+             * written before `regular:` reads: allowed. */
             r->holidays[r->nholidays++] = day;
         }
-        qsort(r->holidays, r->nholidays, sizeof *r->holidays, cmp_i64);
     }
-done:    return rc;
+    if ((n = hub_yaml_get(yp, root, "moved")) && (rc = read_moved(r, yp, n, err)))
+        goto done;
+    if (r->nholidays) /* qsort must not be given NULL, even for 0 items */
+        qsort(r->holidays, r->nholidays, sizeof *r->holidays, cmp_i64);
+done:
+    return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpd.h"
 #include "log.h"
 #include "yamlx.h"
 
@@ -57,6 +58,8 @@ void hub_config_defaults(struct hub_config *c)
         .consumers_per_panel_max = 64,
         .consumers_per_identity_max = 16,
     };
+    c->metrics = (struct hub_metrics_config){
+        .interval_ms = 5000, .consumers_max = 100, .consumer_idle_s = 7 * 86400};
 }
 
 /* Paths in a config file are relative to the file, so a config can be moved
@@ -170,7 +173,7 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
 {
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
-                                       "security", "log_level", "limits", NULL};
+                                       "security", "log_level", "limits", "metrics", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc)
@@ -237,6 +240,8 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
     }
     if ((n = hub_yaml_get(&y, root, "limits")))
         rc = read_limits(&y, n, &c->limits, err);
+    if (!rc && (n = hub_yaml_get(&y, root, "metrics"))) /* service hook (httpd.c) */
+        rc = hub_httpd_config_read(&y, n, &c->metrics, err);
 done:
     hub_yaml_free(&y);
     return rc;
@@ -353,6 +358,9 @@ enum hub_err hub_config_validate(const struct hub_config *c, struct hub_error *e
         return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",
                              "%s: event_max_bytes (%u) must not exceed message_max_bytes (%u)",
                              where, c->limits.event_max, c->limits.message_max);
+    enum hub_err mrc = hub_httpd_config_validate(&c->metrics, where, err); /* service hook */
+    if (mrc)
+        return mrc;
     /* A replay reply always carries at least one event whole. */
     if ((uint64_t)c->limits.event_max + CSPH_REPLY_ENVELOPE > c->limits.reply_max)
         return hub_error_set(err, CSPH_ERR_CONFIG, "limits.event_max_bytes",

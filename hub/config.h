@@ -65,6 +65,17 @@ struct hub_limits {
                                     dirty-page limits) */
 };
 
+/* The metrics and health listener (httpd.h). */
+struct hub_metrics_config {
+    char listen[128];           /* "host:port"; "" : no listener */
+    char tls_cert[PATH_MAX];    /* PEM files: both or neither */
+    char tls_key[PATH_MAX];
+    char token_file[PATH_MAX];  /* a bearer token every request must carry */
+    uint32_t interval_ms;       /* how often the loop publishes a snapshot */
+    uint32_t consumers_max;     /* per-consumer series at most (the largest lags) */
+    uint32_t consumer_idle_s;   /* a cursor unmoved this long, and behind: its series dropped */
+};
+
 struct hub_config {
     char source_file[PATH_MAX]; /* the file read, or "" for built-in defaults */
     char data_dir[PATH_MAX];
@@ -78,6 +89,7 @@ struct hub_config {
     enum hub_security security;
     int log_level; /* enum hub_log_level */
     struct hub_limits limits;
+    struct hub_metrics_config metrics;
     struct hub_panel panels[CSPH_MAX_PANELS];
     size_t npanels;
 };

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "mpx.h"
 #include "ruleset.h"
 #include "timefmt.h"
@@ -784,6 +785,8 @@ enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct 
         if ((rc = hub_store_index_commit(g->store, applied, err)))
             break;
         *events += upto - from;
+        /* service hook: systemd's STATUS and start timeout */
+        hub_sd_progress("filling new rules' windows from the log", upto, last);
         if (upto >= last || upto <= from)
             break;
         from = upto;
@@ -893,6 +896,8 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
             break;
         *caught += upto - from;
         from = upto;
+        if (!quiet) /* service hook: systemd's STATUS and start timeout */
+            hub_sd_progress("bringing the index level with the log", from, last);
     }
     msgpack_zone_destroy(&c.zone);
     hub_rules_take_cache(c.live, g->rules);

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,8 +29,16 @@ void hub_log_write(enum hub_log_level lvl, const char *module, const char *fmt, 
     clock_gettime(CLOCK_REALTIME, &ts);
     char when[40];
     csph_time_format((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, when);
+    /* Under systemd (stderr connected to the journal), each line starts
+     * with its syslog priority, <3> to <7>, which journald takes off and
+     * keeps (sd-daemon(3)): `journalctl -p warning` then finds WARN lines. */
+    static int journal = -1;
+    static const char *const prio[] = {"<7>", "<6>", "<4>", "<3>"};
+    if (journal < 0)
+        journal = getenv("JOURNAL_STREAM") != NULL;
     char line[2048];
-    int n = snprintf(line, sizeof line, "%s %s %s: ", when,
+    int n = snprintf(line, sizeof line, "%s%s %s %s: ",
+                     journal ? prio[lvl < CSPH_LOG_OFF ? lvl : CSPH_LOG_ERROR] : "", when,
                      level_names[lvl < CSPH_LOG_OFF ? lvl : CSPH_LOG_ERROR], module);
     va_list ap;
     va_start(ap, fmt);

@@ -8,9 +8,12 @@
 
 #include "clock.h"
 #include "config.h"
+#include "confighelp.h"
+#include "layout.h"
 #include "log.h"
 #include "rederive.h"
 #include "server.h"
+#include "service.h"
 #include "store.h"
 #include "whatif.h"
 
@@ -25,8 +28,8 @@ static void usage(FILE *f)
             "The csphub daemon: partner agencies publish incident events to it over CSPH/1\n"
             "(ZeroMQ + MessagePack); it keeps them in one durable, replayable log.\n"
             "\n"
-            "  -c, --config FILE     read settings from FILE (YAML; see config/csphub.yaml).\n"
-            "                        Without it, built-in defaults apply.\n"
+            "  -c, --config FILE     read settings from FILE (YAML; csphub.yaml(5)).\n"
+            "%s"
             "  -d, --data DIR        the data directory (LMDB log); overrides data_dir.\n"
             "  -l, --listen ENDPOINT bind this ZeroMQ endpoint (tcp://127.0.0.1:7450,\n"
             "                        ipc:///run/csphub.sock); repeat for several. Overrides\n"
@@ -53,6 +56,7 @@ static void usage(FILE *f)
             "      --json            with --what-if: one JSON object instead of the table\n"
             "                        (the time taken and peak memory go to stderr).\n"
             "  -h, --help            this help.\n"
+            "      --help-config     the configuration file's settings (csphub.yaml(5)).\n"
             "  -V, --version         print the version.\n"
             "\n"
             "Flags override the config file. The hub logs to stderr, stops cleanly on\n"
@@ -62,7 +66,8 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 clean stop; 1 internal failure (report it); 2 bad usage or\n"
             "configuration (fix what the message names); 3 the disk is full (free space,\n"
-            "start again); 4 an I/O error on the data directory (check the disk).\n");
+            "start again); 4 an I/O error on the data directory (check the disk).\n",
+            hub_layout_help());
 }
 
 /* The exit status of a start that failed: which kind of failure, so a
@@ -119,7 +124,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, 0, 'C'},  {"verify", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
         {"rederive", required_argument, 0, 'R'}, {"what-if", required_argument, 0, 'W'},
-        {"json", no_argument, 0, 'J'},
+        {"json", no_argument, 0, 'J'},          {"help-config", no_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
     const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL,
@@ -145,6 +150,7 @@ int main(int argc, char **argv)
         case 'W': whatif_rules = optarg; break;
         case 'J': json = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'H': hub_config_help(stdout); return 0;
         case 'V': printf("csphubd " CSPH_VERSION " (CSPH/1)\n"); return 0;
         default: usage(stderr); return 2;
         }
@@ -164,6 +170,9 @@ int main(int argc, char **argv)
     static struct hub_config cfg;
     struct hub_error err = {0};
     hub_config_defaults(&cfg);
+    hub_layout_defaults(&cfg);
+    if (!config_file)
+        config_file = hub_layout_config_file();
     if (config_file && hub_config_load(&cfg, config_file, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
@@ -202,7 +211,7 @@ int main(int argc, char **argv)
     if (check_only) {
         /* Everything a start would refuse, short of opening the log and
          * binding (a running hub may hold both). */
-        if (hub_server_check(&cfg, &err)) {
+        if (hub_server_check(&cfg, &err) || hub_service_check(&cfg, &err)) {
             fprintf(stderr, "csphubd: %s\n", err.message);
             return exit_status(err.code);
         }
@@ -216,14 +225,20 @@ int main(int argc, char **argv)
     struct hub_clock clock;
     hub_clock_init_real(&clock);
     struct hub_server *srv = NULL;
-    enum hub_err rc = hub_server_new(&srv, &loop, &cfg, &clock, &err);
+    struct hub_service *svc = NULL; /* systemd, metrics and health (service.h) */
+    enum hub_err rc = hub_service_new(&svc, &loop, &cfg, &err);
+    if (rc == CSPH_ERR_OK)
+        rc = hub_server_new(&srv, &loop, &cfg, &clock, &err);
     if (rc) {
         LOG_ERROR("hub", "cannot start: %s", err.message);
+        hub_service_destroy(&svc);
         uv_loop_close(&loop);
         return exit_status(rc);
     }
     LOG_INFO("hub", "csphub " CSPH_VERSION " ready");
+    hub_service_ready(svc, srv);
     uv_run(&loop, UV_RUN_DEFAULT);
+    hub_service_destroy(&svc);
     hub_server_destroy(&srv);
     uv_loop_close(&loop);
     LOG_INFO("hub", "stopped cleanly");

@@ -1203,3 +1203,87 @@ enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_a
     mdb_cursor_close(cur);
     return CSPH_ERR_OK;
 }
+
+/* Metrics (queues.h, hub_queues_gauges): the service's hook. */
+static int gauge_panel(struct hub_queues *q, const MDB_val *k, size_t *plen)
+{
+    const char *key = k->mv_data, *nul = memchr(key, 0, k->mv_size);
+    if (!nul)
+        return -1;
+    *plen = (size_t)(nul - key);
+    return hub_config_panel_find(q->cfg, key, *plen);
+}
+
+enum hub_err hub_queues_gauges(struct hub_queues *q, int64_t now_ms,
+                               struct hub_queue_gauges *g, struct hub_error *err)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL, *lagc = NULL;
+    MDB_val k, v;
+    size_t plen;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    memset(g->open, 0, sizeof g->open);
+    memset(g->overdue, 0, sizeof g->overdue);
+    g->nconsumers = g->nconsumers_total = 0;
+    if (rc || (rc = mdb_cursor_open(txn, q->panel_alerts, &c)))
+        goto done;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        int pi = gauge_panel(q, &k, &plen);
+        if (pi < 0 || v.mv_size != 1 || *(const unsigned char *)v.mv_data != CSPH_ALERT_OPEN ||
+            k.mv_size != plen + 9)
+            continue;
+        g->open[pi]++;
+        uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + plen + 1);
+        MDB_val ak = {8, &id}, av;
+        struct rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) == 0 && rec_parse(&av, &r) == 0 &&
+            r.due_ms != NO_DUE && r.due_ms < now_ms)
+            g->overdue[pi]++;
+    }
+    if (rc != MDB_NOTFOUND)
+        goto done;
+    mdb_cursor_close(c);
+    c = NULL;
+    if ((rc = mdb_cursor_open(txn, q->cursors, &c)) ||
+        (rc = mdb_cursor_open(txn, q->panel_alerts, &lagc)))
+        goto done;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        int pi = gauge_panel(q, &k, &plen);
+        if (pi < 0 || v.mv_size != 8)
+            continue;
+        g->nconsumers_total++;
+        if (g->nconsumers == g->max_consumers)
+            continue;
+        struct hub_queue_consumer *qc = &g->consumers[g->nconsumers++];
+        size_t nlen = k.mv_size - plen - 1;
+        qc->panel = pi;
+        snprintf(qc->name, sizeof qc->name, "%.*s", (int)nlen, (const char *)k.mv_data + plen + 1);
+        memcpy(&qc->cursor, v.mv_data, 8);
+        qc->lag = 0;
+        unsigned char kb[80], idb[8];
+        hub_put_be64(idb, qc->cursor + 1);
+        const char *panel = q->cfg->panels[pi].name;
+        size_t pk = strlen(panel) + 1;
+        MDB_val lk = {panel_key(kb, panel, idb, 8), kb}, lv;
+        int lr;
+        for (lr = mdb_cursor_get(lagc, &lk, &lv, MDB_SET_RANGE);
+             lr == 0 && qc->lag < CSPH_QUEUES_LAG_MAX;
+             lr = mdb_cursor_get(lagc, &lk, &lv, MDB_NEXT)) {
+            if (lk.mv_size != pk + 8 || memcmp(lk.mv_data, kb, pk) != 0)
+                break;
+            qc->lag++;
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+done:
+    if (lagc)
+        mdb_cursor_close(lagc);
+    if (c)
+        mdb_cursor_close(c);
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc ? lmdb_fail(err, rc, "reading the queues for metrics") : CSPH_ERR_OK;
+}

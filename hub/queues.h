@@ -168,6 +168,28 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, ui
 /* Alerts raised per panel (counts), for stats: counts[i] for panel i. */
 void hub_queues_counts(const struct hub_queues *q, uint64_t *counts);
 
+/* What the metrics endpoint shows of the queues (service hook, issue 18):
+ * per panel the open alerts and those open past their due_at; per durable
+ * consumer its cursor and how many alerts of its panel lie after it (at
+ * most CSPH_QUEUES_LAG_MAX: a walk that long, then it stops counting).
+ * Fills at most max_consumers entries of consumers (the first in key
+ * order); *nconsumers_total counts them all. One read transaction of its
+ * own; a walk of the panel queues, so call it every few seconds, not per
+ * request. */
+#define CSPH_QUEUES_LAG_MAX 10000
+struct hub_queue_consumer {
+    int panel;
+    char name[96];
+    uint64_t cursor, lag;
+};
+struct hub_queue_gauges {
+    uint64_t open[CSPH_MAX_PANELS], overdue[CSPH_MAX_PANELS];
+    struct hub_queue_consumer *consumers; /* the caller's array */
+    size_t max_consumers, nconsumers, nconsumers_total;
+};
+enum hub_err hub_queues_gauges(struct hub_queues *q, int64_t now_ms,
+                               struct hub_queue_gauges *g, struct hub_error *err);
+
 /* Walk every alert in id order, packing each in full (for re-derivation
  * comparisons). */
 typedef int (*hub_queues_alert_fn)(void *ctx, uint64_t id, const void *bytes, size_t len);

@@ -4,18 +4,6 @@
 
 #include "timefmt.h"
 
-/* Counters the transport keeps (transport.h), reported beside the hub's. */
-#define CSPH_TRANSPORT_COUNTERS(X)                                             \
-    X(replies_held)                                                            \
-    X(replies_dropped)                                                         \
-    X(busy_client)                                                             \
-    X(connections)                                                             \
-    X(connections_accepted)                                                    \
-    X(connections_closed)                                                      \
-    X(connections_refused)                                                     \
-    X(connections_max)                                                         \
-    X(fetches_released)
-
 /* One key and its value. */
 static void kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
 {

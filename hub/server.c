@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "queues.h"
 #include "reads.h"
@@ -21,6 +22,7 @@
 #include "schema.h"
 #include "security.h"
 #include "store.h"
+#include "storeuse.h"
 #include "transport.h"
 #include "wire.h"
 #include "writes.h"
@@ -52,6 +54,7 @@ struct hub_server {
     struct hub_transport_limits tlim;
     uv_signal_t sigint, sigterm;
     struct hub_ctx h; /* the parts handlers use: core, schemas, counters */
+    struct hub_hist commit_hist; /* metrics: each batch's commit (the journal's sync) */
     struct hub_rules *rules;
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
@@ -221,6 +224,7 @@ static void process_batch(struct hub_server *s, int n)
         if (rc == CSPH_ERR_OK)
             s->h.c.commits++;
         s->h.c.commit_us += (uv_hrtime() - t1) / 1000;
+        hub_hist_observe(&s->commit_hist, (uv_hrtime() - t1) / 1000);
     } else {
         hub_core_batch_abort(s->h.core);
     }
@@ -1005,4 +1009,113 @@ void hub_server_destroy(struct hub_server **sp)
     msgpack_sbuffer_destroy(&s->h.items);
     free(s);
     *sp = NULL;
+}
+
+/* Metrics: the service's hook (server.h). What `stats` says, as samples. */
+enum hub_err hub_server_snapshot(struct hub_server *s, struct hub_snap *snap,
+                                 struct hub_queue_gauges *g, struct hub_error *err)
+{
+    enum hub_err rc;
+    const enum hub_metric_kind C = CSPH_METRIC_COUNTER, G = CSPH_METRIC_GAUGE;
+    /* Counters end in _total (Prometheus' convention); the one gauge of
+     * the map, and rejected_total, keep their names. */
+#define CSPH_COUNTER_SAMPLE(name)                                              \
+    hub_snap_add(snap,                                                         \
+                 !strcmp(#name, "batch_requests_max") ? "csphub_" #name       \
+                 : !strcmp(#name, "rejected_total")   ? "csphub_" #name       \
+                                                       : "csphub_" #name "_total", \
+                  "The hub's " #name " counter (as in csphub status).",        \
+                  strcmp(#name, "batch_requests_max") ? C : G, (double)s->h.c.name, NULL, NULL, \
+                  NULL, NULL);
+    CSPH_COUNTER_MAP(CSPH_COUNTER_SAMPLE)
+#undef CSPH_COUNTER_SAMPLE
+    const struct hub_transport_stats *ts = hub_transport_stats(s->transport);
+#define CSPH_TRANSPORT_SAMPLE(name)                                            \
+    hub_snap_add(snap,                                                         \
+                 strcmp(#name, "connections") && strcmp(#name, "connections_max")    \
+                      ? "csphub_" #name "_total"                               \
+                      : "csphub_" #name,                                       \
+                  "The transport's " #name " (as in csphub status).",          \
+                  strcmp(#name, "connections") && strcmp(#name, "connections_max") ? C : G, \
+                  (double)ts->name, NULL, NULL, NULL, NULL);
+    CSPH_TRANSPORT_COUNTERS(CSPH_TRANSPORT_SAMPLE)
+#undef CSPH_TRANSPORT_SAMPLE
+    hub_snap_add(snap, "csphub_replies_waiting", "Replies held for clients that are not reading.",
+                 G, (double)ts->replies_waiting, NULL, NULL, NULL, NULL);
+    for (int i = 1; i < CSPH_ERR__COUNT; i++)
+        hub_snap_add(snap, "csphub_rejected_by_code_total",
+                     "Events and requests refused, by error code.", C,
+                     (double)s->h.c.rejected[i], "code", hub_err_name((enum hub_err)i), NULL,
+                     NULL);
+    snap->commit = s->commit_hist;
+    snap->has_commit = 1;
+    uint64_t raised[CSPH_MAX_PANELS];
+    hub_queues_counts(hub_core_queues(s->h.core), raised);
+    for (size_t i = 0; i < s->cfg->npanels; i++)
+        hub_snap_add(snap, "csphub_panel_alerts_raised_total", "Alerts raised on each panel since the log began.",
+                     C, (double)raised[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    int64_t now = hub_clock_now_ms(s->clock);
+    if (g && (rc = hub_queues_gauges(hub_core_queues(s->h.core), now, g, err)))
+        return rc;
+    for (size_t i = 0; g && i < s->cfg->npanels; i++)
+        hub_snap_add(snap, "csphub_alerts_open", "Alerts open (no decision yet) on each panel.", G,
+                     (double)g->open[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    for (size_t i = 0; g && i < s->cfg->npanels; i++)
+        hub_snap_add(snap, "csphub_alerts_overdue", "Open alerts past their due_at on each panel.",
+                     G, (double)g->overdue[i], "panel", s->cfg->panels[i].name, NULL, NULL);
+    struct hub_store_usage u;
+    if ((rc = hub_store_usage_read(hub_core_store(s->h.core), &u, err)))
+        return rc;
+    hub_snap_add(snap, "csphub_log_last_seq", "The last event's seq in the log.", G,
+                 (double)hub_store_last_seq(hub_core_store(s->h.core)), NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_rejects_kept", "Rejected events kept for their sources.", G,
+                 (double)hub_store_last_reject(hub_core_store(s->h.core)), NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_log_file_bytes", "Disk space data.mdb takes.", G,
+                 (double)u.file_bytes, NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_map_bytes", "The log's ceiling (limits.map_size_mb).", G,
+                 (double)u.map_bytes, NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_map_used_bytes", "The log's map in use.", G, (double)u.used_bytes,
+                 NULL, NULL, NULL, NULL);
+    double ratio = u.map_bytes ? (double)u.used_bytes / (double)u.map_bytes : 1.0;
+    hub_snap_add(snap, "csphub_map_used_ratio", "The log's map in use, 0 to 1 (alert at 0.8).", G,
+                 ratio, NULL, NULL, NULL, NULL);
+    struct hub_store_health h;
+    hub_store_health(hub_core_store(s->h.core), &h);
+    int index_ok = !strcmp(h.index, "ok"), log_ok = !strcmp(h.log, "ok");
+    hub_snap_add(snap, "csphub_degraded", "1 while a part of the store heals (writes get busy).",
+                 G, index_ok ? 0 : 1, "part", "index", "state", h.index);
+    hub_snap_add(snap, "csphub_degraded", "1 while a part of the store heals (writes get busy).",
+                 G, log_ok ? 0 : 1, "part", "log", "state", h.log);
+    hub_snap_add(snap, "csphub_index_behind_events", "Events of the log the index has not applied.",
+                 G, (double)(h.log_last > h.index_applied ? h.log_last - h.index_applied : 0),
+                 NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_index_failures_total", "Index commits that failed since the start.", C,
+                 (double)h.index_failures, NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_index_rebuilds_total", "Index rebuilds from the log since the start.", C,
+                 (double)h.index_rebuilds, NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_log_reopens_total", "Times data.mdb was reopened after a disk error.", C,
+                 (double)h.log_reopens, NULL, NULL, NULL, NULL);
+    hub_snap_add(snap, "csphub_rules_info", "The rule set in force (its digest).", G, 1,
+                 "version", s->rules ? hub_rules_digest(s->rules) : "none", NULL, NULL);
+    hub_snap_add(snap, "csphub_uptime_seconds", "Seconds since the hub started.", G,
+                 (double)(now - s->h.started_ms) / 1000.0, NULL, NULL, NULL, NULL);
+    /* Writable: what the health endpoint answers 200 for. A map past 99%
+     * refuses the next large batch: not writable in any useful sense. */
+    snap->writable = 0;
+    if (s->stopping)
+        snprintf(snap->why, sizeof snap->why, "stopping");
+    else if (!index_ok)
+        snprintf(snap->why, sizeof snap->why, "index %s: %s", h.index, h.index_why);
+    else if (!log_ok)
+        snprintf(snap->why, sizeof snap->why, "log %s", h.log);
+    else if (ratio >= 0.99)
+        snprintf(snap->why, sizeof snap->why, "the log's map is %.1f%% full: raise "
+                 "limits.map_size_mb", ratio * 100);
+    else {
+        snap->writable = 1;
+        snprintf(snap->why, sizeof snap->why, "ok");
+    }
+    hub_snap_add(snap, "csphub_writable", "1 when the hub takes writes (the health check's 200).",
+                 G, snap->writable, NULL, NULL, NULL, NULL);
+    return CSPH_ERR_OK;
 }

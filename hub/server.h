@@ -30,6 +30,15 @@ void hub_server_stop(struct hub_server *s);
  * mode, each public key file's), and whether the data directory is usable.
  * For csphubd --check-config; opens no log and binds nothing. */
 enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *err);
+/* Metrics (the service's hook, issue 18): the hub's counters, commit
+ * latency, alerts per panel (raised, open, overdue), the log and its map,
+ * rejections by code and the health, added to snap; the queues' consumers
+ * into g (the caller's array, g->max_consumers long). g NULL: no walk of
+ * the queues (no open, overdue or consumer figures). Loop thread only. */
+struct hub_snap;
+struct hub_queue_gauges;
+enum hub_err hub_server_snapshot(struct hub_server *s, struct hub_snap *snap,
+                                 struct hub_queue_gauges *g, struct hub_error *err);
 /* The clock was moved (tests): re-arm the deadline timer at once. */
 void hub_server_clock_changed(struct hub_server *s);
 /* Free and NULL *s; accepts NULL. Call after the loop has returned. */

@@ -72,6 +72,19 @@ struct hub_transport_stats {
     uint64_t fetches_released;    /* held fetches dropped because their client left */
 };
 
+/* The counters of hub_transport_stats that `stats` and the metrics report
+ * beside the hub's (one list, so the two never differ). */
+#define CSPH_TRANSPORT_COUNTERS(X)                                             \
+    X(replies_held)                                                            \
+    X(replies_dropped)                                                         \
+    X(busy_client)                                                             \
+    X(connections)                                                             \
+    X(connections_accepted)                                                    \
+    X(connections_closed)                                                      \
+    X(connections_refused)                                                     \
+    X(connections_max)                                                         \
+    X(fetches_released)
+
 struct hub_transport;
 struct hub_conn;
 struct hub_account;

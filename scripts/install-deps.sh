@@ -16,6 +16,11 @@ PKGS=(
   libxxhash-dev                      # xxHash: XXH3 checksums of the journal's records (torn tails)
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
+  libmicrohttpd-dev                  # libmicrohttpd: the metrics and health endpoint (HTTP, TLS)
+  libsystemd-dev                     # libsystemd: sd_notify (Type=notify, watchdog, STATUS)
+  systemd                            # systemd-analyze verify: the unit is checked by the tests
+  help2man                           # man pages generated from each program's --help
+  python3-prometheus-client          # the tests parse the metrics with Prometheus' own parser
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
   python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log

@@ -236,6 +236,153 @@ static void test_load_text(void **state)
         fail_msg("got '%s'", err.message);
 }
 
+/* The regular days of year as "YYYY-MM-DD ..." */
+static void regular_days(int year, char *out, size_t n)
+{
+    int64_t days[CSPH_CALENDAR_REGULAR_MAX];
+    size_t k = hub_calendar_england_wales(year, days);
+    out[0] = 0;
+    for (size_t i = 0; i < k; i++) {
+        int y;
+        unsigned m, d;
+        csph_civil_from_days(days[i], &y, &m, &d);
+        snprintf(out + strlen(out), n - strlen(out), "%s%04d-%02u-%02u", i ? " " : "", y, m, d);
+    }
+}
+
+/* Easter Sunday against published dates, earliest and latest included. */
+static void test_easter(void **state)
+{
+    (void)state;
+    static const struct { int y; unsigned m, d; } known[] = {
+        {1818, 3, 22}, {1943, 4, 25}, {2000, 4, 23}, {2008, 3, 23}, {2011, 4, 24},
+        {2019, 4, 21}, {2020, 4, 12}, {2024, 3, 31}, {2025, 4, 20}, {2026, 4, 5},
+        {2038, 4, 25}, {2049, 4, 18}, {2285, 3, 22}, {2100, 3, 28},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        assert_int_equal(hub_calendar_easter(known[i].y), D(known[i].y, known[i].m, known[i].d));
+}
+
+/* England and Wales' regular holidays for any year, checked against GOV.UK's
+ * lists (one-off days left out), substitutes for every way Christmas and
+ * New Year fall on a weekend. */
+static void test_england_wales(void **state)
+{
+    (void)state;
+    static const struct { int y; const char *days; } known[] = {
+        /* Christmas on a Friday: Boxing Day's substitute the Monday */
+        {2020, "2020-01-01 2020-04-10 2020-04-13 2020-05-04 2020-05-25 2020-08-31 2020-12-25 "
+               "2020-12-28"},
+        /* Christmas on a Saturday: both substitutes, Monday and Tuesday */
+        {2021, "2021-01-01 2021-04-02 2021-04-05 2021-05-03 2021-05-31 2021-08-30 2021-12-27 "
+               "2021-12-28"},
+        /* New Year on a Saturday; Christmas on a Sunday: Boxing Day Monday,
+         * Christmas's substitute Tuesday */
+        {2022, "2022-01-03 2022-04-15 2022-04-18 2022-05-02 2022-05-30 2022-08-29 2022-12-26 "
+               "2022-12-27"},
+        /* New Year on a Sunday */
+        {2023, "2023-01-02 2023-04-07 2023-04-10 2023-05-01 2023-05-29 2023-08-28 2023-12-25 "
+               "2023-12-26"},
+        {2026, "2026-01-01 2026-04-03 2026-04-06 2026-05-04 2026-05-25 2026-08-31 2026-12-25 "
+               "2026-12-28"},
+        {2028, "2028-01-03 2028-04-14 2028-04-17 2028-05-01 2028-05-29 2028-08-28 2028-12-25 "
+               "2028-12-26"},
+        /* beyond any list the project ever carried */
+        {2033, "2033-01-03 2033-04-15 2033-04-18 2033-05-02 2033-05-30 2033-08-29 2033-12-26 "
+               "2033-12-27"},
+        {2040, "2040-01-02 2040-03-30 2040-04-02 2040-05-07 2040-05-28 2040-08-27 2040-12-25 "
+               "2040-12-26"},
+    };
+    char got[200];
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        regular_days(known[i].y, got, sizeof got);
+        assert_string_equal(got, known[i].days);
+    }
+}
+
+/* regular: england-and-wales in a file, with 2020's early May holiday moved
+ * to VE day and 2022's one-off and moved days. */
+static void test_regular_file(void **state)
+{
+    struct fx *f = *state;
+    load_ok(f, "weekend: [saturday, sunday]\n"
+               "regular: england-and-wales\n"
+               "moved:\n"
+               "  - {from: 2020-05-04, to: 2020-05-08}   # VE day, 75th anniversary\n"
+               "  - from: 2022-05-30\n"
+               "    to: 2022-06-02\n"
+               "bank_holidays:\n"
+               "  - 2022-06-03   # Platinum Jubilee\n"
+               "  - 2022-09-19   # State funeral\n");
+    assert_true(hub_calendar_is_working_day(&f->cal, D(2020, 5, 4)));
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2020, 5, 8)));
+    assert_true(hub_calendar_is_working_day(&f->cal, D(2022, 5, 30)));
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2022, 6, 2)));
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2022, 6, 3)));
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2022, 9, 19)));
+    /* regular days of a year nobody listed */
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2047, 12, 25)));
+    assert_false(hub_calendar_is_working_day(&f->cal, D(2051, 4, 3))); /* Easter Monday */
+    /* a deadline over Christmas 2031 (Thursday 25, Friday 26; 1 January a
+     * Thursday too): 10 working days from Friday 19 December end on
+     * Wednesday 7 January */
+    assert_int_equal(hub_calendar_add_working_days(&f->cal, T("2031-12-19T09:00:00Z"), 10),
+                     T("2032-01-07T09:00:00Z"));
+    /* 2020: 4 May worked, 8 May off: ten working days from 1 May */
+    assert_int_equal(hub_calendar_add_working_days(&f->cal, T("2020-05-01T12:00:00Z"), 10),
+                     T("2020-05-18T12:00:00Z"));
+    /* the old way (every day listed, no regular:) reads as it always did */
+    load_ok(f, "bank_holidays:\n  - 2025-12-25\n");
+    assert_false(f->cal.regular);
+    assert_true(hub_calendar_is_working_day(&f->cal, D(2025, 12, 26)));
+    assert_true(hub_calendar_is_working_day(&f->cal, D(2030, 12, 25)));
+}
+
+static void test_regular_errors(void **state)
+{
+    struct fx *f = *state;
+    expect_refused(f, "regular: scotland\n", 1, "regular must be england-and-wales");
+    expect_refused(f, "moved:\n  - {from: 2020-05-04, to: 2020-05-08}\n", 2,
+                   "it needs 'regular: england-and-wales'");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-05, to: 2020-05-08}\n",
+                   3, "2020-05-05 is not a regular England and Wales bank holiday");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-04, to: 2020-05-25}\n",
+                   3, "2020-05-25 is already a bank holiday");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-04, to: 2020-05-08}\n"
+                      "  - {from: 2020-05-04, to: 2020-05-11}\n",
+                   4, "2020-05-04 is moved twice");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-04}\n", 3,
+                   "needs both from: and to:");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-04, to: 2020-05-08, "
+                      "why: ve}\n", 3, "why");
+    expect_refused(f, "regular: england-and-wales\nmoved:\n  - {from: 2020-05-04, to: 2020-05-32}\n",
+                   3, "'2020-05-32' is not a date");
+    expect_refused(f, "regular: england-and-wales\nmoved: 2020-05-04\n", 2, "moved must list days");
+    expect_refused(f, "regular: england-and-wales\nbank_holidays:\n  - 2020-05-08\n"
+                      "moved:\n  - {from: 2020-05-04, to: 2020-05-08}\n",
+                   5, "2020-05-08 is already a bank holiday");
+}
+
+/* The calendar the project ships: regular days for any year, and the
+ * one-off days of recent years. */
+static void test_shipped(void **state)
+{
+    (void)state;
+    char path[1100];
+    struct hub_calendar c;
+    struct hub_error err = {0};
+    snprintf(path, sizeof path, "%s/calendar.yaml", tu_env("CSPH_CONFIG_DIR", "config"));
+    hub_calendar_init(&c);
+    if (hub_calendar_load(&c, path, &err))
+        fail_msg("%s", err.message);
+    assert_true(c.regular);
+    assert_false(hub_calendar_is_working_day(&c, D(2020, 5, 8)));
+    assert_true(hub_calendar_is_working_day(&c, D(2020, 5, 4)));
+    assert_false(hub_calendar_is_working_day(&c, D(2023, 5, 8)));
+    assert_false(hub_calendar_is_working_day(&c, D(2039, 8, 29)));
+    hub_calendar_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +391,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_weekend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_text, setup, teardown),
+        cmocka_unit_test(test_easter),
+        cmocka_unit_test(test_england_wales),
+        cmocka_unit_test_setup_teardown(test_regular_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regular_errors, setup, teardown),
+        cmocka_unit_test(test_shipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
