@@ -18,6 +18,10 @@ void csph_config_defaults(struct csph_config *c)
     snprintf(c->schemas_dir, sizeof c->schemas_dir, "%s/schemas", CSPH_SOURCE_DIR);
     snprintf(c->panels_file, sizeof c->panels_file, "%s/config/panels.yaml", CSPH_SOURCE_DIR);
     snprintf(c->rules_file, sizeof c->rules_file, "%s/config/rules.yaml", CSPH_SOURCE_DIR);
+    /* Reports (hub/report.c): the indicators and the areas. */
+    snprintf(c->indicators_file, sizeof c->indicators_file, "%s/config/indicators.yaml",
+             CSPH_SOURCE_DIR);
+    snprintf(c->areas_file, sizeof c->areas_file, "%s/config/areas.yaml", CSPH_SOURCE_DIR);
     snprintf(c->listen[0], sizeof c->listen[0], "tcp://127.0.0.1:7450");
     c->nlisten = 1;
     c->security = CSPH_SECURITY_NONE;
@@ -170,7 +174,8 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
 {
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
-                                       "security", "log_level", "limits", NULL};
+                                       "security", "log_level", "limits", "indicators_file",
+                                       "areas_file", NULL};
     struct csph_yaml y;
     enum csph_err rc = csph_yaml_load(&y, path, err);
     if (rc)
@@ -184,6 +189,10 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
     if ((rc = read_path(&y, root, "data_dir", c->data_dir, sizeof c->data_dir, err)) ||
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
         (rc = read_path(&y, root, "panels_file", c->panels_file, sizeof c->panels_file, err)))
+        goto done;
+    if ((rc = read_path(&y, root, "indicators_file", c->indicators_file,
+                        sizeof c->indicators_file, err)) ||
+        (rc = read_path(&y, root, "areas_file", c->areas_file, sizeof c->areas_file, err)))
         goto done;
     if ((rc = read_path(&y, root, "identities_file", c->identities_file,
                         sizeof c->identities_file, err)) ||

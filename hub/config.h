@@ -71,6 +71,8 @@ struct csph_config {
     char schemas_dir[PATH_MAX];
     char panels_file[PATH_MAX];
     char rules_file[PATH_MAX]; /* "" : no rules (ingest only) */
+    char indicators_file[PATH_MAX]; /* reports: the indicators (hub/indicators.h) */
+    char areas_file[PATH_MAX];      /* reports: named areas */
     char identities_file[PATH_MAX]; /* security curve: who may connect */
     char server_key_file[PATH_MAX]; /* security curve: the hub's key pair */
     char listen[CSPH_MAX_ENDPOINTS][256];

@@ -10,11 +10,11 @@
 #include "csphub.h"
 #include "yamlx.h"
 
-static const char *const role_names[] = {"agency", "panel", "auditor", "admin"};
+static const char *const role_names[] = {"agency", "panel", "auditor", "admin", "strategic"};
 
 const char *csph_role_name(enum csph_role r)
 {
-    return (unsigned)r < 4 ? role_names[r] : "?";
+    return (unsigned)r < sizeof role_names / sizeof *role_names ? role_names[r] : "?";
 }
 
 void csph_identities_free(struct csph_identities *ids)
@@ -108,12 +108,14 @@ static enum csph_err read_client(struct csph_yaml *y, yaml_node_t *item,
     snprintf(id->name, sizeof id->name, "%s", s);
     n = csph_yaml_get(y, item, "role");
     int role = -1;
-    for (int i = 0; n && csph_yaml_scalar(n) && i < 4; i++)
+    for (int i = 0; n && csph_yaml_scalar(n) && i < (int)(sizeof role_names / sizeof *role_names);
+         i++)
         if (!strcmp(csph_yaml_scalar(n), role_names[i]))
             role = i;
     if (role < 0)
         return csph_yaml_fail(y, n ? n : item, err,
-                              "client '%s' needs a role: agency, panel, auditor or admin", id->name);
+                              "client '%s' needs a role: agency, panel, auditor, admin or strategic",
+                              id->name);
     id->role = (enum csph_role)role;
     if ((rc = read_key(y, item, id, err)))
         return rc;
@@ -229,8 +231,9 @@ int csph_identity_may(const struct csph_identity *id, enum csph_op op)
                op == CSPH_OP_ALERT_UPDATE || op == CSPH_OP_EVIDENCE;
     case CSPH_ROLE_AUDITOR:
         return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
-               op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS;
+               op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS || op == CSPH_OP_REPORT;
     case CSPH_ROLE_ADMIN: return op == CSPH_OP_STATS || op == CSPH_OP_REJECTS;
+    case CSPH_ROLE_STRATEGIC: return op == CSPH_OP_REPORT;
     }
     return 0;
 }

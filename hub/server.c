@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mpx.h"
 #include "queues.h"
+#include "reportop.h"
 #include "rules.h"
 #include "schema.h"
 #include "security.h"
@@ -52,6 +53,7 @@
     X(forbidden)                                                               \
     X(handshakes_refused)                                                      \
     X(audit_records)                                                           \
+    X(reports)                                                                 \
 
 
 /* Counters the transport keeps (hub/transport.h), reported beside them. */
@@ -113,6 +115,7 @@ struct csph_server {
     struct csph_schemas *schemas;
     struct csph_rules *rules;
     struct csph_queues *queues;
+    struct csph_reportop *reports; /* the report op, computed off the loop thread */
     struct csph_ingest ingest;
     uv_signal_t sighup;
     uv_timer_t due_timer;   /* the next alert deadline */
@@ -543,6 +546,12 @@ static void on_heal(uv_timer_t *t)
     struct csph_server *s = t->data;
     struct csph_error e;
     int more = 0;
+    /* Report hook: data.mdb is not reopened under a report's read
+     * transaction; a report on a failed log ends soon (its reads fail). */
+    if (csph_store_log_failed(s->store) && csph_reportop_running(s->reports)) {
+        uv_timer_start(&s->heal_timer, on_heal, 10, 0);
+        return;
+    }
     enum csph_err rc = csph_ingest_heal(&s->ingest, &more, &e);
     /* A step that fails is retried; what it said is logged when it changes. */
     if (rc && strcmp(e.message, s->heal_error) != 0)
@@ -1510,6 +1519,81 @@ static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
     return CSPH_ERR_OK;
 }
 
+/* Report hooks (hub/reportop.h): a report is checked here, computed on a
+ * worker thread, and answered by report_done on the loop thread after its
+ * audit.access record commits. */
+static enum csph_err report_start(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f,
+                                  int n, const struct csph_request *r, struct csph_error *e)
+{
+    struct csph_report_job *job;
+    enum csph_err rc = csph_reportop_submit(s->reports, r, s->who, csph_store_last_seq(s->store),
+                                            &job, e);
+    if (rc)
+        return rc;
+    if (r->req.len && !(job->req = malloc(r->req.len))) {
+        csph_report_job_free(job);
+        return csph_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory");
+    }
+    if (r->req.len)
+        memcpy(job->req, r->req.ptr, r->req.len);
+    job->req_len = r->req.len;
+    if (csph_msgpack_to_json(zmq_msg_data(&f[n - 1]), zmq_msg_size(&f[n - 1]), 0, &job->query))
+        job->query = NULL;
+    for (int i = 0; i < n; i++) {
+        zmq_msg_init(&job->frames[i]);
+        zmq_msg_move(&job->frames[i], &f[i]);
+    }
+    job->nframes = n;
+    job->tk = *tk;
+    s->c.reports++;
+    csph_reportop_start(s->reports, job);
+    return CSPH_ERR_OK;
+}
+
+static void report_done(void *data, struct csph_report_job *job)
+{
+    struct csph_server *s = data;
+    if (s->stopping) { /* the socket is closed: nobody to answer */
+        close_frames(job->frames, job->nframes);
+        csph_report_job_free(job);
+        return;
+    }
+    struct csph_error e;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, &e);
+    if (!rc)
+        rc = csph_ingest_audit(&s->ingest, job->who, job->role, "report",
+                               job->query ? job->query : "", job->query ? strlen(job->query) : 0,
+                               job->rc ? 0 : job->returned, csph_clock_now_ms(s->clock), &e);
+    if (!rc)
+        rc = csph_ingest_commit(&s->ingest, &e);
+    else
+        csph_ingest_abort(&s->ingest);
+    if (!rc) {
+        s->c.commits++;
+        s->c.audit_records++;
+    } else {
+        s->c.commit_failures++;
+    }
+    struct csph_span req = {job->req, job->req_len};
+    msgpack_packer pk;
+    s->scratch.size = 0;
+    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    if (rc) /* no record of the run: no figures */
+        csph_reply_error(&pk, &req, &e, 0);
+    else if (job->rc)
+        csph_reply_error(&pk, &req, &job->err, 0);
+    else {
+        csph_reply_begin(&pk, &req, 1, job->npairs);
+        csph_pack_raw(&pk, job->body.data, job->body.size);
+    }
+    send_reply(s, &job->tk, job->frames, job->nframes, s->scratch.data, s->scratch.size);
+    close_frames(job->frames, job->nframes);
+    csph_report_job_free(job);
+    if (!rc)
+        settle_index(s);
+    arm_heal(s);
+}
+
 /* Answer a read at once from a read transaction. */
 static void handle_read(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
                         const struct csph_request *r)
@@ -1530,6 +1614,10 @@ static void handle_read(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, r, &e); break;
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, r, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, r, &e); break;
+    case CSPH_OP_REPORT:
+        if ((rc = report_start(s, tk, f, n, r, &e)) == CSPH_ERR_OK)
+            return; /* answered when the worker is done (report_done) */
+        break;
     case CSPH_OP_FETCH:
         if (handle_fetch(s, tk, f, n, r, &e, &rc))
             return; /* held: answered when an alert arrives or the wait ends */
@@ -2063,6 +2151,9 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if ((rc = csph_queues_open(&s->queues, csph_store_env(s->store), cfg, err)))
         goto fail;
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
+    if ((rc = csph_reportop_new(&s->reports, loop, cfg, s->store, s->queues, s->schemas,
+                                report_done, s, err)))
+        goto fail;
     uint64_t caught;
     if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)) && csph_store_needs_heal(s->store)) {
         /* The index turned out damaged while catching up: rebuilt from the
@@ -2194,6 +2285,12 @@ enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error
                                err)) ||
          (rc = csph_ingest_rules_fit(rules, err))))
         goto done;
+    /* Report hook: the indicator and area files, as a start loads them. */
+    struct csph_indicators ind;
+    rc = csph_indicators_load(&ind, cfg->indicators_file, cfg->areas_file, cfg, schemas, err);
+    csph_indicators_free(&ind);
+    if (rc)
+        goto done;
     if (cfg->security == CSPH_SECURITY_CURVE) {
         char pub[41], sec[41], msg[512];
         int bad = csph_key_file_read(cfg->server_key_file, pub, sec, msg, sizeof msg) != 0;
@@ -2256,6 +2353,7 @@ void csph_server_destroy(struct csph_server **sp)
         close_frames(s->fetches[i].env, s->fetches[i].nenv);
         free(s->fetches[i].req);
     }
+    csph_reportop_destroy(&s->reports);
     csph_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     free(s->fetches);
     if (s->queues)

@@ -286,4 +286,10 @@ enum csph_err csph_store_rejects(struct csph_store *s, uint64_t after, uint64_t 
 enum csph_err csph_store_verify(struct csph_store *s, uint64_t *checked, uint64_t *bad_seq,
                                 unsigned char last_link[16], struct csph_error *err);
 
+/* The chain link stored with seq (16 zero bytes for seq 0), for reports
+ * (hub/report.c). CSPH_ERR_NOT_FOUND when no such seq. Own read
+ * transaction; any thread. */
+enum csph_err csph_store_link(struct csph_store *s, uint64_t seq, unsigned char link[16],
+                              struct csph_error *err);
+
 #endif

@@ -1,0 +1,121 @@
+/* indicators.h: the partnership's indicators and areas (config/indicators.yaml,
+ * config/areas.yaml, docs/reports.md) as plain data, for the report module.
+ *
+ * An indicator is one figure a committee paper shows by month: what it
+ * counts (a measure over the log: events, alerts, distinct alert keys,
+ * decisions, people over a threshold, a ratio of two others, decisions in
+ * time, days to a decision), its baseline, target or band, which way is
+ * good and the amber margin. An area is a named list of LSOA codes and
+ * ward names.
+ *
+ * Loaded once, validated with "file:line: what is wrong", never changed. */
+#ifndef CSPH_INDICATORS_H
+#define CSPH_INDICATORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+struct csph_schemas;
+
+#define CSPH_IND_MAX_TYPES 8
+#define CSPH_IND_MAX_TESTS 8
+#define CSPH_IND_MAX_VALUES 8
+#define CSPH_IND_MAX_RULES 16
+
+#define CSPH_IND_MEASURE_MAP(X)                                                \
+    X(EVENTS, "events")                                                        \
+    X(ALERTS, "alerts")                                                        \
+    X(ALERT_KEYS, "alert_keys")                                                \
+    X(DECISIONS, "decisions")                                                  \
+    X(PEOPLE, "people")                                                        \
+    X(RATIO, "ratio")                                                          \
+    X(IN_TIME, "decided_in_time")                                              \
+    X(DAYS, "days_to_decision")
+
+enum csph_ind_measure {
+#define CSPH_IND_ENUM(name, str) CSPH_IND_##name,
+    CSPH_IND_MEASURE_MAP(CSPH_IND_ENUM)
+#undef CSPH_IND_ENUM
+    CSPH_IND__COUNT
+};
+const char *csph_ind_measure_name(enum csph_ind_measure m);
+
+/* A test on one field of an event: equal to one of values (strings,
+ * numbers or booleans written as YAML scalars) or within [min, max]. */
+struct csph_ind_test {
+    char field[64]; /* dotted path: category, location.lsoa */
+    int range;      /* 1: min/max; 0: values */
+    int64_t min, max;
+    char values[CSPH_IND_MAX_VALUES][65];
+    size_t nvalues;
+};
+
+/* Which events count (events, people): a type, the field naming the person
+ * (people), and tests that must all hold. */
+struct csph_ind_type {
+    char type[65];
+    char person[64];
+    struct csph_ind_test tests[CSPH_IND_MAX_TESTS];
+    size_t ntests;
+};
+
+enum csph_ind_unit { CSPH_UNIT_COUNT, CSPH_UNIT_PERCENT, CSPH_UNIT_DAYS };
+const char *csph_ind_unit_name(enum csph_ind_unit u);
+
+struct csph_indicator {
+    char name[65];
+    char title[161];
+    enum csph_ind_measure measure;
+    enum csph_ind_unit unit;
+    struct csph_ind_type types[CSPH_IND_MAX_TYPES]; /* events, people */
+    size_t ntypes;
+    int panel; /* alerts, decisions: config panel index, -1 any */
+    char rules[CSPH_IND_MAX_RULES][65];
+    size_t nrules; /* 0: any rule of the panel */
+    unsigned statuses; /* decisions: bit per enum csph_alert_status */
+    int64_t at_least, within_days; /* people */
+    int num, den; /* ratio: indices of two count indicators */
+    int good;     /* +1 higher is better, -1 lower is better, 0 neither */
+    int has_baseline, has_target, has_band;
+    double baseline, target, band_lo, band_hi, amber;
+    int line; /* in the file, for messages */
+};
+
+struct csph_area {
+    char name[65];
+    char title[129];
+    char (*lsoa)[16];
+    size_t nlsoa;
+    char (*wards)[65];
+    size_t nwards;
+};
+
+struct csph_indicators {
+    struct csph_indicator *v;
+    size_t n;
+    int64_t suppress_below; /* counts under this are shown as "<N" to suppressed readers */
+    struct csph_area *areas;
+    size_t nareas;
+    char digest[17]; /* of both files' bytes, hex: a report names what it was computed from */
+};
+
+/* Load the indicator file and (areas_path not "") the area file. cfg gives
+ * the panels; schemas (may be NULL) checks every type and field named.
+ * CSPH_ERR_CONFIG "file:line: ..." or CSPH_ERR_IO. Free with
+ * csph_indicators_free (also after a failure). */
+enum csph_err csph_indicators_load(struct csph_indicators *out, const char *path,
+                                   const char *areas_path, const struct csph_config *cfg,
+                                   const struct csph_schemas *schemas, struct csph_error *err);
+void csph_indicators_free(struct csph_indicators *ind);
+
+/* The indicator or area named name (len bytes), or -1. */
+int csph_indicators_find(const struct csph_indicators *ind, const char *name, size_t len);
+int csph_areas_find(const struct csph_indicators *ind, const char *name, size_t len);
+/* 1 when area a holds the LSOA code or the ward (either may be NULL). */
+int csph_area_has(const struct csph_area *a, const char *lsoa, size_t lsoa_len, const char *ward,
+                  size_t ward_len);
+
+#endif

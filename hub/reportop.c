@@ -1,0 +1,201 @@
+#include "reportop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mpx.h"
+#include "store.h"
+
+struct csph_reportop {
+    uv_loop_t *loop;
+    const struct csph_config *cfg;
+    struct csph_store *store;
+    struct csph_queues *queues;
+    struct csph_indicators ind;
+    csph_reportop_done_fn done;
+    void *data;
+    unsigned running;
+};
+
+enum csph_err csph_reportop_new(struct csph_reportop **out, uv_loop_t *loop,
+                                const struct csph_config *cfg, struct csph_store *store,
+                                struct csph_queues *queues, const struct csph_schemas *schemas,
+                                csph_reportop_done_fn done, void *data, struct csph_error *err)
+{
+    struct csph_reportop *ro = calloc(1, sizeof *ro);
+    if (!ro)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    enum csph_err rc = csph_indicators_load(&ro->ind, cfg->indicators_file, cfg->areas_file, cfg,
+                                            schemas, err);
+    if (rc) {
+        csph_indicators_free(&ro->ind);
+        free(ro);
+        return rc;
+    }
+    ro->loop = loop;
+    ro->cfg = cfg;
+    ro->store = store;
+    ro->queues = queues;
+    ro->done = done;
+    ro->data = data;
+    *out = ro;
+    return CSPH_ERR_OK;
+}
+
+void csph_reportop_destroy(struct csph_reportop **rop)
+{
+    struct csph_reportop *ro = *rop;
+    if (!ro)
+        return;
+    csph_indicators_free(&ro->ind);
+    free(ro);
+    *rop = NULL;
+}
+
+unsigned csph_reportop_running(const struct csph_reportop *ro) { return ro ? ro->running : 0; }
+
+void csph_report_job_free(struct csph_report_job *job)
+{
+    if (!job)
+        return;
+    msgpack_sbuffer_destroy(&job->body);
+    free(job->req);
+    free(job->query);
+    free(job);
+}
+
+/* A list of names for a message ("a, b, c"), cut to fit. */
+static void names(char *buf, size_t n, const struct csph_indicators *ind, int areas)
+{
+    size_t used = 0, count = areas ? ind->nareas : ind->n;
+    buf[0] = 0;
+    for (size_t i = 0; i < count && used + 4 < n; i++) {
+        int w = snprintf(buf + used, n - used, "%s%s", i ? ", " : "",
+                         areas ? ind->areas[i].name : ind->v[i].name);
+        if (w < 0 || (size_t)w >= n - used) {
+            snprintf(buf + used, n - used, "...");
+            break;
+        }
+        used += (size_t)w;
+    }
+    if (!count)
+        snprintf(buf, n, "none configured");
+}
+
+enum csph_err csph_reportop_submit(struct csph_reportop *ro, const struct csph_request *r,
+                                   const struct csph_identity *who, uint64_t last_seq,
+                                   struct csph_report_job **jobp, struct csph_error *err)
+{
+    struct csph_report_params p = {.area = -1, .explain = -1, .suppress = 1};
+    const char *from, *to, *area = NULL, *explain = NULL, *month = NULL;
+    size_t from_len, to_len, area_len = 0, explain_len = 0, month_len = 0;
+    int strategic = who && who->role == CSPH_ROLE_STRATEGIC;
+    enum csph_err rc;
+    char list[200];
+    if ((rc = csph_wire_str(r, "from", 1, 10, 1, &from, &from_len, err)) ||
+        (rc = csph_wire_str(r, "to", 1, 10, 1, &to, &to_len, err)) ||
+        (rc = csph_wire_str(r, "area", 1, 64, 0, &area, &area_len, err)) ||
+        (rc = csph_wire_str(r, "explain", 1, 64, 0, &explain, &explain_len, err)) ||
+        (rc = csph_wire_str(r, "month", 1, 7, 0, &month, &month_len, err)))
+        return rc;
+    if ((rc = csph_report_period(from, from_len, to, to_len, strategic, &p, err)))
+        return rc;
+    if (area) {
+        p.area = csph_areas_find(&ro->ind, area, area_len);
+        if (p.area < 0) {
+            names(list, sizeof list, &ro->ind, 1);
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "area", "no area '%.*s' in the "
+                                  "hub's areas file (known: %s)", (int)area_len, area, list);
+        }
+    }
+    const msgpack_object *sup = csph_mp_get(&r->root, "suppress");
+    if (sup) {
+        if (sup->type != MSGPACK_OBJECT_BOOLEAN)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "suppress", "suppress must be true "
+                                  "or false, not a %s", csph_mp_type_name(sup));
+        p.suppress = sup->via.boolean;
+        if (!p.suppress && strategic)
+            return csph_error_set(err, CSPH_ERR_FORBIDDEN, "suppress", "identity '%s' (role "
+                                  "strategic) sees suppressed figures only", who->name);
+    }
+    uint64_t as_of = last_seq;
+    int has_as_of = 0;
+    if ((rc = csph_wire_u64(r, "as_of", 0, UINT64_MAX, &as_of, &has_as_of, err)))
+        return rc;
+    if (as_of > last_seq)
+        return csph_error_set(err, CSPH_ERR_NOT_FOUND, "as_of", "as_of %llu is beyond the log's "
+                              "last seq %llu", (unsigned long long)as_of,
+                              (unsigned long long)last_seq);
+    p.as_of = as_of;
+    if (explain || month) {
+        if (!explain || !month)
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, explain ? "month" : "explain",
+                                  "an explanation needs both explain (an indicator) and month "
+                                  "(YYYY-MM)");
+        if (who && who->role != CSPH_ROLE_AUDITOR)
+            return csph_error_set(err, CSPH_ERR_FORBIDDEN, "explain", "identity '%s' (role %s) "
+                                  "may not drill down to records: auditors only", who->name,
+                                  csph_role_name(who->role));
+        p.explain = csph_indicators_find(&ro->ind, explain, explain_len);
+        if (p.explain < 0) {
+            names(list, sizeof list, &ro->ind, 0);
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "explain", "no indicator '%.*s' "
+                                  "(known: %s)", (int)explain_len, explain, list);
+        }
+        struct csph_report_params m;
+        if (month_len != 7 || csph_report_period(month, month_len, month, month_len, 0, &m, err))
+            return csph_error_set(err, CSPH_ERR_BAD_REQUEST, "month", "month must be YYYY-MM, "
+                                  "not '%.*s'", (int)month_len, month);
+        p.explain_y = m.from_y;
+        p.explain_m = m.from_m;
+        p.suppress = 0; /* the auditor sees what was counted */
+    }
+    if (ro->running >= CSPH_REPORTOP_MAX_RUNNING)
+        return csph_error_set(err, CSPH_ERR_BUSY, NULL, "%u reports are being computed; retry "
+                              "when one has finished", ro->running);
+    struct csph_report_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    msgpack_sbuffer_init(&job->body);
+    job->owner = ro;
+    job->params = p;
+    job->work.data = job;
+    snprintf(job->who, sizeof job->who, "%s", who ? who->name : "local");
+    snprintf(job->role, sizeof job->role, "%s", who ? csph_role_name(who->role) : "none");
+    *jobp = job;
+    return CSPH_ERR_OK;
+}
+
+/* On a worker thread: reads only (the store's and queues' read
+ * transactions, the indicators). */
+static void work(uv_work_t *w)
+{
+    struct csph_report_job *job = w->data;
+    struct csph_reportop *ro = job->owner;
+    job->rc = csph_report_run(ro->store, ro->queues, &ro->ind, ro->cfg, &job->params, &job->body,
+                              &job->npairs, &job->returned, &job->err);
+}
+
+static void after(uv_work_t *w, int status)
+{
+    struct csph_report_job *job = w->data;
+    struct csph_reportop *ro = job->owner;
+    ro->running--;
+    if (status == UV_ECANCELED && !job->rc)
+        job->rc = csph_error_set(&job->err, CSPH_ERR_INTERNAL, NULL, "the report was cancelled");
+    ro->done(ro->data, job);
+}
+
+void csph_reportop_start(struct csph_reportop *ro, struct csph_report_job *job)
+{
+    ro->running++;
+    int rc = uv_queue_work(ro->loop, &job->work, work, after);
+    if (rc) {
+        LOG_ERROR("report", "cannot queue a report: %s", uv_strerror(rc));
+        ro->running--;
+        job->rc = csph_error_set(&job->err, CSPH_ERR_INTERNAL, NULL, "the hub could not start the "
+                                 "report; retry");
+        ro->done(ro->data, job);
+    }
+}
