@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <uv.h>
 
 #include "londontime.h"
 #include "mpx.h"
@@ -134,9 +136,11 @@ static void month_label(int64_t ordinal, char *buf, size_t n)
 struct intern {
     char *arena;
     size_t used, cap;
-    size_t *offs; /* id -> arena offset */
+    size_t *offs;     /* id -> arena offset */
+    uint32_t *lens;   /* id -> length */
     uint32_t n, cap_ids;
-    uint32_t *slots; /* open addressing: id + 1, 0 empty */
+    uint32_t *slots;  /* open addressing: id + 1, 0 empty */
+    uint32_t *hashes; /* beside each slot, the low bits of its string's hash */
     size_t nslots;
 };
 
@@ -147,7 +151,7 @@ static uint64_t hash_bytes(const char *s, size_t len)
         h ^= (unsigned char)s[i];
         h *= 1099511628211ULL;
     }
-    return h;
+    return h ^ (h >> 29);
 }
 
 static const char *intern_str(const struct intern *t, uint32_t id) { return t->arena + t->offs[id]; }
@@ -155,18 +159,24 @@ static const char *intern_str(const struct intern *t, uint32_t id) { return t->a
 static int intern_grow(struct intern *t)
 {
     size_t ns = t->nslots ? t->nslots * 2 : 1024;
-    uint32_t *slots = calloc(ns, sizeof *slots);
-    if (!slots)
+    uint32_t *slots = calloc(ns, sizeof *slots), *hashes = calloc(ns, sizeof *hashes);
+    if (!slots || !hashes) {
+        free(slots);
+        free(hashes);
         return -1;
+    }
     for (uint32_t id = 0; id < t->n; id++) {
-        const char *s = intern_str(t, id);
-        size_t i = hash_bytes(s, strlen(s)) & (ns - 1);
+        uint64_t h = hash_bytes(intern_str(t, id), t->lens[id]);
+        size_t i = h & (ns - 1);
         while (slots[i])
             i = (i + 1) & (ns - 1);
         slots[i] = id + 1;
+        hashes[i] = (uint32_t)(h >> 32);
     }
     free(t->slots);
+    free(t->hashes);
     t->slots = slots;
+    t->hashes = hashes;
     t->nslots = ns;
     return 0;
 }
@@ -177,11 +187,13 @@ static uint32_t intern_get(struct intern *t, const char *s, size_t len)
 {
     if ((t->n + 1) * 2 > t->nslots && intern_grow(t))
         return UINT32_MAX;
-    size_t i = hash_bytes(s, len) & (t->nslots - 1);
+    uint64_t h = hash_bytes(s, len);
+    size_t i = h & (t->nslots - 1);
+    uint32_t hi = (uint32_t)(h >> 32);
     while (t->slots[i]) {
-        const char *o = intern_str(t, t->slots[i] - 1);
-        if (strlen(o) == len && !memcmp(o, s, len))
-            return t->slots[i] - 1;
+        uint32_t id = t->slots[i] - 1;
+        if (t->hashes[i] == hi && t->lens[id] == len && !memcmp(intern_str(t, id), s, len))
+            return id;
         i = (i + 1) & (t->nslots - 1);
     }
     if (t->used + len + 1 > t->cap) {
@@ -197,16 +209,22 @@ static uint32_t intern_get(struct intern *t, const char *s, size_t len)
     if (t->n == t->cap_ids) {
         uint32_t nc = t->cap_ids ? t->cap_ids * 2 : 1024;
         size_t *o = realloc(t->offs, nc * sizeof *o);
-        if (!o)
+        if (o)
+            t->offs = o;
+        uint32_t *l = realloc(t->lens, nc * sizeof *l);
+        if (l)
+            t->lens = l;
+        if (!o || !l)
             return UINT32_MAX;
-        t->offs = o;
         t->cap_ids = nc;
     }
     memcpy(t->arena + t->used, s, len);
     t->arena[t->used + len] = 0;
     t->offs[t->n] = t->used;
+    t->lens[t->n] = (uint32_t)len;
     t->used += len + 1;
     t->slots[i] = t->n + 1;
+    t->hashes[i] = hi;
     return t->n++;
 }
 
@@ -214,7 +232,9 @@ static void intern_free(struct intern *t)
 {
     free(t->arena);
     free(t->offs);
+    free(t->lens);
     free(t->slots);
+    free(t->hashes);
     memset(t, 0, sizeof *t);
 }
 
@@ -289,8 +309,7 @@ struct run {
     struct intern keys, rules, people;
     struct vec alerts;       /* struct ralert, id order */
     size_t *by_anchor;       /* alert indices in anchor order */
-    size_t next_anchor;
-    struct vec decisions;    /* struct decision */
+    struct vec decisions;    /* struct decision, seq order */
     struct vec *pev;         /* per indicator: struct person_ev (people) */
     uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
     struct row *rows;
@@ -300,7 +319,28 @@ struct run {
     int ex_bucket;
     struct vec ex;           /* uint64_t: seqs or alert ids (see explain) */
     int fail;                /* out of memory during a visit */
+    uint64_t other_cpu_ns;   /* CPU of the log pass's other threads */
     struct csph_error *err;
+};
+
+/* One thread's share of the log pass: the seqs after..until. What it
+ * collects is its own, merged into the run in seq order when both are
+ * done; the alerts it marks (those raised by its seqs) are its only. */
+struct part {
+    struct run *r;
+    uint64_t after, until;
+    size_t next_anchor;
+    struct intern people;
+    struct vec *pev;       /* per indicator */
+    int64_t (*cnt)[2][CSPH_REPORT_MONTHS_MAX];
+    int64_t (*nr)[2];
+    struct vec decisions;
+    struct vec ex;
+    msgpack_zone zone;
+    int fail;
+    enum csph_err rc;
+    struct csph_error err;
+    uint64_t cpu_ns;
 };
 
 static int ind_uses_alerts(const struct csph_indicator *I)
@@ -489,30 +529,31 @@ static int type_eq(const struct csph_stored_event *e, const char *t)
 
 static int log_visit(void *vctx, const struct csph_stored_event *e)
 {
-    struct run *r = vctx;
+    struct part *q = vctx;
+    struct run *r = q->r;
     int decoded = 0;
     msgpack_object o;
 #define DECODE()                                                                                   \
     do {                                                                                           \
         if (!decoded) {                                                                            \
             size_t off = 0;                                                                        \
-            msgpack_zone_clear(&r->zone);                                                          \
-            if (msgpack_unpack(e->bytes, e->len, &off, &r->zone, &o) != MSGPACK_UNPACK_SUCCESS)    \
+            msgpack_zone_clear(&q->zone);                                                          \
+            if (msgpack_unpack(e->bytes, e->len, &off, &q->zone, &o) != MSGPACK_UNPACK_SUCCESS)    \
                 return 0;                                                                          \
             decoded = 1;                                                                           \
         }                                                                                          \
     } while (0)
     struct ralert *A = r->alerts.v;
     /* The events that raised alerts, met in seq order. */
-    while (r->next_anchor < r->alerts.n && A[r->by_anchor[r->next_anchor]].anchor < e->seq)
-        r->next_anchor++;
-    while (r->next_anchor < r->alerts.n && A[r->by_anchor[r->next_anchor]].anchor == e->seq) {
-        struct ralert *a = &A[r->by_anchor[r->next_anchor++]];
+    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor < e->seq)
+        q->next_anchor++;
+    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor == e->seq) {
+        struct ralert *a = &A[r->by_anchor[q->next_anchor++]];
         DECODE();
         a->occ_ms = e->occurred_ms;
         event_area(r, &o, &a->in_area, &a->no_area);
     }
-    if (type_eq(e, "alert.status") && r->alerts.n) {
+    if (r->alerts.n && type_eq(e, "alert.status")) {
         DECODE();
         const msgpack_object *id = csph_mp_get(&o, "alert"), *st = csph_mp_get(&o, "status");
         if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER && st &&
@@ -527,25 +568,20 @@ static int log_visit(void *vctx, const struct csph_stored_event *e)
             }
             int status = csph_alert_status_parse(st->via.str.ptr, st->via.str.size);
             if (lo < r->alerts.n && A[lo].id == id->via.u64 && status > 0) {
-                struct decision *d = vec_push(&r->decisions);
+                struct decision *d = vec_push(&q->decisions);
                 if (!d) {
-                    r->fail = 1;
+                    q->fail = 1;
                     return 1;
                 }
                 d->alert = lo;
                 d->status = status;
                 d->ms = e->received_ms;
                 d->seq = e->seq;
-                /* A decision: accepted, declined or closed (not an acknowledgement). */
-                if (status != CSPH_ALERT_ACKNOWLEDGED && A[lo].decided_ms == NO_TIME) {
-                    A[lo].decided_ms = e->received_ms;
-                    A[lo].decided_seq = e->seq;
-                }
             }
         }
     }
     if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->P.to_ms[0])
-        return r->fail;
+        return q->fail;
     for (size_t i = 0; i < r->ind->n; i++) {
         const struct csph_indicator *I = &r->ind->v[i];
         if (I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE)
@@ -565,24 +601,29 @@ static int log_visit(void *vctx, const struct csph_stored_event *e)
             if (!in_area)
                 break;
             if (I->measure == CSPH_IND_EVENTS) {
-                struct row *R = &r->rows[i];
                 for (int p = 0; p < 2; p++) {
                     int b = bucket(&r->P, p, e->occurred_ms);
                     if (b < 0)
                         continue;
-                    R->cnt[p][b]++;
-                    R->nr[p] += no_area;
-                    if (p == 0 && explaining(r, i) && b == r->ex_bucket)
-                        explain_add(r, e->seq);
+                    q->cnt[i][p][b]++;
+                    q->nr[i][p] += no_area;
+                    if (p == 0 && explaining(r, i) && b == r->ex_bucket) {
+                        uint64_t *x = vec_push(&q->ex);
+                        if (!x) {
+                            q->fail = 1;
+                            return 1;
+                        }
+                        *x = e->seq;
+                    }
                 }
             } else {
                 const msgpack_object *who = csph_mp_path(&o, T->person);
                 if (!who || who->type != MSGPACK_OBJECT_STR)
                     break;
-                struct person_ev *pe = vec_push(&r->pev[i]);
-                if (!pe || (pe->person = intern_get(&r->people, who->via.str.ptr,
+                struct person_ev *pe = vec_push(&q->pev[i]);
+                if (!pe || (pe->person = intern_get(&q->people, who->via.str.ptr,
                                                      who->via.str.size)) == UINT32_MAX) {
-                    r->fail = 1;
+                    q->fail = 1;
                     return 1;
                 }
                 pe->ms = e->occurred_ms;
@@ -591,8 +632,156 @@ static int log_visit(void *vctx, const struct csph_stored_event *e)
             break; /* an event counts once for an indicator */
         }
     }
-    return r->fail;
+    return q->fail;
 #undef DECODE
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void part_scan(void *arg)
+{
+    struct part *q = arg;
+    uint64_t last, t0 = thread_cpu_ns();
+    int end;
+    q->rc = csph_store_scan(q->r->st, q->after, q->until, UINT64_MAX, log_visit, q, &last, &end,
+                            &q->err);
+    q->cpu_ns = thread_cpu_ns() - t0;
+}
+
+static _Thread_local uint64_t run_cpu_ns;
+
+uint64_t csph_report_cpu_ns(void) { return run_cpu_ns; }
+
+static void part_free(struct part *q, size_t nind)
+{
+    if (q->pev)
+        for (size_t i = 0; i < nind; i++)
+            free(q->pev[i].v);
+    free(q->pev);
+    free(q->cnt);
+    free(q->nr);
+    free(q->decisions.v);
+    free(q->ex.v);
+    intern_free(&q->people);
+    msgpack_zone_destroy(&q->zone);
+}
+
+static int vec_append(struct vec *to, const struct vec *from)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        void *x = vec_push(to);
+        if (!x)
+            return -1;
+        memcpy(x, (const char *)from->v + from->size * i, from->size);
+    }
+    return 0;
+}
+
+/* The log pass: two threads (the machine's cores), each over half of the
+ * seqs, merged in seq order, so that the figures are those of one pass. */
+#define PARTS 2
+static int log_pass(struct run *r, struct csph_error *err)
+{
+    struct part parts[PARTS];
+    size_t nind = r->ind->n;
+    int rc = 0;
+    memset(parts, 0, sizeof parts);
+    for (int k = 0; k < PARTS; k++) {
+        struct part *q = &parts[k];
+        q->r = r;
+        q->after = r->p->as_of / PARTS * (uint64_t)k;
+        q->until = k == PARTS - 1 ? r->p->as_of : r->p->as_of / PARTS * (uint64_t)(k + 1);
+        q->decisions.size = sizeof(struct decision);
+        q->ex.size = sizeof(uint64_t);
+        msgpack_zone_init(&q->zone, 8192);
+        q->pev = calloc(nind, sizeof *q->pev);
+        q->cnt = calloc(nind, sizeof *q->cnt);
+        q->nr = calloc(nind, sizeof *q->nr);
+        if (!q->pev || !q->cnt || !q->nr)
+            rc = -1;
+        for (size_t i = 0; q->pev && i < nind; i++)
+            q->pev[i].size = sizeof(struct person_ev);
+        /* the first alert this part may have raised */
+        size_t lo = 0, hi = r->alerts.n;
+        const struct ralert *A = r->alerts.v;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (A[r->by_anchor[mid]].anchor <= q->after)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        q->next_anchor = lo;
+    }
+    uv_thread_t th[PARTS];
+    int started[PARTS] = {0};
+    for (int k = 1; k < PARTS && !rc; k++)
+        started[k] = uv_thread_create(&th[k], part_scan, &parts[k]) == 0;
+    if (!rc)
+        part_scan(&parts[0]);
+    for (int k = 1; k < PARTS; k++) {
+        if (started[k])
+            uv_thread_join(&th[k]);
+        else if (!rc)
+            part_scan(&parts[k]); /* no thread: the same work here */
+    }
+    for (int k = 0; k < PARTS && !rc; k++) {
+        struct part *q = &parts[k];
+        if (q->rc) {
+            *err = q->err;
+            rc = -2;
+            break;
+        }
+        if (q->fail) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < nind; i++) {
+            struct row *R = &r->rows[i];
+            for (int p = 0; p < 2; p++) {
+                for (int b = 0; b < CSPH_REPORT_MONTHS_MAX; b++)
+                    R->cnt[p][b] += q->cnt[i][p][b];
+                if (R->nr[p] >= 0)
+                    R->nr[p] += q->nr[i][p];
+            }
+            /* one person, one id: this part's ids as the run's */
+            struct person_ev *v = q->pev[i].v;
+            for (size_t j = 0; j < q->pev[i].n && !rc; j++) {
+                uint32_t id = v[j].person;
+                v[j].person = intern_get(&r->people, intern_str(&q->people, id),
+                                         q->people.lens[id]);
+                if (v[j].person == UINT32_MAX)
+                    rc = -1;
+            }
+            if (!rc && vec_append(&r->pev[i], &q->pev[i]))
+                rc = -1;
+        }
+        if (!rc && (vec_append(&r->decisions, &q->decisions) || vec_append(&r->ex, &q->ex)))
+            rc = -1;
+    }
+    for (int k = 1; k < PARTS; k++)
+        r->other_cpu_ns += parts[k].cpu_ns;
+    for (int k = 0; k < PARTS; k++)
+        part_free(&parts[k], nind);
+    if (rc == -2)
+        return -2;
+    if (rc)
+        return -1;
+    /* An alert's first decision (accepted, declined or closed; not an
+     * acknowledgement), now that the decisions are in seq order. */
+    struct ralert *A = r->alerts.v;
+    const struct decision *D = r->decisions.v;
+    for (size_t j = 0; j < r->decisions.n; j++)
+        if (D[j].status != CSPH_ALERT_ACKNOWLEDGED && A[D[j].alert].decided_ms == NO_TIME) {
+            A[D[j].alert].decided_ms = D[j].ms;
+            A[D[j].alert].decided_seq = D[j].seq;
+        }
+    return 0;
 }
 
 /* ---- figures ------------------------------------------------------------ */
@@ -1236,6 +1425,7 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
 {
     struct run r = {.st = st, .ind = ind, .cfg = cfg, .p = p, .err = err};
     enum csph_err rc = CSPH_ERR_OK;
+    uint64_t cpu0 = thread_cpu_ns();
     unsigned char link[16];
     MDB_txn *txn = NULL;
     r.alerts.size = sizeof(struct ralert);
@@ -1307,15 +1497,16 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
     if (r.alerts.n)
         qsort_r(r.by_anchor, r.alerts.n, sizeof *r.by_anchor, cmp_anchor, r.alerts.v);
 
-    /* Pass 2: the log up to as_of (its own read transaction). */
+    /* Pass 2: the log up to as_of (read transactions of its own). */
     if (p->as_of) {
-        uint64_t last;
-        int end;
-        if ((rc = csph_store_scan(st, 0, p->as_of, UINT64_MAX, log_visit, &r, &last, &end, err)))
+        int lp = log_pass(&r, err);
+        if (lp == -2) {
+            rc = err->code;
             goto done;
+        }
+        if (lp)
+            goto nomem;
     }
-    if (r.fail)
-        goto nomem;
 
     /* Figures: counts first, ratios on them last. */
     for (size_t i = 0; i < ind->n; i++) {
@@ -1368,5 +1559,6 @@ done:
     intern_free(&r.rules);
     intern_free(&r.people);
     msgpack_zone_destroy(&r.zone);
+    run_cpu_ns = thread_cpu_ns() - cpu0 + r.other_cpu_ns;
     return rc;
 }

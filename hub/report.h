@@ -62,5 +62,8 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
                               const struct csph_indicators *ind, const struct csph_config *cfg,
                               const struct csph_report_params *p, msgpack_sbuffer *out,
                               uint32_t *npairs, uint64_t *returned, struct csph_error *err);
+/* CPU time (ns) the threads of the last csph_report_run on this thread
+ * used, for the log and the benchmark. */
+uint64_t csph_report_cpu_ns(void);
 
 #endif

@@ -173,8 +173,11 @@ static void work(uv_work_t *w)
 {
     struct csph_report_job *job = w->data;
     struct csph_reportop *ro = job->owner;
+    uint64_t t0 = uv_hrtime();
     job->rc = csph_report_run(ro->store, ro->queues, &ro->ind, ro->cfg, &job->params, &job->body,
                               &job->npairs, &job->returned, &job->err);
+    job->wall_ns = uv_hrtime() - t0;
+    job->cpu_ns = csph_report_cpu_ns();
 }
 
 static void after(uv_work_t *w, int status)
@@ -184,6 +187,14 @@ static void after(uv_work_t *w, int status)
     ro->running--;
     if (status == UV_ECANCELED && !job->rc)
         job->rc = csph_error_set(&job->err, CSPH_ERR_INTERNAL, NULL, "the report was cancelled");
+    if (job->rc)
+        LOG_WARN("report", "a report for %s (%s) failed: %s", job->who, job->role,
+                 job->err.message);
+    else
+        LOG_INFO("report", "report for %s (%s) as of seq %llu: %llu figures in %.3f s "
+                 "(%.3f s of CPU)", job->who, job->role, (unsigned long long)job->params.as_of,
+                 (unsigned long long)job->returned, (double)job->wall_ns / 1e9,
+                 (double)job->cpu_ns / 1e9);
     ro->done(ro->data, job);
 }
 

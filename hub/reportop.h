@@ -54,6 +54,7 @@ struct csph_report_job {
     msgpack_sbuffer body; /* npairs key/value pairs for the reply map */
     uint32_t npairs;
     uint64_t returned;
+    uint64_t wall_ns, cpu_ns; /* what computing it took */
     /* private */
     struct csph_reportop *owner;
     struct csph_report_params params;
