@@ -16,6 +16,7 @@ struct csph_reportop {
     csph_reportop_done_fn done;
     void *data;
     unsigned running;
+    struct csph_report_job *jobs[CSPH_REPORTOP_MAX_RUNNING]; /* being computed */
 };
 
 enum csph_err csph_reportop_new(struct csph_reportop **out, uv_loop_t *loop,
@@ -54,6 +55,20 @@ void csph_reportop_destroy(struct csph_reportop **rop)
 }
 
 unsigned csph_reportop_running(const struct csph_reportop *ro) { return ro ? ro->running : 0; }
+
+struct csph_report_job *csph_reportop_job(struct csph_reportop *ro, unsigned i)
+{
+    return ro && i < CSPH_REPORTOP_MAX_RUNNING ? ro->jobs[i] : NULL;
+}
+
+static void job_slot(struct csph_reportop *ro, struct csph_report_job *job, int take)
+{
+    for (unsigned i = 0; i < CSPH_REPORTOP_MAX_RUNNING; i++)
+        if (ro->jobs[i] == (take ? NULL : job)) {
+            ro->jobs[i] = take ? job : NULL;
+            return;
+        }
+}
 
 void csph_report_job_free(struct csph_report_job *job)
 {
@@ -185,6 +200,7 @@ static void after(uv_work_t *w, int status)
     struct csph_report_job *job = w->data;
     struct csph_reportop *ro = job->owner;
     ro->running--;
+    job_slot(ro, job, 0);
     if (status == UV_ECANCELED && !job->rc)
         job->rc = csph_error_set(&job->err, CSPH_ERR_INTERNAL, NULL, "the report was cancelled");
     if (job->rc)
@@ -201,10 +217,12 @@ static void after(uv_work_t *w, int status)
 void csph_reportop_start(struct csph_reportop *ro, struct csph_report_job *job)
 {
     ro->running++;
+    job_slot(ro, job, 1);
     int rc = uv_queue_work(ro->loop, &job->work, work, after);
     if (rc) {
         LOG_ERROR("report", "cannot queue a report: %s", uv_strerror(rc));
         ro->running--;
+        job_slot(ro, job, 0);
         job->rc = csph_error_set(&job->err, CSPH_ERR_INTERNAL, NULL, "the hub could not start the "
                                  "report; retry");
         ro->done(ro->data, job);

@@ -89,6 +89,11 @@ enum csph_err csph_reportop_submit(struct csph_reportop *ro, const struct csph_r
 void csph_reportop_start(struct csph_reportop *ro, struct csph_report_job *job);
 /* Reports being computed now. */
 unsigned csph_reportop_running(const struct csph_reportop *ro);
+/* The i-th job being computed (i < CSPH_REPORTOP_MAX_RUNNING), or NULL: so
+ * that the server can let go of the ticket of a client that has gone (its
+ * connection is freed before the job is done). Only the first block of the
+ * job may be touched, on the loop thread. */
+struct csph_report_job *csph_reportop_job(struct csph_reportop *ro, unsigned i);
 void csph_report_job_free(struct csph_report_job *job);
 
 #endif

@@ -2066,6 +2066,15 @@ static void on_conn_gone(void *data, struct csph_conn *c)
         csph_transport_fetches_released(s->transport, released);
         arm_fetch_timer(s);
     }
+    /* Report hook: a report being computed for it is answered into the
+     * void (the connection is freed now, the job finishes later). */
+    for (unsigned i = 0; i < CSPH_REPORTOP_MAX_RUNNING; i++) {
+        struct csph_report_job *job = csph_reportop_job(s->reports, i);
+        if (job && job->tk.conn == c) {
+            csph_transport_settle(s->transport, &job->tk);
+            job->tk.conn = NULL;
+        }
+    }
 }
 
 static enum csph_err open_router(struct csph_server *s, struct csph_error *err)

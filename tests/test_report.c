@@ -580,6 +580,36 @@ static void test_deterministic_and_html(void **state)
     free(html);
 }
 
+/* A client that leaves while its report is computed: the hub lets go of
+ * it (its connection is freed before the worker is done) and goes on. */
+static void test_client_leaves_mid_report(void **state)
+{
+    struct fx *f = *state;
+    for (int b = 0; b < 20; b++) {
+        char *batch = calloc(1, 1000 * 220 + 16);
+        size_t len = 0;
+        for (int i = 0; i < 1000; i++)
+            len += (size_t)sprintf(batch + len, "%s{\"id\":\"x%d-%d\",\"type\":\"call\","
+                                   "\"source\":\"police\",\"occurred_at\":\"%s\","
+                                   "\"caller\":\"P-%d\",\"category\":\"asb\"}",
+                                   i ? "," : "", b, i, day(f, 0, 1 + i % 28), i % 300);
+        msgpack_object r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[%s]}", batch);
+        assert_int_equal(tu_bool(&r, "ok"), 1);
+        free(batch);
+    }
+    for (int k = 0; k < 4; k++) {
+        struct tu_client gone;
+        tu_client_open(&gone, f->hub.endpoint, ZMQ_DEALER);
+        assert_int_equal(tu_send(&gone, "{\"op\":\"report\",\"from\":\"%s\",\"to\":\"%s\"}",
+                                 mon(f, 0), mon(f, 2)),
+                         0);
+        tu_client_close(&gone);
+    }
+    /* still serving, and a report for someone who stayed */
+    msgpack_object r = report(f, ",\"suppress\":false");
+    ROW(&r, "calls", "20000 0 0 | 20000 ; 0 0 0 | 0 ; 20000 red worse");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic_and_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_leaves_mid_report, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
