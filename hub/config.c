@@ -22,6 +22,7 @@ void csph_config_defaults(struct csph_config *c)
     snprintf(c->indicators_file, sizeof c->indicators_file, "%s/config/indicators.yaml",
              CSPH_SOURCE_DIR);
     snprintf(c->areas_file, sizeof c->areas_file, "%s/config/areas.yaml", CSPH_SOURCE_DIR);
+    c->indicators_shipped = 1;
     snprintf(c->listen[0], sizeof c->listen[0], "tcp://127.0.0.1:7450");
     c->nlisten = 1;
     c->security = CSPH_SECURITY_NONE;
@@ -190,6 +191,8 @@ enum csph_err csph_config_load(struct csph_config *c, const char *path, struct c
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
         (rc = read_path(&y, root, "panels_file", c->panels_file, sizeof c->panels_file, err)))
         goto done;
+    if (csph_yaml_get(&y, root, "indicators_file"))
+        c->indicators_shipped = 0;
     if ((rc = read_path(&y, root, "indicators_file", c->indicators_file,
                         sizeof c->indicators_file, err)) ||
         (rc = read_path(&y, root, "areas_file", c->areas_file, sizeof c->areas_file, err)))

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "queues.h"
+#include "rules.h"
 #include "schema.h"
 #include "yamlx.h"
 
@@ -159,9 +161,18 @@ static enum csph_err read_count(struct csph_yaml *y, yaml_node_t *c, struct csph
     return CSPH_ERR_OK;
 }
 
+static int rule_known(const struct csph_rules *rules, const char *name)
+{
+    for (size_t i = 0; i < csph_rules_count(rules); i++)
+        if (!strcmp(csph_rules_name(rules, i), name))
+            return 1;
+    return 0;
+}
+
 static enum csph_err read_indicator(struct csph_yaml *y, yaml_node_t *it, struct csph_indicators *out,
                                     const struct csph_config *cfg,
-                                    const struct csph_schemas *schemas, yaml_node_t **ratio_num,
+                                    const struct csph_schemas *schemas,
+                                    const struct csph_rules *rules, yaml_node_t **ratio_num,
                                     yaml_node_t **ratio_den, struct csph_error *err)
 {
     static const char *const keys[] = {"name", "title", "measure", "count", "panel", "rules",
@@ -229,19 +240,34 @@ static enum csph_err read_indicator(struct csph_yaml *y, yaml_node_t *it, struct
                               measure_names[m]);
     if (p) {
         const char *s = csph_yaml_scalar(p);
-        if (!s || (I->panel = csph_config_panel_find(cfg, s, strlen(s))) < 0)
+        if (s && (I->panel = csph_config_panel_find(cfg, s, strlen(s))) < 0 &&
+            cfg->indicators_shipped) {
+            LOG_WARN("report", "%s:%d: indicator '%s' left out: this hub has no panel '%s'",
+                     y->path, csph_yaml_line(p), I->name, s);
+            I->left_out = 1;
+        } else if (!s || I->panel < 0) {
             return csph_yaml_fail(y, p, err, "no panel '%s' in the panels file",
                                   s ? s : "");
+        }
     }
     if (r) {
         if (r->type != YAML_SEQUENCE_NODE || !csph_yaml_seq_len(r) ||
             csph_yaml_seq_len(r) > CSPH_IND_MAX_RULES)
             return csph_yaml_fail(y, r, err, "rules must be a list of 1-%d rule names",
                                   CSPH_IND_MAX_RULES);
-        for (size_t i = 0; i < csph_yaml_seq_len(r); i++)
-            if ((rc = copy_str(y, csph_yaml_seq_item(y, r, i), "a rule name", I->rules[i],
-                               sizeof I->rules[i], err)))
+        for (size_t i = 0; i < csph_yaml_seq_len(r); i++) {
+            yaml_node_t *rn = csph_yaml_seq_item(y, r, i);
+            if ((rc = copy_str(y, rn, "a rule name", I->rules[i], sizeof I->rules[i], err)))
                 return rc;
+            if (!rules || rule_known(rules, I->rules[i]))
+                continue;
+            if (!cfg->indicators_shipped)
+                return csph_yaml_fail(y, rn, err, "no rule '%s' in the rules file",
+                                      I->rules[i]);
+            LOG_WARN("report", "%s:%d: indicator '%s' left out: this hub has no rule '%s'",
+                     y->path, csph_yaml_line(rn), I->name, I->rules[i]);
+            I->left_out = 1;
+        }
         I->nrules = csph_yaml_seq_len(r);
     }
     n = csph_yaml_get(y, it, "status");
@@ -411,7 +437,8 @@ done:
 
 enum csph_err csph_indicators_load(struct csph_indicators *out, const char *path,
                                    const char *areas_path, const struct csph_config *cfg,
-                                   const struct csph_schemas *schemas, struct csph_error *err)
+                                   const struct csph_schemas *schemas,
+                                   const struct csph_rules *rules, struct csph_error *err)
 {
     memset(out, 0, sizeof *out);
     out->suppress_below = 5;
@@ -447,8 +474,8 @@ enum csph_err csph_indicators_load(struct csph_indicators *out, const char *path
         goto done;
     }
     for (size_t i = 0; i < total; i++)
-        if ((rc = read_indicator(&y, csph_yaml_seq_item(&y, list, i), out, cfg, schemas, num, den,
-                                 err)))
+        if ((rc = read_indicator(&y, csph_yaml_seq_item(&y, list, i), out, cfg, schemas, rules,
+                                 num, den, err)))
             goto done;
     /* Ratios name count indicators that may come later in the file. */
     for (size_t i = 0; i < out->n; i++) {
@@ -472,7 +499,31 @@ enum csph_err csph_indicators_load(struct csph_indicators *out, const char *path
             }
             *idx[j] = k;
         }
+        if (out->v[out->v[i].num].left_out || out->v[out->v[i].den].left_out) {
+            LOG_WARN("report", "%s:%d: indicator '%s' left out: it is a ratio of one left out",
+                     path, out->v[i].line, out->v[i].name);
+            out->v[i].left_out = 1;
+        }
     }
+    /* Drop what was left out, keeping the ratios' indices right. */
+    int *map = calloc(out->n + 1, sizeof *map);
+    if (!map) {
+        rc = csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory reading %s", path);
+        goto done;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        map[i] = out->v[i].left_out ? -1 : (int)kept;
+        if (!out->v[i].left_out)
+            out->v[kept++] = out->v[i];
+    }
+    for (size_t i = 0; i < kept; i++)
+        if (out->v[i].measure == CSPH_IND_RATIO) {
+            out->v[i].num = map[out->v[i].num];
+            out->v[i].den = map[out->v[i].den];
+        }
+    out->n = kept;
+    free(map);
     if (areas_path && areas_path[0] && (rc = load_areas(out, areas_path, err)))
         goto done;
     uint64_t h = 1469598103934665603ULL;

@@ -19,6 +19,7 @@
 #include "err.h"
 
 struct csph_schemas;
+struct csph_rules;
 
 #define CSPH_IND_MAX_TYPES 8
 #define CSPH_IND_MAX_TESTS 8
@@ -82,6 +83,7 @@ struct csph_indicator {
     int has_baseline, has_target, has_band;
     double baseline, target, band_lo, band_hi, amber;
     int line; /* in the file, for messages */
+    int left_out; /* while loading: a shipped indicator on a panel not configured */
 };
 
 struct csph_area {
@@ -105,10 +107,16 @@ struct csph_indicators {
 /* Load the indicator file and (areas_path not "") the area file. cfg gives
  * the panels; schemas (may be NULL) checks every type and field named.
  * CSPH_ERR_CONFIG "file:line: ..." or CSPH_ERR_IO. Free with
- * csph_indicators_free (also after a failure). */
+ * csph_indicators_free (also after a failure).
+ * rules (may be NULL: not checked) names the rules an indicator may count.
+ * cfg->indicators_shipped: the file is the source tree's, written for the
+ * shipped panels and rules; an indicator on a panel or rule this hub does
+ * not have (and a ratio built on one) is left out with a warning in the
+ * log instead of refusing the start (a hub with its own panels or rules). */
 enum csph_err csph_indicators_load(struct csph_indicators *out, const char *path,
                                    const char *areas_path, const struct csph_config *cfg,
-                                   const struct csph_schemas *schemas, struct csph_error *err);
+                                   const struct csph_schemas *schemas,
+                                   const struct csph_rules *rules, struct csph_error *err);
 void csph_indicators_free(struct csph_indicators *ind);
 
 /* The indicator or area named name (len bytes), or -1. */

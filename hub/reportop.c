@@ -22,13 +22,14 @@ struct csph_reportop {
 enum csph_err csph_reportop_new(struct csph_reportop **out, uv_loop_t *loop,
                                 const struct csph_config *cfg, struct csph_store *store,
                                 struct csph_queues *queues, const struct csph_schemas *schemas,
-                                csph_reportop_done_fn done, void *data, struct csph_error *err)
+                                const struct csph_rules *rules, csph_reportop_done_fn done,
+                                void *data, struct csph_error *err)
 {
     struct csph_reportop *ro = calloc(1, sizeof *ro);
     if (!ro)
         return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     enum csph_err rc = csph_indicators_load(&ro->ind, cfg->indicators_file, cfg->areas_file, cfg,
-                                            schemas, err);
+                                            schemas, rules, err);
     if (rc) {
         csph_indicators_free(&ro->ind);
         free(ro);

@@ -65,14 +65,17 @@ struct csph_report_job {
  * frees it with csph_report_job_free. */
 typedef void (*csph_reportop_done_fn)(void *data, struct csph_report_job *job);
 
-/* Load the indicators and areas named in cfg (checked against schemas) and
+/* Load the indicators and areas named in cfg (checked against schemas and
+ * the rules in force at start, which may be NULL) and
  * get ready to run reports on loop. store, queues, cfg and schemas are
  * borrowed and must outlive it. CSPH_ERR_CONFIG "file:line: ..." for a bad
  * indicator or area file. */
+struct csph_rules;
 enum csph_err csph_reportop_new(struct csph_reportop **out, uv_loop_t *loop,
                                 const struct csph_config *cfg, struct csph_store *store,
                                 struct csph_queues *queues, const struct csph_schemas *schemas,
-                                csph_reportop_done_fn done, void *data, struct csph_error *err);
+                                const struct csph_rules *rules, csph_reportop_done_fn done,
+                                void *data, struct csph_error *err);
 /* Free and NULL *ro; accepts NULL. No job may be running (the loop has
  * returned: libuv runs every queued work's callback before it does). */
 void csph_reportop_destroy(struct csph_reportop **ro);

@@ -2161,7 +2161,7 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         goto fail;
     csph_ingest_init(&s->ingest, cfg, s->store, s->schemas, s->rules, s->queues);
     if ((rc = csph_reportop_new(&s->reports, loop, cfg, s->store, s->queues, s->schemas,
-                                report_done, s, err)))
+                                s->rules, report_done, s, err)))
         goto fail;
     uint64_t caught;
     if ((rc = csph_ingest_catch_up(&s->ingest, &caught, err)) && csph_store_needs_heal(s->store)) {
@@ -2296,7 +2296,8 @@ enum csph_err csph_server_check(const struct csph_config *cfg, struct csph_error
         goto done;
     /* Report hook: the indicator and area files, as a start loads them. */
     struct csph_indicators ind;
-    rc = csph_indicators_load(&ind, cfg->indicators_file, cfg->areas_file, cfg, schemas, err);
+    rc = csph_indicators_load(&ind, cfg->indicators_file, cfg->areas_file, cfg, schemas, rules,
+                              err);
     csph_indicators_free(&ind);
     if (rc)
         goto done;

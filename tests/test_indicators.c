@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "indicators.h"
+#include "rules.h"
 #include "schema.h"
 #include "testutil.h"
 
@@ -21,6 +22,7 @@ struct fx {
     char ind[600], areas[600];
     struct csph_config c;
     struct csph_schemas *schemas;
+    struct csph_rules *rules;
     struct csph_indicators ind_out;
     struct csph_error err;
     int fds;
@@ -39,6 +41,9 @@ static int setup(void **state)
         names[i] = f->c.panels[i].name;
     assert_int_equal(csph_schemas_load(&f->schemas, f->c.schemas_dir, names, f->c.npanels, &e),
                      CSPH_ERR_OK);
+    if (csph_rules_load(&f->rules, f->c.rules_file, f->c.panels, f->c.npanels, f->schemas, &e))
+        fail_msg("%s", e.message);
+    f->c.indicators_shipped = 0; /* the files written here are the operator's own */
     snprintf(f->ind, sizeof f->ind, "%s/indicators.yaml", f->dir);
     snprintf(f->areas, sizeof f->areas, "%s/areas.yaml", f->dir);
     *state = f;
@@ -49,6 +54,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     csph_indicators_free(&f->ind_out);
+    csph_rules_destroy(&f->rules);
     csph_schemas_destroy(&f->schemas);
     int rc = tu_open_fds() == f->fds ? 0 : -1;
     tu_rmrf(f->dir);
@@ -72,7 +78,7 @@ static enum csph_err load(struct fx *f, const char *ind, const char *areas)
         write_file(f->areas, areas);
     csph_indicators_free(&f->ind_out);
     return csph_indicators_load(&f->ind_out, f->ind, areas ? f->areas : "", &f->c, f->schemas,
-                                &f->err);
+                                f->rules, &f->err);
 }
 
 /* The file is refused with a message that starts "FILE:LINE: " and holds
@@ -92,7 +98,7 @@ static void test_shipped_files_load(void **state)
     char ind[600], areas[600];
     snprintf(ind, sizeof ind, "%s/indicators.yaml", tu_env("CSPH_CONFIG_DIR", "config"));
     snprintf(areas, sizeof areas, "%s/areas.yaml", tu_env("CSPH_CONFIG_DIR", "config"));
-    if (csph_indicators_load(&f->ind_out, ind, areas, &f->c, f->schemas, &f->err))
+    if (csph_indicators_load(&f->ind_out, ind, areas, &f->c, f->schemas, f->rules, &f->err))
         fail_msg("%s", f->err.message);
     const struct csph_indicators *I = &f->ind_out;
     assert_int_equal(I->suppress_below, 5);
@@ -161,6 +167,10 @@ static void test_mistakes(void **state)
             "  - name: c\n    measure: alerts\n    panel: marac\n"
             "  - name: r\n    measure: ratio\n    numerator: d\n    denominator: c\n",
             NULL, 10, "numerator must be a count");
+    refused(f,
+            "indicators:\n  - name: x\n    measure: alerts\n    rules: [marac.high-risk,\n"
+            "      marac.repeet]\n",
+            NULL, 5, "no rule 'marac.repeet' in the rules file");
     const char *ok = "indicators:\n  - name: x\n    measure: alerts\n    panel: marac\n";
     refused(f, ok, "areas:\n  - name: n\n    lsoa: [E0100091]\n", 3, "'E0100091' is not an LSOA");
     refused(f, ok, "areas:\n  - name: n\n", 2, "needs lsoa");
@@ -171,9 +181,36 @@ static void test_mistakes(void **state)
     write_file(f->ind, ok);
     csph_indicators_free(&f->ind_out);
     assert_int_equal(csph_indicators_load(&f->ind_out, f->ind, "/nonexistent/areas.yaml", &f->c,
-                                          f->schemas, &f->err),
+                                          f->schemas, f->rules, &f->err),
                      CSPH_ERR_IO);
     assert_non_null(strstr(f->err.message, "/nonexistent/areas.yaml"));
+}
+
+/* The shipped file on a hub with its own panels: what names a panel the
+ * hub lacks is left out (with a warning), the rest stays; an operator's own
+ * file is refused for the same. */
+static void test_shipped_file_other_panels(void **state)
+{
+    struct fx *f = *state;
+    f->c.npanels = 1; /* marac only */
+    snprintf(f->c.panels[0].name, sizeof f->c.panels[0].name, "marac");
+    f->c.indicators_shipped = 1;
+    char ind[600];
+    snprintf(ind, sizeof ind, "%s/indicators.yaml", tu_env("CSPH_CONFIG_DIR", "config"));
+    if (csph_indicators_load(&f->ind_out, ind, "", &f->c, f->schemas, NULL, &f->err))
+        fail_msg("%s", f->err.message);
+    const struct csph_indicators *I = &f->ind_out;
+    assert_true(csph_indicators_find(I, "marac.cases", 11) >= 0);
+    assert_true(csph_indicators_find(I, "hate.incidents", 14) >= 0);
+    assert_int_equal(csph_indicators_find(I, "community-marac.alerts", 22), -1);
+    int rate = csph_indicators_find(I, "marac.repeat-rate", 17);
+    assert_true(rate >= 0);
+    assert_string_equal(I->v[I->v[rate].den].name, "marac.cases");
+    csph_indicators_free(&f->ind_out);
+    f->c.indicators_shipped = 0;
+    assert_int_equal(csph_indicators_load(&f->ind_out, ind, "", &f->c, f->schemas, NULL, &f->err),
+                     CSPH_ERR_CONFIG);
+    assert_non_null(strstr(f->err.message, "no panel 'community-marac'"));
 }
 
 int main(void)
@@ -181,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_shipped_files_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mistakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_file_other_panels, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
