@@ -314,6 +314,7 @@ struct run {
     uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
     struct row *rows;
     int64_t earliest_ms;     /* events before this count for nothing */
+    int64_t latest_ms;       /* nor from this on */
     msgpack_zone zone;
     /* explanation */
     int ex_bucket;
@@ -342,6 +343,12 @@ struct part {
     struct csph_error err;
     uint64_t cpu_ns;
 };
+
+/* An explanation computes only the indicator it explains. */
+static int wanted(const struct run *r, size_t i)
+{
+    return r->p->explain < 0 || r->p->explain == (int)i;
+}
 
 static int ind_uses_alerts(const struct csph_indicator *I)
 {
@@ -381,18 +388,19 @@ static int alert_visit(void *vctx, uint64_t id, const void *bytes, size_t len)
     int pi = csph_config_panel_find(r->cfg, panel->via.str.ptr, panel->via.str.size);
     uint32_t rid = UINT32_MAX;
     /* Keep only the alerts some indicator counts. */
-    int wanted = 0;
-    for (size_t i = 0; i < r->ind->n && !wanted; i++) {
+    int keep = 0;
+    for (size_t i = 0; i < r->ind->n && !keep; i++) {
         const struct csph_indicator *I = &r->ind->v[i];
-        if (!ind_uses_alerts(I) || (I->panel >= 0 && I->panel != pi))
+        if (!ind_uses_alerts(I) || (I->panel >= 0 && I->panel != pi) ||
+            (r->p->explain >= 0 && r->p->explain != (int)i))
             continue;
         if (!I->nrules)
-            wanted = 1;
-        for (size_t k = 0; k < I->nrules && !wanted; k++)
-            wanted = strlen(I->rules[k]) == rule->via.str.size &&
-                     !memcmp(I->rules[k], rule->via.str.ptr, rule->via.str.size);
+            keep = 1;
+        for (size_t k = 0; k < I->nrules && !keep; k++)
+            keep = strlen(I->rules[k]) == rule->via.str.size &&
+                   !memcmp(I->rules[k], rule->via.str.ptr, rule->via.str.size);
     }
-    if (!wanted)
+    if (!keep)
         return 0;
     struct ralert *a = vec_push(&r->alerts);
     if (!a || (rid = intern_get(&r->rules, rule->via.str.ptr, rule->via.str.size)) == UINT32_MAX) {
@@ -580,11 +588,11 @@ static int log_visit(void *vctx, const struct csph_stored_event *e)
             }
         }
     }
-    if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->P.to_ms[0])
+    if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->latest_ms)
         return q->fail;
     for (size_t i = 0; i < r->ind->n; i++) {
         const struct csph_indicator *I = &r->ind->v[i];
-        if (I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE)
+        if ((I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE) || !wanted(r, i))
             continue;
         for (size_t t = 0; t < I->ntypes; t++) {
             const struct csph_ind_type *T = &I->types[t];
@@ -1476,6 +1484,22 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
             widest = I->within_days * DAY_MS;
     }
     r.earliest_ms = r.P.from_ms[1] - widest;
+    r.latest_ms = r.P.to_ms[0];
+    if (p->explain >= 0) {
+        /* Only the events that can count for the explained month are
+         * read (for people, every one from a window before the period:
+         * whether someone counts in this month depends on the months
+         * before it); the rest of the log is passed over on its stored
+         * header. */
+        const struct csph_indicator *I = &ind->v[p->explain];
+        int64_t mo = r.P.mo0[0] + r.ex_bucket, next = mo + 1;
+        int64_t start = csph_london_day_start((int)(mo / 12), (unsigned)(mo % 12 + 1), 1);
+        int64_t end = csph_london_day_start((int)(next / 12), (unsigned)(next % 12 + 1), 1);
+        r.earliest_ms = I->measure == CSPH_IND_PEOPLE ? r.P.from_ms[0] - I->within_days * DAY_MS
+                                                      : start;
+        if (end < r.latest_ms)
+            r.latest_ms = end;
+    }
 
     /* Pass 1: the alerts, in a read transaction of their own. */
     int rc_lmdb = mdb_txn_begin(csph_store_env(st), NULL, MDB_RDONLY, &txn);
@@ -1511,6 +1535,8 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
     /* Figures: counts first, ratios on them last. */
     for (size_t i = 0; i < ind->n; i++) {
         const struct csph_indicator *I = &ind->v[i];
+        if (!wanted(&r, i))
+            continue;
         if (I->measure == CSPH_IND_PEOPLE)
             figure_people(&r, i);
         else if (I->measure == CSPH_IND_DECISIONS)
