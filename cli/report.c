@@ -191,7 +191,7 @@ static void html_text(const char *s)
  * figures are not drawn (a gap, and the table says why). */
 static void html_chart(const json_t *ind, const json_t *months)
 {
-    const double W = 360, H = 150, L = 34, B = 20, T = 8;
+    const double W = 360, H = 84, L = 34, B = 14, T = 6;
     size_t nm = json_array_size(months), j;
     const json_t *vals = json_object_get(ind, "values"), *ly = json_object_get(ind, "last_year");
     double max = 0, x;
@@ -287,17 +287,19 @@ static void print_html(const json_t *rep)
     printf("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<link rel=\"icon\" href=\"data:,\">\n<title>Partnership report %s to %s</title>\n",
            cli_str(rep, "from"), cli_str(rep, "to"));
-    /* One A3 sheet, portrait: four indicators a row (24 fit), each a chart
-     * with its table under it. */
+    /* One A3 sheet, portrait: three indicators a row (seven rows, 21 fit),
+     * each a chart with its table under it; columns never wider than the
+     * sheet, whatever the numbers. */
     printf("<style>\n"
            "@page { size: A3 portrait; margin: 8mm; }\n"
-           "body { font: 9pt/1.3 'DejaVu Sans', Arial, sans-serif; color: #111; margin: 0; }\n"
+           "@media print { body { zoom: 0.85; } } /* 21 indicators, with room */\n"
+           "body { font: 8pt/1.25 'DejaVu Sans', Arial, sans-serif; color: #111; margin: 0; }\n"
            "header { border-bottom: 2px solid #333; margin-bottom: 4mm; }\n"
            "h1 { font-size: 16pt; margin: 0 0 1mm; }\n"
            ".meta { font-size: 8pt; color: #333; }\n"
-           ".grid { display: grid; grid-template-columns: repeat(4, 1fr); gap: 3mm; }\n"
-           ".card { border: 1px solid #bbb; padding: 2mm; break-inside: avoid; }\n"
-           ".card h2 { font-size: 10pt; margin: 0 0 1mm; }\n"
+           ".grid { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 3mm; }\n"
+           ".card { border: 1px solid #bbb; padding: 1.5mm; break-inside: avoid; }\n"
+           ".card h2 { font-size: 9pt; margin: 0 0 0.5mm; }\n"
            ".rag { display: inline-block; padding: 0 2mm; border-radius: 2mm; color: #fff; }\n"
            ".rag-green { background: #2e7d32; } .rag-amber { background: #b26a00; }\n"
            ".rag-red { background: #c62828; } .rag-none { background: #777; }\n"
@@ -306,11 +308,14 @@ static void print_html(const json_t *rep)
            "svg .lyp { fill: #888; } svg .target { stroke: #c62828; stroke-dasharray: 4 3; }\n"
            "svg .band { fill: #2e7d32; opacity: 0.15; } svg .grid { stroke: #ddd; }\n"
            "svg .axis { font-size: 8px; fill: #444; } svg .hidden { font-size: 7px; fill: #c62828; }\n"
-           "table { border-collapse: collapse; width: 100%%; font-size: 7pt; margin-top: 1mm; }\n"
+           "table { border-collapse: collapse; width: 100%%; table-layout: fixed; font-size: 6.5pt;\n"
+           "  font-variant-numeric: tabular-nums; margin-top: 1mm; }\n"
+           "th:first-child { width: 11%%; } tr:first-child th:last-child { width: 9%%; }\n"
+           "td { overflow: hidden; white-space: nowrap; }\n"
            "th, td { border: 1px solid #ddd; padding: 0 1px; text-align: right; }\n"
            "th { text-align: left; font-weight: normal; color: #444; }\n"
            "td.total { font-weight: bold; }\n"
-           ".summary { font-size: 8pt; margin-top: 1mm; }\n"
+           ".summary { font-size: 7pt; margin-top: 0.5mm; }\n"
            "footer { margin-top: 4mm; font-size: 7.5pt; color: #333; }\n"
            "</style>\n</head>\n<body>\n<header>\n<h1>Partnership report: ");
     html_text(json_is_object(area) ? cli_str(area, "title") : "the whole partnership");

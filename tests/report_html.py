@@ -38,12 +38,26 @@ def main():
                 problems.append("section %s has no chart drawn" % c.get_attribute("id"))
             elif not c.find_elements("css selector", "svg.chart ~ table"):
                 problems.append("section %s has no table under its chart" % c.get_attribute("id"))
+        wide = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        if wide[0] > wide[1]:
+            problems.append("the page is %d px wide in a %d px A3 window" % tuple(wide))
         bars = driver.find_elements("css selector", "svg.chart rect.bar")
         if not bars:
             problems.append("no bar drawn in any chart")
         footer = driver.find_element("id", "provenance").text
         if ("seq %s," % seq) not in footer or link not in footer:
             problems.append("the footer does not name seq %s and link %s: %r" % (seq, link, footer))
+        # Printed as Chromium prints it on A3: one sheet.
+        from selenium.webdriver.common.print_page_options import PrintOptions
+        import base64, re
+        po = PrintOptions()
+        po.page_width = 29.7
+        po.page_height = 42.0
+        pdf = base64.b64decode(driver.print_page(po))
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        if pages != 1:
+            problems.append("printed on A3 it takes %d pages, not 1" % pages)
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1123, max(1587, height + 40))
         driver.save_screenshot(shot)
