@@ -13,6 +13,7 @@
 #include "mpx.h"
 #include "queues.h"
 #include "store.h"
+#include "suppress.h"
 #include "timefmt.h"
 #include "wire.h"
 
@@ -282,16 +283,10 @@ struct decision {
     uint64_t seq;
 };
 
-/* One displayed figure. */
-enum cell_kind { CELL_NONE, CELL_INT, CELL_REAL, CELL_SUPPRESSED, CELL_HIDDEN };
-struct cell {
-    enum cell_kind kind;
-    double v;
-};
 
 struct row {
-    struct cell c[2][CSPH_REPORT_MONTHS_MAX];
-    struct cell total[2];
+    struct csph_cell c[2][CSPH_REPORT_MONTHS_MAX];
+    struct csph_cell total[2];
     int64_t nr[2]; /* counted records whose area was not recorded (-1: not applicable) */
     int64_t cnt[2][CSPH_REPORT_MONTHS_MAX]; /* raw counts while collecting */
     int64_t den[2][CSPH_REPORT_MONTHS_MAX]; /* in time: alerts that could be */
@@ -970,14 +965,14 @@ static int figure_alerts(struct run *r, size_t i)
         for (int p = 0; p < 2; p++)
             for (int b = 0; b <= r->P.nm; b++) {
                 int bb = b == r->P.nm ? CSPH_REPORT_MONTHS_MAX : b;
-                struct cell *c = b == r->P.nm ? &R->total[p] : &R->c[p][b];
+                struct csph_cell *c = b == r->P.nm ? &R->total[p] : &R->c[p][b];
                 int64_t n = (int64_t)days[p][bb].n;
                 if (b == r->P.nm)
                     R->cnt_total[p] = n;
                 else
                     R->cnt[p][b] = n;
                 if (n)
-                    *c = (struct cell){CELL_REAL, round1(median(days[p][bb].v, (size_t)n))};
+                    *c = (struct csph_cell){CSPH_CELL_REAL, round1(median(days[p][bb].v, (size_t)n))};
             }
     free(km.v);
     for (int p = 0; p < 2; p++)
@@ -1010,41 +1005,6 @@ static void figure_decisions(struct run *r, size_t i)
 
 /* ---- suppression -------------------------------------------------------- */
 
-static int hidden(const struct cell *c) { return c->kind == CELL_SUPPRESSED || c->kind == CELL_HIDDEN; }
-
-/* A row of counts: primary suppression of 1..T-1, then secondary until the
- * hidden months cannot be worked out from the total: at least two hidden,
- * summing to at least T; otherwise hide the smallest shown month (the
- * earliest of equals), or the total when none is left. */
-static void suppress_counts(struct cell *c, int nm, struct cell *total, int64_t T)
-{
-    for (int b = 0; b < nm; b++)
-        if (c[b].kind == CELL_INT && c[b].v > 0 && c[b].v < T)
-            c[b].kind = CELL_SUPPRESSED;
-    if (total->kind == CELL_INT && total->v > 0 && total->v < T)
-        total->kind = CELL_SUPPRESSED;
-    for (;;) {
-        int nh = 0;
-        double sum = 0;
-        for (int b = 0; b < nm; b++)
-            if (hidden(&c[b])) {
-                nh++;
-                sum += c[b].v;
-            }
-        if (!nh || hidden(total) || (nh >= 2 && sum >= T))
-            return;
-        int pick = -1;
-        for (int b = 0; b < nm; b++)
-            if (!hidden(&c[b]) && (pick < 0 || c[b].v < c[pick].v))
-                pick = b;
-        if (pick < 0) {
-            total->kind = CELL_HIDDEN;
-            return;
-        }
-        c[pick].kind = CELL_HIDDEN;
-    }
-}
-
 static void figure_row(struct run *r, size_t i)
 {
     const struct csph_indicator *I = &r->ind->v[i];
@@ -1060,48 +1020,48 @@ static void figure_row(struct run *r, size_t i)
         case CSPH_IND_ALERT_KEYS: {
             int64_t sum = 0;
             for (int b = 0; b < nm; b++) {
-                R->c[p][b] = (struct cell){CELL_INT, (double)R->cnt[p][b]};
+                R->c[p][b] = (struct csph_cell){CSPH_CELL_INT, (double)R->cnt[p][b]};
                 sum += R->cnt[p][b];
             }
             if (I->measure != CSPH_IND_ALERT_KEYS)
                 R->cnt_total[p] = sum;
-            R->total[p] = (struct cell){CELL_INT, (double)R->cnt_total[p]};
+            R->total[p] = (struct csph_cell){CSPH_CELL_INT, (double)R->cnt_total[p]};
             if (r->p->suppress)
-                suppress_counts(R->c[p], nm, &R->total[p], T);
+                csph_suppress_counts(R->c[p], nm, &R->total[p], T);
             break;
         }
         case CSPH_IND_IN_TIME:
             for (int b = 0; b <= nm; b++) {
                 int64_t num = b < nm ? R->cnt[p][b] : R->cnt_total[p];
                 int64_t den = b < nm ? R->den[p][b] : R->den_total[p];
-                struct cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                struct csph_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
                 if (!den)
                     continue;
-                *c = (struct cell){CELL_REAL, round1(100.0 * (double)num / (double)den)};
+                *c = (struct csph_cell){CSPH_CELL_REAL, round1(100.0 * (double)num / (double)den)};
                 /* The share gives away both counts beside a count of the
                  * panel's alerts: hide it when either side is small. */
                 if (r->p->suppress && ((num > 0 && num < T) || (den - num > 0 && den - num < T)))
-                    c->kind = CELL_SUPPRESSED;
+                    c->kind = CSPH_CELL_SUPPRESSED;
             }
             break;
         case CSPH_IND_DAYS:
             for (int b = 0; b <= nm; b++) {
                 int64_t n = b < nm ? R->cnt[p][b] : R->cnt_total[p];
-                struct cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                struct csph_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
                 if (r->p->suppress && n > 0 && n < T)
-                    c->kind = CELL_SUPPRESSED;
+                    c->kind = CSPH_CELL_SUPPRESSED;
             }
             break;
         case CSPH_IND_RATIO: {
             const struct row *N = &r->rows[I->num], *D = &r->rows[I->den];
             for (int b = 0; b <= nm; b++) {
-                const struct cell *n = b < nm ? &N->c[p][b] : &N->total[p];
-                const struct cell *d = b < nm ? &D->c[p][b] : &D->total[p];
-                struct cell *c = b < nm ? &R->c[p][b] : &R->total[p];
-                if (hidden(n) || hidden(d))
-                    *c = (struct cell){CELL_HIDDEN, 0};
+                const struct csph_cell *n = b < nm ? &N->c[p][b] : &N->total[p];
+                const struct csph_cell *d = b < nm ? &D->c[p][b] : &D->total[p];
+                struct csph_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                if (csph_cell_hidden(n) || csph_cell_hidden(d))
+                    *c = (struct csph_cell){CSPH_CELL_HIDDEN, 0};
                 else if (d->v > 0)
-                    *c = (struct cell){CELL_REAL, round1(100.0 * n->v / d->v)};
+                    *c = (struct csph_cell){CSPH_CELL_REAL, round1(100.0 * n->v / d->v)};
             }
             break;
         }
@@ -1114,24 +1074,24 @@ static void figure_row(struct run *r, size_t i)
 
 /* ---- packing ------------------------------------------------------------ */
 
-static void pack_cell(msgpack_packer *pk, const struct cell *c, int64_t T)
+static void pack_cell(msgpack_packer *pk, const struct csph_cell *c, int64_t T)
 {
     char buf[16];
     switch (c->kind) {
-    case CELL_INT: msgpack_pack_int64(pk, (int64_t)c->v); break;
-    case CELL_REAL: msgpack_pack_double(pk, c->v); break;
-    case CELL_SUPPRESSED:
+    case CSPH_CELL_INT: msgpack_pack_int64(pk, (int64_t)c->v); break;
+    case CSPH_CELL_REAL: msgpack_pack_double(pk, c->v); break;
+    case CSPH_CELL_SUPPRESSED:
         snprintf(buf, sizeof buf, "<%lld", (long long)T);
         csph_pack_str(pk, buf);
         break;
-    case CELL_HIDDEN: csph_pack_str(pk, "*"); break;
+    case CSPH_CELL_HIDDEN: csph_pack_str(pk, "*"); break;
     default: msgpack_pack_nil(pk);
     }
 }
 
-static const char *rag_of(const struct csph_indicator *I, const struct cell *t)
+static const char *rag_of(const struct csph_indicator *I, const struct csph_cell *t)
 {
-    if (t->kind != CELL_INT && t->kind != CELL_REAL)
+    if (t->kind != CSPH_CELL_INT && t->kind != CSPH_CELL_REAL)
         return NULL;
     double v = t->v;
     if (I->has_band) {
@@ -1146,11 +1106,11 @@ static const char *rag_of(const struct csph_indicator *I, const struct cell *t)
     return v <= I->target ? "green" : v <= I->target + I->amber ? "amber" : "red";
 }
 
-static const char *direction_of(const struct csph_indicator *I, const struct cell *now,
-                                const struct cell *before)
+static const char *direction_of(const struct csph_indicator *I, const struct csph_cell *now,
+                                const struct csph_cell *before)
 {
-    if ((now->kind != CELL_INT && now->kind != CELL_REAL) ||
-        (before->kind != CELL_INT && before->kind != CELL_REAL))
+    if ((now->kind != CSPH_CELL_INT && now->kind != CSPH_CELL_REAL) ||
+        (before->kind != CSPH_CELL_INT && before->kind != CSPH_CELL_REAL))
         return NULL;
     if (now->v == before->v)
         return "same";
@@ -1221,12 +1181,12 @@ static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
     pack_cell(pk, &R->total[1], T);
     /* The change on last year, in the indicator's unit; hidden with either side. */
     csph_pack_str(pk, "change");
-    const struct cell *a = &R->total[0], *b = &R->total[1];
-    if (hidden(a) || hidden(b))
+    const struct csph_cell *a = &R->total[0], *b = &R->total[1];
+    if (csph_cell_hidden(a) || csph_cell_hidden(b))
         csph_pack_str(pk, "*");
-    else if (a->kind == CELL_NONE || b->kind == CELL_NONE)
+    else if (a->kind == CSPH_CELL_NONE || b->kind == CSPH_CELL_NONE)
         msgpack_pack_nil(pk);
-    else if (a->kind == CELL_INT && b->kind == CELL_INT)
+    else if (a->kind == CSPH_CELL_INT && b->kind == CSPH_CELL_INT)
         msgpack_pack_int64(pk, (int64_t)a->v - (int64_t)b->v);
     else
         msgpack_pack_double(pk, round1(a->v - b->v));
@@ -1234,7 +1194,7 @@ static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
     csph_pack_str(pk, "rag");
     if (rag)
         csph_pack_str(pk, rag);
-    else if (hidden(a) && (I->has_target || I->has_band))
+    else if (csph_cell_hidden(a) && (I->has_target || I->has_band))
         csph_pack_str(pk, "*");
     else
         msgpack_pack_nil(pk);
@@ -1242,14 +1202,14 @@ static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
     csph_pack_str(pk, "direction");
     if (dir)
         csph_pack_str(pk, dir);
-    else if (hidden(a) || hidden(b))
+    else if (csph_cell_hidden(a) || csph_cell_hidden(b))
         csph_pack_str(pk, "*");
     else
         msgpack_pack_nil(pk);
     if (has_nr) {
         csph_pack_str(pk, "area_not_recorded");
         if (R->nr[0] == -2)
-            pack_cell(pk, &(struct cell){CELL_SUPPRESSED, 0}, T);
+            pack_cell(pk, &(struct csph_cell){CSPH_CELL_SUPPRESSED, 0}, T);
         else
             msgpack_pack_int64(pk, R->nr[0]);
     }
