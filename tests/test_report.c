@@ -349,6 +349,13 @@ static void test_figures_by_hand(void **state)
     ROW(&r, "cm.in-time", "- - - | - ; - - - | - ; - - -");
     feed(f);
     r = report(f, ",\"suppress\":false");
+    /* Decisions count in the month they are recorded: a run that crossed a
+     * London month boundary since setup cannot be checked against M0+2. */
+    int y;
+    unsigned m;
+    csph_london_month_of((int64_t)time(NULL) * 1000, &y, &m);
+    if (csph_month_ordinal(y, m) != csph_month_ordinal(f->y0, (unsigned)f->m0) + 2)
+        skip();
     assert_int_equal(tu_bool(&r, "suppressed"), 0);
     assert_string_equal(tu_str(&r, "months.0"), mon(f, 0));
     assert_string_equal(tu_str(&r, "last_year_months.2"), mon(f, -10));
