@@ -1039,9 +1039,10 @@ static void figure_row(struct run *r, size_t i)
                     continue;
                 *c = (struct csph_cell){CSPH_CELL_REAL, round1(100.0 * (double)num / (double)den)};
                 /* The share gives away both counts beside a count of the
-                 * panel's alerts: hide it when either side is small. */
+                 * panel's alerts: hide it when either side is small ("*":
+                 * "<5" beside a percentage would read as under 5 %). */
                 if (r->p->suppress && ((num > 0 && num < T) || (den - num > 0 && den - num < T)))
-                    c->kind = CSPH_CELL_SUPPRESSED;
+                    c->kind = CSPH_CELL_HIDDEN;
             }
             break;
         case CSPH_IND_DAYS:
@@ -1049,7 +1050,7 @@ static void figure_row(struct run *r, size_t i)
                 int64_t n = b < nm ? R->cnt[p][b] : R->cnt_total[p];
                 struct csph_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
                 if (r->p->suppress && n > 0 && n < T)
-                    c->kind = CSPH_CELL_SUPPRESSED;
+                    c->kind = CSPH_CELL_HIDDEN; /* a median of a few: "*", not "<5" days */
             }
             break;
         case CSPH_IND_RATIO: {

@@ -391,9 +391,10 @@ static void test_suppression(void **state)
     /* a rate on a hidden count is hidden; on a shown zero denominator, none */
     ROW(&r, "marac.cases", "<5 <5 0 | <5 ; 0 0 0 | 0 ; * - *");
     ROW(&r, "marac.rate", "* * - | * ; - - - | - ; * * *");
-    /* a share on fewer than 5 alerts is hidden, and so is a median */
-    ROW(&r, "cm.in-time", "<5 - - | <5 ; - - - | - ; * * *");
-    ROW(&r, "cm.days", "<5 - - | <5 ; - - - | - ; * - *");
+    /* a share on fewer than 5 alerts is hidden, and so is a median: "*"
+     * ("<5" beside a percentage or a number of days would mislead) */
+    ROW(&r, "cm.in-time", "* - - | * ; - - - | - ; * * *");
+    ROW(&r, "cm.days", "* - - | * ; - - - | - ; * - *");
 }
 
 static void test_areas(void **state)
