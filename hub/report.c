@@ -12,6 +12,7 @@
 #include "londontime.h"
 #include "mpx.h"
 #include "queues.h"
+#include "intern.h"
 #include "store.h"
 #include "suppress.h"
 #include "timefmt.h"
@@ -132,113 +133,6 @@ static void month_label(int64_t ordinal, char *buf, size_t n)
     snprintf(buf, n, "%04d-%02d", (int)(ordinal / 12) % 10000, (int)(ordinal % 12 + 1));
 }
 
-/* ---- interned strings (alert keys, rules, people) ----------------------- */
-
-struct intern {
-    char *arena;
-    size_t used, cap;
-    size_t *offs;     /* id -> arena offset */
-    uint32_t *lens;   /* id -> length */
-    uint32_t n, cap_ids;
-    uint32_t *slots;  /* open addressing: id + 1, 0 empty */
-    uint32_t *hashes; /* beside each slot, the low bits of its string's hash */
-    size_t nslots;
-};
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
-static const char *intern_str(const struct intern *t, uint32_t id) { return t->arena + t->offs[id]; }
-
-static int intern_grow(struct intern *t)
-{
-    size_t ns = t->nslots ? t->nslots * 2 : 1024;
-    uint32_t *slots = calloc(ns, sizeof *slots), *hashes = calloc(ns, sizeof *hashes);
-    if (!slots || !hashes) {
-        free(slots);
-        free(hashes);
-        return -1;
-    }
-    for (uint32_t id = 0; id < t->n; id++) {
-        uint64_t h = hash_bytes(intern_str(t, id), t->lens[id]);
-        size_t i = h & (ns - 1);
-        while (slots[i])
-            i = (i + 1) & (ns - 1);
-        slots[i] = id + 1;
-        hashes[i] = (uint32_t)(h >> 32);
-    }
-    free(t->slots);
-    free(t->hashes);
-    t->slots = slots;
-    t->hashes = hashes;
-    t->nslots = ns;
-    return 0;
-}
-
-/* The id of the len bytes at s (added when new); UINT32_MAX when out of
- * memory. */
-static uint32_t intern_get(struct intern *t, const char *s, size_t len)
-{
-    if ((t->n + 1) * 2 > t->nslots && intern_grow(t))
-        return UINT32_MAX;
-    uint64_t h = hash_bytes(s, len);
-    size_t i = h & (t->nslots - 1);
-    uint32_t hi = (uint32_t)(h >> 32);
-    while (t->slots[i]) {
-        uint32_t id = t->slots[i] - 1;
-        if (t->hashes[i] == hi && t->lens[id] == len && !memcmp(intern_str(t, id), s, len))
-            return id;
-        i = (i + 1) & (t->nslots - 1);
-    }
-    if (t->used + len + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 65536;
-        while (nc < t->used + len + 1)
-            nc *= 2;
-        char *a = realloc(t->arena, nc);
-        if (!a)
-            return UINT32_MAX;
-        t->arena = a;
-        t->cap = nc;
-    }
-    if (t->n == t->cap_ids) {
-        uint32_t nc = t->cap_ids ? t->cap_ids * 2 : 1024;
-        size_t *o = realloc(t->offs, nc * sizeof *o);
-        if (o)
-            t->offs = o;
-        uint32_t *l = realloc(t->lens, nc * sizeof *l);
-        if (l)
-            t->lens = l;
-        if (!o || !l)
-            return UINT32_MAX;
-        t->cap_ids = nc;
-    }
-    memcpy(t->arena + t->used, s, len);
-    t->arena[t->used + len] = 0;
-    t->offs[t->n] = t->used;
-    t->lens[t->n] = (uint32_t)len;
-    t->used += len + 1;
-    t->slots[i] = t->n + 1;
-    t->hashes[i] = hi;
-    return t->n++;
-}
-
-static void intern_free(struct intern *t)
-{
-    free(t->arena);
-    free(t->offs);
-    free(t->lens);
-    free(t->slots);
-    free(t->hashes);
-    memset(t, 0, sizeof *t);
-}
-
 /* ---- growable arrays ---------------------------------------------------- */
 
 struct vec {
@@ -301,7 +195,7 @@ struct run {
     struct period P;
     const struct csph_area *area;
     int64_t asof_ms; /* received_at of as_of: deadlines passed by then count */
-    struct intern keys, rules, people;
+    struct csph_intern keys, rules, people;
     struct vec alerts;       /* struct ralert, id order */
     size_t *by_anchor;       /* alert indices in anchor order */
     struct vec decisions;    /* struct decision, seq order */
@@ -326,7 +220,7 @@ struct part {
     struct run *r;
     uint64_t after, until;
     size_t next_anchor;
-    struct intern people;
+    struct csph_intern people;
     struct vec *pev;       /* per indicator */
     int64_t (*cnt)[2][CSPH_REPORT_MONTHS_MAX];
     int64_t (*nr)[2];
@@ -398,7 +292,7 @@ static int alert_visit(void *vctx, uint64_t id, const void *bytes, size_t len)
     if (!keep)
         return 0;
     struct ralert *a = vec_push(&r->alerts);
-    if (!a || (rid = intern_get(&r->rules, rule->via.str.ptr, rule->via.str.size)) == UINT32_MAX) {
+    if (!a || (rid = csph_intern_get(&r->rules, rule->via.str.ptr, rule->via.str.size)) == UINT32_MAX) {
         r->fail = 1;
         return 1;
     }
@@ -435,7 +329,7 @@ static int alert_visit(void *vctx, uint64_t id, const void *bytes, size_t len)
                 break;
             kl += (size_t)w;
         }
-    if ((a->key = intern_get(&r->keys, kb, kl)) == UINT32_MAX) {
+    if ((a->key = csph_intern_get(&r->keys, kb, kl)) == UINT32_MAX) {
         r->fail = 1;
         return 1;
     }
@@ -624,7 +518,7 @@ static int log_visit(void *vctx, const struct csph_stored_event *e)
                 if (!who || who->type != MSGPACK_OBJECT_STR)
                     break;
                 struct person_ev *pe = vec_push(&q->pev[i]);
-                if (!pe || (pe->person = intern_get(&q->people, who->via.str.ptr,
+                if (!pe || (pe->person = csph_intern_get(&q->people, who->via.str.ptr,
                                                      who->via.str.size)) == UINT32_MAX) {
                     q->fail = 1;
                     return 1;
@@ -670,7 +564,7 @@ static void part_free(struct part *q, size_t nind)
     free(q->nr);
     free(q->decisions.v);
     free(q->ex.v);
-    intern_free(&q->people);
+    csph_intern_free(&q->people);
     msgpack_zone_destroy(&q->zone);
 }
 
@@ -756,8 +650,8 @@ static int log_pass(struct run *r, struct csph_error *err)
             struct person_ev *v = q->pev[i].v;
             for (size_t j = 0; j < q->pev[i].n && !rc; j++) {
                 uint32_t id = v[j].person;
-                v[j].person = intern_get(&r->people, intern_str(&q->people, id),
-                                         q->people.lens[id]);
+                v[j].person = csph_intern_get(&r->people, csph_intern_str(&q->people, id),
+                                         csph_intern_len(&q->people, id));
                 if (v[j].person == UINT32_MAX)
                     rc = -1;
             }
@@ -1337,7 +1231,7 @@ static uint32_t pack_explain(struct run *r, msgpack_packer *pk, uint64_t *return
                 e++;
             msgpack_pack_map(pk, 3);
             pack_kv_str(pk, "kind", "person");
-            pack_kv_str(pk, "person", intern_str(&r->people, (uint32_t)(UINT64_MAX - x[j])));
+            pack_kv_str(pk, "person", csph_intern_str(&r->people, (uint32_t)(UINT64_MAX - x[j])));
             csph_pack_str(pk, "events");
             msgpack_pack_array(pk, (uint32_t)(e - j - 1));
             for (size_t q = j + 1; q < e; q++)
@@ -1359,8 +1253,8 @@ static uint32_t pack_explain(struct run *r, msgpack_packer *pk, uint64_t *return
             csph_pack_str(pk, "id");
             msgpack_pack_uint64(pk, a->id);
             pack_kv_str(pk, "panel", a->panel >= 0 ? r->cfg->panels[a->panel].name : "?");
-            pack_kv_str(pk, "rule", intern_str(&r->rules, a->rule));
-            pack_kv_str(pk, "key", intern_str(&r->keys, a->key));
+            pack_kv_str(pk, "rule", csph_intern_str(&r->rules, a->rule));
+            pack_kv_str(pk, "key", csph_intern_str(&r->keys, a->key));
             csph_pack_str(pk, "raised_by");
             msgpack_pack_uint64(pk, a->anchor);
             pack_kv_str(pk, "occurred_at", occ);
@@ -1438,7 +1332,7 @@ enum csph_err csph_report_run(struct csph_store *st, struct csph_queues *q,
                 ? 0
                 : -1;
         for (size_t k = 0; k < I->nrules; k++)
-            if ((r.ind_rules[i][k] = intern_get(&r.rules, I->rules[k], strlen(I->rules[k]))) ==
+            if ((r.ind_rules[i][k] = csph_intern_get(&r.rules, I->rules[k], strlen(I->rules[k]))) ==
                 UINT32_MAX)
                 goto nomem;
         if (I->measure == CSPH_IND_PEOPLE && I->within_days * DAY_MS > widest)
@@ -1542,9 +1436,9 @@ done:
     free(r.alerts.v);
     free(r.decisions.v);
     free(r.ex.v);
-    intern_free(&r.keys);
-    intern_free(&r.rules);
-    intern_free(&r.people);
+    csph_intern_free(&r.keys);
+    csph_intern_free(&r.rules);
+    csph_intern_free(&r.people);
     msgpack_zone_destroy(&r.zone);
     run_cpu_ns = thread_cpu_ns() - cpu0 + r.other_cpu_ns;
     return rc;
