@@ -149,5 +149,6 @@ int cli_cmd_rejects(struct cli *c, int argc, char **argv);
 int cli_cmd_stats(struct cli *c, int argc, char **argv);
 int cli_cmd_ping(struct cli *c, int argc, char **argv);
 int cli_cmd_keygen(struct cli *c, int argc, char **argv);
+int cli_cmd_report(struct cli *c, int argc, char **argv);
 
 #endif

@@ -150,6 +150,37 @@ static const struct cli_command commands[] = {
      "Examples:\n"
      "  csphub ping\n"
      "  csphub --hub tcp://10.0.0.5:7450 --timeout 2s ping\n"},
+    {"report", cli_cmd_report, "the partnership's figures by month: targets, RAG, last year",
+     "csphub report --from DATE --to DATE [--area NAME] [--as-of SEQ]\n"
+     "       [--format table|csv|json|html] [--explain INDICATOR --month YYYY-MM]",
+     "Asks the hub for the indicators of config/indicators.yaml over a period:\n"
+     "each by Europe/London calendar month and in total, the same months a year\n"
+     "before, the change, the target or band, RAG status and direction of travel.\n"
+     "The hub computes it from its log as of one seq (printed with the log's\n"
+     "chain link), so the same --as-of gives byte-identical CSV and JSON. Counts\n"
+     "under 5 are shown as <5 and figures that would give them away as *.\n"
+     "A strategic identity (scrutiny committee, CSP board) may ask only for whole\n"
+     "months and configured areas; every report run is recorded in the log\n"
+     "(audit.access). docs/reports.md says how each figure is counted.\n"
+     "\n"
+     "Options:\n"
+     "  --from DATE       first day, YYYY-MM-DD (or YYYY-MM: its first day)\n"
+     "  --to DATE         last day, inclusive (or YYYY-MM: its last day)\n"
+     "  --area NAME       an area of config/areas.yaml (default: the whole\n"
+     "                    partnership, with the records whose area was not recorded)\n"
+     "  --as-of SEQ       count the log up to this seq (default: its last)\n"
+     "  --format F        table (default), csv, json, or html: one page to print\n"
+     "                    on A3, with a chart and a table for each indicator\n"
+     "  --unsuppressed    auditors: the small numbers as they are\n"
+     "  --explain NAME --month YYYY-MM\n"
+     "                    auditors: the events, alerts or people one month's figure\n"
+     "                    counted (recorded in the log like every report)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub report --from 2025-04-01 --to 2026-03-31\n"
+     "  csphub report --from 2025-04 --to 2026-03 --area north --format html > report.html\n"
+     "  csphub report --from 2025-04 --to 2026-03 --as-of 1843022 --format csv\n"
+     "  csphub report --from 2025-04 --to 2026-03 --explain asb.repeat-callers --month 2025-06\n"},
     {"keygen", cli_cmd_keygen, "make a CURVE key pair for the hub or one of its users",
      "csphub keygen NAME [--dir DIR] [--json]",
      "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"

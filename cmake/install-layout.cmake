@@ -29,6 +29,7 @@ file(WRITE ${CMAKE_BINARY_DIR}/installed/csphub.yaml "${csph_conf}")
 install(FILES ${CMAKE_BINARY_DIR}/installed/csphub.yaml ${CMAKE_SOURCE_DIR}/config/panels.yaml
   ${CMAKE_SOURCE_DIR}/config/rules.yaml ${CMAKE_SOURCE_DIR}/config/calendar.yaml
   ${CMAKE_SOURCE_DIR}/config/identities.example.yaml
+  ${CMAKE_SOURCE_DIR}/config/indicators.yaml ${CMAKE_SOURCE_DIR}/config/areas.yaml
   DESTINATION ${CSPH_SYSCONF_DIR})
 
 # The systemd unit, with the installed paths. Debian's own directory for

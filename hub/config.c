@@ -19,6 +19,11 @@ void hub_config_defaults(struct hub_config *c)
     snprintf(c->schemas_dir, sizeof c->schemas_dir, "%s/schemas", CSPH_SOURCE_DIR);
     snprintf(c->panels_file, sizeof c->panels_file, "%s/config/panels.yaml", CSPH_SOURCE_DIR);
     snprintf(c->rules_file, sizeof c->rules_file, "%s/config/rules.yaml", CSPH_SOURCE_DIR);
+    /* Reports (hub/report.c): the indicators and the areas. */
+    snprintf(c->indicators_file, sizeof c->indicators_file, "%s/config/indicators.yaml",
+             CSPH_SOURCE_DIR);
+    snprintf(c->areas_file, sizeof c->areas_file, "%s/config/areas.yaml", CSPH_SOURCE_DIR);
+    c->indicators_shipped = 1;
     snprintf(c->listen[0], sizeof c->listen[0], "tcp://127.0.0.1:7450");
     c->nlisten = 1;
     c->security = CSPH_SECURITY_NONE;
@@ -173,7 +178,8 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
 {
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
-                                       "security", "log_level", "limits", "metrics", NULL};
+                                       "security", "log_level", "limits", "metrics", "indicators_file",
+                                       "areas_file", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc)
@@ -187,6 +193,12 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
     if ((rc = read_path(&y, root, "data_dir", c->data_dir, sizeof c->data_dir, err)) ||
         (rc = read_path(&y, root, "schemas_dir", c->schemas_dir, sizeof c->schemas_dir, err)) ||
         (rc = read_path(&y, root, "panels_file", c->panels_file, sizeof c->panels_file, err)))
+        goto done;
+    if (hub_yaml_get(&y, root, "indicators_file"))
+        c->indicators_shipped = 0;
+    if ((rc = read_path(&y, root, "indicators_file", c->indicators_file,
+                        sizeof c->indicators_file, err)) ||
+        (rc = read_path(&y, root, "areas_file", c->areas_file, sizeof c->areas_file, err)))
         goto done;
     if ((rc = read_path(&y, root, "identities_file", c->identities_file,
                         sizeof c->identities_file, err)) ||

@@ -82,6 +82,10 @@ struct hub_config {
     char schemas_dir[PATH_MAX];
     char panels_file[PATH_MAX];
     char rules_file[PATH_MAX]; /* "" : no rules (ingest only) */
+    char indicators_file[PATH_MAX]; /* reports: the indicators (hub/indicators.h) */
+    char areas_file[PATH_MAX];      /* reports: named areas */
+    int indicators_shipped;         /* indicators_file not set: the source tree's, whose
+                                     * indicators on panels not configured are left out */
     char identities_file[PATH_MAX]; /* security curve: who may connect */
     char server_key_file[PATH_MAX]; /* security curve: the hub's key pair */
     char listen[CSPH_MAX_ENDPOINTS][256];

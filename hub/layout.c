@@ -11,6 +11,9 @@ void hub_layout_defaults(struct hub_config *c)
     snprintf(c->schemas_dir, sizeof c->schemas_dir, "%s", CSPH_LAYOUT_SCHEMAS_DIR);
     snprintf(c->panels_file, sizeof c->panels_file, "%s", CSPH_SYSCONF_DIR "/panels.yaml");
     snprintf(c->rules_file, sizeof c->rules_file, "%s", CSPH_SYSCONF_DIR "/rules.yaml");
+    snprintf(c->indicators_file, sizeof c->indicators_file, "%s",
+             CSPH_SYSCONF_DIR "/indicators.yaml");
+    snprintf(c->areas_file, sizeof c->areas_file, "%s", CSPH_SYSCONF_DIR "/areas.yaml");
 }
 
 const char *hub_layout_config_file(void)

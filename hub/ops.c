@@ -7,6 +7,7 @@
 #define PANEL CSPH_ROLE_BIT(CSPH_ROLE_PANEL)
 #define AUDITOR CSPH_ROLE_BIT(CSPH_ROLE_AUDITOR)
 #define ADMIN CSPH_ROLE_BIT(CSPH_ROLE_ADMIN)
+#define STRATEGIC CSPH_ROLE_BIT(CSPH_ROLE_STRATEGIC)
 
 /* One row an op, in CSPH_OP_MAP's order. `audited`: in curve mode, every
  * replay, rejects, alerts, evidence or fetch by a panel member or an
@@ -28,6 +29,10 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
                               hub_op_alert_update},
     [CSPH_OP_EVIDENCE] = {CSPH_OP_EVIDENCE, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
                           hub_op_evidence},
+    /* Computed off the loop thread (reportop.h): the server starts it and
+     * records its audit.access itself when it is done, so no handler here
+     * and never in a batch. */
+    [CSPH_OP_REPORT] = {CSPH_OP_REPORT, CSPH_OPK_READ, AUDITOR | STRATEGIC, 0, NULL},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)

@@ -51,7 +51,8 @@
     X(rule_reload_failures)                                                    \
     X(forbidden)                                                               \
     X(handshakes_refused)                                                      \
-    X(audit_records)
+    X(audit_records)                                                           \
+    X(reports)
 
 struct hub_counters {
 #define CSPH_COUNTER_FIELD(name) uint64_t name;
@@ -100,7 +101,7 @@ enum hub_op_kind {
 
 /* Roles as bits of a row's `may` and `audited`. */
 #define CSPH_ROLE_BIT(role) (1u << (role))
-#define CSPH_ROLES_ALL 0xfu
+#define CSPH_ROLES_ALL 0x1fu /* agency, panel, auditor, admin, strategic */
 
 /* A handler packs its reply into q->pk and returns CSPH_ERR_OK, or:
  * - a read returns an error with q->e set and packs nothing: the caller

@@ -14,11 +14,11 @@
 #include "schema.h"
 #include "yamlx.h"
 
-static const char *const role_names[] = {"agency", "panel", "auditor", "admin"};
+static const char *const role_names[] = {"agency", "panel", "auditor", "admin", "strategic"};
 
 const char *hub_role_name(enum hub_role r)
 {
-    return (unsigned)r < 4 ? role_names[r] : "?";
+    return (unsigned)r < sizeof role_names / sizeof *role_names ? role_names[r] : "?";
 }
 
 void hub_identities_free(struct hub_identities *ids)
@@ -112,12 +112,14 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
     snprintf(id->name, sizeof id->name, "%s", s);
     n = hub_yaml_get(y, item, "role");
     int role = -1;
-    for (int i = 0; n && hub_yaml_scalar(n) && i < 4; i++)
+    for (int i = 0; n && hub_yaml_scalar(n) && i < (int)(sizeof role_names / sizeof *role_names);
+         i++)
         if (!strcmp(hub_yaml_scalar(n), role_names[i]))
             role = i;
     if (role < 0)
         return hub_yaml_fail(y, n ? n : item, err,
-                             "client '%s' needs a role: agency, panel, auditor or admin", id->name);
+                             "client '%s' needs a role: agency, panel, auditor, admin or strategic",
+                             id->name);
     id->role = (enum hub_role)role;
     if ((rc = read_key(y, item, id, err)))
         return rc;

@@ -20,7 +20,11 @@
 #include "err.h"
 #include "wire.h"
 
-enum hub_role { CSPH_ROLE_AGENCY, CSPH_ROLE_PANEL, CSPH_ROLE_AUDITOR, CSPH_ROLE_ADMIN };
+/* strategic: a scrutiny committee, the CSP board, the PCC's office. They see
+ * aggregates only: `report` (suppressed, whole months, configured areas)
+ * and `ping`, nothing that names a person (docs/security.md). */
+enum hub_role { CSPH_ROLE_AGENCY, CSPH_ROLE_PANEL, CSPH_ROLE_AUDITOR, CSPH_ROLE_ADMIN,
+                 CSPH_ROLE_STRATEGIC };
 const char *hub_role_name(enum hub_role r);
 
 #define CSPH_MAX_TYPES 64

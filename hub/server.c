@@ -14,6 +14,8 @@
 #include "ingest.h"
 #include "listen.h"
 #include "log.h"
+#include "reportop.h"
+#include "indicators.h"
 #include "metrics.h"
 #include "ops.h"
 #include "queues.h"
@@ -63,6 +65,7 @@ struct hub_server {
     uv_timer_t heal_timer;  /* heals a fault between requests (hub_ingest_heal) */
     char heal_error[320];   /* what its last step said, "" when it worked */
     struct hub_held *held;  /* fetches waiting for alerts */
+    struct hub_reportop *reports; /* the report op, computed off the loop thread */
     /* security curve */
     struct hub_identities ids;
     msgpack_zone zone; /* decoded requests of the batch in hand */
@@ -150,6 +153,12 @@ static void on_heal(uv_timer_t *t)
     struct hub_server *s = t->data;
     struct hub_error e;
     int more = 0;
+    /* Report hook: data.mdb is not reopened under a report's read
+     * transaction; a report on a failed log ends soon (its reads fail). */
+    if (hub_store_log_failed(hub_core_store(s->h.core)) && hub_reportop_running(s->reports)) {
+        uv_timer_start(&s->heal_timer, on_heal, 10, 0);
+        return;
+    }
     enum hub_err rc = hub_core_heal(s->h.core, &more, &e);
     /* A step that fails is retried; what it said is logged when it changes. */
     if (rc && strcmp(e.message, s->heal_error) != 0)
@@ -518,6 +527,87 @@ static void pending_move(struct hub_server *s, struct pending *to, struct pendin
                           s->cfg->limits.events_per_publish, &to->req, &e); /* decoded once */
 }
 
+/* Report hooks (hub/reportop.h): a report is checked here, computed on a
+ * worker thread from read transactions of its own, and answered by
+ * report_done on the loop thread after its audit.access record commits. */
+static enum hub_err report_start(struct hub_server *s, struct pending *p, struct hub_error *e)
+{
+    struct hub_report_job *job;
+    /* hub_core_store puts what the journal acknowledged into LMDB first:
+     * the worker's snapshot holds every event up to last_seq. */
+    uint64_t last = hub_store_last_seq(hub_core_store(s->h.core));
+    enum hub_err rc = hub_reportop_submit(s->reports, &p->req, p->who, last, &job, e);
+    if (rc)
+        return rc;
+    const struct hub_request *r = &p->req;
+    if (r->req.len && !(job->req = malloc(r->req.len))) {
+        hub_report_job_free(job);
+        return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory");
+    }
+    if (r->req.len)
+        memcpy(job->req, r->req.ptr, r->req.len);
+    job->req_len = r->req.len;
+    zmq_msg_t *f = p->frames;
+    int n = p->nframes;
+    if (csph_msgpack_to_json(zmq_msg_data(&f[n - 1]), zmq_msg_size(&f[n - 1]), 0, &job->query))
+        job->query = NULL;
+    for (int i = 0; i < n; i++) {
+        zmq_msg_init(&job->frames[i]);
+        zmq_msg_move(&job->frames[i], &f[i]);
+    }
+    job->nframes = n;
+    job->tk = p->tk;
+    s->h.c.reports++;
+    hub_reportop_start(s->reports, job);
+    return CSPH_ERR_OK;
+}
+
+static void settle_batch(struct hub_server *s);
+
+static void report_done(void *data, struct hub_report_job *job)
+{
+    struct hub_server *s = data;
+    if (s->stopping) { /* the socket is closed: nobody to answer */
+        close_frames(job->frames, job->nframes);
+        hub_report_job_free(job);
+        return;
+    }
+    struct hub_error e;
+    enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
+    if (!rc)
+        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role, "report",
+                              job->query ? job->query : "", job->query ? strlen(job->query) : 0,
+                              job->rc ? 0 : job->returned, hub_clock_now_ms(s->clock), &e);
+    if (!rc)
+        rc = hub_core_batch_commit(s->h.core, &e);
+    else
+        hub_core_batch_abort(s->h.core);
+    if (!rc) {
+        s->h.c.commits++;
+        s->h.c.audit_records++;
+    } else {
+        s->h.c.commit_failures++;
+    }
+    struct hub_span req = {job->req, job->req_len};
+    msgpack_packer pk;
+    s->scratch.size = 0;
+    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
+    if (rc) /* no record of the run: no figures */
+        hub_reply_error(&pk, &req, &e, 0);
+    else if (job->rc)
+        hub_reply_error(&pk, &req, &job->err, 0);
+    else {
+        hub_reply_begin(&pk, &req, 1, job->npairs);
+        hub_pack_raw(&pk, job->body.data, job->body.size);
+    }
+    send_reply(s, &job->tk, job->frames, job->nframes, s->scratch.data, s->scratch.size);
+    close_frames(job->frames, job->nframes);
+    hub_report_job_free(job);
+    if (!rc)
+        settle_batch(s);
+    arm_heal(s);
+}
+
 /* Answer a read that runs outside the write batch, at once, from read
  * transactions. */
 static void answer_read(struct hub_server *s, struct pending *p, const struct hub_op_row *row)
@@ -530,7 +620,10 @@ static void answer_read(struct hub_server *s, struct pending *p, const struct hu
     msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
     if (p->req.op != CSPH_OP_PING && p->req.op != CSPH_OP_STATS && log_reopening(s, &q.e))
         rc = q.e.code;
-    else if ((rc = row->fn(&s->h, &q)) == CSPH_ERR_OK && q.hold &&
+    else if (p->req.op == CSPH_OP_REPORT) {
+        if ((rc = report_start(s, p, &q.e)) == CSPH_ERR_OK)
+            return; /* answered when the worker is done (report_done) */
+    } else if ((rc = row->fn(&s->h, &q)) == CSPH_ERR_OK && q.hold &&
              (rc = hold_fetch(s, p, &q, &q.e)) == CSPH_ERR_OK)
         rc = CSPH_ERR_OK; /* held: answered when an alert arrives or the wait ends */
     if (rc)
@@ -753,6 +846,15 @@ static void on_conn_gone(void *data, struct hub_conn *c)
         hub_transport_fetches_released(s->transport, released);
         arm_fetch_timer(s);
     }
+    /* Report hook: a report being computed for it is answered into the
+     * void (the connection is freed now, the job finishes later). */
+    for (unsigned i = 0; s->reports && i < CSPH_REPORTOP_MAX_RUNNING; i++) {
+        struct hub_report_job *job = hub_reportop_job(s->reports, i);
+        if (job && job->tk.conn == c) {
+            hub_transport_settle(s->transport, &job->tk);
+            job->tk.conn = NULL;
+        }
+    }
 }
 
 /* The listening socket, then the transport's monitor on it (which must
@@ -804,6 +906,10 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
                                .schemas = s->h.schemas, .rules = s->rules, .apply_limits = 1,
                                .journal = 1};
     if ((rc = hub_core_open(&s->h.core, &co, err)))
+        goto fail;
+    if ((rc = hub_reportop_new(&s->reports, loop, cfg, hub_core_store(s->h.core),
+                               hub_core_queues(s->h.core), s->h.schemas, s->rules, report_done, s,
+                               err)))
         goto fail;
     struct hub_store *store = hub_core_store(s->h.core);
     LOG_INFO("hub", "log opened in %s: last seq %llu, %llu rejections kept, hash chain %s",
@@ -933,6 +1039,13 @@ enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *er
                               err)) ||
          (rc = hub_ingest_rules_fit(rules, err))))
         goto done;
+    /* Report hook: the indicator and area files, as a start loads them. */
+    struct hub_indicators ind;
+    rc = hub_indicators_load(&ind, cfg->indicators_file, cfg->areas_file, cfg, schemas, rules,
+                             err);
+    hub_indicators_free(&ind);
+    if (rc)
+        goto done;
     if (cfg->security == CSPH_SECURITY_CURVE) {
         char pub[41], sec[41], msg[512];
         int bad = csph_key_file_read(cfg->server_key_file, pub, sec, msg, sizeof msg) != 0;
@@ -993,6 +1106,7 @@ void hub_server_destroy(struct hub_server **sp)
     struct hub_server *s = *sp;
     hub_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     hub_held_destroy(&s->held);
+    hub_reportop_destroy(&s->reports);
     hub_core_close(&s->h.core);
     hub_rules_destroy(&s->rules);
     hub_listen_close(&s->listen); /* after the transport that used its socket */

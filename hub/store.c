@@ -2186,3 +2186,29 @@ enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *
         memcpy(last_link, good, HASH_LEN);
     return CSPH_ERR_OK;
 }
+
+/* Report hook (hub/report.c): the chain link stored with seq, so a report
+ * can name the exact log it was computed from. */
+enum hub_err hub_store_link(struct hub_store *s, uint64_t seq, unsigned char link[16],
+                            struct hub_error *err)
+{
+    memset(link, 0, HASH_LEN);
+    if (seq == 0)
+        return CSPH_ERR_OK;
+    if (!s->env)
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                             "disk error; retry shortly");
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading the log");
+    MDB_val k = {8, &seq}, v;
+    rc = mdb_get(txn, s->events, &k, &v);
+    if (rc == 0 && v.mv_size >= EV_FIXED)
+        memcpy(link, (const unsigned char *)v.mv_data + 16, HASH_LEN);
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND)
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "as_of", "no event with seq %llu",
+                             (unsigned long long)seq);
+    return rc ? lmdb_fail(err, rc, "reading the log") : CSPH_ERR_OK;
+}

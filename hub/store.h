@@ -303,4 +303,10 @@ enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max
 enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *bad_seq,
                               unsigned char last_link[16], struct hub_error *err);
 
+/* The chain link stored with seq (16 zero bytes for seq 0), for reports
+ * (hub/report.c). CSPH_ERR_NOT_FOUND when no such seq. Own read
+ * transaction; any thread. */
+enum hub_err hub_store_link(struct hub_store *s, uint64_t seq, unsigned char link[16],
+                            struct hub_error *err);
+
 #endif

@@ -25,6 +25,7 @@ static const char *const op_keys[CSPH_OP__COUNT][10] = {
     [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", NULL},
     [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", NULL},
     [CSPH_OP_EVIDENCE] = {"id", "after", "max", NULL},
+    [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -32,6 +33,7 @@ static const char *const op_keys[CSPH_OP__COUNT][10] = {
 static const char *const known_keys[] = {
     "op",    "req",   "event",  "events", "after", "until",    "since",   "till", "types",
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
+    "from",   "to",   "area",   "as_of",  "explain", "month", "suppress",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 

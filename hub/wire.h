@@ -27,7 +27,8 @@
     X(ACK, "ack")                                                              \
     X(ALERTS, "alerts")                                                        \
     X(ALERT_UPDATE, "alert.update")                                            \
-    X(EVIDENCE, "evidence")
+    X(EVIDENCE, "evidence")                                                    \
+    X(REPORT, "report")
 
 enum hub_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

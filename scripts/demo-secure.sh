@@ -22,7 +22,7 @@ scripts/build.sh >/dev/null
 
 step "2. Keys: one pair for the hub and one for each user (csphub keygen)"
 mkdir -p $DIR/keys && chmod 700 $DIR/keys
-for who in hub police marac-coordinator scrutiny-committee; do
+for who in hub police marac-coordinator auditor scrutiny-committee; do
   $B/cli/csphub keygen $who --dir $DIR/keys
 done
 ls -l $DIR/keys
@@ -33,7 +33,8 @@ clients:
   - {name: police, role: agency, key_file: keys/police.pub,
      types: [asb.report, call, da.incident, violence.incident, concern]}
   - {name: marac-coordinator, role: panel, key_file: keys/marac-coordinator.pub, panels: [marac]}
-  - {name: scrutiny-committee, role: auditor, key_file: keys/scrutiny-committee.pub}
+  - {name: auditor, role: auditor, key_file: keys/auditor.pub}
+  - {name: scrutiny-committee, role: strategic, key_file: keys/scrutiny-committee.pub}
 YAML
 chmod 644 $DIR/identities.yaml  # the hub refuses one that others could change
 cat $DIR/identities.yaml
@@ -46,6 +47,8 @@ server_key_file: keys/hub.key
 schemas_dir: $PWD/schemas
 panels_file: $PWD/config/panels.yaml
 rules_file: $PWD/config/rules.yaml
+indicators_file: $PWD/config/indicators.yaml
+areas_file: $PWD/config/areas.yaml
 YAML
 
 step "4. The hub in security: curve (log in $DIR/hub.log)"
@@ -53,8 +56,8 @@ $B/csphubd --config $DIR/csphub.yaml 2> $DIR/hub.log &
 HUBPID=$!
 trap 'kill $HUBPID 2>/dev/null || true' EXIT
 as() { local who=$1; shift; $B/cli/csphub --hub $EP --key $DIR/keys/$who.key --server-key $DIR/keys/hub.pub "$@"; }
-for i in $(seq 1 100); do as scrutiny-committee ping >/dev/null 2>&1 && break; done
-as scrutiny-committee ping
+for i in $(seq 1 100); do as auditor ping >/dev/null 2>&1 && break; done
+as auditor ping
 
 step "5. The police feed publishes (its source is stamped from its key)"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -66,16 +69,22 @@ as marac-coordinator queue marac
 echo "    ...and may not read the Channel panel:"
 as marac-coordinator queue channel || true
 
-step "7. The auditor replays the log, then sees who read what"
-as scrutiny-committee replay --types da.incident
-as scrutiny-committee replay --types audit.access
+step "7. The scrutiny committee reads the partnership's figures (aggregates only)"
+month=$(date -u +%Y-%m)
+as scrutiny-committee report --from "$month" --to "$month" | head -12
+echo "    ...and may not read a record about a person:"
+as scrutiny-committee replay --types da.incident || true
 
-step "8. What is refused"
+step "8. The auditor replays the log, then sees who read what"
+as auditor replay --types da.incident
+as auditor replay --types audit.access
+
+step "9. What is refused"
 echo "    the police feed claiming to be the council:"
 printf '{"id":"x-1","type":"call","source":"council","occurred_at":"%s","caller":"P-1","category":"asb"}\n' "$now" > $DIR/spoof.jsonl
 as police publish $DIR/spoof.jsonl || true
 echo "    the auditor trying to record a decision:"
-as scrutiny-committee alert 1 close || true
+as auditor alert 1 close || true
 echo "    a client with no key (the CURVE handshake fails; no answer):"
 $B/cli/csphub --hub $EP --timeout 1s ping || true
 

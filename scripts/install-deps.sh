@@ -24,6 +24,7 @@ PKGS=(
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
   python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log
+  chromium chromium-driver python3-selenium  # test_report: the HTML report opened in a real browser
 )
 
 missing=()

@@ -29,7 +29,8 @@ static const char *IDS_ALL =
     "  - {name: marac-coord, role: panel, key_file: keys/marac.pub, panels: [marac]}\n"
     "  - {name: channel-chair, role: panel, key_file: keys/channel.pub, panels: [channel]}\n"
     "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
-    "  - {name: it-officer, role: admin, key_file: keys/admin.pub}\n";
+    "  - {name: it-officer, role: admin, key_file: keys/admin.pub}\n"
+    "  - {name: board, role: strategic, key_file: keys/strategic.pub}\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -49,7 +50,8 @@ static int setup(void **state)
     snprintf(f->config, sizeof f->config, "%s/hub.yaml", f->dir);
     mkdir(f->keys, 0700);
     char err[256], pub[41];
-    const char *names[] = {"hub", "police", "marac", "channel", "auditor", "admin", "stranger"};
+    const char *names[] = {"hub",   "police", "marac",    "channel",
+                           "auditor", "admin", "stranger", "strategic"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (csph_keygen(f->keys, names[i], i ? pub : f->hub_pub, err, sizeof err))
             fail_msg("keygen: %s", err);
@@ -175,6 +177,8 @@ static void test_handshakes(void **state)
     tu_client_close(&c);
 }
 
+#define REPORT "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\"}"
+
 static void test_roles_may_not(void **state)
 {
     struct fx *f = *state;
@@ -185,9 +189,9 @@ static void test_roles_may_not(void **state)
         "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
         "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
         "{\"op\":\"alerts\",\"panel\":\"marac\"}", "{\"op\":\"evidence\",\"id\":1}",
-        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", REPORT, NULL};
     static const char *const panel_no[] = {
-        "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
+        "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}", REPORT,
         "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", NULL};
     static const char *const auditor_no[] = {
         "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}",
@@ -199,7 +203,7 @@ static void test_roles_may_not(void **state)
         "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
         "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
         "{\"op\":\"alerts\",\"panel\":\"marac\"}", "{\"op\":\"evidence\",\"id\":1}",
-        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", NULL};
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}", REPORT, NULL};
     struct {
         const char *who;
         const char *const *no;
@@ -211,6 +215,90 @@ static void test_roles_may_not(void **state)
             expect_forbidden(&c, *q);
         tu_client_close(&c);
     }
+}
+
+/* The strategic role (scrutiny committee, CSP board): report and ping,
+ * nothing else; whole months, configured areas, suppressed figures, no
+ * drill-down; every run in the access trail. */
+static void test_strategic_role(void **state)
+{
+    struct fx *f = *state;
+    start(f);
+    struct tu_client c;
+    msgpack_object r;
+    connect_as(f, &c, "police");
+    r = tu_call(&c, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    tu_client_close(&c);
+    connect_as(f, &c, "strategic");
+    static const char *const no[] = {
+        "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", "{\"op\":\"replay\"}",
+        "{\"op\":\"replay\",\"person\":\"V-1\"}", "{\"op\":\"rejects\"}",
+        "{\"op\":\"stats\"}", "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"x\"}",
+        "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"x\",\"upto\":1}",
+        "{\"op\":\"alerts\",\"panel\":\"marac\"}", "{\"op\":\"evidence\",\"id\":1}",
+        "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}",
+        /* no drill-down, no unsuppressed figures */
+        "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\",\"explain\":"
+        "\"marac.cases\",\"month\":\"2025-05\"}",
+        "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\",\"suppress\":false}",
+        NULL};
+    for (const char *const *q = no; *q; q++)
+        expect_forbidden(&c, *q);
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(try_call(&c, 20000, &r, REPORT), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_bool(&r, "suppressed"), 1);
+    assert_string_equal(tu_str(&r, "indicators.0.name"), "marac.cases");
+    /* one victim with a MARAC alert in May 2025: shown as <5 */
+    assert_string_equal(tu_str(&r, "indicators.0.values.1"), "<5");
+    assert_int_equal(try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+                                              "\"to\":\"2026-03\",\"area\":\"north\"}"),
+                     0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    /* only whole months and configured areas: two reports cannot be subtracted */
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-02\","
+                                             "\"to\":\"2026-03-31\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.code"), "bad_request");
+    assert_non_null(strstr(tu_str(&r, "error.message"), "whole calendar months"));
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-01\","
+                                             "\"to\":\"2026-03-30\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.field"), "to");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+                                             "\"to\":\"2026-03\",\"area\":\"E01000916\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.field"), "area");
+    tu_client_close(&c);
+    /* The auditor may drill down, and sees each strategic run in the trail. */
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+                                              "\"to\":\"2026-03\",\"explain\":\"marac.cases\","
+                                              "\"month\":\"2025-05\"}"),
+                     0);
+    assert_int_equal(tu_int(&r, "value"), 1);
+    assert_string_equal(tu_str(&r, "items.0.key"), "V-1");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+                     0);
+    const msgpack_object *evs = tu_get(&r, "events");
+    int strategic_runs = 0, auditor_runs = 0;
+    for (uint32_t i = 0; i < evs->via.array.size; i++) {
+        const msgpack_object *e = &evs->via.array.ptr[i];
+        if (strcmp(tu_str(e, "event.op"), "report"))
+            continue;
+        if (!strcmp(tu_str(e, "event.identity"), "board")) {
+            assert_string_equal(tu_str(e, "event.role"), "strategic");
+            strategic_runs++;
+        } else if (!strcmp(tu_str(e, "event.identity"), "scrutiny")) {
+            auditor_runs++;
+        }
+    }
+    /* the two that ran; a refused request computed nothing and is not a run */
+    assert_int_equal(strategic_runs, 2);
+    assert_int_equal(auditor_runs, 1);
+    tu_client_close(&c);
 }
 
 static void test_source_and_type_scoping(void **state)
@@ -801,6 +889,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_handshakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_may_not, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strategic_role, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_type_scoping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panels_and_restricted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_limits_and_records, setup, teardown),

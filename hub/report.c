@@ -1,0 +1,1445 @@
+#define _GNU_SOURCE /* qsort_r */
+#include "report.h"
+
+#include <lmdb.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "londontime.h"
+#include "mpx.h"
+#include "queues.h"
+#include "intern.h"
+#include "store.h"
+#include "suppress.h"
+#include "timefmt.h"
+#include "wire.h"
+
+#define NO_TIME INT64_MIN
+#define DAY_MS CSPH_MS_PER_DAY
+
+/* ---- periods ------------------------------------------------------------ */
+
+static int days_in_month(int y, int m)
+{
+    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : d[m - 1];
+}
+
+/* "YYYY-MM-DD", or "YYYY-MM" (first day when start, last when not). */
+static int parse_day(const char *s, size_t len, int start, int *y, int *m, int *d)
+{
+    char buf[16];
+    if (len != 7 && len != 10)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (i == 4 || i == 7 ? buf[i] != '-' : (buf[i] < '0' || buf[i] > '9'))
+            return -1;
+    *y = atoi(buf);
+    *m = atoi(buf + 5);
+    if (*y < 1970 || *y > 9998 || *m < 1 || *m > 12)
+        return -1;
+    *d = len == 10 ? atoi(buf + 8) : start ? 1 : days_in_month(*y, *m);
+    return *d >= 1 && *d <= days_in_month(*y, *m) ? 0 : -1;
+}
+
+enum hub_err hub_report_period(const char *from, size_t from_len, const char *to, size_t to_len,
+                               int whole_months, struct hub_report_params *p,
+                               struct hub_error *err)
+{
+    if (parse_day(from, from_len, 1, &p->from_y, &p->from_m, &p->from_d))
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "from", "from must be a date YYYY-MM-DD "
+                             "(or a month YYYY-MM) from 1970, not '%.*s'",
+                             (int)(from_len > 40 ? 40 : from_len), from);
+    if (parse_day(to, to_len, 0, &p->to_y, &p->to_m, &p->to_d))
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "to", "to must be a date YYYY-MM-DD "
+                             "(or a month YYYY-MM) from 1970, not '%.*s'",
+                             (int)(to_len > 40 ? 40 : to_len), to);
+    int64_t a = csph_days_from_civil(p->from_y, (unsigned)p->from_m, (unsigned)p->from_d);
+    int64_t b = csph_days_from_civil(p->to_y, (unsigned)p->to_m, (unsigned)p->to_d);
+    if (b < a)
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "to", "the period ends (to %.*s) before "
+                             "it starts (from %.*s)", (int)to_len, to, (int)from_len, from);
+    int64_t months = csph_month_ordinal(p->to_y, (unsigned)p->to_m) -
+                     csph_month_ordinal(p->from_y, (unsigned)p->from_m) + 1;
+    if (months > CSPH_REPORT_MONTHS_MAX)
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "to", "a report spans at most %d months; "
+                             "this one spans %lld", CSPH_REPORT_MONTHS_MAX, (long long)months);
+    if (whole_months && (p->from_d != 1 || p->to_d != days_in_month(p->to_y, p->to_m)))
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, p->from_d != 1 ? "from" : "to",
+                             "this identity may report only whole calendar months: from the "
+                             "first of a month to the last day of a month (or give YYYY-MM)");
+    return CSPH_ERR_OK;
+}
+
+/* The period and the same period a year before (k = 1), as instants and
+ * months. */
+struct period {
+    int64_t from_ms[2], to_ms[2]; /* [from, to) */
+    int64_t mo0[2];               /* the first month's ordinal */
+    int nm;                       /* months in each */
+};
+
+static int64_t day_start_clamped(int y, int m, int d)
+{
+    int dim = days_in_month(y, m);
+    return csph_london_day_start(y, (unsigned)m, (unsigned)(d > dim ? dim : d));
+}
+
+static void period_init(struct period *P, const struct hub_report_params *p)
+{
+    for (int k = 0; k < 2; k++) {
+        P->from_ms[k] = day_start_clamped(p->from_y - k, p->from_m, p->from_d);
+        /* The day after the last: its start ends the period. */
+        int ty = p->to_y - k, tm = p->to_m, td = p->to_d + 1;
+        if (td > days_in_month(ty, tm)) {
+            td = 1;
+            if (++tm == 13) {
+                tm = 1;
+                ty++;
+            }
+        }
+        P->to_ms[k] = day_start_clamped(ty, tm, td);
+        P->mo0[k] = csph_month_ordinal(p->from_y - k, (unsigned)p->from_m);
+    }
+    P->nm = (int)(csph_month_ordinal(p->to_y, (unsigned)p->to_m) - P->mo0[0] + 1);
+}
+
+static int64_t month_of(int64_t ms)
+{
+    int y;
+    unsigned m;
+    csph_london_month_of(ms, &y, &m);
+    return csph_month_ordinal(y, m);
+}
+
+/* The month index within period k of the instant ms, or -1 outside it. */
+static int bucket(const struct period *P, int k, int64_t ms)
+{
+    if (ms == NO_TIME || ms < P->from_ms[k] || ms >= P->to_ms[k])
+        return -1;
+    int64_t b = month_of(ms) - P->mo0[k];
+    return b >= 0 && b < P->nm ? (int)b : -1;
+}
+
+static void month_label(int64_t ordinal, char *buf, size_t n)
+{
+    snprintf(buf, n, "%04d-%02d", (int)(ordinal / 12) % 10000, (int)(ordinal % 12 + 1));
+}
+
+/* ---- growable arrays ---------------------------------------------------- */
+
+struct vec {
+    void *v;
+    size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *a)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        void *v = realloc(a->v, nc * a->size);
+        if (!v)
+            return NULL;
+        a->v = v;
+        a->cap = nc;
+    }
+    return (char *)a->v + a->size * a->n++;
+}
+
+/* ---- what one run collects ---------------------------------------------- */
+
+struct ralert {
+    uint64_t id, anchor;   /* anchor: the seq of the event that raised it */
+    int64_t raised_ms, due_ms, occ_ms, decided_ms;
+    uint64_t decided_seq;
+    uint32_t key, rule;
+    int panel;
+    unsigned char in_area, no_area;
+};
+
+struct person_ev {
+    uint32_t person;
+    int64_t ms;
+    uint64_t seq;
+};
+
+struct decision {
+    size_t alert; /* index in alerts */
+    int status;
+    int64_t ms; /* received_at */
+    uint64_t seq;
+};
+
+
+struct row {
+    struct hub_cell c[2][CSPH_REPORT_MONTHS_MAX];
+    struct hub_cell total[2];
+    int64_t nr[2]; /* counted records whose area was not recorded (-1: not applicable) */
+    int64_t cnt[2][CSPH_REPORT_MONTHS_MAX]; /* raw counts while collecting */
+    int64_t den[2][CSPH_REPORT_MONTHS_MAX]; /* in time: alerts that could be */
+    int64_t cnt_total[2], den_total[2];
+};
+
+struct run {
+    struct hub_store *st;
+    const struct hub_indicators *ind;
+    const struct hub_config *cfg;
+    const struct hub_report_params *p;
+    struct period P;
+    const struct hub_area *area;
+    int64_t asof_ms; /* received_at of as_of: deadlines passed by then count */
+    struct hub_intern keys, rules, people;
+    struct vec alerts;       /* struct ralert, id order */
+    size_t *by_anchor;       /* alert indices in anchor order */
+    struct vec decisions;    /* struct decision, seq order */
+    struct vec *pev;         /* per indicator: struct person_ev (people) */
+    uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
+    struct row *rows;
+    int64_t earliest_ms;     /* events before this count for nothing */
+    int64_t latest_ms;       /* nor from this on */
+    msgpack_zone zone;
+    /* explanation */
+    int ex_bucket;
+    struct vec ex;           /* uint64_t: seqs or alert ids (see explain) */
+    int fail;                /* out of memory during a visit */
+    uint64_t other_cpu_ns;   /* CPU of the log pass's other threads */
+    struct hub_error *err;
+};
+
+/* One thread's share of the log pass: the seqs after..until. What it
+ * collects is its own, merged into the run in seq order when both are
+ * done; the alerts it marks (those raised by its seqs) are its only. */
+struct part {
+    struct run *r;
+    uint64_t after, until;
+    size_t next_anchor;
+    struct hub_intern people;
+    struct vec *pev;       /* per indicator */
+    int64_t (*cnt)[2][CSPH_REPORT_MONTHS_MAX];
+    int64_t (*nr)[2];
+    struct vec decisions;
+    struct vec ex;
+    msgpack_zone zone;
+    int fail;
+    enum hub_err rc;
+    struct hub_error err;
+    uint64_t cpu_ns;
+};
+
+/* An explanation computes only the indicator it explains. */
+static int wanted(const struct run *r, size_t i)
+{
+    return r->p->explain < 0 || r->p->explain == (int)i;
+}
+
+static int ind_uses_alerts(const struct hub_indicator *I)
+{
+    return I->measure == CSPH_IND_ALERTS || I->measure == CSPH_IND_ALERT_KEYS ||
+           I->measure == CSPH_IND_DECISIONS || I->measure == CSPH_IND_IN_TIME ||
+           I->measure == CSPH_IND_DAYS;
+}
+
+static int alert_matches(const struct run *r, size_t i, const struct ralert *a)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    if (I->panel >= 0 && a->panel != I->panel)
+        return 0;
+    if (!I->nrules)
+        return 1;
+    for (size_t k = 0; k < I->nrules; k++)
+        if (r->ind_rules[i][k] == a->rule)
+            return 1;
+    return 0;
+}
+
+/* ---- pass 1: the alerts ------------------------------------------------- */
+
+static int alert_visit(void *vctx, uint64_t id, const void *bytes, size_t len)
+{
+    struct run *r = vctx;
+    msgpack_object o;
+    size_t off = 0;
+    msgpack_zone_clear(&r->zone);
+    if (msgpack_unpack(bytes, len, &off, &r->zone, &o) != MSGPACK_UNPACK_SUCCESS)
+        return 0; /* not ours to judge here: the queues wrote it */
+    const msgpack_object *panel = hub_mp_get(&o, "panel"), *rule = hub_mp_get(&o, "rule"),
+                         *key = hub_mp_get(&o, "key"), *ev = hub_mp_get(&o, "evidence"),
+                         *raised = hub_mp_get(&o, "raised_at"), *due = hub_mp_get(&o, "due_at");
+    if (!panel || panel->type != MSGPACK_OBJECT_STR || !rule || rule->type != MSGPACK_OBJECT_STR)
+        return 0;
+    int pi = hub_config_panel_find(r->cfg, panel->via.str.ptr, panel->via.str.size);
+    uint32_t rid = UINT32_MAX;
+    /* Keep only the alerts some indicator counts. */
+    int keep = 0;
+    for (size_t i = 0; i < r->ind->n && !keep; i++) {
+        const struct hub_indicator *I = &r->ind->v[i];
+        if (!ind_uses_alerts(I) || (I->panel >= 0 && I->panel != pi) ||
+            (r->p->explain >= 0 && r->p->explain != (int)i))
+            continue;
+        if (!I->nrules)
+            keep = 1;
+        for (size_t k = 0; k < I->nrules && !keep; k++)
+            keep = strlen(I->rules[k]) == rule->via.str.size &&
+                   !memcmp(I->rules[k], rule->via.str.ptr, rule->via.str.size);
+    }
+    if (!keep)
+        return 0;
+    struct ralert *a = vec_push(&r->alerts);
+    if (!a || (rid = hub_intern_get(&r->rules, rule->via.str.ptr, rule->via.str.size)) == UINT32_MAX) {
+        r->fail = 1;
+        return 1;
+    }
+    memset(a, 0, sizeof *a);
+    a->id = id;
+    a->panel = pi;
+    a->rule = rid;
+    a->occ_ms = a->due_ms = a->raised_ms = NO_TIME;
+    a->decided_ms = NO_TIME;
+    if (ev && ev->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < ev->via.array.size; i++)
+            if (ev->via.array.ptr[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                ev->via.array.ptr[i].via.u64 > a->anchor)
+                a->anchor = ev->via.array.ptr[i].via.u64;
+    if (raised && raised->type == MSGPACK_OBJECT_STR)
+        (void)csph_time_parse(raised->via.str.ptr, raised->via.str.size, &a->raised_ms, NULL);
+    if (due && due->type == MSGPACK_OBJECT_STR)
+        (void)csph_time_parse(due->via.str.ptr, due->via.str.size, &a->due_ms, NULL);
+    /* The key as one string: its values in order, so {victim: P-1} and
+     * {caller: P-1} are one person. */
+    char kb[512];
+    size_t kl = 0;
+    if (key && key->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < key->via.map.size; i++) {
+            const msgpack_object *v = &key->via.map.ptr[i].val;
+            int w = v->type == MSGPACK_OBJECT_STR
+                        ? snprintf(kb + kl, sizeof kb - kl, "%s%.*s", i ? "," : "",
+                                   (int)v->via.str.size, v->via.str.ptr)
+                    : v->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                        ? snprintf(kb + kl, sizeof kb - kl, "%s%llu", i ? "," : "",
+                                   (unsigned long long)v->via.u64)
+                        : 0;
+            if (w < 0 || (size_t)w >= sizeof kb - kl)
+                break;
+            kl += (size_t)w;
+        }
+    if ((a->key = hub_intern_get(&r->keys, kb, kl)) == UINT32_MAX) {
+        r->fail = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int cmp_anchor(const void *x, const void *y, void *ctx)
+{
+    const struct ralert *v = ctx;
+    uint64_t a = v[*(const size_t *)x].anchor, b = v[*(const size_t *)y].anchor;
+    return a < b ? -1 : a > b;
+}
+
+/* ---- pass 2: the log ---------------------------------------------------- */
+
+static int test_ok(const struct hub_ind_test *t, const msgpack_object *ev)
+{
+    const msgpack_object *v = hub_mp_path(ev, t->field);
+    if (!v)
+        return 0;
+    if (t->range) {
+        int64_t x;
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX)
+            x = (int64_t)v->via.u64;
+        else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            x = v->via.i64;
+        else
+            return 0;
+        return x >= t->min && x <= t->max;
+    }
+    for (size_t i = 0; i < t->nvalues; i++) {
+        const char *want = t->values[i];
+        switch (v->type) {
+        case MSGPACK_OBJECT_STR:
+            if (hub_mp_str_eq(v, want))
+                return 1;
+            break;
+        case MSGPACK_OBJECT_BOOLEAN:
+            if (!strcmp(want, v->via.boolean ? "true" : "false"))
+                return 1;
+            break;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: {
+            char buf[32];
+            if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)v->via.u64);
+            else
+                snprintf(buf, sizeof buf, "%lld", (long long)v->via.i64);
+            if (!strcmp(want, buf))
+                return 1;
+            break;
+        }
+        default: break;
+        }
+    }
+    return 0;
+}
+
+/* Where an event is: *in_area (in the report's area; 1 when the report is
+ * partnership-wide) and *no_area (neither location.lsoa nor location.ward). */
+static void event_area(const struct run *r, const msgpack_object *ev, unsigned char *in_area,
+                       unsigned char *no_area)
+{
+    const msgpack_object *loc = hub_mp_get(ev, "location"), *l = NULL, *w = NULL;
+    if (loc) {
+        l = hub_mp_get(loc, "lsoa");
+        w = hub_mp_get(loc, "ward");
+        if (l && l->type != MSGPACK_OBJECT_STR)
+            l = NULL;
+        if (w && w->type != MSGPACK_OBJECT_STR)
+            w = NULL;
+    }
+    *no_area = !l && !w;
+    *in_area = !r->area || hub_area_has(r->area, l ? l->via.str.ptr : NULL,
+                                        l ? l->via.str.size : 0, w ? w->via.str.ptr : NULL,
+                                        w ? w->via.str.size : 0);
+}
+
+static int explaining(const struct run *r, size_t i) { return r->p->explain == (int)i; }
+
+static void explain_add(struct run *r, uint64_t v)
+{
+    uint64_t *x = vec_push(&r->ex);
+    if (!x)
+        r->fail = 1;
+    else
+        *x = v;
+}
+
+static int type_eq(const struct hub_stored_event *e, const char *t)
+{
+    return e->type_len == strlen(t) && !memcmp(e->type, t, e->type_len);
+}
+
+static int log_visit(void *vctx, const struct hub_stored_event *e)
+{
+    struct part *q = vctx;
+    struct run *r = q->r;
+    int decoded = 0;
+    msgpack_object o;
+#define DECODE()                                                                                   \
+    do {                                                                                           \
+        if (!decoded) {                                                                            \
+            size_t off = 0;                                                                        \
+            msgpack_zone_clear(&q->zone);                                                          \
+            if (msgpack_unpack(e->bytes, e->len, &off, &q->zone, &o) != MSGPACK_UNPACK_SUCCESS)    \
+                return 0;                                                                          \
+            decoded = 1;                                                                           \
+        }                                                                                          \
+    } while (0)
+    struct ralert *A = r->alerts.v;
+    /* The events that raised alerts, met in seq order. */
+    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor < e->seq)
+        q->next_anchor++;
+    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor == e->seq) {
+        struct ralert *a = &A[r->by_anchor[q->next_anchor++]];
+        DECODE();
+        a->occ_ms = e->occurred_ms;
+        event_area(r, &o, &a->in_area, &a->no_area);
+    }
+    if (r->alerts.n && type_eq(e, "alert.status")) {
+        DECODE();
+        const msgpack_object *id = hub_mp_get(&o, "alert"), *st = hub_mp_get(&o, "status");
+        if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER && st &&
+            st->type == MSGPACK_OBJECT_STR) {
+            size_t lo = 0, hi = r->alerts.n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (A[mid].id < id->via.u64)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            int status = hub_alert_status_parse(st->via.str.ptr, st->via.str.size);
+            if (lo < r->alerts.n && A[lo].id == id->via.u64 && status > 0) {
+                struct decision *d = vec_push(&q->decisions);
+                if (!d) {
+                    q->fail = 1;
+                    return 1;
+                }
+                d->alert = lo;
+                d->status = status;
+                d->ms = e->received_ms;
+                d->seq = e->seq;
+            }
+        }
+    }
+    if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->latest_ms)
+        return q->fail;
+    for (size_t i = 0; i < r->ind->n; i++) {
+        const struct hub_indicator *I = &r->ind->v[i];
+        if ((I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE) || !wanted(r, i))
+            continue;
+        for (size_t t = 0; t < I->ntypes; t++) {
+            const struct hub_ind_type *T = &I->types[t];
+            if (!type_eq(e, T->type))
+                continue;
+            DECODE();
+            size_t k;
+            for (k = 0; k < T->ntests && test_ok(&T->tests[k], &o); k++)
+                ;
+            if (k < T->ntests)
+                continue;
+            unsigned char in_area, no_area;
+            event_area(r, &o, &in_area, &no_area);
+            if (!in_area)
+                break;
+            if (I->measure == CSPH_IND_EVENTS) {
+                for (int p = 0; p < 2; p++) {
+                    int b = bucket(&r->P, p, e->occurred_ms);
+                    if (b < 0)
+                        continue;
+                    q->cnt[i][p][b]++;
+                    q->nr[i][p] += no_area;
+                    if (p == 0 && explaining(r, i) && b == r->ex_bucket) {
+                        uint64_t *x = vec_push(&q->ex);
+                        if (!x) {
+                            q->fail = 1;
+                            return 1;
+                        }
+                        *x = e->seq;
+                    }
+                }
+            } else {
+                const msgpack_object *who = hub_mp_path(&o, T->person);
+                if (!who || who->type != MSGPACK_OBJECT_STR)
+                    break;
+                struct person_ev *pe = vec_push(&q->pev[i]);
+                if (!pe || (pe->person = hub_intern_get(&q->people, who->via.str.ptr,
+                                                     who->via.str.size)) == UINT32_MAX) {
+                    q->fail = 1;
+                    return 1;
+                }
+                pe->ms = e->occurred_ms;
+                pe->seq = e->seq;
+            }
+            break; /* an event counts once for an indicator */
+        }
+    }
+    return q->fail;
+#undef DECODE
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void part_scan(void *arg)
+{
+    struct part *q = arg;
+    uint64_t last, t0 = thread_cpu_ns();
+    int end;
+    q->rc = hub_store_scan(q->r->st, q->after, q->until, UINT64_MAX, log_visit, q, &last, &end,
+                           &q->err);
+    q->cpu_ns = thread_cpu_ns() - t0;
+}
+
+static _Thread_local uint64_t run_cpu_ns;
+
+uint64_t hub_report_cpu_ns(void) { return run_cpu_ns; }
+
+static void part_free(struct part *q, size_t nind)
+{
+    if (q->pev)
+        for (size_t i = 0; i < nind; i++)
+            free(q->pev[i].v);
+    free(q->pev);
+    free(q->cnt);
+    free(q->nr);
+    free(q->decisions.v);
+    free(q->ex.v);
+    hub_intern_free(&q->people);
+    msgpack_zone_destroy(&q->zone);
+}
+
+static int vec_append(struct vec *to, const struct vec *from)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        void *x = vec_push(to);
+        if (!x)
+            return -1;
+        memcpy(x, (const char *)from->v + from->size * i, from->size);
+    }
+    return 0;
+}
+
+/* The log pass: two threads (the machine's cores), each over half of the
+ * seqs, merged in seq order, so that the figures are those of one pass. */
+#define PARTS 2
+static int log_pass(struct run *r, struct hub_error *err)
+{
+    struct part parts[PARTS];
+    size_t nind = r->ind->n;
+    int rc = 0;
+    memset(parts, 0, sizeof parts);
+    for (int k = 0; k < PARTS; k++) {
+        struct part *q = &parts[k];
+        q->r = r;
+        q->after = r->p->as_of / PARTS * (uint64_t)k;
+        q->until = k == PARTS - 1 ? r->p->as_of : r->p->as_of / PARTS * (uint64_t)(k + 1);
+        q->decisions.size = sizeof(struct decision);
+        q->ex.size = sizeof(uint64_t);
+        msgpack_zone_init(&q->zone, 8192);
+        q->pev = calloc(nind, sizeof *q->pev);
+        q->cnt = calloc(nind, sizeof *q->cnt);
+        q->nr = calloc(nind, sizeof *q->nr);
+        if (!q->pev || !q->cnt || !q->nr)
+            rc = -1;
+        for (size_t i = 0; q->pev && i < nind; i++)
+            q->pev[i].size = sizeof(struct person_ev);
+        /* the first alert this part may have raised */
+        size_t lo = 0, hi = r->alerts.n;
+        const struct ralert *A = r->alerts.v;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (A[r->by_anchor[mid]].anchor <= q->after)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        q->next_anchor = lo;
+    }
+    uv_thread_t th[PARTS];
+    int started[PARTS] = {0};
+    for (int k = 1; k < PARTS && !rc; k++)
+        started[k] = uv_thread_create(&th[k], part_scan, &parts[k]) == 0;
+    if (!rc)
+        part_scan(&parts[0]);
+    for (int k = 1; k < PARTS; k++) {
+        if (started[k])
+            uv_thread_join(&th[k]);
+        else if (!rc)
+            part_scan(&parts[k]); /* no thread: the same work here */
+    }
+    for (int k = 0; k < PARTS && !rc; k++) {
+        struct part *q = &parts[k];
+        if (q->rc) {
+            *err = q->err;
+            rc = -2;
+            break;
+        }
+        if (q->fail) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < nind; i++) {
+            struct row *R = &r->rows[i];
+            for (int p = 0; p < 2; p++) {
+                for (int b = 0; b < CSPH_REPORT_MONTHS_MAX; b++)
+                    R->cnt[p][b] += q->cnt[i][p][b];
+                if (R->nr[p] >= 0)
+                    R->nr[p] += q->nr[i][p];
+            }
+            /* one person, one id: this part's ids as the run's */
+            struct person_ev *v = q->pev[i].v;
+            for (size_t j = 0; j < q->pev[i].n && !rc; j++) {
+                uint32_t id = v[j].person;
+                v[j].person = hub_intern_get(&r->people, hub_intern_str(&q->people, id),
+                                         hub_intern_len(&q->people, id));
+                if (v[j].person == UINT32_MAX)
+                    rc = -1;
+            }
+            if (!rc && vec_append(&r->pev[i], &q->pev[i]))
+                rc = -1;
+        }
+        if (!rc && (vec_append(&r->decisions, &q->decisions) || vec_append(&r->ex, &q->ex)))
+            rc = -1;
+    }
+    for (int k = 1; k < PARTS; k++)
+        r->other_cpu_ns += parts[k].cpu_ns;
+    for (int k = 0; k < PARTS; k++)
+        part_free(&parts[k], nind);
+    if (rc == -2)
+        return -2;
+    if (rc)
+        return -1;
+    /* An alert's first decision (accepted, declined or closed; not an
+     * acknowledgement), now that the decisions are in seq order. */
+    struct ralert *A = r->alerts.v;
+    const struct decision *D = r->decisions.v;
+    for (size_t j = 0; j < r->decisions.n; j++)
+        if (D[j].status != CSPH_ALERT_ACKNOWLEDGED && A[D[j].alert].decided_ms == NO_TIME) {
+            A[D[j].alert].decided_ms = D[j].ms;
+            A[D[j].alert].decided_seq = D[j].seq;
+        }
+    return 0;
+}
+
+/* ---- figures ------------------------------------------------------------ */
+
+static int cmp_pev(const void *x, const void *y)
+{
+    const struct person_ev *a = x, *b = y;
+    if (a->person != b->person)
+        return a->person < b->person ? -1 : 1;
+    if (a->ms != b->ms)
+        return a->ms < b->ms ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* People who reach at_least events within any within_days ending in the
+ * period, each counted once, in the month they first reach it. */
+static void figure_people(struct run *r, size_t i)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    struct row *R = &r->rows[i];
+    struct person_ev *v = r->pev[i].v;
+    size_t n = r->pev[i].n;
+    int64_t w = I->within_days * DAY_MS;
+    if (n)
+        qsort(v, n, sizeof *v, cmp_pev);
+    for (size_t s = 0; s < n;) {
+        size_t e = s;
+        while (e < n && v[e].person == v[s].person)
+            e++;
+        for (int p = 0; p < 2; p++) {
+            size_t lo = s;
+            for (size_t j = s; j < e; j++) {
+                while (v[j].ms - v[lo].ms >= w)
+                    lo++;
+                if ((int64_t)(j - lo + 1) < I->at_least)
+                    continue;
+                int b = bucket(&r->P, p, v[j].ms);
+                if (b < 0) {
+                    if (v[j].ms >= r->P.to_ms[p])
+                        break;
+                    continue;
+                }
+                R->cnt[p][b]++;
+                if (p == 0 && explaining(r, i) && b == r->ex_bucket) {
+                    /* the person, then the events that made them count */
+                    explain_add(r, UINT64_MAX - v[j].person);
+                    for (size_t q = lo; q <= j; q++)
+                        explain_add(r, v[q].seq);
+                }
+                break;
+            }
+        }
+        s = e;
+    }
+}
+
+struct keymonth {
+    uint32_t key;
+    int b;
+};
+
+static int cmp_km(const void *x, const void *y)
+{
+    const struct keymonth *a = x, *b = y;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return a->b < b->b ? -1 : a->b > b->b;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double round1(double x) { return floor(x * 10 + 0.5) / 10; }
+
+/* Alerts, their distinct keys, decided in time, days to decision. */
+static int figure_alerts(struct run *r, size_t i)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    struct row *R = &r->rows[i];
+    struct ralert *A = r->alerts.v;
+    struct vec km = {.size = sizeof(struct keymonth)};
+    struct vec days[2][CSPH_REPORT_MONTHS_MAX + 1];
+    for (int p = 0; p < 2; p++)
+        for (int b = 0; b <= CSPH_REPORT_MONTHS_MAX; b++)
+            days[p][b] = (struct vec){.size = sizeof(double)};
+    int rc = 0;
+    for (size_t j = 0; j < r->alerts.n && !rc; j++) {
+        struct ralert *a = &A[j];
+        if (a->occ_ms == NO_TIME || !a->in_area || !alert_matches(r, i, a))
+            continue;
+        for (int p = 0; p < 2 && !rc; p++) {
+            int b = bucket(&r->P, p, a->occ_ms);
+            if (b < 0)
+                continue;
+            int ex = p == 0 && explaining(r, i) && b == r->ex_bucket;
+            switch (I->measure) {
+            case CSPH_IND_ALERTS:
+                R->cnt[p][b]++;
+                R->nr[p] += a->no_area;
+                if (ex)
+                    explain_add(r, a->id);
+                break;
+            case CSPH_IND_ALERT_KEYS: {
+                struct keymonth *k = vec_push(&km);
+                if (!k) {
+                    rc = -1;
+                    break;
+                }
+                k->key = a->key;
+                k->b = p * CSPH_REPORT_MONTHS_MAX + b;
+                if (ex)
+                    explain_add(r, a->id);
+                break;
+            }
+            case CSPH_IND_IN_TIME:
+                /* An alert with a deadline counts once it is decided or its
+                 * deadline has passed by the report's as_of. */
+                if (a->due_ms == NO_TIME ||
+                    (a->decided_ms == NO_TIME && a->due_ms > r->asof_ms))
+                    break;
+                R->den[p][b]++;
+                R->den_total[p]++;
+                if (a->decided_ms != NO_TIME && a->decided_ms <= a->due_ms) {
+                    R->cnt[p][b]++;
+                    R->cnt_total[p]++;
+                }
+                if (ex)
+                    explain_add(r, a->id);
+                break;
+            case CSPH_IND_DAYS: {
+                if (a->decided_ms == NO_TIME || a->raised_ms == NO_TIME)
+                    break;
+                double d = (double)(a->decided_ms - a->raised_ms) / DAY_MS;
+                double *x = vec_push(&days[p][b]), *t = vec_push(&days[p][CSPH_REPORT_MONTHS_MAX]);
+                if (!x || !t) {
+                    rc = -1;
+                    break;
+                }
+                *x = *t = d < 0 ? 0 : d;
+                if (ex)
+                    explain_add(r, a->id);
+                break;
+            }
+            default: break;
+            }
+        }
+    }
+    if (!rc && I->measure == CSPH_IND_ALERT_KEYS) {
+        struct keymonth *k = km.v;
+        if (km.n)
+            qsort(k, km.n, sizeof *k, cmp_km);
+        for (size_t j = 0; j < km.n; j++) {
+            int p = k[j].b / CSPH_REPORT_MONTHS_MAX, b = k[j].b % CSPH_REPORT_MONTHS_MAX;
+            if (j == 0 || k[j].key != k[j - 1].key || k[j].b != k[j - 1].b)
+                R->cnt[p][b]++;
+        }
+        /* The total is people (keys) over the whole period, not the sum of
+         * the months: a victim heard in two months is one case. */
+        for (int p = 0; p < 2; p++) {
+            uint32_t last = UINT32_MAX;
+            for (size_t j = 0; j < km.n; j++)
+                if (k[j].b / CSPH_REPORT_MONTHS_MAX == p && k[j].key != last) {
+                    R->cnt_total[p]++;
+                    last = k[j].key;
+                }
+        }
+    }
+    if (!rc && I->measure == CSPH_IND_DAYS)
+        for (int p = 0; p < 2; p++)
+            for (int b = 0; b <= r->P.nm; b++) {
+                int bb = b == r->P.nm ? CSPH_REPORT_MONTHS_MAX : b;
+                struct hub_cell *c = b == r->P.nm ? &R->total[p] : &R->c[p][b];
+                int64_t n = (int64_t)days[p][bb].n;
+                if (b == r->P.nm)
+                    R->cnt_total[p] = n;
+                else
+                    R->cnt[p][b] = n;
+                if (n)
+                    *c = (struct hub_cell){CSPH_CELL_REAL, round1(median(days[p][bb].v, (size_t)n))};
+            }
+    free(km.v);
+    for (int p = 0; p < 2; p++)
+        for (int b = 0; b <= CSPH_REPORT_MONTHS_MAX; b++)
+            free(days[p][b].v);
+    return rc;
+}
+
+static void figure_decisions(struct run *r, size_t i)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    struct row *R = &r->rows[i];
+    const struct decision *D = r->decisions.v;
+    const struct ralert *A = r->alerts.v;
+    for (size_t j = 0; j < r->decisions.n; j++) {
+        const struct ralert *a = &A[D[j].alert];
+        if (!(I->statuses >> D[j].status & 1) || !a->in_area || !alert_matches(r, i, a))
+            continue;
+        for (int p = 0; p < 2; p++) {
+            int b = bucket(&r->P, p, D[j].ms);
+            if (b < 0)
+                continue;
+            R->cnt[p][b]++;
+            R->nr[p] += a->no_area;
+            if (p == 0 && explaining(r, i) && b == r->ex_bucket)
+                explain_add(r, D[j].seq);
+        }
+    }
+}
+
+/* ---- suppression -------------------------------------------------------- */
+
+static void figure_row(struct run *r, size_t i)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    struct row *R = &r->rows[i];
+    int nm = r->P.nm;
+    int64_t T = r->ind->suppress_below;
+    for (int p = 0; p < 2; p++) {
+        switch (I->measure) {
+        case CSPH_IND_EVENTS:
+        case CSPH_IND_ALERTS:
+        case CSPH_IND_DECISIONS:
+        case CSPH_IND_PEOPLE:
+        case CSPH_IND_ALERT_KEYS: {
+            int64_t sum = 0;
+            for (int b = 0; b < nm; b++) {
+                R->c[p][b] = (struct hub_cell){CSPH_CELL_INT, (double)R->cnt[p][b]};
+                sum += R->cnt[p][b];
+            }
+            if (I->measure != CSPH_IND_ALERT_KEYS)
+                R->cnt_total[p] = sum;
+            R->total[p] = (struct hub_cell){CSPH_CELL_INT, (double)R->cnt_total[p]};
+            if (r->p->suppress)
+                hub_suppress_counts(R->c[p], nm, &R->total[p], T);
+            break;
+        }
+        case CSPH_IND_IN_TIME:
+            for (int b = 0; b <= nm; b++) {
+                int64_t num = b < nm ? R->cnt[p][b] : R->cnt_total[p];
+                int64_t den = b < nm ? R->den[p][b] : R->den_total[p];
+                struct hub_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                if (!den)
+                    continue;
+                *c = (struct hub_cell){CSPH_CELL_REAL, round1(100.0 * (double)num / (double)den)};
+                /* The share gives away both counts beside a count of the
+                 * panel's alerts: hide it when either side is small ("*":
+                 * "<5" beside a percentage would read as under 5 %). */
+                if (r->p->suppress && ((num > 0 && num < T) || (den - num > 0 && den - num < T)))
+                    c->kind = CSPH_CELL_HIDDEN;
+            }
+            break;
+        case CSPH_IND_DAYS:
+            for (int b = 0; b <= nm; b++) {
+                int64_t n = b < nm ? R->cnt[p][b] : R->cnt_total[p];
+                struct hub_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                if (r->p->suppress && n > 0 && n < T)
+                    c->kind = CSPH_CELL_HIDDEN; /* a median of a few: "*", not "<5" days */
+            }
+            break;
+        case CSPH_IND_RATIO: {
+            const struct row *N = &r->rows[I->num], *D = &r->rows[I->den];
+            for (int b = 0; b <= nm; b++) {
+                const struct hub_cell *n = b < nm ? &N->c[p][b] : &N->total[p];
+                const struct hub_cell *d = b < nm ? &D->c[p][b] : &D->total[p];
+                struct hub_cell *c = b < nm ? &R->c[p][b] : &R->total[p];
+                if (hub_cell_hidden(n) || hub_cell_hidden(d))
+                    *c = (struct hub_cell){CSPH_CELL_HIDDEN, 0};
+                else if (d->v > 0)
+                    *c = (struct hub_cell){CSPH_CELL_REAL, round1(100.0 * n->v / d->v)};
+            }
+            break;
+        }
+        default: break;
+        }
+        if (R->nr[p] >= 0 && r->p->suppress && R->nr[p] > 0 && R->nr[p] < T)
+            R->nr[p] = -2; /* shown as "<T" */
+    }
+}
+
+/* ---- packing ------------------------------------------------------------ */
+
+static void pack_cell(msgpack_packer *pk, const struct hub_cell *c, int64_t T)
+{
+    char buf[16];
+    switch (c->kind) {
+    case CSPH_CELL_INT: msgpack_pack_int64(pk, (int64_t)c->v); break;
+    case CSPH_CELL_REAL: msgpack_pack_double(pk, c->v); break;
+    case CSPH_CELL_SUPPRESSED:
+        snprintf(buf, sizeof buf, "<%lld", (long long)T);
+        hub_pack_str(pk, buf);
+        break;
+    case CSPH_CELL_HIDDEN: hub_pack_str(pk, "*"); break;
+    default: msgpack_pack_nil(pk);
+    }
+}
+
+static const char *rag_of(const struct hub_indicator *I, const struct hub_cell *t)
+{
+    if (t->kind != CSPH_CELL_INT && t->kind != CSPH_CELL_REAL)
+        return NULL;
+    double v = t->v;
+    if (I->has_band) {
+        if (v >= I->band_lo && v <= I->band_hi)
+            return "green";
+        return v >= I->band_lo - I->amber && v <= I->band_hi + I->amber ? "amber" : "red";
+    }
+    if (!I->has_target)
+        return NULL;
+    if (I->good > 0)
+        return v >= I->target ? "green" : v >= I->target - I->amber ? "amber" : "red";
+    return v <= I->target ? "green" : v <= I->target + I->amber ? "amber" : "red";
+}
+
+static const char *direction_of(const struct hub_indicator *I, const struct hub_cell *now,
+                                const struct hub_cell *before)
+{
+    if ((now->kind != CSPH_CELL_INT && now->kind != CSPH_CELL_REAL) ||
+        (before->kind != CSPH_CELL_INT && before->kind != CSPH_CELL_REAL))
+        return NULL;
+    if (now->v == before->v)
+        return "same";
+    int up = now->v > before->v;
+    if (I->has_band) {
+        double mid = (I->band_lo + I->band_hi) / 2;
+        double dn = fabs(now->v - mid), db = fabs(before->v - mid);
+        return dn < db ? "better" : dn > db ? "worse" : "same";
+    }
+    if (!I->good)
+        return up ? "up" : "down";
+    return (up ? 1 : -1) * I->good > 0 ? "better" : "worse";
+}
+
+static void pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    hub_pack_str(pk, k);
+    if (v)
+        hub_pack_str(pk, v);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
+{
+    const struct hub_indicator *I = &r->ind->v[i];
+    const struct row *R = &r->rows[i];
+    int64_t T = r->ind->suppress_below;
+    int nm = r->P.nm;
+    int has_nr = !r->area && R->nr[0] != -1;
+    uint32_t n = 13 + (uint32_t)I->has_baseline + (uint32_t)I->has_target + (uint32_t)I->has_band +
+                 (uint32_t)(I->has_target || I->has_band) + (uint32_t)has_nr;
+    msgpack_pack_map(pk, n);
+    pack_kv_str(pk, "name", I->name);
+    pack_kv_str(pk, "title", I->title);
+    pack_kv_str(pk, "measure", hub_ind_measure_name(I->measure));
+    pack_kv_str(pk, "unit", hub_ind_unit_name(I->unit));
+    pack_kv_str(pk, "good", I->good > 0 ? "up" : I->good < 0 ? "down" : "neither");
+    if (I->has_baseline) {
+        hub_pack_str(pk, "baseline");
+        msgpack_pack_double(pk, I->baseline);
+    }
+    if (I->has_target) {
+        hub_pack_str(pk, "target");
+        msgpack_pack_double(pk, I->target);
+    }
+    if (I->has_band) {
+        hub_pack_str(pk, "band");
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_double(pk, I->band_lo);
+        msgpack_pack_double(pk, I->band_hi);
+    }
+    if (I->has_target || I->has_band) {
+        hub_pack_str(pk, "amber");
+        msgpack_pack_double(pk, I->amber);
+    }
+    hub_pack_str(pk, "values");
+    msgpack_pack_array(pk, (uint32_t)nm);
+    for (int b = 0; b < nm; b++)
+        pack_cell(pk, &R->c[0][b], T);
+    hub_pack_str(pk, "total");
+    pack_cell(pk, &R->total[0], T);
+    hub_pack_str(pk, "last_year");
+    msgpack_pack_array(pk, (uint32_t)nm);
+    for (int b = 0; b < nm; b++)
+        pack_cell(pk, &R->c[1][b], T);
+    hub_pack_str(pk, "last_year_total");
+    pack_cell(pk, &R->total[1], T);
+    /* The change on last year, in the indicator's unit; hidden with either side. */
+    hub_pack_str(pk, "change");
+    const struct hub_cell *a = &R->total[0], *b = &R->total[1];
+    if (hub_cell_hidden(a) || hub_cell_hidden(b))
+        hub_pack_str(pk, "*");
+    else if (a->kind == CSPH_CELL_NONE || b->kind == CSPH_CELL_NONE)
+        msgpack_pack_nil(pk);
+    else if (a->kind == CSPH_CELL_INT && b->kind == CSPH_CELL_INT)
+        msgpack_pack_int64(pk, (int64_t)a->v - (int64_t)b->v);
+    else
+        msgpack_pack_double(pk, round1(a->v - b->v));
+    const char *rag = rag_of(I, a);
+    hub_pack_str(pk, "rag");
+    if (rag)
+        hub_pack_str(pk, rag);
+    else if (hub_cell_hidden(a) && (I->has_target || I->has_band))
+        hub_pack_str(pk, "*");
+    else
+        msgpack_pack_nil(pk);
+    const char *dir = direction_of(I, a, b);
+    hub_pack_str(pk, "direction");
+    if (dir)
+        hub_pack_str(pk, dir);
+    else if (hub_cell_hidden(a) || hub_cell_hidden(b))
+        hub_pack_str(pk, "*");
+    else
+        msgpack_pack_nil(pk);
+    if (has_nr) {
+        hub_pack_str(pk, "area_not_recorded");
+        if (R->nr[0] == -2)
+            pack_cell(pk, &(struct hub_cell){CSPH_CELL_SUPPRESSED, 0}, T);
+        else
+            msgpack_pack_int64(pk, R->nr[0]);
+    }
+    hub_pack_str(pk, "line");
+    msgpack_pack_int(pk, I->line);
+}
+
+static void pack_day(msgpack_packer *pk, int y, int m, int d)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    hub_pack_str(pk, buf);
+}
+
+static void pack_months(msgpack_packer *pk, const struct period *P, int k)
+{
+    char buf[16];
+    msgpack_pack_array(pk, (uint32_t)P->nm);
+    for (int b = 0; b < P->nm; b++) {
+        month_label(P->mo0[k] + b, buf, sizeof buf);
+        hub_pack_str(pk, buf);
+    }
+}
+
+/* The pairs every reply carries: what it was computed from. */
+static uint32_t pack_head(struct run *r, msgpack_packer *pk, const unsigned char link[16])
+{
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", link[i]);
+    hub_pack_str(pk, "as_of");
+    msgpack_pack_uint64(pk, r->p->as_of);
+    hub_pack_str(pk, "chain");
+    msgpack_pack_map(pk, 2);
+    pack_kv_str(pk, "name", hub_store_chain_name(r->st));
+    pack_kv_str(pk, "link", hex);
+    hub_pack_str(pk, "indicators_digest");
+    hub_pack_str(pk, r->ind->digest);
+    hub_pack_str(pk, "from");
+    pack_day(pk, r->p->from_y, r->p->from_m, r->p->from_d);
+    hub_pack_str(pk, "to");
+    pack_day(pk, r->p->to_y, r->p->to_m, r->p->to_d);
+    hub_pack_str(pk, "area");
+    if (r->area) {
+        msgpack_pack_map(pk, 2);
+        pack_kv_str(pk, "name", r->area->name);
+        pack_kv_str(pk, "title", r->area->title);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    hub_pack_str(pk, "suppressed");
+    if (r->p->suppress)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    hub_pack_str(pk, "suppress_below");
+    msgpack_pack_int64(pk, r->ind->suppress_below);
+    return 8;
+}
+
+static uint32_t pack_report(struct run *r, msgpack_packer *pk, uint64_t *returned)
+{
+    hub_pack_str(pk, "months");
+    pack_months(pk, &r->P, 0);
+    hub_pack_str(pk, "last_year_months");
+    pack_months(pk, &r->P, 1);
+    hub_pack_str(pk, "indicators");
+    msgpack_pack_array(pk, (uint32_t)r->ind->n);
+    for (size_t i = 0; i < r->ind->n; i++)
+        pack_indicator(r, pk, i);
+    *returned = r->ind->n;
+    return 3;
+}
+
+static int event_item(void *ctx, const struct hub_stored_event *e)
+{
+    msgpack_packer *pk = ctx;
+    char occ[40], rec[40];
+    csph_time_format(e->occurred_ms, occ);
+    csph_time_format(e->received_ms, rec);
+    msgpack_pack_map(pk, 5);
+    pack_kv_str(pk, "kind", "event");
+    hub_pack_str(pk, "seq");
+    msgpack_pack_uint64(pk, e->seq);
+    hub_pack_str(pk, "type");
+    hub_pack_strn(pk, e->type, e->type_len);
+    pack_kv_str(pk, "occurred_at", occ);
+    pack_kv_str(pk, "received_at", rec);
+    return 0;
+}
+
+/* The explanation: the events, alerts or people the month's figure
+ * counted, with the figure itself (never suppressed: auditors only). */
+static uint32_t pack_explain(struct run *r, msgpack_packer *pk, uint64_t *returned,
+                             struct hub_error *err)
+{
+    const struct hub_indicator *I = &r->ind->v[r->p->explain];
+    char buf[16];
+    month_label(csph_month_ordinal(r->p->explain_y, (unsigned)r->p->explain_m), buf, sizeof buf);
+    pack_kv_str(pk, "indicator", I->name);
+    pack_kv_str(pk, "month", buf);
+    hub_pack_str(pk, "value");
+    pack_cell(pk, &r->rows[r->p->explain].c[0][r->ex_bucket], r->ind->suppress_below);
+    size_t n = r->ex.n, shown = n < CSPH_REPORT_EXPLAIN_MAX ? n : CSPH_REPORT_EXPLAIN_MAX;
+    const uint64_t *x = r->ex.v;
+    hub_pack_str(pk, "truncated");
+    if (shown < n)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    hub_pack_str(pk, "items");
+    /* people: a person (UINT64_MAX - id) then the seqs that made them count */
+    uint32_t items = 0;
+    for (size_t j = 0; j < shown; j++)
+        items += I->measure != CSPH_IND_PEOPLE || x[j] > UINT64_MAX - UINT32_MAX - 1;
+    msgpack_pack_array(pk, items);
+    const struct ralert *A = r->alerts.v;
+    for (size_t j = 0; j < shown; j++) {
+        if (I->measure == CSPH_IND_PEOPLE) {
+            if (x[j] <= UINT64_MAX - UINT32_MAX - 1)
+                continue;
+            size_t e = j + 1;
+            while (e < n && x[e] <= UINT64_MAX - UINT32_MAX - 1)
+                e++;
+            msgpack_pack_map(pk, 3);
+            pack_kv_str(pk, "kind", "person");
+            pack_kv_str(pk, "person", hub_intern_str(&r->people, (uint32_t)(UINT64_MAX - x[j])));
+            hub_pack_str(pk, "events");
+            msgpack_pack_array(pk, (uint32_t)(e - j - 1));
+            for (size_t q = j + 1; q < e; q++)
+                msgpack_pack_uint64(pk, x[q]);
+        } else if (ind_uses_alerts(I) && I->measure != CSPH_IND_DECISIONS) {
+            size_t lo = 0, hi = r->alerts.n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (A[mid].id < x[j])
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            const struct ralert *a = &A[lo];
+            char occ[40];
+            csph_time_format(a->occ_ms, occ);
+            msgpack_pack_map(pk, 8);
+            pack_kv_str(pk, "kind", "alert");
+            hub_pack_str(pk, "id");
+            msgpack_pack_uint64(pk, a->id);
+            pack_kv_str(pk, "panel", a->panel >= 0 ? r->cfg->panels[a->panel].name : "?");
+            pack_kv_str(pk, "rule", hub_intern_str(&r->rules, a->rule));
+            pack_kv_str(pk, "key", hub_intern_str(&r->keys, a->key));
+            hub_pack_str(pk, "raised_by");
+            msgpack_pack_uint64(pk, a->anchor);
+            pack_kv_str(pk, "occurred_at", occ);
+            hub_pack_str(pk, "decided_by");
+            if (a->decided_ms == NO_TIME)
+                msgpack_pack_nil(pk);
+            else
+                msgpack_pack_uint64(pk, a->decided_seq);
+        } else {
+            enum hub_err rc = hub_store_get(r->st, x[j], event_item, pk, err);
+            if (rc)
+                return 0;
+        }
+    }
+    *returned = items;
+    return 5;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static int asof_visit(void *ctx, const struct hub_stored_event *e)
+{
+    *(int64_t *)ctx = e->received_ms;
+    return 0;
+}
+
+enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
+                            const struct hub_indicators *ind, const struct hub_config *cfg,
+                            const struct hub_report_params *p, msgpack_sbuffer *out,
+                            uint32_t *npairs, uint64_t *returned, struct hub_error *err)
+{
+    struct run r = {.st = st, .ind = ind, .cfg = cfg, .p = p, .err = err};
+    enum hub_err rc = CSPH_ERR_OK;
+    uint64_t cpu0 = thread_cpu_ns();
+    unsigned char link[16];
+    MDB_txn *txn = NULL;
+    r.alerts.size = sizeof(struct ralert);
+    r.decisions.size = sizeof(struct decision);
+    r.ex.size = sizeof(uint64_t);
+    msgpack_zone_init(&r.zone, 8192);
+    period_init(&r.P, p);
+    r.area = p->area >= 0 ? &ind->areas[p->area] : NULL;
+    r.asof_ms = INT64_MIN;
+    r.ex_bucket = p->explain >= 0
+                      ? (int)(csph_month_ordinal(p->explain_y, (unsigned)p->explain_m) - r.P.mo0[0])
+                      : -1;
+    if (p->explain >= 0 && (r.ex_bucket < 0 || r.ex_bucket >= r.P.nm)) {
+        rc = hub_error_set(err, CSPH_ERR_BAD_REQUEST, "month", "the month explained must be "
+                           "within the period");
+        goto done;
+    }
+    if (p->explain >= 0 && ind->v[p->explain].measure == CSPH_IND_RATIO) {
+        const struct hub_indicator *I = &ind->v[p->explain];
+        rc = hub_error_set(err, CSPH_ERR_BAD_REQUEST, "explain", "'%s' is a ratio: explain its "
+                           "numerator '%s' and its denominator '%s'", I->name,
+                           ind->v[I->num].name, ind->v[I->den].name);
+        goto done;
+    }
+    if ((rc = hub_store_link(st, p->as_of, link, err)))
+        goto done;
+    if (p->as_of && (rc = hub_store_get(st, p->as_of, asof_visit, &r.asof_ms, err)))
+        goto done;
+    r.rows = calloc(ind->n, sizeof *r.rows);
+    r.pev = calloc(ind->n, sizeof *r.pev);
+    r.ind_rules = calloc(ind->n, sizeof *r.ind_rules);
+    if (!r.rows || !r.pev || !r.ind_rules)
+        goto nomem;
+    int64_t widest = 0;
+    for (size_t i = 0; i < ind->n; i++) {
+        const struct hub_indicator *I = &ind->v[i];
+        r.pev[i].size = sizeof(struct person_ev);
+        r.rows[i].nr[0] = r.rows[i].nr[1] =
+            I->measure == CSPH_IND_EVENTS || I->measure == CSPH_IND_ALERTS ||
+                    I->measure == CSPH_IND_DECISIONS
+                ? 0
+                : -1;
+        for (size_t k = 0; k < I->nrules; k++)
+            if ((r.ind_rules[i][k] = hub_intern_get(&r.rules, I->rules[k], strlen(I->rules[k]))) ==
+                UINT32_MAX)
+                goto nomem;
+        if (I->measure == CSPH_IND_PEOPLE && I->within_days * DAY_MS > widest)
+            widest = I->within_days * DAY_MS;
+    }
+    r.earliest_ms = r.P.from_ms[1] - widest;
+    r.latest_ms = r.P.to_ms[0];
+    if (p->explain >= 0) {
+        /* Only the events that can count for the explained month are
+         * read (for people, every one from a window before the period:
+         * whether someone counts in this month depends on the months
+         * before it); the rest of the log is passed over on its stored
+         * header. */
+        const struct hub_indicator *I = &ind->v[p->explain];
+        int64_t mo = r.P.mo0[0] + r.ex_bucket, next = mo + 1;
+        int64_t start = csph_london_day_start((int)(mo / 12), (unsigned)(mo % 12 + 1), 1);
+        int64_t end = csph_london_day_start((int)(next / 12), (unsigned)(next % 12 + 1), 1);
+        r.earliest_ms = I->measure == CSPH_IND_PEOPLE ? r.P.from_ms[0] - I->within_days * DAY_MS
+                                                      : start;
+        if (end < r.latest_ms)
+            r.latest_ms = end;
+    }
+
+    /* Pass 1: the alerts, in a read transaction of their own. */
+    int rc_lmdb = mdb_txn_begin(hub_store_env(st), NULL, MDB_RDONLY, &txn);
+    if (rc_lmdb) {
+        rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the alerts: %s",
+                           mdb_strerror(rc_lmdb));
+        goto done;
+    }
+    if ((rc = hub_queues_each_in(q, txn, alert_visit, &r, err)))
+        goto done;
+    mdb_txn_abort(txn);
+    txn = NULL;
+    if (r.fail)
+        goto nomem;
+    if (r.alerts.n && !(r.by_anchor = malloc(r.alerts.n * sizeof *r.by_anchor)))
+        goto nomem;
+    for (size_t j = 0; j < r.alerts.n; j++)
+        r.by_anchor[j] = j;
+    if (r.alerts.n)
+        qsort_r(r.by_anchor, r.alerts.n, sizeof *r.by_anchor, cmp_anchor, r.alerts.v);
+
+    /* Pass 2: the log up to as_of (read transactions of its own). */
+    if (p->as_of) {
+        int lp = log_pass(&r, err);
+        if (lp == -2) {
+            rc = err->code;
+            goto done;
+        }
+        if (lp)
+            goto nomem;
+    }
+
+    /* Figures: counts first, ratios on them last. */
+    for (size_t i = 0; i < ind->n; i++) {
+        const struct hub_indicator *I = &ind->v[i];
+        if (!wanted(&r, i))
+            continue;
+        if (I->measure == CSPH_IND_PEOPLE)
+            figure_people(&r, i);
+        else if (I->measure == CSPH_IND_DECISIONS)
+            figure_decisions(&r, i);
+        else if (ind_uses_alerts(I) && figure_alerts(&r, i))
+            goto nomem;
+        if (I->measure != CSPH_IND_RATIO)
+            figure_row(&r, i);
+    }
+    for (size_t i = 0; i < ind->n; i++)
+        if (ind->v[i].measure == CSPH_IND_RATIO)
+            figure_row(&r, i);
+    if (r.fail)
+        goto nomem;
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    *npairs = pack_head(&r, &pk, link);
+    if (p->explain >= 0) {
+        uint32_t n = pack_explain(&r, &pk, returned, err);
+        if (!n) {
+            rc = err->code;
+            goto done;
+        }
+        *npairs += n;
+    } else {
+        *npairs += pack_report(&r, &pk, returned);
+    }
+    goto done;
+nomem:
+    rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory computing the report");
+done:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (r.pev)
+        for (size_t i = 0; i < ind->n; i++)
+            free(r.pev[i].v);
+    free(r.pev);
+    free(r.rows);
+    free(r.ind_rules);
+    free(r.by_anchor);
+    free(r.alerts.v);
+    free(r.decisions.v);
+    free(r.ex.v);
+    hub_intern_free(&r.keys);
+    hub_intern_free(&r.rules);
+    hub_intern_free(&r.people);
+    msgpack_zone_destroy(&r.zone);
+    run_cpu_ns = thread_cpu_ns() - cpu0 + r.other_cpu_ns;
+    return rc;
+}
