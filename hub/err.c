@@ -31,12 +31,14 @@ const char *csph_err_message(enum csph_err e)
 }
 
 _Static_assert((int)CSPH_ERR_INTERNAL == (int)CSPH_CODE_INTERNAL &&
-                   (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY,
+                   (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY &&
+                   (int)CSPH_ERR_CONFLICT == (int)CSPH_CODE_CONFLICT,
                "the wire codes are the first of the hub's");
 
 int csph_err_is_wire(enum csph_err e)
 {
-    return e > CSPH_ERR_OK && e <= CSPH_ERR_INTERNAL;
+    int i = (int)e;
+    return i > (int)CSPH_ERR_OK && i < (int)CSPH_CODE__COUNT;
 }
 
 enum csph_err csph_error_set(struct csph_error *e, enum csph_err code,

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "decision.h"
 #include "log.h"
 #include "mpx.h"
 #include "ruleset.h"
@@ -115,6 +116,19 @@ void csph_ingest_abort(struct csph_ingest *g)
     csph_queues_txn_end(g->queues, 0);
 }
 
+/* Who decided, with the event's seq: what the workflow needs to answer a
+ * resend (decision.h). */
+static enum csph_err record_decision(struct csph_ingest *g, const msgpack_object *obj,
+                                     uint64_t id, int status, uint64_t seq,
+                                     struct csph_error *err)
+{
+    struct csph_decision d = {.seq = seq, .status = status};
+    const msgpack_object *by = csph_mp_get(obj, "by");
+    if (by && by->type == MSGPACK_OBJECT_STR)
+        snprintf(d.by, sizeof d.by, "%.*s", (int)by->via.str.size, by->via.str.ptr);
+    return csph_decision_record(g->store, id, &d, err);
+}
+
 /* What an event changes besides the rules: decisions and case updates. */
 static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_event_info *info,
                                    const msgpack_object *obj, uint64_t seq,
@@ -129,6 +143,8 @@ static enum csph_err apply_effects(struct csph_ingest *g, const struct csph_even
             return CSPH_ERR_OK;
         enum csph_err rc = csph_queues_set_status(g->queues, txn, a->via.u64,
                                                   (enum csph_alert_status)status, &panel, err);
+        if (rc == CSPH_ERR_OK)
+            rc = record_decision(g, obj, a->via.u64, status, seq, err); /* hook: decision.h */
         return rc == CSPH_ERR_NOT_FOUND ? CSPH_ERR_OK : rc;
     }
     if (info->type_len == 11 && memcmp(info->type, "timer.fired", 11) == 0) {
@@ -330,8 +346,8 @@ static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const 
 
 enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
                                        enum csph_alert_status status, const char *note,
-                                       size_t note_len, int64_t now_ms, uint64_t *seq,
-                                       struct csph_error *err)
+                                       size_t note_len, const char *by, const char *gateway,
+                                       int64_t now_ms, uint64_t *seq, struct csph_error *err)
 {
     int panel = -1;
     enum csph_err rc =
@@ -348,7 +364,8 @@ enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, note ? 4 : 3, eid, "alert.status", now_ms);
+    pack_head(&pk, 3 + (note ? 1 : 0) + (by ? 1 : 0) + (gateway ? 1 : 0), eid, "alert.status",
+              now_ms);
     csph_pack_str(&pk, "alert");
     msgpack_pack_uint64(&pk, id);
     csph_pack_str(&pk, "panel");
@@ -359,8 +376,17 @@ enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
         csph_pack_str(&pk, "note");
         csph_pack_strn(&pk, note, note_len);
     }
+    if (by) {
+        csph_pack_str(&pk, "by");
+        csph_pack_str(&pk, by);
+    }
+    if (gateway) {
+        csph_pack_str(&pk, "gateway");
+        csph_pack_str(&pk, gateway);
+    }
     /* The status is already recorded; applying the event again is a no-op
-     * (same status), which is also what re-derivation does. */
+     * (same status), which is also what re-derivation does; it records who
+     * decided (decision.h) with the event's seq. */
     return ingest_hub_event(g, now_ms, seq, err);
 }
 

@@ -51,11 +51,13 @@ enum csph_err csph_ingest_event(struct csph_ingest *g, const struct csph_event_i
 
 /* A panel's decision: record alert id's status and append the alert.status
  * event. NOT_FOUND when no such alert (nothing appended). *seq is the
- * event's seq. */
+ * event's seq. by (who decided: an identity or a person) and gateway (the
+ * gateway that acted for that person) are written when not NULL. The
+ * workflow (decision.h) is the caller's to check first. */
 enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
                                        enum csph_alert_status status, const char *note,
-                                       size_t note_len, int64_t now_ms, uint64_t *seq,
-                                       struct csph_error *err);
+                                       size_t note_len, const char *by, const char *gateway,
+                                       int64_t now_ms, uint64_t *seq, struct csph_error *err);
 
 /* Append a timer.fired event for every deadline <= now_ms (at most max);
  * the rules (overdue) escalate from them. *fired is how many. */

@@ -10,6 +10,7 @@
 
 #include "ingest.h"
 #include "csphub.h"
+#include "decision.h"
 #include "log.h"
 #include "mpx.h"
 #include "queues.h"
@@ -416,51 +417,53 @@ static enum csph_err process_ack(struct csph_server *s, struct pending *p)
     return CSPH_ERR_OK;
 }
 
-/* alert.update: a decision, recorded as an alert.status event. */
+/* alert.update: a decision, recorded as an alert.status event, when the
+ * workflow allows it (decision.h). */
 static enum csph_err process_alert_update(struct csph_server *s, struct pending *p,
                                           int64_t now_ms)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, &p->reply, msgpack_sbuffer_write);
     struct csph_error e;
-    uint64_t id = 0, seq = 0;
-    int present = 0, status = -1;
-    const char *st = NULL, *note = NULL;
-    size_t stlen = 0, note_len = 0;
+    uint64_t id = 0, seq = 0, repeat = 0;
+    int present = 0, panel = -1;
+    struct csph_decision_request dr = {.expect = -1, .by = ""};
+    const char *note = NULL;
+    size_t note_len = 0;
+    char by[CSPH_DECISION_BY_MAX + 1] = "";
     enum csph_err rc = csph_wire_u64(&p->req, "id", 1, UINT64_MAX, &id, &present, &e);
     if (!rc && !present)
         rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "id", "'id' (an alert id) is required");
     if (!rc)
-        rc = csph_wire_str(&p->req, "status", 1, 32, 1, &st, &stlen, &e);
-    if (!rc) {
-        status = csph_alert_status_parse(st, stlen);
-        if (status <= CSPH_ALERT_OPEN)
-            rc = csph_error_set(&e, CSPH_ERR_BAD_REQUEST, "status",
-                                "'status' must be acknowledged, accepted, declined or closed");
-    }
+        rc = csph_decision_parse(&p->req, s->who ? s->who->name : NULL, &dr, by, &e);
     if (!rc)
         rc = csph_wire_str(&p->req, "note", 0, 2000, 0, &note, &note_len, &e);
-    int panel;
-    if (!rc && s->who &&
-        !(rc = csph_queues_panel_of(s->queues, csph_store_txn(s->store), id, &panel, &e)) &&
+    dr.id = id;
+    dr.note_len = note_len;
+    if (!rc)
+        rc = csph_decision_admit(s->queues, s->store, &dr, &panel, &repeat, &e);
+    if ((!rc || rc == CSPH_ERR_CONFLICT || rc == CSPH_ERR_BAD_REQUEST) && panel >= 0 && s->who &&
         !csph_identity_may_panel(s->who, panel)) {
         /* Answered exactly as for an alert that does not exist: whether
          * another panel (Channel, MAPPA) has alert id is not the caller's
-         * to learn. The same words as csph_queues_panel_of's. */
+         * to learn, nor its status. The same words as csph_queues_panel_of's. */
         s->c.forbidden++;
         rc = csph_error_set(&e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                             (unsigned long long)id);
     }
-    if (!rc)
-        rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)status, note,
-                                      note_len, now_ms, &seq, &e);
+    if (!rc && repeat)
+        seq = repeat; /* a resend: recorded already, nothing written */
+    else if (!rc)
+        rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)dr.status, note,
+                                      note_len, by[0] ? by : NULL, NULL, now_ms, &seq, &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {
         csph_reply_error(&pk, &p->req.req, &e, 0);
         return CSPH_ERR_OK;
     }
-    s->c.alert_updates++;
+    if (!repeat)
+        s->c.alert_updates++;
     csph_reply_begin(&pk, &p->req.req, 1, 1);
     csph_pack_str(&pk, "seq");
     msgpack_pack_uint64(&pk, seq);
