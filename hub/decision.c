@@ -90,6 +90,8 @@ enum csph_err csph_decision_check(int current, const struct csph_decision *last,
     return CSPH_ERR_OK;
 }
 
+static int decision_parse(const MDB_val *v, struct csph_decision *d);
+
 static enum csph_err lmdb_fail(struct csph_error *err, int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
@@ -118,14 +120,8 @@ enum csph_err csph_decision_get(struct csph_store *s, MDB_txn *txn, uint64_t id,
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
     if (rc == 0)
         rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
-    if (rc == 0 && v.mv_size >= 9 && v.mv_size <= 9 + CSPH_DECISION_BY_MAX) {
-        const unsigned char *p = v.mv_data;
-        out->seq = csph_get_be64(p);
-        out->status = p[8];
-        memcpy(out->by, p + 9, v.mv_size - 9);
-        out->by[v.mv_size - 9] = 0;
+    if (rc == 0 && decision_parse(&v, out) == 0)
         *found = 1;
-    }
     mdb_cursor_close(cur);
     return rc == 0 || rc == MDB_NOTFOUND ? CSPH_ERR_OK : lmdb_fail(err, rc, "reading a decision");
 }
@@ -212,5 +208,42 @@ enum csph_err csph_decision_parse(const struct csph_request *r, const char *iden
     }
     out->by = by_buf;
     out->by_len = strlen(by_buf);
+    return CSPH_ERR_OK;
+}
+
+static int decision_parse(const MDB_val *v, struct csph_decision *d)
+{
+    if (v->mv_size < 9 || v->mv_size > 9 + CSPH_DECISION_BY_MAX)
+        return -1;
+    const unsigned char *p = v->mv_data;
+    d->seq = csph_get_be64(p);
+    d->status = p[8];
+    memcpy(d->by, p + 9, v->mv_size - 9);
+    d->by[v->mv_size - 9] = 0;
+    return 0;
+}
+
+enum csph_err csph_decision_each(MDB_txn *txn, uint64_t id, csph_decision_fn fn, void *ctx,
+                                 struct csph_error *err)
+{
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn, DECISIONS_DB, MDB_DUPSORT, &dbi);
+    if (rc == MDB_NOTFOUND)
+        return CSPH_ERR_OK;
+    if (rc)
+        return lmdb_fail(err, rc, "opening the decisions");
+    unsigned char kb[8];
+    csph_put_be64(kb, id);
+    MDB_val k = {8, kb}, v;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+        return lmdb_fail(err, rc, "reading the decisions");
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        struct csph_decision d;
+        if (decision_parse(&v, &d) == 0 && fn(ctx, &d))
+            break;
+    }
+    mdb_cursor_close(cur);
     return CSPH_ERR_OK;
 }

@@ -67,6 +67,13 @@ enum csph_err csph_decision_check(int current, const struct csph_decision *last,
  * store's environment): *found 0 when none. */
 enum csph_err csph_decision_get(struct csph_store *s, MDB_txn *txn, uint64_t id,
                                 struct csph_decision *out, int *found, struct csph_error *err);
+/* Visit every decision recorded on alert id, oldest first, in txn (any
+ * transaction of the store's environment; a read transaction that opened
+ * the database's handle must be committed, not aborted, to keep it). fn
+ * returns nonzero to stop. */
+typedef int (*csph_decision_fn)(void *ctx, const struct csph_decision *d);
+enum csph_err csph_decision_each(MDB_txn *txn, uint64_t id, csph_decision_fn fn, void *ctx,
+                                 struct csph_error *err);
 /* Record decision d on alert id in the batch's write transaction
  * (replacing the previous one). by longer than CSPH_DECISION_BY_MAX is
  * cut (the schema bounds it to that). */

@@ -9,6 +9,7 @@
 #include "mpx.h"
 #include "ruleset.h"
 #include "timefmt.h"
+#include "views.h"
 #include "wire.h"
 
 /* The index behind the log by at most CATCH_UP_INLINE events is brought
@@ -269,6 +270,9 @@ static enum csph_err run_rules(struct csph_ingest *g, const struct csph_event_in
             uint64_t id;
             rc = csph_queues_insert(g->queues, txn, &drafts[i], csph_rules_digest(g->rules), &id,
                                     err);
+            if (rc == CSPH_ERR_OK) /* hook: the person view's index (views.h) */
+                rc = csph_views_index_alert(g->store, g->cfg->panels[drafts[i].panel_index].name,
+                                            &drafts[i], id, err);
             if (rc == CSPH_ERR_OK) {
                 g->alerts_raised++;
                 LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",

@@ -226,10 +226,12 @@ int csph_identity_may(const struct csph_identity *id, enum csph_op op)
     case CSPH_ROLE_AGENCY: return op == CSPH_OP_PUBLISH;
     case CSPH_ROLE_PANEL:
         return op == CSPH_OP_FETCH || op == CSPH_OP_ACK || op == CSPH_OP_ALERTS ||
-               op == CSPH_OP_ALERT_UPDATE || op == CSPH_OP_EVIDENCE;
+               op == CSPH_OP_ALERT_UPDATE || op == CSPH_OP_EVIDENCE || op == CSPH_OP_ALERT ||
+               op == CSPH_OP_PERSON;
     case CSPH_ROLE_AUDITOR:
         return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
-               op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS;
+               op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS || op == CSPH_OP_ALERT ||
+               op == CSPH_OP_PERSON;
     case CSPH_ROLE_ADMIN: return op == CSPH_OP_STATS || op == CSPH_OP_REJECTS;
     }
     return 0;

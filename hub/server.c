@@ -20,6 +20,7 @@
 #include "store.h"
 #include "timefmt.h"
 #include "transport.h"
+#include "views.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -189,7 +190,8 @@ static int is_audited(const struct pending *p)
         return 0;
     enum csph_op op = p->req.op;
     return op == CSPH_OP_REPLAY || op == CSPH_OP_REJECTS || op == CSPH_OP_ALERTS ||
-           op == CSPH_OP_EVIDENCE || op == CSPH_OP_FETCH;
+           op == CSPH_OP_EVIDENCE || op == CSPH_OP_FETCH || op == CSPH_OP_ALERT ||
+           op == CSPH_OP_PERSON;
 }
 
 /* security curve: an agency publishes only its listed types, under its own
@@ -478,6 +480,8 @@ static enum csph_err reply_rejects(struct csph_server *s, msgpack_packer *pk,
                                    const struct csph_request *r, struct csph_error *e);
 static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
                                   const struct csph_request *r, struct csph_error *e);
+static enum csph_err reply_view(struct csph_server *s, msgpack_packer *pk,
+                                const struct csph_request *r, struct csph_error *e);
 static enum csph_err reply_evidence(struct csph_server *s, msgpack_packer *pk,
                                     const struct csph_request *r, struct csph_error *e);
 static int handle_fetch(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t *f, int n,
@@ -498,6 +502,8 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, &p->req, &e); break;
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, &p->req, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, &p->req, &e); break;
+    case CSPH_OP_ALERT:
+    case CSPH_OP_PERSON: rc = reply_view(s, &pk, &p->req, &e); break;
     default:
         if (handle_fetch(s, &p->tk, p->frames, p->nframes, &p->req, &e, &rc)) {
             p->held = 1; /* answered when an alert arrives or the wait ends */
@@ -1424,38 +1430,26 @@ static int handle_fetch(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t
     return 1;
 }
 
+/* alerts, alert, person: the coordinator's views (views.h), built from
+ * an explicit request context. */
+static enum csph_err reply_view(struct csph_server *s, msgpack_packer *pk,
+                                const struct csph_request *r, struct csph_error *e)
+{
+    struct csph_views_req v = {.queues = s->queues, .store = s->store, .cfg = s->cfg,
+                               .who = s->who, .room = reply_room(s, r),
+                               .now_ms = csph_clock_now_ms(s->clock)};
+    enum csph_err rc = r->op == CSPH_OP_ALERT    ? csph_views_alert(&v, r, pk, e)
+                       : r->op == CSPH_OP_PERSON ? csph_views_person(&v, r, pk, e)
+                                                 : csph_views_alerts(&v, r, pk, e);
+    s->c.forbidden += v.refused ? 1 : 0;
+    s->last_count = v.returned;
+    return rc;
+}
+
 static enum csph_err reply_alerts(struct csph_server *s, msgpack_packer *pk,
                                   const struct csph_request *r, struct csph_error *e)
 {
-    int panel, status = -1;
-    uint64_t after = 0, max = 100, last = 0;
-    const char *st = NULL;
-    size_t stlen = 0;
-    uint32_t count = 0;
-    int end = 1;
-    enum csph_err rc = panel_arg(s, r, &panel, e);
-    if (!rc)
-        rc = csph_wire_str(r, "status", 1, 32, 0, &st, &stlen, e);
-    if (!rc && st && (status = csph_alert_status_parse(st, stlen)) < 0)
-        rc = csph_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
-                            "'status' must be open, acknowledged, accepted, declined or closed");
-    if (!rc)
-        rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e);
-    if (!rc)
-        rc = csph_wire_u64(r, "max", 1, 1000, &max, NULL, e);
-    if (rc)
-        return rc;
-    msgpack_packer ipk;
-    s->scratch2.size = 0;
-    msgpack_packer_init(&ipk, &s->scratch2, msgpack_sbuffer_write);
-    /* Restricted panels' evidence is for the auditor only. */
-    int full = s->who && s->who->role == CSPH_ROLE_AUDITOR;
-    if ((rc = csph_queues_list(s->queues, panel, status, after, (uint32_t)max, full,
-                               reply_room(s, r), &ipk, &count, &last, &end, e)))
-        return rc;
-    s->last_count = count;
-    pack_list(pk, &r->req, "alerts", &s->scratch2, count, 1, last, end);
-    return CSPH_ERR_OK;
+    return reply_view(s, pk, r, e);
 }
 
 /* evidence: the rest of an alert whose evidence did not fit in one reply
@@ -1533,6 +1527,8 @@ static void handle_read(struct csph_server *s, struct csph_ticket *tk, zmq_msg_t
     case CSPH_OP_REJECTS: rc = reply_rejects(s, &pk, r, &e); break;
     case CSPH_OP_ALERTS: rc = reply_alerts(s, &pk, r, &e); break;
     case CSPH_OP_EVIDENCE: rc = reply_evidence(s, &pk, r, &e); break;
+    case CSPH_OP_ALERT:
+    case CSPH_OP_PERSON: rc = reply_view(s, &pk, r, &e); break;
     case CSPH_OP_FETCH:
         if (handle_fetch(s, tk, f, n, r, &e, &rc))
             return; /* held: answered when an alert arrives or the wait ends */
@@ -1760,6 +1756,26 @@ static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
     csph_store_index_settle(s->store); /* rare: no need to hold it */
     LOG_INFO("rules", "rule set %s recorded in the log (rules.loaded, seq %llu)", now,
              (unsigned long long)seq);
+    return CSPH_ERR_OK;
+}
+
+/* The person view's index of alerts (views.h), built once for a data
+ * directory older than it. */
+static enum csph_err backfill_views(struct csph_server *s, struct csph_error *err)
+{
+    uint64_t n = 0;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, err);
+    if (rc)
+        return rc;
+    if ((rc = csph_views_backfill(s->store, s->queues, &n, err))) {
+        csph_ingest_abort(&s->ingest);
+        return rc;
+    }
+    if ((rc = csph_ingest_commit(&s->ingest, err)))
+        return rc;
+    if (n)
+        LOG_INFO("views", "%llu alerts indexed by person for the person view",
+                 (unsigned long long)n);
     return CSPH_ERR_OK;
 }
 
@@ -2078,6 +2094,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
     if (rc)
         goto fail;
     if ((rc = record_rules(s, err)))
+        goto fail;
+    if ((rc = backfill_views(s, err))) /* hook: views.h */
         goto fail;
     uint64_t filled;
     if ((rc = csph_ingest_backfill(&s->ingest, &filled, err)))

@@ -22,9 +22,12 @@ static const char *const op_keys[CSPH_OP__COUNT][10] = {
     [CSPH_OP_REJECTS] = {"after", "max", NULL},
     [CSPH_OP_FETCH] = {"panel", "consumer", "max", "wait_ms", NULL},
     [CSPH_OP_ACK] = {"panel", "consumer", "upto", NULL},
-    [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", NULL},
+    [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", "priority", "rule", "person",
+                        "overdue", NULL},
     [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", "by", "expect", NULL},
     [CSPH_OP_EVIDENCE] = {"id", "after", "max", NULL},
+    [CSPH_OP_ALERT] = {"id", NULL},
+    [CSPH_OP_PERSON] = {"ref", "after", "max", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -32,7 +35,7 @@ static const char *const op_keys[CSPH_OP__COUNT][10] = {
 static const char *const known_keys[] = {
     "op",    "req",   "event",  "events", "after", "until",    "since",   "till", "types",
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
-    "by",    "expect",
+    "by",    "expect", "priority", "rule", "overdue", "ref",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 

@@ -27,7 +27,9 @@
     X(ACK, "ack")                                                              \
     X(ALERTS, "alerts")                                                        \
     X(ALERT_UPDATE, "alert.update")                                            \
-    X(EVIDENCE, "evidence")
+    X(EVIDENCE, "evidence")                                                    \
+    X(ALERT, "alert")                                                          \
+    X(PERSON, "person")
 
 enum csph_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

@@ -1,0 +1,75 @@
+/* views.h: what a coordinator reads (PROTOCOL.md 5): a panel's queue
+ * filtered and paged on the hub (`alerts`), one alert with its decisions
+ * (`alert`), and a person's case view (`person`): the alerts on the
+ * caller's panels keyed on a person reference, and the events that are
+ * their evidence, nothing else.
+ *
+ * The person view reads an index of its own, `person_alerts` in the
+ * store's environment: panel \0 key value -> alert ids, written in the
+ * batch's transaction when an alert is raised (csph_views_index_alert),
+ * and built once from the queues for a data directory older than it
+ * (csph_views_backfill). Never a scan of the log.
+ *
+ * Each reply is built from an explicit request context: the caller says
+ * who asks (NULL in security none), and gets back how many records were
+ * returned (for audit.access) and whether a panel was refused. Knows no
+ * sockets. */
+#ifndef CSPH_VIEWS_H
+#define CSPH_VIEWS_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "queues.h"
+#include "rules.h"
+#include "security.h"
+#include "store.h"
+#include "wire.h"
+
+/* Alerts examined at most per `alerts` reply when a filter other than
+ * status is given: a filter that matches little still answers at once
+ * (end: false, next: the last alert examined). */
+#define CSPH_VIEWS_SCAN_MAX 100000
+/* A person view lists at most this many alerts. */
+#define CSPH_VIEWS_PERSON_ALERTS_MAX 500
+
+struct csph_views_req {
+    struct csph_queues *queues;
+    struct csph_store *store;
+    const struct csph_config *cfg;
+    const struct csph_identity *who; /* the caller; NULL in security none */
+    size_t room;                     /* bytes the reply's lists may take */
+    int64_t now_ms;
+    /* out */
+    uint32_t returned;  /* records returned (audit.access) */
+    int refused;        /* a panel the caller may not read was asked for */
+};
+
+/* {op: alerts, panel, status?, priority?, rule?, person?, overdue?, after?,
+ * max?} -> {alerts, next, end}. */
+enum csph_err csph_views_alerts(struct csph_views_req *v, const struct csph_request *r,
+                                msgpack_packer *pk, struct csph_error *err);
+/* {op: alert, id} -> {alert, decisions: [{seq, at, status, by?, gateway?,
+ * note?}]}. NOT_FOUND for an alert on a panel the caller may not read, in
+ * the words used for one that does not exist. */
+enum csph_err csph_views_alert(struct csph_views_req *v, const struct csph_request *r,
+                               msgpack_packer *pk, struct csph_error *err);
+/* {op: person, ref, after?, max?} -> {ref, alerts, events: [{seq,
+ * received_at, event}], next, end}. */
+enum csph_err csph_views_person(struct csph_views_req *v, const struct csph_request *r,
+                                msgpack_packer *pk, struct csph_error *err);
+
+/* Index alert id (draft d, on panel) under each of its key's text values,
+ * in the batch's write transaction. */
+enum csph_err csph_views_index_alert(struct csph_store *s, const char *panel,
+                                     const struct csph_alert_draft *d, uint64_t id,
+                                     struct csph_error *err);
+/* Build person_alerts from the queues when this data directory has never
+ * had it, in the batch's write transaction (csph_ingest_begin'd). *indexed
+ * is how many alerts were indexed (0 when it was there already). */
+enum csph_err csph_views_backfill(struct csph_store *s, struct csph_queues *q, uint64_t *indexed,
+                                  struct csph_error *err);
+
+#endif
