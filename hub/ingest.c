@@ -439,7 +439,7 @@ enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t
 }
 
 enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
-                                const char *op, const char *query, size_t query_len,
+                                const char *gateway, const char *op, const char *query, size_t query_len,
                                 uint64_t returned, int64_t now_ms, struct csph_error *err)
 {
     char eid[64];
@@ -455,10 +455,14 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, cut ? 6 : 5, eid, "audit.access", now_ms);
+    pack_head(&pk, 5 + (cut ? 1 : 0) + (gateway ? 1 : 0), eid, "audit.access", now_ms);
     if (cut) {
         csph_pack_str(&pk, "query_truncated");
         msgpack_pack_true(&pk);
+    }
+    if (gateway) {
+        csph_pack_str(&pk, "gateway");
+        csph_pack_str(&pk, gateway);
     }
     csph_pack_str(&pk, "identity");
     csph_pack_str(&pk, identity);

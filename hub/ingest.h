@@ -64,13 +64,14 @@ enum csph_err csph_ingest_alert_update(struct csph_ingest *g, uint64_t id,
 enum csph_err csph_ingest_fire_due(struct csph_ingest *g, int64_t now_ms, size_t max,
                                    size_t *fired, struct csph_error *err);
 
-/* Record a read: an audit.access event (who, role, op, the query as text,
- * how many records were returned). A query over CSPH_AUDIT_QUERY_MAX bytes
+/* Record a read: an audit.access event (who, role, the gateway that acted
+ * for them when not NULL, op, the query as text, how many records were
+ * returned). A query over CSPH_AUDIT_QUERY_MAX bytes
  * is cut there (at a character's edge) and the record says
  * query_truncated: true. */
 #define CSPH_AUDIT_QUERY_MAX 4096
 enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, const char *role,
-                                const char *op, const char *query, size_t query_len,
+                                const char *gateway, const char *op, const char *query, size_t query_len,
                                 uint64_t returned, int64_t now_ms, struct csph_error *err);
 
 /* Bring the index (idempotency entries and rule state, in index.mdb) level

@@ -8,13 +8,23 @@
 #include <zmq.h>
 
 #include "csphub.h"
+#include "people.h"
 #include "yamlx.h"
 
-static const char *const role_names[] = {"agency", "panel", "auditor", "admin"};
+static const char *const role_names[CSPH_ROLE__COUNT] = {"agency", "panel", "auditor", "admin",
+                                                         "gateway"};
 
 const char *csph_role_name(enum csph_role r)
 {
-    return (unsigned)r < 4 ? role_names[r] : "?";
+    return (unsigned)r < CSPH_ROLE__COUNT ? role_names[r] : "?";
+}
+
+int csph_role_parse(const char *s, size_t len)
+{
+    for (int i = 0; i < CSPH_ROLE__COUNT; i++)
+        if (strlen(role_names[i]) == len && !memcmp(role_names[i], s, len))
+            return i;
+    return -1;
 }
 
 void csph_identities_free(struct csph_identities *ids)
@@ -22,6 +32,9 @@ void csph_identities_free(struct csph_identities *ids)
     free(ids->v);
     ids->v = NULL;
     ids->n = 0;
+    free(ids->people);
+    ids->people = NULL;
+    ids->npeople = 0;
 }
 
 /* Who may connect is decided by the identity file and the public key
@@ -108,23 +121,29 @@ static enum csph_err read_client(struct csph_yaml *y, yaml_node_t *item,
     snprintf(id->name, sizeof id->name, "%s", s);
     n = csph_yaml_get(y, item, "role");
     int role = -1;
-    for (int i = 0; n && csph_yaml_scalar(n) && i < 4; i++)
+    for (int i = 0; n && csph_yaml_scalar(n) && i < CSPH_ROLE__COUNT; i++)
         if (!strcmp(csph_yaml_scalar(n), role_names[i]))
             role = i;
     if (role < 0)
         return csph_yaml_fail(y, n ? n : item, err,
-                              "client '%s' needs a role: agency, panel, auditor or admin", id->name);
+                              "client '%s' needs a role: agency, panel, auditor, admin or gateway",
+                              id->name);
     id->role = (enum csph_role)role;
     if ((rc = read_key(y, item, id, err)))
         return rc;
     yaml_node_t *types = csph_yaml_get(y, item, "types"), *panels = csph_yaml_get(y, item, "panels");
     if (types && id->role != CSPH_ROLE_AGENCY)
         return csph_yaml_fail(y, types, err, "only an agency lists types");
-    if (panels && id->role != CSPH_ROLE_PANEL)
-        return csph_yaml_fail(y, panels, err, "only a panel member lists panels");
+    if (panels && id->role != CSPH_ROLE_PANEL && id->role != CSPH_ROLE_GATEWAY)
+        return csph_yaml_fail(y, panels, err, "only a panel member or a gateway lists panels");
     if (id->role == CSPH_ROLE_AGENCY && !csph_yaml_seq_len(types))
         return csph_yaml_fail(y, types ? types : item, err,
                               "agency '%s' must list the event types it may publish (types: [...])",
+                              id->name);
+    if (id->role == CSPH_ROLE_GATEWAY && !csph_yaml_seq_len(panels))
+        return csph_yaml_fail(y, panels ? panels : item, err,
+                              "gateway '%s' must list the panels it may act on (panels: [...]): "
+                              "they bound the people it acts for",
                               id->name);
     if (id->role == CSPH_ROLE_PANEL && !csph_yaml_seq_len(panels))
         return csph_yaml_fail(y, panels ? panels : item, err,
@@ -191,6 +210,7 @@ enum csph_err csph_identities_load(struct csph_identities *out, const char *path
         }
         ids.n++;
     }
+    rc = csph_people_read(&y, root, cfg, &ids, err); /* hook: people.h */
 done:
     csph_yaml_free(&y);
     if (rc)
@@ -233,6 +253,9 @@ int csph_identity_may(const struct csph_identity *id, enum csph_op op)
                op == CSPH_OP_EVIDENCE || op == CSPH_OP_STATS || op == CSPH_OP_ALERT ||
                op == CSPH_OP_PERSON;
     case CSPH_ROLE_ADMIN: return op == CSPH_OP_STATS || op == CSPH_OP_REJECTS;
+    /* On its own a gateway only holds the fetches that tell it of new
+     * alerts; everything else it does as a person (people.h). */
+    case CSPH_ROLE_GATEWAY: return op == CSPH_OP_FETCH || op == CSPH_OP_ACK;
     }
     return 0;
 }
@@ -249,7 +272,11 @@ int csph_identity_may_publish(const struct csph_identity *id, const char *type, 
 
 int csph_identity_may_panel(const struct csph_identity *id, int panel)
 {
+    /* A person a gateway acts for: never beyond the gateway's panels. */
+    if (id->gateway[0] && (panel < 0 || !(id->gateway_panels >> panel & 1)))
+        return 0;
     if (id->role == CSPH_ROLE_AUDITOR)
         return 1;
-    return id->role == CSPH_ROLE_PANEL && panel >= 0 && (id->panels >> panel & 1);
+    return (id->role == CSPH_ROLE_PANEL || id->role == CSPH_ROLE_GATEWAY) && panel >= 0 &&
+           (id->panels >> panel & 1);
 }

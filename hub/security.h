@@ -17,7 +17,18 @@
 #include "err.h"
 #include "wire.h"
 
-enum csph_role { CSPH_ROLE_AGENCY, CSPH_ROLE_PANEL, CSPH_ROLE_AUDITOR, CSPH_ROLE_ADMIN };
+/* A gateway (the coordinators' console) acts for people listed in the
+ * identity file (people.h): see csph_people_delegate. */
+enum csph_role {
+    CSPH_ROLE_AGENCY,
+    CSPH_ROLE_PANEL,
+    CSPH_ROLE_AUDITOR,
+    CSPH_ROLE_ADMIN,
+    CSPH_ROLE_GATEWAY
+};
+#define CSPH_ROLE__COUNT 5
+/* The role named s (len bytes), or -1. */
+int csph_role_parse(const char *s, size_t len);
 const char *csph_role_name(enum csph_role r);
 
 #define CSPH_MAX_TYPES 64
@@ -30,11 +41,19 @@ struct csph_identity {
     uint64_t panels; /* bit i: may read config panel i (role panel) */
     char types[CSPH_MAX_TYPES][65]; /* role agency: the types it may publish */
     size_t ntypes;
+    /* A person a gateway acts for (people.h): the gateway's name ("" for
+     * anyone else) and its panels, which bound the person's. */
+    char gateway[65];
+    uint64_t gateway_panels;
 };
+
+struct csph_person;
 
 struct csph_identities {
     struct csph_identity *v;
     size_t n;
+    struct csph_person *people; /* the identity file's people: (people.h) */
+    size_t npeople;
 };
 
 /* Load the identity file (YAML). panels name the configured panels. Fails

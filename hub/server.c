@@ -13,6 +13,7 @@
 #include "decision.h"
 #include "log.h"
 #include "mpx.h"
+#include "people.h"
 #include "queues.h"
 #include "rules.h"
 #include "schema.h"
@@ -80,6 +81,7 @@ struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
     const struct csph_identity *who; /* curve: the sender; NULL in none mode */
+    struct csph_identity as_id;      /* the person a gateway acts for (who = &as_id) */
     int held;                        /* a fetch now waiting: no reply yet */
     size_t held_at;                  /* ... at this index of s->fetches */
     struct csph_ticket tk;           /* who the reply is charged to */
@@ -457,7 +459,9 @@ static enum csph_err process_alert_update(struct csph_server *s, struct pending 
         seq = repeat; /* a resend: recorded already, nothing written */
     else if (!rc)
         rc = csph_ingest_alert_update(&s->ingest, id, (enum csph_alert_status)dr.status, note,
-                                      note_len, by[0] ? by : NULL, NULL, now_ms, &seq, &e);
+                                      note_len, by[0] ? by : NULL,
+                                      s->who && s->who->gateway[0] ? s->who->gateway : NULL,
+                                      now_ms, &seq, &e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {
@@ -521,7 +525,8 @@ static enum csph_err process_audited_read(struct csph_server *s, struct pending 
     if (csph_msgpack_to_json(zmq_msg_data(body), zmq_msg_size(body), 0, &query) != 0)
         query = NULL;
     rc = csph_ingest_audit(&s->ingest, p->who->name, csph_role_name(p->who->role),
-                           csph_op_name(p->req.op), query ? query : "", query ? strlen(query) : 0,
+                           p->who->gateway[0] ? p->who->gateway : NULL, csph_op_name(p->req.op),
+                           query ? query : "", query ? strlen(query) : 0,
                            rc ? 0 : s->last_count, now_ms, &e);
     free(query);
     if (rc == CSPH_ERR_OK)
@@ -1562,10 +1567,27 @@ static int authorise_request(struct csph_server *s, struct pending *p)
     if (!p->who)
         csph_error_set(&e, CSPH_ERR_FORBIDDEN, NULL,
                        "this client's key is no longer in the hub's identity file");
+    else if (csph_people_delegate(&s->ids, &p->req, &p->who, &p->as_id, &e))
+        ; /* hook: a gateway acting for a person (people.h); e says why not */
     else if (!csph_identity_may(p->who, p->req.op))
         csph_error_set(&e, CSPH_ERR_FORBIDDEN, "op", "identity '%s' (role %s) may not use op '%s'",
                        p->who->name, csph_role_name(p->who->role), csph_op_name(p->req.op));
     else
+        return 1;
+    s->c.forbidden++;
+    reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
+                p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
+    close_frames(p->frames, p->nframes);
+    return 0;
+}
+
+/* security none: nobody is a gateway, so a request naming a person
+ * (`as`) is refused. Returns 0 when refused (and answered). */
+static int refuse_as(struct csph_server *s, struct pending *p)
+{
+    struct csph_error e;
+    const struct csph_identity *none = NULL;
+    if (!csph_people_delegate(&s->ids, &p->req, &none, &p->as_id, &e))
         return 1;
     s->c.forbidden++;
     reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -1618,6 +1640,10 @@ static void pending_move(struct csph_server *s, struct pending *to, struct pendi
     to->nframes = from->nframes;
     from->nframes = 0;
     to->who = from->who;
+    if (from->who == &from->as_id) { /* a person a gateway acts for */
+        to->as_id = from->as_id;
+        to->who = &to->as_id;
+    }
     to->tk = from->tk;
     to->held = 0;
     zmq_msg_t *body = &to->frames[to->nframes - 1];
@@ -1671,11 +1697,15 @@ static void on_ready(struct csph_zsock *z)
         }
         p->who = NULL;
         p->held = 0;
-        if (s->cfg->security == CSPH_SECURITY_CURVE && !authorise_request(s, p))
+        if (s->cfg->security == CSPH_SECURITY_CURVE ? !authorise_request(s, p)
+                                                    : !refuse_as(s, p))
             continue;
-        if (conn && p->who)
-            (void)csph_transport_set_account(s->transport, conn, p->who->name,
-                                             strlen(p->who->name));
+        if (conn && p->who) {
+            /* Backlogs are the connection's identity's (a gateway's, not
+             * the person's it acts for). */
+            const char *acct = p->who->gateway[0] ? p->who->gateway : p->who->name;
+            (void)csph_transport_set_account(s->transport, conn, acct, strlen(acct));
+        }
         /* Every request, read or write, is refused while its own client (or
          * identity) has too many replies it has not read: the client that
          * does not read is answered busy, never the others. */
