@@ -15,6 +15,7 @@ static const char backfilled_key[] = "\0person_alerts v1";
 #define DECISIONS_MAX 1000
 #define PERSON_EVENTS_DEFAULT 1000
 #define PERSON_EVENTS_MAX 10000
+#define ALERT_EVENTS_DEFAULT 100
 /* What a {seq, received_at, event} entry adds to the event's bytes. */
 #define EVENT_ENTRY_OVERHEAD 64
 
@@ -164,6 +165,36 @@ enum csph_err csph_views_alerts(struct csph_views_req *v, const struct csph_requ
     return rc;
 }
 
+struct event_pack {
+    msgpack_packer *pk;
+    msgpack_sbuffer *buf;
+    size_t room;
+    int packed;
+};
+
+static int pack_event(void *ctx, const struct csph_stored_event *ev)
+{
+    struct event_pack *c = ctx;
+    char when[32];
+    int wl = csph_time_format(ev->received_ms, when);
+    msgpack_pack_map(c->pk, 3);
+    csph_pack_str(c->pk, "seq");
+    msgpack_pack_uint64(c->pk, ev->seq);
+    csph_pack_str(c->pk, "received_at");
+    csph_pack_strn(c->pk, when, (size_t)wl);
+    csph_pack_str(c->pk, "event");
+    csph_pack_raw(c->pk, ev->bytes, ev->len);
+    c->packed = 1;
+    return 0;
+}
+
+/* Only for the size check before packing. */
+static int event_len(void *ctx, const struct csph_stored_event *ev)
+{
+    *(size_t *)ctx = ev->len;
+    return 0;
+}
+
 /* ---- alert: one alert and its decisions ---------------------------------- */
 
 struct decisions {
@@ -229,19 +260,30 @@ static int pack_decision_event(void *ctx, const struct csph_stored_event *ev)
 enum csph_err csph_views_alert(struct csph_views_req *v, const struct csph_request *r,
                                msgpack_packer *pk, struct csph_error *err)
 {
-    uint64_t id = 0;
-    int present = 0, panel = -1;
+    uint64_t id = 0, after = 0, max = ALERT_EVENTS_DEFAULT;
+    int present = 0, panel = -1, events = 0;
     enum csph_err rc = csph_wire_u64(r, "id", 1, UINT64_MAX, &id, &present, err);
     if (!rc && !present)
         rc = csph_error_set(err, CSPH_ERR_BAD_REQUEST, "id", "'id' (an alert id) is required");
+    const msgpack_object *ev = rc ? NULL : csph_mp_get(&r->root, "events");
+    if (ev && ev->type != MSGPACK_OBJECT_BOOLEAN)
+        rc = csph_error_set(err, CSPH_ERR_BAD_REQUEST, "events", "'events' must be true or false");
+    else if (ev)
+        events = ev->via.boolean;
+    if (!rc)
+        rc = csph_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, err);
+    if (!rc)
+        rc = csph_wire_u64(r, "max", 1, PERSON_EVENTS_MAX, &max, NULL, err);
     if (rc)
         return rc;
-    msgpack_sbuffer a, ds;
+    msgpack_sbuffer a, ds, es;
     msgpack_sbuffer_init(&a);
     msgpack_sbuffer_init(&ds);
-    msgpack_packer apk, dpk;
+    msgpack_sbuffer_init(&es);
+    msgpack_packer apk, dpk, epk;
     msgpack_packer_init(&apk, &a, msgpack_sbuffer_write);
     msgpack_packer_init(&dpk, &ds, msgpack_sbuffer_write);
+    msgpack_packer_init(&epk, &es, msgpack_sbuffer_write);
     struct decisions d = {calloc(DECISIONS_MAX, sizeof *d.v), 0};
     MDB_txn *txn = NULL;
     if (!d.v) {
@@ -277,17 +319,60 @@ enum csph_err csph_views_alert(struct csph_views_req *v, const struct csph_reque
             c.packed)
             packed++;
     }
-    v->returned = 1 + packed;
-    csph_reply_begin(pk, &r->req, 1, 2);
+    /* The evidence events, readable: as the alert's queue shows its
+     * evidence (none on a restricted panel, but to an auditor). */
+    uint32_t nevents = 0;
+    uint64_t next = after;
+    int end = 1;
+    if (events) {
+        struct csph_alert_brief b = {0};
+        if (with_note && (rc = csph_queues_alert_brief(v->queues, NULL, id, &b, err)))
+            goto out;
+        size_t room = v->room > a.size + ds.size ? (v->room - a.size - ds.size) : 0;
+        for (uint64_t i = after; i < b.nevidence && nevents < max; i++) {
+            size_t len = 0;
+            struct csph_error why;
+            if (csph_store_get(v->store, b.evidence[i], event_len, &len, &why) != CSPH_ERR_OK) {
+                next = i + 1;
+                continue;
+            }
+            if (nevents && es.size + len + EVENT_ENTRY_OVERHEAD > room)
+                break;
+            struct event_pack c = {&epk, &es, room, 0};
+            if ((rc = csph_store_get(v->store, b.evidence[i], pack_event, &c, err))) {
+                csph_alert_brief_free(&b);
+                goto out;
+            }
+            nevents++;
+            next = i + 1;
+        }
+        end = next >= b.nevidence;
+        csph_alert_brief_free(&b);
+    }
+    v->returned = 1 + packed + nevents;
+    csph_reply_begin(pk, &r->req, 1, events ? 5 : 2);
     csph_pack_str(pk, "alert");
     csph_pack_raw(pk, a.data, a.size);
     csph_pack_str(pk, "decisions");
     msgpack_pack_array(pk, packed);
     csph_pack_raw(pk, ds.data, ds.size);
+    if (events) {
+        csph_pack_str(pk, "events");
+        msgpack_pack_array(pk, nevents);
+        csph_pack_raw(pk, es.data, es.size);
+        csph_pack_str(pk, "next");
+        msgpack_pack_uint64(pk, next);
+        csph_pack_str(pk, "end");
+        if (end)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
 out:
     free(d.v);
     msgpack_sbuffer_destroy(&a);
     msgpack_sbuffer_destroy(&ds);
+    msgpack_sbuffer_destroy(&es);
     return rc;
 }
 
@@ -352,36 +437,6 @@ static enum csph_err person_alert_ids(struct csph_store *s, const char *panel, c
     }
     mdb_txn_commit(txn);
     return CSPH_ERR_OK;
-}
-
-struct event_pack {
-    msgpack_packer *pk;
-    msgpack_sbuffer *buf;
-    size_t room;
-    int packed;
-};
-
-static int pack_event(void *ctx, const struct csph_stored_event *ev)
-{
-    struct event_pack *c = ctx;
-    char when[32];
-    int wl = csph_time_format(ev->received_ms, when);
-    msgpack_pack_map(c->pk, 3);
-    csph_pack_str(c->pk, "seq");
-    msgpack_pack_uint64(c->pk, ev->seq);
-    csph_pack_str(c->pk, "received_at");
-    csph_pack_strn(c->pk, when, (size_t)wl);
-    csph_pack_str(c->pk, "event");
-    csph_pack_raw(c->pk, ev->bytes, ev->len);
-    c->packed = 1;
-    return 0;
-}
-
-/* Only for the size check before packing. */
-static int event_len(void *ctx, const struct csph_stored_event *ev)
-{
-    *(size_t *)ctx = ev->len;
-    return 0;
 }
 
 enum csph_err csph_views_person(struct csph_views_req *v, const struct csph_request *r,

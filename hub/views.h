@@ -51,8 +51,10 @@ struct csph_views_req {
  * max?} -> {alerts, next, end}. */
 enum csph_err csph_views_alerts(struct csph_views_req *v, const struct csph_request *r,
                                 msgpack_packer *pk, struct csph_error *err);
-/* {op: alert, id} -> {alert, decisions: [{seq, at, status, by?, gateway?,
- * note?}]}. NOT_FOUND for an alert on a panel the caller may not read, in
+/* {op: alert, id, events?, after?, max?} -> {alert, decisions: [{seq, at,
+ * status, by?, gateway?, note?}]} and, with events: true, the evidence
+ * events from position after (at most max): {events: [{seq, received_at,
+ * event}], next, end}. NOT_FOUND for an alert on a panel the caller may not read, in
  * the words used for one that does not exist. */
 enum csph_err csph_views_alert(struct csph_views_req *v, const struct csph_request *r,
                                msgpack_packer *pk, struct csph_error *err);

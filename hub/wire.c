@@ -26,7 +26,7 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
                         "overdue", "as", NULL},
     [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", "by", "expect", "as", NULL},
     [CSPH_OP_EVIDENCE] = {"id", "after", "max", "as", NULL},
-    [CSPH_OP_ALERT] = {"id", "as", NULL},
+    [CSPH_OP_ALERT] = {"id", "events", "after", "max", "as", NULL},
     [CSPH_OP_PERSON] = {"ref", "after", "max", "as", NULL},
 };
 
@@ -35,7 +35,7 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
 static const char *const known_keys[] = {
     "op",    "req",   "event",  "events", "after", "until",    "since",   "till", "types",
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
-    "by",    "expect", "priority", "rule", "overdue", "ref",  "as",
+    "by",    "expect", "priority", "rule", "overdue", "ref",  "as", "events",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 
