@@ -1,0 +1,236 @@
+/* csphub-web: the coordinators' web console (docs/console.md). Serves the
+ * pages, or manages the local accounts (user add|disable|reset). */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accounts.h"
+#include "console.h"
+
+#ifndef CSPH_WEB_STATIC_DIR
+#define CSPH_WEB_STATIC_DIR "web/static"
+#endif
+
+static const char usage[] =
+    "usage: csphub-web [--listen ADDR:PORT] [--hub ENDPOINT] [--key console.key --server-key "
+    "hub.pub]\n"
+    "                  [--accounts FILE] [--panels a,b] [--idle-timeout MIN] "
+    "[--behind-tls-proxy]\n"
+    "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
+    "FILE]\n"
+    "       csphub-web user disable NAME [--accounts FILE]\n"
+    "       csphub-web user reset NAME [--accounts FILE]\n";
+
+static const char help[] =
+    "\n"
+    "The coordinators' web console for a csphub hub: a panel's queue with\n"
+    "filters, an alert with its evidence and decisions, a person's case view,\n"
+    "decisions recorded in the person's name, new alerts shown without a\n"
+    "reload. It talks to the hub as its own gateway identity and names the\n"
+    "signed-in person in every request: the hub decides what they may see.\n"
+    "\n"
+    "Serving:\n"
+    "  --listen ADDR:PORT   where to listen (default 127.0.0.1:7480). Plain HTTP is\n"
+    "                       served on a loopback address only; anywhere else needs\n"
+    "                       --behind-tls-proxy (a reverse proxy terminates HTTPS)\n"
+    "  --hub ENDPOINT       the hub (default $CSPHUB_HUB or tcp://127.0.0.1:7450)\n"
+    "  --key FILE           the console's key (csphub keygen console); with\n"
+    "  --server-key FILE    the hub's public key, for security curve. Default\n"
+    "                       $CSPHUB_KEY and $CSPHUB_SERVER_KEY\n"
+    "  --accounts FILE      the local accounts (default csphub-web.accounts, mode 0600)\n"
+    "  --panels a,b         the panels the console shows (default: those of every\n"
+    "                       account); list the gateway's panels of the identity file\n"
+    "  --idle-timeout MIN   sign out after MIN minutes unused (default 30)\n"
+    "  --behind-tls-proxy   cookies Secure, HSTS sent; allows a non-loopback address\n"
+    "  --static DIR         the style and script it serves (default: the build's)\n"
+    "\n"
+    "Accounts (the password is read from standard input, one line, 10+ chars):\n"
+    "  user add NAME --role R [--panels a,b]   a new account; R is panel, auditor\n"
+    "                       or admin, as the hub's people: list says (the hub decides)\n"
+    "  user disable NAME    no more sign-ins; sessions end at their next request\n"
+    "  user reset NAME      a new password (and enabled again)\n"
+    "\n"
+    "Examples:\n"
+    "  echo 'a long passphrase' | csphub-web user add ann.smith --role panel --panels marac\n"
+    "  csphub-web --key keys/console.key --server-key keys/hub.pub --panels marac,iom\n"
+    "\n"
+    "Exit status: 0 stopped cleanly (SIGINT/SIGTERM) or the account was written;\n"
+    "1 could not start or write; 2 bad usage.\n";
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int bad_usage(const char *fmt, const char *a)
+{
+    fprintf(stderr, "csphub-web: ");
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, "\n%s", usage);
+    return 2;
+}
+
+static int read_password(char *buf, size_t n)
+{
+    if (isatty(0))
+        fprintf(stderr, "password (10+ characters): ");
+    if (!fgets(buf, (int)n, stdin))
+        return -1;
+    buf[strcspn(buf, "\r\n")] = 0;
+    return 0;
+}
+
+static int is_loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},   {"hub", required_argument, NULL, O_HUB},
+        {"key", required_argument, NULL, O_KEY},    {"server-key", required_argument, NULL, O_SKEY},
+        {"accounts", required_argument, NULL, O_ACC}, {"panels", required_argument, NULL, O_PANELS},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"behind-tls-proxy", no_argument, NULL, O_PROXY},
+        {"static", required_argument, NULL, O_STATIC}, {"role", required_argument, NULL, O_ROLE},
+        {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0}};
+    struct web_config cfg = {.host = "127.0.0.1", .port = 7480, .idle_ms = 30 * 60000,
+                             .static_dir = CSPH_WEB_STATIC_DIR};
+    const char *listen = NULL, *accounts_path = "csphub-web.accounts", *role = NULL,
+               *panels = NULL;
+    cfg.hub = getenv("CSPHUB_HUB") ? getenv("CSPHUB_HUB") : "tcp://127.0.0.1:7450";
+    cfg.key_file = getenv("CSPHUB_KEY");
+    cfg.server_key = getenv("CSPHUB_SERVER_KEY");
+    int opt;
+    while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) >= 0) {
+        switch (opt) {
+        case 'l': listen = optarg; break;
+        case O_HUB: cfg.hub = optarg; break;
+        case O_KEY: cfg.key_file = optarg; break;
+        case O_SKEY: cfg.server_key = optarg; break;
+        case O_ACC: accounts_path = optarg; break;
+        case O_PANELS: panels = optarg; break;
+        case O_PROXY: cfg.behind_tls_proxy = 1; break;
+        case O_STATIC: cfg.static_dir = optarg; break;
+        case O_ROLE: role = optarg; break;
+        case O_IDLE: {
+            char *end;
+            long m = strtol(optarg, &end, 10);
+            if (*end || m < 1 || m > 24 * 60)
+                return bad_usage("--idle-timeout '%s': minutes, 1 to 1440", optarg);
+            cfg.idle_ms = m * 60000;
+            break;
+        }
+        case 'h': printf("%s%s", usage, help); return 0;
+        default: fprintf(stderr, "%s", usage); return 2;
+        }
+    }
+    char why[512];
+    struct web_accounts *acc = NULL;
+    if (optind < argc) {
+        if (strcmp(argv[optind], "user") || argc - optind != 3)
+            return bad_usage("unknown command '%s' (csphub-web user add|disable|reset NAME)",
+                             argv[optind]);
+        const char *verb = argv[optind + 1], *name = argv[optind + 2];
+        if (web_accounts_open(&acc, accounts_path, why, sizeof why)) {
+            fprintf(stderr, "csphub-web: %s\n", why);
+            return 1;
+        }
+        char pw[1100];
+        int rc;
+        if (!strcmp(verb, "add")) {
+            if (!role) {
+                web_accounts_close(&acc);
+                return bad_usage("user add %s needs --role panel|auditor|admin", name);
+            }
+            rc = read_password(pw, sizeof pw) ? -1
+                 : web_accounts_add(acc, name, role, panels ? panels : "", pw, why, sizeof why);
+        } else if (!strcmp(verb, "reset")) {
+            rc = read_password(pw, sizeof pw) ? -1
+                 : web_accounts_reset(acc, name, pw, why, sizeof why);
+        } else if (!strcmp(verb, "disable")) {
+            rc = web_accounts_disable(acc, name, why, sizeof why);
+        } else {
+            web_accounts_close(&acc);
+            return bad_usage("user '%s': expected add, disable or reset", verb);
+        }
+        memset(pw, 0, sizeof pw);
+        web_accounts_close(&acc);
+        if (rc) {
+            fprintf(stderr, "csphub-web: %s\n", why[0] ? why : "no password given");
+            return 1;
+        }
+        printf("account %s: %s done\n", name, verb);
+        return 0;
+    }
+    if (listen) {
+        const char *colon = strrchr(listen, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || *end || port < 1 || port > 65535 || colon - listen >= (long)sizeof cfg.host)
+            return bad_usage("--listen '%s': expected ADDRESS:PORT, e.g. 127.0.0.1:7480", listen);
+        snprintf(cfg.host, sizeof cfg.host, "%.*s", (int)(colon - listen), listen);
+        cfg.port = (int)port;
+    }
+    if (!is_loopback(cfg.host) && !cfg.behind_tls_proxy) {
+        fprintf(stderr, "csphub-web: refusing plain HTTP on %s: passwords and case details "
+                "would cross the network unencrypted. Listen on 127.0.0.1 behind a reverse "
+                "proxy that terminates HTTPS and give --behind-tls-proxy (HTTPS in the console "
+                "itself is not built yet)\n", cfg.host);
+        return 2;
+    }
+    if (web_accounts_open(&acc, accounts_path, why, sizeof why)) {
+        fprintf(stderr, "csphub-web: %s\n", why);
+        return 1;
+    }
+    char all[512] = "";
+    if (!panels) {
+        /* The panels of every account, each once. */
+        FILE *f = fopen(accounts_path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f)) {
+            char *p1 = strchr(line, ':'), *p2 = p1 ? strchr(p1 + 1, ':') : NULL,
+                 *p3 = p2 ? strchr(p2 + 1, ':') : NULL;
+            if (line[0] == '#' || !p3)
+                continue;
+            *p3 = 0;
+            for (char *s = NULL, *p = strtok_r(p2 + 1, ",", &s); p; p = strtok_r(NULL, ",", &s)) {
+                char needle[80];
+                snprintf(needle, sizeof needle, ",%s,", p);
+                char have[520];
+                snprintf(have, sizeof have, ",%s,", all);
+                if (!strstr(have, needle) && strlen(all) + strlen(p) + 2 < sizeof all)
+                    snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", all[0] ? "," : "", p);
+            }
+        }
+        if (f)
+            fclose(f);
+        panels = all;
+    }
+    cfg.panels = panels;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    struct web_console *w = NULL;
+    if (web_console_start(&w, &cfg, acc, why, sizeof why)) {
+        fprintf(stderr, "csphub-web: %s\n", why);
+        web_accounts_close(&acc);
+        return 1;
+    }
+    fprintf(stderr, "csphub-web: serving http://%s:%d/ for the hub at %s (panels %s)\n", cfg.host,
+            cfg.port, cfg.hub, panels[0] ? panels : "none yet");
+    while (!stop)
+        pause();
+    fprintf(stderr, "csphub-web: stopping\n");
+    web_console_stop(&w);
+    web_accounts_close(&acc);
+    return 0;
+}
