@@ -15,6 +15,8 @@ PKGS=(
   libjansson-dev                     # jansson: JSON for commands and JSON-lines feeds
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
+  libmicrohttpd-dev                  # libmicrohttpd: csphub-web, the coordinators' console
+  chromium chromium-driver python3-selenium  # the console's browser test (headless Chromium)
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
   python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log

@@ -426,11 +426,34 @@ static const char *peer(struct MHD_Connection *con, char *buf, size_t n)
 static json_t *as_person(struct web_console *w, const struct web_session *ss, json_t *req,
                          char *why, size_t n)
 {
-    json_object_set_new(req, "as", json_string(ss->name));
+    /* With a key the hub knows the console as a gateway and applies the
+     * person's scope (`as`). A hub in security none has no gateways: the
+     * console then checks the account's panels itself (account_may) and
+     * names the person in decisions (`by`). */
+    if (w->cfg.key_file)
+        json_object_set_new(req, "as", json_string(ss->name));
+    else if (!strcmp(json_string_value(json_object_get(req, "op")), "alert.update"))
+        json_object_set_new(req, "by", json_string(ss->name));
     csph_client *c = hub_borrow(&w->pool);
     json_t *r = hub_request(c, req, why, n);
     hub_return(&w->pool, c);
     return r;
+}
+
+/* security none only: whether the signed-in account lists panel (an
+ * auditor's or admin's: any panel the console shows). With a key the hub
+ * decides, and this is not asked. */
+static int account_may(struct web_console *w, const struct web_session *ss, const char *panel)
+{
+    struct web_account acc;
+    if (w->cfg.key_file)
+        return 1;
+    if (!panel || !web_accounts_get(w->accounts, ss->name, &acc))
+        return 0;
+    char list[600], needle[80];
+    snprintf(list, sizeof list, ",%s,", strcmp(acc.role, "panel") ? w->cfg.panels : acc.panels);
+    snprintf(needle, sizeof needle, ",%.64s,", panel);
+    return strstr(list, needle) != NULL;
 }
 
 /* A refusal of the hub as a page: not_found and forbidden say so plainly. */
@@ -548,6 +571,8 @@ static enum MHD_Result page_queue(struct web_console *w, struct MHD_Connection *
     const char *status = arg(con, "status"), *priority = arg(con, "priority"),
                *rule = arg(con, "rule"), *person = arg(con, "person"), *after = arg(con, "after");
     int over = arg(con, "overdue") && !strcmp(arg(con, "overdue"), "1");
+    if (!account_may(w, ss, panel))
+        return error_page(w, con, 403, ss, "Not allowed", "not a panel of yours");
     json_t *req = json_pack("{s:s,s:s,s:i}", "op", "alerts", "panel", panel, "max", QUEUE_PAGE);
     if (status && *status)
         json_object_set_new(req, "status", json_string(status));
@@ -684,6 +709,12 @@ static enum MHD_Result page_alert(struct web_console *w, struct MHD_Connection *
     if (!r || !json_is_true(json_object_get(r, "ok")))
         return hub_refusal(w, con, ss, r, why);
     const json_t *a = json_object_get(r, "alert");
+    if (!account_may(w, ss, json_string_value(json_object_get(a, "panel")))) {
+        json_decref(r);
+        char msg[64];
+        snprintf(msg, sizeof msg, "no alert with id %llu", id); /* the hub's words */
+        return error_page(w, con, 404, ss, "Not found", msg);
+    }
     struct html h;
     html_init(&h);
     char title[64], raised[40], due[40];
@@ -788,6 +819,33 @@ static enum MHD_Result page_person(struct web_console *w, struct MHD_Connection 
                           sizeof why);
     if (!r || !json_is_true(json_object_get(r, "ok")))
         return hub_refusal(w, con, ss, r, why);
+    if (!w->cfg.key_file) {
+        /* security none: keep the alerts of the account's panels and the
+         * events that are their evidence, as the hub does for a person. */
+        json_t *alerts = json_object_get(r, "alerts"), *keep = json_array(), *seqs = json_object();
+        size_t i, k;
+        json_t *a, *e;
+        json_array_foreach(alerts, i, a) {
+            if (!account_may(w, ss, json_string_value(json_object_get(a, "panel"))))
+                continue;
+            json_array_append(keep, a);
+            json_array_foreach(json_object_get(a, "evidence"), k, e) {
+                char key[32];
+                snprintf(key, sizeof key, "%lld", (long long)json_integer_value(e));
+                json_object_set_new(seqs, key, json_true());
+            }
+        }
+        json_t *events = json_array();
+        json_array_foreach(json_object_get(r, "events"), i, e) {
+            char key[32];
+            snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(e, "seq")));
+            if (json_object_get(seqs, key))
+                json_array_append(events, e);
+        }
+        json_object_set_new(r, "alerts", keep);
+        json_object_set_new(r, "events", events);
+        json_decref(seqs);
+    }
     struct html h;
     html_init(&h);
     char title[96];

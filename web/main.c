@@ -227,6 +227,10 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "csphub-web: serving http://%s:%d/ for the hub at %s (panels %s)\n", cfg.host,
             cfg.port, cfg.hub, panels[0] ? panels : "none yet");
+    if (!cfg.key_file)
+        fprintf(stderr, "csphub-web: no --key: for a hub in security none (a single machine, "
+                "a demo). The console checks each account's panels itself; with a hub in "
+                "security curve and a gateway key, the hub decides\n");
     while (!stop)
         pause();
     fprintf(stderr, "csphub-web: stopping\n");

@@ -7,6 +7,8 @@
   if (!live || !window.EventSource) return;
   var panel = live.getAttribute("data-panel");
   var source = new EventSource("/events?panel=" + encodeURIComponent(panel));
+  // Open once the console's fetch of the panel is live: tests wait for it.
+  source.addEventListener("open", function () { live.setAttribute("data-state", "open"); });
   source.addEventListener("alert", function (e) {
     var a;
     try { a = JSON.parse(e.data); } catch (err) { return; }
