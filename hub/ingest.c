@@ -25,7 +25,7 @@ static enum csph_err catch_up(struct csph_ingest *g, uint64_t max, int quiet, ui
                               struct csph_error *err);
 
 static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
-                                        "rules.loaded"};
+                                        "rules.loaded", "people.loaded"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the
@@ -572,6 +572,24 @@ enum csph_err csph_ingest_rules_loaded(struct csph_ingest *g, int64_t now_ms, ui
         csph_pack_str(&pk, "calendar_text");
         csph_pack_strn(&pk, (const char *)set->calendar_text, set->calendar_len);
     }
+    return ingest_hub_event(g, now_ms, seq, err);
+}
+
+enum csph_err csph_ingest_people_loaded(struct csph_ingest *g, const char *digest,
+                                        const char *text, size_t len, int64_t now_ms,
+                                        uint64_t *seq, struct csph_error *err)
+{
+    char eid[64];
+    snprintf(eid, sizeof eid, "people-%.16s-%llu", digest,
+             (unsigned long long)csph_store_next_seq(g->store));
+    msgpack_packer pk;
+    g->hub_event.size = 0;
+    msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+    pack_head(&pk, 2, eid, "people.loaded", now_ms);
+    csph_pack_str(&pk, "digest");
+    csph_pack_str(&pk, digest);
+    csph_pack_str(&pk, "people");
+    csph_pack_strn(&pk, text, len);
     return ingest_hub_event(g, now_ms, seq, err);
 }
 

@@ -74,6 +74,12 @@ enum csph_err csph_ingest_audit(struct csph_ingest *g, const char *identity, con
                                 const char *gateway, const char *op, const char *query, size_t query_len,
                                 uint64_t returned, int64_t now_ms, struct csph_error *err);
 
+/* Append a people.loaded event (PROTOCOL.md 8.1): the digest and the
+ * JSON text of the people list in force (hub/people.h). */
+enum csph_err csph_ingest_people_loaded(struct csph_ingest *g, const char *digest,
+                                        const char *text, size_t len, int64_t now_ms,
+                                        uint64_t *seq, struct csph_error *err);
+
 /* Bring the index (idempotency entries and rule state, in index.mdb) level
  * with the log: every event after csph_store_index_applied goes through
  * the rules again, in batches of its own, its alerts not raised twice.

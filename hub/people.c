@@ -1,5 +1,7 @@
 #include "people.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +23,13 @@ static enum csph_err read_person(struct csph_yaml *y, yaml_node_t *item,
     size_t len = strlen(s);
     if (!len || len > 64)
         return csph_yaml_fail(y, n, err, "a person's name is 1-64 characters");
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
-            return csph_yaml_fail(y, n, err, "person '%s': a name has no spaces or control "
-                                  "characters", s);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '@' || c == '-'))
+            return csph_yaml_fail(y, n, err, "person '%s': a name is letters, digits and . _ @ - "
+                                  "(no spaces)", s);
+    }
     snprintf(p->name, sizeof p->name, "%s", s);
     n = csph_yaml_get(y, item, "role");
     const char *role = n ? csph_yaml_scalar(n) : NULL;
@@ -131,5 +136,77 @@ enum csph_err csph_people_delegate(const struct csph_identities *ids, const stru
     snprintf(as->gateway, sizeof as->gateway, "%s", gw->name);
     as->gateway_panels = gw->panels;
     *who = as;
+    return CSPH_ERR_OK;
+}
+
+/* The list as JSON text: names and panels are of a safe alphabet (checked
+ * when read), so no escaping is needed. */
+static char *people_json(const struct csph_identities *ids, const struct csph_config *cfg,
+                         size_t *len)
+{
+    size_t cap = 64 + ids->npeople * (96 + cfg->npanels * 70), used = 0;
+    char *t = malloc(cap);
+    if (!t)
+        return NULL;
+    used += (size_t)snprintf(t + used, cap - used, "[");
+    for (size_t i = 0; i < ids->npeople; i++) {
+        const struct csph_person *p = &ids->people[i];
+        used += (size_t)snprintf(t + used, cap - used, "%s{\"name\":\"%s\",\"role\":\"%s\",\"panels\":[",
+                                 i ? "," : "", p->name, csph_role_name(p->role));
+        int first = 1;
+        for (size_t k = 0; k < cfg->npanels; k++)
+            if (p->panels >> k & 1) {
+                used += (size_t)snprintf(t + used, cap - used, "%s\"%s\"", first ? "" : ",",
+                                         cfg->panels[k].name);
+                first = 0;
+            }
+        used += (size_t)snprintf(t + used, cap - used, "],\"disabled\":%s}",
+                                 p->disabled ? "true" : "false");
+    }
+    used += (size_t)snprintf(t + used, cap - used, "]");
+    *len = used;
+    return t;
+}
+
+#define PEOPLE_DB "people_recorded"
+
+enum csph_err csph_people_record(struct csph_ingest *g, struct csph_store *s,
+                                 const struct csph_identities *ids, const struct csph_config *cfg,
+                                 int64_t now_ms, uint64_t *seq, struct csph_error *err)
+{
+    *seq = 0;
+    size_t len = 0;
+    char *text = people_json(ids, cfg, &len);
+    if (!text)
+        return csph_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    if (len > 60000) {
+        free(text);
+        return csph_error_set(err, CSPH_ERR_CONFIG, "identities_file",
+                              "the people list is too long to record in the log (%zu bytes of "
+                              "JSON, at most 60000)", len);
+    }
+    unsigned char h[16];
+    char digest[33];
+    crypto_generichash(h, sizeof h, (const unsigned char *)text, len, NULL, 0);
+    sodium_bin2hex(digest, sizeof digest, h, sizeof h);
+    MDB_dbi dbi;
+    enum csph_err rc = csph_store_dbi(s, PEOPLE_DB, 0, &dbi, err);
+    MDB_val k = {4, (void *)"last"}, v;
+    if (!rc && mdb_get(csph_store_txn(s), dbi, &k, &v) == 0 && v.mv_size == 32 &&
+        !memcmp(v.mv_data, digest, 32)) {
+        free(text);
+        return CSPH_ERR_OK; /* the list in force is the one last recorded */
+    }
+    if (!rc)
+        rc = csph_ingest_people_loaded(g, digest, text, len, now_ms, seq, err);
+    free(text);
+    if (rc)
+        return rc;
+    v.mv_size = 32;
+    v.mv_data = digest;
+    int mrc = mdb_put(csph_store_txn(s), dbi, &k, &v, 0);
+    if (mrc)
+        return csph_error_set(err, mrc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL, NULL,
+                              "recording the people list: %s", mdb_strerror(mrc));
     return CSPH_ERR_OK;
 }

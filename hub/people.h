@@ -17,7 +17,9 @@
 
 #include "config.h"
 #include "err.h"
+#include "ingest.h"
 #include "security.h"
+#include "store.h"
 #include "wire.h"
 #include "yamlx.h"
 
@@ -48,5 +50,13 @@ const struct csph_person *csph_people_find(const struct csph_identities *ids, co
 enum csph_err csph_people_delegate(const struct csph_identities *ids, const struct csph_request *r,
                                    const struct csph_identity **who, struct csph_identity *as,
                                    struct csph_error *err);
+
+/* Account changes are in the log: inside the batch's write transaction,
+ * append a people.loaded event (the list as JSON and its digest) when the
+ * list in ids differs from the one last recorded; *seq is its seq, 0 when
+ * nothing changed. */
+enum csph_err csph_people_record(struct csph_ingest *g, struct csph_store *s,
+                                 const struct csph_identities *ids, const struct csph_config *cfg,
+                                 int64_t now_ms, uint64_t *seq, struct csph_error *err);
 
 #endif

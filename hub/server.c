@@ -1789,6 +1789,30 @@ static enum csph_err record_rules(struct csph_server *s, struct csph_error *err)
     return CSPH_ERR_OK;
 }
 
+/* Account changes in the log (people.h): the people list, when it differs
+ * from the one last recorded. security curve only. */
+static enum csph_err record_people(struct csph_server *s, struct csph_error *err)
+{
+    uint64_t seq = 0;
+    if (s->cfg->security != CSPH_SECURITY_CURVE)
+        return CSPH_ERR_OK;
+    enum csph_err rc = csph_ingest_begin(&s->ingest, err);
+    if (rc)
+        return rc;
+    if ((rc = csph_people_record(&s->ingest, s->store, &s->ids, s->cfg,
+                                 csph_clock_now_ms(s->clock), &seq, err))) {
+        csph_ingest_abort(&s->ingest);
+        return rc;
+    }
+    if ((rc = csph_ingest_commit(&s->ingest, err)))
+        return rc;
+    s->c.commits++;
+    if (seq)
+        LOG_INFO("security", "%zu people recorded in the log (people.loaded, seq %llu)",
+                 s->ids.npeople, (unsigned long long)seq);
+    return CSPH_ERR_OK;
+}
+
 /* The person view's index of alerts (views.h), built once for a data
  * directory older than it. */
 static enum csph_err backfill_views(struct csph_server *s, struct csph_error *err)
@@ -1828,6 +1852,9 @@ static void on_hup(uv_signal_t *h, int signum)
             s->ids = ids;
             LOG_INFO("security", "reloaded %zu identities from %s", ids.n,
                      s->cfg->identities_file);
+            if (record_people(s, &err)) /* hook: people.h; the list is in force regardless */
+                LOG_ERROR("security", "the people list could not be recorded in the log: %s",
+                          err.message);
         }
     }
     if (load_rules(s, &fresh, &err)) {
@@ -2144,6 +2171,8 @@ enum csph_err csph_server_new(struct csph_server **out, uv_loop_t *loop,
         msgpack_sbuffer_init(&s->batch[i].reply);
     if (cfg->security == CSPH_SECURITY_CURVE &&
         (rc = csph_identities_load(&s->ids, cfg->identities_file, cfg, err)))
+        goto fail;
+    if ((rc = record_people(s, err))) /* hook: people.h */
         goto fail;
     s->tlim = (struct csph_transport_limits){
         .replies_max = cfg->limits.reply_backlog_max,

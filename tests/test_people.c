@@ -286,6 +286,33 @@ static void test_gateway_acts_for_people(void **state)
     assert_true(refused);
     assert_string_equal(tu_str(&r, "error.message"), "person 'ann' is disabled");
     tu_client_close(&c);
+
+    /* the account changes are in the log: the list at start, then again
+     * with ann disabled (and dan and aud gone) */
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"people.loaded\"]}"),
+                     0);
+    if (tu_get(&r, "events")->via.array.size != 2)
+        fail_msg("want 2 people.loaded, got %s", tu_dump(&r));
+    assert_string_equal(tu_str(&r, "events.0.event.source"), "hub");
+    const char *first = tu_str(&r, "events.0.event.people");
+    if (!strstr(first, "\"name\":\"aud\""))
+        fail_msg("people.loaded: %s", first);
+    assert_non_null(strstr(first,
+                           "{\"name\":\"ann\",\"role\":\"panel\",\"panels\":[\"marac\",\"channel\"],"
+                           "\"disabled\":false}"));
+    assert_non_null(strstr(tu_str(&r, "events.0.event.people"), "\"name\":\"dan\""));
+    assert_string_equal(tu_str(&r, "events.1.event.people"),
+                        "[{\"name\":\"ann\",\"role\":\"panel\",\"panels\":[\"marac\",\"channel\"],"
+                        "\"disabled\":true}]");
+    tu_client_close(&c);
+    /* a restart with the same list records nothing new */
+    start(f);
+    connect_as(f, &c, "auditor");
+    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"people.loaded\"]}"),
+                     0);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
+    tu_client_close(&c);
 }
 
 static void test_people_file_refusals(void **state)
@@ -302,7 +329,8 @@ static void test_people_file_refusals(void **state)
          "person 'ann' is listed twice"},
         {"  - {name: console, role: auditor}\n", "person 'console' has the name of a client"},
         {"  - {name: ann, role: panel, panels: [marac], key: x}\n", "key"},
-        {"  - {name: \"a b\", role: auditor}\n", "a name has no spaces"},
+        {"  - {name: \"a b\", role: auditor}\n", "(no spaces)"},
+        {"  - {name: \"a\\\"b\", role: auditor}\n", "a name is letters, digits"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char text[2048], out[4096];
