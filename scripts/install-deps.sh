@@ -16,6 +16,8 @@ PKGS=(
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
   libmicrohttpd-dev                  # libmicrohttpd: csphub-web, the coordinators' console
+  libcurl4-openssl-dev               # libcurl: the console's email notice (SMTP, STARTTLS)
+  python3-aiosmtpd                   # the email notice's test: a local SMTP server
   chromium chromium-driver python3-selenium  # the console's browser test (headless Chromium)
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client

@@ -13,6 +13,7 @@
 
 #include "accounts.h"
 #include "html.h"
+#include "notify.h"
 #include "sessions.h"
 
 static void test_accounts(void **state)
@@ -142,12 +143,37 @@ static void test_html_escaping(void **state)
     html_free(&h);
 }
 
+static void test_notify_message(void **state)
+{
+    (void)state;
+    const char *to[] = {"marac-team@council.example", "idva@council.example"};
+    unsigned counts[3] = {1, 0, 2};
+    char *m = web_notify_message("csphub@council.example", to, 2, "marac", counts, 1,
+                                 "2026-12-18T09:00:00.000Z", "https://csphub.example/",
+                                 "Sat, 05 Dec 2026 13:00:00 +0000");
+    assert_non_null(m);
+    assert_non_null(strstr(m, "To: marac-team@council.example, idva@council.example\r\n"));
+    assert_non_null(strstr(m, "Subject: csphub: 3 new alerts on marac\r\n"));
+    assert_non_null(strstr(m, "  high priority:     2\r\n"));
+    assert_non_null(strstr(m, "  overdue (escalated): 1\r\n"));
+    assert_non_null(strstr(m, "  earliest due:      2026-12-18 09:00 UTC\r\n"));
+    assert_non_null(strstr(m, "https://csphub.example/queue?panel=marac"));
+    free(m);
+    counts[0] = 1;
+    counts[2] = 0;
+    m = web_notify_message("a@b", to, 1, "iom", counts, 0, "", "u/", "d");
+    assert_non_null(strstr(m, "Subject: csphub: 1 new alert on iom\r\n"));
+    assert_null(strstr(m, "earliest due"));
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accounts),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_html_escaping),
+        cmocka_unit_test(test_notify_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

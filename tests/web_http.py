@@ -60,7 +60,8 @@ def wait_for(fn, what, timeout=20.0):
 
 
 class Env:
-    def __init__(self):
+    def __init__(self, web_args=()):
+        self.web_args = list(web_args)
         self.dir = tempfile.mkdtemp(prefix="csph-web-")
         self.keys = os.path.join(self.dir, "keys")
         os.mkdir(self.keys, 0o700)
@@ -98,14 +99,21 @@ class Env:
             check(r.returncode == 0, "user add %s" % name, r.stderr)
         check(oct(os.stat(self.accounts).st_mode & 0o777) == "0o600", "accounts file is 0600")
         self.port = free_port()
-        self.web_log = open(os.path.join(self.dir, "web.log"), "w+")
+        self.web_log = open(os.path.join(self.dir, "web.log"), "a+")
+        self.start_web()
+
+    def start_web(self):
         self.web = subprocess.Popen([WEB, "--listen", "127.0.0.1:%d" % self.port, "--hub",
                                      self.hub_ep, "--key", os.path.join(self.keys, "console.key"),
                                      "--server-key", os.path.join(self.keys, "hub.pub"),
                                      "--accounts", self.accounts,
-                                     "--panels", "marac,asb-case-review"],
+                                     "--panels", "marac,asb-case-review"] + self.web_args,
                                     stderr=self.web_log)
         wait_for(lambda: self.get("/signin")[0] == 200, "the console")
+
+    def stop_web(self):
+        self.web.send_signal(signal.SIGTERM)
+        return self.web.wait(20)
 
     def cli(self, who, *args, **kw):
         return subprocess.run([CLI, "--hub", self.hub_ep, "--key",

@@ -60,8 +60,7 @@ struct hub_pool {
     int nfree;
 };
 
-/* A new client as the console's gateway identity. */
-static int hub_open(const struct web_config *cfg, csph_client **out, char *why, size_t n)
+int web_hub_open(const struct web_config *cfg, csph_client **out, char *why, size_t n)
 {
     struct csph_client_options o = {0};
     char spub[41] = "", cpub[41] = "", csec[41] = "", skip[41];
@@ -162,7 +161,7 @@ static void *live_run(void *arg)
     csph_client *c = NULL;
     int skipping = 1;
     while (!w->stopping) {
-        if (!c && hub_open(&w->cfg, &c, why, sizeof why)) {
+        if (!c && web_hub_open(&w->cfg, &c, why, sizeof why)) {
             logf_("live %s: %s", lp->name, why);
             sleep(1);
             continue;
@@ -1218,7 +1217,7 @@ int web_console_start(struct web_console **out, const struct web_config *cfg,
         return -1;
     }
     for (int i = 0; i < HUB_CLIENTS; i++) {
-        if (hub_open(cfg, &w->pool.free[i], why, n)) {
+        if (web_hub_open(cfg, &w->pool.free[i], why, n)) {
             web_console_stop(&w);
             return -1;
         }

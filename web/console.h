@@ -35,6 +35,11 @@ struct web_console;
  * borrowed and must outlive the console. */
 int web_console_start(struct web_console **out, const struct web_config *cfg,
                       struct web_accounts *accounts, char *why, size_t n);
+/* A new client of the hub as the console's gateway identity (its key when
+ * cfg has one). 0, or -1 with why. */
+typedef struct csph_client csph_client;
+int web_hub_open(const struct web_config *cfg, csph_client **out, char *why, size_t n);
+
 /* Stop serving, end the live streams, free. Accepts NULL. */
 void web_console_stop(struct web_console **c);
 

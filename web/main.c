@@ -10,6 +10,7 @@
 
 #include "accounts.h"
 #include "console.h"
+#include "notify.h"
 
 #ifndef CSPH_WEB_STATIC_DIR
 #define CSPH_WEB_STATIC_DIR "web/static"
@@ -19,7 +20,7 @@ static const char usage[] =
     "usage: csphub-web [--listen ADDR:PORT] [--hub ENDPOINT] [--key console.key --server-key "
     "hub.pub]\n"
     "                  [--accounts FILE] [--panels a,b] [--idle-timeout MIN] "
-    "[--behind-tls-proxy]\n"
+    "[--behind-tls-proxy] [--notify FILE]\n"
     "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
@@ -47,6 +48,9 @@ static const char help[] =
     "  --idle-timeout MIN   sign out after MIN minutes unused (default 30)\n"
     "  --behind-tls-proxy   cookies Secure, HSTS sent; allows a non-loopback address\n"
     "  --static DIR         the style and script it serves (default: the build's)\n"
+    "  --notify FILE        email notice of new and overdue alerts per panel (JSON:\n"
+    "                       smtp, from, credentials, console_url, interval_s, panels;\n"
+    "                       docs/console.md). Counts and a link only, no case details\n"
     "\n"
     "Accounts (the password is read from standard input, one line, 10+ chars):\n"
     "  user add NAME --role R [--panels a,b]   a new account; R is panel, auditor\n"
@@ -93,7 +97,8 @@ static int is_loopback(const char *host)
 
 int main(int argc, char **argv)
 {
-    enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE };
+    enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE,
+           O_NOTIFY };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},   {"hub", required_argument, NULL, O_HUB},
         {"key", required_argument, NULL, O_KEY},    {"server-key", required_argument, NULL, O_SKEY},
@@ -101,11 +106,12 @@ int main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"behind-tls-proxy", no_argument, NULL, O_PROXY},
         {"static", required_argument, NULL, O_STATIC}, {"role", required_argument, NULL, O_ROLE},
+        {"notify", required_argument, NULL, O_NOTIFY},
         {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0}};
     struct web_config cfg = {.host = "127.0.0.1", .port = 7480, .idle_ms = 30 * 60000,
                              .static_dir = CSPH_WEB_STATIC_DIR};
     const char *listen = NULL, *accounts_path = "csphub-web.accounts", *role = NULL,
-               *panels = NULL;
+               *panels = NULL, *notify_path = NULL;
     cfg.hub = getenv("CSPHUB_HUB") ? getenv("CSPHUB_HUB") : "tcp://127.0.0.1:7450";
     cfg.key_file = getenv("CSPHUB_KEY");
     cfg.server_key = getenv("CSPHUB_SERVER_KEY");
@@ -121,6 +127,7 @@ int main(int argc, char **argv)
         case O_PROXY: cfg.behind_tls_proxy = 1; break;
         case O_STATIC: cfg.static_dir = optarg; break;
         case O_ROLE: role = optarg; break;
+        case O_NOTIFY: notify_path = optarg; break;
         case O_IDLE: {
             char *end;
             long m = strtol(optarg, &end, 10);
@@ -225,6 +232,13 @@ int main(int argc, char **argv)
         web_accounts_close(&acc);
         return 1;
     }
+    struct web_notify *nt = NULL;
+    if (notify_path && web_notify_start(&nt, notify_path, &cfg, why, sizeof why)) {
+        fprintf(stderr, "csphub-web: %s\n", why);
+        web_console_stop(&w);
+        web_accounts_close(&acc);
+        return 1;
+    }
     fprintf(stderr, "csphub-web: serving http://%s:%d/ for the hub at %s (panels %s)\n", cfg.host,
             cfg.port, cfg.hub, panels[0] ? panels : "none yet");
     if (!cfg.key_file)
@@ -234,6 +248,7 @@ int main(int argc, char **argv)
     while (!stop)
         pause();
     fprintf(stderr, "csphub-web: stopping\n");
+    web_notify_stop(&nt);
     web_console_stop(&w);
     web_accounts_close(&acc);
     return 0;
