@@ -121,8 +121,9 @@ class Env:
                                os.path.join(self.keys, "hub.pub")] + list(args),
                               capture_output=True, text=True, **kw)
 
-    def request(self, method, path, body=None, cookie=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def request(self, method, path, body=None, cookie=None, headers=None, source=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+                                       source_address=(source, 0) if source else None)
         h = dict(headers or {})
         if cookie:
             h["Cookie"] = cookie
@@ -350,6 +351,35 @@ def run(env):
     check(st == 303 and h.get("location") == "/signin", "disabled account signed out", st)
     st, _, _, _c = env.signin("ann.smith", "correct horse battery")
     check(st == 401, "disabled account cannot sign in", st)
+
+    # single sign-on: a reverse proxy's header, believed only from the proxy
+    check(env.stop_web() == 0, "console stops cleanly")
+    env.web_args = ["--proxy-user-header", "X-Remote-User", "--trusted-proxy", "127.0.0.1"]
+    env.start_web()
+    st, h, _ = env.request("GET", "/queue?panel=asb-case-review",
+                           headers={"X-Remote-User": "raj.patel"})
+    sso = h.get("set-cookie", "").split(";")[0]
+    check(st == 303 and sso.startswith("csphub_session=") and
+          h.get("location") == "/queue?panel=asb-case-review", "signed in by the proxy's header", st)
+    st, _, body = env.get("/queue?panel=asb-case-review", cookie=sso)
+    check(st == 200 and "Signed in as raj.patel" in body, "the proxy's user is served", st)
+    st, h, _ = env.request("GET", "/queue", headers={"X-Remote-User": "raj.patel"},
+                           source="127.0.0.2")
+    check(st == 303 and h.get("location") == "/signin", "the header from elsewhere is ignored", st)
+    st, _, body = env.request("GET", "/queue", headers={"X-Remote-User": "mallory"})
+    check(st == 403 and "no enabled account" in body, "a proxy's user without an account refused", st)
+    env.web_log.flush()
+    log = open(os.path.join(env.dir, "web.log")).read()
+    check("header X-Remote-User from 127.0.0.2 ignored" in log, "the ignored header is logged")
+    r = subprocess.run([WEB, "--listen", "0.0.0.0:%d" % free_port(), "--behind-tls-proxy",
+                        "--proxy-user-header", "X-Remote-User", "--trusted-proxy", "127.0.0.1",
+                        "--accounts", env.accounts], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "only while listening on loopback" in r.stderr,
+          "the header refused off loopback", r.stderr)
+    r = subprocess.run([WEB, "--listen", "0.0.0.0:%d" % free_port(), "--accounts", env.accounts],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "refusing plain HTTP" in r.stderr, "plain HTTP off loopback refused",
+          r.stderr)
 
 
 if __name__ == "__main__":

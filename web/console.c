@@ -1084,6 +1084,21 @@ static enum MHD_Result page_static(struct web_console *w, struct MHD_Connection 
     return rc;
 }
 
+/* Rebuild the query string (for a redirect to the same page). */
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    struct html *h = cls;
+    html_raw(h, strchr(h->p, '?') ? "&" : "?");
+    html_url(h, key);
+    if (value) {
+        html_raw(h, "=");
+        html_url(h, value);
+    }
+    return MHD_YES;
+}
+
 /* ---- the router ----------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
@@ -1125,7 +1140,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (!strcmp(url, "/signin"))
         return post ? do_signin(w, con, st) : page_signin(w, con, 200, NULL);
     struct web_session ss;
-    if (!session_of(w, con, &ss)) {
+    int have = session_of(w, con, &ss);
+    const char *sso = w->cfg.proxy_header
+                          ? MHD_lookup_connection_value(con, MHD_HEADER_KIND, w->cfg.proxy_header)
+                          : NULL;
+    if (sso && strcmp(peer(con, ip, sizeof ip), w->cfg.trusted_proxy) != 0) {
+        /* Anyone can send a header: only the configured proxy is believed. */
+        logf_("%s %s: header %s from %s ignored (not the trusted proxy %s)", method, url,
+              w->cfg.proxy_header, ip, w->cfg.trusted_proxy);
+        sso = NULL;
+    }
+    if (sso && (!have || strcmp(ss.name, sso) != 0)) {
+        struct web_account acc;
+        char why[128];
+        if (have)
+            web_sessions_end(w->sessions, ss.id);
+        if (web_account_name_valid(sso, why, sizeof why) || !web_accounts_get(w->accounts, sso, &acc) ||
+            acc.disabled) {
+            logf_("single sign-on of '%.64s' refused: no enabled account of that name", sso);
+            return error_page(w, con, 403, NULL, "Not allowed",
+                              "Your sign-on has no enabled account on this console: ask its "
+                              "administrator (csphub-web user add).");
+        }
+        if (post)
+            return error_page(w, con, 403, NULL, "Signed out",
+                              "Your session has ended: reload the page. Nothing was changed.");
+        if (web_sessions_create(w->sessions, acc.name, now_ms(), &ss))
+            return error_page(w, con, 503, NULL, "Busy", "too many people are signed in");
+        char cookie[256];
+        snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", ss.id,
+                 w->cfg.behind_tls_proxy ? "; Secure" : "");
+        logf_("'%s' signed in by the proxy's %s from %s", acc.name, w->cfg.proxy_header, ip);
+        /* The same page again, now with the session's cookie. */
+        struct html to;
+        html_init(&to);
+        /* A path of the console's own alphabet, or the queue: never a
+         * header built from arbitrary bytes. */
+        html_raw(&to, strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789/._-:") == strlen(url) ? url : "/queue");
+        MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, add_arg, &to);
+        enum MHD_Result rc = redirect(w, con, to.oom ? "/" : to.p, cookie);
+        html_free(&to);
+        return rc;
+    }
+    if (!have) {
         if (MHD_lookup_connection_value(con, MHD_COOKIE_KIND, COOKIE))
             logf_("%s %s from %s: unknown or expired session", method, url,
                   peer(con, ip, sizeof ip));

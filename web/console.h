@@ -27,6 +27,11 @@ struct web_config {
     const char *panels;   /* the panels the console shows (comma-separated) */
     int64_t idle_ms;      /* a session's idle timeout */
     int behind_tls_proxy; /* off loopback: a reverse proxy terminates TLS */
+    /* Single sign-on: the header a reverse proxy puts the authenticated
+     * user's name in, trusted only from trusted_proxy (and only while the
+     * console listens on loopback); NULL: none. */
+    const char *proxy_header;
+    char trusted_proxy[64];
 };
 
 struct web_console;

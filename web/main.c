@@ -48,6 +48,10 @@ static const char help[] =
     "  --idle-timeout MIN   sign out after MIN minutes unused (default 30)\n"
     "  --behind-tls-proxy   cookies Secure, HSTS sent; allows a non-loopback address\n"
     "  --static DIR         the style and script it serves (default: the build's)\n"
+    "  --proxy-user-header H  single sign-on: a reverse proxy puts the signed-in\n"
+    "                       user's name in header H; believed only from\n"
+    "  --trusted-proxy ADDR the proxy's address, and only on a loopback listen\n"
+    "                       (otherwise ignored and logged); the name needs an account\n"
     "  --notify FILE        email notice of new and overdue alerts per panel (JSON:\n"
     "                       smtp, from, credentials, console_url, interval_s, panels;\n"
     "                       docs/console.md). Counts and a link only, no case details\n"
@@ -90,6 +94,14 @@ static int read_password(char *buf, size_t n)
     return 0;
 }
 
+static int is_ipv4(const char *s)
+{
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a < 256 && b < 256 &&
+           c < 256 && d < 256;
+}
+
 static int is_loopback(const char *host)
 {
     return !strncmp(host, "127.", 4);
@@ -98,7 +110,7 @@ static int is_loopback(const char *host)
 int main(int argc, char **argv)
 {
     enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE,
-           O_NOTIFY };
+           O_NOTIFY, O_PROXY_HEADER, O_TRUSTED_PROXY };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},   {"hub", required_argument, NULL, O_HUB},
         {"key", required_argument, NULL, O_KEY},    {"server-key", required_argument, NULL, O_SKEY},
@@ -107,6 +119,8 @@ int main(int argc, char **argv)
         {"behind-tls-proxy", no_argument, NULL, O_PROXY},
         {"static", required_argument, NULL, O_STATIC}, {"role", required_argument, NULL, O_ROLE},
         {"notify", required_argument, NULL, O_NOTIFY},
+        {"proxy-user-header", required_argument, NULL, O_PROXY_HEADER},
+        {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
         {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0}};
     struct web_config cfg = {.host = "127.0.0.1", .port = 7480, .idle_ms = 30 * 60000,
                              .static_dir = CSPH_WEB_STATIC_DIR};
@@ -128,6 +142,12 @@ int main(int argc, char **argv)
         case O_STATIC: cfg.static_dir = optarg; break;
         case O_ROLE: role = optarg; break;
         case O_NOTIFY: notify_path = optarg; break;
+        case O_PROXY_HEADER: cfg.proxy_header = optarg; break;
+        case O_TRUSTED_PROXY:
+            if (strlen(optarg) >= sizeof cfg.trusted_proxy || !is_ipv4(optarg))
+                return bad_usage("--trusted-proxy '%s': the proxy's IPv4 address", optarg);
+            snprintf(cfg.trusted_proxy, sizeof cfg.trusted_proxy, "%s", optarg);
+            break;
         case O_IDLE: {
             char *end;
             long m = strtol(optarg, &end, 10);
@@ -194,6 +214,11 @@ int main(int argc, char **argv)
                 "itself is not built yet)\n", cfg.host);
         return 2;
     }
+    if (!cfg.proxy_header != !cfg.trusted_proxy[0])
+        return bad_usage("%s", "--proxy-user-header and --trusted-proxy go together");
+    if (cfg.proxy_header && !is_loopback(cfg.host))
+        return bad_usage("--proxy-user-header: only while listening on loopback (%s is not): "
+                         "anyone who can reach the console could claim a name", cfg.host);
     if (web_accounts_open(&acc, accounts_path, why, sizeof why)) {
         fprintf(stderr, "csphub-web: %s\n", why);
         return 1;
