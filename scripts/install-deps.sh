@@ -17,6 +17,7 @@ PKGS=(
   libcmocka-dev                      # cmocka: unit tests
   libmicrohttpd-dev                  # libmicrohttpd: csphub-web, the coordinators' console
   libcurl4-openssl-dev               # libcurl: the console's email notice (SMTP, STARTTLS)
+  liboath-dev                        # liboath: the console's second factor (TOTP)
   python3-aiosmtpd                   # the email notice's test: a local SMTP server
   chromium chromium-driver python3-selenium  # the console's browser test (headless Chromium)
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)

@@ -63,6 +63,28 @@ static void test_accounts(void **state)
     web_accounts_close(&b);
     assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
     assert_int_equal(acc.disabled, 1);
+    /* a second factor: RFC 6238's SHA-1 test key ("12345678901234567890")
+     * gives 287082 at T = 59 s, within one step of drift both ways */
+    struct web_account t = {0};
+    snprintf(t.totp, sizeof t.totp, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    assert_true(web_totp_ok(&t, "287082", 59));
+    assert_true(web_totp_ok(&t, "287082", 59 + 30));
+    assert_false(web_totp_ok(&t, "287082", 59 + 90));
+    assert_false(web_totp_ok(&t, "287083", 59));
+    assert_false(web_totp_ok(&t, "28708", 59));
+    assert_false(web_totp_ok(&t, NULL, 59));
+    t.totp[0] = 0;
+    assert_false(web_totp_ok(&t, "287082", 59)); /* no secret: no code is right */
+    char secret[64];
+    assert_int_equal(web_accounts_totp(a, "ann.smith", secret, why, sizeof why), 0);
+    assert_int_equal(strlen(secret), 32);
+    assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
+    assert_string_equal(acc.totp, secret);
+    web_accounts_close(&a);
+    assert_int_equal(web_accounts_open(&a, path, why, sizeof why), 0); /* kept in the file */
+    assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
+    assert_string_equal(acc.totp, secret);
+    assert_int_equal(web_accounts_totp(a, "nobody", secret, why, sizeof why), -1);
     web_accounts_close(&a);
     /* the file is refused when others may read it, or a line is broken */
     chmod(path, 0644);

@@ -162,6 +162,16 @@ class Env:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def totp(secret, now=None):
+    """RFC 6238 (SHA-1, 30 s, 6 digits): the test's own, not the console's."""
+    import base64, hashlib, hmac, struct
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    step = int((now or time.time()) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    return "%06d" % ((struct.unpack(">I", mac[off:off + 4])[0] & 0x7fffffff) % 1000000)
+
+
 def csrf_of(body):
     m = re.search(r'name="csrf" value="([^"]+)"', body)
     return m.group(1) if m else None
@@ -220,9 +230,9 @@ def run(env):
 
     # sign-in: wrong password, backoff, then right
     st, _, body, _c = env.signin("ann.smith", "wrong password!")
-    check(st == 401 and "Wrong name or password" in body, "wrong password refused", st)
+    check(st == 401 and "Wrong name, password or one-time code" in body, "wrong password refused", st)
     st, _, body, _c = env.signin("nobody", "whatever it is")
-    check(st == 401 and "Wrong name or password" in body, "unknown name refused alike", st)
+    check(st == 401 and "Wrong name, password or one-time code" in body, "unknown name refused alike", st)
     env.signin("raj.patel", "wrong one 1")
     env.signin("raj.patel", "wrong one 2")
     env.signin("raj.patel", "wrong one 3")
@@ -351,6 +361,28 @@ def run(env):
     check(st == 303 and h.get("location") == "/signin", "disabled account signed out", st)
     st, _, _, _c = env.signin("ann.smith", "correct horse battery")
     check(st == 401, "disabled account cannot sign in", st)
+
+    # a second factor: behind a TLS proxy (people reach it over a network)
+    check(env.stop_web() == 0, "console stops cleanly")
+    env.web_args = ["--behind-tls-proxy"]
+    env.start_web()
+    st, h, body, _c = env.signin("raj.patel", "another long phrase")
+    check(st == 401 and "one-time code" in body, "no second factor set up: refused", (st, body[-400:]))
+    r = subprocess.run([WEB, "user", "totp", "raj.patel", "--accounts", env.accounts],
+                       capture_output=True, text=True)
+    m = re.search(r"secret=([A-Z2-7]+)&", r.stdout)
+    check(r.returncode == 0 and m, "user totp prints the secret and its link", r.stdout)
+    secret = m.group(1) if m else "A" * 32
+    st, _, body = env.request("POST", "/signin", {"name": "raj.patel",
+                                                  "password": "another long phrase",
+                                                  "code": "000000"})
+    check(st == 401 and "one-time code" in body, "a wrong code refused", st)
+    st, h, body = env.request("POST", "/signin", {"name": "raj.patel",
+                                                  "password": "another long phrase",
+                                                  "code": totp(secret)})
+    check(st == 303 and "Secure" in h.get("set-cookie", ""), "signed in with the code; Secure cookie",
+          (st, h.get("set-cookie")))
+    check("max-age" in h.get("strict-transport-security", ""), "HSTS behind a TLS proxy", h)
 
     # single sign-on: a reverse proxy's header, believed only from the proxy
     check(env.stop_web() == 0, "console stops cleanly")

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <liboath/oath.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <sodium.h>
@@ -49,17 +50,30 @@ static int panels_valid(const char *p)
     return 1;
 }
 
+static int base32_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 16 || n > 63)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '2' && *s <= '7')))
+            return 0;
+    return 1;
+}
+
 static int parse_line(char *line, struct web_account *a)
 {
-    char *f[5];
+    char *f[6];
     int k = 0;
     f[k++] = line;
-    for (char *p = line; *p && k < 5; p++)
+    for (char *p = line; *p && k < 6; p++)
         if (*p == ':') {
             *p = 0;
             f[k++] = p + 1;
         }
-    if (k != 5)
+    if (k != 5 && k != 6)
+        return -1;
+    if (k == 6 && !base32_valid(f[5]))
         return -1;
     char why[128];
     if (web_account_name_valid(f[0], why, sizeof why) || strlen(f[1]) >= sizeof a->role ||
@@ -73,6 +87,8 @@ static int parse_line(char *line, struct web_account *a)
     snprintf(a->panels, sizeof a->panels, "%.511s", f[2]);
     a->disabled = f[3][0] == '1';
     snprintf(a->hash, sizeof a->hash, "%.127s", f[4]);
+    if (k == 6)
+        snprintf(a->totp, sizeof a->totp, "%.63s", f[5]);
     return 0;
 }
 
@@ -174,11 +190,12 @@ static int save(struct web_accounts *a, char *why, size_t n)
             close(fd);
         return -1;
     }
-    fprintf(f, "# csphub-web accounts: name:role:panels:disabled:argon2id hash. Written by\n"
+    fprintf(f, "# csphub-web accounts: name:role:panels:disabled:argon2id hash[:totp secret].\n"
+               "# Written by\n"
                "# csphub-web user add|disable|reset; keep it mode 0600.\n");
     for (size_t i = 0; i < a->n; i++)
-        fprintf(f, "%s:%s:%s:%d:%s\n", a->v[i].name, a->v[i].role, a->v[i].panels,
-                a->v[i].disabled, a->v[i].hash);
+        fprintf(f, "%s:%s:%s:%d:%s%s%s\n", a->v[i].name, a->v[i].role, a->v[i].panels,
+                a->v[i].disabled, a->v[i].hash, a->v[i].totp[0] ? ":" : "", a->v[i].totp);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, a->path) != 0) {
@@ -341,4 +358,51 @@ int web_accounts_verify(struct web_accounts *a, const char *name, const char *pa
         return 0;
     *out = acc;
     return 1;
+}
+
+int web_accounts_totp(struct web_accounts *a, const char *name, char *secret, char *why, size_t n)
+{
+    unsigned char key[20];
+    char *b32 = NULL;
+    size_t b32len = 0;
+    randombytes_buf(key, sizeof key);
+    if (oath_init() != OATH_OK ||
+        oath_base32_encode((const char *)key, sizeof key, &b32, &b32len) != OATH_OK) {
+        snprintf(why, n, "cannot make a TOTP secret");
+        return -1;
+    }
+    sodium_memzero(key, sizeof key);
+    /* Authenticator apps take the secret without '=' padding. */
+    while (b32len && b32[b32len - 1] == '=')
+        b32[--b32len] = 0;
+    pthread_mutex_lock(&a->mu);
+    struct web_account *acc = find(a, name);
+    int rc = -1;
+    if (!acc) {
+        snprintf(why, n, "no account named '%s'", name);
+    } else {
+        snprintf(acc->totp, sizeof acc->totp, "%.63s", b32);
+        snprintf(secret, 64, "%.63s", b32);
+        rc = save(a, why, n);
+    }
+    pthread_mutex_unlock(&a->mu);
+    sodium_memzero(b32, b32len);
+    free(b32);
+    return rc;
+}
+
+int web_totp_ok(const struct web_account *acc, const char *code, long now_s)
+{
+    if (!acc->totp[0] || !code || strlen(code) != 6 || strspn(code, "0123456789") != 6)
+        return 0;
+    char *key = NULL;
+    size_t keylen = 0;
+    if (oath_init() != OATH_OK ||
+        oath_base32_decode(acc->totp, strlen(acc->totp), &key, &keylen) != OATH_OK)
+        return 0;
+    int rc = oath_totp_validate(key, keylen, (time_t)now_s, OATH_TOTP_DEFAULT_TIME_STEP_SIZE,
+                                OATH_TOTP_DEFAULT_START_TIME, 1, code);
+    sodium_memzero(key, keylen);
+    free(key);
+    return rc >= 0;
 }

@@ -5,7 +5,8 @@
  * a compromised console holds no key to anyone's data but its own gateway
  * identity's, which the hub bounds.
  *
- * The file holds one account a line, "name:role:panel,panel:disabled:hash";
+ * The file holds one account a line, "name:role:panel,panel:disabled:hash"
+ * and, with a second factor, ":totp-secret";
  * it is written whole to a temporary file, synced and renamed, mode 0600.
  * Thread-safe: a mutex guards the table; verifying a password holds a slot
  * of a semaphore (at most CSPH_WEB_HASHES_MAX hashes at a time), never the
@@ -24,6 +25,7 @@ struct web_account {
     char panels[512]; /* comma-separated */
     int disabled;
     char hash[128];   /* crypto_pwhash_STRBYTES */
+    char totp[64];    /* the TOTP secret, base32 ("" none): a second factor */
 };
 
 struct web_accounts;
@@ -46,6 +48,14 @@ int web_accounts_add(struct web_accounts *a, const char *name, const char *role,
 int web_accounts_reset(struct web_accounts *a, const char *name, const char *password, char *why,
                        size_t n);
 int web_accounts_disable(struct web_accounts *a, const char *name, char *why, size_t n);
+
+/* user totp: a new TOTP secret (RFC 6238: 30 s steps, 6 digits, SHA-1, as
+ * authenticator apps expect) for name, written to the file; its base32
+ * text into secret (64 bytes). 0, or -1 with why. */
+int web_accounts_totp(struct web_accounts *a, const char *name, char *secret, char *why, size_t n);
+/* Whether code is name's current TOTP code (one step of clock drift either
+ * way). 0 when the account has no secret. */
+int web_totp_ok(const struct web_account *acc, const char *code, long now_s);
 
 /* Check name's password: 1 and *out (a copy) when it matches an enabled
  * account, 0 otherwise. The hash runs whatever the name, so timing does not

@@ -892,8 +892,10 @@ static enum MHD_Result page_signin(struct web_console *w, struct MHD_Connection 
                  "Name</label><input id=\"name\" name=\"name\" autocomplete=\"username\" "
                  "required autofocus><label for=\"password\">Password</label><input "
                  "id=\"password\" name=\"password\" type=\"password\" "
-                 "autocomplete=\"current-password\" required><button type=\"submit\">Sign "
-                 "in</button></form>");
+                 "autocomplete=\"current-password\" required><label for=\"code\">One-time "
+                 "code (from your authenticator app, if you have one)</label><input id=\"code\" "
+                 "name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" "
+                 "maxlength=\"6\"><button type=\"submit\">Sign in</button></form>");
     page_foot(&h);
     return send_html(w, con, status, &h, NULL);
 }
@@ -906,7 +908,7 @@ static enum MHD_Result do_signin(struct web_console *w, struct MHD_Connection *c
         form_field(st, "password", password, sizeof password))
         return page_signin(w, con, 400, "Give your name and password.");
     if (web_account_name_valid(name, why, sizeof why))
-        return page_signin(w, con, 401, "Wrong name or password.");
+        return page_signin(w, con, 401, "Wrong name, password or one-time code.");
     int wait = web_backoff_wait_s(w->sessions, name, now_ms());
     if (wait) {
         logf_("sign-in of '%s' from %s refused: %d s of backoff left", name,
@@ -918,10 +920,21 @@ static enum MHD_Result do_signin(struct web_console *w, struct MHD_Connection *c
     struct web_account acc;
     int ok = web_accounts_verify(w->accounts, name, password, &acc);
     memset(password, 0, sizeof password);
+    char code[16] = "";
+    form_field(st, "code", code, sizeof code);
+    if (ok && !acc.totp[0] && w->cfg.require_totp) {
+        logf_("sign-in of '%s' from %s refused: no second factor set up", name,
+              peer(con, ip, sizeof ip));
+        return page_signin(w, con, 401, "This console needs a one-time code as well as the "
+                                        "password: ask its administrator to set one up "
+                                        "(csphub-web user totp NAME).");
+    }
+    if (ok && acc.totp[0] && !web_totp_ok(&acc, code, (long)time(NULL)))
+        ok = 0;
     if (!ok) {
         web_backoff_failed(w->sessions, name, now_ms());
         logf_("sign-in of '%s' from %s failed", name, peer(con, ip, sizeof ip));
-        return page_signin(w, con, 401, "Wrong name or password.");
+        return page_signin(w, con, 401, "Wrong name, password or one-time code.");
     }
     web_backoff_clear(w->sessions, name);
     struct web_session ss;

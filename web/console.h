@@ -32,6 +32,10 @@ struct web_config {
      * console listens on loopback); NULL: none. */
     const char *proxy_header;
     char trusted_proxy[64];
+    /* People reach the console over a network (off loopback, or behind a
+     * TLS proxy) without single sign-on: local accounts need their TOTP
+     * code too. */
+    int require_totp;
 };
 
 struct web_console;

@@ -24,7 +24,8 @@ static const char usage[] =
     "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
-    "       csphub-web user reset NAME [--accounts FILE]\n";
+    "       csphub-web user reset NAME [--accounts FILE]\n"
+    "       csphub-web user totp NAME [--accounts FILE]\n";
 
 static const char help[] =
     "\n"
@@ -61,6 +62,10 @@ static const char help[] =
     "                       or admin, as the hub's people: list says (the hub decides)\n"
     "  user disable NAME    no more sign-ins; sessions end at their next request\n"
     "  user reset NAME      a new password (and enabled again)\n"
+    "  user totp NAME       a new TOTP secret (a second factor; printed once, with\n"
+    "                       its otpauth:// link). Needed by every local account when\n"
+    "                       the console is reached over a network (off loopback or\n"
+    "                       --behind-tls-proxy) without --proxy-user-header\n"
     "\n"
     "Examples:\n"
     "  echo 'a long passphrase' | csphub-web user add ann.smith --role panel --panels marac\n"
@@ -164,7 +169,7 @@ int main(int argc, char **argv)
     struct web_accounts *acc = NULL;
     if (optind < argc) {
         if (strcmp(argv[optind], "user") || argc - optind != 3)
-            return bad_usage("unknown command '%s' (csphub-web user add|disable|reset NAME)",
+            return bad_usage("unknown command '%s' (csphub-web user add|disable|reset|totp NAME)",
                              argv[optind]);
         const char *verb = argv[optind + 1], *name = argv[optind + 2];
         if (web_accounts_open(&acc, accounts_path, why, sizeof why)) {
@@ -185,9 +190,17 @@ int main(int argc, char **argv)
                  : web_accounts_reset(acc, name, pw, why, sizeof why);
         } else if (!strcmp(verb, "disable")) {
             rc = web_accounts_disable(acc, name, why, sizeof why);
+        } else if (!strcmp(verb, "totp")) {
+            char secret[64];
+            if ((rc = web_accounts_totp(acc, name, secret, why, sizeof why)) == 0)
+                printf("TOTP secret for %s: %s\n"
+                       "Add it to an authenticator app (or as this link, e.g. a QR code):\n"
+                       "otpauth://totp/csphub:%s?secret=%s&issuer=csphub&digits=6&period=30\n",
+                       name, secret, name, secret);
+            memset(secret, 0, sizeof secret);
         } else {
             web_accounts_close(&acc);
-            return bad_usage("user '%s': expected add, disable or reset", verb);
+            return bad_usage("user '%s': expected add, disable, reset or totp", verb);
         }
         memset(pw, 0, sizeof pw);
         web_accounts_close(&acc);
@@ -214,6 +227,8 @@ int main(int argc, char **argv)
                 "itself is not built yet)\n", cfg.host);
         return 2;
     }
+    /* Reached over a network without single sign-on: a second factor. */
+    cfg.require_totp = (!is_loopback(cfg.host) || cfg.behind_tls_proxy) && !cfg.proxy_header;
     if (!cfg.proxy_header != !cfg.trusted_proxy[0])
         return bad_usage("%s", "--proxy-user-header and --trusted-proxy go together");
     if (cfg.proxy_header && !is_loopback(cfg.host))
