@@ -67,8 +67,8 @@ static void test_accounts(void **state)
      * gives 287082 at T = 59 s, within one step of drift both ways */
     struct web_account t = {0};
     snprintf(t.totp, sizeof t.totp, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
-    assert_true(web_totp_ok(&t, "287082", 59));
-    assert_true(web_totp_ok(&t, "287082", 59 + 30));
+    assert_int_equal(web_totp_ok(&t, "287082", 59), 1); /* step 1 */
+    assert_int_equal(web_totp_ok(&t, "287082", 59 + 30), 1);
     assert_false(web_totp_ok(&t, "287082", 59 + 90));
     assert_false(web_totp_ok(&t, "287083", 59));
     assert_false(web_totp_ok(&t, "28708", 59));
@@ -144,6 +144,12 @@ static void test_sessions(void **state)
     assert_int_equal(web_backoff_wait_s(s, "raj", 0), 15 * 60); /* capped */
     web_backoff_clear(s, "raj");
     assert_int_equal(web_backoff_wait_s(s, "raj", 0), 0);
+    /* a TOTP step is good once */
+    assert_int_equal(web_totp_claim(s, "raj", 100), 1);
+    assert_int_equal(web_totp_claim(s, "raj", 100), 0);
+    assert_int_equal(web_totp_claim(s, "raj", 99), 0);
+    assert_int_equal(web_totp_claim(s, "raj", 101), 1);
+    assert_int_equal(web_totp_claim(s, "ann", 100), 1);
     web_sessions_free(&s);
     assert_null(s);
 }

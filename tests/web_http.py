@@ -377,12 +377,17 @@ def run(env):
                                                   "password": "another long phrase",
                                                   "code": "000000"})
     check(st == 401 and "one-time code" in body, "a wrong code refused", st)
+    code = totp(secret)
     st, h, body = env.request("POST", "/signin", {"name": "raj.patel",
                                                   "password": "another long phrase",
-                                                  "code": totp(secret)})
+                                                  "code": code})
     check(st == 303 and "Secure" in h.get("set-cookie", ""), "signed in with the code; Secure cookie",
           (st, h.get("set-cookie")))
     check("max-age" in h.get("strict-transport-security", ""), "HSTS behind a TLS proxy", h)
+    st, _, body = env.request("POST", "/signin", {"name": "raj.patel",
+                                                  "password": "another long phrase",
+                                                  "code": code})
+    check(st == 401, "a one-time code is good once", st)
 
     # single sign-on: a reverse proxy's header, believed only from the proxy
     check(env.stop_web() == 0, "console stops cleanly")

@@ -391,7 +391,7 @@ int web_accounts_totp(struct web_accounts *a, const char *name, char *secret, ch
     return rc;
 }
 
-int web_totp_ok(const struct web_account *acc, const char *code, long now_s)
+long web_totp_ok(const struct web_account *acc, const char *code, long now_s)
 {
     if (!acc->totp[0] || !code || strlen(code) != 6 || strspn(code, "0123456789") != 6)
         return 0;
@@ -400,9 +400,10 @@ int web_totp_ok(const struct web_account *acc, const char *code, long now_s)
     if (oath_init() != OATH_OK ||
         oath_base32_decode(acc->totp, strlen(acc->totp), &key, &keylen) != OATH_OK)
         return 0;
-    int rc = oath_totp_validate(key, keylen, (time_t)now_s, OATH_TOTP_DEFAULT_TIME_STEP_SIZE,
-                                OATH_TOTP_DEFAULT_START_TIME, 1, code);
+    int pos = 0;
+    int rc = oath_totp_validate2(key, keylen, (time_t)now_s, OATH_TOTP_DEFAULT_TIME_STEP_SIZE,
+                                 OATH_TOTP_DEFAULT_START_TIME, 1, &pos, code);
     sodium_memzero(key, keylen);
     free(key);
-    return rc >= 0;
+    return rc >= 0 ? now_s / OATH_TOTP_DEFAULT_TIME_STEP_SIZE + pos : 0;
 }

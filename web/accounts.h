@@ -54,8 +54,9 @@ int web_accounts_disable(struct web_accounts *a, const char *name, char *why, si
  * text into secret (64 bytes). 0, or -1 with why. */
 int web_accounts_totp(struct web_accounts *a, const char *name, char *secret, char *why, size_t n);
 /* Whether code is name's current TOTP code (one step of clock drift either
- * way). 0 when the account has no secret. */
-int web_totp_ok(const struct web_account *acc, const char *code, long now_s);
+ * way): the time step it belongs to (> 0), or 0 when it is not (and when
+ * the account has no secret). A step is used once: see web_totp_claim. */
+long web_totp_ok(const struct web_account *acc, const char *code, long now_s);
 
 /* Check name's password: 1 and *out (a copy) when it matches an enabled
  * account, 0 otherwise. The hash runs whatever the name, so timing does not

@@ -929,8 +929,15 @@ static enum MHD_Result do_signin(struct web_console *w, struct MHD_Connection *c
                                         "password: ask its administrator to set one up "
                                         "(csphub-web user totp NAME).");
     }
-    if (ok && acc.totp[0] && !web_totp_ok(&acc, code, (long)time(NULL)))
+    long step = 0;
+    if (ok && acc.totp[0] &&
+        (!(step = web_totp_ok(&acc, code, (long)time(NULL))) ||
+         !web_totp_claim(w->sessions, acc.name, step))) {
+        if (step)
+            logf_("sign-in of '%s' from %s: a one-time code used before", name,
+                  peer(con, ip, sizeof ip));
         ok = 0;
+    }
     if (!ok) {
         web_backoff_failed(w->sessions, name, now_ms());
         logf_("sign-in of '%s' from %s failed", name, peer(con, ip, sizeof ip));

@@ -16,6 +16,11 @@ struct backoff {
     int64_t until_ms;
 };
 
+struct totp_used {
+    char name[65];
+    long step;
+};
+
 struct web_sessions {
     pthread_mutex_t mu;
     int64_t idle_ms;
@@ -23,6 +28,8 @@ struct web_sessions {
     size_t n;
     struct backoff b[BACKOFF_MAX];
     size_t nb;
+    struct totp_used t[BACKOFF_MAX];
+    size_t nt;
 };
 
 int web_sessions_new(struct web_sessions **out, int64_t idle_ms)
@@ -163,4 +170,25 @@ void web_backoff_clear(struct web_sessions *s, const char *name)
     if (b)
         *b = s->b[--s->nb];
     pthread_mutex_unlock(&s->mu);
+}
+
+int web_totp_claim(struct web_sessions *s, const char *name, long step)
+{
+    pthread_mutex_lock(&s->mu);
+    struct totp_used *u = NULL;
+    for (size_t i = 0; i < s->nt && !u; i++)
+        if (!strcmp(s->t[i].name, name))
+            u = &s->t[i];
+    if (!u) {
+        /* Full: an old entry goes; its code has long expired anyway. */
+        size_t i = s->nt < BACKOFF_MAX ? s->nt++ : (size_t)randombytes_uniform(BACKOFF_MAX);
+        u = &s->t[i];
+        snprintf(u->name, sizeof u->name, "%s", name);
+        u->step = 0;
+    }
+    int fresh = step > u->step;
+    if (fresh)
+        u->step = step;
+    pthread_mutex_unlock(&s->mu);
+    return fresh;
 }

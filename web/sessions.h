@@ -42,5 +42,8 @@ int web_csrf_ok(const struct web_session *ss, const char *given);
 int web_backoff_wait_s(struct web_sessions *s, const char *name, int64_t now_ms);
 void web_backoff_failed(struct web_sessions *s, const char *name, int64_t now_ms);
 void web_backoff_clear(struct web_sessions *s, const char *name);
+/* A TOTP code is good once: 1 when step is later than the last step name
+ * signed in with (and it is recorded), 0 for a code already used. */
+int web_totp_claim(struct web_sessions *s, const char *name, long step);
 
 #endif
