@@ -20,6 +20,7 @@ PKGS=(
   liboath-dev                        # liboath: the console's second factor (TOTP)
   python3-aiosmtpd                   # the email notice's test: a local SMTP server
   chromium chromium-driver python3-selenium  # the console's browser test (headless Chromium)
+  firefox-esr                        # the console's pages rendered by Firefox (--screenshot)
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
   python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log
