@@ -389,6 +389,51 @@ def run(env):
                                                   "code": code})
     check(st == 401, "a one-time code is good once", st)
 
+    # HTTPS in the console itself, off loopback
+    check(env.stop_web() == 0, "console stops cleanly")
+    cert, key = os.path.join(env.dir, "cert.pem"), os.path.join(env.dir, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "a test certificate", r.stderr[-300:])
+    os.chmod(key, 0o644)
+    tls_port = free_port()
+    tls_args = [WEB, "--listen", "0.0.0.0:%d" % tls_port, "--hub", env.hub_ep, "--key",
+                os.path.join(env.keys, "console.key"), "--server-key",
+                os.path.join(env.keys, "hub.pub"), "--accounts", env.accounts,
+                "--tls-cert", cert, "--tls-key", key]
+    r = subprocess.run(tls_args, capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "chmod 600" in r.stderr, "a readable TLS key refused", r.stderr)
+    os.chmod(key, 0o600)
+    tls = subprocess.Popen(tls_args, stderr=env.web_log)
+    import ssl
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+
+    def https_get(path):
+        c = http.client.HTTPSConnection("127.0.0.1", tls_port, timeout=10, context=ctx)
+        c.request("GET", path)
+        resp = c.getresponse()
+        out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode())
+        c.close()
+        return out
+    wait_for(lambda: https_get("/signin")[0] == 200, "the console over HTTPS")
+    st, h, body = https_get("/signin")
+    check(st == 200 and "max-age" in h.get("strict-transport-security", ""),
+          "HTTPS off loopback, with HSTS", h)
+    c = http.client.HTTPSConnection("127.0.0.1", tls_port, timeout=10, context=ctx)
+    c.request("POST", "/signin", body=urllib.parse.urlencode(
+        {"name": "raj.patel", "password": "another long phrase", "code": totp(secret, time.time() + 30)}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = c.getresponse()
+    resp.read()
+    check(resp.status == 303 and "Secure" in (resp.getheader("Set-Cookie") or ""),
+          "signed in over HTTPS (with a code), Secure cookie", resp.status)
+    c.close()
+    tls.send_signal(signal.SIGTERM)
+    check(tls.wait(20) == 0, "the HTTPS console stops cleanly")
+    env.start_web()
+
     # single sign-on: a reverse proxy's header, believed only from the proxy
     check(env.stop_web() == 0, "console stops cleanly")
     env.web_args = ["--proxy-user-header", "X-Remote-User", "--trusted-proxy", "127.0.0.1"]

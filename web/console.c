@@ -257,7 +257,7 @@ static void security_headers(struct web_console *w, struct MHD_Response *r, int 
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
-    if (w->cfg.behind_tls_proxy)
+    if (w->cfg.behind_tls_proxy || w->cfg.tls_cert)
         MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     if (page)
         MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -949,7 +949,7 @@ static enum MHD_Result do_signin(struct web_console *w, struct MHD_Connection *c
         return page_signin(w, con, 503, "Too many people are signed in: try again later.");
     char cookie[256];
     snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", ss.id,
-             w->cfg.behind_tls_proxy ? "; Secure" : "");
+             w->cfg.behind_tls_proxy || w->cfg.tls_cert ? "; Secure" : "");
     logf_("'%s' signed in from %s", acc.name, peer(con, ip, sizeof ip));
     return redirect(w, con, "/queue", cookie);
 }
@@ -1189,7 +1189,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             return error_page(w, con, 503, NULL, "Busy", "too many people are signed in");
         char cookie[256];
         snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", ss.id,
-                 w->cfg.behind_tls_proxy ? "; Secure" : "");
+                 w->cfg.behind_tls_proxy || w->cfg.tls_cert ? "; Secure" : "");
         logf_("'%s' signed in by the proxy's %s from %s", acc.name, w->cfg.proxy_header, ip);
         /* The same page again, now with the session's cookie. */
         struct html to;
@@ -1275,6 +1275,36 @@ static void on_done(void *cls, struct MHD_Connection *con, void **con_cls,
     *con_cls = NULL;
 }
 
+/* A PEM file read whole (malloc'd), or NULL with why. A key file others
+ * may read is refused. */
+static char *read_pem(const char *path, int secret, char *why, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    char *buf = NULL;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        snprintf(why, n, "cannot read %s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    if (secret && (st.st_mode & 077)) {
+        snprintf(why, n, "%s is a private key and others may read it (mode %03o): run chmod "
+                 "600 %s", path, (unsigned)(st.st_mode & 0777), path);
+        fclose(f);
+        return NULL;
+    }
+    if (st.st_size > 1 << 20 || !(buf = calloc(1, (size_t)st.st_size + 1)) ||
+        fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size ||
+        !strstr(buf, "-----BEGIN ")) {
+        snprintf(why, n, "%s is not a PEM file (-----BEGIN ...)", path);
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
 int web_console_start(struct web_console **out, const struct web_config *cfg,
                       struct web_accounts *accounts, char *why, size_t n)
 {
@@ -1309,16 +1339,32 @@ int web_console_start(struct web_console **out, const struct web_config *cfg,
         web_console_stop(&w);
         return -1;
     }
-    w->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                  MHD_USE_ERROR_LOG,
-                              (uint16_t)cfg->port, NULL, NULL, on_request, w,
+    char *cert = NULL, *key = NULL;
+    if (cfg->tls_cert && (!(cert = read_pem(cfg->tls_cert, 0, why, n)) ||
+                          !(key = read_pem(cfg->tls_key, 1, why, n)))) {
+        free(cert);
+        web_console_stop(&w);
+        return -1;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | (cert ? MHD_USE_TLS : 0);
+    /* The key and certificate go as options only with TLS (MHD refuses
+     * them otherwise): an empty option list ends at the first END. */
+    w->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, w,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_NOTIFY_COMPLETED, on_done, w,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+                              MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+    if (key)
+        memset(key, 0, strlen(key));
+    free(cert);
+    free(key);
     if (!w->mhd) {
-        snprintf(why, n, "cannot listen on %s:%d (in use, or not an address of this machine)",
-                 cfg->host, cfg->port);
+        snprintf(why, n, "cannot listen on %s:%d (in use, not an address of this machine%s)",
+                 cfg->host, cfg->port, cfg->tls_cert ? ", or a certificate and key that do "
+                                                        "not go together" : "");
         web_console_stop(&w);
         return -1;
     }

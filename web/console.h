@@ -36,6 +36,9 @@ struct web_config {
      * TLS proxy) without single sign-on: local accounts need their TOTP
      * code too. */
     int require_totp;
+    /* HTTPS: the certificate chain and its key (PEM files); NULL: plain
+     * HTTP, which is refused off loopback without behind_tls_proxy. */
+    const char *tls_cert, *tls_key;
 };
 
 struct web_console;

@@ -20,7 +20,7 @@ static const char usage[] =
     "usage: csphub-web [--listen ADDR:PORT] [--hub ENDPOINT] [--key console.key --server-key "
     "hub.pub]\n"
     "                  [--accounts FILE] [--panels a,b] [--idle-timeout MIN] "
-    "[--behind-tls-proxy] [--notify FILE]\n"
+    "[--tls-cert F --tls-key F | --behind-tls-proxy] [--notify FILE]\n"
     "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
@@ -38,7 +38,7 @@ static const char help[] =
     "Serving:\n"
     "  --listen ADDR:PORT   where to listen (default 127.0.0.1:7480). Plain HTTP is\n"
     "                       served on a loopback address only; anywhere else needs\n"
-    "                       --behind-tls-proxy (a reverse proxy terminates HTTPS)\n"
+    "                       --tls-cert/--tls-key or --behind-tls-proxy\n"
     "  --hub ENDPOINT       the hub (default $CSPHUB_HUB or tcp://127.0.0.1:7450)\n"
     "  --key FILE           the console's key (csphub keygen console); with\n"
     "  --server-key FILE    the hub's public key, for security curve. Default\n"
@@ -47,6 +47,8 @@ static const char help[] =
     "  --panels a,b         the panels the console shows (default: those of every\n"
     "                       account); list the gateway's panels of the identity file\n"
     "  --idle-timeout MIN   sign out after MIN minutes unused (default 30)\n"
+    "  --tls-cert FILE      HTTPS with this certificate (chain, PEM) and\n"
+    "  --tls-key FILE       its key (PEM, mode 0600); allows a non-loopback address\n"
     "  --behind-tls-proxy   cookies Secure, HSTS sent; allows a non-loopback address\n"
     "  --static DIR         the style and script it serves (default: the build's)\n"
     "  --proxy-user-header H  single sign-on: a reverse proxy puts the signed-in\n"
@@ -115,7 +117,7 @@ static int is_loopback(const char *host)
 int main(int argc, char **argv)
 {
     enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE,
-           O_NOTIFY, O_PROXY_HEADER, O_TRUSTED_PROXY };
+           O_NOTIFY, O_PROXY_HEADER, O_TRUSTED_PROXY, O_CERT, O_TLSKEY };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},   {"hub", required_argument, NULL, O_HUB},
         {"key", required_argument, NULL, O_KEY},    {"server-key", required_argument, NULL, O_SKEY},
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
         {"notify", required_argument, NULL, O_NOTIFY},
         {"proxy-user-header", required_argument, NULL, O_PROXY_HEADER},
         {"trusted-proxy", required_argument, NULL, O_TRUSTED_PROXY},
+        {"tls-cert", required_argument, NULL, O_CERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
         {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0}};
     struct web_config cfg = {.host = "127.0.0.1", .port = 7480, .idle_ms = 30 * 60000,
                              .static_dir = CSPH_WEB_STATIC_DIR};
@@ -147,6 +150,8 @@ int main(int argc, char **argv)
         case O_STATIC: cfg.static_dir = optarg; break;
         case O_ROLE: role = optarg; break;
         case O_NOTIFY: notify_path = optarg; break;
+        case O_CERT: cfg.tls_cert = optarg; break;
+        case O_TLSKEY: cfg.tls_key = optarg; break;
         case O_PROXY_HEADER: cfg.proxy_header = optarg; break;
         case O_TRUSTED_PROXY:
             if (strlen(optarg) >= sizeof cfg.trusted_proxy || !is_ipv4(optarg))
@@ -220,15 +225,18 @@ int main(int argc, char **argv)
         snprintf(cfg.host, sizeof cfg.host, "%.*s", (int)(colon - listen), listen);
         cfg.port = (int)port;
     }
-    if (!is_loopback(cfg.host) && !cfg.behind_tls_proxy) {
+    if (!cfg.tls_cert != !cfg.tls_key)
+        return bad_usage("%s", "--tls-cert and --tls-key go together");
+    if (!is_loopback(cfg.host) && !cfg.behind_tls_proxy && !cfg.tls_cert) {
         fprintf(stderr, "csphub-web: refusing plain HTTP on %s: passwords and case details "
-                "would cross the network unencrypted. Listen on 127.0.0.1 behind a reverse "
-                "proxy that terminates HTTPS and give --behind-tls-proxy (HTTPS in the console "
-                "itself is not built yet)\n", cfg.host);
+                "would cross the network unencrypted. Give --tls-cert and --tls-key (HTTPS), "
+                "or listen on 127.0.0.1 behind a reverse proxy that terminates HTTPS and give "
+                "--behind-tls-proxy\n", cfg.host);
         return 2;
     }
     /* Reached over a network without single sign-on: a second factor. */
-    cfg.require_totp = (!is_loopback(cfg.host) || cfg.behind_tls_proxy) && !cfg.proxy_header;
+    cfg.require_totp =
+        (!is_loopback(cfg.host) || cfg.behind_tls_proxy || cfg.tls_cert) && !cfg.proxy_header;
     if (!cfg.proxy_header != !cfg.trusted_proxy[0])
         return bad_usage("%s", "--proxy-user-header and --trusted-proxy go together");
     if (cfg.proxy_header && !is_loopback(cfg.host))
@@ -279,8 +287,9 @@ int main(int argc, char **argv)
         web_accounts_close(&acc);
         return 1;
     }
-    fprintf(stderr, "csphub-web: serving http://%s:%d/ for the hub at %s (panels %s)\n", cfg.host,
-            cfg.port, cfg.hub, panels[0] ? panels : "none yet");
+    fprintf(stderr, "csphub-web: serving %s://%s:%d/ for the hub at %s (panels %s)\n",
+            cfg.tls_cert ? "https" : "http", cfg.host, cfg.port, cfg.hub,
+            panels[0] ? panels : "none yet");
     if (!cfg.key_file)
         fprintf(stderr, "csphub-web: no --key: for a hub in security none (a single machine, "
                 "a demo). The console checks each account's panels itself; with a hub in "
