@@ -144,6 +144,8 @@ int cli_cmd_publish(struct cli *c, int argc, char **argv);
 int cli_cmd_watch(struct cli *c, int argc, char **argv);
 int cli_cmd_queue(struct cli *c, int argc, char **argv);
 int cli_cmd_alert(struct cli *c, int argc, char **argv);
+/* csphub alert show ID (show.c). */
+int cli_alert_show(struct cli *c, uint64_t id);
 int cli_cmd_replay(struct cli *c, int argc, char **argv);
 int cli_cmd_rejects(struct cli *c, int argc, char **argv);
 int cli_cmd_stats(struct cli *c, int argc, char **argv);

@@ -82,28 +82,55 @@ static void print_table(struct cli *c, const char *panel, const char *status, js
     free(rows);
 }
 
+static int in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int cli_cmd_queue(struct cli *c, int argc, char **argv)
 {
-    enum { OPT_STATUS = CLI_OPT__LAST, OPT_PAGE };
+    enum { OPT_STATUS = CLI_OPT__LAST, OPT_PAGE, OPT_PRIORITY, OPT_PERSON, OPT_RULE, OPT_OVERDUE,
+           OPT_LIMIT };
     static const struct option opts[] = {CLI_COMMON_OPTIONS,
                                          {"status", required_argument, NULL, OPT_STATUS},
                                          {"page", required_argument, NULL, OPT_PAGE},
+                                         {"priority", required_argument, NULL, OPT_PRIORITY},
+                                         {"person", required_argument, NULL, OPT_PERSON},
+                                         {"rule", required_argument, NULL, OPT_RULE},
+                                         {"overdue", no_argument, NULL, OPT_OVERDUE},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
                                          {0, 0, 0, 0}};
     static const char *const statuses[] = {"open", "acknowledged", "accepted", "declined",
                                            "closed"};
-    const char *status = NULL;
-    uint64_t page = QUEUE_PAGE_DEFAULT;
+    static const char *const priorities[] = {"standard", "medium", "high"};
+    const char *status = NULL, *priority = NULL, *person = NULL, *rule = NULL;
+    int overdue = 0;
+    uint64_t page = QUEUE_PAGE_DEFAULT, limit = 0;
     int opt, optrc;
     cli_getopt_reset();
     while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
         if (opt == OPT_STATUS) {
             status = optarg;
-            int known = 0;
-            for (size_t i = 0; i < sizeof statuses / sizeof *statuses; i++)
-                known |= strcmp(status, statuses[i]) == 0;
-            if (!known)
+            if (!in_list(status, statuses, 5))
                 return cli_usage_error(c, "--status '%s': expected open, acknowledged, "
                                           "accepted, declined or closed", status);
+        } else if (opt == OPT_PRIORITY) {
+            priority = optarg;
+            if (!in_list(priority, priorities, 3))
+                return cli_usage_error(c, "--priority '%s': expected standard, medium or high",
+                                       priority);
+        } else if (opt == OPT_PERSON) {
+            person = optarg; /* the hub says what a person reference may hold */
+        } else if (opt == OPT_RULE) {
+            rule = optarg;
+        } else if (opt == OPT_OVERDUE) {
+            overdue = 1;
+        } else if (opt == OPT_LIMIT) {
+            if (cli_parse_u64(optarg, 1, 1000000, &limit))
+                return cli_usage_error(c, "--limit '%s': expected 1 to 1000000", optarg);
         } else if (cli_parse_u64(optarg, 1, 1000, &page)) {
             return cli_usage_error(c, "--page '%s': expected 1 to 1000", optarg);
         }
@@ -113,15 +140,26 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error(c, "queue takes one panel name");
     const char *panel = argv[optind];
+    if (limit && limit < page)
+        page = limit;
 
     json_t *all = json_array();
-    uint64_t after = 0;
+    uint64_t after = 0, shown = 0;
     int rc = CLI_OK;
     for (;;) {
         json_t *req = json_pack("{s:s,s:s,s:I}", "op", "alerts", "panel", panel, "max",
                                 (json_int_t)page);
         if (status)
             json_object_set_new(req, "status", json_string(status));
+        /* Filtered on the hub: only the alerts that match cross the wire. */
+        if (priority)
+            json_object_set_new(req, "priority", json_string(priority));
+        if (person)
+            json_object_set_new(req, "person", json_string(person));
+        if (rule)
+            json_object_set_new(req, "rule", json_string(rule));
+        if (overdue)
+            json_object_set_new(req, "overdue", json_true());
         if (after)
             json_object_set_new(req, "after", json_integer((json_int_t)after));
         json_t *rep;
@@ -131,6 +169,9 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
         size_t i;
         json_t *a;
         json_array_foreach(alerts, i, a) {
+            if (limit && shown == limit)
+                break;
+            shown++;
             if (!c->json) {
                 json_array_append(all, a);
                 continue;
@@ -150,7 +191,7 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
         uint64_t next = (uint64_t)cli_int(rep, "next", 0);
         int end = !json_is_false(json_object_get(rep, "end"));
         json_decref(rep);
-        if (end)
+        if (end || (limit && shown == limit))
             break;
         if (next <= after) {
             cli_warn("internal: the hub's paging did not move past alert %llu",
@@ -161,16 +202,18 @@ int cli_cmd_queue(struct cli *c, int argc, char **argv)
         after = next;
     }
     if (rc == CLI_OK && !c->json)
-        print_table(c, panel, status, all);
+        print_table(c, panel, priority || person || rule || overdue ? "matching" : status, all);
     json_decref(all);
     return rc;
 }
 
 int cli_cmd_alert(struct cli *c, int argc, char **argv)
 {
-    enum { OPT_NOTE = CLI_OPT__LAST };
+    enum { OPT_NOTE = CLI_OPT__LAST, OPT_EXPECT, OPT_BY };
     static const struct option opts[] = {CLI_COMMON_OPTIONS,
                                          {"note", required_argument, NULL, OPT_NOTE},
+                                         {"expect", required_argument, NULL, OPT_EXPECT},
+                                         {"by", required_argument, NULL, OPT_BY},
                                          {0, 0, 0, 0}};
     static const struct {
         const char *action, *status;
@@ -178,19 +221,35 @@ int cli_cmd_alert(struct cli *c, int argc, char **argv)
                    {"acknowledged", "acknowledged"}, {"accept", "accepted"},
                    {"accepted", "accepted"},     {"decline", "declined"},
                    {"declined", "declined"},     {"close", "closed"},
-                   {"closed", "closed"}};
-    const char *note = NULL;
+                   {"closed", "closed"},         {"reopen", "open"}};
+    static const char *const statuses[] = {"open", "acknowledged", "accepted", "declined",
+                                           "closed"};
+    const char *note = NULL, *expect = NULL, *by = NULL;
     int opt, optrc;
     cli_getopt_reset();
     while ((opt = cli_next_option(c, argc, argv, opts, &optrc)) >= 0) {
-        note = optarg;
+        if (opt == OPT_NOTE)
+            note = optarg;
+        else if (opt == OPT_EXPECT)
+            expect = optarg;
+        else
+            by = optarg;
     }
     if (optrc != CLI_OK)
         return optrc;
+    uint64_t id;
+    /* csphub alert show ID: read, not decide. */
+    if (argc - optind == 2 && strcmp(argv[optind], "show") == 0) {
+        if (note || expect || by)
+            return cli_usage_error(c, "alert show takes no --note, --expect or --by");
+        if (cli_parse_u64(argv[optind + 1], 1, INT64_MAX, &id))
+            return cli_usage_error(c, "'%s' is not an alert id (a number such as 12)",
+                                   argv[optind + 1]);
+        return cli_alert_show(c, id);
+    }
     if (argc - optind != 2)
         return cli_usage_error(c, "alert takes an alert id and what to record: ack, accept, "
-                                  "decline or close");
-    uint64_t id;
+                                  "decline, close or reopen (or: alert show ID)");
     if (cli_parse_u64(argv[optind], 1, INT64_MAX, &id))
         return cli_usage_error(c, "'%s' is not an alert id (a number such as 12)", argv[optind]);
     const char *status = NULL;
@@ -198,15 +257,24 @@ int cli_cmd_alert(struct cli *c, int argc, char **argv)
         if (strcmp(argv[optind + 1], actions[i].action) == 0)
             status = actions[i].status;
     if (!status)
-        return cli_usage_error(c, "'%s': expected ack, accept, decline or close",
+        return cli_usage_error(c, "'%s': expected ack, accept, decline, close or reopen",
                                argv[optind + 1]);
     if (note && strlen(note) > 2000)
         return cli_usage_error(c, "--note is %zu bytes; at most 2000", strlen(note));
+    if (!strcmp(status, "open") && (!note || !*note))
+        return cli_usage_error(c, "reopen needs --note saying why");
+    if (expect && !in_list(expect, statuses, 5))
+        return cli_usage_error(c, "--expect '%s': expected open, acknowledged, accepted, "
+                                  "declined or closed", expect);
 
     json_t *req = json_pack("{s:s,s:I,s:s}", "op", "alert.update", "id", (json_int_t)id,
                             "status", status);
     if (note)
         json_object_set_new(req, "note", json_string(note));
+    if (expect)
+        json_object_set_new(req, "expect", json_string(expect));
+    if (by)
+        json_object_set_new(req, "by", json_string(by));
     json_t *rep;
     int rc = cli_call(c, req, c->timeout_ms, &rep);
     if (rc != CLI_OK)
@@ -218,8 +286,8 @@ int cli_cmd_alert(struct cli *c, int argc, char **argv)
         cli_print_json_line(j);
         json_decref(j);
     } else {
-        printf("alert %llu %s (recorded as event seq %lld)\n", (unsigned long long)id, status,
-               seq);
+        printf("alert %llu %s (recorded as event seq %lld)\n", (unsigned long long)id,
+               strcmp(status, "open") ? status : "reopened", seq);
     }
     json_decref(rep);
     return CLI_OK;

@@ -31,12 +31,14 @@ const char *hub_err_message(enum hub_err e)
 }
 
 _Static_assert((int)CSPH_ERR_INTERNAL == (int)CSPH_CODE_INTERNAL &&
-                   (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY,
+                   (int)CSPH_ERR_BUSY == (int)CSPH_CODE_BUSY &&
+                   (int)CSPH_ERR_CONFLICT == (int)CSPH_CODE_CONFLICT,
                "the wire codes are the first of the hub's");
 
 int hub_err_is_wire(enum hub_err e)
 {
-    return e > CSPH_ERR_OK && e <= CSPH_ERR_INTERNAL;
+    int i = (int)e;
+    return i > (int)CSPH_ERR_OK && i < (int)CSPH_CODE__COUNT;
 }
 
 enum hub_err hub_error_set(struct hub_error *e, enum hub_err code,

@@ -6,11 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "decision.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "mpx.h"
 #include "ruleset.h"
 #include "timefmt.h"
+#include "views.h"
 #include "wire.h"
 
 /* The index behind the log by at most CATCH_UP_INLINE events is brought
@@ -26,7 +28,7 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
                              struct hub_error *err);
 
 static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
-                                        "rules.loaded"};
+                                        "rules.loaded", "people.loaded"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the
@@ -101,6 +103,19 @@ enum hub_err hub_ingest_level(struct hub_ingest *g, struct hub_error *err)
     return rc;
 }
 
+/* Who decided, with the event's seq: what the workflow needs to answer a
+ * resend (decision.h). */
+static enum hub_err record_decision(struct hub_ingest *g, const msgpack_object *obj,
+                                    uint64_t id, int status, uint64_t seq,
+                                    struct hub_error *err)
+{
+    struct hub_decision d = {.seq = seq, .status = status};
+    const msgpack_object *by = hub_mp_get(obj, "by");
+    if (by && by->type == MSGPACK_OBJECT_STR)
+        snprintf(d.by, sizeof d.by, "%.*s", (int)by->via.str.size, by->via.str.ptr);
+    return hub_decision_record(g->store, id, &d, err);
+}
+
 /* What an event changes besides the rules: decisions and case updates. */
 static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_info *info,
                                   const msgpack_object *obj, uint64_t seq,
@@ -115,6 +130,8 @@ static enum hub_err apply_effects(struct hub_ingest *g, const struct hub_event_i
             return CSPH_ERR_OK;
         enum hub_err rc = hub_queues_set_status(g->queues, txn, a->via.u64,
                                                 (enum hub_alert_status)status, &panel, err);
+        if (rc == CSPH_ERR_OK)
+            rc = record_decision(g, obj, a->via.u64, status, seq, err); /* hook: decision.h */
         return rc == CSPH_ERR_NOT_FOUND ? CSPH_ERR_OK : rc;
     }
     if (info->type_len == 11 && memcmp(info->type, "timer.fired", 11) == 0) {
@@ -239,6 +256,9 @@ static enum hub_err run_rules(struct hub_ingest *g, const struct hub_event_info 
             uint64_t id;
             rc = hub_queues_insert(g->queues, txn, &drafts[i], hub_rules_digest(g->rules), &id,
                                    err);
+            if (rc == CSPH_ERR_OK) /* hook: the person view's index (views.h) */
+                rc = hub_views_index_alert(g->store, g->cfg->panels[drafts[i].panel_index].name,
+                                           &drafts[i], id, err);
             if (rc == CSPH_ERR_OK) {
                 g->alerts_raised++;
                 LOG_DEBUG("ingest", "alert %llu on %s by rule %s (event seq %llu)",
@@ -316,8 +336,8 @@ static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const 
 
 enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
                                      enum hub_alert_status status, const char *note,
-                                     size_t note_len, int64_t now_ms, uint64_t *seq,
-                                     struct hub_error *err)
+                                     size_t note_len, const char *by, const char *gateway,
+                                     int64_t now_ms, uint64_t *seq, struct hub_error *err)
 {
     int panel = -1;
     enum hub_err rc =
@@ -334,7 +354,8 @@ enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, note ? 4 : 3, eid, "alert.status", now_ms);
+    pack_head(&pk, 3 + (note ? 1 : 0) + (by ? 1 : 0) + (gateway ? 1 : 0), eid, "alert.status",
+              now_ms);
     hub_pack_str(&pk, "alert");
     msgpack_pack_uint64(&pk, id);
     hub_pack_str(&pk, "panel");
@@ -345,8 +366,17 @@ enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
         hub_pack_str(&pk, "note");
         hub_pack_strn(&pk, note, note_len);
     }
+    if (by) {
+        hub_pack_str(&pk, "by");
+        hub_pack_str(&pk, by);
+    }
+    if (gateway) {
+        hub_pack_str(&pk, "gateway");
+        hub_pack_str(&pk, gateway);
+    }
     /* The status is already recorded; applying the event again is a no-op
-     * (same status), which is also what re-derivation does. */
+     * (same status), which is also what re-derivation does; it records who
+     * decided (decision.h) with the event's seq. */
     return ingest_hub_event(g, now_ms, seq, err);
 }
 
@@ -395,7 +425,7 @@ enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t ma
 }
 
 enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const char *role,
-                              const char *op, const char *query, size_t query_len,
+                              const char *gateway, const char *op, const char *query, size_t query_len,
                               uint64_t returned, int64_t now_ms, struct hub_error *err)
 {
     char eid[64];
@@ -411,10 +441,14 @@ enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const 
     msgpack_packer pk;
     g->hub_event.size = 0;
     msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
-    pack_head(&pk, cut ? 6 : 5, eid, "audit.access", now_ms);
+    pack_head(&pk, 5 + (cut ? 1 : 0) + (gateway ? 1 : 0), eid, "audit.access", now_ms);
     if (cut) {
         hub_pack_str(&pk, "query_truncated");
         msgpack_pack_true(&pk);
+    }
+    if (gateway) {
+        hub_pack_str(&pk, "gateway");
+        hub_pack_str(&pk, gateway);
     }
     hub_pack_str(&pk, "identity");
     hub_pack_str(&pk, identity);
@@ -524,6 +558,24 @@ enum hub_err hub_ingest_rules_loaded(struct hub_ingest *g, int64_t now_ms, uint6
         hub_pack_str(&pk, "calendar_text");
         hub_pack_strn(&pk, (const char *)set->calendar_text, set->calendar_len);
     }
+    return ingest_hub_event(g, now_ms, seq, err);
+}
+
+enum hub_err hub_ingest_people_loaded(struct hub_ingest *g, const char *digest,
+                                      const char *text, size_t len, int64_t now_ms,
+                                      uint64_t *seq, struct hub_error *err)
+{
+    char eid[64];
+    snprintf(eid, sizeof eid, "people-%.16s-%llu", digest,
+             (unsigned long long)hub_store_next_seq(g->store));
+    msgpack_packer pk;
+    g->hub_event.size = 0;
+    msgpack_packer_init(&pk, &g->hub_event, msgpack_sbuffer_write);
+    pack_head(&pk, 2, eid, "people.loaded", now_ms);
+    hub_pack_str(&pk, "digest");
+    hub_pack_str(&pk, digest);
+    hub_pack_str(&pk, "people");
+    hub_pack_strn(&pk, text, len);
     return ingest_hub_event(g, now_ms, seq, err);
 }
 

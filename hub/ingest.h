@@ -52,25 +52,34 @@ enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info 
 
 /* A panel's decision: record alert id's status and append the alert.status
  * event. NOT_FOUND when no such alert (nothing appended). *seq is the
- * event's seq. */
+ * event's seq. by (who decided: an identity or a person) and gateway (the
+ * gateway that acted for that person) are written when not NULL. The
+ * workflow (decision.h) is the caller's to check first. */
 enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
                                      enum hub_alert_status status, const char *note,
-                                     size_t note_len, int64_t now_ms, uint64_t *seq,
-                                     struct hub_error *err);
+                                     size_t note_len, const char *by, const char *gateway,
+                                     int64_t now_ms, uint64_t *seq, struct hub_error *err);
 
 /* Append a timer.fired event for every deadline <= now_ms (at most max);
  * the rules (overdue) escalate from them. *fired is how many. */
 enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
                                  size_t *fired, struct hub_error *err);
 
-/* Record a read: an audit.access event (who, role, op, the query as text,
- * how many records were returned). A query over CSPH_AUDIT_QUERY_MAX bytes
+/* Record a read: an audit.access event (who, role, the gateway that acted
+ * for them when not NULL, op, the query as text, how many records were
+ * returned). A query over CSPH_AUDIT_QUERY_MAX bytes
  * is cut there (at a character's edge) and the record says
  * query_truncated: true. */
 #define CSPH_AUDIT_QUERY_MAX 4096
 enum hub_err hub_ingest_audit(struct hub_ingest *g, const char *identity, const char *role,
-                              const char *op, const char *query, size_t query_len,
+                              const char *gateway, const char *op, const char *query, size_t query_len,
                               uint64_t returned, int64_t now_ms, struct hub_error *err);
+
+/* Append a people.loaded event (PROTOCOL.md 8.1): the digest and the
+ * JSON text of the people list in force (hub/people.h). */
+enum hub_err hub_ingest_people_loaded(struct hub_ingest *g, const char *digest,
+                                      const char *text, size_t len, int64_t now_ms,
+                                      uint64_t *seq, struct hub_error *err);
 
 /* Bring the index (idempotency entries and rule state, in index.mdb) level
  * with the log: every event after hub_store_index_applied goes through

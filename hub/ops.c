@@ -8,6 +8,7 @@
 #define AUDITOR CSPH_ROLE_BIT(CSPH_ROLE_AUDITOR)
 #define ADMIN CSPH_ROLE_BIT(CSPH_ROLE_ADMIN)
 #define STRATEGIC CSPH_ROLE_BIT(CSPH_ROLE_STRATEGIC)
+#define GATEWAY CSPH_ROLE_BIT(CSPH_ROLE_GATEWAY)
 
 /* One row an op, in CSPH_OP_MAP's order. `audited`: in curve mode, every
  * replay, rejects, alerts, evidence or fetch by a panel member or an
@@ -21,14 +22,22 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
     [CSPH_OP_REPLAY] = {CSPH_OP_REPLAY, CSPH_OPK_READ, AUDITOR, PANEL | AUDITOR, hub_op_replay},
     [CSPH_OP_REJECTS] = {CSPH_OP_REJECTS, CSPH_OPK_READ, AUDITOR | ADMIN, PANEL | AUDITOR | ADMIN,
                          hub_op_rejects},
-    [CSPH_OP_FETCH] = {CSPH_OP_FETCH, CSPH_OPK_READ, PANEL, PANEL | AUDITOR, hub_op_fetch},
-    [CSPH_OP_ACK] = {CSPH_OP_ACK, CSPH_OPK_WRITE, PANEL, 0, hub_op_ack},
+    /* On its own a gateway (the console) only holds the fetches that tell
+     * it of new alerts; everything else it does as a person (people.h),
+     * whose role then decides. */
+    [CSPH_OP_FETCH] = {CSPH_OP_FETCH, CSPH_OPK_READ, PANEL | GATEWAY, PANEL | AUDITOR,
+                       hub_op_fetch},
+    [CSPH_OP_ACK] = {CSPH_OP_ACK, CSPH_OPK_WRITE, PANEL | GATEWAY, 0, hub_op_ack},
     [CSPH_OP_ALERTS] = {CSPH_OP_ALERTS, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
                         hub_op_alerts},
     [CSPH_OP_ALERT_UPDATE] = {CSPH_OP_ALERT_UPDATE, CSPH_OPK_WRITE, PANEL, 0,
                               hub_op_alert_update},
     [CSPH_OP_EVIDENCE] = {CSPH_OP_EVIDENCE, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
                           hub_op_evidence},
+    [CSPH_OP_ALERT] = {CSPH_OP_ALERT, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                       hub_op_alert},
+    [CSPH_OP_PERSON] = {CSPH_OP_PERSON, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                        hub_op_person},
     /* Computed off the loop thread (reportop.h): the server starts it and
      * records its audit.access itself when it is done, so no handler here
      * and never in a batch. */

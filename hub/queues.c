@@ -1034,10 +1034,60 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
 /* Walk panel's queue after `after` in one read transaction, packing what
  * fits in room bytes (an alert that alone does not fit goes cut, see
  * pack_rec_cut). */
+static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char *panel,
+                                  uint64_t after, const struct hub_queue_filter *flt,
+                                  uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                  uint32_t *count, uint64_t *last, int *end,
+                                  struct hub_error *err);
+
+/* Whether the key text (values joined by ", ") holds value v exactly. */
+static int key_has(const char *key, size_t len, const char *v, size_t vlen)
+{
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j + 1 < len && !(key[j] == ',' && key[j + 1] == ' '))
+            j++;
+        if (j + 1 >= len)
+            j = len;
+        if (j - i == vlen && memcmp(key + i, v, vlen) == 0)
+            return 1;
+        i = j + 2;
+    }
+    return 0;
+}
+
+/* Whether an alert passes the filter (its status is checked by walk). */
+static int filter_keep(const struct hub_queue_filter *f, const struct rec *r)
+{
+    if (f->priority >= 0 && r->priority != f->priority)
+        return 0;
+    if (f->rule && (r->rule_len != f->rule_len || memcmp(r->rule, f->rule, f->rule_len) != 0))
+        return 0;
+    if (f->person && !key_has(r->key, r->key_len, f->person, f->person_len))
+        return 0;
+    if (f->overdue && !(r->status == CSPH_ALERT_OPEN && r->due_ms != NO_DUE &&
+                        r->due_ms <= f->now_ms))
+        return 0;
+    return 1;
+}
+
 static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
                          int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
                          uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
+    struct hub_queue_filter any = {.status = status, .priority = -1};
+    return walk_filtered(q, txn, panel, after, &any, max, full, room, pk, count, last, end, err);
+}
+
+static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char *panel,
+                                  uint64_t after, const struct hub_queue_filter *flt,
+                                  uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                  uint32_t *count, uint64_t *last, int *end,
+                                  struct hub_error *err)
+{
+    int status = flt->status;
+    uint64_t examined = 0;
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, after + 1);
     size_t plen = strlen(panel) + 1, used = 0;
@@ -1054,10 +1104,11 @@ static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, 
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != plen + 8 || memcmp(k.mv_data, kb, plen) != 0)
             break;
-        if (*count == max) {
+        if (*count == max || (flt->scan_max && examined == flt->scan_max)) {
             *end = 0;
             break;
         }
+        examined++;
         uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + plen);
         if (status >= 0 && v.mv_size == 1 && *(const unsigned char *)v.mv_data != status) {
             *last = id;
@@ -1067,6 +1118,10 @@ static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, 
         struct rec r;
         if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
             continue;
+        if (!filter_keep(flt, &r)) {
+            *last = id;
+            continue;
+        }
         size_t need = rec_size(&r, full);
         if (used + need > room) {
             if (*count) {
@@ -1119,6 +1174,43 @@ enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, 
         return lmdb_fail(err, rc, "reading a queue");
     enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
                           room, pk, count, last, end, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
+                                      const struct hub_queue_filter *flt, uint64_t after,
+                                      uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                      uint32_t *count, uint64_t *last, int *end,
+                                      struct hub_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading a queue");
+    enum hub_err e = walk_filtered(q, txn, q->cfg->panels[panel_index].name, after, flt, max,
+                                   full, room, pk, count, last, end, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
+                                 msgpack_packer *pk, int *panel_index, struct hub_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lmdb_fail(err, rc, "reading an alert");
+    MDB_val k = {8, &id}, v;
+    struct rec r;
+    enum hub_err e = CSPH_ERR_OK;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                          (unsigned long long)id);
+    else {
+        *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
+        pack_rec(pk, &r, full);
+    }
     mdb_txn_abort(txn);
     return e;
 }

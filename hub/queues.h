@@ -153,6 +153,34 @@ enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char 
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
                              uint32_t max, int full, size_t room, msgpack_packer *pk,
                              uint32_t *count, uint64_t *last, int *end, struct hub_error *err);
+/* What a coordinator filters a queue by (the `alerts` op). Every field
+ * set narrows the list; strings are borrowed for the call. */
+struct hub_queue_filter {
+    int status;           /* enum hub_alert_status; -1: any */
+    int priority;         /* enum hub_priority; -1: any */
+    const char *rule;     /* the rule's name exactly; NULL: any */
+    size_t rule_len;
+    const char *person;   /* one of the key's values exactly; NULL: any */
+    size_t person_len;
+    int overdue;          /* 1: open, with a due date <= now_ms */
+    int64_t now_ms;
+    uint64_t scan_max;    /* alerts examined at most (0: no bound); beyond, *end is 0 */
+};
+/* hub_queues_list with a filter: the walk examines at most
+ * flt->scan_max alerts, so a filter that matches little still answers
+ * promptly; *last is the last alert examined (pass it as `after`). */
+enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
+                                      const struct hub_queue_filter *flt, uint64_t after,
+                                      uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                      uint32_t *count, uint64_t *last, int *end,
+                                      struct hub_error *err);
+/* Pack alert id as its panel's queue shows it (full = 1: in full) into
+ * pk. *panel_index gets its panel (-1: no longer configured), so the
+ * caller can check who may see it: the caller must then discard what was
+ * packed. NOT_FOUND when no such alert. Own read transaction. */
+enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
+                                 msgpack_packer *pk, int *panel_index, struct hub_error *err);
+
 /* The evidence of alert id as its panel's queue shows it (full = 1: in
  * full, for the auditor; a restricted panel's queue shows none) from
  * position `after` (0: the first seq), at most max seqs and as many as fit

@@ -1,5 +1,7 @@
 #include "reads.h"
 
+#include "views.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,38 +460,28 @@ enum hub_err hub_op_fetch(struct hub_ctx *h, struct hub_req *q)
     return CSPH_ERR_OK;
 }
 
-enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q)
+/* alerts, alert, person: the coordinator's views (views.h): a queue
+ * filtered and paged on the hub, one alert with its decisions, the alerts
+ * keyed on a person with their evidence (from the person index). */
+static enum hub_err view(struct hub_ctx *h, struct hub_req *q)
 {
-    const struct hub_request *r = q->r;
-    struct hub_error *e = &q->e;
-    int panel, status = -1;
-    uint64_t after = 0, max = 100, last = 0;
-    const char *st = NULL;
-    size_t stlen = 0;
-    uint32_t count = 0;
-    int end = 1;
-    enum hub_err rc = hub_ops_panel_arg(h, q, &panel);
-    if (!rc)
-        rc = hub_wire_str(r, "status", 1, 32, 0, &st, &stlen, e);
-    if (!rc && st && (status = hub_alert_status_parse(st, stlen)) < 0)
-        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
-                           "'status' must be open, acknowledged, accepted, declined or closed");
-    if (!rc)
-        rc = hub_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, e);
-    if (!rc)
-        rc = hub_wire_u64(r, "max", 1, 1000, &max, NULL, e);
-    if (rc)
-        return rc;
-    msgpack_packer ipk;
-    items_begin(h, &ipk);
-    int full = sees_in_full(q);
-    if ((rc = hub_queues_list(hub_core_queues(h->core), panel, status, after, (uint32_t)max, full,
-                              hub_ops_reply_room(h, r->req.len), &ipk, &count, &last, &end, e)))
-        return rc;
-    q->count = count;
-    hub_reply_list(q->pk, &r->req, "alerts", &h->items, count, 1, last, end);
-    return CSPH_ERR_OK;
+    struct hub_views_req v = {.queues = hub_core_queues(h->core),
+                              .store = hub_core_store(h->core),
+                              .cfg = h->cfg,
+                              .who = q->who,
+                              .room = hub_ops_reply_room(h, q->r->req.len),
+                              .now_ms = q->now_ms};
+    enum hub_err rc = q->r->op == CSPH_OP_ALERT    ? hub_views_alert(&v, q->r, q->pk, &q->e)
+                      : q->r->op == CSPH_OP_PERSON ? hub_views_person(&v, q->r, q->pk, &q->e)
+                                                   : hub_views_alerts(&v, q->r, q->pk, &q->e);
+    h->c.forbidden += v.refused ? 1 : 0;
+    q->count = v.returned;
+    return rc;
 }
+
+enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q) { return view(h, q); }
+enum hub_err hub_op_alert(struct hub_ctx *h, struct hub_req *q) { return view(h, q); }
+enum hub_err hub_op_person(struct hub_ctx *h, struct hub_req *q) { return view(h, q); }
 
 /* evidence: the rest of an alert whose evidence did not fit in one reply
  * (PROTOCOL.md 5), or any alert's evidence, paged by position. */

@@ -15,6 +15,8 @@ enum hub_err hub_op_rejects(struct hub_ctx *h, struct hub_req *q);
 enum hub_err hub_op_fetch(struct hub_ctx *h, struct hub_req *q);
 enum hub_err hub_op_alerts(struct hub_ctx *h, struct hub_req *q);
 enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q);
+enum hub_err hub_op_alert(struct hub_ctx *h, struct hub_req *q);
+enum hub_err hub_op_person(struct hub_ctx *h, struct hub_req *q);
 
 /* The fetch reply for consumer on panel (at most max alerts, within the
  * reply's room given the echoed req), packed into pk; *count alerts. For a

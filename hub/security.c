@@ -11,14 +11,24 @@
 #include "ingest.h"
 #include "mpx.h"
 #include "ops.h"
+#include "people.h"
 #include "schema.h"
 #include "yamlx.h"
 
-static const char *const role_names[] = {"agency", "panel", "auditor", "admin", "strategic"};
+static const char *const role_names[CSPH_ROLE__COUNT] = {"agency", "panel",     "auditor",
+                                                         "admin",  "strategic", "gateway"};
 
 const char *hub_role_name(enum hub_role r)
 {
-    return (unsigned)r < sizeof role_names / sizeof *role_names ? role_names[r] : "?";
+    return (unsigned)r < CSPH_ROLE__COUNT ? role_names[r] : "?";
+}
+
+int hub_role_parse(const char *s, size_t len)
+{
+    for (int i = 0; i < CSPH_ROLE__COUNT; i++)
+        if (strlen(role_names[i]) == len && !memcmp(role_names[i], s, len))
+            return i;
+    return -1;
 }
 
 void hub_identities_free(struct hub_identities *ids)
@@ -26,6 +36,9 @@ void hub_identities_free(struct hub_identities *ids)
     free(ids->v);
     ids->v = NULL;
     ids->n = 0;
+    free(ids->people);
+    ids->people = NULL;
+    ids->npeople = 0;
 }
 
 /* Who may connect is decided by the identity file and the public key
@@ -112,13 +125,12 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
     snprintf(id->name, sizeof id->name, "%s", s);
     n = hub_yaml_get(y, item, "role");
     int role = -1;
-    for (int i = 0; n && hub_yaml_scalar(n) && i < (int)(sizeof role_names / sizeof *role_names);
-         i++)
+    for (int i = 0; n && hub_yaml_scalar(n) && i < CSPH_ROLE__COUNT; i++)
         if (!strcmp(hub_yaml_scalar(n), role_names[i]))
             role = i;
     if (role < 0)
         return hub_yaml_fail(y, n ? n : item, err,
-                             "client '%s' needs a role: agency, panel, auditor, admin or strategic",
+                             "client '%s' needs a role: agency, panel, auditor, admin, strategic or gateway",
                              id->name);
     id->role = (enum hub_role)role;
     if ((rc = read_key(y, item, id, err)))
@@ -126,11 +138,16 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
     yaml_node_t *types = hub_yaml_get(y, item, "types"), *panels = hub_yaml_get(y, item, "panels");
     if (types && id->role != CSPH_ROLE_AGENCY)
         return hub_yaml_fail(y, types, err, "only an agency lists types");
-    if (panels && id->role != CSPH_ROLE_PANEL)
-        return hub_yaml_fail(y, panels, err, "only a panel member lists panels");
+    if (panels && id->role != CSPH_ROLE_PANEL && id->role != CSPH_ROLE_GATEWAY)
+        return hub_yaml_fail(y, panels, err, "only a panel member or a gateway lists panels");
     if (id->role == CSPH_ROLE_AGENCY && !hub_yaml_seq_len(types))
         return hub_yaml_fail(y, types ? types : item, err,
                              "agency '%s' must list the event types it may publish (types: [...])",
+                             id->name);
+    if (id->role == CSPH_ROLE_GATEWAY && !hub_yaml_seq_len(panels))
+        return hub_yaml_fail(y, panels ? panels : item, err,
+                             "gateway '%s' must list the panels it may act on (panels: [...]): "
+                             "they bound the people it acts for",
                              id->name);
     if (id->role == CSPH_ROLE_PANEL && !hub_yaml_seq_len(panels))
         return hub_yaml_fail(y, panels ? panels : item, err,
@@ -197,6 +214,7 @@ enum hub_err hub_identities_load(struct hub_identities *out, const char *path,
         }
         ids.n++;
     }
+    rc = hub_people_read(&y, root, cfg, &ids, err); /* hook: people.h */
 done:
     hub_yaml_free(&y);
     if (rc)
@@ -242,23 +260,31 @@ int hub_identity_may_publish(const struct hub_identity *id, const char *type, si
 
 int hub_identity_may_panel(const struct hub_identity *id, int panel)
 {
+    /* A person a gateway acts for: never beyond the gateway's panels. */
+    if (id->gateway[0] && (panel < 0 || !(id->gateway_panels >> panel & 1)))
+        return 0;
     if (id->role == CSPH_ROLE_AUDITOR)
         return 1;
-    return id->role == CSPH_ROLE_PANEL && panel >= 0 && (id->panels >> panel & 1);
+    return (id->role == CSPH_ROLE_PANEL || id->role == CSPH_ROLE_GATEWAY) && panel >= 0 &&
+           (id->panels >> panel & 1);
 }
 
 enum hub_err hub_admit_request(const struct hub_identities *ids, const char *uid,
-                               enum hub_op op, const struct hub_identity **who,
-                               struct hub_error *err)
+                               const struct hub_request *r, const struct hub_identity **who,
+                               struct hub_identity *as, struct hub_error *err)
 {
     *who = uid ? hub_identities_by_name(ids, uid, strlen(uid)) : NULL;
     if (!*who)
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, NULL,
                              "this client's key is no longer in the hub's identity file");
-    if (!hub_identity_may(*who, op))
+    /* A gateway acting for a person (people.h): that person's rights. */
+    enum hub_err rc = hub_people_delegate(ids, r, who, as, err);
+    if (rc)
+        return rc;
+    if (!hub_identity_may(*who, r->op))
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "op",
                              "identity '%s' (role %s) may not use op '%s'", (*who)->name,
-                             hub_role_name((*who)->role), hub_op_name(op));
+                             hub_role_name((*who)->role), hub_op_name(r->op));
     return CSPH_ERR_OK;
 }
 

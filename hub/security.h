@@ -20,11 +20,22 @@
 #include "err.h"
 #include "wire.h"
 
-/* strategic: a scrutiny committee, the CSP board, the PCC's office. They see
- * aggregates only: `report` (suppressed, whole months, configured areas)
- * and `ping`, nothing that names a person (docs/security.md). */
-enum hub_role { CSPH_ROLE_AGENCY, CSPH_ROLE_PANEL, CSPH_ROLE_AUDITOR, CSPH_ROLE_ADMIN,
-                 CSPH_ROLE_STRATEGIC };
+/* A gateway (the coordinators' console) acts for people listed in the
+ * identity file (people.h): see hub_people_delegate. strategic: a scrutiny
+ * committee, the CSP board, the PCC's office. They see aggregates only:
+ * `report` (suppressed, whole months, configured areas) and `ping`,
+ * nothing that names a person (docs/security.md). */
+enum hub_role {
+    CSPH_ROLE_AGENCY,
+    CSPH_ROLE_PANEL,
+    CSPH_ROLE_AUDITOR,
+    CSPH_ROLE_ADMIN,
+    CSPH_ROLE_STRATEGIC,
+    CSPH_ROLE_GATEWAY
+};
+#define CSPH_ROLE__COUNT 6
+/* The role named s (len bytes), or -1. */
+int hub_role_parse(const char *s, size_t len);
 const char *hub_role_name(enum hub_role r);
 
 #define CSPH_MAX_TYPES 64
@@ -37,11 +48,19 @@ struct hub_identity {
     uint64_t panels; /* bit i: may read config panel i (role panel) */
     char types[CSPH_MAX_TYPES][65]; /* role agency: the types it may publish */
     size_t ntypes;
+    /* A person a gateway acts for (people.h): the gateway's name ("" for
+     * anyone else) and its panels, which bound the person's. */
+    char gateway[65];
+    uint64_t gateway_panels;
 };
+
+struct hub_person;
 
 struct hub_identities {
     struct hub_identity *v;
     size_t n;
+    struct hub_person *people; /* the identity file's people: (people.h) */
+    size_t npeople;
 };
 
 /* Load the identity file (YAML). panels name the configured panels. Fails
@@ -76,8 +95,8 @@ int hub_identity_may_panel(const struct hub_identity *id, int panel);
  * identity file (revoked since it connected), or field "op" when its role
  * may not use op at all. */
 enum hub_err hub_admit_request(const struct hub_identities *ids, const char *uid,
-                               enum hub_op op, const struct hub_identity **who,
-                               struct hub_error *err);
+                               const struct hub_request *r, const struct hub_identity **who,
+                               struct hub_identity *as, struct hub_error *err);
 
 /* hub_admit_reserved (every mode): source "hub" (CSPH_HUB_SOURCE) and the
  * hub's own event types are written by the hub only. FORBIDDEN naming

@@ -14,6 +14,8 @@
 #include "ingest.h"
 #include "listen.h"
 #include "log.h"
+#include "people.h"
+#include "views.h"
 #include "reportop.h"
 #include "indicators.h"
 #include "metrics.h"
@@ -37,7 +39,8 @@ _Static_assert(MAX_FRAMES - 1 <= CSPH_HELD_ENV_MAX, "a held fetch keeps any enve
 struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
-    const struct hub_identity *who;  /* curve: the sender; NULL in none mode */
+    const struct hub_identity *who;
+    struct hub_identity as_id; /* the person a gateway acts for (who = &as_id) */  /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
     size_t held_at;                  /* ... as the held set's newest of this many */
     struct hub_ticket tk;            /* who the reply is charged to */
@@ -333,6 +336,11 @@ static void on_due(uv_timer_t *t)
         s->h.c.timers_fired += fired;
         settle_batch(s);
     }
+    /* The deadlines just spent leave what arm_due_timer reads (LMDB's
+     * committed view) only once the journal's batches are in it: without
+     * this the timer would come again at once for them. */
+    struct hub_error fe;
+    (void)hub_core_flush(s->h.core, &fe);
     arm_due_timer(s);
 }
 
@@ -466,7 +474,23 @@ static int authorise_request(struct hub_server *s, struct pending *p)
 {
     zmq_msg_t *body = &p->frames[p->nframes - 1];
     struct hub_error e;
-    if (!hub_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), p->req.op, &p->who, &e))
+    if (!hub_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), &p->req, &p->who, &p->as_id,
+                           &e))
+        return 1;
+    s->h.c.forbidden++;
+    reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
+                p->req.op == CSPH_OP_PUBLISH && !p->req.batch);
+    close_frames(p->frames, p->nframes);
+    return 0;
+}
+
+/* security none: nobody is a gateway, so a request naming a person
+ * (`as`) is refused. Returns 0 when refused (and answered). */
+static int refuse_as(struct hub_server *s, struct pending *p)
+{
+    struct hub_error e;
+    const struct hub_identity *none = NULL;
+    if (!hub_people_delegate(&s->ids, &p->req, &none, &p->as_id, &e))
         return 1;
     s->h.c.forbidden++;
     reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -519,6 +543,10 @@ static void pending_move(struct hub_server *s, struct pending *to, struct pendin
     to->nframes = from->nframes;
     from->nframes = 0;
     to->who = from->who;
+    if (from->who == &from->as_id) { /* a person a gateway acts for */
+        to->as_id = from->as_id;
+        to->who = &to->as_id;
+    }
     to->tk = from->tk;
     to->held = 0;
     zmq_msg_t *body = &to->frames[to->nframes - 1];
@@ -575,7 +603,7 @@ static void report_done(void *data, struct hub_report_job *job)
     struct hub_error e;
     enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
     if (!rc)
-        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role, "report",
+        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role, NULL, "report",
                               job->query ? job->query : "", job->query ? strlen(job->query) : 0,
                               job->rc ? 0 : job->returned, hub_clock_now_ms(s->clock), &e);
     if (!rc)
@@ -669,11 +697,15 @@ static void on_ready(struct hub_zsock *z)
         }
         p->who = NULL;
         p->held = 0;
-        if (s->cfg->security == CSPH_SECURITY_CURVE && !authorise_request(s, p))
+        if (s->cfg->security == CSPH_SECURITY_CURVE ? !authorise_request(s, p)
+                                                    : !refuse_as(s, p))
             continue;
-        if (conn && p->who)
-            (void)hub_transport_set_account(s->transport, conn, p->who->name,
-                                            strlen(p->who->name));
+        if (conn && p->who) {
+            /* Backlogs are the connection's identity's (a gateway's, not
+             * the person's it acts for). */
+            const char *acct = p->who->gateway[0] ? p->who->gateway : p->who->name;
+            (void)hub_transport_set_account(s->transport, conn, acct, strlen(acct));
+        }
         /* Every request, read or write, is refused while its own client (or
          * identity) has too many replies it has not read: the client that
          * does not read is answered busy, never the others. */
@@ -764,6 +796,53 @@ static enum hub_err record_rules(struct hub_server *s, struct hub_error *err)
 
 /* SIGHUP: reload the rules. A broken file leaves the running rules in
  * force; the error is logged with file:line. */
+/* Account changes in the log (people.h): the people list, when it differs
+ * from the one last recorded. security curve only. */
+static enum hub_err record_people(struct hub_server *s, struct hub_error *err)
+{
+    uint64_t seq = 0;
+    if (s->cfg->security != CSPH_SECURITY_CURVE)
+        return CSPH_ERR_OK;
+    enum hub_err rc = hub_core_batch_begin(s->h.core, err);
+    if (rc)
+        return rc;
+    if ((rc = hub_people_record(hub_core_ingest(s->h.core), hub_core_store(s->h.core), &s->ids,
+                                s->cfg, hub_clock_now_ms(s->clock), &seq, err))) {
+        hub_core_batch_abort(s->h.core);
+        return rc;
+    }
+    if ((rc = hub_core_batch_commit(s->h.core, err)))
+        return rc;
+    s->h.c.commits++;
+    (void)hub_core_settle_all(s->h.core, err); /* rare: no need to hold it */
+    if (seq)
+        LOG_INFO("security", "%zu people recorded in the log (people.loaded, seq %llu)",
+                 s->ids.npeople, (unsigned long long)seq);
+    return CSPH_ERR_OK;
+}
+
+/* The person view's index of alerts (views.h), built once for a data
+ * directory older than it. */
+static enum hub_err backfill_views(struct hub_server *s, struct hub_error *err)
+{
+    uint64_t n = 0;
+    enum hub_err rc = hub_core_batch_begin(s->h.core, err);
+    if (rc)
+        return rc;
+    if ((rc = hub_views_backfill(hub_core_store(s->h.core), hub_core_queues(s->h.core), &n,
+                                 err))) {
+        hub_core_batch_abort(s->h.core);
+        return rc;
+    }
+    if ((rc = hub_core_batch_commit(s->h.core, err)))
+        return rc;
+    (void)hub_core_settle_all(s->h.core, err);
+    if (n)
+        LOG_INFO("views", "%llu alerts indexed by person for the person view",
+                 (unsigned long long)n);
+    return CSPH_ERR_OK;
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
     struct hub_server *s = h->data;
@@ -781,6 +860,9 @@ static void on_hup(uv_signal_t *h, int signum)
             s->ids = ids;
             LOG_INFO("security", "reloaded %zu identities from %s", ids.n,
                      s->cfg->identities_file);
+            if (record_people(s, &err)) /* the list is in force regardless */
+                LOG_ERROR("security", "the people list could not be recorded in the log: %s",
+                          err.message);
         }
     }
     if (load_rules(s, &fresh, &err)) {
@@ -925,6 +1007,8 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
         goto fail;
     if ((rc = record_rules(s, err)))
         goto fail;
+    if ((rc = backfill_views(s, err)))
+        goto fail;
     uint64_t filled;
     if ((rc = hub_ingest_backfill(hub_core_ingest(s->h.core), &filled, err)))
         goto fail;
@@ -939,6 +1023,8 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
         msgpack_sbuffer_init(&s->batch[i].reply);
     if (cfg->security == CSPH_SECURITY_CURVE &&
         (rc = hub_identities_load(&s->ids, cfg->identities_file, cfg, err)))
+        goto fail;
+    if ((rc = record_people(s, err)))
         goto fail;
     s->tlim = (struct hub_transport_limits){
         .replies_max = cfg->limits.reply_backlog_max,

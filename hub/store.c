@@ -1284,6 +1284,15 @@ static enum hub_err held_remake(struct hub_store *s, struct hub_error *err)
  * abort (the held batches before it are made again from their writes). */
 static enum hub_err journal_commit(struct hub_store *s, struct hub_error *err)
 {
+    if (hub_redo_len(s->redo) == s->batch_from && !hub_redo_failed(s->redo)) {
+        /* A batch that wrote nothing (a start's checks, a backfill with
+         * nothing to fill): nothing to journal, no number taken. */
+        if (!s->held) {
+            mdb_txn_abort(s->txn);
+            s->txn = NULL;
+        }
+        return CSPH_ERR_OK;
+    }
     uint64_t batch = s->jbatch + 1;
     MDB_val k = {7, "journal"}, v = {sizeof batch, &batch};
     hub_redo_record(s->redo, 1);

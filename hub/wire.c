@@ -14,18 +14,21 @@ static const char *const op_names[] = {
 
 /* Keys each op accepts besides op and req: a misspelt filter must fail
  * loudly, not silently widen a query. */
-static const char *const op_keys[CSPH_OP__COUNT][10] = {
-    [CSPH_OP_PING] = {NULL},
-    [CSPH_OP_STATS] = {NULL},
-    [CSPH_OP_PUBLISH] = {"event", "events", NULL},
-    [CSPH_OP_REPLAY] = {"after", "until", "since", "till", "types", "person", "max", NULL},
-    [CSPH_OP_REJECTS] = {"after", "max", NULL},
-    [CSPH_OP_FETCH] = {"panel", "consumer", "max", "wait_ms", NULL},
-    [CSPH_OP_ACK] = {"panel", "consumer", "upto", NULL},
-    [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", NULL},
-    [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", NULL},
-    [CSPH_OP_EVIDENCE] = {"id", "after", "max", NULL},
-    [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", NULL},
+static const char *const op_keys[CSPH_OP__COUNT][12] = {
+    [CSPH_OP_PING] = {"as", NULL},
+    [CSPH_OP_STATS] = {"as", NULL},
+    [CSPH_OP_PUBLISH] = {"event", "events", "as", NULL},
+    [CSPH_OP_REPLAY] = {"after", "until", "since", "till", "types", "person", "max", "as", NULL},
+    [CSPH_OP_REJECTS] = {"after", "max", "as", NULL},
+    [CSPH_OP_FETCH] = {"panel", "consumer", "max", "wait_ms", "as", NULL},
+    [CSPH_OP_ACK] = {"panel", "consumer", "upto", "as", NULL},
+    [CSPH_OP_ALERTS] = {"panel", "status", "after", "max", "priority", "rule", "person",
+                        "overdue", "as", NULL},
+    [CSPH_OP_ALERT_UPDATE] = {"id", "status", "note", "by", "expect", "as", NULL},
+    [CSPH_OP_EVIDENCE] = {"id", "after", "max", "as", NULL},
+    [CSPH_OP_ALERT] = {"id", "events", "after", "max", "as", NULL},
+    [CSPH_OP_PERSON] = {"ref", "after", "max", "as", NULL},
+    [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", "as", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -34,6 +37,7 @@ static const char *const known_keys[] = {
     "op",    "req",   "event",  "events", "after", "until",    "since",   "till", "types",
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
     "from",   "to",   "area",   "as_of",  "explain", "month", "suppress",
+    "by",    "expect", "priority", "rule", "overdue", "ref",  "as", "events",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 

@@ -28,6 +28,8 @@
     X(ALERTS, "alerts")                                                        \
     X(ALERT_UPDATE, "alert.update")                                            \
     X(EVIDENCE, "evidence")                                                    \
+    X(ALERT, "alert")                                                          \
+    X(PERSON, "person")                                                        \
     X(REPORT, "report")
 
 enum hub_op {

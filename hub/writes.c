@@ -1,5 +1,7 @@
 #include "writes.h"
 
+#include "decision.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,44 +138,51 @@ enum hub_err hub_op_ack(struct hub_ctx *h, struct hub_req *q)
 enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
 {
     struct hub_error *e = &q->e;
-    uint64_t id = 0, seq = 0;
-    int present = 0, status = -1;
-    const char *st = NULL, *note = NULL;
-    size_t stlen = 0, note_len = 0;
+    uint64_t id = 0, seq = 0, repeat = 0;
+    int present = 0, panel = -1;
+    struct hub_decision_request dr = {.expect = -1, .by = ""};
+    const char *note = NULL;
+    size_t note_len = 0;
+    char by[CSPH_DECISION_BY_MAX + 1] = "";
     enum hub_err rc = hub_wire_u64(q->r, "id", 1, UINT64_MAX, &id, &present, e);
     if (!rc && !present)
         rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "id", "'id' (an alert id) is required");
     if (!rc)
-        rc = hub_wire_str(q->r, "status", 1, 32, 1, &st, &stlen, e);
-    if (!rc) {
-        status = hub_alert_status_parse(st, stlen);
-        if (status <= CSPH_ALERT_OPEN)
-            rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
-                               "'status' must be acknowledged, accepted, declined or closed");
-    }
+        rc = hub_decision_parse(q->r, q->who ? q->who->name : NULL, &dr, by, e);
     if (!rc)
         rc = hub_wire_str(q->r, "note", 0, 2000, 0, &note, &note_len, e);
-    int panel;
-    if (!rc && q->who &&
-        !(rc = hub_core_alert_panel(h->core, id, &panel, e)) &&
+    dr.id = id;
+    dr.note_len = note_len;
+    /* The workflow (decision.h), read in the batch: a decision earlier in
+     * it counts. */
+    if (!rc)
+        rc = hub_decision_admit(hub_core_queues(h->core), hub_core_store(h->core), &dr, &panel,
+                                &repeat, e);
+    if ((!rc || rc == CSPH_ERR_CONFLICT || rc == CSPH_ERR_BAD_REQUEST) && panel >= 0 && q->who &&
         !hub_identity_may_panel(q->who, panel)) {
         /* Answered exactly as for an alert that does not exist: whether
          * another panel (Channel, MAPPA) has alert id is not the caller's
-         * to learn. The same words as hub_queues_panel_of's. */
+         * to learn, nor its status. The same words as hub_queues_panel_of's. */
         h->c.forbidden++;
         rc = hub_error_set(e, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                            (unsigned long long)id);
     }
-    if (!rc)
-        rc = hub_ingest_alert_update(hub_core_ingest(h->core), id, (enum hub_alert_status)status,
-                                     note, note_len, q->now_ms, &seq, e);
+    if (!rc && repeat)
+        seq = repeat; /* a resend: recorded already, nothing written */
+    else if (!rc)
+        rc = hub_ingest_alert_update(hub_core_ingest(h->core), id,
+                                     (enum hub_alert_status)dr.status, note, note_len,
+                                     by[0] ? by : NULL,
+                                     q->who && q->who->gateway[0] ? q->who->gateway : NULL,
+                                     q->now_ms, &seq, e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {
         hub_reply_error(q->pk, &q->r->req, e, 0);
         return CSPH_ERR_OK;
     }
-    h->c.alert_updates++;
+    if (!repeat)
+        h->c.alert_updates++;
     hub_reply_seq(q->pk, &q->r->req, seq);
     return CSPH_ERR_OK;
 }
@@ -189,7 +198,7 @@ enum hub_err hub_writes_audit(struct hub_ctx *h, const struct hub_req *q, const 
         query = NULL;
     enum hub_err rc = hub_ingest_audit(
         hub_core_ingest(h->core), q->who->name, hub_role_name(q->who->role),
-        hub_op_name(q->r->op), query ? query : "", query ? strlen(query) : 0,
+        q->who->gateway[0] ? q->who->gateway : NULL, hub_op_name(q->r->op), query ? query : "", query ? strlen(query) : 0,
         failed ? 0 : q->count, q->now_ms, &e);
     free(query);
     if (rc == CSPH_ERR_OK)

@@ -146,7 +146,9 @@ int csph_msgpack_to_json(const void *mp, size_t len, int pretty, char **out);
     X(UNKNOWN_PANEL, "unknown_panel", "no such panel")                         \
     X(NOT_FOUND, "not_found", "no such alert or sequence number")              \
     X(BUSY, "busy", "the hub is at a configured limit; retry later")           \
-    X(INTERNAL, "internal", "the hub failed; nothing was done")
+    X(INTERNAL, "internal", "the hub failed; nothing was done")                \
+    X(CONFLICT, "conflict",                                                    \
+      "the alert's status does not allow this change")
 
 enum csph_code {
 #define CSPH_CODE_ENUM(name, code, msg) CSPH_CODE_##name,

@@ -43,7 +43,18 @@ wait_exit() {
     timeout "$2" tail --pid="$1" -f /dev/null 2>/dev/null || ! kill -0 "$1" 2>/dev/null
 }
 
+stop_web() {
+    local pid
+    [ -s "$DATA/web.pid" ] || return 0
+    pid=$(tr -dc 0-9 <"$DATA/web.pid")
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = csphub-web ]; then
+        kill -TERM "$pid" && wait_exit "$pid" 20 && echo "demo: web console (pid $pid) stopped"
+    fi
+    rm -f "$DATA/web.pid"
+}
+
 stop_hub() {
+    stop_web
     local pid
     pid=$(hub_pid)
     if [ -z "$pid" ]; then
@@ -294,6 +305,24 @@ rm -f "$tmp"
 printf '\n\033[1mThe hub'"'"'s counters\033[0m\n'
 hub stats
 
+# The coordinators' web console beside the demo hub (security none: the
+# console checks each account's panels itself), with one demo coordinator.
+WEBBIN=$BUILD/web/csphub-web
+WEBLINE="  (the web console is not in this build: it needs libmicrohttpd-dev)"
+if [ -x "$WEBBIN" ]; then
+    ACC=$DATA/web.accounts
+    WEBPW=demo-coordinator-2025
+    [ -s "$ACC" ] || echo "$WEBPW" | "$WEBBIN" user add demo.coordinator --role panel \
+        --panels marac,community-marac,asb-case-review,hate-crime,iom,sgv,mace,tasking \
+        --accounts "$ACC" >/dev/null
+    stop_web >/dev/null
+    "$WEBBIN" --hub "$HUB" --accounts "$ACC" --listen 127.0.0.1:7480 \
+        >>"$DATA/web.log" 2>&1 &
+    echo $! >"$DATA/web.pid"
+    WEBLINE="  Web console: http://127.0.0.1:7480/  sign in as demo.coordinator, password $WEBPW
+  (log in $DATA/web.log; it stops with: scripts/demo.sh stop)"
+fi
+
 # Someone to follow: the generator's textbook case of escalating domestic abuse.
 who=$(sed -n 's/^ *escalating domestic abuse *\(P-[0-9]*\)$/\1/p' "$YEAR.stats" | head -n 1)
 who=${who:-P-000001}
@@ -302,7 +331,10 @@ C=${CLI:-$BUILD/cli/csphub}
 cat <<EOF
 
 $(printf '\033[1m')The hub is still running$(printf '\033[0m') (pid $HUBPID, on $HUB, data in $DATA/, log in $LOG).
-The demo took $((SECONDS - started)) s. Next, try:
+The demo took $((SECONDS - started)) s.
+$WEBLINE
+
+Next, try:
 
   $C queue marac                          # the MARAC coordinator's queue
   $C watch sgv --consumer me              # new SGV alerts as they arrive (Ctrl-C to stop)

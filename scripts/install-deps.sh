@@ -16,15 +16,19 @@ PKGS=(
   libxxhash-dev                      # xxHash: XXH3 checksums of the journal's records (torn tails)
   libcsv-dev                         # libcsv: the CSV adapter's parser (quotes, delimiters)
   libcmocka-dev                      # cmocka: unit tests
-  libmicrohttpd-dev                  # libmicrohttpd: the metrics and health endpoint (HTTP, TLS)
+  libmicrohttpd-dev                  # libmicrohttpd: the metrics and health endpoint, and csphub-web (HTTP, TLS)
   libsystemd-dev                     # libsystemd: sd_notify (Type=notify, watchdog, STATUS)
   systemd                            # systemd-analyze verify: the unit is checked by the tests
   help2man                           # man pages generated from each program's --help
   python3-prometheus-client          # the tests parse the metrics with Prometheus' own parser
+  libcurl4-openssl-dev               # libcurl: the console's email notice (SMTP, STARTTLS)
+  liboath-dev                        # liboath: the console's second factor (TOTP)
+  python3-aiosmtpd                   # the email notice's test: a local SMTP server
+  chromium chromium-driver python3-selenium  # browser tests: the console (Selenium) and the HTML report
+  firefox-esr                        # the console's pages rendered by Firefox (--screenshot)
   libhiredis-dev                     # hiredis: csphub-bench --peers talks to Redis (optional: without it Redis is skipped)
   python3 python3-zmq python3-msgpack  # the interoperability test's foreign client
   python3-lmdb                       # scripts/check-chain.py: an auditor's own check of the log
-  chromium chromium-driver python3-selenium  # test_report: the HTML report opened in a real browser
 )
 
 missing=()

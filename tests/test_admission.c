@@ -21,7 +21,7 @@
 #include "testutil.h"
 
 static struct hub_identity ident[3];
-static struct hub_identities ids = {ident, 3};
+static struct hub_identities ids = {.v = ident, .n = 3};
 
 static int setup(void **state)
 {
@@ -42,27 +42,36 @@ static int setup(void **state)
     return 0;
 }
 
+/* hub_admit_request for a request of op alone (no `as`). */
+static enum hub_err admit(const struct hub_identities *list, const char *uid, enum hub_op op,
+                          const struct hub_identity **who, struct hub_error *e)
+{
+    struct hub_request r = {.op = op};
+    struct hub_identity as;
+    return hub_admit_request(list, uid, &r, who, &as, e);
+}
+
 static void test_request(void **state)
 {
     (void)state;
     const struct hub_identity *who = NULL;
     struct hub_error e;
-    assert_int_equal(hub_admit_request(&ids, "police", CSPH_OP_PUBLISH, &who, &e), CSPH_ERR_OK);
+    assert_int_equal(admit(&ids, "police", CSPH_OP_PUBLISH, &who, &e), CSPH_ERR_OK);
     assert_ptr_equal(who, &ident[0]);
-    assert_int_equal(hub_admit_request(&ids, "police", CSPH_OP_FETCH, &who, &e),
+    assert_int_equal(admit(&ids, "police", CSPH_OP_FETCH, &who, &e),
                      CSPH_ERR_FORBIDDEN);
     assert_string_equal(e.field, "op");
     assert_string_equal(e.message, "identity 'police' (role agency) may not use op 'fetch'");
-    assert_int_equal(hub_admit_request(&ids, "auditor", CSPH_OP_REPLAY, &who, &e), CSPH_ERR_OK);
-    assert_int_equal(hub_admit_request(&ids, "coordinator", CSPH_OP_PING, &who, &e),
+    assert_int_equal(admit(&ids, "auditor", CSPH_OP_REPLAY, &who, &e), CSPH_ERR_OK);
+    assert_int_equal(admit(&ids, "coordinator", CSPH_OP_PING, &who, &e),
                      CSPH_ERR_OK);
     /* Revoked since it connected, or no User-Id at all. */
-    assert_int_equal(hub_admit_request(&ids, "gone", CSPH_OP_PING, &who, &e),
+    assert_int_equal(admit(&ids, "gone", CSPH_OP_PING, &who, &e),
                      CSPH_ERR_FORBIDDEN);
     assert_null(who);
     assert_string_equal(e.field, "");
     assert_non_null(strstr(e.message, "no longer in the hub's identity file"));
-    assert_int_equal(hub_admit_request(&ids, NULL, CSPH_OP_PING, &who, &e), CSPH_ERR_FORBIDDEN);
+    assert_int_equal(admit(&ids, NULL, CSPH_OP_PING, &who, &e), CSPH_ERR_FORBIDDEN);
 }
 
 static struct hub_event_info info_of(const char *type, const char *source)

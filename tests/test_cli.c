@@ -623,6 +623,76 @@ static void test_queue_and_alert(void **state)
     EXPECT_IN(f, err, "(field panel)");
 }
 
+/* queue's filters run on the hub; alert show prints one alert in full
+ * (reason, evidence events readably, decisions with who and note); the
+ * workflow's refusals reach the user with the hub's words. */
+static void test_queue_filters_and_alert_show(void **state)
+{
+    struct fx *f = *state;
+    publish_three_asb(f, "a", "V-1");
+    publish_three_asb(f, "b", "V-2");
+    RUN(f, "queue", "asb-case-review", "--person", "V-2");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "by V-2 between");
+    EXPECT_NOT_IN(f, out, "by V-1 between");
+    EXPECT_IN(f, out, "\n1 alert\n");
+    RUN(f, "queue", "asb-case-review", "--limit", "1", "--json");
+    EXPECT_STATUS(f, 0);
+    json_t *lines = json_lines(f);
+    assert_int_equal(json_array_size(lines), 1);
+    json_decref(lines);
+    RUN(f, "queue", "asb-case-review", "--priority", "high", "--rule", "asb-case-review.victim");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "no matching alerts on asb-case-review");
+    RUN(f, "queue", "asb-case-review", "--overdue");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "no matching alerts on asb-case-review");
+    RUN(f, "queue", "asb-case-review", "--priority", "urgent");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "--priority 'urgent': expected standard, medium or high");
+    RUN(f, "queue", "asb-case-review", "--person", "V 1");
+    EXPECT_STATUS(f, 3);
+    EXPECT_IN(f, err, "(field person)");
+
+    RUN(f, "alert", "1", "ack", "--by", "ann", "--expect", "open");
+    EXPECT_STATUS(f, 0);
+    RUN(f, "alert", "1", "accept", "--by", "bob", "--note", "Listed for <b>March</b>");
+    EXPECT_STATUS(f, 0);
+    RUN(f, "alert", "1", "ack", "--by", "ann");
+    EXPECT_STATUS(f, 3);
+    EXPECT_IN(f, err, "csphub: conflict: alert 1 is accepted (by bob): it can move to closed, "
+                      "not acknowledged (field status)");
+    RUN(f, "alert", "1", "reopen");
+    EXPECT_STATUS(f, 2);
+    EXPECT_IN(f, err, "reopen needs --note");
+    RUN(f, "alert", "show", "1");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "Alert 1 on asb-case-review: standard priority, accepted\n");
+    EXPECT_IN(f, out, "Rule:     asb-case-review.victim (rule set ");
+    EXPECT_IN(f, out, "Reason:   3 ASB complaints by V-1 between ");
+    EXPECT_IN(f, out, "(threshold 3 in 183 days)\n"); /* whole, never cut */
+    EXPECT_IN(f, out, "Evidence (3 events):\n");
+    EXPECT_IN(f, out, "police     asb.report         ");
+    EXPECT_IN(f, out, "victim=V-1");
+    EXPECT_IN(f, out, "location.lsoa=");
+    EXPECT_IN(f, out, "Decisions (2):\n");
+    EXPECT_IN(f, out, "acknowledged  by ann");
+    EXPECT_IN(f, out, "accepted      by bob");
+    EXPECT_IN(f, out, "      note: Listed for <b>March</b>\n");
+    RUN(f, "alert", "show", "1", "--json");
+    EXPECT_STATUS(f, 0);
+    json_t *j = json_loads(f->r.out.p, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 3);
+    assert_int_equal(json_array_size(json_object_get(j, "decisions")), 2);
+    json_decref(j);
+    RUN(f, "alert", "show", "99");
+    EXPECT_STATUS(f, 3);
+    EXPECT_IN(f, err, "csphub: not_found: no alert with id 99 (field id)");
+    RUN(f, "alert", "show", "x");
+    EXPECT_STATUS(f, 2);
+}
+
 static void test_queue_pages(void **state)
 {
     struct fx *f = *state;
@@ -1132,6 +1202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_and_alert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_filters_and_alert_show, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_cut_evidence, setup_nohub, teardown),
         cmocka_unit_test_setup_teardown(test_watch_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_live, setup, teardown),

@@ -163,7 +163,7 @@ static void test_curve(void **state)
     snprintf(f->ident[0].name, sizeof f->ident[0].name, "police");
     f->ident[0].role = CSPH_ROLE_AGENCY;
     assert_non_null(zmq_z85_decode(f->ident[0].public_key, f->client_pub));
-    f->ids = (struct hub_identities){f->ident, 1};
+    f->ids = (struct hub_identities){.v = f->ident, .n = 1};
     assert_int_equal(hub_listen_open(&f->l, &f->cfg, &f->ids, &f->refused, &err), CSPH_ERR_OK);
     assert_non_null(f->l.zap);
     assert_int_equal(hub_listen_bind(&f->l, &f->cfg, &err), CSPH_ERR_OK);

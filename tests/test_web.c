@@ -1,0 +1,207 @@
+/* The web console's modules on their own (web/): accounts (Argon2id, the
+ * file's format and mode, disable and reset, a change written by another
+ * process read again), sessions (idle timeout, CSRF, backoff) and HTML
+ * escaping. The pages over HTTP are tests/web_http.py's. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "accounts.h"
+#include "html.h"
+#include "notify.h"
+#include "sessions.h"
+
+static void test_accounts(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("web");
+    char path[600], why[256];
+    snprintf(path, sizeof path, "%s/web.accounts", dir);
+    struct web_accounts *a = NULL;
+    assert_int_equal(web_accounts_open(&a, path, why, sizeof why), 0); /* no file yet */
+    assert_int_equal(web_accounts_add(a, "ann.smith", "panel", "marac", "correct horse battery",
+                                      why, sizeof why), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* refusals name the cause */
+    assert_int_equal(web_accounts_add(a, "ann.smith", "panel", "marac", "another password",
+                                      why, sizeof why), -1);
+    assert_non_null(strstr(why, "exists"));
+    assert_int_equal(web_accounts_add(a, "bob", "panel", "", "a long password", why, sizeof why), -1);
+    assert_non_null(strstr(why, "--panels"));
+    assert_int_equal(web_accounts_add(a, "bob", "chief", "", "a long password", why, sizeof why), -1);
+    assert_non_null(strstr(why, "--role"));
+    assert_int_equal(web_accounts_add(a, "b ob", "auditor", "", "a long password", why, sizeof why), -1);
+    assert_int_equal(web_accounts_add(a, "bob", "auditor", "", "short", why, sizeof why), -1);
+    assert_non_null(strstr(why, "10 to 1024"));
+    assert_int_equal(web_accounts_add(a, "bob", "auditor", "m:x", "a long password", why, sizeof why), -1);
+    /* verify */
+    struct web_account acc;
+    assert_int_equal(web_accounts_verify(a, "ann.smith", "correct horse battery", &acc), 1);
+    assert_string_equal(acc.role, "panel");
+    assert_string_equal(acc.panels, "marac");
+    assert_int_equal(strncmp(acc.hash, "$argon2id$", 10), 0);
+    assert_int_equal(web_accounts_verify(a, "ann.smith", "wrong", &acc), 0);
+    assert_int_equal(web_accounts_verify(a, "nobody", "correct horse battery", &acc), 0);
+    /* disable, then reset enables again with the new password */
+    assert_int_equal(web_accounts_disable(a, "ann.smith", why, sizeof why), 0);
+    assert_int_equal(web_accounts_verify(a, "ann.smith", "correct horse battery", &acc), 0);
+    assert_int_equal(web_accounts_reset(a, "ann.smith", "a new long passphrase", why, sizeof why), 0);
+    assert_int_equal(web_accounts_verify(a, "ann.smith", "a new long passphrase", &acc), 1);
+    assert_int_equal(web_accounts_disable(a, "nobody", why, sizeof why), -1);
+    /* another process (csphub-web user ...) changes the file: read again */
+    struct web_accounts *b = NULL;
+    assert_int_equal(web_accounts_open(&b, path, why, sizeof why), 0);
+    usleep(20000); /* a distinct mtime on coarse file systems; the check is on content */
+    assert_int_equal(web_accounts_disable(b, "ann.smith", why, sizeof why), 0);
+    web_accounts_close(&b);
+    assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
+    assert_int_equal(acc.disabled, 1);
+    /* a second factor: RFC 6238's SHA-1 test key ("12345678901234567890")
+     * gives 287082 at T = 59 s, within one step of drift both ways */
+    struct web_account t = {0};
+    snprintf(t.totp, sizeof t.totp, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    assert_int_equal(web_totp_ok(&t, "287082", 59), 1); /* step 1 */
+    assert_int_equal(web_totp_ok(&t, "287082", 59 + 30), 1);
+    assert_false(web_totp_ok(&t, "287082", 59 + 90));
+    assert_false(web_totp_ok(&t, "287083", 59));
+    assert_false(web_totp_ok(&t, "28708", 59));
+    assert_false(web_totp_ok(&t, NULL, 59));
+    t.totp[0] = 0;
+    assert_false(web_totp_ok(&t, "287082", 59)); /* no secret: no code is right */
+    char secret[64];
+    assert_int_equal(web_accounts_totp(a, "ann.smith", secret, why, sizeof why), 0);
+    assert_int_equal(strlen(secret), 32);
+    assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
+    assert_string_equal(acc.totp, secret);
+    web_accounts_close(&a);
+    assert_int_equal(web_accounts_open(&a, path, why, sizeof why), 0); /* kept in the file */
+    assert_int_equal(web_accounts_get(a, "ann.smith", &acc), 1);
+    assert_string_equal(acc.totp, secret);
+    assert_int_equal(web_accounts_totp(a, "nobody", secret, why, sizeof why), -1);
+    web_accounts_close(&a);
+    /* the file is refused when others may read it, or a line is broken */
+    chmod(path, 0644);
+    assert_int_equal(web_accounts_open(&a, path, why, sizeof why), -1);
+    assert_non_null(strstr(why, "chmod 600"));
+    FILE *f = fopen(path, "w");
+    fputs("ann:panel:marac:0:not-a-hash\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    assert_int_equal(web_accounts_open(&a, path, why, sizeof why), -1);
+    assert_non_null(strstr(why, ":1: expected"));
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_sessions(void **state)
+{
+    (void)state;
+    struct web_sessions *s = NULL;
+    assert_int_equal(web_sessions_new(&s, 1000), 0);
+    struct web_session a, b;
+    assert_int_equal(web_sessions_create(s, "ann", 0, &a), 0);
+    assert_int_equal(strlen(a.id), WEB_SESSION_ID_LEN);
+    assert_int_equal(strlen(a.csrf), WEB_CSRF_LEN);
+    assert_int_equal(web_sessions_use(s, a.id, 900, &b), 1);
+    assert_string_equal(b.name, "ann");
+    assert_int_equal(web_sessions_use(s, a.id, 1800, &b), 1); /* idle 900 ms: still on */
+    assert_int_equal(web_sessions_use(s, a.id, 2801, &b), 0); /* idle over 1 s: gone */
+    assert_int_equal(web_sessions_use(s, a.id, 2802, &b), 0);
+    char forged[WEB_SESSION_ID_LEN + 1];
+    memset(forged, '0', WEB_SESSION_ID_LEN);
+    forged[WEB_SESSION_ID_LEN] = 0;
+    assert_int_equal(web_sessions_use(s, forged, 0, &b), 0);
+    assert_int_equal(web_sessions_use(s, "short", 0, &b), 0);
+    assert_int_equal(web_sessions_create(s, "ann", 5000, &a), 0);
+    assert_true(web_csrf_ok(&a, a.csrf));
+    assert_false(web_csrf_ok(&a, NULL));
+    assert_false(web_csrf_ok(&a, ""));
+    char wrong[WEB_CSRF_LEN + 1];
+    snprintf(wrong, sizeof wrong, "%s", a.csrf);
+    wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+    assert_false(web_csrf_ok(&a, wrong));
+    web_sessions_end(s, a.id);
+    assert_int_equal(web_sessions_use(s, a.id, 5001, &b), 0);
+    /* backoff: free for two failures, then 1 s, 2 s, 4 s ... */
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 0);
+    web_backoff_failed(s, "raj", 0);
+    web_backoff_failed(s, "raj", 0);
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 0);
+    web_backoff_failed(s, "raj", 0);
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 1);
+    web_backoff_failed(s, "raj", 0);
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 2);
+    assert_int_equal(web_backoff_wait_s(s, "raj", 2000), 0);
+    for (int i = 0; i < 40; i++)
+        web_backoff_failed(s, "raj", 0);
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 15 * 60); /* capped */
+    web_backoff_clear(s, "raj");
+    assert_int_equal(web_backoff_wait_s(s, "raj", 0), 0);
+    /* a TOTP step is good once */
+    assert_int_equal(web_totp_claim(s, "raj", 100), 1);
+    assert_int_equal(web_totp_claim(s, "raj", 100), 0);
+    assert_int_equal(web_totp_claim(s, "raj", 99), 0);
+    assert_int_equal(web_totp_claim(s, "raj", 101), 1);
+    assert_int_equal(web_totp_claim(s, "ann", 100), 1);
+    web_sessions_free(&s);
+    assert_null(s);
+}
+
+static void test_html_escaping(void **state)
+{
+    (void)state;
+    struct html h;
+    html_init(&h);
+    html_raw(&h, "<p title=\"");
+    html_text(&h, "\"><script>alert('x')</script>&");
+    html_raw(&h, "\">");
+    html_url(&h, "P-1/../a b&c");
+    html_text(&h, NULL);
+    assert_string_equal(h.p, "<p title=\"&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+                             "&amp;\">P-1%2F..%2Fa%20b%26c");
+    html_printf(&h, "%d", 42);
+    assert_int_equal(h.oom, 0);
+    html_free(&h);
+}
+
+static void test_notify_message(void **state)
+{
+    (void)state;
+    const char *to[] = {"marac-team@council.example", "idva@council.example"};
+    unsigned counts[3] = {1, 0, 2};
+    char *m = web_notify_message("csphub@council.example", to, 2, "marac", counts, 1,
+                                 "2026-12-18T09:00:00.000Z", "https://csphub.example/",
+                                 "Sat, 05 Dec 2026 13:00:00 +0000");
+    assert_non_null(m);
+    assert_non_null(strstr(m, "To: marac-team@council.example, idva@council.example\r\n"));
+    assert_non_null(strstr(m, "Subject: csphub: 3 new alerts on marac\r\n"));
+    assert_non_null(strstr(m, "  high priority:     2\r\n"));
+    assert_non_null(strstr(m, "  overdue (escalated): 1\r\n"));
+    assert_non_null(strstr(m, "  earliest due:      2026-12-18 09:00 UTC\r\n"));
+    assert_non_null(strstr(m, "https://csphub.example/queue?panel=marac"));
+    free(m);
+    counts[0] = 1;
+    counts[2] = 0;
+    m = web_notify_message("a@b", to, 1, "iom", counts, 0, "", "u/", "d");
+    assert_non_null(strstr(m, "Subject: csphub: 1 new alert on iom\r\n"));
+    assert_null(strstr(m, "earliest due"));
+    free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_html_escaping),
+        cmocka_unit_test(test_notify_message),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
