@@ -358,7 +358,8 @@ static enum hub_err scan(struct hub_journal *j, struct hub_error *err)
     closedir(d);
     if (rc)
         return rc;
-    qsort(j->files, j->nfiles, sizeof *j->files, by_first);
+    if (j->nfiles > 1)
+        qsort(j->files, j->nfiles, sizeof *j->files, by_first);
     for (size_t i = 0; i < j->nfiles && !rc; i++)
         rc = read_file(j, &j->files[i], err);
     j->st.files = j->nfiles;
