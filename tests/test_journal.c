@@ -382,6 +382,11 @@ static long run_child(const char *self, const char *tmp, long at, char *disk, si
 static void test_power_cut_at_every_sync_point(void **state)
 {
     struct tu_tmpfx *fx = *state;
+    if (getenv("CSPH_NO_POWERCUT")) {
+        print_message("skipped: a sanitized build (the power-cut shim sees no sync there; "
+                      "the plain build runs this)\n");
+        skip();
+    }
     char self[1024], disk[1200];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(len > 0);
