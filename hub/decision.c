@@ -100,31 +100,31 @@ static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
     return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "%s: %s", what, mdb_strerror(rc));
 }
 
+struct last_decision {
+    struct hub_decision d;
+    int found;
+};
+
+static int keep_last(void *ctx, const struct hub_decision *d)
+{
+    struct last_decision *l = ctx;
+    l->d = *d;
+    l->found = 1;
+    return 0;
+}
+
+/* The decision in force: the last of the alert's, in the order
+ * hub_decision_each walks them. */
 enum hub_err hub_decision_get(struct hub_store *s, MDB_txn *txn, uint64_t id,
                               struct hub_decision *out, int *found, struct hub_error *err)
 {
     (void)s;
-    *found = 0;
-    MDB_dbi dbi;
-    /* No MDB_CREATE: a store that never recorded a decision has none. */
-    int rc = mdb_dbi_open(txn, DECISIONS_DB, MDB_DUPSORT, &dbi);
-    if (rc == MDB_NOTFOUND)
-        return CSPH_ERR_OK;
-    if (rc)
-        return lmdb_fail(err, rc, "opening the decisions");
-    unsigned char kb[8];
-    hub_put_be64(kb, id);
-    MDB_val k = {8, kb}, v;
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
-        return lmdb_fail(err, rc, "reading the decisions");
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
-    if (rc == 0)
-        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
-    if (rc == 0 && decision_parse(&v, out) == 0)
-        *found = 1;
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? CSPH_ERR_OK : lmdb_fail(err, rc, "reading a decision");
+    struct last_decision l = {.found = 0};
+    enum hub_err rc = hub_decision_each(txn, id, keep_last, &l, err);
+    *found = l.found;
+    if (l.found)
+        *out = l.d;
+    return rc;
 }
 
 enum hub_err hub_decision_record(struct hub_store *s, uint64_t id,
