@@ -36,7 +36,7 @@ static int setup(void **state)
     assert_int_equal(mdb_dbi_open(f->txn, "people", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
                                   &f->dbi),
                      0);
-    assert_non_null(f->b = hub_refbuf_new());
+    assert_non_null(f->b = hub_refbuf_new(16, MDB_NODUPDATA));
     *state = f;
     return 0;
 }
@@ -178,6 +178,37 @@ static void test_bad_key_refused(void **state)
     assert_int_equal(hub_refbuf_count(f->b), 0);
 }
 
+/* The idempotency index's mode: a plain key with an 8-byte seq. The first
+ * seq a key got stays (a resend is never an overwrite), in any order. */
+static void test_plain_keys_keep_first(void **state)
+{
+    struct fx *f = *state;
+    MDB_dbi plain;
+    struct hub_refbuf *b = hub_refbuf_new(8, MDB_NOOVERWRITE);
+    assert_non_null(b);
+    assert_int_equal(mdb_dbi_open(f->txn, "dedup", MDB_CREATE, &plain), 0);
+    uint64_t one = 1, two = 2, three = 3;
+    MDB_val k = {6, (void *)"src\0i1"}, v;
+    assert_int_equal(mdb_put(f->txn, plain, &k, &(MDB_val){8, &one}, 0), 0);
+    assert_int_equal(hub_refbuf_add(b, "src\0i2", 6, &three), 0);
+    assert_int_equal(hub_refbuf_add(b, "src\0i1", 6, &two), 0); /* already there */
+    assert_int_equal(hub_refbuf_add(b, "src\0i0", 6, &two), 0);
+    assert_int_equal(hub_refbuf_write(b, f->txn, plain), 0);
+    uint64_t got;
+    assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
+    memcpy(&got, v.mv_data, 8);
+    assert_int_equal(got, 1);
+    k.mv_data = (void *)"src\0i2";
+    assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
+    memcpy(&got, v.mv_data, 8);
+    assert_int_equal(got, 3);
+    k.mv_data = (void *)"src\0i0";
+    assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
+    hub_refbuf_free(&b);
+    assert_null(hub_refbuf_new(0, 0));
+    assert_null(hub_refbuf_new(65, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clear_and_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_key_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_keys_keep_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
