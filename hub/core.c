@@ -199,6 +199,11 @@ uint64_t hub_core_take_readable(struct hub_core *c)
     return r;
 }
 
+uint64_t hub_core_batch_events_max(const struct hub_core *c)
+{
+    return hub_store_index_hold_events(c->store);
+}
+
 uint64_t hub_core_alerts_raised(const struct hub_core *c)
 {
     return c->ingest.alerts_raised;

@@ -102,6 +102,11 @@ uint64_t hub_core_take_readable(struct hub_core *c);
  * open batch (whose alerts go again if it is aborted). In a fresh
  * directory they are alerts 1 to this number. */
 uint64_t hub_core_alerts_raised(const struct hub_core *c);
+/* Events one batch should hold at most: the index keeps a batch's work in
+ * one transaction, and written with write() (a large index) LMDB holds
+ * each page it dirties in memory until that commit, so the events of a
+ * batch bound the hub's memory (store.h, hub_store_index_hold_events). */
+uint64_t hub_core_batch_events_max(const struct hub_core *c);
 
 /* Writes inside the batch that are not events. */
 /* Move consumer's cursor (hub_queues_ack). */

@@ -669,11 +669,16 @@ static void on_ready(struct hub_zsock *z)
     hub_transport_sweep(s->transport);
     uint32_t n = 0;
     size_t bytes = 0;
+    /* Events in the batch: bounded too (hub_core_batch_events_max), so that
+     * a burst of large publishes does not grow the memory the index's
+     * transaction holds; what is left waits on the socket for the next. */
+    uint64_t events = 0, events_max = hub_core_batch_events_max(s->h.core);
     /* Which clients have a write in this batch: a tag per connection, so
      * that finding out costs one comparison, not a scan of the batch. */
     uint64_t serial = ++s->batch_serial;
     msgpack_zone_clear(&s->zone);
-    while (n < s->cfg->limits.batch_max && bytes < s->cfg->limits.batch_bytes_max) {
+    while (n < s->cfg->limits.batch_max && bytes < s->cfg->limits.batch_bytes_max &&
+           events < events_max) {
         struct pending *p = &s->batch[n];
         int got = recv_message(s, p);
         if (got == 0)
@@ -741,6 +746,7 @@ static void on_ready(struct hub_zsock *z)
         if (conn)
             hub_transport_conn_set_tag(conn, serial);
         bytes += zmq_msg_size(&p->frames[p->nframes - 1]);
+        events += p->req.op == CSPH_OP_PUBLISH && p->req.nevents ? p->req.nevents : 1;
         n++;
     }
     if (n)
