@@ -107,6 +107,10 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
     const char *from, *to, *area = NULL, *explain = NULL, *month = NULL;
     size_t from_len, to_len, area_len = 0, explain_len = 0, month_len = 0;
     int strategic = who && who->role == CSPH_ROLE_STRATEGIC;
+    /* Through a gateway (`as`) a report is what the board sees, whoever the
+     * person: the gateway's panels cannot bound a drill-down over the whole
+     * log, and a compromised console must not widen anyone's view. */
+    int delegated = who && who->gateway[0];
     enum hub_err rc;
     char list[200];
     if ((rc = hub_wire_str(r, "from", 1, 10, 1, &from, &from_len, err)) ||
@@ -134,6 +138,10 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
         if (!p.suppress && strategic)
             return hub_error_set(err, CSPH_ERR_FORBIDDEN, "suppress", "identity '%s' (role "
                                  "strategic) sees suppressed figures only", who->name);
+        if (!p.suppress && delegated)
+            return hub_error_set(err, CSPH_ERR_FORBIDDEN, "suppress", "a report through "
+                                 "gateway '%s' is suppressed: ask as yourself for the figures "
+                                 "unsuppressed", who->gateway);
     }
     uint64_t as_of = last_seq;
     int has_as_of = 0;
@@ -149,6 +157,10 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, explain ? "month" : "explain",
                                  "an explanation needs both explain (an indicator) and month "
                                  "(YYYY-MM)");
+        if (delegated)
+            return hub_error_set(err, CSPH_ERR_FORBIDDEN, "explain", "no drill-down through "
+                                 "gateway '%s': an auditor asks as themself (csphub report "
+                                 "--explain)", who->gateway);
         if (who && who->role != CSPH_ROLE_AUDITOR)
             return hub_error_set(err, CSPH_ERR_FORBIDDEN, "explain", "identity '%s' (role %s) "
                                  "may not drill down to records: auditors only", who->name,
@@ -179,6 +191,7 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
     job->work.data = job;
     snprintf(job->who, sizeof job->who, "%s", who ? who->name : "local");
     snprintf(job->role, sizeof job->role, "%s", who ? hub_role_name(who->role) : "none");
+    snprintf(job->gateway, sizeof job->gateway, "%s", delegated ? who->gateway : "");
     *jobp = job;
     return CSPH_ERR_OK;
 }

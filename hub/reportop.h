@@ -12,7 +12,9 @@
  *   strategic  whole months, the partnership or a configured area, always
  *              suppressed, no explanation;
  *   auditor    any period, suppressed unless suppress: false, and the
- *              explanation of one indicator's month (never suppressed). */
+ *              explanation of one indicator's month (never suppressed);
+ *   a person through a gateway (`as`): as their role allows, but always
+ *              suppressed and never explained. */
 #ifndef CSPH_REPORTOP_H
 #define CSPH_REPORTOP_H
 
@@ -48,6 +50,7 @@ struct hub_report_job {
     /* who asked, copied: an identity file reload may free the identity */
     char who[65];
     char role[16];
+    char gateway[65]; /* the gateway it came through ("" for none) */
     /* the result, valid in the done callback */
     enum hub_err rc;
     struct hub_error err;

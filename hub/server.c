@@ -603,7 +603,8 @@ static void report_done(void *data, struct hub_report_job *job)
     struct hub_error e;
     enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
     if (!rc)
-        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role, NULL, "report",
+        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role,
+                              job->gateway[0] ? job->gateway : NULL, "report",
                               job->query ? job->query : "", job->query ? strlen(job->query) : 0,
                               job->rc ? 0 : job->returned, hub_clock_now_ms(s->clock), &e);
     if (!rc)
