@@ -38,7 +38,8 @@ static const char *IDS_PEOPLE = CLIENTS
     "people:\n"
     "  - {name: ann, role: panel, panels: [marac, channel]}\n"
     "  - {name: dan, role: panel, panels: [marac], disabled: true}\n"
-    "  - {name: aud, role: auditor}\n";
+    "  - {name: aud, role: auditor}\n"
+    "  - {name: board, role: strategic}\n";
 
 static const char *IDS_ANN_DISABLED = CLIENTS
     "people:\n"
@@ -228,8 +229,27 @@ static void test_gateway_acts_for_people(void **state)
     expect_refused(&c, "{\"op\":\"alerts\",\"panel\":\"channel\",\"as\":\"aud\"}", "forbidden",
                    "panel", NULL);
     expect_refused(&c, "{\"op\":\"replay\",\"as\":\"aud\"}", "forbidden", "as",
-                   "a gateway acts for a person only on panels' queues and alerts, not for op "
-                   "'replay'");
+                   "a gateway acts for a person only on panels' queues and alerts and on "
+                   "reports, not for op 'replay'");
+    /* reports as a person: the board's (strategic) and an auditor's alike,
+     * suppressed, never drilled down through a gateway; a panel member's
+     * role has no report */
+    assert_int_equal(try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+                                             "\"to\":\"2026-03\",\"as\":\"board\"}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_bool(&r, "suppressed"), 1);
+    assert_true(tu_get(&r, "areas")->via.array.size >= 1); /* the choice offered */
+    expect_refused(&c, "{\"op\":\"report\",\"from\":\"2025-04-02\",\"to\":\"2026-03\","
+                       "\"as\":\"board\"}", "bad_request", "from", NULL); /* whole months */
+    expect_refused(&c, "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\","
+                       "\"suppress\":false,\"as\":\"aud\"}", "forbidden", "suppress",
+                   "a report through gateway 'console' is suppressed: ask as yourself for the "
+                   "figures unsuppressed");
+    expect_refused(&c, "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\","
+                       "\"explain\":\"marac.cases\",\"month\":\"2025-05\",\"as\":\"aud\"}",
+                   "forbidden", "explain", NULL);
+    expect_refused(&c, "{\"op\":\"report\",\"from\":\"2025-04\",\"to\":\"2026-03\","
+                       "\"as\":\"ann\"}", "forbidden", "op", NULL);
     /* unknown and disabled people */
     expect_refused(&c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"as\":\"zed\"}", "forbidden", "as",
                    "no person named 'zed' in the hub's identity file");
@@ -250,7 +270,7 @@ static void test_gateway_acts_for_people(void **state)
                                             "\"max\":100}"),
                      0);
     const msgpack_object *evs = tu_get(&r, "events");
-    int ann_alerts = 0, gateway_alone = 0;
+    int ann_alerts = 0, gateway_alone = 0, board_reports = 0;
     for (uint32_t i = 0; i < evs->via.array.size; i++) {
         char p[64];
         snprintf(p, sizeof p, "events.%u.event.identity", i);
@@ -265,10 +285,16 @@ static void test_gateway_acts_for_people(void **state)
             snprintf(p, sizeof p, "events.%u.event.role", i);
             assert_string_equal(tu_str(&r, p), "panel");
         }
+        if (!strcmp(who, "board") && !strcmp(tu_str(&r, p), "report")) {
+            board_reports++;
+            snprintf(p, sizeof p, "events.%u.event.gateway", i);
+            assert_string_equal(tu_str(&r, p), "console");
+        }
         gateway_alone += !strcmp(who, "console");
     }
     assert_int_equal(ann_alerts, 2); /* marac, and the refused channel: attempts count too */
     assert_int_equal(gateway_alone, 0); /* the gateway's own fetches leave none */
+    assert_int_equal(board_reports, 1); /* the report run, the person and the gateway named */
     tu_client_close(&c);
 
     /* ann disabled, reloaded on SIGHUP: refused from then on */
@@ -321,7 +347,7 @@ static void test_people_file_refusals(void **state)
     static const struct {
         const char *people, *want;
     } cases[] = {
-        {"  - {name: ann, role: agency}\n", "person 'ann' needs a role: panel, auditor or admin"},
+        {"  - {name: ann, role: agency}\n", "person 'ann' needs a role: panel, auditor, admin or strategic"},
         {"  - {name: ann, role: panel}\n", "panel member 'ann' must list their panels"},
         {"  - {name: ann, role: panel, panels: [nope]}\n", "no panel named 'nope'"},
         {"  - {name: aud, role: auditor, panels: [marac]}\n", "only a panel member lists panels"},

@@ -14,6 +14,7 @@
 #include "accounts.h"
 #include "html.h"
 #include "notify.h"
+#include "pagereport.h"
 #include "sessions.h"
 
 static void test_accounts(void **state)
@@ -195,6 +196,30 @@ static void test_notify_message(void **state)
     free(m);
 }
 
+/* The report page's choices: the default period is the twelve whole months
+ * before this one, and only whole months are asked for. */
+static void test_report_period(void **state)
+{
+    (void)state;
+    char from[8], to[8];
+    web_report_default_period(1796486400, from, to); /* 2026-12-05 */
+    assert_string_equal(from, "2025-12");
+    assert_string_equal(to, "2026-11");
+    web_report_default_period(1767657600, from, to); /* 2026-01-06 */
+    assert_string_equal(from, "2025-01");
+    assert_string_equal(to, "2025-12");
+    web_report_default_period(1769904000, from, to); /* 2026-02-01 */
+    assert_string_equal(from, "2025-02");
+    assert_string_equal(to, "2026-01");
+    assert_true(web_report_month_ok("2025-04"));
+    assert_false(web_report_month_ok("2025-4"));
+    assert_false(web_report_month_ok("2025-13"));
+    assert_false(web_report_month_ok("2025-00"));
+    assert_false(web_report_month_ok("2025-04-01"));
+    assert_false(web_report_month_ok("20x5-04"));
+    assert_false(web_report_month_ok(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_html_escaping),
         cmocka_unit_test(test_notify_message),
+        cmocka_unit_test(test_report_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

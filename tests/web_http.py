@@ -60,7 +60,10 @@ def wait_for(fn, what, timeout=20.0):
 
 
 class Env:
-    def __init__(self, web_args=()):
+    def __init__(self, web_args=(), people=(), accounts=()):
+        """people: more lines for the identity file's people ("{name: x,
+        role: strategic}"); accounts: more (name, role, panels, password)
+        console accounts."""
         self.web_args = list(web_args)
         self.dir = tempfile.mkdtemp(prefix="csph-web-")
         self.keys = os.path.join(self.dir, "keys")
@@ -78,7 +81,8 @@ class Env:
                     "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
                     "people:\n"
                     "  - {name: ann.smith, role: panel, panels: [marac]}\n"
-                    "  - {name: raj.patel, role: panel, panels: [asb-case-review]}\n")
+                    "  - {name: raj.patel, role: panel, panels: [asb-case-review]}\n"
+                    + "".join("  - %s\n" % p for p in people))
         os.chmod(ids, 0o644)
         cfg = os.path.join(self.dir, "hub.yaml")
         with open(cfg, "w") as f:
@@ -91,10 +95,12 @@ class Env:
                                     stderr=self.hub_log)
         wait_for(lambda: self.cli("auditor", "ping").returncode == 0, "the hub")
         self.accounts = os.path.join(self.dir, "web.accounts")
-        for name, panels, pw in (("ann.smith", "marac", "correct horse battery"),
-                                 ("raj.patel", "asb-case-review", "another long phrase")):
-            r = subprocess.run([WEB, "user", "add", name, "--role", "panel", "--panels", panels,
-                                "--accounts", self.accounts], input=pw + "\n", text=True,
+        for name, role, panels, pw in (("ann.smith", "panel", "marac", "correct horse battery"),
+                                       ("raj.patel", "panel", "asb-case-review",
+                                        "another long phrase")) + tuple(accounts):
+            r = subprocess.run([WEB, "user", "add", name, "--role", role] +
+                               (["--panels", panels] if panels else []) +
+                               ["--accounts", self.accounts], input=pw + "\n", text=True,
                                capture_output=True)
             check(r.returncode == 0, "user add %s" % name, r.stderr)
         check(oct(os.stat(self.accounts).st_mode & 0o777) == "0o600", "accounts file is 0600")

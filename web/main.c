@@ -21,7 +21,7 @@ static const char usage[] =
     "hub.pub]\n"
     "                  [--accounts FILE] [--panels a,b] [--idle-timeout MIN] "
     "[--tls-cert F --tls-key F | --behind-tls-proxy] [--notify FILE]\n"
-    "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
+    "       csphub-web user add NAME --role panel|auditor|admin|strategic [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
     "       csphub-web user reset NAME [--accounts FILE]\n"
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
         if (!strcmp(verb, "add")) {
             if (!role) {
                 web_accounts_close(&acc);
-                return bad_usage("user add %s needs --role panel|auditor|admin", name);
+                return bad_usage("user add %s needs --role panel|auditor|admin|strategic", name);
             }
             rc = read_password(pw, sizeof pw) ? -1
                  : web_accounts_add(acc, name, role, panels ? panels : "", pw, why, sizeof why);

@@ -20,6 +20,7 @@ struct web_session {
     char csrf[WEB_CSRF_LEN + 1];
     char name[65];
     int64_t last_ms;
+    char role[16]; /* the account's, filled by the console on each request */
 };
 
 struct web_sessions;
