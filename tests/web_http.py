@@ -347,11 +347,27 @@ def run(env):
     st, _, _ = env.get("/events?panel=asb-case-review", cookie=ann)
     check(st == 403, "another panel's stream refused", st)
 
-    # sign out: the session is gone
+    # a restart of the console signs nobody out: the session, and its CSRF
+    # token, come back from the sessions file (0600, holding no cookie)
+    check(env.stop_web() == 0, "console stops cleanly")
+    sessions = os.path.join(env.dir, "csphub-web.sessions")
+    check(os.path.exists(sessions) and oct(os.stat(sessions).st_mode & 0o777) == "0o600",
+          "sessions file beside the accounts, mode 0600")
+    check(ann.split("=", 1)[1] not in open(sessions).read(), "the file holds no session id")
+    env.start_web()
+    st, _, body = env.get("/queue?panel=marac", cookie=ann)
+    check(st == 200 and "Signed in as ann.smith" in body and csrf_of(body) == csrf,
+          "the session survives a restart, with its CSRF token", st)
+
+    # sign out: the session is gone, and stays gone after a restart
     st, h, _ = env.request("POST", "/signout", {"csrf": csrf}, cookie=ann)
     check(st == 303 and "Max-Age=0" in h.get("set-cookie", ""), "signed out", st)
     st, h, _ = env.get("/queue", cookie=ann)
     check(st == 303 and h.get("location") == "/signin", "ended session sent to sign-in", st)
+    check(env.stop_web() == 0, "console stops cleanly")
+    env.start_web()
+    st, h, _ = env.get("/queue", cookie=ann)
+    check(st == 303 and h.get("location") == "/signin", "an ended session stays ended", st)
     env.web_log.flush()
     log = open(os.path.join(env.dir, "web.log")).read()
     check("missing or wrong CSRF token" in log and "failed" in log and "refused" in log,

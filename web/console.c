@@ -241,6 +241,11 @@ int web_console_start(struct web_console **out, const struct web_config *cfg,
         web_console_stop(&w);
         return -1;
     }
+    if (cfg->sessions_file &&
+        web_sessions_open_file(w->sessions, cfg->sessions_file, web_now_ms(), why, n)) {
+        web_console_stop(&w);
+        return -1;
+    }
     for (int i = 0; i < HUB_CLIENTS; i++) {
         if (web_hub_open(cfg, &w->pool.free[i], why, n)) {
             web_console_stop(&w);
