@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "testutil.h"
+#include "views.h"
 
 #include "clock.h"
 #include "config.h"
@@ -313,6 +314,58 @@ static void test_person_view(void **state)
     expect_bad(f, "max", "{\"op\":\"person\",\"ref\":\"V-1\",\"max\":10001}");
 }
 
+/* A person with more alerts than one reply lists (500): the alerts page on
+ * (alerts_after, alerts_next, alerts_end) in id order across panels, and
+ * the events are the evidence of every one of them, paged on their own. */
+static void test_person_view_pages_alerts(void **state)
+{
+    struct fixture *f = *state;
+    const int N = CSPH_VIEWS_PERSON_ALERTS_MAX + 7;
+    char *json = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&json, &len);
+    fputs("{\"op\":\"publish\",\"events\":[", m);
+    for (int i = 0; i < N; i++)
+        fprintf(m, "%s{\"id\":\"ref-%d\",\"type\":\"referral\",\"source\":\"council\","
+                   "\"occurred_at\":\"2025-03-01T10:00:00Z\",\"subject\":\"P-MANY\","
+                   "\"panel\":\"%s\",\"reason\":\"referral %d\"}",
+                i ? "," : "", i, i % 2 ? "iom" : "mace", i);
+    fputs("]}", m);
+    fclose(m);
+    msgpack_object r = call(f, "%s", json);
+    free(json);
+    assert_int_equal(tu_get(&r, "results")->via.array.size, N);
+    assert_string_equal(tu_str(&r, "results.0.status"), "accepted");
+    r = call(f, "{\"op\":\"person\",\"ref\":\"P-MANY\"}");
+    const msgpack_object *alerts = tu_get(&r, "alerts");
+    assert_int_equal(alerts->via.array.size, CSPH_VIEWS_PERSON_ALERTS_MAX);
+    assert_int_equal(tu_bool(&r, "alerts_end"), 0);
+    int64_t prev = 0;
+    for (uint32_t i = 0; i < alerts->via.array.size; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "alerts.%u.id", i);
+        assert_true(tu_int(&r, path) > prev); /* id order, both panels mixed */
+        prev = tu_int(&r, path);
+    }
+    assert_int_equal(tu_int(&r, "alerts_next"), prev);
+    /* the events: every alert's evidence, not only this page's */
+    assert_int_equal(tu_get(&r, "events")->via.array.size, N);
+    assert_int_equal(tu_bool(&r, "end"), 1);
+    r = call(f, "{\"op\":\"person\",\"ref\":\"P-MANY\",\"alerts_after\":%lld}",
+             (long long)prev);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, N - CSPH_VIEWS_PERSON_ALERTS_MAX);
+    assert_true(tu_int(&r, "alerts.0.id") > prev);
+    assert_int_equal(tu_bool(&r, "alerts_end"), 1);
+    /* past the last: none, and the end */
+    r = call(f, "{\"op\":\"person\",\"ref\":\"P-MANY\",\"alerts_after\":%lld,\"max\":1}",
+             (long long)tu_int(&r, "alerts_next"));
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
+    assert_int_equal(tu_bool(&r, "alerts_end"), 1);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+    assert_int_equal(tu_bool(&r, "end"), 0);
+    expect_bad(f, "alerts_after", "{\"op\":\"person\",\"ref\":\"P-MANY\",\"alerts_after\":-1}");
+}
+
 static void warm_up_libuv_signals(void)
 {
     uv_loop_t loop;
@@ -331,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_filters_on_the_hub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_alert_with_its_decisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_view_pages_alerts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,7 +75,7 @@ class Env:
         with open(ids, "w") as f:
             f.write("clients:\n"
                     "  - {name: police, role: agency, key_file: keys/police.pub,\n"
-                    "     types: [asb.report, da.incident, concern]}\n"
+                    "     types: [asb.report, da.incident, concern, referral]}\n"
                     "  - {name: console, role: gateway, key_file: keys/console.pub,\n"
                     "     panels: [marac, asb-case-review]}\n"
                     "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
