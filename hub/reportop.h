@@ -35,6 +35,7 @@
 
 struct hub_store;
 struct hub_queues;
+struct ind_ref;
 struct hub_schemas;
 struct hub_reportop;
 
@@ -60,6 +61,7 @@ struct hub_report_job {
     uint64_t wall_ns, cpu_ns; /* what computing it took */
     /* private */
     struct hub_reportop *owner;
+    struct ind_ref *ind; /* the indicators it is computed with (held) */
     struct hub_report_params params;
     uv_work_t work;
 };
@@ -79,6 +81,16 @@ enum hub_err hub_reportop_new(struct hub_reportop **out, uv_loop_t *loop,
                               struct hub_queues *queues, const struct hub_schemas *schemas,
                               const struct hub_rules *rules, hub_reportop_done_fn done,
                               void *data, struct hub_error *err);
+/* SIGHUP: read the indicator and area files named in the config again,
+ * checked against the schemas and rules (the ones now in force), and put
+ * them in force; reports being computed finish with the ones they started
+ * with. On CSPH_ERR_CONFIG ("file:line: ...") the ones in force stay. On
+ * the loop thread. */
+enum hub_err hub_reportop_reload(struct hub_reportop *ro, const struct hub_rules *rules,
+                                 struct hub_error *err);
+/* The indicators and areas in force (borrowed: valid until the next
+ * reload, on the loop thread). */
+const struct hub_indicators *hub_reportop_indicators(const struct hub_reportop *ro);
 /* Free and NULL *ro; accepts NULL. No job may be running (the loop has
  * returned: libuv runs every queued work's callback before it does). */
 void hub_reportop_destroy(struct hub_reportop **ro);
