@@ -336,6 +336,38 @@ static void test_decision_or_closed_case_stops_the_timer(void **state)
     assert_int_equal(tu_int(&r, "events.0.event.alert"), 3);
 }
 
+/* A decision stops the timer; reopening runs it again under the due date
+ * on record: an alert reopened past it is overdue at once, and escalates
+ * as an open alert does. */
+static void test_reopening_rearms_the_deadline(void **state)
+{
+    struct fixture *f = *state;
+    raise_case_review(f, "V-1"); /* alert 1, due Mon 16 Jun 2025 09:00 */
+    msgpack_object r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    set_clock(f, t0() + 30 * DAY); /* past the due date: closed, nothing runs */
+    r = call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 0);
+    r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"open\","
+                "\"note\":\"Closed in error: the victim called again\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = wait_for_type(f, "timer.fired");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+    assert_int_equal(tu_int(&r, "events.0.event.alert"), 1);
+    assert_string_equal(tu_str(&r, "events.0.event.due_at"), "2025-06-16T09:00:00.000Z");
+    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "alerts.0.status"), "open");
+    assert_string_equal(tu_str(&r, "alerts.1.rule"), "overdue");
+    /* fired once: a restart does not fire it again */
+    stop_hub(f);
+    start_hub(f);
+    r = call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+}
+
 static void test_case_update_risk_retimes_deadline(void **state)
 {
     struct fixture *f = *state;
@@ -558,6 +590,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_update_is_logged_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overdue_after_deadline_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopening_rearms_the_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_or_closed_case_stops_the_timer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_case_update_risk_retimes_deadline, setup, teardown),
