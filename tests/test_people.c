@@ -19,7 +19,6 @@
 
 #include "csphub.h"
 
-
 #define CLIENTS                                                                \
     "clients:\n"                                                               \
     "  - {name: police, role: agency, key_file: keys/police.pub,\n"            \

@@ -16,7 +16,6 @@
 
 #include "csphub.h"
 
-
 static const char *IDS_ALL =
     "clients:\n"
     "  - {name: police, role: agency, key_file: keys/police.pub,\n"

@@ -155,18 +155,6 @@ static void test_sessions(void **state)
     assert_null(s);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Sessions kept in a file survive a restart (a new sessions object reading
  * it): the id works, the CSRF token is the same, the idle timeout still
  * holds, an ended session stays ended; the file is 0600 and holds no id;
@@ -186,7 +174,7 @@ static void test_session_store(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    char *text = slurp(path);
+    char *text = tu_slurp(path, NULL);
     assert_non_null(text);
     assert_null(strstr(text, a.id)); /* a hash of it only */
     assert_non_null(strstr(text, a.csrf));
