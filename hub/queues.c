@@ -687,22 +687,32 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
     return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
 }
 
+/* Alert id's record in txn (borrowed: valid until txn writes or ends);
+ * NOT_FOUND in the words every op uses. */
+static enum hub_err read_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, struct rec *r,
+                             struct hub_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    int rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, r) != 0))
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                             (unsigned long long)id);
+    return rc ? lmdb_fail(err, rc, "reading an alert") : CSPH_ERR_OK;
+}
+
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                    enum hub_alert_status status, int *panel_index,
                                    struct hub_error *err)
 {
-    MDB_val k = {8, &id}, v;
     struct rec r;
-    int rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
-        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                             (unsigned long long)id);
-    if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+    int rc;
+    enum hub_err e = read_rec(q, txn, id, &r, err);
+    if (e)
+        return e;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     char panel[80];
     snprintf(panel, sizeof panel, "%.*s", (int)r.panel_len, r.panel);
-    enum hub_err e = end_deadline(q, txn, id, &r, err);
+    e = end_deadline(q, txn, id, &r, err);
     if (e)
         return e;
     unsigned char kb[80], idb[8], st = (unsigned char)status;
@@ -959,14 +969,10 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
 enum hub_err hub_queues_status_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *status,
                                   int *panel_index, struct hub_error *err)
 {
-    MDB_val k = {8, &id}, v;
     struct rec r;
-    int rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
-        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                             (unsigned long long)id);
-    if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+    enum hub_err e = read_rec(q, txn, id, &r, err);
+    if (e)
+        return e;
     *status = r.status;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     return CSPH_ERR_OK;

@@ -168,6 +168,37 @@ class Env:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def need_chromium():
+    """Exit 77 (ctest's SKIP_RETURN_CODE) when Chromium or its driver is not
+    installed: before anything imports Selenium or starts a hub."""
+    if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
+        print("skipped: chromium and chromium-driver are not installed")
+        sys.exit(77)
+
+
+def chromium(browser_log=False):
+    """Headless Chromium through Selenium (Debian's chromium, chromium-driver
+    and python3-selenium) in a laptop-sized window. browser_log: the page's
+    console messages are kept (driver.get_log("browser"))."""
+    need_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(a)
+    if browser_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
 def totp(secret, now=None):
     """RFC 6238 (SHA-1, 30 s, 6 digits): the test's own, not the console's."""
     import base64, hashlib, hmac, struct

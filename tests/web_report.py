@@ -23,13 +23,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import web_http  # noqa: E402
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
-if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
-    print("skipped: chromium and chromium-driver are not installed")
-    sys.exit(77)
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+web_http.need_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.print_page_options import PrintOptions  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -120,14 +114,7 @@ def run_http(env):
 
 
 def run_browser(env, shots):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
+    driver = web_http.chromium(browser_log=True)
     base = "http://127.0.0.1:%d" % env.port
     try:
         driver.get(base + "/signin")

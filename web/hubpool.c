@@ -50,14 +50,18 @@ void web_hub_return(struct hub_pool *p, csph_client *c)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Send req (reference taken) on client c; the reply, or NULL with why. */
 json_t *web_hub_request(csph_client *c, json_t *req, char *why, size_t n)
+{
+    return web_hub_request_ms(c, req, HUB_TIMEOUT_MS, why, n);
+}
+
+json_t *web_hub_request_ms(csph_client *c, json_t *req, int timeout_ms, char *why, size_t n)
 {
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     const char *answer = NULL;
     json_t *r = NULL;
-    if (text && csph_client_request_json(c, text, HUB_TIMEOUT_MS, &answer) == 0 && answer)
+    if (text && csph_client_request_json(c, text, timeout_ms, &answer) == 0 && answer)
         r = json_loads(answer, 0, NULL);
     if (!r)
         snprintf(why, n, "the hub did not answer (%s)", csph_client_error(c));
@@ -65,10 +69,14 @@ json_t *web_hub_request(csph_client *c, json_t *req, char *why, size_t n)
     return r;
 }
 
-/* Ask the hub as the signed-in person. The reply (ok or not), or NULL with
- * why when the hub did not answer. */
 json_t *web_as_person(struct web_console *w, const struct web_session *ss, json_t *req,
-                         char *why, size_t n)
+                      char *why, size_t n)
+{
+    return web_as_person_ms(w, ss, req, HUB_TIMEOUT_MS, why, n);
+}
+
+json_t *web_as_person_ms(struct web_console *w, const struct web_session *ss, json_t *req,
+                         int timeout_ms, char *why, size_t n)
 {
     /* With a key the hub knows the console as a gateway and applies the
      * person's scope (`as`). A hub in security none has no gateways: the
@@ -79,7 +87,7 @@ json_t *web_as_person(struct web_console *w, const struct web_session *ss, json_
     else if (!strcmp(json_string_value(json_object_get(req, "op")), "alert.update"))
         json_object_set_new(req, "by", json_string(ss->name));
     csph_client *c = web_hub_borrow(&w->pool);
-    json_t *r = web_hub_request(c, req, why, n);
+    json_t *r = web_hub_request_ms(c, req, timeout_ms, why, n);
     web_hub_return(&w->pool, c);
     return r;
 }

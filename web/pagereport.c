@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csphub.h"
 #include "hubpool.h"
 #include "page.h"
 #include "reporthtml.h"
@@ -33,30 +32,6 @@ int web_report_month_ok(const char *s)
             return 0;
     int m = atoi(s + 5);
     return m >= 1 && m <= 12;
-}
-
-/* The report as the person; a reply the hub took long over is still one
- * request on one pooled client. */
-static json_t *ask(struct web_console *w, const struct web_session *ss, const char *from,
-                   const char *to, const char *area, char *why, size_t n)
-{
-    json_t *req = json_pack("{s:s,s:s,s:s}", "op", "report", "from", from, "to", to);
-    if (area && *area)
-        json_object_set_new(req, "area", json_string(area));
-    if (w->cfg.key_file)
-        json_object_set_new(req, "as", json_string(ss->name));
-    csph_client *c = web_hub_borrow(&w->pool);
-    char *text = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    const char *answer = NULL;
-    json_t *r = NULL;
-    if (text && csph_client_request_json(c, text, REPORT_TIMEOUT_MS, &answer) == 0 && answer)
-        r = json_loads(answer, 0, NULL);
-    if (!r)
-        snprintf(why, n, "the hub did not answer (%s)", csph_client_error(c));
-    free(text);
-    web_hub_return(&w->pool, c);
-    return r;
 }
 
 static void month_input(struct html *h, const char *id, const char *label, const char *value)
@@ -93,7 +68,10 @@ enum MHD_Result web_page_report(struct web_console *w, struct MHD_Connection *co
     if (area && strlen(area) > 64)
         return web_error_page(w, con, 400, ss, "Not accepted", "'area' is at most 64 characters");
     char why[512];
-    json_t *r = ask(w, ss, from, to, area, why, sizeof why);
+    json_t *req = json_pack("{s:s,s:s,s:s}", "op", "report", "from", from, "to", to);
+    if (area && *area)
+        json_object_set_new(req, "area", json_string(area));
+    json_t *r = web_as_person_ms(w, ss, req, REPORT_TIMEOUT_MS, why, sizeof why);
     if (!r || !json_is_true(json_object_get(r, "ok")))
         return web_hub_refusal(w, con, ss, r, why);
     char *body = NULL;
