@@ -53,13 +53,7 @@ static int leftovers(const char *dir)
 static int setup(void **state) { return tu_tmpfx_setup(state, "bench"); }
 static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
-#define NEED_BENCH()                                                                    \
-    do {                                                                                \
-        if (!getenv("CSPH_BENCH") || !*getenv("CSPH_BENCH")) {                          \
-            print_message("CSPH_BENCH is not set (csphub-bench is not in the build)\n"); \
-            skip();                                                                     \
-        }                                                                               \
-    } while (0)
+#define NEED_BENCH() TU_NEED_PROGRAM("CSPH_BENCH", "csphub-bench")
 
 /* The default run: the hub, the echo, an LMDB and a store baseline; every
  * event accepted; the figures table and the JSON line; the temporary

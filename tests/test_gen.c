@@ -398,13 +398,7 @@ static void take_census(struct census *c, const struct text *t)
 static int setup(void **state) { return tu_tmpfx_setup(state, "gen"); }
 static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
-#define NEED_GEN()                                                                  \
-    do {                                                                            \
-        if (!getenv("CSPH_GEN") || !*getenv("CSPH_GEN")) {                          \
-            print_message("CSPH_GEN is not set (csphub-gen is not in the build)\n"); \
-            skip();                                                                 \
-        }                                                                           \
-    } while (0)
+#define NEED_GEN() TU_NEED_PROGRAM("CSPH_GEN", "csphub-gen")
 
 /* ---- tests --------------------------------------------------------------- */
 

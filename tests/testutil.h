@@ -132,6 +132,15 @@ struct tu_tmpfx {
 };
 int tu_tmpfx_setup(void **state, const char *name);
 int tu_tmpfx_teardown(void **state);
+/* Skip the test (saying why) when the program the environment variable var
+ * names is not in the build. */
+#define TU_NEED_PROGRAM(var, program)                                                     \
+    do {                                                                                  \
+        if (!getenv(var) || !*getenv(var)) {                                              \
+            print_message(var " is not set (" program " is not in the build)\n");          \
+            skip();                                                                       \
+        }                                                                                 \
+    } while (0)
 
 /* Run prog with the arguments of prefix (NULL-terminated; may be NULL)
  * then those in ap (NULL-terminated), at most 31 in all: its stdout into
