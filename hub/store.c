@@ -1,4 +1,5 @@
 #include "store.h"
+#include "refbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +65,9 @@ struct hub_store {
     MDB_dbi people;  /* kind(1) reference -> occurred(8) seq(8), sorted duplicates */
     MDB_dbi imeta;
     MDB_txn *itxn;   /* the batch's index transaction, or NULL */
+    /* itxn's person-index entries, put in key order at its commit
+     * (refbuf.h: readers of the index see only what it committed). */
+    struct hub_refbuf *refs;
     uint64_t applied;
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
     /* An index commit failed (retried from the log before the next write),
@@ -700,7 +704,8 @@ static enum hub_err store_open(struct hub_store **out, const char *dir, uint64_t
     s->lock_fd = -1;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     enum hub_err e = CSPH_ERR_OK;
-    if (!(s->redo = hub_redo_new())) {
+    if (!(s->redo = hub_redo_new()) || !(s->refs = hub_refbuf_new())) {
+        hub_redo_free(&s->redo);
         free(s);
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory opening the store");
     }
@@ -943,6 +948,7 @@ void hub_store_close(struct hub_store **sp)
     EVP_MD_free(s->sha256);
     hub_journal_close(&s->journal);
     hub_redo_free(&s->redo);
+    hub_refbuf_free(&s->refs);
     free(s);
     *sp = NULL;
 }
@@ -1097,7 +1103,9 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
 enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
                                     struct hub_error *err)
 {
-    int rc = imeta_put(s, s->itxn, applied);
+    int rc = hub_refbuf_write(s->refs, s->itxn, s->people);
+    if (rc == 0)
+        rc = imeta_put(s, s->itxn, applied);
     if (rc)
         mdb_txn_abort(s->itxn);
     else
@@ -1162,6 +1170,7 @@ static enum hub_err index_reset(struct hub_store *s, struct hub_error *err)
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     s->itxn = NULL;
+    hub_refbuf_clear(s->refs);
     s->index_batches = 0;
     s->index_events = 0;
     if (s->ienv)
@@ -1218,6 +1227,7 @@ void hub_store_index_abort(struct hub_store *s)
     if (s->itxn)
         mdb_txn_abort(s->itxn);
     s->itxn = NULL;
+    hub_refbuf_clear(s->refs);
     s->index_batches = 0;
     s->index_events = 0;
 }
@@ -1574,8 +1584,11 @@ enum hub_err hub_store_index_ref(struct hub_store *s, char kind, const char *ref
     if (!s->itxn || ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK; /* longer than any valid reference: nothing to find by it */
     hub_put_point(vb, occurred_ms, seq);
-    int rc = mdb_put(s->itxn, s->people, &k, &v, MDB_NODUPDATA);
-    return rc && rc != MDB_KEYEXIST ? lmdb_fail(err, rc, "writing the person index") : CSPH_ERR_OK;
+    (void)v;
+    if (hub_refbuf_add(s->refs, k.mv_data, k.mv_size, vb))
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "out of memory keeping the person index's entries");
+    return CSPH_ERR_OK;
 }
 
 enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, size_t len,
@@ -1632,6 +1645,7 @@ enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref,
     MDB_val k;
     if (!s->itxn || ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK;
+    hub_refbuf_drop(s->refs, k.mv_data, k.mv_size);
     int rc = mdb_del(s->itxn, s->people, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "dropping from the person index")
                                     : CSPH_ERR_OK;
