@@ -97,7 +97,9 @@ static void test_page(void **state)
     free(p);
     /* cells as the table and CSV show them */
     char buf[32];
-    csph_report_cell_text(json_real(27.66), buf, sizeof buf);
+    json_t *real = json_real(27.66);
+    csph_report_cell_text(real, buf, sizeof buf);
+    json_decref(real);
     assert_string_equal(buf, "27.7");
     json_t *nil = json_null();
     csph_report_cell_text(nil, buf, sizeof buf);

@@ -11,6 +11,11 @@
 #include "hubpool.h"
 #include "page.h"
 
+/* A held fetch returns at once when an alert arrives; its length only
+ * bounds how long stopping the console waits for this thread (a request
+ * cannot be interrupted). An empty held fetch costs the hub no record. */
+#define LIVE_WAIT_MS 1000
+
 struct live_arg {
     struct web_console *w;
     int index;
@@ -38,7 +43,7 @@ static void *live_run(void *arg)
         }
         json_t *req = json_pack("{s:s,s:s,s:s,s:i,s:i}", "op", "fetch", "panel", lp->name,
                                 "consumer", "csphub-web-live", "max", 1000, "wait_ms",
-                                skipping ? 0 : 5000);
+                                skipping ? 0 : LIVE_WAIT_MS);
         json_t *r = web_hub_request(c, req, why, sizeof why);
         if (!r || !json_is_true(json_object_get(r, "ok"))) {
             if (r)
