@@ -150,14 +150,13 @@ enum hub_err hub_decision_admit(struct hub_queues *q, struct hub_store *s,
                                 uint64_t *repeat_seq, struct hub_error *err)
 {
     MDB_txn *txn = hub_store_txn(s);
-    struct hub_alert_brief b;
+    int current;
     *repeat_seq = 0;
-    enum hub_err e = hub_queues_alert_brief(q, txn, r->id, &b, err);
+    /* The status only: the alert's evidence (thousands of seqs for some)
+     * is not copied to decide. */
+    enum hub_err e = hub_queues_status_of(q, txn, r->id, &current, panel_index, err);
     if (e)
         return e;
-    *panel_index = b.panel_index;
-    int current = b.status;
-    hub_alert_brief_free(&b);
     struct hub_decision last;
     int found = 0;
     if ((e = hub_decision_get(s, txn, r->id, &last, &found, err)))

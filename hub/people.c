@@ -35,9 +35,11 @@ static enum hub_err read_person(struct hub_yaml *y, yaml_node_t *item,
     n = hub_yaml_get(y, item, "role");
     const char *role = n ? hub_yaml_scalar(n) : NULL;
     int r = role ? hub_role_parse(role, strlen(role)) : -1;
-    if (r != CSPH_ROLE_PANEL && r != CSPH_ROLE_AUDITOR && r != CSPH_ROLE_ADMIN)
+    if (r != CSPH_ROLE_PANEL && r != CSPH_ROLE_AUDITOR && r != CSPH_ROLE_ADMIN &&
+        r != CSPH_ROLE_STRATEGIC)
         return hub_yaml_fail(y, n ? n : item, err,
-                             "person '%s' needs a role: panel, auditor or admin", p->name);
+                             "person '%s' needs a role: panel, auditor, admin or strategic",
+                             p->name);
     p->role = (enum hub_role)r;
     yaml_node_t *panels = hub_yaml_get(y, item, "panels");
     if (panels && p->role != CSPH_ROLE_PANEL)
@@ -113,14 +115,15 @@ enum hub_err hub_people_delegate(const struct hub_identities *ids, const struct 
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "as",
                              "only a gateway identity may act for a person ('as')");
     /* Scope is panels: a read of the whole log (replay, rejects) or of the
-     * hub's counters is nobody's through a console. */
+     * hub's counters is nobody's through a console. A report is aggregates
+     * only through a gateway (suppressed, no drill-down: reportop.c). */
     enum hub_op op = r->op;
     if (op != CSPH_OP_PING && op != CSPH_OP_FETCH && op != CSPH_OP_ACK &&
         op != CSPH_OP_ALERTS && op != CSPH_OP_ALERT && op != CSPH_OP_PERSON &&
-        op != CSPH_OP_EVIDENCE && op != CSPH_OP_ALERT_UPDATE)
+        op != CSPH_OP_EVIDENCE && op != CSPH_OP_ALERT_UPDATE && op != CSPH_OP_REPORT)
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "as",
-                             "a gateway acts for a person only on panels' queues and alerts, "
-                             "not for op '%s'",
+                             "a gateway acts for a person only on panels' queues and alerts "
+                             "and on reports, not for op '%s'",
                              hub_op_name(op));
     const struct hub_person *p = hub_people_find(ids, name, len);
     /* The same words for unknown and disabled would hide nothing from a

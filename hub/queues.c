@@ -626,19 +626,22 @@ static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, si
     return n;
 }
 
-/* Remove id's deadline (if any) and its case-index entries. */
-static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                 struct rec *r, struct hub_error *err)
+/* Remove (put: arm again) id's deadline, if it has a due date, and its
+ * case-index entries. */
+static enum hub_err deadline_entries(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                     const struct rec *r, int put, struct hub_error *err)
 {
     if (r->due_ms == NO_DUE)
         return CSPH_ERR_OK;
+    const char *what = put ? "arming a deadline again" : "ending a deadline";
     unsigned char dk[16];
     deadline_key(dk, r->due_ms, id);
-    MDB_val k = {16, dk};
-    int rc = hub_redo_del(q->redo, txn, q->deadlines, &k, NULL);
+    MDB_val k = {16, dk}, empty = {0, NULL};
+    int rc = put ? hub_redo_put(q->redo, txn, q->deadlines, &k, &empty, 0)
+                 : hub_redo_del(q->redo, txn, q->deadlines, &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
-        return lmdb_fail(err, rc, "ending a deadline");
-    /* The case index holds the key's values; remove each. */
+        return lmdb_fail(err, rc, what);
+    /* The case index holds the key's values; each one. */
     char panel[80], vals[260];
     snprintf(panel, sizeof panel, "%.*s", (int)r->panel_len, r->panel);
     snprintf(vals, sizeof vals, "%.*s", (int)r->key_len, r->key);
@@ -649,11 +652,18 @@ static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id
         while (*tok == ' ')
             tok++;
         MDB_val ck = {panel_key(kb, panel, tok, strlen(tok)), kb}, cv = {8, idb};
-        rc = hub_redo_del(q->redo, txn, q->cases, &ck, &cv);
-        if (rc && rc != MDB_NOTFOUND)
-            return lmdb_fail(err, rc, "ending a deadline");
+        rc = put ? hub_redo_put(q->redo, txn, q->cases, &ck, &cv, 0)
+                 : hub_redo_del(q->redo, txn, q->cases, &ck, &cv);
+        if (rc && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
+            return lmdb_fail(err, rc, what);
     }
     return CSPH_ERR_OK;
+}
+
+static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                 struct rec *r, struct hub_error *err)
+{
+    return deadline_entries(q, txn, id, r, 0, err);
 }
 
 /* Rewrite the mutable header of alert id. */
@@ -677,22 +687,32 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
     return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
 }
 
+/* Alert id's record in txn (borrowed: valid until txn writes or ends);
+ * NOT_FOUND in the words every op uses. */
+static enum hub_err read_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, struct rec *r,
+                             struct hub_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    int rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, r) != 0))
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                             (unsigned long long)id);
+    return rc ? lmdb_fail(err, rc, "reading an alert") : CSPH_ERR_OK;
+}
+
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                    enum hub_alert_status status, int *panel_index,
                                    struct hub_error *err)
 {
-    MDB_val k = {8, &id}, v;
     struct rec r;
-    int rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, &r) != 0))
-        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                             (unsigned long long)id);
-    if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+    int rc;
+    enum hub_err e = read_rec(q, txn, id, &r, err);
+    if (e)
+        return e;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     char panel[80];
     snprintf(panel, sizeof panel, "%.*s", (int)r.panel_len, r.panel);
-    enum hub_err e = end_deadline(q, txn, id, &r, err);
+    e = end_deadline(q, txn, id, &r, err);
     if (e)
         return e;
     unsigned char kb[80], idb[8], st = (unsigned char)status;
@@ -700,7 +720,11 @@ enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t 
     MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
     if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))
         return lmdb_fail(err, rc, "updating a queue");
-    /* A decision keeps the due date on record but no longer runs a timer. */
+    /* A decision keeps the due date on record but no longer runs a timer.
+     * Reopening runs it again: an alert reopened past its due date is
+     * overdue at once and escalates (timer.fired) as an open one does. */
+    if (status == CSPH_ALERT_OPEN && (e = deadline_entries(q, txn, id, &r, 1, err)))
+        return e;
     return update_rec(q, txn, id, status, r.due_ms, err);
 }
 
@@ -940,6 +964,18 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
     if (own)
         mdb_txn_abort(own);
     return e;
+}
+
+enum hub_err hub_queues_status_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *status,
+                                  int *panel_index, struct hub_error *err)
+{
+    struct rec r;
+    enum hub_err e = read_rec(q, txn, id, &r, err);
+    if (e)
+        return e;
+    *status = r.status;
+    *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
+    return CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t id,

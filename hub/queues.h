@@ -74,8 +74,9 @@ uint64_t hub_queues_touched(const struct hub_queues *q);
 enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
                                const struct hub_alert_draft *d, const char *rule_version,
                                uint64_t *id, struct hub_error *err);
-/* Record a decision: status of alert id. Ends its deadline. NOT_FOUND when
- * no such alert. *panel_index gets the alert's panel. */
+/* Record a decision: status of alert id. Ends its deadline; `open` (a
+ * reopening) arms it again under the due date on record. NOT_FOUND when no
+ * such alert. *panel_index gets the alert's panel. */
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                    enum hub_alert_status status, int *panel_index,
                                    struct hub_error *err);
@@ -116,6 +117,13 @@ struct hub_alert_brief {
 void hub_alert_brief_free(struct hub_alert_brief *b);
 enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                     struct hub_alert_brief *b, struct hub_error *err);
+
+/* Alert id's status and panel (config index, -1 for a panel no longer
+ * configured) in txn, reading nothing else (an alert's evidence may be
+ * long: a decision needs only where it stands). NOT_FOUND when no such
+ * alert. */
+enum hub_err hub_queues_status_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *status,
+                                  int *panel_index, struct hub_error *err);
 
 /* A timer.fired for alert id: its deadline no longer runs (the due date
  * stays on record). No-op when already spent or no such alert. */

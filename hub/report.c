@@ -1175,8 +1175,17 @@ static uint32_t pack_report(struct run *r, msgpack_packer *pk, uint64_t *returne
     msgpack_pack_array(pk, (uint32_t)r->ind->n);
     for (size_t i = 0; i < r->ind->n; i++)
         pack_indicator(r, pk, i);
+    /* The areas a caller may ask for, so that a program can offer the
+     * choice (the console's report page) without a list of its own. */
+    hub_pack_str(pk, "areas");
+    msgpack_pack_array(pk, (uint32_t)r->ind->nareas);
+    for (size_t i = 0; i < r->ind->nareas; i++) {
+        msgpack_pack_map(pk, 2);
+        pack_kv_str(pk, "name", r->ind->areas[i].name);
+        pack_kv_str(pk, "title", r->ind->areas[i].title);
+    }
     *returned = r->ind->n;
-    return 3;
+    return 4;
 }
 
 static int event_item(void *ctx, const struct hub_stored_event *e)

@@ -7,12 +7,30 @@
 #include "mpx.h"
 #include "store.h"
 
+/* The indicators and areas in force, shared with the jobs computing with
+ * them: a reload puts new ones in force while a job finishes on the old,
+ * freed when the last of them lets go. Counted on the loop thread only
+ * (submit, job free, reload), so no atomics. */
+struct ind_ref {
+    struct hub_indicators ind;
+    unsigned refs;
+};
+
+static void ind_release(struct ind_ref *r)
+{
+    if (r && --r->refs == 0) {
+        hub_indicators_free(&r->ind);
+        free(r);
+    }
+}
+
 struct hub_reportop {
     uv_loop_t *loop;
     const struct hub_config *cfg;
     struct hub_store *store;
     struct hub_queues *queues;
-    struct hub_indicators ind;
+    const struct hub_schemas *schemas;
+    struct ind_ref *cur; /* in force */
     hub_reportop_done_fn done;
     void *data;
     unsigned running;
@@ -26,15 +44,23 @@ enum hub_err hub_reportop_new(struct hub_reportop **out, uv_loop_t *loop,
                               void *data, struct hub_error *err)
 {
     struct hub_reportop *ro = calloc(1, sizeof *ro);
-    if (!ro)
+    struct ind_ref *ir = calloc(1, sizeof *ir);
+    if (!ro || !ir) {
+        free(ro);
+        free(ir);
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-    enum hub_err rc = hub_indicators_load(&ro->ind, cfg->indicators_file, cfg->areas_file, cfg,
+    }
+    enum hub_err rc = hub_indicators_load(&ir->ind, cfg->indicators_file, cfg->areas_file, cfg,
                                           schemas, rules, err);
     if (rc) {
-        hub_indicators_free(&ro->ind);
+        hub_indicators_free(&ir->ind);
+        free(ir);
         free(ro);
         return rc;
     }
+    ir->refs = 1;
+    ro->cur = ir;
+    ro->schemas = schemas;
     ro->loop = loop;
     ro->cfg = cfg;
     ro->store = store;
@@ -50,7 +76,7 @@ void hub_reportop_destroy(struct hub_reportop **rop)
     struct hub_reportop *ro = *rop;
     if (!ro)
         return;
-    hub_indicators_free(&ro->ind);
+    ind_release(ro->cur);
     free(ro);
     *rop = NULL;
 }
@@ -71,10 +97,37 @@ static void job_slot(struct hub_reportop *ro, struct hub_report_job *job, int ta
         }
 }
 
+enum hub_err hub_reportop_reload(struct hub_reportop *ro, const struct hub_rules *rules,
+                                 struct hub_error *err)
+{
+    struct ind_ref *ir = calloc(1, sizeof *ir);
+    if (!ir)
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    /* Checked whole (against the schemas and the rules now in force)
+     * before they replace the ones in force: a bad file changes nothing. */
+    enum hub_err rc = hub_indicators_load(&ir->ind, ro->cfg->indicators_file,
+                                          ro->cfg->areas_file, ro->cfg, ro->schemas, rules, err);
+    if (rc) {
+        hub_indicators_free(&ir->ind);
+        free(ir);
+        return rc;
+    }
+    ir->refs = 1;
+    ind_release(ro->cur);
+    ro->cur = ir;
+    return CSPH_ERR_OK;
+}
+
+const struct hub_indicators *hub_reportop_indicators(const struct hub_reportop *ro)
+{
+    return &ro->cur->ind;
+}
+
 void hub_report_job_free(struct hub_report_job *job)
 {
     if (!job)
         return;
+    ind_release(job->ind);
     msgpack_sbuffer_destroy(&job->body);
     free(job->req);
     free(job->query);
@@ -107,6 +160,10 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
     const char *from, *to, *area = NULL, *explain = NULL, *month = NULL;
     size_t from_len, to_len, area_len = 0, explain_len = 0, month_len = 0;
     int strategic = who && who->role == CSPH_ROLE_STRATEGIC;
+    /* Through a gateway (`as`) a report is what the board sees, whoever the
+     * person: the gateway's panels cannot bound a drill-down over the whole
+     * log, and a compromised console must not widen anyone's view. */
+    int delegated = who && who->gateway[0];
     enum hub_err rc;
     char list[200];
     if ((rc = hub_wire_str(r, "from", 1, 10, 1, &from, &from_len, err)) ||
@@ -118,9 +175,9 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
     if ((rc = hub_report_period(from, from_len, to, to_len, strategic, &p, err)))
         return rc;
     if (area) {
-        p.area = hub_areas_find(&ro->ind, area, area_len);
+        p.area = hub_areas_find(&ro->cur->ind, area, area_len);
         if (p.area < 0) {
-            names(list, sizeof list, &ro->ind, 1);
+            names(list, sizeof list, &ro->cur->ind, 1);
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "area", "no area '%.*s' in the "
                                  "hub's areas file (known: %s)", (int)area_len, area, list);
         }
@@ -134,6 +191,10 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
         if (!p.suppress && strategic)
             return hub_error_set(err, CSPH_ERR_FORBIDDEN, "suppress", "identity '%s' (role "
                                  "strategic) sees suppressed figures only", who->name);
+        if (!p.suppress && delegated)
+            return hub_error_set(err, CSPH_ERR_FORBIDDEN, "suppress", "a report through "
+                                 "gateway '%s' is suppressed: ask as yourself for the figures "
+                                 "unsuppressed", who->gateway);
     }
     uint64_t as_of = last_seq;
     int has_as_of = 0;
@@ -149,13 +210,17 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, explain ? "month" : "explain",
                                  "an explanation needs both explain (an indicator) and month "
                                  "(YYYY-MM)");
+        if (delegated)
+            return hub_error_set(err, CSPH_ERR_FORBIDDEN, "explain", "no drill-down through "
+                                 "gateway '%s': an auditor asks as themself (csphub report "
+                                 "--explain)", who->gateway);
         if (who && who->role != CSPH_ROLE_AUDITOR)
             return hub_error_set(err, CSPH_ERR_FORBIDDEN, "explain", "identity '%s' (role %s) "
                                  "may not drill down to records: auditors only", who->name,
                                  hub_role_name(who->role));
-        p.explain = hub_indicators_find(&ro->ind, explain, explain_len);
+        p.explain = hub_indicators_find(&ro->cur->ind, explain, explain_len);
         if (p.explain < 0) {
-            names(list, sizeof list, &ro->ind, 0);
+            names(list, sizeof list, &ro->cur->ind, 0);
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "explain", "no indicator '%.*s' "
                                  "(known: %s)", (int)explain_len, explain, list);
         }
@@ -175,10 +240,13 @@ enum hub_err hub_reportop_submit(struct hub_reportop *ro, const struct hub_reque
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     msgpack_sbuffer_init(&job->body);
     job->owner = ro;
+    job->ind = ro->cur; /* computed with these, whatever a reload does meanwhile */
+    ro->cur->refs++;
     job->params = p;
     job->work.data = job;
     snprintf(job->who, sizeof job->who, "%s", who ? who->name : "local");
     snprintf(job->role, sizeof job->role, "%s", who ? hub_role_name(who->role) : "none");
+    snprintf(job->gateway, sizeof job->gateway, "%s", delegated ? who->gateway : "");
     *jobp = job;
     return CSPH_ERR_OK;
 }
@@ -190,7 +258,7 @@ static void work(uv_work_t *w)
     struct hub_report_job *job = w->data;
     struct hub_reportop *ro = job->owner;
     uint64_t t0 = uv_hrtime();
-    job->rc = hub_report_run(ro->store, ro->queues, &ro->ind, ro->cfg, &job->params, &job->body,
+    job->rc = hub_report_run(ro->store, ro->queues, &job->ind->ind, ro->cfg, &job->params, &job->body,
                              &job->npairs, &job->returned, &job->err);
     job->wall_ns = uv_hrtime() - t0;
     job->cpu_ns = hub_report_cpu_ns();

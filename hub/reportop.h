@@ -12,7 +12,9 @@
  *   strategic  whole months, the partnership or a configured area, always
  *              suppressed, no explanation;
  *   auditor    any period, suppressed unless suppress: false, and the
- *              explanation of one indicator's month (never suppressed). */
+ *              explanation of one indicator's month (never suppressed);
+ *   a person through a gateway (`as`): as their role allows, but always
+ *              suppressed and never explained. */
 #ifndef CSPH_REPORTOP_H
 #define CSPH_REPORTOP_H
 
@@ -33,6 +35,7 @@
 
 struct hub_store;
 struct hub_queues;
+struct ind_ref;
 struct hub_schemas;
 struct hub_reportop;
 
@@ -48,6 +51,7 @@ struct hub_report_job {
     /* who asked, copied: an identity file reload may free the identity */
     char who[65];
     char role[16];
+    char gateway[65]; /* the gateway it came through ("" for none) */
     /* the result, valid in the done callback */
     enum hub_err rc;
     struct hub_error err;
@@ -57,6 +61,7 @@ struct hub_report_job {
     uint64_t wall_ns, cpu_ns; /* what computing it took */
     /* private */
     struct hub_reportop *owner;
+    struct ind_ref *ind; /* the indicators it is computed with (held) */
     struct hub_report_params params;
     uv_work_t work;
 };
@@ -76,6 +81,16 @@ enum hub_err hub_reportop_new(struct hub_reportop **out, uv_loop_t *loop,
                               struct hub_queues *queues, const struct hub_schemas *schemas,
                               const struct hub_rules *rules, hub_reportop_done_fn done,
                               void *data, struct hub_error *err);
+/* SIGHUP: read the indicator and area files named in the config again,
+ * checked against the schemas and rules (the ones now in force), and put
+ * them in force; reports being computed finish with the ones they started
+ * with. On CSPH_ERR_CONFIG ("file:line: ...") the ones in force stay. On
+ * the loop thread. */
+enum hub_err hub_reportop_reload(struct hub_reportop *ro, const struct hub_rules *rules,
+                                 struct hub_error *err);
+/* The indicators and areas in force (borrowed: valid until the next
+ * reload, on the loop thread). */
+const struct hub_indicators *hub_reportop_indicators(const struct hub_reportop *ro);
 /* Free and NULL *ro; accepts NULL. No job may be running (the loop has
  * returned: libuv runs every queued work's callback before it does). */
 void hub_reportop_destroy(struct hub_reportop **ro);

@@ -603,7 +603,8 @@ static void report_done(void *data, struct hub_report_job *job)
     struct hub_error e;
     enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
     if (!rc)
-        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role, NULL, "report",
+        rc = hub_ingest_audit(hub_core_ingest(s->h.core), job->who, job->role,
+                              job->gateway[0] ? job->gateway : NULL, "report",
                               job->query ? job->query : "", job->query ? strlen(job->query) : 0,
                               job->rc ? 0 : job->returned, hub_clock_now_ms(s->clock), &e);
     if (!rc)
@@ -849,9 +850,8 @@ static enum hub_err backfill_views(struct hub_server *s, struct hub_error *err)
     return CSPH_ERR_OK;
 }
 
-static void on_hup(uv_signal_t *h, int signum)
+static void reload_rules(struct hub_server *s)
 {
-    struct hub_server *s = h->data;
     struct hub_rules *fresh;
     struct hub_error err;
     if (s->cfg->security == CSPH_SECURITY_CURVE) {
@@ -907,6 +907,35 @@ static void on_hup(uv_signal_t *h, int signum)
     LOG_INFO("rules", "reloaded %zu rules from %s (version %s)",
              fresh ? hub_rules_count(fresh) : 0, s->cfg->rules_file,
              fresh ? hub_rules_digest(fresh) : "none");
+}
+
+/* Report hook (reportop.h): SIGHUP reads the indicator and area files
+ * again, checked against the rules now in force; a bad file keeps the
+ * ones in force and says file:line. */
+static void reload_indicators(struct hub_server *s)
+{
+    struct hub_error err;
+    const char *was = hub_reportop_indicators(s->reports)->digest;
+    char before[sizeof hub_reportop_indicators(s->reports)->digest];
+    snprintf(before, sizeof before, "%s", was);
+    if (hub_reportop_reload(s->reports, s->rules, &err)) {
+        LOG_ERROR("report", "indicator and area reload refused, the running ones (%s) stay in "
+                  "force: %s", before, err.message);
+        return;
+    }
+    const struct hub_indicators *ind = hub_reportop_indicators(s->reports);
+    LOG_INFO("report", "reloaded %zu indicators and %zu areas from %s and %s (%s, was %s)",
+             ind->n, ind->nareas, s->cfg->indicators_file, s->cfg->areas_file, ind->digest,
+             before);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct hub_server *s = h->data;
+    reload_rules(s);
+    if (s->reports)
+        reload_indicators(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -405,15 +405,32 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The ids of the alerts of panel keyed on ref (at most max). Read in its
- * own read transaction, committed so the handle it opened stays. */
-static enum hub_err person_alert_ids(struct hub_store *s, const char *panel, const char *ref,
-                                     size_t len, uint64_t *ids, size_t max, size_t *n,
+/* An alert of the person view and the panel it is on. */
+struct pid {
+    uint64_t id;
+    int panel;
+};
+
+struct pids {
+    struct pid *v;
+    size_t n, cap;
+};
+
+static int cmp_pid(const void *a, const void *b)
+{
+    uint64_t x = ((const struct pid *)a)->id, y = ((const struct pid *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Append the ids of the alerts of panel (config index pi) keyed on ref.
+ * Read in its own read transaction, committed so the handle it opened
+ * stays. */
+static enum hub_err person_alert_ids(struct hub_store *s, const char *panel, int pi,
+                                     const char *ref, size_t len, struct pids *out,
                                      struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
-    *n = 0;
     int rc = mdb_txn_begin(hub_store_env(s), NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading the person index");
@@ -429,15 +446,29 @@ static enum hub_err person_alert_ids(struct hub_store *s, const char *panel, con
     unsigned char kb[80 + 70];
     MDB_val k = {index_key(kb, panel, ref, len), kb}, v;
     MDB_cursor *cur;
+    enum hub_err out_rc = CSPH_ERR_OK;
     if ((rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && *n < max;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
-            if (v.mv_size == 8)
-                ids[(*n)++] = hub_get_be64(v.mv_data);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !out_rc;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+            if (v.mv_size != 8)
+                continue;
+            if (out->n == out->cap) {
+                size_t cap = out->cap ? out->cap * 2 : 64;
+                struct pid *p = realloc(out->v, cap * sizeof *p);
+                if (!p) {
+                    out_rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+                    break;
+                }
+                out->v = p;
+                out->cap = cap;
+            }
+            out->v[out->n].id = hub_get_be64(v.mv_data);
+            out->v[out->n++].panel = pi;
+        }
         mdb_cursor_close(cur);
     }
     mdb_txn_commit(txn);
-    return CSPH_ERR_OK;
+    return out_rc;
 }
 
 enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request *r,
@@ -445,7 +476,7 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
 {
     const char *ref = NULL;
     size_t ref_len = 0;
-    uint64_t after = 0, max = PERSON_EVENTS_DEFAULT;
+    uint64_t after = 0, max = PERSON_EVENTS_DEFAULT, alerts_after = 0;
     enum hub_err rc = hub_wire_str(r, "ref", 1, 64, 1, &ref, &ref_len, err);
     if (!rc && !ref_valid(ref, ref_len))
         rc = hub_error_set(err, CSPH_ERR_BAD_REQUEST, "ref",
@@ -454,6 +485,8 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
         rc = hub_wire_u64(r, "after", 0, UINT64_MAX, &after, NULL, err);
     if (!rc)
         rc = hub_wire_u64(r, "max", 1, PERSON_EVENTS_MAX, &max, NULL, err);
+    if (!rc)
+        rc = hub_wire_u64(r, "alerts_after", 0, UINT64_MAX, &alerts_after, NULL, err);
     if (rc)
         return rc;
     msgpack_sbuffer as, es;
@@ -463,32 +496,48 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
     msgpack_packer_init(&apk, &as, msgpack_sbuffer_write);
     msgpack_packer_init(&epk, &es, msgpack_sbuffer_write);
     struct seqs ev = {0};
-    uint64_t ids[CSPH_VIEWS_PERSON_ALERTS_MAX];
+    struct pids ids = {0};
     uint32_t nalerts = 0;
+    uint64_t alerts_last = alerts_after;
+    int alerts_more = 0;
     int full = is_auditor(v);
-    for (size_t p = 0; p < v->cfg->npanels && !rc; p++) {
-        /* A panel the caller does not belong to is never shown, not even
-         * as existence. */
-        if (!may_read(v, (int)p))
-            continue;
-        size_t n = 0;
-        rc = person_alert_ids(v->store, v->cfg->panels[p].name, ref, ref_len, ids,
-                              CSPH_VIEWS_PERSON_ALERTS_MAX - nalerts, &n, err);
-        for (size_t i = 0; i < n && !rc; i++) {
-            int panel = -1;
-            if ((rc = hub_queues_pack_one(v->queues, ids[i], full, &apk, &panel, err)))
-                break;
-            nalerts++;
-            /* On a restricted panel, only that a case exists: no evidence. */
-            if (v->cfg->panels[p].restricted && !full)
-                continue;
-            struct hub_alert_brief b;
-            if ((rc = hub_queues_alert_brief(v->queues, NULL, ids[i], &b, err)))
-                break;
-            if (seqs_add(&ev, b.evidence, b.nevidence))
-                rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-            hub_alert_brief_free(&b);
+    /* A panel the caller does not belong to is never shown, not even as
+     * existence. */
+    for (size_t p = 0; p < v->cfg->npanels && !rc; p++)
+        if (may_read(v, (int)p))
+            rc = person_alert_ids(v->store, v->cfg->panels[p].name, (int)p, ref, ref_len, &ids,
+                                  err);
+    if (rc)
+        goto out;
+    if (ids.n)
+        qsort(ids.v, ids.n, sizeof *ids.v, cmp_pid);
+    /* Alerts in id order, a page after alerts_after (at most
+     * CSPH_VIEWS_PERSON_ALERTS_MAX, and half the reply's room: the events
+     * have the rest); the events are the evidence of all of them, paged on
+     * their own. */
+    for (size_t i = 0; i < ids.n && !rc; i++) {
+        uint64_t id = ids.v[i].id;
+        int p = ids.v[i].panel;
+        if (id > alerts_after && !alerts_more) {
+            if (nalerts < CSPH_VIEWS_PERSON_ALERTS_MAX && (!nalerts || as.size <= v->room / 2)) {
+                int panel = -1;
+                if ((rc = hub_queues_pack_one(v->queues, id, full, &apk, &panel, err)))
+                    break;
+                nalerts++;
+                alerts_last = id;
+            } else {
+                alerts_more = 1;
+            }
         }
+        /* On a restricted panel, only that a case exists: no evidence. */
+        if (v->cfg->panels[p].restricted && !full)
+            continue;
+        struct hub_alert_brief b;
+        if ((rc = hub_queues_alert_brief(v->queues, NULL, id, &b, err)))
+            break;
+        if (seqs_add(&ev, b.evidence, b.nevidence))
+            rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        hub_alert_brief_free(&b);
     }
     if (rc)
         goto out;
@@ -521,12 +570,19 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
     while (i < ev.n && ev.v[i] <= last)
         i++;
     v->returned = nalerts + nevents;
-    hub_reply_begin(pk, &r->req, 1, 5);
+    hub_reply_begin(pk, &r->req, 1, 7);
     hub_pack_str(pk, "ref");
     hub_pack_strn(pk, ref, ref_len);
     hub_pack_str(pk, "alerts");
     msgpack_pack_array(pk, nalerts);
     hub_pack_raw(pk, as.data, as.size);
+    hub_pack_str(pk, "alerts_next");
+    msgpack_pack_uint64(pk, alerts_last);
+    hub_pack_str(pk, "alerts_end");
+    if (alerts_more)
+        msgpack_pack_false(pk);
+    else
+        msgpack_pack_true(pk);
     hub_pack_str(pk, "events");
     msgpack_pack_array(pk, nevents);
     hub_pack_raw(pk, es.data, es.size);
@@ -539,6 +595,7 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
         msgpack_pack_false(pk);
 out:
     free(ev.v);
+    free(ids.v);
     msgpack_sbuffer_destroy(&as);
     msgpack_sbuffer_destroy(&es);
     return rc;

@@ -32,7 +32,8 @@
  * status is given: a filter that matches little still answers at once
  * (end: false, next: the last alert examined). */
 #define CSPH_VIEWS_SCAN_MAX 100000
-/* A person view lists at most this many alerts. */
+/* A person view lists at most this many alerts a reply (alerts_after
+ * pages on). */
 #define CSPH_VIEWS_PERSON_ALERTS_MAX 500
 
 struct hub_views_req {
@@ -58,8 +59,11 @@ enum hub_err hub_views_alerts(struct hub_views_req *v, const struct hub_request 
  * the words used for one that does not exist. */
 enum hub_err hub_views_alert(struct hub_views_req *v, const struct hub_request *r,
                              msgpack_packer *pk, struct hub_error *err);
-/* {op: person, ref, after?, max?} -> {ref, alerts, events: [{seq,
- * received_at, event}], next, end}. */
+/* {op: person, ref, alerts_after?, after?, max?} -> {ref, alerts,
+ * alerts_next, alerts_end, events: [{seq, received_at, event}], next, end}:
+ * the alerts in id order after alerts_after, a page of them; the events
+ * are the evidence of all the person's alerts the caller may see, after
+ * seq after. */
 enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request *r,
                               msgpack_packer *pk, struct hub_error *err);
 

@@ -554,62 +554,41 @@ static int dsync_target(int fd, char *name, size_t n)
     return name[0] && strcmp(name, ".");
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-    resolve();
-    char name[NAME_MAX * 2 + 2];
-    if (!dsync_target(fd, name, sizeof name))
-        return real_pwrite(fd, buf, len, off);
-    pthread_mutex_lock(&lock);
-    inside = 1;
-    point("pwrite-dsync", name);
-    ssize_t rc = real_pwrite(fd, buf, len, off);
-    if (rc > 0) {
-        int saved = errno;
-        range_synced(fd, name, off, rc);
-        errno = saved;
-    }
-    inside = 0;
-    pthread_mutex_unlock(&lock);
-    return rc;
-}
-ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) __attribute__((alias("pwrite")));
+/* The four writes the shim follows, as one: buf is an iovec array for the
+ * vector kinds (len its count), off is used by the positioned ones. */
+enum wkind { W_WRITE, W_WRITEV, W_PWRITE, W_PWRITEV };
 
-ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+static ssize_t real_call(enum wkind k, int fd, const void *buf, size_t len, off_t off)
 {
-    resolve();
-    char name[NAME_MAX * 2 + 2];
-    if (!dsync_target(fd, name, sizeof name))
-        return real_pwritev(fd, iov, n, off);
-    pthread_mutex_lock(&lock);
-    inside = 1;
-    point("pwritev-dsync", name);
-    ssize_t rc = real_pwritev(fd, iov, n, off);
-    if (rc > 0) {
-        int saved = errno;
-        range_synced(fd, name, off, rc);
-        errno = saved;
+    switch (k) {
+    case W_WRITE: return real_write(fd, buf, len);
+    case W_WRITEV: return real_writev(fd, buf, (int)len);
+    case W_PWRITE: return real_pwrite(fd, buf, len, off);
+    default: return real_pwritev(fd, buf, (int)len, off);
     }
-    inside = 0;
-    pthread_mutex_unlock(&lock);
-    return rc;
 }
-ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off) __attribute__((alias("pwritev")));
 
-ssize_t write(int fd, const void *buf, size_t len)
+/* A write: through an O_DSYNC descriptor in the watched directory it is a
+ * sync point (op names it), and the range it wrote is durable once it
+ * returns. */
+static ssize_t dsync_write(enum wkind k, const char *op, int fd, const void *buf, size_t len,
+                           off_t off)
 {
     resolve();
     char name[NAME_MAX * 2 + 2];
     if (!dsync_target(fd, name, sizeof name))
-        return real_write(fd, buf, len);
+        return real_call(k, fd, buf, len, off);
     pthread_mutex_lock(&lock);
     inside = 1;
-    point("write-dsync", name);
-    off_t off = lseek(fd, 0, SEEK_CUR);
-    ssize_t rc = real_write(fd, buf, len);
+    point(op, name);
+    int positioned = k == W_PWRITE || k == W_PWRITEV;
+    if (!positioned)
+        off = lseek(fd, 0, SEEK_CUR);
+    ssize_t rc = real_call(k, fd, buf, len, off);
     if (rc > 0) {
         int saved = errno;
-        if (fcntl(fd, F_GETFL) & O_APPEND)
+        /* An appending descriptor wrote at the end, wherever it stood. */
+        if (!positioned && (fcntl(fd, F_GETFL) & O_APPEND))
             off = lseek(fd, 0, SEEK_CUR) - rc;
         range_synced(fd, name, off, rc);
         errno = saved;
@@ -619,25 +598,26 @@ ssize_t write(int fd, const void *buf, size_t len)
     return rc;
 }
 
+ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    return dsync_write(W_PWRITE, "pwrite-dsync", fd, buf, len, off);
+}
+ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) __attribute__((alias("pwrite")));
+
+ssize_t pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    return dsync_write(W_PWRITEV, "pwritev-dsync", fd, iov, (size_t)n, off);
+}
+ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off) __attribute__((alias("pwritev")));
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+    return dsync_write(W_WRITE, "write-dsync", fd, buf, len, 0);
+}
+
 ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    resolve();
-    char name[NAME_MAX * 2 + 2];
-    if (!dsync_target(fd, name, sizeof name))
-        return real_writev(fd, iov, n);
-    pthread_mutex_lock(&lock);
-    inside = 1;
-    point("writev-dsync", name);
-    off_t off = lseek(fd, 0, SEEK_CUR);
-    ssize_t rc = real_writev(fd, iov, n);
-    if (rc > 0) {
-        int saved = errno;
-        range_synced(fd, name, off, rc);
-        errno = saved;
-    }
-    inside = 0;
-    pthread_mutex_unlock(&lock);
-    return rc;
+    return dsync_write(W_WRITEV, "writev-dsync", fd, iov, (size_t)n, 0);
 }
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -8,14 +8,12 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 
@@ -23,46 +21,11 @@
  * into out_path; path, when not NULL, replaces $PATH. Its exit status. */
 static int run_bench(const char *out_path, const char *path, ...)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = getenv("CSPH_BENCH");
     va_list ap;
     va_start(ap, path);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31)
-        argv[n++] = a;
+    int rc = tu_run_va(out_path, out_path, path, getenv("CSPH_BENCH"), NULL, ap);
     va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (path)
-            setenv("PATH", path, 1);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* The file's text (malloc'd, NUL-terminated). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    struct stat st;
-    assert_int_equal(fstat(fileno(f), &st), 0);
-    char *b = malloc((size_t)st.st_size + 1);
-    assert_int_equal(fread(b, 1, (size_t)st.st_size, f), (size_t)st.st_size);
-    b[st.st_size] = 0;
-    fclose(f);
-    return b;
+    return rc;
 }
 
 /* Show the output when an expectation fails: it says why. */
@@ -90,13 +53,7 @@ static int leftovers(const char *dir)
 static int setup(void **state) { return tu_tmpfx_setup(state, "bench"); }
 static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
-#define NEED_BENCH()                                                                    \
-    do {                                                                                \
-        if (!getenv("CSPH_BENCH") || !*getenv("CSPH_BENCH")) {                          \
-            print_message("CSPH_BENCH is not set (csphub-bench is not in the build)\n"); \
-            skip();                                                                     \
-        }                                                                               \
-    } while (0)
+#define NEED_BENCH() TU_NEED_PROGRAM("CSPH_BENCH", "csphub-bench")
 
 /* The default run: the hub, the echo, an LMDB and a store baseline; every
  * event accepted; the figures table and the JSON line; the temporary
@@ -109,7 +66,7 @@ static void test_publish(void **state)
     snprintf(out, sizeof out, "%s/publish.out", f->tmp);
     int rc = run_bench(out, NULL, "-n", "2000", "-p", "2", "-w", "20", "--commit-every", "100",
                        "--baseline-limit", "0.3", "--tmpdir", f->tmp, NULL);
-    char *text = slurp(out);
+    char *text = tu_slurp(out, NULL);
     if (rc != 0)
         print_error("csphub-bench exited %d:\n%s\n", rc, text);
     assert_int_equal(rc, 0);
@@ -135,7 +92,7 @@ static void test_peers_skipped(void **state)
     assert_int_equal(mkdir(empty, 0700), 0);
     int rc = run_bench(out, empty, "--peers", "-n", "1000", "--concurrency", "1x10", "--tmpdir",
                        f->tmp, NULL);
-    char *text = slurp(out);
+    char *text = tu_slurp(out, NULL);
     if (rc != 0)
         print_error("csphub-bench exited %d:\n%s\n", rc, text);
     assert_int_equal(rc, 0);
@@ -167,7 +124,7 @@ static void test_peers_redis(void **state)
     snprintf(out, sizeof out, "%s/redis.out", f->tmp);
     int rc = run_bench(out, "/usr/bin:/bin", "--peers", "-n", "1000", "--concurrency",
                        "1x10,2x10,1x10,2x10,1x10", "--tmpdir", f->tmp, NULL);
-    char *text = slurp(out);
+    char *text = tu_slurp(out, NULL);
     if (strstr(text, "built without hiredis")) {
         free(text);
         print_message("csphub-bench was built without hiredis\n");

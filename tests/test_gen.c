@@ -8,14 +8,12 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -26,29 +24,13 @@
  * Returns its exit status. */
 static int run_gen(const char *out_path, ...)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = getenv("CSPH_GEN");
-    argv[n++] = "--output";
-    argv[n++] = out_path;
+    const char *const prefix[] = {"--output", out_path, NULL};
     va_list ap;
     va_start(ap, out_path);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31)
-        argv[n++] = a;
+    /* --stats is not asked for; keep the test output clean */
+    int rc = tu_run_va(NULL, "/dev/null", NULL, getenv("CSPH_GEN"), prefix, ap);
     va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 2); /* --stats is not asked for; keep the test output clean */
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return rc;
 }
 
 struct text {
@@ -60,15 +42,7 @@ struct text {
 
 static void text_load(struct text *t, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    struct stat st;
-    assert_int_equal(fstat(fileno(f), &st), 0);
-    t->len = (size_t)st.st_size;
-    t->buf = malloc(t->len + 1);
-    assert_int_equal(fread(t->buf, 1, t->len, f), t->len);
-    fclose(f);
-    t->buf[t->len] = 0;
+    t->buf = tu_slurp(path, &t->len);
     t->nlines = 0;
     for (size_t i = 0; i < t->len; i++)
         t->nlines += t->buf[i] == '\n';
@@ -424,13 +398,7 @@ static void take_census(struct census *c, const struct text *t)
 static int setup(void **state) { return tu_tmpfx_setup(state, "gen"); }
 static int teardown(void **state) { return tu_tmpfx_teardown(state); }
 
-#define NEED_GEN()                                                                  \
-    do {                                                                            \
-        if (!getenv("CSPH_GEN") || !*getenv("CSPH_GEN")) {                          \
-            print_message("CSPH_GEN is not set (csphub-gen is not in the build)\n"); \
-            skip();                                                                 \
-        }                                                                           \
-    } while (0)
+#define NEED_GEN() TU_NEED_PROGRAM("CSPH_GEN", "csphub-gen")
 
 /* ---- tests --------------------------------------------------------------- */
 

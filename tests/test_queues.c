@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "testutil.h"
+#include "testutil_inproc.h"
 
 #include "clock.h"
 #include "config.h"
@@ -21,157 +22,23 @@
 
 #define DAY CSPH_MS_PER_DAY
 
-struct fixture {
-    char *dir;
-    char data[200];
-    char endpoint[256];
-    struct hub_config cfg;
-    struct hub_clock clock;
-    uv_loop_t loop;
-    struct hub_server *srv;
-    struct tu_client c;
-    int fds_before;
-};
-
-static int64_t t0(void)
-{
-    int64_t ms;
-    csph_time_parse("2025-06-02T09:00:00Z", 20, &ms, NULL); /* a Monday */
-    return ms;
-}
-
-static void start_hub(struct fixture *f)
-{
-    struct hub_error err;
-    uv_loop_init(&f->loop);
-    if (hub_server_new(&f->srv, &f->loop, &f->cfg, &f->clock, &err))
-        fail_msg("hub did not start: %s", err.message);
-    tu_client_open(&f->c, f->endpoint, ZMQ_DEALER);
-}
-
-static void stop_hub(struct fixture *f)
-{
-    tu_client_close(&f->c);
-    hub_server_stop(f->srv);
-    uv_run(&f->loop, UV_RUN_DEFAULT); /* returns once every handle is closed */
-    hub_server_destroy(&f->srv);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    f->fds_before = tu_open_fds();
-    f->dir = tu_tmpdir("queues");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/hub.sock", f->dir);
-    hub_config_defaults(&f->cfg);
-    struct hub_error err;
-    char path[600];
-    snprintf(path, sizeof path, "%s/csphub.yaml",
-             tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config"));
-    assert_int_equal(hub_config_load(&f->cfg, path, &err), CSPH_ERR_OK);
-    snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->data);
-    snprintf(f->cfg.listen[0], sizeof f->cfg.listen[0], "%s", f->endpoint);
-    f->cfg.nlisten = 1;
-    f->cfg.log_level = CSPH_LOG_WARN;
-    hub_log_min = CSPH_LOG_WARN;
-    assert_int_equal(hub_config_load_panels(&f->cfg, &err), CSPH_ERR_OK);
-    hub_clock_init_fixed(&f->clock, t0());
-    start_hub(f);
-    *state = f;
+    *state = tu_inproc_new("queues");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    if (f->srv)
-        stop_hub(f);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    assert_int_equal(tu_open_fds(), f->fds_before); /* nothing left open */
-    free(f);
+    tu_inproc_free(*state);
     return 0;
-}
-
-/* Step the hub's loop until the client has a reply (deadline 10 s). */
-static int step_recv(struct fixture *f, int timeout_ms, msgpack_object *reply)
-{
-    int64_t deadline = tu_now_ms() + timeout_ms;
-    while (tu_now_ms() < deadline) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        if (tu_recv(&f->c, 2, reply) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-static msgpack_object call(struct fixture *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static msgpack_object call(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *json;
-    if (vasprintf(&json, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    assert_int_equal(tu_send(&f->c, "%s", json), 0);
-    free(json);
-    msgpack_object r;
-    if (step_recv(f, 10000, &r) != 0)
-        fail_msg("no reply from the hub within 10 s");
-    return r;
-}
-
-static void asb(struct fixture *f, const char *id, const char *victim, const char *when)
-{
-    msgpack_object r = call(f,
-                            "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"asb.report\","
-                            "\"source\":\"council\",\"occurred_at\":\"%s\",\"victim\":\"%s\","
-                            "\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}}",
-                            id, when, victim);
-    assert_string_equal(tu_str(&r, "status"), "accepted");
-}
-
-/* Three ASB reports by one victim: one asb-case-review alert, 10 working
- * days to act. */
-static void raise_case_review(struct fixture *f, const char *victim)
-{
-    char id[64];
-    for (int i = 0; i < 3; i++) {
-        snprintf(id, sizeof id, "%s-asb-%d", victim, i);
-        char when[32];
-        snprintf(when, sizeof when, "2025-0%d-02T21:14:00Z", i + 1);
-        asb(f, id, victim, when);
-    }
-}
-
-static void set_clock(struct fixture *f, int64_t ms)
-{
-    hub_clock_set(&f->clock, ms);
-    hub_server_clock_changed(f->srv);
-}
-
-/* Step the loop until replay finds an event of type, or fail. */
-static msgpack_object wait_for_type(struct fixture *f, const char *type)
-{
-    int64_t deadline = tu_now_ms() + 10000;
-    while (tu_now_ms() < deadline) {
-        msgpack_object r = call(f, "{\"op\":\"replay\",\"types\":[\"%s\"]}", type);
-        if (tu_get(&r, "events")->via.array.size > 0)
-            return r;
-    }
-    fail_msg("no %s event appeared within 10 s", type);
-    return (msgpack_object){0};
 }
 
 static void test_alert_on_queue_with_evidence_and_deadline(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-1042");
-    msgpack_object r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1042");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "alerts.0.rule"), "asb-case-review.victim");
     assert_string_equal(tu_str(&r, "alerts.0.key.victim"), "V-1042");
@@ -186,15 +53,15 @@ static void test_alert_on_queue_with_evidence_and_deadline(void **state)
     /* 10 working days from Mon 2 Jun 2025: Mon 16 Jun */
     assert_string_equal(tu_str(&r, "alerts.0.due_at"), "2025-06-16T09:00:00.000Z");
     assert_int_equal(strlen(tu_str(&r, "alerts.0.rule_version")), 32);
-    r = call(f, "{\"op\":\"stats\"}");
+    r = tu_inproc_call(f, "{\"op\":\"stats\"}");
     assert_int_equal(tu_int(&r, "counters.alerts.asb-case-review"), 1);
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"nope\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"nope\"}");
     assert_string_equal(tu_str(&r, "error.code"), "unknown_panel");
 }
 
 static void test_held_fetch_answered_by_new_alert(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     assert_int_equal(tu_send(&f->c, "{\"op\":\"fetch\",\"req\":\"w\",\"panel\":\"marac\","
                                     "\"consumer\":\"idva\",\"wait_ms\":30000}"),
                      0);
@@ -211,7 +78,7 @@ static void test_held_fetch_answered_by_new_alert(void **state)
                                     "at\":\"2025-05-01T22:00:00Z\",\"victim\":\"V-7\",\"dash_"
                                     "score\":16}}"),
                      0);
-    assert_int_equal(step_recv(f, 10000, &r), 0);
+    assert_int_equal(tu_inproc_step_recv(f, 10000, &r), 0);
     assert_string_equal(tu_str(&r, "req"), "w");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "alerts.0.rule"), "marac.high-risk");
@@ -230,66 +97,66 @@ static void test_held_fetch_answered_by_new_alert(void **state)
 
 static void test_fetch_ack_redelivery_and_cursor_across_restart(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-1");
-    raise_case_review(f, "V-2");
-    msgpack_object r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1");
+    tu_inproc_raise_case_review(f, "V-2");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 2);
     /* not acknowledged: delivered again (at least once) */
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"max\":1}");
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"max\":1}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
-    r = call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":1}");
+    r = tu_inproc_call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":1}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
     /* another consumer of the panel has its own cursor */
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"b\"}");
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"b\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 2);
     /* the cursor survives a restart */
-    stop_hub(f);
-    start_hub(f);
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
+    tu_inproc_stop(f);
+    tu_inproc_start(f);
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "alerts.0.id"), 2);
     /* an ack never moves a cursor back; an ack of another panel's alert is not_found */
-    r = call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":2}");
-    r = call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":1}");
+    r = tu_inproc_call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":2}");
+    r = tu_inproc_call(f, "{\"op\":\"ack\",\"panel\":\"asb-case-review\",\"consumer\":\"a\",\"upto\":1}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\",\"consumer\":\"a\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
-    r = call(f, "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"a\",\"upto\":2}");
+    r = tu_inproc_call(f, "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"a\",\"upto\":2}");
     assert_string_equal(tu_str(&r, "error.code"), "not_found");
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\"}");
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"asb-case-review\"}");
     assert_string_equal(tu_str(&r, "error.code"), "bad_request");
     assert_string_equal(tu_str(&r, "error.field"), "consumer");
 }
 
 static void test_alert_update_is_logged_and_filters(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-1");
-    raise_case_review(f, "V-2");
-    msgpack_object r = call(f, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"declined\","
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1");
+    tu_inproc_raise_case_review(f, "V-2");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"declined\","
                                "\"note\":\"Below threshold after review\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
     int64_t seq = tu_int(&r, "seq");
     assert_int_equal(seq, 8); /* after rules.loaded and 6 reports */
-    r = call(f, "{\"op\":\"replay\",\"after\":7}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"after\":7}");
     assert_string_equal(tu_str(&r, "events.0.event.type"), "alert.status");
     assert_string_equal(tu_str(&r, "events.0.event.source"), "hub");
     assert_int_equal(tu_int(&r, "events.0.event.alert"), 2);
     assert_string_equal(tu_str(&r, "events.0.event.status"), "declined");
     assert_string_equal(tu_str(&r, "events.0.event.note"), "Below threshold after review");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\",\"status\":\"open\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\",\"status\":\"open\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\",\"status\":\"declined\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\",\"status\":\"declined\"}");
     assert_int_equal(tu_int(&r, "alerts.0.id"), 2);
-    r = call(f, "{\"op\":\"alert.update\",\"id\":99,\"status\":\"closed\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":99,\"status\":\"closed\"}");
     assert_string_equal(tu_str(&r, "error.code"), "not_found");
-    r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"open\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"open\"}");
     assert_string_equal(tu_str(&r, "error.field"), "status");
     /* clients may not write the hub's own events */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"alert.status\",\"source\":"
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"alert.status\",\"source\":"
                 "\"police\",\"occurred_at\":\"2025-01-01T00:00:00Z\",\"alert\":1,\"panel\":"
                 "\"marac\",\"status\":\"closed\"}}");
     assert_string_equal(tu_str(&r, "error.code"), "forbidden");
@@ -297,75 +164,107 @@ static void test_alert_update_is_logged_and_filters(void **state)
 
 static void test_overdue_after_deadline_and_restart(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-9"); /* due Mon 16 Jun 2025 09:00 */
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-9"); /* due Mon 16 Jun 2025 09:00 */
     /* the hub goes down before the deadline and comes back after it */
-    stop_hub(f);
-    hub_clock_set(&f->clock, t0() + 20 * DAY);
-    start_hub(f);
-    msgpack_object r = wait_for_type(f, "timer.fired");
+    tu_inproc_stop(f);
+    hub_clock_set(&f->clock, tu_inproc_t0() + 20 * DAY);
+    tu_inproc_start(f);
+    msgpack_object r = tu_inproc_wait_for_type(f, "timer.fired");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "events.0.event.alert"), 1);
     assert_string_equal(tu_str(&r, "events.0.event.due_at"), "2025-06-16T09:00:00.000Z");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 2);
     assert_string_equal(tu_str(&r, "alerts.1.rule"), "overdue");
     assert_string_equal(tu_str(&r, "alerts.1.priority"), "medium"); /* one step up */
     /* a second restart does not fire it again */
-    stop_hub(f);
-    start_hub(f);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    tu_inproc_stop(f);
+    tu_inproc_start(f);
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
 }
 
 static void test_decision_or_closed_case_stops_the_timer(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-1");                     /* alert 1 */
-    raise_case_review(f, "V-2");                     /* alert 2 */
-    msgpack_object r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"acknowledged\"}");
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1");                     /* alert 1 */
+    tu_inproc_raise_case_review(f, "V-2");                     /* alert 2 */
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"acknowledged\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\",\"source\":"
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\",\"source\":"
                 "\"council\",\"occurred_at\":\"2025-06-03T10:00:00Z\",\"subject\":\"V-2\","
                 "\"panel\":\"asb-case-review\",\"status\":\"closed\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    raise_case_review(f, "V-3"); /* alert 3: the only one left to fire */
-    set_clock(f, t0() + 30 * DAY);
-    r = wait_for_type(f, "timer.fired");
+    tu_inproc_raise_case_review(f, "V-3"); /* alert 3: the only one left to fire */
+    tu_inproc_set_clock(f, tu_inproc_t0() + 30 * DAY);
+    r = tu_inproc_wait_for_type(f, "timer.fired");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "events.0.event.alert"), 3);
 }
 
+/* A decision stops the timer; reopening runs it again under the due date
+ * on record: an alert reopened past it is overdue at once, and escalates
+ * as an open alert does. */
+static void test_reopening_rearms_the_deadline(void **state)
+{
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1"); /* alert 1, due Mon 16 Jun 2025 09:00 */
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"closed\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_inproc_set_clock(f, tu_inproc_t0() + 30 * DAY); /* past the due date: closed, nothing runs */
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 0);
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"open\","
+                "\"note\":\"Closed in error: the victim called again\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_wait_for_type(f, "timer.fired");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+    assert_int_equal(tu_int(&r, "events.0.event.alert"), 1);
+    assert_string_equal(tu_str(&r, "events.0.event.due_at"), "2025-06-16T09:00:00.000Z");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "alerts.0.status"), "open");
+    assert_string_equal(tu_str(&r, "alerts.1.rule"), "overdue");
+    /* fired once: a restart does not fire it again */
+    tu_inproc_stop(f);
+    tu_inproc_start(f);
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
+}
+
 static void test_case_update_risk_retimes_deadline(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     for (int i = 0; i < 3; i++) {
-        msgpack_object r = call(f,
+        msgpack_object r = tu_inproc_call(f,
                                 "{\"op\":\"publish\",\"event\":{\"id\":\"call-%d\",\"type\":\"call\","
                                 "\"source\":\"police\",\"occurred_at\":\"2025-05-0%dT20:00:00Z\","
                                 "\"caller\":\"C-5\",\"category\":\"asb\"}}",
                                 i, i + 1);
         assert_string_equal(tu_str(&r, "status"), "accepted");
     }
-    msgpack_object r = call(f, "{\"op\":\"alerts\",\"panel\":\"community-marac\"}");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"community-marac\"}");
     assert_string_equal(tu_str(&r, "alerts.0.priority"), "medium");
     assert_string_equal(tu_str(&r, "alerts.0.due_at"), "2025-06-30T09:00:00.000Z"); /* 28 days */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\",\"source\":"
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\",\"source\":"
                 "\"council\",\"occurred_at\":\"2025-06-02T10:00:00Z\",\"subject\":\"C-5\","
                 "\"panel\":\"community-marac\",\"risk\":\"high\",\"status\":\"open\"}}");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"community-marac\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"community-marac\"}");
     assert_string_equal(tu_str(&r, "alerts.0.due_at"), "2025-06-16T09:00:00.000Z"); /* 14 days */
 }
 
 static void test_restricted_panel_shows_only_that_a_case_exists(void **state)
 {
-    struct fixture *f = *state;
-    msgpack_object r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"c-1\",\"type\":\"concern\","
+    struct tu_inproc *f = *state;
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"c-1\",\"type\":\"concern\","
                                "\"source\":\"school\",\"occurred_at\":\"2025-05-01T10:00:00Z\","
                                "\"subject\":\"Y-77\",\"kind\":\"radicalisation\","
                                "\"summary\":\"details that must not leave the panel\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"chair\"}");
+    r = tu_inproc_call(f, "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"chair\"}");
     assert_string_equal(tu_str(&r, "alerts.0.rule"), "channel.radicalisation");
     assert_string_equal(tu_str(&r, "alerts.0.key.subject"), "Y-77");
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 0);
@@ -379,7 +278,7 @@ static void test_restricted_panel_shows_only_that_a_case_exists(void **state)
  * old seqs, a half-filled window completes, and no alert is raised twice. */
 /* A database of the test's own in DATA/index.mdb: put (put = 1), or
  * whether it is there. */
-static int index_marker(struct fixture *f, int put)
+static int index_marker(struct tu_inproc *f, int put)
 {
     char path[512];
     MDB_env *env;
@@ -398,15 +297,15 @@ static int index_marker(struct fixture *f, int put)
     return rc == 0;
 }
 
-static void index_rebuild_case(struct fixture *f, int how)
+static void index_rebuild_case(struct tu_inproc *f, int how)
 {
-    raise_case_review(f, "V-1");
-    asb(f, "V-9-asb-0", "V-9", "2025-05-01T10:00:00Z");
-    asb(f, "V-9-asb-1", "V-9", "2025-05-02T10:00:00Z"); /* two of three */
-    msgpack_object r = call(f, "{\"op\":\"stats\"}");
+    tu_inproc_raise_case_review(f, "V-1");
+    tu_inproc_asb(f, "V-9-asb-0", "V-9", "2025-05-01T10:00:00Z");
+    tu_inproc_asb(f, "V-9-asb-1", "V-9", "2025-05-02T10:00:00Z"); /* two of three */
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"stats\"}");
     int64_t last = tu_int(&r, "counters.last_seq");
     assert_int_equal(last, 6); /* rules.loaded and 5 reports */
-    stop_hub(f);
+    tu_inproc_stop(f);
     char path[512];
     if (how == 0) { /* the index is gone (say, a backup of data.mdb alone) */
         snprintf(path, sizeof path, "%s/index.mdb", f->data);
@@ -459,19 +358,19 @@ static void index_rebuild_case(struct fixture *f, int how)
         if (how == 3)
             index_marker(f, 1);
     }
-    start_hub(f);
+    tu_inproc_start(f);
     if (how == 1 || how == 3) {
-        stop_hub(f);
+        tu_inproc_stop(f);
         assert_false(index_marker(f, 0));
-        start_hub(f);
+        tu_inproc_start(f);
     }
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"V-1-asb-1\",\"type\":\"asb.report\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"V-1-asb-1\",\"type\":\"asb.report\","
                 "\"source\":\"council\",\"occurred_at\":\"2025-02-02T21:14:00Z\",\"victim\":"
                 "\"V-1\",\"location\":{\"lsoa\":\"E01000916\"},\"category\":\"personal\"}}");
     assert_string_equal(tu_str(&r, "status"), "duplicate");
     assert_int_equal(tu_int(&r, "seq"), 3);
-    asb(f, "V-9-asb-2", "V-9", "2025-05-03T10:00:00Z"); /* completes V-9's window */
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    tu_inproc_asb(f, "V-9-asb-2", "V-9", "2025-05-03T10:00:00Z"); /* completes V-9's window */
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
     const msgpack_object *a = tu_get(&r, "alerts");
     assert_int_equal(a->via.array.size, 2); /* V-1's, once, and V-9's */
     assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
@@ -504,16 +403,16 @@ static void test_index_of_an_older_version_rebuilt(void **state)
 
 static void test_rederive_reproduces_every_alert(void **state)
 {
-    struct fixture *f = *state;
-    raise_case_review(f, "V-1");
-    raise_case_review(f, "V-2");
-    call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":\"da.incident\",\"source\":"
+    struct tu_inproc *f = *state;
+    tu_inproc_raise_case_review(f, "V-1");
+    tu_inproc_raise_case_review(f, "V-2");
+    tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":\"da.incident\",\"source\":"
             "\"police\",\"occurred_at\":\"2025-05-01T22:00:00Z\",\"victim\":\"V-1\","
             "\"risk\":\"high\"}}");
-    call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
-    set_clock(f, t0() + 30 * DAY);
-    wait_for_type(f, "timer.fired"); /* alert 2's deadline: an overdue alert */
-    msgpack_object r = call(f, "{\"op\":\"stats\"}");
+    tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
+    tu_inproc_set_clock(f, tu_inproc_t0() + 30 * DAY);
+    tu_inproc_wait_for_type(f, "timer.fired"); /* alert 2's deadline: an overdue alert */
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"stats\"}");
     assert_int_equal(tu_int(&r, "counters.alerts.asb-case-review"), 3);
 
     struct hub_config cfg = f->cfg;
@@ -534,22 +433,9 @@ static void test_rederive_reproduces_every_alert(void **state)
     free(out);
 }
 
-/* libuv opens one signal pipe per process, on first use, for good: open it
- * before any test counts descriptors. */
-static void warm_up_libuv_signals(void)
-{
-    uv_loop_t loop;
-    uv_signal_t sig;
-    uv_loop_init(&loop);
-    uv_signal_init(&loop, &sig);
-    uv_close((uv_handle_t *)&sig, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-}
-
 int main(void)
 {
-    warm_up_libuv_signals();
+    tu_warm_up_libuv_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alert_on_queue_with_evidence_and_deadline, setup,
                                         teardown),
@@ -558,6 +444,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_update_is_logged_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overdue_after_deadline_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopening_rearms_the_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_or_closed_case_stops_the_timer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_case_update_risk_retimes_deadline, setup, teardown),

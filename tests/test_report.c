@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -23,7 +24,7 @@
 
 struct fx {
     char *dir;
-    char data[600], config[600], ind[600];
+    char data[600], config[600], ind[600], areas[600];
     struct tu_hub hub;
     struct tu_client c;
     int y0, m0; /* M0 */
@@ -105,10 +106,20 @@ static int setup(void **state)
     snprintf(f->config, sizeof f->config, "%s/hub.yaml", f->dir);
     snprintf(f->ind, sizeof f->ind, "%s/indicators.yaml", f->dir);
     write_file(f->ind, INDICATORS);
-    char cfg[1200];
-    snprintf(cfg, sizeof cfg, "indicators_file: indicators.yaml\nareas_file: %s/areas.yaml\n",
-             tu_env("CSPH_CONFIG_DIR", "config"));
-    write_file(f->config, cfg);
+    /* A copy of the shipped areas, which a test may change (reload). */
+    char shipped[700], *areas = NULL;
+    size_t alen = 0;
+    snprintf(shipped, sizeof shipped, "%s/areas.yaml", tu_env("CSPH_CONFIG_DIR", "config"));
+    FILE *in = fopen(shipped, "r"), *mem = open_memstream(&areas, &alen);
+    assert_non_null(in);
+    for (int ch; (ch = fgetc(in)) != EOF;)
+        fputc(ch, mem);
+    fclose(in);
+    fclose(mem);
+    snprintf(f->areas, sizeof f->areas, "%s/areas.yaml", f->dir);
+    write_file(f->areas, areas);
+    free(areas);
+    write_file(f->config, "indicators_file: indicators.yaml\nareas_file: areas.yaml\n");
     unsigned m;
     csph_london_month_of((int64_t)time(NULL) * 1000, &f->y0, &m);
     int64_t o = csph_month_ordinal(f->y0, m) - 2;
@@ -495,6 +506,82 @@ static void test_bad_input(void **state)
                  "bad_request", "suppress", "true or false");
 }
 
+/* Whether the hub's log holds words (read whole). */
+static int log_has(const struct fx *f, const char *words)
+{
+    FILE *fp = fopen(f->hub.log, "r");
+    if (!fp)
+        return 0;
+    char *text = calloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, fp);
+    fclose(fp);
+    text[n] = 0;
+    int has = strstr(text, words) != NULL;
+    free(text);
+    return has;
+}
+
+/* SIGHUP reads the indicator and area files again: new ones are in force
+ * (a new digest, a new indicator, a new area); a bad file is refused with
+ * file:line in the log and the ones in force stay. */
+static void test_reload_on_sighup(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object r = report(f, "");
+    char d1[32];
+    snprintf(d1, sizeof d1, "%s", tu_str(&r, "indicators_digest"));
+    size_t n1 = tu_get(&r, "indicators")->via.array.size;
+    char *more = NULL;
+    if (asprintf(&more, "%s  - {name: hate.again, measure: events, count: [{type: "
+                        "hate.incident}]}\n", INDICATORS) < 0)
+        abort();
+    write_file(f->ind, more);
+    free(more);
+    FILE *fp = fopen(f->areas, "a");
+    fputs("  - name: east\n    title: East locality\n    lsoa: [E01000003]\n", fp);
+    fclose(fp);
+    kill(f->hub.pid, SIGHUP);
+    int64_t deadline = tu_now_ms() + 10000;
+    do
+        r = report(f, "");
+    while (!strcmp(tu_str(&r, "indicators_digest"), d1) && tu_now_ms() < deadline);
+    assert_string_not_equal(tu_str(&r, "indicators_digest"), d1);
+    assert_int_equal(tu_get(&r, "indicators")->via.array.size, n1 + 1);
+    assert_non_null(indicator(&r, "hate.again"));
+    r = report(f, ",\"area\":\"east\"");
+    assert_string_equal(tu_str(&r, "area.title"), "East locality");
+    char d2[32];
+    snprintf(d2, sizeof d2, "%s", tu_str(&r, "indicators_digest"));
+
+    /* a bad indicator file: refused, file:line logged, the ones in force stay */
+    write_file(f->ind, "indicators:\n  - {name: x, measure: nonsense}\n");
+    kill(f->hub.pid, SIGHUP);
+    deadline = tu_now_ms() + 10000;
+    while (!log_has(f, "indicator and area reload refused") && tu_now_ms() < deadline)
+        (void)tu_call(&f->c, "{\"op\":\"ping\"}"); /* a round trip: the hub's pace */
+    assert_true(log_has(f, "indicator and area reload refused"));
+    char where[700];
+    snprintf(where, sizeof where, "%s:2:", f->ind);
+    assert_true(log_has(f, where));
+    r = report(f, ",\"area\":\"east\"");
+    assert_string_equal(tu_str(&r, "indicators_digest"), d2);
+    assert_non_null(indicator(&r, "hate.again"));
+
+    /* a bad area file likewise */
+    write_file(f->ind, INDICATORS);
+    fp = fopen(f->areas, "a");
+    fputs("  - name: west\n    colour: blue\n", fp);
+    fclose(fp);
+    kill(f->hub.pid, SIGHUP);
+    deadline = tu_now_ms() + 10000;
+    snprintf(where, sizeof where, "%s:", f->areas);
+    while (!log_has(f, where) && tu_now_ms() < deadline)
+        (void)tu_call(&f->c, "{\"op\":\"ping\"}");
+    assert_true(log_has(f, where));
+    r = report(f, "");
+    assert_string_equal(tu_str(&r, "indicators_digest"), d2); /* neither file taken */
+}
+
 /* Run csphub with args (NULL-terminated) and capture stdout into *out. */
 static int cli(struct fx *f, char **out, size_t *len, ...)
 {
@@ -628,6 +715,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deterministic_and_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaves_mid_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_on_sighup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,15 +12,9 @@
 #include <zmq.h>
 
 #include "testutil.h"
+#include "testutil_curve.h"
 
 #include "csphub.h"
-
-struct fx {
-    char *dir;
-    char data[600], config[600], ids[600], keys[600];
-    struct tu_hub hub;
-    char hub_pub[41];
-};
 
 static const char *IDS_ALL =
     "clients:\n"
@@ -32,121 +26,23 @@ static const char *IDS_ALL =
     "  - {name: it-officer, role: admin, key_file: keys/admin.pub}\n"
     "  - {name: board, role: strategic, key_file: keys/strategic.pub}\n";
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir("security");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
-    snprintf(f->ids, sizeof f->ids, "%s/identities.yaml", f->dir);
-    snprintf(f->config, sizeof f->config, "%s/hub.yaml", f->dir);
-    mkdir(f->keys, 0700);
-    char err[256], pub[41];
-    const char *names[] = {"hub",   "police", "marac",    "channel",
-                           "auditor", "admin", "stranger", "strategic"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (csph_keygen(f->keys, names[i], i ? pub : f->hub_pub, err, sizeof err))
-            fail_msg("keygen: %s", err);
-    write_file(f->ids, IDS_ALL);
-    chmod(f->ids, 0644); /* whatever the umask: the hub refuses one others can write */
-    write_file(f->config, "security: curve\n"
-                          "identities_file: identities.yaml\n"
-                          "server_key_file: keys/hub.key\n");
-    f->hub.port = tu_free_port();
-    snprintf(f->hub.endpoint, sizeof f->hub.endpoint, "tcp://127.0.0.1:%d", f->hub.port);
-    snprintf(f->hub.data, sizeof f->hub.data, "%.500s", f->data);
-    snprintf(f->hub.log, sizeof f->hub.log, "%.500s.log", f->data);
-    *state = f;
+    static const char *const names[] = {"police", "marac", "channel", "auditor", "admin", "stranger", "strategic", NULL};
+    *state = tu_curve_new("security", names, IDS_ALL);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    if (f->hub.pid > 0)
-        assert_int_equal(tu_hub_stop(&f->hub), 0);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    free(f);
+    tu_curve_free(*state);
     return 0;
-}
-
-/* tu_hub_start waits for a plain ping, which CURVE refuses: start the hub
- * here and wait for an answer over CURVE instead. */
-static void connect_as(struct fx *f, struct tu_client *c, const char *who);
-
-static void start(struct fx *f)
-{
-    if (f->hub.pid > 0)
-        tu_hub_kill9(&f->hub);
-    char log[700];
-    snprintf(log, sizeof log, "%s", f->hub.log);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        FILE *lf = freopen(log, "a", stderr);
-        (void)lf;
-        execl(tu_env("CSPH_HUBD", "csphubd"), "csphubd", "--data", f->data, "--listen",
-              f->hub.endpoint, "--config", f->config, (char *)NULL);
-        _exit(127);
-    }
-    f->hub.pid = pid;
-    struct tu_client c;
-    connect_as(f, &c, "admin");
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, "{\"op\":\"ping\"}");
-    int64_t deadline = tu_now_ms() + 20000;
-    msgpack_object r;
-    int ok = 0;
-    while (!ok && tu_now_ms() < deadline) {
-        tu_send_raw(&c, sb.data, sb.size);
-        ok = tu_recv(&c, 200, &r) == 0;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    tu_client_close(&c);
-    if (!ok)
-        fail_msg("the hub did not answer over CURVE (log: %s)", log);
-}
-
-static void connect_as(struct fx *f, struct tu_client *c, const char *who)
-{
-    int linger = 0;
-    c->ctx = zmq_ctx_new();
-    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
-    msgpack_zone_init(&c->zone, 4096);
-    if (who) {
-        char path[700], pub[41], sec[41], err[256];
-        snprintf(path, sizeof path, "%s/%s.key", f->keys, who);
-        if (csph_key_file_read(path, pub, sec, err, sizeof err))
-            fail_msg("%s", err);
-        zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, f->hub_pub, 40);
-        zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pub, 40);
-        zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, sec, 40);
-    }
-    zmq_connect(c->sock, f->hub.endpoint);
-}
-
-/* Send and wait up to ms; -1 when no reply came. */
-static int try_call(struct tu_client *c, int ms, msgpack_object *r, const char *json)
-{
-    (void)tu_send(c, "%s", json);
-    return tu_recv(c, ms, r);
 }
 
 static void expect_forbidden(struct tu_client *c, const char *json)
 {
     msgpack_object r;
-    if (try_call(c, 5000, &r, json))
+    if (tu_try_call(c, 5000, &r, json))
         fail_msg("no reply to %s", json);
     if (!tu_str(&r, "error.code") || strcmp(tu_str(&r, "error.code"), "forbidden"))
         fail_msg("%s: want forbidden, got %s", json, tu_dump(&r));
@@ -157,22 +53,22 @@ static void expect_forbidden(struct tu_client *c, const char *json)
 
 static void test_handshakes(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, NULL); /* no key at all */
-    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_curve_connect(f, &c, NULL); /* no key at all */
+    assert_int_equal(tu_try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
     tu_client_close(&c);
-    connect_as(f, &c, "stranger"); /* a key the hub does not list */
-    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_curve_connect(f, &c, "stranger"); /* a key the hub does not list */
+    assert_int_equal(tu_try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
     tu_client_close(&c);
-    connect_as(f, &c, "police");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
+    tu_curve_connect(f, &c, "police");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     tu_client_close(&c);
-    connect_as(f, &c, "auditor");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
     assert_true(tu_int(&r, "counters.handshakes_refused") >= 1);
     tu_client_close(&c);
 }
@@ -181,8 +77,8 @@ static void test_handshakes(void **state)
 
 static void test_roles_may_not(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     static const char *const agency_no[] = {
         "{\"op\":\"replay\"}", "{\"op\":\"rejects\"}", "{\"op\":\"stats\"}",
@@ -210,7 +106,7 @@ static void test_roles_may_not(void **state)
     } roles[] = {{"police", agency_no}, {"marac", panel_no}, {"auditor", auditor_no},
                  {"admin", admin_no}};
     for (size_t i = 0; i < 4; i++) {
-        connect_as(f, &c, roles[i].who);
+        tu_curve_connect(f, &c, roles[i].who);
         for (const char *const *q = roles[i].no; *q; q++)
             expect_forbidden(&c, *q);
         tu_client_close(&c);
@@ -222,15 +118,15 @@ static void test_roles_may_not(void **state)
  * drill-down; every run in the access trail. */
 static void test_strategic_role(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     r = tu_call(&c, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     tu_client_close(&c);
-    connect_as(f, &c, "strategic");
+    tu_curve_connect(f, &c, "strategic");
     static const char *const no[] = {
         "{\"op\":\"publish\",\"event\":" TU_ASB_EVENT("p1", "V-2") "}", "{\"op\":\"replay\"}",
         "{\"op\":\"replay\",\"person\":\"V-1\"}", "{\"op\":\"rejects\"}",
@@ -245,42 +141,42 @@ static void test_strategic_role(void **state)
         NULL};
     for (const char *const *q = no; *q; q++)
         expect_forbidden(&c, *q);
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"ping\"}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
-    assert_int_equal(try_call(&c, 20000, &r, REPORT), 0);
+    assert_int_equal(tu_try_call(&c, 20000, &r, REPORT), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     assert_int_equal(tu_bool(&r, "suppressed"), 1);
     assert_string_equal(tu_str(&r, "indicators.0.name"), "marac.cases");
     /* one victim with a MARAC alert in May 2025: shown as <5 */
     assert_string_equal(tu_str(&r, "indicators.0.values.1"), "<5");
-    assert_int_equal(try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+    assert_int_equal(tu_try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
                                               "\"to\":\"2026-03\",\"area\":\"north\"}"),
                      0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     /* only whole months and configured areas: two reports cannot be subtracted */
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-02\","
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-02\","
                                              "\"to\":\"2026-03-31\"}"),
                      0);
     assert_string_equal(tu_str(&r, "error.code"), "bad_request");
     assert_non_null(strstr(tu_str(&r, "error.message"), "whole calendar months"));
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-01\","
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04-01\","
                                              "\"to\":\"2026-03-30\"}"),
                      0);
     assert_string_equal(tu_str(&r, "error.field"), "to");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
                                              "\"to\":\"2026-03\",\"area\":\"E01000916\"}"),
                      0);
     assert_string_equal(tu_str(&r, "error.field"), "area");
     tu_client_close(&c);
     /* The auditor may drill down, and sees each strategic run in the trail. */
-    connect_as(f, &c, "auditor");
-    assert_int_equal(try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 20000, &r, "{\"op\":\"report\",\"from\":\"2025-04\","
                                               "\"to\":\"2026-03\",\"explain\":\"marac.cases\","
                                               "\"month\":\"2025-05\"}"),
                      0);
     assert_int_equal(tu_int(&r, "value"), 1);
     assert_string_equal(tu_str(&r, "items.0.key"), "V-1");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
                      0);
     const msgpack_object *evs = tu_get(&r, "events");
     int strategic_runs = 0, auditor_runs = 0;
@@ -303,22 +199,22 @@ static void test_strategic_role(void **state)
 
 static void test_source_and_type_scoping(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     char json[600];
     /* no source: stamped from the identity */
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
-    assert_int_equal(try_call(&c, 5000, &r, json), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* a different source: spoofing */
     expect_forbidden(&c, "{\"op\":\"publish\",\"event\":{\"id\":\"d2\",\"type\":\"da.incident\","
                          "\"source\":\"council\",\"occurred_at\":\"2025-05-01T22:00:00Z\","
                          "\"victim\":\"V-1\"}}");
     /* its own name is fine */
-    assert_int_equal(try_call(&c, 5000, &r,
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"publish\",\"event\":{\"id\":\"d3\",\"type\":"
                               "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
                               "\"2025-05-02T22:00:00Z\",\"victim\":\"V-1\"}}"),
@@ -329,29 +225,29 @@ static void test_source_and_type_scoping(void **state)
                          "\"missing.episode\",\"occurred_at\":\"2025-05-01T22:00:00Z\","
                          "\"subject\":\"C-1\",\"age\":14}}");
     tu_client_close(&c);
-    connect_as(f, &c, "auditor");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"da.incident\"]}"), 0);
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"da.incident\"]}"), 0);
     assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
     assert_string_equal(tu_str(&r, "events.0.event.source"), "police");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
     assert_string_equal(tu_str(&r, "rejects.0.error.code"), "forbidden");
     assert_string_equal(tu_str(&r, "rejects.0.source"), "police");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"stats\"}"), 0);
     assert_int_equal(tu_int(&r, "counters.rejected.forbidden"), 2);
     tu_client_close(&c);
 }
 
 static void test_panels_and_restricted(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     char json[600];
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
-    try_call(&c, 5000, &r, json); /* alert 1: marac */
-    assert_int_equal(try_call(&c, 5000, &r,
+    tu_try_call(&c, 5000, &r, json); /* alert 1: marac */
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"publish\",\"event\":{\"id\":\"c1\",\"type\":\"concern\","
                               "\"occurred_at\":\"2025-05-01T10:00:00Z\",\"subject\":\"Y-7\","
                               "\"kind\":\"radicalisation\",\"summary\":\"sensitive detail\"}}"),
@@ -359,8 +255,8 @@ static void test_panels_and_restricted(void **state)
     assert_string_equal(tu_str(&r, "status"), "accepted");
     tu_client_close(&c);
 
-    connect_as(f, &c, "marac");
-    assert_int_equal(try_call(&c, 5000, &r,
+    tu_curve_connect(f, &c, "marac");
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\"}"),
                      0);
     assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
@@ -388,11 +284,11 @@ static void test_panels_and_restricted(void **state)
     expect_forbidden(&c, "{\"op\":\"ack\",\"panel\":\"channel\",\"consumer\":\"m\",\"upto\":2}");
     /* Another panel's alert by id: answered exactly as an alert that does
      * not exist, so a member cannot learn which Channel alerts exist. */
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":2,"
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":2,"
                                              "\"status\":\"closed\"}"), 0);
     char other[512];
     snprintf(other, sizeof other, "%s", tu_dump(&r));
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":999,"
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":999,"
                                              "\"status\":\"closed\"}"), 0);
     char missing[512];
     snprintf(missing, sizeof missing, "%s", tu_dump(&r));
@@ -403,9 +299,9 @@ static void test_panels_and_restricted(void **state)
     assert_string_equal(other, missing);
     assert_string_equal(tu_str(&r, "error.code"), "not_found");
     /* ... and so is its evidence */
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
     snprintf(other, sizeof other, "%s", tu_dump(&r));
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":999}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":999}"), 0);
     snprintf(missing, sizeof missing, "%s", tu_dump(&r));
     at = strstr(missing, "999");
     assert_non_null(at);
@@ -413,35 +309,35 @@ static void test_panels_and_restricted(void **state)
     at[0] = '2';
     assert_string_equal(other, missing);
     assert_string_equal(tu_str(&r, "error.code"), "not_found");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":1}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":1}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     assert_int_equal(tu_int(&r, "total"), 1);
     assert_int_equal(tu_get(&r, "evidence")->via.array.size, 1);
-    assert_int_equal(try_call(&c, 5000, &r,
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}"),
                      0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     tu_client_close(&c);
 
     /* the channel panel sees that a case exists, not its details */
-    connect_as(f, &c, "channel");
-    assert_int_equal(try_call(&c, 5000, &r,
+    tu_curve_connect(f, &c, "channel");
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"fetch\",\"panel\":\"channel\",\"consumer\":\"c\"}"),
                      0);
     assert_string_equal(tu_str(&r, "alerts.0.key.subject"), "Y-7");
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 0);
     /* nor through evidence */
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     assert_int_equal(tu_int(&r, "total"), 0);
     assert_int_equal(tu_get(&r, "evidence")->via.array.size, 0);
     tu_client_close(&c);
     /* the auditor reads it in full */
-    connect_as(f, &c, "auditor");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"channel\"}"), 0);
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"channel\"}"), 0);
     assert_int_equal(tu_get(&r, "alerts.0.evidence")->via.array.size, 1);
     assert_non_null(strstr(tu_str(&r, "alerts.0.reason"), "Y-7"));
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"evidence\",\"id\":2}"), 0);
     assert_int_equal(tu_int(&r, "total"), 1);
     assert_int_equal(tu_bool(&r, "end"), 1);
     tu_client_close(&c);
@@ -449,16 +345,16 @@ static void test_panels_and_restricted(void **state)
 
 static void test_access_trail(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "marac");
-    try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    tu_curve_connect(f, &c, "marac");
+    tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
     tu_client_close(&c);
-    connect_as(f, &c, "auditor");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"person\":\"V-1\"}"), 0);
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"replay\",\"person\":\"V-1\"}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
                      0);
     assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
     assert_string_equal(tu_str(&r, "events.0.event.identity"), "marac-coord");
@@ -480,7 +376,7 @@ static const char *ack_as(struct tu_client *c, const char *consumer, char *msg, 
     snprintf(json, sizeof json,
              "{\"op\":\"ack\",\"panel\":\"marac\",\"consumer\":\"%s\",\"upto\":1}",
              consumer);
-    assert_int_equal(try_call(c, 5000, &r, json), 0);
+    assert_int_equal(tu_try_call(c, 5000, &r, json), 0);
     const char *code = tu_str(&r, "error.code");
     snprintf(msg, n, "%s", code ? tu_str(&r, "error.message") : "");
     if (code)
@@ -493,16 +389,16 @@ static const char *ack_as(struct tu_client *c, const char *consumer, char *msg, 
  * and answered later with no audit.access record of the read. */
 static void test_held_fetch_of_failed_batch(void **state)
 {
-    struct fx *f = *state;
-    write_file(f->config, "security: curve\n"
+    struct tu_curve *f = *state;
+    tu_write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n"
                           "rules_file: none\n"
                           "limits:\n  map_size_mb: 16\n");
-    start(f);
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     static char summary[2001];
     memset(summary, 's', 2000);
     size_t cap = 400 * 2300 + 64;
@@ -517,7 +413,7 @@ static void test_held_fetch_of_failed_batch(void **state)
                                     "\"subject\":\"P-%d\",\"kind\":\"other\",\"summary\":\"%s\"}",
                                     i ? "," : "", round, i, i, summary);
         snprintf(b + len, cap - len, "]}");
-        assert_int_equal(try_call(&c, 10000, &r, b), 0);
+        assert_int_equal(tu_try_call(&c, 10000, &r, b), 0);
         const char *code = tu_str(&r, "error.code");
         busy = code && strcmp(code, "busy") == 0;
     }
@@ -532,15 +428,15 @@ static void test_held_fetch_of_failed_batch(void **state)
                  "\"occurred_at\":\"2025-03-01T10:00:00Z\",\"subject\":\"P-1\",\"kind\":"
                  "\"other\",\"summary\":\"a small one\"}}",
                  i);
-        assert_int_equal(try_call(&c, 10000, &r, one), 0);
+        assert_int_equal(tu_try_call(&c, 10000, &r, one), 0);
         const char *code = tu_str(&r, "error.code");
         busy = code && strcmp(code, "busy") == 0;
     }
     assert_true(busy);
     tu_client_close(&c);
-    connect_as(f, &c, "marac");
+    tu_curve_connect(f, &c, "marac");
     /* The queue is empty: the fetch would wait half a minute. */
-    assert_int_equal(try_call(&c, 15000, &r,
+    assert_int_equal(tu_try_call(&c, 15000, &r,
                               "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\","
                               "\"wait_ms\":30000}"),
                      0);
@@ -553,29 +449,29 @@ static void test_held_fetch_of_failed_batch(void **state)
  * 4 KiB of the query and says when it was cut. */
 static void test_consumer_limits_and_records(void **state)
 {
-    struct fx *f = *state;
-    write_file(f->config, "security: curve\n"
+    struct tu_curve *f = *state;
+    tu_write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n"
                           "limits:\n  consumers_per_panel_max: 2\n"
                           "  consumers_per_identity_max: 3\n");
-    start(f);
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
     char msg[400];
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     char json[600];
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
-    assert_int_equal(try_call(&c, 5000, &r, json), 0); /* alert 1: marac */
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0); /* alert 1: marac */
     /* and one rejected event (no victim) for the admin to read */
-    assert_int_equal(try_call(&c, 5000, &r,
+    assert_int_equal(tu_try_call(&c, 5000, &r,
                               "{\"op\":\"publish\",\"event\":{\"id\":\"bad\",\"type\":"
                               "\"da.incident\",\"occurred_at\":\"2025-05-01T22:00:00Z\"}}"),
                      0);
     assert_string_equal(tu_str(&r, "status"), "rejected");
     tu_client_close(&c);
 
-    connect_as(f, &c, "marac");
+    tu_curve_connect(f, &c, "marac");
     assert_string_equal(ack_as(&c, "c1", msg, sizeof msg), "ok");
     assert_string_equal(ack_as(&c, "c2", msg, sizeof msg), "ok");
     assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "too_large");
@@ -584,26 +480,26 @@ static void test_consumer_limits_and_records(void **state)
     tu_client_close(&c);
 
     /* The identity's own bound: c1, c2 and c3 would be its fourth. */
-    write_file(f->config, "security: curve\n"
+    tu_write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n"
                           "limits:\n  consumers_per_panel_max: 10\n"
                           "  consumers_per_identity_max: 3\n");
-    start(f);
-    connect_as(f, &c, "marac");
+    tu_curve_start(f);
+    tu_curve_connect(f, &c, "marac");
     assert_string_equal(ack_as(&c, "c3", msg, sizeof msg), "ok");
     assert_string_equal(ack_as(&c, "c4", msg, sizeof msg), "too_large");
     assert_non_null(strstr(msg, "consumers_per_identity_max"));
     assert_non_null(strstr(msg, "marac-coord"));
     tu_client_close(&c);
 
-    connect_as(f, &c, "admin");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    tu_curve_connect(f, &c, "admin");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
     assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
     tu_client_close(&c);
 
     /* A query of about 6 KB: kept cut at 4 KiB. */
-    connect_as(f, &c, "auditor");
+    tu_curve_connect(f, &c, "auditor");
     char big[7000];
     int n = snprintf(big, sizeof big, "{\"op\":\"replay\",\"types\":[");
     for (int i = 0; i < 60; i++)
@@ -611,8 +507,8 @@ static void test_consumer_limits_and_records(void **state)
                       "-a-type-name-long-enough-to-make-the-query-large-xxxxxxxxxxxxxxxxxxxxx");
     snprintf(big + n, sizeof big - (size_t)n, "]}");
     assert_true(strlen(big) > 4096);
-    assert_int_equal(try_call(&c, 5000, &r, big), 0);
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
+    assert_int_equal(tu_try_call(&c, 5000, &r, big), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"replay\",\"types\":[\"audit.access\"]}"),
                      0);
     const msgpack_object *evs = tu_get(&r, "events");
     assert_non_null(evs);
@@ -645,7 +541,7 @@ static void test_consumer_limits_and_records(void **state)
 
 /* Run csphubd with f's config and one more flag (or none): its exit
  * status, its output in out. */
-static int run_hub(struct fx *f, const char *flag, char *out, size_t n)
+static int run_hub(struct tu_curve *f, const char *flag, char *out, size_t n)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
@@ -662,7 +558,7 @@ static int run_hub(struct fx *f, const char *flag, char *out, size_t n)
  * check. csphub keygen writes the public key 0644 whatever the umask. */
 static void test_check_config_as_start(void **state)
 {
-    struct fx *f = *state;
+    struct tu_curve *f = *state;
     char out[8192], path[700];
     static const struct {
         const char *file; /* under f->dir */
@@ -689,8 +585,8 @@ static void test_check_config_as_start(void **state)
     assert_int_equal(run_hub(f, "--check-config", out, sizeof out), 0);
     /* A rule file the start would refuse. */
     snprintf(path, sizeof path, "%s/rules.yaml", f->dir);
-    write_file(path, "rules:\n  - {name: broken, when: nonsense}\n");
-    write_file(f->config, "security: curve\n"
+    tu_write_file(path, "rules:\n  - {name: broken, when: nonsense}\n");
+    tu_write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n"
                           "rules_file: rules.yaml\n");
@@ -715,47 +611,47 @@ static void test_check_config_as_start(void **state)
 
 static void test_revocation_by_reload(void **state)
 {
-    struct fx *f = *state;
-    start(f);
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
     struct tu_client c;
     msgpack_object r;
-    connect_as(f, &c, "police");
+    tu_curve_connect(f, &c, "police");
     char json[600];
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
-    assert_int_equal(try_call(&c, 5000, &r, json), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* drop police from the identity file and reload */
     const char *without = strstr(IDS_ALL, "  - {name: marac-coord");
     char text[2048];
     snprintf(text, sizeof text, "clients:\n%s", without);
-    write_file(f->ids, text);
+    tu_write_file(f->ids, text);
     kill(f->hub.pid, SIGHUP);
     /* the open connection is refused from the reload on */
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d2");
     int64_t deadline = tu_now_ms() + 10000;
     int refused = 0;
     while (!refused && tu_now_ms() < deadline) {
-        assert_int_equal(try_call(&c, 5000, &r, json), 0);
+        assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
         refused = tu_str(&r, "error.code") && !strcmp(tu_str(&r, "error.code"), "forbidden");
     }
     assert_true(refused);
     tu_client_close(&c);
     /* and a new connection fails the handshake */
-    connect_as(f, &c, "police");
-    assert_int_equal(try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
+    tu_curve_connect(f, &c, "police");
+    assert_int_equal(tu_try_call(&c, 500, &r, "{\"op\":\"ping\"}"), -1);
     tu_client_close(&c);
     /* a broken identity file is refused; the running identities stay */
-    write_file(f->ids, "clients:\n  - {name: x, role: wizard, key_file: keys/admin.pub}\n");
+    tu_write_file(f->ids, "clients:\n  - {name: x, role: wizard, key_file: keys/admin.pub}\n");
     kill(f->hub.pid, SIGHUP);
-    connect_as(f, &c, "marac");
-    assert_int_equal(try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
+    tu_curve_connect(f, &c, "marac");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
     assert_int_equal(tu_bool(&r, "ok"), 1);
     tu_client_close(&c);
 }
 
 static void test_startup_refusals(void **state)
 {
-    struct fx *f = *state;
+    struct tu_curve *f = *state;
     char out[4096], key[700];
     /* a secret key others can read */
     snprintf(key, sizeof key, "%s/hub.key", f->keys);
@@ -769,13 +665,13 @@ static void test_startup_refusals(void **state)
     /* curve without an identity file */
     char cfg[700];
     snprintf(cfg, sizeof cfg, "%s/bad.yaml", f->dir);
-    write_file(cfg, "security: curve\nserver_key_file: keys/hub.key\n");
+    tu_write_file(cfg, "security: curve\nserver_key_file: keys/hub.key\n");
     assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--config", cfg,
                                    NULL),
                      2);
     assert_non_null(strstr(out, "identities_file"));
     /* an identity naming an unknown panel: file:line */
-    write_file(f->ids, "clients:\n  - {name: x, role: panel, key_file: keys/admin.pub,\n"
+    tu_write_file(f->ids, "clients:\n  - {name: x, role: panel, key_file: keys/admin.pub,\n"
                        "     panels: [nope]}\n");
     assert_int_equal(tu_hub_run_ms(out, sizeof out, 20000, "--data", f->data, "--config",
                                    f->config, NULL),
@@ -794,8 +690,8 @@ static void test_startup_refusals(void **state)
  * an agency beside it publishes without a single busy. */
 static void test_identity_backlog(void **state)
 {
-    struct fx *f = *state;
-    write_file(f->config, "security: curve\n"
+    struct tu_curve *f = *state;
+    tu_write_file(f->config, "security: curve\n"
                           "identities_file: identities.yaml\n"
                           "server_key_file: keys/hub.key\n"
                           "rules_file: none\n"
@@ -803,14 +699,14 @@ static void test_identity_backlog(void **state)
                           "  sndhwm: 100\n"
                           "  reply_backlog_per_connection: 64\n"
                           "  reply_backlog_per_identity: 96\n");
-    start(f);
+    tu_curve_start(f);
     struct tu_client bad[3], police, probe;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     tu_json_to_mp(&sb, "{\"op\":\"stats\"}");
     for (int i = 0; i < 3; i++) {
         int hwm = 100, small = 4096;
-        connect_as(f, &bad[i], NULL); /* a socket only: keys and buffers first */
+        tu_curve_connect(f, &bad[i], NULL); /* a socket only: keys and buffers first */
         zmq_close(bad[i].sock);
         bad[i].sock = zmq_socket(bad[i].ctx, ZMQ_DEALER);
         int linger = 0;
@@ -826,7 +722,7 @@ static void test_identity_backlog(void **state)
         zmq_setsockopt(bad[i].sock, ZMQ_CURVE_SECRETKEY, sec, 40);
         zmq_connect(bad[i].sock, f->hub.endpoint);
     }
-    connect_as(f, &probe, "auditor");
+    tu_curve_connect(f, &probe, "auditor");
     /* Each admin connection floods until the identity is at its bound. */
     int64_t until = tu_now_ms() + 60000;
     /* Until the kernel's buffers are full too and the hub holds the
@@ -849,7 +745,7 @@ static void test_identity_backlog(void **state)
     /* A fresh admin connection holds nothing, yet its identity is at its
      * bound: busy (asked while the others keep it there). */
     struct tu_client fresh;
-    connect_as(f, &fresh, "admin");
+    tu_curve_connect(f, &fresh, "admin");
     msgpack_object r;
     int fresh_busy = 0;
     while (!fresh_busy && tu_now_ms() < until) {
@@ -864,7 +760,7 @@ static void test_identity_backlog(void **state)
     if (!fresh_busy)
         fail_msg("a fresh connection of the same identity: %s", tu_dump(&r));
     /* The agency beside it is not held back at all. */
-    connect_as(f, &police, "police");
+    tu_curve_connect(f, &police, "police");
     for (int i = 0; i < 50; i++) {
         char ev[400];
         snprintf(ev, sizeof ev,

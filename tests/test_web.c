@@ -14,6 +14,7 @@
 #include "accounts.h"
 #include "html.h"
 #include "notify.h"
+#include "pagereport.h"
 #include "sessions.h"
 
 static void test_accounts(void **state)
@@ -154,6 +155,78 @@ static void test_sessions(void **state)
     assert_null(s);
 }
 
+/* Sessions kept in a file survive a restart (a new sessions object reading
+ * it): the id works, the CSRF token is the same, the idle timeout still
+ * holds, an ended session stays ended; the file is 0600 and holds no id;
+ * a readable or damaged file is refused with the cause. */
+static void test_session_store(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("websess");
+    char path[600], why[512];
+    snprintf(path, sizeof path, "%s/web.sessions", dir);
+    struct web_sessions *s = NULL;
+    struct web_session a, b, c;
+    assert_int_equal(web_sessions_new(&s, 60 * 60000), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 1000, why, sizeof why), 0); /* none yet */
+    assert_int_equal(web_sessions_create(s, "ann.smith", 1000, &a), 0);
+    assert_int_equal(web_sessions_create(s, "raj", 1000, &c), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *text = tu_slurp(path, NULL);
+    assert_non_null(text);
+    assert_null(strstr(text, a.id)); /* a hash of it only */
+    assert_non_null(strstr(text, a.csrf));
+    free(text);
+    web_sessions_free(&s);
+
+    /* a restart: both back; raj signs out */
+    assert_int_equal(web_sessions_new(&s, 60 * 60000), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 2000, why, sizeof why), 0);
+    assert_int_equal(web_sessions_use(s, a.id, 2000, &b), 1);
+    assert_string_equal(b.name, "ann.smith");
+    assert_string_equal(b.csrf, a.csrf);
+    assert_string_equal(b.id, a.id);
+    web_sessions_end(s, c.id);
+    /* used again 30 min on: more than a minute after the file's, so written */
+    assert_int_equal(web_sessions_use(s, a.id, 2000 + 30 * 60000, &b), 1);
+    web_sessions_free(&s);
+
+    /* 31 min later still on (the last use was kept); raj's stays ended */
+    assert_int_equal(web_sessions_new(&s, 60 * 60000), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 2000 + 61 * 60000, why, sizeof why), 0);
+    assert_int_equal(web_sessions_use(s, c.id, 2000 + 61 * 60000, &b), 0);
+    assert_int_equal(web_sessions_use(s, a.id, 2000 + 61 * 60000, &b), 1);
+    web_sessions_free(&s);
+
+    /* past the idle timeout while the console was down: gone */
+    assert_int_equal(web_sessions_new(&s, 60 * 60000), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 2000 + 200 * 60000, why, sizeof why), 0);
+    assert_int_equal(web_sessions_use(s, a.id, 2000 + 200 * 60000, &b), 0);
+    web_sessions_free(&s);
+
+    /* refusals name the cause */
+    assert_int_equal(web_sessions_new(&s, 60 * 60000), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 0, why, sizeof why), -1);
+    assert_non_null(strstr(why, "chmod 600"));
+    FILE *f = fopen(path, "w");
+    fputs("# a comment\nnot a session\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(web_sessions_open_file(s, path, 0, why, sizeof why), -1);
+    assert_non_null(strstr(why, "web.sessions:2: expected blake2b(id):csrf:name:last_ms"));
+    f = fopen(path, "w");
+    fprintf(f, "%064d:%s:bad name:5\n", 0, a.csrf);
+    fclose(f);
+    assert_int_equal(web_sessions_open_file(s, path, 0, why, sizeof why), -1);
+    assert_non_null(strstr(why, ":1: the name is not an account name"));
+    web_sessions_free(&s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void test_html_escaping(void **state)
 {
     (void)state;
@@ -195,6 +268,30 @@ static void test_notify_message(void **state)
     free(m);
 }
 
+/* The report page's choices: the default period is the twelve whole months
+ * before this one, and only whole months are asked for. */
+static void test_report_period(void **state)
+{
+    (void)state;
+    char from[8], to[8];
+    web_report_default_period(1796486400, from, to); /* 2026-12-05 */
+    assert_string_equal(from, "2025-12");
+    assert_string_equal(to, "2026-11");
+    web_report_default_period(1767657600, from, to); /* 2026-01-06 */
+    assert_string_equal(from, "2025-01");
+    assert_string_equal(to, "2025-12");
+    web_report_default_period(1769904000, from, to); /* 2026-02-01 */
+    assert_string_equal(from, "2025-02");
+    assert_string_equal(to, "2026-01");
+    assert_true(web_report_month_ok("2025-04"));
+    assert_false(web_report_month_ok("2025-4"));
+    assert_false(web_report_month_ok("2025-13"));
+    assert_false(web_report_month_ok("2025-00"));
+    assert_false(web_report_month_ok("2025-04-01"));
+    assert_false(web_report_month_ok("20x5-04"));
+    assert_false(web_report_month_ok(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +299,8 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_html_escaping),
         cmocka_unit_test(test_notify_message),
+        cmocka_unit_test(test_report_period),
+        cmocka_unit_test(test_session_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

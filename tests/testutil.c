@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -634,4 +635,62 @@ void tu_load_defaults(struct hub_config *cfg, struct hub_schemas **schemas,
     if (hub_schemas_load(schemas, cfg->schemas_dir, names, cfg->npanels, &err) ||
         hub_rules_load(rules, cfg->rules_file, cfg->panels, cfg->npanels, *schemas, &err))
         fail_msg("schemas and rules: %s", err.message);
+}
+
+int tu_run_va(const char *out_path, const char *err_path, const char *path_env,
+              const char *prog, const char *const *prefix, va_list ap)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = prog;
+    for (size_t i = 0; prefix && prefix[i] && n < 31; i++)
+        argv[n++] = prefix[i];
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 31)
+        argv[n++] = a;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int out = -1;
+        if (out_path) {
+            if ((out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+                _exit(126);
+            dup2(out, 1);
+        }
+        if (err_path && out_path && !strcmp(err_path, out_path)) {
+            dup2(out, 2);
+        } else if (err_path) {
+            int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (fd < 0)
+                _exit(126);
+            dup2(fd, 2);
+        }
+        if (path_env)
+            setenv("PATH", path_env, 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot read %s: %s", path, strerror(errno));
+    struct stat st;
+    assert_int_equal(fstat(fileno(f), &st), 0);
+    char *b = malloc((size_t)st.st_size + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)st.st_size, f), (size_t)st.st_size);
+    b[st.st_size] = 0;
+    fclose(f);
+    if (len)
+        *len = (size_t)st.st_size;
+    return b;
 }

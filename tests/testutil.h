@@ -132,6 +132,27 @@ struct tu_tmpfx {
 };
 int tu_tmpfx_setup(void **state, const char *name);
 int tu_tmpfx_teardown(void **state);
+/* Skip the test (saying why) when the program the environment variable var
+ * names is not in the build. */
+#define TU_NEED_PROGRAM(var, program)                                                     \
+    do {                                                                                  \
+        if (!getenv(var) || !*getenv(var)) {                                              \
+            print_message(var " is not set (" program " is not in the build)\n");          \
+            skip();                                                                       \
+        }                                                                                 \
+    } while (0)
+
+/* Run prog with the arguments of prefix (NULL-terminated; may be NULL)
+ * then those in ap (NULL-terminated), at most 31 in all: its stdout into
+ * out_path and its stderr into err_path (NULL: the test's own; the same
+ * path: one file for both; "/dev/null" to drop it), and $PATH replaced by
+ * path_env when not NULL. Its exit status (128 + the signal that ended it),
+ * or -1. */
+int tu_run_va(const char *out_path, const char *err_path, const char *path_env,
+              const char *prog, const char *const *prefix, va_list ap);
+/* The whole file (malloc'd, NUL-terminated; *len its size when len is not
+ * NULL); the test fails when it cannot be read. */
+char *tu_slurp(const char *path, size_t *len);
 
 /* The shipped panels, schemas and rules (config/, schemas/) loaded as a hub
  * with the default configuration loads them, for the tests that drive the

@@ -19,13 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import web_http  # noqa: E402  the hub, the console and the accounts of the HTTP test
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
-if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
-    print("skipped: chromium and chromium-driver are not installed")
-    sys.exit(77)
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+web_http.need_chromium()
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -36,13 +30,7 @@ def main():
     shots = os.environ.get("CSPH_SCREENSHOTS") or tempfile.mkdtemp(prefix="csph-shots-")
     os.makedirs(shots, exist_ok=True)
     env = web_http.Env()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(20)
+    driver = web_http.chromium()
     try:
         run(env, driver, shots)
     finally:

@@ -60,7 +60,10 @@ def wait_for(fn, what, timeout=20.0):
 
 
 class Env:
-    def __init__(self, web_args=()):
+    def __init__(self, web_args=(), people=(), accounts=()):
+        """people: more lines for the identity file's people ("{name: x,
+        role: strategic}"); accounts: more (name, role, panels, password)
+        console accounts."""
         self.web_args = list(web_args)
         self.dir = tempfile.mkdtemp(prefix="csph-web-")
         self.keys = os.path.join(self.dir, "keys")
@@ -72,13 +75,14 @@ class Env:
         with open(ids, "w") as f:
             f.write("clients:\n"
                     "  - {name: police, role: agency, key_file: keys/police.pub,\n"
-                    "     types: [asb.report, da.incident, concern]}\n"
+                    "     types: [asb.report, da.incident, concern, referral]}\n"
                     "  - {name: console, role: gateway, key_file: keys/console.pub,\n"
                     "     panels: [marac, asb-case-review]}\n"
                     "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
                     "people:\n"
                     "  - {name: ann.smith, role: panel, panels: [marac]}\n"
-                    "  - {name: raj.patel, role: panel, panels: [asb-case-review]}\n")
+                    "  - {name: raj.patel, role: panel, panels: [asb-case-review]}\n"
+                    + "".join("  - %s\n" % p for p in people))
         os.chmod(ids, 0o644)
         cfg = os.path.join(self.dir, "hub.yaml")
         with open(cfg, "w") as f:
@@ -91,10 +95,12 @@ class Env:
                                     stderr=self.hub_log)
         wait_for(lambda: self.cli("auditor", "ping").returncode == 0, "the hub")
         self.accounts = os.path.join(self.dir, "web.accounts")
-        for name, panels, pw in (("ann.smith", "marac", "correct horse battery"),
-                                 ("raj.patel", "asb-case-review", "another long phrase")):
-            r = subprocess.run([WEB, "user", "add", name, "--role", "panel", "--panels", panels,
-                                "--accounts", self.accounts], input=pw + "\n", text=True,
+        for name, role, panels, pw in (("ann.smith", "panel", "marac", "correct horse battery"),
+                                       ("raj.patel", "panel", "asb-case-review",
+                                        "another long phrase")) + tuple(accounts):
+            r = subprocess.run([WEB, "user", "add", name, "--role", role] +
+                               (["--panels", panels] if panels else []) +
+                               ["--accounts", self.accounts], input=pw + "\n", text=True,
                                capture_output=True)
             check(r.returncode == 0, "user add %s" % name, r.stderr)
         check(oct(os.stat(self.accounts).st_mode & 0o777) == "0o600", "accounts file is 0600")
@@ -160,6 +166,37 @@ class Env:
                 if os.path.exists(path):
                     print("--- %s\n%s" % (log, open(path).read()[-4000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def need_chromium():
+    """Exit 77 (ctest's SKIP_RETURN_CODE) when Chromium or its driver is not
+    installed: before anything imports Selenium or starts a hub."""
+    if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
+        print("skipped: chromium and chromium-driver are not installed")
+        sys.exit(77)
+
+
+def chromium(browser_log=False):
+    """Headless Chromium through Selenium (Debian's chromium, chromium-driver
+    and python3-selenium) in a laptop-sized window. browser_log: the page's
+    console messages are kept (driver.get_log("browser"))."""
+    need_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(a)
+    if browser_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    return driver
 
 
 def totp(secret, now=None):
@@ -341,11 +378,27 @@ def run(env):
     st, _, _ = env.get("/events?panel=asb-case-review", cookie=ann)
     check(st == 403, "another panel's stream refused", st)
 
-    # sign out: the session is gone
+    # a restart of the console signs nobody out: the session, and its CSRF
+    # token, come back from the sessions file (0600, holding no cookie)
+    check(env.stop_web() == 0, "console stops cleanly")
+    sessions = os.path.join(env.dir, "csphub-web.sessions")
+    check(os.path.exists(sessions) and oct(os.stat(sessions).st_mode & 0o777) == "0o600",
+          "sessions file beside the accounts, mode 0600")
+    check(ann.split("=", 1)[1] not in open(sessions).read(), "the file holds no session id")
+    env.start_web()
+    st, _, body = env.get("/queue?panel=marac", cookie=ann)
+    check(st == 200 and "Signed in as ann.smith" in body and csrf_of(body) == csrf,
+          "the session survives a restart, with its CSRF token", st)
+
+    # sign out: the session is gone, and stays gone after a restart
     st, h, _ = env.request("POST", "/signout", {"csrf": csrf}, cookie=ann)
     check(st == 303 and "Max-Age=0" in h.get("set-cookie", ""), "signed out", st)
     st, h, _ = env.get("/queue", cookie=ann)
     check(st == 303 and h.get("location") == "/signin", "ended session sent to sign-in", st)
+    check(env.stop_web() == 0, "console stops cleanly")
+    env.start_web()
+    st, h, _ = env.get("/queue", cookie=ann)
+    check(st == 303 and h.get("location") == "/signin", "an ended session stays ended", st)
     env.web_log.flush()
     log = open(os.path.join(env.dir, "web.log")).read()
     check("missing or wrong CSRF token" in log and "failed" in log and "refused" in log,

@@ -262,8 +262,9 @@ int web_accounts_add(struct web_accounts *a, const char *name, const char *role,
 {
     if (web_account_name_valid(name, why, n))
         return -1;
-    if (strcmp(role, "panel") && strcmp(role, "auditor") && strcmp(role, "admin")) {
-        snprintf(why, n, "--role '%s': expected panel, auditor or admin", role);
+    if (strcmp(role, "panel") && strcmp(role, "auditor") && strcmp(role, "admin") &&
+        strcmp(role, "strategic")) {
+        snprintf(why, n, "--role '%s': expected panel, auditor, admin or strategic", role);
         return -1;
     }
     if (!strcmp(role, "panel") && !*panels) {

@@ -26,6 +26,7 @@ struct web_config {
     const char *static_dir;
     const char *panels;   /* the panels the console shows (comma-separated) */
     int64_t idle_ms;      /* a session's idle timeout */
+    const char *sessions_file; /* where sessions survive a restart (sessions.h); NULL: memory */
     int behind_tls_proxy; /* off loopback: a reverse proxy terminates TLS */
     /* Single sign-on: the header a reverse proxy puts the authenticated
      * user's name in, trusted only from trusted_proxy (and only while the

@@ -19,9 +19,9 @@
 static const char usage[] =
     "usage: csphub-web [--listen ADDR:PORT] [--hub ENDPOINT] [--key console.key --server-key "
     "hub.pub]\n"
-    "                  [--accounts FILE] [--panels a,b] [--idle-timeout MIN] "
-    "[--tls-cert F --tls-key F | --behind-tls-proxy] [--notify FILE]\n"
-    "       csphub-web user add NAME --role panel|auditor|admin [--panels a,b] [--accounts "
+    "                  [--accounts FILE] [--sessions FILE] [--panels a,b] [--idle-timeout MIN]\n"
+    "                  [--tls-cert F --tls-key F | --behind-tls-proxy] [--notify FILE]\n"
+    "       csphub-web user add NAME --role panel|auditor|admin|strategic [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
     "       csphub-web user reset NAME [--accounts FILE]\n"
@@ -47,6 +47,9 @@ static const char help[] =
     "  --panels a,b         the panels the console shows (default: those of every\n"
     "                       account); list the gateway's panels of the identity file\n"
     "  --idle-timeout MIN   sign out after MIN minutes unused (default 30)\n"
+    "  --sessions FILE      where sessions are kept so that a restart signs nobody\n"
+    "                       out (mode 0600; default csphub-web.sessions beside the\n"
+    "                       accounts file); none: in memory only\n"
     "  --tls-cert FILE      HTTPS with this certificate (chain, PEM) and\n"
     "  --tls-key FILE       its key (PEM, mode 0600); allows a non-loopback address\n"
     "  --behind-tls-proxy   cookies Secure, HSTS sent; allows a non-loopback address\n"
@@ -60,8 +63,9 @@ static const char help[] =
     "                       docs/console.md). Counts and a link only, no case details\n"
     "\n"
     "Accounts (the password is read from standard input, one line, 10+ chars):\n"
-    "  user add NAME --role R [--panels a,b]   a new account; R is panel, auditor\n"
-    "                       or admin, as the hub's people: list says (the hub decides)\n"
+    "  user add NAME --role R [--panels a,b]   a new account; R is panel, auditor,\n"
+    "                       admin or strategic (reports only), as the hub's people:\n"
+    "                       list says (the hub decides)\n"
     "  user disable NAME    no more sign-ins; sessions end at their next request\n"
     "  user reset NAME      a new password (and enabled again)\n"
     "  user totp NAME       a new TOTP secret (a second factor; printed once, with\n"
@@ -117,12 +121,13 @@ static int is_loopback(const char *host)
 int main(int argc, char **argv)
 {
     enum { O_HUB = 256, O_KEY, O_SKEY, O_ACC, O_PANELS, O_IDLE, O_PROXY, O_STATIC, O_ROLE,
-           O_NOTIFY, O_PROXY_HEADER, O_TRUSTED_PROXY, O_CERT, O_TLSKEY };
+           O_NOTIFY, O_PROXY_HEADER, O_TRUSTED_PROXY, O_CERT, O_TLSKEY, O_SESSIONS };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},   {"hub", required_argument, NULL, O_HUB},
         {"key", required_argument, NULL, O_KEY},    {"server-key", required_argument, NULL, O_SKEY},
         {"accounts", required_argument, NULL, O_ACC}, {"panels", required_argument, NULL, O_PANELS},
         {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"sessions", required_argument, NULL, O_SESSIONS},
         {"behind-tls-proxy", no_argument, NULL, O_PROXY},
         {"static", required_argument, NULL, O_STATIC}, {"role", required_argument, NULL, O_ROLE},
         {"notify", required_argument, NULL, O_NOTIFY},
@@ -133,7 +138,7 @@ int main(int argc, char **argv)
     struct web_config cfg = {.host = "127.0.0.1", .port = 7480, .idle_ms = 30 * 60000,
                              .static_dir = CSPH_WEB_STATIC_DIR};
     const char *listen = NULL, *accounts_path = "csphub-web.accounts", *role = NULL,
-               *panels = NULL, *notify_path = NULL;
+               *panels = NULL, *notify_path = NULL, *sessions_path = NULL;
     cfg.hub = getenv("CSPHUB_HUB") ? getenv("CSPHUB_HUB") : "tcp://127.0.0.1:7450";
     cfg.key_file = getenv("CSPHUB_KEY");
     cfg.server_key = getenv("CSPHUB_SERVER_KEY");
@@ -145,6 +150,7 @@ int main(int argc, char **argv)
         case O_KEY: cfg.key_file = optarg; break;
         case O_SKEY: cfg.server_key = optarg; break;
         case O_ACC: accounts_path = optarg; break;
+        case O_SESSIONS: sessions_path = optarg; break;
         case O_PANELS: panels = optarg; break;
         case O_PROXY: cfg.behind_tls_proxy = 1; break;
         case O_STATIC: cfg.static_dir = optarg; break;
@@ -186,7 +192,8 @@ int main(int argc, char **argv)
         if (!strcmp(verb, "add")) {
             if (!role) {
                 web_accounts_close(&acc);
-                return bad_usage("user add %s needs --role panel|auditor|admin", name);
+                return bad_usage("user add %s needs --role panel|auditor|admin|strategic",
+                                 name);
             }
             rc = read_password(pw, sizeof pw) ? -1
                  : web_accounts_add(acc, name, role, panels ? panels : "", pw, why, sizeof why);
@@ -271,6 +278,16 @@ int main(int argc, char **argv)
         panels = all;
     }
     cfg.panels = panels;
+    /* Sessions survive a restart in a file beside the accounts (sessions.h
+     * says why a file rather than signed cookies); "none": in memory. */
+    char sess[4200];
+    if (!sessions_path) {
+        const char *slash = strrchr(accounts_path, '/');
+        snprintf(sess, sizeof sess, "%.*scsphub-web.sessions",
+                 slash ? (int)(slash - accounts_path + 1) : 0, accounts_path);
+        sessions_path = sess;
+    }
+    cfg.sessions_file = strcmp(sessions_path, "none") ? sessions_path : NULL;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
