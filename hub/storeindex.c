@@ -25,7 +25,9 @@
  * handlers are; one store is open for writing per process (its lock). */
 static char damage_path[4200];
 static volatile sig_atomic_t damage_seen;
+#if !defined(__SANITIZE_ADDRESS__) /* AddressSanitizer reports these itself */
 static struct sigaction old_segv, old_bus;
+#endif
 
 /* Only async-signal-safe calls: the signal handler comes here. */
 void hub_store_damage_mark(const char *why, size_t len)
@@ -42,6 +44,7 @@ void hub_store_damage_mark(const char *why, size_t len)
     }
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 static void on_fatal_signal(int sig)
 {
     static const char segv[] = "SIGSEGV\n", bus[] = "SIGBUS\n";
@@ -51,6 +54,7 @@ static void on_fatal_signal(int sig)
         hub_store_damage_mark(segv, sizeof segv - 1);
     raise(sig); /* SA_RESETHAND: the default action (a core), as without us */
 }
+#endif
 
 void hub_store_damage_watch(const char *dir)
 {
