@@ -208,6 +208,36 @@ static const struct cli_command commands[] = {
      "  csphub report --from 2025-04 --to 2026-03 --area north --format html > report.html\n"
      "  csphub report --from 2025-04 --to 2026-03 --as-of 1843022 --format csv\n"
      "  csphub report --from 2025-04 --to 2026-03 --explain asb.repeat-callers --month 2025-06\n"},
+    {"erase", cli_cmd_erase, "erase or restrict a person's records on request (dpo)",
+     "csphub erase --person P --reason TEXT [--basis art17|art18|s47] [--restrict] [--apply]",
+     "For the data protection officer (a dpo identity in security curve; in\n"
+     "security none anyone, and the log records the OS user). Finds every event\n"
+     "naming the person and prints what would change; only --apply changes it.\n"
+     "Erasure rewrites each event without the person's fields: an event that\n"
+     "names someone else keeps their part, one that names nobody else keeps\n"
+     "only its id, type, time and source. --restrict keeps the records but only\n"
+     "dpo and auditor identities may read them (DPA 2018 s.47(2): evidence).\n"
+     "Either way the request is an event in the log (dp.erasure: who, why, the\n"
+     "basis, which seqs), never the person's reference; the log still verifies\n"
+     "(csphubd --verify, scripts/check-chain.py). A resend of an erased event\n"
+     "is answered duplicate and never enters again. After an erasure, stop the\n"
+     "hub and run csphubd --compact so that no free page or journal file keeps\n"
+     "the old bytes.\n"
+     "\n"
+     "Options:\n"
+     "  --person P        the person reference (as the agencies send it)\n"
+     "  --reason TEXT     why (required; kept in the log for good: do not name\n"
+     "                    the person, the hub refuses a reason that does)\n"
+     "  --basis B         art17 (UK GDPR Art. 17, the default for erasure),\n"
+     "                    art18 (Art. 18, the default for --restrict) or s47\n"
+     "                    (DPA 2018 s.47, law-enforcement processing)\n"
+     "  --restrict        restrict instead of erasing\n"
+     "  --apply           do it (without: print what would change, change nothing)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub erase --person P-1042 --reason \"DPO case 2026/117: recorded in error\"\n"
+     "  csphub erase --person P-1042 --reason \"DPO case 2026/117\" --apply\n"
+     "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"},
     {"keygen", cli_cmd_keygen, "make a CURVE key pair for the hub or one of its users",
      "csphub keygen NAME [--dir DIR] [--json]",
      "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"
