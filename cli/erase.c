@@ -80,6 +80,10 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
                : !strcmp(a, "redact")   ? "redacted: this person's fields out, others' kept"
                                         : "restricted: readable by dpo and auditor only");
     }
+    int64_t rej = cli_int(rep, "rejections", 0);
+    if (rej)
+        printf("  %lld kept rejection%s holding the reference: %s whole\n", (long long)rej,
+               rej == 1 ? "" : "s", apply ? "removed" : "would be removed");
     const json_t *er = json_object_get(rep, "erasures");
     if (json_array_size(er)) {
         printf("Recorded in the log as dp.erasure seq");

@@ -438,9 +438,9 @@ static void kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
 
 /* Append one dp.erasure event (part of parts) in the batch. */
 static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
-                                   const struct request *rq, size_t total, size_t part,
-                                   size_t parts, const msgpack_sbuffer *records, uint64_t *seq,
-                                   struct hub_error *e)
+                                   const struct request *rq, size_t total, uint64_t rejections,
+                                   size_t part, size_t parts, const msgpack_sbuffer *records,
+                                   uint64_t *seq, struct hub_error *e)
 {
     struct hub_store *st = hub_core_store(h->core);
     char id[48], when[40], by[80];
@@ -451,7 +451,7 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 13);
+    msgpack_pack_map(&pk, 13 + (part == 1 && rejections ? 1 : 0));
     kv_str(&pk, "id", id, strlen(id));
     kv_str(&pk, "type", CSPH_ERASE_TYPE, strlen(CSPH_ERASE_TYPE));
     kv_str(&pk, "occurred_at", when, (size_t)wl);
@@ -464,6 +464,8 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     kv_str(&pk, "basis", rq->basis, rq->basis_len);
     kv_str(&pk, "reason", rq->reason, rq->reason_len);
     kv_u64(&pk, "count", total);
+    if (part == 1 && rejections)
+        kv_u64(&pk, "rejections", rejections);
     kv_u64(&pk, "part", part);
     kv_u64(&pk, "parts", parts);
     kv_str(&pk, "records", records->data ? records->data : "", records->size);
@@ -504,9 +506,10 @@ struct change {
 };
 
 static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct request *rq,
-                       const struct change *ch, size_t n, const uint64_t *eseq, size_t parts)
+                       const struct change *ch, size_t n, uint64_t rejections,
+                       const uint64_t *eseq, size_t parts)
 {
-    hub_reply_begin(pk, &q->r->req, 1, 4 + (parts ? 1 : 0));
+    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0));
     hub_pack_str(pk, "applied");
     if (rq->apply)
         msgpack_pack_true(pk);
@@ -515,6 +518,7 @@ static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct
     kv_str(pk, "request", rq->restrict_only ? "restrict" : "erase",
            rq->restrict_only ? 8 : 5);
     kv_u64(pk, "count", n);
+    kv_u64(pk, "rejections", rejections); /* kept rejections holding the reference */
     hub_pack_str(pk, "events");
     msgpack_pack_array(pk, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
@@ -544,11 +548,16 @@ static enum hub_err digest(const void *p, size_t n, unsigned char out[32], struc
  * the dp.erasure events, map each seq to its event. */
 static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const struct request *rq,
                           struct change *ch, size_t n, uint64_t *eseq, size_t parts,
-                          struct hub_error *e)
+                          uint64_t *rejections, struct hub_error *e)
 {
     struct hub_store *st = hub_core_store(h->core);
     struct hub_redo *redo = hub_store_redo(st);
     enum hub_err rc = CSPH_ERR_OK;
+    /* Kept rejections go whole: their bytes may not even parse, so they are
+     * found by a byte search for the reference. */
+    if (!rq->restrict_only &&
+        hub_store_reject_drop_matching(st, rq->person, rq->person_len, 1, rejections, e))
+        return CSPH_ERR_INTERNAL;
     msgpack_sbuffer records;
     msgpack_sbuffer_init(&records);
     for (size_t part = 0; part < parts && rc == CSPH_ERR_OK; part++) {
@@ -591,7 +600,8 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
             msgpack_sbuffer_destroy(&body);
         }
         if (rc == CSPH_ERR_OK)
-            rc = append_erasure(h, q, rq, n, part + 1, parts, &records, &eseq[part], e);
+            rc = append_erasure(h, q, rq, n, *rejections, part + 1, parts, &records,
+                                &eseq[part], e);
         MDB_dbi dbi;
         const char *db = rq->restrict_only ? CSPH_ERASE_RESTRICTED_DB : CSPH_STORE_ERASED_DB;
         if (rc == CSPH_ERR_OK && (rc = hub_store_dbi(st, db, MDB_INTEGERKEY, &dbi, e)))
@@ -677,21 +687,26 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
     struct change *ch = NULL;
     uint64_t *eseq = NULL;
     size_t n = 0, parts = 0;
+    uint64_t rejections = 0;
     enum hub_err rc = parse_request(q, &rq, e);
     if (!rc)
         rc = plan(h, &rq, &found, &ch, &n, e);
-    if (!rc && n == 0)
+    if (!rc && !rq.restrict_only &&
+        hub_store_reject_drop_matching(hub_core_store(h->core), rq.person, rq.person_len, 0,
+                                       &rejections, e))
+        rc = CSPH_ERR_INTERNAL;
+    if (!rc && n == 0 && rejections == 0)
         rc = hub_error_set(e, CSPH_ERR_NOT_FOUND, "person",
                            found.n ? "every event naming person '%.*s' is restricted already"
                                    : "no event in the log names person '%.*s' (erased "
                                      "already, or never named)",
                            (int)rq.person_len, rq.person);
     if (!rc && rq.apply) {
-        parts = (n + CSPH_ERASE_PER_EVENT - 1) / CSPH_ERASE_PER_EVENT;
+        parts = n ? (n + CSPH_ERASE_PER_EVENT - 1) / CSPH_ERASE_PER_EVENT : 1;
         if (!(eseq = calloc(parts, sizeof *eseq)))
             rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
         else
-            rc = apply(h, q, &rq, ch, n, eseq, parts, e);
+            rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
         if (rc == CSPH_ERR_OK)
             LOG_INFO("erase", "%s of %zu events by %s%.*s recorded in seq %llu..%llu",
                      rq.restrict_only ? "restriction" : "erasure", n, q->who ? "" : "os:",
@@ -699,7 +714,7 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                      (unsigned long long)eseq[parts - 1]);
     }
     if (rc == CSPH_ERR_OK)
-        reply_plan(q->pk, q, &rq, ch, n, eseq, rq.apply ? parts : 0);
+        reply_plan(q->pk, q, &rq, ch, n, rejections, eseq, rq.apply ? parts : 0);
     free(found.v);
     free(ch);
     free(eseq);

@@ -341,6 +341,12 @@ enum hub_err hub_store_batch_refs(struct hub_store *s, char kind, const char *re
 enum hub_err hub_store_rewrite(struct hub_store *s, uint64_t seq, const void *body, size_t len,
                                unsigned char link[16], unsigned char kept[32],
                                struct hub_error *err);
+/* Drop (drop 1) or count (drop 0) every kept rejection whose stored
+ * record holds the len bytes at needle anywhere (its bytes, which may not
+ * parse, its message, its source), through the batch's recorder, keeping
+ * each source's usage right. *n is how many. Only inside a batch. */
+enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *needle, size_t len,
+                                            int drop, uint64_t *n, struct hub_error *err);
 /* Whether a stored event whose link does not match is an erasure's
  * redaction: ev as stored, link its stored link, kept the SHA-256 of its
  * value without the link, erasure the event CSPH_STORE_ERASED_DB names

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <ftw.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -509,6 +510,119 @@ static void test_bad_input(void **state)
     assert_int_equal(tu_bool(&r, "ok"), 0);
 }
 
+/* ---- erased means unreadable --------------------------------------------- */
+
+static const char *search_for;
+static char search_hit[1024];
+
+static int search_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_F || !S_ISREG(sb->st_mode))
+        return 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    size_t cap = (size_t)sb->st_size + 1, n;
+    char *buf = malloc(cap);
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    int hit = memmem(buf, n, search_for, strlen(search_for)) != NULL;
+    free(buf);
+    if (hit) {
+        snprintf(search_hit, sizeof search_hit, "%s", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The first file under dir holding needle, or NULL. */
+static const char *byte_search(const char *dir, const char *needle)
+{
+    search_for = needle;
+    search_hit[0] = 0;
+    return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
+}
+
+static void test_erased_means_unreadable(void **state)
+{
+    struct fx *f = *state;
+    /* Enough events to fill many pages, the person's among them (the last
+     * event of a page too), and a rejection naming them. */
+    for (int b = 0; b < 20; b++) {
+        char batch[65536];
+        size_t len = (size_t)snprintf(batch, sizeof batch, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < 50; i++)
+            len += (size_t)snprintf(batch + len, sizeof batch - len,
+                                    "%s{\"id\":\"f%d-%d\",\"type\":\"da.incident\",\"source\":"
+                                    "\"police\",\"occurred_at\":\"2025-03-01T21:14:00Z\","
+                                    "\"victim\":\"%s\",\"perpetrator\":\"Z-%d\"}",
+                                    i ? "," : "", b, i, i % 7 == 3 ? "P-9" : "V-2", i);
+        snprintf(batch + len, sizeof batch - len, "]}");
+        msgpack_object r = tu_call(&f->c, "%s", batch);
+        assert_int_equal(tu_bool(&r, "ok"), 1);
+    }
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"publish\",\"event\":{\"id\":\"bad\",\"type\":"
+                                      "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+                                      "\"2025-03-01T21:14:00Z\",\"victim\":\"P-9\",\"colour\":1}}");
+    assert_int_equal(tu_bool(&r, "ok"), 0);
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 3\","
+                       "\"requested_by\":\"dpo-jane\"}");
+    assert_int_equal(tu_int(&r, "count"), 140);
+    assert_int_equal(tu_int(&r, "rejections"), 1);
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 3\","
+                       "\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    assert_int_equal(tu_int(&r, "count"), 140);
+    assert_int_equal(tu_int(&r, "rejections"), 1);
+    assert_int_equal(tu_int(&r, "erasures.0"), 1001);
+    assert_int_equal(tu_int(&r, "erasures.1"), 1002);
+    r = tu_call(&f->c, "{\"op\":\"rejects\"}");
+    assert_null(strstr(tu_dump(&r), "P-9"));
+    assert_false(replay_has(f, "P-9"));
+
+    /* The hub stopped: compact, then no file of the directory holds it. */
+    stop(f);
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 60000, "--compact", "--data", f->data, NULL);
+    if (rc != 0 || !strstr(out, "compacted"))
+        fail_msg("compact: %d %s", rc, out);
+    const char *hit = byte_search(f->data, "P-9");
+    if (hit)
+        fail_msg("P-9 is still in %s after --compact", hit);
+    rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    if (rc != 0 || !strstr(out, "1002 events, hash chain intact"))
+        fail_msg("verify after compact: %d %s", rc, out);
+    char py[8192];
+    rc = check_chain(f->data, py, sizeof py);
+    if (rc != 0 || !strstr(py, "1002 events, hash chain intact"))
+        fail_msg("check-chain.py after compact: %d %s", rc, py);
+
+    /* The index rebuilt from the log: resends are still duplicates. */
+    start(f);
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"event\":{\"id\":\"f0-3\",\"type\":"
+                       "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+                       "\"2025-03-01T21:14:00Z\",\"victim\":\"P-9\",\"perpetrator\":\"Z-3\"}}");
+    assert_string_equal(tu_str(&r, "status"), "duplicate");
+    assert_int_equal(tu_int(&r, "seq"), 4);
+    assert_false(replay_has(f, "P-9"));
+    /* A backup taken now, from the running hub (plain mdb_copy: free pages
+     * and all), holds nothing of them either. */
+    char backup[700], cmd[4096];
+    snprintf(backup, sizeof backup, "%s/backup", f->tmp);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && mdb_copy %s %s 2>&1", backup, f->data, backup);
+    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    hit = byte_search(backup, "P-9");
+    if (hit)
+        fail_msg("P-9 is in the backup %s", hit);
+    hit = byte_search(f->data, "P-9");
+    if (hit)
+        fail_msg("P-9 is in %s after the restart", hit);
+    /* Compaction refuses a running hub. */
+    rc = tu_hub_run_ms(out, sizeof out, 20000, "--compact", "--data", f->data, NULL);
+    if (rc != 2 || !strstr(out, "another hub (pid"))
+        fail_msg("compact of a running hub: %d %s", rc, out);
+}
+
 /* csphub erase: the dry run, then --apply, as a DPO types them. */
 static void test_cli(void **state)
 {
@@ -546,6 +660,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erased_means_unreadable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
