@@ -287,6 +287,18 @@ int hub_erase_restricted(MDB_txn *txn, uint64_t seq)
            mdb_get(txn, dbi, &k, &v) == 0;
 }
 
+int hub_erase_hidden(struct hub_store *s, const struct hub_identity *who, uint64_t seq)
+{
+    if (!who || who->role == CSPH_ROLE_DPO || who->role == CSPH_ROLE_AUDITOR)
+        return 0;
+    MDB_txn *txn;
+    if (!hub_store_env(s) || mdb_txn_begin(hub_store_env(s), NULL, MDB_RDONLY, &txn))
+        return 1; /* cannot tell: the safe answer */
+    int hidden = hub_erase_restricted(txn, seq);
+    mdb_txn_abort(txn);
+    return hidden;
+}
+
 /* ---- the op -------------------------------------------------------------- */
 
 struct seqs {

@@ -82,5 +82,10 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
 /* 1 when seq is restricted (dp.restricted) in txn, a read transaction of
  * the log's environment; for reads by roles other than dpo and auditor. */
 int hub_erase_restricted(MDB_txn *txn, uint64_t seq);
+/* 1 when who (security curve; NULL in none, where nobody has a role and
+ * nothing is hidden) may not read event seq: restricted, and who is
+ * neither dpo nor auditor. Its own read transaction. Reads leave such an
+ * event out without a word, as if it were not evidence (views.c). */
+int hub_erase_hidden(struct hub_store *s, const struct hub_identity *who, uint64_t seq);
 
 #endif
