@@ -469,6 +469,31 @@ static void test_restrict(void **state)
     assert_false(replay_has(f, "P-9"));
 }
 
+/* Acknowledged, then killed: the journal makes the erasure again at the
+ * next start, exactly (the log verifies, resends are duplicates). */
+static void test_kill9_after_erasure(void **state)
+{
+    struct fx *f = *state;
+    publish3(f);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO "
+                                      "case 4\",\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&f->c);
+    f->client_open = 0;
+    tu_hub_kill9(&f->hub);
+    start(f);
+    assert_false(replay_has(f, "P-9"));
+    r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[%s,%s]}", EV1, EV2);
+    assert_string_equal(tu_str(&r, "results.0.status"), "duplicate");
+    assert_string_equal(tu_str(&r, "results.1.status"), "duplicate");
+    stop(f);
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    if (rc != 0 || !strstr(out, "4 events, hash chain intact"))
+        fail_msg("verify after kill -9: %d %s", rc, out);
+    start(f);
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -658,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_oracle),
         cmocka_unit_test_setup_teardown(test_erase_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restrict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_after_erasure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erased_means_unreadable, setup, teardown),
