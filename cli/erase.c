@@ -98,3 +98,46 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
     json_decref(rep);
     return CLI_OK;
 }
+
+int cli_cmd_hold(struct cli *c, int argc, char **argv)
+{
+    enum { O_PERSON = CLI_OPT__LAST, O_REASON, O_RELEASE };
+    static const struct option opts[] = {CLI_COMMON_OPTIONS,
+                                         {"person", required_argument, NULL, O_PERSON},
+                                         {"reason", required_argument, NULL, O_REASON},
+                                         {"release", no_argument, NULL, O_RELEASE},
+                                         {NULL, 0, NULL, 0}};
+    const char *person = NULL, *reason = NULL;
+    int release = 0, opt, rc = CLI_OK;
+    cli_getopt_reset();
+    while ((opt = cli_next_option(c, argc, argv, opts, &rc)) != -1) {
+        switch (opt) {
+        case O_PERSON: person = optarg; break;
+        case O_REASON: reason = optarg; break;
+        case O_RELEASE: release = 1; break;
+        default: return cli_usage_error(c, "unknown option");
+        }
+    }
+    if (rc != CLI_OK)
+        return rc;
+    if (optind < argc)
+        return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+    if (!person)
+        return cli_usage_error(c, "--person P is required (the person reference)");
+    if (!reason || !reason[0])
+        return cli_usage_error(c, "--reason \"...\" is required: the review or case (kept in "
+                                  "the log)");
+    json_t *req = json_pack("{s:s,s:s,s:s,s:b,s:s}", "op", "hold", "person", person, "reason",
+                            reason, "release", release, "requested_by", os_user());
+    json_t *rep;
+    if ((rc = cli_call(c, req, c->timeout_ms, &rep)) != CLI_OK)
+        return rc;
+    if (c->json)
+        cli_print_reply_json(rep);
+    else
+        printf("%s %s: recorded in the log as dp.hold seq %lld\n",
+               release ? "Legal hold released for person" : "Legal hold put on person", person,
+               (long long)cli_int(rep, "seq", 0));
+    json_decref(rep);
+    return CLI_OK;
+}

@@ -238,6 +238,24 @@ static const struct cli_command commands[] = {
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117: recorded in error\"\n"
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117\" --apply\n"
      "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"},
+    {"hold", cli_cmd_hold, "put a person's records under legal hold, or release it (dpo)",
+     "csphub hold --person P --reason TEXT [--release]",
+     "For the data protection officer, when a statutory review (a domestic\n"
+     "homicide review, a safeguarding adults review) needs a person's records\n"
+     "kept: while the hold stands, csphub erase refuses that person. The hold\n"
+     "and its release are events in the log (dp.hold: who, the reason, the\n"
+     "person); an erasure after the release rewrites them like any record of\n"
+     "the person.\n"
+     "\n"
+     "Options:\n"
+     "  --person P        the person reference\n"
+     "  --reason TEXT     the review or case (required; kept in the log for good:\n"
+     "                    the hub refuses a reason that names the person)\n"
+     "  --release         end the hold\n"
+     "\n"
+     "Examples:\n"
+     "  csphub hold --person P-1042 --reason \"DHR 2026/03\"\n"
+     "  csphub hold --person P-1042 --reason \"DHR 2026/03 concluded\" --release\n"},
     {"keygen", cli_cmd_keygen, "make a CURVE key pair for the hub or one of its users",
      "csphub keygen NAME [--dir DIR] [--json]",
      "For a hub with `security: curve`. Writes NAME.key (the key pair: SECRET,\n"

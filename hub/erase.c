@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hold.h"
 #include "ingest.h"
 #include "log.h"
 #include "mpx.h"
@@ -358,6 +359,7 @@ struct request {
     const char *person, *reason, *basis, *by;
     size_t person_len, reason_len, basis_len, by_len;
     int apply, restrict_only;
+    char by_buf[81];
 };
 
 static enum hub_err bool_arg(const struct hub_request *r, const char *key, int *out,
@@ -425,14 +427,26 @@ static enum hub_err parse_request(const struct hub_req *q, struct request *rq,
                                "an erasure's basis is art17 or s47; art18 is restriction "
                                "(add restrict)");
     }
-    if (!rc && !q->who) {
-        /* security none: nobody is authenticated; the command sends the OS
-         * user it runs as, and that is what the log records. */
-        rc = hub_wire_str(r, "requested_by", 1, 64, 1, &rq->by, &rq->by_len, e);
-    } else if (!rc) {
-        rq->by = q->who->name;
-        rq->by_len = strlen(q->who->name);
+    if (!rc)
+        rc = hub_dp_requester(q, rq->by_buf, e);
+    rq->by = rq->by_buf;
+    rq->by_len = strlen(rq->by_buf);
+    return rc;
+}
+
+enum hub_err hub_dp_requester(const struct hub_req *q, char by[81], struct hub_error *e)
+{
+    if (q->who) {
+        snprintf(by, 81, "%s", q->who->name);
+        return CSPH_ERR_OK;
     }
+    /* security none: nobody is authenticated; the command sends the OS
+     * user it runs as, and that is what the log records. */
+    const char *u = NULL;
+    size_t n = 0;
+    enum hub_err rc = hub_wire_str(q->r, "requested_by", 1, 64, 1, &u, &n, e);
+    if (!rc)
+        snprintf(by, 81, "os:%.*s", (int)n, u);
     return rc;
 }
 
@@ -455,10 +469,9 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
                                    uint64_t *seq, struct hub_error *e)
 {
     struct hub_store *st = hub_core_store(h->core);
-    char id[48], when[40], by[80];
+    char id[48], when[40];
     snprintf(id, sizeof id, "erasure-%llu", (unsigned long long)hub_store_next_seq(st));
     int wl = csph_time_format(q->now_ms, when);
-    int bl = snprintf(by, sizeof by, "%s%.*s", q->who ? "" : "os:", (int)rq->by_len, rq->by);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -470,7 +483,7 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     kv_str(&pk, "source", CSPH_HUB_SOURCE, strlen(CSPH_HUB_SOURCE));
     kv_str(&pk, "request", rq->restrict_only ? "restrict" : "erase",
            rq->restrict_only ? 8 : 5);
-    kv_str(&pk, "by", by, (size_t)bl);
+    kv_str(&pk, "by", rq->by, rq->by_len);
     kv_str(&pk, "role", q->who ? hub_role_name(q->who->role) : "none",
            strlen(q->who ? hub_role_name(q->who->role) : "none"));
     kv_str(&pk, "basis", rq->basis, rq->basis_len);
@@ -481,6 +494,14 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     kv_u64(&pk, "part", part);
     kv_u64(&pk, "parts", parts);
     kv_str(&pk, "records", records->data ? records->data : "", records->size);
+    enum hub_err rc = hub_dp_append(h, q->now_ms, &sb, seq, e);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+enum hub_err hub_dp_append(struct hub_ctx *h, int64_t now_ms, const msgpack_sbuffer *sb,
+                           uint64_t *seq, struct hub_error *e)
+{
     msgpack_zone zone;
     msgpack_zone_init(&zone, 4096);
     msgpack_object obj;
@@ -489,22 +510,22 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     struct hub_error why;
     enum hub_err rc;
     int dup = 0;
-    if (msgpack_unpack(sb.data, sb.size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
-        rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "the hub built a bad dp.erasure event");
+    if (msgpack_unpack(sb->data, sb->size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+        rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "the hub built a bad event");
     else if (hub_schema_check(h->schemas, &obj, 1, &info, &why)) {
-        LOG_ERROR("erase", "the hub's dp.erasure event breaks its schema (%s: %s); check "
-                  "schemas/dp.erasure.yaml", why.field, why.message);
+        LOG_ERROR("erase", "the hub's own event breaks its schema (%s: %s); check schemas/",
+                  why.field, why.message);
         rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL,
-                           "the hub's dp.erasure event breaks its schema: %s", why.message);
+                           "the hub's own event breaks its schema: %s", why.message);
     } else {
-        rc = hub_ingest_event(hub_core_ingest(h->core), &info, &obj, sb.data, sb.size,
-                              q->now_ms, seq, &dup, e);
+        rc = hub_ingest_event(hub_core_ingest(h->core), &info, &obj, sb->data, sb->size,
+                              now_ms, seq, &dup, e);
         if (rc == CSPH_ERR_OK && dup)
             rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL,
-                               "the dp.erasure event %s was taken for a duplicate", id);
+                               "the hub's event %.*s was taken for a duplicate",
+                               (int)info.id_len, info.id);
     }
     msgpack_zone_destroy(&zone);
-    msgpack_sbuffer_destroy(&sb);
     /* The transaction is whole again only when the batch is dropped. */
     return rc && rc != CSPH_ERR_BUSY ? CSPH_ERR_INTERNAL : rc;
 }
@@ -701,6 +722,13 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
     size_t n = 0, parts = 0;
     uint64_t rejections = 0;
     enum hub_err rc = parse_request(q, &rq, e);
+    uint64_t held = rc ? 0 : hub_hold_seq(hub_store_txn(hub_core_store(h->core)), rq.person,
+                                          rq.person_len);
+    if (held && !rq.restrict_only)
+        rc = hub_error_set(e, CSPH_ERR_CONFLICT, "person",
+                           "person '%.*s' is under legal hold (dp.hold seq %llu): nothing of "
+                           "theirs may be erased until it is released (csphub hold --release)",
+                           (int)rq.person_len, rq.person, (unsigned long long)held);
     if (!rc)
         rc = plan(h, &rq, &found, &ch, &n, e);
     if (!rc && !rq.restrict_only &&
@@ -720,9 +748,9 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
         else
             rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
         if (rc == CSPH_ERR_OK)
-            LOG_INFO("erase", "%s of %zu events by %s%.*s recorded in seq %llu..%llu",
-                     rq.restrict_only ? "restriction" : "erasure", n, q->who ? "" : "os:",
-                     (int)rq.by_len, rq.by, (unsigned long long)eseq[0],
+            LOG_INFO("erase", "%s of %zu events by %s recorded in seq %llu..%llu",
+                     rq.restrict_only ? "restriction" : "erasure", n, rq.by,
+                     (unsigned long long)eseq[0],
                      (unsigned long long)eseq[parts - 1]);
     }
     if (rc == CSPH_ERR_OK)

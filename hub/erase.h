@@ -44,6 +44,17 @@
 /* The op handler (ops.c): a write, run in the batch. */
 enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q);
 
+/* Shared with hold.c. The hub's own event packed in sb (a map with id,
+ * type, occurred_at and source "hub"), checked against its schema and
+ * appended in the batch; CSPH_ERR_BUSY or CSPH_ERR_INTERNAL (the batch is
+ * lost) otherwise. */
+enum hub_err hub_dp_append(struct hub_ctx *h, int64_t now_ms, const msgpack_sbuffer *sb,
+                           uint64_t *seq, struct hub_error *e);
+/* Who asks, as the log records it: the identity's name (security curve),
+ * or "os:" and the request's requested_by (security none: required). by
+ * gets at most 80 bytes and a NUL. */
+enum hub_err hub_dp_requester(const struct hub_req *q, char by[81], struct hub_error *e);
+
 /* One line of a dp.erasure event's `records`, per redacted seq:
  *   SEQ RECEIVED_MS OCCURRED_MS LINK REMOVED KEPT TYPE SOURCE
  * LINK the stored link (32 hex), REMOVED the SHA-256 of the event bytes

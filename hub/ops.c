@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include "erase.h"
+#include "hold.h"
 #include "reads.h"
 #include "writes.h"
 
@@ -47,6 +48,7 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
     /* Data protection (erase.h): the data protection officer only; the
      * request is itself an event in the log. */
     [CSPH_OP_ERASE] = {CSPH_OP_ERASE, CSPH_OPK_WRITE, DPO, 0, hub_op_erase},
+    [CSPH_OP_HOLD] = {CSPH_OP_HOLD, CSPH_OPK_WRITE, DPO, 0, hub_op_hold},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)

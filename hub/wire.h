@@ -31,7 +31,8 @@
     X(ALERT, "alert")                                                          \
     X(PERSON, "person")                                                        \
     X(REPORT, "report")                                                        \
-    X(ERASE, "erase")
+    X(ERASE, "erase")                                                          \
+    X(HOLD, "hold")
 
 enum hub_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

@@ -494,6 +494,70 @@ static void test_kill9_after_erasure(void **state)
     start(f);
 }
 
+/* A legal hold stops erasure until released; both are in the log, and
+ * an erasure afterwards rewrites them too. */
+static void test_legal_hold(void **state)
+{
+    struct fx *f = *state;
+    publish3(f);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"P-9\",\"reason\":\"DHR "
+                                      "2026/03\",\"requested_by\":\"dpo-jane\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    int64_t hold = tu_int(&r, "seq");
+    assert_int_equal(hold, 4);
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"P-9\",\"reason\":\"again\","
+                       "\"requested_by\":\"dpo-jane\"}");
+    expect_error(&r, "conflict", "person", "under legal hold already (dp.hold seq 4)");
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 5\","
+                       "\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    expect_error(&r, "conflict", "person", "under legal hold (dp.hold seq 4)");
+    /* the dry run is refused the same way: nothing can be planned */
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 5\","
+                       "\"requested_by\":\"dpo-jane\"}");
+    expect_error(&r, "conflict", "person", "release");
+    assert_true(replay_has(f, "P-9"));
+    /* held after a restart too */
+    stop(f);
+    start(f);
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 5\","
+                       "\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    expect_error(&r, "conflict", "person", "under legal hold");
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"P-9\",\"reason\":\"DHR 2026/03 "
+                       "done\",\"release\":true,\"requested_by\":\"dpo-jane\"}");
+    assert_int_equal(tu_int(&r, "seq"), 5);
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"P-9\",\"reason\":\"x\",\"release\":"
+                       "true,\"requested_by\":\"dpo-jane\"}");
+    expect_error(&r, "not_found", "person", "not under legal hold");
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":3}");
+    assert_string_equal(tu_str(&r, "events.0.event.type"), "dp.hold");
+    assert_string_equal(tu_str(&r, "events.0.event.action"), "hold");
+    assert_string_equal(tu_str(&r, "events.0.event.by"), "os:dpo-jane");
+    assert_string_equal(tu_str(&r, "events.1.event.action"), "release");
+    /* Released: the erasure takes the hold's own records with the rest. */
+    r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 5\","
+                       "\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    assert_int_equal(tu_int(&r, "count"), 4);
+    assert_string_equal(tu_str(&r, "events.2.type"), "dp.hold");
+    assert_false(replay_has(f, "P-9"));
+    /* bad input */
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"X-3\",\"reason\":\"about X-3\","
+                       "\"requested_by\":\"u\"}");
+    expect_error(&r, "bad_request", "reason", "names the person");
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"X-3\",\"requested_by\":\"u\"}");
+    expect_error(&r, "bad_request", "reason", "'reason' is required");
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"X-3\",\"reason\":\"r\",\"release\":1,"
+                       "\"requested_by\":\"u\"}");
+    expect_error(&r, "bad_request", "release", "true or false");
+    r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"X-3\",\"reason\":\"r\"}");
+    expect_error(&r, "bad_request", "requested_by", "required");
+    stop(f);
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    if (rc != 0 || !strstr(out, "intact"))
+        fail_msg("verify: %d %s", rc, out);
+    start(f);
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -660,10 +724,23 @@ static void test_cli(void **state)
     if (!strstr(out, "Would apply erasure: 2 events naming person P-9") ||
         !strstr(out, "run again with --apply"))
         fail_msg("%s", out);
+    snprintf(cmd, sizeof cmd, "%s --hub %s hold --person P-9 --reason 'DHR 2026/04' 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    if (!strstr(out, "Legal hold put on person P-9: recorded in the log as dp.hold seq 4"))
+        fail_msg("%s", out);
+    snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' --apply 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    assert_int_equal(run_cmd(out, sizeof out, cmd), 3);
+    assert_non_null(strstr(out, "conflict"));
+    snprintf(cmd, sizeof cmd, "%s --hub %s hold --person P-9 --reason 'DHR 2026/04' --release 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_non_null(strstr(out, "Legal hold released for person P-9"));
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' --apply 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
     assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
-    if (!strstr(out, "Applied erasure: 2 events") || !strstr(out, "dp.erasure seq 4"))
+    if (!strstr(out, "Applied erasure: 4 events") || !strstr(out, "dp.erasure seq 6"))
         fail_msg("%s", out);
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
@@ -684,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_erase_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_after_erasure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legal_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erased_means_unreadable, setup, teardown),

@@ -150,6 +150,7 @@ static void test_rights_and_kinds(void **state)
         {CSPH_OP_ALERT_UPDATE, 1, "p", ""}, {CSPH_OP_EVIDENCE, 0, "pu", "pu"},
         {CSPH_OP_ALERT, 0, "pu", "pu"},     {CSPH_OP_PERSON, 0, "pu", "pu"},
         {CSPH_OP_REPORT, 0, "us", ""},     {CSPH_OP_ERASE, 1, "o", ""},
+        {CSPH_OP_HOLD, 1, "o", ""},
     };
     static const char role_letter[] = {'a', 'p', 'u', 'd', 's', 'g', 'o'};
     assert_int_equal(sizeof want / sizeof *want, CSPH_OP__COUNT);
