@@ -288,6 +288,21 @@ int hub_erase_restricted(MDB_txn *txn, uint64_t seq)
            mdb_get(txn, dbi, &k, &v) == 0;
 }
 
+uint64_t hub_erase_erased_by(struct hub_store *s, uint64_t seq)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {8, &seq}, v;
+    uint64_t by = 0;
+    if (!hub_store_env(s) || mdb_txn_begin(hub_store_env(s), NULL, MDB_RDONLY, &txn))
+        return 0;
+    if (mdb_dbi_open(txn, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &dbi) == 0 &&
+        mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == CSPH_STORE_ERASED_LEN)
+        memcpy(&by, v.mv_data, 8);
+    mdb_txn_abort(txn);
+    return by;
+}
+
 int hub_erase_hidden(struct hub_store *s, const struct hub_identity *who, uint64_t seq)
 {
     if (!who || who->role == CSPH_ROLE_DPO || who->role == CSPH_ROLE_AUDITOR)

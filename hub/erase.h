@@ -93,6 +93,9 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
 /* 1 when seq is restricted (dp.restricted) in txn, a read transaction of
  * the log's environment; for reads by roles other than dpo and auditor. */
 int hub_erase_restricted(MDB_txn *txn, uint64_t seq);
+/* The seq of the dp.erasure event that rewrote event seq, 0 when none.
+ * Its own read transaction of s's log. */
+uint64_t hub_erase_erased_by(struct hub_store *s, uint64_t seq);
 /* 1 when who (security curve; NULL in none, where nobody has a role and
  * nothing is hidden) may not read event seq: restricted, and who is
  * neither dpo nor auditor. Its own read transaction. Reads leave such an

@@ -405,6 +405,16 @@ static void test_erase_end_to_end(void **state)
     assert_non_null(pytip);
     assert_memory_equal(tip, pytip, 42);
 
+    /* Re-derivation runs through: the event that kept only its envelope is
+     * kept at its seq and evaluated by no rule, and said so. */
+    char fresh[700];
+    snprintf(fresh, sizeof fresh, "%s/fresh", f->tmp);
+    rc = tu_hub_run_ms(out, sizeof out, 60000, "--rederive", f->data, "--data", fresh,
+                       "--config", f->config, NULL);
+    if (rc != 0 || !strstr(out, "re-derived 4 events") ||
+        !strstr(out, "1 events could not be evaluated") || !strstr(out, "erasure seq 4"))
+        fail_msg("rederive: %d %s", rc, out);
+
     /* A restart keeps all of it. */
     start(f);
     assert_false(replay_has(f, "P-9"));
