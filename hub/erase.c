@@ -687,7 +687,8 @@ static enum hub_err plan(struct hub_ctx *h, const struct request *rq, struct seq
         return rc;
     if (found->nomem)
         return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");
-    qsort(found->v, found->n, sizeof *found->v, cmp_u64);
+    if (found->n) /* qsort of NULL is undefined even for no elements */
+        qsort(found->v, found->n, sizeof *found->v, cmp_u64);
     struct change *ch = calloc(found->n ? found->n : 1, sizeof *ch);
     if (!ch)
         return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");

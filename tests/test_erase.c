@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "erase.h"
@@ -619,15 +621,27 @@ static int search_file(const char *path, const struct stat *sb, int flag, struct
     (void)ftw;
     if (flag != FTW_F || !S_ISREG(sb->st_mode))
         return 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
         return 0;
-    size_t cap = (size_t)sb->st_size + 1, n;
-    char *buf = malloc(cap);
-    n = fread(buf, 1, cap, fp);
-    fclose(fp);
-    int hit = memmem(buf, n, search_for, strlen(search_for)) != NULL;
+    /* The extents that hold data only (index.mdb is sparse, as large as its
+     * map), in chunks that overlap by the needle's length. */
+    size_t nl = strlen(search_for), chunk = 1 << 20;
+    char *buf = malloc(chunk + nl);
+    int hit = 0;
+    off_t off = lseek(fd, 0, SEEK_DATA);
+    while (!hit && off >= 0) {
+        off_t end = lseek(fd, off, SEEK_HOLE);
+        for (; !hit && off < end; off += (off_t)chunk) {
+            ssize_t n = pread(fd, buf, chunk + nl, off);
+            if (n <= 0)
+                break;
+            hit = memmem(buf, (size_t)n, search_for, nl) != NULL;
+        }
+        off = end < 0 ? -1 : lseek(fd, end, SEEK_DATA);
+    }
     free(buf);
+    close(fd);
     if (hit) {
         snprintf(search_hit, sizeof search_hit, "%s", path);
         return 1;
