@@ -206,6 +206,19 @@ static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *e
                : CSPH_ERR_OK;
 }
 
+/* The cursor the range reads and the writes share, opened at the first use
+ * in a transaction. Shared on purpose: an evaluation reads a key's series
+ * and then writes beside what it read, and a write through a cursor that
+ * already sits on the right leaf page skips the search from the root
+ * (LMDB's mdb_cursor_set checks the current page first): an event's writes
+ * for one key land on one leaf (the key values come first, see prefix). */
+static int cursor(struct hub_rstate *s, MDB_cursor **c)
+{
+    int rc = s->cur ? 0 : mdb_cursor_open(s->txn, s->state, &s->cur);
+    *c = s->cur;
+    return rc;
+}
+
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
                             uint64_t seq, const void *val, size_t len, int *existed,
                             struct hub_error *err)
@@ -216,7 +229,10 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
     note(s, pl);
-    int rc = mdb_put(s->txn, s->state, &k, &v, MDB_NOOVERWRITE);
+    MDB_cursor *c;
+    int rc = cursor(s, &c);
+    if (rc == 0)
+        rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE);
     *existed = rc == MDB_KEYEXIST;
     if (rc && rc != MDB_KEYEXIST)
         return lmdb_fail(err, rc, "writing");
@@ -232,7 +248,10 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
     note(s, pl);
-    int rc = mdb_put(s->txn, s->state, &k, &v, 0);
+    MDB_cursor *c;
+    int rc = cursor(s, &c);
+    if (rc == 0)
+        rc = mdb_cursor_put(c, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
 }
 
@@ -282,8 +301,8 @@ enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *
         return e;
     size_t pl = prefix(s->kb2, sr);
     MDB_val k = {point(s->kb2, pl, from, 0), s->kb2}, v;
-    int rc = s->cur ? 0 : mdb_cursor_open(s->txn, s->state, &s->cur);
-    MDB_cursor *c = s->cur;
+    MDB_cursor *c;
+    int rc = cursor(s, &c);
     if (rc)
         return lmdb_fail(err, rc, "reading");
     unsigned char hi[16];
