@@ -2403,7 +2403,12 @@ enum hub_err hub_store_batch_refs(struct hub_store *s, char kind, const char *re
                              "reading the person index outside a batch");
     if (ref_key(kb, kind, ref, len, &k))
         return CSPH_ERR_OK;
-    int rc = mdb_cursor_open(s->itxn, s->people, &c);
+    /* The batch's entries wait in refbuf for the index's commit (refbuf.h):
+     * put them in the tree now, in key order as the commit would, so this
+     * read finds them (erasure is rare: no cost to the write path). */
+    int rc = hub_refbuf_write(s->refs, s->itxn, s->people);
+    if (rc == 0)
+        rc = mdb_cursor_open(s->itxn, s->people, &c);
     if (rc)
         return lmdb_fail(err, rc, "reading the person index");
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
