@@ -152,5 +152,7 @@ int cli_cmd_stats(struct cli *c, int argc, char **argv);
 int cli_cmd_ping(struct cli *c, int argc, char **argv);
 int cli_cmd_keygen(struct cli *c, int argc, char **argv);
 int cli_cmd_report(struct cli *c, int argc, char **argv);
+int cli_cmd_erase(struct cli *c, int argc, char **argv);
+int cli_cmd_hold(struct cli *c, int argc, char **argv);
 
 #endif

@@ -27,7 +27,7 @@
 static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
                              struct hub_error *err);
 
-static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.access",
+static const char *const hub_types[] = {"dp.erasure", "dp.hold", "alert.status", "timer.fired", "audit.access",
                                         "rules.loaded", "people.loaded"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "clock.h"
@@ -11,6 +12,8 @@
 #include "confighelp.h"
 #include "layout.h"
 #include "log.h"
+#include "compact.h"
+#include "erase.h"
 #include "rederive.h"
 #include "server.h"
 #include "service.h"
@@ -22,6 +25,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: csphubd [--config FILE] [--data DIR] [--listen ENDPOINT]... [--log-level L]\n"
             "       csphubd --verify [--config FILE] [--data DIR]\n"
+            "       csphubd --compact [--config FILE] [--data DIR]\n"
             "       csphubd --rederive FROM_DIR --data EMPTY_DIR [--config FILE]\n"
             "       csphubd --what-if RULES.yaml [--data DIR] [--config FILE] [--json]\n"
             "\n"
@@ -39,6 +43,12 @@ static void usage(FILE *f)
             "      --verify          check the log's hash chain end to end and print its last\n"
             "                        link, then exit (read-only: a running hub may hold DIR)\n"
             "                        (exit 0 intact, 1 altered or broken).\n"
+            "      --compact         after an erasure (csphub erase), with the hub stopped:\n"
+            "                        copy the log record by record into a fresh data.mdb\n"
+            "                        (no free page or slack keeps erased bytes), zero and\n"
+            "                        remove the old one, index.mdb (rebuilt at the next\n"
+            "                        start) and the journal's files, then exit (0 done,\n"
+            "                        2 the hub is running, 4 an I/O error).\n"
             "      --rederive FROM   replay the log in FROM (a hub's data directory; the hub\n"
             "                        may be running) from seq 1 into the empty --data\n"
             "                        directory, through the rules the hub had in force at\n"
@@ -85,6 +95,31 @@ static int exit_status(enum hub_err e)
     }
 }
 
+static int compact(const struct hub_config *cfg)
+{
+    struct hub_compact_stats st;
+    struct hub_error err;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", cfg->data_dir);
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "csphubd: no hub log in %s (data.mdb is missing)\n", cfg->data_dir);
+        return 2;
+    }
+    if (hub_compact(cfg->data_dir, cfg->limits.map_size, &st, &err)) {
+        fprintf(stderr, "csphubd: %s\n", err.message);
+        return exit_status(err.code);
+    }
+    printf("log in %s compacted: %llu records in %llu databases copied into a fresh data.mdb "
+           "(%llu -> %llu bytes); the old file zeroed and removed; index.mdb %s; %llu journal "
+           "file(s) zeroed and removed\n",
+           cfg->data_dir, (unsigned long long)st.records, (unsigned long long)st.databases,
+           (unsigned long long)st.bytes_before, (unsigned long long)st.bytes_after,
+           st.index_removed ? "zeroed and removed (rebuilt from the log at the next start)"
+                            : "absent",
+           (unsigned long long)st.journal_files);
+    return 0;
+}
+
 static int verify(const struct hub_config *cfg)
 {
     struct hub_store *st;
@@ -98,7 +133,9 @@ static int verify(const struct hub_config *cfg)
     uint64_t checked, bad;
     unsigned char tip[16];
     int rc = 0;
-    if (hub_store_verify(st, &checked, &bad, tip, &err)) {
+    /* Events an erasure rewrote verify against the dp.erasure event that
+     * lists them (erase.h, docs/log-format.md "Erasure"). */
+    if (hub_store_verify_with(st, hub_erase_verify_redacted, NULL, &checked, &bad, tip, &err)) {
         fprintf(stderr, "csphubd: %s\n", err.message);
         rc = 1;
     } else if (bad) {
@@ -125,13 +162,14 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
         {"rederive", required_argument, 0, 'R'}, {"what-if", required_argument, 0, 'W'},
         {"json", no_argument, 0, 'J'},          {"help-config", no_argument, 0, 'H'},
+        {"compact", no_argument, 0, 'P'},
         {0, 0, 0, 0},
     };
     const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL,
                *whatif_rules = NULL;
     const char *listen[CSPH_MAX_ENDPOINTS];
     size_t nlisten = 0;
-    int check_only = 0, do_verify = 0, json = 0, c;
+    int check_only = 0, do_verify = 0, do_compact = 0, json = 0, c;
     while ((c = getopt_long(argc, argv, "c:d:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_file = optarg; break;
@@ -146,6 +184,7 @@ int main(int argc, char **argv)
         case 'L': level = optarg; break;
         case 'C': check_only = 1; break;
         case 'v': do_verify = 1; break;
+        case 'P': do_compact = 1; break;
         case 'R': rederive_from = optarg; break;
         case 'W': whatif_rules = optarg; break;
         case 'J': json = 1; break;
@@ -197,8 +236,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
+    if (do_verify && do_compact) {
+        fprintf(stderr, "csphubd: --compact and --verify go one at a time\n");
+        return 2;
+    }
     if (do_verify)
         return verify(&cfg);
+    if (do_compact)
+        return compact(&cfg);
     if (whatif_rules)
         return hub_whatif(&cfg, whatif_rules, json, stdout, json ? stderr : stdout);
     if (rederive_from) {

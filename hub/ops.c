@@ -1,5 +1,7 @@
 #include "ops.h"
 
+#include "erase.h"
+#include "hold.h"
 #include "reads.h"
 #include "writes.h"
 
@@ -9,6 +11,7 @@
 #define ADMIN CSPH_ROLE_BIT(CSPH_ROLE_ADMIN)
 #define STRATEGIC CSPH_ROLE_BIT(CSPH_ROLE_STRATEGIC)
 #define GATEWAY CSPH_ROLE_BIT(CSPH_ROLE_GATEWAY)
+#define DPO CSPH_ROLE_BIT(CSPH_ROLE_DPO)
 
 /* One row an op, in CSPH_OP_MAP's order. `audited`: in curve mode, every
  * replay, rejects, alerts, evidence or fetch by a panel member or an
@@ -42,6 +45,10 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
      * records its audit.access itself when it is done, so no handler here
      * and never in a batch. */
     [CSPH_OP_REPORT] = {CSPH_OP_REPORT, CSPH_OPK_READ, AUDITOR | STRATEGIC, 0, NULL},
+    /* Data protection (erase.h): the data protection officer only; the
+     * request is itself an event in the log. */
+    [CSPH_OP_ERASE] = {CSPH_OP_ERASE, CSPH_OPK_WRITE, DPO, 0, hub_op_erase},
+    [CSPH_OP_HOLD] = {CSPH_OP_HOLD, CSPH_OPK_WRITE, DPO, 0, hub_op_hold},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)

@@ -101,7 +101,7 @@ enum hub_op_kind {
 
 /* Roles as bits of a row's `may` and `audited`. */
 #define CSPH_ROLE_BIT(role) (1u << (role))
-#define CSPH_ROLES_ALL 0x3fu /* agency, panel, auditor, admin, strategic, gateway */
+#define CSPH_ROLES_ALL 0x7fu /* agency, panel, auditor, admin, strategic, gateway, dpo */
 
 /* A handler packs its reply into q->pk and returns CSPH_ERR_OK, or:
  * - a read returns an error with q->e set and packs nothing: the caller

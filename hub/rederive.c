@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "erase.h"
 #include "log.h"
 #include "mpx.h"
 #include "rules.h"
@@ -57,6 +58,45 @@ enum hub_err hub_replay_commit(struct hub_replay *r, struct hub_error *err)
     return hub_core_settle_all(r->core, err);
 }
 
+/* An event an erasure rewrote without its person fields: kept in the
+ * fresh log at its seq (as stored), evaluated by no rule. */
+static int feed_erased(struct hub_replay *r, const struct hub_stored_event *ev,
+                       const msgpack_object *obj)
+{
+    const msgpack_object *id = hub_mp_get(obj, "id");
+    struct hub_append a = {
+        .source = ev->source, .source_len = ev->source_len,
+        .id = id && id->type == MSGPACK_OBJECT_STR ? id->via.str.ptr : "",
+        .id_len = id && id->type == MSGPACK_OBJECT_STR ? id->via.str.size : 0,
+        .type = ev->type, .type_len = ev->type_len,
+        .occurred_ms = ev->occurred_ms, .received_ms = ev->received_ms,
+        .bytes = ev->bytes, .len = ev->len,
+    };
+    uint64_t seq;
+    int dup;
+    if (r->in_txn == 0 && (r->rc = hub_core_batch_begin(r->core, &r->err)))
+        return 1;
+    r->rc = hub_core_append_raw(r->core, &a, &seq, &dup, &r->err);
+    if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
+        hub_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
+                      (unsigned long long)ev->seq);
+        r->rc = CSPH_ERR_INTERNAL;
+    }
+    if (r->rc) {
+        hub_core_batch_abort(r->core);
+        r->in_txn = 0;
+        return 1;
+    }
+    r->events++;
+    r->erased++;
+    if (++r->in_txn == CHUNK) {
+        r->in_txn = 0;
+        if ((r->rc = hub_core_batch_commit(r->core, &r->err)))
+            return 1;
+    }
+    return 0;
+}
+
 static int feed(void *ctx, const struct hub_stored_event *ev)
 {
     struct hub_replay *r = ctx;
@@ -65,7 +105,14 @@ static int feed(void *ctx, const struct hub_stored_event *ev)
     struct hub_event_info info;
     struct hub_error why = {0};
     msgpack_zone_clear(&r->zone);
-    if (msgpack_unpack(ev->bytes, ev->len, &off, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+    int unpacked = msgpack_unpack(ev->bytes, ev->len, &off, &r->zone, &obj) ==
+                   MSGPACK_UNPACK_SUCCESS;
+    if (unpacked &&
+        hub_schema_check(hub_core_ingest(r->core)->schemas, &obj, 0, &info, &why) !=
+            CSPH_ERR_OK &&
+        r->src && (r->erased_by = hub_erase_erased_by(r->src, ev->seq)) != 0)
+        return feed_erased(r, ev, &obj);
+    if (!unpacked ||
         hub_schema_check(hub_core_ingest(r->core)->schemas, &obj, 0, &info, &why) !=
             CSPH_ERR_OK) {
         fprintf(r->out, "event seq %llu no longer passes its schema: %s\n",
@@ -119,6 +166,7 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
     int end = 0;
     r->rc = CSPH_ERR_OK;
     r->in_txn = 0;
+    r->src = src;
     msgpack_zone_init(&r->zone, 8192);
     while (!end && after < until && r->rc == CSPH_ERR_OK) {
         if ((rc = hub_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
@@ -284,6 +332,11 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
             "%zu identical%s\n",
             (unsigned long long)r.events, rules_text, a->n, b.n, same,
             status ? " -- MISMATCH" : "");
+    if (r.erased)
+        fprintf(out,
+                "%llu events could not be evaluated: an erasure removed the fields their rules "
+                "read (the last by erasure seq %llu); alerts they raised, if any, differ above\n",
+                (unsigned long long)r.erased, (unsigned long long)r.erased_by);
 done:
     hub_alert_set_free(&b);
     hub_core_close(&dst);

@@ -59,7 +59,12 @@ struct hub_replay {
     const void *bytes; /* the event to ingest (the hook may replace them) */
     size_t len;
     uint64_t events; /* replayed so far */
+    /* events an erasure left without the fields their schema requires:
+     * appended as they are, not evaluated (erase.h); the last one's
+     * erasure seq */
+    uint64_t erased, erased_by;
     /* private */
+    struct hub_store *src;
     msgpack_zone zone;
     uint64_t in_txn;
     enum hub_err rc;

@@ -522,6 +522,20 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
     return 0;
 }
 
+int hub_schema_person_field(const struct hub_schemas *s, int type_index, const char *name,
+                            size_t len)
+{
+    if (!s || type_index < 0 || (size_t)type_index >= s->n)
+        return 0;
+    const struct schema *sc = &s->v[type_index];
+    for (uint32_t k = 0; k < sc->nperson; k++) {
+        const struct field *f = &sc->fields[sc->person[k]];
+        if (f->name_len == len && memcmp(f->name, name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
                         const msgpack_object *event, hub_schema_ref_fn fn, void *ctx)
 {

@@ -64,6 +64,11 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
 int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
                                const msgpack_object *event, const char *person, size_t len);
 
+/* 1 when name (len bytes) is a field of kind person of type type_index
+ * (erase.c: which fields of an event name a person). */
+int hub_schema_person_field(const struct hub_schemas *s, int type_index, const char *name,
+                            size_t len);
+
 /* The references an event holds, for the person index: every field of
  * kind person, and the id and lsoa of every location. fn returns nonzero
  * to stop (that value is returned). */

@@ -15,8 +15,8 @@
 #include "schema.h"
 #include "yamlx.h"
 
-static const char *const role_names[CSPH_ROLE__COUNT] = {"agency", "panel",     "auditor",
-                                                         "admin",  "strategic", "gateway"};
+static const char *const role_names[CSPH_ROLE__COUNT] = {"agency",    "panel",   "auditor", "admin",
+                                                         "strategic", "gateway", "dpo"};
 
 const char *hub_role_name(enum hub_role r)
 {
@@ -130,7 +130,8 @@ static enum hub_err read_client(struct hub_yaml *y, yaml_node_t *item,
             role = i;
     if (role < 0)
         return hub_yaml_fail(y, n ? n : item, err,
-                             "client '%s' needs a role: agency, panel, auditor, admin, strategic or gateway",
+                             "client '%s' needs a role: agency, panel, auditor, admin, strategic, "
+                             "gateway or dpo",
                              id->name);
     id->role = (enum hub_role)role;
     if ((rc = read_key(y, item, id, err)))

@@ -31,9 +31,10 @@ enum hub_role {
     CSPH_ROLE_AUDITOR,
     CSPH_ROLE_ADMIN,
     CSPH_ROLE_STRATEGIC,
-    CSPH_ROLE_GATEWAY
+    CSPH_ROLE_GATEWAY,
+    CSPH_ROLE_DPO /* the data protection officer: erase, restrict (erase.h) */
 };
-#define CSPH_ROLE__COUNT 6
+#define CSPH_ROLE__COUNT 7
 /* The role named s (len bytes), or -1. */
 int hub_role_parse(const char *s, size_t len);
 const char *hub_role_name(enum hub_role r);

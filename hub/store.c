@@ -565,6 +565,9 @@ enum hub_err hub_store_dbi(struct hub_store *s, const char *name, unsigned flags
 
 static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_event *ev);
 
+static int erased_resend(struct hub_store *s, MDB_txn *txn, uint64_t seq, const void *bytes,
+                         size_t len);
+
 enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, uint64_t *seq,
                               int *duplicate, struct hub_error *err)
 {
@@ -585,7 +588,8 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
         *seq = first;
         if ((rc = mdb_get(s->txn, s->events, &sk, &sv)) || decode_event(&sk, &sv, &orig))
             return hub_store_lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading a duplicate's original");
-        if (orig.len != ev->len || memcmp(orig.bytes, ev->bytes, ev->len) != 0)
+        if ((orig.len != ev->len || memcmp(orig.bytes, ev->bytes, ev->len) != 0) &&
+            !erased_resend(s, s->txn, first, ev->bytes, ev->len))
             return hub_error_set(err, CSPH_ERR_ID_CONFLICT, "id",
                                  "source '%.*s' already sent event id '%.*s' (seq %llu) with "
                                  "different content; give a changed event a new id",
@@ -771,8 +775,19 @@ enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn
     return e;
 }
 
+static int redaction_accepted(struct hub_store *s, MDB_txn *txn, const MDB_val *k,
+                              const MDB_val *v, const struct hub_stored_event *ev,
+                              hub_store_redacted_fn fn, void *ctx);
+
 enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *bad_seq,
                               unsigned char last_link[16], struct hub_error *err)
+{
+    return hub_store_verify_with(s, NULL, NULL, checked, bad_seq, last_link, err);
+}
+
+enum hub_err hub_store_verify_with(struct hub_store *s, hub_store_redacted_fn fn, void *ctx,
+                                   uint64_t *checked, uint64_t *bad_seq,
+                                   unsigned char last_link[16], struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -800,8 +815,13 @@ enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *
                                  "hashing the log's chain failed (OpenSSL)");
         }
         if (memcmp(chain, p + 16, HASH_LEN) != 0) {
-            *bad_seq = ev.seq;
-            break;
+            /* An erasure's redaction keeps its stored link: the chain goes
+             * on from it once the erasure event accounts for the record. */
+            if (!fn || !redaction_accepted(s, txn, &k, &v, &ev, fn, ctx)) {
+                *bad_seq = ev.seq;
+                break;
+            }
+            memcpy(chain, p + 16, HASH_LEN);
         }
         memcpy(good, chain, HASH_LEN);
         (*checked)++;
@@ -839,3 +859,111 @@ enum hub_err hub_store_link(struct hub_store *s, uint64_t seq, unsigned char lin
                              (unsigned long long)seq);
     return rc ? hub_store_lmdb_fail(err, rc, "reading the log") : CSPH_ERR_OK;
 }
+
+/* ---- data protection hooks (hub/erase.h) ---------------------------------- */
+
+/* SHA-256 of a stored value without its link: times, type, source, body. */
+static int kept_hash(struct hub_store *s, const unsigned char *value, size_t len,
+                     unsigned char out[32])
+{
+    return EVP_DigestInit_ex2(s->md, s->sha256, NULL) && EVP_DigestUpdate(s->md, value, 16) &&
+                   EVP_DigestUpdate(s->md, value + EV_FIXED, len - EV_FIXED) &&
+                   EVP_DigestFinal_ex(s->md, out, NULL)
+               ? 0
+               : -1;
+}
+
+/* The erasure record of seq in txn: 0 with rec filled, or -1 (none). */
+static int erased_get(MDB_txn *txn, uint64_t seq, unsigned char rec[CSPH_STORE_ERASED_LEN])
+{
+    MDB_dbi dbi;
+    MDB_val k = {8, &seq}, v;
+    if (mdb_dbi_open(txn, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &dbi) ||
+        mdb_get(txn, dbi, &k, &v) || v.mv_size != CSPH_STORE_ERASED_LEN)
+        return -1;
+    memcpy(rec, v.mv_data, CSPH_STORE_ERASED_LEN);
+    return 0;
+}
+
+/* A resend of an event an erasure rewrote: its bytes hash to what the
+ * erasure removed (the bytes themselves are gone). */
+static int erased_resend(struct hub_store *s, MDB_txn *txn, uint64_t seq, const void *bytes,
+                         size_t len)
+{
+    unsigned char rec[CSPH_STORE_ERASED_LEN], h[EVP_MAX_MD_SIZE];
+    if (erased_get(txn, seq, rec) ||
+        !EVP_Digest(bytes, len, h, NULL, s->sha256, NULL))
+        return 0;
+    return memcmp(rec + 8, h, 32) == 0;
+}
+
+static int redaction_accepted(struct hub_store *s, MDB_txn *txn, const MDB_val *k,
+                              const MDB_val *v, const struct hub_stored_event *ev,
+                              hub_store_redacted_fn fn, void *ctx)
+{
+    (void)k;
+    unsigned char rec[CSPH_STORE_ERASED_LEN], kept[32];
+    uint64_t eseq;
+    if (erased_get(txn, ev->seq, rec))
+        return 0;
+    memcpy(&eseq, rec, 8);
+    MDB_val ek = {8, &eseq}, evv;
+    struct hub_stored_event erasure;
+    if (eseq <= ev->seq || mdb_get(txn, s->events, &ek, &evv) ||
+        decode_event(&ek, &evv, &erasure) || kept_hash(s, v->mv_data, v->mv_size, kept))
+        return 0;
+    return fn(ctx, ev, (const unsigned char *)v->mv_data + 16, kept, &erasure);
+}
+
+enum hub_err hub_store_batch_get(struct hub_store *s, uint64_t seq, hub_store_event_fn fn,
+                                 void *ctx, struct hub_error *err)
+{
+    if (!s->txn)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the log outside a batch");
+    MDB_val k = {8, &seq}, v;
+    struct hub_stored_event ev;
+    int rc = mdb_get(s->txn, s->events, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
+                             (unsigned long long)seq);
+    if (rc || decode_event(&k, &v, &ev))
+        return hub_store_lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading the log");
+    fn(ctx, &ev);
+    return CSPH_ERR_OK;
+}
+
+
+enum hub_err hub_store_rewrite(struct hub_store *s, uint64_t seq, const void *body, size_t len,
+                               unsigned char link[16], unsigned char kept[32],
+                               struct hub_error *err)
+{
+    if (!s->txn)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "rewriting the log outside a batch");
+    MDB_val k = {8, &seq}, v;
+    struct hub_stored_event ev;
+    int rc = mdb_get(s->txn, s->events, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "seq", "no event with seq %llu",
+                             (unsigned long long)seq);
+    if (rc || decode_event(&k, &v, &ev))
+        return hub_store_lmdb_fail(err, rc ? rc : MDB_CORRUPTED, "reading the log");
+    size_t head = (size_t)((const unsigned char *)ev.bytes - (const unsigned char *)v.mv_data);
+    unsigned char *value = malloc(head + len);
+    if (!value)
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory rewriting seq %llu",
+                             (unsigned long long)seq);
+    memcpy(value, v.mv_data, head);
+    memcpy(value + head, body, len);
+    memcpy(link, value + 16, HASH_LEN);
+    enum hub_err e = CSPH_ERR_OK;
+    MDB_val nv = {head + len, value};
+    if (kept_hash(s, value, head + len, kept))
+        e = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "hashing a rewritten event failed "
+                          "(OpenSSL)");
+    else if ((rc = hub_redo_put(s->redo, s->txn, s->events, &k, &nv, 0)))
+        e = hub_store_lmdb_fail(err, rc, "rewriting an event in the log");
+    free(value);
+    return e;
+}
+
+

@@ -309,4 +309,55 @@ enum hub_err hub_store_verify(struct hub_store *s, uint64_t *checked, uint64_t *
 enum hub_err hub_store_link(struct hub_store *s, uint64_t seq, unsigned char link[16],
                             struct hub_error *err);
 
+/* Data protection (hub/erase.h). Hooks for erasure and restriction, kept
+ * apart from the write path: the erase module owns its databases in
+ * data.mdb (opened with hub_store_dbi, written through the batch's redo
+ * recorder); the store only reads the one below where an erased event
+ * must still dedup and verify.
+ *
+ * CSPH_STORE_ERASED_DB: seq -> erasure seq (8 bytes, little-endian) and
+ * the SHA-256 of the event bytes the erasure removed (32 bytes). A resend
+ * of an erased event (same source and id) is a duplicate when its bytes
+ * hash to that; verify accepts a redacted event only as its erasure event
+ * lists it (hub_store_verify_with). */
+#define CSPH_STORE_ERASED_DB "dp.erased"
+#define CSPH_STORE_ERASED_LEN 40
+
+/* One event by seq as the open batch sees it (its own earlier writes
+ * included); CSPH_ERR_NOT_FOUND when absent. Only inside a batch. */
+enum hub_err hub_store_batch_get(struct hub_store *s, uint64_t seq, hub_store_event_fn fn,
+                                 void *ctx, struct hub_error *err);
+/* Visit the seqs of the events naming ref (kind as hub_store_index_ref)
+ * as the open batch's index transaction sees them, in (occurred_at, seq)
+ * order. Only inside a batch. */
+enum hub_err hub_store_batch_refs(struct hub_store *s, char kind, const char *ref, size_t len,
+                                  hub_store_ref_fn fn, void *ctx, struct hub_error *err);
+/* Replace the event bytes of seq with body (len bytes), keeping its times,
+ * type, source and stored link, through the batch's recorder. link gets
+ * the stored link and kept the SHA-256 of the new value without its link
+ * (times, type, source, body: what verify then checks it against). The
+ * chain no longer covers the event: only an erasure event listing it
+ * makes the log verify. Only inside a batch. */
+enum hub_err hub_store_rewrite(struct hub_store *s, uint64_t seq, const void *body, size_t len,
+                               unsigned char link[16], unsigned char kept[32],
+                               struct hub_error *err);
+/* Drop (drop 1) or count (drop 0) every kept rejection whose stored
+ * record holds the len bytes at needle anywhere (its bytes, which may not
+ * parse, its message, its source), through the batch's recorder, keeping
+ * each source's usage right. *n is how many. Only inside a batch. */
+enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *needle, size_t len,
+                                            int drop, uint64_t *n, struct hub_error *err);
+/* Whether a stored event whose link does not match is an erasure's
+ * redaction: ev as stored, link its stored link, kept the SHA-256 of its
+ * value without the link, erasure the event CSPH_STORE_ERASED_DB names
+ * for it (after it in the log). Returns 1 to accept it (the chain goes on
+ * from its stored link), 0 to report it altered. */
+typedef int (*hub_store_redacted_fn)(void *ctx, const struct hub_stored_event *ev,
+                                     const unsigned char link[16], const unsigned char kept[32],
+                                     const struct hub_stored_event *erasure);
+/* hub_store_verify, accepting redacted events that fn accepts (NULL: none). */
+enum hub_err hub_store_verify_with(struct hub_store *s, hub_store_redacted_fn fn, void *ctx,
+                                   uint64_t *checked, uint64_t *bad_seq,
+                                   unsigned char last_link[16], struct hub_error *err);
+
 #endif

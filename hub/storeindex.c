@@ -876,3 +876,39 @@ int hub_store_index_settle_due(struct hub_store *s)
 }
 
 int hub_store_damage_seen(void) { return damage_seen != 0; }
+
+/* ---- data protection (hub/erase.h) ---- */
+
+enum hub_err hub_store_batch_refs(struct hub_store *s, char kind, const char *ref, size_t len,
+                                  hub_store_ref_fn fn, void *ctx, struct hub_error *err)
+{
+    unsigned char kb[CSPH_STORE_REF_MAX + 1];
+    MDB_val k, v;
+    MDB_cursor *c;
+    if (!s->itxn)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "reading the person index outside a batch");
+    if (ref_key(kb, kind, ref, len, &k))
+        return CSPH_ERR_OK;
+    /* The batch's entries wait in refbuf for the index's commit (refbuf.h):
+     * put them in the tree now, in key order as the commit would, so this
+     * read finds them (erasure is rare: no cost to the write path). */
+    int rc = hub_refbuf_write(s->refs, s->itxn, s->people);
+    if (rc == 0)
+        rc = mdb_cursor_open(s->itxn, s->people, &c);
+    if (rc)
+        return hub_store_lmdb_fail(err, rc, "reading the person index");
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+        int64_t t;
+        uint64_t seq;
+        if (v.mv_size != 16)
+            break;
+        hub_get_point(v.mv_data, &t, &seq);
+        if (fn(ctx, t, seq))
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "reading the person index")
+                                    : CSPH_ERR_OK;
+}

@@ -292,3 +292,80 @@ enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max
     mdb_txn_abort(txn);
     return CSPH_ERR_OK;
 }
+
+/* ---- data protection (hub/erase.h) ---- */
+
+/* Whether the n bytes at p hold the len bytes at needle (memmem, which
+ * needs _GNU_SOURCE for the whole file). */
+static int holds(const void *p, size_t n, const void *needle, size_t len)
+{
+    const unsigned char *a = p, *first;
+    if (!len)
+        return 1;
+    for (size_t at = 0; at + len <= n; at = (size_t)(first - a) + 1) {
+        if (!(first = memchr(a + at, *(const unsigned char *)needle, n - len + 1 - at)))
+            return 0;
+        if (memcmp(first, needle, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *needle, size_t len,
+                                            int drop, uint64_t *dropped, struct hub_error *err)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    *dropped = 0;
+    if (!s->txn)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "dropping rejections outside a batch");
+    int rc = mdb_cursor_open(s->txn, s->rejects, &c);
+    if (rc)
+        return hub_store_lmdb_fail(err, rc, "reading the rejections");
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (!holds(v.mv_data, v.mv_size, needle, len))
+            continue;
+        if (!drop) {
+            (*dropped)++;
+            continue;
+        }
+        struct hub_stored_reject r;
+        char code[256], field[256], *msg = malloc(65536);
+        uint64_t id;
+        memcpy(&id, k.mv_data, 8);
+        int bad = !msg || decode_reject(&k, &v, &r, code, field, msg);
+        unsigned char kb[1 + 255 + 8], src[256];
+        size_t slen = bad ? 0 : r.source_len, size = v.mv_size;
+        if (!bad)
+            memcpy(src, r.source, slen);
+        free(msg);
+        if ((rc = hub_redo_cursor_del(s->redo, c, s->rejects)))
+            break;
+        (*dropped)++;
+        if (bad || !s->has_reject_use)
+            continue;
+        /* the per-source entry and usage (reject_bound's bookkeeping) */
+        MDB_val sk = {reject_src_key(kb, (const char *)src, slen, id), kb}, uk = {1 + slen, kb},
+                uv;
+        if ((rc = hub_redo_del(s->redo, s->txn, s->reject_src, &sk, NULL)) && rc != MDB_NOTFOUND)
+            break;
+        rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
+        if (rc == 0 && uv.mv_size == sizeof(struct reject_use)) {
+            struct reject_use u;
+            memcpy(&u, uv.mv_data, sizeof u);
+            u.count -= u.count ? 1 : 0;
+            u.bytes -= size < u.bytes ? size : u.bytes;
+            uv.mv_size = sizeof u;
+            uv.mv_data = &u;
+            if ((rc = hub_redo_put(s->redo, s->txn, s->reject_use, &uk, &uv, 0)))
+                break;
+        } else if (rc && rc != MDB_NOTFOUND) {
+            break;
+        }
+        rc = 0;
+    }
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections") : CSPH_ERR_OK;
+}

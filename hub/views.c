@@ -6,6 +6,7 @@
 
 #include "bekey.h"
 #include "decision.h"
+#include "erase.h"
 #include "mpx.h"
 #include "timefmt.h"
 
@@ -333,7 +334,8 @@ enum hub_err hub_views_alert(struct hub_views_req *v, const struct hub_request *
         for (uint64_t i = after; i < b.nevidence && nevents < max; i++) {
             size_t len = 0;
             struct hub_error why;
-            if (hub_store_get(v->store, b.evidence[i], event_len, &len, &why) != CSPH_ERR_OK) {
+            if (hub_erase_hidden(v->store, v->who, b.evidence[i]) || /* restricted (erase.h) */
+                hub_store_get(v->store, b.evidence[i], event_len, &len, &why) != CSPH_ERR_OK) {
                 next = i + 1;
                 continue;
             }
@@ -557,7 +559,8 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
         prev = ev.v[i];
         size_t len = 0;
         struct hub_error why;
-        if (hub_store_get(v->store, ev.v[i], event_len, &len, &why) != CSPH_ERR_OK)
+        if (hub_erase_hidden(v->store, v->who, ev.v[i]) || /* restricted (erase.h) */
+            hub_store_get(v->store, ev.v[i], event_len, &len, &why) != CSPH_ERR_OK)
             continue;
         if (nevents && es.size + len + EVENT_ENTRY_OVERHEAD > room)
             break;

@@ -29,6 +29,8 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
     [CSPH_OP_ALERT] = {"id", "events", "after", "max", "as", NULL},
     [CSPH_OP_PERSON] = {"ref", "after", "max", "alerts_after", "as", NULL},
     [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", "as", NULL},
+    [CSPH_OP_ERASE] = {"person", "reason", "basis", "apply", "restrict", "requested_by", NULL},
+    [CSPH_OP_HOLD] = {"person", "reason", "release", "requested_by", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -38,6 +40,7 @@ static const char *const known_keys[] = {
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
     "from",   "to",   "area",   "as_of",  "explain", "month", "suppress",
     "by",    "expect", "priority", "rule", "overdue", "ref",  "as", "alerts_after",
+    "reason", "basis", "apply", "restrict", "requested_by", "release",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 /* A bit each in check_keys' `seen`. */

@@ -30,7 +30,9 @@
     X(EVIDENCE, "evidence")                                                    \
     X(ALERT, "alert")                                                          \
     X(PERSON, "person")                                                        \
-    X(REPORT, "report")
+    X(REPORT, "report")                                                        \
+    X(ERASE, "erase")                                                          \
+    X(HOLD, "hold")
 
 enum hub_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

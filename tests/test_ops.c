@@ -140,18 +140,19 @@ static void test_rights_and_kinds(void **state)
         enum hub_op op;
         int write;
         const char *may; /* roles: a agency, p panel, u auditor, d admin, s strategic,
-                          * g gateway */
+                          * g gateway, o dpo */
         const char *audited;
     } want[] = {
-        {CSPH_OP_PING, 0, "apudsg", ""},    {CSPH_OP_STATS, 0, "ud", ""},
+        {CSPH_OP_PING, 0, "apudsgo", ""},    {CSPH_OP_STATS, 0, "ud", ""},
         {CSPH_OP_PUBLISH, 1, "a", ""},     {CSPH_OP_REPLAY, 0, "u", "pu"},
         {CSPH_OP_REJECTS, 0, "ud", "pud"}, {CSPH_OP_FETCH, 0, "pg", "pu"},
         {CSPH_OP_ACK, 1, "pg", ""},         {CSPH_OP_ALERTS, 0, "pu", "pu"},
         {CSPH_OP_ALERT_UPDATE, 1, "p", ""}, {CSPH_OP_EVIDENCE, 0, "pu", "pu"},
         {CSPH_OP_ALERT, 0, "pu", "pu"},     {CSPH_OP_PERSON, 0, "pu", "pu"},
-        {CSPH_OP_REPORT, 0, "us", ""},
+        {CSPH_OP_REPORT, 0, "us", ""},     {CSPH_OP_ERASE, 1, "o", ""},
+        {CSPH_OP_HOLD, 1, "o", ""},
     };
-    static const char role_letter[] = {'a', 'p', 'u', 'd', 's', 'g'};
+    static const char role_letter[] = {'a', 'p', 'u', 'd', 's', 'g', 'o'};
     assert_int_equal(sizeof want / sizeof *want, CSPH_OP__COUNT);
     for (size_t i = 0; i < CSPH_OP__COUNT; i++) {
         const struct hub_op_row *row = hub_ops_row(want[i].op);
@@ -161,7 +162,7 @@ static void test_rights_and_kinds(void **state)
         if (want[i].op != CSPH_OP_REPORT)
             assert_non_null(row->fn);
         assert_int_equal(row->kind == CSPH_OPK_WRITE, want[i].write);
-        for (int role = CSPH_ROLE_AGENCY; role <= CSPH_ROLE_GATEWAY; role++) {
+        for (int role = CSPH_ROLE_AGENCY; role <= CSPH_ROLE_DPO; role++) {
             struct hub_identity id = {.role = (enum hub_role)role};
             int may = strchr(want[i].may, role_letter[role]) != NULL;
             int audited = strchr(want[i].audited, role_letter[role]) != NULL;
