@@ -29,6 +29,20 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
     [CSPH_OP_ALERT] = {"id", "events", "after", "max", "as", NULL},
     [CSPH_OP_PERSON] = {"ref", "after", "max", "as", NULL},
     [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", "as", NULL},
+    /* Panel work (panelops.h) */
+    [CSPH_OP_CASES] = {"panel", "status", "after", "max", "as", NULL},
+    [CSPH_OP_CASE] = {"panel", "key", "as", NULL},
+    [CSPH_OP_CASE_CLOSE] = {"panel", "key", "outcome", "by", "as", NULL},
+    [CSPH_OP_CASE_REVIEW] = {"panel", "key", "risk", "by", "as", NULL},
+    [CSPH_OP_CASE_RISK] = {"panel", "key", "risk", "by", "as", NULL},
+    [CSPH_OP_CASE_HEAR] = {"panel", "key", "meeting", "attendance", "minutes", "by", "as", NULL},
+    [CSPH_OP_ACTIONS] = {"panel", "key", "owner", "status", "as", NULL},
+    [CSPH_OP_ACTION_CREATE] = {"panel", "key", "what", "owner", "due_days", "due_working_days",
+                               "due", "alert", "by", "as", NULL},
+    [CSPH_OP_ACTION_UPDATE] = {"id", "panel", "status", "reason", "due_days", "due_working_days",
+                               "due", "by", "as", NULL},
+    [CSPH_OP_AGENDA] = {"panel", "meeting", "as", NULL},
+    [CSPH_OP_AGENDA_ISSUE] = {"panel", "meeting", "by", "as", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -38,8 +52,12 @@ static const char *const known_keys[] = {
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
     "from",   "to",   "area",   "as_of",  "explain", "month", "suppress",
     "by",    "expect", "priority", "rule", "overdue", "ref",  "as", "events",
+    /* panel work */
+    "key", "outcome", "risk", "meeting", "attendance", "minutes", "what", "owner", "due_days",
+    "due_working_days", "due", "alert", "reason",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
+_Static_assert(NKNOWN <= 64, "the duplicate check keeps a bit per known key");
 
 /* The index of key k in known_keys, or -1. At most NKNOWN comparisons. */
 static int known_key(const msgpack_object *k)
@@ -205,7 +223,7 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
     if (!kv)
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "out of memory decoding a request");
     const msgpack_object *op = NULL;
-    uint32_t seen = 0;
+    uint64_t seen = 0; /* NKNOWN <= 64 (checked below) */
     for (uint32_t i = 0; i < n; i++) {
         enum hub_err e = unpack_one(buf, len, &off, zone, &kv[i].key, NULL, err);
         if (e)
@@ -217,11 +235,11 @@ enum hub_err hub_wire_decode(const void *vbuf, size_t len, msgpack_zone *zone,
         /* Duplicates among the known keys, by a bit each: linear in the
          * map's size (checking every pair took 17 s for 100,000 keys). */
         int ki = known_key(&kv[i].key);
-        if (ki >= 0 && (seen & (1u << ki)))
+        if (ki >= 0 && (seen & (1ull << ki)))
             return hub_error_set(err, CSPH_ERR_BAD_REQUEST, known_keys[ki],
                                  "the request has the key '%s' twice", known_keys[ki]);
         if (ki >= 0)
-            seen |= 1u << ki;
+            seen |= 1ull << ki;
         size_t vstart = off;
         if ((e = unpack_one(buf, len, &off, zone, &kv[i].val, NULL, err)))
             return e;

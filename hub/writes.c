@@ -9,6 +9,7 @@
 #include "csphub.h"
 #include "ingest.h"
 #include "mpx.h"
+#include "panelwork.h"
 #include "reply.h"
 
 /* Validate, dedup and append one event inside the batch's transaction.
@@ -30,6 +31,8 @@ static enum hub_err publish_one(struct hub_ctx *h, const struct hub_identity *wh
         rc = hub_schema_check(h->schemas, ev, who == NULL, &info, e);
     if (rc == CSPH_ERR_OK)
         rc = hub_admit_reserved(&info, e);
+    if (rc == CSPH_ERR_OK) /* hook: a case's outcome is one of its panel's (panelwork.h) */
+        rc = hub_panelwork_check_event(h->cfg, &info, ev, e);
     const void *stored = bytes->ptr;
     size_t stored_len = bytes->len;
     if (rc == CSPH_ERR_OK && who &&
