@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "mpx.h"
+#include "panelwork.h"
 #include "rules.h"
 
 #define CHUNK 1000
@@ -271,6 +272,9 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
             hub_alert_diff_free(&d);
         }
     }
+    /* hook: cases, actions and reviews follow from the log too (panelwork.h) */
+    if (hub_panelwork_compare(src.store, hub_core_store(dst), out) != 0)
+        status = 1;
     char rules_text[160];
     if (f.switches)
         snprintf(rules_text, sizeof rules_text, "the rules in force at each seq (%llu rule set%s "
