@@ -32,7 +32,7 @@ static const char *const hub_types[] = {"alert.status", "timer.fired", "audit.ac
                                         "rules.loaded", "people.loaded",
                                         /* panel work (panelwork.h) */
                                         "action.created", "action.updated", "case.heard",
-                                        "meeting.agenda"};
+                                        "meeting.agenda", "case.opened"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the

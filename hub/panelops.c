@@ -429,6 +429,7 @@ enum hub_err hub_op_agenda(struct hub_ctx *h, struct hub_req *q)
 
 struct case_update_fill {
     const char *panel, *key, *status, *outcome, *risk, *by, *gateway;
+    int on_time; /* a review: -1 not said, 0 late, 1 on time */
 };
 
 static void fill_case_update(void *vctx, msgpack_packer *pk)
@@ -447,12 +448,19 @@ static void fill_case_update(void *vctx, msgpack_packer *pk)
             hub_pack_str(pk, opt[i][0]);
             hub_pack_str(pk, opt[i][1]);
         }
+    if (f->on_time >= 0) {
+        hub_pack_str(pk, "on_time");
+        if (f->on_time)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
 }
 
 static uint32_t count_set(const struct case_update_fill *f)
 {
     return 3 + (f->outcome && f->outcome[0]) + (f->risk && f->risk[0]) + (f->by && f->by[0]) +
-           (f->gateway && f->gateway[0]);
+           (f->gateway && f->gateway[0]) + (f->on_time >= 0);
 }
 
 /* case.close / case.review / case.risk: a case.update written by the hub
@@ -499,7 +507,13 @@ static enum hub_err case_write(struct hub_ctx *h, struct hub_req *q, const char 
     if (!rc)
         rc = open_case_arg(h, hub_store_txn(hub_core_store(h->core)), panel, key, &c, e);
     if (!rc) {
-        struct case_update_fill f = {pp->name, key, status, outcome, risk, by, gateway_of(q)};
+        /* A review is on time when recorded by the London day it fell due. */
+        int on_time = -1;
+        if (!strcmp(status, "reviewed"))
+            on_time = !c.review_due_ms || hub_panelcfg_london_day(q->now_ms) <=
+                                              hub_panelcfg_london_day(c.review_due_ms);
+        struct case_update_fill f = {pp->name, key, status, outcome, risk, by, gateway_of(q),
+                                     on_time};
         rc = hub_panelwork_emit(hub_core_ingest(h->core), "case.update", "case", count_set(&f),
                                 fill_case_update, &f, q->now_ms, &seq, e);
     }
@@ -605,6 +619,7 @@ struct action_fill {
     const struct hub_action *a;
     const char *status; /* action.updated: done, not_done, retimed; NULL: action.created */
     int with_due;
+    int on_time; /* done: -1 not said, 0 late, 1 by its due time */
     const char *by, *gateway;
 };
 
@@ -637,6 +652,13 @@ static void fill_action(void *vctx, msgpack_packer *pk)
             hub_pack_str(pk, "reason");
             hub_pack_str(pk, a->reason);
         }
+        if (f->on_time >= 0) {
+            hub_pack_str(pk, "on_time");
+            if (f->on_time)
+                msgpack_pack_true(pk);
+            else
+                msgpack_pack_false(pk);
+        }
     }
     if (f->with_due) {
         hub_pack_str(pk, "due_at");
@@ -657,7 +679,7 @@ static uint32_t action_fields(const struct action_fill *f)
     uint32_t n = 3 + (f->with_due ? 1 : 0) + (f->by && f->by[0]) + (f->gateway != NULL);
     if (!f->status)
         return n + 3 + (f->a->alert ? 1 : 0);
-    return n + 1 + (f->a->reason[0] ? 1 : 0);
+    return n + 1 + (f->a->reason[0] ? 1 : 0) + (f->on_time >= 0);
 }
 
 /* action.create: {panel, key, what, owner, due_days | due_working_days |
@@ -709,7 +731,7 @@ enum hub_err hub_op_action_create(struct hub_ctx *h, struct hub_req *q)
         snprintf(a.what, sizeof a.what, "%.*s", (int)wl, what);
         snprintf(a.owner, sizeof a.owner, "%.*s", (int)ol, owner);
         a.alert = alert;
-        struct action_fill f = {&a, NULL, 1, by, gateway_of(q)};
+        struct action_fill f = {&a, NULL, 1, -1, by, gateway_of(q)};
         rc = hub_panelwork_emit(hub_core_ingest(h->core), "action.created", "action",
                                 action_fields(&f), fill_action, &f, q->now_ms, &seq, e);
     }
@@ -787,7 +809,8 @@ enum hub_err hub_op_action_update(struct hub_ctx *h, struct hub_req *q)
             a.due_ms = due;
         char status[16];
         snprintf(status, sizeof status, "%.*s", (int)stl, st);
-        struct action_fill f = {&a, status, is_re, by, gateway_of(q)};
+        struct action_fill f = {&a, status, is_re, is_done ? q->now_ms <= a.due_ms : -1, by,
+                                gateway_of(q)};
         rc = hub_panelwork_emit(hub_core_ingest(h->core), "action.updated", "action-update",
                                 action_fields(&f), fill_action, &f, q->now_ms, &seq, e);
     }

@@ -349,12 +349,68 @@ enum hub_err hub_panelwork_apply(struct hub_ingest *g, const struct hub_event_in
     return CSPH_ERR_OK;
 }
 
+struct opened_fill {
+    const struct hub_case *c;
+    const char *by, *gateway;
+};
+
+static void fill_opened(void *vctx, msgpack_packer *pk)
+{
+    struct opened_fill *f = vctx;
+    hub_pack_str(pk, "panel");
+    hub_pack_str(pk, f->c->panel);
+    hub_pack_str(pk, "subject");
+    hub_pack_str(pk, f->c->key);
+    hub_pack_str(pk, "alert");
+    msgpack_pack_uint64(pk, f->c->alert);
+    hub_pack_str(pk, "risk");
+    hub_pack_str(pk, hub_priority_name((enum hub_priority)f->c->risk));
+    if (f->by) {
+        hub_pack_str(pk, "by");
+        hub_pack_str(pk, f->by);
+    }
+    if (f->gateway) {
+        hub_pack_str(pk, "gateway");
+        hub_pack_str(pk, f->gateway);
+    }
+}
+
+enum hub_err hub_panelwork_decided(struct hub_ingest *g, uint64_t id, uint64_t seq,
+                                   const char *by, const char *gateway, int64_t now_ms,
+                                   struct hub_error *err)
+{
+    struct hub_alert_brief b;
+    struct hub_error why;
+    enum hub_err rc = CSPH_ERR_OK;
+    if (hub_queues_alert_brief(g->queues, hub_store_txn(g->store), id, &b, &why))
+        return CSPH_ERR_OK;
+    if (b.panel_index >= 0 && b.nkey > 0 && b.key_tags[0] == 's') {
+        struct hub_case c;
+        int found;
+        rc = hub_cases_get(g->store, hub_store_txn(g->store), g->cfg->panels[b.panel_index].name,
+                           b.key_values[0], strlen(b.key_values[0]), &c, &found, err);
+        if (!rc && found && c.open && c.opened_seq == seq) {
+            struct opened_fill f = {&c, by, gateway};
+            uint64_t s2;
+            rc = hub_panelwork_emit(g, "case.opened", "case-opened",
+                                    4 + (by ? 1 : 0) + (gateway ? 1 : 0), fill_opened, &f, now_ms,
+                                    &s2, err);
+        }
+    }
+    hub_alert_brief_free(&b);
+    return rc;
+}
+
 enum hub_err hub_panelwork_check_event(const struct hub_config *cfg,
                                        const struct hub_event_info *info,
                                        const msgpack_object *obj, struct hub_error *err)
 {
     if (!is_type(info, "case.update"))
         return CSPH_ERR_OK;
+    if (hub_mp_get(obj, "on_time"))
+        return hub_error_set(err, CSPH_ERR_BAD_EVENT, "on_time",
+                             "on_time is written by the hub on the reviews it records "
+                             "(op case.review), not sent");
     const msgpack_object *out = str_field(obj, "outcome"), *p = str_field(obj, "panel");
     if (!out)
         return CSPH_ERR_OK;

@@ -48,6 +48,14 @@ enum hub_err hub_panelwork_check_event(const struct hub_config *cfg,
                                        const struct hub_event_info *info,
                                        const msgpack_object *obj, struct hub_error *err);
 
+/* After a decision (alert.status seq on alert id) is written: when it
+ * opened a case, record that as a case.opened event (by and gateway as
+ * the decision's; NULL: none), what reports count as a cohort's entries.
+ * Only events: replaying the log rebuilds the case from the alert.status. */
+enum hub_err hub_panelwork_decided(struct hub_ingest *g, uint64_t id, uint64_t seq,
+                                   const char *by, const char *gateway, int64_t now_ms,
+                                   struct hub_error *err);
+
 /* The earliest action or review timer in the committed indexes (own read
  * transaction): 1 and *due_ms, or 0. */
 int hub_panelwork_next_due(struct hub_store *s, int64_t *due_ms);

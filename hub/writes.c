@@ -178,6 +178,10 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
                                      by[0] ? by : NULL,
                                      q->who && q->who->gateway[0] ? q->who->gateway : NULL,
                                      q->now_ms, &seq, e);
+    if (!rc && !repeat) /* hook: a decision that opens a case says so (panelwork.h) */
+        rc = hub_panelwork_decided(hub_core_ingest(h->core), id, seq, by[0] ? by : NULL,
+                                   q->who && q->who->gateway[0] ? q->who->gateway : NULL,
+                                   q->now_ms, e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {

@@ -197,6 +197,10 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
     ok(&r);
     r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
     ok(&r);
+    assert_int_equal(count_events(f, "case.opened"), 1);
+    r = call(f, "{\"op\":\"replay\",\"types\":[\"case.opened\"]}");
+    assert_string_equal(tu_str(&r, "events.0.event.subject"), "V-1");
+    assert_string_equal(tu_str(&r, "events.0.event.risk"), "high");
     r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "cases.0.key"), "V-1");
@@ -210,6 +214,7 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
     r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"all\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "cases.0.alert"), 1);
+    assert_int_equal(count_events(f, "case.opened"), 1);
 
     /* Bad outcomes, over the wire and through the op: refused, nothing changed. */
     r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
@@ -223,6 +228,11 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
                 "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"open\","
                 "\"outcome\":\"risk-reduced\"}}");
     refused(&r, "bad_event", "outcome");
+    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-3\",\"type\":\"case.update\","
+                "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
+                "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"reviewed\","
+                "\"on_time\":true}}");
+    refused(&r, "bad_event", "on_time");
     r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\",\"outcome\":\"gone\"}");
     refused(&r, "bad_request", "outcome");
     r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-404\","
@@ -269,6 +279,7 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
     r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     assert_string_equal(tu_str(&r, "case.status"), "open");
     assert_null(tu_get(&r, "case.outcome"));
+    assert_int_equal(count_events(f, "case.opened"), 2);
 }
 
 static void test_action_lifecycle_and_escalation_across_restart(void **state)
@@ -365,6 +376,30 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     r = call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_string_equal(tu_str(&r, "actions.0.status"), "done");
     assert_int_equal(tu_bool(&r, "actions.0.on_time"), 0);
+    r = call(f, "{\"op\":\"replay\",\"types\":[\"action.updated\"]}");
+    assert_int_equal(tu_bool(&r, "events.0.event.on_time"), 1); /* action 2 */
+    assert_int_equal(tu_bool(&r, "events.2.event.on_time"), 0); /* action 1, late */
+
+    /* The report counts them: 2 done in June, 1 of them on time. */
+    r = call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
+    ok(&r);
+    const msgpack_object *ind = tu_get(&r, "indicators");
+    int seen = 0;
+    for (uint32_t i = 0; i < ind->via.array.size; i++) {
+        const msgpack_object *it = &ind->via.array.ptr[i];
+        const char *name = tu_str(it, "name");
+        if (!strcmp(name, "actions.done")) {
+            assert_int_equal(tu_int(it, "total"), 2);
+            seen++;
+        } else if (!strcmp(name, "actions.done-on-time")) {
+            assert_int_equal(tu_int(it, "total"), 1);
+            seen++;
+        } else if (!strcmp(name, "cases.opened")) {
+            assert_int_equal(tu_int(it, "total"), 1);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 3);
 }
 
 static uint32_t review_timers(struct fixture *f)
