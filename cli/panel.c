@@ -198,6 +198,11 @@ int cli_cmd_case(struct cli *c, int argc, char **argv)
     json_object_set_new(req, "panel", json_string(argv[optind]));
     if (subs[i].nargs == 2)
         json_object_set_new(req, "key", json_string(argv[optind + 1]));
+    /* The list's title, before the request (and its reference) goes. */
+    json_t *st = json_object_get(req, "status");
+    char title[160];
+    snprintf(title, sizeof title, "%s cases on %s", st ? json_string_value(st) : "open",
+             argv[optind]);
     if ((rc = send(c, req, &reply)))
         return rc;
     if (i >= 2)
@@ -205,7 +210,7 @@ int cli_cmd_case(struct cli *c, int argc, char **argv)
     if (c->json) {
         cli_print_reply_json(reply);
     } else if (i == 0) {
-        print_cases(argv[optind], json_object_get(reply, "cases"));
+        print_cases(title, json_object_get(reply, "cases"));
     } else {
         printf("case ");
         print_case_line(json_object_get(reply, "case"));
