@@ -21,6 +21,13 @@
 #define LIST_MAX 1000
 #define DUE_DAYS_MAX 3650
 
+/* The panel-work ops are the last rows of CSPH_OP_MAP (wire.h), cases to
+ * agenda.issue. */
+int hub_panelops_delegable(enum hub_op op)
+{
+    return op >= CSPH_OP_CASES && op <= CSPH_OP_AGENDA_ISSUE;
+}
+
 /* ---- arguments ---------------------------------------------------------- */
 
 /* The indexes as the request should see them: inside the batch (an

@@ -16,6 +16,10 @@
 
 #include "ops.h"
 
+/* 1 for the ops above: all scoped to a panel, so a gateway (the console)
+ * may make them for a person (PROTOCOL.md 8.1). */
+int hub_panelops_delegable(enum hub_op op);
+
 enum hub_err hub_op_cases(struct hub_ctx *h, struct hub_req *q);
 enum hub_err hub_op_case(struct hub_ctx *h, struct hub_req *q);
 enum hub_err hub_op_actions(struct hub_ctx *h, struct hub_req *q);

@@ -24,7 +24,7 @@ struct fx {
     char data[600], config[600], ids[600], keys[600];
     struct tu_hub hub;
     char hub_pub[41];
-    struct tu_client police, idva, marac, channel, auditor;
+    struct tu_client police, idva, marac, channel, auditor, console;
 };
 
 static const char *IDS =
@@ -34,7 +34,10 @@ static const char *IDS =
     "  - {name: idva, role: agency, key_file: keys/idva.pub, types: [da.incident]}\n"
     "  - {name: marac-coord, role: panel, key_file: keys/marac.pub, panels: [marac, sgv]}\n"
     "  - {name: channel-coord, role: panel, key_file: keys/channel.pub, panels: [channel]}\n"
-    "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n";
+    "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
+    "  - {name: console, role: gateway, key_file: keys/console.pub, panels: [marac]}\n"
+    "people:\n"
+    "  - {name: ann, role: panel, panels: [marac, channel]}\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -71,7 +74,7 @@ static int setup(void **state)
     snprintf(f->config, sizeof f->config, "%s/hub.yaml", f->dir);
     mkdir(f->keys, 0700);
     char err[256], pub[41];
-    const char *names[] = {"hub", "police", "idva", "marac", "channel", "auditor"};
+    const char *names[] = {"hub", "police", "idva", "marac", "channel", "auditor", "console"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (csph_keygen(f->keys, names[i], i ? pub : f->hub_pub, err, sizeof err))
             fail_msg("keygen: %s", err);
@@ -99,6 +102,7 @@ static int setup(void **state)
     connect_as(f, &f->marac, "marac");
     connect_as(f, &f->channel, "channel");
     connect_as(f, &f->auditor, "auditor");
+    connect_as(f, &f->console, "console");
     /* The hub answers over CURVE once it is up: ping until it does, on a
      * client of its own (late replies to earlier pings go with it). */
     struct tu_client probe;
@@ -125,6 +129,7 @@ static int teardown(void **state)
     tu_client_close(&f->marac);
     tu_client_close(&f->channel);
     tu_client_close(&f->auditor);
+    tu_client_close(&f->console);
     if (f->hub.pid > 0)
         assert_int_equal(tu_hub_stop(&f->hub), 0);
     tu_rmrf(f->dir);
@@ -253,11 +258,23 @@ static void test_who_sees_what(void **state)
     if (cases_by_marac < 1)
         fail_msg("no audit.access for marac-coord's cases: %s", tu_dump(&r));
     assert_int_equal(actions_by_police, 0); /* an agency's own actions: not a person read */
+    /* The console acts for a person, within its own panels (PROTOCOL.md 8.1). */
+    r = tu_call(&f->console, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\",\"as\":\"ann\"}");
+    ok(&r);
+    assert_int_equal(tu_get(&r, "actions")->via.array.size, 2);
+    r = tu_call(&f->console, "{\"op\":\"cases\",\"panel\":\"channel\",\"as\":\"ann\"}");
+    refused(&r, "forbidden", "panel");
+    r = tu_call(&f->console, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\","
+                             "\"status\":\"done\",\"as\":\"ann\"}");
+    ok(&r);
     /* The events name who did it: the identity, set by the hub. */
     r = tu_call(&f->auditor, "{\"op\":\"replay\",\"types\":[\"action.created\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 3);
     assert_string_equal(tu_str(&r, "events.0.event.by"), "marac-coord");
     assert_string_equal(tu_str(&r, "events.2.event.by"), "channel-coord");
+    r = tu_call(&f->auditor, "{\"op\":\"replay\",\"types\":[\"action.updated\"]}");
+    assert_string_equal(tu_str(&r, "events.0.event.by"), "ann");
+    assert_string_equal(tu_str(&r, "events.0.event.gateway"), "console");
 }
 
 int main(void)
