@@ -277,7 +277,7 @@ static int panel_name_ok(const char *s)
 enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err)
 {
     static const char *const keys[] = {"title", "restricted", "outcomes", "reviews", "meetings",
-                                       "lookback", NULL};
+                                       "lookback", "risk_scores", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, c->panels_file, err);
     if (rc)

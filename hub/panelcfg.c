@@ -168,6 +168,64 @@ static enum hub_err parse_lookback(struct hub_yaml *y, yaml_node_t *n, struct hu
     return CSPH_ERR_OK;
 }
 
+static enum hub_err parse_risk_scores(struct hub_yaml *y, yaml_node_t *n,
+                                      struct hub_panel_work *w, struct hub_error *err)
+{
+    static const char *const levels[] = {"medium", "high", NULL};
+    enum hub_err rc;
+    size_t len = hub_yaml_map_len(n);
+    if (n->type != YAML_MAPPING_NODE || len == 0)
+        return hub_yaml_fail(y, n, err, "risk_scores: expected {TOOL: {medium: N, high: N}}, "
+                                        "such as {dash: {medium: 10, high: 14}}");
+    if (len > CSPH_RISK_TOOLS_MAX)
+        return hub_yaml_fail(y, n, err, "risk_scores: at most %d tools", CSPH_RISK_TOOLS_MAX);
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *k, *v;
+        hub_yaml_map_pair(y, n, i, &k, &v);
+        const char *tool = hub_yaml_scalar(k);
+        if (!tool || !outcome_name_ok(tool))
+            return hub_yaml_fail(y, k, err, "risk_scores: '%s' is not a tool's name (as in "
+                                            "risk.assessment's tool)", tool ? tool : "?");
+        if (v->type != YAML_MAPPING_NODE)
+            return hub_yaml_fail(y, v, err, "risk_scores.%s: expected {medium: N, high: N}", tool);
+        if ((rc = hub_yaml_only_keys(y, v, levels, "risk_scores (levels)", err)))
+            return rc;
+        snprintf(w->risk_scores[i].tool, sizeof w->risk_scores[i].tool, "%s", tool);
+        int64_t t[2] = {-1, -1};
+        for (int l = 0; l < 2; l++) {
+            yaml_node_t *x = hub_yaml_get(y, v, levels[l]);
+            char what[80];
+            snprintf(what, sizeof what, "risk_scores.%s.%s", tool, levels[l]);
+            if (x && (rc = hub_yaml_int(y, x, what, 0, 1000, &t[l], err)))
+                return rc;
+        }
+        if (t[0] < 0 && t[1] < 0)
+            return hub_yaml_fail(y, v, err, "risk_scores.%s: give medium, high or both", tool);
+        if (t[0] >= 0 && t[1] >= 0 && t[1] <= t[0])
+            return hub_yaml_fail(y, v, err, "risk_scores.%s: high (%lld) must be above medium "
+                                            "(%lld)", tool, (long long)t[1], (long long)t[0]);
+        w->risk_scores[i].medium = (int)t[0];
+        w->risk_scores[i].high = (int)t[1];
+        w->nrisk_scores++;
+    }
+    return CSPH_ERR_OK;
+}
+
+int hub_panelcfg_risk_of_score(const struct hub_panel_work *w, const char *tool, size_t len,
+                               int64_t score)
+{
+    for (int i = 0; i < w->nrisk_scores; i++) {
+        if (strlen(w->risk_scores[i].tool) != len || memcmp(w->risk_scores[i].tool, tool, len))
+            continue;
+        if (w->risk_scores[i].high >= 0 && score >= w->risk_scores[i].high)
+            return 2;
+        if (w->risk_scores[i].medium >= 0 && score >= w->risk_scores[i].medium)
+            return 1;
+        return 0;
+    }
+    return -1;
+}
+
 enum hub_err hub_panelcfg_parse(struct hub_yaml *y, yaml_node_t *v, struct hub_panel_work *w,
                                 struct hub_error *err)
 {
@@ -181,6 +239,8 @@ enum hub_err hub_panelcfg_parse(struct hub_yaml *y, yaml_node_t *v, struct hub_p
     if ((n = hub_yaml_get(y, v, "meetings")) && (rc = parse_meetings(y, n, w, err)))
         return rc;
     if ((n = hub_yaml_get(y, v, "lookback")) && (rc = parse_lookback(y, n, w, err)))
+        return rc;
+    if ((n = hub_yaml_get(y, v, "risk_scores")) && (rc = parse_risk_scores(y, n, w, err)))
         return rc;
     return CSPH_ERR_OK;
 }

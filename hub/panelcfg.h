@@ -11,6 +11,7 @@
  *     meetings: {weekly: wednesday}            # or {monthly: {nth: 3, weekday: thursday}}
  *                                              # or adhoc
  *     lookback: {types: [violence.incident], days: 28}
+ *     risk_scores: {dash: {medium: 10, high: 14}}  # a score's level
  *
  * Every mistake is refused with "file:line: what is wrong". */
 #ifndef CSPH_PANELCFG_H
@@ -26,6 +27,7 @@ struct hub_yaml;
 #define CSPH_OUTCOMES_MAX 16
 #define CSPH_OUTCOME_LEN 32
 #define CSPH_LOOKBACK_TYPES_MAX 8
+#define CSPH_RISK_TOOLS_MAX 4
 
 enum hub_meeting_kind {
     CSPH_MEETING_NONE,    /* no calendar: no agenda is drawn for a date */
@@ -48,6 +50,13 @@ struct hub_panel_work {
     char lookback_types[CSPH_LOOKBACK_TYPES_MAX][65];
     int nlookback;
     int lookback_days;
+    /* Risk-assessment scores that set a case's level (risk.assessment
+     * events): per tool, the lowest score of medium and of high (-1: none). */
+    struct {
+        char tool[33];
+        int medium, high;
+    } risk_scores[CSPH_RISK_TOOLS_MAX];
+    int nrisk_scores;
 };
 
 /* Read a panel's work settings from its map v (the keys outcomes,
@@ -60,6 +69,12 @@ enum hub_err hub_panelcfg_parse(struct hub_yaml *y, yaml_node_t *v, struct hub_p
  * action) into out (at most max names of 1-64 characters), *n how many. */
 enum hub_err hub_panelcfg_agencies(struct hub_yaml *y, yaml_node_t *n, char (*out)[65], size_t max,
                                    size_t *count, struct hub_error *err);
+
+/* The risk level (enum hub_priority) a score of tool gives on this panel:
+ * the highest whose threshold it reaches; standard below them; -1 when
+ * the panel does not configure the tool. */
+int hub_panelcfg_risk_of_score(const struct hub_panel_work *w, const char *tool, size_t len,
+                               int64_t score);
 
 /* 1 when name (len bytes) is one of w's outcomes. */
 int hub_panelcfg_outcome_ok(const struct hub_panel_work *w, const char *name, size_t len);

@@ -226,6 +226,37 @@ static enum hub_err case_update(struct hub_ingest *g, const msgpack_object *obj,
     return hub_cases_put(g->store, &c, old, err);
 }
 
+/* risk.assessment: the level the assessor set, or the one its score gives
+ * on the panel (panelcfg.h risk_scores), re-times the next review like a
+ * case.update with that risk. */
+static enum hub_err risk_assessment(struct hub_ingest *g, const msgpack_object *obj,
+                                    int64_t received_ms, struct hub_error *err)
+{
+    int pi = panel_of(g, obj);
+    const msgpack_object *subj = str_field(obj, "subject"), *risk = str_field(obj, "risk"),
+                         *tool = str_field(obj, "tool"), *score = hub_mp_get(obj, "score");
+    if (pi < 0 || !subj)
+        return CSPH_ERR_OK;
+    const struct hub_panel *p = &g->cfg->panels[pi];
+    int prio = risk ? hub_priority_parse(risk->via.str.ptr, risk->via.str.size)
+               : tool && score && score->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                   ? hub_panelcfg_risk_of_score(&p->work, tool->via.str.ptr, tool->via.str.size,
+                                                (int64_t)score->via.u64)
+                   : -1;
+    struct hub_case c;
+    int found;
+    enum hub_err rc = hub_cases_get(g->store, hub_store_txn(g->store), p->name, subj->via.str.ptr,
+                                    subj->via.str.size, &c, &found, err);
+    if (rc || !found || !c.open || prio < 0 || prio == c.risk)
+        return rc;
+    int64_t old = timer_of(&c);
+    c.risk = prio;
+    int64_t cad = cadence_ms(&p->work, c.risk);
+    if (!c.review_pending)
+        c.review_due_ms = cad ? received_ms + cad : 0;
+    return hub_cases_put(g->store, &c, old, err);
+}
+
 static enum hub_err case_heard(struct hub_ingest *g, const msgpack_object *obj,
                                struct hub_error *err)
 {
@@ -340,6 +371,8 @@ enum hub_err hub_panelwork_apply(struct hub_ingest *g, const struct hub_event_in
         return case_update(g, obj, seq, received_ms, err);
     if (is_type(info, "case.heard"))
         return case_heard(g, obj, err);
+    if (is_type(info, "risk.assessment"))
+        return risk_assessment(g, obj, received_ms, err);
     if (is_type(info, "action.created"))
         return action_created(g, obj, seq, received_ms, err);
     if (is_type(info, "action.updated"))
@@ -405,6 +438,19 @@ enum hub_err hub_panelwork_check_event(const struct hub_config *cfg,
                                        const struct hub_event_info *info,
                                        const msgpack_object *obj, struct hub_error *err)
 {
+    if (is_type(info, "risk.assessment") && !hub_mp_get(obj, "risk")) {
+        /* A score alone must be one the panel knows how to read. */
+        const msgpack_object *p = str_field(obj, "panel"), *tool = str_field(obj, "tool");
+        int pi = p ? hub_config_panel_find(cfg, p->via.str.ptr, p->via.str.size) : -1;
+        if (pi >= 0 && tool &&
+            hub_panelcfg_risk_of_score(&cfg->panels[pi].work, tool->via.str.ptr,
+                                       tool->via.str.size, 0) < 0)
+            return hub_error_set(err, CSPH_ERR_BAD_EVENT, "tool",
+                                 "panel %s has no risk_scores for '%.*s': send the level in "
+                                 "'risk', or configure the tool (docs/panels.md)",
+                                 cfg->panels[pi].name, (int)tool->via.str.size, tool->via.str.ptr);
+        return CSPH_ERR_OK;
+    }
     if (!is_type(info, "case.update"))
         return CSPH_ERR_OK;
     if (hub_mp_get(obj, "on_time"))

@@ -472,6 +472,18 @@ static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **st
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-14T09:00:00.000Z");
+    /* A risk assessment's score sets the level: DASH 11 is medium on MARAC. */
+    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-1\",\"type\":\"risk.assessment\","
+                "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
+                "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"dash\",\"score\":11}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    assert_string_equal(tu_str(&r, "case.risk"), "medium");
+    assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-28T09:00:00.000Z");
+    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-2\",\"type\":\"risk.assessment\","
+                "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
+                "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"safety-net\",\"score\":30}}");
+    refused(&r, "bad_event", "tool");
     /* Closing the case stops the cadence. */
     r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-3\","
                 "\"outcome\":\"moved-away\"}");

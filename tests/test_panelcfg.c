@@ -53,6 +53,13 @@ static void test_shipped_panels(void **state)
     assert_int_equal(cfg.panels[marac].work.review_days[2], 14);
     assert_true(hub_panelcfg_outcome_ok(&cfg.panels[marac].work, "risk-reduced", 12));
     assert_false(hub_panelcfg_outcome_ok(&cfg.panels[marac].work, "risk", 4));
+    /* DASH on MARAC: 14 or more ticks high, 10 or more medium */
+    const struct hub_panel_work *mw = &cfg.panels[marac].work;
+    assert_int_equal(hub_panelcfg_risk_of_score(mw, "dash", 4, 16), 2);
+    assert_int_equal(hub_panelcfg_risk_of_score(mw, "dash", 4, 14), 2);
+    assert_int_equal(hub_panelcfg_risk_of_score(mw, "dash", 4, 13), 1);
+    assert_int_equal(hub_panelcfg_risk_of_score(mw, "dash", 4, 3), 0);
+    assert_int_equal(hub_panelcfg_risk_of_score(mw, "safety-net", 10, 3), -1);
 }
 
 static void test_mistakes_named_with_file_and_line(void **state)
@@ -74,6 +81,10 @@ static void test_mistakes_named_with_file_and_line(void **state)
         {"panels:\n  a:\n    lookback: {types: [violence.incident]}\n", "both types and days"},
         {"panels:\n  a:\n    lookback: {types: [violence.incident], days: 1000}\n", "lookback.days"},
         {"panels:\n  a:\n    meeting: adhoc\n", "meeting"},
+        {"panels:\n  a:\n    risk_scores: {dash: {medium: 14, high: 10}}\n",
+         ":3: risk_scores.dash: high (10) must be above medium (14)"},
+        {"panels:\n  a:\n    risk_scores: {dash: {severe: 20}}\n", "severe"},
+        {"panels:\n  a:\n    risk_scores: {dash: {}}\n", "give medium, high or both"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct hub_config cfg;

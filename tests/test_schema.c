@@ -24,7 +24,7 @@ static const char *const panels[] = {"marac", "community-marac", "asb-case-revie
 static const char *const all_types[] = {
     "asb.report",      "call",    "da.incident", "arrest",      "violence.incident",
     "hate.incident",   "missing.episode", "concern", "referral", "case.update",
-    "case.review.request",
+    "case.review.request", "risk.assessment",
 };
 
 /* ---- building events ------------------------------------------------- */
@@ -183,6 +183,11 @@ static void ev_valid_fields(struct ev *e, const char *type)
     } else if (!strcmp(type, "case.review.request")) {
         kv_str(e, "applicant", "P-55");
         kv_str(e, "summary", "Four reports in six months with no action taken.");
+    } else if (!strcmp(type, "risk.assessment")) {
+        kv_str(e, "subject", "P-3");
+        kv_str(e, "panel", "marac");
+        kv_str(e, "tool", "dash");
+        kv_int(e, "score", 15);
     } else {
         fail_msg("no valid event for %s", type);
     }
@@ -274,7 +279,7 @@ static void test_load_real_schemas(void **state)
 {
     const struct hub_schemas *s = *state;
     size_t n = sizeof all_types / sizeof *all_types;
-    /* The 11 types agencies publish, plus the 10 the hub writes itself
+    /* The 12 types agencies publish, plus the 10 the hub writes itself
      * (5 of them the panels' work after the alert: panelwork.h). */
     static const char *const hub_types[] = {"alert.status", "audit.access", "rules.loaded",
                                             "timer.fired", "people.loaded", "action.created",
