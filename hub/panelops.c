@@ -806,10 +806,8 @@ enum hub_err hub_op_action_update(struct hub_ctx *h, struct hub_req *q)
         rc = hub_error_set(e, CSPH_ERR_CONFLICT, "status",
                            "action %llu is %s already: it can no longer be updated",
                            (unsigned long long)id, hub_action_status_name(a.status));
-    if (!rc) {
-        struct hub_case c;
-        rc = open_case_arg(h, hub_store_txn(hub_core_store(h->core)), panel, a.key, &c, e);
-    }
+    /* An action outlives its case's closure: the owner may still report it
+     * done (or not), and until then it escalates like any other. */
     if (!rc) {
         snprintf(a.reason, sizeof a.reason, "%.*s", (int)rl, reason ? reason : "");
         if (is_re)
