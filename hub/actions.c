@@ -105,18 +105,26 @@ struct dbs {
     int absent;
 };
 
-static enum hub_err open_dbs(struct hub_store *s, MDB_txn *txn, struct dbs *d,
+/* The five databases: to read (create 0: any of them missing is
+ * d->absent, nothing written yet) or to write (create 1, the batch's). */
+static enum hub_err open_dbs(struct hub_store *s, MDB_txn *txn, struct dbs *d, int create,
                              struct hub_error *err)
 {
-    enum hub_err rc;
-    int a1, a2, a3, a4, a5;
-    if ((rc = hub_pw_dbi(s, txn, ACTIONS_DB, 0, &d->main, &a1, err)) ||
-        (rc = hub_pw_dbi(s, txn, DUE_DB, 0, &d->due, &a2, err)) ||
-        (rc = hub_pw_dbi(s, txn, OWNER_DB, MDB_DUPSORT, &d->owner, &a3, err)) ||
-        (rc = hub_pw_dbi(s, txn, OPEN_DB, MDB_DUPSORT, &d->open, &a4, err)) ||
-        (rc = hub_pw_dbi(s, txn, CASE_DB, MDB_DUPSORT, &d->cases, &a5, err)))
-        return rc;
-    d->absent = a1 || a2 || a3 || a4 || a5;
+    static const char *const names[] = {ACTIONS_DB, DUE_DB, OWNER_DB, OPEN_DB, CASE_DB};
+    static const unsigned flags[] = {0, 0, MDB_DUPSORT, MDB_DUPSORT, MDB_DUPSORT};
+    MDB_dbi *out[] = {&d->main, &d->due, &d->owner, &d->open, &d->cases};
+    d->absent = 0;
+    for (int i = 0; i < 5; i++) {
+        int absent = 0;
+        enum hub_err rc = create ? hub_pw_dbi_create(s, names[i], flags[i], out[i], err)
+                                 : hub_pw_dbi(s, txn, names[i], flags[i], out[i], &absent, err);
+        if (rc)
+            return rc;
+        if (absent) {
+            d->absent = 1;
+            return CSPH_ERR_OK;
+        }
+    }
     return CSPH_ERR_OK;
 }
 
@@ -125,14 +133,14 @@ enum hub_err hub_actions_next_id(struct hub_store *s, uint64_t *id, struct hub_e
     struct dbs d;
     MDB_cursor *cur;
     MDB_txn *txn = hub_store_txn(s);
-    enum hub_err rc = open_dbs(s, txn, &d, err);
-    if (rc)
+    *id = 1;
+    enum hub_err rc = open_dbs(s, txn, &d, 0, err);
+    if (rc || d.absent)
         return rc;
     int mrc = mdb_cursor_open(txn, d.main, &cur);
     if (mrc)
         return hub_pw_fail(err, mrc, "reading the actions");
     MDB_val k, v;
-    *id = 1;
     if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
         *id = hub_get_be64(k.mv_data) + 1;
     mdb_cursor_close(cur);
@@ -144,7 +152,7 @@ enum hub_err hub_actions_get(struct hub_store *s, MDB_txn *txn, uint64_t id,
 {
     struct dbs d;
     *found = 0;
-    enum hub_err rc = open_dbs(s, txn, &d, err);
+    enum hub_err rc = open_dbs(s, txn, &d, 0, err);
     if (rc || d.absent)
         return rc;
     unsigned char kb[8];
@@ -173,7 +181,7 @@ enum hub_err hub_actions_put(struct hub_store *s, const struct hub_action *a,
                              const struct hub_action *old, struct hub_error *err)
 {
     struct dbs d;
-    enum hub_err rc = open_dbs(s, hub_store_txn(s), &d, err);
+    enum hub_err rc = open_dbs(s, hub_store_txn(s), &d, 1, err);
     if (rc)
         return rc;
     unsigned char id[8], due[16], ck[CSPH_PW_CASEKEY_MAX];
@@ -217,7 +225,7 @@ enum hub_err hub_actions_each(struct hub_store *s, MDB_txn *txn, const char *own
                               struct hub_error *err)
 {
     struct dbs d;
-    enum hub_err rc = open_dbs(s, txn, &d, err);
+    enum hub_err rc = open_dbs(s, txn, &d, 0, err);
     if (rc || d.absent)
         return rc;
     unsigned char ck[CSPH_PW_CASEKEY_MAX];
@@ -285,7 +293,7 @@ enum hub_err hub_actions_take_due(struct hub_store *s, int64_t now_ms, uint64_t 
     MDB_txn *txn = hub_store_txn(s);
     *n = 0;
     enum hub_err rc = hub_pw_dbi(s, txn, DUE_DB, 0, &dbi, &absent, err);
-    if (rc)
+    if (rc || absent)
         return rc;
     int mrc = mdb_cursor_open(txn, dbi, &cur);
     if (mrc)

@@ -122,11 +122,8 @@ enum hub_err hub_cases_put(struct hub_store *s, const struct hub_case *c, int64_
                            struct hub_error *err)
 {
     MDB_dbi dbi, due;
-    int absent;
     enum hub_err rc;
-    MDB_txn *txn = hub_store_txn(s);
-    if ((rc = hub_pw_dbi(s, txn, CASES_DB, 0, &dbi, &absent, err)) ||
-        (rc = hub_pw_dbi(s, txn, CASES_DUE_DB, 0, &due, &absent, err)))
+    if ((rc = hub_pw_dbi_create(s, CASES_DB, 0, &dbi, err)))
         return rc;
     unsigned char kb[CSPH_PW_CASEKEY_MAX], db[16 + CSPH_PW_CASEKEY_MAX];
     size_t kl = hub_pw_case_key(kb, c->panel, c->key, strlen(c->key));
@@ -140,10 +137,15 @@ enum hub_err hub_cases_put(struct hub_store *s, const struct hub_case *c, int64_
     /* One pending timer per case: the one its record names, while it is
      * open, has a cadence and is not waiting for a review already. */
     int64_t want = c->open && !c->review_pending ? c->review_due_ms : 0;
+    /* The timers' database is made by the first timer, never empty: the
+     * journal records writes, not the creation of a database. */
+    int absent = 0;
     if (old_due_ms && old_due_ms != want &&
-        (rc = hub_pw_del(s, due, db, due_key(db, old_due_ms, c->panel, c->key), NULL, 0, err)))
+        !(rc = hub_pw_dbi(s, hub_store_txn(s), CASES_DUE_DB, 0, &due, &absent, err)) && !absent)
+        rc = hub_pw_del(s, due, db, due_key(db, old_due_ms, c->panel, c->key), NULL, 0, err);
+    if (rc)
         return rc;
-    if (want && want != old_due_ms)
+    if (want && want != old_due_ms && !(rc = hub_pw_dbi_create(s, CASES_DUE_DB, 0, &due, err)))
         rc = hub_pw_put(s, due, db, due_key(db, want, c->panel, c->key), "", 0, err);
     return rc;
 }
@@ -207,7 +209,7 @@ enum hub_err hub_cases_take_due(struct hub_store *s, int64_t now_ms, struct hub_
     MDB_txn *txn = hub_store_txn(s);
     *n = 0;
     enum hub_err rc = hub_pw_dbi(s, txn, CASES_DUE_DB, 0, &dbi, &absent, err);
-    if (rc)
+    if (rc || absent)
         return rc;
     int mrc = mdb_cursor_open(txn, dbi, &cur);
     if (mrc)

@@ -19,7 +19,7 @@ enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_s
                                       struct hub_error *err)
 {
     MDB_dbi dbi;
-    int absent, opened = 0;
+    int opened = 0;
     enum hub_err rc = CSPH_ERR_OK;
     for (size_t p = 0; p < cfg->npanels && rc == CSPH_ERR_OK; p++) {
         const struct hub_panel_work *w = &cfg->panels[p].work;
@@ -27,8 +27,7 @@ enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_s
             if (strlen(w->lookback_types[t]) != info->type_len ||
                 memcmp(w->lookback_types[t], info->type, info->type_len) != 0)
                 continue;
-            if (!opened && (rc = hub_pw_dbi(s, hub_store_txn(s), LOOKBACK_DB, 0, &dbi, &absent,
-                                            err)))
+            if (!opened && (rc = hub_pw_dbi_create(s, LOOKBACK_DB, 0, &dbi, err)))
                 return rc;
             opened = 1;
             unsigned char k[65 + 16];

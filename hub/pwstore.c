@@ -15,14 +15,22 @@ enum hub_err hub_pw_dbi(struct hub_store *s, MDB_txn *txn, const char *name, uns
                         MDB_dbi *dbi, int *absent, struct hub_error *err)
 {
     *absent = 0;
-    if (txn == hub_store_txn(s))
-        return hub_store_dbi(s, name, flags, dbi, err);
     int rc = mdb_dbi_open(txn, name, flags, dbi);
     if (rc == MDB_NOTFOUND) {
         *absent = 1;
         return CSPH_ERR_OK;
     }
-    return rc ? hub_pw_fail(err, rc, name) : CSPH_ERR_OK;
+    if (rc)
+        return hub_pw_fail(err, rc, name);
+    /* In the batch: the store's handle, named for the journal's recorder
+     * (it exists: nothing is created). */
+    return txn == hub_store_txn(s) ? hub_store_dbi(s, name, flags, dbi, err) : CSPH_ERR_OK;
+}
+
+enum hub_err hub_pw_dbi_create(struct hub_store *s, const char *name, unsigned flags,
+                               MDB_dbi *dbi, struct hub_error *err)
+{
+    return hub_store_dbi(s, name, flags, dbi, err);
 }
 
 enum hub_err hub_pw_read_begin(struct hub_store *s, MDB_txn **txn, struct hub_error *err)

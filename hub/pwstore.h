@@ -13,11 +13,15 @@
 #include "err.h"
 #include "store.h"
 
-/* Open database name (flags: MDB_DUPSORT...) in txn. In the batch's write
- * transaction it is created when missing; in a read transaction a database
- * never written is *absent = 1 (nothing to read), not an error. */
+/* Open database name (flags: MDB_DUPSORT...) in txn, to read (or to
+ * delete from): a database never written is *absent = 1 (nothing there),
+ * not an error, and is not created, so a batch that only read leaves
+ * data.mdb as its journal record would make it again. */
 enum hub_err hub_pw_dbi(struct hub_store *s, MDB_txn *txn, const char *name, unsigned flags,
                         MDB_dbi *dbi, int *absent, struct hub_error *err);
+/* The same to write, in the batch's transaction: created when missing. */
+enum hub_err hub_pw_dbi_create(struct hub_store *s, const char *name, unsigned flags,
+                               MDB_dbi *dbi, struct hub_error *err);
 /* A read transaction of the store's environment (end it with
  * hub_pw_read_end: committed, so handles it opened stay valid). */
 enum hub_err hub_pw_read_begin(struct hub_store *s, MDB_txn **txn, struct hub_error *err);

@@ -605,6 +605,9 @@ static void test_rederive_rebuilds_cases_actions_and_reviews(void **state)
     r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
                 "\"outcome\":\"referred-on\"}");
     ok(&r);
+    /* An action outlives its case's closure: still reported done. */
+    r = call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
+    ok(&r);
 
     struct hub_config cfg = f->cfg;
     snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s/fresh", f->dir);
