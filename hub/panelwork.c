@@ -613,6 +613,7 @@ enum hub_err hub_panelwork_fire_due(struct hub_ingest *g, int64_t now_ms, size_t
 /* ---- re-derivation: the indexes compared ----------------------------- */
 
 struct collect {
+    int indexed;        /* the store has a case or an action index */
     msgpack_sbuffer sb; /* every record packed, in key order */
     size_t n;
     size_t *offsets;
@@ -659,15 +660,19 @@ static void collect_free(struct collect *c)
     free(c->names);
 }
 
-static enum hub_err collect_all(struct hub_store *s, struct collect *c, struct hub_error *err)
+static enum hub_err collect_all(struct hub_store *s, MDB_txn *txn, struct collect *c,
+                                struct hub_error *err)
 {
-    MDB_txn *txn;
     memset(c, 0, sizeof *c);
     msgpack_sbuffer_init(&c->sb);
-    enum hub_err rc = hub_pw_read_begin(s, &txn, err);
-    if (rc)
-        return rc;
-    rc = hub_cases_each(s, txn, NULL, collect_case, c, err);
+    MDB_dbi probe;
+    int no_cases = 0, no_actions = 0;
+    enum hub_err rc = hub_pw_dbi(s, txn, "cases", 0, &probe, &no_cases, err);
+    if (!rc)
+        rc = hub_pw_dbi(s, txn, "actions", 0, &probe, &no_actions, err);
+    c->indexed = !no_cases || !no_actions;
+    if (!rc)
+        rc = hub_cases_each(s, txn, NULL, collect_case, c, err);
     /* Actions by id, 1 up: ids are gap-free. */
     for (uint64_t id = 1; rc == CSPH_ERR_OK; id++) {
         struct hub_action a;
@@ -682,22 +687,64 @@ static enum hub_err collect_all(struct hub_store *s, struct collect *c, struct h
         }
         hub_actions_pack(&c->sb, &a);
     }
-    hub_pw_read_end(txn);
     if (c->offsets)
         c->offsets[c->n] = c->sb.size;
     return rc;
 }
 
-long hub_panelwork_compare(struct hub_store *a, struct hub_store *b, FILE *out)
+struct hub_panelwork_snapshot {
+    struct collect c;
+};
+
+enum hub_err hub_panelwork_snapshot_take(struct hub_store *s, MDB_txn *txn,
+                                         struct hub_panelwork_snapshot **out,
+                                         struct hub_error *err)
 {
-    struct collect ca, cb;
+    struct hub_panelwork_snapshot *snap = calloc(1, sizeof *snap);
+    if (!snap)
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    enum hub_err rc = collect_all(s, txn, &snap->c, err);
+    if (rc) {
+        collect_free(&snap->c);
+        free(snap);
+        return rc;
+    }
+    *out = snap;
+    return CSPH_ERR_OK;
+}
+
+void hub_panelwork_snapshot_free(struct hub_panelwork_snapshot **snap)
+{
+    if (!snap || !*snap)
+        return;
+    collect_free(&(*snap)->c);
+    free(*snap);
+    *snap = NULL;
+}
+
+long hub_panelwork_compare(const struct hub_panelwork_snapshot *snap, struct hub_store *b,
+                           FILE *out)
+{
+    const struct collect ca = snap->c;
+    struct collect cb;
     struct hub_error err;
     long diff = 0;
-    if (collect_all(a, &ca, &err) || collect_all(b, &cb, &err)) {
+    MDB_txn *txn;
+    enum hub_err rc = hub_pw_read_begin(b, &txn, &err);
+    if (!rc) {
+        rc = collect_all(b, txn, &cb, &err);
+        hub_pw_read_end(txn);
+    }
+    if (rc) {
         fprintf(out, "cases and actions: cannot be read: %s\n", err.message);
-        collect_free(&ca);
-        collect_free(&cb);
         return -1;
+    }
+    if (!ca.indexed && cb.n) {
+        /* A log written before cases existed: the hub never kept them. */
+        fprintf(out, "cases and actions: the hub's log has no case index (written before "
+                     "cases existed): %zu re-derived, not compared\n", cb.n);
+        collect_free(&cb);
+        return 0;
     }
     size_t i = 0, j = 0;
     while (i < ca.n || j < cb.n) {
@@ -722,7 +769,6 @@ long hub_panelwork_compare(struct hub_store *a, struct hub_store *b, FILE *out)
     }
     fprintf(out, "cases and actions: %zu in the hub, %zu re-derived, %ld differ\n", ca.n, cb.n,
             diff);
-    collect_free(&ca);
     collect_free(&cb);
     return diff;
 }

@@ -23,6 +23,7 @@
 #ifndef CSPH_PANELWORK_H
 #define CSPH_PANELWORK_H
 
+#include <lmdb.h>
 #include <msgpack.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,10 +65,20 @@ int hub_panelwork_next_due(struct hub_store *s, int64_t *due_ms);
 enum hub_err hub_panelwork_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
                                     size_t *fired, struct hub_error *err);
 
-/* Compare the case and action indexes of two logs' stores (the hub's and
- * a re-derived one), writing each difference to out (at most 20 lines).
- * Returns how many records differ, or -1 when they cannot be read. */
-long hub_panelwork_compare(struct hub_store *a, struct hub_store *b, FILE *out);
+/* The case and action records of a store as of txn (a read transaction:
+ * re-derivation takes them in the snapshot it reads the hub's alerts in). */
+struct hub_panelwork_snapshot;
+enum hub_err hub_panelwork_snapshot_take(struct hub_store *s, MDB_txn *txn,
+                                         struct hub_panelwork_snapshot **out,
+                                         struct hub_error *err);
+void hub_panelwork_snapshot_free(struct hub_panelwork_snapshot **snap);
+/* Compare the hub's snapshot a with a re-derived store b (its own read
+ * transaction), writing each difference to out (at most 20 lines) and a
+ * summary line. Returns how many records differ, or -1 when b cannot be
+ * read. A hub whose log has no case index at all (written before cases
+ * existed) is not compared: the line says so and 0 is returned. */
+long hub_panelwork_compare(const struct hub_panelwork_snapshot *a, struct hub_store *b,
+                           FILE *out);
 
 /* A hub event of type with the fields packed by fill (nfields pairs), its
  * id from id_prefix and the next seq, ingested in the batch: *seq. */
