@@ -93,13 +93,15 @@ static int walk_case(void *ctx, const struct hub_case *c)
     return 0;
 }
 
+/* Opened after the previous meeting's day, up to this meeting's (one
+ * accepted on the morning of the meeting is on its agenda). */
 static int is_new(const struct walk *w, const struct hub_case *c)
 {
     int64_t opened = hub_panelcfg_london_day(c->opened_ms);
-    if (opened >= w->a->day)
+    if (opened > w->a->day)
         return 0;
     /* Without an earlier meeting, everything not heard yet is new. */
-    return w->prev < 0 ? c->heard_day == 0 : opened >= w->prev;
+    return w->prev < 0 ? c->heard_day == 0 : opened > w->prev;
 }
 
 static int review_due(const struct walk *w, const struct hub_case *c)
