@@ -299,6 +299,15 @@ int cli_cmd_meeting(struct cli *c, int argc, char **argv)
             printf("%s meeting of %s (previous: %s)%s\n", cli_str(a, "panel"),
                    cli_str(a, "meeting"), *prev ? prev : "none",
                    issue ? "; issued to the log" : "");
+            json_t *acc = json_object_get(a, "accepted");
+            printf("alerts accepted since the last meeting: %zu\n", json_array_size(acc));
+            for (size_t i = 0; i < json_array_size(acc); i++) {
+                json_t *e = json_array_get(acc, i);
+                char when[24];
+                stamp(cli_str(e, "accepted_at"), when, sizeof when);
+                printf("  alert %-6lld  %-10s  %s\n", (long long)cli_int(e, "alert", 0), when,
+                       cli_str(e, "key"));
+            }
             print_cases("new cases", json_object_get(a, "new_cases"));
             print_cases("reviews due", json_object_get(a, "reviews_due"));
             print_cases("12 months since last heard", json_object_get(a, "anniversaries"));

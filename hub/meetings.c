@@ -12,6 +12,7 @@
 #include "wire.h"
 
 #define LOOKBACK_DB "lookback"
+#define ACCEPTED_DB "accepted"
 #define YEAR_DAYS 365
 
 enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_store *s,
@@ -40,6 +41,22 @@ enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_s
         }
     }
     return rc;
+}
+
+enum hub_err hub_meetings_index_accepted(struct hub_store *s, const char *panel, uint64_t id,
+                                         int64_t received_ms, const char *key,
+                                         struct hub_error *err)
+{
+    MDB_dbi dbi;
+    enum hub_err rc = hub_pw_dbi_create(s, ACCEPTED_DB, 0, &dbi, err);
+    if (rc)
+        return rc;
+    unsigned char k[65 + 16];
+    size_t pl = strlen(panel);
+    memcpy(k, panel, pl);
+    k[pl] = 0;
+    hub_put_point(k + pl + 1, received_ms, id);
+    return hub_pw_put(s, dbi, k, pl + 17, key, strlen(key), err);
 }
 
 enum hub_err hub_meetings_day(const struct hub_config *cfg, int panel, const char *date,
@@ -172,6 +189,68 @@ static int64_t day_start(int64_t day)
     return csph_london_day_start(y, m, d);
 }
 
+/* The alerts accepted in [from_ms, to_ms): two passes, the count first. */
+static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_ms, int64_t to_ms,
+                                  msgpack_packer *pk, msgpack_sbuffer *sb, uint32_t *count,
+                                  int *truncated, struct hub_error *err)
+{
+    const struct hub_panel *p = &a->cfg->panels[a->panel];
+    MDB_dbi dbi;
+    int absent;
+    *count = 0;
+    enum hub_err rc = hub_pw_dbi(a->store, a->txn, ACCEPTED_DB, 0, &dbi, &absent, err);
+    if (rc)
+        return rc;
+    if (absent) {
+        msgpack_pack_array(pk, 0);
+        return CSPH_ERR_OK;
+    }
+    size_t pl = strlen(p->name);
+    unsigned char lo[65 + 16];
+    memcpy(lo, p->name, pl);
+    lo[pl] = 0;
+    hub_put_point(lo + pl + 1, from_ms, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        MDB_cursor *cur;
+        int mrc = mdb_cursor_open(a->txn, dbi, &cur);
+        if (mrc)
+            return hub_pw_fail(err, mrc, "reading the accepted alerts");
+        MDB_val k = {pl + 17, lo}, v;
+        uint32_t n = 0;
+        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != pl + 17 || memcmp(k.mv_data, lo, pl + 1) != 0)
+                break;
+            int64_t at;
+            uint64_t id;
+            hub_get_point((const unsigned char *)k.mv_data + pl + 1, &at, &id);
+            if (at >= to_ms)
+                break;
+            if (pass == 1) {
+                if (sb->size > a->room) {
+                    msgpack_pack_nil(pk);
+                    *truncated = 1;
+                } else {
+                    char when[32];
+                    msgpack_pack_map(pk, 3);
+                    hub_pack_str(pk, "alert");
+                    msgpack_pack_uint64(pk, id);
+                    hub_pack_str(pk, "key");
+                    hub_pack_strn(pk, v.mv_data, v.mv_size);
+                    hub_pack_str(pk, "accepted_at");
+                    hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
+                }
+            }
+            n++;
+        }
+        mdb_cursor_close(cur);
+        if (pass == 0)
+            msgpack_pack_array(pk, n);
+        *count = n;
+    }
+    return CSPH_ERR_OK;
+}
+
 static enum hub_err pack_lookback(const struct hub_agenda_req *a, msgpack_packer *pk,
                                   msgpack_sbuffer *sb, uint32_t *count, int *truncated,
                                   struct hub_error *err)
@@ -254,7 +333,7 @@ enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer 
                  ? hub_panelcfg_prev_meeting(&p->work, a->day)
                  : (w.last_heard ? w.last_heard : -1);
     char date[16];
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 10);
     hub_pack_str(pk, "panel");
     hub_pack_str(pk, p->name);
     hub_pack_str(pk, "meeting");
@@ -264,6 +343,13 @@ enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer 
         hub_pack_strn(pk, date, (size_t)hub_panelcfg_day_format(w.prev, date));
     else
         msgpack_pack_nil(pk);
+    /* Accepted after the previous meeting's day (a year back without one),
+     * up to the end of this meeting's. */
+    hub_pack_str(pk, "accepted");
+    if ((rc = pack_accepted(a, day_start(w.prev >= 0 ? w.prev + 1 : a->day - YEAR_DAYS),
+                            day_start(a->day + 1), pk, sb, &counts->accepted,
+                            &counts->truncated, err)))
+        goto out;
     hub_pack_str(pk, "new_cases");
     counts->new_cases = pack_cases(&w, is_new, pk, sb, a->room, &counts->truncated);
     hub_pack_str(pk, "reviews_due");

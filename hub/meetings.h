@@ -2,6 +2,8 @@
  * (docs/panels.md). The agenda of the meeting on London day `day` lists,
  * from the case and action indexes (cases.h, actions.h), never a scan of
  * the log:
+ *   accepted       alerts the panel accepted after the previous meeting's
+ *                  day, up to this meeting's (a repeat on an open case too)
  *   new_cases      cases opened (an alert or referral accepted) since the
  *                  panel's previous meeting, before this one
  *   reviews_due    open cases whose review is pending or falls due by then
@@ -14,8 +16,9 @@
  * The previous meeting is the calendar's; for a panel meeting ad hoc, the
  * last day any of its cases was heard.
  *
- * The lookback index (data.mdb, through the journal's recorder):
- *   lookback   panel \0 point(occurred_at, seq) -> type */
+ * The indexes kept here (data.mdb, through the journal's recorder):
+ *   lookback   panel \0 point(occurred_at, seq) -> type
+ *   accepted   panel \0 point(decided at, alert id) -> the alert key's first value */
 #ifndef CSPH_MEETINGS_H
 #define CSPH_MEETINGS_H
 
@@ -34,6 +37,12 @@ enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_s
                                       const struct hub_event_info *info, uint64_t seq,
                                       struct hub_error *err);
 
+/* Index alert id, accepted at received_ms on panel, keyed on key (in the
+ * batch). */
+enum hub_err hub_meetings_index_accepted(struct hub_store *s, const char *panel, uint64_t id,
+                                         int64_t received_ms, const char *key,
+                                         struct hub_error *err);
+
 struct hub_agenda_req {
     struct hub_store *store;
     MDB_txn *txn;            /* a read transaction, or the batch's */
@@ -46,12 +55,13 @@ struct hub_agenda_req {
 };
 
 struct hub_agenda_counts {
-    uint32_t new_cases, reviews_due, anniversaries, actions, lookback;
+    uint32_t accepted, new_cases, reviews_due, anniversaries, actions, lookback;
     int truncated;
 };
 
 /* Pack the agenda as one map into pk: {panel, meeting, previous?,
- * new_cases, reviews_due, anniversaries, actions, lookback, truncated}. */
+ * accepted, new_cases, reviews_due, anniversaries, actions, lookback,
+ * truncated}. pk must write to a msgpack_sbuffer (its size bounds it). */
 enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer *pk,
                                  struct hub_agenda_counts *counts, struct hub_error *err);
 

@@ -110,6 +110,10 @@ static enum hub_err open_case(struct hub_ingest *g, const msgpack_object *obj, u
     const struct hub_panel *p = &g->cfg->panels[b.panel_index];
     struct hub_case c;
     int found;
+    /* Every acceptance is on the next agenda, a case's first or not. */
+    if ((rc = hub_meetings_index_accepted(g->store, p->name, id, received_ms, b.key_values[0],
+                                          err)))
+        goto out;
     if ((rc = hub_cases_get(g->store, hub_store_txn(g->store), p->name, b.key_values[0],
                             strlen(b.key_values[0]), &c, &found, err)))
         goto out;

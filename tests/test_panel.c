@@ -526,6 +526,9 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     ok(&r);
     assert_string_equal(tu_str(&r, "agenda.meeting"), "2025-06-19");
     assert_string_equal(tu_str(&r, "agenda.previous"), "2025-05-15");
+    assert_int_equal(tu_get(&r, "agenda.accepted")->via.array.size, 1);
+    assert_int_equal(tu_int(&r, "agenda.accepted.0.alert"), alert);
+    assert_string_equal(tu_str(&r, "agenda.accepted.0.key"), "Y-1");
     assert_int_equal(tu_get(&r, "agenda.new_cases")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "agenda.new_cases.0.key"), "Y-1");
     assert_int_equal(tu_get(&r, "agenda.actions")->via.array.size, 1);
@@ -563,6 +566,7 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     /* The July meeting: Y-1 is no longer new; its action is still open. */
     r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2025-07-17\"}");
     assert_string_equal(tu_str(&r, "agenda.previous"), "2025-06-19");
+    assert_int_equal(tu_get(&r, "agenda.accepted")->via.array.size, 0);
     assert_int_equal(tu_get(&r, "agenda.new_cases")->via.array.size, 0);
     assert_int_equal(tu_get(&r, "agenda.actions")->via.array.size, 1);
     /* 19 June - 16 July: no youth violence then (10 June is before it) */

@@ -948,11 +948,22 @@ static enum MHD_Result page_agenda(struct web_console *w, struct MHD_Connection 
     const char *prev = json_string_value(json_object_get(a, "previous"));
     html_text(&h, prev ? prev : "none");
     html_raw(&h, "</p>");
+    json_t *acc = json_object_get(a, "accepted"), *x;
+    size_t i;
+    html_printf(&h, "<h2>Alerts accepted since the last meeting (%zu)</h2><ul>",
+                json_array_size(acc));
+    json_array_foreach(acc, i, x) {
+        json_int_t id = json_integer_value(json_object_get(x, "alert"));
+        html_printf(&h, "<li><a href=\"/alert/%lld\">Alert %lld</a>: ", (long long)id,
+                    (long long)id);
+        html_text(&h, json_string_value(json_object_get(x, "key")));
+        html_raw(&h, "</li>");
+    }
+    html_raw(&h, "</ul>");
     agenda_cases(&h, "New cases since the last meeting", json_object_get(a, "new_cases"));
     agenda_cases(&h, "Reviews due", json_object_get(a, "reviews_due"));
     agenda_cases(&h, "12 months since last heard", json_object_get(a, "anniversaries"));
-    json_t *acts = json_object_get(a, "actions"), *x;
-    size_t i;
+    json_t *acts = json_object_get(a, "actions");
     html_printf(&h, "<h2>Incomplete actions (%zu)</h2>", json_array_size(acts));
     if (json_array_size(acts)) {
         html_raw(&h, "<table><thead><tr><th>#</th><th>Case</th><th>What</th><th>Owner</th>"
