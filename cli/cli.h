@@ -154,5 +154,9 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv);
 int cli_cmd_report(struct cli *c, int argc, char **argv);
 int cli_cmd_erase(struct cli *c, int argc, char **argv);
 int cli_cmd_hold(struct cli *c, int argc, char **argv);
+/* A panel's work after the alert (panel.c). */
+int cli_cmd_case(struct cli *c, int argc, char **argv);
+int cli_cmd_action(struct cli *c, int argc, char **argv);
+int cli_cmd_meeting(struct cli *c, int argc, char **argv);
 
 #endif

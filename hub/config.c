@@ -179,7 +179,7 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
                                        "security", "log_level", "limits", "metrics", "indicators_file",
-                                       "areas_file", NULL};
+                                       "areas_file", "agencies", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc)
@@ -204,6 +204,10 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
                         sizeof c->identities_file, err)) ||
         (rc = read_path(&y, root, "server_key_file", c->server_key_file,
                         sizeof c->server_key_file, err)))
+        goto done;
+    yaml_node_t *ag = hub_yaml_get(&y, root, "agencies"); /* hook: panelcfg.h */
+    if (ag && (rc = hub_panelcfg_agencies(&y, ag, c->agencies, CSPH_AGENCIES_MAX, &c->nagencies,
+                                          err)))
         goto done;
     yaml_node_t *rf = hub_yaml_get(&y, root, "rules_file");
     if (rf && hub_yaml_scalar(rf) && !strcmp(hub_yaml_scalar(rf), "none"))
@@ -272,7 +276,8 @@ static int panel_name_ok(const char *s)
 
 enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err)
 {
-    static const char *const keys[] = {"title", "restricted", NULL};
+    static const char *const keys[] = {"title", "restricted", "outcomes", "reviews", "meetings",
+                                       "lookback", "risk_scores", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, c->panels_file, err);
     if (rc)
@@ -315,6 +320,8 @@ enum hub_err hub_config_load_panels(struct hub_config *c, struct hub_error *err)
         snprintf(p->title, sizeof p->title, "%s", title);
         yaml_node_t *r = hub_yaml_get(&y, v, "restricted");
         if (r && (rc = hub_yaml_bool(&y, r, "restricted", &p->restricted, err)))
+            goto done;
+        if ((rc = hub_panelcfg_parse(&y, v, &p->work, err))) /* hook: panelcfg.h */
             goto done;
         c->npanels++;
     }

@@ -13,9 +13,11 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "panelcfg.h"
 
 #define CSPH_MAX_ENDPOINTS 8
 #define CSPH_MAX_PANELS 64
+#define CSPH_AGENCIES_MAX 64
 /* The largest reply (PROTOCOL.md 1): a client may set its ZMQ_MAXMSGSIZE
  * to this. limits.reply_max_bytes may lower it, not raise it. */
 #define CSPH_REPLY_MAX (16u << 20)
@@ -29,6 +31,7 @@ struct hub_panel {
     char name[65];
     char title[128];
     int restricted; /* alerts show only that a case exists */
+    struct hub_panel_work work; /* cases, actions, reviews, meetings (panelcfg.h) */
 };
 
 struct hub_limits {
@@ -96,6 +99,10 @@ struct hub_config {
     struct hub_metrics_config metrics;
     struct hub_panel panels[CSPH_MAX_PANELS];
     size_t npanels;
+    /* Agencies that may own actions in security none (`agencies:`); in
+     * curve mode the identity file's agencies (panelwork.h). */
+    char agencies[CSPH_AGENCIES_MAX][65];
+    size_t nagencies;
 };
 
 /* Built-in defaults: data in ./data, tcp://127.0.0.1:7450, security none,

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "mpx.h"
+#include "panelwork.h"
 #include "ruleset.h"
 #include "timefmt.h"
 #include "views.h"
@@ -28,7 +29,10 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
                              struct hub_error *err);
 
 static const char *const hub_types[] = {"dp.erasure", "dp.hold", "alert.status", "timer.fired", "audit.access",
-                                        "rules.loaded", "people.loaded"};
+                                        "rules.loaded", "people.loaded",
+                                        /* panel work (panelwork.h) */
+                                        "action.created", "action.updated", "case.heard",
+                                        "meeting.agenda", "case.opened"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the
@@ -293,6 +297,9 @@ enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info 
         return rc;
     if ((rc = apply_effects(g, info, obj, *seq, err)))
         return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
+    /* hook: cases, actions and reviews follow the log (panelwork.h) */
+    if ((rc = hub_panelwork_apply(g, info, obj, *seq, received_ms, err)))
+        return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     return run_rules(g, info, obj, *seq, received_ms, err);
 }
 
@@ -317,6 +324,16 @@ static enum hub_err ingest_hub_event(struct hub_ingest *g, int64_t received_ms, 
     int dup;
     return hub_ingest_event(g, &info, &obj, g->hub_event.data, g->hub_event.size, received_ms,
                             seq, &dup, err);
+}
+
+/* hook: a hub event packed by another module (panelwork.h). */
+enum hub_err hub_ingest_own_event(struct hub_ingest *g, const void *bytes, size_t len,
+                                  int64_t now_ms, uint64_t *seq, struct hub_error *err)
+{
+    g->hub_event.size = 0;
+    if (msgpack_sbuffer_write(&g->hub_event, bytes, len))
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    return ingest_hub_event(g, now_ms, seq, err);
 }
 
 static void pack_head(msgpack_packer *pk, size_t nfields, const char *id, const char *type,

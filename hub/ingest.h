@@ -65,6 +65,12 @@ enum hub_err hub_ingest_alert_update(struct hub_ingest *g, uint64_t id,
 enum hub_err hub_ingest_fire_due(struct hub_ingest *g, int64_t now_ms, size_t max,
                                  size_t *fired, struct hub_error *err);
 
+/* A hub event another module packed (len bytes, a map with id, type,
+ * source "hub", occurred_at and its fields), validated and ingested in the
+ * batch like the hub's own: panelwork.h's events. *seq is its seq. */
+enum hub_err hub_ingest_own_event(struct hub_ingest *g, const void *bytes, size_t len,
+                                  int64_t now_ms, uint64_t *seq, struct hub_error *err);
+
 /* Record a read: an audit.access event (who, role, the gateway that acted
  * for them when not NULL, op, the query as text, how many records were
  * returned). A query over CSPH_AUDIT_QUERY_MAX bytes

@@ -2,6 +2,7 @@
 
 #include "erase.h"
 #include "hold.h"
+#include "panelops.h"
 #include "reads.h"
 #include "writes.h"
 
@@ -49,6 +50,26 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
      * request is itself an event in the log. */
     [CSPH_OP_ERASE] = {CSPH_OP_ERASE, CSPH_OPK_WRITE, DPO, 0, hub_op_erase},
     [CSPH_OP_HOLD] = {CSPH_OP_HOLD, CSPH_OPK_WRITE, DPO, 0, hub_op_hold},
+    /* Panel work (panelops.h): reads for the panel's members and the
+     * auditor, audited like the alert views; an agency reads its own
+     * actions; writes by the panel's members. */
+    [CSPH_OP_CASES] = {CSPH_OP_CASES, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                       hub_op_cases},
+    [CSPH_OP_CASE] = {CSPH_OP_CASE, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR, hub_op_case},
+    [CSPH_OP_CASE_CLOSE] = {CSPH_OP_CASE_CLOSE, CSPH_OPK_WRITE, PANEL, 0, hub_op_case_close},
+    [CSPH_OP_CASE_REVIEW] = {CSPH_OP_CASE_REVIEW, CSPH_OPK_WRITE, PANEL, 0, hub_op_case_review},
+    [CSPH_OP_CASE_RISK] = {CSPH_OP_CASE_RISK, CSPH_OPK_WRITE, PANEL, 0, hub_op_case_risk},
+    [CSPH_OP_CASE_HEAR] = {CSPH_OP_CASE_HEAR, CSPH_OPK_WRITE, PANEL, 0, hub_op_case_hear},
+    [CSPH_OP_ACTIONS] = {CSPH_OP_ACTIONS, CSPH_OPK_READ, AGENCY | PANEL | AUDITOR,
+                         PANEL | AUDITOR, hub_op_actions},
+    [CSPH_OP_ACTION_CREATE] = {CSPH_OP_ACTION_CREATE, CSPH_OPK_WRITE, PANEL, 0,
+                               hub_op_action_create},
+    [CSPH_OP_ACTION_UPDATE] = {CSPH_OP_ACTION_UPDATE, CSPH_OPK_WRITE, PANEL, 0,
+                               hub_op_action_update},
+    [CSPH_OP_AGENDA] = {CSPH_OP_AGENDA, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
+                        hub_op_agenda},
+    [CSPH_OP_AGENDA_ISSUE] = {CSPH_OP_AGENDA_ISSUE, CSPH_OPK_WRITE, PANEL, 0,
+                              hub_op_agenda_issue},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)

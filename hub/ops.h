@@ -74,6 +74,9 @@ struct hub_ctx {
     msgpack_zone *batch_zone; /* lives for the batch in hand (source stamping) */
     msgpack_zone scan_zone;   /* events unpacked by a filtered replay */
     msgpack_sbuffer items;    /* a reply's list, packed before its envelope */
+    /* The identity file in force (security curve; replaced in place on a
+     * reload): who may own an action (panelops.h). */
+    const struct hub_identities *ids;
 };
 
 /* One request as its handler sees it. */

@@ -1,4 +1,6 @@
 #include "people.h"
+
+#include "panelops.h"
 #include "redo.h"
 
 #include <sodium.h>
@@ -120,7 +122,8 @@ enum hub_err hub_people_delegate(const struct hub_identities *ids, const struct 
     enum hub_op op = r->op;
     if (op != CSPH_OP_PING && op != CSPH_OP_FETCH && op != CSPH_OP_ACK &&
         op != CSPH_OP_ALERTS && op != CSPH_OP_ALERT && op != CSPH_OP_PERSON &&
-        op != CSPH_OP_EVIDENCE && op != CSPH_OP_ALERT_UPDATE && op != CSPH_OP_REPORT)
+        op != CSPH_OP_EVIDENCE && op != CSPH_OP_ALERT_UPDATE && op != CSPH_OP_REPORT &&
+        !hub_panelops_delegable(op)) /* hook: a panel's cases, actions, meetings */
         return hub_error_set(err, CSPH_ERR_FORBIDDEN, "as",
                              "a gateway acts for a person only on panels' queues and alerts "
                              "and on reports, not for op '%s'",

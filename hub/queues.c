@@ -954,6 +954,7 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
     else {
         b->panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
         b->status = r.status;
+        b->priority = r.priority; /* hook: a case's first risk level (panelwork.h) */
         snprintf(b->rule, sizeof b->rule, "%.*s", (int)r.rule_len, r.rule);
         if (brief_parse(&r, b)) {
             e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",

@@ -104,6 +104,7 @@ enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id
 struct hub_alert_brief {
     int panel_index; /* -1: a panel no longer configured */
     int status;
+    int priority; /* enum hub_priority */
     char rule[65];
     size_t nkey;
     char key_values[CSPH_KEY_MAX_FIELDS][104];

@@ -6,6 +6,7 @@
 #include "erase.h"
 #include "log.h"
 #include "mpx.h"
+#include "panelwork.h"
 #include "rules.h"
 
 #define CHUNK 1000
@@ -32,6 +33,8 @@ enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hu
     }
     s->last_seq = hub_store_last_seq_in(s->store, txn);
     rc = hub_alert_set_collect(&s->alerts, hub_core_queues(s->core), txn, err);
+    if (rc == CSPH_ERR_OK) /* hook: cases and actions, the same snapshot (panelwork.h) */
+        rc = hub_panelwork_snapshot_take(s->store, txn, &s->work, err);
     mdb_txn_abort(txn);
     if (rc == CSPH_ERR_OK)
         return rc;
@@ -43,6 +46,7 @@ fail:
 void hub_replay_source_close(struct hub_replay_source *s)
 {
     hub_alert_set_free(&s->alerts);
+    hub_panelwork_snapshot_free(&s->work);
     hub_core_close(&s->core);
     s->store = NULL;
 }
@@ -319,6 +323,9 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
             hub_alert_diff_free(&d);
         }
     }
+    /* hook: cases, actions and reviews follow from the log too (panelwork.h) */
+    if (hub_panelwork_compare(src.work, hub_core_store(dst), out) != 0)
+        status = 1;
     char rules_text[160];
     if (f.switches)
         snprintf(rules_text, sizeof rules_text, "the rules in force at each seq (%llu rule set%s "

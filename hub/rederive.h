@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "alertdiff.h"
+#include "panelwork.h"
 #include "config.h"
 #include "core.h"
 #include "ingest.h"
@@ -37,6 +38,8 @@ struct hub_replay_source {
     struct hub_store *store; /* borrowed from core */
     uint64_t last_seq;
     struct hub_alert_set alerts;
+    /* hook: its cases and actions in the same snapshot (panelwork.h) */
+    struct hub_panelwork_snapshot *work;
 };
 enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
                                     const char *dir, struct hub_error *err);

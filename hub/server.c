@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "listen.h"
 #include "log.h"
+#include "panelwork.h"
 #include "people.h"
 #include "views.h"
 #include "reportop.h"
@@ -318,6 +319,11 @@ static void on_due(uv_timer_t *t)
         enum hub_err rc = hub_core_batch_begin(s->h.core, &e);
         if (!rc) {
             rc = hub_ingest_fire_due(hub_core_ingest(s->h.core), now, 64, &fired, &e);
+            size_t more = 0; /* hook: action and review timers (panelwork.h) */
+            if (!rc && fired < 64)
+                rc = hub_panelwork_fire_due(hub_core_ingest(s->h.core), now, 64 - fired, &more,
+                                            &e);
+            fired += more;
             if (!rc)
                 rc = hub_core_batch_commit(s->h.core, &e);
             else
@@ -349,7 +355,14 @@ static void arm_due_timer(struct hub_server *s)
     int64_t due;
     /* The committed deadlines: a held batch's are read once it is put into
      * LMDB (on_index_quiet arms again), a deadline being days away. */
-    if (s->stopping || !hub_queues_next_due(hub_core_queues_committed(s->h.core), &due)) {
+    int64_t work_due; /* hook: action and review timers (panelwork.h), committed too */
+    int has_due = hub_queues_next_due(hub_core_queues_committed(s->h.core), &due);
+    if (hub_panelwork_next_due(hub_core_ingest(s->h.core)->store, &work_due) &&
+        (!has_due || work_due < due)) {
+        due = work_due;
+        has_due = 1;
+    }
+    if (s->stopping || !has_due) {
         uv_timer_stop(&s->due_timer);
         return;
     }
@@ -1004,6 +1017,7 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     s->h.started_ms = hub_clock_now_ms(clock);
     msgpack_zone_init(&s->zone, 64 * 1024);
     s->h.cfg = cfg;
+    s->h.ids = &s->ids; /* hook: action owners are known agencies and people (panelops.h) */
     s->h.clock = clock;
     s->h.batch_zone = &s->zone;
     msgpack_zone_init(&s->h.scan_zone, 16 * 1024);

@@ -31,6 +31,20 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
     [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", "as", NULL},
     [CSPH_OP_ERASE] = {"person", "reason", "basis", "apply", "restrict", "requested_by", NULL},
     [CSPH_OP_HOLD] = {"person", "reason", "release", "requested_by", NULL},
+    /* Panel work (panelops.h) */
+    [CSPH_OP_CASES] = {"panel", "status", "after", "max", "as", NULL},
+    [CSPH_OP_CASE] = {"panel", "key", "as", NULL},
+    [CSPH_OP_CASE_CLOSE] = {"panel", "key", "outcome", "by", "as", NULL},
+    [CSPH_OP_CASE_REVIEW] = {"panel", "key", "risk", "by", "as", NULL},
+    [CSPH_OP_CASE_RISK] = {"panel", "key", "risk", "by", "as", NULL},
+    [CSPH_OP_CASE_HEAR] = {"panel", "key", "meeting", "attendance", "minutes", "by", "as", NULL},
+    [CSPH_OP_ACTIONS] = {"panel", "key", "owner", "status", "as", NULL},
+    [CSPH_OP_ACTION_CREATE] = {"panel", "key", "what", "owner", "due_days", "due_working_days",
+                               "due", "alert", "by", "as", NULL},
+    [CSPH_OP_ACTION_UPDATE] = {"id", "panel", "status", "reason", "due_days", "due_working_days",
+                               "due", "by", "as", NULL},
+    [CSPH_OP_AGENDA] = {"panel", "meeting", "as", NULL},
+    [CSPH_OP_AGENDA_ISSUE] = {"panel", "meeting", "by", "as", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -40,7 +54,11 @@ static const char *const known_keys[] = {
     "person", "max",  "panel",  "consumer", "wait_ms", "upto", "status", "id",   "note",
     "from",   "to",   "area",   "as_of",  "explain", "month", "suppress",
     "by",    "expect", "priority", "rule", "overdue", "ref",  "as", "alerts_after",
+    /* data protection */
     "reason", "basis", "apply", "restrict", "requested_by", "release",
+    /* panel work */
+    "key", "outcome", "risk", "meeting", "attendance", "minutes", "what", "owner", "due_days",
+    "due_working_days", "due", "alert",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 /* A bit each in check_keys' `seen`. */

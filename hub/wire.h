@@ -32,7 +32,18 @@
     X(PERSON, "person")                                                        \
     X(REPORT, "report")                                                        \
     X(ERASE, "erase")                                                          \
-    X(HOLD, "hold")
+    X(HOLD, "hold")                                                            \
+    X(CASES, "cases")                                                          \
+    X(CASE, "case")                                                            \
+    X(CASE_CLOSE, "case.close")                                                \
+    X(CASE_REVIEW, "case.review")                                              \
+    X(CASE_RISK, "case.risk")                                                  \
+    X(CASE_HEAR, "case.hear")                                                  \
+    X(ACTIONS, "actions")                                                      \
+    X(ACTION_CREATE, "action.create")                                          \
+    X(ACTION_UPDATE, "action.update")                                          \
+    X(AGENDA, "agenda")                                                        \
+    X(AGENDA_ISSUE, "agenda.issue")
 
 enum hub_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

@@ -9,6 +9,7 @@
 #include "csphub.h"
 #include "ingest.h"
 #include "mpx.h"
+#include "panelwork.h"
 #include "reply.h"
 
 /* Validate, dedup and append one event inside the batch's transaction.
@@ -30,6 +31,8 @@ static enum hub_err publish_one(struct hub_ctx *h, const struct hub_identity *wh
         rc = hub_schema_check(h->schemas, ev, who == NULL, &info, e);
     if (rc == CSPH_ERR_OK)
         rc = hub_admit_reserved(&info, e);
+    if (rc == CSPH_ERR_OK) /* hook: a case's outcome is one of its panel's (panelwork.h) */
+        rc = hub_panelwork_check_event(h->cfg, &info, ev, e);
     const void *stored = bytes->ptr;
     size_t stored_len = bytes->len;
     if (rc == CSPH_ERR_OK && who &&
@@ -175,6 +178,10 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
                                      by[0] ? by : NULL,
                                      q->who && q->who->gateway[0] ? q->who->gateway : NULL,
                                      q->now_ms, &seq, e);
+    if (!rc && !repeat) /* hook: a decision that opens a case says so (panelwork.h) */
+        rc = hub_panelwork_decided(hub_core_ingest(h->core), id, seq, by[0] ? by : NULL,
+                                   q->who && q->who->gateway[0] ? q->who->gateway : NULL,
+                                   q->now_ms, e);
     if (rc == CSPH_ERR_BUSY || rc == CSPH_ERR_INTERNAL)
         return rc;
     if (rc) {

@@ -609,7 +609,8 @@ static void test_queue_and_alert(void **state)
     EXPECT_STATUS(f, 0);
     json_t *j = json_loads(f->r.out.p, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "closed");
-    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 6);
+    /* seq 6 is the hub's case.opened: accepting the alert opened V-1's case */
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), 7);
     json_decref(j);
 
     /* Refusals: exit 3 with the hub's code, message and field. */
@@ -1188,6 +1189,77 @@ static void test_curve(void **state)
     stop_hub(hub);
 }
 
+/* case, action, meeting: a panel's work after the alert, against a hub that
+ * knows its agencies (security none: the config's agencies: list). */
+static void test_case_action_meeting(void **state)
+{
+    struct fx *f = *state;
+    char cfg[700], data[700], date[16];
+    snprintf(cfg, sizeof cfg, "%s/panel.yaml", f->tmp);
+    snprintf(data, sizeof data, "%s/data", f->tmp);
+    FILE *out = fopen(cfg, "w");
+    assert_non_null(out);
+    fprintf(out, "agencies: [police, council, idva]\n");
+    fclose(out);
+    if (tu_hub_start(&f->hub, data, "--config", cfg, NULL) != 0)
+        fail_msg("the hub did not start");
+    publish_three_asb(f, "p", "V-1");
+    RUN(f, "alert", "1", "accept");
+    EXPECT_STATUS(f, 0);
+    RUN(f, "case", "list", "asb-case-review");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "open cases on asb-case-review: 1");
+    EXPECT_IN(f, out, "V-1 ");
+    RUN(f, "action", "create", "asb-case-review", "V-1", "--what", "Visit the victim", "--owner",
+        "police", "--due-days", "3");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "action 1 recorded (seq ");
+    RUN(f, "action", "create", "asb-case-review", "V-1", "--what", "Visit", "--owner", "nobody",
+        "--due-days", "3");
+    EXPECT_STATUS(f, 3);
+    EXPECT_IN(f, err, "(field owner)");
+    RUN(f, "action", "create", "asb-case-review", "V-1", "--what", "Visit", "--owner", "police",
+        "--due-days", "soon");
+    EXPECT_STATUS(f, 2);
+    RUN(f, "action", "list", "asb-case-review");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "actions: 1");
+    EXPECT_IN(f, out, "Visit the victim");
+    /* The ASB Case Review meets ad hoc: an agenda needs its date. */
+    RUN(f, "meeting", "agenda", "asb-case-review");
+    EXPECT_STATUS(f, 3);
+    EXPECT_IN(f, err, "(field meeting)");
+    time_t t = time(NULL) + 7 * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    RUN(f, "meeting", "agenda", "asb-case-review", "--date", date, "--issue");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "new cases: 1");
+    EXPECT_IN(f, out, "incomplete actions: 1");
+    EXPECT_IN(f, out, "issued to the log");
+    RUN(f, "meeting", "hear", "asb-case-review", "V-1", "--attend", "police,council",
+        "--minutes", "Recommendations agreed");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "hearing recorded (seq ");
+    RUN(f, "action", "update", "asb-case-review", "1", "--status", "done");
+    EXPECT_STATUS(f, 0);
+    RUN(f, "case", "close", "asb-case-review", "V-1", "--outcome", "recommendations-made");
+    EXPECT_STATUS(f, 0);
+    RUN(f, "case", "list", "asb-case-review", "--status", "closed", "--json");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "\"outcome\":\"recommendations-made\"");
+    RUN(f, "case", "show", "asb-case-review", "V-1");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "closed");
+    EXPECT_IN(f, out, "done");
+    RUN(f, "case", "frobnicate", "x");
+    EXPECT_STATUS(f, 2);
+    RUN(f, "meeting", "--help");
+    EXPECT_STATUS(f, 0);
+    EXPECT_IN(f, out, "agenda PANEL");
+}
+
 int main(void)
 {
     if (!getenv("CSPH_CLI")) {
@@ -1210,6 +1282,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejects_dropped, setup_nohub, teardown),
         cmocka_unit_test_setup_teardown(test_curve, setup_nohub, teardown),
+        cmocka_unit_test_setup_teardown(test_case_action_meeting, setup_nohub, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,6 +151,14 @@ static void test_rights_and_kinds(void **state)
         {CSPH_OP_ALERT, 0, "pu", "pu"},     {CSPH_OP_PERSON, 0, "pu", "pu"},
         {CSPH_OP_REPORT, 0, "us", ""},     {CSPH_OP_ERASE, 1, "o", ""},
         {CSPH_OP_HOLD, 1, "o", ""},
+        {CSPH_OP_REPORT, 0, "us", ""},
+        /* panel work (panelops.h) */
+        {CSPH_OP_CASES, 0, "pu", "pu"},     {CSPH_OP_CASE, 0, "pu", "pu"},
+        {CSPH_OP_CASE_CLOSE, 1, "p", ""},   {CSPH_OP_CASE_REVIEW, 1, "p", ""},
+        {CSPH_OP_CASE_RISK, 1, "p", ""},    {CSPH_OP_CASE_HEAR, 1, "p", ""},
+        {CSPH_OP_ACTIONS, 0, "apu", "pu"},  {CSPH_OP_ACTION_CREATE, 1, "p", ""},
+        {CSPH_OP_ACTION_UPDATE, 1, "p", ""}, {CSPH_OP_AGENDA, 0, "pu", "pu"},
+        {CSPH_OP_AGENDA_ISSUE, 1, "p", ""},
     };
     static const char role_letter[] = {'a', 'p', 'u', 'd', 's', 'g', 'o'};
     assert_int_equal(sizeof want / sizeof *want, CSPH_OP__COUNT);

@@ -96,7 +96,7 @@ static void test_journal_recovery_is_byte_identical(void **state)
     snprintf(copy, sizeof copy, "%s/copy", fx->tmp);
     /* Nothing makes the hub put held batches into LMDB before the copy: no
      * quiet time (index_hold_ms a minute) and no read. */
-    write_file(cfg, "limits:\n  index_hold_ms: 60000\n");
+    write_file(cfg, "limits:\n  index_hold_ms: 60000\nagencies: [police, idva]\n");
     struct tu_hub h;
     assert_int_equal(tu_hub_start(&h, data, "--config", cfg, NULL), 0);
     struct tu_client c;
@@ -126,6 +126,12 @@ static void test_journal_recovery_is_byte_identical(void **state)
                   "\"upto\":1}");
     expect_ok(&c, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"acknowledged\","
                   "\"note\":\"seen\"}");
+    /* A case opened, an action on it, a hearing: the panel-work indexes. */
+    expect_ok(&c, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
+    expect_ok(&c, "{\"op\":\"action.create\",\"panel\":\"asb-case-review\",\"key\":"
+                  "\"V-1042\",\"what\":\"visit\",\"owner\":\"police\",\"due_days\":30}");
+    expect_ok(&c, "{\"op\":\"case.hear\",\"panel\":\"asb-case-review\",\"key\":"
+                  "\"V-1042\",\"attendance\":[\"police\"]}");
     /* More events: a DA incident raising MARAC, a duplicate, a conflict. */
     expect_ok(&c, "{\"op\":\"publish\",\"event\":{\"id\":\"r-4\",\"type\":\"da.incident\","
                   "\"source\":\"police\",\"occurred_at\":\"%s\",\"victim\":"

@@ -404,6 +404,7 @@ static void test_load_default_pack(void **state)
         "hate-crime.repeat", "hate-crime.household", "sgv.weapon", "sgv.possession",
         "iom.neighbourhood", "mace.missing", "mace.exploitation", "community-marac.mental-health",
         "sgv.index", "channel.radicalisation", "tasking.hotspot", "overdue",
+        "action.overdue", "review.due",
     };
     assert_int_equal(hub_rules_count(f->rules), sizeof pack / sizeof *pack);
     for (size_t i = 0; i < sizeof pack / sizeof *pack; i++)

@@ -331,6 +331,15 @@ def run(env):
                               cookie=ann)
     check(st == 409 and "it can move to closed" in body, "workflow refusal shown", (st, body[-600:]))
 
+    # the decision opened V-1's case: on the agenda of marac's next meeting
+    st, _, body = env.get("/agenda?panel=marac", cookie=ann)
+    check(st == 200 and "Agenda: marac" in body and "/person/V-1" in body and
+          "New cases since the last meeting (1)" in body, "agenda page", (st, body[-800:]))
+    st, _, body = env.get("/queue?panel=marac", cookie=ann)
+    check("/agenda?panel=marac" in body, "the queue links the agenda", st)
+    st, _, body = env.get("/agenda?panel=asb-case-review", cookie=ann)
+    check(st == 403, "another panel's agenda refused", st)
+
     # bad input
     st, _, body = env.request("POST", "/alert/1/decide", "note=" + "x" * 20000 + "&csrf=" + csrf,
                               cookie=ann)

@@ -17,6 +17,7 @@
 #include "live.h"
 #include "page.h"
 #include "pagealert.h"
+#include "pageagenda.h"
 #include "pageperson.h"
 #include "pagequeue.h"
 #include "pagereport.h"
@@ -179,6 +180,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     }
     if (!strncmp(url, "/person/", 8) && !post && url[8])
         return web_page_person(w, con, &ss, url + 8);
+    if (!strcmp(url, "/agenda") && !post) /* panel work (docs/panels.md) */
+        return web_page_agenda(w, con, &ss);
     return web_error_page(w, con, 404, &ss, "Not found", "no such page");
 }
 

@@ -53,7 +53,11 @@ enum MHD_Result web_page_queue(struct web_console *w, struct MHD_Connection *con
     web_page_head(&h, title, ss, w->cfg.panels);
     html_raw(&h, "<h1>Queue: ");
     html_text(&h, panel);
-    html_raw(&h, "</h1><form class=\"filters\" method=\"get\" action=\"/queue\">"
+    /* the panel's next meeting (pageagenda.h) */
+    html_raw(&h, "</h1><p class=\"noprint\"><a href=\"/agenda?panel=");
+    html_url(&h, panel);
+    html_raw(&h, "\">Next meeting's agenda</a></p>");
+    html_raw(&h, "<form class=\"filters\" method=\"get\" action=\"/queue\">"
                  "<input type=\"hidden\" name=\"panel\" value=\"");
     html_text(&h, panel);
     html_raw(&h, "\">");

@@ -1,0 +1,382 @@
+#include "meetings.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "bekey.h"
+#include "cases.h"
+#include "londontime.h"
+#include "pwstore.h"
+#include "timefmt.h"
+#include "wire.h"
+
+#define LOOKBACK_DB "lookback"
+#define ACCEPTED_DB "accepted"
+#define YEAR_DAYS 365
+
+enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_store *s,
+                                      const struct hub_event_info *info, uint64_t seq,
+                                      struct hub_error *err)
+{
+    MDB_dbi dbi;
+    int opened = 0;
+    enum hub_err rc = CSPH_ERR_OK;
+    for (size_t p = 0; p < cfg->npanels && rc == CSPH_ERR_OK; p++) {
+        const struct hub_panel_work *w = &cfg->panels[p].work;
+        for (int t = 0; t < w->nlookback; t++) {
+            if (strlen(w->lookback_types[t]) != info->type_len ||
+                memcmp(w->lookback_types[t], info->type, info->type_len) != 0)
+                continue;
+            if (!opened && (rc = hub_pw_dbi_create(s, LOOKBACK_DB, 0, &dbi, err)))
+                return rc;
+            opened = 1;
+            unsigned char k[65 + 16];
+            size_t pl = strlen(cfg->panels[p].name);
+            memcpy(k, cfg->panels[p].name, pl);
+            k[pl] = 0;
+            hub_put_point(k + pl + 1, info->occurred_at_ms, seq);
+            rc = hub_pw_put(s, dbi, k, pl + 17, info->type, info->type_len, err);
+            break;
+        }
+    }
+    return rc;
+}
+
+enum hub_err hub_meetings_index_accepted(struct hub_store *s, const char *panel, uint64_t id,
+                                         int64_t received_ms, const char *key,
+                                         struct hub_error *err)
+{
+    MDB_dbi dbi;
+    enum hub_err rc = hub_pw_dbi_create(s, ACCEPTED_DB, 0, &dbi, err);
+    if (rc)
+        return rc;
+    unsigned char k[65 + 16];
+    size_t pl = strlen(panel);
+    memcpy(k, panel, pl);
+    k[pl] = 0;
+    hub_put_point(k + pl + 1, received_ms, id);
+    return hub_pw_put(s, dbi, k, pl + 17, key, strlen(key), err);
+}
+
+enum hub_err hub_meetings_day(const struct hub_config *cfg, int panel, const char *date,
+                              size_t len, int64_t now_ms, int64_t *day, struct hub_error *err)
+{
+    const struct hub_panel_work *w = &cfg->panels[panel].work;
+    if (date) {
+        if (hub_panelcfg_day_parse(date, len, day))
+            return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "meeting",
+                                 "'%.*s' is not a date (YYYY-MM-DD)", (int)(len > 40 ? 40 : len),
+                                 date);
+        return CSPH_ERR_OK;
+    }
+    *day = hub_panelcfg_next_meeting(w, hub_panelcfg_london_day(now_ms));
+    if (*day < 0)
+        return hub_error_set(err, CSPH_ERR_BAD_REQUEST, "meeting",
+                             "panel %s has no regular meeting calendar (config/panels.yaml "
+                             "meetings): give the meeting's date",
+                             cfg->panels[panel].name);
+    return CSPH_ERR_OK;
+}
+
+/* What the walk of the panel's cases keeps: the cases of each list. */
+struct walk {
+    const struct hub_agenda_req *a;
+    int64_t prev;      /* the previous meeting's day, -1: none */
+    int64_t last_heard; /* the latest hearing before the meeting (ad hoc panels) */
+    struct hub_case *v;
+    size_t n, cap;
+    int failed;
+};
+
+static int walk_case(void *ctx, const struct hub_case *c)
+{
+    struct walk *w = ctx;
+    if (c->heard_day && c->heard_day < w->a->day && c->heard_day > w->last_heard)
+        w->last_heard = c->heard_day;
+    if (!c->open)
+        return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        struct hub_case *v = realloc(w->v, cap * sizeof *v);
+        if (!v) {
+            w->failed = 1;
+            return 1;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = *c;
+    return 0;
+}
+
+/* Opened after the previous meeting's day, up to this meeting's (one
+ * accepted on the morning of the meeting is on its agenda). */
+static int is_new(const struct walk *w, const struct hub_case *c)
+{
+    int64_t opened = hub_panelcfg_london_day(c->opened_ms);
+    if (opened > w->a->day)
+        return 0;
+    /* Without an earlier meeting, everything not heard yet is new. */
+    return w->prev < 0 ? c->heard_day == 0 : opened > w->prev;
+}
+
+static int review_due(const struct walk *w, const struct hub_case *c)
+{
+    return c->review_pending ||
+           (c->review_due_ms && hub_panelcfg_london_day(c->review_due_ms) <= w->a->day);
+}
+
+static int anniversary(const struct walk *w, const struct hub_case *c)
+{
+    int64_t since = c->heard_day ? c->heard_day : hub_panelcfg_london_day(c->opened_ms);
+    return since + YEAR_DAYS <= w->a->day;
+}
+
+/* Pack one list of cases, stopping before room runs out. */
+static uint32_t pack_cases(struct walk *w, int (*keep)(const struct walk *, const struct hub_case *),
+                           msgpack_packer *pk, msgpack_sbuffer *sb, size_t room, int *truncated)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (keep(w, &w->v[i]))
+            n++;
+    msgpack_pack_array(pk, n);
+    uint32_t packed = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (!keep(w, &w->v[i]))
+            continue;
+        if (sb->size > room) {
+            /* Too much for one reply: the rest as nil, counted as truncated. */
+            msgpack_pack_nil(pk);
+            *truncated = 1;
+        } else {
+            hub_cases_pack_reply(pk, &w->v[i]);
+        }
+        packed++;
+    }
+    return packed;
+}
+
+struct action_list {
+    struct hub_action *v;
+    size_t n, cap;
+    int failed;
+};
+
+static int collect_action(void *ctx, const struct hub_action *a)
+{
+    struct action_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 128;
+        struct hub_action *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->failed = 1;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *a;
+    return 0;
+}
+
+static int64_t day_start(int64_t day)
+{
+    int y;
+    unsigned m, d;
+    csph_civil_from_days(day, &y, &m, &d);
+    return csph_london_day_start(y, m, d);
+}
+
+/* The alerts accepted in [from_ms, to_ms): two passes, the count first. */
+static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_ms, int64_t to_ms,
+                                  msgpack_packer *pk, msgpack_sbuffer *sb, uint32_t *count,
+                                  int *truncated, struct hub_error *err)
+{
+    const struct hub_panel *p = &a->cfg->panels[a->panel];
+    MDB_dbi dbi;
+    int absent;
+    *count = 0;
+    enum hub_err rc = hub_pw_dbi(a->store, a->txn, ACCEPTED_DB, 0, &dbi, &absent, err);
+    if (rc)
+        return rc;
+    if (absent) {
+        msgpack_pack_array(pk, 0);
+        return CSPH_ERR_OK;
+    }
+    size_t pl = strlen(p->name);
+    unsigned char lo[65 + 16];
+    memcpy(lo, p->name, pl);
+    lo[pl] = 0;
+    hub_put_point(lo + pl + 1, from_ms, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        MDB_cursor *cur;
+        int mrc = mdb_cursor_open(a->txn, dbi, &cur);
+        if (mrc)
+            return hub_pw_fail(err, mrc, "reading the accepted alerts");
+        MDB_val k = {pl + 17, lo}, v;
+        uint32_t n = 0;
+        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != pl + 17 || memcmp(k.mv_data, lo, pl + 1) != 0)
+                break;
+            int64_t at;
+            uint64_t id;
+            hub_get_point((const unsigned char *)k.mv_data + pl + 1, &at, &id);
+            if (at >= to_ms)
+                break;
+            if (pass == 1) {
+                if (sb->size > a->room) {
+                    msgpack_pack_nil(pk);
+                    *truncated = 1;
+                } else {
+                    char when[32];
+                    msgpack_pack_map(pk, 3);
+                    hub_pack_str(pk, "alert");
+                    msgpack_pack_uint64(pk, id);
+                    hub_pack_str(pk, "key");
+                    hub_pack_strn(pk, v.mv_data, v.mv_size);
+                    hub_pack_str(pk, "accepted_at");
+                    hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
+                }
+            }
+            n++;
+        }
+        mdb_cursor_close(cur);
+        if (pass == 0)
+            msgpack_pack_array(pk, n);
+        *count = n;
+    }
+    return CSPH_ERR_OK;
+}
+
+static enum hub_err pack_lookback(const struct hub_agenda_req *a, msgpack_packer *pk,
+                                  msgpack_sbuffer *sb, uint32_t *count, int *truncated,
+                                  struct hub_error *err)
+{
+    const struct hub_panel *p = &a->cfg->panels[a->panel];
+    MDB_dbi dbi;
+    int absent;
+    *count = 0;
+    enum hub_err rc = hub_pw_dbi(a->store, a->txn, LOOKBACK_DB, 0, &dbi, &absent, err);
+    if (rc)
+        return rc;
+    if (absent || !a->lookback || !p->work.nlookback) {
+        msgpack_pack_array(pk, 0);
+        return CSPH_ERR_OK;
+    }
+    int64_t from = day_start(a->day - p->work.lookback_days), to = day_start(a->day);
+    size_t pl = strlen(p->name);
+    unsigned char lo[65 + 16];
+    memcpy(lo, p->name, pl);
+    lo[pl] = 0;
+    hub_put_point(lo + pl + 1, from, 0);
+    /* Two passes over the range: its length first (the array's header). */
+    for (int pass = 0; pass < 2; pass++) {
+        MDB_cursor *cur;
+        int mrc = mdb_cursor_open(a->txn, dbi, &cur);
+        if (mrc)
+            return hub_pw_fail(err, mrc, "reading the look-back index");
+        MDB_val k = {pl + 17, lo}, v;
+        uint32_t n = 0;
+        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != pl + 17 || memcmp(k.mv_data, lo, pl + 1) != 0)
+                break;
+            int64_t at;
+            uint64_t seq;
+            hub_get_point((const unsigned char *)k.mv_data + pl + 1, &at, &seq);
+            if (at >= to)
+                break;
+            if (pass == 1) {
+                if (sb->size > a->room) {
+                    msgpack_pack_nil(pk);
+                    *truncated = 1;
+                } else {
+                    char when[32];
+                    msgpack_pack_map(pk, 3);
+                    hub_pack_str(pk, "seq");
+                    msgpack_pack_uint64(pk, seq);
+                    hub_pack_str(pk, "type");
+                    hub_pack_strn(pk, v.mv_data, v.mv_size);
+                    hub_pack_str(pk, "occurred_at");
+                    hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
+                }
+            }
+            n++;
+        }
+        mdb_cursor_close(cur);
+        if (pass == 0)
+            msgpack_pack_array(pk, n);
+        *count = n;
+    }
+    return CSPH_ERR_OK;
+}
+
+enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer *pk,
+                                 struct hub_agenda_counts *counts, struct hub_error *err)
+{
+    const struct hub_panel *p = &a->cfg->panels[a->panel];
+    struct walk w = {.a = a, .prev = -1};
+    struct action_list al = {0};
+    msgpack_sbuffer *sb = pk->data; /* the packer writes to an sbuffer: its size is the bytes so far */
+    memset(counts, 0, sizeof *counts);
+    enum hub_err rc = hub_cases_each(a->store, a->txn, p->name, walk_case, &w, err);
+    if (!rc && !w.failed)
+        rc = hub_actions_each(a->store, a->txn, NULL, p->name, NULL, collect_action, &al, err);
+    if (!rc && (w.failed || al.failed))
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory drawing up the agenda");
+    if (rc)
+        goto out;
+    w.prev = p->work.meeting == CSPH_MEETING_WEEKLY || p->work.meeting == CSPH_MEETING_MONTHLY
+                 ? hub_panelcfg_prev_meeting(&p->work, a->day)
+                 : (w.last_heard ? w.last_heard : -1);
+    char date[16];
+    msgpack_pack_map(pk, 10);
+    hub_pack_str(pk, "panel");
+    hub_pack_str(pk, p->name);
+    hub_pack_str(pk, "meeting");
+    hub_pack_strn(pk, date, (size_t)hub_panelcfg_day_format(a->day, date));
+    hub_pack_str(pk, "previous");
+    if (w.prev >= 0)
+        hub_pack_strn(pk, date, (size_t)hub_panelcfg_day_format(w.prev, date));
+    else
+        msgpack_pack_nil(pk);
+    /* Accepted after the previous meeting's day (a year back without one),
+     * up to the end of this meeting's. */
+    hub_pack_str(pk, "accepted");
+    if ((rc = pack_accepted(a, day_start(w.prev >= 0 ? w.prev + 1 : a->day - YEAR_DAYS),
+                            day_start(a->day + 1), pk, sb, &counts->accepted,
+                            &counts->truncated, err)))
+        goto out;
+    hub_pack_str(pk, "new_cases");
+    counts->new_cases = pack_cases(&w, is_new, pk, sb, a->room, &counts->truncated);
+    hub_pack_str(pk, "reviews_due");
+    counts->reviews_due = pack_cases(&w, review_due, pk, sb, a->room, &counts->truncated);
+    hub_pack_str(pk, "anniversaries");
+    counts->anniversaries = pack_cases(&w, anniversary, pk, sb, a->room, &counts->truncated);
+    hub_pack_str(pk, "actions");
+    msgpack_pack_array(pk, (uint32_t)al.n);
+    for (size_t i = 0; i < al.n; i++) {
+        if (sb->size > a->room) {
+            msgpack_pack_nil(pk);
+            counts->truncated = 1;
+        } else {
+            hub_actions_pack_reply(pk, &al.v[i], 0);
+        }
+    }
+    counts->actions = (uint32_t)al.n;
+    hub_pack_str(pk, "lookback");
+    if ((rc = pack_lookback(a, pk, sb, &counts->lookback, &counts->truncated, err)))
+        goto out;
+    hub_pack_str(pk, "truncated");
+    if (counts->truncated)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+out:
+    free(w.v);
+    free(al.v);
+    return rc;
+}
