@@ -3,18 +3,18 @@
 #include <math.h>
 #include <string.h>
 
-/* One A3 sheet, portrait: three indicators a row (seven rows, 21 fit), each
+/* One A3 sheet, portrait: four indicators a row (nine rows, 36 fit), each
  * a chart with its table under it; columns never wider than the sheet,
  * whatever the numbers. The card holds no header or footer element: the
  * console's own style gives those its navigation bar. */
 const char csph_report_css[] =
     "@page { size: A3 portrait; margin: 8mm; }\n"
-    "@media print { .report { zoom: 0.85; } } /* 21 indicators, with room */\n"
+    "@media print { .report { zoom: 0.72; } } /* 33 indicators, with room */\n"
     ".report { font: 8pt/1.25 'DejaVu Sans', Arial, sans-serif; color: #111; }\n"
     ".report .report-head { border-bottom: 2px solid #333; margin-bottom: 4mm; }\n"
     ".report h1 { font-size: 16pt; margin: 0 0 1mm; }\n"
     ".report .meta { font-size: 8pt; color: #333; }\n"
-    ".report .grid { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); "
+    ".report .grid { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); "
     "gap: 3mm; }\n"
     ".report .card { border: 1px solid #bbb; padding: 1.5mm; break-inside: avoid; }\n"
     ".report .card h2 { font-size: 9pt; margin: 0 0 0.5mm; }\n"

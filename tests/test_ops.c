@@ -151,7 +151,6 @@ static void test_rights_and_kinds(void **state)
         {CSPH_OP_ALERT, 0, "pu", "pu"},     {CSPH_OP_PERSON, 0, "pu", "pu"},
         {CSPH_OP_REPORT, 0, "us", ""},     {CSPH_OP_ERASE, 1, "o", ""},
         {CSPH_OP_HOLD, 1, "o", ""},
-        {CSPH_OP_REPORT, 0, "us", ""},
         /* panel work (panelops.h) */
         {CSPH_OP_CASES, 0, "pu", "pu"},     {CSPH_OP_CASE, 0, "pu", "pu"},
         {CSPH_OP_CASE_CLOSE, 1, "p", ""},   {CSPH_OP_CASE_REVIEW, 1, "p", ""},
