@@ -22,6 +22,10 @@ struct hub_rstate {
     uint64_t *bloom;
     uint64_t bloom_mask; /* blocks - 1 */
     int bloom_ready;
+    /* The filter is filled from the state a step at a time (bloom_step):
+     * the last key a step read, 0 bytes before the first step. */
+    unsigned char built[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
+    size_t built_len;
     unsigned char kb[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
     unsigned char kb2[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
 };
@@ -97,6 +101,7 @@ enum hub_err hub_rstate_cache(struct hub_rstate *s, size_t bytes, struct hub_err
     s->bloom = NULL;
     s->bloom_ready = 0;
     s->bloom_mask = 0;
+    s->built_len = 0;
     if (!bytes)
         return CSPH_ERR_OK;
     if (!(s->bloom = aligned_alloc(64, blocks * BLOOM_BLOCK_WORDS * 8)))
@@ -114,35 +119,56 @@ void hub_rstate_take_cache(struct hub_rstate *dst, struct hub_rstate *src)
     dst->bloom = src->bloom;
     dst->bloom_mask = src->bloom_mask;
     dst->bloom_ready = 1;
+    dst->built_len = 0;
     src->bloom = NULL; /* src answers "may exist" for every series from now on */
     src->bloom_mask = 0;
     src->bloom_ready = 0;
 }
 
-/* Every series the state holds into the filter: one pass over the keys at
- * the first use (about a second for ten million records). */
-static int bloom_build(struct hub_rstate *s)
+/* Records read into the filter in one step: a step runs at the start of an
+ * index transaction, so a large state (ten million events hold about 16
+ * million records, 1.4 GB) is read over many batches instead of holding
+ * the hub's start (it took 5 s there, cold). Until the last step the filter
+ * is not consulted (every series "may exist": a read instead of a skip),
+ * and writes meanwhile set their bits as always, so a series written after
+ * the step that passed its place is in the filter too. */
+#define BLOOM_STEP 50000
+
+/* Series of the state into the filter, from after the last key the
+ * previous step read; bloom_ready once the end is reached. */
+static int bloom_step(struct hub_rstate *s)
 {
     MDB_cursor *c;
     MDB_val k, v;
-    unsigned char prev[1 + 8 + 2 + CSPH_RS_KEY_MAX];
-    size_t prevn = 0;
     int rc = mdb_cursor_open(s->txn, s->state, &c);
     if (rc)
         return rc;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 16 + 11 || k.mv_size - 16 > sizeof prev)
-            continue;
-        size_t n = k.mv_size - 16;
-        if (n == prevn && !memcmp(prev, k.mv_data, n))
-            continue;
-        memcpy(prev, k.mv_data, n);
-        prevn = n;
-        bloom_add(s, series_hash(k.mv_data, n));
+    if (s->built_len) {
+        k.mv_size = s->built_len;
+        k.mv_data = s->built;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == s->built_len && !memcmp(k.mv_data, s->built, s->built_len))
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* read by the last step */
+    } else {
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    }
+    for (size_t n = 0; rc == 0 && n < BLOOM_STEP; n++) {
+        /* One hash a series: the key's point (its last 16 bytes) aside, a
+         * record of the series just read adds nothing. */
+        if (k.mv_size >= 16 + 11 && k.mv_size <= sizeof s->built &&
+            !(s->built_len == k.mv_size && !memcmp(s->built, k.mv_data, k.mv_size - 16)))
+            bloom_add(s, series_hash(k.mv_data, k.mv_size - 16));
+        if (k.mv_size <= sizeof s->built) {
+            memcpy(s->built, k.mv_data, k.mv_size);
+            s->built_len = k.mv_size;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND)
+    if (rc == MDB_NOTFOUND) {
         s->bloom_ready = 1;
+        s->built_len = 0;
+    }
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -159,7 +185,7 @@ enum hub_err hub_rstate_begin(struct hub_rstate *s, MDB_txn *txn, struct hub_err
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
         return lmdb_fail(err, rc, "opening");
     s->txn = txn;
-    if (s->bloom && !s->bloom_ready && (rc = bloom_build(s)))
+    if (s->bloom && !s->bloom_ready && (rc = bloom_step(s)))
         return lmdb_fail(err, rc, "reading its series");
     return CSPH_ERR_OK;
 }

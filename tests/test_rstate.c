@@ -523,6 +523,56 @@ static void test_filter(void **state)
         fail_msg("the filter says 'may exist' of %d of %d empty series", absent_maybe, N);
 }
 
+/* A large state fills the filter a step at a time (50,000 records at the
+ * start of each transaction), so that a hub's start is not held by it:
+ * until the last step every series "may exist"; afterwards the filter
+ * knows every series, read from the state or written while it filled. */
+static void test_filter_in_steps(void **state)
+{
+    struct fx *f = *state;
+    struct hub_error err = {0};
+    char key[32];
+    enum { N = 65000 }; /* two records each: 130,000, three steps */
+    begin(f);
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(key, sizeof key, "P-%06d", i);
+        struct hub_rs_series sr = ser('W', 1, key, (size_t)n);
+        put(f, &sr, DAY, (uint64_t)i + 1, "", 0);
+        put(f, &sr, 2 * DAY, (uint64_t)(N + i) + 1, "", 0);
+    }
+    end(f, 1);
+    assert_int_equal(hub_rstate_cache(f->s, 256 << 10, &err), CSPH_ERR_OK);
+    begin(f); /* the first step */
+    struct hub_rs_series nobody = ser('W', 9, "nobody", 6);
+    assert_int_equal(hub_rstate_may_exist(f->s, &nobody), 1); /* not filled yet */
+    /* Written while the filter fills: before and after the steps' place. */
+    struct hub_rs_series early = ser('W', 1, "A-late", 6), late = ser('W', 1, "Z-late", 6);
+    put(f, &early, DAY, 2 * N + 1, "", 0);
+    put(f, &late, DAY, 2 * N + 2, "", 0);
+    end(f, 1);
+    for (int i = 0; i < 3; i++) {
+        begin(f);
+        end(f, 1);
+    }
+    begin(f);
+    assert_int_equal(hub_rstate_may_exist(f->s, &early), 1);
+    assert_int_equal(hub_rstate_may_exist(f->s, &late), 1);
+    int absent_maybe = 0;
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(key, sizeof key, "P-%06d", i);
+        struct hub_rs_series sr = ser('W', 1, key, (size_t)n);
+        if (!hub_rstate_may_exist(f->s, &sr))
+            fail_msg("series %s holds records but the filled filter says it is empty", key);
+        struct hub_rs_series other = ser('W', 2, key, (size_t)n);
+        absent_maybe += hub_rstate_may_exist(f->s, &other);
+    }
+    end(f, 1);
+    /* 256 KiB for 65,000 series: 32 bits a series, few false positives. */
+    if (absent_maybe > N / 50)
+        fail_msg("the filter is not in use after its last step: %d of %d empty series may "
+                 "exist", absent_maybe, N);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_lengths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_key_beside_short_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_in_steps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
