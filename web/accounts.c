@@ -262,9 +262,19 @@ int web_accounts_add(struct web_accounts *a, const char *name, const char *role,
 {
     if (web_account_name_valid(name, why, n))
         return -1;
-    if (strcmp(role, "panel") && strcmp(role, "auditor") && strcmp(role, "admin") &&
-        strcmp(role, "strategic")) {
-        snprintf(why, n, "--role '%s': expected panel, auditor, admin or strategic", role);
+    /* Any role the hub knows, including roles added to it later: the
+     * console shows pages by role (panel, auditor, strategic have their
+     * own), and the hub decides what each person may do when the console
+     * asks on their behalf (PROTOCOL.md 8.1), so a role name only has to
+     * be well formed here. */
+    size_t rl = strlen(role);
+    int ok = rl > 0 && rl < sizeof a->v[0].role && role[0] >= 'a' && role[0] <= 'z';
+    for (size_t i = 0; ok && i < rl; i++)
+        ok = (role[i] >= 'a' && role[i] <= 'z') || (role[i] >= '0' && role[i] <= '9') ||
+             role[i] == '-' || role[i] == '_';
+    if (!ok) {
+        snprintf(why, n, "--role '%s': a role the hub knows (panel, auditor, strategic, dpo, "
+                 "...): 1-15 of a-z 0-9 - _, starting with a letter", role);
         return -1;
     }
     if (!strcmp(role, "panel") && !*panels) {

@@ -36,8 +36,9 @@ int web_accounts_open(struct web_accounts **out, const char *path, char *why, si
 void web_accounts_close(struct web_accounts **a);
 
 /* A name is 1-64 of A-Z a-z 0-9 . _ - (the hub's people: list names them
- * the same way); a role is panel, auditor, admin or strategic; panels are names
- * separated by commas. 0 or -1 with why. */
+ * the same way); a role is any the hub knows (panel, auditor, strategic,
+ * dpo, ..., 1-15 of a-z 0-9 - _: the hub decides what it may do); panels
+ * are names separated by commas. 0 or -1 with why. */
 int web_account_name_valid(const char *name, char *why, size_t n);
 
 /* user add: a new account with password (hashed here); user reset: a new

@@ -21,7 +21,7 @@ static const char usage[] =
     "hub.pub]\n"
     "                  [--accounts FILE] [--sessions FILE] [--panels a,b] [--idle-timeout MIN]\n"
     "                  [--tls-cert F --tls-key F | --behind-tls-proxy] [--notify FILE]\n"
-    "       csphub-web user add NAME --role panel|auditor|admin|strategic [--panels a,b] [--accounts "
+    "       csphub-web user add NAME --role ROLE [--panels a,b] [--accounts "
     "FILE]\n"
     "       csphub-web user disable NAME [--accounts FILE]\n"
     "       csphub-web user reset NAME [--accounts FILE]\n"
@@ -63,9 +63,9 @@ static const char help[] =
     "                       docs/console.md). Counts and a link only, no case details\n"
     "\n"
     "Accounts (the password is read from standard input, one line, 10+ chars):\n"
-    "  user add NAME --role R [--panels a,b]   a new account; R is panel, auditor,\n"
-    "                       admin or strategic (reports only), as the hub's people:\n"
-    "                       list says (the hub decides)\n"
+    "  user add NAME --role R [--panels a,b]   a new account; R is any role the hub\n"
+    "                       knows (panel, auditor, strategic: reports only, dpo, ...),\n"
+    "                       as the hub's people: list says (the hub decides)\n"
     "  user disable NAME    no more sign-ins; sessions end at their next request\n"
     "  user reset NAME      a new password (and enabled again)\n"
     "  user totp NAME       a new TOTP secret (a second factor; printed once, with\n"
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         if (!strcmp(verb, "add")) {
             if (!role) {
                 web_accounts_close(&acc);
-                return bad_usage("user add %s needs --role panel|auditor|admin|strategic",
+                return bad_usage("user add %s needs --role (panel, auditor, strategic, dpo, ...)",
                                  name);
             }
             rc = read_password(pw, sizeof pw) ? -1
