@@ -189,16 +189,25 @@ static int64_t day_start(int64_t day)
     return csph_london_day_start(y, m, d);
 }
 
-/* The alerts accepted in [from_ms, to_ms): two passes, the count first. */
-static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_ms, int64_t to_ms,
-                                  msgpack_packer *pk, msgpack_sbuffer *sb, uint32_t *count,
-                                  int *truncated, struct hub_error *err)
+/* One of the panel's time indexes (key: panel \0 point(time, id); value: a
+ * short text) over [from_ms, to_ms) as an array of maps {id_name: id,
+ * text_name: value, time_name: time}: two passes, the count first (the
+ * array's header), entries past the reply's room packed as nil. */
+struct range_shape {
+    const char *db, *what;                       /* the index, for errors */
+    const char *id_name, *text_name, *time_name; /* the packed map's keys */
+};
+
+static enum hub_err pack_range(const struct hub_agenda_req *a, const struct range_shape *sh,
+                               int64_t from_ms, int64_t to_ms, msgpack_packer *pk,
+                               msgpack_sbuffer *sb, uint32_t *count, int *truncated,
+                               struct hub_error *err)
 {
     const struct hub_panel *p = &a->cfg->panels[a->panel];
     MDB_dbi dbi;
     int absent;
     *count = 0;
-    enum hub_err rc = hub_pw_dbi(a->store, a->txn, ACCEPTED_DB, 0, &dbi, &absent, err);
+    enum hub_err rc = hub_pw_dbi(a->store, a->txn, sh->db, 0, &dbi, &absent, err);
     if (rc)
         return rc;
     if (absent) {
@@ -214,7 +223,7 @@ static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_m
         MDB_cursor *cur;
         int mrc = mdb_cursor_open(a->txn, dbi, &cur);
         if (mrc)
-            return hub_pw_fail(err, mrc, "reading the accepted alerts");
+            return hub_pw_fail(err, mrc, sh->what);
         MDB_val k = {pl + 17, lo}, v;
         uint32_t n = 0;
         for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
@@ -233,11 +242,11 @@ static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_m
                 } else {
                     char when[32];
                     msgpack_pack_map(pk, 3);
-                    hub_pack_str(pk, "alert");
+                    hub_pack_str(pk, sh->id_name);
                     msgpack_pack_uint64(pk, id);
-                    hub_pack_str(pk, "key");
+                    hub_pack_str(pk, sh->text_name);
                     hub_pack_strn(pk, v.mv_data, v.mv_size);
-                    hub_pack_str(pk, "accepted_at");
+                    hub_pack_str(pk, sh->time_name);
                     hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
                 }
             }
@@ -251,67 +260,32 @@ static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_m
     return CSPH_ERR_OK;
 }
 
+/* The alerts accepted in [from_ms, to_ms). */
+static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_ms, int64_t to_ms,
+                                  msgpack_packer *pk, msgpack_sbuffer *sb, uint32_t *count,
+                                  int *truncated, struct hub_error *err)
+{
+    static const struct range_shape accepted = {ACCEPTED_DB, "reading the accepted alerts",
+                                                "alert", "key", "accepted_at"};
+    return pack_range(a, &accepted, from_ms, to_ms, pk, sb, count, truncated, err);
+}
+
+/* The look-back list: the panel's events of its look-back types in the
+ * days before the meeting (empty where the panel asks for none). */
 static enum hub_err pack_lookback(const struct hub_agenda_req *a, msgpack_packer *pk,
                                   msgpack_sbuffer *sb, uint32_t *count, int *truncated,
                                   struct hub_error *err)
 {
+    static const struct range_shape lookback = {LOOKBACK_DB, "reading the look-back index",
+                                                "seq", "type", "occurred_at"};
     const struct hub_panel *p = &a->cfg->panels[a->panel];
-    MDB_dbi dbi;
-    int absent;
-    *count = 0;
-    enum hub_err rc = hub_pw_dbi(a->store, a->txn, LOOKBACK_DB, 0, &dbi, &absent, err);
-    if (rc)
-        return rc;
-    if (absent || !a->lookback || !p->work.nlookback) {
+    if (!a->lookback || !p->work.nlookback) {
+        *count = 0;
         msgpack_pack_array(pk, 0);
         return CSPH_ERR_OK;
     }
-    int64_t from = day_start(a->day - p->work.lookback_days), to = day_start(a->day);
-    size_t pl = strlen(p->name);
-    unsigned char lo[65 + 16];
-    memcpy(lo, p->name, pl);
-    lo[pl] = 0;
-    hub_put_point(lo + pl + 1, from, 0);
-    /* Two passes over the range: its length first (the array's header). */
-    for (int pass = 0; pass < 2; pass++) {
-        MDB_cursor *cur;
-        int mrc = mdb_cursor_open(a->txn, dbi, &cur);
-        if (mrc)
-            return hub_pw_fail(err, mrc, "reading the look-back index");
-        MDB_val k = {pl + 17, lo}, v;
-        uint32_t n = 0;
-        for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
-             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != pl + 17 || memcmp(k.mv_data, lo, pl + 1) != 0)
-                break;
-            int64_t at;
-            uint64_t seq;
-            hub_get_point((const unsigned char *)k.mv_data + pl + 1, &at, &seq);
-            if (at >= to)
-                break;
-            if (pass == 1) {
-                if (sb->size > a->room) {
-                    msgpack_pack_nil(pk);
-                    *truncated = 1;
-                } else {
-                    char when[32];
-                    msgpack_pack_map(pk, 3);
-                    hub_pack_str(pk, "seq");
-                    msgpack_pack_uint64(pk, seq);
-                    hub_pack_str(pk, "type");
-                    hub_pack_strn(pk, v.mv_data, v.mv_size);
-                    hub_pack_str(pk, "occurred_at");
-                    hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
-                }
-            }
-            n++;
-        }
-        mdb_cursor_close(cur);
-        if (pass == 0)
-            msgpack_pack_array(pk, n);
-        *count = n;
-    }
-    return CSPH_ERR_OK;
+    return pack_range(a, &lookback, day_start(a->day - p->work.lookback_days),
+                      day_start(a->day), pk, sb, count, truncated, err);
 }
 
 enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer *pk,

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "testutil.h"
+#include "testutil_inproc.h"
 
 #include "clock.h"
 #include "config.h"
@@ -22,107 +23,18 @@
 
 #define DAY CSPH_MS_PER_DAY
 
-struct fixture {
-    char *dir;
-    char data[200];
-    char endpoint[256];
-    struct hub_config cfg;
-    struct hub_clock clock;
-    uv_loop_t loop;
-    struct hub_server *srv;
-    struct tu_client c;
-    int fds_before;
-};
-
-static int64_t t0(void)
-{
-    int64_t ms;
-    csph_time_parse("2025-06-02T09:00:00Z", 20, &ms, NULL); /* a Monday */
-    return ms;
-}
-
-static void start_hub(struct fixture *f)
-{
-    struct hub_error err;
-    uv_loop_init(&f->loop);
-    if (hub_server_new(&f->srv, &f->loop, &f->cfg, &f->clock, &err))
-        fail_msg("hub did not start: %s", err.message);
-    tu_client_open(&f->c, f->endpoint, ZMQ_DEALER);
-}
-
-static void stop_hub(struct fixture *f)
-{
-    tu_client_close(&f->c);
-    hub_server_stop(f->srv);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    hub_server_destroy(&f->srv);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-}
-
+/* The fixture is testutil_inproc's: the hub in this process on its own
+ * loop, its clock in the test's hand. */
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    f->fds_before = tu_open_fds();
-    f->dir = tu_tmpdir("panel");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s/hub.sock", f->dir);
-    hub_config_defaults(&f->cfg);
-    struct hub_error err;
-    char path[600];
-    snprintf(path, sizeof path, "%s/csphub.yaml",
-             tu_env("CSPH_CONFIG_DIR", CSPH_SOURCE_DIR "/config"));
-    assert_int_equal(hub_config_load(&f->cfg, path, &err), CSPH_ERR_OK);
-    snprintf(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s", f->data);
-    snprintf(f->cfg.listen[0], sizeof f->cfg.listen[0], "%s", f->endpoint);
-    f->cfg.nlisten = 1;
-    f->cfg.log_level = CSPH_LOG_WARN;
-    hub_log_min = CSPH_LOG_WARN;
-    assert_int_equal(hub_config_load_panels(&f->cfg, &err), CSPH_ERR_OK);
-    hub_clock_init_fixed(&f->clock, t0());
-    start_hub(f);
-    *state = f;
+    *state = tu_inproc_new("panel");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    if (f->srv)
-        stop_hub(f);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    assert_int_equal(tu_open_fds(), f->fds_before);
-    free(f);
+    tu_inproc_free(*state);
     return 0;
-}
-
-static int step_recv(struct fixture *f, int timeout_ms, msgpack_object *reply)
-{
-    int64_t deadline = tu_now_ms() + timeout_ms;
-    while (tu_now_ms() < deadline) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        if (tu_recv(&f->c, 2, reply) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-static msgpack_object call(struct fixture *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static msgpack_object call(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *json;
-    if (vasprintf(&json, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    assert_int_equal(tu_send(&f->c, "%s", json), 0);
-    free(json);
-    msgpack_object r;
-    if (step_recv(f, 10000, &r) != 0)
-        fail_msg("no reply from the hub within 10 s");
-    return r;
 }
 
 static void ok(const msgpack_object *r)
@@ -140,20 +52,15 @@ static void refused(const msgpack_object *r, const char *code, const char *field
     assert_string_equal(tu_str(r, "error.field"), field);
 }
 
-static void set_clock(struct fixture *f, int64_t ms)
-{
-    hub_clock_set(&f->clock, ms);
-    hub_server_clock_changed(f->srv);
-}
 
-static uint32_t count_events(struct fixture *f, const char *type)
+static uint32_t count_events(struct tu_inproc *f, const char *type)
 {
-    msgpack_object r = call(f, "{\"op\":\"replay\",\"types\":[\"%s\"]}", type);
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"%s\"]}", type);
     return tu_get(&r, "events")->via.array.size;
 }
 
 /* Step the loop until the log holds n events of type, or fail. */
-static void wait_for_count(struct fixture *f, const char *type, uint32_t n)
+static void wait_for_count(struct tu_inproc *f, const char *type, uint32_t n)
 {
     int64_t deadline = tu_now_ms() + 10000;
     while (tu_now_ms() < deadline)
@@ -164,21 +71,21 @@ static void wait_for_count(struct fixture *f, const char *type, uint32_t n)
 
 /* A high-risk domestic abuse incident: a marac.high-risk alert for victim,
  * accepted: the case opens. Returns the alert's id. */
-static int64_t open_marac_case(struct fixture *f, const char *victim, const char *id)
+static int64_t open_marac_case(struct tu_inproc *f, const char *victim, const char *id)
 {
-    msgpack_object r = call(f,
+    msgpack_object r = tu_inproc_call(f,
                             "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
                             "\"source\":\"police\",\"occurred_at\":\"2025-05-30T22:00:00Z\","
                             "\"victim\":\"%s\",\"risk\":\"high\"}}",
                             id, victim);
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"%s\"}", victim);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"%s\"}", victim);
     uint32_t n = tu_get(&r, "alerts")->via.array.size;
     assert_true(n > 0);
     char path[32];
     snprintf(path, sizeof path, "alerts.%u.id", n - 1);
     int64_t alert = tu_int(&r, path);
-    r = call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\",\"by\":\"coord\"}",
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\",\"by\":\"coord\"}",
              (long long)alert);
     ok(&r);
     return alert;
@@ -186,22 +93,22 @@ static int64_t open_marac_case(struct fixture *f, const char *victim, const char
 
 static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **state)
 {
-    struct fixture *f = *state;
-    msgpack_object r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":"
+    struct tu_inproc *f = *state;
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":"
                                "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
                                "\"2025-05-30T22:00:00Z\",\"victim\":\"V-1\",\"risk\":\"high\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* An alert is not a case until the panel accepts it. */
-    r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 0);
     ok(&r);
-    r = call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}");
     ok(&r);
     assert_int_equal(count_events(f, "case.opened"), 1);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"case.opened\"]}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"case.opened\"]}");
     assert_string_equal(tu_str(&r, "events.0.event.subject"), "V-1");
     assert_string_equal(tu_str(&r, "events.0.event.risk"), "high");
-    r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "cases.0.key"), "V-1");
     assert_string_equal(tu_str(&r, "cases.0.status"), "open");
@@ -211,72 +118,72 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
     assert_string_equal(tu_str(&r, "cases.0.review_due"), "2025-06-16T09:00:00.000Z");
     /* A second accepted alert for the same person belongs to the open case. */
     open_marac_case(f, "V-1", "da-2");
-    r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"all\"}");
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"all\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     assert_int_equal(tu_int(&r, "cases.0.alert"), 1);
     assert_int_equal(count_events(f, "case.opened"), 1);
 
     /* Bad outcomes, over the wire and through the op: refused, nothing changed. */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
                 "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
                 "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"closed\","
                 "\"outcome\":\"vanished\"}}");
     refused(&r, "bad_event", "outcome");
     assert_non_null(strstr(tu_str(&r, "error.message"), "risk-reduced"));
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-2\",\"type\":\"case.update\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-2\",\"type\":\"case.update\","
                 "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
                 "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"open\","
                 "\"outcome\":\"risk-reduced\"}}");
     refused(&r, "bad_event", "outcome");
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-3\",\"type\":\"case.update\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-3\",\"type\":\"case.update\","
                 "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
                 "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"reviewed\","
                 "\"on_time\":true}}");
     refused(&r, "bad_event", "on_time");
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\",\"outcome\":\"gone\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\",\"outcome\":\"gone\"}");
     refused(&r, "bad_request", "outcome");
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-404\","
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-404\","
                 "\"outcome\":\"risk-reduced\"}");
     refused(&r, "not_found", "key");
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"not a key\","
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"not a key\","
                 "\"outcome\":\"risk-reduced\"}");
     refused(&r, "bad_request", "key");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     assert_string_equal(tu_str(&r, "case.status"), "open");
 
     /* Closing the case records the outcome; its alert is not touched. */
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
                 "\"outcome\":\"risk-reduced\",\"by\":\"ann\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"case.update\"]}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"case.update\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "events.0.event.outcome"), "risk-reduced");
     assert_string_equal(tu_str(&r, "events.0.event.by"), "ann");
     assert_string_equal(tu_str(&r, "events.0.event.source"), "hub");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     assert_string_equal(tu_str(&r, "case.status"), "closed");
     assert_string_equal(tu_str(&r, "case.outcome"), "risk-reduced");
-    r = call(f, "{\"op\":\"alert\",\"id\":1}");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":1}");
     assert_string_equal(tu_str(&r, "alert.status"), "accepted");
     /* Nothing is recorded on a closed case. */
-    r = call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-1\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     refused(&r, "conflict", "key");
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\",\"what\":\"visit\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\",\"what\":\"visit\","
                 "\"owner\":\"police\",\"due_days\":3}");
     refused(&r, "conflict", "key");
-    r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 0);
-    r = call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"closed\"}");
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"closed\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     /* Clients may not write the hub's panel-work events. */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"action.created\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"action.created\","
                 "\"source\":\"police\",\"occurred_at\":\"2025-06-01T00:00:00Z\",\"action\":1,"
                 "\"panel\":\"marac\",\"subject\":\"V-1\",\"what\":\"w\",\"owner\":\"police\","
                 "\"owner_kind\":\"agency\",\"due_at\":\"2025-07-01T00:00:00Z\"}}");
     assert_string_equal(tu_str(&r, "error.code"), "forbidden");
     /* A new accepted alert after closure opens the case again. */
     open_marac_case(f, "V-1", "da-3");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     assert_string_equal(tu_str(&r, "case.status"), "open");
     assert_null(tu_get(&r, "case.outcome"));
     assert_int_equal(count_events(f, "case.opened"), 2);
@@ -284,40 +191,40 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
 
 static void test_action_lifecycle_and_escalation_across_restart(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     open_marac_case(f, "V-2", "da-1");
     /* Bad input: each names its field; nothing is written. */
     uint32_t before = count_events(f, "action.created");
-    msgpack_object r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                                "\"what\":\"safety plan\",\"owner\":\"nobody\",\"due_days\":7}");
     refused(&r, "bad_request", "owner");
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"safety plan\",\"owner\":\"idva\",\"due\":\"2025-01-01\"}");
     refused(&r, "bad_request", "due");
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"safety plan\",\"owner\":\"idva\"}");
     refused(&r, "bad_request", "due_days");
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"safety plan\",\"owner\":\"idva\",\"due_days\":3,\"due\":\"2025-09-01\"}");
     refused(&r, "bad_request", "due_days");
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\",\"what\":\"x\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\",\"what\":\"x\","
                 "\"owner\":\"idva\",\"due_days\":3,\"alert\":999}");
     refused(&r, "not_found", "alert");
     assert_int_equal(count_events(f, "action.created"), before);
 
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"Home visit and safety plan\",\"owner\":\"police\",\"due_days\":7,"
                 "\"alert\":1}");
     ok(&r);
     assert_int_equal(tu_int(&r, "id"), 1);
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"Refer to IDVA\",\"owner\":\"housing\",\"due_working_days\":5}");
     ok(&r);
     assert_int_equal(tu_int(&r, "id"), 2);
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"Check school\",\"owner\":\"education\",\"due\":\"2025-06-20\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
+    r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_int_equal(tu_get(&r, "actions")->via.array.size, 3);
     assert_string_equal(tu_str(&r, "actions.0.due_at"), "2025-06-09T09:00:00.000Z");
     /* 5 working days from Monday 2 June: Monday 9 June */
@@ -328,60 +235,60 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     assert_string_equal(tu_str(&r, "actions.0.owner_kind"), "agency");
 
     /* Updates: done, not done needs a reason, another panel's refused. */
-    r = call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"not_done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"not_done\"}");
     refused(&r, "bad_request", "reason");
-    r = call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"sgv\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"sgv\",\"status\":\"done\"}");
     refused(&r, "bad_request", "panel");
-    r = call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
     refused(&r, "conflict", "status");
-    r = call(f, "{\"op\":\"action.update\",\"id\":77,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":77,\"panel\":\"marac\",\"status\":\"done\"}");
     refused(&r, "not_found", "id");
-    r = call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\"}");
     refused(&r, "bad_request", "due_days");
-    r = call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\","
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\","
                 "\"due\":\"2025-07-04\",\"reason\":\"school closed\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"actions\",\"panel\":\"marac\"}"); /* the incomplete ones */
+    r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\"}"); /* the incomplete ones */
     assert_int_equal(tu_get(&r, "actions")->via.array.size, 2);
     assert_string_equal(tu_str(&r, "actions.1.due_at"), "2025-07-04T22:59:59.999Z");
     assert_string_equal(tu_str(&r, "actions.1.reason"), "school closed");
 
     /* The hub goes down before action 1 is due and comes back after. */
-    stop_hub(f);
-    hub_clock_set(&f->clock, t0() + 10 * DAY);
-    start_hub(f);
+    tu_inproc_stop(f);
+    hub_clock_set(&f->clock, tu_inproc_t0() + 10 * DAY);
+    tu_inproc_start(f);
     wait_for_count(f, "timer.fired", 1);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "events.0.event.timer"), "action");
     assert_int_equal(tu_int(&r, "events.0.event.action"), 1);
     assert_string_equal(tu_str(&r, "events.0.event.subject"), "V-2");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"rule\":\"action.overdue\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"rule\":\"action.overdue\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "alerts.0.priority"), "high");
     assert_int_equal(tu_int(&r, "alerts.0.key.action"), 1);
-    r = call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
+    r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_int_equal(tu_bool(&r, "actions.0.escalated"), 1);
     assert_string_equal(tu_str(&r, "actions.1.status"), "done");
     assert_int_equal(tu_bool(&r, "actions.1.on_time"), 1);
     /* A second restart does not escalate it again. */
-    stop_hub(f);
-    start_hub(f);
+    tu_inproc_stop(f);
+    tu_inproc_start(f);
     assert_int_equal(count_events(f, "timer.fired"), 1);
     /* Done late: recorded, not on time. */
-    r = call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
+    r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_string_equal(tu_str(&r, "actions.0.status"), "done");
     assert_int_equal(tu_bool(&r, "actions.0.on_time"), 0);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"action.updated\"]}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"action.updated\"]}");
     assert_int_equal(tu_bool(&r, "events.0.event.on_time"), 1); /* action 2 */
     assert_int_equal(tu_bool(&r, "events.2.event.on_time"), 0); /* action 1, late */
 
     /* The report counts them: 2 done in June, 1 of them on time. */
-    r = call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
+    r = tu_inproc_call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
     ok(&r);
     const msgpack_object *ind = tu_get(&r, "indicators");
     int seen = 0;
@@ -402,9 +309,9 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     assert_int_equal(seen, 3);
 }
 
-static uint32_t review_timers(struct fixture *f)
+static uint32_t review_timers(struct tu_inproc *f)
 {
-    msgpack_object r = call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"timer.fired\"]}");
     uint32_t n = 0, all = tu_get(&r, "events")->via.array.size;
     for (uint32_t i = 0; i < all; i++) {
         char path[64];
@@ -416,79 +323,79 @@ static uint32_t review_timers(struct fixture *f)
 }
 
 /* Run the loop a while so that a timer due now would have fired. */
-static void settle(struct fixture *f)
+static void settle(struct tu_inproc *f)
 {
     for (int i = 0; i < 50; i++)
         uv_run(&f->loop, UV_RUN_NOWAIT);
-    (void)call(f, "{\"op\":\"ping\"}");
+    (void)tu_inproc_call(f, "{\"op\":\"ping\"}");
 }
 
 static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     open_marac_case(f, "V-3", "da-1"); /* high: reviewed every 14 days */
     /* A day later the risk drops to medium: the next review moves to 28 days from then. */
-    set_clock(f, t0() + 1 * DAY);
-    msgpack_object r = call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\","
+    tu_inproc_set_clock(f, tu_inproc_t0() + 1 * DAY);
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\","
                                "\"risk\":\"extreme\"}");
     refused(&r, "bad_request", "risk");
-    r = call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\",\"risk\":\"medium\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\",\"risk\":\"medium\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.risk"), "medium");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-07-01T09:00:00.000Z");
     /* Day 20: the old 14-day review would have passed; nothing fires. */
-    set_clock(f, t0() + 20 * DAY);
+    tu_inproc_set_clock(f, tu_inproc_t0() + 20 * DAY);
     settle(f);
     assert_int_equal(review_timers(f), 0);
     /* Day 30: the review falls due: one timer, one review.due alert. */
-    set_clock(f, t0() + 30 * DAY);
+    tu_inproc_set_clock(f, tu_inproc_t0() + 30 * DAY);
     wait_for_count(f, "timer.fired", 1);
     assert_int_equal(review_timers(f), 1);
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"rule\":\"review.due\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"rule\":\"review.due\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "alerts.0.key.subject"), "V-3");
     assert_string_equal(tu_str(&r, "alerts.0.priority"), "medium");
     assert_string_equal(tu_str(&r, "alerts.0.status"), "open");
     int64_t review_alert = tu_int(&r, "alerts.0.id");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_int_equal(tu_bool(&r, "case.review_pending"), 1);
     /* At most one open per case: nothing more while it waits. */
-    set_clock(f, t0() + 90 * DAY);
+    tu_inproc_set_clock(f, tu_inproc_t0() + 90 * DAY);
     settle(f);
     assert_int_equal(review_timers(f), 1);
     /* Recording the review closes the alert and sets the next one. */
-    r = call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)review_alert);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)review_alert);
     assert_string_equal(tu_str(&r, "alert.status"), "closed");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_int_equal(tu_bool(&r, "case.review_pending"), 0);
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-28T09:00:00.000Z");
     /* An agency's case.update with a new risk moves it too. */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
                 "\"source\":\"police\",\"occurred_at\":\"2025-08-31T08:00:00Z\","
                 "\"subject\":\"V-3\",\"panel\":\"marac\",\"status\":\"open\",\"risk\":\"high\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-14T09:00:00.000Z");
     /* A risk assessment's score sets the level: DASH 11 is medium on MARAC. */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-1\",\"type\":\"risk.assessment\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-1\",\"type\":\"risk.assessment\","
                 "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
                 "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"dash\",\"score\":11}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.risk"), "medium");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-28T09:00:00.000Z");
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-2\",\"type\":\"risk.assessment\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-2\",\"type\":\"risk.assessment\","
                 "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
                 "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"safety-net\",\"score\":30}}");
     refused(&r, "bad_event", "tool");
     /* Closing the case stops the cadence. */
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-3\","
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-3\","
                 "\"outcome\":\"moved-away\"}");
     ok(&r);
-    set_clock(f, t0() + 400 * DAY);
+    tu_inproc_set_clock(f, tu_inproc_t0() + 400 * DAY);
     settle(f);
     assert_int_equal(review_timers(f), 1);
 }
@@ -496,33 +403,33 @@ static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **st
 /* A month of SGV meetings (the third Thursday: 19 June and 17 July 2025). */
 static void test_a_month_of_meetings_and_their_agendas(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     /* A knife incident with a 17-year-old: an sgv.weapon alert, accepted. */
-    msgpack_object r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-1\",\"type\":"
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-1\",\"type\":"
                                "\"violence.incident\",\"source\":\"police\",\"occurred_at\":"
                                "\"2025-05-29T20:00:00Z\",\"perpetrator\":\"Y-1\","
                                "\"perpetrator_age\":17,\"weapon\":\"knife\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* Youth violence of the weeks before the meeting (no alert: no weapon). */
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-2\",\"type\":\"violence.incident\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-2\",\"type\":\"violence.incident\","
                 "\"source\":\"police\",\"occurred_at\":\"2025-06-10T20:00:00Z\","
                 "\"victim\":\"Y-2\",\"victim_age\":15,\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
+    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
                 "\"source\":\"police\",\"occurred_at\":\"2025-04-01T20:00:00Z\","
                 "\"victim\":\"Y-3\",\"victim_age\":19,\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = call(f, "{\"op\":\"alerts\",\"panel\":\"sgv\"}");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"sgv\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     int64_t alert = tu_int(&r, "alerts.0.id");
-    r = call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\"}", (long long)alert);
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\"}", (long long)alert);
     ok(&r);
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"sgv\",\"key\":\"Y-1\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"sgv\",\"key\":\"Y-1\","
                 "\"what\":\"Youth worker visit\",\"owner\":\"youth-justice\",\"due_days\":10}");
     ok(&r);
 
     /* The agenda of the next meeting (no date: the calendar's). */
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\"}");
     ok(&r);
     assert_string_equal(tu_str(&r, "agenda.meeting"), "2025-06-19");
     assert_string_equal(tu_str(&r, "agenda.previous"), "2025-05-15");
@@ -540,31 +447,31 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     assert_string_equal(tu_str(&r, "agenda.lookback.1.occurred_at"), "2025-06-10T20:00:00.000Z");
 
     /* A hearing is recorded after the meeting, with attendance by agency. */
-    r = call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\",\"meeting\":\"2025-06-19\","
+    r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\",\"meeting\":\"2025-06-19\","
                 "\"attendance\":[\"police\",\"youth-justice\"]}");
     refused(&r, "bad_request", "meeting");
-    set_clock(f, t0() + 17 * DAY); /* Thursday 19 June */
-    r = call(f, "{\"op\":\"agenda.issue\",\"panel\":\"sgv\",\"by\":\"sgv.coord\"}");
+    tu_inproc_set_clock(f, tu_inproc_t0() + 17 * DAY); /* Thursday 19 June */
+    r = tu_inproc_call(f, "{\"op\":\"agenda.issue\",\"panel\":\"sgv\",\"by\":\"sgv.coord\"}");
     ok(&r);
     assert_string_equal(tu_str(&r, "agenda.meeting"), "2025-06-19");
-    r = call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
+    r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
                 "\"attendance\":[\"police\",\"martians\"]}");
     refused(&r, "bad_request", "attendance.1");
-    r = call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
+    r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
                 "\"attendance\":[\"police\",\"youth-justice\",\"education\"],"
                 "\"minutes\":\"Agreed: youth worker to visit weekly\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"replay\",\"types\":[\"case.heard\",\"meeting.agenda\"]}");
+    r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"case.heard\",\"meeting.agenda\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
     assert_string_equal(tu_str(&r, "events.0.event.type"), "meeting.agenda");
     assert_non_null(strstr(tu_str(&r, "events.0.event.agenda"), "\"Y-1\""));
     assert_string_equal(tu_str(&r, "events.1.event.meeting"), "2025-06-19");
     assert_string_equal(tu_str(&r, "events.1.event.attendance"), "police,youth-justice,education");
-    r = call(f, "{\"op\":\"case\",\"panel\":\"sgv\",\"key\":\"Y-1\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"sgv\",\"key\":\"Y-1\"}");
     assert_string_equal(tu_str(&r, "case.last_heard"), "2025-06-19");
 
     /* The July meeting: Y-1 is no longer new; its action is still open. */
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2025-07-17\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2025-07-17\"}");
     assert_string_equal(tu_str(&r, "agenda.previous"), "2025-06-19");
     assert_int_equal(tu_get(&r, "agenda.accepted")->via.array.size, 0);
     assert_int_equal(tu_get(&r, "agenda.new_cases")->via.array.size, 0);
@@ -572,45 +479,45 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     /* 19 June - 16 July: no youth violence then (10 June is before it) */
     assert_int_equal(tu_get(&r, "agenda.lookback")->via.array.size, 0);
     /* A year on: 12 months since its last hearing. */
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2026-07-16\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2026-07-16\"}");
     assert_int_equal(tu_get(&r, "agenda.anniversaries")->via.array.size, 1);
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2026-06-18\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2026-06-18\"}");
     assert_int_equal(tu_get(&r, "agenda.anniversaries")->via.array.size, 0);
     /* Bad dates; a panel meeting ad hoc needs one. */
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2025-02-30\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"sgv\",\"meeting\":\"2025-02-30\"}");
     refused(&r, "bad_request", "meeting");
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"asb-case-review\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"asb-case-review\"}");
     refused(&r, "bad_request", "meeting");
-    r = call(f, "{\"op\":\"agenda\",\"panel\":\"nope\"}");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"nope\"}");
     refused(&r, "unknown_panel", "panel");
 }
 
 static void test_rederive_rebuilds_cases_actions_and_reviews(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_inproc *f = *state;
     open_marac_case(f, "V-1", "da-1");
     open_marac_case(f, "V-2", "da-2");
-    msgpack_object r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\","
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\","
                                "\"what\":\"visit\",\"owner\":\"police\",\"due_days\":2}");
     ok(&r);
-    r = call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"what\":\"plan\",\"owner\":\"idva\",\"due_days\":30}");
     ok(&r);
-    r = call(f, "{\"op\":\"case.hear\",\"panel\":\"marac\",\"key\":\"V-2\","
+    r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"marac\",\"key\":\"V-2\","
                 "\"attendance\":[\"police\",\"idva\"]}");
     ok(&r);
-    set_clock(f, t0() + 15 * DAY); /* action 1 escalates; both reviews fall due */
+    tu_inproc_set_clock(f, tu_inproc_t0() + 15 * DAY); /* action 1 escalates; both reviews fall due */
     wait_for_count(f, "timer.fired", 3);
-    r = call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-2\"}");
+    r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"not_done\","
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"not_done\","
                 "\"reason\":\"declined\"}");
     ok(&r);
-    r = call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
+    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
                 "\"outcome\":\"referred-on\"}");
     ok(&r);
     /* An action outlives its case's closure: still reported done. */
-    r = call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
 
     struct hub_config cfg = f->cfg;
