@@ -52,7 +52,6 @@ static void refused(const msgpack_object *r, const char *code, const char *field
     assert_string_equal(tu_str(r, "error.field"), field);
 }
 
-
 static uint32_t count_events(struct tu_inproc *f, const char *type)
 {
     msgpack_object r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"%s\"]}", type);
@@ -73,11 +72,12 @@ static void wait_for_count(struct tu_inproc *f, const char *type, uint32_t n)
  * accepted: the case opens. Returns the alert's id. */
 static int64_t open_marac_case(struct tu_inproc *f, const char *victim, const char *id)
 {
-    msgpack_object r = tu_inproc_call(f,
-                            "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
-                            "\"source\":\"police\",\"occurred_at\":\"2025-05-30T22:00:00Z\","
-                            "\"victim\":\"%s\",\"risk\":\"high\"}}",
-                            id, victim);
+    msgpack_object r =
+        tu_inproc_call(f,
+                       "{\"op\":\"publish\",\"event\":{\"id\":\"%s\",\"type\":\"da.incident\","
+                       "\"source\":\"police\",\"occurred_at\":\"2025-05-30T22:00:00Z\","
+                       "\"victim\":\"%s\",\"risk\":\"high\"}}",
+                       id, victim);
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"%s\"}", victim);
     uint32_t n = tu_get(&r, "alerts")->via.array.size;
@@ -85,8 +85,9 @@ static int64_t open_marac_case(struct tu_inproc *f, const char *victim, const ch
     char path[32];
     snprintf(path, sizeof path, "alerts.%u.id", n - 1);
     int64_t alert = tu_int(&r, path);
-    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\",\"by\":\"coord\"}",
-             (long long)alert);
+    r = tu_inproc_call(
+        f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\",\"by\":\"coord\"}",
+        (long long)alert);
     ok(&r);
     return alert;
 }
@@ -94,9 +95,10 @@ static int64_t open_marac_case(struct tu_inproc *f, const char *victim, const ch
 static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **state)
 {
     struct tu_inproc *f = *state;
-    msgpack_object r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":"
-                               "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
-                               "\"2025-05-30T22:00:00Z\",\"victim\":\"V-1\",\"risk\":\"high\"}}");
+    msgpack_object r =
+        tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"da-1\",\"type\":"
+                          "\"da.incident\",\"source\":\"police\",\"occurred_at\":"
+                          "\"2025-05-30T22:00:00Z\",\"victim\":\"V-1\",\"risk\":\"high\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* An alert is not a case until the panel accepts it. */
     r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
@@ -125,35 +127,36 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
 
     /* Bad outcomes, over the wire and through the op: refused, nothing changed. */
     r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
-                "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
-                "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"closed\","
-                "\"outcome\":\"vanished\"}}");
+                          "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
+                          "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"closed\","
+                          "\"outcome\":\"vanished\"}}");
     refused(&r, "bad_event", "outcome");
     assert_non_null(strstr(tu_str(&r, "error.message"), "risk-reduced"));
     r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-2\",\"type\":\"case.update\","
-                "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
-                "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"open\","
-                "\"outcome\":\"risk-reduced\"}}");
+                          "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
+                          "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"open\","
+                          "\"outcome\":\"risk-reduced\"}}");
     refused(&r, "bad_event", "outcome");
     r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-3\",\"type\":\"case.update\","
-                "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
-                "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"reviewed\","
-                "\"on_time\":true}}");
+                          "\"source\":\"council\",\"occurred_at\":\"2025-06-02T08:00:00Z\","
+                          "\"subject\":\"V-1\",\"panel\":\"marac\",\"status\":\"reviewed\","
+                          "\"on_time\":true}}");
     refused(&r, "bad_event", "on_time");
-    r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\",\"outcome\":\"gone\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\",\"outcome\":\"gone\"}");
     refused(&r, "bad_request", "outcome");
     r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-404\","
-                "\"outcome\":\"risk-reduced\"}");
+                          "\"outcome\":\"risk-reduced\"}");
     refused(&r, "not_found", "key");
     r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"not a key\","
-                "\"outcome\":\"risk-reduced\"}");
+                          "\"outcome\":\"risk-reduced\"}");
     refused(&r, "bad_request", "key");
     r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     assert_string_equal(tu_str(&r, "case.status"), "open");
 
     /* Closing the case records the outcome; its alert is not touched. */
     r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
-                "\"outcome\":\"risk-reduced\",\"by\":\"ann\"}");
+                          "\"outcome\":\"risk-reduced\",\"by\":\"ann\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"case.update\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 1);
@@ -168,18 +171,20 @@ static void test_case_opens_on_acceptance_and_closes_with_an_outcome(void **stat
     /* Nothing is recorded on a closed case. */
     r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-1\"}");
     refused(&r, "conflict", "key");
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\",\"what\":\"visit\","
-                "\"owner\":\"police\",\"due_days\":3}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\",\"what\":\"visit\","
+           "\"owner\":\"police\",\"due_days\":3}");
     refused(&r, "conflict", "key");
     r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 0);
     r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\",\"status\":\"closed\"}");
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     /* Clients may not write the hub's panel-work events. */
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"action.created\","
-                "\"source\":\"police\",\"occurred_at\":\"2025-06-01T00:00:00Z\",\"action\":1,"
-                "\"panel\":\"marac\",\"subject\":\"V-1\",\"what\":\"w\",\"owner\":\"police\","
-                "\"owner_kind\":\"agency\",\"due_at\":\"2025-07-01T00:00:00Z\"}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"x\",\"type\":\"action.created\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-01T00:00:00Z\",\"action\":1,"
+           "\"panel\":\"marac\",\"subject\":\"V-1\",\"what\":\"w\",\"owner\":\"police\","
+           "\"owner_kind\":\"agency\",\"due_at\":\"2025-07-01T00:00:00Z\"}}");
     assert_string_equal(tu_str(&r, "error.code"), "forbidden");
     /* A new accepted alert after closure opens the case again. */
     open_marac_case(f, "V-1", "da-3");
@@ -195,34 +200,40 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     open_marac_case(f, "V-2", "da-1");
     /* Bad input: each names its field; nothing is written. */
     uint32_t before = count_events(f, "action.created");
-    msgpack_object r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                               "\"what\":\"safety plan\",\"owner\":\"nobody\",\"due_days\":7}");
+    msgpack_object r =
+        tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+                          "\"what\":\"safety plan\",\"owner\":\"nobody\",\"due_days\":7}");
     refused(&r, "bad_request", "owner");
     r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"safety plan\",\"owner\":\"idva\",\"due\":\"2025-01-01\"}");
+                          "\"what\":\"safety plan\",\"owner\":\"idva\",\"due\":\"2025-01-01\"}");
     refused(&r, "bad_request", "due");
     r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"safety plan\",\"owner\":\"idva\"}");
+                          "\"what\":\"safety plan\",\"owner\":\"idva\"}");
     refused(&r, "bad_request", "due_days");
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"safety plan\",\"owner\":\"idva\",\"due_days\":3,\"due\":\"2025-09-01\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+           "\"what\":\"safety plan\",\"owner\":\"idva\",\"due_days\":3,\"due\":\"2025-09-01\"}");
     refused(&r, "bad_request", "due_days");
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\",\"what\":\"x\","
-                "\"owner\":\"idva\",\"due_days\":3,\"alert\":999}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\",\"what\":\"x\","
+           "\"owner\":\"idva\",\"due_days\":3,\"alert\":999}");
     refused(&r, "not_found", "alert");
     assert_int_equal(count_events(f, "action.created"), before);
 
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"Home visit and safety plan\",\"owner\":\"police\",\"due_days\":7,"
-                "\"alert\":1}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+           "\"what\":\"Home visit and safety plan\",\"owner\":\"police\",\"due_days\":7,"
+           "\"alert\":1}");
     ok(&r);
     assert_int_equal(tu_int(&r, "id"), 1);
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"Refer to IDVA\",\"owner\":\"housing\",\"due_working_days\":5}");
+    r = tu_inproc_call(f,
+                       "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+                       "\"what\":\"Refer to IDVA\",\"owner\":\"housing\",\"due_working_days\":5}");
     ok(&r);
     assert_int_equal(tu_int(&r, "id"), 2);
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"Check school\",\"owner\":\"education\",\"due\":\"2025-06-20\"}");
+    r = tu_inproc_call(f,
+                       "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
+                       "\"what\":\"Check school\",\"owner\":\"education\",\"due\":\"2025-06-20\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_int_equal(tu_get(&r, "actions")->via.array.size, 3);
@@ -235,20 +246,27 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     assert_string_equal(tu_str(&r, "actions.0.owner_kind"), "agency");
 
     /* Updates: done, not done needs a reason, another panel's refused. */
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"not_done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"not_done\"}");
     refused(&r, "bad_request", "reason");
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"sgv\",\"status\":\"done\"}");
+    r = tu_inproc_call(f,
+                       "{\"op\":\"action.update\",\"id\":3,\"panel\":\"sgv\",\"status\":\"done\"}");
     refused(&r, "bad_request", "panel");
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"done\"}");
     refused(&r, "conflict", "status");
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":77,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":77,\"panel\":\"marac\",\"status\":\"done\"}");
     refused(&r, "not_found", "id");
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\"}");
     refused(&r, "bad_request", "due_days");
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\","
-                "\"due\":\"2025-07-04\",\"reason\":\"school closed\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":3,\"panel\":\"marac\",\"status\":\"retimed\","
+           "\"due\":\"2025-07-04\",\"reason\":\"school closed\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\"}"); /* the incomplete ones */
     assert_int_equal(tu_get(&r, "actions")->via.array.size, 2);
@@ -278,7 +296,8 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     tu_inproc_start(f);
     assert_int_equal(count_events(f, "timer.fired"), 1);
     /* Done late: recorded, not on time. */
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"actions\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     assert_string_equal(tu_str(&r, "actions.0.status"), "done");
@@ -288,7 +307,8 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     assert_int_equal(tu_bool(&r, "events.2.event.on_time"), 0); /* action 1, late */
 
     /* The report counts them: 2 done in June, 1 of them on time. */
-    r = tu_inproc_call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
     ok(&r);
     const msgpack_object *ind = tu_get(&r, "indicators");
     int seen = 0;
@@ -336,10 +356,12 @@ static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **st
     open_marac_case(f, "V-3", "da-1"); /* high: reviewed every 14 days */
     /* A day later the risk drops to medium: the next review moves to 28 days from then. */
     tu_inproc_set_clock(f, tu_inproc_t0() + 1 * DAY);
-    msgpack_object r = tu_inproc_call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\","
-                               "\"risk\":\"extreme\"}");
+    msgpack_object r =
+        tu_inproc_call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\","
+                          "\"risk\":\"extreme\"}");
     refused(&r, "bad_request", "risk");
-    r = tu_inproc_call(f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\",\"risk\":\"medium\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"case.risk\",\"panel\":\"marac\",\"key\":\"V-3\",\"risk\":\"medium\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.risk"), "medium");
@@ -373,27 +395,30 @@ static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **st
     assert_int_equal(tu_bool(&r, "case.review_pending"), 0);
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-28T09:00:00.000Z");
     /* An agency's case.update with a new risk moves it too. */
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
-                "\"source\":\"police\",\"occurred_at\":\"2025-08-31T08:00:00Z\","
-                "\"subject\":\"V-3\",\"panel\":\"marac\",\"status\":\"open\",\"risk\":\"high\"}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"cu-1\",\"type\":\"case.update\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-08-31T08:00:00Z\","
+           "\"subject\":\"V-3\",\"panel\":\"marac\",\"status\":\"open\",\"risk\":\"high\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-14T09:00:00.000Z");
     /* A risk assessment's score sets the level: DASH 11 is medium on MARAC. */
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-1\",\"type\":\"risk.assessment\","
-                "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
-                "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"dash\",\"score\":11}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-1\",\"type\":\"risk.assessment\","
+           "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
+           "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"dash\",\"score\":11}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(f, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-3\"}");
     assert_string_equal(tu_str(&r, "case.risk"), "medium");
     assert_string_equal(tu_str(&r, "case.review_due"), "2025-09-28T09:00:00.000Z");
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-2\",\"type\":\"risk.assessment\","
-                "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
-                "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"safety-net\",\"score\":30}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"ra-2\",\"type\":\"risk.assessment\","
+           "\"source\":\"idva\",\"occurred_at\":\"2025-08-31T09:00:00Z\","
+           "\"subject\":\"V-3\",\"panel\":\"marac\",\"tool\":\"safety-net\",\"score\":30}}");
     refused(&r, "bad_event", "tool");
     /* Closing the case stops the cadence. */
     r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-3\","
-                "\"outcome\":\"moved-away\"}");
+                          "\"outcome\":\"moved-away\"}");
     ok(&r);
     tu_inproc_set_clock(f, tu_inproc_t0() + 400 * DAY);
     settle(f);
@@ -405,27 +430,32 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
 {
     struct tu_inproc *f = *state;
     /* A knife incident with a 17-year-old: an sgv.weapon alert, accepted. */
-    msgpack_object r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-1\",\"type\":"
-                               "\"violence.incident\",\"source\":\"police\",\"occurred_at\":"
-                               "\"2025-05-29T20:00:00Z\",\"perpetrator\":\"Y-1\","
-                               "\"perpetrator_age\":17,\"weapon\":\"knife\",\"injury\":\"minor\"}}");
+    msgpack_object r =
+        tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-1\",\"type\":"
+                          "\"violence.incident\",\"source\":\"police\",\"occurred_at\":"
+                          "\"2025-05-29T20:00:00Z\",\"perpetrator\":\"Y-1\","
+                          "\"perpetrator_age\":17,\"weapon\":\"knife\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     /* Youth violence of the weeks before the meeting (no alert: no weapon). */
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-2\",\"type\":\"violence.incident\","
-                "\"source\":\"police\",\"occurred_at\":\"2025-06-10T20:00:00Z\","
-                "\"victim\":\"Y-2\",\"victim_age\":15,\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-2\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-10T20:00:00Z\","
+           "\"victim\":\"Y-2\",\"victim_age\":15,\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
-    r = tu_inproc_call(f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
-                "\"source\":\"police\",\"occurred_at\":\"2025-04-01T20:00:00Z\","
-                "\"victim\":\"Y-3\",\"victim_age\":19,\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-04-01T20:00:00Z\","
+           "\"victim\":\"Y-3\",\"victim_age\":19,\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"sgv\"}");
     assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
     int64_t alert = tu_int(&r, "alerts.0.id");
-    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\"}", (long long)alert);
+    r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":\"accepted\"}",
+                       (long long)alert);
     ok(&r);
-    r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"sgv\",\"key\":\"Y-1\","
-                "\"what\":\"Youth worker visit\",\"owner\":\"youth-justice\",\"due_days\":10}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.create\",\"panel\":\"sgv\",\"key\":\"Y-1\","
+           "\"what\":\"Youth worker visit\",\"owner\":\"youth-justice\",\"due_days\":10}");
     ok(&r);
 
     /* The agenda of the next meeting (no date: the calendar's). */
@@ -447,19 +477,20 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     assert_string_equal(tu_str(&r, "agenda.lookback.1.occurred_at"), "2025-06-10T20:00:00.000Z");
 
     /* A hearing is recorded after the meeting, with attendance by agency. */
-    r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\",\"meeting\":\"2025-06-19\","
-                "\"attendance\":[\"police\",\"youth-justice\"]}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\",\"meeting\":\"2025-06-19\","
+           "\"attendance\":[\"police\",\"youth-justice\"]}");
     refused(&r, "bad_request", "meeting");
     tu_inproc_set_clock(f, tu_inproc_t0() + 17 * DAY); /* Thursday 19 June */
     r = tu_inproc_call(f, "{\"op\":\"agenda.issue\",\"panel\":\"sgv\",\"by\":\"sgv.coord\"}");
     ok(&r);
     assert_string_equal(tu_str(&r, "agenda.meeting"), "2025-06-19");
     r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
-                "\"attendance\":[\"police\",\"martians\"]}");
+                          "\"attendance\":[\"police\",\"martians\"]}");
     refused(&r, "bad_request", "attendance.1");
     r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"sgv\",\"key\":\"Y-1\","
-                "\"attendance\":[\"police\",\"youth-justice\",\"education\"],"
-                "\"minutes\":\"Agreed: youth worker to visit weekly\"}");
+                          "\"attendance\":[\"police\",\"youth-justice\",\"education\"],"
+                          "\"minutes\":\"Agreed: youth worker to visit weekly\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"replay\",\"types\":[\"case.heard\",\"meeting.agenda\"]}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 2);
@@ -497,27 +528,31 @@ static void test_rederive_rebuilds_cases_actions_and_reviews(void **state)
     struct tu_inproc *f = *state;
     open_marac_case(f, "V-1", "da-1");
     open_marac_case(f, "V-2", "da-2");
-    msgpack_object r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\","
-                               "\"what\":\"visit\",\"owner\":\"police\",\"due_days\":2}");
+    msgpack_object r =
+        tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\","
+                          "\"what\":\"visit\",\"owner\":\"police\",\"due_days\":2}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"what\":\"plan\",\"owner\":\"idva\",\"due_days\":30}");
+                          "\"what\":\"plan\",\"owner\":\"idva\",\"due_days\":30}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"case.hear\",\"panel\":\"marac\",\"key\":\"V-2\","
-                "\"attendance\":[\"police\",\"idva\"]}");
+                          "\"attendance\":[\"police\",\"idva\"]}");
     ok(&r);
-    tu_inproc_set_clock(f, tu_inproc_t0() + 15 * DAY); /* action 1 escalates; both reviews fall due */
+    tu_inproc_set_clock(f,
+                        tu_inproc_t0() + 15 * DAY); /* action 1 escalates; both reviews fall due */
     wait_for_count(f, "timer.fired", 3);
     r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-2\"}");
     ok(&r);
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"not_done\","
-                "\"reason\":\"declined\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":2,\"panel\":\"marac\",\"status\":\"not_done\","
+           "\"reason\":\"declined\"}");
     ok(&r);
     r = tu_inproc_call(f, "{\"op\":\"case.close\",\"panel\":\"marac\",\"key\":\"V-1\","
-                "\"outcome\":\"referred-on\"}");
+                          "\"outcome\":\"referred-on\"}");
     ok(&r);
     /* An action outlives its case's closure: still reported done. */
-    r = tu_inproc_call(f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
+    r = tu_inproc_call(
+        f, "{\"op\":\"action.update\",\"id\":1,\"panel\":\"marac\",\"status\":\"done\"}");
     ok(&r);
 
     struct hub_config cfg = f->cfg;
@@ -551,8 +586,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_case_opens_on_acceptance_and_closes_with_an_outcome,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_action_lifecycle_and_escalation_across_restart,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_action_lifecycle_and_escalation_across_restart, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_review_cadence_retimed_by_risk_and_stopped_by_closure,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_month_of_meetings_and_their_agendas, setup,
