@@ -5,6 +5,7 @@
  * suppression; this file only lays out what it sent, so the same seq gives
  * the same bytes. */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,16 @@ int cli_cmd_report(struct cli *c, int argc, char **argv)
     /* A year over a large log takes seconds: at least a minute unless the
      * user said otherwise. */
     int timeout = c->timeout_ms == CLI_DEFAULT_TIMEOUT_MS ? 60000 : c->timeout_ms;
+    /* Not resent while it is computed: the client library resends a
+     * request unanswered after resend_ms (5 s), and a report is no
+     * idempotent write: a resend starts a second computation, and the third
+     * was answered busy (seen at 10 million events, where a year takes
+     * about 10 s). One send, one wait for the whole timeout. */
+    struct csph_client_options once = {.resend_ms = timeout > 0 ? timeout : INT32_MAX};
+    if ((rc = cli_connect(c, &once)) != CLI_OK) {
+        json_decref(req);
+        return rc;
+    }
     if ((rc = cli_call(c, req, timeout, &rep)) != CLI_OK)
         return rc;
     if (fmt == FMT_JSON || c->json) {
