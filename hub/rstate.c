@@ -26,6 +26,7 @@ struct hub_rstate {
      * the last key a step read, 0 bytes before the first step. */
     unsigned char built[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
     size_t built_len;
+    size_t step_txn; /* the transaction (mdb_txn_id) that took the last step */
     unsigned char kb[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
     unsigned char kb2[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
 };
@@ -125,8 +126,9 @@ void hub_rstate_take_cache(struct hub_rstate *dst, struct hub_rstate *src)
     src->bloom_ready = 0;
 }
 
-/* Records read into the filter in one step: a step runs at the start of an
- * index transaction, so a large state (ten million events hold about 16
+/* Records read into the filter in one step: a step runs once in an index
+ * transaction (at its first begin: an evaluation begins once per event),
+ * so a large state (ten million events hold about 16
  * million records, 1.4 GB) is read over many batches instead of holding
  * the hub's start (it took 5 s there, cold). Until the last step the filter
  * is not consulted (every series "may exist": a read instead of a skip),
@@ -185,7 +187,8 @@ enum hub_err hub_rstate_begin(struct hub_rstate *s, MDB_txn *txn, struct hub_err
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
         return lmdb_fail(err, rc, "opening");
     s->txn = txn;
-    if (s->bloom && !s->bloom_ready && (rc = bloom_step(s)))
+    if (s->bloom && !s->bloom_ready && mdb_txn_id(txn) != s->step_txn &&
+        (s->step_txn = mdb_txn_id(txn), rc = bloom_step(s)))
         return lmdb_fail(err, rc, "reading its series");
     return CSPH_ERR_OK;
 }

@@ -550,8 +550,12 @@ static void test_filter_in_steps(void **state)
     put(f, &early, DAY, 2 * N + 1, "", 0);
     put(f, &late, DAY, 2 * N + 2, "", 0);
     end(f, 1);
+    /* One step a transaction (an evaluation begins once per event): the
+     * hub's index transactions each write something, as these do. */
     for (int i = 0; i < 3; i++) {
         begin(f);
+        struct hub_rs_series busy = ser('W', 3, "busy", 4);
+        put(f, &busy, DAY, 3 * N + (uint64_t)i, "", 0);
         end(f, 1);
     }
     begin(f);
