@@ -434,6 +434,25 @@ enum hub_err hub_op_agenda(struct hub_ctx *h, struct hub_req *q)
 
 /* ---- writes --------------------------------------------------------------- */
 
+/* Who acted, in the hub events these ops write: `by` when given, and the
+ * gateway it came through when one did (its map entries: who_fields). */
+static uint32_t who_fields(const char *by, const char *gateway)
+{
+    return (by && by[0] ? 1u : 0u) + (gateway ? 1u : 0u);
+}
+
+static void pack_who(msgpack_packer *pk, const char *by, const char *gateway)
+{
+    if (by && by[0]) {
+        hub_pack_str(pk, "by");
+        hub_pack_str(pk, by);
+    }
+    if (gateway) {
+        hub_pack_str(pk, "gateway");
+        hub_pack_str(pk, gateway);
+    }
+}
+
 struct case_update_fill {
     const char *panel, *key, *status, *outcome, *risk, *by, *gateway;
     int on_time; /* a review: -1 not said, 0 late, 1 on time */
@@ -671,19 +690,12 @@ static void fill_action(void *vctx, msgpack_packer *pk)
         hub_pack_str(pk, "due_at");
         hub_pack_strn(pk, when, (size_t)csph_time_format(a->due_ms, when));
     }
-    if (f->by && f->by[0]) {
-        hub_pack_str(pk, "by");
-        hub_pack_str(pk, f->by);
-    }
-    if (f->gateway) {
-        hub_pack_str(pk, "gateway");
-        hub_pack_str(pk, f->gateway);
-    }
+    pack_who(pk, f->by, f->gateway);
 }
 
 static uint32_t action_fields(const struct action_fill *f)
 {
-    uint32_t n = 3 + (f->with_due ? 1 : 0) + (f->by && f->by[0]) + (f->gateway != NULL);
+    uint32_t n = 3 + (f->with_due ? 1 : 0) + who_fields(f->by, f->gateway);
     if (!f->status)
         return n + 3 + (f->a->alert ? 1 : 0);
     return n + 1 + (f->a->reason[0] ? 1 : 0) + (f->on_time >= 0);
@@ -842,14 +854,7 @@ static void fill_heard(void *vctx, msgpack_packer *pk)
         hub_pack_str(pk, "minutes");
         hub_pack_strn(pk, f->minutes, f->minutes_len);
     }
-    if (f->by && f->by[0]) {
-        hub_pack_str(pk, "by");
-        hub_pack_str(pk, f->by);
-    }
-    if (f->gateway) {
-        hub_pack_str(pk, "gateway");
-        hub_pack_str(pk, f->gateway);
-    }
+    pack_who(pk, f->by, f->gateway);
 }
 
 /* The agencies present: a list of known agencies, as "a,b,c". */
@@ -920,7 +925,7 @@ enum hub_err hub_op_case_hear(struct hub_ctx *h, struct hub_req *q)
         hub_panelcfg_day_format(day, date);
         struct heard_fill f = {h->cfg->panels[panel].name, key, date, att, minutes, by,
                                gateway_of(q), ml};
-        uint32_t n = 4 + (minutes ? 1 : 0) + (by[0] ? 1 : 0) + (f.gateway ? 1 : 0);
+        uint32_t n = 4 + (minutes ? 1 : 0) + who_fields(by, f.gateway);
         rc = hub_panelwork_emit(hub_core_ingest(h->core), "case.heard", "heard", n, fill_heard, &f,
                                 q->now_ms, &seq, e);
     }
@@ -946,14 +951,7 @@ static void fill_agenda(void *vctx, msgpack_packer *pk)
         hub_pack_str(pk, "truncated");
         msgpack_pack_true(pk);
     }
-    if (f->by && f->by[0]) {
-        hub_pack_str(pk, "by");
-        hub_pack_str(pk, f->by);
-    }
-    if (f->gateway) {
-        hub_pack_str(pk, "gateway");
-        hub_pack_str(pk, f->gateway);
-    }
+    pack_who(pk, f->by, f->gateway);
 }
 
 /* The agenda kept in the log: at most this much JSON (an event is at most
@@ -994,7 +992,7 @@ enum hub_err hub_op_agenda_issue(struct hub_ctx *h, struct hub_req *q)
         hub_panelcfg_day_format(day, date);
         struct agenda_fill f = {h->cfg->panels[panel].name, date, json, by, gateway_of(q), jl,
                                 cut || counts.truncated};
-        uint32_t n = 3 + (f.truncated ? 1 : 0) + (by[0] ? 1 : 0) + (f.gateway ? 1 : 0);
+        uint32_t n = 3 + (f.truncated ? 1 : 0) + who_fields(by, f.gateway);
         rc = hub_panelwork_emit(hub_core_ingest(h->core), "meeting.agenda", "agenda", n,
                                 fill_agenda, &f, q->now_ms, &seq, &q->e);
     }

@@ -701,18 +701,28 @@ static int decode_event(const MDB_val *k, const MDB_val *v, struct hub_stored_ev
     return 0;
 }
 
+/* A read transaction on the log, or BUSY while it is being reopened after
+ * a disk error (hub_store_reopen_log); what names the read in a failure. */
+enum hub_err hub_store_read_begin(struct hub_store *s, const char *what, MDB_txn **txn,
+                                  struct hub_error *err)
+{
+    if (!s->env)
+        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
+                             "disk error; retry shortly");
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    return rc ? hub_store_lmdb_fail(err, rc, what) : CSPH_ERR_OK;
+}
+
 enum hub_err hub_store_scan(struct hub_store *s, uint64_t after, uint64_t until,
                             uint64_t scan_max, hub_store_event_fn fn, void *ctx, uint64_t *last,
                             int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
-        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                             "disk error; retry shortly");
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_store_lmdb_fail(err, rc, "reading the log");
+    enum hub_err re = hub_store_read_begin(s, "reading the log", &txn, err);
+    if (re)
+        return re;
+    int rc;
     mdb_cursor_open(txn, s->events, &cur);
     uint64_t start = after + 1, examined = 0;
     MDB_val k = {8, &start}, v;
@@ -756,12 +766,10 @@ enum hub_err hub_store_get(struct hub_store *s, uint64_t seq, hub_store_event_fn
                            struct hub_error *err)
 {
     MDB_txn *txn;
-    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
-        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                             "disk error; retry shortly");
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_store_lmdb_fail(err, rc, "reading the log");
+    enum hub_err re = hub_store_read_begin(s, "reading the log", &txn, err);
+    if (re)
+        return re;
+    int rc;
     MDB_val k = {8, &seq}, v;
     enum hub_err e = CSPH_ERR_OK;
     struct hub_stored_event ev;
@@ -842,13 +850,11 @@ enum hub_err hub_store_link(struct hub_store *s, uint64_t seq, unsigned char lin
     memset(link, 0, HASH_LEN);
     if (seq == 0)
         return CSPH_ERR_OK;
-    if (!s->env)
-        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                             "disk error; retry shortly");
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_store_lmdb_fail(err, rc, "reading the log");
+    enum hub_err re = hub_store_read_begin(s, "reading the log", &txn, err);
+    if (re)
+        return re;
+    int rc;
     MDB_val k = {8, &seq}, v;
     rc = mdb_get(txn, s->events, &k, &v);
     if (rc == 0 && v.mv_size >= EV_FIXED)

@@ -149,6 +149,9 @@ static inline int64_t get_i64(const unsigned char *p)
 enum hub_err hub_store_sys_err(int e);
 /* An LMDB failure logged and set in err (a full map logged once). */
 enum hub_err hub_store_lmdb_fail(struct hub_error *err, int rc, const char *what);
+/* A read transaction on the log (BUSY while the log is reopened). */
+enum hub_err hub_store_read_begin(struct hub_store *s, const char *what, MDB_txn **txn,
+                                  struct hub_error *err);
 /* After a failed commit of the log: whether LMDB still uses data.mdb. */
 void hub_store_log_check(struct hub_store *s, int rc);
 

@@ -259,12 +259,10 @@ enum hub_err hub_store_rejects(struct hub_store *s, uint64_t after, uint64_t max
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    if (!s->env) /* reopening after a disk error (hub_store_reopen_log) */
-        return hub_error_set(err, CSPH_ERR_BUSY, NULL, "the hub is reopening its log after a "
-                             "disk error; retry shortly");
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_store_lmdb_fail(err, rc, "reading the rejections");
+    enum hub_err re = hub_store_read_begin(s, "reading the rejections", &txn, err);
+    if (re)
+        return re;
+    int rc;
     mdb_cursor_open(txn, s->rejects, &cur);
     uint64_t start = after + 1, n = 0;
     MDB_val k = {8, &start}, v;
