@@ -132,13 +132,18 @@ enum hub_err hub_core_batch_commit(struct hub_core *c, struct hub_error *err)
     if (c->state != OPEN)
         return misuse(err, "commit with no batch open");
     c->state = IDLE;
-    enum hub_err rc = hub_store_write_commit(c->store, err);
+    /* A batch raising alerts a fetch waits for would be flushed into LMDB
+     * right after its journal sync: it goes there directly instead. */
+    uint64_t touched = hub_queues_txn_touched(c->queues);
+    enum hub_err rc = touched & c->waiting ? hub_store_write_commit_now(c->store, err)
+                                           : hub_store_write_commit(c->store, err);
     hub_queues_txn_end(c->queues, rc == CSPH_ERR_OK);
-    if (rc == CSPH_ERR_OK && hub_store_held(c->store))
-        c->unflushed |= hub_queues_touched(c->queues);
-    else if (rc == CSPH_ERR_OK)
-        c->readable |= hub_queues_touched(c->queues);
-    else
+    if (rc == CSPH_ERR_OK && hub_store_held(c->store)) {
+        c->unflushed |= touched;
+    } else if (rc == CSPH_ERR_OK) {
+        c->readable |= touched | c->unflushed;
+        c->unflushed = 0;
+    } else
         c->ingest.alerts_raised = c->raised_before;
     return rc;
 }

@@ -87,8 +87,11 @@ enum hub_err hub_core_settle_all(struct hub_core *c, struct hub_error *err);
 /* 1 between begin and commit or abort. */
 int hub_core_batch_open(const struct hub_core *c);
 /* The panels that have fetches waiting for alerts: with the journal, a
- * settle puts held batches into LMDB at once when they raised alerts on
- * one of them (otherwise when enough are held or the hub goes quiet). */
+ * batch that raises alerts on one of them is committed into LMDB directly
+ * (one synced commit, with the batches held before it) instead of through
+ * the journal, and a settle puts held batches into LMDB at once when they
+ * raised alerts on one (otherwise when enough are held or the hub goes
+ * quiet). */
 void hub_core_waiting(struct hub_core *c, uint64_t panels);
 /* What the journal acknowledged, into LMDB (synced), where reads with
  * their own transactions find it. hub_core_store and hub_core_queues do

@@ -193,6 +193,7 @@ void hub_queues_txn_end(struct hub_queues *q, int committed)
 }
 
 uint64_t hub_queues_touched(const struct hub_queues *q) { return q->touched; }
+uint64_t hub_queues_txn_touched(const struct hub_queues *q) { return q->txn_touched; }
 
 void hub_queues_counts(const struct hub_queues *q, uint64_t *counts)
 {

@@ -69,6 +69,8 @@ void hub_queues_txn_begin(struct hub_queues *q);
 void hub_queues_txn_end(struct hub_queues *q, int committed);
 /* Bit i set: panel i got an alert in the last committed batch. */
 uint64_t hub_queues_touched(const struct hub_queues *q);
+/* The same for the batch still open (its alerts so far). */
+uint64_t hub_queues_txn_touched(const struct hub_queues *q);
 
 /* Number and store a draft inside txn. *id is the new alert's id. */
 enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,

@@ -233,6 +233,7 @@ static void process_batch(struct hub_server *s, int n)
     uint64_t t1 = uv_hrtime();
     s->h.c.batch_work_us += (t1 - t0) / 1000;
     if (rc == CSPH_ERR_OK) {
+        hub_core_waiting(s->h.core, hub_held_panels(s->held)); /* as they stand now */
         rc = hub_core_batch_commit(s->h.core, &e);
         if (rc == CSPH_ERR_OK)
             s->h.c.commits++;

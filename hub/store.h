@@ -195,6 +195,12 @@ enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, 
  * transaction stays open, holding the batch, until hub_store_index_settle;
  * the next batch goes on in it. */
 enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err);
+/* The same, but with the journal in use (hub_store_journal_use) the batch
+ * goes straight into LMDB with the batches held before it, in one synced
+ * commit, rather than into the journal: for a batch whose alerts a waiting
+ * fetch needs readable at once (one sync, not the journal's and a flush's).
+ * Without the journal it is hub_store_write_commit. */
+enum hub_err hub_store_write_commit_now(struct hub_store *s, struct hub_error *err);
 /* Commit the index of the committed batches it holds, if any. A failure is
  * logged (once) and healed from the log before the next write (see
  * hub_store_needs_heal). hub_store_close calls it. */

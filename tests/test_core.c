@@ -332,6 +332,79 @@ static void test_settle_order(void **state)
     hub_core_batch_abort(f->core);
 }
 
+/* The last seq and marac alerts a reader with its own transaction finds:
+ * what LMDB holds, not what the journal acknowledged. */
+static void lmdb_holds(struct fx *f, uint64_t seq, uint64_t alerts)
+{
+    struct hub_error err;
+    struct hub_core *ro = NULL;
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .readonly = 1};
+    assert_int_equal(hub_core_open(&ro, &o, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_store_last_seq(hub_core_store(ro)), seq);
+    uint64_t counts[CSPH_MAX_PANELS] = {0};
+    hub_queues_counts(hub_core_queues(ro), counts);
+    assert_int_equal(counts[hub_config_panel_find(&f->cfg, "marac", 5)], alerts);
+    hub_core_close(&ro);
+}
+
+/* With the journal, a batch raising an alert on a panel a fetch waits for
+ * goes into LMDB at once, in one synced commit with the batches the
+ * journal held before it (rather than a journal sync and then LMDB's); a
+ * batch no fetch waits for stays in the journal. A failed direct commit
+ * loses only its own batch: the held ones are made again. */
+static void test_waiting_panel_commits_directly(void **state)
+{
+    struct fx *f = *state;
+    struct hub_error err;
+    uint64_t seq;
+    hub_core_close(&f->core);
+    /* The journal is used only while the map has room for held batches. */
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = 1ull << 30,
+                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1,
+                              .journal = 1};
+    assert_int_equal(hub_core_open(&f->core, &o, &err), CSPH_ERR_OK);
+    struct hub_store *st = hub_core_store(f->core);
+    uint64_t marac = 1ull << hub_config_panel_find(&f->cfg, "marac", 5);
+
+    const char *held[] = {"w1"};
+    batch(f, held, 1);
+    assert_true(hub_store_held(st)); /* acknowledged through the journal only */
+    assert_int_equal(hub_core_take_readable(f->core), 0);
+    lmdb_holds(f, 0, 0);
+
+    hub_core_waiting(f->core, marac);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(referral(f, "w2", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    /* Readable at the commit itself, before any settle. */
+    assert_false(hub_store_held(st));
+    assert_int_equal(hub_core_take_readable(f->core), marac);
+    lmdb_holds(f, 2, 2); /* the held batch went with it */
+    assert_int_equal(hub_core_batch_settle(f->core, NULL, &err), CSPH_ERR_OK);
+
+    /* A fetch waiting elsewhere changes nothing for marac's batches. */
+    hub_core_waiting(f->core, marac << 1);
+    const char *again[] = {"w3"};
+    batch(f, again, 1);
+    assert_true(hub_store_held(st));
+    lmdb_holds(f, 2, 2);
+
+    /* The direct commit fails: its batch is gone, the held w3 is not. */
+    hub_core_waiting(f->core, marac);
+    assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(referral(f, "w4", &seq, &err), CSPH_ERR_OK);
+    fail_env = hub_store_env(st);
+    fail_commits = 1;
+    assert_int_not_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
+    assert_int_equal(fail_commits, 0);
+    assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_OK);
+    lmdb_holds(f, 3, 3);
+    const char *resent[] = {"w4"};
+    batch(f, resent, 1); /* the resend is new to the log, at the seq it would have had */
+    assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_OK);
+    lmdb_holds(f, 4, 4);
+}
+
 /* A log opened read-only (an auditor's tool beside a running hub) reads
  * and refuses every write. */
 static void test_readonly(void **state)
@@ -379,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_leaves_committed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_panel_commits_directly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
     };
