@@ -585,6 +585,25 @@ int csph_client_flush(csph_client *c, int timeout_ms)
     return 0;
 }
 
+/* The ops whose request may be sent again when no reply came (a reply or
+ * the request lost with a connection): a second one leaves what a first
+ * left. A publish is made harmless by (source, id), an ack moves a cursor
+ * to a point, and reads change nothing. Every other op is sent once: a
+ * write made twice would be two actions, two hearings, two erasure
+ * requests, and a report is computed again from scratch (at a large log,
+ * for longer than the resend interval). An op this library does not know
+ * is sent once too. */
+static int resend_safe(const msgpack_object *op)
+{
+    static const char *const safe[] = {"publish", "ack",      "ping",  "stats",    "replay",
+                                       "rejects", "fetch",    "alerts", "evidence", "alert",
+                                       "person",  "cases",    "case",   "actions",  "agenda"};
+    for (size_t i = 0; i < sizeof safe / sizeof *safe; i++)
+        if (str_is(op, safe[i]))
+            return 1;
+    return 0;
+}
+
 int csph_client_request(csph_client *c, const void *req, size_t len, int timeout_ms,
                         const void **reply, size_t *reply_len)
 {
@@ -593,10 +612,8 @@ int csph_client_request(csph_client *c, const void *req, size_t len, int timeout
     msgpack_zone_clear(&c->zone);
     msgpack_object obj;
     size_t off = 0;
-    int resend = 1;
-    if (msgpack_unpack(req, len, &off, &c->zone, &obj) == MSGPACK_UNPACK_SUCCESS &&
-        str_is(get(&obj, "op"), "alert.update"))
-        resend = 0; /* a decision is recorded once per request: never resend */
+    int resend = msgpack_unpack(req, len, &off, &c->zone, &obj) == MSGPACK_UNPACK_SUCCESS &&
+                 resend_safe(get(&obj, "op"));
     c->sync_req = c->next_req++;
     c->sync_done = 0;
     c->scratch.size = 0;

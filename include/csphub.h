@@ -110,8 +110,13 @@ int csph_client_poll(csph_client *c, int timeout_ms);
 size_t csph_client_pending(const csph_client *c);
 
 /* A synchronous request: req is a MessagePack map (the library adds its own
- * `req`); waits up to timeout_ms (< 0: for ever), resending every
- * resend_ms, for the reply, which is returned as MessagePack (*reply,
+ * `req`); waits up to timeout_ms (< 0: for ever) for the reply, resending
+ * every resend_ms only requests a repeat cannot change the outcome of
+ * (publish, ack, and reads: ping, stats, replay, rejects, fetch, alerts,
+ * evidence, alert, person, cases, case, actions, agenda). Any other op
+ * (alert.update, action.create, case.*, agenda.issue, erase, hold, report,
+ * ...) is sent once: on a time-out, find out whether it was done (read it
+ * back) before sending it again. The reply is returned as MessagePack (*reply,
  * *reply_len; owned by the client). Publish results arriving meanwhile go
  * to the result callback. -1 on time-out, and after about a second when
  * the hub was never reached and its address keeps refusing the connection

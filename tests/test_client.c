@@ -2,6 +2,7 @@
  * with a window, results, resends across a hub restart in the middle of a
  * window, synchronous requests in MessagePack and JSON. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,9 @@
 #include "testutil.h"
 
 #include "csphub.h"
+
+#include <msgpack.h>
+#include <zmq.h>
 
 #define N 3000
 
@@ -224,6 +228,122 @@ static void test_unreachable_hub_gives_up(void **state)
     assert_non_null(strstr(err, "cannot connect"));
 }
 
+/* A hub that answers only ping, on a thread: it counts the requests of
+ * each op it receives and never answers the others. */
+struct silent_hub {
+    void *ctx, *sock;
+    char endpoint[128];
+    int pings, creates, alerts;
+    int stop;
+};
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *k)
+{
+    if (m->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *key = &m->via.map.ptr[i].key;
+        if (key->type == MSGPACK_OBJECT_STR && key->via.str.size == strlen(k) &&
+            !memcmp(key->via.str.ptr, k, key->via.str.size))
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+static void *silent_hub_run(void *arg)
+{
+    struct silent_hub *h = arg;
+    while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+        zmq_pollitem_t it = {h->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 20) <= 0)
+            continue;
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        zmq_msg_init(&body);
+        zmq_msg_recv(&id, h->sock, 0);
+        zmq_msg_recv(&body, h->sock, 0);
+        while (zmq_msg_more(&body)) { /* the last frame is the request */
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+            zmq_msg_recv(&body, h->sock, 0);
+        }
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, zmq_msg_data(&body), zmq_msg_size(&body), NULL) ==
+            MSGPACK_UNPACK_SUCCESS) {
+            const msgpack_object *op = map_get(&u.data, "op"), *req = map_get(&u.data, "req");
+            size_t n = op && op->type == MSGPACK_OBJECT_STR ? op->via.str.size : 0;
+            const char *s = n ? op->via.str.ptr : "";
+            if (n == 4 && !memcmp(s, "ping", 4) && req) {
+                __atomic_add_fetch(&h->pings, 1, __ATOMIC_RELEASE);
+                msgpack_sbuffer sb;
+                msgpack_sbuffer_init(&sb);
+                msgpack_packer pk;
+                msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+                msgpack_pack_map(&pk, 2);
+                msgpack_pack_str_with_body(&pk, "req", 3);
+                msgpack_pack_uint64(&pk, req->via.u64);
+                msgpack_pack_str_with_body(&pk, "ok", 2);
+                msgpack_pack_true(&pk);
+                zmq_send(h->sock, zmq_msg_data(&id), zmq_msg_size(&id), ZMQ_SNDMORE);
+                zmq_send(h->sock, sb.data, sb.size, 0);
+                msgpack_sbuffer_destroy(&sb);
+            } else if (n == 13 && !memcmp(s, "action.create", 13)) {
+                __atomic_add_fetch(&h->creates, 1, __ATOMIC_RELEASE);
+            } else if (n == 6 && !memcmp(s, "alerts", 6)) {
+                __atomic_add_fetch(&h->alerts, 1, __ATOMIC_RELEASE);
+            }
+        }
+        msgpack_unpacked_destroy(&u);
+        zmq_msg_close(&id);
+        zmq_msg_close(&body);
+    }
+    return NULL;
+}
+
+/* An unanswered request is sent again only when a repeat cannot change
+ * what it does: a read is, a write such as action.create never is (two
+ * requests would be two actions). The ping after each proves, by ZeroMQ's
+ * order on one connection, that every earlier send has arrived. */
+static void test_only_safe_requests_are_resent(void **state)
+{
+    (void)state;
+    struct silent_hub h = {0};
+    h.ctx = zmq_ctx_new();
+    h.sock = zmq_socket(h.ctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(h.sock, "tcp://127.0.0.1:*"), 0);
+    size_t len = sizeof h.endpoint;
+    assert_int_equal(zmq_getsockopt(h.sock, ZMQ_LAST_ENDPOINT, h.endpoint, &len), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, silent_hub_run, &h), 0);
+
+    csph_client *c;
+    char err[256];
+    struct csph_client_options o = {.window = 2, .resend_ms = 100};
+    assert_int_equal(csph_client_open(&c, h.endpoint, &o, err, sizeof err), 0);
+    const char *reply;
+    if (csph_client_request_json(c, "{\"op\":\"ping\"}", 5000, &reply))
+        fail_msg("ping: %s", csph_client_error(c));
+    assert_int_equal(csph_client_request_json(
+                         c, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"V-1\"}", 700,
+                         &reply),
+                     -1);
+    assert_non_null(strstr(csph_client_error(c), "no reply"));
+    assert_int_equal(csph_client_request_json(c, "{\"op\":\"ping\"}", 5000, &reply), 0);
+    assert_int_equal(__atomic_load_n(&h.creates, __ATOMIC_ACQUIRE), 1); /* sent once */
+    assert_int_equal(csph_client_request_json(c, "{\"op\":\"alerts\",\"panel\":\"marac\"}", 700,
+                                              &reply),
+                     -1);
+    assert_int_equal(csph_client_request_json(c, "{\"op\":\"ping\"}", 5000, &reply), 0);
+    assert_true(__atomic_load_n(&h.alerts, __ATOMIC_ACQUIRE) >= 2); /* a read: resent */
+    csph_client_close(&c);
+
+    __atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    zmq_close(h.sock);
+    zmq_ctx_term(h.ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requests_json_and_msgpack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_restart_mid_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_hub_gives_up, setup, teardown),
+        cmocka_unit_test(test_only_safe_requests_are_resent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
