@@ -14,10 +14,7 @@ struct hub_core {
     int readonly;
     enum batch_state state;
     uint64_t raised_before; /* ingest.alerts_raised when the batch began */
-    uint64_t readable;      /* panels with alerts committed, not yet taken */
-    uint64_t unflushed;     /* panels with alerts acknowledged through the journal, not yet
-                             * in LMDB where reads find them */
-    uint64_t waiting;       /* panels with fetches waiting (hub_core_waiting) */
+    uint64_t readable;      /* panels with alerts acknowledged, not yet taken */
 };
 
 /* What the journal acknowledged, into LMDB where a read finds it. */
@@ -25,12 +22,7 @@ static enum hub_err flush(struct hub_core *c, struct hub_error *err)
 {
     if (c->readonly || c->state != IDLE || !hub_store_held(c->store))
         return CSPH_ERR_OK;
-    enum hub_err rc = hub_store_flush(c->store, err);
-    if (rc == CSPH_ERR_OK) {
-        c->readable |= c->unflushed;
-        c->unflushed = 0;
-    }
-    return rc;
+    return hub_store_flush(c->store, err);
 }
 
 /* Before a read outside a batch: a failure is logged by the store and
@@ -132,18 +124,13 @@ enum hub_err hub_core_batch_commit(struct hub_core *c, struct hub_error *err)
     if (c->state != OPEN)
         return misuse(err, "commit with no batch open");
     c->state = IDLE;
-    /* A batch raising alerts a fetch waits for would be flushed into LMDB
-     * right after its journal sync: it goes there directly instead. */
-    uint64_t touched = hub_queues_txn_touched(c->queues);
-    enum hub_err rc = touched & c->waiting ? hub_store_write_commit_now(c->store, err)
-                                           : hub_store_write_commit(c->store, err);
+    enum hub_err rc = hub_store_write_commit(c->store, err);
     hub_queues_txn_end(c->queues, rc == CSPH_ERR_OK);
-    if (rc == CSPH_ERR_OK && hub_store_held(c->store)) {
-        c->unflushed |= touched;
-    } else if (rc == CSPH_ERR_OK) {
-        c->readable |= touched | c->unflushed;
-        c->unflushed = 0;
-    } else
+    /* Readable by a fetch at once, through the journal or not
+     * (hub_core_fetch). */
+    if (rc == CSPH_ERR_OK)
+        c->readable |= hub_queues_touched(c->queues);
+    else
         c->ingest.alerts_raised = c->raised_before;
     return rc;
 }
@@ -163,9 +150,8 @@ enum hub_err hub_core_batch_settle(struct hub_core *c, int *held, struct hub_err
     if (c->state != IDLE)
         return misuse(err, "settle inside an open batch");
     enum hub_err rc = CSPH_ERR_OK;
-    /* The journal's batches into LMDB when enough are held, or when a
-     * fetch waits for an alert among them. */
-    if (!c->readonly && (hub_store_flush_due(c->store) || (c->unflushed & c->waiting)))
+    /* The journal's batches into LMDB when enough are held. */
+    if (!c->readonly && hub_store_flush_due(c->store))
         rc = flush(c, err);
     int h = c->readonly ? 0 : hub_store_index_settle_due(c->store);
     if (held)
@@ -188,7 +174,6 @@ int hub_core_batch_open(const struct hub_core *c)
     return c->state == OPEN;
 }
 
-void hub_core_waiting(struct hub_core *c, uint64_t panels) { c->waiting = panels; }
 
 enum hub_err hub_core_flush(struct hub_core *c, struct hub_error *err)
 {
@@ -293,6 +278,19 @@ struct hub_queues *hub_core_queues(struct hub_core *c)
 {
     flush_for_read(c);
     return c->queues;
+}
+
+enum hub_err hub_core_fetch(struct hub_core *c, int panel, const char *consumer, size_t clen,
+                            uint32_t max, size_t room, msgpack_packer *pk, uint32_t *count,
+                            uint64_t *last, int *end, struct hub_error *err)
+{
+    MDB_txn *txn = NULL;
+    if (c->state == OPEN)
+        txn = hub_store_txn(c->store);
+    else if (!c->readonly && !(txn = hub_store_held_txn(c->store)))
+        flush_for_read(c);
+    return hub_queues_fetch(c->queues, txn, panel, consumer, clen, max, room, pk, count, last,
+                            end, err);
 }
 
 struct hub_queues *hub_core_queues_committed(struct hub_core *c)

@@ -86,20 +86,15 @@ enum hub_err hub_core_batch_settle(struct hub_core *c, int *held, struct hub_err
 enum hub_err hub_core_settle_all(struct hub_core *c, struct hub_error *err);
 /* 1 between begin and commit or abort. */
 int hub_core_batch_open(const struct hub_core *c);
-/* The panels that have fetches waiting for alerts: with the journal, a
- * batch that raises alerts on one of them is committed into LMDB directly
- * (one synced commit, with the batches held before it) instead of through
- * the journal, and a settle puts held batches into LMDB at once when they
- * raised alerts on one (otherwise when enough are held or the hub goes
- * quiet). */
-void hub_core_waiting(struct hub_core *c, uint64_t panels);
 /* What the journal acknowledged, into LMDB (synced), where reads with
  * their own transactions find it. hub_core_store and hub_core_queues do
  * it too outside a batch: a read through them sees every acknowledged
  * write. Refused inside a batch. */
 enum hub_err hub_core_flush(struct hub_core *c, struct hub_error *err);
-/* Bit i: panel i got alerts that have become readable since the last
- * call (settled batches). Cleared by the call. */
+/* Bit i: panel i got alerts that have become readable by a fetch
+ * (hub_core_fetch) since the last call: those of every batch committed
+ * since, acknowledged through the journal or by LMDB. Cleared by the
+ * call. */
 uint64_t hub_core_take_readable(struct hub_core *c);
 /* Alerts raised since the core opened: by committed batches and by the
  * open batch (whose alerts go again if it is aborted). In a fresh
@@ -144,6 +139,19 @@ struct hub_rules *hub_core_rules(const struct hub_core *c);
 struct hub_ingest *hub_core_ingest(struct hub_core *c);
 struct hub_store *hub_core_store(struct hub_core *c);
 struct hub_queues *hub_core_queues(struct hub_core *c);
+/* A consumer's fetch (hub_queues_fetch) that sees every acknowledged
+ * alert. Between batches it reads the store's held transaction, which
+ * holds what the journal made durable and LMDB has not committed yet
+ * (hub_store_held_txn), instead of committing it first: a fetch held for
+ * an alert is answered after the one sync that acknowledged the alert's
+ * event, not after a further LMDB commit with its own syncs. Inside a
+ * batch it reads the batch's transaction: what was acknowledged and what
+ * the batch's earlier requests wrote (an ack before it). That is safe
+ * because a batch's replies go only after its commit, and a failed
+ * batch answers every request, this fetch too, with the failure. */
+enum hub_err hub_core_fetch(struct hub_core *c, int panel, const char *consumer, size_t clen,
+                            uint32_t max, size_t room, msgpack_packer *pk, uint32_t *count,
+                            uint64_t *last, int *end, struct hub_error *err);
 /* The queues as LMDB holds them, without putting the journal's held
  * batches into it first: for what may lag by the held batches (the next
  * deadline, re-read when they are put in). */

@@ -133,14 +133,6 @@ int hub_held_take_panels(struct hub_held *h, uint64_t panels, struct hub_held_fe
     return 0;
 }
 
-uint64_t hub_held_panels(const struct hub_held *h)
-{
-    uint64_t panels = 0;
-    for (size_t i = 0; i < h->n; i++)
-        panels |= 1ull << h->v[i].panel;
-    return panels;
-}
-
 int hub_held_take_conn(struct hub_held *h, const struct hub_conn *c,
                        struct hub_held_fetch *out)
 {

@@ -62,7 +62,5 @@ int hub_held_take_conn(struct hub_held *h, const struct hub_conn *c,
 int hub_held_take_newest(struct hub_held *h, struct hub_held_fetch *out);
 /* When the first wait ends (UINT64_MAX: nothing held). */
 uint64_t hub_held_next_expiry(const struct hub_held *h);
-/* The panels fetches wait on (bit i: panel i). */
-uint64_t hub_held_panels(const struct hub_held *h);
 
 #endif

@@ -193,7 +193,6 @@ void hub_queues_txn_end(struct hub_queues *q, int committed)
 }
 
 uint64_t hub_queues_touched(const struct hub_queues *q) { return q->touched; }
-uint64_t hub_queues_txn_touched(const struct hub_queues *q) { return q->txn_touched; }
 
 void hub_queues_counts(const struct hub_queues *q, uint64_t *counts)
 {
@@ -1181,14 +1180,14 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
     return CSPH_ERR_OK;
 }
 
-enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
-                              size_t consumer_len, uint32_t max, size_t room,
-                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                              struct hub_error *err)
+enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index,
+                              const char *consumer, size_t consumer_len, uint32_t max,
+                              size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
+                              int *end, struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    MDB_txn *txn = in;
+    int rc = in ? 0 : mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lmdb_fail(err, rc, "reading a queue");
     unsigned char kb[80 + 70];
@@ -1198,7 +1197,8 @@ enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char 
         memcpy(&cursor, cv.mv_data, 8);
     enum hub_err e =
         walk(q, txn, panel, cursor, -1, max, 0, room, pk, count, last, end, err);
-    mdb_txn_abort(txn);
+    if (!in)
+        mdb_txn_abort(txn);
     return e;
 }
 

@@ -69,8 +69,6 @@ void hub_queues_txn_begin(struct hub_queues *q);
 void hub_queues_txn_end(struct hub_queues *q, int committed);
 /* Bit i set: panel i got an alert in the last committed batch. */
 uint64_t hub_queues_touched(const struct hub_queues *q);
-/* The same for the batch still open (its alerts so far). */
-uint64_t hub_queues_txn_touched(const struct hub_queues *q);
 
 /* Number and store a draft inside txn. *id is the new alert's id. */
 enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
@@ -156,11 +154,14 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
  * own (only possible as the first of a reply) is packed with its evidence
  * cut to the first K seqs that fit, plus `evidence_total` (the whole
  * evidence's length) and `evidence_next` (K): hub_queues_evidence gives
- * the rest. */
-enum hub_err hub_queues_fetch(struct hub_queues *q, int panel_index, const char *consumer,
-                              size_t consumer_len, uint32_t max, size_t room,
-                              msgpack_packer *pk, uint32_t *count, uint64_t *last, int *end,
-                              struct hub_error *err);
+ * the rest.
+ *
+ * fetch reads in `in` when given (the store's held transaction, between
+ * batches: hub_core_fetch), else in a read transaction of its own. */
+enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index,
+                              const char *consumer, size_t consumer_len, uint32_t max,
+                              size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
+                              int *end, struct hub_error *err);
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
                              uint32_t max, int full, size_t room, msgpack_packer *pk,
                              uint32_t *count, uint64_t *last, int *end, struct hub_error *err);

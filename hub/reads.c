@@ -430,9 +430,9 @@ enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req
     items_begin(h, &ipk);
     uint64_t last = 0;
     int end = 1;
-    enum hub_err rc = hub_queues_fetch(hub_core_queues(h->core), panel, consumer, clen, max,
-                                       hub_ops_reply_room(h, req->len), &ipk, count, &last,
-                                       &end, e);
+    enum hub_err rc = hub_core_fetch(h->core, panel, consumer, clen, max,
+                                     hub_ops_reply_room(h, req->len), &ipk, count, &last, &end,
+                                     e);
     if (rc)
         return rc;
     hub_reply_list(pk, req, "alerts", &h->items, *count, 1, last, end);

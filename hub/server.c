@@ -189,9 +189,6 @@ static void settle_batch(struct hub_server *s)
     uint64_t t0 = uv_hrtime();
     int held = 0;
     struct hub_error e;
-    /* With the journal, held batches go into LMDB at once when they raised
-     * alerts a fetch waits for. */
-    hub_core_waiting(s->h.core, hub_held_panels(s->held));
     (void)hub_core_batch_settle(s->h.core, &held, &e); /* between batches: cannot be refused */
     s->h.c.commit_us += (uv_hrtime() - t0) / 1000;
     if (held)
@@ -214,9 +211,12 @@ static void process_batch(struct hub_server *s, int n)
     /* What the batch counts stands only if it commits: stats equal the log. */
     struct hub_counters before = s->h.c;
     /* Reads in the batch (audited) read the log with their own
-     * transactions: what the journal acknowledged goes into LMDB first. */
+     * transactions: what the journal acknowledged goes into LMDB first.
+     * A fetch reads the batch's own transaction (hub_core_fetch): a
+     * consumer's fetch, ack, fetch cycle makes no LMDB commit. */
     for (int i = 0; i < n; i++)
-        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE) {
+        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE &&
+            s->batch[i].req.op != CSPH_OP_FETCH) {
             (void)hub_core_flush(s->h.core, &e);
             break;
         }
@@ -233,7 +233,6 @@ static void process_batch(struct hub_server *s, int n)
     uint64_t t1 = uv_hrtime();
     s->h.c.batch_work_us += (t1 - t0) / 1000;
     if (rc == CSPH_ERR_OK) {
-        hub_core_waiting(s->h.core, hub_held_panels(s->held)); /* as they stand now */
         rc = hub_core_batch_commit(s->h.core, &e);
         if (rc == CSPH_ERR_OK)
             s->h.c.commits++;

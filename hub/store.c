@@ -630,19 +630,7 @@ enum hub_err hub_store_append(struct hub_store *s, const struct hub_append *ev, 
     return CSPH_ERR_OK;
 }
 
-static enum hub_err write_commit(struct hub_store *s, int now, struct hub_error *err);
-
 enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err)
-{
-    return write_commit(s, 0, err);
-}
-
-enum hub_err hub_store_write_commit_now(struct hub_store *s, struct hub_error *err)
-{
-    return write_commit(s, 1, err);
-}
-
-static enum hub_err write_commit(struct hub_store *s, int now, struct hub_error *err)
 {
     /* The log first, synced: what is acknowledged is there. The index is
      * committed later (hub_store_index_settle), after the replies and for
@@ -651,7 +639,7 @@ static enum hub_err write_commit(struct hub_store *s, int now, struct hub_error 
     s->in_batch = 0;
     hub_redo_record(s->redo, 0);
     if (s->journaling) {
-        enum hub_err e = now ? hub_store_journal_commit_now(s, err) : hub_store_journal_commit(s, err);
+        enum hub_err e = hub_store_journal_commit(s, err);
         if (e)
             return e;
     } else {

@@ -195,12 +195,6 @@ enum hub_err hub_store_reject_usage(struct hub_store *s, hub_store_usage_fn fn, 
  * transaction stays open, holding the batch, until hub_store_index_settle;
  * the next batch goes on in it. */
 enum hub_err hub_store_write_commit(struct hub_store *s, struct hub_error *err);
-/* The same, but with the journal in use (hub_store_journal_use) the batch
- * goes straight into LMDB with the batches held before it, in one synced
- * commit, rather than into the journal: for a batch whose alerts a waiting
- * fetch needs readable at once (one sync, not the journal's and a flush's).
- * Without the journal it is hub_store_write_commit. */
-enum hub_err hub_store_write_commit_now(struct hub_store *s, struct hub_error *err);
 /* Commit the index of the committed batches it holds, if any. A failure is
  * logged (once) and healed from the log before the next write (see
  * hub_store_needs_heal). hub_store_close calls it. */
@@ -238,6 +232,12 @@ void hub_store_journal_use(struct hub_store *s, int on);
 enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err);
 int hub_store_flush_due(const struct hub_store *s);
 int hub_store_held(const struct hub_store *s);
+/* Between batches, the transaction holding what the journal acknowledged
+ * since LMDB's last commit (hub_store_held), for reads that must see it
+ * without a flush; NULL when there is none (nothing held, or held batches
+ * waiting to be made again after an abort: flush first). Valid until the
+ * next begin, flush or abort. */
+MDB_txn *hub_store_held_txn(struct hub_store *s);
 /* The batch's write recorder, for the writes other modules make in the
  * batch's transaction (queues.c, ingest.c): hub_redo_put and the like. */
 struct hub_redo *hub_store_redo(struct hub_store *s);

@@ -101,42 +101,6 @@ enum hub_err hub_store_journal_commit(struct hub_store *s, struct hub_error *err
     return CSPH_ERR_OK;
 }
 
-/* The batch committed straight into LMDB with the batches held before it,
- * synced, instead of through the journal: for a batch whose alerts a fetch
- * waits for, which would be flushed into LMDB at once anyway (a held fetch
- * is answered only once its alert is readable). One sync instead of the
- * journal's and then LMDB's. The batch takes no journal number: LMDB
- * holds it, and the journal's number in LMDB stays that of the last batch
- * the journal holds, so recovery replays nothing it has. On failure the
- * batch is gone as after an abort, and the held batches are made again
- * from their writes (they are in the journal). */
-enum hub_err hub_store_journal_commit_now(struct hub_store *s, struct hub_error *err)
-{
-    if (!s->txn)
-        return hub_store_journal_commit(s, err); /* nothing open: nothing to commit */
-    int rc = mdb_txn_commit(s->txn);
-    s->txn = NULL;
-    if (rc) {
-        hub_store_log_check(s, rc);
-        hub_store_index_abort(s);
-        hub_redo_truncate(s->redo, s->batch_from);
-        s->replay_due = s->held > 0;
-        return hub_store_lmdb_fail(err, rc, "committing the batch");
-    }
-    s->held = 0;
-    s->replay_due = 0;
-    s->jdurable = s->jbatch;
-    s->durable_seq = s->txn_last_seq;
-    s->journal_flushes++;
-    hub_redo_truncate(s->redo, 0);
-    struct hub_error jerr;
-    if (hub_journal_checkpoint(s->journal, s->jdurable, &jerr))
-        LOG_WARN("store", "the journal could not retire files the log holds (%s): it keeps "
-                 "them, and replays what the log already has at the next start (harmless)",
-                 jerr.message);
-    return CSPH_ERR_OK;
-}
-
 /* Whether the log's map has room for held batches. A held transaction
  * cannot reuse the pages it frees itself, so it takes more of the map than
  * the same batches committed one by one; its LMDB commit must never meet a
@@ -195,6 +159,11 @@ int hub_store_flush_due(const struct hub_store *s)
 int hub_store_held(const struct hub_store *s)
 {
     return s->journaling && !s->in_batch && (s->txn != NULL || s->replay_due);
+}
+
+MDB_txn *hub_store_held_txn(struct hub_store *s)
+{
+    return s->journaling && !s->in_batch && !s->replay_due && !s->log_panic ? s->txn : NULL;
 }
 
 void hub_store_journal_use(struct hub_store *s, int on)

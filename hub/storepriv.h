@@ -169,7 +169,6 @@ int hub_store_damage_seen(void);
 /* storejournal.c */
 enum hub_err hub_store_journal_recover(struct hub_store *s, struct hub_error *err);
 enum hub_err hub_store_journal_commit(struct hub_store *s, struct hub_error *err);
-enum hub_err hub_store_journal_commit_now(struct hub_store *s, struct hub_error *err);
 enum hub_err hub_store_held_remake(struct hub_store *s, struct hub_error *err);
 int hub_store_map_roomy(struct hub_store *s);
 
