@@ -30,11 +30,16 @@ static void agenda_cases(struct html *h, const char *title, json_t *cases)
         const char *due = json_string_value(json_object_get(c, "review_due"));
         const char *heard = json_string_value(json_object_get(c, "last_heard"));
         const char *opened = json_string_value(json_object_get(c, "opened_at"));
-        html_raw(h, "<tr><td><a href=\"/person/");
-        html_text(h, key ? key : "");
+        /* the case's page (pagecase.h), where its work is recorded */
+        html_raw(h, "<tr><td><a class=\"case-link\" href=\"/case?panel=");
+        html_url(h, json_string_value(json_object_get(c, "panel")));
+        html_raw(h, "&amp;key=");
+        html_url(h, key ? key : "");
         html_raw(h, "\">");
         html_text(h, key ? key : "");
-        html_raw(h, "</a></td><td>");
+        html_raw(h, "</a> <small><a href=\"/person/");
+        html_url(h, key ? key : "");
+        html_raw(h, "\">person</a></small></td><td>");
         html_text(h, json_string_value(json_object_get(c, "risk")));
         html_raw(h, "</td><td>");
         html_printf(h, "%.10s", opened ? opened : "");
@@ -101,10 +106,14 @@ enum MHD_Result web_page_agenda(struct web_console *w, struct MHD_Connection *co
             if (json_is_null(x))
                 continue;
             const char *due = json_string_value(json_object_get(x, "due_at"));
-            html_printf(&h, "<tr><td>%lld</td><td>",
+            html_printf(&h, "<tr><td>%lld</td><td><a href=\"/case?panel=",
                         (long long)json_integer_value(json_object_get(x, "id")));
+            html_url(&h, panel);
+            html_raw(&h, "&amp;key=");
+            html_url(&h, json_string_value(json_object_get(x, "key")));
+            html_raw(&h, "\">");
             html_text(&h, json_string_value(json_object_get(x, "key")));
-            html_raw(&h, "</td><td>");
+            html_raw(&h, "</a></td><td>");
             html_text(&h, json_string_value(json_object_get(x, "what")));
             html_raw(&h, "</td><td>");
             html_text(&h, json_string_value(json_object_get(x, "owner")));
