@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     struct hub_event_info info = {.type = "violence.incident", .type_len = 17};
     for (uint64_t i = 0; i < nlook; i++) {
         info.occurred_at_ms = t0 - (int64_t)(i % 56) * DAY;
-        if (hub_meetings_index_event(&cfg, s, &info, events + i + 1, &err))
+        if (hub_meetings_index_event(&cfg, s, &info, NULL, events + i + 1, &err))
             die("writing the look-back index", &err);
     }
     if (hub_core_batch_commit(core, &err) || hub_core_settle_all(core, &err))

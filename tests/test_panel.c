@@ -490,6 +490,25 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
            "\"source\":\"police\",\"occurred_at\":\"2025-06-10T20:00:00Z\","
            "\"victim\":\"Y-2\",\"victim_age\":15,\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* Not youth violence: adults only (30 and 41), and one naming no age. */
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-adult\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-11T20:00:00Z\",\"victim\":\"A-1\","
+           "\"victim_age\":30,\"perpetrator\":\"A-2\",\"perpetrator_age\":41,"
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-noage\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-12T20:00:00Z\",\"victim\":\"A-3\","
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* An adult victim of a 24-year-old: youth violence by the perpetrator's age. */
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-mixed\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-13T20:00:00Z\",\"victim\":\"A-4\","
+           "\"victim_age\":52,\"perpetrator\":\"Y-4\",\"perpetrator_age\":24,"
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(
         f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
            "\"source\":\"police\",\"occurred_at\":\"2025-04-01T20:00:00Z\","
@@ -519,10 +538,15 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     assert_int_equal(tu_get(&r, "agenda.actions")->via.array.size, 1);
     assert_int_equal(tu_get(&r, "agenda.reviews_due")->via.array.size, 0);
     assert_int_equal(tu_get(&r, "agenda.anniversaries")->via.array.size, 0);
-    /* the look-back: violence of the 28 days before 19 June (not 1 April) */
-    assert_int_equal(tu_get(&r, "agenda.lookback")->via.array.size, 2);
+    /* the look-back: violence naming someone aged 10-25 (SGV's lookback.ages)
+     * of the 28 days before 19 June (not 1 April; not the adults' nor the
+     * one naming no age), with the ages recorded */
+    assert_int_equal(tu_get(&r, "agenda.lookback")->via.array.size, 3);
     assert_string_equal(tu_str(&r, "agenda.lookback.0.occurred_at"), "2025-05-29T20:00:00.000Z");
+    assert_int_equal(tu_int(&r, "agenda.lookback.0.ages.0"), 17);
     assert_string_equal(tu_str(&r, "agenda.lookback.1.occurred_at"), "2025-06-10T20:00:00.000Z");
+    assert_string_equal(tu_str(&r, "agenda.lookback.2.occurred_at"), "2025-06-13T20:00:00.000Z");
+    assert_int_equal(tu_get(&r, "agenda.lookback.2.ages")->via.array.size, 2);
 
     /* A hearing is recorded after the meeting, with attendance by agency. */
     r = tu_inproc_call(

@@ -131,6 +131,10 @@ enum MHD_Result web_page_agenda(struct web_console *w, struct MHD_Connection *co
             const char *at = json_string_value(json_object_get(x, "occurred_at"));
             html_printf(&h, "<li>%.10s: ", at ? at : "");
             html_text(&h, json_string_value(json_object_get(x, "type")));
+            json_t *ages = json_object_get(x, "ages"), *ag;
+            size_t k;
+            json_array_foreach(ages, k, ag)
+                html_printf(&h, "%s%lld", k ? ", " : ", aged ", (long long)json_integer_value(ag));
             html_printf(&h, " (event %lld)</li>",
                         (long long)json_integer_value(json_object_get(x, "seq")));
         }
