@@ -87,7 +87,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (st->too_large) {
         web_log("%s %s from %s refused: a body over %d bytes", method, url, web_peer(con, ip, sizeof ip),
               BODY_MAX);
-        return web_error_page(w, con, 413, NULL, "Too large", "a form is at most 8 KiB");
+        return web_error_page(w, con, 413, NULL, "Too large", "a form is at most 16 KiB");
     }
     if (!post && strcmp(method, "GET") && strcmp(method, "HEAD"))
         return web_error_page(w, con, 405, NULL, "Not allowed", "only GET and POST");
