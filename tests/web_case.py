@@ -219,9 +219,15 @@ def run(env, driver, shots):
           upd[-1].get("outcome") == "risk-reduced" and upd[-1].get("by") == "ann.smith",
           "risk, review and closure in the log", upd)
 
-    # The agenda links the case's page.
+    # The agenda links the case's page, and is issued into the log.
     driver.get(base + "/agenda?panel=marac")
     check('href="/case?panel=marac&amp;key=V-1"' in driver.page_source, "the agenda links the case")
+    submit(driver, "form-issue")
+    wait(driver, lambda d: "Issued: this agenda is recorded in the log" in body(d), "agenda issued")
+    issued = replay(env, "meeting.agenda")
+    check(len(issued) == 1 and issued[0].get("panel") == "marac" and
+          issued[0].get("by") == "ann.smith", "the issued agenda in the log", issued)
+    shot("agenda-issued")
 
     # Over HTTP: CSRF, another panel's member, a case that is not there.
     st, _, _, ann = env.signin("ann.smith", "correct horse battery")

@@ -186,6 +186,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return web_page_person(w, con, &ss, url + 8);
     if (!strcmp(url, "/agenda") && !post) /* panel work (docs/panels.md) */
         return web_page_agenda(w, con, &ss);
+    if (!strcmp(url, "/agenda/issue") && post)
+        return web_do_agenda_issue(w, con, &ss, st);
     if (!strcmp(url, "/case") && !post)
         return web_page_case(w, con, &ss);
     if (!strncmp(url, "/case/", 6) && post)
