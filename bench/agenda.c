@@ -191,11 +191,32 @@ int main(int argc, char **argv)
             die("writing an action", &err);
     }
     struct hub_event_info info = {.type = "violence.incident", .type_len = 17};
+    /* SGV lists violence by age (10-25): three in four name a young person */
+    msgpack_sbuffer ages[2];
+    msgpack_object agemap[2];
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    for (int k = 0; k < 2; k++) {
+        msgpack_sbuffer_init(&ages[k]);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &ages[k], msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        msgpack_pack_str(&pk, 10);
+        msgpack_pack_str_body(&pk, "victim_age", 10);
+        msgpack_pack_uint8(&pk, k ? 40 : 17);
+        size_t off = 0;
+        if (msgpack_unpack(ages[k].data, ages[k].size, &off, &zone, &agemap[k]) !=
+            MSGPACK_UNPACK_SUCCESS)
+            die("packing an age", NULL);
+    }
     for (uint64_t i = 0; i < nlook; i++) {
         info.occurred_at_ms = t0 - (int64_t)(i % 56) * DAY;
-        if (hub_meetings_index_event(&cfg, s, &info, events + i + 1, &err))
+        if (hub_meetings_index_event(&cfg, s, &info, &agemap[i % 4 == 3], events + i + 1, &err))
             die("writing the look-back index", &err);
     }
+    for (int k = 0; k < 2; k++)
+        msgpack_sbuffer_destroy(&ages[k]);
+    msgpack_zone_destroy(&zone);
     if (hub_core_batch_commit(core, &err) || hub_core_settle_all(core, &err))
         die("committing", &err);
     double idx_s = (double)(now_ns() - tb) / 1e9;

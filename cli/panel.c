@@ -318,8 +318,13 @@ int cli_cmd_meeting(struct cli *c, int argc, char **argv)
                 json_t *e = json_array_get(lb, i);
                 char when[24];
                 stamp(cli_str(e, "occurred_at"), when, sizeof when);
-                printf("  seq %-8lld  %-10s  %s\n", (long long)cli_int(e, "seq", 0), when,
+                printf("  seq %-8lld  %-10s  %s", (long long)cli_int(e, "seq", 0), when,
                        cli_str(e, "type"));
+                json_t *ages = json_object_get(e, "ages");
+                for (size_t k = 0; k < json_array_size(ages); k++)
+                    printf("%s%lld", k ? ", " : "  aged ",
+                           (long long)json_integer_value(json_array_get(ages, k)));
+                printf("\n");
             }
             if (json_is_true(json_object_get(a, "truncated")))
                 printf("(some entries not shown: the reply's size limit; use --json pages)\n");

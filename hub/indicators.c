@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "queues.h"
+#include "reportcase.h"
 #include "rules.h"
 #include "schema.h"
 #include "yamlx.h"
@@ -169,6 +170,47 @@ static int rule_known(const struct hub_rules *rules, const char *name)
     return 0;
 }
 
+/* case_exits' outcomes: each one a panel's (the indicator's panel, or any
+ * panel's when it names none). */
+static enum hub_err read_outcomes(struct hub_yaml *y, yaml_node_t *it, struct hub_indicator *I,
+                                  const struct hub_config *cfg, struct hub_error *err)
+{
+    yaml_node_t *n = hub_yaml_get(y, it, "outcomes");
+    if (!n)
+        return CSPH_ERR_OK;
+    if (I->measure != CSPH_IND_CASE_EXITS)
+        return hub_yaml_fail(y, n, err, "outcomes is for the case_exits measure");
+    if (n->type != YAML_SEQUENCE_NODE || !hub_yaml_seq_len(n) ||
+        hub_yaml_seq_len(n) > CSPH_IND_MAX_VALUES)
+        return hub_yaml_fail(y, n, err, "outcomes must be a list of 1-%d outcomes",
+                             CSPH_IND_MAX_VALUES);
+    for (size_t i = 0; i < hub_yaml_seq_len(n); i++) {
+        yaml_node_t *o = hub_yaml_seq_item(y, n, i);
+        enum hub_err rc = copy_str(y, o, "an outcome", I->outcomes[i], sizeof I->outcomes[i], err);
+        if (rc)
+            return rc;
+        int known = 0;
+        for (size_t k = 0; k < cfg->npanels && !known; k++)
+            if ((I->panel < 0 || (size_t)I->panel == k) &&
+                hub_panelcfg_outcome_ok(&cfg->panels[k].work, I->outcomes[i],
+                                        strlen(I->outcomes[i])))
+                known = 1;
+        if (!known && !I->left_out) {
+            if (cfg->indicators_shipped && I->panel < 0) {
+                LOG_WARN("report", "%s:%d: indicator '%s' left out: no panel has the outcome '%s'",
+                         y->path, hub_yaml_line(o), I->name, I->outcomes[i]);
+                I->left_out = 1;
+            } else {
+                return hub_yaml_fail(y, o, err, "no outcome '%s' in %s%s's outcomes (the panels "
+                                     "file)", I->outcomes[i], I->panel < 0 ? "any panel" : "panel ",
+                                     I->panel < 0 ? "" : cfg->panels[I->panel].name);
+            }
+        }
+    }
+    I->noutcomes = hub_yaml_seq_len(n);
+    return CSPH_ERR_OK;
+}
+
 static enum hub_err read_indicator(struct hub_yaml *y, yaml_node_t *it, struct hub_indicators *out,
                                    const struct hub_config *cfg,
                                    const struct hub_schemas *schemas,
@@ -178,7 +220,7 @@ static enum hub_err read_indicator(struct hub_yaml *y, yaml_node_t *it, struct h
     static const char *const keys[] = {"name", "title", "measure", "count", "panel", "rules",
                                        "status", "at_least", "within_days", "numerator",
                                        "denominator", "good", "baseline", "target", "band",
-                                       "amber", NULL};
+                                       "amber", "outcomes", NULL};
     struct hub_indicator *I = &out->v[out->n];
     memset(I, 0, sizeof *I);
     I->panel = -1;
@@ -207,18 +249,22 @@ static enum hub_err read_indicator(struct hub_yaml *y, yaml_node_t *it, struct h
     }
     if (!(n = hub_yaml_get(y, it, "measure")))
         return hub_yaml_fail(y, it, err, "indicator '%s' needs a measure: events, alerts, "
-                             "alert_keys, decisions, people, ratio, decided_in_time or "
-                             "days_to_decision", I->name);
+                             "alert_keys, decisions, people, ratio, decided_in_time, "
+                             "days_to_decision, case_entries, case_exits, actions_on_time or "
+                             "reviews_on_time", I->name);
     int m = -1;
     for (int i = 0; hub_yaml_scalar(n) && i < CSPH_IND__COUNT; i++)
         if (!strcmp(hub_yaml_scalar(n), measure_names[i]))
             m = i;
     if (m < 0)
         return hub_yaml_fail(y, n, err, "unknown measure '%s': events, alerts, alert_keys, "
-                             "decisions, people, ratio, decided_in_time or days_to_decision",
+                             "decisions, people, ratio, decided_in_time, days_to_decision, "
+                             "case_entries, case_exits, actions_on_time or reviews_on_time",
                              hub_yaml_scalar(n) ? hub_yaml_scalar(n) : "");
     I->measure = (enum hub_ind_measure)m;
-    I->unit = m == CSPH_IND_RATIO || m == CSPH_IND_IN_TIME ? CSPH_UNIT_PERCENT
+    I->unit = m == CSPH_IND_RATIO || m == CSPH_IND_IN_TIME || m == CSPH_IND_ACTIONS_ON_TIME ||
+                      m == CSPH_IND_REVIEWS_ON_TIME
+                  ? CSPH_UNIT_PERCENT
               : m == CSPH_IND_DAYS                         ? CSPH_UNIT_DAYS
                                                            : CSPH_UNIT_COUNT;
     int wants_count = m == CSPH_IND_EVENTS || m == CSPH_IND_PEOPLE;
@@ -233,7 +279,12 @@ static enum hub_err read_indicator(struct hub_yaml *y, yaml_node_t *it, struct h
     if (n && (rc = read_count(y, n, I, schemas, err)))
         return rc;
     yaml_node_t *p = hub_yaml_get(y, it, "panel"), *r = hub_yaml_get(y, it, "rules");
-    if (!wants_panel && (p || r))
+    /* The case measures (reportcase.h): a panel, or every panel. */
+    int case_measure = hub_rcase_measure(I->measure);
+    if (case_measure && r)
+        return hub_yaml_fail(y, r, err, "rules are for the alert measures (%s counts a panel's "
+                             "cases: panel, or none for every panel)", measure_names[m]);
+    if (!wants_panel && !case_measure && (p || r))
         return hub_yaml_fail(y, p ? p : r, err, "panel and rules are for the alert measures");
     if (wants_panel && !p && !r)
         return hub_yaml_fail(y, it, err, "indicator '%s' (%s) needs a panel or rules", I->name,
@@ -270,6 +321,8 @@ static enum hub_err read_indicator(struct hub_yaml *y, yaml_node_t *it, struct h
         }
         I->nrules = hub_yaml_seq_len(r);
     }
+    if ((rc = read_outcomes(y, it, I, cfg, err)))
+        return rc;
     n = hub_yaml_get(y, it, "status");
     if (n && m != CSPH_IND_DECISIONS)
         return hub_yaml_fail(y, n, err, "status is for the decisions measure");

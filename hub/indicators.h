@@ -34,7 +34,11 @@ struct hub_rules;
     X(PEOPLE, "people")                                                        \
     X(RATIO, "ratio")                                                          \
     X(IN_TIME, "decided_in_time")                                              \
-    X(DAYS, "days_to_decision")
+    X(DAYS, "days_to_decision")                                                \
+    X(CASE_ENTRIES, "case_entries")                                            \
+    X(CASE_EXITS, "case_exits")                                                \
+    X(ACTIONS_ON_TIME, "actions_on_time")                                      \
+    X(REVIEWS_ON_TIME, "reviews_on_time")
 
 enum hub_ind_measure {
 #define CSPH_IND_ENUM(name, str) CSPH_IND_##name,
@@ -77,6 +81,10 @@ struct hub_indicator {
     char rules[CSPH_IND_MAX_RULES][65];
     size_t nrules; /* 0: any rule of the panel */
     unsigned statuses; /* decisions: bit per enum hub_alert_status */
+    /* case_exits: the outcomes counted (none: any); case measures: panel
+     * -1 is every panel (reportcase.h) */
+    char outcomes[CSPH_IND_MAX_VALUES][33];
+    size_t noutcomes;
     int64_t at_least, within_days; /* people */
     int num, den; /* ratio: indices of two count indicators */
     int good;     /* +1 higher is better, -1 lower is better, 0 neither */

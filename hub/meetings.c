@@ -15,8 +15,31 @@
 #define ACCEPTED_DB "accepted"
 #define YEAR_DAYS 365
 
+#define AGES_MAX 4
+
+/* The ages an event records: its int fields named `age` or ending in
+ * `_age` (victim_age, perpetrator_age), as the rules read them. */
+static size_t event_ages(const msgpack_object *obj, unsigned char *ages)
+{
+    size_t n = 0;
+    if (!obj || obj->type != MSGPACK_OBJECT_MAP)
+        return 0;
+    for (uint32_t i = 0; i < obj->via.map.size && n < AGES_MAX; i++) {
+        const msgpack_object *k = &obj->via.map.ptr[i].key, *v = &obj->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            v->via.u64 > 150)
+            continue;
+        size_t kl = k->via.str.size;
+        if ((kl == 3 && !memcmp(k->via.str.ptr, "age", 3)) ||
+            (kl > 4 && !memcmp(k->via.str.ptr + kl - 4, "_age", 4)))
+            ages[n++] = (unsigned char)v->via.u64;
+    }
+    return n;
+}
+
 enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_store *s,
-                                      const struct hub_event_info *info, uint64_t seq,
+                                      const struct hub_event_info *info,
+                                      const msgpack_object *obj, uint64_t seq,
                                       struct hub_error *err)
 {
     MDB_dbi dbi;
@@ -36,7 +59,11 @@ enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_s
             memcpy(k, cfg->panels[p].name, pl);
             k[pl] = 0;
             hub_put_point(k + pl + 1, info->occurred_at_ms, seq);
-            rc = hub_pw_put(s, dbi, k, pl + 17, info->type, info->type_len, err);
+            unsigned char v[65 + 1 + AGES_MAX];
+            memcpy(v, info->type, info->type_len);
+            v[info->type_len] = 0;
+            size_t na = event_ages(obj, v + info->type_len + 1);
+            rc = hub_pw_put(s, dbi, k, pl + 17, v, info->type_len + 1 + na, err);
             break;
         }
     }
@@ -196,7 +223,26 @@ static int64_t day_start(int64_t day)
 struct range_shape {
     const char *db, *what;                       /* the index, for errors */
     const char *id_name, *text_name, *time_name; /* the packed map's keys */
+    int lookback; /* values are type \0 ages: filtered by the panel's ages, ages packed */
 };
+
+/* A look-back entry's type and ages (v: type \0 ages; an older entry is
+ * the type alone: *known 0), and whether the panel lists it. */
+static int lookback_entry(const struct hub_panel_work *w, const MDB_val *v, size_t *type_len,
+                          const unsigned char **ages, size_t *nages, int *known)
+{
+    const unsigned char *p = v->mv_data, *z = memchr(p, 0, v->mv_size);
+    *known = z != NULL;
+    *type_len = z ? (size_t)(z - p) : v->mv_size;
+    *ages = z ? z + 1 : NULL;
+    *nages = z ? v->mv_size - *type_len - 1 : 0;
+    if (!w->lookback_by_age || !*known)
+        return 1;
+    for (size_t i = 0; i < *nages; i++)
+        if ((*ages)[i] >= w->lookback_age_min && (*ages)[i] <= w->lookback_age_max)
+            return 1;
+    return 0; /* no age recorded in range, or none recorded */
+}
 
 static enum hub_err pack_range(const struct hub_agenda_req *a, const struct range_shape *sh,
                                int64_t from_ms, int64_t to_ms, msgpack_packer *pk,
@@ -235,17 +281,28 @@ static enum hub_err pack_range(const struct hub_agenda_req *a, const struct rang
             hub_get_point((const unsigned char *)k.mv_data + pl + 1, &at, &id);
             if (at >= to_ms)
                 break;
+            size_t tl = v.mv_size, na = 0;
+            const unsigned char *ages = NULL;
+            int known = 0;
+            if (sh->lookback && !lookback_entry(&p->work, &v, &tl, &ages, &na, &known))
+                continue;
             if (pass == 1) {
                 if (sb->size > a->room) {
                     msgpack_pack_nil(pk);
                     *truncated = 1;
                 } else {
                     char when[32];
-                    msgpack_pack_map(pk, 3);
+                    msgpack_pack_map(pk, known ? 4 : 3);
                     hub_pack_str(pk, sh->id_name);
                     msgpack_pack_uint64(pk, id);
                     hub_pack_str(pk, sh->text_name);
-                    hub_pack_strn(pk, v.mv_data, v.mv_size);
+                    hub_pack_strn(pk, v.mv_data, tl);
+                    if (known) {
+                        hub_pack_str(pk, "ages");
+                        msgpack_pack_array(pk, (uint32_t)na);
+                        for (size_t i = 0; i < na; i++)
+                            msgpack_pack_uint8(pk, ages[i]);
+                    }
                     hub_pack_str(pk, sh->time_name);
                     hub_pack_strn(pk, when, (size_t)csph_time_format(at, when));
                 }
@@ -266,7 +323,7 @@ static enum hub_err pack_accepted(const struct hub_agenda_req *a, int64_t from_m
                                   int *truncated, struct hub_error *err)
 {
     static const struct range_shape accepted = {ACCEPTED_DB, "reading the accepted alerts",
-                                                "alert", "key", "accepted_at"};
+                                                "alert", "key", "accepted_at", 0};
     return pack_range(a, &accepted, from_ms, to_ms, pk, sb, count, truncated, err);
 }
 
@@ -277,7 +334,7 @@ static enum hub_err pack_lookback(const struct hub_agenda_req *a, msgpack_packer
                                   struct hub_error *err)
 {
     static const struct range_shape lookback = {LOOKBACK_DB, "reading the look-back index",
-                                                "seq", "type", "occurred_at"};
+                                                "seq", "type", "occurred_at", 1};
     const struct hub_panel *p = &a->cfg->panels[a->panel];
     if (!a->lookback || !p->work.nlookback) {
         *count = 0;

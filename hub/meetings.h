@@ -17,7 +17,10 @@
  * last day any of its cases was heard.
  *
  * The indexes kept here (data.mdb, through the journal's recorder):
- *   lookback   panel \0 point(occurred_at, seq) -> type
+ *   lookback   panel \0 point(occurred_at, seq) -> type \0 ages (a byte each,
+ *              at most 4; an entry written before ages were kept has no \0:
+ *              its ages are not known, and it is listed whatever the panel's
+ *              lookback.ages)
  *   accepted   panel \0 point(decided at, alert id) -> the alert key's first value */
 #ifndef CSPH_MEETINGS_H
 #define CSPH_MEETINGS_H
@@ -31,10 +34,12 @@
 #include "schema.h"
 #include "store.h"
 
-/* Index event seq under every panel whose look-back list counts its type
- * (in the batch). */
+/* Index event seq (obj, may be NULL) under every panel whose look-back
+ * list counts its type (in the batch), with the ages the event records
+ * (its int fields `age` and `*_age`), for a list by age. */
 enum hub_err hub_meetings_index_event(const struct hub_config *cfg, struct hub_store *s,
-                                      const struct hub_event_info *info, uint64_t seq,
+                                      const struct hub_event_info *info,
+                                      const msgpack_object *obj, uint64_t seq,
                                       struct hub_error *err);
 
 /* Index alert id, accepted at received_ms on panel, keyed on key (in the

@@ -141,7 +141,7 @@ static enum hub_err parse_meetings(struct hub_yaml *y, yaml_node_t *n, struct hu
 static enum hub_err parse_lookback(struct hub_yaml *y, yaml_node_t *n, struct hub_panel_work *w,
                                    struct hub_error *err)
 {
-    static const char *const keys[] = {"types", "days", NULL};
+    static const char *const keys[] = {"types", "days", "ages", NULL};
     enum hub_err rc;
     if (n->type != YAML_MAPPING_NODE)
         return hub_yaml_fail(y, n, err, "lookback: expected {types: [TYPE...], days: N}");
@@ -165,6 +165,21 @@ static enum hub_err parse_lookback(struct hub_yaml *y, yaml_node_t *n, struct hu
     if ((rc = hub_yaml_int(y, d, "lookback.days", 1, 366, &days, err)))
         return rc;
     w->lookback_days = (int)days;
+    yaml_node_t *a = hub_yaml_get(y, n, "ages");
+    if (a) {
+        int64_t lo, hi;
+        if (a->type != YAML_SEQUENCE_NODE || hub_yaml_seq_len(a) != 2)
+            return hub_yaml_fail(y, a, err, "lookback.ages: expected [MIN, MAX] (ages 0-120)");
+        if ((rc = hub_yaml_int(y, hub_yaml_seq_item(y, a, 0), "lookback.ages", 0, 120, &lo, err)) ||
+            (rc = hub_yaml_int(y, hub_yaml_seq_item(y, a, 1), "lookback.ages", 0, 120, &hi, err)))
+            return rc;
+        if (lo > hi)
+            return hub_yaml_fail(y, a, err, "lookback.ages: the youngest age %lld is above the "
+                                 "oldest %lld", (long long)lo, (long long)hi);
+        w->lookback_by_age = 1;
+        w->lookback_age_min = (int)lo;
+        w->lookback_age_max = (int)hi;
+    }
     return CSPH_ERR_OK;
 }
 

@@ -10,7 +10,7 @@
  *     reviews: {high: 14, medium: 28}          # days between reviews
  *     meetings: {weekly: wednesday}            # or {monthly: {nth: 3, weekday: thursday}}
  *                                              # or adhoc
- *     lookback: {types: [violence.incident], days: 28}
+ *     lookback: {types: [violence.incident], days: 28, ages: [10, 25]}
  *     risk_scores: {dash: {medium: 10, high: 14}}  # a score's level
  *
  * Every mistake is refused with "file:line: what is wrong". */
@@ -50,6 +50,10 @@ struct hub_panel_work {
     char lookback_types[CSPH_LOOKBACK_TYPES_MAX][65];
     int nlookback;
     int lookback_days;
+    /* lookback.ages: [min, max]: only events naming someone of those ages
+     * (an int field `age` or `*_age` of the event, as the rules read them:
+     * SGV's 10-25); lookback_by_age 0: any event of the types. */
+    int lookback_by_age, lookback_age_min, lookback_age_max;
     /* Risk-assessment scores that set a case's level (risk.assessment
      * events): per tool, the lowest score of medium and of high (-1: none). */
     struct {

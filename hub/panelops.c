@@ -6,6 +6,7 @@
 
 #include "actions.h"
 #include "calendar.h"
+#include "casefile.h"
 #include "cases.h"
 #include "csphub.h"
 #include "londontime.h"
@@ -283,17 +284,41 @@ enum hub_err hub_op_case(struct hub_ctx *h, struct hub_req *q)
                              .room = hub_ops_reply_room(h, q->r->req.len)};
     if (!rc)
         rc = hub_actions_each(hub_core_store(h->core), txn, NULL, pn, key, pack_action, &ap, e);
+    /* hook: the case's history and the choices its forms offer (casefile.h) */
+    msgpack_sbuffer hist;
+    msgpack_sbuffer_init(&hist);
+    msgpack_packer hpk;
+    msgpack_packer_init(&hpk, &hist, msgpack_sbuffer_write);
+    uint32_t nh = 0;
+    int htrunc = 0;
+    size_t room = ap.room > h->items.size ? ap.room - h->items.size : 0;
+    if (!rc)
+        rc = hub_casefile_pack_history(hub_core_store(h->core), txn, pn, key, &hpk, &hist, room,
+                                       &nh, &htrunc, e);
     if (own)
         hub_pw_read_end(txn);
-    if (rc)
+    if (rc) {
+        msgpack_sbuffer_destroy(&hist);
         return rc;
-    hub_reply_begin(q->pk, &q->r->req, 1, 2);
+    }
+    hub_reply_begin(q->pk, &q->r->req, 1, 5);
     hub_pack_str(q->pk, "case");
     hub_cases_pack_reply(q->pk, &c);
     hub_pack_str(q->pk, "actions");
     msgpack_pack_array(q->pk, ap.n);
     hub_pack_raw(q->pk, h->items.data, h->items.size);
-    q->count = 1 + ap.n;
+    hub_pack_str(q->pk, "history");
+    msgpack_pack_array(q->pk, nh);
+    hub_pack_raw(q->pk, hist.data, hist.size);
+    hub_pack_str(q->pk, "history_truncated");
+    if (htrunc)
+        msgpack_pack_true(q->pk);
+    else
+        msgpack_pack_false(q->pk);
+    hub_pack_str(q->pk, "choices");
+    hub_casefile_pack_choices(q->pk, h->cfg, h->ids, panel);
+    msgpack_sbuffer_destroy(&hist);
+    q->count = 1 + ap.n + nh;
     return CSPH_ERR_OK;
 }
 
@@ -322,15 +347,20 @@ enum hub_err hub_op_actions(struct hub_ctx *h, struct hub_req *q)
             return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "status",
                                  "'status' must be open, done or not_done");
     }
+    /* Someone at an agency, through the console (people.h), reads their
+     * agency's actions and their own. */
+    const char *agency_name = agency && q->who->agency[0] ? q->who->agency : NULL;
     if (agency) {
         /* An agency sees its own actions and nobody else's. */
-        if (owner && (ol != strlen(q->who->name) || memcmp(owner, q->who->name, ol)))
+        const char *mine = agency_name ? agency_name : q->who->name;
+        if (owner && (ol != strlen(mine) || memcmp(owner, mine, ol)) &&
+            (!agency_name || ol != strlen(q->who->name) || memcmp(owner, q->who->name, ol)))
             return hub_error_set(e, CSPH_ERR_FORBIDDEN, "owner",
-                                 "agency '%s' may read only its own actions", q->who->name);
+                                 "agency '%s' may read only its own actions", mine);
         if (hub_mp_get(&q->r->root, "panel") || hub_mp_get(&q->r->root, "key"))
             return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "panel",
                                  "an agency reads its own actions: no panel or key");
-        snprintf(owner_buf, sizeof owner_buf, "%s", q->who->name);
+        snprintf(owner_buf, sizeof owner_buf, "%.*s", owner ? (int)ol : 64, owner ? owner : mine);
     } else {
         if ((rc = hub_ops_panel_arg(h, q, &panel)))
             return rc;
@@ -349,10 +379,14 @@ enum hub_err hub_op_actions(struct hub_ctx *h, struct hub_req *q)
                              .room = hub_ops_reply_room(h, q->r->req.len),
                              .restricted_of_others = agency};
     const char *pn = panel >= 0 ? h->cfg->panels[panel].name : NULL;
-    if (agency)
+    if (agency) {
         rc = hub_actions_each(hub_core_store(h->core), txn, owner_buf, NULL, NULL, pack_action,
                               &ap, e);
-    else if (key[0])
+        /* ... and, for someone at an agency asking for all, their own. */
+        if (!rc && agency_name && !owner && !ap.more)
+            rc = hub_actions_each(hub_core_store(h->core), txn, q->who->name, NULL, NULL,
+                                  pack_action, &ap, e);
+    } else if (key[0])
         rc = hub_actions_each(hub_core_store(h->core), txn, NULL, pn, key, pack_action, &ap, e);
     else if (owner_buf[0]) {
         /* A panel's actions of one owner: the owner's, on this panel. */

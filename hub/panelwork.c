@@ -5,6 +5,7 @@
 
 #include "actions.h"
 #include "bekey.h"
+#include "casefile.h"
 #include "cases.h"
 #include "ingest.h"
 #include "log.h"
@@ -366,7 +367,9 @@ enum hub_err hub_panelwork_apply(struct hub_ingest *g, const struct hub_event_in
                                  const msgpack_object *obj, uint64_t seq, int64_t received_ms,
                                  struct hub_error *err)
 {
-    enum hub_err rc = hub_meetings_index_event(g->cfg, g->store, info, seq, err);
+    enum hub_err rc = hub_meetings_index_event(g->cfg, g->store, info, obj, seq, err);
+    if (!rc) /* hook: the case's history for its page (casefile.h) */
+        rc = hub_casefile_note(g->store, g->cfg, info, obj, seq, err);
     if (rc)
         return rc;
     if (is_type(info, "alert.status"))

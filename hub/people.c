@@ -9,10 +9,11 @@
 #include <string.h>
 
 static enum hub_err read_person(struct hub_yaml *y, yaml_node_t *item,
-                                const struct hub_config *cfg, struct hub_person *p,
-                                struct hub_error *err)
+                                const struct hub_config *cfg, const struct hub_identities *ids,
+                                struct hub_person *p, struct hub_error *err)
 {
-    static const char *const keys[] = {"name", "role", "panels", "disabled", "description", NULL};
+    static const char *const keys[] = {"name", "role", "panels", "agency", "disabled",
+                                       "description", NULL};
     enum hub_err rc = hub_yaml_only_keys(y, item, keys, "a person", err);
     const char *s;
     if (rc)
@@ -38,11 +39,31 @@ static enum hub_err read_person(struct hub_yaml *y, yaml_node_t *item,
     const char *role = n ? hub_yaml_scalar(n) : NULL;
     int r = role ? hub_role_parse(role, strlen(role)) : -1;
     if (r != CSPH_ROLE_PANEL && r != CSPH_ROLE_AUDITOR && r != CSPH_ROLE_ADMIN &&
-        r != CSPH_ROLE_STRATEGIC)
+        r != CSPH_ROLE_STRATEGIC && r != CSPH_ROLE_AGENCY)
         return hub_yaml_fail(y, n ? n : item, err,
-                             "person '%s' needs a role: panel, auditor, admin or strategic",
+                             "person '%s' needs a role: panel, auditor, admin, strategic or "
+                             "agency",
                              p->name);
     p->role = (enum hub_role)r;
+    /* Someone at an agency: through the console they read their agency's
+     * actions and their own (PROTOCOL.md 5.2), nothing else. */
+    yaml_node_t *ag = hub_yaml_get(y, item, "agency");
+    if (ag && p->role != CSPH_ROLE_AGENCY)
+        return hub_yaml_fail(y, ag, err, "only a person of role agency names an agency");
+    if (p->role == CSPH_ROLE_AGENCY) {
+        if (!ag)
+            return hub_yaml_fail(y, item, err,
+                                 "person '%s' of role agency must name their agency (agency: "
+                                 "NAME, a client of role agency)",
+                                 p->name);
+        if ((rc = hub_yaml_str(y, ag, "agency", &s, err)))
+            return rc;
+        const struct hub_identity *id = hub_identities_by_name(ids, s, strlen(s));
+        if (!id || id->role != CSPH_ROLE_AGENCY)
+            return hub_yaml_fail(y, ag, err,
+                                 "agency: no client named '%s' of role agency in this file", s);
+        snprintf(p->agency, sizeof p->agency, "%s", s);
+    }
     yaml_node_t *panels = hub_yaml_get(y, item, "panels");
     if (panels && p->role != CSPH_ROLE_PANEL)
         return hub_yaml_fail(y, panels, err, "only a panel member lists panels");
@@ -79,7 +100,7 @@ enum hub_err hub_people_read(struct hub_yaml *y, yaml_node_t *root,
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = hub_yaml_seq_item(y, people, i);
         struct hub_person *p = &ids->people[ids->npeople];
-        enum hub_err rc = read_person(y, item, cfg, p, err);
+        enum hub_err rc = read_person(y, item, cfg, ids, p, err);
         if (rc)
             return rc;
         if (hub_people_find(ids, p->name, strlen(p->name)))
@@ -140,6 +161,7 @@ enum hub_err hub_people_delegate(const struct hub_identities *ids, const struct 
     snprintf(as->name, sizeof as->name, "%s", p->name);
     as->role = p->role;
     as->panels = p->panels & gw->panels;
+    snprintf(as->agency, sizeof as->agency, "%s", p->agency);
     snprintf(as->gateway, sizeof as->gateway, "%s", gw->name);
     as->gateway_panels = gw->panels;
     *who = as;
@@ -151,7 +173,7 @@ enum hub_err hub_people_delegate(const struct hub_identities *ids, const struct 
 static char *people_json(const struct hub_identities *ids, const struct hub_config *cfg,
                          size_t *len)
 {
-    size_t cap = 64 + ids->npeople * (96 + cfg->npanels * 70), used = 0;
+    size_t cap = 64 + ids->npeople * (176 + cfg->npanels * 70), used = 0;
     char *t = malloc(cap);
     if (!t)
         return NULL;
@@ -167,7 +189,10 @@ static char *people_json(const struct hub_identities *ids, const struct hub_conf
                                          cfg->panels[k].name);
                 first = 0;
             }
-        used += (size_t)snprintf(t + used, cap - used, "],\"disabled\":%s}",
+        used += (size_t)snprintf(t + used, cap - used, "]");
+        if (p->agency[0]) /* only for role agency: older lists keep their digest */
+            used += (size_t)snprintf(t + used, cap - used, ",\"agency\":\"%s\"", p->agency);
+        used += (size_t)snprintf(t + used, cap - used, ",\"disabled\":%s}",
                                  p->disabled ? "true" : "false");
     }
     used += (size_t)snprintf(t + used, cap - used, "]");

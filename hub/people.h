@@ -2,10 +2,11 @@
  * (PROTOCOL.md 8.1).
  *
  * The identity file lists them under `people:`, each with a name, a role
- * (panel, auditor or admin: the roles of section 8) and, for a panel
- * member, the panels; `disabled: true` keeps a person on record who may no
- * longer act. They have no keys: only a gateway identity may name them, in
- * a request's `as`, and the hub then applies that person's scope,
+ * (panel, auditor, admin, strategic, or agency for someone at an agency)
+ * and, for a panel member, the panels, for someone at an agency, the
+ * agency; `disabled: true` keeps a person on record who may no longer act.
+ * They have no keys: only a gateway identity may name them, in a
+ * request's `as`, and the hub then applies that person's scope,
  * intersected with the gateway's panels. The console keeps only password
  * hashes and sessions, so a compromised console cannot widen anyone's
  * scope. Reloaded with the identity file (SIGHUP). */
@@ -27,6 +28,7 @@ struct hub_person {
     char name[65];
     enum hub_role role;
     uint64_t panels; /* bit i: config panel i (role panel) */
+    char agency[65]; /* role agency: the agency (a client of role agency) they work for */
     int disabled;
 };
 

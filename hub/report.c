@@ -12,6 +12,7 @@
 #include "londontime.h"
 #include "mpx.h"
 #include "queues.h"
+#include "reportcase.h"
 #include "intern.h"
 #include "store.h"
 #include "suppress.h"
@@ -199,6 +200,8 @@ struct run {
     struct vec alerts;       /* struct ralert, id order */
     size_t *by_anchor;       /* alert indices in anchor order */
     struct vec decisions;    /* struct decision, seq order */
+    struct hub_rcase rcase;  /* panel work, seq order (reportcase.h) */
+    int case_measures;       /* some wanted indicator is a case measure */
     struct vec *pev;         /* per indicator: struct person_ev (people) */
     uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
     struct row *rows;
@@ -225,6 +228,7 @@ struct part {
     int64_t (*cnt)[2][CSPH_REPORT_MONTHS_MAX];
     int64_t (*nr)[2];
     struct vec decisions;
+    struct hub_rcase rcase;
     struct vec ex;
     msgpack_zone zone;
     int fail;
@@ -477,6 +481,15 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
             }
         }
     }
+    /* hook: panel work for the case measures (reportcase.h), by received_at */
+    if (r->case_measures && hub_rcase_type(e->type, e->type_len)) {
+        DECODE();
+        if (hub_rcase_collect(&q->rcase, r->cfg, e->seq, e->received_ms, e->type, e->type_len,
+                              &o)) {
+            q->fail = 1;
+            return 1;
+        }
+    }
     if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->latest_ms)
         return q->fail;
     for (size_t i = 0; i < r->ind->n; i++) {
@@ -563,6 +576,7 @@ static void part_free(struct part *q, size_t nind)
     free(q->cnt);
     free(q->nr);
     free(q->decisions.v);
+    hub_rcase_free(&q->rcase);
     free(q->ex.v);
     hub_intern_free(&q->people);
     msgpack_zone_destroy(&q->zone);
@@ -658,7 +672,8 @@ static int log_pass(struct run *r, struct hub_error *err)
             if (!rc && vec_append(&r->pev[i], &q->pev[i]))
                 rc = -1;
         }
-        if (!rc && (vec_append(&r->decisions, &q->decisions) || vec_append(&r->ex, &q->ex)))
+        if (!rc && (vec_append(&r->decisions, &q->decisions) || vec_append(&r->ex, &q->ex) ||
+                    hub_rcase_append(&r->rcase, &q->rcase)))
             rc = -1;
     }
     for (int k = 1; k < PARTS; k++)
@@ -897,6 +912,39 @@ static void figure_decisions(struct run *r, size_t i)
     }
 }
 
+/* The case measures (reportcase.h): counted in the month of each figure's
+ * time; none in an area report (a case has no place of its own). */
+struct case_fig {
+    struct run *r;
+    size_t i;
+};
+
+static void case_count(void *ctx, int64_t ms, int num, int den, uint64_t seq)
+{
+    struct case_fig *f = ctx;
+    struct run *r = f->r;
+    struct row *R = &r->rows[f->i];
+    for (int p = 0; p < 2; p++) {
+        int b = bucket(&r->P, p, ms);
+        if (b < 0)
+            continue;
+        R->cnt[p][b] += num;
+        R->cnt_total[p] += num;
+        R->den[p][b] += den;
+        R->den_total[p] += den;
+        if (p == 0 && explaining(r, f->i) && b == r->ex_bucket)
+            explain_add(r, seq);
+    }
+}
+
+static int figure_cases(struct run *r, size_t i)
+{
+    struct case_fig f = {r, i};
+    if (r->area)
+        return 0;
+    return hub_rcase_figure(&r->rcase, r->cfg, &r->ind->v[i], r->asof_ms, case_count, &f);
+}
+
 /* ---- suppression -------------------------------------------------------- */
 
 static void figure_row(struct run *r, size_t i)
@@ -911,6 +959,8 @@ static void figure_row(struct run *r, size_t i)
         case CSPH_IND_ALERTS:
         case CSPH_IND_DECISIONS:
         case CSPH_IND_PEOPLE:
+        case CSPH_IND_CASE_ENTRIES:
+        case CSPH_IND_CASE_EXITS:
         case CSPH_IND_ALERT_KEYS: {
             int64_t sum = 0;
             for (int b = 0; b < nm; b++) {
@@ -925,6 +975,8 @@ static void figure_row(struct run *r, size_t i)
             break;
         }
         case CSPH_IND_IN_TIME:
+        case CSPH_IND_ACTIONS_ON_TIME:
+        case CSPH_IND_REVIEWS_ON_TIME:
             for (int b = 0; b <= nm; b++) {
                 int64_t num = b < nm ? R->cnt[p][b] : R->cnt_total[p];
                 int64_t den = b < nm ? R->den[p][b] : R->den_total[p];
@@ -1346,6 +1398,8 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
                 goto nomem;
         if (I->measure == CSPH_IND_PEOPLE && I->within_days * DAY_MS > widest)
             widest = I->within_days * DAY_MS;
+        if (hub_rcase_measure(I->measure) && wanted(&r, i))
+            r.case_measures = 1;
     }
     r.earliest_ms = r.P.from_ms[1] - widest;
     r.latest_ms = r.P.to_ms[0];
@@ -1405,6 +1459,8 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
             figure_people(&r, i);
         else if (I->measure == CSPH_IND_DECISIONS)
             figure_decisions(&r, i);
+        else if (hub_rcase_measure(I->measure) && figure_cases(&r, i))
+            goto nomem;
         else if (ind_uses_alerts(I) && figure_alerts(&r, i))
             goto nomem;
         if (I->measure != CSPH_IND_RATIO)
@@ -1444,6 +1500,7 @@ done:
     free(r.by_anchor);
     free(r.alerts.v);
     free(r.decisions.v);
+    hub_rcase_free(&r.rcase);
     free(r.ex.v);
     hub_intern_free(&r.keys);
     hub_intern_free(&r.rules);

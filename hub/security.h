@@ -53,6 +53,9 @@ struct hub_identity {
      * anyone else) and its panels, which bound the person's. */
     char gateway[65];
     uint64_t gateway_panels;
+    /* A person of role agency (people.h): the agency whose actions they
+     * read; "" otherwise. */
+    char agency[65];
 };
 
 struct hub_person;

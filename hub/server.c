@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "casederive.h"
 #include "core.h"
 #include "held.h"
 #include "csphub.h"
@@ -1057,6 +1058,9 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     if ((rc = record_rules(s, err)))
         goto fail;
     if ((rc = backfill_views(s, err)))
+        goto fail;
+    uint64_t derived; /* hook: a log from before cases gets its cases (casederive.h) */
+    if ((rc = hub_casederive_run(s->h.core, &derived, err)))
         goto fail;
     uint64_t filled;
     if ((rc = hub_ingest_backfill(hub_core_ingest(s->h.core), &filled, err)))

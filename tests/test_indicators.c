@@ -171,6 +171,29 @@ static void test_mistakes(void **state)
             "indicators:\n  - name: x\n    measure: alerts\n    rules: [marac.high-risk,\n"
             "      marac.repeet]\n",
             NULL, 5, "no rule 'marac.repeet' in the rules file");
+    /* the case measures: outcomes only for case_exits, each one a panel's */
+    refused(f,
+            "indicators:\n  - name: x\n    measure: case_exits\n    panel: iom\n"
+            "    outcomes: [risk-reduced]\n",
+            NULL, 5, "no outcome 'risk-reduced' in panel iom's outcomes");
+    refused(f, "indicators:\n  - name: x\n    measure: case_exits\n    outcomes: [gone]\n",
+            NULL, 4, "no outcome 'gone' in any panel's outcomes");
+    refused(f,
+            "indicators:\n  - name: x\n    measure: case_entries\n    outcomes: [completed]\n",
+            NULL, 4, "outcomes is for the case_exits measure");
+    refused(f, "indicators:\n  - name: x\n    measure: reviews_on_time\n    rules: [overdue]\n",
+            NULL, 4, "rules are for the alert measures");
+    refused(f, "indicators:\n  - name: x\n    measure: actions_on_time\n    panel: bingo\n",
+            NULL, 4, "no panel 'bingo'");
+    assert_int_equal(load(f,
+                          "indicators:\n  - name: x\n    measure: case_exits\n    panel: iom\n"
+                          "    outcomes: [completed, deselected]\n"
+                          "  - name: y\n    measure: actions_on_time\n",
+                          NULL),
+                     CSPH_ERR_OK);
+    assert_int_equal(f->ind_out.v[0].noutcomes, 2);
+    assert_int_equal(f->ind_out.v[1].panel, -1);
+    assert_int_equal(f->ind_out.v[1].unit, CSPH_UNIT_PERCENT);
     const char *ok = "indicators:\n  - name: x\n    measure: alerts\n    panel: marac\n";
     refused(f, ok, "areas:\n  - name: n\n    lsoa: [E0100091]\n", 3, "'E0100091' is not an LSOA");
     refused(f, ok, "areas:\n  - name: n\n", 2, "needs lsoa");

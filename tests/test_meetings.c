@@ -80,13 +80,31 @@ static int setup(void **state)
     assert_int_equal(hub_actions_put(f->s, &a, NULL, &err), CSPH_ERR_OK);
     struct hub_event_info info = {.type = "violence.incident", .type_len = 17};
     info.occurred_at_ms = at("2025-06-01T20:00:00Z");
-    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, 40, &err), CSPH_ERR_OK);
+    /* SGV lists violence by age (10-25): a 16-year-old's; not a 40-year-old's */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, "{\"victim_age\":40,\"perpetrator_age\":16}");
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object young, adult;
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &zone, &young), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, &young, 40, &err), CSPH_ERR_OK);
+    msgpack_sbuffer_clear(&sb);
+    tu_json_to_mp(&sb, "{\"victim_age\":40}");
+    off = 0;
+    assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &zone, &adult), MSGPACK_UNPACK_SUCCESS);
+    info.occurred_at_ms = at("2025-06-02T20:00:00Z");
+    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, &adult, 43, &err), CSPH_ERR_OK);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&sb);
+    info.occurred_at_ms = at("2025-06-01T20:00:00Z");
     info.occurred_at_ms = at("2025-05-01T20:00:00Z"); /* before the 28 days */
-    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, 41, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, NULL, 41, &err), CSPH_ERR_OK);
     info.type = "arrest"; /* not a look-back type */
     info.type_len = 6;
     info.occurred_at_ms = at("2025-06-01T20:00:00Z");
-    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, 42, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_meetings_index_event(&f->cfg, f->s, &info, NULL, 42, &err), CSPH_ERR_OK);
     assert_int_equal(hub_meetings_index_accepted(f->s, "sgv", 7, at("2025-06-02T10:00:00Z"),
                                                  "Y-new", &err), CSPH_ERR_OK);
     assert_int_equal(hub_meetings_index_accepted(f->s, "sgv", 3, at("2025-05-02T10:00:00Z"),
@@ -142,8 +160,9 @@ static void test_sgv_in_june(void **state)
     assert_string_equal(tu_str(&a, "reviews_due.0.key"), "Y-old");
     assert_int_equal(n.anniversaries, 1); /* Y-year, heard 1 June 2024 */
     assert_int_equal(n.actions, 1);
-    assert_int_equal(n.lookback, 1); /* 1 June, not 1 May, not the arrest */
+    assert_int_equal(n.lookback, 1); /* 1 June, not 1 May, not the arrest, not the adult's */
     assert_int_equal(tu_int(&a, "lookback.0.seq"), 40);
+    assert_int_equal(tu_int(&a, "lookback.0.ages.1"), 16);
     assert_int_equal(n.accepted, 1); /* alert 7 on 2 June, not alert 3 in May */
     assert_int_equal(tu_int(&a, "accepted.0.alert"), 7);
     assert_int_equal(tu_bool(&a, "truncated"), 0);

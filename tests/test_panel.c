@@ -306,20 +306,23 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
     assert_int_equal(tu_bool(&r, "events.0.event.on_time"), 1); /* action 2 */
     assert_int_equal(tu_bool(&r, "events.2.event.on_time"), 0); /* action 1, late */
 
-    /* The report counts them: 2 done in June, 1 of them on time. */
+    /* The report counts the actions themselves: of those due in June (1
+     * and 2; 3 was re-timed to July), 2 done on time, 1 late: 50 %. In
+     * July action 3 is still open, not yet due at the report's seq:
+     * nothing. */
     r = tu_inproc_call(
-        f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\",\"suppress\":false}");
+        f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-07\",\"suppress\":false}");
     ok(&r);
     const msgpack_object *ind = tu_get(&r, "indicators");
     int seen = 0;
     for (uint32_t i = 0; i < ind->via.array.size; i++) {
         const msgpack_object *it = &ind->via.array.ptr[i];
         const char *name = tu_str(it, "name");
-        if (!strcmp(name, "actions.done")) {
-            assert_int_equal(tu_int(it, "total"), 2);
-            seen++;
-        } else if (!strcmp(name, "actions.done-on-time")) {
-            assert_int_equal(tu_int(it, "total"), 1);
+        if (!strcmp(name, "actions.on-time") || !strcmp(name, "marac.actions-on-time")) {
+            assert_string_equal(tu_str(it, "unit"), "percent");
+            assert_true(tu_get(it, "values.0")->via.f64 == 50.0);
+            assert_int_equal(tu_get(it, "values.1")->type, MSGPACK_OBJECT_NIL);
+            assert_true(tu_get(it, "total")->via.f64 == 50.0);
             seen++;
         } else if (!strcmp(name, "cases.opened")) {
             assert_int_equal(tu_int(it, "total"), 1);
@@ -327,6 +330,29 @@ static void test_action_lifecycle_and_escalation_across_restart(void **state)
         }
     }
     assert_int_equal(seen, 3);
+    /* The drill-down lists the actions counted: their action.created. */
+    r = tu_inproc_call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-06\","
+                          "\"suppress\":false,\"explain\":\"marac.actions-on-time\","
+                          "\"month\":\"2025-06\"}");
+    ok(&r);
+    assert_int_equal(tu_get(&r, "items")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "items.0.type"), "action.created");
+}
+
+/* A report's value of indicator name in month b (-1: the total). */
+static const msgpack_object *indicator_value(const msgpack_object *r, const char *name, int b)
+{
+    const msgpack_object *ind = tu_get(r, "indicators");
+    for (uint32_t i = 0; i < ind->via.array.size; i++) {
+        const msgpack_object *it = &ind->via.array.ptr[i];
+        if (strcmp(tu_str(it, "name"), name))
+            continue;
+        char path[32];
+        snprintf(path, sizeof path, "values.%d", b);
+        return b < 0 ? tu_get(it, "total") : tu_get(it, path);
+    }
+    fail_msg("no indicator %s in the report", name);
+    return NULL;
 }
 
 static uint32_t review_timers(struct tu_inproc *f)
@@ -423,6 +449,28 @@ static void test_review_cadence_retimed_by_risk_and_stopped_by_closure(void **st
     tu_inproc_set_clock(f, tu_inproc_t0() + 400 * DAY);
     settle(f);
     assert_int_equal(review_timers(f), 1);
+
+    /* The report counts the case itself (reportcase.h): the review that
+     * fell due on 1 July was recorded on 31 August, late: July 0 %; the
+     * case opened in June and closed (moved away) in August. */
+    r = tu_inproc_call(f, "{\"op\":\"report\",\"from\":\"2025-06\",\"to\":\"2025-09\","
+                          "\"suppress\":false}");
+    ok(&r);
+    assert_true(indicator_value(&r, "reviews.on-time", 1)->via.f64 == 0.0);
+    assert_int_equal(indicator_value(&r, "reviews.on-time", 0)->type, MSGPACK_OBJECT_NIL);
+    assert_int_equal(indicator_value(&r, "cases.opened", 0)->via.i64, 1);
+    assert_int_equal(indicator_value(&r, "cases.closed", 2)->via.i64, 1);
+    assert_int_equal(indicator_value(&r, "cases.closed-risk-reduced", 2)->via.i64, 0);
+    assert_true(indicator_value(&r, "cases.risk-reduced-rate", 2)->via.f64 == 0.0);
+    /* A review recorded before it falls due is on time, in its month. */
+    open_marac_case(f, "V-5", "da-9");
+    r = tu_inproc_call(f, "{\"op\":\"case.review\",\"panel\":\"marac\",\"key\":\"V-5\"}");
+    ok(&r);
+    r = tu_inproc_call(f, "{\"op\":\"report\",\"from\":\"2026-07\",\"to\":\"2026-07\","
+                          "\"suppress\":false}");
+    ok(&r);
+    assert_true(indicator_value(&r, "reviews.on-time", 0)->via.f64 == 100.0);
+    assert_int_equal(indicator_value(&r, "cases.opened", 0)->via.i64, 1);
 }
 
 /* A month of SGV meetings (the third Thursday: 19 June and 17 July 2025). */
@@ -441,6 +489,25 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
         f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-2\",\"type\":\"violence.incident\","
            "\"source\":\"police\",\"occurred_at\":\"2025-06-10T20:00:00Z\","
            "\"victim\":\"Y-2\",\"victim_age\":15,\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* Not youth violence: adults only (30 and 41), and one naming no age. */
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-adult\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-11T20:00:00Z\",\"victim\":\"A-1\","
+           "\"victim_age\":30,\"perpetrator\":\"A-2\",\"perpetrator_age\":41,"
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-noage\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-12T20:00:00Z\",\"victim\":\"A-3\","
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
+    assert_string_equal(tu_str(&r, "status"), "accepted");
+    /* An adult victim of a 24-year-old: youth violence by the perpetrator's age. */
+    r = tu_inproc_call(
+        f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-mixed\",\"type\":\"violence.incident\","
+           "\"source\":\"police\",\"occurred_at\":\"2025-06-13T20:00:00Z\",\"victim\":\"A-4\","
+           "\"victim_age\":52,\"perpetrator\":\"Y-4\",\"perpetrator_age\":24,"
+           "\"weapon\":\"none\",\"injury\":\"minor\"}}");
     assert_string_equal(tu_str(&r, "status"), "accepted");
     r = tu_inproc_call(
         f, "{\"op\":\"publish\",\"event\":{\"id\":\"v-old\",\"type\":\"violence.incident\","
@@ -471,10 +538,15 @@ static void test_a_month_of_meetings_and_their_agendas(void **state)
     assert_int_equal(tu_get(&r, "agenda.actions")->via.array.size, 1);
     assert_int_equal(tu_get(&r, "agenda.reviews_due")->via.array.size, 0);
     assert_int_equal(tu_get(&r, "agenda.anniversaries")->via.array.size, 0);
-    /* the look-back: violence of the 28 days before 19 June (not 1 April) */
-    assert_int_equal(tu_get(&r, "agenda.lookback")->via.array.size, 2);
+    /* the look-back: violence naming someone aged 10-25 (SGV's lookback.ages)
+     * of the 28 days before 19 June (not 1 April; not the adults' nor the
+     * one naming no age), with the ages recorded */
+    assert_int_equal(tu_get(&r, "agenda.lookback")->via.array.size, 3);
     assert_string_equal(tu_str(&r, "agenda.lookback.0.occurred_at"), "2025-05-29T20:00:00.000Z");
+    assert_int_equal(tu_int(&r, "agenda.lookback.0.ages.0"), 17);
     assert_string_equal(tu_str(&r, "agenda.lookback.1.occurred_at"), "2025-06-10T20:00:00.000Z");
+    assert_string_equal(tu_str(&r, "agenda.lookback.2.occurred_at"), "2025-06-13T20:00:00.000Z");
+    assert_int_equal(tu_get(&r, "agenda.lookback.2.ages")->via.array.size, 2);
 
     /* A hearing is recorded after the meeting, with attendance by agency. */
     r = tu_inproc_call(

@@ -49,6 +49,9 @@ static void test_shipped_panels(void **state)
     assert_int_equal(w->weekday, 3); /* Thursday */
     assert_int_equal(w->lookback_days, 28);
     assert_string_equal(w->lookback_types[0], "violence.incident");
+    assert_int_equal(w->lookback_by_age, 1); /* SGV: young people aged 10-25 */
+    assert_int_equal(w->lookback_age_min, 10);
+    assert_int_equal(w->lookback_age_max, 25);
     assert_int_equal(cfg.panels[marac].work.meeting, CSPH_MEETING_WEEKLY);
     assert_int_equal(cfg.panels[marac].work.review_days[2], 14);
     assert_true(hub_panelcfg_outcome_ok(&cfg.panels[marac].work, "risk-reduced", 12));
@@ -80,6 +83,12 @@ static void test_mistakes_named_with_file_and_line(void **state)
         {"panels:\n  a:\n    reviews: {high: 0}\n", "reviews.high (days)"},
         {"panels:\n  a:\n    lookback: {types: [violence.incident]}\n", "both types and days"},
         {"panels:\n  a:\n    lookback: {types: [violence.incident], days: 1000}\n", "lookback.days"},
+        {"panels:\n  a:\n    lookback: {types: [violence.incident], days: 28, ages: [25, 10]}\n",
+         "lookback.ages: the youngest age 25 is above the oldest 10"},
+        {"panels:\n  a:\n    lookback: {types: [violence.incident], days: 28, ages: 10}\n",
+         "lookback.ages: expected [MIN, MAX]"},
+        {"panels:\n  a:\n    lookback: {types: [violence.incident], days: 28, ages: [10, 200]}\n",
+         "lookback.ages"},
         {"panels:\n  a:\n    meeting: adhoc\n", "meeting"},
         {"panels:\n  a:\n    risk_scores: {dash: {medium: 14, high: 10}}\n",
          ":3: risk_scores.dash: high (10) must be above medium (14)"},

@@ -243,7 +243,14 @@ static void test_people_file_refusals(void **state)
     static const struct {
         const char *people, *want;
     } cases[] = {
-        {"  - {name: ann, role: agency}\n", "person 'ann' needs a role: panel, auditor, admin or strategic"},
+        {"  - {name: ann, role: gateway}\n",
+         "person 'ann' needs a role: panel, auditor, admin, strategic or agency"},
+        /* someone at an agency names it, and it is a client of role agency */
+        {"  - {name: ann, role: agency}\n", "person 'ann' of role agency must name their agency"},
+        {"  - {name: ann, role: agency, agency: console}\n",
+         "agency: no client named 'console' of role agency"},
+        {"  - {name: ann, role: auditor, agency: police}\n",
+         "only a person of role agency names an agency"},
         {"  - {name: ann, role: panel}\n", "panel member 'ann' must list their panels"},
         {"  - {name: ann, role: panel, panels: [nope]}\n", "no panel named 'nope'"},
         {"  - {name: aud, role: auditor, panels: [marac]}\n", "only a panel member lists panels"},
@@ -274,11 +281,92 @@ static void test_people_file_refusals(void **state)
         fail_msg("gateway without panels: status %d: %s", st, out);
 }
 
+/* Someone at an agency (role agency, agency: police) reads, through the
+ * console, the actions their agency owns and their own; nothing else: not
+ * another agency's, not a case, not a queue. A case's page (the `case` op)
+ * carries its history and the choices its forms offer. */
+static const char *IDS_AGENCY = CLIENTS
+    "  - {name: idva, role: agency, key_file: keys/idva.pub, types: [concern]}\n"
+    "people:\n"
+    "  - {name: ann, role: panel, panels: [marac]}\n"
+    "  - {name: pc, role: agency, agency: police}\n";
+
+static int setup_agency(void **state)
+{
+    static const char *const names[] = {"police", "console", "auditor", "admin", "idva", NULL};
+    *state = tu_curve_new("agencyp", names, IDS_AGENCY);
+    return 0;
+}
+
+static void test_agency_person_reads_its_actions(void **state)
+{
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
+    struct tu_client c;
+    msgpack_object r;
+    char json[600];
+    tu_curve_connect(f, &c, "police");
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
+    tu_client_close(&c);
+    tu_curve_connect(f, &c, "console");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert.update\",\"id\":1,\"status\":"
+                                            "\"accepted\",\"as\":\"ann\"}"), 0);
+    static const char *const owners[] = {"police", "idva", "pc", "ann"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(json, sizeof json, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":"
+                 "\"V-1\",\"what\":\"task %d\",\"owner\":\"%s\",\"due_days\":7,\"as\":\"ann\"}",
+                 i, owners[i]);
+        assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
+        if (tu_bool(&r, "ok") != 1)
+            fail_msg("%s: %s", json, tu_dump(&r));
+    }
+    /* pc: police's action and pc's own, in id order of each owner */
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"actions\",\"as\":\"pc\"}"), 0);
+    if (tu_bool(&r, "ok") != 1 || tu_get(&r, "actions")->via.array.size != 2)
+        fail_msg("pc's actions: %s", tu_dump(&r));
+    assert_string_equal(tu_str(&r, "actions.0.owner"), "police");
+    assert_string_equal(tu_str(&r, "actions.1.owner"), "pc");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"actions\",\"owner\":\"pc\",\"as\":\"pc\"}"), 0);
+    assert_int_equal(tu_get(&r, "actions")->via.array.size, 1);
+    expect_refused(&c, "{\"op\":\"actions\",\"owner\":\"idva\",\"as\":\"pc\"}", "forbidden",
+                   "owner", "agency 'police' may read only its own actions");
+    expect_refused(&c, "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\",\"as\":\"pc\"}",
+                   "forbidden", "op", NULL);
+    expect_refused(&c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"as\":\"pc\"}", "forbidden",
+                   "op", NULL);
+    /* the case page's read: history (its opening) and the form's choices */
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"case\",\"panel\":\"marac\","
+                                            "\"key\":\"V-1\",\"as\":\"ann\"}"), 0);
+    if (tu_bool(&r, "ok") != 1 || tu_get(&r, "history")->via.array.size != 1 ||
+        tu_get(&r, "actions")->via.array.size != 4)
+        fail_msg("case: %s", tu_dump(&r));
+    assert_string_equal(tu_str(&r, "history.0.event.type"), "case.opened");
+    assert_string_equal(tu_str(&r, "choices.outcomes.0"), "risk-reduced");
+    /* the owners: the identity file's agencies, then the panel's members */
+    assert_int_equal(tu_get(&r, "choices.owners")->via.array.size, 3);
+    assert_string_equal(tu_str(&r, "choices.owners.0.name"), "police");
+    assert_string_equal(tu_str(&r, "choices.owners.1.name"), "idva");
+    assert_string_equal(tu_str(&r, "choices.owners.2.name"), "ann");
+    assert_string_equal(tu_str(&r, "choices.owners.2.kind"), "person");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"case.hear\",\"panel\":\"marac\","
+                                            "\"key\":\"V-1\",\"attendance\":[\"police\"],"
+                                            "\"minutes\":\"agreed\",\"as\":\"ann\"}"), 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"case\",\"panel\":\"marac\","
+                                            "\"key\":\"V-1\",\"as\":\"ann\"}"), 0);
+    assert_int_equal(tu_get(&r, "history")->via.array.size, 2);
+    assert_string_equal(tu_str(&r, "history.1.event.type"), "case.heard");
+    assert_string_equal(tu_str(&r, "history.1.event.minutes"), "agreed");
+    tu_client_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_gateway_acts_for_people, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_file_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agency_person_reads_its_actions, setup_agency,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,15 +60,16 @@ def wait_for(fn, what, timeout=20.0):
 
 
 class Env:
-    def __init__(self, web_args=(), people=(), accounts=()):
+    def __init__(self, web_args=(), people=(), accounts=(), agencies=()):
         """people: more lines for the identity file's people ("{name: x,
         role: strategic}"); accounts: more (name, role, panels, password)
-        console accounts."""
+        console accounts; agencies: more clients of role agency (each with
+        a key in keys/)."""
         self.web_args = list(web_args)
         self.dir = tempfile.mkdtemp(prefix="csph-web-")
         self.keys = os.path.join(self.dir, "keys")
         os.mkdir(self.keys, 0o700)
-        for name in ("hub", "police", "console", "auditor"):
+        for name in ("hub", "police", "console", "auditor") + tuple(agencies):
             subprocess.run([CLI, "keygen", name, "--dir", self.keys], check=True,
                            stdout=subprocess.DEVNULL)
         ids = os.path.join(self.dir, "identities.yaml")
@@ -79,6 +80,8 @@ class Env:
                     "  - {name: console, role: gateway, key_file: keys/console.pub,\n"
                     "     panels: [marac, asb-case-review]}\n"
                     "  - {name: scrutiny, role: auditor, key_file: keys/auditor.pub}\n"
+                    + "".join("  - {name: %s, role: agency, key_file: keys/%s.pub, "
+                              "types: [concern]}\n" % (a, a) for a in agencies) +
                     "people:\n"
                     "  - {name: ann.smith, role: panel, panels: [marac]}\n"
                     "  - {name: raj.patel, role: panel, panels: [asb-case-review]}\n"

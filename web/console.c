@@ -18,6 +18,7 @@
 #include "page.h"
 #include "pagealert.h"
 #include "pageagenda.h"
+#include "pagecase.h"
 #include "pageperson.h"
 #include "pagequeue.h"
 #include "pagereport.h"
@@ -86,7 +87,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (st->too_large) {
         web_log("%s %s from %s refused: a body over %d bytes", method, url, web_peer(con, ip, sizeof ip),
               BODY_MAX);
-        return web_error_page(w, con, 413, NULL, "Too large", "a form is at most 8 KiB");
+        return web_error_page(w, con, 413, NULL, "Too large", "a form is at most 16 KiB");
     }
     if (!post && strcmp(method, "GET") && strcmp(method, "HEAD"))
         return web_error_page(w, con, 405, NULL, "Not allowed", "only GET and POST");
@@ -160,8 +161,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return web_redirect(w, con, "/signin",
                         COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     }
-    if (!strcmp(url, "/") && !post) /* the board's members have reports only */
-        return web_redirect(w, con, strcmp(ss.role, "strategic") ? "/queue" : "/report", NULL);
+    if (!strcmp(url, "/") && !post) /* the board's members have reports only; an agency its actions */
+        return web_redirect(w, con, !strcmp(ss.role, "strategic") ? "/report"
+                                    : !strcmp(ss.role, "agency")  ? "/actions"
+                                                                  : "/queue",
+                            NULL);
     if (!strcmp(url, "/report") && !post)
         return web_page_report(w, con, &ss);
     if (!strcmp(url, "/queue") && !post)
@@ -182,6 +186,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return web_page_person(w, con, &ss, url + 8);
     if (!strcmp(url, "/agenda") && !post) /* panel work (docs/panels.md) */
         return web_page_agenda(w, con, &ss);
+    if (!strcmp(url, "/agenda/issue") && post)
+        return web_do_agenda_issue(w, con, &ss, st);
+    if (!strcmp(url, "/case") && !post)
+        return web_page_case(w, con, &ss);
+    if (!strncmp(url, "/case/", 6) && post)
+        return web_do_case(w, con, &ss, st, url + 6);
+    if (!strcmp(url, "/actions") && !post)
+        return web_page_actions(w, con, &ss);
     return web_error_page(w, con, 404, &ss, "Not found", "no such page");
 }
 

@@ -20,7 +20,9 @@
 #include "console.h"
 #include "sessions.h"
 
-#define BODY_MAX 8192 /* a form is a few fields: anything larger is refused */
+/* a form is a few fields: anything larger is refused. 16 KiB: a hearing's
+ * minutes (at most 4,000 bytes) percent-encoded outside ASCII take 12. */
+#define BODY_MAX 16384
 #define HUB_CLIENTS 4
 #define HUB_TIMEOUT_MS 10000
 #define QUEUE_PAGE 50

@@ -82,10 +82,16 @@ json_t *web_as_person_ms(struct web_console *w, const struct web_session *ss, js
      * person's scope (`as`). A hub in security none has no gateways: the
      * console then checks the account's panels itself (account_may) and
      * names the person in decisions (`by`). */
+    static const char *const writes[] = {"alert.update", "case.close", "case.review",
+                                         "case.risk", "case.hear", "action.create",
+                                         "action.update", "agenda.issue", NULL};
+    const char *op = json_string_value(json_object_get(req, "op"));
     if (w->cfg.key_file)
         json_object_set_new(req, "as", json_string(ss->name));
-    else if (!strcmp(json_string_value(json_object_get(req, "op")), "alert.update"))
-        json_object_set_new(req, "by", json_string(ss->name));
+    else
+        for (int i = 0; op && writes[i]; i++)
+            if (!strcmp(op, writes[i]))
+                json_object_set_new(req, "by", json_string(ss->name));
     csph_client *c = web_hub_borrow(&w->pool);
     json_t *r = web_hub_request_ms(c, req, timeout_ms, why, n);
     web_hub_return(&w->pool, c);

@@ -103,7 +103,7 @@ void web_page_head_css(struct html *h, const char *title, const struct web_sessi
     if (ss) {
         char list[512];
         /* The board's members have no queue: reports are all they may ask. */
-        int strategic = !strcmp(ss->role, "strategic");
+        int strategic = !strcmp(ss->role, "strategic") || !strcmp(ss->role, "agency");
         snprintf(list, sizeof list, "%s", panels && !strategic ? panels : "");
         for (char *save = NULL, *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
             html_raw(h, "<a href=\"/queue?panel=");
@@ -112,8 +112,10 @@ void web_page_head_css(struct html *h, const char *title, const struct web_sessi
             html_text(h, p);
             html_raw(h, "</a>");
         }
-        if (strategic || !strcmp(ss->role, "auditor"))
+        if (!strcmp(ss->role, "strategic") || !strcmp(ss->role, "auditor"))
             html_raw(h, "<a href=\"/report\">Report</a>");
+        if (strcmp(ss->role, "strategic")) /* pagecase.h */
+            html_raw(h, "<a href=\"/actions\">My actions</a>");
         html_raw(h, "<form class=\"signout\" method=\"post\" action=\"/signout\">"
                     "<input type=\"hidden\" name=\"csrf\" value=\"");
         html_text(h, ss->csrf);
@@ -154,16 +156,20 @@ const char *web_arg(struct MHD_Connection *con, const char *name)
     return MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* A field of an application/x-www-form-urlencoded body, decoded into out
- * (n bytes); 0, or -1 when absent. */
 int web_form_field(const struct req_state *st, const char *name, char *out, size_t n)
+{
+    return web_form_field_nth(st, name, 0, out, n);
+}
+
+int web_form_field_nth(const struct req_state *st, const char *name, int nth, char *out,
+                       size_t n)
 {
     size_t nl = strlen(name);
     const char *p = st->body;
     while (p && *p) {
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (len > nl && p[nl] == '=' && !strncmp(p, name, nl)) {
+        if (len > nl && p[nl] == '=' && !strncmp(p, name, nl) && nth-- == 0) {
             size_t vl = len - nl - 1;
             if (vl >= n)
                 vl = n - 1;

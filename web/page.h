@@ -38,6 +38,10 @@ const char *web_arg(struct MHD_Connection *con, const char *name);
 /* A field of an application/x-www-form-urlencoded body, decoded into out
  * (n bytes); 0, or -1 when absent. */
 int web_form_field(const struct req_state *st, const char *name, char *out, size_t n);
+/* The same for the nth (from 0) of a field given several times (a group of
+ * checkboxes); -1 when there are not that many. */
+int web_form_field_nth(const struct req_state *st, const char *name, int nth, char *out,
+                       size_t n);
 /* The client's IPv4 address as text in buf ("?" when not IPv4). */
 const char *web_peer(struct MHD_Connection *con, char *buf, size_t n);
 

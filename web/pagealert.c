@@ -71,6 +71,18 @@ enum MHD_Result web_page_alert(struct web_console *w, struct MHD_Connection *con
         }
     }
     html_raw(&h, "</dd></dl>");
+    /* The case this alert belongs to (opened when an alert for its key is
+     * accepted): its page records the panel's work (pagecase.h). */
+    json_t *first = json_object_iter_value(json_object_iter((json_t *)key));
+    if (json_is_string(first)) {
+        html_raw(&h, "<p class=\"noprint\"><a class=\"case-link\" href=\"/case?panel=");
+        html_url(&h, json_string_value(json_object_get(a, "panel")));
+        html_raw(&h, "&amp;key=");
+        html_url(&h, json_string_value(first));
+        html_printf(&h, "&amp;alert=%llu\">The case of ", id);
+        html_text(&h, json_string_value(first));
+        html_raw(&h, ": actions, hearings, reviews</a></p>");
+    }
     html_printf(&h, "<h2>Evidence (%zu events)</h2>",
                 json_array_size(json_object_get(a, "evidence")));
     web_event_rows(&h, json_object_get(r, "events"));

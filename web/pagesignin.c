@@ -82,7 +82,11 @@ enum MHD_Result web_do_signin(struct web_console *w, struct MHD_Connection *con,
     web_session_cookie(w, ss.id, cookie, sizeof cookie);
     web_log("'%s' signed in from %s", acc.name, web_peer(con, ip, sizeof ip));
     /* The board's members have reports only: they start there. */
-    return web_redirect(w, con, strcmp(acc.role, "strategic") ? "/queue" : "/report", cookie);
+    /* Each role's first page: the board's the report, an agency's its actions. */
+    return web_redirect(w, con, !strcmp(acc.role, "strategic") ? "/report"
+                                : !strcmp(acc.role, "agency")  ? "/actions"
+                                                               : "/queue",
+                        cookie);
 }
 
 void web_session_cookie(struct web_console *w, const char *id, char *out, size_t n)
