@@ -295,7 +295,7 @@ static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size,
 {
     int rc;
     MDB_txn *txn;
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 32)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 64)) ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 126)))
         return rc;

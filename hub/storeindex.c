@@ -298,7 +298,7 @@ static int index_env_open(struct hub_store *s)
     char path[4200];
     snprintf(path, sizeof path, "%s/index.mdb", s->dir);
     int rc;
-    if ((rc = mdb_env_create(&s->ienv)) || (rc = mdb_env_set_maxdbs(s->ienv, 32)) ||
+    if ((rc = mdb_env_create(&s->ienv)) || (rc = mdb_env_set_maxdbs(s->ienv, 64)) ||
         (rc = mdb_env_set_mapsize(s->ienv, (size_t)s->imap_size)) ||
         (rc = mdb_env_open(s->ienv, path,
                            MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD |
