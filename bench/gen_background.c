@@ -5,7 +5,6 @@
 #include "gen_borough.h"
 #include "gen_events.h"
 #include "gen_people.h"
-#include "gen_writer.h"
 #include "genpriv.h"
 
 void background(struct gen *g, struct rng *r)

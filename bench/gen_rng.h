@@ -1,7 +1,8 @@
 /* csphub-gen's random numbers: xoshiro256**, seeded by splitmix64. The
  * generator's bytes depend on every draw, so nothing here may change
  * without changing every seed's output. The draws sit in the header,
- * inline, because every event takes dozens of them. */
+ * inline, because every event takes dozens of them and the parts that draw
+ * them are in other files. */
 #ifndef CSPH_BENCH_GEN_RNG_H
 #define CSPH_BENCH_GEN_RNG_H
 
@@ -53,7 +54,19 @@ static inline double unit(struct rng *r) { return (double)(rnext(r) >> 11) * 0x1
 static inline int chance(struct rng *r, double p) { return unit(r) < p; }
 
 /* Index by weight: w[0..n), not all zero. */
-int weighted(struct rng *r, const unsigned *w, int n);
+static inline int weighted(struct rng *r, const unsigned *w, int n)
+{
+    unsigned total = 0;
+    for (int i = 0; i < n; i++)
+        total += w[i];
+    unsigned x = below(r, total);
+    for (int i = 0; i < n; i++) {
+        if (x < w[i])
+            return i;
+        x -= w[i];
+    }
+    return n - 1;
+}
 #define WEIGHTED(r, w) weighted(r, w, (int)(sizeof(w) / sizeof(w[0])))
 
 /* A stateless hash: per-event print variants (milliseconds, map jitter,

@@ -13,10 +13,7 @@
 
 #include "genpriv.h"
 
-/* What a broken row breaks (ev.broken): each one the hub rejects with
- * bad_event. */
-enum defect { B_NONE, B_UNKNOWN_FIELD, B_BAD_ENUM, B_BAD_TIME, B_BAD_PERSON, B_MISSING_FIELD,
-              B_BAD_VALUE, B__N };
+/* The defects' names, for --stats. */
 extern const char *const defect_name[B__N];
 
 /* What was written: valid lines by type and source, broken ones by defect. */

@@ -41,6 +41,11 @@ enum { F_KIND = 0 };                                             /* concern; sum
 enum { F_PANEL = 0, F_STATUS = 2 };                              /* referral, case.update; risk F_RISK */
 #define ABSENT 255
 
+/* The defect of a broken row (ev.broken): broken_rows() picks it, the
+ * writer makes it; each one the hub rejects with bad_event. */
+enum defect { B_NONE, B_UNKNOWN_FIELD, B_BAD_ENUM, B_BAD_TIME, B_BAD_PERSON, B_MISSING_FIELD,
+              B_BAD_VALUE, B__N };
+
 struct opts {
     uint64_t seed;
     uint64_t events;
