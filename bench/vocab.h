@@ -1,9 +1,9 @@
 /* The vocabulary of PROTOCOL.md 3.2 as the event generators write it: the
  * types, the agencies that send them, the panels, every enum value and the
- * free text. One copy for csphub-gen (gen.c) and csphub-bench (corpus.c), so
+ * free text. One copy for csphub-gen (gen_*.c) and csphub-bench (corpus.c), so
  * the two cannot drift apart; the schemas in schemas/ are what both must
  * match (a value here that a schema lacks makes the hub refuse the event).
- * Plain C, nothing else: gen.c links it with libm only. */
+ * Plain C, nothing else: csphub-gen links it with libm only. */
 #ifndef CSPH_BENCH_VOCAB_H
 #define CSPH_BENCH_VOCAB_H
 
