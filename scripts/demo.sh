@@ -136,12 +136,10 @@ CLI=$(find_prog "$BUILD/csphub" "$BUILD/cli/csphub")
 CSV=$(find_prog "$BUILD/adapters/csv/csphub-csv" "$BUILD/adapters/csphub-csv")
 GEN=$(find_prog "$BUILD/bench/csphub-gen" "$BUILD/csphub-gen")
 if [ -z "$GEN" ]; then
-    # Not in the build (yet): it is one C file with no dependencies.
-    GEN=$BUILD/demo/csphub-gen
-    if [ ! -x "$GEN" ] || [ bench/gen.c -nt "$GEN" ]; then
-        mkdir -p "$BUILD/demo"
-        cc -std=gnu11 -O2 -o "$GEN" bench/gen.c -lm
-    fi
+    # Step 3 builds it with everything else (bench/gen*.c, bench/vocab.c and
+    # common/ together): missing means that build did not finish.
+    echo "demo: $BUILD/bench/csphub-gen was not built; run BUILD_DIR=$BUILD scripts/build.sh and read its errors" >&2
+    exit 1
 fi
 
 # The csphub command, or (until it is built) the same few requests from
