@@ -320,7 +320,7 @@ static enum hub_err scan(struct hub_journal *j, struct hub_error *err)
         path_of(j, e->d_name, path, sizeof path);
         if (n > 6 && !strcmp(e->d_name + n - 6, ".spare")) {
             if (j->nspares < MAX_SPARES && n < 64)
-                snprintf(j->spares[j->nspares++], 64, "%s", e->d_name);
+                memcpy(j->spares[j->nspares++], e->d_name, n + 1);
             else if (!(j->flags & HUB_JOURNAL_READONLY))
                 unlink(path);
             continue;
@@ -353,7 +353,11 @@ static enum hub_err scan(struct hub_journal *j, struct hub_error *err)
         struct jfile *f = &j->files[j->nfiles++];
         memset(f, 0, sizeof *f);
         f->first = first;
-        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        /* A journal file's name is 16 hex digits and .csj (header_decode
+         * checked it is one): it fits. */
+        size_t fl = n < sizeof f->name ? n : sizeof f->name - 1;
+        memcpy(f->name, e->d_name, fl);
+        f->name[fl] = 0;
     }
     closedir(d);
     if (rc)

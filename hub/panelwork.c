@@ -123,8 +123,8 @@ static enum hub_err open_case(struct hub_ingest *g, const msgpack_object *obj, u
     int64_t old = found ? timer_of(&c) : 0;
     int64_t heard = found ? c.heard_day : 0;
     memset(&c, 0, sizeof c);
-    snprintf(c.panel, sizeof c.panel, "%s", p->name);
-    snprintf(c.key, sizeof c.key, "%s", b.key_values[0]);
+    snprintf(c.panel, sizeof c.panel, "%.*s", (int)sizeof c.panel - 1, p->name);
+    snprintf(c.key, sizeof c.key, "%.*s", CSPH_CASE_KEY_MAX, b.key_values[0]);
     c.open = 1;
     c.opened_seq = seq;
     c.opened_ms = received_ms;
