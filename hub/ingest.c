@@ -1,5 +1,7 @@
 #include "ingest.h"
 
+#include "access.h"
+
 #include "redo.h"
 
 #include <stdio.h>
@@ -32,7 +34,9 @@ static const char *const hub_types[] = {"dp.erasure", "dp.hold", "alert.status",
                                         "rules.loaded", "people.loaded",
                                         /* panel work (panelwork.h) */
                                         "action.created", "action.updated", "case.heard",
-                                        "meeting.agenda", "case.opened"};
+                                        "meeting.agenda", "case.opened",
+                                        /* subject access (sar.h, access.h) */
+                                        "dp.sar", "audit.returned"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the
@@ -196,6 +200,9 @@ static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpa
 {
     struct ref_ctx c = {g->store, occurred_ms, seq, CSPH_ERR_OK, err};
     hub_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
+    /* hook: what audited reads returned, for subject access (access.h) */
+    if (c.rc == CSPH_ERR_OK)
+        c.rc = hub_access_index(g->store, obj, occurred_ms, err);
     return c.rc;
 }
 

@@ -216,7 +216,8 @@ static void process_batch(struct hub_server *s, int n)
     /* Reads in the batch (audited) read the log with their own
      * transactions: what the journal acknowledged goes into LMDB first. */
     for (int i = 0; i < n; i++)
-        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE) {
+        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE ||
+            s->batch[i].req.op == CSPH_OP_SAR /* hook: it reads the queues too (sar.h) */) {
             (void)hub_core_flush(s->h.core, &e);
             break;
         }

@@ -45,6 +45,9 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
                                "due", "by", "as", NULL},
     [CSPH_OP_AGENDA] = {"panel", "meeting", "as", NULL},
     [CSPH_OP_AGENDA_ISSUE] = {"panel", "meeting", "by", "as", NULL},
+    /* Subject access (sar.h) */
+    [CSPH_OP_SAR] = {"person", "reason", "requested_by", "request", "events_after",
+                     "alerts_after", "reads_after", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -59,6 +62,8 @@ static const char *const known_keys[] = {
     /* panel work */
     "key", "outcome", "risk", "meeting", "attendance", "minutes", "what", "owner", "due_days",
     "due_working_days", "due", "alert",
+    /* subject access */
+    "request", "events_after", "reads_after",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 /* A bit each in check_keys' `seen`. */
