@@ -10,9 +10,7 @@
 
 #include "cli.h"
 
-/* Who runs the command, for the log in security none (nobody is
- * authenticated there: the hub records this name, prefixed "os:"). */
-static const char *os_user(void)
+const char *cli_os_user(void)
 {
     struct passwd *pw = getpwuid(geteuid());
     if (pw && pw->pw_name && pw->pw_name[0])
@@ -56,7 +54,7 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
                                   "(kept in the log)", restrict_only ? "restricted" : "erased");
     json_t *req = json_pack("{s:s,s:s,s:s,s:b,s:b,s:s}", "op", "erase", "person", person,
                             "reason", reason, "apply", apply, "restrict", restrict_only,
-                            "requested_by", os_user());
+                            "requested_by", cli_os_user());
     if (basis)
         json_object_set_new(req, "basis", json_string(basis));
     json_t *rep;
@@ -128,7 +126,7 @@ int cli_cmd_hold(struct cli *c, int argc, char **argv)
         return cli_usage_error(c, "--reason \"...\" is required: the review or case (kept in "
                                   "the log)");
     json_t *req = json_pack("{s:s,s:s,s:s,s:b,s:s}", "op", "hold", "person", person, "reason",
-                            reason, "release", release, "requested_by", os_user());
+                            reason, "release", release, "requested_by", cli_os_user());
     json_t *rep;
     if ((rc = cli_call(c, req, c->timeout_ms, &rep)) != CLI_OK)
         return rc;
