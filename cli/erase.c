@@ -76,6 +76,8 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
         printf("  seq %-8lld %-20s %s\n", (long long)cli_int(e, "seq", 0), cli_str(e, "type"),
                !strcmp(a, "remove")     ? "removed: names nobody else (id, type, time, source kept)"
                : !strcmp(a, "redact")   ? "redacted: this person's fields out, others' kept"
+               : !strcmp(a, "query")    ? "a read's record: the reference in its query replaced "
+                                          "by the erasure's id"
                                         : "restricted: readable by dpo and auditor only");
     }
     int64_t rej = cli_int(rep, "rejections", 0);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "access.h"
 
 #include <inttypes.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "mpx.h"
+#include "schema.h"
 #include "timefmt.h"
 #include "wire.h"
 
@@ -232,9 +234,40 @@ static int index_one(void *vctx, uint64_t v)
     return c->rc != CSPH_ERR_OK;
 }
 
-enum hub_err hub_access_index(struct hub_store *s, const msgpack_object *obj,
-                              int64_t occurred_ms, struct hub_error *err)
+/* The person references a query names: the values of its ref, person and
+ * key (the ops that take a person: person, alerts, replay, case ops). */
+static enum hub_err index_query(struct hub_store *s, const msgpack_object *obj,
+                                int64_t occurred_ms, uint64_t seq, struct hub_error *err)
 {
+    const msgpack_object *q = hub_mp_get(obj, "query");
+    if (!q || q->type != MSGPACK_OBJECT_STR)
+        return CSPH_ERR_OK;
+    static const char *const keys[] = {"\"ref\":\"", "\"person\":\"", "\"key\":\""};
+    const char *text = q->via.str.ptr, *end = text + q->via.str.size;
+    enum hub_err rc = CSPH_ERR_OK;
+    for (size_t i = 0; i < sizeof keys / sizeof *keys && !rc; i++) {
+        size_t kl = strlen(keys[i]);
+        for (const char *p = text; p < end && !rc;) {
+            const char *hit = memmem(p, (size_t)(end - p), keys[i], kl);
+            if (!hit)
+                break;
+            const char *v = hit + kl, *ve = memchr(v, '"', (size_t)(end - v));
+            if (!ve)
+                break;
+            if (hub_person_ref_valid(v, (size_t)(ve - v)))
+                rc = hub_store_index_ref(s, CSPH_REF_QUERY, v, (size_t)(ve - v), occurred_ms,
+                                         seq, err);
+            p = ve;
+        }
+    }
+    return rc;
+}
+
+enum hub_err hub_access_index(struct hub_store *s, const msgpack_object *obj,
+                              int64_t occurred_ms, uint64_t seq, struct hub_error *err)
+{
+    if (hub_mp_str_eq(hub_mp_get(obj, "type"), "audit.access"))
+        return index_query(s, obj, occurred_ms, seq, err);
     if (!hub_mp_str_eq(hub_mp_get(obj, "type"), CSPH_ACCESS_TYPE))
         return CSPH_ERR_OK;
     const msgpack_object *a = hub_mp_get(obj, "access");
@@ -249,4 +282,55 @@ enum hub_err hub_access_index(struct hub_store *s, const msgpack_object *obj,
     if (c.rc == CSPH_ERR_OK && t && t->type == MSGPACK_OBJECT_STR)
         hub_access_parse(t->via.str.ptr, t->via.str.size, index_one, &c);
     return c.rc;
+}
+
+static int ref_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+int hub_access_redact_query(const void *bytes, size_t n, const char *person, size_t len,
+                            const char *with, msgpack_sbuffer *out, int *replaced)
+{
+    msgpack_zone zone;
+    msgpack_object obj;
+    size_t off = 0;
+    *replaced = 0;
+    msgpack_zone_init(&zone, 2048);
+    if (msgpack_unpack(bytes, n, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+        obj.type != MSGPACK_OBJECT_MAP) {
+        msgpack_zone_destroy(&zone);
+        return -1;
+    }
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, obj.via.map.size);
+    msgpack_sbuffer q;
+    msgpack_sbuffer_init(&q);
+    for (uint32_t i = 0; i < obj.via.map.size; i++) {
+        const msgpack_object *k = &obj.via.map.ptr[i].key, *v = &obj.via.map.ptr[i].val;
+        msgpack_pack_object(&pk, *k);
+        if (!hub_mp_str_eq(k, "query") || v->type != MSGPACK_OBJECT_STR) {
+            msgpack_pack_object(&pk, *v);
+            continue;
+        }
+        /* Whole references only: P-1 is not erased out of P-10. */
+        const char *t = v->via.str.ptr, *end = t + v->via.str.size;
+        q.size = 0;
+        for (const char *c = t; c < end;) {
+            if ((size_t)(end - c) >= len && memcmp(c, person, len) == 0 &&
+                (c == t || !ref_char(c[-1])) && (c + len == end || !ref_char(c[len]))) {
+                msgpack_sbuffer_write(&q, with, strlen(with));
+                c += len;
+                (*replaced)++;
+            } else {
+                msgpack_sbuffer_write(&q, c++, 1);
+            }
+        }
+        hub_pack_strn(&pk, q.data ? q.data : "", q.size);
+    }
+    msgpack_sbuffer_destroy(&q);
+    msgpack_zone_destroy(&zone);
+    return 0;
 }

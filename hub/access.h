@@ -31,6 +31,9 @@
  * the decimal text of a returned event seq, or of a returned alert id. */
 #define CSPH_REF_READ_EVENT 'e'
 #define CSPH_REF_READ_ALERT 'k'
+/* A person reference an audit.access query named (its `ref`, `person` or
+ * `key`): what an erasure rewrites in those records (erase.h). */
+#define CSPH_REF_QUERY 'q'
 /* The ranges text of one audit.returned event, at most (its schema's max:
  * the event stays within an event's 64 KiB). */
 #define CSPH_ACCESS_TEXT_MAX 49152
@@ -68,8 +71,17 @@ enum hub_err hub_access_record(struct hub_ingest *g, uint64_t access, const void
 
 /* Index hook (ingest.c's index_refs, live and when the index is rebuilt):
  * for an audit.returned event (obj its map), index each listed seq and
- * alert id to its access seq. Other types: nothing. */
+ * alert id to its access seq; for an audit.access event, the person
+ * references its query names (CSPH_REF_QUERY) to its own seq. Other
+ * types: nothing. seq is the event's seq. */
 enum hub_err hub_access_index(struct hub_store *s, const msgpack_object *obj,
-                              int64_t occurred_ms, struct hub_error *err);
+                              int64_t occurred_ms, uint64_t seq, struct hub_error *err);
+
+/* An audit.access event (n bytes) with every whole occurrence of person
+ * (len bytes) in its `query` replaced by with (NUL-terminated), packed
+ * into out; every other pair keeps its exact bytes. *replaced is how many.
+ * 0, or -1 when bytes is not a map. For erasure (erase.c). */
+int hub_access_redact_query(const void *bytes, size_t n, const char *person, size_t len,
+                            const char *with, msgpack_sbuffer *out, int *replaced);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "hold.h"
 #include "ingest.h"
 #include "log.h"
@@ -545,11 +546,14 @@ enum hub_err hub_dp_append(struct hub_ctx *h, int64_t now_ms, const msgpack_sbuf
     return rc && rc != CSPH_ERR_BUSY ? CSPH_ERR_INTERNAL : rc;
 }
 
+/* An audit.access record whose query named the person (access.h). */
+static const char action_query[] = "query";
+
 /* One planned change: the seq, its type, what happens to it. */
 struct change {
     uint64_t seq;
     char type[65];
-    const char *action; /* "remove", "redact" or "restrict" */
+    const char *action; /* "remove", "redact", "restrict" or action_query */
     unsigned char removed[32];
 };
 
@@ -624,9 +628,19 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
             msgpack_sbuffer_init(&body);
             struct hub_erase_record r = {.seq = ch[i].seq};
             int others;
+            char with[48];
+            snprintf(with, sizeof with, "erasure-%llu",
+                     (unsigned long long)hub_store_next_seq(st)); /* this part's dp.erasure */
             if ((rc = hub_store_batch_get(st, ch[i].seq, copy_event, &c, e)) == CSPH_ERR_OK) {
                 if (!c.bytes)
                     rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
+                else if (ch[i].action == action_query) /* hook: access.h */
+                    rc = hub_access_redact_query(c.bytes, c.len, rq->person, rq->person_len,
+                                                 with, &body, &others)
+                             ? hub_error_set(e, CSPH_ERR_INTERNAL, NULL,
+                                             "event seq %llu is not a map",
+                                             (unsigned long long)r.seq)
+                             : CSPH_ERR_OK;
                 else if (hub_erase_redact(h->schemas, hub_schemas_find(h->schemas, c.type,
                                                                        strlen(c.type)),
                                           c.bytes, c.len, rq->person, rq->person_len, &body,
@@ -671,7 +685,8 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
     /* The person leaves the person index (index.mdb; rebuilt from the
      * rewritten log it would not name them either). */
     if (rc == CSPH_ERR_OK && !rq->restrict_only &&
-        hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e))
+        (hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e) ||
+         hub_store_drop_ref(st, CSPH_REF_QUERY, rq->person, rq->person_len, e)))
         rc = CSPH_ERR_INTERNAL;
     return rc;
 }
@@ -719,6 +734,31 @@ static enum hub_err plan(struct hub_ctx *h, const struct request *rq, struct seq
         free(c.bytes);
         n++;
     }
+    /* hook (access.h): the audit.access records whose query named the
+     * person; rewritten with the reference replaced by the erasure's id. */
+    struct seqs qs = {0};
+    if (!rc && !rq->restrict_only)
+        rc = hub_store_batch_refs(st, CSPH_REF_QUERY, rq->person, rq->person_len, collect, &qs,
+                                  e);
+    if (!rc && qs.nomem)
+        rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");
+    if (!rc && qs.n) {
+        qsort(qs.v, qs.n, sizeof *qs.v, cmp_u64);
+        struct change *more = realloc(ch, (n + qs.n) * sizeof *ch);
+        if (!more)
+            rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");
+        else
+            ch = more;
+        for (size_t i = 0; !rc && i < qs.n; i++) {
+            if (i && qs.v[i] == qs.v[i - 1])
+                continue;
+            memset(&ch[n], 0, sizeof ch[n]);
+            ch[n].seq = qs.v[i];
+            snprintf(ch[n].type, sizeof ch[n].type, "audit.access");
+            ch[n++].action = action_query;
+        }
+    }
+    free(qs.v);
     if (rc) {
         free(ch);
         return rc;

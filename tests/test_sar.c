@@ -4,8 +4,11 @@
  * of an export; then end to end against the real csphubd over CURVE: a
  * person with events on marac, Channel and MAPPA (restricted), reads by a
  * MARAC member and the Channel chair, the dpo's export (the hub's reply,
- * then `csphub sar` and its four files), every refusal, and an export that
- * takes several pages. */
+ * then `csphub sar` and its four files), every refusal, an export that
+ * takes several pages; and an erasure that rewrites the reads' records
+ * whose query named the person (issue 17 point 3: the reference replaced
+ * by the erasure's id, the log still verified by the hub and by
+ * scripts/check-chain.py). */
 #define _GNU_SOURCE
 #include "testutil.h"
 #include "testutil_curve.h"
@@ -80,6 +83,35 @@ static void test_parse(void **state)
     }
     /* a range too long to be a reply's */
     assert_int_equal(hub_access_parse("1-20000000", 10, sum, &s), -1);
+}
+
+static void test_redact_query(void **state)
+{
+    (void)state;
+    msgpack_sbuffer in, out;
+    msgpack_sbuffer_init(&in);
+    msgpack_sbuffer_init(&out);
+    tu_json_to_mp(&in, "{\"id\":\"access-7\",\"type\":\"audit.access\",\"identity\":\"S-1x\","
+                       "\"query\":\"{\\\"op\\\":\\\"person\\\",\\\"ref\\\":\\\"S-1\\\",\\\"note\\\":"
+                       "\\\"S-10 S-1,S-1\\\"}\",\"returned\":3}");
+    int n = 0;
+    assert_int_equal(hub_access_redact_query(in.data, in.size, "S-1", 3, "erasure-9", &out, &n),
+                     0);
+    assert_int_equal(n, 3);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack(out.data, out.size, &off, &zone, &o), MSGPACK_UNPACK_SUCCESS);
+    assert_string_equal(tu_str(&o, "query"),
+                        "{\"op\":\"person\",\"ref\":\"erasure-9\",\"note\":\"S-10 erasure-9,"
+                        "erasure-9\"}");
+    assert_string_equal(tu_str(&o, "identity"), "S-1x"); /* only the query */
+    assert_int_equal(tu_int(&o, "returned"), 3);
+    assert_int_equal(hub_access_redact_query("\x01", 1, "S-1", 3, "e", &out, &n), -1);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&in);
+    msgpack_sbuffer_destroy(&out);
 }
 
 /* ---- unit: review pack and disclosure ------------------------------------ */
@@ -420,6 +452,83 @@ static void test_export_end_to_end(void **state)
         fail_msg("%s", out);
 }
 
+/* ---- erasure reaches the reads' records (point 3) ------------------------ */
+
+static void test_erasure_rewrites_queries(void **state)
+{
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
+    struct tu_client police, marac, dpo, auditor;
+    tu_curve_connect(f, &police, "police");
+    msgpack_object r = tu_call(&police, "{\"op\":\"publish\",\"events\":[%s,%s]}", EV_DA,
+                               EV_OTHER);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&police);
+    /* reads naming S-1 (and one naming S-10, which is not S-1) */
+    tu_curve_connect(f, &marac, "marac");
+    r = tu_call(&marac, "{\"op\":\"person\",\"ref\":\"S-1\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_call(&marac, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"S-1\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_call(&marac, "{\"op\":\"person\",\"ref\":\"S-10\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&marac);
+    tu_curve_connect(f, &dpo, "dpo");
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"DPO case 9\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    const msgpack_object *evs = tu_get(&r, "events");
+    int queries = 0;
+    for (uint32_t i = 0; i < evs->via.array.size; i++)
+        if (!strcmp(tu_str(&evs->via.array.ptr[i], "action"), "query")) {
+            assert_string_equal(tu_str(&evs->via.array.ptr[i], "type"), "audit.access");
+            queries++;
+        }
+    assert_int_equal(queries, 2);
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"DPO case 9\","
+                      "\"apply\":true}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    uint64_t erasure = (uint64_t)tu_int(&r, "erasures.0");
+    tu_client_close(&dpo);
+    /* the log: no audit.access names S-1; they name the erasure instead;
+     * the read of S-10 is as it was */
+    tu_curve_connect(f, &auditor, "auditor");
+    r = tu_call(&auditor, "{\"op\":\"replay\",\"types\":[\"audit.access\"],\"max\":1000}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    const char *dump = tu_dump(&r);
+    if (strstr(dump, "\\\"S-1\\\"") || strstr(dump, "\"S-1\""))
+        fail_msg("S-1 still in a read's record: %s", dump);
+    char want[64];
+    snprintf(want, sizeof want, "erasure-%llu", (unsigned long long)erasure);
+    assert_non_null(strstr(dump, want));
+    assert_non_null(strstr(dump, "S-10"));
+    /* the erasure event lists the rewritten reads like any record */
+    char q[200];
+    snprintf(q, sizeof q, "{\"op\":\"replay\",\"after\":%llu,\"max\":1}",
+             (unsigned long long)erasure - 1);
+    r = tu_call(&auditor, "%s", q);
+    assert_string_equal(tu_str(&r, "events.0.event.type"), "dp.erasure");
+    assert_non_null(strstr(tu_str(&r, "events.0.event.records"), "audit.access"));
+    tu_client_close(&auditor);
+    /* and the log still verifies, by the hub and by the independent check */
+    assert_int_equal(tu_hub_stop(&f->hub), 0);
+    char out[4096];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    if (rc != 0)
+        fail_msg("verify: %s", out);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/check-chain.py %s 2>&1",
+             tu_env("CSPH_SOURCE_DIR", "."), f->data);
+    if (run_cmd(out, sizeof out, cmd) != 0)
+        fail_msg("check-chain: %s", out);
+    /* after a restart the index holds no query entry for S-1: a second
+     * erasure finds nothing of theirs left in the reads */
+    tu_curve_start(f);
+    tu_curve_connect(f, &dpo, "dpo");
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"DPO case 9\"}");
+    expect_error(&r, "not_found", "person", "no event");
+    tu_client_close(&dpo);
+}
+
 /* ---- an export in pages (security none) ---------------------------------- */
 
 static void test_pages(void **state)
@@ -493,8 +602,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_collect),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_redact_query),
         cmocka_unit_test(test_pack),
         cmocka_unit_test_setup_teardown(test_export_end_to_end, curve_setup, curve_teardown),
+        cmocka_unit_test_setup_teardown(test_erasure_rewrites_queries, curve_setup,
+                                        curve_teardown),
         cmocka_unit_test(test_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
