@@ -209,14 +209,17 @@ static const struct cli_command commands[] = {
      "  csphub report --from 2025-04 --to 2026-03 --as-of 1843022 --format csv\n"
      "  csphub report --from 2025-04 --to 2026-03 --explain asb.repeat-callers --month 2025-06\n"},
     {"erase", cli_cmd_erase, "erase or restrict a person's records on request (dpo)",
-     "csphub erase --person P --reason TEXT [--basis art17|art18|s47] [--restrict] [--apply]",
+     "csphub erase --person P --reason TEXT [--basis art17|art18|s47] [--restrict [--lift]] "
+     "[--apply]",
      "For the data protection officer (a dpo identity in security curve; in\n"
      "security none anyone, and the log records the OS user). Finds every event\n"
      "naming the person and prints what would change; only --apply changes it.\n"
      "Erasure rewrites each event without the person's fields: an event that\n"
      "names someone else keeps their part, one that names nobody else keeps\n"
      "only its id, type, time and source. --restrict keeps the records but only\n"
-     "dpo and auditor identities may read them (DPA 2018 s.47(2): evidence).\n"
+     "dpo and auditor identities may read them (DPA 2018 s.47(2): evidence),\n"
+     "and every event naming the person that arrives later is restricted too,\n"
+     "until --restrict --lift ends it (for the old and the new alike).\n"
      "Either way the request is an event in the log (dp.erasure: who, why, the\n"
      "basis, which seqs), never the person's reference; the log still verifies\n"
      "(csphubd --verify, scripts/check-chain.py). A resend of an erased event\n"
@@ -232,12 +235,14 @@ static const struct cli_command commands[] = {
      "                    art18 (Art. 18, the default for --restrict) or s47\n"
      "                    (DPA 2018 s.47, law-enforcement processing)\n"
      "  --restrict        restrict instead of erasing\n"
+     "  --lift            with --restrict: end the person's restriction\n"
      "  --apply           do it (without: print what would change, change nothing)\n"
      "\n"
      "Examples:\n"
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117: recorded in error\"\n"
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117\" --apply\n"
-     "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"},
+     "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"
+     "  csphub erase --person P-77 --reason \"DPO case 2026/118 closed\" --restrict --lift --apply\n"},
     {"hold", cli_cmd_hold, "put a person's records under legal hold, or release it (dpo)",
      "csphub hold --person P --reason TEXT [--release]",
      "For the data protection officer, when a statutory review (a domestic\n"

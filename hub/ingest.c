@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include "access.h"
+#include "restrict.h"
 
 #include "redo.h"
 
@@ -302,6 +303,9 @@ enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info 
         return rc;
     if ((rc = index_refs(g, info->type_index, obj, info->occurred_at_ms, *seq, err)))
         return rc;
+    /* hook: a standing restriction covers what arrives (restrict.h) */
+    if ((rc = hub_restrict_on_ingest(g->store, g->schemas, info->type_index, obj, *seq, err)))
+        return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     if ((rc = apply_effects(g, info, obj, *seq, err)))
         return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     /* hook: cases, actions and reviews follow the log (panelwork.h) */

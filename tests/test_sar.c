@@ -529,6 +529,82 @@ static void test_erasure_rewrites_queries(void **state)
     tu_client_close(&dpo);
 }
 
+/* ---- a restriction stands for what arrives later (per role, CURVE) ------- */
+
+#define EV_LATER(id, perp)                                                                     \
+    "{\"id\":\"" id "\",\"type\":\"da.incident\",\"occurred_at\":\"2026-02-10T21:00:00Z\","    \
+    "\"victim\":\"S-1\",\"perpetrator\":\"" perp "\",\"risk\":\"high\"}"
+
+static int person_shows(struct tu_curve *f, const char *who, uint64_t seq)
+{
+    struct tu_client c;
+    tu_curve_connect(f, &c, who);
+    msgpack_object r = tu_call(&c, "{\"op\":\"person\",\"ref\":\"S-1\"}");
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("%s: %s", who, tu_dump(&r));
+    int shown = item(&r, "events", "seq", seq) != NULL;
+    tu_client_close(&c);
+    return shown;
+}
+
+static void test_restriction_stands(void **state)
+{
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
+    struct tu_client police, dpo;
+    tu_curve_connect(f, &police, "police");
+    tu_curve_connect(f, &dpo, "dpo");
+    msgpack_object r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_DA);
+    uint64_t first = (uint64_t)tu_int(&r, "seq");
+    assert_true(person_shows(f, "marac", first));
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"kept as evidence\","
+                      "\"restrict\":true,\"basis\":\"s47\",\"apply\":true}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    /* a later event naming S-1 is restricted as it arrives */
+    r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_LATER("d5", "T-5"));
+    uint64_t later = (uint64_t)tu_int(&r, "seq");
+    assert_true(later > first);
+    assert_false(person_shows(f, "marac", first));
+    assert_false(person_shows(f, "marac", later));
+    assert_true(person_shows(f, "auditor", first));
+    assert_true(person_shows(f, "auditor", later));
+    /* one naming only someone else is not */
+    r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_OTHER);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    /* bad input */
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"x\",\"lift\":true}");
+    expect_error(&r, "bad_request", "lift", "restrict");
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"X-9\",\"reason\":\"x\",\"restrict\":true,"
+                      "\"lift\":true}");
+    expect_error(&r, "not_found", "person", "is not restricted");
+    /* the DPO lifts it: the old and the new are readable again */
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"review closed\","
+                      "\"restrict\":true,\"lift\":true,\"apply\":true}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_string_equal(tu_str(&r, "request"), "lift");
+    assert_int_equal(tu_int(&r, "count"), 2);
+    assert_string_equal(tu_str(&r, "events.1.action"), "lift");
+    assert_true(person_shows(f, "marac", first));
+    assert_true(person_shows(f, "marac", later));
+    /* and what arrives now is not restricted */
+    r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_LATER("d6", "T-6"));
+    assert_true(person_shows(f, "marac", (uint64_t)tu_int(&r, "seq")));
+    /* the standing state survives a restart: restrict again, restart,
+     * publish: restricted */
+    r = tu_call(&dpo, "{\"op\":\"erase\",\"person\":\"S-1\",\"reason\":\"again\","
+                      "\"restrict\":true,\"apply\":true}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&police);
+    tu_client_close(&dpo);
+    tu_curve_start(f); /* kill -9 and start: the journal makes it again */
+    tu_curve_connect(f, &police, "police");
+    r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_LATER("d7", "T-7"));
+    uint64_t after_restart = (uint64_t)tu_int(&r, "seq");
+    tu_client_close(&police);
+    assert_false(person_shows(f, "marac", after_restart));
+    assert_true(person_shows(f, "auditor", after_restart));
+}
+
 /* ---- an export in pages (security none) ---------------------------------- */
 
 static void test_pages(void **state)
@@ -607,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_end_to_end, curve_setup, curve_teardown),
         cmocka_unit_test_setup_teardown(test_erasure_rewrites_queries, curve_setup,
                                         curve_teardown),
+        cmocka_unit_test_setup_teardown(test_restriction_stands, curve_setup, curve_teardown),
         cmocka_unit_test(test_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
