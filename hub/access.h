@@ -73,8 +73,9 @@ enum hub_err hub_access_record(struct hub_ingest *g, uint64_t access, const void
  * for an audit.returned event (obj its map), index each listed seq and
  * alert id to its access seq; for an audit.access event, the person
  * references its query names (CSPH_REF_QUERY) to its own seq. Other
- * types: nothing. seq is the event's seq. */
-enum hub_err hub_access_index(struct hub_store *s, const msgpack_object *obj,
+ * types (type: the event's type name, NULL when unknown): nothing, at the
+ * cost of a string comparison. seq is the event's seq. */
+enum hub_err hub_access_index(struct hub_store *s, const char *type, const msgpack_object *obj,
                               int64_t occurred_ms, uint64_t seq, struct hub_error *err);
 
 /* An audit.access event (n bytes) with every whole occurrence of person

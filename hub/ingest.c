@@ -203,7 +203,10 @@ static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpa
     hub_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
     /* hook: what audited reads returned, for subject access (access.h) */
     if (c.rc == CSPH_ERR_OK)
-        c.rc = hub_access_index(g->store, obj, occurred_ms, seq, err);
+        c.rc = hub_access_index(g->store,
+                                type_index >= 0 ? hub_schemas_name(g->schemas, (size_t)type_index)
+                                                : NULL,
+                                obj, occurred_ms, seq, err);
     return c.rc;
 }
 
