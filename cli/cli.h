@@ -154,6 +154,10 @@ int cli_cmd_keygen(struct cli *c, int argc, char **argv);
 int cli_cmd_report(struct cli *c, int argc, char **argv);
 int cli_cmd_erase(struct cli *c, int argc, char **argv);
 int cli_cmd_hold(struct cli *c, int argc, char **argv);
+int cli_cmd_sar(struct cli *c, int argc, char **argv);
+/* Who runs the command, for the log in security none (nobody is
+ * authenticated there: the hub records this name, prefixed "os:"). */
+const char *cli_os_user(void);
 /* A panel's work after the alert (panel.c). */
 int cli_cmd_case(struct cli *c, int argc, char **argv);
 int cli_cmd_action(struct cli *c, int argc, char **argv);

@@ -10,9 +10,7 @@
 
 #include "cli.h"
 
-/* Who runs the command, for the log in security none (nobody is
- * authenticated there: the hub records this name, prefixed "os:"). */
-static const char *os_user(void)
+const char *cli_os_user(void)
 {
     struct passwd *pw = getpwuid(geteuid());
     if (pw && pw->pw_name && pw->pw_name[0])
@@ -24,16 +22,17 @@ static const char *os_user(void)
 
 int cli_cmd_erase(struct cli *c, int argc, char **argv)
 {
-    enum { O_PERSON = CLI_OPT__LAST, O_REASON, O_BASIS, O_APPLY, O_RESTRICT };
+    enum { O_PERSON = CLI_OPT__LAST, O_REASON, O_BASIS, O_APPLY, O_RESTRICT, O_LIFT };
     static const struct option opts[] = {CLI_COMMON_OPTIONS,
                                          {"person", required_argument, NULL, O_PERSON},
                                          {"reason", required_argument, NULL, O_REASON},
                                          {"basis", required_argument, NULL, O_BASIS},
                                          {"apply", no_argument, NULL, O_APPLY},
                                          {"restrict", no_argument, NULL, O_RESTRICT},
+                                         {"lift", no_argument, NULL, O_LIFT},
                                          {NULL, 0, NULL, 0}};
     const char *person = NULL, *reason = NULL, *basis = NULL;
-    int apply = 0, restrict_only = 0, opt, rc = CLI_OK;
+    int apply = 0, restrict_only = 0, lift = 0, opt, rc = CLI_OK;
     cli_getopt_reset();
     while ((opt = cli_next_option(c, argc, argv, opts, &rc)) != -1) {
         switch (opt) {
@@ -42,6 +41,7 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
         case O_BASIS: basis = optarg; break;
         case O_APPLY: apply = 1; break;
         case O_RESTRICT: restrict_only = 1; break;
+        case O_LIFT: lift = restrict_only = 1; break;
         default: return cli_usage_error(c, "unknown option");
         }
     }
@@ -53,12 +53,16 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
         return cli_usage_error(c, "--person P is required (the person reference)");
     if (!reason || !reason[0])
         return cli_usage_error(c, "--reason \"...\" is required: why the records are %s "
-                                  "(kept in the log)", restrict_only ? "restricted" : "erased");
+                                  "(kept in the log)",
+                               lift ? "no longer restricted" : restrict_only ? "restricted"
+                                                                             : "erased");
     json_t *req = json_pack("{s:s,s:s,s:s,s:b,s:b,s:s}", "op", "erase", "person", person,
                             "reason", reason, "apply", apply, "restrict", restrict_only,
-                            "requested_by", os_user());
+                            "requested_by", cli_os_user());
     if (basis)
         json_object_set_new(req, "basis", json_string(basis));
+    if (lift)
+        json_object_set_new(req, "lift", json_true());
     json_t *rep;
     if ((rc = cli_call(c, req, c->timeout_ms, &rep)) != CLI_OK)
         return rc;
@@ -72,12 +76,15 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
     json_t *e;
     int64_t n = cli_int(rep, "count", 0);
     printf("%s %s: %lld event%s naming person %s\n", apply ? "Applied" : "Would apply",
-           restrict_only ? "restriction" : "erasure", (long long)n, n == 1 ? "" : "s", person);
+           lift ? "lifting of the restriction" : restrict_only ? "restriction" : "erasure", (long long)n, n == 1 ? "" : "s", person);
     json_array_foreach(events, i, e) {
         const char *a = cli_str(e, "action");
         printf("  seq %-8lld %-20s %s\n", (long long)cli_int(e, "seq", 0), cli_str(e, "type"),
                !strcmp(a, "remove")     ? "removed: names nobody else (id, type, time, source kept)"
                : !strcmp(a, "redact")   ? "redacted: this person's fields out, others' kept"
+               : !strcmp(a, "query")    ? "a read's record: the reference in its query replaced "
+                                          "by the erasure's id"
+               : !strcmp(a, "lift")     ? "readable again by every role that may read it"
                                         : "restricted: readable by dpo and auditor only");
     }
     int64_t rej = cli_int(rep, "rejections", 0);
@@ -128,7 +135,7 @@ int cli_cmd_hold(struct cli *c, int argc, char **argv)
         return cli_usage_error(c, "--reason \"...\" is required: the review or case (kept in "
                                   "the log)");
     json_t *req = json_pack("{s:s,s:s,s:s,s:b,s:s}", "op", "hold", "person", person, "reason",
-                            reason, "release", release, "requested_by", os_user());
+                            reason, "release", release, "requested_by", cli_os_user());
     json_t *rep;
     if ((rc = cli_call(c, req, c->timeout_ms, &rep)) != CLI_OK)
         return rc;

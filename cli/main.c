@@ -209,14 +209,17 @@ static const struct cli_command commands[] = {
      "  csphub report --from 2025-04 --to 2026-03 --as-of 1843022 --format csv\n"
      "  csphub report --from 2025-04 --to 2026-03 --explain asb.repeat-callers --month 2025-06\n"},
     {"erase", cli_cmd_erase, "erase or restrict a person's records on request (dpo)",
-     "csphub erase --person P --reason TEXT [--basis art17|art18|s47] [--restrict] [--apply]",
+     "csphub erase --person P --reason TEXT [--basis art17|art18|s47] [--restrict [--lift]] "
+     "[--apply]",
      "For the data protection officer (a dpo identity in security curve; in\n"
      "security none anyone, and the log records the OS user). Finds every event\n"
      "naming the person and prints what would change; only --apply changes it.\n"
      "Erasure rewrites each event without the person's fields: an event that\n"
      "names someone else keeps their part, one that names nobody else keeps\n"
      "only its id, type, time and source. --restrict keeps the records but only\n"
-     "dpo and auditor identities may read them (DPA 2018 s.47(2): evidence).\n"
+     "dpo and auditor identities may read them (DPA 2018 s.47(2): evidence),\n"
+     "and every event naming the person that arrives later is restricted too,\n"
+     "until --restrict --lift ends it (for the old and the new alike).\n"
      "Either way the request is an event in the log (dp.erasure: who, why, the\n"
      "basis, which seqs), never the person's reference; the log still verifies\n"
      "(csphubd --verify, scripts/check-chain.py). A resend of an erased event\n"
@@ -232,12 +235,14 @@ static const struct cli_command commands[] = {
      "                    art18 (Art. 18, the default for --restrict) or s47\n"
      "                    (DPA 2018 s.47, law-enforcement processing)\n"
      "  --restrict        restrict instead of erasing\n"
+     "  --lift            with --restrict: end the person's restriction\n"
      "  --apply           do it (without: print what would change, change nothing)\n"
      "\n"
      "Examples:\n"
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117: recorded in error\"\n"
      "  csphub erase --person P-1042 --reason \"DPO case 2026/117\" --apply\n"
-     "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"},
+     "  csphub erase --person P-77 --reason \"DPO case 2026/118\" --restrict --basis s47 --apply\n"
+     "  csphub erase --person P-77 --reason \"DPO case 2026/118 closed\" --restrict --lift --apply\n"},
     {"hold", cli_cmd_hold, "put a person's records under legal hold, or release it (dpo)",
      "csphub hold --person P --reason TEXT [--release]",
      "For the data protection officer, when a statutory review (a domestic\n"
@@ -256,6 +261,34 @@ static const struct cli_command commands[] = {
      "Examples:\n"
      "  csphub hold --person P-1042 --reason \"DHR 2026/03\"\n"
      "  csphub hold --person P-1042 --reason \"DHR 2026/03 concluded\" --release\n"},
+    {"sar", cli_cmd_sar, "export what the hub holds about a person: subject access (dpo)",
+     "csphub sar --person P --reason TEXT [--out DIR]",
+     "For the data protection officer (a dpo identity in security curve; in\n"
+     "security none anyone, and the log records the OS user). Writes into DIR\n"
+     "(default sar-SEQ, created mode 0700, files 0600; existing files are never\n"
+     "overwritten):\n"
+     "  review.json, review.html   the review pack: every event naming the\n"
+     "      person (found through the person index), every alert keyed on them\n"
+     "      with its reason and decisions, every audited read that returned\n"
+     "      them (who, role, query), each with the withholdings the hub\n"
+     "      proposes and why, and the placeholder of each third party;\n"
+     "  disclosure.json, disclosure.html   the copy for the person: third\n"
+     "      parties' references replaced by placeholders, restricted panels'\n"
+     "      material (Channel, MAPPA) and legal holds left out without a trace,\n"
+     "      readers shown by role and organisation, never by name.\n"
+     "Review both before anything is sent. The request is an event in the log\n"
+     "(dp.sar: who and why, never the person).\n"
+     "\n"
+     "Options:\n"
+     "  --person P        the person reference\n"
+     "  --reason TEXT     the request's reference (required; kept in the log for\n"
+     "                    good: the hub refuses a reason that names the person)\n"
+     "  --out DIR         where to write the four files (default sar-SEQ, SEQ\n"
+     "                    the dp.sar event's seq)\n"
+     "\n"
+     "Examples:\n"
+     "  csphub sar --person P-1042 --reason \"SAR 2026/114\"\n"
+     "  csphub sar --person P-1042 --reason \"SAR 2026/114\" --out /srv/dpo/sar-114\n"},
     {"case", cli_cmd_case, "a panel's cases: list, show, close with an outcome, review, re-risk",
      "csphub case list PANEL [--status open|closed|all] | case show PANEL KEY | "
      "case close PANEL KEY --outcome O | case review PANEL KEY [--risk R] | "

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "hold.h"
+#include "restrict.h"
 #include "ingest.h"
 #include "log.h"
 #include "mpx.h"
@@ -373,7 +375,7 @@ static int copy_event(void *ctx, const struct hub_stored_event *ev)
 struct request {
     const char *person, *reason, *basis, *by;
     size_t person_len, reason_len, basis_len, by_len;
-    int apply, restrict_only;
+    int apply, restrict_only, lift; /* lift: end a restriction (restrict.h) */
     char by_buf[81];
 };
 
@@ -416,6 +418,11 @@ static enum hub_err parse_request(const struct hub_req *q, struct request *rq,
         rc = bool_arg(r, "apply", &rq->apply, e);
     if (!rc)
         rc = bool_arg(r, "restrict", &rq->restrict_only, e);
+    if (!rc)
+        rc = bool_arg(r, "lift", &rq->lift, e);
+    if (!rc && rq->lift && !rq->restrict_only)
+        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "lift",
+                           "'lift' ends a restriction: it goes with restrict: true");
     if (!rc)
         rc = hub_wire_str(r, "basis", 1, 16, 0, &rq->basis, &rq->basis_len, e);
     if (!rc && !rq->basis) {
@@ -477,6 +484,11 @@ static void kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
+static const char *request_name(const struct request *rq)
+{
+    return rq->lift ? "lift" : rq->restrict_only ? "restrict" : "erase";
+}
+
 /* Append one dp.erasure event (part of parts) in the batch. */
 static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
                                    const struct request *rq, size_t total, uint64_t rejections,
@@ -496,8 +508,7 @@ static enum hub_err append_erasure(struct hub_ctx *h, const struct hub_req *q,
     kv_str(&pk, "type", CSPH_ERASE_TYPE, strlen(CSPH_ERASE_TYPE));
     kv_str(&pk, "occurred_at", when, (size_t)wl);
     kv_str(&pk, "source", CSPH_HUB_SOURCE, strlen(CSPH_HUB_SOURCE));
-    kv_str(&pk, "request", rq->restrict_only ? "restrict" : "erase",
-           rq->restrict_only ? 8 : 5);
+    kv_str(&pk, "request", request_name(rq), strlen(request_name(rq)));
     kv_str(&pk, "by", rq->by, rq->by_len);
     kv_str(&pk, "role", q->who ? hub_role_name(q->who->role) : "none",
            strlen(q->who ? hub_role_name(q->who->role) : "none"));
@@ -545,11 +556,14 @@ enum hub_err hub_dp_append(struct hub_ctx *h, int64_t now_ms, const msgpack_sbuf
     return rc && rc != CSPH_ERR_BUSY ? CSPH_ERR_INTERNAL : rc;
 }
 
+/* An audit.access record whose query named the person (access.h). */
+static const char action_query[] = "query";
+
 /* One planned change: the seq, its type, what happens to it. */
 struct change {
     uint64_t seq;
     char type[65];
-    const char *action; /* "remove", "redact" or "restrict" */
+    const char *action; /* "remove", "redact", "restrict" or action_query */
     unsigned char removed[32];
 };
 
@@ -563,8 +577,7 @@ static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
-    kv_str(pk, "request", rq->restrict_only ? "restrict" : "erase",
-           rq->restrict_only ? 8 : 5);
+    kv_str(pk, "request", request_name(rq), strlen(request_name(rq)));
     kv_u64(pk, "count", n);
     kv_u64(pk, "rejections", rejections); /* kept rejections holding the reference */
     hub_pack_str(pk, "events");
@@ -624,9 +637,19 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
             msgpack_sbuffer_init(&body);
             struct hub_erase_record r = {.seq = ch[i].seq};
             int others;
+            char with[48];
+            snprintf(with, sizeof with, "erasure-%llu",
+                     (unsigned long long)hub_store_next_seq(st)); /* this part's dp.erasure */
             if ((rc = hub_store_batch_get(st, ch[i].seq, copy_event, &c, e)) == CSPH_ERR_OK) {
                 if (!c.bytes)
                     rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
+                else if (ch[i].action == action_query) /* hook: access.h */
+                    rc = hub_access_redact_query(c.bytes, c.len, rq->person, rq->person_len,
+                                                 with, &body, &others)
+                             ? hub_error_set(e, CSPH_ERR_INTERNAL, NULL,
+                                             "event seq %llu is not a map",
+                                             (unsigned long long)r.seq)
+                             : CSPH_ERR_OK;
                 else if (hub_erase_redact(h->schemas, hub_schemas_find(h->schemas, c.type,
                                                                        strlen(c.type)),
                                           c.bytes, c.len, rq->person, rq->person_len, &body,
@@ -660,7 +683,8 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
                 val[b] = (unsigned char)(eseq[part] >> (8 * b));
             memcpy(val + 8, ch[i].removed, 32);
             MDB_val k = {8, &ch[i].seq}, v = {rq->restrict_only ? 8 : CSPH_STORE_ERASED_LEN, val};
-            int mrc = hub_redo_put(redo, hub_store_txn(st), dbi, &k, &v, 0);
+            int mrc = rq->lift ? hub_redo_del(redo, hub_store_txn(st), dbi, &k, NULL)
+                               : hub_redo_put(redo, hub_store_txn(st), dbi, &k, &v, 0);
             if (mrc)
                 rc = hub_error_set(e, mrc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL,
                                    NULL, "recording the erasure of seq %llu: %s",
@@ -668,10 +692,17 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
         }
     }
     msgpack_sbuffer_destroy(&records);
+    /* hook (restrict.h): a restriction stands for what arrives later, until
+     * lifted; an erasure ends it too (nothing of theirs is left). */
+    if (rc == CSPH_ERR_OK)
+        rc = rq->restrict_only && !rq->lift
+                 ? hub_restrict_stand(st, rq->person, rq->person_len, eseq[0], e)
+                 : hub_restrict_lift(st, rq->person, rq->person_len, e);
     /* The person leaves the person index (index.mdb; rebuilt from the
      * rewritten log it would not name them either). */
     if (rc == CSPH_ERR_OK && !rq->restrict_only &&
-        hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e))
+        (hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e) ||
+         hub_store_drop_ref(st, CSPH_REF_QUERY, rq->person, rq->person_len, e)))
         rc = CSPH_ERR_INTERNAL;
     return rc;
 }
@@ -697,15 +728,17 @@ static enum hub_err plan(struct hub_ctx *h, const struct request *rq, struct seq
     for (size_t i = 0; i < found->n && rc == CSPH_ERR_OK; i++) {
         if (i && found->v[i] == found->v[i - 1])
             continue; /* named in two fields */
-        if (rq->restrict_only && hub_erase_restricted(txn, found->v[i]))
+        if (rq->restrict_only && !rq->lift && hub_erase_restricted(txn, found->v[i]))
             continue; /* restricted already */
+        if (rq->lift && !hub_erase_restricted(txn, found->v[i]))
+            continue; /* nothing to lift */
         struct copied c = {0};
         if ((rc = hub_store_batch_get(st, found->v[i], copy_event, &c, e)))
             break;
         ch[n].seq = found->v[i];
         snprintf(ch[n].type, sizeof ch[n].type, "%s", c.type);
         if (rq->restrict_only) {
-            ch[n].action = "restrict";
+            ch[n].action = rq->lift ? "lift" : "restrict";
         } else {
             msgpack_sbuffer body;
             msgpack_sbuffer_init(&body);
@@ -719,6 +752,31 @@ static enum hub_err plan(struct hub_ctx *h, const struct request *rq, struct seq
         free(c.bytes);
         n++;
     }
+    /* hook (access.h): the audit.access records whose query named the
+     * person; rewritten with the reference replaced by the erasure's id. */
+    struct seqs qs = {0};
+    if (!rc && !rq->restrict_only)
+        rc = hub_store_batch_refs(st, CSPH_REF_QUERY, rq->person, rq->person_len, collect, &qs,
+                                  e);
+    if (!rc && qs.nomem)
+        rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");
+    if (!rc && qs.n) {
+        qsort(qs.v, qs.n, sizeof *qs.v, cmp_u64);
+        struct change *more = realloc(ch, (n + qs.n) * sizeof *ch);
+        if (!more)
+            rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory listing the events");
+        else
+            ch = more;
+        for (size_t i = 0; !rc && i < qs.n; i++) {
+            if (i && qs.v[i] == qs.v[i - 1])
+                continue;
+            memset(&ch[n], 0, sizeof ch[n]);
+            ch[n].seq = qs.v[i];
+            snprintf(ch[n].type, sizeof ch[n].type, "audit.access");
+            ch[n++].action = action_query;
+        }
+    }
+    free(qs.v);
     if (rc) {
         free(ch);
         return rc;
@@ -753,7 +811,8 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
         rc = CSPH_ERR_INTERNAL;
     if (!rc && n == 0 && rejections == 0)
         rc = hub_error_set(e, CSPH_ERR_NOT_FOUND, "person",
-                           found.n ? "every event naming person '%.*s' is restricted already"
+                           rq.lift ? "person '%.*s' is not restricted"
+                           : found.n ? "every event naming person '%.*s' is restricted already"
                                    : "no event in the log names person '%.*s' (erased "
                                      "already, or never named)",
                            (int)rq.person_len, rq.person);

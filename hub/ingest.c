@@ -1,5 +1,8 @@
 #include "ingest.h"
 
+#include "access.h"
+#include "restrict.h"
+
 #include "redo.h"
 
 #include <stdio.h>
@@ -32,7 +35,9 @@ static const char *const hub_types[] = {"dp.erasure", "dp.hold", "alert.status",
                                         "rules.loaded", "people.loaded",
                                         /* panel work (panelwork.h) */
                                         "action.created", "action.updated", "case.heard",
-                                        "meeting.agenda", "case.opened"};
+                                        "meeting.agenda", "case.opened",
+                                        /* subject access (sar.h, access.h) */
+                                        "dp.sar", "audit.returned"};
 
 /* Every rules.loaded of the log, seq -> digest (data.mdb, written in the
  * event's own transaction, so it is the log's word): the last one, and the
@@ -196,6 +201,12 @@ static enum hub_err index_refs(struct hub_ingest *g, int type_index, const msgpa
 {
     struct ref_ctx c = {g->store, occurred_ms, seq, CSPH_ERR_OK, err};
     hub_schema_each_ref(g->schemas, type_index, obj, ref_one, &c);
+    /* hook: what audited reads returned, for subject access (access.h) */
+    if (c.rc == CSPH_ERR_OK)
+        c.rc = hub_access_index(g->store,
+                                type_index >= 0 ? hub_schemas_name(g->schemas, (size_t)type_index)
+                                                : NULL,
+                                obj, occurred_ms, seq, err);
     return c.rc;
 }
 
@@ -295,6 +306,9 @@ enum hub_err hub_ingest_event(struct hub_ingest *g, const struct hub_event_info 
         return rc;
     if ((rc = index_refs(g, info->type_index, obj, info->occurred_at_ms, *seq, err)))
         return rc;
+    /* hook: a standing restriction covers what arrives (restrict.h) */
+    if ((rc = hub_restrict_on_ingest(g->store, g->schemas, info->type_index, obj, *seq, err)))
+        return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     if ((rc = apply_effects(g, info, obj, *seq, err)))
         return rc == CSPH_ERR_BUSY ? rc : CSPH_ERR_INTERNAL;
     /* hook: cases, actions and reviews follow the log (panelwork.h) */

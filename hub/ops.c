@@ -4,6 +4,7 @@
 #include "hold.h"
 #include "panelops.h"
 #include "reads.h"
+#include "sar.h"
 #include "writes.h"
 
 #define AGENCY CSPH_ROLE_BIT(CSPH_ROLE_AGENCY)
@@ -70,6 +71,9 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
                         hub_op_agenda},
     [CSPH_OP_AGENDA_ISSUE] = {CSPH_OP_AGENDA_ISSUE, CSPH_OPK_WRITE, PANEL, 0,
                               hub_op_agenda_issue},
+    /* Subject access export (sar.h): the data protection officer only; a
+     * write, because the request is itself an event (dp.sar). */
+    [CSPH_OP_SAR] = {CSPH_OP_SAR, CSPH_OPK_WRITE, DPO, 0, hub_op_sar},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)

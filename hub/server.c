@@ -216,8 +216,9 @@ static void process_batch(struct hub_server *s, int n)
      * A fetch reads the batch's own transaction (hub_core_fetch): a
      * consumer's fetch, ack, fetch cycle makes no LMDB commit. */
     for (int i = 0; i < n; i++)
-        if (hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE &&
-            s->batch[i].req.op != CSPH_OP_FETCH) {
+        if ((hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE &&
+             s->batch[i].req.op != CSPH_OP_FETCH) ||
+            s->batch[i].req.op == CSPH_OP_SAR /* hook: it reads the queues too (sar.h) */) {
             (void)hub_core_flush(s->h.core, &e);
             break;
         }

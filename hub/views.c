@@ -473,6 +473,26 @@ static enum hub_err person_alert_ids(struct hub_store *s, const char *panel, int
     return out_rc;
 }
 
+/* hook: a subject access export (sar.h) lists every alert keyed on a
+ * person, on every panel, through the same index as the person view. */
+enum hub_err hub_views_person_alert_each(struct hub_store *s, const struct hub_config *cfg,
+                                         const char *ref, size_t len,
+                                         int (*fn)(void *ctx, uint64_t id, int panel),
+                                         void *ctx, struct hub_error *err)
+{
+    struct pids ids = {0};
+    enum hub_err rc = CSPH_ERR_OK;
+    for (size_t p = 0; p < cfg->npanels && !rc; p++)
+        rc = person_alert_ids(s, cfg->panels[p].name, (int)p, ref, len, &ids, err);
+    if (!rc && ids.n)
+        qsort(ids.v, ids.n, sizeof *ids.v, cmp_pid);
+    for (size_t i = 0; i < ids.n && !rc; i++)
+        if (fn(ctx, ids.v[i].id, ids.v[i].panel))
+            break;
+    free(ids.v);
+    return rc;
+}
+
 enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request *r,
                               msgpack_packer *pk, struct hub_error *err)
 {

@@ -67,6 +67,14 @@ enum hub_err hub_views_alert(struct hub_views_req *v, const struct hub_request *
 enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request *r,
                               msgpack_packer *pk, struct hub_error *err);
 
+/* Call fn for each alert keyed on ref (len bytes) on any configured
+ * panel, in id order (fn's nonzero stops). Own read transactions. For the
+ * subject access export (sar.h). */
+enum hub_err hub_views_person_alert_each(struct hub_store *s, const struct hub_config *cfg,
+                                         const char *ref, size_t len,
+                                         int (*fn)(void *ctx, uint64_t id, int panel),
+                                         void *ctx, struct hub_error *err);
+
 /* Index alert id (draft d, on panel) under each of its key's text values,
  * in the batch's write transaction. */
 enum hub_err hub_views_index_alert(struct hub_store *s, const char *panel,

@@ -29,7 +29,8 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
     [CSPH_OP_ALERT] = {"id", "events", "after", "max", "as", NULL},
     [CSPH_OP_PERSON] = {"ref", "after", "max", "alerts_after", "as", NULL},
     [CSPH_OP_REPORT] = {"from", "to", "area", "as_of", "explain", "month", "suppress", "as", NULL},
-    [CSPH_OP_ERASE] = {"person", "reason", "basis", "apply", "restrict", "requested_by", NULL},
+    [CSPH_OP_ERASE] = {"person", "reason", "basis", "apply", "restrict", "requested_by", "lift",
+                       NULL},
     [CSPH_OP_HOLD] = {"person", "reason", "release", "requested_by", NULL},
     /* Panel work (panelops.h) */
     [CSPH_OP_CASES] = {"panel", "status", "after", "max", "as", NULL},
@@ -45,6 +46,9 @@ static const char *const op_keys[CSPH_OP__COUNT][12] = {
                                "due", "by", "as", NULL},
     [CSPH_OP_AGENDA] = {"panel", "meeting", "as", NULL},
     [CSPH_OP_AGENDA_ISSUE] = {"panel", "meeting", "by", "as", NULL},
+    /* Subject access (sar.h) */
+    [CSPH_OP_SAR] = {"person", "reason", "requested_by", "request", "events_after",
+                     "alerts_after", "reads_after", NULL},
 };
 
 /* Every key any request may carry, for the duplicate check: a key outside
@@ -59,6 +63,8 @@ static const char *const known_keys[] = {
     /* panel work */
     "key", "outcome", "risk", "meeting", "attendance", "minutes", "what", "owner", "due_days",
     "due_working_days", "due", "alert",
+    /* subject access */
+    "request", "events_after", "reads_after", "lift",
 };
 #define NKNOWN (sizeof known_keys / sizeof *known_keys)
 /* A bit each in check_keys' `seen`. */

@@ -43,7 +43,8 @@
     X(ACTION_CREATE, "action.create")                                          \
     X(ACTION_UPDATE, "action.update")                                          \
     X(AGENDA, "agenda")                                                        \
-    X(AGENDA_ISSUE, "agenda.issue")
+    X(AGENDA_ISSUE, "agenda.issue")                                            \
+    X(SAR, "sar")
 
 enum hub_op {
 #define CSPH_OP_ENUM(name, str) CSPH_OP_##name,

@@ -158,6 +158,8 @@ static void test_rights_and_kinds(void **state)
         {CSPH_OP_ACTIONS, 0, "apu", "pu"},  {CSPH_OP_ACTION_CREATE, 1, "p", ""},
         {CSPH_OP_ACTION_UPDATE, 1, "p", ""}, {CSPH_OP_AGENDA, 0, "pu", "pu"},
         {CSPH_OP_AGENDA_ISSUE, 1, "p", ""},
+        /* subject access (sar.h) */
+        {CSPH_OP_SAR, 1, "o", ""},
     };
     static const char role_letter[] = {'a', 'p', 'u', 'd', 's', 'g', 'o'};
     assert_int_equal(sizeof want / sizeof *want, CSPH_OP__COUNT);

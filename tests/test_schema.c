@@ -279,15 +279,16 @@ static void test_load_real_schemas(void **state)
 {
     const struct hub_schemas *s = *state;
     size_t n = sizeof all_types / sizeof *all_types;
-    /* The 12 types agencies publish, plus the 12 the hub writes itself
-     * (5 of them the panels' work after the alert: panelwork.h; 2 data
-     * protection's: erase.h, hold.h). */
+    /* The 12 types agencies publish, plus the 14 the hub writes itself
+     * (5 of them the panels' work after the alert: panelwork.h; 4 data
+     * protection's: erase.h, hold.h, sar.h, access.h). */
     static const char *const hub_types[] = {"alert.status", "audit.access", "rules.loaded",
                                             "timer.fired", "people.loaded", "dp.erasure",
                                             "dp.hold", "action.created", "action.updated",
-                                            "case.heard", "meeting.agenda", "case.opened"};
-    assert_int_equal(hub_schemas_count(s), n + 12);
-    for (size_t i = 0; i < 12; i++)
+                                            "case.heard", "meeting.agenda", "case.opened",
+                                            "dp.sar", "audit.returned"};
+    assert_int_equal(hub_schemas_count(s), n + 14);
+    for (size_t i = 0; i < 14; i++)
         assert_true(hub_schemas_find(s, hub_types[i], strlen(hub_types[i])) >= 0);
     for (size_t i = 0; i < n; i++) {
         int idx = hub_schemas_find(s, all_types[i], strlen(all_types[i]));
@@ -298,7 +299,7 @@ static void test_load_real_schemas(void **state)
     /* sorted by file name */
     for (size_t i = 1; i < n + 7; i++)
         assert_true(strcmp(hub_schemas_name(s, i - 1), hub_schemas_name(s, i)) < 0);
-    assert_null(hub_schemas_name(s, n + 12));
+    assert_null(hub_schemas_name(s, n + 14));
     assert_int_equal(hub_schemas_find(s, "asb", 3), -1);
     assert_int_equal(hub_schemas_find(s, "asb.report.x", 12), -1);
     /* length-bounded: "call" inside a longer buffer */
