@@ -238,6 +238,11 @@ int hub_store_held(const struct hub_store *s);
  * waiting to be made again after an abort: flush first). Valid until the
  * next begin, flush or abort. */
 MDB_txn *hub_store_held_txn(struct hub_store *s);
+/* restrict.c's note of whether a standing restriction can exist in this
+ * log (HUB_RESTRICT_*): unknown at open, so that nothing arriving has to
+ * look for one when none was ever made. */
+enum { HUB_RESTRICT_UNKNOWN = 0, HUB_RESTRICT_NONE, HUB_RESTRICT_MAYBE };
+int *hub_store_restrict_hint(struct hub_store *s);
 /* The batch's write recorder, for the writes other modules make in the
  * batch's transaction (queues.c, ingest.c): hub_redo_put and the like. */
 struct hub_redo *hub_store_redo(struct hub_store *s);

@@ -161,6 +161,8 @@ int hub_store_held(const struct hub_store *s)
     return s->journaling && !s->in_batch && (s->txn != NULL || s->replay_due);
 }
 
+int *hub_store_restrict_hint(struct hub_store *s) { return &s->restrict_hint; }
+
 MDB_txn *hub_store_held_txn(struct hub_store *s)
 {
     return s->journaling && !s->in_batch && !s->replay_due && !s->log_panic ? s->txn : NULL;

@@ -93,6 +93,7 @@ struct hub_store {
     /* data.mdb refused every transaction (MDB_PANIC): reopened between
      * batches by hub_store_reopen_log. */
     int log_panic;
+    int restrict_hint; /* HUB_RESTRICT_*: restrict.c's */
     uint64_t log_reopens;
     uint64_t map_size;
     uint64_t imap_size;
