@@ -261,79 +261,320 @@ static int alert_matches(const struct run *r, size_t i, const struct ralert *a)
 
 /* ---- pass 1: the alerts ------------------------------------------------- */
 
-static int alert_visit(void *vctx, uint64_t id, const void *bytes, size_t len)
+static uint64_t thread_cpu_ns(void);
+static int vec_append(struct vec *to, const struct vec *from);
+
+/* The alerts are read as stored (hub_queues_each_raw_in), not packed and
+ * unpacked whole: at 10 million events the log holds about 2 million alerts,
+ * and building each as a msgpack object cost more than the log pass. An
+ * alert no indicator counts is passed over on its panel and rule; for the
+ * others, only the key and the evidence are walked, in place. The values
+ * are those the alert's packed form gives (raised_at and due_at are packed
+ * from the same milliseconds). */
+
+/* A string at b[*off] (any of the str formats): its bytes, or -1. */
+static int raw_str(const char *b, size_t len, size_t *off, const char **s, size_t *n)
 {
-    struct run *r = vctx;
-    msgpack_object o;
-    size_t off = 0;
-    msgpack_zone_clear(&r->zone);
-    if (msgpack_unpack(bytes, len, &off, &r->zone, &o) != MSGPACK_UNPACK_SUCCESS)
-        return 0; /* not ours to judge here: the queues wrote it */
-    const msgpack_object *panel = hub_mp_get(&o, "panel"), *rule = hub_mp_get(&o, "rule"),
-                         *key = hub_mp_get(&o, "key"), *ev = hub_mp_get(&o, "evidence"),
-                         *raised = hub_mp_get(&o, "raised_at"), *due = hub_mp_get(&o, "due_at");
-    if (!panel || panel->type != MSGPACK_OBJECT_STR || !rule || rule->type != MSGPACK_OBJECT_STR)
-        return 0;
-    int pi = hub_config_panel_find(r->cfg, panel->via.str.ptr, panel->via.str.size);
-    uint32_t rid = UINT32_MAX;
-    /* Keep only the alerts some indicator counts. */
-    int keep = 0;
-    for (size_t i = 0; i < r->ind->n && !keep; i++) {
+    if (*off >= len)
+        return -1;
+    unsigned char t = (unsigned char)b[*off];
+    size_t h, l;
+    if (t >= 0xa0 && t <= 0xbf) {
+        h = 1;
+        l = t & 0x1f;
+    } else if (t == 0xd9 && *off + 2 <= len) {
+        h = 2;
+        l = (unsigned char)b[*off + 1];
+    } else if (t == 0xda && *off + 3 <= len) {
+        h = 3;
+        l = (size_t)(unsigned char)b[*off + 1] << 8 | (unsigned char)b[*off + 2];
+    } else if (t == 0xdb && *off + 5 <= len) {
+        const unsigned char *u = (const unsigned char *)b + *off + 1;
+        h = 5;
+        l = (size_t)u[0] << 24 | (size_t)u[1] << 16 | (size_t)u[2] << 8 | u[3];
+    } else {
+        return -1;
+    }
+    if (l > len - *off - h)
+        return -1;
+    *s = b + *off + h;
+    *n = l;
+    *off += h + l;
+    return 0;
+}
+
+/* An integer at b[*off] that msgpack-c would unpack as a positive integer
+ * (any unsigned format, or a signed one holding a value >= 0): 1 and *v;
+ * 0 for any other object (skipped); -1 when malformed. */
+static int raw_uint(const char *b, size_t len, size_t *off, uint64_t *v)
+{
+    if (*off >= len)
+        return -1;
+    const unsigned char *u = (const unsigned char *)b + *off;
+    unsigned char t = u[0];
+    static const unsigned char width[] = {1, 2, 4, 8};
+    if (t <= 0x7f) {
+        *v = t;
+        *off += 1;
+        return 1;
+    }
+    if ((t >= 0xcc && t <= 0xcf) || (t >= 0xd0 && t <= 0xd3)) {
+        size_t w = width[(t - (t >= 0xd0 ? 0xd0 : 0xcc))];
+        if (w + 1 > len - *off)
+            return -1;
+        uint64_t x = 0;
+        for (size_t i = 0; i < w; i++)
+            x = x << 8 | u[1 + i];
+        *off += 1 + w;
+        if (t >= 0xd0) {
+            /* signed: negative when the top bit of its width is set */
+            if (x >> (w * 8 - 1) & 1)
+                return 0;
+        }
+        *v = x;
+        return 1;
+    }
+    return hub_mp_check(b, len, off, 8) ? -1 : 0;
+}
+
+static int raw_key_is(const char *s, size_t n, const char *want)
+{
+    return n == strlen(want) && !memcmp(s, want, n);
+}
+
+/* What one thread of the alerts pass collects: its alerts (id order), and
+ * the keys and rules interned as it met them. */
+struct apart {
+    struct run *r;
+    struct hub_queues *queues;
+    uint64_t after, until;
+    struct vec alerts;
+    struct hub_intern keys, rules;
+    int fail;
+    enum hub_err rc;
+    struct hub_error err;
+    uint64_t cpu_ns;
+};
+
+static int alert_keep(const struct run *r, int pi, const char *rule, size_t rule_len)
+{
+    for (size_t i = 0; i < r->ind->n; i++) {
         const struct hub_indicator *I = &r->ind->v[i];
         if (!ind_uses_alerts(I) || (I->panel >= 0 && I->panel != pi) ||
             (r->p->explain >= 0 && r->p->explain != (int)i))
             continue;
         if (!I->nrules)
-            keep = 1;
-        for (size_t k = 0; k < I->nrules && !keep; k++)
-            keep = strlen(I->rules[k]) == rule->via.str.size &&
-                   !memcmp(I->rules[k], rule->via.str.ptr, rule->via.str.size);
+            return 1;
+        for (size_t k = 0; k < I->nrules; k++)
+            if (strlen(I->rules[k]) == rule_len && !memcmp(I->rules[k], rule, rule_len))
+                return 1;
     }
-    if (!keep)
+    return 0;
+}
+
+static int alert_visit(void *vctx, const struct hub_alert_raw *x)
+{
+    struct apart *q = vctx;
+    const struct run *r = q->r;
+    const char *b = x->pairs, *rule = x->rule, *keyv = NULL, *evv = NULL;
+    size_t len = x->pairs_len, rule_len = x->rule_len, off = 0, keyo = 0, evo = 0;
+    /* The stored header keeps at most 255 bytes of the rule: a longer one
+     * (never written by the shipped rules) is read from the pairs. */
+    int long_rule = rule_len >= 255;
+    for (uint32_t i = 0; i < x->npairs; i++) {
+        const char *k;
+        size_t kn;
+        if (raw_str(b, len, &off, &k, &kn))
+            return 0; /* not ours to judge here: the queues wrote it */
+        if (raw_key_is(k, kn, "key")) {
+            keyv = b;
+            keyo = off;
+        } else if (raw_key_is(k, kn, "evidence")) {
+            evv = b;
+            evo = off;
+        } else if (long_rule && raw_key_is(k, kn, "rule")) {
+            size_t o = off;
+            if (raw_str(b, len, &o, &rule, &rule_len))
+                return 0;
+        }
+        if (hub_mp_check(b, len, &off, 32))
+            return 0;
+    }
+    int pi = hub_config_panel_find(r->cfg, x->panel, x->panel_len);
+    /* Keep only the alerts some indicator counts. */
+    if (!alert_keep(r, pi, rule, rule_len))
         return 0;
-    struct ralert *a = vec_push(&r->alerts);
-    if (!a || (rid = hub_intern_get(&r->rules, rule->via.str.ptr, rule->via.str.size)) == UINT32_MAX) {
-        r->fail = 1;
+    struct ralert *a = vec_push(&q->alerts);
+    uint32_t rid;
+    if (!a || (rid = hub_intern_get(&q->rules, rule, rule_len)) == UINT32_MAX) {
+        q->fail = 1;
         return 1;
     }
     memset(a, 0, sizeof *a);
-    a->id = id;
+    a->id = x->id;
     a->panel = pi;
     a->rule = rid;
-    a->occ_ms = a->due_ms = a->raised_ms = NO_TIME;
+    a->occ_ms = NO_TIME;
+    a->raised_ms = x->raised_ms;
+    a->due_ms = x->due_ms == INT64_MIN ? NO_TIME : x->due_ms;
     a->decided_ms = NO_TIME;
-    if (ev && ev->type == MSGPACK_OBJECT_ARRAY)
-        for (uint32_t i = 0; i < ev->via.array.size; i++)
-            if (ev->via.array.ptr[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-                ev->via.array.ptr[i].via.u64 > a->anchor)
-                a->anchor = ev->via.array.ptr[i].via.u64;
-    if (raised && raised->type == MSGPACK_OBJECT_STR)
-        (void)csph_time_parse(raised->via.str.ptr, raised->via.str.size, &a->raised_ms, NULL);
-    if (due && due->type == MSGPACK_OBJECT_STR)
-        (void)csph_time_parse(due->via.str.ptr, due->via.str.size, &a->due_ms, NULL);
+    uint32_t cnt;
+    if (evv && !hub_mp_header(b, len, &evo, 0, &cnt))
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint64_t v;
+            int t = raw_uint(b, len, &evo, &v);
+            if (t < 0)
+                break;
+            if (t && v > a->anchor)
+                a->anchor = v;
+        }
     /* The key as one string: its values in order, so {victim: P-1} and
-     * {caller: P-1} are one person. */
+     * {caller: P-1} are one person (a value as "%.*s" would print it). */
     char kb[512];
     size_t kl = 0;
-    if (key && key->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < key->via.map.size; i++) {
-            const msgpack_object *v = &key->via.map.ptr[i].val;
-            int w = v->type == MSGPACK_OBJECT_STR
-                        ? snprintf(kb + kl, sizeof kb - kl, "%s%.*s", i ? "," : "",
-                                   (int)v->via.str.size, v->via.str.ptr)
-                    : v->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                        ? snprintf(kb + kl, sizeof kb - kl, "%s%llu", i ? "," : "",
-                                   (unsigned long long)v->via.u64)
-                        : 0;
-            if (w < 0 || (size_t)w >= sizeof kb - kl)
+    if (keyv && !hub_mp_header(b, len, &keyo, 1, &cnt))
+        for (uint32_t i = 0; i < cnt; i++) {
+            const char *s;
+            size_t n;
+            uint64_t v;
+            if (hub_mp_check(b, len, &keyo, 8)) /* the pair's key */
                 break;
-            kl += (size_t)w;
+            size_t vo = keyo;
+            char num[24];
+            if (!raw_str(b, len, &vo, &s, &n)) {
+                n = strnlen(s, n);
+            } else if (vo = keyo, raw_uint(b, len, &vo, &v) == 1) {
+                n = (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+                s = num;
+            } else {
+                if (hub_mp_check(b, len, &keyo, 8))
+                    break;
+                continue;
+            }
+            keyo = vo;
+            size_t w = (i ? 1 : 0) + n;
+            if (w >= sizeof kb - kl)
+                break;
+            if (i)
+                kb[kl++] = ',';
+            memcpy(kb + kl, s, n);
+            kl += n;
         }
-    if ((a->key = hub_intern_get(&r->keys, kb, kl)) == UINT32_MAX) {
-        r->fail = 1;
+    if ((a->key = hub_intern_get(&q->keys, kb, kl)) == UINT32_MAX) {
+        q->fail = 1;
         return 1;
     }
     return 0;
+}
+
+static void apart_scan(void *arg)
+{
+    struct apart *q = arg;
+    uint64_t t0 = thread_cpu_ns();
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(hub_store_env(q->r->st), NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        q->rc = hub_error_set(&q->err, CSPH_ERR_INTERNAL, NULL, "reading the alerts: %s",
+                              mdb_strerror(rc));
+    } else {
+        q->rc = hub_queues_each_raw_in(q->queues, txn, q->after, q->until, alert_visit, q, &q->err);
+        mdb_txn_abort(txn);
+    }
+    q->cpu_ns = thread_cpu_ns() - t0;
+}
+
+static void apart_free(struct apart *q)
+{
+    free(q->alerts.v);
+    hub_intern_free(&q->keys);
+    hub_intern_free(&q->rules);
+}
+
+/* Pass 1: two threads (as the log pass), then one list in id order with the
+ * run's key and rule ids. A part's ids are given in the order the part met
+ * them, so the run's ids are those one pass in id order would have given. */
+#define APARTS 2
+static int alerts_pass(struct run *r, struct hub_queues *queues, struct hub_error *err)
+{
+    struct apart parts[APARTS];
+    uint64_t last = 0;
+    int rc = 0;
+    memset(parts, 0, sizeof parts);
+    MDB_txn *txn;
+    int lrc = mdb_txn_begin(hub_store_env(r->st), NULL, MDB_RDONLY, &txn);
+    if (lrc) {
+        hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the alerts: %s", mdb_strerror(lrc));
+        return -2;
+    }
+    enum hub_err e = hub_queues_last_id_in(queues, txn, &last, err);
+    mdb_txn_abort(txn);
+    if (e)
+        return -2;
+    for (int k = 0; k < APARTS; k++) {
+        struct apart *q = &parts[k];
+        q->r = r;
+        q->queues = queues;
+        q->alerts.size = sizeof(struct ralert);
+        q->after = last / APARTS * (uint64_t)k;
+        q->until = last / APARTS * (uint64_t)(k + 1);
+        if (k == APARTS - 1)
+            q->until = last;
+    }
+    uv_thread_t th[APARTS];
+    int started[APARTS] = {0};
+    for (int k = 1; k < APARTS; k++)
+        started[k] = uv_thread_create(&th[k], apart_scan, &parts[k]) == 0;
+    apart_scan(&parts[0]);
+    for (int k = 1; k < APARTS; k++) {
+        if (started[k])
+            uv_thread_join(&th[k]);
+        else
+            apart_scan(&parts[k]); /* no thread: the same work here */
+    }
+    uint32_t *kmap = NULL, *rmap = NULL;
+    for (int k = 0; k < APARTS && !rc; k++) {
+        struct apart *q = &parts[k];
+        if (q->rc) {
+            *err = q->err;
+            rc = -2;
+            break;
+        }
+        if (q->fail) {
+            rc = -1;
+            break;
+        }
+        /* this part's ids as the run's, in the order the part gave them */
+        free(kmap);
+        free(rmap);
+        kmap = malloc((q->keys.n + 1) * sizeof *kmap);
+        rmap = malloc((q->rules.n + 1) * sizeof *rmap);
+        if (!kmap || !rmap) {
+            rc = -1;
+            break;
+        }
+        for (uint32_t j = 0; j < q->keys.n && !rc; j++)
+            if ((kmap[j] = hub_intern_get(&r->keys, hub_intern_str(&q->keys, j),
+                                          hub_intern_len(&q->keys, j))) == UINT32_MAX)
+                rc = -1;
+        for (uint32_t j = 0; j < q->rules.n && !rc; j++)
+            if ((rmap[j] = hub_intern_get(&r->rules, hub_intern_str(&q->rules, j),
+                                          hub_intern_len(&q->rules, j))) == UINT32_MAX)
+                rc = -1;
+        struct ralert *v = q->alerts.v;
+        for (size_t j = 0; j < q->alerts.n && !rc; j++) {
+            v[j].key = kmap[v[j].key];
+            v[j].rule = rmap[v[j].rule];
+        }
+        if (!rc && vec_append(&r->alerts, &q->alerts))
+            rc = -1;
+    }
+    free(kmap);
+    free(rmap);
+    for (int k = 1; k < APARTS; k++)
+        r->other_cpu_ns += parts[k].cpu_ns;
+    for (int k = 0; k < APARTS; k++)
+        apart_free(&parts[k]);
+    return rc;
 }
 
 static int cmp_anchor(const void *x, const void *y, void *ctx)
@@ -1365,18 +1606,14 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
             r.latest_ms = end;
     }
 
-    /* Pass 1: the alerts, in a read transaction of their own. */
-    int rc_lmdb = mdb_txn_begin(hub_store_env(st), NULL, MDB_RDONLY, &txn);
-    if (rc_lmdb) {
-        rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "reading the alerts: %s",
-                           mdb_strerror(rc_lmdb));
+    /* Pass 1: the alerts, two threads over halves of the ids (read
+     * transactions of their own), merged in id order. */
+    int apr = alerts_pass(&r, q, err);
+    if (apr == -2) {
+        rc = err->code;
         goto done;
     }
-    if ((rc = hub_queues_each_in(q, txn, alert_visit, &r, err)))
-        goto done;
-    mdb_txn_abort(txn);
-    txn = NULL;
-    if (r.fail)
+    if (apr)
         goto nomem;
     if (r.alerts.n && !(r.by_anchor = malloc(r.alerts.n * sizeof *r.by_anchor)))
         goto nomem;
