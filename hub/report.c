@@ -187,6 +187,12 @@ struct row {
     int64_t cnt_total[2], den_total[2];
 };
 
+/* An alert's index beside its anchor, so that sorting reads no alert. */
+struct anchor {
+    uint64_t seq;
+    size_t alert;
+};
+
 struct run {
     struct hub_store *st;
     const struct hub_indicators *ind;
@@ -197,7 +203,7 @@ struct run {
     int64_t asof_ms; /* received_at of as_of: deadlines passed by then count */
     struct hub_intern keys, rules, people;
     struct vec alerts;       /* struct ralert, id order */
-    size_t *by_anchor;       /* alert indices in anchor order */
+    struct anchor *by_anchor; /* the alerts in anchor order */
     struct vec decisions;    /* struct decision, seq order */
     struct vec *pev;         /* per indicator: struct person_ev (people) */
     uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
@@ -262,7 +268,7 @@ static int alert_matches(const struct run *r, size_t i, const struct ralert *a)
 /* ---- pass 1: the alerts ------------------------------------------------- */
 
 static uint64_t thread_cpu_ns(void);
-static int vec_append(struct vec *to, const struct vec *from);
+static int vec_append(struct vec *to, struct vec *from);
 
 /* The alerts are read as stored (hub_queues_each_raw_in), not packed and
  * unpacked whole: at 10 million events the log holds about 2 million alerts,
@@ -372,6 +378,26 @@ static int alert_keep(const struct run *r, int pi, const char *rule, size_t rule
     return 0;
 }
 
+/* Whether an alert's key is needed: by a distinct-keys indicator that may
+ * count it, or to list it in an explanation. The key is the one field
+ * interned per alert, the costliest part of the pass at millions. */
+static int alert_key_needed(const struct run *r, int pi, const char *rule, size_t rule_len)
+{
+    if (r->p->explain >= 0)
+        return 1;
+    for (size_t i = 0; i < r->ind->n; i++) {
+        const struct hub_indicator *I = &r->ind->v[i];
+        if (I->measure != CSPH_IND_ALERT_KEYS || (I->panel >= 0 && I->panel != pi))
+            continue;
+        if (!I->nrules)
+            return 1;
+        for (size_t k = 0; k < I->nrules; k++)
+            if (strlen(I->rules[k]) == rule_len && !memcmp(I->rules[k], rule, rule_len))
+                return 1;
+    }
+    return 0;
+}
+
 static int alert_visit(void *vctx, const struct hub_alert_raw *x)
 {
     struct apart *q = vctx;
@@ -432,6 +458,9 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
      * {caller: P-1} are one person (a value as "%.*s" would print it). */
     char kb[512];
     size_t kl = 0;
+    a->key = UINT32_MAX;
+    if (!alert_key_needed(r, pi, rule, rule_len))
+        return 0;
     if (keyv && !hub_mp_header(b, len, &keyo, 1, &cnt))
         for (uint32_t i = 0; i < cnt; i++) {
             const char *s;
@@ -562,7 +591,8 @@ static int alerts_pass(struct run *r, struct hub_queues *queues, struct hub_erro
                 rc = -1;
         struct ralert *v = q->alerts.v;
         for (size_t j = 0; j < q->alerts.n && !rc; j++) {
-            v[j].key = kmap[v[j].key];
+            if (v[j].key != UINT32_MAX)
+                v[j].key = kmap[v[j].key];
             v[j].rule = rmap[v[j].rule];
         }
         if (!rc && vec_append(&r->alerts, &q->alerts))
@@ -577,11 +607,12 @@ static int alerts_pass(struct run *r, struct hub_queues *queues, struct hub_erro
     return rc;
 }
 
-static int cmp_anchor(const void *x, const void *y, void *ctx)
+static int cmp_anchor(const void *x, const void *y)
 {
-    const struct ralert *v = ctx;
-    uint64_t a = v[*(const size_t *)x].anchor, b = v[*(const size_t *)y].anchor;
-    return a < b ? -1 : a > b;
+    const struct anchor *a = x, *b = y;
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return a->alert < b->alert ? -1 : a->alert > b->alert;
 }
 
 /* ---- pass 2: the log ---------------------------------------------------- */
@@ -683,10 +714,10 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
     } while (0)
     struct ralert *A = r->alerts.v;
     /* The events that raised alerts, met in seq order. */
-    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor < e->seq)
+    while (q->next_anchor < r->alerts.n && r->by_anchor[q->next_anchor].seq < e->seq)
         q->next_anchor++;
-    while (q->next_anchor < r->alerts.n && A[r->by_anchor[q->next_anchor]].anchor == e->seq) {
-        struct ralert *a = &A[r->by_anchor[q->next_anchor++]];
+    while (q->next_anchor < r->alerts.n && r->by_anchor[q->next_anchor].seq == e->seq) {
+        struct ralert *a = &A[r->by_anchor[q->next_anchor++].alert];
         DECODE();
         a->occ_ms = e->occurred_ms;
         event_area(r, &o, &a->in_area, &a->no_area);
@@ -809,14 +840,26 @@ static void part_free(struct part *q, size_t nind)
     msgpack_zone_destroy(&q->zone);
 }
 
-static int vec_append(struct vec *to, const struct vec *from)
+static int vec_append(struct vec *to, struct vec *from)
 {
-    for (size_t i = 0; i < from->n; i++) {
-        void *x = vec_push(to);
-        if (!x)
-            return -1;
-        memcpy(x, (const char *)from->v + from->size * i, from->size);
+    if (!from->n)
+        return 0;
+    if (!to->n && !to->v) {
+        /* the first part's array becomes the run's: no copy */
+        *to = *from;
+        from->v = NULL;
+        from->n = from->cap = 0;
+        return 0;
     }
+    if (to->n + from->n > to->cap) {
+        void *v = realloc(to->v, (to->n + from->n) * to->size);
+        if (!v)
+            return -1;
+        to->v = v;
+        to->cap = to->n + from->n;
+    }
+    memcpy((char *)to->v + to->size * to->n, from->v, from->n * from->size);
+    to->n += from->n;
     return 0;
 }
 
@@ -846,10 +889,9 @@ static int log_pass(struct run *r, struct hub_error *err)
             q->pev[i].size = sizeof(struct person_ev);
         /* the first alert this part may have raised */
         size_t lo = 0, hi = r->alerts.n;
-        const struct ralert *A = r->alerts.v;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            if (A[r->by_anchor[mid]].anchor <= q->after)
+            if (r->by_anchor[mid].seq <= q->after)
                 lo = mid + 1;
             else
                 hi = mid;
@@ -1617,10 +1659,14 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
         goto nomem;
     if (r.alerts.n && !(r.by_anchor = malloc(r.alerts.n * sizeof *r.by_anchor)))
         goto nomem;
-    for (size_t j = 0; j < r.alerts.n; j++)
-        r.by_anchor[j] = j;
-    if (r.alerts.n)
-        qsort_r(r.by_anchor, r.alerts.n, sizeof *r.by_anchor, cmp_anchor, r.alerts.v);
+    int sorted = 1;
+    for (size_t j = 0; j < r.alerts.n; j++) {
+        r.by_anchor[j] = (struct anchor){((struct ralert *)r.alerts.v)[j].anchor, j};
+        sorted &= j == 0 || r.by_anchor[j - 1].seq <= r.by_anchor[j].seq;
+    }
+    /* Alerts are raised as their anchors arrive: mostly in order already. */
+    if (!sorted)
+        qsort(r.by_anchor, r.alerts.n, sizeof *r.by_anchor, cmp_anchor);
 
     /* Pass 2: the log up to as_of (read transactions of its own). */
     if (p->as_of) {
