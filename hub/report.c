@@ -9,6 +9,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "log.h"
 #include "londontime.h"
 #include "mpx.h"
 #include "queues.h"
@@ -208,6 +209,18 @@ struct run {
     struct vec *pev;         /* per indicator: struct person_ev (people) */
     uint32_t (*ind_rules)[CSPH_IND_MAX_RULES]; /* per indicator: its rules, interned */
     struct row *rows;
+    /* The event types the counting indicators name, each with the
+     * (indicator, item) pairs naming it in indicator then item order, so
+     * that an event is compared with each type once, not with every item
+     * of every indicator. */
+    struct rtype {
+        const char *type;
+        size_t len, first, n;
+    } *types;
+    size_t ntypes;
+    struct rpair {
+        uint32_t i, t;
+    } *pairs;
     int64_t earliest_ms;     /* events before this count for nothing */
     int64_t latest_ms;       /* nor from this on */
     msgpack_zone zone;
@@ -406,7 +419,10 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
     size_t len = x->pairs_len, rule_len = x->rule_len, off = 0, keyo = 0, evo = 0;
     /* The stored header keeps at most 255 bytes of the rule: a longer one
      * (never written by the shipped rules) is read from the pairs. */
-    int long_rule = rule_len >= 255;
+    int long_rule = rule_len >= 255, pi = hub_config_panel_find(r->cfg, x->panel, x->panel_len);
+    /* Keep only the alerts some indicator counts. */
+    if (!long_rule && !alert_keep(r, pi, rule, rule_len))
+        return 0;
     for (uint32_t i = 0; i < x->npairs; i++) {
         const char *k;
         size_t kn;
@@ -418,6 +434,8 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
         } else if (raw_key_is(k, kn, "evidence")) {
             evv = b;
             evo = off;
+            if (keyv && !long_rule)
+                break; /* all that is read (evidence is walked once, below) */
         } else if (long_rule && raw_key_is(k, kn, "rule")) {
             size_t o = off;
             if (raw_str(b, len, &o, &rule, &rule_len))
@@ -426,9 +444,7 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
         if (hub_mp_check(b, len, &off, 32))
             return 0;
     }
-    int pi = hub_config_panel_find(r->cfg, x->panel, x->panel_len);
-    /* Keep only the alerts some indicator counts. */
-    if (!alert_keep(r, pi, rule, rule_len))
+    if (long_rule && !alert_keep(r, pi, rule, rule_len))
         return 0;
     struct ralert *a = vec_push(&q->alerts);
     uint32_t rid;
@@ -751,14 +767,22 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
     }
     if (e->occurred_ms < r->earliest_ms || e->occurred_ms >= r->latest_ms)
         return q->fail;
-    for (size_t i = 0; i < r->ind->n; i++) {
-        const struct hub_indicator *I = &r->ind->v[i];
-        if ((I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE) || !wanted(r, i))
+    const struct rtype *ty = NULL;
+    for (size_t k = 0; k < r->ntypes && !ty; k++)
+        if (r->types[k].len == e->type_len && !memcmp(r->types[k].type, e->type, e->type_len))
+            ty = &r->types[k];
+    if (!ty)
+        return q->fail;
+    /* For each indicator, the first of its items whose type and tests
+     * hold decides: an event counts once for an indicator. */
+    uint32_t done = UINT32_MAX;
+    for (size_t pi = ty->first; pi < ty->first + ty->n; pi++) {
+        size_t i = r->pairs[pi].i;
+        if (i == done)
             continue;
-        for (size_t t = 0; t < I->ntypes; t++) {
-            const struct hub_ind_type *T = &I->types[t];
-            if (!type_eq(e, T->type))
-                continue;
+        const struct hub_indicator *I = &r->ind->v[i];
+        const struct hub_ind_type *T = &I->types[r->pairs[pi].t];
+        {
             DECODE();
             size_t k;
             for (k = 0; k < T->ntests && test_ok(&T->tests[k], &o); k++)
@@ -767,8 +791,10 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
                 continue;
             unsigned char in_area, no_area;
             event_area(r, &o, &in_area, &no_area);
-            if (!in_area)
-                break;
+            if (!in_area) {
+                done = (uint32_t)i;
+                continue;
+            }
             if (I->measure == CSPH_IND_EVENTS) {
                 for (int p = 0; p < 2; p++) {
                     int b = bucket(&r->P, p, e->occurred_ms);
@@ -787,8 +813,10 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
                 }
             } else {
                 const msgpack_object *who = hub_mp_path(&o, T->person);
-                if (!who || who->type != MSGPACK_OBJECT_STR)
-                    break;
+                if (!who || who->type != MSGPACK_OBJECT_STR) {
+                    done = (uint32_t)i;
+                    continue;
+                }
                 struct person_ev *pe = vec_push(&q->pev[i]);
                 if (!pe || (pe->person = hub_intern_get(&q->people, who->via.str.ptr,
                                                      who->via.str.size)) == UINT32_MAX) {
@@ -798,7 +826,7 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
                 pe->ms = e->occurred_ms;
                 pe->seq = e->seq;
             }
-            break; /* an event counts once for an indicator */
+            done = (uint32_t)i; /* an event counts once for an indicator */
         }
     }
     return q->fail;
@@ -1567,6 +1595,54 @@ static uint32_t pack_explain(struct run *r, msgpack_packer *pk, uint64_t *return
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* r->types and r->pairs from the indicators computed (see struct run). */
+static int type_table(struct run *r)
+{
+    size_t np = 0;
+    for (size_t i = 0; i < r->ind->n; i++)
+        np += r->ind->v[i].ntypes;
+    r->types = calloc(np + 1, sizeof *r->types);
+    r->pairs = calloc(np + 1, sizeof *r->pairs);
+    if (!r->types || !r->pairs)
+        return -1;
+    for (size_t i = 0; i < r->ind->n; i++) {
+        const struct hub_indicator *I = &r->ind->v[i];
+        if ((I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE) || !wanted(r, i))
+            continue;
+        for (size_t t = 0; t < I->ntypes; t++) {
+            size_t k, len = strlen(I->types[t].type);
+            for (k = 0; k < r->ntypes; k++)
+                if (r->types[k].len == len && !memcmp(r->types[k].type, I->types[t].type, len))
+                    break;
+            if (k == r->ntypes)
+                r->types[r->ntypes++] = (struct rtype){I->types[t].type, len, 0, 0};
+            r->types[k].n++;
+        }
+    }
+    /* each type's pairs together, in (indicator, item) order */
+    size_t at = 0;
+    for (size_t k = 0; k < r->ntypes; k++) {
+        r->types[k].first = at;
+        at += r->types[k].n;
+        r->types[k].n = 0;
+    }
+    for (size_t i = 0; i < r->ind->n; i++) {
+        const struct hub_indicator *I = &r->ind->v[i];
+        if ((I->measure != CSPH_IND_EVENTS && I->measure != CSPH_IND_PEOPLE) || !wanted(r, i))
+            continue;
+        for (size_t t = 0; t < I->ntypes; t++) {
+            size_t k, len = strlen(I->types[t].type);
+            for (k = 0; k < r->ntypes; k++)
+                if (r->types[k].len == len && !memcmp(r->types[k].type, I->types[t].type, len))
+                    break;
+            r->pairs[r->types[k].first + r->types[k].n++] = (struct rpair){(uint32_t)i, (uint32_t)t};
+        }
+    }
+    return 0;
+}
+
+
+
 static int asof_visit(void *ctx, const struct hub_stored_event *e)
 {
     *(int64_t *)ctx = e->received_ms;
@@ -1650,7 +1726,9 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
 
     /* Pass 1: the alerts, two threads over halves of the ids (read
      * transactions of their own), merged in id order. */
+    uint64_t w0 = uv_hrtime(), c0 = thread_cpu_ns() + r.other_cpu_ns;
     int apr = alerts_pass(&r, q, err);
+    uint64_t w1 = uv_hrtime(), c1 = thread_cpu_ns() + r.other_cpu_ns;
     if (apr == -2) {
         rc = err->code;
         goto done;
@@ -1668,6 +1746,8 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
     if (!sorted)
         qsort(r.by_anchor, r.alerts.n, sizeof *r.by_anchor, cmp_anchor);
 
+    if (type_table(&r))
+        goto nomem;
     /* Pass 2: the log up to as_of (read transactions of its own). */
     if (p->as_of) {
         int lp = log_pass(&r, err);
@@ -1679,6 +1759,10 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
             goto nomem;
     }
 
+    uint64_t w2 = uv_hrtime(), c2 = thread_cpu_ns() + r.other_cpu_ns;
+    LOG_DEBUG("report", "%zu alerts kept: alerts pass %.3f s (%.3f s CPU), log pass %.3f s "
+              "(%.3f s CPU)", r.alerts.n, (double)(w1 - w0) / 1e9, (double)(c1 - c0) / 1e9,
+              (double)(w2 - w1) / 1e9, (double)(c2 - c1) / 1e9);
     /* Figures: counts first, ratios on them last. */
     for (size_t i = 0; i < ind->n; i++) {
         const struct hub_indicator *I = &ind->v[i];
@@ -1725,6 +1809,8 @@ done:
     free(r.rows);
     free(r.ind_rules);
     free(r.by_anchor);
+    free(r.types);
+    free(r.pairs);
     free(r.alerts.v);
     free(r.decisions.v);
     free(r.ex.v);
