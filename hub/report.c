@@ -291,71 +291,6 @@ static int vec_append(struct vec *to, struct vec *from);
  * are those the alert's packed form gives (raised_at and due_at are packed
  * from the same milliseconds). */
 
-/* A string at b[*off] (any of the str formats): its bytes, or -1. */
-static int raw_str(const char *b, size_t len, size_t *off, const char **s, size_t *n)
-{
-    if (*off >= len)
-        return -1;
-    unsigned char t = (unsigned char)b[*off];
-    size_t h, l;
-    if (t >= 0xa0 && t <= 0xbf) {
-        h = 1;
-        l = t & 0x1f;
-    } else if (t == 0xd9 && *off + 2 <= len) {
-        h = 2;
-        l = (unsigned char)b[*off + 1];
-    } else if (t == 0xda && *off + 3 <= len) {
-        h = 3;
-        l = (size_t)(unsigned char)b[*off + 1] << 8 | (unsigned char)b[*off + 2];
-    } else if (t == 0xdb && *off + 5 <= len) {
-        const unsigned char *u = (const unsigned char *)b + *off + 1;
-        h = 5;
-        l = (size_t)u[0] << 24 | (size_t)u[1] << 16 | (size_t)u[2] << 8 | u[3];
-    } else {
-        return -1;
-    }
-    if (l > len - *off - h)
-        return -1;
-    *s = b + *off + h;
-    *n = l;
-    *off += h + l;
-    return 0;
-}
-
-/* An integer at b[*off] that msgpack-c would unpack as a positive integer
- * (any unsigned format, or a signed one holding a value >= 0): 1 and *v;
- * 0 for any other object (skipped); -1 when malformed. */
-static int raw_uint(const char *b, size_t len, size_t *off, uint64_t *v)
-{
-    if (*off >= len)
-        return -1;
-    const unsigned char *u = (const unsigned char *)b + *off;
-    unsigned char t = u[0];
-    static const unsigned char width[] = {1, 2, 4, 8};
-    if (t <= 0x7f) {
-        *v = t;
-        *off += 1;
-        return 1;
-    }
-    if ((t >= 0xcc && t <= 0xcf) || (t >= 0xd0 && t <= 0xd3)) {
-        size_t w = width[(t - (t >= 0xd0 ? 0xd0 : 0xcc))];
-        if (w + 1 > len - *off)
-            return -1;
-        uint64_t x = 0;
-        for (size_t i = 0; i < w; i++)
-            x = x << 8 | u[1 + i];
-        *off += 1 + w;
-        if (t >= 0xd0) {
-            /* signed: negative when the top bit of its width is set */
-            if (x >> (w * 8 - 1) & 1)
-                return 0;
-        }
-        *v = x;
-        return 1;
-    }
-    return hub_mp_check(b, len, off, 8) ? -1 : 0;
-}
-
 static int raw_key_is(const char *s, size_t n, const char *want)
 {
     return n == strlen(want) && !memcmp(s, want, n);
@@ -426,7 +361,7 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
     for (uint32_t i = 0; i < x->npairs; i++) {
         const char *k;
         size_t kn;
-        if (raw_str(b, len, &off, &k, &kn))
+        if (hub_mp_raw_str(b, len, &off, &k, &kn))
             return 0; /* not ours to judge here: the queues wrote it */
         if (raw_key_is(k, kn, "key")) {
             keyv = b;
@@ -438,7 +373,7 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
                 break; /* all that is read (evidence is walked once, below) */
         } else if (long_rule && raw_key_is(k, kn, "rule")) {
             size_t o = off;
-            if (raw_str(b, len, &o, &rule, &rule_len))
+            if (hub_mp_raw_str(b, len, &o, &rule, &rule_len))
                 return 0;
         }
         if (hub_mp_check(b, len, &off, 32))
@@ -464,7 +399,7 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
     if (evv && !hub_mp_header(b, len, &evo, 0, &cnt))
         for (uint32_t i = 0; i < cnt; i++) {
             uint64_t v;
-            int t = raw_uint(b, len, &evo, &v);
+            int t = hub_mp_raw_uint(b, len, &evo, &v);
             if (t < 0)
                 break;
             if (t && v > a->anchor)
@@ -486,9 +421,9 @@ static int alert_visit(void *vctx, const struct hub_alert_raw *x)
                 break;
             size_t vo = keyo;
             char num[24];
-            if (!raw_str(b, len, &vo, &s, &n)) {
+            if (!hub_mp_raw_str(b, len, &vo, &s, &n)) {
                 n = strnlen(s, n);
-            } else if (vo = keyo, raw_uint(b, len, &vo, &v) == 1) {
+            } else if (vo = keyo, hub_mp_raw_uint(b, len, &vo, &v) == 1) {
                 n = (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
                 s = num;
             } else {
