@@ -181,3 +181,64 @@ int hub_mp_map_prepend(const char *buf, size_t len, const char *key, const char 
     msgpack_sbuffer_write(sb, buf + off, len - off);
     return 0;
 }
+
+int hub_mp_raw_str(const char *b, size_t len, size_t *off, const char **s, size_t *n)
+{
+    if (*off >= len)
+        return -1;
+    unsigned char t = (unsigned char)b[*off];
+    size_t h, l;
+    if (t >= 0xa0 && t <= 0xbf) {
+        h = 1;
+        l = t & 0x1f;
+    } else if (t == 0xd9 && *off + 2 <= len) {
+        h = 2;
+        l = (unsigned char)b[*off + 1];
+    } else if (t == 0xda && *off + 3 <= len) {
+        h = 3;
+        l = (size_t)(unsigned char)b[*off + 1] << 8 | (unsigned char)b[*off + 2];
+    } else if (t == 0xdb && *off + 5 <= len) {
+        const unsigned char *u = (const unsigned char *)b + *off + 1;
+        h = 5;
+        l = (size_t)u[0] << 24 | (size_t)u[1] << 16 | (size_t)u[2] << 8 | u[3];
+    } else {
+        return -1;
+    }
+    if (l > len - *off - h)
+        return -1;
+    *s = b + *off + h;
+    *n = l;
+    *off += h + l;
+    return 0;
+}
+
+int hub_mp_raw_uint(const char *b, size_t len, size_t *off, uint64_t *v)
+{
+    if (*off >= len)
+        return -1;
+    const unsigned char *u = (const unsigned char *)b + *off;
+    unsigned char t = u[0];
+    static const unsigned char width[] = {1, 2, 4, 8};
+    if (t <= 0x7f) {
+        *v = t;
+        *off += 1;
+        return 1;
+    }
+    if ((t >= 0xcc && t <= 0xcf) || (t >= 0xd0 && t <= 0xd3)) {
+        size_t w = width[(t - (t >= 0xd0 ? 0xd0 : 0xcc))];
+        if (w + 1 > len - *off)
+            return -1;
+        uint64_t x = 0;
+        for (size_t i = 0; i < w; i++)
+            x = x << 8 | u[1 + i];
+        *off += 1 + w;
+        if (t >= 0xd0) {
+            /* signed: negative when the top bit of its width is set */
+            if (x >> (w * 8 - 1) & 1)
+                return 0;
+        }
+        *v = x;
+        return 1;
+    }
+    return hub_mp_check(b, len, off, 8) ? -1 : 0;
+}

@@ -5,6 +5,7 @@
 
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The value for a string key in a map, or NULL when absent or obj is not a
  * map. */
@@ -32,6 +33,16 @@ int hub_mp_check(const char *buf, size_t len, size_t *off, int max_depth);
  * For the places that walk MessagePack by hand to keep each value's exact
  * bytes. */
 int hub_mp_header(const char *buf, size_t len, size_t *off, int map, uint32_t *count);
+
+/* A string at buf[*off] (any of the str formats), advancing *off past it:
+ * 0 with *s and *n pointing into buf, or -1 (not a string, or truncated).
+ * For reading a few fields of many stored records without unpacking them. */
+int hub_mp_raw_str(const char *buf, size_t len, size_t *off, const char **s, size_t *n);
+/* An integer at buf[*off] that msgpack-c's unpacker would give as a positive
+ * integer (any unsigned format, or a signed one holding a value >= 0),
+ * advancing *off past it: 1 and *v. Any other object is skipped (*off past
+ * it): 0. Malformed or truncated: -1. */
+int hub_mp_raw_uint(const char *buf, size_t len, size_t *off, uint64_t *v);
 
 /* Pack into sb (appended) the map at buf (len bytes) with the string pair
  * (key, value) first: its header rewritten for one more pair, its pairs'

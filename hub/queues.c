@@ -1334,6 +1334,58 @@ enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_a
     return CSPH_ERR_OK;
 }
 
+enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t after,
+                                    uint64_t until, hub_queues_raw_fn fn, void *ctx,
+                                    struct hub_error *err)
+{
+    MDB_cursor *cur;
+    int rc;
+    if (after == UINT64_MAX)
+        return CSPH_ERR_OK;
+    if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
+        return lmdb_fail(err, rc, "reading alerts");
+    uint64_t start = after + 1;
+    MDB_val k = {8, &start}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct rec r;
+        struct hub_alert_raw a;
+        memcpy(&a.id, k.mv_data, 8);
+        if (until && a.id > until)
+            break;
+        if (rec_parse(&v, &r) != 0)
+            continue;
+        a.panel = r.panel;
+        a.panel_len = r.panel_len;
+        a.rule = r.rule;
+        a.rule_len = r.rule_len;
+        a.due_ms = r.due_ms;
+        a.raised_ms = r.raised_ms;
+        a.pairs = r.full;
+        a.pairs_len = r.full_len;
+        a.npairs = (uint32_t)r.npairs;
+        if (fn(ctx, &a))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return CSPH_ERR_OK;
+}
+
+enum hub_err hub_queues_last_id_in(struct hub_queues *q, MDB_txn *txn, uint64_t *last,
+                                   struct hub_error *err)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    *last = 0;
+    if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
+        return lmdb_fail(err, rc, "reading alerts");
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        memcpy(last, k.mv_data, 8);
+    mdb_cursor_close(cur);
+    return CSPH_ERR_OK;
+}
+
 /* Metrics (queues.h, hub_queues_gauges): the service's hook. */
 static int gauge_panel(struct hub_queues *q, const MDB_val *k, size_t *plen)
 {

@@ -240,6 +240,33 @@ enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void 
 enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
                                 void *ctx, struct hub_error *err);
 
+/* One alert as stored, without packing it: what a reader that wants only
+ * a few fields of many alerts (the report, over millions) needs, so that it
+ * can pass over the alerts it does not count on their panel and rule alone.
+ * Borrowed from the read transaction; valid during the call. pairs is the
+ * alert's full map's pairs (npairs of them: id, panel, rule, rule_version,
+ * priority, key, reason, evidence, raised_at, as hub_queues_each packs them
+ * before due_at and status). due_ms is INT64_MIN when it has no deadline. */
+struct hub_alert_raw {
+    uint64_t id;
+    const char *panel, *rule;
+    size_t panel_len, rule_len;
+    int64_t due_ms, raised_ms;
+    const char *pairs;
+    size_t pairs_len;
+    uint32_t npairs;
+};
+typedef int (*hub_queues_raw_fn)(void *ctx, const struct hub_alert_raw *a);
+/* The alerts with after < id <= until (until 0: no bound) in id order, in
+ * txn (a read transaction of the queues' environment); fn returns nonzero
+ * to stop. */
+enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t after,
+                                    uint64_t until, hub_queues_raw_fn fn, void *ctx,
+                                    struct hub_error *err);
+/* The highest alert id in txn (0: none). */
+enum hub_err hub_queues_last_id_in(struct hub_queues *q, MDB_txn *txn, uint64_t *last,
+                                   struct hub_error *err);
+
 /* The store's write recorder (redo.h): the queues' writes in a batch go
  * through it, so the journal holds them. NULL: not recorded. */
 struct hub_redo;
