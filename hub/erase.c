@@ -219,7 +219,7 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         if (k->type != MSGPACK_OBJECT_STR ||
             !hub_schema_person_field(s, type_index, k->via.str.ptr, k->via.str.size))
             continue;
-        if (hub_mp_str_eqn(&pairs[i].val, person, len))
+        if (!person || hub_mp_str_eqn(&pairs[i].val, person, len)) /* NULL: everyone */
             drop[i] = 1;
         else
             (*others)++;
@@ -256,7 +256,10 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
                               const struct hub_stored_event *erasure)
 {
     (void)ctx;
-    if (!span_eq(erasure->type, erasure->type_len, CSPH_ERASE_TYPE) ||
+    /* Retention hook (sweep.h): a sweep's dp.retention event lists the
+     * bodies it removed in the same lines, with no `request`. */
+    int retention = span_eq(erasure->type, erasure->type_len, CSPH_RETENTION_TYPE);
+    if ((!retention && !span_eq(erasure->type, erasure->type_len, CSPH_ERASE_TYPE)) ||
         !span_eq(erasure->source, erasure->source_len, CSPH_HUB_SOURCE))
         return 0;
     msgpack_zone zone;
@@ -269,7 +272,7 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
         const msgpack_object *req = hub_mp_get(&obj, "request"),
                              *recs = hub_mp_get(&obj, "records");
         struct hub_erase_record r;
-        if (hub_mp_str_eq(req, "erase") && recs && recs->type == MSGPACK_OBJECT_STR &&
+        if ((retention || hub_mp_str_eq(req, "erase")) && recs && recs->type == MSGPACK_OBJECT_STR &&
             hub_erase_record_find(recs->via.str.ptr, recs->via.str.size, ev->seq, &r) == 0)
             ok = r.received_ms == ev->received_ms && r.occurred_ms == ev->occurred_ms &&
                  memcmp(r.link, link, 16) == 0 && memcmp(r.kept, kept, 32) == 0 &&
