@@ -88,8 +88,8 @@ struct hub_config {
     char indicators_file[PATH_MAX]; /* reports: the indicators (hub/indicators.h) */
     char areas_file[PATH_MAX];      /* reports: named areas */
     /* Issue 17: retention periods (hub/retention.h; "none": no sweep), and
-     * the erasure register the DPO keeps ("": DATA_DIR/erasure-register.jsonl;
-     * docs/retention.md says to keep it outside the data directory). */
+     * the erasure register the DPO keeps ("": DATA_DIR.erasure-register.jsonl;
+     * beside the directory, outside it: a restore must not roll it back). */
     char retention_file[PATH_MAX];
     char erasure_register[PATH_MAX];
     int indicators_shipped;         /* indicators_file not set: the source tree's, whose

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mpx.h"
 #include "redo.h"
+#include "register.h"
 #include "reply.h"
 #include "timefmt.h"
 
@@ -766,6 +767,18 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
             rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
         else
             rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
+        /* Register hook (register.h): the DPO's register holds every
+         * applied erasure before it is acknowledged; no register, no
+         * erasure (the batch is dropped). */
+        struct hub_register_entry re = {
+            .at_ms = q->now_ms, .restrict_only = rq.restrict_only, .person = rq.person,
+            .person_len = rq.person_len, .basis = rq.basis, .basis_len = rq.basis_len,
+            .reason = rq.reason, .reason_len = rq.reason_len, .by = rq.by, .count = n,
+            .rejections = rejections, .erasures = eseq, .nerasures = parts};
+        if (rc == CSPH_ERR_OK && hub_register_append(h->cfg, &re, e)) {
+            LOG_ERROR("erase", "%s", e->message);
+            rc = CSPH_ERR_INTERNAL;
+        }
         if (rc == CSPH_ERR_OK)
             LOG_INFO("erase", "%s of %zu events by %s recorded in seq %llu..%llu",
                      rq.restrict_only ? "restriction" : "erasure", n, rq.by,
