@@ -138,12 +138,41 @@ static int has_body(const msgpack_object *obj)
 
 struct scan_ctx {
     struct hub_sweep *sw;
+    struct hub_store *st;
     const struct hub_schemas *s;
     const struct hub_config *cfg;
     const struct hub_retention *r;
     uint64_t deadline_ns, n;
     msgpack_zone zone;
 };
+
+struct active {
+    struct hub_store *st;
+    int64_t from_ms;
+    int found;
+};
+
+static int stop_at_first(void *ctx, int64_t occurred_ms, uint64_t seq)
+{
+    (void)occurred_ms;
+    (void)seq;
+    *(int *)ctx = 1;
+    return 1;
+}
+
+/* hub_schema_ref_fn: stops (1) at a person with an event since from_ms. */
+static int any_active(void *ctx, char kind, const char *ref, size_t len)
+{
+    struct active *a = ctx;
+    uint64_t applied;
+    struct hub_error e;
+    if (kind != CSPH_REF_PERSON)
+        return 0;
+    if (hub_store_refs(a->st, CSPH_REF_PERSON, ref, len, a->from_ms, INT64_MAX, stop_at_first,
+                       &a->found, &applied, &e))
+        return 0; /* cannot tell: a candidate, and apply decides */
+    return a->found;
+}
 
 static int scan_one(void *ctx, const struct hub_stored_event *ev)
 {
@@ -168,6 +197,15 @@ static int scan_one(void *ctx, const struct hub_stored_event *ev)
     if (p->kind != CSPH_PERIOD_SPAN || hub_period_end(p, ev->occurred_ms) > sw->as_of_ms ||
         !has_body(&obj))
         return stop;
+    /* Someone it names active within the period (the committed person
+     * index): no candidate, so a pass over people still in touch opens no
+     * batch for nothing. apply checks again as the batch sees it. */
+    if (p->after_activity) {
+        struct active a = {.st = c->st, .from_ms = hub_sweep_cutoff(p, sw->as_of_ms) + 1};
+        hub_schema_each_ref(c->s, ti, &obj, any_active, &a);
+        if (a.found)
+            return stop;
+    }
     sw->cand[sw->ncand++] = ev->seq;
     return stop || sw->ncand == CSPH_ERASE_PER_EVENT;
 }
@@ -184,7 +222,7 @@ enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
                             struct hub_error *err)
 {
     struct hub_store *st = hub_core_store(core);
-    struct scan_ctx c = {.sw = sw, .s = s, .cfg = cfg, .r = r,
+    struct scan_ctx c = {.sw = sw, .st = st, .s = s, .cfg = cfg, .r = r,
                          .deadline_ns = uv_hrtime() + budget_us * 1000};
     enum hub_err rc = CSPH_ERR_OK;
     *work = 0;
