@@ -12,6 +12,7 @@
 #include "testutil.h"
 #include "testutil_inproc.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,50 @@ static void test_sweep_on_the_clock(void **state)
     tu_inproc_free(f);
 }
 
+/* SIGHUP reads the retention file again: a shorter period applies to the
+ * next pass; a broken file keeps the periods in force. */
+static void test_reload_on_sighup(void **state)
+{
+    (void)state;
+    struct tu_inproc *f = tu_inproc_new("sweephup");
+    char path[400];
+    snprintf(path, sizeof path, "%s/retention.yaml", f->dir);
+    FILE *o = fopen(path, "w");
+    assert_non_null(o);
+    fputs(classes, o);
+    fclose(o);
+    tu_inproc_stop(f);
+    snprintf(f->cfg.retention_file, sizeof f->cfg.retention_file, "%s", path);
+    tu_inproc_start(f);
+    tu_inproc_asb(f, "asb-1", "V-1", "2025-01-10T10:00:00Z");
+    /* A broken file on SIGHUP: refused, the 3 years stay. */
+    o = fopen(path, "w");
+    fprintf(o, "%s  extra: {period: 3 years}\n", classes);
+    fclose(o);
+    raise(SIGHUP);
+    tu_inproc_set_clock(f, at("2026-06-01T09:00:00Z"));
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    assert_true(log_has(f, "\"V-1\""));
+    /* ASB down to 1 year: asb-1 (January 2025) is past it in June 2026. */
+    char text[4096];
+    snprintf(text, sizeof text, "%s", classes);
+    char *asb = strstr(text, "asb: {period: 3y}");
+    memcpy(asb, "asb: {period: 1y}", 17);
+    o = fopen(path, "w");
+    fputs(text, o);
+    fclose(o);
+    raise(SIGHUP);
+    /* The handler runs on the hub's loop: step it until the reload shows. */
+    for (int i = 0; i < 20; i++)
+        r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    (void)r;
+    tu_inproc_set_clock(f, at("2026-06-02T09:00:00Z"));
+    r = wait_retention(f, 0);
+    assert_int_equal(tu_int(&tu_get(&r, "events")->via.array.ptr[0], "event.count"), 1);
+    assert_false(log_has(f, "\"V-1\""));
+    tu_inproc_free(f);
+}
+
 /* ---- the real daemon, kill -9 in the middle of a sweep ----------------------- */
 
 static void test_kill9_mid_sweep(void **state)
@@ -445,6 +490,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unset_warned, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_file_mistakes, files_setup, files_teardown),
         cmocka_unit_test(test_sweep_on_the_clock),
+        cmocka_unit_test(test_reload_on_sighup),
         cmocka_unit_test(test_kill9_mid_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
