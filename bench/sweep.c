@@ -191,6 +191,7 @@ int main(int argc, char **argv)
                         "positive, --rounds 1-64\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each figure as it comes, into a file too */
     static struct hub_config cfg;
     struct hub_error e;
     hub_config_defaults(&cfg);

@@ -446,8 +446,17 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
     enum hub_err rc = CSPH_ERR_OK;
     msgpack_sbuffer lines;
     msgpack_sbuffer_init(&lines);
+    /* The work inside the write transaction is bounded as the scan is:
+     * candidates left when step_ms has gone wait for the next step (the
+     * pass goes back to the first of them). */
+    uint64_t deadline = uv_hrtime() + (uint64_t)hub_retention_step_ms(r) * 1000000;
     for (size_t i = 0; i < sw->ncand && rc == CSPH_ERR_OK; i++) {
         int done;
+        if (i && uv_hrtime() >= deadline) {
+            sw->next = sw->cand[i];
+            sw->active = 1;
+            break;
+        }
         rc = apply_one(sw, h, r, sw->cand[i], &lines, removed[ndone], &done, e);
         if (rc == CSPH_ERR_OK && done)
             done_seq[ndone++] = sw->cand[i];

@@ -13,7 +13,8 @@
  *   CSPH_ERASE_PER_EVENT candidates within the step's time budget (no
  *   write transaction is open while it looks);
  * - hub_sweep_apply, inside a batch the caller owns (hub_core_batch_begin
- *   ... commit): checks each candidate again as the batch sees it (held,
+ *   ... commit), for at most the same budget (candidates left over wait
+ *   for the next step): checks each candidate again as the batch sees it (held,
  *   removed already, the last activity of the people it names), rewrites
  *   it through hub_store_rewrite, drops its person-index entries, and
  *   appends one dp.retention event (source hub, chained) listing each
