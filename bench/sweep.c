@@ -268,9 +268,12 @@ int main(int argc, char **argv)
                     die("sweep scan", &e);
                 if (work) {
                     int64_t b0 = now_ns();
-                    if (hub_core_batch_begin(g.core, &e) || hub_sweep_apply(sw, &h, ret, &e))
+                    if (hub_core_batch_begin(g.core, &e))
                         die("sweep step", &e);
-                    int64_t w = now_ns() - b0;
+                    int64_t a0 = now_ns();
+                    if (hub_sweep_apply(sw, &h, ret, &e))
+                        die("sweep step", &e);
+                    int64_t w = now_ns() - a0;
                     if (hub_core_batch_commit(g.core, &e))
                         die("sweep commit", &e);
                     int64_t txn = now_ns() - b0;
@@ -318,7 +321,7 @@ int main(int argc, char **argv)
            " events examined, %" PRIu64 " bodies removed; %.1f%% of the time\n",
            steps, wrote, st->examined, st->removed, 100.0 * (double)sweep_ns / (double)with_wall);
     printf("sweep write transactions (begin to synced commit): longest %.1f ms, mean %.1f ms "
-           "(target <= 50 ms); the work in them before the commit at most %.1f ms; the "
+           "(target <= 50 ms); the sweep's own work in them (apply) at most %.1f ms; the "
            "ingest's batches took up to %.1f ms\n",
            (double)max_txn / 1e6, wrote ? (double)sum_txn / 1e6 / (double)wrote : 0.0,
            (double)max_work / 1e6, (double)max_batch / 1e6);
@@ -331,10 +334,13 @@ int main(int argc, char **argv)
             die("sweep scan", &e);
         if (work) {
             int64_t b0 = now_ns();
-            if (hub_core_batch_begin(g.core, &e) || hub_sweep_apply(sw, &h, ret, &e))
+            if (hub_core_batch_begin(g.core, &e))
                 die("sweep step", &e);
-            if (now_ns() - b0 > max_work)
-                max_work = now_ns() - b0;
+            int64_t a0 = now_ns();
+            if (hub_sweep_apply(sw, &h, ret, &e))
+                die("sweep step", &e);
+            if (now_ns() - a0 > max_work)
+                max_work = now_ns() - a0;
             if (hub_core_batch_commit(g.core, &e) || hub_core_batch_settle(g.core, NULL, &e))
                 die("sweep commit", &e);
             if (now_ns() - b0 > max_txn)
@@ -343,8 +349,8 @@ int main(int argc, char **argv)
         hub_sweep_step_done(sw, 1);
     }
     printf("the pass finished unpaced in %.1f s more: %" PRIu64 " examined, %" PRIu64
-           " bodies removed in all; longest write transaction %.1f ms, its work before the "
-           "commit at most %.1f ms\n",
+           " bodies removed in all; longest write transaction %.1f ms, the sweep's own work "
+           "in one at most %.1f ms\n",
            (double)(now_ns() - t0) / 1e9, st->examined, st->removed, (double)max_txn / 1e6,
            (double)max_work / 1e6);
     hub_sweep_destroy(&sw);
