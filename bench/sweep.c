@@ -59,8 +59,8 @@ static void die(const char *what, const struct hub_error *e)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: csphub-bench-sweep [--events N] [--measure N] [--rounds N] [--batch N] [--people N]\n"
-            "                          [--as-of RFC3339] [--dir DIR] [--keep]\n"
+            "usage: csphub-bench-sweep [--events N] [--measure N] [--rounds N] [--batch N]\n"
+            "                          [--people N] [--as-of RFC3339] [--dir DIR] [--keep]\n"
             "\n"
             "Builds a log of N events (ASB reports and domestic-abuse incidents over ten\n"
             "years), then measures the ingest rate without and with the retention sweep\n"

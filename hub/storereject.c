@@ -364,7 +364,8 @@ enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *nee
         (*dropped)++;
     }
     mdb_cursor_close(c);
-    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections") : CSPH_ERR_OK;
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections")
+                                    : CSPH_ERR_OK;
 }
 
 enum hub_err hub_store_reject_drop_before(struct hub_store *s, int64_t before_ms, uint64_t max,
@@ -403,5 +404,6 @@ enum hub_err hub_store_reject_drop_before(struct hub_store *s, int64_t before_ms
     }
     free(msg);
     mdb_cursor_close(c);
-    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections") : CSPH_ERR_OK;
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections")
+                                    : CSPH_ERR_OK;
 }

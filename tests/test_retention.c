@@ -187,11 +187,13 @@ static void test_file_mistakes(void **state)
         int line;
         const char *words;
     } cases[] = {
-        {"types:\n  asb.report: {period: 3 years}\n", 15, "'period' of type 'asb.report' is '3 years'"},
+        {"types:\n  asb.report: {period: 3 years}\n", 15,
+         "'period' of type 'asb.report' is '3 years'"},
         {"types:\n  asb.report: {period: 3q}\n", 15, "d (days), w (weeks), m (months) or y"},
         {"types:\n  asb.reprot: {period: 3y}\n", 15, "unknown event type 'asb.reprot'"},
         {"panels:\n  marak: {period: 6y}\n", 15, "unknown panel 'marak'"},
-        {"panels:\n  marac: {period: keep, after: last_activity}\n", 15, "needs a period such as 6y"},
+        {"panels:\n  marac: {period: keep, after: last_activity}\n", 15,
+         "needs a period such as 6y"},
         {"panels:\n  marac: {period: 6y, after: yesterday}\n", 15, "'after' of panel 'marac'"},
         {"panels:\n  marac: 6y\n", 15, "must be a mapping"},
         {"panels:\n  marac: {after: event}\n", 15, "has no 'period'"},
@@ -440,7 +442,8 @@ static void test_kill9_mid_sweep(void **state)
     tu_client_open(&c, hub.endpoint, ZMQ_DEALER);
     int64_t deadline = tu_now_ms() + 20000;
     while (tu_now_ms() < deadline) {
-        msgpack_object r = tu_call(&c, "{\"op\":\"replay\",\"after\":3000,\"types\":[\"dp.retention\"]}");
+        msgpack_object r =
+            tu_call(&c, "{\"op\":\"replay\",\"after\":3000,\"types\":[\"dp.retention\"]}");
         if (tu_get(&r, "events")->via.array.size > 0)
             break;
     }
