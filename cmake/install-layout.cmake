@@ -13,6 +13,7 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/schemas/ DESTINATION ${CSPH_SHARE_DIR}/sch
 file(READ ${CMAKE_SOURCE_DIR}/config/csphub.yaml csph_conf)
 foreach(pair "data_dir: ../data|data_dir: ${CSPH_STATE_DIR}"
              "schemas_dir: ../schemas|schemas_dir: ${CSPH_SHARE_DIR}/schemas"
+             "# erasure_register: /var/lib/csphub-dpo/erasure-register.jsonl|erasure_register: ${CSPH_STATE_DIR}-dpo/erasure-register.jsonl"
              "metrics:\n  listen: off|metrics:\n  listen: 127.0.0.1:9465")
   string(REPLACE "|" ";" pair "${pair}")
   list(GET pair 0 from)
@@ -30,6 +31,7 @@ install(FILES ${CMAKE_BINARY_DIR}/installed/csphub.yaml ${CMAKE_SOURCE_DIR}/conf
   ${CMAKE_SOURCE_DIR}/config/rules.yaml ${CMAKE_SOURCE_DIR}/config/calendar.yaml
   ${CMAKE_SOURCE_DIR}/config/identities.example.yaml
   ${CMAKE_SOURCE_DIR}/config/indicators.yaml ${CMAKE_SOURCE_DIR}/config/areas.yaml
+  ${CMAKE_SOURCE_DIR}/config/retention.yaml
   DESTINATION ${CSPH_SYSCONF_DIR})
 
 # The systemd unit, with the installed paths. Debian's own directory for

@@ -23,6 +23,8 @@ void hub_config_defaults(struct hub_config *c)
     snprintf(c->indicators_file, sizeof c->indicators_file, "%s/config/indicators.yaml",
              CSPH_SOURCE_DIR);
     snprintf(c->areas_file, sizeof c->areas_file, "%s/config/areas.yaml", CSPH_SOURCE_DIR);
+    snprintf(c->retention_file, sizeof c->retention_file, "%s/config/retention.yaml",
+             CSPH_SOURCE_DIR);
     c->indicators_shipped = 1;
     snprintf(c->listen[0], sizeof c->listen[0], "tcp://127.0.0.1:7450");
     c->nlisten = 1;
@@ -179,7 +181,8 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
     static const char *const keys[] = {"data_dir", "schemas_dir", "panels_file", "rules_file",
                                        "identities_file", "server_key_file", "listen",
                                        "security", "log_level", "limits", "metrics", "indicators_file",
-                                       "areas_file", "agencies", NULL};
+                                       "areas_file", "agencies", "retention_file",
+                                       "erasure_register", NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc)
@@ -204,6 +207,15 @@ enum hub_err hub_config_load(struct hub_config *c, const char *path, struct hub_
                         sizeof c->identities_file, err)) ||
         (rc = read_path(&y, root, "server_key_file", c->server_key_file,
                         sizeof c->server_key_file, err)))
+        goto done;
+    yaml_node_t *rt = hub_yaml_get(&y, root, "retention_file"); /* issue 17: retention.h */
+    if (rt && hub_yaml_scalar(rt) && !strcmp(hub_yaml_scalar(rt), "none"))
+        c->retention_file[0] = 0; /* no sweep: nothing leaves the log by age */
+    else if ((rc = read_path(&y, root, "retention_file", c->retention_file,
+                             sizeof c->retention_file, err)))
+        goto done;
+    if ((rc = read_path(&y, root, "erasure_register", c->erasure_register,
+                        sizeof c->erasure_register, err)))
         goto done;
     yaml_node_t *ag = hub_yaml_get(&y, root, "agencies"); /* hook: panelcfg.h */
     if (ag && (rc = hub_panelcfg_agencies(&y, ag, c->agencies, CSPH_AGENCIES_MAX, &c->nagencies,

@@ -87,6 +87,11 @@ struct hub_config {
     char rules_file[PATH_MAX]; /* "" : no rules (ingest only) */
     char indicators_file[PATH_MAX]; /* reports: the indicators (hub/indicators.h) */
     char areas_file[PATH_MAX];      /* reports: named areas */
+    /* Issue 17: retention periods (hub/retention.h; "none": no sweep), and
+     * the erasure register the DPO keeps ("": DATA_DIR.erasure-register.jsonl;
+     * beside the directory, outside it: a restore must not roll it back). */
+    char retention_file[PATH_MAX];
+    char erasure_register[PATH_MAX];
     int indicators_shipped;         /* indicators_file not set: the source tree's, whose
                                      * indicators on panels not configured are left out */
     char identities_file[PATH_MAX]; /* security curve: who may connect */

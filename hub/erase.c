@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mpx.h"
 #include "redo.h"
+#include "register.h"
 #include "reply.h"
 #include "timefmt.h"
 
@@ -221,7 +222,7 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         if (k->type != MSGPACK_OBJECT_STR ||
             !hub_schema_person_field(s, type_index, k->via.str.ptr, k->via.str.size))
             continue;
-        if (hub_mp_str_eqn(&pairs[i].val, person, len))
+        if (!person || hub_mp_str_eqn(&pairs[i].val, person, len)) /* NULL: everyone */
             drop[i] = 1;
         else
             (*others)++;
@@ -258,7 +259,10 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
                               const struct hub_stored_event *erasure)
 {
     (void)ctx;
-    if (!span_eq(erasure->type, erasure->type_len, CSPH_ERASE_TYPE) ||
+    /* Retention hook (sweep.h): a sweep's dp.retention event lists the
+     * bodies it removed in the same lines, with no `request`. */
+    int retention = span_eq(erasure->type, erasure->type_len, CSPH_RETENTION_TYPE);
+    if ((!retention && !span_eq(erasure->type, erasure->type_len, CSPH_ERASE_TYPE)) ||
         !span_eq(erasure->source, erasure->source_len, CSPH_HUB_SOURCE))
         return 0;
     msgpack_zone zone;
@@ -271,7 +275,7 @@ int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
         const msgpack_object *req = hub_mp_get(&obj, "request"),
                              *recs = hub_mp_get(&obj, "records");
         struct hub_erase_record r;
-        if (hub_mp_str_eq(req, "erase") && recs && recs->type == MSGPACK_OBJECT_STR &&
+        if ((retention || hub_mp_str_eq(req, "erase")) && recs && recs->type == MSGPACK_OBJECT_STR &&
             hub_erase_record_find(recs->via.str.ptr, recs->via.str.size, ev->seq, &r) == 0)
             ok = r.received_ms == ev->received_ms && r.occurred_ms == ev->occurred_ms &&
                  memcmp(r.link, link, 16) == 0 && memcmp(r.kept, kept, 32) == 0 &&
@@ -822,6 +826,18 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
             rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
         else
             rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
+        /* Register hook (register.h): the DPO's register holds every
+         * applied erasure before it is acknowledged; no register, no
+         * erasure (the batch is dropped). */
+        struct hub_register_entry re = {
+            .at_ms = q->now_ms, .restrict_only = rq.restrict_only, .person = rq.person,
+            .person_len = rq.person_len, .basis = rq.basis, .basis_len = rq.basis_len,
+            .reason = rq.reason, .reason_len = rq.reason_len, .by = rq.by, .count = n,
+            .rejections = rejections, .erasures = eseq, .nerasures = parts};
+        if (rc == CSPH_ERR_OK && hub_register_append(h->cfg, &re, e)) {
+            LOG_ERROR("erase", "%s", e->message);
+            rc = CSPH_ERR_INTERNAL;
+        }
         if (rc == CSPH_ERR_OK)
             LOG_INFO("erase", "%s of %zu events by %s recorded in seq %llu..%llu",
                      rq.restrict_only ? "restriction" : "erasure", n, rq.by,

@@ -34,6 +34,7 @@
 #include "store.h"
 
 #define CSPH_ERASE_TYPE "dp.erasure"
+#define CSPH_RETENTION_TYPE "dp.retention" /* a retention sweep's step (sweep.h) */
 #define CSPH_ERASE_RESTRICTED_DB "dp.restricted"
 /* Records a dp.erasure event lists (its `records` text stays under 60,000
  * bytes: a line is at most 8 + 3*20 + 32 + 2*64 + 3*64 + 3*128 bytes with
@@ -76,7 +77,8 @@ int hub_erase_record_find(const char *text, size_t len, uint64_t seq,
 
 /* The event bytes (a valid event of type type_index, obj unpacked from
  * bytes) without person (len bytes), packed into out: every field of kind
- * person equal to person is left out; when no field names anyone else,
+ * person equal to person (every one when person is NULL: retention) is
+ * left out; when no field names anyone else,
  * only id, type, occurred_at and source stay. Kept pairs keep their exact
  * bytes. *others is how many person fields naming someone else stay.
  * 0, or -1 when bytes is not a map. */
@@ -84,7 +86,8 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
                      const char *person, size_t len, msgpack_sbuffer *out, int *others);
 
 /* The verify oracle (hub_store_verify_with): accepts a redacted event when
- * the dp.erasure event CSPH_STORE_ERASED_DB names lists it with the same
+ * the dp.erasure (request erase) or dp.retention event CSPH_STORE_ERASED_DB
+ * names lists it with the same
  * link, times, type, source and kept hash. ctx is unused (NULL). */
 int hub_erase_verify_redacted(void *ctx, const struct hub_stored_event *ev,
                               const unsigned char link[16], const unsigned char kept[32],

@@ -31,7 +31,8 @@
 static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint64_t *caught,
                              struct hub_error *err);
 
-static const char *const hub_types[] = {"dp.erasure", "dp.hold", "alert.status", "timer.fired", "audit.access",
+static const char *const hub_types[] = {"dp.erasure", "dp.hold", "dp.retention", /* issue 17 */
+                                        "alert.status", "timer.fired", "audit.access",
                                         "rules.loaded", "people.loaded",
                                         /* panel work (panelwork.h) */
                                         "action.created", "action.updated", "case.heard",

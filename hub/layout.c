@@ -14,6 +14,8 @@ void hub_layout_defaults(struct hub_config *c)
     snprintf(c->indicators_file, sizeof c->indicators_file, "%s",
              CSPH_SYSCONF_DIR "/indicators.yaml");
     snprintf(c->areas_file, sizeof c->areas_file, "%s", CSPH_SYSCONF_DIR "/areas.yaml");
+    snprintf(c->retention_file, sizeof c->retention_file, "%s",
+             CSPH_SYSCONF_DIR "/retention.yaml");
 }
 
 const char *hub_layout_config_file(void)

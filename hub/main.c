@@ -14,6 +14,7 @@
 #include "log.h"
 #include "compact.h"
 #include "erase.h"
+#include "register.h"
 #include "rederive.h"
 #include "server.h"
 #include "service.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
             "usage: csphubd [--config FILE] [--data DIR] [--listen ENDPOINT]... [--log-level L]\n"
             "       csphubd --verify [--config FILE] [--data DIR]\n"
             "       csphubd --compact [--config FILE] [--data DIR]\n"
+            "       csphubd --reapply-erasures FILE [--config FILE] [--data DIR]\n"
             "       csphubd --rederive FROM_DIR --data EMPTY_DIR [--config FILE]\n"
             "       csphubd --what-if RULES.yaml [--data DIR] [--config FILE] [--json]\n"
             "\n"
@@ -49,6 +51,14 @@ static void usage(FILE *f)
             "                        remove the old one, index.mdb (rebuilt at the next\n"
             "                        start) and the journal's files, then exit (0 done,\n"
             "                        2 the hub is running, 4 an I/O error).\n"
+            "      --reapply-erasures FILE\n"
+            "                        after a restore from a backup older than some\n"
+            "                        erasures, with the hub stopped: apply each line of the\n"
+            "                        erasure register FILE (erasure_register) again, each a\n"
+            "                        dp.erasure in the log, skipping what is erased already\n"
+            "                        (idempotent), print what it did, then compact as\n"
+            "                        --compact does (exit 0 done, 2 a line or the hub\n"
+            "                        refused, 4 an I/O error).\n"
             "      --rederive FROM   replay the log in FROM (a hub's data directory; the hub\n"
             "                        may be running) from seq 1 into the empty --data\n"
             "                        directory, through the rules the hub had in force at\n"
@@ -163,10 +173,11 @@ int main(int argc, char **argv)
         {"rederive", required_argument, 0, 'R'}, {"what-if", required_argument, 0, 'W'},
         {"json", no_argument, 0, 'J'},          {"help-config", no_argument, 0, 'H'},
         {"compact", no_argument, 0, 'P'},
+        {"reapply-erasures", required_argument, 0, 'E'},
         {0, 0, 0, 0},
     };
     const char *config_file = NULL, *data = NULL, *level = NULL, *rederive_from = NULL,
-               *whatif_rules = NULL;
+               *whatif_rules = NULL, *reapply = NULL;
     const char *listen[CSPH_MAX_ENDPOINTS];
     size_t nlisten = 0;
     int check_only = 0, do_verify = 0, do_compact = 0, json = 0, c;
@@ -185,6 +196,7 @@ int main(int argc, char **argv)
         case 'C': check_only = 1; break;
         case 'v': do_verify = 1; break;
         case 'P': do_compact = 1; break;
+        case 'E': reapply = optarg; break;
         case 'R': rederive_from = optarg; break;
         case 'W': whatif_rules = optarg; break;
         case 'J': json = 1; break;
@@ -236,6 +248,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "csphubd: %s\n", err.message);
         return 2;
     }
+    if (reapply && (do_verify || do_compact || whatif_rules || rederive_from || check_only)) {
+        fprintf(stderr, "csphubd: --reapply-erasures goes alone (with --data and --config)\n");
+        return 2;
+    }
+    if (reapply)
+        return hub_register_reapply(&cfg, reapply, stdout);
     if (do_verify && do_compact) {
         fprintf(stderr, "csphubd: --compact and --verify go one at a time\n");
         return 2;

@@ -74,6 +74,8 @@ struct schema {
     uint32_t nfields;
     uint32_t person[MAX_FIELDS]; /* indices of the fields of kind person */
     uint32_t nperson;
+    char *retention;  /* its retention class (config/retention.yaml) */
+    int panel_field;  /* index of its first field of kind panel, -1 when none */
     char allowed[256]; /* "victim, location, ... plus id, ..." for unknown-field messages */
 };
 
@@ -607,6 +609,17 @@ const char *hub_schemas_name(const struct hub_schemas *s, size_t i)
     return s && i < s->n ? s->v[i].type : NULL;
 }
 
+const char *hub_schemas_retention(const struct hub_schemas *s, size_t i)
+{
+    return s && i < s->n ? s->v[i].retention : NULL;
+}
+
+const char *hub_schemas_panel_field(const struct hub_schemas *s, size_t i)
+{
+    return s && i < s->n && s->v[i].panel_field >= 0 ? s->v[i].fields[s->v[i].panel_field].name
+                                                      : NULL;
+}
+
 /* ---- loading (once, at start) ---------------------------------------- */
 
 static void field_free(struct field *f)
@@ -628,6 +641,7 @@ void hub_schemas_destroy(struct hub_schemas **sp)
             field_free(&s->v[i].fields[k]);
         free(s->v[i].fields);
         free(s->v[i].type);
+        free(s->v[i].retention);
     }
     free(s->v);
     for (size_t i = 0; i < s->npanels; i++)
@@ -844,12 +858,78 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
     return CSPH_ERR_OK;
 }
 
+/* Issue 17, point 8: every type declares the fields that name a person
+ * (`persons`: exactly its fields of kind person, [] when none) and its
+ * retention class (`retention`, whose period config/retention.yaml sets),
+ * so a type added later cannot slip past retention, erasure or a subject
+ * access export unconsidered. */
+static enum hub_err load_data_protection(struct hub_yaml *y, yaml_node_t *root, struct schema *sc,
+                                         struct hub_error *err)
+{
+    enum hub_err rc;
+    yaml_node_t *persons = hub_yaml_get(y, root, "persons");
+    if (!persons)
+        return hub_yaml_fail(y, root, err,
+                             "missing 'persons': every event type lists the fields that name a "
+                             "person (its fields of kind person), e.g. 'persons: [victim]', or "
+                             "'persons: []' when it names nobody");
+    if (persons->type != YAML_SEQUENCE_NODE)
+        return hub_yaml_fail(y, persons, err,
+                             "'persons' must be a list of field names, e.g. 'persons: [victim]' "
+                             "or 'persons: []'");
+    size_t np = hub_yaml_seq_len(persons);
+    uint64_t listed = 0;
+    for (size_t i = 0; i < np; i++) {
+        yaml_node_t *it = hub_yaml_seq_item(y, persons, i);
+        const char *name;
+        if ((rc = hub_yaml_str(y, it, "an entry of 'persons'", &name, err)))
+            return rc;
+        uint32_t k = 0;
+        while (k < sc->nfields && strcmp(sc->fields[k].name, name) != 0)
+            k++;
+        if (k == sc->nfields)
+            return hub_yaml_fail(y, it, err, "'persons' names '%s', which is not a field of %s",
+                                 name, sc->type);
+        if (sc->fields[k].kind != K_PERSON)
+            return hub_yaml_fail(y, it, err,
+                                 "'persons' names '%s', a field of kind %s: only fields of kind "
+                                 "person name a person (give it kind person, or leave it out)",
+                                 name, kind_names[sc->fields[k].kind]);
+        if (listed & (1ull << k))
+            return hub_yaml_fail(y, it, err, "'persons' lists '%s' twice", name);
+        listed |= 1ull << k;
+    }
+    for (uint32_t i = 0; i < sc->nperson; i++)
+        if (!(listed & (1ull << sc->person[i])))
+            return hub_yaml_fail(y, persons, err,
+                                 "'persons' leaves out '%s', a field of kind person: list every "
+                                 "field that names a person",
+                                 sc->fields[sc->person[i]].name);
+    yaml_node_t *ret = hub_yaml_get(y, root, "retention");
+    const char *cls;
+    if (!ret)
+        return hub_yaml_fail(y, root, err,
+                             "missing 'retention': every event type names its retention class, "
+                             "whose period config/retention.yaml sets (e.g. 'retention: asb')");
+    if ((rc = hub_yaml_str(y, ret, "'retention'", &cls, err)))
+        return rc;
+    if (!name_chars_ok(cls, 0))
+        return hub_yaml_fail(y, ret, err,
+                             "retention class '%s' must be 1-%d characters from a-z, 0-9 and "
+                             "'_', starting with a letter",
+                             cls, NAME_MAX_LEN);
+    if (!(sc->retention = strdup(cls)))
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    return CSPH_ERR_OK;
+}
+
 /* Load one schema file into sc (zeroed by the caller; freed by destroy
  * whatever happens here). fname is the file's name within the directory. */
 static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const char *path,
                              const char *fname, struct hub_error *err)
 {
-    static const char *const top_keys[] = {"type", "description", "fields", NULL};
+    static const char *const top_keys[] = {"type",    "description", "fields",
+                                           "persons", "retention",   NULL};
     struct hub_yaml y;
     enum hub_err rc = hub_yaml_load(&y, path, err);
     if (rc) {
@@ -902,6 +982,7 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
         goto done;
     }
     sc->type_len = (uint32_t)strlen(ts);
+    sc->panel_field = -1;
 
     yaml_node_t *desc = hub_yaml_get(&y, root, "description");
     const char *ds;
@@ -959,8 +1040,12 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
             goto done;
         if (f->kind == K_PERSON)
             sc->person[sc->nperson++] = (uint32_t)i;
+        if (f->kind == K_PANEL && sc->panel_field < 0)
+            sc->panel_field = (int)i;
         list_add(sc->allowed, sizeof sc->allowed - 48, name);
     }
+    if ((rc = load_data_protection(&y, root, sc, err)))
+        goto done;
     size_t used = strlen(sc->allowed);
     snprintf(sc->allowed + used, sizeof sc->allowed - used, "%s id, type, occurred_at and source",
              nf ? ", plus" : "only");

@@ -42,6 +42,10 @@ void hub_schemas_destroy(struct hub_schemas **s);
 size_t hub_schemas_count(const struct hub_schemas *s);
 /* Type name of schema i (borrowed, valid until destroy). */
 const char *hub_schemas_name(const struct hub_schemas *s, size_t i);
+/* Retention class of schema i (its `retention`; borrowed, valid until
+ * destroy), and the name of its first field of kind panel (NULL: none). */
+const char *hub_schemas_retention(const struct hub_schemas *s, size_t i);
+const char *hub_schemas_panel_field(const struct hub_schemas *s, size_t i);
 /* Index of the type named by the len bytes at name, or -1. */
 int hub_schemas_find(const struct hub_schemas *s, const char *name, size_t len);
 

@@ -29,6 +29,7 @@
 #include "security.h"
 #include "store.h"
 #include "storeuse.h"
+#include "sweeprun.h"
 #include "transport.h"
 #include "wire.h"
 #include "writes.h"
@@ -71,6 +72,7 @@ struct hub_server {
     char heal_error[320];   /* what its last step said, "" when it worked */
     struct hub_held *held;  /* fetches waiting for alerts */
     struct hub_reportop *reports; /* the report op, computed off the loop thread */
+    struct hub_sweeprun *sweep;   /* retention (sweeprun.h); NULL: retention_file none */
     /* security curve */
     struct hub_identities ids;
     msgpack_zone zone; /* decoded requests of the batch in hand */
@@ -378,6 +380,13 @@ static void arm_due_timer(struct hub_server *s)
 void hub_server_clock_changed(struct hub_server *s)
 {
     arm_due_timer(s);
+    hub_sweeprun_clock_changed(s->sweep); /* retention hook: a pass as of the new time */
+}
+
+/* Retention hook: a sweep step's batch committed; settled like any. */
+static void sweep_settled(void *arg)
+{
+    settle_batch(arg);
 }
 
 /* ---- held fetches ----------------------------------------------------- */
@@ -951,6 +960,7 @@ static void on_hup(uv_signal_t *h, int signum)
     reload_rules(s);
     if (s->reports)
         reload_indicators(s);
+    hub_sweeprun_reload(s->sweep); /* retention hook */
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -1123,6 +1133,9 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     s->open_handles = 1;
     /* Deadlines that passed while the hub was down fire now. */
     arm_due_timer(s);
+    /* Retention hook (sweeprun.h): last, so nothing after it can fail. */
+    if ((rc = hub_sweeprun_new(&s->sweep, loop, &s->h, sweep_settled, s, err)))
+        goto fail;
     *out = s;
     return CSPH_ERR_OK;
 fail:
@@ -1184,7 +1197,7 @@ enum hub_err hub_server_check(const struct hub_config *cfg, struct hub_error *er
     rc = hub_indicators_load(&ind, cfg->indicators_file, cfg->areas_file, cfg, schemas, rules,
                              err);
     hub_indicators_free(&ind);
-    if (rc)
+    if (rc || (rc = hub_sweeprun_check(cfg, schemas, err))) /* retention hook */
         goto done;
     if (cfg->security == CSPH_SECURITY_CURVE) {
         char pub[41], sec[41], msg[512];
@@ -1228,6 +1241,7 @@ void hub_server_stop(struct hub_server *s)
     uv_close((uv_handle_t *)&s->due_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
+    hub_sweeprun_stop(s->sweep); /* retention hook */
     /* Held fetches get their (empty) answer before the socket closes. */
     struct hub_held_fetch h;
     while (s->held && hub_held_take_newest(s->held, &h))
@@ -1247,6 +1261,7 @@ void hub_server_destroy(struct hub_server **sp)
     hub_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     hub_held_destroy(&s->held);
     hub_reportop_destroy(&s->reports);
+    hub_sweeprun_destroy(&s->sweep); /* retention hook */
     hub_core_close(&s->h.core);
     hub_rules_destroy(&s->rules);
     hub_listen_close(&s->listen); /* after the transport that used its socket */

@@ -158,6 +158,13 @@ enum hub_err hub_store_refs(struct hub_store *s, char kind, const char *ref, siz
 enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref, size_t len,
                                 struct hub_error *err);
 
+/* Drop the one entry of ref for the event (occurred_ms, seq) (retention:
+ * hub/sweep.h), in the batch's index transaction. An entry still waiting
+ * in the index's buffer (an event of the index's held batches) is not
+ * reached. */
+enum hub_err hub_store_drop_ref_point(struct hub_store *s, char kind, const char *ref, size_t len,
+                                      int64_t occurred_ms, uint64_t seq, struct hub_error *err);
+
 /* Begin the batch's write transaction. */
 enum hub_err hub_store_write_begin(struct hub_store *s, struct hub_error *err);
 /* The open write transaction, for modules writing in the same batch. */
@@ -358,6 +365,11 @@ enum hub_err hub_store_rewrite(struct hub_store *s, uint64_t seq, const void *bo
  * each source's usage right. *n is how many. Only inside a batch. */
 enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *needle, size_t len,
                                             int drop, uint64_t *n, struct hub_error *err);
+/* Retention (hub/sweep.h): drop the kept rejections received before
+ * before_ms, oldest first, at most max (*more 1 when more are due), like
+ * hub_store_reject_drop_matching. Only inside a batch. */
+enum hub_err hub_store_reject_drop_before(struct hub_store *s, int64_t before_ms, uint64_t max,
+                                          uint64_t *dropped, int *more, struct hub_error *err);
 /* Whether a stored event whose link does not match is an erasure's
  * redaction: ev as stored, link its stored link, kept the SHA-256 of its
  * value without the link, erasure the event CSPH_STORE_ERASED_DB names

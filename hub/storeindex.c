@@ -845,6 +845,19 @@ enum hub_err hub_store_drop_ref(struct hub_store *s, char kind, const char *ref,
                                     : CSPH_ERR_OK;
 }
 
+enum hub_err hub_store_drop_ref_point(struct hub_store *s, char kind, const char *ref, size_t len,
+                                      int64_t occurred_ms, uint64_t seq, struct hub_error *err)
+{
+    unsigned char kb[CSPH_STORE_REF_MAX + 1], vb[16];
+    MDB_val k, v = {16, vb};
+    if (!s->itxn || ref_key(kb, kind, ref, len, &k))
+        return CSPH_ERR_OK;
+    hub_put_point(vb, occurred_ms, seq);
+    int rc = mdb_del(s->itxn, s->people, &k, &v);
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping from the person index")
+                                    : CSPH_ERR_OK;
+}
+
 void hub_store_index_settle(struct hub_store *s)
 {
     struct hub_error ierr;

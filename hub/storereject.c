@@ -309,6 +309,40 @@ static int holds(const void *p, size_t n, const void *needle, size_t len)
     return 0;
 }
 
+/* Delete the rejection under c (key k, value v) with its per-source entry
+ * and usage (reject_bound's bookkeeping), through the batch's recorder.
+ * 0 or an LMDB error. */
+static int drop_at(struct hub_store *s, MDB_cursor *c, const MDB_val *k, const MDB_val *v)
+{
+    struct hub_stored_reject r;
+    char code[256], field[256], *msg = malloc(65536);
+    uint64_t id;
+    memcpy(&id, k->mv_data, 8);
+    int bad = !msg || decode_reject(k, v, &r, code, field, msg);
+    unsigned char kb[1 + 255 + 8], src[256];
+    size_t slen = bad ? 0 : r.source_len, size = v->mv_size;
+    if (!bad)
+        memcpy(src, r.source, slen);
+    free(msg);
+    int rc = hub_redo_cursor_del(s->redo, c, s->rejects);
+    if (rc || bad || !s->has_reject_use)
+        return rc;
+    MDB_val sk = {reject_src_key(kb, (const char *)src, slen, id), kb}, uk = {1 + slen, kb}, uv;
+    if ((rc = hub_redo_del(s->redo, s->txn, s->reject_src, &sk, NULL)) && rc != MDB_NOTFOUND)
+        return rc;
+    rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
+    if (rc == 0 && uv.mv_size == sizeof(struct reject_use)) {
+        struct reject_use u;
+        memcpy(&u, uv.mv_data, sizeof u);
+        u.count -= u.count ? 1 : 0;
+        u.bytes -= size < u.bytes ? size : u.bytes;
+        uv.mv_size = sizeof u;
+        uv.mv_data = &u;
+        return hub_redo_put(s->redo, s->txn, s->reject_use, &uk, &uv, 0);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *needle, size_t len,
                                             int drop, uint64_t *dropped, struct hub_error *err)
 {
@@ -325,45 +359,51 @@ enum hub_err hub_store_reject_drop_matching(struct hub_store *s, const void *nee
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (!holds(v.mv_data, v.mv_size, needle, len))
             continue;
-        if (!drop) {
-            (*dropped)++;
-            continue;
-        }
-        struct hub_stored_reject r;
-        char code[256], field[256], *msg = malloc(65536);
-        uint64_t id;
-        memcpy(&id, k.mv_data, 8);
-        int bad = !msg || decode_reject(&k, &v, &r, code, field, msg);
-        unsigned char kb[1 + 255 + 8], src[256];
-        size_t slen = bad ? 0 : r.source_len, size = v.mv_size;
-        if (!bad)
-            memcpy(src, r.source, slen);
-        free(msg);
-        if ((rc = hub_redo_cursor_del(s->redo, c, s->rejects)))
+        if (drop && (rc = drop_at(s, c, &k, &v)))
             break;
         (*dropped)++;
-        if (bad || !s->has_reject_use)
-            continue;
-        /* the per-source entry and usage (reject_bound's bookkeeping) */
-        MDB_val sk = {reject_src_key(kb, (const char *)src, slen, id), kb}, uk = {1 + slen, kb},
-                uv;
-        if ((rc = hub_redo_del(s->redo, s->txn, s->reject_src, &sk, NULL)) && rc != MDB_NOTFOUND)
-            break;
-        rc = mdb_get(s->txn, s->reject_use, &uk, &uv);
-        if (rc == 0 && uv.mv_size == sizeof(struct reject_use)) {
-            struct reject_use u;
-            memcpy(&u, uv.mv_data, sizeof u);
-            u.count -= u.count ? 1 : 0;
-            u.bytes -= size < u.bytes ? size : u.bytes;
-            uv.mv_size = sizeof u;
-            uv.mv_data = &u;
-            if ((rc = hub_redo_put(s->redo, s->txn, s->reject_use, &uk, &uv, 0)))
-                break;
-        } else if (rc && rc != MDB_NOTFOUND) {
-            break;
-        }
-        rc = 0;
     }
     mdb_cursor_close(c);
-    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections") : CSPH_ERR_OK;
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections")
+                                    : CSPH_ERR_OK;
+}
+
+enum hub_err hub_store_reject_drop_before(struct hub_store *s, int64_t before_ms, uint64_t max,
+                                          uint64_t *dropped, int *more, struct hub_error *err)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    *dropped = 0;
+    *more = 0;
+    if (!s->txn)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
+                             "dropping rejections outside a batch");
+    int rc = mdb_cursor_open(s->txn, s->rejects, &c);
+    if (rc)
+        return hub_store_lmdb_fail(err, rc, "reading the rejections");
+    /* Ids are handed out in arrival order: the oldest come first, and the
+     * walk ends at the first one still within its period. */
+    char *msg = malloc(65536);
+    if (!msg) {
+        mdb_cursor_close(c);
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory dropping rejections");
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) {
+        struct hub_stored_reject r;
+        char code[256], field[256];
+        if (!decode_reject(&k, &v, &r, code, field, msg) && r.received_ms >= before_ms)
+            break;
+        if (*dropped == max) {
+            *more = 1;
+            break;
+        }
+        if ((rc = drop_at(s, c, &k, &v)))
+            break;
+        (*dropped)++;
+    }
+    free(msg);
+    mdb_cursor_close(c);
+    return rc && rc != MDB_NOTFOUND ? hub_store_lmdb_fail(err, rc, "dropping rejections")
+                                    : CSPH_ERR_OK;
 }

@@ -18,7 +18,9 @@ Erasure (docs/log-format.md, "Erasure"): an event an erasure rewrote no longer
 matches its link. It is accepted only when a later dp.erasure event (source
 hub, request erase; itself in the chain) lists its seq with the same stored
 link, times, type, source and the SHA-256 of what it keeps (the stored value
-without its link); the chain then goes on from its stored link. Any other
+without its link); the chain then goes on from its stored link. A retention
+sweep's dp.retention event (source hub) lists the bodies it removed the same
+way. Any other
 change still fails. The script reads those events with Debian's
 python3-msgpack.
 """
@@ -64,18 +66,21 @@ def head(value):
 
 
 def erasures(txn, events):
-    """seq -> (erasure seq, record fields) from every dp.erasure event."""
+    """seq -> (erasure seq, record fields) from every dp.erasure and dp.retention
+    event."""
     listed = {}
     for key, value in txn.cursor(db=events):
         eseq = struct.unpack("=Q", key)[0]
         _, _, etype, source, body = head(value)
-        if etype != "dp.erasure" or source != "hub":
+        if etype not in ("dp.erasure", "dp.retention") or source != "hub":
             continue
         try:
             ev = msgpack.unpackb(value[body:], raw=False)
         except Exception:  # a damaged event: the chain check names it
             continue
-        if not isinstance(ev, dict) or ev.get("request") != "erase":
+        # A retention sweep's step (dp.retention) lists the bodies it
+        # removed in the same lines, with no request.
+        if not isinstance(ev, dict) or (etype == "dp.erasure" and ev.get("request") != "erase"):
             continue
         for line in str(ev.get("records", "")).splitlines():
             f = line.split(" ")

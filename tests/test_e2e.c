@@ -1830,6 +1830,7 @@ static void test_bounded_alert_pages(void **state)
     char conf[512];
     snprintf(conf, sizeof conf,
              "rules_file: rules.yaml\npanels_file: panels.yaml\n"
+             "retention_file: none\n" /* its panels lack the shipped file's */
              "limits:\n  reply_max_bytes: %d\n  event_max_bytes: 2048\n",
              PG_REPLY_MAX);
     start_configured(tmp, conf, &hub, &c);
@@ -2199,6 +2200,7 @@ static void test_replay_person_index(void **state)
     struct tu_client c;
     start_configured(tmp,
                      "rules_file: rules.yaml\npanels_file: panels.yaml\n"
+                     "retention_file: none\n" /* its panels lack the shipped file's */
                      "limits:\n  index_hold_ms: 60000\n",
                      &hub, &c);
     static struct pe_log log;

@@ -279,16 +279,16 @@ static void test_load_real_schemas(void **state)
 {
     const struct hub_schemas *s = *state;
     size_t n = sizeof all_types / sizeof *all_types;
-    /* The 12 types agencies publish, plus the 14 the hub writes itself
-     * (5 of them the panels' work after the alert: panelwork.h; 4 data
-     * protection's: erase.h, hold.h, sar.h, access.h). */
+    /* The 12 types agencies publish, plus the 15 the hub writes itself
+     * (5 of them the panels' work after the alert: panelwork.h; 5 data
+     * protection's: erase.h, hold.h, sar.h, access.h, sweep.h). */
     static const char *const hub_types[] = {"alert.status", "audit.access", "rules.loaded",
                                             "timer.fired", "people.loaded", "dp.erasure",
                                             "dp.hold", "action.created", "action.updated",
                                             "case.heard", "meeting.agenda", "case.opened",
-                                            "dp.sar", "audit.returned"};
-    assert_int_equal(hub_schemas_count(s), n + 14);
-    for (size_t i = 0; i < 14; i++)
+                                            "dp.sar", "audit.returned", "dp.retention"};
+    assert_int_equal(hub_schemas_count(s), n + 15);
+    for (size_t i = 0; i < 15; i++)
         assert_true(hub_schemas_find(s, hub_types[i], strlen(hub_types[i])) >= 0);
     for (size_t i = 0; i < n; i++) {
         int idx = hub_schemas_find(s, all_types[i], strlen(all_types[i]));
@@ -297,9 +297,17 @@ static void test_load_real_schemas(void **state)
         assert_string_equal(hub_schemas_name(s, (size_t)idx), all_types[i]);
     }
     /* sorted by file name */
-    for (size_t i = 1; i < n + 7; i++)
+    for (size_t i = 1; i < n + 13; i++)
         assert_true(strcmp(hub_schemas_name(s, i - 1), hub_schemas_name(s, i)) < 0);
-    assert_null(hub_schemas_name(s, n + 14));
+    assert_null(hub_schemas_name(s, n + 15));
+    /* Issue 17, point 8: every shipped type declares its retention class,
+     * and those naming a panel say which field. */
+    for (size_t i = 0; i < n + 15; i++)
+        assert_non_null(hub_schemas_retention(s, i));
+    int asb = hub_schemas_find(s, "asb.report", 10), ref = hub_schemas_find(s, "referral", 8);
+    assert_string_equal(hub_schemas_retention(s, (size_t)asb), "asb");
+    assert_null(hub_schemas_panel_field(s, (size_t)asb));
+    assert_string_equal(hub_schemas_panel_field(s, (size_t)ref), "panel");
     assert_int_equal(hub_schemas_find(s, "asb", 3), -1);
     assert_int_equal(hub_schemas_find(s, "asb.report.x", 12), -1);
     /* length-bounded: "call" inside a longer buffer */
@@ -1206,6 +1214,8 @@ static void expect_load_fails(struct tmpdir *t, const char *file, int line, cons
 static const char good_schema[] = "# a fine schema\n"
                                   "type: aaa.fine\n"
                                   "description: loads\n"
+                                  "persons: [who]\n"
+                                  "retention: asb\n"
                                   "fields:\n"
                                   "  who: {kind: person}\n";
 
@@ -1218,6 +1228,37 @@ static void test_load_bad_yaml(void **state)
     tmp_write(&t, "bad.yaml", "type: bad\nfields:\n  who: {kind: person\n  what: [1, 2\n");
     expect_load_fails(&t, "bad.yaml", 4, NULL);
     tmp_remove(&t);
+
+    /* Issue 17, point 8: a type that does not declare its person fields
+     * and retention class refuses to load, naming the file and line. */
+    static const struct {
+        const char *text;
+        int line;
+        const char *part;
+    } dp[] = {
+        {"type: dp.t\nretention: asb\nfields:\n  who: {kind: person}\n", 1,
+         "missing 'persons'"},
+        {"type: dp.t\npersons: [who]\nfields:\n  who: {kind: person}\n", 1,
+         "missing 'retention'"},
+        {"type: dp.t\npersons: []\nretention: asb\nfields:\n  who: {kind: person}\n", 2,
+         "leaves out 'who'"},
+        {"type: dp.t\npersons: [what]\nretention: asb\nfields:\n  what: {kind: string, max: 9}\n",
+         2, "a field of kind string"},
+        {"type: dp.t\npersons: [nobody]\nretention: asb\nfields: {}\n", 2,
+         "'nobody', which is not a field"},
+        {"type: dp.t\npersons: [who, who]\nretention: asb\nfields:\n  who: {kind: person}\n",
+         2, "twice"},
+        {"type: dp.t\npersons: who\nretention: asb\nfields:\n  who: {kind: person}\n", 2,
+         "must be a list"},
+        {"type: dp.t\npersons: []\nretention: Three Years\nfields: {}\n", 3,
+         "retention class 'Three Years'"},
+    };
+    for (size_t i = 0; i < sizeof dp / sizeof *dp; i++) {
+        tmp_make(&t);
+        tmp_write(&t, "dp.t.yaml", dp[i].text);
+        expect_load_fails(&t, "dp.t.yaml", dp[i].line, dp[i].part);
+        tmp_remove(&t);
+    }
 
     tmp_make(&t);
     tmp_write(&t, "tabs.yaml", "type: tabs\nfields:\n\twho: {kind: person}\n");
@@ -1324,8 +1365,10 @@ static void test_load_and_check_other_kinds(void **state)
                                   "  score: {kind: number, min: -1.5, max: 2.5}\n"
                                   "  seen_at: {kind: datetime, optional: true}\n"
                                   "  code: {kind: string, min: 2, max: 4}\n"
-                                  "  panel: {kind: panel, optional: true}\n");
-    tmp_write(&t, "aa.empty.yaml", "type: aa.empty\nfields: {}\n");
+                                  "  panel: {kind: panel, optional: true}\n"
+                                  "persons: []\n"
+                                  "retention: asb\n");
+    tmp_write(&t, "aa.empty.yaml", "type: aa.empty\npersons: []\nretention: asb\nfields: {}\n");
     tmp_write(&t, "notes.txt", "ignored\n");
     tmp_write(&t, ".hidden.yaml", "not: [valid\n");
     struct hub_schemas *s = NULL;

@@ -275,6 +275,8 @@ static void test_journal_priorities(void **state)
             warn++;
         else if (!strncmp(line, "<6>", 3) && strstr(line, "INFO "))
             info++;
+        else if (!strncmp(line, "<4>", 3) && strstr(line, "WARN  retention: "))
+            continue; /* the shipped periods' none (Channel, MAPPA): docs/retention.md */
         else
             bare++;
     }

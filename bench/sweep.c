@@ -1,0 +1,365 @@
+/* csphub-bench-sweep: the retention sweep's cost (issue 17, point 1): the
+ * longest write transaction of a sweep step, and the ingest rate with the
+ * sweep running against the rate without it (target: at least 0.8). Not a
+ * test: it prints figures (bench/README.md).
+ *
+ * It builds a data directory through the hub's own core, as the live hub
+ * writes it (schema-checked events through the ingest, the journal on):
+ * --events ASB reports and domestic-abuse incidents dated evenly over ten
+ * years before --as-of, naming --people people. Then, on that log, it
+ * publishes --measure more events in batches of --batch without the sweep,
+ * and as many again with the sweep's steps between the batches (--rounds
+ * such pairs: the machine's load varies), paced as
+ * the hub paces them (sweeprun.h: after a step of d ms, the next 5*d ms
+ * later), under the shipped config/retention.yaml. */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "core.h"
+#include "ops.h"
+#include "retention.h"
+#include "schema.h"
+#include "sweep.h"
+#include "timefmt.h"
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what, const struct hub_error *e)
+{
+    fprintf(stderr, "csphub-bench-sweep: %s: %s\n", what, e ? e->message : "failed");
+    exit(1);
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: csphub-bench-sweep [--events N] [--measure N] [--rounds N] [--batch N]\n"
+            "                          [--people N] [--as-of RFC3339] [--dir DIR] [--keep]\n"
+            "\n"
+            "Builds a log of N events (ASB reports and domestic-abuse incidents over ten\n"
+            "years), then measures the ingest rate without and with the retention sweep\n"
+            "running, and the sweep's longest write transaction.\n"
+            "\n"
+            "  --events N    events in the log before measuring (default 1000000)\n"
+            "  --measure N   events published in each measured phase (default 100000)\n"
+            "  --rounds N    pairs of phases, without then with the sweep (default 3)\n"
+            "  --batch N     events a batch (default 1000)\n"
+            "  --people N    distinct people named (default 100000)\n"
+            "  --as-of T     the hub's clock (default 2026-12-01T00:00:00Z)\n"
+            "  --dir DIR     build the data directory there (default a new one in $TMPDIR)\n"
+            "  --keep        keep it afterwards (the default removes it)\n");
+}
+
+struct gen {
+    struct hub_core *core;
+    struct hub_schemas *schemas;
+    msgpack_sbuffer sb;
+    msgpack_zone zone;
+    uint64_t n, people;
+    int64_t from_ms, span_ms, now_ms;
+};
+
+static void kv(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str(pk, strlen(k));
+    msgpack_pack_str_body(pk, k, strlen(k));
+    msgpack_pack_str(pk, strlen(v));
+    msgpack_pack_str_body(pk, v, strlen(v));
+}
+
+/* One event, its number i: every fourth a domestic-abuse incident. */
+static void one(struct gen *g, uint64_t i)
+{
+    char id[32], when[40], who[32], other[32];
+    uint64_t x = i * 0x9E3779B97F4A7C15ull;
+    snprintf(id, sizeof id, "b%" PRIu64, i);
+    csph_time_format(g->from_ms + (int64_t)(x % (uint64_t)g->span_ms), when);
+    snprintf(who, sizeof who, "P-%" PRIu64, (x >> 20) % g->people);
+    snprintf(other, sizeof other, "P-%" PRIu64, (x >> 40) % g->people);
+    g->sb.size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &g->sb, msgpack_sbuffer_write);
+    if (i % 4 == 0) {
+        msgpack_pack_map(&pk, 7);
+        kv(&pk, "id", id);
+        kv(&pk, "type", "da.incident");
+        kv(&pk, "occurred_at", when);
+        kv(&pk, "source", "police");
+        kv(&pk, "victim", who);
+        kv(&pk, "perpetrator", other);
+        kv(&pk, "risk", "medium");
+    } else {
+        msgpack_pack_map(&pk, 8);
+        kv(&pk, "id", id);
+        kv(&pk, "type", "asb.report");
+        kv(&pk, "occurred_at", when);
+        kv(&pk, "source", "council");
+        kv(&pk, "victim", who);
+        msgpack_pack_str(&pk, 8);
+        msgpack_pack_str_body(&pk, "location", 8);
+        msgpack_pack_map(&pk, 1);
+        kv(&pk, "lsoa", "E01000916");
+        kv(&pk, "category", "personal");
+        kv(&pk, "summary", "noise and threats at the door, late evening, third time this month");
+    }
+}
+
+/* Publish events [from, from + n) in batches; the batches' longest time. */
+static void publish(struct gen *g, uint64_t from, uint64_t n, uint64_t batch, int64_t *max_ns)
+{
+    struct hub_error e;
+    for (uint64_t i = from; i < from + n;) {
+        int64_t t0 = now_ns();
+        if (hub_core_batch_begin(g->core, &e))
+            die("batch", &e);
+        for (uint64_t k = 0; k < batch && i < from + n; k++, i++) {
+            one(g, i);
+            msgpack_object obj;
+            size_t off = 0;
+            struct hub_event_info info;
+            uint64_t seq;
+            int dup;
+            msgpack_zone_clear(&g->zone);
+            msgpack_unpack(g->sb.data, g->sb.size, &off, &g->zone, &obj);
+            if (hub_schema_check(g->schemas, &obj, 1, &info, &e) ||
+                hub_ingest_event(hub_core_ingest(g->core), &info, &obj, g->sb.data, g->sb.size,
+                                 g->now_ms, &seq, &dup, &e))
+                die("event", &e);
+        }
+        if (hub_core_batch_commit(g->core, &e) || hub_core_batch_settle(g->core, NULL, &e))
+            die("commit", &e);
+        if (max_ns && now_ns() - t0 > *max_ns)
+            *max_ns = now_ns() - t0;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t events = 1000000, measure = 100000, batch = 1000, people = 100000, rounds = 3;
+    const char *dir = NULL, *as_of = "2026-12-01T00:00:00Z";
+    int keep = 0;
+    static const struct option opts[] = {
+        {"events", required_argument, 0, 'e'}, {"measure", required_argument, 0, 'm'},
+        {"batch", required_argument, 0, 'b'},  {"people", required_argument, 0, 'p'},
+        {"as-of", required_argument, 0, 'a'},  {"dir", required_argument, 0, 'd'},
+        {"keep", no_argument, 0, 'k'},         {"help", no_argument, 0, 'h'},
+        {"rounds", required_argument, 0, 'r'},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': events = strtoull(optarg, NULL, 10); break;
+        case 'm': measure = strtoull(optarg, NULL, 10); break;
+        case 'b': batch = strtoull(optarg, NULL, 10); break;
+        case 'p': people = strtoull(optarg, NULL, 10); break;
+        case 'a': as_of = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'k': keep = 1; break;
+        case 'r': rounds = strtoull(optarg, NULL, 10); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!events || !measure || !batch || !people || !rounds || rounds > 64) {
+        fprintf(stderr, "csphub-bench-sweep: --events, --measure, --batch and --people must be "
+                        "positive, --rounds 1-64\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each figure as it comes, into a file too */
+    static struct hub_config cfg;
+    struct hub_error e;
+    hub_config_defaults(&cfg);
+    if (hub_config_load_panels(&cfg, &e))
+        die("panels", &e);
+    char tmpl[2048];
+    if (!dir) {
+        snprintf(tmpl, sizeof tmpl, "%s/csphub-bench-sweep-XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(tmpl))
+            die("mkdtemp", NULL);
+        dir = tmpl;
+    }
+    if (strlen(dir) >= sizeof cfg.data_dir - 64) {
+        fprintf(stderr, "csphub-bench-sweep: --dir is too long\n");
+        return 2;
+    }
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%.4000s", dir);
+    struct gen g = {.n = events, .people = people};
+    const char *names[CSPH_MAX_PANELS];
+    for (size_t i = 0; i < cfg.npanels; i++)
+        names[i] = cfg.panels[i].name;
+    if (hub_schemas_load(&g.schemas, cfg.schemas_dir, names, cfg.npanels, &e))
+        die("schemas", &e);
+    struct hub_retention *ret = NULL;
+    if (hub_retention_load(&ret, cfg.retention_file, g.schemas, &cfg, &e))
+        die("retention", &e);
+    if (csph_time_parse(as_of, strlen(as_of), &g.now_ms, NULL))
+        die("--as-of is no RFC 3339 time", NULL);
+    g.span_ms = 10LL * 365 * 86400000;
+    g.from_ms = g.now_ms - g.span_ms;
+    struct hub_core_opts o = {.cfg = &cfg, .dir = dir, .map_size = 64ull << 30,
+                              .schemas = g.schemas, .apply_limits = 1, .journal = 1};
+    if (hub_core_open(&g.core, &o, &e))
+        die("open", &e);
+    msgpack_sbuffer_init(&g.sb);
+    msgpack_zone_init(&g.zone, 4096);
+
+    int64_t t0 = now_ns();
+    publish(&g, 0, events, batch, NULL);
+    if (hub_core_settle_all(g.core, &e) || hub_core_flush(g.core, &e))
+        die("flush", &e);
+    printf("log built: %" PRIu64 " events in %.1f s, %" PRIu64 " people, dated over the ten "
+           "years before %s\n",
+           events, (double)(now_ns() - t0) / 1e9, people, as_of);
+
+    /* Rounds without and with the sweep, alternating (the machine's load
+     * varies: each pair is compared, then the medians). */
+    struct hub_clock clock;
+    hub_clock_init_fixed(&clock, g.now_ms);
+    struct hub_ctx h = {.cfg = &cfg, .clock = &clock, .core = g.core, .schemas = g.schemas};
+    struct hub_sweep *sw;
+    if (hub_sweep_new(&sw, &e))
+        die("sweep", &e);
+    hub_sweep_begin_pass(sw, g.now_ms);
+    int64_t max_txn = 0, max_work = 0, sum_txn = 0, sweep_ns = 0, max_batch = 0, with_wall = 0;
+    uint64_t steps = 0, wrote = 0, from = events;
+    double ratio[64], alone[64], with[64];
+    for (uint64_t round = 0; round < rounds; round++) {
+        int64_t mb = 0;
+        t0 = now_ns();
+        publish(&g, from, measure, batch, &mb);
+        from += measure;
+        alone[round] = (double)measure / ((double)(now_ns() - t0) / 1e9);
+        int64_t next_step = 0;
+        uint64_t done = 0;
+        t0 = now_ns();
+        while (done < measure) {
+            if (hub_sweep_active(sw) && now_ns() >= next_step) {
+                int64_t s0 = now_ns();
+                int work = 0;
+                if (hub_sweep_scan(sw, g.core, g.schemas, &cfg, ret,
+                                   (uint64_t)hub_retention_step_ms(ret) * 1000, &work, &e))
+                    die("sweep scan", &e);
+                if (work) {
+                    int64_t b0 = now_ns();
+                    if (hub_core_batch_begin(g.core, &e))
+                        die("sweep step", &e);
+                    int64_t a0 = now_ns();
+                    if (hub_sweep_apply(sw, &h, ret, &e))
+                        die("sweep step", &e);
+                    int64_t w = now_ns() - a0;
+                    if (hub_core_batch_commit(g.core, &e))
+                        die("sweep commit", &e);
+                    int64_t txn = now_ns() - b0;
+                    if (txn > max_txn)
+                        max_txn = txn;
+                    if (w > max_work)
+                        max_work = w;
+                    sum_txn += txn;
+                    wrote++;
+                    if (hub_core_batch_settle(g.core, NULL, &e))
+                        die("settle", &e);
+                }
+                hub_sweep_step_done(sw, 1);
+                steps++;
+                int64_t d = now_ns() - s0;
+                sweep_ns += d;
+                /* The hub's pacing (sweeprun.c): 5 d later. */
+                next_step = now_ns() + (d / 1000000 ? 5 * d : 1000000);
+                continue;
+            }
+            uint64_t n = measure - done < batch ? measure - done : batch;
+            publish(&g, from + done, n, batch, &max_batch);
+            done += n;
+        }
+        from += measure;
+        int64_t wall = now_ns() - t0;
+        with_wall += wall;
+        with[round] = (double)measure / ((double)wall / 1e9);
+        ratio[round] = with[round] / alone[round];
+        printf("round %" PRIu64 ": without the sweep %.0f events/s, with it %.0f events/s: "
+               "ratio %.2f\n",
+               round + 1, alone[round], with[round], ratio[round]);
+        if (mb > max_batch)
+            max_batch = mb;
+    }
+    qsort(ratio, rounds, sizeof *ratio, cmp_double);
+    qsort(alone, rounds, sizeof *alone, cmp_double);
+    qsort(with, rounds, sizeof *with, cmp_double);
+    const struct hub_sweep_stats *st = hub_sweep_stats(sw);
+    printf("ingest (batches of %" PRIu64 ", median of %" PRIu64 " rounds): without the sweep "
+           "%.0f events/s, with it %.0f events/s; ratio median %.2f, worst %.2f (target >= "
+           "0.8)\n",
+           batch, rounds, alone[rounds / 2], with[rounds / 2], ratio[rounds / 2], ratio[0]);
+    printf("sweep meanwhile: %" PRIu64 " steps (%" PRIu64 " wrote), %" PRIu64
+           " events examined, %" PRIu64 " bodies removed; %.1f%% of the time\n",
+           steps, wrote, st->examined, st->removed, 100.0 * (double)sweep_ns / (double)with_wall);
+    printf("sweep write transactions (begin to synced commit): longest %.1f ms, mean %.1f ms "
+           "(target <= 50 ms); the sweep's own work in them (apply) at most %.1f ms; the "
+           "ingest's batches took up to %.1f ms\n",
+           (double)max_txn / 1e6, wrote ? (double)sum_txn / 1e6 / (double)wrote : 0.0,
+           (double)max_work / 1e6, (double)max_batch / 1e6);
+    /* The rest of the pass alone: how long a pass over the log takes. */
+    t0 = now_ns();
+    while (hub_sweep_active(sw)) {
+        int work = 0;
+        if (hub_sweep_scan(sw, g.core, g.schemas, &cfg, ret,
+                           (uint64_t)hub_retention_step_ms(ret) * 1000, &work, &e))
+            die("sweep scan", &e);
+        if (work) {
+            int64_t b0 = now_ns();
+            if (hub_core_batch_begin(g.core, &e))
+                die("sweep step", &e);
+            int64_t a0 = now_ns();
+            if (hub_sweep_apply(sw, &h, ret, &e))
+                die("sweep step", &e);
+            if (now_ns() - a0 > max_work)
+                max_work = now_ns() - a0;
+            if (hub_core_batch_commit(g.core, &e) || hub_core_batch_settle(g.core, NULL, &e))
+                die("sweep commit", &e);
+            if (now_ns() - b0 > max_txn)
+                max_txn = now_ns() - b0;
+        }
+        hub_sweep_step_done(sw, 1);
+    }
+    printf("the pass finished unpaced in %.1f s more: %" PRIu64 " examined, %" PRIu64
+           " bodies removed in all; longest write transaction %.1f ms, the sweep's own work "
+           "in one at most %.1f ms\n",
+           (double)(now_ns() - t0) / 1e9, st->examined, st->removed, (double)max_txn / 1e6,
+           (double)max_work / 1e6);
+    hub_sweep_destroy(&sw);
+    hub_retention_destroy(&ret);
+    hub_core_close(&g.core);
+    hub_schemas_destroy(&g.schemas);
+    msgpack_sbuffer_destroy(&g.sb);
+    msgpack_zone_destroy(&g.zone);
+    if (!keep)
+        nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}

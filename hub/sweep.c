@@ -1,0 +1,541 @@
+#include "sweep.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "erase.h"
+#include "hold.h"
+#include "ingest.h"
+#include "log.h"
+#include "mpx.h"
+#include "redo.h"
+#include "reply.h"
+#include "store.h"
+#include "timefmt.h"
+
+#define REJECTS_PER_STEP 1000
+#define ACTIVITY_CACHE 64
+
+struct activity {
+    char ref[CSPH_STORE_REF_MAX];
+    size_t len;
+    int64_t last_ms;
+};
+
+struct hub_sweep {
+    int active;
+    int64_t as_of_ms, began_ms;
+    uint64_t next;             /* the next seq the pass looks at */
+    uint64_t cand[CSPH_ERASE_PER_EVENT];
+    size_t ncand;
+    uint64_t scanned_to;       /* the last seq the step's scan looked at */
+    int rejects_due;
+    struct hub_sweep_stats st, step; /* totals; the step in hand's */
+    struct activity cache[ACTIVITY_CACHE];
+    size_t ncache;
+};
+
+enum hub_err hub_sweep_new(struct hub_sweep **out, struct hub_error *err)
+{
+    if (!(*out = calloc(1, sizeof **out)))
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the sweep");
+    (*out)->next = 1;
+    return CSPH_ERR_OK;
+}
+
+void hub_sweep_destroy(struct hub_sweep **sw)
+{
+    if (sw && *sw) {
+        free(*sw);
+        *sw = NULL;
+    }
+}
+
+void hub_sweep_begin_pass(struct hub_sweep *sw, int64_t now_ms)
+{
+    if (!sw->active)
+        sw->next = 1;
+    sw->active = 1;
+    sw->as_of_ms = now_ms;
+    sw->began_ms = now_ms;
+    sw->ncache = 0;
+}
+
+int hub_sweep_active(const struct hub_sweep *sw)
+{
+    return sw->active;
+}
+
+int64_t hub_sweep_pass_began(const struct hub_sweep *sw)
+{
+    return sw->began_ms;
+}
+
+const struct hub_sweep_stats *hub_sweep_stats(const struct hub_sweep *sw)
+{
+    return &sw->st;
+}
+
+int64_t hub_sweep_cutoff(const struct hub_period *p, int64_t as_of_ms)
+{
+    if (p->kind != CSPH_PERIOD_SPAN)
+        return INT64_MIN;
+    const int64_t day = 86400000;
+    if (p->unit == 'd' || p->unit == 'w')
+        return as_of_ms - (int64_t)p->n * (p->unit == 'w' ? 7 : 1) * day;
+    int64_t ms = as_of_ms % 1000;
+    if (ms < 0)
+        ms += 1000;
+    time_t t = (time_t)((as_of_ms - ms) / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int64_t months = (int64_t)tm.tm_year * 12 + tm.tm_mon -
+                     (int64_t)p->n * (p->unit == 'y' ? 12 : 1);
+    tm.tm_year = (int)(months / 12);
+    tm.tm_mon = (int)(months % 12);
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* The panel an event names (its type's first field of kind panel), as an
+ * index into cfg's panels; -1 when none. */
+static int event_panel(const struct hub_schemas *s, int ti, const struct hub_config *cfg,
+                       const msgpack_object *obj)
+{
+    const char *field = hub_schemas_panel_field(s, (size_t)ti);
+    if (!field)
+        return -1;
+    const msgpack_object *v = hub_mp_get(obj, field);
+    for (size_t i = 0; v && v->type == MSGPACK_OBJECT_STR && i < cfg->npanels; i++)
+        if (hub_mp_str_eqn(v, cfg->panels[i].name, strlen(cfg->panels[i].name)))
+            return (int)i;
+    return -1;
+}
+
+static int is_common(const msgpack_object *k)
+{
+    static const char *const keep[] = {"id", "type", "occurred_at", "source"};
+    for (size_t i = 0; i < 4; i++)
+        if (hub_mp_str_eqn(k, keep[i], strlen(keep[i])))
+            return 1;
+    return 0;
+}
+
+/* 1 when the event holds anything beyond the common fields (a body left
+ * to remove): a record removed already, or one with nothing else, is
+ * passed over. */
+static int has_body(const msgpack_object *obj)
+{
+    for (uint32_t i = 0; obj->type == MSGPACK_OBJECT_MAP && i < obj->via.map.size; i++)
+        if (!is_common(&obj->via.map.ptr[i].key))
+            return 1;
+    return 0;
+}
+
+struct scan_ctx {
+    struct hub_sweep *sw;
+    struct hub_store *st;
+    const struct hub_schemas *s;
+    const struct hub_config *cfg;
+    const struct hub_retention *r;
+    uint64_t deadline_ns, n;
+    msgpack_zone zone;
+};
+
+struct active {
+    struct hub_store *st;
+    int64_t from_ms;
+    int found;
+};
+
+static int stop_at_first(void *ctx, int64_t occurred_ms, uint64_t seq)
+{
+    (void)occurred_ms;
+    (void)seq;
+    *(int *)ctx = 1;
+    return 1;
+}
+
+/* hub_schema_ref_fn: stops (1) at a person with an event since from_ms. */
+static int any_active(void *ctx, char kind, const char *ref, size_t len)
+{
+    struct active *a = ctx;
+    uint64_t applied;
+    struct hub_error e;
+    if (kind != CSPH_REF_PERSON)
+        return 0;
+    if (hub_store_refs(a->st, CSPH_REF_PERSON, ref, len, a->from_ms, INT64_MAX, stop_at_first,
+                       &a->found, &applied, &e))
+        return 0; /* cannot tell: a candidate, and apply decides */
+    return a->found;
+}
+
+static int scan_one(void *ctx, const struct hub_stored_event *ev)
+{
+    struct scan_ctx *c = ctx;
+    struct hub_sweep *sw = c->sw;
+    sw->scanned_to = ev->seq;
+    sw->step.examined++;
+    int stop = (++c->n & 63) == 0 && uv_hrtime() >= c->deadline_ns;
+    int ti = hub_schemas_find(c->s, ev->type, ev->type_len);
+    if (ti < 0) /* a type no longer configured: its period is unknown, kept */
+        return stop;
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_clear(&c->zone);
+    if (msgpack_unpack(ev->bytes, ev->len, &off, &c->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+        obj.type != MSGPACK_OBJECT_MAP)
+        return stop;
+    const struct hub_period *p =
+        hub_retention_period(c->r, ti, event_panel(c->s, ti, c->cfg, &obj));
+    /* Its own date first: the last activity of the people it names is no
+     * earlier, so an event within its period by its date is kept. */
+    if (p->kind != CSPH_PERIOD_SPAN || hub_period_end(p, ev->occurred_ms) > sw->as_of_ms ||
+        !has_body(&obj))
+        return stop;
+    /* Someone it names active within the period (the committed person
+     * index): no candidate, so a pass over people still in touch opens no
+     * batch for nothing. apply checks again as the batch sees it. */
+    if (p->after_activity) {
+        struct active a = {.st = c->st, .from_ms = hub_sweep_cutoff(p, sw->as_of_ms) + 1};
+        hub_schema_each_ref(c->s, ti, &obj, any_active, &a);
+        if (a.found)
+            return stop;
+    }
+    sw->cand[sw->ncand++] = ev->seq;
+    return stop || sw->ncand == CSPH_ERASE_PER_EVENT;
+}
+
+static int oldest_reject(void *ctx, const struct hub_stored_reject *r)
+{
+    *(int64_t *)ctx = r->received_ms;
+    return 0;
+}
+
+enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
+                            const struct hub_schemas *s, const struct hub_config *cfg,
+                            const struct hub_retention *r, uint64_t budget_us, int *work,
+                            struct hub_error *err)
+{
+    struct hub_store *st = hub_core_store(core);
+    struct scan_ctx c = {.sw = sw, .st = st, .s = s, .cfg = cfg, .r = r,
+                         .deadline_ns = uv_hrtime() + budget_us * 1000};
+    enum hub_err rc = CSPH_ERR_OK;
+    *work = 0;
+    sw->ncand = 0;
+    memset(&sw->step, 0, sizeof sw->step);
+    sw->scanned_to = sw->next - 1;
+    msgpack_zone_init(&c.zone, 4096);
+    int end = 0;
+    while (sw->active && !end && sw->ncand < CSPH_ERASE_PER_EVENT &&
+           uv_hrtime() < c.deadline_ns) {
+        uint64_t last;
+        if ((rc = hub_store_scan(st, sw->next - 1, 0, 4096, scan_one, &c, &last, &end, err)))
+            break;
+        sw->next = last + 1;
+        if (end && sw->ncand < CSPH_ERASE_PER_EVENT)
+            sw->active = 0; /* the pass reached the log's end */
+    }
+    msgpack_zone_destroy(&c.zone);
+    /* Kept rejections: due when the oldest is past its period. */
+    sw->rejects_due = 0;
+    const struct hub_period *rp = hub_retention_rejections(r);
+    if (rc == CSPH_ERR_OK && rp->kind == CSPH_PERIOD_SPAN) {
+        int64_t oldest = INT64_MAX;
+        uint64_t last;
+        int rend;
+        rc = hub_store_rejects(st, 0, 1, oldest_reject, &oldest, &last, &rend, err);
+        sw->rejects_due = rc == CSPH_ERR_OK && oldest < hub_sweep_cutoff(rp, sw->as_of_ms);
+    }
+    *work = sw->ncand > 0 || sw->rejects_due;
+    return rc;
+}
+
+/* An event copied out of the map, with its references. */
+struct cand_event {
+    int64_t received_ms, occurred_ms;
+    char type[65], source[65];
+    unsigned char *bytes;
+    size_t len;
+};
+
+static int copy_cand(void *ctx, const struct hub_stored_event *ev)
+{
+    struct cand_event *c = ctx;
+    c->received_ms = ev->received_ms;
+    c->occurred_ms = ev->occurred_ms;
+    snprintf(c->type, sizeof c->type, "%.*s", (int)ev->type_len, ev->type);
+    snprintf(c->source, sizeof c->source, "%.*s", (int)ev->source_len, ev->source);
+    if ((c->bytes = malloc(ev->len ? ev->len : 1)))
+        memcpy(c->bytes, ev->bytes, ev->len);
+    c->len = ev->len;
+    return 0;
+}
+
+struct refs {
+    struct {
+        char kind;
+        const char *p;
+        size_t len;
+    } v[64];
+    size_t n;
+};
+
+static int add_ref(void *ctx, char kind, const char *ref, size_t len)
+{
+    struct refs *r = ctx;
+    if (r->n < sizeof r->v / sizeof *r->v)
+        r->v[r->n++] = (typeof(r->v[0])){kind, ref, len};
+    return 0;
+}
+
+static int latest(void *ctx, int64_t occurred_ms, uint64_t seq)
+{
+    (void)seq;
+    int64_t *last = ctx;
+    if (occurred_ms > *last)
+        *last = occurred_ms;
+    return 0;
+}
+
+/* The last activity of person ref: the latest occurred_at of the events
+ * naming them, as the batch's index sees it (cached for the pass: the
+ * pass measures against one time, and newer events only move it later,
+ * which keeps more, never less). */
+static enum hub_err last_activity(struct hub_sweep *sw, struct hub_store *st, const char *ref,
+                                  size_t len, int64_t *out, struct hub_error *err)
+{
+    for (size_t i = 0; i < sw->ncache; i++)
+        if (sw->cache[i].len == len && !memcmp(sw->cache[i].ref, ref, len)) {
+            *out = sw->cache[i].last_ms;
+            return CSPH_ERR_OK;
+        }
+    int64_t last = INT64_MIN;
+    enum hub_err rc = hub_store_batch_refs(st, CSPH_REF_PERSON, ref, len, latest, &last, err);
+    if (rc)
+        return rc;
+    *out = last;
+    if (len <= sizeof sw->cache[0].ref) {
+        struct activity *a = &sw->cache[sw->ncache < ACTIVITY_CACHE ? sw->ncache++
+                                                                    : (size_t)(last & 63)];
+        memcpy(a->ref, ref, len);
+        a->len = len;
+        a->last_ms = last;
+    }
+    return CSPH_ERR_OK;
+}
+
+static enum hub_err digest(const void *p, size_t n, unsigned char out[32], struct hub_error *e)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    if (!EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL))
+        return hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "SHA-256 failed (OpenSSL)");
+    memcpy(out, md, 32);
+    return CSPH_ERR_OK;
+}
+
+/* One candidate, as the batch sees it: removed (its record line appended
+ * to lines, *removed its hash), or kept (held, within its period by the
+ * last activity, removed already). */
+static enum hub_err apply_one(struct hub_sweep *sw, struct hub_ctx *h,
+                              const struct hub_retention *r, uint64_t seq, msgpack_sbuffer *lines,
+                              unsigned char removed[32], int *done, struct hub_error *e)
+{
+    struct hub_store *st = hub_core_store(h->core);
+    MDB_txn *txn = hub_store_txn(st);
+    MDB_dbi erased;
+    MDB_val k = {8, &seq}, v;
+    *done = 0;
+    if (mdb_dbi_open(txn, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &erased) == 0 &&
+        mdb_get(txn, erased, &k, &v) == 0)
+        return CSPH_ERR_OK; /* removed by an earlier step or an erasure */
+    struct cand_event c = {0};
+    enum hub_err rc = hub_store_batch_get(st, seq, copy_cand, &c, e);
+    if (rc == CSPH_ERR_NOT_FOUND)
+        return CSPH_ERR_OK;
+    if (rc)
+        return rc;
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 4096);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init(&body);
+    msgpack_object obj;
+    size_t off = 0;
+    struct refs refs = {.n = 0};
+    int ti = hub_schemas_find(h->schemas, c.type, strlen(c.type)), others;
+    if (!c.bytes) {
+        rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "out of memory in the sweep");
+        goto out;
+    }
+    if (ti < 0 || msgpack_unpack((const char *)c.bytes, c.len, &off, &zone, &obj) !=
+                      MSGPACK_UNPACK_SUCCESS || obj.type != MSGPACK_OBJECT_MAP || !has_body(&obj))
+        goto out;
+    const struct hub_period *p = hub_retention_period(r, ti, event_panel(h->schemas, ti, h->cfg,
+                                                                        &obj));
+    if (p->kind != CSPH_PERIOD_SPAN || hub_period_end(p, c.occurred_ms) > sw->as_of_ms)
+        goto out; /* the retention file changed since the scan */
+    hub_schema_each_ref(h->schemas, ti, &obj, add_ref, &refs);
+    for (size_t i = 0; i < refs.n; i++) {
+        if (refs.v[i].kind != CSPH_REF_PERSON)
+            continue;
+        if (hub_hold_seq(txn, refs.v[i].p, refs.v[i].len)) {
+            sw->step.held++;
+            goto out;
+        }
+        int64_t last;
+        if (p->after_activity) {
+            if ((rc = last_activity(sw, st, refs.v[i].p, refs.v[i].len, &last, e)))
+                goto out;
+            if (last != INT64_MIN && hub_period_end(p, last) > sw->as_of_ms)
+                goto out; /* someone it names was active within the period */
+        }
+    }
+    struct hub_erase_record rec = {.seq = seq,
+                                   .received_ms = c.received_ms,
+                                   .occurred_ms = c.occurred_ms};
+    if (hub_erase_redact(h->schemas, ti, c.bytes, c.len, NULL, 0, &body, &others)) {
+        rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "event seq %" PRIu64 " is not a map", seq);
+        goto out;
+    }
+    if ((rc = digest(c.bytes, c.len, rec.removed, e)) ||
+        (rc = hub_store_rewrite(st, seq, body.data, body.size, rec.link, rec.kept, e)))
+        goto out;
+    /* Its entries leave the person index (a rebuild from the rewritten
+     * log would not find them either). */
+    for (size_t i = 0; i < refs.n && rc == CSPH_ERR_OK; i++)
+        rc = hub_store_drop_ref_point(st, refs.v[i].kind, refs.v[i].p, refs.v[i].len,
+                                      c.occurred_ms, seq, e);
+    if (rc)
+        goto out;
+    snprintf(rec.type, sizeof rec.type, "%s", c.type);
+    snprintf(rec.source, sizeof rec.source, "%s", c.source);
+    hub_erase_record_format(lines, &rec);
+    memcpy(removed, rec.removed, 32);
+    *done = 1;
+out:
+    msgpack_sbuffer_destroy(&body);
+    msgpack_zone_destroy(&zone);
+    free(c.bytes);
+    return rc;
+}
+
+static void kv_str(msgpack_packer *pk, const char *k, const char *v, size_t n)
+{
+    hub_pack_str(pk, k);
+    hub_pack_strn(pk, v, n);
+}
+
+static void kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    hub_pack_str(pk, k);
+    msgpack_pack_uint64(pk, v);
+}
+
+enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
+                             const struct hub_retention *r, struct hub_error *e)
+{
+    struct hub_store *st = hub_core_store(h->core);
+    struct hub_redo *redo = hub_store_redo(st);
+    uint64_t done_seq[CSPH_ERASE_PER_EVENT];
+    unsigned char removed[CSPH_ERASE_PER_EVENT][32];
+    size_t ndone = 0;
+    enum hub_err rc = CSPH_ERR_OK;
+    msgpack_sbuffer lines;
+    msgpack_sbuffer_init(&lines);
+    /* The work inside the write transaction is bounded as the scan is:
+     * candidates left when step_ms has gone wait for the next step (the
+     * pass goes back to the first of them). */
+    uint64_t deadline = uv_hrtime() + (uint64_t)hub_retention_step_ms(r) * 1000000;
+    for (size_t i = 0; i < sw->ncand && rc == CSPH_ERR_OK; i++) {
+        int done;
+        if (i && uv_hrtime() >= deadline) {
+            sw->next = sw->cand[i];
+            sw->active = 1;
+            break;
+        }
+        rc = apply_one(sw, h, r, sw->cand[i], &lines, removed[ndone], &done, e);
+        if (rc == CSPH_ERR_OK && done)
+            done_seq[ndone++] = sw->cand[i];
+    }
+    uint64_t rejections = 0;
+    int more = 0;
+    if (rc == CSPH_ERR_OK && sw->rejects_due)
+        rc = hub_store_reject_drop_before(
+            st, hub_sweep_cutoff(hub_retention_rejections(r), sw->as_of_ms), REJECTS_PER_STEP,
+            &rejections, &more, e);
+    sw->step.removed = ndone;
+    sw->step.rejections = rejections;
+    uint64_t eseq = 0;
+    if (rc == CSPH_ERR_OK && (ndone || rejections || sw->step.held)) {
+        char id[48], when[40];
+        snprintf(id, sizeof id, "retention-%" PRIu64, hub_store_next_seq(st));
+        int wl = csph_time_format(sw->as_of_ms, when);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 8 + (rejections ? 1 : 0) + (sw->step.held ? 1 : 0));
+        kv_str(&pk, "id", id, strlen(id));
+        kv_str(&pk, "type", CSPH_RETENTION_TYPE, strlen(CSPH_RETENTION_TYPE));
+        kv_str(&pk, "occurred_at", when, (size_t)wl);
+        kv_str(&pk, "source", CSPH_HUB_SOURCE, strlen(CSPH_HUB_SOURCE));
+        kv_str(&pk, "as_of", when, (size_t)wl);
+        kv_str(&pk, "policy", hub_retention_digest(r), 64);
+        kv_u64(&pk, "count", ndone);
+        if (rejections)
+            kv_u64(&pk, "rejections", rejections);
+        if (sw->step.held)
+            kv_u64(&pk, "held", sw->step.held);
+        kv_str(&pk, "records", lines.data ? lines.data : "", lines.size);
+        rc = hub_dp_append(h, sw->as_of_ms, &sb, &eseq, e);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    MDB_dbi dbi;
+    if (rc == CSPH_ERR_OK && ndone &&
+        hub_store_dbi(st, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &dbi, e))
+        rc = CSPH_ERR_INTERNAL;
+    for (size_t i = 0; i < ndone && rc == CSPH_ERR_OK; i++) {
+        unsigned char val[CSPH_STORE_ERASED_LEN];
+        for (int b = 0; b < 8; b++)
+            val[b] = (unsigned char)(eseq >> (8 * b));
+        memcpy(val + 8, removed[i], 32);
+        MDB_val k = {8, &done_seq[i]}, v = {CSPH_STORE_ERASED_LEN, val};
+        int mrc = hub_redo_put(redo, hub_store_txn(st), dbi, &k, &v, 0);
+        if (mrc)
+            rc = hub_error_set(e, mrc == MDB_MAP_FULL ? CSPH_ERR_BUSY : CSPH_ERR_INTERNAL, NULL,
+                               "recording the removal of seq %" PRIu64 ": %s", done_seq[i],
+                               mdb_strerror(mrc));
+    }
+    msgpack_sbuffer_destroy(&lines);
+    sw->step.last_seq = eseq;
+    if (more)
+        sw->active = 1; /* more rejections due: the pass goes on */
+    return rc && rc != CSPH_ERR_BUSY ? CSPH_ERR_INTERNAL : rc;
+}
+
+void hub_sweep_step_done(struct hub_sweep *sw, int committed)
+{
+    if (committed) {
+        sw->st.examined += sw->step.examined;
+        sw->st.removed += sw->step.removed;
+        sw->st.held += sw->step.held;
+        sw->st.rejections += sw->step.rejections;
+        if (sw->step.last_seq) {
+            sw->st.steps++;
+            sw->st.last_seq = sw->step.last_seq;
+        }
+        if (!sw->active)
+            sw->st.passes++;
+    } else if (sw->ncand) {
+        /* The step is tried again: the pass goes back to its first
+         * candidate. */
+        sw->next = sw->cand[0];
+        sw->active = 1;
+    }
+    sw->ncand = 0;
+    memset(&sw->step, 0, sizeof sw->step);
+}

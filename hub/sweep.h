@@ -1,0 +1,83 @@
+/* sweep.h: the retention sweep (issue 17, points 1 and 7; docs/retention.md).
+ *
+ * A pass walks the log in seq order, measuring every event against its
+ * period (retention.h) as of the hub's clock when the pass began, and
+ * removes the bodies of expired events exactly as an erasure redacts a
+ * record (erase.h, hub_erase_redact with no person: only id, type,
+ * occurred_at and source stay; the stored times, type, source and link
+ * too). A person under legal hold (hold.h) keeps every event naming them.
+ * Expired kept rejections go whole.
+ *
+ * A pass goes in steps, each in two parts:
+ * - hub_sweep_scan, between batches with a read transaction: finds up to
+ *   CSPH_ERASE_PER_EVENT candidates within the step's time budget (no
+ *   write transaction is open while it looks);
+ * - hub_sweep_apply, inside a batch the caller owns (hub_core_batch_begin
+ *   ... commit), for at most the same budget (candidates left over wait
+ *   for the next step): checks each candidate again as the batch sees it (held,
+ *   removed already, the last activity of the people it names), rewrites
+ *   it through hub_store_rewrite, drops its person-index entries, and
+ *   appends one dp.retention event (source hub, chained) listing each
+ *   rewritten seq in dp.erasure's record format, with dp.erased mapping
+ *   each seq to it (a resend of the event is a duplicate; --verify and
+ *   check-chain.py accept the record).
+ * A step is one batch: a kill -9 leaves it whole or absent, never a
+ * rewritten event without its listing. A pass is not saved: after a
+ * restart the next pass starts from seq 1 and skips what is done.
+ *
+ * Knows no sockets. */
+#ifndef CSPH_SWEEP_H
+#define CSPH_SWEEP_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "ops.h"
+#include "retention.h"
+
+struct hub_sweep;
+
+/* What one step did (apply), and the totals since the sweep was made. */
+struct hub_sweep_stats {
+    uint64_t examined;   /* events the scans looked at */
+    uint64_t removed;    /* event bodies removed */
+    uint64_t held;       /* expired events kept for a legal hold */
+    uint64_t rejections; /* kept rejections removed */
+    uint64_t steps;      /* steps that wrote (a dp.retention event each) */
+    uint64_t passes;     /* passes finished */
+    uint64_t last_seq;   /* the last dp.retention event written, 0 none */
+};
+
+enum hub_err hub_sweep_new(struct hub_sweep **out, struct hub_error *err);
+void hub_sweep_destroy(struct hub_sweep **sw);
+
+/* Begin a pass measured as of now_ms (one running goes on from where it
+ * is, with the new time). */
+void hub_sweep_begin_pass(struct hub_sweep *sw, int64_t now_ms);
+/* 1 while a pass has events left to look at. */
+int hub_sweep_active(const struct hub_sweep *sw);
+/* The hub clock reading the last pass began at (0: none yet). */
+int64_t hub_sweep_pass_began(const struct hub_sweep *sw);
+
+/* Part one of a step, outside a batch: look for expired events from where
+ * the pass is, for at most budget_us. *work is 1 when apply has something
+ * to do (candidates or expired rejections). r, s and cfg are borrowed. */
+enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
+                            const struct hub_schemas *s, const struct hub_config *cfg,
+                            const struct hub_retention *r, uint64_t budget_us, int *work,
+                            struct hub_error *err);
+/* Part two, inside the caller's batch (h->core's). CSPH_ERR_BUSY or
+ * CSPH_ERR_INTERNAL: abort the batch (the step is tried again). */
+enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
+                             const struct hub_retention *r, struct hub_error *err);
+/* The step's writes are durable (its batch committed) or gone (aborted):
+ * counted or forgotten. */
+void hub_sweep_step_done(struct hub_sweep *sw, int committed);
+
+const struct hub_sweep_stats *hub_sweep_stats(const struct hub_sweep *sw);
+
+/* as_of_ms less p (calendar arithmetic as hub_period_end): a record dated
+ * before it has expired. INT64_MIN when p is no span. */
+int64_t hub_sweep_cutoff(const struct hub_period *p, int64_t as_of_ms);
+
+#endif

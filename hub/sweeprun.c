@@ -1,0 +1,200 @@
+#include "sweeprun.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+
+struct hub_sweeprun {
+    uv_timer_t timer;
+    struct hub_ctx *h;
+    struct hub_retention *r;
+    struct hub_sweep *sw;
+    void (*settled)(void *);
+    void *arg;
+    int stopping, closed;
+    uint64_t max_txn_us, pass_txn_us;
+};
+
+static void warn_unset(void *ctx, const char *what)
+{
+    LOG_WARN("retention", "%s has no retention period in %s ('none': no published period): "
+                          "its events are kept until the partnership sets one",
+             what, (const char *)ctx);
+}
+
+static void on_step(uv_timer_t *t);
+
+static void arm(struct hub_sweeprun *run, uint64_t ms)
+{
+    if (!run->stopping)
+        uv_timer_start(&run->timer, on_step, ms, 0);
+}
+
+static void on_step(uv_timer_t *t)
+{
+    struct hub_sweeprun *run = t->data;
+    struct hub_ctx *h = run->h;
+    int64_t now = hub_clock_now_ms(h->clock), every = hub_retention_every_ms(run->r);
+    if (!hub_sweep_active(run->sw)) {
+        int64_t began = hub_sweep_pass_began(run->sw);
+        if (began && now < began + every) {
+            /* Checked at least hourly: the hub's clock may be moved. */
+            int64_t wait = began + every - now;
+            arm(run, (uint64_t)(wait < 3600000 ? wait : 3600000));
+            return;
+        }
+        hub_sweep_begin_pass(run->sw, now);
+        run->pass_txn_us = 0;
+    }
+    uint64_t t0 = uv_hrtime();
+    struct hub_error e;
+    int work = 0;
+    enum hub_err rc = hub_sweep_scan(run->sw, h->core, h->schemas, h->cfg, run->r,
+                                     (uint64_t)hub_retention_step_ms(run->r) * 1000, &work, &e);
+    int committed = rc == CSPH_ERR_OK;
+    if (rc == CSPH_ERR_OK && work) {
+        uint64_t b0 = uv_hrtime();
+        if ((rc = hub_core_batch_begin(h->core, &e)) == CSPH_ERR_OK) {
+            rc = hub_sweep_apply(run->sw, h, run->r, &e);
+            if (rc == CSPH_ERR_OK)
+                rc = hub_core_batch_commit(h->core, &e);
+            else
+                hub_core_batch_abort(h->core);
+        }
+        uint64_t us = (uv_hrtime() - b0) / 1000;
+        committed = rc == CSPH_ERR_OK;
+        if (committed) {
+            h->c.commits++;
+            if (us > run->max_txn_us)
+                run->max_txn_us = us;
+            if (us > run->pass_txn_us)
+                run->pass_txn_us = us;
+        }
+    }
+    hub_sweep_step_done(run->sw, committed);
+    if (committed && work)
+        run->settled(run->arg);
+    if (rc) {
+        /* busy (a full disk, a repair) is logged by the store; the step is
+         * tried again in a second. */
+        if (rc != CSPH_ERR_BUSY)
+            LOG_ERROR("retention", "sweep step failed: %s; retrying in 1 s", e.message);
+        arm(run, 1000);
+        return;
+    }
+    const struct hub_sweep_stats *st = hub_sweep_stats(run->sw);
+    if (!hub_sweep_active(run->sw)) {
+        LOG_INFO("retention", "sweep pass done: %llu bodies removed, %llu kept rejections "
+                              "removed, %llu expired events kept under legal hold so far; "
+                              "longest write transaction this pass %.1f ms",
+                 (unsigned long long)st->removed, (unsigned long long)st->rejections,
+                 (unsigned long long)st->held, (double)run->pass_txn_us / 1000.0);
+        arm(run, 0); /* waits for the next pass in the branch above */
+        return;
+    }
+    /* Paced: the sweep takes at most a sixth of the loop. */
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    arm(run, ms ? 5 * ms : 1);
+}
+
+enum hub_err hub_sweeprun_new(struct hub_sweeprun **out, uv_loop_t *loop, struct hub_ctx *h,
+                              void (*settled)(void *arg), void *arg, struct hub_error *err)
+{
+    *out = NULL;
+    if (!h->cfg->retention_file[0]) {
+        LOG_WARN("retention", "no retention file (retention_file: none): nothing leaves the "
+                              "log by age");
+        return CSPH_ERR_OK;
+    }
+    struct hub_sweeprun *run = calloc(1, sizeof *run);
+    if (!run)
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the sweep");
+    enum hub_err rc = hub_retention_load(&run->r, h->cfg->retention_file, h->schemas, h->cfg, err);
+    if (!rc)
+        rc = hub_sweep_new(&run->sw, err);
+    if (rc) {
+        hub_retention_destroy(&run->r);
+        free(run);
+        return rc;
+    }
+    run->h = h;
+    run->settled = settled;
+    run->arg = arg;
+    hub_retention_unset(run->r, warn_unset, (void *)h->cfg->retention_file);
+    LOG_INFO("retention", "retention periods in force from %s (%.12s); a sweep every %lld s",
+             h->cfg->retention_file, hub_retention_digest(run->r),
+             (long long)(hub_retention_every_ms(run->r) / 1000));
+    uv_timer_init(loop, &run->timer);
+    run->timer.data = run;
+    arm(run, 0); /* the first pass at start */
+    *out = run;
+    return CSPH_ERR_OK;
+}
+
+void hub_sweeprun_reload(struct hub_sweeprun *run)
+{
+    if (!run)
+        return;
+    struct hub_retention *fresh = NULL;
+    struct hub_error e;
+    if (hub_retention_load(&fresh, run->h->cfg->retention_file, run->h->schemas, run->h->cfg,
+                           &e)) {
+        LOG_ERROR("retention", "reload refused, the periods in force (%.12s) stay: %s",
+                  hub_retention_digest(run->r), e.message);
+        return;
+    }
+    hub_retention_unset(fresh, warn_unset, (void *)run->h->cfg->retention_file);
+    LOG_INFO("retention", "reloaded the retention periods from %s (%.12s, was %.12s)",
+             run->h->cfg->retention_file, hub_retention_digest(fresh),
+             hub_retention_digest(run->r));
+    hub_retention_destroy(&run->r);
+    run->r = fresh;
+}
+
+void hub_sweeprun_clock_changed(struct hub_sweeprun *run)
+{
+    if (!run || run->stopping)
+        return;
+    hub_sweep_begin_pass(run->sw, hub_clock_now_ms(run->h->clock));
+    run->pass_txn_us = 0;
+    arm(run, 0);
+}
+
+void hub_sweeprun_stop(struct hub_sweeprun *run)
+{
+    if (!run || run->stopping)
+        return;
+    run->stopping = 1;
+    uv_close((uv_handle_t *)&run->timer, NULL);
+}
+
+void hub_sweeprun_destroy(struct hub_sweeprun **rp)
+{
+    if (!rp || !*rp)
+        return;
+    hub_sweep_destroy(&(*rp)->sw);
+    hub_retention_destroy(&(*rp)->r);
+    free(*rp);
+    *rp = NULL;
+}
+
+enum hub_err hub_sweeprun_check(const struct hub_config *cfg, const struct hub_schemas *s,
+                                struct hub_error *err)
+{
+    struct hub_retention *r = NULL;
+    if (!cfg->retention_file[0])
+        return CSPH_ERR_OK;
+    enum hub_err rc = hub_retention_load(&r, cfg->retention_file, s, cfg, err);
+    hub_retention_destroy(&r);
+    return rc;
+}
+
+const struct hub_sweep_stats *hub_sweeprun_stats(const struct hub_sweeprun *run)
+{
+    return hub_sweep_stats(run->sw);
+}
+
+uint64_t hub_sweeprun_max_txn_us(const struct hub_sweeprun *run)
+{
+    return run->max_txn_us;
+}
