@@ -353,17 +353,9 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* An event copied out of the map (the visitor's memory is borrowed). */
-struct copied {
-    int64_t received_ms, occurred_ms;
-    char type[65], source[65];
-    unsigned char *bytes;
-    size_t len;
-};
-
-static int copy_event(void *ctx, const struct hub_stored_event *ev)
+int hub_erase_copy_event(void *ctx, const struct hub_stored_event *ev)
 {
-    struct copied *c = ctx;
+    struct hub_erase_copied *c = ctx;
     c->received_ms = ev->received_ms;
     c->occurred_ms = ev->occurred_ms;
     snprintf(c->type, sizeof c->type, "%.*s", (int)ev->type_len, ev->type);
@@ -401,16 +393,23 @@ static int contains(const char *hay, size_t hn, const char *needle, size_t nn)
     return nn && hn >= nn && memmem(hay, hn, needle, nn) != NULL;
 }
 
+enum hub_err hub_erase_person_arg(const struct hub_request *r, const char **person,
+                                  size_t *len, struct hub_error *e)
+{
+    enum hub_err rc = hub_wire_str(r, "person", 1, 64, 1, person, len, e);
+    if (!rc && !hub_person_ref_valid(*person, *len))
+        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
+                           "'person' must be a person reference of 1-64 characters from "
+                           "A-Z a-z 0-9 . _ : -");
+    return rc;
+}
+
 static enum hub_err parse_request(const struct hub_req *q, struct request *rq,
                                   struct hub_error *e)
 {
     const struct hub_request *r = q->r;
     memset(rq, 0, sizeof *rq);
-    enum hub_err rc = hub_wire_str(r, "person", 1, 64, 1, &rq->person, &rq->person_len, e);
-    if (!rc && !hub_person_ref_valid(rq->person, rq->person_len))
-        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
-                           "'person' must be a person reference of 1-64 characters from "
-                           "A-Z a-z 0-9 . _ : -");
+    enum hub_err rc = hub_erase_person_arg(r, &rq->person, &rq->person_len, e);
     if (!rc)
         rc = hub_wire_str(r, "reason", 1, CSPH_ERASE_REASON_MAX, 1, &rq->reason,
                           &rq->reason_len, e);
@@ -636,7 +635,7 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
                 msgpack_sbuffer_write(&records, line, (size_t)ln);
                 continue;
             }
-            struct copied c = {0};
+            struct hub_erase_copied c = {0};
             msgpack_sbuffer body;
             msgpack_sbuffer_init(&body);
             struct hub_erase_record r = {.seq = ch[i].seq};
@@ -644,7 +643,7 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
             char with[48];
             snprintf(with, sizeof with, "erasure-%llu",
                      (unsigned long long)hub_store_next_seq(st)); /* this part's dp.erasure */
-            if ((rc = hub_store_batch_get(st, ch[i].seq, copy_event, &c, e)) == CSPH_ERR_OK) {
+            if ((rc = hub_store_batch_get(st, ch[i].seq, hub_erase_copy_event, &c, e)) == CSPH_ERR_OK) {
                 if (!c.bytes)
                     rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
                 else if (ch[i].action == action_query) /* hook: access.h */
@@ -736,8 +735,8 @@ static enum hub_err plan(struct hub_ctx *h, const struct request *rq, struct seq
             continue; /* restricted already */
         if (rq->lift && !hub_erase_restricted(txn, found->v[i]))
             continue; /* nothing to lift */
-        struct copied c = {0};
-        if ((rc = hub_store_batch_get(st, found->v[i], copy_event, &c, e)))
+        struct hub_erase_copied c = {0};
+        if ((rc = hub_store_batch_get(st, found->v[i], hub_erase_copy_event, &c, e)))
             break;
         ch[n].seq = found->v[i];
         snprintf(ch[n].type, sizeof ch[n].type, "%s", c.type);

@@ -105,4 +105,21 @@ uint64_t hub_erase_erased_by(struct hub_store *s, uint64_t seq);
  * event out without a word, as if it were not evidence (views.c). */
 int hub_erase_hidden(struct hub_store *s, const struct hub_identity *who, uint64_t seq);
 
+/* An event copied out of the map, for a redaction (the store's visitor
+ * lends its memory only for the call): hub_erase_copy_event is a
+ * hub_store_batch_get visitor filling one; free(bytes) after. Used by
+ * erasure and by the retention sweep. */
+struct hub_erase_copied {
+    int64_t received_ms, occurred_ms;
+    char type[65], source[65];
+    unsigned char *bytes;
+    size_t len;
+};
+int hub_erase_copy_event(void *ctx, const struct hub_stored_event *ev);
+
+/* The `person` of a data-protection request (erase, hold, sar): required,
+ * a valid person reference, or BAD_REQUEST naming the field. */
+enum hub_err hub_erase_person_arg(const struct hub_request *r, const char **person,
+                                  size_t *len, struct hub_error *e);
+
 #endif

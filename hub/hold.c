@@ -37,11 +37,7 @@ enum hub_err hub_op_hold(struct hub_ctx *h, struct hub_req *q)
     size_t plen = 0, rlen = 0;
     int release = 0;
     char by[81] = "";
-    enum hub_err rc = hub_wire_str(q->r, "person", 1, 64, 1, &person, &plen, e);
-    if (!rc && !hub_person_ref_valid(person, plen))
-        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
-                           "'person' must be a person reference of 1-64 characters from "
-                           "A-Z a-z 0-9 . _ : -");
+    enum hub_err rc = hub_erase_person_arg(q->r, &person, &plen, e);
     if (!rc)
         rc = hub_wire_str(q->r, "reason", 1, CSPH_ERASE_REASON_MAX, 1, &reason, &rlen, e);
     if (!rc && memmem(reason, rlen, person, plen))

@@ -417,11 +417,7 @@ static enum hub_err parse(const struct hub_req *q, struct request *rq, struct hu
 {
     const struct hub_request *r = q->r;
     memset(rq, 0, sizeof *rq);
-    enum hub_err rc = hub_wire_str(r, "person", 1, 64, 1, &rq->person, &rq->person_len, e);
-    if (!rc && !hub_person_ref_valid(rq->person, rq->person_len))
-        rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
-                           "'person' must be a person reference of 1-64 characters from "
-                           "A-Z a-z 0-9 . _ : -");
+    enum hub_err rc = hub_erase_person_arg(r, &rq->person, &rq->person_len, e);
     int has_request = 0;
     if (!rc)
         rc = hub_wire_u64(r, "request", 1, UINT64_MAX, &rq->request, &has_request, e);

@@ -255,26 +255,6 @@ enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
     return rc;
 }
 
-/* An event copied out of the map, with its references. */
-struct cand_event {
-    int64_t received_ms, occurred_ms;
-    char type[65], source[65];
-    unsigned char *bytes;
-    size_t len;
-};
-
-static int copy_cand(void *ctx, const struct hub_stored_event *ev)
-{
-    struct cand_event *c = ctx;
-    c->received_ms = ev->received_ms;
-    c->occurred_ms = ev->occurred_ms;
-    snprintf(c->type, sizeof c->type, "%.*s", (int)ev->type_len, ev->type);
-    snprintf(c->source, sizeof c->source, "%.*s", (int)ev->source_len, ev->source);
-    if ((c->bytes = malloc(ev->len ? ev->len : 1)))
-        memcpy(c->bytes, ev->bytes, ev->len);
-    c->len = ev->len;
-    return 0;
-}
 
 struct refs {
     struct {
@@ -353,8 +333,8 @@ static enum hub_err apply_one(struct hub_sweep *sw, struct hub_ctx *h,
     if (mdb_dbi_open(txn, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &erased) == 0 &&
         mdb_get(txn, erased, &k, &v) == 0)
         return CSPH_ERR_OK; /* removed by an earlier step or an erasure */
-    struct cand_event c = {0};
-    enum hub_err rc = hub_store_batch_get(st, seq, copy_cand, &c, e);
+    struct hub_erase_copied c = {0};
+    enum hub_err rc = hub_store_batch_get(st, seq, hub_erase_copy_event, &c, e);
     if (rc == CSPH_ERR_NOT_FOUND)
         return CSPH_ERR_OK;
     if (rc)
