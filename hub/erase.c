@@ -707,6 +707,13 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
         (hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e) ||
          hub_store_drop_ref(st, CSPH_REF_QUERY, rq->person, rq->person_len, e)))
         rc = CSPH_ERR_INTERNAL;
+    /* ... and out of the rule state at once: their windows stop counting
+     * now, not at the next compaction's rebuild. */
+    struct hub_rules *rules = hub_core_ingest(h->core)->rules;
+    uint64_t forgot = 0;
+    if (rc == CSPH_ERR_OK && !rq->restrict_only && rules)
+        rc = hub_rules_forget(rules, hub_store_index_txn(st), rq->person, rq->person_len,
+                              &forgot, e);
     return rc;
 }
 

@@ -1397,8 +1397,50 @@ enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *val
                               uint64_t *records, struct hub_error *err)
 {
     enum hub_err e = begin(r, txn, err);
-    if (!e)
-        e = hub_rstate_drop_value(r->st, 's', value, len, records, err);
+    if (e)
+        return e;
+    *records = 0;
+    /* A key of one field (every rule of the default pack) names the value's
+     * series exactly: its window, the tiers it fired, the acceptances it
+     * met, and the alerts remembered on each panel; each is dropped by its
+     * prefix. A rule keyed on several fields cannot be found that way: the
+     * whole state is read for the value then (at 10 million events, a few
+     * seconds inside the erasure's batch). */
+    const struct hub_ruleset *set = r->set;
+    struct kval v = {value, len, 's'};
+    int several = 0;
+    for (size_t i = 0; i < set->nrules && !e; i++) {
+        const struct hub_rule *R = &set->rules[i];
+        int one = 0;
+        for (size_t a = 0; a < R->nkeys; a++)
+            if (R->keys[a].n == 1)
+                one = 1;
+            else
+                several = 1;
+        if (!one)
+            continue;
+        struct series s[3];
+        series(&s[0], 'W', R->sid, &v, 1);
+        series(&s[1], 'F', R->id, &v, 1);
+        series(&s[2], 'M', R->id, &v, 1);
+        for (int k = 0; k < 3 && !e; k++) {
+            uint64_t n = 0;
+            e = hub_rstate_drop(r->st, &s[k].s, &n, err);
+            *records += n;
+        }
+    }
+    for (size_t p = 0; p < set->npanels && !e; p++) {
+        struct series s;
+        uint64_t n = 0;
+        series(&s, 'P', r->panel_id[p], &v, 1);
+        e = hub_rstate_drop(r->st, &s.s, &n, err);
+        *records += n;
+    }
+    if (!e && several) {
+        uint64_t n = 0;
+        e = hub_rstate_drop_value(r->st, 's', value, len, &n, err);
+        *records += n;
+    }
     return e;
 }
 

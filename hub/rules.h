@@ -156,8 +156,10 @@ enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_
 
 /* Drop every record of the rule state that names value (a person or place
  * reference, as text) in its key: its windows, tiers fired, alerts
- * remembered, in every rule. For erasure (a later issue): the person index
- * is dropped by hub_store_drop_ref. *records is how many went. */
+ * remembered, in every rule in force, so that nothing of theirs counts any
+ * more. Erasure calls it (hub/erase.c); the person index is dropped by
+ * hub_store_drop_ref. *records is how many went. Series of rules no longer
+ * in force count for nothing; compaction removes their bytes. */
 enum hub_err hub_rules_forget(struct hub_rules *r, MDB_txn *txn, const char *value, size_t len,
                               uint64_t *records, struct hub_error *err);
 

@@ -453,6 +453,74 @@ static void test_erase_end_to_end(void **state)
     start(f);
 }
 
+/* da.incident for victim, id and day given: marac.escalation counts three
+ * of them for one victim within a year. */
+static void incident(struct fx *f, const char *id, const char *victim, int day)
+{
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"publish\",\"event\":{\"id\":\"%s\","
+                                      "\"type\":\"da.incident\",\"source\":\"police\","
+                                      "\"occurred_at\":\"2026-09-%02dT21:14:00Z\","
+                                      "\"victim\":\"%s\",\"risk\":\"medium\"}}",
+                               id, day, victim);
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("publish %s: %s", id, tu_dump(&r));
+}
+
+static int escalations(struct fx *f, const char *victim)
+{
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"max\":100}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    int n = 0;
+    char path[64];
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "alerts.%d.rule", i);
+        const char *rule = tu_str(&r, path);
+        if (!rule)
+            break;
+        snprintf(path, sizeof path, "alerts.%d.key.victim", i);
+        const char *key = tu_str(&r, path);
+        n += !strcmp(rule, "marac.escalation") && key && !strcmp(key, victim);
+    }
+    return n;
+}
+
+/* An erased person's events stop counting in the rule state at once: two
+ * incidents, the erasure, then a third makes no "3 in 12 months" alert,
+ * while the same three for someone else do (the rule would have fired). */
+static void test_erased_events_stop_counting(void **state)
+{
+    struct fx *f = *state;
+    stop(f);
+    char data[700];
+    snprintf(data, sizeof data, "%s/rules-data", f->tmp);
+    assert_int_equal(tu_hub_start(&f->hub, data, NULL), 0); /* the default rules */
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+
+    incident(f, "w-1", "V-ERASED", 1);
+    incident(f, "w-2", "V-ERASED", 2);
+    incident(f, "k-1", "V-KEPT", 1);
+    incident(f, "k-2", "V-KEPT", 2);
+    msgpack_object r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"V-ERASED\",\"reason\":"
+                                      "\"DPO case 7\",\"requested_by\":\"dpo-jane\","
+                                      "\"apply\":true}");
+    if (tu_bool(&r, "ok") != 1 || tu_bool(&r, "applied") != 1)
+        fail_msg("erase: %s", tu_dump(&r));
+    incident(f, "w-3", "V-ERASED", 3);
+    incident(f, "k-3", "V-KEPT", 3);
+    assert_int_equal(escalations(f, "V-KEPT"), 1);
+    assert_int_equal(escalations(f, "V-ERASED"), 0);
+    /* ... and after a restart (the rule state is in index.mdb) */
+    stop(f);
+    assert_int_equal(tu_hub_start(&f->hub, data, NULL), 0);
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+    incident(f, "w-4", "V-ERASED", 4);
+    assert_int_equal(escalations(f, "V-ERASED"), 0);
+    incident(f, "w-5", "V-ERASED", 5);
+    assert_int_equal(escalations(f, "V-ERASED"), 1); /* three new ones: w-3, w-4, w-5 */
+}
+
 static void test_restrict(void **state)
 {
     struct fx *f = *state;
@@ -783,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_redact_keeps_others),
         cmocka_unit_test(test_oracle),
         cmocka_unit_test_setup_teardown(test_erase_end_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erased_events_stop_counting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_after_erasure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legal_hold, setup, teardown),
