@@ -946,6 +946,12 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
     *caught = 0;
     if (from >= last)
         return CSPH_ERR_OK;
+    /* The scan below reads the log with its own transaction: the batches
+     * the journal acknowledged go into LMDB first, or it would stop at
+     * LMDB's last commit (a failed index commit healed while batches were
+     * held answered the next batch `internal`, now and then). */
+    if ((rc = hub_store_flush(g->store, err)))
+        return rc;
     if (last - from > max)
         last = from + max;
     if (!quiet)
