@@ -31,7 +31,7 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
      * it of new alerts; everything else it does as a person (people.h),
      * whose role then decides. */
     [CSPH_OP_FETCH] = {CSPH_OP_FETCH, CSPH_OPK_READ, PANEL | GATEWAY, PANEL | AUDITOR,
-                       hub_op_fetch},
+                       hub_op_fetch, CSPH_OPR_BATCH_TXN},
     [CSPH_OP_ACK] = {CSPH_OP_ACK, CSPH_OPK_WRITE, PANEL | GATEWAY, 0, hub_op_ack},
     [CSPH_OP_ALERTS] = {CSPH_OP_ALERTS, CSPH_OPK_READ, PANEL | AUDITOR, PANEL | AUDITOR,
                         hub_op_alerts},
@@ -73,7 +73,7 @@ static const struct hub_op_row rows[CSPH_OP__COUNT] = {
                               hub_op_agenda_issue},
     /* Subject access export (sar.h): the data protection officer only; a
      * write, because the request is itself an event (dp.sar). */
-    [CSPH_OP_SAR] = {CSPH_OP_SAR, CSPH_OPK_WRITE, DPO, 0, hub_op_sar},
+    [CSPH_OP_SAR] = {CSPH_OP_SAR, CSPH_OPK_WRITE, DPO, 0, hub_op_sar, CSPH_OPR_OWN_TXN},
 };
 
 const struct hub_op_row *hub_ops_row(enum hub_op op)
@@ -84,6 +84,12 @@ const struct hub_op_row *hub_ops_row(enum hub_op op)
 int hub_ops_audited(const struct hub_op_row *row, const struct hub_identity *who)
 {
     return who && (row->audited & CSPH_ROLE_BIT(who->role));
+}
+
+int hub_ops_reads_committed(const struct hub_op_row *row)
+{
+    return row->reads == CSPH_OPR_BY_KIND ? row->kind != CSPH_OPK_WRITE
+                                          : row->reads == CSPH_OPR_OWN_TXN;
 }
 
 int hub_ops_in_batch(const struct hub_op_row *row, const struct hub_identity *who)

@@ -119,6 +119,9 @@ struct hub_op_row {
     unsigned may;     /* roles that may call it (security curve) */
     unsigned audited; /* roles whose calls leave an audit.access record, in the batch */
     hub_op_fn fn;
+    /* How it reads the log (hub_ops_reads_committed): by its kind (0), or
+     * as stated where that is not so. */
+    enum { CSPH_OPR_BY_KIND = 0, CSPH_OPR_OWN_TXN, CSPH_OPR_BATCH_TXN } reads;
 };
 
 /* The row of op (every op of CSPH_OP_MAP has one). */
@@ -126,6 +129,12 @@ const struct hub_op_row *hub_ops_row(enum hub_op op);
 /* Whether a call by who (NULL: security none) runs in the write batch:
  * a write, or a read who's role must leave an access record for. */
 int hub_ops_in_batch(const struct hub_op_row *row, const struct hub_identity *who);
+/* Whether the op reads the log with read transactions of its own, which
+ * see only what LMDB committed: the journal's held batches must go into
+ * LMDB before a batch holding it begins. Reads do, but fetch (it reads the
+ * batch's own transaction, hub_core_fetch); writes do not, but sar (it
+ * reads the queues as a read would). */
+int hub_ops_reads_committed(const struct hub_op_row *row);
 /* Whether who's call of row leaves an access record. */
 int hub_ops_audited(const struct hub_op_row *row, const struct hub_identity *who);
 

@@ -213,14 +213,12 @@ static void process_batch(struct hub_server *s, int n)
     uint64_t raised = hub_core_alerts_raised(s->h.core);
     /* What the batch counts stands only if it commits: stats equal the log. */
     struct hub_counters before = s->h.c;
-    /* Reads in the batch (audited) read the log with their own
-     * transactions: what the journal acknowledged goes into LMDB first.
-     * A fetch reads the batch's own transaction (hub_core_fetch): a
-     * consumer's fetch, ack, fetch cycle makes no LMDB commit. */
+    /* Ops that read the log with their own transactions see only what LMDB
+     * committed: what the journal acknowledged goes into LMDB first (a
+     * fetch reads the batch's own transaction: a consumer's fetch, ack,
+     * fetch cycle makes no LMDB commit). */
     for (int i = 0; i < n; i++)
-        if ((hub_ops_row(s->batch[i].req.op)->kind != CSPH_OPK_WRITE &&
-             s->batch[i].req.op != CSPH_OP_FETCH) ||
-            s->batch[i].req.op == CSPH_OP_SAR /* hook: it reads the queues too (sar.h) */) {
+        if (hub_ops_reads_committed(hub_ops_row(s->batch[i].req.op))) {
             (void)hub_core_flush(s->h.core, &e);
             break;
         }

@@ -184,6 +184,12 @@ static void test_rights_and_kinds(void **state)
         /* security none: nobody is audited; only writes run in the batch. */
         assert_int_equal(hub_ops_audited(row, NULL), 0);
         assert_int_equal(hub_ops_in_batch(row, NULL), want[i].write);
+        /* Reads see what the journal acknowledged once it is in LMDB; a
+         * fetch reads the batch's transaction, and sar reads like a read. */
+        int committed = want[i].op == CSPH_OP_SAR || (!want[i].write && want[i].op != CSPH_OP_FETCH);
+        if (hub_ops_reads_committed(row) != committed)
+            fail_msg("%s: reads_committed %d, want %d", hub_op_name(want[i].op),
+                     hub_ops_reads_committed(row), committed);
     }
     assert_null(hub_ops_row(CSPH_OP__COUNT));
 }
