@@ -19,50 +19,15 @@
 
 #define NOFIELD ((const char *)1) /* expect no `field` in the error */
 
-struct fx {
-    char *tmp;
-    char data[600];
-    char config[600]; /* rules_file: none: the log holds only what a test sends */
-    struct tu_hub hub;
-    struct tu_client c;
-    int client_open;
-};
 
 /* ---- fixtures --------------------------------------------------------- */
 
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    if (!(f->tmp = tu_hub_fresh_log_only(&f->hub, "e2e", f->data, sizeof f->data, f->config,
-                                         sizeof f->config))) {
-        free(f);
-        return -1;
-    }
-    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
-    f->client_open = 1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->client_open)
-        tu_client_close(&f->c);
-    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
-    tu_rmrf(f->tmp);
-    free(f->tmp);
-    free(f);
-    if (rc != 0) {
-        fprintf(stderr, "csphubd exited %d on SIGTERM (want 0)\n", rc);
-        return -1;
-    }
-    return 0;
-}
+static int setup(void **state) { return tu_logonly_setup(state, "e2e"); }
+static int teardown(void **state) { return tu_logonly_teardown(state); }
 
 /* Stop the fixture's hub now (asserting a clean exit) and start a new one on
  * the same data directory. */
-static void restart(struct fx *f)
+static void restart(struct tu_logonly_fx *f)
 {
     tu_client_close(&f->c);
     f->client_open = 0;
@@ -333,7 +298,7 @@ static void rb_f64(struct rb *r, double d)
 
 static void test_ping(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = tu_call(&f->c, "{\"op\":\"ping\"}");
     expect_ok(&r);
     const char *v = tu_str(&r, "version");
@@ -347,7 +312,7 @@ static void test_ping(void **state)
 
 static void test_publish_gap_free(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     for (int i = 1; i <= 3; i++) {
         char id[32];
         snprintf(id, sizeof id, "gf-%d", i);
@@ -359,7 +324,7 @@ static void test_publish_gap_free(void **state)
 
 static void test_duplicate_returns_original_seq(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = publish(&f->c, asb("d-1", "P-1", "personal"));
     expect_accepted(&r, "accepted", 1);
     r = publish(&f->c, asb("d-2", "P-1", "personal"));
@@ -377,7 +342,7 @@ static void test_duplicate_returns_original_seq(void **state)
 
 static void test_id_conflict(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = publish(&f->c, asb("c-1", "P-1", "personal"));
     expect_accepted(&r, "accepted", 1);
     r = publish(&f->c, asb("c-1", "P-1", "nuisance"));
@@ -397,7 +362,7 @@ static void test_id_conflict(void **state)
 
 static void test_rejections_name_code_and_field(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = publish(&f->c, asb("r-1", "P-1", "loud"));
     expect_rejected(&r, "bad_event", "category");
     r = publish(&f->c, "{\"id\":\"r-2\",\"type\":\"noise.complaint\",\"source\":\"police\","
@@ -426,7 +391,7 @@ static void test_rejections_name_code_and_field(void **state)
  * events with source `hub`, are the hub's own: a client may not write them. */
 static void test_hub_events_forbidden(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = publish(
         &f->c, "{\"id\":\"hf-1\",\"type\":\"timer.fired\",\"source\":\"police\","
                "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"alert\":1,\"panel\":\"marac\","
@@ -450,7 +415,7 @@ static void test_hub_events_forbidden(void **state)
 
 static void test_batch_mixed_results(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = tu_call(
         &f->c, "{\"op\":\"publish\",\"req\":\"b1\",\"events\":[%s,%s,"
                "{\"id\":\"b-3\",\"type\":\"asb.report\",\"source\":\"police\","
@@ -511,7 +476,7 @@ static char *batch_json(const char *prefix, int n)
 
 static void test_batch_limits(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     char *big = batch_json("big", 1001);
     msgpack_object r = tu_call(&f->c, "%s", big);
     free(big);
@@ -644,7 +609,7 @@ static void odd_events(struct rb *ev, int *n)
 
 static void test_replay_byte_exact(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     struct rb ev[8];
     int n = 0;
     odd_events(ev, &n);
@@ -706,7 +671,7 @@ static void test_replay_byte_exact(void **state)
 
 static void test_replay_paging(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     for (int i = 1; i <= 10; i++) {
         char id[32];
         snprintf(id, sizeof id, "pg-%d", i);
@@ -763,7 +728,7 @@ static void test_replay_paging(void **state)
 
 static void test_replay_after_until(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     for (int i = 1; i <= 8; i++) {
         char id[32];
         snprintf(id, sizeof id, "au-%d", i);
@@ -799,7 +764,7 @@ static void test_replay_after_until(void **state)
  * not wrap after + 1 to 0 and start again from seq 1.) */
 static void test_replay_after_max(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     for (int i = 1; i <= 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "am-%d", i);
@@ -832,7 +797,7 @@ static void test_replay_after_max(void **state)
 
 static void test_replay_since_till(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     /* occurred_at values; offsets are honoured (+02:00 is two hours ahead). */
     static const char *when[] = {
         "2025-03-01T20:59:59Z",      /* 1: before since */
@@ -882,7 +847,7 @@ static void test_replay_since_till(void **state)
 
 static void test_replay_types(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     static const char *evs[] = {
         "{\"id\":\"ty-1\",\"type\":\"call\",\"source\":\"police\","
         "\"occurred_at\":\"2025-03-01T21:00:00Z\",\"caller\":\"P-1\",\"category\":\"asb\"}",
@@ -917,7 +882,7 @@ static void test_replay_types(void **state)
 
 static void test_replay_person(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     static const char *evs[] = {
         /* 1 victim */
         "{\"id\":\"pe-1\",\"type\":\"asb.report\",\"source\":\"police\","
@@ -979,7 +944,7 @@ static void test_replay_person(void **state)
 
 static void test_rejects_listing(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     struct {
         const char *json, *source, *code, *field;
     } bad[] = {
@@ -1075,7 +1040,7 @@ static void test_rejects_listing(void **state)
 
 static void test_stats_counters(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r;
     for (int i = 0; i < 4; i++) {
         char id[16];
@@ -1122,7 +1087,7 @@ static void test_stats_counters(void **state)
 
 static void test_req_echo(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = tu_call(&f->c, "{\"op\":\"ping\",\"req\":\"abc-123\"}");
     expect_ok(&r);
     expect_str(&r, "req", "abc-123");
@@ -1204,7 +1169,7 @@ static void test_req_echo(void **state)
 /* Many requests in flight on one DEALER: every reply matched by req. */
 static void test_req_pipelined(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
         char id[32];
@@ -1239,7 +1204,7 @@ static void test_req_pipelined(void **state)
  * client waits for that write's commit). */
 static void test_read_after_write_pipelined(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     enum { N = 200 };
     for (int i = 0; i < N; i++) {
         char id[32];
@@ -1271,7 +1236,7 @@ static void test_read_after_write_pipelined(void **state)
  * log stays gap-free with each reply's seq unique. */
 static void test_many_clients(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     enum { NC = 8, PER = 250 };
     struct tu_client cl[NC];
     for (int k = 0; k < NC; k++) {
@@ -1311,7 +1276,7 @@ static void test_many_clients(void **state)
  * event, every other answer a duplicate naming the same seq. */
 static void test_concurrent_duplicates(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     enum { NC = 4, NE = 300 };
     struct tu_client cl[NC];
     msgpack_sbuffer ev[NE];
@@ -1372,7 +1337,7 @@ static void test_concurrent_duplicates(void **state)
 
 static void test_req_socket(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     struct tu_client q;
     tu_client_open(&q, f->hub.endpoint, ZMQ_REQ);
     msgpack_object r = tu_call(&q, "{\"op\":\"ping\",\"req\":1}");
@@ -1399,7 +1364,7 @@ static void test_req_socket(void **state)
 
 static void test_bad_op(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = tu_call(&f->c, "{\"op\":\"frobnicate\",\"req\":9}");
     expect_error(&r, "bad_op", NULL);
     expect_int(&r, "req", 9);
@@ -1411,7 +1376,7 @@ static void test_bad_op(void **state)
 
 static void test_unknown_request_field(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     static const char *reqs[][2] = {
         {"{\"op\":\"ping\",\"colour\":1}", "colour"},
         {"{\"op\":\"replay\",\"tpyes\":[\"call\"]}", "tpyes"},
@@ -1433,7 +1398,7 @@ static void test_unknown_request_field(void **state)
  * is, where the hub does set it). */
 static void test_unknown_request_field_sets_field(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"tpyes\":[\"call\"]}");
     expect_error(&r, "bad_request", "tpyes");
 }
@@ -2279,7 +2244,7 @@ static void test_replay_person_index(void **state)
 
 static void test_restart_same_data(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     for (int i = 1; i <= 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "rs-%d", i);
@@ -2321,7 +2286,7 @@ static void expect_run(int rc, const char *out, int want_rc, const char *want_te
 
 static void test_refuse_nonloopback(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     char out[8192], data[700];
     snprintf(data, sizeof data, "%s/other", f->tmp);
     int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", data, "--listen",
@@ -2334,7 +2299,7 @@ static void test_refuse_nonloopback(void **state)
 
 static void test_refuse_config_unknown_key(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     char path[700], out[8192], want[800];
     snprintf(path, sizeof path, "%s/csphub.yaml", f->tmp);
     FILE *cf = fopen(path, "w");
@@ -2358,7 +2323,7 @@ static void test_refuse_config_unknown_key(void **state)
 
 static void test_refuse_data_is_file(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     char path[700], out[8192];
     snprintf(path, sizeof path, "%s/plain-file", f->tmp);
     FILE *pf = fopen(path, "w");
@@ -2373,7 +2338,7 @@ static void test_refuse_data_is_file(void **state)
 
 static void test_refuse_second_hub(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     char out[8192], ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", tu_free_port());
     int rc = tu_hub_run_ms(out, sizeof out, 10000, "--data", f->data, "--listen", ep, NULL);
@@ -2421,7 +2386,7 @@ static int flip_in_file(const char *file, const char *needle, size_t nlen)
 
 static void test_verify(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     msgpack_object r = publish(&f->c, asb("v-1", "P-1", "personal"));
     expect_accepted(&r, "accepted", 1);
     r = publish(&f->c, asb("tamper-canary-4f1c9e", "P-1", "personal"));

@@ -212,49 +212,18 @@ static void test_oracle(void **state)
 
 /* ---- end to end ------------------------------------------------------------ */
 
-struct fx {
-    char *tmp;
-    char data[600];
-    char config[600];
-    struct tu_hub hub;
-    struct tu_client c;
-    int client_open;
-};
 
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    if (!(f->tmp = tu_hub_fresh_log_only(&f->hub, "erase", f->data, sizeof f->data, f->config,
-                                         sizeof f->config))) {
-        free(f);
-        return -1;
-    }
-    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
-    f->client_open = 1;
-    *state = f;
-    return 0;
-}
+static int setup(void **state) { return tu_logonly_setup(state, "erase"); }
+static int teardown(void **state) { return tu_logonly_teardown(state); }
 
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->client_open)
-        tu_client_close(&f->c);
-    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
-    tu_rmrf(f->tmp);
-    free(f->tmp);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
-
-static void stop(struct fx *f)
+static void stop(struct tu_logonly_fx *f)
 {
     tu_client_close(&f->c);
     f->client_open = 0;
     assert_int_equal(tu_hub_stop(&f->hub), 0);
 }
 
-static void start(struct fx *f)
+static void start(struct tu_logonly_fx *f)
 {
     char data[600];
     snprintf(data, sizeof data, "%s", f->data);
@@ -282,14 +251,14 @@ static void expect_error(const msgpack_object *r, const char *code, const char *
                  tu_dump(r));
 }
 
-static void publish3(struct fx *f)
+static void publish3(struct tu_logonly_fx *f)
 {
     msgpack_object r = tu_call(&f->c, "{\"op\":\"publish\",\"events\":[%s,%s,%s]}", EV1, EV2, EV3);
     assert_int_equal(tu_bool(&r, "ok"), 1);
 }
 
 /* The whole log as one JSON-ish dump, for byte searches. */
-static int replay_has(struct fx *f, const char *needle)
+static int replay_has(struct tu_logonly_fx *f, const char *needle)
 {
     msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"max\":1000}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
@@ -341,7 +310,7 @@ static void tamper(const char *dir, uint64_t seq, size_t from_end)
 
 static void test_erase_end_to_end(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
 
     /* A dry run lists and changes nothing. */
@@ -455,7 +424,7 @@ static void test_erase_end_to_end(void **state)
 
 /* da.incident for victim, id and day given: marac.escalation counts three
  * of them for one victim within a year. */
-static void incident(struct fx *f, const char *id, const char *victim, int day)
+static void incident(struct tu_logonly_fx *f, const char *id, const char *victim, int day)
 {
     msgpack_object r = tu_call(&f->c, "{\"op\":\"publish\",\"event\":{\"id\":\"%s\","
                                       "\"type\":\"da.incident\",\"source\":\"police\","
@@ -466,7 +435,7 @@ static void incident(struct fx *f, const char *id, const char *victim, int day)
         fail_msg("publish %s: %s", id, tu_dump(&r));
 }
 
-static int escalations(struct fx *f, const char *victim)
+static int escalations(struct tu_logonly_fx *f, const char *victim)
 {
     msgpack_object r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"max\":100}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
@@ -489,7 +458,7 @@ static int escalations(struct fx *f, const char *victim)
  * while the same three for someone else do (the rule would have fired). */
 static void test_erased_events_stop_counting(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     stop(f);
     char data[700];
     snprintf(data, sizeof data, "%s/rules-data", f->tmp);
@@ -523,7 +492,7 @@ static void test_erased_events_stop_counting(void **state)
 
 static void test_restrict(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
     msgpack_object r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"kept "
                                       "as evidence\",\"requested_by\":\"dpo-jane\",\"restrict\":"
@@ -553,7 +522,7 @@ static void test_restrict(void **state)
  * next start, exactly (the log verifies, resends are duplicates). */
 static void test_kill9_after_erasure(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
     msgpack_object r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO "
                                       "case 4\",\"requested_by\":\"dpo-jane\",\"apply\":true}");
@@ -578,7 +547,7 @@ static void test_kill9_after_erasure(void **state)
  * an erasure afterwards rewrites them too. */
 static void test_legal_hold(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
     msgpack_object r = tu_call(&f->c, "{\"op\":\"hold\",\"person\":\"P-9\",\"reason\":\"DHR "
                                       "2026/03\",\"requested_by\":\"dpo-jane\"}");
@@ -640,7 +609,7 @@ static void test_legal_hold(void **state)
 
 static void test_bad_input(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
     msgpack_object r;
     r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"requested_by\":\"u\"}");
@@ -727,7 +696,7 @@ static const char *byte_search(const char *dir, const char *needle)
 
 static void test_erased_means_unreadable(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     /* Enough events to fill many pages, the person's among them (the last
      * event of a page too), and a rejection naming them. */
     for (int b = 0; b < 20; b++) {
@@ -807,7 +776,7 @@ static void test_erased_means_unreadable(void **state)
 /* csphub erase: the dry run, then --apply, as a DPO types them. */
 static void test_cli(void **state)
 {
-    struct fx *f = *state;
+    struct tu_logonly_fx *f = *state;
     publish3(f);
     char cmd[2000], out[8192];
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' 2>&1",

@@ -694,3 +694,29 @@ char *tu_slurp(const char *path, size_t *len)
         *len = (size_t)st.st_size;
     return b;
 }
+
+int tu_logonly_setup(void **state, const char *tag)
+{
+    struct tu_logonly_fx *f = calloc(1, sizeof *f);
+    if (!f || !(f->tmp = tu_hub_fresh_log_only(&f->hub, tag, f->data, sizeof f->data,
+                                               f->config, sizeof f->config))) {
+        free(f);
+        return -1;
+    }
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+    *state = f;
+    return 0;
+}
+
+int tu_logonly_teardown(void **state)
+{
+    struct tu_logonly_fx *f = *state;
+    if (f->client_open)
+        tu_client_close(&f->c);
+    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
+    tu_rmrf(f->tmp);
+    free(f->tmp);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}

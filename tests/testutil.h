@@ -132,6 +132,19 @@ struct tu_tmpfx {
 };
 int tu_tmpfx_setup(void **state, const char *name);
 int tu_tmpfx_teardown(void **state);
+/* The end-to-end tests' fixture: a log-only hub (rules_file: none, so the
+ * log holds only what a test sends) in a fresh temporary directory, and a
+ * DEALER client open on it. teardown stops the hub if it runs. */
+struct tu_logonly_fx {
+    char *tmp;
+    char data[600];
+    char config[600];
+    struct tu_hub hub;
+    struct tu_client c;
+    int client_open;
+};
+int tu_logonly_setup(void **state, const char *tag);
+int tu_logonly_teardown(void **state);
 /* Skip the test (saying why) when the program the environment variable var
  * names is not in the build. */
 #define TU_NEED_PROGRAM(var, program)                                                     \
