@@ -305,7 +305,7 @@ int run_scale(const char *nonce)
         if (lf) {
             char line[512];
             while (fgets(line, sizeof line, lf))
-                if (strstr(line, "level with the log"))
+                if (strstr(line, "is level with the log"))
                     snprintf(level_line, sizeof level_line, "%.*s", (int)strcspn(line, "\n"), line);
             fclose(lf);
         }

@@ -11,7 +11,7 @@
 
 #include "decision.h"
 #include "log.h"
-#include "sdnotify.h"
+#include "progress.h"
 #include "mpx.h"
 #include "panelwork.h"
 #include "ruleset.h"
@@ -850,6 +850,8 @@ enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct 
                  "their windows from the log (%llu events)", unbuilt, (unsigned long long)last);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct hub_progress pr;
+    hub_progress_start(&pr, "rules", "filling new rules' windows from the log", 0, last, 0);
     msgpack_zone_init(&b.zone, 8192);
     while (rc == CSPH_ERR_OK) {
         uint64_t chunk = hub_store_index_hold_events(g->store);
@@ -869,8 +871,7 @@ enum hub_err hub_ingest_backfill(struct hub_ingest *g, uint64_t *events, struct 
         if ((rc = hub_store_index_commit(g->store, applied, err)))
             break;
         *events += upto - from;
-        /* service hook: systemd's STATUS and start timeout */
-        hub_sd_progress("filling new rules' windows from the log", upto, last);
+        hub_progress_step(&pr, upto); /* the log every 10 s, systemd's STATUS */
         if (upto >= last || upto <= from)
             break;
         from = upto;
@@ -957,6 +958,10 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
     if (!quiet)
         LOG_INFO("ingest", "bringing the index level with the log: events %llu to %llu",
                  (unsigned long long)from + 1, (unsigned long long)last);
+    struct hub_progress pr;
+    hub_progress_start(&pr, "ingest", "bringing the index level with the log", from, last, quiet);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* Each event through the rules that were in force when it came in (the
      * log's rules.loaded), as --rederive does: a restart with an edited
      * rule file does not re-evaluate the events before it with it. */
@@ -986,15 +991,18 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
             break;
         *caught += upto - from;
         from = upto;
-        if (!quiet) /* service hook: systemd's STATUS and start timeout */
-            hub_sd_progress("bringing the index level with the log", from, last);
+        if (!quiet) /* the log every 10 s, systemd's STATUS and start timeout */
+            hub_progress_step(&pr, from);
     }
     msgpack_zone_destroy(&c.zone);
     hub_rules_take_cache(c.live, g->rules);
     g->rules = c.live;
     hub_rules_destroy(&c.owned);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (rc == CSPH_ERR_OK && !quiet)
-        LOG_INFO("ingest", "the index is level with the log (%llu events applied)",
-                 (unsigned long long)*caught);
+        LOG_INFO("ingest", "the index is level with the log (%llu events applied in %.1f s, "
+                 "%.0f events/s)", (unsigned long long)*caught, secs,
+                 secs > 0 ? (double)*caught / secs : 0.0);
     return rc;
 }
