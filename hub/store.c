@@ -407,7 +407,7 @@ void hub_store_close(struct hub_store **sp)
         /* What the journal acknowledged, into the log (synced): a clean
          * stop leaves no journal to replay. */
         struct hub_error ferr;
-        if (hub_store_flush(s, &ferr))
+        if (hub_store_flush(s, &ferr) || hub_store_flush_sync(s, &ferr))
             LOG_WARN("store", "could not write the journal's last batches into the log at "
                      "stop (%s): they are made again from the journal at the next start",
                      ferr.message);

@@ -237,6 +237,9 @@ void hub_store_write_abort(struct hub_store *s);
  * quiet. hub_store_held: batches are held (a flush has work). */
 void hub_store_journal_use(struct hub_store *s, int on);
 enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err);
+/* A flush syncs LMDB's pages but not its meta page (the next commit's sync
+ * does): this syncs it now and retires the journal's files it held. */
+enum hub_err hub_store_flush_sync(struct hub_store *s, struct hub_error *err);
 int hub_store_flush_due(const struct hub_store *s);
 int hub_store_held(const struct hub_store *s);
 /* Between batches, the transaction holding what the journal acknowledged

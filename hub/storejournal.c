@@ -119,6 +119,21 @@ int hub_store_map_roomy(struct hub_store *s)
     return used <= map / 2 && map - used >= 8ull * JOURNAL_HOLD_BYTES;
 }
 
+/* The last flush's meta page to disk (a stop, an idle hub): then the
+ * journal holds nothing LMDB has not synced, and retires its files. */
+enum hub_err hub_store_flush_sync(struct hub_store *s, struct hub_error *err)
+{
+    if (!s->journal || s->jdurable == s->jmeta_unsynced)
+        return CSPH_ERR_OK;
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc) {
+        hub_store_log_check(s, rc);
+        return hub_store_lmdb_fail(err, rc, "syncing the log's last commit");
+    }
+    s->jdurable = s->jmeta_unsynced;
+    return hub_journal_checkpoint(s->journal, s->jdurable, err);
+}
+
 enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err)
 {
     if (!s->journaling || s->in_batch)
@@ -128,7 +143,16 @@ enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err)
         return e;
     if (!s->txn)
         return CSPH_ERR_OK;
+    /* One sync a flush, not two: LMDB syncs the pages, then writes its meta
+     * page without syncing it (MDB_NOMETASYNC); the next commit's sync
+     * takes it to disk. data.mdb stays consistent at every moment (a power
+     * cut may undo this commit, never tear it: LMDB's own promise for the
+     * flag), and the journal keeps this flush's batches until that next
+     * sync, so an undone flush is made again from them. Only here: every
+     * other commit on the log acknowledges by itself and syncs both. */
+    mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
     int rc = mdb_txn_commit(s->txn);
+    mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
     s->txn = NULL;
     if (rc) {
         hub_store_log_check(s, rc);
@@ -137,7 +161,9 @@ enum hub_err hub_store_flush(struct hub_store *s, struct hub_error *err)
     }
     s->held = 0;
     s->replay_due = 0;
-    s->jdurable = s->jbatch;
+    /* This commit's sync made the previous flush's meta page durable. */
+    s->jdurable = s->jmeta_unsynced;
+    s->jmeta_unsynced = s->jbatch;
     s->durable_seq = s->last_seq;
     s->journal_flushes++;
     hub_redo_truncate(s->redo, 0);
@@ -233,7 +259,8 @@ enum hub_err hub_store_journal_recover(struct hub_store *s, struct hub_error *er
         LOG_INFO("store", "the journal ended in a record that was never completed (the hub "
                  "stopped while writing it; it was never acknowledged): ignored");
     s->journal_recovered = r.batches;
-    s->jbatch = s->jdurable = durable > st.last_batch ? durable : st.last_batch;
+    s->jbatch = s->jdurable = s->jmeta_unsynced =
+        durable > st.last_batch ? durable : st.last_batch;
     if ((e = hub_journal_checkpoint(s->journal, s->jdurable, err)))
         return e;
     return CSPH_ERR_OK;

@@ -129,6 +129,8 @@ struct hub_store {
     MDB_dbi lmeta;         /* log.meta: the chain's version, the journal's batch */
     uint64_t jbatch;       /* the last batch acknowledged through the journal */
     uint64_t jdurable;     /* the last batch LMDB holds on disk */
+    uint64_t jmeta_unsynced; /* the last batch of the last flush, whose meta page
+                              * the next sync takes to disk (hub_store_flush) */
     uint32_t held;         /* batches in the held transaction */
     int in_batch, replay_due;
     size_t batch_from;     /* redo length when the batch began */
