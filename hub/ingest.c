@@ -717,6 +717,10 @@ struct catch_up {
     /* The rules the events were evaluated with when they arrived: the live
      * ones (the caller's), or a rule set the log records (owned). */
     struct hub_rules *live, *owned;
+    /* Every event from seq 1 went through the live rules (a rebuild under
+     * the rule set that was always in force): their windows are then whole,
+     * and marked so, instead of read from the log a second time. */
+    int all_live;
 };
 
 /* Put r in force for the catch-up (the live rules when it is NULL and
@@ -728,6 +732,8 @@ static enum hub_err catch_up_switch(struct catch_up *c, struct hub_rules *r, int
      * (a false "absent" loses an alert). The next takes the filter of the
      * one in hand; an engine for an older rule set has none of its own. */
     struct hub_rules *next = use_live ? c->live : r;
+    if (!use_live)
+        c->all_live = 0;
     if (!use_live && r)
         hub_rules_cache(r, 0, c->err);
     hub_rules_take_cache(next, c->g->rules);
@@ -965,6 +971,7 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
     /* Each event through the rules that were in force when it came in (the
      * log's rules.loaded), as --rederive does: a restart with an edited
      * rule file does not re-evaluate the events before it with it. */
+    c.all_live = from == 0 && c.live != NULL;
     if ((rc = catch_up_rules(&c, NULL, from)))
         return rc;
     msgpack_zone_init(&c.zone, 8192);
@@ -983,6 +990,8 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
             rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
                                "the log has no event after seq %llu but its last is %llu",
                                (unsigned long long)from, (unsigned long long)last);
+        if (rc == CSPH_ERR_OK && upto >= last && c.all_live && hub_store_last_seq(g->store) == last)
+            rc = hub_rules_mark_built(c.live, hub_store_index_txn(g->store), err);
         if (rc) {
             hub_store_index_abort(g->store);
             break;
