@@ -160,19 +160,6 @@ static void arm(struct fx *f, const char *what, int n)
     write_file(f->faults, line);
 }
 
-/* How many lines of the hub's log hold what. */
-static int logged(const struct tu_hub *h, const char *what)
-{
-    FILE *fp = fopen(h->log, "r");
-    char line[4096];
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp))
-        n += strstr(line, what) != NULL;
-    if (fp)
-        fclose(fp);
-    return n;
-}
-
 static void publish_range(struct tu_client *c, int from, int to, int64_t first_seq)
 {
     for (int i = from; i <= to; i++) {
@@ -210,8 +197,8 @@ static void test_index_commit_failure_heals(void **state)
     assert_int_equal(stat_int(&f->c, "last_seq"), 31);
     assert_int_equal(stat_int(&f->c, "health.index_rebuilds"), 0);
     /* Once at ERROR, and the healing said. */
-    assert_int_equal(logged(&f->hub, "could not be written"), 1);
-    assert_int_equal(logged(&f->hub, "healed after a failed commit"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "could not be written"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "healed after a failed commit"), 1);
 }
 
 /* The same with a real EIO from the disk's side: the index written with
@@ -223,7 +210,7 @@ static void test_index_write_eio_heals(void **state)
     start(f, "rules_file: none\nlimits:\n  index_hold_ms: 1\n  index_writemap_mb: 1\n", 1);
     /* Grow the index past 1 MiB: it is then written with write(). */
     int64_t seq = 1;
-    for (int round = 0; round < 200 && !logged(&f->hub, "with write() from now on"); round++) {
+    for (int round = 0; round < 200 && !tu_log_count(&f->hub, "with write() from now on"); round++) {
         char b[120000];
         size_t len = (size_t)snprintf(b, sizeof b, "{\"op\":\"publish\",\"events\":[");
         for (int i = 0; i < 500; i++, seq++)
@@ -240,7 +227,7 @@ static void test_index_write_eio_heals(void **state)
         /* the switch happens at the begin after a settle: let it settle */
         wait_stat(&f->c, "health.index_behind", 0);
     }
-    assert_true(logged(&f->hub, "with write() from now on"));
+    assert_true(tu_log_count(&f->hub, "with write() from now on"));
     int64_t last = stat_int(&f->c, "last_seq");
     arm(f, "index-write", 1);
     publish_range(&f->c, 1, 10, last + 1);
@@ -251,7 +238,7 @@ static void test_index_write_eio_heals(void **state)
     expect_accepted(&f->c, "e5", "duplicate", last + 5);
     wait_stat_str(&f->c, "health.status", "ok");
     assert_int_equal(stat_int(&f->c, "accepted"), last + 11);
-    assert_int_equal(logged(&f->hub, "could not be written: Input/output error"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "could not be written: Input/output error"), 1);
 }
 
 /* An index environment LMDB refuses from then on (MDB_PANIC, as after an
@@ -287,8 +274,8 @@ static void test_index_panic_rebuilt_in_place(void **state)
     wait_stat_str(&f->c, "health.status", "ok");
     wait_stat_str(&f->c, "health.index", "ok");
     assert_int_equal(stat_int(&f->c, "accepted"), 42);
-    assert_int_equal(logged(&f->hub, "rebuilding the index in place"), 1);
-    assert_int_equal(logged(&f->hub, "healed after a rebuild"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "rebuilding the index in place"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "healed after a rebuild"), 1);
 }
 
 /* An EIO on data.mdb's meta page: LMDB answers MDB_PANIC to every later
@@ -316,8 +303,8 @@ static void test_log_meta_eio_reopens(void **state)
     msgpack_object r = tu_call(&f->c, "{\"op\":\"replay\",\"after\":0,\"max\":100}");
     assert_int_equal(tu_get(&r, "events")->via.array.size, 12);
     assert_int_equal(stat_int(&f->c, "accepted"), 12);
-    assert_int_equal(logged(&f->hub, "failed a write of its header"), 1);
-    assert_int_equal(logged(&f->hub, "the log is open again"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "failed a write of its header"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "the log is open again"), 1);
     tu_client_close(&f->c);
     assert_int_equal(tu_hub_stop(&f->hub), 0);
     f->hub.pid = 0;
@@ -362,7 +349,7 @@ static void test_stats_equal_log_after_failed_commits(void **state)
     assert_true(stat_int(&f->c, "busy") >= 2);
     assert_int_equal(stat_int(&f->c, "commit_failures"), 2);
     /* Logged once, not once per refused batch. */
-    assert_int_equal(logged(&f->hub, "the log is full"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "the log is full"), 1);
 }
 
 /* Overwrite index.mdb past its meta pages with zeros. */
@@ -410,8 +397,8 @@ static void test_index_damaged_while_running(void **state)
     wait_stat_str(&f->c, "health.status", "ok");
     assert_int_equal(stat_int(&f->c, "health.index_rebuilds"), 1);
     assert_int_equal(stat_int(&f->c, "accepted"), 51);
-    assert_int_equal(logged(&f->hub, "LMDB reports damage"), 1);
-    assert_int_equal(logged(&f->hub, "healed after a rebuild"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "LMDB reports damage"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "healed after a rebuild"), 1);
     assert_int_equal(kill(f->hub.pid, 0), 0); /* the same process throughout */
 }
 
@@ -446,7 +433,7 @@ static void test_corrupt_index_rebuilt_at_start(void **state)
     expect_accepted(&f->c, "e50", "duplicate", 50);
     expect_accepted(&f->c, "e51", "accepted", 51);
     wait_stat_str(&f->c, "health.status", "ok");
-    assert_int_equal(logged(&f->hub, "rebuilding the index from the log (50 events)"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "rebuilding the index from the log (50 events)"), 1);
     /* A clean stop now marks the rebuilt index clean; the next start
      * trusts it (no rebuild). */
     tu_client_close(&f->c);
@@ -457,7 +444,7 @@ static void test_corrupt_index_rebuilt_at_start(void **state)
     assert_int_equal(tu_hub_restart(&f->hub, "--config", cfg, NULL), 0);
     tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
     expect_accepted(&f->c, "e51", "duplicate", 51);
-    assert_int_equal(logged(&f->hub, "rebuilding the index"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "rebuilding the index"), 1);
 }
 
 /* An unclean stop on the same boot is trusted once (the page cache kept
@@ -470,10 +457,10 @@ static void test_second_unclean_start_rebuilds(void **state)
     publish_range(&f->c, 1, 5, 1);
     wait_stat(&f->c, "health.index_applied", 5);
     kill_and_restart(f);
-    assert_int_equal(logged(&f->hub, "rebuilding the index"), 0);
+    assert_int_equal(tu_log_count(&f->hub, "rebuilding the index"), 0);
     expect_accepted(&f->c, "e3", "duplicate", 3);
     kill_and_restart(f);
-    assert_int_equal(logged(&f->hub, "without a clean stop twice in a row"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "without a clean stop twice in a row"), 1);
     expect_accepted(&f->c, "e3", "duplicate", 3);
     expect_accepted(&f->c, "e6", "accepted", 6);
     /* A clean stop in between resets the count. */
@@ -484,7 +471,7 @@ static void test_second_unclean_start_rebuilds(void **state)
     assert_int_equal(tu_hub_restart(&f->hub, "--config", cfg, NULL), 0);
     tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
     kill_and_restart(f);
-    assert_int_equal(logged(&f->hub, "without a clean stop twice in a row"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "without a clean stop twice in a row"), 1);
     expect_accepted(&f->c, "e7", "accepted", 7);
 }
 
@@ -613,13 +600,13 @@ static void test_index_sync_failure_at_stop(void **state)
     assert_int_equal(tu_hub_stop(&f->hub), 0);
     char path[700], buf[256], cfg[700];
     assert_string_equal(read_small(f->faults, buf, sizeof buf), "index-msync 0\n");
-    assert_int_equal(logged(&f->hub, "could not write the index to disk at stop"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "could not write the index to disk at stop"), 1);
     snprintf(path, sizeof path, "%s/data/index.state", f->tmp);
     assert_non_null(strstr(read_small(path, buf, sizeof buf), "clean 0"));
     snprintf(cfg, sizeof cfg, "%s/hub.yaml", f->tmp);
     assert_int_equal(tu_hub_restart(&f->hub, "--config", cfg, NULL), 0);
     tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
-    assert_int_equal(logged(&f->hub, "rebuilding the index from the log (5 events): the last "
+    assert_int_equal(tu_log_count(&f->hub, "rebuilding the index from the log (5 events): the last "
                                      "run found it damaged (syncing it at stop"),
                      1);
     expect_accepted(&f->c, "e4", "duplicate", 4);
@@ -662,7 +649,7 @@ static void test_segv_marks_index_for_rebuild(void **state)
     snprintf(cfg, sizeof cfg, "%s/hub.yaml", f->tmp);
     assert_int_equal(tu_hub_restart(&f->hub, "--config", cfg, NULL), 0);
     tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
-    assert_int_equal(logged(&f->hub, "the last run found it damaged (SIGSEGV)"), 1);
+    assert_int_equal(tu_log_count(&f->hub, "the last run found it damaged (SIGSEGV)"), 1);
     assert_int_equal(access(path, F_OK), -1);
     expect_accepted(&f->c, "e2", "duplicate", 2);
     expect_accepted(&f->c, "e6", "accepted", 6);

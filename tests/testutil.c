@@ -720,3 +720,15 @@ int tu_logonly_teardown(void **state)
     free(f);
     return rc == 0 ? 0 : -1;
 }
+
+int tu_log_count(const struct tu_hub *h, const char *what)
+{
+    FILE *fp = fopen(h->log, "r");
+    char line[4096];
+    int n = 0;
+    while (fp && fgets(line, sizeof line, fp))
+        n += strstr(line, what) != NULL;
+    if (fp)
+        fclose(fp);
+    return n;
+}

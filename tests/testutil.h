@@ -31,6 +31,9 @@ struct tu_hub {
     char log[600];
 };
 
+/* How many lines of the hub's log (h->log) hold what. */
+int tu_log_count(const struct tu_hub *h, const char *what);
+
 /* When not 0, hubs started from now on run with this RLIMIT_NOFILE (soft
  * and hard), as a machine with a low descriptor limit would. */
 extern unsigned tu_hub_nofile;
