@@ -4,7 +4,6 @@
  * leaves is visible in the log, the queues and the index. The log's commit
  * is failed on demand by wrapping mdb_txn_commit at link time
  * (tests/CMakeLists.txt). Teardown proves the core closed everything. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,24 +19,9 @@
 #include "core.h"
 #include "log.h"
 #include "testutil.h"
+#include "testutil_failcommit.h"
 
 #define T0 1740000000000LL /* received_at of every batch */
-
-/* The log's commit fails with EIO while fail_commits > 0 (one a commit of
- * fail_env): LMDB frees a transaction whose commit failed, and so does
- * this. */
-int __real_mdb_txn_commit(MDB_txn *txn);
-static MDB_env *fail_env;
-static int fail_commits;
-int __wrap_mdb_txn_commit(MDB_txn *txn)
-{
-    if (fail_commits > 0 && mdb_txn_env(txn) == fail_env) {
-        fail_commits--;
-        mdb_txn_abort(txn);
-        return EIO;
-    }
-    return __real_mdb_txn_commit(txn);
-}
 
 static int setup(void **state)
 {
@@ -50,7 +34,7 @@ static int teardown(void **state)
     hub_core_close(&f->core);
     assert_null(f->core);
     hub_core_close(&f->core); /* NULL is accepted */
-    fail_commits = 0;
+    tu_fail_commits = 0;
     return tu_corefx_teardown(state);
 }
 
@@ -190,10 +174,10 @@ static void test_failed_commit(void **state)
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < 2; i++)
         assert_int_equal(tu_corefx_referral(f, lost[i], T0, &seq, &err), CSPH_ERR_OK);
-    fail_env = hub_store_env(hub_core_store(f->core));
-    fail_commits = 1;
+    tu_fail_env = hub_store_env(hub_core_store(f->core));
+    tu_fail_commits = 1;
     assert_int_not_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(fail_commits, 0); /* it was the log's commit that failed */
+    assert_int_equal(tu_fail_commits, 0); /* it was the log's commit that failed */
     assert_false(hub_core_batch_open(f->core));
     assert_int_equal(last_seq(f), 1);
     assert_int_equal(marac_alerts(f), 1);

@@ -7,7 +7,6 @@
  * batch; a failed commit (mdb_txn_commit wrapped at link time,
  * tests/CMakeLists.txt) answers every fetch with the error and leaves the
  * log as it was. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,23 +20,9 @@
 
 #include "heldrel.h"
 #include "testutil.h"
+#include "testutil_failcommit.h"
 
 #define T0 1740000000000LL
-
-/* The log's commit fails with EIO while fail_commits > 0 (one a commit of
- * fail_env). */
-int __real_mdb_txn_commit(MDB_txn *txn);
-static MDB_env *fail_env;
-static int fail_commits;
-int __wrap_mdb_txn_commit(MDB_txn *txn)
-{
-    if (fail_commits > 0 && mdb_txn_env(txn) == fail_env) {
-        fail_commits--;
-        mdb_txn_abort(txn);
-        return EIO;
-    }
-    return __real_mdb_txn_commit(txn);
-}
 
 struct fx {
     struct tu_corefx *core;
@@ -83,7 +68,7 @@ static int teardown(void **state)
     msgpack_zone_destroy(&f->zone);
     void *cs = f->core;
     free(f);
-    fail_commits = 0;
+    tu_fail_commits = 0;
     return tu_corefx_teardown(&cs);
 }
 
@@ -220,12 +205,12 @@ static void test_failed_commit_sends_no_alert(void **state)
     uint64_t before = last_seq(f);
     held(f, 0, "marac", "coord", 1);
     held(f, 1, "marac", "console", 0);
-    fail_env = hub_store_env(hub_core_store(f->h.core));
-    fail_commits = 1;
+    tu_fail_env = hub_store_env(hub_core_store(f->h.core));
+    tu_fail_commits = 1;
     struct hub_heldrel_out out;
     struct hub_error err;
     assert_int_equal(hub_heldrel_answer(&f->h, f->v, 2, T0, &out, &err), CSPH_ERR_INTERNAL);
-    assert_int_equal(fail_commits, 0);
+    assert_int_equal(tu_fail_commits, 0);
     assert_int_equal(out.recorded, 0);
     assert_int_equal(f->h.c.audit_records, 0);
     for (int i = 0; i < 2; i++) {

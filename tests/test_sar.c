@@ -276,6 +276,20 @@ static int run_cmd(char *out, size_t n, const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* `csphub sar --person S-1` as the DPO over CURVE, into f->dir/export
+ * (its path into dir, 700 bytes): its exit status, its output in out. */
+static int sar_export(struct tu_curve *f, const char *reason, char dir[700], char *out,
+                      size_t n)
+{
+    char cmd[3000];
+    snprintf(dir, 700, "%s/export", f->dir);
+    snprintf(cmd, sizeof cmd,
+             "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
+             "--reason '%s' --out %s 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, reason, dir);
+    return run_cmd(out, n, cmd);
+}
+
 /* The item of list (an array in r) whose `seq` or `id` is v, or NULL. */
 static const msgpack_object *item(const msgpack_object *r, const char *list, const char *key,
                                   uint64_t v)
@@ -410,13 +424,9 @@ static void test_export_end_to_end(void **state)
 
     /* the command: four files, the disclosure without a trace of Channel
      * or MAPPA, of the perpetrator or of staff names */
-    char cmd[3000], out[8192], dir[700];
-    snprintf(dir, sizeof dir, "%s/export", f->dir);
-    snprintf(cmd, sizeof cmd,
-             "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
-             "--reason 'SAR 2026/115' --out %s 2>&1",
-             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, dir);
-    if (run_cmd(out, sizeof out, cmd) != 0 || !strstr(out, "held: 3 events, 3 alerts") ||
+    char out[8192], dir[700];
+    if (sar_export(f, "SAR 2026/115", dir, out, sizeof out) != 0 ||
+        !strstr(out, "held: 3 events, 3 alerts") ||
         !strstr(out, "disclosure: 1 events, 1 alerts"))
         fail_msg("%s", out);
     struct stat st;
@@ -448,7 +458,8 @@ static void test_export_end_to_end(void **state)
     for (int i = 0; i < 4; i++)
         free(text[i]);
     /* never over an earlier export */
-    if (run_cmd(out, sizeof out, cmd) != 1 || !strstr(out, "an earlier export is there"))
+    if (sar_export(f, "SAR 2026/115", dir, out, sizeof out) != 1 ||
+        !strstr(out, "an earlier export is there"))
         fail_msg("%s", out);
 }
 
@@ -737,13 +748,8 @@ static void test_held_fetch_in_export(void **state)
     assert_null(strstr(tu_str(&rd->via.array.ptr[1], "access.event.query"), "\"wait_ms\""));
     tu_client_close(&dpo);
 
-    char cmd[3000], out[8192], dir[700];
-    snprintf(dir, sizeof dir, "%s/export", f->dir);
-    snprintf(cmd, sizeof cmd,
-             "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
-             "--reason 'SAR 2026/121' --out %s 2>&1",
-             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, dir);
-    if (run_cmd(out, sizeof out, cmd) != 0)
+    char out[8192], dir[700];
+    if (sar_export(f, "SAR 2026/121", dir, out, sizeof out) != 0)
         fail_msg("%s", out);
     char p[800];
     snprintf(p, sizeof p, "%s/disclosure.json", dir);
