@@ -61,6 +61,7 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: csphub-bench-sweep [--events N] [--measure N] [--rounds N] [--batch N]\n"
             "                          [--people N] [--as-of RFC3339] [--dir DIR] [--keep]\n"
+            "                          [--start]\n"
             "\n"
             "Builds a log of N events (ASB reports and domestic-abuse incidents over ten\n"
             "years), then measures the ingest rate without and with the retention sweep\n"
@@ -73,7 +74,10 @@ static void usage(FILE *to)
             "  --people N    distinct people named (default 100000)\n"
             "  --as-of T     the hub's clock (default 2026-12-01T00:00:00Z)\n"
             "  --dir DIR     build the data directory there (default a new one in $TMPDIR)\n"
-            "  --keep        keep it afterwards (the default removes it)\n");
+            "  --keep        keep it afterwards (the default removes it)\n"
+            "  --start       instead of the rounds: what a hub's start costs the sweep once a\n"
+            "                pass has finished, without the saved position (a pass from seq 1,\n"
+            "                as every start did before it was saved) and with it\n");
 }
 
 struct gen {
@@ -159,17 +163,93 @@ static void publish(struct gen *g, uint64_t from, uint64_t n, uint64_t batch, in
     }
 }
 
+/* Steps until the pass ends, unpaced; its seconds. save_alone: steps that
+ * found nothing save the position as the hub does (hub_sweep_step);
+ * otherwise scan and apply only, as every start did before the position
+ * was saved. */
+static double whole_pass(struct hub_sweep *sw, struct hub_ctx *h, const struct hub_retention *r,
+                         int save_alone)
+{
+    struct hub_error e;
+    int64_t t0 = now_ns();
+    while (hub_sweep_active(sw)) {
+        int wrote = 0, work = 0;
+        uint64_t us;
+        if (save_alone) {
+            if (hub_sweep_step(sw, h, r, &wrote, &us, &e) ||
+                (wrote && hub_core_batch_settle(h->core, NULL, &e)))
+                die("sweep step", &e);
+            continue;
+        }
+        if (hub_sweep_scan(sw, h->core, h->schemas, h->cfg, r,
+                           (uint64_t)hub_retention_step_ms(r) * 1000, &work, &e))
+            die("sweep scan", &e);
+        if (work && (hub_core_batch_begin(h->core, &e) || hub_sweep_apply(sw, h, r, &e) ||
+                     hub_core_batch_commit(h->core, &e) ||
+                     hub_core_batch_settle(h->core, NULL, &e)))
+            die("sweep step", &e);
+        hub_sweep_step_done(sw, 1);
+    }
+    return (double)(now_ns() - t0) / 1e9;
+}
+
+/* --start: a first pass (saving its position), then a start without the
+ * saved position and one with it. */
+static void measure_start(struct hub_ctx *h, const struct hub_retention *r, int64_t now_ms)
+{
+    struct hub_error e;
+    struct hub_sweep *sw;
+    if (hub_sweep_new(&sw, &e))
+        die("sweep", &e);
+    hub_sweep_begin_pass(sw, now_ms);
+    double first = whole_pass(sw, h, r, 1);
+    printf("first pass: %.1f s, %" PRIu64 " events examined, %" PRIu64 " bodies removed, "
+           "%" PRIu64 " batches that saved only the position\n",
+           first, hub_sweep_stats(sw)->examined, hub_sweep_stats(sw)->removed,
+           hub_sweep_stats(sw)->saves);
+    hub_sweep_destroy(&sw);
+    /* After: the saved position says the pass finished; the next is due a
+     * day after it began (the shipped sweep.every), so nothing runs. */
+    if (hub_sweep_new(&sw, &e))
+        die("sweep", &e);
+    int64_t t0 = now_ns();
+    struct hub_sweep_pos pos;
+    enum hub_sweep_resumed how =
+        hub_sweep_resume(sw, hub_core_store(h->core), r, now_ms + 60000, &pos);
+    double after = 0;
+    if (hub_sweep_active(sw))
+        after = whole_pass(sw, h, r, 1);
+    printf("a start with it: %.4f s (%s at seq %" PRIu64 "), %" PRIu64 " events examined; the "
+           "next pass is due %lld s after the last began\n",
+           (double)(now_ns() - t0) / 1e9 + after,
+           how == CSPH_SWEEP_WAITING   ? "the pass had finished"
+           : how == CSPH_SWEEP_RESUMED ? "resumed"
+                                       : "a new pass",
+           pos.next, hub_sweep_stats(sw)->examined,
+           (long long)(hub_retention_every_ms(r) / 1000));
+    hub_sweep_destroy(&sw);
+    /* Before: a start began a pass from seq 1 whatever the last one did. */
+    if (hub_sweep_new(&sw, &e))
+        die("sweep", &e);
+    hub_sweep_begin_pass(sw, now_ms + 60000);
+    double before = whole_pass(sw, h, r, 0);
+    printf("a start without the saved position (a pass from seq 1): %.2f s of sweep work, "
+           "%" PRIu64 " events examined, %" PRIu64 " bodies removed\n",
+           before, hub_sweep_stats(sw)->examined, hub_sweep_stats(sw)->removed);
+    hub_sweep_destroy(&sw);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t events = 1000000, measure = 100000, batch = 1000, people = 100000, rounds = 3;
     const char *dir = NULL, *as_of = "2026-12-01T00:00:00Z";
-    int keep = 0;
+    int keep = 0, start = 0;
     static const struct option opts[] = {
         {"events", required_argument, 0, 'e'}, {"measure", required_argument, 0, 'm'},
         {"batch", required_argument, 0, 'b'},  {"people", required_argument, 0, 'p'},
         {"as-of", required_argument, 0, 'a'},  {"dir", required_argument, 0, 'd'},
         {"keep", no_argument, 0, 'k'},         {"help", no_argument, 0, 'h'},
-        {"rounds", required_argument, 0, 'r'},
+        {"rounds", required_argument, 0, 'r'}, {"start", no_argument, 0, 's'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -182,6 +262,7 @@ int main(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 'k': keep = 1; break;
         case 'r': rounds = strtoull(optarg, NULL, 10); break;
+        case 's': start = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -243,7 +324,11 @@ int main(int argc, char **argv)
     struct hub_clock clock;
     hub_clock_init_fixed(&clock, g.now_ms);
     struct hub_ctx h = {.cfg = &cfg, .clock = &clock, .core = g.core, .schemas = g.schemas};
-    struct hub_sweep *sw;
+    struct hub_sweep *sw = NULL;
+    if (start) {
+        measure_start(&h, ret, g.now_ms);
+        goto done;
+    }
     if (hub_sweep_new(&sw, &e))
         die("sweep", &e);
     hub_sweep_begin_pass(sw, g.now_ms);
@@ -353,6 +438,7 @@ int main(int argc, char **argv)
            "in one at most %.1f ms\n",
            (double)(now_ns() - t0) / 1e9, st->examined, st->removed, (double)max_txn / 1e6,
            (double)max_work / 1e6);
+done:
     hub_sweep_destroy(&sw);
     hub_retention_destroy(&ret);
     hub_core_close(&g.core);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csphub.h"
 #include "mpx.h"
 #include "schema.h"
 #include "timefmt.h"
@@ -160,6 +161,27 @@ int hub_access_parse(const char *text, size_t len, int (*fn)(void *ctx, uint64_t
 }
 
 /* ---- the audit.returned events ------------------------------------------- */
+
+enum hub_err hub_access_audit(struct hub_ingest *g, const struct hub_identity *who,
+                              const char *op, const void *body, size_t body_len, int failed,
+                              uint32_t count, const void *reply, size_t len, int64_t now_ms,
+                              struct hub_error *err)
+{
+    /* The query as the client sent it, minus nothing: filters are what an
+     * auditor of the auditors needs to see. */
+    char *query = NULL;
+    uint64_t access = hub_store_next_seq(g->store);
+    if (csph_msgpack_to_json(body, body_len, 0, &query) != 0)
+        query = NULL;
+    enum hub_err rc = hub_ingest_audit(g, who->name, hub_role_name(who->role),
+                                       who->gateway[0] ? who->gateway : NULL, op,
+                                       query ? query : "", query ? strlen(query) : 0,
+                                       failed ? 0 : count, now_ms, err);
+    free(query);
+    if (rc == CSPH_ERR_OK && !failed)
+        rc = hub_access_record(g, access, reply, len, now_ms, err);
+    return rc;
+}
 
 enum hub_err hub_access_record(struct hub_ingest *g, uint64_t access, const void *reply,
                                size_t len, int64_t now_ms, struct hub_error *err)

@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "ingest.h"
+#include "security.h"
 #include "store.h"
 
 #define CSPH_ACCESS_TYPE "audit.returned"
@@ -68,6 +69,17 @@ int hub_access_parse(const char *text, size_t len, int (*fn)(void *ctx, uint64_t
  * returned no event and no alert. */
 enum hub_err hub_access_record(struct hub_ingest *g, uint64_t access, const void *reply,
                                size_t len, int64_t now_ms, struct hub_error *err);
+
+/* Record one audited read in the batch: an audit.access event (who, their
+ * role and gateway, op, the request body as JSON text, count records
+ * returned; 0 when failed) and, unless failed, the audit.returned events
+ * of what reply (len bytes) returned. The one way a read is recorded, for
+ * a read answered in its batch (writes.c) and for a held fetch answered
+ * later (heldrel.h). */
+enum hub_err hub_access_audit(struct hub_ingest *g, const struct hub_identity *who,
+                              const char *op, const void *body, size_t body_len, int failed,
+                              uint32_t count, const void *reply, size_t len, int64_t now_ms,
+                              struct hub_error *err);
 
 /* Index hook (ingest.c's index_refs, live and when the index is rebuilt):
  * for an audit.returned event (obj its map), index each listed seq and

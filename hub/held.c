@@ -22,8 +22,35 @@ enum hub_err hub_held_new(struct hub_held **out, size_t max, struct hub_error *e
     return CSPH_ERR_OK;
 }
 
+struct hub_held_audit *hub_held_audit_new(const struct hub_identity *who, const void *body,
+                                          size_t body_len)
+{
+    struct hub_held_audit *a = calloc(1, sizeof *a);
+    if (a && body_len && !(a->body = malloc(body_len))) {
+        free(a);
+        a = NULL;
+    }
+    if (!a)
+        return NULL;
+    a->who = *who;
+    if (body_len)
+        memcpy(a->body, body, body_len);
+    a->body_len = body_len;
+    return a;
+}
+
+void hub_held_audit_free(struct hub_held_audit *a)
+{
+    if (a) {
+        free(a->body);
+        free(a);
+    }
+}
+
 void hub_held_fetch_free(struct hub_held_fetch *f)
 {
+    hub_held_audit_free(f->audit);
+    f->audit = NULL;
     for (int i = 0; i < f->nenv; i++)
         zmq_msg_close(&f->env[i]);
     f->nenv = 0;
@@ -61,7 +88,8 @@ enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err)
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
                           int nenv, const struct hub_span *req, int panel,
                           const char *consumer, size_t consumer_len, uint32_t max,
-                          uint64_t expires, struct hub_error *err)
+                          uint64_t expires, struct hub_held_audit *audit,
+                          struct hub_error *err)
 {
     enum hub_err rc = hub_held_room(h, err);
     if (rc)
@@ -87,6 +115,7 @@ enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_m
     f->consumer_len = consumer_len;
     f->max = max;
     f->expires = expires;
+    f->audit = audit;
     h->n++;
     return CSPH_ERR_OK;
 }

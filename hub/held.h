@@ -15,10 +15,24 @@
 #include <zmq.h>
 
 #include "err.h"
+#include "security.h"
 #include "transport.h"
 #include "wire.h"
 
 #define CSPH_HELD_ENV_MAX 8 /* routing envelope frames kept */
+
+/* What an audited fetch (ops.h: a panel member's or an auditor's, in
+ * security curve) needs to be recorded again when it is answered with
+ * records (heldrel.h): who asked, and the request body as sent. */
+struct hub_held_audit {
+    struct hub_identity who; /* a copy: the identity file may be reloaded meanwhile */
+    void *body;
+    size_t body_len;
+};
+/* A copy of who and body; NULL when out of memory. */
+struct hub_held_audit *hub_held_audit_new(const struct hub_identity *who, const void *body,
+                                          size_t body_len);
+void hub_held_audit_free(struct hub_held_audit *a);
 
 /* One held fetch. Owned by the set while held; taken out, the caller's,
  * freed with hub_held_fetch_free. */
@@ -33,6 +47,7 @@ struct hub_held_fetch {
     size_t consumer_len;
     uint32_t max;
     uint64_t expires; /* the caller's clock, ms */
+    struct hub_held_audit *audit; /* NULL: a read that is not audited */
 };
 
 struct hub_held;
@@ -44,12 +59,14 @@ size_t hub_held_count(const struct hub_held *h);
 /* BUSY (naming limits.fetch_held_max) when no fetch can be held now. */
 enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err);
 /* Hold a fetch: the first nenv frames of env are moved in (their
- * messages emptied), req copied. BUSY when full or out of memory; nothing
- * is moved then. */
+ * messages emptied), req copied, audit (NULL: not audited) owned by the
+ * set from then. BUSY when full or out of memory; nothing is moved then
+ * (audit stays the caller's). */
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
                           int nenv, const struct hub_span *req, int panel,
                           const char *consumer, size_t consumer_len, uint32_t max,
-                          uint64_t expires, struct hub_error *err);
+                          uint64_t expires, struct hub_held_audit *audit,
+                          struct hub_error *err);
 void hub_held_fetch_free(struct hub_held_fetch *f);
 
 /* Take one held fetch out into *out (1), or 0 when none matches:

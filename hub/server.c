@@ -11,6 +11,7 @@
 #include "casederive.h"
 #include "core.h"
 #include "held.h"
+#include "heldrel.h"
 #include "csphub.h"
 #include "ingest.h"
 #include "listen.h"
@@ -71,6 +72,7 @@ struct hub_server {
     uv_timer_t heal_timer;  /* heals a fault between requests (hub_ingest_heal) */
     char heal_error[320];   /* what its last step said, "" when it worked */
     struct hub_held *held;  /* fetches waiting for alerts */
+    struct hub_heldrel *released; /* those taken out to be answered (heldrel.h) */
     struct hub_reportop *reports; /* the report op, computed off the loop thread */
     struct hub_sweeprun *sweep;   /* retention (sweeprun.h); NULL: retention_file none */
     /* security curve */
@@ -114,7 +116,7 @@ static void reply_error(struct hub_server *s, struct hub_ticket *tk, zmq_msg_t *
 static void wake_fetches(struct hub_server *s, uint64_t panels);
 static void arm_due_timer(struct hub_server *s);
 static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
-                               struct hub_error *e);
+                               int audited, struct hub_error *e);
 
 /* A read run in the batch because it leaves an access record: answered
  * into p->reply (or its fetch held), then who read what is written as an
@@ -123,7 +125,7 @@ static enum hub_err run_audited_read(struct hub_server *s, struct pending *p,
                                      const struct hub_op_row *row, struct hub_req *q)
 {
     enum hub_err rc = row->fn(&s->h, q);
-    if (rc == CSPH_ERR_OK && q->hold && (rc = hold_fetch(s, p, q, &q->e)) == CSPH_ERR_OK) {
+    if (rc == CSPH_ERR_OK && q->hold && (rc = hold_fetch(s, p, q, 1, &q->e)) == CSPH_ERR_OK) {
         p->held = 1; /* answered when an alert arrives or the wait ends */
         p->held_at = hub_held_count(s->held);
     }
@@ -413,49 +415,66 @@ static int log_reopening(struct hub_server *s, struct hub_error *e)
     return 1;
 }
 
-/* Answer a fetch taken out of the held set with whatever its query finds
- * now, and free it. */
-static void release_fetch(struct hub_server *s, struct hub_held_fetch *h)
+/* Answer the first n fetches of s->released (taken out of the held set)
+ * with whatever their queries find now, and free them. The audited ones
+ * that return records are recorded in one batch committed before any of
+ * these replies goes (heldrel.h); that batch is then settled like any. */
+static void answer_released(struct hub_server *s, size_t n)
 {
-    struct hub_span req = {h->req, h->req_len};
     struct hub_error e;
-    uint32_t count;
-    zmq_msg_t frames[MAX_FRAMES + 1];
-    for (int j = 0; j < h->nenv; j++) {
-        zmq_msg_init(&frames[j]);
-        zmq_msg_move(&frames[j], &h->env[j]);
+    struct hub_heldrel_out out = {0};
+    if (!n)
+        return;
+    for (size_t i = 0; i < n; i++)
+        hub_transport_fetch_done(s->transport, &s->released[i].f.tk);
+    if (log_reopening(s, &e)) {
+        for (size_t i = 0; i < n; i++) {
+            struct hub_span req = {s->released[i].f.req, s->released[i].f.req_len};
+            msgpack_packer pk;
+            s->released[i].reply.size = 0;
+            msgpack_packer_init(&pk, &s->released[i].reply, msgpack_sbuffer_write);
+            hub_reply_error(&pk, &req, &e, 0);
+        }
+    } else if (hub_heldrel_answer(&s->h, s->released, n, hub_clock_now_ms(s->clock), &out, &e)) {
+        s->h.c.commit_failures++;
     }
-    zmq_msg_init(&frames[h->nenv]); /* stands for the request body */
-    hub_transport_fetch_done(s->transport, &h->tk);
-    msgpack_packer pk;
-    s->scratch.size = 0;
-    msgpack_packer_init(&pk, &s->scratch, msgpack_sbuffer_write);
-    if (log_reopening(s, &e) || hub_reads_fetch_reply(&s->h, &req, h->panel, h->consumer,
-                                                      h->consumer_len, h->max, &pk, &count, &e))
-        reply_error(s, &h->tk, frames, h->nenv + 1, &req, &e, 0);
-    else
-        send_reply(s, &h->tk, frames, h->nenv + 1, s->scratch.data, s->scratch.size);
-    close_frames(frames, h->nenv + 1);
-    hub_held_fetch_free(h);
+    for (size_t i = 0; i < n; i++) {
+        struct hub_heldrel *x = &s->released[i];
+        zmq_msg_t frames[MAX_FRAMES + 1];
+        for (int j = 0; j < x->f.nenv; j++) {
+            zmq_msg_init(&frames[j]);
+            zmq_msg_move(&frames[j], &x->f.env[j]);
+        }
+        zmq_msg_init(&frames[x->f.nenv]); /* stands for the request body */
+        send_reply(s, &x->f.tk, frames, x->f.nenv + 1, x->reply.data, x->reply.size);
+        close_frames(frames, x->f.nenv + 1);
+        hub_held_fetch_free(&x->f);
+        msgpack_sbuffer_destroy(&x->reply); /* a large reply's memory is not kept */
+        msgpack_sbuffer_init(&x->reply);
+    }
+    if (out.committed)
+        settle_batch(s);
 }
 
 static void on_fetch_timer(uv_timer_t *t)
 {
     struct hub_server *s = t->data;
     uint64_t now = uv_now(s->loop);
-    struct hub_held_fetch h;
-    while (hub_held_take_expired(s->held, now, &h))
-        release_fetch(s, &h);
+    size_t n = 0;
+    while (hub_held_take_expired(s->held, now, &s->released[n].f))
+        n++;
+    answer_released(s, n);
     arm_fetch_timer(s);
 }
 
 static void wake_fetches(struct hub_server *s, uint64_t panels)
 {
-    struct hub_held_fetch h;
+    size_t n = 0;
     if (!panels || !hub_held_count(s->held))
         return;
-    while (hub_held_take_panels(s->held, panels, &h))
-        release_fetch(s, &h);
+    while (hub_held_take_panels(s->held, panels, &s->released[n].f))
+        n++;
+    answer_released(s, n);
     arm_fetch_timer(s);
 }
 
@@ -463,7 +482,7 @@ static void wake_fetches(struct hub_server *s, uint64_t panels)
  * the wait ends: its envelope frames move out of p. Bounded in all and per
  * client; BUSY in *e beyond. */
 static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const struct hub_req *q,
-                               struct hub_error *e)
+                               int audited, struct hub_error *e)
 {
     struct hub_ticket *tk = &p->tk;
     zmq_msg_t *f = p->frames;
@@ -476,9 +495,18 @@ static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const st
      * the hub's whole allowance from the others. */
     if ((rc = hub_transport_fetch_hold(s->transport, tk, e)))
         return rc;
+    /* An audited fetch is recorded again when it is answered with records
+     * (heldrel.h): who asked and what, kept with it. */
+    struct hub_held_audit *audit = NULL;
+    if (audited && p->who &&
+        !(audit = hub_held_audit_new(p->who, zmq_msg_data(&f[n - 1]), zmq_msg_size(&f[n - 1])))) {
+        hub_transport_fetch_done(s->transport, tk);
+        return hub_error_set(e, CSPH_ERR_BUSY, NULL, "out of memory holding a fetch");
+    }
     /* The reply is charged to the request's client. */
     if ((rc = hub_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
-                           q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, e))) {
+                           q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, audit, e))) {
+        hub_held_audit_free(audit);
         hub_transport_fetch_done(s->transport, tk);
         return rc;
     }
@@ -675,7 +703,7 @@ static void answer_read(struct hub_server *s, struct pending *p, const struct hu
         if ((rc = report_start(s, p, &q.e)) == CSPH_ERR_OK)
             return; /* answered when the worker is done (report_done) */
     } else if ((rc = row->fn(&s->h, &q)) == CSPH_ERR_OK && q.hold &&
-             (rc = hold_fetch(s, p, &q, &q.e)) == CSPH_ERR_OK)
+             (rc = hold_fetch(s, p, &q, 0, &q.e)) == CSPH_ERR_OK)
         rc = CSPH_ERR_OK; /* held: answered when an alert arrives or the wait ends */
     if (rc)
         reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &q.e, 0);
@@ -1076,6 +1104,14 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
         goto fail;
     if ((rc = hub_held_new(&s->held, cfg->limits.fetch_held_max, err)))
         goto fail;
+    /* One more than fetch_held_max so that calloc never gets 0. */
+    s->released = calloc((size_t)cfg->limits.fetch_held_max + 1, sizeof *s->released);
+    if (!s->released) {
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i <= cfg->limits.fetch_held_max; i++)
+        msgpack_sbuffer_init(&s->released[i].reply);
     s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
     if (!s->batch) {
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
@@ -1240,10 +1276,11 @@ void hub_server_stop(struct hub_server *s)
     uv_close((uv_handle_t *)&s->index_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->heal_timer, on_handle_closed);
     hub_sweeprun_stop(s->sweep); /* retention hook */
-    /* Held fetches get their (empty) answer before the socket closes. */
-    struct hub_held_fetch h;
-    while (s->held && hub_held_take_newest(s->held, &h))
-        release_fetch(s, &h);
+    /* Held fetches get their answer before the socket closes. */
+    size_t n = 0;
+    while (s->held && hub_held_take_newest(s->held, &s->released[n].f))
+        n++;
+    answer_released(s, n);
     uv_close((uv_handle_t *)&s->fetch_timer, on_handle_closed);
     /* After the fetches' answers: the last chance for held replies (the
      * ROUTER's linger then has them). */
@@ -1258,6 +1295,11 @@ void hub_server_destroy(struct hub_server **sp)
     struct hub_server *s = *sp;
     hub_transport_destroy(&s->transport); /* before the ROUTER it monitors */
     hub_held_destroy(&s->held);
+    if (s->released) {
+        for (size_t i = 0; i <= s->cfg->limits.fetch_held_max; i++)
+            msgpack_sbuffer_destroy(&s->released[i].reply);
+        free(s->released);
+    }
     hub_reportop_destroy(&s->reports);
     hub_sweeprun_destroy(&s->sweep); /* retention hook */
     hub_core_close(&s->h.core);

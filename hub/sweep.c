@@ -16,6 +16,7 @@
 #include "redo.h"
 #include "reply.h"
 #include "store.h"
+#include "sweeppos.h"
 #include "timefmt.h"
 
 #define REJECTS_PER_STEP 1000
@@ -31,6 +32,7 @@ struct hub_sweep {
     int active;
     int64_t as_of_ms, began_ms;
     uint64_t next;             /* the next seq the pass looks at */
+    uint64_t high;             /* the highest seq the pass has looked at */
     uint64_t cand[CSPH_ERASE_PER_EVENT];
     size_t ncand;
     uint64_t scanned_to;       /* the last seq the step's scan looked at */
@@ -38,6 +40,11 @@ struct hub_sweep {
     struct hub_sweep_stats st, step; /* totals; the step in hand's */
     struct activity cache[ACTIVITY_CACHE];
     size_t ncache;
+    /* The position as last committed (saved.next 0: none), and the one the
+     * step in hand saved, until its batch commits. */
+    struct hub_sweep_pos saved, pending;
+    int have_pending, pending_alone;
+    uint64_t saved_ns, pending_ns;
 };
 
 enum hub_err hub_sweep_new(struct hub_sweep **out, struct hub_error *err)
@@ -58,12 +65,44 @@ void hub_sweep_destroy(struct hub_sweep **sw)
 
 void hub_sweep_begin_pass(struct hub_sweep *sw, int64_t now_ms)
 {
-    if (!sw->active)
+    if (!sw->active) {
         sw->next = 1;
+        sw->high = 0;
+    }
     sw->active = 1;
     sw->as_of_ms = now_ms;
     sw->began_ms = now_ms;
     sw->ncache = 0;
+}
+
+void hub_sweep_restart(struct hub_sweep *sw, int64_t now_ms)
+{
+    sw->active = 0;
+    hub_sweep_begin_pass(sw, now_ms);
+}
+
+enum hub_sweep_resumed hub_sweep_resume(struct hub_sweep *sw, struct hub_store *st,
+                                        const struct hub_retention *r, int64_t now_ms,
+                                        struct hub_sweep_pos *pos)
+{
+    int got = hub_sweeppos_load(st, pos);
+    if (got == 0)
+        return CSPH_SWEEP_NONE_SAVED;
+    if (got < 0)
+        return CSPH_SWEEP_STALE;
+    if (strcmp(pos->policy, hub_retention_digest(r)) != 0)
+        return CSPH_SWEEP_NEW_POLICY;
+    if (pos->next > hub_store_last_seq(st) + 1 || now_ms < pos->began_ms)
+        return CSPH_SWEEP_STALE;
+    sw->next = pos->next;
+    sw->high = pos->next - 1;
+    sw->as_of_ms = pos->as_of_ms;
+    sw->began_ms = pos->began_ms;
+    sw->active = pos->active;
+    sw->ncache = 0;
+    sw->saved = *pos;
+    sw->saved_ns = uv_hrtime();
+    return pos->active ? CSPH_SWEEP_RESUMED : CSPH_SWEEP_WAITING;
 }
 
 int hub_sweep_active(const struct hub_sweep *sw)
@@ -179,7 +218,10 @@ static int scan_one(void *ctx, const struct hub_stored_event *ev)
     struct scan_ctx *c = ctx;
     struct hub_sweep *sw = c->sw;
     sw->scanned_to = ev->seq;
-    sw->step.examined++;
+    if (ev->seq > sw->high) { /* looked at again after a step cut short: once */
+        sw->step.examined++;
+        sw->high = ev->seq;
+    }
     int stop = (++c->n & 63) == 0 && uv_hrtime() >= c->deadline_ns;
     int ti = hub_schemas_find(c->s, ev->type, ev->type_len);
     if (ti < 0) /* a type no longer configured: its period is unknown, kept */
@@ -494,11 +536,89 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
     sw->step.last_seq = eseq;
     if (more)
         sw->active = 1; /* more rejections due: the pass goes on */
+    /* Where the pass is, in the same transaction as what it removed. */
+    if (rc == CSPH_ERR_OK)
+        rc = hub_sweep_save(sw, st, r, uv_hrtime(), e);
+    sw->pending_alone = 0;
     return rc && rc != CSPH_ERR_BUSY ? CSPH_ERR_INTERNAL : rc;
+}
+
+static void position(const struct hub_sweep *sw, const struct hub_retention *r,
+                     struct hub_sweep_pos *p)
+{
+    memset(p, 0, sizeof *p);
+    p->next = sw->next;
+    p->as_of_ms = sw->as_of_ms;
+    p->began_ms = sw->began_ms;
+    p->active = sw->active;
+    snprintf(p->policy, sizeof p->policy, "%s", hub_retention_digest(r));
+}
+
+enum hub_err hub_sweep_save(struct hub_sweep *sw, struct hub_store *st,
+                            const struct hub_retention *r, uint64_t now_ns,
+                            struct hub_error *err)
+{
+    struct hub_sweep_pos p;
+    position(sw, r, &p);
+    enum hub_err rc = hub_sweeppos_save(st, &p, err);
+    if (rc == CSPH_ERR_OK) {
+        sw->pending = p;
+        sw->pending_ns = now_ns;
+        sw->have_pending = 1;
+        sw->pending_alone = 1;
+    }
+    return rc;
+}
+
+int hub_sweep_save_due(const struct hub_sweep *sw, uint64_t now_ns)
+{
+    if (!sw->began_ms)
+        return 0; /* no pass yet */
+    if (sw->saved.next == sw->next && sw->saved.active == sw->active &&
+        sw->saved.as_of_ms == sw->as_of_ms && sw->saved.began_ms == sw->began_ms)
+        return 0; /* saved as it is */
+    /* The end of a pass at once: a start then waits for the next pass. */
+    return !sw->active || now_ns - sw->saved_ns >= (uint64_t)CSPH_SWEEP_SAVE_MS * 1000000;
+}
+
+enum hub_err hub_sweep_step(struct hub_sweep *sw, struct hub_ctx *h,
+                            const struct hub_retention *r, int *wrote, uint64_t *txn_us,
+                            struct hub_error *err)
+{
+    int work = 0;
+    *wrote = 0;
+    *txn_us = 0;
+    enum hub_err rc = hub_sweep_scan(sw, h->core, h->schemas, h->cfg, r,
+                                     (uint64_t)hub_retention_step_ms(r) * 1000, &work, err);
+    int save = rc == CSPH_ERR_OK && !work && hub_sweep_save_due(sw, uv_hrtime());
+    if (rc == CSPH_ERR_OK && (work || save)) {
+        uint64_t b0 = uv_hrtime();
+        if ((rc = hub_core_batch_begin(h->core, err)) == CSPH_ERR_OK) {
+            rc = work ? hub_sweep_apply(sw, h, r, err)
+                      : hub_sweep_save(sw, hub_core_store(h->core), r, uv_hrtime(), err);
+            if (rc == CSPH_ERR_OK)
+                rc = hub_core_batch_commit(h->core, err);
+            else
+                hub_core_batch_abort(h->core);
+        }
+        if (rc == CSPH_ERR_OK) {
+            *wrote = 1;
+            *txn_us = (uv_hrtime() - b0) / 1000;
+            h->c.commits++;
+        }
+    }
+    hub_sweep_step_done(sw, rc == CSPH_ERR_OK);
+    return rc;
 }
 
 void hub_sweep_step_done(struct hub_sweep *sw, int committed)
 {
+    if (committed && sw->have_pending) {
+        sw->saved = sw->pending;
+        sw->saved_ns = sw->pending_ns;
+        sw->st.saves += (uint64_t)sw->pending_alone;
+    }
+    sw->have_pending = sw->pending_alone = 0;
     if (committed) {
         sw->st.examined += sw->step.examined;
         sw->st.removed += sw->step.removed;

@@ -22,8 +22,19 @@
  *   each seq to it (a resend of the event is a duplicate; --verify and
  *   check-chain.py accept the record).
  * A step is one batch: a kill -9 leaves it whole or absent, never a
- * rewritten event without its listing. A pass is not saved: after a
- * restart the next pass starts from seq 1 and skips what is done.
+ * rewritten event without its listing.
+ *
+ * Where the pass is is saved (sweeppos.h) in the step's own batch, and, for
+ * steps that found nothing to remove, in a batch of its own at most once a
+ * second (CSPH_SWEEP_SAVE_MS) and when the pass reaches the log's end. A
+ * start resumes from it (hub_sweep_resume): an unfinished pass goes on
+ * where it was saved, measured as of its own time still (which keeps more,
+ * never less; the next pass catches up); a finished one waits for the
+ * next pass (began + every) instead of walking the log again. A new pass
+ * begins from seq 1 instead when the retention file is not the one the
+ * saved pass ran under (a period or the sweep's settings changed), when
+ * the saved position is past the log's end (a restore from an older
+ * backup), or when the hub clock is before the saved pass began.
  *
  * Knows no sockets. */
 #ifndef CSPH_SWEEP_H
@@ -34,19 +45,24 @@
 #include "err.h"
 #include "ops.h"
 #include "retention.h"
+#include "sweeppos.h"
 
 struct hub_sweep;
 
 /* What one step did (apply), and the totals since the sweep was made. */
 struct hub_sweep_stats {
-    uint64_t examined;   /* events the scans looked at */
+    uint64_t examined;   /* events the scans looked at (each once a pass) */
     uint64_t removed;    /* event bodies removed */
     uint64_t held;       /* expired events kept for a legal hold */
     uint64_t rejections; /* kept rejections removed */
     uint64_t steps;      /* steps that wrote (a dp.retention event each) */
     uint64_t passes;     /* passes finished */
     uint64_t last_seq;   /* the last dp.retention event written, 0 none */
+    uint64_t saves;      /* batches that saved only the position */
 };
+
+/* How often at most a step that removed nothing saves the position. */
+#define CSPH_SWEEP_SAVE_MS 1000
 
 enum hub_err hub_sweep_new(struct hub_sweep **out, struct hub_error *err);
 void hub_sweep_destroy(struct hub_sweep **sw);
@@ -54,6 +70,22 @@ void hub_sweep_destroy(struct hub_sweep **sw);
 /* Begin a pass measured as of now_ms (one running goes on from where it
  * is, with the new time). */
 void hub_sweep_begin_pass(struct hub_sweep *sw, int64_t now_ms);
+/* Begin a new pass from seq 1 as of now_ms, whatever is running (the
+ * retention file changed). */
+void hub_sweep_restart(struct hub_sweep *sw, int64_t now_ms);
+
+/* At start, before the first step (no batch open): take up the saved
+ * position (above) if it may be. What happened, for the hub's log. */
+enum hub_sweep_resumed {
+    CSPH_SWEEP_NONE_SAVED, /* nothing saved: the first pass begins at seq 1 */
+    CSPH_SWEEP_RESUMED,    /* an unfinished pass goes on from *pos */
+    CSPH_SWEEP_WAITING,    /* the saved pass had finished: the next is due at began + every */
+    CSPH_SWEEP_NEW_POLICY, /* saved under another retention file: a new pass */
+    CSPH_SWEEP_STALE       /* unreadable, past the log's end or ahead of the clock: a new pass */
+};
+enum hub_sweep_resumed hub_sweep_resume(struct hub_sweep *sw, struct hub_store *st,
+                                        const struct hub_retention *r, int64_t now_ms,
+                                        struct hub_sweep_pos *pos);
 /* 1 while a pass has events left to look at. */
 int hub_sweep_active(const struct hub_sweep *sw);
 /* The hub clock reading the last pass began at (0: none yet). */
@@ -73,6 +105,23 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
 /* The step's writes are durable (its batch committed) or gone (aborted):
  * counted or forgotten. */
 void hub_sweep_step_done(struct hub_sweep *sw, int committed);
+
+/* Inside the caller's batch: save where the pass is. hub_sweep_apply does
+ * it itself; a step with nothing to apply does it alone when
+ * hub_sweep_save_due says so (now_ns: a monotonic clock, uv_hrtime). */
+enum hub_err hub_sweep_save(struct hub_sweep *sw, struct hub_store *st,
+                            const struct hub_retention *r, uint64_t now_ns,
+                            struct hub_error *err);
+int hub_sweep_save_due(const struct hub_sweep *sw, uint64_t now_ns);
+
+/* A whole step through h->core, as the hub runs it: the scan, then, when
+ * it found something to remove or the position is due to be saved, one
+ * batch (begin, apply and/or save, commit); then hub_sweep_step_done.
+ * *wrote is 1 when a batch committed (the caller settles it), *txn_us its
+ * begin-to-commit time. An error leaves the step to be tried again. */
+enum hub_err hub_sweep_step(struct hub_sweep *sw, struct hub_ctx *h,
+                            const struct hub_retention *r, int *wrote, uint64_t *txn_us,
+                            struct hub_error *err);
 
 const struct hub_sweep_stats *hub_sweep_stats(const struct hub_sweep *sw);
 

@@ -1,8 +1,10 @@
 #include "sweeprun.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
+#include "timefmt.h"
 
 struct hub_sweeprun {
     uv_timer_t timer;
@@ -46,34 +48,17 @@ static void on_step(uv_timer_t *t)
         hub_sweep_begin_pass(run->sw, now);
         run->pass_txn_us = 0;
     }
-    uint64_t t0 = uv_hrtime();
+    uint64_t t0 = uv_hrtime(), us = 0;
     struct hub_error e;
-    int work = 0;
-    enum hub_err rc = hub_sweep_scan(run->sw, h->core, h->schemas, h->cfg, run->r,
-                                     (uint64_t)hub_retention_step_ms(run->r) * 1000, &work, &e);
-    int committed = rc == CSPH_ERR_OK;
-    if (rc == CSPH_ERR_OK && work) {
-        uint64_t b0 = uv_hrtime();
-        if ((rc = hub_core_batch_begin(h->core, &e)) == CSPH_ERR_OK) {
-            rc = hub_sweep_apply(run->sw, h, run->r, &e);
-            if (rc == CSPH_ERR_OK)
-                rc = hub_core_batch_commit(h->core, &e);
-            else
-                hub_core_batch_abort(h->core);
-        }
-        uint64_t us = (uv_hrtime() - b0) / 1000;
-        committed = rc == CSPH_ERR_OK;
-        if (committed) {
-            h->c.commits++;
-            if (us > run->max_txn_us)
-                run->max_txn_us = us;
-            if (us > run->pass_txn_us)
-                run->pass_txn_us = us;
-        }
-    }
-    hub_sweep_step_done(run->sw, committed);
-    if (committed && work)
+    int wrote = 0;
+    enum hub_err rc = hub_sweep_step(run->sw, h, run->r, &wrote, &us, &e);
+    if (wrote) {
+        if (us > run->max_txn_us)
+            run->max_txn_us = us;
+        if (us > run->pass_txn_us)
+            run->pass_txn_us = us;
         run->settled(run->arg);
+    }
     if (rc) {
         /* busy (a full disk, a repair) is logged by the store; the step is
          * tried again in a second. */
@@ -86,15 +71,53 @@ static void on_step(uv_timer_t *t)
     if (!hub_sweep_active(run->sw)) {
         LOG_INFO("retention", "sweep pass done: %llu bodies removed, %llu kept rejections "
                               "removed, %llu expired events kept under legal hold so far; "
-                              "longest write transaction this pass %.1f ms",
+                              "%llu events examined since the hub started; longest write "
+                              "transaction this pass %.1f ms",
                  (unsigned long long)st->removed, (unsigned long long)st->rejections,
-                 (unsigned long long)st->held, (double)run->pass_txn_us / 1000.0);
+                 (unsigned long long)st->held, (unsigned long long)st->examined,
+                 (double)run->pass_txn_us / 1000.0);
         arm(run, 0); /* waits for the next pass in the branch above */
         return;
     }
     /* Paced: the sweep takes at most a sixth of the loop. */
     uint64_t ms = (uv_hrtime() - t0) / 1000000;
     arm(run, ms ? 5 * ms : 1);
+}
+
+/* Take up the saved position of the pass (sweep.h, hub_sweep_resume) and
+ * say what became of it. */
+static void resume(struct hub_sweeprun *run)
+{
+    struct hub_sweep_pos pos;
+    char as_of[40] = "";
+    int64_t now = hub_clock_now_ms(run->h->clock);
+    enum hub_sweep_resumed how =
+        hub_sweep_resume(run->sw, hub_core_store(run->h->core), run->r, now, &pos);
+    if (how == CSPH_SWEEP_RESUMED || how == CSPH_SWEEP_WAITING)
+        as_of[csph_time_format(pos.as_of_ms, as_of)] = 0;
+    switch (how) {
+    case CSPH_SWEEP_NONE_SAVED:
+        LOG_INFO("retention", "no sweep position saved: the first pass starts at seq 1");
+        break;
+    case CSPH_SWEEP_RESUMED:
+        LOG_INFO("retention", "resuming the sweep pass as of %s at seq %llu (saved position)",
+                 as_of, (unsigned long long)pos.next);
+        break;
+    case CSPH_SWEEP_WAITING:
+        LOG_INFO("retention", "the last sweep pass (as of %s) finished; the next is due %lld s "
+                              "after it began",
+                 as_of, (long long)(hub_retention_every_ms(run->r) / 1000));
+        break;
+    case CSPH_SWEEP_NEW_POLICY:
+        LOG_INFO("retention", "the retention file changed since the saved sweep pass (%.12s, "
+                              "now %.12s): a new pass starts at seq 1",
+                 pos.policy, hub_retention_digest(run->r));
+        break;
+    case CSPH_SWEEP_STALE:
+        LOG_WARN("retention", "the saved sweep position does not fit this log or clock (a "
+                              "restore, or the clock moved back): a new pass starts at seq 1");
+        break;
+    }
 }
 
 enum hub_err hub_sweeprun_new(struct hub_sweeprun **out, uv_loop_t *loop, struct hub_ctx *h,
@@ -124,9 +147,10 @@ enum hub_err hub_sweeprun_new(struct hub_sweeprun **out, uv_loop_t *loop, struct
     LOG_INFO("retention", "retention periods in force from %s (%.12s); a sweep every %lld s",
              h->cfg->retention_file, hub_retention_digest(run->r),
              (long long)(hub_retention_every_ms(run->r) / 1000));
+    resume(run);
     uv_timer_init(loop, &run->timer);
     run->timer.data = run;
-    arm(run, 0); /* the first pass at start */
+    arm(run, 0); /* the first step at start: the pass resumed, or due, or waited for */
     *out = run;
     return CSPH_ERR_OK;
 }
@@ -147,8 +171,16 @@ void hub_sweeprun_reload(struct hub_sweeprun *run)
     LOG_INFO("retention", "reloaded the retention periods from %s (%.12s, was %.12s)",
              run->h->cfg->retention_file, hub_retention_digest(fresh),
              hub_retention_digest(run->r));
+    /* Another file (a period or the sweep's settings): a new pass under
+     * it from seq 1, not the rest of one measured under the old one. */
+    int changed = strcmp(hub_retention_digest(fresh), hub_retention_digest(run->r)) != 0;
     hub_retention_destroy(&run->r);
     run->r = fresh;
+    if (changed && !run->stopping) {
+        hub_sweep_restart(run->sw, hub_clock_now_ms(run->h->clock));
+        run->pass_txn_us = 0;
+        arm(run, 0);
+    }
 }
 
 void hub_sweeprun_clock_changed(struct hub_sweeprun *run)

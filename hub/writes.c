@@ -199,24 +199,12 @@ enum hub_err hub_op_alert_update(struct hub_ctx *h, struct hub_req *q)
 enum hub_err hub_writes_audit(struct hub_ctx *h, const struct hub_req *q, const void *body,
                               size_t len, int failed)
 {
-    /* The query as the client sent it, minus nothing: filters are what an
-     * auditor of the auditors needs to see. */
-    char *query = NULL;
     struct hub_error e;
-    uint64_t access = hub_store_next_seq(hub_core_store(h->core));
-    if (csph_msgpack_to_json(body, len, 0, &query) != 0)
-        query = NULL;
-    enum hub_err rc = hub_ingest_audit(
-        hub_core_ingest(h->core), q->who->name, hub_role_name(q->who->role),
-        q->who->gateway[0] ? q->who->gateway : NULL, hub_op_name(q->r->op), query ? query : "", query ? strlen(query) : 0,
-        failed ? 0 : q->count, q->now_ms, &e);
-    free(query);
+    const msgpack_sbuffer *reply = q->pk->data;
     /* hook: which records the reply returned, for subject access (access.h) */
-    if (rc == CSPH_ERR_OK && !failed) {
-        const msgpack_sbuffer *reply = q->pk->data;
-        rc = hub_access_record(hub_core_ingest(h->core), access, reply->data, reply->size,
-                               q->now_ms, &e);
-    }
+    enum hub_err rc = hub_access_audit(hub_core_ingest(h->core), q->who, hub_op_name(q->r->op),
+                                       body, len, failed, q->count, reply->data, reply->size,
+                                       q->now_ms, &e);
     if (rc == CSPH_ERR_OK)
         h->c.audit_records++;
     return rc;

@@ -31,11 +31,10 @@
 #define COL_ROWS 9298
 #define COL_NO_LOCATION 797
 
+/* The log-only hub and its client (testutil.h), and the files a test
+ * wrote. */
 struct fx {
-    char *tmp;
-    char data[600];
-    struct tu_hub hub;
-    struct tu_client c;
+    struct tu_logonly_fx lo;
     char *paths[64]; /* files written by the test, freed in teardown */
     int npaths;
 };
@@ -55,13 +54,11 @@ static const char *jsonl_bin(void)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    char config[600]; /* no rules: the log holds only what the adapters send */
-    if (!(f->tmp = tu_hub_fresh_log_only(&f->hub, "adapters", f->data, sizeof f->data, config,
-                                         sizeof config))) {
+    /* no rules: the log holds only what the adapters send */
+    if (!f || tu_logonly_open(&f->lo, "adapters") != 0) {
         free(f);
         return -1;
     }
-    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
     *state = f;
     return 0;
 }
@@ -69,18 +66,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    tu_client_close(&f->c);
     for (int i = 0; i < f->npaths; i++)
         free(f->paths[i]);
-    int rc = tu_hub_stop(&f->hub);
-    tu_rmrf(f->tmp);
-    free(f->tmp);
+    int rc = tu_logonly_close(&f->lo);
     free(f);
-    if (rc != 0) {
-        fprintf(stderr, "csphubd exited %d on SIGTERM (want 0)\n", rc);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* Skip when the adapters were not built (no client library yet). */
@@ -124,7 +114,7 @@ static const char *write_file(struct fx *f, const char *name, const char *conten
 {
     char *p;
     assert_true(f->npaths < 64);
-    assert_true(asprintf(&p, "%s/%s", f->tmp, name) > 0);
+    assert_true(asprintf(&p, "%s/%s", f->lo.tmp, name) > 0);
     f->paths[f->npaths++] = p;
     FILE *fp = fopen(p, "wb");
     assert_non_null(fp);
@@ -182,8 +172,8 @@ static void spawn_v(struct fx *f, struct proc *p, int stdin_pipe, const char *pr
         argv[n++] = a;
     argv[n] = NULL;
     seq++;
-    snprintf(p->out, sizeof p->out, "%s/run%d.out", f->tmp, seq);
-    snprintf(p->err, sizeof p->err, "%s/run%d.err", f->tmp, seq);
+    snprintf(p->out, sizeof p->out, "%s/run%d.out", f->lo.tmp, seq);
+    snprintf(p->err, sizeof p->err, "%s/run%d.err", f->lo.tmp, seq);
     int pipefd[2] = {-1, -1};
     if (stdin_pipe)
         assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
@@ -191,7 +181,7 @@ static void spawn_v(struct fx *f, struct proc *p, int stdin_pipe, const char *pr
     assert_true(p->pid >= 0);
     if (p->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (chdir(f->tmp) != 0)
+        if (chdir(f->lo.tmp) != 0)
             _exit(126);
         int o = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int e = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -357,7 +347,7 @@ static uint64_t wait_state(struct fx *f, struct proc *p, const char *path, uint6
 {
     int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     assert_true(in >= 0);
-    assert_true(inotify_add_watch(in, f->tmp, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0);
+    assert_true(inotify_add_watch(in, f->lo.tmp, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0);
     int64_t deadline = tu_now_ms() + timeout_ms;
     uint64_t n;
     while ((n = state_acked(path)) < min) {
@@ -389,7 +379,7 @@ static uint64_t check_log_rows(struct fx *f, const char *prefix, uint64_t n)
     size_t plen = strlen(prefix);
     for (;;) {
         msgpack_object r =
-            tu_call(&f->c, "{\"op\":\"replay\",\"after\":%" PRIu64 ",\"max\":5000}", after);
+            tu_call(&f->lo.c, "{\"op\":\"replay\",\"after\":%" PRIu64 ",\"max\":5000}", after);
         assert_int_equal(tu_bool(&r, "ok"), 1);
         const msgpack_object *ev = tu_get(&r, "events");
         assert_non_null(ev);
@@ -416,7 +406,7 @@ static uint64_t check_log_rows(struct fx *f, const char *prefix, uint64_t n)
 
 static int64_t last_seq(struct fx *f)
 {
-    msgpack_object r = tu_call(&f->c, "{\"op\":\"ping\"}");
+    msgpack_object r = tu_call(&f->lo.c, "{\"op\":\"ping\"}");
     return tu_int(&r, "last_seq");
 }
 
@@ -429,7 +419,7 @@ static void count_rejects(struct fx *f, const char *source, const char *field, c
     *all = *matching = 0;
     for (;;) {
         msgpack_object r =
-            tu_call(&f->c, "{\"op\":\"rejects\",\"after\":%" PRIu64 ",\"max\":1000}", after);
+            tu_call(&f->lo.c, "{\"op\":\"rejects\",\"after\":%" PRIu64 ",\"max\":1000}", after);
         assert_int_equal(tu_bool(&r, "ok"), 1);
         const msgpack_object *a = tu_get(&r, "rejects");
         assert_non_null(a);
@@ -458,7 +448,7 @@ static void northumbria_twice(void **state)
     const char *tsv = police_file("northumbria-asb-2022.tsv");
     const char *map = shipped_mapping("northumbria-asb.yaml");
 
-    struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--window", "500",
+    struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--window", "500",
                        "--batch", "100", "--json", tsv, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "read"), NORTHUMBRIA_ROWS);
@@ -474,11 +464,11 @@ static void northumbria_twice(void **state)
     assert_int_equal(last_seq(f), NORTHUMBRIA_ROWS);
     /* A complete import leaves no state behind. */
     char st[800];
-    snprintf(st, sizeof st, "%s/northumbria-asb-2022.tsv.state", f->tmp);
+    snprintf(st, sizeof st, "%s/northumbria-asb-2022.tsv.state", f->lo.tmp);
     assert_int_not_equal(access(st, F_OK), 0);
 
     /* The same file again: every row is recognised, nothing is appended. */
-    r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--window", "500", "--batch",
+    r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--window", "500", "--batch",
             "100", "--json", tsv, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "accepted"), 0);
@@ -489,7 +479,7 @@ static void northumbria_twice(void **state)
     check_log_rows(f, "northumbria-asb-2022", NORTHUMBRIA_ROWS);
 
     /* One event as the hub keeps it: the mapping's fields and no others. */
-    msgpack_object e = tu_call(&f->c, "{\"op\":\"replay\",\"max\":1}");
+    msgpack_object e = tu_call(&f->lo.c, "{\"op\":\"replay\",\"max\":1}");
     assert_string_equal(tu_str(&e, "events.0.event.id"), "northumbria-asb-2022-1");
     assert_string_equal(tu_str(&e, "events.0.event.type"), "asb.report");
     assert_string_equal(tu_str(&e, "events.0.event.source"), "police-northumbria");
@@ -514,7 +504,7 @@ static void city_of_london_no_location(void **state)
      * the hub (asb.report requires a location), the violence ones without
      * a location are accepted (their schema makes it optional). */
     struct res r = run(f, csv_bin(), "--mapping", shipped_mapping("city-of-london-street.yaml"),
-                       "--hub", f->hub.endpoint, "--json", csv, NULL);
+                       "--hub", f->lo.hub.endpoint, "--json", csv, NULL);
     expect_status(&r, 3);
     assert_int_equal(jint(&r, "read"), COL_ROWS);
     assert_int_equal(jint(&r, "skipped"), COL_ROWS - 377 - 1630);
@@ -557,7 +547,7 @@ static void city_of_london_no_location(void **state)
                                      "  location.lsoa: lsoa_code\n"
                                      "  location.description: {column: location, empty: "
                                      "[No Location]}\n");
-    r = run(f, csv_bin(), "--mapping", all_map, "--hub", f->hub.endpoint, "--json", "--show", "3",
+    r = run(f, csv_bin(), "--mapping", all_map, "--hub", f->lo.hub.endpoint, "--json", "--show", "3",
             csv, NULL);
     expect_status(&r, 3);
     assert_int_equal(jint(&r, "read"), COL_ROWS);
@@ -577,7 +567,7 @@ static void city_of_london_no_location(void **state)
 
     /* The text summary says the same for a person. */
     r = run(f, csv_bin(), "--mapping", shipped_mapping("city-of-london-street.yaml"), "--hub",
-            f->hub.endpoint, csv, NULL);
+            f->lo.hub.endpoint, csv, NULL);
     expect_status(&r, 3);
     assert_non_null(strstr(r.out, "rejected by reason:"));
     assert_non_null(strstr(r.out, "bad_event location: missing required field 'location'"));
@@ -595,12 +585,12 @@ static void resume_after_kill(void **state)
     const char *tsv = police_file("northumbria-asb-2022.tsv");
     const char *map = shipped_mapping("northumbria-asb.yaml");
     char st[800];
-    snprintf(st, sizeof st, "%s/import.state", f->tmp);
+    snprintf(st, sizeof st, "%s/import.state", f->lo.tmp);
 
     /* Slow on purpose (2 requests of 10 in flight), so that it is still
      * mid-file when killed. */
     struct proc p;
-    spawn(f, &p, 0, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--state", st,
+    spawn(f, &p, 0, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--state", st,
           "--window", "2", "--batch", "10", "--save-every", "500", "--json", tsv, NULL);
     uint64_t seen = wait_state(f, &p, st, 2000, 30000);
     kill(p.pid, SIGKILL);
@@ -619,7 +609,7 @@ static void resume_after_kill(void **state)
     assert_true((uint64_t)in_log >= acked);
     assert_true((uint64_t)in_log <= acked + 500 + 20);
 
-    r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--state", st, "--window",
+    r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--state", st, "--window",
             "500", "--batch", "100", "--json", tsv, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "read"), NORTHUMBRIA_ROWS);
@@ -684,10 +674,10 @@ static void sigint_flushes_and_resumes(void **state)
     const char *csv = gen_csv(f, "gen.csv", rows);
     const char *map = simple_mapping(f, "");
     struct proc p;
-    spawn(f, &p, 0, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--window", "2",
+    spawn(f, &p, 0, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--window", "2",
           "--batch", "10", "--save-every", "500", "--json", csv, NULL);
     char st[800];
-    snprintf(st, sizeof st, "%s/gen.csv.state", f->tmp); /* the default: <basename>.state */
+    snprintf(st, sizeof st, "%s/gen.csv.state", f->lo.tmp); /* the default: <basename>.state */
     wait_state(f, &p, st, 1000, 30000);
     kill(p.pid, SIGINT);
     struct res r = reap(&p, 30000);
@@ -702,7 +692,7 @@ static void sigint_flushes_and_resumes(void **state)
     assert_int_equal(state_acked(st), (uint64_t)answered);
     assert_int_equal(last_seq(f), answered);
 
-    r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--window", "500", "--batch",
+    r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--window", "500", "--batch",
             "100", "--json", csv, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "already_done"), answered);
@@ -738,7 +728,7 @@ static void broken_csv(void **state)
                                "2023-03,E01000916,swallowed\n";
     const char *csv = write_file(f, "broken.csv", text, sizeof text - 1);
     struct res r =
-        run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--json", csv, NULL);
+        run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--json", csv, NULL);
     expect_status(&r, 3);
     assert_int_equal(jint(&r, "read"), 11);
     assert_int_equal(jint(&r, "sent"), 4);
@@ -762,7 +752,7 @@ static void broken_csv(void **state)
     assert_int_equal(json_integer_value(json_object_get(e, "line")), 13);
     res_free(&r);
     /* The hub is fine and has the good rows, the multi-line one intact. */
-    msgpack_object rp = tu_call(&f->c, "{\"op\":\"replay\"}");
+    msgpack_object rp = tu_call(&f->lo.c, "{\"op\":\"replay\"}");
     assert_int_equal(tu_get(&rp, "events")->via.array.size, 3);
     assert_string_equal(tu_str(&rp, "events.1.event.location.description"), "multi, with\nnewline");
     assert_string_equal(tu_str(&rp, "events.1.event.id"), "broken-8");
@@ -770,11 +760,11 @@ static void broken_csv(void **state)
     /* Latin-1 declared: the same row is converted and accepted. */
     const char *latin = simple_mapping(f, ", encoding: iso-8859-1");
     const char *csv2 = write_text(f, "latin1.csv", "month,lsoa,place\n2023-01,E01000916,Caf\xe9\n");
-    r = run(f, csv_bin(), "--mapping", latin, "--hub", f->hub.endpoint, "--json", csv2, NULL);
+    r = run(f, csv_bin(), "--mapping", latin, "--hub", f->lo.hub.endpoint, "--json", csv2, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "accepted"), 1);
     res_free(&r);
-    rp = tu_call(&f->c, "{\"op\":\"replay\",\"after\":3}");
+    rp = tu_call(&f->lo.c, "{\"op\":\"replay\",\"after\":3}");
     assert_string_equal(tu_str(&rp, "events.0.event.location.description"), "Caf\xc3\xa9");
 }
 
@@ -784,13 +774,13 @@ static void empty_and_header_only(void **state)
     need_adapters();
     const char *map = simple_mapping(f, "");
     const char *empty = write_text(f, "empty.csv", "");
-    struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, empty, NULL);
+    struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, empty, NULL);
     expect_status(&r, 2);
     assert_non_null(strstr(r.err, "is empty: expected a header row"));
     res_free(&r);
 
     const char *hdr = write_text(f, "header.csv", "month,lsoa,place\r\n");
-    r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, "--json", hdr, NULL);
+    r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, "--json", hdr, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "read"), 0);
     assert_int_equal(jint(&r, "sent"), 0);
@@ -798,7 +788,7 @@ static void empty_and_header_only(void **state)
 
     /* A header without a mapped column: named, with the header's columns. */
     const char *other = write_text(f, "other.csv", "month;lsoa;place\n2023-01;E01000916;x\n");
-    r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, other, NULL);
+    r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, other, NULL);
     expect_status(&r, 2);
     assert_non_null(strstr(r.err, "no column 'month' in the header"));
     assert_non_null(strstr(r.err, "is the delimiter right?"));
@@ -830,7 +820,7 @@ static void mapping_errors_and_unreachable(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *map = write_text(f, "bad.yaml", bad[i].yaml);
-        struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->hub.endpoint, csv, NULL);
+        struct res r = run(f, csv_bin(), "--mapping", map, "--hub", f->lo.hub.endpoint, csv, NULL);
         expect_status(&r, 2);
         if (!strstr(r.err, bad[i].want))
             fail_msg("mapping %zu: stderr lacks '%s':\n%s", i, bad[i].want, r.err);
@@ -883,7 +873,7 @@ static void jsonl_file(void **state)
     need_adapters();
     const char *good =
         write_text(f, "good.jsonl", JL_EVENT("j-1") JL_EVENT("j-2") "\n" JL_EVENT("j-3"));
-    struct res r = run(f, jsonl_bin(), "--hub", f->hub.endpoint, "--json", good, NULL);
+    struct res r = run(f, jsonl_bin(), "--hub", f->lo.hub.endpoint, "--json", good, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "read"), 4);
     assert_int_equal(jint(&r, "accepted"), 3);
@@ -892,7 +882,7 @@ static void jsonl_file(void **state)
 
     /* CSPHUB_HUB names the hub when --hub does not, as for the command: the
      * same lines again are the hub's duplicates. */
-    setenv("CSPHUB_HUB", f->hub.endpoint, 1);
+    setenv("CSPHUB_HUB", f->lo.hub.endpoint, 1);
     r = run(f, jsonl_bin(), "--json", good, NULL);
     unsetenv("CSPHUB_HUB");
     expect_status(&r, 0);
@@ -907,7 +897,7 @@ static void jsonl_file(void **state)
                         "{\"id\":\"j-4\",\"type\":\"asb.report\",\"source\":\"council-asb\","
                         "\"occurred_at\":\"2025-03-01\",\"location\":{\"lsoa\":"
                         "\"E01000916\"},\"category\":\"nuisance\"}\n" JL_EVENT("j-5"));
-    r = run(f, jsonl_bin(), "--hub", f->hub.endpoint, "--json", bad, NULL);
+    r = run(f, jsonl_bin(), "--hub", f->lo.hub.endpoint, "--json", bad, NULL);
     expect_status(&r, 3);
     assert_int_equal(jint(&r, "read"), 5);
     assert_int_equal(jint(&r, "duplicate"), 1);
@@ -927,7 +917,7 @@ static void jsonl_file(void **state)
     res_free(&r);
 
     /* The text summary names the line too. */
-    r = run(f, jsonl_bin(), "--hub", f->hub.endpoint, bad, NULL);
+    r = run(f, jsonl_bin(), "--hub", f->lo.hub.endpoint, bad, NULL);
     expect_status(&r, 3);
     assert_non_null(strstr(r.out, "line 2: bad_json: not valid JSON"));
     res_free(&r);
@@ -951,9 +941,9 @@ static void jsonl_resume_after_kill(void **state)
     const char *path = write_file(f, "many.jsonl", b, len);
     free(b);
     char st[800];
-    snprintf(st, sizeof st, "%s/many.jsonl.state", f->tmp);
+    snprintf(st, sizeof st, "%s/many.jsonl.state", f->lo.tmp);
     struct proc p;
-    spawn(f, &p, 0, jsonl_bin(), "--hub", f->hub.endpoint, "--window", "2", "--batch", "10",
+    spawn(f, &p, 0, jsonl_bin(), "--hub", f->lo.hub.endpoint, "--window", "2", "--batch", "10",
           "--save-every", "200", path, NULL);
     wait_state(f, &p, st, 1000, 30000);
     kill(p.pid, SIGKILL);
@@ -961,7 +951,7 @@ static void jsonl_resume_after_kill(void **state)
     res_free(&r);
     uint64_t acked = state_acked(st);
     assert_true(acked < (uint64_t)lines);
-    r = run(f, jsonl_bin(), "--hub", f->hub.endpoint, "--json", path, NULL);
+    r = run(f, jsonl_bin(), "--hub", f->lo.hub.endpoint, "--json", path, NULL);
     expect_status(&r, 0);
     assert_int_equal(jint(&r, "already_done"), (int64_t)acked);
     assert_int_equal(jint(&r, "sent"), lines - (int64_t)acked);
@@ -976,7 +966,7 @@ static void jsonl_stdin(void **state)
     struct fx *f = *state;
     need_adapters();
     struct proc p;
-    spawn(f, &p, 1, jsonl_bin(), "--hub", f->hub.endpoint, "--json", NULL);
+    spawn(f, &p, 1, jsonl_bin(), "--hub", f->lo.hub.endpoint, "--json", NULL);
     static const char first[] = JL_EVENT("s-1");
     assert_int_equal(write(p.in, first, sizeof first - 1), (ssize_t)(sizeof first - 1));
     int64_t deadline = tu_now_ms() + 20000;

@@ -23,87 +23,27 @@
 #include "pwstore.h"
 #include "testutil.h"
 
-#define MAP_SIZE (64ull << 20)
 #define T0 1740000000000LL
-
-struct fx {
-    char *dir;
-    char data[600];
-    struct hub_config cfg;
-    struct hub_schemas *schemas;
-    struct hub_rules *rules;
-    struct hub_core *core;
-    msgpack_zone zone;
-};
-
-static void open_core(struct fx *f)
-{
-    struct hub_error err;
-    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
-                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
-    if (hub_core_open(&f->core, &o, &err))
-        fail_msg("opening the core in %s: %s", f->data, err.message);
-    uint64_t caught;
-    if (hub_core_recover(f->core, &caught, &err))
-        fail_msg("recover: %s", err.message);
-}
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    hub_log_min = CSPH_LOG_WARN;
-    f->dir = tu_tmpdir("casederive");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    tu_load_defaults(&f->cfg, &f->schemas, &f->rules);
-    msgpack_zone_init(&f->zone, 4096);
-    open_core(f);
-    *state = f;
-    return 0;
+    return tu_corefx_setup(state, "casederive", 1); /* as a hub opens it: caught up */
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    hub_core_close(&f->core);
-    hub_rules_destroy(&f->rules);
-    hub_schemas_destroy(&f->schemas);
-    msgpack_zone_destroy(&f->zone);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
+    return tu_corefx_teardown(state);
 }
 
 /* Referrals of subjects S-<id> (one marac alert each) and the acceptance
  * of alert `accept` (0: none), in one batch. */
-static void work(struct fx *f, const char *const *ids, size_t n, uint64_t accept)
+static void work(struct tu_corefx *f, const char *const *ids, size_t n, uint64_t accept)
 {
     struct hub_error err;
     uint64_t seq;
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    for (size_t i = 0; i < n; i++) {
-        char json[512];
-        snprintf(json, sizeof json,
-                 "{\"id\":\"%s\",\"type\":\"referral\",\"source\":\"council\","
-                 "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"subject\":\"S-%s\","
-                 "\"panel\":\"marac\",\"reason\":\"repeat victim\"}",
-                 ids[i], ids[i]);
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        tu_json_to_mp(&sb, json);
-        msgpack_object obj;
-        size_t off = 0;
-        msgpack_zone_clear(&f->zone);
-        assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &obj),
-                         MSGPACK_UNPACK_SUCCESS);
-        struct hub_event_info info;
-        assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, &err), CSPH_ERR_OK);
-        int dup = 0;
-        assert_int_equal(hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size,
-                                          T0, &seq, &dup, &err),
-                         CSPH_ERR_OK);
-        msgpack_sbuffer_destroy(&sb);
-    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(tu_corefx_referral(f, ids[i], T0, &seq, &err), CSPH_ERR_OK);
     if (accept)
         assert_int_equal(hub_ingest_alert_update(hub_core_ingest(f->core), accept,
                                                  CSPH_ALERT_ACCEPTED, NULL, 0, "ann", NULL, T0,
@@ -115,14 +55,14 @@ static void work(struct fx *f, const char *const *ids, size_t n, uint64_t accept
 
 /* The directory as a hub from before cases left it: no panel-work
  * databases (the core closed meanwhile). */
-static void forget_cases(struct fx *f)
+static void forget_cases(struct tu_corefx *f)
 {
     hub_core_close(&f->core);
     MDB_env *env;
     MDB_txn *txn;
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, MAP_SIZE), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, TU_CORE_MAP_SIZE), 0);
     assert_int_equal(mdb_env_open(env, f->data, MDB_NOTLS, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     static const char *const dbs[] = {"cases", "cases_due", "case_log", "accepted", "lookback",
@@ -135,7 +75,7 @@ static void forget_cases(struct fx *f)
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    open_core(f);
+    tu_corefx_open(f, 1);
 }
 
 struct found {
@@ -154,7 +94,7 @@ static int see_case(void *ctx, const struct hub_case *c)
     return 0;
 }
 
-static struct found cases_of(struct fx *f)
+static struct found cases_of(struct tu_corefx *f)
 {
     struct found x = {0};
     struct hub_error err;
@@ -168,7 +108,7 @@ static struct found cases_of(struct fx *f)
 
 static void test_old_log_gets_its_cases_once(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     uint64_t read;
     /* this core's first start: an empty log, only the marker */
@@ -192,7 +132,7 @@ static void test_old_log_gets_its_cases_once(void **state)
     assert_int_equal(read, 0);
     /* after a restart too */
     hub_core_close(&f->core);
-    open_core(f);
+    tu_corefx_open(f, 1);
     assert_int_equal(hub_casederive_run(f->core, &read, &err), CSPH_ERR_OK);
     assert_int_equal(read, 0);
     assert_int_equal(cases_of(f).n, 1);
@@ -200,7 +140,7 @@ static void test_old_log_gets_its_cases_once(void **state)
 
 static void test_a_kept_case_index_is_not_derived_again(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     uint64_t read;
     /* a directory of the previous version: cases kept, no marker */

@@ -4,7 +4,6 @@
  * leaves is visible in the log, the queues and the index. The log's commit
  * is failed on demand by wrapping mdb_txn_commit at link time
  * (tests/CMakeLists.txt). Teardown proves the core closed everything. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,121 +19,43 @@
 #include "core.h"
 #include "log.h"
 #include "testutil.h"
+#include "testutil_failcommit.h"
 
-#define MAP_SIZE (64ull << 20)
 #define T0 1740000000000LL /* received_at of every batch */
-
-/* The log's commit fails with EIO while fail_commits > 0 (one a commit of
- * fail_env): LMDB frees a transaction whose commit failed, and so does
- * this. */
-int __real_mdb_txn_commit(MDB_txn *txn);
-static MDB_env *fail_env;
-static int fail_commits;
-int __wrap_mdb_txn_commit(MDB_txn *txn)
-{
-    if (fail_commits > 0 && mdb_txn_env(txn) == fail_env) {
-        fail_commits--;
-        mdb_txn_abort(txn);
-        return EIO;
-    }
-    return __real_mdb_txn_commit(txn);
-}
-
-struct fx {
-    char *dir;
-    char data[600];
-    struct hub_config cfg;
-    struct hub_schemas *schemas;
-    struct hub_rules *rules;
-    struct hub_core *core;
-    msgpack_zone zone;
-    int fds;
-};
-
-static void open_core(struct fx *f)
-{
-    struct hub_error err;
-    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
-                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
-    if (hub_core_open(&f->core, &o, &err))
-        fail_msg("opening the core in %s: %s", f->data, err.message);
-}
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    hub_log_min = CSPH_LOG_WARN;
-    f->fds = tu_open_fds();
-    f->dir = tu_tmpdir("core");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    tu_load_defaults(&f->cfg, &f->schemas, &f->rules);
-    msgpack_zone_init(&f->zone, 4096);
-    open_core(f);
-    *state = f;
-    return 0;
+    return tu_corefx_setup(state, "core", 0);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     hub_core_close(&f->core);
     assert_null(f->core);
     hub_core_close(&f->core); /* NULL is accepted */
-    hub_rules_destroy(&f->rules);
-    hub_schemas_destroy(&f->schemas);
-    msgpack_zone_destroy(&f->zone);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    assert_int_equal(tu_open_fds(), f->fds); /* nothing left open */
-    free(f);
-    fail_commits = 0;
-    return 0;
-}
-
-/* Ingest referral id (one alert on marac) into the open batch. */
-static enum hub_err referral(struct fx *f, const char *id, uint64_t *seq, struct hub_error *err)
-{
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"id\":\"%s\",\"type\":\"referral\",\"source\":\"council\","
-             "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"subject\":\"S-%s\","
-             "\"panel\":\"marac\",\"reason\":\"repeat victim\"}",
-             id, id);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, json);
-    msgpack_object obj;
-    size_t off = 0;
-    msgpack_zone_clear(&f->zone);
-    assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &obj),
-                     MSGPACK_UNPACK_SUCCESS);
-    struct hub_event_info info;
-    assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, err), CSPH_ERR_OK);
-    int dup = 0;
-    enum hub_err rc = hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size,
-                                       T0, seq, &dup, err);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    tu_fail_commits = 0;
+    return tu_corefx_teardown(state);
 }
 
 /* One batch of referrals ids[0..n), committed and settled. */
-static void batch(struct fx *f, const char *const *ids, size_t n)
+static void batch(struct tu_corefx *f, const char *const *ids, size_t n)
 {
     struct hub_error err;
     uint64_t seq;
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(referral(f, ids[i], &seq, &err), CSPH_ERR_OK);
+        assert_int_equal(tu_corefx_referral(f, ids[i], T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(hub_core_batch_settle(f->core, NULL, &err), CSPH_ERR_OK);
 }
 
-static uint64_t last_seq(struct fx *f)
+static uint64_t last_seq(struct tu_corefx *f)
 {
     return hub_store_last_seq(hub_core_store(f->core));
 }
 
-static uint64_t marac_alerts(struct fx *f)
+static uint64_t marac_alerts(struct tu_corefx *f)
 {
     uint64_t counts[CSPH_MAX_PANELS] = {0};
     hub_queues_counts(hub_core_queues(f->core), counts);
@@ -155,7 +76,7 @@ static int collect(void *ctx, uint64_t id, const void *bytes, size_t len)
     return 0;
 }
 
-static void alerts_of(struct fx *f, struct alerts *a)
+static void alerts_of(struct tu_corefx *f, struct alerts *a)
 {
     struct hub_error err;
     msgpack_sbuffer_init(&a->sb);
@@ -165,7 +86,7 @@ static void alerts_of(struct fx *f, struct alerts *a)
 
 static void test_commit(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     const char *ids[] = {"a1", "a2", "a3"};
     struct hub_error err;
     assert_false(hub_core_batch_open(f->core));
@@ -173,7 +94,7 @@ static void test_commit(void **state)
     assert_true(hub_core_batch_open(f->core));
     uint64_t seq = 0;
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(referral(f, ids[i], &seq, &err), CSPH_ERR_OK);
+        assert_int_equal(tu_corefx_referral(f, ids[i], T0, &seq, &err), CSPH_ERR_OK);
         assert_int_equal(seq, i + 1);
     }
     assert_int_equal(hub_core_alerts_raised(f->core), 3); /* the open batch's count */
@@ -185,14 +106,14 @@ static void test_commit(void **state)
     assert_int_equal(hub_core_alerts_raised(f->core), 3);
     /* Durable: a fresh core over the directory finds the batch. */
     hub_core_close(&f->core);
-    open_core(f);
+    tu_corefx_open(f, 0);
     assert_int_equal(last_seq(f), 3);
     assert_int_equal(marac_alerts(f), 3);
     uint64_t caught = 0;
     assert_int_equal(hub_core_recover(f->core, &caught, &err), CSPH_ERR_OK);
     /* A resend after the restart is a duplicate of the committed event. */
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(referral(f, "a2", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(tu_corefx_referral(f, "a2", T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 2);
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(last_seq(f), 3);
@@ -203,14 +124,14 @@ static void test_commit(void **state)
  * alert ids and alerts as a directory that never saw it. */
 static void test_abort_leaves_committed_state(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     const char *first[] = {"b1", "b2"}, *dropped[] = {"x1", "x2", "x3"}, *then[] = {"b3"};
     struct hub_error err;
     uint64_t seq;
     batch(f, first, 2);
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(referral(f, dropped[i], &seq, &err), CSPH_ERR_OK);
+        assert_int_equal(tu_corefx_referral(f, dropped[i], T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(hub_core_alerts_raised(f->core), 5);
     hub_core_batch_abort(f->core);
     hub_core_batch_abort(f->core); /* a second abort is harmless */
@@ -228,7 +149,7 @@ static void test_abort_leaves_committed_state(void **state)
     /* The same committed batches into a second directory. */
     hub_core_close(&f->core);
     snprintf(f->data, sizeof f->data, "%s/again", f->dir);
-    open_core(f);
+    tu_corefx_open(f, 0);
     batch(f, first, 2);
     batch(f, then, 1);
     struct alerts want;
@@ -244,7 +165,7 @@ static void test_abort_leaves_committed_state(void **state)
  * batch gets its seqs and alert ids, and the index is brought level. */
 static void test_failed_commit(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     const char *first[] = {"c1"}, *lost[] = {"c2", "c3"};
     struct hub_error err;
     uint64_t seq;
@@ -252,11 +173,11 @@ static void test_failed_commit(void **state)
     (void)hub_core_take_readable(f->core);
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
     for (size_t i = 0; i < 2; i++)
-        assert_int_equal(referral(f, lost[i], &seq, &err), CSPH_ERR_OK);
-    fail_env = hub_store_env(hub_core_store(f->core));
-    fail_commits = 1;
+        assert_int_equal(tu_corefx_referral(f, lost[i], T0, &seq, &err), CSPH_ERR_OK);
+    tu_fail_env = hub_store_env(hub_core_store(f->core));
+    tu_fail_commits = 1;
     assert_int_not_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(fail_commits, 0); /* it was the log's commit that failed */
+    assert_int_equal(tu_fail_commits, 0); /* it was the log's commit that failed */
     assert_false(hub_core_batch_open(f->core));
     assert_int_equal(last_seq(f), 1);
     assert_int_equal(marac_alerts(f), 1);
@@ -265,9 +186,9 @@ static void test_failed_commit(void **state)
     /* The same events again: new to the log, with the seqs they would
      * have had. */
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(referral(f, "c2", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(tu_corefx_referral(f, "c2", T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 2);
-    assert_int_equal(referral(f, "c3", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(tu_corefx_referral(f, "c3", T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(seq, 3);
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_OK);
@@ -280,7 +201,7 @@ static void test_failed_commit(void **state)
  * when asked; alerts are readable once their batch is committed. */
 static void test_settle_order(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     uint64_t seq;
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_INTERNAL);
@@ -292,7 +213,7 @@ static void test_settle_order(void **state)
     assert_non_null(strstr(err.message, "settle inside an open batch"));
     assert_int_equal(hub_core_settle_all(f->core, &err), CSPH_ERR_INTERNAL);
     assert_int_equal(hub_core_set_rules(f->core, NULL, &err), CSPH_ERR_INTERNAL);
-    assert_int_equal(referral(f, "d0", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(tu_corefx_referral(f, "d0", T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(hub_core_take_readable(f->core), 0); /* not before the commit */
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     uint64_t marac = 1ull << hub_config_panel_find(&f->cfg, "marac", 5);
@@ -309,7 +230,7 @@ static void test_settle_order(void **state)
         const char *ids[] = {id};
         snprintf(id, sizeof id, "d%d", b);
         assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-        assert_int_equal(referral(f, ids[0], &seq, &err), CSPH_ERR_OK);
+        assert_int_equal(tu_corefx_referral(f, ids[0], T0, &seq, &err), CSPH_ERR_OK);
         assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
         assert_int_equal(hub_core_batch_settle(f->core, &held, &err), CSPH_ERR_OK);
     }
@@ -334,7 +255,7 @@ static void test_settle_order(void **state)
 
 /* The last seq and marac alerts a reader with its own transaction finds:
  * what LMDB holds, not what the journal acknowledged. */
-static void lmdb_holds(struct fx *f, uint64_t seq, uint64_t alerts)
+static void lmdb_holds(struct tu_corefx *f, uint64_t seq, uint64_t alerts)
 {
     struct hub_error err;
     struct hub_core *ro = NULL;
@@ -348,7 +269,7 @@ static void lmdb_holds(struct fx *f, uint64_t seq, uint64_t alerts)
 }
 
 /* Alerts consumer "team" would get from marac now. */
-static uint32_t fetched(struct fx *f)
+static uint32_t fetched(struct tu_corefx *f)
 {
     struct hub_error err;
     msgpack_sbuffer sb;
@@ -371,7 +292,7 @@ static uint32_t fetched(struct fx *f)
  * earlier writes (an ack), and an aborted batch's are gone. */
 static void test_fetch_sees_what_the_journal_acknowledged(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     uint64_t seq;
     hub_core_close(&f->core);
@@ -384,7 +305,7 @@ static void test_fetch_sees_what_the_journal_acknowledged(void **state)
     int marac_i = hub_config_panel_find(&f->cfg, "marac", 5);
 
     assert_int_equal(hub_core_batch_begin(f->core, &err), CSPH_ERR_OK);
-    assert_int_equal(referral(f, "j1", &seq, &err), CSPH_ERR_OK);
+    assert_int_equal(tu_corefx_referral(f, "j1", T0, &seq, &err), CSPH_ERR_OK);
     assert_int_equal(fetched(f), 1); /* inside the batch: its own write */
     assert_int_equal(hub_core_batch_commit(f->core, &err), CSPH_ERR_OK);
     assert_true(hub_store_held(st)); /* acknowledged through the journal only */
@@ -409,7 +330,7 @@ static void test_fetch_sees_what_the_journal_acknowledged(void **state)
  * and refuses every write. */
 static void test_readonly(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     const char *ids[] = {"e1", "e2"};
     struct hub_error err;
     batch(f, ids, 2);
@@ -427,11 +348,11 @@ static void test_readonly(void **state)
 /* A directory that cannot be a data directory is refused with its path. */
 static void test_open_fails(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     struct hub_core *c = (struct hub_core *)1;
     /* A second core over the same directory: the hub's lock. */
-    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE};
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = TU_CORE_MAP_SIZE};
     assert_int_equal(hub_core_open(&c, &o, &err), CSPH_ERR_LOCKED);
     assert_null(c);
     char file[700];

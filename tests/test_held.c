@@ -25,7 +25,7 @@ static enum hub_err hold(struct hub_held *h, const char *tag, int panel, void *c
     struct hub_ticket tk = {.conn = conn};
     struct hub_span req = {"\x07", 1};
     enum hub_err rc =
-        hub_held_add(h, &tk, env, 1, &req, panel, "consumer", 8, 10, expires, &e);
+        hub_held_add(h, &tk, env, 1, &req, panel, "consumer", 8, 10, expires, NULL, &e);
     if (rc == CSPH_ERR_OK)
         assert_int_equal(zmq_msg_size(&env[0]), 0); /* moved in */
     zmq_msg_close(&env[0]);
@@ -101,11 +101,46 @@ static void test_takes(void **state)
     hub_held_destroy(&h);
 }
 
+/* An audited fetch's record (who, the request body) is owned by the set
+ * while held, moves out with the fetch, and is freed with it; a refused
+ * hold leaves it the caller's. */
+static void test_audit_moves(void **state)
+{
+    (void)state;
+    struct hub_held *h = NULL;
+    struct hub_error e;
+    struct hub_identity who = {.name = "marac-coord", .role = CSPH_ROLE_PANEL};
+    assert_int_equal(hub_held_new(&h, 1, &e), CSPH_ERR_OK);
+    struct hub_held_audit *a = hub_held_audit_new(&who, "\x81\xa2op", 4);
+    assert_non_null(a);
+    zmq_msg_t env[1];
+    zmq_msg_init_size(&env[0], 1);
+    struct hub_ticket tk = {0};
+    struct hub_span req = {"\x07", 1};
+    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 100, a, &e),
+                     CSPH_ERR_OK);
+    struct hub_held_audit *b = hub_held_audit_new(&who, NULL, 0);
+    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 100, b, &e),
+                     CSPH_ERR_BUSY);
+    hub_held_audit_free(b); /* refused: still the caller's */
+    zmq_msg_close(&env[0]);
+    struct hub_held_fetch f;
+    assert_int_equal(hub_held_take_newest(h, &f), 1);
+    assert_ptr_equal(f.audit, a);
+    assert_string_equal(f.audit->who.name, "marac-coord");
+    assert_int_equal(f.audit->body_len, 4);
+    assert_memory_equal(f.audit->body, "\x81\xa2op", 4);
+    hub_held_fetch_free(&f);
+    assert_null(f.audit);
+    hub_held_destroy(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_takes),
+        cmocka_unit_test(test_audit_moves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

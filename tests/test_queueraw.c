@@ -23,78 +23,31 @@
 #include "testutil.h"
 #include "timefmt.h"
 
-#define MAP_SIZE (64ull << 20)
 #define T0 1740000000000LL /* received_at of every event */
-
-struct fx {
-    char *dir;
-    char data[600];
-    struct hub_config cfg;
-    struct hub_schemas *schemas;
-    struct hub_rules *rules;
-    struct hub_core *core;
-    msgpack_zone zone;
-    int fds;
-};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    struct hub_error err;
-    hub_log_min = CSPH_LOG_WARN;
-    f->fds = tu_open_fds();
-    f->dir = tu_tmpdir("queueraw");
-    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    tu_load_defaults(&f->cfg, &f->schemas, &f->rules);
-    msgpack_zone_init(&f->zone, 4096);
-    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = MAP_SIZE,
-                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
-    if (hub_core_open(&f->core, &o, &err))
-        fail_msg("opening the core in %s: %s", f->data, err.message);
-    *state = f;
-    return 0;
+    return tu_corefx_setup(state, "queueraw", 0);
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    hub_core_close(&f->core);
-    hub_rules_destroy(&f->rules);
-    hub_schemas_destroy(&f->schemas);
-    msgpack_zone_destroy(&f->zone);
-    tu_rmrf(f->dir);
-    free(f->dir);
-    assert_int_equal(tu_open_fds(), f->fds); /* nothing left open */
-    free(f);
-    return 0;
+    return tu_corefx_teardown(state);
 }
 
 /* Ingest one event (JSON) into the open batch. */
-static void ingest(struct fx *f, const char *json)
+static void ingest(struct tu_corefx *f, const char *json)
 {
     struct hub_error err;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    tu_json_to_mp(&sb, json);
-    msgpack_object obj;
-    size_t off = 0;
-    msgpack_zone_clear(&f->zone);
-    assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &obj),
-                     MSGPACK_UNPACK_SUCCESS);
-    struct hub_event_info info;
-    assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, &err), CSPH_ERR_OK);
-    int dup = 0;
     uint64_t seq;
-    if (hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size, T0, &seq, &dup,
-                         &err))
+    if (tu_corefx_ingest(f, json, T0, &seq, &err))
         fail_msg("ingesting %s: %s", json, err.message);
-    msgpack_sbuffer_destroy(&sb);
 }
 
 /* Referrals to MARAC (one alert each, with a deadline) and three ASB
  * complaints by one victim (an ASB Case Review alert, its evidence three
  * seqs), committed. */
-static void raise_alerts(struct fx *f)
+static void raise_alerts(struct tu_corefx *f)
 {
     struct hub_error err;
     char json[512];
@@ -202,7 +155,7 @@ static int stop_at_first(void *ctx, const struct hub_alert_raw *a)
 
 static void test_raw_alerts_are_the_packed_ones(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     raise_alerts(f);
     struct packed p = {.n = 0};
@@ -246,7 +199,7 @@ static void test_raw_alerts_are_the_packed_ones(void **state)
 
 static void test_no_alerts(void **state)
 {
-    struct fx *f = *state;
+    struct tu_corefx *f = *state;
     struct hub_error err;
     MDB_txn *txn;
     struct hub_queues *q = hub_core_queues(f->core);

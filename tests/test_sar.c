@@ -276,6 +276,20 @@ static int run_cmd(char *out, size_t n, const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* `csphub sar --person S-1` as the DPO over CURVE, into f->dir/export
+ * (its path into dir, 700 bytes): its exit status, its output in out. */
+static int sar_export(struct tu_curve *f, const char *reason, char dir[700], char *out,
+                      size_t n)
+{
+    char cmd[3000];
+    snprintf(dir, 700, "%s/export", f->dir);
+    snprintf(cmd, sizeof cmd,
+             "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
+             "--reason '%s' --out %s 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, reason, dir);
+    return run_cmd(out, n, cmd);
+}
+
 /* The item of list (an array in r) whose `seq` or `id` is v, or NULL. */
 static const msgpack_object *item(const msgpack_object *r, const char *list, const char *key,
                                   uint64_t v)
@@ -410,13 +424,9 @@ static void test_export_end_to_end(void **state)
 
     /* the command: four files, the disclosure without a trace of Channel
      * or MAPPA, of the perpetrator or of staff names */
-    char cmd[3000], out[8192], dir[700];
-    snprintf(dir, sizeof dir, "%s/export", f->dir);
-    snprintf(cmd, sizeof cmd,
-             "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
-             "--reason 'SAR 2026/115' --out %s 2>&1",
-             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, dir);
-    if (run_cmd(out, sizeof out, cmd) != 0 || !strstr(out, "held: 3 events, 3 alerts") ||
+    char out[8192], dir[700];
+    if (sar_export(f, "SAR 2026/115", dir, out, sizeof out) != 0 ||
+        !strstr(out, "held: 3 events, 3 alerts") ||
         !strstr(out, "disclosure: 1 events, 1 alerts"))
         fail_msg("%s", out);
     struct stat st;
@@ -448,7 +458,8 @@ static void test_export_end_to_end(void **state)
     for (int i = 0; i < 4; i++)
         free(text[i]);
     /* never over an earlier export */
-    if (run_cmd(out, sizeof out, cmd) != 1 || !strstr(out, "an earlier export is there"))
+    if (sar_export(f, "SAR 2026/115", dir, out, sizeof out) != 1 ||
+        !strstr(out, "an earlier export is there"))
         fail_msg("%s", out);
 }
 
@@ -673,6 +684,86 @@ static void test_pages(void **state)
     free(tmp);
 }
 
+/* ---- a held fetch released by an alert is a read like any (point 5) ------ */
+
+/* A coordinator's fetch waits (no alert yet); the alert a publish raises
+ * releases it with the alert and its evidence. That read is recorded like
+ * an immediate one (audit.access + audit.returned, committed before the
+ * reply leaves), so the export lists it: the coordinator by name in the
+ * review, by role and organisation in the disclosure copy. */
+static void test_held_fetch_in_export(void **state)
+{
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
+    struct tu_client police, marac, dpo;
+    tu_curve_connect(f, &marac, "marac");
+    assert_int_equal(tu_send(&marac, "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m\","
+                                     "\"wait_ms\":30000,\"req\":7}"),
+                     0);
+    /* the publish must come after the hold: wait on the hub's counter */
+    tu_curve_connect(f, &police, "police");
+    msgpack_object r, got;
+    tu_curve_connect(f, &dpo, "admin");
+    int64_t deadline = tu_now_ms() + 10000;
+    for (;;) {
+        r = tu_call(&dpo, "{\"op\":\"stats\"}");
+        if (tu_int(&r, "counters.fetches_held") >= 1)
+            break;
+        assert_true(tu_now_ms() < deadline);
+    }
+    tu_client_close(&dpo);
+    r = tu_call(&police, "{\"op\":\"publish\",\"event\":%s}", EV_DA);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    tu_client_close(&police);
+    assert_int_equal(tu_recv(&marac, 10000, &got), 0);
+    if (tu_bool(&got, "ok") != 1 || tu_int(&got, "req") != 7)
+        fail_msg("%s", tu_dump(&got));
+    assert_int_equal(tu_get(&got, "alerts")->via.array.size, 1);
+    uint64_t alert = (uint64_t)tu_int(&got, "alerts.0.id");
+    /* the same read answered at once, by another consumer: the reference */
+    r = tu_call(&marac, "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"m2\"}");
+    assert_int_equal(tu_int(&r, "alerts.0.id"), (int64_t)alert);
+    tu_client_close(&marac);
+
+    tu_curve_connect(f, &dpo, "dpo");
+    r = tu_call(&dpo, "{\"op\":\"sar\",\"person\":\"S-1\",\"reason\":\"SAR 2026/120\"}");
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("%s", tu_dump(&r));
+    /* both fetches, recorded alike; the hold's own record returned nothing
+     * and names no record of S-1 */
+    const msgpack_object *rd = tu_get(&r, "reads");
+    if (!rd || rd->via.array.size != 2)
+        fail_msg("want the released fetch and the immediate one: %s", tu_dump(&r));
+    for (uint32_t i = 0; i < 2; i++) {
+        const msgpack_object *x = &rd->via.array.ptr[i];
+        assert_string_equal(tu_str(x, "access.event.identity"), "marac-coord");
+        assert_string_equal(tu_str(x, "access.event.role"), "panel");
+        assert_string_equal(tu_str(x, "access.event.op"), "fetch");
+        assert_int_equal(tu_int(x, "access.event.returned"), 1);
+        assert_int_equal(tu_get(x, "alerts")->via.array.size, 1);
+        assert_int_equal(tu_int(x, "alerts.0"), (int64_t)alert);
+        assert_int_equal(tu_bool(x, "restricted"), 0);
+    }
+    assert_non_null(strstr(tu_str(&rd->via.array.ptr[0], "access.event.query"), "\"wait_ms\""));
+    assert_null(strstr(tu_str(&rd->via.array.ptr[1], "access.event.query"), "\"wait_ms\""));
+    tu_client_close(&dpo);
+
+    char out[8192], dir[700];
+    if (sar_export(f, "SAR 2026/121", dir, out, sizeof out) != 0)
+        fail_msg("%s", out);
+    char p[800];
+    snprintf(p, sizeof p, "%s/disclosure.json", dir);
+    char *d = tu_slurp(p, NULL);
+    if (!strstr(d, "\"role\": \"panel\"") || !strstr(d, "\"organisation\": \"marac panel\"") ||
+        strstr(d, "marac-coord"))
+        fail_msg("%s", d);
+    free(d);
+    snprintf(p, sizeof p, "%s/review.json", dir);
+    char *rv = tu_slurp(p, NULL);
+    assert_non_null(strstr(rv, "marac-coord"));
+    free(rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +776,7 @@ int main(void)
                                         curve_teardown),
         cmocka_unit_test_setup_teardown(test_restriction_stands, curve_setup, curve_teardown),
         cmocka_unit_test(test_pages),
+        cmocka_unit_test_setup_teardown(test_held_fetch_in_export, curve_setup, curve_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,8 @@
 
 #include "csphub.h"
 #include "config.h"
+#include "core.h"
+#include "log.h"
 #include "mpx.h"
 #include "rules.h"
 #include "schema.h"
@@ -695,16 +697,37 @@ char *tu_slurp(const char *path, size_t *len)
     return b;
 }
 
+int tu_logonly_open(struct tu_logonly_fx *f, const char *tag)
+{
+    if (!(f->tmp = tu_hub_fresh_log_only(&f->hub, tag, f->data, sizeof f->data, f->config,
+                                         sizeof f->config)))
+        return -1;
+    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
+    f->client_open = 1;
+    return 0;
+}
+
+int tu_logonly_close(struct tu_logonly_fx *f)
+{
+    if (f->client_open)
+        tu_client_close(&f->c);
+    f->client_open = 0;
+    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
+    tu_rmrf(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+    if (rc != 0)
+        fprintf(stderr, "csphubd exited %d on SIGTERM (want 0)\n", rc);
+    return rc == 0 ? 0 : -1;
+}
+
 int tu_logonly_setup(void **state, const char *tag)
 {
     struct tu_logonly_fx *f = calloc(1, sizeof *f);
-    if (!f || !(f->tmp = tu_hub_fresh_log_only(&f->hub, tag, f->data, sizeof f->data,
-                                               f->config, sizeof f->config))) {
+    if (!f || tu_logonly_open(f, tag) != 0) {
         free(f);
         return -1;
     }
-    tu_client_open(&f->c, f->hub.endpoint, ZMQ_DEALER);
-    f->client_open = 1;
     *state = f;
     return 0;
 }
@@ -712,13 +735,84 @@ int tu_logonly_setup(void **state, const char *tag)
 int tu_logonly_teardown(void **state)
 {
     struct tu_logonly_fx *f = *state;
-    if (f->client_open)
-        tu_client_close(&f->c);
-    int rc = f->hub.pid > 0 ? tu_hub_stop(&f->hub) : 0;
-    tu_rmrf(f->tmp);
-    free(f->tmp);
+    int rc = tu_logonly_close(f);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
+}
+
+void tu_corefx_open(struct tu_corefx *f, int recover)
+{
+    struct hub_error err;
+    struct hub_core_opts o = {.cfg = &f->cfg, .dir = f->data, .map_size = TU_CORE_MAP_SIZE,
+                              .schemas = f->schemas, .rules = f->rules, .apply_limits = 1};
+    if (hub_core_open(&f->core, &o, &err))
+        fail_msg("opening the core in %s: %s", f->data, err.message);
+    uint64_t caught;
+    if (recover && hub_core_recover(f->core, &caught, &err))
+        fail_msg("recover: %s", err.message);
+}
+
+int tu_corefx_setup(void **state, const char *tag, int recover)
+{
+    struct tu_corefx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    hub_log_min = CSPH_LOG_WARN;
+    f->fds = tu_open_fds();
+    f->dir = tu_tmpdir(tag);
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    tu_load_defaults(&f->cfg, &f->schemas, &f->rules);
+    msgpack_zone_init(&f->zone, 4096);
+    tu_corefx_open(f, recover);
+    *state = f;
+    return 0;
+}
+
+int tu_corefx_teardown(void **state)
+{
+    struct tu_corefx *f = *state;
+    hub_core_close(&f->core);
+    hub_rules_destroy(&f->rules);
+    hub_schemas_destroy(&f->schemas);
+    msgpack_zone_destroy(&f->zone);
+    tu_rmrf(f->dir);
+    free(f->dir);
+    int fds = f->fds;
+    free(f);
+    assert_int_equal(tu_open_fds(), fds); /* nothing left open */
+    return 0;
+}
+
+enum hub_err tu_corefx_ingest(struct tu_corefx *f, const char *json, int64_t received_ms,
+                              uint64_t *seq, struct hub_error *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    tu_json_to_mp(&sb, json);
+    msgpack_object obj;
+    size_t off = 0;
+    msgpack_zone_clear(&f->zone);
+    assert_int_equal(msgpack_unpack(sb.data, sb.size, &off, &f->zone, &obj),
+                     MSGPACK_UNPACK_SUCCESS);
+    struct hub_event_info info;
+    assert_int_equal(hub_schema_check(f->schemas, &obj, 1, &info, err), CSPH_ERR_OK);
+    int dup = 0;
+    enum hub_err rc = hub_ingest_event(hub_core_ingest(f->core), &info, &obj, sb.data, sb.size,
+                                       received_ms, seq, &dup, err);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+enum hub_err tu_corefx_referral(struct tu_corefx *f, const char *id, int64_t received_ms,
+                                uint64_t *seq, struct hub_error *err)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"id\":\"%s\",\"type\":\"referral\",\"source\":\"council\","
+             "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"subject\":\"S-%s\","
+             "\"panel\":\"marac\",\"reason\":\"repeat victim\"}",
+             id, id);
+    return tu_corefx_ingest(f, json, received_ms, seq, err);
 }
 
 int tu_log_count(const struct tu_hub *h, const char *what)

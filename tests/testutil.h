@@ -12,6 +12,9 @@
 #include <sys/types.h>
 #include <cmocka.h>
 
+#include "config.h"
+#include "core.h"
+
 /* A fresh directory under $TMPDIR (malloc'd path); tu_rmrf removes a tree. */
 char *tu_tmpdir(const char *tag);
 void tu_rmrf(const char *path);
@@ -148,6 +151,12 @@ struct tu_logonly_fx {
 };
 int tu_logonly_setup(void **state, const char *tag);
 int tu_logonly_teardown(void **state);
+/* The same on a fixture the caller holds (inside a test's own, with more
+ * in it): 0, or -1 when the hub did not start; close stops the hub (-1,
+ * said on stderr, when it did not exit 0 on SIGTERM) and removes the
+ * directory. */
+int tu_logonly_open(struct tu_logonly_fx *f, const char *tag);
+int tu_logonly_close(struct tu_logonly_fx *f);
 /* Skip the test (saying why) when the program the environment variable var
  * names is not in the build. */
 #define TU_NEED_PROGRAM(var, program)                                                     \
@@ -173,10 +182,40 @@ char *tu_slurp(const char *path, size_t *len);
 /* The shipped panels, schemas and rules (config/, schemas/) loaded as a hub
  * with the default configuration loads them, for the tests that drive the
  * hub's modules without a daemon; the test fails when they do not load. */
-struct hub_config;
-struct hub_schemas;
-struct hub_rules;
 void tu_load_defaults(struct hub_config *cfg, struct hub_schemas **schemas,
                       struct hub_rules **rules);
+
+/* The modules' tests over the batch's owner without a daemon: a core
+ * (hub/core.h) over data/ in a private temporary directory, with the
+ * shipped panels, schemas and rules (tu_load_defaults) and a 64 MiB map.
+ * setup opens the core (with recover: as tu_corefx_open); teardown closes it, removes the
+ * directory and fails the test when a descriptor opened during it was left
+ * open. */
+#define TU_CORE_MAP_SIZE (64ull << 20)
+struct tu_corefx {
+    char *dir;
+    char data[600];
+    struct hub_config cfg;
+    struct hub_schemas *schemas;
+    struct hub_rules *rules;
+    struct hub_core *core;
+    msgpack_zone zone; /* the last ingested event's unpacked form */
+    int fds;
+};
+int tu_corefx_setup(void **state, const char *tag, int recover);
+int tu_corefx_teardown(void **state);
+/* Open f->core over f->data (after a close: a restart), and with recover
+ * bring its index level with the log (hub_core_recover) as a hub does
+ * before serving; the test fails when either fails. */
+void tu_corefx_open(struct tu_corefx *f, int recover);
+/* Ingest one event given as JSON into the open batch (received at
+ * received_ms): it must pass its schema; what hub_ingest_event returns. */
+enum hub_err tu_corefx_ingest(struct tu_corefx *f, const char *json, int64_t received_ms,
+                              uint64_t *seq, struct hub_error *err);
+/* A council's referral of subject S-<id> to MARAC (event id `id`), which
+ * the shipped rules answer with one marac alert (rule referral.direct),
+ * ingested like tu_corefx_ingest. */
+enum hub_err tu_corefx_referral(struct tu_corefx *f, const char *id, int64_t received_ms,
+                                uint64_t *seq, struct hub_error *err);
 
 #endif
