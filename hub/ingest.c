@@ -6,6 +6,7 @@
 #include "redo.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -717,10 +718,12 @@ struct catch_up {
     /* The rules the events were evaluated with when they arrived: the live
      * ones (the caller's), or a rule set the log records (owned). */
     struct hub_rules *live, *owned;
-    /* Every event from seq 1 went through the live rules (a rebuild under
-     * the rule set that was always in force): their windows are then whole,
-     * and marked so, instead of read from the log a second time. */
-    int all_live;
+    /* A rebuild from seq 1: whole[i] while every event so far went through
+     * the live rules' rule i or one counting alike (the same series) in the
+     * rule set then in force. Those windows are whole at the end, and
+     * marked so, instead of read from the log a second time (the backfill
+     * fills the others). NULL when the catch-up did not start at seq 1. */
+    unsigned char *whole;
 };
 
 /* Put r in force for the catch-up (the live rules when it is NULL and
@@ -732,8 +735,9 @@ static enum hub_err catch_up_switch(struct catch_up *c, struct hub_rules *r, int
      * (a false "absent" loses an alert). The next takes the filter of the
      * one in hand; an engine for an older rule set has none of its own. */
     struct hub_rules *next = use_live ? c->live : r;
-    if (!use_live)
-        c->all_live = 0;
+    for (size_t i = 0; !use_live && c->whole && i < hub_rules_count(c->live); i++)
+        if (c->whole[i] && !hub_rules_counts_alike(c->live, i, r))
+            c->whole[i] = 0;
     if (!use_live && r)
         hub_rules_cache(r, 0, c->err);
     hub_rules_take_cache(next, c->g->rules);
@@ -971,9 +975,12 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
     /* Each event through the rules that were in force when it came in (the
      * log's rules.loaded), as --rederive does: a restart with an edited
      * rule file does not re-evaluate the events before it with it. */
-    c.all_live = from == 0 && c.live != NULL;
-    if ((rc = catch_up_rules(&c, NULL, from)))
+    if (from == 0 && c.live && (c.whole = malloc(hub_rules_count(c.live) + 1)))
+        memset(c.whole, 1, hub_rules_count(c.live) + 1);
+    if ((rc = catch_up_rules(&c, NULL, from))) {
+        free(c.whole);
         return rc;
+    }
     msgpack_zone_init(&c.zone, 8192);
     while (rc == CSPH_ERR_OK && from < last) {
         int end;
@@ -990,8 +997,8 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
             rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL,
                                "the log has no event after seq %llu but its last is %llu",
                                (unsigned long long)from, (unsigned long long)last);
-        if (rc == CSPH_ERR_OK && upto >= last && c.all_live && hub_store_last_seq(g->store) == last)
-            rc = hub_rules_mark_built(c.live, hub_store_index_txn(g->store), err);
+        if (rc == CSPH_ERR_OK && upto >= last && c.whole && hub_store_last_seq(g->store) == last)
+            rc = hub_rules_mark_built_only(c.live, hub_store_index_txn(g->store), c.whole, err);
         if (rc) {
             hub_store_index_abort(g->store);
             break;
@@ -1004,6 +1011,7 @@ static enum hub_err catch_up(struct hub_ingest *g, uint64_t max, int quiet, uint
             hub_progress_step(&pr, from);
     }
     msgpack_zone_destroy(&c.zone);
+    free(c.whole);
     hub_rules_take_cache(c.live, g->rules);
     g->rules = c.live;
     hub_rules_destroy(&c.owned);

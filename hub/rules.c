@@ -1378,10 +1378,28 @@ enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
 
 enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_error *err)
 {
+    return hub_rules_mark_built_only(r, txn, NULL, err);
+}
+
+int hub_rules_counts_alike(const struct hub_rules *r, size_t i, const struct hub_rules *other)
+{
+    if (i >= r->set->nrules)
+        return 0;
+    const struct hub_rule *R = &r->set->rules[i];
+    for (size_t j = 0; other && j < other->set->nrules; j++)
+        if (counts_events(&other->set->rules[j]) &&
+            !memcmp(other->set->rules[j].sid, R->sid, sizeof R->sid))
+            return 1;
+    return 0;
+}
+
+enum hub_err hub_rules_mark_built_only(struct hub_rules *r, MDB_txn *txn,
+                                       const unsigned char *whole, struct hub_error *err)
+{
     enum hub_err e = begin(r, txn, err);
     for (size_t i = 0; !e && i < r->set->nrules; i++) {
         char name[40];
-        if (!counts_events(&r->set->rules[i]))
+        if (!counts_events(&r->set->rules[i]) || (whole && !whole[i]))
             continue;
         built_name(name, sizeof name, &r->set->rules[i]);
         e = hub_rstate_meta_put(r->st, name, "1", 1, err);

@@ -153,6 +153,13 @@ enum hub_err hub_rules_unbuilt(struct hub_rules *r, MDB_txn *txn, size_t *n,
 enum hub_err hub_rules_backfill(struct hub_rules *r, MDB_txn *txn,
                                 const struct hub_rule_event *ev, struct hub_error *err);
 enum hub_err hub_rules_mark_built(struct hub_rules *r, MDB_txn *txn, struct hub_error *err);
+/* The same for the rules i of r with whole[i] set (a rebuild from the log
+ * knows which of them saw every event: hub/ingest.c). */
+enum hub_err hub_rules_mark_built_only(struct hub_rules *r, MDB_txn *txn,
+                                       const unsigned char *whole, struct hub_error *err);
+/* Whether other has a rule that counts events into the same series as r's
+ * rule i (the same sid: types, tests, keys, distinct, incidents). */
+int hub_rules_counts_alike(const struct hub_rules *r, size_t i, const struct hub_rules *other);
 
 /* Drop every record of the rule state that names value (a person or place
  * reference, as text) in its key: its windows, tiers fired, alerts

@@ -2062,6 +2062,51 @@ static void test_window_edge_late(void **state)
     assert_null(of(pcall(f, "K-E", X + 30 * DAY - 1, "asb"), "one"));
 }
 
+/* A rebuild marks whole the windows of the rules that counted every event
+ * (hub/ingest.c): a rule of an older rule set counts into the same series
+ * when what decides what it counts is the same (its tiers and reason
+ * aside), and not when a test differs. */
+static void test_counts_alike_across_rule_sets(void **state)
+{
+    struct fx *f = *state;
+    rules_use(f, "old.yaml", "rules:\n"
+          "  - name: place\n"
+          "    panel: tasking\n"
+          "    when: asb.report\n"
+          "    key: location.lsoa\n"
+          "    window_days: 30\n"
+          "    tiers: [{at_least: 5, priority: standard}]\n"
+          "  - name: victim\n"
+          "    panel: asb-case-review\n"
+          "    when: asb.report\n"
+          "    key: victim\n"
+          "    window_days: 183\n"
+          "    tiers: [{at_least: 3, priority: standard}]\n");
+    struct hub_rules *old = f->rules;
+    f->rules = NULL;
+    rules_use(f, "new.yaml", "rules:\n"
+          "  - name: place\n"
+          "    panel: tasking\n"
+          "    when: asb.report\n"
+          "    key: location.lsoa\n"
+          "    window_days: 30\n"
+          "    tiers: [{at_least: 8, priority: medium}]\n"
+          "    reason: \"{count} at {key}\"\n"
+          "  - name: victim\n"
+          "    panel: asb-case-review\n"
+          "    when: asb.report\n"
+          "    match: [\"hate = true\"]\n"
+          "    key: victim\n"
+          "    window_days: 183\n"
+          "    tiers: [{at_least: 3, priority: standard}]\n");
+    assert_true(hub_rules_counts_alike(f->rules, 0, old));   /* tiers, reason changed */
+    assert_false(hub_rules_counts_alike(f->rules, 1, old));  /* a test added: other events */
+    assert_true(hub_rules_counts_alike(f->rules, 1, f->rules));
+    assert_false(hub_rules_counts_alike(f->rules, 7, old));  /* no such rule */
+    assert_false(hub_rules_counts_alike(f->rules, 0, NULL));
+    hub_rules_destroy(&old);
+}
+
 /* A year's backfill after a live month: the model's drafts, every in-order tier reached. */
 static void test_backfill_year_after_live_month(void **state)
 {
@@ -2788,6 +2833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_property_arrival_orders, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_window_edge_late, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_backfill_year_after_live_month, setup_own, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_alike_across_rule_sets, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_abort_mid_window_resend, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_cross_type_person, setup_own, teardown),
         cmocka_unit_test_setup_teardown(test_incident_dedup, setup_own, teardown),
