@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "alertredact.h"
 #include "hold.h"
 #include "restrict.h"
 #include "ingest.h"
@@ -608,6 +609,28 @@ static enum hub_err digest(const void *p, size_t n, unsigned char out[32], struc
     return CSPH_ERR_OK;
 }
 
+static enum hub_err redact_alerts(struct hub_ctx *h, const struct request *rq,
+                                  const struct change *ch, size_t n, uint64_t erasure,
+                                  struct hub_error *e)
+{
+    uint64_t *removed = malloc((n ? n : 1) * sizeof *removed), alerts = 0, cases = 0;
+    size_t nr = 0;
+    if (!removed)
+        return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
+    for (size_t i = 0; i < n; i++) /* ch is in seq order (plan) */
+        if (!strcmp(ch[i].action, "remove"))
+            removed[nr++] = ch[i].seq;
+    enum hub_err rc = hub_alert_redact_person(hub_core_queues(h->core), hub_core_store(h->core),
+                                              h->cfg, rq->person, rq->person_len, removed, nr,
+                                              erasure, &alerts, &cases, e);
+    free(removed);
+    if (rc == CSPH_ERR_OK && (alerts || cases))
+        LOG_INFO("erase", "%llu alerts and %llu cases redacted by erasure seq %llu",
+                 (unsigned long long)alerts, (unsigned long long)cases,
+                 (unsigned long long)erasure);
+    return rc == CSPH_ERR_NOMEM ? CSPH_ERR_INTERNAL : rc;
+}
+
 /* The erase or restriction itself, once planned: rewrite (erase), append
  * the dp.erasure events, map each seq to its event. */
 static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const struct request *rq,
@@ -707,6 +730,12 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
         (hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e) ||
          hub_store_drop_ref(st, CSPH_REF_QUERY, rq->person, rq->person_len, e)))
         rc = CSPH_ERR_INTERNAL;
+    /* hook (alertredact.h): their alerts keep what is not theirs (panel,
+     * rule, dates, evidence seqs, decisions); key values and reasons naming
+     * them become "[erased by seq N]", and so do those raised on events
+     * the erasure leaves naming nobody. */
+    if (rc == CSPH_ERR_OK && !rq->restrict_only)
+        rc = redact_alerts(h, rq, ch, n, eseq[0], e);
     /* ... and out of the rule state at once: their windows stop counting
      * now, not at the next compaction's rebuild. */
     struct hub_rules *rules = hub_core_ingest(h->core)->rules;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "alertdiff.h"
+#include "alertredact.h"
 #include "panelwork.h"
 #include "config.h"
 #include "core.h"
@@ -40,6 +41,9 @@ struct hub_replay_source {
     struct hub_alert_set alerts;
     /* hook: its cases and actions in the same snapshot (panelwork.h) */
     struct hub_panelwork_snapshot *work;
+    /* hook: its alerts kept where an erasure took their evidence or
+     * redacted them (alertredact.h); NULL when none */
+    struct hub_alert_keep *keep;
 };
 enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
                                     const char *dir, struct hub_error *err);
@@ -66,6 +70,9 @@ struct hub_replay {
      * appended as they are, not evaluated (erase.h); the last one's
      * erasure seq */
     uint64_t erased, erased_by;
+    /* the source's kept alerts, placed at their ids in the fresh queues as
+     * the replay reaches them (alertredact.h); NULL: none */
+    struct hub_alert_keep *keep;
     /* private */
     struct hub_store *src;
     msgpack_zone zone;
