@@ -9,6 +9,7 @@
 #include "casefile.h"
 #include "cases.h"
 #include "meetings.h"
+#include "redacted.h"
 #include "mpx.h"
 #include "views.h"
 #include "wire.h"
@@ -331,67 +332,8 @@ struct hub_alert_keep {
     size_t n, next; /* next: the first not yet placed or raised again */
 };
 
-/* dp.erased: seq -> erasure seq, read once. */
-struct erased {
-    uint64_t *seq, *by;
-    size_t n;
-};
-
-static enum hub_err read_erased(MDB_txn *txn, struct erased *e, struct hub_error *err)
-{
-    MDB_dbi dbi;
-    MDB_cursor *c;
-    MDB_val k, v;
-    size_t cap = 0;
-    memset(e, 0, sizeof *e);
-    if (mdb_dbi_open(txn, CSPH_STORE_ERASED_DB, MDB_INTEGERKEY, &dbi) != 0)
-        return CSPH_ERR_OK; /* never erased */
-    if (mdb_cursor_open(txn, dbi, &c))
-        return hub_error_set(err, CSPH_ERR_IO, NULL, "cannot read the erasures");
-    int rc;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8 || v.mv_size < 8)
-            continue;
-        if (e->n == cap) {
-            cap = cap ? 2 * cap : 256;
-            uint64_t *s = realloc(e->seq, cap * 8), *b = s ? realloc(e->by, cap * 8) : NULL;
-            if (s)
-                e->seq = s;
-            if (!b) {
-                mdb_cursor_close(c);
-                return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-            }
-            e->by = b;
-        }
-        const unsigned char *p = v.mv_data;
-        uint64_t by = 0;
-        for (int i = 7; i >= 0; i--)
-            by = by << 8 | p[i];
-        memcpy(&e->seq[e->n], k.mv_data, 8);
-        e->by[e->n++] = by;
-    }
-    mdb_cursor_close(c);
-    return CSPH_ERR_OK;
-}
-
-static uint64_t erased_by(const struct erased *e, uint64_t seq)
-{
-    size_t lo = 0, hi = e->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (e->seq[mid] == seq)
-            return e->by[mid];
-        if (e->seq[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
-}
-
 /* Why alert bytes is kept: the erasure seq, 0 when it is not. */
-static uint64_t kept_by(const void *bytes, size_t len, const struct erased *e)
+static uint64_t kept_by(const void *bytes, size_t len, const struct hub_erased_set *e)
 {
     msgpack_zone z;
     msgpack_object o;
@@ -413,7 +355,7 @@ static uint64_t kept_by(const void *bytes, size_t len, const struct erased *e)
             } else if (keyis(k, "evidence") && v->type == MSGPACK_OBJECT_ARRAY && e->n) {
                 for (uint32_t j = 0; j < v->via.array.size && !by; j++)
                     if (v->via.array.ptr[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                        by = erased_by(e, v->via.array.ptr[j].via.u64);
+                        by = hub_erased_set_by(e, v->via.array.ptr[j].via.u64);
             }
         }
     }
@@ -441,9 +383,9 @@ enum hub_err hub_alert_keep_collect(struct hub_alert_keep **out, struct hub_queu
                                     const struct hub_alert_set *alerts, struct hub_error *err)
 {
     (void)store;
-    struct erased e;
+    struct hub_erased_set e;
     *out = NULL;
-    enum hub_err rc = read_erased(txn, &e, err);
+    enum hub_err rc = hub_erased_set_load(&e, txn, err);
     struct hub_alert_keep *k = rc ? NULL : calloc(1, sizeof *k);
     if (!rc && !k)
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
@@ -478,9 +420,8 @@ enum hub_err hub_alert_keep_collect(struct hub_alert_keep **out, struct hub_queu
         }
         rc = hub_queues_record_copy(q, txn, a->id, &x->rec, &x->rec_len, err);
     }
-    free(e.seq);
-    free(e.by);
-    if (rc || !k->n)
+    hub_erased_set_free(&e);
+    if (rc || (k && !k->n))
         hub_alert_keep_free(&k);
     *out = k;
     return rc;

@@ -120,6 +120,11 @@ static int feed_erased(struct hub_replay *r, const struct hub_stored_event *ev,
 static int feed(void *ctx, const struct hub_stored_event *ev)
 {
     struct hub_replay *r = ctx;
+    if (r->erased_set.n && hub_erased_set_by(&r->erased_set, ev->seq) &&
+        hub_redacted_count_add(&r->redacted, ev->type, ev->type_len)) {
+        r->rc = hub_error_set(&r->err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        goto stop;
+    }
     msgpack_object obj;
     size_t off = 0;
     struct hub_event_info info;
@@ -189,6 +194,8 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
     r->rc = CSPH_ERR_OK;
     r->in_txn = 0;
     r->src = src;
+    if ((rc = hub_erased_set_load_env(&r->erased_set, hub_store_env(src), err)))
+        return rc;
     msgpack_zone_init(&r->zone, 8192);
     while (!end && after < until && r->rc == CSPH_ERR_OK) {
         if ((rc = hub_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
@@ -213,6 +220,7 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
         r->in_txn = 0;
     }
     msgpack_zone_destroy(&r->zone);
+    hub_erased_set_free(&r->erased_set);
     if (rc == CSPH_ERR_OK && r->rc) {
         rc = r->rc;
         *err = r->err;
@@ -293,6 +301,7 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
     struct hub_schemas *schemas = NULL;
     struct in_force f = {.out = out};
     struct hub_alert_set b = {0};
+    struct hub_replay r = {0};
     int status = 2;
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
@@ -316,8 +325,8 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
         goto done;
     }
     hub_alert_keep_install(src.keep, hub_core_queues(dst), cfg);
-    struct hub_replay r = {.core = dst, .out = out, .hook = follow_rules, .ctx = &f,
-                           .keep = src.keep};
+    r = (struct hub_replay){.core = dst, .out = out, .hook = follow_rules, .ctx = &f,
+                            .keep = src.keep};
     if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(out, "re-derivation stopped at event %llu: %s\n", (unsigned long long)r.events + 1,
                 err.message);
@@ -390,6 +399,7 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
                 "read (the last by erasure seq %llu); alerts they raised, if any, differ above\n",
                 (unsigned long long)r.erased, (unsigned long long)r.erased_by);
 done:
+    hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);
     hub_replay_source_close(&src);

@@ -16,6 +16,7 @@
 
 #include "alertdiff.h"
 #include "alertredact.h"
+#include "redacted.h"
 #include "panelwork.h"
 #include "config.h"
 #include "core.h"
@@ -73,7 +74,13 @@ struct hub_replay {
     /* the source's kept alerts, placed at their ids in the fresh queues as
      * the replay reaches them (alertredact.h); NULL: none */
     struct hub_alert_keep *keep;
+    /* the redacted records replayed, by type (redacted.h): an erasure or
+     * a retention sweep took fields of theirs, so a rule testing one of
+     * those could not evaluate them. The caller frees it
+     * (hub_redacted_count_free). */
+    struct hub_redacted_count redacted;
     /* private */
+    struct hub_erased_set erased_set;
     struct hub_store *src;
     msgpack_zone zone;
     uint64_t in_txn;

@@ -11,6 +11,7 @@
 
 #include "alertdiff.h"
 #include "mpx.h"
+#include "ruleset.h"
 #include "rederive.h"
 #include "rules.h"
 
@@ -202,6 +203,52 @@ static void print_cost(FILE *info, const struct timespec *t0)
             (double)ru.ru_maxrss / 1024.0);
 }
 
+/* How many redacted records each rule takes (by its types): a test or a
+ * key on a field they lost cannot be evaluated (redacted.h). */
+static uint64_t rule_redacted(const struct hub_rule *rule, const struct hub_redacted_count *c)
+{
+    uint64_t n = 0;
+    for (size_t t = 0; t < rule->ntypes; t++)
+        n += hub_redacted_count_of(c, rule->types[t]);
+    return n;
+}
+
+void hub_whatif_redacted_print(FILE *out, const struct hub_rules *rules,
+                               const struct hub_redacted_count *c)
+{
+    if (!c->total)
+        return;
+    const struct hub_ruleset *set = hub_rules_set(rules);
+    fprintf(out, "  %llu redacted records could not be evaluated (an erasure or a retention "
+                 "sweep removed their fields; counted by what they keep: seq, times, type, "
+                 "source)\n",
+            (unsigned long long)c->total);
+    for (size_t i = 0; set && i < set->nrules; i++) {
+        uint64_t n = rule_redacted(&set->rules[i], c);
+        if (n)
+            fprintf(out, "    %-40s %llu redacted records could not be evaluated\n",
+                    set->rules[i].name, (unsigned long long)n);
+    }
+}
+
+json_t *hub_whatif_redacted_json(const struct hub_rules *rules,
+                                 const struct hub_redacted_count *c)
+{
+    json_t *o = json_object(), *by_type = json_object(), *by_rule = json_object();
+    const struct hub_ruleset *set = hub_rules_set(rules);
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(by_type, c->v[i].type, json_integer((json_int_t)c->v[i].n));
+    for (size_t i = 0; set && i < set->nrules; i++) {
+        uint64_t n = rule_redacted(&set->rules[i], c);
+        if (n)
+            json_object_set_new(by_rule, set->rules[i].name, json_integer((json_int_t)n));
+    }
+    json_object_set_new(o, "not_evaluated", json_integer((json_int_t)c->total));
+    json_object_set_new(o, "types", by_type);
+    json_object_set_new(o, "rules", by_rule);
+    return o;
+}
+
 int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
                FILE *info)
 {
@@ -214,6 +261,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     struct hub_core *dst = NULL;
     struct hub_alert_set b = {0};
     struct whatif w = {.cfg = cfg};
+    struct hub_replay r = {0};
     int status = 2;
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
@@ -245,7 +293,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         goto done;
     }
     w.hub = &src.alerts;
-    struct hub_replay r = {.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
+    r = (struct hub_replay){.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
     if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(stderr, "csphubd --what-if: the replay stopped at event %llu: %s\n",
                 (unsigned long long)r.events + 1, err.message);
@@ -271,6 +319,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
                             json_pack("{s:I, s:I}", "carried", (json_int_t)w.carried,
                                       "unmatched", (json_int_t)w.unmatched));
         json_object_set_new(o, "difference", json_boolean(status));
+        json_object_set_new(o, "redacted", hub_whatif_redacted_json(cand, &r.redacted));
         json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', out);
         json_decref(o);
@@ -285,10 +334,12 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         fprintf(out, "  decisions: %llu carried over to the candidate's alerts, %llu on alerts "
                      "it does not raise\n",
                 (unsigned long long)w.carried, (unsigned long long)w.unmatched);
+        hub_whatif_redacted_print(out, cand, &r.redacted);
         hub_alert_diff_print(out, &d, "hub", "candidate");
     }
     hub_alert_diff_free(&d);
 done:
+    hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);
     hub_replay_source_close(&src);

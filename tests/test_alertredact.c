@@ -131,6 +131,18 @@ static const char rules_yaml[] =
     "    priority: medium\n"
     "    reason: \"Perpetrator {key} in a high-risk incident on {date}\"\n";
 
+/* Incidents by type and time only (a redacted one counts), and the
+ * perpetrators (a field the erasure removed: it cannot be evaluated). */
+static const char indicators_yaml[] =
+    "suppress_below: 5\n"
+    "indicators:\n"
+    "  - {name: incidents, measure: events, count: [{type: da.incident}]}\n"
+    "  - name: perpetrators\n"
+    "    measure: people\n"
+    "    count: [{type: da.incident, person: perpetrator}]\n"
+    "    at_least: 1\n"
+    "    within_days: 365\n";
+
 static void start(struct fx *f)
 {
     assert_int_equal(tu_hub_start(&f->hub, f->data, "--config", f->config, NULL), 0);
@@ -158,7 +170,13 @@ static int setup(void **state)
     fclose(o);
     o = fopen(f->config, "w");
     assert_non_null(o);
-    fprintf(o, "rules_file: %s\n", f->rules);
+    fprintf(o, "rules_file: %s\nindicators_file: %s/indicators.yaml\n", f->rules, f->tmp);
+    fclose(o);
+    char ind[700];
+    snprintf(ind, sizeof ind, "%s/indicators.yaml", f->tmp);
+    o = fopen(ind, "w");
+    assert_non_null(o);
+    fputs(indicators_yaml, o);
     fclose(o);
     start(f);
     *state = f;
@@ -182,7 +200,7 @@ static int teardown(void **state)
     "\"2026-09-0" day "T21:14:00Z\",\"victim\":\"" victim "\",\"perpetrator\":\"" perp "\"," \
     "\"risk\":\"high\"}"
 
-__attribute__((unused)) static int run_cmd(char *out, size_t n, const char *cmd)
+static int run_cmd(char *out, size_t n, const char *cmd)
 {
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -322,12 +340,42 @@ static void test_alerts_after_erasure(void **state)
     stop(f);
     start(f);
     check_alerts(f, erasure, e1);
+
+    /* The report counts the redacted incident by type and time, and says
+     * it could not tell whose perpetrator it was. */
+    char cmd[2000], out[16384];
+    snprintf(cmd, sizeof cmd, "%s --hub %s report --from 2026-09 --to 2026-09 --unsuppressed "
+             "2>&1", tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    int rc = run_cmd(out, sizeof out, cmd);
+    if (rc != 0 || !strstr(out, "perpetrators                       1 redacted records could "
+                                "not be evaluated") ||
+        strstr(out, "incidents                          1 redacted"))
+        fail_msg("report: %d %s", rc, out);
+    r = tu_call(&f->c, "{\"op\":\"report\",\"from\":\"2026-09\",\"to\":\"2026-09\","
+                       "\"suppress\":false}");
+    if (tu_int(&r, "indicators.0.total") != 3 || tu_get(&r, "indicators.0.redacted_not_evaluated") ||
+        tu_int(&r, "indicators.1.redacted_not_evaluated") != 1 ||
+        tu_int(&r, "indicators.1.total") != 2)
+        fail_msg("report op: %s", tu_dump(&r));
     stop(f);
 
+    /* What-if with the same rules: the redacted incident named per rule. */
+    rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
+                       "--config", f->config, NULL);
+    if (rc != 1 || !strstr(out, "2 redacted records could not be evaluated") ||
+        !strstr(out, "marac.perpetrator                        1 redacted records could not be "
+                     "evaluated"))
+        fail_msg("what-if: %d %s", rc, out);
+    rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
+                       "--config", f->config, "--json", NULL);
+    if (rc != 1 || !strstr(out, "\"not_evaluated\": 2") ||
+        !strstr(out, "\"marac.high-risk\": 1"))
+        fail_msg("what-if --json: %d %s", rc, out);
+
     /* Re-derivation: the two kept, every other alert exact, exit 0. */
-    char out[16384], fresh[700];
+    char fresh[700];
     snprintf(fresh, sizeof fresh, "%s/fresh", f->tmp);
-    int rc = tu_hub_run_ms(out, sizeof out, 60000, "--rederive", f->data, "--data", fresh,
+    rc = tu_hub_run_ms(out, sizeof out, 60000, "--rederive", f->data, "--data", fresh,
                            "--config", f->config, NULL);
     char want[128];
     snprintf(want, sizeof want, "alert 2 kept, evidence erased by erasure seq %lld",
@@ -343,7 +391,7 @@ static void test_alerts_after_erasure(void **state)
         fail_msg("compact: %d %s", rc, out);
     const char *hit = byte_search(f->data, "P-9");
     if (hit) {
-        char cmd[1500], dump[8192];
+        char dump[8192];
         snprintf(cmd, sizeof cmd, "mdb_dump -a -p %s 2>&1 | grep -n -e database= -e P-9 | head -80", f->data);
         run_cmd(dump, sizeof dump, cmd);
         fail_msg("P-9 is still in %s after --compact:\n%s", hit, dump);
