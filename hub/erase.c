@@ -223,7 +223,8 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         if (k->type != MSGPACK_OBJECT_STR ||
             !hub_schema_person_field(s, type_index, k->via.str.ptr, k->via.str.size))
             continue;
-        if (!person || hub_mp_str_eqn(&pairs[i].val, person, len)) /* NULL: everyone */
+        if (!person || hub_schema_field_names(s, type_index, k->via.str.ptr, k->via.str.size,
+                                              &pairs[i].val, person, len)) /* NULL: everyone */
             drop[i] = 1;
         else
             (*others)++;

@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "alertredact.h"
+#include "testutil_inproc.h"
 
 /* ---- unit ------------------------------------------------------------------ */
 
@@ -403,6 +404,46 @@ static void test_alerts_after_erasure(void **state)
     check_alerts(f, erasure, e1);
 }
 
+/* A deadline that passed: its timer.fired carries the alert's key (kind
+ * key: the erasure takes it out) and the overdue alert's reason names the
+ * victim (redacted), while its own key, the alert's number, stays. */
+static void test_timer_after_erasure(void **state)
+{
+    (void)state;
+    tu_warm_up_libuv_signals();
+    struct tu_inproc *f = tu_inproc_new("alertredact-timer");
+    tu_inproc_raise_case_review(f, "V-9");
+    tu_inproc_set_clock(f, tu_inproc_t0() + 30 * 86400000LL);
+    msgpack_object r = tu_inproc_wait_for_type(f, "timer.fired");
+    assert_string_equal(tu_str(&r, "events.0.event.key"), "V-9");
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    assert_string_equal(tu_str(&r, "alerts.1.rule"), "overdue");
+    assert_non_null(strstr(tu_str(&r, "alerts.1.reason"), "V-9"));
+    r = tu_inproc_call(f, "{\"op\":\"erase\",\"person\":\"V-9\",\"reason\":\"DPO case "
+                          "12\",\"requested_by\":\"dpo-jane\",\"apply\":true}");
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("erase: %s", tu_dump(&r));
+    assert_int_equal(tu_int(&r, "count"), 4); /* three reports and the timer */
+    char marker[64];
+    snprintf(marker, sizeof marker, "[erased by seq %lld]", (long long)tu_int(&r, "erasures.0"));
+    for (int pass = 0; pass < 2; pass++) {
+        r = tu_inproc_call(f, "{\"op\":\"replay\",\"max\":100}");
+        if (strstr(tu_dump(&r), "V-9"))
+            fail_msg("the log still names V-9: %s", tu_dump(&r));
+        r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+        assert_null(strstr(tu_dump(&r), "V-9"));
+        assert_string_equal(tu_str(&r, "alerts.0.key.victim"), marker);
+        assert_string_equal(tu_str(&r, "alerts.0.reason"), marker);
+        assert_non_null(tu_str(&r, "alerts.0.due_at"));
+        assert_int_equal(tu_int(&r, "alerts.1.key.alert"), 1);
+        assert_string_equal(tu_str(&r, "alerts.1.reason"), marker);
+        assert_string_equal(tu_str(&r, "alerts.1.rule"), "overdue");
+        tu_inproc_stop(f); /* and across a restart */
+        tu_inproc_start(f);
+    }
+    tu_inproc_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_redact_pairs),
         cmocka_unit_test_setup_teardown(test_alerts_after_erasure, setup, teardown),
+        cmocka_unit_test(test_timer_after_erasure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
