@@ -10,9 +10,12 @@
  * first dp.erasure event). Other key values stay (a victim's alert stays
  * theirs when the perpetrator's request erases the perpetrator). The
  * person's entries leave the person view's index and the queues' case
- * index; their case on each panel is renamed to the marker. Held fetches
- * keep no alert bytes (held.h: answered from the queues when released),
- * and the rule state forgets the person in erase.c (hub_rules_forget).
+ * index; their case on each panel is renamed to the marker and its
+ * history (casefile.h) dropped; the meetings' accepted-alert index shows
+ * the marker. Held fetches keep no alert bytes (held.h: answered from the
+ * queues when released), the rule state forgets the person in erase.c
+ * (hub_rules_forget), and the hub's timer.fired names an alert's key in a
+ * field of schema kind key, which the erasure itself removes.
  *
  * Re-derivation (rederive.c) keeps such alerts at their ids: an alert of
  * the hub that is redacted, or whose evidence holds an erased event, is a
@@ -21,6 +24,7 @@
  * re-derives exactly, and the kept one is checked against the recorded
  * alert (panel, rule, version, priority, dates, evidence, status).
  *
+ * A retention sweep does not redact alerts (docs/retention.md says why).
  * Knows no sockets. */
 #ifndef CSPH_ALERTREDACT_H
 #define CSPH_ALERTREDACT_H

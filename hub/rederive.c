@@ -396,7 +396,7 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
     if (r.erased)
         fprintf(out,
                 "%llu events could not be evaluated: an erasure removed the fields their rules "
-                "read (the last by erasure seq %llu); alerts they raised, if any, differ above\n",
+                "read (the last by erasure seq %llu); alerts they raised, if any, are kept above\n",
                 (unsigned long long)r.erased, (unsigned long long)r.erased_by);
 done:
     hub_redacted_count_free(&r.redacted);
