@@ -256,8 +256,8 @@ static void redact_key_text(const char *key, size_t n, const char *person, size_
 enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
                                      const struct hub_config *cfg, const char *person,
                                      size_t plen, const uint64_t *removed, size_t n,
-                                     uint64_t erasure_seq, uint64_t *redacted, uint64_t *cases,
-                                     struct hub_error *err)
+                                     uint64_t erasure_seq, int apply, uint64_t *redacted,
+                                     uint64_t *cases, struct hub_error *err)
 {
     MDB_txn *txn = hub_store_txn(s);
     char marker[CSPH_ALERT_MARKER_MAX];
@@ -269,11 +269,13 @@ enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
     enum hub_err rc = hub_queues_each_stored_in(q, txn, walk_one, &w, err);
     if (!rc && w.nomem)
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory redacting alerts");
+    if (!apply) /* a dry run: how many */
+        *redacted = w.n;
     msgpack_sbuffer key, full, red;
     msgpack_sbuffer_init(&key);
     msgpack_sbuffer_init(&full);
     msgpack_sbuffer_init(&red);
-    for (size_t i = 0; i < w.n && !rc; i++) {
+    for (size_t i = 0; apply && i < w.n && !rc; i++) {
         struct found *f = &w.v[i];
         key.size = full.size = red.size = 0;
         redact_key_text(f->key, f->key_len, person, plen, marker, &key);
@@ -299,8 +301,9 @@ enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
         free(w.v[i].red);
     }
     free(w.v);
-    if (!rc)
-        rc = hub_views_unindex_person(s, cfg, person, plen, err);
+    if (rc || !apply)
+        return rc;
+    rc = hub_views_unindex_person(s, cfg, person, plen, err);
     uint64_t accepted = 0;
     if (!rc)
         rc = hub_meetings_redact_accepted(s, person, plen, marker, &accepted, err);

@@ -58,13 +58,15 @@ int hub_alert_redact_pairs(const void *pairs, size_t len, int npairs, const char
 
 /* The erasure's hook (erase.c), inside its batch: redact every alert of q
  * naming person (plen bytes) or with evidence among removed (n seqs in
- * ascending order: events the erasure left naming nobody), as above.
- * *redacted is how many alerts, *cases how many cases were renamed. */
+ * ascending order: events the erasure left naming nobody), as above, with
+ * the marker of erasure_seq. *redacted is how many alerts, *cases how
+ * many cases were renamed. apply 0 (a dry run) only counts the alerts
+ * and writes nothing. */
 enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
                                      const struct hub_config *cfg, const char *person,
                                      size_t plen, const uint64_t *removed, size_t n,
-                                     uint64_t erasure_seq, uint64_t *redacted, uint64_t *cases,
-                                     struct hub_error *err);
+                                     uint64_t erasure_seq, int apply, uint64_t *redacted,
+                                     uint64_t *cases, struct hub_error *err);
 
 /* ---- re-derivation's kept alerts ----------------------------------------- */
 

@@ -574,9 +574,11 @@ struct change {
 
 static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct request *rq,
                        const struct change *ch, size_t n, uint64_t rejections,
-                       const uint64_t *eseq, size_t parts)
+                       uint64_t alerts, const uint64_t *eseq, size_t parts)
 {
-    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0));
+    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0) + (rq->restrict_only ? 0 : 1));
+    if (!rq->restrict_only)
+        kv_u64(pk, "alerts", alerts); /* redacted (alertredact.h) */
     hub_pack_str(pk, "applied");
     if (rq->apply)
         msgpack_pack_true(pk);
@@ -612,9 +614,9 @@ static enum hub_err digest(const void *p, size_t n, unsigned char out[32], struc
 
 static enum hub_err redact_alerts(struct hub_ctx *h, const struct request *rq,
                                   const struct change *ch, size_t n, uint64_t erasure,
-                                  struct hub_error *e)
+                                  int do_it, uint64_t *alerts, struct hub_error *e)
 {
-    uint64_t *removed = malloc((n ? n : 1) * sizeof *removed), alerts = 0, cases = 0;
+    uint64_t *removed = malloc((n ? n : 1) * sizeof *removed), cases = 0;
     size_t nr = 0;
     if (!removed)
         return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
@@ -623,11 +625,11 @@ static enum hub_err redact_alerts(struct hub_ctx *h, const struct request *rq,
             removed[nr++] = ch[i].seq;
     enum hub_err rc = hub_alert_redact_person(hub_core_queues(h->core), hub_core_store(h->core),
                                               h->cfg, rq->person, rq->person_len, removed, nr,
-                                              erasure, &alerts, &cases, e);
+                                              erasure, do_it, alerts, &cases, e);
     free(removed);
-    if (rc == CSPH_ERR_OK && (alerts || cases))
+    if (rc == CSPH_ERR_OK && do_it && (*alerts || cases))
         LOG_INFO("erase", "%llu alerts and %llu cases redacted by erasure seq %llu",
-                 (unsigned long long)alerts, (unsigned long long)cases,
+                 (unsigned long long)*alerts, (unsigned long long)cases,
                  (unsigned long long)erasure);
     return rc == CSPH_ERR_NOMEM ? CSPH_ERR_INTERNAL : rc;
 }
@@ -636,7 +638,7 @@ static enum hub_err redact_alerts(struct hub_ctx *h, const struct request *rq,
  * the dp.erasure events, map each seq to its event. */
 static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const struct request *rq,
                           struct change *ch, size_t n, uint64_t *eseq, size_t parts,
-                          uint64_t *rejections, struct hub_error *e)
+                          uint64_t *rejections, uint64_t *alerts, struct hub_error *e)
 {
     struct hub_store *st = hub_core_store(h->core);
     struct hub_redo *redo = hub_store_redo(st);
@@ -736,7 +738,7 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
      * them become "[erased by seq N]", and so do those raised on events
      * the erasure leaves naming nobody. */
     if (rc == CSPH_ERR_OK && !rq->restrict_only)
-        rc = redact_alerts(h, rq, ch, n, eseq[0], e);
+        rc = redact_alerts(h, rq, ch, n, eseq[0], 1, alerts, e);
     /* ... and out of the rule state at once: their windows stop counting
      * now, not at the next compaction's rebuild. */
     struct hub_rules *rules = hub_core_ingest(h->core)->rules;
@@ -834,7 +836,7 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
     struct change *ch = NULL;
     uint64_t *eseq = NULL;
     size_t n = 0, parts = 0;
-    uint64_t rejections = 0;
+    uint64_t rejections = 0, alerts = 0;
     enum hub_err rc = parse_request(q, &rq, e);
     uint64_t held = rc ? 0 : hub_hold_seq(hub_store_txn(hub_core_store(h->core)), rq.person,
                                           rq.person_len);
@@ -856,12 +858,15 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                                    : "no event in the log names person '%.*s' (erased "
                                      "already, or never named)",
                            (int)rq.person_len, rq.person);
+    /* hook (alertredact.h): the dry run counts the alerts it would redact */
+    if (!rc && !rq.apply && !rq.restrict_only)
+        rc = redact_alerts(h, &rq, ch, n, 0, 0, &alerts, e);
     if (!rc && rq.apply) {
         parts = n ? (n + CSPH_ERASE_PER_EVENT - 1) / CSPH_ERASE_PER_EVENT : 1;
         if (!(eseq = calloc(parts, sizeof *eseq)))
             rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
         else
-            rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
+            rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, &alerts, e);
         /* Register hook (register.h): the DPO's register holds every
          * applied erasure before it is acknowledged; no register, no
          * erasure (the batch is dropped). */
@@ -881,7 +886,7 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                      (unsigned long long)eseq[parts - 1]);
     }
     if (rc == CSPH_ERR_OK)
-        reply_plan(q->pk, q, &rq, ch, n, rejections, eseq, rq.apply ? parts : 0);
+        reply_plan(q->pk, q, &rq, ch, n, rejections, alerts, eseq, rq.apply ? parts : 0);
     free(found.v);
     free(ch);
     free(eseq);

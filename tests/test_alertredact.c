@@ -323,9 +323,18 @@ static void test_alerts_after_erasure(void **state)
     r = tu_call(&f->c, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"accepted\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
 
+    /* The dry run counts the alerts, and changes nothing. */
+    char cmd[2000], out[16384];
+    snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 11' 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    int rc = run_cmd(out, sizeof out, cmd);
+    if (rc != 0 || !strstr(out, "2 alerts keyed on the person or naming them: would stay"))
+        fail_msg("erase dry run: %d %s", rc, out);
+    r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "alerts.1.key.perpetrator"), "P-9");
     r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 11\","
                        "\"requested_by\":\"dpo-jane\",\"apply\":true}");
-    if (tu_bool(&r, "ok") != 1)
+    if (tu_bool(&r, "ok") != 1 || tu_int(&r, "alerts") != 2)
         fail_msg("erase: %s", tu_dump(&r));
     int64_t erasure = tu_int(&r, "erasures.0");
     check_alerts(f, erasure, e1);
@@ -344,10 +353,9 @@ static void test_alerts_after_erasure(void **state)
 
     /* The report counts the redacted incident by type and time, and says
      * it could not tell whose perpetrator it was. */
-    char cmd[2000], out[16384];
     snprintf(cmd, sizeof cmd, "%s --hub %s report --from 2026-09 --to 2026-09 --unsuppressed "
              "2>&1", tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    int rc = run_cmd(out, sizeof out, cmd);
+    rc = run_cmd(out, sizeof out, cmd);
     if (rc != 0 || !strstr(out, "perpetrators                       1 redacted records could "
                                 "not be evaluated") ||
         strstr(out, "incidents                          1 redacted"))
