@@ -100,9 +100,7 @@ def main():
         raise SystemExit("erase.py: erasure failed: %s" % done)
     alerts = 0
     if args.alerts:
-        st = call(sk, {"op": "stats"})
-        alerts = sum((st.get("alerts") or {}).values()) if isinstance(st.get("alerts"), dict) \
-            else st.get("alerts", 0)
+        alerts = sum(call(sk, {"op": "stats"})["counters"]["alerts"].values())
     sk.close()
     ctx.term()
     hub.terminate()
