@@ -4,7 +4,8 @@
  * csphubd over TCP: a person erased with an alert keyed on them and one
  * naming them in its reason (a victim's alert naming the perpetrator);
  * both stay in their queue with status and decisions, key values and
- * reason redacted, over fetch, alerts and person, across a restart;
+ * reason redacted, over fetch, alerts and person, after a kill -9 (the
+ * journal) and across a restart;
  * --rederive reports them kept and exits 0; what-if and a report name the
  * records they could not evaluate; after --compact no file of the data
  * directory holds the reference. */
@@ -337,6 +338,12 @@ static void test_alerts_after_erasure(void **state)
     if (tu_bool(&r, "ok") != 1 || tu_int(&r, "alerts") != 2)
         fail_msg("erase: %s", tu_dump(&r));
     int64_t erasure = tu_int(&r, "erasures.0");
+    check_alerts(f, erasure, e1);
+    /* Killed once acknowledged: the journal makes every redaction again. */
+    tu_client_close(&f->c);
+    f->client_open = 0;
+    tu_hub_kill9(&f->hub);
+    start(f);
     check_alerts(f, erasure, e1);
 
     /* The queue goes on: a later alert gets the next id. */
