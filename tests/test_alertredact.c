@@ -358,6 +358,25 @@ static void test_alerts_after_erasure(void **state)
     start(f);
     check_alerts(f, erasure, e1);
 
+    /* The victim's subject access export: their alert, its reason the
+     * marker, nothing of the perpetrator. */
+    char sar[800], *pack;
+    size_t plen;
+    snprintf(sar, sizeof sar, "%s/sar-v1", f->tmp);
+    snprintf(cmd, sizeof cmd, "%s --hub %s sar --person V-1 --reason 'SAR 4' --out %s 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, sar);
+    rc = run_cmd(out, sizeof out, cmd);
+    if (rc != 0)
+        fail_msg("sar: %d %s", rc, out);
+    snprintf(sar + strlen(sar), sizeof sar - strlen(sar), "/review.json");
+    pack = tu_slurp(sar, &plen);
+    assert_non_null(pack);
+    char marker[64];
+    snprintf(marker, sizeof marker, "[erased by seq %lld]", (long long)erasure);
+    if (!strstr(pack, marker) || strstr(pack, "P-9"))
+        fail_msg("the SAR of V-1: %s", pack);
+    free(pack);
+
     /* The report counts the redacted incident by type and time, and says
      * it could not tell whose perpetrator it was. */
     snprintf(cmd, sizeof cmd, "%s --hub %s report --from 2026-09 --to 2026-09 --unsuppressed "
