@@ -212,48 +212,6 @@ static int run_cmd(char *out, size_t n, const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The byte search of test_erase: the data extents of every file. */
-static const char *search_for;
-static char search_hit[1024];
-
-static int search_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)ftw;
-    if (flag != FTW_F || !S_ISREG(sb->st_mode))
-        return 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return 0;
-    size_t nl = strlen(search_for), chunk = 1 << 20;
-    char *buf = malloc(chunk + nl);
-    int hit = 0;
-    off_t off = lseek(fd, 0, SEEK_DATA);
-    while (!hit && off >= 0) {
-        off_t end = lseek(fd, off, SEEK_HOLE);
-        for (; !hit && off < end; off += (off_t)chunk) {
-            ssize_t n = pread(fd, buf, chunk + nl, off);
-            if (n <= 0)
-                break;
-            hit = memmem(buf, (size_t)n, search_for, nl) != NULL;
-        }
-        off = end < 0 ? -1 : lseek(fd, end, SEEK_DATA);
-    }
-    free(buf);
-    close(fd);
-    if (hit) {
-        snprintf(search_hit, sizeof search_hit, "%s", path);
-        return 1;
-    }
-    return 0;
-}
-
-static const char *byte_search(const char *dir, const char *needle)
-{
-    search_for = needle;
-    search_hit[0] = 0;
-    return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
-}
-
 /* Alerts 1 (victim V-1, reason naming P-9) and 2 (keyed on P-9) as every
  * read shows them after the erasure (seq erasure). */
 static void check_alerts(struct fx *f, int64_t erasure, int64_t e1)
@@ -424,7 +382,7 @@ static void test_alerts_after_erasure(void **state)
     rc = tu_hub_run_ms(out, sizeof out, 60000, "--compact", "--data", f->data, NULL);
     if (rc != 0)
         fail_msg("compact: %d %s", rc, out);
-    const char *hit = byte_search(f->data, "P-9");
+    const char *hit = tu_byte_search(f->data, "P-9");
     if (hit) {
         char dump[8192];
         snprintf(cmd, sizeof cmd, "mdb_dump -a -p %s 2>&1 | grep -n -e database= -e P-9 | head -80", f->data);
