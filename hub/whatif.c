@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "alertdiff.h"
+#include "alertredact.h"
 #include "mpx.h"
 #include "ruleset.h"
 #include "rederive.h"
@@ -203,6 +204,67 @@ static void print_cost(FILE *info, const struct timespec *t0)
             (double)ru.ru_maxrss / 1024.0);
 }
 
+/* "rule \x1f panel \x1f anchor" of row: what a kept alert and the
+ * candidate's alert raised on the same event share (the key may differ:
+ * the hub's is redacted). */
+static char *kept_match(const struct hub_alert_row *r)
+{
+    char *m = malloc(r->group_len + 24);
+    if (m)
+        snprintf(m, r->group_len + 24, "%.*s\x1f%020llu", (int)r->group_len, r->match,
+                 (unsigned long long)r->anchor);
+    return m;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The hub's alerts an erasure or a sweep left on redacted records (kept:
+ * alertredact.h) are not the candidate's to raise again: hub and cand
+ * without them, and without the candidate's alerts on the same rule,
+ * panel and anchor, into h2 and c2 (rows shared, not copied: free only
+ * their arrays). *kept is how many of the hub's were left out; -1 out of
+ * memory. */
+static int leave_out_kept(const struct hub_alert_set *hub, const struct hub_alert_set *cand,
+                          const struct hub_alert_keep *keep, struct hub_alert_set *h2,
+                          struct hub_alert_set *c2, size_t *kept)
+{
+    char **m = malloc((hub->n ? hub->n : 1) * sizeof *m);
+    h2->v = malloc((hub->n ? hub->n : 1) * sizeof *h2->v);
+    c2->v = malloc((cand->n ? cand->n : 1) * sizeof *c2->v);
+    size_t nm = 0;
+    int rc = m && h2->v && c2->v ? 0 : -1;
+    h2->n = c2->n = *kept = 0;
+    for (size_t i = 0; !rc && i < hub->n; i++) {
+        uint64_t by;
+        if (!hub_alert_keep_is(keep, hub->v[i].id, &by))
+            h2->v[h2->n++] = hub->v[i];
+        else if (!(m[nm++] = kept_match(&hub->v[i])))
+            rc = -1;
+    }
+    *kept = nm;
+    if (!rc && nm)
+        qsort(m, nm, sizeof *m, cmp_str);
+    for (size_t i = 0; !rc && i < cand->n; i++) {
+        char *x = nm ? kept_match(&cand->v[i]) : NULL;
+        if (nm && !x) {
+            rc = -1;
+            break;
+        }
+        if (!x || !bsearch(&x, m, nm, sizeof *m, cmp_str))
+            c2->v[c2->n++] = cand->v[i];
+        free(x);
+    }
+    for (size_t i = 0; m && i < nm; i++)
+        free(m[i]);
+    free(m);
+    h2->cap = h2->n;
+    c2->cap = c2->n;
+    return rc;
+}
+
 /* How many redacted records each rule takes (by its types): a test or a
  * key on a field they lost cannot be evaluated (redacted.h). */
 static uint64_t rule_redacted(const struct hub_rule *rule, const struct hub_redacted_count *c)
@@ -262,6 +324,8 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     struct hub_alert_set b = {0};
     struct whatif w = {.cfg = cfg};
     struct hub_replay r = {0};
+    struct hub_alert_set h2 = {0}, c2 = {0}; /* without the kept alerts (rows shared) */
+    size_t kept = 0;
     int status = 2;
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
@@ -301,7 +365,9 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     }
     struct hub_alert_diff d;
     if (hub_alert_set_collect(&b, hub_core_queues(dst), NULL, &err) ||
-        hub_alert_diff(&d, &src.alerts, &b, 0, &err)) {
+        (leave_out_kept(&src.alerts, &b, src.keep, &h2, &c2, &kept) &&
+         hub_error_set(&err, CSPH_ERR_NOMEM, NULL, "out of memory")) ||
+        hub_alert_diff(&d, &h2, &c2, 0, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
         goto done;
     }
@@ -319,7 +385,9 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
                             json_pack("{s:I, s:I}", "carried", (json_int_t)w.carried,
                                       "unmatched", (json_int_t)w.unmatched));
         json_object_set_new(o, "difference", json_boolean(status));
-        json_object_set_new(o, "redacted", hub_whatif_redacted_json(cand, &r.redacted));
+        json_t *red = hub_whatif_redacted_json(cand, &r.redacted);
+        json_object_set_new(red, "kept_alerts", json_integer((json_int_t)kept));
+        json_object_set_new(o, "redacted", red);
         json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', out);
         json_decref(o);
@@ -335,10 +403,17 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
                      "it does not raise\n",
                 (unsigned long long)w.carried, (unsigned long long)w.unmatched);
         hub_whatif_redacted_print(out, cand, &r.redacted);
+        if (kept)
+            fprintf(out, "  %zu of the hub's alerts rest on redacted records (kept: an erasure "
+                         "or a sweep took their evidence, or their key and reason): not "
+                         "compared\n",
+                    kept);
         hub_alert_diff_print(out, &d, "hub", "candidate");
     }
     hub_alert_diff_free(&d);
 done:
+    free(h2.v);
+    free(c2.v);
     hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);

@@ -14,6 +14,10 @@
  * timer.fired events are replayed as they are: the candidate's own
  * deadlines do not fire in a what-if (their escalations are the hub's).
  *
+ * The hub's alerts that rest on redacted records (an erasure's or a
+ * sweep's: kept, alertredact.h) are left out of the comparison, with the
+ * candidate's alerts on the same rule, panel and anchor, and counted.
+ *
  * Alerts are matched by (rule, panel, key, anchor) (alertdiff.h): the
  * report gives, per rule and panel, the alerts added, removed and changed
  * (priority or evidence) with up to 3 examples each. */
