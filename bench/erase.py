@@ -52,6 +52,10 @@ def main():
                     help="events naming the person erased (K)")
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--victim", action="store_true",
+                    help="the person is the victim, alone, in their events: each is left "
+                         "naming nobody (removed), and with --alerts their alerts are "
+                         "keyed on them")
     ap.add_argument("--alerts", action="store_true",
                     help="run the default rules: every incident raises a MARAC alert "
                          "(the erasure then reads every alert's record for the person)")
@@ -78,11 +82,15 @@ def main():
     batch = []
     for i in range(n):
         named = i % every == 0 and i // every < k
-        batch.append({"id": "b%d" % i, "type": "da.incident", "source": "police",
-                      "occurred_at": "2025-%02d-%02dT10:00:00Z" % (1 + i % 12, 1 + i % 28),
-                      "victim": "V-%d" % (i % 50000),
-                      "perpetrator": "P-ERASE" if named else "Z-%d" % (i % 70000),
-                      "risk": "high"})
+        ev = {"id": "b%d" % i, "type": "da.incident", "source": "police",
+              "occurred_at": "2025-%02d-%02dT10:00:00Z" % (1 + i % 12, 1 + i % 28),
+              "victim": "V-%d" % (i % 50000),
+              "perpetrator": "P-ERASE" if named else "Z-%d" % (i % 70000),
+              "risk": "high"}
+        if named and args.victim:
+            ev["victim"] = "P-ERASE"
+            del ev["perpetrator"]
+        batch.append(ev)
         if len(batch) == 1000 or i == n - 1:
             r = call(sk, {"op": "publish", "events": batch})
             if not r.get("ok"):
@@ -119,7 +127,8 @@ def main():
     print("erase dry run:   %.3f s" % dry_s)
     print("erase --apply:   %.3f s  (%d events rewritten, %d dp.erasure events%s)"
           % (apply_s, done["count"], len(done.get("erasures", [])),
-             ", %d alerts in the queues" % alerts if args.alerts else ""))
+             ", %d alerts in the queues, %d redacted" % (alerts, done.get("alerts", 0))
+             if args.alerts else ""))
     print("--compact:       %.2f s  (%s)" % (compact_s, (out.stdout or out.stderr).strip()))
     print("--verify:        %.2f s  (%s)" % (verify_s, (ver.stdout or ver.stderr).strip()))
     if not args.keep:

@@ -129,49 +129,56 @@ int hub_alert_redact_pairs(const void *pairs, size_t len, int npairs, const char
     return rc;
 }
 
-/* The evidence of an alert's pairs: 1 when one of its seqs is in set (n,
- * ascending). */
-static int evidence_in(const void *pairs, size_t len, int npairs, const uint64_t *set, size_t n)
+static int in_set(const uint64_t *set, size_t n, uint64_t v)
 {
-    if (!n)
-        return 0;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 2048);
-    size_t off = 0;
-    int hit = 0;
-    for (int i = 0; i < npairs && !hit; i++) {
-        msgpack_object k, v;
-        if (next_obj(pairs, len, &off, &zone, &k) ||
-            next_obj(pairs, len, &off, &zone, &v))
-            break;
-        if (!keyis(&k, "evidence") || v.type != MSGPACK_OBJECT_ARRAY)
-            continue;
-        for (uint32_t j = 0; j < v.via.array.size && !hit; j++) {
-            const msgpack_object *e = &v.via.array.ptr[j];
-            if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                continue;
-            size_t lo = 0, hi = n;
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (set[mid] == e->via.u64) {
-                    hit = 1;
-                    break;
-                }
-                if (set[mid] < e->via.u64)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-        }
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set[mid] == v)
+            return 1;
+        if (set[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    msgpack_zone_destroy(&zone);
-    return hit;
+    return 0;
+}
+
+/* Walked in place, nothing unpacked: every alert's record is read this
+ * way when the erasure left events naming nobody. */
+int hub_alert_evidence_in(const void *pairs, size_t len, int npairs, const uint64_t *set, size_t n)
+{
+    const char *buf = pairs;
+    size_t off = 0;
+    for (int i = 0; n && i < npairs; i++) {
+        const char *k;
+        size_t kl;
+        if (hub_mp_raw_str(buf, len, &off, &k, &kl))
+            return 0;
+        if (kl != 8 || memcmp(k, "evidence", 8) != 0) {
+            if (hub_mp_check(buf, len, &off, 8))
+                return 0;
+            continue;
+        }
+        uint32_t count;
+        if (hub_mp_header(buf, len, &off, 0, &count))
+            return 0;
+        for (uint32_t j = 0; j < count; j++) {
+            uint64_t seq;
+            int r = hub_mp_raw_uint(buf, len, &off, &seq);
+            if (r < 0)
+                return 0;
+            if (r == 1 && in_set(set, n, seq))
+                return 1;
+        }
+        return 0;
+    }
+    return 0;
 }
 
 /* An alert to redact, copied out of the walk (the walk may not write). */
 struct found {
     uint64_t id;
-    char panel[72];
     char *key, *full, *red;
     size_t key_len, full_len, red_len;
     int npairs;
@@ -201,7 +208,7 @@ static int walk_one(void *ctx, const struct hub_alert_stored *a)
     if (!hub_alert_names(a->key, a->key_len, w->person, w->plen) &&
         !hub_alert_names(a->full, a->full_len, w->person, w->plen) &&
         !hub_alert_names(a->red, a->red_len, w->person, w->plen) &&
-        !evidence_in(a->full, a->full_len, a->npairs, w->removed, w->nremoved))
+        !hub_alert_evidence_in(a->full, a->full_len, a->npairs, w->removed, w->nremoved))
         return 0;
     if (w->n == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 16;
@@ -216,7 +223,6 @@ static int walk_one(void *ctx, const struct hub_alert_stored *a)
     struct found *f = &w->v[w->n];
     memset(f, 0, sizeof *f);
     f->id = a->id;
-    snprintf(f->panel, sizeof f->panel, "%.*s", (int)a->panel_len, a->panel);
     f->key = dup_bytes(a->key, a->key_len);
     f->full = dup_bytes(a->full, a->full_len);
     f->red = dup_bytes(a->red, a->red_len);

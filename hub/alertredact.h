@@ -56,6 +56,11 @@ int hub_alert_names(const void *text, size_t n, const char *ref, size_t len);
 int hub_alert_redact_pairs(const void *pairs, size_t len, int npairs, const char *person,
                            size_t plen, const char *marker, msgpack_sbuffer *out);
 
+/* 1 when the evidence of an alert's pairs (npairs, len bytes) holds one of
+ * the n seqs of set (ascending); 0 otherwise, or when it does not parse. */
+int hub_alert_evidence_in(const void *pairs, size_t len, int npairs, const uint64_t *set,
+                          size_t n);
+
 /* The erasure's hook (erase.c), inside its batch: redact every alert of q
  * naming person (plen bytes) or with evidence among removed (n seqs in
  * ascending order: events the erasure left naming nobody), as above, with

@@ -95,6 +95,15 @@ static void test_redact_pairs(void **state)
     assert_int_equal(tu_int(&u.data, "evidence.1"), 400);
     assert_null(memmem(out.data, out.size, "P-9", 3));
     msgpack_unpacked_destroy(&u);
+    /* the evidence, read in place */
+    uint64_t set[] = {5, 400, 9000};
+    assert_true(hub_alert_evidence_in(in.data, in.size, 4, set, 3));
+    assert_true(hub_alert_evidence_in(out.data, out.size, 4, set + 1, 1));
+    assert_false(hub_alert_evidence_in(in.data, in.size, 4, set, 1));
+    assert_false(hub_alert_evidence_in(in.data, in.size, 4, set + 2, 1));
+    assert_false(hub_alert_evidence_in(in.data, in.size, 4, set, 0));
+    assert_false(hub_alert_evidence_in(in.data, in.size, 3, set, 3)); /* evidence not reached */
+    assert_false(hub_alert_evidence_in(in.data, 7, 4, set, 3));     /* truncated */
     /* pairs that do not parse */
     msgpack_sbuffer_clear(&out);
     assert_int_equal(hub_alert_redact_pairs(in.data, 5, 4, "P-9", 3, "m", &out), -1);
