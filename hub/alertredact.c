@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actions.h"
 #include "casefile.h"
 #include "cases.h"
 #include "meetings.h"
@@ -320,7 +321,11 @@ enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
      * alert's key. */
     for (size_t p = 0; p < cfg->npanels && !rc; p++) {
         int renamed = 0;
+        uint64_t actions = 0;
         rc = hub_cases_rename(s, cfg->panels[p].name, person, plen, marker, &renamed, err);
+        if (!rc)
+            rc = hub_actions_rename_case(s, cfg->panels[p].name, person, plen, marker, &actions,
+                                         err);
         *cases += (uint64_t)renamed;
     }
     return rc;

@@ -181,7 +181,8 @@ static int setup(void **state)
     fclose(o);
     o = fopen(f->config, "w");
     assert_non_null(o);
-    fprintf(o, "rules_file: %s\nindicators_file: %s/indicators.yaml\n", f->rules, f->tmp);
+    fprintf(o, "rules_file: %s\nindicators_file: %s/indicators.yaml\nagencies: [police]\n",
+            f->rules, f->tmp);
     fclose(o);
     char ind[700];
     snprintf(ind, sizeof ind, "%s/indicators.yaml", f->tmp);
@@ -248,6 +249,13 @@ static void check_alerts(struct fx *f, int64_t erasure, int64_t e1)
     assert_string_equal(tu_str(&r, "alerts.2.key.victim"), "V-2");
     assert_non_null(strstr(tu_str(&r, "alerts.2.reason"), "perpetrator Z-1"));
     assert_string_equal(tu_str(&r, "alerts.3.key.perpetrator"), "Z-1");
+    /* their case and its action, under the marker */
+    r = tu_call(&f->c, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "cases.0.key"), marker);
+    assert_int_equal(tu_int(&r, "cases.0.alert"), 2);
+    r = tu_call(&f->c, "{\"op\":\"actions\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "actions.0.key"), marker);
+    assert_string_equal(tu_str(&r, "actions.0.what"), "visit");
     /* a filter on the person finds nothing of theirs any more */
     r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"P-9\"}");
     assert_null(tu_get(&r, "alerts.0"));
@@ -290,6 +298,11 @@ static void test_alerts_after_erasure(void **state)
     assert_int_equal(tu_bool(&r, "ok"), 1);
     r = tu_call(&f->c, "{\"op\":\"alert.update\",\"id\":2,\"status\":\"accepted\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
+    /* The case the acceptance opened, and an action on it */
+    r = tu_call(&f->c, "{\"op\":\"action.create\",\"panel\":\"marac\",\"key\":\"P-9\","
+                       "\"what\":\"visit\",\"owner\":\"police\",\"due_days\":3}");
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("action.create: %s", tu_dump(&r));
 
     /* The dry run counts the alerts, and changes nothing. */
     char cmd[2000], out[16384];
@@ -365,14 +378,14 @@ static void test_alerts_after_erasure(void **state)
      * the two kept alerts are not the candidate's to raise (exit 0). */
     rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
                        "--config", f->config, NULL);
-    if (rc != 0 || !strstr(out, "2 redacted records could not be evaluated") ||
+    if (rc != 0 || !strstr(out, "3 redacted records could not be evaluated") ||
         !strstr(out, "2 of the hub's alerts rest on redacted records") ||
         !strstr(out, "marac.perpetrator                        1 redacted records could not be "
                      "evaluated"))
         fail_msg("what-if: %d %s", rc, out);
     rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
                        "--config", f->config, "--json", NULL);
-    if (rc != 0 || !strstr(out, "\"not_evaluated\": 2") ||
+    if (rc != 0 || !strstr(out, "\"not_evaluated\": 3") ||
         !strstr(out, "\"kept_alerts\": 2") ||
         !strstr(out, "\"marac.high-risk\": 1"))
         fail_msg("what-if --json: %d %s", rc, out);
