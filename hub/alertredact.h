@@ -15,7 +15,8 @@
  * the marker. Held fetches keep no alert bytes (held.h: answered from the
  * queues when released), the rule state forgets the person in erase.c
  * (hub_rules_forget), and the hub's timer.fired names an alert's key in a
- * field of schema kind key, which the erasure itself removes.
+ * field of schema kind key, which the erasure itself removes, as it
+ * rewrites an issued agenda's JSON (schema kind json).
  *
  * Re-derivation (rederive.c) keeps such alerts at their ids: an alert of
  * the hub that is redacted, or whose evidence holds an erased event, is a

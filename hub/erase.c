@@ -218,13 +218,29 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
      * named, everything but the common fields. */
     uint32_t kept = 0;
     char *drop = calloc(count ? count : 1, 1);
+    /* A field of kind json (an agenda) that names the person is rewritten
+     * with its strings naming them replaced, not removed: what it says of
+     * others stays (hub_schema_json_redact). */
+    char **repl = calloc(count ? count : 1, sizeof *repl);
+    size_t *repl_len = calloc(count ? count : 1, sizeof *repl_len);
+    if (!drop || !repl || !repl_len)
+        rc = -1;
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         const msgpack_object *k = &pairs[i].key;
         if (k->type != MSGPACK_OBJECT_STR ||
             !hub_schema_person_field(s, type_index, k->via.str.ptr, k->via.str.size))
             continue;
-        if (!person || hub_schema_field_names(s, type_index, k->via.str.ptr, k->via.str.size,
-                                              &pairs[i].val, person, len)) /* NULL: everyone */
+        if (person && pairs[i].val.type == MSGPACK_OBJECT_STR &&
+            hub_schema_json_field(s, type_index, k->via.str.ptr, k->via.str.size) &&
+            hub_schema_field_names(s, type_index, k->via.str.ptr, k->via.str.size,
+                                   &pairs[i].val, person, len) &&
+            (repl[i] = hub_schema_json_redact(pairs[i].val.via.str.ptr,
+                                              pairs[i].val.via.str.size, person, len,
+                                              "[erased]", &repl_len[i])) != NULL)
+            (*others)++;
+        else if (!person || hub_schema_field_names(s, type_index, k->via.str.ptr,
+                                                   k->via.str.size, &pairs[i].val, person,
+                                                   len)) /* NULL: everyone */
             drop[i] = 1;
         else
             (*others)++;
@@ -239,10 +255,21 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         msgpack_packer pk;
         msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, kept);
-        for (uint32_t i = 0; i < count; i++)
-            if (!drop[i])
+        for (uint32_t i = 0; i < count; i++) {
+            if (drop[i])
+                continue;
+            if (!repl[i]) {
                 msgpack_sbuffer_write(out, buf + pairs[i].start, pairs[i].end - pairs[i].start);
+                continue;
+            }
+            msgpack_pack_object(&pk, pairs[i].key);
+            msgpack_pack_str_with_body(&pk, repl[i], repl_len[i]);
+        }
     }
+    for (uint32_t i = 0; repl && i < count; i++)
+        free(repl[i]);
+    free(repl);
+    free(repl_len);
     free(drop);
     free(pairs);
     msgpack_zone_destroy(&zone);

@@ -256,6 +256,10 @@ static void check_alerts(struct fx *f, int64_t erasure, int64_t e1)
     r = tu_call(&f->c, "{\"op\":\"actions\",\"panel\":\"marac\"}");
     assert_string_equal(tu_str(&r, "actions.0.key"), marker);
     assert_string_equal(tu_str(&r, "actions.0.what"), "visit");
+    /* the agenda keeps what it says of others */
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"types\":[\"meeting.agenda\"]}");
+    assert_non_null(strstr(tu_str(&r, "events.0.event.agenda"), "\"what\":\"visit\""));
+    assert_non_null(strstr(tu_str(&r, "events.0.event.agenda"), "\"key\":\"[erased]\""));
     /* a filter on the person finds nothing of theirs any more */
     r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"P-9\"}");
     assert_null(tu_get(&r, "alerts.0"));
@@ -303,6 +307,14 @@ static void test_alerts_after_erasure(void **state)
                        "\"what\":\"visit\",\"owner\":\"police\",\"due_days\":3}");
     if (tu_bool(&r, "ok") != 1)
         fail_msg("action.create: %s", tu_dump(&r));
+    /* An agenda issued: meeting.agenda holds the cases' keys (and, when it
+     * lists them, alerts' keys and reasons) */
+    r = tu_call(&f->c, "{\"op\":\"agenda.issue\",\"panel\":\"marac\",\"meeting\":"
+                       "\"2026-12-10\"}");
+    if (tu_bool(&r, "ok") != 1)
+        fail_msg("agenda.issue: %s", tu_dump(&r));
+    r = tu_call(&f->c, "{\"op\":\"replay\",\"types\":[\"meeting.agenda\"]}");
+    assert_non_null(strstr(tu_str(&r, "events.0.event.agenda"), "P-9"));
 
     /* The dry run counts the alerts, and changes nothing. */
     char cmd[2000], out[16384];
@@ -378,14 +390,14 @@ static void test_alerts_after_erasure(void **state)
      * the two kept alerts are not the candidate's to raise (exit 0). */
     rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
                        "--config", f->config, NULL);
-    if (rc != 0 || !strstr(out, "3 redacted records could not be evaluated") ||
+    if (rc != 0 || !strstr(out, "4 redacted records could not be evaluated") ||
         !strstr(out, "2 of the hub's alerts rest on redacted records") ||
         !strstr(out, "marac.perpetrator                        1 redacted records could not be "
                      "evaluated"))
         fail_msg("what-if: %d %s", rc, out);
     rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", f->rules, "--data", f->data,
                        "--config", f->config, "--json", NULL);
-    if (rc != 0 || !strstr(out, "\"not_evaluated\": 3") ||
+    if (rc != 0 || !strstr(out, "\"not_evaluated\": 4") ||
         !strstr(out, "\"kept_alerts\": 2") ||
         !strstr(out, "\"marac.high-risk\": 1"))
         fail_msg("what-if --json: %d %s", rc, out);

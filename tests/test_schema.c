@@ -1203,6 +1203,43 @@ static void test_key_fields(void **state)
     ev_free(&e);
 }
 
+/* A field of kind json (meeting.agenda's agenda): each string value that is
+ * a person reference goes to the person index; an erasure rewrites the
+ * strings naming the person and keeps the rest. */
+static void test_json_fields(void **state)
+{
+    const struct hub_schemas *s = *state;
+    struct ev e;
+    ev_init(&e);
+    ev_common(&e, "meeting.agenda");
+    kv_str(&e, "panel", "marac");
+    kv_str(&e, "meeting", "2026-12-10");
+    kv_str(&e, "agenda", "{\"cases\":[{\"key\":\"P-9\",\"what\":\"a visit for P-9\"},"
+                         "{\"key\":\"V-1\",\"n\":3}]}");
+    const msgpack_object *obj = ev_done(&e);
+    struct hub_event_info info;
+    struct hub_error err = {0};
+    if (hub_schema_check(s, obj, 1, &info, &err) != CSPH_ERR_OK)
+        fail_msg("meeting.agenda: %s", err.message);
+    assert_true(hub_schema_mentions_person(s, &info, obj, "P-9", 3));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-90", 4));
+    assert_true(hub_schema_json_field(s, info.type_index, "agenda", 6));
+    assert_false(hub_schema_json_field(s, info.type_index, "panel", 5));
+    char refs[200] = "";
+    hub_schema_each_ref(s, info.type_index, obj, collect_ref, refs);
+    assert_string_equal(refs, "p:P-9 p:V-1 ");
+    const msgpack_object *a = hub_mp_get(obj, "agenda");
+    size_t n = 0;
+    char *out = hub_schema_json_redact(a->via.str.ptr, a->via.str.size, "P-9", 3, "[erased]", &n);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"cases\":[{\"key\":\"[erased]\",\"what\":\"[erased]\"},"
+                             "{\"key\":\"V-1\",\"n\":3}]}");
+    assert_int_equal(n, strlen(out));
+    free(out);
+    assert_null(hub_schema_json_redact("{not json", 9, "P-9", 3, "[erased]", &n));
+    ev_free(&e);
+}
+
 /* ---- broken schema directories --------------------------------------- */
 
 struct tmpdir {
@@ -1530,6 +1567,7 @@ int main(void)
         cmocka_unit_test(test_panel_fields),
         cmocka_unit_test(test_mentions_person),
         cmocka_unit_test(test_key_fields),
+        cmocka_unit_test(test_json_fields),
         cmocka_unit_test(test_load_bad_yaml),
         cmocka_unit_test(test_load_unknown_kind),
         cmocka_unit_test(test_load_type_file_mismatch),
