@@ -11,7 +11,9 @@ A benchmark, not a test: it prints figures.
 Uses Debian's python3-zmq and python3-msgpack (like bench/hostile.py). The
 events are da.incident, the person named as perpetrator beside a victim in
 every K-th one (so each erased event is rewritten, the victim kept), the
-rest naming other people.
+rest naming other people. With --alerts the default rules run, so the log
+carries a MARAC alert per incident and the erasure reads every alert's record
+(hub/alertredact.c: an alert may name the person in its reason only).
 """
 import argparse
 import os
@@ -50,6 +52,13 @@ def main():
                     help="events naming the person erased (K)")
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--victim", action="store_true",
+                    help="the person is the victim, alone, in their events: each is left "
+                         "naming nobody (removed), and with --alerts their alerts are "
+                         "keyed on them")
+    ap.add_argument("--alerts", action="store_true",
+                    help="run the default rules: every incident raises a MARAC alert "
+                         "(the erasure then reads every alert's record for the person)")
     args = ap.parse_args()
     n, k = args.events, args.person_events
     if not 0 < k <= n:
@@ -58,7 +67,7 @@ def main():
     data = os.path.join(tmp, "data")
     cfg = os.path.join(tmp, "hub.yaml")
     with open(cfg, "w") as f:
-        f.write("rules_file: none\nlog_level: warn\n")
+        f.write(("" if args.alerts else "rules_file: none\n") + "log_level: warn\n")
     ep = "tcp://127.0.0.1:%d" % free_port()
     log = open(os.path.join(tmp, "hub.log"), "w")
     hub = subprocess.Popen([args.hubd, "--config", cfg, "--data", data, "--listen", ep],
@@ -73,11 +82,15 @@ def main():
     batch = []
     for i in range(n):
         named = i % every == 0 and i // every < k
-        batch.append({"id": "b%d" % i, "type": "da.incident", "source": "police",
-                      "occurred_at": "2025-%02d-%02dT10:00:00Z" % (1 + i % 12, 1 + i % 28),
-                      "victim": "V-%d" % (i % 50000),
-                      "perpetrator": "P-ERASE" if named else "Z-%d" % (i % 70000),
-                      "risk": "high"})
+        ev = {"id": "b%d" % i, "type": "da.incident", "source": "police",
+              "occurred_at": "2025-%02d-%02dT10:00:00Z" % (1 + i % 12, 1 + i % 28),
+              "victim": "V-%d" % (i % 50000),
+              "perpetrator": "P-ERASE" if named else "Z-%d" % (i % 70000),
+              "risk": "high"}
+        if named and args.victim:
+            ev["victim"] = "P-ERASE"
+            del ev["perpetrator"]
+        batch.append(ev)
         if len(batch) == 1000 or i == n - 1:
             r = call(sk, {"op": "publish", "events": batch})
             if not r.get("ok"):
@@ -93,6 +106,9 @@ def main():
     apply_s = time.monotonic() - t0
     if not done.get("ok") or done.get("count") != k:
         raise SystemExit("erase.py: erasure failed: %s" % done)
+    alerts = 0
+    if args.alerts:
+        alerts = sum(call(sk, {"op": "stats"})["counters"]["alerts"].values())
     sk.close()
     ctx.term()
     hub.terminate()
@@ -109,8 +125,10 @@ def main():
     print("log: %d events (loaded in %.1f s), %d naming the person; data.mdb %.1f MB"
           % (n, load_s, k, size / 1e6))
     print("erase dry run:   %.3f s" % dry_s)
-    print("erase --apply:   %.3f s  (%d events rewritten, %d dp.erasure events)"
-          % (apply_s, done["count"], len(done.get("erasures", []))))
+    print("erase --apply:   %.3f s  (%d events rewritten, %d dp.erasure events%s)"
+          % (apply_s, done["count"], len(done.get("erasures", [])),
+             ", %d alerts in the queues, %d redacted" % (alerts, done.get("alerts", 0))
+             if args.alerts else ""))
     print("--compact:       %.2f s  (%s)" % (compact_s, (out.stdout or out.stderr).strip()))
     print("--verify:        %.2f s  (%s)" % (verify_s, (ver.stdout or ver.stderr).strip()))
     if not args.keep:

@@ -87,6 +87,13 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
                : !strcmp(a, "lift")     ? "readable again by every role that may read it"
                                         : "restricted: readable by dpo and auditor only");
     }
+    int64_t nal = cli_int(rep, "alerts", 0);
+    if (nal)
+        printf("  %lld alert%s keyed on the person or naming them: %s in %s queue%s with %s "
+               "decisions, key values naming them and reason %s \"[erased by seq N]\"\n",
+               (long long)nal, nal == 1 ? "" : "s", apply ? "kept" : "would stay",
+               nal == 1 ? "its" : "their", nal == 1 ? "" : "s", nal == 1 ? "its" : "their",
+               apply ? "now read" : "would read");
     int64_t rej = cli_int(rep, "rejections", 0);
     if (rej)
         printf("  %lld kept rejection%s holding the reference: %s whole\n", (long long)rej,

@@ -47,6 +47,14 @@ static void print_table(const json_t *rep)
         printf("%-34.34s %8s %9s %7s %9s %6s %9s\n", cli_str(ind, "name"), a, b, c,
                csph_report_target_text(ind, t, sizeof t), cli_str(ind, "rag"), cli_str(ind, "direction"));
     }
+    json_array_foreach(inds, i, ind) {
+        const json_t *u = json_object_get(ind, "redacted_not_evaluated");
+        if (!u)
+            continue;
+        csph_report_cell_text(u, a, sizeof a);
+        printf("%-34.34s %s redacted records could not be evaluated (erased or past "
+               "retention: a field it tests was removed)\n", cli_str(ind, "name"), a);
+    }
     printf("\n%-34s", "by month");
     json_array_foreach(months, j, m) printf(" %7s", json_string_value(m));
     printf("\n");

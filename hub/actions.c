@@ -374,3 +374,66 @@ void hub_actions_pack_reply(msgpack_packer *pk, const struct hub_action *a, int 
         msgpack_pack_uint64(pk, a->alert);
     }
 }
+
+/* hook (alertredact.h): an erasure renames the person's case; its actions
+ * follow (their record's key and the case index), so that nothing of
+ * theirs stays under the old key. */
+struct ids {
+    uint64_t *v;
+    size_t n, cap;
+    int nomem;
+};
+
+static int collect_id(void *ctx, const struct hub_action *a)
+{
+    struct ids *x = ctx;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 16;
+        uint64_t *v = realloc(x->v, cap * sizeof *v);
+        if (!v)
+            return x->nomem = 1;
+        x->v = v;
+        x->cap = cap;
+    }
+    x->v[x->n++] = a->id;
+    return 0;
+}
+
+enum hub_err hub_actions_rename_case(struct hub_store *s, const char *panel, const char *key,
+                                     size_t key_len, const char *to, uint64_t *n,
+                                     struct hub_error *err)
+{
+    struct dbs d;
+    struct ids ids = {0};
+    char from[CSPH_CASE_KEY_MAX + 1];
+    MDB_txn *txn = hub_store_txn(s);
+    *n = 0;
+    if (key_len > CSPH_CASE_KEY_MAX)
+        return CSPH_ERR_OK; /* no case has such a key */
+    snprintf(from, sizeof from, "%.*s", (int)key_len, key);
+    enum hub_err rc = open_dbs(s, txn, &d, 0, err);
+    if (rc || d.absent)
+        return rc;
+    rc = hub_actions_each(s, txn, NULL, panel, from, collect_id, &ids, err);
+    if (!rc && ids.nomem)
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    unsigned char ck[CSPH_PW_CASEKEY_MAX], id[8];
+    if (!rc && ids.n)
+        rc = hub_pw_del(s, d.cases, ck, hub_pw_case_key(ck, panel, from, key_len), NULL, 0,
+                        err);
+    for (size_t i = 0; i < ids.n && !rc; i++) {
+        struct hub_action a, old;
+        int found = 0;
+        if ((rc = hub_actions_get(s, txn, ids.v[i], &a, &found, err)) || !found)
+            continue;
+        old = a;
+        snprintf(a.key, sizeof a.key, "%s", to);
+        hub_put_be64(id, a.id);
+        if (!(rc = hub_actions_put(s, &a, &old, err)) &&
+            !(rc = hub_pw_put(s, d.cases, ck, hub_pw_case_key(ck, panel, to, strlen(to)), id, 8,
+                              err)))
+            (*n)++;
+    }
+    free(ids.v);
+    return rc;
+}

@@ -82,4 +82,11 @@ int hub_actions_unpack(const void *p, size_t n, struct hub_action *a);
  * learn it exists: {id, panel, key, due_at, status}. */
 void hub_actions_pack_reply(msgpack_packer *pk, const struct hub_action *a, int restricted);
 
+/* The actions of case (panel, key) moved to case (panel, to): their
+ * records' key and the case index, in the batch's transaction (an
+ * erasure: alertredact.h). *n is how many. */
+enum hub_err hub_actions_rename_case(struct hub_store *s, const char *panel, const char *key,
+                                     size_t key_len, const char *to, uint64_t *n,
+                                     struct hub_error *err);
+
 #endif

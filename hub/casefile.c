@@ -168,3 +168,20 @@ void hub_casefile_pack_choices(msgpack_packer *pk, const struct hub_config *cfg,
             hub_pack_str(pk, "person");
         }
 }
+
+/* hook (alertredact.h): an erasure takes the person's case histories out
+ * (their events no longer name them: a replay would not note them). */
+enum hub_err hub_casefile_forget(struct hub_store *s, const struct hub_config *cfg,
+                                 const char *key, size_t len, struct hub_error *err)
+{
+    MDB_dbi dbi;
+    int absent = 0;
+    enum hub_err rc = hub_pw_dbi(s, hub_store_txn(s), CASE_LOG_DB, MDB_DUPSORT, &dbi, &absent,
+                                 err);
+    for (size_t p = 0; !rc && !absent && p < cfg->npanels; p++) {
+        unsigned char kb[CSPH_PW_CASEKEY_MAX];
+        rc = hub_pw_del(s, dbi, kb, hub_pw_case_key(kb, cfg->panels[p].name, key, len), NULL,
+                        0, err);
+    }
+    return rc;
+}

@@ -286,3 +286,32 @@ void hub_cases_pack_reply(msgpack_packer *pk, const struct hub_case *c)
         hub_pack_strn(pk, when, (size_t)csph_time_format(c->review_due_ms, when));
     }
 }
+
+/* hook (alertredact.h): an erasure renames the person's case on a panel
+ * to the erasure's marker, its record and review timer with it. */
+enum hub_err hub_cases_rename(struct hub_store *s, const char *panel, const char *key,
+                              size_t key_len, const char *to, int *renamed,
+                              struct hub_error *err)
+{
+    struct hub_case c;
+    MDB_dbi dbi, due;
+    int found = 0, absent = 0;
+    *renamed = 0;
+    enum hub_err rc = hub_cases_get(s, hub_store_txn(s), panel, key, key_len, &c, &found, err);
+    if (rc || !found)
+        return rc;
+    unsigned char kb[CSPH_PW_CASEKEY_MAX], db[16 + CSPH_PW_CASEKEY_MAX];
+    int64_t timer = c.open && !c.review_pending ? c.review_due_ms : 0;
+    if ((rc = hub_pw_dbi_create(s, CASES_DB, 0, &dbi, err)) ||
+        (rc = hub_pw_del(s, dbi, kb, hub_pw_case_key(kb, panel, key, key_len), NULL, 0, err)))
+        return rc;
+    if (timer && !(rc = hub_pw_dbi(s, hub_store_txn(s), CASES_DUE_DB, 0, &due, &absent, err)) &&
+        !absent)
+        rc = hub_pw_del(s, due, db, due_key(db, timer, c.panel, c.key), NULL, 0, err);
+    if (rc)
+        return rc;
+    snprintf(c.key, sizeof c.key, "%s", to);
+    if ((rc = hub_cases_put(s, &c, 0, err)) == CSPH_ERR_OK)
+        *renamed = 1;
+    return rc;
+}

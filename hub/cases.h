@@ -78,4 +78,11 @@ int hub_cases_unpack(const void *p, size_t n, struct hub_case *c);
  * outcome?, closed_at?, last_heard?, review_due?, review_pending}. */
 void hub_cases_pack_reply(msgpack_packer *pk, const struct hub_case *c);
 
+/* The case (panel, key) renamed to (panel, to) with its review timer, in
+ * the batch's transaction (an erasure: alertredact.h); *renamed 0 when
+ * there is no such case. */
+enum hub_err hub_cases_rename(struct hub_store *s, const char *panel, const char *key,
+                              size_t key_len, const char *to, int *renamed,
+                              struct hub_error *err);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "alertredact.h"
 #include "hold.h"
 #include "restrict.h"
 #include "ingest.h"
@@ -217,12 +218,29 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
      * named, everything but the common fields. */
     uint32_t kept = 0;
     char *drop = calloc(count ? count : 1, 1);
+    /* A field of kind json (an agenda) that names the person is rewritten
+     * with its strings naming them replaced, not removed: what it says of
+     * others stays (hub_schema_json_redact). */
+    char **repl = calloc(count ? count : 1, sizeof *repl);
+    size_t *repl_len = calloc(count ? count : 1, sizeof *repl_len);
+    if (!drop || !repl || !repl_len)
+        rc = -1;
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         const msgpack_object *k = &pairs[i].key;
         if (k->type != MSGPACK_OBJECT_STR ||
             !hub_schema_person_field(s, type_index, k->via.str.ptr, k->via.str.size))
             continue;
-        if (!person || hub_mp_str_eqn(&pairs[i].val, person, len)) /* NULL: everyone */
+        if (person && pairs[i].val.type == MSGPACK_OBJECT_STR &&
+            hub_schema_json_field(s, type_index, k->via.str.ptr, k->via.str.size) &&
+            hub_schema_field_names(s, type_index, k->via.str.ptr, k->via.str.size,
+                                   &pairs[i].val, person, len) &&
+            (repl[i] = hub_schema_json_redact(pairs[i].val.via.str.ptr,
+                                              pairs[i].val.via.str.size, person, len,
+                                              "[erased]", &repl_len[i])) != NULL)
+            (*others)++;
+        else if (!person || hub_schema_field_names(s, type_index, k->via.str.ptr,
+                                                   k->via.str.size, &pairs[i].val, person,
+                                                   len)) /* NULL: everyone */
             drop[i] = 1;
         else
             (*others)++;
@@ -237,10 +255,21 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         msgpack_packer pk;
         msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, kept);
-        for (uint32_t i = 0; i < count; i++)
-            if (!drop[i])
+        for (uint32_t i = 0; i < count; i++) {
+            if (drop[i])
+                continue;
+            if (!repl[i]) {
                 msgpack_sbuffer_write(out, buf + pairs[i].start, pairs[i].end - pairs[i].start);
+                continue;
+            }
+            msgpack_pack_object(&pk, pairs[i].key);
+            msgpack_pack_str_with_body(&pk, repl[i], repl_len[i]);
+        }
     }
+    for (uint32_t i = 0; repl && i < count; i++)
+        free(repl[i]);
+    free(repl);
+    free(repl_len);
     free(drop);
     free(pairs);
     msgpack_zone_destroy(&zone);
@@ -572,9 +601,11 @@ struct change {
 
 static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct request *rq,
                        const struct change *ch, size_t n, uint64_t rejections,
-                       const uint64_t *eseq, size_t parts)
+                       uint64_t alerts, const uint64_t *eseq, size_t parts)
 {
-    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0));
+    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0) + (rq->restrict_only ? 0 : 1));
+    if (!rq->restrict_only)
+        kv_u64(pk, "alerts", alerts); /* redacted (alertredact.h) */
     hub_pack_str(pk, "applied");
     if (rq->apply)
         msgpack_pack_true(pk);
@@ -608,11 +639,33 @@ static enum hub_err digest(const void *p, size_t n, unsigned char out[32], struc
     return CSPH_ERR_OK;
 }
 
+static enum hub_err redact_alerts(struct hub_ctx *h, const struct request *rq,
+                                  const struct change *ch, size_t n, uint64_t erasure,
+                                  int do_it, uint64_t *alerts, struct hub_error *e)
+{
+    uint64_t *removed = malloc((n ? n : 1) * sizeof *removed), cases = 0;
+    size_t nr = 0;
+    if (!removed)
+        return hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
+    for (size_t i = 0; i < n; i++) /* ch is in seq order (plan) */
+        if (!strcmp(ch[i].action, "remove"))
+            removed[nr++] = ch[i].seq;
+    enum hub_err rc = hub_alert_redact_person(hub_core_queues(h->core), hub_core_store(h->core),
+                                              h->cfg, rq->person, rq->person_len, removed, nr,
+                                              erasure, do_it, alerts, &cases, e);
+    free(removed);
+    if (rc == CSPH_ERR_OK && do_it && (*alerts || cases))
+        LOG_INFO("erase", "%llu alerts and %llu cases redacted by erasure seq %llu",
+                 (unsigned long long)*alerts, (unsigned long long)cases,
+                 (unsigned long long)erasure);
+    return rc == CSPH_ERR_NOMEM ? CSPH_ERR_INTERNAL : rc;
+}
+
 /* The erase or restriction itself, once planned: rewrite (erase), append
  * the dp.erasure events, map each seq to its event. */
 static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const struct request *rq,
                           struct change *ch, size_t n, uint64_t *eseq, size_t parts,
-                          uint64_t *rejections, struct hub_error *e)
+                          uint64_t *rejections, uint64_t *alerts, struct hub_error *e)
 {
     struct hub_store *st = hub_core_store(h->core);
     struct hub_redo *redo = hub_store_redo(st);
@@ -707,6 +760,12 @@ static enum hub_err apply(struct hub_ctx *h, const struct hub_req *q, const stru
         (hub_store_drop_ref(st, CSPH_REF_PERSON, rq->person, rq->person_len, e) ||
          hub_store_drop_ref(st, CSPH_REF_QUERY, rq->person, rq->person_len, e)))
         rc = CSPH_ERR_INTERNAL;
+    /* hook (alertredact.h): their alerts keep what is not theirs (panel,
+     * rule, dates, evidence seqs, decisions); key values and reasons naming
+     * them become "[erased by seq N]", and so do those raised on events
+     * the erasure leaves naming nobody. */
+    if (rc == CSPH_ERR_OK && !rq->restrict_only)
+        rc = redact_alerts(h, rq, ch, n, eseq[0], 1, alerts, e);
     /* ... and out of the rule state at once: their windows stop counting
      * now, not at the next compaction's rebuild. */
     struct hub_rules *rules = hub_core_ingest(h->core)->rules;
@@ -804,7 +863,7 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
     struct change *ch = NULL;
     uint64_t *eseq = NULL;
     size_t n = 0, parts = 0;
-    uint64_t rejections = 0;
+    uint64_t rejections = 0, alerts = 0;
     enum hub_err rc = parse_request(q, &rq, e);
     uint64_t held = rc ? 0 : hub_hold_seq(hub_store_txn(hub_core_store(h->core)), rq.person,
                                           rq.person_len);
@@ -826,12 +885,15 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                                    : "no event in the log names person '%.*s' (erased "
                                      "already, or never named)",
                            (int)rq.person_len, rq.person);
+    /* hook (alertredact.h): the dry run counts the alerts it would redact */
+    if (!rc && !rq.apply && !rq.restrict_only)
+        rc = redact_alerts(h, &rq, ch, n, 0, 0, &alerts, e);
     if (!rc && rq.apply) {
         parts = n ? (n + CSPH_ERASE_PER_EVENT - 1) / CSPH_ERASE_PER_EVENT : 1;
         if (!(eseq = calloc(parts, sizeof *eseq)))
             rc = hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory erasing");
         else
-            rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, e);
+            rc = apply(h, q, &rq, ch, n, eseq, parts, &rejections, &alerts, e);
         /* Register hook (register.h): the DPO's register holds every
          * applied erasure before it is acknowledged; no register, no
          * erasure (the batch is dropped). */
@@ -851,7 +913,7 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                      (unsigned long long)eseq[parts - 1]);
     }
     if (rc == CSPH_ERR_OK)
-        reply_plan(q->pk, q, &rq, ch, n, rejections, eseq, rq.apply ? parts : 0);
+        reply_plan(q->pk, q, &rq, ch, n, rejections, alerts, eseq, rq.apply ? parts : 0);
     free(found.v);
     free(ch);
     free(eseq);

@@ -411,3 +411,84 @@ out:
     free(al.v);
     return rc;
 }
+
+/* hook (alertredact.h): the accepted alerts' index keeps each alert's key
+ * text; an erasure rewrites the values naming the person with marker,
+ * as re-derivation indexes them from the redacted alerts. *n: how many. */
+enum hub_err hub_meetings_redact_accepted(struct hub_store *s, const char *person, size_t len,
+                                          const char *marker, uint64_t *n,
+                                          struct hub_error *err)
+{
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_txn *txn = hub_store_txn(s);
+    int absent = 0;
+    *n = 0;
+    enum hub_err rc = hub_pw_dbi(s, txn, ACCEPTED_DB, 0, &dbi, &absent, err);
+    if (rc || absent)
+        return rc;
+    /* Found first, rewritten after: no write under an open cursor. */
+    struct hit {
+        unsigned char k[65 + 16];
+        size_t klen;
+        char v[CSPH_ACCEPTED_KEY_MAX];
+        size_t vlen;
+    } *hits = NULL;
+    size_t nh = 0, cap = 0;
+    int mrc = mdb_cursor_open(txn, dbi, &cur);
+    if (mrc)
+        return hub_pw_fail(err, mrc, "reading the accepted alerts");
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *t = v.mv_data;
+        int named = 0;
+        for (size_t i = 0; i < v.mv_size && !named;) {
+            size_t j = i;
+            while (j < v.mv_size && !(j + 1 < v.mv_size && t[j] == ',' && t[j + 1] == ' '))
+                j++;
+            named = j - i == len && memcmp(t + i, person, len) == 0;
+            i = j + 2;
+        }
+        if (!named || k.mv_size > sizeof hits->k || v.mv_size >= CSPH_ACCEPTED_KEY_MAX)
+            continue;
+        if (nh == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct hit *more = realloc(hits, cap * sizeof *hits);
+            if (!more) {
+                rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+                break;
+            }
+            hits = more;
+        }
+        memcpy(hits[nh].k, k.mv_data, k.mv_size);
+        hits[nh].klen = k.mv_size;
+        memcpy(hits[nh].v, v.mv_data, v.mv_size);
+        hits[nh++].vlen = v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    if (!rc && mrc && mrc != MDB_NOTFOUND)
+        rc = hub_pw_fail(err, mrc, "reading the accepted alerts");
+    size_t ml = strlen(marker);
+    for (size_t h = 0; h < nh && !rc; h++) {
+        char out[CSPH_ACCEPTED_KEY_MAX + 64 * 4];
+        size_t o = 0;
+        const char *t = hits[h].v;
+        for (size_t i = 0; i < hits[h].vlen;) {
+            size_t j = i;
+            while (j < hits[h].vlen && !(j + 1 < hits[h].vlen && t[j] == ',' && t[j + 1] == ' '))
+                j++;
+            if (o)
+                memcpy(out + o, ", ", 2), o += 2;
+            if (j - i == len && memcmp(t + i, person, len) == 0)
+                memcpy(out + o, marker, ml), o += ml;
+            else
+                memcpy(out + o, t + i, j - i), o += j - i;
+            i = j + 2;
+        }
+        rc = hub_pw_put(s, dbi, hits[h].k, hits[h].klen, out, o, err);
+        *n += !rc;
+    }
+    free(hits);
+    return rc;
+}

@@ -77,4 +77,12 @@ enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer 
 enum hub_err hub_meetings_day(const struct hub_config *cfg, int panel, const char *date,
                               size_t len, int64_t now_ms, int64_t *day, struct hub_error *err);
 
+/* An erasure (alertredact.h): in the accepted alerts' index, each key
+ * value equal to person (len bytes) becomes marker, in the batch's
+ * transaction; *n is how many entries changed. */
+#define CSPH_ACCEPTED_KEY_MAX 300
+enum hub_err hub_meetings_redact_accepted(struct hub_store *s, const char *person, size_t len,
+                                          const char *marker, uint64_t *n,
+                                          struct hub_error *err);
+
 #endif

@@ -1,4 +1,5 @@
 #include "panelwork.h"
+#include "alertredact.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -729,6 +730,23 @@ void hub_panelwork_snapshot_free(struct hub_panelwork_snapshot **snap)
     *snap = NULL;
 }
 
+/* hook (alertredact.h): the erasure seq when item i of c is a case an
+ * erasure renamed to its marker, or an action of one (their case.opened
+ * and action.* events no longer name anyone to replay); 0 otherwise. */
+static uint64_t kept_by(const struct collect *c, size_t i)
+{
+    const char *name = c->names[i];
+    if (name[0] == '1') {
+        const char *m = strstr(name, " [erased by seq ");
+        return m ? hub_alert_marker_seq(m + 1, strlen(m + 1)) : 0;
+    }
+    struct hub_action a;
+    if (name[0] != '2' ||
+        hub_actions_unpack(c->sb.data + c->offsets[i], c->offsets[i + 1] - c->offsets[i], &a))
+        return 0;
+    return hub_alert_marker_seq(a.key, strlen(a.key));
+}
+
 long hub_panelwork_compare(const struct hub_panelwork_snapshot *snap, struct hub_store *b,
                            FILE *out)
 {
@@ -765,7 +783,13 @@ long hub_panelwork_compare(const struct hub_panelwork_snapshot *snap, struct hub
             i++;
             j++;
         } else if (cmp < 0) {
-            if (diff++ < 20)
+            /* hook (alertredact.h): a case an erasure renamed to its
+             * marker; its case.opened no longer names anyone to replay */
+            uint64_t by = kept_by(&ca, i);
+            if (by)
+                fprintf(out, "  %s kept, erased by erasure seq %llu\n", ca.names[i] + 2,
+                        (unsigned long long)by);
+            else if (diff++ < 20)
                 fprintf(out, "  %s: only in the hub's log\n", ca.names[i] + 2);
             i++;
         } else {

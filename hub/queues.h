@@ -267,6 +267,51 @@ enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t
 enum hub_err hub_queues_last_id_in(struct hub_queues *q, MDB_txn *txn, uint64_t *last,
                                    struct hub_error *err);
 
+/* Redaction after an erasure and re-derivation's kept alerts
+ * (alertredact.h). An alert's record as stored, borrowed from txn for the
+ * call: its key text (values joined by ", "), its full pairs and its
+ * restricted panel's pairs (red_len 0: none), rec the whole record. */
+struct hub_alert_stored {
+    uint64_t id;
+    const char *panel, *rule, *key;
+    size_t panel_len, rule_len, key_len;
+    const void *full, *red;
+    size_t full_len, red_len;
+    int npairs;
+    const void *rec;
+    size_t rec_len;
+};
+typedef int (*hub_queues_stored_fn)(void *ctx, const struct hub_alert_stored *a);
+/* Every alert in id order in txn (the batch's, or a read transaction);
+ * fn's nonzero stops. Do not write the alerts from fn. */
+enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
+                                       hub_queues_stored_fn fn, void *ctx,
+                                       struct hub_error *err);
+/* Replace alert id's key text, full and restricted pairs (same number of
+ * pairs) in the batch's txn, through the recorder; status, priority,
+ * dates, panel and rule stay. A pending deadline's case-index entries
+ * move to the new key's values. NOT_FOUND when no such alert. */
+enum hub_err hub_queues_rewrite(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                const char *key, size_t key_len, const void *full,
+                                size_t full_len, const void *red, size_t red_len,
+                                struct hub_error *err);
+/* A malloc'd copy of alert id's whole record (free it), from txn. */
+enum hub_err hub_queues_record_copy(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                    void **rec, size_t *len, struct hub_error *err);
+/* Store a record copied by hub_queues_record_copy as the next alert
+ * (*id), open, with no deadline armed: re-derivation's alert kept from the
+ * hub where its evidence was erased. */
+enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const void *rec,
+                                      size_t len, uint64_t *id, struct hub_error *err);
+/* The id the next alert of the open batch gets. */
+uint64_t hub_queues_next_id(const struct hub_queues *q);
+/* Called by hub_queues_insert before it numbers draft d (re-derivation:
+ * it may store kept alerts first with hub_queues_insert_record). NULL: none. */
+typedef enum hub_err (*hub_queues_keep_fn)(void *ctx, struct hub_queues *q, MDB_txn *txn,
+                                           const struct hub_alert_draft *d,
+                                           struct hub_error *err);
+void hub_queues_set_keep(struct hub_queues *q, hub_queues_keep_fn fn, void *ctx);
+
 /* The store's write recorder (redo.h): the queues' writes in a batch go
  * through it, so the journal holds them. NULL: not recorded. */
 struct hub_redo;

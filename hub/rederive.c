@@ -10,6 +10,7 @@
 #include "rules.h"
 
 #define CHUNK 1000
+#define KEPT_SHOWN 20 /* kept alerts listed one a line */
 
 /* ---- the replay, shared with --what-if ------------------------------------ */
 
@@ -35,6 +36,9 @@ enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hu
     rc = hub_alert_set_collect(&s->alerts, hub_core_queues(s->core), txn, err);
     if (rc == CSPH_ERR_OK) /* hook: cases and actions, the same snapshot (panelwork.h) */
         rc = hub_panelwork_snapshot_take(s->store, txn, &s->work, err);
+    if (rc == CSPH_ERR_OK) /* hook: alerts kept after an erasure (alertredact.h) */
+        rc = hub_alert_keep_collect(&s->keep, hub_core_queues(s->core), s->store, txn,
+                                    &s->alerts, err);
     mdb_txn_abort(txn);
     if (rc == CSPH_ERR_OK)
         return rc;
@@ -47,6 +51,7 @@ void hub_replay_source_close(struct hub_replay_source *s)
 {
     hub_alert_set_free(&s->alerts);
     hub_panelwork_snapshot_free(&s->work);
+    hub_alert_keep_free(&s->keep);
     hub_core_close(&s->core);
     s->store = NULL;
 }
@@ -60,6 +65,15 @@ enum hub_err hub_replay_commit(struct hub_replay *r, struct hub_error *err)
             return rc;
     }
     return hub_core_settle_all(r->core, err);
+}
+
+/* hook (alertredact.h): kept alerts raised before event seq and not
+ * raised again take their ids, in the open batch. */
+static enum hub_err place_kept(struct hub_replay *r, uint64_t seq)
+{
+    return r->keep ? hub_alert_keep_fill(r->keep, hub_core_queues(r->core),
+                                         hub_store_txn(hub_core_store(r->core)), seq, &r->err)
+                   : CSPH_ERR_OK;
 }
 
 /* An event an erasure rewrote without its person fields: kept in the
@@ -80,7 +94,9 @@ static int feed_erased(struct hub_replay *r, const struct hub_stored_event *ev,
     int dup;
     if (r->in_txn == 0 && (r->rc = hub_core_batch_begin(r->core, &r->err)))
         return 1;
-    r->rc = hub_core_append_raw(r->core, &a, &seq, &dup, &r->err);
+    r->rc = place_kept(r, ev->seq);
+    if (r->rc == CSPH_ERR_OK)
+        r->rc = hub_core_append_raw(r->core, &a, &seq, &dup, &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
         hub_error_set(&r->err, CSPH_ERR_INTERNAL, NULL, "the log is not gap-free at seq %llu",
                       (unsigned long long)ev->seq);
@@ -104,6 +120,11 @@ static int feed_erased(struct hub_replay *r, const struct hub_stored_event *ev,
 static int feed(void *ctx, const struct hub_stored_event *ev)
 {
     struct hub_replay *r = ctx;
+    if (r->erased_set.n && hub_erased_set_by(&r->erased_set, ev->seq) &&
+        hub_redacted_count_add(&r->redacted, ev->type, ev->type_len)) {
+        r->rc = hub_error_set(&r->err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        goto stop;
+    }
     msgpack_object obj;
     size_t off = 0;
     struct hub_event_info info;
@@ -136,6 +157,8 @@ static int feed(void *ctx, const struct hub_stored_event *ev)
         return 1;
     uint64_t seq;
     int dup;
+    if ((r->rc = place_kept(r, ev->seq)))
+        goto stop;
     r->rc = hub_ingest_event(hub_core_ingest(r->core), &info, &obj, r->bytes, r->len,
                              ev->received_ms, &seq, &dup, &r->err);
     if (r->rc == CSPH_ERR_OK && (dup || seq != ev->seq)) {
@@ -171,6 +194,8 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
     r->rc = CSPH_ERR_OK;
     r->in_txn = 0;
     r->src = src;
+    if ((rc = hub_erased_set_load_env(&r->erased_set, hub_store_env(src), err)))
+        return rc;
     msgpack_zone_init(&r->zone, 8192);
     while (!end && after < until && r->rc == CSPH_ERR_OK) {
         if ((rc = hub_store_scan(src, after, until, 100000, feed, r, &last, &end, err)))
@@ -179,6 +204,15 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
             break;
         after = last;
     }
+    /* kept alerts after the last event raised again (alertredact.h) */
+    if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK && r->keep && r->in_txn == 0 &&
+        (r->rc = hub_core_batch_begin(r->core, &r->err)) == CSPH_ERR_OK)
+        r->in_txn = 1;
+    if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK && r->keep &&
+        (r->rc = place_kept(r, UINT64_MAX))) {
+        hub_core_batch_abort(r->core);
+        r->in_txn = 0;
+    }
     if (rc == CSPH_ERR_OK && r->rc == CSPH_ERR_OK)
         r->rc = hub_replay_commit(r, &r->err);
     else if (r->in_txn) {
@@ -186,6 +220,7 @@ enum hub_err hub_replay_run(struct hub_replay *r, struct hub_store *src, uint64_
         r->in_txn = 0;
     }
     msgpack_zone_destroy(&r->zone);
+    hub_erased_set_free(&r->erased_set);
     if (rc == CSPH_ERR_OK && r->rc) {
         rc = r->rc;
         *err = r->err;
@@ -266,6 +301,7 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
     struct hub_schemas *schemas = NULL;
     struct in_force f = {.out = out};
     struct hub_alert_set b = {0};
+    struct hub_replay r = {0};
     int status = 2;
     const char *names[CSPH_MAX_PANELS];
     for (size_t i = 0; i < cfg->npanels; i++)
@@ -288,7 +324,9 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
                 cfg->data_dir);
         goto done;
     }
-    struct hub_replay r = {.core = dst, .out = out, .hook = follow_rules, .ctx = &f};
+    hub_alert_keep_install(src.keep, hub_core_queues(dst), cfg);
+    r = (struct hub_replay){.core = dst, .out = out, .hook = follow_rules, .ctx = &f,
+                            .keep = src.keep};
     if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(out, "re-derivation stopped at event %llu: %s\n", (unsigned long long)r.events + 1,
                 err.message);
@@ -299,10 +337,20 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
         goto done;
     }
     const struct hub_alert_set *a = &src.alerts;
-    size_t same = 0, n = a->n > b.n ? a->n : b.n;
+    size_t same = 0, kept = 0, n = a->n > b.n ? a->n : b.n;
     status = 0;
     for (size_t i = 0; i < n; i++) {
         const struct hub_alert_row *x = i < a->n ? &a->v[i] : NULL, *y = i < b.n ? &b.v[i] : NULL;
+        uint64_t by = 0;
+        /* An alert an erasure took the evidence of, or redacted: checked
+         * on what it keeps (alertredact.h), not on key and reason. */
+        if (x && y && hub_alert_keep_is(src.keep, x->id, &by) &&
+            hub_alert_keep_agrees(x->bytes, x->len, y->bytes, y->len)) {
+            if (kept++ < KEPT_SHOWN)
+                fprintf(out, "alert %llu kept, evidence erased by erasure seq %llu\n",
+                        (unsigned long long)x->id, (unsigned long long)by);
+            continue;
+        }
         if (x && y && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0) {
             same++;
             continue;
@@ -339,12 +387,19 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
             "%zu identical%s\n",
             (unsigned long long)r.events, rules_text, a->n, b.n, same,
             status ? " -- MISMATCH" : "");
+    if (kept)
+        fprintf(out,
+                "%zu alerts kept, evidence erased: their panel, rule, version, priority, "
+                "dates, evidence seqs and status are as recorded; an erasure redacted their key "
+                "or reason, or took events of their evidence%s\n",
+                kept, kept > KEPT_SHOWN ? " (the first listed above)" : "");
     if (r.erased)
         fprintf(out,
                 "%llu events could not be evaluated: an erasure removed the fields their rules "
-                "read (the last by erasure seq %llu); alerts they raised, if any, differ above\n",
+                "read (the last by erasure seq %llu); alerts they raised, if any, are kept above\n",
                 (unsigned long long)r.erased, (unsigned long long)r.erased_by);
 done:
+    hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);
     hub_replay_source_close(&src);

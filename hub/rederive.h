@@ -15,6 +15,8 @@
 #include <stdio.h>
 
 #include "alertdiff.h"
+#include "alertredact.h"
+#include "redacted.h"
 #include "panelwork.h"
 #include "config.h"
 #include "core.h"
@@ -40,6 +42,9 @@ struct hub_replay_source {
     struct hub_alert_set alerts;
     /* hook: its cases and actions in the same snapshot (panelwork.h) */
     struct hub_panelwork_snapshot *work;
+    /* hook: its alerts kept where an erasure took their evidence or
+     * redacted them (alertredact.h); NULL when none */
+    struct hub_alert_keep *keep;
 };
 enum hub_err hub_replay_source_open(struct hub_replay_source *s, const struct hub_config *cfg,
                                     const char *dir, struct hub_error *err);
@@ -66,7 +71,16 @@ struct hub_replay {
      * appended as they are, not evaluated (erase.h); the last one's
      * erasure seq */
     uint64_t erased, erased_by;
+    /* the source's kept alerts, placed at their ids in the fresh queues as
+     * the replay reaches them (alertredact.h); NULL: none */
+    struct hub_alert_keep *keep;
+    /* the redacted records replayed, by type (redacted.h): an erasure or
+     * a retention sweep took fields of theirs, so a rule testing one of
+     * those could not evaluate them. The caller frees it
+     * (hub_redacted_count_free). */
+    struct hub_redacted_count redacted;
     /* private */
+    struct hub_erased_set erased_set;
     struct hub_store *src;
     msgpack_zone zone;
     uint64_t in_txn;

@@ -152,6 +152,7 @@ struct part {
     struct vec *pev;       /* per indicator */
     int64_t (*cnt)[2][CSPH_REPORT_MONTHS_MAX];
     int64_t (*nr)[2];
+    int64_t (*unev)[2]; /* per indicator: redacted records not evaluated */
     struct vec decisions;
     struct hub_rcase rcase;
     struct vec ex;
@@ -551,6 +552,13 @@ static int type_eq(const struct hub_stored_event *e, const char *t)
     return e->type_len == strlen(t) && !memcmp(e->type, t, e->type_len);
 }
 
+static void not_evaluated(struct part *q, size_t i, const struct hub_stored_event *e)
+{
+    for (int p = 0; p < 2; p++)
+        if (bucket(&q->r->P, p, e->occurred_ms) >= 0)
+            q->unev[i][p]++;
+}
+
 static int log_visit(void *vctx, const struct hub_stored_event *e)
 {
     struct part *q = vctx;
@@ -621,6 +629,9 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
             ty = &r->types[k];
     if (!ty)
         return q->fail;
+    /* A redacted record (redacted.h) keeps seq, times, type and source:
+     * an item testing a field it lost cannot evaluate it, and says so. */
+    int redacted = r->erased.n && hub_erased_set_by(&r->erased, e->seq);
     /* For each indicator, the first of its items whose type and tests
      * hold decides: an event counts once for an indicator. */
     uint32_t done = UINT32_MAX;
@@ -635,11 +646,18 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
             size_t k;
             for (k = 0; k < T->ntests && test_ok(&T->tests[k], &o); k++)
                 ;
-            if (k < T->ntests)
+            if (k < T->ntests) {
+                if (redacted && !hub_mp_path(&o, T->tests[k].field)) {
+                    not_evaluated(q, i, e);
+                    done = (uint32_t)i;
+                }
                 continue;
+            }
             unsigned char in_area, no_area;
             event_area(r, &o, &in_area, &no_area);
             if (!in_area) {
+                if (redacted && no_area)
+                    not_evaluated(q, i, e);
                 done = (uint32_t)i;
                 continue;
             }
@@ -662,6 +680,8 @@ static int log_visit(void *vctx, const struct hub_stored_event *e)
             } else {
                 const msgpack_object *who = hub_mp_path(&o, T->person);
                 if (!who || who->type != MSGPACK_OBJECT_STR) {
+                    if (redacted && !who)
+                        not_evaluated(q, i, e);
                     done = (uint32_t)i;
                     continue;
                 }
@@ -710,6 +730,7 @@ static void part_free(struct part *q, size_t nind)
     free(q->pev);
     free(q->cnt);
     free(q->nr);
+    free(q->unev);
     free(q->decisions.v);
     hub_rcase_free(&q->rcase);
     free(q->ex.v);
@@ -760,7 +781,8 @@ static int log_pass(struct run *r, struct hub_error *err)
         q->pev = calloc(nind, sizeof *q->pev);
         q->cnt = calloc(nind, sizeof *q->cnt);
         q->nr = calloc(nind, sizeof *q->nr);
-        if (!q->pev || !q->cnt || !q->nr)
+        q->unev = calloc(nind, sizeof *q->unev);
+        if (!q->pev || !q->cnt || !q->nr || !q->unev)
             rc = -1;
         for (size_t i = 0; q->pev && i < nind; i++)
             q->pev[i].size = sizeof(struct person_ev);
@@ -805,6 +827,7 @@ static int log_pass(struct run *r, struct hub_error *err)
                     R->cnt[p][b] += q->cnt[i][p][b];
                 if (R->nr[p] >= 0)
                     R->nr[p] += q->nr[i][p];
+                R->unev[p] += q->unev[i][p];
             }
             /* one person, one id: this part's ids as the run's */
             struct person_ev *v = q->pev[i].v;
@@ -1161,6 +1184,8 @@ static void figure_row(struct run *r, size_t i)
         }
         if (R->nr[p] >= 0 && r->p->suppress && R->nr[p] > 0 && R->nr[p] < T)
             R->nr[p] = -2; /* shown as "<T" */
+        if (r->p->suppress && R->unev[p] > 0 && R->unev[p] < T)
+            R->unev[p] = -2;
     }
 }
 
@@ -1253,6 +1278,8 @@ enum hub_err hub_report_run(struct hub_store *st, struct hub_queues *q,
         goto done;
     }
     if ((rc = hub_store_link(st, p->as_of, link, err)))
+        goto done;
+    if ((rc = hub_erased_set_load_env(&r.erased, hub_store_env(st), err)))
         goto done;
     if (p->as_of && (rc = hub_store_get(st, p->as_of, asof_visit, &r.asof_ms, err)))
         goto done;
@@ -1393,6 +1420,7 @@ done:
     hub_intern_free(&r.keys);
     hub_intern_free(&r.rules);
     hub_intern_free(&r.people);
+    hub_erased_set_free(&r.erased);
     msgpack_zone_destroy(&r.zone);
     run_cpu_ns = thread_cpu_ns() - cpu0 + r.other_cpu_ns;
     return rc;

@@ -81,9 +81,10 @@ static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
     const struct row *R = &r->rows[i];
     int64_t T = r->ind->suppress_below;
     int nm = r->P.nm;
-    int has_nr = !r->area && R->nr[0] != -1;
+    int has_nr = !r->area && R->nr[0] != -1, has_unev = R->unev[0] != 0;
     uint32_t n = 13 + (uint32_t)I->has_baseline + (uint32_t)I->has_target + (uint32_t)I->has_band +
-                 (uint32_t)(I->has_target || I->has_band) + (uint32_t)has_nr;
+                 (uint32_t)(I->has_target || I->has_band) + (uint32_t)has_nr +
+                 (uint32_t)has_unev;
     msgpack_pack_map(pk, n);
     pack_kv_str(pk, "name", I->name);
     pack_kv_str(pk, "title", I->title);
@@ -153,6 +154,13 @@ static void pack_indicator(struct run *r, msgpack_packer *pk, size_t i)
             pack_cell(pk, &(struct hub_cell){CSPH_CELL_SUPPRESSED, 0}, T);
         else
             msgpack_pack_int64(pk, R->nr[0]);
+    }
+    if (has_unev) { /* redacted records of its types it could not evaluate */
+        hub_pack_str(pk, "redacted_not_evaluated");
+        if (R->unev[0] == -2)
+            pack_cell(pk, &(struct hub_cell){CSPH_CELL_SUPPRESSED, 0}, T);
+        else
+            msgpack_pack_int64(pk, R->unev[0]);
     }
     hub_pack_str(pk, "line");
     msgpack_pack_int(pk, I->line);

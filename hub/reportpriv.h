@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "intern.h"
+#include "redacted.h"
 #include "report.h"
 #include "reportcase.h"
 #include "store.h"
@@ -59,6 +60,7 @@ struct row {
     struct hub_cell c[2][CSPH_REPORT_MONTHS_MAX];
     struct hub_cell total[2];
     int64_t nr[2]; /* counted records whose area was not recorded (-1: not applicable) */
+    int64_t unev[2]; /* redacted records of its types it could not evaluate (redacted.h) */
     int64_t cnt[2][CSPH_REPORT_MONTHS_MAX]; /* raw counts while collecting */
     int64_t den[2][CSPH_REPORT_MONTHS_MAX]; /* in time: alerts that could be */
     int64_t cnt_total[2], den_total[2];
@@ -107,6 +109,7 @@ struct run {
     struct vec ex;           /* uint64_t: seqs or alert ids (see explain) */
     int fail;                /* out of memory during a visit */
     uint64_t other_cpu_ns;   /* CPU of the log pass's other threads */
+    struct hub_erased_set erased; /* the log's redacted records (redacted.h) */
     struct hub_error *err;
 };
 

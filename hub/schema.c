@@ -1,6 +1,7 @@
 #include "schema.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,14 +25,17 @@ enum schema_kind {
     K_NUMBER,
     K_DATETIME,
     K_PANEL,
+    K_KEY,  /* an alert's key as text: its values joined by ", " (issue 17) */
+    K_JSON, /* JSON text whose string values may name people (an agenda) */
     K__FILE_COUNT,
     K_LSOA = K__FILE_COUNT,
 };
 
 static const char *const kind_names[K__FILE_COUNT] = {
-    "string", "person", "location", "enum", "int", "bool", "number", "datetime", "panel",
+    "string", "person", "location", "enum", "int", "bool", "number", "datetime", "panel", "key",
+    "json",
 };
-#define KIND_LIST "string, person, location, enum, int, bool, number, datetime, panel"
+#define KIND_LIST "string, person, location, enum, int, bool, number, datetime, panel, key, json"
 
 /* The settings each kind accepts: a misspelt one is refused, never ignored. */
 static const char *const kind_settings[K__FILE_COUNT][7] = {
@@ -43,6 +47,8 @@ static const char *const kind_settings[K__FILE_COUNT][7] = {
     [K_BOOL] = {"kind", "optional", "description", NULL},
     [K_NUMBER] = {"kind", "optional", "description", "min", "max", NULL},
     [K_DATETIME] = {"kind", "optional", "description", NULL},
+    [K_KEY] = {"kind", "optional", "description", "max", NULL},
+    [K_JSON] = {"kind", "optional", "description", "max", NULL},
     [K_PANEL] = {"kind", "optional", "description", NULL},
 };
 
@@ -319,6 +325,8 @@ static enum hub_err check_value(const struct hub_schemas *s, const struct field 
     const char *p = v->via.str.ptr;
     uint32_t len = v->via.str.size;
     switch (f->kind) {
+    case K_KEY:
+    case K_JSON:
     case K_STRING: {
         if ((int64_t)len < f->imin || (int64_t)len > f->imax) {
             if (len == 0)
@@ -501,6 +509,74 @@ enum hub_err hub_schema_check(const struct hub_schemas *s, const msgpack_object 
     return CSPH_ERR_OK;
 }
 
+/* Call fn for each value of a key text (joined by ", "); nonzero stops. */
+static int each_key_value(const char *p, size_t n,
+                          int (*fn)(void *ctx, const char *v, size_t len), void *ctx)
+{
+    const char *end = p + n;
+    for (;;) {
+        const char *sep = p;
+        while (sep < end && !(sep + 1 < end && sep[0] == ',' && sep[1] == ' '))
+            sep++;
+        int rc = fn(ctx, p, (size_t)(sep - p));
+        if (rc || sep >= end)
+            return rc;
+        p = sep + 2;
+    }
+}
+
+struct want {
+    const char *v;
+    size_t len;
+};
+
+static int is_wanted(void *ctx, const char *v, size_t len)
+{
+    const struct want *w = ctx;
+    return len == w->len && memcmp(v, w->v, len) == 0;
+}
+
+/* 1 when the value of person field f names person: equal to it (kind
+ * person), or one of its values (kind key). */
+/* 1 when text (n bytes) holds ref (len) as a whole reference, not inside
+ * a longer one. */
+static int text_names(const char *text, size_t n, const char *ref, size_t len)
+{
+    for (size_t i = 0; len && i + len <= n; i++)
+        if (memcmp(text + i, ref, len) == 0 && (i == 0 || !person_chars[(unsigned char)text[i - 1]]) &&
+            (i + len == n || !person_chars[(unsigned char)text[i + len]]))
+            return 1;
+    return 0;
+}
+
+static int field_names(const struct field *f, const msgpack_object *v, const char *person,
+                       size_t len)
+{
+    if (v->type != MSGPACK_OBJECT_STR)
+        return 0;
+    if (f->kind == K_JSON)
+        return text_names(v->via.str.ptr, v->via.str.size, person, len);
+    if (f->kind != K_KEY)
+        return hub_mp_str_eqn(v, person, len);
+    struct want w = {person, len};
+    return each_key_value(v->via.str.ptr, v->via.str.size, is_wanted, &w);
+}
+
+int hub_schema_field_names(const struct hub_schemas *s, int type_index, const char *name,
+                           size_t name_len, const msgpack_object *v, const char *person,
+                           size_t len)
+{
+    if (!s || type_index < 0 || (size_t)type_index >= s->n)
+        return 0;
+    const struct schema *sc = &s->v[type_index];
+    for (uint32_t k = 0; k < sc->nperson; k++) {
+        const struct field *f = &sc->fields[sc->person[k]];
+        if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
+            return field_names(f, v, person, len);
+    }
+    return 0;
+}
+
 int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
                                const msgpack_object *event, const char *person, size_t len)
 {
@@ -515,7 +591,7 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
         for (uint32_t k = 0; k < sc->nperson; k++) {
             const struct field *f = &sc->fields[sc->person[k]];
             if (name_eq(&kv[i].key, f->name, f->name_len)) {
-                if (hub_mp_str_eqn(&kv[i].val, person, len))
+                if (field_names(f, &kv[i].val, person, len))
                     return 1;
                 break;
             }
@@ -538,6 +614,93 @@ int hub_schema_person_field(const struct hub_schemas *s, int type_index, const c
     return 0;
 }
 
+/* A key's values that are person references go to the person index like
+ * a person field's (a location id or an alert number may be one too:
+ * indexing them costs an entry; leaving a person out would hide them from
+ * erasure and a subject access export). */
+struct key_refs {
+    hub_schema_ref_fn fn;
+    void *ctx;
+};
+
+static int key_ref(void *ctx, const char *v, size_t len)
+{
+    const struct key_refs *kr = ctx;
+    return hub_person_ref_valid(v, len) ? kr->fn(kr->ctx, CSPH_REF_PERSON, v, len) : 0;
+}
+
+/* Every string value of a JSON document that is a person reference. */
+static int json_refs(json_t *j, struct key_refs *kr)
+{
+    const char *k;
+    size_t i;
+    json_t *v;
+    int rc = 0;
+    if (json_is_string(j))
+        return key_ref(kr, json_string_value(j), json_string_length(j));
+    if (json_is_array(j))
+        json_array_foreach(j, i, v) if ((rc = json_refs(v, kr))) return rc;
+    if (json_is_object(j))
+        json_object_foreach(j, k, v) if ((rc = json_refs(v, kr))) return rc;
+    return 0;
+}
+
+/* A JSON document's string values that name person (len) replaced by
+ * with; 1 when one was. */
+static int json_redact(json_t *j, const char *person, size_t len, const char *with)
+{
+    const char *k;
+    size_t i;
+    json_t *v;
+    int n = 0;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            if (json_is_string(v) &&
+                text_names(json_string_value(v), json_string_length(v), person, len))
+                n |= !json_array_set_new(j, i, json_string(with));
+            else
+                n |= json_redact(v, person, len, with);
+        }
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, k, v) {
+            if (json_is_string(v) &&
+                text_names(json_string_value(v), json_string_length(v), person, len))
+                n |= !json_object_set_new(j, k, json_string(with));
+            else
+                n |= json_redact(v, person, len, with);
+        }
+    }
+    return n;
+}
+
+int hub_schema_json_field(const struct hub_schemas *s, int type_index, const char *name,
+                          size_t name_len)
+{
+    if (!s || type_index < 0 || (size_t)type_index >= s->n)
+        return 0;
+    const struct schema *sc = &s->v[type_index];
+    for (uint32_t k = 0; k < sc->nperson; k++) {
+        const struct field *f = &sc->fields[sc->person[k]];
+        if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
+            return f->kind == K_JSON;
+    }
+    return 0;
+}
+
+char *hub_schema_json_redact(const char *text, size_t n, const char *person, size_t len,
+                             const char *with, size_t *out_len)
+{
+    json_t *j = json_loadb(text, n, 0, NULL);
+    if (!j)
+        return NULL;
+    json_redact(j, person, len, with);
+    char *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (out)
+        *out_len = strlen(out);
+    return out;
+}
+
 int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
                         const msgpack_object *event, hub_schema_ref_fn fn, void *ctx)
 {
@@ -557,6 +720,15 @@ int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
             int rc = 0;
             if (f->kind == K_PERSON && v->type == MSGPACK_OBJECT_STR)
                 rc = fn(ctx, CSPH_REF_PERSON, v->via.str.ptr, v->via.str.size);
+            else if (f->kind == K_KEY && v->type == MSGPACK_OBJECT_STR) {
+                struct key_refs kr = {fn, ctx};
+                rc = each_key_value(v->via.str.ptr, v->via.str.size, key_ref, &kr);
+            } else if (f->kind == K_JSON && v->type == MSGPACK_OBJECT_STR) {
+                json_t *j = json_loadb(v->via.str.ptr, v->via.str.size, 0, NULL);
+                struct key_refs kr = {fn, ctx};
+                rc = j ? json_refs(j, &kr) : 0;
+                json_decref(j);
+            }
             else if (f->kind == K_LOCATION && v->type == MSGPACK_OBJECT_MAP) {
                 const msgpack_object *id = hub_mp_get(v, "id"), *lsoa = hub_mp_get(v, "lsoa");
                 if (id && id->type == MSGPACK_OBJECT_STR)
@@ -849,6 +1021,29 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
             return rc;
         break;
     case K_PERSON: snprintf(f->expect, sizeof f->expect, "%s", PERSON_EXPECT); break;
+    case K_KEY:
+        if (!max)
+            return hub_yaml_fail(y, spec, err,
+                                 "field '%s' (kind key) needs 'max', its longest length in bytes",
+                                 name);
+        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+            return rc;
+        f->imin = 0;
+        snprintf(f->expect, sizeof f->expect, "an alert's key of at most %lld bytes",
+                 (long long)f->imax);
+        break;
+    case K_JSON:
+        if (!max)
+            return hub_yaml_fail(y, spec, err,
+                                 "field '%s' (kind json) needs 'max', its longest length in "
+                                 "bytes",
+                                 name);
+        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+            return rc;
+        f->imin = 0;
+        snprintf(f->expect, sizeof f->expect, "JSON text of at most %lld bytes",
+                 (long long)f->imax);
+        break;
     case K_LOCATION: snprintf(f->expect, sizeof f->expect, "a location map"); break;
     case K_BOOL: snprintf(f->expect, sizeof f->expect, "true or false"); break;
     case K_DATETIME: snprintf(f->expect, sizeof f->expect, "%s", common_fields[C_OCCURRED_AT].expect); break;
@@ -890,10 +1085,12 @@ static enum hub_err load_data_protection(struct hub_yaml *y, yaml_node_t *root, 
         if (k == sc->nfields)
             return hub_yaml_fail(y, it, err, "'persons' names '%s', which is not a field of %s",
                                  name, sc->type);
-        if (sc->fields[k].kind != K_PERSON)
+        if (sc->fields[k].kind != K_PERSON && sc->fields[k].kind != K_KEY &&
+            sc->fields[k].kind != K_JSON)
             return hub_yaml_fail(y, it, err,
                                  "'persons' names '%s', a field of kind %s: only fields of kind "
-                                 "person name a person (give it kind person, or leave it out)",
+                                 "person (or key, json: text that may name people) name a "
+                                 "person (give it kind person, or leave it out)",
                                  name, kind_names[sc->fields[k].kind]);
         if (listed & (1ull << k))
             return hub_yaml_fail(y, it, err, "'persons' lists '%s' twice", name);
@@ -902,9 +1099,10 @@ static enum hub_err load_data_protection(struct hub_yaml *y, yaml_node_t *root, 
     for (uint32_t i = 0; i < sc->nperson; i++)
         if (!(listed & (1ull << sc->person[i])))
             return hub_yaml_fail(y, persons, err,
-                                 "'persons' leaves out '%s', a field of kind person: list every "
+                                 "'persons' leaves out '%s', a field of kind %s: list every "
                                  "field that names a person",
-                                 sc->fields[sc->person[i]].name);
+                                 sc->fields[sc->person[i]].name,
+                                 kind_names[sc->fields[sc->person[i]].kind]);
     yaml_node_t *ret = hub_yaml_get(y, root, "retention");
     const char *cls;
     if (!ret)
@@ -1038,7 +1236,7 @@ static enum hub_err load_one(struct hub_schemas *s, struct schema *sc, const cha
         f->name_len = (uint32_t)strlen(name);
         if ((rc = load_field(&y, v, f, name, err)))
             goto done;
-        if (f->kind == K_PERSON)
+        if (f->kind == K_PERSON || f->kind == K_KEY || f->kind == K_JSON)
             sc->person[sc->nperson++] = (uint32_t)i;
         if (f->kind == K_PANEL && sc->panel_field < 0)
             sc->panel_field = (int)i;

@@ -73,8 +73,28 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
 int hub_schema_person_field(const struct hub_schemas *s, int type_index, const char *name,
                             size_t len);
 
+/* 1 when the field name (name_len bytes) of type type_index names person
+ * (len bytes) in value v: a field of kind person equal to it, or a field
+ * of kind key (an alert's key: values joined by ", ") holding it as one
+ * of its values (erase.c). */
+int hub_schema_field_names(const struct hub_schemas *s, int type_index, const char *name,
+                           size_t name_len, const msgpack_object *v, const char *person,
+                           size_t len);
+
+/* 1 when field name of type type_index is of kind json: JSON text whose
+ * string values may name people (meeting.agenda's agenda). An erasure
+ * rewrites such a field instead of removing it. */
+int hub_schema_json_field(const struct hub_schemas *s, int type_index, const char *name,
+                          size_t name_len);
+/* JSON text (n bytes) with every string value naming person (len bytes,
+ * a whole reference) replaced by with: malloc'd (free it), *out_len its
+ * length; NULL when text is not JSON or out of memory. */
+char *hub_schema_json_redact(const char *text, size_t n, const char *person, size_t len,
+                             const char *with, size_t *out_len);
+
 /* The references an event holds, for the person index: every field of
- * kind person, and the id and lsoa of every location. fn returns nonzero
+ * kind person, each value of a field of kind key and each string value of a
+ * field of kind json that is a person reference, and the id and lsoa of every location. fn returns nonzero
  * to stop (that value is returned). */
 enum hub_ref_kind { CSPH_REF_PERSON = 'p', CSPH_REF_PLACE = 'l', CSPH_REF_LSOA = 'a' };
 typedef int (*hub_schema_ref_fn)(void *ctx, char kind, const char *ref, size_t len);

@@ -709,3 +709,22 @@ enum hub_err hub_views_backfill(struct hub_store *s, struct hub_queues *q, uint6
     *indexed = b.n;
     return CSPH_ERR_OK;
 }
+
+/* hook (alertredact.h): an erasure takes the person's entries out, on
+ * every panel; the alerts stay in the index under their other key values. */
+enum hub_err hub_views_unindex_person(struct hub_store *s, const struct hub_config *cfg,
+                                      const char *ref, size_t len, struct hub_error *err)
+{
+    MDB_dbi dbi;
+    if (!ref_valid(ref, len))
+        return CSPH_ERR_OK;
+    enum hub_err rc = hub_store_dbi(s, PERSON_ALERTS_DB, MDB_DUPSORT, &dbi, err);
+    for (size_t p = 0; !rc && p < cfg->npanels; p++) {
+        unsigned char kb[80 + 70];
+        MDB_val k = {index_key(kb, cfg->panels[p].name, ref, len), kb};
+        int mrc = hub_redo_del(hub_store_redo(s), hub_store_txn(s), dbi, &k, NULL);
+        if (mrc && mrc != MDB_NOTFOUND)
+            rc = lmdb_fail(err, mrc, "taking a person out of the person index");
+    }
+    return rc;
+}

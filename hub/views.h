@@ -80,6 +80,10 @@ enum hub_err hub_views_person_alert_each(struct hub_store *s, const struct hub_c
 enum hub_err hub_views_index_alert(struct hub_store *s, const char *panel,
                                    const struct hub_alert_draft *d, uint64_t id,
                                    struct hub_error *err);
+/* Take every entry of ref (len bytes) out of person_alerts on every
+ * panel, in the batch's write transaction (an erasure: alertredact.h). */
+enum hub_err hub_views_unindex_person(struct hub_store *s, const struct hub_config *cfg,
+                                      const char *ref, size_t len, struct hub_error *err);
 /* Build person_alerts from the queues when this data directory has never
  * had it, in the batch's write transaction (hub_ingest_begin'd). *indexed
  * is how many alerts were indexed (0 when it was there already). */

@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "alertdiff.h"
+#include "alertredact.h"
 #include "mpx.h"
+#include "ruleset.h"
 #include "rederive.h"
 #include "rules.h"
 
@@ -202,6 +204,113 @@ static void print_cost(FILE *info, const struct timespec *t0)
             (double)ru.ru_maxrss / 1024.0);
 }
 
+/* "rule \x1f panel \x1f anchor" of row: what a kept alert and the
+ * candidate's alert raised on the same event share (the key may differ:
+ * the hub's is redacted). */
+static char *kept_match(const struct hub_alert_row *r)
+{
+    char *m = malloc(r->group_len + 24);
+    if (m)
+        snprintf(m, r->group_len + 24, "%.*s\x1f%020llu", (int)r->group_len, r->match,
+                 (unsigned long long)r->anchor);
+    return m;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The hub's alerts an erasure or a sweep left on redacted records (kept:
+ * alertredact.h) are not the candidate's to raise again: hub and cand
+ * without them, and without the candidate's alerts on the same rule,
+ * panel and anchor, into h2 and c2 (rows shared, not copied: free only
+ * their arrays). *kept is how many of the hub's were left out; -1 out of
+ * memory. */
+static int leave_out_kept(const struct hub_alert_set *hub, const struct hub_alert_set *cand,
+                          const struct hub_alert_keep *keep, struct hub_alert_set *h2,
+                          struct hub_alert_set *c2, size_t *kept)
+{
+    char **m = malloc((hub->n ? hub->n : 1) * sizeof *m);
+    h2->v = malloc((hub->n ? hub->n : 1) * sizeof *h2->v);
+    c2->v = malloc((cand->n ? cand->n : 1) * sizeof *c2->v);
+    size_t nm = 0;
+    int rc = m && h2->v && c2->v ? 0 : -1;
+    h2->n = c2->n = *kept = 0;
+    for (size_t i = 0; !rc && i < hub->n; i++) {
+        uint64_t by;
+        if (!hub_alert_keep_is(keep, hub->v[i].id, &by))
+            h2->v[h2->n++] = hub->v[i];
+        else if (!(m[nm++] = kept_match(&hub->v[i])))
+            rc = -1;
+    }
+    *kept = nm;
+    if (!rc && nm)
+        qsort(m, nm, sizeof *m, cmp_str);
+    for (size_t i = 0; !rc && i < cand->n; i++) {
+        char *x = nm ? kept_match(&cand->v[i]) : NULL;
+        if (nm && !x) {
+            rc = -1;
+            break;
+        }
+        if (!x || !bsearch(&x, m, nm, sizeof *m, cmp_str))
+            c2->v[c2->n++] = cand->v[i];
+        free(x);
+    }
+    for (size_t i = 0; m && i < nm; i++)
+        free(m[i]);
+    free(m);
+    h2->cap = h2->n;
+    c2->cap = c2->n;
+    return rc;
+}
+
+/* How many redacted records each rule takes (by its types): a test or a
+ * key on a field they lost cannot be evaluated (redacted.h). */
+static uint64_t rule_redacted(const struct hub_rule *rule, const struct hub_redacted_count *c)
+{
+    uint64_t n = 0;
+    for (size_t t = 0; t < rule->ntypes; t++)
+        n += hub_redacted_count_of(c, rule->types[t]);
+    return n;
+}
+
+void hub_whatif_redacted_print(FILE *out, const struct hub_rules *rules,
+                               const struct hub_redacted_count *c)
+{
+    if (!c->total)
+        return;
+    const struct hub_ruleset *set = hub_rules_set(rules);
+    fprintf(out, "  %llu redacted records could not be evaluated (an erasure or a retention "
+                 "sweep removed their fields; counted by what they keep: seq, times, type, "
+                 "source)\n",
+            (unsigned long long)c->total);
+    for (size_t i = 0; set && i < set->nrules; i++) {
+        uint64_t n = rule_redacted(&set->rules[i], c);
+        if (n)
+            fprintf(out, "    %-40s %llu redacted records could not be evaluated\n",
+                    set->rules[i].name, (unsigned long long)n);
+    }
+}
+
+json_t *hub_whatif_redacted_json(const struct hub_rules *rules,
+                                 const struct hub_redacted_count *c)
+{
+    json_t *o = json_object(), *by_type = json_object(), *by_rule = json_object();
+    const struct hub_ruleset *set = hub_rules_set(rules);
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(by_type, c->v[i].type, json_integer((json_int_t)c->v[i].n));
+    for (size_t i = 0; set && i < set->nrules; i++) {
+        uint64_t n = rule_redacted(&set->rules[i], c);
+        if (n)
+            json_object_set_new(by_rule, set->rules[i].name, json_integer((json_int_t)n));
+    }
+    json_object_set_new(o, "not_evaluated", json_integer((json_int_t)c->total));
+    json_object_set_new(o, "types", by_type);
+    json_object_set_new(o, "rules", by_rule);
+    return o;
+}
+
 int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, FILE *out,
                FILE *info)
 {
@@ -214,6 +323,9 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     struct hub_core *dst = NULL;
     struct hub_alert_set b = {0};
     struct whatif w = {.cfg = cfg};
+    struct hub_replay r = {0};
+    struct hub_alert_set h2 = {0}, c2 = {0}; /* without the kept alerts (rows shared) */
+    size_t kept = 0;
     int status = 2;
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
@@ -245,7 +357,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         goto done;
     }
     w.hub = &src.alerts;
-    struct hub_replay r = {.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
+    r = (struct hub_replay){.core = dst, .out = stderr, .hook = carry_decisions, .ctx = &w};
     if (hub_replay_run(&r, src.store, src.last_seq, &err)) {
         fprintf(stderr, "csphubd --what-if: the replay stopped at event %llu: %s\n",
                 (unsigned long long)r.events + 1, err.message);
@@ -253,7 +365,9 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     }
     struct hub_alert_diff d;
     if (hub_alert_set_collect(&b, hub_core_queues(dst), NULL, &err) ||
-        hub_alert_diff(&d, &src.alerts, &b, 0, &err)) {
+        (leave_out_kept(&src.alerts, &b, src.keep, &h2, &c2, &kept) &&
+         hub_error_set(&err, CSPH_ERR_NOMEM, NULL, "out of memory")) ||
+        hub_alert_diff(&d, &h2, &c2, 0, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
         goto done;
     }
@@ -271,6 +385,9 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
                             json_pack("{s:I, s:I}", "carried", (json_int_t)w.carried,
                                       "unmatched", (json_int_t)w.unmatched));
         json_object_set_new(o, "difference", json_boolean(status));
+        json_t *red = hub_whatif_redacted_json(cand, &r.redacted);
+        json_object_set_new(red, "kept_alerts", json_integer((json_int_t)kept));
+        json_object_set_new(o, "redacted", red);
         json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', out);
         json_decref(o);
@@ -285,10 +402,19 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         fprintf(out, "  decisions: %llu carried over to the candidate's alerts, %llu on alerts "
                      "it does not raise\n",
                 (unsigned long long)w.carried, (unsigned long long)w.unmatched);
+        hub_whatif_redacted_print(out, cand, &r.redacted);
+        if (kept)
+            fprintf(out, "  %zu of the hub's alerts rest on redacted records (kept: an erasure "
+                         "or a sweep took their evidence, or their key and reason): not "
+                         "compared\n",
+                    kept);
         hub_alert_diff_print(out, &d, "hub", "candidate");
     }
     hub_alert_diff_free(&d);
 done:
+    free(h2.v);
+    free(c2.v);
+    hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);
     hub_replay_source_close(&src);

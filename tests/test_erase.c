@@ -650,50 +650,6 @@ static void test_bad_input(void **state)
 
 /* ---- erased means unreadable --------------------------------------------- */
 
-static const char *search_for;
-static char search_hit[1024];
-
-static int search_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)ftw;
-    if (flag != FTW_F || !S_ISREG(sb->st_mode))
-        return 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return 0;
-    /* The extents that hold data only (index.mdb is sparse, as large as its
-     * map), in chunks that overlap by the needle's length. */
-    size_t nl = strlen(search_for), chunk = 1 << 20;
-    char *buf = malloc(chunk + nl);
-    int hit = 0;
-    off_t off = lseek(fd, 0, SEEK_DATA);
-    while (!hit && off >= 0) {
-        off_t end = lseek(fd, off, SEEK_HOLE);
-        for (; !hit && off < end; off += (off_t)chunk) {
-            ssize_t n = pread(fd, buf, chunk + nl, off);
-            if (n <= 0)
-                break;
-            hit = memmem(buf, (size_t)n, search_for, nl) != NULL;
-        }
-        off = end < 0 ? -1 : lseek(fd, end, SEEK_DATA);
-    }
-    free(buf);
-    close(fd);
-    if (hit) {
-        snprintf(search_hit, sizeof search_hit, "%s", path);
-        return 1;
-    }
-    return 0;
-}
-
-/* The first file under dir holding needle, or NULL. */
-static const char *byte_search(const char *dir, const char *needle)
-{
-    search_for = needle;
-    search_hit[0] = 0;
-    return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
-}
-
 static void test_erased_means_unreadable(void **state)
 {
     struct tu_logonly_fx *f = *state;
@@ -736,7 +692,7 @@ static void test_erased_means_unreadable(void **state)
     int rc = tu_hub_run_ms(out, sizeof out, 60000, "--compact", "--data", f->data, NULL);
     if (rc != 0 || !strstr(out, "compacted"))
         fail_msg("compact: %d %s", rc, out);
-    const char *hit = byte_search(f->data, "P-9");
+    const char *hit = tu_byte_search(f->data, "P-9");
     if (hit)
         fail_msg("P-9 is still in %s after --compact", hit);
     rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
@@ -761,10 +717,10 @@ static void test_erased_means_unreadable(void **state)
     snprintf(backup, sizeof backup, "%s/backup", f->tmp);
     snprintf(cmd, sizeof cmd, "mkdir -p %s && mdb_copy %s %s 2>&1", backup, f->data, backup);
     assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
-    hit = byte_search(backup, "P-9");
+    hit = tu_byte_search(backup, "P-9");
     if (hit)
         fail_msg("P-9 is in the backup %s", hit);
-    hit = byte_search(f->data, "P-9");
+    hit = tu_byte_search(f->data, "P-9");
     if (hit)
         fail_msg("P-9 is in %s after the restart", hit);
     /* Compaction refuses a running hub. */

@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "err.h"
+#include "mpx.h"
 #include "schema.h"
 
 static const char *const panels[] = {"marac", "community-marac", "asb-case-review", "hate-crime",
@@ -1159,6 +1160,86 @@ static void test_mentions_person(void **state)
     ev_free(&e);
 }
 
+static int collect_ref(void *ctx, char kind, const char *ref, size_t len)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 200 - n, "%c:%.*s ", kind, (int)len, ref);
+    return 0;
+}
+
+/* A field of kind key (timer.fired's key: an alert's key values joined by
+ * ", ") names each person among its values: the person index holds them
+ * and an erasure finds and removes the field (issue 17). */
+static void test_key_fields(void **state)
+{
+    const struct hub_schemas *s = *state;
+    struct ev e;
+    ev_init(&e);
+    ev_common(&e, "timer.fired");
+    kv_int(&e, "alert", 17);
+    kv_str(&e, "panel", "marac");
+    kv_str(&e, "rule", "marac.high-risk");
+    kv_str(&e, "priority", "high");
+    kv_str(&e, "key", "V-1, P-9");
+    kv_str(&e, "due_at", "2026-09-01T00:00:00Z");
+    const msgpack_object *obj = ev_done(&e);
+    struct hub_event_info info;
+    struct hub_error err = {0};
+    if (hub_schema_check(s, obj, 1, &info, &err) != CSPH_ERR_OK)
+        fail_msg("timer.fired: %s", err.message);
+    assert_true(hub_schema_mentions_person(s, &info, obj, "P-9", 3));
+    assert_true(hub_schema_mentions_person(s, &info, obj, "V-1", 3));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-", 2));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "V-1, P-9", 8));
+    assert_true(hub_schema_person_field(s, info.type_index, "key", 3));
+    const msgpack_object *key = hub_mp_get(obj, "key");
+    assert_true(hub_schema_field_names(s, info.type_index, "key", 3, key, "P-9", 3));
+    assert_false(hub_schema_field_names(s, info.type_index, "key", 3, key, "P-90", 4));
+    assert_false(hub_schema_field_names(s, info.type_index, "rule", 4, key, "P-9", 3));
+    char refs[200] = "";
+    hub_schema_each_ref(s, info.type_index, obj, collect_ref, refs);
+    assert_string_equal(refs, "p:V-1 p:P-9 ");
+    ev_free(&e);
+}
+
+/* A field of kind json (meeting.agenda's agenda): each string value that is
+ * a person reference goes to the person index; an erasure rewrites the
+ * strings naming the person and keeps the rest. */
+static void test_json_fields(void **state)
+{
+    const struct hub_schemas *s = *state;
+    struct ev e;
+    ev_init(&e);
+    ev_common(&e, "meeting.agenda");
+    kv_str(&e, "panel", "marac");
+    kv_str(&e, "meeting", "2026-12-10");
+    kv_str(&e, "agenda", "{\"cases\":[{\"key\":\"P-9\",\"what\":\"a visit for P-9\"},"
+                         "{\"key\":\"V-1\",\"n\":3}]}");
+    const msgpack_object *obj = ev_done(&e);
+    struct hub_event_info info;
+    struct hub_error err = {0};
+    if (hub_schema_check(s, obj, 1, &info, &err) != CSPH_ERR_OK)
+        fail_msg("meeting.agenda: %s", err.message);
+    assert_true(hub_schema_mentions_person(s, &info, obj, "P-9", 3));
+    assert_false(hub_schema_mentions_person(s, &info, obj, "P-90", 4));
+    assert_true(hub_schema_json_field(s, info.type_index, "agenda", 6));
+    assert_false(hub_schema_json_field(s, info.type_index, "panel", 5));
+    char refs[200] = "";
+    hub_schema_each_ref(s, info.type_index, obj, collect_ref, refs);
+    assert_string_equal(refs, "p:P-9 p:V-1 ");
+    const msgpack_object *a = hub_mp_get(obj, "agenda");
+    size_t n = 0;
+    char *out = hub_schema_json_redact(a->via.str.ptr, a->via.str.size, "P-9", 3, "[erased]", &n);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"cases\":[{\"key\":\"[erased]\",\"what\":\"[erased]\"},"
+                             "{\"key\":\"V-1\",\"n\":3}]}");
+    assert_int_equal(n, strlen(out));
+    free(out);
+    assert_null(hub_schema_json_redact("{not json", 9, "P-9", 3, "[erased]", &n));
+    ev_free(&e);
+}
+
 /* ---- broken schema directories --------------------------------------- */
 
 struct tmpdir {
@@ -1485,6 +1566,8 @@ int main(void)
         cmocka_unit_test(test_location_fields),
         cmocka_unit_test(test_panel_fields),
         cmocka_unit_test(test_mentions_person),
+        cmocka_unit_test(test_key_fields),
+        cmocka_unit_test(test_json_fields),
         cmocka_unit_test(test_load_bad_yaml),
         cmocka_unit_test(test_load_unknown_kind),
         cmocka_unit_test(test_load_type_file_mismatch),

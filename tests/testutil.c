@@ -826,3 +826,48 @@ int tu_log_count(const struct tu_hub *h, const char *what)
         fclose(fp);
     return n;
 }
+
+/* tu_byte_search: one file at a time, in chunks that overlap by the
+ * needle's length. */
+static const char *search_for;
+static char search_hit[1024];
+
+static int search_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_F || !S_ISREG(sb->st_mode))
+        return 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    /* The extents that hold data only (index.mdb is sparse, as large as its
+     * map), in chunks that overlap by the needle's length. */
+    size_t nl = strlen(search_for), chunk = 1 << 20;
+    char *buf = malloc(chunk + nl);
+    int hit = 0;
+    off_t off = lseek(fd, 0, SEEK_DATA);
+    while (!hit && off >= 0) {
+        off_t end = lseek(fd, off, SEEK_HOLE);
+        for (; !hit && off < end; off += (off_t)chunk) {
+            ssize_t n = pread(fd, buf, chunk + nl, off);
+            if (n <= 0)
+                break;
+            hit = memmem(buf, (size_t)n, search_for, nl) != NULL;
+        }
+        off = end < 0 ? -1 : lseek(fd, end, SEEK_DATA);
+    }
+    free(buf);
+    close(fd);
+    if (hit) {
+        snprintf(search_hit, sizeof search_hit, "%s", path);
+        return 1;
+    }
+    return 0;
+}
+
+const char *tu_byte_search(const char *dir, const char *needle)
+{
+    search_for = needle;
+    search_hit[0] = 0;
+    return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
+}

@@ -18,6 +18,11 @@
 /* A fresh directory under $TMPDIR (malloc'd path); tu_rmrf removes a tree. */
 char *tu_tmpdir(const char *tag);
 void tu_rmrf(const char *path);
+/* The first regular file under dir whose data holds needle's bytes
+ * (erased means unreadable: issue 17), or NULL. Reads only a sparse file's
+ * data extents (index.mdb is as large as its map). The path is in a
+ * static buffer: copy it before the next call. */
+const char *tu_byte_search(const char *dir, const char *needle);
 /* An environment variable or a default. */
 const char *tu_env(const char *name, const char *fallback);
 /* Monotonic milliseconds. */

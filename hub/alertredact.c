@@ -1,0 +1,561 @@
+#define _GNU_SOURCE /* memmem */
+#include "alertredact.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "casefile.h"
+#include "cases.h"
+#include "meetings.h"
+#include "redacted.h"
+#include "mpx.h"
+#include "views.h"
+#include "wire.h"
+
+#define MARKER_HEAD "[erased by seq "
+
+int hub_alert_marker(uint64_t seq, char out[CSPH_ALERT_MARKER_MAX])
+{
+    return snprintf(out, CSPH_ALERT_MARKER_MAX, MARKER_HEAD "%" PRIu64 "]", seq);
+}
+
+uint64_t hub_alert_marker_seq(const char *s, size_t n)
+{
+    size_t hl = sizeof MARKER_HEAD - 1;
+    if (n < hl + 2 || memcmp(s, MARKER_HEAD, hl) != 0 || s[n - 1] != ']')
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = hl; i < n - 1; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > UINT64_MAX / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v;
+}
+
+static int ref_byte(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+int hub_alert_names(const void *text, size_t n, const char *ref, size_t len)
+{
+    const unsigned char *p = text, *end = p + n;
+    while (len && p < end) {
+        const unsigned char *hit = memmem(p, (size_t)(end - p), ref, len);
+        if (!hit)
+            return 0;
+        /* "P-9" is not named by "P-90" */
+        if ((hit == text || !ref_byte(hit[-1])) && (hit + len == end || !ref_byte(hit[len])))
+            return 1;
+        p = hit + 1;
+    }
+    return 0;
+}
+
+/* The object at *off of a run of objects: 0, or -1 (msgpack_unpack
+ * answers EXTRA_BYTES for all but the last). */
+static int next_obj(const void *buf, size_t len, size_t *off, msgpack_zone *z, msgpack_object *o)
+{
+    msgpack_unpack_return r = msgpack_unpack(buf, len, off, z, o);
+    return r == MSGPACK_UNPACK_SUCCESS || r == MSGPACK_UNPACK_EXTRA_BYTES ? 0 : -1;
+}
+
+static int keyis(const msgpack_object *k, const char *s)
+{
+    size_t n = strlen(s);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, s, n);
+}
+
+/* A key value as the queues' key text shows it. */
+static int value_text(const msgpack_object *o, char *buf, size_t cap)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_STR:
+        return snprintf(buf, cap, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return snprintf(buf, cap, "%" PRIu64, o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return snprintf(buf, cap, "%" PRId64, o->via.i64);
+    case MSGPACK_OBJECT_BOOLEAN:
+        return snprintf(buf, cap, "%s", o->via.boolean ? "true" : "false");
+    default:
+        buf[0] = 0;
+        return 0;
+    }
+}
+
+int hub_alert_redact_pairs(const void *pairs, size_t len, int npairs, const char *person,
+                           size_t plen, const char *marker, msgpack_sbuffer *out)
+{
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 2048);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    size_t off = 0;
+    int rc = 0;
+    for (int i = 0; i < npairs && rc == 0; i++) {
+        size_t start = off;
+        msgpack_object k, v;
+        if (next_obj(pairs, len, &off, &zone, &k) ||
+            next_obj(pairs, len, &off, &zone, &v)) {
+            rc = -1;
+            break;
+        }
+        if (keyis(&k, "reason")) {
+            hub_pack_str(&pk, "reason");
+            hub_pack_str(&pk, marker);
+        } else if (keyis(&k, "key") && v.type == MSGPACK_OBJECT_MAP) {
+            hub_pack_str(&pk, "key");
+            msgpack_pack_map(&pk, v.via.map.size);
+            for (uint32_t j = 0; j < v.via.map.size; j++) {
+                char text[128];
+                const msgpack_object_kv *kv = &v.via.map.ptr[j];
+                int tl = value_text(&kv->val, text, sizeof text);
+                msgpack_pack_object(&pk, kv->key);
+                if ((size_t)tl == plen && memcmp(text, person, plen) == 0)
+                    hub_pack_str(&pk, marker);
+                else
+                    msgpack_pack_object(&pk, kv->val);
+            }
+        } else {
+            msgpack_sbuffer_write(out, (const char *)pairs + start, off - start);
+        }
+    }
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
+static int in_set(const uint64_t *set, size_t n, uint64_t v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set[mid] == v)
+            return 1;
+        if (set[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Walked in place, nothing unpacked: every alert's record is read this
+ * way when the erasure left events naming nobody. */
+int hub_alert_evidence_in(const void *pairs, size_t len, int npairs, const uint64_t *set, size_t n)
+{
+    const char *buf = pairs;
+    size_t off = 0;
+    for (int i = 0; n && i < npairs; i++) {
+        const char *k;
+        size_t kl;
+        if (hub_mp_raw_str(buf, len, &off, &k, &kl))
+            return 0;
+        if (kl != 8 || memcmp(k, "evidence", 8) != 0) {
+            if (hub_mp_check(buf, len, &off, 8))
+                return 0;
+            continue;
+        }
+        uint32_t count;
+        if (hub_mp_header(buf, len, &off, 0, &count))
+            return 0;
+        for (uint32_t j = 0; j < count; j++) {
+            uint64_t seq;
+            int r = hub_mp_raw_uint(buf, len, &off, &seq);
+            if (r < 0)
+                return 0;
+            if (r == 1 && in_set(set, n, seq))
+                return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* An alert to redact, copied out of the walk (the walk may not write). */
+struct found {
+    uint64_t id;
+    char *key, *full, *red;
+    size_t key_len, full_len, red_len;
+    int npairs;
+};
+
+struct walk {
+    const char *person;
+    size_t plen;
+    const uint64_t *removed;
+    size_t nremoved;
+    struct found *v;
+    size_t n, cap;
+    int nomem;
+};
+
+static char *dup_bytes(const void *p, size_t n)
+{
+    char *c = malloc(n ? n : 1);
+    if (c && n)
+        memcpy(c, p, n);
+    return c;
+}
+
+static int walk_one(void *ctx, const struct hub_alert_stored *a)
+{
+    struct walk *w = ctx;
+    if (!hub_alert_names(a->key, a->key_len, w->person, w->plen) &&
+        !hub_alert_names(a->full, a->full_len, w->person, w->plen) &&
+        !hub_alert_names(a->red, a->red_len, w->person, w->plen) &&
+        !hub_alert_evidence_in(a->full, a->full_len, a->npairs, w->removed, w->nremoved))
+        return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 16;
+        struct found *v = realloc(w->v, cap * sizeof *v);
+        if (!v) {
+            w->nomem = 1;
+            return 1;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    struct found *f = &w->v[w->n];
+    memset(f, 0, sizeof *f);
+    f->id = a->id;
+    f->key = dup_bytes(a->key, a->key_len);
+    f->full = dup_bytes(a->full, a->full_len);
+    f->red = dup_bytes(a->red, a->red_len);
+    f->key_len = a->key_len;
+    f->full_len = a->full_len;
+    f->red_len = a->red_len;
+    f->npairs = a->npairs;
+    w->n++;
+    if (!f->key || !f->full || !f->red) {
+        w->nomem = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The key text (values joined by ", ") with the values equal to person
+ * replaced by marker. */
+static void redact_key_text(const char *key, size_t n, const char *person, size_t plen,
+                            const char *marker, msgpack_sbuffer *out)
+{
+    const char *p = key, *end = key + n;
+    for (;;) {
+        const char *sep = p;
+        while (sep < end && !(sep + 1 < end && sep[0] == ',' && sep[1] == ' '))
+            sep++;
+        if ((size_t)(sep - p) == plen && memcmp(p, person, plen) == 0)
+            msgpack_sbuffer_write(out, marker, strlen(marker));
+        else
+            msgpack_sbuffer_write(out, p, (size_t)(sep - p));
+        if (sep >= end)
+            break;
+        msgpack_sbuffer_write(out, ", ", 2);
+        p = sep + 2;
+    }
+}
+
+enum hub_err hub_alert_redact_person(struct hub_queues *q, struct hub_store *s,
+                                     const struct hub_config *cfg, const char *person,
+                                     size_t plen, const uint64_t *removed, size_t n,
+                                     uint64_t erasure_seq, int apply, uint64_t *redacted,
+                                     uint64_t *cases, struct hub_error *err)
+{
+    MDB_txn *txn = hub_store_txn(s);
+    char marker[CSPH_ALERT_MARKER_MAX];
+    hub_alert_marker(erasure_seq, marker);
+    struct walk w = {.person = person, .plen = plen, .removed = removed, .nremoved = n};
+    *redacted = *cases = 0;
+    /* Every alert's record is read once: an erasure is rare, and an alert
+     * can name the person in its reason without being keyed on them. */
+    enum hub_err rc = hub_queues_each_stored_in(q, txn, walk_one, &w, err);
+    if (!rc && w.nomem)
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory redacting alerts");
+    if (!apply) /* a dry run: how many */
+        *redacted = w.n;
+    msgpack_sbuffer key, full, red;
+    msgpack_sbuffer_init(&key);
+    msgpack_sbuffer_init(&full);
+    msgpack_sbuffer_init(&red);
+    for (size_t i = 0; apply && i < w.n && !rc; i++) {
+        struct found *f = &w.v[i];
+        key.size = full.size = red.size = 0;
+        redact_key_text(f->key, f->key_len, person, plen, marker, &key);
+        if (hub_alert_redact_pairs(f->full, f->full_len, f->npairs, person, plen, marker,
+                                   &full) ||
+            (f->red_len && hub_alert_redact_pairs(f->red, f->red_len, f->npairs, person, plen,
+                                                  marker, &red))) {
+            rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "alert %llu is damaged",
+                               (unsigned long long)f->id);
+            break;
+        }
+        rc = hub_queues_rewrite(q, txn, f->id, key.data ? key.data : "", key.size, full.data,
+                                full.size, red.data, red.size, err);
+        if (!rc)
+            (*redacted)++;
+    }
+    msgpack_sbuffer_destroy(&key);
+    msgpack_sbuffer_destroy(&full);
+    msgpack_sbuffer_destroy(&red);
+    for (size_t i = 0; i < w.n; i++) {
+        free(w.v[i].key);
+        free(w.v[i].full);
+        free(w.v[i].red);
+    }
+    free(w.v);
+    if (rc || !apply)
+        return rc;
+    rc = hub_views_unindex_person(s, cfg, person, plen, err);
+    uint64_t accepted = 0;
+    if (!rc)
+        rc = hub_meetings_redact_accepted(s, person, plen, marker, &accepted, err);
+    if (!rc)
+        rc = hub_casefile_forget(s, cfg, person, plen, err);
+    /* A case is keyed on its alert's first key value: the person's case on
+     * each panel is renamed, as re-derivation opens it from the redacted
+     * alert's key. */
+    for (size_t p = 0; p < cfg->npanels && !rc; p++) {
+        int renamed = 0;
+        uint64_t actions = 0;
+        rc = hub_cases_rename(s, cfg->panels[p].name, person, plen, marker, &renamed, err);
+        if (!rc)
+            rc = hub_actions_rename_case(s, cfg->panels[p].name, person, plen, marker, &actions,
+                                         err);
+        *cases += (uint64_t)renamed;
+    }
+    return rc;
+}
+
+/* ---- re-derivation's kept alerts ----------------------------------------- */
+
+struct kept {
+    uint64_t id, anchor, erasure;
+    char *rule, *panel;
+    void *rec;
+    size_t rec_len;
+};
+
+struct hub_alert_keep {
+    const struct hub_config *cfg; /* the fresh hub's panels */
+    struct kept *v;
+    size_t n, next; /* next: the first not yet placed or raised again */
+};
+
+/* Why alert bytes is kept: the erasure seq, 0 when it is not. */
+static uint64_t kept_by(const void *bytes, size_t len, const struct hub_erased_set *e)
+{
+    msgpack_zone z;
+    msgpack_object o;
+    size_t off = 0;
+    uint64_t by = 0;
+    msgpack_zone_init(&z, 2048);
+    if (msgpack_unpack(bytes, len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+        o.type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < o.via.map.size && !by; i++) {
+            const msgpack_object *k = &o.via.map.ptr[i].key, *v = &o.via.map.ptr[i].val;
+            if (keyis(k, "key") && v->type == MSGPACK_OBJECT_MAP) {
+                for (uint32_t j = 0; j < v->via.map.size && !by; j++) {
+                    const msgpack_object *x = &v->via.map.ptr[j].val;
+                    if (x->type == MSGPACK_OBJECT_STR)
+                        by = hub_alert_marker_seq(x->via.str.ptr, x->via.str.size);
+                }
+            } else if (keyis(k, "reason") && v->type == MSGPACK_OBJECT_STR) {
+                by = hub_alert_marker_seq(v->via.str.ptr, v->via.str.size);
+            } else if (keyis(k, "evidence") && v->type == MSGPACK_OBJECT_ARRAY && e->n) {
+                for (uint32_t j = 0; j < v->via.array.size && !by; j++)
+                    if (v->via.array.ptr[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                        by = hub_erased_set_by(e, v->via.array.ptr[j].via.u64);
+            }
+        }
+    }
+    msgpack_zone_destroy(&z);
+    return by;
+}
+
+void hub_alert_keep_free(struct hub_alert_keep **kp)
+{
+    if (!kp || !*kp)
+        return;
+    struct hub_alert_keep *k = *kp;
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->v[i].rule);
+        free(k->v[i].panel);
+        free(k->v[i].rec);
+    }
+    free(k->v);
+    free(k);
+    *kp = NULL;
+}
+
+enum hub_err hub_alert_keep_collect(struct hub_alert_keep **out, struct hub_queues *q,
+                                    struct hub_store *store, MDB_txn *txn,
+                                    const struct hub_alert_set *alerts, struct hub_error *err)
+{
+    (void)store;
+    struct hub_erased_set e;
+    *out = NULL;
+    enum hub_err rc = hub_erased_set_load(&e, txn, err);
+    struct hub_alert_keep *k = rc ? NULL : calloc(1, sizeof *k);
+    if (!rc && !k)
+        rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    size_t cap = 0;
+    for (size_t i = 0; i < alerts->n && !rc; i++) {
+        const struct hub_alert_row *a = &alerts->v[i];
+        uint64_t by = kept_by(a->bytes, a->len, &e);
+        if (!by)
+            continue;
+        if (k->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct kept *v = realloc(k->v, cap * sizeof *v);
+            if (!v) {
+                rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+                break;
+            }
+            k->v = v;
+        }
+        struct kept *x = &k->v[k->n];
+        memset(x, 0, sizeof *x);
+        x->id = a->id;
+        x->anchor = a->anchor;
+        x->erasure = by;
+        /* match: rule \x1f panel \x1f ... */
+        const char *s1 = strchr(a->match, '\x1f'), *s2 = s1 ? strchr(s1 + 1, '\x1f') : NULL;
+        x->rule = s1 ? strndup(a->match, (size_t)(s1 - a->match)) : NULL;
+        x->panel = s2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1)) : NULL;
+        k->n++;
+        if (!x->rule || !x->panel) {
+            rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+            break;
+        }
+        rc = hub_queues_record_copy(q, txn, a->id, &x->rec, &x->rec_len, err);
+    }
+    hub_erased_set_free(&e);
+    if (rc || (k && !k->n))
+        hub_alert_keep_free(&k);
+    *out = k;
+    return rc;
+}
+
+/* Place kept alerts at the fresh queue's next ids while that id is kept
+ * and due: its anchor came before `before` (or, for a draft of the same
+ * event, the draft is not the kept alert raised again). */
+static enum hub_err place(struct hub_alert_keep *k, struct hub_queues *fresh, MDB_txn *txn,
+                          uint64_t before, const struct hub_alert_draft *d,
+                          struct hub_error *err)
+{
+    while (k->next < k->n) {
+        uint64_t next = hub_queues_next_id(fresh);
+        struct kept *x = &k->v[k->next];
+        if (x->id < next) { /* raised again at its id */
+            k->next++;
+            continue;
+        }
+        if (x->id > next)
+            return CSPH_ERR_OK;
+        if (d) {
+            uint64_t anchor = d->nevidence ? d->evidence[d->nevidence - 1] : 0;
+            for (size_t i = 0; i < d->nevidence; i++)
+                anchor = d->evidence[i] > anchor ? d->evidence[i] : anchor;
+            if (!strcmp(d->rule, x->rule) &&
+                !strcmp(k->cfg->panels[d->panel_index].name, x->panel) &&
+                anchor == x->anchor)
+                return CSPH_ERR_OK; /* raised again: it takes its id */
+            if (x->anchor > anchor)
+                return CSPH_ERR_OK;
+        } else if (x->anchor >= before) {
+            return CSPH_ERR_OK;
+        }
+        uint64_t id;
+        enum hub_err rc = hub_queues_insert_record(fresh, txn, x->rec, x->rec_len, &id, err);
+        if (rc)
+            return rc;
+        k->next++;
+    }
+    return CSPH_ERR_OK;
+}
+
+static enum hub_err keep_hook(void *ctx, struct hub_queues *q, MDB_txn *txn,
+                              const struct hub_alert_draft *d, struct hub_error *err)
+{
+    return place(ctx, q, txn, 0, d, err);
+}
+
+void hub_alert_keep_install(struct hub_alert_keep *k, struct hub_queues *fresh,
+                            const struct hub_config *cfg)
+{
+    if (k)
+        k->cfg = cfg;
+    hub_queues_set_keep(fresh, k ? keep_hook : NULL, k);
+}
+
+enum hub_err hub_alert_keep_fill(struct hub_alert_keep *k, struct hub_queues *fresh,
+                                 MDB_txn *txn, uint64_t seq, struct hub_error *err)
+{
+    return k ? place(k, fresh, txn, seq, NULL, err) : CSPH_ERR_OK;
+}
+
+int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *erasure)
+{
+    size_t lo = 0, hi = k ? k->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->v[mid].id == id) {
+            *erasure = k->v[mid].erasure;
+            return 1;
+        }
+        if (k->v[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Where field name's value is in a packed alert map: 0, or -1. */
+static int field_span(const void *bytes, size_t len, const char *name, size_t *from,
+                      size_t *to)
+{
+    size_t off = 0;
+    uint32_t count;
+    if (hub_mp_header((const char *)bytes, len, &off, 1, &count))
+        return -1;
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    int found = -1;
+    for (uint32_t i = 0; i < count && found < 0; i++) {
+        msgpack_object k, v;
+        if (next_obj(bytes, len, &off, &z, &k))
+            break;
+        size_t start = off;
+        if (next_obj(bytes, len, &off, &z, &v))
+            break;
+        if (keyis(&k, name)) {
+            *from = start;
+            *to = off;
+            found = 0;
+        }
+    }
+    msgpack_zone_destroy(&z);
+    return found;
+}
+
+int hub_alert_keep_agrees(const void *a, size_t alen, const void *b, size_t blen)
+{
+    static const char *const kept[] = {"id",       "panel",     "rule",   "rule_version",
+                                       "priority", "evidence",  "raised_at", "due_at",
+                                       "status"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        size_t af = 0, at = 0, bf = 0, bt = 0;
+        int ha = field_span(a, alen, kept[i], &af, &at) == 0,
+            hb = field_span(b, blen, kept[i], &bf, &bt) == 0;
+        if (ha != hb || (ha && (at - af != bt - bf ||
+                                memcmp((const char *)a + af, (const char *)b + bf, at - af))))
+            return 0;
+    }
+    return 1;
+}
