@@ -562,19 +562,27 @@ static int field_names(const struct field *f, const msgpack_object *v, const cha
     return each_key_value(v->via.str.ptr, v->via.str.size, is_wanted, &w);
 }
 
+/* The person field of a type named name (len bytes), NULL when it has none. */
+static const struct field *person_field(const struct hub_schemas *s, int type_index,
+                                        const char *name, size_t len)
+{
+    if (!s || type_index < 0 || (size_t)type_index >= s->n)
+        return NULL;
+    const struct schema *sc = &s->v[type_index];
+    for (uint32_t k = 0; k < sc->nperson; k++) {
+        const struct field *f = &sc->fields[sc->person[k]];
+        if (f->name_len == len && memcmp(f->name, name, len) == 0)
+            return f;
+    }
+    return NULL;
+}
+
 int hub_schema_field_names(const struct hub_schemas *s, int type_index, const char *name,
                            size_t name_len, const msgpack_object *v, const char *person,
                            size_t len)
 {
-    if (!s || type_index < 0 || (size_t)type_index >= s->n)
-        return 0;
-    const struct schema *sc = &s->v[type_index];
-    for (uint32_t k = 0; k < sc->nperson; k++) {
-        const struct field *f = &sc->fields[sc->person[k]];
-        if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
-            return field_names(f, v, person, len);
-    }
-    return 0;
+    const struct field *f = person_field(s, type_index, name, name_len);
+    return f ? field_names(f, v, person, len) : 0;
 }
 
 int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_event_info *info,
@@ -603,15 +611,7 @@ int hub_schema_mentions_person(const struct hub_schemas *s, const struct hub_eve
 int hub_schema_person_field(const struct hub_schemas *s, int type_index, const char *name,
                             size_t len)
 {
-    if (!s || type_index < 0 || (size_t)type_index >= s->n)
-        return 0;
-    const struct schema *sc = &s->v[type_index];
-    for (uint32_t k = 0; k < sc->nperson; k++) {
-        const struct field *f = &sc->fields[sc->person[k]];
-        if (f->name_len == len && memcmp(f->name, name, len) == 0)
-            return 1;
-    }
-    return 0;
+    return person_field(s, type_index, name, len) != NULL;
 }
 
 /* A key's values that are person references go to the person index like
@@ -676,15 +676,8 @@ static int json_redact(json_t *j, const char *person, size_t len, const char *wi
 int hub_schema_json_field(const struct hub_schemas *s, int type_index, const char *name,
                           size_t name_len)
 {
-    if (!s || type_index < 0 || (size_t)type_index >= s->n)
-        return 0;
-    const struct schema *sc = &s->v[type_index];
-    for (uint32_t k = 0; k < sc->nperson; k++) {
-        const struct field *f = &sc->fields[sc->person[k]];
-        if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
-            return f->kind == K_JSON;
-    }
-    return 0;
+    const struct field *f = person_field(s, type_index, name, name_len);
+    return f && f->kind == K_JSON;
 }
 
 char *hub_schema_json_redact(const char *text, size_t n, const char *person, size_t len,

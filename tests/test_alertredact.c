@@ -212,15 +212,6 @@ static int teardown(void **state)
     "\"2026-09-0" day "T21:14:00Z\",\"victim\":\"" victim "\",\"perpetrator\":\"" perp "\"," \
     "\"risk\":\"high\"}"
 
-static int run_cmd(char *out, size_t n, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* Alerts 1 (victim V-1, reason naming P-9) and 2 (keyed on P-9) as every
  * read shows them after the erasure (seq erasure). */
@@ -320,7 +311,7 @@ static void test_alerts_after_erasure(void **state)
     char cmd[2000], out[16384];
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 11' 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    int rc = run_cmd(out, sizeof out, cmd);
+    int rc = tu_run_cmd(out, sizeof out, cmd);
     if (rc != 0 || !strstr(out, "2 alerts keyed on the person or naming them: would stay"))
         fail_msg("erase dry run: %d %s", rc, out);
     r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
@@ -357,7 +348,7 @@ static void test_alerts_after_erasure(void **state)
     snprintf(sar, sizeof sar, "%s/sar-v1", f->tmp);
     snprintf(cmd, sizeof cmd, "%s --hub %s sar --person V-1 --reason 'SAR 4' --out %s 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, sar);
-    rc = run_cmd(out, sizeof out, cmd);
+    rc = tu_run_cmd(out, sizeof out, cmd);
     if (rc != 0)
         fail_msg("sar: %d %s", rc, out);
     snprintf(sar + strlen(sar), sizeof sar - strlen(sar), "/review.json");
@@ -373,7 +364,7 @@ static void test_alerts_after_erasure(void **state)
      * it could not tell whose perpetrator it was. */
     snprintf(cmd, sizeof cmd, "%s --hub %s report --from 2026-09 --to 2026-09 --unsuppressed "
              "2>&1", tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    rc = run_cmd(out, sizeof out, cmd);
+    rc = tu_run_cmd(out, sizeof out, cmd);
     if (rc != 0 || !strstr(out, "perpetrators                       1 redacted records could "
                                 "not be evaluated") ||
         strstr(out, "incidents                          1 redacted"))
@@ -423,7 +414,7 @@ static void test_alerts_after_erasure(void **state)
     if (hit) {
         char dump[8192];
         snprintf(cmd, sizeof cmd, "mdb_dump -a -p %s 2>&1 | grep -n -e database= -e P-9 | head -80", f->data);
-        run_cmd(dump, sizeof dump, cmd);
+        tu_run_cmd(dump, sizeof dump, cmd);
         fail_msg("P-9 is still in %s after --compact:\n%s", hit, dump);
     }
     rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);

@@ -265,23 +265,13 @@ static int replay_has(struct tu_logonly_fx *f, const char *needle)
     return strstr(tu_dump(&r), needle) != NULL;
 }
 
-/* Run a command, its output into out: the exit status. */
-static int run_cmd(char *out, size_t n, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int check_chain(const char *dir, char *out, size_t n)
 {
     char cmd[2000];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/check-chain.py %s 2>&1",
              tu_env("CSPH_SOURCE_DIR", "."), dir);
-    return run_cmd(out, n, cmd);
+    return tu_run_cmd(out, n, cmd);
 }
 
 /* Flip one byte of seq's stored value (the hub stopped). */
@@ -716,7 +706,7 @@ static void test_erased_means_unreadable(void **state)
     char backup[700], cmd[4096];
     snprintf(backup, sizeof backup, "%s/backup", f->tmp);
     snprintf(cmd, sizeof cmd, "mkdir -p %s && mdb_copy %s %s 2>&1", backup, f->data, backup);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 0);
     hit = tu_byte_search(backup, "P-9");
     if (hit)
         fail_msg("P-9 is in the backup %s", hit);
@@ -737,35 +727,35 @@ static void test_cli(void **state)
     char cmd[2000], out[8192];
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 0);
     if (!strstr(out, "Would apply erasure: 2 events naming person P-9") ||
         !strstr(out, "run again with --apply"))
         fail_msg("%s", out);
     snprintf(cmd, sizeof cmd, "%s --hub %s hold --person P-9 --reason 'DHR 2026/04' 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 0);
     if (!strstr(out, "Legal hold put on person P-9: recorded in the log as dp.hold seq 4"))
         fail_msg("%s", out);
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' --apply 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 3);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 3);
     assert_non_null(strstr(out, "conflict"));
     snprintf(cmd, sizeof cmd, "%s --hub %s hold --person P-9 --reason 'DHR 2026/04' --release 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 0);
     assert_non_null(strstr(out, "Legal hold released for person P-9"));
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason 'DPO case 7' --apply 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 0);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 0);
     if (!strstr(out, "Applied erasure: 4 events") || !strstr(out, "dp.erasure seq 6"))
         fail_msg("%s", out);
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 2);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 2);
     assert_non_null(strstr(out, "--reason"));
     snprintf(cmd, sizeof cmd, "%s --hub %s erase --person P-9 --reason x --apply 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
-    assert_int_equal(run_cmd(out, sizeof out, cmd), 3);
+    assert_int_equal(tu_run_cmd(out, sizeof out, cmd), 3);
     assert_non_null(strstr(out, "not_found"));
 }
 

@@ -266,15 +266,6 @@ static void expect_error(const msgpack_object *r, const char *code, const char *
                  tu_dump(r));
 }
 
-static int run_cmd(char *out, size_t n, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* `csphub sar --person S-1` as the DPO over CURVE, into f->dir/export
  * (its path into dir, 700 bytes): its exit status, its output in out. */
@@ -287,7 +278,7 @@ static int sar_export(struct tu_curve *f, const char *reason, char dir[700], cha
              "%s --hub %s --key %s/dpo.key --server-key %s/hub.pub sar --person S-1 "
              "--reason '%s' --out %s 2>&1",
              tu_env("CSPH_CLI", "csphub"), f->hub.endpoint, f->keys, f->keys, reason, dir);
-    return run_cmd(out, n, cmd);
+    return tu_run_cmd(out, n, cmd);
 }
 
 /* The item of list (an array in r) whose `seq` or `id` is v, or NULL. */
@@ -529,7 +520,7 @@ static void test_erasure_rewrites_queries(void **state)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/check-chain.py %s 2>&1",
              tu_env("CSPH_SOURCE_DIR", "."), f->data);
-    if (run_cmd(out, sizeof out, cmd) != 0)
+    if (tu_run_cmd(out, sizeof out, cmd) != 0)
         fail_msg("check-chain: %s", out);
     /* after a restart the index holds no query entry for S-1: a second
      * erasure finds nothing of theirs left in the reads */
@@ -676,7 +667,7 @@ static void test_pages(void **state)
     char cmd[2000], out[4096];
     snprintf(cmd, sizeof cmd, "%s --hub %s --json sar --person S-7 --reason 'SAR 10' --out %s/x 2>&1",
              tu_env("CSPH_CLI", "csphub"), hub.endpoint, tmp);
-    if (run_cmd(out, sizeof out, cmd) != 0 || !strstr(out, "\"disclosed_events\":60"))
+    if (tu_run_cmd(out, sizeof out, cmd) != 0 || !strstr(out, "\"disclosed_events\":60"))
         fail_msg("%s", out);
     tu_client_close(&c);
     assert_int_equal(tu_hub_stop(&hub), 0);

@@ -871,3 +871,13 @@ const char *tu_byte_search(const char *dir, const char *needle)
     search_hit[0] = 0;
     return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
 }
+
+int tu_run_cmd(char *out, size_t n, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -39,6 +39,10 @@ struct tu_hub {
     char log[600];
 };
 
+/* Run a shell command, its output (at most n-1 bytes) into out: its exit
+ * status, -1 when it did not exit. */
+int tu_run_cmd(char *out, size_t n, const char *cmd);
+
 /* How many lines of the hub's log (h->log) hold what. */
 int tu_log_count(const struct tu_hub *h, const char *what);
 
