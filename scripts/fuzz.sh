@@ -24,7 +24,7 @@ OUT=build-fuzz
 mkdir -p "$OUT"
 HUB="hub/wire.c hub/mpx.c hub/err.c hub/schema.c hub/yamlx.c hub/utf8.c hub/log.c common/timefmt.c"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ihub -Icommon -Iinclude -Itests/fuzz -DCSPH_SOURCE_DIR=\"$PWD\""
-LIBS="$(pkg-config --libs msgpack yaml-0.1)"
+LIBS="$(pkg-config --libs msgpack yaml-0.1 jansson)"
 status=0
 for t in wire schema; do
   clang-14 $CFLAGS -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_common.c $HUB $LIBS
