@@ -1,4 +1,5 @@
 #include "queues.h"
+#include "queuespriv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +11,6 @@
 #include "timefmt.h"
 #include "wire.h"
 
-/* Alert record (value in `alerts`, key = id):
- *   status(1) priority(1) npairs(1) pad(1) due_ms(8, INT64_MIN: none)
- *   raised_ms(8) panel_len(1) panel rule_len(1) rule key_len(1) key
- *   full_len(4) full pairs, red_len(4) redacted pairs
- * The pairs are MessagePack key/value pairs without a map header; status
- * and due_at change after raising and are packed from the header. */
-#define REC_FIXED 20
-#define NO_DUE INT64_MIN
 #define RESTRICTED_REASON "A case meets this panel's criteria; details are available to the panel's auditor."
 
 static const char *const status_names[] = {
@@ -39,21 +32,8 @@ int hub_alert_status_parse(const char *s, size_t len)
     return -1;
 }
 
-struct hub_queues {
-    MDB_env *env;
-    const struct hub_config *cfg;
-    MDB_dbi alerts, panel_alerts, cursors, deadlines, cases, meta;
-    struct hub_redo *redo; /* the store's write recorder (the journal), or NULL */
-    uint64_t last_id, txn_last_id;
-    uint64_t counts[CSPH_MAX_PANELS], txn_counts[CSPH_MAX_PANELS];
-    uint64_t touched, txn_touched;
-    msgpack_sbuffer buf, red;
-    /* re-derivation's kept alerts (hub_queues_set_keep), or NULL */
-    hub_queues_keep_fn keep;
-    void *keep_ctx;
-};
 
-static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
+enum hub_err hub_queues_lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
         return hub_error_set(err, CSPH_ERR_BUSY, NULL, "%s: the hub's storage limit is reached",
@@ -63,7 +43,7 @@ static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 }
 
 /* Keys "panel \0 tail": returns the length written into out. */
-static size_t panel_key(unsigned char *out, const char *panel, const void *tail, size_t tail_len)
+size_t hub_queues_panel_key(unsigned char *out, const char *panel, const void *tail, size_t tail_len)
 {
     size_t pl = strlen(panel);
     memcpy(out, panel, pl);
@@ -72,7 +52,7 @@ static size_t panel_key(unsigned char *out, const char *panel, const void *tail,
     return pl + 1 + tail_len;
 }
 
-static void deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
+void hub_queues_deadline_key(unsigned char out[16], int64_t due_ms, uint64_t id)
 {
     /* Offset so that negative times sort before positive ones. */
     hub_put_be64(out, (uint64_t)due_ms ^ 0x8000000000000000ull);
@@ -118,7 +98,7 @@ enum hub_err hub_queues_reopen(struct hub_queues *q, MDB_env *env, struct hub_er
     }
     if (rc == 0 && q->redo)
         hub_queues_set_redo(q, q->redo); /* the handles may be new */
-    return rc ? lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
+    return rc ? hub_queues_lmdb_fail(err, rc, "opening the panel queues again") : CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
@@ -139,12 +119,12 @@ enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
     int rc = mdb_txn_begin(env, NULL, ro, &txn);
     if (rc) {
         hub_queues_close(&q);
-        return lmdb_fail(err, rc, "opening the panel queues");
+        return hub_queues_lmdb_fail(err, rc, "opening the panel queues");
     }
     if ((rc = queues_dbis(q, txn, create))) {
         mdb_txn_abort(txn);
         hub_queues_close(&q);
-        return lmdb_fail(err, rc, "opening the panel queues");
+        return hub_queues_lmdb_fail(err, rc, "opening the panel queues");
     }
     MDB_cursor *cur;
     MDB_val k, v;
@@ -161,7 +141,7 @@ enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
     }
     if ((rc = mdb_txn_commit(txn))) {
         hub_queues_close(&q);
-        return lmdb_fail(err, rc, "opening the panel queues");
+        return hub_queues_lmdb_fail(err, rc, "opening the panel queues");
     }
     *out = q;
     return CSPH_ERR_OK;
@@ -283,10 +263,10 @@ static enum hub_err add_case_index(struct hub_queues *q, MDB_txn *txn, const cha
         size_t vl = strlen(d->key_values[i]);
         if (vl > 256)
             continue;
-        MDB_val k = {panel_key(kb, panel, d->key_values[i], vl), kb}, v = {8, idb};
+        MDB_val k = {hub_queues_panel_key(kb, panel, d->key_values[i], vl), kb}, v = {8, idb};
         int rc = del ? hub_redo_del(q->redo, txn, q->cases, &k, &v) : hub_redo_put(q->redo, txn, q->cases, &k, &v, 0);
         if (rc && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
-            return lmdb_fail(err, rc, "indexing a case");
+            return hub_queues_lmdb_fail(err, rc, "indexing a case");
     }
     return CSPH_ERR_OK;
 }
@@ -320,7 +300,7 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
     MDB_val k = {8, &id}, v = {total, NULL};
     int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
-        return lmdb_fail(err, rc, "storing an alert");
+        return hub_queues_lmdb_fail(err, rc, "storing an alert");
     unsigned char *p = v.mv_data;
     int64_t due = d->has_due ? d->due_ms : NO_DUE;
     p[0] = CSPH_ALERT_OPEN;
@@ -352,16 +332,16 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, id);
     unsigned char st = CSPH_ALERT_OPEN;
-    MDB_val pk2 = {panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
+    MDB_val pk2 = {hub_queues_panel_key(kb, panel->name, idb, 8), kb}, pv = {1, &st};
     if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk2, &pv, MDB_APPEND)) &&
         (rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk2, &pv, 0)))
-        return lmdb_fail(err, rc, "queueing an alert");
+        return hub_queues_lmdb_fail(err, rc, "queueing an alert");
     if (d->has_due) {
         unsigned char dk[16];
-        deadline_key(dk, d->due_ms, id);
+        hub_queues_deadline_key(dk, d->due_ms, id);
         MDB_val dkv = {16, dk}, empty = {0, NULL};
         if ((rc = hub_redo_put(q->redo, txn, q->deadlines, &dkv, &empty, 0)))
-            return lmdb_fail(err, rc, "storing a deadline");
+            return hub_queues_lmdb_fail(err, rc, "storing a deadline");
         enum hub_err e = add_case_index(q, txn, panel->name, d, id, 0, err);
         if (e)
             return e;
@@ -371,25 +351,15 @@ enum hub_err hub_queues_insert(struct hub_queues *q, MDB_txn *txn,
     int n = snprintf(name, sizeof name, "count:%s", panel->name);
     MDB_val mk = {(size_t)n, name}, mv = {8, &q->txn_counts[d->panel_index]};
     if ((rc = hub_redo_put(q->redo, txn, q->meta, &mk, &mv, 0)))
-        return lmdb_fail(err, rc, "counting an alert");
+        return hub_queues_lmdb_fail(err, rc, "counting an alert");
     q->txn_last_id = id;
     q->txn_touched |= 1ull << d->panel_index;
     *idp = id;
     return CSPH_ERR_OK;
 }
 
-/* Parsed view of an alert record. Borrowed from the LMDB value. */
-struct rec {
-    unsigned char *base;
-    int status, priority, npairs;
-    int64_t due_ms, raised_ms;
-    const char *panel, *rule, *key;
-    size_t panel_len, rule_len, key_len;
-    const void *full, *red;
-    uint32_t full_len, red_len;
-};
 
-static int rec_parse(const MDB_val *v, struct rec *r)
+int hub_queues_rec_parse(const MDB_val *v, struct hub_queue_rec *r)
 {
     unsigned char *p = v->mv_data, *end = p + v->mv_size;
     if (v->mv_size < REC_FIXED + 3 + 8)
@@ -422,7 +392,7 @@ static int rec_parse(const MDB_val *v, struct rec *r)
     return p + 4 + r->red_len <= end ? 0 : -1;
 }
 
-static void pack_rec(msgpack_packer *pk, const struct rec *r, int full)
+static void pack_rec(msgpack_packer *pk, const struct hub_queue_rec *r, int full)
 {
     int has_due = r->due_ms != NO_DUE;
     msgpack_pack_map(pk, (size_t)r->npairs + 1 + (has_due ? 1 : 0));
@@ -449,7 +419,7 @@ static int count_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
-static size_t rec_size(const struct rec *r, int full)
+static size_t rec_size(const struct hub_queue_rec *r, int full)
 {
     size_t n = 0;
     msgpack_packer cp;
@@ -488,7 +458,7 @@ static size_t ev_elem_size(const unsigned char *p, const unsigned char *end)
     return (size_t)(end - p) >= n ? n : 0;
 }
 
-static const char *rec_pairs(const struct rec *r, int full, size_t *len)
+static const char *rec_pairs(const struct hub_queue_rec *r, int full, size_t *len)
 {
     if (!full && r->red_len) {
         *len = r->red_len;
@@ -580,7 +550,7 @@ static void ev_slice(const char *pairs, const struct ev_span *e, uint64_t from, 
 
 /* r with the evidence bytes [b0, b1) of pairs (k elements) in place of its
  * evidence, then evidence_total and evidence_next. */
-static void pack_cut(msgpack_packer *p, const struct rec *r, const char *pairs, size_t len,
+static void pack_cut(msgpack_packer *p, const struct hub_queue_rec *r, const char *pairs, size_t len,
                      const struct ev_span *e, size_t b0, size_t b1, uint64_t k, uint64_t total,
                      uint64_t next)
 {
@@ -610,7 +580,7 @@ static void pack_cut(msgpack_packer *p, const struct rec *r, const char *pairs, 
  * and evidence_next (K: where the `evidence` op goes on). Returns the bytes
  * packed. An alert whose evidence is not readable (never the case for what
  * hub_queues_insert stored) is packed whole. */
-static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, size_t room)
+static size_t pack_rec_cut(msgpack_packer *pk, const struct hub_queue_rec *r, int full, size_t room)
 {
     size_t len, n = 0;
     const char *pairs = rec_pairs(r, full, &len);
@@ -636,19 +606,19 @@ static size_t pack_rec_cut(msgpack_packer *pk, const struct rec *r, int full, si
 
 /* Remove (put: arm again) id's deadline, if it has a due date, and its
  * case-index entries. */
-static enum hub_err deadline_entries(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                     const struct rec *r, int put, struct hub_error *err)
+enum hub_err hub_queues_deadline_entries(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                     const struct hub_queue_rec *r, int put, struct hub_error *err)
 {
     if (r->due_ms == NO_DUE)
         return CSPH_ERR_OK;
     const char *what = put ? "arming a deadline again" : "ending a deadline";
     unsigned char dk[16];
-    deadline_key(dk, r->due_ms, id);
+    hub_queues_deadline_key(dk, r->due_ms, id);
     MDB_val k = {16, dk}, empty = {0, NULL};
     int rc = put ? hub_redo_put(q->redo, txn, q->deadlines, &k, &empty, 0)
                  : hub_redo_del(q->redo, txn, q->deadlines, &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
-        return lmdb_fail(err, rc, what);
+        return hub_queues_lmdb_fail(err, rc, what);
     /* The case index holds the key's values; each one. */
     char panel[80], vals[260];
     snprintf(panel, sizeof panel, "%.*s", (int)r->panel_len, r->panel);
@@ -659,19 +629,19 @@ static enum hub_err deadline_entries(struct hub_queues *q, MDB_txn *txn, uint64_
          tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
-        MDB_val ck = {panel_key(kb, panel, tok, strlen(tok)), kb}, cv = {8, idb};
+        MDB_val ck = {hub_queues_panel_key(kb, panel, tok, strlen(tok)), kb}, cv = {8, idb};
         rc = put ? hub_redo_put(q->redo, txn, q->cases, &ck, &cv, 0)
                  : hub_redo_del(q->redo, txn, q->cases, &ck, &cv);
         if (rc && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST)
-            return lmdb_fail(err, rc, what);
+            return hub_queues_lmdb_fail(err, rc, what);
     }
     return CSPH_ERR_OK;
 }
 
 static enum hub_err end_deadline(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                 struct rec *r, struct hub_error *err)
+                                 struct hub_queue_rec *r, struct hub_error *err)
 {
-    return deadline_entries(q, txn, id, r, 0, err);
+    return hub_queues_deadline_entries(q, txn, id, r, 0, err);
 }
 
 /* Rewrite the mutable header of alert id. */
@@ -681,7 +651,7 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
     MDB_val k = {8, &id}, v;
     int rc = mdb_get(txn, q->alerts, &k, &v);
     if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
     /* Copy-on-write: LMDB values from a get must not be written in place. */
     unsigned char *copy = malloc(v.mv_size);
     if (!copy)
@@ -692,29 +662,29 @@ static enum hub_err update_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, 
     MDB_val nv = {v.mv_size, copy};
     rc = hub_redo_put(q->redo, txn, q->alerts, &k, &nv, 0);
     free(copy);
-    return rc ? lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
+    return rc ? hub_queues_lmdb_fail(err, rc, "updating an alert") : CSPH_ERR_OK;
 }
 
 /* Alert id's record in txn (borrowed: valid until txn writes or ends);
  * NOT_FOUND in the words every op uses. */
-static enum hub_err read_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, struct rec *r,
+enum hub_err hub_queues_read_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id, struct hub_queue_rec *r,
                              struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
     int rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && rec_parse(&v, r) != 0))
+    if (rc == MDB_NOTFOUND || (rc == 0 && hub_queues_rec_parse(&v, r) != 0))
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                              (unsigned long long)id);
-    return rc ? lmdb_fail(err, rc, "reading an alert") : CSPH_ERR_OK;
+    return rc ? hub_queues_lmdb_fail(err, rc, "reading an alert") : CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                    enum hub_alert_status status, int *panel_index,
                                    struct hub_error *err)
 {
-    struct rec r;
+    struct hub_queue_rec r;
     int rc;
-    enum hub_err e = read_rec(q, txn, id, &r, err);
+    enum hub_err e = hub_queues_read_rec(q, txn, id, &r, err);
     if (e)
         return e;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
@@ -725,13 +695,13 @@ enum hub_err hub_queues_set_status(struct hub_queues *q, MDB_txn *txn, uint64_t 
         return e;
     unsigned char kb[80], idb[8], st = (unsigned char)status;
     hub_put_be64(idb, id);
-    MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
+    MDB_val pk = {hub_queues_panel_key(kb, panel, idb, 8), kb}, pv = {1, &st};
     if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))
-        return lmdb_fail(err, rc, "updating a queue");
+        return hub_queues_lmdb_fail(err, rc, "updating a queue");
     /* A decision keeps the due date on record but no longer runs a timer.
      * Reopening runs it again: an alert reopened past its due date is
      * overdue at once and escalates (timer.fired) as an open one does. */
-    if (status == CSPH_ALERT_OPEN && (e = deadline_entries(q, txn, id, &r, 1, err)))
+    if (status == CSPH_ALERT_OPEN && (e = hub_queues_deadline_entries(q, txn, id, &r, 1, err)))
         return e;
     return update_rec(q, txn, id, status, r.due_ms, err);
 }
@@ -748,11 +718,11 @@ enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
     unsigned char kb[80 + 260];
     if (value_len > 256)
         return CSPH_ERR_OK;
-    MDB_val k = {panel_key(kb, panel, value, value_len), kb}, v;
+    MDB_val k = {hub_queues_panel_key(kb, panel, value, value_len), kb}, v;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, q->cases, &cur);
     if (rc)
-        return lmdb_fail(err, rc, "reading the case index");
+        return hub_queues_lmdb_fail(err, rc, "reading the case index");
     /* Collect first: ending a deadline edits the index being walked. */
     uint64_t ids[256];
     size_t n = 0;
@@ -762,8 +732,8 @@ enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
     mdb_cursor_close(cur);
     for (size_t i = 0; i < n; i++) {
         MDB_val ak = {8, &ids[i]}, av;
-        struct rec r;
-        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
+        struct hub_queue_rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || hub_queues_rec_parse(&av, &r) != 0)
             continue;
         char rule[256];
         snprintf(rule, sizeof rule, "%.*s", (int)r.rule_len, r.rule);
@@ -782,14 +752,14 @@ enum hub_err hub_queues_case_update(struct hub_queues *q, MDB_txn *txn,
                 due = old_due; /* no cadence for that risk: keep the deadline */
             /* Re-arm under the new (or kept) due date. */
             unsigned char dk[16];
-            deadline_key(dk, due, ids[i]);
+            hub_queues_deadline_key(dk, due, ids[i]);
             MDB_val dkv = {16, dk}, empty = {0, NULL};
             unsigned char idb[8];
             hub_put_be64(idb, ids[i]);
             MDB_val ck = {k.mv_size, kb}, cv = {8, idb};
             if ((rc = hub_redo_put(q->redo, txn, q->deadlines, &dkv, &empty, 0)) ||
                 (rc = hub_redo_put(q->redo, txn, q->cases, &ck, &cv, 0)))
-                return lmdb_fail(err, rc, "moving a deadline");
+                return hub_queues_lmdb_fail(err, rc, "moving a deadline");
         }
         if ((e = update_rec(q, txn, ids[i], status, due, err)))
             return e;
@@ -826,20 +796,20 @@ enum hub_err hub_queues_take_due(struct hub_queues *q, MDB_txn *txn, int64_t now
         MDB_val k, v;
         int rc = mdb_cursor_open(txn, q->deadlines, &cur);
         if (rc)
-            return lmdb_fail(err, rc, "reading deadlines");
+            return hub_queues_lmdb_fail(err, rc, "reading deadlines");
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         mdb_cursor_close(cur);
         if (rc == MDB_NOTFOUND)
             break;
         if (rc)
-            return lmdb_fail(err, rc, "reading deadlines");
+            return hub_queues_lmdb_fail(err, rc, "reading deadlines");
         int64_t due = (int64_t)(hub_get_be64(k.mv_data) ^ 0x8000000000000000ull);
         if (due > now_ms)
             break;
         uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + 8);
         MDB_val ak = {8, &id}, av;
-        struct rec r;
-        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0) {
+        struct hub_queue_rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || hub_queues_rec_parse(&av, &r) != 0) {
             MDB_val dk = k;
             hub_redo_del(q->redo, txn, q->deadlines, &dk, NULL);
             continue;
@@ -865,8 +835,8 @@ enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id
                                  struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
-    struct rec r;
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+    struct hub_queue_rec r;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0)
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                              (unsigned long long)id);
     *panel = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
@@ -874,7 +844,7 @@ enum hub_err hub_queues_panel_of(struct hub_queues *q, MDB_txn *txn, uint64_t id
 }
 
 /* The key map and the evidence of an alert's full pairs. */
-static int brief_parse(const struct rec *r, struct hub_alert_brief *b)
+static int brief_parse(const struct hub_queue_rec *r, struct hub_alert_brief *b)
 {
     msgpack_unpacked k, v;
     size_t off = 0;
@@ -947,16 +917,16 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
 {
     MDB_txn *own = NULL;
     MDB_val k = {8, &id}, v;
-    struct rec r;
+    struct hub_queue_rec r;
     enum hub_err e = CSPH_ERR_OK;
     memset(b, 0, sizeof *b);
     if (!txn) {
         int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &own);
         if (rc)
-            return lmdb_fail(err, rc, "reading an alert");
+            return hub_queues_lmdb_fail(err, rc, "reading an alert");
         txn = own;
     }
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0)
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                           (unsigned long long)id);
     else {
@@ -978,8 +948,8 @@ enum hub_err hub_queues_alert_brief(struct hub_queues *q, MDB_txn *txn, uint64_t
 enum hub_err hub_queues_status_of(struct hub_queues *q, MDB_txn *txn, uint64_t id, int *status,
                                   int *panel_index, struct hub_error *err)
 {
-    struct rec r;
-    enum hub_err e = read_rec(q, txn, id, &r, err);
+    struct hub_queue_rec r;
+    enum hub_err e = hub_queues_read_rec(q, txn, id, &r, err);
     if (e)
         return e;
     *status = r.status;
@@ -991,8 +961,8 @@ enum hub_err hub_queues_timer_spent(struct hub_queues *q, MDB_txn *txn, uint64_t
                                     struct hub_error *err)
 {
     MDB_val k = {8, &id}, v;
-    struct rec r;
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+    struct hub_queue_rec r;
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0)
         return CSPH_ERR_OK;
     return end_deadline(q, txn, id, &r, err);
 }
@@ -1005,13 +975,13 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
 {
     const struct hub_limits *l = &q->cfg->limits;
     unsigned char kb[80];
-    size_t plen = panel_key(kb, panel, "", 0);
+    size_t plen = hub_queues_panel_key(kb, panel, "", 0);
     MDB_val k = {plen, kb}, v;
     MDB_cursor *c;
     uint32_t n = 0;
     int rc = mdb_cursor_open(txn, q->cursors, &c);
     if (rc)
-        return lmdb_fail(err, rc, "counting a panel's consumers");
+        return hub_queues_lmdb_fail(err, rc, "counting a panel's consumers");
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < l->consumers_per_panel_max;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size < plen || memcmp(k.mv_data, kb, plen) != 0)
@@ -1042,7 +1012,7 @@ static enum hub_err consumer_admit(struct hub_queues *q, MDB_txn *txn, const cha
     mv.mv_size = 8;
     mv.mv_data = &mine;
     rc = hub_redo_put(q->redo, txn, q->meta, &mk, &mv, 0);
-    return rc ? lmdb_fail(err, rc, "counting an identity's consumers") : CSPH_ERR_OK;
+    return rc ? hub_queues_lmdb_fail(err, rc, "counting an identity's consumers") : CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
@@ -1052,14 +1022,14 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
     const char *panel = q->cfg->panels[panel_index].name;
     unsigned char kb[80 + 70], idb[8];
     hub_put_be64(idb, upto);
-    MDB_val pk = {panel_key(kb, panel, idb, 8), kb}, pv;
+    MDB_val pk = {hub_queues_panel_key(kb, panel, idb, 8), kb}, pv;
     int rc = mdb_get(txn, q->panel_alerts, &pk, &pv);
     if (rc == MDB_NOTFOUND)
         return hub_error_set(err, CSPH_ERR_NOT_FOUND, "upto", "alert %llu is not on panel %s",
                              (unsigned long long)upto, panel);
     if (rc)
-        return lmdb_fail(err, rc, "reading a queue");
-    MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
+        return hub_queues_lmdb_fail(err, rc, "reading a queue");
+    MDB_val ck = {hub_queues_panel_key(kb, panel, consumer, consumer_len), kb}, cv;
     uint64_t cur = 0;
     rc = mdb_get(txn, q->cursors, &ck, &cv);
     if (rc == 0 && cv.mv_size == 8)
@@ -1068,12 +1038,12 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
         return CSPH_ERR_OK; /* cumulative: an old ack changes nothing */
     if (rc == MDB_NOTFOUND && (rc = consumer_admit(q, txn, panel, identity, err)))
         return rc;
-    ck.mv_size = panel_key(kb, panel, consumer, consumer_len); /* kb held the count's key */
+    ck.mv_size = hub_queues_panel_key(kb, panel, consumer, consumer_len); /* kb held the count's key */
     ck.mv_data = kb;
     cv.mv_size = 8;
     cv.mv_data = &upto;
     rc = hub_redo_put(q->redo, txn, q->cursors, &ck, &cv, 0);
-    return rc ? lmdb_fail(err, rc, "moving a cursor") : CSPH_ERR_OK;
+    return rc ? hub_queues_lmdb_fail(err, rc, "moving a cursor") : CSPH_ERR_OK;
 }
 
 /* Walk panel's queue after `after` in one read transaction, packing what
@@ -1103,7 +1073,7 @@ static int key_has(const char *key, size_t len, const char *v, size_t vlen)
 }
 
 /* Whether an alert passes the filter (its status is checked by walk). */
-static int filter_keep(const struct hub_queue_filter *f, const struct rec *r)
+static int filter_keep(const struct hub_queue_filter *f, const struct hub_queue_rec *r)
 {
     if (f->priority >= 0 && r->priority != f->priority)
         return 0;
@@ -1136,11 +1106,11 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, after + 1);
     size_t plen = strlen(panel) + 1, used = 0;
-    MDB_val k = {panel_key(kb, panel, idb, 8), kb}, v;
+    MDB_val k = {hub_queues_panel_key(kb, panel, idb, 8), kb}, v;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, q->panel_alerts, &cur);
     if (rc)
-        return lmdb_fail(err, rc, "reading a queue");
+        return hub_queues_lmdb_fail(err, rc, "reading a queue");
     *count = 0;
     *end = 1;
     *last = after;
@@ -1160,8 +1130,8 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
             continue;
         }
         MDB_val ak = {8, &id}, av;
-        struct rec r;
-        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || rec_parse(&av, &r) != 0)
+        struct hub_queue_rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) != 0 || hub_queues_rec_parse(&av, &r) != 0)
             continue;
         if (!filter_keep(flt, &r)) {
             *last = id;
@@ -1197,9 +1167,9 @@ enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index
     MDB_txn *txn = in;
     int rc = in ? 0 : mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading a queue");
+        return hub_queues_lmdb_fail(err, rc, "reading a queue");
     unsigned char kb[80 + 70];
-    MDB_val ck = {panel_key(kb, panel, consumer, consumer_len), kb}, cv;
+    MDB_val ck = {hub_queues_panel_key(kb, panel, consumer, consumer_len), kb}, cv;
     uint64_t cursor = 0;
     if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
         memcpy(&cursor, cv.mv_data, 8);
@@ -1217,7 +1187,7 @@ enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, 
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading a queue");
+        return hub_queues_lmdb_fail(err, rc, "reading a queue");
     enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
                           room, pk, count, last, end, err);
     mdb_txn_abort(txn);
@@ -1233,7 +1203,7 @@ enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading a queue");
+        return hub_queues_lmdb_fail(err, rc, "reading a queue");
     enum hub_err e = walk_filtered(q, txn, q->cfg->panels[panel_index].name, after, flt, max,
                                    full, room, pk, count, last, end, err);
     mdb_txn_abort(txn);
@@ -1246,11 +1216,11 @@ enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
     MDB_val k = {8, &id}, v;
-    struct rec r;
+    struct hub_queue_rec r;
     enum hub_err e = CSPH_ERR_OK;
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0)
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0)
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                           (unsigned long long)id);
     else {
@@ -1269,13 +1239,13 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, ui
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
     MDB_val k = {8, &id}, v;
-    struct rec r;
+    struct hub_queue_rec r;
     enum hub_err e = CSPH_ERR_OK;
     *count = 0;
     *total = 0;
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || rec_parse(&v, &r) != 0) {
+    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0) {
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                           (unsigned long long)id);
         goto out;
@@ -1307,7 +1277,7 @@ enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void 
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return lmdb_fail(err, rc, "reading alerts");
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
     enum hub_err e = hub_queues_each_in(q, txn, fn, ctx, err);
     mdb_txn_abort(txn);
     return e;
@@ -1320,15 +1290,15 @@ enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_a
     MDB_val k, v;
     int rc;
     if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
-        return lmdb_fail(err, rc, "reading alerts");
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct rec r;
+        struct hub_queue_rec r;
         uint64_t id;
         memcpy(&id, k.mv_data, 8);
-        if (rec_parse(&v, &r) != 0)
+        if (hub_queues_rec_parse(&v, &r) != 0)
             continue;
         msgpack_packer pk;
         sb.size = 0;
@@ -1351,17 +1321,17 @@ enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t
     if (after == UINT64_MAX)
         return CSPH_ERR_OK;
     if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
-        return lmdb_fail(err, rc, "reading alerts");
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
     uint64_t start = after + 1;
     MDB_val k = {8, &start}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct rec r;
+        struct hub_queue_rec r;
         struct hub_alert_raw a;
         memcpy(&a.id, k.mv_data, 8);
         if (until && a.id > until)
             break;
-        if (rec_parse(&v, &r) != 0)
+        if (hub_queues_rec_parse(&v, &r) != 0)
             continue;
         a.panel = r.panel;
         a.panel_len = r.panel_len;
@@ -1387,7 +1357,7 @@ enum hub_err hub_queues_last_id_in(struct hub_queues *q, MDB_txn *txn, uint64_t 
     int rc;
     *last = 0;
     if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
-        return lmdb_fail(err, rc, "reading alerts");
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
     if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
         memcpy(last, k.mv_data, 8);
     mdb_cursor_close(cur);
@@ -1426,8 +1396,8 @@ enum hub_err hub_queues_gauges(struct hub_queues *q, int64_t now_ms,
         g->open[pi]++;
         uint64_t id = hub_get_be64((const unsigned char *)k.mv_data + plen + 1);
         MDB_val ak = {8, &id}, av;
-        struct rec r;
-        if (mdb_get(txn, q->alerts, &ak, &av) == 0 && rec_parse(&av, &r) == 0 &&
+        struct hub_queue_rec r;
+        if (mdb_get(txn, q->alerts, &ak, &av) == 0 && hub_queues_rec_parse(&av, &r) == 0 &&
             r.due_ms != NO_DUE && r.due_ms < now_ms)
             g->overdue[pi]++;
     }
@@ -1456,7 +1426,7 @@ enum hub_err hub_queues_gauges(struct hub_queues *q, int64_t now_ms,
         hub_put_be64(idb, qc->cursor + 1);
         const char *panel = q->cfg->panels[pi].name;
         size_t pk = strlen(panel) + 1;
-        MDB_val lk = {panel_key(kb, panel, idb, 8), kb}, lv;
+        MDB_val lk = {hub_queues_panel_key(kb, panel, idb, 8), kb}, lv;
         int lr;
         for (lr = mdb_cursor_get(lagc, &lk, &lv, MDB_SET_RANGE);
              lr == 0 && qc->lag < CSPH_QUEUES_LAG_MAX;
@@ -1475,155 +1445,5 @@ done:
         mdb_cursor_close(c);
     if (txn)
         mdb_txn_abort(txn);
-    return rc ? lmdb_fail(err, rc, "reading the queues for metrics") : CSPH_ERR_OK;
-}
-
-/* Redaction after an erasure, and re-derivation's kept alerts
- * (alertredact.h): records read and written whole, in the batch. */
-
-enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
-                                       hub_queues_stored_fn fn, void *ctx,
-                                       struct hub_error *err)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = mdb_cursor_open(txn, q->alerts, &cur);
-    if (rc)
-        return lmdb_fail(err, rc, "reading alerts");
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct rec r;
-        if (k.mv_size != 8 || rec_parse(&v, &r))
-            continue;
-        struct hub_alert_stored a = {
-            .panel = r.panel, .rule = r.rule, .key = r.key, .panel_len = r.panel_len,
-            .rule_len = r.rule_len, .key_len = r.key_len, .full = r.full, .red = r.red,
-            .full_len = r.full_len, .red_len = r.red_len, .npairs = r.npairs,
-            .rec = v.mv_data, .rec_len = v.mv_size};
-        memcpy(&a.id, k.mv_data, 8);
-        if (fn(ctx, &a))
-            break;
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading alerts") : CSPH_ERR_OK;
-}
-
-enum hub_err hub_queues_rewrite(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                const char *key, size_t key_len, const void *full,
-                                size_t full_len, const void *red, size_t red_len,
-                                struct hub_error *err)
-{
-    struct rec r;
-    enum hub_err e = read_rec(q, txn, id, &r, err);
-    if (e)
-        return e;
-    if (key_len > 255)
-        key_len = 255;
-    /* A pending deadline's case-index entries follow the key: out under
-     * the old values, in under the new (deadline_entries reads the key). */
-    unsigned char dk[16];
-    deadline_key(dk, r.due_ms, id);
-    MDB_val dkv = {16, dk}, dv;
-    int pending = r.due_ms != NO_DUE && mdb_get(txn, q->deadlines, &dkv, &dv) == 0;
-    size_t head = REC_FIXED + 1 + r.panel_len + 1 + r.rule_len;
-    size_t total = head + 1 + key_len + 4 + full_len + 4 + red_len;
-    unsigned char *rec = malloc(total);
-    if (!rec)
-        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-    memcpy(rec, r.base, head);
-    unsigned char *p = rec + head;
-    *p++ = (unsigned char)key_len;
-    memcpy(p, key, key_len);
-    p += key_len;
-    uint32_t l = (uint32_t)full_len;
-    memcpy(p, &l, 4);
-    memcpy(p + 4, full, full_len);
-    p += 4 + full_len;
-    l = (uint32_t)red_len;
-    memcpy(p, &l, 4);
-    if (red_len)
-        memcpy(p + 4, red, red_len);
-    if (pending && (e = deadline_entries(q, txn, id, &r, 0, err))) {
-        free(rec);
-        return e;
-    }
-    MDB_val k = {8, &id}, v = {total, rec};
-    int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &v, 0);
-    if (rc == 0 && pending) {
-        MDB_val nv = {total, rec};
-        struct rec nr;
-        if (rec_parse(&nv, &nr) == 0)
-            e = deadline_entries(q, txn, id, &nr, 1, err);
-    }
-    free(rec);
-    if (rc)
-        return lmdb_fail(err, rc, "redacting an alert");
-    return e;
-}
-
-enum hub_err hub_queues_record_copy(struct hub_queues *q, MDB_txn *txn, uint64_t id,
-                                    void **rec, size_t *len, struct hub_error *err)
-{
-    MDB_val k = {8, &id}, v;
-    int rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                             (unsigned long long)id);
-    if (rc)
-        return lmdb_fail(err, rc, "reading an alert");
-    if (!(*rec = malloc(v.mv_size)))
-        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-    memcpy(*rec, v.mv_data, v.mv_size);
-    *len = v.mv_size;
-    return CSPH_ERR_OK;
-}
-
-enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const void *rec,
-                                      size_t len, uint64_t *idp, struct hub_error *err)
-{
-    MDB_val v = {len, (void *)rec};
-    struct rec r;
-    if (rec_parse(&v, &r))
-        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "a kept alert's record is damaged");
-    int pi = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
-    if (pi < 0)
-        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "a kept alert's panel %.*s is not "
-                             "configured", (int)r.panel_len, r.panel);
-    uint64_t id = q->txn_last_id + 1;
-    /* As raised: open, its decisions replayed from the log after it. The
-     * id inside its pairs is the recorded one, which is this one when the
-     * numbering kept step. */
-    unsigned char *copy = malloc(len);
-    if (!copy)
-        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-    memcpy(copy, rec, len);
-    copy[0] = CSPH_ALERT_OPEN;
-    MDB_val k = {8, &id}, nv = {len, copy};
-    int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &nv, MDB_APPEND);
-    free(copy);
-    if (rc)
-        return lmdb_fail(err, rc, "storing a kept alert");
-    unsigned char kb[80], idb[8], st = CSPH_ALERT_OPEN;
-    hub_put_be64(idb, id);
-    MDB_val pk = {panel_key(kb, q->cfg->panels[pi].name, idb, 8), kb}, pv = {1, &st};
-    if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))
-        return lmdb_fail(err, rc, "queueing a kept alert");
-    q->txn_counts[pi]++;
-    char name[80];
-    int n = snprintf(name, sizeof name, "count:%s", q->cfg->panels[pi].name);
-    MDB_val mk = {(size_t)n, name}, mv = {8, &q->txn_counts[pi]};
-    if ((rc = hub_redo_put(q->redo, txn, q->meta, &mk, &mv, 0)))
-        return lmdb_fail(err, rc, "counting a kept alert");
-    q->txn_last_id = id;
-    q->txn_touched |= 1ull << pi;
-    *idp = id;
-    return CSPH_ERR_OK;
-}
-
-uint64_t hub_queues_next_id(const struct hub_queues *q) { return q->txn_last_id + 1; }
-
-void hub_queues_set_keep(struct hub_queues *q, hub_queues_keep_fn fn, void *ctx)
-{
-    q->keep = fn;
-    q->keep_ctx = ctx;
+    return rc ? hub_queues_lmdb_fail(err, rc, "reading the queues for metrics") : CSPH_ERR_OK;
 }

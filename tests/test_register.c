@@ -16,31 +16,6 @@
 #include <sys/wait.h>
 #include <zmq.h>
 
-static const char *search_for;
-static char search_hit[1200];
-
-static int search_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)ftw;
-    if (flag != FTW_F || sb->st_size == 0)
-        return 0;
-    size_t len;
-    char *buf = tu_slurp(path, &len);
-    int hit = buf && memmem(buf, len, search_for, strlen(search_for)) != NULL;
-    free(buf);
-    if (hit)
-        snprintf(search_hit, sizeof search_hit, "%s", path);
-    return hit;
-}
-
-/* The first file under dir holding needle, or NULL. */
-static const char *byte_search(const char *dir, const char *needle)
-{
-    search_for = needle;
-    search_hit[0] = 0;
-    return nftw(dir, search_file, 16, FTW_PHYS) == 1 ? search_hit : NULL;
-}
-
 static int sh(const char *cmd)
 {
     int st = system(cmd);
@@ -121,14 +96,14 @@ static void test_restore_and_reapply(void **state)
     /* Restore the older backup: the person is back. */
     snprintf(cmd, sizeof cmd, "rm -rf %s && cp -a %s %s", data, backup, data);
     assert_int_equal(sh(cmd), 0);
-    assert_non_null(byte_search(data, "P-9"));
+    assert_non_null(tu_byte_search(data, "P-9"));
     int rc = tu_hub_run_ms(out, sizeof out, 60000, "--reapply-erasures", reg, "--config", config,
                            "--data", data, NULL);
     if (rc != 0 || !strstr(out, "erase of P-9 re-applied: 100 events") ||
         !strstr(out, "1 re-applied (100 events), 0 done already, 0 failed") ||
         !strstr(out, "compacted"))
         fail_msg("reapply: %d %s", rc, out);
-    const char *hit = byte_search(data, "P-9");
+    const char *hit = tu_byte_search(data, "P-9");
     if (hit)
         fail_msg("P-9 is in %s after --reapply-erasures", hit);
     verify_both(data);
