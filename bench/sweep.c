@@ -163,6 +163,37 @@ static void publish(struct gen *g, uint64_t from, uint64_t n, uint64_t batch, in
     }
 }
 
+/* One step as every start took it before the position was saved: a scan,
+ * then, when it found work, a batch of its own (begin, apply, commit,
+ * settle). Timed: *txn_ns from begin to the synced commit, *work_ns the
+ * sweep's own part (both 0 when nothing was written). 1 when it wrote. */
+static int timed_step(struct hub_sweep *sw, struct hub_ctx *h, const struct hub_retention *r,
+                      int64_t *txn_ns, int64_t *work_ns)
+{
+    struct hub_error e;
+    int work = 0;
+    *txn_ns = *work_ns = 0;
+    if (hub_sweep_scan(sw, h->core, h->schemas, h->cfg, r,
+                       (uint64_t)hub_retention_step_ms(r) * 1000, &work, &e))
+        die("sweep scan", &e);
+    if (work) {
+        int64_t b0 = now_ns();
+        if (hub_core_batch_begin(h->core, &e))
+            die("sweep step", &e);
+        int64_t a0 = now_ns();
+        if (hub_sweep_apply(sw, h, r, &e))
+            die("sweep step", &e);
+        *work_ns = now_ns() - a0;
+        if (hub_core_batch_commit(h->core, &e))
+            die("sweep commit", &e);
+        *txn_ns = now_ns() - b0;
+        if (hub_core_batch_settle(h->core, NULL, &e))
+            die("settle", &e);
+    }
+    hub_sweep_step_done(sw, 1);
+    return work;
+}
+
 /* Steps until the pass ends, unpaced; its seconds. save_alone: steps that
  * found nothing save the position as the hub does (hub_sweep_step);
  * otherwise scan and apply only, as every start did before the position
@@ -173,7 +204,7 @@ static double whole_pass(struct hub_sweep *sw, struct hub_ctx *h, const struct h
     struct hub_error e;
     int64_t t0 = now_ns();
     while (hub_sweep_active(sw)) {
-        int wrote = 0, work = 0;
+        int wrote = 0;
         uint64_t us;
         if (save_alone) {
             if (hub_sweep_step(sw, h, r, &wrote, &us, &e) ||
@@ -181,14 +212,8 @@ static double whole_pass(struct hub_sweep *sw, struct hub_ctx *h, const struct h
                 die("sweep step", &e);
             continue;
         }
-        if (hub_sweep_scan(sw, h->core, h->schemas, h->cfg, r,
-                           (uint64_t)hub_retention_step_ms(r) * 1000, &work, &e))
-            die("sweep scan", &e);
-        if (work && (hub_core_batch_begin(h->core, &e) || hub_sweep_apply(sw, h, r, &e) ||
-                     hub_core_batch_commit(h->core, &e) ||
-                     hub_core_batch_settle(h->core, NULL, &e)))
-            die("sweep step", &e);
-        hub_sweep_step_done(sw, 1);
+        int64_t txn, w;
+        timed_step(sw, h, r, &txn, &w);
     }
     return (double)(now_ns() - t0) / 1e9;
 }
@@ -346,32 +371,15 @@ int main(int argc, char **argv)
         t0 = now_ns();
         while (done < measure) {
             if (hub_sweep_active(sw) && now_ns() >= next_step) {
-                int64_t s0 = now_ns();
-                int work = 0;
-                if (hub_sweep_scan(sw, g.core, g.schemas, &cfg, ret,
-                                   (uint64_t)hub_retention_step_ms(ret) * 1000, &work, &e))
-                    die("sweep scan", &e);
-                if (work) {
-                    int64_t b0 = now_ns();
-                    if (hub_core_batch_begin(g.core, &e))
-                        die("sweep step", &e);
-                    int64_t a0 = now_ns();
-                    if (hub_sweep_apply(sw, &h, ret, &e))
-                        die("sweep step", &e);
-                    int64_t w = now_ns() - a0;
-                    if (hub_core_batch_commit(g.core, &e))
-                        die("sweep commit", &e);
-                    int64_t txn = now_ns() - b0;
+                int64_t s0 = now_ns(), txn, w;
+                if (timed_step(sw, &h, ret, &txn, &w)) {
                     if (txn > max_txn)
                         max_txn = txn;
                     if (w > max_work)
                         max_work = w;
                     sum_txn += txn;
                     wrote++;
-                    if (hub_core_batch_settle(g.core, NULL, &e))
-                        die("settle", &e);
                 }
-                hub_sweep_step_done(sw, 1);
                 steps++;
                 int64_t d = now_ns() - s0;
                 sweep_ns += d;
@@ -413,25 +421,12 @@ int main(int argc, char **argv)
     /* The rest of the pass alone: how long a pass over the log takes. */
     t0 = now_ns();
     while (hub_sweep_active(sw)) {
-        int work = 0;
-        if (hub_sweep_scan(sw, g.core, g.schemas, &cfg, ret,
-                           (uint64_t)hub_retention_step_ms(ret) * 1000, &work, &e))
-            die("sweep scan", &e);
-        if (work) {
-            int64_t b0 = now_ns();
-            if (hub_core_batch_begin(g.core, &e))
-                die("sweep step", &e);
-            int64_t a0 = now_ns();
-            if (hub_sweep_apply(sw, &h, ret, &e))
-                die("sweep step", &e);
-            if (now_ns() - a0 > max_work)
-                max_work = now_ns() - a0;
-            if (hub_core_batch_commit(g.core, &e) || hub_core_batch_settle(g.core, NULL, &e))
-                die("sweep commit", &e);
-            if (now_ns() - b0 > max_txn)
-                max_txn = now_ns() - b0;
-        }
-        hub_sweep_step_done(sw, 1);
+        int64_t txn, w;
+        timed_step(sw, &h, ret, &txn, &w);
+        if (w > max_work)
+            max_work = w;
+        if (txn > max_txn)
+            max_txn = txn;
     }
     printf("the pass finished unpaced in %.1f s more: %" PRIu64 " examined, %" PRIu64
            " bodies removed in all; longest write transaction %.1f ms, the sweep's own work "
