@@ -49,8 +49,12 @@ int hub_alert_names(const void *text, size_t n, const char *ref, size_t len)
         const unsigned char *hit = memmem(p, (size_t)(end - p), ref, len);
         if (!hit)
             return 0;
-        /* "P-9" is not named by "P-90" */
-        if ((hit == text || !ref_byte(hit[-1])) && (hit + len == end || !ref_byte(hit[len])))
+        /* "P-9" is not named by "P-90", but is by "... P-9." (the stops and
+         * colons that end a sentence or a label are not the reference's) */
+        const unsigned char *after = hit + len;
+        while (after < end && (*after == '.' || *after == ':'))
+            after++;
+        if ((hit == text || !ref_byte(hit[-1])) && (after == end || !ref_byte(*after)))
             return 1;
         p = hit + 1;
     }
