@@ -36,11 +36,6 @@ static uint64_t lookup(const struct hub_restrictview *rv, const char *ref, size_
     return seq;
 }
 
-static int ref_byte(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
-}
 
 /* The restriction a run of reference bytes names: the run, or the run
  * without the full stops and colons that end it ("... for V-1." names
@@ -59,10 +54,10 @@ uint64_t hub_restrictview_names(const struct hub_restrictview *rv, const char *t
         return 0;
     size_t i = 0;
     while (i < n) {
-        while (i < n && !ref_byte((unsigned char)text[i]))
+        while (i < n && !hub_ref_byte((unsigned char)text[i]))
             i++;
         size_t start = i;
-        while (i < n && ref_byte((unsigned char)text[i]))
+        while (i < n && hub_ref_byte((unsigned char)text[i]))
             i++;
         uint64_t seq = lookup_run(rv, text + start, i - start);
         if (seq)
@@ -130,10 +125,10 @@ static int find_named(const struct hub_restrictview *rv, const void *pairs, size
             const char *t = val->via.str.ptr;
             size_t n = val->via.str.size, p = 0;
             while (p < n) {
-                while (p < n && !ref_byte((unsigned char)t[p]))
+                while (p < n && !hub_ref_byte((unsigned char)t[p]))
                     p++;
                 size_t start = p;
-                while (p < n && ref_byte((unsigned char)t[p]))
+                while (p < n && hub_ref_byte((unsigned char)t[p]))
                     p++;
                 size_t rl = p - start;
                 uint64_t seq = lookup_run(rv, t + start, rl);
