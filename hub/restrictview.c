@@ -40,30 +40,37 @@ static uint64_t lookup(const struct hub_restrictview *rv, const char *ref, size_
 /* The restriction a run of reference bytes names: the run, or the run
  * without the full stops and colons that end it ("... for V-1." names
  * V-1, a reference may end in neither as often as a sentence does). */
-static uint64_t lookup_run(const struct hub_restrictview *rv, const char *run, size_t len)
+static uint64_t lookup_run(const struct hub_restrictview *rv, const char *run, size_t *len)
 {
-    uint64_t seq = lookup(rv, run, len);
-    while (!seq && len > 1 && (run[len - 1] == '.' || run[len - 1] == ':'))
-        seq = lookup(rv, run, --len);
+    uint64_t seq = lookup(rv, run, *len);
+    while (!seq && *len > 1 && (run[*len - 1] == '.' || run[*len - 1] == ':'))
+        seq = lookup(rv, run, --*len);
     return seq;
+}
+
+/* The next run of reference bytes of text (n bytes) from *pos: 1 and
+ * [*start, *pos), or 0 when none is left. */
+static int next_run(const char *text, size_t n, size_t *pos, size_t *start)
+{
+    size_t i = *pos;
+    while (i < n && !hub_ref_byte((unsigned char)text[i]))
+        i++;
+    *start = i;
+    while (i < n && hub_ref_byte((unsigned char)text[i]))
+        i++;
+    *pos = i;
+    return i > *start;
 }
 
 uint64_t hub_restrictview_names(const struct hub_restrictview *rv, const char *text, size_t n)
 {
-    if (!rv->any)
-        return 0;
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && !hub_ref_byte((unsigned char)text[i]))
-            i++;
-        size_t start = i;
-        while (i < n && hub_ref_byte((unsigned char)text[i]))
-            i++;
-        uint64_t seq = lookup_run(rv, text + start, i - start);
-        if (seq)
-            return seq;
+    size_t pos = 0, start;
+    uint64_t seq = 0;
+    while (rv->any && !seq && next_run(text, n, &pos, &start)) {
+        size_t len = pos - start;
+        seq = lookup_run(rv, text + start, &len);
     }
-    return 0;
+    return seq;
 }
 
 /* The restricted persons an alert names: its key values, and the whole
@@ -123,17 +130,10 @@ static int find_named(const struct hub_restrictview *rv, const void *pairs, size
             }
         } else if (keyis(&k.data, "reason") && val->type == MSGPACK_OBJECT_STR) {
             const char *t = val->via.str.ptr;
-            size_t n = val->via.str.size, p = 0;
-            while (p < n) {
-                while (p < n && !hub_ref_byte((unsigned char)t[p]))
-                    p++;
-                size_t start = p;
-                while (p < n && hub_ref_byte((unsigned char)t[p]))
-                    p++;
-                size_t rl = p - start;
-                uint64_t seq = lookup_run(rv, t + start, rl);
-                while (seq && rl > 1 && lookup(rv, t + start, rl) != seq)
-                    rl--; /* the reference without the stops lookup_run took off */
+            size_t n = val->via.str.size, p = 0, start;
+            while (next_run(t, n, &p, &start)) {
+                size_t rl = p - start; /* less the stops lookup_run takes off */
+                uint64_t seq = lookup_run(rv, t + start, &rl);
                 if (seq) {
                     add_named(nm, t + start, rl, seq);
                     if (!*reason_seq)
