@@ -423,6 +423,20 @@ static void test_dpo_erase_and_restriction(void **state)
     tu_client_close(&c);
 }
 
+/* One request as role, which must succeed: the integer at path `want` of
+ * the reply (0 when want is NULL). */
+static int64_t ok_as(struct tu_curve *f, const char *role, const char *json, const char *want)
+{
+    struct tu_client c;
+    msgpack_object r;
+    tu_curve_connect(f, &c, role);
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    int64_t v = want ? tu_int(&r, want) : 0;
+    tu_client_close(&c);
+    return v;
+}
+
 /* A person under a standing restriction (restrictview.h): their alerts
  * stay in the panel's queue with the key value and the reason withheld,
  * their case and the reference itself lead nowhere, for every role but
@@ -434,24 +448,15 @@ static void test_restricted_person_alerts(void **state)
     struct tu_client c;
     msgpack_object r;
     char json[600], marker[64];
-    tu_curve_connect(f, &c, "police");
     snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
-    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0); /* alert 1 on marac */
-    tu_client_close(&c);
-    tu_curve_connect(f, &c, "marac");
-    assert_int_equal(tu_try_call(&c, 5000, &r,
-                              "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}"),
-                     0);
-    assert_int_equal(tu_bool(&r, "ok"), 1); /* the case V-1 opens */
-    tu_client_close(&c);
-    tu_curve_connect(f, &c, "dpo");
-    assert_int_equal(tu_try_call(&c, 5000, &r,
-                              "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for "
-                              "court\",\"restrict\":true,\"basis\":\"s47\",\"apply\":true}"),
-                     0);
-    assert_int_equal(tu_bool(&r, "ok"), 1);
-    snprintf(marker, sizeof marker, "[restricted by seq %lld]", (long long)tu_int(&r, "erasures.0"));
-    tu_client_close(&c);
+    ok_as(f, "police", json, NULL); /* alert 1 on marac */
+    ok_as(f, "marac", "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}",
+          NULL); /* the case V-1 opens */
+    int64_t eseq = ok_as(f, "dpo",
+                         "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for court\","
+                         "\"restrict\":true,\"basis\":\"s47\",\"apply\":true}",
+                         "erasures.0");
+    snprintf(marker, sizeof marker, "[restricted by seq %lld]", (long long)eseq);
 
     tu_curve_connect(f, &c, "marac");
     /* the queue still holds the alert, its work visible, the person not */
@@ -496,13 +501,10 @@ static void test_restricted_person_alerts(void **state)
     tu_client_close(&c);
 
     /* lifted: the panel reads it again */
-    tu_curve_connect(f, &c, "dpo");
-    assert_int_equal(tu_try_call(&c, 5000, &r,
-                              "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"case closed\","
-                              "\"restrict\":true,\"lift\":true,\"apply\":true}"),
-                     0);
-    assert_int_equal(tu_bool(&r, "ok"), 1);
-    tu_client_close(&c);
+    ok_as(f, "dpo",
+          "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"case closed\","
+          "\"restrict\":true,\"lift\":true,\"apply\":true}",
+          NULL);
     tu_curve_connect(f, &c, "marac");
     assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
     assert_string_equal(tu_str(&r, "alerts.0.key.victim"), "V-1");
