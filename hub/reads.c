@@ -335,11 +335,16 @@ struct rejects_ctx {
     const msgpack_sbuffer *out;
     size_t room;
     uint32_t count;
+    struct hub_restrictview rv; /* restricted persons, for who may not read them */
 };
 
 static int rejects_visit(void *vctx, const struct hub_stored_reject *rj)
 {
     struct rejects_ctx *c = vctx;
+    /* A rejection naming a restricted person (its bytes may not parse:
+     * searched as text) is left out, as their events are (restrictview.h). */
+    if (c->rv.any && hub_restrictview_names(&c->rv, rj->bytes, rj->len))
+        return 0;
     /* A rejection's bytes may be a whole message: one that would take the
      * reply past its limit starts the next reply. */
     if (c->count && c->out->size + rj->len + strlen(rj->message) + 512 > c->room)
@@ -387,8 +392,19 @@ enum hub_err hub_op_rejects(struct hub_ctx *h, struct hub_req *q)
                             .room = room > 4 * DROPPED_SOURCES_MAX * 80
                                         ? room - DROPPED_SOURCES_MAX * 80
                                         : room};
-    if ((rc = hub_store_rejects(hub_core_store(h->core), after, max, rejects_visit, &c, &last,
-                                &end, e)))
+    MDB_txn *rtxn = NULL;
+    if (hub_restrictview_applies(q->who)) {
+        int mrc = mdb_txn_begin(hub_store_env(hub_core_store(h->core)), NULL, MDB_RDONLY, &rtxn);
+        if (mrc)
+            return hub_error_set(e, CSPH_ERR_INTERNAL, NULL, "reading the restrictions: %s",
+                                 mdb_strerror(mrc));
+        hub_restrictview_open(&c.rv, rtxn);
+    }
+    rc = hub_store_rejects(hub_core_store(h->core), after, max, rejects_visit, &c, &last, &end,
+                           e);
+    if (rtxn)
+        mdb_txn_abort(rtxn);
+    if (rc)
         return rc;
     /* What the bound per source dropped (PROTOCOL.md 7): the total, and
      * the sources it dropped from (at most DROPPED_SOURCES_MAX named). */

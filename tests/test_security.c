@@ -452,6 +452,14 @@ static void test_restricted_person_alerts(void **state)
     ok_as(f, "police", json, NULL); /* alert 1 on marac */
     ok_as(f, "marac", "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}",
           NULL); /* the case V-1 opens */
+    tu_curve_connect(f, &c, "police"); /* a rejection naming V-1, kept */
+    assert_int_equal(tu_try_call(&c, 5000, &r,
+                              "{\"op\":\"publish\",\"event\":{\"id\":\"bad1\",\"type\":"
+                              "\"da.incident\",\"occurred_at\":\"2025-05-01T22:00:00Z\","
+                              "\"victim\":\"V-1\",\"dash_score\":99}}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.code"), "bad_event");
+    tu_client_close(&c);
     int64_t eseq = ok_as(f, "dpo",
                          "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for court\","
                          "\"restrict\":true,\"basis\":\"s47\",\"apply\":true}",
@@ -492,12 +500,20 @@ static void test_restricted_person_alerts(void **state)
     assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"agenda\",\"panel\":\"marac\"}"), 0);
     assert_null(strstr(tu_dump(&r), "V-1"));
     tu_client_close(&c);
+    /* nor the admin's kept rejections */
+    tu_curve_connect(f, &c, "admin");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 0);
+    tu_client_close(&c);
 
     /* the auditor reads it all */
     tu_curve_connect(f, &c, "auditor");
     assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert\",\"id\":1}"), 0);
     assert_string_equal(tu_str(&r, "alert.key.victim"), "V-1");
     assert_null(strstr(tu_dump(&r), "[restricted"));
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
     tu_client_close(&c);
 
     /* lifted: the panel reads it again */
@@ -511,6 +527,10 @@ static void test_restricted_person_alerts(void **state)
     assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"cases\",\"panel\":\"marac\"}"), 0);
     assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
     assert_string_equal(tu_str(&r, "cases.0.key"), "V-1");
+    tu_client_close(&c);
+    tu_curve_connect(f, &c, "admin");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"rejects\"}"), 0);
+    assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
     tu_client_close(&c);
 }
 
