@@ -185,13 +185,17 @@ static void arm_heal(struct hub_server *s)
         uv_timer_start(&s->heal_timer, on_heal, 0, 0);
 }
 
-/* After a batch's replies: settle it (the index is committed once it
- * holds enough batches, and otherwise when no batch has come for
- * limits.index_hold_ms, so that a quiet hub does not sit on uncommitted
- * index work: a kill -9 would make the next start catch it up); then the
- * fetches held on panels whose alerts became readable are answered. */
+/* After a batch's replies: the fetches held on panels whose alerts the
+ * commit made readable are answered first (a fetch reads what the commit
+ * acknowledged, hub_core_fetch, so it need not wait for what follows);
+ * then the batch is settled (the journal's batches into LMDB when enough
+ * are held; the index committed once it holds enough batches, and
+ * otherwise when no batch has come for limits.index_hold_ms, so that a
+ * quiet hub does not sit on uncommitted index work: a kill -9 would make
+ * the next start catch it up). */
 static void settle_batch(struct hub_server *s)
 {
+    wake_fetches(s, hub_core_take_readable(s->h.core));
     uint64_t t0 = uv_hrtime();
     int held = 0;
     struct hub_error e;
@@ -201,7 +205,6 @@ static void settle_batch(struct hub_server *s)
         uv_timer_start(&s->index_timer, on_index_quiet, s->cfg->limits.index_hold_ms, 0);
     else
         uv_timer_stop(&s->index_timer);
-    wake_fetches(s, hub_core_take_readable(s->h.core));
 }
 
 /* Run the batch in one transaction, commit with a sync, then reply. */
