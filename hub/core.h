@@ -20,8 +20,10 @@
  * Commit and settle are two steps on purpose: a journal ahead of LMDB
  * (issue 14) makes commit its append and flush (the acknowledgement point)
  * and moves the LMDB commit into settle, without a change for the callers.
- * A held fetch is woken only from hub_core_take_readable, after settle,
- * so it never sees an alert before it is readable.
+ * A held fetch is woken only from hub_core_take_readable, after the
+ * commit that acknowledged the alert (the server does so before settle:
+ * hub_core_fetch reads what the journal acknowledged), so it never sees
+ * an alert before it is readable.
  *
  * The live hub (server.c), re-derivation and --what-if (rederive.c,
  * whatif.c), recovery at start (hub_core_recover) and the bench's store
