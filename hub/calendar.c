@@ -139,10 +139,30 @@ int hub_calendar_is_working_day(const struct hub_calendar *r, int64_t day)
 int64_t hub_calendar_add_working_days(const struct hub_calendar *r, int64_t ms, int n)
 {
     int64_t day = day_of(ms), tod = ms - day * CSPH_MS_PER_DAY;
+    /* The same test as hub_calendar_is_working_day, but a year's regular
+     * holidays are worked out once for the days of that year walked over,
+     * not once a day: every alert with a working-day deadline walks ten or
+     * more days, and working out Easter for each was most of its cost. */
+    int64_t year_lo = 1, year_hi = 0; /* days of the year in reg: none yet */
+    int64_t reg[CSPH_CALENDAR_REGULAR_MAX];
+    size_t nreg = 0;
     while (n > 0) {
         day++;
-        if (hub_calendar_is_working_day(r, day))
-            n--;
+        if ((r->weekend & (1u << weekday(day))) || in_sorted(r->holidays, r->nholidays, day))
+            continue;
+        if (r->regular) {
+            if (day < year_lo || day > year_hi) {
+                int y;
+                unsigned m, d;
+                csph_civil_from_days(day, &y, &m, &d);
+                nreg = hub_calendar_england_wales(y, reg);
+                year_lo = csph_days_from_civil(y, 1, 1);
+                year_hi = csph_days_from_civil(y + 1, 1, 1) - 1;
+            }
+            if (has_day(reg, nreg, day) && !in_sorted(r->moved_from, r->nmoved, day))
+                continue;
+        }
+        n--;
     }
     return day * CSPH_MS_PER_DAY + tod;
 }

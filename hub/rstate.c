@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
 
 #include "bekey.h"
 #include "store.h"
@@ -21,6 +23,7 @@ struct hub_rstate {
      * bits set; it is never missing a series that exists. */
     uint64_t *bloom;
     uint64_t bloom_mask; /* blocks - 1 */
+    size_t bloom_size;   /* bytes mapped */
     int bloom_ready;
     /* The filter is filled from the state a step at a time (bloom_step):
      * the last key a step read, 0 bytes before the first step. */
@@ -45,10 +48,19 @@ enum hub_err hub_rstate_new(struct hub_rstate **out, struct hub_error *err)
     return *out ? CSPH_ERR_OK : hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
 }
 
+static void bloom_free(struct hub_rstate *s)
+{
+    if (s->bloom)
+        munmap(s->bloom, s->bloom_size);
+    s->bloom = NULL;
+    s->bloom_size = 0;
+    s->bloom_mask = 0;
+}
+
 void hub_rstate_free(struct hub_rstate **s)
 {
     if (s && *s) {
-        free((*s)->bloom);
+        bloom_free(*s);
         free(*s);
         *s = NULL;
     }
@@ -56,12 +68,13 @@ void hub_rstate_free(struct hub_rstate **s)
 
 #define BLOOM_K 4
 
+/* XXH3 (libxxhash, as the journal uses): eight bytes a step where FNV-1a
+ * took one; every event hashes a series' prefix (40 bytes or so) several
+ * times, for the filter's test and for its insert. The filter lives in
+ * memory only, so the hash is free to change. */
 static uint64_t series_hash(const unsigned char *p, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
+    return XXH3_64bits(p, n);
 }
 
 /* A blocked filter: a series' BLOOM_K bits are in one 64-byte block (a CPU
@@ -98,16 +111,20 @@ enum hub_err hub_rstate_cache(struct hub_rstate *s, size_t bytes, struct hub_err
     uint64_t blocks = 1u << 7; /* 8 KiB at least */
     while (blocks * 2 * BLOOM_BLOCK_WORDS * 8 <= (uint64_t)bytes)
         blocks *= 2;
-    free(s->bloom);
-    s->bloom = NULL;
+    bloom_free(s);
     s->bloom_ready = 0;
-    s->bloom_mask = 0;
     s->built_len = 0;
     if (!bytes)
         return CSPH_ERR_OK;
-    if (!(s->bloom = aligned_alloc(64, blocks * BLOOM_BLOCK_WORDS * 8)))
+    /* Anonymous pages: page-aligned (a block is one cache line) and zero
+     * already, so the hub's start does not write 16 MiB of zeros, and the
+     * memory a small state never touches is never committed. */
+    size_t size = (size_t)(blocks * BLOOM_BLOCK_WORDS * 8);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: no memory for its cache");
-    memset(s->bloom, 0, blocks * BLOOM_BLOCK_WORDS * 8);
+    s->bloom = p;
+    s->bloom_size = size;
     s->bloom_mask = blocks - 1;
     return CSPH_ERR_OK;
 }
@@ -116,12 +133,14 @@ void hub_rstate_take_cache(struct hub_rstate *dst, struct hub_rstate *src)
 {
     if (dst == src || !src->bloom || !src->bloom_ready)
         return;
-    free(dst->bloom);
+    bloom_free(dst);
     dst->bloom = src->bloom;
+    dst->bloom_size = src->bloom_size;
     dst->bloom_mask = src->bloom_mask;
     dst->bloom_ready = 1;
     dst->built_len = 0;
     src->bloom = NULL; /* src answers "may exist" for every series from now on */
+    src->bloom_size = 0;
     src->bloom_mask = 0;
     src->bloom_ready = 0;
 }

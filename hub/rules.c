@@ -44,7 +44,6 @@
 #include "timefmt.h"
 
 #define STATE_VERSION 4u /* 1: rules.window/prior; 2: rules.log; 3: this file; 4: key values first */
-#define ENTRIES_PEEK 64  /* a window's entries read before asking whether any tier can fire */
 
 struct kval {
     const char *p;
@@ -533,7 +532,6 @@ static size_t entry_write(const struct hub_rule *R, const struct went *e, unsign
 struct collect {
     struct hub_rules *r;
     const struct hub_rule *R;
-    size_t max; /* stop once more than this many are read */
     int oom;
 };
 
@@ -554,51 +552,48 @@ static int collect_one(void *ctx, const struct hub_rs_rec *rec)
         w.extra = 1;
         r->ents[r->nents++] = w;
     }
-    return r->nents > c->max;
+    return 0;
 }
 
-/* The window entries of a series with from <= t <= to into r->ents (more
- * than max: stopped there). */
+/* The window entries of a series with from <= t <= to into r->ents. */
 static enum hub_err entries_load(struct hub_rules *r, const struct hub_rule *R,
-                                 const struct series *s, int64_t from, int64_t to, size_t max,
+                                 const struct series *s, int64_t from, int64_t to,
                                  struct hub_error *err)
 {
-    struct collect c = {r, R, max, 0};
+    struct collect c = {r, R, 0};
     r->nents = 0;
     enum hub_err e = hub_rstate_range(r->st, &s->s, from, to, collect_one, &c, err);
     return e ? e : c.oom ? oom(err) : CSPH_ERR_OK;
 }
 
 struct tier_near {
-    int64_t t, w;
-    uint64_t at_least;
-    int found;
+    uint64_t max, stop;
 };
 
 static int tier_near_one(void *ctx, const struct hub_rs_rec *rec)
 {
     struct tier_near *q = ctx;
-    if (rec->len >= 8 && get64(rec->val) >= q->at_least) {
-        q->found = 1;
-        return 1;
-    }
-    return 0;
+    uint64_t v = rec->len >= 8 ? get64(rec->val) : 0;
+    if (v > q->max)
+        q->max = v;
+    return q->max >= q->stop;
 }
 
-/* Whether a tier of at_least (or a higher one) fired for the series less
- * than w from t. Tiers fired are kept by their threshold, not their place
- * in the list, so inserting a tier in the file does not change what an
- * earlier alert means. */
-static enum hub_err tier_quiet(struct hub_rules *r, const struct series *fs, int64_t t, int64_t w,
-                               int64_t at_least, int *quiet, struct hub_error *err)
+/* The highest tier (its at_least) the rule fired for the series less than
+ * w from t, 0 when none; a tier is quiet when this reaches its at_least
+ * (stop: no need to look further once this many). Tiers fired are kept by
+ * their threshold, not their place in the list, so inserting a tier in the
+ * file does not change what an earlier alert means. */
+static enum hub_err fired_near(struct hub_rules *r, const struct series *fs, int64_t t, int64_t w,
+                               int64_t stop, uint64_t *max, struct hub_error *err)
 {
-    struct tier_near q = {t, w, (uint64_t)at_least, 0};
-    *quiet = 0;
+    struct tier_near q = {0, (uint64_t)stop};
+    *max = 0;
     if (!hub_rstate_may_exist(r->st, &fs->s))
         return CSPH_ERR_OK; /* the rule never fired for the key */
     enum hub_err e = hub_rstate_range(r->st, &fs->s, sat_add(t, -w + 1), sat_add(t, w - 1),
                                       tier_near_one, &q, err);
-    *quiet = q.found;
+    *max = q.max;
     return e;
 }
 
@@ -814,7 +809,7 @@ static enum hub_err eval_window(struct hub_rules *r, struct fire *f, const struc
     }
     struct series ws, fs;
     unsigned char vb[8 * CRITERIA_MAX + 32];
-    int existed, quiet;
+    int existed;
     size_t vlen = entry_write(R, &ne, vb);
     if (R->distinct_criteria) { /* every criterion the event meets for the key */
         for (size_t i = 0; i < ncrit; i++)
@@ -858,22 +853,20 @@ static enum hub_err eval_window(struct hub_rules *r, struct fire *f, const struc
         return CSPH_ERR_OK;
     if (first && (uint64_t)R->tiers[0].at_least > (R->distinct_criteria ? ncrit : 1))
         return CSPH_ERR_OK; /* the key's first event: a window of one reaches no tier */
-    /* Read the entries around t; a sparse key (most people) has a handful.
-     * A busy key (a hotspot's thousands) stops at ENTRIES_PEEK: when every
-     * tier is quiet at t nothing can fire and the rest need not be read. */
+    /* The tiers fired near t first: when the top tier is quiet every tier
+     * is (a tier is quiet while the rule fired it or a higher one less than
+     * a window from t), and nothing can fire, so the window's entries need
+     * not be read. That is the common case of a busy key (a hotspot's
+     * thousands of reports, a prolific caller) once it has fired; a key
+     * that never fired costs no read (the state's filter). */
     series(&fs, 'F', R->id, vals, f->K->n);
-    int quiet_known = 0;
-    if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), ENTRIES_PEEK,
-                          err)))
+    uint64_t fired;
+    if ((e = fired_near(r, &fs, ne.t, W, R->tiers[R->ntiers - 1].at_least, &fired, err)))
         return e;
-    if (r->nents > ENTRIES_PEEK) {
-        if ((e = tier_quiet(r, &fs, ne.t, W, R->tiers[R->ntiers - 1].at_least, &quiet, err)) || quiet)
-            return e;
-        quiet_known = 1; /* the top tier is not quiet */
-        if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), SIZE_MAX,
-                              err)))
-            return e;
-    }
+    if (fired >= (uint64_t)R->tiers[R->ntiers - 1].at_least)
+        return CSPH_ERR_OK;
+    if ((e = entries_load(r, R, &ws, sat_add(ne.t, -W + 1), sat_add(ne.t, W - 1), err)))
+        return e;
     struct best b;
     if ((R->incidents && incidents_assign(r, R)) || best_window(r, R, ne.t, &b))
         return oom(err);
@@ -881,11 +874,8 @@ static enum hub_err eval_window(struct hub_rules *r, struct fire *f, const struc
     for (size_t j = 0; j < R->ntiers; j++)
         if (b.value >= (uint64_t)R->tiers[j].at_least)
             reached = (int)j;
-    if (reached < 0)
-        return CSPH_ERR_OK;
-    if (!(quiet_known && (size_t)reached + 1 == R->ntiers) &&
-        ((e = tier_quiet(r, &fs, ne.t, W, R->tiers[reached].at_least, &quiet, err)) || quiet))
-        return e;
+    if (reached < 0 || fired >= (uint64_t)R->tiers[reached].at_least)
+        return CSPH_ERR_OK; /* no tier reached, or the one reached is quiet */
     unsigned char tier[8];
     put64(tier, (uint64_t)R->tiers[reached].at_least);
     if ((e = hub_rstate_set(r->st, &fs.s, ne.t, ne.seq, tier, sizeof tier, err)))

@@ -363,6 +363,39 @@ static void test_regular_errors(void **state)
                    5, "2020-05-08 is already a bank holiday");
 }
 
+/* add_working_days works a year's regular holidays out once per year it
+ * walks through: it must agree, from every start, with counting day by day
+ * through hub_calendar_is_working_day, across year ends (substitute days in
+ * both years), moved and one-off days, and long deadlines spanning years. */
+static int64_t add_by_day(const struct hub_calendar *c, int64_t ms, int n)
+{
+    int64_t day = ms >= 0 ? ms / DAY : -((-ms + DAY - 1) / DAY), tod = ms - day * DAY;
+    while (n > 0)
+        if (hub_calendar_is_working_day(c, ++day))
+            n--;
+    return day * DAY + tod;
+}
+
+static void test_add_agrees_day_by_day(void **state)
+{
+    struct fx *f = *state;
+    load_ok(f, "regular: england-and-wales\n"
+               "moved:\n  - {from: 2020-05-04, to: 2020-05-08}\n"
+               "  - {from: 2022-05-30, to: 2022-06-02}\n"
+               "bank_holidays:\n  - 2022-06-03\n  - 2022-09-19\n  - 2021-12-31\n");
+    static const int ns[] = {0, 1, 2, 5, 10, 20, 300};
+    for (int64_t day = D(2019, 12, 1); day <= D(2023, 1, 15); day++)
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+            int64_t ms = day * DAY + 9 * 3600000;
+            assert_int_equal(hub_calendar_add_working_days(&f->cal, ms, ns[i]),
+                             add_by_day(&f->cal, ms, ns[i]));
+        }
+    /* before 1970 (negative days) too */
+    for (int64_t day = D(1968, 12, 20); day <= D(1969, 1, 5); day++)
+        assert_int_equal(hub_calendar_add_working_days(&f->cal, day * DAY + 1, 10),
+                         add_by_day(&f->cal, day * DAY + 1, 10));
+}
+
 /* The calendar the project ships: regular days for any year, and the
  * one-off days of recent years. */
 static void test_shipped(void **state)
@@ -395,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_england_wales),
         cmocka_unit_test_setup_teardown(test_regular_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regular_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_agrees_day_by_day, setup, teardown),
         cmocka_unit_test(test_shipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
