@@ -280,8 +280,13 @@ struct hub_alert_stored {
     int npairs;
     const void *rec;
     size_t rec_len;
+    int64_t raised_ms;
 };
 typedef int (*hub_queues_stored_fn)(void *ctx, const struct hub_alert_stored *a);
+/* Alert id as stored, into fn, in txn (a retention sweep's expiry:
+ * alertredact.h). NOT_FOUND when no such alert. */
+enum hub_err hub_queues_stored_one(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                   hub_queues_stored_fn fn, void *ctx, struct hub_error *err);
 /* Every alert in id order in txn (the batch's, or a read transaction);
  * fn's nonzero stops. Do not write the alerts from fn. */
 enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
