@@ -142,7 +142,9 @@ int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *era
 int hub_alert_keep_expired(const struct hub_alert_keep *k, uint64_t id);
 /* 1 when a (the hub's, packed) and b (re-derived) agree on what a kept
  * alert keeps: id, panel, rule, rule_version, priority, evidence,
- * raised_at, due_at and status; key and reason are not compared. */
-int hub_alert_keep_agrees(const void *a, size_t alen, const void *b, size_t blen);
+ * raised_at, due_at and status (not status when expired: a retention
+ * sweep may have taken its decisions' bodies); key and reason are not
+ * compared. */
+int hub_alert_keep_agrees(const void *a, size_t alen, const void *b, size_t blen, int expired);
 
 #endif

@@ -142,20 +142,24 @@ enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const 
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "a kept alert's panel %.*s is not "
                              "configured", (int)r.panel_len, r.panel);
     uint64_t id = q->txn_last_id + 1;
-    /* As raised: open, its decisions replayed from the log after it. The
-     * id inside its pairs is the recorded one, which is this one when the
-     * numbering kept step. */
+    /* With its recorded status: its decisions replayed from the log after
+     * it end at the same one, and a retention sweep may have taken their
+     * bodies (alert.status goes by the panel's period, as the alert does),
+     * leaving nothing to replay. The id inside its pairs is the recorded
+     * one, which is this one when the numbering kept step. */
     unsigned char *copy = malloc(len);
     if (!copy)
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     memcpy(copy, rec, len);
-    copy[0] = CSPH_ALERT_OPEN;
+    if (copy[0] >= CSPH_ALERT__COUNT)
+        copy[0] = CSPH_ALERT_OPEN;
+    unsigned char st = copy[0];
     MDB_val k = {8, &id}, nv = {len, copy};
     int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &nv, MDB_APPEND);
     free(copy);
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "storing a kept alert");
-    unsigned char kb[80], idb[8], st = CSPH_ALERT_OPEN;
+    unsigned char kb[80], idb[8];
     hub_put_be64(idb, id);
     MDB_val pk = {hub_queues_panel_key(kb, q->cfg->panels[pi].name, idb, 8), kb}, pv = {1, &st};
     if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))

@@ -304,7 +304,7 @@ enum hub_err hub_queues_rewrite(struct hub_queues *q, MDB_txn *txn, uint64_t id,
 enum hub_err hub_queues_record_copy(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                     void **rec, size_t *len, struct hub_error *err);
 /* Store a record copied by hub_queues_record_copy as the next alert
- * (*id), open, with no deadline armed: re-derivation's alert kept from the
+ * (*id), with its recorded status and no deadline armed: re-derivation's alert kept from the
  * hub where its evidence was erased. */
 enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const void *rec,
                                       size_t len, uint64_t *id, struct hub_error *err);

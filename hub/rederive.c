@@ -345,7 +345,8 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
         /* An alert an erasure took the evidence of, or redacted: checked
          * on what it keeps (alertredact.h), not on key and reason. */
         if (x && y && hub_alert_keep_is(src.keep, x->id, &by) &&
-            hub_alert_keep_agrees(x->bytes, x->len, y->bytes, y->len)) {
+            hub_alert_keep_agrees(x->bytes, x->len, y->bytes, y->len,
+                                  hub_alert_keep_expired(src.keep, x->id))) {
             if (kept++ >= KEPT_SHOWN)
                 continue;
             if (hub_alert_keep_expired(src.keep, x->id)) /* hook: a sweep's expiry */

@@ -400,6 +400,189 @@ static void test_reload_on_sighup(void **state)
     tu_inproc_free(f);
 }
 
+/* ---- alerts by their panel's period ------------------------------------------ */
+
+#define DAH(id, victim, when)                                                            \
+    "{\"id\":\"" id "\",\"type\":\"da.incident\",\"source\":\"police\",\"occurred_at\":\"" \
+    when "\",\"victim\":\"" victim "\",\"risk\":\"high\"}"
+
+/* Restart f with a retention file of the shipped classes and extra. */
+static void use_retention(struct tu_inproc *f, const char *extra)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/retention.yaml", f->dir);
+    FILE *o = fopen(path, "w");
+    assert_non_null(o);
+    fprintf(o, "%s%s", classes, extra);
+    fclose(o);
+    tu_inproc_stop(f);
+    snprintf(f->cfg.retention_file, sizeof f->cfg.retention_file, "%s", path);
+    tu_inproc_start(f);
+}
+
+/* The id of the first alert of panel whose key holds value. */
+static int64_t alert_of(struct tu_inproc *f, const char *panel, const char *value)
+{
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"%s\",\"person\":\"%s\"}",
+                                      panel, value);
+    if (!tu_get(&r, "alerts.0.id"))
+        fail_msg("no alert on %s for %s: %s", panel, value, tu_dump(&r));
+    return tu_int(&r, "alerts.0.id");
+}
+
+/* The first dp.retention event after seq `after` that expired alerts. */
+static msgpack_object wait_alert_expiry(struct tu_inproc *f, int64_t after)
+{
+    int64_t deadline = tu_now_ms() + 10000;
+    while (tu_now_ms() < deadline) {
+        msgpack_object r = tu_inproc_call(
+            f, "{\"op\":\"replay\",\"after\":%lld,\"types\":[\"dp.retention\"]}", (long long)after);
+        const msgpack_object *evs = tu_get(&r, "events");
+        for (uint32_t i = 0; i < evs->via.array.size; i++)
+            if (tu_get(&evs->via.array.ptr[i], "event.alerts"))
+                return evs->via.array.ptr[i];
+    }
+    msgpack_object r = tu_inproc_call(
+        f, "{\"op\":\"replay\",\"after\":%lld,\"types\":[\"dp.retention\"]}", (long long)after);
+    fail_msg("no dp.retention event expiring alerts after seq %lld within 10 s: %s",
+             (long long)after, tu_dump(&r));
+    return (msgpack_object){0};
+}
+
+static void test_alerts_expire(void **state)
+{
+    (void)state;
+    struct tu_inproc *f = tu_inproc_new("alertret");
+    use_retention(f, "panels:\n"
+                     "  marac: {period: 30d, after: last_activity}\n"
+                     "  asb-case-review: {period: 10d}\n"
+                     "  channel: {period: none}\n"
+                     "  mappa: {period: none}\n");
+    /* At 2 June 2025: three MARAC alerts (P-A stays active, P-B does not,
+     * P-C is under legal hold), an ASB case review (10 working days to
+     * act) and a MACE alert (84 days) that will fire. */
+    publish_ok(f, DAH("da-a", "P-A", "2025-06-01T20:00:00Z"));
+    publish_ok(f, DAH("da-b", "P-B", "2025-06-01T20:00:00Z"));
+    publish_ok(f, DAH("da-c", "P-C", "2025-06-01T20:00:00Z"));
+    tu_inproc_raise_case_review(f, "V-R");
+    publish_ok(f, "{\"id\":\"c-1\",\"type\":\"concern\",\"source\":\"council\",\"occurred_at\":"
+                  "\"2025-06-01T10:00:00Z\",\"subject\":\"C-1\",\"kind\":"
+                  "\"criminal_exploitation\"}");
+    int64_t a = alert_of(f, "marac", "P-A"), b = alert_of(f, "marac", "P-B"),
+            c = alert_of(f, "marac", "P-C"), cr = alert_of(f, "asb-case-review", "V-R"),
+            mace = alert_of(f, "mace", "C-1");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":"
+                                         "\"accepted\"}", (long long)b);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "cases.0.key"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"hold\",\"person\":\"P-C\",\"reason\":\"DHR 2026/03\","
+                          "\"requested_by\":\"dpo-jane\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)cr);
+    assert_non_null(tu_str(&r, "alert.due_at"));
+    /* P-A active again on 1 July */
+    publish_ok(f, DA("da-a2", "P-A", "2025-07-01T20:00:00Z"));
+
+    /* 13 June: the case review (raised 2 June, 10 days) has expired, before
+     * its deadline (16 June); the MARAC alerts have 30 days. */
+    tu_inproc_set_clock(f, at("2025-06-13T09:00:00Z"));
+    msgpack_object ev = wait_alert_expiry(f, 0);
+    int64_t s1 = tu_int(&ev, "seq");
+    char m1[64], ids[32];
+    snprintf(m1, sizeof m1, "[expired by seq %lld]", (long long)s1);
+    snprintf(ids, sizeof ids, "%lld", (long long)cr);
+    assert_int_equal(tu_int(&ev, "event.alerts"), 1);
+    assert_string_equal(tu_str(&ev, "event.alert_ids"), ids);
+    assert_int_equal(tu_int(&ev, "event.count"), 0);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)cr);
+    assert_string_equal(tu_str(&r, "alert.reason"), m1);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), m1);
+    assert_string_equal(tu_str(&r, "alert.rule"), "asb-case-review.victim");
+    assert_non_null(tu_str(&r, "alert.raised_at"));
+    assert_true(tu_get(&r, "alert.evidence")->via.array.size == 3);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    assert_null(strstr(tu_dump(&r), "V-R"));
+    r = tu_inproc_call(f, "{\"op\":\"person\",\"ref\":\"V-R\"}");
+    assert_null(tu_get(&r, "alerts.0"));
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-B");
+
+    /* 15 July: the review of P-B's case (opened by the acceptance, high:
+     * 14 days) fell due, which the hub records as a timer.fired naming P-B:
+     * activity, so P-B's alert stays another 30 days. */
+    tu_inproc_set_clock(f, at("2025-07-15T09:00:00Z"));
+    r = tu_inproc_wait_for_type(f, "timer.fired");
+    assert_string_equal(tu_str(&r, "events.0.event.subject"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-B");
+    publish_ok(f, DA("da-a3", "P-A", "2025-08-10T20:00:00Z"));
+
+    /* 20 August: P-B's alert (no activity since 15 July) has run its 30
+     * days; P-A's has not (active on 10 August); P-C's is held. */
+    tu_inproc_set_clock(f, at("2025-08-20T09:00:00Z"));
+    ev = wait_alert_expiry(f, s1);
+    int64_t s2 = tu_int(&ev, "seq");
+    char m2[64];
+    snprintf(m2, sizeof m2, "[expired by seq %lld]", (long long)s2);
+    /* P-B's alert, and the review escalation the hub raised on P-B's case
+     * on 15 July (raised then, the same 30 days) */
+    snprintf(ids, sizeof ids, "%lld,", (long long)b);
+    if (tu_int(&ev, "event.alerts") != 2 || strncmp(tu_str(&ev, "event.alert_ids"), ids,
+                                                    strlen(ids)) != 0)
+        fail_msg("%s", tu_dump(&ev));
+    assert_int_equal(tu_int(&ev, "event.alerts_held"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), m2);
+    assert_string_equal(tu_str(&r, "alert.reason"), m2);
+    assert_string_equal(tu_str(&r, "alert.status"), "accepted");
+    assert_string_equal(tu_str(&r, "alert.priority"), "high");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)a);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-A");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)c);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-C");
+    /* its case, under the marker */
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "cases.0.key"), m2);
+    assert_int_equal(tu_int(&r, "cases.0.alert"), b);
+    r = tu_inproc_call(f, "{\"op\":\"person\",\"ref\":\"P-B\"}");
+    assert_null(tu_get(&r, "alerts.0"));
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    assert_null(strstr(tu_dump(&r), "\"P-B\""));
+
+    /* 1 September: the MACE deadline fires; the expired case review's
+     * (16 June) never does. */
+    tu_inproc_set_clock(f, at("2025-09-01T09:00:00Z"));
+    r = tu_inproc_wait_for_type(f, "timer.fired");
+    const msgpack_object *fired = tu_get(&r, "events");
+    int mace_fired = 0;
+    for (uint32_t i = 0; i < fired->via.array.size; i++) {
+        int64_t id = tu_int(&fired->via.array.ptr[i], "event.alert");
+        mace_fired |= id == mace;
+        if (id == cr)
+            fail_msg("the expired alert %lld fired: %s", (long long)cr, tu_dump(&r));
+    }
+    assert_true(mace_fired);
+
+    /* The log verifies; re-derivation keeps the expired alerts. */
+    char data[300], out[16384], fresh[400], want[128];
+    snprintf(data, sizeof data, "%s", f->data);
+    tu_inproc_stop(f);
+    verify_both(data, "hash chain intact");
+    snprintf(fresh, sizeof fresh, "%s/fresh", f->dir);
+    int rc = tu_hub_run_ms(out, sizeof out, 60000, "--rederive", data, "--data", fresh, NULL);
+    snprintf(want, sizeof want, "alert %lld kept, expired by retention seq %lld", (long long)cr,
+             (long long)s1);
+    if (rc != 0 || !strstr(out, want))
+        fail_msg("rederive: %d %s", rc, out);
+    snprintf(want, sizeof want, "alert %lld kept, expired by retention seq %lld", (long long)b,
+             (long long)s2);
+    if (!strstr(out, want) || !strstr(out, "kept, expired by retention seq"))
+        fail_msg("rederive: %d %s", rc, out);
+    tu_inproc_start(f);
+    tu_inproc_free(f);
+}
+
 /* ---- the real daemon, kill -9 in the middle of a sweep ----------------------- */
 
 static void test_kill9_mid_sweep(void **state)
@@ -531,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_mistakes, files_setup, files_teardown),
         cmocka_unit_test(test_sweep_on_the_clock),
         cmocka_unit_test(test_reload_on_sighup),
+        cmocka_unit_test(test_alerts_expire),
         cmocka_unit_test(test_kill9_mid_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
