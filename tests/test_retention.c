@@ -6,8 +6,11 @@
  * within its period, after the last activity, and under legal hold, across
  * a restart; the log still verified by csphubd --verify and
  * scripts/check-chain.py; a resend of a removed event a duplicate; kept
- * rejections removed by age. Then the real csphubd killed with kill -9 in
- * the middle of a sweep: the log verifies, and the next start finishes it. */
+ * rejections removed by age. Alerts expired by their panel's period
+ * (sweepalerts.h): markers, cases, deadlines, holds, last activity,
+ * re-derivation, and a stop in the middle of the alert walk. Then the
+ * real csphubd killed with kill -9 in the middle of a sweep: the log
+ * verifies, and the next start finishes it. */
 #define _GNU_SOURCE
 #include "testutil.h"
 #include "testutil_inproc.h"
@@ -583,6 +586,105 @@ static void test_alerts_expire(void **state)
     tu_inproc_free(f);
 }
 
+/* Sum the alerts expired by dp.retention events after seq 0, marking each
+ * id in seen (ids 1..n); an id listed twice fails. */
+static uint64_t expired_alerts(struct tu_inproc *f, unsigned char *seen, size_t n)
+{
+    memset(seen, 0, n + 1);
+    uint64_t total = 0;
+    int64_t after = 0;
+    for (;;) {
+        msgpack_object r = tu_inproc_call(
+            f, "{\"op\":\"replay\",\"after\":%lld,\"max\":1000,\"types\":[\"dp.retention\"]}",
+            (long long)after);
+        const msgpack_object *evs = tu_get(&r, "events");
+        if (evs->via.array.size == 0)
+            return total;
+        for (uint32_t i = 0; i < evs->via.array.size; i++) {
+            const msgpack_object *ev = &evs->via.array.ptr[i];
+            after = tu_int(ev, "seq");
+            if (!tu_get(ev, "event.alerts"))
+                continue;
+            total += (uint64_t)tu_int(ev, "event.alerts");
+            const char *p = tu_str(ev, "event.alert_ids");
+            while (*p) {
+                char *end;
+                unsigned long long lo = strtoull(p, &end, 10), hi = lo;
+                if (*end == '-')
+                    hi = strtoull(end + 1, &end, 10);
+                for (unsigned long long id = lo; id <= hi; id++) {
+                    if (id < 1 || id > n || seen[id])
+                        fail_msg("alert %llu listed twice or unknown", id);
+                    seen[id] = 1;
+                }
+                p = *end == ',' ? end + 1 : end;
+            }
+        }
+    }
+}
+
+/* A stop in the middle of the alert walk: the next start resumes it from
+ * its saved position; every alert expires once, none is skipped. */
+static void test_alert_walk_resumes(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct tu_inproc *f = tu_inproc_new("alertwalk");
+    use_retention(f, "sweep: {every: 1d, step_ms: 1}\n"
+                     "panels:\n  marac: {period: 30d}\n"
+                     "  channel: {period: none}\n  mappa: {period: none}\n");
+    for (int b = 0; b < N / 100; b++) {
+        static char batch[65536];
+        size_t len = (size_t)snprintf(batch, sizeof batch, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < 100; i++)
+            len += (size_t)snprintf(batch + len, sizeof batch - len,
+                                    "%s{\"id\":\"w%d-%d\",\"type\":\"da.incident\",\"source\":"
+                                    "\"police\",\"occurred_at\":\"2025-06-01T20:00:00Z\","
+                                    "\"victim\":\"W-%d\",\"risk\":\"high\"}",
+                                    i ? "," : "", b, i, b * 100 + i);
+        snprintf(batch + len, sizeof batch - len, "]}");
+        msgpack_object r = tu_inproc_call(f, "%s", batch);
+        assert_int_equal(tu_bool(&r, "ok"), 1);
+    }
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"after\":%d}",
+                                      N - 1);
+    assert_int_equal(tu_int(&r, "alerts.0.id"), N);
+    /* 1 August: every one of them is past its 30 days; a step expires at
+     * most 100 (CSPH_ERASE_PER_EVENT), so at least N/100 steps. Stopped as
+     * soon as the first step's dp.retention event is in the log (pings:
+     * cheap round trips, while steps are paced at least 1 ms apart). */
+    r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    int64_t base = tu_int(&r, "last_seq");
+    tu_inproc_set_clock(f, at("2025-08-01T09:00:00Z"));
+    int64_t deadline = tu_now_ms() + 10000;
+    while (tu_int(&r, "last_seq") == base && tu_now_ms() < deadline)
+        r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    tu_inproc_stop(f);
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    const char *v = strstr(out, "verified: ");
+    if (rc != 0 || !v)
+        fail_msg("verify after a stop mid-walk: %s", out);
+    long long steps = strtoll(v + 10, NULL, 10) - base;
+    if (steps < 1 || steps >= N / 100)
+        fail_msg("the stop did not land in the alert walk (%lld steps): %s", steps, out);
+    tu_inproc_start(f);
+    static unsigned char seen[N + 1];
+    /* The restarted hub goes on as of its pass's time (the clock is not
+     * moved: a move begins a new pass) and expires the rest, each once. */
+    deadline = tu_now_ms() + 30000;
+    uint64_t total = 0;
+    while (total < N && tu_now_ms() < deadline)
+        total = expired_alerts(f, seen, N);
+    assert_int_equal(total, N);
+    for (int id = 1; id <= N; id++)
+        if (!seen[id])
+            fail_msg("alert %d was skipped", id);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"max\":1000}");
+    assert_null(strstr(tu_dump(&r), "\"W-"));
+    tu_inproc_free(f);
+}
+
 /* ---- the real daemon, kill -9 in the middle of a sweep ----------------------- */
 
 static void test_kill9_mid_sweep(void **state)
@@ -715,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_sweep_on_the_clock),
         cmocka_unit_test(test_reload_on_sighup),
         cmocka_unit_test(test_alerts_expire),
+        cmocka_unit_test(test_alert_walk_resumes),
         cmocka_unit_test(test_kill9_mid_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
