@@ -27,6 +27,7 @@
 #include "rules.h"
 #include "schema.h"
 #include "sweep.h"
+#include "sweepalerts.h"
 #include "timefmt.h"
 
 static int64_t at(const char *rfc3339)
@@ -157,6 +158,80 @@ static void test_shipped_file(void **state)
     assert_int_equal(strlen(hub_retention_digest(r)), 64);
     hub_retention_destroy(&r);
     assert_null(r);
+}
+
+/* An alert's period: its decisions' (alert.status) on its panel: the
+ * panel's entry, else panel_work's; a panel no longer configured, none. */
+static void test_alert_period(void **state)
+{
+    struct files *f = *state;
+    struct hub_retention *r = NULL;
+    struct hub_error err;
+    char text[4096];
+    snprintf(text, sizeof text, "%spanels:\n  marac: {period: 30d}\n  channel: {period: none}\n",
+             classes);
+    if (load_text(f, text, &r, &err))
+        fail_msg("%s", err.message);
+    int marac = hub_config_panel_find(&f->cfg, "marac", 5),
+        channel = hub_config_panel_find(&f->cfg, "channel", 7),
+        tasking = hub_config_panel_find(&f->cfg, "tasking", 7);
+    assert_true(marac >= 0 && channel >= 0 && tasking >= 0);
+    assert_string_equal(hub_retention_alert_period(r, marac)->text, "30d");
+    assert_false(hub_retention_alert_period(r, marac)->after_activity);
+    assert_int_equal(hub_retention_alert_period(r, channel)->kind, CSPH_PERIOD_NONE);
+    assert_string_equal(hub_retention_alert_period(r, tasking)->text, "6y");
+    assert_true(hub_retention_alert_period(r, tasking)->after_activity);
+    assert_int_equal(hub_retention_alert_period(r, -1)->kind, CSPH_PERIOD_NONE);
+    hub_retention_destroy(&r);
+    /* a type override of alert.status applies where the panel has none */
+    snprintf(text, sizeof text, "%stypes:\n  alert.status: {period: keep}\n", classes);
+    if (load_text(f, text, &r, &err))
+        fail_msg("%s", err.message);
+    assert_int_equal(hub_retention_alert_period(r, tasking)->kind, CSPH_PERIOD_KEEP);
+    hub_retention_destroy(&r);
+}
+
+/* The ids a dp.retention event lists, and what is left to remove. */
+static void test_alert_ranges_and_personal(void **state)
+{
+    (void)state;
+    char out[128];
+    uint64_t ids[] = {3, 4, 5, 7, 9, 10};
+    hub_sweepalerts_ranges(ids, 6, out, sizeof out);
+    assert_string_equal(out, "3-5,7,9-10");
+    hub_sweepalerts_ranges(ids, 1, out, sizeof out);
+    assert_string_equal(out, "3");
+    hub_sweepalerts_ranges(ids, 0, out, sizeof out);
+    assert_string_equal(out, "");
+    uint64_t big[100];
+    for (int i = 0; i < 100; i++)
+        big[i] = 9007199254740000ull + 2 * (uint64_t)i; /* no two adjacent: the longest */
+    char room[100 * 22 + 1];
+    hub_sweepalerts_ranges(big, 100, room, sizeof room);
+    assert_true(strlen(room) < 2200); /* the schema's bound on alert_ids */
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_str_with_body(&pk, "key", 3);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "victim", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    msgpack_pack_str_with_body(&pk, "perpetrator", 11);
+    msgpack_pack_str_with_body(&pk, "P-2", 3);
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    assert_true(hub_sweepalerts_personal(sb.data, sb.size, 2)); /* P-2 left */
+    sb.size = 0;
+    msgpack_pack_str_with_body(&pk, "key", 3);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "victim", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, "[expired by seq 9]", 18);
+    assert_false(hub_sweepalerts_personal(sb.data, sb.size, 2)); /* nothing left */
+    msgpack_sbuffer_destroy(&sb);
 }
 
 static void count_unset(void *ctx, const char *what)
@@ -813,6 +888,8 @@ int main(void)
         cmocka_unit_test(test_periods),
         cmocka_unit_test_setup_teardown(test_shipped_file, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_unset_warned, files_setup, files_teardown),
+        cmocka_unit_test_setup_teardown(test_alert_period, files_setup, files_teardown),
+        cmocka_unit_test(test_alert_ranges_and_personal),
         cmocka_unit_test_setup_teardown(test_file_mistakes, files_setup, files_teardown),
         cmocka_unit_test(test_sweep_on_the_clock),
         cmocka_unit_test(test_reload_on_sighup),
