@@ -63,7 +63,7 @@ const char *hub_alert_marker_in(const char *s)
                                                                                           : NULL;
 }
 
-static int ref_byte(unsigned char c)
+int hub_ref_byte(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == ':' || c == '-';
@@ -71,17 +71,26 @@ static int ref_byte(unsigned char c)
 
 int hub_alert_names(const void *text, size_t n, const char *ref, size_t len)
 {
-    const unsigned char *p = text, *end = p + n;
+    return hub_alert_names_at(text, n, 0, ref, len) < n;
+}
+
+size_t hub_alert_names_at(const void *text, size_t n, size_t from, const char *ref, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text + from, *end = (const unsigned char *)text + n;
     while (len && p < end) {
         const unsigned char *hit = memmem(p, (size_t)(end - p), ref, len);
         if (!hit)
-            return 0;
-        /* "P-9" is not named by "P-90" */
-        if ((hit == text || !ref_byte(hit[-1])) && (hit + len == end || !ref_byte(hit[len])))
-            return 1;
+            return n;
+        /* "P-9" is not named by "P-90", but is by "... P-9." (the stops and
+         * colons that end a sentence or a label are not the reference's) */
+        const unsigned char *after = hit + len;
+        while (after < end && (*after == '.' || *after == ':'))
+            after++;
+        if ((hit == text || !hub_ref_byte(hit[-1])) && (after == end || !hub_ref_byte(*after)))
+            return (size_t)(hit - (const unsigned char *)text);
         p = hit + 1;
     }
-    return 0;
+    return n;
 }
 
 /* The object at *off of a run of objects: 0, or -1 (msgpack_unpack

@@ -60,8 +60,14 @@ int hub_alert_marker_expired(const char *s, size_t n);
 const char *hub_alert_marker_in(const char *s);
 
 /* 1 when text (n bytes) holds ref (len bytes) as a whole reference: not
- * inside a longer one (the bytes either side are not reference bytes). */
+ * inside a longer one (the bytes either side are not reference bytes; the
+ * full stops and colons that end a sentence or a label may follow it). */
 int hub_alert_names(const void *text, size_t n, const char *ref, size_t len);
+/* The offset of the first whole reference ref in text from `from` on (as
+ * hub_alert_names finds it), or n when none. */
+size_t hub_alert_names_at(const void *text, size_t n, size_t from, const char *ref, size_t len);
+/* A byte a person reference may hold (PROTOCOL.md 3): A-Z a-z 0-9 . _ : - */
+int hub_ref_byte(unsigned char c);
 
 /* An alert's pairs (npairs MessagePack key/value pairs, len bytes) with
  * each value of its key map equal to person (as text) and its reason

@@ -281,7 +281,7 @@ struct hub_queues *hub_core_queues(struct hub_core *c)
 }
 
 enum hub_err hub_core_fetch(struct hub_core *c, int panel, const char *consumer, size_t clen,
-                            uint32_t max, size_t room, msgpack_packer *pk, uint32_t *count,
+                            uint32_t max, int view, size_t room, msgpack_packer *pk, uint32_t *count,
                             uint64_t *last, int *end, struct hub_error *err)
 {
     MDB_txn *txn = NULL;
@@ -289,7 +289,7 @@ enum hub_err hub_core_fetch(struct hub_core *c, int panel, const char *consumer,
         txn = hub_store_txn(c->store);
     else if (!c->readonly && !(txn = hub_store_held_txn(c->store)))
         flush_for_read(c);
-    return hub_queues_fetch(c->queues, txn, panel, consumer, clen, max, room, pk, count, last,
+    return hub_queues_fetch(c->queues, txn, panel, consumer, clen, max, view, room, pk, count, last,
                             end, err);
 }
 

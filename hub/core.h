@@ -150,7 +150,7 @@ struct hub_queues *hub_core_queues(struct hub_core *c);
  * because a batch's replies go only after its commit, and a failed
  * batch answers every request, this fetch too, with the failure. */
 enum hub_err hub_core_fetch(struct hub_core *c, int panel, const char *consumer, size_t clen,
-                            uint32_t max, size_t room, msgpack_packer *pk, uint32_t *count,
+                            uint32_t max, int view, size_t room, msgpack_packer *pk, uint32_t *count,
                             uint64_t *last, int *end, struct hub_error *err);
 /* The queues as LMDB holds them, without putting the journal's held
  * batches into it first: for what may lag by the held batches (the next

@@ -186,6 +186,30 @@ struct pair {
     msgpack_object key, val;
 };
 
+/* text (n bytes) with each whole reference person (hub_alert_names_at)
+ * replaced by "[erased]": malloc'd (free it), *out_len its length; NULL
+ * when out of memory. */
+static char *text_redact(const char *t, size_t n, const char *person, size_t len,
+                         size_t *out_len)
+{
+    static const char with[] = "[erased]";
+    size_t wl = sizeof with - 1, used = 0, from = 0, hit;
+    char *out = malloc(n + (n / len + 1) * wl + 1);
+    if (!out)
+        return NULL;
+    while ((hit = hub_alert_names_at(t, n, from, person, len)) < n) {
+        memcpy(out + used, t + from, hit - from);
+        used += hit - from;
+        memcpy(out + used, with, wl);
+        used += wl;
+        from = hit + len;
+    }
+    memcpy(out + used, t + from, n - from);
+    used += n - from;
+    *out_len = used;
+    return out;
+}
+
 int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *bytes, size_t n,
                      const char *person, size_t len, msgpack_sbuffer *out, int *others)
 {
@@ -250,6 +274,15 @@ int hub_erase_redact(const struct hub_schemas *s, int type_index, const void *by
         if (!*others && !(k->type == MSGPACK_OBJECT_STR && is_common(k->via.str.ptr, k->via.str.size)))
             drop[i] = 1;
         kept += !drop[i];
+        /* Free text that stays (a summary, a note) loses the person's
+         * reference where it was typed in: "[erased]" in its place. */
+        const msgpack_object *v = &pairs[i].val;
+        if (person && !drop[i] && !repl[i] && k->type == MSGPACK_OBJECT_STR &&
+            v->type == MSGPACK_OBJECT_STR && !is_common(k->via.str.ptr, k->via.str.size) &&
+            hub_schema_text_field(s, type_index, k->via.str.ptr, k->via.str.size) &&
+            hub_alert_names(v->via.str.ptr, v->via.str.size, person, len) &&
+            !(repl[i] = text_redact(v->via.str.ptr, v->via.str.size, person, len, &repl_len[i])))
+            rc = -1;
     }
     if (rc == 0) {
         msgpack_packer pk;

@@ -87,7 +87,7 @@ enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err)
 
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
                           int nenv, const struct hub_span *req, int panel,
-                          const char *consumer, size_t consumer_len, uint32_t max,
+                          const char *consumer, size_t consumer_len, uint32_t max, int view,
                           uint64_t expires, struct hub_held_audit *audit,
                           struct hub_error *err)
 {
@@ -114,6 +114,7 @@ enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_m
     f->consumer[consumer_len] = 0;
     f->consumer_len = consumer_len;
     f->max = max;
+    f->view = view;
     f->expires = expires;
     f->audit = audit;
     h->n++;

@@ -46,6 +46,7 @@ struct hub_held_fetch {
     char consumer[65];
     size_t consumer_len;
     uint32_t max;
+    int view;         /* what the fetcher may read: CSPH_QVIEW_* (queues.h) */
     uint64_t expires; /* the caller's clock, ms */
     struct hub_held_audit *audit; /* NULL: a read that is not audited */
 };
@@ -58,13 +59,13 @@ void hub_held_destroy(struct hub_held **h);
 size_t hub_held_count(const struct hub_held *h);
 /* BUSY (naming limits.fetch_held_max) when no fetch can be held now. */
 enum hub_err hub_held_room(const struct hub_held *h, struct hub_error *err);
-/* Hold a fetch: the first nenv frames of env are moved in (their
+/* Hold a fetch (view: what its sender may read, CSPH_QVIEW_*): the first nenv frames of env are moved in (their
  * messages emptied), req copied, audit (NULL: not audited) owned by the
  * set from then. BUSY when full or out of memory; nothing is moved then
  * (audit stays the caller's). */
 enum hub_err hub_held_add(struct hub_held *h, const struct hub_ticket *tk, zmq_msg_t *env,
                           int nenv, const struct hub_span *req, int panel,
-                          const char *consumer, size_t consumer_len, uint32_t max,
+                          const char *consumer, size_t consumer_len, uint32_t max, int view,
                           uint64_t expires, struct hub_held_audit *audit,
                           struct hub_error *err);
 void hub_held_fetch_free(struct hub_held_fetch *f);

@@ -42,7 +42,7 @@ enum hub_err hub_heldrel_answer(struct hub_ctx *h, struct hub_heldrel *v, size_t
         x->reply.size = 0;
         msgpack_packer_init(&pk, &x->reply, msgpack_sbuffer_write);
         if (hub_reads_fetch_reply(h, &req, x->f.panel, x->f.consumer, x->f.consumer_len,
-                                  x->f.max, &pk, &count, &e)) {
+                                  x->f.max, x->f.view, &pk, &count, &e)) {
             x->reply.size = 0; /* its own error: nothing returned, nothing to record */
             hub_reply_error(&pk, &req, &e, 0);
             continue;

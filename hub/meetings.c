@@ -121,7 +121,7 @@ static int walk_case(void *ctx, const struct hub_case *c)
     struct walk *w = ctx;
     if (c->heard_day && c->heard_day < w->a->day && c->heard_day > w->last_heard)
         w->last_heard = c->heard_day;
-    if (!c->open)
+    if (!c->open || (w->a->rv.any && hub_restrictview_names(&w->a->rv, c->key, strlen(c->key))))
         return 0;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
@@ -189,11 +189,14 @@ struct action_list {
     struct hub_action *v;
     size_t n, cap;
     int failed;
+    const struct hub_restrictview *rv;
 };
 
 static int collect_action(void *ctx, const struct hub_action *a)
 {
     struct action_list *l = ctx;
+    if (l->rv->any && hub_restrictview_names(l->rv, a->key, strlen(a->key)))
+        return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 128;
         struct hub_action *v = realloc(l->v, cap * sizeof *v);
@@ -286,6 +289,9 @@ static enum hub_err pack_range(const struct hub_agenda_req *a, const struct rang
             int known = 0;
             if (sh->lookback && !lookback_entry(&p->work, &v, &tl, &ages, &na, &known))
                 continue;
+            /* an accepted alert keyed on a restricted person (its key text) */
+            if (!sh->lookback && a->rv.any && hub_restrictview_names(&a->rv, v.mv_data, v.mv_size))
+                continue;
             if (pass == 1) {
                 if (sb->size > a->room) {
                     msgpack_pack_nil(pk);
@@ -350,7 +356,7 @@ enum hub_err hub_meetings_agenda(const struct hub_agenda_req *a, msgpack_packer 
 {
     const struct hub_panel *p = &a->cfg->panels[a->panel];
     struct walk w = {.a = a, .prev = -1};
-    struct action_list al = {0};
+    struct action_list al = {.rv = &a->rv};
     msgpack_sbuffer *sb = pk->data; /* the packer writes to an sbuffer: its size is the bytes so far */
     memset(counts, 0, sizeof *counts);
     enum hub_err rc = hub_cases_each(a->store, a->txn, p->name, walk_case, &w, err);

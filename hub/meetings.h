@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "restrictview.h"
 #include "schema.h"
 #include "store.h"
 
@@ -57,6 +58,8 @@ struct hub_agenda_req {
     int64_t now_ms;
     int lookback;            /* include the look-back list (not for a restricted panel) */
     size_t room;             /* bytes the lists may take; beyond, truncated */
+    struct hub_restrictview rv; /* entries naming these restricted persons are left
+                                 * out (restrictview.h); zeroed: none */
 };
 
 struct hub_agenda_counts {

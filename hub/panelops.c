@@ -16,6 +16,7 @@
 #include "people.h"
 #include "pwstore.h"
 #include "reply.h"
+#include "restrictview.h"
 #include "timefmt.h"
 
 #define LIST_DEFAULT 100
@@ -146,12 +147,22 @@ struct case_list {
     int more;
     size_t room;
     msgpack_sbuffer *sb;
+    struct hub_restrictview rv; /* restricted persons, for who may not read them */
 };
+
+/* A case, action or agenda entry keyed on a person under a standing
+ * restriction, for a reader who may not read them (restrictview.h). */
+static int withheld(const struct hub_restrictview *rv, const char *key)
+{
+    return rv->any && hub_restrictview_names(rv, key, strlen(key)) != 0;
+}
 
 static int list_case(void *ctx, const struct hub_case *c)
 {
     struct case_list *l = ctx;
     if (l->after && strcmp(c->key, l->after) <= 0)
+        return 0;
+    if (withheld(&l->rv, c->key))
         return 0;
     if (l->status >= 0 && c->open != l->status)
         return 0;
@@ -205,6 +216,8 @@ enum hub_err hub_op_cases(struct hub_ctx *h, struct hub_req *q)
     MDB_txn *txn;
     if ((rc = txn_for(h, &txn, &own, e)))
         return rc;
+    if (hub_restrictview_applies(q->who))
+        hub_restrictview_open(&l.rv, txn);
     rc = hub_cases_each(hub_core_store(h->core), txn, h->cfg->panels[panel].name, list_case, &l, e);
     if (own)
         hub_pw_read_end(txn);
@@ -235,12 +248,15 @@ struct action_pack {
     size_t room;
     msgpack_sbuffer *sb;
     int more;
+    struct hub_restrictview rv; /* restricted persons, for who may not read them */
 };
 
 static int pack_action(void *ctx, const struct hub_action *a)
 {
     struct action_pack *p = ctx;
     if (p->status >= 0 && a->status != p->status)
+        return 0;
+    if (withheld(&p->rv, a->key))
         return 0;
     if (p->only_panel && strcmp(a->panel, p->only_panel) != 0)
         return 0;
@@ -274,14 +290,18 @@ enum hub_err hub_op_case(struct hub_ctx *h, struct hub_req *q)
     if ((rc = txn_for(h, &txn, &own, e)))
         return rc;
     const char *pn = h->cfg->panels[panel].name;
+    struct hub_restrictview rv = {0};
+    if (hub_restrictview_applies(q->who))
+        hub_restrictview_open(&rv, txn);
     rc = hub_cases_get(hub_core_store(h->core), txn, pn, key, strlen(key), &c, &found, e);
-    if (!rc && !found)
+    /* A restricted person's case: the words of a case that does not exist. */
+    if (!rc && (!found || withheld(&rv, key)))
         rc = hub_error_set(e, CSPH_ERR_NOT_FOUND, "key", "no case '%s' on panel %s", key, pn);
     h->items.size = 0;
     msgpack_packer ipk;
     msgpack_packer_init(&ipk, &h->items, msgpack_sbuffer_write);
     struct action_pack ap = {.pk = &ipk, .status = -1, .cfg = h->cfg, .sb = &h->items,
-                             .room = hub_ops_reply_room(h, q->r->req.len)};
+                             .room = hub_ops_reply_room(h, q->r->req.len), .rv = rv};
     if (!rc)
         rc = hub_actions_each(hub_core_store(h->core), txn, NULL, pn, key, pack_action, &ap, e);
     /* hook: the case's history and the choices its forms offer (casefile.h) */
@@ -378,6 +398,8 @@ enum hub_err hub_op_actions(struct hub_ctx *h, struct hub_req *q)
     struct action_pack ap = {.pk = &ipk, .status = status, .cfg = h->cfg, .sb = &h->items,
                              .room = hub_ops_reply_room(h, q->r->req.len),
                              .restricted_of_others = agency};
+    if (hub_restrictview_applies(q->who))
+        hub_restrictview_open(&ap.rv, txn);
     const char *pn = panel >= 0 ? h->cfg->panels[panel].name : NULL;
     if (agency) {
         rc = hub_actions_each(hub_core_store(h->core), txn, owner_buf, NULL, NULL, pack_action,
@@ -426,6 +448,10 @@ static enum hub_err draw_agenda(struct hub_ctx *h, struct hub_req *q, int panel,
         .lookback = !h->cfg->panels[panel].restricted,
         .room = hub_ops_reply_room(h, q->r->req.len),
     };
+    /* Restricted persons' entries are left out for who may not read them;
+     * an issued agenda (agenda.issue) is drawn the same way for its issuer. */
+    if (hub_restrictview_applies(q->who))
+        hub_restrictview_open(&a.rv, txn);
     return hub_meetings_agenda(&a, &ipk, counts, &q->e);
 }
 

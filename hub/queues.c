@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "redo.h"
+#include "restrictview.h"
 #include "bekey.h"
 #include "timefmt.h"
 #include "wire.h"
@@ -111,6 +112,7 @@ enum hub_err hub_queues_open(struct hub_queues **out, MDB_env *env,
     q->cfg = cfg;
     msgpack_sbuffer_init(&q->buf);
     msgpack_sbuffer_init(&q->red);
+    msgpack_sbuffer_init(&q->shown);
     MDB_txn *txn;
     unsigned env_flags = 0;
     mdb_env_get_flags(env, &env_flags);
@@ -153,6 +155,7 @@ void hub_queues_close(struct hub_queues **qp)
         return;
     msgpack_sbuffer_destroy(&(*qp)->buf);
     msgpack_sbuffer_destroy(&(*qp)->red);
+    msgpack_sbuffer_destroy(&(*qp)->shown);
     free(*qp);
     *qp = NULL;
 }
@@ -1051,7 +1054,7 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
  * pack_rec_cut). */
 static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char *panel,
                                   uint64_t after, const struct hub_queue_filter *flt,
-                                  uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                  uint32_t max, int view, size_t room, msgpack_packer *pk,
                                   uint32_t *count, uint64_t *last, int *end,
                                   struct hub_error *err);
 
@@ -1088,20 +1091,41 @@ static int filter_keep(const struct hub_queue_filter *f, const struct hub_queue_
 }
 
 static enum hub_err walk(struct hub_queues *q, MDB_txn *txn, const char *panel, uint64_t after,
-                         int status, uint32_t max, int full, size_t room, msgpack_packer *pk,
+                         int status, uint32_t max, int view, size_t room, msgpack_packer *pk,
                          uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     struct hub_queue_filter any = {.status = status, .priority = -1};
-    return walk_filtered(q, txn, panel, after, &any, max, full, room, pk, count, last, end, err);
+    return walk_filtered(q, txn, panel, after, &any, max, view, room, pk, count, last, end, err);
+}
+
+/* r as a reader who may not read restricted persons sees it
+ * (restrictview.h): when it names one, its pairs (those its view packs)
+ * become q->shown's, with the person's key values and the reason withheld.
+ * 0, or -1 when its pairs do not parse. */
+static int restrict_rec(struct hub_queues *q, const struct hub_restrictview *rv,
+                        struct hub_queue_rec *r, int full)
+{
+    size_t len;
+    const char *pairs = rec_pairs(r, full, &len);
+    int rc = hub_restrictview_alert(rv, pairs, len, r->npairs, &q->shown);
+    if (rc == 1) {
+        r->full = q->shown.data;
+        r->full_len = (uint32_t)q->shown.size;
+        r->red_len = 0;
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char *panel,
                                   uint64_t after, const struct hub_queue_filter *flt,
-                                  uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                  uint32_t max, int view, size_t room, msgpack_packer *pk,
                                   uint32_t *count, uint64_t *last, int *end,
                                   struct hub_error *err)
 {
-    int status = flt->status;
+    int status = flt->status, full = view & CSPH_QVIEW_FULL;
+    struct hub_restrictview rv = {0};
+    if (view & CSPH_QVIEW_RESTRICT)
+        hub_restrictview_open(&rv, txn);
     uint64_t examined = 0;
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, after + 1);
@@ -1114,6 +1138,9 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
     *count = 0;
     *end = 1;
     *last = after;
+    /* A restricted person's alerts are not found by their reference. */
+    if (rv.any && flt->person && hub_restrictview_names(&rv, flt->person, flt->person_len))
+        after = UINT64_MAX;
     for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -1137,6 +1164,8 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
             *last = id;
             continue;
         }
+        if (rv.any && restrict_rec(q, &rv, &r, full))
+            continue; /* unreadable: never shown unredacted */
         size_t need = rec_size(&r, full);
         if (used + need > room) {
             if (*count) {
@@ -1160,7 +1189,7 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
 
 enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index,
                               const char *consumer, size_t consumer_len, uint32_t max,
-                              size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
+                              int view, size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
                               int *end, struct hub_error *err)
 {
     const char *panel = q->cfg->panels[panel_index].name;
@@ -1174,21 +1203,21 @@ enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index
     if (mdb_get(txn, q->cursors, &ck, &cv) == 0 && cv.mv_size == 8)
         memcpy(&cursor, cv.mv_data, 8);
     enum hub_err e =
-        walk(q, txn, panel, cursor, -1, max, 0, room, pk, count, last, end, err);
+        walk(q, txn, panel, cursor, -1, max, view, room, pk, count, last, end, err);
     if (!in)
         mdb_txn_abort(txn);
     return e;
 }
 
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
-                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t max, int view, size_t room, msgpack_packer *pk,
                              uint32_t *count, uint64_t *last, int *end, struct hub_error *err)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "reading a queue");
-    enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, full,
+    enum hub_err e = walk(q, txn, q->cfg->panels[panel_index].name, after, status, max, view,
                           room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
@@ -1196,7 +1225,7 @@ enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, 
 
 enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
                                       const struct hub_queue_filter *flt, uint64_t after,
-                                      uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                      uint32_t max, int view, size_t room, msgpack_packer *pk,
                                       uint32_t *count, uint64_t *last, int *end,
                                       struct hub_error *err)
 {
@@ -1205,12 +1234,12 @@ enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "reading a queue");
     enum hub_err e = walk_filtered(q, txn, q->cfg->panels[panel_index].name, after, flt, max,
-                                   full, room, pk, count, last, end, err);
+                                   view, room, pk, count, last, end, err);
     mdb_txn_abort(txn);
     return e;
 }
 
-enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
+enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int view,
                                  msgpack_packer *pk, int *panel_index, struct hub_error *err)
 {
     MDB_txn *txn;
@@ -1224,14 +1253,22 @@ enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
         e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
                           (unsigned long long)id);
     else {
+        int full = view & CSPH_QVIEW_FULL;
+        struct hub_restrictview rv = {0};
+        if (view & CSPH_QVIEW_RESTRICT)
+            hub_restrictview_open(&rv, txn);
         *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
-        pack_rec(pk, &r, full);
+        if (rv.any && restrict_rec(q, &rv, &r, full))
+            e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
+                              (unsigned long long)id);
+        else
+            pack_rec(pk, &r, full);
     }
     mdb_txn_abort(txn);
     return e;
 }
 
-enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
+enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, uint64_t after,
                                  uint64_t max, size_t room, msgpack_packer *pk,
                                  int *panel_index, uint32_t *count, uint64_t *total,
                                  struct hub_error *err)
@@ -1251,8 +1288,8 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, ui
         goto out;
     }
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
-    size_t len;
-    const char *pairs = rec_pairs(&r, full, &len);
+    size_t len; /* evidence seqs name nobody: a restriction changes none */
+    const char *pairs = rec_pairs(&r, view & CSPH_QVIEW_FULL, &len);
     struct ev_span ev;
     if (find_evidence(pairs, len, r.npairs, &ev)) {
         e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",

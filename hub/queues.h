@@ -140,13 +140,19 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
                             const char *consumer, size_t consumer_len, uint64_t upto,
                             const char *identity, struct hub_error *err);
 
+/* How a read shows alerts (`view`, the bits below; 0: as the panel's
+ * queue shows them to its own members, in security none to everyone). */
+#define CSPH_QVIEW_FULL 1     /* restricted panels' alerts in full: the auditor */
+#define CSPH_QVIEW_RESTRICT 2 /* persons under a standing restriction withheld
+                               * (restrictview.h): every role but dpo and auditor */
+
 /* Read side (own read transaction). Pack up to max alerts of panel into pk
  * as array items (the caller packs the array header): fetch = after the
  * consumer's cursor; list = after `after`, with status filter (status < 0:
  * any). *count is how many were packed, *last the last id examined (for
  * fetch: the last alert packed, or the cursor when none), *end whether
- * nothing is left. full = 1 packs restricted panels' alerts in full
- * (auditor).
+ * nothing is left. view: CSPH_QVIEW_* above. With CSPH_QVIEW_RESTRICT a
+ * filter on a restricted person's reference matches nothing.
  *
  * room bounds the bytes packed (a reply's size limit less its envelope):
  * the walk stops before an alert that would not fit, so a reply carries
@@ -160,10 +166,10 @@ enum hub_err hub_queues_ack(struct hub_queues *q, MDB_txn *txn, int panel_index,
  * batches: hub_core_fetch), else in a read transaction of its own. */
 enum hub_err hub_queues_fetch(struct hub_queues *q, MDB_txn *in, int panel_index,
                               const char *consumer, size_t consumer_len, uint32_t max,
-                              size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
+                              int view, size_t room, msgpack_packer *pk, uint32_t *count, uint64_t *last,
                               int *end, struct hub_error *err);
 enum hub_err hub_queues_list(struct hub_queues *q, int panel_index, int status, uint64_t after,
-                             uint32_t max, int full, size_t room, msgpack_packer *pk,
+                             uint32_t max, int view, size_t room, msgpack_packer *pk,
                              uint32_t *count, uint64_t *last, int *end, struct hub_error *err);
 /* What a coordinator filters a queue by (the `alerts` op). Every field
  * set narrows the list; strings are borrowed for the call. */
@@ -183,25 +189,26 @@ struct hub_queue_filter {
  * promptly; *last is the last alert examined (pass it as `after`). */
 enum hub_err hub_queues_list_filtered(struct hub_queues *q, int panel_index,
                                       const struct hub_queue_filter *flt, uint64_t after,
-                                      uint32_t max, int full, size_t room, msgpack_packer *pk,
+                                      uint32_t max, int view, size_t room, msgpack_packer *pk,
                                       uint32_t *count, uint64_t *last, int *end,
                                       struct hub_error *err);
-/* Pack alert id as its panel's queue shows it (full = 1: in full) into
+/* Pack alert id as its panel's queue shows it to view (CSPH_QVIEW_*) into
  * pk. *panel_index gets its panel (-1: no longer configured), so the
  * caller can check who may see it: the caller must then discard what was
  * packed. NOT_FOUND when no such alert. Own read transaction. */
-enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int full,
+enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int view,
                                  msgpack_packer *pk, int *panel_index, struct hub_error *err);
 
-/* The evidence of alert id as its panel's queue shows it (full = 1: in
- * full, for the auditor; a restricted panel's queue shows none) from
+/* The evidence of alert id as its panel's queue shows it to view
+ * (CSPH_QVIEW_FULL: in full, for the auditor; a restricted panel's queue
+ * shows none) from
  * position `after` (0: the first seq), at most max seqs and as many as fit
  * in room bytes (but at least one while any is left), packed into pk as
  * array items. *count is how many, *total the evidence's length,
  * *panel_index the alert's panel (-1: no longer configured), so that the
  * caller can check who may see it before sending anything. NOT_FOUND when
  * no such alert. */
-enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int full, uint64_t after,
+enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, uint64_t after,
                                  uint64_t max, size_t room, msgpack_packer *pk,
                                  int *panel_index, uint32_t *count, uint64_t *total,
                                  struct hub_error *err);

@@ -30,6 +30,7 @@ struct hub_queues {
     uint64_t counts[CSPH_MAX_PANELS], txn_counts[CSPH_MAX_PANELS];
     uint64_t touched, txn_touched;
     msgpack_sbuffer buf, red;
+    msgpack_sbuffer shown; /* an alert as a restricted reader sees it (restrictview.h) */
     /* re-derivation's kept alerts (hub_queues_set_keep), or NULL */
     hub_queues_keep_fn keep;
     void *keep_ctx;

@@ -1,4 +1,5 @@
 #include "reads.h"
+#include "restrictview.h"
 
 #include "views.h"
 
@@ -49,11 +50,6 @@ static void items_begin(struct hub_ctx *h, msgpack_packer *pk)
 }
 
 /* Restricted panels' evidence is for the auditor only. */
-static int sees_in_full(const struct hub_req *q)
-{
-    return q->who && q->who->role == CSPH_ROLE_AUDITOR;
-}
-
 struct replay_ctx {
     struct hub_ctx *h;
     msgpack_packer *pk; /* packs into h->items */
@@ -423,14 +419,14 @@ static enum hub_err fetch_args(struct hub_ctx *h, struct hub_req *q, int *panel,
 }
 
 enum hub_err hub_reads_fetch_reply(struct hub_ctx *h, const struct hub_span *req, int panel,
-                                   const char *consumer, size_t clen, uint32_t max,
+                                   const char *consumer, size_t clen, uint32_t max, int view,
                                    msgpack_packer *pk, uint32_t *count, struct hub_error *e)
 {
     msgpack_packer ipk;
     items_begin(h, &ipk);
     uint64_t last = 0;
     int end = 1;
-    enum hub_err rc = hub_core_fetch(h->core, panel, consumer, clen, max,
+    enum hub_err rc = hub_core_fetch(h->core, panel, consumer, clen, max, view,
                                      hub_ops_reply_room(h, req->len), &ipk, count, &last, &end,
                                      e);
     if (rc)
@@ -451,7 +447,7 @@ enum hub_err hub_op_fetch(struct hub_ctx *h, struct hub_req *q)
                                  &q->wait_ms, &q->e);
     if (!rc)
         rc = hub_reads_fetch_reply(h, &q->r->req, q->panel, q->consumer, q->consumer_len,
-                                   (uint32_t)max, q->pk, &count, &q->e);
+                                   (uint32_t)max, hub_restrictview_qview(q->who), q->pk, &count, &q->e);
     if (rc)
         return rc;
     q->max = (uint32_t)max;
@@ -503,8 +499,8 @@ enum hub_err hub_op_evidence(struct hub_ctx *h, struct hub_req *q)
         return rc;
     msgpack_packer ipk;
     items_begin(h, &ipk);
-    int full = sees_in_full(q); /* as the alert's queue shows it */
-    if ((rc = hub_queues_evidence(hub_core_queues(h->core), id, full, after, max,
+    int view = hub_restrictview_qview(q->who); /* as the alert's queue shows it */
+    if ((rc = hub_queues_evidence(hub_core_queues(h->core), id, view, after, max,
                                   hub_ops_reply_room(h, r->req.len), &ipk, &panel, &count, &total, e)))
         return rc;
     if (q->who && !hub_identity_may_panel(q->who, panel)) {

@@ -300,7 +300,7 @@ static enum hub_err pack_alert_item(struct sar *s, const struct alert_ref *a, ms
     msgpack_packer_init(&opk, &one, msgpack_sbuffer_write);
     int panel = -1;
     struct decisions *ds = calloc(1, sizeof *ds);
-    enum hub_err rc = ds ? hub_queues_pack_one(hub_core_queues(s->h->core), a->id, 1, &opk,
+    enum hub_err rc = ds ? hub_queues_pack_one(hub_core_queues(s->h->core), a->id, CSPH_QVIEW_FULL, &opk,
                                                &panel, e)
                          : hub_error_set(e, CSPH_ERR_NOMEM, NULL, "out of memory");
     if (!rc)

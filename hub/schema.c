@@ -680,6 +680,20 @@ int hub_schema_json_field(const struct hub_schemas *s, int type_index, const cha
     return f && f->kind == K_JSON;
 }
 
+int hub_schema_text_field(const struct hub_schemas *s, int type_index, const char *name,
+                          size_t name_len)
+{
+    if (!s || type_index < 0 || (size_t)type_index >= s->n)
+        return 0;
+    const struct schema *sc = &s->v[type_index];
+    for (uint32_t k = 0; k < sc->nfields; k++) {
+        const struct field *f = &sc->fields[k];
+        if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
+            return f->kind == K_STRING;
+    }
+    return 0;
+}
+
 char *hub_schema_json_redact(const char *text, size_t n, const char *person, size_t len,
                              const char *with, size_t *out_len)
 {

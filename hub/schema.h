@@ -86,6 +86,11 @@ int hub_schema_field_names(const struct hub_schemas *s, int type_index, const ch
  * rewrites such a field instead of removing it. */
 int hub_schema_json_field(const struct hub_schemas *s, int type_index, const char *name,
                           size_t name_len);
+/* 1 when field name of type type_index is a top-level field of kind
+ * string: free text (a summary, a note, a reason) in which an erasure
+ * replaces the person's reference (erase.c). */
+int hub_schema_text_field(const struct hub_schemas *s, int type_index, const char *name,
+                          size_t name_len);
 /* JSON text (n bytes) with every string value naming person (len bytes,
  * a whole reference) replaced by with: malloc'd (free it), *out_len its
  * length; NULL when text is not JSON or out of memory. */

@@ -25,6 +25,7 @@
 #include "ops.h"
 #include "queues.h"
 #include "reads.h"
+#include "restrictview.h"
 #include "rules.h"
 #include "schema.h"
 #include "security.h"
@@ -505,7 +506,8 @@ static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const st
     }
     /* The reply is charged to the request's client. */
     if ((rc = hub_held_add(s->held, tk, f, n - 1, &r->req, q->panel, q->consumer,
-                           q->consumer_len, q->max, uv_now(s->loop) + q->wait_ms, audit, e))) {
+                           q->consumer_len, q->max, hub_restrictview_qview(q->who),
+                           uv_now(s->loop) + q->wait_ms, audit, e))) {
         hub_held_audit_free(audit);
         hub_transport_fetch_done(s->transport, tk);
         return rc;

@@ -7,6 +7,8 @@
 #include "bekey.h"
 #include "decision.h"
 #include "erase.h"
+#include "restrict.h"
+#include "restrictview.h"
 #include "mpx.h"
 #include "timefmt.h"
 
@@ -37,6 +39,18 @@ static enum hub_err not_found(struct hub_error *err, uint64_t id)
 static int is_auditor(const struct hub_views_req *v)
 {
     return v->who && v->who->role == CSPH_ROLE_AUDITOR;
+}
+
+/* Whether ref is under a standing restriction (restrict.h); when that
+ * cannot be read, the safe answer: it is. */
+static int person_restricted(struct hub_store *s, const char *ref, size_t len)
+{
+    MDB_txn *txn;
+    if (!hub_store_env(s) || mdb_txn_begin(hub_store_env(s), NULL, MDB_RDONLY, &txn))
+        return 1;
+    int r = hub_restrict_standing(txn, ref, len) != 0;
+    mdb_txn_abort(txn);
+    return r;
 }
 
 static int may_read(struct hub_views_req *v, int panel)
@@ -147,7 +161,8 @@ enum hub_err hub_views_alerts(struct hub_views_req *v, const struct hub_request 
     msgpack_packer ipk;
     msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
     /* Restricted panels' evidence is for the auditor only. */
-    rc = hub_queues_list_filtered(v->queues, panel, &f, after, (uint32_t)max, is_auditor(v),
+    rc = hub_queues_list_filtered(v->queues, panel, &f, after, (uint32_t)max,
+                                  hub_restrictview_qview(v->who),
                                   v->room, &ipk, &count, &last, &end, err);
     if (!rc) {
         v->returned = count;
@@ -292,7 +307,8 @@ enum hub_err hub_views_alert(struct hub_views_req *v, const struct hub_request *
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
         goto out;
     }
-    if ((rc = hub_queues_pack_one(v->queues, id, is_auditor(v), &apk, &panel, err)))
+    if ((rc = hub_queues_pack_one(v->queues, id, hub_restrictview_qview(v->who), &apk, &panel,
+                                  err)))
         goto out;
     if (!may_read(v, panel)) {
         /* Whether another panel (Channel, MAPPA) has alert id is not the
@@ -524,8 +540,10 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
     int alerts_more = 0;
     int full = is_auditor(v);
     /* A panel the caller does not belong to is never shown, not even as
-     * existence. */
-    for (size_t p = 0; p < v->cfg->npanels && !rc; p++)
+     * existence; a person under a standing restriction is not found by
+     * their reference (restrictview.h), but by the dpo and the auditor. */
+    int withheld = hub_restrictview_applies(v->who) && person_restricted(v->store, ref, ref_len);
+    for (size_t p = 0; p < v->cfg->npanels && !rc && !withheld; p++)
         if (may_read(v, (int)p))
             rc = person_alert_ids(v->store, v->cfg->panels[p].name, (int)p, ref, ref_len, &ids,
                                   err);
@@ -543,7 +561,8 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
         if (id > alerts_after && !alerts_more) {
             if (nalerts < CSPH_VIEWS_PERSON_ALERTS_MAX && (!nalerts || as.size <= v->room / 2)) {
                 int panel = -1;
-                if ((rc = hub_queues_pack_one(v->queues, id, full, &apk, &panel, err)))
+                if ((rc = hub_queues_pack_one(v->queues, id, hub_restrictview_qview(v->who), &apk,
+                                              &panel, err)))
                     break;
                 nalerts++;
                 alerts_last = id;

@@ -116,7 +116,9 @@ static void test_names(void **state)
     assert_true(hub_alert_names("V-1, P-9", 8, "P-9", 3));
     assert_false(hub_alert_names("P-90", 4, "P-9", 3));
     assert_false(hub_alert_names("XP-9", 4, "P-9", 3));
-    assert_true(hub_alert_names("XP-9 and P-9.", 13, "P-9", 3) == 0); /* '.' is a ref byte */
+    assert_true(hub_alert_names("XP-9 and P-9.", 13, "P-9", 3)); /* a sentence's full stop */
+    assert_true(hub_alert_names("P-9: seen", 9, "P-9", 3));
+    assert_false(hub_alert_names("P-9.x", 5, "P-9", 3));
     assert_true(hub_alert_names("P-90 and P-9)", 13, "P-9", 3));
     assert_false(hub_alert_names("", 0, "P-9", 3));
 }

@@ -280,7 +280,7 @@ static uint32_t fetched(struct tu_corefx *f)
     uint64_t last = 0;
     int end = 0;
     assert_int_equal(hub_core_fetch(f->core, hub_config_panel_find(&f->cfg, "marac", 5), "team",
-                                    4, 100, 1 << 20, &pk, &count, &last, &end, &err),
+                                    4, 100, 0, 1 << 20, &pk, &count, &last, &end, &err),
                      CSPH_ERR_OK);
     msgpack_sbuffer_destroy(&sb);
     return count;

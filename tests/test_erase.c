@@ -134,6 +134,19 @@ static void test_redact_keeps_others(void **state)
     assert_null(memmem(out.data, out.size, "P-9", 3));
     msgpack_sbuffer_destroy(&out);
 
+    /* Free text that stays loses the reference typed into it (schema kind
+     * string, here the incident's reference): "[erased]" in its place. */
+    msgpack_sbuffer_init(&out);
+    redact(s,
+           "{\"id\":\"e2\",\"type\":\"da.incident\",\"source\":\"police\","
+           "\"occurred_at\":\"2025-03-01T21:14:00Z\",\"victim\":\"V-1\","
+           "\"perpetrator\":\"P-9\",\"incident_ref\":\"re P-9: see P-90, V-1 and P-9.\"}",
+           "P-9", &out, &zone, &o, &others);
+    assert_int_equal(others, 1);
+    assert_string_equal(tu_str(&o, "incident_ref"), "re [erased]: see P-90, V-1 and [erased].");
+    assert_string_equal(tu_str(&o, "victim"), "V-1");
+    msgpack_sbuffer_destroy(&out);
+
     /* Nobody else named: only id, type, occurred_at, source stay. */
     msgpack_sbuffer_init(&out);
     redact(s, INCIDENT("P-9", "P-9"), "P-9", &out, &zone, &o, &others);

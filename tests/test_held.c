@@ -25,7 +25,7 @@ static enum hub_err hold(struct hub_held *h, const char *tag, int panel, void *c
     struct hub_ticket tk = {.conn = conn};
     struct hub_span req = {"\x07", 1};
     enum hub_err rc =
-        hub_held_add(h, &tk, env, 1, &req, panel, "consumer", 8, 10, expires, NULL, &e);
+        hub_held_add(h, &tk, env, 1, &req, panel, "consumer", 8, 10, 0, expires, NULL, &e);
     if (rc == CSPH_ERR_OK)
         assert_int_equal(zmq_msg_size(&env[0]), 0); /* moved in */
     zmq_msg_close(&env[0]);
@@ -117,10 +117,10 @@ static void test_audit_moves(void **state)
     zmq_msg_init_size(&env[0], 1);
     struct hub_ticket tk = {0};
     struct hub_span req = {"\x07", 1};
-    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 100, a, &e),
+    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 0, 100, a, &e),
                      CSPH_ERR_OK);
     struct hub_held_audit *b = hub_held_audit_new(&who, NULL, 0);
-    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 100, b, &e),
+    assert_int_equal(hub_held_add(h, &tk, env, 1, &req, 0, "c", 1, 10, 0, 100, b, &e),
                      CSPH_ERR_BUSY);
     hub_held_audit_free(b); /* refused: still the caller's */
     zmq_msg_close(&env[0]);

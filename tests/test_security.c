@@ -423,6 +423,97 @@ static void test_dpo_erase_and_restriction(void **state)
     tu_client_close(&c);
 }
 
+/* One request as role, which must succeed: the integer at path `want` of
+ * the reply (0 when want is NULL). */
+static int64_t ok_as(struct tu_curve *f, const char *role, const char *json, const char *want)
+{
+    struct tu_client c;
+    msgpack_object r;
+    tu_curve_connect(f, &c, role);
+    assert_int_equal(tu_try_call(&c, 5000, &r, json), 0);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    int64_t v = want ? tu_int(&r, want) : 0;
+    tu_client_close(&c);
+    return v;
+}
+
+/* A person under a standing restriction (restrictview.h): their alerts
+ * stay in the panel's queue with the key value and the reason withheld,
+ * their case and the reference itself lead nowhere, for every role but
+ * dpo and auditor; lifting gives it all back. */
+static void test_restricted_person_alerts(void **state)
+{
+    struct tu_curve *f = *state;
+    tu_curve_start(f);
+    struct tu_client c;
+    msgpack_object r;
+    char json[600], marker[64];
+    snprintf(json, sizeof json, "{\"op\":\"publish\",\"event\":" DA "}", "d1");
+    ok_as(f, "police", json, NULL); /* alert 1 on marac */
+    ok_as(f, "marac", "{\"op\":\"alert.update\",\"id\":1,\"status\":\"accepted\"}",
+          NULL); /* the case V-1 opens */
+    int64_t eseq = ok_as(f, "dpo",
+                         "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for court\","
+                         "\"restrict\":true,\"basis\":\"s47\",\"apply\":true}",
+                         "erasures.0");
+    snprintf(marker, sizeof marker, "[restricted by seq %lld]", (long long)eseq);
+
+    tu_curve_connect(f, &c, "marac");
+    /* the queue still holds the alert, its work visible, the person not */
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 1);
+    assert_int_equal(tu_int(&r, "alerts.0.id"), 1);
+    assert_string_equal(tu_str(&r, "alerts.0.status"), "accepted");
+    assert_string_equal(tu_str(&r, "alerts.0.key.victim"), marker);
+    assert_string_equal(tu_str(&r, "alerts.0.reason"), marker);
+    assert_null(strstr(tu_dump(&r), "V-1"));
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert\",\"id\":1}"), 0);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), marker);
+    assert_null(strstr(tu_dump(&r), "V-1"));
+    assert_int_equal(tu_try_call(&c, 5000, &r,
+                              "{\"op\":\"fetch\",\"panel\":\"marac\",\"consumer\":\"c\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "alerts.0.key.victim"), marker);
+    assert_null(strstr(tu_dump(&r), "V-1"));
+    /* the reference finds nothing */
+    assert_int_equal(tu_try_call(&c, 5000, &r,
+                              "{\"op\":\"alerts\",\"panel\":\"marac\",\"person\":\"V-1\"}"),
+                     0);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"person\",\"ref\":\"V-1\"}"), 0);
+    assert_int_equal(tu_get(&r, "alerts")->via.array.size, 0);
+    assert_int_equal(tu_get(&r, "events")->via.array.size, 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"cases\",\"panel\":\"marac\"}"), 0);
+    assert_int_equal(tu_get(&r, "cases")->via.array.size, 0);
+    assert_int_equal(tu_try_call(&c, 5000, &r,
+                              "{\"op\":\"case\",\"panel\":\"marac\",\"key\":\"V-1\"}"),
+                     0);
+    assert_string_equal(tu_str(&r, "error.code"), "not_found");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"agenda\",\"panel\":\"marac\"}"), 0);
+    assert_null(strstr(tu_dump(&r), "V-1"));
+    tu_client_close(&c);
+
+    /* the auditor reads it all */
+    tu_curve_connect(f, &c, "auditor");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alert\",\"id\":1}"), 0);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "V-1");
+    assert_null(strstr(tu_dump(&r), "[restricted"));
+    tu_client_close(&c);
+
+    /* lifted: the panel reads it again */
+    ok_as(f, "dpo",
+          "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"case closed\","
+          "\"restrict\":true,\"lift\":true,\"apply\":true}",
+          NULL);
+    tu_curve_connect(f, &c, "marac");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"alerts\",\"panel\":\"marac\"}"), 0);
+    assert_string_equal(tu_str(&r, "alerts.0.key.victim"), "V-1");
+    assert_int_equal(tu_try_call(&c, 5000, &r, "{\"op\":\"cases\",\"panel\":\"marac\"}"), 0);
+    assert_int_equal(tu_get(&r, "cases")->via.array.size, 1);
+    assert_string_equal(tu_str(&r, "cases.0.key"), "V-1");
+    tu_client_close(&c);
+}
+
 static void test_access_trail(void **state)
 {
     struct tu_curve *f = *state;
@@ -873,6 +964,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_config_as_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_trail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dpo_erase_and_restriction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restricted_person_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_startup_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_backlog, setup, teardown),
