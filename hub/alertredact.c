@@ -485,11 +485,9 @@ static int received_of(void *ctx, const struct hub_stored_event *ev)
     return 1;
 }
 
-enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s,
-                                  const struct hub_config *cfg, uint64_t id, const char *marker,
-                                  int *case_renamed, struct hub_error *err)
+enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s, uint64_t id,
+                                  const char *marker, int *case_renamed, struct hub_error *err)
 {
-    (void)cfg;
     MDB_txn *txn = hub_store_txn(s);
     struct expiring x;
     memset(&x, 0, sizeof x);

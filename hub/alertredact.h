@@ -104,9 +104,8 @@ enum hub_err hub_alert_redact_one(struct hub_queues *q, MDB_txn *txn,
  * its history dropped (*case_renamed 1), and its acceptances in the
  * meetings' index show the marker. id, panel, rule, version, priority,
  * dates, evidence, status and decisions stay. */
-enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s,
-                                  const struct hub_config *cfg, uint64_t id, const char *marker,
-                                  int *case_renamed, struct hub_error *err);
+enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s, uint64_t id,
+                                  const char *marker, int *case_renamed, struct hub_error *err);
 
 /* The erasure's hook (erase.c), inside its batch: redact every alert of q
  * naming person (plen bytes) or with evidence among removed (n seqs in

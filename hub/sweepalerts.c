@@ -191,7 +191,7 @@ enum hub_err hub_sweepalerts_apply(struct hub_sweep *sw, struct hub_ctx *h,
             return CSPH_ERR_OK;
     }
     int renamed;
-    if ((rc = hub_alert_expire_one(q, st, h->cfg, id, marker, &renamed, err)))
+    if ((rc = hub_alert_expire_one(q, st, id, marker, &renamed, err)))
         return rc;
     *outcome = CSPH_SWEEPALERT_EXPIRED;
     return CSPH_ERR_OK;
