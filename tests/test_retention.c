@@ -554,6 +554,9 @@ static void test_alerts_expire(void **state)
     assert_int_equal(tu_bool(&r, "ok"), 1);
     r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
     assert_string_equal(tu_str(&r, "cases.0.key"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"marac\",\"meeting\":\"2025-06-04\"}");
+    assert_int_equal(tu_int(&r, "agenda.accepted.0.alert"), b);
+    assert_string_equal(tu_str(&r, "agenda.accepted.0.key"), "P-B");
     r = tu_inproc_call(f, "{\"op\":\"hold\",\"person\":\"P-C\",\"reason\":\"DHR 2026/03\","
                           "\"requested_by\":\"dpo-jane\"}");
     assert_int_equal(tu_bool(&r, "ok"), 1);
@@ -625,6 +628,10 @@ static void test_alerts_expire(void **state)
     assert_int_equal(tu_int(&r, "cases.0.alert"), b);
     r = tu_inproc_call(f, "{\"op\":\"person\",\"ref\":\"P-B\"}");
     assert_null(tu_get(&r, "alerts.0"));
+    /* the meeting it was accepted for shows the marker */
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"marac\",\"meeting\":\"2025-06-04\"}");
+    assert_int_equal(tu_int(&r, "agenda.accepted.0.alert"), b);
+    assert_string_equal(tu_str(&r, "agenda.accepted.0.key"), m2);
     r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
     assert_null(strstr(tu_dump(&r), "\"P-B\""));
 
