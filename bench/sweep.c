@@ -11,7 +11,13 @@
  * and as many again with the sweep's steps between the batches (--rounds
  * such pairs: the machine's load varies), paced as
  * the hub paces them (sweeprun.h: after a step of d ms, the next 5*d ms
- * later), under the shipped config/retention.yaml. */
+ * later), under the shipped config/retention.yaml.
+ *
+ * --alerts N: instead of the rounds, N MARAC alerts (high-risk incidents
+ * of N people, raised seven years before --as-of, the shipped rules in
+ * force) on top of the log, then one pass unpaced: the longest write
+ * transaction of a step that expires alerts (sweepalerts.h), against the
+ * step's budget (step_ms). */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <getopt.h>
@@ -25,6 +31,7 @@
 #include "core.h"
 #include "ops.h"
 #include "retention.h"
+#include "rules.h"
 #include "schema.h"
 #include "sweep.h"
 #include "timefmt.h"
@@ -77,7 +84,10 @@ static void usage(FILE *to)
             "  --keep        keep it afterwards (the default removes it)\n"
             "  --start       instead of the rounds: what a hub's start costs the sweep once a\n"
             "                pass has finished, without the saved position (a pass from seq 1,\n"
-            "                as every start did before it was saved) and with it\n");
+            "                as every start did before it was saved) and with it\n"
+            "  --alerts N    instead of the rounds: N MARAC alerts raised seven years before\n"
+            "                --as-of (the shipped rules in force), then one pass: the longest\n"
+            "                write transaction of the steps that expire them\n");
 }
 
 struct gen {
@@ -87,6 +97,7 @@ struct gen {
     msgpack_zone zone;
     uint64_t n, people;
     int64_t from_ms, span_ms, now_ms;
+    int high; /* --alerts: high-risk incidents of distinct people, a day before now */
 };
 
 static void kv(msgpack_packer *pk, const char *k, const char *v)
@@ -109,6 +120,19 @@ static void one(struct gen *g, uint64_t i)
     g->sb.size = 0;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &g->sb, msgpack_sbuffer_write);
+    if (g->high) { /* one MARAC alert each (marac.high-risk) */
+        snprintf(id, sizeof id, "h%" PRIu64, i);
+        snprintf(who, sizeof who, "A-%" PRIu64, i);
+        csph_time_format(g->now_ms - 86400000, when);
+        msgpack_pack_map(&pk, 6);
+        kv(&pk, "id", id);
+        kv(&pk, "type", "da.incident");
+        kv(&pk, "occurred_at", when);
+        kv(&pk, "source", "police");
+        kv(&pk, "victim", who);
+        kv(&pk, "risk", "high");
+        return;
+    }
     if (i % 4 == 0) {
         msgpack_pack_map(&pk, 7);
         kv(&pk, "id", id);
@@ -218,6 +242,44 @@ static double whole_pass(struct hub_sweep *sw, struct hub_ctx *h, const struct h
     return (double)(now_ns() - t0) / 1e9;
 }
 
+/* --alerts: one pass, unpaced, over a log ending in alerts past their
+ * period. */
+static void measure_alerts(struct hub_ctx *h, const struct hub_retention *r, int64_t now_ms)
+{
+    struct hub_error e;
+    struct hub_sweep *sw;
+    int64_t max_txn = 0, max_work = 0, sum_txn = 0, t0 = now_ns();
+    uint64_t wrote = 0, steps = 0;
+    if (hub_sweep_new(&sw, &e))
+        die("sweep", &e);
+    hub_sweep_begin_pass(sw, now_ms);
+    while (hub_sweep_active(sw)) {
+        int64_t txn, w;
+        uint64_t before = hub_sweep_stats(sw)->alerts;
+        int did = timed_step(sw, h, r, &txn, &w);
+        steps++;
+        if (did && hub_sweep_stats(sw)->alerts > before) { /* a step that expired alerts */
+            wrote++;
+            sum_txn += txn;
+            max_txn = txn > max_txn ? txn : max_txn;
+            max_work = w > max_work ? w : max_work;
+        }
+    }
+    const struct hub_sweep_stats *st = hub_sweep_stats(sw);
+    printf("pass: %.1f s, %" PRIu64 " steps; %" PRIu64 " events and %" PRIu64
+           " alerts examined, %" PRIu64 " bodies removed, %" PRIu64 " alerts expired in %" PRIu64
+           " steps (%.1f a step)\n",
+           (double)(now_ns() - t0) / 1e9, steps, st->examined, st->alerts_examined, st->removed,
+           st->alerts, wrote, wrote ? (double)st->alerts / (double)wrote : 0.0);
+    printf("steps that expired alerts: write transaction (begin to synced commit) longest "
+           "%.1f ms, mean %.1f ms; the sweep's own work in one (apply) at most %.1f ms, "
+           "against a budget of step_ms %u (the first candidate past the budget waits for the "
+           "next step)\n",
+           (double)max_txn / 1e6, wrote ? (double)sum_txn / 1e6 / (double)wrote : 0.0,
+           (double)max_work / 1e6, hub_retention_step_ms(r));
+    hub_sweep_destroy(&sw);
+}
+
 /* --start: a first pass (saving its position), then a start without the
  * saved position and one with it. */
 static void measure_start(struct hub_ctx *h, const struct hub_retention *r, int64_t now_ms)
@@ -266,7 +328,8 @@ static void measure_start(struct hub_ctx *h, const struct hub_retention *r, int6
 
 int main(int argc, char **argv)
 {
-    uint64_t events = 1000000, measure = 100000, batch = 1000, people = 100000, rounds = 3;
+    uint64_t events = 1000000, measure = 100000, batch = 1000, people = 100000, rounds = 3,
+             alerts = 0;
     const char *dir = NULL, *as_of = "2026-12-01T00:00:00Z";
     int keep = 0, start = 0;
     static const struct option opts[] = {
@@ -275,6 +338,7 @@ int main(int argc, char **argv)
         {"as-of", required_argument, 0, 'a'},  {"dir", required_argument, 0, 'd'},
         {"keep", no_argument, 0, 'k'},         {"help", no_argument, 0, 'h'},
         {"rounds", required_argument, 0, 'r'}, {"start", no_argument, 0, 's'},
+        {"alerts", required_argument, 0, 'A'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -288,6 +352,7 @@ int main(int argc, char **argv)
         case 'k': keep = 1; break;
         case 'r': rounds = strtoull(optarg, NULL, 10); break;
         case 's': start = 1; break;
+        case 'A': alerts = strtoull(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -329,14 +394,30 @@ int main(int argc, char **argv)
         die("--as-of is no RFC 3339 time", NULL);
     g.span_ms = 10LL * 365 * 86400000;
     g.from_ms = g.now_ms - g.span_ms;
+    /* --alerts: the shipped rules in force, so the incidents raise alerts */
+    struct hub_rules *rules = NULL;
+    if (alerts && hub_rules_load(&rules, cfg.rules_file, cfg.panels, cfg.npanels, g.schemas, &e))
+        die("rules", &e);
     struct hub_core_opts o = {.cfg = &cfg, .dir = dir, .map_size = 64ull << 30,
-                              .schemas = g.schemas, .apply_limits = 1, .journal = 1};
+                              .schemas = g.schemas, .rules = rules, .apply_limits = 1,
+                              .journal = 1};
     if (hub_core_open(&g.core, &o, &e))
         die("open", &e);
     msgpack_sbuffer_init(&g.sb);
     msgpack_zone_init(&g.zone, 4096);
 
     int64_t t0 = now_ns();
+    if (alerts) { /* raised seven years before --as-of, by people inactive since */
+        int64_t as_of_ms = g.now_ms;
+        g.now_ms -= 7LL * 365 * 86400000;
+        g.high = 1;
+        publish(&g, 0, alerts, batch, NULL);
+        g.high = 0;
+        g.now_ms = as_of_ms;
+        printf("%" PRIu64 " MARAC alerts raised in %.1f s\n", alerts,
+               (double)(now_ns() - t0) / 1e9);
+        t0 = now_ns();
+    }
     publish(&g, 0, events, batch, NULL);
     if (hub_core_settle_all(g.core, &e) || hub_core_flush(g.core, &e))
         die("flush", &e);
@@ -352,6 +433,10 @@ int main(int argc, char **argv)
     struct hub_sweep *sw = NULL;
     if (start) {
         measure_start(&h, ret, g.now_ms);
+        goto done;
+    }
+    if (alerts) {
+        measure_alerts(&h, ret, g.now_ms);
         goto done;
     }
     if (hub_sweep_new(&sw, &e))
@@ -437,6 +522,7 @@ done:
     hub_sweep_destroy(&sw);
     hub_retention_destroy(&ret);
     hub_core_close(&g.core);
+    hub_rules_destroy(&rules);
     hub_schemas_destroy(&g.schemas);
     msgpack_sbuffer_destroy(&g.sb);
     msgpack_zone_destroy(&g.zone);

@@ -25,7 +25,12 @@
  * re-derives exactly, and the kept one is checked against the recorded
  * alert (panel, rule, version, priority, dates, evidence, status).
  *
- * A retention sweep does not redact alerts (docs/retention.md says why).
+ * A retention sweep expires alerts by their panel's period (sweep.h,
+ * docs/retention.md) with hub_alert_expire_one: every key value and the
+ * reason become "[expired by seq N]" (N the sweep step's dp.retention
+ * event), and the rest follows as for an erasure, with its deadline
+ * ended. Re-derivation, what-if and the reports keep such alerts as they
+ * keep erased ones (hub_alert_marker_seq knows both markers).
  * Knows no sockets. */
 #ifndef CSPH_ALERTREDACT_H
 #define CSPH_ALERTREDACT_H
@@ -43,8 +48,16 @@
 /* The marker of erasure seq into out: its length. */
 #define CSPH_ALERT_MARKER_MAX 48
 int hub_alert_marker(uint64_t seq, char out[CSPH_ALERT_MARKER_MAX]);
-/* The erasure seq a marker names, 0 when s (n bytes) is not one. */
+/* The marker of a retention sweep's dp.retention event seq:
+ * "[expired by seq N]". Its length. */
+int hub_alert_expired_marker(uint64_t seq, char out[CSPH_ALERT_MARKER_MAX]);
+/* The erasure or dp.retention seq a marker (either kind) names, 0 when s
+ * (n bytes) is not one. */
 uint64_t hub_alert_marker_seq(const char *s, size_t n);
+/* 1 when s (n bytes) is an expiry's marker. */
+int hub_alert_marker_expired(const char *s, size_t n);
+/* The first marker (either kind) inside text s (NUL-terminated), or NULL. */
+const char *hub_alert_marker_in(const char *s);
 
 /* 1 when text (n bytes) holds ref (len bytes) as a whole reference: not
  * inside a longer one (the bytes either side are not reference bytes; the
@@ -67,6 +80,32 @@ int hub_alert_redact_pairs(const void *pairs, size_t len, int npairs, const char
  * the n seqs of set (ascending); 0 otherwise, or when it does not parse. */
 int hub_alert_evidence_in(const void *pairs, size_t len, int npairs, const uint64_t *set,
                           size_t n);
+
+/* Each value of the key map of an alert's pairs (npairs, len bytes), as
+ * text (strings as they are, numbers and booleans written out), into fn
+ * (nonzero stops); *reason (may be NULL) borrows its reason from pairs.
+ * 0, or -1 when the pairs do not parse. */
+int hub_alert_key_each(const void *pairs, size_t len, int npairs,
+                       int (*fn)(void *ctx, const char *v, size_t n), void *ctx,
+                       const char **reason, size_t *reason_len);
+
+/* One alert's record (a, as stored) rewritten in the batch's txn: each key
+ * value equal to person (plen bytes; person NULL: every value) and the
+ * reason become marker (hub_queues_rewrite). */
+enum hub_err hub_alert_redact_one(struct hub_queues *q, MDB_txn *txn,
+                                  const struct hub_alert_stored *a, const char *person,
+                                  size_t plen, const char *marker, struct hub_error *err);
+
+/* A retention sweep's hook (sweep.c), inside its batch: alert id expires
+ * with marker (hub_alert_expired_marker): its pending deadline ends,
+ * every key value and its reason become the marker, it leaves the person
+ * view's index, the case its acceptance opened on its panel (when no later
+ * alert opened it again) is renamed to the marker with its actions and
+ * its history dropped (*case_renamed 1), and its acceptances in the
+ * meetings' index show the marker. id, panel, rule, version, priority,
+ * dates, evidence, status and decisions stay. */
+enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s, uint64_t id,
+                                  const char *marker, int *case_renamed, struct hub_error *err);
 
 /* The erasure's hook (erase.c), inside its batch: redact every alert of q
  * naming person (plen bytes) or with evidence among removed (n seqs in
@@ -103,9 +142,14 @@ enum hub_err hub_alert_keep_fill(struct hub_alert_keep *k, struct hub_queues *fr
 /* Whether alert id is kept: 1 and *erasure (the erasure seq that took its
  * evidence or redacted it), or 0. */
 int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *erasure);
+/* 1 when kept alert id was expired by a retention sweep (its seq, from
+ * hub_alert_keep_is, is then the sweep's dp.retention event). */
+int hub_alert_keep_expired(const struct hub_alert_keep *k, uint64_t id);
 /* 1 when a (the hub's, packed) and b (re-derived) agree on what a kept
  * alert keeps: id, panel, rule, rule_version, priority, evidence,
- * raised_at, due_at and status; key and reason are not compared. */
-int hub_alert_keep_agrees(const void *a, size_t alen, const void *b, size_t blen);
+ * raised_at, due_at and status (not status when expired: a retention
+ * sweep may have taken its decisions' bodies); key and reason are not
+ * compared. */
+int hub_alert_keep_agrees(const void *a, size_t alen, const void *b, size_t blen, int expired);
 
 #endif

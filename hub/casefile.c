@@ -171,17 +171,24 @@ void hub_casefile_pack_choices(msgpack_packer *pk, const struct hub_config *cfg,
 
 /* hook (alertredact.h): an erasure takes the person's case histories out
  * (their events no longer name them: a replay would not note them). */
-enum hub_err hub_casefile_forget(struct hub_store *s, const struct hub_config *cfg,
-                                 const char *key, size_t len, struct hub_error *err)
+enum hub_err hub_casefile_forget_panel(struct hub_store *s, const char *panel, const char *key,
+                                       size_t len, struct hub_error *err)
 {
     MDB_dbi dbi;
     int absent = 0;
+    unsigned char kb[CSPH_PW_CASEKEY_MAX];
     enum hub_err rc = hub_pw_dbi(s, hub_store_txn(s), CASE_LOG_DB, MDB_DUPSORT, &dbi, &absent,
                                  err);
-    for (size_t p = 0; !rc && !absent && p < cfg->npanels; p++) {
-        unsigned char kb[CSPH_PW_CASEKEY_MAX];
-        rc = hub_pw_del(s, dbi, kb, hub_pw_case_key(kb, cfg->panels[p].name, key, len), NULL,
-                        0, err);
-    }
+    if (!rc && !absent)
+        rc = hub_pw_del(s, dbi, kb, hub_pw_case_key(kb, panel, key, len), NULL, 0, err);
+    return rc;
+}
+
+enum hub_err hub_casefile_forget(struct hub_store *s, const struct hub_config *cfg,
+                                 const char *key, size_t len, struct hub_error *err)
+{
+    enum hub_err rc = CSPH_ERR_OK;
+    for (size_t p = 0; !rc && p < cfg->npanels; p++)
+        rc = hub_casefile_forget_panel(s, cfg->panels[p].name, key, len, err);
     return rc;
 }

@@ -49,6 +49,10 @@ enum hub_err hub_casefile_pack_history(struct hub_store *s, MDB_txn *txn, const 
 void hub_casefile_pack_choices(msgpack_packer *pk, const struct hub_config *cfg,
                                const struct hub_identities *ids, int panel);
 
+/* Take panel's history of case key (len bytes) out, in the batch's
+ * transaction (a retention sweep's expired alert: alertredact.h). */
+enum hub_err hub_casefile_forget_panel(struct hub_store *s, const char *panel, const char *key,
+                                       size_t len, struct hub_error *err);
 /* Take every panel's history of case key (len bytes) out, in the batch's
  * transaction (an erasure: alertredact.h). */
 enum hub_err hub_casefile_forget(struct hub_store *s, const struct hub_config *cfg,

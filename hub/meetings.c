@@ -498,3 +498,31 @@ enum hub_err hub_meetings_redact_accepted(struct hub_store *s, const char *perso
     free(hits);
     return rc;
 }
+
+/* hook (alertredact.h): a retention sweep's expired alert, accepted at
+ * received_ms, shows marker in the accepted alerts' index. */
+enum hub_err hub_meetings_redact_accepted_at(struct hub_store *s, const char *panel,
+                                             int64_t received_ms, uint64_t id,
+                                             const char *marker, int *changed,
+                                             struct hub_error *err)
+{
+    MDB_dbi dbi;
+    int absent = 0;
+    *changed = 0;
+    enum hub_err rc = hub_pw_dbi(s, hub_store_txn(s), ACCEPTED_DB, 0, &dbi, &absent, err);
+    if (rc || absent)
+        return rc;
+    unsigned char k[65 + 16];
+    size_t pl = strlen(panel);
+    if (pl > 64)
+        return CSPH_ERR_OK;
+    memcpy(k, panel, pl);
+    k[pl] = 0;
+    hub_put_point(k + pl + 1, received_ms, id);
+    MDB_val kv = {pl + 17, k}, v;
+    if (mdb_get(hub_store_txn(s), dbi, &kv, &v) != 0)
+        return CSPH_ERR_OK;
+    rc = hub_pw_put(s, dbi, k, pl + 17, marker, strlen(marker), err);
+    *changed = !rc;
+    return rc;
+}

@@ -87,5 +87,12 @@ enum hub_err hub_meetings_day(const struct hub_config *cfg, int panel, const cha
 enum hub_err hub_meetings_redact_accepted(struct hub_store *s, const char *person, size_t len,
                                           const char *marker, uint64_t *n,
                                           struct hub_error *err);
+/* A retention sweep's expired alert id (alertredact.h): its entry in the
+ * accepted alerts' index of panel, accepted at received_ms, shows marker,
+ * in the batch's transaction; *changed 1 when there was one. */
+enum hub_err hub_meetings_redact_accepted_at(struct hub_store *s, const char *panel,
+                                             int64_t received_ms, uint64_t id,
+                                             const char *marker, int *changed,
+                                             struct hub_error *err);
 
 #endif

@@ -737,8 +737,8 @@ static uint64_t kept_by(const struct collect *c, size_t i)
 {
     const char *name = c->names[i];
     if (name[0] == '1') {
-        const char *m = strstr(name, " [erased by seq ");
-        return m ? hub_alert_marker_seq(m + 1, strlen(m + 1)) : 0;
+        const char *m = hub_alert_marker_in(name); /* erased or expired */
+        return m ? hub_alert_marker_seq(m, strlen(m)) : 0;
     }
     struct hub_action a;
     if (name[0] != '2' ||

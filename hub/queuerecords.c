@@ -10,6 +10,37 @@
 #include "bekey.h"
 #include "redo.h"
 
+/* The stored view of an alert's record (borrowing v): 0, or -1 when it
+ * is damaged. */
+static int stored_of(const MDB_val *k, const MDB_val *v, struct hub_alert_stored *a)
+{
+    struct hub_queue_rec r;
+    if (k->mv_size != 8 || hub_queues_rec_parse(v, &r))
+        return -1;
+    *a = (struct hub_alert_stored){
+        .panel = r.panel, .rule = r.rule, .key = r.key, .panel_len = r.panel_len,
+        .rule_len = r.rule_len, .key_len = r.key_len, .full = r.full, .red = r.red,
+        .full_len = r.full_len, .red_len = r.red_len, .npairs = r.npairs,
+        .rec = v->mv_data, .rec_len = v->mv_size, .raised_ms = r.raised_ms};
+    memcpy(&a->id, k->mv_data, 8);
+    return 0;
+}
+
+enum hub_err hub_queues_stored_one(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                   hub_queues_stored_fn fn, void *ctx, struct hub_error *err)
+{
+    MDB_val k = {8, &id}, v;
+    struct hub_alert_stored a;
+    int rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && stored_of(&k, &v, &a)))
+        return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                             (unsigned long long)id);
+    if (rc)
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
+    fn(ctx, &a);
+    return CSPH_ERR_OK;
+}
+
 enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
                                        hub_queues_stored_fn fn, void *ctx,
                                        struct hub_error *err)
@@ -21,16 +52,8 @@ enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
         return hub_queues_lmdb_fail(err, rc, "reading alerts");
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct hub_queue_rec r;
-        if (k.mv_size != 8 || hub_queues_rec_parse(&v, &r))
-            continue;
-        struct hub_alert_stored a = {
-            .panel = r.panel, .rule = r.rule, .key = r.key, .panel_len = r.panel_len,
-            .rule_len = r.rule_len, .key_len = r.key_len, .full = r.full, .red = r.red,
-            .full_len = r.full_len, .red_len = r.red_len, .npairs = r.npairs,
-            .rec = v.mv_data, .rec_len = v.mv_size};
-        memcpy(&a.id, k.mv_data, 8);
-        if (fn(ctx, &a))
+        struct hub_alert_stored a;
+        if (stored_of(&k, &v, &a) == 0 && fn(ctx, &a))
             break;
     }
     mdb_cursor_close(cur);
@@ -119,20 +142,24 @@ enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const 
         return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "a kept alert's panel %.*s is not "
                              "configured", (int)r.panel_len, r.panel);
     uint64_t id = q->txn_last_id + 1;
-    /* As raised: open, its decisions replayed from the log after it. The
-     * id inside its pairs is the recorded one, which is this one when the
-     * numbering kept step. */
+    /* With its recorded status: its decisions replayed from the log after
+     * it end at the same one, and a retention sweep may have taken their
+     * bodies (alert.status goes by the panel's period, as the alert does),
+     * leaving nothing to replay. The id inside its pairs is the recorded
+     * one, which is this one when the numbering kept step. */
     unsigned char *copy = malloc(len);
     if (!copy)
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     memcpy(copy, rec, len);
-    copy[0] = CSPH_ALERT_OPEN;
+    if (copy[0] >= CSPH_ALERT__COUNT)
+        copy[0] = CSPH_ALERT_OPEN;
+    unsigned char st = copy[0];
     MDB_val k = {8, &id}, nv = {len, copy};
     int rc = hub_redo_put(q->redo, txn, q->alerts, &k, &nv, MDB_APPEND);
     free(copy);
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "storing a kept alert");
-    unsigned char kb[80], idb[8], st = CSPH_ALERT_OPEN;
+    unsigned char kb[80], idb[8];
     hub_put_be64(idb, id);
     MDB_val pk = {hub_queues_panel_key(kb, q->cfg->panels[pi].name, idb, 8), kb}, pv = {1, &st};
     if ((rc = hub_redo_put(q->redo, txn, q->panel_alerts, &pk, &pv, 0)))

@@ -287,8 +287,13 @@ struct hub_alert_stored {
     int npairs;
     const void *rec;
     size_t rec_len;
+    int64_t raised_ms;
 };
 typedef int (*hub_queues_stored_fn)(void *ctx, const struct hub_alert_stored *a);
+/* Alert id as stored, into fn, in txn (a retention sweep's expiry:
+ * alertredact.h). NOT_FOUND when no such alert. */
+enum hub_err hub_queues_stored_one(struct hub_queues *q, MDB_txn *txn, uint64_t id,
+                                   hub_queues_stored_fn fn, void *ctx, struct hub_error *err);
 /* Every alert in id order in txn (the batch's, or a read transaction);
  * fn's nonzero stops. Do not write the alerts from fn. */
 enum hub_err hub_queues_each_stored_in(struct hub_queues *q, MDB_txn *txn,
@@ -306,7 +311,7 @@ enum hub_err hub_queues_rewrite(struct hub_queues *q, MDB_txn *txn, uint64_t id,
 enum hub_err hub_queues_record_copy(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                     void **rec, size_t *len, struct hub_error *err);
 /* Store a record copied by hub_queues_record_copy as the next alert
- * (*id), open, with no deadline armed: re-derivation's alert kept from the
+ * (*id), with its recorded status and no deadline armed: re-derivation's alert kept from the
  * hub where its evidence was erased. */
 enum hub_err hub_queues_insert_record(struct hub_queues *q, MDB_txn *txn, const void *rec,
                                       size_t len, uint64_t *id, struct hub_error *err);

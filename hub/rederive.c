@@ -345,8 +345,14 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
         /* An alert an erasure took the evidence of, or redacted: checked
          * on what it keeps (alertredact.h), not on key and reason. */
         if (x && y && hub_alert_keep_is(src.keep, x->id, &by) &&
-            hub_alert_keep_agrees(x->bytes, x->len, y->bytes, y->len)) {
-            if (kept++ < KEPT_SHOWN)
+            hub_alert_keep_agrees(x->bytes, x->len, y->bytes, y->len,
+                                  hub_alert_keep_expired(src.keep, x->id))) {
+            if (kept++ >= KEPT_SHOWN)
+                continue;
+            if (hub_alert_keep_expired(src.keep, x->id)) /* hook: a sweep's expiry */
+                fprintf(out, "alert %llu kept, expired by retention seq %llu\n",
+                        (unsigned long long)x->id, (unsigned long long)by);
+            else
                 fprintf(out, "alert %llu kept, evidence erased by erasure seq %llu\n",
                         (unsigned long long)x->id, (unsigned long long)by);
             continue;
@@ -390,8 +396,8 @@ int hub_rederive(const struct hub_config *cfg, const char *from_dir, FILE *out)
     if (kept)
         fprintf(out,
                 "%zu alerts kept, evidence erased: their panel, rule, version, priority, "
-                "dates, evidence seqs and status are as recorded; an erasure redacted their key "
-                "or reason, or took events of their evidence%s\n",
+                "dates, evidence seqs and status are as recorded; an erasure or a retention "
+                "sweep redacted their key or reason, or took events of their evidence%s\n",
                 kept, kept > KEPT_SHOWN ? " (the first listed above)" : "");
     if (r.erased)
         fprintf(out,

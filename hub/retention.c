@@ -30,6 +30,8 @@ struct hub_retention {
     struct hub_period rejections;
     int64_t every_ms;
     uint32_t step_ms;
+    int decision_type; /* the schema index of alert.status, -1 when none */
+    int panel_work;    /* the class panel_work, -1 when none */
 };
 
 int hub_period_parse(const char *text, struct hub_period *p)
@@ -287,6 +289,11 @@ enum hub_err hub_retention_load(struct hub_retention **out, const char *path,
         }
         r->type_class[t] = (int)c;
     }
+    r->decision_type = hub_schemas_find(s, "alert.status", 12);
+    r->panel_work = -1;
+    for (size_t c = 0; c < r->nclasses; c++)
+        if (!strcmp(r->classes[c].name, "panel_work"))
+            r->panel_work = (int)c;
     yaml_node_t *types = hub_yaml_get(&y, root, "types");
     if (types && types->type != YAML_MAPPING_NODE) {
         rc = hub_yaml_fail(&y, types, err, "'types' must map event types to periods, e.g. "
@@ -368,6 +375,18 @@ const struct hub_period *hub_retention_period(const struct hub_retention *r, int
     if (r->has_type_over[type_index])
         return &r->type_over[type_index];
     return &r->classes[r->type_class[type_index]].p;
+}
+
+const struct hub_period *hub_retention_alert_period(const struct hub_retention *r, int panel)
+{
+    static const struct hub_period kept = {.kind = CSPH_PERIOD_NONE, .text = "none"};
+    if (panel < 0 || (size_t)panel >= r->npanels)
+        return &kept; /* a panel no longer configured: its period is unknown */
+    if (r->decision_type >= 0)
+        return hub_retention_period(r, r->decision_type, panel);
+    if (r->has_panel[panel])
+        return &r->panel[panel];
+    return r->panel_work >= 0 ? &r->classes[r->panel_work].p : &kept;
 }
 
 const struct hub_period *hub_retention_rejections(const struct hub_retention *r)

@@ -52,6 +52,14 @@ void hub_retention_destroy(struct hub_retention **r);
  * class's. Borrowed from r. */
 const struct hub_period *hub_retention_period(const struct hub_retention *r, int type_index,
                                               int panel);
+/* The period of an alert on panel (an index into cfg's panels): that of
+ * its decisions (alert.status naming the panel): the panel's entry in
+ * `panels`, else alert.status's in `types`, else its class's (panel_work
+ * as shipped), so an alert and its decisions leave together. Counted from
+ * its raised_at (after: last_activity: from the later of raised_at and
+ * the last activity of the people of its key). A panel no longer
+ * configured: none (kept). Borrowed from r. */
+const struct hub_period *hub_retention_alert_period(const struct hub_retention *r, int panel);
 const struct hub_period *hub_retention_rejections(const struct hub_retention *r);
 /* The sweep's settings: a pass every every_ms of the hub's clock; work of
  * at most step_ms in one write transaction. */

@@ -16,6 +16,8 @@
 #include "redo.h"
 #include "reply.h"
 #include "store.h"
+#include "alertredact.h"
+#include "sweepalerts.h"
 #include "sweeppos.h"
 #include "timefmt.h"
 
@@ -37,6 +39,17 @@ struct hub_sweep {
     size_t ncand;
     uint64_t scanned_to;       /* the last seq the step's scan looked at */
     int rejects_due;
+    /* The alert walk (sweepalerts.h), after the event walk: alerts is 1
+     * while it is under way; next_alert the next id it looks at. */
+    int alerts;
+    uint64_t next_alert, high_alert;
+    uint64_t acand[CSPH_ERASE_PER_EVENT];
+    size_t nacand;
+    /* Where the step's scan began: a failed step goes back to it. */
+    struct {
+        int active, alerts;
+        uint64_t next, next_alert;
+    } from;
     struct hub_sweep_stats st, step; /* totals; the step in hand's */
     struct activity cache[ACTIVITY_CACHE];
     size_t ncache;
@@ -52,6 +65,7 @@ enum hub_err hub_sweep_new(struct hub_sweep **out, struct hub_error *err)
     if (!(*out = calloc(1, sizeof **out)))
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the sweep");
     (*out)->next = 1;
+    (*out)->next_alert = 1;
     return CSPH_ERR_OK;
 }
 
@@ -68,6 +82,9 @@ void hub_sweep_begin_pass(struct hub_sweep *sw, int64_t now_ms)
     if (!sw->active) {
         sw->next = 1;
         sw->high = 0;
+        sw->alerts = 0;
+        sw->next_alert = 1;
+        sw->high_alert = 0;
     }
     sw->active = 1;
     sw->as_of_ms = now_ms;
@@ -99,6 +116,9 @@ enum hub_sweep_resumed hub_sweep_resume(struct hub_sweep *sw, struct hub_store *
     sw->as_of_ms = pos->as_of_ms;
     sw->began_ms = pos->began_ms;
     sw->active = pos->active;
+    sw->alerts = pos->alerts;
+    sw->next_alert = pos->next_alert;
+    sw->high_alert = pos->next_alert - 1;
     sw->ncache = 0;
     sw->saved = *pos;
     sw->saved_ns = uv_hrtime();
@@ -199,17 +219,24 @@ static int stop_at_first(void *ctx, int64_t occurred_ms, uint64_t seq)
     return 1;
 }
 
+int hub_sweep_person_active(struct hub_store *st, const char *ref, size_t len, int64_t from_ms)
+{
+    uint64_t applied;
+    struct hub_error e;
+    int found = 0;
+    if (hub_store_refs(st, CSPH_REF_PERSON, ref, len, from_ms, INT64_MAX, stop_at_first, &found,
+                       &applied, &e))
+        return 0; /* cannot tell: a candidate, and apply decides */
+    return found;
+}
+
 /* hub_schema_ref_fn: stops (1) at a person with an event since from_ms. */
 static int any_active(void *ctx, char kind, const char *ref, size_t len)
 {
     struct active *a = ctx;
-    uint64_t applied;
-    struct hub_error e;
     if (kind != CSPH_REF_PERSON)
         return 0;
-    if (hub_store_refs(a->st, CSPH_REF_PERSON, ref, len, a->from_ms, INT64_MAX, stop_at_first,
-                       &a->found, &applied, &e))
-        return 0; /* cannot tell: a candidate, and apply decides */
+    a->found = hub_sweep_person_active(a->st, ref, len, a->from_ms);
     return a->found;
 }
 
@@ -268,21 +295,52 @@ enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
                          .deadline_ns = uv_hrtime() + budget_us * 1000};
     enum hub_err rc = CSPH_ERR_OK;
     *work = 0;
-    sw->ncand = 0;
+    sw->ncand = sw->nacand = 0;
     memset(&sw->step, 0, sizeof sw->step);
     sw->scanned_to = sw->next - 1;
+    sw->from.active = sw->active;
+    sw->from.alerts = sw->alerts;
+    sw->from.next = sw->next;
+    sw->from.next_alert = sw->next_alert;
     msgpack_zone_init(&c.zone, 4096);
     int end = 0;
-    while (sw->active && !end && sw->ncand < CSPH_ERASE_PER_EVENT &&
+    while (sw->active && !sw->alerts && !end && sw->ncand < CSPH_ERASE_PER_EVENT &&
            uv_hrtime() < c.deadline_ns) {
         uint64_t last;
         if ((rc = hub_store_scan(st, sw->next - 1, 0, 4096, scan_one, &c, &last, &end, err)))
             break;
         sw->next = last + 1;
-        if (end && sw->ncand < CSPH_ERASE_PER_EVENT)
-            sw->active = 0; /* the pass reached the log's end */
+        if (end && sw->ncand < CSPH_ERASE_PER_EVENT) {
+            /* The event walk reached the log's end: the alert walk next.
+             * After the events, not interleaved: one cursor at a time
+             * (the saved position is a seq or an alert id), and the alerts
+             * are measured against the person index as this pass's event
+             * walk left it, as any later pass will see it. */
+            sw->alerts = 1;
+            sw->next_alert = 1;
+        }
     }
     msgpack_zone_destroy(&c.zone);
+    /* The alert walk, with what is left of the step's budget. */
+    if (rc == CSPH_ERR_OK && sw->active && sw->alerts && sw->ncand < CSPH_ERASE_PER_EVENT &&
+        uv_hrtime() < c.deadline_ns) {
+        struct hub_sweepalerts_scan sc = {.after = sw->next_alert - 1,
+                                          .deadline_ns = c.deadline_ns,
+                                          .cand = sw->acand,
+                                          .max = CSPH_ERASE_PER_EVENT - sw->ncand};
+        if ((rc = hub_sweepalerts_scan(core, cfg, r, sw->as_of_ms, &sc, err)) == CSPH_ERR_OK) {
+            sw->nacand = sc.n;
+            if (sc.last > sw->high_alert) { /* looked at again after a step cut short: once */
+                sw->step.alerts_examined += sc.last - (sw->high_alert > sc.after
+                                                           ? sw->high_alert
+                                                           : sc.after);
+                sw->high_alert = sc.last;
+            }
+            sw->next_alert = sc.last + 1;
+            if (sc.end)
+                sw->active = 0; /* the pass reached the last alert */
+        }
+    }
     /* Kept rejections: due when the oldest is past its period. */
     sw->rejects_due = 0;
     const struct hub_period *rp = hub_retention_rejections(r);
@@ -293,7 +351,7 @@ enum hub_err hub_sweep_scan(struct hub_sweep *sw, struct hub_core *core,
         rc = hub_store_rejects(st, 0, 1, oldest_reject, &oldest, &last, &rend, err);
         sw->rejects_due = rc == CSPH_ERR_OK && oldest < hub_sweep_cutoff(rp, sw->as_of_ms);
     }
-    *work = sw->ncand > 0 || sw->rejects_due;
+    *work = sw->ncand > 0 || sw->nacand > 0 || sw->rejects_due;
     return rc;
 }
 
@@ -328,8 +386,8 @@ static int latest(void *ctx, int64_t occurred_ms, uint64_t seq)
  * naming them, as the batch's index sees it (cached for the pass: the
  * pass measures against one time, and newer events only move it later,
  * which keeps more, never less). */
-static enum hub_err last_activity(struct hub_sweep *sw, struct hub_store *st, const char *ref,
-                                  size_t len, int64_t *out, struct hub_error *err)
+enum hub_err hub_sweep_last_activity(struct hub_sweep *sw, struct hub_store *st, const char *ref,
+                                     size_t len, int64_t *out, struct hub_error *err)
 {
     for (size_t i = 0; i < sw->ncache; i++)
         if (sw->cache[i].len == len && !memcmp(sw->cache[i].ref, ref, len)) {
@@ -410,7 +468,7 @@ static enum hub_err apply_one(struct hub_sweep *sw, struct hub_ctx *h,
         }
         int64_t last;
         if (p->after_activity) {
-            if ((rc = last_activity(sw, st, refs.v[i].p, refs.v[i].len, &last, e)))
+            if ((rc = hub_sweep_last_activity(sw, st, refs.v[i].p, refs.v[i].len, &last, e)))
                 goto out;
             if (last != INT64_MIN && hub_period_end(p, last) > sw->as_of_ms)
                 goto out; /* someone it names was active within the period */
@@ -472,17 +530,41 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
      * candidates left when step_ms has gone wait for the next step (the
      * pass goes back to the first of them). */
     uint64_t deadline = uv_hrtime() + (uint64_t)hub_retention_step_ms(r) * 1000000;
+    int cut = 0;
     for (size_t i = 0; i < sw->ncand && rc == CSPH_ERR_OK; i++) {
         int done;
         if (i && uv_hrtime() >= deadline) {
             sw->next = sw->cand[i];
             sw->active = 1;
+            sw->alerts = 0; /* events left: the alert walk waits for them */
+            cut = 1;
             break;
         }
         rc = apply_one(sw, h, r, sw->cand[i], &lines, removed[ndone], &done, e);
         if (rc == CSPH_ERR_OK && done)
             done_seq[ndone++] = sw->cand[i];
     }
+    /* The alert walk's candidates (sweepalerts.h), with the marker of the
+     * dp.retention event this step appends: the next seq, as nothing else
+     * is appended before it in this batch (checked below). */
+    uint64_t expired[CSPH_ERASE_PER_EVENT], marker_seq = hub_store_next_seq(st);
+    size_t nexpired = 0;
+    char marker[CSPH_ALERT_MARKER_MAX];
+    hub_alert_expired_marker(marker_seq, marker);
+    for (size_t i = 0; i < sw->nacand && rc == CSPH_ERR_OK && !cut; i++) {
+        enum hub_sweepalert_outcome out;
+        if ((i || ndone) && uv_hrtime() >= deadline) {
+            sw->next_alert = sw->acand[i];
+            sw->active = 1;
+            break;
+        }
+        rc = hub_sweepalerts_apply(sw, h, r, sw->as_of_ms, sw->acand[i], marker, &out, e);
+        if (rc == CSPH_ERR_OK && out == CSPH_SWEEPALERT_EXPIRED)
+            expired[nexpired++] = sw->acand[i];
+        else if (rc == CSPH_ERR_OK && out == CSPH_SWEEPALERT_HELD)
+            sw->step.alerts_held++;
+    }
+    sw->step.alerts = nexpired;
     uint64_t rejections = 0;
     int more = 0;
     if (rc == CSPH_ERR_OK && sw->rejects_due)
@@ -492,7 +574,8 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
     sw->step.removed = ndone;
     sw->step.rejections = rejections;
     uint64_t eseq = 0;
-    if (rc == CSPH_ERR_OK && (ndone || rejections || sw->step.held)) {
+    if (rc == CSPH_ERR_OK &&
+        (ndone || rejections || sw->step.held || nexpired || sw->step.alerts_held)) {
         char id[48], when[40];
         snprintf(id, sizeof id, "retention-%" PRIu64, hub_store_next_seq(st));
         int wl = csph_time_format(sw->as_of_ms, when);
@@ -500,7 +583,8 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 8 + (rejections ? 1 : 0) + (sw->step.held ? 1 : 0));
+        msgpack_pack_map(&pk, 8 + (rejections ? 1 : 0) + (sw->step.held ? 1 : 0) +
+                                  (nexpired ? 2 : 0) + (sw->step.alerts_held ? 1 : 0));
         kv_str(&pk, "id", id, strlen(id));
         kv_str(&pk, "type", CSPH_RETENTION_TYPE, strlen(CSPH_RETENTION_TYPE));
         kv_str(&pk, "occurred_at", when, (size_t)wl);
@@ -512,9 +596,22 @@ enum hub_err hub_sweep_apply(struct hub_sweep *sw, struct hub_ctx *h,
             kv_u64(&pk, "rejections", rejections);
         if (sw->step.held)
             kv_u64(&pk, "held", sw->step.held);
+        if (nexpired) { /* at most 100 ids: ranges fit in 2,200 bytes */
+            char ranges[CSPH_ERASE_PER_EVENT * 22 + 1];
+            hub_sweepalerts_ranges(expired, nexpired, ranges, sizeof ranges);
+            kv_u64(&pk, "alerts", nexpired);
+            kv_str(&pk, "alert_ids", ranges, strlen(ranges));
+        }
+        if (sw->step.alerts_held)
+            kv_u64(&pk, "alerts_held", sw->step.alerts_held);
         kv_str(&pk, "records", lines.data ? lines.data : "", lines.size);
         rc = hub_dp_append(h, sw->as_of_ms, &sb, &eseq, e);
         msgpack_sbuffer_destroy(&sb);
+        if (rc == CSPH_ERR_OK && nexpired && eseq != marker_seq)
+            rc = hub_error_set(e, CSPH_ERR_INTERNAL, NULL,
+                               "the sweep's dp.retention event took seq %" PRIu64
+                               ", not %" PRIu64 " that its expired alerts name",
+                               eseq, marker_seq);
     }
     MDB_dbi dbi;
     if (rc == CSPH_ERR_OK && ndone &&
@@ -551,6 +648,8 @@ static void position(const struct hub_sweep *sw, const struct hub_retention *r,
     p->as_of_ms = sw->as_of_ms;
     p->began_ms = sw->began_ms;
     p->active = sw->active;
+    p->alerts = sw->alerts;
+    p->next_alert = sw->next_alert;
     snprintf(p->policy, sizeof p->policy, "%s", hub_retention_digest(r));
 }
 
@@ -575,7 +674,8 @@ int hub_sweep_save_due(const struct hub_sweep *sw, uint64_t now_ns)
     if (!sw->began_ms)
         return 0; /* no pass yet */
     if (sw->saved.next == sw->next && sw->saved.active == sw->active &&
-        sw->saved.as_of_ms == sw->as_of_ms && sw->saved.began_ms == sw->began_ms)
+        sw->saved.as_of_ms == sw->as_of_ms && sw->saved.began_ms == sw->began_ms &&
+        sw->saved.alerts == sw->alerts && sw->saved.next_alert == sw->next_alert)
         return 0; /* saved as it is */
     /* The end of a pass at once: a start then waits for the next pass. */
     return !sw->active || now_ns - sw->saved_ns >= (uint64_t)CSPH_SWEEP_SAVE_MS * 1000000;
@@ -624,18 +724,23 @@ void hub_sweep_step_done(struct hub_sweep *sw, int committed)
         sw->st.removed += sw->step.removed;
         sw->st.held += sw->step.held;
         sw->st.rejections += sw->step.rejections;
+        sw->st.alerts += sw->step.alerts;
+        sw->st.alerts_held += sw->step.alerts_held;
+        sw->st.alerts_examined += sw->step.alerts_examined;
         if (sw->step.last_seq) {
             sw->st.steps++;
             sw->st.last_seq = sw->step.last_seq;
         }
         if (!sw->active)
             sw->st.passes++;
-    } else if (sw->ncand) {
-        /* The step is tried again: the pass goes back to its first
-         * candidate. */
-        sw->next = sw->cand[0];
-        sw->active = 1;
+    } else if (sw->ncand || sw->nacand) {
+        /* The step is tried again: the pass goes back to where its scan
+         * began (its first candidate, or before it). */
+        sw->active = sw->from.active;
+        sw->alerts = sw->from.alerts;
+        sw->next = sw->from.next;
+        sw->next_alert = sw->from.next_alert;
     }
-    sw->ncand = 0;
+    sw->ncand = sw->nacand = 0;
     memset(&sw->step, 0, sizeof sw->step);
 }

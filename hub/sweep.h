@@ -24,6 +24,11 @@
  * A step is one batch: a kill -9 leaves it whole or absent, never a
  * rewritten event without its listing.
  *
+ * After the event walk the pass walks the alerts in id order
+ * (sweepalerts.h): an alert past its panel's period is expired in a step
+ * of its own the same way, in the step's batch, its id listed in the
+ * step's dp.retention event (alerts, alert_ids, alerts_held).
+ *
  * Where the pass is is saved (sweeppos.h) in the step's own batch, and, for
  * steps that found nothing to remove, in a batch of its own at most once a
  * second (CSPH_SWEEP_SAVE_MS) and when the pass reaches the log's end. A
@@ -59,6 +64,9 @@ struct hub_sweep_stats {
     uint64_t passes;     /* passes finished */
     uint64_t last_seq;   /* the last dp.retention event written, 0 none */
     uint64_t saves;      /* batches that saved only the position */
+    uint64_t alerts;     /* alerts expired (sweepalerts.h) */
+    uint64_t alerts_held; /* expired alerts kept for a legal hold */
+    uint64_t alerts_examined; /* alerts the scans looked at (each once a pass) */
 };
 
 /* How often at most a step that removed nothing saves the position. */
@@ -124,6 +132,15 @@ enum hub_err hub_sweep_step(struct hub_sweep *sw, struct hub_ctx *h,
                             struct hub_error *err);
 
 const struct hub_sweep_stats *hub_sweep_stats(const struct hub_sweep *sw);
+
+/* 1 when person ref (len bytes) has an event since from_ms in the
+ * committed person index (a scan, outside a batch). */
+int hub_sweep_person_active(struct hub_store *st, const char *ref, size_t len, int64_t from_ms);
+/* The last activity of person ref: the latest occurred_at of the events
+ * naming them as the open batch's index sees it (INT64_MIN: none), cached
+ * for the pass. Inside a batch. */
+enum hub_err hub_sweep_last_activity(struct hub_sweep *sw, struct hub_store *st, const char *ref,
+                                     size_t len, int64_t *out, struct hub_error *err);
 
 /* as_of_ms less p (calendar arithmetic as hub_period_end): a record dated
  * before it has expired. INT64_MIN when p is no span. */

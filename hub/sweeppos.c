@@ -5,10 +5,13 @@
 #include "redo.h"
 
 #define KEY "position"
-#define VERSION 1
+#define VERSION 2
 /* version, next, as_of, began (8 bytes each, little-endian), active,
- * policy (64 hex) */
-#define LEN (1 + 8 + 8 + 8 + 1 + 64)
+ * policy (64 hex); version 2 adds the walk (1: alerts) and the next
+ * alert id (8). A version 1 record (before alerts expired) is a pass
+ * still in its event walk. */
+#define LEN1 (1 + 8 + 8 + 8 + 1 + 64)
+#define LEN (LEN1 + 1 + 8)
 
 static void put64(unsigned char *p, uint64_t v)
 {
@@ -39,7 +42,8 @@ int hub_sweeppos_load(struct hub_store *st, struct hub_sweep_pos *p)
         rc = mdb_get(txn, dbi, &k, &v);
     if (rc == MDB_NOTFOUND) {
         found = 0;
-    } else if (rc || v.mv_size != LEN || ((const unsigned char *)v.mv_data)[0] != VERSION) {
+    } else if (rc || !((v.mv_size == LEN1 && ((const unsigned char *)v.mv_data)[0] == 1) ||
+                         (v.mv_size == LEN && ((const unsigned char *)v.mv_data)[0] == VERSION))) {
         found = -1;
     } else {
         const unsigned char *b = v.mv_data;
@@ -49,6 +53,10 @@ int hub_sweeppos_load(struct hub_store *st, struct hub_sweep_pos *p)
         p->active = b[25] != 0;
         memcpy(p->policy, b + 26, 64);
         p->policy[64] = 0;
+        p->alerts = v.mv_size == LEN && b[LEN1] != 0;
+        p->next_alert = v.mv_size == LEN ? get64(b + LEN1 + 1) : 0;
+        if (!p->next_alert)
+            p->next_alert = 1; /* the alert walk begins at the first */
         found = p->next ? 1 : -1;
     }
     mdb_txn_abort(txn);
@@ -70,6 +78,8 @@ enum hub_err hub_sweeppos_save(struct hub_store *st, const struct hub_sweep_pos 
     b[25] = p->active ? 1 : 0;
     memset(b + 26, '0', 64);
     memcpy(b + 26, p->policy, strnlen(p->policy, 64));
+    b[LEN1] = p->alerts ? 1 : 0;
+    put64(b + LEN1 + 1, p->next_alert);
     MDB_val k = {sizeof KEY - 1, KEY}, v = {LEN, b};
     int mrc = hub_redo_put(hub_store_redo(st), hub_store_txn(st), dbi, &k, &v, 0);
     if (mrc)

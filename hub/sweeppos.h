@@ -3,7 +3,8 @@
  * seq 1 again (issue 17, point 1).
  *
  * One record, in database dp.sweep under the key "position": the next seq
- * the pass looks at, the hub clock it measures against (as_of) and began
+ * the pass looks at (and, once its event walk is done, the next alert id
+ * its alert walk looks at), the hub clock it measures against (as_of) and began
  * at, whether it is still going, and the retention file (its SHA-256) it
  * runs under. It is written inside a batch, through the batch's redo
  * recorder (redo.h), in the same write transaction as the step it
@@ -28,6 +29,8 @@ struct hub_sweep_pos {
     int64_t began_ms; /* the hub clock it began at (the next pass: began + every) */
     int active;       /* 0: the pass reached the log's end */
     char policy[65];  /* the retention file's SHA-256 (64 hex) it runs under */
+    int alerts;       /* 1: the event walk is done, the alert walk under way */
+    uint64_t next_alert; /* the next alert id the alert walk looks at */
 };
 
 /* The saved position into *p: 1; 0 when none is saved (a hub that never

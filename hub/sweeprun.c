@@ -70,12 +70,14 @@ static void on_step(uv_timer_t *t)
     const struct hub_sweep_stats *st = hub_sweep_stats(run->sw);
     if (!hub_sweep_active(run->sw)) {
         LOG_INFO("retention", "sweep pass done: %llu bodies removed, %llu kept rejections "
-                              "removed, %llu expired events kept under legal hold so far; "
-                              "%llu events examined since the hub started; longest write "
-                              "transaction this pass %.1f ms",
+                              "removed, %llu expired events kept under legal hold, %llu alerts "
+                              "expired, %llu expired alerts kept under legal hold so far; "
+                              "%llu events examined since the hub started, %llu alerts; "
+                              "longest write transaction this pass %.1f ms",
                  (unsigned long long)st->removed, (unsigned long long)st->rejections,
-                 (unsigned long long)st->held, (unsigned long long)st->examined,
-                 (double)run->pass_txn_us / 1000.0);
+                 (unsigned long long)st->held, (unsigned long long)st->alerts,
+                 (unsigned long long)st->alerts_held, (unsigned long long)st->examined,
+                 (unsigned long long)st->alerts_examined, (double)run->pass_txn_us / 1000.0);
         arm(run, 0); /* waits for the next pass in the branch above */
         return;
     }
@@ -100,8 +102,13 @@ static void resume(struct hub_sweeprun *run)
         LOG_INFO("retention", "no sweep position saved: the first pass starts at seq 1");
         break;
     case CSPH_SWEEP_RESUMED:
-        LOG_INFO("retention", "resuming the sweep pass as of %s at seq %llu (saved position)",
-                 as_of, (unsigned long long)pos.next);
+        if (pos.alerts)
+            LOG_INFO("retention", "resuming the sweep pass as of %s at alert %llu (its events "
+                                  "done; saved position)",
+                     as_of, (unsigned long long)pos.next_alert);
+        else
+            LOG_INFO("retention", "resuming the sweep pass as of %s at seq %llu (saved position)",
+                     as_of, (unsigned long long)pos.next);
         break;
     case CSPH_SWEEP_WAITING:
         LOG_INFO("retention", "the last sweep pass (as of %s) finished; the next is due %lld s "
@@ -187,7 +194,9 @@ void hub_sweeprun_clock_changed(struct hub_sweeprun *run)
 {
     if (!run || run->stopping)
         return;
-    hub_sweep_begin_pass(run->sw, hub_clock_now_ms(run->h->clock));
+    /* A new pass from seq 1: one under way (perhaps resumed as of an
+     * earlier time) has walked part of the log as of that time. */
+    hub_sweep_restart(run->sw, hub_clock_now_ms(run->h->clock));
     run->pass_txn_us = 0;
     arm(run, 0);
 }

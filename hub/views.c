@@ -747,3 +747,21 @@ enum hub_err hub_views_unindex_person(struct hub_store *s, const struct hub_conf
     }
     return rc;
 }
+
+/* hook (alertredact.h): a retention sweep's expired alert leaves the index
+ * under one key value of its panel; the panel's other alerts stay. */
+enum hub_err hub_views_unindex_alert(struct hub_store *s, const char *panel, const char *value,
+                                     size_t len, uint64_t id, struct hub_error *err)
+{
+    MDB_dbi dbi;
+    if (!ref_valid(value, len))
+        return CSPH_ERR_OK; /* never indexed (index_put) */
+    enum hub_err rc = hub_store_dbi(s, PERSON_ALERTS_DB, MDB_DUPSORT, &dbi, err);
+    unsigned char kb[80 + 70], idb[8];
+    hub_put_be64(idb, id);
+    MDB_val k = {index_key(kb, panel, value, len), kb}, v = {8, idb};
+    int mrc = rc ? 0 : hub_redo_del(hub_store_redo(s), hub_store_txn(s), dbi, &k, &v);
+    if (mrc && mrc != MDB_NOTFOUND)
+        rc = lmdb_fail(err, mrc, "taking an alert out of the person index");
+    return rc;
+}

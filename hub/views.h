@@ -84,6 +84,11 @@ enum hub_err hub_views_index_alert(struct hub_store *s, const char *panel,
  * panel, in the batch's write transaction (an erasure: alertredact.h). */
 enum hub_err hub_views_unindex_person(struct hub_store *s, const struct hub_config *cfg,
                                       const char *ref, size_t len, struct hub_error *err);
+/* Take alert id's entry under key value (len bytes) on panel out of
+ * person_alerts, in the batch's write transaction (a retention sweep's
+ * expiry: alertredact.h). */
+enum hub_err hub_views_unindex_alert(struct hub_store *s, const char *panel, const char *value,
+                                     size_t len, uint64_t id, struct hub_error *err);
 /* Build person_alerts from the queues when this data directory has never
  * had it, in the batch's write transaction (hub_ingest_begin'd). *indexed
  * is how many alerts were indexed (0 when it was there already). */

@@ -39,6 +39,75 @@ static void test_marker(void **state)
     assert_int_equal(hub_alert_marker_seq("P-9", 3), 0);
 }
 
+static void pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_str_with_body(pk, v, strlen(v));
+}
+
+/* A retention sweep's marker (sweepalerts.h): read back as either kind,
+ * told apart, and found inside a case's name. */
+static void test_expired_marker(void **state)
+{
+    (void)state;
+    char m[CSPH_ALERT_MARKER_MAX];
+    int n = hub_alert_expired_marker(42, m);
+    assert_string_equal(m, "[expired by seq 42]");
+    assert_int_equal(hub_alert_marker_seq(m, (size_t)n), 42);
+    assert_true(hub_alert_marker_expired(m, (size_t)n));
+    assert_false(hub_alert_marker_expired("[erased by seq 42]", 18));
+    assert_int_equal(hub_alert_marker_seq("[expired by seq ]", 17), 0);
+    assert_int_equal(hub_alert_marker_seq("[expired by seq 4", 17), 0);
+    assert_string_equal(hub_alert_marker_in("1 marac [expired by seq 42]"), m);
+    assert_string_equal(hub_alert_marker_in("1 marac [erased by seq 7]"), "[erased by seq 7]");
+    assert_null(hub_alert_marker_in("1 marac [erased by seq x]"));
+    assert_null(hub_alert_marker_in("1 marac P-9"));
+}
+
+static int collect_value(void *ctx, const char *v, size_t n)
+{
+    char *out = ctx;
+    strncat(out, v, n);
+    strcat(out, "|");
+    return 0;
+}
+
+/* Every key value as text, the reason borrowed; with no person, every key
+ * value and the reason become the marker. */
+static void test_key_each_and_redact_all(void **state)
+{
+    (void)state;
+    msgpack_sbuffer in, out;
+    msgpack_sbuffer_init(&in);
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &in, msgpack_sbuffer_write);
+    msgpack_pack_str_with_body(&pk, "key", 3);
+    msgpack_pack_map(&pk, 2);
+    pack_kv_str(&pk, "victim", "V-1");
+    msgpack_pack_str_with_body(&pk, "n", 1);
+    msgpack_pack_uint64(&pk, 7);
+    pack_kv_str(&pk, "reason", "V-1 again");
+    char vals[64] = "";
+    const char *reason = NULL;
+    size_t rl = 0;
+    assert_int_equal(hub_alert_key_each(in.data, in.size, 2, collect_value, vals, &reason, &rl), 0);
+    assert_string_equal(vals, "V-1|7|");
+    assert_int_equal(rl, 9);
+    assert_memory_equal(reason, "V-1 again", 9);
+    assert_int_equal(hub_alert_key_each(in.data, in.size - 3, 2, collect_value, vals, NULL, NULL),
+                     -1);
+    assert_int_equal(hub_alert_redact_pairs(in.data, in.size, 2, NULL, 0, "[expired by seq 5]",
+                                            &out), 0);
+    vals[0] = 0;
+    assert_int_equal(hub_alert_key_each(out.data, out.size, 2, collect_value, vals, &reason, &rl),
+                     0);
+    assert_string_equal(vals, "[expired by seq 5]|[expired by seq 5]|");
+    assert_memory_equal(reason, "[expired by seq 5]", rl);
+    msgpack_sbuffer_destroy(&in);
+    msgpack_sbuffer_destroy(&out);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -52,12 +121,6 @@ static void test_names(void **state)
     assert_false(hub_alert_names("P-9.x", 5, "P-9", 3));
     assert_true(hub_alert_names("P-90 and P-9)", 13, "P-9", 3));
     assert_false(hub_alert_names("", 0, "P-9", 3));
-}
-
-static void pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_str_with_body(pk, v, strlen(v));
 }
 
 static void test_redact_pairs(void **state)
@@ -470,6 +533,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_marker),
+        cmocka_unit_test(test_expired_marker),
+        cmocka_unit_test(test_key_each_and_redact_all),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_redact_pairs),
         cmocka_unit_test_setup_teardown(test_alerts_after_erasure, setup, teardown),

@@ -6,8 +6,11 @@
  * within its period, after the last activity, and under legal hold, across
  * a restart; the log still verified by csphubd --verify and
  * scripts/check-chain.py; a resend of a removed event a duplicate; kept
- * rejections removed by age. Then the real csphubd killed with kill -9 in
- * the middle of a sweep: the log verifies, and the next start finishes it. */
+ * rejections removed by age. Alerts expired by their panel's period
+ * (sweepalerts.h): markers, cases, deadlines, holds, last activity,
+ * re-derivation, and a stop in the middle of the alert walk. Then the
+ * real csphubd killed with kill -9 in the middle of a sweep: the log
+ * verifies, and the next start finishes it. */
 #define _GNU_SOURCE
 #include "testutil.h"
 #include "testutil_inproc.h"
@@ -24,6 +27,7 @@
 #include "rules.h"
 #include "schema.h"
 #include "sweep.h"
+#include "sweepalerts.h"
 #include "timefmt.h"
 
 static int64_t at(const char *rfc3339)
@@ -154,6 +158,80 @@ static void test_shipped_file(void **state)
     assert_int_equal(strlen(hub_retention_digest(r)), 64);
     hub_retention_destroy(&r);
     assert_null(r);
+}
+
+/* An alert's period: its decisions' (alert.status) on its panel: the
+ * panel's entry, else panel_work's; a panel no longer configured, none. */
+static void test_alert_period(void **state)
+{
+    struct files *f = *state;
+    struct hub_retention *r = NULL;
+    struct hub_error err;
+    char text[4096];
+    snprintf(text, sizeof text, "%spanels:\n  marac: {period: 30d}\n  channel: {period: none}\n",
+             classes);
+    if (load_text(f, text, &r, &err))
+        fail_msg("%s", err.message);
+    int marac = hub_config_panel_find(&f->cfg, "marac", 5),
+        channel = hub_config_panel_find(&f->cfg, "channel", 7),
+        tasking = hub_config_panel_find(&f->cfg, "tasking", 7);
+    assert_true(marac >= 0 && channel >= 0 && tasking >= 0);
+    assert_string_equal(hub_retention_alert_period(r, marac)->text, "30d");
+    assert_false(hub_retention_alert_period(r, marac)->after_activity);
+    assert_int_equal(hub_retention_alert_period(r, channel)->kind, CSPH_PERIOD_NONE);
+    assert_string_equal(hub_retention_alert_period(r, tasking)->text, "6y");
+    assert_true(hub_retention_alert_period(r, tasking)->after_activity);
+    assert_int_equal(hub_retention_alert_period(r, -1)->kind, CSPH_PERIOD_NONE);
+    hub_retention_destroy(&r);
+    /* a type override of alert.status applies where the panel has none */
+    snprintf(text, sizeof text, "%stypes:\n  alert.status: {period: keep}\n", classes);
+    if (load_text(f, text, &r, &err))
+        fail_msg("%s", err.message);
+    assert_int_equal(hub_retention_alert_period(r, tasking)->kind, CSPH_PERIOD_KEEP);
+    hub_retention_destroy(&r);
+}
+
+/* The ids a dp.retention event lists, and what is left to remove. */
+static void test_alert_ranges_and_personal(void **state)
+{
+    (void)state;
+    char out[128];
+    uint64_t ids[] = {3, 4, 5, 7, 9, 10};
+    hub_sweepalerts_ranges(ids, 6, out, sizeof out);
+    assert_string_equal(out, "3-5,7,9-10");
+    hub_sweepalerts_ranges(ids, 1, out, sizeof out);
+    assert_string_equal(out, "3");
+    hub_sweepalerts_ranges(ids, 0, out, sizeof out);
+    assert_string_equal(out, "");
+    uint64_t big[100];
+    for (int i = 0; i < 100; i++)
+        big[i] = 9007199254740000ull + 2 * (uint64_t)i; /* no two adjacent: the longest */
+    char room[100 * 22 + 1];
+    hub_sweepalerts_ranges(big, 100, room, sizeof room);
+    assert_true(strlen(room) < 2200); /* the schema's bound on alert_ids */
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_str_with_body(&pk, "key", 3);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "victim", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    msgpack_pack_str_with_body(&pk, "perpetrator", 11);
+    msgpack_pack_str_with_body(&pk, "P-2", 3);
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    assert_true(hub_sweepalerts_personal(sb.data, sb.size, 2)); /* P-2 left */
+    sb.size = 0;
+    msgpack_pack_str_with_body(&pk, "key", 3);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "victim", 6);
+    msgpack_pack_str_with_body(&pk, "[erased by seq 4]", 17);
+    msgpack_pack_str_with_body(&pk, "reason", 6);
+    msgpack_pack_str_with_body(&pk, "[expired by seq 9]", 18);
+    assert_false(hub_sweepalerts_personal(sb.data, sb.size, 2)); /* nothing left */
+    msgpack_sbuffer_destroy(&sb);
 }
 
 static void count_unset(void *ctx, const char *what)
@@ -400,6 +478,301 @@ static void test_reload_on_sighup(void **state)
     tu_inproc_free(f);
 }
 
+/* ---- alerts by their panel's period ------------------------------------------ */
+
+#define DAH(id, victim, when)                                                            \
+    "{\"id\":\"" id "\",\"type\":\"da.incident\",\"source\":\"police\",\"occurred_at\":\"" \
+    when "\",\"victim\":\"" victim "\",\"risk\":\"high\"}"
+
+/* Restart f with a retention file of the shipped classes and extra. */
+static void use_retention(struct tu_inproc *f, const char *extra)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/retention.yaml", f->dir);
+    FILE *o = fopen(path, "w");
+    assert_non_null(o);
+    fprintf(o, "%s%s", classes, extra);
+    fclose(o);
+    tu_inproc_stop(f);
+    snprintf(f->cfg.retention_file, sizeof f->cfg.retention_file, "%s", path);
+    tu_inproc_start(f);
+}
+
+/* The id of the first alert of panel whose key holds value. */
+static int64_t alert_of(struct tu_inproc *f, const char *panel, const char *value)
+{
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"%s\",\"person\":\"%s\"}",
+                                      panel, value);
+    if (!tu_get(&r, "alerts.0.id"))
+        fail_msg("no alert on %s for %s: %s", panel, value, tu_dump(&r));
+    return tu_int(&r, "alerts.0.id");
+}
+
+/* The first dp.retention event after seq `after` that expired alerts. */
+static msgpack_object wait_alert_expiry(struct tu_inproc *f, int64_t after)
+{
+    int64_t deadline = tu_now_ms() + 10000;
+    while (tu_now_ms() < deadline) {
+        msgpack_object r = tu_inproc_call(
+            f, "{\"op\":\"replay\",\"after\":%lld,\"types\":[\"dp.retention\"]}", (long long)after);
+        const msgpack_object *evs = tu_get(&r, "events");
+        for (uint32_t i = 0; i < evs->via.array.size; i++)
+            if (tu_get(&evs->via.array.ptr[i], "event.alerts"))
+                return evs->via.array.ptr[i];
+    }
+    msgpack_object r = tu_inproc_call(
+        f, "{\"op\":\"replay\",\"after\":%lld,\"types\":[\"dp.retention\"]}", (long long)after);
+    fail_msg("no dp.retention event expiring alerts after seq %lld within 10 s: %s",
+             (long long)after, tu_dump(&r));
+    return (msgpack_object){0};
+}
+
+static void test_alerts_expire(void **state)
+{
+    (void)state;
+    struct tu_inproc *f = tu_inproc_new("alertret");
+    use_retention(f, "panels:\n"
+                     "  marac: {period: 30d, after: last_activity}\n"
+                     "  asb-case-review: {period: 10d}\n"
+                     "  channel: {period: none}\n"
+                     "  mappa: {period: none}\n");
+    /* At 2 June 2025: three MARAC alerts (P-A stays active, P-B does not,
+     * P-C is under legal hold), an ASB case review (10 working days to
+     * act) and a MACE alert (84 days) that will fire. */
+    publish_ok(f, DAH("da-a", "P-A", "2025-06-01T20:00:00Z"));
+    publish_ok(f, DAH("da-b", "P-B", "2025-06-01T20:00:00Z"));
+    publish_ok(f, DAH("da-c", "P-C", "2025-06-01T20:00:00Z"));
+    tu_inproc_raise_case_review(f, "V-R");
+    publish_ok(f, "{\"id\":\"c-1\",\"type\":\"concern\",\"source\":\"council\",\"occurred_at\":"
+                  "\"2025-06-01T10:00:00Z\",\"subject\":\"C-1\",\"kind\":"
+                  "\"criminal_exploitation\"}");
+    int64_t a = alert_of(f, "marac", "P-A"), b = alert_of(f, "marac", "P-B"),
+            c = alert_of(f, "marac", "P-C"), cr = alert_of(f, "asb-case-review", "V-R"),
+            mace = alert_of(f, "mace", "C-1");
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alert.update\",\"id\":%lld,\"status\":"
+                                         "\"accepted\"}", (long long)b);
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "cases.0.key"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"marac\",\"meeting\":\"2025-06-04\"}");
+    assert_int_equal(tu_int(&r, "agenda.accepted.0.alert"), b);
+    assert_string_equal(tu_str(&r, "agenda.accepted.0.key"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"hold\",\"person\":\"P-C\",\"reason\":\"DHR 2026/03\","
+                          "\"requested_by\":\"dpo-jane\"}");
+    assert_int_equal(tu_bool(&r, "ok"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)cr);
+    assert_non_null(tu_str(&r, "alert.due_at"));
+    /* P-A active again on 1 July */
+    publish_ok(f, DA("da-a2", "P-A", "2025-07-01T20:00:00Z"));
+
+    /* 13 June: the case review (raised 2 June, 10 days) has expired, before
+     * its deadline (16 June); the MARAC alerts have 30 days. */
+    tu_inproc_set_clock(f, at("2025-06-13T09:00:00Z"));
+    msgpack_object ev = wait_alert_expiry(f, 0);
+    int64_t s1 = tu_int(&ev, "seq");
+    char m1[64], ids[32];
+    snprintf(m1, sizeof m1, "[expired by seq %lld]", (long long)s1);
+    snprintf(ids, sizeof ids, "%lld", (long long)cr);
+    assert_int_equal(tu_int(&ev, "event.alerts"), 1);
+    assert_string_equal(tu_str(&ev, "event.alert_ids"), ids);
+    assert_int_equal(tu_int(&ev, "event.count"), 0);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)cr);
+    assert_string_equal(tu_str(&r, "alert.reason"), m1);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), m1);
+    assert_string_equal(tu_str(&r, "alert.rule"), "asb-case-review.victim");
+    assert_non_null(tu_str(&r, "alert.raised_at"));
+    assert_true(tu_get(&r, "alert.evidence")->via.array.size == 3);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"asb-case-review\"}");
+    assert_null(strstr(tu_dump(&r), "V-R"));
+    r = tu_inproc_call(f, "{\"op\":\"person\",\"ref\":\"V-R\"}");
+    assert_null(tu_get(&r, "alerts.0"));
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-B");
+
+    /* 15 July: the review of P-B's case (opened by the acceptance, high:
+     * 14 days) fell due, which the hub records as a timer.fired naming P-B:
+     * activity, so P-B's alert stays another 30 days. */
+    tu_inproc_set_clock(f, at("2025-07-15T09:00:00Z"));
+    r = tu_inproc_wait_for_type(f, "timer.fired");
+    assert_string_equal(tu_str(&r, "events.0.event.subject"), "P-B");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-B");
+    publish_ok(f, DA("da-a3", "P-A", "2025-08-10T20:00:00Z"));
+
+    /* 20 August: P-B's alert (no activity since 15 July) has run its 30
+     * days; P-A's has not (active on 10 August); P-C's is held. */
+    tu_inproc_set_clock(f, at("2025-08-20T09:00:00Z"));
+    ev = wait_alert_expiry(f, s1);
+    int64_t s2 = tu_int(&ev, "seq");
+    char m2[64];
+    snprintf(m2, sizeof m2, "[expired by seq %lld]", (long long)s2);
+    /* P-B's alert, and the review escalation the hub raised on P-B's case
+     * on 15 July (raised then, the same 30 days) */
+    snprintf(ids, sizeof ids, "%lld,", (long long)b);
+    if (tu_int(&ev, "event.alerts") != 2 || strncmp(tu_str(&ev, "event.alert_ids"), ids,
+                                                    strlen(ids)) != 0)
+        fail_msg("%s", tu_dump(&ev));
+    assert_int_equal(tu_int(&ev, "event.alerts_held"), 1);
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)b);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), m2);
+    assert_string_equal(tu_str(&r, "alert.reason"), m2);
+    assert_string_equal(tu_str(&r, "alert.status"), "accepted");
+    assert_string_equal(tu_str(&r, "alert.priority"), "high");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)a);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-A");
+    r = tu_inproc_call(f, "{\"op\":\"alert\",\"id\":%lld}", (long long)c);
+    assert_string_equal(tu_str(&r, "alert.key.victim"), "P-C");
+    /* its case, under the marker */
+    r = tu_inproc_call(f, "{\"op\":\"cases\",\"panel\":\"marac\"}");
+    assert_string_equal(tu_str(&r, "cases.0.key"), m2);
+    assert_int_equal(tu_int(&r, "cases.0.alert"), b);
+    r = tu_inproc_call(f, "{\"op\":\"person\",\"ref\":\"P-B\"}");
+    assert_null(tu_get(&r, "alerts.0"));
+    /* the meeting it was accepted for shows the marker */
+    r = tu_inproc_call(f, "{\"op\":\"agenda\",\"panel\":\"marac\",\"meeting\":\"2025-06-04\"}");
+    assert_int_equal(tu_int(&r, "agenda.accepted.0.alert"), b);
+    assert_string_equal(tu_str(&r, "agenda.accepted.0.key"), m2);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
+    assert_null(strstr(tu_dump(&r), "\"P-B\""));
+
+    /* 1 September: the MACE deadline fires; the expired case review's
+     * (16 June) never does. */
+    tu_inproc_set_clock(f, at("2025-09-01T09:00:00Z"));
+    r = tu_inproc_wait_for_type(f, "timer.fired");
+    const msgpack_object *fired = tu_get(&r, "events");
+    int mace_fired = 0;
+    for (uint32_t i = 0; i < fired->via.array.size; i++) {
+        int64_t id = tu_int(&fired->via.array.ptr[i], "event.alert");
+        mace_fired |= id == mace;
+        if (id == cr)
+            fail_msg("the expired alert %lld fired: %s", (long long)cr, tu_dump(&r));
+    }
+    assert_true(mace_fired);
+
+    /* The log verifies; re-derivation keeps the expired alerts. */
+    char data[300], out[16384], fresh[400], want[128];
+    snprintf(data, sizeof data, "%s", f->data);
+    tu_inproc_stop(f);
+    verify_both(data, "hash chain intact");
+    snprintf(fresh, sizeof fresh, "%s/fresh", f->dir);
+    int rc = tu_hub_run_ms(out, sizeof out, 60000, "--rederive", data, "--data", fresh, NULL);
+    snprintf(want, sizeof want, "alert %lld kept, expired by retention seq %lld", (long long)cr,
+             (long long)s1);
+    if (rc != 0 || !strstr(out, want))
+        fail_msg("rederive: %d %s", rc, out);
+    snprintf(want, sizeof want, "alert %lld kept, expired by retention seq %lld", (long long)b,
+             (long long)s2);
+    if (!strstr(out, want) || !strstr(out, "kept, expired by retention seq"))
+        fail_msg("rederive: %d %s", rc, out);
+    /* what-if leaves them out of its comparison, as erased ones */
+    char rules[600];
+    snprintf(rules, sizeof rules, "%s/config/rules.yaml", tu_env("CSPH_SOURCE_DIR", "."));
+    rc = tu_hub_run_ms(out, sizeof out, 60000, "--what-if", rules, "--data", data, NULL);
+    if (rc != 0 || !strstr(out, "3 of the hub's alerts rest on redacted records"))
+        fail_msg("what-if: %d %s", rc, out);
+    tu_inproc_start(f);
+    tu_inproc_free(f);
+}
+
+/* Sum the alerts expired by dp.retention events after seq 0, marking each
+ * id in seen (ids 1..n); an id listed twice fails. */
+static uint64_t expired_alerts(struct tu_inproc *f, unsigned char *seen, size_t n)
+{
+    memset(seen, 0, n + 1);
+    uint64_t total = 0;
+    int64_t after = 0;
+    for (;;) {
+        msgpack_object r = tu_inproc_call(
+            f, "{\"op\":\"replay\",\"after\":%lld,\"max\":1000,\"types\":[\"dp.retention\"]}",
+            (long long)after);
+        const msgpack_object *evs = tu_get(&r, "events");
+        if (evs->via.array.size == 0)
+            return total;
+        for (uint32_t i = 0; i < evs->via.array.size; i++) {
+            const msgpack_object *ev = &evs->via.array.ptr[i];
+            after = tu_int(ev, "seq");
+            if (!tu_get(ev, "event.alerts"))
+                continue;
+            total += (uint64_t)tu_int(ev, "event.alerts");
+            const char *p = tu_str(ev, "event.alert_ids");
+            while (*p) {
+                char *end;
+                unsigned long long lo = strtoull(p, &end, 10), hi = lo;
+                if (*end == '-')
+                    hi = strtoull(end + 1, &end, 10);
+                for (unsigned long long id = lo; id <= hi; id++) {
+                    if (id < 1 || id > n || seen[id])
+                        fail_msg("alert %llu listed twice or unknown", id);
+                    seen[id] = 1;
+                }
+                p = *end == ',' ? end + 1 : end;
+            }
+        }
+    }
+}
+
+/* A stop in the middle of the alert walk: the next start resumes it from
+ * its saved position; every alert expires once, none is skipped. */
+static void test_alert_walk_resumes(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct tu_inproc *f = tu_inproc_new("alertwalk");
+    use_retention(f, "sweep: {every: 1d, step_ms: 1}\n"
+                     "panels:\n  marac: {period: 30d}\n"
+                     "  channel: {period: none}\n  mappa: {period: none}\n");
+    for (int b = 0; b < N / 100; b++) {
+        static char batch[65536];
+        size_t len = (size_t)snprintf(batch, sizeof batch, "{\"op\":\"publish\",\"events\":[");
+        for (int i = 0; i < 100; i++)
+            len += (size_t)snprintf(batch + len, sizeof batch - len,
+                                    "%s{\"id\":\"w%d-%d\",\"type\":\"da.incident\",\"source\":"
+                                    "\"police\",\"occurred_at\":\"2025-06-01T20:00:00Z\","
+                                    "\"victim\":\"W-%d\",\"risk\":\"high\"}",
+                                    i ? "," : "", b, i, b * 100 + i);
+        snprintf(batch + len, sizeof batch - len, "]}");
+        msgpack_object r = tu_inproc_call(f, "%s", batch);
+        assert_int_equal(tu_bool(&r, "ok"), 1);
+    }
+    msgpack_object r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"after\":%d}",
+                                      N - 1);
+    assert_int_equal(tu_int(&r, "alerts.0.id"), N);
+    /* 1 August: every one of them is past its 30 days; a step expires at
+     * most 100 (CSPH_ERASE_PER_EVENT), so at least N/100 steps. Stopped as
+     * soon as the first step's dp.retention event is in the log (pings:
+     * cheap round trips, while steps are paced at least 1 ms apart). */
+    r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    int64_t base = tu_int(&r, "last_seq");
+    tu_inproc_set_clock(f, at("2025-08-01T09:00:00Z"));
+    int64_t deadline = tu_now_ms() + 10000;
+    while (tu_int(&r, "last_seq") == base && tu_now_ms() < deadline)
+        r = tu_inproc_call(f, "{\"op\":\"ping\"}");
+    tu_inproc_stop(f);
+    char out[8192];
+    int rc = tu_hub_run_ms(out, sizeof out, 20000, "--verify", "--data", f->data, NULL);
+    const char *v = strstr(out, "verified: ");
+    if (rc != 0 || !v)
+        fail_msg("verify after a stop mid-walk: %s", out);
+    long long steps = strtoll(v + 10, NULL, 10) - base;
+    if (steps < 1 || steps >= N / 100)
+        fail_msg("the stop did not land in the alert walk (%lld steps): %s", steps, out);
+    tu_inproc_start(f);
+    static unsigned char seen[N + 1];
+    /* The restarted hub goes on as of its pass's time (the clock is not
+     * moved: a move begins a new pass) and expires the rest, each once. */
+    deadline = tu_now_ms() + 30000;
+    uint64_t total = 0;
+    while (total < N && tu_now_ms() < deadline)
+        total = expired_alerts(f, seen, N);
+    assert_int_equal(total, N);
+    for (int id = 1; id <= N; id++)
+        if (!seen[id])
+            fail_msg("alert %d was skipped", id);
+    r = tu_inproc_call(f, "{\"op\":\"alerts\",\"panel\":\"marac\",\"max\":1000}");
+    assert_null(strstr(tu_dump(&r), "\"W-"));
+    tu_inproc_free(f);
+}
+
 /* ---- the real daemon, kill -9 in the middle of a sweep ----------------------- */
 
 static void test_kill9_mid_sweep(void **state)
@@ -528,9 +901,13 @@ int main(void)
         cmocka_unit_test(test_periods),
         cmocka_unit_test_setup_teardown(test_shipped_file, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_unset_warned, files_setup, files_teardown),
+        cmocka_unit_test_setup_teardown(test_alert_period, files_setup, files_teardown),
+        cmocka_unit_test(test_alert_ranges_and_personal),
         cmocka_unit_test_setup_teardown(test_file_mistakes, files_setup, files_teardown),
         cmocka_unit_test(test_sweep_on_the_clock),
         cmocka_unit_test(test_reload_on_sighup),
+        cmocka_unit_test(test_alerts_expire),
+        cmocka_unit_test(test_alert_walk_resumes),
         cmocka_unit_test(test_kill9_mid_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,6 +164,43 @@ static void test_new_pass(void **state)
     assert_int_equal(hub_sweep_active(f->sw), 0);
 }
 
+/* The alert walk's place (sweepalerts.h) is saved and taken up; a record
+ * of version 1 (before alerts expired) is a pass in its event walk. */
+static void test_alert_walk(void **state)
+{
+    struct fx *f = *state;
+    struct hub_sweep_pos got, p = pos_of(f, 4, 1, T0);
+    p.alerts = 1;
+    p.next_alert = 57;
+    save(f, &p, 1);
+    assert_int_equal(hub_sweeppos_load(store(f), &got), 1);
+    assert_int_equal(got.alerts, 1);
+    assert_int_equal(got.next_alert, 57);
+    assert_int_equal(hub_sweep_resume(f->sw, store(f), f->r, T0 + 5, &got), CSPH_SWEEP_RESUMED);
+    assert_int_equal(hub_sweep_save_due(f->sw, UINT64_MAX), 0); /* as saved */
+    /* version 1: version, next, as_of, began, active, policy */
+    unsigned char v1[1 + 8 + 8 + 8 + 1 + 64];
+    memset(v1, 0, sizeof v1);
+    v1[0] = 1;
+    v1[1] = 2; /* next 2 */
+    for (int i = 0; i < 8; i++)
+        v1[9 + i] = v1[17 + i] = (unsigned char)((uint64_t)T0 >> (8 * i));
+    v1[25] = 1;
+    memcpy(v1 + 26, hub_retention_digest(f->r), 64);
+    struct hub_error err;
+    assert_int_equal(hub_core_batch_begin(f->c->core, &err), CSPH_ERR_OK);
+    struct hub_store *st = hub_core_store(f->c->core);
+    MDB_dbi dbi;
+    assert_int_equal(hub_store_dbi(st, CSPH_SWEEP_POS_DB, 0, &dbi, &err), CSPH_ERR_OK);
+    MDB_val k = {8, "position"}, v = {sizeof v1, v1};
+    assert_int_equal(mdb_put(hub_store_txn(st), dbi, &k, &v, 0), 0);
+    assert_int_equal(hub_core_batch_commit(f->c->core, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_sweeppos_load(store(f), &got), 1);
+    assert_int_equal(got.next, 2);
+    assert_int_equal(got.alerts, 0);
+    assert_int_equal(got.next_alert, 1);
+}
+
 /* A record this version did not write (another length): a new pass. */
 static void test_foreign_record(void **state)
 {
@@ -225,6 +262,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_due, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
