@@ -91,12 +91,12 @@ static const char *field(const msgpack_sbuffer *sb, const char *name, const char
         assert_int_equal(msgpack_unpack_next(&u, sb->data, sb->size, &off), MSGPACK_UNPACK_SUCCESS);
         if (!match)
             continue;
-        const msgpack_object *o = &u.data;
-        if (sub && o->type == MSGPACK_OBJECT_MAP) {
-            for (uint32_t j = 0; j < o->via.map.size; j++) {
-                const msgpack_object *k = &o->via.map.ptr[j].key;
+        const msgpack_object *o = &u.data, *map = &u.data;
+        if (sub && map->type == MSGPACK_OBJECT_MAP) {
+            for (uint32_t j = 0; j < map->via.map.size; j++) {
+                const msgpack_object *k = &map->via.map.ptr[j].key;
                 if (k->via.str.size == strlen(sub) && !memcmp(k->via.str.ptr, sub, strlen(sub)))
-                    o = &o->via.map.ptr[j].val;
+                    o = &map->via.map.ptr[j].val;
             }
         }
         if (o->type == MSGPACK_OBJECT_STR)
