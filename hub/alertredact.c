@@ -394,9 +394,7 @@ struct expiring {
     struct found f;
     char panel[72];
     int64_t raised_ms;
-    size_t nvals;
-    char vals[CSPH_KEY_MAX_FIELDS][128];
-    size_t lens[CSPH_KEY_MAX_FIELDS];
+    struct hub_alert_key_values kv;
     int nomem;
 };
 
@@ -418,14 +416,13 @@ static int copy_expiring(void *ctx, const struct hub_alert_stored *a)
     return 0;
 }
 
-/* hub_alert_key_each's callback: the key's string values, in order. */
-static int keep_value(void *ctx, const char *v, size_t len)
+int hub_alert_key_values_add(void *ctx, const char *v, size_t len)
 {
-    struct expiring *x = ctx;
-    if (x->nvals < CSPH_KEY_MAX_FIELDS && len < sizeof x->vals[0]) {
-        memcpy(x->vals[x->nvals], v, len);
-        x->vals[x->nvals][len] = 0;
-        x->lens[x->nvals++] = len;
+    struct hub_alert_key_values *x = ctx;
+    if (x->n < CSPH_KEY_MAX_FIELDS && len < sizeof x->v[0]) {
+        memcpy(x->v[x->n], v, len);
+        x->v[x->n][len] = 0;
+        x->len[x->n++] = len;
     }
     return 0;
 }
@@ -495,7 +492,7 @@ enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s, uin
     enum hub_err rc = hub_queues_stored_one(q, txn, id, copy_expiring, &x, err);
     if (!rc && x.nomem)
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory expiring an alert");
-    if (!rc && hub_alert_key_each(x.f.full, x.f.full_len, x.f.npairs, keep_value, &x, NULL,
+    if (!rc && hub_alert_key_each(x.f.full, x.f.full_len, x.f.npairs, hub_alert_key_values_add, &x.kv, NULL,
                                   NULL))
         rc = hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "alert %llu is damaged",
                            (unsigned long long)id);
@@ -508,18 +505,18 @@ enum hub_err hub_alert_expire_one(struct hub_queues *q, struct hub_store *s, uin
                                  .red_len = x.f.red_len, .npairs = x.f.npairs};
     if (!rc)
         rc = hub_alert_redact_one(q, txn, &a, NULL, 0, marker, err);
-    for (size_t i = 0; i < x.nvals && !rc; i++)
-        rc = hub_views_unindex_alert(s, x.panel, x.vals[i], x.lens[i], id, err);
+    for (size_t i = 0; i < x.kv.n && !rc; i++)
+        rc = hub_views_unindex_alert(s, x.panel, x.kv.v[i], x.kv.len[i], id, err);
     /* The case its acceptance opened (keyed on the first key value) goes
      * with it; a case a later alert opened again stays with that one. */
-    if (!rc && x.nvals) {
+    if (!rc && x.kv.n) {
         struct hub_case c;
         int found = 0;
-        rc = hub_cases_get(s, txn, x.panel, x.vals[0], x.lens[0], &c, &found, err);
+        rc = hub_cases_get(s, txn, x.panel, x.kv.v[0], x.kv.len[0], &c, &found, err);
         if (!rc && found && c.alert == id) {
-            rc = hub_casefile_forget_panel(s, x.panel, x.vals[0], x.lens[0], err);
+            rc = hub_casefile_forget_panel(s, x.panel, x.kv.v[0], x.kv.len[0], err);
             if (!rc)
-                rc = case_to_marker(s, x.panel, x.vals[0], x.lens[0], marker, case_renamed,
+                rc = case_to_marker(s, x.panel, x.kv.v[0], x.kv.len[0], marker, case_renamed,
                                     err);
         }
     }

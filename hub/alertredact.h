@@ -88,6 +88,16 @@ int hub_alert_evidence_in(const void *pairs, size_t len, int npairs, const uint6
 int hub_alert_key_each(const void *pairs, size_t len, int npairs,
                        int (*fn)(void *ctx, const char *v, size_t n), void *ctx,
                        const char **reason, size_t *reason_len);
+/* The key values hub_alert_key_each gives, collected by passing
+ * hub_alert_key_values_add as fn and one of these as ctx: at most
+ * CSPH_KEY_MAX_FIELDS, each shorter than 128 bytes (a longer one is left
+ * out), NUL-terminated. */
+struct hub_alert_key_values {
+    size_t n;
+    char v[CSPH_KEY_MAX_FIELDS][128];
+    size_t len[CSPH_KEY_MAX_FIELDS];
+};
+int hub_alert_key_values_add(void *ctx, const char *v, size_t len);
 
 /* One alert's record (a, as stored) rewritten in the batch's txn: each key
  * value equal to person (plen bytes; person NULL: every value) and the

@@ -50,38 +50,20 @@ void hub_sweepalerts_ranges(const uint64_t *ids, size_t n, char *out, size_t cap
     }
 }
 
-/* The key values of an alert, as text, copied (the walk may not write). */
-struct values {
-    size_t n;
-    char v[CSPH_KEY_MAX_FIELDS][128];
-    size_t len[CSPH_KEY_MAX_FIELDS];
-};
-
-static int keep_value(void *ctx, const char *v, size_t n)
-{
-    struct values *x = ctx;
-    if (x->n < CSPH_KEY_MAX_FIELDS && n < sizeof x->v[0]) {
-        memcpy(x->v[x->n], v, n);
-        x->v[x->n][n] = 0;
-        x->len[x->n++] = n;
-    }
-    return 0;
-}
-
 /* Whether alert a (panel, raised_ms, pairs) is past its period as of
  * as_of_ms by its own date, with something left to remove: its period
  * into *p, its key values into vals. */
 static int past_period(const struct hub_config *cfg, const struct hub_retention *r,
                        const char *panel, size_t panel_len, int64_t raised_ms,
                        const void *pairs, size_t len, int npairs, int64_t as_of_ms,
-                       const struct hub_period **p, struct values *vals)
+                       const struct hub_period **p, struct hub_alert_key_values *vals)
 {
     *p = hub_retention_alert_period(r, hub_config_panel_find(cfg, panel, panel_len));
     if ((*p)->kind != CSPH_PERIOD_SPAN || hub_period_end(*p, raised_ms) > as_of_ms ||
         !hub_sweepalerts_personal(pairs, len, npairs))
         return 0;
     vals->n = 0;
-    return hub_alert_key_each(pairs, len, npairs, keep_value, vals, NULL, NULL) == 0;
+    return hub_alert_key_each(pairs, len, npairs, hub_alert_key_values_add, vals, NULL, NULL) == 0;
 }
 
 struct scan {
@@ -98,7 +80,7 @@ static int scan_one(void *ctx, const struct hub_alert_raw *a)
     struct scan *c = ctx;
     struct hub_sweepalerts_scan *sc = c->sc;
     const struct hub_period *p;
-    struct values vals;
+    struct hub_alert_key_values vals;
     sc->last = a->id;
     sc->examined++;
     int stop = (sc->examined & 63) == 0 && uv_hrtime() >= sc->deadline_ns;
@@ -147,7 +129,7 @@ struct copied {
     const struct hub_retention *r;
     int64_t as_of_ms;
     const struct hub_period *p;
-    struct values vals;
+    struct hub_alert_key_values vals;
     int due;
 };
 
