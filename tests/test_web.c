@@ -15,6 +15,7 @@
 #include "html.h"
 #include "notify.h"
 #include "pagereport.h"
+#include "render.h"
 #include "sessions.h"
 
 static void test_accounts(void **state)
@@ -250,6 +251,24 @@ static void test_html_escaping(void **state)
     html_free(&h);
 }
 
+/* A withheld key value (an erasure's, a restriction's, the sweep's marker)
+ * gets no link to a person page: it is not a reference. */
+static void test_ref_links(void **state)
+{
+    (void)state;
+    assert_true(web_is_ref("P-009918"));
+    assert_true(web_is_ref("V.1_a:b-2"));
+    assert_false(web_is_ref("[erased by seq 17]"));
+    assert_false(web_is_ref("[restricted by seq 4]"));
+    assert_false(web_is_ref("[expired by seq 9]"));
+    assert_false(web_is_ref(""));
+    assert_false(web_is_ref(NULL));
+    char long_ref[66];
+    memset(long_ref, 'a', 65);
+    long_ref[65] = 0;
+    assert_false(web_is_ref(long_ref));
+}
+
 static void test_notify_message(void **state)
 {
     (void)state;
@@ -304,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_accounts),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_html_escaping),
+        cmocka_unit_test(test_ref_links),
         cmocka_unit_test(test_notify_message),
         cmocka_unit_test(test_report_period),
         cmocka_unit_test(test_session_store),

@@ -37,9 +37,13 @@ static void agenda_cases(struct html *h, const char *title, json_t *cases)
         html_url(h, key ? key : "");
         html_raw(h, "\">");
         html_text(h, key ? key : "");
-        html_raw(h, "</a> <small><a href=\"/person/");
-        html_url(h, key ? key : "");
-        html_raw(h, "\">person</a></small></td><td>");
+        html_raw(h, "</a>");
+        if (web_is_ref(key)) {
+            html_raw(h, " <small><a href=\"/person/");
+            html_url(h, key);
+            html_raw(h, "\">person</a></small>");
+        }
+        html_raw(h, "</td><td>");
         html_text(h, json_string_value(json_object_get(c, "risk")));
         html_raw(h, "</td><td>");
         html_printf(h, "%.10s", opened ? opened : "");

@@ -60,12 +60,15 @@ enum MHD_Result web_page_alert(struct web_console *w, struct MHD_Connection *con
     json_object_foreach((json_t *)key, k, v) {
         html_text(&h, k);
         html_raw(&h, " ");
-        if (json_is_string(v)) {
+        if (json_is_string(v) && web_is_ref(json_string_value(v))) {
             html_raw(&h, "<a href=\"/person/");
             html_url(&h, json_string_value(v));
             html_raw(&h, "\">");
             html_text(&h, json_string_value(v));
             html_raw(&h, "</a> ");
+        } else if (json_is_string(v)) {
+            html_text(&h, json_string_value(v)); /* withheld: no person page */
+            html_raw(&h, " ");
         } else {
             html_printf(&h, "%lld ", (long long)json_integer_value(v));
         }

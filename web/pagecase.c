@@ -457,10 +457,13 @@ static enum MHD_Result case_page(struct web_console *w, struct MHD_Connection *c
     html_url(&h, panel);
     html_raw(&h, "\">The panel's agenda</a> · <a href=\"/queue?panel=");
     html_url(&h, panel);
-    html_raw(&h, "\">Queue</a> · <a href=\"/person/");
-    html_url(&h, key);
-    html_raw(&h, "\">Everything on this person</a></p><dl class=\"case\"><dt>Risk</dt><dd "
-                 "id=\"case-risk\">");
+    html_raw(&h, "\">Queue</a>");
+    if (web_is_ref(key)) {
+        html_raw(&h, " · <a href=\"/person/");
+        html_url(&h, key);
+        html_raw(&h, "\">Everything on this person</a>");
+    }
+    html_raw(&h, "</p><dl class=\"case\"><dt>Risk</dt><dd id=\"case-risk\">");
     html_text(&h, str(c, "risk"));
     web_fmt_time(str(c, "opened_at"), when, sizeof when);
     html_printf(&h, "</dd><dt>Opened</dt><dd>%s, on <a href=\"/alert/%lld\">alert %lld</a></dd>",

@@ -106,3 +106,17 @@ void web_event_rows(struct html *h, const json_t *events)
         html_raw(h, "<tr><td colspan=\"5\">None shown.</td></tr>");
     html_raw(h, "</tbody></table>");
 }
+
+int web_is_ref(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}

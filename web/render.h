@@ -20,6 +20,11 @@ const char *web_first_panel(const char *panels, char *buf, size_t n);
 /* A labelled <select> with "any" and values, cur selected. */
 void web_select_opt(struct html *h, const char *name, const char *label,
                     const char *const *values, size_t nv, const char *cur);
+/* Whether s is a person reference (PROTOCOL.md 3: 1-64 of A-Z a-z 0-9 . _
+ * : -), so a link to its person page leads somewhere: a key value or a case
+ * an erasure, a restriction or the retention sweep replaced ("[erased by
+ * seq N]") is shown as text, without one. */
+int web_is_ref(const char *s);
 /* A table of events ({seq, event} items). */
 void web_event_rows(struct html *h, const json_t *events);
 
