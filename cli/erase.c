@@ -88,7 +88,16 @@ int cli_cmd_erase(struct cli *c, int argc, char **argv)
                                         : "restricted: readable by dpo and auditor only");
     }
     int64_t nal = cli_int(rep, "alerts", 0);
-    if (nal)
+    if (nal && restrict_only)
+        printf("  %lld alert%s keyed on the person or naming them: %s in %s queue%s; every "
+               "role but dpo and auditor %s key values naming them and %s reason as %s\n",
+               (long long)nal, nal == 1 ? "" : "s", apply ? "kept" : "would stay",
+               nal == 1 ? "its" : "their", nal == 1 ? "" : "s",
+               lift ? (apply ? "now reads their" : "would read their")
+                    : (apply ? "now reads the" : "would read the"),
+               nal == 1 ? "its" : "their",
+               lift ? "they are" : "\"[restricted by seq N]\"");
+    else if (nal)
         printf("  %lld alert%s keyed on the person or naming them: %s in %s queue%s with %s "
                "decisions, key values naming them and reason %s \"[erased by seq N]\"\n",
                (long long)nal, nal == 1 ? "" : "s", apply ? "kept" : "would stay",

@@ -636,9 +636,11 @@ static void reply_plan(msgpack_packer *pk, const struct hub_req *q, const struct
                        const struct change *ch, size_t n, uint64_t rejections,
                        uint64_t alerts, const uint64_t *eseq, size_t parts)
 {
-    hub_reply_begin(pk, &q->r->req, 1, 5 + (parts ? 1 : 0) + (rq->restrict_only ? 0 : 1));
-    if (!rq->restrict_only)
-        kv_u64(pk, "alerts", alerts); /* redacted (alertredact.h) */
+    hub_reply_begin(pk, &q->r->req, 1, 6 + (parts ? 1 : 0));
+    /* erase: redacted (alertredact.h); restrict, lift: the alerts naming
+     * the person that other roles read withheld, or read again
+     * (restrictview.h) */
+    kv_u64(pk, "alerts", alerts);
     hub_pack_str(pk, "applied");
     if (rq->apply)
         msgpack_pack_true(pk);
@@ -918,8 +920,10 @@ enum hub_err hub_op_erase(struct hub_ctx *h, struct hub_req *q)
                                    : "no event in the log names person '%.*s' (erased "
                                      "already, or never named)",
                            (int)rq.person_len, rq.person);
-    /* hook (alertredact.h): the dry run counts the alerts it would redact */
-    if (!rc && !rq.apply && !rq.restrict_only)
+    /* hook (alertredact.h): the dry run counts the alerts it would redact;
+     * a restriction rewrites no alert: it counts those naming the person
+     * (key or reason), whose reads it withholds or, lifted, gives back */
+    if (!rc && (!rq.apply || rq.restrict_only))
         rc = redact_alerts(h, &rq, ch, n, 0, 0, &alerts, e);
     if (!rc && rq.apply) {
         parts = n ? (n + CSPH_ERASE_PER_EVENT - 1) / CSPH_ERASE_PER_EVENT : 1;

@@ -379,6 +379,15 @@ static void test_alerts_after_erasure(void **state)
     int rc = tu_run_cmd(out, sizeof out, cmd);
     if (rc != 0 || !strstr(out, "2 alerts keyed on the person or naming them: would stay"))
         fail_msg("erase dry run: %d %s", rc, out);
+    /* A restriction's dry run says what other roles would read of them. */
+    snprintf(cmd, sizeof cmd,
+             "%s --hub %s erase --person P-9 --reason 'DPO case 11' --restrict 2>&1",
+             tu_env("CSPH_CLI", "csphub"), f->hub.endpoint);
+    rc = tu_run_cmd(out, sizeof out, cmd);
+    if (rc != 0 || !strstr(out, "2 alerts keyed on the person or naming them: would stay") ||
+        !strstr(out, "would read the key values naming them and their reason as "
+                     "\"[restricted by seq N]\""))
+        fail_msg("restriction dry run: %d %s", rc, out);
     r = tu_call(&f->c, "{\"op\":\"alerts\",\"panel\":\"marac\"}");
     assert_string_equal(tu_str(&r, "alerts.1.key.perpetrator"), "P-9");
     r = tu_call(&f->c, "{\"op\":\"erase\",\"person\":\"P-9\",\"reason\":\"DPO case 11\","

@@ -460,6 +460,12 @@ static void test_restricted_person_alerts(void **state)
                      0);
     assert_string_equal(tu_str(&r, "error.code"), "bad_event");
     tu_client_close(&c);
+    /* the dry run says which alerts the panel will read withheld */
+    assert_int_equal(ok_as(f, "dpo",
+                           "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for "
+                           "court\",\"restrict\":true,\"basis\":\"s47\"}",
+                           "alerts"),
+                     1);
     int64_t eseq = ok_as(f, "dpo",
                          "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"kept for court\","
                          "\"restrict\":true,\"basis\":\"s47\",\"apply\":true}",
@@ -516,6 +522,11 @@ static void test_restricted_person_alerts(void **state)
     assert_int_equal(tu_get(&r, "rejects")->via.array.size, 1);
     tu_client_close(&c);
 
+    assert_int_equal(ok_as(f, "dpo",
+                           "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"case "
+                           "closed\",\"restrict\":true,\"lift\":true}",
+                           "alerts"),
+                     1);
     /* lifted: the panel reads it again */
     ok_as(f, "dpo",
           "{\"op\":\"erase\",\"person\":\"V-1\",\"reason\":\"case closed\","
