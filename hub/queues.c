@@ -1124,8 +1124,14 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
 {
     int status = flt->status, full = view & CSPH_QVIEW_FULL;
     struct hub_restrictview rv = {0};
+    *count = 0;
+    *end = 1;
+    *last = after;
     if (view & CSPH_QVIEW_RESTRICT)
         hub_restrictview_open(&rv, txn);
+    /* A restricted person's alerts are not found by their reference. */
+    if (rv.any && flt->person && hub_restrictview_names(&rv, flt->person, flt->person_len))
+        return CSPH_ERR_OK;
     uint64_t examined = 0;
     unsigned char kb[80], idb[8];
     hub_put_be64(idb, after + 1);
@@ -1135,12 +1141,6 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
     int rc = mdb_cursor_open(txn, q->panel_alerts, &cur);
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "reading a queue");
-    *count = 0;
-    *end = 1;
-    *last = after;
-    /* A restricted person's alerts are not found by their reference. */
-    if (rv.any && flt->person && hub_restrictview_names(&rv, flt->person, flt->person_len))
-        after = UINT64_MAX;
     for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {

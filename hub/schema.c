@@ -935,6 +935,20 @@ static enum hub_err load_enum_values(struct hub_yaml *y, yaml_node_t *spec, stru
     return CSPH_ERR_OK;
 }
 
+/* The 'max' every kind of text (string, key, json) needs: its longest
+ * length in bytes, into f->imax, with f->imin 0. */
+static enum hub_err text_max(struct hub_yaml *y, yaml_node_t *spec, yaml_node_t *max,
+                             const char *what_max, struct field *f, const char *name,
+                             const char *kind, struct hub_error *err)
+{
+    if (!max)
+        return hub_yaml_fail(y, spec, err,
+                             "field '%s' (kind %s) needs 'max', its longest length in bytes",
+                             name, kind);
+    f->imin = 0;
+    return hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err);
+}
+
 static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct field *f,
                                const char *name, struct hub_error *err)
 {
@@ -981,14 +995,8 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
     yaml_node_t *min = hub_yaml_get(y, spec, "min"), *max = hub_yaml_get(y, spec, "max");
     switch (f->kind) {
     case K_STRING:
-        if (!max)
-            return hub_yaml_fail(y, spec, err,
-                                 "field '%s' (kind string) needs 'max', its longest length in "
-                                 "bytes",
-                                 name);
-        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+        if ((rc = text_max(y, spec, max, what_max, f, name, "string", err)))
             return rc;
-        f->imin = 0;
         if (min && (rc = hub_yaml_int(y, min, what_min, 0, f->imax, &f->imin, err)))
             return rc;
         if (f->imin == 0)
@@ -1029,25 +1037,14 @@ static enum hub_err load_field(struct hub_yaml *y, yaml_node_t *spec, struct fie
         break;
     case K_PERSON: snprintf(f->expect, sizeof f->expect, "%s", PERSON_EXPECT); break;
     case K_KEY:
-        if (!max)
-            return hub_yaml_fail(y, spec, err,
-                                 "field '%s' (kind key) needs 'max', its longest length in bytes",
-                                 name);
-        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+        if ((rc = text_max(y, spec, max, what_max, f, name, "key", err)))
             return rc;
-        f->imin = 0;
         snprintf(f->expect, sizeof f->expect, "an alert's key of at most %lld bytes",
                  (long long)f->imax);
         break;
     case K_JSON:
-        if (!max)
-            return hub_yaml_fail(y, spec, err,
-                                 "field '%s' (kind json) needs 'max', its longest length in "
-                                 "bytes",
-                                 name);
-        if ((rc = hub_yaml_int(y, max, what_max, 1, MAX_STRING_BYTES, &f->imax, err)))
+        if ((rc = text_max(y, spec, max, what_max, f, name, "json", err)))
             return rc;
-        f->imin = 0;
         snprintf(f->expect, sizeof f->expect, "JSON text of at most %lld bytes",
                  (long long)f->imax);
         break;
