@@ -158,25 +158,32 @@ int hub_restrictview_alert(const struct hub_restrictview *rv, const void *pairs,
         return -1;
     if (!nm.n)
         return 0;
-    /* One pass per person over the previous pass's output; the reason's
-     * marker is set last, by the restriction it names (or the first key
-     * value's), so it reads the same whichever order the key holds. */
+    /* One pass per person over the previous pass's output, each setting
+     * the reason to its marker too: the person the reason names goes last,
+     * so the reason reads their restriction whichever order the key holds. */
+    for (size_t i = 0; reason_seq && i + 1 < nm.n; i++)
+        if (nm.seq[i] == reason_seq) {
+            char t[sizeof nm.ref[0]];
+            memcpy(t, nm.ref[i], sizeof t);
+            memcpy(nm.ref[i], nm.ref[nm.n - 1], sizeof t);
+            memcpy(nm.ref[nm.n - 1], t, sizeof t);
+            nm.seq[i] = nm.seq[nm.n - 1];
+            nm.seq[nm.n - 1] = reason_seq;
+            break;
+        }
     msgpack_sbuffer a, b;
     msgpack_sbuffer_init(&a);
     msgpack_sbuffer_init(&b);
     const void *src = pairs;
     size_t srclen = len;
     int rc = 0;
-    for (size_t i = 0; i <= nm.n && rc == 0; i++) {
+    for (size_t i = 0; i < nm.n && rc == 0; i++) {
         char marker[CSPH_RESTRICTED_MARKER_MAX];
-        uint64_t seq = i < nm.n ? nm.seq[i] : (reason_seq ? reason_seq : nm.seq[0]);
-        snprintf(marker, sizeof marker, CSPH_RESTRICTED_HEAD "%" PRIu64 "]", seq);
-        msgpack_sbuffer *dst = i == nm.n ? out : (i % 2 ? &b : &a);
+        snprintf(marker, sizeof marker, CSPH_RESTRICTED_HEAD "%" PRIu64 "]", nm.seq[i]);
+        msgpack_sbuffer *dst = i + 1 == nm.n ? out : (i % 2 ? &b : &a);
         dst->size = 0;
-        /* The last pass repeats the last person, whose values are markers
-         * by then: it only sets the reason. */
-        const char *who = nm.ref[i < nm.n ? i : nm.n - 1];
-        if (hub_alert_redact_pairs(src, srclen, npairs, who, strlen(who), marker, dst))
+        if (hub_alert_redact_pairs(src, srclen, npairs, nm.ref[i], strlen(nm.ref[i]), marker,
+                                   dst))
             rc = -1;
         src = dst->data;
         srclen = dst->size;

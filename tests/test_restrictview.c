@@ -201,6 +201,14 @@ static void test_alert_withheld(void **state)
     assert_null(memmem(out.data, out.size, "V-1", 3));
     assert_null(memmem(out.data, out.size, "P-9", 3));
 
+    /* the reason reads the restriction of the person it names, whatever
+     * the key's order */
+    in.size = 0;
+    alert_pairs(&in, "P-9", "V-1", "seen with P-9 again");
+    assert_int_equal(hub_restrictview_alert(&rv, in.data, in.size, 4, &out), 1);
+    assert_string_equal(field(&out, "reason", NULL, t, sizeof t), "[restricted by seq 41]");
+    assert_string_equal(field(&out, "key", "perpetrator", t, sizeof t), "[restricted by seq 43]");
+
     /* naming nobody restricted: untouched */
     in.size = 0;
     out.size = 0;
