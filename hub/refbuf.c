@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An entry in the arena: klen(2, host order) key val(vlen). */
+/* An entry in the arena: klen(2, host order) key val(vlen); with vlen 0
+ * (values of their own length): klen(2) key len(1) val(len). */
 struct hub_refbuf {
     size_t vlen;
     unsigned put_flags;
@@ -29,7 +30,7 @@ struct item {
 
 struct hub_refbuf *hub_refbuf_new(size_t vlen, unsigned put_flags)
 {
-    if (vlen == 0 || vlen > 64)
+    if (vlen > 64)
         return NULL;
     struct hub_refbuf *b = calloc(1, sizeof *b);
     if (b) {
@@ -65,11 +66,11 @@ static int grow(void **p, size_t *cap, size_t need, size_t unit)
     return 0;
 }
 
-int hub_refbuf_add(struct hub_refbuf *b, const void *key, size_t klen, const void *val)
+static int add(struct hub_refbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
     if (klen == 0 || klen > 0xffff)
         return -1;
-    size_t need = 2 + klen + b->vlen;
+    size_t need = 2 + klen + (b->vlen ? 0 : 1) + vlen;
     if (b->used + need > UINT32_MAX || grow((void **)&b->arena, &b->cap, b->used + need, 1) ||
         grow((void **)&b->at, &b->ncap, b->n + 1, sizeof *b->at))
         return -1;
@@ -77,10 +78,24 @@ int hub_refbuf_add(struct hub_refbuf *b, const void *key, size_t klen, const voi
     uint16_t l = (uint16_t)klen;
     memcpy(p, &l, 2);
     memcpy(p + 2, key, klen);
-    memcpy(p + 2 + klen, val, b->vlen);
+    if (!b->vlen)
+        p[2 + klen++] = (unsigned char)vlen;
+    if (vlen)
+        memcpy(p + 2 + klen, val, vlen);
     b->at[b->n++] = (uint32_t)b->used;
     b->used += need;
     return 0;
+}
+
+int hub_refbuf_add(struct hub_refbuf *b, const void *key, size_t klen, const void *val)
+{
+    return b->vlen ? add(b, key, klen, val, b->vlen) : -1;
+}
+
+int hub_refbuf_add_len(struct hub_refbuf *b, const void *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    return b->vlen || vlen > 64 ? -1 : add(b, key, klen, val, vlen);
 }
 
 size_t hub_refbuf_count(const struct hub_refbuf *b) { return b->n; }
@@ -110,6 +125,8 @@ static inline int cmp_entry(const struct item *x, const struct item *y,
         return c;
     if (lp != lq)
         return lp < lq ? -1 : 1;
+    if (!rb->vlen) /* the same key given twice: in the order given (the later replaces) */
+        return x->off < y->off ? -1 : x->off > y->off;
     return memcmp(p + 2 + lp, q + 2 + lq, rb->vlen);
 }
 
@@ -175,6 +192,8 @@ int hub_refbuf_write(struct hub_refbuf *b, MDB_txn *txn, MDB_dbi dbi)
         uint16_t l;
         memcpy(&l, p, 2);
         MDB_val k = {l, (void *)(p + 2)}, v = {b->vlen, (void *)(p + 2 + l)};
+        if (!b->vlen)
+            v = (MDB_val){p[2 + l], (void *)(p + 3 + l)};
         rc = mdb_cursor_put(c, &k, &v, b->put_flags);
         if (rc == MDB_KEYEXIST) /* the same event met again (a catch-up) */
             rc = 0;

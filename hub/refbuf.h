@@ -27,15 +27,21 @@
 
 struct hub_refbuf;
 
-/* vlen: each entry's value, 1..64 bytes; put_flags: mdb_cursor_put's
- * (MDB_NODUPDATA for sorted duplicates, MDB_NOOVERWRITE for a plain
- * key): an entry already in the tree is no error either way. */
+/* vlen: each entry's value, 1..64 bytes, or 0 for values of their own
+ * length each (0..64 bytes, hub_refbuf_add_len; the rule state's write
+ * buffer, rsbuf.h); put_flags: mdb_cursor_put's (MDB_NODUPDATA for sorted
+ * duplicates, MDB_NOOVERWRITE for a plain key, 0 to replace): an entry
+ * already in the tree is no error either way. */
 struct hub_refbuf *hub_refbuf_new(size_t vlen, unsigned put_flags);
 void hub_refbuf_free(struct hub_refbuf **b);
 
 /* Keep one entry: key (1..65535 bytes) and its value (vlen bytes). -1
  * when memory runs out (nothing kept). */
 int hub_refbuf_add(struct hub_refbuf *b, const void *key, size_t klen, const void *val);
+/* The same for a buffer made with vlen 0: val is vlen bytes (0..64). A
+ * key given twice is written twice, in the order given. */
+int hub_refbuf_add_len(struct hub_refbuf *b, const void *key, size_t klen, const void *val,
+                       size_t vlen);
 /* Entries waiting. */
 size_t hub_refbuf_count(const struct hub_refbuf *b);
 /* Put every entry into dbi in txn, in key order, and clear

@@ -8,6 +8,8 @@
 #include <xxhash.h>
 
 #include "bekey.h"
+#include "idxwork.h"
+#include "rsbuf.h"
 #include "store.h"
 
 static const char DB_STATE[] = "rules.state";
@@ -32,7 +34,16 @@ struct hub_rstate {
     size_t step_txn; /* the transaction (mdb_txn_id) that took the last step */
     unsigned char kb[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
     unsigned char kb2[1 + 8 + 2 + CSPH_RS_KEY_MAX + 16];
+    /* The transaction's puts, held for its commit (rsbuf.h) when its
+     * environment takes held work (idxwork.h: the store's index); NULL
+     * otherwise, and every put goes to the tree at once. */
+    struct hub_rsbuf *buf;
+    struct hub_rsbuf *held; /* the buffer, kept between transactions */
+    struct hub_idxwork work;
 };
+
+static int held_flush(void *ctx, MDB_txn *txn);
+static void held_drop(void *ctx);
 
 static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 {
@@ -44,8 +55,15 @@ static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
 
 enum hub_err hub_rstate_new(struct hub_rstate **out, struct hub_error *err)
 {
-    *out = calloc(1, sizeof **out);
-    return *out ? CSPH_ERR_OK : hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    struct hub_rstate *s = calloc(1, sizeof *s);
+    if (!s || !(s->held = hub_rsbuf_new())) {
+        free(s);
+        *out = NULL;
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
+    }
+    s->work = (struct hub_idxwork){.flush = held_flush, .drop = held_drop, .ctx = s};
+    *out = s;
+    return CSPH_ERR_OK;
 }
 
 static void bloom_free(struct hub_rstate *s)
@@ -60,6 +78,13 @@ static void bloom_free(struct hub_rstate *s)
 void hub_rstate_free(struct hub_rstate **s)
 {
     if (s && *s) {
+        /* Freed inside a transaction it holds puts for (a rule set
+         * replaced between batches): they go into it now. The transaction
+         * is still open while attached (idxwork.h). */
+        if ((*s)->work.set && (*s)->txn && hub_rsbuf_count((*s)->held))
+            (void)held_flush(*s, (*s)->txn);
+        hub_idxwork_detach(&(*s)->work);
+        hub_rsbuf_free(&(*s)->held);
         bloom_free(*s);
         free(*s);
         *s = NULL;
@@ -80,26 +105,35 @@ static uint64_t series_hash(const unsigned char *p, size_t n)
 /* A blocked filter: a series' BLOOM_K bits are in one 64-byte block (a CPU
  * cache line), so a test or an insert costs one miss, not BLOOM_K (at one
  * series or more an event, four misses a test were 6% of the hub's time).
- * The block from the hash's low bits, the bits in it from a second mix
- * (36 bits, 9 for each). */
+ * The block is chosen by the key's values alone (the prefix's start), so
+ * the series of one person, every rule's and kind's, share a block: the
+ * tests an event makes for its key, a rule's window, its tiers fired, the
+ * earlier alerts, cost one miss between them, not one each. The bits in
+ * the block come from the whole prefix's hash (36 bits, 9 for each). A
+ * block then holds the bits of a key's few series: at ten million events
+ * (about three million series over 262,144 blocks) some 50 of its 512 bits
+ * are set, a false positive (a read for nothing) about 1 in 10,000. */
 #define BLOOM_BLOCK_WORDS 8
 
-static uint64_t *bloom_block(const struct hub_rstate *s, uint64_t h, uint64_t *bits)
+static uint64_t *bloom_block(const struct hub_rstate *s, const unsigned char *p, uint64_t h,
+                             uint64_t *bits)
 {
+    size_t kl = 2 + ((size_t)p[0] << 8 | p[1]); /* prefix(): key_len(2) key kind id */
     *bits = (h * 0x9E3779B97F4A7C15ull) >> 28; /* the product's top bits: all of h in them */
-    return s->bloom + (h & s->bloom_mask) * BLOOM_BLOCK_WORDS;
+    return s->bloom + (XXH3_64bits(p, kl) & s->bloom_mask) * BLOOM_BLOCK_WORDS;
 }
 
-static void bloom_add(struct hub_rstate *s, uint64_t h)
+/* p: the series' prefix (prefix() below), h: its series_hash. */
+static void bloom_add(struct hub_rstate *s, const unsigned char *p, uint64_t h)
 {
-    uint64_t b, *blk = bloom_block(s, h, &b);
+    uint64_t b, *blk = bloom_block(s, p, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         blk[(b >> 6) & 7] |= 1ull << (b & 63);
 }
 
-static int bloom_has(const struct hub_rstate *s, uint64_t h)
+static int bloom_has(const struct hub_rstate *s, const unsigned char *p, uint64_t h)
 {
-    uint64_t b, *blk = bloom_block(s, h, &b);
+    uint64_t b, *blk = bloom_block(s, p, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         if (!(blk[(b >> 6) & 7] & (1ull << (b & 63))))
             return 0;
@@ -176,9 +210,11 @@ static int bloom_step(struct hub_rstate *s)
     for (size_t n = 0; rc == 0 && n < BLOOM_STEP; n++) {
         /* One hash a series: the key's point (its last 16 bytes) aside, a
          * record of the series just read adds nothing. */
+        const unsigned char *kp = k.mv_data;
         if (k.mv_size >= 16 + 11 && k.mv_size <= sizeof s->built &&
+            ((size_t)kp[0] << 8 | kp[1]) + 11 + 16 == k.mv_size && /* prefix() made it */
             !(s->built_len == k.mv_size && !memcmp(s->built, k.mv_data, k.mv_size - 16)))
-            bloom_add(s, series_hash(k.mv_data, k.mv_size - 16));
+            bloom_add(s, k.mv_data, series_hash(k.mv_data, k.mv_size - 16));
         if (k.mv_size <= sizeof s->built) {
             memcpy(s->built, k.mv_data, k.mv_size);
             s->built_len = k.mv_size;
@@ -206,6 +242,7 @@ enum hub_err hub_rstate_begin(struct hub_rstate *s, MDB_txn *txn, struct hub_err
         (rc = mdb_dbi_open(txn, DB_META, MDB_CREATE, &s->meta)))
         return lmdb_fail(err, rc, "opening");
     s->txn = txn;
+    s->buf = hub_idxwork_attach(txn, &s->work) ? s->held : NULL;
     if (s->bloom && !s->bloom_ready && mdb_txn_id(txn) != s->step_txn &&
         (s->step_txn = mdb_txn_id(txn), rc = bloom_step(s)))
         return lmdb_fail(err, rc, "reading its series");
@@ -237,13 +274,14 @@ int hub_rstate_may_exist(struct hub_rstate *s, const struct hub_rs_series *sr)
 {
     if (!s->bloom_ready || sr->key_len > CSPH_RS_KEY_MAX)
         return 1;
-    return bloom_has(s, series_hash(s->kb, prefix(s->kb, sr)));
+    size_t pl = prefix(s->kb, sr);
+    return bloom_has(s, s->kb, series_hash(s->kb, pl));
 }
 
 static void note(struct hub_rstate *s, size_t prefix_len)
 {
     if (s->bloom)
-        bloom_add(s, series_hash(s->kb, prefix_len));
+        bloom_add(s, s->kb, series_hash(s->kb, prefix_len));
 }
 
 static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *err)
@@ -267,6 +305,25 @@ static int cursor(struct hub_rstate *s, MDB_cursor **c)
     return rc;
 }
 
+/* The held puts into the tree (idxwork.h's flush, and before a delete). */
+static int held_flush(void *ctx, MDB_txn *txn)
+{
+    struct hub_rstate *s = ctx;
+    return hub_rsbuf_write(s->held, txn, s->state);
+}
+
+static void held_drop(void *ctx)
+{
+    hub_rsbuf_clear(((struct hub_rstate *)ctx)->held);
+}
+
+/* Deletes work on the tree: what is held goes there first (deletes are
+ * an erasure's or the retention sweep's, not an event's). */
+static int held_write(struct hub_rstate *s)
+{
+    return s->buf && hub_rsbuf_count(s->buf) ? hub_rsbuf_write(s->buf, s->txn, s->state) : 0;
+}
+
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
                             uint64_t seq, const void *val, size_t len, int *existed,
                             struct hub_error *err)
@@ -276,14 +333,41 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
-    note(s, pl);
-    MDB_cursor *c;
-    int rc = cursor(s, &c);
-    if (rc == 0)
-        rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE);
-    *existed = rc == MDB_KEYEXIST;
-    if (rc && rc != MDB_KEYEXIST)
-        return lmdb_fail(err, rc, "writing");
+    int rc;
+    *existed = 0;
+    if (!s->buf || len > CSPH_RSBUF_VALUE_MAX) { /* a long value goes to the tree at once */
+        if ((rc = held_write(s)))
+            return lmdb_fail(err, rc, "writing");
+        note(s, pl);
+        MDB_cursor *c;
+        if ((rc = cursor(s, &c)) == 0)
+            rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE);
+        *existed = rc == MDB_KEYEXIST;
+        if (rc && rc != MDB_KEYEXIST)
+            return lmdb_fail(err, rc, "writing");
+        return CSPH_ERR_OK;
+    }
+    uint64_t h = series_hash(s->kb, pl);
+    struct hub_rsbuf_rec r;
+    if (hub_rsbuf_get(s->buf, h, s->kb, pl, s->kb + pl, &r)) {
+        *existed = 1;
+        return CSPH_ERR_OK;
+    }
+    /* In the tree? Only a series the filter may hold needs the read: a new
+     * person's first event reads nothing. */
+    if (!s->bloom_ready || bloom_has(s, s->kb, h)) {
+        MDB_val got;
+        if ((rc = mdb_get(s->txn, s->state, &k, &got)) == 0) {
+            *existed = 1;
+            return CSPH_ERR_OK;
+        }
+        if (rc != MDB_NOTFOUND)
+            return lmdb_fail(err, rc, "reading");
+    }
+    if (s->bloom)
+        bloom_add(s, s->kb, h);
+    if (hub_rsbuf_put(s->buf, h, s->kb, pl, s->kb + pl, val, len))
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
     return CSPH_ERR_OK;
 }
 
@@ -295,9 +379,19 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
+    if (s->buf && len <= CSPH_RSBUF_VALUE_MAX) {
+        uint64_t h = series_hash(s->kb, pl);
+        if (s->bloom)
+            bloom_add(s, s->kb, h);
+        if (hub_rsbuf_put(s->buf, h, s->kb, pl, s->kb + pl, val, len))
+            return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
+        return CSPH_ERR_OK;
+    }
     note(s, pl);
     MDB_cursor *c;
-    int rc = cursor(s, &c);
+    int rc = held_write(s); /* a long value: what is held first, so it cannot hide this */
+    if (rc == 0)
+        rc = cursor(s, &c);
     if (rc == 0)
         rc = mdb_cursor_put(c, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
@@ -310,7 +404,15 @@ enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr
     enum hub_err e = too_long(sr, err);
     if (e)
         return e;
-    MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb}, v;
+    size_t pl = prefix(s->kb, sr);
+    MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v;
+    struct hub_rsbuf_rec r;
+    if (s->buf && hub_rsbuf_get(s->buf, series_hash(s->kb, pl), s->kb, pl, s->kb + pl, &r)) {
+        *found = 1;
+        *len = r.len < *len ? r.len : *len;
+        memcpy(val, r.val, *len);
+        return CSPH_ERR_OK;
+    }
     int rc = mdb_get(s->txn, s->state, &k, &v);
     *found = rc == 0;
     if (rc && rc != MDB_NOTFOUND)
@@ -328,8 +430,11 @@ enum hub_err hub_rstate_del(struct hub_rstate *s, const struct hub_rs_series *sr
     enum hub_err e = too_long(sr, err);
     if (e)
         return e;
+    int rc = held_write(s);
+    if (rc)
+        return lmdb_fail(err, rc, "writing");
     MDB_val k = {point(s->kb, prefix(s->kb, sr), t, seq), s->kb};
-    int rc = mdb_del(s->txn, s->state, &k, NULL);
+    rc = mdb_del(s->txn, s->state, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "deleting") : CSPH_ERR_OK;
 }
 
@@ -355,15 +460,36 @@ enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *
         return lmdb_fail(err, rc, "reading");
     unsigned char hi[16];
     point(hi, 0, to, UINT64_MAX);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    /* The series' records held for the commit, merged in point order with
+     * the tree's; a point in both is the held one (a value set since). */
+    struct hub_rsbuf_it it;
+    struct hub_rsbuf_rec h;
+    int held = s->buf && hub_rsbuf_seek(s->buf, series_hash(s->kb2, pl), s->kb2, pl,
+                                        s->kb2 + pl, &it, &h);
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (;;) {
         const unsigned char *p = k.mv_data;
-        if (k.mv_size != pl + 16 || memcmp(p, s->kb2, pl) || memcmp(p + pl, hi, 16) > 0)
+        int tree = rc == 0 && k.mv_size == pl + 16 && !memcmp(p, s->kb2, pl) &&
+                   memcmp(p + pl, hi, 16) <= 0;
+        if (held && memcmp(h.point, hi, 16) > 0)
+            held = 0;
+        if (!tree && !held)
             break;
-        struct hub_rs_rec r = {.val = v.mv_data, .len = v.mv_size};
-        hub_get_point(p + pl, &r.t, &r.seq);
+        int order = !tree ? 1 : !held ? -1 : memcmp(p + pl, h.point, 16);
+        struct hub_rs_rec r;
+        if (order < 0) {
+            r = (struct hub_rs_rec){.val = v.mv_data, .len = v.mv_size};
+            hub_get_point(p + pl, &r.t, &r.seq);
+        } else {
+            r = (struct hub_rs_rec){.val = h.val, .len = h.len};
+            hub_get_point(h.point, &r.t, &r.seq);
+        }
         if (fn(ctx, &r))
             break;
+        if (order <= 0)
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        if (order >= 0)
+            held = hub_rsbuf_next(&it, &h);
     }
     return rc && rc != MDB_NOTFOUND ? lmdb_fail(err, rc, "reading") : CSPH_ERR_OK;
 }
@@ -374,11 +500,14 @@ enum hub_err hub_rstate_drop(struct hub_rstate *s, const struct hub_rs_series *s
     enum hub_err e = too_long(sr, err);
     if (e)
         return e;
+    *n = 0;
+    int rc = held_write(s);
+    if (rc)
+        return lmdb_fail(err, rc, "writing");
     size_t pl = prefix(s->kb2, sr);
     MDB_val k = {point(s->kb2, pl, INT64_MIN, 0), s->kb2}, v;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(s->txn, s->state, &c);
-    *n = 0;
+    rc = mdb_cursor_open(s->txn, s->state, &c);
     if (rc)
         return lmdb_fail(err, rc, "deleting");
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -419,9 +548,11 @@ enum hub_err hub_rstate_drop_value(struct hub_rstate *s, char tag, const char *v
 {
     MDB_cursor *c;
     MDB_val k, v;
-    int rc = mdb_cursor_open(s->txn, s->state, &c);
     *n = 0;
+    int rc = held_write(s);
     if (rc)
+        return lmdb_fail(err, rc, "writing");
+    if ((rc = mdb_cursor_open(s->txn, s->state, &c)))
         return lmdb_fail(err, rc, "deleting");
     rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
     while (rc == 0) {

@@ -415,6 +415,7 @@ void hub_store_close(struct hub_store **sp)
     hub_store_index_settle(s);
     if (s->itxn)
         mdb_txn_abort(s->itxn);
+    hub_idxwork_end(&s->idxwork, 1);
     if (s->ienv) {
         /* A clean stop: the index on disk, then the mark that says it is;
          * never for an index seen damaged or left unfinished. A sync that

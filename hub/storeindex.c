@@ -309,6 +309,8 @@ static int index_env_open(struct hub_store *s)
         s->ienv = NULL;
     }
     s->imap_base = rc == 0 && s->iwritemap ? index_map_base(s) : NULL;
+    if (rc == 0)
+        hub_idxwork_install(s->ienv, &s->idxwork);
     return rc;
 }
 
@@ -562,6 +564,7 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
         int grc = mdb_get(s->itxn, s->imeta, &k, &v);
         if (grc && grc != MDB_NOTFOUND) {
             mdb_txn_abort(s->itxn);
+            hub_idxwork_end(&s->idxwork, 1);
             rc = grc == MDB_BAD_TXN ? MDB_CORRUPTED : grc;
         }
     }
@@ -585,7 +588,9 @@ enum hub_err hub_store_index_begin(struct hub_store *s, struct hub_error *err)
 enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
                                     struct hub_error *err)
 {
-    int rc = hub_refbuf_write(s->refs, s->itxn, s->people);
+    int rc = hub_idxwork_flush(&s->idxwork, s->itxn);
+    if (rc == 0)
+        rc = hub_refbuf_write(s->refs, s->itxn, s->people);
     if (rc == 0)
         rc = hub_refbuf_write(s->dedups, s->itxn, s->dedup);
     if (rc == 0)
@@ -594,6 +599,7 @@ enum hub_err hub_store_index_commit(struct hub_store *s, uint64_t applied,
         mdb_txn_abort(s->itxn);
     else
         rc = mdb_txn_commit(s->itxn);
+    hub_idxwork_end(&s->idxwork, rc != 0);
     s->itxn = NULL;
     s->index_batches = 0;
     s->index_events = 0;
@@ -653,6 +659,7 @@ static enum hub_err index_reset(struct hub_store *s, struct hub_error *err)
 {
     if (s->itxn)
         mdb_txn_abort(s->itxn);
+    hub_idxwork_end(&s->idxwork, 1);
     s->itxn = NULL;
     hub_refbuf_clear(s->refs);
     hub_refbuf_clear(s->dedups);
@@ -711,6 +718,7 @@ void hub_store_index_abort(struct hub_store *s)
      * index: applied < last_seq says so, and hub_core_batch_begin catches up. */
     if (s->itxn)
         mdb_txn_abort(s->itxn);
+    hub_idxwork_end(&s->idxwork, 1);
     s->itxn = NULL;
     hub_refbuf_clear(s->refs);
     hub_refbuf_clear(s->dedups);

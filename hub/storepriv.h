@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "idxwork.h"
 #include "store.h"
 
 struct hub_redo;
@@ -82,6 +83,9 @@ struct hub_store {
     /* ... and the idempotency index's, while it is rebuilt from the log
      * (hub_store_index_add: nothing looks them up before that commit). */
     struct hub_refbuf *dedups;
+    /* What modules above hold for itxn (the rule state's write buffer):
+     * put into it before its commit, dropped with it (idxwork.h). */
+    struct hub_idxwork_set idxwork;
     uint64_t applied;
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
     /* An index commit failed (retried from the log before the next write),

@@ -205,14 +205,44 @@ static void test_plain_keys_keep_first(void **state)
     k.mv_data = (void *)"src\0i0";
     assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
     hub_refbuf_free(&b);
-    assert_null(hub_refbuf_new(0, 0));
     assert_null(hub_refbuf_new(65, 0));
+}
+
+/* vlen 0 (the rule state's write buffer): each value of its own length,
+ * written with put_flags 0 so that a key given again replaces its value,
+ * the later one winning whatever the sort does. */
+static void test_values_of_their_own_length(void **state)
+{
+    struct fx *f = *state;
+    MDB_dbi plain;
+    assert_int_equal(mdb_dbi_open(f->txn, "state", MDB_CREATE, &plain), 0);
+    struct hub_refbuf *b = hub_refbuf_new(0, 0);
+    assert_non_null(b);
+    uint64_t eight = 8;
+    assert_int_equal(hub_refbuf_add(b, "k", 1, &eight), -1); /* fixed-length add refused */
+    assert_int_equal(hub_refbuf_add_len(b, "k2", 2, "abc", 3), 0);
+    assert_int_equal(hub_refbuf_add_len(b, "k1", 2, NULL, 0), 0);
+    assert_int_equal(hub_refbuf_add_len(b, "k2", 2, "replaced", 8), 0);
+    assert_int_equal(hub_refbuf_add_len(b, "k3", 2, "x", 65), -1); /* too long */
+    assert_int_equal(hub_refbuf_write(b, f->txn, plain), 0);
+    MDB_val k = {2, (void *)"k2"}, v;
+    assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
+    assert_int_equal(v.mv_size, 8);
+    assert_memory_equal(v.mv_data, "replaced", 8);
+    k.mv_data = (void *)"k1";
+    assert_int_equal(mdb_get(f->txn, plain, &k, &v), 0);
+    assert_int_equal(v.mv_size, 0);
+    hub_refbuf_free(&b);
+    struct hub_refbuf *fixed = hub_refbuf_new(8, 0);
+    assert_int_equal(hub_refbuf_add_len(fixed, "k", 1, "12345678", 8), -1);
+    hub_refbuf_free(&fixed);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_sorts_and_keeps_every_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values_of_their_own_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeats_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),

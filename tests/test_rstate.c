@@ -1,7 +1,9 @@
 /* test_rstate.c: the rule state store (hub/rstate.c): series of small
  * records kept in (time, seq) order in named databases of an LMDB
  * environment, written in the caller's transaction. Each test opens a
- * fresh environment in a temporary directory. */
+ * fresh environment in a temporary directory, and runs twice: writing
+ * through, and holding its puts for the commit as in the hub's index
+ * (idxwork.h, rsbuf.h), where every read must see them all the same. */
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 #include <lmdb.h>
 
+#include "idxwork.h"
 #include "rstate.h"
 #include "testutil.h"
 
@@ -24,6 +27,8 @@ struct fx {
     MDB_env *env;
     MDB_txn *txn;
     struct hub_rstate *s;
+    int held;                   /* puts held for the commit, as in the hub */
+    struct hub_idxwork_set set; /* ... the store's part: flushed, then ended */
 };
 
 static void env_open(struct fx *f)
@@ -32,6 +37,8 @@ static void env_open(struct fx *f)
     assert_int_equal(mdb_env_set_maxdbs(f->env, 8), 0);
     assert_int_equal(mdb_env_set_mapsize(f->env, 64u << 20), 0);
     assert_int_equal(mdb_env_open(f->env, f->dir, MDB_NOSYNC, 0600), 0);
+    if (f->held)
+        hub_idxwork_install(f->env, &f->set);
 }
 
 static void begin(struct fx *f)
@@ -51,23 +58,31 @@ static void end(struct fx *f, int commit)
     struct hub_error err = {0};
     assert_non_null(f->txn);
     assert_int_equal(hub_rstate_begin(f->s, f->txn, &err), CSPH_ERR_OK);
+    if (commit && f->held)
+        assert_int_equal(hub_idxwork_flush(&f->set, f->txn), 0);
     if (commit)
         assert_int_equal(mdb_txn_commit(f->txn), 0);
     else
         mdb_txn_abort(f->txn);
+    if (f->held)
+        hub_idxwork_end(&f->set, !commit);
     f->txn = NULL;
 }
 
-static int setup(void **state)
+static int setup_mode(void **state, int held)
 {
     struct fx *f = calloc(1, sizeof *f);
     struct hub_error err = {0};
+    f->held = held;
     f->dir = tu_tmpdir("rstate");
     env_open(f);
     assert_int_equal(hub_rstate_new(&f->s, &err), CSPH_ERR_OK);
     *state = f;
     return 0;
 }
+
+static int setup(void **state) { return setup_mode(state, 0); }
+static int setup_held(void **state) { return setup_mode(state, 1); }
 
 static int teardown(void **state)
 {
@@ -577,6 +592,96 @@ static void test_filter_in_steps(void **state)
                  "exist", absent_maybe, N);
 }
 
+/* Held puts (the hub's index): nothing reaches the tree before the commit's
+ * flush, yet every read sees them, merged in (time, seq) order with what
+ * the tree holds, a value set since a commit read in place of the tree's;
+ * an abort forgets them; the flush writes them all. */
+static void test_held_until_commit(void **state)
+{
+    struct fx *f = *state;
+    struct hub_error err = {0};
+    struct hub_rs_series s = ser('W', 1, "P-1", 3), other = ser('W', 2, "P-1", 3);
+    begin(f);
+    put(f, &s, 10, 1, "t10", 0);
+    put(f, &s, 30, 3, "t30", 0);
+    end(f, 1);
+    assert_int_equal(state_entries(f), 2);
+    begin(f);
+    put(f, &s, 20, 2, "t20", 0);
+    put(f, &s, 40, 4, "t40", 0);
+    put(f, &s, 5, 9, "t5", 0);
+    put(f, &s, 20, 2, "again", 1); /* held: found where it is held */
+    put(f, &s, 10, 1, "again", 1); /* committed: found in the tree */
+    put(f, &other, 20, 2, "other", 0);
+    MDB_dbi dbi;
+    assert_int_equal(mdb_dbi_open(f->txn, "rules.state", 0, &dbi), 0);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(f->txn, dbi, &st), 0);
+    /* the tree: only what was committed, when puts are held */
+    assert_int_equal(st.ms_entries, f->held ? 2 : 6);
+    unsigned char tier[8] = "set-30";
+    assert_int_equal(hub_rstate_set(f->s, &s, 30, 3, tier, 6, &err), CSPH_ERR_OK);
+    struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, 5);
+    static const char *want[] = {"t5", "t10", "t20", "set-30", "t40"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(v->val[i], want[i]);
+    v = range(f, &s, 11, 35, 0);
+    assert_int_equal(v->n, 2);
+    assert_string_equal(v->val[0], "t20");
+    assert_string_equal(v->val[1], "set-30");
+    v = range(f, &s, INT64_MIN, INT64_MAX, 2); /* a visitor that stops */
+    assert_int_equal(v->n, 2);
+    assert_string_equal(get(f, &s, 30, 3), "set-30");
+    assert_string_equal(get(f, &s, 40, 4), "t40");
+    assert_null(get(f, &s, 40, 5));
+    end(f, 0); /* aborted: the held puts go with it */
+    if (f->held)
+        assert_int_equal(state_entries(f), 2);
+    begin(f);
+    assert_null(get(f, &s, 20, 2));
+    assert_string_equal(get(f, &s, 30, 3), "t30");
+    assert_int_equal(range(f, &s, INT64_MIN, INT64_MAX, 0)->n, 2);
+    put(f, &s, 20, 2, "t20", 0);
+    assert_int_equal(hub_rstate_set(f->s, &s, 30, 3, tier, 6, &err), CSPH_ERR_OK);
+    end(f, 1);
+    assert_int_equal(state_entries(f), 3);
+    begin(f);
+    v = range(f, &s, INT64_MIN, INT64_MAX, 0);
+    assert_int_equal(v->n, 3);
+    assert_string_equal(v->val[1], "t20");
+    assert_string_equal(v->val[2], "set-30");
+    /* a delete sees what is held too */
+    put(f, &s, 50, 5, "t50", 0);
+    assert_int_equal(hub_rstate_del(f->s, &s, 50, 5, &err), CSPH_ERR_OK);
+    assert_null(get(f, &s, 50, 5));
+    uint64_t n = 0;
+    put(f, &other, 60, 6, "o60", 0);
+    assert_int_equal(hub_rstate_drop(f->s, &other, &n, &err), CSPH_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(range(f, &other, INT64_MIN, INT64_MAX, 0)->n, 0);
+    end(f, 1);
+    assert_int_equal(state_entries(f), 3);
+}
+
+/* A rule set replaced inside a transaction that holds its puts: they go
+ * into the transaction when it is freed, so the next set reads them. */
+static void test_freed_while_holding(void **state)
+{
+    struct fx *f = *state;
+    struct hub_error err = {0};
+    struct hub_rs_series s = ser('W', 1, "P-2", 3);
+    begin(f);
+    put(f, &s, 1, 1, "one", 0);
+    hub_rstate_free(&f->s);
+    assert_int_equal(hub_rstate_new(&f->s, &err), CSPH_ERR_OK);
+    assert_int_equal(hub_rstate_begin(f->s, f->txn, &err), CSPH_ERR_OK);
+    assert_string_equal(get(f, &s, 1, 1), "one");
+    put(f, &s, 2, 2, "two", 0);
+    end(f, 1);
+    assert_int_equal(state_entries(f), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +695,20 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_key_beside_short_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_in_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_until_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_until_commit, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_freed_while_holding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freed_while_holding, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_put_existed_get, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_range_order, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_set_del, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_drop, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_meta, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_and_reopen, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_key_lengths, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_long_key_beside_short_key, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_filter, setup_held, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_in_steps, setup_held, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,246 @@
+/* rsbuf.c: the rule state's write buffer (rsbuf.h). */
+#include "rsbuf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refbuf.h"
+
+#define NONE UINT32_MAX
+#define PREFIX_MAX 480 /* rstate.c's longest prefix is 451 bytes */
+
+/* A series held: its prefix (in bytes) and its first record. */
+struct series {
+    uint64_t hash;
+    uint32_t off;   /* the prefix in bytes */
+    uint16_t plen;
+    uint32_t head;  /* first record in point order, NONE when none */
+};
+
+struct rec {
+    uint32_t next; /* the series' next record in point order */
+    uint8_t len;
+    unsigned char point[CSPH_RSBUF_POINT];
+    unsigned char val[CSPH_RSBUF_VALUE_MAX];
+};
+
+struct hub_rsbuf {
+    struct series *sers;
+    uint32_t nsers, capsers;
+    uint32_t *tab; /* open addressing: series index + 1, 0 empty */
+    uint32_t tabmask;
+    struct rec *recs;
+    uint32_t nrecs, caprecs;
+    unsigned char *bytes;
+    size_t nbytes, capbytes;
+    struct hub_refbuf *out; /* the sort at the write */
+};
+
+struct hub_rsbuf *hub_rsbuf_new(void)
+{
+    struct hub_rsbuf *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->tabmask = 1023;
+    if (!(b->tab = calloc(b->tabmask + 1, sizeof *b->tab)) || !(b->out = hub_refbuf_new(0, 0))) {
+        hub_rsbuf_free(&b);
+        return NULL;
+    }
+    return b;
+}
+
+void hub_rsbuf_free(struct hub_rsbuf **bp)
+{
+    if (!bp || !*bp)
+        return;
+    struct hub_rsbuf *b = *bp;
+    free(b->sers);
+    free(b->tab);
+    free(b->recs);
+    free(b->bytes);
+    hub_refbuf_free(&b->out);
+    free(b);
+    *bp = NULL;
+}
+
+size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->nrecs; }
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t unit)
+{
+    if (need <= *cap)
+        return 0;
+    uint64_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    if (c > UINT32_MAX - 1)
+        return -1;
+    void *q = realloc(*p, (size_t)c * unit);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = (uint32_t)c;
+    return 0;
+}
+
+/* The table's slot for (hash, prefix): the series' or the empty one where
+ * it would go. */
+static uint32_t *slot(const struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
+                      size_t plen)
+{
+    for (uint32_t i = (uint32_t)(hash >> 32) & b->tabmask;; i = (i + 1) & b->tabmask) {
+        uint32_t *t = &b->tab[i];
+        if (!*t)
+            return t;
+        const struct series *s = &b->sers[*t - 1];
+        if (s->hash == hash && s->plen == plen && !memcmp(b->bytes + s->off, prefix, plen))
+            return t;
+    }
+}
+
+static int rehash(struct hub_rsbuf *b)
+{
+    uint32_t cap = (b->tabmask + 1) * 2;
+    uint32_t *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return -1;
+    free(b->tab);
+    b->tab = tab;
+    b->tabmask = cap - 1;
+    for (uint32_t n = 0; n < b->nsers; n++) {
+        uint32_t i = (uint32_t)(b->sers[n].hash >> 32) & b->tabmask;
+        while (b->tab[i])
+            i = (i + 1) & b->tabmask;
+        b->tab[i] = n + 1;
+    }
+    return 0;
+}
+
+static void rec_out(const struct rec *r, struct hub_rsbuf_rec *out)
+{
+    out->point = r->point;
+    out->val = r->val;
+    out->len = r->len;
+}
+
+int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix, size_t plen,
+                  const unsigned char *point, const void *val, size_t len)
+{
+    if (!plen || plen > PREFIX_MAX || len > CSPH_RSBUF_VALUE_MAX)
+        return -1;
+    uint32_t *t = slot(b, hash, prefix, plen);
+    if (!*t) {
+        if ((b->nsers + 1) * 2 > b->tabmask + 1) { /* at most half full */
+            if (rehash(b))
+                return -1;
+            t = slot(b, hash, prefix, plen);
+        }
+        uint32_t cb = (uint32_t)b->capbytes;
+        if (b->nbytes + plen > UINT32_MAX || grow((void **)&b->sers, &b->capsers, b->nsers + 1,
+                                                  sizeof *b->sers) ||
+            grow((void **)&b->bytes, &cb, (uint32_t)(b->nbytes + plen), 1))
+            return -1;
+        b->capbytes = cb;
+        memcpy(b->bytes + b->nbytes, prefix, plen);
+        b->sers[b->nsers] = (struct series){hash, (uint32_t)b->nbytes, (uint16_t)plen, NONE};
+        b->nbytes += plen;
+        *t = ++b->nsers;
+    }
+    struct series *s = &b->sers[*t - 1];
+    /* The place in point order: a series holds few records in one
+     * transaction (an event or a few a person), so a list will do. */
+    uint32_t *at = &s->head;
+    int c = 1;
+    while (*at != NONE && (c = memcmp(b->recs[*at].point, point, CSPH_RSBUF_POINT)) < 0)
+        at = &b->recs[*at].next;
+    if (*at != NONE && c == 0) {
+        struct rec *r = &b->recs[*at];
+        r->len = (uint8_t)len;
+        if (len)
+            memcpy(r->val, val, len);
+        return 0;
+    }
+    uint32_t next = *at; /* before recs moves */
+    size_t at_off = (size_t)((char *)at - (char *)b->recs);
+    int in_recs = (char *)at >= (char *)b->recs &&
+                  (char *)at < (char *)(b->recs + b->nrecs);
+    if (grow((void **)&b->recs, &b->caprecs, b->nrecs + 1, sizeof *b->recs))
+        return -1;
+    if (in_recs)
+        at = (uint32_t *)((char *)b->recs + at_off);
+    struct rec *r = &b->recs[b->nrecs];
+    r->next = next;
+    r->len = (uint8_t)len;
+    memcpy(r->point, point, CSPH_RSBUF_POINT);
+    if (len)
+        memcpy(r->val, val, len);
+    *at = b->nrecs++;
+    return 0;
+}
+
+int hub_rsbuf_get(const struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
+                  size_t plen, const unsigned char *point, struct hub_rsbuf_rec *r)
+{
+    struct hub_rsbuf_it it;
+    return hub_rsbuf_seek(b, hash, prefix, plen, point, &it, r) &&
+           !memcmp(r->point, point, CSPH_RSBUF_POINT);
+}
+
+int hub_rsbuf_seek(const struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
+                   size_t plen, const unsigned char *from, struct hub_rsbuf_it *it,
+                   struct hub_rsbuf_rec *r)
+{
+    it->b = b;
+    it->at = NONE;
+    if (!b->nrecs || !plen || plen > PREFIX_MAX)
+        return 0;
+    const uint32_t *t = slot(b, hash, prefix, plen);
+    if (!*t)
+        return 0;
+    uint32_t at = b->sers[*t - 1].head;
+    while (at != NONE && memcmp(b->recs[at].point, from, CSPH_RSBUF_POINT) < 0)
+        at = b->recs[at].next;
+    if (at == NONE)
+        return 0;
+    it->at = at;
+    rec_out(&b->recs[at], r);
+    return 1;
+}
+
+int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r)
+{
+    if (it->at == NONE || (it->at = it->b->recs[it->at].next) == NONE)
+        return 0;
+    rec_out(&it->b->recs[it->at], r);
+    return 1;
+}
+
+void hub_rsbuf_clear(struct hub_rsbuf *b)
+{
+    if (b->nsers)
+        memset(b->tab, 0, ((size_t)b->tabmask + 1) * sizeof *b->tab);
+    b->nsers = 0;
+    b->nrecs = 0;
+    b->nbytes = 0;
+    hub_refbuf_clear(b->out);
+}
+
+int hub_rsbuf_write(struct hub_rsbuf *b, MDB_txn *txn, MDB_dbi dbi)
+{
+    unsigned char key[PREFIX_MAX + CSPH_RSBUF_POINT];
+    int rc = 0;
+    for (uint32_t n = 0; n < b->nsers && rc == 0; n++) {
+        const struct series *s = &b->sers[n];
+        memcpy(key, b->bytes + s->off, s->plen);
+        for (uint32_t at = s->head; at != NONE && rc == 0; at = b->recs[at].next) {
+            const struct rec *r = &b->recs[at];
+            memcpy(key + s->plen, r->point, CSPH_RSBUF_POINT);
+            if (hub_refbuf_add_len(b->out, key, s->plen + CSPH_RSBUF_POINT, r->val, r->len))
+                rc = ENOMEM;
+        }
+    }
+    if (rc == 0)
+        rc = hub_refbuf_write(b->out, txn, dbi);
+    hub_rsbuf_clear(b);
+    return rc;
+}
