@@ -16,6 +16,7 @@ struct series {
     uint32_t off;   /* the prefix in bytes */
     uint16_t plen;
     uint32_t head;  /* first record in point order, NONE when none */
+    uint32_t n;     /* records in the list */
 };
 
 struct rec {
@@ -32,6 +33,7 @@ struct hub_rsbuf {
     uint32_t tabmask;
     struct rec *recs;
     uint32_t nrecs, caprecs;
+    uint32_t live; /* records in lists (a series written out leaves its records unlinked) */
     unsigned char *bytes;
     size_t nbytes, capbytes;
     struct hub_refbuf *out; /* the sort at the write */
@@ -64,7 +66,7 @@ void hub_rsbuf_free(struct hub_rsbuf **bp)
     *bp = NULL;
 }
 
-size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->nrecs; }
+size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->live; }
 
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t unit)
 {
@@ -142,7 +144,7 @@ int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefi
             return -1;
         b->capbytes = cb;
         memcpy(b->bytes + b->nbytes, prefix, plen);
-        b->sers[b->nsers] = (struct series){hash, (uint32_t)b->nbytes, (uint16_t)plen, NONE};
+        b->sers[b->nsers] = (struct series){hash, (uint32_t)b->nbytes, (uint16_t)plen, NONE, 0};
         b->nbytes += plen;
         *t = ++b->nsers;
     }
@@ -158,7 +160,7 @@ int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefi
         r->len = (uint8_t)len;
         if (len)
             memcpy(r->val, val, len);
-        return 0;
+        return (int)s->n;
     }
     uint32_t next = *at; /* before recs moves */
     size_t at_off = (size_t)((char *)at - (char *)b->recs);
@@ -175,7 +177,45 @@ int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefi
     if (len)
         memcpy(r->val, val, len);
     *at = b->nrecs++;
-    return 0;
+    b->live++;
+    return (int)++s->n; /* s still valid: sers grows only for a new series, before s */
+}
+
+int hub_rsbuf_write_series(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
+                           size_t plen, MDB_txn *txn, MDB_dbi dbi)
+{
+    if (!plen || plen > PREFIX_MAX)
+        return 0;
+    uint32_t *t = slot(b, hash, prefix, plen);
+    if (!*t)
+        return 0;
+    struct series *s = &b->sers[*t - 1];
+    unsigned char key[PREFIX_MAX + CSPH_RSBUF_POINT];
+    memcpy(key, prefix, plen);
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    /* The list is in point order, so the keys go in ascending. */
+    for (uint32_t at = s->head; at != NONE && rc == 0; at = b->recs[at].next) {
+        const struct rec *r = &b->recs[at];
+        memcpy(key + plen, r->point, CSPH_RSBUF_POINT);
+        MDB_val k = {plen + CSPH_RSBUF_POINT, key}, v = {r->len, (void *)r->val};
+        rc = mdb_cursor_put(c, &k, &v, 0);
+    }
+    if (c)
+        mdb_cursor_close(c);
+    b->live -= s->n;
+    s->head = NONE;
+    s->n = 0;
+    return rc;
+}
+
+uint32_t hub_rsbuf_series_len(const struct hub_rsbuf *b, uint64_t hash,
+                              const unsigned char *prefix, size_t plen)
+{
+    if (!b->live || !plen || plen > PREFIX_MAX)
+        return 0;
+    const uint32_t *t = slot(b, hash, prefix, plen);
+    return *t ? b->sers[*t - 1].n : 0;
 }
 
 int hub_rsbuf_get(const struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
@@ -221,6 +261,7 @@ void hub_rsbuf_clear(struct hub_rsbuf *b)
         memset(b->tab, 0, ((size_t)b->tabmask + 1) * sizeof *b->tab);
     b->nsers = 0;
     b->nrecs = 0;
+    b->live = 0;
     b->nbytes = 0;
     hub_refbuf_clear(b->out);
 }

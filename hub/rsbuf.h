@@ -47,10 +47,21 @@ void hub_rsbuf_free(struct hub_rsbuf **b);
 size_t hub_rsbuf_count(const struct hub_rsbuf *b);
 
 /* Hold (prefix, point) -> val, replacing the value of one held already.
- * hash is the prefix's (the caller has it for its filter). -1 when memory
- * runs out or a size is out of range (nothing held). */
+ * hash is the prefix's (the caller has it for its filter). Returns the
+ * series' records held now; -1 when memory runs out or a size is out of
+ * range (nothing held). */
 int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix, size_t plen,
                   const unsigned char *point, const void *val, size_t len);
+/* Write one series' records into dbi in txn now (in key order) and hold
+ * them no more: a busy key's records (a rebuild's thousands of events of
+ * one person in a transaction) would make its list long, and each put
+ * and read walks it; its pages are hot anyway. An LMDB error is returned
+ * as is (the series is let go all the same). */
+int hub_rsbuf_write_series(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
+                           size_t plen, MDB_txn *txn, MDB_dbi dbi);
+/* Records held for the series (0: none). */
+uint32_t hub_rsbuf_series_len(const struct hub_rsbuf *b, uint64_t hash,
+                              const unsigned char *prefix, size_t plen);
 /* The record held at (prefix, point): 1 and *r, or 0. */
 int hub_rsbuf_get(const struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefix,
                   size_t plen, const unsigned char *point, struct hub_rsbuf_rec *r);

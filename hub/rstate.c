@@ -43,6 +43,9 @@ struct hub_rstate {
 };
 
 static int held_flush(void *ctx, MDB_txn *txn);
+/* A series with more records held than this in one transaction is written
+ * to the tree at once (rsbuf.h, hub_rsbuf_write_series). */
+#define HELD_SERIES_MAX 16
 static void held_drop(void *ctx);
 
 static enum hub_err lmdb_fail(struct hub_error *err, int rc, const char *what)
@@ -116,28 +119,53 @@ static uint64_t series_hash(const unsigned char *p, size_t n)
 #define BLOOM_BLOCK_WORDS 8
 
 static uint64_t *bloom_block(const struct hub_rstate *s, const unsigned char *p, uint64_t h,
-                             uint64_t *bits)
+                             uint64_t *bits, uint64_t *key_bits)
 {
     size_t kl = 2 + ((size_t)p[0] << 8 | p[1]); /* prefix(): key_len(2) key kind id */
+    uint64_t hk = XXH3_64bits(p, kl);
     *bits = (h * 0x9E3779B97F4A7C15ull) >> 28; /* the product's top bits: all of h in them */
-    return s->bloom + (XXH3_64bits(p, kl) & s->bloom_mask) * BLOOM_BLOCK_WORDS;
+    *key_bits = (hk * 0xC2B2AE3D27D4EB4Full) >> 28;
+    return s->bloom + (hk & s->bloom_mask) * BLOOM_BLOCK_WORDS;
 }
 
-/* p: the series' prefix (prefix() below), h: its series_hash. */
-static void bloom_add(struct hub_rstate *s, const unsigned char *p, uint64_t h)
+static void bits_set(uint64_t *blk, uint64_t b)
 {
-    uint64_t b, *blk = bloom_block(s, p, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         blk[(b >> 6) & 7] |= 1ull << (b & 63);
 }
 
-static int bloom_has(const struct hub_rstate *s, const unsigned char *p, uint64_t h)
+static int bits_all(const uint64_t *blk, uint64_t b)
 {
-    uint64_t b, *blk = bloom_block(s, p, h, &b);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         if (!(blk[(b >> 6) & 7] & (1ull << (b & 63))))
             return 0;
     return 1;
+}
+
+/* p: the series' prefix (prefix() below), h: its series_hash. The key's
+ * own bit goes in with every series of it: whether the key has anything
+ * in the state at all (bloom_key_has). */
+static void bloom_add(struct hub_rstate *s, const unsigned char *p, uint64_t h)
+{
+    uint64_t b, kb, *blk = bloom_block(s, p, h, &b, &kb);
+    bits_set(blk, b);
+    blk[(kb >> 6) & 7] |= 1ull << (kb & 63);
+}
+
+static int bloom_has(const struct hub_rstate *s, const unsigned char *p, uint64_t h)
+{
+    uint64_t b, kb, *blk = bloom_block(s, p, h, &b, &kb);
+    return bits_all(blk, b);
+}
+
+/* 0 when no series of the prefix's key is in the state (a new person).
+ * One bit, not BLOOM_K: a key wrongly taken as known only has its puts go
+ * to the tree at once, while every bit more would make the series' own
+ * test wrong more often. */
+static int bloom_key_has(const struct hub_rstate *s, const unsigned char *p)
+{
+    uint64_t b, kb, *blk = bloom_block(s, p, 0, &b, &kb);
+    return (blk[(kb >> 6) & 7] >> (kb & 63)) & 1;
 }
 
 enum hub_err hub_rstate_cache(struct hub_rstate *s, size_t bytes, struct hub_error *err)
@@ -278,12 +306,6 @@ int hub_rstate_may_exist(struct hub_rstate *s, const struct hub_rs_series *sr)
     return bloom_has(s, s->kb, series_hash(s->kb, pl));
 }
 
-static void note(struct hub_rstate *s, size_t prefix_len)
-{
-    if (s->bloom)
-        bloom_add(s, s->kb, series_hash(s->kb, prefix_len));
-}
-
 static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *err)
 {
     return sr->key_len > CSPH_RS_KEY_MAX
@@ -324,6 +346,42 @@ static int held_write(struct hub_rstate *s)
     return s->buf && hub_rsbuf_count(s->buf) ? hub_rsbuf_write(s->buf, s->txn, s->state) : 0;
 }
 
+/* The record in s->kb (prefix of pl bytes, then its point) held for the
+ * commit; a series grown long in this transaction goes to the tree. */
+static enum hub_err hold(struct hub_rstate *s, uint64_t h, size_t pl, const void *val, size_t len,
+                         struct hub_error *err)
+{
+    int n = hub_rsbuf_put(s->buf, h, s->kb, pl, s->kb + pl, val, len);
+    if (n < 0)
+        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
+    int rc = n > HELD_SERIES_MAX ? hub_rsbuf_write_series(s->buf, h, s->kb, pl, s->txn, s->state)
+                                 : 0;
+    return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
+}
+
+/* Where a write of the series in s->kb (prefix of pl bytes, hash h) goes:
+ * 1 held for the commit, 0 to the tree now. A series that has records
+ * held stays held (a read merges them; a point is in one place only). A
+ * key the filter says has nothing in the state yet (a new person) is
+ * held: put now, its record would land on a random leaf page that nothing
+ * else of the event touches. Any other goes to the tree now: a known key's
+ * series sit side by side (prefix()), and the evaluation's reads of them
+ * have just placed the cursor on their leaf page (cursor()), where a put
+ * is cheaper than held and found again from the root at the commit. */
+static int held_here(struct hub_rstate *s, uint64_t h, size_t pl, size_t len)
+{
+    if (!s->buf)
+        return 0;
+    int held = hub_rsbuf_series_len(s->buf, h, s->kb, pl) > 0;
+    if (len > CSPH_RSBUF_VALUE_MAX) { /* too long to hold: the series to the tree first */
+        if (held)
+            (void)hub_rsbuf_write_series(s->buf, h, s->kb, pl, s->txn, s->state);
+        return 0;
+    }
+    (void)h;
+    return held || (s->bloom_ready && !bloom_key_has(s, s->kb));
+}
+
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
                             uint64_t seq, const void *val, size_t len, int *existed,
                             struct hub_error *err)
@@ -333,12 +391,12 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
+    uint64_t h = series_hash(s->kb, pl);
     int rc;
     *existed = 0;
-    if (!s->buf || len > CSPH_RSBUF_VALUE_MAX) { /* a long value goes to the tree at once */
-        if ((rc = held_write(s)))
-            return lmdb_fail(err, rc, "writing");
-        note(s, pl);
+    if (!held_here(s, h, pl, len)) {
+        if (s->bloom)
+            bloom_add(s, s->kb, h);
         MDB_cursor *c;
         if ((rc = cursor(s, &c)) == 0)
             rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE);
@@ -347,14 +405,13 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
             return lmdb_fail(err, rc, "writing");
         return CSPH_ERR_OK;
     }
-    uint64_t h = series_hash(s->kb, pl);
     struct hub_rsbuf_rec r;
     if (hub_rsbuf_get(s->buf, h, s->kb, pl, s->kb + pl, &r)) {
         *existed = 1;
         return CSPH_ERR_OK;
     }
-    /* In the tree? Only a series the filter may hold needs the read: a new
-     * person's first event reads nothing. */
+    /* A held series may have records in the tree too (from an earlier
+     * transaction): only one the filter may hold needs the read. */
     if (!s->bloom_ready || bloom_has(s, s->kb, h)) {
         MDB_val got;
         if ((rc = mdb_get(s->txn, s->state, &k, &got)) == 0) {
@@ -366,9 +423,7 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
     }
     if (s->bloom)
         bloom_add(s, s->kb, h);
-    if (hub_rsbuf_put(s->buf, h, s->kb, pl, s->kb + pl, val, len))
-        return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
-    return CSPH_ERR_OK;
+    return hold(s, h, pl, val, len, err);
 }
 
 enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
@@ -379,19 +434,14 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
-    if (s->buf && len <= CSPH_RSBUF_VALUE_MAX) {
-        uint64_t h = series_hash(s->kb, pl);
-        if (s->bloom)
-            bloom_add(s, s->kb, h);
-        if (hub_rsbuf_put(s->buf, h, s->kb, pl, s->kb + pl, val, len))
-            return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
-        return CSPH_ERR_OK;
-    }
-    note(s, pl);
+    uint64_t h = series_hash(s->kb, pl);
+    int held = held_here(s, h, pl, len);
+    if (s->bloom)
+        bloom_add(s, s->kb, h);
+    if (held)
+        return hold(s, h, pl, val, len, err);
     MDB_cursor *c;
-    int rc = held_write(s); /* a long value: what is held first, so it cannot hide this */
-    if (rc == 0)
-        rc = cursor(s, &c);
+    int rc = cursor(s, &c);
     if (rc == 0)
         rc = mdb_cursor_put(c, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
