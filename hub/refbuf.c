@@ -1,6 +1,8 @@
 /* refbuf.c: person-index entries waiting for the index's commit (refbuf.h). */
 #include "refbuf.h"
 
+#include "grow.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +55,7 @@ void hub_refbuf_free(struct hub_refbuf **b)
 
 static int grow(void **p, size_t *cap, size_t need, size_t unit)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * unit);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
+    return hub_grow(p, cap, need, unit, 1024);
 }
 
 static int add(struct hub_refbuf *b, const void *key, size_t klen, const void *val, size_t vlen)

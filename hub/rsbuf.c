@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "refbuf.h"
 
 #define NONE UINT32_MAX
@@ -28,11 +29,13 @@ struct rec {
 
 struct hub_rsbuf {
     struct series *sers;
-    uint32_t nsers, capsers;
+    uint32_t nsers;
+    size_t capsers;
     uint32_t *tab; /* open addressing: series index + 1, 0 empty */
     uint32_t tabmask;
     struct rec *recs;
-    uint32_t nrecs, caprecs;
+    uint32_t nrecs;
+    size_t caprecs;
     uint32_t live; /* records in lists (a series written out leaves its records unlinked) */
     unsigned char *bytes;
     size_t nbytes, capbytes;
@@ -68,21 +71,9 @@ void hub_rsbuf_free(struct hub_rsbuf **bp)
 
 size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->live; }
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t unit)
+static int grow(void **p, size_t *cap, size_t need, size_t unit)
 {
-    if (need <= *cap)
-        return 0;
-    uint64_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    if (c > UINT32_MAX - 1)
-        return -1;
-    void *q = realloc(*p, (size_t)c * unit);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = (uint32_t)c;
-    return 0;
+    return need > UINT32_MAX - 1 ? -1 : hub_grow(p, cap, need, unit, 256);
 }
 
 /* The table's slot for (hash, prefix): the series' or the empty one where
@@ -137,12 +128,9 @@ int hub_rsbuf_put(struct hub_rsbuf *b, uint64_t hash, const unsigned char *prefi
                 return -1;
             t = slot(b, hash, prefix, plen);
         }
-        uint32_t cb = (uint32_t)b->capbytes;
-        if (b->nbytes + plen > UINT32_MAX || grow((void **)&b->sers, &b->capsers, b->nsers + 1,
-                                                  sizeof *b->sers) ||
-            grow((void **)&b->bytes, &cb, (uint32_t)(b->nbytes + plen), 1))
+        if (grow((void **)&b->sers, &b->capsers, b->nsers + 1, sizeof *b->sers) ||
+            grow((void **)&b->bytes, &b->capbytes, b->nbytes + plen, 1))
             return -1;
-        b->capbytes = cb;
         memcpy(b->bytes + b->nbytes, prefix, plen);
         b->sers[b->nsers] = (struct series){hash, (uint32_t)b->nbytes, (uint16_t)plen, NONE, 0};
         b->nbytes += plen;

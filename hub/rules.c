@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "rstate.h"
 #include "ruleset.h"
 #include "timefmt.h"
@@ -135,17 +136,7 @@ int hub_priority_parse(const char *s, size_t len)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
+    return hub_grow(p, cap, need, elem, 16);
 }
 
 static enum hub_err oom(struct hub_error *err)
