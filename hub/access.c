@@ -276,7 +276,7 @@ static enum hub_err index_query(struct hub_store *s, const msgpack_object *obj,
             const char *v = hit + kl, *ve = memchr(v, '"', (size_t)(end - v));
             if (!ve)
                 break;
-            if (hub_person_ref_valid(v, (size_t)(ve - v)))
+            if (csph_ref_valid(v, (size_t)(ve - v)))
                 rc = hub_store_index_ref(s, CSPH_REF_QUERY, v, (size_t)(ve - v), occurred_ms,
                                          seq, err);
             p = ve;

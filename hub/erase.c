@@ -459,7 +459,7 @@ enum hub_err hub_erase_person_arg(const struct hub_request *r, const char **pers
                                   size_t *len, struct hub_error *e)
 {
     enum hub_err rc = hub_wire_str(r, "person", 1, 64, 1, person, len, e);
-    if (!rc && !hub_person_ref_valid(*person, *len))
+    if (!rc && !csph_ref_valid(*person, *len))
         rc = hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
                            "'person' must be a person reference of 1-64 characters from "
                            "A-Z a-z 0-9 . _ : -");

@@ -55,7 +55,7 @@ static enum hub_err key_arg(struct hub_req *q, char *key, struct hub_error *e)
     enum hub_err rc = hub_wire_str(q->r, "key", 1, 64, 1, &p, &n, e);
     if (rc)
         return rc;
-    if (!hub_panelwork_key_ok(p, n))
+    if (!csph_ref_valid(p, n))
         return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "key",
                              "'key' must be a case's key: a person reference of 1-64 characters "
                              "from [A-Za-z0-9._:-]");

@@ -22,19 +22,6 @@
 #define PERSON_ALERTS_DB "person_alerts"
 #define REVIEW_RULE "review.due"
 
-int hub_panelwork_key_ok(const char *p, size_t n)
-{
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int is_type(const struct hub_event_info *info, const char *name)
 {
     return strlen(name) == info->type_len && memcmp(info->type, name, info->type_len) == 0;
@@ -107,7 +94,7 @@ static enum hub_err open_case(struct hub_ingest *g, const msgpack_object *obj, u
      * not a reference (an alert number) names no case. */
     if (b.panel_index < 0 || b.nkey == 0 || b.key_tags[0] != 's' ||
         strcmp(b.rule, REVIEW_RULE) == 0 ||
-        !hub_panelwork_key_ok(b.key_values[0], strlen(b.key_values[0])))
+        !csph_ref_valid(b.key_values[0], strlen(b.key_values[0])))
         goto out;
     const struct hub_panel *p = &g->cfg->panels[b.panel_index];
     struct hub_case c;

@@ -87,8 +87,4 @@ enum hub_err hub_panelwork_emit(struct hub_ingest *g, const char *type, const ch
                                 uint32_t nfields, hub_panelwork_fill_fn fill, void *ctx,
                                 int64_t now_ms, uint64_t *seq, struct hub_error *err);
 
-/* The case key of a text: a person reference's characters, 1-100 bytes
- * (PROTOCOL.md 3). */
-int hub_panelwork_key_ok(const char *p, size_t n);
-
 #endif

@@ -302,7 +302,7 @@ enum hub_err hub_op_replay(struct hub_ctx *h, struct hub_req *q)
             return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "types",
                                  "'types' must be an array of up to 64 type names");
     }
-    if (c.person && !hub_person_ref_valid(c.person, c.person_len))
+    if (c.person && !csph_ref_valid(c.person, c.person_len))
         return hub_error_set(e, CSPH_ERR_BAD_REQUEST, "person",
                              "'person' must be a person reference: 1-64 characters from "
                              "A-Z a-z 0-9 . _ : -");

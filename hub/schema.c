@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csphub.h"
 #include "mpx.h"
 #include "timefmt.h"
 #include "utf8.h"
@@ -133,29 +134,11 @@ static const struct field location_fields[L__COUNT] = {
 
 /* ---- small helpers --------------------------------------------------- */
 
-/* 1 for the bytes a person reference may hold: [A-Za-z0-9._:-]. */
-static const unsigned char person_chars[256] = {
-    ['-'] = 1, ['.'] = 1, [':'] = 1, ['_'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
-};
-
-int hub_person_ref_valid(const char *ref, size_t len)
+/* 1 for a byte a person reference may hold (csph_ref_valid, one byte):
+ * for naming the character at fault, and for a reference's edges in text. */
+static int ref_char(char c)
 {
-    if (!ref || len < 1 || len > 64)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!person_chars[(unsigned char)ref[i]])
-            return 0;
-    return 1;
+    return csph_ref_valid(&c, 1);
 }
 
 static const char *shown(char buf[48], const char *p, size_t len)
@@ -351,7 +334,7 @@ static enum hub_err check_value(const struct hub_schemas *s, const struct field 
                               "must be %s, not %lu characters long", PERSON_EXPECT,
                               (unsigned long)len);
         for (uint32_t i = 0; i < len; i++)
-            if (!person_chars[(unsigned char)p[i]])
+            if (!ref_char(p[i]))
                 return field_fail(err, CSPH_ERR_BAD_EVENT, parent, f->name,
                                   "must be a pseudonymous %s, never a name: character %lu is "
                                   "not allowed",
@@ -536,19 +519,19 @@ static int is_wanted(void *ctx, const char *v, size_t len)
     return len == w->len && memcmp(v, w->v, len) == 0;
 }
 
-/* 1 when the value of person field f names person: equal to it (kind
- * person), or one of its values (kind key). */
 /* 1 when text (n bytes) holds ref (len) as a whole reference, not inside
  * a longer one. */
 static int text_names(const char *text, size_t n, const char *ref, size_t len)
 {
     for (size_t i = 0; len && i + len <= n; i++)
-        if (memcmp(text + i, ref, len) == 0 && (i == 0 || !person_chars[(unsigned char)text[i - 1]]) &&
-            (i + len == n || !person_chars[(unsigned char)text[i + len]]))
+        if (memcmp(text + i, ref, len) == 0 && (i == 0 || !ref_char(text[i - 1])) &&
+            (i + len == n || !ref_char(text[i + len])))
             return 1;
     return 0;
 }
 
+/* 1 when the value of person field f names person: equal to it (kind
+ * person), or one of its values (kind key). */
 static int field_names(const struct field *f, const msgpack_object *v, const char *person,
                        size_t len)
 {
@@ -626,7 +609,7 @@ struct key_refs {
 static int key_ref(void *ctx, const char *v, size_t len)
 {
     const struct key_refs *kr = ctx;
-    return hub_person_ref_valid(v, len) ? kr->fn(kr->ctx, CSPH_REF_PERSON, v, len) : 0;
+    return csph_ref_valid(v, len) ? kr->fn(kr->ctx, CSPH_REF_PERSON, v, len) : 0;
 }
 
 /* Every string value of a JSON document that is a person reference. */

@@ -110,8 +110,5 @@ int hub_schema_each_ref(const struct hub_schemas *s, int type_index,
  * id, lsoa, ward, lat, lon, description), including the common fields. */
 int hub_schema_has_field(const struct hub_schemas *s, const char *type, const char *path);
 
-/* 1 when the len bytes at ref are a valid person reference:
- * 1-64 characters from [A-Za-z0-9._:-]. */
-int hub_person_ref_valid(const char *ref, size_t len);
 
 #endif

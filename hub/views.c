@@ -58,20 +58,6 @@ static int may_read(struct hub_views_req *v, int panel)
     return panel >= 0 && (!v->who || hub_identity_may_panel(v->who, panel));
 }
 
-/* A person reference as PROTOCOL.md 3 defines it. */
-static int ref_valid(const char *p, size_t n)
-{
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static size_t index_key(unsigned char *out, const char *panel, const char *value, size_t len)
 {
     size_t pl = strlen(panel);
@@ -125,7 +111,7 @@ static enum hub_err filter_args(const struct hub_request *r, int64_t now_ms,
         rc = hub_wire_str(r, "rule", 1, 128, 0, &f->rule, &f->rule_len, err);
     if (!rc)
         rc = hub_wire_str(r, "person", 1, 64, 0, &f->person, &f->person_len, err);
-    if (!rc && f->person && !ref_valid(f->person, f->person_len))
+    if (!rc && f->person && !csph_ref_valid(f->person, f->person_len))
         rc = hub_error_set(err, CSPH_ERR_BAD_REQUEST, "person",
                            "'person' must be a person reference: 1-64 of A-Z a-z 0-9 . _ : -");
     const msgpack_object *o = rc ? NULL : hub_mp_get(&r->root, "overdue");
@@ -516,7 +502,7 @@ enum hub_err hub_views_person(struct hub_views_req *v, const struct hub_request 
     size_t ref_len = 0;
     uint64_t after = 0, max = PERSON_EVENTS_DEFAULT, alerts_after = 0;
     enum hub_err rc = hub_wire_str(r, "ref", 1, 64, 1, &ref, &ref_len, err);
-    if (!rc && !ref_valid(ref, ref_len))
+    if (!rc && !csph_ref_valid(ref, ref_len))
         rc = hub_error_set(err, CSPH_ERR_BAD_REQUEST, "ref",
                            "'ref' must be a person reference: 1-64 of A-Z a-z 0-9 . _ : -");
     if (!rc)
@@ -649,7 +635,7 @@ static enum hub_err index_put(struct hub_store *s, MDB_dbi dbi, const char *pane
                               const char *value, size_t len, uint64_t id,
                               struct hub_error *err)
 {
-    if (!ref_valid(value, len))
+    if (!csph_ref_valid(value, len))
         return CSPH_ERR_OK; /* not a reference a person page can ask for */
     unsigned char kb[80 + 70], idb[8];
     hub_put_be64(idb, id);
@@ -735,7 +721,7 @@ enum hub_err hub_views_unindex_person(struct hub_store *s, const struct hub_conf
                                       const char *ref, size_t len, struct hub_error *err)
 {
     MDB_dbi dbi;
-    if (!ref_valid(ref, len))
+    if (!csph_ref_valid(ref, len))
         return CSPH_ERR_OK;
     enum hub_err rc = hub_store_dbi(s, PERSON_ALERTS_DB, MDB_DUPSORT, &dbi, err);
     for (size_t p = 0; !rc && p < cfg->npanels; p++) {
@@ -754,7 +740,7 @@ enum hub_err hub_views_unindex_alert(struct hub_store *s, const char *panel, con
                                      size_t len, uint64_t id, struct hub_error *err)
 {
     MDB_dbi dbi;
-    if (!ref_valid(value, len))
+    if (!csph_ref_valid(value, len))
         return CSPH_ERR_OK; /* never indexed (index_put) */
     enum hub_err rc = hub_store_dbi(s, PERSON_ALERTS_DB, MDB_DUPSORT, &dbi, err);
     unsigned char kb[80 + 70], idb[8];

@@ -172,6 +172,12 @@ enum csph_code csph_code_parse(const char *s, size_t len);
  * unchanged (busy, internal). */
 int csph_code_retry(enum csph_code c);
 
+/* 1 when the len bytes at ref are a person reference as PROTOCOL.md 3
+ * defines it: 1-64 characters from [A-Za-z0-9._:-] (what the hub accepts
+ * in a field of kind person, and what an alert's key value or a case's
+ * subject is when nothing has withheld it). */
+int csph_ref_valid(const char *ref, size_t len);
+
 /* CURVE keys (security = curve). csph_keygen writes a new key pair for
  * name into dir: NAME.key (public and secret key, mode 0600: give it to
  * that client only) and NAME.pub (the public key: put it in the hub's

@@ -936,16 +936,16 @@ static void test_person_fields(void **state)
     kv_str(&e, "category", "other");
     EXPECT_BAD(s, &e, "caller", "not an integer");
 
-    assert_true(hub_person_ref_valid("P-1042", 6));
-    assert_true(hub_person_ref_valid("a.b_c:d-E9", 10));
-    assert_true(hub_person_ref_valid(ref65, 64));
-    assert_false(hub_person_ref_valid(ref65, 65));
-    assert_false(hub_person_ref_valid("", 0));
-    assert_false(hub_person_ref_valid(NULL, 3));
-    assert_false(hub_person_ref_valid("a b", 3));
-    assert_false(hub_person_ref_valid("a\0b", 3));
-    assert_false(hub_person_ref_valid("caf\xc3\xa9", 5));
-    assert_false(hub_person_ref_valid("x@y", 3));
+    assert_true(csph_ref_valid("P-1042", 6));
+    assert_true(csph_ref_valid("a.b_c:d-E9", 10));
+    assert_true(csph_ref_valid(ref65, 64));
+    assert_false(csph_ref_valid(ref65, 65));
+    assert_false(csph_ref_valid("", 0));
+    assert_false(csph_ref_valid(NULL, 3));
+    assert_false(csph_ref_valid("a b", 3));
+    assert_false(csph_ref_valid("a\0b", 3));
+    assert_false(csph_ref_valid("caf\xc3\xa9", 5));
+    assert_false(csph_ref_valid("x@y", 3));
 }
 
 static void pack_location(struct ev *e, int npairs, ...)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "csphub.h"
+
 void web_fmt_time(const char *rfc, char *out, size_t n)
 {
     /* "2026-12-05T12:35:00.000Z" shown as "2026-12-05 12:35 UTC" */
@@ -109,14 +111,5 @@ void web_event_rows(struct html *h, const json_t *events)
 
 int web_is_ref(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return csph_ref_valid(s, s ? strlen(s) : 0);
 }
