@@ -96,13 +96,23 @@ void hub_rstate_free(struct hub_rstate **s)
 
 #define BLOOM_K 4
 
-/* XXH3 (libxxhash, as the journal uses): eight bytes a step where FNV-1a
- * took one; every event hashes a series' prefix (40 bytes or so) several
- * times, for the filter's test and for its insert. The filter lives in
- * memory only, so the hash is free to change. */
-static uint64_t series_hash(const unsigned char *p, size_t n)
+/* A series' hashes, made once a call: its key's (the key values, the
+ * prefix's start: the filter's block and the key's bit) and the whole
+ * prefix's (the series' bits, and the write buffer's table), the latter
+ * seeded with the former so that only the kind and id are hashed again.
+ * XXH3 (libxxhash, as the journal uses). The filter lives in memory only,
+ * so the hashes are free to change. */
+struct shash {
+    uint64_t key, full;
+};
+
+static struct shash series_hash(const unsigned char *p, size_t n)
 {
-    return XXH3_64bits(p, n);
+    size_t kl = 2 + ((size_t)p[0] << 8 | p[1]); /* prefix(): key_len(2) key kind id */
+    if (kl > n)
+        kl = n;
+    uint64_t hk = XXH3_64bits(p, kl);
+    return (struct shash){hk, XXH3_64bits_withSeed(p + kl, n - kl, hk)};
 }
 
 /* A blocked filter: a series' BLOOM_K bits are in one 64-byte block (a CPU
@@ -118,54 +128,41 @@ static uint64_t series_hash(const unsigned char *p, size_t n)
  * are set, a false positive (a read for nothing) about 1 in 10,000. */
 #define BLOOM_BLOCK_WORDS 8
 
-static uint64_t *bloom_block(const struct hub_rstate *s, const unsigned char *p, uint64_t h,
-                             uint64_t *bits, uint64_t *key_bits)
+static uint64_t *bloom_block(const struct hub_rstate *s, const struct shash *h, uint64_t *bits,
+                             uint64_t *key_bit)
 {
-    size_t kl = 2 + ((size_t)p[0] << 8 | p[1]); /* prefix(): key_len(2) key kind id */
-    uint64_t hk = XXH3_64bits(p, kl);
-    *bits = (h * 0x9E3779B97F4A7C15ull) >> 28; /* the product's top bits: all of h in them */
-    *key_bits = (hk * 0xC2B2AE3D27D4EB4Full) >> 28;
-    return s->bloom + (hk & s->bloom_mask) * BLOOM_BLOCK_WORDS;
+    *bits = (h->full * 0x9E3779B97F4A7C15ull) >> 28; /* the product's top bits: all of h */
+    *key_bit = (h->key * 0xC2B2AE3D27D4EB4Full) >> 55; /* 9 bits: one of the block's 512 */
+    return s->bloom + (h->key & s->bloom_mask) * BLOOM_BLOCK_WORDS;
 }
 
-static void bits_set(uint64_t *blk, uint64_t b)
+/* The series' BLOOM_K bits, and its key's one bit: whether the key has
+ * anything in the state at all (bloom_key_has). */
+static void bloom_add(struct hub_rstate *s, const struct shash *h)
 {
+    uint64_t b, kb, *blk = bloom_block(s, h, &b, &kb);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         blk[(b >> 6) & 7] |= 1ull << (b & 63);
+    blk[kb >> 6] |= 1ull << (kb & 63);
 }
 
-static int bits_all(const uint64_t *blk, uint64_t b)
+static int bloom_has(const struct hub_rstate *s, const struct shash *h)
 {
+    uint64_t b, kb, *blk = bloom_block(s, h, &b, &kb);
     for (int i = 0; i < BLOOM_K; i++, b >>= 9)
         if (!(blk[(b >> 6) & 7] & (1ull << (b & 63))))
             return 0;
     return 1;
 }
 
-/* p: the series' prefix (prefix() below), h: its series_hash. The key's
- * own bit goes in with every series of it: whether the key has anything
- * in the state at all (bloom_key_has). */
-static void bloom_add(struct hub_rstate *s, const unsigned char *p, uint64_t h)
+/* 0 when no series of the key is in the state (a new person). One bit,
+ * not BLOOM_K: a key wrongly taken as known only has its puts go to the
+ * tree at once, while every bit more would make the series' own test
+ * wrong more often. */
+static int bloom_key_has(const struct hub_rstate *s, const struct shash *h)
 {
-    uint64_t b, kb, *blk = bloom_block(s, p, h, &b, &kb);
-    bits_set(blk, b);
-    blk[(kb >> 6) & 7] |= 1ull << (kb & 63);
-}
-
-static int bloom_has(const struct hub_rstate *s, const unsigned char *p, uint64_t h)
-{
-    uint64_t b, kb, *blk = bloom_block(s, p, h, &b, &kb);
-    return bits_all(blk, b);
-}
-
-/* 0 when no series of the prefix's key is in the state (a new person).
- * One bit, not BLOOM_K: a key wrongly taken as known only has its puts go
- * to the tree at once, while every bit more would make the series' own
- * test wrong more often. */
-static int bloom_key_has(const struct hub_rstate *s, const unsigned char *p)
-{
-    uint64_t b, kb, *blk = bloom_block(s, p, 0, &b, &kb);
-    return (blk[(kb >> 6) & 7] >> (kb & 63)) & 1;
+    uint64_t b, kb, *blk = bloom_block(s, h, &b, &kb);
+    return (blk[kb >> 6] >> (kb & 63)) & 1;
 }
 
 enum hub_err hub_rstate_cache(struct hub_rstate *s, size_t bytes, struct hub_error *err)
@@ -241,8 +238,10 @@ static int bloom_step(struct hub_rstate *s)
         const unsigned char *kp = k.mv_data;
         if (k.mv_size >= 16 + 11 && k.mv_size <= sizeof s->built &&
             ((size_t)kp[0] << 8 | kp[1]) + 11 + 16 == k.mv_size && /* prefix() made it */
-            !(s->built_len == k.mv_size && !memcmp(s->built, k.mv_data, k.mv_size - 16)))
-            bloom_add(s, k.mv_data, series_hash(k.mv_data, k.mv_size - 16));
+            !(s->built_len == k.mv_size && !memcmp(s->built, k.mv_data, k.mv_size - 16))) {
+            struct shash h = series_hash(kp, k.mv_size - 16);
+            bloom_add(s, &h);
+        }
         if (k.mv_size <= sizeof s->built) {
             memcpy(s->built, k.mv_data, k.mv_size);
             s->built_len = k.mv_size;
@@ -302,8 +301,8 @@ int hub_rstate_may_exist(struct hub_rstate *s, const struct hub_rs_series *sr)
 {
     if (!s->bloom_ready || sr->key_len > CSPH_RS_KEY_MAX)
         return 1;
-    size_t pl = prefix(s->kb, sr);
-    return bloom_has(s, s->kb, series_hash(s->kb, pl));
+    struct shash h = series_hash(s->kb, prefix(s->kb, sr));
+    return bloom_has(s, &h);
 }
 
 static enum hub_err too_long(const struct hub_rs_series *sr, struct hub_error *err)
@@ -368,18 +367,17 @@ static enum hub_err hold(struct hub_rstate *s, uint64_t h, size_t pl, const void
  * series sit side by side (prefix()), and the evaluation's reads of them
  * have just placed the cursor on their leaf page (cursor()), where a put
  * is cheaper than held and found again from the root at the commit. */
-static int held_here(struct hub_rstate *s, uint64_t h, size_t pl, size_t len)
+static int held_here(struct hub_rstate *s, const struct shash *h, size_t pl, size_t len)
 {
     if (!s->buf)
         return 0;
-    int held = hub_rsbuf_series_len(s->buf, h, s->kb, pl) > 0;
+    int held = hub_rsbuf_series_len(s->buf, h->full, s->kb, pl) > 0;
     if (len > CSPH_RSBUF_VALUE_MAX) { /* too long to hold: the series to the tree first */
         if (held)
-            (void)hub_rsbuf_write_series(s->buf, h, s->kb, pl, s->txn, s->state);
+            (void)hub_rsbuf_write_series(s->buf, h->full, s->kb, pl, s->txn, s->state);
         return 0;
     }
-    (void)h;
-    return held || (s->bloom_ready && !bloom_key_has(s, s->kb));
+    return held || (s->bloom_ready && !bloom_key_has(s, h));
 }
 
 enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
@@ -391,12 +389,12 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
-    uint64_t h = series_hash(s->kb, pl);
+    struct shash h = series_hash(s->kb, pl);
     int rc;
     *existed = 0;
-    if (!held_here(s, h, pl, len)) {
+    if (!held_here(s, &h, pl, len)) {
         if (s->bloom)
-            bloom_add(s, s->kb, h);
+            bloom_add(s, &h);
         MDB_cursor *c;
         if ((rc = cursor(s, &c)) == 0)
             rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE);
@@ -406,13 +404,13 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
         return CSPH_ERR_OK;
     }
     struct hub_rsbuf_rec r;
-    if (hub_rsbuf_get(s->buf, h, s->kb, pl, s->kb + pl, &r)) {
+    if (hub_rsbuf_get(s->buf, h.full, s->kb, pl, s->kb + pl, &r)) {
         *existed = 1;
         return CSPH_ERR_OK;
     }
     /* A held series may have records in the tree too (from an earlier
      * transaction): only one the filter may hold needs the read. */
-    if (!s->bloom_ready || bloom_has(s, s->kb, h)) {
+    if (!s->bloom_ready || bloom_has(s, &h)) {
         MDB_val got;
         if ((rc = mdb_get(s->txn, s->state, &k, &got)) == 0) {
             *existed = 1;
@@ -422,8 +420,8 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
             return lmdb_fail(err, rc, "reading");
     }
     if (s->bloom)
-        bloom_add(s, s->kb, h);
-    return hold(s, h, pl, val, len, err);
+        bloom_add(s, &h);
+    return hold(s, h.full, pl, val, len, err);
 }
 
 enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr, int64_t t,
@@ -434,12 +432,12 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
         return e;
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
-    uint64_t h = series_hash(s->kb, pl);
-    int held = held_here(s, h, pl, len);
+    struct shash h = series_hash(s->kb, pl);
+    int held = held_here(s, &h, pl, len);
     if (s->bloom)
-        bloom_add(s, s->kb, h);
+        bloom_add(s, &h);
     if (held)
-        return hold(s, h, pl, val, len, err);
+        return hold(s, h.full, pl, val, len, err);
     MDB_cursor *c;
     int rc = cursor(s, &c);
     if (rc == 0)
@@ -457,7 +455,7 @@ enum hub_err hub_rstate_get(struct hub_rstate *s, const struct hub_rs_series *sr
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v;
     struct hub_rsbuf_rec r;
-    if (s->buf && hub_rsbuf_get(s->buf, series_hash(s->kb, pl), s->kb, pl, s->kb + pl, &r)) {
+    if (s->buf && hub_rsbuf_get(s->buf, series_hash(s->kb, pl).full, s->kb, pl, s->kb + pl, &r)) {
         *found = 1;
         *len = r.len < *len ? r.len : *len;
         memcpy(val, r.val, *len);
@@ -514,7 +512,7 @@ enum hub_err hub_rstate_range(struct hub_rstate *s, const struct hub_rs_series *
      * the tree's; a point in both is the held one (a value set since). */
     struct hub_rsbuf_it it;
     struct hub_rsbuf_rec h;
-    int held = s->buf && hub_rsbuf_seek(s->buf, series_hash(s->kb2, pl), s->kb2, pl,
+    int held = s->buf && hub_rsbuf_seek(s->buf, series_hash(s->kb2, pl).full, s->kb2, pl,
                                         s->kb2 + pl, &it, &h);
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     for (;;) {
