@@ -22,7 +22,7 @@ fi
 scripts/install-deps.sh
 OUT=build-fuzz
 mkdir -p "$OUT"
-HUB="hub/wire.c hub/mpx.c hub/err.c hub/schema.c hub/yamlx.c hub/utf8.c hub/log.c common/timefmt.c"
+HUB="hub/wire.c hub/mpx.c hub/err.c hub/schema.c hub/yamlx.c hub/utf8.c hub/log.c common/timefmt.c common/ref.c"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ihub -Icommon -Iinclude -Itests/fuzz -DCSPH_SOURCE_DIR=\"$PWD\""
 LIBS="$(pkg-config --libs msgpack yaml-0.1 jansson)"
 status=0
