@@ -92,8 +92,23 @@ int hub_refbuf_add_len(struct hub_refbuf *b, const void *key, size_t klen, const
 
 size_t hub_refbuf_count(const struct hub_refbuf *b) { return b->n; }
 
+/* Room kept between rounds: a round that used less than an eighth of it
+ * gives it back (the index now commits fewer events at a time, written
+ * with write(); a rebuild's catch-up is over), so that the hub's memory
+ * follows what it holds now rather than the most it ever held. */
+#define REFBUF_KEEP_BYTES (1u << 20)
+
 void hub_refbuf_clear(struct hub_refbuf *b)
 {
+    if (b->cap > REFBUF_KEEP_BYTES && b->used < b->cap / 8) {
+        free(b->arena);
+        free(b->at);
+        free(b->items);
+        b->arena = NULL;
+        b->at = NULL;
+        b->items = NULL;
+        b->cap = b->ncap = b->icap = 0;
+    }
     b->used = 0;
     b->n = 0;
 }
@@ -194,6 +209,11 @@ int hub_refbuf_write(struct hub_refbuf *b, MDB_txn *txn, MDB_dbi dbi)
         mdb_cursor_close(c);
     hub_refbuf_clear(b);
     return rc;
+}
+
+size_t hub_refbuf_room(const struct hub_refbuf *b)
+{
+    return b->cap + b->ncap * sizeof *b->at + b->icap * sizeof *b->items;
 }
 
 void hub_refbuf_drop(struct hub_refbuf *b, const void *key, size_t klen)

@@ -48,8 +48,12 @@ size_t hub_refbuf_count(const struct hub_refbuf *b);
  * the buffer. An LMDB error is returned as is (the transaction is then to
  * be aborted; the buffer is cleared all the same). */
 int hub_refbuf_write(struct hub_refbuf *b, MDB_txn *txn, MDB_dbi dbi);
-/* Drop every entry (the index transaction was aborted). */
+/* Drop every entry (the index transaction was aborted). Here and after a
+ * write, a buffer whose room is more than eight times what it held (and
+ * over 1 MiB) gives that room back. */
 void hub_refbuf_clear(struct hub_refbuf *b);
+/* Bytes of memory the buffer holds now (its room, used or not). */
+size_t hub_refbuf_room(const struct hub_refbuf *b);
 /* Drop the entries of one key (erasure, before the key's entries in the
  * tree are deleted). */
 void hub_refbuf_drop(struct hub_refbuf *b, const void *key, size_t klen);

@@ -45,7 +45,6 @@ struct pending {
     zmq_msg_t frames[MAX_FRAMES];
     int nframes;
     const struct hub_identity *who;
-    struct hub_identity as_id; /* the person a gateway acts for (who = &as_id) */  /* curve: the sender; NULL in none mode */
     int held;                        /* a fetch now waiting: no reply yet */
     size_t held_at;                  /* ... as the held set's newest of this many */
     struct hub_ticket tk;            /* who the reply is charged to */
@@ -80,6 +79,11 @@ struct hub_server {
     struct hub_identities ids;
     msgpack_zone zone; /* decoded requests of the batch in hand */
     struct pending *batch;
+    /* The person a gateway acts for, one per batch slot (who points there):
+     * apart from the slots, whose pages a batch touches only as far as it
+     * goes, since an identity is some 4 KiB and a gateway's requests are
+     * few. */
+    struct hub_identity *as_ids;
     msgpack_sbuffer scratch; /* replies to reads, and temporary packing */
     uint64_t batch_serial;   /* tags the connections with a write in the batch */
     int stopping;
@@ -525,11 +529,16 @@ static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const st
 /* security curve: find the sender's identity (ZeroMQ's User-Id, set by
  * our ZAP handler) and check its role may make this request at all.
  * Returns 0 when the request was refused (and answered). */
+static struct hub_identity *slot_as(struct hub_server *s, const struct pending *p)
+{
+    return &s->as_ids[p - s->batch];
+}
+
 static int authorise_request(struct hub_server *s, struct pending *p)
 {
     zmq_msg_t *body = &p->frames[p->nframes - 1];
     struct hub_error e;
-    if (!hub_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), &p->req, &p->who, &p->as_id,
+    if (!hub_admit_request(&s->ids, zmq_msg_gets(body, "User-Id"), &p->req, &p->who, slot_as(s, p),
                            &e))
         return 1;
     s->h.c.forbidden++;
@@ -545,7 +554,7 @@ static int refuse_as(struct hub_server *s, struct pending *p)
 {
     struct hub_error e;
     const struct hub_identity *none = NULL;
-    if (!hub_people_delegate(&s->ids, &p->req, &none, &p->as_id, &e))
+    if (!hub_people_delegate(&s->ids, &p->req, &none, slot_as(s, p), &e))
         return 1;
     s->h.c.forbidden++;
     reply_error(s, &p->tk, p->frames, p->nframes, &p->req.req, &e,
@@ -598,9 +607,9 @@ static void pending_move(struct hub_server *s, struct pending *to, struct pendin
     to->nframes = from->nframes;
     from->nframes = 0;
     to->who = from->who;
-    if (from->who == &from->as_id) { /* a person a gateway acts for */
-        to->as_id = from->as_id;
-        to->who = &to->as_id;
+    if (from->who == slot_as(s, from)) { /* a person a gateway acts for */
+        *slot_as(s, to) = *slot_as(s, from);
+        to->who = slot_as(s, to);
     }
     to->tk = from->tk;
     to->held = 0;
@@ -1117,13 +1126,15 @@ enum hub_err hub_server_new(struct hub_server **out, uv_loop_t *loop,
     }
     for (size_t i = 0; i <= cfg->limits.fetch_held_max; i++)
         msgpack_sbuffer_init(&s->released[i].reply);
+    /* calloc's zeroes are each slot's reply buffer initialised (what
+     * msgpack_sbuffer_init writes): a slot's pages are touched, and so
+     * become the hub's memory, only once a batch reaches it. */
     s->batch = calloc(cfg->limits.batch_max, sizeof *s->batch);
-    if (!s->batch) {
+    s->as_ids = calloc(cfg->limits.batch_max, sizeof *s->as_ids);
+    if (!s->batch || !s->as_ids) {
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory for the batch");
         goto fail;
     }
-    for (uint32_t i = 0; i < cfg->limits.batch_max; i++)
-        msgpack_sbuffer_init(&s->batch[i].reply);
     if (cfg->security == CSPH_SECURITY_CURVE &&
         (rc = hub_identities_load(&s->ids, cfg->identities_file, cfg, err)))
         goto fail;
@@ -1316,6 +1327,7 @@ void hub_server_destroy(struct hub_server **sp)
             msgpack_sbuffer_destroy(&s->batch[i].reply);
         free(s->batch);
     }
+    free(s->as_ids);
     hub_schemas_destroy(&s->h.schemas);
     msgpack_zone_destroy(&s->zone);
     msgpack_zone_destroy(&s->h.scan_zone);

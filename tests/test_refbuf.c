@@ -238,6 +238,52 @@ static void test_values_of_their_own_length(void **state)
     hub_refbuf_free(&fixed);
 }
 
+/* A buffer keeps its room between rounds of about one size, and gives it
+ * back after a round that needed far less (the index switched to smaller
+ * transactions, a rebuild's catch-up ended): the hub's memory follows what
+ * it holds now. What is written is the same either way. */
+static void test_room_follows_the_round(void **state)
+{
+    struct fx *f = *state;
+    unsigned char key[24], v[16];
+    const size_t big = 40000;
+    for (size_t i = 0; i < big; i++) {
+        snprintf((char *)key, sizeof key, "aP%08zu", (i * 7919) % big);
+        val_of(v, i, i + 1);
+        assert_int_equal(hub_refbuf_add(f->b, key, 10, v), 0);
+    }
+    assert_int_equal(hub_refbuf_write(f->b, f->txn, f->dbi), 0);
+    size_t room_big = hub_refbuf_room(f->b);
+    assert_true(room_big > (1u << 20));
+    for (size_t i = 0; i < big; i++) { /* a round of the same size keeps it */
+        snprintf((char *)key, sizeof key, "bP%08zu", i);
+        val_of(v, i, i + 1);
+        assert_int_equal(hub_refbuf_add(f->b, key, 10, v), 0);
+    }
+    assert_int_equal(hub_refbuf_write(f->b, f->txn, f->dbi), 0);
+    assert_int_equal(hub_refbuf_room(f->b), room_big);
+    for (size_t i = 0; i < 100; i++) { /* a small one gives it back */
+        snprintf((char *)key, sizeof key, "cP%08zu", 99 - i);
+        val_of(v, i, i + 1);
+        assert_int_equal(hub_refbuf_add(f->b, key, 10, v), 0);
+    }
+    assert_int_equal(hub_refbuf_write(f->b, f->txn, f->dbi), 0);
+    assert_true(hub_refbuf_room(f->b) < room_big / 8);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(f->txn, f->dbi, &st), 0);
+    assert_int_equal(st.ms_entries, 2 * big + 100);
+    for (size_t i = 0; i < 10; i++) { /* and it still holds and writes */
+        snprintf((char *)key, sizeof key, "dP%08zu", i);
+        val_of(v, i, i + 1);
+        assert_int_equal(hub_refbuf_add(f->b, key, 10, v), 0);
+    }
+    hub_refbuf_clear(f->b);
+    assert_int_equal(hub_refbuf_count(f->b), 0);
+    assert_int_equal(hub_refbuf_write(f->b, f->txn, f->dbi), 0);
+    assert_int_equal(mdb_stat(f->txn, f->dbi, &st), 0);
+    assert_int_equal(st.ms_entries, 2 * big + 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_key_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_keys_keep_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_room_follows_the_round, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
