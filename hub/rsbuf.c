@@ -71,6 +71,12 @@ void hub_rsbuf_free(struct hub_rsbuf **bp)
 
 size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->live; }
 
+size_t hub_rsbuf_room(const struct hub_rsbuf *b)
+{
+    return b->capsers * sizeof *b->sers + ((size_t)b->tabmask + 1) * sizeof *b->tab +
+           b->caprecs * sizeof *b->recs + b->capbytes + hub_refbuf_room(b->out);
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t unit)
 {
     return need > UINT32_MAX - 1 ? -1 : hub_grow(p, cap, need, unit, 256);
@@ -243,8 +249,33 @@ int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r)
     return 1;
 }
 
+/* Room kept between transactions: a transaction that held less than an
+ * eighth of it gives it back (the index now commits fewer events at a
+ * time), as refbuf does. */
+#define RSBUF_KEEP_BYTES (1u << 20)
+
+static void fit(struct hub_rsbuf *b)
+{
+    uint32_t *tab;
+    if (b->caprecs * sizeof *b->recs <= RSBUF_KEEP_BYTES || b->nrecs >= b->caprecs / 8 ||
+        !(tab = calloc(1024, sizeof *tab)))
+        return;
+    free(b->tab);
+    b->tab = tab;
+    b->tabmask = 1023;
+    b->nsers = 0;
+    free(b->sers);
+    free(b->recs);
+    free(b->bytes);
+    b->sers = NULL;
+    b->recs = NULL;
+    b->bytes = NULL;
+    b->capsers = b->caprecs = b->capbytes = 0;
+}
+
 void hub_rsbuf_clear(struct hub_rsbuf *b)
 {
+    fit(b);
     if (b->nsers)
         memset(b->tab, 0, ((size_t)b->tabmask + 1) * sizeof *b->tab);
     b->nsers = 0;

@@ -82,7 +82,11 @@ int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r);
  * (the transaction is then to be aborted; the buffer is cleared all the
  * same). */
 int hub_rsbuf_write(struct hub_rsbuf *b, MDB_txn *txn, MDB_dbi dbi);
-/* Forget every record. */
+/* Forget every record. Here and after a write, a buffer whose room for
+ * records is over 1 MiB and more than eight times what it held gives its
+ * room back (refbuf.h does the same). */
 void hub_rsbuf_clear(struct hub_rsbuf *b);
+/* Bytes of memory the buffer holds now (its room, used or not). */
+size_t hub_rsbuf_room(const struct hub_rsbuf *b);
 
 #endif

@@ -45,7 +45,7 @@
  * flight: index bytes written -36 to -44% against a commit per batch. */
 #define CSPH_INDEX_HOLD_BATCHES 8
 #define CSPH_INDEX_HOLD_EVENTS 20000
-#define CSPH_INDEX_HOLD_EVENTS_COPIED 1000 /* index not written through its map */
+#define CSPH_INDEX_HOLD_EVENTS_COPIED 500 /* index not written through its map */
 
 #include "err.h"
 

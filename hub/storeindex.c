@@ -882,7 +882,8 @@ void hub_store_index_settle(struct hub_store *s)
 /* Written with write(), LMDB keeps each dirty page in memory of its own
  * until the commit (and keeps the buffers after): fewer events a
  * transaction bounds the hub's private memory (measured, some 7 pages an
- * event at 5 million events: 1,000 events hold about 28 MiB of them). */
+ * event at 5 million events: 1,000 events held about 28 MiB of them;
+ * 500 halve it for a few per cent more CPU an event, bench/README). */
 uint64_t hub_store_index_hold_events(const struct hub_store *s)
 {
     return s->iwritemap ? CSPH_INDEX_HOLD_EVENTS : CSPH_INDEX_HOLD_EVENTS_COPIED;

@@ -24,7 +24,7 @@
  * the journal then holds at most that much, which recovery makes again in
  * well under a second. */
 #define JOURNAL_HOLD_BATCHES 256
-#define JOURNAL_HOLD_BYTES (8u << 20)
+#define JOURNAL_HOLD_BYTES (4u << 20)
 
 /* The held batches, made again from their writes in a new transaction
  * (after an abort or a failed LMDB commit lost the held one). */

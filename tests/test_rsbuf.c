@@ -208,12 +208,45 @@ static void test_many_and_write(void **state)
     free(dir);
 }
 
+/* A buffer keeps its room between transactions of about one size and gives
+ * it back after one that held far less (the index switched to smaller
+ * transactions); it holds and finds records as before afterwards. */
+static void test_room_follows_the_transaction(void **state)
+{
+    (void)state;
+    struct hub_rsbuf *b = hub_rsbuf_new();
+    assert_non_null(b);
+    char prefix[32];
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t i = 0; i < 30000; i++) {
+            snprintf(prefix, sizeof prefix, "p%llu", (unsigned long long)(i % 7000));
+            assert_true(put(b, prefix, i, round, "v") > 0);
+        }
+        assert_int_equal(hub_rsbuf_count(b), 30000);
+        hub_rsbuf_clear(b);
+    }
+    size_t big = hub_rsbuf_room(b);
+    assert_true(big > (1u << 20)); /* kept: the second round was as large */
+    assert_int_equal(put(b, "alice", 1, 0, "a1"), 1);
+    hub_rsbuf_clear(b);
+    assert_true(hub_rsbuf_room(b) < big / 8);
+    assert_int_equal(hub_rsbuf_count(b), 0);
+    assert_null(get(b, "p1", 1, 0));
+    assert_int_equal(put(b, "alice", 2, 0, "a2"), 1);
+    assert_int_equal(put(b, "bob", 2, 0, "b2"), 1);
+    assert_string_equal(get(b, "alice", 2, 0), "a2");
+    assert_string_equal(get(b, "bob", 2, 0), "b2");
+    assert_null(get(b, "alice", 1, 0));
+    hub_rsbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_walk),
         cmocka_unit_test(test_refuses),
         cmocka_unit_test(test_many_and_write),
+        cmocka_unit_test(test_room_follows_the_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
