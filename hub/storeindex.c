@@ -314,7 +314,7 @@ static int index_env_open(struct hub_store *s)
     return rc;
 }
 
-static uint64_t index_used(struct hub_store *s)
+static uint64_t index_used(const struct hub_store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -886,7 +886,13 @@ void hub_store_index_settle(struct hub_store *s)
  * 500 halve it for a few per cent more CPU an event, bench/README). */
 uint64_t hub_store_index_hold_events(const struct hub_store *s)
 {
-    return s->iwritemap ? CSPH_INDEX_HOLD_EVENTS : CSPH_INDEX_HOLD_EVENTS_COPIED;
+    /* Once the index has outgrown its map, the next begin switches to
+     * write(): batches are bounded from now, so that the first transaction
+     * written that way is as small as the rest (LMDB keeps, for good, as
+     * many page buffers as its largest transaction changed: a batch of
+     * 4,000 events at the switch left 42 MiB of them, the 10M scale run). */
+    return s->iwritemap && index_used(s) <= s->iwritemap_max ? CSPH_INDEX_HOLD_EVENTS
+                                                              : CSPH_INDEX_HOLD_EVENTS_COPIED;
 }
 
 int hub_store_index_settle_due(struct hub_store *s)

@@ -584,9 +584,17 @@ static void test_index_leaves_writemap(void **state)
     fill(f->s, 50);
     hub_store_index_settle(f->s);
     assert_true(hub_store_index_writemap(f->s));
+    assert_int_equal(hub_store_index_hold_events(f->s), CSPH_INDEX_HOLD_EVENTS);
     hub_store_index_writemap_max(f->s, 1); /* any index is larger */
+    /* Batches are bounded as soon as the index has outgrown its map, before
+     * the next begin switches: the first transaction written with write()
+     * is no larger than the rest (LMDB keeps as many page buffers as its
+     * largest transaction changed). */
+    assert_true(hub_store_index_writemap(f->s));
+    assert_int_equal(hub_store_index_hold_events(f->s), CSPH_INDEX_HOLD_EVENTS_COPIED);
     begin(f->s);
     assert_false(hub_store_index_writemap(f->s));
+    assert_int_equal(hub_store_index_hold_events(f->s), CSPH_INDEX_HOLD_EVENTS_COPIED);
     /* what was indexed before is still there: a resend is known */
     assert_int_equal(append_ok(f->s, "police", "ev-7", "payload-7", &dup), 7);
     assert_int_equal(dup, 1);
