@@ -882,8 +882,9 @@ void hub_store_index_settle(struct hub_store *s)
 /* Written with write(), LMDB keeps each dirty page in memory of its own
  * until the commit (and keeps the buffers after): fewer events a
  * transaction bounds the hub's private memory (measured, some 7 pages an
- * event at 5 million events: 1,000 events held about 28 MiB of them;
- * 500 halve it for a few per cent more CPU an event, bench/README). */
+ * event at 5 million events: 1,000 events held about 28 MiB of them; 500
+ * since the ninth session: the 10M run's private memory ended at 78 MiB,
+ * bench/README). */
 uint64_t hub_store_index_hold_events(const struct hub_store *s)
 {
     /* Once the index has outgrown its map, the next begin switches to

@@ -24,9 +24,9 @@
  * the journal then holds at most that much, which recovery makes again in
  * well under a second. LMDB keeps the pages that transaction changes in
  * memory of the hub's own until it commits (and keeps the buffers after),
- * so the bytes bound the hub's memory too: 8 MiB left 25 to 30 MiB of
- * them at a million events; 4 MiB took the hub's private memory from 76 to
- * 66 MiB at 750,000 (bench/README, ninth session). */
+ * so the bytes bound the hub's memory too: 8 MiB left about 25 MiB of
+ * them at 1.25 million events; 4 MiB took the hub's private memory from 74 to
+ * 65 MiB at 750,000 (bench/README, ninth session). */
 #define JOURNAL_HOLD_BATCHES 256
 #define JOURNAL_HOLD_BYTES (4u << 20)
 
