@@ -1,5 +1,6 @@
 /* grow.h: an array grown by doubling, for the buffers that fill with an
- * event's or a transaction's work (refbuf, rsbuf, the rule evaluator). */
+ * event's or a transaction's work (refbuf, rsbuf, the rule evaluator),
+ * and given back when a round needs far less. */
 #ifndef CSPH_GROW_H
 #define CSPH_GROW_H
 
@@ -25,6 +26,26 @@ static inline int hub_grow(void **p, size_t *cap, size_t need, size_t unit, size
     *p = q;
     *cap = c;
     return 0;
+}
+
+/* Buffers that grew for a large round keep their room while rounds stay
+ * about that size, and give it back after one that used less than an
+ * eighth of it (the index now commits fewer events at a time; a rebuild's
+ * catch-up is over), so that the hub's memory follows what it holds now
+ * rather than the most it ever held. Room of 1 MiB or less is kept. */
+#define HUB_GROW_KEEP_BYTES (1u << 20)
+
+static inline int hub_grow_oversized(size_t room_bytes, size_t used_bytes)
+{
+    return room_bytes > HUB_GROW_KEEP_BYTES && used_bytes < room_bytes / 8;
+}
+
+/* Free *p and make it an empty array (*cap 0) that hub_grow fills again. */
+static inline void hub_grow_release(void **p, size_t *cap)
+{
+    free(*p);
+    *p = NULL;
+    *cap = 0;
 }
 
 #endif

@@ -92,22 +92,12 @@ int hub_refbuf_add_len(struct hub_refbuf *b, const void *key, size_t klen, const
 
 size_t hub_refbuf_count(const struct hub_refbuf *b) { return b->n; }
 
-/* Room kept between rounds: a round that used less than an eighth of it
- * gives it back (the index now commits fewer events at a time, written
- * with write(); a rebuild's catch-up is over), so that the hub's memory
- * follows what it holds now rather than the most it ever held. */
-#define REFBUF_KEEP_BYTES (1u << 20)
-
 void hub_refbuf_clear(struct hub_refbuf *b)
 {
-    if (b->cap > REFBUF_KEEP_BYTES && b->used < b->cap / 8) {
-        free(b->arena);
-        free(b->at);
-        free(b->items);
-        b->arena = NULL;
-        b->at = NULL;
-        b->items = NULL;
-        b->cap = b->ncap = b->icap = 0;
+    if (hub_grow_oversized(b->cap, b->used)) { /* the room back (grow.h) */
+        hub_grow_release((void **)&b->arena, &b->cap);
+        hub_grow_release((void **)&b->at, &b->ncap);
+        hub_grow_release((void **)&b->items, &b->icap);
     }
     b->used = 0;
     b->n = 0;

@@ -249,28 +249,20 @@ int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r)
     return 1;
 }
 
-/* Room kept between transactions: a transaction that held less than an
- * eighth of it gives it back (the index now commits fewer events at a
- * time), as refbuf does. */
-#define RSBUF_KEEP_BYTES (1u << 20)
-
+/* The room back after a transaction that held far less (grow.h). */
 static void fit(struct hub_rsbuf *b)
 {
     uint32_t *tab;
-    if (b->caprecs * sizeof *b->recs <= RSBUF_KEEP_BYTES || b->nrecs >= b->caprecs / 8 ||
+    if (!hub_grow_oversized(b->caprecs * sizeof *b->recs, b->nrecs * sizeof *b->recs) ||
         !(tab = calloc(1024, sizeof *tab)))
         return;
     free(b->tab);
     b->tab = tab;
     b->tabmask = 1023;
     b->nsers = 0;
-    free(b->sers);
-    free(b->recs);
-    free(b->bytes);
-    b->sers = NULL;
-    b->recs = NULL;
-    b->bytes = NULL;
-    b->capsers = b->caprecs = b->capbytes = 0;
+    hub_grow_release((void **)&b->sers, &b->capsers);
+    hub_grow_release((void **)&b->recs, &b->caprecs);
+    hub_grow_release((void **)&b->bytes, &b->capbytes);
 }
 
 void hub_rsbuf_clear(struct hub_rsbuf *b)
