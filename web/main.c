@@ -2,6 +2,7 @@
  * pages, or manages the local accounts (user add|disable|reset). */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,13 +80,6 @@ static const char help[] =
     "\n"
     "Exit status: 0 stopped cleanly (SIGINT/SIGTERM) or the account was written;\n"
     "1 could not start or write; 2 bad usage.\n";
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
 
 static int bad_usage(const char *fmt, const char *a)
 {
@@ -289,8 +283,16 @@ int main(int argc, char **argv)
     }
     cfg.sessions_file = strcmp(sessions_path, "none") ? sessions_path : NULL;
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    /* SIGINT and SIGTERM are taken by sigwait below, blocked first so that
+     * every thread started from here (the HTTP server's, the live feed's)
+     * inherits the block. A handler and pause() lost the stop whenever the
+     * kernel handed the signal to one of those threads: main slept on (CI
+     * saw the console ignore a SIGTERM for 20 s under ASan). */
+    sigset_t stopset;
+    sigemptyset(&stopset);
+    sigaddset(&stopset, SIGINT);
+    sigaddset(&stopset, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopset, NULL);
     struct web_console *w = NULL;
     if (web_console_start(&w, &cfg, acc, why, sizeof why)) {
         fprintf(stderr, "csphub-web: %s\n", why);
@@ -311,8 +313,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "csphub-web: no --key: for a hub in security none (a single machine, "
                 "a demo). The console checks each account's panels itself; with a hub in "
                 "security curve and a gateway key, the hub decides\n");
-    while (!stop)
-        pause();
+    int sig;
+    while (sigwait(&stopset, &sig) != 0)
+        ;
     fprintf(stderr, "csphub-web: stopping\n");
     web_notify_stop(&nt);
     web_console_stop(&w);
