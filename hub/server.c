@@ -526,14 +526,15 @@ static enum hub_err hold_fetch(struct hub_server *s, struct pending *p, const st
 
 /* ---- the read loop ---------------------------------------------------- */
 
-/* security curve: find the sender's identity (ZeroMQ's User-Id, set by
- * our ZAP handler) and check its role may make this request at all.
- * Returns 0 when the request was refused (and answered). */
+/* Where the person a gateway acts for is kept for the request in slot p. */
 static struct hub_identity *slot_as(struct hub_server *s, const struct pending *p)
 {
     return &s->as_ids[p - s->batch];
 }
 
+/* security curve: find the sender's identity (ZeroMQ's User-Id, set by
+ * our ZAP handler) and check its role may make this request at all.
+ * Returns 0 when the request was refused (and answered). */
 static int authorise_request(struct hub_server *s, struct pending *p)
 {
     zmq_msg_t *body = &p->frames[p->nframes - 1];

@@ -318,8 +318,8 @@ static uint64_t index_used(const struct hub_store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
-    if (mdb_env_info(s->ienv, &info) || mdb_env_stat(s->ienv, &st))
-        return 0;
+    if (!s->ienv || mdb_env_info(s->ienv, &info) || mdb_env_stat(s->ienv, &st))
+        return 0; /* no environment open (a rebuild in place): nothing used */
     return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
