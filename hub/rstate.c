@@ -359,7 +359,8 @@ static enum hub_err hold(struct hub_rstate *s, uint64_t h, size_t pl, const void
 }
 
 /* Where a write of the series in s->kb (prefix of pl bytes, hash h) goes:
- * 1 held for the commit, 0 to the tree now. A series that has records
+ * 1 held for the commit, 0 to the tree now; *rc an LMDB error when a held
+ * series could not go to the tree ahead of it. A series that has records
  * held stays held (a read merges them; a point is in one place only). A
  * key the filter says has nothing in the state yet (a new person) is
  * held: put now, its record would land on a random leaf page that nothing
@@ -367,14 +368,16 @@ static enum hub_err hold(struct hub_rstate *s, uint64_t h, size_t pl, const void
  * series sit side by side (prefix()), and the evaluation's reads of them
  * have just placed the cursor on their leaf page (cursor()), where a put
  * is cheaper than held and found again from the root at the commit. */
-static int held_here(struct hub_rstate *s, const struct shash *h, size_t pl, size_t len)
+static int held_here(struct hub_rstate *s, const struct shash *h, size_t pl, size_t len,
+                     int *rc)
 {
+    *rc = 0;
     if (!s->buf)
         return 0;
     int held = hub_rsbuf_series_len(s->buf, h->full, s->kb, pl) > 0;
     if (len > CSPH_RSBUF_VALUE_MAX) { /* too long to hold: the series to the tree first */
         if (held)
-            (void)hub_rsbuf_write_series(s->buf, h->full, s->kb, pl, s->txn, s->state);
+            *rc = hub_rsbuf_write_series(s->buf, h->full, s->kb, pl, s->txn, s->state);
         return 0;
     }
     return held || (s->bloom_ready && !bloom_key_has(s, h));
@@ -390,9 +393,11 @@ enum hub_err hub_rstate_put(struct hub_rstate *s, const struct hub_rs_series *sr
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
     struct shash h = series_hash(s->kb, pl);
-    int rc;
+    int rc, held = held_here(s, &h, pl, len, &rc);
     *existed = 0;
-    if (!held_here(s, &h, pl, len)) {
+    if (rc)
+        return lmdb_fail(err, rc, "writing");
+    if (!held) {
         if (s->bloom)
             bloom_add(s, &h);
         MDB_cursor *c;
@@ -433,13 +438,15 @@ enum hub_err hub_rstate_set(struct hub_rstate *s, const struct hub_rs_series *sr
     size_t pl = prefix(s->kb, sr);
     MDB_val k = {point(s->kb, pl, t, seq), s->kb}, v = {len, (void *)val};
     struct shash h = series_hash(s->kb, pl);
-    int held = held_here(s, &h, pl, len);
+    int rc, held = held_here(s, &h, pl, len, &rc);
+    if (rc)
+        return lmdb_fail(err, rc, "writing");
     if (s->bloom)
         bloom_add(s, &h);
     if (held)
         return hold(s, h.full, pl, val, len, err);
     MDB_cursor *c;
-    int rc = cursor(s, &c);
+    rc = cursor(s, &c);
     if (rc == 0)
         rc = mdb_cursor_put(c, &k, &v, 0);
     return rc ? lmdb_fail(err, rc, "writing") : CSPH_ERR_OK;
