@@ -40,6 +40,8 @@ struct hub_rsbuf {
     unsigned char *bytes;
     size_t nbytes, capbytes;
     struct hub_refbuf *out; /* the sort at the write */
+    uint64_t *marks;        /* open addressing, 0 empty (a tag of 0 is kept as 1) */
+    uint32_t markmask, nmarks;
 };
 
 struct hub_rsbuf *hub_rsbuf_new(void)
@@ -48,7 +50,10 @@ struct hub_rsbuf *hub_rsbuf_new(void)
     if (!b)
         return NULL;
     b->tabmask = 1023;
-    if (!(b->tab = calloc(b->tabmask + 1, sizeof *b->tab)) || !(b->out = hub_refbuf_new(0, 0))) {
+    b->markmask = 1023;
+    if (!(b->tab = calloc(b->tabmask + 1, sizeof *b->tab)) ||
+        !(b->marks = calloc(b->markmask + 1, sizeof *b->marks)) ||
+        !(b->out = hub_refbuf_new(0, 0))) {
         hub_rsbuf_free(&b);
         return NULL;
     }
@@ -64,6 +69,7 @@ void hub_rsbuf_free(struct hub_rsbuf **bp)
     free(b->tab);
     free(b->recs);
     free(b->bytes);
+    free(b->marks);
     hub_refbuf_free(&b->out);
     free(b);
     *bp = NULL;
@@ -74,7 +80,8 @@ size_t hub_rsbuf_count(const struct hub_rsbuf *b) { return b->live; }
 size_t hub_rsbuf_room(const struct hub_rsbuf *b)
 {
     return b->capsers * sizeof *b->sers + ((size_t)b->tabmask + 1) * sizeof *b->tab +
-           b->caprecs * sizeof *b->recs + b->capbytes + hub_refbuf_room(b->out);
+           b->caprecs * sizeof *b->recs + b->capbytes + hub_refbuf_room(b->out) +
+           ((size_t)b->markmask + 1) * sizeof *b->marks;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t unit)
@@ -249,6 +256,43 @@ int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r)
     return 1;
 }
 
+static uint64_t *mark_slot(uint64_t *marks, uint32_t mask, uint64_t tag)
+{
+    uint32_t i = (uint32_t)(tag >> 32) & mask;
+    while (marks[i] && marks[i] != tag)
+        i = (i + 1) & mask;
+    return &marks[i];
+}
+
+int hub_rsbuf_mark(struct hub_rsbuf *b, uint64_t tag)
+{
+    tag = tag ? tag : 1;
+    uint64_t *m = mark_slot(b->marks, b->markmask, tag);
+    if (*m)
+        return 0;
+    if ((b->nmarks + 1) * 2 > b->markmask + 1) { /* at most half full */
+        uint32_t mask = b->markmask * 2 + 1;
+        uint64_t *marks = calloc((size_t)mask + 1, sizeof *marks);
+        if (!marks)
+            return -1;
+        for (uint32_t i = 0; i <= b->markmask; i++)
+            if (b->marks[i])
+                *mark_slot(marks, mask, b->marks[i]) = b->marks[i];
+        free(b->marks);
+        b->marks = marks;
+        b->markmask = mask;
+        m = mark_slot(marks, mask, tag);
+    }
+    *m = tag;
+    b->nmarks++;
+    return 0;
+}
+
+int hub_rsbuf_marked(const struct hub_rsbuf *b, uint64_t tag)
+{
+    return b->nmarks && *mark_slot(b->marks, b->markmask, tag ? tag : 1);
+}
+
 /* The room back after a transaction that held far less (grow.h). */
 static void fit(struct hub_rsbuf *b)
 {
@@ -268,6 +312,17 @@ static void fit(struct hub_rsbuf *b)
 void hub_rsbuf_clear(struct hub_rsbuf *b)
 {
     fit(b);
+    uint64_t *marks;
+    if (hub_grow_oversized(((size_t)b->markmask + 1) * sizeof *b->marks,
+                           (size_t)b->nmarks * 2 * sizeof *b->marks) &&
+        (marks = calloc(1024, sizeof *marks))) {
+        free(b->marks);
+        b->marks = marks;
+        b->markmask = 1023;
+    } else if (b->nmarks) {
+        memset(b->marks, 0, ((size_t)b->markmask + 1) * sizeof *b->marks);
+    }
+    b->nmarks = 0;
     if (b->nsers)
         memset(b->tab, 0, ((size_t)b->tabmask + 1) * sizeof *b->tab);
     b->nsers = 0;

@@ -77,6 +77,16 @@ int hub_rsbuf_seek(const struct hub_rsbuf *b, uint64_t hash, const unsigned char
                    struct hub_rsbuf_rec *r);
 int hub_rsbuf_next(struct hub_rsbuf_it *it, struct hub_rsbuf_rec *r);
 
+/* Marks: 64-bit tags the caller sets while it holds records and asks
+ * after, cleared with the records (a write, a clear). rstate.c marks a
+ * person new at the transaction's start, so that the person's later
+ * series in the same transaction are held too: the filter knows the key
+ * from its first put on, and would otherwise send the rest to the tree
+ * one at a time. A tag may stand for several keys (it is a hash): a
+ * series held that need not be is still read and written right. */
+int hub_rsbuf_mark(struct hub_rsbuf *b, uint64_t tag); /* 0, or -1 out of memory */
+int hub_rsbuf_marked(const struct hub_rsbuf *b, uint64_t tag);
+
 /* Write every record into dbi in txn, in key order (prefix then point),
  * replacing values, and clear the buffer. An LMDB error is returned as is
  * (the transaction is then to be aborted; the buffer is cleared all the

@@ -240,6 +240,41 @@ static void test_room_follows_the_transaction(void **state)
     hub_rsbuf_free(&b);
 }
 
+/* Marks: set while records are held, found again (tag 0 too, and past the
+ * table's first size), gone after a clear; a large set's room kept for a
+ * round as large and given back after a small one. */
+static void test_marks(void **state)
+{
+    (void)state;
+    struct hub_rsbuf *b = hub_rsbuf_new();
+    assert_non_null(b);
+    assert_false(hub_rsbuf_marked(b, 42));
+    assert_int_equal(hub_rsbuf_mark(b, 42), 0);
+    assert_int_equal(hub_rsbuf_mark(b, 42), 0); /* twice is once */
+    assert_int_equal(hub_rsbuf_mark(b, 0), 0);
+    assert_true(hub_rsbuf_marked(b, 42));
+    assert_true(hub_rsbuf_marked(b, 0));
+    assert_false(hub_rsbuf_marked(b, 43));
+    for (uint64_t i = 1; i <= 100000; i++)
+        assert_int_equal(hub_rsbuf_mark(b, hash_of("k") * i), 0);
+    for (uint64_t i = 1; i <= 100000; i++)
+        assert_true(hub_rsbuf_marked(b, hash_of("k") * i));
+    assert_true(hub_rsbuf_marked(b, 42));
+    size_t big = hub_rsbuf_room(b);
+    assert_true(big > (1u << 20));
+    hub_rsbuf_clear(b); /* kept: this round used it */
+    assert_int_equal(hub_rsbuf_room(b), big);
+    assert_false(hub_rsbuf_marked(b, 42));
+    assert_int_equal(hub_rsbuf_mark(b, 42), 0);
+    hub_rsbuf_clear(b); /* given back after a small round */
+    assert_true(hub_rsbuf_room(b) < big / 8);
+    assert_false(hub_rsbuf_marked(b, 42));
+    assert_false(hub_rsbuf_marked(b, hash_of("k") * 7));
+    assert_int_equal(hub_rsbuf_mark(b, 7), 0);
+    assert_true(hub_rsbuf_marked(b, 7));
+    hub_rsbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_refuses),
         cmocka_unit_test(test_many_and_write),
         cmocka_unit_test(test_room_follows_the_transaction),
+        cmocka_unit_test(test_marks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -624,12 +624,20 @@ static void test_held_until_commit(void **state)
     put(f, &s, 20, 2, "again", 1); /* found where it is */
     put(f, &old, 10, 1, "again", 1);
     put(f, &old, 11, 1, "t11", 0);
+    /* the new person's other series (another rule's, a tier fired): held
+     * too, though the filter knows the person from its first put */
+    struct hub_rs_series other = ser('F', 7, "P-2", 3), old_other = ser('F', 7, "P-1", 3);
+    put(f, &other, 20, 2, "f20", 0);
+    put(f, &old_other, 10, 1, "f10", 0);
     MDB_dbi dbi;
     MDB_stat st;
     assert_int_equal(mdb_dbi_open(f->txn, "rules.state", 0, &dbi), 0);
     assert_int_equal(mdb_stat(f->txn, dbi, &st), 0);
-    /* held: the new series is not in the tree yet; the old one's put went there */
-    assert_int_equal(st.ms_entries, f->held ? 2 : 5);
+    /* held: the new person's series are not in the tree yet; the known
+     * person's puts went there */
+    assert_int_equal(st.ms_entries, f->held ? 3 : 7);
+    assert_string_equal(get(f, &other, 20, 2), "f20");
+    assert_int_equal(range(f, &other, INT64_MIN, INT64_MAX, 0)->n, 1);
     assert_int_equal(hub_rstate_set(f->s, &s, 40, 4, "set-40", 6, &err), CSPH_ERR_OK);
     struct visit *v = range(f, &s, INT64_MIN, INT64_MAX, 0);
     assert_int_equal(v->n, 3);
@@ -650,9 +658,10 @@ static void test_held_until_commit(void **state)
         put(f, &busy, 1000 - i, (uint64_t)i, val, 0);
     }
     assert_int_equal(mdb_stat(f->txn, dbi, &st), 0);
-    /* held: the first 17 went to the tree together, the rest through (the
-     * series is known there now); the new series' 3 still held */
-    assert_int_equal(st.ms_entries, f->held ? 2 + 40 : 5 + 40);
+    /* held: each time 17 were held they went to the tree together (the
+     * key was new at the transaction's start, so its series stay held),
+     * 6 are held still; the new series' 3 still held */
+    assert_int_equal(st.ms_entries, f->held ? 3 + 34 : 7 + 40);
     v = range(f, &busy, INT64_MIN, INT64_MAX, 0);
     assert_int_equal(v->n, 40);
     for (size_t i = 0; i < 40; i++) {
