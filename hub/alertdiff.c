@@ -1,28 +1,28 @@
+#define _GNU_SOURCE /* qsort_r */
 #include "alertdiff.h"
 
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static enum hub_err nomem(struct hub_error *err)
 {
     return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory comparing alerts");
 }
 
-char *hub_alert_match(const char *rule, const char *panel, size_t nkey, const char *tags,
-                      const char (*values)[104], uint64_t anchor)
+void hub_alert_match_hash(const char *rule, const char *panel, size_t nkey, const char *tags,
+                          const char (*values)[104], uint64_t anchor, uint64_t out[2])
 {
-    size_t n = strlen(rule) + strlen(panel) + 48;
-    for (size_t i = 0; i < nkey; i++)
-        n += strlen(values[i]) + 3;
-    char *s = malloc(n), *p = s;
-    if (!s)
-        return NULL;
-    p += sprintf(p, "%s\x1f%s\x1f", rule, panel);
-    for (size_t i = 0; i < nkey; i++)
-        p += sprintf(p, "%c%s\x1e", tags[i], values[i]);
-    sprintf(p, "\x1f%020llu", (unsigned long long)anchor);
-    return s;
+    /* values are shorter than 104 and nkey at most CSPH_KEY_MAX_FIELDS */
+    char buf[2 * 72 + CSPH_KEY_MAX_FIELDS * 106 + 32];
+    int n = snprintf(buf, sizeof buf, "%.71s\x1f%.71s\x1f", rule, panel);
+    for (size_t i = 0; i < nkey && i < CSPH_KEY_MAX_FIELDS; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%c%.103s\x1e", tags[i], values[i]);
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "\x1f%020llu", (unsigned long long)anchor);
+    XXH128_hash_t h = XXH3_128bits(buf, (size_t)n);
+    out[0] = h.high64;
+    out[1] = h.low64;
 }
 
 static void copy_str(char *out, size_t n, const msgpack_object *o)
@@ -118,7 +118,43 @@ done:
     return rc;
 }
 
-static int row_parse(struct hub_alert_row *r, uint64_t id, const void *bytes, size_t len)
+/* The index of name in a set's table, added when new; -1 when full or
+ * out of memory. */
+static int group_index(struct hub_alert_set *s, const char *rule, const char *panel)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s\x1f%s", rule, panel);
+    for (size_t i = 0; i < s->ngroups; i++)
+        if (!strcmp(s->groups[i], name))
+            return (int)i;
+    if (s->ngroups > UINT16_MAX)
+        return -1;
+    if (s->ngroups == s->capgroups) {
+        size_t cap = s->capgroups ? 2 * s->capgroups : 16;
+        char **g = realloc(s->groups, cap * sizeof *g);
+        if (!g)
+            return -1;
+        s->groups = g;
+        s->capgroups = cap;
+    }
+    if (!(s->groups[s->ngroups] = strdup(name)))
+        return -1;
+    return (int)s->ngroups++;
+}
+
+static int priority_index(struct hub_alert_set *s, const char *p)
+{
+    for (size_t i = 0; i < s->npriorities; i++)
+        if (!strcmp(s->priorities[i], p))
+            return (int)i;
+    if (s->npriorities == CSPH_DIFF_PRIORITIES)
+        return -1;
+    snprintf(s->priorities[s->npriorities], sizeof s->priorities[0], "%s", p);
+    return (int)s->npriorities++;
+}
+
+static int row_parse(struct hub_alert_set *s, struct hub_alert_row *r, uint64_t id,
+                     const void *bytes, size_t len)
 {
     struct detail d;
     memset(r, 0, sizeof *r);
@@ -128,21 +164,17 @@ static int row_parse(struct hub_alert_row *r, uint64_t id, const void *bytes, si
     r->anchor = d.anchor;
     r->ev_hash = d.ev_hash;
     r->nevidence = d.nevidence;
-    snprintf(r->priority, sizeof r->priority, "%s", d.priority);
-    r->group_len = strlen(d.rule) + 1 + strlen(d.panel);
-    if (!(r->match = hub_alert_match(d.rule, d.panel, d.nkey, d.key_tags,
-                                     (const char(*)[104])d.key_values, d.anchor)) ||
-        !(r->bytes = malloc(len ? len : 1)))
+    hub_alert_match_hash(d.rule, d.panel, d.nkey, d.key_tags,
+                         (const char(*)[104])d.key_values, d.anchor, r->match);
+    XXH128_hash_t h = XXH3_128bits(bytes, len);
+    r->digest[0] = h.high64;
+    r->digest[1] = h.low64;
+    int g = group_index(s, d.rule, d.panel), p = priority_index(s, d.priority);
+    if (g < 0 || p < 0)
         return -1;
-    memcpy(r->bytes, bytes, len);
-    r->len = len;
+    r->group = (uint16_t)g;
+    r->priority = (uint8_t)p;
     return 0;
-}
-
-static void row_free(struct hub_alert_row *r)
-{
-    free(r->match);
-    free(r->bytes);
 }
 
 struct collect {
@@ -162,10 +194,8 @@ static int collect_one(void *ctx, uint64_t id, const void *bytes, size_t len)
         s->v = v;
         s->cap = cap;
     }
-    if (row_parse(&s->v[s->n], id, bytes, len)) {
-        row_free(&s->v[s->n]);
+    if (row_parse(s, &s->v[s->n], id, bytes, len))
         return c->failed = 1;
-    }
     s->n++;
     return 0;
 }
@@ -174,17 +204,26 @@ enum hub_err hub_alert_set_collect(struct hub_alert_set *s, struct hub_queues *q
                                    MDB_txn *txn, struct hub_error *err)
 {
     struct collect c = {s, 0};
+    s->q = q;
     enum hub_err rc = txn ? hub_queues_each_in(q, txn, collect_one, &c, err)
                            : hub_queues_each(q, collect_one, &c, err);
     if (rc == CSPH_ERR_OK && c.failed)
         rc = nomem(err);
+    if (rc == CSPH_ERR_OK && s->n && s->n < s->cap) { /* the doubling's slack back */
+        struct hub_alert_row *v = realloc(s->v, s->n * sizeof *v);
+        if (v) {
+            s->v = v;
+            s->cap = s->n;
+        }
+    }
     return rc;
 }
 
 void hub_alert_set_free(struct hub_alert_set *s)
 {
-    for (size_t i = 0; i < s->n; i++)
-        row_free(&s->v[i]);
+    for (size_t i = 0; i < s->ngroups; i++)
+        free(s->groups[i]);
+    free(s->groups);
     free(s->v);
     memset(s, 0, sizeof *s);
 }
@@ -204,41 +243,141 @@ const struct hub_alert_row *hub_alert_set_find(const struct hub_alert_set *s, ui
     return NULL;
 }
 
+const char *hub_alert_set_group(const struct hub_alert_set *s, const struct hub_alert_row *r)
+{
+    return r->group < s->ngroups ? s->groups[r->group] : "";
+}
+
+const char *hub_alert_set_priority(const struct hub_alert_set *s, const struct hub_alert_row *r)
+{
+    return r->priority < s->npriorities ? s->priorities[r->priority] : "";
+}
+
+struct copy {
+    void *bytes;
+    size_t len;
+};
+
+static int copy_one(void *ctx, uint64_t id, const void *bytes, size_t len)
+{
+    struct copy *c = ctx;
+    (void)id;
+    if ((c->bytes = malloc(len ? len : 1)))
+        memcpy(c->bytes, bytes, len);
+    c->len = len;
+    return 0;
+}
+
+enum hub_err hub_alert_set_read(const struct hub_alert_set *s, const struct hub_alert_row *r,
+                                void **bytes, size_t *len, struct hub_error *err)
+{
+    struct copy c = {0};
+    *bytes = NULL;
+    *len = 0;
+    if (!s->q)
+        return hub_error_set(err, CSPH_ERR_INTERNAL, NULL, "alert %llu: its queues are closed",
+                             (unsigned long long)r->id);
+    enum hub_err rc = hub_queues_one(s->q, r->id, copy_one, &c, err);
+    if (rc == CSPH_ERR_OK && !c.bytes)
+        rc = nomem(err);
+    *bytes = c.bytes;
+    *len = c.len;
+    return rc;
+}
+
+/* An alert's detail read again; 0, or -1 (d names nothing). */
+static int detail_read(struct detail *d, const struct hub_alert_set *s,
+                       const struct hub_alert_row *r)
+{
+    void *bytes;
+    size_t len;
+    struct hub_error err = {0};
+    int rc = hub_alert_set_read(s, r, &bytes, &len, &err) || detail_parse(d, bytes, len) ? -1 : 0;
+    free(bytes);
+    if (rc)
+        memset(d, 0, sizeof *d);
+    return rc;
+}
+
 /* ---- the comparison ----------------------------------------------------- */
 
-static int by_match(const void *x, const void *y)
+/* A set's groups ranked by name, so that two sets sort their rows alike. */
+static uint32_t *group_ranks(const struct hub_alert_set *s)
 {
+    size_t n = s->ngroups ? s->ngroups : 1;
+    uint32_t *rank = malloc(n * sizeof *rank), *by = malloc(n * sizeof *by);
+    if (!rank || !by) {
+        free(rank);
+        free(by);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->ngroups; i++)
+        by[i] = (uint32_t)i;
+    for (size_t i = 1; i < s->ngroups; i++) /* few groups: insertion */
+        for (size_t j = i; j > 0 && strcmp(s->groups[by[j - 1]], s->groups[by[j]]) > 0; j--) {
+            uint32_t t = by[j];
+            by[j] = by[j - 1];
+            by[j - 1] = t;
+        }
+    for (size_t i = 0; i < s->ngroups; i++)
+        rank[by[i]] = (uint32_t)i;
+    free(by);
+    return rank;
+}
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+static int cmp_match(const struct hub_alert_row *a, const struct hub_alert_row *b)
+{
+    int c = cmp_u64(a->match[0], b->match[0]);
+    return c ? c : cmp_u64(a->match[1], b->match[1]);
+}
+
+/* By group name, then match, then id. */
+static int by_match(const void *x, const void *y, void *ctx)
+{
+    const uint32_t *rank = ctx;
     const struct hub_alert_row *a = *(const struct hub_alert_row *const *)x,
                                 *b = *(const struct hub_alert_row *const *)y;
-    int c = strcmp(a->match, b->match);
-    return c ? c : (a->id > b->id) - (a->id < b->id);
+    int c = cmp_u64(rank[a->group], rank[b->group]);
+    if (!c)
+        c = cmp_match(a, b);
+    return c ? c : cmp_u64(a->id, b->id);
 }
 
 static const struct hub_alert_row **sorted(const struct hub_alert_set *s)
 {
     const struct hub_alert_row **v = malloc((s->n ? s->n : 1) * sizeof *v);
-    if (!v)
+    uint32_t *rank = group_ranks(s);
+    if (!v || !rank) {
+        free(v);
+        free(rank);
         return NULL;
+    }
     for (size_t i = 0; i < s->n; i++)
         v[i] = &s->v[i];
-    qsort(v, s->n, sizeof *v, by_match);
+    qsort_r(v, s->n, sizeof *v, by_match, rank);
+    free(rank);
     return v;
 }
 
-static int differs(const struct hub_alert_row *a, const struct hub_alert_row *b, int strict)
+static int differs(const struct hub_alert_set *sa, const struct hub_alert_row *a,
+                   const struct hub_alert_set *sb, const struct hub_alert_row *b, int strict)
 {
     if (strict)
-        return a->len != b->len || memcmp(a->bytes, b->bytes, a->len) != 0;
-    return strcmp(a->priority, b->priority) != 0 || a->nevidence != b->nevidence ||
-           a->ev_hash != b->ev_hash;
+        return a->digest[0] != b->digest[0] || a->digest[1] != b->digest[1];
+    return strcmp(hub_alert_set_priority(sa, a), hub_alert_set_priority(sb, b)) != 0 ||
+           a->nevidence != b->nevidence || a->ev_hash != b->ev_hash;
 }
 
-static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap,
-                                       const struct hub_alert_row *r)
+static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap, const char *name)
 {
-    size_t rl = strcspn(r->match, "\x1f");
-    const char *rule = r->match, *panel = r->match + rl + 1;
-    size_t pl = r->group_len > rl ? r->group_len - rl - 1 : 0;
+    size_t rl = strcspn(name, "\x1f");
+    const char *rule = name, *panel = name[rl] ? name + rl + 1 : name + rl;
+    size_t pl = strlen(panel);
     for (size_t i = 0; i < d->n; i++)
         if (strlen(d->g[i].rule) == rl && !memcmp(d->g[i].rule, rule, rl) &&
             strlen(d->g[i].panel) == pl && !memcmp(d->g[i].panel, panel, pl))
@@ -258,6 +397,32 @@ static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap,
     return g;
 }
 
+/* The examples are the alerts with the lowest ids (the earliest raised),
+ * in id order, whatever order the hashes put the rows in. */
+static void example(const struct hub_alert_row **ex, size_t seen, const struct hub_alert_row *r)
+{
+    size_t n = seen < CSPH_DIFF_EXAMPLES ? seen : CSPH_DIFF_EXAMPLES;
+    if (n == CSPH_DIFF_EXAMPLES && r->id >= ex[n - 1]->id)
+        return;
+    size_t at = n < CSPH_DIFF_EXAMPLES ? n : n - 1;
+    for (; at > 0 && ex[at - 1]->id > r->id; at--)
+        ex[at] = ex[at - 1];
+    ex[at] = r;
+}
+
+static void change_example(struct hub_diff_group *g, const struct hub_alert_row *a,
+                           const struct hub_alert_row *b)
+{
+    struct hub_diff_change *ex = g->changed_ex;
+    size_t n = g->changed < CSPH_DIFF_EXAMPLES ? g->changed : CSPH_DIFF_EXAMPLES;
+    if (n == CSPH_DIFF_EXAMPLES && a->id >= ex[n - 1].a->id)
+        return;
+    size_t at = n < CSPH_DIFF_EXAMPLES ? n : n - 1;
+    for (; at > 0 && ex[at - 1].a->id > a->id; at--)
+        ex[at] = ex[at - 1];
+    ex[at] = (struct hub_diff_change){a, b};
+}
+
 static int by_group(const void *x, const void *y)
 {
     const struct hub_diff_group *a = x, *b = y;
@@ -270,6 +435,8 @@ enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set
                             struct hub_error *err)
 {
     memset(d, 0, sizeof *d);
+    d->a = a;
+    d->b = b;
     d->a_total = a->n;
     d->b_total = b->n;
     const struct hub_alert_row **x = sorted(a), **y = sorted(b);
@@ -280,33 +447,34 @@ enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set
         goto done;
     }
     while (i < a->n || j < b->n) {
-        int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(x[i]->match, y[j]->match);
-        const struct hub_alert_row *r = c <= 0 ? x[i] : y[j];
-        if (c == 0 && !differs(x[i], y[j], strict)) {
+        int c = i == a->n   ? 1
+                : j == b->n ? -1
+                            : strcmp(hub_alert_set_group(a, x[i]), hub_alert_set_group(b, y[j]));
+        if (c == 0)
+            c = cmp_match(x[i], y[j]);
+        if (c == 0 && !differs(a, x[i], b, y[j], strict)) {
             d->same++;
             i++, j++;
             continue;
         }
-        struct hub_diff_group *g = group_of(d, &cap, r);
+        struct hub_diff_group *g =
+            group_of(d, &cap, c <= 0 ? hub_alert_set_group(a, x[i]) : hub_alert_set_group(b, y[j]));
         if (!g) {
             rc = nomem(err);
             goto done;
         }
         if (c < 0) {
-            if (g->removed < CSPH_DIFF_EXAMPLES)
-                g->removed_ex[g->removed] = x[i];
+            example(g->removed_ex, g->removed, x[i]);
             g->removed++;
             d->removed++;
             i++;
         } else if (c > 0) {
-            if (g->added < CSPH_DIFF_EXAMPLES)
-                g->added_ex[g->added] = y[j];
+            example(g->added_ex, g->added, y[j]);
             g->added++;
             d->added++;
             j++;
         } else {
-            if (g->changed < CSPH_DIFF_EXAMPLES)
-                g->changed_ex[g->changed] = (struct hub_diff_change){x[i], y[j]};
+            change_example(g, x[i], y[j]);
             g->changed++;
             d->changed++;
             i++, j++;
@@ -364,16 +532,16 @@ static void short_reason(const struct detail *r, char *out, size_t n)
 }
 
 static void print_one(FILE *out, const char *what, const char *side,
-                      const struct hub_alert_row *r)
+                      const struct hub_alert_set *set, const struct hub_alert_row *r)
 {
     struct detail d;
     char key[512], reason[104], id[64];
-    detail_parse(&d, r->bytes, r->len);
+    detail_read(&d, set, r);
     key_text(&d, key, sizeof key);
     short_reason(&d, reason, sizeof reason);
     snprintf(id, sizeof id, "%s #%llu", side, (unsigned long long)r->id);
-    fprintf(out, "      %-8s %-16s %s  %s, evidence %u: %s\n", what, id, key, r->priority,
-            r->nevidence, reason);
+    fprintf(out, "      %-8s %-16s %s  %s, evidence %u: %s\n", what, id, key,
+            hub_alert_set_priority(set, r), r->nevidence, reason);
 }
 
 void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char *a_name,
@@ -390,19 +558,20 @@ void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char 
         fprintf(out, "%-36s %-20s %7zu %7zu %7zu\n", g->rule, g->panel, g->added, g->removed,
                 g->changed);
         for (size_t k = 0; k < g->added && k < CSPH_DIFF_EXAMPLES; k++)
-            print_one(out, "added", b_name, g->added_ex[k]);
+            print_one(out, "added", b_name, d->b, g->added_ex[k]);
         for (size_t k = 0; k < g->removed && k < CSPH_DIFF_EXAMPLES; k++)
-            print_one(out, "removed", a_name, g->removed_ex[k]);
+            print_one(out, "removed", a_name, d->a, g->removed_ex[k]);
         for (size_t k = 0; k < g->changed && k < CSPH_DIFF_EXAMPLES; k++) {
             const struct hub_alert_row *a = g->changed_ex[k].a, *b = g->changed_ex[k].b;
             struct detail db;
             char key[512], reason[104];
-            detail_parse(&db, b->bytes, b->len);
+            detail_read(&db, d->b, b);
             key_text(&db, key, sizeof key);
             short_reason(&db, reason, sizeof reason);
             fprintf(out, "      %-8s %s #%llu -> %s #%llu  %s  %s -> %s, evidence %u -> %u: %s\n",
                     "changed", a_name, (unsigned long long)a->id, b_name,
-                    (unsigned long long)b->id, key, a->priority, b->priority, a->nevidence,
+                    (unsigned long long)b->id, key, hub_alert_set_priority(d->a, a),
+                    hub_alert_set_priority(d->b, b), a->nevidence,
                     b->nevidence, reason);
         }
         if (g->added + g->removed + g->changed >
@@ -418,10 +587,10 @@ void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char 
 
 /* ---- as JSON ---------------------------------------------------------------- */
 
-static json_t *alert_json(const struct hub_alert_row *row)
+static json_t *alert_json(const struct hub_alert_set *set, const struct hub_alert_row *row)
 {
     struct detail d, *r = &d;
-    detail_parse(&d, row->bytes, row->len);
+    detail_read(&d, set, row);
     json_t *key = json_object();
     for (size_t i = 0; i < r->nkey; i++) {
         json_t *v;
@@ -436,7 +605,7 @@ static json_t *alert_json(const struct hub_alert_row *row)
         json_object_set_new(key, r->key_names[i], v);
     }
     return json_pack("{s:I, s:o, s:s, s:I, s:s}", "id", (json_int_t)row->id, "key", key,
-                     "priority", row->priority, "evidence", (json_int_t)row->nevidence,
+                     "priority", hub_alert_set_priority(set, row), "evidence", (json_int_t)row->nevidence,
                      "reason", r->reason);
 }
 
@@ -448,13 +617,13 @@ json_t *hub_alert_diff_json(const struct hub_alert_diff *d, const char *a_name,
         const struct hub_diff_group *g = &d->g[i];
         json_t *added = json_array(), *removed = json_array(), *changed = json_array();
         for (size_t k = 0; k < g->added && k < CSPH_DIFF_EXAMPLES; k++)
-            json_array_append_new(added, alert_json(g->added_ex[k]));
+            json_array_append_new(added, alert_json(d->b, g->added_ex[k]));
         for (size_t k = 0; k < g->removed && k < CSPH_DIFF_EXAMPLES; k++)
-            json_array_append_new(removed, alert_json(g->removed_ex[k]));
+            json_array_append_new(removed, alert_json(d->a, g->removed_ex[k]));
         for (size_t k = 0; k < g->changed && k < CSPH_DIFF_EXAMPLES; k++)
             json_array_append_new(changed, json_pack("{s:o, s:o}", a_name,
-                                                     alert_json(g->changed_ex[k].a), b_name,
-                                                     alert_json(g->changed_ex[k].b)));
+                                                     alert_json(d->a, g->changed_ex[k].a), b_name,
+                                                     alert_json(d->b, g->changed_ex[k].b)));
         json_array_append_new(
             groups, json_pack("{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o}}", "rule", g->rule,
                               "panel", g->panel, "added", (json_int_t)g->added, "removed",

@@ -610,6 +610,57 @@ void hub_alert_keep_free(struct hub_alert_keep **kp)
     *kp = NULL;
 }
 
+struct keep_scan {
+    struct hub_alert_keep *k;
+    size_t cap;
+    const struct hub_erased_set *e;
+    const struct hub_alert_set *alerts;
+    struct hub_queues *q;
+    MDB_txn *txn;
+    enum hub_err rc;
+    struct hub_error *err;
+};
+
+/* One alert of the walk: kept or not, on its packed form (the set keeps
+ * only a digest of it). */
+static int keep_one(void *ctx, uint64_t id, const void *bytes, size_t len)
+{
+    struct keep_scan *ks = ctx;
+    struct hub_alert_keep *k = ks->k;
+    int expired;
+    uint64_t by = kept_by(bytes, len, ks->e, &expired);
+    const struct hub_alert_row *a = by ? hub_alert_set_find(ks->alerts, id) : NULL;
+    if (!a)
+        return 0;
+    if (k->n == ks->cap) {
+        size_t cap = ks->cap ? 2 * ks->cap : 16;
+        struct kept *v = realloc(k->v, cap * sizeof *v);
+        if (!v) {
+            ks->rc = hub_error_set(ks->err, CSPH_ERR_NOMEM, NULL, "out of memory");
+            return 1;
+        }
+        k->v = v;
+        ks->cap = cap;
+    }
+    struct kept *x = &k->v[k->n];
+    memset(x, 0, sizeof *x);
+    x->id = a->id;
+    x->anchor = a->anchor;
+    x->erasure = by;
+    x->expired = expired;
+    /* the group: rule \x1f panel */
+    const char *g = hub_alert_set_group(ks->alerts, a), *s1 = strchr(g, '\x1f');
+    x->rule = s1 ? strndup(g, (size_t)(s1 - g)) : NULL;
+    x->panel = s1 ? strdup(s1 + 1) : NULL;
+    k->n++;
+    if (!x->rule || !x->panel) {
+        ks->rc = hub_error_set(ks->err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return 1;
+    }
+    ks->rc = hub_queues_record_copy(ks->q, ks->txn, a->id, &x->rec, &x->rec_len, ks->err);
+    return ks->rc != CSPH_ERR_OK;
+}
+
 enum hub_err hub_alert_keep_collect(struct hub_alert_keep **out, struct hub_queues *q,
                                     struct hub_store *store, MDB_txn *txn,
                                     const struct hub_alert_set *alerts, struct hub_error *err)
@@ -621,38 +672,11 @@ enum hub_err hub_alert_keep_collect(struct hub_alert_keep **out, struct hub_queu
     struct hub_alert_keep *k = rc ? NULL : calloc(1, sizeof *k);
     if (!rc && !k)
         rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-    size_t cap = 0;
-    for (size_t i = 0; i < alerts->n && !rc; i++) {
-        const struct hub_alert_row *a = &alerts->v[i];
-        int expired;
-        uint64_t by = kept_by(a->bytes, a->len, &e, &expired);
-        if (!by)
-            continue;
-        if (k->n == cap) {
-            cap = cap ? 2 * cap : 16;
-            struct kept *v = realloc(k->v, cap * sizeof *v);
-            if (!v) {
-                rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-                break;
-            }
-            k->v = v;
-        }
-        struct kept *x = &k->v[k->n];
-        memset(x, 0, sizeof *x);
-        x->id = a->id;
-        x->anchor = a->anchor;
-        x->erasure = by;
-        x->expired = expired;
-        /* match: rule \x1f panel \x1f ... */
-        const char *s1 = strchr(a->match, '\x1f'), *s2 = s1 ? strchr(s1 + 1, '\x1f') : NULL;
-        x->rule = s1 ? strndup(a->match, (size_t)(s1 - a->match)) : NULL;
-        x->panel = s2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1)) : NULL;
-        k->n++;
-        if (!x->rule || !x->panel) {
-            rc = hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
-            break;
-        }
-        rc = hub_queues_record_copy(q, txn, a->id, &x->rec, &x->rec_len, err);
+    if (!rc) {
+        struct keep_scan ks = {.k = k, .e = &e, .alerts = alerts, .q = q, .txn = txn, .err = err};
+        rc = hub_queues_each_in(q, txn, keep_one, &ks, err);
+        if (rc == CSPH_ERR_OK)
+            rc = ks.rc;
     }
     hub_erased_set_free(&e);
     if (rc || (k && !k->n))

@@ -1349,6 +1349,35 @@ enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_a
     return CSPH_ERR_OK;
 }
 
+enum hub_err hub_queues_one(struct hub_queues *q, uint64_t id, hub_queues_alert_fn fn, void *ctx,
+                            struct hub_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
+    MDB_val k = {8, &id}, v;
+    struct hub_queue_rec r;
+    enum hub_err e = CSPH_ERR_OK;
+    rc = mdb_get(txn, q->alerts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && hub_queues_rec_parse(&v, &r) != 0))
+        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                          (unsigned long long)id);
+    else if (rc)
+        e = hub_queues_lmdb_fail(err, rc, "reading an alert");
+    if (e == CSPH_ERR_OK) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pack_rec(&pk, &r, 1);
+        fn(ctx, id, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    mdb_txn_abort(txn);
+    return e;
+}
+
 enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t after,
                                     uint64_t until, hub_queues_raw_fn fn, void *ctx,
                                     struct hub_error *err)

@@ -247,6 +247,13 @@ enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void 
 enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
                                 void *ctx, struct hub_error *err);
 
+/* Alert id packed as hub_queues_each packs it, into fn, in a read
+ * transaction of its own: an example shown again after a comparison that
+ * kept only a digest of each alert (alertdiff.h). NOT_FOUND when there is
+ * no such alert. */
+enum hub_err hub_queues_one(struct hub_queues *q, uint64_t id, hub_queues_alert_fn fn, void *ctx,
+                            struct hub_error *err);
+
 /* One alert as stored, without packing it: what a reader that wants only
  * a few fields of many alerts (the report, over millions) needs, so that it
  * can pass over the alerts it does not count on their panel and rule alone.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "alertdiff.h"
 #include "alertredact.h"
@@ -20,86 +21,68 @@
  * candidate does not raise names it, and so decides nothing. */
 #define NO_ALERT 9007199254740991ull
 
-/* match string -> the candidate's alert id. */
+/* match hash (alertdiff.h) -> the candidate's alert id: 24 bytes an
+ * alert, open addressing (id 0: empty). */
 struct match_map {
-    char **keys;
+    uint64_t (*keys)[2];
     uint64_t *ids;
     size_t cap, n;
 };
 
-static uint64_t hash_str(const char *s)
+static size_t map_slot(const struct match_map *m, const uint64_t key[2])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    size_t j = (size_t)(key[0] ^ key[1]) & (m->cap - 1);
+    while (m->ids[j] && (m->keys[j][0] != key[0] || m->keys[j][1] != key[1]))
+        j = (j + 1) & (m->cap - 1);
+    return j;
 }
 
 static int map_grow(struct match_map *m)
 {
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    char **keys = calloc(cap, sizeof *keys);
-    uint64_t *ids = calloc(cap, sizeof *ids);
-    if (!keys || !ids) {
-        free(keys);
-        free(ids);
+    struct match_map g = {.cap = m->cap ? m->cap * 2 : 1024, .n = m->n};
+    g.keys = malloc(g.cap * sizeof *g.keys);
+    g.ids = calloc(g.cap, sizeof *g.ids);
+    if (!g.keys || !g.ids) {
+        free(g.keys);
+        free(g.ids);
         return -1;
     }
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
+        if (!m->ids[i])
             continue;
-        size_t j = hash_str(m->keys[i]) & (cap - 1);
-        while (keys[j])
-            j = (j + 1) & (cap - 1);
-        keys[j] = m->keys[i];
-        ids[j] = m->ids[i];
+        size_t j = map_slot(&g, m->keys[i]);
+        g.keys[j][0] = m->keys[i][0];
+        g.keys[j][1] = m->keys[i][1];
+        g.ids[j] = m->ids[i];
     }
     free(m->keys);
     free(m->ids);
-    m->keys = keys;
-    m->ids = ids;
-    m->cap = cap;
+    *m = g;
     return 0;
 }
 
-/* Takes key (malloc'd). The first alert of a match keeps it. */
-static int map_put(struct match_map *m, char *key, uint64_t id)
+/* The first alert of a match keeps it. */
+static int map_put(struct match_map *m, const uint64_t key[2], uint64_t id)
 {
-    if ((m->n + 1) * 2 > m->cap && map_grow(m)) {
-        free(key);
+    if ((m->n + 1) * 2 > m->cap && map_grow(m))
         return -1;
-    }
-    size_t j = hash_str(key) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (!strcmp(m->keys[j], key)) {
-            free(key);
-            return 0;
-        }
-        j = (j + 1) & (m->cap - 1);
-    }
-    m->keys[j] = key;
+    size_t j = map_slot(m, key);
+    if (m->ids[j])
+        return 0;
+    m->keys[j][0] = key[0];
+    m->keys[j][1] = key[1];
     m->ids[j] = id;
     m->n++;
     return 0;
 }
 
-static uint64_t map_get(const struct match_map *m, const char *key)
+static uint64_t map_get(const struct match_map *m, const uint64_t key[2])
 {
-    if (!m->cap)
-        return 0;
-    size_t j = hash_str(key) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (!strcmp(m->keys[j], key))
-            return m->ids[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    return 0;
+    return m->cap ? m->ids[map_slot(m, key)] : 0;
 }
 
 static void map_free(struct match_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
     free(m->keys);
     free(m->ids);
 }
@@ -125,10 +108,11 @@ static enum hub_err index_candidate(struct whatif *w, struct hub_replay *r,
         if (rc)
             return rc;
         const char *panel = b.panel_index >= 0 ? w->cfg->panels[b.panel_index].name : "";
-        char *key = hub_alert_match(b.rule, panel, b.nkey, b.key_tags,
-                                    (const char(*)[104])b.key_values, b.anchor_seq);
+        uint64_t key[2];
+        hub_alert_match_hash(b.rule, panel, b.nkey, b.key_tags,
+                             (const char(*)[104])b.key_values, b.anchor_seq, key);
         hub_alert_brief_free(&b);
-        if (!key || map_put(&w->map, key, id))
+        if (map_put(&w->map, key, id))
             return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "out of memory");
     }
     w->indexed = upto;
@@ -204,34 +188,39 @@ static void print_cost(FILE *info, const struct timespec *t0)
             (double)ru.ru_maxrss / 1024.0);
 }
 
-/* "rule \x1f panel \x1f anchor" of row: what a kept alert and the
- * candidate's alert raised on the same event share (the key may differ:
- * the hub's is redacted). */
-static char *kept_match(const struct hub_alert_row *r)
+/* A hash of "rule \x1f panel \x1f anchor" of row: what a kept alert and
+ * the candidate's alert raised on the same event share (the key may
+ * differ: the hub's is redacted). */
+static uint64_t kept_match(const struct hub_alert_set *s, const struct hub_alert_row *r)
 {
-    char *m = malloc(r->group_len + 24);
-    if (m)
-        snprintf(m, r->group_len + 24, "%.*s\x1f%020llu", (int)r->group_len, r->match,
-                 (unsigned long long)r->anchor);
-    return m;
+    char m[200];
+    int n = snprintf(m, sizeof m, "%.150s\x1f%020llu", hub_alert_set_group(s, r),
+                     (unsigned long long)r->anchor);
+    return XXH3_64bits(m, (size_t)n);
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* The hub's alerts an erasure or a sweep left on redacted records (kept:
  * alertredact.h) are not the candidate's to raise again: hub and cand
  * without them, and without the candidate's alerts on the same rule,
- * panel and anchor, into h2 and c2 (rows shared, not copied: free only
- * their arrays). *kept is how many of the hub's were left out; -1 out of
- * memory. */
+ * panel and anchor, into h2 and c2 (the sets themselves when nothing is
+ * kept; else copies of their rows: free only those arrays). *kept is how
+ * many of the hub's were left out; -1 out of memory. */
 static int leave_out_kept(const struct hub_alert_set *hub, const struct hub_alert_set *cand,
                           const struct hub_alert_keep *keep, struct hub_alert_set *h2,
                           struct hub_alert_set *c2, size_t *kept)
 {
-    char **m = malloc((hub->n ? hub->n : 1) * sizeof *m);
+    *h2 = *hub; /* its rows, tables and queues, shared */
+    *c2 = *cand;
+    *kept = 0;
+    if (!keep) /* nothing redacted: the sets as they are */
+        return 0;
+    uint64_t *m = malloc((hub->n ? hub->n : 1) * sizeof *m);
     h2->v = malloc((hub->n ? hub->n : 1) * sizeof *h2->v);
     c2->v = malloc((cand->n ? cand->n : 1) * sizeof *c2->v);
     size_t nm = 0;
@@ -241,24 +230,17 @@ static int leave_out_kept(const struct hub_alert_set *hub, const struct hub_aler
         uint64_t by;
         if (!hub_alert_keep_is(keep, hub->v[i].id, &by))
             h2->v[h2->n++] = hub->v[i];
-        else if (!(m[nm++] = kept_match(&hub->v[i])))
-            rc = -1;
+        else
+            m[nm++] = kept_match(hub, &hub->v[i]);
     }
     *kept = nm;
     if (!rc && nm)
-        qsort(m, nm, sizeof *m, cmp_str);
+        qsort(m, nm, sizeof *m, cmp_u64);
     for (size_t i = 0; !rc && i < cand->n; i++) {
-        char *x = nm ? kept_match(&cand->v[i]) : NULL;
-        if (nm && !x) {
-            rc = -1;
-            break;
-        }
-        if (!x || !bsearch(&x, m, nm, sizeof *m, cmp_str))
+        uint64_t x = nm ? kept_match(cand, &cand->v[i]) : 0;
+        if (!nm || !bsearch(&x, m, nm, sizeof *m, cmp_u64))
             c2->v[c2->n++] = cand->v[i];
-        free(x);
     }
-    for (size_t i = 0; m && i < nm; i++)
-        free(m[i]);
     free(m);
     h2->cap = h2->n;
     c2->cap = c2->n;
@@ -412,8 +394,10 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     }
     hub_alert_diff_free(&d);
 done:
-    free(h2.v);
-    free(c2.v);
+    if (h2.v != src.alerts.v) /* copies when some were left out */
+        free(h2.v);
+    if (c2.v != b.v)
+        free(c2.v);
     hub_redacted_count_free(&r.redacted);
     hub_alert_set_free(&b);
     hub_core_close(&dst);
