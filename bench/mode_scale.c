@@ -78,6 +78,7 @@ struct whatif_result {
     char difference[16];
     uint64_t events;
     char info[256]; /* its last line on stderr */
+    double private_mib; /* from that line ("private N MiB"); -1 when it has none */
 };
 
 /* csphubd --what-if RULES --data DIR --config FILE --json, timed, with its
@@ -157,6 +158,8 @@ static void run_whatif(const struct hub *h, const char *data, struct whatif_resu
                 snprintf(w->info, sizeof w->info, "%.*s", (int)strcspn(line, "\n"), line);
         fclose(f);
     }
+    const char *pm = strstr(w->info, "private ");
+    w->private_mib = pm ? strtod(pm + strlen("private "), NULL) : -1;
 }
 
 static const char *const scale_dbs[] = {"rules.state", "rules.meta", "people", "dedup"};
@@ -456,9 +459,9 @@ int run_scale(const char *nonce)
                "\"private_kb\":%ld,\"alerts_before\":%" PRIu64 ",\"alerts_after\":%" PRIu64 "}",
                rebuild_s, rebuild_cpu_s, rb_hwm, rb_rss - rb_file, alerts_total, rb_alerts);
     if (wi.ran)
-        printf(",\"what_if\":{\"seconds\":%.3f,\"max_rss_kb\":%ld,\"exit_status\":%d,"
-               "\"events\":%" PRIu64 "}",
-               wi.wall_s, wi.maxrss_kb, wi.exit_status, wi.events);
+        printf(",\"what_if\":{\"seconds\":%.3f,\"max_rss_kb\":%ld,\"private_mib\":%.1f,"
+               "\"exit_status\":%d,\"events\":%" PRIu64 "}",
+               wi.wall_s, wi.maxrss_kb, wi.private_mib, wi.exit_status, wi.events);
     else
         printf(",\"what_if\":null");
     printf("}\n");

@@ -180,12 +180,36 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static void print_cost(FILE *info, const struct timespec *t0)
+/* The process's private memory now (RssAnon, KiB; 0 when it cannot be
+ * read): ru_maxrss counts the pages of both logs that LMDB maps too. */
+static long private_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void note_private(long *peak)
+{
+    long kb = private_kb();
+    if (kb > *peak)
+        *peak = kb;
+}
+
+static void print_cost(FILE *info, const struct timespec *t0, long private_peak_kb)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(info, "what-if took %.2f s, peak memory %.1f MiB\n", seconds_since(t0),
-            (double)ru.ru_maxrss / 1024.0);
+    fprintf(info,
+            "what-if took %.2f s, peak memory %.1f MiB (with the logs' pages LMDB maps), "
+            "private %.1f MiB after its largest stage\n",
+            seconds_since(t0), (double)ru.ru_maxrss / 1024.0, (double)private_peak_kb / 1024.0);
 }
 
 /* A hash of "rule \x1f panel \x1f anchor" of row: what a kept alert and
@@ -309,6 +333,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
     struct hub_alert_set h2 = {0}, c2 = {0}; /* without the kept alerts (rows shared) */
     size_t kept = 0;
     int status = 2;
+    long private_peak = 0; /* KiB, sampled at the end of each stage */
     char tmp[4200] = "";
     const char *names[CSPH_MAX_PANELS];
     msgpack_sbuffer_init(&w.buf);
@@ -345,6 +370,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
                 (unsigned long long)r.events + 1, err.message);
         goto done;
     }
+    note_private(&private_peak);
     struct hub_alert_diff d;
     if (hub_alert_set_collect(&b, hub_core_queues(dst), NULL, &err) ||
         (leave_out_kept(&src.alerts, &b, src.keep, &h2, &c2, &kept) &&
@@ -353,6 +379,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         fprintf(stderr, "csphubd --what-if: cannot compare the alerts: %s\n", err.message);
         goto done;
     }
+    note_private(&private_peak);
     status = hub_alert_diff_any(&d) ? 1 : 0;
     const char *digest = hub_rules_digest(cand);
     if (json) {
@@ -410,6 +437,6 @@ done:
         nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     fflush(out);
     if (status != 2)
-        print_cost(info, &t0);
+        print_cost(info, &t0, private_peak);
     return status;
 }

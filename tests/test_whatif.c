@@ -352,6 +352,8 @@ static void test_whatif_lower_threshold(void **state)
     json_t *ex = json_object_get(json_object_get(g, "examples"), "added");
     assert_int_equal(json_array_size(ex), 2);
     json_t *a0 = json_array_get(ex, 0);
+    /* the examples are the earliest raised, in id order */
+    assert_true(jint(a0, "id") < jint(json_array_get(ex, 1), "id"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(a0, "key"), "victim")),
                         "V-1");
     assert_int_equal(jint(a0, "evidence"), 2);
@@ -365,6 +367,7 @@ static void test_whatif_lower_threshold(void **state)
     /* the time and memory on stderr */
     assert_non_null(strstr(err, "what-if took"));
     assert_non_null(strstr(err, "peak memory"));
+    assert_non_null(strstr(err, "private ")); /* its own memory, without the logs' pages */
     free(out);
     free(err);
 
