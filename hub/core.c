@@ -51,6 +51,8 @@ enum hub_err hub_core_open(struct hub_core **out, const struct hub_core_opts *o,
                                    : hub_store_open(&c->store, o->dir, o->map_size, err);
     if (rc)
         goto fail;
+    if (o->scratch && !o->readonly)
+        hub_store_scratch(c->store);
     if (o->apply_limits && !o->readonly) {
         const struct hub_limits *l = &o->cfg->limits;
         hub_store_reject_limits(c->store, l->rejects_per_source_max,

@@ -60,6 +60,7 @@ struct hub_core_opts {
     int readonly;   /* an auditor's read of a running hub's log: no lock, no batch */
     int apply_limits; /* apply cfg's bounds on kept rejections and the index's write mode */
     int journal;    /* acknowledge through the journal (store.h): the live hub */
+    int scratch;    /* a throw-away directory (what-if's): commits not synced */
 };
 
 /* Open the store in o->dir (creating it unless read-only), the queues

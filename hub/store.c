@@ -393,6 +393,11 @@ enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
     return CSPH_ERR_OK;
 }
 
+void hub_store_scratch(struct hub_store *s)
+{
+    mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+}
+
 void hub_store_close(struct hub_store **sp)
 {
     if (!sp || !*sp)

@@ -103,6 +103,10 @@ enum hub_err hub_store_open_readonly(struct hub_store **out, const char *dir,
                                      struct hub_error *err);
 /* Close and NULL *s; accepts NULL. Aborts an open write transaction. */
 void hub_store_close(struct hub_store **s);
+/* A scratch log (what-if's temporary directory, removed when it ends):
+ * commits are not synced to the disk, since nothing in it is kept and a
+ * crash only ends the what-if. Never for a hub's own log. */
+void hub_store_scratch(struct hub_store *s);
 
 uint64_t hub_store_last_seq(const struct hub_store *s);
 /* The last seq in txn, a read transaction of hub_store_env (a snapshot

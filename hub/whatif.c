@@ -357,7 +357,7 @@ int hub_whatif(const struct hub_config *cfg, const char *rules_path, int json, F
         goto done;
     }
     struct hub_core_opts co = {.cfg = cfg, .dir = tmp, .map_size = cfg->limits.map_size,
-                               .schemas = schemas, .rules = cand};
+                               .schemas = schemas, .rules = cand, .scratch = 1};
     if (hub_core_open(&dst, &co, &err)) {
         fprintf(stderr, "csphubd --what-if: cannot open the temporary log in %s: %s\n", tmp,
                 err.message);
