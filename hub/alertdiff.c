@@ -398,29 +398,24 @@ static struct hub_diff_group *group_of(struct hub_alert_diff *d, size_t *cap, co
 }
 
 /* The examples are the alerts with the lowest ids (the earliest raised),
- * in id order, whatever order the hashes put the rows in. */
-static void example(const struct hub_alert_row **ex, size_t seen, const struct hub_alert_row *r)
+ * in id order, whatever order the hashes put the rows in: r goes into ex
+ * (seen met so far) when it is among them; twin, when not NULL, is a
+ * parallel array (a changed alert's other side) moved in step. */
+static void example(const struct hub_alert_row **ex, const struct hub_alert_row **twin,
+                    size_t seen, const struct hub_alert_row *r, const struct hub_alert_row *rt)
 {
     size_t n = seen < CSPH_DIFF_EXAMPLES ? seen : CSPH_DIFF_EXAMPLES;
     if (n == CSPH_DIFF_EXAMPLES && r->id >= ex[n - 1]->id)
         return;
     size_t at = n < CSPH_DIFF_EXAMPLES ? n : n - 1;
-    for (; at > 0 && ex[at - 1]->id > r->id; at--)
+    for (; at > 0 && ex[at - 1]->id > r->id; at--) {
         ex[at] = ex[at - 1];
+        if (twin)
+            twin[at] = twin[at - 1];
+    }
     ex[at] = r;
-}
-
-static void change_example(struct hub_diff_group *g, const struct hub_alert_row *a,
-                           const struct hub_alert_row *b)
-{
-    struct hub_diff_change *ex = g->changed_ex;
-    size_t n = g->changed < CSPH_DIFF_EXAMPLES ? g->changed : CSPH_DIFF_EXAMPLES;
-    if (n == CSPH_DIFF_EXAMPLES && a->id >= ex[n - 1].a->id)
-        return;
-    size_t at = n < CSPH_DIFF_EXAMPLES ? n : n - 1;
-    for (; at > 0 && ex[at - 1].a->id > a->id; at--)
-        ex[at] = ex[at - 1];
-    ex[at] = (struct hub_diff_change){a, b};
+    if (twin)
+        twin[at] = rt;
 }
 
 static int by_group(const void *x, const void *y)
@@ -464,17 +459,17 @@ enum hub_err hub_alert_diff(struct hub_alert_diff *d, const struct hub_alert_set
             goto done;
         }
         if (c < 0) {
-            example(g->removed_ex, g->removed, x[i]);
+            example(g->removed_ex, NULL, g->removed, x[i], NULL);
             g->removed++;
             d->removed++;
             i++;
         } else if (c > 0) {
-            example(g->added_ex, g->added, y[j]);
+            example(g->added_ex, NULL, g->added, y[j], NULL);
             g->added++;
             d->added++;
             j++;
         } else {
-            change_example(g, x[i], y[j]);
+            example(g->changed_a, g->changed_b, g->changed, x[i], y[j]);
             g->changed++;
             d->changed++;
             i++, j++;
@@ -562,7 +557,7 @@ void hub_alert_diff_print(FILE *out, const struct hub_alert_diff *d, const char 
         for (size_t k = 0; k < g->removed && k < CSPH_DIFF_EXAMPLES; k++)
             print_one(out, "removed", a_name, d->a, g->removed_ex[k]);
         for (size_t k = 0; k < g->changed && k < CSPH_DIFF_EXAMPLES; k++) {
-            const struct hub_alert_row *a = g->changed_ex[k].a, *b = g->changed_ex[k].b;
+            const struct hub_alert_row *a = g->changed_a[k], *b = g->changed_b[k];
             struct detail db;
             char key[512], reason[104];
             detail_read(&db, d->b, b);
@@ -622,8 +617,8 @@ json_t *hub_alert_diff_json(const struct hub_alert_diff *d, const char *a_name,
             json_array_append_new(removed, alert_json(d->a, g->removed_ex[k]));
         for (size_t k = 0; k < g->changed && k < CSPH_DIFF_EXAMPLES; k++)
             json_array_append_new(changed, json_pack("{s:o, s:o}", a_name,
-                                                     alert_json(d->a, g->changed_ex[k].a), b_name,
-                                                     alert_json(d->b, g->changed_ex[k].b)));
+                                                     alert_json(d->a, g->changed_a[k]), b_name,
+                                                     alert_json(d->b, g->changed_b[k])));
         json_array_append_new(
             groups, json_pack("{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o}}", "rule", g->rule,
                               "panel", g->panel, "added", (json_int_t)g->added, "removed",

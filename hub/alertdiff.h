@@ -77,15 +77,12 @@ enum hub_err hub_alert_set_read(const struct hub_alert_set *s, const struct hub_
 void hub_alert_match_hash(const char *rule, const char *panel, size_t nkey, const char *tags,
                           const char (*values)[104], uint64_t anchor, uint64_t out[2]);
 
-struct hub_diff_change {
-    const struct hub_alert_row *a, *b;
-};
-
 struct hub_diff_group {
     char rule[72], panel[72];
     size_t added, removed, changed;
     const struct hub_alert_row *added_ex[CSPH_DIFF_EXAMPLES], *removed_ex[CSPH_DIFF_EXAMPLES];
-    struct hub_diff_change changed_ex[CSPH_DIFF_EXAMPLES];
+    /* a changed alert: changed_a[k] in the first set, changed_b[k] in the second */
+    const struct hub_alert_row *changed_a[CSPH_DIFF_EXAMPLES], *changed_b[CSPH_DIFF_EXAMPLES];
 };
 
 struct hub_alert_diff {
