@@ -10,6 +10,7 @@
 #include "casefile.h"
 #include "cases.h"
 #include "decision.h"
+#include "grow.h"
 #include "meetings.h"
 #include "redacted.h"
 #include "mpx.h"
@@ -632,15 +633,9 @@ static int keep_one(void *ctx, uint64_t id, const void *bytes, size_t len)
     const struct hub_alert_row *a = by ? hub_alert_set_find(ks->alerts, id) : NULL;
     if (!a)
         return 0;
-    if (k->n == ks->cap) {
-        size_t cap = ks->cap ? 2 * ks->cap : 16;
-        struct kept *v = realloc(k->v, cap * sizeof *v);
-        if (!v) {
-            ks->rc = hub_error_set(ks->err, CSPH_ERR_NOMEM, NULL, "out of memory");
-            return 1;
-        }
-        k->v = v;
-        ks->cap = cap;
+    if (hub_grow((void **)&k->v, &ks->cap, k->n + 1, sizeof *k->v, 16)) {
+        ks->rc = hub_error_set(ks->err, CSPH_ERR_NOMEM, NULL, "out of memory");
+        return 1;
     }
     struct kept *x = &k->v[k->n];
     memset(x, 0, sizeof *x);

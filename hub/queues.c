@@ -1268,25 +1268,38 @@ enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int view,
     return e;
 }
 
+/* Alert id's record in a read transaction of its own (*txn: abort it when
+ * done with r, which it holds); NOT_FOUND when there is no such alert. */
+static enum hub_err read_one(struct hub_queues *q, uint64_t id, MDB_txn **txn,
+                             struct hub_queue_rec *r, struct hub_error *err)
+{
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, txn);
+    if (rc)
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
+    MDB_val k = {8, &id}, v;
+    rc = mdb_get(*txn, q->alerts, &k, &v);
+    if (rc == 0 && hub_queues_rec_parse(&v, r) == 0)
+        return CSPH_ERR_OK;
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+    if (rc && rc != MDB_NOTFOUND)
+        return hub_queues_lmdb_fail(err, rc, "reading an alert");
+    return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
+                         (unsigned long long)id);
+}
+
 enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, uint64_t after,
                                  uint64_t max, size_t room, msgpack_packer *pk,
                                  int *panel_index, uint32_t *count, uint64_t *total,
                                  struct hub_error *err)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_queues_lmdb_fail(err, rc, "reading an alert");
-    MDB_val k = {8, &id}, v;
     struct hub_queue_rec r;
-    enum hub_err e = CSPH_ERR_OK;
     *count = 0;
     *total = 0;
-    if (mdb_get(txn, q->alerts, &k, &v) != 0 || hub_queues_rec_parse(&v, &r) != 0) {
-        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                          (unsigned long long)id);
-        goto out;
-    }
+    enum hub_err e = read_one(q, id, &txn, &r, err);
+    if (e)
+        return e;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
     size_t len; /* evidence seqs name nobody: a restriction changes none */
     const char *pairs = rec_pairs(&r, view & CSPH_QVIEW_FULL, &len);
@@ -1353,29 +1366,19 @@ enum hub_err hub_queues_one(struct hub_queues *q, uint64_t id, hub_queues_alert_
                             struct hub_error *err)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_queues_lmdb_fail(err, rc, "reading an alert");
-    MDB_val k = {8, &id}, v;
     struct hub_queue_rec r;
-    enum hub_err e = CSPH_ERR_OK;
-    rc = mdb_get(txn, q->alerts, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && hub_queues_rec_parse(&v, &r) != 0))
-        e = hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                          (unsigned long long)id);
-    else if (rc)
-        e = hub_queues_lmdb_fail(err, rc, "reading an alert");
-    if (e == CSPH_ERR_OK) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_rec(&pk, &r, 1);
-        fn(ctx, id, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-    }
+    enum hub_err e = read_one(q, id, &txn, &r, err);
+    if (e)
+        return e;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_rec(&pk, &r, 1);
+    fn(ctx, id, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
     mdb_txn_abort(txn);
-    return e;
+    return CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t after,
