@@ -551,6 +551,8 @@ struct kept {
     char *rule, *panel;
     void *rec;
     size_t rec_len;
+    void *packed; /* as hub_queues_each packed it in the snapshot (--rederive compares it) */
+    size_t packed_len;
 };
 
 struct hub_alert_keep {
@@ -605,6 +607,7 @@ void hub_alert_keep_free(struct hub_alert_keep **kp)
         free(k->v[i].rule);
         free(k->v[i].panel);
         free(k->v[i].rec);
+        free(k->v[i].packed);
     }
     free(k->v);
     free(k);
@@ -647,11 +650,14 @@ static int keep_one(void *ctx, uint64_t id, const void *bytes, size_t len)
     const char *g = hub_alert_set_group(ks->alerts, a), *s1 = strchr(g, '\x1f');
     x->rule = s1 ? strndup(g, (size_t)(s1 - g)) : NULL;
     x->panel = s1 ? strdup(s1 + 1) : NULL;
+    x->packed = malloc(len ? len : 1);
+    x->packed_len = len;
     k->n++;
-    if (!x->rule || !x->panel) {
+    if (!x->rule || !x->panel || !x->packed) {
         ks->rc = hub_error_set(ks->err, CSPH_ERR_NOMEM, NULL, "out of memory");
         return 1;
     }
+    memcpy(x->packed, bytes, len);
     ks->rc = hub_queues_record_copy(ks->q, ks->txn, a->id, &x->rec, &x->rec_len, ks->err);
     return ks->rc != CSPH_ERR_OK;
 }
@@ -738,21 +744,38 @@ enum hub_err hub_alert_keep_fill(struct hub_alert_keep *k, struct hub_queues *fr
     return k ? place(k, fresh, txn, seq, NULL, err) : CSPH_ERR_OK;
 }
 
-int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *erasure)
+static const struct kept *kept_find(const struct hub_alert_keep *k, uint64_t id)
 {
     size_t lo = 0, hi = k ? k->n : 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (k->v[mid].id == id) {
-            *erasure = k->v[mid].erasure;
-            return 1;
-        }
+        if (k->v[mid].id == id)
+            return &k->v[mid];
         if (k->v[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return 0;
+    return NULL;
+}
+
+int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *erasure)
+{
+    const struct kept *x = kept_find(k, id);
+    if (x)
+        *erasure = x->erasure;
+    return x != NULL;
+}
+
+int hub_alert_keep_packed(const struct hub_alert_keep *k, uint64_t id, const void **bytes,
+                          size_t *len)
+{
+    const struct kept *x = kept_find(k, id);
+    if (x) {
+        *bytes = x->packed;
+        *len = x->packed_len;
+    }
+    return x != NULL;
 }
 
 int hub_alert_keep_expired(const struct hub_alert_keep *k, uint64_t id)

@@ -152,6 +152,10 @@ enum hub_err hub_alert_keep_fill(struct hub_alert_keep *k, struct hub_queues *fr
 /* Whether alert id is kept: 1 and *erasure (the erasure seq that took its
  * evidence or redacted it), or 0. */
 int hub_alert_keep_is(const struct hub_alert_keep *k, uint64_t id, uint64_t *erasure);
+/* Kept alert id as packed in the hub's snapshot (hub_queues_each's form):
+ * 1 and *bytes (borrowed from k), or 0 when id is not kept. */
+int hub_alert_keep_packed(const struct hub_alert_keep *k, uint64_t id, const void **bytes,
+                          size_t *len);
 /* 1 when kept alert id was expired by a retention sweep (its seq, from
  * hub_alert_keep_is, is then the sweep's dp.retention event). */
 int hub_alert_keep_expired(const struct hub_alert_keep *k, uint64_t id);

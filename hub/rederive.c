@@ -292,7 +292,7 @@ static void print_alert(FILE *out, const char *label, const struct hub_alert_set
         msgpack_unpack(bytes, len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS)
         msgpack_object_print(out, o);
     else if (a)
-        fprintf(out, "(cannot be read again: %s)", err.message);
+        fprintf(out, "(cannot be read again: %s)", err.message[0] ? err.message : "damaged");
     else
         fprintf(out, "(none)");
     fprintf(out, "\n");
@@ -300,18 +300,19 @@ static void print_alert(FILE *out, const char *label, const struct hub_alert_set
     msgpack_zone_destroy(&z);
 }
 
-/* Whether kept alert x (the hub's) and y (re-derived) agree on what a kept
- * alert keeps (alertredact.h): both read again, as the sets hold digests. */
+/* Whether kept alert x (the hub's, as packed in its snapshot) and y
+ * (re-derived, read again: the sets hold digests) agree on what a kept
+ * alert keeps (alertredact.h). */
 static int kept_agrees(const struct hub_replay_source *src, const struct hub_alert_set *b,
                        const struct hub_alert_row *x, const struct hub_alert_row *y)
 {
-    void *xb = NULL, *yb = NULL;
+    const void *xb;
+    void *yb = NULL;
     size_t xl, yl;
     struct hub_error err = {0};
-    int ok = hub_alert_set_read(&src->alerts, x, &xb, &xl, &err) == CSPH_ERR_OK &&
+    int ok = hub_alert_keep_packed(src->keep, x->id, &xb, &xl) &&
              hub_alert_set_read(b, y, &yb, &yl, &err) == CSPH_ERR_OK &&
              hub_alert_keep_agrees(xb, xl, yb, yl, hub_alert_keep_expired(src->keep, x->id));
-    free(xb);
     free(yb);
     return ok;
 }
