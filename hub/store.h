@@ -224,6 +224,9 @@ int hub_store_index_writemap(const struct hub_store *s);
 /* The most events one index transaction should hold in the current mode
  * (a catch-up commits its index every so many). */
 uint64_t hub_store_index_hold_events(const struct hub_store *s);
+/* Bytes of index.mdb allocated ahead on disk, and of those mapped in ahead
+ * of the stores (a step a batch: storeindex.c's index_populate). */
+void hub_store_index_room(const struct hub_store *s, uint64_t *reserved, uint64_t *populated);
 /* Drop the batch. The index transaction goes with it, and with it the
  * index of the batches it held: they are in the log, and
  * hub_store_index_applied is behind hub_store_last_seq until

@@ -88,6 +88,8 @@ struct hub_store {
     struct hub_idxwork_set idxwork;
     uint64_t applied;
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
+    uint64_t index_populated; /* ... of those, mapped in ahead (index_populate) */
+    uint64_t index_used_seen; /* pages in use at the last index_room, in bytes */
     /* An index commit failed (retried from the log before the next write),
      * or the index environment is unusable and is being rebuilt in place
      * (see hub_store_health). Logged once per episode. */
