@@ -5,7 +5,8 @@
  * its key and its anchor (the highest seq in its evidence: the event that
  * completed the case). Matched alerts whose priority or evidence differ are
  * "changed" (with strict, any difference in the alert as packed, id
- * included); an alert only in the second set is "added", only in the first
+ * included, by a 128-bit digest of it); an alert only in the second set is
+ * "added", only in the first
  * "removed". The counts are kept per rule and panel with up to
  * CSPH_DIFF_EXAMPLES examples each (the earliest raised, in id order). */
 #ifndef CSPH_ALERTDIFF_H
