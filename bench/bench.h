@@ -50,6 +50,7 @@ struct options {
     double reply_timeout_s;
     int hwm;
     const char *perf_file;
+    int perf_dwarf; /* --perf-dwarf: DWARF call graphs */
     int no_baseline;
     int keep;
     /* The escalation engine's modes (bench/README.md "Rules"). */

@@ -373,7 +373,12 @@ void perf_start(pid_t hub_pid)
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0)
             dup2(fd, 1);
-        execlp("perf", "perf", "record", "-g", "-q", "-o", opt.perf_file, "-p", pid, (char *)NULL);
+        if (opt.perf_dwarf)
+            execlp("perf", "perf", "record", "--call-graph", "dwarf,16384", "-F", "2000", "-q",
+                   "-o", opt.perf_file, "-p", pid, (char *)NULL);
+        else
+            execlp("perf", "perf", "record", "-g", "-q", "-o", opt.perf_file, "-p", pid,
+                   (char *)NULL);
         fprintf(stderr, "csphub-bench: cannot run perf: %s\n", strerror(errno));
         _exit(127);
     }

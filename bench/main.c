@@ -50,6 +50,9 @@ static void usage(FILE *f)
         "                           replaces the generated file (data and listen still hold).\n"
         "      --perf FILE          run 'perf record -g -p <hub pid> -o FILE' during the\n"
         "                           publish phase (own hub only).\n"
+        "      --perf-dwarf         with --perf: DWARF call graphs ('--call-graph dwarf,16384\n"
+        "                           -F 2000'), whole stacks through liblmdb and libc, which\n"
+        "                           keep no frame pointers (then bench/perf-callers.py).\n"
         "The load:\n"
         "  -p, --publishers N       publisher threads, one DEALER each (default 10).\n"
         "  -w, --window W           requests in flight per publisher (default 100).\n"
@@ -245,7 +248,7 @@ static void parse_options(int argc, char **argv)
         O_COMMIT_EVERY, O_BASELINE_LIMIT, O_NO_BASELINE, O_TMPDIR, O_REPLY_TIMEOUT, O_HWM,
         O_PERF, O_KEEP, O_RULES, O_COMPARE_RULES, O_ALERT_RATE, O_RATE, O_PEOPLE, O_SPAN_DAYS,
         O_ALERT_LATENCY, O_STATE_SIZE, O_PACE_TICK, O_PAIRS, O_BACKFILL, O_SCALE, O_SCALE_STEP,
-        O_PEERS, O_CONCURRENCY
+        O_PEERS, O_CONCURRENCY, O_PERF_DWARF
     };
     static const struct option lo[] = {
         {"endpoint", required_argument, 0, O_ENDPOINT},
@@ -266,6 +269,7 @@ static void parse_options(int argc, char **argv)
         {"reply-timeout", required_argument, 0, O_REPLY_TIMEOUT},
         {"hwm", required_argument, 0, O_HWM},
         {"perf", required_argument, 0, O_PERF},
+        {"perf-dwarf", no_argument, 0, O_PERF_DWARF},
         {"keep", no_argument, 0, O_KEEP},
         {"rules", required_argument, 0, O_RULES},
         {"compare-rules", no_argument, 0, O_COMPARE_RULES},
@@ -347,6 +351,7 @@ static void parse_options(int argc, char **argv)
         case O_REPLY_TIMEOUT: opt.reply_timeout_s = parse_num("--reply-timeout", optarg, 0.1, 3600); break;
         case O_HWM: opt.hwm = (int)parse_num("--hwm", optarg, 1, 1e8); break;
         case O_PERF: opt.perf_file = optarg; break;
+        case O_PERF_DWARF: opt.perf_dwarf = 1; break;
         case O_KEEP: opt.keep = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -354,6 +359,11 @@ static void parse_options(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "csphub-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
+        exit(2);
+    }
+    if (opt.perf_dwarf && !opt.perf_file) {
+        fprintf(stderr, "csphub-bench: --perf-dwarf says how --perf records: give --perf FILE "
+                        "too\n");
         exit(2);
     }
     if (opt.endpoint && (opt.hub_batch_max || opt.nhub_args || opt.hubd || opt.perf_file)) {
