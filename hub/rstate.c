@@ -350,8 +350,12 @@ static int held_write(struct hub_rstate *s)
 static enum hub_err hold(struct hub_rstate *s, const struct shash *h, size_t pl, const void *val,
                          size_t len, struct hub_error *err)
 {
-    int n = hub_rsbuf_put(s->buf, h->full, s->kb, pl, s->kb + pl, val, len);
-    if (n < 0 || hub_rsbuf_mark(s->buf, h->key))
+    /* the mark first: a key marked with nothing held is allowed, a record
+     * held with its key unmarked is not (held_here) */
+    int n = -1;
+    if (hub_rsbuf_mark(s->buf, h->key) == 0)
+        n = hub_rsbuf_put(s->buf, h->full, s->kb, pl, s->kb + pl, val, len);
+    if (n < 0)
         return hub_error_set(err, CSPH_ERR_NOMEM, NULL, "rule state: out of memory");
     int rc = n > HELD_SERIES_MAX
                  ? hub_rsbuf_write_series(s->buf, h->full, s->kb, pl, s->txn, s->state)

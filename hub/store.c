@@ -302,7 +302,9 @@ static int log_env_open(struct hub_store *s, const char *dir, uint64_t map_size,
     /* Default sync mode: every commit is synced (data and meta page), which
      * is the durability promise of PROTOCOL.md 4. NOTLS because read
      * transactions are short and all on the loop thread. */
-    if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD | (readonly ? MDB_RDONLY : 0),
+    if ((rc = mdb_env_open(s->env, dir,
+                           MDB_NOTLS | MDB_NORDAHEAD | (readonly ? MDB_RDONLY : 0) |
+                               (s->scratch ? MDB_NOSYNC : 0),
                            0600)))
         return rc;
     unsigned create = readonly ? 0 : MDB_CREATE;
@@ -395,7 +397,10 @@ enum hub_err hub_store_reopen_log(struct hub_store *s, struct hub_error *err)
 
 void hub_store_scratch(struct hub_store *s)
 {
-    mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+    s->scratch = 1; /* and on a reopen (log_env_open) */
+    if (mdb_env_set_flags(s->env, MDB_NOSYNC, 1))
+        LOG_WARN("store", "the scratch log in %s is synced after all (its commits are "
+                 "slower; nothing else changes)", s->dir);
 }
 
 void hub_store_close(struct hub_store **sp)

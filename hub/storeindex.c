@@ -472,8 +472,9 @@ static enum hub_err index_reset(struct hub_store *s, struct hub_error *err);
  * whole room in one call stalled the loop for 170 to 460 ms once the index
  * passed 200 MB (3 ms a MiB here), every client's request waiting behind
  * it. A step is 2 MiB every batch, or what the index grew since the last
- * step when more (a transaction's begin after one of thousands of events,
- * a rebuild's), so the pages stay ahead of the stores. Best effort: a
+ * step when more: growth is seen as committed (mdb_env_info), so that is
+ * at a transaction's begin after one of thousands of events (a rebuild's),
+ * and the pages stay ahead of the stores. Best effort: a
  * kernel without MADV_POPULATE_WRITE (before 5.14) faults them in one at
  * a time. */
 #define INDEX_POPULATE_STEP (2ull << 20)

@@ -87,6 +87,7 @@ struct hub_store {
      * put into it before its commit, dropped with it (idxwork.h). */
     struct hub_idxwork_set idxwork;
     uint64_t applied;
+    int scratch;             /* a throw-away log: commits not synced (hub_store_scratch) */
     uint64_t index_reserved; /* bytes of index.mdb allocated on disk (index_room) */
     uint64_t index_populated; /* ... of those, mapped in ahead (index_populate) */
     uint64_t index_used_seen; /* pages in use at the last index_room, in bytes */

@@ -1448,6 +1448,27 @@ static void test_reopen_log_in_place(void **state)
     expect_verify(f->s, 3, 0);
 }
 
+/* A scratch log (what-if's temporary one) commits without a sync, and
+ * stays so when the log is reopened in place; a hub's own log syncs. */
+static void test_scratch_log(void **state)
+{
+    struct fx *f = *state;
+    unsigned flags;
+    assert_int_equal(mdb_env_get_flags(hub_store_env(f->s), &flags), 0);
+    assert_false(flags & MDB_NOSYNC);
+    hub_store_scratch(f->s);
+    assert_int_equal(mdb_env_get_flags(hub_store_env(f->s), &flags), 0);
+    assert_true(flags & MDB_NOSYNC);
+    begin(f->s);
+    append_ok(f->s, "police", "a", "\x80", NULL);
+    commit(f->s);
+    struct hub_error err;
+    assert_int_equal(hub_store_reopen_log(f->s, &err), 0);
+    assert_int_equal(mdb_env_get_flags(hub_store_env(f->s), &flags), 0);
+    assert_true(flags & MDB_NOSYNC);
+    assert_int_equal(hub_store_last_seq(f->s), 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1478,6 +1499,7 @@ int main(void)
         T(test_unclean_starts_counted),
         T(test_damage_marks_index),
         T(test_reopen_log_in_place),
+        T(test_scratch_log),
         T(test_next_seq),
         T(test_readonly),
         T(test_scan_after_max_u64),
