@@ -1,6 +1,8 @@
 /* queuerecords.c: alert records read and written whole (queues.h):
  * redaction after an erasure, and re-derivation's kept alerts
- * (alertredact.h), in the batch, through the journal's recorder. */
+ * (alertredact.h), in the batch, through the journal's recorder; every
+ * alert, or one, packed in full for --rederive and --what-if
+ * (alertdiff.h). */
 #include "queues.h"
 #include "queuespriv.h"
 
@@ -182,4 +184,64 @@ void hub_queues_set_keep(struct hub_queues *q, hub_queues_keep_fn fn, void *ctx)
 {
     q->keep = fn;
     q->keep_ctx = ctx;
+}
+
+enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
+                             struct hub_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
+    enum hub_err e = hub_queues_each_in(q, txn, fn, ctx, err);
+    mdb_txn_abort(txn);
+    return e;
+}
+
+enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
+                                void *ctx, struct hub_error *err)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
+        return hub_queues_lmdb_fail(err, rc, "reading alerts");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct hub_queue_rec r;
+        uint64_t id;
+        memcpy(&id, k.mv_data, 8);
+        if (hub_queues_rec_parse(&v, &r) != 0)
+            continue;
+        msgpack_packer pk;
+        sb.size = 0;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        hub_queues_pack_rec(&pk, &r, 1);
+        if (fn(ctx, id, sb.data, sb.size))
+            break;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    mdb_cursor_close(cur);
+    return CSPH_ERR_OK;
+}
+
+enum hub_err hub_queues_one(struct hub_queues *q, uint64_t id, hub_queues_alert_fn fn, void *ctx,
+                            struct hub_error *err)
+{
+    MDB_txn *txn;
+    struct hub_queue_rec r;
+    enum hub_err e = hub_queues_read_own(q, id, &txn, &r, err);
+    if (e)
+        return e;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    hub_queues_pack_rec(&pk, &r, 1);
+    fn(ctx, id, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    mdb_txn_abort(txn);
+    return CSPH_ERR_OK;
 }

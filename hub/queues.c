@@ -395,7 +395,7 @@ int hub_queues_rec_parse(const MDB_val *v, struct hub_queue_rec *r)
     return p + 4 + r->red_len <= end ? 0 : -1;
 }
 
-static void pack_rec(msgpack_packer *pk, const struct hub_queue_rec *r, int full)
+void hub_queues_pack_rec(msgpack_packer *pk, const struct hub_queue_rec *r, int full)
 {
     int has_due = r->due_ms != NO_DUE;
     msgpack_pack_map(pk, (size_t)r->npairs + 1 + (has_due ? 1 : 0));
@@ -427,7 +427,7 @@ static size_t rec_size(const struct hub_queue_rec *r, int full)
     size_t n = 0;
     msgpack_packer cp;
     msgpack_packer_init(&cp, &n, count_write);
-    pack_rec(&cp, r, full);
+    hub_queues_pack_rec(&cp, r, full);
     return n;
 }
 
@@ -591,8 +591,8 @@ static size_t pack_rec_cut(msgpack_packer *pk, const struct hub_queue_rec *r, in
     msgpack_packer cp;
     msgpack_packer_init(&cp, &n, count_write);
     if (find_evidence(pairs, len, r->npairs, &e)) {
-        pack_rec(pk, r, full);
-        pack_rec(&cp, r, full);
+        hub_queues_pack_rec(pk, r, full);
+        hub_queues_pack_rec(&cp, r, full);
         return n;
     }
     /* The rest at its widest: no element, the counts as 9-byte integers,
@@ -1177,7 +1177,7 @@ static enum hub_err walk_filtered(struct hub_queues *q, MDB_txn *txn, const char
              * cut, and the `evidence` op gives the rest. */
             used += pack_rec_cut(pk, &r, full, room - used);
         } else {
-            pack_rec(pk, &r, full);
+            hub_queues_pack_rec(pk, &r, full);
             used += need;
         }
         (*count)++;
@@ -1262,30 +1262,24 @@ enum hub_err hub_queues_pack_one(struct hub_queues *q, uint64_t id, int view,
             e = hub_error_set(err, CSPH_ERR_INTERNAL, "id", "alert %llu is not readable",
                               (unsigned long long)id);
         else
-            pack_rec(pk, &r, full);
+            hub_queues_pack_rec(pk, &r, full);
     }
     mdb_txn_abort(txn);
     return e;
 }
 
-/* Alert id's record in a read transaction of its own (*txn: abort it when
- * done with r, which it holds); NOT_FOUND when there is no such alert. */
-static enum hub_err read_one(struct hub_queues *q, uint64_t id, MDB_txn **txn,
-                             struct hub_queue_rec *r, struct hub_error *err)
+enum hub_err hub_queues_read_own(struct hub_queues *q, uint64_t id, MDB_txn **txn,
+                                struct hub_queue_rec *r, struct hub_error *err)
 {
     int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, txn);
     if (rc)
         return hub_queues_lmdb_fail(err, rc, "reading an alert");
-    MDB_val k = {8, &id}, v;
-    rc = mdb_get(*txn, q->alerts, &k, &v);
-    if (rc == 0 && hub_queues_rec_parse(&v, r) == 0)
-        return CSPH_ERR_OK;
-    mdb_txn_abort(*txn);
-    *txn = NULL;
-    if (rc && rc != MDB_NOTFOUND)
-        return hub_queues_lmdb_fail(err, rc, "reading an alert");
-    return hub_error_set(err, CSPH_ERR_NOT_FOUND, "id", "no alert with id %llu",
-                         (unsigned long long)id);
+    enum hub_err e = hub_queues_read_rec(q, *txn, id, r, err);
+    if (e) {
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+    }
+    return e;
 }
 
 enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, uint64_t after,
@@ -1297,7 +1291,7 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, ui
     struct hub_queue_rec r;
     *count = 0;
     *total = 0;
-    enum hub_err e = read_one(q, id, &txn, &r, err);
+    enum hub_err e = hub_queues_read_own(q, id, &txn, &r, err);
     if (e)
         return e;
     *panel_index = hub_config_panel_find(q->cfg, r.panel, r.panel_len);
@@ -1319,66 +1313,6 @@ enum hub_err hub_queues_evidence(struct hub_queues *q, uint64_t id, int view, ui
 out:
     mdb_txn_abort(txn);
     return e;
-}
-
-enum hub_err hub_queues_each(struct hub_queues *q, hub_queues_alert_fn fn, void *ctx,
-                             struct hub_error *err)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return hub_queues_lmdb_fail(err, rc, "reading alerts");
-    enum hub_err e = hub_queues_each_in(q, txn, fn, ctx, err);
-    mdb_txn_abort(txn);
-    return e;
-}
-
-enum hub_err hub_queues_each_in(struct hub_queues *q, MDB_txn *txn, hub_queues_alert_fn fn,
-                                void *ctx, struct hub_error *err)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc;
-    if ((rc = mdb_cursor_open(txn, q->alerts, &cur)))
-        return hub_queues_lmdb_fail(err, rc, "reading alerts");
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct hub_queue_rec r;
-        uint64_t id;
-        memcpy(&id, k.mv_data, 8);
-        if (hub_queues_rec_parse(&v, &r) != 0)
-            continue;
-        msgpack_packer pk;
-        sb.size = 0;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_rec(&pk, &r, 1);
-        if (fn(ctx, id, sb.data, sb.size))
-            break;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    mdb_cursor_close(cur);
-    return CSPH_ERR_OK;
-}
-
-enum hub_err hub_queues_one(struct hub_queues *q, uint64_t id, hub_queues_alert_fn fn, void *ctx,
-                            struct hub_error *err)
-{
-    MDB_txn *txn;
-    struct hub_queue_rec r;
-    enum hub_err e = read_one(q, id, &txn, &r, err);
-    if (e)
-        return e;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_rec(&pk, &r, 1);
-    fn(ctx, id, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    mdb_txn_abort(txn);
-    return CSPH_ERR_OK;
 }
 
 enum hub_err hub_queues_each_raw_in(struct hub_queues *q, MDB_txn *txn, uint64_t after,

@@ -60,6 +60,13 @@ int hub_queues_rec_parse(const MDB_val *v, struct hub_queue_rec *r);
  * NOT_FOUND in the words every op uses. */
 enum hub_err hub_queues_read_rec(struct hub_queues *q, MDB_txn *txn, uint64_t id,
                                  struct hub_queue_rec *r, struct hub_error *err);
+/* The same in a read transaction of its own (*txn: abort it when done
+ * with r, which borrows from it; NULL after a failure). */
+enum hub_err hub_queues_read_own(struct hub_queues *q, uint64_t id, MDB_txn **txn,
+                                struct hub_queue_rec *r, struct hub_error *err);
+/* An alert's map, as every reply and hub_queues_each pack it (full: the
+ * whole pairs; else the restricted panel's). */
+void hub_queues_pack_rec(msgpack_packer *pk, const struct hub_queue_rec *r, int full);
 /* Remove (put: arm again) id's deadline, if it has a due date, and its
  * case-index entries. */
 enum hub_err hub_queues_deadline_entries(struct hub_queues *q, MDB_txn *txn, uint64_t id,
